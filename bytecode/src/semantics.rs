@@ -1,0 +1,147 @@
+//! The arithmetic of RFC 9669 as pure functions: the one definition every engine and the
+//! verifier's constant folding share.
+//!
+//! 32-bit operations use the low 32 bits of each operand and zero-extend the result. Shift
+//! amounts are masked to the width. Unsigned division by zero gives 0 and modulo by zero leaves
+//! the dividend; signed division of the minimum by -1 gives the minimum and the remainder 0;
+//! the sign of a signed remainder follows the dividend. Nothing traps.
+
+use crate::insn::{AluOp, Endian, SwapBits, Width};
+
+/// `a OP b` for a binary ALU operation. For immediates, pass the operand as the engine
+/// extends it: sign-extended to 64 bits for 64-bit operations, the 32-bit pattern for 32-bit
+/// ones (only the low 32 bits are used).
+#[inline(always)]
+pub const fn alu(op: AluOp, width: Width, a: u64, b: u64) -> u64 {
+    match width {
+        Width::W64 => alu64(op, a, b),
+        Width::W32 => alu32(op, a as u32, b as u32) as u64,
+    }
+}
+
+#[inline(always)]
+const fn alu64(op: AluOp, a: u64, b: u64) -> u64 {
+    match op {
+        AluOp::Add => a.wrapping_add(b),
+        AluOp::Sub => a.wrapping_sub(b),
+        AluOp::Mul => a.wrapping_mul(b),
+        AluOp::Div => {
+            if b == 0 {
+                0
+            } else {
+                a / b
+            }
+        }
+        AluOp::SDiv => {
+            if b == 0 {
+                0
+            } else {
+                (a as i64).wrapping_div(b as i64) as u64
+            }
+        }
+        AluOp::Or => a | b,
+        AluOp::And => a & b,
+        AluOp::Lsh => a << (b & 63),
+        AluOp::Rsh => a >> (b & 63),
+        AluOp::Mod => {
+            if b == 0 {
+                a
+            } else {
+                a % b
+            }
+        }
+        AluOp::SMod => {
+            if b == 0 {
+                a
+            } else {
+                (a as i64).wrapping_rem(b as i64) as u64
+            }
+        }
+        AluOp::Xor => a ^ b,
+        AluOp::Mov => b,
+        AluOp::MovSx8 => b as i8 as i64 as u64,
+        AluOp::MovSx16 => b as i16 as i64 as u64,
+        AluOp::MovSx32 => b as i32 as i64 as u64,
+        AluOp::Arsh => ((a as i64) >> (b & 63)) as u64,
+    }
+}
+
+#[inline(always)]
+const fn alu32(op: AluOp, a: u32, b: u32) -> u32 {
+    match op {
+        AluOp::Add => a.wrapping_add(b),
+        AluOp::Sub => a.wrapping_sub(b),
+        AluOp::Mul => a.wrapping_mul(b),
+        AluOp::Div => {
+            if b == 0 {
+                0
+            } else {
+                a / b
+            }
+        }
+        AluOp::SDiv => {
+            if b == 0 {
+                0
+            } else {
+                (a as i32).wrapping_div(b as i32) as u32
+            }
+        }
+        AluOp::Or => a | b,
+        AluOp::And => a & b,
+        AluOp::Lsh => a << (b & 31),
+        AluOp::Rsh => a >> (b & 31),
+        AluOp::Mod => {
+            if b == 0 {
+                a
+            } else {
+                a % b
+            }
+        }
+        AluOp::SMod => {
+            if b == 0 {
+                a
+            } else {
+                (a as i32).wrapping_rem(b as i32) as u32
+            }
+        }
+        AluOp::Xor => a ^ b,
+        AluOp::Mov => b,
+        AluOp::MovSx8 => b as i8 as i32 as u32,
+        AluOp::MovSx16 => b as i16 as i32 as u32,
+        // Not encodable for 32-bit; defined as a plain move for totality.
+        AluOp::MovSx32 => b,
+        AluOp::Arsh => ((a as i32) >> (b & 31)) as u32,
+    }
+}
+
+/// `-a` at the given width.
+#[inline(always)]
+pub const fn neg(width: Width, a: u64) -> u64 {
+    match width {
+        Width::W64 => a.wrapping_neg(),
+        Width::W32 => (a as u32).wrapping_neg() as u64,
+    }
+}
+
+/// Byte-order conversion on a little-endian machine (udfkit's memory is little-endian on
+/// every target): `le` truncates, `be` and `bswap` swap the low `bits` bits, zero-extended.
+#[inline(always)]
+pub const fn end(kind: Endian, bits: SwapBits, a: u64) -> u64 {
+    match (kind, bits) {
+        (Endian::Le, SwapBits::B16) => a as u16 as u64,
+        (Endian::Le, SwapBits::B32) => a as u32 as u64,
+        (Endian::Le, SwapBits::B64) => a,
+        (_, SwapBits::B16) => (a as u16).swap_bytes() as u64,
+        (_, SwapBits::B32) => (a as u32).swap_bytes() as u64,
+        (_, SwapBits::B64) => a.swap_bytes(),
+    }
+}
+
+/// How an instruction's 32-bit immediate is extended for a 64-bit or 32-bit operation.
+#[inline(always)]
+pub const fn extend_imm(width: Width, imm: i32) -> u64 {
+    match width {
+        Width::W64 => imm as i64 as u64,
+        Width::W32 => imm as u32 as u64,
+    }
+}

@@ -1,0 +1,121 @@
+//! Loading a program from a file (`.s` text or raw `.bin` bytecode), with errors as located
+//! miette diagnostics.
+
+use std::path::Path;
+
+use miette::{LabeledSpan, NamedSource, Report, miette};
+use udf_bytecode::{AsmError, Program, assemble};
+
+use crate::{EXIT_REFUSED, EXIT_USAGE};
+
+/// A failure with the exit status it maps to.
+pub struct Failure {
+    /// 1 (refused) or 2 (usage, unreadable).
+    pub status: u8,
+    /// What to print.
+    pub report: Report,
+}
+
+impl Failure {
+    /// Bad usage or unreadable input.
+    pub fn usage(report: Report) -> Failure {
+        Failure {
+            status: EXIT_USAGE,
+            report,
+        }
+    }
+    /// Understood and refused.
+    pub fn refused(report: Report) -> Failure {
+        Failure {
+            status: EXIT_REFUSED,
+            report,
+        }
+    }
+}
+
+/// Reads a file, mapping I/O errors to exit status 2.
+pub fn read(path: &Path) -> Result<Vec<u8>, Failure> {
+    std::fs::read(path).map_err(|e| {
+        Failure::usage(miette!(
+            code = "udf::io",
+            "cannot read {}: {e}",
+            path.display()
+        ))
+    })
+}
+
+/// Byte offset of 1-based `line`, `col` (in characters) in `src`.
+fn offset_of(src: &str, line: usize, col: usize) -> usize {
+    let start: usize = src
+        .split_inclusive('\n')
+        .take(line.saturating_sub(1))
+        .map(str::len)
+        .sum();
+    let rest = &src[start.min(src.len())..];
+    start
+        + rest
+            .char_indices()
+            .nth(col.saturating_sub(1))
+            .map_or(rest.len(), |(i, _)| i)
+}
+
+/// An assembler error as a diagnostic pointing into the source.
+pub fn asm_report(path: &Path, src: &str, e: &AsmError) -> Report {
+    let at = offset_of(src, e.line, e.col);
+    let len = src[at..]
+        .chars()
+        .take(e.len)
+        .map(char::len_utf8)
+        .sum::<usize>()
+        .max(usize::from(at < src.len()));
+    miette!(
+        code = "udf::asm",
+        labels = vec![LabeledSpan::at(at..at + len, "here")],
+        "{}:{}:{}: {}",
+        path.display(),
+        e.line,
+        e.col,
+        e.kind
+    )
+    .with_source_code(NamedSource::new(
+        path.display().to_string(),
+        src.to_string(),
+    ))
+}
+
+/// Whether a path names assembler text rather than bytecode.
+pub fn is_text(path: &Path) -> bool {
+    matches!(path.extension().and_then(|e| e.to_str()), Some("s" | "asm"))
+}
+
+/// Loads a program: `.s`/`.asm` files are assembled, anything else is decoded as raw
+/// little-endian bytecode. `.udf` needs the compiler, which is not part of udfkit yet.
+pub fn load_program(path: &Path) -> Result<Program, Failure> {
+    if path.extension().and_then(|e| e.to_str()) == Some("udf") {
+        return Err(Failure::usage(miette!(
+            code = "udf::unsupported",
+            "{}: .udf sources need the compiler, which this build of udfkit does not have yet",
+            path.display()
+        )));
+    }
+    let bytes = read(path)?;
+    if is_text(path) {
+        let src = String::from_utf8(bytes).map_err(|_| {
+            Failure::usage(miette!(
+                code = "udf::io",
+                "{}: not UTF-8 text",
+                path.display()
+            ))
+        })?;
+        assemble(&src).map_err(|e| Failure::refused(asm_report(path, &src, &e)))
+    } else {
+        Program::decode(&bytes).map_err(|e| {
+            Failure::refused(miette!(
+                code = "udf::decode",
+                help = "the file is read as raw 8-byte little-endian instructions; name text `.s`",
+                "{}: {e}",
+                path.display()
+            ))
+        })
+    }
+}

@@ -1,0 +1,13 @@
+//! The library behind the `udf` command: loading programs from files, the data-driven test
+//! runner, and rendering errors as miette diagnostics. `main.rs` only parses arguments.
+
+pub mod datafile;
+pub mod input;
+pub mod testrun;
+
+/// Exit status: success or accepted.
+pub const EXIT_OK: u8 = 0;
+/// Exit status: the input was understood and refused.
+pub const EXIT_REFUSED: u8 = 1;
+/// Exit status: bad usage or unreadable input.
+pub const EXIT_USAGE: u8 = 2;

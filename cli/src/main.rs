@@ -1,0 +1,294 @@
+//! `udf`: the command line over udfkit (contract: `shared/design/cli.md`).
+//!
+//! Exit status: 0 success; 1 the input was understood and refused; 2 bad usage or unreadable
+//! input. Errors are miette diagnostics on stderr; `--json` prints results on stdout instead.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use miette::miette;
+use serde_json::json;
+use udf_bytecode::{CheckConfig, ProgramType, disassemble};
+use udf_cli::datafile::Engine;
+use udf_cli::input::{Failure, load_program, read};
+use udf_cli::{EXIT_OK, EXIT_REFUSED, testrun};
+use udf_runtime::{Context, EmitHelpers, Helpers, NoHelpers, RunOptions, Vm};
+
+#[derive(Parser)]
+#[command(
+    name = "udf",
+    version,
+    about = "udfkit: untrusted deterministic functions, compiled, verified and run"
+)]
+struct Cli {
+    /// Print machine-readable results on stdout.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum EngineArg {
+    /// The reference interpreter.
+    Interp,
+    /// The Cranelift JIT.
+    Jit,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Assemble text (bpf_conformance dialect) into raw 8-byte little-endian instructions.
+    Asm {
+        /// Input text.
+        input: PathBuf,
+        /// Output file (default: the input with extension `.bin`).
+        #[arg(short = 'o', long = "output")]
+        output: Option<PathBuf>,
+    },
+    /// Print the text form of raw bytecode; `udf asm` of it gives the same bytes.
+    Disasm {
+        /// Input bytecode.
+        input: PathBuf,
+    },
+    /// Run a program on the bytes of a file.
+    Run {
+        /// Program: `.s` text or raw bytecode.
+        input: PathBuf,
+        /// Entry point (for `.udf` sources).
+        #[arg(long)]
+        entry: Option<String>,
+        /// Program type: filter, owns, acl, size or raw.
+        #[arg(long = "type", default_value = "raw")]
+        ty: String,
+        /// The context bytes.
+        #[arg(long = "input", value_name = "FILE")]
+        data: PathBuf,
+        /// Engine.
+        #[arg(long, value_enum, default_value = "interp")]
+        engine: EngineArg,
+        /// Instruction budget.
+        #[arg(long, default_value_t = 1_000_000_000)]
+        budget: u64,
+    },
+    /// Run data-driven test files (bpf_conformance `.data`); folders recursively.
+    Test {
+        /// Files or folders.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Engine.
+        #[arg(long, value_enum, default_value = "interp")]
+        engine: EngineArg,
+        /// Every case must be refused or fail (for suites like bpf_conformance's `negative/`).
+        #[arg(long)]
+        expect_failure: bool,
+        /// Also print each passed and skipped case with what happened.
+        #[arg(short, long)]
+        verbose: bool,
+    },
+}
+
+fn engine(e: EngineArg) -> Result<Engine, Failure> {
+    match e {
+        EngineArg::Interp => Ok(Engine::Interp),
+        EngineArg::Jit => Err(Failure::usage(miette!(
+            code = "udf::unsupported",
+            "the JIT engine is not part of this build of udfkit yet; use --engine interp"
+        ))),
+    }
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
+    std::fs::write(path, bytes).map_err(|e| {
+        Failure::usage(miette!(
+            code = "udf::io",
+            "cannot write {}: {e}",
+            path.display()
+        ))
+    })
+}
+
+fn cmd_asm(json: bool, input: &Path, output: Option<PathBuf>) -> Result<(), Failure> {
+    let prog = load_program(input)?;
+    let out = output.unwrap_or_else(|| input.with_extension("bin"));
+    let bytes = prog.encode();
+    write_file(&out, &bytes)?;
+    if json {
+        println!(
+            "{}",
+            json!({"output": out.display().to_string(), "instructions": prog.len(), "bytes": bytes.len()})
+        );
+    } else {
+        eprintln!(
+            "{}: {} instructions, {} bytes",
+            out.display(),
+            prog.len(),
+            bytes.len()
+        );
+    }
+    Ok(())
+}
+
+fn cmd_disasm(json: bool, input: &Path) -> Result<(), Failure> {
+    let prog = load_program(input)?;
+    if json {
+        let insns: Vec<_> = prog
+            .iter()
+            .map(|(pc, i)| json!({"pc": pc, "text": i.to_string()}))
+            .collect();
+        println!("{}", json!({"instructions": insns}));
+    } else {
+        print!("{}", disassemble(&prog));
+    }
+    Ok(())
+}
+
+fn cmd_run(
+    json: bool,
+    input: &Path,
+    ty: &str,
+    data: &Path,
+    eng: EngineArg,
+    budget: u64,
+) -> Result<(), Failure> {
+    let ty: ProgramType = ty
+        .parse()
+        .map_err(|e| Failure::usage(miette!(code = "udf::usage", "--type {ty}: {e}")))?;
+    engine(eng)?;
+    let prog = load_program(input)?;
+    let mut bytes = read(data)?;
+    let compiled = udf_runtime::prepare(&prog, &CheckConfig::for_type(ty))
+        .map_err(|e| Failure::refused(miette!(code = "udf::check", "{}: {e}", input.display())))?;
+    let wire_len = bytes.len() as u64;
+    let ctx = if ty.info().ctx.writable {
+        Context::ReadWrite(&mut bytes)
+    } else {
+        Context::ReadOnly(&bytes)
+    };
+    let mut emit = EmitHelpers::new(1 << 20);
+    let mut none = NoHelpers;
+    let helpers: &mut dyn Helpers = if ty == ProgramType::Owns {
+        &mut emit
+    } else {
+        &mut none
+    };
+    let opts = RunOptions {
+        budget,
+        r3: if ty == ProgramType::Filter {
+            wire_len
+        } else {
+            0
+        },
+    };
+    let out = Vm::new()
+        .run(&compiled, ctx, helpers, &opts)
+        .map_err(|f| Failure::refused(miette!(code = "udf::fault", "{}: {f}", input.display())))?;
+    if json {
+        let extents: Vec<_> = emit
+            .extents
+            .iter()
+            .map(|e| json!({"start": e.start, "count": e.count, "kind": e.kind}))
+            .collect();
+        println!(
+            "{}",
+            json!({"r0": out.r0, "executed": out.executed, "extents": extents})
+        );
+    } else {
+        println!("r0 = {}", out.r0);
+        for e in &emit.extents {
+            println!("extent {} {} {}", e.start, e.count, e.kind);
+        }
+    }
+    Ok(())
+}
+
+fn cmd_test(
+    json: bool,
+    paths: &[PathBuf],
+    eng: EngineArg,
+    expect_failure: bool,
+    verbose: bool,
+) -> Result<bool, Failure> {
+    let engine = engine(eng)?;
+    let io = |e: std::io::Error| Failure::usage(miette!(code = "udf::io", "{e}"));
+    let files = testrun::collect(paths).map_err(io)?;
+    let sum = testrun::run(&files, engine, expect_failure).map_err(io)?;
+    if json {
+        let fails: Vec<_> = sum
+            .failed
+            .iter()
+            .map(|(f, w)| json!({"file": f.display().to_string(), "why": w}))
+            .collect();
+        let skips: Vec<_> = sum
+            .skipped
+            .iter()
+            .map(|(f, w)| json!({"file": f.display().to_string(), "why": w}))
+            .collect();
+        println!(
+            "{}",
+            json!({"passed": sum.passed, "failed": sum.failed.len(), "skipped": sum.skipped.len(), "failures": fails, "skips": skips})
+        );
+    } else {
+        if verbose {
+            for (f, why) in &sum.passed_cases {
+                println!("pass {}: {why}", f.display());
+            }
+            for (f, why) in &sum.skipped {
+                println!("skip {}: {why}", f.display());
+            }
+        }
+        for (f, why) in &sum.failed {
+            println!("FAIL {}: {why}", f.display());
+        }
+        println!("{}", sum.line());
+    }
+    Ok(sum.failed.is_empty())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let json = cli.json;
+    let result = match cli.cmd {
+        Cmd::Asm { input, output } => cmd_asm(json, &input, output).map(|_| true),
+        Cmd::Disasm { input } => cmd_disasm(json, &input).map(|_| true),
+        Cmd::Run {
+            input,
+            entry,
+            ty,
+            data,
+            engine,
+            budget,
+        } => {
+            if entry.is_some() {
+                Err(Failure::usage(miette!(
+                    code = "udf::usage",
+                    "--entry applies to .udf sources only"
+                )))
+            } else {
+                cmd_run(json, &input, &ty, &data, engine, budget).map(|_| true)
+            }
+        }
+        Cmd::Test {
+            paths,
+            engine,
+            expect_failure,
+            verbose,
+        } => cmd_test(json, &paths, engine, expect_failure, verbose),
+    };
+    match result {
+        Ok(true) => ExitCode::from(EXIT_OK),
+        Ok(false) => ExitCode::from(EXIT_REFUSED),
+        Err(f) => {
+            if json {
+                println!(
+                    "{}",
+                    json!({"error": f.report.to_string(), "status": f.status})
+                );
+            } else {
+                eprintln!("{:?}", f.report);
+            }
+            ExitCode::from(f.status)
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! `udf test`: finds test files under the given paths and judges each case.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use crate::datafile::{Engine, Verdict, judge};
+
+/// Totals of a test run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Cases as expected.
+    pub passed: usize,
+    /// The passed cases, with their file and what happened.
+    pub passed_cases: Vec<(PathBuf, String)>,
+    /// Cases not as expected, with their file and reason.
+    pub failed: Vec<(PathBuf, String)>,
+    /// Cases skipped, with their file and reason.
+    pub skipped: Vec<(PathBuf, String)>,
+}
+
+impl Summary {
+    /// `N passed, M failed, K skipped`.
+    pub fn line(&self) -> String {
+        format!(
+            "{} passed, {} failed, {} skipped",
+            self.passed,
+            self.failed.len(),
+            self.skipped.len()
+        )
+    }
+}
+
+/// The test files under `paths` (files as given; folders recursively), sorted. Files other than
+/// `.data` inside folders are not test files and are ignored.
+pub fn collect(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            walk(p, &mut out)?;
+        } else if p.exists() {
+            out.push(p.clone());
+        } else {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("{}: no such file or folder", p.display()),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            walk(&p, out)?;
+        } else if p.extension().and_then(|e| e.to_str()) == Some("data") {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// Runs every case of `files`, showing progress on stderr when it is a terminal.
+pub fn run(files: &[PathBuf], engine: Engine, expect_failure: bool) -> std::io::Result<Summary> {
+    let mut sum = Summary::default();
+    let progress = std::io::stderr().is_terminal();
+    for (i, f) in files.iter().enumerate() {
+        if progress {
+            eprint!("\r[{}/{}] {}\x1b[K", i + 1, files.len(), f.display());
+            let _ = std::io::stderr().flush();
+        }
+        let verdict = match f.extension().and_then(|e| e.to_str()) {
+            Some("data") => match std::fs::read(f) {
+                Ok(b) => judge(&String::from_utf8_lossy(&b), engine, expect_failure),
+                Err(e) => Verdict::Fail(format!("cannot read: {e}")),
+            },
+            _ => Verdict::Skip("not a test file this runner reads (.data)".to_string()),
+        };
+        match verdict {
+            Verdict::Pass(what) => {
+                sum.passed += 1;
+                sum.passed_cases.push((f.clone(), what));
+            }
+            Verdict::Fail(why) => sum.failed.push((f.clone(), why)),
+            Verdict::Skip(why) => sum.skipped.push((f.clone(), why)),
+        }
+    }
+    if progress {
+        eprint!("\r\x1b[K");
+    }
+    Ok(sum)
+}

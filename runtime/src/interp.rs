@@ -1,0 +1,696 @@
+//! The reference interpreter: the definition of what a program means.
+//!
+//! Memory model: programs see virtual addresses. The context starts at [`CTX_BASE`]; the stack
+//! is [`MAX_CALL_DEPTH`] frames of [`STACK_FRAME`] bytes ending at [`STACK_TOP`], and `r10`
+//! points at the top of the current frame. Every load and store is checked against the context
+//! and the live part of the stack (the current frame and its callers'); anything else, and any
+//! store into a read-only context, is a [`Fault`]. Each run starts with a zeroed frame and each
+//! local call zeroes the frame it enters, so a run is a function of its program and input.
+//!
+//! Registers on entry: `r1` = [`CTX_BASE`], `r2` = context length, `r3` = wire length (for
+//! filters; otherwise 0), `r10` = [`STACK_TOP`], all others 0. A local call saves `r6`-`r9` and
+//! restores them on return. `LD_ABS`/`LD_IND` read big-endian from the context with classic
+//! BPF's meaning: out of bounds, the program returns 0 at once.
+
+use alloc::vec::Vec;
+
+use udf_bytecode::insn::{AluOp, AtomicOp, Width};
+use udf_bytecode::semantics::alu;
+
+use crate::decoded::{ATOMIC_FETCH, Compiled, Kind, UNSUPPORTED};
+use crate::fault::{Fault, FaultKind};
+use crate::helpers::{HelperError, HelperReturn, Helpers};
+
+/// Virtual address of the first context byte.
+pub const CTX_BASE: u64 = 0x1_0000_0000;
+/// Bytes of stack per frame.
+pub const STACK_FRAME: usize = 512;
+/// Most frames live at once (the entry function and nested local calls).
+pub const MAX_CALL_DEPTH: usize = 8;
+const STACK_SIZE: usize = STACK_FRAME * MAX_CALL_DEPTH;
+/// Virtual address of the lowest stack byte.
+pub const STACK_BASE: u64 = 0x2_0000_0000;
+/// Virtual address just above the stack: `r10` on entry.
+pub const STACK_TOP: u64 = STACK_BASE + STACK_SIZE as u64;
+
+/// The context bytes of a run.
+#[derive(Debug)]
+pub enum Context<'a> {
+    /// Read-only (verified program types).
+    ReadOnly(&'a [u8]),
+    /// Read-write (`raw`).
+    ReadWrite(&'a mut [u8]),
+}
+
+impl Context<'_> {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Context::ReadOnly(b) => b,
+            Context::ReadWrite(b) => b,
+        }
+    }
+}
+
+/// Options of one run.
+#[derive(Clone, Copy, Debug)]
+pub struct RunOptions {
+    /// Most instructions to execute; one more is a [`FaultKind::BudgetExhausted`].
+    pub budget: u64,
+    /// Value of `r3` on entry (a filter's length on the wire).
+    pub r3: u64,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            budget: 1_000_000_000,
+            r3: 0,
+        }
+    }
+}
+
+/// How a run ended normally.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// `r0` at exit.
+    pub r0: u64,
+    /// Instructions executed.
+    pub executed: u64,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Frame {
+    ret: usize,
+    saved: [u64; 4],
+}
+
+/// A machine: the stack and frame storage, reused across runs so a run allocates nothing.
+#[derive(Debug)]
+pub struct Vm {
+    stack: Vec<u8>,
+    frames: Vec<Frame>,
+}
+
+impl Default for Vm {
+    fn default() -> Self {
+        Vm::new()
+    }
+}
+
+struct Mem<'a, 'c> {
+    ctx: &'a mut Context<'c>,
+    stack: &'a mut [u8],
+    /// Lowest live stack address (bottom of the current frame).
+    stack_lo: u64,
+}
+
+#[inline(always)]
+fn read_le(b: &[u8], at: usize, size: usize) -> u64 {
+    match size {
+        1 => u64::from(b[at]),
+        2 => u64::from(u16::from_le_bytes([b[at], b[at + 1]])),
+        4 => u64::from(u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])),
+        _ => {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&b[at..at + 8]);
+            u64::from_le_bytes(w)
+        }
+    }
+}
+
+#[inline(always)]
+fn write_le(b: &mut [u8], at: usize, size: usize, v: u64) {
+    b[at..at + size].copy_from_slice(&v.to_le_bytes()[..size]);
+}
+
+/// Offset of `[addr, addr+size)` inside a region of `len` bytes at `base`.
+#[inline(always)]
+fn within(addr: u64, size: usize, base: u64, len: usize) -> Option<usize> {
+    let off = addr.wrapping_sub(base);
+    if off <= len as u64 && size as u64 <= len as u64 - off {
+        Some(off as usize)
+    } else {
+        None
+    }
+}
+
+impl Mem<'_, '_> {
+    #[inline(always)]
+    fn stack_off(&self, addr: u64, size: usize) -> Option<usize> {
+        let live = (STACK_TOP - self.stack_lo) as usize;
+        within(addr, size, self.stack_lo, live).map(|o| o + (self.stack_lo - STACK_BASE) as usize)
+    }
+
+    #[inline(always)]
+    fn load(&self, addr: u64, size: usize) -> Result<u64, FaultKind> {
+        if let Some(o) = self.stack_off(addr, size) {
+            return Ok(read_le(self.stack, o, size));
+        }
+        let ctx = self.ctx.bytes();
+        match within(addr, size, CTX_BASE, ctx.len()) {
+            Some(o) => Ok(read_le(ctx, o, size)),
+            None => Err(FaultKind::OutOfBounds {
+                addr,
+                size: size as u8,
+                write: false,
+            }),
+        }
+    }
+
+    #[inline(always)]
+    fn store(&mut self, addr: u64, size: usize, v: u64) -> Result<(), FaultKind> {
+        if let Some(o) = self.stack_off(addr, size) {
+            write_le(self.stack, o, size, v);
+            return Ok(());
+        }
+        match self.ctx {
+            Context::ReadWrite(ctx) => match within(addr, size, CTX_BASE, ctx.len()) {
+                Some(o) => {
+                    write_le(ctx, o, size, v);
+                    Ok(())
+                }
+                None => Err(FaultKind::OutOfBounds {
+                    addr,
+                    size: size as u8,
+                    write: true,
+                }),
+            },
+            Context::ReadOnly(ctx) => match within(addr, size, CTX_BASE, ctx.len()) {
+                Some(_) => Err(FaultKind::ReadOnly {
+                    addr,
+                    size: size as u8,
+                }),
+                None => Err(FaultKind::OutOfBounds {
+                    addr,
+                    size: size as u8,
+                    write: true,
+                }),
+            },
+        }
+    }
+
+    /// Classic BPF packet load: big-endian, `None` when out of bounds.
+    #[inline(always)]
+    fn packet(&self, off: u64, size: usize) -> Option<u64> {
+        let ctx = self.ctx.bytes();
+        let o = within(CTX_BASE.wrapping_add(off), size, CTX_BASE, ctx.len())
+            .filter(|_| off < 1 << 32)?;
+        let v = read_le(ctx, o, size);
+        Some(match size {
+            1 => v,
+            2 => u64::from((v as u16).swap_bytes()),
+            _ => u64::from((v as u32).swap_bytes()),
+        })
+    }
+}
+
+/// Applies an atomic operation at `addr`; returns the old value (zero-extended).
+#[inline(never)]
+fn atomic(
+    mem: &mut Mem<'_, '_>,
+    r: &mut [u64; 16],
+    code: u64,
+    size: usize,
+    addr: u64,
+    src: usize,
+) -> Result<(), FaultKind> {
+    let old = mem.load(addr, size)?;
+    let fetch = code & ATOMIC_FETCH != 0;
+    let width = if size == 4 { Width::W32 } else { Width::W64 };
+    let operand = r[src];
+    let new = match code & 0xff {
+        c if c == AtomicOp::Add as u64 => alu(AluOp::Add, width, old, operand),
+        c if c == AtomicOp::Or as u64 => alu(AluOp::Or, width, old, operand),
+        c if c == AtomicOp::And as u64 => alu(AluOp::And, width, old, operand),
+        c if c == AtomicOp::Xor as u64 => alu(AluOp::Xor, width, old, operand),
+        c if c == AtomicOp::Xchg as u64 => operand,
+        _ => {
+            // cmpxchg: compare with r0 (low 32 bits for the 32-bit form), old value to r0.
+            let expected = if size == 4 { r[0] as u32 as u64 } else { r[0] };
+            let new = if old == expected { operand } else { old };
+            mem.store(addr, size, new)?;
+            r[0] = old;
+            return Ok(());
+        }
+    };
+    mem.store(addr, size, new)?;
+    if fetch {
+        r[src] = old;
+    }
+    Ok(())
+}
+
+impl Vm {
+    /// A machine with a fresh stack.
+    pub fn new() -> Vm {
+        Vm {
+            stack: alloc::vec![0; STACK_SIZE],
+            frames: Vec::with_capacity(MAX_CALL_DEPTH),
+        }
+    }
+
+    /// Runs `prog` on `ctx`, calling helpers through `helpers`.
+    pub fn run(
+        &mut self,
+        prog: &Compiled,
+        ctx: Context<'_>,
+        helpers: &mut dyn Helpers,
+        opts: &RunOptions,
+    ) -> Result<Outcome, Fault> {
+        let mut ctx = ctx;
+        let ctx_len = ctx.bytes().len() as u64;
+        let frame0 = STACK_SIZE - STACK_FRAME;
+        self.stack[frame0..].fill(0);
+        self.frames.clear();
+        let mut mem = Mem {
+            ctx: &mut ctx,
+            stack: &mut self.stack,
+            stack_lo: STACK_TOP - STACK_FRAME as u64,
+        };
+        let mut r = [0u64; 16];
+        r[1] = CTX_BASE;
+        r[2] = ctx_len;
+        r[3] = opts.r3;
+        r[10] = STACK_TOP;
+        let ops = prog.ops.as_slice();
+        let mut pc = 0usize;
+        let mut left = opts.budget;
+        let frames = &mut self.frames;
+
+        macro_rules! fault {
+            ($kind:expr) => {
+                return Err(Fault { pc, kind: $kind })
+            };
+        }
+        macro_rules! mem_try {
+            ($e:expr) => {
+                match $e {
+                    Ok(v) => v,
+                    Err(kind) => fault!(kind),
+                }
+            };
+        }
+
+        loop {
+            let op = ops[pc];
+            if left == 0 {
+                fault!(FaultKind::BudgetExhausted {
+                    budget: opts.budget
+                });
+            }
+            left -= 1;
+            let d = (op.dst & 15) as usize;
+            let s = (op.src & 15) as usize;
+            let imm = op.imm;
+            let addr_s = r[s].wrapping_add(op.off as i64 as u64);
+            let addr_d = r[d].wrapping_add(op.off as i64 as u64);
+            let mut next = pc + 1;
+            use Kind::*;
+            match op.kind {
+                AddK => r[d] = r[d].wrapping_add(imm),
+                AddX => r[d] = r[d].wrapping_add(r[s]),
+                SubK => r[d] = r[d].wrapping_sub(imm),
+                SubX => r[d] = r[d].wrapping_sub(r[s]),
+                MulK => r[d] = r[d].wrapping_mul(imm),
+                MulX => r[d] = r[d].wrapping_mul(r[s]),
+                DivK => r[d] = alu(AluOp::Div, Width::W64, r[d], imm),
+                DivX => r[d] = alu(AluOp::Div, Width::W64, r[d], r[s]),
+                SDivK => r[d] = alu(AluOp::SDiv, Width::W64, r[d], imm),
+                SDivX => r[d] = alu(AluOp::SDiv, Width::W64, r[d], r[s]),
+                OrK => r[d] |= imm,
+                OrX => r[d] |= r[s],
+                AndK => r[d] &= imm,
+                AndX => r[d] &= r[s],
+                LshK => r[d] = alu(AluOp::Lsh, Width::W64, r[d], imm),
+                LshX => r[d] = alu(AluOp::Lsh, Width::W64, r[d], r[s]),
+                RshK => r[d] = alu(AluOp::Rsh, Width::W64, r[d], imm),
+                RshX => r[d] = alu(AluOp::Rsh, Width::W64, r[d], r[s]),
+                ModK => r[d] = alu(AluOp::Mod, Width::W64, r[d], imm),
+                ModX => r[d] = alu(AluOp::Mod, Width::W64, r[d], r[s]),
+                SModK => r[d] = alu(AluOp::SMod, Width::W64, r[d], imm),
+                SModX => r[d] = alu(AluOp::SMod, Width::W64, r[d], r[s]),
+                XorK => r[d] ^= imm,
+                XorX => r[d] ^= r[s],
+                MovK => r[d] = imm,
+                MovX => r[d] = r[s],
+                ArshK => r[d] = alu(AluOp::Arsh, Width::W64, r[d], imm),
+                ArshX => r[d] = alu(AluOp::Arsh, Width::W64, r[d], r[s]),
+                MovSx8 => r[d] = alu(AluOp::MovSx8, Width::W64, r[d], r[s]),
+                MovSx16 => r[d] = alu(AluOp::MovSx16, Width::W64, r[d], r[s]),
+                MovSx32 => r[d] = alu(AluOp::MovSx32, Width::W64, r[d], r[s]),
+                Neg => r[d] = r[d].wrapping_neg(),
+                Add32K => r[d] = alu(AluOp::Add, Width::W32, r[d], imm),
+                Add32X => r[d] = alu(AluOp::Add, Width::W32, r[d], r[s]),
+                Sub32K => r[d] = alu(AluOp::Sub, Width::W32, r[d], imm),
+                Sub32X => r[d] = alu(AluOp::Sub, Width::W32, r[d], r[s]),
+                Mul32K => r[d] = alu(AluOp::Mul, Width::W32, r[d], imm),
+                Mul32X => r[d] = alu(AluOp::Mul, Width::W32, r[d], r[s]),
+                Div32K => r[d] = alu(AluOp::Div, Width::W32, r[d], imm),
+                Div32X => r[d] = alu(AluOp::Div, Width::W32, r[d], r[s]),
+                SDiv32K => r[d] = alu(AluOp::SDiv, Width::W32, r[d], imm),
+                SDiv32X => r[d] = alu(AluOp::SDiv, Width::W32, r[d], r[s]),
+                Or32K => r[d] = alu(AluOp::Or, Width::W32, r[d], imm),
+                Or32X => r[d] = alu(AluOp::Or, Width::W32, r[d], r[s]),
+                And32K => r[d] = alu(AluOp::And, Width::W32, r[d], imm),
+                And32X => r[d] = alu(AluOp::And, Width::W32, r[d], r[s]),
+                Lsh32K => r[d] = alu(AluOp::Lsh, Width::W32, r[d], imm),
+                Lsh32X => r[d] = alu(AluOp::Lsh, Width::W32, r[d], r[s]),
+                Rsh32K => r[d] = alu(AluOp::Rsh, Width::W32, r[d], imm),
+                Rsh32X => r[d] = alu(AluOp::Rsh, Width::W32, r[d], r[s]),
+                Mod32K => r[d] = alu(AluOp::Mod, Width::W32, r[d], imm),
+                Mod32X => r[d] = alu(AluOp::Mod, Width::W32, r[d], r[s]),
+                SMod32K => r[d] = alu(AluOp::SMod, Width::W32, r[d], imm),
+                SMod32X => r[d] = alu(AluOp::SMod, Width::W32, r[d], r[s]),
+                Xor32K => r[d] = alu(AluOp::Xor, Width::W32, r[d], imm),
+                Xor32X => r[d] = alu(AluOp::Xor, Width::W32, r[d], r[s]),
+                Mov32K => r[d] = imm,
+                Mov32X => r[d] = r[s] as u32 as u64,
+                Arsh32K => r[d] = alu(AluOp::Arsh, Width::W32, r[d], imm),
+                Arsh32X => r[d] = alu(AluOp::Arsh, Width::W32, r[d], r[s]),
+                MovSx8To32 => r[d] = alu(AluOp::MovSx8, Width::W32, r[d], r[s]),
+                MovSx16To32 => r[d] = alu(AluOp::MovSx16, Width::W32, r[d], r[s]),
+                Neg32 => r[d] = (r[d] as u32).wrapping_neg() as u64,
+                Le16 => r[d] = r[d] as u16 as u64,
+                Le32 => r[d] = r[d] as u32 as u64,
+                Nop => {}
+                Swap16 => r[d] = (r[d] as u16).swap_bytes() as u64,
+                Swap32 => r[d] = (r[d] as u32).swap_bytes() as u64,
+                Swap64 => r[d] = r[d].swap_bytes(),
+                Lddw => {
+                    r[d] = imm;
+                    next = pc + 2;
+                }
+                Ldx8 => r[d] = mem_try!(mem.load(addr_s, 1)),
+                Ldx16 => r[d] = mem_try!(mem.load(addr_s, 2)),
+                Ldx32 => r[d] = mem_try!(mem.load(addr_s, 4)),
+                Ldx64 => r[d] = mem_try!(mem.load(addr_s, 8)),
+                Ldxs8 => r[d] = mem_try!(mem.load(addr_s, 1)) as i8 as i64 as u64,
+                Ldxs16 => r[d] = mem_try!(mem.load(addr_s, 2)) as i16 as i64 as u64,
+                Ldxs32 => r[d] = mem_try!(mem.load(addr_s, 4)) as i32 as i64 as u64,
+                St8 => mem_try!(mem.store(addr_d, 1, imm)),
+                St16 => mem_try!(mem.store(addr_d, 2, imm)),
+                St32 => mem_try!(mem.store(addr_d, 4, imm)),
+                St64 => mem_try!(mem.store(addr_d, 8, imm)),
+                Stx8 => mem_try!(mem.store(addr_d, 1, r[s])),
+                Stx16 => mem_try!(mem.store(addr_d, 2, r[s])),
+                Stx32 => mem_try!(mem.store(addr_d, 4, r[s])),
+                Stx64 => mem_try!(mem.store(addr_d, 8, r[s])),
+                Atomic32 => mem_try!(atomic(&mut mem, &mut r, imm, 4, addr_d, s)),
+                Atomic64 => mem_try!(atomic(&mut mem, &mut r, imm, 8, addr_d, s)),
+                LdAbs8 | LdAbs16 | LdAbs32 | LdInd8 | LdInd16 | LdInd32 => {
+                    let (size, ind) = match op.kind {
+                        LdAbs8 => (1, false),
+                        LdAbs16 => (2, false),
+                        LdAbs32 => (4, false),
+                        LdInd8 => (1, true),
+                        LdInd16 => (2, true),
+                        _ => (4, true),
+                    };
+                    let off = if ind { imm + (r[s] as u32 as u64) } else { imm };
+                    match mem.packet(off, size) {
+                        Some(v) => r[0] = v,
+                        None => {
+                            return Ok(Outcome {
+                                r0: 0,
+                                executed: opts.budget - left,
+                            });
+                        }
+                    }
+                }
+                Ja => next = op.target as usize,
+                JeqK => {
+                    if r[d] == imm {
+                        next = op.target as usize
+                    }
+                }
+                JeqX => {
+                    if r[d] == r[s] {
+                        next = op.target as usize
+                    }
+                }
+                JgtK => {
+                    if r[d] > imm {
+                        next = op.target as usize
+                    }
+                }
+                JgtX => {
+                    if r[d] > r[s] {
+                        next = op.target as usize
+                    }
+                }
+                JgeK => {
+                    if r[d] >= imm {
+                        next = op.target as usize
+                    }
+                }
+                JgeX => {
+                    if r[d] >= r[s] {
+                        next = op.target as usize
+                    }
+                }
+                JsetK => {
+                    if r[d] & imm != 0 {
+                        next = op.target as usize
+                    }
+                }
+                JsetX => {
+                    if r[d] & r[s] != 0 {
+                        next = op.target as usize
+                    }
+                }
+                JneK => {
+                    if r[d] != imm {
+                        next = op.target as usize
+                    }
+                }
+                JneX => {
+                    if r[d] != r[s] {
+                        next = op.target as usize
+                    }
+                }
+                JsgtK => {
+                    if (r[d] as i64) > imm as i64 {
+                        next = op.target as usize
+                    }
+                }
+                JsgtX => {
+                    if (r[d] as i64) > r[s] as i64 {
+                        next = op.target as usize
+                    }
+                }
+                JsgeK => {
+                    if (r[d] as i64) >= imm as i64 {
+                        next = op.target as usize
+                    }
+                }
+                JsgeX => {
+                    if (r[d] as i64) >= r[s] as i64 {
+                        next = op.target as usize
+                    }
+                }
+                JltK => {
+                    if r[d] < imm {
+                        next = op.target as usize
+                    }
+                }
+                JltX => {
+                    if r[d] < r[s] {
+                        next = op.target as usize
+                    }
+                }
+                JleK => {
+                    if r[d] <= imm {
+                        next = op.target as usize
+                    }
+                }
+                JleX => {
+                    if r[d] <= r[s] {
+                        next = op.target as usize
+                    }
+                }
+                JsltK => {
+                    if (r[d] as i64) < imm as i64 {
+                        next = op.target as usize
+                    }
+                }
+                JsltX => {
+                    if (r[d] as i64) < r[s] as i64 {
+                        next = op.target as usize
+                    }
+                }
+                JsleK => {
+                    if (r[d] as i64) <= imm as i64 {
+                        next = op.target as usize
+                    }
+                }
+                JsleX => {
+                    if (r[d] as i64) <= r[s] as i64 {
+                        next = op.target as usize
+                    }
+                }
+                Jeq32K => {
+                    if r[d] as u32 == imm as u32 {
+                        next = op.target as usize
+                    }
+                }
+                Jeq32X => {
+                    if r[d] as u32 == r[s] as u32 {
+                        next = op.target as usize
+                    }
+                }
+                Jgt32K => {
+                    if r[d] as u32 > imm as u32 {
+                        next = op.target as usize
+                    }
+                }
+                Jgt32X => {
+                    if r[d] as u32 > r[s] as u32 {
+                        next = op.target as usize
+                    }
+                }
+                Jge32K => {
+                    if r[d] as u32 >= imm as u32 {
+                        next = op.target as usize
+                    }
+                }
+                Jge32X => {
+                    if r[d] as u32 >= r[s] as u32 {
+                        next = op.target as usize
+                    }
+                }
+                Jset32K => {
+                    if r[d] as u32 & imm as u32 != 0 {
+                        next = op.target as usize
+                    }
+                }
+                Jset32X => {
+                    if r[d] as u32 & r[s] as u32 != 0 {
+                        next = op.target as usize
+                    }
+                }
+                Jne32K => {
+                    if r[d] as u32 != imm as u32 {
+                        next = op.target as usize
+                    }
+                }
+                Jne32X => {
+                    if r[d] as u32 != r[s] as u32 {
+                        next = op.target as usize
+                    }
+                }
+                Jsgt32K => {
+                    if (r[d] as i32) > imm as i32 {
+                        next = op.target as usize
+                    }
+                }
+                Jsgt32X => {
+                    if (r[d] as i32) > r[s] as i32 {
+                        next = op.target as usize
+                    }
+                }
+                Jsge32K => {
+                    if (r[d] as i32) >= imm as i32 {
+                        next = op.target as usize
+                    }
+                }
+                Jsge32X => {
+                    if (r[d] as i32) >= r[s] as i32 {
+                        next = op.target as usize
+                    }
+                }
+                Jlt32K => {
+                    if (r[d] as u32) < imm as u32 {
+                        next = op.target as usize
+                    }
+                }
+                Jlt32X => {
+                    if (r[d] as u32) < r[s] as u32 {
+                        next = op.target as usize
+                    }
+                }
+                Jle32K => {
+                    if r[d] as u32 <= imm as u32 {
+                        next = op.target as usize
+                    }
+                }
+                Jle32X => {
+                    if r[d] as u32 <= r[s] as u32 {
+                        next = op.target as usize
+                    }
+                }
+                Jslt32K => {
+                    if (r[d] as i32) < imm as i32 {
+                        next = op.target as usize
+                    }
+                }
+                Jslt32X => {
+                    if (r[d] as i32) < r[s] as i32 {
+                        next = op.target as usize
+                    }
+                }
+                Jsle32K => {
+                    if (r[d] as i32) <= imm as i32 {
+                        next = op.target as usize
+                    }
+                }
+                Jsle32X => {
+                    if (r[d] as i32) <= r[s] as i32 {
+                        next = op.target as usize
+                    }
+                }
+                Call | CallX => {
+                    let id = if op.kind == Call { imm } else { r[d] };
+                    match helpers.call(id, [r[1], r[2], r[3], r[4], r[5]]) {
+                        Ok(HelperReturn::Value(v)) => r[0] = v,
+                        Ok(HelperReturn::Stop(v)) => {
+                            return Ok(Outcome {
+                                r0: v,
+                                executed: opts.budget - left,
+                            });
+                        }
+                        Err(HelperError::Unknown) => fault!(FaultKind::UnknownHelper { id }),
+                        Err(HelperError::Failed(reason)) => {
+                            fault!(FaultKind::HelperFailed {
+                                id: id as u32,
+                                reason
+                            })
+                        }
+                    }
+                }
+                CallLocal => {
+                    if frames.len() + 1 >= MAX_CALL_DEPTH {
+                        fault!(FaultKind::CallDepthExceeded);
+                    }
+                    frames.push(Frame {
+                        ret: pc + 1,
+                        saved: [r[6], r[7], r[8], r[9]],
+                    });
+                    r[10] -= STACK_FRAME as u64;
+                    mem.stack_lo -= STACK_FRAME as u64;
+                    let lo = (mem.stack_lo - STACK_BASE) as usize;
+                    mem.stack[lo..lo + STACK_FRAME].fill(0);
+                    next = op.target as usize;
+                }
+                Exit => match frames.pop() {
+                    None => {
+                        return Ok(Outcome {
+                            r0: r[0],
+                            executed: opts.budget - left,
+                        });
+                    }
+                    Some(f) => {
+                        [r[6], r[7], r[8], r[9]] = f.saved;
+                        r[10] += STACK_FRAME as u64;
+                        mem.stack_lo += STACK_FRAME as u64;
+                        next = f.ret;
+                    }
+                },
+                Unsupported => fault!(FaultKind::Unsupported {
+                    what: UNSUPPORTED[(imm & 1) as usize]
+                }),
+                Hole | FellOff => fault!(FaultKind::FellOffEnd),
+            }
+            pc = next;
+        }
+    }
+}
