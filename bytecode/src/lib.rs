@@ -18,6 +18,7 @@ pub mod check;
 pub mod decode;
 pub mod disasm;
 pub mod encode;
+pub mod generate;
 pub mod insn;
 pub mod opcode;
 pub mod program;

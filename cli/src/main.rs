@@ -247,6 +247,10 @@ fn cmd_test(
 }
 
 fn main() -> ExitCode {
+    // Diagnostics keep each message on one line, so scripts can grep them.
+    let _ = miette::set_hook(Box::new(|_| {
+        Box::new(miette::MietteHandlerOpts::new().wrap_lines(false).build())
+    }));
     let cli = Cli::parse();
     let json = cli.json;
     let result = match cli.cmd {

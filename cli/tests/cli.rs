@@ -1,0 +1,172 @@
+//! The `udf` binary's contract: outputs and exit statuses (0 ok, 1 refused, 2 usage/unreadable).
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn udf(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_udf"))
+        .args(args)
+        .output()
+        .expect("udf runs")
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("udf-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir.join(name)
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn asm_disasm_run_roundtrip() {
+    let src = tmp("sum.s");
+    std::fs::write(
+        &src,
+        "# sum the first two bytes\nldxb %r0, [%r1]\nldxb %r2, [%r1+1]\nadd %r0, %r2\nexit\n",
+    )
+    .expect("write");
+    let bin = tmp("sum.bin");
+    let o = udf(&["asm", src.to_str().unwrap(), "-o", bin.to_str().unwrap()]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    assert_eq!(std::fs::read(&bin).expect("written").len(), 32);
+
+    let o = udf(&["disasm", bin.to_str().unwrap()]);
+    let (out, _) = text(&o);
+    assert_eq!(
+        out,
+        "ldxb %r0, [%r1]\nldxb %r2, [%r1+1]\nadd %r0, %r2\nexit\n"
+    );
+
+    let input = tmp("two.bytes");
+    std::fs::write(&input, [40u8, 2]).expect("write");
+    let o = udf(&[
+        "run",
+        bin.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+    ]);
+    assert_eq!(text(&o).0, "r0 = 42\n");
+    assert_eq!(o.status.code(), Some(0));
+
+    let o = udf(&[
+        "--json",
+        "run",
+        src.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(
+        (v["r0"].as_u64(), v["executed"].as_u64()),
+        (Some(42), Some(4))
+    );
+}
+
+#[test]
+fn owns_run_prints_extents() {
+    let src = tmp("owns.s");
+    std::fs::write(
+        &src,
+        "ldxw %r1, [%r1]\nmov %r2, 1\nmov %r3, 4\ncall 1\nmov %r0, 0\nexit\n",
+    )
+    .expect("write");
+    let input = tmp("inode.bytes");
+    std::fs::write(&input, 1234u32.to_le_bytes()).expect("write");
+    let o = udf(&[
+        "run",
+        src.to_str().unwrap(),
+        "--type",
+        "owns",
+        "--input",
+        input.to_str().unwrap(),
+    ]);
+    assert_eq!(text(&o).0, "r0 = 0\nextent 1234 1 4\n", "{:?}", text(&o));
+}
+
+#[test]
+fn errors_are_located_with_statuses() {
+    let bad = tmp("bad.s");
+    std::fs::write(&bad, "mov %r0, 1\nldxq %r0, [%r1]\nexit\n").expect("write");
+    let o = udf(&["asm", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let (_, err) = text(&o);
+    assert!(
+        err.contains("bad.s:2:1") && err.contains("invalid mnemonic `ldxq`"),
+        "{err}"
+    );
+
+    let o = udf(&["disasm", "/nonexistent/file.bin"]);
+    assert_eq!(o.status.code(), Some(2));
+
+    let o = udf(&[
+        "run",
+        bad.to_str().unwrap(),
+        "--type",
+        "nonsense",
+        "--input",
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+
+    let loop_s = tmp("loop.s");
+    std::fs::write(&loop_s, "mov %r0, 0\nja -1\n").expect("write");
+    let o = udf(&[
+        "run",
+        loop_s.to_str().unwrap(),
+        "--budget",
+        "100",
+        "--input",
+        loop_s.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).1.contains("budget of 100 exhausted"),
+        "{:?}",
+        text(&o)
+    );
+
+    let uninit = tmp("uninit.s");
+    std::fs::write(&uninit, "or %r0, %r10\nexit\n").expect("write");
+    let o = udf(&[
+        "run",
+        uninit.to_str().unwrap(),
+        "--input",
+        uninit.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).1.contains("invalid read of %r0"), "{:?}", text(&o));
+}
+
+#[test]
+fn test_command_summarises_and_fails_on_failures() {
+    let dir =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata/bpf_conformance");
+    let o = udf(&[
+        "test",
+        dir.join("tests").to_str().unwrap(),
+        "--engine",
+        "interp",
+    ]);
+    assert_eq!(
+        text(&o).0.lines().last(),
+        Some("313 passed, 0 failed, 0 skipped")
+    );
+    assert!(o.status.success());
+    // Positive cases under --expect-failure are not flagged: every one fails, exit 1.
+    let o = udf(&[
+        "test",
+        "--expect-failure",
+        dir.join("tests/add.data").to_str().unwrap(),
+    ]);
+    assert_eq!(
+        text(&o).0.lines().last(),
+        Some("0 passed, 1 failed, 0 skipped")
+    );
+    assert_eq!(o.status.code(), Some(1));
+}

@@ -1,0 +1,50 @@
+//! The bpf_conformance suite, run exactly as `udf test` runs it.
+
+use std::path::PathBuf;
+
+use udf_cli::datafile::Engine;
+use udf_cli::testrun::{collect, run};
+
+fn suite(sub: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/testdata/bpf_conformance")
+        .join(sub)
+}
+
+#[test]
+fn every_positive_case_passes_on_the_interpreter() {
+    let files = collect(&[suite("tests")]).expect("suite beside the repository");
+    let sum = run(&files, Engine::Interp, false).expect("runs");
+    assert!(sum.failed.is_empty(), "{:#?}", sum.failed);
+    assert_eq!((sum.passed, sum.skipped.len()), (313, 0), "{}", sum.line());
+}
+
+#[test]
+fn every_negative_case_is_flagged() {
+    let files = collect(&[suite("negative")]).expect("suite beside the repository");
+    let sum = run(&files, Engine::Interp, true).expect("runs");
+    assert!(sum.failed.is_empty(), "{:#?}", sum.failed);
+    assert!(sum.skipped.is_empty(), "{:#?}", sum.skipped);
+    assert_eq!(sum.passed, files.len());
+    // Each for the right reason: the deliberately wrong result is caught by comparing all 64
+    // bits, and `or %r0, %r10` by the pre-run register check, not by running.
+    let why = |name: &str| {
+        sum.passed_cases
+            .iter()
+            .find(|(f, _)| f.ends_with(name))
+            .map(|(_, w)| w.as_str())
+            .expect("present")
+    };
+    assert!(why("incorrect_return_value_high_bits.data").contains("0x8877665544332211"));
+    assert!(why("error.data").contains("invalid read of %r0"));
+    assert!(why("invalid_register.data").contains("invalid register `%r50`"));
+    assert!(why("unused-exit-imm.data").contains("reserved field imm"));
+}
+
+#[test]
+fn positive_cases_are_not_flagged_in_expect_failure_mode() {
+    // The flag must be able to fail: a correct program with a correct result is not flagged.
+    let files = collect(&[suite("tests/add.data")]).expect("present");
+    let sum = run(&files, Engine::Interp, true).expect("runs");
+    assert_eq!(sum.failed.len(), 1, "{}", sum.line());
+}
