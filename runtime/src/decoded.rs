@@ -170,7 +170,7 @@ pub const UNSUPPORTED: [&str; 2] = [
     "kfunc calls (udfkit has no BTF)",
 ];
 
-/// One decoded slot (16 bytes).
+/// One decoded slot (16 bytes: the dispatch loop reads one per instruction).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Op {
     /// What to do.
@@ -179,10 +179,8 @@ pub struct Op {
     pub dst: u8,
     /// Source register.
     pub src: u8,
-    /// Memory offset.
-    pub off: i16,
-    /// Absolute jump or call target.
-    pub target: u32,
+    /// Absolute jump or call target, or the signed memory offset (as `i32` bits).
+    pub aux: u32,
     /// Immediate, extended as the operation needs (atomics: operation code).
     pub imm: u64,
 }
@@ -195,6 +193,10 @@ pub const ATOMIC_FETCH: u64 = 0x100;
 #[derive(Clone, Debug)]
 pub struct Compiled {
     pub(crate) ops: Vec<Op>,
+    /// For each slot, the instructions from it to the end of its straight-line stretch
+    /// (through the next jump, local call or exit, or the end sentinel), counted once each.
+    /// The interpreter charges the budget a stretch at a time.
+    pub(crate) stretch: Vec<u32>,
 }
 
 fn alu_kind(op: AluOp, width: Width, reg: bool) -> Kind {
@@ -257,14 +259,16 @@ impl Compiled {
             kind: Hole,
             dst: 0,
             src: 0,
-            off: 0,
-            target: 0,
+            aux: 0,
             imm: 0,
         };
         let mut ops = alloc::vec![blank; prog.slot_count() + 1];
         for (pc, insn) in prog.iter() {
             let target = prog.branch_target(pc).unwrap_or(0) as u32;
-            let mut op = Op { target, ..blank };
+            let mut op = Op {
+                aux: target,
+                ..blank
+            };
             let (reg, imm) = |s: Source| -> (Option<Reg>, i32) {
                 match s {
                     Source::Reg(r) => (Some(r), 0),
@@ -319,7 +323,7 @@ impl Compiled {
                 } => {
                     op.dst = dst.num();
                     op.src = base.num();
-                    op.off = off;
+                    op.aux = i32::from(off) as u32;
                     if signed {
                         sized(size, [Ldxs8, Ldxs16, Ldxs32, Ldx64])
                     } else {
@@ -330,7 +334,7 @@ impl Compiled {
                     size, base, off, ..
                 } => {
                     op.dst = base.num();
-                    op.off = off;
+                    op.aux = i32::from(off) as u32;
                     op.imm = extend_imm(Width::W64, imm);
                     if reg.is_some() {
                         sized(size, [Stx8, Stx16, Stx32, Stx64])
@@ -348,7 +352,7 @@ impl Compiled {
                 } => {
                     op.dst = base.num();
                     op.src = src.num();
-                    op.off = off;
+                    op.aux = i32::from(off) as u32;
                     op.imm = aop as u64 | if fetch { ATOMIC_FETCH } else { 0 };
                     if size == Size::W { Atomic32 } else { Atomic64 }
                 }
@@ -388,7 +392,23 @@ impl Compiled {
         }
         let last = ops.len() - 1;
         ops[last].kind = FellOff;
-        Compiled { ops }
+        let mut stretch = alloc::vec![1u32; ops.len()];
+        for (pc, insn) in prog.iter().collect::<Vec<_>>().into_iter().rev() {
+            let ends = matches!(
+                insn,
+                Insn::Ja { .. }
+                    | Insn::Ja32 { .. }
+                    | Insn::Jump { .. }
+                    | Insn::CallLocal { .. }
+                    | Insn::Exit
+            );
+            stretch[pc] = if ends {
+                1
+            } else {
+                stretch[pc + insn.slots()].saturating_add(1)
+            };
+        }
+        Compiled { ops, stretch }
     }
 
     /// Number of slots.

@@ -87,7 +87,7 @@ struct Frame {
 /// A machine: the stack and frame storage, reused across runs so a run allocates nothing.
 #[derive(Debug)]
 pub struct Vm {
-    stack: Vec<u8>,
+    stack: alloc::boxed::Box<[u8; STACK_SIZE]>,
     frames: Vec<Frame>,
 }
 
@@ -99,7 +99,7 @@ impl Default for Vm {
 
 struct Mem<'a, 'c> {
     ctx: &'a mut Context<'c>,
-    stack: &'a mut [u8],
+    stack: &'a mut [u8; STACK_SIZE],
     /// Lowest live stack address (bottom of the current frame).
     stack_lo: u64,
 }
@@ -135,10 +135,16 @@ fn within(addr: u64, size: usize, base: u64, len: usize) -> Option<usize> {
 }
 
 impl Mem<'_, '_> {
+    /// Index into the stack buffer of `[addr, addr+size)` if it lies in the live stack
+    /// `[stack_lo, STACK_TOP)`.
     #[inline(always)]
     fn stack_off(&self, addr: u64, size: usize) -> Option<usize> {
-        let live = (STACK_TOP - self.stack_lo) as usize;
-        within(addr, size, self.stack_lo, live).map(|o| o + (self.stack_lo - STACK_BASE) as usize)
+        let o = addr.wrapping_sub(STACK_BASE);
+        if o >= self.stack_lo - STACK_BASE && o <= (STACK_SIZE - size) as u64 {
+            Some(o as usize)
+        } else {
+            None
+        }
     }
 
     #[inline(always)]
@@ -244,7 +250,7 @@ impl Vm {
     /// A machine with a fresh stack.
     pub fn new() -> Vm {
         Vm {
-            stack: alloc::vec![0; STACK_SIZE],
+            stack: alloc::boxed::Box::new([0; STACK_SIZE]),
             frames: Vec::with_capacity(MAX_CALL_DEPTH),
         }
     }
@@ -267,430 +273,350 @@ impl Vm {
             stack: &mut self.stack,
             stack_lo: STACK_TOP - STACK_FRAME as u64,
         };
-        let mut r = [0u64; 16];
-        r[1] = CTX_BASE;
-        r[2] = ctx_len;
-        r[3] = opts.r3;
-        r[10] = STACK_TOP;
-        let ops = prog.ops.as_slice();
-        let mut pc = 0usize;
-        let mut left = opts.budget;
+        let mut st = State {
+            r: [0u64; 16],
+            pc: 0,
+            left: opts.budget,
+        };
+        st.r[1] = CTX_BASE;
+        st.r[2] = ctx_len;
+        st.r[3] = opts.r3;
+        st.r[10] = STACK_TOP;
         let frames = &mut self.frames;
-
-        macro_rules! fault {
-            ($kind:expr) => {
-                return Err(Fault { pc, kind: $kind })
-            };
+        // Metered per straight-line stretch while the budget lasts; once a stretch would
+        // overrun it, per instruction, so the fault names the exact instruction.
+        match exec::<false>(prog, &mut st, &mut mem, frames, helpers, opts)? {
+            Step::Done(out) => Ok(out),
+            Step::Exact => match exec::<true>(prog, &mut st, &mut mem, frames, helpers, opts)? {
+                Step::Done(out) => Ok(out),
+                // The exact loop never asks to switch; treat it as exhaustion to stay total.
+                Step::Exact => Err(Fault {
+                    pc: st.pc,
+                    kind: FaultKind::BudgetExhausted {
+                        budget: opts.budget,
+                    },
+                }),
+            },
         }
-        macro_rules! mem_try {
-            ($e:expr) => {
-                match $e {
-                    Ok(v) => v,
-                    Err(kind) => fault!(kind),
+    }
+}
+
+/// Registers, program counter and remaining budget, handed from the metered loop to the exact one.
+struct State {
+    r: [u64; 16],
+    pc: usize,
+    left: u64,
+}
+
+enum Step {
+    Done(Outcome),
+    /// The next stretch does not fit the budget: continue in the exact loop.
+    Exact,
+}
+
+/// The dispatch loop. With `EXACT`, the budget is checked before every instruction. Without,
+/// a whole straight-line stretch ([`Compiled::stretch`]) is charged when control enters it at
+/// the start, after a branch, call or return; if it does not fit, the loop returns
+/// [`Step::Exact`] before executing anything of it.
+#[inline(always)]
+fn exec<const EXACT: bool>(
+    prog: &Compiled,
+    st: &mut State,
+    mem: &mut Mem<'_, '_>,
+    frames: &mut Vec<Frame>,
+    helpers: &mut dyn Helpers,
+    opts: &RunOptions,
+) -> Result<Step, Fault> {
+    let ops = prog.ops.as_slice();
+    let stretch = prog.stretch.as_slice();
+    let mut r = st.r;
+    let mut pc = st.pc;
+    let mut left = st.left;
+
+    macro_rules! fault {
+        ($kind:expr) => {
+            return Err(Fault { pc, kind: $kind })
+        };
+    }
+    macro_rules! mem_try {
+        ($e:expr) => {
+            match $e {
+                Ok(v) => v,
+                Err(kind) => fault!(kind),
+            }
+        };
+    }
+    // Instructions executed so far, for a run ending at `pc` (which has been executed).
+    macro_rules! executed {
+        () => {
+            if EXACT {
+                opts.budget - left
+            } else {
+                opts.budget - left - (u64::from(stretch[pc]) - 1)
+            }
+        };
+    }
+    // Charges the stretch starting at `$p`, or hands over to the exact loop there.
+    macro_rules! charge {
+        ($p:expr) => {
+            if !EXACT {
+                let n = u64::from(stretch[$p]);
+                if n > left {
+                    st.r = r;
+                    st.pc = $p;
+                    st.left = left;
+                    return Ok(Step::Exact);
                 }
-            };
-        }
-
-        loop {
-            let op = ops[pc];
+                left -= n;
+            }
+        };
+    }
+    macro_rules! branch {
+        ($cond:expr, $next:ident, $op:ident) => {{
+            $next = if $cond { $op.aux as usize } else { pc + 1 };
+            charge!($next);
+        }};
+    }
+    if !EXACT {
+        charge!(pc);
+    }
+    loop {
+        let op = ops[pc];
+        if EXACT {
             if left == 0 {
                 fault!(FaultKind::BudgetExhausted {
                     budget: opts.budget
                 });
             }
             left -= 1;
-            let d = (op.dst & 15) as usize;
-            let s = (op.src & 15) as usize;
-            let imm = op.imm;
-            let addr_s = r[s].wrapping_add(op.off as i64 as u64);
-            let addr_d = r[d].wrapping_add(op.off as i64 as u64);
-            let mut next = pc + 1;
-            use Kind::*;
-            match op.kind {
-                AddK => r[d] = r[d].wrapping_add(imm),
-                AddX => r[d] = r[d].wrapping_add(r[s]),
-                SubK => r[d] = r[d].wrapping_sub(imm),
-                SubX => r[d] = r[d].wrapping_sub(r[s]),
-                MulK => r[d] = r[d].wrapping_mul(imm),
-                MulX => r[d] = r[d].wrapping_mul(r[s]),
-                DivK => r[d] = alu(AluOp::Div, Width::W64, r[d], imm),
-                DivX => r[d] = alu(AluOp::Div, Width::W64, r[d], r[s]),
-                SDivK => r[d] = alu(AluOp::SDiv, Width::W64, r[d], imm),
-                SDivX => r[d] = alu(AluOp::SDiv, Width::W64, r[d], r[s]),
-                OrK => r[d] |= imm,
-                OrX => r[d] |= r[s],
-                AndK => r[d] &= imm,
-                AndX => r[d] &= r[s],
-                LshK => r[d] = alu(AluOp::Lsh, Width::W64, r[d], imm),
-                LshX => r[d] = alu(AluOp::Lsh, Width::W64, r[d], r[s]),
-                RshK => r[d] = alu(AluOp::Rsh, Width::W64, r[d], imm),
-                RshX => r[d] = alu(AluOp::Rsh, Width::W64, r[d], r[s]),
-                ModK => r[d] = alu(AluOp::Mod, Width::W64, r[d], imm),
-                ModX => r[d] = alu(AluOp::Mod, Width::W64, r[d], r[s]),
-                SModK => r[d] = alu(AluOp::SMod, Width::W64, r[d], imm),
-                SModX => r[d] = alu(AluOp::SMod, Width::W64, r[d], r[s]),
-                XorK => r[d] ^= imm,
-                XorX => r[d] ^= r[s],
-                MovK => r[d] = imm,
-                MovX => r[d] = r[s],
-                ArshK => r[d] = alu(AluOp::Arsh, Width::W64, r[d], imm),
-                ArshX => r[d] = alu(AluOp::Arsh, Width::W64, r[d], r[s]),
-                MovSx8 => r[d] = alu(AluOp::MovSx8, Width::W64, r[d], r[s]),
-                MovSx16 => r[d] = alu(AluOp::MovSx16, Width::W64, r[d], r[s]),
-                MovSx32 => r[d] = alu(AluOp::MovSx32, Width::W64, r[d], r[s]),
-                Neg => r[d] = r[d].wrapping_neg(),
-                Add32K => r[d] = alu(AluOp::Add, Width::W32, r[d], imm),
-                Add32X => r[d] = alu(AluOp::Add, Width::W32, r[d], r[s]),
-                Sub32K => r[d] = alu(AluOp::Sub, Width::W32, r[d], imm),
-                Sub32X => r[d] = alu(AluOp::Sub, Width::W32, r[d], r[s]),
-                Mul32K => r[d] = alu(AluOp::Mul, Width::W32, r[d], imm),
-                Mul32X => r[d] = alu(AluOp::Mul, Width::W32, r[d], r[s]),
-                Div32K => r[d] = alu(AluOp::Div, Width::W32, r[d], imm),
-                Div32X => r[d] = alu(AluOp::Div, Width::W32, r[d], r[s]),
-                SDiv32K => r[d] = alu(AluOp::SDiv, Width::W32, r[d], imm),
-                SDiv32X => r[d] = alu(AluOp::SDiv, Width::W32, r[d], r[s]),
-                Or32K => r[d] = alu(AluOp::Or, Width::W32, r[d], imm),
-                Or32X => r[d] = alu(AluOp::Or, Width::W32, r[d], r[s]),
-                And32K => r[d] = alu(AluOp::And, Width::W32, r[d], imm),
-                And32X => r[d] = alu(AluOp::And, Width::W32, r[d], r[s]),
-                Lsh32K => r[d] = alu(AluOp::Lsh, Width::W32, r[d], imm),
-                Lsh32X => r[d] = alu(AluOp::Lsh, Width::W32, r[d], r[s]),
-                Rsh32K => r[d] = alu(AluOp::Rsh, Width::W32, r[d], imm),
-                Rsh32X => r[d] = alu(AluOp::Rsh, Width::W32, r[d], r[s]),
-                Mod32K => r[d] = alu(AluOp::Mod, Width::W32, r[d], imm),
-                Mod32X => r[d] = alu(AluOp::Mod, Width::W32, r[d], r[s]),
-                SMod32K => r[d] = alu(AluOp::SMod, Width::W32, r[d], imm),
-                SMod32X => r[d] = alu(AluOp::SMod, Width::W32, r[d], r[s]),
-                Xor32K => r[d] = alu(AluOp::Xor, Width::W32, r[d], imm),
-                Xor32X => r[d] = alu(AluOp::Xor, Width::W32, r[d], r[s]),
-                Mov32K => r[d] = imm,
-                Mov32X => r[d] = r[s] as u32 as u64,
-                Arsh32K => r[d] = alu(AluOp::Arsh, Width::W32, r[d], imm),
-                Arsh32X => r[d] = alu(AluOp::Arsh, Width::W32, r[d], r[s]),
-                MovSx8To32 => r[d] = alu(AluOp::MovSx8, Width::W32, r[d], r[s]),
-                MovSx16To32 => r[d] = alu(AluOp::MovSx16, Width::W32, r[d], r[s]),
-                Neg32 => r[d] = (r[d] as u32).wrapping_neg() as u64,
-                Le16 => r[d] = r[d] as u16 as u64,
-                Le32 => r[d] = r[d] as u32 as u64,
-                Nop => {}
-                Swap16 => r[d] = (r[d] as u16).swap_bytes() as u64,
-                Swap32 => r[d] = (r[d] as u32).swap_bytes() as u64,
-                Swap64 => r[d] = r[d].swap_bytes(),
-                Lddw => {
-                    r[d] = imm;
-                    next = pc + 2;
-                }
-                Ldx8 => r[d] = mem_try!(mem.load(addr_s, 1)),
-                Ldx16 => r[d] = mem_try!(mem.load(addr_s, 2)),
-                Ldx32 => r[d] = mem_try!(mem.load(addr_s, 4)),
-                Ldx64 => r[d] = mem_try!(mem.load(addr_s, 8)),
-                Ldxs8 => r[d] = mem_try!(mem.load(addr_s, 1)) as i8 as i64 as u64,
-                Ldxs16 => r[d] = mem_try!(mem.load(addr_s, 2)) as i16 as i64 as u64,
-                Ldxs32 => r[d] = mem_try!(mem.load(addr_s, 4)) as i32 as i64 as u64,
-                St8 => mem_try!(mem.store(addr_d, 1, imm)),
-                St16 => mem_try!(mem.store(addr_d, 2, imm)),
-                St32 => mem_try!(mem.store(addr_d, 4, imm)),
-                St64 => mem_try!(mem.store(addr_d, 8, imm)),
-                Stx8 => mem_try!(mem.store(addr_d, 1, r[s])),
-                Stx16 => mem_try!(mem.store(addr_d, 2, r[s])),
-                Stx32 => mem_try!(mem.store(addr_d, 4, r[s])),
-                Stx64 => mem_try!(mem.store(addr_d, 8, r[s])),
-                Atomic32 => mem_try!(atomic(&mut mem, &mut r, imm, 4, addr_d, s)),
-                Atomic64 => mem_try!(atomic(&mut mem, &mut r, imm, 8, addr_d, s)),
-                LdAbs8 | LdAbs16 | LdAbs32 | LdInd8 | LdInd16 | LdInd32 => {
-                    let (size, ind) = match op.kind {
-                        LdAbs8 => (1, false),
-                        LdAbs16 => (2, false),
-                        LdAbs32 => (4, false),
-                        LdInd8 => (1, true),
-                        LdInd16 => (2, true),
-                        _ => (4, true),
-                    };
-                    let off = if ind { imm + (r[s] as u32 as u64) } else { imm };
-                    match mem.packet(off, size) {
-                        Some(v) => r[0] = v,
-                        None => {
-                            return Ok(Outcome {
-                                r0: 0,
-                                executed: opts.budget - left,
-                            });
-                        }
-                    }
-                }
-                Ja => next = op.target as usize,
-                JeqK => {
-                    if r[d] == imm {
-                        next = op.target as usize
-                    }
-                }
-                JeqX => {
-                    if r[d] == r[s] {
-                        next = op.target as usize
-                    }
-                }
-                JgtK => {
-                    if r[d] > imm {
-                        next = op.target as usize
-                    }
-                }
-                JgtX => {
-                    if r[d] > r[s] {
-                        next = op.target as usize
-                    }
-                }
-                JgeK => {
-                    if r[d] >= imm {
-                        next = op.target as usize
-                    }
-                }
-                JgeX => {
-                    if r[d] >= r[s] {
-                        next = op.target as usize
-                    }
-                }
-                JsetK => {
-                    if r[d] & imm != 0 {
-                        next = op.target as usize
-                    }
-                }
-                JsetX => {
-                    if r[d] & r[s] != 0 {
-                        next = op.target as usize
-                    }
-                }
-                JneK => {
-                    if r[d] != imm {
-                        next = op.target as usize
-                    }
-                }
-                JneX => {
-                    if r[d] != r[s] {
-                        next = op.target as usize
-                    }
-                }
-                JsgtK => {
-                    if (r[d] as i64) > imm as i64 {
-                        next = op.target as usize
-                    }
-                }
-                JsgtX => {
-                    if (r[d] as i64) > r[s] as i64 {
-                        next = op.target as usize
-                    }
-                }
-                JsgeK => {
-                    if (r[d] as i64) >= imm as i64 {
-                        next = op.target as usize
-                    }
-                }
-                JsgeX => {
-                    if (r[d] as i64) >= r[s] as i64 {
-                        next = op.target as usize
-                    }
-                }
-                JltK => {
-                    if r[d] < imm {
-                        next = op.target as usize
-                    }
-                }
-                JltX => {
-                    if r[d] < r[s] {
-                        next = op.target as usize
-                    }
-                }
-                JleK => {
-                    if r[d] <= imm {
-                        next = op.target as usize
-                    }
-                }
-                JleX => {
-                    if r[d] <= r[s] {
-                        next = op.target as usize
-                    }
-                }
-                JsltK => {
-                    if (r[d] as i64) < imm as i64 {
-                        next = op.target as usize
-                    }
-                }
-                JsltX => {
-                    if (r[d] as i64) < r[s] as i64 {
-                        next = op.target as usize
-                    }
-                }
-                JsleK => {
-                    if (r[d] as i64) <= imm as i64 {
-                        next = op.target as usize
-                    }
-                }
-                JsleX => {
-                    if (r[d] as i64) <= r[s] as i64 {
-                        next = op.target as usize
-                    }
-                }
-                Jeq32K => {
-                    if r[d] as u32 == imm as u32 {
-                        next = op.target as usize
-                    }
-                }
-                Jeq32X => {
-                    if r[d] as u32 == r[s] as u32 {
-                        next = op.target as usize
-                    }
-                }
-                Jgt32K => {
-                    if r[d] as u32 > imm as u32 {
-                        next = op.target as usize
-                    }
-                }
-                Jgt32X => {
-                    if r[d] as u32 > r[s] as u32 {
-                        next = op.target as usize
-                    }
-                }
-                Jge32K => {
-                    if r[d] as u32 >= imm as u32 {
-                        next = op.target as usize
-                    }
-                }
-                Jge32X => {
-                    if r[d] as u32 >= r[s] as u32 {
-                        next = op.target as usize
-                    }
-                }
-                Jset32K => {
-                    if r[d] as u32 & imm as u32 != 0 {
-                        next = op.target as usize
-                    }
-                }
-                Jset32X => {
-                    if r[d] as u32 & r[s] as u32 != 0 {
-                        next = op.target as usize
-                    }
-                }
-                Jne32K => {
-                    if r[d] as u32 != imm as u32 {
-                        next = op.target as usize
-                    }
-                }
-                Jne32X => {
-                    if r[d] as u32 != r[s] as u32 {
-                        next = op.target as usize
-                    }
-                }
-                Jsgt32K => {
-                    if (r[d] as i32) > imm as i32 {
-                        next = op.target as usize
-                    }
-                }
-                Jsgt32X => {
-                    if (r[d] as i32) > r[s] as i32 {
-                        next = op.target as usize
-                    }
-                }
-                Jsge32K => {
-                    if (r[d] as i32) >= imm as i32 {
-                        next = op.target as usize
-                    }
-                }
-                Jsge32X => {
-                    if (r[d] as i32) >= r[s] as i32 {
-                        next = op.target as usize
-                    }
-                }
-                Jlt32K => {
-                    if (r[d] as u32) < imm as u32 {
-                        next = op.target as usize
-                    }
-                }
-                Jlt32X => {
-                    if (r[d] as u32) < r[s] as u32 {
-                        next = op.target as usize
-                    }
-                }
-                Jle32K => {
-                    if r[d] as u32 <= imm as u32 {
-                        next = op.target as usize
-                    }
-                }
-                Jle32X => {
-                    if r[d] as u32 <= r[s] as u32 {
-                        next = op.target as usize
-                    }
-                }
-                Jslt32K => {
-                    if (r[d] as i32) < imm as i32 {
-                        next = op.target as usize
-                    }
-                }
-                Jslt32X => {
-                    if (r[d] as i32) < r[s] as i32 {
-                        next = op.target as usize
-                    }
-                }
-                Jsle32K => {
-                    if (r[d] as i32) <= imm as i32 {
-                        next = op.target as usize
-                    }
-                }
-                Jsle32X => {
-                    if (r[d] as i32) <= r[s] as i32 {
-                        next = op.target as usize
-                    }
-                }
-                Call | CallX => {
-                    let id = if op.kind == Call { imm } else { r[d] };
-                    match helpers.call(id, [r[1], r[2], r[3], r[4], r[5]]) {
-                        Ok(HelperReturn::Value(v)) => r[0] = v,
-                        Ok(HelperReturn::Stop(v)) => {
-                            return Ok(Outcome {
-                                r0: v,
-                                executed: opts.budget - left,
-                            });
-                        }
-                        Err(HelperError::Unknown) => fault!(FaultKind::UnknownHelper { id }),
-                        Err(HelperError::Failed(reason)) => {
-                            fault!(FaultKind::HelperFailed {
-                                id: id as u32,
-                                reason
-                            })
-                        }
-                    }
-                }
-                CallLocal => {
-                    if frames.len() + 1 >= MAX_CALL_DEPTH {
-                        fault!(FaultKind::CallDepthExceeded);
-                    }
-                    frames.push(Frame {
-                        ret: pc + 1,
-                        saved: [r[6], r[7], r[8], r[9]],
-                    });
-                    r[10] -= STACK_FRAME as u64;
-                    mem.stack_lo -= STACK_FRAME as u64;
-                    let lo = (mem.stack_lo - STACK_BASE) as usize;
-                    mem.stack[lo..lo + STACK_FRAME].fill(0);
-                    next = op.target as usize;
-                }
-                Exit => match frames.pop() {
-                    None => {
-                        return Ok(Outcome {
-                            r0: r[0],
-                            executed: opts.budget - left,
-                        });
-                    }
-                    Some(f) => {
-                        [r[6], r[7], r[8], r[9]] = f.saved;
-                        r[10] += STACK_FRAME as u64;
-                        mem.stack_lo += STACK_FRAME as u64;
-                        next = f.ret;
-                    }
-                },
-                Unsupported => fault!(FaultKind::Unsupported {
-                    what: UNSUPPORTED[(imm & 1) as usize]
-                }),
-                Hole | FellOff => fault!(FaultKind::FellOffEnd),
-            }
-            pc = next;
         }
+        let d = (op.dst & 15) as usize;
+        let s = (op.src & 15) as usize;
+        let imm = op.imm;
+        // Memory operands: base register plus the signed offset kept in `aux`.
+        macro_rules! addr {
+            ($base:expr) => {
+                r[$base].wrapping_add(op.aux as i32 as i64 as u64)
+            };
+        }
+        let mut next = pc + 1;
+        use Kind::*;
+        match op.kind {
+            AddK => r[d] = r[d].wrapping_add(imm),
+            AddX => r[d] = r[d].wrapping_add(r[s]),
+            SubK => r[d] = r[d].wrapping_sub(imm),
+            SubX => r[d] = r[d].wrapping_sub(r[s]),
+            MulK => r[d] = r[d].wrapping_mul(imm),
+            MulX => r[d] = r[d].wrapping_mul(r[s]),
+            DivK => r[d] = alu(AluOp::Div, Width::W64, r[d], imm),
+            DivX => r[d] = alu(AluOp::Div, Width::W64, r[d], r[s]),
+            SDivK => r[d] = alu(AluOp::SDiv, Width::W64, r[d], imm),
+            SDivX => r[d] = alu(AluOp::SDiv, Width::W64, r[d], r[s]),
+            OrK => r[d] |= imm,
+            OrX => r[d] |= r[s],
+            AndK => r[d] &= imm,
+            AndX => r[d] &= r[s],
+            LshK => r[d] = alu(AluOp::Lsh, Width::W64, r[d], imm),
+            LshX => r[d] = alu(AluOp::Lsh, Width::W64, r[d], r[s]),
+            RshK => r[d] = alu(AluOp::Rsh, Width::W64, r[d], imm),
+            RshX => r[d] = alu(AluOp::Rsh, Width::W64, r[d], r[s]),
+            ModK => r[d] = alu(AluOp::Mod, Width::W64, r[d], imm),
+            ModX => r[d] = alu(AluOp::Mod, Width::W64, r[d], r[s]),
+            SModK => r[d] = alu(AluOp::SMod, Width::W64, r[d], imm),
+            SModX => r[d] = alu(AluOp::SMod, Width::W64, r[d], r[s]),
+            XorK => r[d] ^= imm,
+            XorX => r[d] ^= r[s],
+            MovK => r[d] = imm,
+            MovX => r[d] = r[s],
+            ArshK => r[d] = alu(AluOp::Arsh, Width::W64, r[d], imm),
+            ArshX => r[d] = alu(AluOp::Arsh, Width::W64, r[d], r[s]),
+            MovSx8 => r[d] = alu(AluOp::MovSx8, Width::W64, r[d], r[s]),
+            MovSx16 => r[d] = alu(AluOp::MovSx16, Width::W64, r[d], r[s]),
+            MovSx32 => r[d] = alu(AluOp::MovSx32, Width::W64, r[d], r[s]),
+            Neg => r[d] = r[d].wrapping_neg(),
+            Add32K => r[d] = alu(AluOp::Add, Width::W32, r[d], imm),
+            Add32X => r[d] = alu(AluOp::Add, Width::W32, r[d], r[s]),
+            Sub32K => r[d] = alu(AluOp::Sub, Width::W32, r[d], imm),
+            Sub32X => r[d] = alu(AluOp::Sub, Width::W32, r[d], r[s]),
+            Mul32K => r[d] = alu(AluOp::Mul, Width::W32, r[d], imm),
+            Mul32X => r[d] = alu(AluOp::Mul, Width::W32, r[d], r[s]),
+            Div32K => r[d] = alu(AluOp::Div, Width::W32, r[d], imm),
+            Div32X => r[d] = alu(AluOp::Div, Width::W32, r[d], r[s]),
+            SDiv32K => r[d] = alu(AluOp::SDiv, Width::W32, r[d], imm),
+            SDiv32X => r[d] = alu(AluOp::SDiv, Width::W32, r[d], r[s]),
+            Or32K => r[d] = alu(AluOp::Or, Width::W32, r[d], imm),
+            Or32X => r[d] = alu(AluOp::Or, Width::W32, r[d], r[s]),
+            And32K => r[d] = alu(AluOp::And, Width::W32, r[d], imm),
+            And32X => r[d] = alu(AluOp::And, Width::W32, r[d], r[s]),
+            Lsh32K => r[d] = alu(AluOp::Lsh, Width::W32, r[d], imm),
+            Lsh32X => r[d] = alu(AluOp::Lsh, Width::W32, r[d], r[s]),
+            Rsh32K => r[d] = alu(AluOp::Rsh, Width::W32, r[d], imm),
+            Rsh32X => r[d] = alu(AluOp::Rsh, Width::W32, r[d], r[s]),
+            Mod32K => r[d] = alu(AluOp::Mod, Width::W32, r[d], imm),
+            Mod32X => r[d] = alu(AluOp::Mod, Width::W32, r[d], r[s]),
+            SMod32K => r[d] = alu(AluOp::SMod, Width::W32, r[d], imm),
+            SMod32X => r[d] = alu(AluOp::SMod, Width::W32, r[d], r[s]),
+            Xor32K => r[d] = alu(AluOp::Xor, Width::W32, r[d], imm),
+            Xor32X => r[d] = alu(AluOp::Xor, Width::W32, r[d], r[s]),
+            Mov32K => r[d] = imm,
+            Mov32X => r[d] = r[s] as u32 as u64,
+            Arsh32K => r[d] = alu(AluOp::Arsh, Width::W32, r[d], imm),
+            Arsh32X => r[d] = alu(AluOp::Arsh, Width::W32, r[d], r[s]),
+            MovSx8To32 => r[d] = alu(AluOp::MovSx8, Width::W32, r[d], r[s]),
+            MovSx16To32 => r[d] = alu(AluOp::MovSx16, Width::W32, r[d], r[s]),
+            Neg32 => r[d] = (r[d] as u32).wrapping_neg() as u64,
+            Le16 => r[d] = r[d] as u16 as u64,
+            Le32 => r[d] = r[d] as u32 as u64,
+            Nop => {}
+            Swap16 => r[d] = (r[d] as u16).swap_bytes() as u64,
+            Swap32 => r[d] = (r[d] as u32).swap_bytes() as u64,
+            Swap64 => r[d] = r[d].swap_bytes(),
+            Lddw => {
+                r[d] = imm;
+                next = pc + 2;
+            }
+            Ldx8 => r[d] = mem_try!(mem.load(addr!(s), 1)),
+            Ldx16 => r[d] = mem_try!(mem.load(addr!(s), 2)),
+            Ldx32 => r[d] = mem_try!(mem.load(addr!(s), 4)),
+            Ldx64 => r[d] = mem_try!(mem.load(addr!(s), 8)),
+            Ldxs8 => r[d] = mem_try!(mem.load(addr!(s), 1)) as i8 as i64 as u64,
+            Ldxs16 => r[d] = mem_try!(mem.load(addr!(s), 2)) as i16 as i64 as u64,
+            Ldxs32 => r[d] = mem_try!(mem.load(addr!(s), 4)) as i32 as i64 as u64,
+            St8 => mem_try!(mem.store(addr!(d), 1, imm)),
+            St16 => mem_try!(mem.store(addr!(d), 2, imm)),
+            St32 => mem_try!(mem.store(addr!(d), 4, imm)),
+            St64 => mem_try!(mem.store(addr!(d), 8, imm)),
+            Stx8 => mem_try!(mem.store(addr!(d), 1, r[s])),
+            Stx16 => mem_try!(mem.store(addr!(d), 2, r[s])),
+            Stx32 => mem_try!(mem.store(addr!(d), 4, r[s])),
+            Stx64 => mem_try!(mem.store(addr!(d), 8, r[s])),
+            Atomic32 => {
+                let a = addr!(d);
+                mem_try!(atomic(mem, &mut r, imm, 4, a, s))
+            }
+            Atomic64 => {
+                let a = addr!(d);
+                mem_try!(atomic(mem, &mut r, imm, 8, a, s))
+            }
+            LdAbs8 | LdAbs16 | LdAbs32 | LdInd8 | LdInd16 | LdInd32 => {
+                let (size, ind) = match op.kind {
+                    LdAbs8 => (1, false),
+                    LdAbs16 => (2, false),
+                    LdAbs32 => (4, false),
+                    LdInd8 => (1, true),
+                    LdInd16 => (2, true),
+                    _ => (4, true),
+                };
+                let off = if ind { imm + (r[s] as u32 as u64) } else { imm };
+                match mem.packet(off, size) {
+                    Some(v) => r[0] = v,
+                    None => {
+                        return Ok(Step::Done(Outcome {
+                            r0: 0,
+                            executed: executed!(),
+                        }));
+                    }
+                }
+            }
+            Ja => branch!(true, next, op),
+            JeqK => branch!(r[d] == imm, next, op),
+            JeqX => branch!(r[d] == r[s], next, op),
+            JgtK => branch!(r[d] > imm, next, op),
+            JgtX => branch!(r[d] > r[s], next, op),
+            JgeK => branch!(r[d] >= imm, next, op),
+            JgeX => branch!(r[d] >= r[s], next, op),
+            JsetK => branch!(r[d] & imm != 0, next, op),
+            JsetX => branch!(r[d] & r[s] != 0, next, op),
+            JneK => branch!(r[d] != imm, next, op),
+            JneX => branch!(r[d] != r[s], next, op),
+            JsgtK => branch!((r[d] as i64) > imm as i64, next, op),
+            JsgtX => branch!((r[d] as i64) > r[s] as i64, next, op),
+            JsgeK => branch!((r[d] as i64) >= imm as i64, next, op),
+            JsgeX => branch!((r[d] as i64) >= r[s] as i64, next, op),
+            JltK => branch!(r[d] < imm, next, op),
+            JltX => branch!(r[d] < r[s], next, op),
+            JleK => branch!(r[d] <= imm, next, op),
+            JleX => branch!(r[d] <= r[s], next, op),
+            JsltK => branch!((r[d] as i64) < imm as i64, next, op),
+            JsltX => branch!((r[d] as i64) < r[s] as i64, next, op),
+            JsleK => branch!((r[d] as i64) <= imm as i64, next, op),
+            JsleX => branch!((r[d] as i64) <= r[s] as i64, next, op),
+            Jeq32K => branch!(r[d] as u32 == imm as u32, next, op),
+            Jeq32X => branch!(r[d] as u32 == r[s] as u32, next, op),
+            Jgt32K => branch!(r[d] as u32 > imm as u32, next, op),
+            Jgt32X => branch!(r[d] as u32 > r[s] as u32, next, op),
+            Jge32K => branch!(r[d] as u32 >= imm as u32, next, op),
+            Jge32X => branch!(r[d] as u32 >= r[s] as u32, next, op),
+            Jset32K => branch!(r[d] as u32 & imm as u32 != 0, next, op),
+            Jset32X => branch!(r[d] as u32 & r[s] as u32 != 0, next, op),
+            Jne32K => branch!(r[d] as u32 != imm as u32, next, op),
+            Jne32X => branch!(r[d] as u32 != r[s] as u32, next, op),
+            Jsgt32K => branch!((r[d] as i32) > imm as i32, next, op),
+            Jsgt32X => branch!((r[d] as i32) > r[s] as i32, next, op),
+            Jsge32K => branch!((r[d] as i32) >= imm as i32, next, op),
+            Jsge32X => branch!((r[d] as i32) >= r[s] as i32, next, op),
+            Jlt32K => branch!((r[d] as u32) < imm as u32, next, op),
+            Jlt32X => branch!((r[d] as u32) < r[s] as u32, next, op),
+            Jle32K => branch!(r[d] as u32 <= imm as u32, next, op),
+            Jle32X => branch!(r[d] as u32 <= r[s] as u32, next, op),
+            Jslt32K => branch!((r[d] as i32) < imm as i32, next, op),
+            Jslt32X => branch!((r[d] as i32) < r[s] as i32, next, op),
+            Jsle32K => branch!((r[d] as i32) <= imm as i32, next, op),
+            Jsle32X => branch!((r[d] as i32) <= r[s] as i32, next, op),
+            Call | CallX => {
+                let id = if op.kind == Call { imm } else { r[d] };
+                match helpers.call(id, [r[1], r[2], r[3], r[4], r[5]]) {
+                    Ok(HelperReturn::Value(v)) => r[0] = v,
+                    Ok(HelperReturn::Stop(v)) => {
+                        return Ok(Step::Done(Outcome {
+                            r0: v,
+                            executed: executed!(),
+                        }));
+                    }
+                    Err(HelperError::Unknown) => fault!(FaultKind::UnknownHelper { id }),
+                    Err(HelperError::Failed(reason)) => {
+                        fault!(FaultKind::HelperFailed {
+                            id: id as u32,
+                            reason
+                        })
+                    }
+                }
+            }
+            CallLocal => {
+                if frames.len() + 1 >= MAX_CALL_DEPTH {
+                    fault!(FaultKind::CallDepthExceeded);
+                }
+                frames.push(Frame {
+                    ret: pc + 1,
+                    saved: [r[6], r[7], r[8], r[9]],
+                });
+                r[10] = r[10].wrapping_sub(STACK_FRAME as u64);
+                mem.stack_lo -= STACK_FRAME as u64;
+                let lo = (mem.stack_lo - STACK_BASE) as usize;
+                mem.stack[lo..lo + STACK_FRAME].fill(0);
+                next = op.aux as usize;
+                charge!(next);
+            }
+            Exit => match frames.pop() {
+                None => {
+                    return Ok(Step::Done(Outcome {
+                        r0: r[0],
+                        executed: executed!(),
+                    }));
+                }
+                Some(f) => {
+                    [r[6], r[7], r[8], r[9]] = f.saved;
+                    r[10] = r[10].wrapping_add(STACK_FRAME as u64);
+                    mem.stack_lo += STACK_FRAME as u64;
+                    next = f.ret;
+                    charge!(next);
+                }
+            },
+            Unsupported => fault!(FaultKind::Unsupported {
+                what: UNSUPPORTED[(imm & 1) as usize]
+            }),
+            Hole | FellOff => fault!(FaultKind::FellOffEnd),
+        }
+        pc = next;
     }
 }

@@ -397,3 +397,32 @@ proptest! {
         prop_assert_eq!(out.r0, expect, "{}", udf_bytecode::disassemble(&prog));
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3000))]
+
+    /// The budget is exact whatever the metering: a run that executes E instructions completes
+    /// with budget E and faults on budget exhaustion with E - 1, identically otherwise.
+    #[test]
+    fn budget_is_exact(seed in any::<u64>(), mem in proptest::collection::vec(any::<u8>(), 0..32)) {
+        let prog = generate::program(&mut Rng::new(seed), 25);
+        let compiled = Compiled::new(&prog);
+        let mut vm = Vm::new();
+        let run = |vm: &mut Vm, budget: u64| {
+            let mut m = mem.clone();
+            let out = vm.run(&compiled, Context::ReadWrite(&mut m), &mut EmitHelpers::new(64), &RunOptions { budget, r3: 0 });
+            (out, m)
+        };
+        let (full, mem_full) = run(&mut vm, 5000);
+        if let Ok(out) = full {
+            let (again, mem_again) = run(&mut vm, out.executed);
+            prop_assert_eq!(again, Ok(out));
+            prop_assert_eq!(mem_again, mem_full);
+            if out.executed > 0 {
+                let (short, _) = run(&mut vm, out.executed - 1);
+                let f = short.expect_err("one instruction short");
+                prop_assert_eq!(f.kind, FaultKind::BudgetExhausted { budget: out.executed - 1 });
+            }
+        }
+    }
+}
