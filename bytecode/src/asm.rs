@@ -455,18 +455,18 @@ fn parse_insn<'a>(m: &Tok<'a>, ops: &[Tok<'a>]) -> Result<(Insn, Option<Target<'
             imm: imm32(&o[1])?,
         });
     }
-    if let Some(rest) = name.strip_prefix("ldxs") {
-        if let Some(size) = size_suffix(rest).filter(|s| *s != Size::DW) {
-            let o = expect(m, ops, 2, "a register and a memory operand")?;
-            let (base, off) = mem(&o[1])?;
-            return plain(Insn::Load {
-                size,
-                signed: true,
-                dst: reg(&o[0])?,
-                base,
-                off,
-            });
-        }
+    if let Some(rest) = name.strip_prefix("ldxs")
+        && let Some(size) = size_suffix(rest).filter(|s| *s != Size::DW)
+    {
+        let o = expect(m, ops, 2, "a register and a memory operand")?;
+        let (base, off) = mem(&o[1])?;
+        return plain(Insn::Load {
+            size,
+            signed: true,
+            dst: reg(&o[0])?,
+            base,
+            off,
+        });
     }
     if let Some(size) = name.strip_prefix("ldx").and_then(size_suffix) {
         let o = expect(m, ops, 2, "a register and a memory operand")?;

@@ -66,7 +66,7 @@ impl Program {
     /// Decodes little-endian bytes. Total: any input gives a program or a located error.
     pub fn decode(bytes: &[u8]) -> Result<Program, DecodeError> {
         let slots = bytes.len() / 8;
-        if bytes.len() % 8 != 0 {
+        if !bytes.len().is_multiple_of(8) {
             return Err(DecodeError {
                 pc: slots,
                 kind: DecodeErrorKind::Truncated {

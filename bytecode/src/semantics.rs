@@ -25,13 +25,10 @@ const fn alu64(op: AluOp, a: u64, b: u64) -> u64 {
         AluOp::Add => a.wrapping_add(b),
         AluOp::Sub => a.wrapping_sub(b),
         AluOp::Mul => a.wrapping_mul(b),
-        AluOp::Div => {
-            if b == 0 {
-                0
-            } else {
-                a / b
-            }
-        }
+        AluOp::Div => match a.checked_div(b) {
+            Some(q) => q,
+            None => 0,
+        },
         AluOp::SDiv => {
             if b == 0 {
                 0
@@ -72,13 +69,10 @@ const fn alu32(op: AluOp, a: u32, b: u32) -> u32 {
         AluOp::Add => a.wrapping_add(b),
         AluOp::Sub => a.wrapping_sub(b),
         AluOp::Mul => a.wrapping_mul(b),
-        AluOp::Div => {
-            if b == 0 {
-                0
-            } else {
-                a / b
-            }
-        }
+        AluOp::Div => match a.checked_div(b) {
+            Some(q) => q,
+            None => 0,
+        },
         AluOp::SDiv => {
             if b == 0 {
                 0

@@ -2,6 +2,7 @@
 //! runner, and rendering errors as miette diagnostics. `main.rs` only parses arguments.
 
 pub mod datafile;
+pub mod demo;
 pub mod input;
 pub mod testrun;
 

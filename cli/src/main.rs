@@ -39,6 +39,8 @@ enum EngineArg {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Take the bundled corpus through every stage and show what happened.
+    Demo,
     /// Assemble text (bpf_conformance dialect) into raw 8-byte little-endian instructions.
     Asm {
         /// Input text.
@@ -254,6 +256,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let json = cli.json;
     let result = match cli.cmd {
+        Cmd::Demo => match udf_cli::demo::run() {
+            Ok(report) => {
+                print!("{report}");
+                Ok(true)
+            }
+            Err(e) => Err(Failure::refused(miette!(code = "udf::demo", "{e}"))),
+        },
         Cmd::Asm { input, output } => cmd_asm(json, &input, output).map(|_| true),
         Cmd::Disasm { input } => cmd_disasm(json, &input).map(|_| true),
         Cmd::Run {

@@ -170,3 +170,20 @@ fn test_command_summarises_and_fails_on_failures() {
     );
     assert_eq!(o.status.code(), Some(1));
 }
+
+#[test]
+fn demo_runs_the_bundled_corpus() {
+    let o = udf(&["demo"]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let (out, _) = text(&o);
+    for line in [
+        "http_syn.bin (54 bytes): r0 = 262144 (accept)",
+        "ssh_syn.bin (54 bytes): r0 = 0 (drop)",
+        "truncated_http.bin (36 bytes): r0 = 0 (drop)",
+        "    extent 2000 1 0",
+        "hello.txt (14 bytes): r0 = 1265",
+        "invalid read of %r0",
+    ] {
+        assert!(out.contains(line), "missing `{line}` in:\n{out}");
+    }
+}

@@ -269,15 +269,14 @@ impl Compiled {
                 aux: target,
                 ..blank
             };
-            let (reg, imm) = |s: Source| -> (Option<Reg>, i32) {
-                match s {
-                    Source::Reg(r) => (Some(r), 0),
-                    Source::Imm(i) => (None, i),
-                }
-            }(match *insn {
+            let operand = match *insn {
                 Insn::Alu { src, .. } | Insn::Jump { src, .. } | Insn::Store { src, .. } => src,
                 _ => Source::Imm(0),
-            });
+            };
+            let (reg, imm) = match operand {
+                Source::Reg(r) => (Some(r), 0),
+                Source::Imm(i) => (None, i),
+            };
             op.src = reg.map_or(0, Reg::num);
             op.kind = match *insn {
                 Insn::Alu {

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The test command (README): sets up what it needs on a fresh machine, then runs every check.
+# Needs ../shared (the external suites) beside the repository.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+shared=../shared/testdata
+if [ ! -d "$shared/bpf_conformance" ]; then
+    echo "error: $shared/bpf_conformance not found: clone the repository beside shared/" >&2
+    exit 2
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+    echo "error: cargo not found (this project needs the Rust toolchain, 1.95)" >&2
+    exit 2
+fi
+# Make sure the linters are there (rustup ships them as components).
+if ! cargo clippy --version >/dev/null 2>&1 || ! cargo fmt --version >/dev/null 2>&1; then
+    rustup component add clippy rustfmt
+fi
+
+export CARGO_TERM_COLOR=never
+
+echo "== format and lints"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+
+echo "== no_std crates build without std"
+cargo build -q -p udf-bytecode
+cargo build -q -p udf-runtime --no-default-features
+
+echo "== dependency invariants (ARCHITECTURE.md)"
+deps() { cargo tree -q -e normal -p "$1" --prefix none | awk '{print $1}' | sort -u | grep -v "^$1\$" || true; }
+[ -z "$(deps udf-bytecode)" ] || { echo "udf-bytecode must depend on nothing: $(deps udf-bytecode)" >&2; exit 1; }
+[ "$(deps udf-runtime)" = "udf-bytecode" ] || { echo "udf-runtime may depend on udf-bytecode only: $(deps udf-runtime)" >&2; exit 1; }
+
+echo "== unit, property and suite tests"
+cargo test -q --workspace
+
+echo "== benchmarks build and smoke-run (figures: BENCHMARKS.md)"
+cargo run -q --release -p udf-bench --features rbpf -- interp --quick
+
+echo "== the bpf_conformance suite through the udf command"
+cargo build -q --release -p udf-cli
+udf=target/release/udf
+neg=$("$udf" test --expect-failure "$shared/bpf_conformance/negative" | tail -n 1)
+echo "negative (each must be flagged): $neg"
+case "$neg" in *" passed, 0 failed, 0 skipped") ;; *) echo "negative cases not all flagged" >&2; exit 1 ;; esac
+"$udf" test "$shared/bpf_conformance/tests" --engine interp
