@@ -135,7 +135,7 @@ fn main() {
     let (min, reps) = if quick {
         (Duration::from_millis(30), 2)
     } else {
-        (Duration::from_millis(300), 5)
+        (Duration::from_millis(300), 9)
     };
     println!(
         "| benchmark | executed insns | udfkit interp ns/insn | rbpf 0.4 interp ns/insn | rbpf / udfkit |"

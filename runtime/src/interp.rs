@@ -104,23 +104,22 @@ struct Mem<'a, 'c> {
     stack_lo: u64,
 }
 
+/// Reads `size` (1, 2, 4 or 8) little-endian bytes at `at`; the caller has checked the range.
 #[inline(always)]
 fn read_le(b: &[u8], at: usize, size: usize) -> u64 {
-    match size {
-        1 => u64::from(b[at]),
-        2 => u64::from(u16::from_le_bytes([b[at], b[at + 1]])),
-        4 => u64::from(u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])),
-        _ => {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(&b[at..at + 8]);
-            u64::from_le_bytes(w)
-        }
+    let mut w = [0u8; 8];
+    if let Some(src) = b.get(at..at + size) {
+        w[..size].copy_from_slice(src);
     }
+    u64::from_le_bytes(w)
 }
 
+/// Writes the low `size` bytes of `v` little-endian at `at`; the caller has checked the range.
 #[inline(always)]
 fn write_le(b: &mut [u8], at: usize, size: usize, v: u64) {
-    b[at..at + size].copy_from_slice(&v.to_le_bytes()[..size]);
+    if let Some(dst) = b.get_mut(at..at + size) {
+        dst.copy_from_slice(&v.to_le_bytes()[..size]);
+    }
 }
 
 /// Offset of `[addr, addr+size)` inside a region of `len` bytes at `base`.
