@@ -194,12 +194,8 @@ pub fn program(case: &Case) -> Result<Program, String> {
 }
 
 /// Builds, checks and runs a case. `Err` is a skip reason.
-pub fn observe(text: &str, engine: Engine) -> Result<Observed, String> {
-    let case = match parse(text) {
-        Ok(c) => c,
-        Err(e) => return Ok(Observed::Refused(format!("test file: {e}"))),
-    };
-    let prog = match program(&case) {
+pub fn observe(case: &Case, engine: Engine) -> Result<Observed, String> {
+    let prog = match program(case) {
         Ok(p) => p,
         Err(e) => return Ok(Observed::Refused(e)),
     };
@@ -238,11 +234,16 @@ pub fn observe(text: &str, engine: Engine) -> Result<Observed, String> {
 /// Judges a case: normally it passes when it meets its `result` or `error` expectation;
 /// with `expect_failure` it passes when it is flagged: refused, faulted, or its result differs.
 pub fn judge(text: &str, engine: Engine, expect_failure: bool) -> Verdict {
-    let observed = match observe(text, engine) {
-        Ok(o) => o,
-        Err(skip) => return Verdict::Skip(skip),
+    let (case, observed) = match parse(text) {
+        Err(e) => (
+            Case::default(),
+            Observed::Refused(format!("test file: {e}")),
+        ),
+        Ok(case) => match observe(&case, engine) {
+            Ok(o) => (case, o),
+            Err(skip) => return Verdict::Skip(skip),
+        },
     };
-    let case = parse(text).unwrap_or_default();
     if expect_failure {
         return match observed {
             Observed::Refused(m) | Observed::Faulted(m) => Verdict::Pass(format!("flagged: {m}")),

@@ -5,7 +5,9 @@
 use std::fmt::Write;
 
 use udf_bytecode::{CheckConfig, Program, ProgramType, assemble, disassemble};
-use udf_runtime::{Context, EmitHelpers, Helpers, NoHelpers, RunOptions, Vm, prepare};
+use udf_runtime::{Vm, prepare};
+
+use crate::exec::{TypedRun, run_typed};
 
 struct Item {
     name: &'static str,
@@ -87,25 +89,10 @@ pub fn run() -> Result<String, String> {
         );
         let mut vm = Vm::new();
         for (name, input) in item.inputs {
-            let mut bytes = input.to_vec();
-            let ctx = if item.ty.info().ctx.writable {
-                Context::ReadWrite(&mut bytes)
-            } else {
-                Context::ReadOnly(input)
-            };
-            let mut emit = EmitHelpers::new(64);
-            let mut none = NoHelpers;
-            let helpers: &mut dyn Helpers = if item.ty == ProgramType::Owns {
-                &mut emit
-            } else {
-                &mut none
-            };
-            let opts = RunOptions {
-                budget: 1_000_000,
-                r3: input.len() as u64,
-            };
-            let res = vm
-                .run(&compiled, ctx, helpers, &opts)
+            let TypedRun {
+                outcome: res,
+                extents,
+            } = run_typed(&mut vm, &compiled, item.ty, input, 1_000_000)
                 .map_err(|f| format!("{} on {name}: {f}", item.name))?;
             let meaning = match (item.ty, res.r0) {
                 (ProgramType::Filter, 0) => " (drop)",
@@ -120,7 +107,7 @@ pub fn run() -> Result<String, String> {
                 res.r0,
                 res.executed
             );
-            for e in &emit.extents {
+            for e in &extents {
                 let _ = writeln!(w, "    extent {} {} {}", e.start, e.count, e.kind);
             }
         }

@@ -3,6 +3,7 @@
 
 pub mod datafile;
 pub mod demo;
+pub mod exec;
 pub mod input;
 pub mod testrun;
 

@@ -11,9 +11,10 @@ use miette::miette;
 use serde_json::json;
 use udf_bytecode::{CheckConfig, ProgramType, disassemble};
 use udf_cli::datafile::Engine;
+use udf_cli::exec::{TypedRun, run_typed};
 use udf_cli::input::{Failure, load_program, read};
 use udf_cli::{EXIT_OK, EXIT_REFUSED, testrun};
-use udf_runtime::{Context, EmitHelpers, Helpers, NoHelpers, RunOptions, Vm};
+use udf_runtime::Vm;
 
 #[derive(Parser)]
 #[command(
@@ -159,36 +160,16 @@ fn cmd_run(
         .map_err(|e| Failure::usage(miette!(code = "udf::usage", "--type {ty}: {e}")))?;
     engine(eng)?;
     let prog = load_program(input)?;
-    let mut bytes = read(data)?;
+    let bytes = read(data)?;
     let compiled = udf_runtime::prepare(&prog, &CheckConfig::for_type(ty))
         .map_err(|e| Failure::refused(miette!(code = "udf::check", "{}: {e}", input.display())))?;
-    let wire_len = bytes.len() as u64;
-    let ctx = if ty.info().ctx.writable {
-        Context::ReadWrite(&mut bytes)
-    } else {
-        Context::ReadOnly(&bytes)
-    };
-    let mut emit = EmitHelpers::new(1 << 20);
-    let mut none = NoHelpers;
-    let helpers: &mut dyn Helpers = if ty == ProgramType::Owns {
-        &mut emit
-    } else {
-        &mut none
-    };
-    let opts = RunOptions {
-        budget,
-        r3: if ty == ProgramType::Filter {
-            wire_len
-        } else {
-            0
-        },
-    };
-    let out = Vm::new()
-        .run(&compiled, ctx, helpers, &opts)
+    let TypedRun {
+        outcome: out,
+        extents,
+    } = run_typed(&mut Vm::new(), &compiled, ty, &bytes, budget)
         .map_err(|f| Failure::refused(miette!(code = "udf::fault", "{}: {f}", input.display())))?;
     if json {
-        let extents: Vec<_> = emit
-            .extents
+        let extents: Vec<_> = extents
             .iter()
             .map(|e| json!({"start": e.start, "count": e.count, "kind": e.kind}))
             .collect();
@@ -198,7 +179,7 @@ fn cmd_run(
         );
     } else {
         println!("r0 = {}", out.r0);
-        for e in &emit.extents {
+        for e in &extents {
             println!("extent {} {} {}", e.start, e.count, e.kind);
         }
     }

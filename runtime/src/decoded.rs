@@ -392,7 +392,8 @@ impl Compiled {
         let last = ops.len() - 1;
         ops[last].kind = FellOff;
         let mut stretch = alloc::vec![1u32; ops.len()];
-        for (pc, insn) in prog.iter().collect::<Vec<_>>().into_iter().rev() {
+        for (i, insn) in prog.insns().iter().enumerate().rev() {
+            let pc = prog.pc(i);
             let ends = matches!(
                 insn,
                 Insn::Ja { .. }
