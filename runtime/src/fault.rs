@@ -47,6 +47,9 @@ pub enum FaultKind {
         /// What.
         what: &'static str,
     },
+    /// The checking mode's observer stopped the run: a state the verifier did not predict
+    /// (the details are with the observer, see [`crate::checking`]).
+    CheckFailed,
 }
 
 /// A fault at slot `pc`.
@@ -62,6 +65,10 @@ impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let pc = self.pc;
         match &self.kind {
+            FaultKind::CheckFailed => write!(
+                f,
+                "instruction {pc}: the checking mode found a state the verifier did not predict"
+            ),
             FaultKind::OutOfBounds { addr, size, write } => write!(
                 f,
                 "instruction {pc}: {} of {size} byte(s) at {addr:#x} is out of bounds",

@@ -262,6 +262,31 @@ impl Vm {
         helpers: &mut dyn Helpers,
         opts: &RunOptions,
     ) -> Result<Outcome, Fault> {
+        self.run_with(prog, ctx, helpers, opts, None)
+    }
+
+    /// Runs like [`Vm::run`], one instruction at a time, asking `obs` before each one
+    /// (the checking mode, [`crate::checking`]). When it says stop, the run ends with
+    /// [`FaultKind::CheckFailed`] at that instruction.
+    pub fn run_observed(
+        &mut self,
+        prog: &Compiled,
+        ctx: Context<'_>,
+        helpers: &mut dyn Helpers,
+        opts: &RunOptions,
+        obs: &mut dyn Observer,
+    ) -> Result<Outcome, Fault> {
+        self.run_with(prog, ctx, helpers, opts, Some(obs))
+    }
+
+    fn run_with(
+        &mut self,
+        prog: &Compiled,
+        ctx: Context<'_>,
+        helpers: &mut dyn Helpers,
+        opts: &RunOptions,
+        obs: Option<&mut dyn Observer>,
+    ) -> Result<Outcome, Fault> {
         let mut ctx = ctx;
         let ctx_len = ctx.bytes().len() as u64;
         let frame0 = STACK_SIZE - STACK_FRAME;
@@ -282,11 +307,23 @@ impl Vm {
         st.r[3] = opts.r3;
         st.r[10] = STACK_TOP;
         let frames = &mut self.frames;
+        if let Some(obs) = obs {
+            return match exec::<true, true>(prog, &mut st, &mut mem, frames, helpers, opts, obs)? {
+                Step::Done(out) => Ok(out),
+                Step::Exact => Err(Fault {
+                    pc: st.pc,
+                    kind: FaultKind::BudgetExhausted {
+                        budget: opts.budget,
+                    },
+                }),
+            };
+        }
+        let obs = &mut NoObserver;
         // Metered per straight-line stretch while the budget lasts; once a stretch would
         // overrun it, per instruction, so the fault names the exact instruction.
-        match exec::<false>(prog, &mut st, &mut mem, frames, helpers, opts)? {
+        match exec::<false, false>(prog, &mut st, &mut mem, frames, helpers, opts, obs)? {
             Step::Done(out) => Ok(out),
-            Step::Exact => match exec::<true>(prog, &mut st, &mut mem, frames, helpers, opts)? {
+            Step::Exact => match exec::<true, false>(prog, &mut st, &mut mem, frames, helpers, opts, obs)? {
                 Step::Done(out) => Ok(out),
                 // The exact loop never asks to switch; treat it as exhaustion to stay total.
                 Step::Exact => Err(Fault {
@@ -297,6 +334,22 @@ impl Vm {
                 }),
             },
         }
+    }
+}
+
+/// Watches a run instruction by instruction (the checking mode).
+pub trait Observer {
+    /// Called before the instruction at slot `pc` runs, with the registers `r0`-`r15` (only
+    /// `r0`-`r10` are used) and the number of callers on the call stack. Return `false` to
+    /// stop the run.
+    fn before(&mut self, pc: usize, regs: &[u64; 16], callers: usize) -> bool;
+}
+
+struct NoObserver;
+
+impl Observer for NoObserver {
+    fn before(&mut self, _: usize, _: &[u64; 16], _: usize) -> bool {
+        true
     }
 }
 
@@ -318,13 +371,14 @@ enum Step {
 /// the start, after a branch, call or return; if it does not fit, the loop returns
 /// [`Step::Exact`] before executing anything of it.
 #[inline(always)]
-fn exec<const EXACT: bool>(
+fn exec<const EXACT: bool, const CHECK: bool>(
     prog: &Compiled,
     st: &mut State,
     mem: &mut Mem<'_, '_>,
     frames: &mut Vec<Frame>,
     helpers: &mut dyn Helpers,
     opts: &RunOptions,
+    obs: &mut dyn Observer,
 ) -> Result<Step, Fault> {
     let ops = prog.ops.as_slice();
     let stretch = prog.stretch.as_slice();
@@ -381,6 +435,9 @@ fn exec<const EXACT: bool>(
     }
     loop {
         let op = ops[pc];
+        if CHECK && !obs.before(pc, &r, frames.len()) {
+            fault!(FaultKind::CheckFailed);
+        }
         if EXACT {
             if left == 0 {
                 fault!(FaultKind::BudgetExhausted {

@@ -12,6 +12,7 @@
 
 extern crate alloc;
 
+pub mod checking;
 pub mod decoded;
 pub mod fault;
 pub mod helpers;
@@ -21,7 +22,8 @@ pub use decoded::Compiled;
 pub use fault::{Fault, FaultKind};
 pub use helpers::{EmitHelpers, Extent, HelperError, HelperReturn, Helpers, NoHelpers};
 pub use interp::{
-    CTX_BASE, Context, MAX_CALL_DEPTH, Outcome, RunOptions, STACK_BASE, STACK_FRAME, STACK_TOP, Vm,
+    CTX_BASE, Context, MAX_CALL_DEPTH, Observer, Outcome, RunOptions, STACK_BASE, STACK_FRAME,
+    STACK_TOP, Vm,
 };
 
 use udf_bytecode::{CheckConfig, CheckError, Program};

@@ -1,0 +1,282 @@
+//! The checking mode: runs a verified program on the interpreter and, before every
+//! instruction, compares the machine with what the verifier recorded there. Any difference is
+//! a verifier bug:
+//!
+//! - each register's value lies in the recorded abstract value (numbers in their intervals and
+//!   known bits, pointers at an offset in their recorded range, in their recorded region);
+//! - no instruction the verifier found unreachable runs;
+//! - every stack read covers only bytes written before (in this frame's life), and never part
+//!   of a spilled pointer;
+//! - the run does not fault (out-of-bounds access, helper refusal, call depth), ends within the
+//!   verifier's instruction bound (it is the budget) and emits at most its extent bound.
+
+use alloc::vec;
+use alloc::vec::Vec;
+use core::fmt;
+
+use udf_bytecode::{Insn, Program, ProgramType, Reg, Source};
+use udf_verifier::{Facts, Kind, Value};
+
+use crate::decoded::Compiled;
+use crate::fault::{Fault, FaultKind};
+use crate::helpers::{EmitHelpers, Extent, Helpers, NoHelpers};
+use crate::interp::{
+    CTX_BASE, Context, MAX_CALL_DEPTH, Observer, Outcome, RunOptions, STACK_BASE, STACK_FRAME,
+    STACK_TOP, Vm,
+};
+
+/// What the checking mode found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Violation {
+    /// A register outside its recorded abstract value.
+    Register {
+        /// Instruction index.
+        index: usize,
+        /// The register.
+        reg: Reg,
+        /// Its concrete value.
+        value: u64,
+        /// What the verifier recorded.
+        recorded: Value,
+    },
+    /// An instruction the verifier never reached ran.
+    Unreached {
+        /// Instruction index.
+        index: usize,
+    },
+    /// A stack read of bytes not written in this frame's life.
+    UninitRead {
+        /// Instruction index.
+        index: usize,
+        /// Address.
+        addr: u64,
+    },
+    /// Part of a spilled pointer read.
+    PartialPointer {
+        /// Instruction index.
+        index: usize,
+        /// Address.
+        addr: u64,
+    },
+    /// The run faulted (including exhausting the verifier's instruction bound).
+    Fault(Fault),
+    /// More extents than the verifier's bound.
+    Extents {
+        /// Emitted.
+        emitted: usize,
+        /// The bound.
+        bound: u64,
+    },
+    /// The verifier recorded no states (`Config::record_states` was off).
+    NoStates,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Violation::Register {
+                index,
+                reg,
+                value,
+                recorded,
+            } => write!(
+                f,
+                "instruction {index}: {reg} = {value:#x} is outside the verifier's state ({recorded})"
+            ),
+            Violation::Unreached { index } => {
+                write!(f, "instruction {index} runs but the verifier found it unreachable")
+            }
+            Violation::UninitRead { index, addr } => {
+                write!(f, "instruction {index}: reads unwritten stack byte at {addr:#x}")
+            }
+            Violation::PartialPointer { index, addr } => {
+                write!(f, "instruction {index}: reads part of a spilled pointer at {addr:#x}")
+            }
+            Violation::Fault(e) => write!(f, "verified program faulted: {e}"),
+            Violation::Extents { emitted, bound } => {
+                write!(f, "{emitted} extents emitted, verifier bound {bound}")
+            }
+            Violation::NoStates => f.write_str("the verifier recorded no states"),
+        }
+    }
+}
+
+const STACK_BYTES: usize = STACK_FRAME * MAX_CALL_DEPTH;
+
+/// The observer of the checking mode.
+pub struct Checker<'a> {
+    prog: &'a Program,
+    states: &'a [Option<[Value; 11]>],
+    /// Per stack byte: written in the current life of its frame.
+    init: Vec<bool>,
+    /// Per stack byte: part of a spilled pointer.
+    ptr: Vec<bool>,
+    /// The first violation seen.
+    pub violation: Option<Violation>,
+}
+
+impl<'a> Checker<'a> {
+    /// A checker for `prog` against the states in `facts`.
+    pub fn new(prog: &'a Program, facts: &'a Facts) -> Option<Checker<'a>> {
+        Some(Checker {
+            prog,
+            states: facts.states.as_deref()?,
+            init: vec![false; STACK_BYTES],
+            ptr: vec![false; STACK_BYTES],
+            violation: None,
+        })
+    }
+
+    fn fail(&mut self, v: Violation) -> bool {
+        self.violation = Some(v);
+        false
+    }
+
+    fn stack_index(addr: u64, size: usize) -> Option<usize> {
+        let o = addr.wrapping_sub(STACK_BASE);
+        (o < STACK_BYTES as u64 && o + size as u64 <= STACK_BYTES as u64).then_some(o as usize)
+    }
+
+    fn read(&mut self, index: usize, addr: u64, size: usize) -> bool {
+        let Some(o) = Self::stack_index(addr, size) else {
+            return true;
+        };
+        if !self.init[o..o + size].iter().all(|b| *b) {
+            return self.fail(Violation::UninitRead { index, addr });
+        }
+        let whole = size == 8 && o % 8 == 0;
+        if !whole && self.ptr[o..o + size].iter().any(|b| *b) {
+            return self.fail(Violation::PartialPointer { index, addr });
+        }
+        true
+    }
+
+    fn write(&mut self, addr: u64, size: usize, pointer: bool) {
+        if let Some(o) = Self::stack_index(addr, size) {
+            self.init[o..o + size].fill(true);
+            // A partial overwrite leaves the rest of a pointer's bytes marked.
+            self.ptr[o..o + size].fill(pointer);
+        }
+    }
+}
+
+/// Whether concrete `x` is one of the values of `v` (pointers as addresses; `callers` locates
+/// stack frames).
+fn holds(v: &Value, x: u64) -> bool {
+    match v.kind {
+        Kind::Uninit => true,
+        Kind::Scalar => v.n.contains(x),
+        Kind::Ctx => v.n.contains(x.wrapping_sub(CTX_BASE)),
+        Kind::Stack { frame } => {
+            let top = STACK_TOP - frame as u64 * STACK_FRAME as u64;
+            v.n.contains(x.wrapping_sub(top))
+        }
+    }
+}
+
+impl Observer for Checker<'_> {
+    fn before(&mut self, pc: usize, r: &[u64; 16], callers: usize) -> bool {
+        let Some(index) = self.prog.index_at(pc) else {
+            return true;
+        };
+        let Some(rec) = self.states.get(index).copied().flatten() else {
+            return self.fail(Violation::Unreached { index });
+        };
+        for (k, v) in rec.iter().enumerate() {
+            if !holds(v, r[k]) {
+                return self.fail(Violation::Register {
+                    index,
+                    reg: Reg::new(k as u8).expect("register"),
+                    value: r[k],
+                    recorded: *v,
+                });
+            }
+        }
+        let addr = |base: Reg, off: i16| r[base.index()].wrapping_add(off as i64 as u64);
+        match self.prog.insns()[index] {
+            Insn::Load {
+                size, base, off, ..
+            } => return self.read(index, addr(base, off), size.bytes()),
+            Insn::Store {
+                size,
+                base,
+                off,
+                src,
+            } => {
+                let pointer = matches!(src, Source::Reg(s) if rec[s.index()].is_pointer());
+                self.write(addr(base, off), size.bytes(), pointer);
+            }
+            Insn::Atomic {
+                size, base, off, ..
+            } => {
+                let a = addr(base, off);
+                if !self.read(index, a, size.bytes()) {
+                    return false;
+                }
+                self.write(a, size.bytes(), false);
+            }
+            Insn::CallLocal { .. } => {
+                // The callee's frame starts unwritten.
+                if let Some(lo) = STACK_BYTES.checked_sub((callers + 2) * STACK_FRAME) {
+                    self.init[lo..lo + STACK_FRAME].fill(false);
+                    self.ptr[lo..lo + STACK_FRAME].fill(false);
+                }
+            }
+            _ => {}
+        }
+        true
+    }
+}
+
+/// What a checked run produced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckedRun {
+    /// `r0` and the instruction count.
+    pub outcome: Outcome,
+    /// Extents emitted (`owns`).
+    pub extents: Vec<Extent>,
+}
+
+/// Runs `prog`, which the verifier accepted with `facts` (recorded states), as a program of
+/// type `ty` on `input`, checking every instruction. `r3` is a filter's wire length.
+pub fn run_checked(
+    prog: &Program,
+    facts: &Facts,
+    ty: ProgramType,
+    input: &[u8],
+    r3: u64,
+) -> Result<CheckedRun, Violation> {
+    let mut checker = Checker::new(prog, facts).ok_or(Violation::NoStates)?;
+    let compiled = Compiled::new(prog);
+    let mut vm = Vm::new();
+    let mut emit = EmitHelpers::new(usize::try_from(facts.max_extents).unwrap_or(usize::MAX));
+    let mut none = NoHelpers;
+    let helpers: &mut dyn Helpers = if ty == ProgramType::Owns {
+        &mut emit
+    } else {
+        &mut none
+    };
+    let opts = RunOptions {
+        budget: facts.max_insns,
+        r3,
+    };
+    match vm.run_observed(&compiled, Context::ReadOnly(input), helpers, &opts, &mut checker) {
+        Ok(outcome) => {
+            if emit.extents.len() as u64 > facts.max_extents {
+                return Err(Violation::Extents {
+                    emitted: emit.extents.len(),
+                    bound: facts.max_extents,
+                });
+            }
+            Ok(CheckedRun {
+                outcome,
+                extents: emit.extents,
+            })
+        }
+        Err(Fault {
+            kind: FaultKind::CheckFailed,
+            ..
+        }) => Err(checker.violation.unwrap_or(Violation::NoStates)),
+        Err(f) => Err(Violation::Fault(f)),
+    }
+}

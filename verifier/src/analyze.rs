@@ -1,0 +1,949 @@
+//! The abstract interpreter: walks each function's instructions in index order, joining the
+//! states that reach an instruction before running it, unrolls each loop iteration by
+//! iteration, and analyses each local call in its caller's state.
+
+use alloc::rc::Rc;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use udf_bytecode::insn::*;
+use udf_bytecode::progtype::{HELPER_EMIT, ProgramType};
+use udf_bytecode::semantics::extend_imm;
+use udf_bytecode::{Insn, Program};
+
+use crate::cfg::{Cfg, MAX_FRAMES};
+use crate::error::{PathStep, Region, Rule};
+use crate::scalar::Scalar;
+use crate::state::{FRAME, Frame, Kind, LEN, State, Sym, Value};
+use crate::{Config, LoopFact};
+
+/// A persistent list of branch decisions (newest first), shared between states.
+#[derive(Debug)]
+pub struct PathNode {
+    step: PathStep,
+    prev: Option<Rc<PathNode>>,
+}
+
+/// A state plus the path that produced it.
+#[derive(Clone, Debug)]
+pub struct Flow {
+    st: State,
+    path: Option<Rc<PathNode>>,
+}
+
+impl Flow {
+    fn join(&mut self, o: Flow) {
+        self.st.join_with(&o.st);
+    }
+}
+
+type R<T> = Result<T, (usize, Rule, Vec<Reg>)>;
+
+fn rej<T>(i: usize, rule: Rule, regs: &[Reg]) -> R<T> {
+    Err((i, rule, regs.to_vec()))
+}
+
+pub(crate) struct Analyzer<'a> {
+    insns: &'a [Insn],
+    cfg: &'a Cfg,
+    conf: &'a Config,
+    ty: ProgramType,
+    pending: Vec<Option<Flow>>,
+    back: Vec<Option<Flow>>,
+    iteration: Vec<u64>,
+    returns: Vec<Option<Flow>>,
+    pub(crate) exit_count: u64,
+    pub(crate) exit_emits: u64,
+    pub(crate) visited: Vec<bool>,
+    pub(crate) record: Option<Vec<Option<[Value; 11]>>>,
+    pub(crate) loop_facts: Vec<LoopFact>,
+    pub(crate) stack_use: u32,
+    pub(crate) max_depth: usize,
+    /// Registers and path before the failing instruction, for the rejection report.
+    pub(crate) failed: Option<([Value; 11], Option<Rc<PathNode>>)>,
+}
+
+impl<'a> Analyzer<'a> {
+    pub(crate) fn new(prog: &'a Program, cfg: &'a Cfg, conf: &'a Config) -> Analyzer<'a> {
+        let n = prog.len();
+        Analyzer {
+            insns: prog.insns(),
+            cfg,
+            conf,
+            ty: conf.ty,
+            pending: vec![None; n],
+            back: vec![None; cfg.loops.len()],
+            iteration: vec![0; cfg.loops.len()],
+            returns: Vec::new(),
+            exit_count: 0,
+            exit_emits: 0,
+            visited: vec![false; n],
+            record: conf.record_states.then(|| vec![None; n]),
+            loop_facts: cfg
+                .loops
+                .iter()
+                .map(|l| LoopFact {
+                    head: l.head,
+                    tail: l.tail,
+                    max_iterations: 0,
+                })
+                .collect(),
+            stack_use: 0,
+            max_depth: 1,
+            failed: None,
+        }
+    }
+
+    pub(crate) fn run(&mut self, entry: State) -> Result<(), (usize, Rule, Vec<Reg>)> {
+        self.pending[0] = Some(Flow {
+            st: entry,
+            path: None,
+        });
+        let f = self.cfg.funcs[0];
+        self.range(f.start, f.end, None)
+    }
+
+    pub(crate) fn path_of(&self) -> Vec<PathStep> {
+        let mut out = Vec::new();
+        let mut p = self.failed.as_ref().and_then(|f| f.1.clone());
+        while let Some(node) = p {
+            if out.len() == 12 {
+                break;
+            }
+            out.push(node.step);
+            p = node.prev.clone();
+        }
+        out.reverse();
+        out
+    }
+
+    fn range(&mut self, lo: usize, hi: usize, skip_head: Option<usize>) -> R<()> {
+        let mut i = lo;
+        while i < hi {
+            if Some(i) != skip_head
+                && let Some(k) = self.cfg.loop_at[i]
+            {
+                i = self.run_loop(k as usize)?;
+                continue;
+            }
+            if let Some(flow) = self.pending[i].take() {
+                self.step(i, flow)?;
+            }
+            i += 1;
+        }
+        Ok(())
+    }
+
+    fn run_loop(&mut self, k: usize) -> R<usize> {
+        let l = self.cfg.loops[k];
+        let mut entry = self.pending[l.head].take();
+        let mut iter = 0u64;
+        while let Some(flow) = entry {
+            self.iteration[k] = iter;
+            let before = flow.st.clone();
+            self.back[k] = None;
+            self.pending[l.head] = Some(flow);
+            self.range(l.head, l.tail + 1, Some(l.head))?;
+            iter += 1;
+            entry = self.back[k].take();
+            if let Some(next) = &entry
+                && next.st.same_as(&before)
+            {
+                return rej(
+                    l.tail,
+                    Rule::NoLoopBound {
+                        head: l.head,
+                        tail: l.tail,
+                        iterations: iter,
+                    },
+                    &[],
+                );
+            }
+        }
+        let fact = &mut self.loop_facts[k];
+        fact.max_iterations = fact.max_iterations.max(iter);
+        Ok(l.tail + 1)
+    }
+
+    /// Sends `flow` along the edge `from -> to`.
+    fn flow(&mut self, from: usize, to: usize, flow: Flow) {
+        let slot = if to <= from {
+            let k = self.cfg.loop_at[to].expect("backward edge to a loop head") as usize;
+            &mut self.back[k]
+        } else {
+            &mut self.pending[to]
+        };
+        match slot {
+            None => *slot = Some(flow),
+            Some(s) => s.join(flow),
+        }
+    }
+
+    fn branch_path(flow: &mut Flow, index: usize, taken: bool) {
+        flow.path = Some(Rc::new(PathNode {
+            step: PathStep { index, taken },
+            prev: flow.path.take(),
+        }));
+    }
+
+    fn step(&mut self, i: usize, mut flow: Flow) -> R<()> {
+        self.visited[i] = true;
+        if let Some(rec) = &mut self.record {
+            rec[i] = Some(match &rec[i] {
+                None => flow.st.regs,
+                Some(old) => core::array::from_fn(|r| old[r].join(&flow.st.regs[r])),
+            });
+        }
+        let before = (flow.st.regs, flow.path.clone());
+        flow.st.count += 1;
+        if flow.st.count > self.conf.budget {
+            let in_loop = self.cfg.inner[i].map(|k| {
+                let l = self.cfg.loops[k as usize];
+                (l.head, l.tail, self.iteration[k as usize])
+            });
+            self.failed = Some(before);
+            return rej(
+                i,
+                Rule::BudgetExceeded {
+                    budget: self.conf.budget,
+                    in_loop,
+                },
+                &[],
+            );
+        }
+        let r = self.transfer(i, flow);
+        if r.is_err() && self.failed.is_none() {
+            self.failed = Some(before);
+        }
+        r
+    }
+
+    fn read(st: &State, i: usize, r: Reg) -> R<Value> {
+        let v = st.regs[r.index()];
+        if v.kind == Kind::Uninit {
+            return rej(i, Rule::UninitRead { reg: r }, &[r]);
+        }
+        Ok(v)
+    }
+
+    fn set_scalar(st: &mut State, i: usize, dst: Reg, n: Scalar, sym: Option<(Sym, i64)>) {
+        st.kill_sym(i as Sym);
+        st.regs[dst.index()] = Value {
+            kind: Kind::Scalar,
+            n,
+            sym: match sym {
+                Some((s, o)) if s != i as Sym => Some((s, o)),
+                _ => Some((i as Sym, 0)),
+            },
+        };
+    }
+
+    fn transfer(&mut self, i: usize, mut flow: Flow) -> R<()> {
+        let insn = self.insns[i];
+        let st = &mut flow.st;
+        match insn {
+            Insn::Alu {
+                width,
+                op,
+                dst,
+                src,
+            } => {
+                let (b, b_reg) = match src {
+                    Source::Reg(r) => (Self::read(st, i, r)?, Some(r)),
+                    Source::Imm(k) => (Value::scalar(Scalar::constant(extend_imm(width, k))), None),
+                };
+                let regs: Vec<Reg> = core::iter::once(dst).chain(b_reg).collect();
+                if matches!(op, AluOp::Mov) && width == Width::W64 {
+                    st.regs[dst.index()] = b;
+                } else if op.is_movsx() || op == AluOp::Mov {
+                    if b.is_pointer() {
+                        return rej(
+                            i,
+                            Rule::PointerArithmetic {
+                                what: "a pointer may only be copied whole (64-bit mov)",
+                            },
+                            &regs,
+                        );
+                    }
+                    let n = b.n.alu(op, width, &b.n);
+                    let sym = if n == b.n { b.sym } else { None };
+                    Self::set_scalar(st, i, dst, n, sym);
+                } else {
+                    let a = Self::read(st, i, dst)?;
+                    self.alu(st, i, width, op, dst, a, b, &regs)?;
+                }
+            }
+            Insn::Neg { width, dst } => {
+                let a = Self::read(st, i, dst)?;
+                if a.is_pointer() {
+                    return rej(i, Rule::PointerArithmetic { what: "negating a pointer" }, &[dst]);
+                }
+                Self::set_scalar(st, i, dst, a.n.neg(width), None);
+            }
+            Insn::End { kind, bits, dst } => {
+                let a = Self::read(st, i, dst)?;
+                if a.is_pointer() {
+                    return rej(i, Rule::PointerArithmetic { what: "byte swap of a pointer" }, &[dst]);
+                }
+                let n = a.n.endian(kind, bits);
+                let sym = if n == a.n { a.sym } else { None };
+                Self::set_scalar(st, i, dst, n, sym);
+            }
+            Insn::LoadImm64 { dst, imm } => {
+                Self::set_scalar(st, i, dst, Scalar::constant(imm), None);
+            }
+            Insn::LoadPseudo { .. } | Insn::CallKfunc { .. } => {
+                // Refused by the structural checks before the analysis starts.
+                return rej(
+                    i,
+                    Rule::Structure(udf_bytecode::CheckErrorKind::Unsupported {
+                        what: "map, variable, code or kfunc references",
+                    }),
+                    &[],
+                );
+            }
+            Insn::Load {
+                size,
+                signed,
+                dst,
+                base,
+                off,
+            } => {
+                let p = Self::read(st, i, base)?;
+                let n = size.bytes();
+                let v = match p.kind {
+                    Kind::Ctx => {
+                        self.check_ctx(st, i, base, &p, off, n)?;
+                        if signed {
+                            Scalar::signed_bits(8 * n as u32)
+                        } else {
+                            Scalar::unsigned_bits(8 * n as u32)
+                        }
+                    }
+                    Kind::Stack { frame } => {
+                        match self.stack_read(st, i, base, frame, &p.n, off, n, signed)? {
+                            Ok(whole) => {
+                                st.regs[dst.index()] = whole;
+                                return self.next(i, flow);
+                            }
+                            Err(n) => n,
+                        }
+                    }
+                    _ => return rej(i, Rule::NotAPointer { reg: base }, &[base]),
+                };
+                Self::set_scalar(st, i, dst, v, None);
+            }
+            Insn::Store {
+                size,
+                base,
+                off,
+                src,
+            } => {
+                let p = Self::read(st, i, base)?;
+                let (v, regs) = match src {
+                    Source::Reg(r) => (Self::read(st, i, r)?, [base, r]),
+                    Source::Imm(k) => (
+                        Value::scalar(Scalar::constant(k as i64 as u64)),
+                        [base, base],
+                    ),
+                };
+                match p.kind {
+                    Kind::Ctx => return rej(i, Rule::ReadOnly, &regs),
+                    Kind::Stack { frame } => {
+                        self.stack_write(st, i, &regs, frame, &p.n, off, size.bytes(), v)?
+                    }
+                    _ => return rej(i, Rule::NotAPointer { reg: base }, &regs),
+                }
+            }
+            Insn::Atomic {
+                size,
+                op,
+                fetch,
+                base,
+                off,
+                src,
+            } => {
+                let p = Self::read(st, i, base)?;
+                let v = Self::read(st, i, src)?;
+                let regs = [base, src];
+                if v.is_pointer() {
+                    return rej(i, Rule::PointerLeak { to: "into memory through an atomic operation" }, &regs);
+                }
+                let n = size.bytes();
+                match p.kind {
+                    Kind::Ctx => return rej(i, Rule::ReadOnly, &regs),
+                    Kind::Stack { frame } => {
+                        // The old value must be a readable number.
+                        self.stack_read(st, i, base, frame, &p.n, off, n, false)
+                            .and_then(|r| match r {
+                                Ok(w) if w.is_pointer() => rej(i, Rule::PartialPointer, &regs),
+                                _ => Ok(()),
+                            })?;
+                        if op == AtomicOp::CmpXchg {
+                            let r0 = Self::read(st, i, Reg::R0)?;
+                            if r0.is_pointer() {
+                                return rej(i, Rule::PointerCompare, &[Reg::R0]);
+                            }
+                        }
+                        let unknown = Value::scalar(Scalar::unsigned_bits(8 * n as u32));
+                        self.stack_write(st, i, &regs, frame, &p.n, off, n, unknown)?;
+                    }
+                    _ => return rej(i, Rule::NotAPointer { reg: base }, &regs),
+                }
+                let old = Scalar::unsigned_bits(8 * n as u32);
+                if op == AtomicOp::CmpXchg {
+                    Self::set_scalar(st, i, Reg::R0, old, None);
+                } else if fetch || op.always_fetches() {
+                    Self::set_scalar(st, i, src, old, None);
+                }
+            }
+            Insn::LoadAbs { size, .. } | Insn::LoadInd { size, .. } => {
+                if let Insn::LoadInd { src, .. } = insn {
+                    let x = Self::read(st, i, src)?;
+                    if x.is_pointer() {
+                        return rej(i, Rule::PointerArithmetic { what: "a pointer as LD_IND index" }, &[src]);
+                    }
+                }
+                // Out of bounds, the program ends here returning 0.
+                self.exit_count = self.exit_count.max(st.count);
+                self.exit_emits = self.exit_emits.max(st.emits);
+                Self::set_scalar(st, i, Reg::R0, Scalar::unsigned_bits(8 * size.bytes() as u32), None);
+            }
+            Insn::Ja { .. } | Insn::Ja32 { .. } => {
+                let t = self.cfg.target[i].expect("jump target");
+                self.flow(i, t, flow);
+                return Ok(());
+            }
+            Insn::Jump {
+                width,
+                cond,
+                dst,
+                src,
+                ..
+            } => return self.jump(i, flow, width, cond, dst, src),
+            Insn::Call { imm } => self.helper_call(st, i, imm)?,
+            Insn::CallReg { reg } => {
+                let v = Self::read(st, i, reg)?;
+                match (v.kind, v.n.as_const()) {
+                    (Kind::Scalar, Some(id))
+                        if u32::try_from(id).is_ok_and(|id| self.ty.helper(id).is_some()) =>
+                    {
+                        self.helper_call(st, i, id as i32)?
+                    }
+                    _ => return rej(i, Rule::CallxUnknown, &[reg]),
+                }
+            }
+            Insn::CallLocal { .. } => return self.local_call(i, flow),
+            Insn::Exit => return self.exit(i, flow),
+        }
+        self.next(i, flow)
+    }
+
+    fn next(&mut self, i: usize, flow: Flow) -> R<()> {
+        self.flow(i, i + 1, flow);
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn alu(
+        &self,
+        st: &mut State,
+        i: usize,
+        width: Width,
+        op: AluOp,
+        dst: Reg,
+        a: Value,
+        b: Value,
+        regs: &[Reg],
+    ) -> R<()> {
+        if self.conf.reject_division_by_zero
+            && matches!(op, AluOp::Div | AluOp::Mod | AluOp::SDiv | AluOp::SMod)
+            && b.kind == Kind::Scalar
+            && b.n.alu(AluOp::Mov, width, &b.n).contains(0)
+        {
+            return rej(i, Rule::DivisionByZero, regs);
+        }
+        match (a.is_pointer(), b.is_pointer()) {
+            (false, false) => {
+                let n = a.n.alu(op, width, &b.n);
+                #[cfg(feature = "fault-injection")]
+                let n = if self.conf.fault_injection && op == AluOp::And && width == Width::W64 {
+                    // Planted bug: claims `x & y <= y.umin`, off by the top of `y`'s range.
+                    Scalar::urange(0, b.n.umin).meet(&n).unwrap_or(n)
+                } else {
+                    n
+                };
+                let sym = match (width, op, a.sym, b.n.as_const()) {
+                    (Width::W64, AluOp::Add, Some(s), Some(c)) => shift(&a, s, c as i64),
+                    (Width::W64, AluOp::Sub, Some(s), Some(c)) => shift(&a, s, (c as i64).wrapping_neg()),
+                    (Width::W64, AluOp::Add, None, _) => match (a.n.as_const(), b.sym) {
+                        (Some(c), Some(s)) => shift(&b, s, c as i64),
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                Self::set_scalar(st, i, dst, n, sym);
+            }
+            (true, false) if width == Width::W64 && matches!(op, AluOp::Add | AluOp::Sub) => {
+                let n = a.n.alu(op, width, &b.n);
+                let sym = ptr_sym(&a, &b, op);
+                st.regs[dst.index()] = Value {
+                    kind: a.kind,
+                    n,
+                    sym,
+                };
+            }
+            (false, true) if width == Width::W64 && op == AluOp::Add => {
+                let n = a.n.alu(op, width, &b.n);
+                let sym = ptr_sym(&b, &a, op);
+                st.regs[dst.index()] = Value {
+                    kind: b.kind,
+                    n,
+                    sym,
+                };
+            }
+            (true, true) if width == Width::W64 && op == AluOp::Sub && a.kind == b.kind => {
+                let n = a.n.alu(op, width, &b.n);
+                Self::set_scalar(st, i, dst, n, None);
+            }
+            _ => {
+                return rej(
+                    i,
+                    Rule::PointerArithmetic {
+                        what: "only 64-bit pointer + number, pointer - number and the difference of two pointers into the same region",
+                    },
+                    regs,
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn check_ctx(&self, st: &State, i: usize, base: Reg, p: &Value, off: i16, n: usize) -> R<()> {
+        let lo = p.n.smin as i128 + off as i128;
+        let hi = p.n.smax as i128 + off as i128 + n as i128;
+        // The access ends at `sym + end` when the offset is `sym + c`.
+        let relational = p.sym.is_some_and(|(s, c)| {
+            let end = c as i128 + off as i128 + n as i128;
+            if s == LEN {
+                end <= 0
+            } else {
+                st.fact(s).is_some_and(|k| end <= k as i128)
+            }
+        });
+        if lo >= 0 && (hi <= st.len_min as i128 || relational) {
+            return Ok(());
+        }
+        rej(
+            i,
+            Rule::OutOfBounds {
+                region: Region::Ctx,
+                lo,
+                hi,
+                len: st.len_min as i128,
+            },
+            &[base],
+        )
+    }
+
+    /// Byte range `[lo, hi)` of the access in the frame (0 = lowest byte), or a rejection.
+    fn stack_range(i: usize, regs: &[Reg], o: &Scalar, off: i16, n: usize) -> R<(usize, usize)> {
+        let lo = o.smin as i128 + off as i128;
+        let hi = o.smax as i128 + off as i128 + n as i128;
+        if lo < -(FRAME as i128) || hi > 0 {
+            return rej(
+                i,
+                Rule::OutOfBounds {
+                    region: Region::Stack,
+                    lo,
+                    hi,
+                    len: FRAME as i128,
+                },
+                regs,
+            );
+        }
+        Ok(((lo + FRAME as i128) as usize, (hi + FRAME as i128) as usize))
+    }
+
+    /// Reads `n` bytes: `Ok(whole)` for a whole spilled value, `Err(n)` for a number.
+    #[allow(clippy::too_many_arguments)]
+    fn stack_read(
+        &self,
+        st: &State,
+        i: usize,
+        base: Reg,
+        frame: u8,
+        o: &Scalar,
+        off: i16,
+        n: usize,
+        signed: bool,
+    ) -> R<Result<Value, Scalar>> {
+        let (lo, hi) = Self::stack_range(i, &[base], o, off, n)?;
+        let fr = &st.frames[frame as usize];
+        let exact = o.as_const().is_some();
+        if exact && n == 8 && lo % 8 == 0 {
+            if let Some(v) = fr.spill((lo / 8) as u8) {
+                return Ok(Ok(*v));
+            }
+        }
+        for (slot, v) in &fr.spills {
+            let s = *slot as usize * 8;
+            if s < hi && lo < s + 8 && v.is_pointer() {
+                return rej(i, Rule::PartialPointer, &[base]);
+            }
+        }
+        if !fr.all_init(lo, hi) {
+            return rej(
+                i,
+                Rule::UninitStack {
+                    lo: lo as i64 - FRAME as i64,
+                    hi: hi as i64 - FRAME as i64,
+                },
+                &[base],
+            );
+        }
+        // A known constant spilled whole: its bytes are known.
+        if exact && let Some(v) = fr.spill((lo / 8) as u8) && hi <= (lo / 8) * 8 + 8
+            && let Some(c) = v.n.as_const()
+        {
+            let shift = (lo % 8) * 8;
+            let bits = 8 * n as u32;
+            let raw = c >> shift;
+            let raw = if bits == 64 { raw } else { raw & ((1u64 << bits) - 1) };
+            let val = if signed && bits < 64 {
+                ((raw << (64 - bits)) as i64 >> (64 - bits)) as u64
+            } else {
+                raw
+            };
+            return Ok(Err(Scalar::constant(val)));
+        }
+        let bits = 8 * n as u32;
+        Ok(Err(if signed {
+            Scalar::signed_bits(bits)
+        } else {
+            Scalar::unsigned_bits(bits)
+        }))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn stack_write(
+        &mut self,
+        st: &mut State,
+        i: usize,
+        regs: &[Reg],
+        frame: u8,
+        o: &Scalar,
+        off: i16,
+        n: usize,
+        v: Value,
+    ) -> R<()> {
+        let (lo, hi) = Self::stack_range(i, regs, o, off, n)?;
+        self.stack_use = self.stack_use.max((FRAME - lo) as u32);
+        let exact = o.as_const().is_some();
+        if v.is_pointer() {
+            if !(exact && n == 8 && lo % 8 == 0) {
+                return rej(i, Rule::PartialPointer, regs);
+            }
+            if matches!(v.kind, Kind::Stack { frame: f } if f as usize + 1 > st.frames.len()) {
+                return rej(i, Rule::PointerLeak { to: "to a dead frame" }, regs);
+            }
+        }
+        let fr = &mut st.frames[frame as usize];
+        fr.clobber(lo, hi);
+        if exact {
+            fr.set_init(lo, hi, true);
+            if n == 8 && lo % 8 == 0 {
+                fr.put_spill((lo / 8) as u8, v);
+            }
+        }
+        Ok(())
+    }
+
+    fn helper_call(&mut self, st: &mut State, i: usize, id: i32) -> R<()> {
+        let spec = u32::try_from(id)
+            .ok()
+            .and_then(|id| self.ty.helper(id))
+            .ok_or((i, Rule::Structure(udf_bytecode::CheckErrorKind::UnknownHelper { id }), Vec::new()))?;
+        let mut args = [Scalar::TOP; 5];
+        for (k, _) in spec.args.iter().enumerate() {
+            let r = Reg::new(k as u8 + 1).expect("argument register");
+            let v = Self::read(st, i, r)?;
+            if v.kind != Kind::Scalar {
+                return rej(i, Rule::HelperArg { reg: r, need: "a number, not a pointer" }, &[r]);
+            }
+            args[k] = v.n;
+        }
+        if spec.id == HELPER_EMIT.id {
+            if args[2].umax > u32::MAX as u64 {
+                return rej(i, Rule::HelperArg { reg: Reg::R3, need: "an extent kind that fits in 32 bits" }, &[Reg::R3]);
+            }
+            if args[0].umax.checked_add(args[1].umax).is_none() {
+                return rej(
+                    i,
+                    Rule::HelperArg {
+                        reg: Reg::R2,
+                        need: "a count whose sum with the start (r1) cannot overflow 64 bits",
+                    },
+                    &[Reg::R1, Reg::R2],
+                );
+            }
+            st.emits += 1;
+        }
+        // The helper may end the run (it stops or fails): an exit path.
+        self.exit_count = self.exit_count.max(st.count);
+        self.exit_emits = self.exit_emits.max(st.emits);
+        for r in 1..=5 {
+            st.regs[r] = Value::UNINIT;
+        }
+        Self::set_scalar(st, i, Reg::R0, Scalar::TOP, None);
+        Ok(())
+    }
+
+    fn local_call(&mut self, i: usize, flow: Flow) -> R<()> {
+        let t = self.cfg.target[i].expect("call target");
+        let f = *self.cfg.func_at(t).expect("callee is a function");
+        let depth = flow.st.frames.len();
+        if depth >= MAX_FRAMES {
+            return rej(i, Rule::CallDepth { depth: depth + 1, max: MAX_FRAMES }, &[]);
+        }
+        self.max_depth = self.max_depth.max(depth + 1);
+        let caller = flow.st.regs;
+        let mut callee = flow;
+        Self::branch_path(&mut callee, i, true);
+        callee.st.frames.push(Frame::default());
+        for r in [0, 6, 7, 8, 9] {
+            callee.st.regs[r] = Value::UNINIT;
+        }
+        callee.st.regs[10] = Value {
+            kind: Kind::Stack { frame: depth as u8 },
+            n: Scalar::constant(0),
+            sym: None,
+        };
+        self.returns.push(None);
+        self.pending[f.start] = Some(callee);
+        self.range(f.start, f.end, None)?;
+        let Some(mut ret) = self.returns.pop().flatten() else {
+            return Ok(());
+        };
+        ret.st.frames.pop();
+        for r in 1..=5 {
+            ret.st.regs[r] = Value::UNINIT;
+        }
+        ret.st.regs[6..=10].copy_from_slice(&caller[6..=10]);
+        self.flow(i, i + 1, ret);
+        Ok(())
+    }
+
+    fn exit(&mut self, i: usize, mut flow: Flow) -> R<()> {
+        let depth = flow.st.frames.len();
+        let r0 = flow.st.regs[0];
+        if depth > 1 {
+            if r0.kind == Kind::Uninit {
+                return rej(i, Rule::UninitRead { reg: Reg::R0 }, &[Reg::R0]);
+            }
+            if r0.kind == (Kind::Stack { frame: depth as u8 - 1 }) {
+                return rej(i, Rule::PointerLeak { to: "out of its frame (r0 points into the returning function's stack)" }, &[Reg::R0]);
+            }
+            // Pointers into the dying frame left in callers' spills become unreadable.
+            let dying = depth as u8 - 1;
+            for fr in &mut flow.st.frames[..depth - 1] {
+                let slots: Vec<u8> = fr
+                    .spills
+                    .iter()
+                    .filter(|(_, v)| v.kind == Kind::Stack { frame: dying })
+                    .map(|(s, _)| *s)
+                    .collect();
+                for s in slots {
+                    let b = s as usize * 8;
+                    fr.clobber(b, b + 8);
+                }
+            }
+            let slot = self.returns.last_mut().expect("inside a call");
+            match slot {
+                None => *slot = Some(flow),
+                Some(s) => s.join(flow),
+            }
+            return Ok(());
+        }
+        if self.conf.check_exit_r0 {
+            match r0.kind {
+                Kind::Uninit => return rej(i, Rule::UninitRead { reg: Reg::R0 }, &[Reg::R0]),
+                Kind::Scalar => {}
+                _ => return rej(i, Rule::PointerLeak { to: "as the result (r0 is a pointer)" }, &[Reg::R0]),
+            }
+        }
+        self.exit_count = self.exit_count.max(flow.st.count);
+        self.exit_emits = self.exit_emits.max(flow.st.emits);
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn jump(&mut self, i: usize, flow: Flow, width: Width, cond: JmpCond, dst: Reg, src: Source) -> R<()> {
+        let st = &flow.st;
+        let a = Self::read(st, i, dst)?;
+        let (b, b_reg) = match src {
+            Source::Reg(r) => (Self::read(st, i, r)?, Some(r)),
+            Source::Imm(k) => (Value::scalar(Scalar::constant(extend_imm(width, k))), None),
+        };
+        let regs: Vec<Reg> = core::iter::once(dst).chain(b_reg).collect();
+        let comparable = match (a.kind, b.kind) {
+            (Kind::Scalar, Kind::Scalar) => true,
+            (x, y) if x == y && width == Width::W64 => true,
+            _ => false,
+        };
+        if !comparable {
+            return rej(i, Rule::PointerCompare, &regs);
+        }
+        let target = self.cfg.target[i].expect("jump target");
+        let (taken, not) = if a.is_pointer() {
+            // Same region: the outcome depends on the offsets only; both sides stay possible.
+            (Some((a.n, b.n)), Some((a.n, b.n)))
+        } else {
+            (
+                refine(width, cond, &a, &b, true),
+                refine(width, cond, &a, &b, false),
+            )
+        };
+        let mut sides = Vec::with_capacity(2);
+        if let Some(x) = not {
+            sides.push((false, i + 1, x));
+        }
+        if let Some(x) = taken {
+            sides.push((true, target, x));
+        }
+        let both = sides.len() == 2;
+        let mut flow = Some(flow);
+        for (k, (side, to, (na, nb))) in sides.into_iter().enumerate() {
+            let mut f = if both && k == 0 {
+                flow.as_ref().expect("flow").clone()
+            } else {
+                flow.take().expect("flow")
+            };
+            if both {
+                Self::branch_path(&mut f, i, side);
+            }
+            let (mut va, mut vb) = (a, b);
+            va.n = na;
+            vb.n = nb;
+            f.st.regs[dst.index()].n = na;
+            if let Some(r) = b_reg {
+                f.st.regs[r.index()].n = nb;
+            }
+            if a.kind == Kind::Scalar {
+                let c = if side { Some(cond) } else if cond == JmpCond::Set { None } else { Some(cond.negate()) };
+                if let Some(c) = c {
+                    relate(&mut f.st, width, c, &va, &vb);
+                }
+            }
+            self.flow(i, to, f);
+        }
+        Ok(())
+    }
+}
+
+/// The symbol of `v + c` when `v = s.0 + s.1` and the addition cannot wrap.
+fn shift(v: &Value, s: (Sym, i64), c: i64) -> Option<(Sym, i64)> {
+    let fits = if c >= 0 {
+        v.n.umax.checked_add(c as u64).is_some()
+    } else {
+        v.n.umin >= c.unsigned_abs()
+    };
+    if !fits {
+        return None;
+    }
+    Some((s.0, s.1.checked_add(c)?))
+}
+
+/// The symbol of pointer `p OP x`, when it stays exact.
+fn ptr_sym(p: &Value, x: &Value, op: AluOp) -> Option<(Sym, i64)> {
+    let no_wrap = |lo: i64, hi: i64| {
+        let (l, h) = if op == AluOp::Add {
+            (lo as i128 + x.n.umin as i128, hi as i128 + x.n.umax as i128)
+        } else {
+            (lo as i128 - x.n.umax as i128, hi as i128 - x.n.umin as i128)
+        };
+        l >= i64::MIN as i128 && h <= i64::MAX as i128 && x.n.umax <= i64::MAX as u64
+    };
+    if !no_wrap(p.n.smin, p.n.smax) {
+        return None;
+    }
+    match (p.sym, p.n.as_const(), x.sym, x.n.as_const()) {
+        (Some((s, o)), _, _, Some(c)) => {
+            let c = c as i64;
+            Some((s, if op == AluOp::Add { o.checked_add(c)? } else { o.checked_sub(c)? }))
+        }
+        (None, Some(k), Some((s, o)), _) if op == AluOp::Add => Some((s, o.checked_add(k as i64)?)),
+        _ => None,
+    }
+}
+
+/// The narrowed operands when `a COND b` (or its negation) can hold.
+fn refine(width: Width, cond: JmpCond, a: &Value, b: &Value, holds: bool) -> Option<(Scalar, Scalar)> {
+    let r = |x: &Scalar, y: &Scalar| {
+        if holds {
+            Scalar::refine(cond, x, y)
+        } else {
+            Scalar::refine_not(cond, x, y)
+        }
+    };
+    if width == Width::W64 {
+        return r(&a.n, &b.n);
+    }
+    let signed = matches!(cond, JmpCond::Sgt | JmpCond::Sge | JmpCond::Slt | JmpCond::Sle);
+    let view = |x: &Scalar| {
+        let l = x.low32();
+        if signed { l.sign_extend(32) } else { l }
+    };
+    let (va, vb) = (view(&a.n), view(&b.n));
+    let (ra, rb) = r(&va, &vb)?;
+    // Where the 32-bit view is the whole value, the narrowing carries over.
+    let keep = |x: &Scalar, v: &Scalar, n: Scalar| if x == v { n } else { *x };
+    Some((keep(&a.n, &va, ra), keep(&b.n, &vb, rb)))
+}
+
+/// Records what `a COND b` says about the context length.
+fn relate(st: &mut State, width: Width, cond: JmpCond, a: &Value, b: &Value) {
+    use JmpCond::*;
+    let fits32 = |v: &Value| v.n.umax <= u32::MAX as u64;
+    if width == Width::W32 && !(fits32(a) && fits32(b)) {
+        return;
+    }
+    let nonneg = a.n.smin >= 0 && b.n.smin >= 0;
+    match cond {
+        Gt => le(st, b, a, 1),
+        Ge => le(st, b, a, 0),
+        Lt => le(st, a, b, 1),
+        Le => le(st, a, b, 0),
+        Sgt if nonneg => le(st, b, a, 1),
+        Sge if nonneg => le(st, b, a, 0),
+        Slt if nonneg => le(st, a, b, 1),
+        Sle if nonneg => le(st, a, b, 0),
+        Eq => {
+            le(st, a, b, 0);
+            le(st, b, a, 0);
+        }
+        _ => {}
+    }
+}
+
+/// Records `x + d <= y`.
+fn le(st: &mut State, x: &Value, y: &Value, d: i64) {
+    if let Some((LEN, oy)) = y.sym {
+        if let Some((s, ox)) = x.sym
+            && s != LEN
+            && let Some(k) = ox.checked_add(d).and_then(|v| v.checked_sub(oy))
+        {
+            st.add_fact(s, k);
+        }
+        let m = x.n.umin as i128 + d as i128 - oy as i128;
+        if m > st.len_min as i128 {
+            st.len_min = m.min(u64::MAX as i128) as u64;
+        }
+    }
+    if let Some((LEN, ox)) = x.sym {
+        let m = y.n.umax as i128 - d as i128 - ox as i128;
+        if m >= 0 && m < st.len_max as i128 {
+            st.len_max = m as u64;
+        }
+    }
+}

@@ -1,0 +1,264 @@
+//! Structure before meaning: functions, the call graph, loops. Everything here is decided from
+//! the instructions alone, before any abstract state exists.
+//!
+//! - A function starts at index 0 or at a local call's target and runs to the next start.
+//!   Jumps stay inside their function; no instruction falls through into the next one.
+//! - The call graph is acyclic (no recursion) and at most [`MAX_FRAMES`] frames deep.
+//! - Loops are natural and laid out in order: a backward jump from `t` to `h` makes `[h, t']` a
+//!   loop, `t'` the last backward jump to `h`; loops nest or are disjoint, and code outside a
+//!   loop enters it only at its head. Compilers emit nothing else; this is what lets the
+//!   analysis run each loop iteration by iteration over a plain index range.
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use udf_bytecode::{Insn, Program};
+
+use crate::error::Rule;
+
+/// Most frames live at once, the entry function's included (the interpreter's limit).
+pub const MAX_FRAMES: usize = 8;
+
+/// A function: instruction indices `[start, end)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Func {
+    /// First instruction.
+    pub start: usize,
+    /// One past the last.
+    pub end: usize,
+}
+
+/// A loop: instruction indices `[head, tail]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Loop {
+    /// The loop head, target of its backward jumps.
+    pub head: usize,
+    /// The last backward jump to the head.
+    pub tail: usize,
+}
+
+/// The structure of a program.
+#[derive(Clone, Debug)]
+pub struct Cfg {
+    /// Functions in index order; `funcs[0]` is the entry.
+    pub funcs: Vec<Func>,
+    /// Loops, outer before inner.
+    pub loops: Vec<Loop>,
+    /// `loop_at[h]`: the loop whose head is `h`.
+    pub loop_at: Vec<Option<u32>>,
+    /// Innermost loop containing each instruction.
+    pub inner: Vec<Option<u32>>,
+    /// Jump or call target of each instruction, as an index.
+    pub target: Vec<Option<usize>>,
+    /// Instructions reachable from the entry through the control-flow graph.
+    pub reachable: Vec<bool>,
+}
+
+impl Cfg {
+    /// The function starting at `start`.
+    pub fn func_at(&self, start: usize) -> Option<&Func> {
+        self.funcs.iter().find(|f| f.start == start)
+    }
+
+    /// The function holding `index`.
+    pub fn func_of(&self, index: usize) -> &Func {
+        let i = self.funcs.partition_point(|f| f.start <= index);
+        &self.funcs[i - 1]
+    }
+}
+
+/// Builds the structure, or says at which instruction it is not what the analysis accepts.
+pub fn build(prog: &Program) -> Result<Cfg, (usize, Rule)> {
+    let insns = prog.insns();
+    let n = insns.len();
+    let target: Vec<Option<usize>> = (0..n)
+        .map(|i| {
+            prog.branch_target(prog.pc(i))
+                .and_then(|pc| prog.index_at(pc))
+        })
+        .collect();
+
+    // Functions.
+    let mut starts = vec![0usize];
+    for (i, insn) in insns.iter().enumerate() {
+        if let (Insn::CallLocal { .. }, Some(t)) = (insn, target[i]) {
+            starts.push(t);
+        }
+    }
+    starts.sort_unstable();
+    starts.dedup();
+    let funcs: Vec<Func> = starts
+        .iter()
+        .enumerate()
+        .map(|(k, &s)| Func {
+            start: s,
+            end: starts.get(k + 1).copied().unwrap_or(n),
+        })
+        .collect();
+    let func_of = |i: usize| funcs.partition_point(|f| f.start <= i) - 1;
+    for (i, insn) in insns.iter().enumerate() {
+        let f = funcs[func_of(i)];
+        let jump = matches!(insn, Insn::Ja { .. } | Insn::Ja32 { .. } | Insn::Jump { .. });
+        if jump && let Some(t) = target[i] {
+            if t < f.start || t >= f.end {
+                return Err((i, Rule::JumpOutOfFunction { target: t }));
+            }
+        }
+        if !insn.is_terminator() && i + 1 == f.end && f.end < n {
+            return Err((i, Rule::FallsIntoFunction { next: f.end }));
+        }
+    }
+
+    // Call graph: no recursion, bounded depth.
+    let callees: Vec<Vec<(usize, usize)>> = funcs
+        .iter()
+        .map(|f| {
+            (f.start..f.end)
+                .filter(|&i| matches!(insns[i], Insn::CallLocal { .. }))
+                .filter_map(|i| target[i].map(|t| (i, func_of(t))))
+                .collect()
+        })
+        .collect();
+    // Depth-first from the entry, with the chain of call sites.
+    let mut chain: Vec<(usize, usize)> = Vec::new();
+    fn walk(
+        f: usize,
+        callees: &[Vec<(usize, usize)>],
+        funcs: &[Func],
+        chain: &mut Vec<(usize, usize)>,
+        depth: usize,
+    ) -> Result<(), (usize, Rule)> {
+        for &(site, g) in &callees[f] {
+            if g == f || chain.iter().any(|&(_, h)| h == g) || g == 0 {
+                return Err((
+                    site,
+                    Rule::Recursion {
+                        callee: funcs[g].start,
+                    },
+                ));
+            }
+            if depth + 1 >= MAX_FRAMES {
+                return Err((
+                    site,
+                    Rule::CallDepth {
+                        depth: depth + 2,
+                        max: MAX_FRAMES,
+                    },
+                ));
+            }
+            chain.push((site, g));
+            walk(g, callees, funcs, chain, depth + 1)?;
+            chain.pop();
+        }
+        Ok(())
+    }
+    walk(0, &callees, &funcs, &mut chain, 0)?;
+
+    // Loops: one per head, reaching to its last back edge.
+    let mut tail_of: Vec<Option<usize>> = vec![None; n];
+    for i in 0..n {
+        let jump = matches!(insns[i], Insn::Ja { .. } | Insn::Ja32 { .. } | Insn::Jump { .. });
+        if jump && let Some(t) = target[i] && t <= i {
+            tail_of[t] = Some(tail_of[t].map_or(i, |x: usize| x.max(i)));
+        }
+    }
+    let mut loops: Vec<Loop> = (0..n)
+        .filter_map(|h| tail_of[h].map(|t| Loop { head: h, tail: t }))
+        .collect();
+    // Proper nesting: sorted by head, each loop ends before or with every open one.
+    let mut open: Vec<Loop> = Vec::new();
+    for l in &loops {
+        while open.last().is_some_and(|o| o.tail < l.head) {
+            open.pop();
+        }
+        if let Some(o) = open.last()
+            && l.tail > o.tail
+        {
+            return Err((
+                l.tail,
+                Rule::LoopsOverlap {
+                    outer: (o.head, o.tail),
+                    inner: (l.head, l.tail),
+                },
+            ));
+        }
+        open.push(*l);
+    }
+    // Outer before inner: by head, wider first on equal heads (heads are unique, so by head).
+    loops.sort_by_key(|l| (l.head, core::cmp::Reverse(l.tail)));
+    let mut loop_at = vec![None; n];
+    let mut inner = vec![None; n];
+    for (k, l) in loops.iter().enumerate() {
+        loop_at[l.head] = Some(k as u32);
+        for slot in &mut inner[l.head..=l.tail] {
+            *slot = Some(k as u32);
+        }
+    }
+    // Entries only at the head: every edge into (head, tail] comes from inside [head, tail].
+    for i in 0..n {
+        let mut succs = [None, None];
+        if !insns[i].is_terminator() {
+            succs[0] = Some(i + 1);
+        }
+        if !matches!(insns[i], Insn::CallLocal { .. }) {
+            succs[1] = target[i];
+        }
+        for s in succs.into_iter().flatten() {
+            if s >= n {
+                continue;
+            }
+            if let Some(k) = inner[s] {
+                // Check every loop containing `s`, innermost first.
+                let mut k = Some(k);
+                while let Some(kk) = k {
+                    let l = loops[kk as usize];
+                    if s != l.head && (i < l.head || i > l.tail) {
+                        return Err((
+                            i,
+                            Rule::JumpIntoLoop {
+                                target: s,
+                                head: l.head,
+                                tail: l.tail,
+                            },
+                        ));
+                    }
+                    k = enclosing(&loops, kk);
+                }
+            }
+        }
+    }
+
+    // Reachability through jumps, fall-through and calls.
+    let mut reachable = vec![false; n];
+    let mut work = vec![0usize];
+    while let Some(i) = work.pop() {
+        if i >= n || reachable[i] {
+            continue;
+        }
+        reachable[i] = true;
+        if !insns[i].is_terminator() {
+            work.push(i + 1);
+        }
+        if let Some(t) = target[i] {
+            work.push(t);
+        }
+    }
+
+    Ok(Cfg {
+        funcs,
+        loops,
+        loop_at,
+        inner,
+        target,
+        reachable,
+    })
+}
+
+/// The loop directly enclosing loop `k`.
+pub fn enclosing(loops: &[Loop], k: u32) -> Option<u32> {
+    let l = loops[k as usize];
+    loops[..k as usize]
+        .iter()
+        .rposition(|o| o.head <= l.head && l.tail <= o.tail)
+        .map(|p| p as u32)
+}

@@ -1,0 +1,292 @@
+//! udfkit's verifier: proves that a program of a verified type (`filter`, `owns`, `acl`,
+//! `size`) is memory safe and terminates within a budget, or explains why it cannot.
+//! It trusts nothing but the instructions it is given and depends on `udf-bytecode` only.
+//!
+//! # What is checked, in order
+//! 1. The pre-run checks every engine makes ([`udf_bytecode::check()`]): only supported
+//!    instructions, `r10` never written, no fall-through past the end, helpers and legacy packet
+//!    loads only where the type allows them.
+//! 2. Structure ([`cfg`]): functions, no recursion, at most 8 frames, jumps inside their
+//!    function, natural loops laid out in order and entered only at their head.
+//! 3. Abstract interpretation ([`analyze`]) from the type's entry state: every register read
+//!    holds a value; every load and store is inside the context (read-only for every verified
+//!    type) or inside the initialised bytes of a live stack frame; pointers are only copied,
+//!    offset by numbers, subtracted from pointers into the same region, compared with pointers
+//!    into the same region, and spilled whole to 8-aligned stack slots; `r0` at exit is a
+//!    number; helper arguments are numbers (and `emit`'s kind fits 32 bits and its
+//!    `start + count` cannot overflow); the worst-case number of instructions executed on any
+//!    path is at most [`Config::budget`].
+//!
+//! # The lattice
+//! A state ([`state::State`]) maps each register to a [`state::Value`]: a kind (uninitialised <
+//! scalar | ctx pointer | stack pointer of frame `f`; different kinds join to uninitialised,
+//! which may not be read) and a [`scalar::Scalar`]: the intersection of a signed interval, an
+//! unsigned interval and known bits ([`tnum::Tnum`]), for a scalar its value, for a pointer its
+//! offset. Joins take interval hulls and the tnum union. Each stack frame keeps one bit per byte
+//! (initialised or not; joined by intersection) and the values spilled whole to 8-aligned
+//! slots (joined slot-wise; a pointer spill that does not survive the join makes its bytes
+//! unreadable, so no pointer byte is ever read as a number).
+//!
+//! Relational facts for variable-length contexts: a value may carry a symbol, `v = sym + c`
+//! exactly, where `sym` is the length (`r2` on entry) or "the value instruction `i` produced the
+//! last time it ran" (the fact dies when `i` runs again). A comparison `x <= len + c` records
+//! `sym(x) + k <= len`; a context access through `r1 + x + off` is proven in bounds by such a
+//! fact. This is what lets a variable-length header (IPv4 IHL) followed by a length test verify.
+//!
+//! # Transfer functions
+//! ALU operations use [`scalar::Scalar::alu`]: interval arithmetic with overflow detection, tnum
+//! arithmetic, constants folded by `udf_bytecode::semantics` (the engines' own code). 32-bit
+//! operations work on the low 32-bit views and zero-extend. Conditional jumps narrow both
+//! operands on each side ([`scalar::Scalar::refine`]); a side that cannot be taken is dead.
+//! 32-bit comparisons narrow a register only when its 32-bit view is its whole value.
+//!
+//! # Loops and termination: no widening
+//! Loops are not summarised by a fixpoint with widening: each loop is analysed iteration by
+//! iteration (the state entering iteration `k + 1` is the join of the back edges of iteration
+//! `k`) until no back edge is feasible. So every accepted loop has a proven iteration bound,
+//! and the instruction bound is the longest path through the unrolled program (each state
+//! carries the most instructions executed to reach it; joins take the maximum). A loop whose
+//! entry state repeats is rejected at once (it can run forever); one that keeps changing is
+//! rejected when the count passes the budget, naming the loop and the iteration. The analysis
+//! cost is thus bounded by the budget; straight-line code and branches cost one transfer per
+//! instruction and state, with states joined where paths meet.
+//!
+//! Local calls are analysed at each call site in the caller's state (context-sensitive),
+//! with a fresh frame; `r6`-`r9` are restored and `r1`-`r5` unreadable after the return.
+//!
+//! # Not checked (yet)
+//! - Determinism beyond what the instruction set gives: programs of verified types have no
+//!   source of nondeterminism (no writable context, no time, no maps), so none is checked.
+//! - Pointer comparisons are allowed only between pointers into the same region and do not
+//!   narrow either side.
+//! - Helper return values are unknown numbers; the helper contract is only `emit`.
+//! - The stack bytes the interpreter zeroes on entry are treated as uninitialised (stricter).
+
+#![no_std]
+
+extern crate alloc;
+
+pub mod analyze;
+pub mod cfg;
+pub mod error;
+pub mod scalar;
+pub mod state;
+pub mod tnum;
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use udf_bytecode::check::CheckConfig;
+use udf_bytecode::progtype::CtxSize;
+use udf_bytecode::{Program, ProgramType, Reg};
+
+pub use error::{PathStep, Region, Rejection, Rule};
+pub use scalar::Scalar;
+pub use state::{Kind, Value};
+pub use tnum::Tnum;
+
+use state::{Frame, LEN, State};
+
+/// The longest context a variable-length program may be given (the engines refuse longer).
+pub const MAX_CTX_LEN: u64 = u32::MAX as u64;
+
+/// The default instruction budget.
+pub const DEFAULT_BUDGET: u64 = 1_000_000;
+
+/// What to verify against.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The program type.
+    pub ty: ProgramType,
+    /// Size of the metadata object for `owns`, `acl` (after the 16-byte request) and `size`;
+    /// `None` when not known (then the length in `r2` is all the program knows).
+    pub ctx_size: Option<u32>,
+    /// Most instructions any run may execute.
+    pub budget: u64,
+    /// Register values on entry instead of the type's (for test suites such as PREVAIL's).
+    pub entry: Option<[Value; 11]>,
+    /// Refuse divisions and remainders whose divisor may be zero (they are defined as 0 and
+    /// the dividend, so the default allows them).
+    pub reject_division_by_zero: bool,
+    /// Require a number in `r0` at the final exit (default). Turned off only for fragments.
+    pub check_exit_r0: bool,
+    /// Keep each instruction's joined register state in [`Facts::states`], for the checking
+    /// interpreter.
+    pub record_states: bool,
+    /// Plant a deliberately unsound transfer function (64-bit `and` claims its result is at
+    /// most the second operand's minimum), to show the checking interpreter catches it.
+    #[cfg(feature = "fault-injection")]
+    pub fault_injection: bool,
+}
+
+impl Config {
+    /// The defaults for a program type.
+    pub fn new(ty: ProgramType) -> Config {
+        Config {
+            ty,
+            ctx_size: None,
+            budget: DEFAULT_BUDGET,
+            entry: None,
+            reject_division_by_zero: false,
+            check_exit_r0: true,
+            record_states: false,
+            #[cfg(feature = "fault-injection")]
+            fault_injection: false,
+        }
+    }
+
+    /// The context length range `[min, max]` the type and size give.
+    pub fn ctx_len(&self) -> (u64, u64) {
+        match (self.ty.info().ctx.size, self.ctx_size) {
+            (CtxSize::Template, Some(n)) => (n as u64, n as u64),
+            (CtxSize::HeaderThenTemplate(h), Some(n)) => {
+                (h as u64 + n as u64, h as u64 + n as u64)
+            }
+            (CtxSize::HeaderThenTemplate(h), None) => (h as u64, MAX_CTX_LEN),
+            _ => (0, MAX_CTX_LEN),
+        }
+    }
+}
+
+/// A loop and its proven bound.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoopFact {
+    /// Index of the head.
+    pub head: usize,
+    /// Index of the last instruction.
+    pub tail: usize,
+    /// Most iterations of one execution of the loop.
+    pub max_iterations: u64,
+}
+
+/// Something worth knowing that does not make the program unsafe.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Warning {
+    /// Instructions `[from, to]` never execute.
+    Unreachable {
+        /// First index.
+        from: usize,
+        /// Last index.
+        to: usize,
+    },
+}
+
+/// What the verifier proved about an accepted program.
+#[derive(Clone, Debug)]
+pub struct Facts {
+    /// Most instructions any run executes.
+    pub max_insns: u64,
+    /// Most extents any run emits (`owns`).
+    pub max_extents: u64,
+    /// Bytes of the deepest stack frame written.
+    pub stack_use: u32,
+    /// Most frames live at once.
+    pub max_frames: usize,
+    /// Loops with their iteration bounds.
+    pub loops: Vec<LoopFact>,
+    /// Warnings.
+    pub warnings: Vec<Warning>,
+    /// With [`Config::record_states`]: for each instruction, the join of the register states
+    /// the analysis saw before it (`None`: never reached).
+    pub states: Option<Vec<Option<[Value; 11]>>>,
+}
+
+/// The entry state of a type.
+pub fn entry_state(conf: &Config) -> [Value; 11] {
+    let (lo, hi) = conf.ctx_len();
+    let mut regs = [Value::UNINIT; 11];
+    regs[1] = Value {
+        kind: Kind::Ctx,
+        n: Scalar::constant(0),
+        sym: None,
+    };
+    regs[2] = Value {
+        kind: Kind::Scalar,
+        n: Scalar::urange(lo, hi),
+        sym: Some((LEN, 0)),
+    };
+    if conf.ty == ProgramType::Filter {
+        regs[3] = Value::scalar(Scalar::urange(0, u32::MAX as u64));
+    }
+    regs[10] = Value {
+        kind: Kind::Stack { frame: 0 },
+        n: Scalar::constant(0),
+        sym: None,
+    };
+    regs
+}
+
+/// Verifies `prog` against `conf`.
+pub fn verify(prog: &Program, conf: &Config) -> Result<Facts, Rejection> {
+    let insns = prog.insns();
+    let at = |index: usize, rule: Rule, regs: Vec<(Reg, Value)>, path| Rejection {
+        index,
+        pc: if index < insns.len() { prog.pc(index) } else { prog.slot_count() },
+        rule,
+        regs,
+        path,
+    };
+    if insns.is_empty() {
+        return Err(at(
+            0,
+            Rule::Structure(udf_bytecode::CheckErrorKind::FallsOffEnd),
+            Vec::new(),
+            Vec::new(),
+        ));
+    }
+    // Pre-run checks, with every register counted as written: the abstract interpretation
+    // decides reads of unwritten registers precisely, path by path.
+    let all: Vec<Reg> = Reg::all().collect();
+    let mut cc = CheckConfig::for_type(conf.ty);
+    cc.entry_regs = &all;
+    if let Err(e) = udf_bytecode::check(prog, &cc) {
+        let index = prog.index_at(e.pc).unwrap_or(insns.len() - 1);
+        return Err(at(index, Rule::Structure(e.kind), Vec::new(), Vec::new()));
+    }
+    let cfg = cfg::build(prog).map_err(|(i, rule)| at(i, rule, Vec::new(), Vec::new()))?;
+
+    let regs = conf.entry.unwrap_or_else(|| entry_state(conf));
+    let (len_min, len_max) = conf.ctx_len();
+    let entry = State {
+        regs,
+        frames: vec![Frame::default()],
+        len_min,
+        len_max,
+        facts: Vec::new(),
+        count: 0,
+        emits: 0,
+    };
+    let mut a = analyze::Analyzer::new(prog, &cfg, conf);
+    if let Err((i, rule, regs)) = a.run(entry) {
+        let before = a.failed.as_ref().map(|f| f.0);
+        let mut shown: Vec<(Reg, Value)> = Vec::new();
+        for r in regs {
+            if shown.iter().all(|(x, _)| *x != r) {
+                shown.push((r, before.map_or(Value::UNINIT, |b| b[r.index()])));
+            }
+        }
+        return Err(at(i, rule, shown, a.path_of()));
+    }
+
+    let mut warnings = Vec::new();
+    let mut k = 0;
+    while k < insns.len() {
+        if !a.visited[k] {
+            let from = k;
+            while k + 1 < insns.len() && !a.visited[k + 1] {
+                k += 1;
+            }
+            warnings.push(Warning::Unreachable { from, to: k });
+        }
+        k += 1;
+    }
+    Ok(Facts {
+        max_insns: a.exit_count,
+        max_extents: a.exit_emits,
+        stack_use: a.stack_use,
+        max_frames: a.max_depth,
+        loops: a.loop_facts.clone(),
+        warnings,
+        states: a.record.take(),
+    })
+}

@@ -1,0 +1,300 @@
+//! The abstract state at one program point: registers, the stack of every live frame, and the
+//! relational facts about the context length.
+
+use alloc::vec::Vec;
+use core::fmt;
+
+use crate::scalar::Scalar;
+
+/// A symbolic value: "the value the instruction at this index produced when it last ran",
+/// or [`LEN`], the context length on entry.
+pub type Sym = u32;
+
+/// The symbol of the context length (`r2` on entry).
+pub const LEN: Sym = u32::MAX;
+
+/// What a register (or a spilled stack slot) holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// Nothing usable: never written, or different kinds on different paths.
+    Uninit,
+    /// A number.
+    Scalar,
+    /// A pointer into the context; the scalar is its offset from the first byte.
+    Ctx,
+    /// A pointer into the stack frame of call depth `frame` (0 = the entry function); the
+    /// scalar is its offset from that frame's top (so valid bytes are at -512..-1).
+    Stack {
+        /// Call depth of the frame.
+        frame: u8,
+    },
+}
+
+/// An abstract register value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Value {
+    /// Its kind.
+    pub kind: Kind,
+    /// For scalars the value, for pointers the offset.
+    pub n: Scalar,
+    /// `n == sym + off` exactly (as integers, no wrap-around), when known.
+    pub sym: Option<(Sym, i64)>,
+}
+
+impl Value {
+    /// Unusable.
+    pub const UNINIT: Value = Value {
+        kind: Kind::Uninit,
+        n: Scalar::TOP,
+        sym: None,
+    };
+
+    /// A scalar.
+    pub const fn scalar(n: Scalar) -> Value {
+        Value {
+            kind: Kind::Scalar,
+            n,
+            sym: None,
+        }
+    }
+
+    /// Whether this is a pointer.
+    pub const fn is_pointer(&self) -> bool {
+        matches!(self.kind, Kind::Ctx | Kind::Stack { .. })
+    }
+
+    /// Every value of either; different kinds give [`Value::UNINIT`].
+    pub fn join(&self, o: &Value) -> Value {
+        if self.kind != o.kind || self.kind == Kind::Uninit {
+            return Value::UNINIT;
+        }
+        Value {
+            kind: self.kind,
+            n: self.n.join(&o.n),
+            sym: if self.sym == o.sym { self.sym } else { None },
+        }
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            Kind::Uninit => f.write_str("uninitialised"),
+            Kind::Scalar => write!(f, "scalar {}", self.n),
+            Kind::Ctx => write!(f, "ctx pointer, offset {}", self.n),
+            Kind::Stack { frame } => write!(f, "stack pointer (frame {frame}), offset {}", self.n),
+        }?;
+        if let Some((s, o)) = self.sym {
+            if s == LEN {
+                write!(f, " (= len{o:+})")?;
+            } else {
+                write!(f, " (= v{s}{o:+})")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Bytes of one stack frame.
+pub const FRAME: usize = 512;
+
+/// One frame: which bytes are initialised, and values spilled whole to 8-aligned slots.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Frame {
+    /// Bit `i` set: byte `i` (offset `i - 512` from the frame top) holds data that may be read.
+    pub init: [u64; FRAME / 64],
+    /// Values stored whole by an 8-byte store at an 8-aligned slot (`slot * 8 - 512`), sorted.
+    /// Pointer spills are always here; their bytes may only be read back whole.
+    pub spills: Vec<(u8, Value)>,
+}
+
+impl Default for Frame {
+    fn default() -> Frame {
+        Frame {
+            init: [0; FRAME / 64],
+            spills: Vec::new(),
+        }
+    }
+}
+
+impl Frame {
+    /// Whether bytes `[lo, hi)` (0-based from the frame bottom) are all initialised.
+    pub fn all_init(&self, lo: usize, hi: usize) -> bool {
+        (lo..hi).all(|i| self.init[i / 64] >> (i % 64) & 1 == 1)
+    }
+
+    /// Marks bytes `[lo, hi)` initialised or not.
+    pub fn set_init(&mut self, lo: usize, hi: usize, on: bool) {
+        for i in lo..hi {
+            if on {
+                self.init[i / 64] |= 1 << (i % 64);
+            } else {
+                self.init[i / 64] &= !(1 << (i % 64));
+            }
+        }
+    }
+
+    /// The spill at `slot`.
+    pub fn spill(&self, slot: u8) -> Option<&Value> {
+        self.spills
+            .binary_search_by_key(&slot, |s| s.0)
+            .ok()
+            .map(|i| &self.spills[i].1)
+    }
+
+    /// Records a whole-slot spill.
+    pub fn put_spill(&mut self, slot: u8, v: Value) {
+        match self.spills.binary_search_by_key(&slot, |s| s.0) {
+            Ok(i) => self.spills[i].1 = v,
+            Err(i) => self.spills.insert(i, (slot, v)),
+        }
+    }
+
+    /// Forgets spills overlapping bytes `[lo, hi)`: scalar spills become plain initialised
+    /// bytes, pointer spills become unreadable.
+    pub fn clobber(&mut self, lo: usize, hi: usize) {
+        let mut poison = Vec::new();
+        self.spills.retain(|(slot, v)| {
+            let s = *slot as usize * 8;
+            let overlaps = s < hi && lo < s + 8;
+            if overlaps && v.is_pointer() {
+                poison.push(s);
+            }
+            !overlaps
+        });
+        for s in poison {
+            self.set_init(s, s + 8, false);
+        }
+    }
+
+    /// Every byte and spill readable in both.
+    pub fn join(&self, o: &Frame) -> Frame {
+        let mut init = [0u64; FRAME / 64];
+        for (i, w) in init.iter_mut().enumerate() {
+            *w = self.init[i] & o.init[i];
+        }
+        let mut out = Frame {
+            init,
+            spills: Vec::new(),
+        };
+        let mut poison = Vec::new();
+        for (slot, v) in &self.spills {
+            match o.spill(*slot) {
+                Some(w) => {
+                    let j = v.join(w);
+                    if j.kind == crate::state::Kind::Uninit {
+                        if v.is_pointer() || w.is_pointer() {
+                            poison.push(*slot);
+                        }
+                    } else {
+                        out.spills.push((*slot, j));
+                    }
+                }
+                None if v.is_pointer() => poison.push(*slot),
+                None => {}
+            }
+        }
+        for (slot, w) in &o.spills {
+            if self.spill(*slot).is_none() && w.is_pointer() {
+                poison.push(*slot);
+            }
+        }
+        for s in poison {
+            let s = s as usize * 8;
+            out.set_init(s, s + 8, false);
+        }
+        out
+    }
+}
+
+/// `sym + k <= len` holds for each entry `(sym, k)`; `LEN`'s own entry is never kept,
+/// and the constant fact `k <= len` is [`State::len_min`].
+pub type LenFacts = Vec<(Sym, i64)>;
+
+/// Most relational facts kept (the oldest are dropped first).
+pub const MAX_FACTS: usize = 16;
+
+/// The abstract state at a program point.
+#[derive(Clone, Debug)]
+pub struct State {
+    /// `r0`-`r10`.
+    pub regs: [Value; 11],
+    /// Frames of the live calls, the entry function first.
+    pub frames: Vec<Frame>,
+    /// The context length is at least this.
+    pub len_min: u64,
+    /// The context length is at most this.
+    pub len_max: u64,
+    /// Relational facts.
+    pub facts: LenFacts,
+    /// Most instructions executed on any path to here (not counting this one).
+    pub count: u64,
+    /// Most extents emitted on any path to here.
+    pub emits: u64,
+}
+
+impl State {
+    /// Same abstract facts (ignoring the path counters).
+    pub fn same_as(&self, o: &State) -> bool {
+        self.regs == o.regs
+            && self.frames == o.frames
+            && self.len_min == o.len_min
+            && self.len_max == o.len_max
+            && self.facts == o.facts
+    }
+
+    /// Joins `o` into `self`.
+    pub fn join_with(&mut self, o: &State) {
+        for (r, s) in self.regs.iter_mut().zip(o.regs.iter()) {
+            *r = r.join(s);
+        }
+        for (f, g) in self.frames.iter_mut().zip(o.frames.iter()) {
+            *f = f.join(g);
+        }
+        self.len_min = self.len_min.min(o.len_min);
+        self.len_max = self.len_max.max(o.len_max);
+        self.facts.retain_mut(|(s, k)| match o.facts.iter().find(|f| f.0 == *s) {
+            Some(f) => {
+                *k = (*k).min(f.1);
+                true
+            }
+            None => false,
+        });
+        self.count = self.count.max(o.count);
+        self.emits = self.emits.max(o.emits);
+    }
+
+    /// The proven bound `sym + k <= len` for `sym`.
+    pub fn fact(&self, sym: Sym) -> Option<i64> {
+        self.facts.iter().find(|f| f.0 == sym).map(|f| f.1)
+    }
+
+    /// Records `sym + k <= len`.
+    pub fn add_fact(&mut self, sym: Sym, k: i64) {
+        if sym == LEN {
+            return;
+        }
+        if let Some(f) = self.facts.iter_mut().find(|f| f.0 == sym) {
+            f.1 = f.1.max(k);
+            return;
+        }
+        if self.facts.len() == MAX_FACTS {
+            self.facts.remove(0);
+        }
+        self.facts.push((sym, k));
+    }
+
+    /// Forgets everything said about `sym` (its instruction is about to run again).
+    pub fn kill_sym(&mut self, sym: Sym) {
+        let dead = |v: &mut Value| {
+            if matches!(v.sym, Some((s, _)) if s == sym) {
+                v.sym = None;
+            }
+        };
+        self.regs.iter_mut().for_each(dead);
+        for f in &mut self.frames {
+            f.spills.iter_mut().for_each(|(_, v)| dead(v));
+        }
+        self.facts.retain(|f| f.0 != sym);
+    }
+}
