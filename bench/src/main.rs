@@ -6,8 +6,13 @@
 //! input in the same process, and the ratio is printed. `--once` runs each case once, untimed,
 //! for counting host instructions with callgrind. Each figure is the best of several
 //! timed repetitions of at least ~0.3 s (0.03 s with `--quick`, for CI smoke runs).
+//!
+//! `cargo run --release -p udf-bench -- verify [--quick]` measures the verifier on
+//! straight-line and branchy programs of 1k to 1M instructions.
 
 use std::time::{Duration, Instant};
+
+mod verify;
 
 use udf_bytecode::{CheckConfig, Program, ProgramType, assemble};
 use udf_runtime::{Compiled, Context, NoHelpers, RunOptions, Vm, prepare};
@@ -114,8 +119,12 @@ fn main() {
         .iter()
         .find(|a| !a.starts_with("--"))
         .map_or("interp", String::as_str);
+    if what == "verify" {
+        verify::run(quick);
+        return;
+    }
     if what != "interp" {
-        eprintln!("unknown benchmark `{what}` (available: interp)");
+        eprintln!("unknown benchmark `{what}` (available: interp, verify)");
         std::process::exit(2);
     }
     if args.iter().any(|a| a == "--once") {

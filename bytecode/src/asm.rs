@@ -652,6 +652,12 @@ fn parse_lddw(m: &Tok<'_>, ops: &[Tok<'_>]) -> Result<Insn, AsmError> {
 
 /// Assembles text into a [`Program`].
 pub fn assemble(src: &str) -> Result<Program, AsmError> {
+    assemble_with_lines(src).map(|(p, _)| p)
+}
+
+/// Assembles text into a [`Program`] and the 1-based source line of each instruction (by
+/// instruction index), so diagnostics about instructions can point at the text.
+pub fn assemble_with_lines(src: &str) -> Result<(Program, Vec<usize>), AsmError> {
     let mut pending: Vec<Pending<'_>> = Vec::new();
     let mut labels: BTreeMap<&str, (usize, usize)> = BTreeMap::new(); // name -> (slot, line)
     let mut first_exit: Option<usize> = None;
@@ -739,7 +745,8 @@ pub fn assemble(src: &str) -> Result<Program, AsmError> {
         pc += insn.slots();
         insns.push(insn);
     }
-    Program::from_insns(insns).map_err(|e| {
+    let by_index: Vec<usize> = pending.iter().map(|p| p.line).collect();
+    Program::from_insns(insns).map(|p| (p, by_index)).map_err(|e| {
         let line = match e.kind {
             DecodeErrorKind::Empty => 1,
             _ => lines.get(&e.pc).copied().unwrap_or(1),

@@ -128,6 +128,9 @@ impl core::error::Error for CheckError {}
 pub struct CheckConfig<'a> {
     /// Registers defined on entry.
     pub entry_regs: &'a [Reg],
+    /// Whether to check that registers are written before they are read (the verifier turns
+    /// this off: its abstract interpretation decides it path by path).
+    pub check_registers: bool,
     /// The type, for messages and the legacy-load rule.
     pub ty: ProgramType,
     /// Whether `LD_ABS`/`LD_IND` are allowed.
@@ -144,6 +147,7 @@ impl CheckConfig<'static> {
         let info = ty.info();
         CheckConfig {
             entry_regs: info.entry_regs,
+            check_registers: true,
             ty,
             legacy_packet_loads: info.legacy_packet_loads,
             helpers: if ty == ProgramType::Raw {
@@ -262,7 +266,9 @@ pub fn check(prog: &Program, cfg: &CheckConfig<'_>) -> Result<(), CheckError> {
         let Some(s) = state[pc] else { continue };
         let err = |kind| Err(CheckError { pc, kind });
         let (reads, writes) = uses(insn);
-        if let Some(reg) = Reg::all().find(|&r| reads.has(r) && !s.has(r)) {
+        if cfg.check_registers
+            && let Some(reg) = Reg::all().find(|&r| reads.has(r) && !s.has(r))
+        {
             return err(CheckErrorKind::UninitializedRead { reg });
         }
         if let Some(spec) = cfg.helpers {
@@ -271,7 +277,9 @@ pub fn check(prog: &Program, cfg: &CheckConfig<'_>) -> Result<(), CheckError> {
                     None => return err(CheckErrorKind::UnknownHelper { id: imm }),
                     Some(h) => {
                         let mut args = Reg::all().skip(1).take(h.args.len());
-                        if let Some(reg) = args.find(|&r| !s.has(r)) {
+                        if cfg.check_registers
+                            && let Some(reg) = args.find(|&r| !s.has(r))
+                        {
                             return err(CheckErrorKind::UninitializedRead { reg });
                         }
                     }

@@ -25,7 +25,7 @@ pub mod program;
 pub mod progtype;
 pub mod semantics;
 
-pub use asm::{AsmError, AsmErrorKind, assemble};
+pub use asm::{AsmError, AsmErrorKind, assemble, assemble_with_lines};
 pub use check::{CheckConfig, CheckError, CheckErrorKind, check};
 pub use decode::{DecodeError, DecodeErrorKind};
 pub use disasm::disassemble;

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use miette::{LabeledSpan, NamedSource, Report, miette};
-use udf_bytecode::{AsmError, Program, assemble};
+use udf_bytecode::{AsmError, Program, assemble_with_lines};
 
 use crate::{EXIT_REFUSED, EXIT_USAGE};
 
@@ -88,9 +88,24 @@ pub fn is_text(path: &Path) -> bool {
     matches!(path.extension().and_then(|e| e.to_str()), Some("s" | "asm"))
 }
 
+/// A program and, for text input, its source and the line of each instruction.
+pub struct Loaded {
+    /// The program.
+    pub prog: Program,
+    /// The source text (`.s` input).
+    pub src: Option<String>,
+    /// 1-based line of each instruction (`.s` input).
+    pub lines: Vec<usize>,
+}
+
 /// Loads a program: `.s`/`.asm` files are assembled, anything else is decoded as raw
 /// little-endian bytecode. `.udf` needs the compiler, which is not part of udfkit yet.
 pub fn load_program(path: &Path) -> Result<Program, Failure> {
+    load(path).map(|l| l.prog)
+}
+
+/// Like [`load_program`], keeping the source for diagnostics.
+pub fn load(path: &Path) -> Result<Loaded, Failure> {
     if path.extension().and_then(|e| e.to_str()) == Some("udf") {
         return Err(Failure::usage(miette!(
             code = "udf::unsupported",
@@ -107,15 +122,27 @@ pub fn load_program(path: &Path) -> Result<Program, Failure> {
                 path.display()
             ))
         })?;
-        assemble(&src).map_err(|e| Failure::refused(asm_report(path, &src, &e)))
+        match assemble_with_lines(&src) {
+            Ok((prog, lines)) => Ok(Loaded {
+                prog,
+                src: Some(src),
+                lines,
+            }),
+            Err(e) => Err(Failure::refused(asm_report(path, &src, &e))),
+        }
     } else {
-        Program::decode(&bytes).map_err(|e| {
+        let prog = Program::decode(&bytes).map_err(|e| {
             Failure::refused(miette!(
                 code = "udf::decode",
                 help = "the file is read as raw 8-byte little-endian instructions; name text `.s`",
                 "{}: {e}",
                 path.display()
             ))
+        })?;
+        Ok(Loaded {
+            prog,
+            src: None,
+            lines: Vec::new(),
         })
     }
 }

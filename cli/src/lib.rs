@@ -5,7 +5,9 @@ pub mod datafile;
 pub mod demo;
 pub mod exec;
 pub mod input;
+pub mod prevail;
 pub mod testrun;
+pub mod verify;
 
 /// Exit status: success or accepted.
 pub const EXIT_OK: u8 = 0;

@@ -12,7 +12,8 @@ use serde_json::json;
 use udf_bytecode::{CheckConfig, ProgramType, disassemble};
 use udf_cli::datafile::Engine;
 use udf_cli::exec::{TypedRun, run_typed};
-use udf_cli::input::{Failure, load_program, read};
+use udf_cli::input::{Failure, load, load_program, read};
+use udf_cli::verify;
 use udf_cli::{EXIT_OK, EXIT_REFUSED, testrun};
 use udf_runtime::Vm;
 
@@ -73,6 +74,23 @@ enum Cmd {
         engine: EngineArg,
         /// Instruction budget.
         #[arg(long, default_value_t = 1_000_000_000)]
+        budget: u64,
+    },
+    /// Verify a program: on acceptance print the facts, on rejection the located diagnostic.
+    Verify {
+        /// Program: `.s` text or raw bytecode.
+        input: PathBuf,
+        /// Entry point (for `.udf` sources).
+        #[arg(long)]
+        entry: Option<String>,
+        /// Program type: filter, owns, acl or size.
+        #[arg(long = "type")]
+        ty: Option<String>,
+        /// Size in bytes of the metadata object (owns, acl, size); unknown when absent.
+        #[arg(long)]
+        ctx_size: Option<u32>,
+        /// Most instructions any run may execute.
+        #[arg(long, default_value_t = udf_verifier::DEFAULT_BUDGET)]
         budget: u64,
     },
     /// Run data-driven test files (bpf_conformance `.data`); folders recursively.
@@ -155,13 +173,19 @@ fn cmd_run(
     eng: EngineArg,
     budget: u64,
 ) -> Result<(), Failure> {
-    let ty: ProgramType = ty
-        .parse()
-        .map_err(|e| Failure::usage(miette!(code = "udf::usage", "--type {ty}: {e}")))?;
+    let ty = parse_type(ty)?;
     engine(eng)?;
-    let prog = load_program(input)?;
+    let loaded = load(input)?;
+    let prog = &loaded.prog;
     let bytes = read(data)?;
-    let compiled = udf_runtime::prepare(&prog, &CheckConfig::for_type(ty))
+    if ty.info().verified {
+        // Trusted mode: only what the verifier accepts for this input's size runs.
+        let size = verify::object_size(ty, bytes.len());
+        let conf = verify::config(ty, size, udf_verifier::DEFAULT_BUDGET);
+        udf_verifier::verify(prog, &conf)
+            .map_err(|e| Failure::refused(verify::report(input, &loaded, &e)))?;
+    }
+    let compiled = udf_runtime::prepare(prog, &CheckConfig::for_type(ty))
         .map_err(|e| Failure::refused(miette!(code = "udf::check", "{}: {e}", input.display())))?;
     let TypedRun {
         outcome: out,
@@ -184,6 +208,52 @@ fn cmd_run(
         }
     }
     Ok(())
+}
+
+fn parse_type(ty: &str) -> Result<ProgramType, Failure> {
+    ty.parse()
+        .map_err(|e| Failure::usage(miette!(code = "udf::usage", "--type {ty}: {e}")))
+}
+
+fn cmd_verify(
+    json: bool,
+    input: &Path,
+    ty: Option<&str>,
+    ctx_size: Option<u32>,
+    budget: u64,
+) -> Result<bool, Failure> {
+    let Some(ty) = ty else {
+        return Err(Failure::usage(miette!(
+            code = "udf::usage",
+            "--type is required for .s and .bin input (filter, owns, acl or size)"
+        )));
+    };
+    let ty = parse_type(ty)?;
+    if !ty.info().verified {
+        return Err(Failure::usage(miette!(
+            code = "udf::usage",
+            "`{ty}` programs are not verified (they run on the checking engines only)"
+        )));
+    }
+    let loaded = load(input)?;
+    match udf_verifier::verify(&loaded.prog, &verify::config(ty, ctx_size, budget)) {
+        Ok(facts) => {
+            if json {
+                println!("{}", verify::facts_json(ty, &loaded.prog, &facts));
+            } else {
+                print!("{}", verify::facts_text(ty, &loaded.prog, &facts));
+            }
+            Ok(true)
+        }
+        Err(e) => {
+            if json {
+                println!("{}", verify::rejection_json(&loaded, &e));
+                Ok(false)
+            } else {
+                Err(Failure::refused(verify::report(input, &loaded, &e)))
+            }
+        }
+    }
 }
 
 fn cmd_test(
@@ -261,6 +331,22 @@ fn main() -> ExitCode {
                 )))
             } else {
                 cmd_run(json, &input, &ty, &data, engine, budget).map(|_| true)
+            }
+        }
+        Cmd::Verify {
+            input,
+            entry,
+            ty,
+            ctx_size,
+            budget,
+        } => {
+            if entry.is_some() {
+                Err(Failure::usage(miette!(
+                    code = "udf::usage",
+                    "--entry applies to .udf sources only"
+                )))
+            } else {
+                cmd_verify(json, &input, ty.as_deref(), ctx_size, budget)
             }
         }
         Cmd::Test {

@@ -31,7 +31,8 @@ impl Summary {
 }
 
 /// The test files under `paths` (files as given; folders recursively), sorted. Files other than
-/// `.data` inside folders are not test files and are ignored.
+/// `.data` (bpf_conformance) and `.yaml` (PREVAIL) inside folders are not test files and are
+/// ignored.
 pub fn collect(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for p in paths {
@@ -57,7 +58,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     for p in entries {
         if p.is_dir() {
             walk(&p, out)?;
-        } else if p.extension().and_then(|e| e.to_str()) == Some("data") {
+        } else if matches!(p.extension().and_then(|e| e.to_str()), Some("data" | "yaml")) {
             out.push(p);
         }
     }
@@ -73,24 +74,57 @@ pub fn run(files: &[PathBuf], engine: Engine, expect_failure: bool) -> std::io::
             eprint!("\r[{}/{}] {}\x1b[K", i + 1, files.len(), f.display());
             let _ = std::io::stderr().flush();
         }
-        let verdict = match f.extension().and_then(|e| e.to_str()) {
-            Some("data") => match std::fs::read(f) {
+        let verdicts = match f.extension().and_then(|e| e.to_str()) {
+            Some("data") => vec![match std::fs::read(f) {
                 Ok(b) => judge(&String::from_utf8_lossy(&b), engine, expect_failure),
                 Err(e) => Verdict::Fail(format!("cannot read: {e}")),
-            },
-            _ => Verdict::Skip("not a test file this runner reads (.data)".to_string()),
+            }],
+            Some("yaml") => prevail_verdicts(f, expect_failure),
+            _ => vec![Verdict::Skip(
+                "not a test file this runner reads (.data, .yaml)".to_string(),
+            )],
         };
-        match verdict {
-            Verdict::Pass(what) => {
-                sum.passed += 1;
-                sum.passed_cases.push((f.clone(), what));
+        for verdict in verdicts {
+            match verdict {
+                Verdict::Pass(what) => {
+                    sum.passed += 1;
+                    sum.passed_cases.push((f.clone(), what));
+                }
+                Verdict::Fail(why) => sum.failed.push((f.clone(), why)),
+                Verdict::Skip(why) => sum.skipped.push((f.clone(), why)),
             }
-            Verdict::Fail(why) => sum.failed.push((f.clone(), why)),
-            Verdict::Skip(why) => sum.skipped.push((f.clone(), why)),
         }
     }
     if progress {
         eprint!("\r\x1b[K");
     }
     Ok(sum)
+}
+
+/// One verdict per PREVAIL case of the file: pass when udfkit's verifier agrees with PREVAIL.
+fn prevail_verdicts(f: &Path, expect_failure: bool) -> Vec<Verdict> {
+    use crate::prevail::judge::{Outcome, judge};
+    let cases = match crate::prevail::read_file(f) {
+        Ok(c) => c,
+        Err(e) => return vec![Verdict::Fail(e)],
+    };
+    cases
+        .iter()
+        .map(|c| match judge(c) {
+            Outcome::Agree(what) if !expect_failure => Verdict::Pass(format!("{}: {what}", c.name)),
+            Outcome::Agree(what) => Verdict::Fail(format!("{}: {what}", c.name)),
+            Outcome::Disagree { udfkit, .. } if expect_failure => {
+                Verdict::Pass(format!("{}: {udfkit}", c.name))
+            }
+            Outcome::Disagree {
+                prevail_rejects,
+                udfkit,
+            } => Verdict::Fail(format!(
+                "{}: PREVAIL {}, udfkit {udfkit}",
+                c.name,
+                if prevail_rejects { "rejects" } else { "accepts" }
+            )),
+            Outcome::Skip(why) => Verdict::Skip(format!("{}: {why}", c.name)),
+        })
+        .collect()
 }

@@ -2,6 +2,7 @@
 //! states that reach an instruction before running it, unrolls each loop iteration by
 //! iteration, and analyses each local call in its caller's state.
 
+use alloc::boxed::Box;
 use alloc::rc::Rc;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -37,10 +38,18 @@ impl Flow {
     }
 }
 
-type R<T> = Result<T, (usize, Rule, Vec<Reg>)>;
+/// A rejection: the instruction, the rule, and the registers involved with their values.
+pub(crate) type Fail = (usize, Rule, Vec<(Reg, Value)>);
+type R<T> = Result<T, Fail>;
 
-fn rej<T>(i: usize, rule: Rule, regs: &[Reg]) -> R<T> {
-    Err((i, rule, regs.to_vec()))
+fn rej<T>(st: &State, i: usize, rule: Rule, regs: &[Reg]) -> R<T> {
+    let mut shown: Vec<(Reg, Value)> = Vec::new();
+    for &r in regs {
+        if shown.iter().all(|(x, _)| *x != r) {
+            shown.push((r, st.regs[r.index()]));
+        }
+    }
+    Err((i, rule, shown))
 }
 
 pub(crate) struct Analyzer<'a> {
@@ -48,7 +57,7 @@ pub(crate) struct Analyzer<'a> {
     cfg: &'a Cfg,
     conf: &'a Config,
     ty: ProgramType,
-    pending: Vec<Option<Flow>>,
+    pending: Vec<Option<Box<Flow>>>,
     back: Vec<Option<Flow>>,
     iteration: Vec<u64>,
     returns: Vec<Option<Flow>>,
@@ -60,7 +69,7 @@ pub(crate) struct Analyzer<'a> {
     pub(crate) stack_use: u32,
     pub(crate) max_depth: usize,
     /// Registers and path before the failing instruction, for the rejection report.
-    pub(crate) failed: Option<([Value; 11], Option<Rc<PathNode>>)>,
+    pub(crate) failed: Option<Option<Rc<PathNode>>>,
 }
 
 impl<'a> Analyzer<'a> {
@@ -94,18 +103,18 @@ impl<'a> Analyzer<'a> {
         }
     }
 
-    pub(crate) fn run(&mut self, entry: State) -> Result<(), (usize, Rule, Vec<Reg>)> {
-        self.pending[0] = Some(Flow {
+    pub(crate) fn run(&mut self, entry: State) -> R<()> {
+        self.pending[0] = Some(Box::new(Flow {
             st: entry,
             path: None,
-        });
+        }));
         let f = self.cfg.funcs[0];
         self.range(f.start, f.end, None)
     }
 
     pub(crate) fn path_of(&self) -> Vec<PathStep> {
         let mut out = Vec::new();
-        let mut p = self.failed.as_ref().and_then(|f| f.1.clone());
+        let mut p = self.failed.clone().flatten();
         while let Some(node) = p {
             if out.len() == 12 {
                 break;
@@ -119,30 +128,45 @@ impl<'a> Analyzer<'a> {
 
     fn range(&mut self, lo: usize, hi: usize, skip_head: Option<usize>) -> R<()> {
         let mut i = lo;
+        // The state falling through from the previous instruction, kept out of `pending`.
+        let mut carry: Option<Flow> = None;
         while i < hi {
             if Some(i) != skip_head
                 && let Some(k) = self.cfg.loop_at[i]
             {
+                if let Some(c) = carry.take() {
+                    self.flow(i - 1, i, c);
+                }
                 i = self.run_loop(k as usize)?;
                 continue;
             }
-            if let Some(flow) = self.pending[i].take() {
-                self.step(i, flow)?;
+            let mut cur = self.pending[i].take().map(|b| *b);
+            if let Some(c) = carry.take() {
+                match &mut cur {
+                    Some(f) => f.join(c),
+                    None => cur = Some(c),
+                }
+            }
+            if let Some(flow) = cur {
+                carry = self.step(i, flow)?;
             }
             i += 1;
+        }
+        if let Some(c) = carry {
+            self.flow(hi - 1, hi, c);
         }
         Ok(())
     }
 
     fn run_loop(&mut self, k: usize) -> R<usize> {
         let l = self.cfg.loops[k];
-        let mut entry = self.pending[l.head].take();
+        let mut entry = self.pending[l.head].take().map(|b| *b);
         let mut iter = 0u64;
         while let Some(flow) = entry {
             self.iteration[k] = iter;
             let before = flow.st.clone();
             self.back[k] = None;
-            self.pending[l.head] = Some(flow);
+            self.pending[l.head] = Some(Box::new(flow));
             self.range(l.head, l.tail + 1, Some(l.head))?;
             iter += 1;
             entry = self.back[k].take();
@@ -150,6 +174,7 @@ impl<'a> Analyzer<'a> {
                 && next.st.same_as(&before)
             {
                 return rej(
+                    &before,
                     l.tail,
                     Rule::NoLoopBound {
                         head: l.head,
@@ -167,15 +192,17 @@ impl<'a> Analyzer<'a> {
 
     /// Sends `flow` along the edge `from -> to`.
     fn flow(&mut self, from: usize, to: usize, flow: Flow) {
-        let slot = if to <= from {
+        if to <= from {
             let k = self.cfg.loop_at[to].expect("backward edge to a loop head") as usize;
-            &mut self.back[k]
+            match &mut self.back[k] {
+                None => self.back[k] = Some(flow),
+                Some(s) => s.join(flow),
+            }
         } else {
-            &mut self.pending[to]
-        };
-        match slot {
-            None => *slot = Some(flow),
-            Some(s) => s.join(flow),
+            match &mut self.pending[to] {
+                None => self.pending[to] = Some(Box::new(flow)),
+                Some(s) => s.join(flow),
+            }
         }
     }
 
@@ -186,7 +213,8 @@ impl<'a> Analyzer<'a> {
         }));
     }
 
-    fn step(&mut self, i: usize, mut flow: Flow) -> R<()> {
+    /// Runs instruction `i` on `flow`; returns the state falling through to `i + 1`.
+    fn step(&mut self, i: usize, mut flow: Flow) -> R<Option<Flow>> {
         self.visited[i] = true;
         if let Some(rec) = &mut self.record {
             rec[i] = Some(match &rec[i] {
@@ -194,15 +222,16 @@ impl<'a> Analyzer<'a> {
                 Some(old) => core::array::from_fn(|r| old[r].join(&flow.st.regs[r])),
             });
         }
-        let before = (flow.st.regs, flow.path.clone());
+        let path = flow.path.clone();
         flow.st.count += 1;
         if flow.st.count > self.conf.budget {
             let in_loop = self.cfg.inner[i].map(|k| {
                 let l = self.cfg.loops[k as usize];
                 (l.head, l.tail, self.iteration[k as usize])
             });
-            self.failed = Some(before);
+            self.failed = Some(path);
             return rej(
+                &flow.st,
                 i,
                 Rule::BudgetExceeded {
                     budget: self.conf.budget,
@@ -213,7 +242,7 @@ impl<'a> Analyzer<'a> {
         }
         let r = self.transfer(i, flow);
         if r.is_err() && self.failed.is_none() {
-            self.failed = Some(before);
+            self.failed = Some(path);
         }
         r
     }
@@ -221,7 +250,7 @@ impl<'a> Analyzer<'a> {
     fn read(st: &State, i: usize, r: Reg) -> R<Value> {
         let v = st.regs[r.index()];
         if v.kind == Kind::Uninit {
-            return rej(i, Rule::UninitRead { reg: r }, &[r]);
+            return rej(st, i, Rule::UninitRead { reg: r }, &[r]);
         }
         Ok(v)
     }
@@ -238,7 +267,7 @@ impl<'a> Analyzer<'a> {
         };
     }
 
-    fn transfer(&mut self, i: usize, mut flow: Flow) -> R<()> {
+    fn transfer(&mut self, i: usize, mut flow: Flow) -> R<Option<Flow>> {
         let insn = self.insns[i];
         let st = &mut flow.st;
         match insn {
@@ -258,6 +287,7 @@ impl<'a> Analyzer<'a> {
                 } else if op.is_movsx() || op == AluOp::Mov {
                     if b.is_pointer() {
                         return rej(
+                            st,
                             i,
                             Rule::PointerArithmetic {
                                 what: "a pointer may only be copied whole (64-bit mov)",
@@ -276,14 +306,14 @@ impl<'a> Analyzer<'a> {
             Insn::Neg { width, dst } => {
                 let a = Self::read(st, i, dst)?;
                 if a.is_pointer() {
-                    return rej(i, Rule::PointerArithmetic { what: "negating a pointer" }, &[dst]);
+                    return rej(st, i, Rule::PointerArithmetic { what: "negating a pointer" }, &[dst]);
                 }
                 Self::set_scalar(st, i, dst, a.n.neg(width), None);
             }
             Insn::End { kind, bits, dst } => {
                 let a = Self::read(st, i, dst)?;
                 if a.is_pointer() {
-                    return rej(i, Rule::PointerArithmetic { what: "byte swap of a pointer" }, &[dst]);
+                    return rej(st, i, Rule::PointerArithmetic { what: "byte swap of a pointer" }, &[dst]);
                 }
                 let n = a.n.endian(kind, bits);
                 let sym = if n == a.n { a.sym } else { None };
@@ -295,6 +325,7 @@ impl<'a> Analyzer<'a> {
             Insn::LoadPseudo { .. } | Insn::CallKfunc { .. } => {
                 // Refused by the structural checks before the analysis starts.
                 return rej(
+                    st,
                     i,
                     Rule::Structure(udf_bytecode::CheckErrorKind::Unsupported {
                         what: "map, variable, code or kfunc references",
@@ -324,12 +355,12 @@ impl<'a> Analyzer<'a> {
                         match self.stack_read(st, i, base, frame, &p.n, off, n, signed)? {
                             Ok(whole) => {
                                 st.regs[dst.index()] = whole;
-                                return self.next(i, flow);
+                                return Ok(Some(flow));
                             }
                             Err(n) => n,
                         }
                     }
-                    _ => return rej(i, Rule::NotAPointer { reg: base }, &[base]),
+                    _ => return rej(st, i, Rule::NotAPointer { reg: base }, &[base]),
                 };
                 Self::set_scalar(st, i, dst, v, None);
             }
@@ -348,11 +379,11 @@ impl<'a> Analyzer<'a> {
                     ),
                 };
                 match p.kind {
-                    Kind::Ctx => return rej(i, Rule::ReadOnly, &regs),
+                    Kind::Ctx => return rej(st, i, Rule::ReadOnly, &regs),
                     Kind::Stack { frame } => {
                         self.stack_write(st, i, &regs, frame, &p.n, off, size.bytes(), v)?
                     }
-                    _ => return rej(i, Rule::NotAPointer { reg: base }, &regs),
+                    _ => return rej(st, i, Rule::NotAPointer { reg: base }, &regs),
                 }
             }
             Insn::Atomic {
@@ -367,28 +398,28 @@ impl<'a> Analyzer<'a> {
                 let v = Self::read(st, i, src)?;
                 let regs = [base, src];
                 if v.is_pointer() {
-                    return rej(i, Rule::PointerLeak { to: "into memory through an atomic operation" }, &regs);
+                    return rej(st, i, Rule::PointerLeak { to: "into memory through an atomic operation" }, &regs);
                 }
                 let n = size.bytes();
                 match p.kind {
-                    Kind::Ctx => return rej(i, Rule::ReadOnly, &regs),
+                    Kind::Ctx => return rej(st, i, Rule::ReadOnly, &regs),
                     Kind::Stack { frame } => {
                         // The old value must be a readable number.
                         self.stack_read(st, i, base, frame, &p.n, off, n, false)
                             .and_then(|r| match r {
-                                Ok(w) if w.is_pointer() => rej(i, Rule::PartialPointer, &regs),
+                                Ok(w) if w.is_pointer() => rej(st, i, Rule::PartialPointer, &regs),
                                 _ => Ok(()),
                             })?;
                         if op == AtomicOp::CmpXchg {
                             let r0 = Self::read(st, i, Reg::R0)?;
                             if r0.is_pointer() {
-                                return rej(i, Rule::PointerCompare, &[Reg::R0]);
+                                return rej(st, i, Rule::PointerCompare, &[Reg::R0]);
                             }
                         }
                         let unknown = Value::scalar(Scalar::unsigned_bits(8 * n as u32));
                         self.stack_write(st, i, &regs, frame, &p.n, off, n, unknown)?;
                     }
-                    _ => return rej(i, Rule::NotAPointer { reg: base }, &regs),
+                    _ => return rej(st, i, Rule::NotAPointer { reg: base }, &regs),
                 }
                 let old = Scalar::unsigned_bits(8 * n as u32);
                 if op == AtomicOp::CmpXchg {
@@ -401,7 +432,7 @@ impl<'a> Analyzer<'a> {
                 if let Insn::LoadInd { src, .. } = insn {
                     let x = Self::read(st, i, src)?;
                     if x.is_pointer() {
-                        return rej(i, Rule::PointerArithmetic { what: "a pointer as LD_IND index" }, &[src]);
+                        return rej(st, i, Rule::PointerArithmetic { what: "a pointer as LD_IND index" }, &[src]);
                     }
                 }
                 // Out of bounds, the program ends here returning 0.
@@ -412,7 +443,7 @@ impl<'a> Analyzer<'a> {
             Insn::Ja { .. } | Insn::Ja32 { .. } => {
                 let t = self.cfg.target[i].expect("jump target");
                 self.flow(i, t, flow);
-                return Ok(());
+                return Ok(None);
             }
             Insn::Jump {
                 width,
@@ -420,7 +451,7 @@ impl<'a> Analyzer<'a> {
                 dst,
                 src,
                 ..
-            } => return self.jump(i, flow, width, cond, dst, src),
+            } => return self.jump(i, flow, width, cond, dst, src).map(|()| None),
             Insn::Call { imm } => self.helper_call(st, i, imm)?,
             Insn::CallReg { reg } => {
                 let v = Self::read(st, i, reg)?;
@@ -430,18 +461,13 @@ impl<'a> Analyzer<'a> {
                     {
                         self.helper_call(st, i, id as i32)?
                     }
-                    _ => return rej(i, Rule::CallxUnknown, &[reg]),
+                    _ => return rej(st, i, Rule::CallxUnknown, &[reg]),
                 }
             }
             Insn::CallLocal { .. } => return self.local_call(i, flow),
-            Insn::Exit => return self.exit(i, flow),
+            Insn::Exit => return self.exit(i, flow).map(|()| None),
         }
-        self.next(i, flow)
-    }
-
-    fn next(&mut self, i: usize, flow: Flow) -> R<()> {
-        self.flow(i, i + 1, flow);
-        Ok(())
+        Ok(Some(flow))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -461,7 +487,7 @@ impl<'a> Analyzer<'a> {
             && b.kind == Kind::Scalar
             && b.n.alu(AluOp::Mov, width, &b.n).contains(0)
         {
-            return rej(i, Rule::DivisionByZero, regs);
+            return rej(st, i, Rule::DivisionByZero, regs);
         }
         match (a.is_pointer(), b.is_pointer()) {
             (false, false) => {
@@ -508,6 +534,7 @@ impl<'a> Analyzer<'a> {
             }
             _ => {
                 return rej(
+                    st,
                     i,
                     Rule::PointerArithmetic {
                         what: "only 64-bit pointer + number, pointer - number and the difference of two pointers into the same region",
@@ -535,6 +562,7 @@ impl<'a> Analyzer<'a> {
             return Ok(());
         }
         rej(
+            st,
             i,
             Rule::OutOfBounds {
                 region: Region::Ctx,
@@ -547,11 +575,19 @@ impl<'a> Analyzer<'a> {
     }
 
     /// Byte range `[lo, hi)` of the access in the frame (0 = lowest byte), or a rejection.
-    fn stack_range(i: usize, regs: &[Reg], o: &Scalar, off: i16, n: usize) -> R<(usize, usize)> {
+    fn stack_range(
+        st: &State,
+        i: usize,
+        regs: &[Reg],
+        o: &Scalar,
+        off: i16,
+        n: usize,
+    ) -> R<(usize, usize)> {
         let lo = o.smin as i128 + off as i128;
         let hi = o.smax as i128 + off as i128 + n as i128;
         if lo < -(FRAME as i128) || hi > 0 {
             return rej(
+                st,
                 i,
                 Rule::OutOfBounds {
                     region: Region::Stack,
@@ -578,7 +614,7 @@ impl<'a> Analyzer<'a> {
         n: usize,
         signed: bool,
     ) -> R<Result<Value, Scalar>> {
-        let (lo, hi) = Self::stack_range(i, &[base], o, off, n)?;
+        let (lo, hi) = Self::stack_range(st, i, &[base], o, off, n)?;
         let fr = &st.frames[frame as usize];
         let exact = o.as_const().is_some();
         if exact && n == 8 && lo % 8 == 0 {
@@ -589,11 +625,12 @@ impl<'a> Analyzer<'a> {
         for (slot, v) in &fr.spills {
             let s = *slot as usize * 8;
             if s < hi && lo < s + 8 && v.is_pointer() {
-                return rej(i, Rule::PartialPointer, &[base]);
+                return rej(st, i, Rule::PartialPointer, &[base]);
             }
         }
         if !fr.all_init(lo, hi) {
             return rej(
+                st,
                 i,
                 Rule::UninitStack {
                     lo: lo as i64 - FRAME as i64,
@@ -637,15 +674,15 @@ impl<'a> Analyzer<'a> {
         n: usize,
         v: Value,
     ) -> R<()> {
-        let (lo, hi) = Self::stack_range(i, regs, o, off, n)?;
+        let (lo, hi) = Self::stack_range(st, i, regs, o, off, n)?;
         self.stack_use = self.stack_use.max((FRAME - lo) as u32);
         let exact = o.as_const().is_some();
         if v.is_pointer() {
             if !(exact && n == 8 && lo % 8 == 0) {
-                return rej(i, Rule::PartialPointer, regs);
+                return rej(st, i, Rule::PartialPointer, regs);
             }
             if matches!(v.kind, Kind::Stack { frame: f } if f as usize + 1 > st.frames.len()) {
-                return rej(i, Rule::PointerLeak { to: "to a dead frame" }, regs);
+                return rej(st, i, Rule::PointerLeak { to: "to a dead frame" }, regs);
             }
         }
         let fr = &mut st.frames[frame as usize];
@@ -669,16 +706,17 @@ impl<'a> Analyzer<'a> {
             let r = Reg::new(k as u8 + 1).expect("argument register");
             let v = Self::read(st, i, r)?;
             if v.kind != Kind::Scalar {
-                return rej(i, Rule::HelperArg { reg: r, need: "a number, not a pointer" }, &[r]);
+                return rej(st, i, Rule::HelperArg { reg: r, need: "a number, not a pointer" }, &[r]);
             }
             args[k] = v.n;
         }
         if spec.id == HELPER_EMIT.id {
             if args[2].umax > u32::MAX as u64 {
-                return rej(i, Rule::HelperArg { reg: Reg::R3, need: "an extent kind that fits in 32 bits" }, &[Reg::R3]);
+                return rej(st, i, Rule::HelperArg { reg: Reg::R3, need: "an extent kind that fits in 32 bits" }, &[Reg::R3]);
             }
             if args[0].umax.checked_add(args[1].umax).is_none() {
                 return rej(
+                    st,
                     i,
                     Rule::HelperArg {
                         reg: Reg::R2,
@@ -699,12 +737,12 @@ impl<'a> Analyzer<'a> {
         Ok(())
     }
 
-    fn local_call(&mut self, i: usize, flow: Flow) -> R<()> {
+    fn local_call(&mut self, i: usize, flow: Flow) -> R<Option<Flow>> {
         let t = self.cfg.target[i].expect("call target");
         let f = *self.cfg.func_at(t).expect("callee is a function");
         let depth = flow.st.frames.len();
         if depth >= MAX_FRAMES {
-            return rej(i, Rule::CallDepth { depth: depth + 1, max: MAX_FRAMES }, &[]);
+            return rej(&flow.st, i, Rule::CallDepth { depth: depth + 1, max: MAX_FRAMES }, &[]);
         }
         self.max_depth = self.max_depth.max(depth + 1);
         let caller = flow.st.regs;
@@ -720,18 +758,17 @@ impl<'a> Analyzer<'a> {
             sym: None,
         };
         self.returns.push(None);
-        self.pending[f.start] = Some(callee);
+        self.pending[f.start] = Some(Box::new(callee));
         self.range(f.start, f.end, None)?;
         let Some(mut ret) = self.returns.pop().flatten() else {
-            return Ok(());
+            return Ok(None);
         };
         ret.st.frames.pop();
         for r in 1..=5 {
             ret.st.regs[r] = Value::UNINIT;
         }
         ret.st.regs[6..=10].copy_from_slice(&caller[6..=10]);
-        self.flow(i, i + 1, ret);
-        Ok(())
+        Ok(Some(ret))
     }
 
     fn exit(&mut self, i: usize, mut flow: Flow) -> R<()> {
@@ -739,10 +776,10 @@ impl<'a> Analyzer<'a> {
         let r0 = flow.st.regs[0];
         if depth > 1 {
             if r0.kind == Kind::Uninit {
-                return rej(i, Rule::UninitRead { reg: Reg::R0 }, &[Reg::R0]);
+                return rej(&flow.st, i, Rule::UninitRead { reg: Reg::R0 }, &[Reg::R0]);
             }
             if r0.kind == (Kind::Stack { frame: depth as u8 - 1 }) {
-                return rej(i, Rule::PointerLeak { to: "out of its frame (r0 points into the returning function's stack)" }, &[Reg::R0]);
+                return rej(&flow.st, i, Rule::PointerLeak { to: "out of its frame (r0 points into the returning function's stack)" }, &[Reg::R0]);
             }
             // Pointers into the dying frame left in callers' spills become unreadable.
             let dying = depth as u8 - 1;
@@ -765,11 +802,11 @@ impl<'a> Analyzer<'a> {
             }
             return Ok(());
         }
-        if self.conf.check_exit_r0 {
+        if !self.conf.fragment_exits.contains(&i) {
             match r0.kind {
-                Kind::Uninit => return rej(i, Rule::UninitRead { reg: Reg::R0 }, &[Reg::R0]),
+                Kind::Uninit => return rej(&flow.st, i, Rule::UninitRead { reg: Reg::R0 }, &[Reg::R0]),
                 Kind::Scalar => {}
-                _ => return rej(i, Rule::PointerLeak { to: "as the result (r0 is a pointer)" }, &[Reg::R0]),
+                _ => return rej(&flow.st, i, Rule::PointerLeak { to: "as the result (r0 is a pointer)" }, &[Reg::R0]),
             }
         }
         self.exit_count = self.exit_count.max(flow.st.count);
@@ -792,7 +829,7 @@ impl<'a> Analyzer<'a> {
             _ => false,
         };
         if !comparable {
-            return rej(i, Rule::PointerCompare, &regs);
+            return rej(&flow.st, i, Rule::PointerCompare, &regs);
         }
         let target = self.cfg.target[i].expect("jump target");
         let (taken, not) = if a.is_pointer() {

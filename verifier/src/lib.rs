@@ -108,8 +108,9 @@ pub struct Config {
     /// Refuse divisions and remainders whose divisor may be zero (they are defined as 0 and
     /// the dividend, so the default allows them).
     pub reject_division_by_zero: bool,
-    /// Require a number in `r0` at the final exit (default). Turned off only for fragments.
-    pub check_exit_r0: bool,
+    /// Indices of `exit` instructions that end a code fragment rather than the program: there
+    /// `r0` need not hold a number (for test suites of fragments, such as PREVAIL's).
+    pub fragment_exits: Vec<usize>,
     /// Keep each instruction's joined register state in [`Facts::states`], for the checking
     /// interpreter.
     pub record_states: bool,
@@ -128,7 +129,7 @@ impl Config {
             budget: DEFAULT_BUDGET,
             entry: None,
             reject_division_by_zero: false,
-            check_exit_r0: true,
+            fragment_exits: Vec::new(),
             record_states: false,
             #[cfg(feature = "fault-injection")]
             fault_injection: false,
@@ -236,9 +237,8 @@ pub fn verify(prog: &Program, conf: &Config) -> Result<Facts, Rejection> {
     }
     // Pre-run checks, with every register counted as written: the abstract interpretation
     // decides reads of unwritten registers precisely, path by path.
-    let all: Vec<Reg> = Reg::all().collect();
     let mut cc = CheckConfig::for_type(conf.ty);
-    cc.entry_regs = &all;
+    cc.check_registers = false;
     if let Err(e) = udf_bytecode::check(prog, &cc) {
         let index = prog.index_at(e.pc).unwrap_or(insns.len() - 1);
         return Err(at(index, Rule::Structure(e.kind), Vec::new(), Vec::new()));
@@ -258,14 +258,7 @@ pub fn verify(prog: &Program, conf: &Config) -> Result<Facts, Rejection> {
     };
     let mut a = analyze::Analyzer::new(prog, &cfg, conf);
     if let Err((i, rule, regs)) = a.run(entry) {
-        let before = a.failed.as_ref().map(|f| f.0);
-        let mut shown: Vec<(Reg, Value)> = Vec::new();
-        for r in regs {
-            if shown.iter().all(|(x, _)| *x != r) {
-                shown.push((r, before.map_or(Value::UNINIT, |b| b[r.index()])));
-            }
-        }
-        return Err(at(i, rule, shown, a.path_of()));
+        return Err(at(i, rule, regs, a.path_of()));
     }
 
     let mut warnings = Vec::new();

@@ -1,0 +1,172 @@
+//! `udf verify` and the trusted-mode gate of `udf run`: the verifier's verdict as a miette
+//! diagnostic pointing at the source line (for `.s` input) or the instruction, and as JSON.
+
+use std::path::Path;
+
+use miette::{LabeledSpan, MietteDiagnostic, NamedSource, Report};
+use serde_json::{Value as Json, json};
+use udf_bytecode::{Program, ProgramType};
+use udf_verifier::{Config, Facts, Rejection, Warning};
+
+use crate::input::Loaded;
+
+/// The verifier configuration for a type and an optional object size.
+pub fn config(ty: ProgramType, ctx_size: Option<u32>, budget: u64) -> Config {
+    let mut c = Config::new(ty);
+    c.ctx_size = ctx_size;
+    c.budget = budget;
+    c
+}
+
+/// The object size a context of `len` bytes gives a type whose size is fixed by a template.
+pub fn object_size(ty: ProgramType, len: usize) -> Option<u32> {
+    match ty {
+        ProgramType::Owns | ProgramType::Size => u32::try_from(len).ok(),
+        ProgramType::Acl => len.checked_sub(16).and_then(|n| u32::try_from(n).ok()),
+        _ => None,
+    }
+}
+
+fn line_span(src: &str, line: usize) -> (usize, usize) {
+    let start: usize = src
+        .split_inclusive('\n')
+        .take(line.saturating_sub(1))
+        .map(str::len)
+        .sum();
+    let text = src[start.min(src.len())..].lines().next().unwrap_or("");
+    let code = text.split('#').next().unwrap_or("");
+    let lead = code.len() - code.trim_start().len();
+    (start + lead, code.trim().len().max(1))
+}
+
+/// The rejection as a located diagnostic.
+pub fn report(path: &Path, loaded: &Loaded, e: &Rejection) -> Report {
+    let insn = loaded
+        .prog
+        .insns()
+        .get(e.index)
+        .map(|i| i.to_string())
+        .unwrap_or_default();
+    let mut help = String::new();
+    for (r, v) in &e.regs {
+        help.push_str(&format!("{r} before it: {v}\n"));
+    }
+    if !e.path.is_empty() {
+        help.push_str(&format!("reached by: {}", e.path_text()));
+    }
+    let code = format!("udf::verify::{}", e.rule.code());
+    match (&loaded.src, loaded.lines.get(e.index)) {
+        (Some(src), Some(&line)) => {
+            let (at, len) = line_span(src, line);
+            let col = at - src[..at].rfind('\n').map_or(0, |p| p + 1) + 1;
+            let diag = MietteDiagnostic::new(format!(
+                "{}:{line}:{col}: instruction {} (`{insn}`): {}",
+                path.display(),
+                e.index,
+                e.rule
+            ))
+            .with_code(code)
+            .with_labels([LabeledSpan::at(at..at + len, e.rule.code())])
+            .with_help(help.trim_end().to_string());
+            Report::new(diag).with_source_code(NamedSource::new(
+                path.display().to_string(),
+                src.clone(),
+            ))
+        }
+        _ => {
+            let diag = MietteDiagnostic::new(format!(
+                "{}: instruction {} (pc {}, `{insn}`): {}",
+                path.display(),
+                e.index,
+                e.pc,
+                e.rule
+            ))
+            .with_code(code)
+            .with_help(help.trim_end().to_string());
+            Report::new(diag)
+        }
+    }
+}
+
+/// The rejection as JSON.
+pub fn rejection_json(loaded: &Loaded, e: &Rejection) -> Json {
+    let regs: Vec<Json> = e
+        .regs
+        .iter()
+        .map(|(r, v)| json!({"reg": r.to_string(), "state": v.to_string()}))
+        .collect();
+    let path: Vec<Json> = e
+        .path
+        .iter()
+        .map(|p| json!({"index": p.index, "taken": p.taken}))
+        .collect();
+    json!({
+        "accepted": false,
+        "index": e.index,
+        "pc": e.pc,
+        "line": loaded.lines.get(e.index),
+        "rule": e.rule.code(),
+        "message": e.rule.to_string(),
+        "registers": regs,
+        "path": path,
+    })
+}
+
+/// The facts as JSON.
+pub fn facts_json(ty: ProgramType, prog: &Program, f: &Facts) -> Json {
+    let loops: Vec<Json> = f
+        .loops
+        .iter()
+        .map(|l| json!({"head": l.head, "tail": l.tail, "max_iterations": l.max_iterations}))
+        .collect();
+    json!({
+        "accepted": true,
+        "type": ty.name(),
+        "instructions": prog.len(),
+        "max_insns": f.max_insns,
+        "max_extents": f.max_extents,
+        "stack_use": f.stack_use,
+        "max_frames": f.max_frames,
+        "loops": loops,
+        "warnings": warnings(f),
+    })
+}
+
+fn warnings(f: &Facts) -> Vec<String> {
+    f.warnings
+        .iter()
+        .map(|w| match w {
+            Warning::Unreachable { from, to } if from == to => {
+                format!("instruction {from} never executes")
+            }
+            Warning::Unreachable { from, to } => {
+                format!("instructions {from}..{to} never execute")
+            }
+        })
+        .collect()
+}
+
+/// The facts as text.
+pub fn facts_text(ty: ProgramType, prog: &Program, f: &Facts) -> String {
+    let mut s = format!(
+        "accepted: {} program, {} instructions\n  instruction bound: {}\n  stack use: {} bytes, {} frame(s)\n",
+        ty.name(),
+        prog.len(),
+        f.max_insns,
+        f.stack_use,
+        f.max_frames
+    );
+    if ty == ProgramType::Owns {
+        s.push_str(&format!("  extents bound: {}\n", f.max_extents));
+    }
+    for l in &f.loops {
+        s.push_str(&format!(
+            "  loop {}..{}: at most {} iterations\n",
+            l.head, l.tail, l.max_iterations
+        ));
+    }
+    for w in warnings(f) {
+        s.push_str(&format!("  warning: {w}\n"));
+    }
+    s
+}
