@@ -3,7 +3,6 @@
 //! iteration, and analyses each local call in its caller's state.
 
 use alloc::boxed::Box;
-use alloc::rc::Rc;
 use alloc::vec;
 use alloc::vec::Vec;
 
@@ -18,18 +17,42 @@ use crate::scalar::Scalar;
 use crate::state::{FRAME, Frame, Kind, LEN, State, Sym, Value};
 use crate::{Config, LoopFact};
 
-/// A persistent list of branch decisions (newest first), shared between states.
-#[derive(Debug)]
-pub struct PathNode {
-    step: PathStep,
-    prev: Option<Rc<PathNode>>,
+/// The most recent branch decisions of a path, oldest first once unrolled (a ring buffer:
+/// copied with the state, never allocated).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PathRing {
+    steps: [(u32, bool); PATH_STEPS],
+    len: usize,
+}
+
+/// Branch decisions kept per state.
+const PATH_STEPS: usize = 12;
+
+impl PathRing {
+    fn push(&mut self, index: usize, taken: bool) {
+        self.steps[self.len % PATH_STEPS] = (index as u32, taken);
+        self.len += 1;
+    }
+
+    fn steps(&self) -> Vec<PathStep> {
+        let first = self.len.saturating_sub(PATH_STEPS);
+        (first..self.len)
+            .map(|k| {
+                let (index, taken) = self.steps[k % PATH_STEPS];
+                PathStep {
+                    index: index as usize,
+                    taken,
+                }
+            })
+            .collect()
+    }
 }
 
 /// A state plus the path that produced it.
 #[derive(Clone, Debug)]
 pub struct Flow {
     st: State,
-    path: Option<Rc<PathNode>>,
+    path: PathRing,
 }
 
 impl Flow {
@@ -69,7 +92,7 @@ pub(crate) struct Analyzer<'a> {
     pub(crate) stack_use: u32,
     pub(crate) max_depth: usize,
     /// Registers and path before the failing instruction, for the rejection report.
-    pub(crate) failed: Option<Option<Rc<PathNode>>>,
+    pub(crate) failed: Option<PathRing>,
 }
 
 impl<'a> Analyzer<'a> {
@@ -106,24 +129,14 @@ impl<'a> Analyzer<'a> {
     pub(crate) fn run(&mut self, entry: State) -> R<()> {
         self.pending[0] = Some(Box::new(Flow {
             st: entry,
-            path: None,
+            path: PathRing::default(),
         }));
         let f = self.cfg.funcs[0];
         self.range(f.start, f.end, None)
     }
 
     pub(crate) fn path_of(&self) -> Vec<PathStep> {
-        let mut out = Vec::new();
-        let mut p = self.failed.clone().flatten();
-        while let Some(node) = p {
-            if out.len() == 12 {
-                break;
-            }
-            out.push(node.step);
-            p = node.prev.clone();
-        }
-        out.reverse();
-        out
+        self.failed.map(|p| p.steps()).unwrap_or_default()
     }
 
     fn range(&mut self, lo: usize, hi: usize, skip_head: Option<usize>) -> R<()> {
@@ -140,15 +153,14 @@ impl<'a> Analyzer<'a> {
                 i = self.run_loop(k as usize)?;
                 continue;
             }
-            let mut cur = self.pending[i].take().map(|b| *b);
-            if let Some(c) = carry.take() {
-                match &mut cur {
-                    Some(f) => f.join(c),
-                    None => cur = Some(c),
+            if let Some(p) = self.pending[i].take() {
+                match &mut carry {
+                    Some(f) => f.join(*p),
+                    None => carry = Some(*p),
                 }
             }
-            if let Some(flow) = cur {
-                carry = self.step(i, flow)?;
+            if carry.is_some() {
+                self.step(i, &mut carry)?;
             }
             i += 1;
         }
@@ -207,22 +219,20 @@ impl<'a> Analyzer<'a> {
     }
 
     fn branch_path(flow: &mut Flow, index: usize, taken: bool) {
-        flow.path = Some(Rc::new(PathNode {
-            step: PathStep { index, taken },
-            prev: flow.path.take(),
-        }));
+        flow.path.push(index, taken);
     }
 
-    /// Runs instruction `i` on `flow`; returns the state falling through to `i + 1`.
-    fn step(&mut self, i: usize, mut flow: Flow) -> R<Option<Flow>> {
+    /// Runs instruction `i` on the state in `slot`; what is left there falls through to `i + 1`.
+    fn step(&mut self, i: usize, slot: &mut Option<Flow>) -> R<()> {
         self.visited[i] = true;
+        let flow = slot.as_mut().expect("a state");
         if let Some(rec) = &mut self.record {
             rec[i] = Some(match &rec[i] {
                 None => flow.st.regs,
                 Some(old) => core::array::from_fn(|r| old[r].join(&flow.st.regs[r])),
             });
         }
-        let path = flow.path.clone();
+        let path = flow.path;
         flow.st.count += 1;
         if flow.st.count > self.conf.budget {
             let in_loop = self.cfg.inner[i].map(|k| {
@@ -240,7 +250,7 @@ impl<'a> Analyzer<'a> {
                 &[],
             );
         }
-        let r = self.transfer(i, flow);
+        let r = self.transfer(i, slot);
         if r.is_err() && self.failed.is_none() {
             self.failed = Some(path);
         }
@@ -256,7 +266,10 @@ impl<'a> Analyzer<'a> {
     }
 
     fn set_scalar(st: &mut State, i: usize, dst: Reg, n: Scalar, sym: Option<(Sym, i64)>) {
-        st.kill_sym(i as Sym);
+        if st.may_hold(i as Sym) {
+            st.kill_sym(i as Sym);
+        }
+        st.syms_below = st.syms_below.max(i as Sym + 1);
         st.regs[dst.index()] = Value {
             kind: Kind::Scalar,
             n,
@@ -267,9 +280,9 @@ impl<'a> Analyzer<'a> {
         };
     }
 
-    fn transfer(&mut self, i: usize, mut flow: Flow) -> R<Option<Flow>> {
+    fn transfer(&mut self, i: usize, slot: &mut Option<Flow>) -> R<()> {
         let insn = self.insns[i];
-        let st = &mut flow.st;
+        let st = &mut slot.as_mut().expect("a state").st;
         match insn {
             Insn::Alu {
                 width,
@@ -281,7 +294,7 @@ impl<'a> Analyzer<'a> {
                     Source::Reg(r) => (Self::read(st, i, r)?, Some(r)),
                     Source::Imm(k) => (Value::scalar(Scalar::constant(extend_imm(width, k))), None),
                 };
-                let regs: Vec<Reg> = core::iter::once(dst).chain(b_reg).collect();
+                let regs = [dst, b_reg.unwrap_or(dst)];
                 if matches!(op, AluOp::Mov) && width == Width::W64 {
                     st.regs[dst.index()] = b;
                 } else if op.is_movsx() || op == AluOp::Mov {
@@ -355,7 +368,7 @@ impl<'a> Analyzer<'a> {
                         match self.stack_read(st, i, base, frame, &p.n, off, n, signed)? {
                             Ok(whole) => {
                                 st.regs[dst.index()] = whole;
-                                return Ok(Some(flow));
+                                return Ok(());
                             }
                             Err(n) => n,
                         }
@@ -442,8 +455,9 @@ impl<'a> Analyzer<'a> {
             }
             Insn::Ja { .. } | Insn::Ja32 { .. } => {
                 let t = self.cfg.target[i].expect("jump target");
-                self.flow(i, t, flow);
-                return Ok(None);
+                let f = slot.take().expect("a state");
+                self.flow(i, t, f);
+                return Ok(());
             }
             Insn::Jump {
                 width,
@@ -451,7 +465,7 @@ impl<'a> Analyzer<'a> {
                 dst,
                 src,
                 ..
-            } => return self.jump(i, flow, width, cond, dst, src).map(|()| None),
+            } => return self.jump(i, slot, width, cond, dst, src),
             Insn::Call { imm } => self.helper_call(st, i, imm)?,
             Insn::CallReg { reg } => {
                 let v = Self::read(st, i, reg)?;
@@ -464,10 +478,10 @@ impl<'a> Analyzer<'a> {
                     _ => return rej(st, i, Rule::CallxUnknown, &[reg]),
                 }
             }
-            Insn::CallLocal { .. } => return self.local_call(i, flow),
-            Insn::Exit => return self.exit(i, flow).map(|()| None),
+            Insn::CallLocal { .. } => return self.local_call(i, slot),
+            Insn::Exit => return self.exit(i, slot),
         }
-        Ok(Some(flow))
+        Ok(())
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -737,7 +751,8 @@ impl<'a> Analyzer<'a> {
         Ok(())
     }
 
-    fn local_call(&mut self, i: usize, flow: Flow) -> R<Option<Flow>> {
+    fn local_call(&mut self, i: usize, slot: &mut Option<Flow>) -> R<()> {
+        let flow = slot.take().expect("a state");
         let t = self.cfg.target[i].expect("call target");
         let f = *self.cfg.func_at(t).expect("callee is a function");
         let depth = flow.st.frames.len();
@@ -761,17 +776,19 @@ impl<'a> Analyzer<'a> {
         self.pending[f.start] = Some(Box::new(callee));
         self.range(f.start, f.end, None)?;
         let Some(mut ret) = self.returns.pop().flatten() else {
-            return Ok(None);
+            return Ok(());
         };
         ret.st.frames.pop();
         for r in 1..=5 {
             ret.st.regs[r] = Value::UNINIT;
         }
         ret.st.regs[6..=10].copy_from_slice(&caller[6..=10]);
-        Ok(Some(ret))
+        *slot = Some(ret);
+        Ok(())
     }
 
-    fn exit(&mut self, i: usize, mut flow: Flow) -> R<()> {
+    fn exit(&mut self, i: usize, slot: &mut Option<Flow>) -> R<()> {
+        let mut flow = slot.take().expect("a state");
         let depth = flow.st.frames.len();
         let r0 = flow.st.regs[0];
         if depth > 1 {
@@ -815,21 +832,30 @@ impl<'a> Analyzer<'a> {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn jump(&mut self, i: usize, flow: Flow, width: Width, cond: JmpCond, dst: Reg, src: Source) -> R<()> {
-        let st = &flow.st;
+    #[allow(clippy::too_many_arguments)]
+    fn jump(
+        &mut self,
+        i: usize,
+        slot: &mut Option<Flow>,
+        width: Width,
+        cond: JmpCond,
+        dst: Reg,
+        src: Source,
+    ) -> R<()> {
+        let st = &slot.as_ref().expect("a state").st;
         let a = Self::read(st, i, dst)?;
         let (b, b_reg) = match src {
             Source::Reg(r) => (Self::read(st, i, r)?, Some(r)),
             Source::Imm(k) => (Value::scalar(Scalar::constant(extend_imm(width, k))), None),
         };
-        let regs: Vec<Reg> = core::iter::once(dst).chain(b_reg).collect();
         let comparable = match (a.kind, b.kind) {
             (Kind::Scalar, Kind::Scalar) => true,
             (x, y) if x == y && width == Width::W64 => true,
             _ => false,
         };
         if !comparable {
-            return rej(&flow.st, i, Rule::PointerCompare, &regs);
+            let regs: Vec<Reg> = core::iter::once(dst).chain(b_reg).collect();
+            return rej(st, i, Rule::PointerCompare, &regs);
         }
         let target = self.cfg.target[i].expect("jump target");
         let (taken, not) = if a.is_pointer() {
@@ -841,38 +867,46 @@ impl<'a> Analyzer<'a> {
                 refine(width, cond, &a, &b, false),
             )
         };
-        let mut sides = Vec::with_capacity(2);
-        if let Some(x) = not {
-            sides.push((false, i + 1, x));
-        }
-        if let Some(x) = taken {
-            sides.push((true, target, x));
-        }
-        let both = sides.len() == 2;
-        let mut flow = Some(flow);
-        for (k, (side, to, (na, nb))) in sides.into_iter().enumerate() {
-            let mut f = if both && k == 0 {
-                flow.as_ref().expect("flow").clone()
-            } else {
-                flow.take().expect("flow")
-            };
+        let both = taken.is_some() && not.is_some();
+        // Narrows the operands in `f` for one side and records what it says about the length.
+        let apply = |f: &mut Flow, (na, nb): (Scalar, Scalar), side: bool| {
             if both {
-                Self::branch_path(&mut f, i, side);
+                Self::branch_path(f, i, side);
             }
-            let (mut va, mut vb) = (a, b);
-            va.n = na;
-            vb.n = nb;
             f.st.regs[dst.index()].n = na;
             if let Some(r) = b_reg {
                 f.st.regs[r.index()].n = nb;
             }
             if a.kind == Kind::Scalar {
-                let c = if side { Some(cond) } else if cond == JmpCond::Set { None } else { Some(cond.negate()) };
+                let c = if side {
+                    Some(cond)
+                } else if cond == JmpCond::Set {
+                    None
+                } else {
+                    Some(cond.negate())
+                };
                 if let Some(c) = c {
+                    let (mut va, mut vb) = (a, b);
+                    va.n = na;
+                    vb.n = nb;
                     relate(&mut f.st, width, c, &va, &vb);
                 }
             }
-            self.flow(i, to, f);
+        };
+        match (not, taken) {
+            (Some(n), Some(t)) => {
+                let mut f = slot.as_ref().expect("a state").clone();
+                apply(&mut f, t, true);
+                self.flow(i, target, f);
+                apply(slot.as_mut().expect("a state"), n, false);
+            }
+            (Some(n), None) => apply(slot.as_mut().expect("a state"), n, false),
+            (None, Some(t)) => {
+                let mut f = slot.take().expect("a state");
+                apply(&mut f, t, true);
+                self.flow(i, target, f);
+            }
+            (None, None) => *slot = None,
         }
         Ok(())
     }

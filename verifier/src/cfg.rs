@@ -194,37 +194,27 @@ pub fn build(prog: &Program) -> Result<Cfg, (usize, Rule)> {
             *slot = Some(k as u32);
         }
     }
-    // Entries only at the head: every edge into (head, tail] comes from inside [head, tail].
+    // Entries only at the head: every jump into (head, tail] comes from inside [head, tail].
+    // (Falling through can only enter a loop at its head.)
     for i in 0..n {
-        let mut succs = [None, None];
-        if !insns[i].is_terminator() {
-            succs[0] = Some(i + 1);
+        let Some(s) = target[i] else { continue };
+        if matches!(insns[i], Insn::CallLocal { .. }) {
+            continue;
         }
-        if !matches!(insns[i], Insn::CallLocal { .. }) {
-            succs[1] = target[i];
-        }
-        for s in succs.into_iter().flatten() {
-            if s >= n {
-                continue;
+        let mut k = inner[s];
+        while let Some(kk) = k {
+            let l = loops[kk as usize];
+            if s != l.head && (i < l.head || i > l.tail) {
+                return Err((
+                    i,
+                    Rule::JumpIntoLoop {
+                        target: s,
+                        head: l.head,
+                        tail: l.tail,
+                    },
+                ));
             }
-            if let Some(k) = inner[s] {
-                // Check every loop containing `s`, innermost first.
-                let mut k = Some(k);
-                while let Some(kk) = k {
-                    let l = loops[kk as usize];
-                    if s != l.head && (i < l.head || i > l.tail) {
-                        return Err((
-                            i,
-                            Rule::JumpIntoLoop {
-                                target: s,
-                                head: l.head,
-                                tail: l.tail,
-                            },
-                        ));
-                    }
-                    k = enclosing(&loops, kk);
-                }
-            }
+            k = enclosing(&loops, kk);
         }
     }
 

@@ -255,6 +255,7 @@ pub fn verify(prog: &Program, conf: &Config) -> Result<Facts, Rejection> {
         facts: Vec::new(),
         count: 0,
         emits: 0,
+        syms_below: 0,
     };
     let mut a = analyze::Analyzer::new(prog, &cfg, conf);
     if let Err((i, rule, regs)) = a.run(entry) {

@@ -143,7 +143,8 @@ impl Scalar {
     /// Tightens the three views against each other; `None` when they share no value.
     pub fn normalize(self) -> Option<Scalar> {
         let mut s = self;
-        for _ in 0..2 {
+        for round in 0..2 {
+            let before = s;
             s.t = s.t.intersect(Tnum::range(s.umin, s.umax))?;
             s.umin = s.umin.max(s.t.umin());
             s.umax = s.umax.min(s.t.umax());
@@ -164,6 +165,9 @@ impl Scalar {
             }
             if s.umin > s.umax || s.smin > s.smax {
                 return None;
+            }
+            if round == 0 && s == before {
+                break;
             }
         }
         Some(s)

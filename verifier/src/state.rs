@@ -118,18 +118,39 @@ impl Default for Frame {
 }
 
 impl Frame {
+    /// The bits of word `w` covering bytes `[lo, hi)`.
+    fn word_mask(w: usize, lo: usize, hi: usize) -> u64 {
+        let (a, b) = (lo.max(w * 64), hi.min(w * 64 + 64));
+        if a >= b {
+            return 0;
+        }
+        let n = b - a;
+        let m = if n == 64 { u64::MAX } else { (1u64 << n) - 1 };
+        m << (a - w * 64)
+    }
+
     /// Whether bytes `[lo, hi)` (0-based from the frame bottom) are all initialised.
     pub fn all_init(&self, lo: usize, hi: usize) -> bool {
-        (lo..hi).all(|i| self.init[i / 64] >> (i % 64) & 1 == 1)
+        if lo >= hi {
+            return true;
+        }
+        (lo / 64..=(hi - 1) / 64).all(|w| {
+            let m = Self::word_mask(w, lo, hi);
+            self.init[w] & m == m
+        })
     }
 
     /// Marks bytes `[lo, hi)` initialised or not.
     pub fn set_init(&mut self, lo: usize, hi: usize, on: bool) {
-        for i in lo..hi {
+        if lo >= hi {
+            return;
+        }
+        for w in lo / 64..=(hi - 1) / 64 {
+            let m = Self::word_mask(w, lo, hi);
             if on {
-                self.init[i / 64] |= 1 << (i % 64);
+                self.init[w] |= m;
             } else {
-                self.init[i / 64] &= !(1 << (i % 64));
+                self.init[w] &= !m;
             }
         }
     }
@@ -167,43 +188,45 @@ impl Frame {
         }
     }
 
-    /// Every byte and spill readable in both.
-    pub fn join(&self, o: &Frame) -> Frame {
-        let mut init = [0u64; FRAME / 64];
-        for (i, w) in init.iter_mut().enumerate() {
-            *w = self.init[i] & o.init[i];
+    /// Keeps only the bytes and spills readable in both.
+    pub fn join_with(&mut self, o: &Frame) {
+        for (w, x) in self.init.iter_mut().zip(o.init.iter()) {
+            *w &= x;
         }
-        let mut out = Frame {
-            init,
-            spills: Vec::new(),
-        };
-        let mut poison = Vec::new();
-        for (slot, v) in &self.spills {
-            match o.spill(*slot) {
-                Some(w) => {
-                    let j = v.join(w);
-                    if j.kind == crate::state::Kind::Uninit {
-                        if v.is_pointer() || w.is_pointer() {
-                            poison.push(*slot);
-                        }
-                    } else {
-                        out.spills.push((*slot, j));
+        if self.spills.is_empty() && o.spills.is_empty() {
+            return;
+        }
+        let mut poison: Vec<u8> = Vec::new();
+        self.spills.retain_mut(|(slot, v)| match o.spill(*slot) {
+            Some(w) if v == w => true,
+            Some(w) => {
+                let j = v.join(w);
+                if j.kind == Kind::Uninit {
+                    if v.is_pointer() || w.is_pointer() {
+                        poison.push(*slot);
                     }
+                    false
+                } else {
+                    *v = j;
+                    true
                 }
-                None if v.is_pointer() => poison.push(*slot),
-                None => {}
             }
-        }
+            None => {
+                if v.is_pointer() {
+                    poison.push(*slot);
+                }
+                false
+            }
+        });
         for (slot, w) in &o.spills {
-            if self.spill(*slot).is_none() && w.is_pointer() {
+            if w.is_pointer() && self.spill(*slot).is_none() {
                 poison.push(*slot);
             }
         }
         for s in poison {
             let s = s as usize * 8;
-            out.set_init(s, s + 8, false);
+            self.set_init(s, s + 8, false);
         }
-        out
     }
 }
 
@@ -231,6 +254,9 @@ pub struct State {
     pub count: u64,
     /// Most extents emitted on any path to here.
     pub emits: u64,
+    /// Every instruction symbol in the state is below this, so that redefining a symbol that
+    /// cannot be present (straight-line code: always) costs nothing.
+    pub syms_below: Sym,
 }
 
 impl State {
@@ -249,7 +275,7 @@ impl State {
             *r = r.join(s);
         }
         for (f, g) in self.frames.iter_mut().zip(o.frames.iter()) {
-            *f = f.join(g);
+            f.join_with(g);
         }
         self.len_min = self.len_min.min(o.len_min);
         self.len_max = self.len_max.max(o.len_max);
@@ -262,6 +288,7 @@ impl State {
         });
         self.count = self.count.max(o.count);
         self.emits = self.emits.max(o.emits);
+        self.syms_below = self.syms_below.max(o.syms_below);
     }
 
     /// The proven bound `sym + k <= len` for `sym`.
@@ -282,6 +309,11 @@ impl State {
             self.facts.remove(0);
         }
         self.facts.push((sym, k));
+    }
+
+    /// Whether `sym` may appear anywhere in the state: only once its instruction has run.
+    pub fn may_hold(&self, sym: Sym) -> bool {
+        sym < self.syms_below
     }
 
     /// Forgets everything said about `sym` (its instruction is about to run again).
