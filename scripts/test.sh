@@ -26,18 +26,29 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 echo "== no_std crates build without std"
 cargo build -q -p udf-bytecode
+cargo build -q -p udf-verifier
 cargo build -q -p udf-runtime --no-default-features
 
 echo "== dependency invariants (ARCHITECTURE.md)"
 deps() { cargo tree -q -e normal -p "$1" --prefix none | awk '{print $1}' | sort -u | grep -v "^$1\$" || true; }
 [ -z "$(deps udf-bytecode)" ] || { echo "udf-bytecode must depend on nothing: $(deps udf-bytecode)" >&2; exit 1; }
-[ "$(deps udf-runtime)" = "udf-bytecode" ] || { echo "udf-runtime may depend on udf-bytecode only: $(deps udf-runtime)" >&2; exit 1; }
+[ "$(deps udf-verifier)" = "udf-bytecode" ] || { echo "udf-verifier may depend on udf-bytecode only: $(deps udf-verifier)" >&2; exit 1; }
+[ "$(deps udf-runtime | tr '\n' ' ')" = "udf-bytecode udf-verifier " ] || { echo "udf-runtime may depend on udf-bytecode and udf-verifier only: $(deps udf-runtime)" >&2; exit 1; }
+# The planted-bug switch is for tests only: the command line never builds with it.
+if cargo tree -q -e features,normal -p udf-cli | grep -q fault-injection; then
+    echo "udf-cli must not enable udf-verifier/fault-injection" >&2; exit 1
+fi
 
 echo "== unit, property and suite tests"
 cargo test -q --workspace
 
+echo "== the checking mode over generated programs, in release (UDF_CHECK_PROGRAMS per type)"
+UDF_CHECK_PROGRAMS=5000 cargo test -q --release -p udf-runtime --test checking -- --nocapture 2>&1 \
+    | grep -E "accepted|caught|test result"
+
 echo "== benchmarks build and smoke-run (figures: BENCHMARKS.md)"
 cargo run -q --release -p udf-bench --features rbpf -- interp --quick
+cargo run -q --release -p udf-bench -- verify --quick
 
 echo "== the bpf_conformance suite through the udf command"
 cargo build -q --release -p udf-cli
@@ -46,3 +57,6 @@ neg=$("$udf" test --expect-failure "$shared/bpf_conformance/negative" | tail -n 
 echo "negative (each must be flagged): $neg"
 case "$neg" in *" passed, 0 failed, 0 skipped") ;; *) echo "negative cases not all flagged" >&2; exit 1 ;; esac
 "$udf" test "$shared/bpf_conformance/tests" --engine interp
+
+echo "== PREVAIL's verifier suite (every disagreement is examined in cli/tests/prevail_suite.rs)"
+"$udf" test "$shared/prevail/test-data" | tail -n 1 || true

@@ -120,7 +120,9 @@ pub fn run(quick: bool) {
     let mut conf = Config::new(ProgramType::Size);
     conf.ctx_size = Some(64);
     conf.budget = u64::MAX;
-    println!("| program | instructions | verify time | M insns/s | time / (time at 1k x size/1k) |");
+    println!(
+        "| program | instructions | verify time | M insns/s | time / (time at 1k x size/1k) |"
+    );
     println!("| --- | --- | --- | --- | --- |");
     let sizes: &[usize] = if quick {
         &[1_000, 10_000]

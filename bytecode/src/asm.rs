@@ -746,18 +746,20 @@ pub fn assemble_with_lines(src: &str) -> Result<(Program, Vec<usize>), AsmError>
         insns.push(insn);
     }
     let by_index: Vec<usize> = pending.iter().map(|p| p.line).collect();
-    Program::from_insns(insns).map(|p| (p, by_index)).map_err(|e| {
-        let line = match e.kind {
-            DecodeErrorKind::Empty => 1,
-            _ => lines.get(&e.pc).copied().unwrap_or(1),
-        };
-        AsmError {
-            line,
-            col: 1,
-            len: 1,
-            kind: AsmErrorKind::Program(e),
-        }
-    })
+    Program::from_insns(insns)
+        .map(|p| (p, by_index))
+        .map_err(|e| {
+            let line = match e.kind {
+                DecodeErrorKind::Empty => 1,
+                _ => lines.get(&e.pc).copied().unwrap_or(1),
+            };
+            AsmError {
+                line,
+                col: 1,
+                len: 1,
+                kind: AsmErrorKind::Program(e),
+            }
+        })
 }
 
 fn set_branch_offset(insn: &mut Insn, off: i64) {

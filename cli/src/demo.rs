@@ -1,6 +1,7 @@
 //! `udf demo`: the bundled corpus (`corpus/asm`, `corpus/inputs`) through every stage this
-//! build has: assemble, decode, the pre-run checks, and the reference interpreter, with what
-//! happened at each step. Inputs are compiled into the binary, so it runs from anywhere.
+//! build has: assemble, decode, the pre-run checks, the verifier (for verified types, with the
+//! object size of each input), and the reference interpreter, with what happened at each step.
+//! Inputs are compiled into the binary, so it runs from anywhere.
 
 use std::fmt::Write;
 
@@ -59,7 +60,7 @@ pub fn run() -> Result<String, String> {
     let w = &mut out;
     let _ = writeln!(
         w,
-        "udfkit demo: the bundled corpus through assemble -> decode -> check -> interpret\n"
+        "udfkit demo: the bundled corpus through assemble -> decode -> check -> verify -> interpret\n"
     );
     for item in ITEMS {
         let prog = assemble(item.src).map_err(|e| format!("{}:{e}", item.name))?;
@@ -89,6 +90,22 @@ pub fn run() -> Result<String, String> {
         );
         let mut vm = Vm::new();
         for (name, input) in item.inputs {
+            if item.ty.info().verified {
+                let size = crate::verify::object_size(item.ty, input.len());
+                let conf = crate::verify::config(item.ty, size, udf_verifier::DEFAULT_BUDGET);
+                let facts = udf_verifier::verify(&decoded, &conf)
+                    .map_err(|e| format!("{} for {name}: {e}", item.name))?;
+                let _ = writeln!(
+                    w,
+                    "  verified for {name}: at most {} instructions{}",
+                    facts.max_insns,
+                    if item.ty == ProgramType::Owns {
+                        format!(", at most {} extents", facts.max_extents)
+                    } else {
+                        String::new()
+                    }
+                );
+            }
             let TypedRun {
                 outcome: res,
                 extents,
@@ -123,6 +140,18 @@ pub fn run() -> Result<String, String> {
     let _ = writeln!(
         w,
         "refused before running: `or %r0, %r1` with r0 never written:\n  {refusal}"
+    );
+    // The variable-header pattern one byte short: the verifier names the read and the rule.
+    let short = "mov %r0, 0\njlt %r2, 1, +9\nldxb %r3, [%r1+0]\nand %r3, 15\nlsh %r3, 2\n\
+                 mov %r4, %r3\nadd %r4, 3\njgt %r4, %r2, +3\nmov %r5, %r1\nadd %r5, %r3\n\
+                 ldxw %r0, [%r5+0]\nexit";
+    let short = assemble(short).map_err(|e| e.to_string())?;
+    let e = udf_verifier::verify(&short, &udf_verifier::Config::new(ProgramType::Filter))
+        .err()
+        .ok_or("the short length check was not refused")?;
+    let _ = writeln!(
+        w,
+        "refused by the verifier: a 4-byte read after a length check covering 3 bytes:\n  {e}"
     );
     Ok(out)
 }

@@ -58,7 +58,10 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     for p in entries {
         if p.is_dir() {
             walk(&p, out)?;
-        } else if matches!(p.extension().and_then(|e| e.to_str()), Some("data" | "yaml")) {
+        } else if matches!(
+            p.extension().and_then(|e| e.to_str()),
+            Some("data" | "yaml")
+        ) {
             out.push(p);
         }
     }
@@ -122,7 +125,11 @@ fn prevail_verdicts(f: &Path, expect_failure: bool) -> Vec<Verdict> {
             } => Verdict::Fail(format!(
                 "{}: PREVAIL {}, udfkit {udfkit}",
                 c.name,
-                if prevail_rejects { "rejects" } else { "accepts" }
+                if prevail_rejects {
+                    "rejects"
+                } else {
+                    "accepts"
+                }
             )),
             Outcome::Skip(why) => Verdict::Skip(format!("{}: {why}", c.name)),
         })

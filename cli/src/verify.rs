@@ -68,10 +68,8 @@ pub fn report(path: &Path, loaded: &Loaded, e: &Rejection) -> Report {
             .with_code(code)
             .with_labels([LabeledSpan::at(at..at + len, e.rule.code())])
             .with_help(help.trim_end().to_string());
-            Report::new(diag).with_source_code(NamedSource::new(
-                path.display().to_string(),
-                src.clone(),
-            ))
+            Report::new(diag)
+                .with_source_code(NamedSource::new(path.display().to_string(), src.clone()))
         }
         _ => {
             let diag = MietteDiagnostic::new(format!(

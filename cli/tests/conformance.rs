@@ -48,3 +48,40 @@ fn positive_cases_are_not_flagged_in_expect_failure_mode() {
     let sum = run(&files, Engine::Interp, true).expect("runs");
     assert_eq!(sum.failed.len(), 1, "{}", sum.line());
 }
+
+/// Every negative case is refused before the verifier sees it (it does not assemble or decode)
+/// or by the verifier itself, for every verified program type.
+#[test]
+fn every_negative_case_is_refused_by_the_verifier_path() {
+    use udf_bytecode::ProgramType;
+    use udf_cli::datafile::{parse, program};
+    let files = collect(&[suite("negative")]).expect("suite beside the repository");
+    let mut reached_verifier = 0;
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        let Ok(prog) = parse(&text).and_then(|c| program(&c)) else {
+            continue;
+        };
+        for ty in [
+            ProgramType::Filter,
+            ProgramType::Owns,
+            ProgramType::Acl,
+            ProgramType::Size,
+        ] {
+            let mut conf = udf_verifier::Config::new(ty);
+            conf.ctx_size = Some(64);
+            if udf_verifier::verify(&prog, &conf).is_ok() {
+                // `incorrect_return_value_high_bits` is a valid program whose expected result is
+                // wrong; it is flagged by running it, not by verifying.
+                assert!(
+                    f.ends_with("incorrect_return_value_high_bits.data"),
+                    "{} verifies as {ty}",
+                    f.display()
+                );
+            }
+        }
+        reached_verifier += 1;
+    }
+    // The two cases that assemble: `error.data` and the wrong-result one.
+    assert_eq!(reached_verifier, 2, "negative cases reaching the verifier");
+}

@@ -84,13 +84,22 @@ impl fmt::Display for Violation {
                 "instruction {index}: {reg} = {value:#x} is outside the verifier's state ({recorded})"
             ),
             Violation::Unreached { index } => {
-                write!(f, "instruction {index} runs but the verifier found it unreachable")
+                write!(
+                    f,
+                    "instruction {index} runs but the verifier found it unreachable"
+                )
             }
             Violation::UninitRead { index, addr } => {
-                write!(f, "instruction {index}: reads unwritten stack byte at {addr:#x}")
+                write!(
+                    f,
+                    "instruction {index}: reads unwritten stack byte at {addr:#x}"
+                )
             }
             Violation::PartialPointer { index, addr } => {
-                write!(f, "instruction {index}: reads part of a spilled pointer at {addr:#x}")
+                write!(
+                    f,
+                    "instruction {index}: reads part of a spilled pointer at {addr:#x}"
+                )
             }
             Violation::Fault(e) => write!(f, "verified program faulted: {e}"),
             Violation::Extents { emitted, bound } => {
@@ -260,7 +269,13 @@ pub fn run_checked(
         budget: facts.max_insns,
         r3,
     };
-    match vm.run_observed(&compiled, Context::ReadOnly(input), helpers, &opts, &mut checker) {
+    match vm.run_observed(
+        &compiled,
+        Context::ReadOnly(input),
+        helpers,
+        &opts,
+        &mut checker,
+    ) {
         Ok(outcome) => {
             if emit.extents.len() as u64 > facts.max_extents {
                 return Err(Violation::Extents {

@@ -323,16 +323,18 @@ impl Vm {
         // overrun it, per instruction, so the fault names the exact instruction.
         match exec::<false, false>(prog, &mut st, &mut mem, frames, helpers, opts, obs)? {
             Step::Done(out) => Ok(out),
-            Step::Exact => match exec::<true, false>(prog, &mut st, &mut mem, frames, helpers, opts, obs)? {
-                Step::Done(out) => Ok(out),
-                // The exact loop never asks to switch; treat it as exhaustion to stay total.
-                Step::Exact => Err(Fault {
-                    pc: st.pc,
-                    kind: FaultKind::BudgetExhausted {
-                        budget: opts.budget,
-                    },
-                }),
-            },
+            Step::Exact => {
+                match exec::<true, false>(prog, &mut st, &mut mem, frames, helpers, opts, obs)? {
+                    Step::Done(out) => Ok(out),
+                    // The exact loop never asks to switch; treat it as exhaustion to stay total.
+                    Step::Exact => Err(Fault {
+                        pc: st.pc,
+                        kind: FaultKind::BudgetExhausted {
+                            budget: opts.budget,
+                        },
+                    }),
+                }
+            }
         }
     }
 }

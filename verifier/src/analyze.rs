@@ -319,14 +319,28 @@ impl<'a> Analyzer<'a> {
             Insn::Neg { width, dst } => {
                 let a = Self::read(st, i, dst)?;
                 if a.is_pointer() {
-                    return rej(st, i, Rule::PointerArithmetic { what: "negating a pointer" }, &[dst]);
+                    return rej(
+                        st,
+                        i,
+                        Rule::PointerArithmetic {
+                            what: "negating a pointer",
+                        },
+                        &[dst],
+                    );
                 }
                 Self::set_scalar(st, i, dst, a.n.neg(width), None);
             }
             Insn::End { kind, bits, dst } => {
                 let a = Self::read(st, i, dst)?;
                 if a.is_pointer() {
-                    return rej(st, i, Rule::PointerArithmetic { what: "byte swap of a pointer" }, &[dst]);
+                    return rej(
+                        st,
+                        i,
+                        Rule::PointerArithmetic {
+                            what: "byte swap of a pointer",
+                        },
+                        &[dst],
+                    );
                 }
                 let n = a.n.endian(kind, bits);
                 let sym = if n == a.n { a.sym } else { None };
@@ -411,7 +425,14 @@ impl<'a> Analyzer<'a> {
                 let v = Self::read(st, i, src)?;
                 let regs = [base, src];
                 if v.is_pointer() {
-                    return rej(st, i, Rule::PointerLeak { to: "into memory through an atomic operation" }, &regs);
+                    return rej(
+                        st,
+                        i,
+                        Rule::PointerLeak {
+                            to: "into memory through an atomic operation",
+                        },
+                        &regs,
+                    );
                 }
                 let n = size.bytes();
                 match p.kind {
@@ -445,13 +466,26 @@ impl<'a> Analyzer<'a> {
                 if let Insn::LoadInd { src, .. } = insn {
                     let x = Self::read(st, i, src)?;
                     if x.is_pointer() {
-                        return rej(st, i, Rule::PointerArithmetic { what: "a pointer as LD_IND index" }, &[src]);
+                        return rej(
+                            st,
+                            i,
+                            Rule::PointerArithmetic {
+                                what: "a pointer as LD_IND index",
+                            },
+                            &[src],
+                        );
                     }
                 }
                 // Out of bounds, the program ends here returning 0.
                 self.exit_count = self.exit_count.max(st.count);
                 self.exit_emits = self.exit_emits.max(st.emits);
-                Self::set_scalar(st, i, Reg::R0, Scalar::unsigned_bits(8 * size.bytes() as u32), None);
+                Self::set_scalar(
+                    st,
+                    i,
+                    Reg::R0,
+                    Scalar::unsigned_bits(8 * size.bytes() as u32),
+                    None,
+                );
             }
             Insn::Ja { .. } | Insn::Ja32 { .. } => {
                 let t = self.cfg.target[i].expect("jump target");
@@ -515,7 +549,9 @@ impl<'a> Analyzer<'a> {
                 };
                 let sym = match (width, op, a.sym, b.n.as_const()) {
                     (Width::W64, AluOp::Add, Some(s), Some(c)) => shift(&a, s, c as i64),
-                    (Width::W64, AluOp::Sub, Some(s), Some(c)) => shift(&a, s, (c as i64).wrapping_neg()),
+                    (Width::W64, AluOp::Sub, Some(s), Some(c)) => {
+                        shift(&a, s, (c as i64).wrapping_neg())
+                    }
                     (Width::W64, AluOp::Add, None, _) => match (a.n.as_const(), b.sym) {
                         (Some(c), Some(s)) => shift(&b, s, c as i64),
                         _ => None,
@@ -575,6 +611,10 @@ impl<'a> Analyzer<'a> {
         if lo >= 0 && (hi <= st.len_min as i128 || relational) {
             return Ok(());
         }
+        let relative = p.sym.filter(|(s, _)| *s != LEN).map(|(s, c)| {
+            let end = c as i128 + off as i128 + n as i128;
+            (st.fact(s), end)
+        });
         rej(
             st,
             i,
@@ -583,6 +623,7 @@ impl<'a> Analyzer<'a> {
                 lo,
                 hi,
                 len: st.len_min as i128,
+                relative,
             },
             &[base],
         )
@@ -608,6 +649,7 @@ impl<'a> Analyzer<'a> {
                     lo,
                     hi,
                     len: FRAME as i128,
+                    relative: None,
                 },
                 regs,
             );
@@ -654,13 +696,19 @@ impl<'a> Analyzer<'a> {
             );
         }
         // A known constant spilled whole: its bytes are known.
-        if exact && let Some(v) = fr.spill((lo / 8) as u8) && hi <= (lo / 8) * 8 + 8
+        if exact
+            && let Some(v) = fr.spill((lo / 8) as u8)
+            && hi <= (lo / 8) * 8 + 8
             && let Some(c) = v.n.as_const()
         {
             let shift = (lo % 8) * 8;
             let bits = 8 * n as u32;
             let raw = c >> shift;
-            let raw = if bits == 64 { raw } else { raw & ((1u64 << bits) - 1) };
+            let raw = if bits == 64 {
+                raw
+            } else {
+                raw & ((1u64 << bits) - 1)
+            };
             let val = if signed && bits < 64 {
                 ((raw << (64 - bits)) as i64 >> (64 - bits)) as u64
             } else {
@@ -696,7 +744,14 @@ impl<'a> Analyzer<'a> {
                 return rej(st, i, Rule::PartialPointer, regs);
             }
             if matches!(v.kind, Kind::Stack { frame: f } if f as usize + 1 > st.frames.len()) {
-                return rej(st, i, Rule::PointerLeak { to: "to a dead frame" }, regs);
+                return rej(
+                    st,
+                    i,
+                    Rule::PointerLeak {
+                        to: "to a dead frame",
+                    },
+                    regs,
+                );
             }
         }
         let fr = &mut st.frames[frame as usize];
@@ -714,19 +769,39 @@ impl<'a> Analyzer<'a> {
         let spec = u32::try_from(id)
             .ok()
             .and_then(|id| self.ty.helper(id))
-            .ok_or((i, Rule::Structure(udf_bytecode::CheckErrorKind::UnknownHelper { id }), Vec::new()))?;
+            .ok_or((
+                i,
+                Rule::Structure(udf_bytecode::CheckErrorKind::UnknownHelper { id }),
+                Vec::new(),
+            ))?;
         let mut args = [Scalar::TOP; 5];
         for (k, _) in spec.args.iter().enumerate() {
             let r = Reg::new(k as u8 + 1).expect("argument register");
             let v = Self::read(st, i, r)?;
             if v.kind != Kind::Scalar {
-                return rej(st, i, Rule::HelperArg { reg: r, need: "a number, not a pointer" }, &[r]);
+                return rej(
+                    st,
+                    i,
+                    Rule::HelperArg {
+                        reg: r,
+                        need: "a number, not a pointer",
+                    },
+                    &[r],
+                );
             }
             args[k] = v.n;
         }
         if spec.id == HELPER_EMIT.id {
             if args[2].umax > u32::MAX as u64 {
-                return rej(st, i, Rule::HelperArg { reg: Reg::R3, need: "an extent kind that fits in 32 bits" }, &[Reg::R3]);
+                return rej(
+                    st,
+                    i,
+                    Rule::HelperArg {
+                        reg: Reg::R3,
+                        need: "an extent kind that fits in 32 bits",
+                    },
+                    &[Reg::R3],
+                );
             }
             if args[0].umax.checked_add(args[1].umax).is_none() {
                 return rej(
@@ -757,7 +832,15 @@ impl<'a> Analyzer<'a> {
         let f = *self.cfg.func_at(t).expect("callee is a function");
         let depth = flow.st.frames.len();
         if depth >= MAX_FRAMES {
-            return rej(&flow.st, i, Rule::CallDepth { depth: depth + 1, max: MAX_FRAMES }, &[]);
+            return rej(
+                &flow.st,
+                i,
+                Rule::CallDepth {
+                    depth: depth + 1,
+                    max: MAX_FRAMES,
+                },
+                &[],
+            );
         }
         self.max_depth = self.max_depth.max(depth + 1);
         let caller = flow.st.regs;
@@ -795,8 +878,19 @@ impl<'a> Analyzer<'a> {
             if r0.kind == Kind::Uninit {
                 return rej(&flow.st, i, Rule::UninitRead { reg: Reg::R0 }, &[Reg::R0]);
             }
-            if r0.kind == (Kind::Stack { frame: depth as u8 - 1 }) {
-                return rej(&flow.st, i, Rule::PointerLeak { to: "out of its frame (r0 points into the returning function's stack)" }, &[Reg::R0]);
+            if r0.kind
+                == (Kind::Stack {
+                    frame: depth as u8 - 1,
+                })
+            {
+                return rej(
+                    &flow.st,
+                    i,
+                    Rule::PointerLeak {
+                        to: "out of its frame (r0 points into the returning function's stack)",
+                    },
+                    &[Reg::R0],
+                );
             }
             // Pointers into the dying frame left in callers' spills become unreadable.
             let dying = depth as u8 - 1;
@@ -821,9 +915,20 @@ impl<'a> Analyzer<'a> {
         }
         if !self.conf.fragment_exits.contains(&i) {
             match r0.kind {
-                Kind::Uninit => return rej(&flow.st, i, Rule::UninitRead { reg: Reg::R0 }, &[Reg::R0]),
+                Kind::Uninit => {
+                    return rej(&flow.st, i, Rule::UninitRead { reg: Reg::R0 }, &[Reg::R0]);
+                }
                 Kind::Scalar => {}
-                _ => return rej(&flow.st, i, Rule::PointerLeak { to: "as the result (r0 is a pointer)" }, &[Reg::R0]),
+                _ => {
+                    return rej(
+                        &flow.st,
+                        i,
+                        Rule::PointerLeak {
+                            to: "as the result (r0 is a pointer)",
+                        },
+                        &[Reg::R0],
+                    );
+                }
             }
         }
         self.exit_count = self.exit_count.max(flow.st.count);
@@ -941,7 +1046,14 @@ fn ptr_sym(p: &Value, x: &Value, op: AluOp) -> Option<(Sym, i64)> {
     match (p.sym, p.n.as_const(), x.sym, x.n.as_const()) {
         (Some((s, o)), _, _, Some(c)) => {
             let c = c as i64;
-            Some((s, if op == AluOp::Add { o.checked_add(c)? } else { o.checked_sub(c)? }))
+            Some((
+                s,
+                if op == AluOp::Add {
+                    o.checked_add(c)?
+                } else {
+                    o.checked_sub(c)?
+                },
+            ))
         }
         (None, Some(k), Some((s, o)), _) if op == AluOp::Add => Some((s, o.checked_add(k as i64)?)),
         _ => None,
@@ -949,7 +1061,13 @@ fn ptr_sym(p: &Value, x: &Value, op: AluOp) -> Option<(Sym, i64)> {
 }
 
 /// The narrowed operands when `a COND b` (or its negation) can hold.
-fn refine(width: Width, cond: JmpCond, a: &Value, b: &Value, holds: bool) -> Option<(Scalar, Scalar)> {
+fn refine(
+    width: Width,
+    cond: JmpCond,
+    a: &Value,
+    b: &Value,
+    holds: bool,
+) -> Option<(Scalar, Scalar)> {
     let r = |x: &Scalar, y: &Scalar| {
         if holds {
             Scalar::refine(cond, x, y)
@@ -960,7 +1078,10 @@ fn refine(width: Width, cond: JmpCond, a: &Value, b: &Value, holds: bool) -> Opt
     if width == Width::W64 {
         return r(&a.n, &b.n);
     }
-    let signed = matches!(cond, JmpCond::Sgt | JmpCond::Sge | JmpCond::Slt | JmpCond::Sle);
+    let signed = matches!(
+        cond,
+        JmpCond::Sgt | JmpCond::Sge | JmpCond::Slt | JmpCond::Sle
+    );
     let view = |x: &Scalar| {
         let l = x.low32();
         if signed { l.sign_extend(32) } else { l }

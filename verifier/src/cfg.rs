@@ -98,7 +98,10 @@ pub fn build(prog: &Program) -> Result<Cfg, (usize, Rule)> {
     let func_of = |i: usize| funcs.partition_point(|f| f.start <= i) - 1;
     for (i, insn) in insns.iter().enumerate() {
         let f = funcs[func_of(i)];
-        let jump = matches!(insn, Insn::Ja { .. } | Insn::Ja32 { .. } | Insn::Jump { .. });
+        let jump = matches!(
+            insn,
+            Insn::Ja { .. } | Insn::Ja32 { .. } | Insn::Jump { .. }
+        );
         if jump && let Some(t) = target[i] {
             if t < f.start || t >= f.end {
                 return Err((i, Rule::JumpOutOfFunction { target: t }));
@@ -157,8 +160,14 @@ pub fn build(prog: &Program) -> Result<Cfg, (usize, Rule)> {
     // Loops: one per head, reaching to its last back edge.
     let mut tail_of: Vec<Option<usize>> = vec![None; n];
     for i in 0..n {
-        let jump = matches!(insns[i], Insn::Ja { .. } | Insn::Ja32 { .. } | Insn::Jump { .. });
-        if jump && let Some(t) = target[i] && t <= i {
+        let jump = matches!(
+            insns[i],
+            Insn::Ja { .. } | Insn::Ja32 { .. } | Insn::Jump { .. }
+        );
+        if jump
+            && let Some(t) = target[i]
+            && t <= i
+        {
             tail_of[t] = Some(tail_of[t].map_or(i, |x: usize| x.max(i)));
         }
     }

@@ -96,6 +96,9 @@ pub enum Rule {
         hi: i128,
         /// Bytes known to be valid: `[0, len)` for the context, `[-512, 0)` for the stack.
         len: i128,
+        /// For a context offset `v + c`: the end `v + k <= len` proven (if any) and the end
+        /// `v + need` the access reaches.
+        relative: Option<(Option<i64>, i128)>,
     },
     /// A stack read of bytes never written on some path.
     UninitStack {
@@ -204,14 +207,28 @@ impl fmt::Display for Rule {
                 lo,
                 hi,
                 len,
+                relative,
             } => {
                 if *lo < 0 {
-                    write!(f, "context access may start at offset {lo}, before the first byte")
-                } else {
-                    write!(
+                    return write!(
                         f,
-                        "context access may reach offset {hi} (exclusive) but only {len} bytes are proven to exist; compare the length (r2) first"
-                    )
+                        "context access may start at offset {lo}, before the first byte"
+                    );
+                }
+                write!(
+                    f,
+                    "context access may reach offset {hi} (exclusive) but only {len} bytes are proven to exist"
+                )?;
+                match relative {
+                    Some((Some(k), need)) => write!(
+                        f,
+                        "; its offset is v+c with v+{k} <= len proven, and it needs v+{need} <= len"
+                    ),
+                    Some((None, need)) => write!(
+                        f,
+                        "; its offset is v+c and it needs v+{need} <= len: compare v+{need} with the length (r2) first"
+                    ),
+                    None => f.write_str("; compare the length (r2) first"),
                 }
             }
             Rule::OutOfBounds { lo, hi, .. } => write!(
@@ -315,7 +332,11 @@ impl Rule {
 
 impl fmt::Display for Rejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "instruction {} (pc {}): {}", self.index, self.pc, self.rule)?;
+        write!(
+            f,
+            "instruction {} (pc {}): {}",
+            self.index, self.pc, self.rule
+        )?;
         for (r, v) in &self.regs {
             write!(f, "\n  {r}: {v}")?;
         }
@@ -335,7 +356,12 @@ impl Rejection {
             if k > 0 {
                 s.push_str(", ");
             }
-            let _ = write!(s, "{} {}", p.index, if p.taken { "taken" } else { "not taken" });
+            let _ = write!(
+                s,
+                "{} {}",
+                p.index,
+                if p.taken { "taken" } else { "not taken" }
+            );
         }
         s
     }

@@ -140,9 +140,7 @@ impl Config {
     pub fn ctx_len(&self) -> (u64, u64) {
         match (self.ty.info().ctx.size, self.ctx_size) {
             (CtxSize::Template, Some(n)) => (n as u64, n as u64),
-            (CtxSize::HeaderThenTemplate(h), Some(n)) => {
-                (h as u64 + n as u64, h as u64 + n as u64)
-            }
+            (CtxSize::HeaderThenTemplate(h), Some(n)) => (h as u64 + n as u64, h as u64 + n as u64),
             (CtxSize::HeaderThenTemplate(h), None) => (h as u64, MAX_CTX_LEN),
             _ => (0, MAX_CTX_LEN),
         }
@@ -222,7 +220,11 @@ pub fn verify(prog: &Program, conf: &Config) -> Result<Facts, Rejection> {
     let insns = prog.insns();
     let at = |index: usize, rule: Rule, regs: Vec<(Reg, Value)>, path| Rejection {
         index,
-        pc: if index < insns.len() { prog.pc(index) } else { prog.slot_count() },
+        pc: if index < insns.len() {
+            prog.pc(index)
+        } else {
+            prog.slot_count()
+        },
         rule,
         regs,
         path,

@@ -45,8 +45,7 @@ impl fmt::Display for Scalar {
             sep = " ";
         }
         if self.umin != 0 || self.umax != u64::MAX {
-            if !(self.smin >= 0 && self.smin as u64 == self.umin && self.smax as u64 == self.umax)
-            {
+            if !(self.smin >= 0 && self.smin as u64 == self.umin && self.smax as u64 == self.umax) {
                 write!(f, "{sep}u[{}, {}]", self.umin, self.umax)?;
                 sep = " ";
             }
@@ -206,7 +205,9 @@ impl Scalar {
     }
 
     fn from_tnum(t: Tnum) -> Scalar {
-        Scalar { t, ..Scalar::TOP }.normalize().unwrap_or(Scalar::TOP)
+        Scalar { t, ..Scalar::TOP }
+            .normalize()
+            .unwrap_or(Scalar::TOP)
     }
 
     /// The low 32 bits, zero-extended.
@@ -225,7 +226,9 @@ impl Scalar {
             .normalize()
             .unwrap_or(Scalar::unsigned_bits(32))
         } else {
-            Scalar::from_tnum(t).meet(&Scalar::unsigned_bits(32)).unwrap_or(Scalar::unsigned_bits(32))
+            Scalar::from_tnum(t)
+                .meet(&Scalar::unsigned_bits(32))
+                .unwrap_or(Scalar::unsigned_bits(32))
         }
     }
 
@@ -283,7 +286,14 @@ impl Scalar {
                                 && b.umax <= i32::MAX as u64 =>
                             {
                                 // Both non-negative and no division by zero: unsigned.
-                                a.alu64(if op == AluOp::SDiv { AluOp::Div } else { AluOp::Mod }, &b)
+                                a.alu64(
+                                    if op == AluOp::SDiv {
+                                        AluOp::Div
+                                    } else {
+                                        AluOp::Mod
+                                    },
+                                    &b,
+                                )
                             }
                             _ => return Scalar::unsigned_bits(32),
                         }
@@ -312,8 +322,16 @@ impl Scalar {
                 let (smax, o2) = a.smax.overflowing_add(b.smax);
                 let (umin, o3) = a.umin.overflowing_add(b.umin);
                 let (umax, o4) = a.umax.overflowing_add(b.umax);
-                let (smin, smax) = if o1 || o2 { (i64::MIN, i64::MAX) } else { (smin, smax) };
-                let (umin, umax) = if o3 || o4 { (0, u64::MAX) } else { (umin, umax) };
+                let (smin, smax) = if o1 || o2 {
+                    (i64::MIN, i64::MAX)
+                } else {
+                    (smin, smax)
+                };
+                let (umin, umax) = if o3 || o4 {
+                    (0, u64::MAX)
+                } else {
+                    (umin, umax)
+                };
                 Scalar {
                     smin,
                     smax,
@@ -325,7 +343,11 @@ impl Scalar {
             AluOp::Sub => {
                 let (smin, o1) = a.smin.overflowing_sub(b.smax);
                 let (smax, o2) = a.smax.overflowing_sub(b.smin);
-                let (smin, smax) = if o1 || o2 { (i64::MIN, i64::MAX) } else { (smin, smax) };
+                let (smin, smax) = if o1 || o2 {
+                    (i64::MIN, i64::MAX)
+                } else {
+                    (smin, smax)
+                };
                 let (umin, umax) = if a.umin >= b.umax {
                     (a.umin - b.umax, a.umax - b.umin)
                 } else {
@@ -368,7 +390,14 @@ impl Scalar {
             }
             AluOp::SDiv | AluOp::SMod => {
                 if a.smin >= 0 && b.smin >= 1 {
-                    return a.alu64(if op == AluOp::SDiv { AluOp::Div } else { AluOp::Mod }, b);
+                    return a.alu64(
+                        if op == AluOp::SDiv {
+                            AluOp::Div
+                        } else {
+                            AluOp::Mod
+                        },
+                        b,
+                    );
                 }
                 Scalar::TOP
             }
@@ -501,7 +530,11 @@ impl Scalar {
             Gt | Ge | Lt | Le => {
                 // Normalise to lo < hi or lo <= hi.
                 let strict = matches!(cond, Gt | Lt);
-                let (lo, hi) = if matches!(cond, Gt | Ge) { (&mut b, &mut a) } else { (&mut a, &mut b) };
+                let (lo, hi) = if matches!(cond, Gt | Ge) {
+                    (&mut b, &mut a)
+                } else {
+                    (&mut a, &mut b)
+                };
                 let d = strict as u64;
                 let hmin = lo.umin.checked_add(d)?;
                 hi.umin = hi.umin.max(hmin);
@@ -510,7 +543,11 @@ impl Scalar {
             }
             Sgt | Sge | Slt | Sle => {
                 let strict = matches!(cond, Sgt | Slt);
-                let (lo, hi) = if matches!(cond, Sgt | Sge) { (&mut b, &mut a) } else { (&mut a, &mut b) };
+                let (lo, hi) = if matches!(cond, Sgt | Sge) {
+                    (&mut b, &mut a)
+                } else {
+                    (&mut a, &mut b)
+                };
                 let d = strict as i64;
                 let hmin = lo.smin.checked_add(d)?;
                 hi.smin = hi.smin.max(hmin);
@@ -538,10 +575,7 @@ impl Scalar {
                 return None;
             }
             let a = match b.as_const() {
-                Some(m) => a.meet(&Scalar::from_tnum(Tnum {
-                    value: 0,
-                    mask: !m,
-                }))?,
+                Some(m) => a.meet(&Scalar::from_tnum(Tnum { value: 0, mask: !m }))?,
                 None => *a,
             };
             return Some((a, *b));
@@ -586,10 +620,9 @@ mod tests {
                 _ => base.wrapping_sub(rng.below(1000)),
             })
             .collect();
-        let s = vals
-            .iter()
-            .skip(1)
-            .fold(Scalar::constant(vals[0]), |s, v| s.join(&Scalar::constant(*v)));
+        let s = vals.iter().skip(1).fold(Scalar::constant(vals[0]), |s, v| {
+            s.join(&Scalar::constant(*v))
+        });
         (s, vals)
     }
 
@@ -600,12 +633,19 @@ mod tests {
             let (a, xs) = sample(&mut rng);
             let (b, ys) = sample(&mut rng);
             let op = rng.pick(&AluOp::ALL);
-            let w = if rng.chance(1, 2) { Width::W32 } else { Width::W64 };
+            let w = if rng.chance(1, 2) {
+                Width::W32
+            } else {
+                Width::W64
+            };
             let r = a.alu(op, w, &b);
             for &x in &xs {
                 for &y in &ys {
                     let z = semantics::alu(op, w, x, y);
-                    assert!(r.contains(z), "{op:?} {w:?}: {a} op {b} = {r} misses {x:#x} op {y:#x} = {z:#x}");
+                    assert!(
+                        r.contains(z),
+                        "{op:?} {w:?}: {a} op {b} = {r} misses {x:#x} op {y:#x} = {z:#x}"
+                    );
                 }
             }
         }
@@ -615,8 +655,17 @@ mod tests {
     fn refine_is_sound() {
         let mut rng = Rng::new(9);
         let conds = [
-            JmpCond::Eq, JmpCond::Ne, JmpCond::Gt, JmpCond::Ge, JmpCond::Lt, JmpCond::Le,
-            JmpCond::Sgt, JmpCond::Sge, JmpCond::Slt, JmpCond::Sle, JmpCond::Set,
+            JmpCond::Eq,
+            JmpCond::Ne,
+            JmpCond::Gt,
+            JmpCond::Ge,
+            JmpCond::Lt,
+            JmpCond::Le,
+            JmpCond::Sgt,
+            JmpCond::Sge,
+            JmpCond::Slt,
+            JmpCond::Sle,
+            JmpCond::Set,
         ];
         for _ in 0..20_000 {
             let (a, xs) = sample(&mut rng);
@@ -629,7 +678,10 @@ mod tests {
                     let holds = c.eval64(x, y);
                     let side = if holds { &t } else { &f };
                     let (ra, rb) = side.expect("feasible side refined away");
-                    assert!(ra.contains(x) && rb.contains(y), "{c:?} {a} {b} -> {ra} {rb} misses {x:#x} {y:#x}");
+                    assert!(
+                        ra.contains(x) && rb.contains(y),
+                        "{c:?} {a} {b} -> {ra} {rb} misses {x:#x} {y:#x}"
+                    );
                 }
             }
         }

@@ -279,13 +279,14 @@ impl State {
         }
         self.len_min = self.len_min.min(o.len_min);
         self.len_max = self.len_max.max(o.len_max);
-        self.facts.retain_mut(|(s, k)| match o.facts.iter().find(|f| f.0 == *s) {
-            Some(f) => {
-                *k = (*k).min(f.1);
-                true
-            }
-            None => false,
-        });
+        self.facts
+            .retain_mut(|(s, k)| match o.facts.iter().find(|f| f.0 == *s) {
+                Some(f) => {
+                    *k = (*k).min(f.1);
+                    true
+                }
+                None => false,
+            });
         self.count = self.count.max(o.count);
         self.emits = self.emits.max(o.emits);
         self.syms_below = self.syms_below.max(o.syms_below);

@@ -235,7 +235,11 @@ mod tests {
     fn ops_are_sound_on_small_tnums() {
         // Every pair of tnums over the low 4 bits (others known 0).
         let all: alloc::vec::Vec<Tnum> = (0u64..16)
-            .flat_map(|m| (0u64..16).filter(move |v| v & m == 0).map(move |v| Tnum { value: v, mask: m }))
+            .flat_map(|m| {
+                (0u64..16)
+                    .filter(move |v| v & m == 0)
+                    .map(move |v| Tnum { value: v, mask: m })
+            })
             .collect();
         for &a in &all {
             for &b in &all {

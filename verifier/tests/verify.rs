@@ -56,8 +56,18 @@ fn ihl_header_then_length_test() {
 #[test]
 fn fixed_size_metadata_needs_no_checks() {
     ok(ProgramType::Size, Some(128), "ldxw %r0, [%r1+124]\nexit");
-    bad(ProgramType::Size, Some(128), "ldxw %r0, [%r1+125]\nexit", "ctx-bounds");
-    bad(ProgramType::Size, None, "ldxw %r0, [%r1+0]\nexit", "ctx-bounds");
+    bad(
+        ProgramType::Size,
+        Some(128),
+        "ldxw %r0, [%r1+125]\nexit",
+        "ctx-bounds",
+    );
+    bad(
+        ProgramType::Size,
+        None,
+        "ldxw %r0, [%r1+0]\nexit",
+        "ctx-bounds",
+    );
 }
 
 #[test]
@@ -112,11 +122,35 @@ fn budget_is_configurable() {
 
 #[test]
 fn stack_rules() {
-    ok(ProgramType::Size, Some(8), "stxdw [%r10-8], %r1\nldxdw %r0, [%r10-8]\nldxb %r0, [%r0+0]\nexit");
-    bad(ProgramType::Size, Some(8), "ldxdw %r0, [%r10-8]\nexit", "uninit-stack");
-    bad(ProgramType::Size, Some(8), "stxdw [%r10-8], %r1\nldxw %r0, [%r10-8]\nexit", "partial-pointer");
-    bad(ProgramType::Size, Some(8), "stw [%r10-516], 0\nmov %r0, 0\nexit", "stack-bounds");
-    bad(ProgramType::Size, Some(8), "stxw [%r10-4], %r1\nmov %r0, 0\nexit", "partial-pointer");
+    ok(
+        ProgramType::Size,
+        Some(8),
+        "stxdw [%r10-8], %r1\nldxdw %r0, [%r10-8]\nldxb %r0, [%r0+0]\nexit",
+    );
+    bad(
+        ProgramType::Size,
+        Some(8),
+        "ldxdw %r0, [%r10-8]\nexit",
+        "uninit-stack",
+    );
+    bad(
+        ProgramType::Size,
+        Some(8),
+        "stxdw [%r10-8], %r1\nldxw %r0, [%r10-8]\nexit",
+        "partial-pointer",
+    );
+    bad(
+        ProgramType::Size,
+        Some(8),
+        "stw [%r10-516], 0\nmov %r0, 0\nexit",
+        "stack-bounds",
+    );
+    bad(
+        ProgramType::Size,
+        Some(8),
+        "stxw [%r10-4], %r1\nmov %r0, 0\nexit",
+        "partial-pointer",
+    );
     // A constant spilled whole reads back exactly, even in parts.
     let f = ok(
         ProgramType::Size,
@@ -128,22 +162,70 @@ fn stack_rules() {
 
 #[test]
 fn pointer_rules() {
-    bad(ProgramType::Size, Some(8), "mov %r0, %r1\nexit", "pointer-leak");
-    bad(ProgramType::Size, Some(8), "mov32 %r0, %r1\nexit", "pointer-arithmetic");
-    bad(ProgramType::Size, Some(8), "mov %r0, %r1\nmul %r0, 2\nexit", "pointer-arithmetic");
-    bad(ProgramType::Size, Some(8), "mov %r0, 0\njgt %r1, 5, +0\nexit", "pointer-compare");
-    ok(ProgramType::Size, Some(8), "mov %r0, %r1\nsub %r0, %r1\nexit");
-    bad(ProgramType::Size, Some(8), "stb [%r1+0], 1\nmov %r0, 0\nexit", "read-only");
-    bad(ProgramType::Size, Some(8), "mov %r3, 5\nldxb %r0, [%r3+0]\nexit", "not-a-pointer");
+    bad(
+        ProgramType::Size,
+        Some(8),
+        "mov %r0, %r1\nexit",
+        "pointer-leak",
+    );
+    bad(
+        ProgramType::Size,
+        Some(8),
+        "mov32 %r0, %r1\nexit",
+        "pointer-arithmetic",
+    );
+    bad(
+        ProgramType::Size,
+        Some(8),
+        "mov %r0, %r1\nmul %r0, 2\nexit",
+        "pointer-arithmetic",
+    );
+    bad(
+        ProgramType::Size,
+        Some(8),
+        "mov %r0, 0\njgt %r1, 5, +0\nexit",
+        "pointer-compare",
+    );
+    ok(
+        ProgramType::Size,
+        Some(8),
+        "mov %r0, %r1\nsub %r0, %r1\nexit",
+    );
+    bad(
+        ProgramType::Size,
+        Some(8),
+        "stb [%r1+0], 1\nmov %r0, 0\nexit",
+        "read-only",
+    );
+    bad(
+        ProgramType::Size,
+        Some(8),
+        "mov %r3, 5\nldxb %r0, [%r3+0]\nexit",
+        "not-a-pointer",
+    );
 }
 
 #[test]
 fn registers_must_be_written() {
-    let e = bad(ProgramType::Size, Some(8), "mov %r0, %r5\nexit", "uninit-read");
+    let e = bad(
+        ProgramType::Size,
+        Some(8),
+        "mov %r0, %r5\nexit",
+        "uninit-read",
+    );
     assert_eq!(e.regs.len(), 1);
-    bad(ProgramType::Size, Some(8), "jeq %r2, 8, +1\nmov %r0, 0\nexit", "uninit-read");
+    bad(
+        ProgramType::Size,
+        Some(8),
+        "jeq %r2, 8, +1\nmov %r0, 0\nexit",
+        "uninit-read",
+    );
     // Infeasible paths do not count: r2 is exactly 8 here.
-    ok(ProgramType::Size, Some(8), "jeq %r2, 8, +1\nexit\nmov %r0, 0\nexit");
+    ok(
+        ProgramType::Size,
+        Some(8),
+        "jeq %r2, 8, +1\nexit\nmov %r0, 0\nexit",
+    );
 }
 
 #[test]
@@ -168,9 +250,24 @@ fn helpers_of_owns() {
         exit",
     );
     assert_eq!(f.max_extents, 3);
-    bad(ProgramType::Owns, Some(16), "mov %r2, 1\nmov %r3, 0\ncall 1\nmov %r0, 0\nexit", "helper-arg");
-    bad(ProgramType::Owns, Some(16), "mov %r1, 1\nmov %r2, 1\nlddw %r3, 0x100000000\ncall 1\nmov %r0, 0\nexit", "helper-arg");
-    bad(ProgramType::Size, Some(16), "call 1\nexit", "unknown-helper");
+    bad(
+        ProgramType::Owns,
+        Some(16),
+        "mov %r2, 1\nmov %r3, 0\ncall 1\nmov %r0, 0\nexit",
+        "helper-arg",
+    );
+    bad(
+        ProgramType::Owns,
+        Some(16),
+        "mov %r1, 1\nmov %r2, 1\nlddw %r3, 0x100000000\ncall 1\nmov %r0, 0\nexit",
+        "helper-arg",
+    );
+    bad(
+        ProgramType::Size,
+        Some(16),
+        "call 1\nexit",
+        "unknown-helper",
+    );
 }
 
 #[test]
@@ -190,7 +287,12 @@ fn local_calls() {
         exit",
     );
     assert_eq!(f.max_frames, 2);
-    bad(ProgramType::Size, Some(8), "call local f\nexit\nf:\ncall local f\nexit", "recursion");
+    bad(
+        ProgramType::Size,
+        Some(8),
+        "call local f\nexit\nf:\ncall local f\nexit",
+        "recursion",
+    );
     bad(
         ProgramType::Size,
         Some(8),

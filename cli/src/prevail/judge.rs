@@ -105,7 +105,11 @@ pub fn judge(case: &Case) -> Outcome {
         Ok(a) => a,
         Err(e) => return Outcome::Skip(e.0),
     };
-    let calls = asm.program.insns().iter().any(|i| matches!(i, Insn::CallLocal { .. }));
+    let calls = asm
+        .program
+        .insns()
+        .iter()
+        .any(|i| matches!(i, Insn::CallLocal { .. }));
     if asm.assume_sink.is_some() && calls {
         return Outcome::Skip(
             "`assume` with local calls: its sink would lie in another function".to_string(),
@@ -138,7 +142,11 @@ pub fn judge(case: &Case) -> Outcome {
         .insns()
         .iter()
         .any(|i| matches!(i, Insn::LoadAbs { .. } | Insn::LoadInd { .. }));
-    let mut conf = Config::new(if legacy { ProgramType::Filter } else { ProgramType::Size });
+    let mut conf = Config::new(if legacy {
+        ProgramType::Filter
+    } else {
+        ProgramType::Size
+    });
     conf.ctx_size = Some(64);
     conf.entry = Some(regs);
     conf.fragment_exits = fragment_exits;
