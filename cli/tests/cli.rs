@@ -187,3 +187,57 @@ fn demo_runs_the_bundled_corpus() {
         assert!(out.contains(line), "missing `{line}` in:\n{out}");
     }
 }
+
+#[test]
+fn verify_accepts_with_facts_and_rejects_on_the_source_line() {
+    let good = tmp("hdr.s");
+    std::fs::write(
+        &good,
+        "mov %r0, 0\njlt %r2, 15, out\nldxb %r3, [%r1+14]\nand %r3, 15\nlsh %r3, 2\n\
+         mov %r4, %r3\nadd %r4, 18\njgt %r4, %r2, out\nmov %r5, %r1\nadd %r5, %r3\n\
+         ldxh %r0, [%r5+16]\nout:\nexit\n",
+    )
+    .expect("write");
+    let o = udf(&["verify", good.to_str().unwrap(), "--type", "filter"]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    assert!(out.contains("instruction bound: 12"), "{out}");
+
+    let src = std::fs::read_to_string(&good).unwrap().replace("add %r4, 18", "add %r4, 17");
+    let bad = tmp("hdr_short.s");
+    std::fs::write(&bad, src).expect("write");
+    let o = udf(&["verify", bad.to_str().unwrap(), "--type", "filter"]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("udf::verify::ctx-bounds"), "{err}");
+    assert!(err.contains("hdr_short.s:11:1: instruction 10"), "{err}");
+    assert!(err.contains("v+17 <= len proven, and it needs v+18"), "{err}");
+
+    let o = udf(&["--json", "verify", bad.to_str().unwrap(), "--type", "filter"]);
+    let (out, _) = text(&o);
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["rule"], "ctx-bounds");
+    assert_eq!(v["line"], 11);
+    assert_eq!(v["path"][0]["index"], 1);
+
+    // The type is required for assembler input; an unknown one is bad usage.
+    assert_eq!(udf(&["verify", good.to_str().unwrap()]).status.code(), Some(2));
+    assert_eq!(udf(&["verify", good.to_str().unwrap(), "--type", "raw"]).status.code(), Some(2));
+}
+
+#[test]
+fn run_refuses_unverifiable_programs_of_verified_types() {
+    let src = tmp("unchecked.s");
+    std::fs::write(&src, "ldxw %r0, [%r1+0]\nexit\n").expect("write");
+    let input = tmp("two.bin");
+    std::fs::write(&input, [1u8, 2]).expect("write");
+    let o = udf(&["run", src.to_str().unwrap(), "--type", "filter", "--input", input.to_str().unwrap()]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("udf::verify::ctx-bounds"), "{err}");
+    // The same program as `size` over a 4-byte object verifies and runs.
+    std::fs::write(&input, [1u8, 0, 0, 0]).expect("write");
+    let o = udf(&["run", src.to_str().unwrap(), "--type", "size", "--input", input.to_str().unwrap()]);
+    assert_eq!(text(&o).0, "r0 = 1\n");
+}
