@@ -4,6 +4,9 @@
 //! [`program`] covers every instruction form with valid registers and in-range jumps: every
 //! output is a [`Program`]. [`raw_slots`] makes byte strings that are mostly well-formed
 //! instruction words, to reach deep into the decoder's refusals.
+//! [`structured`] builds programs the way people and compilers write them (checked context
+//! reads, spills, bounded loops, helper and local calls) for a program type: most are meant to
+//! pass a sound, precise verifier and the rest carry one planted [`Flaw`], to test verifiers.
 
 use alloc::vec::Vec;
 
@@ -245,4 +248,2547 @@ pub fn raw_slots(rng: &mut Rng, max_slots: usize) -> Vec<u8> {
         out.truncate(out.len().saturating_sub(rng.below(8) as usize));
     }
     out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Structure-aware generation of mostly valid programs, for testing a verifier.
+// ---------------------------------------------------------------------------------------------
+
+use crate::progtype::ProgramType;
+
+/// Shape knobs for [`structured`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shape {
+    /// The program type the program is written for: decides helpers (`owns` may call `emit`),
+    /// legacy packet loads (`filter`, `raw`) and whether the context may be written (`raw`).
+    pub ty: ProgramType,
+    /// Approximate number of instructions (at least 8): programs stay within it, give or take
+    /// the few instructions of their final exits (measured: at most 6 more; 16 is a safe bound).
+    pub max_len: usize,
+    /// A fixed context size in bytes (`owns`, `acl`, `size`: the template size), so reads at
+    /// constant offsets below it are in bounds; `None`: the length is known only at run time
+    /// (`r2`, as for `filter`), and reads are guarded by length checks.
+    pub ctx_size: Option<u32>,
+}
+
+impl Shape {
+    /// The shape a type's contract suggests: a variable-length context for `filter` and `raw`,
+    /// a 64-byte one for the others (`acl`: the 16-byte request then a 48-byte object).
+    pub fn new(ty: ProgramType, max_len: usize) -> Shape {
+        let ctx_size = match ty {
+            ProgramType::Filter | ProgramType::Raw => None,
+            _ => Some(64),
+        };
+        Shape {
+            ty,
+            max_len,
+            ctx_size,
+        }
+    }
+}
+
+/// The deliberate mistakes [`structured_labeled`] plants, at most one per program, always on
+/// code the entry reaches for some input (never in a branch arm or a callee).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Flaw {
+    /// A context read past what is proven in bounds: a length check one byte short, or a
+    /// constant offset ending past the fixed size.
+    CtxOutOfBounds,
+    /// The variable-header pattern (`ldxb; and 15; lsh 2; ... if end > len goto out`) with the
+    /// load ending one byte past the checked end.
+    HeaderOffByOne,
+    /// A stack read of bytes never written (or written only in part).
+    StackUninitRead,
+    /// A stack access outside the 512-byte frame (at or above `r10`, or below `r10 - 512`).
+    StackOutOfBounds,
+    /// A loop that need not terminate: no increment, a step that jumps over its `!=` bound,
+    /// a condition that holds until the counter wraps, or a data-dependent exit.
+    UnboundedLoop,
+    /// A counted loop indexing the stack or the context one element past its array.
+    LoopIndexOffByOne,
+    /// A pointer escapes: returned in `r0`, passed to `emit`, used as an `LD_IND` index, or
+    /// read back partially from a spill slot.
+    PointerLeak,
+    /// A store into the read-only context.
+    CtxWrite,
+    /// Arithmetic that turns a pointer into a scalar (`mul`, `or`, a 32-bit `add`) followed by
+    /// a dereference.
+    BadPointerArith,
+    /// A register read where one path has not written it (the pre-run check refuses these).
+    UninitRegister,
+}
+
+/// What a structured program contains, as counted by the generator.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Features {
+    /// Loops (backward jumps).
+    pub loops: u32,
+    /// Loops inside loops.
+    pub nested_loops: u32,
+    /// Loops indexing the stack or the context with their counter.
+    pub indexed_loops: u32,
+    /// Pointers stored whole to the stack.
+    pub pointer_spills: u32,
+    /// Spilled pointers loaded back whole.
+    pub pointer_fills: u32,
+    /// Calls of helper 1 (`emit`).
+    pub helper_calls: u32,
+    /// Local calls.
+    pub local_calls: u32,
+    /// Checks of a load's end against the context length.
+    pub len_checks: u32,
+    /// Variable-header patterns.
+    pub header_patterns: u32,
+    /// Context loads (`ldx` from a context pointer).
+    pub ctx_reads: u32,
+    /// `LD_ABS`/`LD_IND`.
+    pub legacy_loads: u32,
+    /// Forward conditional diamonds.
+    pub diamonds: u32,
+}
+
+/// A structured program with what the generator meant by it.
+#[derive(Clone, Debug)]
+pub struct Structured {
+    /// The program.
+    pub program: Program,
+    /// The mistake planted, if any (`None`: meant to be accepted by a sound, precise verifier).
+    pub flaw: Option<Flaw>,
+    /// What it contains.
+    pub features: Features,
+}
+
+/// A program for `shape.ty` built from typical eBPF patterns (constants, ALU, stack stores,
+/// spills and fills, checked context reads, variable headers, bounded loops, diamonds, helper
+/// and local calls), every path ending in `exit` with a scalar `r0`. About four in five are
+/// meant to be valid; the others carry one subtle [`Flaw`]. Deterministic in the seed.
+///
+/// Entry convention: `r1` = context pointer (read-only unless `raw`), `r2` = its length,
+/// `r3` = wire length for `filter`, `r10` = frame pointer.
+pub fn structured(rng: &mut Rng, shape: &Shape) -> Program {
+    structured_labeled(rng, shape).program
+}
+
+/// [`structured`] with the planted flaw and the feature counts.
+pub fn structured_labeled(rng: &mut Rng, shape: &Shape) -> Structured {
+    let info = shape.ty.info();
+    let max_len = shape.max_len.clamp(8, MAX_LEN_CAP);
+    let mut g = Gen {
+        rng,
+        ty: shape.ty,
+        fixed: shape.ctx_size,
+        legacy: info.legacy_packet_loads,
+        emit_helper: info.helpers.iter().any(|h| h.id == 1),
+        ctx_writable: info.ctx.writable,
+        limit: max_len.saturating_sub(4),
+        funcs: alloc::vec![None],
+        done_len: 0,
+        open_len: 0,
+        want: None,
+        force: false,
+        flaw: None,
+        leak_at_exit: false,
+        feats: Features::default(),
+    };
+    // Types with the same shape get different programs from one seed.
+    for _ in 0..shape.ty as usize {
+        g.rng.next_u64();
+    }
+    if g.rng.chance(1, 5) {
+        g.want = Some(g.pick_flaw());
+    }
+    let mut regs = [Val::Uninit; 11];
+    for r in info.entry_regs {
+        regs[r.index()] = Val::Input;
+    }
+    regs[1] = Val::Ctx(0);
+    regs[2] = Val::Len;
+    regs[10] = Val::Stack(0);
+    let mut f = FnCtx::new(0, State::entry(regs));
+    g.prologue(&mut f);
+    let reserve = if g.want.is_some() {
+        FORCED_FLAW_ROOM
+    } else {
+        0
+    };
+    let budget = g.limit.saturating_sub(reserve + f.b.len());
+    g.segment(&mut f, budget);
+    if g.want.is_some() {
+        g.force_flaw(&mut f);
+    }
+    g.epilogue(&mut f);
+    let main = FuncOut {
+        b: f.b,
+        args: [Val::Uninit; 6],
+        height: f.height,
+        legacy_end: f.legacy_end,
+    };
+    g.funcs[0] = Some(main);
+    let builders: Vec<Builder> = g
+        .funcs
+        .into_iter()
+        .map(|o| o.map(|f| f.b).unwrap_or_default())
+        .collect();
+    let program = Program::from_insns(link(builders))
+        .expect("the builder resolves every label and call to an instruction");
+    Structured {
+        program,
+        flaw: g.flaw,
+        features: g.feats,
+    }
+}
+
+const MAX_LEN_CAP: usize = 4000;
+/// Main is at depth 0; callees at 1 and 2 (three frames at most).
+const MAX_CALL_DEPTH: usize = 2;
+/// Instructions kept back for a flaw planted at the end.
+const FORCED_FLAW_ROOM: usize = 20;
+
+const REGS: [Reg; 11] = [
+    Reg::R0,
+    Reg::R1,
+    Reg::R2,
+    Reg::R3,
+    Reg::R4,
+    Reg::R5,
+    Reg::R6,
+    Reg::R7,
+    Reg::R8,
+    Reg::R9,
+    Reg::R10,
+];
+
+fn bit(r: Reg) -> u16 {
+    1 << r.num()
+}
+
+fn size_of(bytes: u32) -> Size {
+    match bytes {
+        1 => Size::B,
+        2 => Size::H,
+        4 => Size::W,
+        _ => Size::DW,
+    }
+}
+
+fn log2(bytes: u32) -> i32 {
+    bytes.trailing_zeros() as i32
+}
+
+fn alu(width: Width, op: AluOp, dst: Reg, src: Source) -> Insn {
+    Insn::Alu {
+        width,
+        op,
+        dst,
+        src,
+    }
+}
+
+fn alu64(op: AluOp, dst: Reg, src: Source) -> Insn {
+    alu(Width::W64, op, dst, src)
+}
+
+fn mov(dst: Reg, src: Reg) -> Insn {
+    alu64(AluOp::Mov, dst, Source::Reg(src))
+}
+
+fn movi(dst: Reg, imm: i32) -> Insn {
+    alu64(AluOp::Mov, dst, Source::Imm(imm))
+}
+
+fn addi(dst: Reg, imm: i32) -> Insn {
+    alu64(AluOp::Add, dst, Source::Imm(imm))
+}
+
+fn jmp(width: Width, cond: JmpCond, dst: Reg, src: Source) -> Insn {
+    Insn::Jump {
+        width,
+        cond,
+        dst,
+        src,
+        off: 0,
+    }
+}
+
+fn ldx(size: Size, dst: Reg, base: Reg, off: i32) -> Insn {
+    Insn::Load {
+        size,
+        signed: false,
+        dst,
+        base,
+        off: off as i16,
+    }
+}
+
+fn st(size: Size, base: Reg, off: i32, src: Source) -> Insn {
+    Insn::Store {
+        size,
+        base,
+        off: off as i16,
+        src,
+    }
+}
+
+// --- Builder: instructions with labels, linked into one program ------------------------------
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Label(usize);
+
+#[derive(Clone, Copy, Debug)]
+enum Fix {
+    None,
+    Label(Label),
+    Func(usize),
+}
+
+/// One function's instructions; branch targets are labels, call targets function ids.
+#[derive(Default)]
+struct Builder {
+    insns: Vec<Insn>,
+    fix: Vec<Fix>,
+    /// Instruction index each label is bound to (`usize::MAX`: not bound).
+    labels: Vec<usize>,
+}
+
+impl Builder {
+    fn len(&self) -> usize {
+        self.insns.len()
+    }
+    fn label(&mut self) -> Label {
+        self.labels.push(usize::MAX);
+        Label(self.labels.len() - 1)
+    }
+    /// Binds `l` to the next instruction emitted.
+    fn bind(&mut self, l: Label) {
+        self.labels[l.0] = self.insns.len();
+    }
+    fn here(&mut self) -> Label {
+        let l = self.label();
+        self.bind(l);
+        l
+    }
+    fn emit(&mut self, i: Insn) {
+        self.insns.push(i);
+        self.fix.push(Fix::None);
+    }
+    fn branch(&mut self, i: Insn, l: Label) {
+        self.insns.push(i);
+        self.fix.push(Fix::Label(l));
+    }
+    fn call(&mut self, func: usize) {
+        self.insns.push(Insn::CallLocal { imm: 0 });
+        self.fix.push(Fix::Func(func));
+    }
+}
+
+/// Lays the functions out in order and resolves labels and calls to slot offsets.
+fn link(funcs: Vec<Builder>) -> Vec<Insn> {
+    let mut bases = Vec::with_capacity(funcs.len());
+    let mut pcs_all = Vec::with_capacity(funcs.len());
+    let mut base = 0i64;
+    for b in &funcs {
+        bases.push(base);
+        let mut pcs = Vec::with_capacity(b.len());
+        let mut pc = 0i64;
+        for i in &b.insns {
+            pcs.push(pc);
+            pc += i.slots() as i64;
+        }
+        base += pc;
+        pcs_all.push(pcs);
+    }
+    let mut out = Vec::new();
+    for (fi, b) in funcs.into_iter().enumerate() {
+        let pcs = &pcs_all[fi];
+        let Builder { insns, fix, labels } = b;
+        for (i, (mut insn, fix)) in insns.into_iter().zip(fix).enumerate() {
+            let from = bases[fi] + pcs[i] + 1;
+            let target = match fix {
+                Fix::None => None,
+                Fix::Label(l) => Some(bases[fi] + pcs[labels[l.0]]),
+                Fix::Func(id) => Some(bases[id]),
+            };
+            if let Some(t) = target {
+                let off = t - from;
+                insn = match insn {
+                    Insn::Ja { .. } | Insn::Ja32 { .. } => match i16::try_from(off) {
+                        Ok(off) => Insn::Ja { off },
+                        Err(_) => Insn::Ja32 { imm: off as i32 },
+                    },
+                    Insn::Jump {
+                        width,
+                        cond,
+                        dst,
+                        src,
+                        ..
+                    } => Insn::Jump {
+                        width,
+                        cond,
+                        dst,
+                        src,
+                        off: off as i16,
+                    },
+                    Insn::CallLocal { .. } => Insn::CallLocal { imm: off as i32 },
+                    other => other,
+                };
+            }
+            out.push(insn);
+        }
+    }
+    out
+}
+
+// --- Abstract state: what the generator knows on every path to the current point -------------
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Val {
+    /// Not written on some path.
+    Uninit,
+    /// Written, but nothing usable (pointer on one path, scalar on another; variable offset).
+    Junk,
+    /// A number, possibly one the verifier can compute (constants and whatever is derived from
+    /// them, stack contents).
+    Scalar,
+    /// A number straight from the input (a context load, the wire length): comparing it with a
+    /// constant is decided by the input, never by the verifier alone.
+    Input,
+    /// The context length (a scalar).
+    Len,
+    /// Context pointer plus a constant.
+    Ctx(i32),
+    /// Frame pointer plus a constant.
+    Stack(i32),
+}
+
+impl Val {
+    fn is_scalar(self) -> bool {
+        matches!(self, Val::Scalar | Val::Input | Val::Len)
+    }
+    fn is_ptr(self) -> bool {
+        matches!(self, Val::Ctx(_) | Val::Stack(_))
+    }
+    fn is_ctx(self) -> bool {
+        matches!(self, Val::Ctx(_))
+    }
+    fn meet(a: Val, b: Val) -> Val {
+        if a == b {
+            a
+        } else if a == Val::Uninit || b == Val::Uninit {
+            Val::Uninit
+        } else if a.is_scalar() && b.is_scalar() {
+            Val::Scalar
+        } else {
+            Val::Junk
+        }
+    }
+    /// Whether a callee generated for an argument `self` may be given `actual`.
+    fn accepts(self, actual: Val) -> bool {
+        match self {
+            Val::Uninit | Val::Junk => true,
+            Val::Scalar => actual.is_scalar(),
+            _ => self == actual,
+        }
+    }
+}
+
+/// Stack byte states.
+const SU: u8 = 0; // not written on some path
+const SD: u8 = 1; // scalar data on every path
+const SP: u8 = 2; // part of a whole, aligned pointer spill (`State::spill`)
+const SX: u8 = 3; // pointer bits on some path: not readable, not partially writable
+
+/// Stack bytes `[r10 - 512, r10 - 448)`: where loop bodies spill pointers.
+const SPILL_ZONE: usize = 64;
+
+fn sidx(a: i32) -> usize {
+    (a + 512) as usize
+}
+
+#[derive(Clone)]
+struct State {
+    /// No path reaches here (after an `exit`).
+    dead: bool,
+    regs: [Val; 11],
+    stack: [u8; 512],
+    spill: [Val; 64],
+    /// Context length proven on every path (variable contexts).
+    len_min: u32,
+    /// A length a verifier may also know (from `LD_ABS`/`LD_IND` that return on short
+    /// packets): flaws reach past it, valid code never relies on it.
+    len_hint: u32,
+}
+
+impl State {
+    fn entry(regs: [Val; 11]) -> State {
+        State {
+            dead: false,
+            regs,
+            stack: [SU; 512],
+            spill: [Val::Uninit; 64],
+            len_min: 0,
+            len_hint: 0,
+        }
+    }
+
+    fn meet(a: &State, b: &State) -> State {
+        if a.dead {
+            return b.clone();
+        }
+        if b.dead {
+            return a.clone();
+        }
+        let mut s = a.clone();
+        for i in 0..11 {
+            s.regs[i] = Val::meet(a.regs[i], b.regs[i]);
+        }
+        for slot in 0..64 {
+            let same = a.spill[slot] == b.spill[slot];
+            for i in slot * 8..slot * 8 + 8 {
+                let (x, y) = (a.stack[i], b.stack[i]);
+                s.stack[i] = if x == y && (x != SP || same) {
+                    x
+                } else if x == SP || y == SP || x == SX || y == SX {
+                    SX
+                } else {
+                    SU
+                };
+            }
+            if s.stack[slot * 8] != SP {
+                s.spill[slot] = Val::Uninit;
+            }
+        }
+        s.len_min = a.len_min.min(b.len_min);
+        s.len_hint = a.len_hint.min(b.len_hint);
+        s
+    }
+}
+
+/// The function being generated.
+struct FnCtx {
+    b: Builder,
+    st: State,
+    /// `out: r0 = 0; exit`, emitted after the function's exit if used.
+    out: Label,
+    out_used: bool,
+    depth: usize,
+    /// 1 + the height of the deepest callee.
+    height: usize,
+    /// State at the head of each enclosing loop: the body may not change the kind of what is
+    /// initialised there (so every iteration sees what the first one did).
+    heads: Vec<State>,
+    /// Registers the enclosing templates rely on (loop counters and bounds).
+    pinned: u16,
+    /// Stack bytes written on some path so far (for planting uninitialised reads).
+    touched: [bool; 512],
+    loop_depth: usize,
+    arm_depth: usize,
+    /// The furthest end of a legacy load here or in a callee: past a call, a verifier may
+    /// know the packet is at least this long (shorter, the program returned).
+    legacy_end: u32,
+}
+
+impl FnCtx {
+    fn new(depth: usize, st: State) -> FnCtx {
+        let mut b = Builder::default();
+        let out = b.label();
+        FnCtx {
+            b,
+            st,
+            out,
+            out_used: false,
+            depth,
+            height: 1,
+            heads: Vec::new(),
+            pinned: 0,
+            touched: [false; 512],
+            loop_depth: 0,
+            arm_depth: 0,
+            legacy_end: 0,
+        }
+    }
+    fn reg(&self, r: Reg) -> Val {
+        self.st.regs[r.index()]
+    }
+    fn set(&mut self, r: Reg, v: Val) {
+        self.st.regs[r.index()] = v;
+    }
+    /// Code here runs whenever the entry is reached and the input gets this far.
+    fn uncond(&self) -> bool {
+        self.depth == 0 && self.loop_depth == 0 && self.arm_depth == 0
+    }
+}
+
+struct FuncOut {
+    b: Builder,
+    /// What the body assumed of `r1`-`r5` (index 1-5).
+    args: [Val; 6],
+    height: usize,
+    legacy_end: u32,
+}
+
+struct Gen<'r> {
+    rng: &'r mut Rng,
+    ty: ProgramType,
+    fixed: Option<u32>,
+    legacy: bool,
+    emit_helper: bool,
+    ctx_writable: bool,
+    limit: usize,
+    /// Finished functions by id (0 = main, filled last).
+    funcs: Vec<Option<FuncOut>>,
+    done_len: usize,
+    /// Instructions of callers whose generation is suspended.
+    open_len: usize,
+    want: Option<Flaw>,
+    force: bool,
+    flaw: Option<Flaw>,
+    leak_at_exit: bool,
+    feats: Features,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum T {
+    Const,
+    Arith,
+    CtxRead,
+    Header,
+    Legacy,
+    Store,
+    Load,
+    Spill,
+    Fill,
+    StackPtr,
+    Atomic,
+    Loop,
+    Diamond,
+    Helper,
+    Call,
+    EarlyOut,
+    CtxWrite,
+    FlawOnly,
+}
+
+/// How a counted loop may index memory with its counter.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Index {
+    None,
+    /// Read `e`-byte elements of an initialised `n`-byte stack array at `r10 + b`.
+    StackRead {
+        b: i32,
+        e: u32,
+        n: u32,
+    },
+    /// Write `e`-byte elements of an `n`-byte stack array at `r10 + b`.
+    StackWrite {
+        b: i32,
+        e: u32,
+        n: u32,
+    },
+    /// Read `e`-byte elements at context offset `a` (checked before the loop if variable).
+    Ctx {
+        a: u32,
+        e: u32,
+    },
+    /// The same, checked against the length in every iteration (variable contexts).
+    CtxChecked {
+        a: u32,
+        e: u32,
+        slack: i32,
+    },
+}
+
+impl Gen<'_> {
+    fn total(&self, f: &FnCtx) -> usize {
+        self.done_len + self.open_len + f.b.len()
+    }
+
+    fn pick_flaw(&mut self) -> Flaw {
+        let mut kinds: Vec<(u64, Flaw)> = alloc::vec![
+            (3, Flaw::CtxOutOfBounds),
+            (2, Flaw::StackUninitRead),
+            (2, Flaw::StackOutOfBounds),
+            (3, Flaw::UnboundedLoop),
+            (2, Flaw::LoopIndexOffByOne),
+            (3, Flaw::PointerLeak),
+            (1, Flaw::BadPointerArith),
+            (1, Flaw::UninitRegister),
+        ];
+        if self.fixed.is_none() {
+            kinds.push((2, Flaw::HeaderOffByOne));
+        }
+        if !self.ctx_writable {
+            kinds.push((1, Flaw::CtxWrite));
+        }
+        let total: u64 = kinds.iter().map(|k| k.0).sum();
+        let mut x = self.rng.below(total);
+        for (w, k) in kinds {
+            if x < w {
+                return k;
+            }
+            x -= w;
+        }
+        Flaw::PointerLeak
+    }
+
+    /// Whether to plant `kind` here (now and then, where it is sure to be reached).
+    fn flaw_now(&mut self, f: &FnCtx, kind: Flaw) -> bool {
+        self.want == Some(kind) && f.uncond() && (self.force || self.rng.chance(1, 3))
+    }
+
+    fn planted(&mut self, kind: Flaw) {
+        self.flaw = Some(kind);
+        self.want = None;
+    }
+
+    // --- register choice ----------------------------------------------------------------------
+
+    /// `r` holds the last copy of the context pointer or length (overall, or among r6-r9).
+    fn protected(f: &FnCtx, r: Reg) -> bool {
+        let cur = f.reg(r);
+        let like = |v: Val| (cur.is_ctx() && v.is_ctx()) || (cur == Val::Len && v == Val::Len);
+        if !cur.is_ctx() && cur != Val::Len {
+            return false;
+        }
+        let others = |lo: usize, hi: usize| (lo..=hi).any(|i| i != r.index() && like(f.st.regs[i]));
+        if !others(0, 9) {
+            return true;
+        }
+        (6..=9).contains(&r.index()) && !others(6, 9)
+    }
+
+    fn can_write(&self, f: &FnCtx, r: Reg, v: Val) -> bool {
+        if r == Reg::R10 || f.pinned & bit(r) != 0 {
+            return false;
+        }
+        if let Some(h) = f.heads.last() {
+            match h.regs[r.index()] {
+                Val::Uninit | Val::Junk => {}
+                Val::Scalar if v.is_scalar() => {}
+                Val::Len if v == Val::Len => {}
+                _ => return false,
+            }
+        }
+        f.reg(r) == v || !Self::protected(f, r)
+    }
+
+    fn pick_dst(&mut self, f: &FnCtx, v: Val, exclude: u16) -> Option<Reg> {
+        let cands: Vec<Reg> = REGS[..10]
+            .iter()
+            .copied()
+            .filter(|&r| exclude & bit(r) == 0 && self.can_write(f, r, v))
+            .collect();
+        if cands.is_empty() {
+            None
+        } else {
+            Some(self.rng.pick(&cands))
+        }
+    }
+
+    fn pick_where(&mut self, f: &FnCtx, pred: impl Fn(Val) -> bool) -> Option<Reg> {
+        let cands: Vec<Reg> = REGS.iter().copied().filter(|&r| pred(f.reg(r))).collect();
+        if cands.is_empty() {
+            None
+        } else {
+            Some(self.rng.pick(&cands))
+        }
+    }
+
+    fn scalar_reg(&mut self, f: &FnCtx) -> Option<Reg> {
+        self.pick_where(f, Val::is_scalar)
+    }
+
+    fn ctx_reg(&mut self, f: &FnCtx) -> Option<(Reg, i32)> {
+        let r = self.pick_where(f, Val::is_ctx)?;
+        match f.reg(r) {
+            Val::Ctx(o) => Some((r, o)),
+            _ => None,
+        }
+    }
+
+    /// Registers holding a context pointer.
+    fn ctx_mask(f: &FnCtx) -> u16 {
+        REGS.iter()
+            .filter(|&&r| f.reg(r).is_ctx())
+            .fold(0, |m, &r| m | bit(r))
+    }
+
+    fn len_reg(&mut self, f: &FnCtx) -> Option<Reg> {
+        self.pick_where(f, |v| v == Val::Len)
+    }
+
+    /// Copies the context pointer (and length) into a callee-saved register if none holds one.
+    fn ensure_saved(&mut self, f: &mut FnCtx) {
+        for want_ctx in [true, false] {
+            let like = |v: Val| if want_ctx { v.is_ctx() } else { v == Val::Len };
+            let Some(src) = (0..10).find(|&i| like(f.st.regs[i])) else {
+                continue;
+            };
+            if (6..=9).any(|i| like(f.st.regs[i])) {
+                continue;
+            }
+            let v = f.st.regs[src];
+            let start = self.rng.below(4) as usize;
+            for k in 0..4 {
+                let r = REGS[6 + (start + k) % 4];
+                if self.can_write(f, r, v) {
+                    f.b.emit(mov(r, REGS[src]));
+                    f.set(r, v);
+                    break;
+                }
+            }
+        }
+    }
+
+    /// A helper or local call may clobber `r1`-`r5` and set `r0` here.
+    fn clobber_ok(&self, f: &FnCtx) -> bool {
+        let args_free = (1..=5).all(|i| {
+            f.pinned & (1 << i) == 0
+                && f.heads
+                    .last()
+                    .is_none_or(|h| matches!(h.regs[i], Val::Uninit | Val::Junk))
+        });
+        args_free && self.can_write(f, Reg::R0, Val::Scalar)
+    }
+
+    fn clobber(f: &mut FnCtx) {
+        for i in 1..=5 {
+            f.st.regs[i] = Val::Uninit;
+        }
+        f.st.regs[0] = Val::Scalar;
+    }
+
+    // --- stack --------------------------------------------------------------------------------
+
+    fn stack_write_ok(f: &FnCtx, a: i32, n: usize, code: u8) -> bool {
+        if a < -512 || a + n as i32 > 0 {
+            return false;
+        }
+        let lo = sidx(a);
+        let hi = lo + n;
+        let whole = n == 8 && lo.is_multiple_of(8);
+        if !whole {
+            for slot in lo / 8..=(hi - 1) / 8 {
+                if f.st.stack[slot * 8..slot * 8 + 8]
+                    .iter()
+                    .any(|&c| c == SP || c == SX)
+                {
+                    return false;
+                }
+            }
+        }
+        if let Some(h) = f.heads.last() {
+            for &c in &h.stack[lo..hi] {
+                if c == SP || (c == SD && code != SD) {
+                    return false;
+                }
+            }
+            // A pointer spilled in a loop body is still there when the next iteration starts,
+            // where the body took the slot for unwritten: spills go to the spill zone only, and
+            // the body writes zone slots it found unwritten only whole.
+            let zone = lo < SPILL_ZONE;
+            if code == SP {
+                return whole && zone && h.stack[lo..hi].iter().all(|&c| c == SU || c == SX);
+            }
+            if !whole && zone {
+                let (s0, s1) = (lo & !7, ((hi + 7) & !7).min(SPILL_ZONE));
+                if h.stack[s0..s1].iter().any(|&c| c != SD) {
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    fn stack_write(f: &mut FnCtx, a: i32, n: usize, v: Val) {
+        let lo = sidx(a);
+        let code = if v.is_ptr() { SP } else { SD };
+        for i in lo..lo + n {
+            f.st.stack[i] = code;
+            f.touched[i] = true;
+        }
+        if n == 8 && lo.is_multiple_of(8) {
+            f.st.spill[lo / 8] = if code == SP { v } else { Val::Uninit };
+        }
+    }
+
+    fn stack_read(f: &FnCtx, a: i32, n: usize) -> Option<Val> {
+        if a < -512 || a + n as i32 > 0 {
+            return None;
+        }
+        let lo = sidx(a);
+        let bytes = &f.st.stack[lo..lo + n];
+        if bytes.iter().all(|&c| c == SD) {
+            Some(Val::Scalar)
+        } else if n == 8 && lo.is_multiple_of(8) && bytes.iter().all(|&c| c == SP) {
+            Some(f.st.spill[lo / 8])
+        } else {
+            None
+        }
+    }
+
+    /// A base register for stack access: `r10` mostly, else a register holding `r10 + o`.
+    fn stack_base(&mut self, f: &FnCtx) -> (Reg, i32) {
+        if self.rng.chance(1, 4)
+            && let Some(r) = self.pick_where(f, |v| matches!(v, Val::Stack(o) if o != 0))
+            && let Val::Stack(o) = f.reg(r)
+        {
+            return (r, o);
+        }
+        (Reg::R10, 0)
+    }
+
+    /// A stack address for an `n`-byte access: near the top mostly, aligned mostly.
+    fn stack_addr(&mut self, n: u32) -> i32 {
+        let n = n as i32;
+        let span = if self.rng.chance(3, 4) { 64 } else { 512 };
+        if self.rng.chance(3, 4) {
+            let k = 1 + self.rng.below((span / n) as u64) as i32;
+            -(k * n)
+        } else {
+            -(n + self.rng.below((span - n + 1) as u64) as i32)
+        }
+    }
+
+    fn pick_size(&mut self) -> u32 {
+        self.rng.pick(&[1, 2, 4, 8, 8, 4])
+    }
+
+    // --- templates ----------------------------------------------------------------------------
+
+    fn prologue(&mut self, f: &mut FnCtx) {
+        if self.rng.chance(3, 5) {
+            self.ensure_saved(f);
+        }
+        if self.rng.chance(1, 3) {
+            f.b.emit(movi(Reg::R0, 0));
+            f.set(Reg::R0, Val::Scalar);
+        }
+    }
+
+    fn segment(&mut self, f: &mut FnCtx, budget: usize) {
+        let end = (self.total(f) + budget).min(self.limit);
+        let mut fails = 0;
+        while !f.st.dead && fails < 12 {
+            let total = self.total(f);
+            if total + 2 > end {
+                break;
+            }
+            if !self.step(f, end - total) {
+                fails += 1;
+            }
+        }
+    }
+
+    fn step(&mut self, f: &mut FnCtx, room: usize) -> bool {
+        let var = self.fixed.is_none();
+        let mut table: Vec<(u64, T)> = alloc::vec![
+            (3, T::Const),
+            (7, T::Arith),
+            (5, T::CtxRead),
+            (4, T::Store),
+            (3, T::Load),
+            (2, T::Spill),
+            (2, T::Fill),
+            (1, T::StackPtr),
+            (1, T::Atomic),
+            (1, T::EarlyOut),
+        ];
+        if var {
+            table.push((2, T::Header));
+        }
+        if self.legacy {
+            table.push((2, T::Legacy));
+        }
+        match f.loop_depth {
+            0 => table.push((4, T::Loop)),
+            1 => table.push((1, T::Loop)),
+            _ => {}
+        }
+        if f.arm_depth < 2 {
+            table.push((3, T::Diamond));
+        }
+        if self.emit_helper {
+            table.push((3, T::Helper));
+        }
+        if f.depth < MAX_CALL_DEPTH {
+            table.push((1, T::Call));
+        }
+        if self.ctx_writable {
+            table.push((1, T::CtxWrite));
+        }
+        if self.want.is_some() && f.uncond() {
+            table.push((2, T::FlawOnly));
+        }
+        let total: u64 = table.iter().map(|t| t.0).sum();
+        let mut x = self.rng.below(total);
+        let mut pick = T::Const;
+        for (w, t) in table {
+            if x < w {
+                pick = t;
+                break;
+            }
+            x -= w;
+        }
+        match pick {
+            T::Const => self.t_const(f),
+            T::Arith => self.t_arith(f),
+            T::CtxRead => room >= 6 && self.t_ctx_read(f),
+            T::Header => room >= 12 && self.t_header(f),
+            T::Legacy => self.t_legacy(f),
+            T::Store => room >= 3 && self.t_store(f),
+            T::Load => self.t_load(f),
+            T::Spill => room >= 3 && self.t_spill(f),
+            T::Fill => self.t_fill(f),
+            T::StackPtr => room >= 3 && self.t_stack_ptr(f),
+            T::Atomic => self.t_atomic(f),
+            T::Loop => self.t_loop(f, room),
+            T::Diamond => self.t_diamond(f, room),
+            T::Helper => room >= 8 && self.t_helper(f, false),
+            T::Call => self.t_call(f, room),
+            T::EarlyOut => self.t_early_out(f),
+            T::CtxWrite => room >= 6 && self.t_ctx_write(f),
+            T::FlawOnly => room >= 8 && self.t_flaw(f),
+        }
+    }
+
+    fn imm64(&mut self) -> u64 {
+        match self.rng.below(4) {
+            0 => self
+                .rng
+                .pick(&[0, u64::MAX, 1 << 63, 0x8000_0000, 0xffff_ffff, 1 << 32]),
+            1 => self.rng.below(1 << 16),
+            _ => self.rng.next_u64(),
+        }
+    }
+
+    fn t_const(&mut self, f: &mut FnCtx) -> bool {
+        let Some(d) = self.pick_dst(f, Val::Scalar, 0) else {
+            return false;
+        };
+        let insn = match self.rng.below(5) {
+            0 => Insn::LoadImm64 {
+                dst: d,
+                imm: self.imm64(),
+            },
+            1 => alu(Width::W32, AluOp::Mov, d, Source::Imm(self.rng.imm32())),
+            _ => movi(d, self.rng.imm32()),
+        };
+        f.b.emit(insn);
+        f.set(d, Val::Scalar);
+        true
+    }
+
+    fn t_arith(&mut self, f: &mut FnCtx) -> bool {
+        let cands: Vec<Reg> = REGS[..10]
+            .iter()
+            .copied()
+            .filter(|&r| f.reg(r).is_scalar() && self.can_write(f, r, Val::Scalar))
+            .collect();
+        if cands.is_empty() {
+            return self.t_const(f);
+        }
+        let d = self.rng.pick(&cands);
+        let mut result = Val::Scalar;
+        let insn = match self.rng.below(10) {
+            0 => Insn::Neg {
+                width: width(self.rng),
+                dst: d,
+            },
+            1 => {
+                let kind = self.rng.pick(&[Endian::Le, Endian::Be, Endian::Swap]);
+                let bits = self
+                    .rng
+                    .pick(&[SwapBits::B16, SwapBits::B32, SwapBits::B64]);
+                Insn::End { kind, bits, dst: d }
+            }
+            _ => {
+                let op = self.rng.pick(&[
+                    AluOp::Add,
+                    AluOp::Sub,
+                    AluOp::Mul,
+                    AluOp::Div,
+                    AluOp::SDiv,
+                    AluOp::Or,
+                    AluOp::And,
+                    AluOp::Lsh,
+                    AluOp::Rsh,
+                    AluOp::Mod,
+                    AluOp::SMod,
+                    AluOp::Xor,
+                    AluOp::Arsh,
+                    AluOp::Mov,
+                    AluOp::MovSx8,
+                    AluOp::MovSx16,
+                    AluOp::MovSx32,
+                    AluOp::Add,
+                    AluOp::And,
+                ]);
+                let mut w = width(self.rng);
+                let src_reg = self.scalar_reg(f);
+                let use_reg = op.is_movsx() || (src_reg.is_some() && self.rng.chance(1, 2));
+                let src = if use_reg {
+                    Source::Reg(src_reg.unwrap_or(d))
+                } else {
+                    let bits = if w == Width::W32 { 32 } else { 64 };
+                    Source::Imm(match op {
+                        AluOp::Lsh | AluOp::Rsh | AluOp::Arsh => self.rng.below(bits) as i32,
+                        AluOp::Div | AluOp::SDiv | AluOp::Mod | AluOp::SMod => {
+                            self.rng.pick(&[0, 0, -1, 1, 3, 7, 10, 255, 4096, i32::MIN])
+                        }
+                        _ => self.rng.imm32(),
+                    })
+                };
+                if op == AluOp::MovSx32 {
+                    w = Width::W64;
+                }
+                if let (AluOp::Mov, Width::W64, Source::Reg(s)) = (op, w, src)
+                    && f.reg(s) == Val::Input
+                {
+                    result = Val::Input;
+                }
+                alu(w, op, d, src)
+            }
+        };
+        f.b.emit(insn);
+        f.set(d, result);
+        true
+    }
+
+    /// `if len < k goto out` in one of several spellings; afterwards `len >= k` is proven.
+    fn len_check(&mut self, f: &mut FnCtx, k: u32) -> bool {
+        let Some(l) = self.len_reg(f) else {
+            return false;
+        };
+        let k = k.max(1) as i32;
+        let out = f.out;
+        match self.rng.below(14) {
+            0..=4 => {
+                f.b.branch(jmp(Width::W64, JmpCond::Lt, l, Source::Imm(k)), out)
+            }
+            5..=6 => {
+                f.b.branch(jmp(Width::W64, JmpCond::Le, l, Source::Imm(k - 1)), out)
+            }
+            7..=8 => {
+                let Some(t) = self.pick_dst(f, Val::Scalar, bit(l) | Self::ctx_mask(f)) else {
+                    return false;
+                };
+                f.b.emit(movi(t, k));
+                f.set(t, Val::Scalar);
+                f.b.branch(jmp(Width::W64, JmpCond::Gt, t, Source::Reg(l)), out);
+            }
+            9..=10 => {
+                let ok = f.b.label();
+                f.b.branch(jmp(Width::W64, JmpCond::Ge, l, Source::Imm(k)), ok);
+                f.b.emit(movi(Reg::R0, 0));
+                f.b.emit(Insn::Exit);
+                f.b.bind(ok);
+                self.feats.len_checks += 1;
+                f.st.len_min = f.st.len_min.max(k as u32);
+                f.st.len_hint = f.st.len_hint.max(k as u32);
+                return true;
+            }
+            11 => {
+                f.b.branch(jmp(Width::W64, JmpCond::Slt, l, Source::Imm(k)), out)
+            }
+            12 => {
+                f.b.branch(jmp(Width::W32, JmpCond::Lt, l, Source::Imm(k)), out)
+            }
+            _ => {
+                let Some(t) = self.pick_dst(f, Val::Len, bit(l) | Self::ctx_mask(f)) else {
+                    return false;
+                };
+                f.b.emit(mov(t, l));
+                f.set(t, Val::Len);
+                f.b.branch(jmp(Width::W64, JmpCond::Lt, t, Source::Imm(k)), out);
+            }
+        }
+        f.out_used = true;
+        self.feats.len_checks += 1;
+        f.st.len_min = f.st.len_min.max(k as u32);
+        f.st.len_hint = f.st.len_hint.max(k as u32);
+        true
+    }
+
+    /// Makes `[0, need)` of the context readable: nothing for a fixed size that covers it, a
+    /// length check for a variable one.
+    fn ensure_len(&mut self, f: &mut FnCtx, need: u32) -> bool {
+        match self.fixed {
+            Some(n) => need <= n,
+            None => need <= f.st.len_min || self.len_check(f, need),
+        }
+    }
+
+    fn ctx_offset(&mut self, s: u32) -> Option<u32> {
+        match self.fixed {
+            Some(n) => {
+                let n = n.min(4096);
+                if self.ty == ProgramType::Acl && self.rng.chance(1, 3) {
+                    // the request: principal u64 at 0, operation u32 at 8
+                    let a = self.rng.pick(&[0, 8, 12]);
+                    if a + s <= n {
+                        return Some(a);
+                    }
+                }
+                (n >= s).then(|| self.rng.below((n - s + 1) as u64) as u32)
+            }
+            None => Some(if self.rng.chance(1, 3) {
+                self.rng.pick(&[12, 14, 16, 20, 23, 26, 30, 34, 36, 0])
+            } else {
+                self.rng.below(64) as u32
+            }),
+        }
+    }
+
+    fn t_ctx_read(&mut self, f: &mut FnCtx) -> bool {
+        if self.ctx_reg(f).is_none() {
+            return false;
+        }
+        let mut s = self.pick_size();
+        if let Some(n) = self.fixed {
+            while s > n && s > 1 {
+                s /= 2;
+            }
+        }
+        let flaw = self.flaw_now(f, Flaw::CtxOutOfBounds);
+        let a = if flaw {
+            match self.fixed {
+                // ends 1..=s bytes past the end
+                Some(n) if n <= 4096 => n.saturating_sub(s) + 1 + self.rng.below(s as u64) as u32,
+                Some(_) => return false,
+                None => {
+                    // check one byte short of the end of the access
+                    let k = (f.st.len_hint + 1 + self.rng.below(24) as u32).max(s);
+                    if k - 1 > f.st.len_min && !self.len_check(f, k - 1) {
+                        return false;
+                    }
+                    k - s
+                }
+            }
+        } else {
+            let Some(a) = self.ctx_offset(s) else {
+                return false;
+            };
+            if !self.ensure_len(f, a + s) {
+                return false;
+            }
+            a
+        };
+        let Some((p, o)) = self.ctx_reg(f) else {
+            return false;
+        };
+        let Some(d) = self.pick_dst(f, Val::Scalar, 0) else {
+            return false;
+        };
+        let signed = s < 8 && self.rng.chance(1, 4);
+        f.b.emit(Insn::Load {
+            size: size_of(s),
+            signed,
+            dst: d,
+            base: p,
+            off: (a as i32 - o) as i16,
+        });
+        f.set(d, Val::Input);
+        self.feats.ctx_reads += 1;
+        if flaw {
+            self.planted(Flaw::CtxOutOfBounds);
+        }
+        true
+    }
+
+    /// `A = ctx[h]; A &= 15; A <<= 2; B = A + E; if B > len goto out; C = ctx + A; D = C[o2]`.
+    fn t_header(&mut self, f: &mut FnCtx) -> bool {
+        if self.fixed.is_some() {
+            return false;
+        }
+        if self.ctx_reg(f).is_none() {
+            return false;
+        }
+        let hoff = self.rng.pick(&[14, 14, 0, 12, 20, 9]) as u32;
+        if !self.ensure_len(f, hoff + 1) {
+            return false;
+        }
+        let Some((p, o)) = self.ctx_reg(f) else {
+            return false;
+        };
+        let Some(l) = self.len_reg(f) else {
+            return false;
+        };
+        let keep = bit(p) | bit(l);
+        let Some(ra) = self.pick_dst(f, Val::Scalar, keep) else {
+            return false;
+        };
+        let Some(rb) = self.pick_dst(f, Val::Scalar, keep | bit(ra)) else {
+            return false;
+        };
+        let Some(rc) = self.pick_dst(f, Val::Ctx(o), keep | bit(ra) | bit(rb)) else {
+            return false;
+        };
+        if !self.can_write(f, rc, Val::Junk) {
+            return false;
+        }
+        let flaw = self.flaw_now(f, Flaw::HeaderOffByOne);
+        f.b.emit(ldx(Size::B, ra, p, hoff as i32 - o));
+        match self.rng.below(3) {
+            0 => {
+                f.b.emit(alu64(AluOp::And, ra, Source::Imm(15)));
+                f.b.emit(alu64(AluOp::Lsh, ra, Source::Imm(2)));
+            }
+            1 => f.b.emit(alu64(AluOp::And, ra, Source::Imm(0x3c))),
+            _ => {
+                f.b.emit(alu(Width::W32, AluOp::And, ra, Source::Imm(7)));
+                f.b.emit(alu64(AluOp::Mul, ra, Source::Imm(8)));
+            }
+        }
+        f.set(ra, Val::Scalar);
+        let s = self.pick_size();
+        let e = (s + self.rng.below(24) as u32).max(self.rng.pick(&[s, 18, 20, 22, 24]));
+        // For the flaw, the one-byte overrun must be reachable: `hlen + e` at least what a
+        // verifier may know of the length.
+        let flaw = flaw && f.st.len_hint <= e + 56;
+        let o2 = if flaw {
+            e - s + 1
+        } else {
+            e - s - self.rng.below((e - s + 1).min(4) as u64) as u32
+        };
+        f.b.emit(mov(rb, ra));
+        f.b.emit(addi(rb, e as i32));
+        f.set(rb, Val::Scalar);
+        if self.rng.chance(1, 2) {
+            f.b.branch(jmp(Width::W64, JmpCond::Gt, rb, Source::Reg(l)), f.out);
+        } else {
+            f.b.branch(jmp(Width::W64, JmpCond::Lt, l, Source::Reg(rb)), f.out);
+        }
+        f.out_used = true;
+        f.b.emit(mov(rc, p));
+        f.b.emit(alu64(AluOp::Add, rc, Source::Reg(ra)));
+        f.set(rc, Val::Junk);
+        let d = self.pick_dst(f, Val::Scalar, 0).unwrap_or(rc);
+        f.b.emit(ldx(size_of(s), d, rc, o2 as i32));
+        f.set(d, Val::Input);
+        self.feats.header_patterns += 1;
+        self.feats.len_checks += 1;
+        self.feats.ctx_reads += 2;
+        if flaw {
+            self.planted(Flaw::HeaderOffByOne);
+        }
+        true
+    }
+
+    fn t_legacy(&mut self, f: &mut FnCtx) -> bool {
+        if !self.legacy || !self.can_write(f, Reg::R0, Val::Scalar) {
+            return false;
+        }
+        let size = self.rng.pick(&[Size::B, Size::H, Size::W]);
+        // An index from the input, masked so that the load is in bounds for some lengths (a
+        // constant or the length itself could put everything after out of reach: out of
+        // bounds, the program returns).
+        let x = self.input_reg(f).filter(|_| self.rng.chance(1, 3));
+        let insn = match x {
+            Some(x) => {
+                let src = match self.pick_dst(f, Val::Scalar, bit(Reg::R0)) {
+                    Some(t) => {
+                        f.b.emit(mov(t, x));
+                        let mask = self.rng.pick(&[15, 63, 255]);
+                        f.b.emit(alu64(AluOp::And, t, Source::Imm(mask)));
+                        f.set(t, Val::Scalar);
+                        t
+                    }
+                    None => x,
+                };
+                Insn::LoadInd {
+                    size,
+                    src,
+                    imm: self.rng.below(32) as i32,
+                }
+            }
+            None => Insn::LoadAbs {
+                size,
+                imm: if self.rng.chance(1, 8) {
+                    self.rng.below(256) as i32
+                } else {
+                    self.rng.below(64) as i32
+                },
+            },
+        };
+        if let Insn::LoadAbs { imm, .. } | Insn::LoadInd { imm, .. } = insn {
+            let end = imm as u32 + size.bytes() as u32;
+            f.st.len_hint = f.st.len_hint.max(end);
+            f.legacy_end = f.legacy_end.max(end);
+        }
+        f.b.emit(insn);
+        f.set(Reg::R0, Val::Input);
+        self.feats.legacy_loads += 1;
+        true
+    }
+
+    fn t_store(&mut self, f: &mut FnCtx) -> bool {
+        let s = self.pick_size();
+        let (base, o) = self.stack_base(f);
+        for _ in 0..6 {
+            let a = self.stack_addr(s);
+            if !Self::stack_write_ok(f, a, s as usize, SD) {
+                continue;
+            }
+            let src = match self.scalar_reg(f) {
+                Some(r) if self.rng.chance(1, 2) => Source::Reg(r),
+                _ => Source::Imm(self.rng.imm32()),
+            };
+            f.b.emit(st(size_of(s), base, a - o, src));
+            Self::stack_write(f, a, s as usize, Val::Scalar);
+            return true;
+        }
+        false
+    }
+
+    /// A stack range that is readable as scalar bytes.
+    fn find_readable(&mut self, f: &FnCtx, s: u32) -> Option<i32> {
+        let d: Vec<usize> = (0..512).filter(|&i| f.st.stack[i] == SD).collect();
+        if d.is_empty() {
+            return None;
+        }
+        for _ in 0..10 {
+            let i = self.rng.pick(&d) as i32 - 512;
+            let a = if self.rng.chance(1, 2) {
+                i & !(s as i32 - 1)
+            } else {
+                i - self.rng.below(s as u64) as i32
+            };
+            if Self::stack_read(f, a, s as usize) == Some(Val::Scalar) {
+                return Some(a);
+            }
+        }
+        None
+    }
+
+    fn t_load(&mut self, f: &mut FnCtx) -> bool {
+        let s = self.pick_size();
+        let Some(a) = self.find_readable(f, s) else {
+            return false;
+        };
+        let Some(d) = self.pick_dst(f, Val::Scalar, 0) else {
+            return false;
+        };
+        let (base, o) = self.stack_base(f);
+        let signed = s < 8 && self.rng.chance(1, 4);
+        f.b.emit(Insn::Load {
+            size: size_of(s),
+            signed,
+            dst: d,
+            base,
+            off: (a - o) as i16,
+        });
+        f.set(d, Val::Scalar);
+        true
+    }
+
+    fn t_spill(&mut self, f: &mut FnCtx) -> bool {
+        let Some(p) = self.pick_where(f, Val::is_ptr) else {
+            return false;
+        };
+        let v = f.reg(p);
+        for _ in 0..6 {
+            let a = if f.heads.is_empty() {
+                let span = if self.rng.chance(3, 4) { 8 } else { 64 };
+                -8 * (1 + self.rng.below(span) as i32)
+            } else {
+                -512 + 8 * self.rng.below(SPILL_ZONE as u64 / 8) as i32
+            };
+            if !Self::stack_write_ok(f, a, 8, SP) {
+                continue;
+            }
+            f.b.emit(st(Size::DW, Reg::R10, a, Source::Reg(p)));
+            Self::stack_write(f, a, 8, v);
+            self.feats.pointer_spills += 1;
+            // Often filled straight back, into another register.
+            if self.rng.chance(1, 2) {
+                self.fill_at(f, a);
+            }
+            return true;
+        }
+        false
+    }
+
+    fn fill_at(&mut self, f: &mut FnCtx, a: i32) -> bool {
+        let Some(v) = Self::stack_read(f, a, 8) else {
+            return false;
+        };
+        let Some(d) = self.pick_dst(f, v, 0) else {
+            return false;
+        };
+        let (base, o) = self.stack_base(f);
+        f.b.emit(ldx(Size::DW, d, base, a - o));
+        f.set(d, v);
+        if v.is_ptr() {
+            self.feats.pointer_fills += 1;
+        }
+        true
+    }
+
+    fn t_fill(&mut self, f: &mut FnCtx) -> bool {
+        let slots: Vec<usize> = (0..64).filter(|&s| f.st.stack[s * 8] == SP).collect();
+        if slots.is_empty() {
+            return false;
+        }
+        let slot = self.rng.pick(&slots);
+        self.fill_at(f, slot as i32 * 8 - 512)
+    }
+
+    fn t_stack_ptr(&mut self, f: &mut FnCtx) -> bool {
+        let k = if self.rng.chance(3, 4) {
+            8 * (1 + self.rng.below(8) as i32)
+        } else {
+            1 + self.rng.below(512) as i32
+        };
+        let Some(d) = self.pick_dst(f, Val::Stack(-k), 0) else {
+            return false;
+        };
+        f.b.emit(mov(d, Reg::R10));
+        if self.rng.chance(1, 4) {
+            f.b.emit(alu64(AluOp::Sub, d, Source::Imm(k)));
+        } else {
+            f.b.emit(addi(d, -k));
+        }
+        f.set(d, Val::Stack(-k));
+        if self.rng.chance(1, 2) {
+            self.t_store(f);
+        }
+        true
+    }
+
+    fn t_atomic(&mut self, f: &mut FnCtx) -> bool {
+        let s = self.rng.pick(&[4u32, 8]);
+        let Some(a) = self.find_readable(f, s) else {
+            return false;
+        };
+        if a % s as i32 != 0 || !Self::stack_write_ok(f, a, s as usize, SD) {
+            return false;
+        }
+        let Some(src) = self.scalar_reg(f) else {
+            return false;
+        };
+        let op = self.rng.pick(&[
+            AtomicOp::Add,
+            AtomicOp::Or,
+            AtomicOp::And,
+            AtomicOp::Xor,
+            AtomicOp::Xchg,
+            AtomicOp::CmpXchg,
+        ]);
+        let fetch = op.always_fetches() || self.rng.chance(1, 2);
+        if fetch && !self.can_write(f, src, Val::Scalar) {
+            return false;
+        }
+        if op == AtomicOp::CmpXchg
+            && !(f.reg(Reg::R0).is_scalar() && self.can_write(f, Reg::R0, Val::Scalar))
+        {
+            return false;
+        }
+        f.b.emit(Insn::Atomic {
+            size: size_of(s),
+            op,
+            fetch,
+            base: Reg::R10,
+            off: a as i16,
+            src,
+        });
+        if op == AtomicOp::CmpXchg {
+            f.set(Reg::R0, Val::Scalar);
+        } else if fetch {
+            f.set(src, Val::Scalar);
+        }
+        true
+    }
+
+    /// A register whose comparison with a constant the input decides (not the length: a
+    /// `len == k` exit could hide the one length where a planted flaw shows).
+    fn input_reg(&mut self, f: &FnCtx) -> Option<Reg> {
+        self.pick_where(f, |v| v == Val::Input)
+    }
+
+    /// `if x == imm goto out` on an input value: never taken on every path, so what follows
+    /// stays reachable.
+    fn t_early_out(&mut self, f: &mut FnCtx) -> bool {
+        let Some(r) = self.input_reg(f) else {
+            return false;
+        };
+        let w = width(self.rng);
+        let imm = self.rng.below(64) as i32;
+        f.b.branch(jmp(w, JmpCond::Eq, r, Source::Imm(imm)), f.out);
+        f.out_used = true;
+        true
+    }
+
+    fn t_ctx_write(&mut self, f: &mut FnCtx) -> bool {
+        let flaw = !self.ctx_writable && self.flaw_now(f, Flaw::CtxWrite);
+        if !self.ctx_writable && !flaw {
+            return false;
+        }
+        if self.ctx_reg(f).is_none() {
+            return false;
+        }
+        let s = self.pick_size();
+        let Some(a) = self.ctx_offset(s) else {
+            return false;
+        };
+        if !self.ensure_len(f, a + s) {
+            return false;
+        }
+        let Some((p, o)) = self.ctx_reg(f) else {
+            return false;
+        };
+        let src = match self.scalar_reg(f) {
+            Some(r) if self.rng.chance(1, 2) => Source::Reg(r),
+            _ => Source::Imm(self.rng.imm32()),
+        };
+        f.b.emit(st(size_of(s), p, a as i32 - o, src));
+        if flaw {
+            self.planted(Flaw::CtxWrite);
+        }
+        true
+    }
+
+    /// Sets `r1`-`r3` to scalars (keeping some that already are) and calls `emit`.
+    fn t_helper(&mut self, f: &mut FnCtx, leak: bool) -> bool {
+        if !self.emit_helper || !self.clobber_ok(f) {
+            return false;
+        }
+        self.ensure_saved(f);
+        let leak_arg = if leak {
+            Some(REGS[1 + self.rng.below(3) as usize])
+        } else {
+            None
+        };
+        for r in [Reg::R3, Reg::R2, Reg::R1] {
+            if Some(r) == leak_arg {
+                if let Some((p, _)) = self.ctx_reg(f).filter(|_| self.rng.chance(1, 2)) {
+                    f.b.emit(mov(r, p));
+                } else {
+                    f.b.emit(mov(r, Reg::R10));
+                    f.b.emit(addi(r, -8 * (1 + self.rng.below(8) as i32)));
+                }
+                f.set(r, Val::Junk);
+                continue;
+            }
+            // `emit`'s contract, which the verifier proves: the kind fits 32 bits and
+            // start + count cannot overflow 64 bits. Start and count are 32-bit values here.
+            match self.rng.below(4) {
+                0 => {
+                    let imm = match r {
+                        Reg::R3 => self.rng.below(4) as i32,
+                        Reg::R2 => 1 + self.rng.below(16) as i32,
+                        _ => self.rng.below(1 << 31) as i32,
+                    };
+                    f.b.emit(movi(r, imm));
+                }
+                1 => match self.scalar_reg(f) {
+                    Some(s) => f.b.emit(alu(Width::W32, AluOp::Mov, r, Source::Reg(s))),
+                    None => f.b.emit(movi(r, 0)),
+                },
+                _ => {
+                    // a field of the object
+                    let sz = self.rng.pick(&[4u32, 2]);
+                    let readable = match (self.ctx_reg(f), self.ctx_offset(sz)) {
+                        (Some((p, o)), Some(a))
+                            if self.fixed.is_some() || a + sz <= f.st.len_min =>
+                        {
+                            Some((p, a as i32 - o))
+                        }
+                        _ => None,
+                    };
+                    match readable {
+                        Some((p, off)) => {
+                            f.b.emit(ldx(size_of(sz), r, p, off));
+                            self.feats.ctx_reads += 1;
+                        }
+                        None => f.b.emit(movi(r, self.rng.below(1000) as i32)),
+                    }
+                }
+            }
+            if r == Reg::R3 {
+                f.b.emit(alu64(AluOp::And, r, Source::Imm(3)));
+            }
+            f.set(r, Val::Scalar);
+        }
+        f.b.emit(Insn::Call { imm: 1 });
+        Self::clobber(f);
+        self.feats.helper_calls += 1;
+        if leak {
+            self.planted(Flaw::PointerLeak);
+        }
+        true
+    }
+
+    /// A call of a local function (new, or an earlier one whose assumptions hold).
+    fn t_call(&mut self, f: &mut FnCtx, room: usize) -> bool {
+        if f.depth >= MAX_CALL_DEPTH || room < 16 || !self.clobber_ok(f) {
+            return false;
+        }
+        self.ensure_saved(f);
+        let nargs = self.rng.below(6) as usize;
+        let mut passed_ctx = false;
+        for (i, &r) in REGS.iter().enumerate().take(nargs + 1).skip(1) {
+            if i == 1
+                && self.rng.chance(1, 2)
+                && let Some((p, _)) = self.ctx_reg(f)
+            {
+                if p != r {
+                    f.b.emit(mov(r, p));
+                    f.set(r, f.reg(p));
+                }
+                passed_ctx = true;
+                continue;
+            }
+            if i == 2
+                && passed_ctx
+                && self.rng.chance(2, 3)
+                && let Some(l) = self.len_reg(f)
+            {
+                if l != r {
+                    f.b.emit(mov(r, l));
+                    f.set(r, Val::Len);
+                }
+                continue;
+            }
+            if f.reg(r).is_scalar() && self.rng.chance(1, 2) {
+                continue;
+            }
+            match self.scalar_reg(f) {
+                Some(s) if self.rng.chance(1, 2) => f.b.emit(mov(r, s)),
+                _ => f.b.emit(movi(r, self.rng.imm32())),
+            }
+            f.set(r, Val::Scalar);
+        }
+        let mut args = [Val::Uninit; 6];
+        for (i, a) in args.iter_mut().enumerate().take(nargs + 1).skip(1) {
+            *a = match f.st.regs[i] {
+                Val::Input => Val::Scalar,
+                v => v,
+            };
+        }
+        // Reuse an earlier function now and then.
+        let reusable: Vec<usize> = self
+            .funcs
+            .iter()
+            .enumerate()
+            .filter_map(|(id, o)| {
+                let fo = o.as_ref()?;
+                let fits = f.depth + fo.height <= MAX_CALL_DEPTH
+                    && (1..=5).all(|i| fo.args[i].accepts(f.st.regs[i]));
+                fits.then_some(id)
+            })
+            .collect();
+        let id = if !reusable.is_empty() && self.rng.chance(1, 3) {
+            self.rng.pick(&reusable)
+        } else {
+            let budget = (room - 12).min(8 + self.rng.below(30) as usize);
+            self.gen_function(f, args, budget)
+        };
+        let (h, end) = self.funcs[id]
+            .as_ref()
+            .map_or((1, 0), |fo| (fo.height, fo.legacy_end));
+        f.height = f.height.max(h + 1);
+        f.legacy_end = f.legacy_end.max(end);
+        f.st.len_hint = f.st.len_hint.max(end);
+        f.b.call(id);
+        Self::clobber(f);
+        self.feats.local_calls += 1;
+        true
+    }
+
+    fn gen_function(&mut self, caller: &FnCtx, args: [Val; 6], budget: usize) -> usize {
+        let id = self.funcs.len();
+        self.funcs.push(None);
+        let mut regs = [Val::Uninit; 11];
+        regs[1..6].copy_from_slice(&args[1..6]);
+        regs[10] = Val::Stack(0);
+        let mut g = FnCtx::new(caller.depth + 1, State::entry(regs));
+        let open = caller.b.len();
+        self.open_len += open;
+        self.segment(&mut g, budget);
+        self.epilogue(&mut g);
+        self.open_len -= open;
+        self.done_len += g.b.len();
+        self.funcs[id] = Some(FuncOut {
+            b: g.b,
+            args,
+            height: g.height,
+            legacy_end: g.legacy_end,
+        });
+        id
+    }
+
+    fn epilogue(&mut self, f: &mut FnCtx) {
+        if self.leak_at_exit && f.depth == 0 {
+            match self.pick_where(f, Val::is_ptr) {
+                Some(p) if self.rng.chance(2, 3) => f.b.emit(mov(Reg::R0, p)),
+                _ => {
+                    f.b.emit(mov(Reg::R0, Reg::R10));
+                    f.b.emit(addi(Reg::R0, -(self.rng.below(64) as i32)));
+                }
+            }
+        } else {
+            match self.rng.below(5) {
+                0 if f.reg(Reg::R0).is_scalar() => {}
+                0 | 1 => f.b.emit(movi(Reg::R0, self.rng.below(3) as i32)),
+                _ => match self.scalar_reg(f) {
+                    Some(s) => {
+                        if s != Reg::R0 {
+                            f.b.emit(mov(Reg::R0, s));
+                        }
+                        if self.rng.chance(1, 3) {
+                            f.b.emit(alu(Width::W32, AluOp::And, Reg::R0, Source::Imm(0xffff)));
+                        }
+                    }
+                    None => f.b.emit(movi(Reg::R0, 0)),
+                },
+            }
+        }
+        f.b.emit(Insn::Exit);
+        if f.out_used {
+            f.b.bind(f.out);
+            f.b.emit(movi(Reg::R0, self.rng.below(2) as i32));
+            f.b.emit(Insn::Exit);
+        }
+    }
+
+    fn t_diamond(&mut self, f: &mut FnCtx, room: usize) -> bool {
+        if room < 8 || f.arm_depth >= 2 {
+            return false;
+        }
+        // An arm that exits runs only when an input value equals a constant, so the code after
+        // the diamond stays reachable.
+        let input = self.input_reg(f).filter(|_| self.rng.chance(1, 6));
+        let (a, w, cond, src) = match input {
+            Some(a) => (
+                a,
+                Width::W64,
+                JmpCond::Ne,
+                Source::Imm(self.rng.below(16) as i32),
+            ),
+            None => {
+                let Some(a) = self.scalar_reg(f) else {
+                    return false;
+                };
+                let src = match self.scalar_reg(f) {
+                    Some(b) if b != a && self.rng.chance(1, 3) => Source::Reg(b),
+                    _ => Source::Imm(if self.rng.chance(1, 2) {
+                        self.rng.below(64) as i32
+                    } else {
+                        self.rng.imm32()
+                    }),
+                };
+                (a, width(self.rng), self.rng.pick(&JmpCond::ALL), src)
+            }
+        };
+        let l_else = f.b.label();
+        f.b.branch(jmp(w, cond, a, src), l_else);
+        let s0 = f.st.clone();
+        f.arm_depth += 1;
+        let arm = (room - 4) / 2;
+        let budget = self.rng.below(arm.min(12) as u64 + 1) as usize;
+        self.segment(f, budget);
+        if input.is_some() {
+            // an early exit
+            f.b.emit(movi(Reg::R0, self.rng.below(3) as i32));
+            f.b.emit(Insn::Exit);
+            f.st.dead = true;
+        }
+        let s1 = core::mem::replace(&mut f.st, s0.clone());
+        if self.rng.chance(1, 2) {
+            let l_join = f.b.label();
+            if !s1.dead {
+                f.b.branch(Insn::Ja { off: 0 }, l_join);
+            }
+            f.b.bind(l_else);
+            let budget = self.rng.below(arm.min(12) as u64 + 1) as usize;
+            self.segment(f, budget);
+            let s2 = core::mem::replace(&mut f.st, s0);
+            f.b.bind(l_join);
+            f.st = State::meet(&s1, &s2);
+        } else {
+            f.b.bind(l_else);
+            f.st = State::meet(&s1, &s0);
+        }
+        f.arm_depth -= 1;
+        self.feats.diamonds += 1;
+        true
+    }
+
+    fn pick_counter(&mut self, f: &FnCtx, avoid_args: bool) -> Option<Reg> {
+        let ok = |g: &Self, r: Reg| g.can_write(f, r, Val::Scalar) && !Self::protected(f, r);
+        let hi: Vec<Reg> = REGS[6..10]
+            .iter()
+            .copied()
+            .filter(|&r| ok(self, r))
+            .collect();
+        if !hi.is_empty() {
+            return Some(self.rng.pick(&hi));
+        }
+        if avoid_args {
+            return None;
+        }
+        let lo: Vec<Reg> = REGS[0..6]
+            .iter()
+            .copied()
+            .filter(|&r| ok(self, r))
+            .collect();
+        (!lo.is_empty()).then(|| self.rng.pick(&lo))
+    }
+
+    /// A loop: counted up or down, `while` or `do`, bounded by a constant or a masked value,
+    /// sometimes indexing an array with its counter; or, as a flaw, one without a bound.
+    fn t_loop(&mut self, f: &mut FnCtx, room: usize) -> bool {
+        if room < 10 || f.loop_depth >= 2 {
+            return false;
+        }
+        let unbounded = self.flaw_now(f, Flaw::UnboundedLoop);
+        let idx_flaw = !unbounded && self.flaw_now(f, Flaw::LoopIndexOffByOne);
+        // Instructions outside the body: setup, checks and tail (6 + 3), an index (20), a call (10).
+        let mut overhead = 9;
+        let calls = (self.emit_helper || f.depth < MAX_CALL_DEPTH)
+            && !self.force
+            && room >= overhead + 12
+            && self.clobber_ok(f)
+            && self.rng.chance(1, 3);
+        if calls {
+            overhead += 10;
+            self.ensure_saved(f);
+        }
+        let Some(c) = self.pick_counter(f, calls) else {
+            return false;
+        };
+        // Pinned from here on, so that length checks before the loop keep off them.
+        let saved_pins = f.pinned;
+        f.pinned |= bit(c);
+        // 0 up do-while, 1 down do-while, 2 up while, 3 masked do-while, 4 masked while
+        let kind = if unbounded {
+            self.rng.below(5) + 10
+        } else if idx_flaw {
+            self.rng.below(3) // a constant bound, so the last index is reached
+        } else {
+            self.rng.below(5)
+        };
+        let span = if self.rng.chance(1, 2) { 8 } else { 20 };
+        let mut n = 1 + self.rng.below(span) as i32;
+        if idx_flaw || kind == 11 {
+            n = n.max(3) | 1; // odd, at least 3
+        }
+        // A bound register: masked value for kinds 3/4, the constant for some up loops, the
+        // data-dependent value for the forever loop.
+        let mut bound: Option<Reg> = None;
+        let mut hi = n - 1; // counter range in the body is [lo, hi]
+        match kind {
+            1 => hi = n,
+            3 | 4 => {
+                let mask = self.rng.pick(&[1, 3, 7, 15, 7]);
+                let Some(b) = self.pick_bound(f, calls) else {
+                    f.pinned = saved_pins;
+                    return false;
+                };
+                f.pinned |= bit(b);
+                let src_ctx =
+                    self.rng.chance(1, 2) && self.ctx_reg(f).is_some() && self.ensure_len(f, 1);
+                if src_ctx {
+                    let (p, o) = self.ctx_reg(f).unwrap_or((Reg::R1, 0));
+                    let lim = self.fixed.unwrap_or(f.st.len_min).min(4096);
+                    let a = self.rng.below(lim.max(1) as u64) as i32;
+                    f.b.emit(ldx(Size::B, b, p, a - o));
+                } else {
+                    match self.scalar_reg(f) {
+                        Some(s) => f.b.emit(mov(b, s)),
+                        None => f.b.emit(movi(b, self.rng.imm32())),
+                    }
+                }
+                f.b.emit(alu64(AluOp::And, b, Source::Imm(mask)));
+                f.set(b, Val::Scalar);
+                bound = Some(b);
+                hi = (mask - 1).max(0);
+            }
+            0 if self.rng.chance(1, 5) => {
+                if let Some(b) = self.pick_bound(f, calls) {
+                    f.pinned |= bit(b);
+                    f.b.emit(movi(b, n));
+                    f.set(b, Val::Scalar);
+                    bound = Some(b);
+                }
+            }
+            _ => {}
+        }
+        // Indexing plan.
+        let mut index = Index::None;
+        if !unbounded && (idx_flaw || self.rng.chance(2, 5)) && room >= overhead + 22 {
+            overhead += 20;
+            index = self.plan_index(f, hi, idx_flaw);
+        }
+        // Counter start.
+        match kind {
+            1 | 13 => f.b.emit(movi(c, n)),
+            // not zero for some input
+            14 => match self.pick_where(f, |v| v == Val::Input || v == Val::Len) {
+                Some(s) => f.b.emit(mov(c, s)),
+                None => f.b.emit(movi(c, 1)),
+            },
+            _ => {
+                if self.rng.chance(1, 6) {
+                    f.b.emit(alu(Width::W32, AluOp::Mov, c, Source::Imm(0)));
+                } else {
+                    f.b.emit(movi(c, 0));
+                }
+            }
+        }
+        f.set(c, Val::Scalar);
+        let mut head_state = f.st.clone();
+        if calls {
+            for i in 1..=5 {
+                head_state.regs[i] = Val::Uninit;
+            }
+        }
+        f.st = head_state.clone();
+        f.heads.push(head_state.clone());
+        let head = f.b.here();
+        let exit = f.b.label();
+        let is_while = matches!(kind, 2 | 4 | 14);
+        match kind {
+            2 => match (bound, self.rng.below(3)) {
+                (_, 0) => {
+                    f.b.branch(jmp(Width::W64, JmpCond::Gt, c, Source::Imm(n - 1)), exit)
+                }
+                (_, 1) => {
+                    f.b.branch(jmp(Width::W64, JmpCond::Sge, c, Source::Imm(n)), exit)
+                }
+                _ => {
+                    f.b.branch(jmp(Width::W64, JmpCond::Ge, c, Source::Imm(n)), exit)
+                }
+            },
+            4 => {
+                let b = bound.unwrap_or(c);
+                f.b.branch(jmp(Width::W64, JmpCond::Ge, c, Source::Reg(b)), exit);
+            }
+            14 => {
+                f.b.branch(jmp(Width::W64, JmpCond::Eq, c, Source::Imm(0)), exit)
+            }
+            _ => {}
+        }
+        f.loop_depth += 1;
+        if f.loop_depth == 2 {
+            self.feats.nested_loops += 1;
+        }
+        let body = room
+            .saturating_sub(overhead)
+            .min(6 + self.rng.below(24) as usize);
+        let first = self.rng.below(body as u64 / 2 + 1) as usize;
+        self.segment(f, first);
+        if calls && !(self.emit_helper && self.t_helper(f, false)) {
+            let r = room.saturating_sub(overhead);
+            self.t_call(f, r);
+        }
+        if index != Index::None && self.index_access(f, c, index) {
+            self.feats.indexed_loops += 1;
+            if idx_flaw {
+                self.planted(Flaw::LoopIndexOffByOne);
+            }
+        }
+        let used = self.total(f);
+        let rest_end = used + body.saturating_sub(first);
+        self.segment(f, rest_end.saturating_sub(used));
+        f.loop_depth -= 1;
+        // Tail.
+        match kind {
+            0 => {
+                f.b.emit(addi(c, 1));
+                let br = match (bound, self.rng.below(5)) {
+                    (Some(b), _) => jmp(Width::W64, JmpCond::Lt, c, Source::Reg(b)),
+                    (None, 0) => jmp(Width::W32, JmpCond::Lt, c, Source::Imm(n)),
+                    (None, 1) => jmp(Width::W64, JmpCond::Ne, c, Source::Imm(n)),
+                    (None, 2) => jmp(Width::W64, JmpCond::Le, c, Source::Imm(n - 1)),
+                    _ => jmp(Width::W64, JmpCond::Lt, c, Source::Imm(n)),
+                };
+                f.b.branch(br, head);
+            }
+            1 => {
+                if self.rng.chance(1, 2) {
+                    f.b.emit(alu64(AluOp::Sub, c, Source::Imm(1)));
+                } else {
+                    f.b.emit(addi(c, -1));
+                }
+                let br = match self.rng.below(4) {
+                    0 => jmp(Width::W64, JmpCond::Gt, c, Source::Imm(0)),
+                    1 => jmp(Width::W64, JmpCond::Sgt, c, Source::Imm(0)),
+                    2 => jmp(Width::W32, JmpCond::Ne, c, Source::Imm(0)),
+                    _ => jmp(Width::W64, JmpCond::Ne, c, Source::Imm(0)),
+                };
+                f.b.branch(br, head);
+            }
+            2 | 4 | 14 => {
+                if kind != 14 {
+                    f.b.emit(addi(c, 1));
+                }
+                f.b.branch(Insn::Ja { off: 0 }, head);
+            }
+            3 => {
+                f.b.emit(addi(c, 1));
+                let b = bound.unwrap_or(c);
+                f.b.branch(jmp(Width::W64, JmpCond::Lt, c, Source::Reg(b)), head);
+            }
+            // Flaws: no increment; step over an odd `!=` bound; `!= 0` after counting up;
+            // unsigned `>= 0` after counting down.
+            10 => {
+                f.b.branch(jmp(Width::W64, JmpCond::Lt, c, Source::Imm(n)), head)
+            }
+            11 => {
+                f.b.emit(addi(c, 2));
+                f.b.branch(jmp(Width::W64, JmpCond::Ne, c, Source::Imm(n)), head);
+            }
+            12 => {
+                f.b.emit(addi(c, 1));
+                f.b.branch(jmp(Width::W64, JmpCond::Ne, c, Source::Imm(0)), head);
+            }
+            _ => {
+                f.b.emit(addi(c, -1));
+                f.b.branch(jmp(Width::W64, JmpCond::Ge, c, Source::Imm(0)), head);
+            }
+        }
+        if is_while {
+            f.b.bind(exit);
+            f.st = State::meet(&head_state, &f.st);
+        }
+        f.heads.pop();
+        f.pinned = saved_pins;
+        self.feats.loops += 1;
+        if unbounded {
+            self.planted(Flaw::UnboundedLoop);
+        }
+        true
+    }
+
+    fn pick_bound(&mut self, f: &FnCtx, calls: bool) -> Option<Reg> {
+        let exclude = if calls { 0b11_1111 } else { 0 };
+        let cands: Vec<Reg> = REGS[..10]
+            .iter()
+            .copied()
+            .filter(|&r| {
+                exclude & bit(r) == 0 && self.can_write(f, r, Val::Scalar) && !Self::protected(f, r)
+            })
+            .collect();
+        (!cands.is_empty()).then(|| self.rng.pick(&cands))
+    }
+
+    /// Chooses and prepares (before the loop) an array the loop indexes with its counter in
+    /// `[0, hi]`. With `flaw`, the array has `hi` elements, so the last index is one past it.
+    fn plan_index(&mut self, f: &mut FnCtx, hi: i32, flaw: bool) -> Index {
+        if flaw && hi < 1 {
+            return Index::None;
+        }
+        let elems = if flaw { hi as u32 } else { hi as u32 + 1 };
+        let mut e = self.rng.pick(&[1u32, 2, 4, 8, 8, 4]);
+        while elems * e > 64 && e > 1 {
+            e /= 2;
+        }
+        let len = elems * e;
+        match self.rng.below(4) {
+            0 | 1 => {
+                let write = self.rng.chance(1, 3);
+                // The array [b, b + len): at the top of the frame for the flaw.
+                let b = if flaw {
+                    -(len as i32)
+                } else {
+                    let top = (len as i32 + 7) & !7;
+                    let room = (512 - top) / 8;
+                    -(top + 8 * self.rng.below(room.min(8) as u64 + 1) as i32)
+                };
+                if write {
+                    let lo = sidx(b);
+                    let clean = (lo..lo + len as usize).all(|i| {
+                        let c = f.st.stack[i];
+                        (c == SU || c == SD)
+                            && f.heads.last().is_none_or(|h| h.stack[i] != SP)
+                            && f.st.stack[i & !7..(i & !7) + 8]
+                                .iter()
+                                .all(|&c| c == SU || c == SD)
+                    });
+                    if !clean {
+                        return Index::None;
+                    }
+                    for t in &mut f.touched[lo..lo + len as usize] {
+                        *t = true;
+                    }
+                    return Index::StackWrite { b, e, n: len };
+                }
+                // Initialise it with whole-slot stores first.
+                let start = b & !7;
+                let end = (b + len as i32 + 7) & !7;
+                let end = end.min(0);
+                let mut a = start;
+                while a < end {
+                    if !Self::stack_write_ok(f, a, 8, SD) {
+                        return Index::None;
+                    }
+                    a += 8;
+                }
+                let mut a = start;
+                while a < end {
+                    if Self::stack_read(f, a, 8) != Some(Val::Scalar) {
+                        f.b.emit(st(Size::DW, Reg::R10, a, Source::Imm(self.rng.imm32())));
+                        Self::stack_write(f, a, 8, Val::Scalar);
+                    }
+                    a += 8;
+                }
+                Index::StackRead { b, e, n: len }
+            }
+            _ => {
+                if self.ctx_reg(f).is_none() {
+                    return Index::None;
+                }
+                match self.fixed {
+                    Some(n) => {
+                        if n < len || n > 4096 {
+                            return Index::None;
+                        }
+                        let a = if flaw {
+                            n - len
+                        } else {
+                            self.rng.below((n - len + 1) as u64) as u32
+                        };
+                        Index::Ctx { a, e }
+                    }
+                    None => {
+                        // for the flaw, past what is proven already
+                        let a = if flaw {
+                            f.st.len_hint + self.rng.below(8) as u32
+                        } else {
+                            self.rng.below(40) as u32
+                        };
+                        if self.len_reg(f).is_some() && self.rng.chance(1, 2) {
+                            // checked in the body: `end = i*e + a + e - slack; if end > len`
+                            let slack = i32::from(flaw);
+                            Index::CtxChecked { a, e, slack }
+                        } else if self.ensure_len(f, a + len) {
+                            Index::Ctx { a, e }
+                        } else {
+                            Index::None
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// `T = c << log2(e); P = base + T; access [P + off]`.
+    fn index_access(&mut self, f: &mut FnCtx, c: Reg, index: Index) -> bool {
+        let e = match index {
+            Index::None => return false,
+            Index::StackRead { e, .. }
+            | Index::StackWrite { e, .. }
+            | Index::Ctx { e, .. }
+            | Index::CtxChecked { e, .. } => e,
+        };
+        // The body may have spilled a pointer into the array since it was planned.
+        if let Index::StackRead { b, n, .. } | Index::StackWrite { b, n, .. } = index {
+            let lo = sidx(b) & !7;
+            let hi = ((sidx(b) + n as usize + 7) & !7).min(512);
+            let read = matches!(index, Index::StackRead { .. });
+            let clean = f.st.stack[lo..hi]
+                .iter()
+                .all(|&c| c == SD || (c == SU && !read));
+            if !clean {
+                return false;
+            }
+        }
+        let ctx = self.ctx_reg(f);
+        let (pval, base_reg) = match index {
+            Index::StackRead { .. } | Index::StackWrite { .. } => (Val::Stack(0), Reg::R10),
+            _ => match ctx {
+                Some((p, o)) => (Val::Ctx(o), p),
+                None => return false,
+            },
+        };
+        let len = self.len_reg(f);
+        let keep = bit(c) | bit(base_reg) | len.map_or(0, bit);
+        let Some(t) = self.pick_dst(f, Val::Scalar, keep) else {
+            return false;
+        };
+        let Some(p) = self.pick_dst(f, pval, keep | bit(t)) else {
+            return false;
+        };
+        if !self.can_write(f, p, Val::Junk) {
+            return false;
+        }
+        let mut check = None;
+        if let Index::CtxChecked { .. } = index {
+            let Some(l) = len else { return false };
+            let Some(x) = self.pick_dst(f, Val::Scalar, keep | bit(t) | bit(p)) else {
+                return false;
+            };
+            check = Some((x, l));
+        }
+        f.b.emit(mov(t, c));
+        if e > 1 {
+            if self.rng.chance(1, 4) {
+                f.b.emit(alu64(AluOp::Mul, t, Source::Imm(e as i32)));
+            } else {
+                f.b.emit(alu64(AluOp::Lsh, t, Source::Imm(log2(e))));
+            }
+        }
+        f.set(t, Val::Scalar);
+        if let (Index::CtxChecked { a, e, slack }, Some((x, l))) = (index, check) {
+            f.b.emit(mov(x, t));
+            f.b.emit(addi(x, (a + e) as i32 - slack));
+            f.set(x, Val::Scalar);
+            f.b.branch(jmp(Width::W64, JmpCond::Gt, x, Source::Reg(l)), f.out);
+            f.out_used = true;
+            self.feats.len_checks += 1;
+        }
+        f.b.emit(mov(p, base_reg));
+        f.b.emit(alu64(AluOp::Add, p, Source::Reg(t)));
+        f.set(p, Val::Junk);
+        let size = size_of(e);
+        match index {
+            Index::StackWrite { b, .. } => {
+                let src = match self.scalar_reg(f) {
+                    Some(r) if self.rng.chance(1, 2) => Source::Reg(r),
+                    _ => Source::Imm(self.rng.imm32()),
+                };
+                f.b.emit(st(size, p, b, src));
+            }
+            _ => {
+                let off = match index {
+                    Index::StackRead { b, .. } => b,
+                    Index::Ctx { a, .. } | Index::CtxChecked { a, .. } => {
+                        let o = match pval {
+                            Val::Ctx(o) => o,
+                            _ => 0,
+                        };
+                        self.feats.ctx_reads += 1;
+                        a as i32 - o
+                    }
+                    _ => 0,
+                };
+                let d = self.pick_dst(f, Val::Scalar, bit(c)).unwrap_or(t);
+                f.b.emit(ldx(size, d, p, off));
+                f.set(
+                    d,
+                    if matches!(index, Index::StackRead { .. }) {
+                        Val::Scalar
+                    } else {
+                        Val::Input
+                    },
+                );
+            }
+        }
+        true
+    }
+
+    // --- flaws only -----------------------------------------------------------------------------
+
+    fn t_flaw(&mut self, f: &mut FnCtx) -> bool {
+        let Some(kind) = self.want else { return false };
+        if !f.uncond() {
+            return false;
+        }
+        match kind {
+            Flaw::StackUninitRead => self.f_stack_uninit(f),
+            Flaw::StackOutOfBounds => self.f_stack_oob(f),
+            Flaw::PointerLeak => self.f_leak(f),
+            Flaw::BadPointerArith => self.f_bad_arith(f),
+            Flaw::UninitRegister => self.f_uninit_reg(f),
+            Flaw::CtxWrite => {
+                self.force = true;
+                let ok = self.t_ctx_write(f);
+                self.force = false;
+                ok
+            }
+            _ => false,
+        }
+    }
+
+    fn force_flaw(&mut self, f: &mut FnCtx) {
+        let Some(kind) = self.want else { return };
+        self.force = true;
+        let ok = match kind {
+            Flaw::CtxOutOfBounds => self.t_ctx_read(f),
+            Flaw::HeaderOffByOne => self.t_header(f),
+            Flaw::UnboundedLoop | Flaw::LoopIndexOffByOne => {
+                // a small loop with an almost empty body
+                let saved = self.limit;
+                self.limit = self.total(f) + 2;
+                let ok = self.t_loop(f, 31);
+                self.limit = saved;
+                ok && self.flaw.is_some()
+            }
+            _ => self.t_flaw(f),
+        };
+        self.force = false;
+        if !ok || self.flaw.is_none() {
+            self.want = Some(Flaw::PointerLeak);
+            self.leak_at_exit = true;
+            self.planted(Flaw::PointerLeak);
+        }
+    }
+
+    fn f_stack_uninit(&mut self, f: &mut FnCtx) -> bool {
+        let s = self.pick_size();
+        let Some(d) = self.pick_dst(f, Val::Scalar, 0) else {
+            return false;
+        };
+        for _ in 0..20 {
+            // next to written bytes half the time
+            let a = if self.rng.chance(1, 2) {
+                match self.find_readable(f, 1) {
+                    Some(i) => i - self.rng.below(s as u64) as i32,
+                    None => self.stack_addr(s),
+                }
+            } else {
+                self.stack_addr(s)
+            };
+            if a < -512 || a + s as i32 > 0 {
+                continue;
+            }
+            let lo = sidx(a);
+            if (lo..lo + s as usize).any(|i| !f.touched[i]) {
+                f.b.emit(ldx(size_of(s), d, Reg::R10, a));
+                f.set(d, Val::Scalar);
+                self.planted(Flaw::StackUninitRead);
+                return true;
+            }
+        }
+        false
+    }
+
+    fn f_stack_oob(&mut self, f: &mut FnCtx) -> bool {
+        let Some(d) = self.pick_dst(f, Val::Scalar, 0) else {
+            return false;
+        };
+        match self.rng.below(5) {
+            0 => {
+                f.b.emit(ldx(Size::DW, d, Reg::R10, 0));
+                f.set(d, Val::Scalar);
+            }
+            1 => {
+                f.b.emit(st(Size::DW, Reg::R10, -4, Source::Imm(self.rng.imm32())))
+            }
+            2 => {
+                f.b.emit(ldx(Size::B, d, Reg::R10, -513));
+                f.set(d, Val::Scalar);
+            }
+            3 => {
+                let Some(p) = self.pick_dst(f, Val::Stack(-512), bit(d)) else {
+                    return false;
+                };
+                f.b.emit(mov(p, Reg::R10));
+                f.b.emit(addi(p, -512));
+                f.set(p, Val::Stack(-512));
+                f.b.emit(st(Size::W, p, -4, Source::Imm(0)));
+            }
+            _ => f.b.emit(st(Size::W, Reg::R10, 2, Source::Reg(Reg::R10))),
+        }
+        self.planted(Flaw::StackOutOfBounds);
+        true
+    }
+
+    fn f_leak(&mut self, f: &mut FnCtx) -> bool {
+        match self.rng.below(4) {
+            0 if self.emit_helper => self.t_helper(f, true),
+            1 => {
+                // read back part of a spilled pointer
+                let slots: Vec<usize> = (0..64).filter(|&s| f.st.stack[s * 8] == SP).collect();
+                if slots.is_empty() {
+                    return false;
+                }
+                let Some(d) = self.pick_dst(f, Val::Scalar, 0) else {
+                    return false;
+                };
+                let a = self.rng.pick(&slots) as i32 * 8 - 512 + 4 * self.rng.below(2) as i32;
+                f.b.emit(ldx(Size::W, d, Reg::R10, a));
+                f.set(d, Val::Scalar);
+                self.planted(Flaw::PointerLeak);
+                true
+            }
+            2 if self.legacy && self.can_write(f, Reg::R0, Val::Scalar) => {
+                let Some((p, _)) = self.ctx_reg(f) else {
+                    return false;
+                };
+                f.b.emit(Insn::LoadInd {
+                    size: Size::B,
+                    src: p,
+                    imm: 0,
+                });
+                f.set(Reg::R0, Val::Scalar);
+                self.planted(Flaw::PointerLeak);
+                true
+            }
+            _ => {
+                self.leak_at_exit = true;
+                self.planted(Flaw::PointerLeak);
+                true
+            }
+        }
+    }
+
+    fn f_bad_arith(&mut self, f: &mut FnCtx) -> bool {
+        let stack = self.rng.chance(1, 3);
+        let (src, v) = if stack {
+            (Reg::R10, Val::Stack(0))
+        } else {
+            match self.ctx_reg(f) {
+                Some((p, o)) => (p, Val::Ctx(o)),
+                None => return false,
+            }
+        };
+        let Some(p) = self.pick_dst(f, v, 0) else {
+            return false;
+        };
+        if !self.can_write(f, p, Val::Junk) {
+            return false;
+        }
+        f.b.emit(mov(p, src));
+        match self.rng.below(4) {
+            0 => f.b.emit(alu64(AluOp::Mul, p, Source::Imm(1))),
+            1 => f.b.emit(alu64(AluOp::Or, p, Source::Imm(0))),
+            2 => f.b.emit(alu(Width::W32, AluOp::Add, p, Source::Imm(0))),
+            _ => f.b.emit(alu64(AluOp::Xor, p, Source::Imm(0))),
+        }
+        f.set(p, Val::Junk);
+        if stack {
+            f.b.emit(st(Size::DW, p, -8, Source::Imm(0)));
+        } else {
+            let Some(d) = self.pick_dst(f, Val::Scalar, 0) else {
+                return false;
+            };
+            let o = match v {
+                Val::Ctx(o) => o,
+                _ => 0,
+            };
+            f.b.emit(ldx(Size::B, d, p, -o));
+            f.set(d, Val::Scalar);
+        }
+        self.planted(Flaw::BadPointerArith);
+        true
+    }
+
+    fn f_uninit_reg(&mut self, f: &mut FnCtx) -> bool {
+        let Some(r) = self.pick_where(f, |v| v == Val::Uninit) else {
+            return false;
+        };
+        if !self.can_write(f, r, Val::Scalar) {
+            return false;
+        }
+        let Some(a) = self.scalar_reg(f) else {
+            return false;
+        };
+        let Some(d) = self.pick_dst(f, Val::Scalar, bit(r)) else {
+            return false;
+        };
+        let join = f.b.label();
+        let cond = self.rng.pick(&JmpCond::ALL);
+        f.b.branch(
+            jmp(Width::W64, cond, a, Source::Imm(self.rng.below(16) as i32)),
+            join,
+        );
+        f.b.emit(movi(r, self.rng.imm32()));
+        f.b.bind(join);
+        f.b.emit(mov(d, r));
+        f.set(d, Val::Scalar);
+        self.planted(Flaw::UninitRegister);
+        true
+    }
 }

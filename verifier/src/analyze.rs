@@ -63,7 +63,7 @@ impl Flow {
 
 /// A rejection: the instruction, the rule, and the registers involved with their values.
 pub(crate) type Fail = (usize, Rule, Vec<(Reg, Value)>);
-type R<T> = Result<T, Fail>;
+type R<T> = Result<T, Box<Fail>>;
 
 fn rej<T>(st: &State, i: usize, rule: Rule, regs: &[Reg]) -> R<T> {
     let mut shown: Vec<(Reg, Value)> = Vec::new();
@@ -72,7 +72,7 @@ fn rej<T>(st: &State, i: usize, rule: Rule, regs: &[Reg]) -> R<T> {
             shown.push((r, st.regs[r.index()]));
         }
     }
-    Err((i, rule, shown))
+    Err(Box::new((i, rule, shown)))
 }
 
 pub(crate) struct Analyzer<'a> {
@@ -673,10 +673,12 @@ impl<'a> Analyzer<'a> {
         let (lo, hi) = Self::stack_range(st, i, &[base], o, off, n)?;
         let fr = &st.frames[frame as usize];
         let exact = o.as_const().is_some();
-        if exact && n == 8 && lo % 8 == 0 {
-            if let Some(v) = fr.spill((lo / 8) as u8) {
-                return Ok(Ok(*v));
-            }
+        if exact
+            && n == 8
+            && lo % 8 == 0
+            && let Some(v) = fr.spill((lo / 8) as u8)
+        {
+            return Ok(Ok(*v));
         }
         for (slot, v) in &fr.spills {
             let s = *slot as usize * 8;
@@ -1096,8 +1098,11 @@ fn refine(
 /// Records what `a COND b` says about the context length.
 fn relate(st: &mut State, width: Width, cond: JmpCond, a: &Value, b: &Value) {
     use JmpCond::*;
-    let fits32 = |v: &Value| v.n.umax <= u32::MAX as u64;
-    if width == Width::W32 && !(fits32(a) && fits32(b)) {
+    // A 32-bit comparison says the same as the 64-bit one only where both values are their
+    // own 32-bit views: below 2^32 for unsigned conditions, in [0, 2^31) for signed ones.
+    let signed = matches!(cond, Sgt | Sge | Slt | Sle);
+    let limit = if signed { i32::MAX as u64 } else { u32::MAX as u64 };
+    if width == Width::W32 && !(a.n.umax <= limit && b.n.umax <= limit) {
         return;
     }
     let nonneg = a.n.smin >= 0 && b.n.smin >= 0;

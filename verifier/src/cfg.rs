@@ -102,10 +102,11 @@ pub fn build(prog: &Program) -> Result<Cfg, (usize, Rule)> {
             insn,
             Insn::Ja { .. } | Insn::Ja32 { .. } | Insn::Jump { .. }
         );
-        if jump && let Some(t) = target[i] {
-            if t < f.start || t >= f.end {
-                return Err((i, Rule::JumpOutOfFunction { target: t }));
-            }
+        if jump
+            && let Some(t) = target[i]
+            && (t < f.start || t >= f.end)
+        {
+            return Err((i, Rule::JumpOutOfFunction { target: t }));
         }
         if !insn.is_terminator() && i + 1 == f.end && f.end < n {
             return Err((i, Rule::FallsIntoFunction { next: f.end }));

@@ -216,6 +216,8 @@ pub fn entry_state(conf: &Config) -> [Value; 11] {
 }
 
 /// Verifies `prog` against `conf`.
+// The rejection is the product as much as the facts are: returned by value, not boxed.
+#[allow(clippy::result_large_err)]
 pub fn verify(prog: &Program, conf: &Config) -> Result<Facts, Rejection> {
     let insns = prog.insns();
     let at = |index: usize, rule: Rule, regs: Vec<(Reg, Value)>, path| Rejection {
@@ -260,7 +262,8 @@ pub fn verify(prog: &Program, conf: &Config) -> Result<Facts, Rejection> {
         syms_below: 0,
     };
     let mut a = analyze::Analyzer::new(prog, &cfg, conf);
-    if let Err((i, rule, regs)) = a.run(entry) {
+    if let Err(e) = a.run(entry) {
+        let (i, rule, regs) = *e;
         return Err(at(i, rule, regs, a.path_of()));
     }
 

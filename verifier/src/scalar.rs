@@ -44,11 +44,11 @@ impl fmt::Display for Scalar {
             write!(f, "s[{}, {}]", self.smin, self.smax)?;
             sep = " ";
         }
-        if self.umin != 0 || self.umax != u64::MAX {
-            if !(self.smin >= 0 && self.smin as u64 == self.umin && self.smax as u64 == self.umax) {
-                write!(f, "{sep}u[{}, {}]", self.umin, self.umax)?;
-                sep = " ";
-            }
+        let same_as_signed =
+            self.smin >= 0 && self.smin as u64 == self.umin && self.smax as u64 == self.umax;
+        if (self.umin != 0 || self.umax != u64::MAX) && !same_as_signed {
+            write!(f, "{sep}u[{}, {}]", self.umin, self.umax)?;
+            sep = " ";
         }
         if self.t.mask != u64::MAX && Tnum::range(self.umin, self.umax) != self.t {
             write!(f, "{sep}bits {:#x}/{:#x}", self.t.value, self.t.mask)?;

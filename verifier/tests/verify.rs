@@ -321,3 +321,16 @@ fn million_straight_instructions() {
     let f = ok(ProgramType::Size, Some(8), &src);
     assert_eq!(f.max_insns, 1_000_000);
 }
+
+/// Found by the checking mode (generated acl program): a signed 32-bit comparison with an
+/// immediate whose 32-bit pattern is negative was recorded as a 64-bit fact about the length,
+/// "proving" a length of 3203106609 bytes.
+#[test]
+fn signed_32_bit_compare_says_nothing_about_large_values() {
+    bad(
+        ProgramType::Size,
+        Some(64),
+        "jsle32 %r2, -1091860688, +2\nldxb %r0, [%r1+64]\nexit\nmov %r0, 0\nexit",
+        "ctx-bounds",
+    );
+}
