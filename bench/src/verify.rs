@@ -42,7 +42,7 @@ pub fn program(n: usize, branchy: bool) -> Program {
     while v.len() + 1 < n {
         k += 1;
         let left = n - 1 - v.len();
-        if branchy && k % 8 == 0 && left > 4 {
+        if branchy && k.is_multiple_of(8) && left > 4 {
             v.push(Insn::Jump {
                 width: Width::W64,
                 cond: JmpCond::Gt,

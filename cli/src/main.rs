@@ -210,6 +210,17 @@ fn cmd_run(
     Ok(())
 }
 
+/// `--entry` names an entry point of a `.udf` source, which needs the compiler.
+fn no_entry(entry: Option<&str>) -> Result<(), Failure> {
+    match entry {
+        Some(_) => Err(Failure::usage(miette!(
+            code = "udf::usage",
+            "--entry applies to .udf sources only"
+        ))),
+        None => Ok(()),
+    }
+}
+
 fn parse_type(ty: &str) -> Result<ProgramType, Failure> {
     ty.parse()
         .map_err(|e| Failure::usage(miette!(code = "udf::usage", "--type {ty}: {e}")))
@@ -323,32 +334,16 @@ fn main() -> ExitCode {
             data,
             engine,
             budget,
-        } => {
-            if entry.is_some() {
-                Err(Failure::usage(miette!(
-                    code = "udf::usage",
-                    "--entry applies to .udf sources only"
-                )))
-            } else {
-                cmd_run(json, &input, &ty, &data, engine, budget).map(|_| true)
-            }
-        }
+        } => no_entry(entry.as_deref())
+            .and_then(|()| cmd_run(json, &input, &ty, &data, engine, budget).map(|_| true)),
         Cmd::Verify {
             input,
             entry,
             ty,
             ctx_size,
             budget,
-        } => {
-            if entry.is_some() {
-                Err(Failure::usage(miette!(
-                    code = "udf::usage",
-                    "--entry applies to .udf sources only"
-                )))
-            } else {
-                cmd_verify(json, &input, ty.as_deref(), ctx_size, budget)
-            }
-        }
+        } => no_entry(entry.as_deref())
+            .and_then(|()| cmd_verify(json, &input, ty.as_deref(), ctx_size, budget)),
         Cmd::Test {
             paths,
             engine,

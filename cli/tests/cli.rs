@@ -203,7 +203,9 @@ fn verify_accepts_with_facts_and_rejects_on_the_source_line() {
     assert_eq!(o.status.code(), Some(0), "{out}{err}");
     assert!(out.contains("instruction bound: 12"), "{out}");
 
-    let src = std::fs::read_to_string(&good).unwrap().replace("add %r4, 18", "add %r4, 17");
+    let src = std::fs::read_to_string(&good)
+        .unwrap()
+        .replace("add %r4, 18", "add %r4, 17");
     let bad = tmp("hdr_short.s");
     std::fs::write(&bad, src).expect("write");
     let o = udf(&["verify", bad.to_str().unwrap(), "--type", "filter"]);
@@ -211,9 +213,18 @@ fn verify_accepts_with_facts_and_rejects_on_the_source_line() {
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("udf::verify::ctx-bounds"), "{err}");
     assert!(err.contains("hdr_short.s:11:1: instruction 10"), "{err}");
-    assert!(err.contains("v+17 <= len proven, and it needs v+18"), "{err}");
+    assert!(
+        err.contains("v+17 <= len proven, and it needs v+18"),
+        "{err}"
+    );
 
-    let o = udf(&["--json", "verify", bad.to_str().unwrap(), "--type", "filter"]);
+    let o = udf(&[
+        "--json",
+        "verify",
+        bad.to_str().unwrap(),
+        "--type",
+        "filter",
+    ]);
     let (out, _) = text(&o);
     assert_eq!(o.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_str(&out).expect("json");
@@ -222,8 +233,16 @@ fn verify_accepts_with_facts_and_rejects_on_the_source_line() {
     assert_eq!(v["path"][0]["index"], 1);
 
     // The type is required for assembler input; an unknown one is bad usage.
-    assert_eq!(udf(&["verify", good.to_str().unwrap()]).status.code(), Some(2));
-    assert_eq!(udf(&["verify", good.to_str().unwrap(), "--type", "raw"]).status.code(), Some(2));
+    assert_eq!(
+        udf(&["verify", good.to_str().unwrap()]).status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        udf(&["verify", good.to_str().unwrap(), "--type", "raw"])
+            .status
+            .code(),
+        Some(2)
+    );
 }
 
 #[test]
@@ -232,12 +251,26 @@ fn run_refuses_unverifiable_programs_of_verified_types() {
     std::fs::write(&src, "ldxw %r0, [%r1+0]\nexit\n").expect("write");
     let input = tmp("two.bin");
     std::fs::write(&input, [1u8, 2]).expect("write");
-    let o = udf(&["run", src.to_str().unwrap(), "--type", "filter", "--input", input.to_str().unwrap()]);
+    let o = udf(&[
+        "run",
+        src.to_str().unwrap(),
+        "--type",
+        "filter",
+        "--input",
+        input.to_str().unwrap(),
+    ]);
     let (_, err) = text(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("udf::verify::ctx-bounds"), "{err}");
     // The same program as `size` over a 4-byte object verifies and runs.
     std::fs::write(&input, [1u8, 0, 0, 0]).expect("write");
-    let o = udf(&["run", src.to_str().unwrap(), "--type", "size", "--input", input.to_str().unwrap()]);
+    let o = udf(&[
+        "run",
+        src.to_str().unwrap(),
+        "--type",
+        "size",
+        "--input",
+        input.to_str().unwrap(),
+    ]);
     assert_eq!(text(&o).0, "r0 = 1\n");
 }

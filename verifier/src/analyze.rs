@@ -3,6 +3,7 @@
 //! iteration, and analyses each local call in its caller's state.
 
 use alloc::boxed::Box;
+use alloc::rc::Rc;
 use alloc::vec;
 use alloc::vec::Vec;
 
@@ -145,7 +146,7 @@ impl<'a> Analyzer<'a> {
         let mut carry: Option<Flow> = None;
         while i < hi {
             if Some(i) != skip_head
-                && let Some(k) = self.cfg.loop_at[i]
+                && let Some(k) = self.cfg.loop_at(i)
             {
                 if let Some(c) = carry.take() {
                     self.flow(i - 1, i, c);
@@ -205,7 +206,7 @@ impl<'a> Analyzer<'a> {
     /// Sends `flow` along the edge `from -> to`.
     fn flow(&mut self, from: usize, to: usize, flow: Flow) {
         if to <= from {
-            let k = self.cfg.loop_at[to].expect("backward edge to a loop head") as usize;
+            let k = self.cfg.loop_at(to).expect("backward edge to a loop head") as usize;
             match &mut self.back[k] {
                 None => self.back[k] = Some(flow),
                 Some(s) => s.join(flow),
@@ -235,7 +236,7 @@ impl<'a> Analyzer<'a> {
         let path = flow.path;
         flow.st.count += 1;
         if flow.st.count > self.conf.budget {
-            let in_loop = self.cfg.inner[i].map(|k| {
+            let in_loop = self.cfg.inner(i).map(|k| {
                 let l = self.cfg.loops[k as usize];
                 (l.head, l.tail, self.iteration[k as usize])
             });
@@ -488,7 +489,7 @@ impl<'a> Analyzer<'a> {
                 );
             }
             Insn::Ja { .. } | Insn::Ja32 { .. } => {
-                let t = self.cfg.target[i].expect("jump target");
+                let t = self.cfg.target(i).expect("jump target");
                 let f = slot.take().expect("a state");
                 self.flow(i, t, f);
                 return Ok(());
@@ -756,7 +757,7 @@ impl<'a> Analyzer<'a> {
                 );
             }
         }
-        let fr = &mut st.frames[frame as usize];
+        let fr = Rc::make_mut(&mut st.frames[frame as usize]);
         fr.clobber(lo, hi);
         if exact {
             fr.set_init(lo, hi, true);
@@ -830,7 +831,7 @@ impl<'a> Analyzer<'a> {
 
     fn local_call(&mut self, i: usize, slot: &mut Option<Flow>) -> R<()> {
         let flow = slot.take().expect("a state");
-        let t = self.cfg.target[i].expect("call target");
+        let t = self.cfg.target(i).expect("call target");
         let f = *self.cfg.func_at(t).expect("callee is a function");
         let depth = flow.st.frames.len();
         if depth >= MAX_FRAMES {
@@ -848,7 +849,7 @@ impl<'a> Analyzer<'a> {
         let caller = flow.st.regs;
         let mut callee = flow;
         Self::branch_path(&mut callee, i, true);
-        callee.st.frames.push(Frame::default());
+        callee.st.frames.push(Rc::new(Frame::default()));
         for r in [0, 6, 7, 8, 9] {
             callee.st.regs[r] = Value::UNINIT;
         }
@@ -897,6 +898,14 @@ impl<'a> Analyzer<'a> {
             // Pointers into the dying frame left in callers' spills become unreadable.
             let dying = depth as u8 - 1;
             for fr in &mut flow.st.frames[..depth - 1] {
+                if !fr
+                    .spills
+                    .iter()
+                    .any(|(_, v)| v.kind == Kind::Stack { frame: dying })
+                {
+                    continue;
+                }
+                let fr = Rc::make_mut(fr);
                 let slots: Vec<u8> = fr
                     .spills
                     .iter()
@@ -964,7 +973,7 @@ impl<'a> Analyzer<'a> {
             let regs: Vec<Reg> = core::iter::once(dst).chain(b_reg).collect();
             return rej(st, i, Rule::PointerCompare, &regs);
         }
-        let target = self.cfg.target[i].expect("jump target");
+        let target = self.cfg.target(i).expect("jump target");
         let (taken, not) = if a.is_pointer() {
             // Same region: the outcome depends on the offsets only; both sides stay possible.
             (Some((a.n, b.n)), Some((a.n, b.n)))
@@ -1101,7 +1110,11 @@ fn relate(st: &mut State, width: Width, cond: JmpCond, a: &Value, b: &Value) {
     // A 32-bit comparison says the same as the 64-bit one only where both values are their
     // own 32-bit views: below 2^32 for unsigned conditions, in [0, 2^31) for signed ones.
     let signed = matches!(cond, Sgt | Sge | Slt | Sle);
-    let limit = if signed { i32::MAX as u64 } else { u32::MAX as u64 };
+    let limit = if signed {
+        i32::MAX as u64
+    } else {
+        u32::MAX as u64
+    };
     if width == Width::W32 && !(a.n.umax <= limit && b.n.umax <= limit) {
         return;
     }

@@ -44,17 +44,38 @@ pub struct Cfg {
     pub funcs: Vec<Func>,
     /// Loops, outer before inner.
     pub loops: Vec<Loop>,
-    /// `loop_at[h]`: the loop whose head is `h`.
-    pub loop_at: Vec<Option<u32>>,
-    /// Innermost loop containing each instruction.
-    pub inner: Vec<Option<u32>>,
-    /// Jump or call target of each instruction, as an index.
-    pub target: Vec<Option<usize>>,
-    /// Instructions reachable from the entry through the control-flow graph.
-    pub reachable: Vec<bool>,
+    /// The loop whose head is each instruction ([`NONE`]: none). Compact per-instruction
+    /// tables: a million instructions are 4 MB each.
+    loop_at: Vec<u32>,
+    /// Innermost loop containing each instruction, or [`NONE`].
+    inner: Vec<u32>,
+    /// Jump or call target of each instruction, as an index, or [`NONE`].
+    target: Vec<u32>,
+}
+
+/// "None" in the per-instruction tables.
+const NONE: u32 = u32::MAX;
+
+fn opt(x: u32) -> Option<u32> {
+    (x != NONE).then_some(x)
 }
 
 impl Cfg {
+    /// The loop whose head is instruction `i`.
+    pub fn loop_at(&self, i: usize) -> Option<u32> {
+        opt(self.loop_at[i])
+    }
+
+    /// The innermost loop containing instruction `i`.
+    pub fn inner(&self, i: usize) -> Option<u32> {
+        opt(self.inner[i])
+    }
+
+    /// The jump or call target of instruction `i`, as an index.
+    pub fn target(&self, i: usize) -> Option<usize> {
+        opt(self.target[i]).map(|t| t as usize)
+    }
+
     /// The function starting at `start`.
     pub fn func_at(&self, start: usize) -> Option<&Func> {
         self.funcs.iter().find(|f| f.start == start)
@@ -71,17 +92,30 @@ impl Cfg {
 pub fn build(prog: &Program) -> Result<Cfg, (usize, Rule)> {
     let insns = prog.insns();
     let n = insns.len();
-    let target: Vec<Option<usize>> = (0..n)
-        .map(|i| {
-            prog.branch_target(prog.pc(i))
-                .and_then(|pc| prog.index_at(pc))
+    // Indices fit the compact tables (4 billion instructions would be 64 GiB of them).
+    if n >= NONE as usize {
+        return Err((
+            0,
+            Rule::BudgetExceeded {
+                budget: NONE as u64,
+                in_loop: None,
+            },
+        ));
+    }
+    let target_raw: Vec<u32> = prog
+        .iter()
+        .map(|(pc, insn)| {
+            insn.branch_offset()
+                .and_then(|off| prog.index_at((pc as i64 + 1 + off) as usize))
+                .map_or(NONE, |t| t as u32)
         })
         .collect();
+    let target = |i: usize| opt(target_raw[i]).map(|t| t as usize);
 
     // Functions.
     let mut starts = vec![0usize];
     for (i, insn) in insns.iter().enumerate() {
-        if let (Insn::CallLocal { .. }, Some(t)) = (insn, target[i]) {
+        if let (Insn::CallLocal { .. }, Some(t)) = (insn, target(i)) {
             starts.push(t);
         }
     }
@@ -103,7 +137,7 @@ pub fn build(prog: &Program) -> Result<Cfg, (usize, Rule)> {
             Insn::Ja { .. } | Insn::Ja32 { .. } | Insn::Jump { .. }
         );
         if jump
-            && let Some(t) = target[i]
+            && let Some(t) = target(i)
             && (t < f.start || t >= f.end)
         {
             return Err((i, Rule::JumpOutOfFunction { target: t }));
@@ -119,7 +153,7 @@ pub fn build(prog: &Program) -> Result<Cfg, (usize, Rule)> {
         .map(|f| {
             (f.start..f.end)
                 .filter(|&i| matches!(insns[i], Insn::CallLocal { .. }))
-                .filter_map(|i| target[i].map(|t| (i, func_of(t))))
+                .filter_map(|i| target(i).map(|t| (i, func_of(t))))
                 .collect()
         })
         .collect();
@@ -166,7 +200,7 @@ pub fn build(prog: &Program) -> Result<Cfg, (usize, Rule)> {
             Insn::Ja { .. } | Insn::Ja32 { .. } | Insn::Jump { .. }
         );
         if jump
-            && let Some(t) = target[i]
+            && let Some(t) = target(i)
             && t <= i
         {
             tail_of[t] = Some(tail_of[t].map_or(i, |x: usize| x.max(i)));
@@ -196,22 +230,22 @@ pub fn build(prog: &Program) -> Result<Cfg, (usize, Rule)> {
     }
     // Outer before inner: by head, wider first on equal heads (heads are unique, so by head).
     loops.sort_by_key(|l| (l.head, core::cmp::Reverse(l.tail)));
-    let mut loop_at = vec![None; n];
-    let mut inner = vec![None; n];
+    let mut loop_at = vec![NONE; n];
+    let mut inner = vec![NONE; n];
     for (k, l) in loops.iter().enumerate() {
-        loop_at[l.head] = Some(k as u32);
+        loop_at[l.head] = k as u32;
         for slot in &mut inner[l.head..=l.tail] {
-            *slot = Some(k as u32);
+            *slot = k as u32;
         }
     }
     // Entries only at the head: every jump into (head, tail] comes from inside [head, tail].
     // (Falling through can only enter a loop at its head.)
     for i in 0..n {
-        let Some(s) = target[i] else { continue };
+        let Some(s) = target(i) else { continue };
         if matches!(insns[i], Insn::CallLocal { .. }) {
             continue;
         }
-        let mut k = inner[s];
+        let mut k = opt(inner[s]);
         while let Some(kk) = k {
             let l = loops[kk as usize];
             if s != l.head && (i < l.head || i > l.tail) {
@@ -228,29 +262,12 @@ pub fn build(prog: &Program) -> Result<Cfg, (usize, Rule)> {
         }
     }
 
-    // Reachability through jumps, fall-through and calls.
-    let mut reachable = vec![false; n];
-    let mut work = vec![0usize];
-    while let Some(i) = work.pop() {
-        if i >= n || reachable[i] {
-            continue;
-        }
-        reachable[i] = true;
-        if !insns[i].is_terminator() {
-            work.push(i + 1);
-        }
-        if let Some(t) = target[i] {
-            work.push(t);
-        }
-    }
-
     Ok(Cfg {
         funcs,
         loops,
         loop_at,
         inner,
-        target,
-        reachable,
+        target: target_raw,
     })
 }
 

@@ -253,7 +253,7 @@ pub fn verify(prog: &Program, conf: &Config) -> Result<Facts, Rejection> {
     let (len_min, len_max) = conf.ctx_len();
     let entry = State {
         regs,
-        frames: vec![Frame::default()],
+        frames: vec![alloc::rc::Rc::new(Frame::default())],
         len_min,
         len_max,
         facts: Vec::new(),

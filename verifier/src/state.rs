@@ -1,6 +1,7 @@
 //! The abstract state at one program point: registers, the stack of every live frame, and the
 //! relational facts about the context length.
 
+use alloc::rc::Rc;
 use alloc::vec::Vec;
 use core::fmt;
 
@@ -242,8 +243,9 @@ pub const MAX_FACTS: usize = 16;
 pub struct State {
     /// `r0`-`r10`.
     pub regs: [Value; 11],
-    /// Frames of the live calls, the entry function first.
-    pub frames: Vec<Frame>,
+    /// Frames of the live calls, the entry function first; shared between states until one
+    /// writes (`Rc::make_mut`), so a branch does not copy the stack.
+    pub frames: Vec<Rc<Frame>>,
     /// The context length is at least this.
     pub len_min: u64,
     /// The context length is at most this.
@@ -272,10 +274,14 @@ impl State {
     /// Joins `o` into `self`.
     pub fn join_with(&mut self, o: &State) {
         for (r, s) in self.regs.iter_mut().zip(o.regs.iter()) {
-            *r = r.join(s);
+            if r != s {
+                *r = r.join(s);
+            }
         }
         for (f, g) in self.frames.iter_mut().zip(o.frames.iter()) {
-            f.join_with(g);
+            if !Rc::ptr_eq(f, g) && **f != **g {
+                Rc::make_mut(f).join_with(g);
+            }
         }
         self.len_min = self.len_min.min(o.len_min);
         self.len_max = self.len_max.max(o.len_max);
@@ -326,7 +332,12 @@ impl State {
         };
         self.regs.iter_mut().for_each(dead);
         for f in &mut self.frames {
-            f.spills.iter_mut().for_each(|(_, v)| dead(v));
+            if f.spills
+                .iter()
+                .any(|(_, v)| matches!(v.sym, Some((s, _)) if s == sym))
+            {
+                Rc::make_mut(f).spills.iter_mut().for_each(|(_, v)| dead(v));
+            }
         }
         self.facts.retain(|f| f.0 != sym);
     }
