@@ -194,9 +194,9 @@ pub fn build(prog: &Program) -> Result<Cfg, (usize, Rule)> {
 
     // Loops: one per head, reaching to its last back edge.
     let mut tail_of: Vec<Option<usize>> = vec![None; n];
-    for i in 0..n {
+    for (i, insn) in insns.iter().enumerate() {
         let jump = matches!(
-            insns[i],
+            insn,
             Insn::Ja { .. } | Insn::Ja32 { .. } | Insn::Jump { .. }
         );
         if jump
@@ -240,9 +240,9 @@ pub fn build(prog: &Program) -> Result<Cfg, (usize, Rule)> {
     }
     // Entries only at the head: every jump into (head, tail] comes from inside [head, tail].
     // (Falling through can only enter a loop at its head.)
-    for i in 0..n {
+    for (i, insn) in insns.iter().enumerate() {
         let Some(s) = target(i) else { continue };
-        if matches!(insns[i], Insn::CallLocal { .. }) {
+        if matches!(insn, Insn::CallLocal { .. }) {
             continue;
         }
         let mut k = opt(inner[s]);
