@@ -45,7 +45,7 @@ pub fn read(path: &Path) -> Result<Vec<u8>, Failure> {
 }
 
 /// Byte offset of 1-based `line`, `col` (in characters) in `src`.
-fn offset_of(src: &str, line: usize, col: usize) -> usize {
+pub(crate) fn offset_of(src: &str, line: usize, col: usize) -> usize {
     let start: usize = src
         .split_inclusive('\n')
         .take(line.saturating_sub(1))

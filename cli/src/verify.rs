@@ -8,7 +8,7 @@ use serde_json::{Value as Json, json};
 use udf_bytecode::{Program, ProgramType};
 use udf_verifier::{Config, Facts, Rejection, Warning};
 
-use crate::input::Loaded;
+use crate::input::{Loaded, offset_of};
 
 /// The verifier configuration for a type and an optional object size.
 pub fn config(ty: ProgramType, ctx_size: Option<u32>, budget: u64) -> Config {
@@ -27,12 +27,9 @@ pub fn object_size(ty: ProgramType, len: usize) -> Option<u32> {
     }
 }
 
+/// Byte offset and length of the code on 1-based `line` (indentation and `#` comment left out).
 fn line_span(src: &str, line: usize) -> (usize, usize) {
-    let start: usize = src
-        .split_inclusive('\n')
-        .take(line.saturating_sub(1))
-        .map(str::len)
-        .sum();
+    let start = offset_of(src, line, 1);
     let text = src[start.min(src.len())..].lines().next().unwrap_or("");
     let code = text.split('#').next().unwrap_or("");
     let lead = code.len() - code.trim_start().len();

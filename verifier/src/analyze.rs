@@ -219,6 +219,12 @@ impl<'a> Analyzer<'a> {
         }
     }
 
+    /// A run may end in state `st`: its counts bound the program's.
+    fn path_ends(&mut self, st: &State) {
+        self.exit_count = self.exit_count.max(st.count);
+        self.exit_emits = self.exit_emits.max(st.emits);
+    }
+
     fn branch_path(flow: &mut Flow, index: usize, taken: bool) {
         flow.path.push(index, taken);
     }
@@ -478,8 +484,7 @@ impl<'a> Analyzer<'a> {
                     }
                 }
                 // Out of bounds, the program ends here returning 0.
-                self.exit_count = self.exit_count.max(st.count);
-                self.exit_emits = self.exit_emits.max(st.emits);
+                self.path_ends(st);
                 Self::set_scalar(
                     st,
                     i,
@@ -820,8 +825,7 @@ impl<'a> Analyzer<'a> {
             st.emits += 1;
         }
         // The helper may end the run (it stops or fails): an exit path.
-        self.exit_count = self.exit_count.max(st.count);
-        self.exit_emits = self.exit_emits.max(st.emits);
+        self.path_ends(st);
         for r in 1..=5 {
             st.regs[r] = Value::UNINIT;
         }
@@ -942,8 +946,7 @@ impl<'a> Analyzer<'a> {
                 }
             }
         }
-        self.exit_count = self.exit_count.max(flow.st.count);
-        self.exit_emits = self.exit_emits.max(flow.st.emits);
+        self.path_ends(&flow.st);
         Ok(())
     }
 

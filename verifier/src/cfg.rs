@@ -80,12 +80,6 @@ impl Cfg {
     pub fn func_at(&self, start: usize) -> Option<&Func> {
         self.funcs.iter().find(|f| f.start == start)
     }
-
-    /// The function holding `index`.
-    pub fn func_of(&self, index: usize) -> &Func {
-        let i = self.funcs.partition_point(|f| f.start <= index);
-        &self.funcs[i - 1]
-    }
 }
 
 /// Builds the structure, or says at which instruction it is not what the analysis accepts.
