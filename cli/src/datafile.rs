@@ -182,6 +182,8 @@ pub enum Verdict {
 pub enum Engine {
     /// The reference interpreter.
     Interp,
+    /// Native code from the JIT (checked mode for unverified programs).
+    Jit,
 }
 
 /// Builds the program of a case: assembles `asm`, else decodes `raw`.
@@ -224,6 +226,22 @@ pub fn observe(case: &Case, engine: Engine) -> Result<Observed, String> {
                 &mut ConformanceHelpers,
                 &opts,
             ) {
+                Ok(out) => Ok(Observed::Returned(out.r0)),
+                Err(f) => Ok(Observed::Faulted(format!("fault: {f}"))),
+            }
+        }
+        Engine::Jit => {
+            let exe = match crate::exec::jit_checked(&prog, ProgramType::Raw) {
+                Ok(exe) => exe,
+                Err(e) => return Ok(Observed::Refused(format!("jit: {e}"))),
+            };
+            let run = exe.run(
+                &mut Vm::new(),
+                Context::ReadWrite(&mut mem),
+                &mut ConformanceHelpers,
+                &RunOptions::default(),
+            );
+            match run {
                 Ok(out) => Ok(Observed::Returned(out.r0)),
                 Err(f) => Ok(Observed::Faulted(format!("fault: {f}"))),
             }

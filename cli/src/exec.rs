@@ -27,6 +27,18 @@ pub fn run_typed(
     input: &[u8],
     budget: u64,
 ) -> Result<TypedRun, Fault> {
+    as_typed(ty, input, budget, |ctx, helpers, opts| {
+        vm.run(compiled, ctx, helpers, opts)
+    })
+}
+
+/// Sets up a run of type `ty` on `input` (context, helper table, `r3`) and hands it to `run`.
+fn as_typed(
+    ty: ProgramType,
+    input: &[u8],
+    budget: u64,
+    run: impl FnOnce(Context<'_>, &mut dyn Helpers, &RunOptions) -> Result<Outcome, Fault>,
+) -> Result<TypedRun, Fault> {
     let mut copy;
     let ctx = if ty.info().ctx.writable {
         copy = input.to_vec();
@@ -46,9 +58,58 @@ pub fn run_typed(
     } else {
         0
     };
-    let outcome = vm.run(compiled, ctx, helpers, &RunOptions { budget, r3 })?;
+    let outcome = run(ctx, helpers, &RunOptions { budget, r3 })?;
     Ok(TypedRun {
         outcome,
         extents: emit.extents,
+    })
+}
+
+thread_local! {
+    /// One compiler per thread, reused across programs (its ISA and Cranelift contexts).
+    static HOST_JIT: std::cell::RefCell<Option<udf_jit::Jit>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Compiles `prog` for this host in `mode` and maps it.
+pub fn jit(
+    prog: &udf_bytecode::Program,
+    ty: ProgramType,
+    mode: udf_jit::Mode<'_>,
+) -> Result<udf_jit::Executable, udf_jit::JitError> {
+    let target =
+        udf_jit::Target::host().ok_or(udf_jit::JitError::NotHost(udf_jit::Target::X86_64))?;
+    HOST_JIT.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(udf_jit::Jit::new(target)?);
+        }
+        let jit = slot.as_mut().expect("set above");
+        udf_jit::Executable::new(jit.compile(prog, ty, mode)?)
+    })
+}
+
+/// [`jit`] in checked mode (for unverified programs).
+pub fn jit_checked(
+    prog: &udf_bytecode::Program,
+    ty: ProgramType,
+) -> Result<udf_jit::Executable, udf_jit::JitError> {
+    jit(prog, ty, udf_jit::Mode::Checked)
+}
+
+/// Runs JIT code as a program of type `ty` on `input`, like [`run_typed`] (trusted code does
+/// not count instructions: `executed` is then 0).
+pub fn run_typed_native(
+    vm: &mut Vm,
+    exe: &udf_jit::Executable,
+    ty: ProgramType,
+    input: &[u8],
+    budget: u64,
+) -> Result<TypedRun, Fault> {
+    as_typed(ty, input, budget, |ctx, helpers, opts| {
+        let out = exe.run(vm, ctx, helpers, opts)?;
+        Ok(Outcome {
+            r0: out.r0,
+            executed: out.executed.unwrap_or(0),
+        })
     })
 }

@@ -113,10 +113,11 @@ enum Cmd {
 fn engine(e: EngineArg) -> Result<Engine, Failure> {
     match e {
         EngineArg::Interp => Ok(Engine::Interp),
-        EngineArg::Jit => Err(Failure::usage(miette!(
+        EngineArg::Jit if udf_jit::Target::host().is_none() => Err(Failure::usage(miette!(
             code = "udf::unsupported",
-            "the JIT engine is not part of this build of udfkit yet; use --engine interp"
+            "the JIT runs native code on x86-64 hosts only; use --engine interp here"
         ))),
+        EngineArg::Jit => Ok(Engine::Jit),
     }
 }
 
@@ -174,24 +175,45 @@ fn cmd_run(
     budget: u64,
 ) -> Result<(), Failure> {
     let ty = parse_type(ty)?;
-    engine(eng)?;
+    let engine = engine(eng)?;
     let loaded = load(input)?;
     let prog = &loaded.prog;
     let bytes = read(data)?;
+    let mut facts = None;
     if ty.info().verified {
         // Trusted mode: only what the verifier accepts for this input's size runs.
         let size = verify::object_size(ty, bytes.len());
         let conf = verify::config(ty, size, udf_verifier::DEFAULT_BUDGET);
-        udf_verifier::verify(prog, &conf)
-            .map_err(|e| Failure::refused(verify::report(input, &loaded, &e)))?;
+        facts = Some(
+            udf_verifier::verify(prog, &conf)
+                .map_err(|e| Failure::refused(verify::report(input, &loaded, &e)))?,
+        );
     }
-    let compiled = udf_runtime::prepare(prog, &CheckConfig::for_type(ty))
-        .map_err(|e| Failure::refused(miette!(code = "udf::check", "{}: {e}", input.display())))?;
+    let checks = |e: &dyn std::fmt::Display| {
+        Failure::refused(miette!(code = "udf::check", "{}: {e}", input.display()))
+    };
+    let fault = |f: udf_runtime::Fault| {
+        Failure::refused(miette!(code = "udf::fault", "{}: {f}", input.display()))
+    };
     let TypedRun {
         outcome: out,
         extents,
-    } = run_typed(&mut Vm::new(), &compiled, ty, &bytes, budget)
-        .map_err(|f| Failure::refused(miette!(code = "udf::fault", "{}: {f}", input.display())))?;
+    } = match engine {
+        Engine::Interp => {
+            let compiled =
+                udf_runtime::prepare(prog, &CheckConfig::for_type(ty)).map_err(|e| checks(&e))?;
+            run_typed(&mut Vm::new(), &compiled, ty, &bytes, budget).map_err(fault)?
+        }
+        Engine::Jit => {
+            let mode = match &facts {
+                Some(f) => udf_jit::Mode::Trusted(f),
+                None => udf_jit::Mode::Checked,
+            };
+            let exe = udf_cli::exec::jit(prog, ty, mode).map_err(|e| checks(&e))?;
+            udf_cli::exec::run_typed_native(&mut Vm::new(), &exe, ty, &bytes, budget)
+                .map_err(fault)?
+        }
+    };
     if json {
         let extents: Vec<_> = extents
             .iter()

@@ -254,6 +254,18 @@ impl Vm {
         }
     }
 
+    /// The whole stack (all frames), as the last run left it.
+    pub fn stack(&self) -> &[u8] {
+        &self.stack[..]
+    }
+
+    /// Zeroes the entry frame, as every run starts, and returns the stack's first byte.
+    #[cfg(feature = "std")]
+    pub(crate) fn fresh_stack(&mut self) -> *mut u8 {
+        self.stack[STACK_SIZE - STACK_FRAME..].fill(0);
+        self.stack.as_mut_ptr()
+    }
+
     /// Runs `prog` on `ctx`, calling helpers through `helpers`.
     pub fn run(
         &mut self,

@@ -5,9 +5,11 @@
 //! - [`Vm::run`] ([`interp`]): exact RFC 9669 semantics, every access bounds-checked, an
 //!   instruction budget, typed [`Fault`]s naming the instruction ([`fault`]);
 //! - [`Helpers`] ([`helpers`]): the table the caller supplies;
-//! - [`prepare`]: the pre-run checks of [`udf_bytecode::check`], then decoding.
+//! - [`prepare`]: the pre-run checks of [`udf_bytecode::check`], then decoding;
+//! - [`native`]: the contract JIT-compiled code follows, and (with `std`) executable memory
+//!   and the dispatcher that runs it with the interpreter's results and faults.
 //!
-//! The core is `no_std` + `alloc`; the `std` feature is reserved for executable memory (JIT).
+//! The core is `no_std` + `alloc`; the `std` feature adds executable memory (JIT).
 #![cfg_attr(not(feature = "std"), no_std)]
 
 extern crate alloc;
@@ -17,6 +19,7 @@ pub mod decoded;
 pub mod fault;
 pub mod helpers;
 pub mod interp;
+pub mod native;
 
 pub use decoded::Compiled;
 pub use fault::{Fault, FaultKind};

@@ -16,7 +16,7 @@ use crate::cfg::{Cfg, MAX_FRAMES};
 use crate::error::{PathStep, Region, Rule};
 use crate::scalar::Scalar;
 use crate::state::{FRAME, Frame, Kind, LEN, State, Sym, Value};
-use crate::{Config, LoopFact};
+use crate::{Access, Config, LoopFact};
 
 /// The most recent branch decisions of a path, oldest first once unrolled (a ring buffer:
 /// copied with the state, never allocated).
@@ -89,6 +89,7 @@ pub(crate) struct Analyzer<'a> {
     pub(crate) exit_emits: u64,
     pub(crate) visited: Vec<bool>,
     pub(crate) record: Option<Vec<Option<[Value; 11]>>>,
+    pub(crate) access: Vec<Access>,
     pub(crate) loop_facts: Vec<LoopFact>,
     pub(crate) stack_use: u32,
     pub(crate) max_depth: usize,
@@ -112,6 +113,7 @@ impl<'a> Analyzer<'a> {
             exit_emits: 0,
             visited: vec![false; n],
             record: conf.record_states.then(|| vec![None; n]),
+            access: vec![Access::None; n],
             loop_facts: cfg
                 .loops
                 .iter()
@@ -376,6 +378,7 @@ impl<'a> Analyzer<'a> {
             } => {
                 let p = Self::read(st, i, base)?;
                 let n = size.bytes();
+                self.note_access(i, p.kind);
                 let v = match p.kind {
                     Kind::Ctx => {
                         self.check_ctx(st, i, base, &p, off, n)?;
@@ -412,6 +415,7 @@ impl<'a> Analyzer<'a> {
                         [base, base],
                     ),
                 };
+                self.note_access(i, p.kind);
                 match p.kind {
                     Kind::Ctx => return rej(st, i, Rule::ReadOnly, &regs),
                     Kind::Stack { frame } => {
@@ -442,6 +446,7 @@ impl<'a> Analyzer<'a> {
                     );
                 }
                 let n = size.bytes();
+                self.note_access(i, p.kind);
                 match p.kind {
                     Kind::Ctx => return rej(st, i, Rule::ReadOnly, &regs),
                     Kind::Stack { frame } => {
@@ -600,6 +605,17 @@ impl<'a> Analyzer<'a> {
             }
         }
         Ok(())
+    }
+
+    /// Records the region a memory instruction's base points into (rejected kinds are never
+    /// part of accepted facts).
+    fn note_access(&mut self, i: usize, kind: Kind) {
+        let a = match kind {
+            Kind::Ctx => Access::Ctx,
+            Kind::Stack { .. } => Access::Stack,
+            _ => return,
+        };
+        self.access[i] = self.access[i].with(a);
     }
 
     fn check_ctx(&self, st: &State, i: usize, base: Reg, p: &Value, off: i16, n: usize) -> R<()> {

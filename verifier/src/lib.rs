@@ -188,6 +188,34 @@ pub struct Facts {
     /// With [`Config::record_states`]: for each instruction, the join of the register states
     /// the analysis saw before it (`None`: never reached).
     pub states: Option<Vec<Option<[Value; 11]>>>,
+    /// For each instruction, the memory its loads, stores or atomics were proven to touch
+    /// (the JIT's trusted mode translates addresses with this and checks nothing).
+    pub access: Vec<Access>,
+}
+
+/// The memory one instruction touches, over every path the analysis took to it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Access {
+    /// Not a memory instruction, or never reached.
+    #[default]
+    None,
+    /// Always the context.
+    Ctx,
+    /// Always a stack frame.
+    Stack,
+    /// The context on some paths and the stack on others (a function called with both).
+    Either,
+}
+
+impl Access {
+    /// This and `o` together.
+    pub fn with(self, o: Access) -> Access {
+        match (self, o) {
+            (Access::None, x) | (x, Access::None) => x,
+            (a, b) if a == b => a,
+            _ => Access::Either,
+        }
+    }
 }
 
 /// The entry state of a type.
@@ -287,5 +315,6 @@ pub fn verify(prog: &Program, conf: &Config) -> Result<Facts, Rejection> {
         loops: a.loop_facts.clone(),
         warnings,
         states: a.record.take(),
+        access: core::mem::take(&mut a.access),
     })
 }

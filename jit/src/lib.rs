@@ -1,0 +1,351 @@
+//! udfkit's JIT: lowers bytecode to Cranelift IR and emits position-independent machine code
+//! for x86-64, aarch64 and riscv64, following the contract of [`udf_runtime::native`].
+//!
+//! - [`Jit`] holds one target ISA and reuses its Cranelift contexts across compilations;
+//! - [`Mode::Trusted`] takes the verifier's [`Facts`]: every access is translated by the region
+//!   the verifier proved and nothing is checked or metered; [`Mode::Checked`] checks every access
+//!   and meters an instruction budget, ending a bad run with the interpreter's typed fault;
+//! - [`Code`] is the result: bytes, a region table, optionally Cranelift's disassembly; it has
+//!   no relocation and calls helpers only through the table in the run's environment;
+//! - [`Executable`] maps code for this host W^X and runs it (x86-64 hosts).
+//!
+//! Large programs are compiled as regions of about [`Options::region_len`] instructions
+//! ([`plan`]), each its own function, so compile time grows linearly: Cranelift's register
+//! allocator is superlinear in function size. Loops that fit are kept inside one region.
+#![allow(unsafe_code)]
+
+mod lower;
+mod plan;
+
+use std::fmt;
+
+use cranelift_codegen::control::ControlPlane;
+use cranelift_codegen::isa::OwnedTargetIsa;
+use cranelift_codegen::settings::{self, Configurable};
+use cranelift_frontend::FunctionBuilderContext;
+use udf_bytecode::{CheckConfig, CheckError, Program, ProgramType};
+use udf_runtime::native::{LoadError, NativeOutcome, NativeProgram, RegionEntry};
+use udf_runtime::{Context, Fault, Helpers, RunOptions, Vm};
+use udf_verifier::Facts;
+
+/// An instruction set the JIT emits code for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Target {
+    /// x86-64 (System V calling convention).
+    X86_64,
+    /// AArch64 (AAPCS64).
+    Aarch64,
+    /// RISC-V 64 (RV64GC).
+    Riscv64,
+}
+
+impl Target {
+    /// Every target.
+    pub const ALL: [Target; 3] = [Target::X86_64, Target::Aarch64, Target::Riscv64];
+
+    /// The machine this process runs on, if the JIT can run code on it.
+    pub fn host() -> Option<Target> {
+        cfg!(target_arch = "x86_64").then_some(Target::X86_64)
+    }
+
+    /// The name `udf jit --target` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Target::X86_64 => "x86_64",
+            Target::Aarch64 => "aarch64",
+            Target::Riscv64 => "riscv64",
+        }
+    }
+
+    /// Parses [`Target::name`].
+    pub fn parse(s: &str) -> Option<Target> {
+        Target::ALL.into_iter().find(|t| t.name() == s)
+    }
+
+    fn triple(self) -> &'static str {
+        match self {
+            Target::X86_64 => "x86_64-unknown-none",
+            Target::Aarch64 => "aarch64-unknown-none",
+            Target::Riscv64 => "riscv64gc-unknown-none-elf",
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How the code treats memory and the budget.
+#[derive(Clone, Copy, Debug)]
+pub enum Mode<'f> {
+    /// For a program the verifier accepted with these facts (for the same program and type):
+    /// no checks, no metering.
+    Trusted(&'f Facts),
+    /// For anything: every access checked, the budget metered, faults as the interpreter's.
+    Checked,
+}
+
+/// Compilation settings.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// Instructions per region (functions compiled separately); programs up to 1.5 times this
+    /// are one region.
+    pub region_len: usize,
+    /// Keep Cranelift's disassembly of each region.
+    pub disasm: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            region_len: 1024,
+            disasm: false,
+        }
+    }
+}
+
+/// Why compilation or loading failed.
+#[derive(Debug)]
+pub enum JitError {
+    /// The bytecode failed the checks every engine makes.
+    Check(CheckError),
+    /// Trusted facts that do not belong to this program.
+    Facts,
+    /// Cranelift refused (a bug in the lowering).
+    Codegen(String),
+    /// Cranelift emitted a relocation (a bug: the code must be position-independent).
+    Relocation,
+    /// The code is for another machine than this one.
+    NotHost(Target),
+    /// Mapping the code failed.
+    Load(LoadError),
+}
+
+impl fmt::Display for JitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JitError::Check(e) => write!(f, "{e}"),
+            JitError::Facts => write!(f, "the verifier's facts are for another program"),
+            JitError::Codegen(e) => write!(f, "code generation failed: {e}"),
+            JitError::Relocation => write!(f, "code generation produced a relocation"),
+            JitError::NotHost(t) => write!(f, "code for {t} cannot run on this machine"),
+            JitError::Load(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for JitError {}
+
+/// Native code for one program.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Code {
+    target: Target,
+    checked: bool,
+    bytes: Vec<u8>,
+    regions: Vec<RegionEntry>,
+    disasm: Vec<String>,
+}
+
+impl Code {
+    /// The target.
+    pub fn target(&self) -> Target {
+        self.target
+    }
+
+    /// Whether the code checks accesses and meters a budget.
+    pub fn is_checked(&self) -> bool {
+        self.checked
+    }
+
+    /// The machine code of all regions.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Where each region's function starts.
+    pub fn regions(&self) -> &[RegionEntry] {
+        &self.regions
+    }
+
+    /// Cranelift's disassembly, one text per region (with [`Options::disasm`]).
+    pub fn disasm(&self) -> &[String] {
+        &self.disasm
+    }
+}
+
+/// A compiler for one target, reusing its ISA and Cranelift contexts.
+pub struct Jit {
+    target: Target,
+    isa: OwnedTargetIsa,
+    ctx: cranelift_codegen::Context,
+    fctx: FunctionBuilderContext,
+    /// Settings of the next compilations.
+    pub options: Options,
+}
+
+impl fmt::Debug for Jit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Jit")
+            .field("target", &self.target)
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+impl Jit {
+    /// A compiler for `target`, with the baseline features of the instruction set (so the
+    /// code runs on any machine of it).
+    pub fn new(target: Target) -> Result<Jit, JitError> {
+        let cg = |e: &dyn fmt::Display| JitError::Codegen(e.to_string());
+        let mut flags = settings::builder();
+        for (k, v) in [
+            ("opt_level", "speed"),
+            ("is_pic", "true"),
+            (
+                "enable_verifier",
+                if cfg!(debug_assertions) {
+                    "true"
+                } else {
+                    "false"
+                },
+            ),
+            ("unwind_info", "false"),
+            ("enable_probestack", "false"),
+            ("regalloc_algorithm", "backtracking"),
+        ] {
+            flags.set(k, v).map_err(|e| cg(&e))?;
+        }
+        let builder =
+            cranelift_codegen::isa::lookup_by_name(target.triple()).map_err(|e| cg(&e))?;
+        let isa = builder
+            .finish(settings::Flags::new(flags))
+            .map_err(|e| cg(&e))?;
+        Ok(Jit {
+            target,
+            isa,
+            ctx: cranelift_codegen::Context::new(),
+            fctx: FunctionBuilderContext::new(),
+            options: Options::default(),
+        })
+    }
+
+    /// The target.
+    pub fn target(&self) -> Target {
+        self.target
+    }
+
+    /// Compiles `prog` (of type `ty`, which decides the pre-run checks) in `mode`.
+    pub fn compile(
+        &mut self,
+        prog: &Program,
+        ty: ProgramType,
+        mode: Mode<'_>,
+    ) -> Result<Code, JitError> {
+        let mut cfg = CheckConfig::for_type(ty);
+        if matches!(mode, Mode::Trusted(_)) {
+            cfg.check_registers = false;
+        }
+        udf_bytecode::check(prog, &cfg).map_err(JitError::Check)?;
+        let access = match mode {
+            Mode::Trusted(facts) if facts.access.len() != prog.len() => {
+                return Err(JitError::Facts);
+            }
+            Mode::Trusted(facts) => Some(facts.access.as_slice()),
+            Mode::Checked => None,
+        };
+        let plan = plan::Plan::new(prog, self.options.region_len);
+        let mut bytes = Vec::new();
+        let mut regions = Vec::new();
+        let mut disasm = Vec::new();
+        let align = self.isa.function_alignment().preferred.max(4) as usize;
+        for region in &plan.regions {
+            self.ctx.clear();
+            self.ctx.set_disasm(self.options.disasm);
+            let inp = lower::Input {
+                prog,
+                plan: &plan,
+                region,
+                access,
+                call_conv: self.isa.default_call_conv(),
+                frontend: self.isa.frontend_config(),
+            };
+            lower::lower(&mut self.ctx.func, &mut self.fctx, &inp);
+            let compiled = self
+                .ctx
+                .compile(&*self.isa, &mut ControlPlane::default())
+                .map_err(|e| JitError::Codegen(format!("{:?}", e.inner)))?;
+            if !compiled.buffer.relocs().is_empty() {
+                return Err(JitError::Relocation);
+            }
+            while bytes.len() % align != 0 {
+                bytes.push(0);
+            }
+            regions.push(RegionEntry {
+                start: region.start as u32,
+                offset: bytes.len() as u32,
+            });
+            bytes.extend_from_slice(compiled.code_buffer());
+            if let Some(text) = &compiled.vcode {
+                disasm.push(text.clone());
+            }
+        }
+        Ok(Code {
+            target: self.target,
+            checked: access.is_none(),
+            bytes,
+            regions,
+            disasm,
+        })
+    }
+}
+
+/// Native code mapped for this host and ready to run.
+#[derive(Debug)]
+pub struct Executable {
+    native: NativeProgram,
+    code: Code,
+}
+
+impl Executable {
+    /// Maps `code` (made by [`Jit::compile`] for this host) read+execute.
+    pub fn new(code: Code) -> Result<Executable, JitError> {
+        if Target::host() != Some(code.target) {
+            return Err(JitError::NotHost(code.target));
+        }
+        // SAFETY: `Code` can only be made by `Jit::compile` (its fields are private), which
+        // emits region functions for `code.target`, this host, following the native contract.
+        let native =
+            unsafe { NativeProgram::load(&code.bytes, code.regions.clone(), code.checked) }
+                .map_err(JitError::Load)?;
+        Ok(Executable { native, code })
+    }
+
+    /// The code.
+    pub fn code(&self) -> &Code {
+        &self.code
+    }
+
+    /// Runs on `ctx` (see [`NativeProgram::run`]).
+    pub fn run(
+        &self,
+        vm: &mut Vm,
+        ctx: Context<'_>,
+        helpers: &mut dyn Helpers,
+        opts: &RunOptions,
+    ) -> Result<NativeOutcome, Fault> {
+        self.native.run(vm, ctx, helpers, opts)
+    }
+}
+
+/// Compiles `prog` for this host and maps it: the one-call path for running JIT code.
+pub fn compile_host(
+    prog: &Program,
+    ty: ProgramType,
+    mode: Mode<'_>,
+) -> Result<Executable, JitError> {
+    let target = Target::host().ok_or(JitError::NotHost(Target::X86_64))?;
+    let mut jit = Jit::new(target)?;
+    Executable::new(jit.compile(prog, ty, mode)?)
+}

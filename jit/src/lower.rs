@@ -1,0 +1,1039 @@
+//! Lowers one region of a program to Cranelift IR, following the contract of
+//! [`udf_runtime::native`] and the semantics of [`udf_bytecode::semantics`].
+//!
+//! Registers are Cranelift variables, loaded from `env.regs` on entry and stored back when
+//! control leaves the region. Every arithmetic rule of RFC 9669 that could trap on hardware is
+//! made total here: division by zero gives 0, modulo by zero keeps the dividend, `INT_MIN / -1`
+//! gives `INT_MIN`; shifts use Cranelift's masking shifts. Blocks are sealed as soon as their
+//! last predecessor has been emitted.
+
+use std::collections::HashMap;
+
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::types::{I8, I16, I32, I64};
+use cranelift_codegen::ir::{
+    AbiParam, Block, Function, InstBuilder, MemFlagsData, SigRef, Signature, Type, Value,
+};
+use cranelift_codegen::isa::{CallConv, TargetFrontendConfig};
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Switch, Variable};
+use udf_bytecode::insn::{AluOp, AtomicOp, Endian, JmpCond, Reg, Size, Source, SwapBits, Width};
+use udf_bytecode::semantics::extend_imm;
+use udf_bytecode::{Insn, Program};
+use udf_runtime::native::{DONE, FAULT, code, offset, status};
+use udf_runtime::{CTX_BASE, MAX_CALL_DEPTH, STACK_BASE, STACK_FRAME, STACK_TOP};
+use udf_verifier::Access;
+
+use crate::plan::{Plan, Region};
+
+const STACK_SIZE: i64 = (STACK_FRAME * MAX_CALL_DEPTH) as i64;
+
+/// The signature of a region function: `(env, entry slot) -> next slot | DONE | FAULT`.
+pub(crate) fn region_signature(cc: CallConv) -> Signature {
+    let mut sig = Signature::new(cc);
+    sig.params.push(AbiParam::new(I64));
+    sig.params.push(AbiParam::new(I64));
+    sig.returns.push(AbiParam::new(I64));
+    sig
+}
+
+fn helper_signature(cc: CallConv) -> Signature {
+    let mut sig = Signature::new(cc);
+    sig.params.extend([AbiParam::new(I64); 3]);
+    sig.returns.push(AbiParam::new(I64));
+    sig
+}
+
+/// What the lowering of one region works from.
+pub(crate) struct Input<'a> {
+    pub prog: &'a Program,
+    pub plan: &'a Plan,
+    pub region: &'a Region,
+    /// Trusted mode: per instruction, the region each access was proven to touch.
+    pub access: Option<&'a [Access]>,
+    pub call_conv: CallConv,
+    pub frontend: TargetFrontendConfig,
+}
+
+struct Lower<'a, 'b> {
+    b: FunctionBuilder<'b>,
+    inp: &'a Input<'a>,
+    regs: [Variable; 11],
+    left: Variable,
+    env: Value,
+    ctx_delta: Value,
+    ctx_len: Value,
+    stack_delta: Value,
+    writable: Value,
+    blocks: HashMap<usize, Block>,
+    leave: Block,
+    fault: Block,
+    done: Block,
+    helper_sig: SigRef,
+    checked: bool,
+    /// The current block still needs a terminator.
+    open: bool,
+}
+
+fn env_flags() -> MemFlagsData {
+    MemFlagsData::trusted()
+}
+
+fn mem_flags() -> MemFlagsData {
+    MemFlagsData::new().with_notrap()
+}
+
+/// Lowers `inp.region` into `func`.
+pub(crate) fn lower(func: &mut Function, fctx: &mut FunctionBuilderContext, inp: &Input<'_>) {
+    func.signature = region_signature(inp.call_conv);
+    let mut b = FunctionBuilder::new(func, fctx);
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    b.seal_block(entry);
+    let env = b.block_params(entry)[0];
+    let pc_in = b.block_params(entry)[1];
+    let regs: [Variable; 11] = core::array::from_fn(|_| b.declare_var(I64));
+    let left = b.declare_var(I64);
+    for (r, &var) in regs.iter().enumerate() {
+        let v = b
+            .ins()
+            .load(I64, env_flags(), env, offset::REGS + 8 * r as i32);
+        b.def_var(var, v);
+    }
+    let checked = inp.access.is_none();
+    let l = b.ins().load(I64, env_flags(), env, offset::LEFT);
+    b.def_var(left, l);
+    let ctx_delta = b.ins().load(I64, env_flags(), env, offset::CTX_DELTA);
+    let ctx_len = b.ins().load(I64, env_flags(), env, offset::CTX_LEN);
+    let stack_delta = b.ins().load(I64, env_flags(), env, offset::STACK_DELTA);
+    let writable = b.ins().load(I64, env_flags(), env, offset::WRITABLE);
+    let helper_sig = b.import_signature(helper_signature(inp.call_conv));
+
+    let leave = b.create_block();
+    b.append_block_param(leave, I64);
+    let fault = b.create_block();
+    for _ in 0..4 {
+        b.append_block_param(fault, I64);
+    }
+    let done = b.create_block();
+    b.set_cold_block(fault);
+
+    let region = inp.region;
+    let mut blocks = HashMap::new();
+    for pc in region.start..region.end {
+        if inp.plan.index[pc].is_some() && (inp.plan.leader[pc] || pc == region.start) {
+            blocks.insert(pc, b.create_block());
+        }
+    }
+    let mut lw = Lower {
+        b,
+        inp,
+        regs,
+        left,
+        env,
+        ctx_delta,
+        ctx_len,
+        stack_delta,
+        writable,
+        blocks,
+        leave,
+        fault,
+        done,
+        helper_sig,
+        checked,
+        open: true,
+    };
+    // Dispatch to the entry slot.
+    if region.entries.len() == 1 {
+        let to = lw.target(region.entries[0]);
+        lw.jump_to(to);
+    } else {
+        let bad = lw.b.create_block();
+        let mut sw = Switch::new();
+        for &e in &region.entries {
+            let blk = lw.target_block(e);
+            sw.set_entry(e as u128, blk);
+        }
+        sw.emit(&mut lw.b, pc_in, bad);
+        lw.b.seal_block(bad);
+        lw.b.switch_to_block(bad);
+        let c = lw.b.ins().iconst(I64, code::FELL_OFF as i64);
+        let z = lw.b.ins().iconst(I64, 0);
+        lw.b.ins()
+            .jump(lw.fault, &[c.into(), pc_in.into(), z.into(), z.into()]);
+    }
+    lw.open = false;
+    lw.body();
+    lw.finish();
+}
+
+/// Where a transfer to `slot` goes: a block of this region, or out through `leave`.
+enum Target {
+    Block(Block),
+    Leave(usize),
+    Bad(usize),
+}
+
+impl Lower<'_, '_> {
+    fn reg(&mut self, r: Reg) -> Value {
+        self.b.use_var(self.regs[r.index()])
+    }
+
+    fn set(&mut self, r: Reg, v: Value) {
+        self.b.def_var(self.regs[r.index()], v);
+    }
+
+    fn iconst(&mut self, v: u64) -> Value {
+        self.b.ins().iconst(I64, v as i64)
+    }
+
+    fn target(&mut self, slot: usize) -> Target {
+        match self.blocks.get(&slot) {
+            Some(&blk) => Target::Block(blk),
+            None if self.inp.plan.index.get(slot).copied().flatten().is_some() => {
+                Target::Leave(slot)
+            }
+            None => Target::Bad(slot),
+        }
+    }
+
+    /// A block that continues at `slot` (for `brif` and switch arms).
+    fn target_block(&mut self, slot: usize) -> Block {
+        match self.target(slot) {
+            Target::Block(blk) => blk,
+            t => {
+                let blk = self.b.create_block();
+                let cur = self.b.current_block();
+                self.b.switch_to_block(blk);
+                self.b.seal_block(blk);
+                self.jump_to(t);
+                if let Some(cur) = cur {
+                    self.b.switch_to_block(cur);
+                }
+                blk
+            }
+        }
+    }
+
+    fn jump_to(&mut self, t: Target) {
+        match t {
+            Target::Block(blk) => {
+                self.b.ins().jump(blk, &[]);
+            }
+            Target::Leave(slot) => {
+                let s = self.iconst(slot as u64);
+                self.b.ins().jump(self.leave, &[s.into()]);
+            }
+            Target::Bad(slot) => self.fault_now(code::FELL_OFF, slot, 0, 0),
+        }
+        self.open = false;
+    }
+
+    fn fault_now(&mut self, c: u64, pc: usize, a: u64, x: u64) {
+        let pcv = self.iconst(pc as u64);
+        self.fault_dyn(c, pcv, a, x);
+    }
+
+    fn fault_dyn(&mut self, c: u64, pc: Value, a: u64, x: u64) {
+        let c = self.iconst(c);
+        let a = self.iconst(a);
+        let x = self.iconst(x);
+        self.b
+            .ins()
+            .jump(self.fault, &[c.into(), pc.into(), a.into(), x.into()]);
+        self.open = false;
+    }
+
+    /// Continues in a fresh block (after a `brif` that left the current one).
+    fn continue_in(&mut self, blk: Block) {
+        self.b.seal_block(blk);
+        self.b.switch_to_block(blk);
+        self.open = true;
+    }
+
+    fn body(&mut self) {
+        let inp = self.inp;
+        let (start, end) = (inp.region.start, inp.region.end);
+        // Blocks to seal once the instruction at a slot has been emitted: a block's last
+        // predecessor is the latest jump to it, or the slot before it (fall-through); return
+        // sites are sealed at the end (their predecessors are the exits).
+        let mut seal_after: HashMap<usize, Vec<Block>> = HashMap::new();
+        let mut last_pred: HashMap<usize, usize> = HashMap::new();
+        let mut prev = None;
+        for pc in start..end {
+            let Some(i) = inp.plan.index[pc] else {
+                continue;
+            };
+            let insn = &inp.prog.insns()[i];
+            if let Some(p) = prev
+                && self.blocks.contains_key(&pc)
+            {
+                last_pred.insert(pc, p);
+            }
+            if let Some(t) = inp.prog.branch_target(pc)
+                && self.blocks.contains_key(&t)
+                && !matches!(insn, Insn::CallLocal { .. })
+            {
+                let e = last_pred.entry(t).or_insert(pc);
+                *e = (*e).max(pc);
+            }
+            if let Insn::CallLocal { .. } = insn
+                && let Some(t) = inp.prog.branch_target(pc)
+                && self.blocks.contains_key(&t)
+            {
+                let e = last_pred.entry(t).or_insert(pc);
+                *e = (*e).max(pc);
+            }
+            prev = if insn.is_terminator() || matches!(insn, Insn::CallLocal { .. }) {
+                None
+            } else {
+                Some(pc)
+            };
+        }
+        let mut unsealed = Vec::new();
+        for (&slot, &blk) in &self.blocks {
+            if inp.plan.return_site[slot] {
+                unsealed.push(blk);
+            } else if let Some(&p) = last_pred.get(&slot) {
+                seal_after.entry(p).or_default().push(blk);
+            } else {
+                // Reached only through the entry switch (already emitted) or not at all.
+                self.b.seal_block(blk);
+            }
+        }
+        let mut last = None;
+        for pc in start..end {
+            let Some(i) = inp.plan.index[pc] else {
+                continue;
+            };
+            if let Some(&blk) = self.blocks.get(&pc) {
+                if self.open {
+                    self.b.ins().jump(blk, &[]);
+                }
+                if let Some(p) = last
+                    && let Some(list) = seal_after.remove(&p)
+                {
+                    for blk in list {
+                        self.b.seal_block(blk);
+                    }
+                }
+                self.b.switch_to_block(blk);
+                self.open = true;
+            } else if let Some(p) = last
+                && let Some(list) = seal_after.remove(&p)
+            {
+                for blk in list {
+                    self.b.seal_block(blk);
+                }
+            }
+            if self.checked && inp.plan.stretch[pc] > 0 {
+                self.charge(pc, inp.plan.stretch[pc]);
+            }
+            self.insn(pc, i);
+            last = Some(pc);
+        }
+        if self.open {
+            let t = self.target(end);
+            self.jump_to(t);
+        }
+        for (_, list) in seal_after {
+            for blk in list {
+                self.b.seal_block(blk);
+            }
+        }
+        for blk in unsealed {
+            self.b.seal_block(blk);
+        }
+    }
+
+    /// Checked mode: takes `n` instructions from the budget, or faults at the instruction
+    /// where it runs out.
+    fn charge(&mut self, pc: usize, n: u32) {
+        let left = self.b.use_var(self.left);
+        let ok = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::UnsignedGreaterThanOrEqual, left, i64::from(n));
+        let cont = self.b.create_block();
+        let out = self.b.create_block();
+        self.b.ins().brif(ok, cont, &[], out, &[]);
+        self.b.seal_block(out);
+        self.b.switch_to_block(out);
+        let at = self.b.ins().iadd_imm_s(left, pc as i64);
+        self.fault_dyn(code::BUDGET, at, 0, 0);
+        self.continue_in(cont);
+        let rest = self.b.ins().iadd_imm_s(left, -i64::from(n));
+        self.b.def_var(self.left, rest);
+    }
+
+    fn finish(mut self) {
+        // leave(next): store the registers, return the slot to continue at.
+        self.b.switch_to_block(self.leave);
+        let next = self.b.block_params(self.leave)[0];
+        self.store_regs(0..11);
+        self.b.ins().return_(&[next]);
+        // done: store r0, return DONE.
+        self.b.switch_to_block(self.done);
+        self.store_regs(0..1);
+        let d = self.iconst(DONE);
+        self.b.ins().return_(&[d]);
+        // fault(code, pc, a, b).
+        self.b.switch_to_block(self.fault);
+        let params = self.b.block_params(self.fault).to_vec();
+        for (k, v) in params.into_iter().enumerate() {
+            self.b
+                .ins()
+                .store(env_flags(), v, self.env, offset::FAULT + 8 * k as i32);
+        }
+        let f = self.iconst(FAULT);
+        self.b.ins().return_(&[f]);
+        self.b.seal_all_blocks();
+        self.b.finalize(self.inp.frontend);
+    }
+
+    fn store_regs(&mut self, range: core::ops::Range<usize>) {
+        for r in range {
+            let v = self.b.use_var(self.regs[r]);
+            self.b
+                .ins()
+                .store(env_flags(), v, self.env, offset::REGS + 8 * r as i32);
+        }
+        if self.checked {
+            let l = self.b.use_var(self.left);
+            self.b.ins().store(env_flags(), l, self.env, offset::LEFT);
+        }
+    }
+
+    fn insn(&mut self, pc: usize, i: usize) {
+        let insn = self.inp.prog.insns()[i];
+        let next = pc + insn.slots();
+        match insn {
+            Insn::Alu {
+                width,
+                op,
+                dst,
+                src,
+            } => {
+                let a = self.reg(dst);
+                let v = match src {
+                    Source::Reg(s) => {
+                        let bv = self.reg(s);
+                        self.alu(op, width, a, Operand::Reg(bv))
+                    }
+                    Source::Imm(k) => self.alu(op, width, a, Operand::Imm(extend_imm(width, k))),
+                };
+                self.set(dst, v);
+            }
+            Insn::Neg { width, dst } => {
+                let a = self.reg(dst);
+                let v = match width {
+                    Width::W64 => self.b.ins().ineg(a),
+                    Width::W32 => {
+                        let a = self.b.ins().ireduce(I32, a);
+                        let n = self.b.ins().ineg(a);
+                        self.b.ins().uextend(I64, n)
+                    }
+                };
+                self.set(dst, v);
+            }
+            Insn::End { kind, bits, dst } => {
+                let a = self.reg(dst);
+                let v = match (kind, bits) {
+                    (Endian::Le, SwapBits::B64) => a,
+                    (Endian::Le, b) => self.narrow(a, bits_type(b)),
+                    (_, SwapBits::B64) => self.b.ins().bswap(a),
+                    (_, b) => {
+                        let t = bits_type(b);
+                        let n = self.b.ins().ireduce(t, a);
+                        let s = self.b.ins().bswap(n);
+                        self.b.ins().uextend(I64, s)
+                    }
+                };
+                self.set(dst, v);
+            }
+            Insn::LoadImm64 { dst, imm } => {
+                let v = self.iconst(imm);
+                self.set(dst, v);
+            }
+            Insn::LoadPseudo { .. } => self.fault_now(code::UNSUPPORTED, pc, 0, 0),
+            Insn::CallKfunc { .. } => self.fault_now(code::UNSUPPORTED, pc, 1, 0),
+            Insn::Load {
+                size,
+                signed,
+                dst,
+                base,
+                off,
+            } => {
+                let a = self.reg(base);
+                let a = self.b.ins().iadd_imm_s(a, i64::from(off));
+                let host = self.address(pc, i, a, size, false);
+                let t = size_type(size);
+                let v = self.b.ins().load(t, mem_flags(), host, 0);
+                let v = match (t, signed) {
+                    (I64, _) => v,
+                    (_, true) => self.b.ins().sextend(I64, v),
+                    (_, false) => self.b.ins().uextend(I64, v),
+                };
+                self.set(dst, v);
+            }
+            Insn::Store {
+                size,
+                base,
+                off,
+                src,
+            } => {
+                let v = match src {
+                    Source::Reg(s) => self.reg(s),
+                    Source::Imm(k) => self.iconst(k as i64 as u64),
+                };
+                let a = self.reg(base);
+                let a = self.b.ins().iadd_imm_s(a, i64::from(off));
+                let host = self.address(pc, i, a, size, true);
+                self.store(size, v, host);
+            }
+            Insn::Atomic {
+                size,
+                op,
+                fetch,
+                base,
+                off,
+                src,
+            } => self.atomic(pc, i, size, op, fetch, base, off, src),
+            Insn::LoadAbs { size, imm } => {
+                let off = self.iconst(u64::from(imm as u32));
+                self.packet_load(size, off);
+            }
+            Insn::LoadInd { size, src, imm } => {
+                let x = self.reg(src);
+                let x = self.narrow(x, I32);
+                let off = self.b.ins().iadd_imm_s(x, i64::from(imm as u32));
+                self.packet_load(size, off);
+            }
+            Insn::Ja { .. } | Insn::Ja32 { .. } => {
+                let t = self.target(self.inp.prog.branch_target(pc).unwrap_or(usize::MAX));
+                self.jump_to(t);
+            }
+            Insn::Jump {
+                width,
+                cond,
+                dst,
+                src,
+                ..
+            } => {
+                let a = self.reg(dst);
+                let bv = match src {
+                    Source::Reg(s) => self.reg(s),
+                    Source::Imm(k) => self.iconst(extend_imm(width, k)),
+                };
+                let c = self.compare(width, cond, a, bv);
+                let t = self.inp.prog.branch_target(pc).unwrap_or(usize::MAX);
+                let tb = self.target_block(t);
+                let fb = self.target_block(next);
+                self.b.ins().brif(c, tb, &[], fb, &[]);
+                self.open = false;
+            }
+            Insn::Call { imm } => {
+                let id = self.iconst(u64::from(imm as u32));
+                self.helper(pc, id);
+            }
+            Insn::CallReg { reg } => {
+                let id = self.reg(reg);
+                self.helper(pc, id);
+            }
+            Insn::CallLocal { .. } => {
+                let t = self.inp.prog.branch_target(pc).unwrap_or(usize::MAX);
+                self.call_local(pc, next, t);
+            }
+            Insn::Exit => self.exit(),
+        }
+    }
+
+    /// Zero-extends the low bits (type `t`) of `v` to 64 bits.
+    fn narrow(&mut self, v: Value, t: Type) -> Value {
+        let n = self.b.ins().ireduce(t, v);
+        self.b.ins().uextend(I64, n)
+    }
+
+    fn alu(&mut self, op: AluOp, width: Width, a: Value, b: Operand) -> Value {
+        match width {
+            Width::W64 => self.alu_at(op, I64, a, b),
+            Width::W32 => {
+                let a = self.b.ins().ireduce(I32, a);
+                let b = match b {
+                    Operand::Reg(v) => Operand::Reg(self.b.ins().ireduce(I32, v)),
+                    Operand::Imm(k) => Operand::Imm(k as u32 as u64),
+                };
+                let v = self.alu_at(op, I32, a, b);
+                self.b.ins().uextend(I64, v)
+            }
+        }
+    }
+
+    /// `a OP b` at type `t` (I32 or I64), total.
+    fn alu_at(&mut self, op: AluOp, t: Type, a: Value, b: Operand) -> Value {
+        // Immediates as the signed constant of type `t`.
+        let imm = |k: u64| {
+            if t == I32 {
+                k as u32 as i32 as i64
+            } else {
+                k as i64
+            }
+        };
+        let bits = t.bits() as i64;
+        match (op, b) {
+            (AluOp::Add, Operand::Imm(k)) => self.b.ins().iadd_imm_s(a, imm(k)),
+            (AluOp::Mul, Operand::Imm(k)) => self.b.ins().imul_imm_s(a, imm(k)),
+            (AluOp::Or, Operand::Imm(k)) => self.b.ins().bor_imm_s(a, imm(k)),
+            (AluOp::And, Operand::Imm(k)) => self.b.ins().band_imm_s(a, imm(k)),
+            (AluOp::Xor, Operand::Imm(k)) => self.b.ins().bxor_imm_s(a, imm(k)),
+            (AluOp::Lsh, Operand::Imm(k)) => self.b.ins().ishl_imm_s(a, imm(k) & (bits - 1)),
+            (AluOp::Rsh, Operand::Imm(k)) => self.b.ins().ushr_imm_s(a, imm(k) & (bits - 1)),
+            (AluOp::Arsh, Operand::Imm(k)) => self.b.ins().sshr_imm_s(a, imm(k) & (bits - 1)),
+            (AluOp::Mov, Operand::Imm(k)) => self.b.ins().iconst(t, imm(k)),
+            (AluOp::Div | AluOp::Mod | AluOp::SDiv | AluOp::SMod, Operand::Imm(k)) => {
+                self.div_imm(op, t, a, imm(k))
+            }
+            (_, Operand::Imm(k)) => {
+                let b = self.b.ins().iconst(t, imm(k));
+                self.alu_at(op, t, a, Operand::Reg(b))
+            }
+            (AluOp::Add, Operand::Reg(b)) => self.b.ins().iadd(a, b),
+            (AluOp::Sub, Operand::Reg(b)) => self.b.ins().isub(a, b),
+            (AluOp::Mul, Operand::Reg(b)) => self.b.ins().imul(a, b),
+            (AluOp::Or, Operand::Reg(b)) => self.b.ins().bor(a, b),
+            (AluOp::And, Operand::Reg(b)) => self.b.ins().band(a, b),
+            (AluOp::Xor, Operand::Reg(b)) => self.b.ins().bxor(a, b),
+            (AluOp::Lsh, Operand::Reg(b)) => self.b.ins().ishl(a, b),
+            (AluOp::Rsh, Operand::Reg(b)) => self.b.ins().ushr(a, b),
+            (AluOp::Arsh, Operand::Reg(b)) => self.b.ins().sshr(a, b),
+            (AluOp::Mov, Operand::Reg(b)) => b,
+            (AluOp::MovSx8, Operand::Reg(b)) => self.sext_low(t, b, I8),
+            (AluOp::MovSx16, Operand::Reg(b)) => self.sext_low(t, b, I16),
+            (AluOp::MovSx32, Operand::Reg(b)) => {
+                if t == I32 {
+                    b
+                } else {
+                    self.sext_low(t, b, I32)
+                }
+            }
+            (AluOp::Div, Operand::Reg(b)) => {
+                let (zero, safe) = self.nonzero(t, b);
+                let q = self.b.ins().udiv(a, safe);
+                let z = self.b.ins().iconst(t, 0);
+                self.b.ins().select(zero, z, q)
+            }
+            (AluOp::Mod, Operand::Reg(b)) => {
+                let (zero, safe) = self.nonzero(t, b);
+                let r = self.b.ins().urem(a, safe);
+                self.b.ins().select(zero, a, r)
+            }
+            (AluOp::SDiv | AluOp::SMod, Operand::Reg(b)) => {
+                // Divide by 1 where the hardware would trap (0) or overflow (-1).
+                let zero = self.b.ins().icmp_imm_s(IntCC::Equal, b, 0);
+                let minus1 = self.b.ins().icmp_imm_s(IntCC::Equal, b, -1);
+                let special = self.b.ins().bor(zero, minus1);
+                let one = self.b.ins().iconst(t, 1);
+                let safe = self.b.ins().select(special, one, b);
+                if op == AluOp::SDiv {
+                    let q = self.b.ins().sdiv(a, safe);
+                    let neg = self.b.ins().ineg(a);
+                    let z = self.b.ins().iconst(t, 0);
+                    let q = self.b.ins().select(minus1, neg, q);
+                    self.b.ins().select(zero, z, q)
+                } else {
+                    let r = self.b.ins().srem(a, safe);
+                    let z = self.b.ins().iconst(t, 0);
+                    let r = self.b.ins().select(minus1, z, r);
+                    self.b.ins().select(zero, a, r)
+                }
+            }
+        }
+    }
+
+    /// Division and remainder by a constant: the special divisors fold away.
+    fn div_imm(&mut self, op: AluOp, t: Type, a: Value, k: i64) -> Value {
+        match (op, k) {
+            (AluOp::Div | AluOp::SDiv, 0) => self.b.ins().iconst(t, 0),
+            (AluOp::Mod | AluOp::SMod, 0) => a,
+            (AluOp::SDiv, -1) => self.b.ins().ineg(a),
+            (AluOp::SMod, -1) => self.b.ins().iconst(t, 0),
+            (AluOp::Div, _) => self.b.ins().udiv_imm_s(a, k),
+            (AluOp::Mod, _) => self.b.ins().urem_imm_s(a, k),
+            (AluOp::SDiv, _) => self.b.ins().sdiv_imm_s(a, k),
+            _ => self.b.ins().srem_imm_s(a, k),
+        }
+    }
+
+    /// `(b == 0, b or 1 when it is 0)`.
+    fn nonzero(&mut self, t: Type, b: Value) -> (Value, Value) {
+        let zero = self.b.ins().icmp_imm_s(IntCC::Equal, b, 0);
+        let one = self.b.ins().iconst(t, 1);
+        let safe = self.b.ins().select(zero, one, b);
+        (zero, safe)
+    }
+
+    /// Sign-extends the low `from` bits of `b` to type `t`.
+    fn sext_low(&mut self, t: Type, b: Value, from: Type) -> Value {
+        let n = self.b.ins().ireduce(from, b);
+        self.b.ins().sextend(t, n)
+    }
+
+    fn compare(&mut self, width: Width, cond: JmpCond, a: Value, b: Value) -> Value {
+        let (a, b) = match width {
+            Width::W64 => (a, b),
+            Width::W32 => (self.b.ins().ireduce(I32, a), self.b.ins().ireduce(I32, b)),
+        };
+        let cc = match cond {
+            JmpCond::Eq => IntCC::Equal,
+            JmpCond::Ne => IntCC::NotEqual,
+            JmpCond::Gt => IntCC::UnsignedGreaterThan,
+            JmpCond::Ge => IntCC::UnsignedGreaterThanOrEqual,
+            JmpCond::Lt => IntCC::UnsignedLessThan,
+            JmpCond::Le => IntCC::UnsignedLessThanOrEqual,
+            JmpCond::Sgt => IntCC::SignedGreaterThan,
+            JmpCond::Sge => IntCC::SignedGreaterThanOrEqual,
+            JmpCond::Slt => IntCC::SignedLessThan,
+            JmpCond::Sle => IntCC::SignedLessThanOrEqual,
+            JmpCond::Set => {
+                let m = self.b.ins().band(a, b);
+                return self.b.ins().icmp_imm_s(IntCC::NotEqual, m, 0);
+            }
+        };
+        self.b.ins().icmp(cc, a, b)
+    }
+
+    fn store(&mut self, size: Size, v: Value, host: Value) {
+        match size {
+            Size::B => self.b.ins().istore8(mem_flags(), v, host, 0),
+            Size::H => self.b.ins().istore16(mem_flags(), v, host, 0),
+            Size::W => self.b.ins().istore32(mem_flags(), v, host, 0),
+            Size::DW => self.b.ins().store(mem_flags(), v, host, 0),
+        };
+    }
+
+    /// The host address of virtual address `a` for an access of `size` bytes by instruction
+    /// `i` at slot `pc`. Trusted code translates by the region the verifier proved; checked
+    /// code (and trusted code at an instruction the verifier never reached) checks the live
+    /// stack and the context, and faults like the interpreter.
+    fn address(&mut self, pc: usize, i: usize, a: Value, size: Size, write: bool) -> Value {
+        let proven = self.inp.access.map_or(Access::None, |acc| acc[i]);
+        match proven {
+            Access::Ctx if !write => self.b.ins().iadd(a, self.ctx_delta),
+            Access::Stack => self.b.ins().iadd(a, self.stack_delta),
+            Access::Either if !write => {
+                let st = self.b.ins().icmp_imm_s(
+                    IntCC::UnsignedGreaterThanOrEqual,
+                    a,
+                    STACK_BASE as i64,
+                );
+                let d = self.b.ins().select(st, self.stack_delta, self.ctx_delta);
+                self.b.ins().iadd(a, d)
+            }
+            _ => self.checked_address(pc, a, size, write),
+        }
+    }
+
+    fn checked_address(&mut self, pc: usize, a: Value, size: Size, write: bool) -> Value {
+        let n = size_bytes(size);
+        // Live stack: [r10 - 512, STACK_TOP).
+        let r10 = self.b.use_var(self.regs[10]);
+        let off_s = self.b.ins().iadd_imm_s(a, -(STACK_BASE as i64));
+        let lo = self
+            .b
+            .ins()
+            .iadd_imm_s(r10, -(STACK_FRAME as i64) - STACK_BASE as i64);
+        let above = self
+            .b
+            .ins()
+            .icmp(IntCC::UnsignedGreaterThanOrEqual, off_s, lo);
+        let below = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::UnsignedLessThanOrEqual, off_s, STACK_SIZE - n);
+        let in_stack = self.b.ins().band(above, below);
+        // Context: off <= len && n <= len - off.
+        let off_c = self.b.ins().iadd_imm_s(a, -(CTX_BASE as i64));
+        let within = self
+            .b
+            .ins()
+            .icmp(IntCC::UnsignedLessThanOrEqual, off_c, self.ctx_len);
+        let room = self.b.ins().isub(self.ctx_len, off_c);
+        let fits = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::UnsignedGreaterThanOrEqual, room, n);
+        let mut in_ctx = self.b.ins().band(within, fits);
+        if write {
+            let w = self.b.ins().icmp_imm_s(IntCC::NotEqual, self.writable, 0);
+            in_ctx = self.b.ins().band(in_ctx, w);
+        }
+        let ok = self.b.ins().bor(in_stack, in_ctx);
+        let cont = self.b.create_block();
+        let out = self.b.create_block();
+        self.b.ins().brif(ok, cont, &[], out, &[]);
+        self.b.seal_block(out);
+        self.b.switch_to_block(out);
+        let c = self.iconst(code::OUT_OF_BOUNDS);
+        let p = self.iconst(pc as u64);
+        let x = self.iconst(n as u64 | if write { 0x100 } else { 0 });
+        self.b
+            .ins()
+            .jump(self.fault, &[c.into(), p.into(), a.into(), x.into()]);
+        self.continue_in(cont);
+        let d = self
+            .b
+            .ins()
+            .select(in_stack, self.stack_delta, self.ctx_delta);
+        self.b.ins().iadd(a, d)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn atomic(
+        &mut self,
+        pc: usize,
+        i: usize,
+        size: Size,
+        op: AtomicOp,
+        fetch: bool,
+        base: Reg,
+        off: i16,
+        src: Reg,
+    ) {
+        let a = self.reg(base);
+        let a = self.b.ins().iadd_imm_s(a, i64::from(off));
+        // The interpreter loads (and may fault as a load) before it stores.
+        let host = if self.inp.access.is_some_and(|acc| acc[i] == Access::Stack) {
+            self.address(pc, i, a, size, true)
+        } else {
+            self.checked_address(pc, a, size, false);
+            self.checked_address(pc, a, size, true)
+        };
+        let t = size_type(size);
+        let width = if t == I32 { Width::W32 } else { Width::W64 };
+        let old = self.b.ins().load(t, mem_flags(), host, 0);
+        let old = if t == I32 {
+            self.b.ins().uextend(I64, old)
+        } else {
+            old
+        };
+        let operand = self.reg(src);
+        let alu = |s: &mut Self, op| s.alu(op, width, old, Operand::Reg(operand));
+        let new = match op {
+            AtomicOp::Add => alu(self, AluOp::Add),
+            AtomicOp::Or => alu(self, AluOp::Or),
+            AtomicOp::And => alu(self, AluOp::And),
+            AtomicOp::Xor => alu(self, AluOp::Xor),
+            AtomicOp::Xchg => operand,
+            AtomicOp::CmpXchg => {
+                let r0 = self.reg(Reg::R0);
+                let expected = if t == I32 { self.narrow(r0, I32) } else { r0 };
+                let same = self.b.ins().icmp(IntCC::Equal, old, expected);
+                let new = self.b.ins().select(same, operand, old);
+                self.store(size, new, host);
+                self.set(Reg::R0, old);
+                return;
+            }
+        };
+        self.store(size, new, host);
+        if fetch {
+            self.set(src, old);
+        }
+    }
+
+    /// Classic BPF packet load at context offset `off`: big-endian into `r0`, or the program
+    /// returns 0 when it is out of bounds.
+    fn packet_load(&mut self, size: Size, off: Value) {
+        let n = size_bytes(size);
+        let small = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::UnsignedLessThan, off, 1 << 32);
+        let within = self
+            .b
+            .ins()
+            .icmp(IntCC::UnsignedLessThanOrEqual, off, self.ctx_len);
+        let room = self.b.ins().isub(self.ctx_len, off);
+        let fits = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::UnsignedGreaterThanOrEqual, room, n);
+        let ok = self.b.ins().band(within, fits);
+        let ok = self.b.ins().band(ok, small);
+        let cont = self.b.create_block();
+        let out = self.b.create_block();
+        self.b.ins().brif(ok, cont, &[], out, &[]);
+        self.b.seal_block(out);
+        self.b.switch_to_block(out);
+        let z = self.iconst(0);
+        self.set(Reg::R0, z);
+        self.b.ins().jump(self.done, &[]);
+        self.continue_in(cont);
+        let base = self.b.ins().iadd_imm_s(self.ctx_delta, CTX_BASE as i64);
+        let host = self.b.ins().iadd(base, off);
+        let t = size_type(size);
+        let v = self.b.ins().load(t, mem_flags(), host, 0);
+        let v = if t == I8 { v } else { self.b.ins().bswap(v) };
+        let v = self.b.ins().uextend(I64, v);
+        self.set(Reg::R0, v);
+    }
+
+    fn helper(&mut self, pc: usize, id: Value) {
+        for r in 1..=5 {
+            let v = self.b.use_var(self.regs[r]);
+            self.b
+                .ins()
+                .store(env_flags(), v, self.env, offset::REGS + 8 * r as i32);
+        }
+        let f = self
+            .b
+            .ins()
+            .load(I64, env_flags(), self.env, offset::HELPER);
+        let p = self.iconst(pc as u64);
+        let call = self
+            .b
+            .ins()
+            .call_indirect(self.helper_sig, f, &[self.env, id, p]);
+        let st = self.b.inst_results(call)[0];
+        let r0 = self.b.ins().load(I64, env_flags(), self.env, offset::REGS);
+        self.set(Reg::R0, r0);
+        let cont = self.b.create_block();
+        let odd = self.b.create_block();
+        self.b.ins().brif(st, odd, &[], cont, &[]);
+        self.b.seal_block(odd);
+        self.b.switch_to_block(odd);
+        let stop = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::Equal, st, status::STOP as i64);
+        let failed = self.b.create_block();
+        self.b.ins().brif(stop, self.done, &[], failed, &[]);
+        self.b.seal_block(failed);
+        self.b.switch_to_block(failed);
+        self.fault_now(code::HELPER, pc, 0, 0);
+        self.continue_in(cont);
+    }
+
+    /// Address of the frame record for `index` callers.
+    fn frame_record(&mut self, index: Value) -> Value {
+        let off = self
+            .b
+            .ins()
+            .imul_imm_s(index, i64::from(offset::FRAME_SIZE));
+        let rec = self.b.ins().iadd(self.env, off);
+        self.b.ins().iadd_imm_s(rec, i64::from(offset::FRAMES))
+    }
+
+    /// Callers on the stack now: `(STACK_TOP - r10) / 512`.
+    fn callers(&mut self) -> Value {
+        let r10 = self.b.use_var(self.regs[10]);
+        let top = self.iconst(STACK_TOP);
+        let used = self.b.ins().isub(top, r10);
+        self.b
+            .ins()
+            .ushr_imm_s(used, STACK_FRAME.trailing_zeros() as i64)
+    }
+
+    fn call_local(&mut self, pc: usize, ret: usize, target: usize) {
+        let d = self.callers();
+        let deep = self.b.ins().icmp_imm_s(
+            IntCC::UnsignedGreaterThanOrEqual,
+            d,
+            MAX_CALL_DEPTH as i64 - 1,
+        );
+        let cont = self.b.create_block();
+        let out = self.b.create_block();
+        self.b.ins().brif(deep, out, &[], cont, &[]);
+        self.b.seal_block(out);
+        self.b.switch_to_block(out);
+        self.fault_now(code::CALL_DEPTH, pc, 0, 0);
+        self.continue_in(cont);
+        let rec = self.frame_record(d);
+        let r = self.iconst(ret as u64);
+        self.b.ins().store(env_flags(), r, rec, 0);
+        for k in 0..4 {
+            let v = self.b.use_var(self.regs[6 + k]);
+            self.b.ins().store(env_flags(), v, rec, 8 + 8 * k as i32);
+        }
+        let r10 = self.b.use_var(self.regs[10]);
+        let r10 = self.b.ins().iadd_imm_s(r10, -(STACK_FRAME as i64));
+        self.b.def_var(self.regs[10], r10);
+        // Each call starts with a zeroed frame: [r10 - 512, r10).
+        let host = self.b.ins().iadd(r10, self.stack_delta);
+        let zero = self.iconst(0);
+        for k in 1..=(STACK_FRAME / 8) as i32 {
+            self.b.ins().store(env_flags(), zero, host, -8 * k);
+        }
+        let t = self.target(target);
+        self.jump_to(t);
+    }
+
+    fn exit(&mut self) {
+        if !self.inp.plan.has_calls {
+            self.b.ins().jump(self.done, &[]);
+            self.open = false;
+            return;
+        }
+        let r10 = self.b.use_var(self.regs[10]);
+        let top = self.b.ins().icmp_imm_s(IntCC::Equal, r10, STACK_TOP as i64);
+        let ret = self.b.create_block();
+        self.b.ins().brif(top, self.done, &[], ret, &[]);
+        self.continue_in(ret);
+        let d = self.callers();
+        let d = self.b.ins().iadd_imm_s(d, -1);
+        let rec = self.frame_record(d);
+        let slot = self.b.ins().load(I64, env_flags(), rec, 0);
+        for k in 0..4 {
+            let v = self.b.ins().load(I64, env_flags(), rec, 8 + 8 * k as i32);
+            self.b.def_var(self.regs[6 + k], v);
+        }
+        let r10 = self.b.use_var(self.regs[10]);
+        let r10 = self.b.ins().iadd_imm_s(r10, STACK_FRAME as i64);
+        self.b.def_var(self.regs[10], r10);
+        let away = self.b.create_block();
+        let mut sw = Switch::new();
+        let sites: Vec<usize> = self
+            .inp
+            .region
+            .entries
+            .iter()
+            .copied()
+            .filter(|&e| self.inp.plan.return_site[e])
+            .collect();
+        for e in sites {
+            let blk = self.target_block(e);
+            sw.set_entry(e as u128, blk);
+        }
+        sw.emit(&mut self.b, slot, away);
+        self.b.seal_block(away);
+        self.b.switch_to_block(away);
+        self.b.ins().jump(self.leave, &[slot.into()]);
+        self.open = false;
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Operand {
+    Reg(Value),
+    Imm(u64),
+}
+
+fn size_type(size: Size) -> Type {
+    match size {
+        Size::B => I8,
+        Size::H => I16,
+        Size::W => I32,
+        Size::DW => I64,
+    }
+}
+
+fn size_bytes(size: Size) -> i64 {
+    size_type(size).bytes() as i64
+}
+
+fn bits_type(bits: SwapBits) -> Type {
+    match bits {
+        SwapBits::B16 => I16,
+        SwapBits::B32 => I32,
+        SwapBits::B64 => I64,
+    }
+}

@@ -1,0 +1,221 @@
+//! Native code: the contract between JIT-compiled code and the runtime that runs it, and (behind
+//! `std`) the executable memory and the dispatcher that runs it.
+//!
+//! # The contract
+//! A native program is a blob of position-independent machine code holding one or more
+//! *regions*, each a function `extern "C" fn(env: *mut Env, pc: u64) -> u64` that runs the
+//! program from slot `pc` (one of its entries) until control leaves the region. It returns the
+//! slot to continue at, or [`DONE`] (result in `env.regs[0]`) or [`FAULT`] (details in
+//! `env.fault`). Registers travel between regions in `env.regs`. The code holds no absolute
+//! address and no relocation: the context, the stack and the helper table are reached through
+//! `env`, so the same bytes run wherever they are mapped.
+//!
+//! Addresses stay the interpreter's virtual ones ([`crate::CTX_BASE`], [`crate::STACK_BASE`]), so
+//! pointer values, and anything stored from them, are identical on both engines; the code
+//! adds `ctx_delta` or `stack_delta` to reach host memory. Local calls keep their return slot
+//! and `r6`-`r9` in `env.frames`; the depth is implicit in `r10`.
+//!
+//! Trusted code (from verified bytecode) checks nothing. Checked code bounds-checks every access
+//! against the live stack and the context, meters the budget in `env.left` a straight-line
+//! stretch at a time, and reports the same [`FaultKind`] at the same slot as the interpreter.
+
+use crate::fault::{Fault, FaultKind};
+use crate::helpers::{HelperError, HelperReturn, Helpers};
+use crate::interp::MAX_CALL_DEPTH;
+
+/// A region returns this when the program exited; `r0` is in `env.regs[0]`.
+pub const DONE: u64 = u64::MAX;
+/// A region returns this when the run faulted; see [`Env::fault`].
+pub const FAULT: u64 = u64::MAX - 1;
+
+/// Fault codes in `env.fault[0]`.
+pub mod code {
+    /// Out-of-bounds access: `fault[2]` = address, `fault[3]` = size | write << 8.
+    pub const OUT_OF_BOUNDS: u64 = 1;
+    /// Budget exhausted before instruction `fault[1]`.
+    pub const BUDGET: u64 = 2;
+    /// Local calls nested too deep.
+    pub const CALL_DEPTH: u64 = 3;
+    /// Control reached a slot that is not an instruction.
+    pub const FELL_OFF: u64 = 4;
+    /// An unsupported instruction; `fault[2]` = 0 for pseudo `lddw`, 1 for kfunc calls.
+    pub const UNSUPPORTED: u64 = 5;
+    /// A helper failed; the runtime recorded why.
+    pub const HELPER: u64 = 6;
+}
+
+/// Status a helper trampoline returns.
+pub mod status {
+    /// Continue with `env.regs[0]` as `r0`.
+    pub const VALUE: u64 = 0;
+    /// Stop the program with `env.regs[0]` as `r0`.
+    pub const STOP: u64 = 1;
+    /// The helper failed: the run faults.
+    pub const FAILED: u64 = 2;
+}
+
+/// The helper trampoline: `(env, helper id, slot of the call) -> status`; arguments in
+/// `env.regs[1..=5]`, result in `env.regs[0]`.
+pub type HelperFn = unsafe extern "C" fn(*mut Env, u64, u64) -> u64;
+
+/// What native code sees of a run. `#[repr(C)]`: the JIT emits loads and stores at the
+/// offsets below.
+#[repr(C)]
+#[derive(Debug)]
+pub struct Env {
+    /// `r0`-`r10`.
+    pub regs: [u64; 11],
+    /// Host address of the context minus [`crate::CTX_BASE`] (wrapping).
+    pub ctx_delta: u64,
+    /// Context length in bytes.
+    pub ctx_len: u64,
+    /// Host address of the stack minus [`crate::STACK_BASE`] (wrapping).
+    pub stack_delta: u64,
+    /// Budget left (checked code).
+    pub left: u64,
+    /// 1 when the context may be written (`raw`).
+    pub writable: u64,
+    /// The helper trampoline.
+    pub helper: HelperFn,
+    /// Fault code, slot, and two operands (see [`code`]).
+    pub fault: [u64; 4],
+    /// Per caller: return slot, `r6`-`r9`.
+    pub frames: [[u64; 5]; MAX_CALL_DEPTH],
+}
+
+/// Byte offsets of [`Env`]'s fields, for the code generator.
+pub mod offset {
+    /// `regs[0]`.
+    pub const REGS: i32 = 0;
+    /// `ctx_delta`.
+    pub const CTX_DELTA: i32 = 88;
+    /// `ctx_len`.
+    pub const CTX_LEN: i32 = 96;
+    /// `stack_delta`.
+    pub const STACK_DELTA: i32 = 104;
+    /// `left`.
+    pub const LEFT: i32 = 112;
+    /// `writable`.
+    pub const WRITABLE: i32 = 120;
+    /// `helper`.
+    pub const HELPER: i32 = 128;
+    /// `fault[0]`.
+    pub const FAULT: i32 = 136;
+    /// `frames[0][0]`.
+    pub const FRAMES: i32 = 168;
+    /// Bytes per frame record.
+    pub const FRAME_SIZE: i32 = 40;
+}
+
+const _: () = {
+    assert!(core::mem::offset_of!(Env, regs) == offset::REGS as usize);
+    assert!(core::mem::offset_of!(Env, ctx_delta) == offset::CTX_DELTA as usize);
+    assert!(core::mem::offset_of!(Env, ctx_len) == offset::CTX_LEN as usize);
+    assert!(core::mem::offset_of!(Env, stack_delta) == offset::STACK_DELTA as usize);
+    assert!(core::mem::offset_of!(Env, left) == offset::LEFT as usize);
+    assert!(core::mem::offset_of!(Env, writable) == offset::WRITABLE as usize);
+    assert!(core::mem::offset_of!(Env, helper) == offset::HELPER as usize);
+    assert!(core::mem::offset_of!(Env, fault) == offset::FAULT as usize);
+    assert!(core::mem::offset_of!(Env, frames) == offset::FRAMES as usize);
+    assert!(core::mem::size_of::<[u64; 5]>() == offset::FRAME_SIZE as usize);
+};
+
+/// Where a region starts: the first slot it covers and its byte offset in the code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RegionEntry {
+    /// First slot of the region (regions are sorted and cover the program).
+    pub start: u32,
+    /// Offset of its function in the code.
+    pub offset: u32,
+}
+
+/// Turns the raw fault record of `env` into a [`Fault`] (`helper` holds what a failing helper
+/// reported).
+pub fn decode_fault(env: &Env, helper: Option<FaultKind>) -> Fault {
+    let [c, pc, a, b] = env.fault;
+    let kind = match c {
+        code::OUT_OF_BOUNDS => {
+            let size = (b & 0xff) as u8;
+            let write = b & 0x100 != 0;
+            let off = a.wrapping_sub(crate::CTX_BASE);
+            let in_ctx = off <= env.ctx_len && u64::from(size) <= env.ctx_len - off;
+            if write && in_ctx && env.writable == 0 {
+                FaultKind::ReadOnly { addr: a, size }
+            } else {
+                FaultKind::OutOfBounds {
+                    addr: a,
+                    size,
+                    write,
+                }
+            }
+        }
+        code::BUDGET => FaultKind::BudgetExhausted { budget: a },
+        code::CALL_DEPTH => FaultKind::CallDepthExceeded,
+        code::UNSUPPORTED => FaultKind::Unsupported {
+            what: crate::decoded::UNSUPPORTED[(a & 1) as usize],
+        },
+        code::HELPER => helper.unwrap_or(FaultKind::HelperFailed {
+            id: 0,
+            reason: "unknown helper failure",
+        }),
+        _ => FaultKind::FellOffEnd,
+    };
+    Fault {
+        pc: pc as usize,
+        kind,
+    }
+}
+
+/// Maps a helper's answer to the trampoline's status, keeping a failure's [`FaultKind`].
+pub fn helper_status(
+    res: Result<HelperReturn, HelperError>,
+    id: u64,
+    r0: &mut u64,
+    failed: &mut Option<FaultKind>,
+) -> u64 {
+    match res {
+        Ok(HelperReturn::Value(v)) => {
+            *r0 = v;
+            status::VALUE
+        }
+        Ok(HelperReturn::Stop(v)) => {
+            *r0 = v;
+            status::STOP
+        }
+        Err(HelperError::Unknown) => {
+            *failed = Some(FaultKind::UnknownHelper { id });
+            status::FAILED
+        }
+        Err(HelperError::Failed(reason)) => {
+            *failed = Some(FaultKind::HelperFailed {
+                id: id as u32,
+                reason,
+            });
+            status::FAILED
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+mod exec;
+#[cfg(feature = "std")]
+pub use exec::{ExecMemory, LoadError, MAX_CODE_SIZE, NativeOutcome, NativeProgram};
+
+/// Calls `helpers` for native code (used by the dispatcher in [`exec`]).
+#[cfg(feature = "std")]
+pub(crate) fn call_helper(
+    helpers: &mut dyn Helpers,
+    env: &mut Env,
+    id: u64,
+    failed: &mut Option<FaultKind>,
+) -> u64 {
+    let args = [
+        env.regs[1],
+        env.regs[2],
+        env.regs[3],
+        env.regs[4],
+        env.regs[5],
+    ];
+    let res = helpers.call(id, args);
+    helper_status(res, id, &mut env.regs[0], failed)
+}
