@@ -326,6 +326,11 @@ impl Lower<'_, '_> {
                     self.b.seal_block(blk);
                 }
             }
+            if !self.open {
+                // After an instruction that always faults: nothing reaches this code.
+                let dead = self.b.create_block();
+                self.continue_in(dead);
+            }
             if self.checked && inp.plan.stretch[pc] > 0 {
                 self.charge(pc, inp.plan.stretch[pc]);
             }
@@ -359,7 +364,23 @@ impl Lower<'_, '_> {
         self.b.ins().brif(ok, cont, &[], out, &[]);
         self.b.seal_block(out);
         self.b.switch_to_block(out);
-        let at = self.b.ins().iadd_imm_s(left, pc as i64);
+        // The slot of instruction number `left` of the stretch: `pc + left`, plus one for each
+        // two-slot `lddw` before it.
+        let mut at = self.b.ins().iadd_imm_s(left, pc as i64);
+        let (mut slot, mut k) = (pc, 0i64);
+        while k < i64::from(n) {
+            let Some(i) = self.inp.plan.index.get(slot).copied().flatten() else {
+                break;
+            };
+            let w = self.inp.prog.insns()[i].slots();
+            if w == 2 {
+                let past = self.b.ins().icmp_imm_s(IntCC::UnsignedGreaterThan, left, k);
+                let one = self.b.ins().uextend(I64, past);
+                at = self.b.ins().iadd(at, one);
+            }
+            slot += w;
+            k += 1;
+        }
         self.fault_dyn(code::BUDGET, at, 0, 0);
         self.continue_in(cont);
         let rest = self.b.ins().iadd_imm_s(left, -i64::from(n));
