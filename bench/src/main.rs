@@ -12,6 +12,7 @@
 
 use std::time::{Duration, Instant};
 
+mod compile;
 mod verify;
 
 use udf_bytecode::{CheckConfig, Program, ProgramType, assemble};
@@ -123,8 +124,17 @@ fn main() {
         verify::run(quick);
         return;
     }
+    if what == "compile" {
+        let region = args
+            .iter()
+            .position(|a| a == "--region")
+            .and_then(|i| args.get(i + 1))
+            .and_then(|s| s.parse().ok());
+        compile::run(quick, region);
+        return;
+    }
     if what != "interp" {
-        eprintln!("unknown benchmark `{what}` (available: interp, verify)");
+        eprintln!("unknown benchmark `{what}` (available: interp, verify, compile)");
         std::process::exit(2);
     }
     if args.iter().any(|a| a == "--once") {

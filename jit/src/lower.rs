@@ -486,14 +486,16 @@ impl Lower<'_, '_> {
                 off,
             } => {
                 let a = self.reg(base);
-                let a = self.b.ins().iadd_imm_s(a, i64::from(off));
-                let host = self.address(pc, i, a, size, false);
-                let t = size_type(size);
-                let v = self.b.ins().load(t, mem_flags(), host, 0);
-                let v = match (t, signed) {
-                    (I64, _) => v,
-                    (_, true) => self.b.ins().sextend(I64, v),
-                    (_, false) => self.b.ins().uextend(I64, v),
+                let (host, disp) = self.address(pc, i, a, off, size, false);
+                let f = mem_flags();
+                let v = match (size, signed) {
+                    (Size::DW, _) => self.b.ins().load(I64, f, host, disp),
+                    (Size::B, false) => self.b.ins().uload8(I64, f, host, disp),
+                    (Size::H, false) => self.b.ins().uload16(I64, f, host, disp),
+                    (Size::W, false) => self.b.ins().uload32(f, host, disp),
+                    (Size::B, true) => self.b.ins().sload8(I64, f, host, disp),
+                    (Size::H, true) => self.b.ins().sload16(I64, f, host, disp),
+                    (Size::W, true) => self.b.ins().sload32(f, host, disp),
                 };
                 self.set(dst, v);
             }
@@ -508,9 +510,8 @@ impl Lower<'_, '_> {
                     Source::Imm(k) => self.iconst(k as i64 as u64),
                 };
                 let a = self.reg(base);
-                let a = self.b.ins().iadd_imm_s(a, i64::from(off));
-                let host = self.address(pc, i, a, size, true);
-                self.store(size, v, host);
+                let (host, disp) = self.address(pc, i, a, off, size, true);
+                self.store(size, v, host, disp);
             }
             Insn::Atomic {
                 size,
@@ -723,12 +724,12 @@ impl Lower<'_, '_> {
         self.b.ins().icmp(cc, a, b)
     }
 
-    fn store(&mut self, size: Size, v: Value, host: Value) {
+    fn store(&mut self, size: Size, v: Value, host: Value, disp: i32) {
         match size {
-            Size::B => self.b.ins().istore8(mem_flags(), v, host, 0),
-            Size::H => self.b.ins().istore16(mem_flags(), v, host, 0),
-            Size::W => self.b.ins().istore32(mem_flags(), v, host, 0),
-            Size::DW => self.b.ins().store(mem_flags(), v, host, 0),
+            Size::B => self.b.ins().istore8(mem_flags(), v, host, disp),
+            Size::H => self.b.ins().istore16(mem_flags(), v, host, disp),
+            Size::W => self.b.ins().istore32(mem_flags(), v, host, disp),
+            Size::DW => self.b.ins().store(mem_flags(), v, host, disp),
         };
     }
 
@@ -736,22 +737,38 @@ impl Lower<'_, '_> {
     /// `i` at slot `pc`. Trusted code translates by the region the verifier proved; checked
     /// code (and trusted code at an instruction the verifier never reached) checks the live
     /// stack and the context, and faults like the interpreter.
-    fn address(&mut self, pc: usize, i: usize, a: Value, size: Size, write: bool) -> Value {
+    /// The host address of `base + off` for an access of `size` bytes by instruction `i` at
+    /// slot `pc`, as a value and a displacement. Trusted code translates by the region the
+    /// verifier proved (`base + delta`, shared by every access through the same base); checked
+    /// code (and trusted code at an instruction the verifier never reached) checks the live
+    /// stack and the context, and faults like the interpreter.
+    fn address(
+        &mut self,
+        pc: usize,
+        i: usize,
+        base: Value,
+        off: i16,
+        size: Size,
+        write: bool,
+    ) -> (Value, i32) {
         let proven = self.inp.access.map_or(Access::None, |acc| acc[i]);
-        match proven {
-            Access::Ctx if !write => self.b.ins().iadd(a, self.ctx_delta),
-            Access::Stack => self.b.ins().iadd(a, self.stack_delta),
+        let delta = match proven {
+            Access::Ctx if !write => self.ctx_delta,
+            Access::Stack => self.stack_delta,
             Access::Either if !write => {
                 let st = self.b.ins().icmp_imm_s(
                     IntCC::UnsignedGreaterThanOrEqual,
-                    a,
+                    base,
                     STACK_BASE as i64,
                 );
-                let d = self.b.ins().select(st, self.stack_delta, self.ctx_delta);
-                self.b.ins().iadd(a, d)
+                self.b.ins().select(st, self.stack_delta, self.ctx_delta)
             }
-            _ => self.checked_address(pc, a, size, write),
-        }
+            _ => {
+                let a = self.b.ins().iadd_imm_s(base, i64::from(off));
+                return (self.checked_address(pc, a, size, write), 0);
+            }
+        };
+        (self.b.ins().iadd(base, delta), i32::from(off))
     }
 
     fn checked_address(&mut self, pc: usize, a: Value, size: Size, write: bool) -> Value {
@@ -820,18 +837,18 @@ impl Lower<'_, '_> {
         off: i16,
         src: Reg,
     ) {
-        let a = self.reg(base);
-        let a = self.b.ins().iadd_imm_s(a, i64::from(off));
+        let base = self.reg(base);
         // The interpreter loads (and may fault as a load) before it stores.
-        let host = if self.inp.access.is_some_and(|acc| acc[i] == Access::Stack) {
-            self.address(pc, i, a, size, true)
+        let (host, disp) = if self.inp.access.is_some_and(|acc| acc[i] == Access::Stack) {
+            self.address(pc, i, base, off, size, true)
         } else {
+            let a = self.b.ins().iadd_imm_s(base, i64::from(off));
             self.checked_address(pc, a, size, false);
-            self.checked_address(pc, a, size, true)
+            (self.checked_address(pc, a, size, true), 0)
         };
         let t = size_type(size);
         let width = if t == I32 { Width::W32 } else { Width::W64 };
-        let old = self.b.ins().load(t, mem_flags(), host, 0);
+        let old = self.b.ins().load(t, mem_flags(), host, disp);
         let old = if t == I32 {
             self.b.ins().uextend(I64, old)
         } else {
@@ -850,12 +867,12 @@ impl Lower<'_, '_> {
                 let expected = if t == I32 { self.narrow(r0, I32) } else { r0 };
                 let same = self.b.ins().icmp(IntCC::Equal, old, expected);
                 let new = self.b.ins().select(same, operand, old);
-                self.store(size, new, host);
+                self.store(size, new, host, disp);
                 self.set(Reg::R0, old);
                 return;
             }
         };
-        self.store(size, new, host);
+        self.store(size, new, host, disp);
         if fetch {
             self.set(src, old);
         }
