@@ -38,7 +38,8 @@ impl RegSet {
     pub const fn has(self, r: Reg) -> bool {
         self.0 & (1 << r.num()) != 0
     }
-    const fn with(self, r: Reg) -> RegSet {
+    /// The set with `r` added.
+    pub const fn with(self, r: Reg) -> RegSet {
         RegSet(self.0 | 1 << r.num())
     }
     const fn without(self, other: RegSet) -> RegSet {
@@ -160,7 +161,8 @@ impl CheckConfig<'static> {
 }
 
 /// Registers read and written by an instruction (calls excluded: see [`check`]).
-fn uses(insn: &Insn) -> (RegSet, RegSet) {
+/// The registers `insn` reads and writes (a helper call's arguments are not counted).
+pub fn uses(insn: &Insn) -> (RegSet, RegSet) {
     let src = |s: Source| match s {
         Source::Reg(r) => RegSet::EMPTY.with(r),
         Source::Imm(_) => RegSet::EMPTY,

@@ -93,6 +93,23 @@ enum Cmd {
         #[arg(long, default_value_t = udf_verifier::DEFAULT_BUDGET)]
         budget: u64,
     },
+    /// Compile to native code and print its disassembly (Cranelift's) and size.
+    Jit {
+        /// Program: `.s` text or raw bytecode.
+        input: PathBuf,
+        /// Entry point (for `.udf` sources).
+        #[arg(long)]
+        entry: Option<String>,
+        /// Program type: filter, owns, acl, size (verified, trusted code) or raw (checked code).
+        #[arg(long = "type", default_value = "raw")]
+        ty: String,
+        /// Size in bytes of the metadata object (owns, acl, size); unknown when absent.
+        #[arg(long)]
+        ctx_size: Option<u32>,
+        /// Instruction set: x86_64, aarch64 or riscv64.
+        #[arg(long, default_value = "x86_64")]
+        target: String,
+    },
     /// Run data-driven test files (bpf_conformance `.data`); folders recursively.
     Test {
         /// Files or folders.
@@ -232,6 +249,71 @@ fn cmd_run(
     Ok(())
 }
 
+fn cmd_jit(
+    json: bool,
+    input: &Path,
+    ty: &str,
+    ctx_size: Option<u32>,
+    target: &str,
+) -> Result<(), Failure> {
+    let ty = parse_type(ty)?;
+    let target = udf_jit::Target::parse(target).ok_or_else(|| {
+        Failure::usage(miette!(
+            code = "udf::usage",
+            "--target {target}: expected x86_64, aarch64 or riscv64"
+        ))
+    })?;
+    let loaded = load(input)?;
+    let facts = if ty.info().verified {
+        let conf = verify::config(ty, ctx_size, udf_verifier::DEFAULT_BUDGET);
+        Some(
+            udf_verifier::verify(&loaded.prog, &conf)
+                .map_err(|e| Failure::refused(verify::report(input, &loaded, &e)))?,
+        )
+    } else {
+        None
+    };
+    let mode = match &facts {
+        Some(f) => udf_jit::Mode::Trusted(f),
+        None => udf_jit::Mode::Checked,
+    };
+    let mut jit =
+        udf_jit::Jit::new(target).map_err(|e| Failure::usage(miette!(code = "udf::jit", "{e}")))?;
+    jit.options.disasm = true;
+    let code = jit
+        .compile(&loaded.prog, ty, mode)
+        .map_err(|e| Failure::refused(miette!(code = "udf::jit", "{}: {e}", input.display())))?;
+    let mode = if code.is_checked() {
+        "checked"
+    } else {
+        "trusted"
+    };
+    if json {
+        let regions: Vec<_> = code
+            .regions()
+            .iter()
+            .zip(code.disasm())
+            .map(|(r, text)| json!({"start": r.start, "offset": r.offset, "disasm": text}))
+            .collect();
+        println!(
+            "{}",
+            json!({"target": target.name(), "mode": mode, "bytes": code.bytes().len(), "regions": regions})
+        );
+    } else {
+        for (r, text) in code.regions().iter().zip(code.disasm()) {
+            println!("; region from slot {} at byte offset {}", r.start, r.offset);
+            print!("{text}");
+        }
+        println!(
+            "; {} code, {mode}: {} bytes in {} region(s)",
+            target.name(),
+            code.bytes().len(),
+            code.regions().len()
+        );
+    }
+    Ok(())
+}
+
 /// `--entry` names an entry point of a `.udf` source, which needs the compiler.
 fn no_entry(entry: Option<&str>) -> Result<(), Failure> {
     match entry {
@@ -366,6 +448,14 @@ fn main() -> ExitCode {
             budget,
         } => no_entry(entry.as_deref())
             .and_then(|()| cmd_verify(json, &input, ty.as_deref(), ctx_size, budget)),
+        Cmd::Jit {
+            input,
+            entry,
+            ty,
+            ctx_size,
+            target,
+        } => no_entry(entry.as_deref())
+            .and_then(|()| cmd_jit(json, &input, &ty, ctx_size, &target).map(|_| true)),
         Cmd::Test {
             paths,
             engine,

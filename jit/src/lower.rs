@@ -16,6 +16,7 @@ use cranelift_codegen::ir::{
 };
 use cranelift_codegen::isa::{CallConv, TargetFrontendConfig};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Switch, Variable};
+use udf_bytecode::check::RegSet;
 use udf_bytecode::insn::{AluOp, AtomicOp, Endian, JmpCond, Reg, Size, Source, SwapBits, Width};
 use udf_bytecode::semantics::extend_imm;
 use udf_bytecode::{Insn, Program};
@@ -94,19 +95,29 @@ pub(crate) fn lower(func: &mut Function, fctx: &mut FunctionBuilderContext, inp:
     let pc_in = b.block_params(entry)[1];
     let regs: [Variable; 11] = core::array::from_fn(|_| b.declare_var(I64));
     let left = b.declare_var(I64);
+    let checked = inp.access.is_none();
+    let live = live_in(inp);
     for (r, &var) in regs.iter().enumerate() {
-        let v = b
-            .ins()
-            .load(I64, env_flags(), env, offset::REGS + 8 * r as i32);
+        let v = if live.has(Reg::new(r as u8).expect("r0-r10")) {
+            b.ins()
+                .load(I64, env_flags(), env, offset::REGS + 8 * r as i32)
+        } else {
+            b.ins().iconst(I64, 0)
+        };
         b.def_var(var, v);
     }
-    let checked = inp.access.is_none();
-    let l = b.ins().load(I64, env_flags(), env, offset::LEFT);
+    let l = if checked {
+        b.ins().load(I64, env_flags(), env, offset::LEFT)
+    } else {
+        b.ins().iconst(I64, 0)
+    };
     b.def_var(left, l);
-    let ctx_delta = b.ins().load(I64, env_flags(), env, offset::CTX_DELTA);
-    let ctx_len = b.ins().load(I64, env_flags(), env, offset::CTX_LEN);
-    let stack_delta = b.ins().load(I64, env_flags(), env, offset::STACK_DELTA);
-    let writable = b.ins().load(I64, env_flags(), env, offset::WRITABLE);
+    // Fields the code never writes: pure loads, dropped when unused.
+    let fixed = env_flags().with_readonly().with_can_move();
+    let ctx_delta = b.ins().load(I64, fixed, env, offset::CTX_DELTA);
+    let ctx_len = b.ins().load(I64, fixed, env, offset::CTX_LEN);
+    let stack_delta = b.ins().load(I64, fixed, env, offset::STACK_DELTA);
+    let writable = b.ins().load(I64, fixed, env, offset::WRITABLE);
     let helper_sig = b.import_signature(helper_signature(inp.call_conv));
 
     let leave = b.create_block();
@@ -165,6 +176,33 @@ pub(crate) fn lower(func: &mut Function, fctx: &mut FunctionBuilderContext, inp:
     lw.open = false;
     lw.body();
     lw.finish();
+}
+
+/// Registers whose values the region may need from `env.regs`: all of them when control can
+/// leave the region (they travel on), else those its instructions read, `r0` (the result) and
+/// `r10`.
+fn live_in(inp: &Input<'_>) -> RegSet {
+    if inp.plan.regions.len() > 1 {
+        return RegSet(0x7ff);
+    }
+    let mut live = RegSet::EMPTY.with(Reg::R0);
+    if inp.access.is_none() || inp.plan.has_calls {
+        // Checked code bounds stack accesses by r10; calls and exits track depth by it.
+        live = live.with(Reg::R10);
+    }
+    for pc in inp.region.start..inp.region.end {
+        let Some(i) = inp.plan.index[pc] else {
+            continue;
+        };
+        let insn = &inp.prog.insns()[i];
+        live = RegSet(live.0 | udf_bytecode::check::uses(insn).0.0);
+        match insn {
+            Insn::Call { .. } | Insn::CallReg { .. } => live = RegSet(live.0 | RegSet::ARGS.0),
+            Insn::CallLocal { .. } => live = RegSet(live.0 | 0b11_1100_0000),
+            _ => {}
+        }
+    }
+    live
 }
 
 /// Where a transfer to `slot` goes: a block of this region, or out through `leave`.
@@ -523,13 +561,13 @@ impl Lower<'_, '_> {
             } => self.atomic(pc, i, size, op, fetch, base, off, src),
             Insn::LoadAbs { size, imm } => {
                 let off = self.iconst(u64::from(imm as u32));
-                self.packet_load(size, off);
+                self.packet_load(size, off, true);
             }
             Insn::LoadInd { size, src, imm } => {
                 let x = self.reg(src);
                 let x = self.narrow(x, I32);
                 let off = self.b.ins().iadd_imm_s(x, i64::from(imm as u32));
-                self.packet_load(size, off);
+                self.packet_load(size, off, false);
             }
             Insn::Ja { .. } | Insn::Ja32 { .. } => {
                 let t = self.target(self.inp.prog.branch_target(pc).unwrap_or(usize::MAX));
@@ -880,23 +918,21 @@ impl Lower<'_, '_> {
 
     /// Classic BPF packet load at context offset `off`: big-endian into `r0`, or the program
     /// returns 0 when it is out of bounds.
-    fn packet_load(&mut self, size: Size, off: Value) {
+    fn packet_load(&mut self, size: Size, off: Value, constant: bool) {
         let n = size_bytes(size);
-        let small = self
+        // `off` < 2^33 (a 32-bit index plus a 32-bit immediate), so `off + n` cannot wrap.
+        let end = self.b.ins().iadd_imm_s(off, n);
+        let mut ok = self
             .b
             .ins()
-            .icmp_imm_s(IntCC::UnsignedLessThan, off, 1 << 32);
-        let within = self
-            .b
-            .ins()
-            .icmp(IntCC::UnsignedLessThanOrEqual, off, self.ctx_len);
-        let room = self.b.ins().isub(self.ctx_len, off);
-        let fits = self
-            .b
-            .ins()
-            .icmp_imm_s(IntCC::UnsignedGreaterThanOrEqual, room, n);
-        let ok = self.b.ins().band(within, fits);
-        let ok = self.b.ins().band(ok, small);
+            .icmp(IntCC::UnsignedLessThanOrEqual, end, self.ctx_len);
+        if !constant {
+            let small = self
+                .b
+                .ins()
+                .icmp_imm_s(IntCC::UnsignedLessThan, off, 1 << 32);
+            ok = self.b.ins().band(ok, small);
+        }
         let cont = self.b.create_block();
         let out = self.b.create_block();
         self.b.ins().brif(ok, cont, &[], out, &[]);
