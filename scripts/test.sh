@@ -30,10 +30,17 @@ cargo build -q -p udf-verifier
 cargo build -q -p udf-runtime --no-default-features
 
 echo "== dependency invariants (ARCHITECTURE.md)"
-deps() { cargo tree -q -e normal -p "$1" --prefix none | awk '{print $1}' | sort -u | grep -v "^$1\$" || true; }
+deps() { cargo tree -q -e normal -p "$@" --prefix none | awk '{print $1}' | sort -u | grep -v "^$1\$" || true; }
 [ -z "$(deps udf-bytecode)" ] || { echo "udf-bytecode must depend on nothing: $(deps udf-bytecode)" >&2; exit 1; }
 [ "$(deps udf-verifier)" = "udf-bytecode" ] || { echo "udf-verifier may depend on udf-bytecode only: $(deps udf-verifier)" >&2; exit 1; }
-[ "$(deps udf-runtime | tr '\n' ' ')" = "udf-bytecode udf-verifier " ] || { echo "udf-runtime may depend on udf-bytecode and udf-verifier only: $(deps udf-runtime)" >&2; exit 1; }
+[ "$(deps udf-runtime --no-default-features | tr '\n' ' ')" = "udf-bytecode udf-verifier " ] || { echo "udf-runtime's core may depend on udf-bytecode and udf-verifier only: $(deps udf-runtime --no-default-features)" >&2; exit 1; }
+# With std, executable memory adds memmap2 (and its libc) and nothing else.
+[ "$(deps udf-runtime | tr '\n' ' ')" = "libc memmap2 udf-bytecode udf-verifier " ] || { echo "udf-runtime (std) may add memmap2 only: $(deps udf-runtime)" >&2; exit 1; }
+# The JIT builds on the verifier's facts and the runtime's native contract; nothing below it
+# knows about it.
+for c in udf-bytecode udf-verifier udf-runtime; do
+    if deps "$c" | grep -q -e '^udf-jit$' -e '^cranelift'; then echo "$c must not depend on the JIT" >&2; exit 1; fi
+done
 # The planted-bug switch is for tests only: the command line never builds with it.
 if cargo tree -q -e features,normal -p udf-cli | grep -q fault-injection; then
     echo "udf-cli must not enable udf-verifier/fault-injection" >&2; exit 1
@@ -46,9 +53,14 @@ echo "== the checking mode over generated programs, in release (UDF_CHECK_PROGRA
 UDF_CHECK_PROGRAMS=5000 cargo test -q --release -p udf-runtime --test checking -- --nocapture 2>&1 \
     | grep -E "accepted|caught|test result"
 
+echo "== the JIT against the interpreter over generated programs, in release (UDF_JIT_PROGRAMS per property)"
+UDF_JIT_PROGRAMS=3000 cargo test -q --release -p udf-jit --test differential -- --nocapture 2>&1 \
+    | grep -E "accepted|checked:|test result"
+
 echo "== benchmarks build and smoke-run (figures: BENCHMARKS.md)"
 cargo run -q --release -p udf-bench --features rbpf -- interp --quick
 cargo run -q --release -p udf-bench -- verify --quick
+cargo run -q --release -p udf-bench -- compile --quick
 
 echo "== the bpf_conformance suite through the udf command"
 cargo build -q --release -p udf-cli
@@ -57,6 +69,10 @@ neg=$("$udf" test --expect-failure "$shared/bpf_conformance/negative" | tail -n 
 echo "negative (each must be flagged): $neg"
 case "$neg" in *" passed, 0 failed, 0 skipped") ;; *) echo "negative cases not all flagged" >&2; exit 1 ;; esac
 "$udf" test "$shared/bpf_conformance/tests" --engine interp
+"$udf" test "$shared/bpf_conformance/tests" --engine jit
+negjit=$("$udf" test --expect-failure "$shared/bpf_conformance/negative" --engine jit | tail -n 1)
+echo "negative on the JIT: $negjit"
+case "$negjit" in *" passed, 0 failed, 0 skipped") ;; *) echo "negative cases not all flagged on the JIT" >&2; exit 1 ;; esac
 
 echo "== PREVAIL's verifier suite (every disagreement is examined in cli/tests/prevail_suite.rs)"
 "$udf" test "$shared/prevail/test-data" | tail -n 1 || true

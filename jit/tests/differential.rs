@@ -4,18 +4,21 @@
 //!   both engines over random inputs; `r0`, the emitted extents and the whole stack must be
 //!   identical.
 //! - Checked mode: generated programs, verified or not, run as `raw` programs (writable
-//!   context, the `emit` helper table, a small budget) on both engines; the result or the fault
+//!   context) or unverified `size` programs (read-only context), with the `emit` helper table
+//!   and a small budget, on both engines; the result or the fault
 //!   (kind and instruction), the instruction count, the context bytes, the stack and the
 //!   extents must be identical.
 //!
 //! `UDF_JIT_PROGRAMS=N` sets the number of programs per property (default 64 in debug builds,
 //! 512 in release).
 
+use std::collections::BTreeMap;
+
 use proptest::prelude::*;
 use udf_bytecode::generate::{Rng, Shape, program, structured};
 use udf_bytecode::{CheckConfig, Program, ProgramType, disassemble};
 use udf_jit::{Executable, Jit, Mode, Target};
-use udf_runtime::{Context, EmitHelpers, Extent, Fault, RunOptions, Vm, prepare};
+use udf_runtime::{Context, EmitHelpers, Extent, Fault, FaultKind, RunOptions, Vm, prepare};
 use udf_verifier::{Config, verify};
 
 fn cases() -> u32 {
@@ -136,8 +139,12 @@ fn trusted_case(jit: &mut Jit, seed: u64) -> Result<bool, String> {
     Ok(true)
 }
 
-/// One generated program in checked mode, verified or not.
-fn checked_case(jit: &mut Jit, seed: u64) -> Result<(), String> {
+/// One generated program in checked mode, verified or not; adds how each run ended to `seen`.
+fn checked_case(
+    jit: &mut Jit,
+    seed: u64,
+    seen: &mut BTreeMap<&'static str, u32>,
+) -> Result<(), String> {
     let mut rng = Rng::new(seed);
     let prog = if seed % 2 == 0 {
         program(&mut rng, 48)
@@ -145,8 +152,15 @@ fn checked_case(jit: &mut Jit, seed: u64) -> Result<(), String> {
         let ty = VERIFIED[(seed / 2 % 4) as usize];
         structured(&mut rng, &Shape::new(ty, 48))
     };
-    let ty = ProgramType::Raw;
+    // Mostly `raw` (writable context); every third program as `size` unverified, so stores
+    // into the read-only context fault.
+    let ty = if seed % 3 == 0 {
+        ProgramType::Size
+    } else {
+        ProgramType::Raw
+    };
     if udf_bytecode::check(&prog, &CheckConfig::for_type(ty)).is_err() {
+        *seen.entry("refused by the pre-run checks").or_default() += 1;
         return Ok(());
     }
     let code = jit
@@ -157,6 +171,7 @@ fn checked_case(jit: &mut Jit, seed: u64) -> Result<(), String> {
         let budget = [3, 17, 200, 5_000][rng.below(4) as usize];
         let want = run(&prog, ty, None, &input, 0, budget, true);
         let got = run(&prog, ty, Some(&exe), &input, 0, budget, true);
+        *seen.entry(ending(&want.result)).or_default() += 1;
         if want != got {
             return Err(format!(
                 "checked run differs on input {input:02x?}, budget {budget}\ninterp: {:?} {:?}\njit:    {:?} {:?}\nctx equal: {}, stack equal: {}\n{}",
@@ -173,6 +188,23 @@ fn checked_case(jit: &mut Jit, seed: u64) -> Result<(), String> {
     Ok(())
 }
 
+fn ending(r: &Result<(u64, Option<u64>), Fault>) -> &'static str {
+    match r {
+        Ok(_) => "exit",
+        Err(f) => match f.kind {
+            FaultKind::OutOfBounds { .. } => "out of bounds",
+            FaultKind::ReadOnly { .. } => "read-only",
+            FaultKind::BudgetExhausted { .. } => "budget",
+            FaultKind::UnknownHelper { .. } => "unknown helper",
+            FaultKind::HelperFailed { .. } => "helper failed",
+            FaultKind::CallDepthExceeded => "call depth",
+            FaultKind::FellOffEnd => "fell off",
+            FaultKind::Unsupported { .. } => "unsupported",
+            FaultKind::CheckFailed => "check failed",
+        },
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
 
@@ -185,7 +217,7 @@ proptest! {
     #[test]
     fn checked_agrees_with_interpreter(seed in any::<u64>()) {
         let mut jit = host_jit();
-        checked_case(&mut jit, seed).map_err(TestCaseError::fail)?;
+        checked_case(&mut jit, seed, &mut BTreeMap::new()).map_err(TestCaseError::fail)?;
     }
 }
 
@@ -201,11 +233,21 @@ fn trusted_campaign_runs_accepted_programs() {
             accepted += 1;
         }
     }
+    eprintln!("trusted: {accepted} of {n} generated programs accepted, each run on 6 inputs");
     assert!(
         accepted * 2 >= n,
         "only {accepted} of {n} programs verified"
     );
+    let mut seen = BTreeMap::new();
     for seed in 0..n {
-        checked_case(&mut jit, seed).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        checked_case(&mut jit, seed, &mut seen).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+    }
+    eprintln!("checked: {n} programs, how runs ended: {seen:?}");
+    // The campaign must reach the faults it is meant to compare.
+    for kind in ["exit", "out of bounds", "budget"] {
+        assert!(
+            seen.contains_key(kind),
+            "no run ended with {kind}: {seen:?}"
+        );
     }
 }
