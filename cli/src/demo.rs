@@ -8,7 +8,7 @@ use std::fmt::Write;
 use udf_bytecode::{CheckConfig, Program, ProgramType, assemble, disassemble};
 use udf_runtime::{Vm, prepare};
 
-use crate::exec::{TypedRun, run_typed};
+use crate::exec::{TypedRun, run_typed, run_typed_native};
 
 struct Item {
     name: &'static str,
@@ -60,7 +60,7 @@ pub fn run() -> Result<String, String> {
     let w = &mut out;
     let _ = writeln!(
         w,
-        "udfkit demo: the bundled corpus through assemble -> decode -> check -> verify -> interpret\n"
+        "udfkit demo: the bundled corpus through assemble -> decode -> check -> verify -> interpret -> JIT\n"
     );
     for item in ITEMS {
         let prog = assemble(item.src).map_err(|e| format!("{}:{e}", item.name))?;
@@ -90,21 +90,23 @@ pub fn run() -> Result<String, String> {
         );
         let mut vm = Vm::new();
         for (name, input) in item.inputs {
+            let mut facts = None;
             if item.ty.info().verified {
                 let size = crate::verify::object_size(item.ty, input.len());
                 let conf = crate::verify::config(item.ty, size, udf_verifier::DEFAULT_BUDGET);
-                let facts = udf_verifier::verify(&decoded, &conf)
+                let facts_of = udf_verifier::verify(&decoded, &conf)
                     .map_err(|e| format!("{} for {name}: {e}", item.name))?;
                 let _ = writeln!(
                     w,
                     "  verified for {name}: at most {} instructions{}",
-                    facts.max_insns,
+                    facts_of.max_insns,
                     if item.ty == ProgramType::Owns {
-                        format!(", at most {} extents", facts.max_extents)
+                        format!(", at most {} extents", facts_of.max_extents)
                     } else {
                         String::new()
                     }
                 );
+                facts = Some(facts_of);
             }
             let TypedRun {
                 outcome: res,
@@ -126,6 +128,44 @@ pub fn run() -> Result<String, String> {
             );
             for e in &extents {
                 let _ = writeln!(w, "    extent {} {} {}", e.start, e.count, e.kind);
+            }
+            let mode = match &facts {
+                Some(f) => udf_jit::Mode::Trusted(f),
+                None => udf_jit::Mode::Checked,
+            };
+            match crate::exec::jit(&decoded, item.ty, mode) {
+                Err(udf_jit::JitError::NotHost(_)) => {
+                    let _ = writeln!(w, "  JIT: native code runs on x86-64 hosts only; skipped");
+                }
+                Err(e) => return Err(format!("{}: JIT: {e}", item.name)),
+                Ok(exe) => {
+                    let native = run_typed_native(&mut vm, &exe, item.ty, input, 1_000_000)
+                        .map_err(|f| format!("{} on {name} (JIT): {f}", item.name))?;
+                    if native.outcome.r0 != res.r0 || native.extents != extents {
+                        return Err(format!(
+                            "{} on {name}: the JIT gave r0 = {} and {} extent(s), the interpreter r0 = {} and {}",
+                            item.name,
+                            native.outcome.r0,
+                            native.extents.len(),
+                            res.r0,
+                            extents.len()
+                        ));
+                    }
+                    let code = exe.code();
+                    let _ = writeln!(
+                        w,
+                        "  JIT ({}, {}, {} bytes of native code): r0 = {}, {} extent(s): same as the interpreter",
+                        code.target(),
+                        if code.is_checked() {
+                            "checked"
+                        } else {
+                            "trusted"
+                        },
+                        code.bytes().len(),
+                        native.outcome.r0,
+                        native.extents.len()
+                    );
+                }
             }
         }
         let _ = writeln!(w);

@@ -274,3 +274,59 @@ fn run_refuses_unverifiable_programs_of_verified_types() {
     ]);
     assert_eq!(text(&o).0, "r0 = 1\n");
 }
+
+#[test]
+fn jit_engine_agrees_and_jit_prints_code_for_every_target() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../corpus");
+    let owns = format!("{root}/asm/owns_direct.s");
+    let inode = format!("{root}/inputs/ext2_inode.bin");
+    let interp = udf(&["run", &owns, "--type", "owns", "--input", &inode]);
+    let jit = udf(&[
+        "run", &owns, "--type", "owns", "--input", &inode, "--engine", "jit",
+    ]);
+    assert!(jit.status.success(), "{:?}", text(&jit));
+    assert_eq!(text(&interp).0, text(&jit).0);
+    assert!(text(&jit).0.contains("extent 1000 1 0"));
+
+    // A raw program faults the same way on both engines, with the same located message.
+    let src = tmp("oob.s");
+    std::fs::write(&src, "mov %r0, 0\nldxb %r0, [%r1+100]\nexit\n").expect("write");
+    let data = tmp("oob.bin");
+    std::fs::write(&data, [1u8, 2, 3]).expect("write");
+    let (s, d) = (src.to_str().unwrap(), data.to_str().unwrap());
+    let a = udf(&["run", s, "--input", d]);
+    let b = udf(&["run", s, "--input", d, "--engine", "jit"]);
+    assert_eq!(a.status.code(), Some(1));
+    assert_eq!(b.status.code(), Some(1));
+    assert!(
+        text(&b).1.contains("instruction 1: load of 1 byte(s)"),
+        "{}",
+        text(&b).1
+    );
+    assert_eq!(text(&a).1, text(&b).1);
+
+    for target in ["x86_64", "aarch64", "riscv64"] {
+        let o = udf(&[
+            "jit",
+            &owns,
+            "--type",
+            "owns",
+            "--ctx-size",
+            "128",
+            "--target",
+            target,
+        ]);
+        assert!(o.status.success(), "{target}: {:?}", text(&o));
+        let out = text(&o).0;
+        assert!(out.contains(&format!("; {target} code, trusted:")), "{out}");
+        assert!(
+            out.lines().count() > 20,
+            "{target}: too little disassembly:\n{out}"
+        );
+    }
+    let o = udf(&["jit", &owns, "--type", "owns", "--target", "mips"]);
+    assert_eq!(o.status.code(), Some(2));
+    // Unverifiable programs of verified types are refused before any code is made.
+    let o = udf(&["jit", s, "--type", "size", "--ctx-size", "3"]);
+    assert_eq!(o.status.code(), Some(1), "{:?}", text(&o));
+}
