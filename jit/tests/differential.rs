@@ -146,7 +146,7 @@ fn checked_case(
     seen: &mut BTreeMap<&'static str, u32>,
 ) -> Result<(), String> {
     let mut rng = Rng::new(seed);
-    let prog = if seed % 2 == 0 {
+    let prog = if seed.is_multiple_of(2) {
         program(&mut rng, 48)
     } else {
         let ty = VERIFIED[(seed / 2 % 4) as usize];
@@ -154,7 +154,7 @@ fn checked_case(
     };
     // Mostly `raw` (writable context); every third program as `size` unverified, so stores
     // into the read-only context fault.
-    let ty = if seed % 3 == 0 {
+    let ty = if seed.is_multiple_of(3) {
         ProgramType::Size
     } else {
         ProgramType::Raw
