@@ -4,7 +4,6 @@
 //! they are never writable and executable at once, and they are unmapped on drop.
 #![allow(unsafe_code)]
 
-use std::boxed::Box;
 use std::vec::Vec;
 
 use super::{DONE, Env, FAULT, RegionEntry, call_helper, decode_fault};
@@ -183,7 +182,7 @@ impl NativeProgram {
         regs[2] = ctx_len;
         regs[3] = opts.r3;
         regs[10] = STACK_TOP;
-        let mut frame = Box::new(RunFrame {
+        let mut frame = RunFrame {
             env: Env {
                 regs,
                 ctx_delta: ctx_ptr.wrapping_sub(CTX_BASE),
@@ -197,8 +196,11 @@ impl NativeProgram {
             },
             helpers,
             failed: None,
-        });
-        let env: *mut Env = &mut frame.env;
+        };
+        // `frame` stays put (on this stack frame) until `run` returns. The pointer is made from
+        // the whole frame, so the trampoline may reach the host fields behind `env` (the first
+        // field of a `#[repr(C)]` struct).
+        let env: *mut Env = core::ptr::from_mut(&mut frame).cast::<Env>();
         let mut pc = 0u64;
         loop {
             let at = self.regions.partition_point(|r| u64::from(r.start) <= pc) - 1;
