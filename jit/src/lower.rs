@@ -524,7 +524,7 @@ impl Lower<'_, '_> {
                 off,
             } => {
                 let a = self.reg(base);
-                let (host, disp) = self.address(pc, i, a, off, size, false);
+                let (host, disp) = self.address(pc, i, a, off, size, false, base == Reg::R10);
                 let f = mem_flags();
                 let v = match (size, signed) {
                     (Size::DW, _) => self.b.ins().load(I64, f, host, disp),
@@ -548,7 +548,7 @@ impl Lower<'_, '_> {
                     Source::Imm(k) => self.iconst(k as i64 as u64),
                 };
                 let a = self.reg(base);
-                let (host, disp) = self.address(pc, i, a, off, size, true);
+                let (host, disp) = self.address(pc, i, a, off, size, true, base == Reg::R10);
                 self.store(size, v, host, disp);
             }
             Insn::Atomic {
@@ -788,6 +788,7 @@ impl Lower<'_, '_> {
         off: i16,
         size: Size,
         write: bool,
+        frame_slot: bool,
     ) -> (Value, i32) {
         let proven = self.inp.access.map_or(Access::None, |acc| acc[i]);
         let delta = match proven {
@@ -801,6 +802,8 @@ impl Lower<'_, '_> {
                 );
                 self.b.ins().select(st, self.stack_delta, self.ctx_delta)
             }
+            // The current frame through r10 is always live and in the stack: nothing to check.
+            _ if frame_slot && in_frame(off, size) => self.stack_delta,
             _ => {
                 let a = self.b.ins().iadd_imm_s(base, i64::from(off));
                 return (self.checked_address(pc, a, size, write), 0);
@@ -875,10 +878,13 @@ impl Lower<'_, '_> {
         off: i16,
         src: Reg,
     ) {
+        let frame_slot = base == Reg::R10;
+        let in_frame = frame_slot && in_frame(off, size);
         let base = self.reg(base);
         // The interpreter loads (and may fault as a load) before it stores.
-        let (host, disp) = if self.inp.access.is_some_and(|acc| acc[i] == Access::Stack) {
-            self.address(pc, i, base, off, size, true)
+        let (host, disp) = if in_frame || self.inp.access.is_some_and(|acc| acc[i] == Access::Stack)
+        {
+            self.address(pc, i, base, off, size, true, frame_slot)
         } else {
             let a = self.b.ins().iadd_imm_s(base, i64::from(off));
             self.checked_address(pc, a, size, false);
@@ -1089,6 +1095,11 @@ impl Lower<'_, '_> {
 enum Operand {
     Reg(Value),
     Imm(u64),
+}
+
+/// `[r10 + off, r10 + off + size)` lies in the current frame `[r10 - 512, r10)`.
+fn in_frame(off: i16, size: Size) -> bool {
+    (-(STACK_FRAME as i64)..=-size_bytes(size)).contains(&i64::from(off))
 }
 
 fn size_type(size: Size) -> Type {
