@@ -642,6 +642,15 @@ impl Lower<'_, '_> {
         let bits = t.bits() as i64;
         match (op, b) {
             (AluOp::Add, Operand::Imm(k)) => self.b.ins().iadd_imm_s(a, imm(k)),
+            // Multiplying by 3, 5 or 9 is a shift and an add (one `lea` on x86-64), shorter
+            // in latency than a multiply.
+            (AluOp::Mul, Operand::Imm(k)) if matches!(imm(k), 3 | 5 | 9) => {
+                let sh = self
+                    .b
+                    .ins()
+                    .ishl_imm_s(a, (imm(k) - 1).trailing_zeros() as i64);
+                self.b.ins().iadd(a, sh)
+            }
             (AluOp::Mul, Operand::Imm(k)) => self.b.ins().imul_imm_s(a, imm(k)),
             (AluOp::Or, Operand::Imm(k)) => self.b.ins().bor_imm_s(a, imm(k)),
             (AluOp::And, Operand::Imm(k)) => self.b.ins().band_imm_s(a, imm(k)),
@@ -780,6 +789,7 @@ impl Lower<'_, '_> {
     /// verifier proved (`base + delta`, shared by every access through the same base); checked
     /// code (and trusted code at an instruction the verifier never reached) checks the live
     /// stack and the context, and faults like the interpreter.
+    #[allow(clippy::too_many_arguments)]
     fn address(
         &mut self,
         pc: usize,
