@@ -34,28 +34,38 @@ pub fn run(quick: bool, region_len: Option<usize>) {
     } else {
         &[100, 1_000, 10_000, 100_000]
     };
-    let mut prev: Option<(usize, Duration)> = None;
-    for &n in sizes {
-        let prog = program(n, true);
-        let facts = verify(&prog, &conf).expect("benchmark programs verify");
-        let reps = (2_000_000 / n).clamp(8, 50);
-        let mut best = Duration::MAX;
-        let mut code = None;
-        for _ in 0..reps {
-            let t = Instant::now();
-            let c = jit
-                .compile(&prog, ProgramType::Size, Mode::Trusted(&facts))
-                .expect("benchmark programs compile");
-            best = best.min(t.elapsed());
-            code = Some(c);
+    // Sizes are measured round-robin, the best of each kept, so the machine's drift (this VM's
+    // speed swings by tens of percent over minutes) hits every size alike.
+    let progs: Vec<_> = sizes
+        .iter()
+        .map(|&n| {
+            let prog = program(n, true);
+            let facts = verify(&prog, &conf).expect("benchmark programs verify");
+            (n, prog, facts)
+        })
+        .collect();
+    let mut best = vec![Duration::MAX; progs.len()];
+    let mut codes = vec![None; progs.len()];
+    let rounds = if quick { 2 } else { 12 };
+    for _ in 0..rounds {
+        for (k, (n, prog, facts)) in progs.iter().enumerate() {
+            let reps = (20_000 / n).max(1);
+            for _ in 0..reps {
+                let t = Instant::now();
+                let c = jit
+                    .compile(prog, ProgramType::Size, Mode::Trusted(facts))
+                    .expect("benchmark programs compile");
+                best[k] = best[k].min(t.elapsed());
+                codes[k] = Some(c);
+            }
         }
-        let code = code.expect("compiled at least once");
+    }
+    let mut prev: Option<(usize, Duration)> = None;
+    for (k, (n, _, _)) in progs.iter().enumerate() {
+        let (n, best) = (*n, best[k]);
+        let code = codes[k].as_ref().expect("compiled at least once");
         let growth = prev.map_or("-".to_string(), |(m, t)| {
-            format!(
-                "{:.1}x for {}x the size",
-                best.as_secs_f64() / t.as_secs_f64(),
-                n / m
-            )
+            format!("{:.1}x for {}x the size", best.as_secs_f64() / t.as_secs_f64(), n / m)
         });
         println!(
             "| {n} | {:.3} ms | {:.2} | {} | {} | {growth} |",
