@@ -59,6 +59,7 @@ UDF_JIT_PROGRAMS=3000 cargo test -q --release -p udf-jit --test differential -- 
 
 echo "== benchmarks build and smoke-run (figures: BENCHMARKS.md)"
 cargo run -q --release -p udf-bench --features rbpf -- interp --quick
+cargo run -q --release -p udf-bench --features rbpf -- jit --quick
 cargo run -q --release -p udf-bench -- verify --quick
 cargo run -q --release -p udf-bench -- compile --quick
 
