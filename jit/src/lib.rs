@@ -12,7 +12,6 @@
 //! Large programs are compiled as regions of about [`Options::region_len`] instructions
 //! ([`plan`]), each its own function, so compile time grows linearly: Cranelift's register
 //! allocator is superlinear in function size. Loops that fit are kept inside one region.
-#![allow(unsafe_code)]
 
 mod lower;
 mod plan;
@@ -310,6 +309,7 @@ pub struct Executable {
 
 impl Executable {
     /// Maps `code` (made by [`Jit::compile`] for this host) read+execute.
+    #[allow(unsafe_code)]
     pub fn new(code: Code) -> Result<Executable, JitError> {
         if Target::host() != Some(code.target) {
             return Err(JitError::NotHost(code.target));
