@@ -65,7 +65,11 @@ pub fn run(quick: bool, region_len: Option<usize>) {
         let (n, best) = (*n, best[k]);
         let code = codes[k].as_ref().expect("compiled at least once");
         let growth = prev.map_or("-".to_string(), |(m, t)| {
-            format!("{:.1}x for {}x the size", best.as_secs_f64() / t.as_secs_f64(), n / m)
+            format!(
+                "{:.1}x for {}x the size",
+                best.as_secs_f64() / t.as_secs_f64(),
+                n / m
+            )
         });
         println!(
             "| {n} | {:.3} ms | {:.2} | {} | {} | {growth} |",
