@@ -52,6 +52,18 @@ impl Rng {
             _ => self.next_u64() as i32,
         }
     }
+
+    /// `len` input bytes for a run, biased towards 0 and 0xff (a quarter each), so that
+    /// length fields, flags and bounds take their edge values often.
+    pub fn input(&mut self, len: usize) -> Vec<u8> {
+        (0..len)
+            .map(|_| match self.below(4) {
+                0 => 0,
+                1 => 0xff,
+                _ => self.next_u64() as u8,
+            })
+            .collect()
+    }
 }
 
 fn reg(rng: &mut Rng) -> Reg {

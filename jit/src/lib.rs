@@ -338,14 +338,3 @@ impl Executable {
         self.native.run(vm, ctx, helpers, opts)
     }
 }
-
-/// Compiles `prog` for this host and maps it: the one-call path for running JIT code.
-pub fn compile_host(
-    prog: &Program,
-    ty: ProgramType,
-    mode: Mode<'_>,
-) -> Result<Executable, JitError> {
-    let target = Target::host().ok_or(JitError::NotHost(Target::X86_64))?;
-    let mut jit = Jit::new(target)?;
-    Executable::new(jit.compile(prog, ty, mode)?)
-}

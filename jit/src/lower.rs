@@ -308,15 +308,8 @@ impl Lower<'_, '_> {
             {
                 last_pred.insert(pc, p);
             }
+            // Jumps and local calls alike.
             if let Some(t) = inp.prog.branch_target(pc)
-                && self.blocks.contains_key(&t)
-                && !matches!(insn, Insn::CallLocal { .. })
-            {
-                let e = last_pred.entry(t).or_insert(pc);
-                *e = (*e).max(pc);
-            }
-            if let Insn::CallLocal { .. } = insn
-                && let Some(t) = inp.prog.branch_target(pc)
                 && self.blocks.contains_key(&t)
             {
                 let e = last_pred.entry(t).or_insert(pc);
@@ -344,25 +337,20 @@ impl Lower<'_, '_> {
             let Some(i) = inp.plan.index[pc] else {
                 continue;
             };
-            if let Some(&blk) = self.blocks.get(&pc) {
-                if self.open {
-                    self.b.ins().jump(blk, &[]);
-                }
-                if let Some(p) = last
-                    && let Some(list) = seal_after.remove(&p)
-                {
-                    for blk in list {
-                        self.b.seal_block(blk);
-                    }
-                }
+            let here = self.blocks.get(&pc).copied();
+            // The fall-through edge into a block is emitted here, before sealing what waited
+            // for the previous instruction.
+            if let Some(blk) = here
+                && self.open
+            {
+                self.b.ins().jump(blk, &[]);
+            }
+            for blk in last.and_then(|p| seal_after.remove(&p)).unwrap_or_default() {
+                self.b.seal_block(blk);
+            }
+            if let Some(blk) = here {
                 self.b.switch_to_block(blk);
                 self.open = true;
-            } else if let Some(p) = last
-                && let Some(list) = seal_after.remove(&p)
-            {
-                for blk in list {
-                    self.b.seal_block(blk);
-                }
             }
             if !self.open {
                 // After an instruction that always faults: nothing reaches this code.

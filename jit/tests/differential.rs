@@ -41,13 +41,7 @@ fn inputs(rng: &mut Rng, fixed: Option<u32>, n: usize) -> Vec<Vec<u8>> {
     (0..n)
         .map(|k| {
             let len = fixed.map_or_else(|| [0, 1, 14, 34, 54, 64, 96][k % 7], |s| s as usize);
-            (0..len)
-                .map(|_| match rng.below(4) {
-                    0 => 0,
-                    1 => 0xff,
-                    _ => rng.next_u64() as u8,
-                })
-                .collect()
+            rng.input(len)
         })
         .collect()
 }

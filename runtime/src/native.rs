@@ -20,7 +20,6 @@
 //! stretch at a time, and reports the same [`FaultKind`] at the same slot as the interpreter.
 
 use crate::fault::{Fault, FaultKind};
-use crate::helpers::{HelperError, HelperReturn, Helpers};
 use crate::interp::MAX_CALL_DEPTH;
 
 /// A region returns this when the program exited; `r0` is in `env.regs[0]`.
@@ -130,8 +129,8 @@ pub struct RegionEntry {
 }
 
 /// Turns the raw fault record of `env` into a [`Fault`] (`helper` holds what a failing helper
-/// reported).
-pub fn decode_fault(env: &Env, helper: Option<FaultKind>) -> Fault {
+/// reported; `budget` is the run's, for [`FaultKind::BudgetExhausted`]).
+pub fn decode_fault(env: &Env, helper: Option<FaultKind>, budget: u64) -> Fault {
     let [c, pc, a, b] = env.fault;
     let kind = match c {
         code::OUT_OF_BOUNDS => {
@@ -149,7 +148,7 @@ pub fn decode_fault(env: &Env, helper: Option<FaultKind>) -> Fault {
                 }
             }
         }
-        code::BUDGET => FaultKind::BudgetExhausted { budget: a },
+        code::BUDGET => FaultKind::BudgetExhausted { budget },
         code::CALL_DEPTH => FaultKind::CallDepthExceeded,
         code::UNSUPPORTED => FaultKind::Unsupported {
             what: crate::decoded::UNSUPPORTED[(a & 1) as usize],
@@ -166,56 +165,7 @@ pub fn decode_fault(env: &Env, helper: Option<FaultKind>) -> Fault {
     }
 }
 
-/// Maps a helper's answer to the trampoline's status, keeping a failure's [`FaultKind`].
-pub fn helper_status(
-    res: Result<HelperReturn, HelperError>,
-    id: u64,
-    r0: &mut u64,
-    failed: &mut Option<FaultKind>,
-) -> u64 {
-    match res {
-        Ok(HelperReturn::Value(v)) => {
-            *r0 = v;
-            status::VALUE
-        }
-        Ok(HelperReturn::Stop(v)) => {
-            *r0 = v;
-            status::STOP
-        }
-        Err(HelperError::Unknown) => {
-            *failed = Some(FaultKind::UnknownHelper { id });
-            status::FAILED
-        }
-        Err(HelperError::Failed(reason)) => {
-            *failed = Some(FaultKind::HelperFailed {
-                id: id as u32,
-                reason,
-            });
-            status::FAILED
-        }
-    }
-}
-
 #[cfg(feature = "std")]
 mod exec;
 #[cfg(feature = "std")]
 pub use exec::{ExecMemory, LoadError, MAX_CODE_SIZE, NativeOutcome, NativeProgram};
-
-/// Calls `helpers` for native code (used by the dispatcher in [`exec`]).
-#[cfg(feature = "std")]
-pub(crate) fn call_helper(
-    helpers: &mut dyn Helpers,
-    env: &mut Env,
-    id: u64,
-    failed: &mut Option<FaultKind>,
-) -> u64 {
-    let args = [
-        env.regs[1],
-        env.regs[2],
-        env.regs[3],
-        env.regs[4],
-        env.regs[5],
-    ];
-    let res = helpers.call(id, args);
-    helper_status(res, id, &mut env.regs[0], failed)
-}

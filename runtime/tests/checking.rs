@@ -44,13 +44,7 @@ fn inputs(rng: &mut Rng, ctx: Option<u32>, n: usize) -> Vec<Vec<u8>> {
                     [0, 1, 14, 20, 34, 54, 60, 64, 96][k % 9].min(rng.below(97) as usize + k % 3)
                 }
             };
-            (0..len)
-                .map(|_| match rng.below(4) {
-                    0 => 0,
-                    1 => 0xff,
-                    _ => rng.next_u64() as u8,
-                })
-                .collect()
+            rng.input(len)
         })
         .collect()
 }

@@ -6,9 +6,9 @@
 
 use std::vec::Vec;
 
-use super::{DONE, Env, FAULT, RegionEntry, call_helper, decode_fault};
+use super::{DONE, Env, FAULT, RegionEntry, decode_fault, status};
 use crate::fault::{Fault, FaultKind};
-use crate::helpers::Helpers;
+use crate::helpers::{HelperError, HelperReturn, Helpers};
 use crate::interp::{CTX_BASE, Context, RunOptions, STACK_BASE, STACK_TOP, Vm};
 
 /// Largest native program accepted, in bytes.
@@ -100,6 +100,44 @@ struct RunFrame<'h> {
     failed: Option<FaultKind>,
 }
 
+/// Calls `helpers` for native code (the trampoline below): arguments from
+/// `env.regs[1..=5]`, the result into `env.regs[0]`, a failure's [`FaultKind`] into `failed`.
+fn call_helper(
+    helpers: &mut dyn Helpers,
+    env: &mut Env,
+    id: u64,
+    failed: &mut Option<FaultKind>,
+) -> u64 {
+    let args = [
+        env.regs[1],
+        env.regs[2],
+        env.regs[3],
+        env.regs[4],
+        env.regs[5],
+    ];
+    match helpers.call(id, args) {
+        Ok(HelperReturn::Value(v)) => {
+            env.regs[0] = v;
+            status::VALUE
+        }
+        Ok(HelperReturn::Stop(v)) => {
+            env.regs[0] = v;
+            status::STOP
+        }
+        Err(HelperError::Unknown) => {
+            *failed = Some(FaultKind::UnknownHelper { id });
+            status::FAILED
+        }
+        Err(HelperError::Failed(reason)) => {
+            *failed = Some(FaultKind::HelperFailed {
+                id: id as u32,
+                reason,
+            });
+            status::FAILED
+        }
+    }
+}
+
 /// The trampoline native code calls for `call imm` and `callx`.
 unsafe extern "C" fn trampoline(env: *mut Env, id: u64, _pc: u64) -> u64 {
     // SAFETY: native code passes back the `env` pointer it was given by `NativeProgram::run`,
@@ -119,7 +157,7 @@ unsafe extern "C" fn trampoline(env: *mut Env, id: u64, _pc: u64) -> u64 {
             id: id as u32,
             reason: "the helper panicked",
         });
-        super::status::FAILED
+        status::FAILED
     })
 }
 
@@ -222,11 +260,7 @@ impl NativeProgram {
                 }
                 FAULT => {
                     let helper = frame.failed.take();
-                    let mut fault = decode_fault(&frame.env, helper);
-                    if let FaultKind::BudgetExhausted { budget } = &mut fault.kind {
-                        *budget = opts.budget;
-                    }
-                    return Err(fault);
+                    return Err(decode_fault(&frame.env, helper, opts.budget));
                 }
                 n => pc = n,
             }
