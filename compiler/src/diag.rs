@@ -1,0 +1,134 @@
+//! Diagnostics as data: a code, a message, labelled spans and a help line; rendered with miette
+//! only at the edge ([`Diagnostics::reports`]).
+
+use core::fmt;
+
+use miette::{LabeledSpan, MietteDiagnostic, NamedSource, Report};
+
+use crate::srcmap::{Span, line_col};
+
+/// A labelled span.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Label {
+    /// Where.
+    pub span: Span,
+    /// What it is.
+    pub text: String,
+}
+
+/// One error.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// Stable code, `udf::...`.
+    pub code: &'static str,
+    /// What is wrong.
+    pub message: String,
+    /// The spans involved; the first is the primary one.
+    pub labels: Vec<Label>,
+    /// How to fix it, where known.
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    /// A diagnostic with no span yet.
+    pub fn new(code: &'static str, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            code,
+            message: message.into(),
+            labels: Vec::new(),
+            help: None,
+        }
+    }
+    /// Adds a labelled span.
+    pub fn label(mut self, span: Span, text: impl Into<String>) -> Diagnostic {
+        self.labels.push(Label {
+            span,
+            text: text.into(),
+        });
+        self
+    }
+    /// Adds a help line.
+    pub fn help(mut self, help: impl Into<String>) -> Diagnostic {
+        self.help = Some(help.into());
+        self
+    }
+    /// Start of the primary span (0 when there is none).
+    pub fn primary_start(&self) -> u32 {
+        self.labels.first().map_or(0, |l| l.span.start)
+    }
+}
+
+/// All errors of one file, with the source to render them against.
+#[derive(Clone, Debug)]
+pub struct Diagnostics {
+    /// The file's name.
+    pub path: String,
+    /// Its text.
+    pub src: String,
+    /// The errors, in source order.
+    pub list: Vec<Diagnostic>,
+}
+
+impl Diagnostics {
+    /// Wraps a list.
+    pub fn new(path: &str, src: &str, list: Vec<Diagnostic>) -> Diagnostics {
+        Diagnostics {
+            path: path.to_string(),
+            src: src.to_string(),
+            list,
+        }
+    }
+
+    /// `path:line:col` of a diagnostic's primary span.
+    pub fn location(&self, d: &Diagnostic) -> String {
+        match d.labels.first() {
+            Some(l) => {
+                let (line, col) = line_col(&self.src, l.span.start as usize);
+                format!("{}:{line}:{col}", self.path)
+            }
+            None => self.path.clone(),
+        }
+    }
+
+    /// One miette report per error, each naming `file:line:col`.
+    pub fn reports(&self) -> Vec<Report> {
+        self.list
+            .iter()
+            .map(|d| {
+                let mut m = MietteDiagnostic::new(format!("{}: {}", self.location(d), d.message))
+                    .with_code(d.code)
+                    .with_labels(d.labels.iter().map(|l| {
+                        let r = l.span.range();
+                        LabeledSpan::at(r.start..r.end.max(r.start), l.text.clone())
+                    }));
+                if let Some(h) = &d.help {
+                    m = m.with_help(h.clone());
+                }
+                Report::new(m)
+                    .with_source_code(NamedSource::new(self.path.clone(), self.src.clone()))
+            })
+            .collect()
+    }
+
+    /// Every report rendered as miette draws it without colour (for tests and logs).
+    pub fn render(&self) -> String {
+        let handler = miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
+            .with_width(100);
+        let mut out = String::new();
+        for r in self.reports() {
+            let _ = handler.render_report(&mut out, r.as_ref());
+        }
+        out
+    }
+}
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for d in &self.list {
+            writeln!(f, "{}: {} [{}]", self.location(d), d.message, d.code)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Diagnostics {}

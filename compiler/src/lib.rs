@@ -1,0 +1,93 @@
+//! udfkit's `.udf` compiler (`docs/language.md`): a logos lexer, a lalrpop grammar with error
+//! recovery, one checking-and-lowering pass per entry point, and the verifier run on every
+//! program before it is handed out.
+//!
+//! ```text
+//! source ──lexer──► tokens ──grammar──► syntax tree ──items──► constants, layouts, fns
+//!                                                      │
+//!                         each entry point ──lower──► bytecode + source map ──verify──► Entry
+//! ```
+//!
+//! Errors are data ([`Diagnostic`]: code, message, labelled spans, help) gathered across the whole
+//! file; [`Diagnostics`] renders them with miette. A program the verifier rejects is a compiler
+//! bug and is reported as `udf::compiler_bug` with the span of the offending instruction.
+
+pub mod ast;
+pub mod diag;
+pub mod lexer;
+mod lower;
+mod items;
+mod packet;
+pub mod parse;
+pub mod srcmap;
+
+use udf_bytecode::{Program, ProgramType};
+use udf_verifier::Facts;
+
+pub use diag::{Diagnostic, Diagnostics, Label};
+pub use srcmap::{SourceMap, Span};
+
+/// One compiled entry point.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    /// Its name.
+    pub name: String,
+    /// The program type its entry kind fixes.
+    pub ty: ProgramType,
+    /// The verified program.
+    pub prog: Program,
+    /// The object size the verifier was told (`owns`, `acl`, `size`); `None` for filters.
+    pub ctx_size: Option<u32>,
+    /// What the verifier proved.
+    pub facts: Facts,
+    /// The span of every instruction.
+    pub map: SourceMap,
+    /// The entry point's declaration.
+    pub span: Span,
+}
+
+/// Every entry point of a source file, in source order.
+#[derive(Clone, Debug)]
+pub struct Module {
+    /// The entry points.
+    pub entries: Vec<Entry>,
+}
+
+impl Module {
+    /// The entry point called `name`.
+    pub fn entry(&self, name: &str) -> Option<&Entry> {
+        self.entries.iter().find(|e| e.name == name)
+    }
+}
+
+/// Compiles a source file. `path` only names the file in diagnostics.
+pub fn compile(path: &str, src: &str) -> Result<Module, Diagnostics> {
+    let mut diags = Vec::new();
+    let file = parse::parse(src, &mut diags);
+    let items = items::collect(&file, &mut diags);
+    let mut entries = Vec::new();
+    for e in file.entries() {
+        if let Some(out) = lower::entry(&items, e, &mut diags) {
+            entries.push(out);
+        }
+    }
+    diags.sort_by_key(|d| (d.primary_start(), d.code));
+    diags.dedup();
+    if diags.is_empty() {
+        Ok(Module { entries })
+    } else {
+        Err(Diagnostics::new(path, src, diags))
+    }
+}
+
+/// Reads and compiles a file.
+pub fn compile_file(path: &std::path::Path) -> Result<Module, Diagnostics> {
+    match std::fs::read_to_string(path) {
+        Ok(src) => compile(&path.display().to_string(), &src),
+        Err(e) => Err(Diagnostics::new(
+            &path.display().to_string(),
+            "",
+            vec![Diagnostic::new("udf::io", format!("cannot read: {e}"))],
+        )),
+    }
+}
