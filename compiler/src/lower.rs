@@ -2125,11 +2125,11 @@ impl<'a> Lower<'a, '_> {
     /// Tests up front the furthest byte that every accepting evaluation of `e` reads.
     fn hoist_checks(&mut self, e: &Expr, depth: usize) -> R<()> {
         let need = self.truth_reads(e);
-        if need.transport > 0 {
-            self.need_transport(need.transport, depth)?;
-        }
         if need.fixed > 0 {
             self.need_fixed(need.fixed, depth)?;
+        }
+        if need.transport > 0 {
+            self.need_transport(need.transport, depth)?;
         }
         Ok(())
     }

@@ -3,7 +3,6 @@
 
 use crate::ast::Order;
 use crate::items::{Field, FieldTy, Layout, Scalar};
-use crate::srcmap::Span;
 
 /// Where a view starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

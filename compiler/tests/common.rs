@@ -1,0 +1,35 @@
+//! Shared helpers: compile a source and run an entry on the reference interpreter.
+
+#![allow(dead_code)]
+
+use udf_bytecode::CheckConfig;
+use udf_runtime::{Context, EmitHelpers, Extent, NoHelpers, RunOptions, Vm};
+
+/// Compiles `src`, panicking with the rendered diagnostics on error.
+pub fn compile(src: &str) -> udf_compiler::Module {
+    match udf_compiler::compile("test.udf", src) {
+        Ok(m) => m,
+        Err(d) => panic!("compile error:\n{}", d.render()),
+    }
+}
+
+/// Runs entry `name` of `m` on `input` with the interpreter: `r0` and the extents.
+pub fn run(m: &udf_compiler::Module, name: &str, input: &[u8]) -> (u64, Vec<Extent>) {
+    let e = m.entry(name).expect("entry exists");
+    let compiled = udf_runtime::prepare(&e.prog, &CheckConfig::for_type(e.ty)).expect("pre-run checks");
+    let mut emit = EmitHelpers::new(1 << 16);
+    let mut none = NoHelpers;
+    let helpers: &mut dyn udf_runtime::Helpers = if e.ty == udf_bytecode::ProgramType::Owns {
+        &mut emit
+    } else {
+        &mut none
+    };
+    let opts = RunOptions {
+        budget: 10_000_000,
+        r3: input.len() as u64,
+    };
+    let out = Vm::new()
+        .run(&compiled, Context::ReadOnly(input), helpers, &opts)
+        .expect("a verified program does not fault");
+    (out.r0, emit.extents)
+}
