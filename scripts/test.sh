@@ -18,6 +18,22 @@ if ! cargo clippy --version >/dev/null 2>&1 || ! cargo fmt --version >/dev/null 
     rustup component add clippy rustfmt
 fi
 
+# The file-system tests build real images: e2fsprogs (mke2fs -d, debugfs, e2fsck), dosfstools
+# (mkfs.fat) and mtools (mcopy). Install them from Debian's packages when missing.
+need=()
+for tool in mke2fs:e2fsprogs debugfs:e2fsprogs mkfs.fat:dosfstools mcopy:mtools; do
+    command -v "${tool%%:*}" >/dev/null 2>&1 || PATH="$PATH:/sbin:/usr/sbin" command -v "${tool%%:*}" >/dev/null 2>&1 \
+        || need+=("${tool#*:}")
+done
+if [ ${#need[@]} -gt 0 ]; then
+    echo "== installing ${need[*]}"
+    sudo_cmd=""
+    [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq $(printf '%s\n' "${need[@]}" | sort -u) >/dev/null
+fi
+export PATH="$PATH:/sbin:/usr/sbin"
+
 export CARGO_TERM_COLOR=never
 
 echo "== format and lints"
@@ -41,6 +57,11 @@ deps() { cargo tree -q -e normal -p "$@" --prefix none | awk '{print $1}' | sort
 for c in udf-bytecode udf-verifier udf-runtime; do
     if deps "$c" | grep -q -e '^udf-jit$' -e '^cranelift'; then echo "$c must not depend on the JIT" >&2; exit 1; fi
 done
+# The kernel-facing crates never compile source: only the command line, the corpus tests and
+# the benchmarks know the compiler.
+for c in udf-bytecode udf-verifier udf-runtime udf-jit; do
+    if deps "$c" | grep -q -e '^udf-compiler$' -e '^lalrpop' -e '^logos'; then echo "$c must not depend on the compiler" >&2; exit 1; fi
+done
 # The planted-bug switch is for tests only: the command line never builds with it.
 if cargo tree -q -e features,normal -p udf-cli | grep -q fault-injection; then
     echo "udf-cli must not enable udf-verifier/fault-injection" >&2; exit 1
@@ -62,6 +83,7 @@ cargo run -q --release -p udf-bench --features rbpf -- interp --quick
 cargo run -q --release -p udf-bench --features rbpf -- jit --quick
 cargo run -q --release -p udf-bench -- verify --quick
 cargo run -q --release -p udf-bench -- compile --quick
+cargo run -q --release -p udf-bench -- corpus --quick
 
 echo "== the bpf_conformance suite through the udf command"
 cargo build -q --release -p udf-cli
@@ -74,6 +96,10 @@ case "$neg" in *" passed, 0 failed, 0 skipped") ;; *) echo "negative cases not a
 negjit=$("$udf" test --expect-failure "$shared/bpf_conformance/negative" --engine jit | tail -n 1)
 echo "negative on the JIT: $negjit"
 case "$negjit" in *" passed, 0 failed, 0 skipped") ;; *) echo "negative cases not all flagged on the JIT" >&2; exit 1 ;; esac
+
+echo "== the corpus's own test files, on both engines"
+"$udf" test corpus --engine interp
+"$udf" test corpus --engine jit
 
 echo "== PREVAIL's verifier suite (every disagreement is examined in cli/tests/prevail_suite.rs)"
 "$udf" test "$shared/prevail/test-data" | tail -n 1 || true

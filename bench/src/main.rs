@@ -10,6 +10,9 @@
 //! `cargo run --release -p udf-bench -- verify [--quick]` measures the verifier on
 //! straight-line and branchy programs of 1k to 1M instructions.
 //!
+//! `cargo run --release -p udf-bench -- corpus [--quick]` measures the `.udf` compiler on the
+//! corpus and the owns-udfs `ext2_inode` and `ext2_ind1_4k` per call on both engines.
+//!
 //! `cargo run --release -p udf-bench --features rbpf -- jit [--quick]` runs the ALU loop and
 //! the memory loop through udfkit's interpreter, udfkit's JIT in trusted mode (verified) and in
 //! checked mode, and rbpf 0.4's interpreter, x86-64 JIT and Cranelift backend, in one process,
@@ -20,6 +23,7 @@
 use std::time::{Duration, Instant};
 
 mod compile;
+mod corpus;
 mod jit;
 mod verify;
 
@@ -147,8 +151,12 @@ fn main() {
         jit::run(quick);
         return;
     }
+    if what == "corpus" {
+        corpus::run(quick);
+        return;
+    }
     if what != "interp" {
-        eprintln!("unknown benchmark `{what}` (available: interp, verify, compile, jit)");
+        eprintln!("unknown benchmark `{what}` (available: interp, verify, compile, jit, corpus)");
         std::process::exit(2);
     }
     if args.iter().any(|a| a == "--once") {
