@@ -11,7 +11,12 @@ use udf_runtime::{Context, EmitHelpers, RunOptions, Vm, prepare};
 
 use crate::best_per_call;
 
-const FILES: &[&str] = &["fs/ext2.udf", "fs/ext4.udf", "fs/fat.udf", "filters/web.udf"];
+const FILES: &[&str] = &[
+    "fs/ext2.udf",
+    "fs/ext4.udf",
+    "fs/fat.udf",
+    "filters/web.udf",
+];
 
 fn root() -> String {
     concat!(env!("CARGO_MANIFEST_DIR"), "/../corpus/").to_string()
@@ -46,7 +51,9 @@ fn symlink() -> Vec<u8> {
 
 /// A 4 KiB single-indirect block, every pointer set: 1,024 extents.
 fn ind_block() -> Vec<u8> {
-    (0..1024u32).flat_map(|k| (20_000 + k).to_le_bytes()).collect()
+    (0..1024u32)
+        .flat_map(|k| (20_000 + k).to_le_bytes())
+        .collect()
 }
 
 pub fn run(quick: bool) {
@@ -77,7 +84,9 @@ pub fn run(quick: bool) {
         modules.push(m);
     }
 
-    println!("\nowns-udf run time per call (interpreter vs trusted JIT, same input, same extents):\n");
+    println!(
+        "\nowns-udf run time per call (interpreter vs trusted JIT, same input, same extents):\n"
+    );
     println!("| entry | input | extents | interpreter ns/call | JIT ns/call | speed-up |");
     println!("| --- | --- | --- | --- | --- | --- |");
     let ext2 = &modules[0];

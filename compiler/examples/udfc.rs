@@ -4,7 +4,14 @@ fn main() {
     match udf_compiler::compile_file(std::path::Path::new(&path)) {
         Ok(m) => {
             for e in &m.entries {
-                println!("== {} ({:?}, ctx {:?}): {} insns, bound {}", e.name, e.ty, e.ctx_size, e.prog.len(), e.facts.max_insns);
+                println!(
+                    "== {} ({:?}, ctx {:?}): {} insns, bound {}",
+                    e.name,
+                    e.ty,
+                    e.ctx_size,
+                    e.prog.len(),
+                    e.facts.max_insns
+                );
                 if std::env::var_os("LIST").is_some() {
                     print!("{}", udf_bytecode::disassemble(&e.prog));
                 }

@@ -483,7 +483,11 @@ impl Printer {
                 self.line(&s);
             }
             Stmt::Expr { expr: e, semi } => {
-                let s = format!("{}{}", expr_at(e, self.indent), if *semi { ";" } else { "" });
+                let s = format!(
+                    "{}{}",
+                    expr_at(e, self.indent),
+                    if *semi { ";" } else { "" }
+                );
                 self.line(&s);
             }
             Stmt::For {

@@ -112,8 +112,9 @@ impl Diagnostics {
 
     /// Every report rendered as miette draws it without colour (for tests and logs).
     pub fn render(&self) -> String {
-        let handler = miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
-            .with_width(100);
+        let handler =
+            miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
+                .with_width(100);
         let mut out = String::new();
         for r in self.reports() {
             let _ = handler.render_report(&mut out, r.as_ref());

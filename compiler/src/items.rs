@@ -4,8 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::ast::{
-    BinOp, ConstDef, Expr, ExprKind, File, FnDef, Item, LayoutDef, Order, Stmt,
-    TypeExpr, UnOp,
+    BinOp, ConstDef, Expr, ExprKind, File, FnDef, Item, LayoutDef, Order, Stmt, TypeExpr, UnOp,
 };
 use crate::diag::Diagnostic;
 use crate::srcmap::Span;
@@ -268,7 +267,9 @@ impl ConstEval<'_, '_> {
                     _ => None,
                 };
                 match to {
-                    Some(Scalar::Bool) | None => bad("a constant casts only to an integer type".into()),
+                    Some(Scalar::Bool) | None => {
+                        bad("a constant casts only to an integer type".into())
+                    }
                     Some(s) => Ok((Some(s), s.normalize(v))),
                 }
             }
@@ -302,18 +303,26 @@ impl ConstEval<'_, '_> {
         if let Some(v) = self.done.get(name) {
             return match v {
                 Some((t, v)) => Ok((Some(*t), *v)),
-                None => Err(Diagnostic::new("udf::const::eval", format!("constant `{name}` has no value"))
-                    .label(span, "its definition has an error")),
+                None => Err(Diagnostic::new(
+                    "udf::const::eval",
+                    format!("constant `{name}` has no value"),
+                )
+                .label(span, "its definition has an error")),
             };
         }
         let Some(def) = self.defs.get(name).copied() else {
-            return Err(Diagnostic::new("udf::name::unknown", format!("no constant `{name}`"))
-                .label(span, "not defined")
-                .help("constants are declared with `const NAME: TYPE = VALUE;`"));
+            return Err(
+                Diagnostic::new("udf::name::unknown", format!("no constant `{name}`"))
+                    .label(span, "not defined")
+                    .help("constants are declared with `const NAME: TYPE = VALUE;`"),
+            );
         };
         if self.active.iter().any(|a| a == name) {
-            return Err(Diagnostic::new("udf::const::eval", format!("constant `{name}` depends on itself"))
-                .label(span, "used in its own definition"));
+            return Err(Diagnostic::new(
+                "udf::const::eval",
+                format!("constant `{name}` depends on itself"),
+            )
+            .label(span, "used in its own definition"));
         }
         self.active.push(name.to_string());
         let r = self.define(def);
@@ -328,19 +337,27 @@ impl ConstEval<'_, '_> {
             _ => None,
         };
         let Some(ty) = ty else {
-            return Err(Diagnostic::new("udf::type::mismatch", "a constant has a scalar type")
-                .label(def.ty.span(), "not a scalar type"));
+            return Err(
+                Diagnostic::new("udf::type::mismatch", "a constant has a scalar type")
+                    .label(def.ty.span(), "not a scalar type"),
+            );
         };
         let (t, v) = self.eval(&def.value)?;
         match t {
             None if ty.is_int() && ty.fits(v) => Ok((ty, ty.normalize(v))),
             None if ty.signed() && ty.normalize(v) == v => Ok((ty, v)),
-            None => Err(Diagnostic::new("udf::type::literal", format!("{v} does not fit `{}`", ty.name()))
-                .label(def.value.span, "this value")),
+            None => Err(Diagnostic::new(
+                "udf::type::literal",
+                format!("{v} does not fit `{}`", ty.name()),
+            )
+            .label(def.value.span, "this value")),
             Some(t) if t.widens_to(ty) => Ok((ty, v)),
-            Some(t) => Err(Diagnostic::new("udf::type::mismatch", format!("expected `{}`, found `{}`", ty.name(), t.name()))
-                .label(def.value.span, format!("this is `{}`", t.name()))
-                .help(format!("convert it: `... as {}`", ty.name()))),
+            Some(t) => Err(Diagnostic::new(
+                "udf::type::mismatch",
+                format!("expected `{}`, found `{}`", ty.name(), t.name()),
+            )
+            .label(def.value.span, format!("this is `{}`", t.name()))
+            .help(format!("convert it: `... as {}`", ty.name()))),
         }
     }
 }
@@ -348,9 +365,15 @@ impl ConstEval<'_, '_> {
 /// Evaluates a constant expression that must be a non-negative count or offset below 2^31.
 pub fn const_u32(ev: &mut ConstEval<'_, '_>, e: &Expr, what: &str) -> Result<u32, Diagnostic> {
     let (t, v) = ev.eval(e)?;
-    if t == Some(Scalar::Bool) || (t.is_some_and(Scalar::signed) && (v as i64) < 0) || v > i32::MAX as u64 {
-        return Err(Diagnostic::new("udf::const::eval", format!("{what} must be between 0 and 2^31 - 1"))
-            .label(e.span, "this value"));
+    if t == Some(Scalar::Bool)
+        || (t.is_some_and(Scalar::signed) && (v as i64) < 0)
+        || v > i32::MAX as u64
+    {
+        return Err(Diagnostic::new(
+            "udf::const::eval",
+            format!("{what} must be between 0 and 2^31 - 1"),
+        )
+        .label(e.span, "this value"));
     }
     Ok(v as u32)
 }
@@ -372,16 +395,24 @@ pub fn collect<'a>(file: &'a File, diags: &mut Vec<Diagnostic>) -> Items<'a> {
         };
         if let Some(prev) = seen.get(name.name.as_str()) {
             diags.push(
-                Diagnostic::new("udf::name::duplicate", format!("`{}` is defined twice", name.name))
-                    .label(name.span, "defined again here")
-                    .label(*prev, "first defined here"),
+                Diagnostic::new(
+                    "udf::name::duplicate",
+                    format!("`{}` is defined twice", name.name),
+                )
+                .label(name.span, "defined again here")
+                .label(*prev, "first defined here"),
             );
             continue;
         }
-        if Scalar::from_name(&name.name).is_some() || matches!(name.name.as_str(), "packet" | "request" | "emit") {
+        if Scalar::from_name(&name.name).is_some()
+            || matches!(name.name.as_str(), "packet" | "request" | "emit")
+        {
             diags.push(
-                Diagnostic::new("udf::name::duplicate", format!("`{}` is a built-in name", name.name))
-                    .label(name.span, "choose another name"),
+                Diagnostic::new(
+                    "udf::name::duplicate",
+                    format!("`{}` is a built-in name", name.name),
+                )
+                .label(name.span, "choose another name"),
             );
             continue;
         }
@@ -442,6 +473,7 @@ fn lay_out(
     // Sizes first (nested layouts need them), in dependency order, refusing cycles.
     let mut sizes: Vec<Option<u32>> = vec![None; defs.len()];
     let mut out: Vec<Option<Layout>> = vec![None; defs.len()];
+    #[allow(clippy::too_many_arguments)]
     fn visit(
         i: usize,
         defs: &[&LayoutDef],
@@ -458,8 +490,11 @@ fn lay_out(
         let def = defs[i];
         if active.contains(&i) {
             diags.push(
-                Diagnostic::new("udf::layout::cycle", format!("layout `{}` contains itself", def.name.name))
-                    .label(def.name.span, "here"),
+                Diagnostic::new(
+                    "udf::layout::cycle",
+                    format!("layout `{}` contains itself", def.name.name),
+                )
+                .label(def.name.span, "here"),
             );
             return 0;
         }
@@ -470,8 +505,11 @@ fn lay_out(
         for f in &def.fields {
             if fields.iter().any(|g| g.name == f.name.name) {
                 diags.push(
-                    Diagnostic::new("udf::name::duplicate", format!("field `{}` is defined twice", f.name.name))
-                        .label(f.name.span, "again here"),
+                    Diagnostic::new(
+                        "udf::name::duplicate",
+                        format!("field `{}` is defined twice", f.name.name),
+                    )
+                    .label(f.name.span, "again here"),
                 );
                 continue;
             }
@@ -597,7 +635,10 @@ fn calls_in(stmts: &[Stmt], tail: Option<&Expr>, out: &mut Vec<(String, Span)>) 
                 out.push((f.name.clone(), f.span));
                 args.iter().for_each(|a| expr(a, out));
             }
-            ExprKind::Field(b, _) | ExprKind::Unary(_, b) | ExprKind::Cast(b, _) | ExprKind::Paren(b) => expr(b, out),
+            ExprKind::Field(b, _)
+            | ExprKind::Unary(_, b)
+            | ExprKind::Cast(b, _)
+            | ExprKind::Paren(b) => expr(b, out),
             ExprKind::Index(a, b) | ExprKind::Binary(_, a, b) => {
                 expr(a, out);
                 expr(b, out);
@@ -617,7 +658,13 @@ fn calls_in(stmts: &[Stmt], tail: Option<&Expr>, out: &mut Vec<(String, Span)>) 
         match s {
             Stmt::Let { value, .. } | Stmt::Assign { value, .. } => expr(value, out),
             Stmt::Expr { expr: e, .. } => expr(e, out),
-            Stmt::For { start, end, max, body, .. } => {
+            Stmt::For {
+                start,
+                end,
+                max,
+                body,
+                ..
+            } => {
                 expr(start, out);
                 expr(end, out);
                 if let Some(m) = max {
@@ -652,12 +699,17 @@ fn emitting_fns(fns: &BTreeMap<String, &FnDef>, diags: &mut Vec<Diagnostic>) -> 
     ) {
         state.insert(n, 1);
         for (callee, span) in &graph[n] {
-            let Some((k, _)) = graph.get_key_value(callee.as_str()) else { continue };
+            let Some((k, _)) = graph.get_key_value(callee.as_str()) else {
+                continue;
+            };
             match state.get(k) {
                 Some(1) => diags.push(
-                    Diagnostic::new("udf::fn::recursion", format!("`{n}` calls `{callee}`, which leads back to `{n}`"))
-                        .label(*span, "this call recurses")
-                        .help("helpers are inlined, so they cannot recurse; use a bounded loop"),
+                    Diagnostic::new(
+                        "udf::fn::recursion",
+                        format!("`{n}` calls `{callee}`, which leads back to `{n}`"),
+                    )
+                    .label(*span, "this call recurses")
+                    .help("helpers are inlined, so they cannot recurse; use a bounded loop"),
                 ),
                 Some(_) => {}
                 None => dfs(k, graph, state, diags),
@@ -676,7 +728,10 @@ fn emitting_fns(fns: &BTreeMap<String, &FnDef>, diags: &mut Vec<Diagnostic>) -> 
     loop {
         let before = emitting.len();
         for (n, calls) in &graph {
-            if calls.iter().any(|(c, _)| c == "emit" || emitting.contains(c)) {
+            if calls
+                .iter()
+                .any(|(c, _)| c == "emit" || emitting.contains(c))
+            {
                 emitting.insert(n.to_string());
             }
         }

@@ -14,9 +14,9 @@
 
 pub mod ast;
 pub mod diag;
+mod items;
 pub mod lexer;
 mod lower;
-mod items;
 mod packet;
 pub mod parse;
 pub mod srcmap;

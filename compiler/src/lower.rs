@@ -65,9 +65,16 @@ struct Val {
 
 #[derive(Clone, Debug)]
 enum VarKind {
-    Scalar { home: Home, ty: Scalar, mutable: bool },
+    Scalar {
+        home: Home,
+        ty: Scalar,
+        mutable: bool,
+    },
     /// A layout parameter at this context offset.
-    Object { layout: usize, offset: u32 },
+    Object {
+        layout: usize,
+        offset: u32,
+    },
     Packet,
 }
 
@@ -81,6 +88,9 @@ struct Var {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Label(usize);
+
+/// A variable's range before a guard narrowed it: (variable, range, guarded).
+type SavedGuard = (usize, Option<(u64, u64)>, bool);
 
 /// Packet bytes known to be captured on the current path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -132,7 +142,11 @@ struct Lower<'a, 'd> {
 }
 
 /// Compiles one entry point; errors go to `diags`.
-pub(crate) fn entry(items: &Items<'_>, def: &EntryDef, diags: &mut Vec<Diagnostic>) -> Option<Entry> {
+pub(crate) fn entry(
+    items: &Items<'_>,
+    def: &EntryDef,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Entry> {
     let block = match &def.body {
         EntryBody::Block(b) => b,
         EntryBody::Pcap(_, span) => {
@@ -221,7 +235,11 @@ pub(crate) fn entry(items: &Items<'_>, def: &EntryDef, diags: &mut Vec<Diagnosti
         }),
         Err(e) => {
             let at = map.span(e.index).unwrap_or(def.name.span);
-            let insn = prog.insns().get(e.index).map(|i| i.to_string()).unwrap_or_default();
+            let insn = prog
+                .insns()
+                .get(e.index)
+                .map(|i| i.to_string())
+                .unwrap_or_default();
             let regs: Vec<String> = e.regs.iter().map(|(r, v)| format!("{r} = {v}")).collect();
             l.diags.push(
                 Diagnostic::new(
@@ -253,7 +271,12 @@ fn mov(dst: Reg, src: Source) -> Insn {
 }
 
 fn alu(width: Width, op: AluOp, dst: Reg, src: Source) -> Insn {
-    Insn::Alu { width, op, dst, src }
+    Insn::Alu {
+        width,
+        op,
+        dst,
+        src,
+    }
 }
 
 fn imm_fits(v: u64) -> Option<i32> {
@@ -331,8 +354,11 @@ impl<'a> Lower<'a, '_> {
                 let to = self.labels[l.0].expect("every label is bound");
                 let off = slot[to] as i64 - slot[k + 1] as i64;
                 let off = i16::try_from(off).map_err(|_| {
-                    Diagnostic::new("udf::unsupported::size", "the program is too large for a 16-bit jump")
-                        .label(*span, "this jump")
+                    Diagnostic::new(
+                        "udf::unsupported::size",
+                        "the program is too large for a 16-bit jump",
+                    )
+                    .label(*span, "this jump")
                 })?;
                 match &mut insn {
                     Insn::Ja { off: o } | Insn::Jump { off: o, .. } => *o = off,
@@ -342,7 +368,8 @@ impl<'a> Lower<'a, '_> {
             insns.push(insn);
             spans.push(*span);
         }
-        let prog = Program::from_insns(insns).map_err(|e| Diagnostic::new("udf::compiler_bug", format!("{e}")))?;
+        let prog = Program::from_insns(insns)
+            .map_err(|e| Diagnostic::new("udf::compiler_bug", format!("{e}")))?;
         Ok((prog, SourceMap { spans }))
     }
 
@@ -373,16 +400,25 @@ impl<'a> Lower<'a, '_> {
         if ret_name != expect_ret {
             let span = def.ret.as_ref().map_or(def.name.span, TypeExpr::span);
             self.diags.push(
-                Diagnostic::new("udf::entry::result", format!("`{}` entry points have this form: {shape}", def.kind.keyword()))
-                    .label(span, "wrong result type")
-                    .help(format!("write `{shape}`")),
+                Diagnostic::new(
+                    "udf::entry::result",
+                    format!(
+                        "`{}` entry points have this form: {shape}",
+                        def.kind.keyword()
+                    ),
+                )
+                .label(span, "wrong result type")
+                .help(format!("write `{shape}`")),
             );
         }
         if def.params.len() != want.len() {
             self.diags.push(
-                Diagnostic::new("udf::entry::params", format!("`{}` takes {} parameter(s)", def.kind.keyword(), want.len()))
-                    .label(def.name.span, format!("{} given", def.params.len()))
-                    .help(format!("write `{shape}`")),
+                Diagnostic::new(
+                    "udf::entry::params",
+                    format!("`{}` takes {} parameter(s)", def.kind.keyword(), want.len()),
+                )
+                .label(def.name.span, format!("{} given", def.params.len()))
+                .help(format!("write `{shape}`")),
             );
             return None;
         }
@@ -394,7 +430,10 @@ impl<'a> Lower<'a, '_> {
             };
             let kind = match *w {
                 "packet" if tname == "packet" => Some(VarKind::Packet),
-                "request" if tname == "request" => Some(VarKind::Object { layout: request, offset: 0 }),
+                "request" if tname == "request" => Some(VarKind::Object {
+                    layout: request,
+                    offset: 0,
+                }),
                 "layout" => match self.items.layout_index.get(tname) {
                     Some(&i) => {
                         let offset = if def.kind == EntryKind::Acl { 16 } else { 0 };
@@ -414,9 +453,12 @@ impl<'a> Lower<'a, '_> {
                 }),
                 None => {
                     self.diags.push(
-                        Diagnostic::new("udf::entry::params", format!("this parameter must be a {w}"))
-                            .label(p.ty.span(), format!("expected a {w}"))
-                            .help(format!("write `{shape}`")),
+                        Diagnostic::new(
+                            "udf::entry::params",
+                            format!("this parameter must be a {w}"),
+                        )
+                        .label(p.ty.span(), format!("expected a {w}"))
+                        .help(format!("write `{shape}`")),
                     );
                 }
             }
@@ -434,8 +476,11 @@ impl<'a> Lower<'a, '_> {
         }
         if self.stack_used + 8 > 512 {
             return Err(self.error(
-                Diagnostic::new("udf::unsupported::stack", "too many variables live at once for the 512-byte stack")
-                    .label(span, "this one does not fit"),
+                Diagnostic::new(
+                    "udf::unsupported::stack",
+                    "too many variables live at once for the 512-byte stack",
+                )
+                .label(span, "this one does not fit"),
             ));
         }
         self.stack_used += 8;
@@ -491,9 +536,12 @@ impl<'a> Lower<'a, '_> {
         match TEMPS.get(depth) {
             Some(r) => Ok(*r),
             None => Err(self.error(
-                Diagnostic::new("udf::unsupported::depth", "this expression nests too deeply for the registers")
-                    .label(self.span, "too deep")
-                    .help("split it with `let`"),
+                Diagnostic::new(
+                    "udf::unsupported::depth",
+                    "this expression nests too deeply for the registers",
+                )
+                .label(self.span, "too deep")
+                .help("split it with `let`"),
             )),
         }
     }
@@ -521,12 +569,18 @@ impl<'a> Lower<'a, '_> {
                 self.emit(Insn::Exit);
             }
             EntryKind::Filter if !has_result => self.diags.push(
-                Diagnostic::new("udf::type::expected_bool", "a filter's body must end in a bool: true accepts the packet")
-                    .label(block.span, "this block has no value"),
+                Diagnostic::new(
+                    "udf::type::expected_bool",
+                    "a filter's body must end in a bool: true accepts the packet",
+                )
+                .label(block.span, "this block has no value"),
             ),
             EntryKind::Acl | EntryKind::Size if !has_result => self.diags.push(
-                Diagnostic::new("udf::type::mismatch", format!("a `{}` body must end in its result", def.kind.keyword()))
-                    .label(block.span, "this block has no value"),
+                Diagnostic::new(
+                    "udf::type::mismatch",
+                    format!("a `{}` body must end in its result", def.kind.keyword()),
+                )
+                .label(block.span, "this block has no value"),
             ),
             _ => {}
         }
@@ -540,7 +594,11 @@ impl<'a> Lower<'a, '_> {
     /// Lowers a block for its effects: a trailing `if` is a statement.
     fn block_effect(&mut self, b: &Block, depth: usize) -> R<()> {
         let mark = self.vars.len();
-        let guards = self.vars.iter().map(|v| (v.range, v.guarded)).collect::<Vec<_>>();
+        let guards = self
+            .vars
+            .iter()
+            .map(|v| (v.range, v.guarded))
+            .collect::<Vec<_>>();
         let mut failed = false;
         for s in &b.stmts {
             failed |= self.stmt(s, depth).is_err();
@@ -559,24 +617,29 @@ impl<'a> Lower<'a, '_> {
     /// `top`: the entry's own block, whose value (except for `owns`) is the program's result.
     fn block_inner(&mut self, b: &Block, depth: usize, top: bool) -> R<Option<Val>> {
         let mark = self.vars.len();
-        let guards = self.vars.iter().map(|v| (v.range, v.guarded)).collect::<Vec<_>>();
+        let guards = self
+            .vars
+            .iter()
+            .map(|v| (v.range, v.guarded))
+            .collect::<Vec<_>>();
         let result = top && self.kind != EntryKind::Owns;
         let n = b.stmts.len();
         let mut failed = false;
         let mut value = Ok(None);
         for (k, s) in b.stmts.iter().enumerate() {
             // A final block-like statement without `;` is the block's value.
-            if k + 1 == n && b.tail.is_none() {
-                if let Stmt::Expr { expr, semi: false } = s {
-                    if expr.is_block_like() && (result || !top) {
-                        value = if result {
-                            self.ret_entry(expr).map(|()| None)
-                        } else {
-                            self.eval(expr, depth).map(Some)
-                        };
-                        break;
-                    }
-                }
+            if k + 1 == n
+                && b.tail.is_none()
+                && let Stmt::Expr { expr, semi: false } = s
+                && expr.is_block_like()
+                && (result || !top)
+            {
+                value = if result {
+                    self.ret_entry(expr).map(|()| None)
+                } else {
+                    self.eval(expr, depth).map(Some)
+                };
+                break;
             }
             if self.stmt(s, depth).is_err() {
                 failed = true;
@@ -678,7 +741,11 @@ impl<'a> Lower<'a, '_> {
                         ty,
                         mutable: *mutable,
                     },
-                    range: if *mutable { None } else { v.and_then(|v| v.range) },
+                    range: if *mutable {
+                        None
+                    } else {
+                        v.and_then(|v| v.range)
+                    },
                     guarded: !*mutable && v.is_some_and(|v| v.guarded),
                 });
                 if v.is_none() {
@@ -700,16 +767,22 @@ impl<'a> Lower<'a, '_> {
                     VarKind::Scalar { home, ty, mutable } => (home, ty, mutable),
                     _ => {
                         return Err(self.error(
-                            Diagnostic::new("udf::assign::immutable", format!("`{}` is a parameter and cannot be assigned", target.name))
-                                .label(target.span, "not a variable"),
+                            Diagnostic::new(
+                                "udf::assign::immutable",
+                                format!("`{}` is a parameter and cannot be assigned", target.name),
+                            )
+                            .label(target.span, "not a variable"),
                         ));
                     }
                 };
                 if !mutable {
                     return Err(self.error(
-                        Diagnostic::new("udf::assign::immutable", format!("`{}` is not mutable", target.name))
-                            .label(target.span, "assigned here")
-                            .help(format!("declare it with `let mut {}`", target.name)),
+                        Diagnostic::new(
+                            "udf::assign::immutable",
+                            format!("`{}` is not mutable", target.name),
+                        )
+                        .label(target.span, "assigned here")
+                        .help(format!("declare it with `let mut {}`", target.name)),
                     ));
                 }
                 let v = match op {
@@ -755,11 +828,18 @@ impl<'a> Lower<'a, '_> {
                 let base = self.frames.last().expect("a frame").loops_base;
                 let Some(&(brk, cont)) = self.loops.get(base..).and_then(|l| l.last()) else {
                     return Err(self.error(
-                        Diagnostic::new("udf::loop::outside", "`break` and `continue` belong inside a loop")
-                            .label(*span, "not in a loop"),
+                        Diagnostic::new(
+                            "udf::loop::outside",
+                            "`break` and `continue` belong inside a loop",
+                        )
+                        .label(*span, "not in a loop"),
                     ));
                 };
-                self.ja(if matches!(s, Stmt::Break(_)) { brk } else { cont });
+                self.ja(if matches!(s, Stmt::Break(_)) {
+                    brk
+                } else {
+                    cont
+                });
                 Ok(())
             }
             Stmt::Error(_) => Err(Reported),
@@ -786,8 +866,11 @@ impl<'a> Lower<'a, '_> {
                 }
                 (None, Some(t)) => {
                     return Err(self.error(
-                        Diagnostic::new("udf::type::mismatch", format!("this function returns `{}`", t.name()))
-                            .label(span, "no value"),
+                        Diagnostic::new(
+                            "udf::type::mismatch",
+                            format!("this function returns `{}`", t.name()),
+                        )
+                        .label(span, "no value"),
                     ));
                 }
             }
@@ -802,8 +885,11 @@ impl<'a> Lower<'a, '_> {
             }
             (_, Some(e)) => self.ret_entry(e),
             (_, None) => Err(self.error(
-                Diagnostic::new("udf::type::mismatch", format!("a `{}` entry returns a value", self.kind.keyword()))
-                    .label(span, "no value"),
+                Diagnostic::new(
+                    "udf::type::mismatch",
+                    format!("a `{}` entry returns a value", self.kind.keyword()),
+                )
+                .label(span, "no value"),
             )),
         }
     }
@@ -836,9 +922,12 @@ impl<'a> Lower<'a, '_> {
                 Some(v) => (None, v),
                 None => {
                     return Err(self.error(
-                        Diagnostic::new("udf::loop::bound", "a loop's end must be a constant, or bounded with `max`")
-                            .label(end.span, "not known when compiling")
-                            .help("write `for k in 0..EXPR max N` to run at most N times"),
+                        Diagnostic::new(
+                            "udf::loop::bound",
+                            "a loop's end must be a constant, or bounded with `max`",
+                        )
+                        .label(end.span, "not known when compiling")
+                        .help("write `for k in 0..EXPR max N` to run at most N times"),
                     ));
                 }
             },
@@ -880,7 +969,9 @@ impl<'a> Lower<'a, '_> {
         let pkt = self.pkt;
         self.bind(head);
         let k = self.read_var(counter, depth)?;
-        let Opnd::Reg(kr) = k.op else { unreachable!("a variable is in a register") };
+        let Opnd::Reg(kr) = k.op else {
+            unreachable!("a variable is in a register")
+        };
         if let Some(hi) = imm_fits(hi) {
             self.jump(JmpCond::Ge, kr, Source::Imm(hi), exit);
         } else {
@@ -890,7 +981,9 @@ impl<'a> Lower<'a, '_> {
         }
         if let Some(li) = limit {
             let l = self.read_var(li, depth + 1)?;
-            let Opnd::Reg(lr) = l.op else { unreachable!("a variable is in a register") };
+            let Opnd::Reg(lr) = l.op else {
+                unreachable!("a variable is in a register")
+            };
             self.jump(JmpCond::Ge, kr, Source::Reg(lr), exit);
         }
         self.loops.push((exit, cont));
@@ -926,7 +1019,9 @@ impl<'a> Lower<'a, '_> {
         match &e.kind {
             ExprKind::Int(v) => Some(*v),
             ExprKind::Paren(x) => self.eval_const(x),
-            ExprKind::Name(n) if self.lookup(&n.name).is_none() => self.items.consts.get(&n.name).map(|c| c.1),
+            ExprKind::Name(n) if self.lookup(&n.name).is_none() => {
+                self.items.consts.get(&n.name).map(|c| c.1)
+            }
             ExprKind::Binary(op, a, b) if !op.is_compare() => {
                 let a = self.eval_const(a)?;
                 let b = self.eval_const(b)?;
@@ -940,8 +1035,11 @@ impl<'a> Lower<'a, '_> {
         match self.const_value(e) {
             Some(v) if v <= 1 << 24 => Ok(v),
             _ => Err(self.error(
-                Diagnostic::new("udf::loop::bound", format!("{what} must be a constant of at most 2^24"))
-                    .label(e.span, "not a small constant"),
+                Diagnostic::new(
+                    "udf::loop::bound",
+                    format!("{what} must be a constant of at most 2^24"),
+                )
+                .label(e.span, "not a small constant"),
             )),
         }
     }
@@ -951,20 +1049,27 @@ impl<'a> Lower<'a, '_> {
             TypeExpr::Named(n) => match Scalar::from_name(&n.name) {
                 Some(s) => Ok(s),
                 None => Err(self.error(
-                    Diagnostic::new("udf::type::mismatch", format!("`{}` is not a scalar type", n.name))
-                        .label(n.span, "expected u8..u64, i8..i64 or bool"),
+                    Diagnostic::new(
+                        "udf::type::mismatch",
+                        format!("`{}` is not a scalar type", n.name),
+                    )
+                    .label(n.span, "expected u8..u64, i8..i64 or bool"),
                 )),
             },
             TypeExpr::Array(_, _, s) => Err(self.error(
-                Diagnostic::new("udf::type::mismatch", "variables hold scalars, not arrays").label(*s, "an array type"),
+                Diagnostic::new("udf::type::mismatch", "variables hold scalars, not arrays")
+                    .label(*s, "an array type"),
             )),
         }
     }
 
     fn unknown(&mut self, name: &str, span: Span) -> Reported {
         self.error(
-            Diagnostic::new("udf::name::unknown", format!("no variable or constant `{name}`"))
-                .label(span, "not defined here"),
+            Diagnostic::new(
+                "udf::name::unknown",
+                format!("no variable or constant `{name}`"),
+            )
+            .label(span, "not defined here"),
         )
     }
 
@@ -977,13 +1082,20 @@ impl<'a> Lower<'a, '_> {
                     Ok(())
                 } else if t == Scalar::Bool {
                     Err(self.error(
-                        Diagnostic::new("udf::type::expected_bool", "expected `bool`, found an integer")
-                            .label(span, "an integer")
-                            .help("compare it: `... != 0`"),
+                        Diagnostic::new(
+                            "udf::type::expected_bool",
+                            "expected `bool`, found an integer",
+                        )
+                        .label(span, "an integer")
+                        .help("compare it: `... != 0`"),
                     ))
                 } else {
                     Err(self.error(
-                        Diagnostic::new("udf::type::literal", format!("{x} does not fit `{}`", t.name())).label(span, "too large"),
+                        Diagnostic::new(
+                            "udf::type::literal",
+                            format!("{x} does not fit `{}`", t.name()),
+                        )
+                        .label(span, "too large"),
                     ))
                 }
             }
@@ -995,9 +1107,12 @@ impl<'a> Lower<'a, '_> {
                     format!("convert it: `(...) as {}`", t.name())
                 };
                 Err(self.error(
-                    Diagnostic::new("udf::type::mismatch", format!("expected `{}`, found `{}`", t.name(), s.name()))
-                        .label(span, format!("this is `{}`", s.name()))
-                        .help(help),
+                    Diagnostic::new(
+                        "udf::type::mismatch",
+                        format!("expected `{}`, found `{}`", t.name(), s.name()),
+                    )
+                    .label(span, format!("this is `{}`", s.name()))
+                    .help(help),
                 ))
             }
         }
@@ -1074,13 +1189,19 @@ impl<'a> Lower<'a, '_> {
         if !self.may_emit() {
             return Err(self.error(
                 Diagnostic::new("udf::entry::emit", "`emit` is only for `owns` entry points")
-                    .label(e.span, format!("in a `{}` entry point", self.kind.keyword())),
+                    .label(
+                        e.span,
+                        format!("in a `{}` entry point", self.kind.keyword()),
+                    ),
             ));
         }
         if args.len() != 3 {
             return Err(self.error(
-                Diagnostic::new("udf::fn::arity", format!("`emit` takes 3 arguments, {} given", args.len()))
-                    .label(e.span, "emit(start, count, kind)"),
+                Diagnostic::new(
+                    "udf::fn::arity",
+                    format!("`emit` takes 3 arguments, {} given", args.len()),
+                )
+                .label(e.span, "emit(start, count, kind)"),
             ));
         }
         let tys = [Scalar::U64, Scalar::U64, Scalar::U32];
@@ -1096,9 +1217,8 @@ impl<'a> Lower<'a, '_> {
         if !ok {
             return Err(Reported);
         }
-        for k in 0..3 {
+        for (k, &to) in TEMPS.iter().enumerate().take(3) {
             let from = self.temp(depth + k)?;
-            let to = TEMPS[k];
             if from != to {
                 self.emit(mov(to, Source::Reg(from)));
             }
@@ -1140,8 +1260,11 @@ impl<'a> Lower<'a, '_> {
                 if let Some(i) = self.lookup(&n.name) {
                     if !matches!(self.vars[i].kind, VarKind::Scalar { .. }) {
                         return Err(self.error(
-                            Diagnostic::new("udf::type::mismatch", format!("`{}` is not a value", n.name))
-                                .label(n.span, "read one of its fields"),
+                            Diagnostic::new(
+                                "udf::type::mismatch",
+                                format!("`{}` is not a value", n.name),
+                            )
+                            .label(n.span, "read one of its fields"),
                         ));
                     }
                     return self.read_var(i, depth);
@@ -1163,7 +1286,8 @@ impl<'a> Lower<'a, '_> {
                 match (op, v.ty) {
                     (UnOp::Not, Some(Scalar::Bool)) => self.bool_value(e, depth),
                     (UnOp::Neg, Some(Scalar::Bool)) => Err(self.error(
-                        Diagnostic::new("udf::type::mismatch", "`-` on a bool").label(e.span, "a bool"),
+                        Diagnostic::new("udf::type::mismatch", "`-` on a bool")
+                            .label(e.span, "a bool"),
                     )),
                     (_, _) => {
                         if let Opnd::Imm(x) = v.op {
@@ -1181,7 +1305,10 @@ impl<'a> Lower<'a, '_> {
                         }
                         let d = self.materialize(v.op, depth)?;
                         match op {
-                            UnOp::Neg => self.emit(Insn::Neg { width: Width::W64, dst: d }),
+                            UnOp::Neg => self.emit(Insn::Neg {
+                                width: Width::W64,
+                                dst: d,
+                            }),
                             UnOp::Not => self.emit(alu(Width::W64, AluOp::Xor, d, Source::Imm(-1))),
                         }
                         self.normalize(d, t);
@@ -1218,8 +1345,11 @@ impl<'a> Lower<'a, '_> {
             ExprKind::If(c, t, els) => {
                 let Some(els) = els else {
                     return Err(self.error(
-                        Diagnostic::new("udf::type::mismatch", "an `if` used as a value needs an `else`")
-                            .label(e.span, "no else branch"),
+                        Diagnostic::new(
+                            "udf::type::mismatch",
+                            "an `if` used as a value needs an `else`",
+                        )
+                        .label(e.span, "no else branch"),
                     ));
                 };
                 let dst = self.temp(depth)?;
@@ -1243,9 +1373,12 @@ impl<'a> Lower<'a, '_> {
                     Ok(t) => t,
                     Err(()) => {
                         return Err(self.error(
-                            Diagnostic::new("udf::type::mismatch", "the branches of this `if` have different types")
-                                .label(t.span, type_label(vt.ty))
-                                .label(els.span, type_label(ve.ty)),
+                            Diagnostic::new(
+                                "udf::type::mismatch",
+                                "the branches of this `if` have different types",
+                            )
+                            .label(t.span, type_label(vt.ty))
+                            .label(els.span, type_label(ve.ty)),
                         ));
                     }
                 };
@@ -1267,11 +1400,15 @@ impl<'a> Lower<'a, '_> {
         let v = self.block(b, depth)?;
         let Some(v) = v else {
             return Err(self.error(
-                Diagnostic::new("udf::type::mismatch", "this block has no value").label(b.span, "expected a value"),
+                Diagnostic::new("udf::type::mismatch", "this block has no value")
+                    .label(b.span, "expected a value"),
             ));
         };
         let dst = self.materialize(v.op, depth)?;
-        Ok(Val { op: Opnd::Reg(dst), ..v })
+        Ok(Val {
+            op: Opnd::Reg(dst),
+            ..v
+        })
     }
 
     fn binary_vals(&mut self, op: BinOp, va: Val, b: &Expr, depth: usize, span: Span) -> R<Val> {
@@ -1280,7 +1417,10 @@ impl<'a> Lower<'a, '_> {
         let va = match va.op {
             Opnd::Reg(r) if TEMPS[depth..].contains(&r) && r != TEMPS[depth] => {
                 let t = self.materialize(va.op, depth)?;
-                Val { op: Opnd::Reg(t), ..va }
+                Val {
+                    op: Opnd::Reg(t),
+                    ..va
+                }
             }
             _ => va,
         };
@@ -1291,7 +1431,12 @@ impl<'a> Lower<'a, '_> {
                 return Err(self.error(
                     Diagnostic::new(
                         "udf::type::mismatch",
-                        format!("`{}` between {} and {}", op.symbol(), type_label(va.ty), type_label(vb.ty)),
+                        format!(
+                            "`{}` between {} and {}",
+                            op.symbol(),
+                            type_label(va.ty),
+                            type_label(vb.ty)
+                        ),
                     )
                     .label(span, "these types do not mix")
                     .help("convert one side with `as`"),
@@ -1318,7 +1463,11 @@ impl<'a> Lower<'a, '_> {
         let src = match vb.op {
             Opnd::Imm(y) => {
                 let y = t.normalize(y);
-                let y = if matches!(op, BinOp::Shl | BinOp::Shr) { y % t.bits() as u64 } else { y };
+                let y = if matches!(op, BinOp::Shl | BinOp::Shr) {
+                    y % t.bits() as u64
+                } else {
+                    y
+                };
                 match imm_fits(y) {
                     Some(i) => Source::Imm(i),
                     None => {
@@ -1332,7 +1481,12 @@ impl<'a> Lower<'a, '_> {
                 if matches!(op, BinOp::Shl | BinOp::Shr) && t.bits() < 32 {
                     // The shift amount is taken modulo the width.
                     let m = self.materialize(Opnd::Reg(r), depth + 1)?;
-                    self.emit(alu(Width::W64, AluOp::And, m, Source::Imm(t.bits() as i32 - 1)));
+                    self.emit(alu(
+                        Width::W64,
+                        AluOp::And,
+                        m,
+                        Source::Imm(t.bits() as i32 - 1),
+                    ));
                     Source::Reg(m)
                 } else {
                     Source::Reg(r)
@@ -1367,7 +1521,7 @@ impl<'a> Lower<'a, '_> {
         let exact = matches!(op, BinOp::And | BinOp::Or | BinOp::Xor)
             || (!t.signed() && matches!(op, BinOp::Div | BinOp::Rem | BinOp::Shr))
             || (t.signed() && op == BinOp::Shr);
-        if !exact && !(w32 && !t.signed()) {
+        if !exact && (!w32 || t.signed()) {
             self.normalize(d, t);
         }
         Ok(Val {
@@ -1410,7 +1564,9 @@ impl<'a> Lower<'a, '_> {
             });
         }
         let from = from.unwrap_or(Scalar::U64);
-        let keep = from == Scalar::Bool || from.bits() < to.bits() && (from.signed() == to.signed() || !from.signed()) || from == to;
+        let keep = from == Scalar::Bool
+            || from.bits() < to.bits() && (from.signed() == to.signed() || !from.signed())
+            || from == to;
         let keep = keep || (from.bits() == to.bits() && from.signed() == to.signed());
         if keep {
             return Ok(Val {
@@ -1434,10 +1590,17 @@ impl<'a> Lower<'a, '_> {
         })
     }
 
-    fn inline_call(&mut self, f: &crate::ast::Ident, args: &[Expr], depth: usize, span: Span) -> R<Val> {
+    fn inline_call(
+        &mut self,
+        f: &crate::ast::Ident,
+        args: &[Expr],
+        depth: usize,
+        span: Span,
+    ) -> R<Val> {
         let Some(def) = self.items.fns.get(&f.name).copied() else {
             return Err(self.error(
-                Diagnostic::new("udf::name::unknown", format!("no function `{}`", f.name)).label(f.span, "not defined"),
+                Diagnostic::new("udf::name::unknown", format!("no function `{}`", f.name))
+                    .label(f.span, "not defined"),
             ));
         };
         if self.inlining.contains(&f.name) {
@@ -1447,7 +1610,12 @@ impl<'a> Lower<'a, '_> {
             return Err(self.error(
                 Diagnostic::new(
                     "udf::fn::arity",
-                    format!("`{}` takes {} argument(s), {} given", f.name, def.params.len(), args.len()),
+                    format!(
+                        "`{}` takes {} argument(s), {} given",
+                        f.name,
+                        def.params.len(),
+                        args.len()
+                    ),
                 )
                 .label(span, "this call")
                 .label(def.name.span, "defined here"),
@@ -1456,15 +1624,24 @@ impl<'a> Lower<'a, '_> {
         if self.items.emitting.contains(&f.name) {
             if !self.may_emit() {
                 return Err(self.error(
-                    Diagnostic::new("udf::entry::emit", format!("`{}` calls `emit`, which only `owns` entry points may", f.name))
-                        .label(span, "called here"),
+                    Diagnostic::new(
+                        "udf::entry::emit",
+                        format!(
+                            "`{}` calls `emit`, which only `owns` entry points may",
+                            f.name
+                        ),
+                    )
+                    .label(span, "called here"),
                 ));
             }
             if depth > self.frames.last().expect("a frame").base_depth {
                 return Err(self.error(
-                    Diagnostic::new("udf::entry::emit", format!("`{}` calls `emit`, so it must be called on its own", f.name))
-                        .label(span, "inside a larger expression")
-                        .help("call it as a statement, or bind its result first: `let v = f(...);`"),
+                    Diagnostic::new(
+                        "udf::entry::emit",
+                        format!("`{}` calls `emit`, so it must be called on its own", f.name),
+                    )
+                    .label(span, "inside a larger expression")
+                    .help("call it as a statement, or bind its result first: `let v = f(...);`"),
                 ));
             }
         }
@@ -1486,7 +1663,11 @@ impl<'a> Lower<'a, '_> {
                 self.store(home, v.op, depth)?;
                 Ok(Var {
                     name: p.name.name.clone(),
-                    kind: VarKind::Scalar { home, ty: t, mutable: false },
+                    kind: VarKind::Scalar {
+                        home,
+                        ty: t,
+                        mutable: false,
+                    },
                     range: v.range,
                     guarded: v.guarded,
                 })
@@ -1531,8 +1712,11 @@ impl<'a> Lower<'a, '_> {
                 })
             }
             (Ok(None), Some(_)) if !ends_in_return(&def.body) => Err(self.error(
-                Diagnostic::new("udf::type::mismatch", format!("`{}` must end in its result", f.name))
-                    .label(def.body.span, "no value at the end"),
+                Diagnostic::new(
+                    "udf::type::mismatch",
+                    format!("`{}` must end in its result", f.name),
+                )
+                .label(def.body.span, "no value at the end"),
             )),
             (Ok(_), _) => Ok(()),
             (Err(e), _) => Err(e),
@@ -1599,7 +1783,11 @@ impl<'a> Lower<'a, '_> {
                     // (a && b) == false: either false; (a || b) == true: either true.
                     let pkt = self.pkt;
                     let ra = self.cond(a, when, target, depth);
-                    let guards = if is_and { self.guards_of(a) } else { Vec::new() };
+                    let guards = if is_and {
+                        self.guards_of(a)
+                    } else {
+                        Vec::new()
+                    };
                     let saved = self.apply_guards(&guards);
                     let rb = self.cond(b, when, target, depth);
                     self.restore_guards(saved);
@@ -1609,7 +1797,11 @@ impl<'a> Lower<'a, '_> {
                     let skip = self.label();
                     let pkt = self.pkt;
                     let ra = self.cond(a, !when, skip, depth);
-                    let guards = if is_and { self.guards_of(a) } else { Vec::new() };
+                    let guards = if is_and {
+                        self.guards_of(a)
+                    } else {
+                        Vec::new()
+                    };
                     let saved = self.apply_guards(&guards);
                     let rb = self.cond(b, when, target, depth);
                     self.restore_guards(saved);
@@ -1624,7 +1816,10 @@ impl<'a> Lower<'a, '_> {
                     Opnd::Imm(_) => va,
                     Opnd::Reg(r) if TEMPS[depth..].contains(&r) && r != TEMPS[depth] => {
                         let t = self.materialize(va.op, depth)?;
-                        Val { op: Opnd::Reg(t), ..va }
+                        Val {
+                            op: Opnd::Reg(t),
+                            ..va
+                        }
                     }
                     _ => va,
                 };
@@ -1635,7 +1830,12 @@ impl<'a> Lower<'a, '_> {
                         return Err(self.error(
                             Diagnostic::new(
                                 "udf::type::mismatch",
-                                format!("`{}` between {} and {}", op.symbol(), type_label(va.ty), type_label(vb.ty)),
+                                format!(
+                                    "`{}` between {} and {}",
+                                    op.symbol(),
+                                    type_label(va.ty),
+                                    type_label(vb.ty)
+                                ),
                             )
                             .label(e.span, "these types do not compare")
                             .help("convert one side with `as`"),
@@ -1650,7 +1850,8 @@ impl<'a> Lower<'a, '_> {
                 }
                 if t == Scalar::Bool && !matches!(op, BinOp::Eq | BinOp::Ne) {
                     return Err(self.error(
-                        Diagnostic::new("udf::type::mismatch", "bools compare only with == and !=").label(e.span, "here"),
+                        Diagnostic::new("udf::type::mismatch", "bools compare only with == and !=")
+                            .label(e.span, "here"),
                     ));
                 }
                 let mut op = *op;
@@ -1665,7 +1866,9 @@ impl<'a> Lower<'a, '_> {
                     std::mem::swap(&mut x, &mut y);
                     op = mirror(op);
                 }
-                let Opnd::Reg(xr) = x else { unreachable!("swapped") };
+                let Opnd::Reg(xr) = x else {
+                    unreachable!("swapped")
+                };
                 let src = match y {
                     Opnd::Reg(r) => Source::Reg(r),
                     Opnd::Imm(q) => match imm_fits(t.normalize(q)) {
@@ -1703,11 +1906,17 @@ impl<'a> Lower<'a, '_> {
     fn is_bool(&self, e: &Expr) -> bool {
         match &e.kind {
             ExprKind::Bool(_) => true,
-            ExprKind::Binary(op, ..) => op.is_compare() || matches!(op, BinOp::AndAnd | BinOp::OrOr),
+            ExprKind::Binary(op, ..) => {
+                op.is_compare() || matches!(op, BinOp::AndAnd | BinOp::OrOr)
+            }
             ExprKind::Unary(UnOp::Not, x) | ExprKind::Paren(x) => self.is_bool(x),
             ExprKind::Name(n) => match self.lookup(&n.name).map(|i| &self.vars[i].kind) {
                 Some(VarKind::Scalar { ty, .. }) => *ty == Scalar::Bool,
-                _ => self.items.consts.get(&n.name).is_some_and(|c| c.0 == Scalar::Bool),
+                _ => self
+                    .items
+                    .consts
+                    .get(&n.name)
+                    .is_some_and(|c| c.0 == Scalar::Bool),
             },
             _ => false,
         }
@@ -1740,12 +1949,22 @@ impl<'a> Lower<'a, '_> {
                     },
                     _ => return,
                 };
-                let Some(i) = self.lookup(&var.name) else { return };
-                let VarKind::Scalar { ty, mutable: false, .. } = self.vars[i].kind else { return };
+                let Some(i) = self.lookup(&var.name) else {
+                    return;
+                };
+                let VarKind::Scalar {
+                    ty, mutable: false, ..
+                } = self.vars[i].kind
+                else {
+                    return;
+                };
                 if ty.signed() || !ty.is_int() {
                     return;
                 }
-                let (lo, hi) = self.vars[i].range.or_else(|| type_range(ty)).unwrap_or((0, u64::MAX));
+                let (lo, hi) = self.vars[i]
+                    .range
+                    .or_else(|| type_range(ty))
+                    .unwrap_or((0, u64::MAX));
                 let r = match op {
                     BinOp::Lt if k > 0 => (lo, hi.min(k - 1)),
                     BinOp::Le => (lo, hi.min(k)),
@@ -1764,12 +1983,14 @@ impl<'a> Lower<'a, '_> {
         match &e.kind {
             ExprKind::Int(v) => Some(*v),
             ExprKind::Paren(x) => self.eval_const_pure(x),
-            ExprKind::Name(n) if self.lookup(&n.name).is_none() => self.items.consts.get(&n.name).map(|c| c.1),
+            ExprKind::Name(n) if self.lookup(&n.name).is_none() => {
+                self.items.consts.get(&n.name).map(|c| c.1)
+            }
             _ => None,
         }
     }
 
-    fn apply_guards(&mut self, g: &[(usize, (u64, u64))]) -> Vec<(usize, Option<(u64, u64)>, bool)> {
+    fn apply_guards(&mut self, g: &[(usize, (u64, u64))]) -> Vec<SavedGuard> {
         let mut saved = Vec::new();
         for &(i, r) in g {
             saved.push((i, self.vars[i].range, self.vars[i].guarded));
@@ -1779,7 +2000,7 @@ impl<'a> Lower<'a, '_> {
         saved
     }
 
-    fn restore_guards(&mut self, saved: Vec<(usize, Option<(u64, u64)>, bool)>) {
+    fn restore_guards(&mut self, saved: Vec<SavedGuard>) {
         for (i, r, g) in saved.into_iter().rev() {
             if let Some(v) = self.vars.get_mut(i) {
                 v.range = r;
@@ -1802,10 +2023,20 @@ impl<'a> Lower<'a, '_> {
         let range = type_range(s);
         match p.base {
             Base::Len => {
-                return Ok(Val { op: Opnd::Reg(LEN), ty: Some(Scalar::U32), range: None, guarded: false });
+                return Ok(Val {
+                    op: Opnd::Reg(LEN),
+                    ty: Some(Scalar::U32),
+                    range: None,
+                    guarded: false,
+                });
             }
             Base::Wire => {
-                return Ok(Val { op: Opnd::Reg(WIRE), ty: Some(Scalar::U32), range: None, guarded: false });
+                return Ok(Val {
+                    op: Opnd::Reg(WIRE),
+                    ty: Some(Scalar::U32),
+                    range: None,
+                    guarded: false,
+                });
             }
             Base::Ctx | Base::Pkt => {
                 let (base, off) = match p.index {
@@ -1830,7 +2061,12 @@ impl<'a> Lower<'a, '_> {
                 self.load(dst, r, p.off + IPV4 as u64, s, p.order)?;
             }
         }
-        Ok(Val { op: Opnd::Reg(dst), ty: Some(s), range, guarded: false })
+        Ok(Val {
+            op: Opnd::Reg(dst),
+            ty: Some(s),
+            range,
+            guarded: false,
+        })
     }
 
     fn load(&mut self, dst: Reg, base: Reg, off: u64, s: Scalar, order: Order) -> R<()> {
@@ -1861,7 +2097,11 @@ impl<'a> Lower<'a, '_> {
                 4 => SwapBits::B32,
                 _ => SwapBits::B64,
             };
-            self.emit(Insn::End { kind: Endian::Be, bits, dst });
+            self.emit(Insn::End {
+                kind: Endian::Be,
+                bits,
+                dst,
+            });
             if s.signed() {
                 self.normalize(dst, s);
             }
@@ -1897,7 +2137,11 @@ impl<'a> Lower<'a, '_> {
                         order: Order::Be,
                     }),
                     VarKind::Scalar { .. } => Err(self.error(
-                        Diagnostic::new("udf::type::mismatch", format!("`{}` has no fields", n.name)).label(n.span, "a scalar"),
+                        Diagnostic::new(
+                            "udf::type::mismatch",
+                            format!("`{}` has no fields", n.name),
+                        )
+                        .label(n.span, "a scalar"),
                     )),
                 }
             }
@@ -1908,12 +2152,16 @@ impl<'a> Lower<'a, '_> {
                     PTy::Layout(l) => {
                         let layout = &self.layouts[l];
                         let Some(field) = layout.fields.iter().find(|x| x.name == f.name) else {
-                            let names: Vec<&str> = layout.fields.iter().map(|x| x.name.as_str()).collect();
+                            let names: Vec<&str> =
+                                layout.fields.iter().map(|x| x.name.as_str()).collect();
                             let lname = layout.name.clone();
                             return Err(self.error(
-                                Diagnostic::new("udf::name::unknown", format!("`{lname}` has no field `{}`", f.name))
-                                    .label(f.span, "no such field")
-                                    .help(format!("its fields: {}", names.join(", "))),
+                                Diagnostic::new(
+                                    "udf::name::unknown",
+                                    format!("`{lname}` has no field `{}`", f.name),
+                                )
+                                .label(f.span, "no such field")
+                                .help(format!("its fields: {}", names.join(", "))),
                             ));
                         };
                         let ty = match &field.ty {
@@ -1931,7 +2179,8 @@ impl<'a> Lower<'a, '_> {
                         Ok(p)
                     }
                     _ => Err(self.error(
-                        Diagnostic::new("udf::type::mismatch", "this has no fields").label(b.span, "not a layout"),
+                        Diagnostic::new("udf::type::mismatch", "this has no fields")
+                            .label(b.span, "not a layout"),
                     )),
                 }
             }
@@ -1942,7 +2191,8 @@ impl<'a> Lower<'a, '_> {
                     PTy::Raw(s) => (FieldTy::Scalar(*s), None),
                     _ => {
                         return Err(self.error(
-                            Diagnostic::new("udf::type::mismatch", "only arrays can be indexed").label(b.span, "not an array"),
+                            Diagnostic::new("udf::type::mismatch", "only arrays can be indexed")
+                                .label(b.span, "not an array"),
                         ));
                     }
                 };
@@ -1961,8 +2211,11 @@ impl<'a> Lower<'a, '_> {
                     && (!t.is_int() || t.signed())
                 {
                     return Err(self.error(
-                        Diagnostic::new("udf::type::mismatch", format!("an index is an unsigned integer, not `{}`", t.name()))
-                            .label(idx.span, "this index"),
+                        Diagnostic::new(
+                            "udf::type::mismatch",
+                            format!("an index is an unsigned integer, not `{}`", t.name()),
+                        )
+                        .label(idx.span, "this index"),
                     ));
                 }
                 if n.is_none() {
@@ -1973,11 +2226,18 @@ impl<'a> Lower<'a, '_> {
                 if let Opnd::Imm(k) = v.op {
                     if k >= n {
                         return Err(self.error(
-                            Diagnostic::new("udf::index::out_of_range", format!("index {k} is past the end of an array of {n}"))
-                                .label(idx.span, format!("valid indexes are 0..{n}")),
+                            Diagnostic::new(
+                                "udf::index::out_of_range",
+                                format!("index {k} is past the end of an array of {n}"),
+                            )
+                            .label(idx.span, format!("valid indexes are 0..{n}")),
                         ));
                     }
-                    let p = Place { off: p.off + k * esize, ty, ..p };
+                    let p = Place {
+                        off: p.off + k * esize,
+                        ty,
+                        ..p
+                    };
                     self.check_packet(&p, e.span, depth)?;
                     return Ok(p);
                 }
@@ -1986,9 +2246,14 @@ impl<'a> Lower<'a, '_> {
                     _ => {
                         let name = expr_text(idx);
                         return Err(self.error(
-                            Diagnostic::new("udf::index::unproven", format!("cannot prove this index is below {n}"))
-                                .label(idx.span, "may be out of range")
-                                .help(format!("guard the access: `if {name} < {n} {{ ... }}`, or mask it")),
+                            Diagnostic::new(
+                                "udf::index::unproven",
+                                format!("cannot prove this index is below {n}"),
+                            )
+                            .label(idx.span, "may be out of range")
+                            .help(format!(
+                                "guard the access: `if {name} < {n} {{ ... }}`, or mask it"
+                            )),
                         ));
                     }
                 }
@@ -2004,7 +2269,12 @@ impl<'a> Lower<'a, '_> {
                 }
                 if esize.is_power_of_two() {
                     if esize > 1 {
-                        self.emit(alu(Width::W64, AluOp::Lsh, r, Source::Imm(esize.trailing_zeros() as i32)));
+                        self.emit(alu(
+                            Width::W64,
+                            AluOp::Lsh,
+                            r,
+                            Source::Imm(esize.trailing_zeros() as i32),
+                        ));
                     }
                 } else {
                     self.emit(alu(Width::W64, AluOp::Mul, r, Source::Imm(esize as i32)));
@@ -2018,14 +2288,18 @@ impl<'a> Lower<'a, '_> {
                 };
                 if p.base != Base::Ctx {
                     return Err(self.error(
-                        Diagnostic::new("udf::unsupported::index", "variable indexes into packet views are not supported")
-                            .label(idx.span, "use a constant, or p.u8[offset]"),
+                        Diagnostic::new(
+                            "udf::unsupported::index",
+                            "variable indexes into packet views are not supported",
+                        )
+                        .label(idx.span, "use a constant, or p.u8[offset]"),
                     ));
                 }
                 Ok(Place { index, ty, ..p })
             }
             _ => Err(self.error(
-                Diagnostic::new("udf::type::mismatch", "this has no fields").label(e.span, "not a layout"),
+                Diagnostic::new("udf::type::mismatch", "this has no fields")
+                    .label(e.span, "not a layout"),
             )),
         }
     }
@@ -2033,24 +2307,57 @@ impl<'a> Lower<'a, '_> {
     fn packet_member(&mut self, f: &crate::ast::Ident, span: Span) -> R<Place> {
         if let Some(&(l, base)) = self.views.get(f.name.as_str()) {
             return Ok(match base {
-                ViewBase::Fixed(o) => Place { base: Base::Pkt, off: o as u64, index: None, ty: PTy::Layout(l), order: Order::Be },
-                ViewBase::Transport => Place { base: Base::Transport, off: 0, index: None, ty: PTy::Layout(l), order: Order::Be },
+                ViewBase::Fixed(o) => Place {
+                    base: Base::Pkt,
+                    off: o as u64,
+                    index: None,
+                    ty: PTy::Layout(l),
+                    order: Order::Be,
+                },
+                ViewBase::Transport => Place {
+                    base: Base::Transport,
+                    off: 0,
+                    index: None,
+                    ty: PTy::Layout(l),
+                    order: Order::Be,
+                },
             });
         }
         if let Some(&(_, s)) = packet::RAW.iter().find(|(n, _)| *n == f.name) {
-            return Ok(Place { base: Base::Pkt, off: 0, index: None, ty: PTy::Raw(s), order: Order::Be });
+            return Ok(Place {
+                base: Base::Pkt,
+                off: 0,
+                index: None,
+                ty: PTy::Raw(s),
+                order: Order::Be,
+            });
         }
         match f.name.as_str() {
-            "len" => Ok(Place { base: Base::Len, off: 0, index: None, ty: PTy::Scalar(Scalar::U32), order: Order::Le }),
-            "wirelen" => Ok(Place { base: Base::Wire, off: 0, index: None, ty: PTy::Scalar(Scalar::U32), order: Order::Le }),
+            "len" => Ok(Place {
+                base: Base::Len,
+                off: 0,
+                index: None,
+                ty: PTy::Scalar(Scalar::U32),
+                order: Order::Le,
+            }),
+            "wirelen" => Ok(Place {
+                base: Base::Wire,
+                off: 0,
+                index: None,
+                ty: PTy::Scalar(Scalar::U32),
+                order: Order::Le,
+            }),
             _ => {
                 let mut names: Vec<&str> = packet::VIEWS.iter().map(|v| v.0).collect();
                 names.extend(packet::RAW.iter().map(|r| r.0));
                 names.extend(["len", "wirelen"]);
                 Err(self.error(
-                    Diagnostic::new("udf::name::unknown", format!("a packet has no `{}`", f.name))
-                        .label(span, "no such view")
-                        .help(format!("packet members: {}", names.join(", "))),
+                    Diagnostic::new(
+                        "udf::name::unknown",
+                        format!("a packet has no `{}`", f.name),
+                    )
+                    .label(span, "no such view")
+                    .help(format!("packet members: {}", names.join(", "))),
                 ))
             }
         }
@@ -2071,7 +2378,9 @@ impl<'a> Lower<'a, '_> {
         if end <= self.pkt.fixed {
             return Ok(());
         }
-        let Some(i) = imm_fits(end) else { return Err(Reported) };
+        let Some(i) = imm_fits(end) else {
+            return Err(Reported);
+        };
         self.jump(JmpCond::Lt, LEN, Source::Imm(i), self.reject);
         self.pkt.fixed = end;
         Ok(())
@@ -2081,7 +2390,13 @@ impl<'a> Lower<'a, '_> {
         if self.pkt.transport.is_none() {
             self.need_fixed(IPV4 as u64 + 1, depth)?;
             let at = self.code.len();
-            self.emit(Insn::Load { size: Size::B, signed: false, dst: TBASE, base: CTX, off: IPV4 as i16 });
+            self.emit(Insn::Load {
+                size: Size::B,
+                signed: false,
+                dst: TBASE,
+                base: CTX,
+                off: IPV4 as i16,
+            });
             self.emit(alu(Width::W64, AluOp::And, TBASE, Source::Imm(15)));
             self.emit(alu(Width::W64, AluOp::Lsh, TBASE, Source::Imm(2)));
             self.pkt.transport = Some((at, 0));
@@ -2092,18 +2407,37 @@ impl<'a> Lower<'a, '_> {
         }
         let t = self.temp(depth + 1)?;
         self.emit(mov(t, Source::Reg(TBASE)));
-        self.emit(alu(Width::W64, AluOp::Add, t, Source::Imm((IPV4 as u64 + end) as i32)));
+        self.emit(alu(
+            Width::W64,
+            AluOp::Add,
+            t,
+            Source::Imm((IPV4 as u64 + end) as i32),
+        ));
         self.jump(JmpCond::Gt, t, Source::Reg(LEN), self.reject);
         self.pkt.transport = Some((at, end));
         Ok(())
     }
 
     /// `p.u8[off]` and friends: a run-time offset, tested against the captured length.
-    fn raw_packet(&mut self, p: Place, v: Val, ty: PTy, span: Span, slot: usize, depth: usize) -> R<Place> {
-        let PTy::Scalar(s) = ty else { return Err(Reported) };
+    fn raw_packet(
+        &mut self,
+        p: Place,
+        v: Val,
+        ty: PTy,
+        span: Span,
+        slot: usize,
+        depth: usize,
+    ) -> R<Place> {
+        let PTy::Scalar(s) = ty else {
+            return Err(Reported);
+        };
         let _ = span;
         if let Opnd::Imm(k) = v.op {
-            let p = Place { off: p.off + k, ty, ..p };
+            let p = Place {
+                off: p.off + k,
+                ty,
+                ..p
+            };
             if k > u32::MAX as u64 {
                 self.ja(self.reject);
             } else {
@@ -2115,9 +2449,20 @@ impl<'a> Lower<'a, '_> {
         self.jump(JmpCond::Gt, r, Source::Imm(0x7fff_ffff), self.reject);
         let t = self.temp(slot + 1)?;
         self.emit(mov(t, Source::Reg(r)));
-        self.emit(alu(Width::W64, AluOp::Add, t, Source::Imm(s.bytes() as i32)));
+        self.emit(alu(
+            Width::W64,
+            AluOp::Add,
+            t,
+            Source::Imm(s.bytes() as i32),
+        ));
         self.jump(JmpCond::Gt, t, Source::Reg(LEN), self.reject);
-        Ok(Place { base: Base::Pkt, off: p.off, index: Some(r), ty, order: Order::Be })
+        Ok(Place {
+            base: Base::Pkt,
+            off: p.off,
+            index: Some(r),
+            ty,
+            order: Order::Be,
+        })
     }
 
     // ---- merged length tests for a filter's result --------------------------------------------
@@ -2148,7 +2493,9 @@ impl<'a> Lower<'a, '_> {
     /// Reads every evaluation of `e` makes, whatever its value.
     fn mandatory_reads(&self, e: &Expr) -> Need {
         match &e.kind {
-            ExprKind::Paren(x) | ExprKind::Unary(_, x) | ExprKind::Cast(x, _) => self.mandatory_reads(x),
+            ExprKind::Paren(x) | ExprKind::Unary(_, x) | ExprKind::Cast(x, _) => {
+                self.mandatory_reads(x)
+            }
             ExprKind::Binary(BinOp::AndAnd | BinOp::OrOr, a, _) => self.mandatory_reads(a),
             ExprKind::Binary(_, a, b) => self.mandatory_reads(a).join(self.mandatory_reads(b)),
             ExprKind::Field(..) | ExprKind::Index(..) => self.static_read(e).unwrap_or_default(),
@@ -2180,8 +2527,14 @@ impl<'a> Lower<'a, '_> {
         };
         let end = f.offset as u64 + k * size + size;
         Some(match base {
-            ViewBase::Fixed(o) => Need { fixed: o as u64 + end, transport: 0 },
-            ViewBase::Transport => Need { fixed: IPV4 as u64 + 1, transport: end },
+            ViewBase::Fixed(o) => Need {
+                fixed: o as u64 + end,
+                transport: 0,
+            },
+            ViewBase::Transport => Need {
+                fixed: IPV4 as u64 + 1,
+                transport: end,
+            },
         })
     }
 }
@@ -2195,9 +2548,15 @@ fn packet_path(e: &Expr) -> Option<((String, String), String, Option<u64>)> {
         },
         _ => (e, None),
     };
-    let ExprKind::Field(v, f) = &inner.kind else { return None };
-    let ExprKind::Field(p, view) = &v.kind else { return None };
-    let ExprKind::Name(p) = &p.kind else { return None };
+    let ExprKind::Field(v, f) = &inner.kind else {
+        return None;
+    };
+    let ExprKind::Field(p, view) = &v.kind else {
+        return None;
+    };
+    let ExprKind::Name(p) = &p.kind else {
+        return None;
+    };
     Some(((p.name.clone(), view.name.clone()), f.name.clone(), index))
 }
 
@@ -2210,17 +2569,26 @@ struct Need {
 
 impl Need {
     fn join(self, o: Need) -> Need {
-        Need { fixed: self.fixed.max(o.fixed), transport: self.transport.max(o.transport) }
+        Need {
+            fixed: self.fixed.max(o.fixed),
+            transport: self.transport.max(o.transport),
+        }
     }
     fn meet(self, o: Need) -> Need {
-        Need { fixed: self.fixed.min(o.fixed), transport: self.transport.min(o.transport) }
+        Need {
+            fixed: self.fixed.min(o.fixed),
+            transport: self.transport.min(o.transport),
+        }
     }
 }
 
 impl Pkt {
     /// After a short-circuit condition: what held before it still holds.
     fn max_fixed(self, before: Pkt) -> Pkt {
-        Pkt { fixed: self.fixed.max(before.fixed), ..self }
+        Pkt {
+            fixed: self.fixed.max(before.fixed),
+            ..self
+        }
     }
 }
 
@@ -2262,14 +2630,23 @@ fn type_range(t: Scalar) -> Option<(u64, u64)> {
     }
 }
 
-fn range_of(op: BinOp, a: Option<(u64, u64)>, b: Option<(u64, u64)>, t: Scalar) -> Option<(u64, u64)> {
+fn range_of(
+    op: BinOp,
+    a: Option<(u64, u64)>,
+    b: Option<(u64, u64)>,
+    t: Scalar,
+) -> Option<(u64, u64)> {
     let max = type_range(t).map_or(u64::MAX, |r| r.1);
     let r = match (op, a, b) {
         (BinOp::And, _, Some((_, m))) | (BinOp::And, Some((_, m)), _) => Some((0, m)),
         (BinOp::Rem, _, Some((m, _))) if m > 0 => Some((0, m - 1)),
-        (BinOp::Add, Some((a0, a1)), Some((b0, b1))) => Some((a0.checked_add(b0)?, a1.checked_add(b1)?)),
+        (BinOp::Add, Some((a0, a1)), Some((b0, b1))) => {
+            Some((a0.checked_add(b0)?, a1.checked_add(b1)?))
+        }
         (BinOp::Sub, Some((a0, a1)), Some((b0, b1))) if a0 >= b1 => Some((a0 - b1, a1 - b0)),
-        (BinOp::Mul, Some((a0, a1)), Some((b0, b1))) => Some((a0.checked_mul(b0)?, a1.checked_mul(b1)?)),
+        (BinOp::Mul, Some((a0, a1)), Some((b0, b1))) => {
+            Some((a0.checked_mul(b0)?, a1.checked_mul(b1)?))
+        }
         (BinOp::Shr, Some((a0, a1)), Some((b0, b1))) if b1 < 64 => Some((a0 >> b1, a1 >> b0)),
         (BinOp::Div, Some((a0, a1)), Some((b0, b1))) if b0 > 0 => Some((a0 / b1, a1 / b0)),
         _ => None,

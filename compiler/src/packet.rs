@@ -23,7 +23,10 @@ const ETHER: &[FieldSpec] = &[
     ("src", Scalar::U8, Some(6), 6),
     ("type", Scalar::U16, None, 12),
 ];
-const VLAN: &[FieldSpec] = &[("tci", Scalar::U16, None, 0), ("type", Scalar::U16, None, 2)];
+const VLAN: &[FieldSpec] = &[
+    ("tci", Scalar::U16, None, 0),
+    ("type", Scalar::U16, None, 2),
+];
 const ARP: &[FieldSpec] = &[
     ("htype", Scalar::U16, None, 0),
     ("ptype", Scalar::U16, None, 2),
@@ -91,7 +94,11 @@ pub const VIEWS: &[(&str, ViewBase, &[FieldSpec])] = &[
 ];
 
 /// Raw accessors: name and the scalar each reads (big-endian).
-pub const RAW: &[(&str, Scalar)] = &[("u8", Scalar::U8), ("u16be", Scalar::U16), ("u32be", Scalar::U32)];
+pub const RAW: &[(&str, Scalar)] = &[
+    ("u8", Scalar::U8),
+    ("u16be", Scalar::U16),
+    ("u32be", Scalar::U32),
+];
 
 /// A view as a layout (big-endian fields).
 pub fn view_layout(name: &str, fields: &[FieldSpec]) -> Layout {

@@ -64,7 +64,8 @@ fn diagnostic(src: &str, e: ParseError<usize, Tok<'_>, LexError>) -> Diagnostic 
         )
         .label(Span::new(l, r), "unexpected"),
         ParseError::ExtraToken { token: (l, t, r) } => {
-            Diagnostic::new("udf::syntax", format!("unexpected {t}")).label(Span::new(l, r), "extra")
+            Diagnostic::new("udf::syntax", format!("unexpected {t}"))
+                .label(Span::new(l, r), "extra")
         }
         ParseError::User { error } => {
             let text = src.get(error.span.range()).unwrap_or("");

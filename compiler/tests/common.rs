@@ -16,7 +16,8 @@ pub fn compile(src: &str) -> udf_compiler::Module {
 /// Runs entry `name` of `m` on `input` with the interpreter: `r0` and the extents.
 pub fn run(m: &udf_compiler::Module, name: &str, input: &[u8]) -> (u64, Vec<Extent>) {
     let e = m.entry(name).expect("entry exists");
-    let compiled = udf_runtime::prepare(&e.prog, &CheckConfig::for_type(e.ty)).expect("pre-run checks");
+    let compiled =
+        udf_runtime::prepare(&e.prog, &CheckConfig::for_type(e.ty)).expect("pre-run checks");
     let mut emit = EmitHelpers::new(1 << 16);
     let mut none = NoHelpers;
     let helpers: &mut dyn udf_runtime::Helpers = if e.ty == udf_bytecode::ProgramType::Owns {
