@@ -310,7 +310,17 @@ impl<'a> Lower<'a, '_> {
     }
 
     fn ja(&mut self, l: Label) {
-        self.code.push((Insn::Ja { off: 0 }, Some(l), self.span));
+        if self.reachable() {
+            self.code.push((Insn::Ja { off: 0 }, Some(l), self.span));
+        }
+    }
+
+    /// Whether control can reach the next instruction: it follows one that falls through, or
+    /// a label is bound here. (Code after `return` or `break` is not given a useless jump.)
+    fn reachable(&self) -> bool {
+        let here = self.code.len();
+        !matches!(self.code.last(), Some((i, _, _)) if i.is_terminator())
+            || self.labels.iter().any(|l| *l == Some(here))
     }
 
     fn jump(&mut self, cond: JmpCond, dst: Reg, src: Source, l: Label) {
