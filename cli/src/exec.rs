@@ -27,15 +27,51 @@ pub fn run_typed(
     input: &[u8],
     budget: u64,
 ) -> Result<TypedRun, Fault> {
-    as_typed(ty, input, budget, |ctx, helpers, opts| {
-        vm.run(compiled, ctx, helpers, opts)
-    })
+    run_code(vm, Code::Interp(compiled), ty, input, None, budget)
+}
+
+/// The code a run executes: the interpreter's form of a program, or native code.
+#[derive(Clone, Copy)]
+pub enum Code<'a> {
+    /// For the reference interpreter.
+    Interp(&'a Compiled),
+    /// JIT code (trusted or checked).
+    Native(&'a udf_jit::Executable),
+}
+
+/// Runs `code` as a program of type `ty` on `input`, like [`run_typed`]; for filters `r3` is
+/// `wire_len` (the packet's length on the wire), or the input's length when `None`.
+pub fn run_code(
+    vm: &mut Vm,
+    code: Code<'_>,
+    ty: ProgramType,
+    input: &[u8],
+    wire_len: Option<u64>,
+    budget: u64,
+) -> Result<TypedRun, Fault> {
+    as_typed(
+        ty,
+        input,
+        wire_len,
+        budget,
+        |ctx, helpers, opts| match code {
+            Code::Interp(compiled) => vm.run(compiled, ctx, helpers, opts),
+            Code::Native(exe) => {
+                let out = exe.run(vm, ctx, helpers, opts)?;
+                Ok(Outcome {
+                    r0: out.r0,
+                    executed: out.executed.unwrap_or(0),
+                })
+            }
+        },
+    )
 }
 
 /// Sets up a run of type `ty` on `input` (context, helper table, `r3`) and hands it to `run`.
 fn as_typed(
     ty: ProgramType,
     input: &[u8],
+    wire_len: Option<u64>,
     budget: u64,
     run: impl FnOnce(Context<'_>, &mut dyn Helpers, &RunOptions) -> Result<Outcome, Fault>,
 ) -> Result<TypedRun, Fault> {
@@ -54,7 +90,7 @@ fn as_typed(
         &mut none
     };
     let r3 = if ty == ProgramType::Filter {
-        input.len() as u64
+        wire_len.unwrap_or(input.len() as u64)
     } else {
         0
     };
@@ -105,11 +141,5 @@ pub fn run_typed_native(
     input: &[u8],
     budget: u64,
 ) -> Result<TypedRun, Fault> {
-    as_typed(ty, input, budget, |ctx, helpers, opts| {
-        let out = exe.run(vm, ctx, helpers, opts)?;
-        Ok(Outcome {
-            r0: out.r0,
-            executed: out.executed.unwrap_or(0),
-        })
-    })
+    run_code(vm, Code::Native(exe), ty, input, None, budget)
 }

@@ -1,10 +1,12 @@
-//! Loading a program from a file (`.s` text or raw `.bin` bytecode), with errors as located
-//! miette diagnostics.
+//! Loading a program from a file (`.udf` source, `.s` text or raw `.bin` bytecode), with errors
+//! as located miette diagnostics.
 
+use std::ops::Range;
 use std::path::Path;
 
 use miette::{LabeledSpan, NamedSource, Report, miette};
-use udf_bytecode::{AsmError, Program, assemble_with_lines};
+use udf_bytecode::{AsmError, Program, ProgramType, assemble_with_lines};
+use udf_compiler::{Entry, Module};
 
 use crate::{EXIT_REFUSED, EXIT_USAGE};
 
@@ -12,8 +14,8 @@ use crate::{EXIT_REFUSED, EXIT_USAGE};
 pub struct Failure {
     /// 1 (refused) or 2 (usage, unreadable).
     pub status: u8,
-    /// What to print.
-    pub report: Report,
+    /// What to print: one report, or one per error (a `.udf` file's compile errors); never empty.
+    pub reports: Vec<Report>,
 }
 
 impl Failure {
@@ -21,14 +23,29 @@ impl Failure {
     pub fn usage(report: Report) -> Failure {
         Failure {
             status: EXIT_USAGE,
-            report,
+            reports: vec![report],
         }
     }
     /// Understood and refused.
     pub fn refused(report: Report) -> Failure {
         Failure {
             status: EXIT_REFUSED,
-            report,
+            reports: vec![report],
+        }
+    }
+    /// A `.udf` file's compile errors: every one of them, refused.
+    pub fn compile(diags: &udf_compiler::Diagnostics) -> Failure {
+        let mut reports = diags.reports();
+        if reports.is_empty() {
+            reports.push(miette!(
+                code = "udf::compile",
+                "{}: not compiled",
+                diags.path
+            ));
+        }
+        Failure {
+            status: EXIT_REFUSED,
+            reports,
         }
     }
 }
@@ -88,29 +105,157 @@ pub fn is_text(path: &Path) -> bool {
     matches!(path.extension().and_then(|e| e.to_str()), Some("s" | "asm"))
 }
 
-/// A program and, for text input, its source and the line of each instruction.
+/// Whether a path names `.udf` source.
+pub fn is_source(path: &Path) -> bool {
+    path.extension().and_then(|e| e.to_str()) == Some("udf")
+}
+
+/// A program and where its instructions come from.
 pub struct Loaded {
     /// The program.
     pub prog: Program,
-    /// The source text (`.s` input).
+    /// The source text (`.s` and `.udf` input).
     pub src: Option<String>,
     /// 1-based line of each instruction (`.s` input).
     pub lines: Vec<usize>,
+    /// The compiled entry point (`.udf` input): its type, context size, facts and source map.
+    pub entry: Option<Entry>,
 }
 
-/// Loads a program: `.s`/`.asm` files are assembled, anything else is decoded as raw
-/// little-endian bytecode. `.udf` needs the compiler, which is not part of udfkit yet.
+/// Where an instruction comes from in the source: the byte range to label, and the 1-based line
+/// and column of its start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Located {
+    /// Bytes of the source.
+    pub range: Range<usize>,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column (in characters).
+    pub col: usize,
+}
+
+impl Loaded {
+    /// The source of instruction `index`: its line (`.s`, indentation and comment left out) or
+    /// the span the compiler recorded (`.udf`).
+    pub fn locate(&self, index: usize) -> Option<Located> {
+        let src = self.src.as_deref()?;
+        if let Some(entry) = &self.entry {
+            let range = entry.map.span(index)?.range();
+            let (line, col) = udf_compiler::srcmap::line_col(src, range.start);
+            return Some(Located { range, line, col });
+        }
+        let line = *self.lines.get(index)?;
+        let start = offset_of(src, line, 1);
+        let text = src[start.min(src.len())..].lines().next().unwrap_or("");
+        let code = text.split('#').next().unwrap_or("");
+        let at = start + (code.len() - code.trim_start().len());
+        let len = code.trim().len().max(1);
+        let col = src[start..at].chars().count() + 1;
+        Some(Located {
+            range: at..at + len,
+            line,
+            col,
+        })
+    }
+}
+
+/// Loads a program: `.s`/`.asm` files are assembled, `.udf` sources compiled (they must have a
+/// single entry point), anything else is decoded as raw little-endian bytecode.
 pub fn load_program(path: &Path) -> Result<Program, Failure> {
-    load(path).map(|l| l.prog)
+    load(path, None).map(|l| l.prog)
 }
 
-/// Like [`load_program`], keeping the source for diagnostics.
-pub fn load(path: &Path) -> Result<Loaded, Failure> {
-    if path.extension().and_then(|e| e.to_str()) == Some("udf") {
-        return Err(Failure::usage(miette!(
-            code = "udf::unsupported",
-            "{}: .udf sources need the compiler, which this build of udfkit does not have yet",
+/// Reads and compiles a `.udf` source: its text and every entry point, or every compile error.
+pub fn compile_source(path: &Path) -> Result<(String, Module), Failure> {
+    let src = String::from_utf8(read(path)?).map_err(|_| {
+        Failure::usage(miette!(
+            code = "udf::io",
+            "{}: not UTF-8 text",
             path.display()
+        ))
+    })?;
+    match udf_compiler::compile(&path.display().to_string(), &src) {
+        Ok(module) => Ok((src, module)),
+        Err(diags) => Err(Failure::compile(&diags)),
+    }
+}
+
+/// The entry point of `module` named `name`, or its only entry point of type `only` (any type
+/// when `None`) when no name is given. Anything else is a usage error naming the candidates.
+pub fn select_entry(
+    path: &Path,
+    module: Module,
+    name: Option<&str>,
+    only: Option<ProgramType>,
+) -> Result<Entry, Failure> {
+    let fits = |e: &Entry| only.is_none_or(|t| e.ty == t);
+    let kind = only.map_or(String::new(), |t| format!("{t} "));
+    let names = |m: &Module| {
+        m.entries
+            .iter()
+            .filter(|e| fits(e))
+            .map(|e| format!("{} ({})", e.name, e.ty))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut candidates: Vec<usize> = (0..module.entries.len())
+        .filter(|&i| fits(&module.entries[i]))
+        .collect();
+    match name {
+        Some(n) => match module.entries.iter().position(|e| e.name == n) {
+            Some(i) if fits(&module.entries[i]) => {
+                Ok(module.entries.into_iter().nth(i).expect("found"))
+            }
+            Some(i) => Err(Failure::usage(miette!(
+                code = "udf::usage",
+                "{}: entry point `{n}` is a {} entry point, not a {kind}one",
+                path.display(),
+                module.entries[i].ty
+            ))),
+            None => Err(Failure::usage(miette!(
+                code = "udf::usage",
+                help = format!("its {kind}entry points: {}", names(&module)),
+                "{}: no entry point `{n}`",
+                path.display()
+            ))),
+        },
+        None if candidates.len() == 1 => {
+            let i = candidates.remove(0);
+            Ok(module.entries.into_iter().nth(i).expect("found"))
+        }
+        None if candidates.is_empty() => Err(Failure::usage(miette!(
+            code = "udf::usage",
+            "{}: no {kind}entry point",
+            path.display()
+        ))),
+        None => Err(Failure::usage(miette!(
+            code = "udf::usage",
+            help = "name one with --entry",
+            "{}: {} {kind}entry points: {}",
+            path.display(),
+            candidates.len(),
+            names(&module)
+        ))),
+    }
+}
+
+/// Loads a program for the commands that take any input ([`load_program`]); `entry` names the
+/// entry point of a `.udf` source and is a usage error for other input.
+pub fn load(path: &Path, entry: Option<&str>) -> Result<Loaded, Failure> {
+    if is_source(path) {
+        let (src, module) = compile_source(path)?;
+        let entry = select_entry(path, module, entry, None)?;
+        return Ok(Loaded {
+            prog: entry.prog.clone(),
+            src: Some(src),
+            lines: Vec::new(),
+            entry: Some(entry),
+        });
+    }
+    if entry.is_some() {
+        return Err(Failure::usage(miette!(
+            code = "udf::usage",
+            "--entry applies to .udf sources only"
         )));
     }
     let bytes = read(path)?;
@@ -127,6 +272,7 @@ pub fn load(path: &Path) -> Result<Loaded, Failure> {
                 prog,
                 src: Some(src),
                 lines,
+                entry: None,
             }),
             Err(e) => Err(Failure::refused(asm_report(path, &src, &e))),
         }
@@ -143,6 +289,7 @@ pub fn load(path: &Path) -> Result<Loaded, Failure> {
             prog,
             src: None,
             lines: Vec::new(),
+            entry: None,
         })
     }
 }

@@ -1,12 +1,14 @@
-//! The library behind the `udf` command: loading programs from files, the data-driven test
-//! runner, and rendering errors as miette diagnostics. `main.rs` only parses arguments.
+//! The library behind the `udf` command: loading and compiling programs from files, reading
+//! captures, the data-driven test runners, and rendering errors as miette diagnostics. `main.rs` only parses arguments.
 
+pub mod capture;
 pub mod datafile;
 pub mod demo;
 pub mod exec;
 pub mod input;
 pub mod prevail;
 pub mod testrun;
+pub mod udft;
 pub mod verify;
 
 /// Exit status: success or accepted.

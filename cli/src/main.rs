@@ -3,16 +3,19 @@
 //! Exit status: 0 success; 1 the input was understood and refused; 2 bad usage or unreadable
 //! input. Errors are miette diagnostics on stderr; `--json` prints results on stdout instead.
 
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use miette::miette;
-use serde_json::json;
+use serde_json::{Value as Json, json};
 use udf_bytecode::{CheckConfig, ProgramType, disassemble};
 use udf_cli::datafile::Engine;
-use udf_cli::exec::{TypedRun, run_typed};
-use udf_cli::input::{Failure, load, load_program, read};
+use udf_cli::exec::{Code, TypedRun, run_code, run_typed};
+use udf_cli::input::{
+    Failure, Loaded, compile_source, is_source, load, load_program, read, select_entry,
+};
 use udf_cli::verify;
 use udf_cli::{EXIT_OK, EXIT_REFUSED, testrun};
 use udf_runtime::Vm;
@@ -56,16 +59,28 @@ enum Cmd {
         /// Input bytecode.
         input: PathBuf,
     },
-    /// Run a program on the bytes of a file.
-    Run {
-        /// Program: `.s` text or raw bytecode.
+    /// Compile a `.udf` source: write `NAME.bin` (bytecode) and `NAME.map` (source map) for each
+    /// entry point.
+    Compile {
+        /// The `.udf` source.
         input: PathBuf,
-        /// Entry point (for `.udf` sources).
+        /// Output folder (default: the input's folder).
+        #[arg(short = 'o', long = "output", value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Only this entry point.
         #[arg(long)]
         entry: Option<String>,
-        /// Program type: filter, owns, acl, size or raw.
-        #[arg(long = "type", default_value = "raw")]
-        ty: String,
+    },
+    /// Run a program on the bytes of a file.
+    Run {
+        /// Program: `.udf` source, `.s` text or raw bytecode.
+        input: PathBuf,
+        /// Entry point (for `.udf` sources with more than one).
+        #[arg(long)]
+        entry: Option<String>,
+        /// Program type: filter, owns, acl, size or raw (default: raw; a `.udf` entry point fixes it).
+        #[arg(long = "type")]
+        ty: Option<String>,
         /// The context bytes.
         #[arg(long = "input", value_name = "FILE")]
         data: PathBuf,
@@ -78,15 +93,16 @@ enum Cmd {
     },
     /// Verify a program: on acceptance print the facts, on rejection the located diagnostic.
     Verify {
-        /// Program: `.s` text or raw bytecode.
+        /// Program: `.udf` source, `.s` text or raw bytecode.
         input: PathBuf,
-        /// Entry point (for `.udf` sources).
+        /// Entry point (for `.udf` sources with more than one).
         #[arg(long)]
         entry: Option<String>,
-        /// Program type: filter, owns, acl or size.
+        /// Program type: filter, owns, acl or size (a `.udf` entry point fixes it).
         #[arg(long = "type")]
         ty: Option<String>,
-        /// Size in bytes of the metadata object (owns, acl, size); unknown when absent.
+        /// Size in bytes of the metadata object (owns, acl, size); unknown when absent (a `.udf`
+        /// entry point's layout gives it).
         #[arg(long)]
         ctx_size: Option<u32>,
         /// Most instructions any run may execute.
@@ -95,22 +111,46 @@ enum Cmd {
     },
     /// Compile to native code and print its disassembly (Cranelift's) and size.
     Jit {
-        /// Program: `.s` text or raw bytecode.
+        /// Program: `.udf` source, `.s` text or raw bytecode.
         input: PathBuf,
-        /// Entry point (for `.udf` sources).
+        /// Entry point (for `.udf` sources with more than one).
         #[arg(long)]
         entry: Option<String>,
-        /// Program type: filter, owns, acl, size (verified, trusted code) or raw (checked code).
-        #[arg(long = "type", default_value = "raw")]
-        ty: String,
-        /// Size in bytes of the metadata object (owns, acl, size); unknown when absent.
+        /// Program type: filter, owns, acl, size (verified, trusted code) or raw (checked code);
+        /// default raw; a `.udf` entry point fixes it.
+        #[arg(long = "type")]
+        ty: Option<String>,
+        /// Size in bytes of the metadata object (owns, acl, size); unknown when absent (a `.udf`
+        /// entry point's layout gives it).
         #[arg(long)]
         ctx_size: Option<u32>,
         /// Instruction set: x86_64, aarch64 or riscv64.
         #[arg(long, default_value = "x86_64")]
         target: String,
     },
-    /// Run data-driven test files (bpf_conformance `.data`); folders recursively.
+    /// Run a filter over every packet of a pcap or pcapng capture; print each return value.
+    #[command(group = clap::ArgGroup::new("filter").required(true).args(["input", "pcap", "cbpf"]))]
+    Filter {
+        /// The filter's `.udf` source.
+        input: Option<PathBuf>,
+        /// Entry point (for sources with more than one filter).
+        #[arg(long, requires = "input")]
+        entry: Option<String>,
+        /// A pcap-filter(7) expression instead of a source (not in this build yet).
+        #[arg(long, value_name = "EXPR")]
+        pcap: Option<String>,
+        /// A classic BPF program instead of a source (not in this build yet).
+        #[arg(long, value_name = "FILE")]
+        cbpf: Option<PathBuf>,
+        /// The capture (pcap or pcapng); each packet's captured bytes are the context.
+        #[arg(long = "read", value_name = "CAPTURE")]
+        capture: PathBuf,
+        /// Engine.
+        #[arg(long, value_enum, default_value = "interp")]
+        engine: EngineArg,
+    },
+    /// Run data-driven test files (bpf_conformance `.data`, PREVAIL `.yaml`, the corpus's
+    /// `.udft`); folders recursively.
     Test {
         /// Files or folders.
         #[arg(required = true)]
@@ -183,17 +223,20 @@ fn cmd_disasm(json: bool, input: &Path) -> Result<(), Failure> {
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 fn cmd_run(
     json: bool,
     input: &Path,
-    ty: &str,
+    entry: Option<&str>,
+    ty: Option<&str>,
     data: &Path,
     eng: EngineArg,
     budget: u64,
 ) -> Result<(), Failure> {
-    let ty = parse_type(ty)?;
     let engine = engine(eng)?;
-    let loaded = load(input)?;
+    let given = ty.map(parse_type).transpose()?;
+    let loaded = load(input, entry)?;
+    let ty = program_type(&loaded, given, Some(ProgramType::Raw))?;
     let prog = &loaded.prog;
     let bytes = read(data)?;
     let mut facts = None;
@@ -252,18 +295,21 @@ fn cmd_run(
 fn cmd_jit(
     json: bool,
     input: &Path,
-    ty: &str,
+    entry: Option<&str>,
+    ty: Option<&str>,
     ctx_size: Option<u32>,
     target: &str,
 ) -> Result<(), Failure> {
-    let ty = parse_type(ty)?;
     let target = udf_jit::Target::parse(target).ok_or_else(|| {
         Failure::usage(miette!(
             code = "udf::usage",
             "--target {target}: expected x86_64, aarch64 or riscv64"
         ))
     })?;
-    let loaded = load(input)?;
+    let given = ty.map(parse_type).transpose()?;
+    let loaded = load(input, entry)?;
+    let ty = program_type(&loaded, given, Some(ProgramType::Raw))?;
+    let ctx_size = ctx_size.or(loaded.entry.as_ref().and_then(|e| e.ctx_size));
     let facts = if ty.info().verified {
         let conf = verify::config(ty, ctx_size, udf_verifier::DEFAULT_BUDGET);
         Some(
@@ -314,14 +360,28 @@ fn cmd_jit(
     Ok(())
 }
 
-/// `--entry` names an entry point of a `.udf` source, which needs the compiler.
-fn no_entry(entry: Option<&str>) -> Result<(), Failure> {
-    match entry {
-        Some(_) => Err(Failure::usage(miette!(
+/// The program type: a `.udf` entry point's (`--type`, when given, must agree), else `--type`,
+/// else `default` (`None`: `--type` is required). `--type` is parsed before the program is read.
+fn program_type(
+    loaded: &Loaded,
+    given: Option<ProgramType>,
+    default: Option<ProgramType>,
+) -> Result<ProgramType, Failure> {
+    match (&loaded.entry, given, default) {
+        (Some(e), Some(t), _) if t != e.ty => Err(Failure::usage(miette!(
             code = "udf::usage",
-            "--entry applies to .udf sources only"
+            help = "a .udf entry point fixes its type: leave --type out",
+            "--type {t}: entry point `{}` is a {} program",
+            e.name,
+            e.ty
         ))),
-        None => Ok(()),
+        (Some(e), _, _) => Ok(e.ty),
+        (None, Some(t), _) => Ok(t),
+        (None, None, Some(t)) => Ok(t),
+        (None, None, None) => Err(Failure::usage(miette!(
+            code = "udf::usage",
+            "--type is required for .s and .bin input (filter, owns, acl or size)"
+        ))),
     }
 }
 
@@ -333,24 +393,21 @@ fn parse_type(ty: &str) -> Result<ProgramType, Failure> {
 fn cmd_verify(
     json: bool,
     input: &Path,
+    entry: Option<&str>,
     ty: Option<&str>,
     ctx_size: Option<u32>,
     budget: u64,
 ) -> Result<bool, Failure> {
-    let Some(ty) = ty else {
-        return Err(Failure::usage(miette!(
-            code = "udf::usage",
-            "--type is required for .s and .bin input (filter, owns, acl or size)"
-        )));
-    };
-    let ty = parse_type(ty)?;
+    let given = ty.map(parse_type).transpose()?;
+    let loaded = load(input, entry)?;
+    let ty = program_type(&loaded, given, None)?;
+    let ctx_size = ctx_size.or(loaded.entry.as_ref().and_then(|e| e.ctx_size));
     if !ty.info().verified {
         return Err(Failure::usage(miette!(
             code = "udf::usage",
             "`{ty}` programs are not verified (they run on the checking engines only)"
         )));
     }
-    let loaded = load(input)?;
     match udf_verifier::verify(&loaded.prog, &verify::config(ty, ctx_size, budget)) {
         Ok(facts) => {
             if json {
@@ -414,6 +471,203 @@ fn cmd_test(
     Ok(sum.failed.is_empty())
 }
 
+fn cmd_compile(
+    json: bool,
+    input: &Path,
+    dir: Option<PathBuf>,
+    entry: Option<&str>,
+) -> Result<(), Failure> {
+    if !is_source(input) {
+        return Err(Failure::usage(miette!(
+            code = "udf::usage",
+            "{}: `udf compile` takes .udf sources",
+            input.display()
+        )));
+    }
+    let (src, module) = compile_source(input)?;
+    let entries = match entry {
+        Some(_) => vec![select_entry(input, module, entry, None)?],
+        None => module.entries,
+    };
+    let dir = dir.unwrap_or_else(|| match input.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    });
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        Failure::usage(miette!(
+            code = "udf::io",
+            "cannot create {}: {e}",
+            dir.display()
+        ))
+    })?;
+    let mut out = Vec::new();
+    for e in &entries {
+        let bin = dir.join(format!("{}.bin", e.name));
+        let map = dir.join(format!("{}.map", e.name));
+        write_file(&bin, &e.prog.encode())?;
+        write_file(&map, e.map.to_text(&src).as_bytes())?;
+        if json {
+            out.push(json!({
+                "name": e.name,
+                "type": e.ty.name(),
+                "ctx_size": e.ctx_size,
+                "instructions": e.prog.len(),
+                "max_insns": e.facts.max_insns,
+                "max_extents": e.facts.max_extents,
+                "stack_use": e.facts.stack_use,
+                "bin": bin.display().to_string(),
+                "map": map.display().to_string(),
+            }));
+        } else {
+            let ctx = e
+                .ctx_size
+                .map_or(String::new(), |n| format!(", {n}-byte object"));
+            eprintln!(
+                "{} ({}{ctx}): {} instructions, instruction bound {} -> {}",
+                e.name,
+                e.ty,
+                e.prog.len(),
+                e.facts.max_insns,
+                bin.display()
+            );
+        }
+    }
+    if json {
+        println!("{}", Json::Array(out));
+    } else if entries.is_empty() {
+        eprintln!("{}: no entry points", input.display());
+    }
+    Ok(())
+}
+
+/// `udf filter`: a filter entry point over every packet of a capture, one `r0` per line.
+fn cmd_filter(
+    json: bool,
+    input: Option<&Path>,
+    entry: Option<&str>,
+    pcap: Option<&str>,
+    cbpf: Option<&Path>,
+    capture: &Path,
+    eng: EngineArg,
+) -> Result<(), Failure> {
+    if pcap.is_some() || cbpf.is_some() {
+        return Err(Failure::usage(miette!(
+            code = "udf::unsupported",
+            "--{}: this build of udfkit has no {} front end yet; give a .udf filter",
+            if pcap.is_some() { "pcap" } else { "cbpf" },
+            if pcap.is_some() {
+                "pcap-filter expression"
+            } else {
+                "classic BPF"
+            }
+        )));
+    }
+    let Some(input) = input else {
+        return Err(Failure::usage(miette!(
+            code = "udf::usage",
+            "give a .udf filter, --pcap or --cbpf"
+        )));
+    };
+    if !is_source(input) {
+        return Err(Failure::usage(miette!(
+            code = "udf::usage",
+            "{}: `udf filter` takes a .udf source (or --pcap EXPR, --cbpf FILE)",
+            input.display()
+        )));
+    }
+    let engine = engine(eng)?;
+    let (src, module) = compile_source(input)?;
+    let entry = select_entry(input, module, entry, Some(ProgramType::Filter))?;
+    let loaded = Loaded {
+        prog: entry.prog.clone(),
+        src: Some(src),
+        lines: Vec::new(),
+        entry: Some(entry),
+    };
+    let ty = ProgramType::Filter;
+    // Trusted mode, as for `udf run`: a filter's verdict holds for packets of any length.
+    let conf = verify::config(ty, None, udf_verifier::DEFAULT_BUDGET);
+    let facts = udf_verifier::verify(&loaded.prog, &conf)
+        .map_err(|e| Failure::refused(verify::report(input, &loaded, &e)))?;
+    let checks = |e: &dyn std::fmt::Display| {
+        Failure::refused(miette!(code = "udf::check", "{}: {e}", input.display()))
+    };
+    let compiled;
+    let exe;
+    let code = match engine {
+        Engine::Interp => {
+            compiled = udf_runtime::prepare(&loaded.prog, &CheckConfig::for_type(ty))
+                .map_err(|e| checks(&e))?;
+            Code::Interp(&compiled)
+        }
+        Engine::Jit => {
+            exe = udf_cli::exec::jit(&loaded.prog, ty, udf_jit::Mode::Trusted(&facts))
+                .map_err(|e| checks(&e))?;
+            Code::Native(&exe)
+        }
+    };
+    let unreadable = |why: String| {
+        Failure::usage(miette!(
+            code = "udf::capture",
+            "{}: {why}",
+            capture.display()
+        ))
+    };
+    let mut cap = udf_cli::capture::Capture::open(capture).map_err(unreadable)?;
+    let progress = std::io::stderr().is_terminal() && !std::io::stdout().is_terminal();
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut results = Vec::new();
+    let mut vm = Vm::new();
+    let mut n = 0u64;
+    let outcome = loop {
+        let packet = match cap.next_packet() {
+            None => break Ok(()),
+            Some(Err(why)) => break Err(unreadable(format!("packet {}: {why}", n + 1))),
+            Some(Ok(p)) => p,
+        };
+        n += 1;
+        let run = run_code(
+            &mut vm,
+            code,
+            ty,
+            packet.data,
+            Some(u64::from(packet.wire_len)),
+            facts.max_insns,
+        );
+        let r0 = match run {
+            Ok(run) => run.outcome.r0,
+            Err(f) => {
+                break Err(Failure::refused(miette!(
+                    code = "udf::fault",
+                    "{}: packet {n}: {f}",
+                    capture.display()
+                )));
+            }
+        };
+        if json {
+            results.push(r0);
+        } else {
+            let _ = writeln!(stdout, "{r0}");
+        }
+        if progress && n.is_multiple_of(4096) {
+            eprint!("\r{}: {n} packets\x1b[K", capture.display());
+        }
+    };
+    if progress {
+        eprint!("\r\x1b[K");
+    }
+    if json {
+        let accepted = results.iter().filter(|&&r| r != 0).count();
+        let _ = writeln!(
+            stdout,
+            "{}",
+            json!({"entry": loaded.entry.as_ref().map(|e| e.name.clone()), "packets": n, "accepted": accepted, "results": results})
+        );
+    }
+    let _ = stdout.flush();
+    outcome
+}
+
 fn main() -> ExitCode {
     // Diagnostics keep each message on one line, so scripts can grep them.
     let _ = miette::set_hook(Box::new(|_| {
@@ -431,6 +685,9 @@ fn main() -> ExitCode {
         },
         Cmd::Asm { input, output } => cmd_asm(json, &input, output).map(|_| true),
         Cmd::Disasm { input } => cmd_disasm(json, &input).map(|_| true),
+        Cmd::Compile { input, dir, entry } => {
+            cmd_compile(json, &input, dir, entry.as_deref()).map(|_| true)
+        }
         Cmd::Run {
             input,
             entry,
@@ -438,24 +695,62 @@ fn main() -> ExitCode {
             data,
             engine,
             budget,
-        } => no_entry(entry.as_deref())
-            .and_then(|()| cmd_run(json, &input, &ty, &data, engine, budget).map(|_| true)),
+        } => cmd_run(
+            json,
+            &input,
+            entry.as_deref(),
+            ty.as_deref(),
+            &data,
+            engine,
+            budget,
+        )
+        .map(|_| true),
         Cmd::Verify {
             input,
             entry,
             ty,
             ctx_size,
             budget,
-        } => no_entry(entry.as_deref())
-            .and_then(|()| cmd_verify(json, &input, ty.as_deref(), ctx_size, budget)),
+        } => cmd_verify(
+            json,
+            &input,
+            entry.as_deref(),
+            ty.as_deref(),
+            ctx_size,
+            budget,
+        ),
         Cmd::Jit {
             input,
             entry,
             ty,
             ctx_size,
             target,
-        } => no_entry(entry.as_deref())
-            .and_then(|()| cmd_jit(json, &input, &ty, ctx_size, &target).map(|_| true)),
+        } => cmd_jit(
+            json,
+            &input,
+            entry.as_deref(),
+            ty.as_deref(),
+            ctx_size,
+            &target,
+        )
+        .map(|_| true),
+        Cmd::Filter {
+            input,
+            entry,
+            pcap,
+            cbpf,
+            capture,
+            engine,
+        } => cmd_filter(
+            json,
+            input.as_deref(),
+            entry.as_deref(),
+            pcap.as_deref(),
+            cbpf.as_deref(),
+            &capture,
+            engine,
+        )
+        .map(|_| true),
         Cmd::Test {
             paths,
             engine,
@@ -468,12 +763,20 @@ fn main() -> ExitCode {
         Ok(false) => ExitCode::from(EXIT_REFUSED),
         Err(f) => {
             if json {
+                let errors: Vec<_> = f
+                    .reports
+                    .iter()
+                    .map(|r| json!({"code": r.code().map(|c| c.to_string()), "message": r.to_string()}))
+                    .collect();
+                let first = f.reports.first().map(|r| r.to_string());
                 println!(
                     "{}",
-                    json!({"error": f.report.to_string(), "status": f.status})
+                    json!({"error": first, "errors": errors, "status": f.status})
                 );
             } else {
-                eprintln!("{:?}", f.report);
+                for r in &f.reports {
+                    eprintln!("{r:?}");
+                }
             }
             ExitCode::from(f.status)
         }

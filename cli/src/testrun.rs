@@ -1,4 +1,5 @@
-//! `udf test`: finds test files under the given paths and judges each case.
+//! `udf test`: finds test files under the given paths (bpf_conformance `.data`, PREVAIL `.yaml`,
+//! the corpus's `.udft`) and judges each case.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -31,8 +32,8 @@ impl Summary {
 }
 
 /// The test files under `paths` (files as given; folders recursively), sorted. Files other than
-/// `.data` (bpf_conformance) and `.yaml` (PREVAIL) inside folders are not test files and are
-/// ignored.
+/// `.data` (bpf_conformance), `.yaml` (PREVAIL) and `.udft` (the corpus's own, [`crate::udft`])
+/// inside folders are not test files and are ignored.
 pub fn collect(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for p in paths {
@@ -60,7 +61,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
             walk(&p, out)?;
         } else if matches!(
             p.extension().and_then(|e| e.to_str()),
-            Some("data" | "yaml")
+            Some("data" | "yaml" | "udft")
         ) {
             out.push(p);
         }
@@ -83,8 +84,9 @@ pub fn run(files: &[PathBuf], engine: Engine, expect_failure: bool) -> std::io::
                 Err(e) => Verdict::Fail(format!("cannot read: {e}")),
             }],
             Some("yaml") => prevail_verdicts(f, expect_failure),
+            Some("udft") => crate::udft::verdicts(f, engine, expect_failure),
             _ => vec![Verdict::Skip(
-                "not a test file this runner reads (.data, .yaml)".to_string(),
+                "not a test file this runner reads (.data, .yaml, .udft)".to_string(),
             )],
         };
         for verdict in verdicts {

@@ -1,5 +1,6 @@
 //! `udf verify` and the trusted-mode gate of `udf run`: the verifier's verdict as a miette
-//! diagnostic pointing at the source line (for `.s` input) or the instruction, and as JSON.
+//! diagnostic pointing at the source line (`.s` input), the source span (`.udf` input) or the
+//! instruction, and as JSON.
 
 use std::path::Path;
 
@@ -8,7 +9,7 @@ use serde_json::{Value as Json, json};
 use udf_bytecode::{Program, ProgramType};
 use udf_verifier::{Config, Facts, Rejection, Warning};
 
-use crate::input::{Loaded, offset_of};
+use crate::input::Loaded;
 
 /// The verifier configuration for a type and an optional object size.
 pub fn config(ty: ProgramType, ctx_size: Option<u32>, budget: u64) -> Config {
@@ -27,16 +28,8 @@ pub fn object_size(ty: ProgramType, len: usize) -> Option<u32> {
     }
 }
 
-/// Byte offset and length of the code on 1-based `line` (indentation and `#` comment left out).
-fn line_span(src: &str, line: usize) -> (usize, usize) {
-    let start = offset_of(src, line, 1);
-    let text = src[start.min(src.len())..].lines().next().unwrap_or("");
-    let code = text.split('#').next().unwrap_or("");
-    let lead = code.len() - code.trim_start().len();
-    (start + lead, code.trim().len().max(1))
-}
-
-/// The rejection as a located diagnostic.
+/// The rejection as a located diagnostic: on the source line (`.s`) or the source span the
+/// instruction was compiled from (`.udf`), else on the instruction.
 pub fn report(path: &Path, loaded: &Loaded, e: &Rejection) -> Report {
     let insn = loaded
         .prog
@@ -52,25 +45,29 @@ pub fn report(path: &Path, loaded: &Loaded, e: &Rejection) -> Report {
         help.push_str(&format!("reached by: {}", e.path_text()));
     }
     let code = format!("udf::verify::{}", e.rule.code());
-    match (&loaded.src, loaded.lines.get(e.index)) {
-        (Some(src), Some(&line)) => {
-            let (at, len) = line_span(src, line);
-            let col = at - src[..at].rfind('\n').map_or(0, |p| p + 1) + 1;
+    let of_entry = loaded
+        .entry
+        .as_ref()
+        .map_or(String::new(), |en| format!(" of entry point `{}`", en.name));
+    match (&loaded.src, loaded.locate(e.index)) {
+        (Some(src), Some(at)) => {
             let diag = MietteDiagnostic::new(format!(
-                "{}:{line}:{col}: instruction {} (`{insn}`): {}",
+                "{}:{}:{}: instruction {} (`{insn}`){of_entry}: {}",
                 path.display(),
+                at.line,
+                at.col,
                 e.index,
                 e.rule
             ))
             .with_code(code)
-            .with_labels([LabeledSpan::at(at..at + len, e.rule.code())])
+            .with_labels([LabeledSpan::at(at.range, e.rule.code())])
             .with_help(help.trim_end().to_string());
             Report::new(diag)
                 .with_source_code(NamedSource::new(path.display().to_string(), src.clone()))
         }
         _ => {
             let diag = MietteDiagnostic::new(format!(
-                "{}: instruction {} (pc {}, `{insn}`): {}",
+                "{}: instruction {} (pc {}, `{insn}`){of_entry}: {}",
                 path.display(),
                 e.index,
                 e.pc,
@@ -95,11 +92,13 @@ pub fn rejection_json(loaded: &Loaded, e: &Rejection) -> Json {
         .iter()
         .map(|p| json!({"index": p.index, "taken": p.taken}))
         .collect();
+    let at = loaded.locate(e.index);
     json!({
         "accepted": false,
         "index": e.index,
         "pc": e.pc,
-        "line": loaded.lines.get(e.index),
+        "line": at.as_ref().map(|a| a.line),
+        "col": at.as_ref().map(|a| a.col),
         "rule": e.rule.code(),
         "message": e.rule.to_string(),
         "registers": regs,

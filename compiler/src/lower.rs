@@ -320,7 +320,7 @@ impl<'a> Lower<'a, '_> {
     fn reachable(&self) -> bool {
         let here = self.code.len();
         !matches!(self.code.last(), Some((i, _, _)) if i.is_terminator())
-            || self.labels.iter().any(|l| *l == Some(here))
+            || self.labels.contains(&Some(here))
     }
 
     fn jump(&mut self, cond: JmpCond, dst: Reg, src: Source, l: Label) {
@@ -349,6 +349,7 @@ impl<'a> Lower<'a, '_> {
             self.emit(mov(Reg::R0, Source::Imm(0)));
             self.emit(Insn::Exit);
         }
+        self.drop_jumps_to_next();
         let mut slot = Vec::with_capacity(self.code.len() + 1);
         let mut s = 0usize;
         for (i, _, _) in &self.code {
@@ -381,6 +382,33 @@ impl<'a> Lower<'a, '_> {
         let prog = Program::from_insns(insns)
             .map_err(|e| Diagnostic::new("udf::compiler_bug", format!("{e}")))?;
         Ok((prog, SourceMap { spans }))
+    }
+
+    /// Removes `ja` instructions whose target is the instruction after them.
+    fn drop_jumps_to_next(&mut self) {
+        let n = self.code.len();
+        let keep: Vec<bool> = (0..n)
+            .map(|k| match &self.code[k] {
+                (Insn::Ja { .. }, Some(l), _) => self.labels[l.0] != Some(k + 1),
+                _ => true,
+            })
+            .collect();
+        // New index of each old position (a removed instruction maps to the next kept one).
+        let mut new_at = Vec::with_capacity(n + 1);
+        let mut kept = 0;
+        for &k in &keep {
+            new_at.push(kept);
+            kept += usize::from(k);
+        }
+        new_at.push(kept);
+        for l in self.labels.iter_mut().flatten() {
+            *l = new_at[*l];
+        }
+        let mut k = 0;
+        self.code.retain(|_| {
+            k += 1;
+            keep[k - 1]
+        });
     }
 
     // ---- variables ------------------------------------------------------------------------
@@ -728,10 +756,12 @@ impl<'a> Lower<'a, '_> {
                 };
                 let v = self.eval(value, depth);
                 let (ty, v) = match (declared, v) {
-                    (Some(t), Ok(v)) => {
-                        self.expect(v, t, value.span)?;
-                        (t, Some(v))
-                    }
+                    // A value of the wrong type is reported, and the name is still bound at
+                    // its declared type so later uses do not cascade into more errors.
+                    (Some(t), Ok(v)) => match self.expect(v, t, value.span) {
+                        Ok(()) => (t, Some(v)),
+                        Err(Reported) => (t, None),
+                    },
                     (None, Ok(v)) => (v.ty.unwrap_or(Scalar::U64), Some(v)),
                     (Some(t), Err(_)) => (t, None),
                     (None, Err(_)) => (Scalar::U64, None),

@@ -158,12 +158,12 @@ owns o(i: I) {
         expect![[r#"
             mov %r9, %r1 ; o
             mov %r6, 0 ; for k in 0..3 { if i.p[k] != 0 { emit(i.p[k], 1, 0); } }
-            jge %r6, 3, +15 ; for k in 0..3 { if i.p[k] != 0 { emit(i.p[k], 1, 0); } }
+            jge %r6, 3, +14 ; for k in 0..3 { if i.p[k] != 0 { emit(i.p[k], 1, 0); } }
             mov %r2, %r6 ; i.p[k]
             lsh %r2, 2 ; i.p[k]
             add %r2, %r9 ; i.p[k]
             ldxw %r1, [%r2+4] ; i.p[k]
-            jeq %r1, 0, +8 ; i.p[k] != 0
+            jeq %r1, 0, +7 ; i.p[k] != 0
             mov %r2, %r6 ; i.p[k]
             lsh %r2, 2 ; i.p[k]
             add %r2, %r9 ; i.p[k]
@@ -171,9 +171,8 @@ owns o(i: I) {
             mov %r2, 1 ; emit(i.p[k], 1, 0)
             mov %r3, 0 ; emit(i.p[k], 1, 0)
             call 1 ; emit(i.p[k], 1, 0)
-            ja +0 ; if i.p[k] != 0 { emit(i.p[k], 1, 0); }
             add %r6, 1 ; k
-            ja -16 ; k
+            ja -15 ; k
             mov %r0, 0 ; {
             exit ; {
         "#]],
@@ -208,15 +207,6 @@ size two(x: L) -> u64 { let s: i32 = x.a; s as u64 }
                ·                                       ╰── this is `u32`
                ╰────
               help: convert it: `(...) as i32`
-            udf::name::unknown
-
-              × bad.udf:3:43: no variable or constant `s`
-               ╭─[bad.udf:3:43]
-             2 │ size one(x: L) -> u64 { x.a + nope }
-             3 │ size two(x: L) -> u64 { let s: i32 = x.a; s as u64 }
-               ·                                           ┬
-               ·                                           ╰── not defined here
-               ╰────
         "#]],
     );
 }
