@@ -1190,28 +1190,46 @@ impl<'a> Lower<'a, '_> {
         }
     }
 
+    /// `if c { then } else { els }`: the condition as jumps, the guards it proves applied in the
+    /// then-branch, and the packet bytes known after it those both branches know.
+    fn if_else<T, U>(
+        &mut self,
+        c: &Expr,
+        depth: usize,
+        then: impl FnOnce(&mut Self) -> R<T>,
+        els: impl FnOnce(&mut Self) -> R<U>,
+    ) -> R<(R<T>, R<U>)> {
+        let else_l = self.label();
+        let end = self.label();
+        let guards = self.guards_of(c);
+        self.cond(c, false, else_l, depth)?;
+        let pkt = self.pkt;
+        let saved = self.apply_guards(&guards);
+        let rt = then(self);
+        self.restore_guards(saved);
+        let pkt_then = self.pkt;
+        self.ja(end);
+        self.bind(else_l);
+        self.pkt = pkt;
+        let re = els(self);
+        self.bind(end);
+        self.pkt = self.pkt.meet(pkt_then);
+        Ok((rt, re))
+    }
+
     /// An expression evaluated for its effect (calls, `if` statements, blocks).
     fn effect(&mut self, e: &Expr, depth: usize) -> R<()> {
         match &e.kind {
             ExprKind::If(c, t, els) => {
-                let else_l = self.label();
-                let end = self.label();
-                let guards = self.guards_of(c);
-                self.cond(c, false, else_l, depth)?;
-                let pkt = self.pkt;
-                let saved = self.apply_guards(&guards);
-                let rt = self.block_effect(t, depth);
-                self.restore_guards(saved);
-                let pkt_then = self.pkt;
-                self.ja(end);
-                self.bind(else_l);
-                self.pkt = pkt;
-                let re = match els {
-                    Some(x) => self.effect(x, depth),
-                    None => Ok(()),
-                };
-                self.bind(end);
-                self.pkt = self.pkt.meet(pkt_then);
+                let (rt, re) = self.if_else(
+                    c,
+                    depth,
+                    |l| l.block_effect(t, depth),
+                    |l| match els {
+                        Some(x) => l.effect(x, depth),
+                        None => Ok(()),
+                    },
+                )?;
                 rt?;
                 re
             }
@@ -1393,21 +1411,18 @@ impl<'a> Lower<'a, '_> {
                     ));
                 };
                 let dst = self.temp(depth)?;
-                let else_l = self.label();
-                let end = self.label();
-                let guards = self.guards_of(c);
-                self.cond(c, false, else_l, depth)?;
-                let pkt = self.pkt;
-                let saved = self.apply_guards(&guards);
-                let vt = self.block_value(t, depth);
-                self.restore_guards(saved);
-                let pkt_then = self.pkt;
-                self.ja(end);
-                self.bind(else_l);
-                self.pkt = pkt;
-                let ve = self.eval(els, depth);
-                self.bind(end);
-                self.pkt = self.pkt.meet(pkt_then);
+                let (vt, ve) = self.if_else(
+                    c,
+                    depth,
+                    |l| l.block_value(t, depth),
+                    |l| {
+                        let v = l.eval(els, depth)?;
+                        l.materialize(v.op, depth).map(|r| Val {
+                            op: Opnd::Reg(r),
+                            ..v
+                        })
+                    },
+                )?;
                 let (vt, ve) = (vt?, ve?);
                 let ty = match unify(vt.ty, ve.ty) {
                     Ok(t) => t,
@@ -1422,8 +1437,7 @@ impl<'a> Lower<'a, '_> {
                         ));
                     }
                 };
-                // Both branches left their value in `dst` (see block_value / the moves below).
-                let _ = dst;
+                // Both branches left their value in `dst`.
                 Ok(Val {
                     op: Opnd::Reg(dst),
                     ty: Some(ty.unwrap_or(Scalar::U64)),
@@ -1451,7 +1465,17 @@ impl<'a> Lower<'a, '_> {
         })
     }
 
-    fn binary_vals(&mut self, op: BinOp, va: Val, b: &Expr, depth: usize, span: Span) -> R<Val> {
+    /// Evaluates the right operand of `op` with the left one, `va`, already evaluated at
+    /// `depth`, and finds their common type (untyped literals must fit it).
+    fn operands(
+        &mut self,
+        op: BinOp,
+        va: Val,
+        b: &Expr,
+        depth: usize,
+        span: Span,
+        what: &str,
+    ) -> R<(Val, Val, Option<Scalar>)> {
         // Keep `va` safe from `b`'s evaluation: a variable register is only read, a temporary
         // at `depth` is below `b`'s.
         let va = match va.op {
@@ -1466,7 +1490,7 @@ impl<'a> Lower<'a, '_> {
         };
         let vb = self.eval(b, depth + 1)?;
         let ty = match unify(va.ty, vb.ty) {
-            Ok(t) if t != Some(Scalar::Bool) => t,
+            Ok(t) if op.is_compare() || t != Some(Scalar::Bool) => t,
             _ => {
                 return Err(self.error(
                     Diagnostic::new(
@@ -1478,17 +1502,24 @@ impl<'a> Lower<'a, '_> {
                             type_label(vb.ty)
                         ),
                     )
-                    .label(span, "these types do not mix")
+                    .label(span, what.to_string())
                     .help("convert one side with `as`"),
                 ));
             }
         };
-        let t = ty.unwrap_or(Scalar::U64);
-        for v in [va, vb] {
-            if let (Opnd::Imm(_), None, Some(_)) = (v.op, v.ty, ty) {
-                self.expect(v, t, span)?;
+        if let Some(t) = ty {
+            for v in [va, vb] {
+                if v.ty.is_none() {
+                    self.expect(v, t, span)?;
+                }
             }
         }
+        Ok((va, vb, ty))
+    }
+
+    fn binary_vals(&mut self, op: BinOp, va: Val, b: &Expr, depth: usize, span: Span) -> R<Val> {
+        let (va, vb, ty) = self.operands(op, va, b, depth, span, "these types do not mix")?;
+        let t = ty.unwrap_or(Scalar::U64);
         let range = range_of(op, va.range, vb.range, t);
         if let (Opnd::Imm(x), Opnd::Imm(y)) = (va.op, vb.op) {
             let r = apply(op, t, t.normalize(x), t.normalize(y));
@@ -1852,42 +1883,9 @@ impl<'a> Lower<'a, '_> {
             }
             ExprKind::Binary(op, a, b) if op.is_compare() => {
                 let va = self.eval(a, depth)?;
-                let va = match va.op {
-                    Opnd::Imm(_) => va,
-                    Opnd::Reg(r) if TEMPS[depth..].contains(&r) && r != TEMPS[depth] => {
-                        let t = self.materialize(va.op, depth)?;
-                        Val {
-                            op: Opnd::Reg(t),
-                            ..va
-                        }
-                    }
-                    _ => va,
-                };
-                let vb = self.eval(b, depth + 1)?;
-                let ty = match unify(va.ty, vb.ty) {
-                    Ok(t) => t,
-                    Err(()) => {
-                        return Err(self.error(
-                            Diagnostic::new(
-                                "udf::type::mismatch",
-                                format!(
-                                    "`{}` between {} and {}",
-                                    op.symbol(),
-                                    type_label(va.ty),
-                                    type_label(vb.ty)
-                                ),
-                            )
-                            .label(e.span, "these types do not compare")
-                            .help("convert one side with `as`"),
-                        ));
-                    }
-                };
+                let (va, vb, ty) =
+                    self.operands(*op, va, b, depth, e.span, "these types do not compare")?;
                 let t = ty.unwrap_or(Scalar::U64);
-                for v in [va, vb] {
-                    if v.ty.is_none() && ty.is_some() {
-                        self.expect(v, t, e.span)?;
-                    }
-                }
                 if t == Scalar::Bool && !matches!(op, BinOp::Eq | BinOp::Ne) {
                     return Err(self.error(
                         Diagnostic::new("udf::type::mismatch", "bools compare only with == and !=")
