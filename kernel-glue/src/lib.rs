@@ -1,0 +1,29 @@
+//! udfkit's kernel glue: what a kernel links to accept downloaded programs, and the exokernel's
+//! XN built on them.
+//!
+//! - [`package`]: the download package (versioned, little-endian sections, HMAC-SHA-256 tag),
+//!   its writer and its defensive reader;
+//! - [`loader`]: authenticate, parse, re-verify, compare facts, map native code W^X or fall
+//!   back to the interpreter, install into a [`loader::Table`] of programs;
+//! - [`program`]: an installed program and how the kernel invokes it;
+//! - [`device`]: block I/O through a small trait, so a kernel supplies its own buffer cache;
+//! - [`xn`]: templates, the registry of metadata blocks, the checked allocate / free / write
+//!   operations and free-map reconstruction; [`ext`]: the ext2/ext4 front end.
+//!
+//! The core is `no_std` + `alloc`. The `std` feature maps native code (the host's executable
+//! memory); `jit` lets the kernel compile bytecode packages itself. Nothing here compiles source.
+#![cfg_attr(not(feature = "std"), no_std)]
+
+extern crate alloc;
+
+pub mod device;
+pub mod ext;
+pub mod loader;
+pub mod package;
+pub mod program;
+pub mod xn;
+
+pub use device::{BlockDevice, IoError, MemDevice};
+
+
+pub use program::{InvokeError, Installed, Run};
