@@ -10,6 +10,7 @@ pub mod prevail;
 pub mod testrun;
 pub mod udft;
 pub mod verify;
+pub mod xn;
 
 /// Exit status: success or accepted.
 pub const EXIT_OK: u8 = 0;

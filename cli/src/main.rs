@@ -165,6 +165,62 @@ enum Cmd {
         #[arg(short, long)]
         verbose: bool,
     },
+    /// XN on an ext2/ext4 image: free-map reconstruction, checked block allocation and free.
+    Xn {
+        #[command(subcommand)]
+        cmd: XnCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum XnCmd {
+    /// Rebuild the free map from the roots through the corpus owns-udfs and compare it with
+    /// the image's bitmaps (exit 0 when they match, else 1 with the differences).
+    Rebuild {
+        /// The image.
+        image: PathBuf,
+        /// The file system: ext2 or ext4.
+        #[arg(long = "fs")]
+        fs: String,
+    },
+    /// Point block slot K of inode N at block B through XN's ownership check; the image is
+    /// written only when the check passes.
+    Alloc {
+        /// The image.
+        image: PathBuf,
+        /// The file system (ext2: block-mapped inodes).
+        #[arg(long = "fs")]
+        fs: String,
+        /// The inode.
+        #[arg(long)]
+        inode: u32,
+        /// The block slot (0-11 direct, 12-14 indirect).
+        #[arg(long)]
+        slot: usize,
+        /// The block.
+        #[arg(long)]
+        block: u64,
+        /// The extent kind claimed (default: the slot's).
+        #[arg(long)]
+        kind: Option<u32>,
+    },
+    /// Free the block in slot K of inode N through XN's ownership check.
+    Free {
+        /// The image.
+        image: PathBuf,
+        /// The file system.
+        #[arg(long = "fs")]
+        fs: String,
+        /// The inode.
+        #[arg(long)]
+        inode: u32,
+        /// The block slot.
+        #[arg(long)]
+        slot: usize,
+        /// The extent kind claimed (default: the slot's).
+        #[arg(long)]
+        kind: Option<u32>,
+    },
 }
 
 fn engine(e: EngineArg) -> Result<Engine, Failure> {
@@ -757,6 +813,28 @@ fn main() -> ExitCode {
             expect_failure,
             verbose,
         } => cmd_test(json, &paths, engine, expect_failure, verbose),
+        Cmd::Xn { cmd } => match cmd {
+            XnCmd::Rebuild { image, fs } => udf_cli::xn::rebuild(json, &image, &fs),
+            XnCmd::Alloc {
+                image,
+                fs,
+                inode,
+                slot,
+                block,
+                kind,
+            } if block != 0 => udf_cli::xn::set_slot(json, &image, &fs, inode, slot, block, kind),
+            XnCmd::Alloc { .. } => Err(Failure::usage(miette!(
+                code = "udf::usage",
+                "--block 0 is not a block: use `udf xn free` to free a slot"
+            ))),
+            XnCmd::Free {
+                image,
+                fs,
+                inode,
+                slot,
+                kind,
+            } => udf_cli::xn::set_slot(json, &image, &fs, inode, slot, 0, kind),
+        },
     };
     match result {
         Ok(true) => ExitCode::from(EXIT_OK),

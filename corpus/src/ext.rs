@@ -4,7 +4,7 @@
 
 use crate::debugfs;
 use crate::error::{Error, Result};
-use crate::tools::{self, MKE2FS};
+use crate::tools::{self, E2FSCK, MKE2FS};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -122,6 +122,31 @@ pub fn build(spec: Spec, tree: &Path, img: &Path) -> Result<()> {
     }
     debugfs::run_script(img, &script, true)?;
     Ok(())
+}
+
+/// Runs `e2fsck -fn` on `img` (forced full check, read-only): `Ok` when it finds nothing to
+/// fix, else an error carrying its report.
+pub fn fsck(img: &Path) -> Result<()> {
+    let mut cmd = E2FSCK.command()?;
+    cmd.arg("-fn").arg(img);
+    let line = tools::command_line(&cmd);
+    let out = cmd.output().map_err(|e| Error::ToolFailed {
+        command: line.clone(),
+        status: "could not start".into(),
+        stderr: e.to_string(),
+    })?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(Error::ToolFailed {
+        command: line,
+        status: out.status.to_string(),
+        stderr: format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    })
 }
 
 fn le16(b: &[u8], at: usize) -> u16 {

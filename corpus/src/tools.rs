@@ -25,6 +25,11 @@ pub const DEBUGFS: Tool = Tool {
     name: "debugfs",
     package: "e2fsprogs",
 };
+/// `e2fsck` (e2fsprogs).
+pub const E2FSCK: Tool = Tool {
+    name: "e2fsck",
+    package: "e2fsprogs",
+};
 /// `mkfs.fat` (dosfstools).
 pub const MKFS_FAT: Tool = Tool {
     name: "mkfs.fat",

@@ -1,0 +1,250 @@
+//! `udf xn`: XN on an ext2/ext4 image, as a kernel would run it. The corpus owns-udfs (bundled
+//! `corpus/fs/ext2.udf` and `ext4.udf`) are compiled, then installed through the kernel's
+//! loader, which re-verifies them; the image is read through the block-device trait.
+//!
+//! - `rebuild`: the free map from the roots, compared with the image's bitmaps;
+//! - `alloc` / `free`: one block slot of a block-mapped inode changed through XN's checked
+//!   operation; the image file is written (only the blocks that changed) when XN accepts, and
+//!   left untouched when it refuses.
+
+use std::collections::HashMap;
+use std::fs::OpenOptions;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+use miette::miette;
+use serde_json::{Value as Json, json};
+use udf_kernel_glue::ext::{ExtError, ExtFs, Flavor, probe_block_size};
+use udf_kernel_glue::xn::Xn;
+use udf_kernel_glue::{BlockDevice, MemDevice, ProgramId, Table};
+
+use crate::input::{Failure, read};
+
+/// The bundled owns-udfs XN's ext templates use.
+const SOURCES: [(&str, &str); 2] = [
+    (
+        "corpus/fs/ext2.udf",
+        include_str!("../../corpus/fs/ext2.udf"),
+    ),
+    (
+        "corpus/fs/ext4.udf",
+        include_str!("../../corpus/fs/ext4.udf"),
+    ),
+];
+
+/// The kernel's side: the program table with the corpus udfs installed, by name.
+pub struct Kernel {
+    /// Installed programs.
+    pub table: Table,
+    ids: HashMap<String, ProgramId>,
+}
+
+impl Kernel {
+    /// Compiles the bundled udfs and installs every entry through the loader.
+    pub fn new() -> Result<Kernel, Failure> {
+        let mut table = Table::new();
+        let mut ids = HashMap::new();
+        for (path, src) in SOURCES {
+            let module = udf_compiler::compile(path, src).map_err(|d| Failure::compile(&d))?;
+            for e in module.entries {
+                let id = table
+                    .install_bytecode(&e.name, e.ty, e.ctx_size, &e.prog)
+                    .map_err(|err| {
+                        Failure::refused(miette!(
+                            code = "udf::kernel::refused",
+                            "the kernel refused {path}'s `{}`: {err}",
+                            e.name
+                        ))
+                    })?;
+                ids.insert(e.name, id);
+            }
+        }
+        Ok(Kernel { table, ids })
+    }
+
+    /// XN over `fs` with these udfs.
+    pub fn xn(&self, fs: &ExtFs) -> Result<Xn, Failure> {
+        fs.xn(&self.table, &|n| self.ids.get(n).copied())
+            .map_err(|e| refused(&e))
+    }
+}
+
+fn refused(e: &ExtError) -> Failure {
+    match e {
+        ExtError::Refused(_) => Failure::refused(miette!(code = "udf::xn::refused", "{e}")),
+        _ => Failure::usage(miette!(code = "udf::xn::image", "{e}")),
+    }
+}
+
+/// Parses `--fs`.
+pub fn flavor(name: &str) -> Result<Flavor, Failure> {
+    match name {
+        "ext2" => Ok(Flavor::Ext2),
+        "ext4" => Ok(Flavor::Ext4),
+        _ => Err(Failure::usage(miette!(
+            code = "udf::usage",
+            "--fs {name}: expected ext2 or ext4"
+        ))),
+    }
+}
+
+/// An image opened as the kernel sees it.
+pub struct Opened {
+    /// The image, in memory.
+    pub dev: MemDevice,
+    /// Its file system.
+    pub fs: ExtFs,
+    /// The udfs.
+    pub kernel: Kernel,
+    /// XN, its free map rebuilt.
+    pub xn: Xn,
+    /// What the rebuild found.
+    pub rebuild: udf_kernel_glue::ext::Rebuild,
+}
+
+/// Reads `image`, opens its file system, installs the udfs and rebuilds XN's free map.
+pub fn open(image: &Path, fs: &str) -> Result<Opened, Failure> {
+    let flavor = flavor(fs)?;
+    let bytes = read(image)?;
+    let bs = probe_block_size(&mut MemDevice::new(bytes.clone(), 1024)).map_err(|e| {
+        Failure::usage(miette!(code = "udf::xn::image", "{}: {e}", image.display()))
+    })?;
+    let mut dev = MemDevice::new(bytes, bs as usize);
+    let fs = ExtFs::open(&mut dev, flavor).map_err(|e| {
+        Failure::usage(miette!(code = "udf::xn::image", "{}: {e}", image.display()))
+    })?;
+    let kernel = Kernel::new()?;
+    let mut xn = kernel.xn(&fs)?;
+    let rebuild = fs
+        .rebuild(&mut xn, &kernel.table, &mut dev)
+        .map_err(|e| refused(&e))?;
+    Ok(Opened {
+        dev,
+        fs,
+        kernel,
+        xn,
+        rebuild,
+    })
+}
+
+/// `udf xn rebuild`: prints the comparison; `Ok(true)` when the maps match and nothing is wrong.
+pub fn rebuild(json_out: bool, image: &Path, fs: &str) -> Result<bool, Failure> {
+    let o = open(image, fs)?;
+    let r = &o.rebuild;
+    let blocks = o.fs.sb.blocks;
+    let used = r.rebuilt.used.count();
+    let ok = r.differences.is_empty() && r.rebuilt.problems.is_empty();
+    if json_out {
+        let diffs: Vec<Json> = r
+            .differences
+            .iter()
+            .map(|&(b, disk, rebuilt)| json!({"block": b, "on_disk": disk, "rebuilt": rebuilt}))
+            .collect();
+        let problems: Vec<String> = r.rebuilt.problems.iter().map(|p| p.to_string()).collect();
+        println!(
+            "{}",
+            json!({
+                "match": ok, "blocks": blocks, "used": used, "free": blocks - used,
+                "roots": r.rebuilt.roots, "objects": r.rebuilt.objects,
+                "differences": diffs, "problems": problems,
+            })
+        );
+        return Ok(ok);
+    }
+    println!(
+        "walked {} inodes and {} metadata blocks: {used} of {blocks} blocks in use, {} free",
+        r.rebuilt.roots,
+        r.rebuilt.objects - r.rebuilt.roots,
+        blocks - used
+    );
+    for p in &r.rebuilt.problems {
+        println!("problem: {p}");
+    }
+    for &(b, disk, _) in &r.differences {
+        let (d, m) = if disk {
+            ("in use", "free")
+        } else {
+            ("free", "in use")
+        };
+        println!("block {b}: {d} in the image's bitmap, {m} in the rebuilt map");
+    }
+    if ok {
+        println!("the rebuilt free map matches the image's bitmaps");
+    } else {
+        println!(
+            "{} difference(s), {} problem(s)",
+            r.differences.len(),
+            r.rebuilt.problems.len()
+        );
+    }
+    Ok(ok)
+}
+
+/// `udf xn alloc` (a nonzero `block`) and `udf xn free` (`block` 0): changes one block slot
+/// through XN and writes the image only when XN accepts.
+pub fn set_slot(
+    json_out: bool,
+    image: &Path,
+    fs: &str,
+    ino: u32,
+    slot: usize,
+    block: u64,
+    kind: Option<u32>,
+) -> Result<bool, Failure> {
+    let mut o = open(image, fs)?;
+    if !o.rebuild.rebuilt.problems.is_empty() {
+        return Err(Failure::refused(miette!(
+            code = "udf::xn::inconsistent",
+            "the image is inconsistent ({} problem(s), first: {}): run `udf xn rebuild`",
+            o.rebuild.rebuilt.problems.len(),
+            o.rebuild.rebuilt.problems[0]
+        )));
+    }
+    let before = o.dev.bytes().to_vec();
+    let change =
+        o.fs.set_slot(
+            &mut o.xn,
+            &o.kernel.table,
+            &mut o.dev,
+            ino,
+            slot,
+            block,
+            kind,
+        )
+        .map_err(|e| refused(&e))?;
+    // Accepted: write the blocks that changed.
+    let bs = o.dev.block_size();
+    let file = OpenOptions::new().write(true).open(image).map_err(|e| {
+        Failure::usage(miette!(
+            code = "udf::io",
+            "cannot write {}: {e}",
+            image.display()
+        ))
+    })?;
+    let mut written = 0;
+    for (i, (a, b)) in before.chunks(bs).zip(o.dev.bytes().chunks(bs)).enumerate() {
+        if a != b {
+            file.write_all_at(b, (i * bs) as u64).map_err(|e| {
+                Failure::usage(miette!(
+                    code = "udf::io",
+                    "cannot write {}: {e}",
+                    image.display()
+                ))
+            })?;
+            written += 1;
+        }
+    }
+    if json_out {
+        println!(
+            "{}",
+            json!({"accepted": true, "inode": ino, "slot": slot, "old": change.old,
+                   "new": change.new, "kind": change.kind, "blocks_written": written})
+        );
+    } else {
+        println!(
+            "accepted: inode {ino} slot {slot}: block {} -> {} (kind {}); {written} block(s) written",
+            change.old, change.new, change.kind
+        );
+    }
+    Ok(true)
+}
