@@ -160,13 +160,26 @@ pub fn rebuild(json_out: bool, image: &Path, fs: &str) -> Result<bool, Failure> 
     for p in &r.rebuilt.problems {
         println!("problem: {p}");
     }
+    // Differences in runs of consecutive blocks that differ the same way.
+    let mut runs: Vec<(u64, u64, bool)> = Vec::new();
     for &(b, disk, _) in &r.differences {
+        match runs.last_mut() {
+            Some(last) if last.1 + 1 == b && last.2 == disk => last.1 = b,
+            _ => runs.push((b, b, disk)),
+        }
+    }
+    for (a, b, disk) in runs {
         let (d, m) = if disk {
             ("in use", "free")
         } else {
             ("free", "in use")
         };
-        println!("block {b}: {d} in the image's bitmap, {m} in the rebuilt map");
+        let which = if a == b {
+            format!("block {a}")
+        } else {
+            format!("blocks {a}-{b}")
+        };
+        println!("{which}: {d} in the image's bitmap, {m} in the rebuilt map");
     }
     if ok {
         println!("the rebuilt free map matches the image's bitmaps");

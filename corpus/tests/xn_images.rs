@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use udf_corpus::ext::{self, Spec};
 use udf_corpus::{TempDir, debugfs, tree};
 use udf_kernel_glue::ext::{ExtError, ExtFs, Flavor, kind};
-use udf_kernel_glue::xn::{Refusal, Xn};
+use udf_kernel_glue::xn::{Problem, Refusal, Xn};
 use udf_kernel_glue::{BlockDevice, MemDevice, ProgramId, Table};
 
 /// The corpus's ext owns-udfs, compiled and installed through the kernel's loader.
@@ -281,7 +281,7 @@ fn refused_operations_leave_the_image_byte_identical_ext2_1k() {
     let err = t.slot(ino, 5, in_use, None).unwrap_err();
     assert_eq!(err, ExtError::Refused(Refusal::InUse(in_use)));
     let err = t.slot(ino, 0, free, None).unwrap_err();
-    let ExtError::Refused(Refusal::Mismatch { added, removed }) = err else {
+    let ExtError::Refused(Refusal::Mismatch { added, removed, .. }) = err else {
         panic!("{err}")
     };
     assert_eq!(added, vec![(kind::DATA, free, free)]);
@@ -290,4 +290,81 @@ fn refused_operations_leave_the_image_byte_identical_ext2_1k() {
     let err = t.slot(t.fs.sb.inodes, 0, free, None).unwrap_err();
     assert_eq!(err, ExtError::Inode(t.fs.sb.inodes));
     assert!(t.dev.bytes() == before.as_slice());
+}
+
+/// Writes the little-endian `v` at byte `at` of block `block`.
+fn poke(dev: &mut MemDevice, block: u64, at: usize, v: u32) {
+    let mut b = vec![0u8; dev.block_size()];
+    dev.read_block(block, &mut b).unwrap();
+    b[at..at + 4].copy_from_slice(&v.to_le_bytes());
+    dev.write_block(block, &b).unwrap();
+}
+
+#[test]
+fn rebuild_reports_blocks_owned_twice_cycles_and_bad_extents_ext2_1k() {
+    let t = Ext2::new();
+    let ino = t.ino("/blocks/dind_first");
+    let other = t.ino("/sparse/tail_hole");
+    let (mut base, fs, k) = (t.dev.clone(), &t.fs, &t.k);
+    let obj = fs.inode_obj(ino).unwrap();
+    let mut inode = vec![0u8; 1024];
+    base.read_block(obj.block, &mut inode).unwrap();
+    let slot = |k: usize| {
+        let at = obj.offset as usize + 40 + 4 * k;
+        u64::from(u32::from_le_bytes(inode[at..at + 4].try_into().unwrap()))
+    };
+    let (data0, dind) = (slot(0), slot(13));
+    assert!(
+        data0 != 0 && dind != 0,
+        "dind_first has a double-indirect block"
+    );
+    let other_obj = fs.inode_obj(other).unwrap();
+    let rebuild = |dev: &mut MemDevice| {
+        let mut xn = k.xn(fs);
+        let r = fs.rebuild(&mut xn, &k.table, dev).unwrap();
+        r.rebuilt.problems
+    };
+
+    // Another inode points at dind_first's first data block.
+    let mut dev = base.clone();
+    poke(
+        &mut dev,
+        other_obj.block,
+        other_obj.offset as usize + 40 + 4 * 5,
+        data0 as u32,
+    );
+    let p = rebuild(&mut dev);
+    assert!(
+        p.iter()
+            .any(|p| matches!(p, Problem::OwnedTwice { block, .. } if *block == data0)),
+        "{p:?}"
+    );
+
+    // The double-indirect block names itself as one of its indirect blocks: a cycle.
+    let mut dev = base.clone();
+    poke(&mut dev, dind, 4 * 7, dind as u32);
+    let p = rebuild(&mut dev);
+    assert!(
+        p.iter()
+            .any(|p| matches!(p, Problem::Cycle { block, .. } if *block == dind)),
+        "{p:?}"
+    );
+
+    // A pointer past the end of the disk.
+    let mut dev = base.clone();
+    poke(
+        &mut dev,
+        other_obj.block,
+        other_obj.offset as usize + 40 + 4 * 6,
+        0x00ff_ffff,
+    );
+    let p = rebuild(&mut dev);
+    assert!(
+        p.iter()
+            .any(|p| matches!(p, Problem::BadExtent { extent, .. } if extent.start == 0x00ff_ffff)),
+        "{p:?}"
+    );
+
+    // The untouched image has no problem.
+    assert_eq!(rebuild(&mut base), vec![]);
 }

@@ -227,6 +227,8 @@ pub enum Refusal {
     OwnedTwice(u64),
     /// Ownership did not change as the operation claims.
     Mismatch {
+        /// What the operation claimed.
+        claimed: Op,
         /// Runs owned after and not before.
         added: Runs,
         /// Runs owned before and not after.
@@ -292,8 +294,28 @@ impl fmt::Display for Refusal {
             Refusal::OwnedTwice(b) => {
                 write!(f, "after the change the object names block {b} twice")
             }
-            Refusal::Mismatch { added, removed } => {
-                f.write_str("ownership would change by more than claimed: it would gain ")?;
+            Refusal::Mismatch {
+                claimed,
+                added,
+                removed,
+            } => {
+                match claimed {
+                    Op::Alloc(e) | Op::Free(e) => write!(
+                        f,
+                        "the change claims to {} {} block(s) at {} of kind {}, but the object would gain ",
+                        if matches!(claimed, Op::Alloc(_)) {
+                            "allocate"
+                        } else {
+                            "free"
+                        },
+                        e.count,
+                        e.start,
+                        e.kind
+                    )?,
+                    Op::Write => f.write_str(
+                        "the change claims to keep ownership as it is, but the object would gain ",
+                    )?,
+                }
                 runs(f, added)?;
                 f.write_str(" and lose ")?;
                 runs(f, removed)
@@ -574,7 +596,11 @@ impl Xn {
             }
         }
         if added != want_added || removed != want_removed {
-            return Err(Refusal::Mismatch { added, removed });
+            return Err(Refusal::Mismatch {
+                claimed: op,
+                added,
+                removed,
+            });
         }
         if let (Some(e), Some(mt)) = (ext, meta) {
             let mut blk = vec![0u8; self.block_size];
