@@ -21,7 +21,7 @@ fi
 # The file-system tests build real images: e2fsprogs (mke2fs -d, debugfs, e2fsck), dosfstools
 # (mkfs.fat) and mtools (mcopy). Install them from Debian's packages when missing.
 need=()
-for tool in mke2fs:e2fsprogs debugfs:e2fsprogs mkfs.fat:dosfstools mcopy:mtools; do
+for tool in mke2fs:e2fsprogs debugfs:e2fsprogs e2fsck:e2fsprogs mkfs.fat:dosfstools mcopy:mtools; do
     command -v "${tool%%:*}" >/dev/null 2>&1 || PATH="$PATH:/sbin:/usr/sbin" command -v "${tool%%:*}" >/dev/null 2>&1 \
         || need+=("${tool#*:}")
 done
@@ -44,6 +44,7 @@ echo "== no_std crates build without std"
 cargo build -q -p udf-bytecode
 cargo build -q -p udf-verifier
 cargo build -q -p udf-runtime --no-default-features
+cargo build -q -p udf-kernel-glue
 
 echo "== dependency invariants (ARCHITECTURE.md)"
 deps() { cargo tree -q -e normal -p "$@" --prefix none | awk '{print $1}' | sort -u | grep -v "^$1\$" || true; }
@@ -59,9 +60,16 @@ for c in udf-bytecode udf-verifier udf-runtime; do
 done
 # The kernel-facing crates never compile source: only the command line, the corpus tests and
 # the benchmarks know the compiler.
-for c in udf-bytecode udf-verifier udf-runtime udf-jit; do
+for c in udf-bytecode udf-verifier udf-runtime udf-jit udf-kernel-glue; do
     if deps "$c" | grep -q -e '^udf-compiler$' -e '^lalrpop' -e '^logos'; then echo "$c must not depend on the compiler" >&2; exit 1; fi
 done
+if deps udf-kernel-glue --features jit | grep -q -e '^udf-compiler$' -e '^lalrpop' -e '^logos'; then
+    echo "udf-kernel-glue (jit) must not depend on the compiler" >&2; exit 1
+fi
+# The kernel's core: the bytecode, the verifier, the runtime's core and the HMAC crates.
+if deps udf-kernel-glue | grep -q -e '^udf-jit$' -e '^cranelift' -e '^memmap2$'; then
+    echo "udf-kernel-glue without features must not depend on the JIT or executable memory" >&2; exit 1
+fi
 # The planted-bug switch is for tests only: the command line never builds with it.
 if cargo tree -q -e features,normal -p udf-cli | grep -q fault-injection; then
     echo "udf-cli must not enable udf-verifier/fault-injection" >&2; exit 1
@@ -84,6 +92,10 @@ cargo run -q --release -p udf-bench --features rbpf -- jit --quick
 cargo run -q --release -p udf-bench -- verify --quick
 cargo run -q --release -p udf-bench -- compile --quick
 cargo run -q --release -p udf-bench -- corpus --quick
+cargo run -q --release -p udf-bench -- xn --quick
+
+echo "== the fuzz targets build (their own workspace; the oracles ran above under cargo test)"
+cargo check -q --manifest-path fuzz/Cargo.toml --bins
 
 echo "== the bpf_conformance suite through the udf command"
 cargo build -q --release -p udf-cli

@@ -13,6 +13,10 @@
 //! `cargo run --release -p udf-bench -- corpus [--quick]` measures the `.udf` compiler on the
 //! corpus and the owns-udfs `ext2_inode` and `ext2_ind1_4k` per call on both engines.
 //!
+//! `cargo run --release -p udf-bench -- xn [--quick]` measures XN on real images with the
+//! corpus udfs installed as bytecode (interpreter) and as signed native packages: free-map
+//! rebuild throughput on a 256 MiB ext4 image and the cost of one checked allocation or free.
+//!
 //! `cargo run --release -p udf-bench --features rbpf -- jit [--quick]` runs the ALU loop and
 //! the memory loop through udfkit's interpreter, udfkit's JIT in trusted mode (verified) and in
 //! checked mode, and rbpf 0.4's interpreter, x86-64 JIT and Cranelift backend, in one process,
@@ -26,6 +30,7 @@ mod compile;
 mod corpus;
 mod jit;
 mod verify;
+mod xn;
 
 use udf_bytecode::{CheckConfig, Program, ProgramType, assemble};
 use udf_runtime::{Compiled, Context, NoHelpers, RunOptions, Vm, prepare};
@@ -151,12 +156,18 @@ fn main() {
         jit::run(quick);
         return;
     }
+    if what == "xn" {
+        xn::run(quick);
+        return;
+    }
     if what == "corpus" {
         corpus::run(quick);
         return;
     }
     if what != "interp" {
-        eprintln!("unknown benchmark `{what}` (available: interp, verify, compile, jit, corpus)");
+        eprintln!(
+            "unknown benchmark `{what}` (available: interp, verify, compile, jit, corpus, xn)"
+        );
         std::process::exit(2);
     }
     if args.iter().any(|a| a == "--once") {

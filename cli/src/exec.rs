@@ -143,3 +143,26 @@ pub fn run_typed_native(
 ) -> Result<TypedRun, Fault> {
     run_code(vm, Code::Native(exe), ty, input, None, budget)
 }
+
+/// Prints a run as `udf run` does: `r0 = VALUE`, then one `extent START COUNT KIND` line per
+/// extent; with `json`, one object holding `r0`, `extents` and the fields of `extra`.
+pub fn print_run(json: bool, r0: u64, extents: &[Extent], extra: &[(&str, serde_json::Value)]) {
+    if json {
+        let extents: Vec<_> = extents
+            .iter()
+            .map(|e| serde_json::json!({"start": e.start, "count": e.count, "kind": e.kind}))
+            .collect();
+        let mut obj = serde_json::Map::new();
+        obj.insert("r0".into(), r0.into());
+        obj.insert("extents".into(), extents.into());
+        for (k, v) in extra {
+            obj.insert((*k).into(), v.clone());
+        }
+        println!("{}", serde_json::Value::Object(obj));
+    } else {
+        println!("r0 = {r0}");
+        for e in extents {
+            println!("extent {} {} {}", e.start, e.count, e.kind);
+        }
+    }
+}

@@ -6,6 +6,7 @@ pub mod datafile;
 pub mod demo;
 pub mod exec;
 pub mod input;
+pub mod kernel;
 pub mod prevail;
 pub mod testrun;
 pub mod udft;

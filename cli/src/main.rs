@@ -170,6 +170,51 @@ enum Cmd {
         #[command(subcommand)]
         cmd: XnCmd,
     },
+    /// Build a download package: bytecode, verifier facts, native code for a target, tag.
+    Package {
+        /// Program: `.udf` source, `.s` text or raw bytecode.
+        input: PathBuf,
+        /// Entry point (for `.udf` sources with more than one).
+        #[arg(long)]
+        entry: Option<String>,
+        /// Program type: filter, owns, acl or size (a `.udf` entry point fixes it).
+        #[arg(long = "type")]
+        ty: Option<String>,
+        /// Size in bytes of the metadata object (owns, acl, size; a `.udf` entry point's layout
+        /// gives it).
+        #[arg(long)]
+        ctx_size: Option<u32>,
+        /// Native code for: none, x86_64, aarch64 or riscv64.
+        #[arg(long, default_value = "none")]
+        target: String,
+        /// Sign with the key in this file (its raw bytes).
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
+        /// The package to write.
+        #[arg(short = 'o', long = "output", value_name = "OUT.pkg")]
+        output: PathBuf,
+    },
+    /// What a kernel does with a download.
+    Kernel {
+        #[command(subcommand)]
+        cmd: KernelCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum KernelCmd {
+    /// Authenticate, parse, re-verify and install a package, then run it on the bytes of a
+    /// file; prints as `udf run`.
+    Load {
+        /// The package.
+        package: PathBuf,
+        /// The kernel's key (the file's raw bytes).
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
+        /// The context bytes.
+        #[arg(long = "input", value_name = "FILE")]
+        data: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -330,21 +375,7 @@ fn cmd_run(
                 .map_err(fault)?
         }
     };
-    if json {
-        let extents: Vec<_> = extents
-            .iter()
-            .map(|e| json!({"start": e.start, "count": e.count, "kind": e.kind}))
-            .collect();
-        println!(
-            "{}",
-            json!({"r0": out.r0, "executed": out.executed, "extents": extents})
-        );
-    } else {
-        println!("r0 = {}", out.r0);
-        for e in &extents {
-            println!("extent {} {} {}", e.start, e.count, e.kind);
-        }
-    }
+    udf_cli::exec::print_run(json, out.r0, &extents, &[("executed", out.executed.into())]);
     Ok(())
 }
 
@@ -444,6 +475,20 @@ fn program_type(
 fn parse_type(ty: &str) -> Result<ProgramType, Failure> {
     ty.parse()
         .map_err(|e| Failure::usage(miette!(code = "udf::usage", "--type {ty}: {e}")))
+}
+
+/// `udf package`: the program and its type as for `udf verify`, then [`udf_cli::kernel`].
+fn cmd_package(
+    json: bool,
+    input: &Path,
+    entry: Option<&str>,
+    ty: Option<&str>,
+    opts: udf_cli::kernel::PackageOptions<'_>,
+) -> Result<(), Failure> {
+    let given = ty.map(parse_type).transpose()?;
+    let loaded = load(input, entry)?;
+    let ty = program_type(&loaded, given, None)?;
+    udf_cli::kernel::package(json, input, &loaded, ty, opts)
 }
 
 fn cmd_verify(
@@ -835,6 +880,30 @@ fn main() -> ExitCode {
                 kind,
             } => udf_cli::xn::set_slot(json, &image, &fs, inode, slot, 0, kind),
         },
+        Cmd::Package {
+            input,
+            entry,
+            ty,
+            ctx_size,
+            target,
+            key,
+            output,
+        } => cmd_package(
+            json,
+            &input,
+            entry.as_deref(),
+            ty.as_deref(),
+            udf_cli::kernel::PackageOptions {
+                ctx_size,
+                target: &target,
+                key: key.as_deref(),
+                output: &output,
+            },
+        )
+        .map(|_| true),
+        Cmd::Kernel {
+            cmd: KernelCmd::Load { package, key, data },
+        } => udf_cli::kernel::load(json, &package, key.as_deref(), &data).map(|_| true),
     };
     match result {
         Ok(true) => ExitCode::from(EXIT_OK),

@@ -14,7 +14,7 @@ use std::path::Path;
 
 use miette::miette;
 use serde_json::{Value as Json, json};
-use udf_kernel_glue::ext::{ExtError, ExtFs, Flavor, probe_block_size};
+use udf_kernel_glue::ext::{ExtError, ExtFs, Flavor, SlotRequest, probe_block_size};
 use udf_kernel_glue::xn::Xn;
 use udf_kernel_glue::{BlockDevice, MemDevice, ProgramId, Table};
 
@@ -219,10 +219,12 @@ pub fn set_slot(
             &mut o.xn,
             &o.kernel.table,
             &mut o.dev,
-            ino,
-            slot,
-            block,
-            kind,
+            SlotRequest {
+                ino,
+                slot,
+                block,
+                kind,
+            },
         )
         .map_err(|e| refused(&e))?;
     // Accepted: write the blocks that changed.

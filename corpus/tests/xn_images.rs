@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use udf_corpus::ext::{self, Spec};
 use udf_corpus::{TempDir, debugfs, tree};
-use udf_kernel_glue::ext::{ExtError, ExtFs, Flavor, kind};
+use udf_kernel_glue::ext::{ExtError, ExtFs, Flavor, SlotRequest, kind};
 use udf_kernel_glue::xn::{Problem, Refusal, Xn};
 use udf_kernel_glue::{BlockDevice, MemDevice, ProgramId, Table};
 
@@ -155,10 +155,12 @@ impl Ext2 {
                 &mut self.xn,
                 &self.k.table,
                 &mut self.dev,
-                ino,
-                slot,
-                block,
-                kind,
+                SlotRequest {
+                    ino,
+                    slot,
+                    block,
+                    kind,
+                },
             )
             .map(|_| ())
     }

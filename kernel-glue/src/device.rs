@@ -29,7 +29,10 @@ impl fmt::Display for IoError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             IoError::OutOfRange { block, blocks } => {
-                write!(f, "block {block} is past the end of the device ({blocks} blocks)")
+                write!(
+                    f,
+                    "block {block} is past the end of the device ({blocks} blocks)"
+                )
             }
             IoError::BufferSize { len, block_size } => {
                 write!(f, "a {len}-byte buffer for {block_size}-byte blocks")

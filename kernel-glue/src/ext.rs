@@ -327,6 +327,19 @@ pub struct Rebuild {
     pub differences: Vec<(u64, bool, bool)>,
 }
 
+/// A block-slot change to ask [`ExtFs::set_slot`] for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SlotRequest {
+    /// The inode.
+    pub ino: u32,
+    /// The slot (0-14).
+    pub slot: usize,
+    /// The block to point it at; 0 frees the block it holds.
+    pub block: u64,
+    /// The extent kind claimed (`None`: the slot's).
+    pub kind: Option<u32>,
+}
+
 /// A block-slot change [`ExtFs::set_slot`] made.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SlotChange {
@@ -637,11 +650,14 @@ impl ExtFs {
         xn: &mut Xn,
         progs: &Table,
         dev: &mut dyn BlockDevice,
-        ino: u32,
-        slot: usize,
-        block: u64,
-        kind: Option<u32>,
+        req: SlotRequest,
     ) -> Result<SlotChange, ExtError> {
+        let SlotRequest {
+            ino,
+            slot,
+            block,
+            kind,
+        } = req;
         if self.sb.uninit_flags() {
             return Err(ExtError::Unsupported(
                 "writes to checksummed metadata (metadata_csum, gdt_csum)".into(),

@@ -18,12 +18,17 @@ extern crate alloc;
 
 pub mod device;
 pub mod ext;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing_xn;
 pub mod loader;
 pub mod package;
 pub mod program;
 pub mod xn;
 
 pub use device::{BlockDevice, IoError, MemDevice};
+pub use loader::{LoadError, Policy, ProgramId, Table};
+pub use package::{Package, PackageError, Target};
 
-
-pub use program::{InvokeError, Installed, Run};
+pub use program::{Installed, InvokeError, Run};

@@ -63,7 +63,10 @@ impl fmt::Display for InvokeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             InvokeError::ContextSize { expected, got } => {
-                write!(f, "a context of {got} bytes for a program verified for {expected}")
+                write!(
+                    f,
+                    "a context of {got} bytes for a program verified for {expected}"
+                )
             }
             InvokeError::Fault(fault) => write!(f, "the program faulted: {fault}"),
         }

@@ -416,7 +416,7 @@ pub fn differences(a: &Bitmap, b: &Bitmap, from: u64) -> Vec<(u64, bool, bool)> 
     let mut i = from;
     while i < n {
         let w = (i / 64) as usize;
-        if i % 64 == 0 && a.words[w] == b.words[w] && i + 64 <= n {
+        if i.is_multiple_of(64) && a.words[w] == b.words[w] && i + 64 <= n {
             i += 64;
             continue;
         }
@@ -508,7 +508,7 @@ impl Xn {
             .filter(|e| {
                 e.template == obj.template
                     && e.stride > 0
-                    && obj.offset % e.stride == 0
+                    && obj.offset.is_multiple_of(e.stride)
                     && obj.offset / e.stride < e.objects
             })
             .ok_or(Refusal::UnknownObject(obj))?;

@@ -1,0 +1,300 @@
+//! `udf package` and `udf kernel load`: the toolchain's and the kernel's ends of the download
+//! path ([`udf_kernel_glue`]). Packaging verifies the program, compiles trusted native code for
+//! the target, adds the source map of `.udf` input and signs; loading does what a kernel does
+//! (authenticate, parse, re-verify, install) and runs the program once, printing as `udf run`.
+
+use std::path::Path;
+
+use miette::miette;
+use serde_json::json;
+use udf_bytecode::ProgramType;
+use udf_bytecode::progtype::CtxSize;
+use udf_kernel_glue::package::{FactsSection, NativeMode, NativeSection, SourceSpan, VERSION};
+use udf_kernel_glue::{Package, Policy, Table, Target};
+use udf_runtime::Vm;
+
+use crate::input::{Failure, Loaded, read};
+use crate::verify;
+
+/// What `udf package` takes besides the program.
+#[derive(Clone, Copy, Debug)]
+pub struct PackageOptions<'a> {
+    /// `--ctx-size`: the metadata object's size (else the `.udf` entry point's).
+    pub ctx_size: Option<u32>,
+    /// `--target`: none, x86_64, aarch64 or riscv64.
+    pub target: &'a str,
+    /// `--key`: the file holding the signing key.
+    pub key: Option<&'a Path>,
+    /// `-o`: where to write the package.
+    pub output: &'a Path,
+}
+
+/// Reads a key file: its raw bytes, which may not be empty.
+fn read_key(path: &Path) -> Result<Vec<u8>, Failure> {
+    let key = read(path)?;
+    if key.is_empty() {
+        return Err(Failure::usage(miette!(
+            code = "udf::key",
+            "{}: an empty key",
+            path.display()
+        )));
+    }
+    Ok(key)
+}
+
+fn jit_target(t: Target) -> Option<udf_jit::Target> {
+    match t {
+        Target::None => None,
+        Target::X86_64 => Some(udf_jit::Target::X86_64),
+        Target::Aarch64 => Some(udf_jit::Target::Aarch64),
+        Target::Riscv64 => Some(udf_jit::Target::Riscv64),
+    }
+}
+
+/// The package's name: the entry point's, else the file stem with every character outside
+/// `[A-Za-z0-9_.-]` made `_`, at most 64 bytes.
+fn package_name(input: &Path, loaded: &Loaded) -> String {
+    if let Some(e) = &loaded.entry {
+        return e.name.clone();
+    }
+    let stem = input
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(udf_kernel_glue::package::MAX_NAME_LEN)
+        .collect();
+    if name.is_empty() {
+        "program".to_string()
+    } else {
+        name
+    }
+}
+
+/// The source map of `.udf` input: 1-based line and column of each instruction's span.
+fn source_map(loaded: &Loaded) -> Option<Vec<SourceSpan>> {
+    let (entry, src) = (loaded.entry.as_ref()?, loaded.src.as_deref()?);
+    let at = |offset: u32| {
+        let (line, col) = udf_compiler::srcmap::line_col(src, offset as usize);
+        (
+            u32::try_from(line).unwrap_or(u32::MAX),
+            u32::try_from(col).unwrap_or(u32::MAX),
+        )
+    };
+    let spans: Vec<SourceSpan> = entry
+        .map
+        .spans
+        .iter()
+        .map(|s| {
+            let (start_line, start_col) = at(s.start);
+            let (end_line, end_col) = at(s.end);
+            SourceSpan {
+                start_line,
+                start_col,
+                end_line,
+                end_col,
+            }
+        })
+        .collect();
+    (spans.len() == loaded.prog.len()).then_some(spans)
+}
+
+/// `udf package`: verifies `loaded` as a `ty` program, compiles trusted native code for the
+/// target, and writes the package (signed with `--key`).
+pub fn package(
+    json: bool,
+    input: &Path,
+    loaded: &Loaded,
+    ty: ProgramType,
+    opts: PackageOptions<'_>,
+) -> Result<(), Failure> {
+    let usage = |msg: String| Failure::usage(miette!(code = "udf::usage", "{msg}"));
+    let target = Target::parse(opts.target).ok_or_else(|| {
+        usage(format!(
+            "--target {}: expected none, x86_64, aarch64 or riscv64",
+            opts.target
+        ))
+    })?;
+    if !ty.info().verified {
+        return Err(usage(format!(
+            "`{ty}` programs cannot be packaged (a kernel installs verified types only)"
+        )));
+    }
+    let ctx_size = opts
+        .ctx_size
+        .or(loaded.entry.as_ref().and_then(|e| e.ctx_size));
+    if ctx_size.is_some() && ty.info().ctx.size == CtxSize::Variable {
+        return Err(usage(format!(
+            "--ctx-size: a {ty} program's context has no template"
+        )));
+    }
+    if ctx_size == Some(udf_kernel_glue::package::NO_CTX_SIZE) {
+        return Err(usage(format!(
+            "--ctx-size {}: too large for a package",
+            u32::MAX
+        )));
+    }
+    let key = opts.key.map(read_key).transpose()?;
+    let conf = verify::config(ty, ctx_size, udf_verifier::DEFAULT_BUDGET);
+    let facts = udf_verifier::verify(&loaded.prog, &conf)
+        .map_err(|e| Failure::refused(verify::report(input, loaded, &e)))?;
+    let native = match jit_target(target) {
+        None => None,
+        Some(t) => {
+            let jit_err = |e: udf_jit::JitError| {
+                Failure::refused(miette!(code = "udf::jit", "{}: {e}", input.display()))
+            };
+            let mut jit = udf_jit::Jit::new(t).map_err(jit_err)?;
+            let code = jit
+                .compile(&loaded.prog, ty, udf_jit::Mode::Trusted(&facts))
+                .map_err(jit_err)?;
+            Some(NativeSection {
+                mode: NativeMode::Trusted,
+                regions: code.regions().to_vec(),
+                code: code.bytes().to_vec(),
+            })
+        }
+    };
+    let mut pkg = Package {
+        version: VERSION,
+        ty,
+        target,
+        ctx_size,
+        name: package_name(input, loaded),
+        bytecode: loaded.prog.encode(),
+        facts: FactsSection::from_facts(&facts),
+        native,
+        source_map: source_map(loaded),
+        tag: None,
+    };
+    if let Some(k) = &key {
+        pkg.sign(k)
+            .map_err(|e| Failure::usage(miette!(code = "udf::key", "{e}")))?;
+    }
+    let bytes = pkg.to_bytes();
+    // The writer and the reader agree (a kernel would refuse anything else).
+    Package::parse(&bytes).map_err(|e| {
+        Failure::refused(miette!(
+            code = "udf::package",
+            "{}: the package does not read back: {e}",
+            input.display()
+        ))
+    })?;
+    std::fs::write(opts.output, &bytes).map_err(|e| {
+        Failure::usage(miette!(
+            code = "udf::io",
+            "cannot write {}: {e}",
+            opts.output.display()
+        ))
+    })?;
+    let native_len = pkg.native.as_ref().map_or(0, |n| n.code.len());
+    if json {
+        println!(
+            "{}",
+            json!({
+                "output": opts.output.display().to_string(),
+                "name": pkg.name,
+                "type": ty.name(),
+                "ctx_size": ctx_size,
+                "target": target.name(),
+                "instructions": loaded.prog.len(),
+                "native_bytes": native_len,
+                "source_map": pkg.source_map.is_some(),
+                "signed": pkg.tag.is_some(),
+                "bytes": bytes.len(),
+            })
+        );
+    } else {
+        let native = if pkg.native.is_some() {
+            format!(", {native_len} bytes of {target} code")
+        } else {
+            String::new()
+        };
+        eprintln!(
+            "{}: `{}` ({ty}), {} instructions{native}{}, {}, {} bytes",
+            opts.output.display(),
+            pkg.name,
+            loaded.prog.len(),
+            if pkg.source_map.is_some() {
+                ", source map"
+            } else {
+                ""
+            },
+            if pkg.tag.is_some() {
+                "signed"
+            } else {
+                "unsigned"
+            },
+            bytes.len()
+        );
+    }
+    Ok(())
+}
+
+/// `udf kernel load`: installs the package as a kernel would (authenticated with `--key` when
+/// given; unauthenticated bytecode accepted), runs it once on `data` and prints the result as
+/// `udf run` does; says on stderr whether it ran native or interpreted. A refused package
+/// exits 1 with the loader's typed error.
+pub fn load(json: bool, pkg: &Path, key: Option<&Path>, data: &Path) -> Result<(), Failure> {
+    let bytes = read(pkg)?;
+    let key = key.map(read_key).transpose()?;
+    let input = read(data)?;
+    let policy = Policy {
+        key,
+        allow_unauthenticated_bytecode: true,
+    };
+    let mut table = Table::new();
+    let id = table.load(&bytes, &policy).map_err(|e| {
+        Failure::refused(miette!(
+            code = "udf::kernel::load",
+            "{}: refused: {e}",
+            pkg.display()
+        ))
+    })?;
+    let (Some(prog), Some(engine)) = (table.get(id), table.engine(id)) else {
+        return Err(Failure::refused(miette!(
+            code = "udf::kernel::load",
+            "{}: installed, then not found",
+            pkg.display()
+        )));
+    };
+    let run = prog
+        .invoke(&mut Vm::new(), &input, input.len() as u64)
+        .map_err(|e| {
+            Failure::refused(miette!(
+                code = "udf::kernel::run",
+                "{}: {e}",
+                data.display()
+            ))
+        })?;
+    let how = if engine.is_native() {
+        "native"
+    } else {
+        "interpreted"
+    };
+    eprintln!(
+        "{}: `{}` ({}) runs {engine}",
+        pkg.display(),
+        prog.name(),
+        prog.ty()
+    );
+    crate::exec::print_run(
+        json,
+        run.r0,
+        &run.extents,
+        &[
+            ("engine", how.into()),
+            ("detail", engine.to_string().into()),
+            ("name", prog.name().into()),
+        ],
+    );
+    Ok(())
+}

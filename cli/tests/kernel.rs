@@ -1,0 +1,151 @@
+//! `udf package` and `udf kernel load`: a corpus owns-udf packaged with x86-64 code and a key,
+//! loaded with the key, prints what `udf run` prints; with the wrong key it is refused (exit 1).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn udf(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_udf"))
+        .args(args)
+        .output()
+        .expect("udf runs")
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("udf-kernel-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir.join(name)
+}
+
+fn corpus(rel: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../corpus")
+        .join(rel)
+        .display()
+        .to_string()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("UTF-8 path")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn package_then_load_prints_as_run() {
+    let src = corpus("fs/ext2.udf");
+    let input = tmp("inode.bin");
+    // A regular file: direct blocks 100 and 101, single-indirect 200, xattr block 500.
+    let mut inode = vec![0u8; 128];
+    inode[0..2].copy_from_slice(&0x81a4u16.to_le_bytes());
+    inode[26..28].copy_from_slice(&1u16.to_le_bytes());
+    for (at, b) in [(40, 100u32), (44, 101), (88, 200), (104, 500)] {
+        inode[at..at + 4].copy_from_slice(&b.to_le_bytes());
+    }
+    std::fs::write(&input, &inode).expect("write");
+    let key = tmp("kernel.key");
+    std::fs::write(&key, b"the kernel's secret").expect("write");
+    let wrong = tmp("wrong.key");
+    std::fs::write(&wrong, b"not the kernel's secret").expect("write");
+    let pkg = tmp("ext2.pkg");
+
+    let o = udf(&[
+        "package",
+        &src,
+        "--entry",
+        "ext2_inode",
+        "--target",
+        "x86_64",
+        "--key",
+        s(&key),
+        "-o",
+        s(&pkg),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+
+    let run = udf(&["run", &src, "--entry", "ext2_inode", "--input", s(&input)]);
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    let expected = String::from_utf8(run.stdout).expect("UTF-8");
+    assert_eq!(
+        expected,
+        "r0 = 0\nextent 100 1 0\nextent 101 1 0\nextent 200 1 1\nextent 500 1 4\n"
+    );
+
+    let o = udf(&[
+        "kernel",
+        "load",
+        s(&pkg),
+        "--key",
+        s(&key),
+        "--input",
+        s(&input),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), expected);
+    let how = if cfg!(target_arch = "x86_64") {
+        "native"
+    } else {
+        "interpreted"
+    };
+    assert!(stderr(&o).contains(how), "{}", stderr(&o));
+
+    let o = udf(&[
+        "kernel",
+        "load",
+        s(&pkg),
+        "--key",
+        s(&wrong),
+        "--input",
+        s(&input),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(o.stdout.is_empty());
+    assert!(stderr(&o).contains("tag"), "{}", stderr(&o));
+
+    // Without a key the kernel cannot authenticate it.
+    let o = udf(&["kernel", "load", s(&pkg), "--input", s(&input)]);
+    assert_eq!(o.status.code(), Some(1));
+
+    // A bytecode package without a key loads too, and runs interpreted.
+    let plain = tmp("ext2-plain.pkg");
+    let o = udf(&["package", &src, "--entry", "ext2_inode", "-o", s(&plain)]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = udf(&["kernel", "load", s(&plain), "--input", s(&input)]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), expected);
+    assert!(stderr(&o).contains("interpreted"), "{}", stderr(&o));
+
+    // One byte changed: refused.
+    let mut bytes = std::fs::read(&pkg).expect("read");
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x40;
+    let bad = tmp("bad.pkg");
+    std::fs::write(&bad, &bytes).expect("write");
+    let o = udf(&[
+        "kernel",
+        "load",
+        s(&bad),
+        "--key",
+        s(&key),
+        "--input",
+        s(&input),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+
+    // An empty key file is a usage error.
+    let empty = tmp("empty.key");
+    std::fs::write(&empty, b"").expect("write");
+    let o = udf(&[
+        "package",
+        &src,
+        "--entry",
+        "ext2_inode",
+        "--key",
+        s(&empty),
+        "-o",
+        s(&bad),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+}

@@ -1,0 +1,6 @@
+//! Fuzz target: `udf_kernel_glue::fuzzing::load_then_run` (the oracle says what must hold).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    udf_kernel_glue::fuzzing::load_then_run(data);
+});
