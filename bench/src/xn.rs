@@ -3,7 +3,7 @@
 //! (trusted JIT code from the toolchain, re-verified, mapped W^X).
 //!
 //! - Free-map rebuild throughput: a 256 MiB ext4 image (4 KiB blocks) that `mke2fs -d` fills
-//!   from a generated tree of 40,000 files; every in-use inode is walked through the owns-udfs
+//!   from a generated tree of 30,000 files; every in-use inode is walked through the owns-udfs
 //!   and the result compared with the image's bitmaps (they must match). Inodes per second.
 //! - Allocation check cost: on an ext2 (1 KiB) image, XN allocates a free block into a hole of a
 //!   file, then frees it, through `ExtFs::set_slot`: each operation runs the owns-udf on the
@@ -179,16 +179,16 @@ pub fn run(quick: bool) {
         .collect();
 
     // Free-map rebuild on ext4.
-    let (size, files) = if quick { (32, 2_000) } else { (256, 40_000) };
+    let (size, files) = if quick { (32, 2_000) } else { (256, 30_000) };
     let img = image(&dir, "ext4", "ext4", 4096, size, files + 2_000, |t| {
         for i in 0..files {
             let d = t.join(format!("d{:03}", i / 100));
             if i % 100 == 0 {
                 std::fs::create_dir_all(&d).expect("dir");
             }
-            let len = match i % 100 {
+            let len = match i % 1000 {
                 0 => 300 << 10,
-                1..=9 => 24 << 10,
+                _ if i % 100 < 4 => 24 << 10,
                 _ => (i * 37) % 3000,
             };
             std::fs::write(d.join(format!("f{i}")), fill(i, len)).expect("file");
