@@ -632,19 +632,7 @@ impl Xn {
             for b in e.start..e.start + e.count {
                 self.used.set(b, alloc);
                 match (alloc, meta) {
-                    (true, Some(mt)) => {
-                        let size = self.template(mt).size;
-                        self.registry.insert(
-                            b,
-                            Entry {
-                                template: mt,
-                                stride: size,
-                                objects: 1,
-                                parent: Some(obj),
-                                state: State::Allocated,
-                            },
-                        );
-                    }
+                    (true, Some(mt)) => self.register_meta(b, mt, obj),
                     (false, Some(_)) => {
                         self.registry.remove(&b);
                     }
@@ -760,17 +748,7 @@ impl Xn {
                     }
                     used.set(b, true);
                     if let Kind::Meta(mt) = kind {
-                        let size = self.template(mt).size;
-                        self.registry.insert(
-                            b,
-                            Entry {
-                                template: mt,
-                                stride: size,
-                                objects: 1,
-                                parent: Some(obj),
-                                state: State::Allocated,
-                            },
-                        );
+                        self.register_meta(b, mt, obj);
                         children.push(Obj {
                             block: b,
                             offset: 0,
@@ -788,6 +766,21 @@ impl Xn {
             roots: roots.len() as u64,
             objects,
         })
+    }
+
+    /// Registers block `b`, allocated to `parent`, as holding one object of template `mt`.
+    fn register_meta(&mut self, b: u64, mt: TemplateId, parent: Obj) {
+        let size = self.template(mt).size;
+        self.registry.insert(
+            b,
+            Entry {
+                template: mt,
+                stride: size,
+                objects: 1,
+                parent: Some(parent),
+                state: State::Allocated,
+            },
+        );
     }
 
     /// Whether block `b` holds `obj` or one of its ancestors.
