@@ -10,25 +10,22 @@
 //!   inode before and after, compares the extents, and updates inode, bitmap and free counts on
 //!   an in-memory device. Nanoseconds per operation.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use udf_jit::{Jit, Mode};
 use udf_kernel_glue::ext::{ExtFs, Flavor, SlotRequest};
-use udf_kernel_glue::package::{FactsSection, NativeMode, NativeSection, VERSION};
+use udf_kernel_glue::package::{NativeMode, NativeSection};
 use udf_kernel_glue::xn::{Op, Patch};
-use udf_kernel_glue::{MemDevice, Package, Policy, ProgramId, Table, Target};
+use udf_kernel_glue::{MemDevice, Package, Policy, Table, Target};
 use udf_runtime::Extent;
 
 const KEY: &[u8] = b"udf-bench: the kernel's key for the toolchain's packages";
 
-/// A program table and the names of what it holds.
+/// A program table and how its programs run.
 struct Kernel {
     what: &'static str,
     table: Table,
-    ids: HashMap<String, ProgramId>,
 }
 
 fn modules() -> Vec<udf_compiler::Module> {
@@ -42,18 +39,15 @@ fn modules() -> Vec<udf_compiler::Module> {
 /// The udfs installed as bytecode: the kernel re-verifies them and interprets them.
 fn interp_kernel(mods: &[udf_compiler::Module]) -> Kernel {
     let mut table = Table::new();
-    let mut ids = HashMap::new();
     for e in mods.iter().flat_map(|m| &m.entries) {
         let id = table
             .install_bytecode(&e.name, e.ty, e.ctx_size, &e.prog)
             .expect("the kernel accepts the corpus");
         assert!(!table.get(id).expect("installed").is_native());
-        ids.insert(e.name.clone(), id);
     }
     Kernel {
         what: "interpreter (bytecode installed)",
         table,
-        ids,
     }
 }
 
@@ -62,7 +56,6 @@ fn native_kernel(mods: &[udf_compiler::Module]) -> Option<Kernel> {
     let host = udf_jit::Target::host()?;
     let mut jit = Jit::new(host).expect("host ISA");
     let mut table = Table::new();
-    let mut ids = HashMap::new();
     let policy = Policy {
         key: Some(KEY.to_vec()),
         allow_unauthenticated_bytecode: false,
@@ -71,43 +64,31 @@ fn native_kernel(mods: &[udf_compiler::Module]) -> Option<Kernel> {
         let code = jit
             .compile(&e.prog, e.ty, Mode::Trusted(&e.facts))
             .expect("the JIT compiles the corpus");
-        let mut pkg = Package {
-            version: VERSION,
-            ty: e.ty,
-            target: Target::parse(host.name()).expect("a package target"),
-            ctx_size: e.ctx_size,
-            name: e.name.clone(),
-            bytecode: e.prog.encode(),
-            facts: FactsSection::from_facts(&e.facts),
-            native: Some(NativeSection {
-                mode: NativeMode::Trusted,
-                regions: code.regions().to_vec(),
-                code: code.bytes().to_vec(),
-            }),
-            source_map: None,
-            tag: None,
+        let native = NativeSection {
+            mode: NativeMode::Trusted,
+            regions: code.regions().to_vec(),
+            code: code.bytes().to_vec(),
         };
+        let target = Target::parse(host.name()).expect("a package target");
+        let mut pkg = Package::new(
+            &e.name,
+            e.ty,
+            e.ctx_size,
+            &e.prog,
+            &e.facts,
+            target,
+            Some(native),
+        );
         pkg.sign(KEY).expect("a key");
         let id = table
             .load(&pkg.to_bytes(), &policy)
             .expect("the kernel accepts the package");
         assert!(table.get(id).expect("installed").is_native());
-        ids.insert(e.name.clone(), id);
     }
     Some(Kernel {
         what: "native packages (trusted JIT code)",
         table,
-        ids,
     })
-}
-
-fn mke2fs() -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/sbin"].map(PathBuf::from))
-        .map(|d| d.join("mke2fs"))
-        .find(|p| p.is_file())
-        .expect("mke2fs (e2fsprogs) is needed: apt-get install e2fsprogs")
 }
 
 /// Deterministic file bytes (not zeros: mke2fs skips zero blocks).
@@ -131,29 +112,23 @@ fn image(
     std::fs::create_dir_all(&tree).expect("temp dir");
     make(&tree);
     let img = dir.join(format!("{name}.img"));
-    let out = Command::new(mke2fs())
-        .args([
-            "-q",
-            "-F",
-            "-t",
-            fs,
-            "-b",
-            &bs.to_string(),
-            "-N",
-            &inodes.to_string(),
-            "-d",
-        ])
-        .arg(&tree)
-        .arg(&img)
-        .arg(format!("{size_mib}M"))
-        .env("E2FSPROGS_FAKE_TIME", "1700000000")
-        .output()
-        .expect("mke2fs runs");
-    assert!(
-        out.status.success(),
-        "mke2fs: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let mut mk = udf_corpus::tools::MKE2FS.command().expect("mke2fs");
+    mk.args([
+        "-q",
+        "-F",
+        "-t",
+        fs,
+        "-b",
+        &bs.to_string(),
+        "-N",
+        &inodes.to_string(),
+        "-d",
+    ])
+    .arg(&tree)
+    .arg(&img)
+    .arg(format!("{size_mib}M"))
+    .env("E2FSPROGS_FAKE_TIME", "1700000000");
+    udf_corpus::tools::run(&mut mk).unwrap_or_else(|e| panic!("{e}"));
     img
 }
 
@@ -202,9 +177,7 @@ pub fn run(quick: bool) {
         let mut dev = MemDevice::new(bytes.clone(), 4096);
         let fs = ExtFs::open(&mut dev, Flavor::Ext4).expect("ext4 image");
         let (t, r) = best(if quick { 2 } else { 5 }, || {
-            let mut xn = fs
-                .xn(&k.table, &|n| k.ids.get(n).copied())
-                .expect("templates");
+            let mut xn = fs.xn(&k.table).expect("templates");
             fs.rebuild(&mut xn, &k.table, &mut dev).expect("rebuild")
         });
         assert!(
@@ -240,9 +213,7 @@ pub fn run(quick: bool) {
     for k in &kernels {
         let mut dev = MemDevice::new(bytes.clone(), 1024);
         let fs = ExtFs::open(&mut dev, Flavor::Ext2).expect("ext2 image");
-        let mut xn = fs
-            .xn(&k.table, &|n| k.ids.get(n).copied())
-            .expect("templates");
+        let mut xn = fs.xn(&k.table).expect("templates");
         fs.rebuild(&mut xn, &k.table, &mut dev).expect("rebuild");
         let ino = 12; // the tree's only file: the first inode after lost+found
         let block = (2000..fs.sb.blocks)

@@ -9,7 +9,7 @@ use miette::miette;
 use serde_json::json;
 use udf_bytecode::ProgramType;
 use udf_bytecode::progtype::CtxSize;
-use udf_kernel_glue::package::{FactsSection, NativeMode, NativeSection, SourceSpan, VERSION};
+use udf_kernel_glue::package::{NativeMode, NativeSection, SourceSpan};
 use udf_kernel_glue::{Package, Policy, Table, Target};
 use udf_runtime::Vm;
 
@@ -40,15 +40,6 @@ fn read_key(path: &Path) -> Result<Vec<u8>, Failure> {
         )));
     }
     Ok(key)
-}
-
-fn jit_target(t: Target) -> Option<udf_jit::Target> {
-    match t {
-        Target::None => None,
-        Target::X86_64 => Some(udf_jit::Target::X86_64),
-        Target::Aarch64 => Some(udf_jit::Target::Aarch64),
-        Target::Riscv64 => Some(udf_jit::Target::Riscv64),
-    }
 }
 
 /// The package's name: the entry point's, else the file stem with every character outside
@@ -146,7 +137,8 @@ pub fn package(
     let conf = verify::config(ty, ctx_size, udf_verifier::DEFAULT_BUDGET);
     let facts = udf_verifier::verify(&loaded.prog, &conf)
         .map_err(|e| Failure::refused(verify::report(input, loaded, &e)))?;
-    let native = match jit_target(target) {
+    // The JIT's targets are named as the package's (which adds `none`).
+    let native = match udf_jit::Target::parse(target.name()) {
         None => None,
         Some(t) => {
             let jit_err = |e: udf_jit::JitError| {
@@ -163,18 +155,9 @@ pub fn package(
             })
         }
     };
-    let mut pkg = Package {
-        version: VERSION,
-        ty,
-        target,
-        ctx_size,
-        name: package_name(input, loaded),
-        bytecode: loaded.prog.encode(),
-        facts: FactsSection::from_facts(&facts),
-        native,
-        source_map: source_map(loaded),
-        tag: None,
-    };
+    let name = package_name(input, loaded);
+    let mut pkg = Package::new(&name, ty, ctx_size, &loaded.prog, &facts, target, native);
+    pkg.source_map = source_map(loaded);
     if let Some(k) = &key {
         pkg.sign(k)
             .map_err(|e| Failure::usage(miette!(code = "udf::key", "{e}")))?;

@@ -7,7 +7,6 @@
 //!   operation; the image file is written (only the blocks that changed) when XN accepts, and
 //!   left untouched when it refuses.
 
-use std::collections::HashMap;
 use std::fs::OpenOptions;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
@@ -16,7 +15,7 @@ use miette::miette;
 use serde_json::{Value as Json, json};
 use udf_kernel_glue::ext::{ExtError, ExtFs, Flavor, SlotRequest, probe_block_size};
 use udf_kernel_glue::xn::Xn;
-use udf_kernel_glue::{BlockDevice, MemDevice, ProgramId, Table};
+use udf_kernel_glue::{BlockDevice, MemDevice, Table};
 
 use crate::input::{Failure, read};
 
@@ -32,41 +31,25 @@ const SOURCES: [(&str, &str); 2] = [
     ),
 ];
 
-/// The kernel's side: the program table with the corpus udfs installed, by name.
-pub struct Kernel {
-    /// Installed programs.
-    pub table: Table,
-    ids: HashMap<String, ProgramId>,
-}
-
-impl Kernel {
-    /// Compiles the bundled udfs and installs every entry through the loader.
-    pub fn new() -> Result<Kernel, Failure> {
-        let mut table = Table::new();
-        let mut ids = HashMap::new();
-        for (path, src) in SOURCES {
-            let module = udf_compiler::compile(path, src).map_err(|d| Failure::compile(&d))?;
-            for e in module.entries {
-                let id = table
-                    .install_bytecode(&e.name, e.ty, e.ctx_size, &e.prog)
-                    .map_err(|err| {
-                        Failure::refused(miette!(
-                            code = "udf::kernel::refused",
-                            "the kernel refused {path}'s `{}`: {err}",
-                            e.name
-                        ))
-                    })?;
-                ids.insert(e.name, id);
-            }
+/// The kernel's program table with the bundled udfs compiled and every entry installed
+/// through the loader (XN's templates find them by name).
+pub fn install_udfs() -> Result<Table, Failure> {
+    let mut table = Table::new();
+    for (path, src) in SOURCES {
+        let module = udf_compiler::compile(path, src).map_err(|d| Failure::compile(&d))?;
+        for e in module.entries {
+            table
+                .install_bytecode(&e.name, e.ty, e.ctx_size, &e.prog)
+                .map_err(|err| {
+                    Failure::refused(miette!(
+                        code = "udf::kernel::refused",
+                        "the kernel refused {path}'s `{}`: {err}",
+                        e.name
+                    ))
+                })?;
         }
-        Ok(Kernel { table, ids })
     }
-
-    /// XN over `fs` with these udfs.
-    pub fn xn(&self, fs: &ExtFs) -> Result<Xn, Failure> {
-        fs.xn(&self.table, &|n| self.ids.get(n).copied())
-            .map_err(|e| refused(&e))
-    }
+    Ok(table)
 }
 
 fn refused(e: &ExtError) -> Failure {
@@ -94,8 +77,8 @@ pub struct Opened {
     pub dev: MemDevice,
     /// Its file system.
     pub fs: ExtFs,
-    /// The udfs.
-    pub kernel: Kernel,
+    /// The kernel's programs (the udfs).
+    pub table: Table,
     /// XN, its free map rebuilt.
     pub xn: Xn,
     /// What the rebuild found.
@@ -113,15 +96,15 @@ pub fn open(image: &Path, fs: &str) -> Result<Opened, Failure> {
     let fs = ExtFs::open(&mut dev, flavor).map_err(|e| {
         Failure::usage(miette!(code = "udf::xn::image", "{}: {e}", image.display()))
     })?;
-    let kernel = Kernel::new()?;
-    let mut xn = kernel.xn(&fs)?;
+    let table = install_udfs()?;
+    let mut xn = fs.xn(&table).map_err(|e| refused(&e))?;
     let rebuild = fs
-        .rebuild(&mut xn, &kernel.table, &mut dev)
+        .rebuild(&mut xn, &table, &mut dev)
         .map_err(|e| refused(&e))?;
     Ok(Opened {
         dev,
         fs,
-        kernel,
+        table,
         xn,
         rebuild,
     })
@@ -217,7 +200,7 @@ pub fn set_slot(
     let change =
         o.fs.set_slot(
             &mut o.xn,
-            &o.kernel.table,
+            &o.table,
             &mut o.dev,
             SlotRequest {
                 ino,

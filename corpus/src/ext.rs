@@ -128,25 +128,7 @@ pub fn build(spec: Spec, tree: &Path, img: &Path) -> Result<()> {
 /// fix, else an error carrying its report.
 pub fn fsck(img: &Path) -> Result<()> {
     let mut cmd = E2FSCK.command()?;
-    cmd.arg("-fn").arg(img);
-    let line = tools::command_line(&cmd);
-    let out = cmd.output().map_err(|e| Error::ToolFailed {
-        command: line.clone(),
-        status: "could not start".into(),
-        stderr: e.to_string(),
-    })?;
-    if out.status.success() {
-        return Ok(());
-    }
-    Err(Error::ToolFailed {
-        command: line,
-        status: out.status.to_string(),
-        stderr: format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    })
+    tools::run(cmd.arg("-fn").arg(img)).map(|_| ())
 }
 
 fn le16(b: &[u8], at: usize) -> u16 {

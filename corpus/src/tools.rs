@@ -75,7 +75,8 @@ impl Tool {
     }
 }
 
-/// Runs `cmd` to completion; a failure status is an [`Error::ToolFailed`] with its stderr.
+/// Runs `cmd` to completion; a failure status is an [`Error::ToolFailed`] with its stdout and
+/// stderr.
 pub fn run(cmd: &mut Command) -> Result<Output> {
     let line = command_line(cmd);
     let out = cmd.output().map_err(|e| Error::ToolFailed {
@@ -87,7 +88,12 @@ pub fn run(cmd: &mut Command) -> Result<Output> {
         return Err(Error::ToolFailed {
             command: line,
             status: out.status.to_string(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            // Some tools (e2fsck) report what they found on stdout.
+            stderr: format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
         });
     }
     Ok(out)

@@ -11,43 +11,32 @@
 //!
 //! A missing e2fsprogs fails these tests: nothing is skipped.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use udf_corpus::ext::{self, Spec};
 use udf_corpus::{TempDir, debugfs, tree};
 use udf_kernel_glue::ext::{ExtError, ExtFs, Flavor, SlotRequest, kind};
 use udf_kernel_glue::xn::{Problem, Refusal, Xn};
-use udf_kernel_glue::{BlockDevice, MemDevice, ProgramId, Table};
+use udf_kernel_glue::{BlockDevice, MemDevice, Table};
 
 /// The corpus's ext owns-udfs, compiled and installed through the kernel's loader.
-struct Kernel {
-    table: Table,
-    ids: HashMap<String, ProgramId>,
+fn kernel() -> Table {
+    let mut table = Table::new();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fs");
+    for file in ["ext2.udf", "ext4.udf"] {
+        let module = udf_compiler::compile_file(&dir.join(file))
+            .unwrap_or_else(|d| panic!("{file}: {}", d.render()));
+        for e in module.entries {
+            table
+                .install_bytecode(&e.name, e.ty, e.ctx_size, &e.prog)
+                .unwrap_or_else(|err| panic!("{}: {err}", e.name));
+        }
+    }
+    table
 }
 
-impl Kernel {
-    fn new() -> Kernel {
-        let mut table = Table::new();
-        let mut ids = HashMap::new();
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fs");
-        for file in ["ext2.udf", "ext4.udf"] {
-            let module = udf_compiler::compile_file(&dir.join(file))
-                .unwrap_or_else(|d| panic!("{file}: {}", d.render()));
-            for e in module.entries {
-                let id = table
-                    .install_bytecode(&e.name, e.ty, e.ctx_size, &e.prog)
-                    .unwrap_or_else(|err| panic!("{}: {err}", e.name));
-                ids.insert(e.name, id);
-            }
-        }
-        Kernel { table, ids }
-    }
-
-    fn xn(&self, fs: &ExtFs) -> Xn {
-        fs.xn(&self.table, &|n| self.ids.get(n).copied())
-            .unwrap_or_else(|e| panic!("{e}"))
-    }
+fn xn(table: &Table, fs: &ExtFs) -> Xn {
+    fs.xn(table).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// An image of `spec` over the generated tree.
@@ -75,11 +64,11 @@ fn open(path: &Path, bs: usize, flavor: Flavor) -> (MemDevice, ExtFs) {
 
 /// Rebuilds the free map of `spec`'s image and compares it with the bitmaps.
 fn rebuild_matches(spec: Spec, flavor: Flavor) {
-    let k = Kernel::new();
+    let table = kernel();
     let img = image(spec);
     let (mut dev, fs) = open(&img.path, spec.block_size as usize, flavor);
-    let mut xn = k.xn(&fs);
-    let r = fs.rebuild(&mut xn, &k.table, &mut dev).unwrap();
+    let mut xn = xn(&table, &fs);
+    let r = fs.rebuild(&mut xn, &table, &mut dev).unwrap();
     let problems: Vec<String> = r.rebuilt.problems.iter().map(|p| p.to_string()).collect();
     assert!(problems.is_empty(), "{problems:#?}");
     assert!(
@@ -115,7 +104,7 @@ fn rebuilt_free_map_equals_the_bitmaps_ext4_4k() {
 
 /// The ext2 (1 KiB) image, opened, with XN's map rebuilt; the inode numbers of `paths`.
 struct Ext2 {
-    k: Kernel,
+    table: Table,
     img: Image,
     dev: MemDevice,
     fs: ExtFs,
@@ -124,14 +113,14 @@ struct Ext2 {
 
 impl Ext2 {
     fn new() -> Ext2 {
-        let k = Kernel::new();
+        let table = kernel();
         let img = image(ext::EXT2_1K);
         let (mut dev, fs) = open(&img.path, 1024, Flavor::Ext2);
-        let mut xn = k.xn(&fs);
-        let r = fs.rebuild(&mut xn, &k.table, &mut dev).unwrap();
+        let mut xn = xn(&table, &fs);
+        let r = fs.rebuild(&mut xn, &table, &mut dev).unwrap();
         assert!(r.differences.is_empty() && r.rebuilt.problems.is_empty());
         Ext2 {
-            k,
+            table,
             img,
             dev,
             fs,
@@ -153,7 +142,7 @@ impl Ext2 {
         self.fs
             .set_slot(
                 &mut self.xn,
-                &self.k.table,
+                &self.table,
                 &mut self.dev,
                 SlotRequest {
                     ino,
@@ -209,8 +198,8 @@ fn accepted_allocations_and_frees_keep_e2fsck_clean_ext2_1k() {
     );
     t.fsck("allocating an indirect block into slot 12");
     // The rebuilt map agrees with the bitmaps XN kept.
-    let mut xn = t.k.xn(&t.fs);
-    let r = t.fs.rebuild(&mut xn, &t.k.table, &mut t.dev).unwrap();
+    let mut xn = xn(&t.table, &t.fs);
+    let r = t.fs.rebuild(&mut xn, &t.table, &mut t.dev).unwrap();
     assert!(
         r.differences.is_empty() && r.rebuilt.problems.is_empty(),
         "{r:?}"
@@ -307,7 +296,7 @@ fn rebuild_reports_blocks_owned_twice_cycles_and_bad_extents_ext2_1k() {
     let t = Ext2::new();
     let ino = t.ino("/blocks/dind_first");
     let other = t.ino("/sparse/tail_hole");
-    let (mut base, fs, k) = (t.dev.clone(), &t.fs, &t.k);
+    let (mut base, fs, table) = (t.dev.clone(), &t.fs, &t.table);
     let obj = fs.inode_obj(ino).unwrap();
     let mut inode = vec![0u8; 1024];
     base.read_block(obj.block, &mut inode).unwrap();
@@ -322,8 +311,8 @@ fn rebuild_reports_blocks_owned_twice_cycles_and_bad_extents_ext2_1k() {
     );
     let other_obj = fs.inode_obj(other).unwrap();
     let rebuild = |dev: &mut MemDevice| {
-        let mut xn = k.xn(fs);
-        let r = fs.rebuild(&mut xn, &k.table, dev).unwrap();
+        let mut xn = xn(table, fs);
+        let r = fs.rebuild(&mut xn, table, dev).unwrap();
         r.rebuilt.problems
     };
 

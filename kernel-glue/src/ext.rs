@@ -21,7 +21,7 @@ use core::fmt;
 use udf_runtime::Extent;
 
 use crate::device::{BlockDevice, IoError, read_bytes};
-use crate::loader::{ProgramId, Table};
+use crate::loader::Table;
 use crate::xn::{Bitmap, Kind, Obj, Op, Patch, Rebuilt, Refusal, Template, Xn, differences};
 
 const MAGIC: u16 = 0xEF53;
@@ -261,6 +261,12 @@ impl Superblock {
         (self.groups() * u64::from(self.desc_size)).div_ceil(u64::from(self.block_size))
     }
 
+    /// Whether group descriptors carry the high halves of their fields (64-bit, 64-byte
+    /// descriptors).
+    pub fn wide_desc(&self) -> bool {
+        self.features[1] & INCOMPAT_64BIT != 0 && self.desc_size >= 64
+    }
+
     /// Whether the group flags (`*_UNINIT`) mean anything: checksummed group descriptors.
     pub fn uninit_flags(&self) -> bool {
         self.features[2] & (RO_COMPAT_GDT_CSUM | RO_COMPAT_METADATA_CSUM) != 0
@@ -392,7 +398,7 @@ impl ExtFs {
         let first_gdt = sb.first_data_block + 1;
         let mut raw = vec![0u8; (sb.gdt_blocks() * u64::from(sb.block_size)) as usize];
         read_bytes(dev, first_gdt * u64::from(sb.block_size), &mut raw)?;
-        let wide = sb.features[1] & INCOMPAT_64BIT != 0 && sb.desc_size >= 64;
+        let wide = sb.wide_desc();
         let mut groups = Vec::with_capacity(n as usize);
         for g in 0..n as usize {
             let d = &raw[g * sb.desc_size as usize..];
@@ -549,13 +555,9 @@ impl ExtFs {
         Ok(m)
     }
 
-    /// XN for this file system: the templates over the installed udfs `find` names (by the
-    /// corpus's entry names), the static layout, the inode tables registered.
-    pub fn xn(
-        &self,
-        progs: &Table,
-        find: &dyn Fn(&str) -> Option<ProgramId>,
-    ) -> Result<Xn, ExtError> {
+    /// XN for this file system: the templates over the udfs installed in `progs` under the
+    /// corpus's entry names, the static layout, the inode tables registered.
+    pub fn xn(&self, progs: &Table) -> Result<Xn, ExtError> {
         let sfx = if self.sb.block_size == 1024 {
             "1k"
         } else {
@@ -585,7 +587,9 @@ impl ExtFs {
         let count = if self.flavor == Flavor::Ext4 { 5 } else { 4 };
         let mut templates = Vec::new();
         for name in &names[..count] {
-            let id = find(name).ok_or_else(|| ExtError::MissingUdf(name.clone()))?;
+            let id = progs
+                .find(name)
+                .ok_or_else(|| ExtError::MissingUdf(name.clone()))?;
             let size = progs
                 .get(id)
                 .and_then(|p| p.ctx_size())
@@ -767,7 +771,7 @@ impl ExtFs {
         let gd_block = sb.first_data_block + 1 + at / bs as u64;
         let off = (at % bs as u64) as usize;
         dev.read_block(gd_block, &mut buf)?;
-        let wide = sb.features[1] & INCOMPAT_64BIT != 0 && sb.desc_size >= 64;
+        let wide = sb.wide_desc();
         let mut free = u64::from(le16(&buf, off + 12));
         if wide {
             free |= u64::from(le16(&buf, off + 0x2C)) << 16;

@@ -19,7 +19,7 @@ use udf_runtime::Vm;
 use udf_runtime::native::RegionEntry;
 
 use crate::loader::{Policy, Table};
-use crate::package::{FactsSection, NativeMode, NativeSection, Package, Target, VERSION};
+use crate::package::{NativeMode, NativeSection, Package, Target};
 use crate::program::InvokeError;
 
 /// The well-known key the oracles sign and load with.
@@ -152,18 +152,15 @@ fn seed(name: &str, ty: ProgramType, ctx_size: Option<u32>, text: &str) -> Optio
     let mut conf = udf_verifier::Config::new(ty);
     conf.ctx_size = ctx_size;
     let facts = udf_verifier::verify(&prog, &conf).ok()?;
-    Some(Package {
-        version: VERSION,
+    Some(Package::new(
+        name,
         ty,
-        target: Target::None,
         ctx_size,
-        name: name.to_string(),
-        bytecode: prog.encode(),
-        facts: FactsSection::from_facts(&facts),
-        native: None,
-        source_map: None,
-        tag: None,
-    })
+        &prog,
+        &facts,
+        Target::None,
+        None,
+    ))
 }
 
 /// Valid packages to start mutating from: each seed program signed with [`FUZZ_KEY`], one

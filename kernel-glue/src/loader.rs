@@ -435,6 +435,17 @@ impl Table {
             .filter_map(|(i, s)| s.as_ref().map(|s| (ProgramId(i), &s.installed)))
     }
 
+    /// The most recently installed program called `name`.
+    pub fn find(&self, name: &str) -> Option<ProgramId> {
+        let mut found = None;
+        for (id, p) in self.iter() {
+            if p.name() == name {
+                found = Some(id);
+            }
+        }
+        found
+    }
+
     fn slot(&self, id: ProgramId) -> Option<&Slot> {
         self.slots.get(id.0).and_then(Option::as_ref)
     }

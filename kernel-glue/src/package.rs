@@ -1041,6 +1041,31 @@ struct Sections {
 }
 
 impl Package {
+    /// An unsigned package of program `prog`, which the toolchain's verifier accepted with
+    /// `facts`; `native` is code for `target` (none for [`Target::None`]); no source map.
+    pub fn new(
+        name: &str,
+        ty: ProgramType,
+        ctx_size: Option<u32>,
+        prog: &udf_bytecode::Program,
+        facts: &Facts,
+        target: Target,
+        native: Option<NativeSection>,
+    ) -> Package {
+        Package {
+            version: VERSION,
+            ty,
+            target,
+            ctx_size,
+            name: String::from(name),
+            bytecode: prog.encode(),
+            facts: FactsSection::from_facts(facts),
+            native,
+            source_map: None,
+            tag: None,
+        }
+    }
+
     /// Reads a package, structurally: every field, count and length is checked against the
     /// format; the tag is kept but not checked ([`authenticate`] does), the bytecode is not
     /// decoded and the facts are not believed (the loader does both). Never panics.

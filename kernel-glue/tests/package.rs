@@ -9,9 +9,7 @@ use std::sync::OnceLock;
 use proptest::prelude::*;
 use udf_bytecode::{CheckConfig, Program, ProgramType};
 use udf_kernel_glue::loader::{EngineChoice, Fallback};
-use udf_kernel_glue::package::{
-    FactsField, FactsSection, NativeMode, NativeSection, SourceSpan, VERSION,
-};
+use udf_kernel_glue::package::{FactsField, FactsSection, NativeMode, NativeSection, SourceSpan};
 use udf_kernel_glue::{LoadError, Package, PackageError, Policy, Table, Target};
 use udf_runtime::{Context, EmitHelpers, Helpers, NoHelpers, RunOptions, Vm};
 
@@ -63,15 +61,6 @@ fn web() -> &'static Compiled {
     })
 }
 
-fn jit_target(t: Target) -> udf_jit::Target {
-    match t {
-        Target::X86_64 => udf_jit::Target::X86_64,
-        Target::Aarch64 => udf_jit::Target::Aarch64,
-        Target::Riscv64 => udf_jit::Target::Riscv64,
-        Target::None => unreachable!("no code for target none"),
-    }
-}
-
 /// What the toolchain does: verify, compile native code for `target` in trusted mode, add the
 /// source map, sign with `key`.
 fn build(c: &Compiled, target: Target, map: bool, key: Option<&[u8]>) -> Package {
@@ -80,7 +69,8 @@ fn build(c: &Compiled, target: Target, map: bool, key: Option<&[u8]>) -> Package
     conf.ctx_size = e.ctx_size;
     let facts = udf_verifier::verify(&e.prog, &conf).expect("verifies");
     let native = (target != Target::None).then(|| {
-        let mut jit = udf_jit::Jit::new(jit_target(target)).expect("jit");
+        let t = udf_jit::Target::parse(target.name()).expect("a JIT target");
+        let mut jit = udf_jit::Jit::new(t).expect("jit");
         let code = jit
             .compile(&e.prog, e.ty, udf_jit::Mode::Trusted(&facts))
             .expect("compiles");
@@ -106,18 +96,8 @@ fn build(c: &Compiled, target: Target, map: bool, key: Option<&[u8]>) -> Package
             })
             .collect()
     });
-    let mut pkg = Package {
-        version: VERSION,
-        ty: e.ty,
-        target,
-        ctx_size: e.ctx_size,
-        name: e.name.clone(),
-        bytecode: e.prog.encode(),
-        facts: FactsSection::from_facts(&facts),
-        native,
-        source_map,
-        tag: None,
-    };
+    let mut pkg = Package::new(&e.name, e.ty, e.ctx_size, &e.prog, &facts, target, native);
+    pkg.source_map = source_map;
     if let Some(k) = key {
         pkg.sign(k).expect("signs");
     }
