@@ -13,12 +13,14 @@
 //! bug and is reported as `udf::compiler_bug` with the span of the offending instruction.
 
 pub mod ast;
+pub mod cbpf;
 pub mod diag;
 mod items;
 pub mod lexer;
 mod lower;
 mod packet;
 pub mod parse;
+pub mod pcap;
 pub mod srcmap;
 
 use udf_bytecode::{Program, ProgramType};
