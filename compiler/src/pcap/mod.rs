@@ -7,6 +7,9 @@
 //! ```
 
 pub mod ast;
+mod emit;
+mod codegen;
+mod opt;
 mod parse;
 
 pub use parse::parse;
@@ -81,13 +84,41 @@ pub struct Compiled {
 /// Compiles an expression to classic BPF, then to verified eBPF. Errors are located in `expr`.
 pub fn compile(expr: &str, opts: &Options) -> Result<Compiled, Diagnostic> {
     let cbpf = compile_cbpf(expr, opts)?;
-    let _ = cbpf;
-    Err(Diagnostic::new("udf::pcap::unsupported", "the pcap-filter code generator is not written yet"))
+    let (prog, facts) = cbpf_compile(&cbpf).map_err(|e| {
+        Diagnostic::new(
+            "udf::compiler_bug",
+            format!("the classic BPF made from this expression does not translate: {e}"),
+        )
+        .label(whole(expr), "this expression")
+    })?;
+    Ok(Compiled { cbpf, prog, facts })
 }
 
 /// Compiles an expression to classic BPF only.
 pub fn compile_cbpf(expr: &str, opts: &Options) -> Result<Vec<SockFilter>, Diagnostic> {
     let ast = parse(expr)?;
-    let _ = (ast, opts);
-    Err(Diagnostic::new("udf::pcap::unsupported", "the pcap-filter code generator is not written yet"))
+    let f = codegen::Gen::new(opts).expr(&ast)?;
+    let g = opt::graph(&f);
+    if g.root == opt::REJECT {
+        // As pcap_compile: a filter that can never match is a mistake worth reporting.
+        return Err(Diagnostic::new("udf::pcap::value", "expression rejects all packets")
+            .label(whole(expr), "never true for this link type")
+            .help(format!("the link type is {}", opts.link.name())));
+    }
+    emit::emit(&g, opts.snaplen).map_err(|emit::TooComplex| {
+        Diagnostic::new(
+            "udf::pcap::unsupported",
+            "expression too complex: it needs more than 16 scratch words",
+        )
+        .label(whole(expr), "this expression")
+    })
+}
+
+fn whole(expr: &str) -> crate::srcmap::Span {
+    crate::srcmap::Span::new(0, expr.len())
+}
+
+// TEMPORARY until the classic-BPF translation lands.
+fn cbpf_compile(_: &[SockFilter]) -> Result<(Program, Facts), String> {
+    Err("not yet".into())
 }

@@ -1,0 +1,245 @@
+//! From the decision graph to classic BPF: tests in topological order, each computing its value
+//! into A (X for indexes, scratch words for right operands that are not constants), skipping a
+//! computation when every path into the test already left that value in A (or X), and jumping
+//! with the 8-bit offsets of classic BPF (a long jump goes through `ja`).
+
+use crate::cbpf::{SockFilter, op};
+use crate::pcap::ast::ArithOp;
+use crate::pcap::codegen::{Cond, V};
+use crate::pcap::opt::{ACCEPT, Graph, Node, REJECT};
+
+/// Too many nested non-constant operands for the 16 scratch words.
+pub(crate) struct TooComplex;
+
+/// What A and X hold.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Regs {
+    a: Option<V>,
+    x: Option<V>,
+}
+
+struct Code {
+    out: Vec<SockFilter>,
+    regs: Regs,
+    depth: u32,
+}
+
+impl Code {
+    fn stmt(&mut self, code: u16, k: u32) {
+        self.out.push(SockFilter::stmt(code, k));
+    }
+
+    fn size(s: u8) -> u16 {
+        match s {
+            1 => op::B,
+            2 => op::H,
+            _ => op::W,
+        }
+    }
+
+    fn alu(o: ArithOp) -> u16 {
+        match o {
+            ArithOp::Add => op::ADD,
+            ArithOp::Sub => op::SUB,
+            ArithOp::Mul => op::MUL,
+            ArithOp::Div => op::DIV,
+            ArithOp::Mod => op::MOD,
+            ArithOp::And => op::AND,
+            ArithOp::Or => op::OR,
+            ArithOp::Xor => op::XOR,
+            ArithOp::Lsh => op::LSH,
+            ArithOp::Rsh => op::RSH,
+        }
+    }
+
+    /// Computes `v` into A.
+    fn a(&mut self, v: &V) -> Result<(), TooComplex> {
+        if self.regs.a.as_ref() == Some(v) {
+            return Ok(());
+        }
+        match v {
+            V::K(k) => self.stmt(op::LD | op::IMM, *k),
+            V::Len => self.stmt(op::LD | op::W | op::LEN, 0),
+            V::Ld { size, off } => self.stmt(op::LD | Self::size(*size) | op::ABS, *off),
+            V::LdX { size, off, x } => {
+                self.x(x)?;
+                self.stmt(op::LD | Self::size(*size) | op::IND, *off);
+            }
+            V::Msh(_) => {
+                self.x(v)?;
+                self.stmt(op::MISC | op::TXA, 0);
+            }
+            V::Neg(a) => {
+                self.a(a)?;
+                self.stmt(op::ALU | op::NEG, 0);
+            }
+            V::Alu(o, a, b) => {
+                if let V::K(k) = **b {
+                    self.a(a)?;
+                    self.stmt(op::ALU | Self::alu(*o) | op::K, k);
+                } else {
+                    self.operand_in_x(a, b)?;
+                    self.stmt(op::ALU | Self::alu(*o) | op::X, 0);
+                }
+            }
+        }
+        self.regs.a = Some(v.clone());
+        Ok(())
+    }
+
+    /// Leaves `a` in A and `b` in X.
+    fn operand_in_x(&mut self, a: &V, b: &V) -> Result<(), TooComplex> {
+        if !a.uses_x() {
+            self.x(b)?;
+            self.a(a)
+        } else {
+            if self.depth >= op::MEMWORDS {
+                return Err(TooComplex);
+            }
+            let m = self.depth;
+            self.depth += 1;
+            self.a(b)?;
+            self.stmt(op::ST, m);
+            self.a(a)?;
+            self.stmt(op::LDX | op::W | op::MEM, m);
+            self.regs.x = Some(b.clone());
+            self.depth -= 1;
+            Ok(())
+        }
+    }
+
+    /// Computes `v` into X (through A when classic BPF has no direct load for it).
+    fn x(&mut self, v: &V) -> Result<(), TooComplex> {
+        if self.regs.x.as_ref() == Some(v) {
+            return Ok(());
+        }
+        match v {
+            V::K(k) => self.stmt(op::LDX | op::W | op::IMM, *k),
+            V::Len => self.stmt(op::LDX | op::W | op::LEN, 0),
+            V::Msh(off) => self.stmt(op::LDX | op::B | op::MSH, *off),
+            _ => {
+                self.a(v)?;
+                self.stmt(op::MISC | op::TAX, 0);
+            }
+        }
+        self.regs.x = Some(v.clone());
+        Ok(())
+    }
+}
+
+fn jcode(c: Cond) -> u16 {
+    match c {
+        Cond::Eq => op::JEQ,
+        Cond::Gt => op::JGT,
+        Cond::Ge => op::JGE,
+        Cond::Set => op::JSET,
+    }
+}
+
+/// One test's code before its jump, and the jump.
+struct Block {
+    body: Vec<SockFilter>,
+    jump: SockFilter,
+    yes: usize,
+    no: usize,
+}
+
+/// The classic BPF program of a graph; an accepting path returns `snaplen`.
+pub(crate) fn emit(g: &Graph, snaplen: u32) -> Result<Vec<SockFilter>, TooComplex> {
+    let ret = |k| SockFilter::stmt(op::RET | op::K, k);
+    if g.root == ACCEPT {
+        return Ok(vec![ret(snaplen)]);
+    }
+    if g.root == REJECT {
+        return Ok(vec![ret(0)]);
+    }
+    // Topological order: decreasing index, the root first.
+    let order: Vec<usize> = (2..=g.root).rev().collect();
+    let mut entry: Vec<Option<Regs>> = vec![None; g.nodes.len()];
+    entry[g.root] = Some(Regs::default());
+    let mut blocks: Vec<(usize, Block)> = Vec::new();
+    for &i in &order {
+        let Node::Test { test, yes, no } = &g.nodes[i] else {
+            continue;
+        };
+        let Some(regs) = entry[i].take() else { continue };
+        let mut c = Code {
+            out: Vec::new(),
+            regs,
+            depth: 0,
+        };
+        let src = if let V::K(k) = test.rhs {
+            c.a(&test.v)?;
+            (op::K, k)
+        } else {
+            c.operand_in_x(&test.v, &test.rhs)?;
+            (op::X, 0)
+        };
+        let jump = SockFilter::jump(op::JMP | jcode(test.cond) | src.0, src.1, 0, 0);
+        for s in [*yes, *no] {
+            entry[s] = Some(match entry[s].take() {
+                None => c.regs.clone(),
+                Some(prev) => Regs {
+                    a: prev.a.filter(|v| c.regs.a.as_ref() == Some(v)),
+                    x: prev.x.filter(|v| c.regs.x.as_ref() == Some(v)),
+                },
+            });
+        }
+        blocks.push((
+            i,
+            Block {
+                body: c.out,
+                jump,
+                yes: *yes,
+                no: *no,
+            },
+        ));
+    }
+    Ok(layout(&blocks, snaplen))
+}
+
+/// Places the blocks, then the two returns, with `ja` trampolines for jumps past 255.
+fn layout(blocks: &[(usize, Block)], snaplen: u32) -> Vec<SockFilter> {
+    let mut far = vec![false; blocks.len()];
+    loop {
+        // Start of every block (by node), and of the returns.
+        let mut start = std::collections::HashMap::new();
+        let mut pc = 0usize;
+        for (b, (node, blk)) in blocks.iter().enumerate() {
+            start.insert(*node, pc);
+            pc += blk.body.len() + 1 + if far[b] { 2 } else { 0 };
+        }
+        start.insert(ACCEPT, pc);
+        start.insert(REJECT, pc + 1);
+        let mut grew = false;
+        let mut out = Vec::with_capacity(pc + 2);
+        for (b, (_, blk)) in blocks.iter().enumerate() {
+            out.extend_from_slice(&blk.body);
+            let at = out.len();
+            let (ty, tn) = (start[&blk.yes], start[&blk.no]);
+            if far[b] {
+                let mut j = blk.jump;
+                j.jt = 0;
+                j.jf = 1;
+                out.push(j);
+                out.push(SockFilter::stmt(op::JMP | op::JA, (ty - (at + 2)) as u32));
+                out.push(SockFilter::stmt(op::JMP | op::JA, (tn - (at + 3)) as u32));
+            } else {
+                let (dt, df) = (ty - (at + 1), tn - (at + 1));
+                if dt > 255 || df > 255 {
+                    far[b] = true;
+                    grew = true;
+                }
+                let mut j = blk.jump;
+                j.jt = dt.min(255) as u8;
+                j.jf = df.min(255) as u8;
+                out.push(j);
+            }
+        }
+        if !grew {
+            out.push(SockFilter::stmt(op::RET | op::K, snaplen));
+            out.push(SockFilter::stmt(op::RET | op::K, 0));
+            return out;
+        }
+    }
+}

@@ -1,0 +1,298 @@
+//! The decision graph and its optimiser.
+//!
+//! A formula becomes a graph of tests (each with a "yes" and a "no" successor) ending in accept
+//! or reject, built by continuation passing so nothing is duplicated, and hash-consed so equal
+//! subgraphs are one. The optimiser then threads jumps as libpcap's does: along each edge it
+//! knows the outcome of the tests on every path to that edge (facts, intersected where paths
+//! meet), and an edge into a test those facts decide goes straight to the decided successor. A
+//! test whose two successors are the same disappears, with its load (as in libpcap's optimised
+//! code, a load nobody needs is not made). Repeated to a fixpoint.
+
+use std::collections::HashMap;
+
+use crate::pcap::codegen::{Cond, F, Test, V};
+
+/// A node: a test, or the end of the filter.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Node {
+    Test { test: Test, yes: usize, no: usize },
+    Accept,
+    Reject,
+}
+
+/// Nodes in creation order: a test's successors always come before it (so decreasing index is
+/// a topological order).
+#[derive(Clone, Debug)]
+pub(crate) struct Graph {
+    pub nodes: Vec<Node>,
+    pub root: usize,
+}
+
+pub(crate) const ACCEPT: usize = 0;
+pub(crate) const REJECT: usize = 1;
+
+struct Builder {
+    nodes: Vec<Node>,
+    memo: HashMap<Node, usize>,
+}
+
+impl Builder {
+    fn new() -> Builder {
+        let mut b = Builder {
+            nodes: Vec::new(),
+            memo: HashMap::new(),
+        };
+        b.add(Node::Accept);
+        b.add(Node::Reject);
+        b
+    }
+
+    fn add(&mut self, n: Node) -> usize {
+        if let Node::Test { yes, no, .. } = &n
+            && yes == no
+        {
+            return *yes;
+        }
+        if let Some(&i) = self.memo.get(&n) {
+            return i;
+        }
+        self.nodes.push(n.clone());
+        self.memo.insert(n, self.nodes.len() - 1);
+        self.nodes.len() - 1
+    }
+
+    fn build(&mut self, f: &F, yes: usize, no: usize) -> usize {
+        match f {
+            F::Const(true) => yes,
+            F::Const(false) => no,
+            F::Test(t) => match decide_const(t) {
+                Some(true) => yes,
+                Some(false) => no,
+                None => self.add(Node::Test {
+                    test: t.clone(),
+                    yes,
+                    no,
+                }),
+            },
+            F::And(a, b) => {
+                let rest = self.build(b, yes, no);
+                self.build(a, rest, no)
+            }
+            F::Or(a, b) => {
+                let rest = self.build(b, yes, no);
+                self.build(a, yes, rest)
+            }
+            F::Not(a) => self.build(a, no, yes),
+        }
+    }
+}
+
+/// The graph of a formula, optimised.
+pub(crate) fn graph(f: &F) -> Graph {
+    let mut b = Builder::new();
+    let root = b.build(f, ACCEPT, REJECT);
+    let mut g = Graph {
+        nodes: b.nodes,
+        root,
+    };
+    for _ in 0..32 {
+        let changed = thread(&mut g);
+        g = rebuild(&g);
+        if !changed {
+            break;
+        }
+    }
+    g
+}
+
+/// A fact: a test and its outcome.
+type Fact = (Test, bool);
+
+/// One jump-threading pass; whether any edge moved.
+fn thread(g: &mut Graph) -> bool {
+    let n = g.nodes.len();
+    let mut facts: Vec<Option<Vec<Fact>>> = vec![None; n];
+    facts[g.root] = Some(Vec::new());
+    let mut changed = false;
+    for i in (0..n).rev() {
+        let Some(fin) = facts[i].take() else { continue };
+        let Node::Test { test, yes, no } = g.nodes[i].clone() else {
+            facts[i] = Some(fin);
+            continue;
+        };
+        let mut targets = [yes, no];
+        for (k, outcome) in [true, false].into_iter().enumerate() {
+            let mut edge = fin.clone();
+            edge.push((test.clone(), outcome));
+            let mut s = targets[k];
+            while let Node::Test {
+                test: st,
+                yes: sy,
+                no: sn,
+            } = &g.nodes[s]
+            {
+                match decide(&edge, st) {
+                    Some(true) => s = *sy,
+                    Some(false) => s = *sn,
+                    None => break,
+                }
+            }
+            if s != targets[k] {
+                targets[k] = s;
+                changed = true;
+            }
+            facts[s] = Some(match facts[s].take() {
+                None => edge,
+                Some(prev) => prev.into_iter().filter(|f| edge.contains(f)).collect(),
+            });
+        }
+        g.nodes[i] = Node::Test {
+            test,
+            yes: targets[0],
+            no: targets[1],
+        };
+        facts[i] = Some(fin);
+    }
+    changed
+}
+
+/// The reachable part of a graph, renumbered, hash-consed, with tests whose successors agree
+/// removed.
+fn rebuild(g: &Graph) -> Graph {
+    let mut b = Builder::new();
+    let mut map: HashMap<usize, usize> = HashMap::new();
+    for i in 0..g.nodes.len() {
+        let new = match &g.nodes[i] {
+            Node::Accept => ACCEPT,
+            Node::Reject => REJECT,
+            Node::Test { test, yes, no } => {
+                let (Some(&y), Some(&n)) = (map.get(yes), map.get(no)) else {
+                    continue;
+                };
+                b.add(Node::Test {
+                    test: test.clone(),
+                    yes: y,
+                    no: n,
+                })
+            }
+        };
+        map.insert(i, new);
+    }
+    let root = map[&g.root];
+    // Keep only what the root reaches.
+    let mut reach = vec![false; b.nodes.len()];
+    reach[root] = true;
+    for i in (0..b.nodes.len()).rev() {
+        if reach[i]
+            && let Node::Test { yes, no, .. } = b.nodes[i]
+        {
+            reach[yes] = true;
+            reach[no] = true;
+        }
+    }
+    let mut out = Builder::new();
+    let mut remap: HashMap<usize, usize> = HashMap::from([(ACCEPT, ACCEPT), (REJECT, REJECT)]);
+    for i in 2..b.nodes.len() {
+        if !reach[i] {
+            continue;
+        }
+        if let Node::Test { test, yes, no } = &b.nodes[i] {
+            let id = out.add(Node::Test {
+                test: test.clone(),
+                yes: remap[yes],
+                no: remap[no],
+            });
+            remap.insert(i, id);
+        }
+    }
+    Graph {
+        root: remap[&root],
+        nodes: out.nodes,
+    }
+}
+
+/// A test on constants.
+fn decide_const(t: &Test) -> Option<bool> {
+    match (&t.v, &t.rhs) {
+        (V::K(a), V::K(b)) => Some(eval(t.cond, *a, *b)),
+        _ => None,
+    }
+}
+
+fn eval(c: Cond, a: u32, b: u32) -> bool {
+    match c {
+        Cond::Eq => a == b,
+        Cond::Gt => a > b,
+        Cond::Ge => a >= b,
+        Cond::Set => a & b != 0,
+    }
+}
+
+/// What the facts say about a test, if anything.
+fn decide(facts: &[Fact], t: &Test) -> Option<bool> {
+    if let Some(r) = decide_const(t) {
+        return Some(r);
+    }
+    let V::K(b) = t.rhs else {
+        return facts.iter().find(|(f, _)| f == t).map(|(_, o)| *o);
+    };
+    // The range of values the facts leave, and bits known clear.
+    let (mut lo, mut hi) = (0u32, u32::MAX);
+    let mut clear = 0u32;
+    let mut set_any: Vec<u32> = Vec::new();
+    for (f, o) in facts {
+        if f.v != t.v {
+            continue;
+        }
+        if f == t {
+            return Some(*o);
+        }
+        let V::K(a) = f.rhs else { continue };
+        match (f.cond, *o) {
+            (Cond::Eq, true) => return Some(eval(t.cond, a, b)),
+            (Cond::Eq, false) => {
+                if t.cond == Cond::Eq && a == b {
+                    return Some(false);
+                }
+            }
+            (Cond::Gt, true) => lo = lo.max(a.saturating_add(1)),
+            (Cond::Gt, false) => hi = hi.min(a),
+            (Cond::Ge, true) => lo = lo.max(a),
+            (Cond::Ge, false) => hi = hi.min(a.saturating_sub(1)),
+            (Cond::Set, false) => clear |= a,
+            (Cond::Set, true) => set_any.push(a),
+        }
+    }
+    match t.cond {
+        Cond::Eq => {
+            if b < lo || b > hi || b & clear != 0 {
+                return Some(false);
+            }
+        }
+        Cond::Gt => {
+            if lo > b {
+                return Some(true);
+            }
+            if hi <= b {
+                return Some(false);
+            }
+        }
+        Cond::Ge => {
+            if lo >= b {
+                return Some(true);
+            }
+            if hi < b {
+                return Some(false);
+            }
+        }
+        Cond::Set => {
+            if b & !clear == 0 {
+                return Some(false);
+            }
+            if set_any.iter().any(|&m| m & !b == 0) {
+                return Some(true);
+            }
+        }
+    }
+    None
+}
