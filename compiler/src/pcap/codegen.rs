@@ -28,6 +28,9 @@ pub(crate) enum V {
     Alu(ArithOp, Box<V>, Box<V>),
     /// `-a`.
     Neg(Box<V>),
+    /// 1 when libpcap's `protochain` walk from the network header at `nl` (IPv6 extension
+    /// headers when `v6`, then AH) reaches protocol `target`, else 0.
+    Chain { nl: u32, v6: bool, target: u32 },
 }
 
 impl V {
@@ -35,7 +38,7 @@ impl V {
     pub(crate) fn uses_x(&self) -> bool {
         match self {
             V::K(_) | V::Len | V::Ld { .. } => false,
-            V::LdX { .. } | V::Msh(_) => true,
+            V::LdX { .. } | V::Msh(_) | V::Chain { .. } => true,
             V::Alu(_, a, b) => a.uses_x() || b.uses_x() || !matches!(**b, V::K(_)),
             V::Neg(a) => a.uses_x(),
         }
@@ -130,7 +133,9 @@ fn mcmp(size: u8, off: u32, mask: u32, k: u32) -> F {
         2 => 0xffff,
         _ => u32::MAX,
     };
-    if mask & full == full {
+    if mask & full == 0 {
+        F::Const(k == 0)
+    } else if mask & full == full {
         cmp(size, off, k)
     } else {
         test(
@@ -365,7 +370,7 @@ impl Gen {
                 }
                 let mut f = cmp(2, lt, ETHERTYPE_PPPOES);
                 if let Some((id, _)) = arg {
-                    f = and(f, mcmp(4, nl, 0xffff, id));
+                    f = and(f, cmp(2, nl + 2, id));
                 }
                 self.link = Link::Ppp {
                     proto: nl + 6,
@@ -577,7 +582,7 @@ impl Gen {
         let nosnap = self.link.nl() + 3;
         any(types
             .iter()
-            .map(|&t| and(self.iso_proto(ISO_ISIS), cmp(1, nosnap + 4, t))))
+            .map(|&t| and(self.iso_proto(ISO_ISIS), mcmp(1, nosnap + 4, 0x1f, t))))
     }
 
     /// Not a later IPv4 fragment.
@@ -605,11 +610,27 @@ impl Gen {
                 self.port(proto, pspan.unwrap_or(span), dir, lo, hi)
             }
             Some(Kind::Proto) => self.proto_kind(proto, pspan.unwrap_or(span), id, id_span),
-            Some(Kind::Protochain) => Err(unsupported(
-                kind.map_or(span, |k| k.1),
-                "`protochain` is not supported: it walks IPv6 extension headers in a loop",
-                "not supported",
-            )),
+            Some(Kind::Protochain) => {
+                let n = num_or_name(id, id_span, ip_proto_name, "IP protocol")?;
+                if n > 255 {
+                    return Err(bad_value(id_span, format!("IP protocol {n} greater than maximum 255")));
+                }
+                let nl = self.link.nl();
+                let chain = |v6: bool| test(V::Chain { nl, v6, target: n }, Cond::Eq, 1);
+                match proto {
+                    Some(Proto::Ip) => Ok(and(self.linktype(ETHERTYPE_IP), chain(false))),
+                    Some(Proto::Ip6) => Ok(and(self.linktype(ETHERTYPE_IPV6), chain(true))),
+                    None => Ok(or(
+                        and(self.linktype(ETHERTYPE_IP), chain(false)),
+                        and(self.linktype(ETHERTYPE_IPV6), chain(true)),
+                    )),
+                    Some(p) => Err(unsupported(
+                        pspan.unwrap_or(span),
+                        format!("`{} protochain`: only ip and ip6 have protocol chains", proto_name(p)),
+                        "not valid here",
+                    )),
+                }
+            }
             Some(Kind::Gateway) => Err(unsupported(
                 kind.map_or(span, |k| k.1),
                 "`gateway` needs host-name resolution, which this compiler does not do",
@@ -826,7 +847,7 @@ impl Gen {
                 if n > 255 {
                     return Err(bad_value(id_span, format!("IS-IS PDU type {n} greater than maximum 255")));
                 }
-                Ok(and(self.iso_proto(ISO_ISIS), cmp(1, nl + 3 + 4, n)))
+                Ok(and(self.iso_proto(ISO_ISIS), mcmp(1, nl + 3 + 4, 0x1f, n)))
             }
             None | Some(Proto::Ip) | Some(Proto::Ip6) => {
                 let n = num_or_name(id, id_span, ip_proto_name, "IP protocol")?;
@@ -880,7 +901,7 @@ impl Gen {
 
     fn port(&self, proto: Option<Proto>, span: Span, dir: Dir, lo: u32, hi: u32) -> R<F> {
         let protos: &[u32] = match proto {
-            None | Some(Proto::Ip) | Some(Proto::Ip6) => &[IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP],
+            None | Some(Proto::Ip) | Some(Proto::Ip6) => &[IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP],
             Some(Proto::Tcp) => &[IPPROTO_TCP],
             Some(Proto::Udp) => &[IPPROTO_UDP],
             Some(Proto::Sctp) => &[IPPROTO_SCTP],
@@ -906,27 +927,19 @@ impl Gen {
                 off: nl + o,
                 x: Box::new(V::Msh(nl)),
             };
-            and(
+            all([
                 self.linktype(ETHERTYPE_IP),
-                any(protos.iter().map(|&p| {
-                    all([
-                        cmp(1, nl + 9, p),
-                        self.not_frag(),
-                        dirop(dir, field(at(0)), field(at(2))),
-                    ])
-                })),
-            )
+                any(protos.iter().map(|&p| cmp(1, nl + 9, p))),
+                self.not_frag(),
+                dirop(dir, field(at(0)), field(at(2))),
+            ])
         };
         let v6 = || {
-            and(
+            all([
                 self.linktype(ETHERTYPE_IPV6),
-                any(protos.iter().map(|&p| {
-                    and(
-                        cmp(1, nl + 6, p),
-                        dirop(dir, field(ld(2, nl + 40)), field(ld(2, nl + 42))),
-                    )
-                })),
-            )
+                any(protos.iter().map(|&p| cmp(1, nl + 6, p))),
+                dirop(dir, field(ld(2, nl + 40)), field(ld(2, nl + 42))),
+            ])
         };
         Ok(match proto {
             Some(Proto::Ip) => v4(),

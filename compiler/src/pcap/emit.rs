@@ -8,6 +8,9 @@ use crate::pcap::ast::ArithOp;
 use crate::pcap::codegen::{Cond, V};
 use crate::pcap::opt::{ACCEPT, Graph, Node, REJECT};
 
+/// How many headers a `protochain` walk follows.
+const CHAIN_STEPS: usize = 16;
+
 /// Too many nested non-constant operands for the 16 scratch words.
 pub(crate) struct TooComplex;
 
@@ -69,6 +72,7 @@ impl Code {
                 self.x(v)?;
                 self.stmt(op::MISC | op::TXA, 0);
             }
+            V::Chain { nl, v6, target } => self.chain(*nl, *v6, *target)?,
             V::Neg(a) => {
                 self.a(a)?;
                 self.stmt(op::ALU | op::NEG, 0);
@@ -84,6 +88,105 @@ impl Code {
             }
         }
         self.regs.a = Some(v.clone());
+        Ok(())
+    }
+
+    /// libpcap's `protochain` walk, unrolled [`CHAIN_STEPS`] times (classic BPF has no
+    /// backward jumps); leaves 1 in A when it reaches `target`, else 0. Each step is as
+    /// libpcap's loop: stop at the target or at "no next header"; an IPv6 extension header
+    /// (when `v6`) adds `(len + 1) * 8` to X; AH sets X to `(len + 2) * 4` (libpcap's own
+    /// arithmetic, kept for agreement).
+    fn chain(&mut self, nl: u32, v6: bool, target: u32) -> Result<(), TooComplex> {
+        if self.depth >= op::MEMWORDS {
+            return Err(TooComplex);
+        }
+        let m = self.depth;
+        if v6 {
+            self.stmt(op::LD | op::B | op::ABS, nl + 6);
+            self.stmt(op::LDX | op::W | op::IMM, 40);
+        } else {
+            self.stmt(op::LD | op::B | op::ABS, nl + 9);
+            self.stmt(op::LDX | op::B | op::MSH, nl);
+        }
+        let ext: &[u32] = if v6 { &[0, 60, 43, 44] } else { &[] };
+        // Jumps to the two ends are fixed up once their places are known.
+        let mut to_found = Vec::new();
+        let mut to_end = Vec::new();
+        let j = |code: u16, k: u32, jt: usize, jf: usize| {
+            SockFilter::jump(op::JMP | code | op::K, k, jt as u8, jf as u8)
+        };
+        for _ in 0..CHAIN_STEPS {
+            // Layout of one step (offsets are from the next instruction):
+            //   0 jeq #target   -> found stub
+            //   1 jeq #59       -> end stub
+            //   .. jeq #ext     -> advance6
+            //   jeq #51         -> ah, else end stub
+            //   advance6 (8 instructions, then ja next step)   [v6 only]
+            //   ah (10 instructions, then ja next step)
+            //   found stub: ja found; end stub: ja end
+            let n_ext = ext.len();
+            let adv6 = if v6 { 9 } else { 0 };
+            let ah_len = 11;
+            let tests = 2 + n_ext + 1;
+            let found_stub = tests + adv6 + ah_len;
+            let end_stub = found_stub + 1;
+            let base = self.out.len();
+            let rel = |at: usize, to: usize| to - at - 1;
+            self.out.push(j(op::JEQ, target, rel(0, found_stub), 0));
+            self.out.push(j(op::JEQ, 59, rel(1, end_stub), 0));
+            for (e, &h) in ext.iter().enumerate() {
+                self.out.push(j(op::JEQ, h, rel(2 + e, tests), 0));
+            }
+            self.out.push(j(op::JEQ, 51, rel(tests - 1, tests + adv6), rel(tests - 1, end_stub)));
+            let step_end = end_stub + 1;
+            if v6 {
+                self.stmt(op::LD | op::B | op::IND, nl);
+                self.stmt(op::ST, m);
+                self.stmt(op::LD | op::B | op::IND, nl + 1);
+                self.stmt(op::ALU | op::ADD | op::K, 1);
+                self.stmt(op::ALU | op::MUL | op::K, 8);
+                self.stmt(op::ALU | op::ADD | op::X, 0);
+                self.stmt(op::MISC | op::TAX, 0);
+                self.stmt(op::LD | op::W | op::MEM, m);
+                let at = self.out.len() - base;
+                self.stmt(op::JMP | op::JA, rel(at, step_end) as u32);
+            }
+            self.stmt(op::LD | op::B | op::IND, nl);
+            self.stmt(op::ST, m);
+            self.stmt(op::MISC | op::TXA, 0);
+            self.stmt(op::ALU | op::ADD | op::K, 1);
+            self.stmt(op::MISC | op::TAX, 0);
+            self.stmt(op::LD | op::B | op::IND, nl);
+            self.stmt(op::ALU | op::ADD | op::K, 2);
+            self.stmt(op::ALU | op::MUL | op::K, 4);
+            self.stmt(op::MISC | op::TAX, 0);
+            self.stmt(op::LD | op::W | op::MEM, m);
+            let at = self.out.len() - base;
+            self.stmt(op::JMP | op::JA, rel(at, step_end) as u32);
+            to_found.push(self.out.len());
+            self.stmt(op::JMP | op::JA, 0);
+            to_end.push(self.out.len());
+            self.stmt(op::JMP | op::JA, 0);
+            debug_assert_eq!(self.out.len() - base, step_end);
+        }
+        // After the last step: the walk ends where it is (A holds the last protocol).
+        let end = self.out.len();
+        self.stmt(op::JMP | op::JEQ | op::K, target);
+        let last = self.out.len() - 1;
+        // found: A = 1; end: A = (A == target)
+        self.out[last].jt = 0;
+        self.out[last].jf = 2;
+        let found = self.out.len();
+        self.stmt(op::LD | op::IMM, 1);
+        self.stmt(op::JMP | op::JA, 1);
+        self.stmt(op::LD | op::IMM, 0);
+        for at in to_found {
+            self.out[at].k = (found - at - 1) as u32;
+        }
+        for at in to_end {
+            self.out[at].k = (end - at - 1) as u32;
+        }
+        self.regs.x = None;
         Ok(())
     }
 
@@ -195,7 +298,34 @@ pub(crate) fn emit(g: &Graph, snaplen: u32) -> Result<Vec<SockFilter>, TooComple
             },
         ));
     }
-    Ok(layout(&blocks, snaplen))
+    Ok(layout(&merge_tails(blocks), snaplen))
+}
+
+/// Blocks with the same code and the same successors are one block, even where they test
+/// different values (each path's registers hold its own value, and the code only reads the
+/// registers). Bottom-up, so merged successors let their predecessors merge too; the block
+/// kept is the last of its kind, so every jump still goes forward.
+fn merge_tails(blocks: Vec<(usize, Block)>) -> Vec<(usize, Block)> {
+    use std::collections::HashMap;
+    let mut canon: HashMap<usize, usize> = HashMap::new();
+    let mut seen: HashMap<(Vec<SockFilter>, SockFilter, usize, usize), usize> = HashMap::new();
+    let mut keep = Vec::with_capacity(blocks.len());
+    for (node, mut b) in blocks.into_iter().rev() {
+        b.yes = *canon.get(&b.yes).unwrap_or(&b.yes);
+        b.no = *canon.get(&b.no).unwrap_or(&b.no);
+        let key = (b.body.clone(), b.jump, b.yes, b.no);
+        match seen.get(&key) {
+            Some(&other) => {
+                canon.insert(node, other);
+            }
+            None => {
+                seen.insert(key, node);
+                keep.push((node, b));
+            }
+        }
+    }
+    keep.reverse();
+    keep
 }
 
 /// Places the blocks, then the two returns, with `ja` trampolines for jumps past 255.

@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 
+use crate::pcap::ast::ArithOp;
 use crate::pcap::codegen::{Cond, F, Test, V};
 
 /// A node: a test, or the end of the filter.
@@ -68,11 +69,10 @@ impl Builder {
             F::Test(t) => match decide_const(t) {
                 Some(true) => yes,
                 Some(false) => no,
-                None => self.add(Node::Test {
-                    test: t.clone(),
-                    yes,
-                    no,
-                }),
+                None => {
+                    let (test, yes, no) = canonical(t, yes, no);
+                    self.add(Node::Test { test, yes, no })
+                }
             },
             F::And(a, b) => {
                 let rest = self.build(b, yes, no);
@@ -209,6 +209,34 @@ fn rebuild(g: &Graph) -> Graph {
         root: remap[&root],
         nodes: out.nodes,
     }
+}
+
+/// `(v & m) == 0` is `v & m` not set, and `(v & bit) == bit` is `v & bit` set: one jump
+/// instead of an `and` and a jump, as libpcap's optimiser makes it.
+fn canonical(t: &Test, yes: usize, no: usize) -> (Test, usize, usize) {
+    if t.cond == Cond::Eq
+        && let (V::Alu(ArithOp::And, inner, m), V::K(k)) = (&t.v, &t.rhs)
+        && let V::K(m) = **m
+    {
+        let set = |yes, no| {
+            (
+                Test {
+                    v: (**inner).clone(),
+                    cond: Cond::Set,
+                    rhs: V::K(m),
+                },
+                yes,
+                no,
+            )
+        };
+        if *k == 0 {
+            return set(no, yes);
+        }
+        if *k == m && m.is_power_of_two() {
+            return set(yes, no);
+        }
+    }
+    (t.clone(), yes, no)
 }
 
 /// A test on constants.
