@@ -73,6 +73,8 @@ struct Lower<'a, 'b> {
     checked: bool,
     /// The current block still needs a terminator.
     open: bool,
+    /// Stub blocks to fill once the current block is finished.
+    stubs: Vec<(Block, Target)>,
 }
 
 fn env_flags() -> MemFlagsData {
@@ -153,6 +155,7 @@ pub(crate) fn lower(func: &mut Function, fctx: &mut FunctionBuilderContext, inp:
         helper_sig,
         checked,
         open: true,
+        stubs: Vec::new(),
     };
     // Dispatch to the entry slot.
     if region.entries.len() == 1 {
@@ -166,6 +169,7 @@ pub(crate) fn lower(func: &mut Function, fctx: &mut FunctionBuilderContext, inp:
             sw.set_entry(e as u128, blk);
         }
         sw.emit(&mut lw.b, pc_in, bad);
+        lw.flush_stubs();
         lw.b.seal_block(bad);
         lw.b.switch_to_block(bad);
         let c = lw.b.ins().iconst(I64, code::FELL_OFF as i64);
@@ -240,16 +244,21 @@ impl Lower<'_, '_> {
         match self.target(slot) {
             Target::Block(blk) => blk,
             t => {
+                // Filled by `flush_stubs` once the current block has its terminator (Cranelift
+                // may not leave a block unfinished to build another).
                 let blk = self.b.create_block();
-                let cur = self.b.current_block();
-                self.b.switch_to_block(blk);
-                self.b.seal_block(blk);
-                self.jump_to(t);
-                if let Some(cur) = cur {
-                    self.b.switch_to_block(cur);
-                }
+                self.stubs.push((blk, t));
                 blk
             }
+        }
+    }
+
+    /// Fills the stub blocks `target_block` made: each jumps on to its target.
+    fn flush_stubs(&mut self) {
+        for (blk, t) in std::mem::take(&mut self.stubs) {
+            self.b.switch_to_block(blk);
+            self.b.seal_block(blk);
+            self.jump_to(t);
         }
     }
 
@@ -579,6 +588,7 @@ impl Lower<'_, '_> {
                 let fb = self.target_block(next);
                 self.b.ins().brif(c, tb, &[], fb, &[]);
                 self.open = false;
+                self.flush_stubs();
             }
             Insn::Call { imm } => {
                 let id = self.iconst(u64::from(imm as u32));
@@ -1082,6 +1092,7 @@ impl Lower<'_, '_> {
             sw.set_entry(e as u128, blk);
         }
         sw.emit(&mut self.b, slot, away);
+        self.flush_stubs();
         self.b.seal_block(away);
         self.b.switch_to_block(away);
         self.b.ins().jump(self.leave, &[slot.into()]);

@@ -8,8 +8,11 @@ use crate::pcap::ast::ArithOp;
 use crate::pcap::codegen::{Cond, V};
 use crate::pcap::opt::{ACCEPT, Graph, Node, REJECT};
 
-/// How many headers a `protochain` walk follows.
-const CHAIN_STEPS: usize = 16;
+/// How many headers a `protochain` walk follows: IPv6 extension headers (and AH), and AH
+/// after IPv4. Enough for the longest chain in libpcap's own test captures (100 IPv6 extension
+/// headers) within classic BPF's 4096 instructions for `protochain` over both versions.
+const CHAIN_STEPS_V6: usize = 104;
+const CHAIN_STEPS_V4: usize = 32;
 
 /// Too many nested non-constant operands for the 16 scratch words.
 pub(crate) struct TooComplex;
@@ -91,7 +94,7 @@ impl Code {
         Ok(())
     }
 
-    /// libpcap's `protochain` walk, unrolled [`CHAIN_STEPS`] times (classic BPF has no
+    /// libpcap's `protochain` walk, unrolled [`CHAIN_STEPS_V6`] or [`CHAIN_STEPS_V4`] times (classic BPF has no
     /// backward jumps); leaves 1 in A when it reaches `target`, else 0. Each step is as
     /// libpcap's loop: stop at the target or at "no next header"; an IPv6 extension header
     /// (when `v6`) adds `(len + 1) * 8` to X; AH sets X to `(len + 2) * 4` (libpcap's own
@@ -115,7 +118,7 @@ impl Code {
         let j = |code: u16, k: u32, jt: usize, jf: usize| {
             SockFilter::jump(op::JMP | code | op::K, k, jt as u8, jf as u8)
         };
-        for _ in 0..CHAIN_STEPS {
+        for _ in 0..if v6 { CHAIN_STEPS_V6 } else { CHAIN_STEPS_V4 } {
             // Layout of one step (offsets are from the next instruction):
             //   0 jeq #target   -> found stub
             //   1 jeq #59       -> end stub

@@ -84,7 +84,7 @@ pub struct Compiled {
 /// Compiles an expression to classic BPF, then to verified eBPF. Errors are located in `expr`.
 pub fn compile(expr: &str, opts: &Options) -> Result<Compiled, Diagnostic> {
     let cbpf = compile_cbpf(expr, opts)?;
-    let (prog, facts) = cbpf_compile(&cbpf).map_err(|e| {
+    let (prog, facts) = crate::cbpf::compile(&cbpf).map_err(|e| {
         Diagnostic::new(
             "udf::compiler_bug",
             format!("the classic BPF made from this expression does not translate: {e}"),
@@ -116,9 +116,4 @@ pub fn compile_cbpf(expr: &str, opts: &Options) -> Result<Vec<SockFilter>, Diagn
 
 fn whole(expr: &str) -> crate::srcmap::Span {
     crate::srcmap::Span::new(0, expr.len())
-}
-
-// TEMPORARY until the classic-BPF translation lands.
-fn cbpf_compile(_: &[SockFilter]) -> Result<(Program, Facts), String> {
-    Err("not yet".into())
 }

@@ -1,0 +1,27 @@
+//! Prints the classic BPF a pcap-filter expression compiles to, in `tcpdump -d` format:
+//! `cargo run -p udf-compiler --example pcap_listing -- EXPR [EN10MB|RAW]`.
+
+use udf_compiler::pcap::{LinkType, Options, compile_cbpf};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(expr) = args.first() else {
+        eprintln!("usage: pcap_listing EXPR [EN10MB|RAW]");
+        std::process::exit(2);
+    };
+    let link = match args.get(1).map(String::as_str) {
+        Some("RAW") => LinkType::Raw,
+        _ => LinkType::En10mb,
+    };
+    let opts = Options {
+        link,
+        ..Options::default()
+    };
+    match compile_cbpf(expr, &opts) {
+        Ok(p) => print!("{}", udf_compiler::cbpf::disasm(&p)),
+        Err(d) => {
+            eprintln!("{}", udf_compiler::Diagnostics::new("<expression>", expr, vec![d]));
+            std::process::exit(1);
+        }
+    }
+}
