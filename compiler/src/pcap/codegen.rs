@@ -499,7 +499,6 @@ impl Gen {
 
     /// A protocol name alone (`tcp`, `ip`, `arp`, `isis`, ...).
     fn proto_abbrev(&self, p: Proto, span: Span) -> R<F> {
-        let nl = self.link.nl();
         Ok(match p {
             Proto::Link => {
                 return Err(unsupported(
@@ -544,10 +543,6 @@ impl Gen {
             Proto::Snp => self.isis_pdus(&[0x1b, 0x1a, 0x18, 0x19]),
             Proto::Csnp => self.isis_pdus(&[0x18, 0x19]),
             Proto::Psnp => self.isis_pdus(&[0x1a, 0x1b]),
-        })
-        .map(|f| {
-            let _ = nl;
-            f
         })
     }
 
@@ -797,8 +792,7 @@ impl Gen {
     fn decnet(&self, dir: Dir, id: &Id, id_span: Span) -> R<F> {
         let addr = match id {
             Id::Dotted(p) if p.len() == 2 && p[0] <= 63 && p[1] <= 1023 => (p[0] << 10) | p[1],
-            Id::Num(n) if *n <= 0xffff => *n,
-            _ => return Err(bad_value(id_span, "a DECnet address is AREA.NODE (AREA <= 63, NODE <= 1023)")),
+            _ => return Err(bad_value(id_span, "invalid DECnet address: it is AREA.NODE (AREA <= 63, NODE <= 1023)")),
         };
         let Link::Ether { lt: _, nl } = self.link else {
             return Err(unsupported(id_span, "DECnet needs an Ethernet link layer", "needs Ethernet"));
@@ -833,6 +827,12 @@ impl Gen {
                     _ => return Err(bad_value(id_span, "an Ethernet protocol is a number or a name")),
                 };
                 self.ether(span, "ether proto").map(|_| ())?;
+                if n > 0xffff {
+                    return Err(bad_value(id_span, format!("EtherType {n} greater than maximum 65535")));
+                }
+                if (256..=ETHERMTU).contains(&n) {
+                    return Err(bad_value(id_span, format!("LLC DSAP {n} greater than maximum 255")));
+                }
                 Ok(self.linktype(n))
             }
             Some(Proto::Iso) => {
@@ -844,8 +844,8 @@ impl Gen {
             }
             Some(Proto::Isis) => {
                 let n = num_or_name(id, id_span, |_| None, "IS-IS PDU type")?;
-                if n > 255 {
-                    return Err(bad_value(id_span, format!("IS-IS PDU type {n} greater than maximum 255")));
+                if n > 31 {
+                    return Err(bad_value(id_span, format!("IS-IS PDU type {n} greater than maximum 31")));
                 }
                 Ok(and(self.iso_proto(ISO_ISIS), mcmp(1, nl + 3 + 4, 0x1f, n)))
             }
@@ -901,7 +901,14 @@ impl Gen {
 
     fn port(&self, proto: Option<Proto>, span: Span, dir: Dir, lo: u32, hi: u32) -> R<F> {
         let protos: &[u32] = match proto {
-            None | Some(Proto::Ip) | Some(Proto::Ip6) => &[IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP],
+            None => &[IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP],
+            Some(p @ (Proto::Ip | Proto::Ip6)) => {
+                return Err(bad_value(
+                    span,
+                    format!("`{}` is not a valid qualifier for a port", proto_name(p)),
+                )
+                .help("ports belong to tcp, udp and sctp: say `tcp port`, or `ip and port`"));
+            }
             Some(Proto::Tcp) => &[IPPROTO_TCP],
             Some(Proto::Udp) => &[IPPROTO_UDP],
             Some(Proto::Sctp) => &[IPPROTO_SCTP],
@@ -941,11 +948,7 @@ impl Gen {
                 dirop(dir, field(ld(2, nl + 40)), field(ld(2, nl + 42))),
             ])
         };
-        Ok(match proto {
-            Some(Proto::Ip) => v4(),
-            Some(Proto::Ip6) => v6(),
-            _ => or(v6(), v4()),
-        })
+        Ok(or(v6(), v4()))
     }
 
     // ---- arithmetic ----------------------------------------------------------------------------
@@ -1026,19 +1029,11 @@ impl Gen {
             | Proto::Arp
             | Proto::Rarp
             | Proto::Atalk
-            | Proto::Aarp
             | Proto::Decnet
             | Proto::Lat
             | Proto::Sca
             | Proto::Moprc
-            | Proto::Mopdl
-            | Proto::Iso
-            | Proto::Esis
-            | Proto::Isis
-            | Proto::Clnp
-            | Proto::Stp
-            | Proto::Ipx
-            | Proto::Netbeui => (at(nl, idx), self.proto_abbrev(p, pspan)?),
+            | Proto::Mopdl => (at(nl, idx), self.proto_abbrev(p, pspan)?),
             Proto::Tcp
             | Proto::Udp
             | Proto::Sctp
@@ -1074,6 +1069,19 @@ impl Gen {
                 )
             }
             Proto::Icmp6 => (at(nl + 40, idx), self.ip6_direct(IPPROTO_ICMPV6)),
+            Proto::Aarp
+            | Proto::Iso
+            | Proto::Esis
+            | Proto::Isis
+            | Proto::Clnp
+            | Proto::Stp
+            | Proto::Ipx
+            | Proto::Netbeui => {
+                return Err(bad_value(
+                    pspan,
+                    format!("`{}` does not support the index operation", proto_name(p)),
+                ));
+            }
             Proto::Ah | Proto::Esp | Proto::L1 | Proto::L2 | Proto::Iih | Proto::Lsp
             | Proto::Snp | Proto::Csnp | Proto::Psnp => {
                 return Err(unsupported(

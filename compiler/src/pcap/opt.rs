@@ -192,11 +192,11 @@ fn rebuild(g: &Graph) -> Graph {
     }
     let mut out = Builder::new();
     let mut remap: HashMap<usize, usize> = HashMap::from([(ACCEPT, ACCEPT), (REJECT, REJECT)]);
-    for i in 2..b.nodes.len() {
+    for (i, node) in b.nodes.iter().enumerate().skip(2) {
         if !reach[i] {
             continue;
         }
-        if let Node::Test { test, yes, no } = &b.nodes[i] {
+        if let Node::Test { test, yes, no } = node {
             let id = out.add(Node::Test {
                 test: test.clone(),
                 yes: remap[yes],
