@@ -141,6 +141,62 @@ struct Lower<'a, 'd> {
     layouts: Vec<crate::items::Layout>,
 }
 
+/// `filter NAME = pcap "EXPR";`: the pcap-filter front end (Ethernet, tcpdump's snap length).
+/// Its errors point into the string literal.
+fn pcap_entry(
+    def: &EntryDef,
+    text: &str,
+    span: Span,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Entry> {
+    if def.kind != EntryKind::Filter {
+        diags.push(
+            Diagnostic::new(
+                "udf::type::mismatch",
+                "only a filter can be written as a pcap-filter expression",
+            )
+            .label(span, "a pcap-filter(7) expression"),
+        );
+        return None;
+    }
+    let opts = crate::pcap::Options {
+        snaplen: ACCEPT_LEN as u32,
+        ..crate::pcap::Options::default()
+    };
+    match crate::pcap::compile(text, &opts) {
+        Ok(c) => Some(Entry {
+            name: def.name.name.clone(),
+            ty: ProgramType::Filter,
+            map: SourceMap {
+                spans: vec![span; c.prog.insns().len()],
+            },
+            prog: c.prog,
+            ctx_size: None,
+            facts: c.facts,
+            span: def.span,
+        }),
+        Err(mut d) => {
+            // Expression offsets to source offsets: after the opening quote (exact when the
+            // literal has no escapes), kept inside the literal.
+            let inside = |o: u32| (span.start + 1 + o).min(span.end.saturating_sub(1));
+            for l in &mut d.labels {
+                l.span = Span {
+                    start: inside(l.span.start),
+                    end: inside(l.span.end).max(inside(l.span.start)),
+                };
+            }
+            if d.labels.is_empty() {
+                d.labels.push(crate::diag::Label {
+                    span,
+                    text: "this expression".into(),
+                });
+            }
+            diags.push(d);
+            None
+        }
+    }
+}
+
 /// Compiles one entry point; errors go to `diags`.
 pub(crate) fn entry(
     items: &Items<'_>,
@@ -149,17 +205,7 @@ pub(crate) fn entry(
 ) -> Option<Entry> {
     let block = match &def.body {
         EntryBody::Block(b) => b,
-        EntryBody::Pcap(_, span) => {
-            diags.push(
-                Diagnostic::new(
-                    "udf::unsupported::pcap",
-                    "pcap-filter expressions are not compiled by this build",
-                )
-                .label(*span, "a pcap-filter(7) expression")
-                .help("the pcap-filter front end is the subject of issue 7; write the filter with packet views for now"),
-            );
-            return None;
-        }
+        EntryBody::Pcap(text, span) => return pcap_entry(def, text, *span, diags),
     };
     let before = diags.len();
     let mut layouts = items.layouts.clone();
