@@ -88,3 +88,15 @@ pub mod op {
     /// Scratch memory words.
     pub const MEMWORDS: u32 = 16;
 }
+
+mod disasm;
+mod interp;
+mod parse;
+mod translate;
+mod validate;
+
+pub use disasm::{disasm, image};
+pub use interp::interpret;
+pub use parse::{CbpfError, parse_any, parse_dd, parse_raw, to_raw};
+pub use translate::{compile, translate};
+pub use validate::{MAXINSNS, known_opcode, validate};

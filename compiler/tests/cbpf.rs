@@ -1,0 +1,1178 @@
+//! The classic BPF module: importers, validity rules, the `tcpdump -d` listing, and the
+//! translation to eBPF, which must give exactly the reference interpreter's result on the eBPF
+//! interpreter, the checking interpreter and the JIT, for random valid programs and packets.
+
+use std::cell::RefCell;
+
+use proptest::prelude::*;
+use proptest::test_runner::{Config as PtConfig, TestRunner};
+use udf_bytecode::{CheckConfig, Insn, JmpCond, Program, ProgramType};
+use udf_compiler::cbpf::{
+    self, CbpfError, SockFilter, compile, disasm, interpret, parse_any, parse_dd, parse_raw,
+    to_raw, translate, validate,
+};
+use udf_runtime::{Context, NoHelpers, RunOptions, Vm};
+
+const fn s(code: u16, k: u32) -> SockFilter {
+    SockFilter::stmt(code, k)
+}
+const fn j(code: u16, k: u32, jt: u8, jf: u8) -> SockFilter {
+    SockFilter::jump(code, k, jt, jf)
+}
+
+/// `tcpdump -dd -y EN10MB 'tcp port 80'` (libpcap 1.10).
+const TCP_PORT_80: [SockFilter; 20] = [
+    s(0x28, 0x0000000c),
+    j(0x15, 0x000086dd, 0, 6),
+    s(0x30, 0x00000014),
+    j(0x15, 0x00000006, 0, 15),
+    s(0x28, 0x00000036),
+    j(0x15, 0x00000050, 12, 0),
+    s(0x28, 0x00000038),
+    j(0x15, 0x00000050, 10, 11),
+    j(0x15, 0x00000800, 0, 10),
+    s(0x30, 0x00000017),
+    j(0x15, 0x00000006, 0, 8),
+    s(0x28, 0x00000014),
+    j(0x45, 0x00001fff, 6, 0),
+    s(0xb1, 0x0000000e),
+    s(0x48, 0x0000000e),
+    j(0x15, 0x00000050, 2, 0),
+    s(0x48, 0x00000010),
+    j(0x15, 0x00000050, 0, 1),
+    s(0x6, 0x00040000),
+    s(0x6, 0x00000000),
+];
+
+const TCP_PORT_80_DD: &str = "{ 0x28, 0, 0, 0x0000000c },
+{ 0x15, 0, 6, 0x000086dd },
+{ 0x30, 0, 0, 0x00000014 },
+{ 0x15, 0, 15, 0x00000006 },
+{ 0x28, 0, 0, 0x00000036 },
+{ 0x15, 12, 0, 0x00000050 },
+{ 0x28, 0, 0, 0x00000038 },
+{ 0x15, 10, 11, 0x00000050 },
+{ 0x15, 0, 10, 0x00000800 },
+{ 0x30, 0, 0, 0x00000017 },
+{ 0x15, 0, 8, 0x00000006 },
+{ 0x28, 0, 0, 0x00000014 },
+{ 0x45, 6, 0, 0x00001fff },
+{ 0xb1, 0, 0, 0x0000000e },
+{ 0x48, 0, 0, 0x0000000e },
+{ 0x15, 2, 0, 0x00000050 },
+{ 0x48, 0, 0, 0x00000010 },
+{ 0x15, 0, 1, 0x00000050 },
+{ 0x6, 0, 0, 0x00040000 },
+{ 0x6, 0, 0, 0x00000000 },
+";
+
+/// A program from libpcap's test data (`accept.json`): DLT, snap length, expression, the
+/// program (`tcpdump -dd`), and the listing libpcap's `bpf_image` prints.
+type Listed = (
+    &'static str,
+    Option<u32>,
+    &'static str,
+    &'static [SockFilter],
+    &'static str,
+);
+
+/// Listings that libpcap's `bpf_image` prints, from its test data, with their programs.
+const LIBPCAP: &[Listed] = &[
+    (
+        "EN10MB",
+        None,
+        "tcp portrange 25-53",
+        &[
+            s(0x28, 0xc),
+            j(0x15, 0x86dd, 0, 7),
+            s(0x30, 0x14),
+            j(0x15, 0x6, 0, 18),
+            s(0x28, 0x36),
+            j(0x35, 0x19, 0, 1),
+            j(0x25, 0x35, 0, 14),
+            s(0x28, 0x38),
+            j(0x35, 0x19, 11, 13),
+            j(0x15, 0x800, 0, 12),
+            s(0x30, 0x17),
+            j(0x15, 0x6, 0, 10),
+            s(0x28, 0x14),
+            j(0x45, 0x1fff, 8, 0),
+            s(0xb1, 0xe),
+            s(0x48, 0xe),
+            j(0x35, 0x19, 0, 1),
+            j(0x25, 0x35, 0, 3),
+            s(0x48, 0x10),
+            j(0x35, 0x19, 0, 2),
+            j(0x25, 0x35, 1, 0),
+            s(0x06, 0x40000),
+            s(0x06, 0x0),
+        ],
+        "(000) ldh      [12]\n\
+         (001) jeq      #0x86dd          jt 2\tjf 9\n\
+         (002) ldb      [20]\n\
+         (003) jeq      #0x6             jt 4\tjf 22\n\
+         (004) ldh      [54]\n\
+         (005) jge      #0x19            jt 6\tjf 7\n\
+         (006) jgt      #0x35            jt 7\tjf 21\n\
+         (007) ldh      [56]\n\
+         (008) jge      #0x19            jt 20\tjf 22\n\
+         (009) jeq      #0x800           jt 10\tjf 22\n\
+         (010) ldb      [23]\n\
+         (011) jeq      #0x6             jt 12\tjf 22\n\
+         (012) ldh      [20]\n\
+         (013) jset     #0x1fff          jt 22\tjf 14\n\
+         (014) ldxb     4*([14]&0xf)\n\
+         (015) ldh      [x + 14]\n\
+         (016) jge      #0x19            jt 17\tjf 18\n\
+         (017) jgt      #0x35            jt 18\tjf 21\n\
+         (018) ldh      [x + 16]\n\
+         (019) jge      #0x19            jt 20\tjf 22\n\
+         (020) jgt      #0x35            jt 22\tjf 21\n\
+         (021) ret      #262144\n\
+         (022) ret      #0\n",
+    ),
+    (
+        "PFLOG",
+        None,
+        "udp[0xab] == 0xcd",
+        &[
+            s(0x30, 0x0),
+            s(0x04, 0x3),
+            s(0x54, 0xfffffffc),
+            s(0x02, 0x2),
+            s(0x30, 0x1),
+            j(0x15, 0x2, 0, 13),
+            s(0x61, 0x2),
+            s(0x50, 0x9),
+            j(0x15, 0x11, 0, 10),
+            s(0x48, 0x6),
+            j(0x45, 0x1fff, 8, 0),
+            s(0x50, 0x0),
+            s(0x54, 0xf),
+            s(0x64, 0x2),
+            s(0x0c, 0x0),
+            s(0x07, 0x0),
+            s(0x50, 0xab),
+            j(0x15, 0xcd, 0, 1),
+            s(0x06, 0x40000),
+            s(0x06, 0x0),
+        ],
+        "(000) ldb      [0]\n\
+         (001) add      #3\n\
+         (002) and      #0xfffffffc\n\
+         (003) st       M[2]\n\
+         (004) ldb      [1]\n\
+         (005) jeq      #0x2             jt 6\tjf 19\n\
+         (006) ldx      M[2]\n\
+         (007) ldb      [x + 9]\n\
+         (008) jeq      #0x11            jt 9\tjf 19\n\
+         (009) ldh      [x + 6]\n\
+         (010) jset     #0x1fff          jt 19\tjf 11\n\
+         (011) ldb      [x + 0]\n\
+         (012) and      #0xf\n\
+         (013) lsh      #2\n\
+         (014) add      x\n\
+         (015) tax\n\
+         (016) ldb      [x + 171]\n\
+         (017) jeq      #0xcd            jt 18\tjf 19\n\
+         (018) ret      #262144\n\
+         (019) ret      #0\n",
+    ),
+    (
+        "RAW",
+        Some(200),
+        "greater 100",
+        &[
+            s(0x80, 0x0),
+            j(0x35, 0x64, 0, 1),
+            s(0x06, 0xc8),
+            s(0x06, 0x0),
+        ],
+        "(000) ld       #pktlen\n\
+         (001) jge      #0x64            jt 2\tjf 3\n\
+         (002) ret      #200\n\
+         (003) ret      #0\n",
+    ),
+    (
+        "EN10MB",
+        None,
+        "inbound",
+        &[
+            s(0x28, 0xfffff004),
+            j(0x15, 0x4, 0, 1),
+            s(0x06, 0x0),
+            s(0x06, 0x40000),
+        ],
+        "(000) ldh      [type]\n\
+         (001) jeq      #0x4             jt 2\tjf 3\n\
+         (002) ret      #0\n\
+         (003) ret      #262144\n",
+    ),
+    (
+        "EN10MB",
+        None,
+        "ifindex 10",
+        &[
+            s(0x20, 0xfffff008),
+            j(0x15, 0xa, 0, 1),
+            s(0x06, 0x40000),
+            s(0x06, 0x0),
+        ],
+        "(000) ld       [ifidx]\n\
+         (001) jeq      #0xa             jt 2\tjf 3\n\
+         (002) ret      #262144\n\
+         (003) ret      #0\n",
+    ),
+    (
+        "PRISM_HEADER",
+        None,
+        "wlan dir fromds",
+        &[
+            s(0x20, 0x0),
+            s(0x54, 0xfffff000),
+            j(0x15, 0x80211000, 0, 2),
+            s(0x20, 0x4),
+            s(0x05, 0x1),
+            s(0x00, 0x90),
+            s(0x02, 0x0),
+            s(0x07, 0x0),
+            s(0x61, 0x0),
+            s(0x50, 0x1),
+            s(0x54, 0x3),
+            j(0x15, 0x2, 0, 1),
+            s(0x06, 0x40000),
+            s(0x06, 0x0),
+        ],
+        "(000) ld       [0]\n\
+         (001) and      #0xfffff000\n\
+         (002) jeq      #0x80211000      jt 3\tjf 5\n\
+         (003) ld       [4]\n\
+         (004) ja       6\n\
+         (005) ld       #0x90\n\
+         (006) st       M[0]\n\
+         (007) tax\n\
+         (008) ldx      M[0]\n\
+         (009) ldb      [x + 1]\n\
+         (010) and      #0x3\n\
+         (011) jeq      #0x2             jt 12\tjf 13\n\
+         (012) ret      #262144\n\
+         (013) ret      #0\n",
+    ),
+    (
+        "PRISM_HEADER",
+        Some(200),
+        "radio[0xab] == 0xcd",
+        &[
+            s(0x00, 0xab),
+            s(0x02, 0x0),
+            s(0x61, 0x0),
+            s(0x50, 0x0),
+            s(0x02, 0x1),
+            s(0x00, 0xcd),
+            s(0x02, 0x2),
+            s(0x61, 0x2),
+            s(0x60, 0x1),
+            j(0x1d, 0x0, 0, 1),
+            s(0x06, 0xc8),
+            s(0x06, 0x0),
+        ],
+        "(000) ld       #0xab\n\
+         (001) st       M[0]\n\
+         (002) ldx      M[0]\n\
+         (003) ldb      [x + 0]\n\
+         (004) st       M[1]\n\
+         (005) ld       #0xcd\n\
+         (006) st       M[2]\n\
+         (007) ldx      M[2]\n\
+         (008) ld       M[1]\n\
+         (009) jeq      x                jt 10\tjf 11\n\
+         (010) ret      #200\n\
+         (011) ret      #0\n",
+    ),
+    (
+        "IEEE802_11",
+        None,
+        "link proto \\ip",
+        &[
+            s(0x01, 0x0),
+            s(0x87, 0x0),
+            s(0x04, 0x18),
+            s(0x02, 0x0),
+            s(0x50, 0x0),
+            j(0x45, 0x8, 0, 5),
+            j(0x45, 0x4, 4, 0),
+            j(0x45, 0x80, 0, 3),
+            s(0x60, 0x0),
+            s(0x04, 0x2),
+            s(0x02, 0x0),
+            s(0x30, 0x0),
+            s(0x54, 0xc),
+            j(0x15, 0x8, 0, 4),
+            s(0x61, 0x0),
+            s(0x48, 0x6),
+            j(0x15, 0x800, 0, 1),
+            s(0x06, 0x40000),
+            s(0x06, 0x0),
+        ],
+        "(000) ldx      #0x0\n\
+         (001) txa\n\
+         (002) add      #24\n\
+         (003) st       M[0]\n\
+         (004) ldb      [x + 0]\n\
+         (005) jset     #0x8             jt 6\tjf 11\n\
+         (006) jset     #0x4             jt 11\tjf 7\n\
+         (007) jset     #0x80            jt 8\tjf 11\n\
+         (008) ld       M[0]\n\
+         (009) add      #2\n\
+         (010) st       M[0]\n\
+         (011) ldb      [0]\n\
+         (012) and      #0xc\n\
+         (013) jeq      #0x8             jt 14\tjf 18\n\
+         (014) ldx      M[0]\n\
+         (015) ldh      [x + 6]\n\
+         (016) jeq      #0x800           jt 17\tjf 18\n\
+         (017) ret      #262144\n\
+         (018) ret      #0\n",
+    ),
+    (
+        "IEEE802_11",
+        None,
+        "arp host 1.2.3.4",
+        &[
+            s(0x01, 0x0),
+            s(0x87, 0x0),
+            s(0x04, 0x18),
+            s(0x02, 0x0),
+            s(0x50, 0x0),
+            j(0x45, 0x8, 0, 5),
+            j(0x45, 0x4, 4, 0),
+            j(0x45, 0x80, 0, 3),
+            s(0x60, 0x0),
+            s(0x04, 0x2),
+            s(0x02, 0x0),
+            s(0x30, 0x0),
+            s(0x54, 0xc),
+            j(0x15, 0x8, 0, 10),
+            s(0x61, 0x0),
+            s(0x48, 0x6),
+            j(0x15, 0x806, 0, 7),
+            s(0x61, 0x0),
+            s(0x40, 0x16),
+            j(0x15, 0x1020304, 3, 0),
+            s(0x61, 0x0),
+            s(0x40, 0x20),
+            j(0x15, 0x1020304, 0, 1),
+            s(0x06, 0x40000),
+            s(0x06, 0x0),
+        ],
+        "(000) ldx      #0x0\n\
+         (001) txa\n\
+         (002) add      #24\n\
+         (003) st       M[0]\n\
+         (004) ldb      [x + 0]\n\
+         (005) jset     #0x8             jt 6\tjf 11\n\
+         (006) jset     #0x4             jt 11\tjf 7\n\
+         (007) jset     #0x80            jt 8\tjf 11\n\
+         (008) ld       M[0]\n\
+         (009) add      #2\n\
+         (010) st       M[0]\n\
+         (011) ldb      [0]\n\
+         (012) and      #0xc\n\
+         (013) jeq      #0x8             jt 14\tjf 24\n\
+         (014) ldx      M[0]\n\
+         (015) ldh      [x + 6]\n\
+         (016) jeq      #0x806           jt 17\tjf 24\n\
+         (017) ldx      M[0]\n\
+         (018) ld       [x + 22]\n\
+         (019) jeq      #0x1020304       jt 23\tjf 20\n\
+         (020) ldx      M[0]\n\
+         (021) ld       [x + 32]\n\
+         (022) jeq      #0x1020304       jt 23\tjf 24\n\
+         (023) ret      #262144\n\
+         (024) ret      #0\n",
+    ),
+    (
+        "RAW",
+        None,
+        "ip protochain 17",
+        &[
+            s(0x30, 0x0),
+            s(0x54, 0xf0),
+            j(0x15, 0x40, 0, 20),
+            s(0x30, 0x9),
+            s(0xb1, 0x0),
+            j(0x15, 0x11, 14, 0),
+            j(0x15, 0x3b, 13, 0),
+            s(0x04, 0x0),
+            j(0x15, 0x33, 0, 11),
+            s(0x50, 0x0),
+            s(0x02, 0x0),
+            s(0x87, 0x0),
+            s(0x04, 0x1),
+            s(0x07, 0x0),
+            s(0x50, 0x0),
+            s(0x04, 0x2),
+            s(0x24, 0x4),
+            s(0x07, 0x0),
+            s(0x60, 0x0),
+            s(0x05, 0xfffffff1),
+            s(0x04, 0x0),
+            j(0x15, 0x11, 0, 1),
+            s(0x06, 0x40000),
+            s(0x06, 0x0),
+        ],
+        "(000) ldb      [0]\n\
+         (001) and      #0xf0\n\
+         (002) jeq      #0x40            jt 3\tjf 23\n\
+         (003) ldb      [9]\n\
+         (004) ldxb     4*([0]&0xf)\n\
+         (005) jeq      #0x11            jt 20\tjf 6\n\
+         (006) jeq      #0x3b            jt 20\tjf 7\n\
+         (007) add      #0\n\
+         (008) jeq      #0x33            jt 9\tjf 20\n\
+         (009) ldb      [x + 0]\n\
+         (010) st       M[0]\n\
+         (011) txa\n\
+         (012) add      #1\n\
+         (013) tax\n\
+         (014) ldb      [x + 0]\n\
+         (015) add      #2\n\
+         (016) mul      #4\n\
+         (017) tax\n\
+         (018) ld       M[0]\n\
+         (019) ja       5\n\
+         (020) add      #0\n\
+         (021) jeq      #0x11            jt 22\tjf 23\n\
+         (022) ret      #262144\n\
+         (023) ret      #0\n",
+    ),
+];
+
+// ---- running the translation on every engine ------------------------------------------------
+
+/// Runs a compiled filter on the interpreter, the checking interpreter and the JIT, checks they
+/// agree, and returns the result.
+struct Engines {
+    prog: Program,
+    compiled: udf_runtime::Compiled,
+    checked_facts: udf_verifier::Facts,
+    exe: udf_jit::Executable,
+}
+
+thread_local! {
+    static JIT: RefCell<udf_jit::Jit> = RefCell::new(
+        udf_jit::Jit::new(udf_jit::Target::host().expect("a JIT target")).expect("a JIT"),
+    );
+}
+
+impl Engines {
+    fn new(cbpf: &[SockFilter]) -> Engines {
+        let (prog, facts) = match compile(cbpf) {
+            Ok(r) => r,
+            Err(e) => panic!("compile: {e}\n{}", disasm(cbpf)),
+        };
+        let compiled = udf_runtime::prepare(&prog, &CheckConfig::for_type(ProgramType::Filter))
+            .expect("pre-run checks");
+        let mut conf = udf_verifier::Config::new(ProgramType::Filter);
+        conf.record_states = true;
+        let checked_facts = udf_verifier::verify(&prog, &conf).expect("verifies again");
+        let code = JIT
+            .with(|j| {
+                j.borrow_mut()
+                    .compile(&prog, ProgramType::Filter, udf_jit::Mode::Trusted(&facts))
+            })
+            .expect("JIT compiles");
+        let exe = udf_jit::Executable::new(code).expect("JIT code maps");
+        Engines {
+            prog,
+            compiled,
+            checked_facts,
+            exe,
+        }
+    }
+
+    fn run(&self, vm: &mut Vm, pkt: &[u8], wire: u32) -> [u64; 3] {
+        let opts = RunOptions {
+            budget: 1 << 20,
+            r3: wire as u64,
+        };
+        let interp = vm
+            .run(
+                &self.compiled,
+                Context::ReadOnly(pkt),
+                &mut NoHelpers,
+                &opts,
+            )
+            .expect("the interpreter does not fault")
+            .r0;
+        let checked = udf_runtime::checking::run_checked(
+            &self.prog,
+            &self.checked_facts,
+            ProgramType::Filter,
+            pkt,
+            wire as u64,
+        )
+        .unwrap_or_else(|v| panic!("checking interpreter: {v:?}"))
+        .outcome
+        .r0;
+        let jit = self
+            .exe
+            .run(vm, Context::ReadOnly(pkt), &mut NoHelpers, &opts)
+            .expect("the JIT code does not fault")
+            .r0;
+        [interp, checked, jit]
+    }
+}
+
+/// Asserts every engine gives `interpret`'s result.
+fn agree(e: &Engines, cbpf: &[SockFilter], vm: &mut Vm, pkt: &[u8], wire: u32) {
+    let want = interpret(cbpf, pkt, wire) as u64;
+    let got = e.run(vm, pkt, wire);
+    assert_eq!(
+        got,
+        [want; 3],
+        "[interp, checked, jit] on packet {pkt:02x?} (wire {wire})\n{}\neBPF:\n{}",
+        disasm(cbpf),
+        udf_bytecode::disassemble(&e.prog)
+    );
+}
+
+// ---- random valid programs ----------------------------------------------------------------
+
+/// One raw choice per instruction: (selector, constant, jt, jf).
+type Raw = (u8, u32, u8, u8);
+
+/// Turns raw choices into a valid program of `raw.len() + 1` instructions (the last a `ret`).
+fn make_valid(raw: &[Raw]) -> Vec<SockFilter> {
+    let n = raw.len() + 1;
+    let mut out = Vec::with_capacity(n);
+    for (i, &(sel, r, a, b)) in raw.iter().enumerate() {
+        // Jump offsets keep the target inside: i + 1 + off <= n - 1.
+        let room = (n - 2 - i).min(255);
+        let off = |x: u8| (x as usize % (room + 1)) as u8;
+        // Packet offsets: mostly inside an 80-byte packet, now and then far or at the top.
+        let pk = match r >> 24 {
+            0..=3 => [40_000, 0x7fff_fffe, 0xffff_fffc, 0xffff_ffff][(r >> 24) as usize],
+            _ => r % 72,
+        };
+        // Constants: small ones match small packet bytes; sometimes any 32-bit value.
+        let c = if r & 0x100 != 0 { r } else { r % 8 };
+        let m = r % 16;
+        let size = [0x00, 0x08, 0x10][(r % 3) as usize];
+        let f = match sel % 32 {
+            0..=3 => s(0x20 | size, pk),
+            4..=6 => s(0x40 | size, if r >> 24 < 4 { pk } else { r % 24 }),
+            7 => s(0xb1, pk),
+            8 => s([0x00, 0x01][(r % 2) as usize], c),
+            9 => s([0x80, 0x81][(r % 2) as usize], 0),
+            10 => s([0x60, 0x61][(r % 2) as usize], m),
+            11 => s([0x02, 0x03][(r % 2) as usize], m),
+            12 => s(0x07, 0),
+            13 => s(0x87, 0),
+            14..=17 => {
+                let ops = [0x00, 0x10, 0x20, 0x30, 0x40, 0x50, 0x60, 0x70, 0x90, 0xa0];
+                let o = ops[(a as usize) % ops.len()];
+                let k = match o {
+                    0x30 | 0x90 => c.max(1),
+                    0x60 | 0x70 => [0, 1, 7, 31, 32, 33, 63, r][((r >> 8) % 8) as usize],
+                    _ => c,
+                };
+                s(0x04 | o, k)
+            }
+            18..=19 => {
+                let ops = [0x00, 0x10, 0x20, 0x30, 0x40, 0x50, 0x60, 0x70, 0x90, 0xa0];
+                s(0x04 | 0x08 | ops[(a as usize) % ops.len()], 0)
+            }
+            20 => s(0x84, 0),
+            21 => s(0x05, off(a) as u32),
+            22..=27 => {
+                let o = [0x10, 0x20, 0x30, 0x40][(r % 4) as usize];
+                j(0x05 | o, c, off(a), off(b))
+            }
+            28..=29 => {
+                let o = [0x10, 0x20, 0x30, 0x40][(r % 4) as usize];
+                j(0x05 | 0x08 | o, 0, off(a), off(b))
+            }
+            30 => s(0x06, [0, 1, 0xffff_ffff, r][(a % 4) as usize]),
+            _ => s(0x16, 0),
+        };
+        out.push(f);
+    }
+    out.push(if raw.last().is_some_and(|r| r.2 % 2 == 0) {
+        s(0x16, 0)
+    } else {
+        s(0x06, 0x40000)
+    });
+    out
+}
+
+fn arb_program() -> impl Strategy<Value = Vec<SockFilter>> {
+    prop::collection::vec(any::<Raw>(), 0..40).prop_map(|raw| make_valid(&raw))
+}
+
+/// Packets of 0 to 80 bytes, mostly small bytes (so comparisons with small constants hit),
+/// with a wire length at least the captured length.
+fn arb_packets() -> impl Strategy<Value = Vec<(Vec<u8>, u32)>> {
+    let byte = prop_oneof![0u8..4, any::<u8>()];
+    let pkt = prop::collection::vec(byte, 0..80);
+    let extra = prop_oneof![0u32..64, any::<u32>()];
+    prop::collection::vec((pkt, extra), 1..8).prop_map(|v| {
+        v.into_iter()
+            .map(|(p, e)| {
+                let wire = (p.len() as u32).saturating_add(e);
+                (p, wire)
+            })
+            .collect()
+    })
+}
+
+#[test]
+fn random_programs_agree_on_every_engine() {
+    let mut runner = TestRunner::new(PtConfig {
+        cases: 1200,
+        failure_persistence: None,
+        ..PtConfig::default()
+    });
+    let mut vm = Vm::new();
+    let vm = RefCell::new(&mut vm);
+    runner
+        .run(&(arb_program(), arb_packets()), |(prog, pkts)| {
+            validate(&prog).expect("the generator makes valid programs");
+            let e = Engines::new(&prog);
+            for (pkt, wire) in &pkts {
+                agree(&e, &prog, &mut vm.borrow_mut(), pkt, *wire);
+            }
+            Ok(())
+        })
+        .unwrap();
+}
+
+// ---- tcp port 80 -------------------------------------------------------------------------------
+
+/// Jumps to the shared `r0 = 0` exit other than those of `ret #0`.
+fn ret0_jumps(p: &Program) -> usize {
+    let insns = p.insns();
+    let exit = insns.len() - 2;
+    assert!(matches!(insns[exit + 1], Insn::Exit));
+    insns
+        .iter()
+        .enumerate()
+        .filter(|(i, insn)| match insn {
+            Insn::Jump { cond, off, .. } => {
+                *i as i64 + 1 + *off as i64 == exit as i64
+                    && matches!(cond, JmpCond::Lt | JmpCond::Gt)
+            }
+            _ => false,
+        })
+        .count()
+}
+
+#[test]
+fn tcp_port_80_merges_length_tests() {
+    assert_eq!(parse_dd(TCP_PORT_80_DD).unwrap(), TCP_PORT_80);
+    let p = translate(&TCP_PORT_80).unwrap();
+    let text = udf_bytecode::disassemble(&p);
+    println!("{text}");
+    // caplen < 24 once for the IPv4 path's fixed loads; 56, 58 on the IPv6 path; X + 16 and
+    // X + 18 for the TCP ports after the IPv4 header.
+    assert_eq!(ret0_jumps(&p), 5, "{text}");
+    assert!(p.len() <= 45, "{} instructions:\n{text}", p.len());
+    // Every engine agrees with the reference on packets cut at every length.
+    let e = Engines::new(&TCP_PORT_80);
+    let mut vm = Vm::new();
+    let mut v4 = vec![0u8; 80];
+    v4[12] = 0x08;
+    v4[14] = 0x45;
+    v4[23] = 6;
+    v4[34 + 2] = 0;
+    v4[34 + 3] = 80;
+    let mut v6 = vec![0u8; 80];
+    v6[12] = 0x86;
+    v6[13] = 0xdd;
+    v6[20] = 6;
+    v6[57] = 80;
+    for pkt in [&v4, &v6] {
+        for len in 0..=pkt.len() {
+            agree(&e, &TCP_PORT_80, &mut vm, &pkt[..len], 100);
+        }
+    }
+    assert_eq!(interpret(&TCP_PORT_80, &v4, 80), 0x40000);
+    assert_eq!(interpret(&TCP_PORT_80, &v6, 80), 0x40000);
+    assert_eq!(interpret(&TCP_PORT_80, &v6[..57], 80), 0);
+}
+
+// ---- particular semantics, on every engine -------------------------------------------------
+
+/// Runs `prog` on every engine for each packet and wire length and checks the expected
+/// results too.
+fn check_results(prog: &[SockFilter], cases: &[(&[u8], u32, u32)]) {
+    let e = Engines::new(prog);
+    let mut vm = Vm::new();
+    for &(pkt, wire, want) in cases {
+        assert_eq!(
+            interpret(prog, pkt, wire),
+            want,
+            "{pkt:02x?}\n{}",
+            disasm(prog)
+        );
+        agree(&e, prog, &mut vm, pkt, wire);
+    }
+}
+
+#[test]
+fn ret_constant_is_unsigned_32_bit() {
+    check_results(&[s(0x06, 0xffff_ffff)], &[(&[], 0, u32::MAX)]);
+    // ret A after A = 0x80000000 + 0x7fffffff: no sign extension anywhere.
+    check_results(
+        &[s(0x00, 0x8000_0000), s(0x04, 0x7fff_ffff), s(0x16, 0)],
+        &[(&[], 0, u32::MAX)],
+    );
+}
+
+#[test]
+fn lengths_and_wrapping_arithmetic() {
+    // ld #len (the wire length); A * 3 - 5; ldx #len; A += X.
+    let prog = [
+        s(0x80, 0),
+        s(0x24, 3),
+        s(0x14, 5),
+        s(0x81, 0),
+        s(0x0c, 0),
+        s(0x16, 0),
+    ];
+    check_results(
+        &prog,
+        &[
+            (&[1, 2, 3], 100, 395),
+            (&[], 0, 0u32.wrapping_sub(5)),
+            (&[], u32::MAX, u32::MAX.wrapping_mul(4).wrapping_sub(5)),
+        ],
+    );
+}
+
+#[test]
+fn shifts_by_32_or_more_give_zero() {
+    for by in [0u32, 1, 31, 32, 33, 64, u32::MAX] {
+        let want_l = if by < 32 { 0x8000_0001u32 << by } else { 0 };
+        let want_r = if by < 32 { 0x8000_0001u32 >> by } else { 0 };
+        // By a constant and by X.
+        check_results(
+            &[s(0x00, 0x8000_0001), s(0x64, by), s(0x16, 0)],
+            &[(&[], 0, want_l)],
+        );
+        check_results(
+            &[s(0x00, 0x8000_0001), s(0x74, by), s(0x16, 0)],
+            &[(&[], 0, want_r)],
+        );
+        check_results(
+            &[s(0x01, by), s(0x00, 0x8000_0001), s(0x6c, 0), s(0x16, 0)],
+            &[(&[], 0, want_l)],
+        );
+        check_results(
+            &[s(0x01, by), s(0x00, 0x8000_0001), s(0x7c, 0), s(0x16, 0)],
+            &[(&[], 0, want_r)],
+        );
+    }
+}
+
+#[test]
+fn division_by_zero_x_returns_zero() {
+    // ldx 4*([0]&0xf); ld #100; div x (or mod x); ret A
+    for (code, by4, by12) in [(0x3c, 25, 8), (0x9c, 0, 4)] {
+        let prog = [s(0xb1, 0), s(0x00, 100), s(code, 0), s(0x16, 0)];
+        check_results(
+            &prog,
+            &[(&[0], 1, 0), (&[1], 1, by4), (&[3], 1, by12), (&[], 1, 0)],
+        );
+    }
+    // Division by a large constant is unsigned.
+    check_results(
+        &[s(0x00, 0xffff_fffe), s(0x34, 0x8000_0000), s(0x16, 0)],
+        &[(&[], 0, 1)],
+    );
+}
+
+#[test]
+fn scratch_memory_starts_at_zero() {
+    // M[3] (used most: in a register) and M[9] (used least: on the stack) are read before
+    // they are written; M[0]-M[2] are written first.
+    let prog = [
+        s(0x60, 3),
+        s(0x04, 1),
+        s(0x02, 3),
+        s(0x01, 2),
+        s(0x03, 0),
+        s(0x03, 1),
+        s(0x03, 2),
+        s(0x60, 0),
+        s(0x60, 1),
+        s(0x60, 2),
+        s(0x61, 9),
+        s(0x0c, 0),
+        s(0x07, 0),
+        s(0x60, 3),
+        s(0x0c, 0),
+        s(0x16, 0),
+    ];
+    check_results(&prog, &[(&[], 0, 3)]);
+    let p = translate(&prog).unwrap();
+    let zeroed = |i: &Insn| match *i {
+        Insn::Alu { src, .. } => src == udf_bytecode::Source::Imm(0),
+        Insn::Store { base, src, .. } => {
+            base == udf_bytecode::Reg::R10 && src == udf_bytecode::Source::Imm(0)
+        }
+        _ => false,
+    };
+    let text = udf_bytecode::disassemble(&p);
+    assert!(p.insns()[..2].iter().all(zeroed), "{text}");
+    assert!(!zeroed(&p.insns()[2]), "{text}");
+    assert!(matches!(p.insns()[1], Insn::Store { .. }), "{text}");
+    // Only cells read before they are written are zeroed: this program writes M[0] first.
+    let p = translate(&[s(0x00, 5), s(0x02, 0), s(0x60, 0), s(0x16, 0)]).unwrap();
+    assert_eq!(p.len(), 4, "{}", udf_bytecode::disassemble(&p));
+}
+
+#[test]
+fn loads_far_into_the_packet() {
+    // ld [40000]; ldx #30000; ld [x + 10004] / ldh / ldb; ld [x + 0x7ffffff0]; ld [0xfffffffc]
+    let mut pkt = vec![0u8; 40_008];
+    pkt[40_000..40_004].copy_from_slice(&[1, 2, 3, 4]);
+    pkt[40_004..40_008].copy_from_slice(&[5, 6, 7, 8]);
+    let prog = [
+        s(0x20, 40_000),
+        s(0x01, 30_000),
+        s(0x40, 10_004),
+        s(0x16, 0),
+    ];
+    check_results(
+        &prog,
+        &[
+            (&pkt, 50_000, 0x0506_0708),
+            (&pkt[..40_007], 50_000, 0),
+            (&pkt[..40_004], 50_000, 0),
+        ],
+    );
+    check_results(
+        &[s(0x30, 40_003), s(0x07, 0), s(0x48, 40_000), s(0x16, 0)],
+        &[(&pkt, 0, 0x0506), (&pkt[..40_005], 0, 0)],
+    );
+    for prog in [
+        [s(0x01, 1), s(0x40, 0x7fff_fff0), s(0x16, 0)],
+        [s(0x01, 1), s(0x20, 0xffff_fffc), s(0x16, 0)],
+        [s(0x01, 1), s(0x50, 0xffff_ffff), s(0x16, 0)],
+    ] {
+        check_results(&prog, &[(&pkt, 0, 0), (&[], 0, 0)]);
+    }
+}
+
+#[test]
+fn indirect_loads_do_not_wrap() {
+    // X = 0xffffffff, ld [x + 1]: libpcap does not wrap X + k to 0.
+    let prog = [s(0x01, 0xffff_ffff), s(0x50, 1), s(0x06, 1)];
+    check_results(&prog, &[(&[9, 9, 9], 3, 0)]);
+    let prog = [s(0x01, 2), s(0x50, 0xffff_fffe), s(0x06, 1)];
+    check_results(&prog, &[(&[9, 9, 9], 3, 0)]);
+}
+
+#[test]
+fn indirect_loads_where_different_x_meet() {
+    // X is 1 or 2 depending on the first byte; then A = p[X + 1] + X + p[X], whose two loads
+    // share one length test.
+    let prog = [
+        s(0x30, 0),
+        j(0x15, 1, 0, 2),
+        s(0x01, 1),
+        s(0x05, 1),
+        s(0x01, 2),
+        s(0x50, 0),
+        s(0x02, 0),
+        s(0x50, 1),
+        s(0x0c, 0),
+        s(0x61, 0),
+        s(0x0c, 0),
+        s(0x16, 0),
+    ];
+    let p = translate(&prog).unwrap();
+    let text = udf_bytecode::disassemble(&p);
+    assert!(text.contains("mov32 %r6, %r6"), "{text}");
+    assert_eq!(ret0_jumps(&p), 2, "{text}");
+    check_results(
+        &prog,
+        &[
+            (&[1, 7, 8], 3, 8 + 1 + 7),
+            (&[1, 7], 3, 0),
+            (&[0, 7, 8, 9], 4, 9 + 2 + 8),
+            (&[0, 7, 8], 4, 0),
+            (&[], 0, 0),
+        ],
+    );
+}
+
+#[test]
+fn translation_is_deterministic_and_skips_dead_code() {
+    let a = translate(&TCP_PORT_80).unwrap().encode();
+    let b = translate(&TCP_PORT_80).unwrap().encode();
+    assert_eq!(a, b);
+    // ret #1, then dead code that would need a length test and a division check.
+    let dead = [s(0x06, 1), s(0x20, 1000), s(0x3c, 0), s(0x16, 0)];
+    let p = translate(&dead).unwrap();
+    assert_eq!(p.len(), 2, "{}", udf_bytecode::disassemble(&p));
+    // Paths that can only return 0 are not translated: every path of this program does.
+    let zero = [s(0x28, 12), j(0x15, 0x800, 0, 1), s(0x06, 0), s(0x06, 0)];
+    let p = translate(&zero).unwrap();
+    assert_eq!(p.len(), 2, "{}", udf_bytecode::disassemble(&p));
+}
+
+// ---- importers --------------------------------------------------------------------------------
+
+/// `tcpdump -dd`'s format.
+fn dd_text(prog: &[SockFilter]) -> String {
+    prog.iter()
+        .map(|f| format!("{{ 0x{:x}, {}, {}, 0x{:08x} }},\n", f.code, f.jt, f.jf, f.k))
+        .collect()
+}
+
+/// `tcpdump -ddd`'s format.
+fn ddd_text(prog: &[SockFilter]) -> String {
+    let mut out = format!("{}\n", prog.len());
+    for f in prog {
+        out.push_str(&format!("{} {} {} {}\n", f.code, f.jt, f.jf, f.k));
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(PtConfig { cases: 200, failure_persistence: None, ..PtConfig::default() })]
+
+    #[test]
+    fn importers_round_trip(raw in prop::collection::vec(any::<(u16, u8, u8, u32)>(), 0..30)) {
+        let prog: Vec<SockFilter> =
+            raw.iter().map(|&(code, jt, jf, k)| SockFilter { code, jt, jf, k }).collect();
+        let bytes = to_raw(&prog);
+        prop_assert_eq!(bytes.len(), prog.len() * 8);
+        prop_assert_eq!(&parse_raw(&bytes).unwrap(), &prog);
+        prop_assert_eq!(&parse_dd(&dd_text(&prog)).unwrap(), &prog);
+        prop_assert_eq!(&parse_dd(&ddd_text(&prog)).unwrap(), &prog);
+        prop_assert_eq!(&parse_any(dd_text(&prog).as_bytes()).unwrap(), &prog);
+        prop_assert_eq!(&parse_any(ddd_text(&prog).as_bytes()).unwrap(), &prog);
+        // Raw bytes are raw even when they start with an ASCII digit or brace.
+        if prog.iter().all(|f| f.code < 0x100) {
+            prop_assert_eq!(&parse_any(&bytes).unwrap(), &prog);
+        }
+    }
+}
+
+#[test]
+fn parse_dd_accepts_tcpdump_variants() {
+    let text = "/* tcp port 80 */\n\n{ 0x28, 0, 0, 12 },  // ethertype\n{40,0,0,0x0c}\n\
+                { 0x6, 0, 0, 0x00040000, }\n";
+    assert_eq!(
+        parse_dd(text).unwrap(),
+        [s(0x28, 12), s(0x28, 12), s(0x06, 0x40000)]
+    );
+    // Octal, as in C.
+    assert_eq!(parse_dd("{ 010, 0, 0, 0 }").unwrap(), [s(8, 0)]);
+    // -ddd, with a comment and blank lines.
+    assert_eq!(
+        parse_dd("2\n40 0 0 12\n\n6 0 0 262144 /* accept */\n").unwrap(),
+        [s(0x28, 12), s(0x06, 0x40000)]
+    );
+    assert_eq!(parse_dd("").unwrap(), []);
+    assert_eq!(parse_any(b"").unwrap(), []);
+    assert_eq!(parse_any(TCP_PORT_80_DD.as_bytes()).unwrap(), TCP_PORT_80);
+    assert_eq!(parse_any(&to_raw(&TCP_PORT_80)).unwrap(), TCP_PORT_80);
+}
+
+fn err_text<T: std::fmt::Debug>(r: Result<T, CbpfError>) -> String {
+    r.unwrap_err().to_string()
+}
+
+#[test]
+fn parse_errors_are_located() {
+    let e = parse_dd("{ 0x28, 0, 0, 12 },\n{ 0x15, 0, zz, 0x800 },\n").unwrap_err();
+    assert_eq!(e.line, Some((2, 12)));
+    assert_eq!(e.to_string(), "line 2:12: `zz` is not a number");
+    assert_eq!(
+        err_text(parse_dd("{ 0x28, 0, 0 12 }")),
+        "line 1:14: expected `,`"
+    );
+    assert_eq!(
+        err_text(parse_dd("{ 0x28, 0, 0, 12 }\n  { 0x6, 256, 0, 0 }")),
+        "line 2:10: jt 256 does not fit (at most 0xff)"
+    );
+    assert_eq!(
+        err_text(parse_dd("{ 0x28, 0, 0, 0x100000000 }")),
+        "line 1:15: k 4294967296 does not fit (at most 0xffffffff)"
+    );
+    assert_eq!(
+        err_text(parse_dd("{ 0x28, 0, 0, 12 },\n{ 0x6, 0, 0")),
+        "line 2:12: unexpected end of text: expected `,`"
+    );
+    assert_eq!(
+        err_text(parse_dd("{ 0x28; 0, 0, 12 }")),
+        "line 1:7: unexpected `;`: expected `{`, `}`, `,` or a number"
+    );
+    assert_eq!(
+        err_text(parse_dd("3\n40 0 0 12\n6 0 0\n")),
+        "line 3:5: expected 4 numbers (code jt jf k) on the line, found 3"
+    );
+    assert_eq!(
+        err_text(parse_dd("3\n40 0 0 12\n6 0 0 1\n")),
+        "line 1:1: the count says 3 instructions but 2 follow"
+    );
+    assert_eq!(
+        err_text(parse_dd("2 40 0 0 12\n6 0 0 1\n")),
+        "line 1:3: the first line holds the instruction count only"
+    );
+    let e = parse_raw(&[0x28, 0, 0, 0, 12, 0, 0, 0, 6, 0, 0]).unwrap_err();
+    assert_eq!((e.index, e.line), (Some(1), None));
+    assert_eq!(
+        e.to_string(),
+        "instruction 1: truncated record: 11 bytes in all, 3 left over after 1 whole 8-byte \
+         records (the length must be a multiple of 8)"
+    );
+    // Not text (a NUL byte), so raw: and 5 bytes are not a record.
+    assert!(err_text(parse_any(b"{\0abc")).contains("truncated record"));
+}
+
+// ---- validity rules ---------------------------------------------------------------------------
+
+fn refusal(prog: &[SockFilter]) -> String {
+    let e = validate(prog).unwrap_err();
+    let text = e.to_string();
+    // Translation refuses what validation refuses, with the same error.
+    assert_eq!(translate(prog).unwrap_err(), e);
+    text
+}
+
+#[test]
+fn validate_refuses_what_libpcap_refuses_and_more() {
+    let ret = s(0x06, 1);
+    validate(&[ret]).unwrap();
+    validate(&TCP_PORT_80).unwrap();
+    assert_eq!(refusal(&[]), "the program is empty");
+    assert_eq!(
+        refusal(&vec![ret; cbpf::MAXINSNS + 1]),
+        "4097 instructions: a program has at most 4096"
+    );
+    validate(&vec![ret; cbpf::MAXINSNS]).unwrap();
+    assert_eq!(
+        refusal(&[s(0x00, 0), s(0x18, 0), ret]),
+        "instruction 1: unknown opcode 0x18"
+    );
+    for bad in [
+        0x08u16, 0x68, 0x41, 0x21, 0x0e, 0x8c, 0x55, 0xb4, 0x0d, 0x106, 0xc4,
+    ] {
+        assert!(
+            refusal(&[s(bad, 0), ret]).contains("unknown opcode"),
+            "{bad:#x}"
+        );
+    }
+    for code in [0x60u16, 0x61, 0x02, 0x03] {
+        assert_eq!(
+            refusal(&[s(code, 16), ret]),
+            "instruction 0: scratch word M[16] does not exist (there are 16)"
+        );
+        validate(&[s(code, 15), ret]).unwrap();
+    }
+    assert_eq!(
+        refusal(&[s(0x34, 0), ret]),
+        "instruction 0: division by the constant 0"
+    );
+    assert_eq!(
+        refusal(&[s(0x94, 0), ret]),
+        "instruction 0: modulo by the constant 0"
+    );
+    validate(&[s(0x3c, 0), s(0x64, 99), ret]).unwrap();
+    assert_eq!(
+        refusal(&[j(0x15, 0, 0, 1), ret]),
+        "instruction 0: jump to instruction 2, past the end of the program (2 instructions)"
+    );
+    assert_eq!(
+        refusal(&[s(0x05, 1), ret]),
+        "instruction 0: jump to instruction 2, past the end of the program (2 instructions)"
+    );
+    assert_eq!(
+        refusal(&[ret, s(0x05, 0xffff_fffe), ret]),
+        "instruction 1: jump back to instruction 0: only forward jumps are allowed"
+    );
+    assert_eq!(
+        refusal(&[s(0x00, 1), s(0x04, 1)]),
+        "instruction 1: control runs past the last instruction (a program ends with ret)"
+    );
+    // Every path ending in ret is enough: the unreachable tail does not matter.
+    validate(&[ret, s(0x00, 1)]).unwrap();
+    // libpcap's own "ip protochain" programs jump backwards: refused.
+    let (_, _, _, protochain, _) = LIBPCAP[LIBPCAP.len() - 1];
+    assert_eq!(
+        refusal(protochain),
+        "instruction 19: jump back to instruction 5: only forward jumps are allowed"
+    );
+}
+
+// ---- the tcpdump -d listing -------------------------------------------------------------------
+
+#[test]
+fn disasm_reproduces_libpcap_listings() {
+    let mut vm = Vm::new();
+    for &(dlt, snap, expr, prog, listing) in LIBPCAP {
+        assert_eq!(disasm(prog), listing, "{dlt} {snap:?} {expr}");
+        if validate(prog).is_err() {
+            continue;
+        }
+        // And they run the same everywhere, on small packets of every length.
+        let e = Engines::new(prog);
+        let mut pkt: Vec<u8> = (0..64u8).map(|b| b % 7).collect();
+        pkt[12] = 8;
+        for len in 0..=pkt.len() {
+            agree(&e, prog, &mut vm, &pkt[..len], 64);
+        }
+    }
+}
+
+#[test]
+fn disasm_of_every_opcode() {
+    let prog = [
+        s(0x16, 0),
+        s(0x06, 0xffff_ffff),
+        s(0x20, 0xffff_f000),
+        s(0x28, 0xffff_f03c),
+        s(0x30, 0xffff_f040),
+        s(0x30, 0xffff_f001),
+        s(0x81, 0),
+        s(0x40, 0xffff_ffff),
+        s(0x84, 0),
+        s(0x87, 0),
+        s(0x94, 7),
+        s(0x9c, 0),
+        s(0xa4, 0xff),
+        s(0x74, 3),
+        s(0x14, 0xffff_fffb),
+        j(0x4d, 0, 1, 2),
+        j(0x55, 9, 0, 0),
+        s(0x18, 0),
+        s(0x05, 0xffff_fffe),
+    ];
+    assert_eq!(
+        disasm(&prog),
+        "(000) ret\n\
+         (001) ret      #-1\n\
+         (002) ld       [proto]\n\
+         (003) ldh      [vlan_tpid]\n\
+         (004) ldb      [-4032]\n\
+         (005) ldb      [-4095]\n\
+         (006) ldx      #pktlen\n\
+         (007) ld       [x + -1]\n\
+         (008) neg\n\
+         (009) txa\n\
+         (010) mod      #7\n\
+         (011) mod      x\n\
+         (012) xor      #0xff\n\
+         (013) rsh      #3\n\
+         (014) sub      #-5\n\
+         (015) jset     x                jt 17\tjf 18\n\
+         (016) unimp    0x55             jt 17\tjf 17\n\
+         (017) unimp    0x18\n\
+         (018) ja       17\n"
+    );
+}
