@@ -20,7 +20,10 @@ fn main() {
     match compile_cbpf(expr, &opts) {
         Ok(p) => print!("{}", udf_compiler::cbpf::disasm(&p)),
         Err(d) => {
-            eprintln!("{}", udf_compiler::Diagnostics::new("<expression>", expr, vec![d]));
+            eprintln!(
+                "{}",
+                udf_compiler::Diagnostics::new("<expression>", expr, vec![d])
+            );
             std::process::exit(1);
         }
     }

@@ -10,9 +10,13 @@ use udf_compiler::cbpf::{self, SockFilter, op};
 use udf_compiler::pcap::{self, LinkType, Options};
 
 fn suite(name: &str) -> serde_json::Value {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata/libpcap").join(name);
-    serde_json::from_str(&std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
-        .expect("valid JSON")
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/testdata/libpcap")
+        .join(name);
+    serde_json::from_str(
+        &std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())),
+    )
+    .expect("valid JSON")
 }
 
 /// Parses libpcap's `bpf_image` listing back into instructions.
@@ -33,8 +37,12 @@ fn parse_listing(text: &str) -> Vec<SockFilter> {
             }
         };
         let jt_jf = || -> (u8, u8) {
-            let jt: usize = rest[rest.iter().position(|w| *w == "jt").expect("jt") + 1].parse().unwrap();
-            let jf: usize = rest[rest.iter().position(|w| *w == "jf").expect("jf") + 1].parse().unwrap();
+            let jt: usize = rest[rest.iter().position(|w| *w == "jt").expect("jt") + 1]
+                .parse()
+                .unwrap();
+            let jf: usize = rest[rest.iter().position(|w| *w == "jf").expect("jf") + 1]
+                .parse()
+                .unwrap();
             ((jt - pc - 1) as u8, (jf - pc - 1) as u8)
         };
         let size = |m: &str| match m.chars().last() {
@@ -49,7 +57,10 @@ fn parse_listing(text: &str) -> Vec<SockFilter> {
             } else if let Some(k) = arg.strip_prefix('#') {
                 SockFilter::stmt(class | op::W | op::IMM, num(k))
             } else if let Some(m) = arg.strip_prefix("M[") {
-                SockFilter::stmt(class | op::W | op::MEM, m.trim_end_matches(']').parse().unwrap())
+                SockFilter::stmt(
+                    class | op::W | op::MEM,
+                    m.trim_end_matches(']').parse().unwrap(),
+                )
             } else if arg.starts_with("4*([") {
                 let k = arg.trim_start_matches("4*([").trim_end_matches("]&0xf)");
                 SockFilter::stmt(op::LDX | op::B | op::MSH, num(k))
@@ -57,7 +68,10 @@ fn parse_listing(text: &str) -> Vec<SockFilter> {
                 let k = rest[2].trim_end_matches(']');
                 SockFilter::stmt(class | sz | op::IND, num(k))
             } else {
-                SockFilter::stmt(class | sz | op::ABS, num(arg.trim_matches(|c| c == '[' || c == ']')))
+                SockFilter::stmt(
+                    class | sz | op::ABS,
+                    num(arg.trim_matches(|c| c == '[' || c == ']')),
+                )
             }
         };
         let alu = |o: u16| {
@@ -78,8 +92,20 @@ fn parse_listing(text: &str) -> Vec<SockFilter> {
         out.push(match mnem {
             "ld" | "ldh" | "ldb" => load(op::LD, mnem, arg),
             "ldx" | "ldxb" => load(op::LDX, mnem, arg),
-            "st" => SockFilter::stmt(op::ST, arg.trim_start_matches("M[").trim_end_matches(']').parse().unwrap()),
-            "stx" => SockFilter::stmt(op::STX, arg.trim_start_matches("M[").trim_end_matches(']').parse().unwrap()),
+            "st" => SockFilter::stmt(
+                op::ST,
+                arg.trim_start_matches("M[")
+                    .trim_end_matches(']')
+                    .parse()
+                    .unwrap(),
+            ),
+            "stx" => SockFilter::stmt(
+                op::STX,
+                arg.trim_start_matches("M[")
+                    .trim_end_matches(']')
+                    .parse()
+                    .unwrap(),
+            ),
             "add" => alu(op::ADD),
             "sub" => alu(op::SUB),
             "mul" => alu(op::MUL),
@@ -93,7 +119,7 @@ fn parse_listing(text: &str) -> Vec<SockFilter> {
             "neg" => SockFilter::stmt(op::ALU | op::NEG, 0),
             "tax" => SockFilter::stmt(op::MISC | op::TAX, 0),
             "txa" => SockFilter::stmt(op::MISC | op::TXA, 0),
-            "ja" => SockFilter::stmt(op::JMP | op::JA, (num(arg) as u32).wrapping_sub(pc as u32 + 1)),
+            "ja" => SockFilter::stmt(op::JMP | op::JA, num(arg).wrapping_sub(pc as u32 + 1)),
             "jeq" => jmp(op::JEQ),
             "jgt" => jmp(op::JGT),
             "jge" => jmp(op::JGE),
@@ -156,7 +182,11 @@ fn run_theirs(prog: &[SockFilter], p: &[u8], wire: u32) -> u32 {
                     },
                     _ => unreachable!(),
                 };
-                if i.code & 0x07 == op::LD { a = v } else { x = v }
+                if i.code & 0x07 == op::LD {
+                    a = v
+                } else {
+                    x = v
+                }
             }
             op::ST => m[k as usize] = a,
             op::STX => m[k as usize] = x,
@@ -198,7 +228,11 @@ fn run_theirs(prog: &[SockFilter], p: &[u8], wire: u32) -> u32 {
             }
             op::RET => return if i.code & 0x18 == op::A { a } else { k },
             _ => {
-                if i.code & 0xf8 == op::TXA { a = x } else { x = a }
+                if i.code & 0xf8 == op::TXA {
+                    a = x
+                } else {
+                    x = a
+                }
             }
         }
     }
@@ -220,16 +254,24 @@ impl Rng {
 
 /// Packets of the common shapes, for a link type.
 fn templates(link: LinkType) -> Vec<Vec<u8>> {
-    let mut ip4 = vec![0x45, 0, 0, 60, 0, 1, 0, 0, 64, 6, 0, 0, 10, 0, 0, 2, 192, 168, 170, 211];
-    let tcp = [0, 25, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x12, 0xff, 0xff, 0, 0, 0, 0];
+    let mut ip4 = vec![
+        0x45, 0, 0, 60, 0, 1, 0, 0, 64, 6, 0, 0, 10, 0, 0, 2, 192, 168, 170, 211,
+    ];
+    let tcp = [
+        0, 25, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x12, 0xff, 0xff, 0, 0, 0, 0,
+    ];
     ip4.extend_from_slice(&tcp);
     ip4.extend_from_slice(&[0xcd; 24]);
     let mut ip6 = vec![0x60, 0, 0, 0, 0, 40, 6, 64];
-    ip6.extend_from_slice(&[0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0x11, 0x22, 0x33, 0xff, 0xfe, 0x44, 0x55, 0x66]);
+    ip6.extend_from_slice(&[
+        0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0x11, 0x22, 0x33, 0xff, 0xfe, 0x44, 0x55, 0x66,
+    ]);
     ip6.extend_from_slice(&[0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x12]);
     ip6.extend_from_slice(&tcp);
     ip6.extend_from_slice(&[0xab; 24]);
-    let mut arp = vec![0, 1, 8, 0, 6, 4, 0, 1, 0xab, 0xcd, 0xef, 0, 0, 1, 1, 2, 3, 4];
+    let mut arp = vec![
+        0, 1, 8, 0, 6, 4, 0, 1, 0xab, 0xcd, 0xef, 0, 0, 1, 1, 2, 3, 4,
+    ];
     arp.extend_from_slice(&[0, 0, 0, 0, 0, 0, 192, 168, 1, 4]);
     match link {
         LinkType::Raw => vec![ip4, ip6],
@@ -314,7 +356,8 @@ fn opts(entry: &serde_json::Value) -> Option<Options> {
 #[test]
 fn accept_suite_matches_libpcap_optimiser_in_size_and_meaning() {
     let cases = suite("accept.json");
-    let (mut total, mut compiled, mut shorter, mut equal, mut longer, mut longer_known) = (0, 0, 0, 0, 0, 0);
+    let (mut total, mut compiled, mut shorter, mut equal, mut longer, mut longer_known) =
+        (0, 0, 0, 0, 0, 0);
     let mut refused: Vec<String> = Vec::new();
     let mut failures: Vec<String> = Vec::new();
     for c in cases.as_array().expect("array") {
@@ -342,15 +385,25 @@ fn accept_suite_matches_libpcap_optimiser_in_size_and_meaning() {
             std::cmp::Ordering::Equal => equal += 1,
             // Two known exceptions: `protochain` is a loop in libpcap and unrolled here, and
             // libpcap's optimiser folds two of DECnet's tests into one wider load.
-            std::cmp::Ordering::Greater if expr.contains("protochain") || expr.contains("decnet") => {
+            std::cmp::Ordering::Greater
+                if expr.contains("protochain") || expr.contains("decnet") =>
+            {
                 longer_known += 1;
             }
             std::cmp::Ordering::Greater => {
                 longer += 1;
-                eprintln!("longer than libpcap's: {expr:?} ({} vs {})\n{}", ours.len(), theirs.len(), cbpf::disasm(&ours));
+                eprintln!(
+                    "longer than libpcap's: {expr:?} ({} vs {})\n{}",
+                    ours.len(),
+                    theirs.len(),
+                    cbpf::disasm(&ours)
+                );
             }
         }
-        for (i, (p, wire)) in packets(o.link, expr.len() as u64 * 7919 + 1, 600).iter().enumerate() {
+        for (i, (p, wire)) in packets(o.link, expr.len() as u64 * 7919 + 1, 600)
+            .iter()
+            .enumerate()
+        {
             let a = cbpf::interpret(&ours, p, *wire);
             let b = run_theirs(&theirs, p, *wire);
             if a != b {
@@ -370,7 +423,15 @@ fn accept_suite_matches_libpcap_optimiser_in_size_and_meaning() {
     for r in &refused {
         eprintln!("refused: {r}");
     }
-    assert!(failures.is_empty(), "{} disagreements:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} disagreements:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     assert_eq!(longer, 0, "programs longer than libpcap's");
-    assert!(compiled * 100 >= total * 90, "only {compiled} of {total} compiled");
+    assert!(
+        compiled * 100 >= total * 90,
+        "only {compiled} of {total} compiled"
+    );
 }

@@ -6,9 +6,9 @@
 //! `pppoes` move the offsets of everything written after them.
 
 use crate::diag::Diagnostic;
+use crate::pcap::LinkType;
 use crate::pcap::Options;
 use crate::pcap::ast::{Arith, ArithOp, Dir, Expr, Id, Keyword, Kind, Llc, Proto, RelOp};
-use crate::pcap::LinkType;
 use crate::srcmap::Span;
 
 /// A 32-bit value computed from the packet, as classic BPF computes it.
@@ -254,7 +254,15 @@ impl Gen {
             } => {
                 let proto = quals.proto.map(|p| p.0);
                 let dir = quals.dir.map_or(Dir::SrcOrDst, |d| d.0);
-                self.qualified(proto, quals.proto.map(|p| p.1), dir, quals.kind, id, *id_span, *span)
+                self.qualified(
+                    proto,
+                    quals.proto.map(|p| p.1),
+                    dir,
+                    quals.kind,
+                    id,
+                    *id_span,
+                    *span,
+                )
             }
         }
     }
@@ -341,7 +349,10 @@ impl Gen {
                 if let Some((id, s)) = arg
                     && id > 4095
                 {
-                    return Err(bad_value(s, format!("VLAN tag {id} greater than maximum 4095")));
+                    return Err(bad_value(
+                        s,
+                        format!("VLAN tag {id} greater than maximum 4095"),
+                    ));
                 }
                 let tpid = any([cmp(2, lt, 0x8100), cmp(2, lt, 0x88a8), cmp(2, lt, 0x9100)]);
                 let f = match arg {
@@ -608,7 +619,10 @@ impl Gen {
             Some(Kind::Protochain) => {
                 let n = num_or_name(id, id_span, ip_proto_name, "IP protocol")?;
                 if n > 255 {
-                    return Err(bad_value(id_span, format!("IP protocol {n} greater than maximum 255")));
+                    return Err(bad_value(
+                        id_span,
+                        format!("IP protocol {n} greater than maximum 255"),
+                    ));
                 }
                 let nl = self.link.nl();
                 let chain = |v6: bool| test(V::Chain { nl, v6, target: n }, Cond::Eq, 1);
@@ -621,7 +635,10 @@ impl Gen {
                     )),
                     Some(p) => Err(unsupported(
                         pspan.unwrap_or(span),
-                        format!("`{} protochain`: only ip and ip6 have protocol chains", proto_name(p)),
+                        format!(
+                            "`{} protochain`: only ip and ip6 have protocol chains",
+                            proto_name(p)
+                        ),
                         "not valid here",
                     )),
                 }
@@ -666,13 +683,19 @@ impl Gen {
             Id::Prefix(inner, len) => match &**inner {
                 Id::Ipv6(a) => {
                     if *len > 128 {
-                        return Err(bad_value(id_span, format!("mask length must be <= 128, not {len}")));
+                        return Err(bad_value(
+                            id_span,
+                            format!("mask length must be <= 128, not {len}"),
+                        ));
                     }
                     self.host6(proto, pspan, dir, a, *len, span)
                 }
                 Id::Dotted(_) | Id::Num(_) => {
                     if *len > 32 {
-                        return Err(bad_value(id_span, format!("mask length must be <= 32, not {len}")));
+                        return Err(bad_value(
+                            id_span,
+                            format!("mask length must be <= 32, not {len}"),
+                        ));
                     }
                     let (addr, _) = ipv4_of(inner, id_span, true)?;
                     let mask = if *len == 0 { 0 } else { u32::MAX << (32 - len) };
@@ -681,7 +704,10 @@ impl Gen {
                     }
                     self.host4(proto, pspan, dir, addr, mask, span)
                 }
-                _ => Err(bad_value(id_span, "a network with a prefix length must be an address")),
+                _ => Err(bad_value(
+                    id_span,
+                    "a network with a prefix length must be an address",
+                )),
             },
             Id::Masked(a, m) => {
                 let (addr, _) = ipv4_of(a, id_span, true)?;
@@ -765,7 +791,11 @@ impl Gen {
         let mut mask = [0u32; 4];
         for (i, m) in mask.iter_mut().enumerate() {
             let bits = len.saturating_sub(32 * i as u32).min(32);
-            *m = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+            *m = if bits == 0 {
+                0
+            } else {
+                u32::MAX << (32 - bits)
+            };
         }
         let words: Vec<u32> = (0..4)
             .map(|i| u32::from_be_bytes(a[4 * i..4 * i + 4].try_into().expect("4 bytes")))
@@ -792,10 +822,19 @@ impl Gen {
     fn decnet(&self, dir: Dir, id: &Id, id_span: Span) -> R<F> {
         let addr = match id {
             Id::Dotted(p) if p.len() == 2 && p[0] <= 63 && p[1] <= 1023 => (p[0] << 10) | p[1],
-            _ => return Err(bad_value(id_span, "invalid DECnet address: it is AREA.NODE (AREA <= 63, NODE <= 1023)")),
+            _ => {
+                return Err(bad_value(
+                    id_span,
+                    "invalid DECnet address: it is AREA.NODE (AREA <= 63, NODE <= 1023)",
+                ));
+            }
         };
         let Link::Ether { lt: _, nl } = self.link else {
-            return Err(unsupported(id_span, "DECnet needs an Ethernet link layer", "needs Ethernet"));
+            return Err(unsupported(
+                id_span,
+                "DECnet needs an Ethernet link layer",
+                "needs Ethernet",
+            ));
         };
         // The address is stored little-endian.
         let le = ((addr & 0xff) << 8) | (addr >> 8);
@@ -824,35 +863,55 @@ impl Gen {
                     Id::Name(s) => ether_proto(s).ok_or_else(|| {
                         bad_value(id_span, format!("unknown Ethernet protocol `{s}`"))
                     })?,
-                    _ => return Err(bad_value(id_span, "an Ethernet protocol is a number or a name")),
+                    _ => {
+                        return Err(bad_value(
+                            id_span,
+                            "an Ethernet protocol is a number or a name",
+                        ));
+                    }
                 };
                 self.ether(span, "ether proto").map(|_| ())?;
                 if n > 0xffff {
-                    return Err(bad_value(id_span, format!("EtherType {n} greater than maximum 65535")));
+                    return Err(bad_value(
+                        id_span,
+                        format!("EtherType {n} greater than maximum 65535"),
+                    ));
                 }
                 if (256..=ETHERMTU).contains(&n) {
-                    return Err(bad_value(id_span, format!("LLC DSAP {n} greater than maximum 255")));
+                    return Err(bad_value(
+                        id_span,
+                        format!("LLC DSAP {n} greater than maximum 255"),
+                    ));
                 }
                 Ok(self.linktype(n))
             }
             Some(Proto::Iso) => {
                 let n = num_or_name(id, id_span, iso_proto_name, "ISO protocol")?;
                 if n > 255 {
-                    return Err(bad_value(id_span, format!("ISO protocol {n} greater than maximum 255")));
+                    return Err(bad_value(
+                        id_span,
+                        format!("ISO protocol {n} greater than maximum 255"),
+                    ));
                 }
                 Ok(self.iso_proto(n))
             }
             Some(Proto::Isis) => {
                 let n = num_or_name(id, id_span, |_| None, "IS-IS PDU type")?;
                 if n > 31 {
-                    return Err(bad_value(id_span, format!("IS-IS PDU type {n} greater than maximum 31")));
+                    return Err(bad_value(
+                        id_span,
+                        format!("IS-IS PDU type {n} greater than maximum 31"),
+                    ));
                 }
                 Ok(and(self.iso_proto(ISO_ISIS), mcmp(1, nl + 3 + 4, 0x1f, n)))
             }
             None | Some(Proto::Ip) | Some(Proto::Ip6) => {
                 let n = num_or_name(id, id_span, ip_proto_name, "IP protocol")?;
                 if n > 255 {
-                    return Err(bad_value(id_span, format!("IP protocol {n} greater than maximum 255")));
+                    return Err(bad_value(
+                        id_span,
+                        format!("IP protocol {n} greater than maximum 255"),
+                    ));
                 }
                 Ok(match proto {
                     Some(Proto::Ip) => self.ip_proto(n),
@@ -893,7 +952,10 @@ impl Gen {
         };
         for p in [lo, hi] {
             if p > 65535 {
-                return Err(bad_value(span, format!("port {p} greater than maximum 65535")));
+                return Err(bad_value(
+                    span,
+                    format!("port {p} greater than maximum 65535"),
+                ));
             }
         }
         Ok((lo.min(hi), lo.max(hi)))
@@ -915,7 +977,10 @@ impl Gen {
             Some(p) => {
                 return Err(unsupported(
                     span,
-                    format!("`{} port`: ports belong to tcp, udp and sctp", proto_name(p)),
+                    format!(
+                        "`{} port`: ports belong to tcp, udp and sctp",
+                        proto_name(p)
+                    ),
                     "no ports",
                 ));
             }
@@ -1049,9 +1114,9 @@ impl Gen {
                         return Ok((
                             V::LdX {
                                 size,
-                                off: nl.checked_add(k).ok_or_else(|| {
-                                    bad_value(span, "offset too large")
-                                })?,
+                                off: nl
+                                    .checked_add(k)
+                                    .ok_or_else(|| bad_value(span, "offset too large"))?,
                                 x: Box::new(V::Msh(nl)),
                             },
                             self.transport_check(p, pspan)?,
@@ -1082,8 +1147,15 @@ impl Gen {
                     format!("`{}` does not support the index operation", proto_name(p)),
                 ));
             }
-            Proto::Ah | Proto::Esp | Proto::L1 | Proto::L2 | Proto::Iih | Proto::Lsp
-            | Proto::Snp | Proto::Csnp | Proto::Psnp => {
+            Proto::Ah
+            | Proto::Esp
+            | Proto::L1
+            | Proto::L2
+            | Proto::Iih
+            | Proto::Lsp
+            | Proto::Snp
+            | Proto::Csnp
+            | Proto::Psnp => {
                 return Err(unsupported(
                     pspan,
                     format!("`{}[...]` is not supported", proto_name(p)),
@@ -1173,7 +1245,11 @@ fn ipv4_of(id: &Id, span: Span, net: bool) -> R<(u32, u32)> {
             }
             let bits = 8 * parts.len() as u32;
             let v = if bits == 32 { v } else { v << (32 - bits) };
-            let mask = if bits == 32 { u32::MAX } else { !(u32::MAX >> bits) };
+            let mask = if bits == 32 {
+                u32::MAX
+            } else {
+                !(u32::MAX >> bits)
+            };
             Ok((v, mask))
         }
         Id::Num(n) => {

@@ -140,7 +140,12 @@ impl Code {
             for (e, &h) in ext.iter().enumerate() {
                 self.out.push(j(op::JEQ, h, rel(2 + e, tests), 0));
             }
-            self.out.push(j(op::JEQ, 51, rel(tests - 1, tests + adv6), rel(tests - 1, end_stub)));
+            self.out.push(j(
+                op::JEQ,
+                51,
+                rel(tests - 1, tests + adv6),
+                rel(tests - 1, end_stub),
+            ));
             let step_end = end_stub + 1;
             if v6 {
                 self.stmt(op::LD | op::B | op::IND, nl);
@@ -268,7 +273,9 @@ pub(crate) fn emit(g: &Graph, snaplen: u32) -> Result<Vec<SockFilter>, TooComple
         let Node::Test { test, yes, no } = &g.nodes[i] else {
             continue;
         };
-        let Some(regs) = entry[i].take() else { continue };
+        let Some(regs) = entry[i].take() else {
+            continue;
+        };
         let mut c = Code {
             out: Vec::new(),
             regs,

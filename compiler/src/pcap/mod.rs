@@ -7,8 +7,8 @@
 //! ```
 
 pub mod ast;
-mod emit;
 mod codegen;
+mod emit;
 mod opt;
 mod parse;
 
@@ -97,13 +97,23 @@ pub fn compile(expr: &str, opts: &Options) -> Result<Compiled, Diagnostic> {
 /// Compiles an expression to classic BPF only.
 pub fn compile_cbpf(expr: &str, opts: &Options) -> Result<Vec<SockFilter>, Diagnostic> {
     let ast = parse(expr)?;
+    if depth(&ast) > MAX_DEPTH {
+        return Err(Diagnostic::new(
+            "udf::pcap::unsupported",
+            format!("expression nested more than {MAX_DEPTH} deep"),
+        )
+        .label(whole(expr), "this expression")
+        .help("split it into several filters"));
+    }
     let f = codegen::Gen::new(opts).expr(&ast)?;
     let g = opt::graph(&f);
     if g.root == opt::REJECT {
         // As pcap_compile: a filter that can never match is a mistake worth reporting.
-        return Err(Diagnostic::new("udf::pcap::value", "expression rejects all packets")
-            .label(whole(expr), "never true for this link type")
-            .help(format!("the link type is {}", opts.link.name())));
+        return Err(
+            Diagnostic::new("udf::pcap::value", "expression rejects all packets")
+                .label(whole(expr), "never true for this link type")
+                .help(format!("the link type is {}", opts.link.name())),
+        );
     }
     emit::emit(&g, opts.snaplen).map_err(|emit::TooComplex| {
         Diagnostic::new(
@@ -112,6 +122,28 @@ pub fn compile_cbpf(expr: &str, opts: &Options) -> Result<Vec<SockFilter>, Diagn
         )
         .label(whole(expr), "this expression")
     })
+}
+
+/// How deep the code generator and optimiser may recurse (each level is one `and`, `or` or
+/// `not`; the parser allows more).
+const MAX_DEPTH: usize = 1000;
+
+/// The depth of the boolean structure, without recursion (the parser accepts very deep trees).
+fn depth(e: &ast::Expr) -> usize {
+    let mut max = 0;
+    let mut stack = vec![(e, 1usize)];
+    while let Some((e, d)) = stack.pop() {
+        max = max.max(d);
+        match e {
+            ast::Expr::And(a, b) | ast::Expr::Or(a, b) => {
+                stack.push((a, d + 1));
+                stack.push((b, d + 1));
+            }
+            ast::Expr::Not(a, _) => stack.push((a, d + 1)),
+            _ => {}
+        }
+    }
+    max
 }
 
 fn whole(expr: &str) -> crate::srcmap::Span {

@@ -33,9 +33,9 @@ const VALUE: &str = "udf::pcap::value";
 /// How deeply parentheses, brackets, `not`s and unary minuses may nest.
 const MAX_DEPTH: usize = 256;
 
-/// How many `and`/`or` (or arithmetic operators) one chain may have: the tree is as deep as the
-/// chain is long, and every pass over it recurses.
-const MAX_CHAIN: usize = 10_000;
+/// How many operators (`and`, `or`, `not`, arithmetic) an expression may have: a tree is at
+/// most that deep, and every pass over it may recurse.
+const MAX_OPS: usize = 10_000;
 
 /// Parses a filter expression. The empty (or all-whitespace) expression is [`Expr::True`].
 pub fn parse(expr: &str) -> Result<Expr, Diagnostic> {
@@ -45,6 +45,7 @@ pub fn parse(expr: &str) -> Result<Expr, Diagnostic> {
         toks,
         pos: 0,
         depth: 0,
+        ops: 0,
     };
     p.check_nesting()?;
     if matches!(p.tok(), Tok::Eof) {
@@ -72,7 +73,7 @@ enum Kw {
     Mask,
     Port,
     Portrange,
-    ProtoKw,
+    ProtoQual,
     Protochain,
     Gateway,
     Less,
@@ -238,7 +239,7 @@ fn keyword(w: &str) -> Option<Tok> {
         "mask" => Kw::Mask,
         "port" => Kw::Port,
         "portrange" => Kw::Portrange,
-        "proto" => Kw::ProtoKw,
+        "proto" => Kw::ProtoQual,
         "protochain" => Kw::Protochain,
         "gateway" => Kw::Gateway,
         "type" | "subtype" | "direction" | "dir" => Kw::Unsup(Family::Wlan),
@@ -400,7 +401,10 @@ fn match_seq(s: &[u8], start: usize, pat: &[El]) -> Option<usize> {
 }
 
 fn longest(s: &[u8], start: usize, pats: &[Vec<El>]) -> usize {
-    pats.iter().filter_map(|p| match_seq(s, start, p)).max().map_or(0, |e| e - start)
+    pats.iter()
+        .filter_map(|p| match_seq(s, start, p))
+        .max()
+        .map_or(0, |e| e - start)
 }
 
 /// scanner.l's `V6`: every placement of `::` among the hex groups, with and without a trailing
@@ -418,7 +422,15 @@ fn v6_patterns() -> &'static [Vec<El>] {
             }
             v
         };
-        let v4 = [El::N, El::Lit(b"."), El::N, El::Lit(b"."), El::N, El::Lit(b"."), El::N];
+        let v4 = [
+            El::N,
+            El::Lit(b"."),
+            El::N,
+            El::Lit(b"."),
+            El::N,
+            El::Lit(b"."),
+            El::N,
+        ];
         let mut pats = vec![groups(8)];
         for n in 0..=7 {
             for k in 0..=n {
@@ -611,7 +623,9 @@ fn lex_one(src: &str, p: usize) -> (usize, Tok) {
         return (1, Tok::Not);
     }
     if s[p] == b'\\' {
-        let n = run_len(s, p + 1, |c| !matches!(c, b' ' | b'!' | b'(' | b')' | b'\n' | b'\t'));
+        let n = run_len(s, p + 1, |c| {
+            !matches!(c, b' ' | b'!' | b'(' | b')' | b'\n' | b'\t')
+        });
         if n > 0 {
             return (n + 1, Tok::Id(src[p + 1..p + 1 + n].to_string()));
         }
@@ -649,8 +663,11 @@ fn lex_one(src: &str, p: usize) -> (usize, Tok) {
         }
         let len = char_len(src, p);
         let c = &src[p..p + len];
-        let mut d = Diagnostic::new(SYNTAX, format!("unexpected character `{}`", c.escape_debug()))
-            .label(Span::new(p, p + len), "not part of pcap-filter syntax");
+        let mut d = Diagnostic::new(
+            SYNTAX,
+            format!("unexpected character `{}`", c.escape_debug()),
+        )
+        .label(Span::new(p, p + len), "not part of pcap-filter syntax");
         if c == "\\" {
             d = d.help("a backslash escapes a name that is also a keyword, as in `ip proto \\tcp`");
         }
@@ -665,7 +682,9 @@ fn lex_one(src: &str, p: usize) -> (usize, Tok) {
         Rule::Num => match parse_number(text) {
             Ok(v) => Tok::Num(v),
             Err((msg, help)) => Tok::Error(Box::new(
-                Diagnostic::new(VALUE, msg).label(span, "not a 32-bit number").help(help),
+                Diagnostic::new(VALUE, msg)
+                    .label(span, "not a 32-bit number")
+                    .help(help),
             )),
         },
         Rule::Hid => match parse_dotted(text) {
@@ -686,7 +705,9 @@ fn lex_one(src: &str, p: usize) -> (usize, Tok) {
         },
         Rule::BadMac => {
             // Report the whole word the user meant as an address.
-            let end = p + run_len(s, p, |c| c.is_ascii_alphanumeric() || matches!(c, b':' | b'.' | b'-'));
+            let end = p + run_len(s, p, |c| {
+                c.is_ascii_alphanumeric() || matches!(c, b':' | b'.' | b'-')
+            });
             let word = &src[p..end];
             return (
                 end - p,
@@ -736,7 +757,8 @@ fn parse_dotted(text: &str) -> Result<Vec<u32>, String> {
     text.split('.')
         .map(|part| {
             if part.bytes().all(|c| c.is_ascii_digit()) {
-                part.parse::<u32>().map_err(|_| format!("part `{part}` is too large"))
+                part.parse::<u32>()
+                    .map_err(|_| format!("part `{part}` is too large"))
             } else {
                 Err(format!("part `{part}` is not decimal"))
             }
@@ -768,12 +790,20 @@ fn parse_ipv6(text: &str) -> Option<[u8; 16]> {
         None => (text, None),
     };
     let split = |s: &str| -> Vec<String> {
-        if s.is_empty() { Vec::new() } else { s.split(':').map(str::to_string).collect() }
+        if s.is_empty() {
+            Vec::new()
+        } else {
+            s.split(':').map(str::to_string).collect()
+        }
     };
     let mut left = split(head);
     let mut right = tail.map(split).unwrap_or_default();
     // A trailing dotted IPv4 address stands for two groups.
-    let last = if tail.is_some() { &mut right } else { &mut left };
+    let last = if tail.is_some() {
+        &mut right
+    } else {
+        &mut left
+    };
     let mut v4 = None;
     if last.last().is_some_and(|g| g.contains('.')) {
         let dotted = last.pop()?;
@@ -802,8 +832,15 @@ fn parse_ipv6(text: &str) -> Option<[u8; 16]> {
         rwords.push(u16::from_str_radix(g, 16).ok()?);
     }
     if let Some(b) = v4 {
-        let w = [u16::from_be_bytes([b[0], b[1]]), u16::from_be_bytes([b[2], b[3]])];
-        if tail.is_some() { rwords.extend(w) } else { words.extend(w) }
+        let w = [
+            u16::from_be_bytes([b[0], b[1]]),
+            u16::from_be_bytes([b[2], b[3]]),
+        ];
+        if tail.is_some() {
+            rwords.extend(w)
+        } else {
+            words.extend(w)
+        }
     }
     let total = words.len() + rwords.len();
     if tail.is_some() {
@@ -842,7 +879,10 @@ struct Parser<'a> {
     src: &'a str,
     toks: Vec<Token>,
     pos: usize,
+    /// Current nesting (parentheses, brackets, `not`, unary minus).
     depth: usize,
+    /// Operators so far.
+    ops: usize,
 }
 
 /// The qualifiers a bare value would inherit (`None`: libpcap's `qerr`, none to inherit).
@@ -873,7 +913,10 @@ fn is_arith_follow(t: &Tok) -> bool {
 }
 
 fn is_value(t: &Tok) -> bool {
-    matches!(t, Tok::Id(_) | Tok::Hid(_) | Tok::Hid6(_) | Tok::Eid(_) | Tok::Aid)
+    matches!(
+        t,
+        Tok::Id(_) | Tok::Hid(_) | Tok::Hid6(_) | Tok::Eid(_) | Tok::Aid
+    )
 }
 
 impl<'a> Parser<'a> {
@@ -906,8 +949,12 @@ impl<'a> Parser<'a> {
     fn enter(&mut self) -> Result<(), Diagnostic> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
-            return Err(Diagnostic::new(SYNTAX, "expression nested too deeply")
-                .label(self.span(), format!("more than {MAX_DEPTH} levels of nesting here")));
+            return Err(
+                Diagnostic::new(SYNTAX, "expression nested too deeply").label(
+                    self.span(),
+                    format!("more than {MAX_DEPTH} levels of nesting here"),
+                ),
+            );
         }
         Ok(())
     }
@@ -923,8 +970,12 @@ impl<'a> Parser<'a> {
                 Tok::P(P::LParen) => {
                     depth += 1;
                     if depth > MAX_DEPTH {
-                        return Err(Diagnostic::new(SYNTAX, "expression nested too deeply")
-                            .label(t.span, format!("more than {MAX_DEPTH} levels of parentheses")));
+                        return Err(
+                            Diagnostic::new(SYNTAX, "expression nested too deeply").label(
+                                t.span,
+                                format!("more than {MAX_DEPTH} levels of parentheses"),
+                            ),
+                        );
                     }
                 }
                 Tok::P(P::RParen) => depth = depth.saturating_sub(1),
@@ -939,17 +990,27 @@ impl<'a> Parser<'a> {
         let span = self.span();
         match self.tok() {
             Tok::Error(d) => (**d).clone(),
-            Tok::Eof => Diagnostic::new(SYNTAX, format!("expected {what}, found the end of the expression"))
-                .label(span, "the expression ends here"),
-            _ => Diagnostic::new(SYNTAX, format!("expected {what}, found `{}`", self.text(span)))
-                .label(span, format!("expected {what}")),
+            Tok::Eof => Diagnostic::new(
+                SYNTAX,
+                format!("expected {what}, found the end of the expression"),
+            )
+            .label(span, "the expression ends here"),
+            _ => Diagnostic::new(
+                SYNTAX,
+                format!("expected {what}, found `{}`", self.text(span)),
+            )
+            .label(span, format!("expected {what}")),
         }
     }
 
     fn unsupported(&self, span: Span, f: Family) -> Diagnostic {
         Diagnostic::new(
             UNSUPPORTED,
-            format!("`{}` is {}, which is not supported", self.text(span), f.describe()),
+            format!(
+                "`{}` is {}, which is not supported",
+                self.text(span),
+                f.describe()
+            ),
         )
         .label(span, "not supported")
         .help("udfkit compiles pcap filters for Ethernet (EN10MB) and raw IP (RAW) captures only")
@@ -961,22 +1022,27 @@ impl<'a> Parser<'a> {
         let prev = self.tok_at(self.pos.saturating_sub(1));
         match self.tok() {
             Tok::Error(d) => (**d).clone(),
-            Tok::P(P::RParen) => Diagnostic::new(SYNTAX, "unmatched `)`")
-                .label(span, "no `(` opens this"),
-            Tok::P(P::Slash) | Tok::Kw(Kw::Mask)
-                if matches!(prev, Tok::Num(_) | Tok::Id(_)) =>
-            {
+            Tok::P(P::RParen) => {
+                Diagnostic::new(SYNTAX, "unmatched `)`").label(span, "no `(` opens this")
+            }
+            Tok::P(P::Slash) | Tok::Kw(Kw::Mask) if matches!(prev, Tok::Num(_) | Tok::Id(_)) => {
                 Diagnostic::new(
                     SYNTAX,
                     format!("`{}` must follow a dotted or IPv6 address", self.text(span)),
                 )
                 .label(span, "unexpected here")
                 .label(self.prev_span(), "not a dotted address")
-                .help("write the network in dotted form, as in `net 10.0.0.0/8` or `net 10.0 mask 255.0.0.0`")
+                .help(
+                    "write the network in dotted form, as in `net 10.0.0.0/8` or \
+                     `net 10.0.0.0 mask 255.0.0.0`",
+                )
             }
             t if is_value(t) || matches!(t, Tok::Num(_)) => Diagnostic::new(
                 SYNTAX,
-                format!("unexpected value `{}`: expected `and`, `or` or {what}", self.text(span)),
+                format!(
+                    "unexpected value `{}`: expected `and`, `or` or {what}",
+                    self.text(span)
+                ),
             )
             .label(span, "unexpected value")
             .help(
@@ -1060,26 +1126,32 @@ impl<'a> Parser<'a> {
     /// `expr: term | expr and term | expr and id | expr or term | expr or id`.
     fn expr(&mut self, q0: Inherit) -> Result<(Expr, Inherit), Diagnostic> {
         let (mut e, mut q) = self.term(q0)?;
-        for n in 0.. {
+        loop {
             let and = match self.tok() {
                 Tok::And => true,
                 Tok::Or => false,
                 _ => break,
             };
-            self.chain(n)?;
+            self.op()?;
             self.bump();
             let (r, q2) = self.term_or_id(q)?;
-            e = if and { Expr::And(Box::new(e), Box::new(r)) } else { Expr::Or(Box::new(e), Box::new(r)) };
+            e = if and {
+                Expr::And(Box::new(e), Box::new(r))
+            } else {
+                Expr::Or(Box::new(e), Box::new(r))
+            };
             q = q2;
         }
         Ok((e, q))
     }
 
-    fn chain(&self, n: usize) -> Result<(), Diagnostic> {
-        if n >= MAX_CHAIN {
+    /// Counts an operator (see [`MAX_OPS`]).
+    fn op(&mut self) -> Result<(), Diagnostic> {
+        self.ops += 1;
+        if self.ops > MAX_OPS {
             return Err(Diagnostic::new(SYNTAX, "expression too long")
-                .label(self.span(), format!("more than {MAX_CHAIN} operators in a row"))
-                .help("split the filter, or group its parts with parentheses"));
+                .label(self.span(), format!("more than {MAX_OPS} operators"))
+                .help("split the filter into smaller ones"));
         }
         Ok(())
     }
@@ -1097,9 +1169,10 @@ impl<'a> Parser<'a> {
                 }
             }
             Tok::Not => {
+                self.op()?;
                 let s = self.bump();
                 let (e, q2) = self.term_or_id(q)?;
-                let span = e.span().map_or(s, |x| s.to(x));
+                let span = s.to(self.prev_span());
                 Ok((Expr::Not(Box::new(e), span), q2))
             }
             Tok::P(P::LParen) => match self.classify(self.pos)? {
@@ -1143,9 +1216,10 @@ impl<'a> Parser<'a> {
         let next = self.tok_at(self.pos + 1).clone();
         match self.tok().clone() {
             Tok::Not => {
+                self.op()?;
                 self.bump();
                 let (e, q2) = self.term(q)?;
-                let span = e.span().map_or(start, |x| start.to(x));
+                let span = start.to(self.prev_span());
                 Ok((Expr::Not(Box::new(e), span), q2))
             }
             Tok::P(P::LParen) => match self.classify(self.pos)? {
@@ -1162,7 +1236,7 @@ impl<'a> Parser<'a> {
                     | Kw::Net
                     | Kw::Port
                     | Kw::Portrange
-                    | Kw::ProtoKw
+                    | Kw::ProtoQual
                     | Kw::Protochain
                     | Kw::Gateway,
                 ) => {
@@ -1180,11 +1254,25 @@ impl<'a> Parser<'a> {
                     } else {
                         Keyword::Multicast(Some(p))
                     };
-                    Ok((Expr::Keyword { kw, arg: None, span: start.to(end) }, None))
+                    Ok((
+                        Expr::Keyword {
+                            kw,
+                            arg: None,
+                            span: start.to(end),
+                        },
+                        None,
+                    ))
                 }
                 _ => {
                     self.bump();
-                    Ok((Expr::Keyword { kw: Keyword::Proto(p), arg: None, span: start }, None))
+                    Ok((
+                        Expr::Keyword {
+                            kw: Keyword::Proto(p),
+                            arg: None,
+                            span: start,
+                        },
+                        None,
+                    ))
                 }
             },
             Tok::Kw(
@@ -1194,14 +1282,24 @@ impl<'a> Parser<'a> {
                 | Kw::Net
                 | Kw::Port
                 | Kw::Portrange
-                | Kw::ProtoKw
+                | Kw::ProtoQual
                 | Kw::Protochain
                 | Kw::Gateway,
             ) => self.head(None, start),
             Tok::Kw(k @ (Kw::Broadcast | Kw::Multicast)) => {
                 self.bump();
-                let kw = if k == Kw::Broadcast { Keyword::Broadcast(None) } else { Keyword::Multicast(None) };
-                Ok((Expr::Keyword { kw, arg: None, span: start }, None))
+                let kw = match k {
+                    Kw::Broadcast => Keyword::Broadcast(None),
+                    _ => Keyword::Multicast(None),
+                };
+                Ok((
+                    Expr::Keyword {
+                        kw,
+                        arg: None,
+                        span: start,
+                    },
+                    None,
+                ))
             }
             Tok::Kw(k @ (Kw::Less | Kw::Greater | Kw::Ifindex)) => {
                 self.bump();
@@ -1218,7 +1316,14 @@ impl<'a> Parser<'a> {
                     Kw::Greater => Keyword::Greater,
                     _ => Keyword::Ifindex,
                 };
-                Ok((Expr::Keyword { kw, arg: Some((n, ns)), span: start.to(ns) }, None))
+                Ok((
+                    Expr::Keyword {
+                        kw,
+                        arg: Some((n, ns)),
+                        span: start.to(ns),
+                    },
+                    None,
+                ))
             }
             Tok::Kw(Kw::Byte) => Ok((self.byte()?, None)),
             Tok::Kw(k @ (Kw::Inbound | Kw::Outbound | Kw::Pppoed)) => {
@@ -1228,7 +1333,14 @@ impl<'a> Parser<'a> {
                     Kw::Outbound => Keyword::Outbound,
                     _ => Keyword::Pppoed,
                 };
-                Ok((Expr::Keyword { kw, arg: None, span: start }, None))
+                Ok((
+                    Expr::Keyword {
+                        kw,
+                        arg: None,
+                        span: start,
+                    },
+                    None,
+                ))
             }
             Tok::Kw(k @ (Kw::Vlan | Kw::Mpls | Kw::Pppoes | Kw::Geneve | Kw::Vxlan)) => {
                 self.bump();
@@ -1263,12 +1375,10 @@ impl<'a> Parser<'a> {
                         match llc_type(&name) {
                             Some(t) => Some((t, s)),
                             None => {
-                                return Err(Diagnostic::new(VALUE, format!("unknown LLC frame type `{name}`"))
+                                let msg = format!("unknown LLC frame type `{name}`");
+                                return Err(Diagnostic::new(VALUE, msg)
                                     .label(s, "not an LLC frame type")
-                                    .help(
-                                        "the LLC frame types are i, s, u, rr, rnr, rej, ui, ua, disc, dm, \
-                                         sabme, test, xid and frmr",
-                                    ));
+                                    .help(LLC_TYPES));
                             }
                         }
                     }
@@ -1276,7 +1386,14 @@ impl<'a> Parser<'a> {
                     _ => None,
                 };
                 let span = sub.map_or(start, |(_, s)| start.to(s));
-                Ok((Expr::Keyword { kw: Keyword::Llc(sub.map(|x| x.0)), arg: None, span }, None))
+                Ok((
+                    Expr::Keyword {
+                        kw: Keyword::Llc(sub.map(|x| x.0)),
+                        arg: None,
+                        span,
+                    },
+                    None,
+                ))
             }
             Tok::Kw(Kw::Unsup(f)) => Err(self.unsupported(start, f)),
             Tok::Kw(Kw::Rnr) => Err(self.unsupported(start, Family::Pflog)),
@@ -1286,8 +1403,14 @@ impl<'a> Parser<'a> {
             )
             .label(start, "a value alone is not a primitive")
             .help(match q {
-                Some(_) => "only a value after `and`/`or` inherits the qualifiers of the primitive before it",
-                None => "say what the value is, as in `host 10.0.0.1`, `net 10.0.0.0/8` or `port 80`",
+                Some(_) => {
+                    "only a value after `and`/`or` inherits the qualifiers of the primitive \
+                     before it"
+                }
+                None => {
+                    "say what the value is, as in `host 10.0.0.1`, `net 10.0.0.0/8` or \
+                     `port 80`"
+                }
             })),
             _ => Err(self.expected("a primitive")),
         }
@@ -1295,23 +1418,42 @@ impl<'a> Parser<'a> {
 
     /// `[pname] dqual [aqual] id`, `[pname] aqual id`, `[pname] proto id`, `[pname] protochain
     /// id`, `[pname] gateway id`; the current token follows the protocol.
-    fn head(&mut self, proto: Option<(Proto, Span)>, start: Span) -> Result<(Expr, Inherit), Diagnostic> {
-        let mut quals = Quals { proto, dir: None, kind: None };
+    fn head(
+        &mut self,
+        proto: Option<(Proto, Span)>,
+        start: Span,
+    ) -> Result<(Expr, Inherit), Diagnostic> {
+        let mut quals = Quals {
+            proto,
+            dir: None,
+            kind: None,
+        };
         if let Tok::Kw(k @ (Kw::Src | Kw::Dst)) = *self.tok() {
             let s = self.bump();
-            let (other, one) = if k == Kw::Src { (Kw::Dst, Dir::Src) } else { (Kw::Src, Dir::Dst) };
+            let (other, one) = if k == Kw::Src {
+                (Kw::Dst, Dir::Src)
+            } else {
+                (Kw::Src, Dir::Dst)
+            };
             let mut dir = (one, s);
             if let Tok::And | Tok::Or = self.tok() {
-                let both = if matches!(self.tok(), Tok::Or) { Dir::SrcOrDst } else { Dir::SrcAndDst };
+                let both = if matches!(self.tok(), Tok::Or) {
+                    Dir::SrcOrDst
+                } else {
+                    Dir::SrcAndDst
+                };
                 self.bump();
                 if *self.tok() != Tok::Kw(other) {
                     let o = if other == Kw::Src { "src" } else { "dst" };
-                    return Err(self.expected(&format!("`{o}` (to make `{}`)", self.text(s.to(self.prev_span())))));
+                    return Err(self.expected(&format!(
+                        "`{o}` (to make `{}`)",
+                        self.text(s.to(self.prev_span()))
+                    )));
                 }
                 dir = (both, s.to(self.bump()));
             }
             quals.dir = Some(dir);
-            if let Tok::Kw(Kw::ProtoKw | Kw::Protochain | Kw::Gateway) = self.tok() {
+            if let Tok::Kw(Kw::ProtoQual | Kw::Protochain | Kw::Gateway) = self.tok() {
                 return Err(Diagnostic::new(
                     SYNTAX,
                     format!("`{}` takes no direction qualifier", self.text(self.span())),
@@ -1325,7 +1467,7 @@ impl<'a> Parser<'a> {
             Tok::Kw(Kw::Net) => Some(Kind::Net),
             Tok::Kw(Kw::Port) => Some(Kind::Port),
             Tok::Kw(Kw::Portrange) => Some(Kind::Portrange),
-            Tok::Kw(Kw::ProtoKw) => Some(Kind::Proto),
+            Tok::Kw(Kw::ProtoQual) => Some(Kind::Proto),
             Tok::Kw(Kw::Protochain) => Some(Kind::Protochain),
             Tok::Kw(Kw::Gateway) => Some(Kind::Gateway),
             _ => None,
@@ -1347,13 +1489,19 @@ impl<'a> Parser<'a> {
         r
     }
 
-    fn id_inner(&mut self, q: Inherit, first: bool, start: Option<Span>) -> Result<Expr, Diagnostic> {
+    fn id_inner(
+        &mut self,
+        q: Inherit,
+        first: bool,
+        start: Option<Span>,
+    ) -> Result<Expr, Diagnostic> {
         let s = self.span();
         match self.tok().clone() {
             Tok::Not => {
+                self.op()?;
                 self.bump();
                 let inner = self.id(q, false, None)?;
-                let span = inner.span().map_or(s, |x| s.to(x));
+                let span = s.to(self.prev_span());
                 Ok(Expr::Not(Box::new(inner), span))
             }
             Tok::Num(_) => {
@@ -1365,9 +1513,13 @@ impl<'a> Parser<'a> {
                     let (n, ns) = self.pnum()?;
                     self.leaf(q, Id::Num(n), ns, start)
                 } else if first {
-                    Err(Diagnostic::new(SYNTAX, "a parenthesised list of values cannot start with another list")
+                    let msg = "a parenthesised list of values cannot start with another list";
+                    Err(Diagnostic::new(SYNTAX, msg)
                         .label(s, "a nested list here")
-                        .help("libpcap's grammar allows a nested list only after `and`/`or`: write `(a or (b or c))`"))
+                        .help(
+                            "libpcap's grammar allows a nested list only after `and`/`or`: \
+                             write `(a or (b or c))`",
+                        ))
                 } else {
                     self.group(q)
                 }
@@ -1390,7 +1542,11 @@ impl<'a> Parser<'a> {
                             )
                             .label(ns, "at most 32 for an IPv4 network"));
                         }
-                        (Id::Prefix(Box::new(dotted), n), "an IPv4 address and prefix length", s.to(ns))
+                        (
+                            Id::Prefix(Box::new(dotted), n),
+                            "an IPv4 address and prefix length",
+                            s.to(ns),
+                        )
                     }
                     Tok::Kw(Kw::Mask) => {
                         self.bump();
@@ -1398,7 +1554,11 @@ impl<'a> Parser<'a> {
                             return Err(self.expected("a dotted network mask after `mask`"));
                         };
                         let ms = self.bump();
-                        (Id::Masked(Box::new(dotted), Box::new(Id::Dotted(m))), "an IPv4 address and netmask", s.to(ms))
+                        (
+                            Id::Masked(Box::new(dotted), Box::new(Id::Dotted(m))),
+                            "an IPv4 address and netmask",
+                            s.to(ms),
+                        )
                     }
                     _ => (dotted, "an IPv4 address", s),
                 };
@@ -1417,7 +1577,11 @@ impl<'a> Parser<'a> {
                         )
                         .label(ns, "at most 128 for an IPv6 network"));
                     }
-                    (Id::Prefix(Box::new(Id::Ipv6(a)), n), "an IPv6 address and prefix length", s.to(ns))
+                    (
+                        Id::Prefix(Box::new(Id::Ipv6(a)), n),
+                        "an IPv6 address and prefix length",
+                        s.to(ns),
+                    )
                 } else {
                     (Id::Ipv6(a), "an IPv6 address", s)
                 };
@@ -1431,9 +1595,12 @@ impl<'a> Parser<'a> {
             Tok::Aid => Err(self.unsupported(s, Family::Arcnet)),
             Tok::Kw(_) | Tok::And | Tok::Or => {
                 let word = self.text(s);
-                Err(Diagnostic::new(SYNTAX, format!("expected a value, found the keyword `{word}`"))
-                    .label(s, "a keyword, not a value")
-                    .help(format!("to use `{word}` as a name, escape it: `\\{word}`")))
+                Err(Diagnostic::new(
+                    SYNTAX,
+                    format!("expected a value, found the keyword `{word}`"),
+                )
+                .label(s, "a keyword, not a value")
+                .help(format!("to use `{word}` as a name, escape it: `\\{word}`")))
             }
             _ => Err(self.expected("a value")),
         }
@@ -1441,8 +1608,14 @@ impl<'a> Parser<'a> {
 
     /// grammar.y refuses addresses under `port`, `portrange`, `proto` and `protochain`.
     fn check_address_kind(&self, q: Inherit, what: &str, span: Span) -> Result<(), Diagnostic> {
-        if let Some(Quals { kind: Some((k, ks)), .. }) = q
-            && matches!(k, Kind::Port | Kind::Portrange | Kind::Proto | Kind::Protochain)
+        if let Some(Quals {
+            kind: Some((k, ks)),
+            ..
+        }) = q
+            && matches!(
+                k,
+                Kind::Port | Kind::Portrange | Kind::Proto | Kind::Protochain
+            )
         {
             let kw = self.text(ks);
             return Err(Diagnostic::new(VALUE, format!("`{kw}` cannot take {what}"))
@@ -1453,7 +1626,13 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
-    fn leaf(&self, q: Inherit, id: Id, id_span: Span, start: Option<Span>) -> Result<Expr, Diagnostic> {
+    fn leaf(
+        &self,
+        q: Inherit,
+        id: Id,
+        id_span: Span,
+        start: Option<Span>,
+    ) -> Result<Expr, Diagnostic> {
         let Some(quals) = q else {
             return Err(Diagnostic::new(
                 SYNTAX,
@@ -1478,8 +1657,7 @@ impl<'a> Parser<'a> {
     fn group(&mut self, q: Inherit) -> Result<Expr, Diagnostic> {
         let open = self.bump();
         let mut e = self.id(q, true, None)?;
-        for n in 0.. {
-            self.chain(n)?;
+        loop {
             let and = match self.tok() {
                 Tok::And => true,
                 Tok::Or => false,
@@ -1492,11 +1670,15 @@ impl<'a> Parser<'a> {
                 }
                 _ => return Err(self.expected("`and`, `or` or `)` in a list of values")),
             };
+            self.op()?;
             self.bump();
             let r = self.id(q, false, None)?;
-            e = if and { Expr::And(Box::new(e), Box::new(r)) } else { Expr::Or(Box::new(e), Box::new(r)) };
+            e = if and {
+                Expr::And(Box::new(e), Box::new(r))
+            } else {
+                Expr::Or(Box::new(e), Box::new(r))
+            };
         }
-        Ok(e)
     }
 
     /// `pnum: NUM | ( pnum )`.
@@ -1531,8 +1713,11 @@ impl<'a> Parser<'a> {
         let os = self.bump();
         let (val, vs) = self.raw_num("a byte value")?;
         if val > 255 {
-            return Err(Diagnostic::new(VALUE, format!("byte value {val} is greater than the maximum 255"))
-                .label(vs, "at most 255"));
+            return Err(Diagnostic::new(
+                VALUE,
+                format!("byte value {val} is greater than the maximum 255"),
+            )
+            .label(vs, "at most 255"));
         }
         let load = Arith::Index {
             proto: (Proto::Link, start),
@@ -1547,7 +1732,11 @@ impl<'a> Parser<'a> {
             P::Gt => (load, RelOp::Gt, Arith::Num(val, vs)),
             _ => (
                 Arith::Bin {
-                    op: if op == P::Amp { ArithOp::And } else { ArithOp::Or },
+                    op: if op == P::Amp {
+                        ArithOp::And
+                    } else {
+                        ArithOp::Or
+                    },
                     lhs: Box::new(load),
                     rhs: Box::new(Arith::Num(val, vs)),
                     span,
@@ -1617,25 +1806,29 @@ impl<'a> Parser<'a> {
                         return;
                     };
                     let span = lhs.span().to(rhs.span());
-                    vals.push(Arith::Bin { op: b, lhs: Box::new(lhs), rhs: Box::new(rhs), span });
+                    vals.push(Arith::Bin {
+                        op: b,
+                        lhs: Box::new(lhs),
+                        rhs: Box::new(rhs),
+                        span,
+                    });
                 }
             }
         }
         self.enter()?;
         let mut vals: Vec<Arith> = Vec::new();
         let mut ops: Vec<Op> = Vec::new();
-        for n in 0.. {
-            self.chain(n)?;
+        loop {
+            // Unary minuses nest: each counts as a level.
             let mut minus = 0;
             while matches!(self.tok(), Tok::P(P::Minus)) {
+                self.op()?;
+                self.enter()?;
                 minus += 1;
-                if minus > MAX_DEPTH {
-                    return Err(Diagnostic::new(SYNTAX, "expression nested too deeply")
-                        .label(self.span(), format!("more than {MAX_DEPTH} unary minuses in a row")));
-                }
                 ops.push(Op::Neg(self.bump()));
             }
             vals.push(self.primary()?);
+            self.depth -= minus;
             let b = match self.tok() {
                 Tok::P(P::Plus) => ArithOp::Add,
                 Tok::P(P::Minus) => ArithOp::Sub,
@@ -1649,6 +1842,7 @@ impl<'a> Parser<'a> {
                 Tok::P(P::Rsh) => ArithOp::Rsh,
                 _ => break,
             };
+            self.op()?;
             // Reduce while the operator on the stack wins (bison: equal precedence and
             // %left reduce; no precedence on either side shifts).
             while let Some(top) = ops.last() {
@@ -1664,7 +1858,8 @@ impl<'a> Parser<'a> {
             reduce(&mut vals, &mut ops);
         }
         self.leave();
-        vals.pop().ok_or_else(|| self.expected("an arithmetic expression"))
+        vals.pop()
+            .ok_or_else(|| self.expected("an arithmetic expression"))
     }
 
     /// A number, `len`, `proto[index[:size]]` or `( arith )`.
@@ -1693,7 +1888,9 @@ impl<'a> Parser<'a> {
             Tok::Kw(Kw::Pname(p)) => {
                 self.bump();
                 if !matches!(self.tok(), Tok::P(P::LBrack)) {
-                    return Err(self.expected(&format!("`[` after `{}` in arithmetic", self.text(s))));
+                    return Err(
+                        self.expected(&format!("`[` after `{}` in arithmetic", self.text(s)))
+                    );
                 }
                 self.bump();
                 let index = self.arith()?;
@@ -1704,9 +1901,12 @@ impl<'a> Parser<'a> {
                     size = match n {
                         1 | 2 | 4 => n as u8,
                         _ => {
-                            return Err(Diagnostic::new(VALUE, format!("data size {n} must be 1, 2 or 4"))
-                                .label(ns, "not 1, 2 or 4")
-                                .help("`proto[offset:size]` loads a byte, a halfword or a word"));
+                            return Err(Diagnostic::new(
+                                VALUE,
+                                format!("data size {n} must be 1, 2 or 4"),
+                            )
+                            .label(ns, "not 1, 2 or 4")
+                            .help("`proto[offset:size]` loads a byte, a halfword or a word"));
                         }
                     };
                 }
@@ -1714,7 +1914,12 @@ impl<'a> Parser<'a> {
                     return Err(self.expected("`]`"));
                 }
                 let close = self.bump();
-                Ok(Arith::Index { proto: (p, s), index: Box::new(index), size, span: s.to(close) })
+                Ok(Arith::Index {
+                    proto: (p, s),
+                    index: Box::new(index),
+                    size,
+                    span: s.to(close),
+                })
             }
             Tok::Kw(Kw::Unsup(f)) => Err(self.unsupported(s, f)),
             _ => Err(self.expected("a number, `len`, `proto[offset]` or `(`")),
@@ -1727,10 +1932,25 @@ fn with_span(a: Arith, new: Span) -> Arith {
         Arith::Num(n, _) => Arith::Num(n, new),
         Arith::Len(_) => Arith::Len(new),
         Arith::Neg(x, _) => Arith::Neg(x, new),
-        Arith::Index { proto, index, size, .. } => Arith::Index { proto, index, size, span: new },
-        Arith::Bin { op, lhs, rhs, .. } => Arith::Bin { op, lhs, rhs, span: new },
+        Arith::Index {
+            proto, index, size, ..
+        } => Arith::Index {
+            proto,
+            index,
+            size,
+            span: new,
+        },
+        Arith::Bin { op, lhs, rhs, .. } => Arith::Bin {
+            op,
+            lhs,
+            rhs,
+            span: new,
+        },
     }
 }
+
+const LLC_TYPES: &str = "the LLC frame types are i, s, u, rr, rnr, rej, ui, ua, disc, dm, sabme, \
+                         test, xid and frmr";
 
 /// `llc` frame types; libpcap compares them case-insensitively.
 fn llc_type(name: &str) -> Option<Llc> {
@@ -1868,11 +2088,16 @@ fn arithop_name(op: ArithOp) -> &'static str {
 /// Whether `name` reads back as the same plain name (otherwise it is printed `\`-escaped).
 fn plain_name(name: &str) -> bool {
     let toks = lex(name);
-    toks.len() == 2 && toks[0].span == Span::new(0, name.len()) && toks[0].tok == Tok::Id(name.to_string())
+    toks.len() == 2
+        && toks[0].span == Span::new(0, name.len())
+        && toks[0].tok == Tok::Id(name.to_string())
 }
 
 fn fmt_ipv6(a: &[u8; 16], f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    let w: Vec<u16> = a.chunks(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect();
+    let w: Vec<u16> = a
+        .chunks(2)
+        .map(|c| u16::from_be_bytes([c[0], c[1]]))
+        .collect();
     // The longest run of two or more zero groups (the first of equals) becomes `::`.
     let (mut best, mut best_len) = (0, 0);
     let mut i = 0;
@@ -1887,9 +2112,19 @@ fn fmt_ipv6(a: &[u8; 16], f: &mut fmt::Formatter<'_>) -> fmt::Result {
             i += 1;
         }
     }
-    let groups = |r: &[u16]| r.iter().map(|g| format!("{g:x}")).collect::<Vec<_>>().join(":");
+    let groups = |r: &[u16]| {
+        r.iter()
+            .map(|g| format!("{g:x}"))
+            .collect::<Vec<_>>()
+            .join(":")
+    };
     if best_len >= 2 {
-        write!(f, "{}::{}", groups(&w[..best]), groups(&w[best + best_len..]))
+        write!(
+            f,
+            "{}::{}",
+            groups(&w[..best]),
+            groups(&w[best + best_len..])
+        )
     } else {
         f.write_str(&groups(&w))
     }
@@ -1904,7 +2139,11 @@ impl fmt::Display for Id {
                 f.write_str(&s.join("."))
             }
             Id::Ipv6(a) => fmt_ipv6(a, f),
-            Id::Mac(m) => write!(f, "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5]),
+            Id::Mac(m) => write!(
+                f,
+                "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+                m[0], m[1], m[2], m[3], m[4], m[5]
+            ),
             Id::Name(n) => {
                 if plain_name(n) {
                     f.write_str(n)
@@ -1932,7 +2171,9 @@ impl fmt::Display for Arith {
         match self {
             Arith::Num(n, _) => write!(f, "{n}"),
             Arith::Len(_) => f.write_str("len"),
-            Arith::Index { proto, index, size, .. } => {
+            Arith::Index {
+                proto, index, size, ..
+            } => {
                 write!(f, "{}[{index}", proto_name(proto.0))?;
                 if *size != 1 {
                     write!(f, ":{size}")?;
@@ -2037,7 +2278,11 @@ impl fmt::Display for Expr {
                         if let Some(p) = p {
                             write!(f, "{} ", proto_name(*p))?;
                         }
-                        f.write_str(if matches!(kw, Keyword::Broadcast(_)) { "broadcast" } else { "multicast" })?;
+                        f.write_str(if matches!(kw, Keyword::Broadcast(_)) {
+                            "broadcast"
+                        } else {
+                            "multicast"
+                        })?;
                     }
                     Keyword::Less => f.write_str("less")?,
                     Keyword::Greater => f.write_str("greater")?,
