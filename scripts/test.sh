@@ -25,6 +25,13 @@ for tool in mke2fs:e2fsprogs debugfs:e2fsprogs e2fsck:e2fsprogs mkfs.fat:dosfsto
     command -v "${tool%%:*}" >/dev/null 2>&1 || PATH="$PATH:/sbin:/usr/sbin" command -v "${tool%%:*}" >/dev/null 2>&1 \
         || need+=("${tool#*:}")
 done
+# The libpcap oracle (tools/pcap_oracle.c, the reference for the pcap-filter and classic-BPF
+# tests and the filter benchmark): a C compiler and libpcap's headers.
+if ! command -v cc >/dev/null 2>&1; then
+    need+=(gcc libc6-dev libpcap-dev)
+elif ! printf '#include <pcap/pcap.h>\n' | cc -E -x c - >/dev/null 2>&1; then
+    need+=(libpcap-dev)
+fi
 if [ ${#need[@]} -gt 0 ]; then
     echo "== installing ${need[*]}"
     sudo_cmd=""
@@ -35,6 +42,12 @@ fi
 export PATH="$PATH:/sbin:/usr/sbin"
 
 export CARGO_TERM_COLOR=never
+
+echo "== the libpcap oracle (tools/pcap_oracle.c)"
+mkdir -p target
+cc -O2 -Wall -Wextra -o target/pcap_oracle tools/pcap_oracle.c -lpcap
+# The tests that compare with libpcap find it here; under CI they fail when it is missing.
+export UDF_PCAP_ORACLE="$PWD/target/pcap_oracle"
 
 echo "== format and lints"
 cargo fmt --all -- --check
@@ -93,6 +106,7 @@ cargo run -q --release -p udf-bench -- verify --quick
 cargo run -q --release -p udf-bench -- compile --quick
 cargo run -q --release -p udf-bench -- corpus --quick
 cargo run -q --release -p udf-bench -- xn --quick
+cargo run -q --release -p udf-bench -- filter --quick
 
 echo "== the fuzz targets build (their own workspace; the oracles ran above under cargo test)"
 cargo check -q --manifest-path fuzz/Cargo.toml --bins

@@ -17,6 +17,10 @@
 //! corpus udfs installed as bytecode (interpreter) and as signed native packages: free-map
 //! rebuild throughput on a 256 MiB ext4 image and the cost of one checked allocation or free.
 //!
+//! `cargo run --release -p udf-bench -- filter [--quick]` measures pcap-filter expressions over a
+//! generated capture: libpcap's `pcap_offline_filter` (through `tools/pcap_oracle`) against
+//! udfkit's interpreter and JIT, ns per packet, and the compile times of both.
+//!
 //! `cargo run --release -p udf-bench --features rbpf -- jit [--quick]` runs the ALU loop and
 //! the memory loop through udfkit's interpreter, udfkit's JIT in trusted mode (verified) and in
 //! checked mode, and rbpf 0.4's interpreter, x86-64 JIT and Cranelift backend, in one process,
@@ -28,6 +32,7 @@ use std::time::{Duration, Instant};
 
 mod compile;
 mod corpus;
+mod filter;
 mod jit;
 mod verify;
 mod xn;
@@ -164,9 +169,13 @@ fn main() {
         corpus::run(quick);
         return;
     }
+    if what == "filter" {
+        filter::run(quick);
+        return;
+    }
     if what != "interp" {
         eprintln!(
-            "unknown benchmark `{what}` (available: interp, verify, compile, jit, corpus, xn)"
+            "unknown benchmark `{what}` (available: interp, verify, compile, jit, corpus, xn, filter)"
         );
         std::process::exit(2);
     }

@@ -136,10 +136,17 @@ enum Cmd {
         /// Entry point (for sources with more than one filter).
         #[arg(long, requires = "input")]
         entry: Option<String>,
-        /// A pcap-filter(7) expression instead of a source (not in this build yet).
+        /// A pcap-filter(7) expression instead of a source, compiled for the capture's link
+        /// type (Ethernet or raw IP) with libpcap's meaning; accepted packets return the
+        /// capture's snap length, as libpcap's `filtertest -r` prints.
         #[arg(long, value_name = "EXPR")]
         pcap: Option<String>,
-        /// A classic BPF program instead of a source (not in this build yet).
+        /// The network mask `ip broadcast` uses in a --pcap expression (libpcap's netmask;
+        /// unknown by default, which makes `ip broadcast` an error).
+        #[arg(long, value_name = "A.B.C.D", requires = "pcap")]
+        netmask: Option<std::net::Ipv4Addr>,
+        /// A classic BPF program instead of a source: `tcpdump -dd` or `tcpdump -ddd` output,
+        /// or raw little-endian `struct sock_filter` records (8 bytes each).
         #[arg(long, value_name = "FILE")]
         cbpf: Option<PathBuf>,
         /// The capture (pcap or pcapng); each packet's captured bytes are the context.
@@ -641,34 +648,200 @@ fn cmd_compile(
     Ok(())
 }
 
-/// `udf filter`: a filter entry point over every packet of a capture, one `r0` per line.
-fn cmd_filter(
-    json: bool,
-    input: Option<&Path>,
-    entry: Option<&str>,
-    pcap: Option<&str>,
-    cbpf: Option<&Path>,
-    capture: &Path,
-    eng: EngineArg,
-) -> Result<(), Failure> {
-    if pcap.is_some() || cbpf.is_some() {
-        return Err(Failure::usage(miette!(
-            code = "udf::unsupported",
-            "--{}: this build of udfkit has no {} front end yet; give a .udf filter",
-            if pcap.is_some() { "pcap" } else { "cbpf" },
-            if pcap.is_some() {
-                "pcap-filter expression"
-            } else {
-                "classic BPF"
-            }
-        )));
+/// Where `udf filter`'s program comes from.
+enum FilterInput<'a> {
+    /// A filter entry point of a `.udf` source.
+    Source(&'a Path, Option<&'a str>),
+    /// A pcap-filter(7) expression and the netmask `ip broadcast` uses.
+    Pcap(&'a str, Option<u32>),
+    /// A classic BPF program in a file.
+    Cbpf(&'a Path),
+}
+
+/// A verified filter and the code the chosen engine runs.
+struct Ready {
+    facts: udf_verifier::Facts,
+    interp: Option<udf_runtime::Compiled>,
+    native: Option<udf_jit::Executable>,
+}
+
+impl Ready {
+    /// Verifies `prog` as a filter (trusted mode, as for `udf run`: the verdict holds for
+    /// packets of any length) and prepares it for `engine`. `report` renders a rejection.
+    fn new(
+        prog: &udf_bytecode::Program,
+        engine: Engine,
+        what: &str,
+        report: impl FnOnce(&udf_verifier::Rejection) -> Failure,
+    ) -> Result<Ready, Failure> {
+        let ty = ProgramType::Filter;
+        let conf = verify::config(ty, None, udf_verifier::DEFAULT_BUDGET);
+        let facts = udf_verifier::verify(prog, &conf).map_err(|e| report(&e))?;
+        let checks = |e: &dyn std::fmt::Display| {
+            Failure::refused(miette!(code = "udf::check", "{what}: {e}"))
+        };
+        let (interp, native) = match engine {
+            Engine::Interp => (
+                Some(
+                    udf_runtime::prepare(prog, &CheckConfig::for_type(ty))
+                        .map_err(|e| checks(&e))?,
+                ),
+                None,
+            ),
+            Engine::Jit => (
+                None,
+                Some(
+                    udf_cli::exec::jit(prog, ty, udf_jit::Mode::Trusted(&facts))
+                        .map_err(|e| checks(&e))?,
+                ),
+            ),
+        };
+        Ok(Ready {
+            facts,
+            interp,
+            native,
+        })
     }
-    let Some(input) = input else {
-        return Err(Failure::usage(miette!(
-            code = "udf::usage",
-            "give a .udf filter, --pcap or --cbpf"
+
+    /// The code to run.
+    fn code(&self) -> Code<'_> {
+        match (&self.interp, &self.native) {
+            (Some(c), _) => Code::Interp(c),
+            (None, Some(e)) => Code::Native(e),
+            (None, None) => unreachable!("Ready::new prepares one engine's code"),
+        }
+    }
+}
+
+/// The filters of one `udf filter` run: one program for every packet (`.udf`, `--cbpf`), or a
+/// pcap-filter expression compiled once for each link (link type, snap length) the capture's
+/// packets come from.
+enum Filters<'a> {
+    One(Box<Ready>),
+    Pcap {
+        expr: &'a str,
+        netmask: Option<u32>,
+        engine: Engine,
+        capture: &'a Path,
+        compiled: Vec<(udf_cli::capture::Link, Ready)>,
+    },
+}
+
+impl Filters<'_> {
+    /// The filter for packets of `link`, compiled on first use.
+    fn for_link(&mut self, link: udf_cli::capture::Link) -> Result<&Ready, Failure> {
+        let (expr, netmask, engine, capture, compiled) = match self {
+            Filters::One(ready) => return Ok(ready),
+            Filters::Pcap {
+                expr,
+                netmask,
+                engine,
+                capture,
+                compiled,
+            } => (*expr, *netmask, *engine, *capture, compiled),
+        };
+        if let Some(i) = compiled.iter().position(|(l, _)| *l == link) {
+            return Ok(&compiled[i].1);
+        }
+        let ready = compile_pcap(expr, netmask, engine, capture, link)?;
+        compiled.push((link, ready));
+        Ok(&compiled.last().expect("pushed").1)
+    }
+}
+
+/// The name pcap-filter diagnostics give the expression (it has no file).
+const EXPRESSION: &str = "<expression>";
+
+/// Compiles a pcap-filter expression for packets of `link`: libpcap's meaning for that link
+/// type, accepting packets with the snap length (what libpcap's `filtertest -r` returns).
+fn compile_pcap(
+    expr: &str,
+    netmask: Option<u32>,
+    engine: Engine,
+    capture: &Path,
+    link: udf_cli::capture::Link,
+) -> Result<Ready, Failure> {
+    use udf_compiler::pcap::{LinkType, Options};
+    let Some(lt) = LinkType::from_linktype(link.linktype) else {
+        return Err(Failure::refused(miette!(
+            code = "udf::pcap::linktype",
+            help = "the pcap-filter front end compiles for Ethernet (EN10MB) and raw IP (RAW) captures",
+            "{}: link type {} is not supported",
+            capture.display(),
+            link.name()
         )));
     };
+    let opts = Options {
+        link: lt,
+        snaplen: link.snaplen,
+        netmask,
+    };
+    let compiled = udf_compiler::pcap::compile(expr, &opts).map_err(|d| {
+        Failure::compile(&udf_compiler::Diagnostics::new(EXPRESSION, expr, vec![d]))
+    })?;
+    Ready::new(&compiled.prog, engine, EXPRESSION, |e| {
+        Failure::refused(miette!(
+            code = "udf::compiler_bug",
+            "{EXPRESSION}: the verifier rejects the program compiled for `{expr}`: {e}"
+        ))
+    })
+}
+
+/// Reads a classic BPF program (`tcpdump -dd` or `-ddd` text, or raw `struct sock_filter`
+/// bytes), translates it to eBPF and prepares it.
+fn load_cbpf(path: &Path, engine: Engine) -> Result<Ready, Failure> {
+    let bytes = read(path)?;
+    let what = path.display().to_string();
+    let insns = udf_compiler::cbpf::parse_any(&bytes)
+        .map_err(|e| Failure::refused(cbpf_report(&what, &bytes, &e, true)))?;
+    let (prog, _facts) = udf_compiler::cbpf::compile(&insns)
+        .map_err(|e| Failure::refused(cbpf_report(&what, &bytes, &e, false)))?;
+    Ready::new(&prog, engine, &what, |e| {
+        Failure::refused(miette!(
+            code = "udf::compiler_bug",
+            "{what}: the verifier rejects the translation of this classic BPF program: {e}"
+        ))
+    })
+}
+
+/// A classic BPF error as a diagnostic: pointing into the file when it is text and the error
+/// has a line, else naming the instruction; `unread` (the file could not be read as classic
+/// BPF) adds the formats accepted.
+fn cbpf_report(
+    what: &str,
+    bytes: &[u8],
+    e: &udf_compiler::cbpf::CbpfError,
+    unread: bool,
+) -> miette::Report {
+    let mut diag = miette::MietteDiagnostic::new(format!("{what}: {e}")).with_code("udf::cbpf");
+    if unread {
+        diag = diag.with_help(
+            "give `tcpdump -dd` or `tcpdump -ddd` output, or raw little-endian 8-byte struct \
+             sock_filter records",
+        );
+    }
+    let (Some((line, col)), Ok(src)) = (e.line, std::str::from_utf8(bytes)) else {
+        return miette::Report::new(diag);
+    };
+    let start: usize = src
+        .split_inclusive('\n')
+        .take(line.saturating_sub(1))
+        .map(str::len)
+        .sum();
+    let rest = &src[start.min(src.len())..];
+    let at = start
+        + rest
+            .char_indices()
+            .nth(col.saturating_sub(1))
+            .map_or(rest.len(), |(i, _)| i);
+    let len = src[at..].chars().next().map_or(0, char::len_utf8);
+    diag.message = format!("{what}:{line}:{col}: {}", e.message);
+    miette::Report::new(diag.with_label(miette::LabeledSpan::at(at..at + len, "here")))
+        .with_source_code(miette::NamedSource::new(what, src.to_string()))
+}
+
+/// Compiles a `.udf` source's filter entry point and prepares it.
+fn load_udf_filter(input: &Path, entry: Option<&str>, engine: Engine) -> Result<Ready, Failure> {
     if !is_source(input) {
         return Err(Failure::usage(miette!(
             code = "udf::usage",
@@ -676,7 +849,6 @@ fn cmd_filter(
             input.display()
         )));
     }
-    let engine = engine(eng)?;
     let (src, module) = compile_source(input)?;
     let entry = select_entry(input, module, entry, Some(ProgramType::Filter))?;
     let loaded = Loaded {
@@ -685,28 +857,20 @@ fn cmd_filter(
         lines: Vec::new(),
         entry: Some(entry),
     };
-    let ty = ProgramType::Filter;
-    // Trusted mode, as for `udf run`: a filter's verdict holds for packets of any length.
-    let conf = verify::config(ty, None, udf_verifier::DEFAULT_BUDGET);
-    let facts = udf_verifier::verify(&loaded.prog, &conf)
-        .map_err(|e| Failure::refused(verify::report(input, &loaded, &e)))?;
-    let checks = |e: &dyn std::fmt::Display| {
-        Failure::refused(miette!(code = "udf::check", "{}: {e}", input.display()))
-    };
-    let compiled;
-    let exe;
-    let code = match engine {
-        Engine::Interp => {
-            compiled = udf_runtime::prepare(&loaded.prog, &CheckConfig::for_type(ty))
-                .map_err(|e| checks(&e))?;
-            Code::Interp(&compiled)
-        }
-        Engine::Jit => {
-            exe = udf_cli::exec::jit(&loaded.prog, ty, udf_jit::Mode::Trusted(&facts))
-                .map_err(|e| checks(&e))?;
-            Code::Native(&exe)
-        }
-    };
+    let what = input.display().to_string();
+    Ready::new(&loaded.prog, engine, &what, |e| {
+        Failure::refused(verify::report(input, &loaded, e))
+    })
+}
+
+/// `udf filter`: a filter over every packet of a capture, one return value per line.
+fn cmd_filter(
+    json: bool,
+    input: FilterInput<'_>,
+    capture: &Path,
+    eng: EngineArg,
+) -> Result<(), Failure> {
+    let engine = engine(eng)?;
     let unreadable = |why: String| {
         Failure::usage(miette!(
             code = "udf::capture",
@@ -714,7 +878,31 @@ fn cmd_filter(
             capture.display()
         ))
     };
+    let (mut filters, entry) = match input {
+        FilterInput::Source(input, entry) => {
+            let ready = load_udf_filter(input, entry, engine)?;
+            (Filters::One(Box::new(ready)), entry)
+        }
+        FilterInput::Cbpf(path) => (Filters::One(Box::new(load_cbpf(path, engine)?)), None),
+        FilterInput::Pcap(expr, netmask) => (
+            Filters::Pcap {
+                expr,
+                netmask,
+                engine,
+                capture,
+                compiled: Vec::new(),
+            },
+            None,
+        ),
+    };
     let mut cap = udf_cli::capture::Capture::open(capture).map_err(unreadable)?;
+    // An expression is compiled before the first packet is read, so its errors show even for a
+    // capture with no packets (for the capture's first link; Ethernet when it names none).
+    let first = cap.link().unwrap_or(udf_cli::capture::Link::new(
+        1,
+        udf_cli::capture::MAX_SNAPLEN,
+    ));
+    filters.for_link(first)?;
     let progress = std::io::stderr().is_terminal() && !std::io::stdout().is_terminal();
     let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
     let mut results = Vec::new();
@@ -727,13 +915,17 @@ fn cmd_filter(
             Some(Ok(p)) => p,
         };
         n += 1;
+        let ready = match filters.for_link(packet.link) {
+            Ok(r) => r,
+            Err(f) => break Err(f),
+        };
         let run = run_code(
             &mut vm,
-            code,
-            ty,
+            ready.code(),
+            ProgramType::Filter,
             packet.data,
             Some(u64::from(packet.wire_len)),
-            facts.max_insns,
+            ready.facts.max_insns,
         );
         let r0 = match run {
             Ok(run) => run.outcome.r0,
@@ -762,7 +954,7 @@ fn cmd_filter(
         let _ = writeln!(
             stdout,
             "{}",
-            json!({"entry": loaded.entry.as_ref().map(|e| e.name.clone()), "packets": n, "accepted": accepted, "results": results})
+            json!({"entry": entry, "packets": n, "accepted": accepted, "results": results})
         );
     }
     let _ = stdout.flush();
@@ -839,19 +1031,33 @@ fn main() -> ExitCode {
             input,
             entry,
             pcap,
+            netmask,
             cbpf,
             capture,
             engine,
-        } => cmd_filter(
-            json,
-            input.as_deref(),
-            entry.as_deref(),
-            pcap.as_deref(),
-            cbpf.as_deref(),
-            &capture,
-            engine,
-        )
-        .map(|_| true),
+        } => {
+            // clap's `requires` does not hold inside the argument group: checked here.
+            let input = match (&input, &pcap, &cbpf) {
+                _ if entry.is_some() && input.is_none() => Err(Failure::usage(miette!(
+                    code = "udf::usage",
+                    "--entry names an entry point of a .udf source"
+                ))),
+                _ if netmask.is_some() && pcap.is_none() => Err(Failure::usage(miette!(
+                    code = "udf::usage",
+                    "--netmask applies to --pcap expressions"
+                ))),
+                (Some(i), None, None) => Ok(FilterInput::Source(i, entry.as_deref())),
+                (None, Some(e), None) => Ok(FilterInput::Pcap(e, netmask.map(u32::from))),
+                (None, None, Some(c)) => Ok(FilterInput::Cbpf(c)),
+                _ => Err(Failure::usage(miette!(
+                    code = "udf::usage",
+                    "give one of a .udf filter, --pcap or --cbpf"
+                ))),
+            };
+            input
+                .and_then(|i| cmd_filter(json, i, &capture, engine))
+                .map(|_| true)
+        }
         Cmd::Test {
             paths,
             engine,

@@ -1,0 +1,618 @@
+//! `filter`: pcap-filter expressions over a generated capture, libpcap against udfkit.
+//!
+//! The capture: 10,000 seeded packets (1,000 with `--quick`) written to a temporary pcap file:
+//! IPv4 and IPv6 carrying TCP, UDP and ICMP, about 5% VLAN-tagged, some SYNs, many to or from
+//! ports 80 and 443, some to or from 10.1.2.3, whole packets (snap length 262144).
+//!
+//! For each expression:
+//!
+//! - libpcap: `pcap_offline_filter` over every packet in memory (`tools/pcap_oracle bench`,
+//!   libpcap's optimised code, its interpreter `bpf_filter`);
+//! - udfkit: the expression compiled by [`udf_compiler::pcap::compile`] (classic BPF, eBPF,
+//!   verified), run over the same packets, preloaded, on the interpreter ([`Vm::run`]) and on
+//!   the trusted JIT ([`Executable::run`], the cheapest call path there is), r3 = wire length;
+//! - compile time: libpcap's `pcap_compile` + `pcap_freecode` (`tools/pcap_oracle
+//!   compile-bench`), ours (`pcap::compile`, verification included), and ours with the JIT
+//!   compile and mapping added.
+//!
+//! The three engines must accept the same number of packets. Figures are ns per packet, each the
+//! best of several timed repetitions of whole passes (our engines: passes for at least 0.3 s,
+//! 0.03 s with `--quick`; libpcap: the best of several oracle runs). A last row runs an empty
+//! filter (`r0 = 0`) to show the per-call cost of each engine's entry.
+//!
+//! The oracle is `$UDF_PCAP_ORACLE`, else `target/pcap_oracle` (`cc -O2 -o target/pcap_oracle
+//! tools/pcap_oracle.c -lpcap`); without it the libpcap columns are left empty.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use udf_bytecode::{CheckConfig, Program, ProgramType};
+use udf_compiler::pcap::{LinkType, Options};
+use udf_jit::{Executable, Jit, Mode, Target};
+use udf_runtime::{Compiled, Context, NoHelpers, RunOptions, Vm, prepare};
+use udf_verifier::Facts;
+
+use crate::best_per_call;
+
+/// The expressions measured.
+const EXPRESSIONS: [&str; 4] = [
+    "tcp port 80",
+    "host 10.1.2.3",
+    "vlan and tcp port 443",
+    "tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn",
+];
+
+/// SplitMix64, seeded: the same capture every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    /// True `pct` percent of the time.
+    fn chance(&mut self, pct: u64) -> bool {
+        self.next() % 100 < pct
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// One packet: captured bytes (the whole packet) and length on the wire.
+struct Packet {
+    data: Vec<u8>,
+    wire: u32,
+}
+
+/// A source or destination address: 10.1.2.3 in one packet in ten, else a random host of
+/// 10.0.0.0/8 or of the public internet.
+fn ip4(rng: &mut Rng, special: bool) -> [u8; 4] {
+    if special {
+        [10, 1, 2, 3]
+    } else if rng.chance(50) {
+        [
+            10,
+            rng.below(256) as u8,
+            rng.below(256) as u8,
+            1 + rng.below(254) as u8,
+        ]
+    } else {
+        (rng.next() as u32 | 0x0100_0000).to_be_bytes()
+    }
+}
+
+fn ip6(rng: &mut Rng) -> [u8; 16] {
+    let mut a = [0u8; 16];
+    a[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+    a[8..].copy_from_slice(&rng.next().to_be_bytes());
+    a
+}
+
+/// A transport header and payload: TCP (60%), UDP (30%), ICMP or ICMPv6 (10%).
+fn transport(rng: &mut Rng, v6: bool) -> (u8, Vec<u8>) {
+    let mut t = Vec::new();
+    let service = match rng.below(100) {
+        0..30 => 80,
+        30..55 => 443,
+        55..60 => 22,
+        _ => 1024 + rng.below(60_000) as u16,
+    };
+    let ephemeral = 32_768 + rng.below(28_000) as u16;
+    let (sport, dport) = if rng.chance(50) {
+        (ephemeral, service)
+    } else {
+        (service, ephemeral)
+    };
+    let proto = match rng.below(100) {
+        0..60 => {
+            t.extend(sport.to_be_bytes());
+            t.extend(dport.to_be_bytes());
+            t.extend(rng.next().to_be_bytes()); // seq, ack
+            t.push(5 << 4);
+            let flags = match rng.below(100) {
+                0..10 => 0x02,  // SYN
+                10..15 => 0x12, // SYN-ACK
+                15..18 => 0x11, // FIN-ACK
+                18..60 => 0x18, // PSH-ACK
+                _ => 0x10,      // ACK
+            };
+            t.push(flags);
+            t.extend([0xff, 0xff, 0, 0, 0, 0]);
+            let payload = if flags == 0x18 {
+                rng.below(1400) as usize
+            } else {
+                0
+            };
+            t.resize(t.len() + payload, 0x61);
+            6
+        }
+        60..90 => {
+            let payload = 20 + rng.below(500) as usize;
+            t.extend(sport.to_be_bytes());
+            t.extend(
+                if service == 80 || service == 443 {
+                    53u16
+                } else {
+                    dport
+                }
+                .to_be_bytes(),
+            );
+            t.extend(((8 + payload) as u16).to_be_bytes());
+            t.extend([0, 0]);
+            t.resize(t.len() + payload, 0x62);
+            17
+        }
+        _ => {
+            t.extend([if v6 { 128 } else { 8 }, 0, 0, 0]);
+            t.extend(rng.next().to_be_bytes());
+            t.resize(t.len() + 56, 0x63);
+            if v6 { 58 } else { 1 }
+        }
+    };
+    (proto, t)
+}
+
+/// The capture's packets.
+fn packets(n: usize) -> Vec<Packet> {
+    let mut rng = Rng(0x6669_6c74_6572_2d31);
+    (0..n)
+        .map(|_| {
+            let mut f = vec![
+                0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x02, 0x00, 0x00, 0x00, 0x00, 0x01,
+            ];
+            if rng.chance(5) {
+                let vid: u16 = if rng.chance(50) { 100 } else { 200 };
+                f.extend([0x81, 0x00]);
+                f.extend(vid.to_be_bytes());
+            }
+            if rng.chance(80) {
+                let (proto, body) = transport(&mut rng, false);
+                let special = rng.chance(10);
+                let (src, dst) = if rng.chance(50) {
+                    (ip4(&mut rng, special), ip4(&mut rng, false))
+                } else {
+                    (ip4(&mut rng, false), ip4(&mut rng, special))
+                };
+                f.extend([0x08, 0x00, 0x45, 0]);
+                f.extend(((20 + body.len()) as u16).to_be_bytes());
+                f.extend([0, 0, 0x40, 0, 64, proto, 0, 0]);
+                f.extend(src);
+                f.extend(dst);
+                f.extend(body);
+            } else {
+                let (proto, body) = transport(&mut rng, true);
+                f.extend([0x86, 0xdd, 0x60, 0, 0, 0]);
+                f.extend((body.len() as u16).to_be_bytes());
+                f.extend([proto, 64]);
+                f.extend(ip6(&mut rng));
+                f.extend(ip6(&mut rng));
+                f.extend(body);
+            }
+            let wire = f.len().max(60) as u32;
+            Packet { data: f, wire }
+        })
+        .collect()
+}
+
+/// Writes a pcap file (little-endian, microseconds, Ethernet, snap length 262144).
+fn write_pcap(path: &Path, packets: &[Packet]) {
+    let mut out = Vec::new();
+    out.extend(0xa1b2_c3d4u32.to_le_bytes());
+    out.extend(2u16.to_le_bytes());
+    out.extend(4u16.to_le_bytes());
+    out.extend([0u8; 8]); // time zone, accuracy
+    out.extend(262_144u32.to_le_bytes());
+    out.extend(1u32.to_le_bytes());
+    for (i, p) in packets.iter().enumerate() {
+        out.extend(1_700_000_000u32.to_le_bytes());
+        out.extend((i as u32).to_le_bytes());
+        out.extend((p.data.len() as u32).to_le_bytes());
+        out.extend(p.wire.to_le_bytes());
+        out.extend(&p.data);
+    }
+    std::fs::write(path, out).expect("write the capture");
+}
+
+/// The libpcap oracle, when there is one.
+fn oracle() -> Option<PathBuf> {
+    let p = match std::env::var_os("UDF_PCAP_ORACLE") {
+        Some(p) => PathBuf::from(p),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/pcap_oracle"),
+    };
+    p.is_file().then_some(p)
+}
+
+/// Runs the oracle and reads `key=value` pairs from its output.
+fn oracle_run(oracle: &Path, args: &[&str]) -> Result<Vec<(String, f64)>, String> {
+    let o = Command::new(oracle)
+        .args(args)
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !o.status.success() {
+        return Err(String::from_utf8_lossy(&o.stderr).trim().to_string());
+    }
+    Ok(String::from_utf8_lossy(&o.stdout)
+        .split_whitespace()
+        .filter_map(|kv| {
+            let (k, v) = kv.split_once('=')?;
+            Some((k.to_string(), v.parse().ok()?))
+        })
+        .collect())
+}
+
+/// Runs the oracle and returns its output.
+fn oracle_run_text(oracle: &Path, args: &[&str]) -> Result<String, String> {
+    let o = Command::new(oracle)
+        .args(args)
+        .output()
+        .map_err(|e| e.to_string())?;
+    if o.status.success() {
+        Ok(String::from_utf8_lossy(&o.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&o.stderr).trim().to_string())
+    }
+}
+
+fn value(kv: &[(String, f64)], key: &str) -> f64 {
+    kv.iter()
+        .find(|(k, _)| k == key)
+        .map_or(f64::NAN, |(_, v)| *v)
+}
+
+/// Our two engines' code for one verified filter.
+struct Ours {
+    compiled: Compiled,
+    exe: Executable,
+    budget: u64,
+}
+
+impl Ours {
+    fn new(jit: &mut Jit, prog: &Program, facts: &Facts) -> Ours {
+        let ty = ProgramType::Filter;
+        let compiled = prepare(prog, &CheckConfig::for_type(ty)).expect("a verified filter");
+        let code = jit
+            .compile(prog, ty, Mode::Trusted(facts))
+            .expect("the JIT compiles a verified filter");
+        let exe = Executable::new(code).expect("host code maps");
+        Ours {
+            compiled,
+            exe,
+            budget: facts.max_insns,
+        }
+    }
+
+    /// One pass over every packet on the interpreter: the packets accepted.
+    fn interp_pass(&self, vm: &mut Vm, packets: &[Packet]) -> u64 {
+        let mut accepted = 0;
+        for p in packets {
+            let opts = RunOptions {
+                budget: self.budget,
+                r3: u64::from(p.wire),
+            };
+            let r0 = vm
+                .run(
+                    &self.compiled,
+                    Context::ReadOnly(&p.data),
+                    &mut NoHelpers,
+                    &opts,
+                )
+                .map_or(0, |o| o.r0);
+            accepted += u64::from(r0 != 0);
+        }
+        accepted
+    }
+
+    /// One pass over every packet on the JIT: the packets accepted.
+    fn jit_pass(&self, vm: &mut Vm, packets: &[Packet]) -> u64 {
+        let mut accepted = 0;
+        for p in packets {
+            let opts = RunOptions {
+                budget: self.budget,
+                r3: u64::from(p.wire),
+            };
+            let r0 = self
+                .exe
+                .run(vm, Context::ReadOnly(&p.data), &mut NoHelpers, &opts)
+                .map_or(0, |o| o.r0);
+            accepted += u64::from(r0 != 0);
+        }
+        accepted
+    }
+}
+
+/// Best time per call of `f` over `reps` repetitions of at least `min`, as a duration.
+fn best_of(min: Duration, reps: usize, f: impl FnMut()) -> Duration {
+    let mut f = f;
+    best_per_call(min, reps, || {
+        f();
+        0
+    })
+    .0
+}
+
+fn us(t: Duration) -> f64 {
+    t.as_secs_f64() * 1e6
+}
+
+/// How long things take: timing parameters.
+struct Timing {
+    min: Duration,
+    reps: usize,
+}
+
+/// One udfkit program for an expression, measured.
+struct Measured {
+    /// Classic BPF instructions it came from.
+    cbpf: usize,
+    /// eBPF instructions.
+    ebpf: usize,
+    accepted: u64,
+    interp_ns: f64,
+    jit_ns: f64,
+    /// Compile (to verified eBPF) time, µs.
+    compile_us: f64,
+    /// Compile and JIT compile (and map) time, µs.
+    compile_jit_us: f64,
+}
+
+/// Times a verified filter on both engines over `packets`, and `compile` (which makes it) with
+/// and without the JIT compile.
+fn measure(
+    jit: &mut Jit,
+    vm: &mut Vm,
+    packets: &[Packet],
+    t: &Timing,
+    cbpf: usize,
+    compile: impl Fn() -> (Program, Facts),
+) -> Measured {
+    let (prog, facts) = compile();
+    let ours = Ours::new(jit, &prog, &facts);
+    let accepted = ours.interp_pass(vm, packets);
+    assert_eq!(
+        accepted,
+        ours.jit_pass(vm, packets),
+        "the interpreter and the JIT disagree"
+    );
+    let per_packet = |d: Duration| d.as_secs_f64() * 1e9 / packets.len() as f64;
+    let interp_ns = per_packet(best_of(t.min, t.reps, || {
+        std::hint::black_box(ours.interp_pass(vm, packets));
+    }));
+    let jit_ns = per_packet(best_of(t.min, t.reps, || {
+        std::hint::black_box(ours.jit_pass(vm, packets));
+    }));
+    let compile_us = us(best_of(t.min, t.reps, || {
+        std::hint::black_box(compile());
+    }));
+    let compile_jit_us = us(best_of(t.min, t.reps, || {
+        let (prog, facts) = compile();
+        let code = jit
+            .compile(&prog, ProgramType::Filter, Mode::Trusted(&facts))
+            .expect("the JIT compiles a verified filter");
+        std::hint::black_box(Executable::new(code).expect("maps"));
+    }));
+    Measured {
+        cbpf,
+        ebpf: prog.len(),
+        accepted,
+        interp_ns,
+        jit_ns,
+        compile_us,
+        compile_jit_us,
+    }
+}
+
+/// Everything measured for one expression.
+struct Row {
+    expr: &'static str,
+    /// libpcap: packets accepted, ns per packet, compile µs.
+    libpcap: Option<(u64, f64, f64)>,
+    /// udfkit's pcap-filter front end.
+    ours: Option<Measured>,
+    /// libpcap's own classic BPF (`tcpdump -dd`), imported.
+    imported: Option<Measured>,
+}
+
+fn cell(x: Option<f64>, digits: usize) -> String {
+    x.map_or("-".into(), |x| format!("{x:.digits$}"))
+}
+
+pub fn run(quick: bool) {
+    let (n, t, oracle_reps, pass_iters, compile_iters) = if quick {
+        let t = Timing {
+            min: Duration::from_millis(30),
+            reps: 2,
+        };
+        (1_000, t, 2, 20, 20)
+    } else {
+        let t = Timing {
+            min: Duration::from_millis(300),
+            reps: 9,
+        };
+        (10_000, t, 5, 300, 300)
+    };
+    let packets = packets(n);
+    let path = std::env::temp_dir().join(format!("udf-bench-filter-{}.pcap", std::process::id()));
+    write_pcap(&path, &packets);
+    let cap = path.to_str().expect("a UTF-8 temp path");
+    let oracle = oracle();
+    let host = Target::host().expect("the filter benchmark runs the JIT: x86-64 hosts only");
+    let mut jit = Jit::new(host).expect("host ISA");
+    let mut vm = Vm::new();
+    let opts = Options {
+        link: LinkType::En10mb,
+        snaplen: 262_144,
+        netmask: None,
+    };
+    let mut notes = Vec::new();
+    let mut rows = Vec::new();
+    for expr in EXPRESSIONS {
+        let mut row = Row {
+            expr,
+            libpcap: None,
+            ours: None,
+            imported: None,
+        };
+        if let Some(o) = &oracle {
+            let (mut ns, mut acc, mut compile) = (f64::INFINITY, None, f64::INFINITY);
+            let iters = pass_iters.to_string();
+            for _ in 0..oracle_reps {
+                match oracle_run(o, &["bench", expr, cap, &iters]) {
+                    Ok(kv) => {
+                        ns = ns.min(value(&kv, "ns_per_packet"));
+                        acc = Some(value(&kv, "accepted") as u64);
+                    }
+                    Err(e) => notes.push(format!("libpcap on `{expr}`: {e}")),
+                }
+            }
+            let iters = compile_iters.to_string();
+            for _ in 0..oracle_reps {
+                if let Ok(kv) = oracle_run(o, &["compile-bench", expr, "EN10MB", &iters]) {
+                    compile = compile.min(value(&kv, "ns_per_compile") / 1e3);
+                }
+            }
+            row.libpcap = acc.map(|a| (a, ns, compile));
+            match oracle_run_text(o, &["dd", expr, "EN10MB"]) {
+                Ok(dd) => {
+                    let insns = udf_compiler::cbpf::parse_any(dd.as_bytes())
+                        .expect("libpcap's -dd output parses");
+                    row.imported = Some(measure(
+                        &mut jit,
+                        &mut vm,
+                        &packets,
+                        &t,
+                        insns.len(),
+                        || {
+                            udf_compiler::cbpf::compile(&insns)
+                                .expect("libpcap's classic BPF translates")
+                        },
+                    ));
+                }
+                Err(e) => notes.push(format!("libpcap's -dd of `{expr}`: {e}")),
+            }
+        }
+        match udf_compiler::pcap::compile(expr, &opts) {
+            Ok(c) => {
+                row.ours = Some(measure(
+                    &mut jit,
+                    &mut vm,
+                    &packets,
+                    &t,
+                    c.cbpf.len(),
+                    || {
+                        let c = udf_compiler::pcap::compile(expr, &opts).expect("compiles");
+                        (c.prog, c.facts)
+                    },
+                ));
+            }
+            Err(d) => notes.push(format!("udfkit does not compile `{expr}`: {}", d.message)),
+        }
+        let accepted = [
+            row.libpcap.as_ref().map(|l| l.0),
+            row.ours.as_ref().map(|m| m.accepted),
+            row.imported.as_ref().map(|m| m.accepted),
+        ];
+        let known: Vec<u64> = accepted.iter().flatten().copied().collect();
+        assert!(
+            known.windows(2).all(|w| w[0] == w[1]),
+            "`{expr}`: libpcap, udfkit and udfkit on libpcap's code accept {accepted:?} packets"
+        );
+        rows.push(row);
+    }
+
+    // The per-call cost: an empty filter (`r0 = 0`).
+    let empty = udf_bytecode::assemble("mov %r0, 0\nexit\n").expect("assembles");
+    let facts = udf_verifier::verify(&empty, &udf_verifier::Config::new(ProgramType::Filter))
+        .expect("verifies");
+    let base = measure(&mut jit, &mut vm, &packets, &t, 0, || {
+        (empty.clone(), facts.clone())
+    });
+
+    let bytes: usize = packets.iter().map(|p| p.data.len()).sum();
+    println!(
+        "{n} packets ({} KiB) in memory, Ethernet; ns per packet, best of {} (libpcap: best of \
+         {oracle_reps} runs of {pass_iters} passes). \"ours\": udfkit's pcap-filter front end; \
+         \"libpcap's code\": libpcap's optimised classic BPF (`-dd`) imported by udfkit.\n",
+        bytes / 1024,
+        t.reps
+    );
+    println!(
+        "| expression | accepted | libpcap (bpf_filter) | ours: interp | ours: JIT | libpcap / \
+         ours JIT | libpcap's code: interp | libpcap's code: JIT | libpcap / JIT on its code \
+         | insns: cBPF ours / libpcap | insns: eBPF ours / from libpcap's |"
+    );
+    println!("|{}", " --- |".repeat(11));
+    let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) => format!("{:.2}x", a / b),
+        _ => "-".into(),
+    };
+    let count = |x: Option<usize>| x.map_or("-".into(), |x| x.to_string());
+    for r in &rows {
+        let lib = r.libpcap.map(|l| l.1);
+        let ours = r.ours.as_ref();
+        let imp = r.imported.as_ref();
+        let accepted = r
+            .libpcap
+            .map(|l| l.0)
+            .or(ours.map(|m| m.accepted))
+            .or(imp.map(|m| m.accepted));
+        println!(
+            "| `{}` | {} | {} | {} | {} | {} | {} | {} | {} | {} / {} | {} / {} |",
+            r.expr.replace('|', "\\|"),
+            accepted.map_or("-".into(), |a| a.to_string()),
+            cell(lib, 1),
+            cell(ours.map(|m| m.interp_ns), 1),
+            cell(ours.map(|m| m.jit_ns), 1),
+            ratio(lib, ours.map(|m| m.jit_ns)),
+            cell(imp.map(|m| m.interp_ns), 1),
+            cell(imp.map(|m| m.jit_ns), 1),
+            ratio(lib, imp.map(|m| m.jit_ns)),
+            count(ours.map(|m| m.cbpf)),
+            count(imp.map(|m| m.cbpf)),
+            count(ours.map(|m| m.ebpf)),
+            count(imp.map(|m| m.ebpf)),
+        );
+    }
+    println!(
+        "| (empty filter, `r0 = 0`: the per-call cost) | 0 | - | {:.1} | {:.1} | - | - | - | - \
+         | - | {} |",
+        base.interp_ns, base.jit_ns, base.ebpf
+    );
+    println!(
+        "\ncompile time per expression, µs (best of {}; libpcap: pcap_compile + pcap_freecode, \
+         best of {oracle_reps} runs of {compile_iters}):\n",
+        t.reps
+    );
+    println!(
+        "| expression | libpcap | ours (to verified eBPF) | ours + JIT | libpcap's code \
+         imported (translate + verify) | imported + JIT |"
+    );
+    println!("|{}", " --- |".repeat(6));
+    for r in &rows {
+        let (ours, imp) = (r.ours.as_ref(), r.imported.as_ref());
+        println!(
+            "| `{}` | {} | {} | {} | {} | {} |",
+            r.expr.replace('|', "\\|"),
+            cell(r.libpcap.map(|l| l.2), 1),
+            cell(ours.map(|m| m.compile_us), 1),
+            cell(ours.map(|m| m.compile_jit_us), 1),
+            cell(imp.map(|m| m.compile_us), 1),
+            cell(imp.map(|m| m.compile_jit_us), 1),
+        );
+    }
+    if oracle.is_none() {
+        notes.push(
+            "no libpcap oracle (set UDF_PCAP_ORACLE or build target/pcap_oracle: cc -O2 -o \
+             target/pcap_oracle tools/pcap_oracle.c -lpcap): libpcap's columns are empty"
+                .into(),
+        );
+    }
+    for note in notes {
+        println!("\nnote: {note}");
+    }
+    let _ = std::fs::remove_file(&path);
+}

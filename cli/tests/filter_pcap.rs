@@ -1,0 +1,1339 @@
+//! `udf filter --pcap` and `udf filter --cbpf` against libpcap.
+//!
+//! - libpcap's own suites (`shared/testdata/libpcap`, Ethernet and raw-IP cases only):
+//!   `apply.json` through the `udf` command on both engines (every packet's verdict and return
+//!   value must be libpcap's), `accept.json` (the share we compile), `reject.json` (everything
+//!   refused).
+//! - Differential testing against libpcap itself, through `tools/pcap_oracle.c`: seeded random
+//!   captures (Ethernet with and without VLAN tags, IPv4 with options and fragments, IPv6, TCP,
+//!   UDP, ICMP, ICMPv6, SCTP, ARP, RARP, cut short at random) and seeded random pcap-filter
+//!   expressions. Every expression libpcap compiles and we compile must give libpcap's return
+//!   value on every packet, on both engines; and libpcap's own classic BPF for it (`tcpdump
+//!   -dd`), imported with `udf filter --cbpf`, must too (that part does not depend on the
+//!   pcap-filter front end, so it must pass in full).
+//!
+//! The oracle is `$UDF_PCAP_ORACLE` (scripts/test.sh builds it), else it is built here with
+//! `cc ... -lpcap`. Without it the differential tests fail under CI (`CI` set) and are skipped
+//! with a note elsewhere. The floors below are how much the front end compiles today: raise
+//! them as it grows.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use serde_json::Value;
+use udf_bytecode::ProgramType;
+use udf_cli::capture::{Capture, Link};
+use udf_cli::exec::{Code, run_code};
+use udf_compiler::pcap::{LinkType, Options};
+use udf_runtime::Vm;
+
+/// apply.json Ethernet/raw-IP cases the front end must compile (of 90).
+const MIN_APPLY_COMPILED: usize = 82;
+/// accept.json Ethernet/raw-IP expressions the front end must compile (of 540).
+const MIN_ACCEPT_COMPILED: usize = 525;
+/// Generated expressions (that libpcap compiles for Ethernet) the front end must compile.
+const MIN_GENERATED_COMPILED: usize = 256;
+
+/// Seed of the generated captures and expressions.
+const SEED: u64 = 0x7564_666b_6974_2d31;
+/// Generated expressions.
+const EXPRESSIONS: usize = 300;
+/// Generated Ethernet packets.
+const PACKETS: usize = 1200;
+
+fn suite() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata/libpcap")
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("udf-filter-pcap-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir.join(name)
+}
+
+fn udf(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_udf"))
+        .args(args)
+        .output()
+        .expect("udf runs")
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn load_json(name: &str) -> Vec<Value> {
+    let bytes = std::fs::read(suite().join(name)).expect("the libpcap suite");
+    match serde_json::from_slice(&bytes).expect("json") {
+        Value::Array(v) => v,
+        _ => panic!("{name}: not an array"),
+    }
+}
+
+/// Every packet of a capture: (captured bytes, length on the wire), and its first link.
+fn read_capture(path: &Path) -> (Option<Link>, Vec<(Vec<u8>, u32)>) {
+    let mut cap = Capture::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let link = cap.link();
+    let mut packets = Vec::new();
+    while let Some(p) = cap.next_packet() {
+        let p = p.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        packets.push((p.data.to_vec(), p.wire_len));
+    }
+    (link, packets)
+}
+
+/// The link type the pcap-filter front end compiles for, when it supports the capture's.
+fn front_end_link(path: &Path) -> Option<LinkType> {
+    Capture::open(path)
+        .ok()?
+        .link()
+        .and_then(|l| LinkType::from_linktype(l.linktype))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The oracle.
+
+/// The libpcap oracle, or `None` (with a note) when it cannot be had outside CI.
+fn oracle() -> Option<&'static Path> {
+    static ORACLE: OnceLock<Option<PathBuf>> = OnceLock::new();
+    ORACLE
+        .get_or_init(|| {
+            let ci = std::env::var_os("CI").is_some();
+            if let Some(p) = std::env::var_os("UDF_PCAP_ORACLE") {
+                let p = PathBuf::from(p);
+                assert!(
+                    p.is_file(),
+                    "UDF_PCAP_ORACLE={} does not exist (scripts/test.sh builds it)",
+                    p.display()
+                );
+                return Some(p);
+            }
+            let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/pcap_oracle.c");
+            let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("pcap_oracle");
+            let built = Command::new("cc")
+                .args(["-O2", "-o"])
+                .arg(&out)
+                .arg(&src)
+                .arg("-lpcap")
+                .output();
+            match built {
+                Ok(o) if o.status.success() => Some(out),
+                Ok(o) if ci => panic!(
+                    "CI: cannot build the libpcap oracle: {}",
+                    String::from_utf8_lossy(&o.stderr)
+                ),
+                Err(e) if ci => panic!("CI: cannot build the libpcap oracle: {e}"),
+                _ => {
+                    eprintln!(
+                        "note: no libpcap oracle (set UDF_PCAP_ORACLE or install a C compiler \
+                         and libpcap-dev): the differential tests against libpcap are skipped"
+                    );
+                    None
+                }
+            }
+        })
+        .as_deref()
+}
+
+/// libpcap's return value for each packet of `capture` (`Err`: libpcap's compile error).
+fn oracle_filter(oracle: &Path, expr: &str, capture: &Path) -> Result<Vec<u64>, String> {
+    let o = Command::new(oracle)
+        .args(["filter", expr])
+        .arg(capture)
+        .output()
+        .expect("the oracle runs");
+    if !o.status.success() {
+        return Err(text(&o).1);
+    }
+    Ok(text(&o)
+        .0
+        .lines()
+        .map(|l| l.parse().expect("a number"))
+        .collect())
+}
+
+/// libpcap's optimised classic BPF for `expr` on `dlt`, as `tcpdump -dd` prints it.
+fn oracle_dd(oracle: &Path, expr: &str, dlt: &str) -> Result<String, String> {
+    let o = Command::new(oracle)
+        .args(["dd", expr, dlt])
+        .output()
+        .expect("the oracle runs");
+    if o.status.success() {
+        Ok(text(&o).0)
+    } else {
+        Err(text(&o).1)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// libpcap's suites.
+
+/// A count must not fall below its floor (the front end must not lose ground).
+fn at_least(n: usize, floor: usize, what: &str) {
+    assert!(n >= floor, "{what}: {n}, fewer than the floor {floor}");
+}
+
+/// The first failures, and how many there are in all.
+fn report(failures: &[String]) -> String {
+    let mut out: Vec<&str> = failures.iter().take(30).map(String::as_str).collect();
+    let more = format!("... {} failures in all", failures.len());
+    if failures.len() > 30 {
+        out.push(&more);
+    }
+    out.join("\n")
+}
+
+/// The code of the first error of a `udf --json` failure.
+fn error_code(v: &Value) -> String {
+    v["errors"][0]["code"].as_str().unwrap_or("").to_string()
+}
+
+#[test]
+fn apply_suite_through_the_command_line() {
+    let cases = load_json("apply.json");
+    let (mut total, mut compiled, mut verdicts) = (0, 0, 0);
+    let mut failures = Vec::new();
+    for case in &cases {
+        let expr = case["expr"].as_str().expect("expr");
+        let savefile = suite().join(case["savefile"].as_str().expect("savefile"));
+        if front_end_link(&savefile).is_none() {
+            continue;
+        }
+        total += 1;
+        let want: Vec<u64> = case["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .map(|r| r.as_u64().expect("a result"))
+            .collect();
+        let mut args = vec![
+            "--json".to_string(),
+            "filter".into(),
+            "--pcap".into(),
+            expr.into(),
+            "--read".into(),
+            savefile.display().to_string(),
+        ];
+        if let Some(m) = case["netmask"].as_str() {
+            args.extend(["--netmask".into(), m.into()]);
+        }
+        let mut ok = 0;
+        for engine in ["interp", "jit"] {
+            let mut a: Vec<&str> = args.iter().map(String::as_str).collect();
+            a.extend(["--engine", engine]);
+            let o = udf(&a);
+            let what = format!("`{expr}` on {} ({engine})", savefile.display());
+            let v: Value = match serde_json::from_slice(&o.stdout) {
+                Ok(v) => v,
+                Err(_) => {
+                    failures.push(format!("{what}: crashed: {:?}", text(&o)));
+                    continue;
+                }
+            };
+            match o.status.code() {
+                Some(0) => {
+                    let got: Vec<u64> = v["results"]
+                        .as_array()
+                        .expect("results")
+                        .iter()
+                        .map(|r| r.as_u64().expect("r0"))
+                        .collect();
+                    if got.len() != want.len() {
+                        failures.push(format!(
+                            "{what}: {} packets, libpcap {}",
+                            got.len(),
+                            want.len()
+                        ));
+                    }
+                    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                        if (*g != 0) != (*w != 0) || g != w {
+                            failures
+                                .push(format!("{what}: packet {}: ours {g}, libpcap {w}", i + 1));
+                            break;
+                        }
+                    }
+                    ok += 1;
+                }
+                Some(1) if error_code(&v) == "udf::pcap::unsupported" => {}
+                _ => failures.push(format!(
+                    "{what}: refused other than as unsupported (exit {:?}): {v}",
+                    o.status.code()
+                )),
+            }
+        }
+        match ok {
+            2 => {
+                compiled += 1;
+                verdicts += want.len();
+            }
+            1 => failures.push(format!(
+                "`{expr}` compiles on one engine only ({})",
+                savefile.display()
+            )),
+            _ => {}
+        }
+    }
+    println!(
+        "apply.json: {compiled} of {total} Ethernet/raw-IP cases compiled, {verdicts} packet \
+         verdicts equal to libpcap's on both engines"
+    );
+    assert!(failures.is_empty(), "{}", report(&failures));
+    assert_eq!(total, 90, "the suite's Ethernet and raw-IP cases");
+    at_least(compiled, MIN_APPLY_COMPILED, "apply.json cases compiled");
+}
+
+/// The front end's link type for a suite `dlt` name, for the Ethernet and raw-IP cases.
+fn suite_link(case: &Value) -> Option<LinkType> {
+    match case["dlt"].as_str()? {
+        "EN10MB" => Some(LinkType::En10mb),
+        "RAW" => Some(LinkType::Raw),
+        _ => None,
+    }
+}
+
+fn suite_netmask(case: &Value) -> Option<u32> {
+    let m: std::net::Ipv4Addr = case["netmask"].as_str()?.parse().expect("a netmask");
+    Some(u32::from(m))
+}
+
+#[test]
+fn accept_suite_share_compiled() {
+    let (mut total, mut compiled) = (0, 0);
+    let mut codes = std::collections::BTreeMap::<&str, usize>::new();
+    for case in load_json("accept.json") {
+        let Some(link) = suite_link(&case) else {
+            continue;
+        };
+        total += 1;
+        let expr = case["expr"].as_str().expect("expr");
+        let opts = Options {
+            link,
+            snaplen: case["snaplen"].as_u64().map_or(262_144, |s| s as u32),
+            netmask: suite_netmask(&case),
+        };
+        match udf_compiler::pcap::compile(expr, &opts) {
+            Ok(_) => compiled += 1,
+            Err(d) => {
+                assert!(
+                    d.code.starts_with("udf::pcap::"),
+                    "`{expr}` ({}): refused with {} ({})",
+                    link.name(),
+                    d.code,
+                    d.message
+                );
+                *codes.entry(d.code).or_default() += 1;
+            }
+        }
+    }
+    println!(
+        "accept.json: {compiled} of {total} Ethernet/raw-IP expressions compiled ({:.1}%); \
+         refusals: {codes:?}",
+        100.0 * compiled as f64 / total.max(1) as f64
+    );
+    assert_eq!(total, 540, "the suite's Ethernet and raw-IP cases");
+    at_least(
+        compiled,
+        MIN_ACCEPT_COMPILED,
+        "accept.json expressions compiled",
+    );
+}
+
+#[test]
+fn reject_suite_all_refused() {
+    let mut total = 0;
+    let mut wrongly = Vec::new();
+    for case in load_json("reject.json") {
+        let Some(link) = suite_link(&case) else {
+            continue;
+        };
+        total += 1;
+        let expr = case["expr"].as_str().expect("expr");
+        let opts = Options {
+            link,
+            netmask: suite_netmask(&case),
+            ..Options::default()
+        };
+        if udf_compiler::pcap::compile(expr, &opts).is_ok() {
+            wrongly.push(format!(
+                "`{expr}` ({}): compiled; libpcap: {}",
+                link.name(),
+                case["expected_error"]
+            ));
+        }
+    }
+    println!("reject.json: {total} Ethernet/raw-IP expressions, all refused");
+    assert_eq!(total, 2084, "the suite's Ethernet and raw-IP cases");
+    assert!(wrongly.is_empty(), "{}", report(&wrongly));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Generated captures.
+
+/// SplitMix64: small, seeded, good enough for test data.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    /// True `pct` percent of the time.
+    fn chance(&mut self, pct: u64) -> bool {
+        self.below(100) < pct
+    }
+    fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
+        &xs[self.below(xs.len() as u64) as usize]
+    }
+    fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next() as u8).collect()
+    }
+}
+
+const IP4: [[u8; 4]; 8] = [
+    [10, 1, 2, 3],
+    [10, 1, 2, 4],
+    [10, 9, 8, 7],
+    [192, 168, 1, 1],
+    [192, 168, 1, 255],
+    [8, 8, 8, 8],
+    [224, 0, 0, 1],
+    [255, 255, 255, 255],
+];
+const IP4_TEXT: [&str; 8] = [
+    "10.1.2.3",
+    "10.1.2.4",
+    "10.9.8.7",
+    "192.168.1.1",
+    "192.168.1.255",
+    "8.8.8.8",
+    "224.0.0.1",
+    "255.255.255.255",
+];
+const IP6_TEXT: [&str; 5] = ["2001:db8::1", "2001:db8::2", "fe80::1", "ff02::1", "::1"];
+const MACS: [[u8; 6]; 5] = [
+    [0x00, 0x11, 0x22, 0x33, 0x44, 0x55],
+    [0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb],
+    [0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+    [0x01, 0x00, 0x5e, 0x00, 0x00, 0x01],
+    [0x33, 0x33, 0x00, 0x00, 0x00, 0x01],
+];
+const MAC_TEXT: [&str; 5] = [
+    "00:11:22:33:44:55",
+    "66:77:88:99:aa:bb",
+    "ff:ff:ff:ff:ff:ff",
+    "01:00:5e:00:00:01",
+    "33:33:00:00:00:01",
+];
+const PORTS: [u16; 6] = [22, 53, 80, 443, 8080, 0];
+const VLAN_IDS: [u16; 4] = [1, 5, 100, 200];
+
+fn ip6(rng: &mut Rng) -> [u8; 16] {
+    let text = *rng.pick(&IP6_TEXT);
+    text.parse::<std::net::Ipv6Addr>()
+        .expect("an address")
+        .octets()
+}
+
+fn port(rng: &mut Rng) -> u16 {
+    match *rng.pick(&PORTS) {
+        0 => 1024 + rng.below(64_000) as u16,
+        p => p,
+    }
+}
+
+const TCP_FLAGS: [u8; 7] = [0x02, 0x12, 0x10, 0x11, 0x04, 0x18, 0x29];
+
+/// A transport header and some payload for IP protocol `proto`.
+fn transport(rng: &mut Rng, proto: u8) -> Vec<u8> {
+    let mut t = Vec::new();
+    match proto {
+        6 => {
+            t.extend(port(rng).to_be_bytes());
+            t.extend(port(rng).to_be_bytes());
+            t.extend(rng.bytes(8)); // seq, ack
+            let words = 5 + rng.below(4) as u8;
+            t.push(words << 4);
+            t.push(*rng.pick(&TCP_FLAGS));
+            t.extend(rng.bytes(6)); // window, checksum, urgent
+            t.extend(std::iter::repeat_n(1u8, 4 * (usize::from(words) - 5)));
+        }
+        17 => {
+            t.extend(port(rng).to_be_bytes());
+            t.extend(port(rng).to_be_bytes());
+            t.extend(rng.bytes(4));
+        }
+        1 | 58 => {
+            let types: &[u8] = if proto == 1 {
+                &[0, 3, 8, 11]
+            } else {
+                &[128, 129, 135, 136]
+            };
+            t.push(*rng.pick(types));
+            t.push(rng.below(4) as u8);
+            t.extend(rng.bytes(6));
+        }
+        132 => {
+            t.extend(port(rng).to_be_bytes());
+            t.extend(port(rng).to_be_bytes());
+            t.extend(rng.bytes(12));
+        }
+        _ => t.extend(rng.bytes(8)),
+    }
+    let payload = rng.below(48) as usize;
+    t.extend(rng.bytes(payload));
+    t
+}
+
+fn ipv4(rng: &mut Rng) -> Vec<u8> {
+    let proto = *rng.pick(&[6u8, 6, 17, 17, 1, 132, 47]);
+    let opts = if rng.chance(15) {
+        1 + rng.below(3) as usize
+    } else {
+        0
+    };
+    let (flags_frag, first) = match rng.below(10) {
+        0 => (0x2000u16, true),                     // first fragment (MF)
+        1 => (rng.below(0x1fff) as u16 + 1, false), // a later fragment
+        2 => (0x4000, true),                        // DF
+        _ => (0, true),
+    };
+    let body = if first {
+        transport(rng, proto)
+    } else {
+        rng.bytes(24)
+    };
+    let hlen = 20 + 4 * opts;
+    let mut h = vec![0x40 | (5 + opts as u8), 0];
+    h.extend(((hlen + body.len()) as u16).to_be_bytes());
+    h.extend(rng.bytes(2));
+    h.extend(flags_frag.to_be_bytes());
+    h.push(1 + rng.below(128) as u8);
+    h.push(proto);
+    h.extend([0, 0]);
+    h.extend(rng.pick(&IP4));
+    h.extend(rng.pick(&IP4));
+    h.extend(std::iter::repeat_n(1u8, 4 * opts));
+    h.extend(body);
+    h
+}
+
+fn ipv6(rng: &mut Rng) -> Vec<u8> {
+    let proto = *rng.pick(&[6u8, 6, 17, 17, 58, 132]);
+    let mut body = transport(rng, proto);
+    let mut next = proto;
+    if rng.chance(10) {
+        // A hop-by-hop options header first.
+        let mut hbh = vec![proto, 0, 1, 4, 0, 0, 0, 0];
+        hbh.extend(body);
+        body = hbh;
+        next = 0;
+    }
+    let mut h = vec![0x60, 0, 0, 0];
+    h.extend((body.len() as u16).to_be_bytes());
+    h.push(next);
+    h.push(64);
+    h.extend(ip6(rng));
+    h.extend(ip6(rng));
+    h.extend(body);
+    h
+}
+
+fn arp(rng: &mut Rng) -> Vec<u8> {
+    let mut a = vec![0, 1, 8, 0, 6, 4, 0, 1 + rng.below(4) as u8];
+    a.extend(rng.pick(&MACS));
+    a.extend(rng.pick(&IP4));
+    a.extend(rng.pick(&MACS));
+    a.extend(rng.pick(&IP4));
+    a
+}
+
+/// One generated packet: the Ethernet frame, and its network-layer bytes when it carries IP.
+fn packet(rng: &mut Rng) -> (Vec<u8>, Option<Vec<u8>>) {
+    let mut f = Vec::new();
+    f.extend(rng.pick(&MACS));
+    f.extend(rng.pick(&MACS));
+    let tags = match rng.below(100) {
+        0..5 => 2,
+        5..20 => 1,
+        _ => 0,
+    };
+    for t in 0..tags {
+        let tpid: u16 = if tags == 2 && t == 0 { 0x88a8 } else { 0x8100 };
+        f.extend(tpid.to_be_bytes());
+        let vid = if rng.chance(80) {
+            *rng.pick(&VLAN_IDS)
+        } else {
+            rng.below(4096) as u16
+        };
+        f.extend((vid | (rng.below(8) as u16) << 13).to_be_bytes());
+    }
+    let (ethertype, body, ip): (u16, Vec<u8>, bool) = match rng.below(100) {
+        0..45 => (0x0800, ipv4(rng), true),
+        45..72 => (0x86dd, ipv6(rng), true),
+        72..84 => (0x0806, arp(rng), false),
+        84..90 => (0x8035, arp(rng), false),
+        90..95 => {
+            // 802.3 with an LLC/SNAP header carrying IPv4.
+            let mut b = vec![0xaa, 0xaa, 0x03, 0, 0, 0, 0x08, 0x00];
+            b.extend(ipv4(rng));
+            (b.len() as u16, b, false)
+        }
+        _ => (0x88cc, rng.bytes(30), false),
+    };
+    f.extend(ethertype.to_be_bytes());
+    f.extend(&body);
+    (f, ip.then_some(body))
+}
+
+/// Captured bytes and wire length: most packets whole, some cut short (sometimes inside the
+/// headers), some padded on the wire.
+fn cut(rng: &mut Rng, mut bytes: Vec<u8>) -> (Vec<u8>, u32) {
+    let wire = bytes.len() as u32;
+    match rng.below(100) {
+        0..12 => {
+            let keep = rng.below(u64::from(wire)) as usize;
+            bytes.truncate(keep);
+            (bytes, wire)
+        }
+        12..17 => (bytes, wire + rng.below(40) as u32),
+        _ => (bytes, wire),
+    }
+}
+
+fn write_pcap(path: &Path, linktype: u32, packets: &[(Vec<u8>, u32)]) {
+    use pcap_file::DataLink;
+    use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
+    let header = PcapHeader {
+        snaplen: 262_144,
+        datalink: DataLink::from(linktype),
+        ..PcapHeader::default()
+    };
+    let file = std::fs::File::create(path).expect("create");
+    let mut w = PcapWriter::with_header(file, header).expect("header");
+    for (i, (data, wire)) in packets.iter().enumerate() {
+        let ts = std::time::Duration::from_micros(1_700_000_000_000_000 + i as u64);
+        w.write_packet(&PcapPacket::new(ts, *wire, data))
+            .expect("packet");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Generated expressions.
+
+fn number(rng: &mut Rng) -> u64 {
+    *rng.pick(&[0, 1, 2, 4, 5, 6, 17, 20, 40, 60, 64, 100, 255, 1500])
+}
+
+/// An arithmetic operand: a packet field, the length, a constant, or an operation on them.
+fn arith(rng: &mut Rng, depth: u32) -> String {
+    let protos = [
+        "ip", "ip", "tcp", "udp", "icmp", "ether", "ip6", "sctp", "arp",
+    ];
+    match rng.below(if depth == 0 { 4 } else { 6 }) {
+        0 | 1 => {
+            let size = *rng.pick(&[1u64, 1, 2, 4]);
+            let wide = rng.chance(20);
+            let off = rng.below(if wide { 64 } else { 24 });
+            if rng.chance(85) {
+                format!("{}[{off}:{size}]", rng.pick(&protos))
+            } else {
+                // A variable index.
+                format!("{}[{}:{size}]", rng.pick(&protos), arith(rng, 0))
+            }
+        }
+        2 => "len".into(),
+        3 => number(rng).to_string(),
+        _ => {
+            let op = *rng.pick(&["+", "-", "*", "/", "%", "&", "|", "^", "<<", ">>"]);
+            let right = if op == "<<" || op == ">>" {
+                rng.below(8).to_string()
+            } else {
+                arith(rng, depth - 1)
+            };
+            format!("({} {op} {right})", arith(rng, depth - 1))
+        }
+    }
+}
+
+/// One pcap-filter primitive.
+fn primitive(rng: &mut Rng) -> String {
+    let ip4 = *rng.pick(&IP4_TEXT);
+    let ip6 = *rng.pick(&IP6_TEXT);
+    let mac = *rng.pick(&MAC_TEXT);
+    let p = port(rng);
+    let q = port(rng);
+    let dir = *rng.pick(&["", "src ", "dst ", "src or dst ", "src and dst "]);
+    let vid = *rng.pick(&VLAN_IDS);
+    let n = number(rng);
+    let relop = *rng.pick(&["=", "==", "!=", ">", "<", ">=", "<="]);
+    match rng.below(40) {
+        0 => format!("{dir}host {ip4}"),
+        1 => format!("{dir}host {ip6}"),
+        2 => format!("ip {dir}host {ip4}"),
+        3 => format!("ether {dir}host {mac}"),
+        4 => format!("ether {dir}{mac}"),
+        5 => format!("arp {dir}host {ip4}"),
+        6 => format!(
+            "{dir}net {}",
+            rng.pick(&[
+                "10.0.0.0/8",
+                "10.1.2.0/24",
+                "192.168.1.0/24",
+                "224.0.0.0/4",
+                "10",
+                "10.1.2.0 mask 255.255.255.0",
+                "2001:db8::/32",
+                "fe80::/10"
+            ])
+        ),
+        7 | 8 => format!("{dir}port {p}"),
+        9 => format!("{} {dir}port {p}", rng.pick(&["tcp", "udp", "sctp"])),
+        10 => {
+            let (lo, hi) = (p.min(q), p.max(q));
+            format!(
+                "{}{dir}portrange {lo}-{hi}",
+                rng.pick(&["", "tcp ", "udp "])
+            )
+        }
+        11 => format!("port {p} or {q}"),
+        12 => format!("host {ip4} or {}", rng.pick(&IP4_TEXT)),
+        13..18 => rng
+            .pick(&[
+                "ip", "ip6", "tcp", "udp", "icmp", "icmp6", "arp", "rarp", "sctp",
+            ])
+            .to_string(),
+        18 => rng
+            .pick(&[
+                "ip proto 47",
+                "ip proto \\tcp",
+                "ip6 proto 58",
+                "proto 17",
+                "ether proto 0x88cc",
+                "ether proto \\arp",
+                "ip6 proto \\udp",
+                "tcp or udp",
+            ])
+            .to_string(),
+        19 | 20 => "vlan".into(),
+        21 => format!("vlan {vid}"),
+        22 => rng
+            .pick(&[
+                "broadcast",
+                "multicast",
+                "ether broadcast",
+                "ether multicast",
+                "ip multicast",
+                "ip6 multicast",
+                "ip broadcast",
+            ])
+            .to_string(),
+        23 => format!("len {relop} {}", 40 + rng.below(100)),
+        24 => format!("{} {}", rng.pick(&["greater", "less"]), 40 + rng.below(100)),
+        25 => rng
+            .pick(&[
+                "tcp[tcpflags] & tcp-syn != 0",
+                "tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn",
+                "tcp[tcpflags] & (tcp-fin|tcp-rst) != 0",
+                "tcp[13] & 2 != 0",
+                "icmp[icmptype] = icmp-echo",
+                "icmp[icmptype] != icmp-echoreply",
+                "icmp6[icmp6type] == icmp6-echo",
+                "ip[6:2] & 0x1fff != 0",
+                "ip[6] & 0x20 != 0",
+                "ip[0] & 0xf > 5",
+                "ip[0] >> 4 == 4",
+                "udp[0:2] = 53",
+                "ether[12:2] = 0x800",
+                "ether[0] & 1 != 0",
+                "ip6[6] = 17",
+                "tcp[((tcp[12] & 0xf0) >> 2):4] = 0x01010101",
+                "ip[2:2] - ((ip[0] & 0xf) << 2) > 40",
+            ])
+            .to_string(),
+        26..32 => {
+            let proto = *rng.pick(&["ip", "tcp", "udp", "icmp", "ether", "ip6"]);
+            let size = *rng.pick(&[1u64, 2, 4]);
+            let off = rng.below(24);
+            let mask = if rng.chance(40) {
+                format!(" & {:#x}", rng.below(256))
+            } else {
+                String::new()
+            };
+            format!("{proto}[{off}:{size}]{mask} {relop} {n}")
+        }
+        _ => format!("{} {relop} {}", arith(rng, 2), arith(rng, 2)),
+    }
+}
+
+/// A random expression: primitives under `and`, `or`, `not` and parentheses (sometimes left
+/// to pcap-filter's precedence: `not` binds tightest, `and` and `or` alike, to the left).
+fn expression(rng: &mut Rng, depth: u32) -> String {
+    if depth == 0 || rng.chance(35) {
+        return primitive(rng);
+    }
+    let group = |rng: &mut Rng, s: String| {
+        if rng.chance(75) { format!("({s})") } else { s }
+    };
+    match rng.below(5) {
+        0 | 1 => {
+            let (a, b) = (expression(rng, depth - 1), expression(rng, depth - 1));
+            format!("{} and {}", group(rng, a), group(rng, b))
+        }
+        2 | 3 => {
+            let (a, b) = (expression(rng, depth - 1), expression(rng, depth - 1));
+            format!("{} or {}", group(rng, a), group(rng, b))
+        }
+        _ => {
+            let a = expression(rng, depth - 1);
+            format!("not ({a})")
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The differential fixture: captures, expressions and libpcap's verdicts.
+
+/// One capture of the differential tests and libpcap's name for its link type.
+struct Cap {
+    path: PathBuf,
+    dlt: &'static str,
+    link: LinkType,
+    packets: Vec<(Vec<u8>, u32)>,
+}
+
+/// One generated expression and what libpcap makes of it on each capture.
+struct Case {
+    expr: String,
+    /// Per capture: libpcap's return value per packet, or its compile error.
+    want: Vec<Result<Vec<u64>, String>>,
+    /// Per capture: `tcpdump -dd` output for the capture's link type (when it compiles).
+    dd: Vec<Option<String>>,
+}
+
+struct Fixture {
+    caps: Vec<Cap>,
+    cases: Vec<Case>,
+}
+
+fn fixture() -> Option<&'static Fixture> {
+    static FIXTURE: OnceLock<Option<Fixture>> = OnceLock::new();
+    FIXTURE
+        .get_or_init(|| {
+            let oracle = oracle()?;
+            let mut rng = Rng(SEED);
+            let (mut eth, mut raw) = (Vec::new(), Vec::new());
+            for _ in 0..PACKETS {
+                let (frame, ip) = packet(&mut rng);
+                eth.push(cut(&mut rng, frame));
+                if let Some(ip) = ip {
+                    raw.push(cut(&mut rng, ip));
+                }
+            }
+            // The Ethernet captures of libpcap's suite, merged into the generated one.
+            let mut names: Vec<PathBuf> = std::fs::read_dir(suite().join("captures"))
+                .expect("captures")
+                .map(|e| e.expect("entry").path())
+                .collect();
+            names.sort();
+            for path in names {
+                if let (Some(l), packets) = read_capture(&path)
+                    && l.linktype == 1
+                {
+                    eth.extend(packets);
+                }
+            }
+            let eth_path = tmp("generated-eth.pcap");
+            let raw_path = tmp("generated-raw.pcap");
+            write_pcap(&eth_path, 1, &eth);
+            write_pcap(&raw_path, 101, &raw);
+            let caps = vec![
+                Cap {
+                    path: eth_path,
+                    dlt: "EN10MB",
+                    link: LinkType::En10mb,
+                    packets: eth,
+                },
+                Cap {
+                    path: raw_path,
+                    dlt: "RAW",
+                    link: LinkType::Raw,
+                    packets: raw,
+                },
+            ];
+            let exprs: Vec<String> = (0..EXPRESSIONS).map(|_| expression(&mut rng, 3)).collect();
+            let cases = std::thread::scope(|s| {
+                let caps = &caps;
+                let halves: Vec<_> = exprs
+                    .chunks(EXPRESSIONS.div_ceil(2))
+                    .map(|chunk| {
+                        s.spawn(move || {
+                            chunk
+                                .iter()
+                                .map(|expr| {
+                                    let want: Vec<_> = caps
+                                        .iter()
+                                        .map(|c| oracle_filter(oracle, expr, &c.path))
+                                        .collect();
+                                    let dd = caps
+                                        .iter()
+                                        .zip(&want)
+                                        .map(|(c, w)| {
+                                            w.is_ok()
+                                                .then(|| oracle_dd(oracle, expr, c.dlt).ok())
+                                                .flatten()
+                                        })
+                                        .collect();
+                                    Case {
+                                        expr: expr.clone(),
+                                        want,
+                                        dd,
+                                    }
+                                })
+                                .collect::<Vec<_>>()
+                        })
+                    })
+                    .collect();
+                halves
+                    .into_iter()
+                    .flat_map(|h| h.join().expect("oracle thread"))
+                    .collect()
+            });
+            Some(Fixture { caps, cases })
+        })
+        .as_ref()
+}
+
+/// Our return value per packet for a verified filter program on both engines; `Err` names the
+/// first engine fault.
+fn run_ours(prog: &udf_bytecode::Program, packets: &[(Vec<u8>, u32)]) -> [Vec<u64>; 2] {
+    let ty = ProgramType::Filter;
+    let conf = udf_cli::verify::config(ty, None, udf_verifier::DEFAULT_BUDGET);
+    let facts = udf_verifier::verify(prog, &conf).expect("the compiled filter verifies");
+    let compiled = udf_runtime::prepare(prog, &udf_bytecode::CheckConfig::for_type(ty))
+        .expect("the checks pass");
+    let exe =
+        udf_cli::exec::jit(prog, ty, udf_jit::Mode::Trusted(&facts)).expect("the JIT compiles");
+    let mut vm = Vm::new();
+    [Code::Interp(&compiled), Code::Native(&exe)].map(|code| {
+        packets
+            .iter()
+            .map(|(data, wire)| {
+                run_code(
+                    &mut vm,
+                    code,
+                    ty,
+                    data,
+                    Some(u64::from(*wire)),
+                    facts.max_insns,
+                )
+                .expect("a verified filter does not fault")
+                .outcome
+                .r0
+            })
+            .collect()
+    })
+}
+
+/// The first packet where `got` and `want` differ, as a message.
+fn first_difference(got: &[u64], want: &[u64]) -> Option<String> {
+    if got.len() != want.len() {
+        return Some(format!("{} results, libpcap {}", got.len(), want.len()));
+    }
+    let i = got.iter().zip(want).position(|(g, w)| g != w)?;
+    Some(format!(
+        "packet {}: ours {}, libpcap {}",
+        i + 1,
+        got[i],
+        want[i]
+    ))
+}
+
+#[test]
+fn generated_expressions_agree_with_libpcap() {
+    let Some(fx) = fixture() else {
+        return;
+    };
+    let mut failures = Vec::new();
+    let mut libpcap = [0usize; 2];
+    let mut ours = [0usize; 2];
+    let mut only_ours = [0usize; 2];
+    // Expressions that accept some Ethernet packets and drop others.
+    let mut mixed = 0;
+    for case in &fx.cases {
+        for (k, cap) in fx.caps.iter().enumerate() {
+            let opts = Options {
+                link: cap.link,
+                snaplen: 262_144,
+                netmask: None,
+            };
+            let compiled = udf_compiler::pcap::compile(&case.expr, &opts);
+            let want = match &case.want[k] {
+                Ok(w) => w,
+                Err(_) => {
+                    if compiled.is_ok() {
+                        only_ours[k] += 1;
+                        println!(
+                            "note: we compile `{}` for {}, libpcap does not",
+                            case.expr, cap.dlt
+                        );
+                    }
+                    continue;
+                }
+            };
+            libpcap[k] += 1;
+            if k == 0 && want.iter().any(|&r| r != 0) && want.contains(&0) {
+                mixed += 1;
+            }
+            let compiled = match compiled {
+                Ok(c) => c,
+                Err(d) => {
+                    if !d.code.starts_with("udf::pcap::") {
+                        failures.push(format!(
+                            "`{}` ({}): refused with {}: {}",
+                            case.expr, cap.dlt, d.code, d.message
+                        ));
+                    }
+                    continue;
+                }
+            };
+            ours[k] += 1;
+            for (engine, got) in ["interp", "jit"]
+                .iter()
+                .zip(run_ours(&compiled.prog, &cap.packets))
+            {
+                if let Some(d) = first_difference(&got, want) {
+                    failures.push(format!(
+                        "`{}` on {} ({engine}): {d}",
+                        case.expr,
+                        cap.path.display()
+                    ));
+                }
+            }
+        }
+    }
+    let mut exprs: Vec<&str> = failures
+        .iter()
+        .map(|f| f.split(" on ").next().unwrap_or(f))
+        .collect();
+    exprs.sort_unstable();
+    exprs.dedup();
+    let disagree = exprs.len();
+    println!(
+        "generated expressions ({}): Ethernet: libpcap compiles {} ({mixed} accept some packets \
+         and drop others), we compile {} ({} more that libpcap refuses); raw IP: libpcap {}, we \
+         {} ({} more); {disagree} expressions disagree with libpcap on some packet",
+        fx.cases.len(),
+        libpcap[0],
+        ours[0],
+        only_ours[0],
+        libpcap[1],
+        ours[1],
+        only_ours[1]
+    );
+    assert!(
+        failures.is_empty(),
+        "{disagree} expressions disagree with libpcap:\n{}\n\n{}",
+        exprs.join("\n"),
+        report(&failures)
+    );
+    at_least(
+        ours[0],
+        MIN_GENERATED_COMPILED,
+        "generated Ethernet expressions compiled",
+    );
+}
+
+#[test]
+fn libpcap_classic_bpf_imported_agrees_with_libpcap() {
+    let Some(fx) = fixture() else {
+        return;
+    };
+    let work: Vec<(&Case, usize)> = fx
+        .cases
+        .iter()
+        .flat_map(|c| (0..fx.caps.len()).map(move |k| (c, k)))
+        .filter(|(c, k)| c.dd[*k].is_some())
+        .collect();
+    // Through the command line, both engines, two at a time.
+    let results: Vec<Vec<String>> = std::thread::scope(|s| {
+        let threads: Vec<_> = work
+            .chunks(work.len().div_ceil(2).max(1))
+            .enumerate()
+            .map(|(t, chunk)| {
+                s.spawn(move || {
+                    let mut failures = Vec::new();
+                    for (i, (case, k)) in chunk.iter().enumerate() {
+                        let cap = &fx.caps[*k];
+                        let file = tmp(&format!("dd-{t}-{i}.txt"));
+                        std::fs::write(&file, case.dd[*k].as_deref().expect("filtered"))
+                            .expect("write");
+                        let want = case.want[*k].as_ref().expect("compiled");
+                        for engine in ["interp", "jit"] {
+                            let o = udf(&[
+                                "--json",
+                                "filter",
+                                "--cbpf",
+                                file.to_str().expect("utf-8"),
+                                "--read",
+                                cap.path.to_str().expect("utf-8"),
+                                "--engine",
+                                engine,
+                            ]);
+                            let what = format!(
+                                "`{}` as `tcpdump -dd` for {} on {} ({engine})",
+                                case.expr,
+                                cap.dlt,
+                                cap.path.display()
+                            );
+                            let v: Value = match serde_json::from_slice(&o.stdout) {
+                                Ok(v) if o.status.success() => v,
+                                _ => {
+                                    failures.push(format!("{what}: failed: {:?}", text(&o)));
+                                    continue;
+                                }
+                            };
+                            let got: Vec<u64> = v["results"]
+                                .as_array()
+                                .expect("results")
+                                .iter()
+                                .map(|r| r.as_u64().expect("r0"))
+                                .collect();
+                            if let Some(d) = first_difference(&got, want) {
+                                failures.push(format!("{what}: {d}"));
+                            }
+                        }
+                    }
+                    failures
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .map(|t| t.join().expect("thread"))
+            .collect()
+    });
+    let failures: Vec<String> = results.into_iter().flatten().collect();
+    let per_cap: Vec<usize> = (0..fx.caps.len())
+        .map(|k| work.iter().filter(|(_, j)| *j == k).count())
+        .collect();
+    println!(
+        "libpcap's classic BPF imported: {} Ethernet and {} raw-IP programs, {} and {} packets, \
+         both engines",
+        per_cap[0],
+        per_cap[1],
+        fx.caps[0].packets.len(),
+        fx.caps[1].packets.len()
+    );
+    assert!(failures.is_empty(), "{}", report(&failures));
+    assert!(
+        per_cap[0] >= EXPRESSIONS / 2,
+        "libpcap compiled only {} of the generated expressions for Ethernet",
+        per_cap[0]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The command line's contract for the front ends.
+
+#[test]
+fn command_line_errors() {
+    let captures = suite().join("captures");
+    let eth = captures.join("vrrp.pcap");
+    let eth = eth.to_str().expect("utf-8");
+    // A link type the front end does not compile for: refused, naming it.
+    let wifi = captures.join("wpa-Induction.pcap");
+    let o = udf(&["filter", "--pcap", "ip", "--read", wifi.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{:?}", text(&o));
+    let err = text(&o).1;
+    assert!(
+        err.contains("udf::pcap::linktype") && err.contains("link type 127 (IEEE802_11_RADIO)"),
+        "{err}"
+    );
+    // A malformed expression: a compile error located in the expression.
+    let o = udf(&["filter", "--pcap", "tcp port", "--read", eth]);
+    assert_eq!(o.status.code(), Some(1), "{:?}", text(&o));
+    assert!(text(&o).1.contains("<expression>"), "{:?}", text(&o));
+    // --netmask needs --pcap, and is an address.
+    let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpus/filters/web.udf");
+    let o = udf(&[
+        "filter",
+        web.to_str().unwrap(),
+        "--netmask",
+        "255.0.0.0",
+        "--read",
+        eth,
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{:?}", text(&o));
+    let o = udf(&["filter", "--pcap", "ip", "--netmask", "x", "--read", eth]);
+    assert_eq!(o.status.code(), Some(2), "{:?}", text(&o));
+    // --entry is for sources.
+    let o = udf(&["filter", "--pcap", "ip", "--entry", "f", "--read", eth]);
+    assert_eq!(o.status.code(), Some(2), "{:?}", text(&o));
+    // Not classic BPF: refused.
+    let junk = tmp("junk.cbpf");
+    std::fs::write(&junk, "this is not a filter\n").expect("write");
+    let o = udf(&["filter", "--cbpf", junk.to_str().unwrap(), "--read", eth]);
+    assert_eq!(o.status.code(), Some(1), "{:?}", text(&o));
+    // One front end at a time.
+    let o = udf(&[
+        "filter",
+        "--pcap",
+        "ip",
+        "--cbpf",
+        junk.to_str().unwrap(),
+        "--read",
+        eth,
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{:?}", text(&o));
+}
+
+#[test]
+fn classic_bpf_in_every_format() {
+    // `ret #1234` when the first byte is 0x45 (an IPv4 header in a raw-IP packet), else 0, as
+    // `tcpdump -dd`, `tcpdump -ddd` and raw records.
+    let prog: [(u16, u8, u8, u32); 4] = [
+        (0x30, 0, 0, 0),
+        (0x15, 0, 1, 0x45),
+        (0x06, 0, 0, 1234),
+        (0x06, 0, 0, 0),
+    ];
+    let dd: String = prog
+        .iter()
+        .map(|(c, t, f, k)| format!("{{ {c:#x}, {t}, {f}, {k:#010x} }},\n"))
+        .collect();
+    let ddd = format!(
+        "{}\n{}",
+        prog.len(),
+        prog.iter()
+            .map(|(c, t, f, k)| format!("{c} {t} {f} {k}\n"))
+            .collect::<String>()
+    );
+    let raw: Vec<u8> = prog
+        .iter()
+        .flat_map(|(c, t, f, k)| {
+            let mut r = c.to_le_bytes().to_vec();
+            r.extend([*t, *f]);
+            r.extend(k.to_le_bytes());
+            r
+        })
+        .collect();
+    let cap = tmp("cbpf-formats.pcap");
+    write_pcap(
+        &cap,
+        101,
+        &[
+            (vec![0x45, 0, 0, 20], 20),
+            (vec![0x60, 0, 0, 0], 40),
+            (vec![], 20),
+        ],
+    );
+    for (name, bytes) in [
+        ("dd.txt", dd.into_bytes()),
+        ("ddd.txt", ddd.into_bytes()),
+        ("raw.bin", raw),
+    ] {
+        let file = tmp(name);
+        std::fs::write(&file, bytes).expect("write");
+        for engine in ["interp", "jit"] {
+            let o = udf(&[
+                "filter",
+                "--cbpf",
+                file.to_str().unwrap(),
+                "--read",
+                cap.to_str().unwrap(),
+                "--engine",
+                engine,
+            ]);
+            assert_eq!(
+                text(&o),
+                ("1234\n0\n0\n".to_string(), String::new()),
+                "{name} ({engine})"
+            );
+        }
+    }
+}
+
+#[test]
+fn pcapng_interfaces_each_get_their_link() {
+    use pcap_file::DataLink;
+    use pcap_file::pcapng::PcapNgWriter;
+    use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketBlock;
+    use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionBlock;
+    let ip4 = [
+        0x45, 0, 0, 20, 0, 0, 0, 0, 64, 17, 0, 0, 10, 1, 2, 3, 10, 1, 2, 4,
+    ];
+    let mut ip6 = vec![0x60, 0, 0, 0, 0, 0, 59, 64];
+    ip6.extend([0u8; 32]);
+    let eth = |ethertype: u16, body: &[u8]| {
+        let mut f = vec![0xff; 6];
+        f.extend([0x00, 0x11, 0x22, 0x33, 0x44, 0x55]);
+        f.extend(ethertype.to_be_bytes());
+        f.extend(body);
+        f
+    };
+    let packets: [(u32, Vec<u8>); 5] = [
+        (0, eth(0x0800, &ip4)),
+        (1, ip4.to_vec()),
+        (0, eth(0x0806, &[0; 28])),
+        (1, ip6),
+        (2, vec![0; 24]),
+    ];
+    let ng = tmp("three-links.pcapng");
+    {
+        let mut w = PcapNgWriter::new(std::fs::File::create(&ng).unwrap()).unwrap();
+        for (link, snaplen) in [
+            (DataLink::ETHERNET, 0),
+            (DataLink::RAW, 100),
+            (DataLink::IEEE802_11, 0),
+        ] {
+            w.write_pcapng_block(InterfaceDescriptionBlock::new(link, snaplen))
+                .unwrap();
+        }
+        for (interface_id, data) in &packets {
+            w.write_pcapng_block(EnhancedPacketBlock {
+                interface_id: *interface_id,
+                timestamp: std::time::Duration::from_secs(1),
+                original_len: data.len() as u32,
+                data: std::borrow::Cow::Borrowed(&data[..]),
+                options: vec![],
+            })
+            .unwrap();
+        }
+    }
+    let front_end = udf_compiler::pcap::compile("ip", &Options::default()).is_ok();
+    for engine in ["interp", "jit"] {
+        let o = udf(&[
+            "filter",
+            "--pcap",
+            "ip",
+            "--read",
+            ng.to_str().unwrap(),
+            "--engine",
+            engine,
+        ]);
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{engine}: {out} {err}");
+        if front_end {
+            // Ethernet returns its snap length (0: none, so 262144), raw IP its 100; the 802.11
+            // interface's packet stops the run, naming its link type.
+            assert_eq!(out, "262144\n100\n0\n0\n", "{engine}: {err}");
+            assert!(
+                err.contains("udf::pcap::linktype") && err.contains("105 (IEEE802_11)"),
+                "{engine}: {err}"
+            );
+        } else {
+            // Until the front end compiles `ip`: a compile error located in the expression.
+            assert!(err.contains("<expression>"), "{engine}: {err}");
+        }
+    }
+}
