@@ -92,9 +92,12 @@ static pcap_t *open_capture(const char *path)
     return p;
 }
 
+/* 1: pcap_compile optimises (tcpdump's default); 0 for `filter-unoptimized`. */
+static int optimize = 1;
+
 static void compile(pcap_t *p, struct bpf_program *fp, const char *expr, bpf_u_int32 netmask)
 {
-    if (pcap_compile(p, fp, expr, 1, netmask) != 0)
+    if (pcap_compile(p, fp, expr, optimize, netmask) != 0)
         die(expr, pcap_geterr(p));
 }
 
@@ -232,6 +235,10 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (strcmp(cmd, "filter") == 0)
         return cmd_filter(argc - 2, argv + 2);
+    if (strcmp(cmd, "filter-unoptimized") == 0) {
+        optimize = 0;
+        return cmd_filter(argc - 2, argv + 2);
+    }
     if (strcmp(cmd, "dd") == 0)
         return cmd_dd(argc - 2, argv + 2);
     if (strcmp(cmd, "bench") == 0)

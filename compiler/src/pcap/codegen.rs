@@ -1055,7 +1055,10 @@ impl Gen {
                 {
                     return Err(bad_value(rhs.span(), "shift by more than 31 bits"));
                 }
-                (fold_alu(*op, x, y), and(cx, cy))
+                // libpcap's `gen_arth` keeps the left operand's protocol checks and drops the
+                // right one's (`len * tcp[0]` tests nothing about TCP); so do we, to agree.
+                let _ = cy;
+                (fold_alu(*op, x, y), cx)
             }
             Arith::Index {
                 proto,

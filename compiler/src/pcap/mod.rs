@@ -107,7 +107,7 @@ pub fn compile_cbpf(expr: &str, opts: &Options) -> Result<Vec<SockFilter>, Diagn
     }
     let f = codegen::Gen::new(opts).expr(&ast)?;
     let g = opt::graph(&f);
-    if g.root == opt::REJECT {
+    if !g.accepts() {
         // As pcap_compile: a filter that can never match is a mistake worth reporting.
         return Err(
             Diagnostic::new("udf::pcap::value", "expression rejects all packets")

@@ -29,6 +29,23 @@ pub(crate) struct Graph {
     pub root: usize,
 }
 
+impl Graph {
+    /// Whether some path reaches accept (probes alone do not make a filter that can match).
+    pub(crate) fn accepts(&self) -> bool {
+        let mut reach = vec![false; self.nodes.len()];
+        reach[self.root] = true;
+        for i in (0..self.nodes.len()).rev() {
+            if reach[i]
+                && let Node::Test { yes, no, .. } = self.nodes[i]
+            {
+                reach[yes] = true;
+                reach[no] = true;
+            }
+        }
+        reach[ACCEPT]
+    }
+}
+
 pub(crate) const ACCEPT: usize = 0;
 pub(crate) const REJECT: usize = 1;
 
@@ -49,11 +66,22 @@ impl Builder {
     }
 
     fn add(&mut self, n: Node) -> usize {
-        if let Node::Test { yes, no, .. } = &n
-            && yes == no
-        {
-            return *yes;
-        }
+        let n = match n {
+            // A test both of whose outcomes go the same way still reads the packet, and a read
+            // past the captured bytes rejects it: keep the read as a probe (`v & 0`, never
+            // set), unless the value reads nothing.
+            Node::Test { test, yes, no } if yes == no => {
+                if !reads_packet(&test.v) {
+                    return yes;
+                }
+                Node::Test {
+                    test: probe(test.v),
+                    yes,
+                    no,
+                }
+            }
+            n => n,
+        };
         if let Some(&i) = self.memo.get(&n) {
             return i;
         }
@@ -239,6 +267,29 @@ fn canonical(t: &Test, yes: usize, no: usize) -> (Test, usize, usize) {
     (t.clone(), yes, no)
 }
 
+/// Whether computing `v` loads packet bytes.
+fn reads_packet(v: &V) -> bool {
+    match v {
+        V::K(_) | V::Len => false,
+        V::Ld { .. } | V::LdX { .. } | V::Msh(_) | V::Chain { .. } => true,
+        V::Alu(_, a, b) => reads_packet(a) || reads_packet(b),
+        V::Neg(a) => reads_packet(a),
+    }
+}
+
+/// The probe of a value: computes it (so its loads happen) and decides nothing.
+fn probe(v: V) -> Test {
+    Test {
+        v,
+        cond: Cond::Set,
+        rhs: V::K(0),
+    }
+}
+
+fn is_probe(t: &Test) -> bool {
+    t.cond == Cond::Set && t.rhs == V::K(0)
+}
+
 /// A test on constants.
 fn decide_const(t: &Test) -> Option<bool> {
     match (&t.v, &t.rhs) {
@@ -261,6 +312,11 @@ fn decide(facts: &[Fact], t: &Test) -> Option<bool> {
     if let Some(r) = decide_const(t) {
         return Some(r);
     }
+    if is_probe(t) {
+        // Skippable only where the same value was computed before on every path (its bytes
+        // are known to be captured).
+        return facts.iter().any(|(f, _)| f.v == t.v).then_some(false);
+    }
     let V::K(b) = t.rhs else {
         return facts.iter().find(|(f, _)| f == t).map(|(_, o)| *o);
     };
@@ -268,10 +324,14 @@ fn decide(facts: &[Fact], t: &Test) -> Option<bool> {
     let (mut lo, mut hi) = (0u32, u32::MAX);
     let mut clear = 0u32;
     let mut set_any: Vec<u32> = Vec::new();
+    // Only facts about this value decide it: a test that is true of every value (`x >= 0`)
+    // still reads the packet, and a read past the captured bytes rejects it.
+    let mut known = false;
     for (f, o) in facts {
         if f.v != t.v {
             continue;
         }
+        known = true;
         if f == t {
             return Some(*o);
         }
@@ -290,6 +350,9 @@ fn decide(facts: &[Fact], t: &Test) -> Option<bool> {
             (Cond::Set, false) => clear |= a,
             (Cond::Set, true) => set_any.push(a),
         }
+    }
+    if !known {
+        return None;
     }
     match t.cond {
         Cond::Eq => {
