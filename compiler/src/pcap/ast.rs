@@ -340,6 +340,52 @@ pub enum Arith {
     Neg(Box<Arith>, Span),
 }
 
+impl Proto {
+    /// The keyword spelling of a protocol, for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Proto::Link => "ether",
+            Proto::Ip => "ip",
+            Proto::Ip6 => "ip6",
+            Proto::Arp => "arp",
+            Proto::Rarp => "rarp",
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+            Proto::Sctp => "sctp",
+            Proto::Icmp => "icmp",
+            Proto::Icmp6 => "icmp6",
+            Proto::Igmp => "igmp",
+            Proto::Igrp => "igrp",
+            Proto::Pim => "pim",
+            Proto::Vrrp => "vrrp",
+            Proto::Carp => "carp",
+            Proto::Ah => "ah",
+            Proto::Esp => "esp",
+            Proto::Atalk => "atalk",
+            Proto::Aarp => "aarp",
+            Proto::Decnet => "decnet",
+            Proto::Lat => "lat",
+            Proto::Sca => "sca",
+            Proto::Moprc => "moprc",
+            Proto::Mopdl => "mopdl",
+            Proto::Iso => "iso",
+            Proto::Esis => "esis",
+            Proto::Isis => "isis",
+            Proto::Clnp => "clnp",
+            Proto::Stp => "stp",
+            Proto::Ipx => "ipx",
+            Proto::Netbeui => "netbeui",
+            Proto::L1 => "l1",
+            Proto::L2 => "l2",
+            Proto::Iih => "iih",
+            Proto::Lsp => "lsp",
+            Proto::Snp => "snp",
+            Proto::Csnp => "csnp",
+            Proto::Psnp => "psnp",
+        }
+    }
+}
+
 impl Arith {
     /// The expression's span.
     pub fn span(&self) -> Span {

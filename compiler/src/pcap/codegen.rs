@@ -637,7 +637,7 @@ impl Gen {
                         pspan.unwrap_or(span),
                         format!(
                             "`{} protochain`: only ip and ip6 have protocol chains",
-                            proto_name(p)
+                            Proto::name(p)
                         ),
                         "not valid here",
                     )),
@@ -765,7 +765,7 @@ impl Gen {
             Some(Proto::Rarp) => Ok(one(ETHERTYPE_REVARP, 14, 24)),
             Some(p) => Err(unsupported(
                 pspan.unwrap_or(span),
-                format!("`{}` with an IPv4 host or net", proto_name(p)),
+                format!("`{}` with an IPv4 host or net", Proto::name(p)),
                 "not valid here",
             )
             .help("use ip, arp or rarp (or no protocol) with an IPv4 address")),
@@ -921,7 +921,7 @@ impl Gen {
             }
             Some(p) => Err(unsupported(
                 span,
-                format!("`{} proto` is not supported", proto_name(p)),
+                format!("`{} proto` is not supported", Proto::name(p)),
                 "not supported",
             )),
         }
@@ -967,7 +967,7 @@ impl Gen {
             Some(p @ (Proto::Ip | Proto::Ip6)) => {
                 return Err(bad_value(
                     span,
-                    format!("`{}` is not a valid qualifier for a port", proto_name(p)),
+                    format!("`{}` is not a valid qualifier for a port", Proto::name(p)),
                 )
                 .help("ports belong to tcp, udp and sctp: say `tcp port`, or `ip and port`"));
             }
@@ -979,7 +979,7 @@ impl Gen {
                     span,
                     format!(
                         "`{} port`: ports belong to tcp, udp and sctp",
-                        proto_name(p)
+                        Proto::name(p)
                     ),
                     "no ports",
                 ));
@@ -1147,7 +1147,7 @@ impl Gen {
             | Proto::Netbeui => {
                 return Err(bad_value(
                     pspan,
-                    format!("`{}` does not support the index operation", proto_name(p)),
+                    format!("`{}` does not support the index operation", Proto::name(p)),
                 ));
             }
             Proto::Ah
@@ -1161,7 +1161,7 @@ impl Gen {
             | Proto::Psnp => {
                 return Err(unsupported(
                     pspan,
-                    format!("`{}[...]` is not supported", proto_name(p)),
+                    format!("`{}[...]` is not supported", Proto::name(p)),
                     "no header to index",
                 ));
             }
@@ -1464,48 +1464,4 @@ fn service_port(s: &str) -> Option<u32> {
         "http-alt" => 8080,
         _ => return None,
     })
-}
-
-/// The keyword spelling of a protocol, for messages.
-pub(crate) fn proto_name(p: Proto) -> &'static str {
-    match p {
-        Proto::Link => "ether",
-        Proto::Ip => "ip",
-        Proto::Ip6 => "ip6",
-        Proto::Arp => "arp",
-        Proto::Rarp => "rarp",
-        Proto::Tcp => "tcp",
-        Proto::Udp => "udp",
-        Proto::Sctp => "sctp",
-        Proto::Icmp => "icmp",
-        Proto::Icmp6 => "icmp6",
-        Proto::Igmp => "igmp",
-        Proto::Igrp => "igrp",
-        Proto::Pim => "pim",
-        Proto::Vrrp => "vrrp",
-        Proto::Carp => "carp",
-        Proto::Ah => "ah",
-        Proto::Esp => "esp",
-        Proto::Atalk => "atalk",
-        Proto::Aarp => "aarp",
-        Proto::Decnet => "decnet",
-        Proto::Lat => "lat",
-        Proto::Sca => "sca",
-        Proto::Moprc => "moprc",
-        Proto::Mopdl => "mopdl",
-        Proto::Iso => "iso",
-        Proto::Esis => "esis",
-        Proto::Isis => "isis",
-        Proto::Clnp => "clnp",
-        Proto::Stp => "stp",
-        Proto::Ipx => "ipx",
-        Proto::Netbeui => "netbeui",
-        Proto::L1 => "l1",
-        Proto::L2 => "l2",
-        Proto::Iih => "iih",
-        Proto::Lsp => "lsp",
-        Proto::Snp => "snp",
-        Proto::Csnp => "csnp",
-        Proto::Psnp => "psnp",
-    }
 }

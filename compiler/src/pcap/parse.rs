@@ -1976,49 +1976,6 @@ fn llc_type(name: &str) -> Option<Llc> {
 // ---------------------------------------------------------------------------------------------
 // Printing: canonical pcap syntax, fully parenthesised, every qualifier explicit.
 
-fn proto_name(p: Proto) -> &'static str {
-    match p {
-        Proto::Link => "ether",
-        Proto::Ip => "ip",
-        Proto::Ip6 => "ip6",
-        Proto::Arp => "arp",
-        Proto::Rarp => "rarp",
-        Proto::Tcp => "tcp",
-        Proto::Udp => "udp",
-        Proto::Sctp => "sctp",
-        Proto::Icmp => "icmp",
-        Proto::Icmp6 => "icmp6",
-        Proto::Igmp => "igmp",
-        Proto::Igrp => "igrp",
-        Proto::Pim => "pim",
-        Proto::Vrrp => "vrrp",
-        Proto::Carp => "carp",
-        Proto::Ah => "ah",
-        Proto::Esp => "esp",
-        Proto::Atalk => "atalk",
-        Proto::Aarp => "aarp",
-        Proto::Decnet => "decnet",
-        Proto::Lat => "lat",
-        Proto::Sca => "sca",
-        Proto::Moprc => "moprc",
-        Proto::Mopdl => "mopdl",
-        Proto::Iso => "iso",
-        Proto::Esis => "esis",
-        Proto::Isis => "isis",
-        Proto::Clnp => "clnp",
-        Proto::Stp => "stp",
-        Proto::Ipx => "ipx",
-        Proto::Netbeui => "netbeui",
-        Proto::L1 => "l1",
-        Proto::L2 => "l2",
-        Proto::Iih => "iih",
-        Proto::Lsp => "lsp",
-        Proto::Snp => "snp",
-        Proto::Csnp => "csnp",
-        Proto::Psnp => "psnp",
-    }
-}
-
 fn dir_name(d: Dir) -> &'static str {
     match d {
         Dir::Src => "src",
@@ -2174,7 +2131,7 @@ impl fmt::Display for Arith {
             Arith::Index {
                 proto, index, size, ..
             } => {
-                write!(f, "{}[{index}", proto_name(proto.0))?;
+                write!(f, "{}[{index}", Proto::name(proto.0))?;
                 if *size != 1 {
                     write!(f, ":{size}")?;
                 }
@@ -2261,7 +2218,7 @@ impl fmt::Display for Expr {
             Expr::Not(a, _) => write!(f, "(not {a})"),
             Expr::Qualified { quals, id, .. } => {
                 if let Some((p, _)) = quals.proto {
-                    write!(f, "{} ", proto_name(p))?;
+                    write!(f, "{} ", Proto::name(p))?;
                 }
                 if let Some((d, _)) = quals.dir {
                     write!(f, "{} ", dir_name(d))?;
@@ -2273,10 +2230,10 @@ impl fmt::Display for Expr {
             }
             Expr::Keyword { kw, arg, .. } => {
                 match kw {
-                    Keyword::Proto(p) => f.write_str(proto_name(*p))?,
+                    Keyword::Proto(p) => f.write_str(Proto::name(*p))?,
                     Keyword::Broadcast(p) | Keyword::Multicast(p) => {
                         if let Some(p) = p {
-                            write!(f, "{} ", proto_name(*p))?;
+                            write!(f, "{} ", Proto::name(*p))?;
                         }
                         f.write_str(if matches!(kw, Keyword::Broadcast(_)) {
                             "broadcast"
