@@ -7,7 +7,9 @@
 //!   and meters an instruction budget, ending a bad run with the interpreter's typed fault;
 //! - [`Code`] is the result: bytes, a region table, optionally Cranelift's disassembly; it has
 //!   no relocation and calls helpers only through the table in the run's environment;
-//! - [`Executable`] maps code for this host W^X and runs it (x86-64 hosts).
+//! - [`Executable`] maps code for this host W^X and runs it (x86-64 hosts); its
+//!   [`Executable::runner`] keeps a run's environment and stack across runs, for the cheapest
+//!   call (what a filter run on every packet wants).
 //!
 //! Large programs are compiled as regions of about [`Options::region_len`] instructions
 //! ([`plan`]), each its own function, so compile time grows linearly: Cranelift's register
@@ -23,8 +25,8 @@ use cranelift_codegen::isa::OwnedTargetIsa;
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_frontend::FunctionBuilderContext;
 use udf_bytecode::{CheckConfig, CheckError, Program, ProgramType};
-use udf_runtime::native::{LoadError, NativeOutcome, NativeProgram, RegionEntry};
-use udf_runtime::{Context, Fault, Helpers, RunOptions, Vm};
+use udf_runtime::native::{LoadError, NativeOutcome, NativeProgram, NativeRunner, RegionEntry};
+use udf_runtime::{Context, Fault, Helpers, RunOptions, STACK_FRAME, Vm};
 use udf_verifier::Facts;
 
 /// An instruction set the JIT emits code for.
@@ -144,6 +146,8 @@ pub struct Code {
     checked: bool,
     bytes: Vec<u8>,
     regions: Vec<RegionEntry>,
+    /// Bytes under the top of any frame a run may write.
+    stack_use: u32,
     disasm: Vec<String>,
 }
 
@@ -166,6 +170,12 @@ impl Code {
     /// Where each region's function starts.
     pub fn regions(&self) -> &[RegionEntry] {
         &self.regions
+    }
+
+    /// Bytes under the top of any stack frame a run may write: the verifier's
+    /// [`Facts::stack_use`] for trusted code, a whole frame for checked code.
+    pub fn stack_use(&self) -> u32 {
+        self.stack_use
     }
 
     /// Cranelift's disassembly, one text per region (with [`Options::disasm`]).
@@ -290,11 +300,16 @@ impl Jit {
                 disasm.push(text.clone());
             }
         }
+        let stack_use = match mode {
+            Mode::Trusted(facts) => facts.stack_use.min(STACK_FRAME as u32),
+            Mode::Checked => STACK_FRAME as u32,
+        };
         Ok(Code {
             target: self.target,
             checked: access.is_none(),
             bytes,
             regions,
+            stack_use,
             disasm,
         })
     }
@@ -316,9 +331,10 @@ impl Executable {
         }
         // SAFETY: `Code` can only be made by `Jit::compile` (its fields are private), which
         // emits region functions for `code.target`, this host, following the native contract.
-        let native =
+        let mut native =
             unsafe { NativeProgram::load(&code.bytes, code.regions.clone(), code.checked) }
                 .map_err(JitError::Load)?;
+        native.set_stack_use(code.stack_use as usize);
         Ok(Executable { native, code })
     }
 
@@ -336,5 +352,31 @@ impl Executable {
         opts: &RunOptions,
     ) -> Result<NativeOutcome, Fault> {
         self.native.run(vm, ctx, helpers, opts)
+    }
+
+    /// A runner for this code: runs with the results and faults of [`Executable::run`] but
+    /// keeps its environment and stack between runs, so a run costs a few stores and a direct
+    /// call (see [`NativeRunner`]). Made once, used for many runs:
+    ///
+    /// ```no_run
+    /// # fn f(exe: &udf_jit::Executable, packets: &[(Vec<u8>, u32)]) {
+    /// use udf_runtime::{Context, NoHelpers, RunOptions};
+    /// let mut runner = exe.runner();
+    /// for (data, wire_len) in packets {
+    ///     let opts = RunOptions { budget: u64::MAX, r3: u64::from(*wire_len) };
+    ///     let r0 = runner
+    ///         .run(Context::ReadOnly(data), &mut NoHelpers, &opts)
+    ///         .map_or(0, |o| o.r0);
+    /// #   let _ = r0;
+    /// }
+    /// # }
+    /// ```
+    pub fn runner(&self) -> NativeRunner<'_> {
+        self.native.runner()
+    }
+
+    /// The loaded program.
+    pub fn native(&self) -> &NativeProgram {
+        &self.native
     }
 }

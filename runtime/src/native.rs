@@ -6,7 +6,9 @@
 //! *regions*, each a function `extern "C" fn(env: *mut Env, pc: u64) -> u64` that runs the
 //! program from slot `pc` (one of its entries) until control leaves the region. It returns the
 //! slot to continue at, or [`DONE`] (result in `env.regs[0]`) or [`FAULT`] (details in
-//! `env.fault`). Registers travel between regions in `env.regs`. The code holds no absolute
+//! `env.fault`). Registers travel between regions in `env.regs`; besides, code writes
+//! `env.regs` only to pass helper arguments (`r1`-`r5`) and the result (`r0`), so a run that
+//! calls no helper and never leaves its first region changes only `env.regs[0]` there. The code holds no absolute
 //! address and no relocation: the context, the stack and the helper table are reached through
 //! `env`, so the same bytes run wherever they are mapped.
 //!
@@ -168,4 +170,4 @@ pub fn decode_fault(env: &Env, helper: Option<FaultKind>, budget: u64) -> Fault 
 #[cfg(feature = "std")]
 mod exec;
 #[cfg(feature = "std")]
-pub use exec::{ExecMemory, LoadError, MAX_CODE_SIZE, NativeOutcome, NativeProgram};
+pub use exec::{ExecMemory, LoadError, MAX_CODE_SIZE, NativeOutcome, NativeProgram, NativeRunner};

@@ -4,12 +4,18 @@
 //! they are never writable and executable at once, and they are unmapped on drop.
 #![allow(unsafe_code)]
 
+use std::boxed::Box;
 use std::vec::Vec;
 
 use super::{DONE, Env, FAULT, RegionEntry, decode_fault, status};
 use crate::fault::{Fault, FaultKind};
-use crate::helpers::{HelperError, HelperReturn, Helpers};
-use crate::interp::{CTX_BASE, Context, RunOptions, STACK_BASE, STACK_TOP, Vm};
+use crate::helpers::{HelperError, HelperReturn, Helpers, NoHelpers};
+use crate::interp::{
+    CTX_BASE, Context, MAX_CALL_DEPTH, RunOptions, STACK_BASE, STACK_FRAME, STACK_TOP, Vm,
+};
+
+/// Bytes of stack, all frames.
+const STACK_SIZE: usize = STACK_FRAME * MAX_CALL_DEPTH;
 
 /// Largest native program accepted, in bytes.
 pub const MAX_CODE_SIZE: usize = 64 << 20;
@@ -81,6 +87,10 @@ pub struct NativeProgram {
     mem: ExecMemory,
     regions: Vec<RegionEntry>,
     checked: bool,
+    /// Address of the function of region 0 (slot 0, where every run starts).
+    entry: usize,
+    /// Bytes under the top of any frame a run may write (see [`NativeProgram::set_stack_use`]).
+    stack_use: usize,
 }
 
 /// How a native run ended normally.
@@ -96,8 +106,12 @@ pub struct NativeOutcome {
 #[repr(C)]
 struct RunFrame<'h> {
     env: Env,
-    helpers: &'h mut dyn Helpers,
+    /// The run's helper table, valid while native code runs (a [`NativeRunner`] keeps the
+    /// last run's, dangling, between runs, and never uses it then).
+    helpers: *mut (dyn Helpers + 'h),
     failed: Option<FaultKind>,
+    /// Set when a helper was called: the code stored `r1`-`r5` in `env.regs` for it.
+    clobbered: bool,
 }
 
 /// Calls `helpers` for native code (the trampoline below): arguments from
@@ -140,17 +154,23 @@ fn call_helper(
 
 /// The trampoline native code calls for `call imm` and `callx`.
 unsafe extern "C" fn trampoline(env: *mut Env, id: u64, _pc: u64) -> u64 {
-    // SAFETY: native code passes back the `env` pointer it was given by `NativeProgram::run`,
-    // which points at the first field of a live `#[repr(C)]` `RunFrame` that `run` holds no
-    // other reference to while the native call is in progress.
+    // SAFETY: native code passes back the `env` pointer it was given by `NativeProgram::run`
+    // or `NativeRunner::run`, which points at the first field of a live `#[repr(C)]`
+    // `RunFrame` that the caller holds no other reference to while the native call is in
+    // progress.
     let frame = unsafe { &mut *env.cast::<RunFrame<'_>>() };
     let RunFrame {
         env,
         helpers,
         failed,
+        clobbered,
     } = frame;
+    *clobbered = true;
+    // SAFETY: both callers set `helpers` from a `&mut dyn Helpers` they borrow for the whole
+    // native call, and use it themselves only after the call returns.
+    let helpers = unsafe { &mut **helpers };
     let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        call_helper(&mut **helpers, env, id, failed)
+        call_helper(helpers, env, id, failed)
     }));
     res.unwrap_or_else(|_| {
         *failed = Some(FaultKind::HelperFailed {
@@ -184,11 +204,39 @@ impl NativeProgram {
             return Err(LoadError::Regions);
         }
         let mem = ExecMemory::new(code)?;
+        let entry = mem.base() + regions[0].offset as usize;
         Ok(NativeProgram {
             mem,
             regions,
             checked,
+            entry,
+            stack_use: STACK_FRAME,
         })
+    }
+
+    /// Declares that no run writes more than the top `bytes` bytes of any stack frame (for
+    /// code from verified bytecode, the verifier's `Facts::stack_use`). A [`NativeRunner`] then
+    /// zeroes only those bytes of the entry frame before a run instead of the whole frame: the
+    /// rest is still zero from the runner's creation, and each local call zeroes its own frame.
+    /// The default, a whole frame, suits any code.
+    ///
+    /// Memory safety never depends on it (native code touches only the stack, the context and
+    /// its environment, whatever the stack holds); a declaration too small would only let a
+    /// runner's run see bytes an earlier run left, which verified code cannot read anyway (the
+    /// verifier rejects reads of stack bytes not written before).
+    pub fn set_stack_use(&mut self, bytes: usize) {
+        self.stack_use = bytes.min(STACK_FRAME);
+    }
+
+    /// Bytes of the entry frame a [`NativeRunner`] zeroes before each run.
+    pub fn stack_use(&self) -> usize {
+        self.stack_use
+    }
+
+    /// A runner: the environment and stack of [`NativeProgram::run`], set up once and reused
+    /// by every run it makes, for the cheapest call per run.
+    pub fn runner(&self) -> NativeRunner<'_> {
+        NativeRunner::new(self)
     }
 
     /// The code as mapped.
@@ -232,38 +280,238 @@ impl NativeProgram {
                 fault: [0; 4],
                 frames: [[0; 5]; crate::MAX_CALL_DEPTH],
             },
-            helpers,
+            helpers: core::ptr::from_mut(helpers),
             failed: None,
+            clobbered: false,
         };
         // `frame` stays put (on this stack frame) until `run` returns. The pointer is made from
         // the whole frame, so the trampoline may reach the host fields behind `env` (the first
         // field of a `#[repr(C)]` struct).
         let env: *mut Env = core::ptr::from_mut(&mut frame).cast::<Env>();
-        let mut pc = 0u64;
-        loop {
-            let at = self.regions.partition_point(|r| u64::from(r.start) <= pc) - 1;
-            let entry = self.mem.base() + self.regions[at].offset as usize;
-            // SAFETY: `load`'s contract makes `entry` a region function of this host's C ABI;
-            // `env` points at a live frame whose context and stack pointers stay valid for the
-            // call (`ctx` and `vm` are borrowed for all of `run`); the code touches only those,
-            // within the bounds the verifier proved (trusted) or it checks (checked).
-            let next = unsafe {
-                let f: RegionFn = core::mem::transmute::<usize, RegionFn>(entry);
-                f(env, pc)
-            };
-            match next {
-                DONE => {
-                    return Ok(NativeOutcome {
-                        r0: frame.env.regs[0],
-                        executed: self.checked.then(|| opts.budget - frame.env.left),
-                    });
-                }
-                FAULT => {
-                    let helper = frame.failed.take();
-                    return Err(decode_fault(&frame.env, helper, opts.budget));
-                }
-                n => pc = n,
-            }
+        // SAFETY: `env` points at a live frame whose context and stack pointers stay valid for
+        // the call (`ctx` and `vm` are borrowed for all of `run`) and whose helper table is
+        // `helpers`, borrowed for all of `run`; nothing else refers to `frame` meanwhile.
+        let next = unsafe {
+            let first = (self.entry_fn())(env, 0);
+            self.continue_at(env, first)
+        };
+        if next == DONE {
+            Ok(NativeOutcome {
+                r0: frame.env.regs[0],
+                executed: self.checked.then(|| opts.budget - frame.env.left),
+            })
+        } else {
+            let helper = frame.failed.take();
+            Err(decode_fault(&frame.env, helper, opts.budget))
+        }
+    }
+
+    /// The function of region 0.
+    fn entry_fn(&self) -> RegionFn {
+        // SAFETY: `load`'s contract makes `entry` the address of the function of region 0, of
+        // this host's C ABI, in pages that stay mapped as long as `self`.
+        unsafe { core::mem::transmute::<usize, RegionFn>(self.entry) }
+    }
+
+    /// The function of the region holding slot `pc`.
+    fn region_fn(&self, pc: u64) -> RegionFn {
+        let at = self.regions.partition_point(|r| u64::from(r.start) <= pc) - 1;
+        let entry = self.mem.base() + self.regions[at].offset as usize;
+        // SAFETY: `load` checked that every region offset lies in the code, and its contract
+        // makes each the address of a region function of this host's C ABI, in pages that
+        // stay mapped as long as `self`.
+        unsafe { core::mem::transmute::<usize, RegionFn>(entry) }
+    }
+
+    /// Continues a run whose last region returned `next`: calls the regions control moves on
+    /// to until the run ends, and returns [`DONE`] or [`FAULT`].
+    ///
+    /// # Safety
+    /// `env` must point at the `env` field of a live [`RunFrame`] that nothing else refers to
+    /// during the call, whose `ctx_delta`/`ctx_len` describe live context memory (writable if
+    /// `writable` is 1), whose `stack_delta` points at a live stack of `STACK_FRAME *
+    /// MAX_CALL_DEPTH` bytes, and whose `helpers` is a live helper table.
+    unsafe fn continue_at(&self, env: *mut Env, next: u64) -> u64 {
+        let mut next = next;
+        while next != DONE && next != FAULT {
+            let f = self.region_fn(next);
+            // SAFETY: `f` is a region function (`region_fn`) holding slot `next`, an entry of
+            // it (a region returns only slots that are entries of their region); the caller
+            // vouches for `env` (above); the code touches only what `env` describes, within
+            // the bounds the verifier proved (trusted) or it checks (checked).
+            next = unsafe { f(env, next) };
+        }
+        next
+    }
+}
+
+/// A whole stack, aligned for the code's 8-byte accesses (and to a cache line).
+#[repr(C, align(64))]
+struct Stack([u8; STACK_SIZE]);
+
+/// A runner's state, boxed so that it never moves: the run's record (what native code is
+/// given), then the stack.
+#[repr(C)]
+struct RunnerState {
+    frame: RunFrame<'static>,
+    stack: Stack,
+}
+
+/// Runs one [`NativeProgram`] again and again, with the environment and the stack set up once,
+/// when the runner is made ([`NativeProgram::runner`]), and reused. A run gives the same result
+/// and the same fault as [`NativeProgram::run`] (and [`Vm::run`]), but costs a few stores and a
+/// direct call. Per run it only:
+///
+/// - zeroes the top [`NativeProgram::stack_use`] bytes of the entry frame (every byte a run may
+///   write there; for verified filters usually none), where [`NativeProgram::run`] zeroes the
+///   whole 512-byte frame: the rest of the frame is zero since the runner was made, because no
+///   run writes it, and each local call zeroes the frame it opens, as in [`NativeProgram::run`];
+/// - sets `r0`-`r3`, `r10`, the context and the budget in the environment; `r4`-`r9` are
+///   zeroed again only after a run that called a helper or left region 0 (native code writes
+///   `env.regs` only then, or `r0` when the run ends: see [`crate::native`]); the helper
+///   trampoline and the stack's address are set once, and the call-frame records and the fault
+///   record are always written by the code before they are read;
+/// - calls the function of region 0 directly (where every run starts); only code of several
+///   regions looks regions up, when control leaves the first.
+///
+/// A runner does not allocate per run; it holds its own stack (4 KiB), so a run does not
+/// touch a [`Vm`].
+pub struct NativeRunner<'p> {
+    prog: &'p NativeProgram,
+    entry: RegionFn,
+    state: Box<RunnerState>,
+}
+
+impl core::fmt::Debug for NativeRunner<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("NativeRunner")
+            .field("prog", &self.prog)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'p> NativeRunner<'p> {
+    fn new(prog: &'p NativeProgram) -> NativeRunner<'p> {
+        let helpers: *mut NoHelpers = core::ptr::null_mut();
+        let mut state = Box::new(RunnerState {
+            frame: RunFrame {
+                env: Env {
+                    regs: [0; 11],
+                    ctx_delta: 0,
+                    ctx_len: 0,
+                    stack_delta: 0,
+                    left: 0,
+                    writable: 0,
+                    helper: trampoline,
+                    fault: [0; 4],
+                    frames: [[0; 5]; MAX_CALL_DEPTH],
+                },
+                helpers,
+                failed: None,
+                clobbered: false,
+            },
+            stack: Stack([0; STACK_SIZE]),
+        });
+        // The box never moves: the stack stays at this address for the runner's life.
+        state.frame.env.stack_delta = (state.stack.0.as_mut_ptr() as u64).wrapping_sub(STACK_BASE);
+        NativeRunner {
+            prog,
+            entry: prog.entry_fn(),
+            state,
+        }
+    }
+
+    /// The program this runner runs.
+    pub fn program(&self) -> &'p NativeProgram {
+        self.prog
+    }
+
+    /// The whole stack (all frames), as the last run left it.
+    pub fn stack(&self) -> &[u8] {
+        &self.state.stack.0
+    }
+
+    /// Runs on `ctx`, calling `helpers`: the same registers on entry, the same result and the
+    /// same faults as [`NativeProgram::run`] and [`Vm::run`]. Trusted code ignores
+    /// `opts.budget`.
+    #[inline]
+    pub fn run(
+        &mut self,
+        ctx: Context<'_>,
+        helpers: &mut dyn Helpers,
+        opts: &RunOptions,
+    ) -> Result<NativeOutcome, Fault> {
+        let (ctx_ptr, ctx_len, writable) = match ctx {
+            Context::ReadOnly(b) => (b.as_ptr() as u64, b.len() as u64, 0),
+            Context::ReadWrite(b) => (b.as_mut_ptr() as u64, b.len() as u64, 1),
+        };
+        let state = &mut *self.state;
+        let zero = self.prog.stack_use;
+        if zero > 0 {
+            state.stack.0[STACK_SIZE - zero..].fill(0);
+        }
+        let env = &mut state.frame.env;
+        // `r4`-`r9` are still 0 unless the last run called a helper or left region 0.
+        if state.frame.clobbered {
+            env.regs = [0; 11];
+            state.frame.clobbered = false;
+        }
+        env.regs[..4].copy_from_slice(&[0, CTX_BASE, ctx_len, opts.r3]);
+        env.regs[10] = STACK_TOP;
+        env.ctx_delta = ctx_ptr.wrapping_sub(CTX_BASE);
+        env.ctx_len = ctx_len;
+        env.left = opts.budget;
+        env.writable = writable;
+        // SAFETY: this only drops the trait object's lifetime bound (the two pointer types
+        // are the same but for it). The pointer is dereferenced only by the trampoline, during
+        // the native call below, while `helpers` is borrowed; between runs it dangles unused.
+        state.frame.helpers = unsafe {
+            core::mem::transmute::<*mut (dyn Helpers + '_), *mut (dyn Helpers + 'static)>(
+                core::ptr::from_mut(helpers),
+            )
+        };
+        state.frame.failed = None;
+        // Made from the whole state, so the code may reach the stack and the trampoline the
+        // host fields behind `env` (the first field of `#[repr(C)]` structs, all the way in).
+        let env: *mut Env = core::ptr::from_mut(state).cast::<Env>();
+        // SAFETY: `self.entry` is region 0's function (`NativeProgram::entry_fn`), run at slot
+        // 0, where it starts; `env` points at the runner's boxed state, which nothing else
+        // refers to during the call (`self` is borrowed mutably); its context fields describe
+        // `ctx`, borrowed for all of `run` (writable only for `Context::ReadWrite`), its stack
+        // is the box's own, and its helper table is `helpers`, borrowed for all of `run`. The
+        // code touches only those, within the bounds the verifier proved (trusted) or it
+        // checks (checked).
+        let next = unsafe { (self.entry)(env, 0) };
+        if next == DONE {
+            let env = &self.state.frame.env;
+            return Ok(NativeOutcome {
+                r0: env.regs[0],
+                executed: self.prog.checked.then(|| opts.budget - env.left),
+            });
+        }
+        self.rest(next, opts)
+    }
+
+    /// The rest of a run that did not end in region 0: the regions control moves on to, then
+    /// how the run ended.
+    #[cold]
+    #[inline(never)]
+    fn rest(&mut self, next: u64, opts: &RunOptions) -> Result<NativeOutcome, Fault> {
+        let env: *mut Env = core::ptr::from_mut(&mut *self.state).cast::<Env>();
+        // SAFETY: `env` points at the state `run` set up and vouched for; `run`'s borrows of
+        // `ctx` and `helpers` last until it returns our result.
+        let next = unsafe { self.prog.continue_at(env, next) };
+        let frame = &mut self.state.frame;
+        // Regions store every register when control leaves them.
+        frame.clobbered = true;
+        if next == DONE {
+            Ok(NativeOutcome {
+                r0: frame.env.regs[0],
+                executed: self.prog.checked.then(|| opts.budget - frame.env.left),
+            })
+        } else {
+            let helper = frame.failed.take();
+            Err(decode_fault(&frame.env, helper, opts.budget))
         }
     }
 }
