@@ -1,5 +1,6 @@
 //! Prints the classic BPF a pcap-filter expression compiles to, in `tcpdump -d` format:
-//! `cargo run -p udf-compiler --example pcap_listing -- EXPR [EN10MB|RAW]`.
+//! `cargo run -p udf-compiler --example pcap_listing -- EXPR [EN10MB|RAW] [OUT.bin]`; with
+//! `OUT.bin`, also writes the verified eBPF there (for `udf jit OUT.bin --type filter`).
 
 use udf_compiler::pcap::{LinkType, Options, compile_cbpf};
 
@@ -18,7 +19,23 @@ fn main() {
         ..Options::default()
     };
     match compile_cbpf(expr, &opts) {
-        Ok(p) => print!("{}", udf_compiler::cbpf::disasm(&p)),
+        Ok(p) => {
+            print!("{}", udf_compiler::cbpf::disasm(&p));
+            if let Some(out) = args.get(2) {
+                match udf_compiler::cbpf::compile(&p) {
+                    Ok((prog, _)) => {
+                        if let Err(e) = std::fs::write(out, prog.encode()) {
+                            eprintln!("{out}: {e}");
+                            std::process::exit(1);
+                        }
+                    }
+                    Err(e) => {
+                        eprintln!("translation: {e}");
+                        std::process::exit(1);
+                    }
+                }
+            }
+        }
         Err(d) => {
             eprintln!(
                 "{}",
