@@ -133,40 +133,60 @@ pub(crate) fn graph(f: &F) -> Graph {
     g
 }
 
-/// A fact: a test and its outcome.
-type Fact = (Test, bool);
+/// A fact: a test (by its number in [`Tests`]) and its outcome.
+type Fact = (u32, bool);
+
+/// The distinct tests of a graph, numbered, with a number per distinct value they test (so
+/// facts are compared as numbers, not trees).
+struct Tests<'a> {
+    tests: Vec<&'a Test>,
+    value: Vec<u32>,
+}
 
 /// One jump-threading pass; whether any edge moved.
 fn thread(g: &mut Graph) -> bool {
     let n = g.nodes.len();
+    let mut table = Tests {
+        tests: Vec::new(),
+        value: Vec::new(),
+    };
+    let mut test_ids: HashMap<&Test, u32> = HashMap::new();
+    let mut value_ids: HashMap<&V, u32> = HashMap::new();
+    let mut id = vec![u32::MAX; n];
+    let mut succ = vec![[0usize; 2]; n];
+    for (i, node) in g.nodes.iter().enumerate() {
+        if let Node::Test { test, yes, no } = node {
+            let next = table.tests.len() as u32;
+            id[i] = *test_ids.entry(test).or_insert_with(|| {
+                table.tests.push(test);
+                let nv = value_ids.len() as u32;
+                table.value.push(*value_ids.entry(&test.v).or_insert(nv));
+                next
+            });
+            succ[i] = [*yes, *no];
+        }
+    }
     let mut facts: Vec<Option<Vec<Fact>>> = vec![None; n];
     facts[g.root] = Some(Vec::new());
     let mut changed = false;
     for i in (0..n).rev() {
         let Some(fin) = facts[i].take() else { continue };
-        let Node::Test { test, yes, no } = g.nodes[i].clone() else {
-            facts[i] = Some(fin);
+        if id[i] == u32::MAX {
             continue;
-        };
-        let mut targets = [yes, no];
+        }
         for (k, outcome) in [true, false].into_iter().enumerate() {
             let mut edge = fin.clone();
-            edge.push((test.clone(), outcome));
-            let mut s = targets[k];
-            while let Node::Test {
-                test: st,
-                yes: sy,
-                no: sn,
-            } = &g.nodes[s]
-            {
-                match decide(&edge, st) {
-                    Some(true) => s = *sy,
-                    Some(false) => s = *sn,
+            edge.push((id[i], outcome));
+            let mut s = succ[i][k];
+            while id[s] != u32::MAX {
+                match decide(&edge, id[s], &table) {
+                    Some(true) => s = succ[s][0],
+                    Some(false) => s = succ[s][1],
                     None => break,
                 }
             }
-            if s != targets[k] {
-                targets[k] = s;
+            if s != succ[i][k] {
+                succ[i][k] = s;
                 changed = true;
             }
             facts[s] = Some(match facts[s].take() {
@@ -174,12 +194,14 @@ fn thread(g: &mut Graph) -> bool {
                 Some(prev) => prev.into_iter().filter(|f| edge.contains(f)).collect(),
             });
         }
-        g.nodes[i] = Node::Test {
-            test,
-            yes: targets[0],
-            no: targets[1],
-        };
-        facts[i] = Some(fin);
+    }
+    if changed {
+        for (node, [y, n]) in g.nodes.iter_mut().zip(succ) {
+            if let Node::Test { yes, no, .. } = node {
+                *yes = y;
+                *no = n;
+            }
+        }
     }
     changed
 }
@@ -308,17 +330,22 @@ fn eval(c: Cond, a: u32, b: u32) -> bool {
 }
 
 /// What the facts say about a test, if anything.
-fn decide(facts: &[Fact], t: &Test) -> Option<bool> {
+fn decide(facts: &[Fact], tid: u32, table: &Tests<'_>) -> Option<bool> {
+    let t = table.tests[tid as usize];
+    let tv = table.value[tid as usize];
     if let Some(r) = decide_const(t) {
         return Some(r);
     }
     if is_probe(t) {
         // Skippable only where the same value was computed before on every path (its bytes
         // are known to be captured).
-        return facts.iter().any(|(f, _)| f.v == t.v).then_some(false);
+        return facts
+            .iter()
+            .any(|&(f, _)| table.value[f as usize] == tv)
+            .then_some(false);
     }
     let V::K(b) = t.rhs else {
-        return facts.iter().find(|(f, _)| f == t).map(|(_, o)| *o);
+        return facts.iter().find(|&&(f, _)| f == tid).map(|&(_, o)| o);
     };
     // The range of values the facts leave, and bits known clear.
     let (mut lo, mut hi) = (0u32, u32::MAX);
@@ -327,16 +354,17 @@ fn decide(facts: &[Fact], t: &Test) -> Option<bool> {
     // Only facts about this value decide it: a test that is true of every value (`x >= 0`)
     // still reads the packet, and a read past the captured bytes rejects it.
     let mut known = false;
-    for (f, o) in facts {
-        if f.v != t.v {
+    for &(fid, o) in facts {
+        if table.value[fid as usize] != tv {
             continue;
         }
         known = true;
-        if f == t {
-            return Some(*o);
+        if fid == tid {
+            return Some(o);
         }
+        let f = table.tests[fid as usize];
         let V::K(a) = f.rhs else { continue };
-        match (f.cond, *o) {
+        match (f.cond, o) {
             (Cond::Eq, true) => return Some(eval(t.cond, a, b)),
             (Cond::Eq, false) => {
                 if t.cond == Cond::Eq && a == b {
