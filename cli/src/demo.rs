@@ -81,6 +81,12 @@ const SOURCES: &[Source] = &[
         entry: "web",
         inputs: PACKETS,
     },
+    Source {
+        name: "corpus/filters/ssh_web.udf",
+        src: include_str!("../../corpus/filters/ssh_web.udf"),
+        entry: "ssh_web",
+        inputs: PACKETS,
+    },
 ];
 
 /// Runs the demo and returns its report, or the first unexpected failure.
