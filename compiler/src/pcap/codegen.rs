@@ -870,7 +870,11 @@ impl Gen {
                         ));
                     }
                 };
-                self.ether(span, "ether proto").map(|_| ())?;
+                // On raw IP, `link proto` can still name IPv4 or IPv6 (libpcap tests the
+                // version nibble); `ether proto` needs Ethernet.
+                if !(self.link == Link::Raw && matches!(n, ETHERTYPE_IP | ETHERTYPE_IPV6)) {
+                    self.ether(span, "ether proto")?;
+                }
                 if n > 0xffff {
                     return Err(bad_value(
                         id_span,
