@@ -933,7 +933,7 @@ impl Gen {
 
     fn port_range(&self, id: &Id, span: Span, range: bool) -> R<(u32, u32)> {
         let one = |s: &str| -> R<u32> {
-            if let Some(n) = parse_num(s) {
+            if let Ok(n) = crate::pcap::parse::parse_number(s) {
                 return Ok(n);
             }
             service_port(s).ok_or_else(|| bad_value(span, format!("unknown port `{s}`")))
@@ -1270,16 +1270,6 @@ fn ipv4_of(id: &Id, span: Span, net: bool) -> R<(u32, u32)> {
             Ok((v, mask))
         }
         _ => Err(bad_value(span, "expected an IPv4 address")),
-    }
-}
-
-fn parse_num(s: &str) -> Option<u32> {
-    if let Some(h) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        u32::from_str_radix(h, 16).ok()
-    } else if s.len() > 1 && s.starts_with('0') {
-        u32::from_str_radix(&s[1..], 8).ok()
-    } else {
-        s.parse().ok()
     }
 }
 

@@ -32,18 +32,23 @@ pub(crate) struct Graph {
 impl Graph {
     /// Whether some path reaches accept (probes alone do not make a filter that can match).
     pub(crate) fn accepts(&self) -> bool {
-        let mut reach = vec![false; self.nodes.len()];
-        reach[self.root] = true;
-        for i in (0..self.nodes.len()).rev() {
-            if reach[i]
-                && let Node::Test { yes, no, .. } = self.nodes[i]
-            {
-                reach[yes] = true;
-                reach[no] = true;
-            }
-        }
-        reach[ACCEPT]
+        reachable(&self.nodes, self.root)[ACCEPT]
     }
+}
+
+/// Which nodes `root` reaches (successors come before their tests, so one backward sweep).
+fn reachable(nodes: &[Node], root: usize) -> Vec<bool> {
+    let mut reach = vec![false; nodes.len()];
+    reach[root] = true;
+    for i in (0..nodes.len()).rev() {
+        if reach[i]
+            && let Node::Test { yes, no, .. } = nodes[i]
+        {
+            reach[yes] = true;
+            reach[no] = true;
+        }
+    }
+    reach
 }
 
 pub(crate) const ACCEPT: usize = 0;
@@ -230,16 +235,7 @@ fn rebuild(g: &Graph) -> Graph {
     }
     let root = map[&g.root];
     // Keep only what the root reaches.
-    let mut reach = vec![false; b.nodes.len()];
-    reach[root] = true;
-    for i in (0..b.nodes.len()).rev() {
-        if reach[i]
-            && let Node::Test { yes, no, .. } = b.nodes[i]
-        {
-            reach[yes] = true;
-            reach[no] = true;
-        }
-    }
+    let reach = reachable(&b.nodes, root);
     let mut out = Builder::new();
     let mut remap: HashMap<usize, usize> = HashMap::from([(ACCEPT, ACCEPT), (REJECT, REJECT)]);
     for (i, node) in b.nodes.iter().enumerate().skip(2) {

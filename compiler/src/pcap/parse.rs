@@ -727,7 +727,7 @@ fn lex_one(src: &str, p: usize) -> (usize, Tok) {
 }
 
 /// libpcap's number syntax: decimal, `0x` hex, or a leading `0` for octal; 32 bits.
-fn parse_number(text: &str) -> Result<u32, (String, String)> {
+pub(crate) fn parse_number(text: &str) -> Result<u32, (String, String)> {
     let overflow = |kind: &str| {
         (
             format!("{kind} number {text} overflows 32 bits"),
