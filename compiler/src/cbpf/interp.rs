@@ -10,9 +10,14 @@
 //!
 //! Total: it never panics and always stops, whatever the input. For input [`super::validate`]
 //! refuses, an unknown opcode, a missing scratch word or running off the end returns 0 (where
-//! libpcap aborts or reads out of bounds).
+//! libpcap aborts or reads out of bounds). A `ja` whose offset wraps around jumps backwards, as
+//! in libpcap's own unoptimised `protochain` code (which `validate` refuses); such a run returns
+//! 0 after [`MAX_STEPS`] instructions.
 
 use super::{SockFilter, op};
+
+/// How many instructions a run may execute (only programs with backward jumps come near it).
+pub const MAX_STEPS: u32 = 1 << 24;
 
 /// Runs `prog` on the captured bytes `pkt` of a packet `wirelen` bytes long on the wire and
 /// returns its result (0 = drop, otherwise the number of bytes to keep).
@@ -37,7 +42,7 @@ pub fn interpret(prog: &[SockFilter], pkt: &[u8], wirelen: u32) -> u32 {
     let (mut a, mut x) = (0u32, 0u32);
     let mut mem = [0u32; op::MEMWORDS as usize];
     let mut pc = 0usize;
-    loop {
+    for _ in 0..MAX_STEPS {
         let Some(f) = prog.get(pc) else { return 0 };
         let k = f.k;
         let mut next = pc + 1;
@@ -81,7 +86,8 @@ pub fn interpret(prog: &[SockFilter], pkt: &[u8], wirelen: u32) -> u32 {
             0x07 => x = a,
             0x87 => a = x,
             // jumps
-            0x05 => next = pc.saturating_add(1).saturating_add(k as usize),
+            // 32-bit offsets wrap, so libpcap's backward `ja` lands where it does there.
+            0x05 => next = (pc as u32).wrapping_add(1).wrapping_add(k) as usize,
             c if c & 0x07 == op::JMP && c & !0xf8 == op::JMP => {
                 let b = if c & op::X != 0 { x } else { k };
                 let taken = match c & 0xf0 {
@@ -121,4 +127,5 @@ pub fn interpret(prog: &[SockFilter], pkt: &[u8], wirelen: u32) -> u32 {
         }
         pc = next;
     }
+    0
 }
