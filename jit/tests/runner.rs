@@ -517,6 +517,7 @@ exit
             warnings: Vec::new(),
             states: None,
             access: vec![Access::None; prog.len()],
+            ctx_len: (0, u32::MAX as u64),
         };
         jit.options.region_len = region_len;
         let code = jit

@@ -191,6 +191,17 @@ pub struct Facts {
     /// For each instruction, the memory its loads, stores or atomics were proven to touch
     /// (the JIT's trusted mode translates addresses with this and checks nothing).
     pub access: Vec<Access>,
+    /// The context lengths `[min, max]` the proof assumed: every engine that runs the program
+    /// on the strength of these facts must refuse any other length ([`Facts::admits`]).
+    pub ctx_len: (u64, u64),
+}
+
+impl Facts {
+    /// Whether a context of `len` bytes is one the proof covers.
+    pub fn admits(&self, len: usize) -> bool {
+        let len = len as u64;
+        self.ctx_len.0 <= len && len <= self.ctx_len.1
+    }
 }
 
 /// The memory one instruction touches, over every path the analysis took to it.
@@ -316,5 +327,6 @@ pub fn verify(prog: &Program, conf: &Config) -> Result<Facts, Rejection> {
         warnings,
         states: a.record.take(),
         access: core::mem::take(&mut a.access),
+        ctx_len: (len_min, len_max),
     })
 }
