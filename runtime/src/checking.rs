@@ -4,6 +4,10 @@
 //!
 //! - each register's value lies in the recorded abstract value (numbers in their intervals and
 //!   known bits, pointers at an offset in their recorded range, in their recorded region);
+//! - each relational fact holds: a register recorded as `sym + c` equals, as an integer, the
+//!   context length plus `c` (`sym` = len) or the value instruction `sym` produced the last time
+//!   it ran plus `c` (the checker keeps that value, for the register [`udf_verifier::defines`]
+//!   names); each recorded `sym + k <= len` holds; the length lies in the recorded range;
 //! - no instruction the verifier found unreachable runs;
 //! - every stack read covers only bytes written before (in this frame's life), and never part
 //!   of a spilled pointer;
@@ -15,7 +19,8 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use udf_bytecode::{Insn, Program, ProgramType, Reg, Source};
-use udf_verifier::{Facts, Kind, Value};
+use udf_verifier::state::LEN;
+use udf_verifier::{Facts, Kind, Recorded, Value, defines};
 
 use crate::decoded::Compiled;
 use crate::fault::{Fault, FaultKind};
@@ -67,8 +72,56 @@ pub enum Violation {
         /// The bound.
         bound: u64,
     },
+    /// A register's relational symbol does not hold (`value != sym + offset`).
+    Symbol {
+        /// Instruction index.
+        index: usize,
+        /// The register.
+        reg: Reg,
+        /// Its value as an integer (a pointer's offset in its region).
+        value: i128,
+        /// What the symbol names now (`None`: instruction `sym` never ran).
+        base: Option<i128>,
+        /// The recorded symbol and offset (`u32::MAX`: the context length).
+        sym: (u32, i64),
+    },
+    /// A recorded `sym + k <= len` that does not hold.
+    LenFact {
+        /// Instruction index.
+        index: usize,
+        /// The symbol and `k`.
+        fact: (u32, i64),
+        /// What the symbol names now (`None`: never produced).
+        base: Option<i128>,
+        /// The context length.
+        len: u64,
+    },
+    /// The context length outside the recorded range.
+    LenRange {
+        /// Instruction index.
+        index: usize,
+        /// The context length.
+        len: u64,
+        /// The recorded bounds.
+        min: u64,
+        /// The recorded bounds.
+        max: u64,
+    },
     /// The verifier recorded no states (`Config::record_states` was off).
     NoStates,
+}
+
+/// How a symbol prints: `len` or `v{index}`.
+struct SymName(u32);
+
+impl fmt::Display for SymName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 == udf_verifier::state::LEN {
+            f.write_str("len")
+        } else {
+            write!(f, "v{}", self.0)
+        }
+    }
 }
 
 impl fmt::Display for Violation {
@@ -105,6 +158,46 @@ impl fmt::Display for Violation {
             Violation::Extents { emitted, bound } => {
                 write!(f, "{emitted} extents emitted, verifier bound {bound}")
             }
+            Violation::Symbol {
+                index,
+                reg,
+                value,
+                base,
+                sym,
+            } => write!(
+                f,
+                "instruction {index}: {reg} = {value} but the verifier says it is {}{:+} (= {})",
+                SymName(sym.0),
+                sym.1,
+                match base {
+                    Some(b) => alloc::format!("{}", b + sym.1 as i128),
+                    None => "never produced".into(),
+                }
+            ),
+            Violation::LenFact {
+                index,
+                fact,
+                base,
+                len,
+            } => write!(
+                f,
+                "instruction {index}: the verifier says {}{:+} <= len, but {} > {len}",
+                SymName(fact.0),
+                fact.1,
+                match base {
+                    Some(b) => alloc::format!("{}", b + fact.1 as i128),
+                    None => "it was never produced".into(),
+                }
+            ),
+            Violation::LenRange {
+                index,
+                len,
+                min,
+                max,
+            } => write!(
+                f,
+                "instruction {index}: context length {len} outside the verifier's [{min}, {max}]"
+            ),
             Violation::NoStates => f.write_str("the verifier recorded no states"),
         }
     }
@@ -115,7 +208,13 @@ const STACK_BYTES: usize = STACK_FRAME * MAX_CALL_DEPTH;
 /// The observer of the checking mode.
 pub struct Checker<'a> {
     prog: &'a Program,
-    states: &'a [Option<[Value; 11]>],
+    states: &'a [Option<Recorded>],
+    /// The context length.
+    len: u64,
+    /// Per instruction: the value the register it defines held right after it last ran.
+    last: Vec<Option<u64>>,
+    /// The instruction that just ran and the register it defined, read at the next step.
+    pending: Option<(usize, Reg)>,
     /// Per stack byte: written in the current life of its frame.
     init: Vec<bool>,
     /// Per stack byte: part of a spilled pointer.
@@ -125,11 +224,14 @@ pub struct Checker<'a> {
 }
 
 impl<'a> Checker<'a> {
-    /// A checker for `prog` against the states in `facts`.
-    pub fn new(prog: &'a Program, facts: &'a Facts) -> Option<Checker<'a>> {
+    /// A checker for `prog` against the states in `facts`, on a context of `len` bytes.
+    pub fn new(prog: &'a Program, facts: &'a Facts, len: usize) -> Option<Checker<'a>> {
         Some(Checker {
             prog,
             states: facts.states.as_deref()?,
+            len: len as u64,
+            last: vec![None; prog.len()],
+            pending: None,
             init: vec![false; STACK_BYTES],
             ptr: vec![false; STACK_BYTES],
             violation: None,
@@ -169,6 +271,74 @@ impl<'a> Checker<'a> {
     }
 }
 
+/// The integer a register stands for in the verifier's relational facts: a number as unsigned,
+/// a pointer's offset in its region as signed.
+fn integer(v: &Value, x: u64) -> Option<i128> {
+    match v.kind {
+        Kind::Uninit => None,
+        Kind::Scalar => Some(x as i128),
+        Kind::Ctx => Some(x.wrapping_sub(CTX_BASE) as i64 as i128),
+        Kind::Stack { frame } => {
+            let top = STACK_TOP - frame as u64 * STACK_FRAME as u64;
+            Some(x.wrapping_sub(top) as i64 as i128)
+        }
+    }
+}
+
+impl Checker<'_> {
+    /// What symbol `s` names now.
+    fn sym_value(&self, s: u32) -> Option<i128> {
+        if s == LEN {
+            Some(self.len as i128)
+        } else {
+            self.last
+                .get(s as usize)
+                .copied()
+                .flatten()
+                .map(|v| v as i128)
+        }
+    }
+
+    /// The relational facts recorded before `index` against the machine.
+    fn relations(&mut self, index: usize, rec: &Recorded, r: &[u64; 16]) -> bool {
+        if self.len < rec.len_min || self.len > rec.len_max {
+            return self.fail(Violation::LenRange {
+                index,
+                len: self.len,
+                min: rec.len_min,
+                max: rec.len_max,
+            });
+        }
+        for (k, v) in rec.regs.iter().enumerate() {
+            let (Some(sym), Some(value)) = (v.sym, integer(v, r[k])) else {
+                continue;
+            };
+            let base = self.sym_value(sym.0);
+            if base.map(|b| b + sym.1 as i128) != Some(value) {
+                return self.fail(Violation::Symbol {
+                    index,
+                    reg: Reg::new(k as u8).expect("register"),
+                    value,
+                    base,
+                    sym,
+                });
+            }
+        }
+        for &fact in &rec.facts {
+            let base = self.sym_value(fact.0);
+            if base.is_none_or(|b| b + fact.1 as i128 > self.len as i128) {
+                return self.fail(Violation::LenFact {
+                    index,
+                    fact,
+                    base,
+                    len: self.len,
+                });
+            }
+        }
+        true
+    }
+}
+
 /// Whether concrete `x` is one of the values of `v` (pointers as addresses; `callers` locates
 /// stack frames).
 fn holds(v: &Value, x: u64) -> bool {
@@ -185,12 +355,22 @@ fn holds(v: &Value, x: u64) -> bool {
 
 impl Observer for Checker<'_> {
     fn before(&mut self, pc: usize, r: &[u64; 16], callers: usize) -> bool {
+        if let Some((j, reg)) = self.pending.take() {
+            self.last[j] = Some(r[reg.index()]);
+        }
         let Some(index) = self.prog.index_at(pc) else {
             return true;
         };
-        let Some(rec) = self.states.get(index).copied().flatten() else {
+        let states = self.states;
+        let Some(rec) = states.get(index).and_then(|s| s.as_ref()) else {
             return self.fail(Violation::Unreached { index });
         };
+        let insn = self.prog.insns()[index];
+        self.pending = defines(&insn).map(|reg| (index, reg));
+        if !self.relations(index, rec, r) {
+            return false;
+        }
+        let rec = &rec.regs;
         for (k, v) in rec.iter().enumerate() {
             if !holds(v, r[k]) {
                 return self.fail(Violation::Register {
@@ -202,7 +382,7 @@ impl Observer for Checker<'_> {
             }
         }
         let addr = |base: Reg, off: i16| r[base.index()].wrapping_add(off as i64 as u64);
-        match self.prog.insns()[index] {
+        match insn {
             Insn::Load {
                 size, base, off, ..
             } => return self.read(index, addr(base, off), size.bytes()),
@@ -255,7 +435,7 @@ pub fn run_checked(
     input: &[u8],
     r3: u64,
 ) -> Result<CheckedRun, Violation> {
-    let mut checker = Checker::new(prog, facts).ok_or(Violation::NoStates)?;
+    let mut checker = Checker::new(prog, facts, input.len()).ok_or(Violation::NoStates)?;
     let compiled = Compiled::new(prog);
     let mut vm = Vm::new();
     let mut emit = EmitHelpers::new(usize::try_from(facts.max_extents).unwrap_or(usize::MAX));

@@ -16,7 +16,7 @@ use crate::cfg::{Cfg, MAX_FRAMES};
 use crate::error::{PathStep, Region, Rule};
 use crate::scalar::Scalar;
 use crate::state::{FRAME, Frame, Kind, LEN, State, Sym, Value};
-use crate::{Access, Config, LoopFact};
+use crate::{Access, Config, LoopFact, Recorded};
 
 /// The most recent branch decisions of a path, oldest first once unrolled (a ring buffer:
 /// copied with the state, never allocated).
@@ -66,6 +66,11 @@ impl Flow {
 pub(crate) type Fail = (usize, Rule, Vec<(Reg, Value)>);
 type R<T> = Result<T, Box<Fail>>;
 
+/// A state the analysis believes impossible: refused as an internal error, never a panic.
+fn internal<T>(i: usize, what: &'static str) -> R<T> {
+    Err(Box::new((i, Rule::Internal { what }, Vec::new())))
+}
+
 fn rej<T>(st: &State, i: usize, rule: Rule, regs: &[Reg]) -> R<T> {
     let mut shown: Vec<(Reg, Value)> = Vec::new();
     for &r in regs {
@@ -88,7 +93,7 @@ pub(crate) struct Analyzer<'a> {
     pub(crate) exit_count: u64,
     pub(crate) exit_emits: u64,
     pub(crate) visited: Vec<bool>,
-    pub(crate) record: Option<Vec<Option<[Value; 11]>>>,
+    pub(crate) record: Option<Vec<Option<Recorded>>>,
     pub(crate) access: Vec<Access>,
     pub(crate) loop_facts: Vec<LoopFact>,
     pub(crate) stack_use: u32,
@@ -151,7 +156,7 @@ impl<'a> Analyzer<'a> {
                 && let Some(k) = self.cfg.loop_at(i)
             {
                 if let Some(c) = carry.take() {
-                    self.flow(i - 1, i, c);
+                    self.flow(i - 1, i, c)?;
                 }
                 i = self.run_loop(k as usize)?;
                 continue;
@@ -168,7 +173,7 @@ impl<'a> Analyzer<'a> {
             i += 1;
         }
         if let Some(c) = carry {
-            self.flow(hi - 1, hi, c);
+            self.flow(hi - 1, hi, c)?;
         }
         Ok(())
     }
@@ -206,19 +211,23 @@ impl<'a> Analyzer<'a> {
     }
 
     /// Sends `flow` along the edge `from -> to`.
-    fn flow(&mut self, from: usize, to: usize, flow: Flow) {
+    fn flow(&mut self, from: usize, to: usize, flow: Flow) -> R<()> {
         if to <= from {
-            let k = self.cfg.loop_at(to).expect("backward edge to a loop head") as usize;
-            match &mut self.back[k] {
-                None => self.back[k] = Some(flow),
+            let Some(k) = self.cfg.loop_at(to) else {
+                return internal(from, "a backward edge to no loop head");
+            };
+            match &mut self.back[k as usize] {
+                None => self.back[k as usize] = Some(flow),
                 Some(s) => s.join(flow),
             }
         } else {
-            match &mut self.pending[to] {
-                None => self.pending[to] = Some(Box::new(flow)),
-                Some(s) => s.join(flow),
+            match self.pending.get_mut(to) {
+                Some(None) => self.pending[to] = Some(Box::new(flow)),
+                Some(Some(s)) => s.join(flow),
+                None => return internal(from, "an edge out of the program"),
             }
         }
+        Ok(())
     }
 
     /// A run may end in state `st`: its counts bound the program's.
@@ -234,12 +243,22 @@ impl<'a> Analyzer<'a> {
     /// Runs instruction `i` on the state in `slot`; what is left there falls through to `i + 1`.
     fn step(&mut self, i: usize, slot: &mut Option<Flow>) -> R<()> {
         self.visited[i] = true;
-        let flow = slot.as_mut().expect("a state");
+        let Some(flow) = slot.as_mut() else {
+            return Ok(());
+        };
         if let Some(rec) = &mut self.record {
-            rec[i] = Some(match &rec[i] {
-                None => flow.st.regs,
-                Some(old) => core::array::from_fn(|r| old[r].join(&flow.st.regs[r])),
-            });
+            // What holds before `i` runs: symbol `i` (about to die) is recorded as it is; the
+            // checker compares with the value `i` produced the last time it ran.
+            let now = Recorded {
+                regs: flow.st.regs,
+                facts: flow.st.facts.clone(),
+                len_min: flow.st.len_min,
+                len_max: flow.st.len_max,
+            };
+            match &mut rec[i] {
+                None => rec[i] = Some(now),
+                Some(old) => old.join_with(&now),
+            }
         }
         let path = flow.path;
         flow.st.count += 1;
@@ -291,7 +310,15 @@ impl<'a> Analyzer<'a> {
 
     fn transfer(&mut self, i: usize, slot: &mut Option<Flow>) -> R<()> {
         let insn = self.insns[i];
-        let st = &mut slot.as_mut().expect("a state").st;
+        let Some(flow) = slot.as_mut() else {
+            return Ok(());
+        };
+        let st = &mut flow.st;
+        // Symbol `i` names the value this instruction produced the last time it ran: it dies
+        // now, whatever this run produces (a pointer, a copy, nothing).
+        if st.may_hold(i as Sym) {
+            st.kill_sym(i as Sym);
+        }
         match insn {
             Insn::Alu {
                 width,
@@ -318,7 +345,13 @@ impl<'a> Analyzer<'a> {
                         );
                     }
                     let n = b.n.alu(op, width, &b.n);
-                    let sym = if n == b.n { b.sym } else { None };
+                    // The symbol survives only where the move is the identity on every value
+                    // `b` may hold (an equal abstract value is not enough).
+                    let sym = if move_is_identity(op, width, &b.n) {
+                        b.sym
+                    } else {
+                        None
+                    };
                     Self::set_scalar(st, i, dst, n, sym);
                 } else {
                     let a = Self::read(st, i, dst)?;
@@ -352,7 +385,13 @@ impl<'a> Analyzer<'a> {
                     );
                 }
                 let n = a.n.endian(kind, bits);
-                let sym = if n == a.n { a.sym } else { None };
+                // Only `le` of a value that already fits its width leaves it unchanged; a
+                // swap changes the value even where the abstract value looks the same.
+                let sym = if swap_is_identity(kind, bits, &a.n) {
+                    a.sym
+                } else {
+                    None
+                };
                 Self::set_scalar(st, i, dst, n, sym);
             }
             Insn::LoadImm64 { dst, imm } => {
@@ -388,6 +427,9 @@ impl<'a> Analyzer<'a> {
                             Scalar::unsigned_bits(8 * n as u32)
                         }
                     }
+                    Kind::Stack { frame } if frame as usize >= st.frames.len() => {
+                        return rej(st, i, Rule::NotAPointer { reg: base }, &[base]);
+                    }
                     Kind::Stack { frame } => {
                         match self.stack_read(st, i, base, frame, &p.n, off, n, signed)? {
                             Ok(whole) => {
@@ -418,6 +460,9 @@ impl<'a> Analyzer<'a> {
                 self.note_access(i, p.kind);
                 match p.kind {
                     Kind::Ctx => return rej(st, i, Rule::ReadOnly, &regs),
+                    Kind::Stack { frame } if frame as usize >= st.frames.len() => {
+                        return rej(st, i, Rule::NotAPointer { reg: base }, &[base]);
+                    }
                     Kind::Stack { frame } => {
                         self.stack_write(st, i, &regs, frame, &p.n, off, size.bytes(), v)?
                     }
@@ -449,6 +494,9 @@ impl<'a> Analyzer<'a> {
                 self.note_access(i, p.kind);
                 match p.kind {
                     Kind::Ctx => return rej(st, i, Rule::ReadOnly, &regs),
+                    Kind::Stack { frame } if frame as usize >= st.frames.len() => {
+                        return rej(st, i, Rule::NotAPointer { reg: base }, &[base]);
+                    }
                     Kind::Stack { frame } => {
                         // The old value must be a readable number.
                         self.stack_read(st, i, base, frame, &p.n, off, n, false)
@@ -499,9 +547,12 @@ impl<'a> Analyzer<'a> {
                 );
             }
             Insn::Ja { .. } | Insn::Ja32 { .. } => {
-                let t = self.cfg.target(i).expect("jump target");
-                let f = slot.take().expect("a state");
-                self.flow(i, t, f);
+                let Some(t) = self.cfg.target(i) else {
+                    return internal(i, "a jump without a target");
+                };
+                if let Some(f) = slot.take() {
+                    self.flow(i, t, f)?;
+                }
                 return Ok(());
             }
             Insn::Jump {
@@ -800,7 +851,9 @@ impl<'a> Analyzer<'a> {
             ))?;
         let mut args = [Scalar::TOP; 5];
         for (k, _) in spec.args.iter().enumerate() {
-            let r = Reg::new(k as u8 + 1).expect("argument register");
+            let Some(r) = Reg::new(k as u8 + 1) else {
+                return internal(i, "a helper with more than five arguments");
+            };
             let v = Self::read(st, i, r)?;
             if v.kind != Kind::Scalar {
                 return rej(
@@ -850,9 +903,17 @@ impl<'a> Analyzer<'a> {
     }
 
     fn local_call(&mut self, i: usize, slot: &mut Option<Flow>) -> R<()> {
-        let flow = slot.take().expect("a state");
-        let t = self.cfg.target(i).expect("call target");
-        let f = *self.cfg.func_at(t).expect("callee is a function");
+        let Some(flow) = slot.take() else {
+            return Ok(());
+        };
+        let Some(f) = self
+            .cfg
+            .target(i)
+            .and_then(|t| self.cfg.func_at(t))
+            .copied()
+        else {
+            return internal(i, "a local call to no function");
+        };
         let depth = flow.st.frames.len();
         if depth >= MAX_FRAMES {
             return rej(
@@ -869,7 +930,10 @@ impl<'a> Analyzer<'a> {
         let caller = flow.st.regs;
         let mut callee = flow;
         Self::branch_path(&mut callee, i, true);
-        callee.st.frames.push(Rc::new(Frame::default()));
+        callee.st.frames.push(Rc::new(Frame {
+            saved: [caller[6], caller[7], caller[8], caller[9]],
+            ..Frame::default()
+        }));
         for r in [0, 6, 7, 8, 9] {
             callee.st.regs[r] = Value::UNINIT;
         }
@@ -884,17 +948,31 @@ impl<'a> Analyzer<'a> {
         let Some(mut ret) = self.returns.pop().flatten() else {
             return Ok(());
         };
-        ret.st.frames.pop();
+        // The callee-saved registers come back as they are now (a symbol the callee
+        // redefined has died in them), not as they were at the call.
+        let Some(frame) = ret.st.frames.pop() else {
+            return rej(
+                &ret.st,
+                i,
+                Rule::Internal {
+                    what: "a return without a frame",
+                },
+                &[],
+            );
+        };
         for r in 1..=5 {
             ret.st.regs[r] = Value::UNINIT;
         }
-        ret.st.regs[6..=10].copy_from_slice(&caller[6..=10]);
+        ret.st.regs[6..=9].copy_from_slice(&frame.saved);
+        ret.st.regs[10] = caller[10];
         *slot = Some(ret);
         Ok(())
     }
 
     fn exit(&mut self, i: usize, slot: &mut Option<Flow>) -> R<()> {
-        let mut flow = slot.take().expect("a state");
+        let Some(mut flow) = slot.take() else {
+            return Ok(());
+        };
         let depth = flow.st.frames.len();
         let r0 = flow.st.regs[0];
         if depth > 1 {
@@ -937,7 +1015,9 @@ impl<'a> Analyzer<'a> {
                     fr.clobber(b, b + 8);
                 }
             }
-            let slot = self.returns.last_mut().expect("inside a call");
+            let Some(slot) = self.returns.last_mut() else {
+                return internal(i, "a return outside a call");
+            };
             match slot {
                 None => *slot = Some(flow),
                 Some(s) => s.join(flow),
@@ -977,7 +1057,10 @@ impl<'a> Analyzer<'a> {
         dst: Reg,
         src: Source,
     ) -> R<()> {
-        let st = &slot.as_ref().expect("a state").st;
+        let Some(flow) = slot.as_ref() else {
+            return Ok(());
+        };
+        let st = &flow.st;
         let a = Self::read(st, i, dst)?;
         let (b, b_reg) = match src {
             Source::Reg(r) => (Self::read(st, i, r)?, Some(r)),
@@ -992,7 +1075,9 @@ impl<'a> Analyzer<'a> {
             let regs: Vec<Reg> = core::iter::once(dst).chain(b_reg).collect();
             return rej(st, i, Rule::PointerCompare, &regs);
         }
-        let target = self.cfg.target(i).expect("jump target");
+        let Some(target) = self.cfg.target(i) else {
+            return internal(i, "a jump without a target");
+        };
         let (taken, not) = if a.is_pointer() {
             // Same region: the outcome depends on the offsets only; both sides stay possible.
             (Some((a.n, b.n)), Some((a.n, b.n)))
@@ -1028,22 +1113,56 @@ impl<'a> Analyzer<'a> {
                 }
             }
         };
+        let Some(cur) = slot.as_mut() else {
+            return Ok(());
+        };
         match (not, taken) {
             (Some(n), Some(t)) => {
-                let mut f = slot.as_ref().expect("a state").clone();
+                let mut f = cur.clone();
                 apply(&mut f, t, true);
-                self.flow(i, target, f);
-                apply(slot.as_mut().expect("a state"), n, false);
+                apply(cur, n, false);
+                self.flow(i, target, f)?;
             }
-            (Some(n), None) => apply(slot.as_mut().expect("a state"), n, false),
+            (Some(n), None) => apply(cur, n, false),
             (None, Some(t)) => {
-                let mut f = slot.take().expect("a state");
+                let mut f = cur.clone();
+                *slot = None;
                 apply(&mut f, t, true);
-                self.flow(i, target, f);
+                self.flow(i, target, f)?;
             }
             (None, None) => *slot = None,
         }
         Ok(())
+    }
+}
+
+/// Whether `mov`/`movsx` of width `width` returns its operand unchanged for every value of `b`.
+fn move_is_identity(op: AluOp, width: Width, b: &Scalar) -> bool {
+    let signed_fits = |bits: u32| {
+        let half = 1i64 << (bits - 1);
+        b.smin >= -half && b.smax < half
+    };
+    match (op, width) {
+        (AluOp::Mov, Width::W64) => true,
+        (AluOp::Mov, Width::W32) => b.umax <= u32::MAX as u64,
+        (AluOp::MovSx8, Width::W64) => signed_fits(8),
+        (AluOp::MovSx16, Width::W64) => signed_fits(16),
+        (AluOp::MovSx32, Width::W64) => signed_fits(32),
+        // 32-bit sign extension then zero extension: the identity only on small non-negative
+        // values.
+        (AluOp::MovSx8, Width::W32) => b.umax < 1 << 7,
+        (AluOp::MovSx16, Width::W32) => b.umax < 1 << 15,
+        _ => false,
+    }
+}
+
+/// Whether a byte-order operation returns its operand unchanged for every value of `a`.
+fn swap_is_identity(kind: Endian, bits: SwapBits, a: &Scalar) -> bool {
+    match (kind, bits) {
+        (Endian::Le, SwapBits::B64) => true,
+        (Endian::Le, SwapBits::B32) => a.umax <= u32::MAX as u64,
+        (Endian::Le, SwapBits::B16) => a.umax <= u16::MAX as u64,
+        _ => false,
     }
 }
 

@@ -120,6 +120,12 @@ pub enum Rule {
     },
     /// `callx` through a register that is not a known helper id.
     CallxUnknown,
+    /// The verifier reached a state it believes impossible (a verifier bug): the program is
+    /// refused rather than trusted, and the verifier never panics on untrusted bytes.
+    Internal {
+        /// What went wrong.
+        what: &'static str,
+    },
     /// A divisor that may be zero, where the configuration refuses it.
     DivisionByZero,
     /// A loop whose state repeats: no bound can be proven.
@@ -248,6 +254,7 @@ impl fmt::Display for Rule {
                 "callx through a register that does not hold a known helper id of this program type",
             ),
             Rule::DivisionByZero => f.write_str("the divisor may be zero"),
+            Rule::Internal { what } => write!(f, "internal verifier error ({what}): refused"),
             Rule::NoLoopBound {
                 head,
                 tail,
@@ -323,6 +330,7 @@ impl Rule {
             Rule::ReadOnly => "read-only",
             Rule::HelperArg { .. } => "helper-arg",
             Rule::CallxUnknown => "callx",
+            Rule::Internal { .. } => "internal",
             Rule::DivisionByZero => "division-by-zero",
             Rule::NoLoopBound { .. } => "no-loop-bound",
             Rule::BudgetExceeded { .. } => "budget",

@@ -185,9 +185,9 @@ pub struct Facts {
     pub loops: Vec<LoopFact>,
     /// Warnings.
     pub warnings: Vec<Warning>,
-    /// With [`Config::record_states`]: for each instruction, the join of the register states
-    /// the analysis saw before it (`None`: never reached).
-    pub states: Option<Vec<Option<[Value; 11]>>>,
+    /// With [`Config::record_states`]: for each instruction, the join of the states the
+    /// analysis saw before it (`None`: never reached).
+    pub states: Option<Vec<Option<Recorded>>>,
     /// For each instruction, the memory its loads, stores or atomics were proven to touch
     /// (the JIT's trusted mode translates addresses with this and checks nothing).
     pub access: Vec<Access>,
@@ -201,6 +201,67 @@ impl Facts {
     pub fn admits(&self, len: usize) -> bool {
         let len = len as u64;
         self.ctx_len.0 <= len && len <= self.ctx_len.1
+    }
+}
+
+/// What the analysis knew before one instruction, joined over every path and call site that
+/// reached it: what the checking interpreter holds every run to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recorded {
+    /// `r0`-`r10`, with their symbols (`v = sym + c`).
+    pub regs: [Value; 11],
+    /// `sym + k <= len` for each `(sym, k)`.
+    pub facts: state::LenFacts,
+    /// The context length is at least this.
+    pub len_min: u64,
+    /// The context length is at most this.
+    pub len_max: u64,
+}
+
+impl Recorded {
+    /// Keeps what holds in both.
+    pub fn join_with(&mut self, o: &Recorded) {
+        for (r, s) in self.regs.iter_mut().zip(o.regs.iter()) {
+            *r = r.join(s);
+        }
+        self.facts
+            .retain_mut(|(s, k)| match o.facts.iter().find(|f| f.0 == *s) {
+                Some(f) => {
+                    *k = (*k).min(f.1);
+                    true
+                }
+                None => false,
+            });
+        self.len_min = self.len_min.min(o.len_min);
+        self.len_max = self.len_max.max(o.len_max);
+    }
+}
+
+/// The register whose new value symbol `i` names when instruction `i` (this instruction)
+/// runs: `v{i}` in the verifier's relational facts is "what this register held right after
+/// instruction `i` last ran". The checking interpreter records exactly this.
+pub fn defines(insn: &udf_bytecode::Insn) -> Option<Reg> {
+    use udf_bytecode::Insn;
+    use udf_bytecode::insn::AtomicOp;
+    match *insn {
+        Insn::Alu { dst, .. }
+        | Insn::Neg { dst, .. }
+        | Insn::End { dst, .. }
+        | Insn::LoadImm64 { dst, .. }
+        | Insn::Load { dst, .. } => Some(dst),
+        Insn::Atomic { op, fetch, src, .. } => {
+            if op == AtomicOp::CmpXchg {
+                Some(Reg::R0)
+            } else if fetch || op.always_fetches() {
+                Some(src)
+            } else {
+                None
+            }
+        }
+        Insn::LoadAbs { .. } | Insn::LoadInd { .. } | Insn::Call { .. } | Insn::CallReg { .. } => {
+            Some(Reg::R0)
+        }
+        _ => None,
     }
 }
 

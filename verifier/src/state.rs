@@ -99,7 +99,8 @@ impl fmt::Display for Value {
 /// Bytes of one stack frame.
 pub const FRAME: usize = 512;
 
-/// One frame: which bytes are initialised, and values spilled whole to 8-aligned slots.
+/// One frame: which bytes are initialised, values spilled whole to 8-aligned slots, and the
+/// caller's `r6`-`r9`, saved at the call that made the frame.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Frame {
     /// Bit `i` set: byte `i` (offset `i - 512` from the frame top) holds data that may be read.
@@ -107,6 +108,10 @@ pub struct Frame {
     /// Values stored whole by an 8-byte store at an 8-aligned slot (`slot * 8 - 512`), sorted.
     /// Pointer spills are always here; their bytes may only be read back whole.
     pub spills: Vec<(u8, Value)>,
+    /// The caller's `r6`-`r9` while this frame's function runs (uninitialised for the entry
+    /// frame). They are part of the state, so a symbol the callee redefines dies in them too,
+    /// and the return restores what is true then, not what was true at the call.
+    pub saved: [Value; 4],
 }
 
 impl Default for Frame {
@@ -114,6 +119,7 @@ impl Default for Frame {
         Frame {
             init: [0; FRAME / 64],
             spills: Vec::new(),
+            saved: [Value::UNINIT; 4],
         }
     }
 }
@@ -193,6 +199,9 @@ impl Frame {
     pub fn join_with(&mut self, o: &Frame) {
         for (w, x) in self.init.iter_mut().zip(o.init.iter()) {
             *w &= x;
+        }
+        for (r, x) in self.saved.iter_mut().zip(o.saved.iter()) {
+            *r = r.join(x);
         }
         if self.spills.is_empty() && o.spills.is_empty() {
             return;
@@ -331,12 +340,12 @@ impl State {
             }
         };
         self.regs.iter_mut().for_each(dead);
+        let holds = |v: &Value| matches!(v.sym, Some((s, _)) if s == sym);
         for f in &mut self.frames {
-            if f.spills
-                .iter()
-                .any(|(_, v)| matches!(v.sym, Some((s, _)) if s == sym))
-            {
-                Rc::make_mut(f).spills.iter_mut().for_each(|(_, v)| dead(v));
+            if f.spills.iter().any(|(_, v)| holds(v)) || f.saved.iter().any(holds) {
+                let f = Rc::make_mut(f);
+                f.spills.iter_mut().for_each(|(_, v)| dead(v));
+                f.saved.iter_mut().for_each(dead);
             }
         }
         self.facts.retain(|f| f.0 != sym);
