@@ -126,7 +126,7 @@ fn planted_unsound_transfer_function_is_caught() {
             tried += 1;
             let s = structured_labeled(&mut rng, &shape);
             let mut conf = config(ty, shape.ctx_size);
-            conf.fault_injection = true;
+            conf.fault_injection = Some(udf_verifier::Plant::AndBelowMin);
             if let Err(e) = check_one(&s.program, &conf, shape.ctx_size, &mut rng, 8) {
                 break 'search e;
             }

@@ -16,7 +16,7 @@ use crate::cfg::{Cfg, MAX_FRAMES};
 use crate::error::{PathStep, Region, Rule};
 use crate::scalar::Scalar;
 use crate::state::{FRAME, Frame, Kind, LEN, State, Sym, Value};
-use crate::{Access, Config, LoopFact, Recorded};
+use crate::{Access, Config, LoopFact, Plant, Recorded};
 
 /// The most recent branch decisions of a path, oldest first once unrolled (a ring buffer:
 /// copied with the state, never allocated).
@@ -57,8 +57,42 @@ pub struct Flow {
 }
 
 impl Flow {
-    fn join(&mut self, o: Flow) {
+    fn join(&mut self, o: Flow, conf: &Config) {
+        if conf.planted(Plant::JoinFactsMax)
+            || conf.planted(Plant::JoinKeepsSymbol)
+            || conf.planted(Plant::StackJoinUnion)
+        {
+            return self.planted_join(o, conf);
+        }
         self.st.join_with(&o.st);
+    }
+
+    /// The join with one of the planted join mistakes.
+    fn planted_join(&mut self, o: Flow, conf: &Config) {
+        let before = self.st.clone();
+        self.st.join_with(&o.st);
+        if conf.planted(Plant::JoinFactsMax) {
+            for f in &mut self.st.facts {
+                let a = before.fact(f.0).unwrap_or(f.1);
+                let b = o.st.fact(f.0).unwrap_or(f.1);
+                f.1 = a.max(b);
+            }
+        }
+        if conf.planted(Plant::JoinKeepsSymbol) {
+            for (r, b) in self.st.regs.iter_mut().zip(before.regs.iter()) {
+                if r.kind != Kind::Uninit && r.sym.is_none() {
+                    r.sym = b.sym;
+                }
+            }
+        }
+        if conf.planted(Plant::StackJoinUnion) {
+            for (f, g) in self.st.frames.iter_mut().zip(before.frames.iter()) {
+                let f = Rc::make_mut(f);
+                for (w, x) in f.init.iter_mut().zip(g.init.iter()) {
+                    *w |= x;
+                }
+            }
+        }
     }
 }
 
@@ -163,7 +197,7 @@ impl<'a> Analyzer<'a> {
             }
             if let Some(p) = self.pending[i].take() {
                 match &mut carry {
-                    Some(f) => f.join(*p),
+                    Some(f) => f.join(*p, self.conf),
                     None => carry = Some(*p),
                 }
             }
@@ -218,12 +252,12 @@ impl<'a> Analyzer<'a> {
             };
             match &mut self.back[k as usize] {
                 None => self.back[k as usize] = Some(flow),
-                Some(s) => s.join(flow),
+                Some(s) => s.join(flow, self.conf),
             }
         } else {
             match self.pending.get_mut(to) {
                 Some(None) => self.pending[to] = Some(Box::new(flow)),
-                Some(Some(s)) => s.join(flow),
+                Some(Some(s)) => s.join(flow, self.conf),
                 None => return internal(from, "an edge out of the program"),
             }
         }
@@ -347,7 +381,9 @@ impl<'a> Analyzer<'a> {
                     let n = b.n.alu(op, width, &b.n);
                     // The symbol survives only where the move is the identity on every value
                     // `b` may hold (an equal abstract value is not enough).
-                    let sym = if move_is_identity(op, width, &b.n) {
+                    let sym = if move_is_identity(op, width, &b.n)
+                        || self.conf.planted(Plant::NarrowMoveKeepsSymbol)
+                    {
                         b.sym
                     } else {
                         None
@@ -387,7 +423,9 @@ impl<'a> Analyzer<'a> {
                 let n = a.n.endian(kind, bits);
                 // Only `le` of a value that already fits its width leaves it unchanged; a
                 // swap changes the value even where the abstract value looks the same.
-                let sym = if swap_is_identity(kind, bits, &a.n) {
+                let sym = if swap_is_identity(kind, bits, &a.n)
+                    || self.conf.planted(Plant::SwapKeepsSymbol)
+                {
                     a.sym
                 } else {
                     None
@@ -602,15 +640,26 @@ impl<'a> Analyzer<'a> {
         match (a.is_pointer(), b.is_pointer()) {
             (false, false) => {
                 let n = a.n.alu(op, width, &b.n);
-                #[cfg(feature = "fault-injection")]
-                let n = if self.conf.fault_injection && op == AluOp::And && width == Width::W64 {
-                    // Planted bug: claims `x & y <= y.umin`, off by the top of `y`'s range.
+                let n = if self.conf.planted(Plant::AndBelowMin)
+                    && op == AluOp::And
+                    && width == Width::W64
+                {
                     Scalar::urange(0, b.n.umin).meet(&n).unwrap_or(n)
                 } else {
                     n
                 };
                 let sym = match (width, op, a.sym, b.n.as_const()) {
+                    (Width::W64, AluOp::Add, Some(s), Some(c))
+                        if self.conf.planted(Plant::AddSymbolWraps) =>
+                    {
+                        Some((s.0, s.1.wrapping_add(c as i64)))
+                    }
                     (Width::W64, AluOp::Add, Some(s), Some(c)) => shift(&a, s, c as i64),
+                    (Width::W64, AluOp::Sub, Some(s), Some(c))
+                        if self.conf.planted(Plant::SubSymbolSign) =>
+                    {
+                        shift(&a, s, c as i64)
+                    }
                     (Width::W64, AluOp::Sub, Some(s), Some(c)) => {
                         shift(&a, s, (c as i64).wrapping_neg())
                     }
@@ -681,7 +730,8 @@ impl<'a> Analyzer<'a> {
                 st.fact(s).is_some_and(|k| end <= k as i128)
             }
         });
-        if lo >= 0 && (hi <= st.len_min as i128 || relational) {
+        let slack = i128::from(self.conf.planted(Plant::CtxBoundOffByOne));
+        if lo >= 0 && (hi <= st.len_min as i128 + slack || relational) {
             return Ok(());
         }
         let relative = p.sym.filter(|(s, _)| *s != LEN).map(|(s, c)| {
@@ -831,6 +881,9 @@ impl<'a> Analyzer<'a> {
         }
         let fr = Rc::make_mut(&mut st.frames[frame as usize]);
         fr.clobber(lo, hi);
+        if !exact && self.conf.planted(Plant::StackInexactInit) {
+            fr.set_init(lo, lo + n, true);
+        }
         if exact {
             fr.set_init(lo, hi, true);
             if n == 8 && lo % 8 == 0 {
@@ -964,6 +1017,9 @@ impl<'a> Analyzer<'a> {
             ret.st.regs[r] = Value::UNINIT;
         }
         ret.st.regs[6..=9].copy_from_slice(&frame.saved);
+        if self.conf.planted(Plant::StaleCalleeSaved) {
+            ret.st.regs[6..=9].copy_from_slice(&caller[6..=9]);
+        }
         ret.st.regs[10] = caller[10];
         *slot = Some(ret);
         Ok(())
@@ -1020,7 +1076,7 @@ impl<'a> Analyzer<'a> {
             };
             match slot {
                 None => *slot = Some(flow),
-                Some(s) => s.join(flow),
+                Some(s) => s.join(flow, self.conf),
             }
             return Ok(());
         }
@@ -1083,12 +1139,13 @@ impl<'a> Analyzer<'a> {
             (Some((a.n, b.n)), Some((a.n, b.n)))
         } else {
             (
-                refine(width, cond, &a, &b, true),
-                refine(width, cond, &a, &b, false),
+                refine(self.conf, width, cond, &a, &b, true),
+                refine(self.conf, width, cond, &a, &b, false),
             )
         };
         let both = taken.is_some() && not.is_some();
         // Narrows the operands in `f` for one side and records what it says about the length.
+        let conf = self.conf;
         let apply = |f: &mut Flow, (na, nb): (Scalar, Scalar), side: bool| {
             if both {
                 Self::branch_path(f, i, side);
@@ -1109,7 +1166,7 @@ impl<'a> Analyzer<'a> {
                     let (mut va, mut vb) = (a, b);
                     va.n = na;
                     vb.n = nb;
-                    relate(&mut f.st, width, c, &va, &vb);
+                    relate(conf, &mut f.st, width, c, &va, &vb);
                 }
             }
         };
@@ -1211,6 +1268,7 @@ fn ptr_sym(p: &Value, x: &Value, op: AluOp) -> Option<(Sym, i64)> {
 
 /// The narrowed operands when `a COND b` (or its negation) can hold.
 fn refine(
+    conf: &Config,
     width: Width,
     cond: JmpCond,
     a: &Value,
@@ -1238,12 +1296,13 @@ fn refine(
     let (va, vb) = (view(&a.n), view(&b.n));
     let (ra, rb) = r(&va, &vb)?;
     // Where the 32-bit view is the whole value, the narrowing carries over.
-    let keep = |x: &Scalar, v: &Scalar, n: Scalar| if x == v { n } else { *x };
+    let wide = conf.planted(Plant::Jmp32NarrowsWide);
+    let keep = |x: &Scalar, v: &Scalar, n: Scalar| if x == v || wide { n } else { *x };
     Some((keep(&a.n, &va, ra), keep(&b.n, &vb, rb)))
 }
 
 /// Records what `a COND b` says about the context length.
-fn relate(st: &mut State, width: Width, cond: JmpCond, a: &Value, b: &Value) {
+fn relate(conf: &Config, st: &mut State, width: Width, cond: JmpCond, a: &Value, b: &Value) {
     use JmpCond::*;
     // A 32-bit comparison says the same as the 64-bit one only where both values are their
     // own 32-bit views: below 2^32 for unsigned conditions, in [0, 2^31) for signed ones.
@@ -1253,7 +1312,10 @@ fn relate(st: &mut State, width: Width, cond: JmpCond, a: &Value, b: &Value) {
     } else {
         u32::MAX as u64
     };
-    if width == Width::W32 && !(a.n.umax <= limit && b.n.umax <= limit) {
+    if width == Width::W32
+        && !(a.n.umax <= limit && b.n.umax <= limit)
+        && !conf.planted(Plant::Relate32Unchecked)
+    {
         return;
     }
     let nonneg = a.n.smin >= 0 && b.n.smin >= 0;
@@ -1261,7 +1323,7 @@ fn relate(st: &mut State, width: Width, cond: JmpCond, a: &Value, b: &Value) {
         Gt => le(st, b, a, 1),
         Ge => le(st, b, a, 0),
         Lt => le(st, a, b, 1),
-        Le => le(st, a, b, 0),
+        Le => le(st, a, b, i64::from(conf.planted(Plant::LeAsLt))),
         Sgt if nonneg => le(st, b, a, 1),
         Sge if nonneg => le(st, b, a, 0),
         Slt if nonneg => le(st, a, b, 1),

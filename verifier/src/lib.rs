@@ -114,10 +114,66 @@ pub struct Config {
     /// Keep each instruction's joined register state in [`Facts::states`], for the checking
     /// interpreter.
     pub record_states: bool,
-    /// Plant a deliberately unsound transfer function (64-bit `and` claims its result is at
-    /// most the second operand's minimum), to show the checking interpreter catches it.
+    /// Plant one deliberately unsound step ([`Plant`]), to show the oracles catch it.
     #[cfg(feature = "fault-injection")]
-    pub fault_injection: bool,
+    pub fault_injection: Option<Plant>,
+}
+
+/// Deliberately unsound one-line mistakes the verifier can be built to make (only with the
+/// `fault-injection` feature, which only tests enable; the command line never does): each is a
+/// plausible slip in one part of the analysis, and the oracles (the checking interpreter, the
+/// JIT differential) must catch every one. docs/soundness.md records what it took.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Plant {
+    /// Transfer function: 64-bit `and` claims `x & y <= y.umin`.
+    AndBelowMin,
+    /// Symbols: a byte swap keeps its operand's symbol.
+    SwapKeepsSymbol,
+    /// Symbols: a 32-bit or sign-extending move keeps its operand's symbol.
+    NarrowMoveKeepsSymbol,
+    /// Symbols: adding a constant keeps the symbol even where the sum may wrap.
+    AddSymbolWraps,
+    /// Symbols: subtracting a constant adds it to the symbol's offset.
+    SubSymbolSign,
+    /// Call/return: `r6`-`r9` come back as they were at the call.
+    StaleCalleeSaved,
+    /// Refinement: a 32-bit comparison narrows a register whose value is wider than 32 bits.
+    Jmp32NarrowsWide,
+    /// Refinement: `a <= b` is recorded as `a + 1 <= b` against the length.
+    LeAsLt,
+    /// Refinement: a 32-bit comparison relates values wider than 32 bits to the length.
+    Relate32Unchecked,
+    /// Join: a length fact keeps the larger of its two bounds.
+    JoinFactsMax,
+    /// Join: a register keeps the first path's symbol when the paths disagree.
+    JoinKeepsSymbol,
+    /// Stack tracking: the join keeps bytes initialised on either path.
+    StackJoinUnion,
+    /// Stack tracking: a store at a variable offset marks the bytes of its lowest offset
+    /// initialised.
+    StackInexactInit,
+    /// Bounds: a context access may end one byte past the proven length.
+    CtxBoundOffByOne,
+}
+
+impl Plant {
+    /// Every planted bug.
+    pub const ALL: [Plant; 14] = [
+        Plant::AndBelowMin,
+        Plant::SwapKeepsSymbol,
+        Plant::NarrowMoveKeepsSymbol,
+        Plant::AddSymbolWraps,
+        Plant::SubSymbolSign,
+        Plant::StaleCalleeSaved,
+        Plant::Jmp32NarrowsWide,
+        Plant::LeAsLt,
+        Plant::Relate32Unchecked,
+        Plant::JoinFactsMax,
+        Plant::JoinKeepsSymbol,
+        Plant::StackJoinUnion,
+        Plant::StackInexactInit,
+        Plant::CtxBoundOffByOne,
+    ];
 }
 
 impl Config {
@@ -132,7 +188,21 @@ impl Config {
             fragment_exits: Vec::new(),
             record_states: false,
             #[cfg(feature = "fault-injection")]
-            fault_injection: false,
+            fault_injection: None,
+        }
+    }
+
+    /// Whether planted bug `p` is switched on (never, without the `fault-injection` feature).
+    #[inline(always)]
+    pub(crate) fn planted(&self, p: Plant) -> bool {
+        #[cfg(feature = "fault-injection")]
+        {
+            self.fault_injection == Some(p)
+        }
+        #[cfg(not(feature = "fault-injection"))]
+        {
+            let _ = p;
+            false
         }
     }
 
