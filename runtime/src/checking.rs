@@ -9,6 +9,9 @@
 //!   it ran plus `c` (the checker keeps that value, for the register [`udf_verifier::defines`]
 //!   names); each recorded `sym + k <= len` holds; the length lies in the recorded range;
 //! - no instruction the verifier found unreachable runs;
+//! - every memory access lands in the region the verifier proved for its instruction (the
+//!   trusted JIT translates addresses by it), every stack write within the proven stack use of
+//!   its frame, and no run nests more frames than proven;
 //! - every stack read covers only bytes written before (in this frame's life), and never part
 //!   of a spilled pointer;
 //! - the run does not fault (out-of-bounds access, helper refusal, call depth), ends within the
@@ -20,7 +23,7 @@ use core::fmt;
 
 use udf_bytecode::{Insn, Program, ProgramType, Reg, Source};
 use udf_verifier::state::LEN;
-use udf_verifier::{Facts, Kind, Recorded, Value, defines};
+use udf_verifier::{Access, Facts, Kind, Recorded, Value, defines};
 
 use crate::decoded::Compiled;
 use crate::fault::{Fault, FaultKind};
@@ -106,6 +109,33 @@ pub enum Violation {
         min: u64,
         /// The recorded bounds.
         max: u64,
+    },
+    /// A memory access outside the region the verifier proved for its instruction.
+    Region {
+        /// Instruction index.
+        index: usize,
+        /// Address.
+        addr: u64,
+        /// What the verifier proved.
+        proven: Access,
+    },
+    /// A stack write deeper in its frame than the verifier's stack use.
+    StackUse {
+        /// Instruction index.
+        index: usize,
+        /// Bytes below the frame top the write reaches.
+        depth: u64,
+        /// The verifier's stack use.
+        bound: u32,
+    },
+    /// More frames live than the verifier's bound.
+    Frames {
+        /// Instruction index.
+        index: usize,
+        /// Frames live.
+        live: usize,
+        /// The verifier's bound.
+        bound: usize,
     },
     /// The verifier recorded no states (`Config::record_states` was off).
     NoStates,
@@ -198,6 +228,26 @@ impl fmt::Display for Violation {
                 f,
                 "instruction {index}: context length {len} outside the verifier's [{min}, {max}]"
             ),
+            Violation::Region {
+                index,
+                addr,
+                proven,
+            } => write!(
+                f,
+                "instruction {index}: access at {addr:#x} outside the region the verifier proved ({proven:?})"
+            ),
+            Violation::StackUse {
+                index,
+                depth,
+                bound,
+            } => write!(
+                f,
+                "instruction {index}: stack write {depth} bytes below the frame top, verifier's stack use {bound}"
+            ),
+            Violation::Frames { index, live, bound } => write!(
+                f,
+                "instruction {index}: {live} frames live, verifier's bound {bound}"
+            ),
             Violation::NoStates => f.write_str("the verifier recorded no states"),
         }
     }
@@ -208,6 +258,7 @@ const STACK_BYTES: usize = STACK_FRAME * MAX_CALL_DEPTH;
 /// The observer of the checking mode.
 pub struct Checker<'a> {
     prog: &'a Program,
+    facts: &'a Facts,
     states: &'a [Option<Recorded>],
     /// The context length.
     len: u64,
@@ -228,6 +279,7 @@ impl<'a> Checker<'a> {
     pub fn new(prog: &'a Program, facts: &'a Facts, len: usize) -> Option<Checker<'a>> {
         Some(Checker {
             prog,
+            facts,
             states: facts.states.as_deref()?,
             len: len as u64,
             last: vec![None; prog.len()],
@@ -286,6 +338,42 @@ fn integer(v: &Value, x: u64) -> Option<i128> {
 }
 
 impl Checker<'_> {
+    /// An access of `size` bytes at `addr` by instruction `index` (a write when `write`) in the
+    /// region and stack depth the verifier proved.
+    fn access(&mut self, index: usize, addr: u64, size: usize, write: bool) -> bool {
+        let proven = self.facts.access.get(index).copied().unwrap_or_default();
+        let in_ctx = addr
+            .checked_sub(CTX_BASE)
+            .is_some_and(|o| o.checked_add(size as u64).is_some_and(|e| e <= self.len));
+        let in_stack = Self::stack_index(addr, size).is_some();
+        let ok = match proven {
+            Access::Ctx => in_ctx,
+            Access::Stack => in_stack,
+            Access::Either => in_ctx || in_stack,
+            Access::None => false,
+        };
+        if !ok && (in_ctx || in_stack) {
+            return self.fail(Violation::Region {
+                index,
+                addr,
+                proven,
+            });
+        }
+        if write && in_stack {
+            // Bytes below the top of the frame that holds the address.
+            let below_top = STACK_TOP - addr;
+            let depth = (below_top - 1) % STACK_FRAME as u64 + 1;
+            if depth > self.facts.stack_use as u64 {
+                return self.fail(Violation::StackUse {
+                    index,
+                    depth,
+                    bound: self.facts.stack_use,
+                });
+            }
+        }
+        true
+    }
+
     /// What symbol `s` names now.
     fn sym_value(&self, s: u32) -> Option<i128> {
         if s == LEN {
@@ -370,6 +458,13 @@ impl Observer for Checker<'_> {
         if !self.relations(index, rec, r) {
             return false;
         }
+        if callers + 1 > self.facts.max_frames {
+            return self.fail(Violation::Frames {
+                index,
+                live: callers + 1,
+                bound: self.facts.max_frames,
+            });
+        }
         let rec = &rec.regs;
         for (k, v) in rec.iter().enumerate() {
             if !holds(v, r[k]) {
@@ -385,21 +480,30 @@ impl Observer for Checker<'_> {
         match insn {
             Insn::Load {
                 size, base, off, ..
-            } => return self.read(index, addr(base, off), size.bytes()),
+            } => {
+                let a = addr(base, off);
+                return self.access(index, a, size.bytes(), false)
+                    && self.read(index, a, size.bytes());
+            }
             Insn::Store {
                 size,
                 base,
                 off,
                 src,
             } => {
+                let a = addr(base, off);
+                if !self.access(index, a, size.bytes(), true) {
+                    return false;
+                }
                 let pointer = matches!(src, Source::Reg(s) if rec[s.index()].is_pointer());
-                self.write(addr(base, off), size.bytes(), pointer);
+                self.write(a, size.bytes(), pointer);
             }
             Insn::Atomic {
                 size, base, off, ..
             } => {
                 let a = addr(base, off);
-                if !self.read(index, a, size.bytes()) {
+                if !self.access(index, a, size.bytes(), true) || !self.read(index, a, size.bytes())
+                {
                     return false;
                 }
                 self.write(a, size.bytes(), false);
