@@ -244,6 +244,7 @@ fn odd_shapes_stay_well_formed() {
                 ty,
                 max_len,
                 ctx_size,
+                focus: None,
             };
             for seed in 0..40 {
                 let p = generate::structured(&mut Rng::new(seed), &shape);
