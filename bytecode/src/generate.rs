@@ -3137,7 +3137,8 @@ impl Gen<'_> {
                 .rng
                 .chance(1, 4)
                 .then(|| self.rng.pick(&[15, 63, 255, 0xffff]));
-            (s, la, self.rng.chance(1, 5), mask)
+            // (no sign-extending 8-byte load exists)
+            (s, la, s < 8 && self.rng.chance(1, 5), mask)
         } else {
             (0, 0, false, None)
         };

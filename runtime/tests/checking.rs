@@ -232,9 +232,9 @@ fn hunt_first_violation_per_shape() {
     let foci: Vec<Option<Hazard>> = std::iter::once(None).chain(Hazard::ALL.map(Some)).collect();
     for focus in foci {
         let start = Instant::now();
-        let (mut n, mut accepted) = (0u64, 0u64);
+        let (mut n, mut accepted, mut violations, mut unproven) = (0u64, 0u64, 0u64, 0u64);
         let mut found = None;
-        while start.elapsed() < limit && found.is_none() {
+        while start.elapsed() < limit {
             let (ty, ctx) = types[(n % types.len() as u64) as usize];
             let mut shape = Shape::new(ty, 48);
             shape.ctx_size = ctx;
@@ -243,22 +243,32 @@ fn hunt_first_violation_per_shape() {
             n += 1;
             let mut rng = Rng::new(7_000_000 + seed);
             let s = structured_labeled(&mut rng, &shape);
+            unproven += u64::from(s.unproven > 0);
             match check_one(&s.program, &config(ty, ctx), ctx, &mut rng, 8) {
                 Ok(c) => accepted += u64::from(c.accepted),
-                Err(e) => found = Some(format!("{ty} (ctx {ctx:?}) seed {seed}: {e}")),
+                Err(e) => {
+                    accepted += 1;
+                    violations += 1;
+                    if found.is_none() {
+                        found = Some((
+                            n,
+                            start.elapsed(),
+                            format!("{ty} (ctx {ctx:?}) seed {seed}: {e}"),
+                        ));
+                    }
+                }
             }
         }
-        match found {
-            Some(e) => println!(
-                "HUNT {}: first violation after {n} programs ({accepted} accepted before), {:.2}s:\n{e}",
-                focus_name(focus),
-                start.elapsed().as_secs_f64()
-            ),
-            None => println!(
-                "HUNT {}: none in {n} programs ({accepted} accepted), {:.2}s",
-                focus_name(focus),
-                start.elapsed().as_secs_f64()
-            ),
+        println!(
+            "HUNT {}: {n} programs in {:.1}s, {accepted} accepted ({unproven} with unproven variants), {violations} violating",
+            focus_name(focus),
+            start.elapsed().as_secs_f64()
+        );
+        if let Some((k, t, e)) = found {
+            println!(
+                "  first violation at program {k}, after {:.3}s:\n{e}",
+                t.as_secs_f64()
+            );
         }
     }
 }
