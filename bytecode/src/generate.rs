@@ -281,6 +281,52 @@ pub struct Shape {
     /// constant offsets below it are in bounds; `None`: the length is known only at run time
     /// (`r2`, as for `filter`), and reads are guarded by length checks.
     pub ctx_size: Option<u32>,
+    /// `None`: every production, the [`Hazard`]s at a low weight; `Some(h)`: `h` much more
+    /// often (a campaign aimed at one bug class).
+    pub focus: Option<Hazard>,
+}
+
+/// Productions aimed at the relational facts a verifier keeps about the context length (a
+/// value `v = sym + c`, a comparison `sym + k <= len`) and at the engines' choice of region:
+/// the shapes of the bug classes a campaign of plain structured programs missed. Each builds
+/// something that is safe when the verifier's reasoning is right and, in some variants, a
+/// program that is safe only if the verifier *wrongly* carries a fact over (counted in
+/// [`Structured::unproven`]): an accepted one of those that faults is a verifier bug.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Hazard {
+    /// A length-derived value (`r2`, a copy, `r2 - c`) or a loaded one, transformed (byte
+    /// swaps `le`/`be`/`bswap` of every width, sign extensions `movsx` and `ldsx` through a
+    /// spill, 32-bit ALU and moves, `neg`, shifts out and back), then compared with the length
+    /// (64- and 32-bit jumps) and used for a context access through `r1 +` it (or through the
+    /// untransformed value, or the length judged by the transformed copy).
+    Transform,
+    /// A local function computing a value with a symbol-producing instruction (a mask, a
+    /// remainder, a context load), called twice with the first result kept in `r6`-`r9`; then
+    /// one result compared with the length and a context access through one of them.
+    CallSymbols,
+    /// Stack and context pointers moved outside their region by a large constant (an `add`,
+    /// a `sub`, a register from `lddw`) and brought back by the access's offset field or a
+    /// later `add`.
+    FarOffsets,
+    /// A function called with a context pointer at one site and a stack pointer at another
+    /// (so its accesses are on the context on some paths and the stack on others), reading
+    /// through the pointer, sometimes moved far away and back.
+    EitherRegion,
+    /// Loops whose iterations change what an access means: a pointer that is the context in
+    /// one iteration and the stack in the next, or a value from the previous iteration used
+    /// where the current one was compared with the length.
+    LoopRegion,
+}
+
+impl Hazard {
+    /// Every hazard.
+    pub const ALL: [Hazard; 5] = [
+        Hazard::Transform,
+        Hazard::CallSymbols,
+        Hazard::FarOffsets,
+        Hazard::EitherRegion,
+        Hazard::LoopRegion,
+    ];
 }
 
 impl Shape {
@@ -295,6 +341,15 @@ impl Shape {
             ty,
             max_len,
             ctx_size,
+            focus: None,
+        }
+    }
+
+    /// [`Shape::new`] aimed at one hazard.
+    pub fn focused(ty: ProgramType, max_len: usize, focus: Hazard) -> Shape {
+        Shape {
+            focus: Some(focus),
+            ..Shape::new(ty, max_len)
         }
     }
 }
@@ -357,6 +412,16 @@ pub struct Features {
     pub legacy_loads: u32,
     /// Forward conditional diamonds.
     pub diamonds: u32,
+    /// [`Hazard::Transform`] productions.
+    pub transforms: u32,
+    /// [`Hazard::CallSymbols`] productions.
+    pub call_symbols: u32,
+    /// [`Hazard::FarOffsets`] productions.
+    pub far_offsets: u32,
+    /// [`Hazard::EitherRegion`] productions.
+    pub either_calls: u32,
+    /// [`Hazard::LoopRegion`] productions.
+    pub loop_regions: u32,
 }
 
 /// A structured program with what the generator meant by it.
@@ -368,6 +433,11 @@ pub struct Structured {
     pub flaw: Option<Flaw>,
     /// What it contains.
     pub features: Features,
+    /// Hazard variants whose safety rests on a fact the code does not establish (a check of
+    /// one value and an access through another that differs from it for some input): a
+    /// sound verifier may reject the program, and if it accepts, the checking run must not
+    /// fault. Programs with any are not counted as meant to be valid.
+    pub unproven: u32,
 }
 
 /// A program for `shape.ty` built from typical eBPF patterns (constants, ALU, stack stores,
@@ -401,6 +471,8 @@ pub fn structured_labeled(rng: &mut Rng, shape: &Shape) -> Structured {
         flaw: None,
         leak_at_exit: false,
         feats: Features::default(),
+        focus: shape.focus,
+        unproven: 0,
     };
     // Types with the same shape get different programs from one seed.
     for _ in 0..shape.ty as usize {
@@ -434,6 +506,7 @@ pub fn structured_labeled(rng: &mut Rng, shape: &Shape) -> Structured {
         args: [Val::Uninit; 6],
         height: f.height,
         legacy_end: f.legacy_end,
+        private: true,
     };
     g.funcs[0] = Some(main);
     let builders: Vec<Builder> = g
@@ -447,6 +520,7 @@ pub fn structured_labeled(rng: &mut Rng, shape: &Shape) -> Structured {
         program,
         flaw: g.flaw,
         features: g.feats,
+        unproven: g.unproven,
     }
 }
 
@@ -836,6 +910,8 @@ struct FuncOut {
     args: [Val; 6],
     height: usize,
     legacy_end: u32,
+    /// Not to be reused by [`Gen::t_call`] (its body relies on more than its arguments).
+    private: bool,
 }
 
 struct Gen<'r> {
@@ -856,6 +932,8 @@ struct Gen<'r> {
     flaw: Option<Flaw>,
     leak_at_exit: bool,
     feats: Features,
+    focus: Option<Hazard>,
+    unproven: u32,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -878,6 +956,7 @@ enum T {
     EarlyOut,
     CtxWrite,
     FlawOnly,
+    Hazard(Hazard),
 }
 
 /// How a counted loop may index memory with its counter.
@@ -1231,6 +1310,16 @@ impl Gen<'_> {
         if self.want.is_some() && f.uncond() {
             table.push((2, T::FlawOnly));
         }
+        for h in Hazard::ALL {
+            let w = match self.focus {
+                None => 1,
+                Some(x) if x == h => 14,
+                Some(_) => 0,
+            };
+            if w > 0 {
+                table.push((w, T::Hazard(h)));
+            }
+        }
         let total: u64 = table.iter().map(|t| t.0).sum();
         let mut x = self.rng.below(total);
         let mut pick = T::Const;
@@ -1260,6 +1349,7 @@ impl Gen<'_> {
             T::EarlyOut => self.t_early_out(f),
             T::CtxWrite => room >= 6 && self.t_ctx_write(f),
             T::FlawOnly => room >= 8 && self.t_flaw(f),
+            T::Hazard(h) => self.hazard(f, h, room),
         }
     }
 
@@ -1984,7 +2074,8 @@ impl Gen<'_> {
             .enumerate()
             .filter_map(|(id, o)| {
                 let fo = o.as_ref()?;
-                let fits = f.depth + fo.height <= MAX_CALL_DEPTH
+                let fits = !fo.private
+                    && f.depth + fo.height <= MAX_CALL_DEPTH
                     && (1..=5).all(|i| fo.args[i].accepts(f.st.regs[i]));
                 fits.then_some(id)
             })
@@ -2025,6 +2116,7 @@ impl Gen<'_> {
             args,
             height: g.height,
             legacy_end: g.legacy_end,
+            private: false,
         });
         id
     }
@@ -2801,6 +2893,954 @@ impl Gen<'_> {
         f.b.emit(mov(d, r));
         f.set(d, Val::Scalar);
         self.planted(Flaw::UninitRegister);
+        true
+    }
+}
+
+// --- Hazards: the shapes of the relational and region bug classes ------------------------------
+
+/// What a transform did to a value of `bits` significant bits (`64`: any value, signs too).
+struct Transformed {
+    /// The result equals the operand for every operand of the source's range.
+    ident: bool,
+    /// The result is always below `2^b` (and not negative).
+    out_bits: Option<u32>,
+    /// A precise verifier keeps the operand's symbol (the same value, by a copy-like step).
+    keeps: bool,
+}
+
+fn bits_of(v: u64) -> u32 {
+    64 - v.leading_zeros()
+}
+
+impl Gen<'_> {
+    fn hazard(&mut self, f: &mut FnCtx, h: Hazard, room: usize) -> bool {
+        match h {
+            Hazard::Transform => self.h_transform(f, room),
+            Hazard::CallSymbols => self.h_call_twice(f, room),
+            Hazard::FarOffsets => room >= 6 && self.h_far(f),
+            Hazard::EitherRegion => self.h_either(f, room),
+            Hazard::LoopRegion => self.h_loop_region(f, room),
+        }
+    }
+
+    /// The length's significant bits: 32 for a variable context, the size's for a fixed one.
+    fn len_bits(&self) -> u32 {
+        match self.fixed {
+            None => 32,
+            Some(n) => bits_of(n as u64),
+        }
+    }
+
+    /// `t = v + e; if t > len goto out` (or `len < t`), at `width`: afterwards `v + e <= len`.
+    fn check_end(&mut self, f: &mut FnCtx, v: Reg, l: Reg, e: u32, width: Width, t: Reg) {
+        f.b.emit(mov(t, v));
+        if e != 0 || self.rng.chance(1, 2) {
+            f.b.emit(addi(t, e as i32));
+        }
+        f.set(t, Val::Scalar);
+        if self.rng.chance(1, 2) {
+            f.b.branch(jmp(width, JmpCond::Gt, t, Source::Reg(l)), f.out);
+        } else {
+            f.b.branch(jmp(width, JmpCond::Lt, l, Source::Reg(t)), f.out);
+        }
+        f.out_used = true;
+        self.feats.len_checks += 1;
+    }
+
+    /// `q = p + v; d = *(q + a - o)`, an `n`-byte context read at offset `v + a`; through a
+    /// pointer moved far and brought back now and then.
+    #[allow(clippy::too_many_arguments)]
+    fn access_via(&mut self, f: &mut FnCtx, p: Reg, o: i32, v: Reg, a: i32, n: u32, q: Reg) {
+        f.b.emit(mov(q, p));
+        f.b.emit(alu64(AluOp::Add, q, Source::Reg(v)));
+        let mut off = a - o;
+        if self.rng.chance(1, 4) {
+            let k = self.rng.pick(&[600, 4096, 20000]);
+            f.b.emit(addi(q, -k));
+            off += k;
+        }
+        f.set(q, Val::Junk);
+        let d = self.pick_dst(f, Val::Scalar, 0).unwrap_or(q);
+        let signed = n < 8 && self.rng.chance(1, 6);
+        f.b.emit(Insn::Load {
+            size: size_of(n),
+            signed,
+            dst: d,
+            base: q,
+            off: off as i16,
+        });
+        f.set(d, Val::Input);
+        self.feats.ctx_reads += 1;
+    }
+
+    /// An 8-aligned 8-byte stack slot that may be written with scalar data.
+    fn scalar_slot(&mut self, f: &FnCtx) -> Option<i32> {
+        (0..8)
+            .map(|_| -8 * (1 + self.rng.below(16) as i32))
+            .find(|&a| Self::stack_write_ok(f, a, 8, SD))
+    }
+
+    /// Applies a random value-changing or value-keeping operation to `y` (holding a value of
+    /// `bits` significant bits).
+    fn transform(&mut self, f: &mut FnCtx, y: Reg, bits: u32) -> Transformed {
+        let id = |max: u32| bits <= max;
+        let same = |ident: bool| if ident && bits < 64 { Some(bits) } else { None };
+        let t = |ident, out_bits, keeps| Transformed {
+            ident,
+            out_bits,
+            keeps,
+        };
+        match self.rng.below(20) {
+            0..=5 => {
+                let kind = self.rng.pick(&[Endian::Le, Endian::Be, Endian::Swap]);
+                let sb = self
+                    .rng
+                    .pick(&[SwapBits::B16, SwapBits::B32, SwapBits::B64]);
+                f.b.emit(Insn::End {
+                    kind,
+                    bits: sb,
+                    dst: y,
+                });
+                let w = sb.bits();
+                if kind == Endian::Le {
+                    let ident = id(w);
+                    t(ident, if w < 64 { Some(w) } else { same(true) }, true)
+                } else {
+                    t(false, (w < 64).then_some(w), false)
+                }
+            }
+            6..=7 => {
+                let (op, w) = self.rng.pick(&[
+                    (AluOp::MovSx8, 7),
+                    (AluOp::MovSx16, 15),
+                    (AluOp::MovSx32, 31),
+                ]);
+                f.b.emit(alu64(op, y, Source::Reg(y)));
+                t(id(w), same(id(w)), true)
+            }
+            8 => {
+                f.b.emit(alu(Width::W32, AluOp::Mov, y, Source::Reg(y)));
+                t(id(32), Some(bits.min(32)), true)
+            }
+            9 => {
+                let (op, imm) = self.rng.pick(&[
+                    (AluOp::And, -1),
+                    (AluOp::Add, 0),
+                    (AluOp::Or, 0),
+                    (AluOp::Xor, 0),
+                    (AluOp::Lsh, 0),
+                    (AluOp::Rsh, 0),
+                ]);
+                f.b.emit(alu(Width::W32, op, y, Source::Imm(imm)));
+                t(id(32), Some(bits.min(32)), false)
+            }
+            10 => {
+                let c = 1 + self.rng.below(16) as i32;
+                let op = self.rng.pick(&[AluOp::Add, AluOp::Sub]);
+                f.b.emit(alu(Width::W32, op, y, Source::Imm(c)));
+                t(false, Some(32), false)
+            }
+            11 => {
+                let w = width(self.rng);
+                f.b.emit(Insn::Neg { width: w, dst: y });
+                t(false, (w == Width::W32).then_some(32), false)
+            }
+            12 => {
+                f.b.emit(Insn::Neg {
+                    width: Width::W64,
+                    dst: y,
+                });
+                f.b.emit(Insn::Neg {
+                    width: Width::W64,
+                    dst: y,
+                });
+                t(true, same(true), false)
+            }
+            13 => {
+                let c = 1 + self.rng.below(64) as i32;
+                f.b.emit(addi(y, c));
+                f.b.emit(alu64(AluOp::Sub, y, Source::Imm(c)));
+                t(true, same(bits <= 62), bits <= 62)
+            }
+            14 => {
+                f.b.emit(alu64(AluOp::Lsh, y, Source::Imm(32)));
+                if self.rng.chance(1, 2) {
+                    f.b.emit(alu64(AluOp::Rsh, y, Source::Imm(32)));
+                    t(id(32), Some(bits.min(32)), false)
+                } else {
+                    f.b.emit(alu64(AluOp::Arsh, y, Source::Imm(32)));
+                    t(id(31), same(id(31)), false)
+                }
+            }
+            _ => {
+                // through the stack: a whole spill read back whole, in part, or sign-extended
+                let Some(a) = self.scalar_slot(f) else {
+                    f.b.emit(alu(Width::W32, AluOp::Mov, y, Source::Reg(y)));
+                    return t(id(32), Some(bits.min(32)), true);
+                };
+                f.b.emit(st(Size::DW, Reg::R10, a, Source::Reg(y)));
+                Self::stack_write(f, a, 8, Val::Scalar);
+                let (size, signed, max) = self.rng.pick(&[
+                    (Size::DW, false, 64),
+                    (Size::W, false, 32),
+                    (Size::W, true, 31),
+                    (Size::H, true, 15),
+                    (Size::B, true, 7),
+                    (Size::H, false, 16),
+                ]);
+                f.b.emit(Insn::Load {
+                    size,
+                    signed,
+                    dst: y,
+                    base: Reg::R10,
+                    off: a as i16,
+                });
+                let out = if signed {
+                    same(id(max))
+                } else if size == Size::DW {
+                    same(true)
+                } else {
+                    Some((size.bytes() as u32 * 8).min(bits))
+                };
+                t(id(max), out, size == Size::DW)
+            }
+        }
+    }
+
+    /// A length-derived or loaded value, transformed, compared with the length, and used for
+    /// a context access ([`Hazard::Transform`]).
+    fn h_transform(&mut self, f: &mut FnCtx, room: usize) -> bool {
+        if room < 16 || self.ctx_reg(f).is_none() || self.len_reg(f).is_none() {
+            return false;
+        }
+        let var = self.fixed.is_none();
+        // 0: the length, 1: the length minus c, 2: a context load
+        let src = match self.rng.below(if var { 3 } else { 2 }) {
+            0 => 0,
+            1 if var => 1,
+            _ => 2,
+        };
+        let n = self.rng.pick(&[1u32, 2, 4, 8, 1, 2]);
+        let a = self.rng.below(8) as u32;
+        let c = 1 + self.rng.below(16) as u32;
+        // what must be readable before: the load, or room for a trailing read
+        let (ls, la, lsigned, lmask) = if src == 2 {
+            let s = self.rng.pick(&[2u32, 4, 1, 2, 4, 8]);
+            let Some(la) = self.ctx_offset(s) else {
+                return false;
+            };
+            if !self.ensure_len(f, la + s) {
+                return false;
+            }
+            let mask = self
+                .rng
+                .chance(1, 4)
+                .then(|| self.rng.pick(&[15, 63, 255, 0xffff]));
+            // (no sign-extending 8-byte load exists)
+            (s, la, s < 8 && self.rng.chance(1, 5), mask)
+        } else {
+            (0, 0, false, None)
+        };
+        // trailing reads need `len >= c + n` (or `>= n`)
+        let trail = src != 2 && self.rng.chance(1, 3);
+        if trail && !self.ensure_len(f, if src == 1 { c + n } else { n }) {
+            return false;
+        }
+        if src == 1 && !self.ensure_len(f, c) {
+            return false;
+        }
+        let (Some(l), Some((p, o))) = (self.len_reg(f), self.ctx_reg(f)) else {
+            return false;
+        };
+        let keep = bit(l) | Self::ctx_mask(f);
+        let bits;
+        let x = if src == 0 {
+            bits = self.len_bits();
+            l
+        } else {
+            let Some(x) = self.pick_dst(f, Val::Scalar, keep) else {
+                return false;
+            };
+            if src == 1 {
+                f.b.emit(mov(x, l));
+                if self.rng.chance(1, 2) {
+                    f.b.emit(addi(x, -(c as i32)));
+                } else {
+                    f.b.emit(alu64(AluOp::Sub, x, Source::Imm(c as i32)));
+                }
+                bits = 32;
+            } else {
+                f.b.emit(Insn::Load {
+                    size: size_of(ls),
+                    signed: lsigned,
+                    dst: x,
+                    base: p,
+                    off: (la as i32 - o) as i16,
+                });
+                self.feats.ctx_reads += 1;
+                bits = match (lsigned, lmask) {
+                    (_, Some(m)) => {
+                        f.b.emit(alu64(AluOp::And, x, Source::Imm(m)));
+                        bits_of(m as u64)
+                    }
+                    (true, None) => 64,
+                    (false, None) => ls * 8,
+                };
+            }
+            f.set(x, Val::Scalar);
+            x
+        };
+        // y: a copy (always of the length itself), or x itself
+        let copy = src == 0 || self.rng.chance(2, 3);
+        let y = if copy {
+            let Some(y) = self.pick_dst(f, Val::Scalar, keep | bit(x)) else {
+                return false;
+            };
+            f.b.emit(mov(y, x));
+            f.set(y, Val::Scalar);
+            y
+        } else {
+            x
+        };
+        let tr = self.transform(f, y, bits);
+        f.set(y, Val::Scalar);
+        let keep = keep | bit(x) | bit(y);
+        let Some(t) = self.pick_dst(f, Val::Scalar, keep) else {
+            return true;
+        };
+        let Some(q) = self.pick_dst(f, Val::Junk, keep | bit(t)) else {
+            return true;
+        };
+        let w = if self.rng.chance(1, 3) {
+            Width::W32
+        } else {
+            Width::W64
+        };
+        let fits = |b: Option<u32>| b.is_some_and(|b| b <= if w == Width::W32 { 31 } else { 62 });
+        let alias_ok = tr.ident && tr.keeps;
+        let e = a + n;
+        let valid = if trail {
+            // q = r1 + y - n: the last n bytes (before the c subtracted)
+            f.b.emit(mov(q, p));
+            f.b.emit(alu64(AluOp::Add, q, Source::Reg(y)));
+            f.set(q, Val::Junk);
+            let d = self.pick_dst(f, Val::Scalar, 0).unwrap_or(q);
+            f.b.emit(ldx(size_of(n), d, q, -(n as i32) - o));
+            f.set(d, Val::Input);
+            self.feats.ctx_reads += 1;
+            alias_ok
+        } else {
+            match self.rng.below(if src == 0 {
+                2
+            } else if copy {
+                3
+            } else {
+                1
+            }) {
+                0 => {
+                    // the transformed value checked and used
+                    self.check_end(f, y, l, e, w, t);
+                    self.access_via(f, p, o, y, a as i32, n, q);
+                    fits(tr.out_bits)
+                }
+                1 if src == 0 => {
+                    // the length judged by its transformed copy
+                    let k = match self.fixed {
+                        Some(s) => 1 + self.rng.below(s.max(1) as u64) as u32,
+                        None => f.st.len_min + 1 + self.rng.below(24) as u32,
+                    };
+                    let n = n.min(k);
+                    let a0 = self.rng.below((k - n + 1) as u64) as u32;
+                    match self.rng.below(3) {
+                        0 => {
+                            f.b.branch(jmp(w, JmpCond::Lt, y, Source::Imm(k as i32)), f.out)
+                        }
+                        1 => {
+                            f.b.branch(jmp(w, JmpCond::Le, y, Source::Imm(k as i32 - 1)), f.out)
+                        }
+                        _ => {
+                            f.b.emit(movi(t, k as i32));
+                            f.set(t, Val::Scalar);
+                            f.b.branch(jmp(w, JmpCond::Gt, t, Source::Reg(y)), f.out);
+                        }
+                    }
+                    f.out_used = true;
+                    self.feats.len_checks += 1;
+                    let covered = self.fixed.is_some_and(|s| a0 + n <= s);
+                    let valid = covered || alias_ok;
+                    if valid && var {
+                        f.st.len_min = f.st.len_min.max(k);
+                        f.st.len_hint = f.st.len_hint.max(k);
+                    }
+                    let d = self.pick_dst(f, Val::Scalar, 0).unwrap_or(t);
+                    f.b.emit(ldx(size_of(n), d, p, a0 as i32 - o));
+                    f.set(d, Val::Input);
+                    self.feats.ctx_reads += 1;
+                    valid
+                }
+                _ => {
+                    // one checked, the other used
+                    let (chk, used, b) = if self.rng.chance(1, 2) {
+                        (y, x, Some(bits))
+                    } else {
+                        (x, y, tr.out_bits)
+                    };
+                    self.check_end(f, chk, l, e, w, t);
+                    self.access_via(f, p, o, used, a as i32, n, q);
+                    alias_ok && fits(Some(bits)) && fits(b)
+                }
+            }
+        };
+        if !valid {
+            self.unproven += 1;
+        }
+        self.feats.transforms += 1;
+        true
+    }
+}
+
+impl Gen<'_> {
+    /// Registers a function built by hand (called from depth `depth`).
+    fn private_function(&mut self, b: Builder, args: [Val; 6]) -> usize {
+        self.done_len += b.len();
+        self.funcs.push(Some(FuncOut {
+            b,
+            args,
+            height: 1,
+            legacy_end: 0,
+            private: true,
+        }));
+        self.funcs.len() - 1
+    }
+
+    /// A call of `id` (height 1) with the caller-side bookkeeping of [`Gen::t_call`].
+    fn call_private(&mut self, f: &mut FnCtx, id: usize) {
+        f.height = f.height.max(2);
+        f.b.call(id);
+        Self::clobber(f);
+        self.feats.local_calls += 1;
+    }
+
+    /// A value computed by a function with a symbol-producing instruction, called twice, the
+    /// first result kept in `r6`-`r9` ([`Hazard::CallSymbols`]).
+    fn h_call_twice(&mut self, f: &mut FnCtx, room: usize) -> bool {
+        if f.depth >= MAX_CALL_DEPTH || room < 30 || !self.clobber_ok(f) {
+            return false;
+        }
+        let mask: i32 = if self.fixed.is_some() {
+            self.rng.pick(&[127, 255, 63])
+        } else {
+            self.rng.pick(&[15, 63, 255, 31])
+        };
+        // 0: r1 & mask, 1: r1 % (mask + 1), 2: (ctx[k] + r1) & mask, 3: (r1 & mask) + c
+        let kind = self.rng.below(4);
+        let k = self.rng.below(16) as u32;
+        if kind == 2 && !self.ensure_len(f, k + 1) {
+            return false;
+        }
+        self.ensure_saved(f);
+        let Some((_, o)) = self.ctx_reg(f) else {
+            return false;
+        };
+        let mut b = Builder::default();
+        let c = 1 + self.rng.below(8) as i32;
+        match kind {
+            0 => {
+                b.emit(mov(Reg::R0, Reg::R1));
+                b.emit(alu64(AluOp::And, Reg::R0, Source::Imm(mask)));
+            }
+            1 => {
+                b.emit(mov(Reg::R0, Reg::R1));
+                b.emit(alu64(AluOp::Mod, Reg::R0, Source::Imm(mask + 1)));
+            }
+            2 => {
+                b.emit(ldx(Size::B, Reg::R0, Reg::R2, k as i32 - o));
+                b.emit(alu64(AluOp::Add, Reg::R0, Source::Reg(Reg::R1)));
+                b.emit(alu64(AluOp::And, Reg::R0, Source::Imm(mask)));
+            }
+            _ => {
+                b.emit(mov(Reg::R0, Reg::R1));
+                b.emit(alu64(AluOp::And, Reg::R0, Source::Imm(mask)));
+                b.emit(addi(Reg::R0, c));
+            }
+        }
+        b.emit(Insn::Exit);
+        let hi = mask + if kind == 3 { c } else { 0 };
+        let mut args = [Val::Uninit; 6];
+        args[1] = Val::Scalar;
+        if kind == 2 {
+            args[2] = Val::Ctx(o);
+        }
+        let id = self.private_function(b, args);
+        // The arguments: one large, one small (in either order), or from the input.
+        let big = hi - self.rng.below(4) as i32;
+        let small = self.rng.below(4) as i32;
+        let (a1, a2) = if self.rng.chance(1, 2) {
+            (big, small)
+        } else {
+            (small, big)
+        };
+        let keepers: Vec<Reg> = [Reg::R6, Reg::R7, Reg::R8, Reg::R9]
+            .into_iter()
+            .filter(|&r| self.can_write(f, r, Val::Scalar) && !Self::protected(f, r))
+            .collect();
+        let keeper = (!keepers.is_empty()).then(|| self.rng.pick(&keepers));
+        let Some(kp) = keeper else {
+            return false;
+        };
+        for (n, arg) in [a1, a2].into_iter().enumerate() {
+            if kind == 2 {
+                let Some((p, _)) = self.ctx_reg(f) else {
+                    return n > 0;
+                };
+                if p != Reg::R2 {
+                    f.b.emit(mov(Reg::R2, p));
+                }
+            }
+            match self.input_reg(f).filter(|_| self.rng.chance(1, 4)) {
+                Some(x) => f.b.emit(mov(Reg::R1, x)),
+                None => f.b.emit(movi(Reg::R1, arg)),
+            }
+            self.call_private(f, id);
+            if n == 0 {
+                f.b.emit(mov(kp, Reg::R0));
+                f.set(kp, Val::Scalar);
+            }
+        }
+        self.feats.call_symbols += 1;
+        // r0: the second result; kp: the first.
+        let (Some(l), Some((p, o))) = (self.len_reg(f), self.ctx_reg(f)) else {
+            return true;
+        };
+        let keep = bit(l) | bit(p) | bit(kp) | bit(Reg::R0);
+        let (Some(t), Some(q)) = (
+            self.pick_dst(f, Val::Scalar, keep),
+            self.pick_dst(f, Val::Junk, keep),
+        ) else {
+            return true;
+        };
+        if t == q {
+            return true;
+        }
+        let a = self.rng.below(8) as i32;
+        let n = self.rng.pick(&[1u32, 2, 4, 8]);
+        let e = a as u32 + n;
+        let w = if self.rng.chance(1, 4) {
+            Width::W32
+        } else {
+            Width::W64
+        };
+        let (chk, used) = match self.rng.below(4) {
+            0 | 1 => (Reg::R0, kp),
+            2 => (kp, Reg::R0),
+            _ => {
+                let r = self.rng.pick(&[Reg::R0, kp]);
+                (r, r)
+            }
+        };
+        // keep r0 (the second result) alive: copy it where it is needed
+        self.check_end(f, chk, l, e, w, t);
+        self.access_via(f, p, o, used, a, n, q);
+        let covered = self.fixed.is_some_and(|s| hi as u32 + e <= s)
+            || (self.fixed.is_none() && hi as u32 + e <= f.st.len_min);
+        if chk != used && !covered {
+            self.unproven += 1;
+        }
+        true
+    }
+
+    /// Pointers moved outside their region and brought back ([`Hazard::FarOffsets`]).
+    fn h_far(&mut self, f: &mut FnCtx) -> bool {
+        let Some(q) = self.pick_dst(f, Val::Junk, Self::ctx_mask(f)) else {
+            return false;
+        };
+        let k: i32 = self.rng.pick(&[513, 1024, 4096, 16384, 30000, 32000]);
+        let later = self.rng.chance(1, 3);
+        // the base moved by -k (stack) or +-k (context); `back`: what the offset must add
+        let move_by = |g: &mut Self, f: &mut FnCtx, by: i32| match g.rng.below(3) {
+            0 => f.b.emit(addi(q, by)),
+            1 => f.b.emit(alu64(AluOp::Sub, q, Source::Imm(-by))),
+            _ => {
+                let t = g.pick_dst(f, Val::Scalar, bit(q) | Self::ctx_mask(f));
+                match t {
+                    Some(t) => {
+                        f.b.emit(Insn::LoadImm64 {
+                            dst: t,
+                            imm: (-by) as i64 as u64,
+                        });
+                        f.b.emit(alu64(AluOp::Sub, q, Source::Reg(t)));
+                        f.set(t, Val::Scalar);
+                    }
+                    None => f.b.emit(addi(q, by)),
+                }
+            }
+        };
+        if self.rng.chance(1, 2) {
+            // the stack
+            let s = self.pick_size();
+            let store = self.rng.chance(1, 2);
+            let a = if store {
+                let Some(a) = (0..6)
+                    .map(|_| self.stack_addr(s))
+                    .find(|&a| Self::stack_write_ok(f, a, s as usize, SD))
+                else {
+                    return false;
+                };
+                a
+            } else {
+                let Some(a) = self.find_readable(f, s) else {
+                    return false;
+                };
+                a
+            };
+            f.b.emit(mov(q, Reg::R10));
+            move_by(self, f, -k);
+            let mut back = k;
+            if later {
+                let d = self.rng.below(64) as i32;
+                f.b.emit(addi(q, k - d));
+                back = d;
+            }
+            f.set(q, Val::Junk);
+            if store {
+                let src = match self.scalar_reg(f) {
+                    Some(r) if self.rng.chance(1, 2) => Source::Reg(r),
+                    _ => Source::Imm(self.rng.imm32()),
+                };
+                f.b.emit(st(size_of(s), q, a + back, src));
+                Self::stack_write(f, a, s as usize, Val::Scalar);
+            } else {
+                let d = self.pick_dst(f, Val::Scalar, 0).unwrap_or(q);
+                f.b.emit(ldx(size_of(s), d, q, a + back));
+                f.set(d, Val::Scalar);
+            }
+        } else {
+            // the context
+            let mut s = self.pick_size();
+            if let Some(n) = self.fixed {
+                while s > n && s > 1 {
+                    s /= 2;
+                }
+            }
+            let Some(a) = self.ctx_offset(s) else {
+                return false;
+            };
+            if !self.ensure_len(f, a + s) {
+                return false;
+            }
+            let Some((p, o)) = self.ctx_reg(f) else {
+                return false;
+            };
+            if q == p {
+                return false;
+            }
+            let by = if self.rng.chance(1, 2) { k } else { -k };
+            f.b.emit(mov(q, p));
+            move_by(self, f, by);
+            let mut back = -by;
+            if later {
+                let d = self.rng.below(8) as i32;
+                f.b.emit(addi(q, -by - d));
+                back = d;
+            }
+            f.set(q, Val::Junk);
+            let off = a as i32 - o + back;
+            if i16::try_from(off).is_err() {
+                return false;
+            }
+            let d = self.pick_dst(f, Val::Scalar, 0).unwrap_or(q);
+            f.b.emit(ldx(size_of(s), d, q, off));
+            f.set(d, Val::Input);
+            self.feats.ctx_reads += 1;
+        }
+        self.feats.far_offsets += 1;
+        true
+    }
+
+    /// Writes scalar data to `[r10 - at, r10 - at + n)` (8-byte stores); false if the
+    /// generator's rules forbid it here.
+    fn fill_window(&mut self, f: &mut FnCtx, at: i32, n: u32) -> bool {
+        let words = n.div_ceil(8) as i32;
+        if (0..words).any(|j| !Self::stack_write_ok(f, -at + 8 * j, 8, SD)) {
+            return false;
+        }
+        for j in 0..words {
+            let src = match self.scalar_reg(f) {
+                Some(r) if self.rng.chance(1, 3) => Source::Reg(r),
+                _ => Source::Imm(self.rng.imm32()),
+            };
+            f.b.emit(st(Size::DW, Reg::R10, -at + 8 * j, src));
+            Self::stack_write(f, -at + 8 * j, 8, Val::Scalar);
+        }
+        true
+    }
+
+    /// Reads `[base + a, + sz)` within a window of `n` bytes into `r3` and adds it to `r0`,
+    /// directly or through a copy of the base moved far and brought back.
+    fn window_read(&mut self, b: &mut Builder, base: Reg, tmp: Reg, n: u32, acc: Reg, dst: Reg) {
+        let mut sz = self.rng.pick(&[1u32, 2, 4, 8]);
+        while sz > n {
+            sz /= 2;
+        }
+        let a = self.rng.below((n - sz + 1) as u64) as i32;
+        match self.rng.below(4) {
+            0 | 1 => b.emit(ldx(size_of(sz), dst, base, a)),
+            2 => {
+                let k = self.rng.pick(&[4096, 20000, 32000, 600]);
+                let by = if self.rng.chance(1, 2) { k } else { -k };
+                b.emit(mov(tmp, base));
+                b.emit(addi(tmp, by));
+                b.emit(ldx(size_of(sz), dst, tmp, a - by));
+            }
+            _ => {
+                let k = self.rng.pick(&[4096, 100_000, 1 << 20]);
+                b.emit(mov(tmp, base));
+                b.emit(addi(tmp, -k));
+                b.emit(addi(tmp, k));
+                b.emit(ldx(size_of(sz), dst, tmp, a));
+            }
+        }
+        b.emit(alu64(AluOp::Add, acc, Source::Reg(dst)));
+    }
+
+    /// A context window and a stack window of `n` readable bytes: the context offset (after
+    /// a length check if needed) and the stack distance below `r10`.
+    fn windows(&mut self, f: &mut FnCtx, n: u32) -> Option<(u32, i32)> {
+        let c0 = self.ctx_offset(n)?;
+        if !self.ensure_len(f, c0 + n) {
+            return None;
+        }
+        let at = 8 * (n.div_ceil(8) as i32 + self.rng.below(8) as i32);
+        if !self.fill_window(f, at, n) {
+            return None;
+        }
+        Some((c0, at))
+    }
+
+    /// A function called with a context pointer and a stack pointer ([`Hazard::EitherRegion`]).
+    fn h_either(&mut self, f: &mut FnCtx, room: usize) -> bool {
+        if f.depth >= MAX_CALL_DEPTH || room < 26 || !self.clobber_ok(f) {
+            return false;
+        }
+        let mut n = self.rng.pick(&[1u32, 2, 4, 8, 16, 8]);
+        if let Some(s) = self.fixed {
+            while n > s && n > 1 {
+                n /= 2;
+            }
+        }
+        let Some((c0, at)) = self.windows(f, n) else {
+            return false;
+        };
+        self.ensure_saved(f);
+        let mut b = Builder::default();
+        b.emit(movi(Reg::R0, 0));
+        for _ in 0..1 + self.rng.below(3) {
+            self.window_read(&mut b, Reg::R1, Reg::R4, n, Reg::R0, Reg::R3);
+        }
+        b.emit(Insn::Exit);
+        let mut args = [Val::Uninit; 6];
+        args[1] = Val::Junk;
+        let id = self.private_function(b, args);
+        let ctx_first = self.rng.chance(1, 2);
+        // In two arms of a diamond on an input value now and then, else one after the other.
+        let arms = self
+            .input_reg(f)
+            .filter(|&r| r.index() >= 6 && self.rng.chance(1, 3));
+        let site = |g: &mut Self, f: &mut FnCtx, ctx: bool| -> bool {
+            if ctx {
+                let Some((p, o)) = g.ctx_reg(f) else {
+                    return false;
+                };
+                f.b.emit(mov(Reg::R1, p));
+                if c0 as i32 != o {
+                    f.b.emit(addi(Reg::R1, c0 as i32 - o));
+                }
+            } else {
+                f.b.emit(mov(Reg::R1, Reg::R10));
+                f.b.emit(addi(Reg::R1, -at));
+            }
+            g.call_private(f, id);
+            true
+        };
+        match arms {
+            Some(x) => {
+                let l_else = f.b.label();
+                let l_join = f.b.label();
+                f.b.branch(
+                    jmp(
+                        Width::W64,
+                        JmpCond::Ne,
+                        x,
+                        Source::Imm(self.rng.below(4) as i32),
+                    ),
+                    l_else,
+                );
+                let s0 = f.st.clone();
+                if !site(self, f, ctx_first) {
+                    return false;
+                }
+                let s1 = core::mem::replace(&mut f.st, s0);
+                f.b.branch(Insn::Ja { off: 0 }, l_join);
+                f.b.bind(l_else);
+                if !site(self, f, !ctx_first) {
+                    return false;
+                }
+                f.b.bind(l_join);
+                f.st = State::meet(&s1, &f.st);
+                self.feats.diamonds += 1;
+            }
+            None => {
+                if !site(self, f, ctx_first) || !site(self, f, !ctx_first) {
+                    return false;
+                }
+            }
+        }
+        self.feats.either_calls += 1;
+        true
+    }
+
+    /// Loops whose iterations change an access's region or a value's meaning
+    /// ([`Hazard::LoopRegion`]).
+    fn h_loop_region(&mut self, f: &mut FnCtx, room: usize) -> bool {
+        if room < 22 || f.loop_depth >= 2 {
+            return false;
+        }
+        if self.rng.chance(1, 2) {
+            self.loop_swap_regions(f)
+        } else {
+            self.loop_stale_value(f)
+        }
+    }
+
+    /// `q` = context window, `s` = stack window; each iteration reads through `q`, then swaps
+    /// them: the read is on the context in odd iterations and on the stack in even ones.
+    fn loop_swap_regions(&mut self, f: &mut FnCtx) -> bool {
+        let mut n = self.rng.pick(&[1u32, 2, 4, 8, 8]);
+        if let Some(s) = self.fixed {
+            while n > s && n > 1 {
+                n /= 2;
+            }
+        }
+        let Some((c0, at)) = self.windows(f, n) else {
+            return false;
+        };
+        let Some((p, o)) = self.ctx_reg(f) else {
+            return false;
+        };
+        let mut used = Self::ctx_mask(f);
+        let mut take = |g: &mut Self, f: &FnCtx, v: Val| {
+            let r = g.pick_dst(f, v, used)?;
+            used |= bit(r);
+            Some(r)
+        };
+        let (Some(q), Some(s), Some(t), Some(c), Some(d)) = (
+            take(self, f, Val::Junk),
+            take(self, f, Val::Junk),
+            take(self, f, Val::Junk),
+            take(self, f, Val::Scalar),
+            take(self, f, Val::Scalar),
+        ) else {
+            return false;
+        };
+        f.b.emit(mov(q, p));
+        if c0 as i32 != o {
+            f.b.emit(addi(q, c0 as i32 - o));
+        }
+        f.b.emit(mov(s, Reg::R10));
+        f.b.emit(addi(s, -at));
+        let stack_first = self.rng.chance(1, 3);
+        if stack_first {
+            f.b.emit(mov(t, q));
+            f.b.emit(mov(q, s));
+            f.b.emit(mov(s, t));
+        }
+        f.b.emit(movi(c, 0));
+        f.set(d, Val::Scalar);
+        f.b.emit(movi(d, 0));
+        let iters = 2 + self.rng.below(4) as i32;
+        let head = f.b.here();
+        let mut b = core::mem::take(&mut f.b);
+        self.window_read(&mut b, q, t, n, d, t);
+        f.b = b;
+        f.b.emit(mov(t, q));
+        f.b.emit(mov(q, s));
+        f.b.emit(mov(s, t));
+        f.b.emit(addi(c, 1));
+        f.b.branch(jmp(Width::W64, JmpCond::Lt, c, Source::Imm(iters)), head);
+        for r in [q, s, t] {
+            f.set(r, Val::Junk);
+        }
+        f.set(c, Val::Scalar);
+        self.feats.loops += 1;
+        self.feats.loop_regions += 1;
+        true
+    }
+
+    /// Each iteration computes `v` (a fresh symbol), checks `v + e <= len` and reads through
+    /// `v` or through `k`, the previous iteration's `v` (0 at first); then `k = v`.
+    fn loop_stale_value(&mut self, f: &mut FnCtx) -> bool {
+        let a = self.rng.below(4) as i32;
+        let n = self.rng.pick(&[1u32, 2, 4]);
+        let e = a as u32 + n;
+        if !self.ensure_len(f, e) {
+            return false;
+        }
+        let (Some(l), Some((p, o))) = (self.len_reg(f), self.ctx_reg(f)) else {
+            return false;
+        };
+        let mut used = Self::ctx_mask(f) | bit(l);
+        let mut take = |g: &mut Self, f: &FnCtx, v: Val| {
+            let r = g.pick_dst(f, v, used)?;
+            used |= bit(r);
+            Some(r)
+        };
+        let (Some(k), Some(v), Some(c), Some(t), Some(q)) = (
+            take(self, f, Val::Scalar),
+            take(self, f, Val::Scalar),
+            take(self, f, Val::Scalar),
+            take(self, f, Val::Scalar),
+            take(self, f, Val::Junk),
+        ) else {
+            return false;
+        };
+        let iters = 2 + self.rng.below(3) as i32;
+        let step = self.rng.pick(&[1, 8, 16, 24]);
+        let k0 = iters + self.rng.below(4) as i32;
+        let stale = self.rng.chance(1, 2);
+        f.b.emit(movi(k, 0));
+        f.b.emit(movi(c, 0));
+        f.b.emit(movi(v, 0));
+        let head = f.b.here();
+        // v = (k0 - c) * step: decreasing, a new symbol each iteration
+        f.b.emit(movi(v, k0));
+        f.b.emit(alu64(AluOp::Sub, v, Source::Reg(c)));
+        f.b.emit(alu64(AluOp::Mul, v, Source::Imm(step)));
+        let w = if self.rng.chance(1, 4) {
+            Width::W32
+        } else {
+            Width::W64
+        };
+        for r in [k, v, c] {
+            f.set(r, Val::Scalar);
+        }
+        // the loop's registers and the length and context stay as they are in the body
+        let saved_pins = f.pinned;
+        f.pinned |= bit(k) | bit(v) | bit(c) | bit(l) | bit(p) | bit(t);
+        self.check_end(f, v, l, e, w, t);
+        self.access_via(f, p, o, if stale { k } else { v }, a, n, q);
+        f.pinned = saved_pins;
+        f.b.emit(mov(k, v));
+        f.b.emit(addi(c, 1));
+        f.b.branch(jmp(Width::W64, JmpCond::Lt, c, Source::Imm(iters)), head);
+        for r in [k, v, c, t] {
+            f.set(r, Val::Scalar);
+        }
+        if stale {
+            self.unproven += 1;
+        }
+        self.feats.loops += 1;
+        self.feats.loop_regions += 1;
         true
     }
 }
