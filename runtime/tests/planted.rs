@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use udf_bytecode::generate::{Rng, Shape, structured_labeled};
+use udf_bytecode::generate::{Hazard, Rng, Shape, structured_labeled};
 use udf_bytecode::{Program, ProgramType};
 use udf_runtime::checking::run_checked;
 use udf_verifier::{Config, Plant, verify};
@@ -94,10 +94,18 @@ fn every_planted_verifier_bug_is_caught() {
             if start.elapsed() > limit {
                 break None;
             }
+            // Types in turn; every other program focused on one of the generator's hazards.
             let ty = TYPES[(tried % 4) as usize];
+            let shape = match (tried / 4) % 2 {
+                0 => Shape::new(ty, 48),
+                _ => Shape::focused(
+                    ty,
+                    48,
+                    Hazard::ALL[(tried / 8) as usize % Hazard::ALL.len()],
+                ),
+            };
             let mut rng = Rng::new(0x5eed_0000 + tried);
             tried += 1;
-            let shape = Shape::new(ty, 48);
             let s = structured_labeled(&mut rng, &shape);
             let conf = config(ty, shape.ctx_size, plant);
             if let Some(v) = caught(&s.program, &conf, &mut rng) {
