@@ -14,7 +14,11 @@
 //! Large programs are compiled as regions of about [`Options::region_len`] instructions
 //! ([`plan`]), each its own function, so compile time grows linearly: Cranelift's register
 //! allocator is superlinear in function size. Loops that fit are kept inside one region.
+//!
+//! With the `fuzzing` feature, `fuzzing::jit_diff` is the oracle of the `jit_diff` fuzz target.
 
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod lower;
 mod plan;
 

@@ -7,7 +7,8 @@
 //! - [`Helpers`] ([`helpers`]): the table the caller supplies;
 //! - [`prepare`]: the pre-run checks of [`udf_bytecode::check`], then decoding;
 //! - [`native`]: the contract JIT-compiled code follows, and (with `std`) executable memory
-//!   and the dispatcher that runs it with the interpreter's results and faults.
+//!   and the dispatcher that runs it with the interpreter's results and faults;
+//! - `fuzzing` (feature `fuzzing`): the verifier's fuzz oracle, `verify_then_check`.
 //!
 //! The core is `no_std` + `alloc`; the `std` feature adds executable memory (JIT).
 #![cfg_attr(not(feature = "std"), no_std)]
@@ -17,6 +18,8 @@ extern crate alloc;
 pub mod checking;
 pub mod decoded;
 pub mod fault;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod helpers;
 pub mod interp;
 pub mod native;

@@ -1,0 +1,273 @@
+//! Oracles for fuzzing the verifier (feature `fuzzing`): the fuzz targets in `fuzz/` are a few
+//! lines that call these, and the same oracles run for a few seconds under `cargo test`
+//! (`tests/fuzz_oracles.rs`, which also replays `fuzz/regressions/<target>/`).
+//!
+//! - [`Case`]: the input format every program oracle shares (this one and
+//!   `udf_jit::fuzzing::jit_diff`): bytes → program, program type, context size, input seed;
+//! - [`verify_then_check`]: whatever the verifier accepts runs in the checking interpreter
+//!   ([`run_checked`]) on inputs of several lengths without a single violation;
+//! - [`generated_case`]: a [`Case`] from the structured generator, for seed corpora and the
+//!   in-test runs.
+//!
+//! # The input format
+//!
+//! `k = data.len() % 8` bytes of header, then the program's little-endian instruction slots:
+//!
+//! - `k == 0`: the whole input is the program, a `filter` (variable-length packet), input
+//!   seed 0; so any eBPF text section is an input as it is;
+//! - `k > 0`: header byte 0 picks the type (bits 0-1: `filter`, `owns`, `acl`, `size`) and
+//!   whether the verifier is told a context size (bit 2); byte 1 is that size (for `acl`, the
+//!   object's size after the 16-byte request); bytes 2.. are the input seed (little-endian).
+//!   Bytes a short header leaves out are 0. [`Case::to_bytes`] always writes all 7.
+//!
+//! Inputs are derived from the seed, at lengths chosen around the verifier's admitted range
+//! ([`Facts::ctx_len`]): the smallest admitted length, the ones just above it and a few typical
+//! packet lengths. Lengths the verifier does not admit are listed too ([`Run::admitted`]
+//! false): the run paths must refuse them ([`Facts::admits`]), so the oracle does not run them
+//! in the checking interpreter, whose faults would only restate the refusal.
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use udf_bytecode::generate::{Rng, Shape, structured_labeled};
+use udf_bytecode::{Program, ProgramType, disassemble};
+use udf_verifier::{Config, Facts, verify};
+
+use crate::checking::run_checked;
+
+/// The types a header can pick (bits 0-1 of byte 0): the verified ones.
+pub const TYPES: [ProgramType; 4] = [
+    ProgramType::Filter,
+    ProgramType::Owns,
+    ProgramType::Acl,
+    ProgramType::Size,
+];
+
+/// Header length [`Case::to_bytes`] writes (the most an input's length modulo 8 can give).
+pub const HEADER_LEN: usize = 7;
+
+/// The verifier's budget for fuzzed programs: small, so runaway loops are refused quickly.
+pub const FUZZ_BUDGET: u64 = 100_000;
+
+/// Longest context an oracle runs a program on.
+pub const MAX_RUN_LEN: usize = 512;
+
+/// One fuzz input, decoded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Case {
+    /// The program.
+    pub program: Program,
+    /// Its type.
+    pub ty: ProgramType,
+    /// The context size the verifier is told ([`Config::ctx_size`]; for `acl`, after the
+    /// request).
+    pub ctx_size: Option<u32>,
+    /// Seeds the run inputs.
+    pub input_seed: u64,
+}
+
+/// One run an oracle makes: a context and the filter's wire length.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Run {
+    /// The context bytes.
+    pub input: Vec<u8>,
+    /// `r3` on entry (a filter's length on the wire: the context's length or a little more).
+    pub r3: u64,
+    /// Whether the verifier's facts cover this length ([`Facts::admits`]).
+    pub admitted: bool,
+}
+
+impl Case {
+    /// Decodes an input (see the module's documentation); `None` when the program part does
+    /// not decode.
+    pub fn from_bytes(data: &[u8]) -> Option<Case> {
+        let k = data.len() % 8;
+        let (header, code) = data.split_at(k);
+        let program = Program::decode(code).ok()?;
+        if k == 0 {
+            return Some(Case {
+                program,
+                ty: ProgramType::Filter,
+                ctx_size: None,
+                input_seed: 0,
+            });
+        }
+        let mut h = [0u8; HEADER_LEN];
+        h[..k].copy_from_slice(header);
+        let ty = TYPES[usize::from(h[0] & 3)];
+        let ctx_size = (h[0] & 4 != 0).then_some(u32::from(h[1]));
+        let mut seed = [0u8; 8];
+        seed[..HEADER_LEN - 2].copy_from_slice(&h[2..]);
+        Some(Case {
+            program,
+            ty,
+            ctx_size,
+            input_seed: u64::from_le_bytes(seed),
+        })
+    }
+
+    /// The input that decodes to this case: a full header, then the program. Context sizes
+    /// above 255 and seeds above 2^40 do not fit and are cut to their low bits.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let t = TYPES.iter().position(|&t| t == self.ty).unwrap_or(0) as u8;
+        let mut out = Vec::with_capacity(HEADER_LEN + self.program.slot_count() * 8);
+        out.push(t | if self.ctx_size.is_some() { 4 } else { 0 });
+        out.push(self.ctx_size.unwrap_or(0) as u8);
+        out.extend_from_slice(&self.input_seed.to_le_bytes()[..HEADER_LEN - 2]);
+        out.extend_from_slice(&self.program.encode());
+        out
+    }
+
+    /// The verifier's configuration for this case (`record_states` on when `states`).
+    pub fn config(&self, states: bool) -> Config {
+        let mut c = Config::new(self.ty);
+        c.ctx_size = self.ctx_size;
+        c.record_states = states;
+        c.budget = FUZZ_BUDGET;
+        c
+    }
+
+    /// The context lengths to try: the admitted range's edges and their neighbours (below
+    /// the range too), typical packet lengths, and one at random, each at most
+    /// [`MAX_RUN_LEN`], without repeats.
+    pub fn lengths(&self, facts: &Facts, rng: &mut Rng) -> Vec<usize> {
+        let cap = MAX_RUN_LEN as u64;
+        let (lo, hi) = facts.ctx_len;
+        let mut out: Vec<usize> = Vec::new();
+        let edges = [
+            Some(0),
+            lo.checked_sub(1),
+            Some(lo),
+            lo.checked_add(1),
+            Some(hi),
+            hi.checked_add(1),
+        ];
+        let typical = [14, 34, 54, 64, 96].map(Some);
+        let random = Some(lo.saturating_add(rng.below(cap.saturating_sub(lo).max(1))));
+        for len in edges.into_iter().chain(typical).chain([random]).flatten() {
+            if len <= cap && !out.contains(&(len as usize)) {
+                out.push(len as usize);
+            }
+        }
+        out
+    }
+
+    /// The runs an oracle makes once the verifier accepted the program with `facts`: two
+    /// contexts of each length of [`Case::lengths`] (one biased to 0 and 0xff bytes, one
+    /// all 0 or all 0xff).
+    pub fn runs(&self, facts: &Facts) -> Vec<Run> {
+        let mut rng = Rng::new(self.input_seed ^ 0x5eed_f022_0000_0000);
+        let mut out = Vec::new();
+        for (i, len) in self.lengths(facts, &mut rng).into_iter().enumerate() {
+            let flat = alloc::vec![if i % 2 == 0 { 0 } else { 0xff }; len];
+            for input in [rng.input(len), flat] {
+                let r3 = input.len() as u64 + rng.below(3);
+                out.push(Run {
+                    input,
+                    r3,
+                    admitted: facts.admits(len),
+                });
+            }
+        }
+        out
+    }
+
+    /// What a failure message says about the case: type, sizes and the disassembly.
+    pub fn describe(&self, facts: Option<&Facts>) -> String {
+        let mut s = format!(
+            "type {}, ctx_size {:?}, input seed {:#x}",
+            self.ty, self.ctx_size, self.input_seed
+        );
+        if let Some(f) = facts {
+            s += &format!(", admitted lengths {:?}", f.ctx_len);
+        }
+        s + "\n" + &disassemble(&self.program)
+    }
+}
+
+/// Decodes `data` ([`Case`]); if the verifier accepts the program (states recorded), runs it
+/// in the checking interpreter on every admitted run of [`Case::runs`]: any violation (a
+/// register outside its recorded state, an unreached instruction run, an uninitialised or
+/// partial-pointer stack read, a fault, too many instructions or extents) is a verifier bug,
+/// and panics with the program disassembled. The verifier itself must never panic, whatever
+/// the bytes. Returns how many runs were checked (0: refused, or not a program).
+pub fn verify_then_check(data: &[u8]) -> usize {
+    let Some(case) = Case::from_bytes(data) else {
+        return 0;
+    };
+    let Ok(facts) = verify(&case.program, &case.config(true)) else {
+        return 0;
+    };
+    if facts.access.len() != case.program.len() {
+        panic!(
+            "the facts describe {} instructions, the program has {}\n{}",
+            facts.access.len(),
+            case.program.len(),
+            case.describe(Some(&facts))
+        );
+    }
+    let mut checked = 0;
+    for run in case.runs(&facts) {
+        // Lengths the facts do not admit are the run paths' to refuse; the checking
+        // interpreter runs only what the proof covers.
+        if !run.admitted {
+            continue;
+        }
+        checked += 1;
+        if let Err(v) = run_checked(&case.program, &facts, case.ty, &run.input, run.r3) {
+            panic!(
+                "verifier bug caught by the checking interpreter: {v}\non {} bytes {:02x?}, r3 {}\n{}",
+                run.input.len(),
+                run.input,
+                run.r3,
+                case.describe(Some(&facts))
+            );
+        }
+    }
+    checked
+}
+
+/// The context sizes [`generated_case`] tells the verifier for template types.
+const GEN_CTX_SIZES: [Option<u32>; 5] = [Some(64), Some(64), Some(16), Some(200), None];
+
+/// A generated case, deterministic in `seed`: a structured program (about 48 instructions,
+/// sometimes with a planted flaw) for the type `seed % 4` picks, a context size of 64 bytes
+/// most of the time (or 16, 200, or none told), and a derived input seed; as bytes.
+pub fn generated_case(seed: u64) -> Vec<u8> {
+    let mut rng = Rng::new(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0xf022);
+    let ty = TYPES[(seed % 4) as usize];
+    let mut shape = Shape::new(ty, 48);
+    if shape.ctx_size.is_some() {
+        shape.ctx_size = rng.pick(&GEN_CTX_SIZES);
+    }
+    let s = structured_labeled(&mut rng, &shape);
+    let case = Case {
+        program: s.program,
+        ty,
+        // The generator counts the acl request in its size; the verifier does not.
+        ctx_size: match ty {
+            ProgramType::Acl => shape.ctx_size.map(|n| n.saturating_sub(16)),
+            _ => shape.ctx_size,
+        },
+        input_seed: rng.next_u64() & 0xff_ffff_ffff,
+    };
+    case.to_bytes()
+}
+
+/// One small change to a case's bytes, for the in-test runs (libFuzzer makes its own): a bit
+/// flip or a new byte in the program, or a header byte replaced.
+pub fn mutate(data: &mut [u8], rng: &mut Rng) {
+    if data.is_empty() {
+        return;
+    }
+    let at = rng.below(data.len() as u64) as usize;
+    match rng.below(3) {
+        0 => data[at] ^= 1 << rng.below(8),
+        1 => data[at] = rng.next_u64() as u8,
+        _ => {
+            let h = rng.below(data.len().min(HEADER_LEN) as u64) as usize;
+            data[h] = rng.next_u64() as u8;
+        }
+    }
+}

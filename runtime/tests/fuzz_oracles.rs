@@ -1,0 +1,121 @@
+//! The verifier's fuzz oracle, `udf_runtime::fuzzing::verify_then_check`, under `cargo test`:
+//! every checked-in crasher of `fuzz/regressions/verify_then_check/` replayed (the folder must
+//! exist and hold at least one input), then a few seconds of generated cases, some mutated
+//! (`UDF_FUZZ_SECS`, default 3).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use udf_bytecode::generate::Rng;
+use udf_runtime::fuzzing::{Case, generated_case, mutate, verify_then_check};
+
+fn budget() -> Duration {
+    let secs = std::env::var("UDF_FUZZ_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3.0);
+    Duration::from_secs_f64(secs)
+}
+
+/// The files of `fuzz/regressions/<target>/`, sorted; panics when the folder is missing or
+/// empty, so a lost folder fails the test instead of passing it.
+fn regressions(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/regressions")
+        .join(target);
+    let entries = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e} (the replayed crashers are missing)", dir.display()));
+    let mut files: Vec<PathBuf> = entries
+        .map(|e| e.expect("a directory entry").path())
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    assert!(
+        !files.is_empty(),
+        "{}: no input to replay (the folder must hold at least one)",
+        dir.display()
+    );
+    files
+        .into_iter()
+        .map(|p| {
+            let data = std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            (p, data)
+        })
+        .collect()
+}
+
+#[test]
+fn verify_then_check_replays_regressions() {
+    let mut checked = 0;
+    for (path, data) in regressions("verify_then_check") {
+        eprintln!("replaying {}", path.display());
+        let n = verify_then_check(&data);
+        eprintln!("  {n} runs checked");
+        checked += n;
+    }
+    // At least one checked-in input is a program the verifier accepts and the oracle runs.
+    assert!(
+        checked > 0,
+        "no regression input reached the checking interpreter"
+    );
+}
+
+#[test]
+fn verify_then_check_on_generated_cases() {
+    let start = Instant::now();
+    let mut rng = Rng::new(0x5eed_0f22);
+    let (mut inputs, mut accepted, mut runs) = (0u64, 0u64, 0usize);
+    let mut seed = 0;
+    while seed < 64 || start.elapsed() < budget() {
+        let mut data = generated_case(seed);
+        // One in four mutated: reaches decode errors, odd headers and near-miss programs.
+        if seed % 4 == 3 {
+            mutate(&mut data, &mut rng);
+        }
+        let n = verify_then_check(&data);
+        accepted += u64::from(n > 0);
+        runs += n;
+        inputs += 1;
+        seed += 1;
+    }
+    println!("verify_then_check: {inputs} inputs, {accepted} accepted, {runs} checked runs");
+    // Generated programs are meant to be mostly valid: an oracle that checks few is idle.
+    assert!(accepted * 3 >= inputs, "{accepted} of {inputs} accepted");
+}
+
+#[test]
+fn case_bytes_round_trip_and_plain_programs_are_filters() {
+    for seed in 0..32 {
+        let data = generated_case(seed);
+        let case = Case::from_bytes(&data).expect("generated cases decode");
+        assert_eq!(case.to_bytes(), data);
+        // Without a header, the bytes are a filter program.
+        let plain = Case::from_bytes(&case.program.encode()).unwrap();
+        assert_eq!(plain.program, case.program);
+        assert_eq!(plain.ty, udf_bytecode::ProgramType::Filter);
+        assert_eq!(plain.ctx_size, None);
+    }
+}
+
+#[test]
+fn lengths_reach_below_the_admitted_range() {
+    // A 64-byte `size` template: 63 and 65 are tried, not admitted; 64 is.
+    let prog = udf_bytecode::assemble("ldxw %r0, [%r1+60]\nexit").unwrap();
+    let case = Case {
+        program: prog,
+        ty: udf_bytecode::ProgramType::Size,
+        ctx_size: Some(64),
+        input_seed: 7,
+    };
+    let facts = udf_verifier::verify(&case.program, &case.config(true)).unwrap();
+    let runs = case.runs(&facts);
+    for len in [0, 63, 64, 65] {
+        let admitted: Vec<bool> = runs
+            .iter()
+            .filter(|r| r.input.len() == len)
+            .map(|r| r.admitted)
+            .collect();
+        assert_eq!(admitted, vec![len == 64; 2], "length {len}");
+    }
+    assert_eq!(verify_then_check(&case.to_bytes()), 2);
+}
