@@ -1,8 +1,8 @@
 //! The interpreter is the semantics: JIT code must agree with it exactly.
 //!
-//! - Trusted mode: generated programs the verifier accepts (all four verified types) run on
-//!   both engines over random inputs; `r0`, the emitted extents and the whole stack must be
-//!   identical.
+//! - Trusted and hardened modes: generated programs the verifier accepts (all four verified
+//!   types) run on the interpreter and both native modes over random inputs; `r0`, the emitted
+//!   extents and the whole stack must be identical.
 //! - Checked mode: generated programs, verified or not, run as `raw` programs (writable
 //!   context) or unverified `size` programs (read-only context), with the `emit` helper table
 //!   and a small budget, on both engines; the result or the fault
@@ -111,23 +111,31 @@ fn trusted_case(jit: &mut Jit, seed: u64) -> Result<bool, String> {
     let Ok(facts) = verify(&prog, &conf) else {
         return Ok(false);
     };
-    let code = jit
-        .compile(&prog, ty, Mode::Trusted(&facts))
-        .map_err(|e| format!("compile: {e}\n{}", disassemble(&prog)))?;
-    let exe = Executable::new(code).map_err(|e| e.to_string())?;
+    let mut exes = Vec::new();
+    for mode in [Mode::Trusted(&facts), Mode::Hardened(&facts)] {
+        let code = jit
+            .compile(&prog, ty, mode)
+            .map_err(|e| format!("{} compile: {e}\n{}", mode.name(), disassemble(&prog)))?;
+        exes.push((
+            mode.name(),
+            Executable::new(code).map_err(|e| e.to_string())?,
+        ));
+    }
     for input in inputs(&mut rng, shape.ctx_size, 6) {
         let r3 = input.len() as u64 + rng.below(3);
         let want = run(&prog, ty, None, &input, r3, u64::MAX, false);
-        let got = run(&prog, ty, Some(&exe), &input, r3, u64::MAX, false);
-        if want != got {
-            return Err(format!(
-                "{ty} program differs on input {input:02x?}\ninterp: {:?} {:?}\njit:    {:?} {:?}\n{}",
-                want.result,
-                want.extents,
-                got.result,
-                got.extents,
-                disassemble(&prog)
-            ));
+        for (name, exe) in &exes {
+            let got = run(&prog, ty, Some(exe), &input, r3, u64::MAX, false);
+            if want != got {
+                return Err(format!(
+                    "{ty} program differs on input {input:02x?}\ninterp: {:?} {:?}\n{name}: {:?} {:?}\n{}",
+                    want.result,
+                    want.extents,
+                    got.result,
+                    got.extents,
+                    disassemble(&prog)
+                ));
+            }
         }
     }
     Ok(true)
@@ -195,6 +203,7 @@ fn ending(r: &Result<(u64, Option<u64>), Fault>) -> &'static str {
             FaultKind::FellOffEnd => "fell off",
             FaultKind::Unsupported { .. } => "unsupported",
             FaultKind::CheckFailed => "check failed",
+            FaultKind::ContextRefused { .. } => "context refused",
         },
     }
 }
