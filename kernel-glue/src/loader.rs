@@ -561,6 +561,12 @@ impl Table {
             .map_err(|e| Some(e.to_string()))?;
         check_regions(code.regions(), prog.slot_count(), code.bytes().len())
             .map_err(|e| Some(e.to_string()))?;
-        map_native(code.bytes(), code.regions().to_vec(), code.is_checked(), facts).map_err(Some)
+        map_native(
+            code.bytes(),
+            code.regions().to_vec(),
+            code.is_checked(),
+            facts,
+        )
+        .map_err(Some)
     }
 }

@@ -81,7 +81,7 @@ impl fmt::Display for InvokeError {
             }
             InvokeError::ContextLength { got, min, max } => write!(
                 f,
-                "a context of {got} bytes for a program verified for {}; nothing ran",
+                "a context of {got} bytes is refused: the program was verified for {}; nothing ran",
                 udf_runtime::LenRange(*min, *max)
             ),
             InvokeError::Fault(fault) => write!(f, "the program faulted: {fault}"),
