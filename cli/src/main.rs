@@ -354,16 +354,21 @@ fn cmd_run(
     let bytes = read(data)?;
     let mut facts = None;
     if ty.info().verified {
-        // Trusted mode: only what the verifier accepts runs, and only on the context lengths
-        // its proof assumed (a `.udf` entry's object size, else the input's).
-        let size = loaded
-            .entry
-            .as_ref()
-            .and_then(|e| e.ctx_size)
-            .or_else(|| verify::object_size(ty, bytes.len()));
+        // Trusted mode: only what the verifier accepts for this input's size runs (an input
+        // too short for the layout is refused where the program would read past it), only on
+        // the context lengths its proof assumed, and a `.udf` entry only on its own object size.
+        let size = verify::object_size(ty, bytes.len());
         let conf = verify::config(ty, size, udf_verifier::DEFAULT_BUDGET);
-        let f = udf_verifier::verify(prog, &conf)
+        let mut f = udf_verifier::verify(prog, &conf)
             .map_err(|e| Failure::refused(verify::report(input, &loaded, &e)))?;
+        if let Some(n) = loaded.entry.as_ref().and_then(|e| e.ctx_size)
+            && size != Some(n)
+        {
+            // The verdict at the entry's own size, so the refusal names the lengths it covers.
+            let conf = verify::config(ty, Some(n), udf_verifier::DEFAULT_BUDGET);
+            f = udf_verifier::verify(prog, &conf)
+                .map_err(|e| Failure::refused(verify::report(input, &loaded, &e)))?;
+        }
         refuse_unassumed_len(&f, ty, data, bytes.len())?;
         facts = Some(f);
     }
