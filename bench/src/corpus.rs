@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use udf_bytecode::{CheckConfig, ProgramType};
+use udf_bytecode::ProgramType;
 use udf_jit::{Executable, Jit, Mode, Target};
 use udf_runtime::{Context, EmitHelpers, RunOptions, Vm, prepare};
 
@@ -85,10 +85,14 @@ pub fn run(quick: bool) {
     }
 
     println!(
-        "\nowns-udf run time per call (interpreter vs trusted JIT, same input, same extents):\n"
+        "\nowns-udf run time per call (interpreter vs trusted JIT, and hardened JIT code: a bounds \
+         check on every context access; same input, same extents):\n"
     );
-    println!("| entry | input | extents | interpreter ns/call | JIT ns/call | speed-up |");
-    println!("| --- | --- | --- | --- | --- | --- |");
+    println!(
+        "| entry | input | extents | interpreter ns/call | JIT ns/call | speed-up | hardened JIT \
+         ns/call | hardened / trusted |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
     let ext2 = &modules[0];
     let mut jit = Target::host().map(|t| Jit::new(t).expect("host ISA"));
     let cases = [
@@ -98,7 +102,11 @@ pub fn run(quick: bool) {
     ];
     for (name, what, input) in cases {
         let e = ext2.entry(name).expect("corpus entry");
-        let compiled = prepare(&e.prog, &CheckConfig::for_type(ProgramType::Owns)).expect("checks");
+        let compiled = prepare(
+            &e.prog,
+            &udf_runtime::pre_run_checks(ProgramType::Owns, true),
+        )
+        .expect("checks");
         let opts = RunOptions {
             budget: 1 << 30,
             r3: 0,
@@ -114,7 +122,7 @@ pub fn run(quick: bool) {
         let want = emit.extents.clone();
         let interp = ti.as_secs_f64() * 1e9;
         let Some(jit) = jit.as_mut() else {
-            println!("| {name} | {what} | {n} | {interp:.1} | (no JIT on this host) | - |");
+            println!("| {name} | {what} | {n} | {interp:.1} | (no JIT on this host) | - | - | - |");
             continue;
         };
         let code = jit
@@ -129,9 +137,26 @@ pub fn run(quick: bool) {
         });
         assert_eq!(emit.extents, want, "{name}: JIT and interpreter disagree");
         let native = tj.as_secs_f64() * 1e9;
+        let code = jit
+            .compile(&e.prog, ProgramType::Owns, Mode::Hardened(&e.facts))
+            .expect("JIT compiles the corpus");
+        let hexe = Executable::new(code).expect("host code maps");
+        let (th, _) = best_per_call(min, reps, || {
+            emit.extents.clear();
+            hexe.run(&mut vm, Context::ReadOnly(&input), &mut emit, &opts)
+                .expect("runs");
+            emit.extents.len() as u64
+        });
+        assert_eq!(
+            emit.extents, want,
+            "{name}: hardened JIT and interpreter disagree"
+        );
+        let hardened = th.as_secs_f64() * 1e9;
         println!(
-            "| {name} | {what} | {n} | {interp:.1} | {native:.1} | {:.1}x |",
-            interp / native
+            "| {name} | {what} | {n} | {interp:.1} | {native:.1} | {:.1}x | {hardened:.1} | \
+             {:.2}x |",
+            interp / native,
+            hardened / native
         );
     }
 }

@@ -11,7 +11,8 @@
 //! - udfkit: the expression compiled by [`udf_compiler::pcap::compile`] (classic BPF, eBPF,
 //!   verified), run over the same packets, preloaded, on the interpreter ([`Vm::run`]) and on
 //!   the trusted JIT (one [`Executable::runner`] per pass, the cheapest call path there is:
-//!   environment and stack set up once), r3 = wire length;
+//!   environment and stack set up once), r3 = wire length; and on hardened JIT code (a bounds
+//!   check on every packet access) the same way, in a table of its own beside trusted code;
 //! - compile time: libpcap's `pcap_compile` + `pcap_freecode` (`tools/pcap_oracle
 //!   compile-bench`), ours (`pcap::compile`, verification included), and ours with the JIT
 //!   compile and mapping added.
@@ -28,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use udf_bytecode::{CheckConfig, Program, ProgramType};
+use udf_bytecode::{Program, ProgramType};
 use udf_compiler::pcap::{LinkType, Options};
 use udf_jit::{Executable, Jit, Mode, Target};
 use udf_runtime::{Compiled, Context, NoHelpers, RunOptions, Vm, prepare};
@@ -269,20 +270,26 @@ fn value(kv: &[(String, f64)], key: &str) -> f64 {
 struct Ours {
     compiled: Compiled,
     exe: Executable,
+    /// Hardened trusted code: a bounds check on every context access.
+    hardened: Executable,
     budget: u64,
 }
 
 impl Ours {
     fn new(jit: &mut Jit, prog: &Program, facts: &Facts) -> Ours {
         let ty = ProgramType::Filter;
-        let compiled = prepare(prog, &CheckConfig::for_type(ty)).expect("a verified filter");
-        let code = jit
-            .compile(prog, ty, Mode::Trusted(facts))
-            .expect("the JIT compiles a verified filter");
-        let exe = Executable::new(code).expect("host code maps");
+        let compiled =
+            prepare(prog, &udf_runtime::pre_run_checks(ty, true)).expect("a verified filter");
+        let native = |jit: &mut Jit, mode| {
+            let code = jit
+                .compile(prog, ty, mode)
+                .expect("the JIT compiles a verified filter");
+            Executable::new(code).expect("host code maps")
+        };
         Ours {
             compiled,
-            exe,
+            exe: native(jit, Mode::Trusted(facts)),
+            hardened: native(jit, Mode::Hardened(facts)),
             budget: facts.max_insns,
         }
     }
@@ -308,9 +315,10 @@ impl Ours {
         accepted
     }
 
-    /// One pass over every packet on the JIT: the packets accepted.
-    fn jit_pass(&self, packets: &[Packet]) -> u64 {
-        let mut runner = self.exe.runner();
+    /// One pass over every packet on the JIT (trusted, or `hardened`): the packets accepted.
+    fn jit_pass(&self, packets: &[Packet], hardened: bool) -> u64 {
+        let exe = if hardened { &self.hardened } else { &self.exe };
+        let mut runner = exe.runner();
         let mut accepted = 0;
         for p in packets {
             let opts = RunOptions {
@@ -355,6 +363,8 @@ struct Measured {
     accepted: u64,
     interp_ns: f64,
     jit_ns: f64,
+    /// Hardened trusted JIT code.
+    hardened_ns: f64,
     /// Compile (to verified eBPF) time, µs.
     compile_us: f64,
     /// Compile and JIT compile (and map) time, µs.
@@ -376,15 +386,23 @@ fn measure(
     let accepted = ours.interp_pass(vm, packets);
     assert_eq!(
         accepted,
-        ours.jit_pass(packets),
+        ours.jit_pass(packets, false),
         "the interpreter and the JIT disagree"
+    );
+    assert_eq!(
+        accepted,
+        ours.jit_pass(packets, true),
+        "the interpreter and the hardened JIT disagree"
     );
     let per_packet = |d: Duration| d.as_secs_f64() * 1e9 / packets.len() as f64;
     let interp_ns = per_packet(best_of(t.min, t.reps, || {
         std::hint::black_box(ours.interp_pass(vm, packets));
     }));
     let jit_ns = per_packet(best_of(t.min, t.reps, || {
-        std::hint::black_box(ours.jit_pass(packets));
+        std::hint::black_box(ours.jit_pass(packets, false));
+    }));
+    let hardened_ns = per_packet(best_of(t.min, t.reps, || {
+        std::hint::black_box(ours.jit_pass(packets, true));
     }));
     let compile_us = us(best_of(t.min, t.reps, || {
         std::hint::black_box(compile());
@@ -402,6 +420,7 @@ fn measure(
         accepted,
         interp_ns,
         jit_ns,
+        hardened_ns,
         compile_us,
         compile_jit_us,
     }
@@ -582,6 +601,34 @@ pub fn run(quick: bool) {
         "| (empty filter, `r0 = 0`: the per-call cost) | 0 | - | {:.1} | {:.1} | - | - | - | - \
          | - | {} |",
         base.interp_ns, base.jit_ns, base.ebpf
+    );
+    println!(
+        "\ntrusted vs hardened JIT code (a bounds check on every packet access), ns per packet:\n"
+    );
+    println!(
+        "| expression | ours: trusted | ours: hardened | hardened / trusted | libpcap's code: \
+         trusted | libpcap's code: hardened | hardened / trusted |"
+    );
+    println!("|{}", " --- |".repeat(7));
+    let slower = |m: Option<&Measured>| ratio(m.map(|m| m.hardened_ns), m.map(|m| m.jit_ns));
+    for r in &rows {
+        let (ours, imp) = (r.ours.as_ref(), r.imported.as_ref());
+        println!(
+            "| `{}` | {} | {} | {} | {} | {} | {} |",
+            r.expr.replace('|', "\\|"),
+            cell(ours.map(|m| m.jit_ns), 2),
+            cell(ours.map(|m| m.hardened_ns), 2),
+            slower(ours),
+            cell(imp.map(|m| m.jit_ns), 2),
+            cell(imp.map(|m| m.hardened_ns), 2),
+            slower(imp),
+        );
+    }
+    println!(
+        "| (empty filter) | {:.2} | {:.2} | {} | - | - | - |",
+        base.jit_ns,
+        base.hardened_ns,
+        slower(Some(&base))
     );
     println!(
         "\ncompile time per expression, µs (best of {}; libpcap: pcap_compile + pcap_freecode, \

@@ -131,6 +131,15 @@ pub const fn end(kind: Endian, bits: SwapBits, a: u64) -> u64 {
     }
 }
 
+/// The packet offset of a legacy load (`LD_ABS` with `x = 0`, `LD_IND` with `x` the index
+/// register's value): `(x + imm) mod 2^32`, as classic BPF computes it in 32 bits (the index is
+/// its register's low 32 bits, the immediate unsigned). A load of `size` bytes at this offset
+/// is in bounds when `offset + size <= len`; otherwise the program returns 0.
+#[inline(always)]
+pub const fn packet_offset(x: u64, imm: i32) -> u64 {
+    (x as u32).wrapping_add(imm as u32) as u64
+}
+
 /// How an instruction's 32-bit immediate is extended for a 64-bit or 32-bit operation.
 #[inline(always)]
 pub const fn extend_imm(width: Width, imm: i32) -> u64 {

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use miette::miette;
 use serde_json::{Value as Json, json};
-use udf_bytecode::{CheckConfig, ProgramType, disassemble};
+use udf_bytecode::{ProgramType, disassemble};
 use udf_cli::datafile::Engine;
 use udf_cli::exec::{Code, TypedRun, run_code, run_typed};
 use udf_cli::input::{
@@ -87,6 +87,10 @@ enum Cmd {
         /// Engine.
         #[arg(long, value_enum, default_value = "interp")]
         engine: EngineArg,
+        /// Native code for a verified type keeps a bounds check on every context access
+        /// (hardened trusted mode, `--engine jit`).
+        #[arg(long)]
+        harden: bool,
         /// Instruction budget.
         #[arg(long, default_value_t = 1_000_000_000)]
         budget: u64,
@@ -339,6 +343,7 @@ fn cmd_run(
     ty: Option<&str>,
     data: &Path,
     eng: EngineArg,
+    harden: bool,
     budget: u64,
 ) -> Result<(), Failure> {
     let engine = engine(eng)?;
@@ -349,13 +354,23 @@ fn cmd_run(
     let bytes = read(data)?;
     let mut facts = None;
     if ty.info().verified {
-        // Trusted mode: only what the verifier accepts for this input's size runs.
+        // Trusted mode: only what the verifier accepts for this input's size runs (an input
+        // too short for the layout is refused where the program would read past it), only on
+        // the context lengths its proof assumed, and a `.udf` entry only on its own object size.
         let size = verify::object_size(ty, bytes.len());
         let conf = verify::config(ty, size, udf_verifier::DEFAULT_BUDGET);
-        facts = Some(
-            udf_verifier::verify(prog, &conf)
-                .map_err(|e| Failure::refused(verify::report(input, &loaded, &e)))?,
-        );
+        let mut f = udf_verifier::verify(prog, &conf)
+            .map_err(|e| Failure::refused(verify::report(input, &loaded, &e)))?;
+        if let Some(n) = loaded.entry.as_ref().and_then(|e| e.ctx_size)
+            && size != Some(n)
+        {
+            // The verdict at the entry's own size, so the refusal names the lengths it covers.
+            let conf = verify::config(ty, Some(n), udf_verifier::DEFAULT_BUDGET);
+            f = udf_verifier::verify(prog, &conf)
+                .map_err(|e| Failure::refused(verify::report(input, &loaded, &e)))?;
+        }
+        refuse_unassumed_len(&f, ty, data, bytes.len())?;
+        facts = Some(f);
     }
     let checks = |e: &dyn std::fmt::Display| {
         Failure::refused(miette!(code = "udf::check", "{}: {e}", input.display()))
@@ -368,12 +383,13 @@ fn cmd_run(
         extents,
     } = match engine {
         Engine::Interp => {
-            let compiled =
-                udf_runtime::prepare(prog, &CheckConfig::for_type(ty)).map_err(|e| checks(&e))?;
+            let cfg = udf_runtime::pre_run_checks(ty, facts.is_some());
+            let compiled = udf_runtime::prepare(prog, &cfg).map_err(|e| checks(&e))?;
             run_typed(&mut Vm::new(), &compiled, ty, &bytes, budget).map_err(fault)?
         }
         Engine::Jit => {
             let mode = match &facts {
+                Some(f) if harden => udf_jit::Mode::Hardened(f),
                 Some(f) => udf_jit::Mode::Trusted(f),
                 None => udf_jit::Mode::Checked,
             };
@@ -384,6 +400,26 @@ fn cmd_run(
     };
     udf_cli::exec::print_run(json, out.r0, &extents, &[("executed", out.executed.into())]);
     Ok(())
+}
+
+/// Refuses (exit 1, nothing run) a context whose length the verifier's proof did not assume:
+/// an `acl` context shorter than its request, an object of another size than the one verified.
+fn refuse_unassumed_len(
+    facts: &udf_verifier::Facts,
+    ty: ProgramType,
+    data: &Path,
+    len: usize,
+) -> Result<(), Failure> {
+    if facts.admits(len) {
+        return Ok(());
+    }
+    let (min, max) = facts.ctx_len;
+    Err(Failure::refused(miette!(
+        code = "udf::context",
+        "{}: a context of {len} byte(s) is refused: the {ty} program was verified for {}; nothing ran",
+        data.display(),
+        udf_runtime::LenRange(min, max)
+    )))
 }
 
 fn cmd_jit(
@@ -683,7 +719,7 @@ impl Ready {
         let (interp, native) = match engine {
             Engine::Interp => (
                 Some(
-                    udf_runtime::prepare(prog, &CheckConfig::for_type(ty))
+                    udf_runtime::prepare(prog, &udf_runtime::pre_run_checks(ty, true))
                         .map_err(|e| checks(&e))?,
                 ),
                 None,
@@ -919,6 +955,14 @@ fn cmd_filter(
             Ok(r) => r,
             Err(f) => break Err(f),
         };
+        if !ready.facts.admits(packet.data.len()) {
+            break Err(Failure::refused(miette!(
+                code = "udf::context",
+                "{}: packet {n}: {} bytes, a length the filter was not verified for; nothing ran",
+                capture.display(),
+                packet.data.len()
+            )));
+        }
         let run = run_code(
             &mut vm,
             ready.code(),
@@ -987,6 +1031,7 @@ fn main() -> ExitCode {
             ty,
             data,
             engine,
+            harden,
             budget,
         } => cmd_run(
             json,
@@ -995,6 +1040,7 @@ fn main() -> ExitCode {
             ty.as_deref(),
             &data,
             engine,
+            harden,
             budget,
         )
         .map(|_| true),

@@ -40,7 +40,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use udf_bytecode::{CheckConfig, ProgramType};
+use udf_bytecode::ProgramType;
 use udf_compiler::{Entry, Module};
 use udf_runtime::{Compiled, Extent, Vm};
 use udf_verifier::Facts;
@@ -397,11 +397,19 @@ impl Runner<'_> {
             }
             (Ok(f), Expect::Run { .. }) => f.clone(),
         };
+        if !facts.admits(case.input.len()) {
+            return Err(format!(
+                "a context of {} byte(s) is refused: the program was verified for {}; nothing ran",
+                case.input.len(),
+                udf_runtime::LenRange(facts.ctx_len.0, facts.ctx_len.1)
+            ));
+        }
         let code = match self.engine {
             Engine::Interp => {
                 if let std::collections::hash_map::Entry::Vacant(v) = self.interp.entry(i) {
-                    let c = udf_runtime::prepare(&entry.prog, &CheckConfig::for_type(ty))
-                        .map_err(|e| format!("pre-run checks: {e}"))?;
+                    let c =
+                        udf_runtime::prepare(&entry.prog, &udf_runtime::pre_run_checks(ty, true))
+                            .map_err(|e| format!("pre-run checks: {e}"))?;
                     v.insert(c);
                 }
                 Code::Interp(&self.interp[&i])

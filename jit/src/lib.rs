@@ -3,8 +3,17 @@
 //!
 //! - [`Jit`] holds one target ISA and reuses its Cranelift contexts across compilations;
 //! - [`Mode::Trusted`] takes the verifier's [`Facts`]: every access is translated by the region
-//!   the verifier proved and nothing is checked or metered; [`Mode::Checked`] checks every access
-//!   and meters an instruction budget, ending a bad run with the interpreter's typed fault;
+//!   the verifier proved and nothing is checked or metered; [`Mode::Hardened`] is the same but
+//!   keeps a bounds check on every context access (a second line of defence: a verifier bug
+//!   becomes the interpreter's out-of-bounds fault, not a wild read); [`Mode::Checked`] checks
+//!   every access and meters an instruction budget, ending a bad run with the interpreter's
+//!   typed fault;
+//! - code compiled from facts runs only on the context lengths the facts assumed
+//!   ([`Facts::ctx_len`]): a run on another length is refused before anything runs
+//!   ([`udf_runtime::FaultKind::ContextRefused`]);
+//! - the pre-run checks are those of the interpreter for the same program: code from facts
+//!   skips the conservative register check (the verifier decided every read, path by path),
+//!   checked code makes it ([`udf_runtime::pre_run_checks`]);
 //! - [`Code`] is the result: bytes, a region table, optionally Cranelift's disassembly; it has
 //!   no relocation and calls helpers only through the table in the run's environment;
 //! - [`Executable`] maps code for this host W^X and runs it (x86-64 hosts); its
@@ -28,9 +37,9 @@ use cranelift_codegen::control::ControlPlane;
 use cranelift_codegen::isa::OwnedTargetIsa;
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_frontend::FunctionBuilderContext;
-use udf_bytecode::{CheckConfig, CheckError, Program, ProgramType};
+use udf_bytecode::{CheckError, Program, ProgramType};
 use udf_runtime::native::{LoadError, NativeOutcome, NativeProgram, NativeRunner, RegionEntry};
-use udf_runtime::{Context, Fault, Helpers, RunOptions, STACK_FRAME, Vm};
+use udf_runtime::{Context, Fault, Helpers, RunOptions, STACK_FRAME, Vm, pre_run_checks};
 use udf_verifier::Facts;
 
 /// An instruction set the JIT emits code for.
@@ -88,6 +97,10 @@ pub enum Mode<'f> {
     /// For a program the verifier accepted with these facts (for the same program and type):
     /// no checks, no metering.
     Trusted(&'f Facts),
+    /// Like [`Mode::Trusted`], but every context access is checked against the context's
+    /// length (faulting as the interpreter does); stack accesses keep the trusted translation
+    /// and nothing is metered (termination is proven).
+    Hardened(&'f Facts),
     /// For anything: every access checked, the budget metered, faults as the interpreter's.
     Checked,
 }
@@ -128,6 +141,25 @@ pub enum JitError {
     Load(LoadError),
 }
 
+impl Mode<'_> {
+    /// The facts, for the modes that compile from them.
+    pub fn facts(&self) -> Option<&Facts> {
+        match *self {
+            Mode::Trusted(f) | Mode::Hardened(f) => Some(f),
+            Mode::Checked => None,
+        }
+    }
+
+    /// `trusted`, `hardened` or `checked`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Mode::Trusted(_) => "trusted",
+            Mode::Hardened(_) => "hardened",
+            Mode::Checked => "checked",
+        }
+    }
+}
+
 impl fmt::Display for JitError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -148,6 +180,9 @@ impl std::error::Error for JitError {}
 pub struct Code {
     target: Target,
     checked: bool,
+    hardened: bool,
+    /// The context lengths the facts assumed (code from facts), every length for checked code.
+    ctx_len: (u64, u64),
     bytes: Vec<u8>,
     regions: Vec<RegionEntry>,
     /// Bytes under the top of any frame a run may write.
@@ -164,6 +199,26 @@ impl Code {
     /// Whether the code checks accesses and meters a budget.
     pub fn is_checked(&self) -> bool {
         self.checked
+    }
+
+    /// Whether the code is hardened trusted code ([`Mode::Hardened`]).
+    pub fn is_hardened(&self) -> bool {
+        self.hardened
+    }
+
+    /// `trusted`, `hardened` or `checked`.
+    pub fn mode_name(&self) -> &'static str {
+        match (self.checked, self.hardened) {
+            (true, _) => "checked",
+            (false, true) => "hardened",
+            (false, false) => "trusted",
+        }
+    }
+
+    /// The context lengths `[min, max]` runs accept: the verifier's [`Facts::ctx_len`] for
+    /// code compiled from facts, every length for checked code.
+    pub fn ctx_len(&self) -> (u64, u64) {
+        self.ctx_len
     }
 
     /// The machine code of all regions.
@@ -256,18 +311,16 @@ impl Jit {
         ty: ProgramType,
         mode: Mode<'_>,
     ) -> Result<Code, JitError> {
-        let mut cfg = CheckConfig::for_type(ty);
-        if matches!(mode, Mode::Trusted(_)) {
-            cfg.check_registers = false;
-        }
+        let cfg = pre_run_checks(ty, mode.facts().is_some());
         udf_bytecode::check(prog, &cfg).map_err(JitError::Check)?;
-        let access = match mode {
-            Mode::Trusted(facts) if facts.access.len() != prog.len() => {
+        let access = match mode.facts() {
+            Some(facts) if facts.access.len() != prog.len() => {
                 return Err(JitError::Facts);
             }
-            Mode::Trusted(facts) => Some(facts.access.as_slice()),
-            Mode::Checked => None,
+            Some(facts) => Some(facts.access.as_slice()),
+            None => None,
         };
+        let harden = matches!(mode, Mode::Hardened(_));
         let plan = plan::Plan::new(prog, self.options.region_len);
         let mut bytes = Vec::new();
         let mut regions = Vec::new();
@@ -281,6 +334,7 @@ impl Jit {
                 plan: &plan,
                 region,
                 access,
+                harden,
                 call_conv: self.isa.default_call_conv(),
                 frontend: self.isa.frontend_config(),
             };
@@ -304,13 +358,15 @@ impl Jit {
                 disasm.push(text.clone());
             }
         }
-        let stack_use = match mode {
-            Mode::Trusted(facts) => facts.stack_use.min(STACK_FRAME as u32),
-            Mode::Checked => STACK_FRAME as u32,
+        let (stack_use, ctx_len) = match mode.facts() {
+            Some(facts) => (facts.stack_use.min(STACK_FRAME as u32), facts.ctx_len),
+            None => (STACK_FRAME as u32, (0, u64::MAX)),
         };
         Ok(Code {
             target: self.target,
             checked: access.is_none(),
+            hardened: harden,
+            ctx_len,
             bytes,
             regions,
             stack_use,
@@ -339,6 +395,7 @@ impl Executable {
             unsafe { NativeProgram::load(&code.bytes, code.regions.clone(), code.checked) }
                 .map_err(JitError::Load)?;
         native.set_stack_use(code.stack_use as usize);
+        native.set_ctx_len(code.ctx_len.0, code.ctx_len.1);
         Ok(Executable { native, code })
     }
 
@@ -347,7 +404,9 @@ impl Executable {
         &self.code
     }
 
-    /// Runs on `ctx` (see [`NativeProgram::run`]).
+    /// Runs on `ctx` (see [`NativeProgram::run`]). Code compiled from facts refuses, before
+    /// running anything, a context whose length the facts do not cover
+    /// ([`udf_runtime::FaultKind::ContextRefused`]).
     pub fn run(
         &self,
         vm: &mut Vm,

@@ -18,7 +18,7 @@ use cranelift_codegen::isa::{CallConv, TargetFrontendConfig};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Switch, Variable};
 use udf_bytecode::check::RegSet;
 use udf_bytecode::insn::{AluOp, AtomicOp, Endian, JmpCond, Reg, Size, Source, SwapBits, Width};
-use udf_bytecode::semantics::extend_imm;
+use udf_bytecode::semantics::{extend_imm, packet_offset};
 use udf_bytecode::{Insn, Program};
 use udf_runtime::native::{DONE, FAULT, code, offset, status};
 use udf_runtime::{CTX_BASE, MAX_CALL_DEPTH, STACK_BASE, STACK_FRAME, STACK_TOP};
@@ -51,6 +51,9 @@ pub(crate) struct Input<'a> {
     pub region: &'a Region,
     /// Trusted mode: per instruction, the region each access was proven to touch.
     pub access: Option<&'a [Access]>,
+    /// Hardened trusted mode: context accesses are still checked against the context's length
+    /// (stack accesses are translated as proven; nothing is metered).
+    pub harden: bool,
     pub call_conv: CallConv,
     pub frontend: TargetFrontendConfig,
 }
@@ -190,8 +193,9 @@ fn live_in(inp: &Input<'_>) -> RegSet {
         return RegSet(0x7ff);
     }
     let mut live = RegSet::EMPTY.with(Reg::R0);
-    if inp.access.is_none() || inp.plan.has_calls {
-        // Checked code bounds stack accesses by r10; calls and exits track depth by it.
+    if inp.access.is_none() || inp.harden || inp.plan.has_calls {
+        // Checked code (and hardened code, at accesses that may be either region) bounds stack
+        // accesses by r10; calls and exits track depth by it.
         live = live.with(Reg::R10);
     }
     for pc in inp.region.start..inp.region.end {
@@ -557,14 +561,16 @@ impl Lower<'_, '_> {
                 src,
             } => self.atomic(pc, i, size, op, fetch, base, off, src),
             Insn::LoadAbs { size, imm } => {
-                let off = self.iconst(u64::from(imm as u32));
-                self.packet_load(size, off, true);
+                let off = self.iconst(packet_offset(0, imm));
+                self.packet_load(size, off);
             }
             Insn::LoadInd { size, src, imm } => {
+                // `packet_offset`: `(X + k) mod 2^32`.
                 let x = self.reg(src);
-                let x = self.narrow(x, I32);
-                let off = self.b.ins().iadd_imm_s(x, i64::from(imm as u32));
-                self.packet_load(size, off, false);
+                let x = self.b.ins().ireduce(I32, x);
+                let off = self.b.ins().iadd_imm_s(x, i64::from(imm));
+                let off = self.b.ins().uextend(I64, off);
+                self.packet_load(size, off);
             }
             Insn::Ja { .. } | Insn::Ja32 { .. } => {
                 let t = self.target(self.inp.prog.branch_target(pc).unwrap_or(usize::MAX));
@@ -800,15 +806,29 @@ impl Lower<'_, '_> {
     ) -> (Value, i32) {
         let proven = self.inp.access.map_or(Access::None, |acc| acc[i]);
         let delta = match proven {
+            Access::Ctx if !write && self.inp.harden => {
+                let a = self.b.ins().iadd_imm_s(base, i64::from(off));
+                return (self.ctx_checked_address(pc, a, size), 0);
+            }
             Access::Ctx if !write => self.ctx_delta,
             Access::Stack => self.stack_delta,
+            Access::Either if !write && self.inp.harden => {
+                let a = self.b.ins().iadd_imm_s(base, i64::from(off));
+                return (self.checked_address(pc, a, size, false), 0);
+            }
             Access::Either if !write => {
+                // The region is the one the address `base + off` lies in (the verifier proved
+                // it lies in one of them), not the one `base` does: a pointer may be moved
+                // outside its region and brought back by the offset. The stack lies above
+                // the whole context.
+                let a = self.b.ins().iadd_imm_s(base, i64::from(off));
                 let st = self.b.ins().icmp_imm_s(
                     IntCC::UnsignedGreaterThanOrEqual,
-                    base,
+                    a,
                     STACK_BASE as i64,
                 );
-                self.b.ins().select(st, self.stack_delta, self.ctx_delta)
+                let d = self.b.ins().select(st, self.stack_delta, self.ctx_delta);
+                return (self.b.ins().iadd(a, d), 0);
             }
             // The current frame through r10 is always live and in the stack: nothing to check.
             _ if frame_slot && in_frame(off, size) => self.stack_delta,
@@ -818,6 +838,37 @@ impl Lower<'_, '_> {
             }
         };
         (self.b.ins().iadd(base, delta), i32::from(off))
+    }
+
+    /// Hardened code's context access at virtual address `a`: checked against the context's
+    /// length (a fault like the interpreter's out-of-bounds fault), then translated.
+    fn ctx_checked_address(&mut self, pc: usize, a: Value, size: Size) -> Value {
+        let n = size_bytes(size);
+        // off <= len && n <= len - off.
+        let off_c = self.b.ins().iadd_imm_s(a, -(CTX_BASE as i64));
+        let within = self
+            .b
+            .ins()
+            .icmp(IntCC::UnsignedLessThanOrEqual, off_c, self.ctx_len);
+        let room = self.b.ins().isub(self.ctx_len, off_c);
+        let fits = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::UnsignedGreaterThanOrEqual, room, n);
+        let ok = self.b.ins().band(within, fits);
+        let cont = self.b.create_block();
+        let out = self.b.create_block();
+        self.b.ins().brif(ok, cont, &[], out, &[]);
+        self.b.seal_block(out);
+        self.b.switch_to_block(out);
+        let c = self.iconst(code::OUT_OF_BOUNDS);
+        let p = self.iconst(pc as u64);
+        let x = self.iconst(n as u64);
+        self.b
+            .ins()
+            .jump(self.fault, &[c.into(), p.into(), a.into(), x.into()]);
+        self.continue_in(cont);
+        self.b.ins().iadd(a, self.ctx_delta)
     }
 
     fn checked_address(&mut self, pc: usize, a: Value, size: Size, write: bool) -> Value {
@@ -932,21 +983,14 @@ impl Lower<'_, '_> {
 
     /// Classic BPF packet load at context offset `off`: big-endian into `r0`, or the program
     /// returns 0 when it is out of bounds.
-    fn packet_load(&mut self, size: Size, off: Value, constant: bool) {
+    fn packet_load(&mut self, size: Size, off: Value) {
         let n = size_bytes(size);
-        // `off` < 2^33 (a 32-bit index plus a 32-bit immediate), so `off + n` cannot wrap.
+        // `off` < 2^32 (computed in 32 bits), so `off + n` cannot wrap.
         let end = self.b.ins().iadd_imm_s(off, n);
-        let mut ok = self
+        let ok = self
             .b
             .ins()
             .icmp(IntCC::UnsignedLessThanOrEqual, end, self.ctx_len);
-        if !constant {
-            let small = self
-                .b
-                .ins()
-                .icmp_imm_s(IntCC::UnsignedLessThan, off, 1 << 32);
-            ok = self.b.ins().band(ok, small);
-        }
         let cont = self.b.create_block();
         let out = self.b.create_block();
         self.b.ins().brif(ok, cont, &[], out, &[]);

@@ -1,8 +1,8 @@
 //! The interpreter is the semantics: JIT code must agree with it exactly.
 //!
-//! - Trusted mode: generated programs the verifier accepts (all four verified types) run on
-//!   both engines over random inputs; `r0`, the emitted extents and the whole stack must be
-//!   identical.
+//! - Trusted and hardened modes: generated programs the verifier accepts (all four verified
+//!   types) run on the interpreter and both native modes over random inputs; `r0`, the emitted
+//!   extents and the whole stack must be identical.
 //! - Checked mode: generated programs, verified or not, run as `raw` programs (writable
 //!   context) or unverified `size` programs (read-only context), with the `emit` helper table
 //!   and a small budget, on both engines; the result or the fault
@@ -119,8 +119,8 @@ const VERIFIED: [ProgramType; 4] = [
 ];
 
 /// One generated program in trusted mode; `Ok(false)` when the verifier refused it. Inputs
-/// of lengths the facts do not admit are not run (the engines are to refuse them) but counted
-/// in `not_admitted`.
+/// of lengths the facts do not admit must be refused by the native code (the case fails
+/// otherwise) and are counted in `not_admitted`.
 fn trusted_case(jit: &mut Jit, seed: u64, not_admitted: &mut u64) -> Result<bool, String> {
     let ty = VERIFIED[(seed % 4) as usize];
     shaped_case(jit, seed, trusted_shape(ty, seed), not_admitted)
@@ -145,30 +145,54 @@ fn shaped_case(
     let Ok(facts) = verify(&prog, &conf) else {
         return Ok(false);
     };
-    let code = jit
-        .compile(&prog, ty, Mode::Trusted(&facts))
-        .map_err(|e| format!("compile: {e}\n{}", disassemble(&prog)))?;
-    let exe = Executable::new(code).map_err(|e| e.to_string())?;
+    let mut exes = Vec::new();
+    for mode in [Mode::Trusted(&facts), Mode::Hardened(&facts)] {
+        let code = jit
+            .compile(&prog, ty, mode)
+            .map_err(|e| format!("{} compile: {e}\n{}", mode.name(), disassemble(&prog)))?;
+        exes.push((
+            mode.name(),
+            Executable::new(code).map_err(|e| e.to_string())?,
+        ));
+    }
     let min = conf.ctx_len().0.min(u32::MAX as u64) as u32;
     for input in inputs(&mut rng, shape.ctx_size, min, 6) {
         let r3 = input.len() as u64 + rng.below(3);
         if !facts.admits(input.len()) {
+            // Native code from facts refuses a length the proof does not cover: nothing runs.
+            for (name, exe) in &exes {
+                let got = run(&prog, ty, Some(exe), &input, r3, u64::MAX, false);
+                let refused = matches!(
+                    &got.result,
+                    Err(f) if matches!(f.kind, udf_runtime::FaultKind::ContextRefused { .. })
+                );
+                if !refused {
+                    return Err(format!(
+                        "{name} code ran a {}-byte context the proof does not cover: {:?}\n{}",
+                        input.len(),
+                        got.result,
+                        disassemble(&prog)
+                    ));
+                }
+            }
             *not_admitted += 1;
             continue;
         }
         let want = run(&prog, ty, None, &input, r3, u64::MAX, false);
-        let got = run(&prog, ty, Some(&exe), &input, r3, u64::MAX, false);
-        if want != got {
-            return Err(format!(
-                "{ty} program ({:?}) differs on input ({} bytes) {input:02x?}\ninterp: {:?} {:?}\njit:    {:?} {:?}\n{}",
-                shape.focus,
-                input.len(),
-                want.result,
-                want.extents,
-                got.result,
-                got.extents,
-                disassemble(&prog)
-            ));
+        for (name, exe) in &exes {
+            let got = run(&prog, ty, Some(exe), &input, r3, u64::MAX, false);
+            if want != got {
+                return Err(format!(
+                    "{ty} program ({:?}) differs on input ({} bytes) {input:02x?}\ninterp: {:?} {:?}\n{name}: {:?} {:?}\n{}",
+                    shape.focus,
+                    input.len(),
+                    want.result,
+                    want.extents,
+                    got.result,
+                    got.extents,
+                    disassemble(&prog)
+                ));
+            }
         }
     }
     Ok(true)
@@ -236,6 +260,7 @@ fn ending(r: &Result<(u64, Option<u64>), Fault>) -> &'static str {
             FaultKind::FellOffEnd => "fell off",
             FaultKind::Unsupported { .. } => "unsupported",
             FaultKind::CheckFailed => "check failed",
+            FaultKind::ContextRefused { .. } => "context refused",
         },
     }
 }
@@ -276,7 +301,7 @@ fn trusted_campaign_runs_accepted_programs() {
         }
     }
     eprintln!(
-        "trusted: {accepted} of {n} generated programs accepted, each run on up to 6 inputs; {not_admitted} inputs of lengths the facts do not admit skipped, not compared (to be refused by the engines)"
+        "trusted: {accepted} of {n} generated programs accepted, each run on up to 6 inputs; {not_admitted} inputs of lengths the facts do not admit refused by trusted and hardened code, as they must be"
     );
     assert!(
         accepted * 2 >= n,

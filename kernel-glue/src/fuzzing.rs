@@ -93,9 +93,16 @@ pub fn load_then_run(data: &[u8]) {
             } else {
                 data.iter().copied().cycle().take(len).collect()
             };
+            let admitted = prog.facts().admits(len);
             for ctx in [vec![0u8; len], vec![0xffu8; len], filler] {
                 match prog.invoke(&mut vm, &ctx, ctx.len() as u64) {
-                    Ok(_) => {}
+                    Ok(_) if admitted => {}
+                    Err(InvokeError::ContextLength { .. }) if !admitted => {}
+                    Ok(_) => panic!(
+                        "{id} (`{}`, {}) ran on {len} bytes, a length its proof did not assume",
+                        prog.name(),
+                        prog.ty()
+                    ),
                     Err(InvokeError::Fault(f)) => panic!(
                         "{id} (`{}`, {}) accepted by the loader faulted on {len} bytes: {f}",
                         prog.name(),

@@ -28,7 +28,7 @@ pub mod program;
 pub mod xn;
 
 pub use device::{BlockDevice, IoError, MemDevice};
-pub use loader::{LoadError, Policy, ProgramId, Table};
+pub use loader::{LoadError, NativePolicy, Policy, ProgramId, Table};
 pub use package::{Package, PackageError, Target};
 
 pub use program::{Installed, InvokeError, Run};

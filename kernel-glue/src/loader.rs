@@ -15,7 +15,9 @@
 //! 5. **Choose the engine**: trusted native code for this host (x86-64 with the `std`
 //!    feature) is mapped W^X; otherwise, with the `jit` feature, the kernel compiles the
 //!    bytecode itself; otherwise the interpreter runs it. [`Table::engine`] records which and
-//!    why.
+//!    why. Under [`NativePolicy::Hardened`] (the table's [`Table::set_native_policy`]) only
+//!    hardened native code runs: the package's trusted code is not mapped and the kernel's JIT
+//!    compiles hardened code (a bounds check on every context access).
 //! 6. **Install** into the table.
 //!
 //! [`Table::install_bytecode`] runs steps 3, 5 and 6 for programs the kernel builds itself.
@@ -27,7 +29,7 @@ use alloc::string::ToString;
 use alloc::vec::Vec;
 use core::fmt;
 
-use udf_bytecode::{CheckConfig, CheckError, DecodeError, Program, ProgramType};
+use udf_bytecode::{CheckError, DecodeError, Program, ProgramType};
 use udf_runtime::native::RegionEntry;
 use udf_verifier::{Config, Facts, Rejection};
 
@@ -44,6 +46,20 @@ pub struct Policy {
     /// Whether bytecode packages without a tag are accepted (they are re-verified like every
     /// package; native code without a tag never is).
     pub allow_unauthenticated_bytecode: bool,
+}
+
+/// Which native code a kernel runs for verified programs (see `abi.md`, "Engines").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum NativePolicy {
+    /// Trusted code: no run-time checks, the verifier's facts place every access. Packages'
+    /// trusted native code is mapped.
+    #[default]
+    Trusted,
+    /// Hardened code: trusted code that keeps a bounds check on every context access (a
+    /// second line of defence against a verifier bug; no budget metering). Packages' native
+    /// code (trusted) is not mapped; the kernel's JIT compiles hardened code, or the
+    /// interpreter runs the program.
+    Hardened,
 }
 
 /// A program in a [`Table`]. Ids are never reused: a removed program's id stays dead.
@@ -78,6 +94,8 @@ pub enum Fallback {
     MapFailed(String),
     /// The kernel's JIT failed (a JIT bug for a verified program).
     JitFailed(String),
+    /// The kernel's [`NativePolicy::Hardened`] does not run the package's trusted code.
+    HardenedPolicy,
 }
 
 impl fmt::Display for Fallback {
@@ -94,6 +112,10 @@ impl fmt::Display for Fallback {
             Fallback::NoNativeSupport => write!(f, "this kernel cannot run native code"),
             Fallback::MapFailed(why) => write!(f, "mapping its native code failed: {why}"),
             Fallback::JitFailed(why) => write!(f, "the kernel's JIT failed: {why}"),
+            Fallback::HardenedPolicy => write!(
+                f,
+                "the kernel's policy runs only hardened native code, and the package's is trusted"
+            ),
         }
     }
 }
@@ -230,6 +252,8 @@ struct Slot {
 #[derive(Debug, Default)]
 pub struct Table {
     slots: Vec<Option<Slot>>,
+    /// Which native code programs installed from now on run.
+    native_policy: NativePolicy,
     /// The kernel's compiler, made on first use.
     #[cfg(feature = "jit")]
     jit: Option<udf_jit::Jit>,
@@ -249,9 +273,7 @@ fn verify(prog: &Program, ty: ProgramType, ctx_size: Option<u32>) -> Result<Fact
 /// The interpreter's form of a verified program. Register use is the verifier's to decide
 /// (path by path), as in the JIT's trusted mode.
 fn interp_form(prog: &Program, ty: ProgramType) -> Result<udf_runtime::Compiled, LoadError> {
-    let mut cfg = CheckConfig::for_type(ty);
-    cfg.check_registers = false;
-    udf_runtime::prepare(prog, &cfg).map_err(LoadError::Check)
+    udf_runtime::prepare(prog, &udf_runtime::pre_run_checks(ty, true)).map_err(LoadError::Check)
 }
 
 /// Checks a region table against the program and the code: it starts at slot 0, its slots
@@ -282,6 +304,7 @@ fn map_native(
     code: &[u8],
     regions: Vec<RegionEntry>,
     checked: bool,
+    facts: &Facts,
 ) -> Result<udf_runtime::native::NativeProgram, String> {
     #[allow(unsafe_code)]
     // SAFETY: `code` is either (a) the native section of a package whose HMAC-SHA-256 tag was
@@ -292,20 +315,24 @@ fn map_native(
     // the contract of `udf_runtime::native`, and `regions` names its region functions
     // (checked against the program and the code by `check_regions`).
     let loaded = unsafe { udf_runtime::native::NativeProgram::load(code, regions, checked) };
-    loaded.map_err(|e| e.to_string())
+    let mut native = loaded.map_err(|e| e.to_string())?;
+    // The code is safe only on the context lengths the proof assumed: it refuses others
+    // itself, whatever path invokes it.
+    native.set_ctx_len(facts.ctx_len.0, facts.ctx_len.1);
+    Ok(native)
 }
 
 /// Maps a package's trusted native code (authenticated, facts compared, regions checked).
 #[cfg(feature = "std")]
-fn map_package(n: &NativeSection) -> Result<Engine, Fallback> {
-    map_native(&n.code, n.regions.clone(), false)
+fn map_package(n: &NativeSection, facts: &Facts) -> Result<Engine, Fallback> {
+    map_native(&n.code, n.regions.clone(), false, facts)
         .map(Engine::Native)
         .map_err(Fallback::MapFailed)
 }
 
 /// Without `std` there is no executable memory.
 #[cfg(not(feature = "std"))]
-fn map_package(_: &NativeSection) -> Result<Engine, Fallback> {
+fn map_package(_: &NativeSection, _: &Facts) -> Result<Engine, Fallback> {
     Err(Fallback::NoNativeSupport)
 }
 
@@ -315,9 +342,19 @@ fn runs_native(target: Target) -> bool {
 }
 
 impl Table {
-    /// An empty table.
+    /// An empty table, with the default [`NativePolicy`].
     pub fn new() -> Table {
         Table::default()
+    }
+
+    /// Sets which native code the programs installed from now on run.
+    pub fn set_native_policy(&mut self, policy: NativePolicy) {
+        self.native_policy = policy;
+    }
+
+    /// Which native code programs installed from now on run.
+    pub fn native_policy(&self) -> NativePolicy {
+        self.native_policy
     }
 
     /// Authenticates, parses, re-verifies and installs a package (see the module doc for the
@@ -472,12 +509,14 @@ impl Table {
                 check_regions(&n.regions, prog.slot_count(), n.code.len())?;
                 if n.mode == NativeMode::Checked {
                     Fallback::CheckedCode
+                } else if self.native_policy == NativePolicy::Hardened {
+                    Fallback::HardenedPolicy
                 } else if target != Target::host() {
                     Fallback::OtherTarget(target)
                 } else if !runs_native(target) {
                     Fallback::NoNativeSupport
                 } else {
-                    match map_package(n) {
+                    match map_package(n, facts) {
                         Ok(engine) => return Ok((engine, EngineChoice::PackageNative)),
                         Err(why) => why,
                     }
@@ -495,8 +534,8 @@ impl Table {
         Ok((Engine::Interp, EngineChoice::Interp(why)))
     }
 
-    /// Compiles `prog` with the kernel's JIT in trusted mode for this host and maps it;
-    /// `Err(None)` when this host cannot run native code.
+    /// Compiles `prog` with the kernel's JIT for this host, in trusted or hardened mode as the
+    /// [`NativePolicy`] says, and maps it; `Err(None)` when this host cannot run native code.
     #[cfg(feature = "jit")]
     fn jit_compile(
         &mut self,
@@ -513,11 +552,21 @@ impl Table {
                 udf_jit::Jit::new(udf_jit::Target::X86_64).map_err(|e| Some(e.to_string()))?,
             ),
         };
+        let mode = match self.native_policy {
+            NativePolicy::Trusted => udf_jit::Mode::Trusted(facts),
+            NativePolicy::Hardened => udf_jit::Mode::Hardened(facts),
+        };
         let code = jit
-            .compile(prog, ty, udf_jit::Mode::Trusted(facts))
+            .compile(prog, ty, mode)
             .map_err(|e| Some(e.to_string()))?;
         check_regions(code.regions(), prog.slot_count(), code.bytes().len())
             .map_err(|e| Some(e.to_string()))?;
-        map_native(code.bytes(), code.regions().to_vec(), code.is_checked()).map_err(Some)
+        map_native(
+            code.bytes(),
+            code.regions().to_vec(),
+            code.is_checked(),
+            facts,
+        )
+        .map_err(Some)
     }
 }

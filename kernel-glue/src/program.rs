@@ -1,5 +1,6 @@
 //! An installed program and how the kernel invokes it: the context is checked against the type
-//! (an `owns`, `acl` or `size` context has exactly the template's size), the helper table is
+//! (an `owns`, `acl` or `size` context has exactly the template's size) and against the
+//! lengths the verifier's proof assumed (an `acl` context holds at least its request), the helper table is
 //! the one the kernel owns for the type, and the run's budget is the verifier's instruction
 //! bound, so a verified program that overran it would fault instead of running on.
 
@@ -55,6 +56,16 @@ pub enum InvokeError {
         /// What it was given.
         got: u64,
     },
+    /// The context's length is not one the verifier's proof assumed ([`Facts::admits`]):
+    /// nothing ran.
+    ContextLength {
+        /// What it was given.
+        got: u64,
+        /// The shortest length the proof covers.
+        min: u64,
+        /// The longest.
+        max: u64,
+    },
     /// The run faulted: for a verified program, a verifier or engine bug.
     Fault(Fault),
 }
@@ -68,6 +79,11 @@ impl fmt::Display for InvokeError {
                     "a context of {got} bytes for a program verified for {expected}"
                 )
             }
+            InvokeError::ContextLength { got, min, max } => write!(
+                f,
+                "a context of {got} bytes is refused: the program was verified for {}; nothing ran",
+                udf_runtime::LenRange(*min, *max)
+            ),
             InvokeError::Fault(fault) => write!(f, "the program faulted: {fault}"),
         }
     }
@@ -155,6 +171,12 @@ impl Installed {
                 expected: udf_verifier::MAX_CTX_LEN,
                 got,
             });
+        }
+        // Whatever the type says, only the lengths the proof covers run (an `acl` context
+        // shorter than its request, ...).
+        if !self.facts.admits(ctx.len()) {
+            let (min, max) = self.facts.ctx_len;
+            return Err(InvokeError::ContextLength { got, min, max });
         }
         let opts = RunOptions {
             budget: self.facts.max_insns,

@@ -50,6 +50,16 @@ pub enum FaultKind {
     /// The checking mode's observer stopped the run: a state the verifier did not predict
     /// (the details are with the observer, see [`crate::checking`]).
     CheckFailed,
+    /// Refused before anything ran: a context whose length the verifier's proof does not
+    /// cover (code compiled from facts runs only on the lengths they assumed).
+    ContextRefused {
+        /// The context's length.
+        len: u64,
+        /// The shortest length the proof covers.
+        min: u64,
+        /// The longest length the proof covers.
+        max: u64,
+    },
 }
 
 /// A fault at slot `pc`.
@@ -102,8 +112,26 @@ impl fmt::Display for Fault {
                 "instruction {pc}: execution ran past the last instruction"
             ),
             FaultKind::Unsupported { what } => write!(f, "instruction {pc}: unsupported: {what}"),
+            FaultKind::ContextRefused { len, min, max } => write!(
+                f,
+                "a context of {len} byte(s) is refused: the program was verified for {}; nothing ran",
+                LenRange(*min, *max)
+            ),
         }
     }
 }
 
 impl core::error::Error for Fault {}
+
+/// A range of context lengths as a reader wants it: `16 bytes`, `16 to 1500 bytes`, ...
+#[derive(Clone, Copy, Debug)]
+pub struct LenRange(pub u64, pub u64);
+
+impl fmt::Display for LenRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            LenRange(a, b) if a == b => write!(f, "exactly {a} byte(s)"),
+            LenRange(a, b) => write!(f, "{a} to {b} bytes"),
+        }
+    }
+}

@@ -10,12 +10,13 @@
 //! Registers on entry: `r1` = [`CTX_BASE`], `r2` = context length, `r3` = wire length (for
 //! filters; otherwise 0), `r10` = [`STACK_TOP`], all others 0. A local call saves `r6`-`r9` and
 //! restores them on return. `LD_ABS`/`LD_IND` read big-endian from the context with classic
-//! BPF's meaning: out of bounds, the program returns 0 at once.
+//! BPF's meaning: the offset `X + k` is computed in 32 bits (wrapping, see
+//! [`udf_bytecode::semantics::packet_offset`]); out of bounds, the program returns 0 at once.
 
 use alloc::vec::Vec;
 
 use udf_bytecode::insn::{AluOp, AtomicOp, Width};
-use udf_bytecode::semantics::alu;
+use udf_bytecode::semantics::{alu, packet_offset};
 
 use crate::decoded::{ATOMIC_FETCH, Compiled, Kind, UNSUPPORTED};
 use crate::fault::{Fault, FaultKind};
@@ -198,8 +199,7 @@ impl Mem<'_, '_> {
     #[inline(always)]
     fn packet(&self, off: u64, size: usize) -> Option<u64> {
         let ctx = self.ctx.bytes();
-        let o = within(CTX_BASE.wrapping_add(off), size, CTX_BASE, ctx.len())
-            .filter(|_| off < 1 << 32)?;
+        let o = within(CTX_BASE.wrapping_add(off), size, CTX_BASE, ctx.len())?;
         let v = read_le(ctx, o, size);
         Some(match size {
             1 => v,
@@ -577,7 +577,7 @@ fn exec<const EXACT: bool, const CHECK: bool>(
                     LdInd16 => (2, true),
                     _ => (4, true),
                 };
-                let off = if ind { imm + (r[s] as u32 as u64) } else { imm };
+                let off = packet_offset(if ind { r[s] } else { 0 }, imm as i32);
                 match mem.packet(off, size) {
                     Some(v) => r[0] = v,
                     None => {

@@ -25,18 +25,31 @@ pub mod interp;
 pub mod native;
 
 pub use decoded::Compiled;
-pub use fault::{Fault, FaultKind};
+pub use fault::{Fault, FaultKind, LenRange};
 pub use helpers::{EmitHelpers, Extent, HelperError, HelperReturn, Helpers, NoHelpers};
 pub use interp::{
     CTX_BASE, Context, MAX_CALL_DEPTH, Observer, Outcome, RunOptions, STACK_BASE, STACK_FRAME,
     STACK_TOP, Vm,
 };
 
-use udf_bytecode::{CheckConfig, CheckError, Program};
+use udf_bytecode::{CheckConfig, CheckError, Program, ProgramType};
 
 /// Runs the checks every engine makes before a run, then decodes the program for the
 /// interpreter.
 pub fn prepare(prog: &Program, cfg: &CheckConfig<'_>) -> Result<Compiled, CheckError> {
     udf_bytecode::check(prog, cfg)?;
     Ok(Compiled::new(prog))
+}
+
+/// The pre-run checks every engine makes before running a program of type `ty`. For a verified
+/// program (`verified`: run on the strength of the verifier's facts) the conservative register
+/// check is left out: the verifier decided every register read path by path, so a register
+/// read only in dead code is fine. An unverified program gets every check. The interpreter and
+/// the JIT take their checks from here, so they refuse exactly the same programs.
+pub fn pre_run_checks(ty: ProgramType, verified: bool) -> CheckConfig<'static> {
+    let mut cfg = CheckConfig::for_type(ty);
+    if verified {
+        cfg.check_registers = false;
+    }
+    cfg
 }

@@ -191,8 +191,8 @@ fn legacy_packet_loads_are_big_endian_and_return_zero_out_of_bounds() {
         )
         .expect("runs");
     assert_eq!(
-        out.r0, 0,
-        "X + k overflowing 32 bits is out of bounds, not wrapped"
+        out.r0, pkt[1] as u64,
+        "X + k is computed in 32 bits: 0xffffffff + 2 wraps to byte 1"
     );
 
     let refused =

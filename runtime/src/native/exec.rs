@@ -91,6 +91,8 @@ pub struct NativeProgram {
     entry: usize,
     /// Bytes under the top of any frame a run may write (see [`NativeProgram::set_stack_use`]).
     stack_use: usize,
+    /// The context lengths runs accept (see [`NativeProgram::set_ctx_len`]).
+    ctx_len: (u64, u64),
 }
 
 /// How a native run ended normally.
@@ -211,6 +213,7 @@ impl NativeProgram {
             checked,
             entry,
             stack_use: STACK_FRAME,
+            ctx_len: (0, u64::MAX),
         })
     }
 
@@ -226,6 +229,33 @@ impl NativeProgram {
     /// verifier rejects reads of stack bytes not written before).
     pub fn set_stack_use(&mut self, bytes: usize) {
         self.stack_use = bytes.min(STACK_FRAME);
+    }
+
+    /// Declares the context lengths `[min, max]` the code may run on (for code compiled from
+    /// the verifier's facts, `Facts::ctx_len`: trusted code is safe only on the lengths the
+    /// proof assumed). Every run on any other length is refused before any instruction runs,
+    /// with [`FaultKind::ContextRefused`]. The default accepts every length (checked code).
+    pub fn set_ctx_len(&mut self, min: u64, max: u64) {
+        self.ctx_len = (min, max);
+    }
+
+    /// The context lengths runs accept.
+    pub fn ctx_len(&self) -> (u64, u64) {
+        self.ctx_len
+    }
+
+    /// `Err` (nothing runs) when a context of `len` bytes is outside [`Self::ctx_len`].
+    #[inline(always)]
+    fn admit(&self, len: u64) -> Result<(), Fault> {
+        let (min, max) = self.ctx_len;
+        if min <= len && len <= max {
+            Ok(())
+        } else {
+            Err(Fault {
+                pc: 0,
+                kind: FaultKind::ContextRefused { len, min, max },
+            })
+        }
     }
 
     /// Bytes of the entry frame a [`NativeRunner`] zeroes before each run.
@@ -258,11 +288,12 @@ impl NativeProgram {
         helpers: &mut dyn Helpers,
         opts: &RunOptions,
     ) -> Result<NativeOutcome, Fault> {
-        let stack = vm.fresh_stack();
         let (ctx_ptr, ctx_len, writable) = match ctx {
             Context::ReadOnly(b) => (b.as_ptr() as u64, b.len() as u64, 0),
             Context::ReadWrite(b) => (b.as_mut_ptr() as u64, b.len() as u64, 1),
         };
+        self.admit(ctx_len)?;
+        let stack = vm.fresh_stack();
         let mut regs = [0u64; 11];
         regs[1] = CTX_BASE;
         regs[2] = ctx_len;
@@ -445,6 +476,7 @@ impl<'p> NativeRunner<'p> {
             Context::ReadOnly(b) => (b.as_ptr() as u64, b.len() as u64, 0),
             Context::ReadWrite(b) => (b.as_mut_ptr() as u64, b.len() as u64, 1),
         };
+        self.prog.admit(ctx_len)?;
         let state = &mut *self.state;
         let zero = self.prog.stack_use;
         if zero > 0 {
