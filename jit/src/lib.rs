@@ -113,6 +113,11 @@ pub struct Options {
     pub region_len: usize,
     /// Keep Cranelift's disassembly of each region.
     pub disasm: bool,
+    /// Plant a deliberately wrong region choice: an access proven "stack on some paths, context
+    /// on others" is placed by its base register instead of base + offset (the mistake issue 15
+    /// found), so the differential campaign can show it catches it.
+    #[cfg(feature = "fault-injection")]
+    pub fault_injection: bool,
 }
 
 impl Default for Options {
@@ -120,6 +125,8 @@ impl Default for Options {
         Options {
             region_len: 1024,
             disasm: false,
+            #[cfg(feature = "fault-injection")]
+            fault_injection: false,
         }
     }
 }
@@ -335,6 +342,10 @@ impl Jit {
                 region,
                 access,
                 harden,
+                #[cfg(feature = "fault-injection")]
+                plant_either_by_base: self.options.fault_injection,
+                #[cfg(not(feature = "fault-injection"))]
+                plant_either_by_base: false,
                 call_conv: self.isa.default_call_conv(),
                 frontend: self.isa.frontend_config(),
             };

@@ -54,6 +54,8 @@ pub(crate) struct Input<'a> {
     /// Hardened trusted mode: context accesses are still checked against the context's length
     /// (stack accesses are translated as proven; nothing is metered).
     pub harden: bool,
+    /// The planted region-choice bug (`fault-injection` only; always false otherwise).
+    pub plant_either_by_base: bool,
     pub call_conv: CallConv,
     pub frontend: TargetFrontendConfig,
 }
@@ -822,9 +824,14 @@ impl Lower<'_, '_> {
                 // outside its region and brought back by the offset. The stack lies above
                 // the whole context.
                 let a = self.b.ins().iadd_imm_s(base, i64::from(off));
+                let placed = if self.inp.plant_either_by_base {
+                    base
+                } else {
+                    a
+                };
                 let st = self.b.ins().icmp_imm_s(
                     IntCC::UnsignedGreaterThanOrEqual,
-                    a,
+                    placed,
                     STACK_BASE as i64,
                 );
                 let d = self.b.ins().select(st, self.stack_delta, self.ctx_delta);

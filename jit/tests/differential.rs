@@ -379,3 +379,77 @@ fn hunt_first_difference_per_shape() {
         }
     }
 }
+
+/// The JIT's planted bug (`Options::fault_injection`: an "either region" access placed by its
+/// base register, not base + offset) is caught by the trusted campaign. The planted code may
+/// crash the process (a wild read), so the campaign runs in a child process
+/// ([`planted_region_choice_child`]); a crash or a reported difference counts as caught.
+#[test]
+fn planted_region_choice_is_caught() {
+    let start = std::time::Instant::now();
+    let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "--exact",
+            "planted_region_choice_child",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("UDF_PLANT_CHILD", "1")
+        .output()
+        .expect("runs the child");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let tried = stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("PLANT-TRY "))
+        .last()
+        .unwrap_or("0")
+        .to_string();
+    assert!(
+        !out.status.success(),
+        "the planted region bug was not caught ({tried} programs):\n{stderr}"
+    );
+    let how = match out.status.code() {
+        None => "the planted code crashed the process".to_string(),
+        Some(_) => stderr
+            .lines()
+            .find(|l| l.contains("differs") || l.contains("panicked"))
+            .unwrap_or("a difference")
+            .to_string(),
+    };
+    println!(
+        "planted JIT region bug caught after {tried} programs in {:.2}s: {how}",
+        start.elapsed().as_secs_f64()
+    );
+}
+
+/// The child of [`planted_region_choice_is_caught`] (ignored on its own: its verdict is read by
+/// the parent). Runs the trusted campaign with the planted JIT for up to 60 seconds, printing
+/// each program's number before running it, and panics on a difference.
+#[test]
+#[ignore = "child process of planted_region_choice_is_caught"]
+fn planted_region_choice_child() {
+    assert!(
+        std::env::var_os("UDF_PLANT_CHILD").is_some(),
+        "run by the parent test"
+    );
+    let mut jit = host_jit();
+    jit.options.fault_injection = true;
+    let start = std::time::Instant::now();
+    let mut skipped = 0;
+    let mut n = 0u64;
+    while start.elapsed() < std::time::Duration::from_secs(60) {
+        let seed = 7_000_000 + n;
+        let ty = VERIFIED[(seed % 4) as usize];
+        let shape = match n / 4 % 3 {
+            0 => Shape::new(ty, 40),
+            1 => Shape::focused(ty, 40, Hazard::EitherRegion),
+            _ => Shape::focused(ty, 40, Hazard::LoopRegion),
+        };
+        n += 1;
+        eprintln!("PLANT-TRY {n}");
+        if let Err(e) = shaped_case(&mut jit, seed, shape, &mut skipped) {
+            panic!("seed {seed}: {e}");
+        }
+    }
+}
