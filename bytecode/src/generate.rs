@@ -3934,8 +3934,25 @@ impl Gen<'_> {
             2 => Some(31),
             _ => Some(63),
         };
-        let k_lo = 1 + self.rng.below(24) as u32;
-        let k_hi = k_lo + 1 + self.rng.below(16) as u32;
+        let xmax = match mask {
+            Some(m) => m as u32,
+            None => (1u32 << (8 * xs)) - 1,
+        };
+        let (k_lo, k_hi) = if self.rng.chance(1, 2) {
+            // aimed at a length: `x + k_lo <= len < x + k_hi` for a good share of the `x`
+            let len = self.fixed.unwrap_or(24 + self.rng.below(73) as u32);
+            let span = xmax.min(len).max(4);
+            let hi = len.saturating_sub(self.rng.below((span / 2) as u64) as u32);
+            let lo = hi.saturating_sub(1 + self.rng.below((span / 2) as u64) as u32);
+            if lo >= 1 {
+                (lo, hi)
+            } else {
+                (1, 2 + self.rng.below(16) as u32)
+            }
+        } else {
+            let k = 1 + self.rng.below(24) as u32;
+            (k, k + 1 + self.rng.below(16) as u32)
+        };
         let wide = self.rng.chance(1, 2);
         let mut n = self.rng.pick(&[1u32, 2, 4, 1, 8]);
         let e = if wide {
@@ -3974,15 +3991,11 @@ impl Gen<'_> {
         if !self.load_input(f, x, la, xs) {
             return false;
         }
-        let xmax = match mask {
-            Some(m) => {
-                f.b.emit(alu64(AluOp::And, x, Source::Imm(m)));
-                f.set(x, Val::Scalar);
-                m as u32
-            }
-            None => (1u32 << (8 * xs)) - 1,
-        };
-        // the pinned registers survive the branch's scratch choice
+        if let Some(m) = mask {
+            f.b.emit(alu64(AluOp::And, x, Source::Imm(m)));
+            f.set(x, Val::Scalar);
+        }
+        // the branch's scratch register spares x, t and q
         let l_else = f.b.label();
         let l_join = f.b.label();
         if !self.input_branch(f, lb, keep | bit(t) | bit(q), l_else) {
@@ -4012,7 +4025,22 @@ impl Gen<'_> {
             Some(s) => xmax + e <= s,
             None => xmax + e <= f.st.len_min,
         };
-        self.access_via(f, p, o, x, a as i32, n, q);
+        // q = p + x, now and then moved up and brought back by the offset (not down, as
+        // `access_via` may: the verifier keeps no symbol for a pointer moved below its
+        // region's start, so a proven variant would be refused)
+        f.b.emit(mov(q, p));
+        f.b.emit(alu64(AluOp::Add, q, Source::Reg(x)));
+        let mut off = a as i32 - o;
+        if self.rng.chance(1, 4) {
+            let k = self.rng.pick(&[600, 4096, 20000]);
+            f.b.emit(addi(q, k));
+            off -= k;
+        }
+        f.set(q, Val::Junk);
+        let d = self.pick_dst(f, Val::Scalar, 0).unwrap_or(q);
+        f.b.emit(ldx(size_of(n), d, q, off));
+        f.set(d, Val::Input);
+        self.feats.ctx_reads += 1;
         if wide && !covered {
             self.unproven += 1;
         }
