@@ -300,6 +300,7 @@ fn hazard_shapes_are_produced() {
                     Hazard::FarOffsets => f.far_offsets,
                     Hazard::EitherRegion => f.either_calls,
                     Hazard::LoopRegion => f.loop_regions,
+                    Hazard::PathFacts => f.path_facts,
                 };
                 with += usize::from(n > 0);
                 assert_eq!(f.loops > 0, has_loop(p), "{h:?} {ty} {seed}: loop count");
