@@ -60,11 +60,12 @@ fn inputs(rng: &mut Rng, fixed: Option<u32>, min: u32, n: usize) -> Vec<Vec<u8>>
 
 /// The trusted campaign's shape for `seed`: plain, or aimed at one hazard (half the seeds).
 fn trusted_shape(ty: ProgramType, seed: u64) -> Shape {
-    let k = seed / 4 % 10;
-    if k < 5 {
+    let n = Hazard::ALL.len() as u64;
+    let k = seed / 4 % (2 * n);
+    if k < n {
         Shape::new(ty, 40)
     } else {
-        Shape::focused(ty, 40, Hazard::ALL[(k - 5) as usize])
+        Shape::focused(ty, 40, Hazard::ALL[(k - n) as usize])
     }
 }
 

@@ -1238,6 +1238,18 @@ fn shift(v: &Value, s: (Sym, i64), c: i64) -> Option<(Sym, i64)> {
 
 /// The symbol of pointer `p OP x`, when it stays exact.
 fn ptr_sym(p: &Value, x: &Value, op: AluOp) -> Option<(Sym, i64)> {
+    // A constant moves the offset by a signed amount (adding `-20000` is subtracting 20000):
+    // exact as long as no offset the pointer may have overflows 64-bit signed arithmetic.
+    if let (Some((s, o)), Some(c)) = (p.sym, x.n.as_const()) {
+        let d = if op == AluOp::Add {
+            c as i64
+        } else {
+            (c as i64).checked_neg()?
+        };
+        p.n.smin.checked_add(d)?;
+        p.n.smax.checked_add(d)?;
+        return Some((s, o.checked_add(d)?));
+    }
     let no_wrap = |lo: i64, hi: i64| {
         let (l, h) = if op == AluOp::Add {
             (lo as i128 + x.n.umin as i128, hi as i128 + x.n.umax as i128)

@@ -337,3 +337,32 @@ fn callee_saved_symbols_stay_dead_across_repeated_calls() {
     let p = assemble(src).expect("assembles");
     assert!(reads_outside(&p, &[0xff, 0, 0, 0]));
 }
+
+/// A context pointer moved below its region by a negative constant and brought back by the
+/// access's offset keeps its relation to the length (exact signed offsets); moved so far that
+/// its offset could overflow, it loses it.
+#[test]
+fn pointers_moved_out_and_back_keep_their_symbol() {
+    let src = "
+        mov %r0, 0
+        jlt %r2, 1, out
+        ldxb %r3, [%r1+0]
+        mov %r4, %r3
+        add %r4, 1
+        jgt %r4, %r2, out
+        mov %r5, %r1
+        add %r5, %r3
+        add %r5, -20000
+        ldxb %r0, [%r5+20000]
+    out:
+        exit";
+    assert!(accepted(ProgramType::Filter, src), "lost precision");
+    // One byte further is past what the test proved.
+    assert_rejected(
+        ProgramType::Filter,
+        &src.replace("[%r5+20000]", "[%r5+20001]"),
+        "ctx-bounds",
+    );
+    let p = assemble(&src.replace("[%r5+20000]", "[%r5+20001]")).expect("assembles");
+    assert!(reads_outside(&p, &[0]));
+}
