@@ -12,7 +12,7 @@
 //!
 //! * A universe `U` of 64-bit values: every `c + d` for `c` in the centres
 //!   {0, 2^7, 2^15, 2^31, 2^32, 2^63} (full run: also 2^8, 2^16) and small offsets `d` (CI:
-//!   -2..2, full: -4..4), wrapping, so `0 - 1 = 2^64 - 1` and `2^63 - 1`, `2^63` both occur.
+//!   -1..=1, full: -3..=2), wrapping, so `0 - 1 = 2^64 - 1` and `2^63 - 1`, `2^63` both occur.
 //!   These are the carry, wrap-around and sign boundaries of 8-, 16-, 32- and 64-bit views:
 //!   sign bit of movsx8/16/32 and of the 32-bit signed view (2^7, 2^15, 2^31), the truncations
 //!   of `low32`/`le16`/`le32` and byte swaps (2^8, 2^16, 2^32), the signed/unsigned split of
@@ -32,7 +32,7 @@
 //! Why this exercises the paths a reduced width would: each transfer function branches on
 //! interval bounds crossing the boundaries above (overflow of `umax + umax'`, `smin` below
 //! -2^31, `umax > 2^32 - 1`, one side of 2^63) and on carries through tnum bits; the family
-//! puts interval endpoints on both sides of each boundary, at distance 0 to 4 from it, paired
+//! puts interval endpoints on both sides of each boundary, at distance 0 to 3 from it, paired
 //! with every other such endpoint, and tnums whose unknown bits are the low bits and the
 //! boundary bits (from unions of members of different windows). Additions of two members of
 //! a window carry across the boundary bit; members of the 2^63 window and of the 0 window
@@ -82,15 +82,15 @@ fn size() -> Size {
         Size {
             name: "full",
             centres: vec![0, 1 << 7, 1 << 8, 1 << 15, 1 << 16, 1 << 31, 1 << 32, 1 << 63],
-            offsets: -4..4,
-            limit: 64,
+            offsets: -3..3,
+            limit: 32,
             tnum_bits: vec![0, 1, 7, 8, 31, 32, 63],
         }
     } else {
         Size {
             name: "ci",
             centres: vec![0, 1 << 7, 1 << 15, 1 << 31, 1 << 32, 1 << 63],
-            offsets: -2..2,
+            offsets: -1..2,
             limit: 16,
             tnum_bits: vec![0, 1, 31, 32, 63],
         }
