@@ -26,6 +26,9 @@
 //!   unsigned pieces of `[umin, umax] ∩ [smin, smax]`, counted by a digit walk over the bits
 //!   and listed by depositing indices into the mask. So γ often holds values outside `U`
 //!   (α({1, 2^32 + 3}) holds 2^32 + 1), and each check covers *all* of it.
+//! * Dense intervals near zero: every signed and unsigned interval within `dense` (CI:
+//!   0..8, full: -8..16), the whole interval lattice of a 3- or 5-bit domain, so intervals of
+//!   more than two points meet shifts and products that overflow only part of them.
 //! * Shift amounts are in `U` only as 0, 1, 62, 63, so the right operands of the shifts are
 //!   the family plus every constant 0..=64 and a few ranges of amounts.
 //!
@@ -73,6 +76,8 @@ struct Size {
     centres: Vec<u64>,
     offsets: core::ops::Range<i64>,
     limit: u128,
+    /// Every interval within this range is in the family.
+    dense: core::ops::Range<i64>,
     /// Bit positions free in the reduced tnum family.
     tnum_bits: Vec<u32>,
 }
@@ -81,8 +86,18 @@ fn size() -> Size {
     if std::env::var("UDF_EXHAUSTIVE").as_deref() == Ok("full") {
         Size {
             name: "full",
-            centres: vec![0, 1 << 7, 1 << 8, 1 << 15, 1 << 16, 1 << 31, 1 << 32, 1 << 63],
+            centres: vec![
+                0,
+                1 << 7,
+                1 << 8,
+                1 << 15,
+                1 << 16,
+                1 << 31,
+                1 << 32,
+                1 << 63,
+            ],
             offsets: -3..3,
+            dense: -8..16,
             limit: 32,
             tnum_bits: vec![0, 1, 7, 8, 31, 32, 63],
         }
@@ -91,6 +106,7 @@ fn size() -> Size {
             name: "ci",
             centres: vec![0, 1 << 7, 1 << 15, 1 << 31, 1 << 32, 1 << 63],
             offsets: -1..2,
+            dense: 0..8,
             limit: 16,
             tnum_bits: vec![0, 1, 31, 32, 63],
         }
@@ -242,7 +258,10 @@ fn family(sz: &Size) -> Family {
     for i in 0..u.len() {
         for j in i..u.len() {
             let b = best([u[i], u[j]]).unwrap();
-            let t = Scalar { t: b.t, ..Scalar::TOP };
+            let t = Scalar {
+                t: b.t,
+                ..Scalar::TOP
+            };
             let ur = Scalar {
                 umin: b.umin,
                 umax: b.umax,
@@ -264,6 +283,14 @@ fn family(sz: &Size) -> Family {
             cands.push(Scalar::srange(b.smin, b.smax));
         }
     }
+    // Dense intervals at zero: every interval of a small-width domain, so that intervals of
+    // more than two points meet shifts and products that overflow part of them.
+    for lo in sz.dense.clone() {
+        for hi in lo..sz.dense.end {
+            cands.push(Scalar::srange(lo, hi));
+            cands.push(Scalar::urange(lo as u64, hi as u64));
+        }
+    }
     collect(sz.limit, cands)
 }
 
@@ -271,7 +298,16 @@ fn family(sz: &Size) -> Family {
 fn shift_family(sz: &Size, fam: &Family) -> Family {
     let mut c: Vec<Scalar> = fam.iter().map(|(s, _)| *s).collect();
     c.extend((0..=64).map(Scalar::constant));
-    for (l, h) in [(0, 7), (1, 2), (7, 9), (15, 17), (30, 33), (31, 32), (62, 64), (0, 63)] {
+    for (l, h) in [
+        (0, 7),
+        (1, 2),
+        (7, 9),
+        (15, 17),
+        (30, 33),
+        (31, 32),
+        (62, 64),
+        (0, 63),
+    ] {
         c.push(Scalar::urange(l, h));
     }
     collect(sz.limit.max(64), c)
@@ -397,11 +433,7 @@ fn check_binary(
     st
 }
 
-fn check_unary(
-    fa: &Family,
-    f: impl Fn(&Scalar) -> Scalar,
-    conc: impl Fn(u64) -> u64,
-) -> Stat {
+fn check_unary(fa: &Family, f: impl Fn(&Scalar) -> Scalar, conc: impl Fn(u64) -> u64) -> Stat {
     let mut st = Stat::default();
     for (a, ga) in fa {
         let r = f(a);
@@ -449,8 +481,10 @@ fn gamma_is_exact() {
                         t,
                         ..Scalar::TOP
                     };
-                    let brute: Vec<u64> =
-                        (0..64).map(|x| fill | x).filter(|&x| s.contains(x)).collect();
+                    let brute: Vec<u64> = (0..64)
+                        .map(|x| fill | x)
+                        .filter(|&x| s.contains(x))
+                        .collect();
                     let mut g = gamma(&s, 64).unwrap();
                     g.sort_unstable();
                     assert_eq!(g, brute, "{s}");
@@ -615,14 +649,13 @@ fn refinements_are_sound() {
                                             cond.mnemonic()
                                         )
                                     }),
-                                    Some((ra, rb)) if !(ra.contains(x) && rb.contains(y)) => {
-                                        st.fail(|| {
+                                    Some((ra, rb)) if !(ra.contains(x) && rb.contains(y)) => st
+                                        .fail(|| {
                                             format!(
                                                 "{a} {} {b} -> {ra}, {rb} misses {x:#x}, {y:#x}",
                                                 cond.mnemonic()
                                             )
-                                        })
-                                    }
+                                        }),
                                     Some(_) => {}
                                 }
                             }
@@ -775,7 +808,11 @@ fn tnum_ops_are_sound() {
                 let mut zs = Vec::new();
                 for &x in ga {
                     for &y in gb {
-                        let zz = if name == "union" { [x, y] } else { [conc(x, y); 2] };
+                        let zz = if name == "union" {
+                            [x, y]
+                        } else {
+                            [conc(x, y); 2]
+                        };
                         for z in zz {
                             if !r.contains(z) {
                                 st.fail(|| format!("{a:?} {name} {b:?} = {r:?} misses {z:#x}"));
@@ -817,8 +854,16 @@ fn tnum_ops_are_sound() {
     type Un = (String, Box<dyn Fn(Tnum) -> Tnum>, Box<dyn Fn(u64) -> u64>);
     let mut uns: Vec<Un> = Vec::new();
     for s in 0..64u32 {
-        uns.push((format!("lsh {s}"), Box::new(move |t| t.lsh(s)), Box::new(move |x| x << s)));
-        uns.push((format!("rsh {s}"), Box::new(move |t| t.rsh(s)), Box::new(move |x| x >> s)));
+        uns.push((
+            format!("lsh {s}"),
+            Box::new(move |t| t.lsh(s)),
+            Box::new(move |x| x << s),
+        ));
+        uns.push((
+            format!("rsh {s}"),
+            Box::new(move |t| t.rsh(s)),
+            Box::new(move |x| x >> s),
+        ));
         uns.push((
             format!("arsh {s}"),
             Box::new(move |t| t.arsh(s)),
