@@ -27,7 +27,7 @@
 //!   and listed by depositing indices into the mask. So γ often holds values outside `U`
 //!   (α({1, 2^32 + 3}) holds 2^32 + 1), and each check covers *all* of it.
 //! * Dense intervals near zero: every signed and unsigned interval within `dense` (CI:
-//!   0..8, full: -8..16), the whole interval lattice of a 3- or 5-bit domain, so intervals of
+//!   0..8, full: -4..8), the whole interval lattice of a 3- or 4-bit domain, so intervals of
 //!   more than two points meet shifts and products that overflow only part of them.
 //! * Shift amounts are in `U` only as 0, 1, 62, 63, so the right operands of the shifts are
 //!   the family plus every constant 0..=64 and a few ranges of amounts.
@@ -98,7 +98,7 @@ fn size() -> Size {
                 1 << 63,
             ],
             offsets: -3..3,
-            dense: -8..16,
+            dense: -4..8,
             limit: 32,
             tnum_bits: vec![0, 1, 7, 8, 31, 32, 63],
         }
