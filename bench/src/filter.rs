@@ -33,7 +33,7 @@ use udf_bytecode::{Program, ProgramType};
 use udf_compiler::pcap::{LinkType, Options};
 use udf_jit::{Executable, Jit, Mode, Target};
 use udf_runtime::{Compiled, Context, NoHelpers, RunOptions, Vm, prepare};
-use udf_verifier::Facts;
+use udf_verifier::Verified;
 
 use crate::best_per_call;
 
@@ -276,7 +276,7 @@ struct Ours {
 }
 
 impl Ours {
-    fn new(jit: &mut Jit, prog: &Program, facts: &Facts) -> Ours {
+    fn new(jit: &mut Jit, prog: &Program, facts: &Verified) -> Ours {
         let ty = ProgramType::Filter;
         let compiled =
             prepare(prog, &udf_runtime::pre_run_checks(ty, true)).expect("a verified filter");
@@ -379,7 +379,7 @@ fn measure(
     packets: &[Packet],
     t: &Timing,
     cbpf: usize,
-    compile: impl Fn() -> (Program, Facts),
+    compile: impl Fn() -> (Program, Verified),
 ) -> Measured {
     let (prog, facts) = compile();
     let ours = Ours::new(jit, &prog, &facts);

@@ -696,7 +696,7 @@ enum FilterInput<'a> {
 
 /// A verified filter and the code the chosen engine runs.
 struct Ready {
-    facts: udf_verifier::Facts,
+    facts: udf_verifier::Verified,
     interp: Option<udf_runtime::Compiled>,
     native: Option<udf_jit::Executable>,
 }

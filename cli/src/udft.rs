@@ -43,7 +43,6 @@ use std::path::{Path, PathBuf};
 use udf_bytecode::ProgramType;
 use udf_compiler::{Entry, Module};
 use udf_runtime::{Compiled, Extent, Vm};
-use udf_verifier::Facts;
 
 use crate::datafile::{Engine, Verdict};
 use crate::exec::{Code, TypedRun, run_code};
@@ -355,7 +354,8 @@ struct Runner<'m> {
     engine: Engine,
     vm: Vm,
     interp: HashMap<usize, Compiled>,
-    verdicts: HashMap<(usize, Option<u32>), Result<Facts, Box<udf_verifier::Rejection>>>,
+    verdicts:
+        HashMap<(usize, Option<u32>), Result<udf_verifier::Verified, Box<udf_verifier::Rejection>>>,
     native: HashMap<(usize, Option<u32>), udf_jit::Executable>,
 }
 

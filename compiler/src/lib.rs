@@ -24,7 +24,7 @@ pub mod pcap;
 pub mod srcmap;
 
 use udf_bytecode::{Program, ProgramType};
-use udf_verifier::Facts;
+use udf_verifier::Verified;
 
 pub use diag::{Diagnostic, Diagnostics, Label};
 pub use srcmap::{SourceMap, Span};
@@ -40,8 +40,9 @@ pub struct Entry {
     pub prog: Program,
     /// The object size the verifier was told (`owns`, `acl`, `size`); `None` for filters.
     pub ctx_size: Option<u32>,
-    /// What the verifier proved.
-    pub facts: Facts,
+    /// What the verifier proved (the program, type and size with it: what trusted native
+    /// code and packages are made from).
+    pub facts: Verified,
     /// The span of every instruction.
     pub map: SourceMap,
     /// The entry point's declaration.

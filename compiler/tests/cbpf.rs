@@ -455,7 +455,7 @@ const LIBPCAP: &[Listed] = &[
 struct Engines {
     prog: Program,
     compiled: udf_runtime::Compiled,
-    checked_facts: udf_verifier::Facts,
+    checked_facts: udf_verifier::Verified,
     exe: udf_jit::Executable,
 }
 

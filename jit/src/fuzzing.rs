@@ -10,7 +10,7 @@ use std::cell::RefCell;
 use udf_bytecode::{CheckConfig, ProgramType};
 use udf_runtime::fuzzing::{Case, Run};
 use udf_runtime::{Context, EmitHelpers, Extent, Fault, RunOptions, Vm, prepare};
-use udf_verifier::{Facts, verify};
+use udf_verifier::{Facts, Verified, verify};
 
 use crate::{Executable, Jit, JitError, Mode, Target};
 
@@ -42,9 +42,10 @@ enum Admit {
 
 /// The native modes every verified program is compiled in and compared with the interpreter:
 /// a mode added to the JIT is one more line here.
-fn modes(facts: &Facts) -> Vec<(&'static str, Mode<'_>, Admit)> {
+fn modes(verified: &Verified) -> Vec<(&'static str, Mode<'_>, Admit)> {
     vec![
-        ("trusted", Mode::Trusted(facts), Admit::Verified),
+        ("trusted", Mode::Trusted(verified), Admit::Verified),
+        ("hardened", Mode::Hardened(verified), Admit::Verified),
         ("checked", Mode::Checked, Admit::OwnChecks),
     ]
 }

@@ -2,7 +2,8 @@
 //! for x86-64, aarch64 and riscv64, following the contract of [`udf_runtime::native`].
 //!
 //! - [`Jit`] holds one target ISA and reuses its Cranelift contexts across compilations;
-//! - [`Mode::Trusted`] takes the verifier's [`Facts`]: every access is translated by the region
+//! - [`Mode::Trusted`] takes the verifier's [`Verified`] program (only the verifier makes one, and
+//!   the JIT refuses one for another program or type): every access is translated by the region
 //!   the verifier proved and nothing is checked or metered; [`Mode::Hardened`] is the same but
 //!   keeps a bounds check on every context access (a second line of defence: a verifier bug
 //!   becomes the interpreter's out-of-bounds fault, not a wild read); [`Mode::Checked`] checks
@@ -40,7 +41,7 @@ use cranelift_frontend::FunctionBuilderContext;
 use udf_bytecode::{CheckError, Program, ProgramType};
 use udf_runtime::native::{LoadError, NativeOutcome, NativeProgram, NativeRunner, RegionEntry};
 use udf_runtime::{Context, Fault, Helpers, RunOptions, STACK_FRAME, Vm, pre_run_checks};
-use udf_verifier::Facts;
+use udf_verifier::{Facts, Verified};
 
 /// An instruction set the JIT emits code for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -94,13 +95,13 @@ impl fmt::Display for Target {
 /// How the code treats memory and the budget.
 #[derive(Clone, Copy, Debug)]
 pub enum Mode<'f> {
-    /// For a program the verifier accepted with these facts (for the same program and type):
-    /// no checks, no metering.
-    Trusted(&'f Facts),
+    /// For a program the verifier accepted ([`Verified`]: the same program and type, or the
+    /// compilation is refused): no checks, no metering.
+    Trusted(&'f Verified),
     /// Like [`Mode::Trusted`], but every context access is checked against the context's
     /// length (faulting as the interpreter does); stack accesses keep the trusted translation
     /// and nothing is metered (termination is proven).
-    Hardened(&'f Facts),
+    Hardened(&'f Verified),
     /// For anything: every access checked, the budget metered, faults as the interpreter's.
     Checked,
 }
@@ -136,7 +137,7 @@ impl Default for Options {
 pub enum JitError {
     /// The bytecode failed the checks every engine makes.
     Check(CheckError),
-    /// Trusted facts that do not belong to this program.
+    /// A [`Verified`] program that is not the one compiled (or not of its type).
     Facts,
     /// Cranelift refused (a bug in the lowering).
     Codegen(String),
@@ -151,8 +152,13 @@ pub enum JitError {
 impl Mode<'_> {
     /// The facts, for the modes that compile from them.
     pub fn facts(&self) -> Option<&Facts> {
+        self.verified().map(Verified::facts)
+    }
+
+    /// The verified program behind trusted and hardened code.
+    pub fn verified(&self) -> Option<&Verified> {
         match *self {
-            Mode::Trusted(f) | Mode::Hardened(f) => Some(f),
+            Mode::Trusted(v) | Mode::Hardened(v) => Some(v),
             Mode::Checked => None,
         }
     }
@@ -171,7 +177,10 @@ impl fmt::Display for JitError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             JitError::Check(e) => write!(f, "{e}"),
-            JitError::Facts => write!(f, "the verifier's facts are for another program"),
+            JitError::Facts => write!(
+                f,
+                "the verified program is another program, of another type, or was verified from a test suite's entry state"
+            ),
             JitError::Codegen(e) => write!(f, "code generation failed: {e}"),
             JitError::Relocation => write!(f, "code generation produced a relocation"),
             JitError::NotHost(t) => write!(f, "code for {t} cannot run on this machine"),
@@ -320,13 +329,13 @@ impl Jit {
     ) -> Result<Code, JitError> {
         let cfg = pre_run_checks(ty, mode.facts().is_some());
         udf_bytecode::check(prog, &cfg).map_err(JitError::Check)?;
-        let access = match mode.facts() {
-            Some(facts) if facts.access.len() != prog.len() => {
-                return Err(JitError::Facts);
-            }
-            Some(facts) => Some(facts.access.as_slice()),
-            None => None,
-        };
+        // Code without checks only for the very program, type and entry state proven.
+        if let Some(v) = mode.verified()
+            && (v.program() != prog || v.ty() != ty || !v.for_type())
+        {
+            return Err(JitError::Facts);
+        }
+        let access = mode.facts().map(|facts| facts.access.as_slice());
         let harden = matches!(mode, Mode::Hardened(_));
         let plan = plan::Plan::new(prog, self.options.region_len);
         let mut bytes = Vec::new();

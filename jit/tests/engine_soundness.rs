@@ -15,7 +15,7 @@
 use udf_bytecode::{Program, ProgramType, assemble};
 use udf_jit::{Executable, Jit, JitError, Mode, Target};
 use udf_runtime::{Context, Fault, FaultKind, NoHelpers, RunOptions, Vm, pre_run_checks, prepare};
-use udf_verifier::{Access, Config, Facts, verify};
+use udf_verifier::{Access, Config, Verified, verify};
 
 fn host_jit() -> Jit {
     Jit::new(Target::host().expect("these tests run on x86-64")).unwrap()
@@ -25,7 +25,7 @@ fn asm(text: &str) -> Program {
     assemble(text).unwrap_or_else(|e| panic!("{e:?}\n{text}"))
 }
 
-fn verified(prog: &Program, ty: ProgramType, ctx_size: Option<u32>) -> Facts {
+fn verified(prog: &Program, ty: ProgramType, ctx_size: Option<u32>) -> Verified {
     let mut conf = Config::new(ty);
     conf.ctx_size = ctx_size;
     verify(prog, &conf).unwrap_or_else(|r| panic!("the verifier must accept it: {r:?}"))
@@ -75,7 +75,7 @@ fn run_native(exe: &Executable, input: &[u8]) -> Result<u64, Fault> {
 
 /// Every engine on every input: interpreter, trusted, hardened, and checked when the program
 /// passes the checks of unverified programs.
-fn all_agree(prog: &Program, ty: ProgramType, facts: &Facts, inputs: &[&[u8]]) -> Vec<u64> {
+fn all_agree(prog: &Program, ty: ProgramType, facts: &Verified, inputs: &[&[u8]]) -> Vec<u64> {
     let mut jit = host_jit();
     let mut exes = vec![
         ("trusted", native(&mut jit, prog, ty, Mode::Trusted(facts))),
@@ -317,6 +317,14 @@ fn hardened_code_catches_an_access_wrong_facts_allow() {
     // Same length, same access kind, but 4096 bytes further.
     let bad = asm("ldxdw %r0, [%r1+4096]\nexit");
     let mut jit = host_jit();
+    // The JIT refuses to pair a verified program's facts with another program.
+    assert!(matches!(
+        jit.compile(&bad, ProgramType::Size, Mode::Hardened(&facts)),
+        Err(udf_jit::JitError::Facts)
+    ));
+    // Only a test build can make the pairing (as a verifier bug would).
+    let facts =
+        Verified::assume_for_tests(bad.clone(), ProgramType::Size, Some(8), facts.into_facts());
     let exe = native(&mut jit, &bad, ProgramType::Size, Mode::Hardened(&facts));
     let input = [3u8; 8];
     let want = Vm::new().run(

@@ -18,7 +18,7 @@ use udf_runtime::native::NativeRunner;
 use udf_runtime::{
     Context, EmitHelpers, Extent, Fault, NoHelpers, RunOptions, STACK_FRAME, Vm, prepare,
 };
-use udf_verifier::{Access, Config, Facts, verify};
+use udf_verifier::{Access, Config, Facts, Verified, verify};
 
 /// `udf_compiler::pcap::compile("tcp port 80", &Options::default()).prog`, disassembled.
 const TCP_PORT_80: &str = "
@@ -303,7 +303,7 @@ impl<'e> Engines<'e> {
     }
 }
 
-fn verified_filter(text: &str) -> (Program, Facts) {
+fn verified_filter(text: &str) -> (Program, Verified) {
     let prog = assemble(text).expect("assembles");
     let facts = verify(&prog, &Config::new(ProgramType::Filter))
         .unwrap_or_else(|e| panic!("verifies: {e:?}\n{text}"));
@@ -470,7 +470,8 @@ fn runner_agrees_on_generated_programs() {
 /// native code is not bound to them): a runner must hand every run `r4`-`r9` as zero again
 /// after a run that wrote them into the environment (for a helper, or to leave a region), and
 /// `r0`-`r3`, `r10` as the interpreter does. Such code is made in trusted mode with facts made
-/// up for it (it touches no memory), the one way past the checks.
+/// up for it (it touches no memory): `Verified::assume_for_tests`, which only test builds
+/// have, is the one way past the verifier.
 #[test]
 fn runner_resets_registers() {
     // Returns what r0-r10 held on entry (mixed), then clobbers them and calls `emit`.
@@ -519,6 +520,7 @@ exit
             access: vec![Access::None; prog.len()],
             ctx_len: (0, u32::MAX as u64),
         };
+        let facts = Verified::assume_for_tests(prog.clone(), ProgramType::Owns, None, facts);
         jit.options.region_len = region_len;
         let code = jit
             .compile(&prog, ProgramType::Owns, Mode::Trusted(&facts))

@@ -31,7 +31,7 @@ use core::fmt;
 
 use udf_bytecode::{CheckError, DecodeError, Program, ProgramType};
 use udf_runtime::native::RegionEntry;
-use udf_verifier::{Config, Facts, Rejection};
+use udf_verifier::{Config, Facts, Rejection, Verified};
 
 use crate::package::{
     self, Envelope, FactsField, NativeMode, NativeSection, Package, PackageError, Target,
@@ -261,7 +261,7 @@ pub struct Table {
 
 /// Re-verifies `prog` as a `ty` program over a `ctx_size`-byte object with the kernel's
 /// verifier (default budget).
-fn verify(prog: &Program, ty: ProgramType, ctx_size: Option<u32>) -> Result<Facts, LoadError> {
+fn verify(prog: &Program, ty: ProgramType, ctx_size: Option<u32>) -> Result<Verified, LoadError> {
     if !ty.info().verified {
         return Err(LoadError::Type(ty));
     }
@@ -392,8 +392,7 @@ impl Table {
         }
         let compiled = interp_form(&prog, pkg.ty)?;
         // 5. The engine.
-        let (engine, choice) =
-            self.choose_engine(pkg.target, pkg.native.as_ref(), &prog, pkg.ty, &facts)?;
+        let (engine, choice) = self.choose_engine(pkg.target, pkg.native.as_ref(), &facts)?;
         // 6. Install.
         Ok(self.push(Slot {
             installed: Installed {
@@ -401,7 +400,7 @@ impl Table {
                 ty: pkg.ty,
                 ctx_size: pkg.ctx_size,
                 prog,
-                facts,
+                facts: facts.into_facts(),
                 compiled,
                 engine,
             },
@@ -421,14 +420,14 @@ impl Table {
         package::check_name(name.as_bytes()).map_err(|_| LoadError::Name)?;
         let facts = verify(prog, ty, ctx_size)?;
         let compiled = interp_form(prog, ty)?;
-        let (engine, choice) = self.choose_engine(Target::None, None, prog, ty, &facts)?;
+        let (engine, choice) = self.choose_engine(Target::None, None, &facts)?;
         Ok(self.push(Slot {
             installed: Installed {
                 name: String::from(name),
                 ty,
                 ctx_size,
                 prog: prog.clone(),
-                facts,
+                facts: facts.into_facts(),
                 compiled,
                 engine,
             },
@@ -499,10 +498,9 @@ impl Table {
         &mut self,
         target: Target,
         native: Option<&NativeSection>,
-        prog: &Program,
-        ty: ProgramType,
-        facts: &Facts,
+        facts: &Verified,
     ) -> Result<(Engine, EngineChoice), LoadError> {
+        let prog = facts.program();
         let why = match native {
             None => Fallback::NoNativeCode,
             Some(n) => {
@@ -524,13 +522,13 @@ impl Table {
             }
         };
         #[cfg(feature = "jit")]
-        let why = match self.jit_compile(prog, ty, facts) {
+        let why = match self.jit_compile(facts) {
             Ok(p) => return Ok((Engine::Native(p), EngineChoice::Jit(why))),
             Err(Some(e)) => Fallback::JitFailed(e),
             Err(None) => why,
         };
         #[cfg(not(feature = "jit"))]
-        let _ = (ty, facts);
+        let _ = facts;
         Ok((Engine::Interp, EngineChoice::Interp(why)))
     }
 
@@ -539,10 +537,9 @@ impl Table {
     #[cfg(feature = "jit")]
     fn jit_compile(
         &mut self,
-        prog: &Program,
-        ty: ProgramType,
-        facts: &Facts,
+        facts: &Verified,
     ) -> Result<udf_runtime::native::NativeProgram, Option<String>> {
+        let (prog, ty) = (facts.program(), facts.ty());
         if !runs_native(Target::host()) {
             return Err(None);
         }

@@ -385,10 +385,87 @@ pub fn entry_state(conf: &Config) -> [Value; 11] {
     regs
 }
 
+/// A program the verifier accepted, with everything the proof assumed: the program itself, its
+/// type, the object size it was told, and the facts. Only [`verify`] makes one (its fields are
+/// private and it has no other constructor), so whatever takes a `Verified` (the trusted and
+/// hardened JIT, the download package, the kernel's installation) cannot be handed facts that
+/// belong to another program, another type or another size.
+#[derive(Clone, Debug)]
+pub struct Verified {
+    program: Program,
+    ty: ProgramType,
+    ctx_size: Option<u32>,
+    standard: bool,
+    facts: Facts,
+}
+
+impl Verified {
+    /// The program that was proven.
+    pub fn program(&self) -> &Program {
+        &self.program
+    }
+
+    /// Its type.
+    pub fn ty(&self) -> ProgramType {
+        self.ty
+    }
+
+    /// The object size the verifier was told (`owns`, `acl`, `size`).
+    pub fn ctx_size(&self) -> Option<u32> {
+        self.ctx_size
+    }
+
+    /// What was proven.
+    pub fn facts(&self) -> &Facts {
+        &self.facts
+    }
+
+    /// Whether the proof started from the type's own entry state and treats every `exit` of
+    /// the entry function as the program's end: false for test-suite settings
+    /// ([`Config::entry`], [`Config::fragment_exits`]), whose proofs say nothing about running
+    /// the program for real (the JIT's trusted and hardened modes refuse them).
+    pub fn for_type(&self) -> bool {
+        self.standard
+    }
+
+    /// The facts alone (for reports that outlive the program).
+    pub fn into_facts(self) -> Facts {
+        self.facts
+    }
+
+    /// Pairs `program` with facts the verifier never proved for it: only with the
+    /// `fault-injection` feature, which only tests enable (the command line and the kernel's
+    /// crates never do; the test script checks), for tests that must show what native code
+    /// does with wrong facts.
+    #[cfg(feature = "fault-injection")]
+    pub fn assume_for_tests(
+        program: Program,
+        ty: ProgramType,
+        ctx_size: Option<u32>,
+        facts: Facts,
+    ) -> Verified {
+        Verified {
+            program,
+            ty,
+            ctx_size,
+            standard: true,
+            facts,
+        }
+    }
+}
+
+impl core::ops::Deref for Verified {
+    type Target = Facts;
+
+    fn deref(&self) -> &Facts {
+        &self.facts
+    }
+}
+
 /// Verifies `prog` against `conf`.
 // The rejection is the product as much as the facts are: returned by value, not boxed.
 #[allow(clippy::result_large_err)]
-pub fn verify(prog: &Program, conf: &Config) -> Result<Facts, Rejection> {
+pub fn verify(prog: &Program, conf: &Config) -> Result<Verified, Rejection> {
     let insns = prog.insns();
     let at = |index: usize, rule: Rule, regs: Vec<(Reg, Value)>, path| Rejection {
         index,
@@ -449,7 +526,7 @@ pub fn verify(prog: &Program, conf: &Config) -> Result<Facts, Rejection> {
         }
         k += 1;
     }
-    Ok(Facts {
+    let facts = Facts {
         max_insns: a.exit_count,
         max_extents: a.exit_emits,
         stack_use: a.stack_use,
@@ -459,5 +536,12 @@ pub fn verify(prog: &Program, conf: &Config) -> Result<Facts, Rejection> {
         states: a.record.take(),
         access: core::mem::take(&mut a.access),
         ctx_len: (len_min, len_max),
+    };
+    Ok(Verified {
+        program: prog.clone(),
+        ty: conf.ty,
+        ctx_size: conf.ctx_size,
+        standard: conf.entry.is_none() && conf.fragment_exits.is_empty(),
+        facts,
     })
 }

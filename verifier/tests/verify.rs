@@ -12,7 +12,7 @@ fn conf(ty: ProgramType, ctx: Option<u32>) -> Config {
 fn ok(ty: ProgramType, ctx: Option<u32>, src: &str) -> Facts {
     let p = assemble(src).expect("assembles");
     match verify(&p, &conf(ty, ctx)) {
-        Ok(f) => f,
+        Ok(f) => f.into_facts(),
         Err(e) => panic!("rejected: {e}\n{src}"),
     }
 }

@@ -35,7 +35,7 @@
 use udf_bytecode::{
     AluOp, Endian, Insn, JmpCond, Program, ProgramType, Reg, Size, Source, SwapBits, Width,
 };
-use udf_verifier::{Config, Facts};
+use udf_verifier::{Config, Verified};
 
 use super::validate::validate;
 use super::{CbpfError, SockFilter, op};
@@ -835,7 +835,7 @@ pub fn translate(prog: &[SockFilter]) -> Result<Program, CbpfError> {
 
 /// [`translate`], then verifies the result as a `filter`. A rejection is a translator bug; it is
 /// reported as an error naming the classic instruction whose code the verifier refused.
-pub fn compile(prog: &[SockFilter]) -> Result<(Program, Facts), CbpfError> {
+pub fn compile(prog: &[SockFilter]) -> Result<(Program, Verified), CbpfError> {
     let (p, origin) = translate_mapped(prog, false)?;
     let conf = Config::new(ProgramType::Filter);
     match udf_verifier::verify(&p, &conf) {

@@ -65,7 +65,7 @@ impl Default for Options {
 }
 
 use udf_bytecode::Program;
-use udf_verifier::Facts;
+use udf_verifier::Verified;
 
 use crate::cbpf::SockFilter;
 use crate::diag::Diagnostic;
@@ -77,8 +77,8 @@ pub struct Compiled {
     pub cbpf: Vec<SockFilter>,
     /// The verified eBPF program (type `filter`).
     pub prog: Program,
-    /// What the verifier proved about it.
-    pub facts: Facts,
+    /// What the verifier proved about it (with the program: what native code is made from).
+    pub facts: Verified,
 }
 
 /// Compiles an expression to classic BPF, then to verified eBPF. Errors are located in `expr`.
