@@ -403,7 +403,7 @@ fn planted_region_choice_is_caught() {
     let tried = stderr
         .lines()
         .filter_map(|l| l.strip_prefix("PLANT-TRY "))
-        .last()
+        .next_back()
         .unwrap_or("0")
         .to_string();
     assert!(

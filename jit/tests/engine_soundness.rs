@@ -351,6 +351,12 @@ fn hardened_code_catches_an_access_wrong_facts_allow() {
     // A negative offset too, and a byte load just past the end.
     for text in ["ldxb %r0, [%r1-1]\nexit", "ldxb %r0, [%r1+8]\nexit"] {
         let bad = asm(text);
+        let facts = Verified::assume_for_tests(
+            bad.clone(),
+            ProgramType::Size,
+            Some(8),
+            facts.facts().clone(),
+        );
         let exe = native(&mut jit, &bad, ProgramType::Size, Mode::Hardened(&facts));
         let f = run_native(&exe, &input).unwrap_err();
         assert!(
@@ -359,6 +365,7 @@ fn hardened_code_catches_an_access_wrong_facts_allow() {
         );
     }
     // In bounds, hardened code runs as trusted code does.
+    let facts = verified(&good, ProgramType::Size, Some(8));
     let exe = native(&mut jit, &good, ProgramType::Size, Mode::Hardened(&facts));
     assert_eq!(run_native(&exe, &input), Ok(0x0303_0303_0303_0303));
 }

@@ -28,10 +28,17 @@
 //! unreadable, so no pointer byte is ever read as a number).
 //!
 //! Relational facts for variable-length contexts: a value may carry a symbol, `v = sym + c`
-//! exactly, where `sym` is the length (`r2` on entry) or "the value instruction `i` produced the
-//! last time it ran" (the fact dies when `i` runs again). A comparison `x <= len + c` records
-//! `sym(x) + k <= len`; a context access through `r1 + x + off` is proven in bounds by such a
-//! fact. This is what lets a variable-length header (IPv4 IHL) followed by a length test verify.
+//! exactly (as integers: a number unsigned, a pointer's offset signed), where `sym` is the
+//! length (`r2` on entry) or "the value the register [`defines`] names held right after
+//! instruction `i` last ran". Whenever `i` runs, symbol `i` dies everywhere: registers, spills,
+//! the caller's saved `r6`-`r9` kept in each frame ([`state::Frame::saved`]) and the facts. An
+//! operation passes its operand's symbol on only where it is the identity on every value the
+//! operand may hold (a 32-bit move of a value below 2^32, `le` of a value that fits, sign
+//! extension of a value in range; a byte swap never), or shifts it by a constant that cannot
+//! wrap. A comparison `x <= len + c` records `sym(x) + k <= len`; a context access through
+//! `r1 + x + off` is proven in bounds by such a fact. This is what lets a variable-length header
+//! (IPv4 IHL) followed by a length test verify. The checking interpreter checks every one of
+//! these facts on every run.
 //!
 //! # Transfer functions
 //! ALU operations use [`scalar::Scalar::alu`]: interval arithmetic with overflow detection, tnum
@@ -52,7 +59,13 @@
 //! instruction and state, with states joined where paths meet.
 //!
 //! Local calls are analysed at each call site in the caller's state (context-sensitive),
-//! with a fresh frame; `r6`-`r9` are restored and `r1`-`r5` unreadable after the return.
+//! with a fresh frame that keeps the caller's `r6`-`r9`; they are restored from it (as they are
+//! at the return, with any symbol the callee redefined dead) and `r1`-`r5` are unreadable after
+//! the return.
+//!
+//! # Untrusted input
+//! The verifier runs in the kernel on untrusted bytes: it never panics. A state it believes
+//! impossible is refused as [`Rule::Internal`], never trusted.
 //!
 //! # Not checked (yet)
 //! - Determinism beyond what the instruction set gives: programs of verified types have no
