@@ -851,7 +851,14 @@ impl Lower<'_, '_> {
     /// length (a fault like the interpreter's out-of-bounds fault), then translated.
     fn ctx_checked_address(&mut self, pc: usize, a: Value, size: Size) -> Value {
         let n = size_bytes(size);
-        // off <= len && n <= len - off.
+        let ok = self.in_ctx(a, n);
+        self.fault_unless(ok, pc, a, n as u64);
+        self.b.ins().iadd(a, self.ctx_delta)
+    }
+
+    /// Whether `n` bytes at virtual address `a` lie in the context: `off <= len` and
+    /// `n <= len - off`.
+    fn in_ctx(&mut self, a: Value, n: i64) -> Value {
         let off_c = self.b.ins().iadd_imm_s(a, -(CTX_BASE as i64));
         let within = self
             .b
@@ -862,7 +869,12 @@ impl Lower<'_, '_> {
             .b
             .ins()
             .icmp_imm_s(IntCC::UnsignedGreaterThanOrEqual, room, n);
-        let ok = self.b.ins().band(within, fits);
+        self.b.ins().band(within, fits)
+    }
+
+    /// Continues where `ok` holds; elsewhere the run ends with the interpreter's
+    /// out-of-bounds fault at slot `pc`, address `a` (`what`: size, and 0x100 for a write).
+    fn fault_unless(&mut self, ok: Value, pc: usize, a: Value, what: u64) {
         let cont = self.b.create_block();
         let out = self.b.create_block();
         self.b.ins().brif(ok, cont, &[], out, &[]);
@@ -870,12 +882,11 @@ impl Lower<'_, '_> {
         self.b.switch_to_block(out);
         let c = self.iconst(code::OUT_OF_BOUNDS);
         let p = self.iconst(pc as u64);
-        let x = self.iconst(n as u64);
+        let x = self.iconst(what);
         self.b
             .ins()
             .jump(self.fault, &[c.into(), p.into(), a.into(), x.into()]);
         self.continue_in(cont);
-        self.b.ins().iadd(a, self.ctx_delta)
     }
 
     fn checked_address(&mut self, pc: usize, a: Value, size: Size, write: bool) -> Value {
@@ -896,35 +907,13 @@ impl Lower<'_, '_> {
             .ins()
             .icmp_imm_s(IntCC::UnsignedLessThanOrEqual, off_s, STACK_SIZE - n);
         let in_stack = self.b.ins().band(above, below);
-        // Context: off <= len && n <= len - off.
-        let off_c = self.b.ins().iadd_imm_s(a, -(CTX_BASE as i64));
-        let within = self
-            .b
-            .ins()
-            .icmp(IntCC::UnsignedLessThanOrEqual, off_c, self.ctx_len);
-        let room = self.b.ins().isub(self.ctx_len, off_c);
-        let fits = self
-            .b
-            .ins()
-            .icmp_imm_s(IntCC::UnsignedGreaterThanOrEqual, room, n);
-        let mut in_ctx = self.b.ins().band(within, fits);
+        let mut in_ctx = self.in_ctx(a, n);
         if write {
             let w = self.b.ins().icmp_imm_s(IntCC::NotEqual, self.writable, 0);
             in_ctx = self.b.ins().band(in_ctx, w);
         }
         let ok = self.b.ins().bor(in_stack, in_ctx);
-        let cont = self.b.create_block();
-        let out = self.b.create_block();
-        self.b.ins().brif(ok, cont, &[], out, &[]);
-        self.b.seal_block(out);
-        self.b.switch_to_block(out);
-        let c = self.iconst(code::OUT_OF_BOUNDS);
-        let p = self.iconst(pc as u64);
-        let x = self.iconst(n as u64 | if write { 0x100 } else { 0 });
-        self.b
-            .ins()
-            .jump(self.fault, &[c.into(), p.into(), a.into(), x.into()]);
-        self.continue_in(cont);
+        self.fault_unless(ok, pc, a, n as u64 | if write { 0x100 } else { 0 });
         let d = self
             .b
             .ins()

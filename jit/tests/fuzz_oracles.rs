@@ -8,41 +8,17 @@ use std::time::{Duration, Instant};
 
 use udf_bytecode::generate::Rng;
 use udf_jit::fuzzing::jit_diff;
-use udf_runtime::fuzzing::{generated_case, mutate};
+use udf_runtime::fuzzing::{campaign_time, generated_case, mutate};
 
 fn budget() -> Duration {
-    let secs = std::env::var("UDF_FUZZ_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(3.0);
-    Duration::from_secs_f64(secs)
+    campaign_time()
 }
 
-/// The files of `fuzz/regressions/<target>/`, sorted; panics when the folder is missing or
-/// empty, so a lost folder fails the test instead of passing it.
 fn regressions(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../fuzz/regressions")
-        .join(target);
-    let entries = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e} (the replayed crashers are missing)", dir.display()));
-    let mut files: Vec<PathBuf> = entries
-        .map(|e| e.expect("a directory entry").path())
-        .filter(|p| p.is_file())
-        .collect();
-    files.sort();
-    assert!(
-        !files.is_empty(),
-        "{}: no input to replay (the folder must hold at least one)",
-        dir.display()
-    );
-    files
-        .into_iter()
-        .map(|p| {
-            let data = std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-            (p, data)
-        })
-        .collect()
+    udf_runtime::fuzzing::regressions(
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."),
+        target,
+    )
 }
 
 #[test]

@@ -271,3 +271,40 @@ pub fn mutate(data: &mut [u8], rng: &mut Rng) {
         }
     }
 }
+
+/// The checked-in crashers of `fuzz/regressions/<target>/` below the repository root `root`,
+/// sorted by name. Panics when the folder is missing or empty, so a lost folder fails the
+/// replaying test instead of passing it.
+#[cfg(feature = "std")]
+pub fn regressions(root: &std::path::Path, target: &str) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let dir = root.join("fuzz/regressions").join(target);
+    let entries = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e} (the replayed crashers are missing)", dir.display()));
+    let mut files: Vec<std::path::PathBuf> = entries
+        .map(|e| e.expect("a directory entry").path())
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    assert!(
+        !files.is_empty(),
+        "{}: no input to replay (the folder must hold at least one)",
+        dir.display()
+    );
+    files
+        .into_iter()
+        .map(|p| {
+            let data = std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            (p, data)
+        })
+        .collect()
+}
+
+/// How long the in-test campaigns run: `UDF_FUZZ_SECS`, default 3 seconds.
+#[cfg(feature = "std")]
+pub fn campaign_time() -> core::time::Duration {
+    let secs = std::env::var("UDF_FUZZ_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3.0);
+    core::time::Duration::from_secs_f64(secs)
+}

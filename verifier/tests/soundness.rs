@@ -129,6 +129,25 @@ fn reads_outside(prog: &Program, input: &[u8]) -> bool {
     panic!("runs too long")
 }
 
+/// `r3 = len`, then `pre` (a narrowing test) and `op` (the operation under test) on `r3`, then
+/// an access at `r1 + r3 - 1`: in bounds exactly when `op` left the length unchanged.
+fn length_copy_access(pre: &str, op: &str) -> String {
+    format!(
+        "
+        mov %r0, 0
+        mov %r3, %r2
+        {pre}
+        {op}
+        jeq %r3, 0, out
+        sub %r3, 1
+        mov %r4, %r1
+        add %r4, %r3
+        ldxb %r0, [%r4+0]
+    out:
+        exit"
+    )
+}
+
 /// A byte-swapped copy of the length is not the length: `swap(len) - 1` is no offset below len.
 #[test]
 fn byte_swaps_drop_the_relational_symbol() {
@@ -145,20 +164,7 @@ fn byte_swaps_drop_the_relational_symbol() {
         ("le16", "jgt %r3, 0x1ffff, out\n"),
     ];
     for (op, pre) in cases {
-        let src = format!(
-            "
-            mov %r0, 0
-            mov %r3, %r2
-            {pre}
-            {op} %r3
-            jeq %r3, 0, out
-            sub %r3, 1
-            mov %r4, %r1
-            add %r4, %r3
-            ldxb %r0, [%r4+0]
-        out:
-            exit"
-        );
+        let src = length_copy_access(pre, &format!("{op} %r3"));
         assert_rejected(ProgramType::Filter, &src, "ctx-bounds");
         let p = assemble(&src).expect("assembles");
         // On a 2-byte packet the swapped length is 0x200, 0x2000000, ... (le16 of a wide
@@ -174,19 +180,7 @@ fn byte_swaps_drop_the_relational_symbol() {
     // `le64` and `le32` of a value that fits are the identity: the symbol stays, the access
     // verifies.
     for op in ["le64", "le32"] {
-        let src = format!(
-            "
-            mov %r0, 0
-            mov %r3, %r2
-            {op} %r3
-            jeq %r3, 0, out
-            sub %r3, 1
-            mov %r4, %r1
-            add %r4, %r3
-            ldxb %r0, [%r4+0]
-        out:
-            exit"
-        );
+        let src = length_copy_access("", &format!("{op} %r3"));
         assert!(accepted(ProgramType::Filter, &src), "{op} lost precision");
     }
 }
@@ -201,20 +195,7 @@ fn narrowing_moves_drop_the_relational_symbol() {
         ("movsx832 %r3, %r3", "jgt %r3, 0xff, out\n"),
         ("mov32 %r3, %r3", "lsh %r3, 8\n"),
     ] {
-        let src = format!(
-            "
-            mov %r0, 0
-            mov %r3, %r2
-            {pre}
-            {op}
-            jeq %r3, 0, out
-            sub %r3, 1
-            mov %r4, %r1
-            add %r4, %r3
-            ldxb %r0, [%r4+0]
-        out:
-            exit"
-        );
+        let src = length_copy_access(pre, op);
         assert_rejected(ProgramType::Filter, &src, "ctx-bounds");
     }
     // The identity cases stay precise: a 32-bit move of the length, sign extension of a value
@@ -226,20 +207,7 @@ fn narrowing_moves_drop_the_relational_symbol() {
         ("movsx3264 %r3, %r3", "jgt %r3, 0x7fffffff, out\n"),
         ("movsx832 %r3, %r3", "jgt %r3, 0x7f, out\n"),
     ] {
-        let src = format!(
-            "
-            mov %r0, 0
-            mov %r3, %r2
-            {pre}
-            {op}
-            jeq %r3, 0, out
-            sub %r3, 1
-            mov %r4, %r1
-            add %r4, %r3
-            ldxb %r0, [%r4+0]
-        out:
-            exit"
-        );
+        let src = length_copy_access(pre, op);
         assert!(accepted(ProgramType::Filter, &src), "{op} lost precision");
     }
 }
