@@ -70,15 +70,7 @@ fn native_kernel(mods: &[udf_compiler::Module]) -> Option<Kernel> {
             code: code.bytes().to_vec(),
         };
         let target = Target::parse(host.name()).expect("a package target");
-        let mut pkg = Package::new(
-            &e.name,
-            e.ty,
-            e.ctx_size,
-            &e.prog,
-            &e.facts,
-            target,
-            Some(native),
-        );
+        let mut pkg = Package::new(&e.name, &e.facts, target, Some(native));
         pkg.sign(KEY).expect("a key");
         let id = table
             .load(&pkg.to_bytes(), &policy)

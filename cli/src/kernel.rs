@@ -156,7 +156,7 @@ pub fn package(
         }
     };
     let name = package_name(input, loaded);
-    let mut pkg = Package::new(&name, ty, ctx_size, &loaded.prog, &facts, target, native);
+    let mut pkg = Package::new(&name, &facts, target, native);
     pkg.source_map = source_map(loaded);
     if let Some(k) = &key {
         pkg.sign(k)

@@ -159,15 +159,7 @@ fn seed(name: &str, ty: ProgramType, ctx_size: Option<u32>, text: &str) -> Optio
     let mut conf = udf_verifier::Config::new(ty);
     conf.ctx_size = ctx_size;
     let facts = udf_verifier::verify(&prog, &conf).ok()?;
-    Some(Package::new(
-        name,
-        ty,
-        ctx_size,
-        &prog,
-        &facts,
-        Target::None,
-        None,
-    ))
+    Some(Package::new(name, &facts, Target::None, None))
 }
 
 /// Valid packages to start mutating from: each seed program signed with [`FUZZ_KEY`], one

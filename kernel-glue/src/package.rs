@@ -1041,25 +1041,23 @@ struct Sections {
 }
 
 impl Package {
-    /// An unsigned package of program `prog`, which the toolchain's verifier accepted with
-    /// `facts`; `native` is code for `target` (none for [`Target::None`]); no source map.
+    /// An unsigned package of the program the toolchain's verifier accepted (its type, object
+    /// size and facts come with it: they cannot belong to another program); `native` is code
+    /// for `target` (none for [`Target::None`]); no source map.
     pub fn new(
         name: &str,
-        ty: ProgramType,
-        ctx_size: Option<u32>,
-        prog: &udf_bytecode::Program,
-        facts: &Facts,
+        verified: &udf_verifier::Verified,
         target: Target,
         native: Option<NativeSection>,
     ) -> Package {
         Package {
             version: VERSION,
-            ty,
+            ty: verified.ty(),
             target,
-            ctx_size,
+            ctx_size: verified.ctx_size(),
             name: String::from(name),
-            bytecode: prog.encode(),
-            facts: FactsSection::from_facts(facts),
+            bytecode: verified.program().encode(),
+            facts: FactsSection::from_facts(verified.facts()),
             native,
             source_map: None,
             tag: None,

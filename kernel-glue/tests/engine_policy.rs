@@ -35,15 +35,7 @@ fn native_package(prog: &Program, ty: ProgramType, ctx_size: Option<u32>) -> Vec
         regions: code.regions().to_vec(),
         code: code.bytes().to_vec(),
     };
-    let mut pkg = Package::new(
-        "acl_short",
-        ty,
-        ctx_size,
-        prog,
-        &facts,
-        Target::X86_64,
-        Some(native),
-    );
+    let mut pkg = Package::new("acl_short", &facts, Target::X86_64, Some(native));
     pkg.sign(KEY).expect("signs");
     pkg.to_bytes()
 }

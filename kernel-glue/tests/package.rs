@@ -96,7 +96,7 @@ fn build(c: &Compiled, target: Target, map: bool, key: Option<&[u8]>) -> Package
             })
             .collect()
     });
-    let mut pkg = Package::new(&e.name, e.ty, e.ctx_size, &e.prog, &facts, target, native);
+    let mut pkg = Package::new(&e.name, &facts, target, native);
     pkg.source_map = source_map;
     if let Some(k) = key {
         pkg.sign(k).expect("signs");
