@@ -327,10 +327,8 @@ impl<'a> Analyzer<'a> {
         Ok(v)
     }
 
+    /// Symbol `i` was killed when instruction `i` began (`transfer`).
     fn set_scalar(st: &mut State, i: usize, dst: Reg, n: Scalar, sym: Option<(Sym, i64)>) {
-        if st.may_hold(i as Sym) {
-            st.kill_sym(i as Sym);
-        }
         st.syms_below = st.syms_below.max(i as Sym + 1);
         st.regs[dst.index()] = Value {
             kind: Kind::Scalar,
@@ -1004,14 +1002,7 @@ impl<'a> Analyzer<'a> {
         // The callee-saved registers come back as they are now (a symbol the callee
         // redefined has died in them), not as they were at the call.
         let Some(frame) = ret.st.frames.pop() else {
-            return rej(
-                &ret.st,
-                i,
-                Rule::Internal {
-                    what: "a return without a frame",
-                },
-                &[],
-            );
+            return internal(i, "a return without a frame");
         };
         for r in 1..=5 {
             ret.st.regs[r] = Value::UNINIT;

@@ -307,14 +307,7 @@ impl Recorded {
         for (r, s) in self.regs.iter_mut().zip(o.regs.iter()) {
             *r = r.join(s);
         }
-        self.facts
-            .retain_mut(|(s, k)| match o.facts.iter().find(|f| f.0 == *s) {
-                Some(f) => {
-                    *k = (*k).min(f.1);
-                    true
-                }
-                None => false,
-            });
+        state::join_facts(&mut self.facts, &o.facts);
         self.len_min = self.len_min.min(o.len_min);
         self.len_max = self.len_max.max(o.len_max);
     }

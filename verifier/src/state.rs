@@ -244,6 +244,17 @@ impl Frame {
 /// and the constant fact `k <= len` is [`State::len_min`].
 pub type LenFacts = Vec<(Sym, i64)>;
 
+/// Keeps in `facts` what holds in both: each symbol bounded in both, with the weaker bound.
+pub fn join_facts(facts: &mut LenFacts, o: &LenFacts) {
+    facts.retain_mut(|(s, k)| match o.iter().find(|f| f.0 == *s) {
+        Some(f) => {
+            *k = (*k).min(f.1);
+            true
+        }
+        None => false,
+    });
+}
+
 /// Most relational facts kept (the oldest are dropped first).
 pub const MAX_FACTS: usize = 16;
 
@@ -294,14 +305,7 @@ impl State {
         }
         self.len_min = self.len_min.min(o.len_min);
         self.len_max = self.len_max.max(o.len_max);
-        self.facts
-            .retain_mut(|(s, k)| match o.facts.iter().find(|f| f.0 == *s) {
-                Some(f) => {
-                    *k = (*k).min(f.1);
-                    true
-                }
-                None => false,
-            });
+        join_facts(&mut self.facts, &o.facts);
         self.count = self.count.max(o.count);
         self.emits = self.emits.max(o.emits);
         self.syms_below = self.syms_below.max(o.syms_below);
