@@ -7,7 +7,8 @@
 //!    instructions, `r10` never written, no fall-through past the end, helpers and legacy packet
 //!    loads only where the type allows them.
 //! 2. Structure ([`cfg`]): functions, no recursion, at most 8 frames, jumps inside their
-//!    function, natural loops laid out in order and entered only at their head.
+//!    function, loops nested at most 64 deep (any layout: each function gets a weak
+//!    topological order, see [`cfg`]).
 //! 3. Abstract interpretation ([`analyze`]) from the type's entry state: every register read
 //!    holds a value; every load and store is inside the context (read-only for every verified
 //!    type) or inside the initialised bytes of a live stack frame; pointers are only copied,
@@ -48,9 +49,11 @@
 //! 32-bit comparisons narrow a register only when its 32-bit view is its whole value.
 //!
 //! # Loops and termination: no widening
-//! Loops are not summarised by a fixpoint with widening: each loop is analysed iteration by
-//! iteration (the state entering iteration `k + 1` is the join of the back edges of iteration
-//! `k`) until no back edge is feasible. So every accepted loop has a proven iteration bound,
+//! Loops are not summarised by a fixpoint with widening: each loop (a component of the weak
+//! topological order, whatever its layout: rotated, entered by a jump to its test, or
+//! irreducible, entered at several points) is analysed iteration by iteration (the state
+//! entering iteration `k + 1` is the join of the back edges of iteration `k`; states entering
+//! elsewhere than at the head join in during the first) until no back edge is feasible. So every accepted loop has a proven iteration bound,
 //! and the instruction bound is the longest path through the unrolled program (each state
 //! carries the most instructions executed to reach it; joins take the maximum). A loop whose
 //! entry state repeats is rejected at once (it can run forever); one that keeps changing is
@@ -337,6 +340,8 @@ pub fn defines(insn: &udf_bytecode::Insn) -> Option<Reg> {
         Insn::LoadAbs { .. } | Insn::LoadInd { .. } | Insn::Call { .. } | Insn::CallReg { .. } => {
             Some(Reg::R0)
         }
+        // A conditional jump names the value it compared (which it leaves unchanged).
+        Insn::Jump { dst, .. } => Some(dst),
         _ => None,
     }
 }

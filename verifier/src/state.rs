@@ -331,6 +331,35 @@ impl State {
         self.facts.push((sym, k));
     }
 
+    /// Narrows every number `sym + o2` (registers, spills, saved registers) knowing that
+    /// `sym + o` lies in `n`: they are equal up to a constant, as integers.
+    pub fn narrow_equals(&mut self, sym: Sym, o: i64, n: &Scalar) {
+        let narrow = |v: &mut Value| {
+            let Some((s, o2)) = v.sym else { return };
+            if s != sym || v.kind != Kind::Scalar {
+                return;
+            }
+            let d = o2 as i128 - o as i128;
+            let lo = (n.umin as i128 + d).max(0);
+            let hi = (n.umax as i128 + d).min(u64::MAX as i128);
+            if lo > hi {
+                return;
+            }
+            if let Some(m) = Scalar::urange(lo as u64, hi as u64).meet(&v.n) {
+                v.n = m;
+            }
+        };
+        self.regs.iter_mut().for_each(narrow);
+        let holds = |v: &Value| v.kind == Kind::Scalar && matches!(v.sym, Some((s, _)) if s == sym);
+        for f in &mut self.frames {
+            if f.spills.iter().any(|(_, v)| holds(v)) || f.saved.iter().any(holds) {
+                let f = Rc::make_mut(f);
+                f.spills.iter_mut().for_each(|(_, v)| narrow(v));
+                f.saved.iter_mut().for_each(narrow);
+            }
+        }
+    }
+
     /// Whether `sym` may appear anywhere in the state: only once its instruction has run.
     pub fn may_hold(&self, sym: Sym) -> bool {
         sym < self.syms_below
