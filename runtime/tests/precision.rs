@@ -215,3 +215,235 @@ fn deep_nesting_is_refused_cleanly() {
     src.push_str("exit\n");
     rejected(ProgramType::Size, Some(4), &src, "loop-nesting");
 }
+
+// ---- subprograms and atomics -----------------------------------------------------------------
+
+/// A subprogram that leaves `r0` unset is fine when its caller never reads `r0`; reading it is
+/// the error, at the read.
+#[test]
+fn subprogram_r0_needed_only_where_read() {
+    let callee = "
+    f:
+        mov %r3, 1
+        exit";
+    accepted(
+        ProgramType::Size,
+        Some(8),
+        &format!("call local f\nmov %r0, 2\nexit\n{callee}"),
+    );
+    rejected(
+        ProgramType::Size,
+        Some(8),
+        &format!("call local f\nexit\n{callee}"),
+        "uninit-read",
+    );
+    rejected(
+        ProgramType::Size,
+        Some(8),
+        &format!("call local f\nmov %r1, %r0\nmov %r0, 2\nexit\n{callee}"),
+        "uninit-read",
+    );
+}
+
+/// What an atomic fetch returns is what the slot held: an index kept in a stack counter and
+/// fetched back stays bounded, and the stored sum is tracked too.
+#[test]
+fn atomic_fetch_is_the_slot_it_read() {
+    let src = "
+        mov %r3, 5
+        stxdw [%r10-8], %r3
+        mov %r4, 2
+        lock fetch add [%r10-8], %r4
+        mov %r5, %r1
+        add %r5, %r4
+        ldxb %r0, [%r5+8]
+        ldxdw %r6, [%r10-8]
+        mov %r5, %r1
+        add %r5, %r6
+        ldxb %r6, [%r5+8]
+        add %r0, %r6
+        exit";
+    accepted(ProgramType::Size, Some(16), src);
+    // 5 + 8 + 1 and 7 + 8 + 1: 16 bytes are needed, 15 are not enough.
+    rejected(ProgramType::Size, Some(15), src, "ctx-bounds");
+    // 32-bit: the fetch returns the low word of the slot.
+    let src32 = "
+        lddw %r3, 0x100000002
+        stxdw [%r10-8], %r3
+        mov %r4, 3
+        lock fetch add32 [%r10-8], %r4
+        mov %r5, %r1
+        add %r5, %r4
+        ldxb %r0, [%r5]
+        exit";
+    accepted(ProgramType::Size, Some(3), src32);
+    rejected(ProgramType::Size, Some(2), src32, "ctx-bounds");
+    // cmpxchg stores either value.
+    let cx = "
+        mov %r3, 4
+        stxdw [%r10-8], %r3
+        mov %r0, 4
+        mov %r4, 9
+        lock cmpxchg [%r10-8], %r4
+        ldxdw %r6, [%r10-8]
+        mov %r5, %r1
+        add %r5, %r6
+        ldxb %r0, [%r5]
+        exit";
+    accepted(ProgramType::Size, Some(10), cx);
+    rejected(ProgramType::Size, Some(9), cx, "ctx-bounds");
+}
+
+// ---- 32-bit arithmetic and copies --------------------------------------------------------------
+
+/// clang at `-mcpu=v3`: the header length bound computed with `add32` and compared with
+/// `jgt32` against the length keeps its relation to the length.
+#[test]
+fn add32_bound_keeps_its_relation() {
+    let src = "
+        mov %r0, 0
+        jlt %r2, 15, drop
+        ldxb %r3, [%r1+14]
+        and32 %r3, 15
+        lsh32 %r3, 2
+        mov32 %r4, %r3
+        add32 %r4, 34
+        jgt32 %r4, %r2, drop
+        mov %r5, %r1
+        add %r5, %r3
+        ldxh %r0, [%r5+32]
+    drop:
+        exit";
+    accepted(ProgramType::Filter, None, src);
+    rejected(
+        ProgramType::Filter,
+        None,
+        &src.replace("add32 %r4, 34", "add32 %r4, 33"),
+        "ctx-bounds",
+    );
+    // The same bound through a 64-bit comparison.
+    accepted(
+        ProgramType::Filter,
+        None,
+        &src.replace("jgt32 %r4, %r2", "jgt %r4, %r2"),
+    );
+    // A value that may not fit 32 bits: add32 wraps, so no relation survives.
+    rejected(
+        ProgramType::Filter,
+        None,
+        "
+        mov %r0, 0
+        ldxdw %r3, [%r1]
+        jlt %r2, 8, drop
+        mov %r4, %r3
+        add32 %r4, 2
+        jgt %r4, %r2, drop
+        mov %r5, %r1
+        add %r5, %r3
+        ldxb %r0, [%r5]
+    drop:
+        exit",
+        "ctx-bounds",
+    );
+}
+
+/// A masked or zero-extended copy that keeps every bit of a value is the value: bounding the
+/// copy bounds the original, which is then the index.
+#[test]
+fn bounding_a_copy_bounds_the_original() {
+    let src = "
+        mov %r0, 0
+        ldxb %r4, [%r1]
+        mov %r5, %r4
+        and %r5, 0xff
+        jgt %r5, 38, out
+        mov %r6, %r1
+        add %r6, %r4
+        ldxb %r0, [%r6+1]
+    out:
+        exit";
+    accepted(ProgramType::Size, Some(40), src);
+    rejected(ProgramType::Size, Some(39), src, "ctx-bounds");
+    // A mask that drops bits: bounding the copy says nothing about the original.
+    rejected(
+        ProgramType::Size,
+        Some(64),
+        &src.replace("and %r5, 0xff", "and %r5, 0x1f")
+            .replace("jgt %r5, 38", "jgt %r5, 30"),
+        "ctx-bounds",
+    );
+    // A 32-bit copy of a value known to fit.
+    let w = src.replace("and %r5, 0xff", "mov32 %r5, %r5");
+    accepted(ProgramType::Size, Some(40), &w);
+    rejected(ProgramType::Size, Some(39), &w, "ctx-bounds");
+    // A 32-bit copy of a value that may not fit is not the value.
+    rejected(
+        ProgramType::Size,
+        Some(64),
+        &src.replace("ldxb %r4, [%r1]", "ldxdw %r4, [%r1]")
+            .replace("and %r5, 0xff", "mov32 %r5, %r5"),
+        "ctx-bounds",
+    );
+}
+
+// ---- joins ---------------------------------------------------------------------------------------
+
+/// Two paths bound two different offsets against the length, then meet: the joined offset is
+/// still bounded by the weaker of the two facts.
+#[test]
+fn joined_offsets_keep_the_weaker_bound() {
+    let src = "
+        mov %r0, 0
+        jlt %r2, 2, out
+        ldxb %r3, [%r1]
+        ldxb %r4, [%r1+1]
+        jeq %r3, 0, other
+        mov %r5, %r3
+        add %r5, 4
+        jgt %r5, %r2, out
+        mov %r6, %r3
+        ja join
+    other:
+        mov %r5, %r4
+        add %r5, 6
+        jgt %r5, %r2, out
+        mov %r6, %r4
+    join:
+        mov %r7, %r1
+        add %r7, %r6
+        ldxw %r0, [%r7]
+    out:
+        exit";
+    accepted(ProgramType::Filter, None, src);
+    // One side proves only 3 bytes past its offset: the 4-byte read is refused.
+    rejected(
+        ProgramType::Filter,
+        None,
+        &src.replace("add %r5, 4", "add %r5, 3"),
+        "ctx-bounds",
+    );
+    // Constants on each side: 14 or 18, one test after the join covers both.
+    let c = "
+        mov %r0, 0
+        jlt %r2, 14, out
+        ldxh %r3, [%r1+12]
+        mov %r6, 14
+        jne %r3, 0x81, plain
+        mov %r6, 18
+    plain:
+        mov %r5, %r6
+        add %r5, 20
+        jgt %r5, %r2, out
+        mov %r7, %r1
+        add %r7, %r6
+        ldxb %r0, [%r7+19]
+    out:
+        exit";
+    accepted(ProgramType::Filter, None, c);
+    rejected(
+        ProgramType::Filter,
+        None,
+        &c.replace("[%r7+19]", "[%r7+20]"),
+        "ctx-bounds",
+    );
+}

@@ -57,14 +57,19 @@ pub struct Flow {
 }
 
 impl Flow {
-    fn join(&mut self, o: Flow, conf: &Config) {
+    /// Joins `o` in; `at`: where control arrives (both states had its join symbols killed),
+    /// `None` for joins that are no arrival (returns from a call).
+    fn join(&mut self, o: Flow, conf: &Config, at: Option<usize>) {
         if conf.planted(Plant::JoinFactsMax)
             || conf.planted(Plant::JoinKeepsSymbol)
             || conf.planted(Plant::StackJoinUnion)
         {
             return self.planted_join(o, conf);
         }
-        self.st.join_with(&o.st);
+        match at {
+            Some(j) => self.st.join_at(&o.st, j),
+            None => self.st.join_with(&o.st),
+        }
     }
 
     /// The join with one of the planted join mistakes.
@@ -217,9 +222,13 @@ impl<'a> Analyzer<'a> {
                 p = end;
                 continue;
             }
+            // Arriving at `i` again: its join symbols named the last arrival.
+            if let Some(c) = &mut carry {
+                c.st.kill_join(i);
+            }
             if let Some(q) = self.pending[i].take() {
                 match &mut carry {
-                    Some(f) => f.join(*q, self.conf),
+                    Some(f) => f.join(*q, self.conf, Some(i)),
                     None => carry = Some(*q),
                 }
             }
@@ -293,7 +302,8 @@ impl<'a> Analyzer<'a> {
     }
 
     /// Sends `flow` along the edge `from -> to`.
-    fn flow(&mut self, from: usize, to: usize, flow: Flow) -> R<()> {
+    fn flow(&mut self, from: usize, to: usize, mut flow: Flow) -> R<()> {
+        flow.st.kill_join(to);
         let (Some(pf), Some(pt)) = (self.cfg.pos(from), self.cfg.pos(to)) else {
             return internal(from, "an edge to an instruction outside the order");
         };
@@ -304,12 +314,12 @@ impl<'a> Analyzer<'a> {
             };
             match &mut self.back[k as usize] {
                 None => self.back[k as usize] = Some(flow),
-                Some(s) => s.join(flow, self.conf),
+                Some(s) => s.join(flow, self.conf, Some(to)),
             }
         } else {
             match self.pending.get_mut(to) {
                 Some(None) => self.pending[to] = Some(Box::new(flow)),
-                Some(Some(s)) => s.join(flow, self.conf),
+                Some(Some(s)) => s.join(flow, self.conf, Some(to)),
                 None => return internal(from, "an edge out of the program"),
             }
         }
@@ -596,34 +606,56 @@ impl<'a> Analyzer<'a> {
                 }
                 let n = size.bytes();
                 self.note_access(i, p.kind);
-                match p.kind {
+                let old = match p.kind {
                     Kind::Ctx => return rej(st, i, Rule::ReadOnly, &regs),
                     Kind::Stack { frame } if frame as usize >= st.frames.len() => {
                         return rej(st, i, Rule::NotAPointer { reg: base }, &[base]);
                     }
                     Kind::Stack { frame } => {
-                        // The old value must be a readable number.
-                        self.stack_read(st, i, base, frame, &p.n, off, n, false)
-                            .and_then(|r| match r {
-                                Ok(w) if w.is_pointer() => rej(st, i, Rule::PartialPointer, &regs),
-                                _ => Ok(()),
-                            })?;
+                        // The old value must be a readable number; what the slot holds is
+                        // what a fetch returns.
+                        let (old, old_sym) =
+                            match self.stack_read(st, i, base, frame, &p.n, off, n, false)? {
+                                Ok(w) if w.is_pointer() => {
+                                    return rej(st, i, Rule::PartialPointer, &regs);
+                                }
+                                Ok(w) => (w.n, w.sym),
+                                Err(x) => (x, None),
+                            };
                         if op == AtomicOp::CmpXchg {
                             let r0 = Self::read(st, i, Reg::R0)?;
                             if r0.is_pointer() {
                                 return rej(st, i, Rule::PointerCompare, &[Reg::R0]);
                             }
                         }
-                        let unknown = Value::scalar(Scalar::unsigned_bits(8 * n as u32));
-                        self.stack_write(st, i, &regs, frame, &p.n, off, n, unknown)?;
+                        // The value stored: the operation on the old value at the access
+                        // width (`cmpxchg` stores either).
+                        let w = if n == 8 { Width::W64 } else { Width::W32 };
+                        let new = match op {
+                            AtomicOp::Add => old.alu(AluOp::Add, w, &v.n),
+                            AtomicOp::Or => old.alu(AluOp::Or, w, &v.n),
+                            AtomicOp::And => old.alu(AluOp::And, w, &v.n),
+                            AtomicOp::Xor => old.alu(AluOp::Xor, w, &v.n),
+                            AtomicOp::Xchg => v.n.alu(AluOp::Mov, w, &v.n),
+                            AtomicOp::CmpXchg => old.join(&v.n.alu(AluOp::Mov, w, &v.n)),
+                        };
+                        // The engines' atomics come only in 4 and 8 bytes; keep the width's
+                        // bits whatever the size.
+                        let new = if n < 4 {
+                            Scalar::unsigned_bits(8 * n as u32)
+                        } else {
+                            new
+                        };
+                        self.stack_write(st, i, &regs, frame, &p.n, off, n, Value::scalar(new))?;
+                        (old, old_sym)
                     }
                     _ => return rej(st, i, Rule::NotAPointer { reg: base }, &regs),
-                }
-                let old = Scalar::unsigned_bits(8 * n as u32);
+                };
+                let (old, old_sym) = old;
                 if op == AtomicOp::CmpXchg {
-                    Self::set_scalar(st, i, Reg::R0, old, None);
+                    Self::set_scalar(st, i, Reg::R0, old, old_sym);
                 } else if fetch || op.always_fetches() {
-                    Self::set_scalar(st, i, src, old, None);
+                    Self::set_scalar(st, i, src, old, old_sym);
                 }
             }
             Insn::LoadAbs { size, .. } | Insn::LoadInd { size, .. } => {
@@ -1049,6 +1081,7 @@ impl<'a> Analyzer<'a> {
             sym: None,
         };
         self.returns.push(None);
+        callee.st.kill_join(f.start);
         self.pending[f.start] = Some(Box::new(callee));
         self.function(lo as usize, hi as usize)?;
         let Some(mut ret) = self.returns.pop().flatten() else {
@@ -1078,9 +1111,8 @@ impl<'a> Analyzer<'a> {
         let depth = flow.st.frames.len();
         let r0 = flow.st.regs[0];
         if depth > 1 {
-            if r0.kind == Kind::Uninit {
-                return rej(&flow.st, i, Rule::UninitRead { reg: Reg::R0 }, &[Reg::R0]);
-            }
+            // A subprogram's `r0` needs a value only where its caller reads it: an unset one
+            // comes back unset, and reading it there is the error.
             if r0.kind
                 == (Kind::Stack {
                     frame: depth as u8 - 1,
@@ -1122,7 +1154,7 @@ impl<'a> Analyzer<'a> {
             };
             match slot {
                 None => *slot = Some(flow),
-                Some(s) => s.join(flow, self.conf),
+                Some(s) => s.join(flow, self.conf, None),
             }
             return Ok(());
         }

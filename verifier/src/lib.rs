@@ -518,6 +518,7 @@ pub fn verify(prog: &Program, conf: &Config) -> Result<Verified, Rejection> {
         count: 0,
         emits: 0,
         syms_below: 0,
+        joins_below: 0,
     };
     let mut a = analyze::Analyzer::new(prog, &cfg, conf);
     if let Err(e) = a.run(entry) {
