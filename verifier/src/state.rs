@@ -348,7 +348,7 @@ impl State {
             return self.join_with(o);
         }
         let mut fresh: [Option<(Sym, Option<i64>)>; 11] = [None; 11];
-        for r in 0..11 {
+        for (r, slot) in fresh.iter_mut().enumerate() {
             let (a, b) = (&self.regs[r], &o.regs[r]);
             if a.kind != Kind::Scalar || b.kind != Kind::Scalar {
                 continue;
@@ -371,7 +371,7 @@ impl State {
                 (Some(x), Some(y)) => Some(x.min(y)),
                 _ => None,
             };
-            fresh[r] = Some((join_sym(j, rep), k));
+            *slot = Some((join_sym(j, rep), k));
         }
         self.join_with(o);
         for (r, f) in fresh.iter().enumerate() {
