@@ -36,7 +36,13 @@
 //! operation passes its operand's symbol on only where it is the identity on every value the
 //! operand may hold (a 32-bit move of a value below 2^32, `le` of a value that fits, sign
 //! extension of a value in range; a byte swap never), or shifts it by a constant that cannot
-//! wrap. A comparison `x <= len + c` records `sym(x) + k <= len`; a context access through
+//! wrap (64-bit; 32-bit where operand and result fit 32 bits), or keeps every bit (`and` with
+//! a covering mask). A conditional jump names the number it compares when it has no name
+//! (symbol `i` = its `dst` after the jump), and narrowing it narrows every number equal to it
+//! up to a constant. Where paths that name a number differently meet at instruction `j`, the
+//! register gets the join symbol `r@j` ("what register `r` held when control last arrived at
+//! `j`", [`state::join_sym`]) with the weaker of the length bounds the paths proved; arriving
+//! at `j` again kills them. A comparison `x <= len + c` records `sym(x) + k <= len`; a context access through
 //! `r1 + x + off` is proven in bounds by such a fact. This is what lets a variable-length header
 //! (IPv4 IHL) followed by a length test verify. The checking interpreter checks every one of
 //! these facts on every run.
