@@ -447,3 +447,58 @@ fn joined_offsets_keep_the_weaker_bound() {
         "ctx-bounds",
     );
 }
+
+// ---- the shapes campaign -------------------------------------------------------------------------
+
+/// Inputs for a shaped program: every length up to 48 for filters, the object size for
+/// `size`; random bytes, and bytes that steer the shapes' branches (0, 7, 9, 192, 255).
+fn shaped_inputs(rng: &mut Rng, facts: &Facts) -> Vec<Vec<u8>> {
+    let (lo, hi) = facts.ctx_len;
+    let mut out = Vec::new();
+    for len in lo..=hi.min(lo.max(48)) {
+        for first in [0u8, 1, 7, 9, 63, 192, 255] {
+            let mut v = rng.input(len as usize);
+            if let Some(b) = v.first_mut() {
+                *b = first;
+            }
+            out.push(v);
+        }
+    }
+    out
+}
+
+/// Compiler-shaped programs with random parameters (`udf_bytecode::shapes`): every one proven
+/// by construction is accepted and passes the checking interpreter on every input; every one
+/// past its proof is rejected.
+#[test]
+fn shapes_campaign() {
+    use udf_bytecode::shapes::{Kind, shaped};
+    let per_kind = if cfg!(debug_assertions) { 400 } else { 3000 };
+    let mut rng = Rng::new(0x16);
+    for kind in Kind::ALL {
+        let (mut proven, mut unproven) = (0, 0);
+        for _ in 0..per_kind {
+            let s = shaped(&mut rng, kind);
+            let r = verify(&s.program, &conf(s.ty, s.ctx_size));
+            match (s.proven, r) {
+                (true, Ok(v)) => {
+                    proven += 1;
+                    for input in shaped_inputs(&mut rng, &v) {
+                        let r3 = input.len() as u64;
+                        if let Err(e) = run_checked(&s.program, &v, s.ty, &input, r3) {
+                            panic!("{kind:?}: refuted on {input:02x?}: {e}\n{}", s.text);
+                        }
+                    }
+                }
+                (true, Err(e)) => panic!(
+                    "{kind:?}: proven by construction, rejected: {e}\n{}",
+                    s.text
+                ),
+                (false, Ok(_)) => panic!("{kind:?}: unsafe, accepted\n{}", s.text),
+                (false, Err(_)) => unproven += 1,
+            }
+        }
+        println!("{kind:?}: {proven} proven and accepted, {unproven} unsafe and rejected");
+        assert!(proven > per_kind / 2 && unproven > per_kind / 5, "{kind:?}");
+    }
+}

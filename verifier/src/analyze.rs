@@ -67,7 +67,9 @@ impl Flow {
             return self.planted_join(o, conf);
         }
         match at {
-            Some(j) => self.st.join_at(&o.st, j),
+            Some(j) => self
+                .st
+                .join_at(&o.st, j, conf.planted(Plant::JoinSymbolStronger)),
             None => self.st.join_with(&o.st),
         }
     }
@@ -757,6 +759,11 @@ impl<'a> Analyzer<'a> {
                     {
                         shift(&a, s, c as i64)
                     }
+                    (Width::W32, AluOp::Add, Some(s), Some(c))
+                        if self.conf.planted(Plant::Add32Unchecked) =>
+                    {
+                        Some((s.0, s.1.wrapping_add(c as u32 as i32 as i64)))
+                    }
                     _ => scalar_sym(width, op, &a, &b),
                 };
                 Self::set_scalar(st, i, dst, n, sym);
@@ -1244,11 +1251,12 @@ impl<'a> Analyzer<'a> {
             }
             // Every other number equal to an operand up to a constant narrows with it.
             if a.kind == Kind::Scalar {
+                let unshifted = conf.planted(Plant::NarrowEqualsUnshifted);
                 if let Some((s, o)) = a.sym {
-                    f.st.narrow_equals(s, o, &na);
+                    f.st.narrow_equals(s, o, &na, unshifted);
                 }
                 if let (Some(_), Some((s, o))) = (b_reg, b.sym) {
-                    f.st.narrow_equals(s, o, &nb);
+                    f.st.narrow_equals(s, o, &nb, unshifted);
                 }
             }
             if a.kind == Kind::Scalar {

@@ -176,11 +176,17 @@ pub enum Plant {
     StackInexactInit,
     /// Bounds: a context access may end one byte past the proven length.
     CtxBoundOffByOne,
+    /// Join symbols: the joined number keeps the stronger of the paths' bounds.
+    JoinSymbolStronger,
+    /// Equal numbers: narrowing one narrows the others to the same range, offsets ignored.
+    NarrowEqualsUnshifted,
+    /// 32-bit symbols: `add32` of a constant keeps the symbol without checking the sum fits.
+    Add32Unchecked,
 }
 
 impl Plant {
     /// Every planted bug.
-    pub const ALL: [Plant; 14] = [
+    pub const ALL: [Plant; 17] = [
         Plant::AndBelowMin,
         Plant::SwapKeepsSymbol,
         Plant::NarrowMoveKeepsSymbol,
@@ -195,6 +201,9 @@ impl Plant {
         Plant::StackJoinUnion,
         Plant::StackInexactInit,
         Plant::CtxBoundOffByOne,
+        Plant::JoinSymbolStronger,
+        Plant::NarrowEqualsUnshifted,
+        Plant::Add32Unchecked,
     ];
 }
 

@@ -343,7 +343,8 @@ impl State {
     /// (registers equal on both paths share one), with the weaker of the bounds each path
     /// proves for it against the length. Both states must have had `j`'s join symbols killed
     /// ([`State::kill_join`]): they name the previous arrival.
-    pub fn join_at(&mut self, o: &State, j: usize) {
+    /// (`stronger`: the planted mistake of keeping the stronger bound, for the oracles' tests.)
+    pub fn join_at(&mut self, o: &State, j: usize, stronger: bool) {
         if j > MAX_JOIN_POINT {
             return self.join_with(o);
         }
@@ -368,6 +369,7 @@ impl State {
                 })
                 .unwrap_or(r);
             let k = match (self.slack(a), o.slack(b)) {
+                (Some(x), Some(y)) if stronger => Some(x.max(y)),
                 (Some(x), Some(y)) => Some(x.min(y)),
                 _ => None,
             };
@@ -431,13 +433,14 @@ impl State {
 
     /// Narrows every number `sym + o2` (registers, spills, saved registers) knowing that
     /// `sym + o` lies in `n`: they are equal up to a constant, as integers.
-    pub fn narrow_equals(&mut self, sym: Sym, o: i64, n: &Scalar) {
+    /// (`unshifted`: the planted mistake of ignoring the offsets, for the oracles' tests.)
+    pub fn narrow_equals(&mut self, sym: Sym, o: i64, n: &Scalar, unshifted: bool) {
         let narrow = |v: &mut Value| {
             let Some((s, o2)) = v.sym else { return };
             if s != sym || v.kind != Kind::Scalar {
                 return;
             }
-            let d = o2 as i128 - o as i128;
+            let d = if unshifted { 0 } else { o2 as i128 - o as i128 };
             let lo = (n.umin as i128 + d).max(0);
             let hi = (n.umax as i128 + d).min(u64::MAX as i128);
             if lo > hi {
