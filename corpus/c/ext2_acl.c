@@ -1,6 +1,8 @@
 /* acl: who may change the blocks of an ext2 inode. The request (principal, operation) comes first,
  * then the inode. Root may do anything; the owner may allocate, free and write when the owner
- * write bit is set; anyone may write a world-writable file. */
+ * write bit is set; anyone may write a world-writable file.
+ * The object is the inode: 128 bytes after the 16-byte request.
+ * ctx-size: 128 */
 #include "ext2.h"
 
 #define XN_ALLOC 1

@@ -1,6 +1,7 @@
 /* owns: the blocks an ext2 inode maps directly: its 12 direct block pointers, the single, double
  * and triple indirect blocks, and the extended-attribute block. Devices and fast symlinks keep
- * other things in i_block and own no blocks through it. An unknown file type is malformed. */
+ * other things in i_block and own no blocks through it. An unknown file type is malformed.
+ * ctx-size: 128 */
 #include "ext2.h"
 
 static inline int ext2_has_block_map(const struct ext2_inode *inode)

@@ -1,5 +1,6 @@
 /* size: the size in bytes of the file an ext2 inode describes (64 bits for regular files, whose
- * high half is in i_size_high; directories and the rest use only i_size). */
+ * high half is in i_size_high; directories and the rest use only i_size).
+ * ctx-size: 128 */
 #include "ext2.h"
 
 SEC("size")

@@ -1,6 +1,7 @@
 /* owns: a list of extents with a header, in the manner of an ext4 extent leaf: a magic number,
  * the number of entries in use and the capacity, then {start, len} pairs. The entries must be
- * sorted and disjoint; each is emitted. */
+ * sorted and disjoint; each is emitted.
+ * ctx-size: 256 */
 #include "udf.h"
 
 #define EXTENT_MAGIC 0xe47e

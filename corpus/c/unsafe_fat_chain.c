@@ -1,5 +1,6 @@
 /* UNSAFE: follows a FAT cluster chain through one sector of the table until end-of-chain. A chain
- * that loops (a corrupt table) never ends: there is no bound on the walk. */
+ * that loops (a corrupt table) never ends: there is no bound on the walk.
+ * ctx-size: 512 */
 #include "udf.h"
 
 #define FAT_ENTRIES 127
