@@ -79,7 +79,10 @@ fn fixtures() -> Vec<Fixture> {
         let src = std::fs::read_to_string(&path).unwrap();
         let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
         let lines: Vec<&str> = src.lines().collect();
-        let Some(at) = lines.iter().position(|l| l.trim_start().starts_with("SEC(\"")) else {
+        let Some(at) = lines
+            .iter()
+            .position(|l| l.trim_start().starts_with("SEC(\""))
+        else {
             continue; // the driver
         };
         let sec = lines[at].split('"').nth(1).expect("SEC(\"name\")");
@@ -87,7 +90,9 @@ fn fixtures() -> Vec<Fixture> {
             .parse()
             .unwrap_or_else(|_| panic!("{stem}: section `{sec}` is not a program type"));
         let head = lines[at + 1];
-        let entry = head[..head.find('(').expect("entry signature on the line after SEC")]
+        let entry = head[..head
+            .find('(')
+            .expect("entry signature on the line after SEC")]
             .rsplit(|c: char| !(c.is_alphanumeric() || c == '_'))
             .next()
             .unwrap()
@@ -209,17 +214,16 @@ fn oracle(exe: &Path, inputs: &[Input], dir: &Path) -> Result<Vec<Result0>, Stri
         if line == "--" {
             results.push(cur.take().ok_or("oracle: `--` without `r0 =`")?);
         } else if let Some(v) = line.strip_prefix("r0 = ") {
-            cur = Some((v.parse().map_err(|e| format!("oracle r0 `{v}`: {e}"))?, Vec::new()));
+            cur = Some((
+                v.parse().map_err(|e| format!("oracle r0 `{v}`: {e}"))?,
+                Vec::new(),
+            ));
         } else if let Some(e) = line.strip_prefix("extent ") {
             let w: Vec<&str> = e.split(' ').collect();
             let (Some(c), [s, n, k]) = (cur.as_mut(), w.as_slice()) else {
                 return Err(format!("oracle: bad line `{line}`"));
             };
-            c.1.push((
-                s.parse().unwrap(),
-                n.parse().unwrap(),
-                k.parse().unwrap(),
-            ));
+            c.1.push((s.parse().unwrap(), n.parse().unwrap(), k.parse().unwrap()));
         } else {
             return Err(format!("oracle: unexpected line `{line}`"));
         }
@@ -465,7 +469,10 @@ fn c_programs_match_gcc_on_every_engine() {
                                 "{tag}: rejected at instruction {} ({at}), not at the /* UNSAFE */ line {:?}: {}",
                                 rej.index, f.unsafe_lines, rej.rule
                             ));
-                            row(size_text, format!("FAIL rejected elsewhere: {at}: {}", rej.rule));
+                            row(
+                                size_text,
+                                format!("FAIL rejected elsewhere: {at}: {}", rej.rule),
+                            );
                         }
                         continue;
                     }
@@ -495,9 +502,8 @@ fn c_programs_match_gcc_on_every_engine() {
                         let key = (f.stem.clone(), len);
                         let ins = inputs.get(f, len);
                         let expect = oracles.entry(key).or_insert_with(|| {
-                            oracle(exe.as_ref().unwrap(), ins, dir).unwrap_or_else(|e| {
-                                panic!("{}: oracle: {e}", f.stem)
-                            })
+                            oracle(exe.as_ref().unwrap(), ins, dir)
+                                .unwrap_or_else(|e| panic!("{}: oracle: {e}", f.stem))
                         });
                         let compiled = udf_runtime::prepare(
                             &c.prog,

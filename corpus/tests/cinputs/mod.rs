@@ -142,19 +142,42 @@ fn ipv4_raw(version_ihl: u8, proto: u8, frag: u16, opts: usize, payload: &[u8]) 
 }
 
 fn ipv4(proto: u8, opt_words: u8, payload: &[u8]) -> Vec<u8> {
-    ipv4_raw(0x45 + opt_words, proto, 0x4000, 4 * opt_words as usize, payload)
+    ipv4_raw(
+        0x45 + opt_words,
+        proto,
+        0x4000,
+        4 * opt_words as usize,
+        payload,
+    )
 }
 
 fn tcp(dport: u16, flags: u8, opts: &[u8], doff_words: Option<u8>) -> Vec<u8> {
     let mut o = opts.to_vec();
-    while o.len() % 4 != 0 {
+    while !o.len().is_multiple_of(4) {
         o.push(0);
     }
     let doff = doff_words.unwrap_or(5 + (o.len() / 4) as u8);
     let mut p = Vec::new();
     p.extend_from_slice(&40000u16.to_be_bytes());
     p.extend_from_slice(&dport.to_be_bytes());
-    p.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, doff << 4, flags, 0xff, 0xff, 0, 0, 0, 0]);
+    p.extend_from_slice(&[
+        0,
+        0,
+        0,
+        1,
+        0,
+        0,
+        0,
+        0,
+        doff << 4,
+        flags,
+        0xff,
+        0xff,
+        0,
+        0,
+        0,
+        0,
+    ]);
     p.extend_from_slice(&o);
     p.extend_from_slice(b"data");
     p
@@ -285,7 +308,11 @@ pub fn crafted_packets() -> Vec<(String, Vec<u8>)> {
         ),
         (
             "wscale sack ts then mss",
-            [&[1u8, 3, 3, 7, 4, 2, 8, 10, 1, 2, 3, 4, 5, 6, 7, 8][..], &mss(1000)].concat(),
+            [
+                &[1u8, 3, 3, 7, 4, 2, 8, 10, 1, 2, 3, 4, 5, 6, 7, 8][..],
+                &mss(1000),
+            ]
+            .concat(),
         ),
         ("eol before mss", [&[0u8][..], &mss(1000)].concat()),
         ("option length 0", vec![8, 0, 2, 4, 3, 0]),
@@ -295,7 +322,10 @@ pub fn crafted_packets() -> Vec<(String, Vec<u8>)> {
         ("kind at last byte", vec![1, 1, 1, 2]),
         ("forty nops", vec![1; 40]),
         ("39 nops then mss kind", [vec![1; 39], vec![2]].concat()),
-        ("36 nops then mss", [vec![1; 36], mss(700).to_vec()].concat()),
+        (
+            "36 nops then mss",
+            [vec![1; 36], mss(700).to_vec()].concat(),
+        ),
     ];
     for (what, o) in &opts {
         for flags in [0x02u8, 0x12] {
@@ -307,11 +337,19 @@ pub fn crafted_packets() -> Vec<(String, Vec<u8>)> {
     }
     add(
         "tcp doff 4".into(),
-        eth(&[], ETH_P_IP, &ipv4(TCP, 0, &tcp(80, 0x02, &mss(500), Some(4)))),
+        eth(
+            &[],
+            ETH_P_IP,
+            &ipv4(TCP, 0, &tcp(80, 0x02, &mss(500), Some(4))),
+        ),
     );
     add(
         "tcp doff 15 short packet".into(),
-        eth(&[], ETH_P_IP, &ipv4(TCP, 0, &tcp(80, 0x02, &mss(500), Some(15)))),
+        eth(
+            &[],
+            ETH_P_IP,
+            &ipv4(TCP, 0, &tcp(80, 0x02, &mss(500), Some(15))),
+        ),
     );
 
     // DNS.
@@ -325,7 +363,10 @@ pub fn crafted_packets() -> Vec<(String, Vec<u8>)> {
         ("dns any qdcount 0", dns(0x0100, 0, &q, 255)),
         ("dns any root", dns(0x0100, 1, &[0], 255)),
         ("dns any label 64", dns(0x0100, 1, &[64; 70], 255)),
-        ("dns any pointer", dns(0x0100, 1, &[3, b'w', b'w', b'w', 0xc0, 12], 255)),
+        (
+            "dns any pointer",
+            dns(0x0100, 1, &[3, b'w', b'w', b'w', 0xc0, 12], 255),
+        ),
         (
             "dns any 63-byte labels",
             dns(0x0100, 1, &name(&["a".repeat(63).as_str(); 3]), 255),
@@ -370,8 +411,33 @@ pub fn crafted_packets() -> Vec<(String, Vec<u8>)> {
         ("hop routing dest", vec![(0, 0), (43, 2), (60, 1)]),
         ("fragment", vec![(44, 0)]),
         ("dest fragment", vec![(60, 0), (44, 0)]),
-        ("eight", vec![(0, 0), (60, 0), (43, 0), (60, 0), (60, 1), (43, 0), (60, 0), (44, 0)]),
-        ("nine", vec![(0, 0), (60, 0), (43, 0), (60, 0), (60, 1), (43, 0), (60, 0), (60, 0), (44, 0)]),
+        (
+            "eight",
+            vec![
+                (0, 0),
+                (60, 0),
+                (43, 0),
+                (60, 0),
+                (60, 1),
+                (43, 0),
+                (60, 0),
+                (44, 0),
+            ],
+        ),
+        (
+            "nine",
+            vec![
+                (0, 0),
+                (60, 0),
+                (43, 0),
+                (60, 0),
+                (60, 1),
+                (43, 0),
+                (60, 0),
+                (60, 0),
+                (44, 0),
+            ],
+        ),
         ("long dest", vec![(60, 30)]),
     ];
     for (what, chain) in &chains {
@@ -382,7 +448,11 @@ pub fn crafted_packets() -> Vec<(String, Vec<u8>)> {
     }
     add(
         "ipv6 tcp :22".into(),
-        eth(&[], ETH_P_IPV6, &ipv6(&[(0, 0)], TCP, &tcp(22, 0x02, &[], None))),
+        eth(
+            &[],
+            ETH_P_IPV6,
+            &ipv6(&[(0, 0)], TCP, &tcp(22, 0x02, &[], None)),
+        ),
     );
     add(
         "ipv6 udp :53".into(),
@@ -412,7 +482,10 @@ pub fn crafted_packets() -> Vec<(String, Vec<u8>)> {
         "vlan 120 ipv6".into(),
         eth(&[(0x8100, 120)], ETH_P_IPV6, &ip6),
     );
-    add("vlan 120 arp".into(), eth(&[(0x8100, 120)], ETH_P_ARP, &[0; 28]));
+    add(
+        "vlan 120 arp".into(),
+        eth(&[(0x8100, 120)], ETH_P_ARP, &[0; 28]),
+    );
     add(
         "qinq 150/7 ipv4".into(),
         eth(&[(0x88a8, 150), (0x8100, 7)], ETH_P_IP, &ip4),
@@ -498,7 +571,11 @@ fn inode(mode: u16, size: u64, flags: u32, blocks: &[u32], acl: u32, uid: u32) -
     put16(&mut b, 2, uid as u16);
     put32(&mut b, 4, size as u32);
     put16(&mut b, 26, 1);
-    put32(&mut b, 28, 8 * blocks.iter().filter(|&&x| x != 0).count() as u32);
+    put32(
+        &mut b,
+        28,
+        8 * blocks.iter().filter(|&&x| x != 0).count() as u32,
+    );
     put32(&mut b, 32, flags);
     for (k, &x) in blocks.iter().enumerate() {
         put32(&mut b, 40 + 4 * k, x);
@@ -513,33 +590,66 @@ fn inodes() -> Vec<(String, Vec<u8>)> {
     let all: Vec<u32> = (1000..1015).collect();
     let holes = [0, 2001, 0, 2003, 0, 0, 0, 0, 0, 0, 0, 2011, 0, 3000, 0];
     let mut v = vec![
-        ("regular, 15 pointers, xattr".into(), inode(0o100644, 123_456, 0, &all, 77, 1000)),
-        ("regular with holes".into(), inode(0o100600, 40_000, 0, &holes, 0, 0)),
-        ("regular, 5 GiB".into(), inode(0o100644, 5 << 30, 0, &all[..12], 0, 70_000)),
+        (
+            "regular, 15 pointers, xattr".into(),
+            inode(0o100644, 123_456, 0, &all, 77, 1000),
+        ),
+        (
+            "regular with holes".into(),
+            inode(0o100600, 40_000, 0, &holes, 0, 0),
+        ),
+        (
+            "regular, 5 GiB".into(),
+            inode(0o100644, 5 << 30, 0, &all[..12], 0, 70_000),
+        ),
         ("directory".into(), inode(0o40755, 1024, 0, &[500], 0, 1000)),
-        ("directory, size_high set".into(), inode(0o40755, (7 << 32) | 4096, 0, &[501, 502], 0, 0)),
+        (
+            "directory, size_high set".into(),
+            inode(0o40755, (7 << 32) | 4096, 0, &[501, 502], 0, 0),
+        ),
         ("fast symlink".into(), {
             let mut b = inode(0o120777, 20, 0, &[], 0, 1000);
             b[40..60].copy_from_slice(b"/some/where/else/xyz");
             b
         }),
-        ("slow symlink".into(), inode(0o120777, 100, 0, &[777], 0, 1000)),
+        (
+            "slow symlink".into(),
+            inode(0o120777, 100, 0, &[777], 0, 1000),
+        ),
         ("char device".into(), inode(0o20644, 0, 0, &[0x0501], 0, 0)),
         ("block device".into(), inode(0o60660, 0, 0, &[0x0801], 0, 0)),
         ("fifo".into(), inode(0o10644, 0, 0, &[], 0, 0)),
         ("socket".into(), inode(0o140755, 0, 0, &[], 9, 0)),
-        ("inline data".into(), inode(0o100644, 50, 0x1000_0000, &all, 0, 1000)),
+        (
+            "inline data".into(),
+            inode(0o100644, 50, 0x1000_0000, &all, 0, 1000),
+        ),
         ("free".into(), vec![0u8; 128]),
         ("deleted, mode kept".into(), {
             let mut b = inode(0o100644, 10, 0, &all[..2], 0, 1000);
             put16(&mut b, 26, 0);
             b
         }),
-        ("bad file type".into(), inode(0o170644, 10, 0, &all[..2], 0, 1000)),
-        ("no file type, linked".into(), inode(0o644, 10, 0, &all[..2], 0, 1000)),
-        ("world-writable".into(), inode(0o100666, 10, 0, &all[..1], 0, 1000)),
-        ("read-only".into(), inode(0o100444, 10, 0, &all[..1], 0, 1000)),
-        ("max pointers".into(), inode(0o100644, u64::MAX, 0, &[u32::MAX; 15], u32::MAX, u32::MAX)),
+        (
+            "bad file type".into(),
+            inode(0o170644, 10, 0, &all[..2], 0, 1000),
+        ),
+        (
+            "no file type, linked".into(),
+            inode(0o644, 10, 0, &all[..2], 0, 1000),
+        ),
+        (
+            "world-writable".into(),
+            inode(0o100666, 10, 0, &all[..1], 0, 1000),
+        ),
+        (
+            "read-only".into(),
+            inode(0o100444, 10, 0, &all[..1], 0, 1000),
+        ),
+        (
+            "max pointers".into(),
+            inode(0o100644, u64::MAX, 0, &[u32::MAX; 15], u32::MAX, u32::MAX),
+        ),
     ];
     v.retain(|(_, b)| b.len() == 128);
     v
@@ -557,13 +667,28 @@ fn indirect(size: usize) -> Vec<(String, Vec<u8>)> {
     vec![
         ("all holes".into(), vec![0u8; size]),
         ("one run".into(), block(&|k| 5000 + k as u32)),
-        ("half full".into(), block(&|k| if k < n / 2 { 7000 + k as u32 } else { 0 })),
-        ("runs of 3".into(), block(&|k| (k as u32 / 3) * 100 + k as u32 % 3 + 1)),
-        ("holes between".into(), block(&|k| if k % 2 == 0 { 9000 + k as u32 } else { 0 })),
+        (
+            "half full".into(),
+            block(&|k| if k < n / 2 { 7000 + k as u32 } else { 0 }),
+        ),
+        (
+            "runs of 3".into(),
+            block(&|k| (k as u32 / 3) * 100 + k as u32 % 3 + 1),
+        ),
+        (
+            "holes between".into(),
+            block(&|k| if k % 2 == 0 { 9000 + k as u32 } else { 0 }),
+        ),
         ("same block".into(), block(&|_| 42)),
         ("descending".into(), block(&|k| 100_000 - k as u32)),
-        ("near the top".into(), block(&|k| u32::MAX - 3 + k.min(3) as u32)),
-        ("last only".into(), block(&|k| if k == n - 1 { 12345 } else { 0 })),
+        (
+            "near the top".into(),
+            block(&|k| u32::MAX - 3 + k.min(3) as u32),
+        ),
+        (
+            "last only".into(),
+            block(&|k| if k == n - 1 { 12345 } else { 0 }),
+        ),
     ]
 }
 
@@ -584,12 +709,27 @@ fn extent_lists() -> Vec<(String, Vec<u8>)> {
     let sorted: Vec<(u32, u32)> = (0..31).map(|k| (1000 + 100 * k, 1 + k)).collect();
     let mut v: Vec<(String, Vec<u8>)> = Vec::new();
     for count in [0u16, 1, 2, 5, 30, 31] {
-        v.push((format!("{count} sorted"), extent_list(0xe47e, count, 31, 0, &sorted)));
+        v.push((
+            format!("{count} sorted"),
+            extent_list(0xe47e, count, 31, 0, &sorted),
+        ));
     }
-    v.push(("max 4, count 4".into(), extent_list(0xe47e, 4, 4, 0, &sorted)));
-    v.push(("count over max".into(), extent_list(0xe47e, 5, 4, 0, &sorted)));
-    v.push(("max over slots".into(), extent_list(0xe47e, 3, 32, 0, &sorted)));
-    v.push(("count 65535".into(), extent_list(0xe47e, 65535, 65535, 0, &sorted)));
+    v.push((
+        "max 4, count 4".into(),
+        extent_list(0xe47e, 4, 4, 0, &sorted),
+    ));
+    v.push((
+        "count over max".into(),
+        extent_list(0xe47e, 5, 4, 0, &sorted),
+    ));
+    v.push((
+        "max over slots".into(),
+        extent_list(0xe47e, 3, 32, 0, &sorted),
+    ));
+    v.push((
+        "count 65535".into(),
+        extent_list(0xe47e, 65535, 65535, 0, &sorted),
+    ));
     v.push(("bad magic".into(), extent_list(0xf30a, 2, 4, 0, &sorted)));
     v.push(("depth 1".into(), extent_list(0xe47e, 2, 4, 1, &sorted)));
     v.push((
@@ -626,7 +766,10 @@ fn dirents() -> Vec<(String, Vec<u8>)> {
         ("big file".into(), dirent(b"BIG     BIN", 0x01, u32::MAX)),
         ("directory".into(), dirent(b"SUBDIR     ", 0x10, 99)),
         ("volume label".into(), dirent(b"MYVOLUME   ", 0x08, 5)),
-        ("long name slot".into(), dirent(b"Aa\0b\0c\0d\0e\0", 0x0f, 0x0001_0000)),
+        (
+            "long name slot".into(),
+            dirent(b"Aa\0b\0c\0d\0e\0", 0x0f, 0x0001_0000),
+        ),
         ("free".into(), dirent(b"\xe5ELETED TXT", 0x20, 777)),
         ("end".into(), dirent(b"\0          ", 0x20, 777)),
     ]
