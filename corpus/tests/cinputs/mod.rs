@@ -503,6 +503,52 @@ pub fn crafted_packets() -> Vec<(String, Vec<u8>)> {
         eth(&[(0x88a8, 150), (0x8100, 1), (0x8100, 2)], ETH_P_IP, &ip4),
     );
     add("untagged ipv4".into(), eth(&[], ETH_P_IP, &ip4));
+
+    // VXLAN: flags, VNI, then an inner Ethernet frame.
+    let vxlan = |flags: u8, vni: u32, inner: &[u8]| {
+        let mut h = vec![flags, 0, 0, 0];
+        h.extend_from_slice(&(vni << 8).to_be_bytes());
+        h.extend_from_slice(inner);
+        h
+    };
+    let icmp = ipv4(1, 0, &[8, 0, 0, 0, 0, 1, 0, 1]);
+    for (what, flags, vni, inner, ihl) in [
+        ("vxlan 100 icmp", 0x08, 100, eth(&[], ETH_P_IP, &icmp), 0),
+        (
+            "vxlan 100 icmp, outer ihl 8",
+            0x08,
+            100,
+            eth(&[], ETH_P_IP, &icmp),
+            3,
+        ),
+        (
+            "vxlan 100 tcp, inner ihl 6",
+            0x08,
+            100,
+            eth(&[], ETH_P_IP, &ipv4(TCP, 1, &syn80)),
+            0,
+        ),
+        (
+            "vxlan 100 udp",
+            0x08,
+            100,
+            eth(&[], ETH_P_IP, &ipv4(UDP, 0, &udp(53, b"q"))),
+            0,
+        ),
+        ("vxlan 100 arp", 0x08, 100, eth(&[], ETH_P_ARP, &[0; 28]), 0),
+        ("vxlan 100 ipv6", 0x08, 100, eth(&[], ETH_P_IPV6, &ip6), 0),
+        ("vxlan 101 icmp", 0x08, 101, eth(&[], ETH_P_IP, &icmp), 0),
+        ("vxlan no I flag", 0x00, 100, eth(&[], ETH_P_IP, &icmp), 0),
+    ] {
+        add(
+            what.to_string(),
+            eth(
+                &[],
+                ETH_P_IP,
+                &ipv4(UDP, ihl, &udp(4789, &vxlan(flags, vni, &inner))),
+            ),
+        );
+    }
     v
 }
 
