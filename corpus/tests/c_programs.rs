@@ -1,9 +1,10 @@
 //! The C programs of `corpus/c` (issue 16), each built with clang for eBPF at every `-mcpu` from
 //! v1 to v4, loaded with `udf_compiler::elf::load`, verified as the type its section names and,
-//! when accepted, run on the interpreter, on trusted JIT code and in the checking mode (which
-//! compares every step with the verifier's recorded states). Every run must give the `r0` and
-//! the extents, in order, that the same C built natively with gcc (`corpus/c/driver.c`, with
-//! AddressSanitizer and UBSan, so a C bug is a crash and not an answer) gives for the same bytes.
+//! when accepted, run on the interpreter, on trusted and hardened JIT code and in the checking
+//! mode (which compares every step with the verifier's recorded states). Every run must give the
+//! `r0` and the extents, in order, that the same C built natively with gcc (`corpus/c/driver.c`,
+//! with AddressSanitizer and UBSan, so a C bug is a crash and not an answer) gives for the same
+//! bytes.
 //!
 //! Inputs: for filters, the Ethernet packets of the libpcap captures in
 //! `/work/shared/testdata/libpcap/captures` (or `$UDF_TESTDATA/libpcap/captures`), crafted packets
@@ -338,10 +339,20 @@ fn c_programs_match_gcc_on_every_engine() {
     let clang_cmd = tool("UDF_CLANG", "clang-19");
     let gcc_cmd = tool("UDF_GCC", "gcc");
     let fixtures = fixtures();
+    for ty in [
+        ProgramType::Filter,
+        ProgramType::Owns,
+        ProgramType::Acl,
+        ProgramType::Size,
+    ] {
+        assert!(
+            fixtures.iter().any(|f| f.ty == ty && !f.is_unsafe()),
+            "corpus/c has no {ty} program"
+        );
+    }
     assert!(
-        fixtures.len() >= 10,
-        "corpus/c holds {} fixtures",
-        fixtures.len()
+        fixtures.iter().filter(|f| f.is_unsafe()).count() >= 3,
+        "corpus/c has fewer than 3 programs marked /* UNSAFE */"
     );
     let tmp = udf_corpus::TempDir::new("cprog").unwrap();
     let dir = tmp.path();
@@ -554,15 +565,25 @@ fn c_programs_match_gcc_on_every_engine() {
                 let compiled =
                     udf_runtime::prepare(&c.prog, &udf_runtime::pre_run_checks(f.ty, true))
                         .expect("pre-run checks of a verified program");
-                let code = match jit.compile(&c.prog, f.ty, udf_jit::Mode::Trusted(&verified)) {
-                    Ok(code) => code,
-                    Err(e) => {
-                        failures.push(format!("{tag}: JIT: {e}"));
-                        row(size_text, format!("FAIL jit: {e}"));
-                        continue;
+                let mut jitted = Vec::new();
+                for mode in [
+                    udf_jit::Mode::Trusted(&verified),
+                    udf_jit::Mode::Hardened(&verified),
+                ] {
+                    match jit.compile(&c.prog, f.ty, mode) {
+                        Ok(code) => {
+                            jitted.push(udf_jit::Executable::new(code).expect("map JIT code"))
+                        }
+                        Err(e) => {
+                            failures.push(format!("{tag}: JIT: {e}"));
+                            break;
+                        }
                     }
+                }
+                let [trusted, hardened] = &jitted[..] else {
+                    row(size_text, "FAIL jit".into());
+                    continue;
                 };
-                let exe_jit = udf_jit::Executable::new(code).expect("map JIT code");
                 let key = (f.stem.clone(), len);
                 let ins = inputs.get(f, len);
                 let expect = oracles.entry(key).or_insert_with(|| {
@@ -584,7 +605,8 @@ fn c_programs_match_gcc_on_every_engine() {
                     }
                     ran += 1;
                     let a = interp(&mut vm, &compiled, f.ty, i, budget, max_ext);
-                    let b = native(&mut vm, &exe_jit, f.ty, i, budget, max_ext);
+                    let b = native(&mut vm, trusted, f.ty, i, budget, max_ext);
+                    let h = native(&mut vm, hardened, f.ty, i, budget, max_ext);
                     let k = udf_runtime::checking::run_checked(
                         &c.prog,
                         recorded.facts(),
@@ -594,7 +616,12 @@ fn c_programs_match_gcc_on_every_engine() {
                     )
                     .map(|r| (r.outcome.r0, extents(&r.extents)))
                     .map_err(|v| format!("checking mode: {v}"));
-                    for (engine, got) in [("interpreter", a), ("JIT", b), ("checking", k)] {
+                    for (engine, got) in [
+                        ("interpreter", a),
+                        ("trusted JIT", b),
+                        ("hardened JIT", h),
+                        ("checking mode", k),
+                    ] {
                         if got.as_ref() != Ok(want) {
                             bad.push(format!(
                                 "{} ({} bytes): {engine} {got:?}, gcc {want:?}",
@@ -609,7 +636,7 @@ fn c_programs_match_gcc_on_every_engine() {
                     row(
                         size_text,
                         format!(
-                            "ok: accepted ({} insns, bound {}), {ran} inputs agree on 3 engines",
+                            "ok: accepted ({} insns, bound {}), {ran} inputs agree on 4 engines",
                             c.prog.len(),
                             facts.max_insns
                         ),
@@ -637,7 +664,9 @@ fn c_programs_match_gcc_on_every_engine() {
         );
     }
     println!("{table}");
-    println!("{runs} inputs run (each on the interpreter, the JIT and the checking mode)");
+    println!(
+        "{runs} inputs run (each on the interpreter, trusted and hardened JIT code, and the checking mode)"
+    );
     assert!(
         failures.is_empty(),
         "{} failure(s):\n{}\n\n{table}",
