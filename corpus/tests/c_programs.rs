@@ -32,6 +32,10 @@ use udf_verifier::Config;
 
 const MCPUS: [&str; 4] = ["v1", "v2", "v3", "v4"];
 
+/// The instruction budget of unverified runs of the unsafe programs (a loop that never ends
+/// faults when it runs out).
+const UNSAFE_BUDGET: u64 = 10_000;
+
 /// What a run gives: `r0` and the extents in order.
 type Result0 = (u64, Vec<(u64, u64, u32)>);
 
@@ -473,8 +477,36 @@ fn c_programs_match_gcc_on_every_engine() {
                 let verified = match (verdict, f.is_unsafe()) {
                     (Err(rej), true) => {
                         let (line, at) = located(&c, rej.index);
+                        // The witness that the rejection is right: run unverified on the
+                        // interpreter (every access checked, a budget), the program faults on
+                        // some input of the set.
+                        let compiled = udf_runtime::prepare(
+                            &c.prog,
+                            &udf_runtime::pre_run_checks(f.ty, false),
+                        )
+                        .expect("pre-run checks");
+                        let ins = inputs.get(f, len);
+                        let faults = ins
+                            .iter()
+                            .filter(|i| {
+                                interp(&mut vm, &compiled, f.ty, i, UNSAFE_BUDGET, 1 << 20).is_err()
+                            })
+                            .count();
+                        if faults == 0 {
+                            failures.push(format!(
+                                "{tag}: no input of {} makes the unsafe program fault: add a witness",
+                                ins.len()
+                            ));
+                        }
                         if line.is_some_and(|l| f.unsafe_lines.contains(&l)) {
-                            row(size_text, format!("ok: rejected at {at}: {}", rej.rule));
+                            row(
+                                size_text,
+                                format!(
+                                    "ok: rejected at {at}: {} (unverified, it faults on {faults} of {} inputs)",
+                                    rej.rule,
+                                    ins.len()
+                                ),
+                            );
                         } else {
                             failures.push(format!(
                                 "{tag}: rejected at instruction {} ({at}), not at the /* UNSAFE */ line {:?}: {}",
