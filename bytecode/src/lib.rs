@@ -24,6 +24,7 @@ pub mod opcode;
 pub mod program;
 pub mod progtype;
 pub mod semantics;
+pub mod shapes;
 
 pub use asm::{AsmError, AsmErrorKind, assemble, assemble_with_lines};
 pub use check::{CheckConfig, CheckError, CheckErrorKind, check};

@@ -22,10 +22,6 @@ const STRICTER: &[(&str, &str)] = &[
     ("calllocal.yaml", "jump out of a subfunction"),
     // Every verified type's context is read-only.
     ("ctx.yaml", "store number to ctx scalar field is allowed"),
-    // Loops must be natural and entered at their head (structured control flow); these jump
-    // into the middle of a backward-jump range.
-    ("jump.yaml", "jslt-imm"),
-    ("loop.yaml", "non-loop backwards jump"),
     // Precision: a register holding a number on one path and a pointer on the other joins to
     // "unusable"; PREVAIL keeps the disjunction and accepts the subtraction of same-typed
     // values on each path.

@@ -22,7 +22,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use udf_bytecode::{Insn, Program, ProgramType, Reg, Source};
-use udf_verifier::state::LEN;
+use udf_verifier::state::{LEN, join_of};
 use udf_verifier::{Access, Facts, Kind, Recorded, Value, defines};
 
 use crate::decoded::Compiled;
@@ -148,6 +148,8 @@ impl fmt::Display for SymName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.0 == udf_verifier::state::LEN {
             f.write_str("len")
+        } else if let Some((j, r)) = join_of(self.0) {
+            write!(f, "r{r}@{j}")
         } else {
             write!(f, "v{}", self.0)
         }
@@ -264,6 +266,11 @@ pub struct Checker<'a> {
     len: u64,
     /// Per instruction: the value the register it defines held right after it last ran.
     last: Vec<Option<u64>>,
+    /// Per instruction: where in `arrivals` its registers are kept when the recorded states
+    /// name join symbols of it (`u32::MAX`: they name none).
+    join_slot: Vec<u32>,
+    /// The registers at the last arrival at each such instruction (`None`: not yet arrived).
+    arrivals: Vec<Option<[u64; 11]>>,
     /// The instruction that just ran and the register it defined, read at the next step.
     pending: Option<(usize, Reg)>,
     /// Per stack byte: written in the current life of its frame.
@@ -277,12 +284,34 @@ pub struct Checker<'a> {
 impl<'a> Checker<'a> {
     /// A checker for `prog` against the states in `facts`, on a context of `len` bytes.
     pub fn new(prog: &'a Program, facts: &'a Facts, len: usize) -> Option<Checker<'a>> {
+        let states = facts.states.as_deref()?;
+        // The join points some recorded state names.
+        let mut join_slot = vec![u32::MAX; prog.len()];
+        let mut slots = 0u32;
+        let mut note = |s: u32| {
+            if let Some((j, _)) = join_of(s)
+                && let Some(x) = join_slot.get_mut(j)
+                && *x == u32::MAX
+            {
+                *x = slots;
+                slots += 1;
+            }
+        };
+        for rec in states.iter().flatten() {
+            rec.regs
+                .iter()
+                .filter_map(|v| v.sym)
+                .for_each(|(s, _)| note(s));
+            rec.facts.iter().for_each(|f| note(f.0));
+        }
         Some(Checker {
             prog,
             facts,
-            states: facts.states.as_deref()?,
+            states,
             len: len as u64,
             last: vec![None; prog.len()],
+            join_slot,
+            arrivals: vec![None; slots as usize],
             pending: None,
             init: vec![false; STACK_BYTES],
             ptr: vec![false; STACK_BYTES],
@@ -378,6 +407,10 @@ impl Checker<'_> {
     fn sym_value(&self, s: u32) -> Option<i128> {
         if s == LEN {
             Some(self.len as i128)
+        } else if let Some((j, r)) = join_of(s) {
+            let slot = *self.join_slot.get(j)?;
+            let regs = self.arrivals.get(slot as usize).copied().flatten()?;
+            regs.get(r).map(|&x| x as i128)
         } else {
             self.last
                 .get(s as usize)
@@ -455,6 +488,14 @@ impl Observer for Checker<'_> {
         };
         let insn = self.prog.insns()[index];
         self.pending = defines(&insn).map(|reg| (index, reg));
+        // Join symbols of `index` name the registers as control arrives here, now.
+        if let Some(&slot) = self.join_slot.get(index)
+            && let Some(a) = self.arrivals.get_mut(slot as usize)
+        {
+            let mut regs = [0u64; 11];
+            regs.copy_from_slice(&r[..11]);
+            *a = Some(regs);
+        }
         if !self.relations(index, rec, r) {
             return false;
         }

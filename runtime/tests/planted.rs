@@ -11,6 +11,7 @@
 use std::time::{Duration, Instant};
 
 use udf_bytecode::generate::{Hazard, Rng, Shape, structured_labeled};
+use udf_bytecode::shapes::{Kind, shaped};
 use udf_bytecode::{Program, ProgramType};
 use udf_runtime::checking::run_checked;
 use udf_verifier::{Config, Plant, verify};
@@ -94,7 +95,21 @@ fn every_planted_verifier_bug_is_caught() {
             if start.elapsed() > limit {
                 break None;
             }
-            // Types in turn; every other program focused on one of the generator's hazards.
+            // Every third program is compiler-shaped (`shapes`: join names, loop layouts,
+            // copies); of the others, types in turn, every other one focused on one of the
+            // generator's hazards.
+            let mut rng = Rng::new(0x5eed_0000 + tried);
+            tried += 1;
+            if tried.is_multiple_of(3) {
+                let kind = Kind::ALL[(tried / 3) as usize % Kind::ALL.len()];
+                let s = shaped(&mut rng, kind);
+                let mut conf = config(s.ty, s.ctx_size, plant);
+                conf.ctx_size = s.ctx_size;
+                if let Some(v) = caught(&s.program, &conf, &mut rng) {
+                    break Some(format!("{v} [{kind:?}]"));
+                }
+                continue;
+            }
             let ty = TYPES[(tried % 4) as usize];
             let shape = match (tried / 4) % 2 {
                 0 => Shape::new(ty, 48),
@@ -104,8 +119,6 @@ fn every_planted_verifier_bug_is_caught() {
                     Hazard::ALL[(tried / 8) as usize % Hazard::ALL.len()],
                 ),
             };
-            let mut rng = Rng::new(0x5eed_0000 + tried);
-            tried += 1;
             let s = structured_labeled(&mut rng, &shape);
             let conf = config(ty, shape.ctx_size, plant);
             if let Some(v) = caught(&s.program, &conf, &mut rng) {

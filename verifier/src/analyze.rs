@@ -57,14 +57,21 @@ pub struct Flow {
 }
 
 impl Flow {
-    fn join(&mut self, o: Flow, conf: &Config) {
+    /// Joins `o` in; `at`: where control arrives (both states had its join symbols killed),
+    /// `None` for joins that are no arrival (returns from a call).
+    fn join(&mut self, o: Flow, conf: &Config, at: Option<usize>) {
         if conf.planted(Plant::JoinFactsMax)
             || conf.planted(Plant::JoinKeepsSymbol)
             || conf.planted(Plant::StackJoinUnion)
         {
             return self.planted_join(o, conf);
         }
-        self.st.join_with(&o.st);
+        match at {
+            Some(j) => self
+                .st
+                .join_at(&o.st, j, conf.planted(Plant::JoinSymbolStronger)),
+            None => self.st.join_with(&o.st),
+        }
     }
 
     /// The join with one of the planted join mistakes.
@@ -123,6 +130,8 @@ pub(crate) struct Analyzer<'a> {
     pending: Vec<Option<Box<Flow>>>,
     back: Vec<Option<Flow>>,
     iteration: Vec<u64>,
+    /// Loops being iterated now (back edges may only reach these).
+    active: Vec<bool>,
     returns: Vec<Option<Flow>>,
     pub(crate) exit_count: u64,
     pub(crate) exit_emits: u64,
@@ -147,6 +156,7 @@ impl<'a> Analyzer<'a> {
             pending: vec![None; n],
             back: vec![None; cfg.loops.len()],
             iteration: vec![0; cfg.loops.len()],
+            active: vec![false; cfg.loops.len()],
             returns: Vec::new(),
             exit_count: 0,
             exit_emits: 0,
@@ -173,62 +183,111 @@ impl<'a> Analyzer<'a> {
             st: entry,
             path: PathRing::default(),
         }));
-        let f = self.cfg.funcs[0];
-        self.range(f.start, f.end, None)
+        let (lo, hi) = self.cfg.func_pos[0];
+        self.function(lo as usize, hi as usize)
     }
 
     pub(crate) fn path_of(&self) -> Vec<PathStep> {
         self.failed.map(|p| p.steps()).unwrap_or_default()
     }
 
-    fn range(&mut self, lo: usize, hi: usize, skip_head: Option<usize>) -> R<()> {
-        let mut i = lo;
-        // The state falling through from the previous instruction, kept out of `pending`.
+    /// Runs one function (positions `[lo, hi)` of the order) from the state pending at its
+    /// first instruction. Every state sent inside it is consumed by the walk; one left over
+    /// would be a path never analysed, so it is refused rather than trusted.
+    fn function(&mut self, lo: usize, hi: usize) -> R<()> {
+        self.seq(lo, hi, None)?;
+        for &i in &self.cfg.order[lo..hi] {
+            if self.pending[i as usize].is_some() {
+                return internal(i as usize, "a state the walk never consumed");
+            }
+        }
+        Ok(())
+    }
+
+    /// Walks positions `[lo, hi)` of the order once (`skip_head`: the loop being iterated,
+    /// whose head runs as a plain instruction).
+    fn seq(&mut self, lo: usize, hi: usize, skip_head: Option<usize>) -> R<()> {
+        let order = &self.cfg.order;
+        let mut p = lo;
+        // The state falling through from the previous position's instruction, when that is
+        // the instruction before this one, kept out of `pending`.
         let mut carry: Option<Flow> = None;
-        while i < hi {
-            if Some(i) != skip_head
-                && let Some(k) = self.cfg.loop_at(i)
+        while p < hi {
+            let i = order[p] as usize;
+            if Some(p) != skip_head
+                && let Some(end) = self.cfg.comp_end(p)
             {
                 if let Some(c) = carry.take() {
                     self.flow(i - 1, i, c)?;
                 }
-                i = self.run_loop(k as usize)?;
+                self.run_loop(p, end)?;
+                p = end;
                 continue;
             }
-            if let Some(p) = self.pending[i].take() {
+            // Arriving at `i` again: its join symbols named the last arrival.
+            if let Some(c) = &mut carry {
+                c.st.kill_join(i);
+            }
+            if let Some(q) = self.pending[i].take() {
                 match &mut carry {
-                    Some(f) => f.join(*p, self.conf),
-                    None => carry = Some(*p),
+                    Some(f) => f.join(*q, self.conf, Some(i)),
+                    None => carry = Some(*q),
                 }
             }
             if carry.is_some() {
                 self.step(i, &mut carry)?;
             }
-            i += 1;
-        }
-        if let Some(c) = carry {
-            self.flow(hi - 1, hi, c)?;
+            if let Some(c) = carry.take() {
+                // Falls through to `i + 1`.
+                let next = order.get(p + 1).map(|&x| x as usize);
+                if p + 1 < hi && next == Some(i + 1) {
+                    carry = Some(c);
+                } else {
+                    self.flow(i, i + 1, c)?;
+                }
+            }
+            p += 1;
         }
         Ok(())
     }
 
-    fn run_loop(&mut self, k: usize) -> R<usize> {
-        let l = self.cfg.loops[k];
-        let mut entry = self.pending[l.head].take().map(|b| *b);
+    /// Runs the loop whose head is at position `p` (its component ends before `end`)
+    /// iteration by iteration: iteration `k + 1` starts from the join of the states iteration
+    /// `k` sent back to the head, until none is sent. States entering elsewhere than at the
+    /// head (irreducible flow) are pending inside before the first iteration runs.
+    fn run_loop(&mut self, p: usize, end: usize) -> R<()> {
+        let head = self.cfg.order[p] as usize;
+        let Some(k) = self.cfg.loop_at(head).map(|k| k as usize) else {
+            return internal(head, "a loop without a head");
+        };
+        let mut entry = self.pending[head].take().map(|b| *b);
+        let side = self.cfg.order[p + 1..end]
+            .iter()
+            .any(|&x| self.pending[x as usize].is_some());
+        if entry.is_none() && !side {
+            return Ok(());
+        }
         let mut iter = 0u64;
-        while let Some(flow) = entry {
+        loop {
             self.iteration[k] = iter;
-            let before = flow.st.clone();
+            let before = entry.as_ref().map(|f| f.st.clone());
             self.back[k] = None;
-            self.pending[l.head] = Some(Box::new(flow));
-            self.range(l.head, l.tail + 1, Some(l.head))?;
+            if let Some(f) = entry {
+                self.pending[head] = Some(Box::new(f));
+            }
+            self.active[k] = true;
+            let r = self.seq(p, end, Some(p));
+            self.active[k] = false;
+            r?;
             iter += 1;
             entry = self.back[k].take();
-            if let Some(next) = &entry
-                && next.st.same_as(&before)
+            let Some(next) = &entry else { break };
+            if let Some(before) = &before
+                && next.st.same_as(before)
             {
+                let l = self.cfg.loops[k];
                 return rej(
-                    &before,
+                    before,
                     l.tail,
                     Rule::NoLoopBound {
                         head: l.head,
@@ -241,23 +300,28 @@ impl<'a> Analyzer<'a> {
         }
         let fact = &mut self.loop_facts[k];
         fact.max_iterations = fact.max_iterations.max(iter);
-        Ok(l.tail + 1)
+        Ok(())
     }
 
     /// Sends `flow` along the edge `from -> to`.
-    fn flow(&mut self, from: usize, to: usize, flow: Flow) -> R<()> {
-        if to <= from {
-            let Some(k) = self.cfg.loop_at(to) else {
-                return internal(from, "a backward edge to no loop head");
+    fn flow(&mut self, from: usize, to: usize, mut flow: Flow) -> R<()> {
+        flow.st.kill_join(to);
+        let (Some(pf), Some(pt)) = (self.cfg.pos(from), self.cfg.pos(to)) else {
+            return internal(from, "an edge to an instruction outside the order");
+        };
+        if pt <= pf {
+            // A back edge: only to the head of a loop being iterated around it.
+            let Some(k) = self.cfg.loop_at(to).filter(|&k| self.active[k as usize]) else {
+                return internal(from, "a backward edge to no loop head around it");
             };
             match &mut self.back[k as usize] {
                 None => self.back[k as usize] = Some(flow),
-                Some(s) => s.join(flow, self.conf),
+                Some(s) => s.join(flow, self.conf, Some(to)),
             }
         } else {
             match self.pending.get_mut(to) {
                 Some(None) => self.pending[to] = Some(Box::new(flow)),
-                Some(Some(s)) => s.join(flow, self.conf),
+                Some(Some(s)) => s.join(flow, self.conf, Some(to)),
                 None => return internal(from, "an edge out of the program"),
             }
         }
@@ -347,8 +411,10 @@ impl<'a> Analyzer<'a> {
         };
         let st = &mut flow.st;
         // Symbol `i` names the value this instruction produced the last time it ran: it dies
-        // now, whatever this run produces (a pointer, a copy, nothing).
-        if st.may_hold(i as Sym) {
+        // now, whatever this run produces (a pointer, a copy, nothing). A load first uses what
+        // is known before it runs (its address may be `v{i} + c`: a walk that reads its next
+        // offset from the byte the same load read the last time round), then kills it.
+        if !matches!(insn, Insn::Load { .. }) && st.may_hold(i as Sym) {
             st.kill_sym(i as Sym);
         }
         match insn {
@@ -457,27 +523,41 @@ impl<'a> Analyzer<'a> {
                 let v = match p.kind {
                     Kind::Ctx => {
                         self.check_ctx(st, i, base, &p, off, n)?;
-                        if signed {
+                        Ok(if signed {
                             Scalar::signed_bits(8 * n as u32)
                         } else {
                             Scalar::unsigned_bits(8 * n as u32)
-                        }
+                        })
                     }
                     Kind::Stack { frame } if frame as usize >= st.frames.len() => {
                         return rej(st, i, Rule::NotAPointer { reg: base }, &[base]);
                     }
                     Kind::Stack { frame } => {
                         match self.stack_read(st, i, base, frame, &p.n, off, n, signed)? {
-                            Ok(whole) => {
-                                st.regs[dst.index()] = whole;
-                                return Ok(());
-                            }
-                            Err(n) => n,
+                            Ok(whole) => Err(whole),
+                            Err(n) => Ok(n),
                         }
                     }
                     _ => return rej(st, i, Rule::NotAPointer { reg: base }, &[base]),
                 };
-                Self::set_scalar(st, i, dst, v, None);
+                if st.may_hold(i as Sym) {
+                    st.kill_sym(i as Sym);
+                }
+                match v {
+                    Ok(n) => Self::set_scalar(st, i, dst, n, None),
+                    // A value spilled whole comes back as it was, its symbol included unless
+                    // that is the one just killed.
+                    Err(mut whole) => {
+                        if matches!(whole.sym, Some((s, _)) if s == i as Sym) {
+                            whole.sym = None;
+                        }
+                        if whole.kind == Kind::Scalar {
+                            Self::set_scalar(st, i, dst, whole.n, whole.sym);
+                        } else {
+                            st.regs[dst.index()] = whole;
+                        }
+                    }
+                }
             }
             Insn::Store {
                 size,
@@ -528,34 +608,56 @@ impl<'a> Analyzer<'a> {
                 }
                 let n = size.bytes();
                 self.note_access(i, p.kind);
-                match p.kind {
+                let old = match p.kind {
                     Kind::Ctx => return rej(st, i, Rule::ReadOnly, &regs),
                     Kind::Stack { frame } if frame as usize >= st.frames.len() => {
                         return rej(st, i, Rule::NotAPointer { reg: base }, &[base]);
                     }
                     Kind::Stack { frame } => {
-                        // The old value must be a readable number.
-                        self.stack_read(st, i, base, frame, &p.n, off, n, false)
-                            .and_then(|r| match r {
-                                Ok(w) if w.is_pointer() => rej(st, i, Rule::PartialPointer, &regs),
-                                _ => Ok(()),
-                            })?;
+                        // The old value must be a readable number; what the slot holds is
+                        // what a fetch returns.
+                        let (old, old_sym) =
+                            match self.stack_read(st, i, base, frame, &p.n, off, n, false)? {
+                                Ok(w) if w.is_pointer() => {
+                                    return rej(st, i, Rule::PartialPointer, &regs);
+                                }
+                                Ok(w) => (w.n, w.sym),
+                                Err(x) => (x, None),
+                            };
                         if op == AtomicOp::CmpXchg {
                             let r0 = Self::read(st, i, Reg::R0)?;
                             if r0.is_pointer() {
                                 return rej(st, i, Rule::PointerCompare, &[Reg::R0]);
                             }
                         }
-                        let unknown = Value::scalar(Scalar::unsigned_bits(8 * n as u32));
-                        self.stack_write(st, i, &regs, frame, &p.n, off, n, unknown)?;
+                        // The value stored: the operation on the old value at the access
+                        // width (`cmpxchg` stores either).
+                        let w = if n == 8 { Width::W64 } else { Width::W32 };
+                        let new = match op {
+                            AtomicOp::Add => old.alu(AluOp::Add, w, &v.n),
+                            AtomicOp::Or => old.alu(AluOp::Or, w, &v.n),
+                            AtomicOp::And => old.alu(AluOp::And, w, &v.n),
+                            AtomicOp::Xor => old.alu(AluOp::Xor, w, &v.n),
+                            AtomicOp::Xchg => v.n.alu(AluOp::Mov, w, &v.n),
+                            AtomicOp::CmpXchg => old.join(&v.n.alu(AluOp::Mov, w, &v.n)),
+                        };
+                        // The engines' atomics come only in 4 and 8 bytes; keep the width's
+                        // bits whatever the size.
+                        let new = if n < 4 {
+                            Scalar::unsigned_bits(8 * n as u32)
+                        } else {
+                            new
+                        };
+                        self.stack_write(st, i, &regs, frame, &p.n, off, n, Value::scalar(new))?;
+                        (old, old_sym)
                     }
                     _ => return rej(st, i, Rule::NotAPointer { reg: base }, &regs),
-                }
-                let old = Scalar::unsigned_bits(8 * n as u32);
+                };
+                let (old, old_sym) = old;
                 if op == AtomicOp::CmpXchg {
-                    Self::set_scalar(st, i, Reg::R0, old, None);
+                    Self::set_scalar(st, i, Reg::R0, old, old_sym);
                 } else if fetch || op.always_fetches() {
-                    Self::set_scalar(st, i, src, old, None);
+                    Self::set_scalar(st, i, src, old, old_sym);
                 }
             }
             Insn::LoadAbs { size, .. } | Insn::LoadInd { size, .. } => {
@@ -652,20 +754,17 @@ impl<'a> Analyzer<'a> {
                     {
                         Some((s.0, s.1.wrapping_add(c as i64)))
                     }
-                    (Width::W64, AluOp::Add, Some(s), Some(c)) => shift(&a, s, c as i64),
                     (Width::W64, AluOp::Sub, Some(s), Some(c))
                         if self.conf.planted(Plant::SubSymbolSign) =>
                     {
                         shift(&a, s, c as i64)
                     }
-                    (Width::W64, AluOp::Sub, Some(s), Some(c)) => {
-                        shift(&a, s, (c as i64).wrapping_neg())
+                    (Width::W32, AluOp::Add, Some(s), Some(c))
+                        if self.conf.planted(Plant::Add32Unchecked) =>
+                    {
+                        Some((s.0, s.1.wrapping_add(c as u32 as i32 as i64)))
                     }
-                    (Width::W64, AluOp::Add, None, _) => match (a.n.as_const(), b.sym) {
-                        (Some(c), Some(s)) => shift(&b, s, c as i64),
-                        _ => None,
-                    },
-                    _ => None,
+                    _ => scalar_sym(width, op, &a, &b),
                 };
                 Self::set_scalar(st, i, dst, n, sym);
             }
@@ -957,12 +1056,7 @@ impl<'a> Analyzer<'a> {
         let Some(flow) = slot.take() else {
             return Ok(());
         };
-        let Some(f) = self
-            .cfg
-            .target(i)
-            .and_then(|t| self.cfg.func_at(t))
-            .copied()
-        else {
+        let Some((f, (lo, hi))) = self.cfg.target(i).and_then(|t| self.cfg.func_at(t)) else {
             return internal(i, "a local call to no function");
         };
         let depth = flow.st.frames.len();
@@ -994,8 +1088,9 @@ impl<'a> Analyzer<'a> {
             sym: None,
         };
         self.returns.push(None);
+        callee.st.kill_join(f.start);
         self.pending[f.start] = Some(Box::new(callee));
-        self.range(f.start, f.end, None)?;
+        self.function(lo as usize, hi as usize)?;
         let Some(mut ret) = self.returns.pop().flatten() else {
             return Ok(());
         };
@@ -1023,9 +1118,8 @@ impl<'a> Analyzer<'a> {
         let depth = flow.st.frames.len();
         let r0 = flow.st.regs[0];
         if depth > 1 {
-            if r0.kind == Kind::Uninit {
-                return rej(&flow.st, i, Rule::UninitRead { reg: Reg::R0 }, &[Reg::R0]);
-            }
+            // A subprogram's `r0` needs a value only where its caller reads it: an unset one
+            // comes back unset, and reading it there is the error.
             if r0.kind
                 == (Kind::Stack {
                     frame: depth as u8 - 1,
@@ -1067,7 +1161,7 @@ impl<'a> Analyzer<'a> {
             };
             match slot {
                 None => *slot = Some(flow),
-                Some(s) => s.join(flow, self.conf),
+                Some(s) => s.join(flow, self.conf, None),
             }
             return Ok(());
         }
@@ -1104,9 +1198,19 @@ impl<'a> Analyzer<'a> {
         dst: Reg,
         src: Source,
     ) -> R<()> {
-        let Some(flow) = slot.as_ref() else {
+        let Some(flow) = slot.as_mut() else {
             return Ok(());
         };
+        // A number compared with no name gets one here: symbol `i` names the value `dst`
+        // holds after this jump (what [`crate::defines`] says), so what the comparison says
+        // about it reaches every copy made after, and the accesses through them.
+        if let Some(v) = flow.st.regs.get_mut(dst.index())
+            && v.kind == Kind::Scalar
+            && v.sym.is_none()
+        {
+            v.sym = Some((i as Sym, 0));
+            flow.st.syms_below = flow.st.syms_below.max(i as Sym + 1);
+        }
         let st = &flow.st;
         let a = Self::read(st, i, dst)?;
         let (b, b_reg) = match src {
@@ -1144,6 +1248,16 @@ impl<'a> Analyzer<'a> {
             f.st.regs[dst.index()].n = na;
             if let Some(r) = b_reg {
                 f.st.regs[r.index()].n = nb;
+            }
+            // Every other number equal to an operand up to a constant narrows with it.
+            if a.kind == Kind::Scalar {
+                let unshifted = conf.planted(Plant::NarrowEqualsUnshifted);
+                if let Some((s, o)) = a.sym {
+                    f.st.narrow_equals(s, o, &na, unshifted);
+                }
+                if let (Some(_), Some((s, o))) = (b_reg, b.sym) {
+                    f.st.narrow_equals(s, o, &nb, unshifted);
+                }
             }
             if a.kind == Kind::Scalar {
                 let c = if side {
@@ -1211,6 +1325,46 @@ fn swap_is_identity(kind: Endian, bits: SwapBits, a: &Scalar) -> bool {
         (Endian::Le, SwapBits::B32) => a.umax <= u32::MAX as u64,
         (Endian::Le, SwapBits::B16) => a.umax <= u16::MAX as u64,
         _ => false,
+    }
+}
+
+/// The symbol of the result of `a OP b` on numbers, where it is `sym + c` exactly: adding or
+/// subtracting a constant where no value can wrap (64-bit), or where both the operand and
+/// every result fit 32 bits (32-bit: clang computes length bounds with `add32` at `-mcpu=v3`),
+/// and masks that keep every bit the operand may have set.
+fn scalar_sym(width: Width, op: AluOp, a: &Value, b: &Value) -> Option<(Sym, i64)> {
+    // The operand with the symbol, and the constant.
+    let (v, s, c) = match (a.sym, b.n.as_const(), a.n.as_const(), b.sym) {
+        (Some(s), Some(c), _, _) => (a, s, c),
+        (_, _, Some(c), Some(s)) if matches!(op, AluOp::Add | AluOp::And) => (b, s, c),
+        _ => return None,
+    };
+    let fits32 = |x: &Scalar| x.umax <= u32::MAX as u64;
+    match (width, op) {
+        (Width::W64, AluOp::Add) => shift(v, s, c as i64),
+        (Width::W64, AluOp::Sub) => shift(v, s, (c as i64).checked_neg()?),
+        (Width::W32, AluOp::Add | AluOp::Sub) if fits32(&v.n) => {
+            // The 32-bit immediate or register value, as the signed amount it adds.
+            let d = c as u32 as i32 as i64;
+            let d = if op == AluOp::Sub {
+                d.checked_neg()?
+            } else {
+                d
+            };
+            let lo = v.n.umin as i128 + d as i128;
+            let hi = v.n.umax as i128 + d as i128;
+            (lo >= 0 && hi <= u32::MAX as i128).then_some(())?;
+            Some((s.0, s.1.checked_add(d)?))
+        }
+        (Width::W64, AluOp::And) => {
+            let may = v.n.t.value | v.n.t.mask;
+            (may & !c == 0).then_some(s)
+        }
+        (Width::W32, AluOp::And) if fits32(&v.n) => {
+            let may = v.n.t.value | v.n.t.mask;
+            (may & !(c & u32::MAX as u64) == 0).then_some(s)
+        }
+        _ => None,
     }
 }
 

@@ -4,10 +4,13 @@
 //! - A function starts at index 0 or at a local call's target and runs to the next start.
 //!   Jumps stay inside their function; no instruction falls through into the next one.
 //! - The call graph is acyclic (no recursion) and at most [`MAX_FRAMES`] frames deep.
-//! - Loops are natural and laid out in order: a backward jump from `t` to `h` makes `[h, t']` a
-//!   loop, `t'` the last backward jump to `h`; loops nest or are disjoint, and code outside a
-//!   loop enters it only at its head. Compilers emit nothing else; this is what lets the
-//!   analysis run each loop iteration by iteration over a plain index range.
+//! - Loops, whatever their layout: each function's instructions are put in a weak topological
+//!   order (Bourdoncle): nested components, each with a head, such that every cycle runs
+//!   through the head of a component holding all of it and every edge goes forward in the
+//!   order except edges to the head of a component around them. Rotated loops (the test
+//!   below the body), loops entered by a jump to their test and irreducible flow (a cycle
+//!   entered at several points) all get one; the analysis runs each component iteration by
+//!   iteration from its head. Loops nest at most [`MAX_LOOP_DEPTH`] deep.
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -28,12 +31,12 @@ pub struct Func {
     pub end: usize,
 }
 
-/// A loop: instruction indices `[head, tail]`.
+/// A loop: a component of the weak topological order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Loop {
-    /// The loop head, target of its backward jumps.
+    /// The loop head, the target of its back edges.
     pub head: usize,
-    /// The last backward jump to the head.
+    /// Its highest instruction index (for reports).
     pub tail: usize,
 }
 
@@ -42,8 +45,17 @@ pub struct Loop {
 pub struct Cfg {
     /// Functions in index order; `funcs[0]` is the entry.
     pub funcs: Vec<Func>,
+    /// Each function's positions `[lo, hi)` in [`Cfg::order`].
+    pub func_pos: Vec<(u32, u32)>,
     /// Loops, outer before inner.
     pub loops: Vec<Loop>,
+    /// Instruction indices in analysis order: each function's reachable instructions in weak
+    /// topological order, one function after another.
+    pub order: Vec<u32>,
+    /// Each instruction's position in `order` ([`NONE`]: unreachable).
+    pos: Vec<u32>,
+    /// Per position: for a loop head, the position just past its component; else [`NONE`].
+    comp_end: Vec<u32>,
     /// The loop whose head is each instruction ([`NONE`]: none). Compact per-instruction
     /// tables: a million instructions are 4 MB each.
     loop_at: Vec<u32>,
@@ -76,9 +88,20 @@ impl Cfg {
         opt(self.target[i]).map(|t| t as usize)
     }
 
-    /// The function starting at `start`.
-    pub fn func_at(&self, start: usize) -> Option<&Func> {
-        self.funcs.iter().find(|f| f.start == start)
+    /// The function starting at `start`, and its positions in [`Cfg::order`].
+    pub fn func_at(&self, start: usize) -> Option<(Func, (u32, u32))> {
+        let k = self.funcs.iter().position(|f| f.start == start)?;
+        Some((self.funcs[k], self.func_pos[k]))
+    }
+
+    /// The position of instruction `i` in [`Cfg::order`] (`None`: unreachable).
+    pub fn pos(&self, i: usize) -> Option<usize> {
+        opt(*self.pos.get(i)?).map(|p| p as usize)
+    }
+
+    /// For the loop head at position `p`, the position just past its loop.
+    pub fn comp_end(&self, p: usize) -> Option<usize> {
+        opt(*self.comp_end.get(p)?).map(|p| p as usize)
     }
 }
 
@@ -186,90 +209,291 @@ pub fn build(prog: &Program) -> Result<Cfg, (usize, Rule)> {
     }
     walk(0, &callees, &funcs, &mut chain, 0)?;
 
-    // Loops: one per head, reaching to its last back edge.
-    let mut tail_of: Vec<Option<usize>> = vec![None; n];
-    for (i, insn) in insns.iter().enumerate() {
-        let jump = matches!(
-            insn,
-            Insn::Ja { .. } | Insn::Ja32 { .. } | Insn::Jump { .. }
-        );
-        if jump
-            && let Some(t) = target(i)
-            && t <= i
-        {
-            tail_of[t] = Some(tail_of[t].map_or(i, |x: usize| x.max(i)));
+    // Loops: a weak topological order of each function.
+    let succ = |i: usize| -> [Option<usize>; 2] {
+        let insn = &insns[i];
+        let next = (!insn.is_terminator() && i + 1 < n).then_some(i + 1);
+        match insn {
+            Insn::Ja { .. } | Insn::Ja32 { .. } | Insn::Jump { .. } => [target(i), next],
+            _ => [None, next],
         }
+    };
+    let mut w = Wto::new(n);
+    let mut func_pos = Vec::with_capacity(funcs.len());
+    for f in &funcs {
+        let lo = w.order.len();
+        w.build(f.start, &succ)?;
+        func_pos.push((lo as u32, w.order.len() as u32));
     }
-    let mut loops: Vec<Loop> = (0..n)
-        .filter_map(|h| tail_of[h].map(|t| Loop { head: h, tail: t }))
-        .collect();
-    // Proper nesting: sorted by head, each loop ends before or with every open one.
-    let mut open: Vec<Loop> = Vec::new();
-    for l in &loops {
-        while open.last().is_some_and(|o| o.tail < l.head) {
-            open.pop();
-        }
-        if let Some(o) = open.last()
-            && l.tail > o.tail
-        {
-            return Err((
-                l.tail,
-                Rule::LoopsOverlap {
-                    outer: (o.head, o.tail),
-                    inner: (l.head, l.tail),
-                },
-            ));
-        }
-        open.push(*l);
-    }
-    // Outer before inner: by head, wider first on equal heads (heads are unique, so by head).
-    loops.sort_by_key(|l| (l.head, core::cmp::Reverse(l.tail)));
-    let mut loop_at = vec![NONE; n];
-    let mut inner = vec![NONE; n];
-    for (k, l) in loops.iter().enumerate() {
-        loop_at[l.head] = k as u32;
-        for slot in &mut inner[l.head..=l.tail] {
-            *slot = k as u32;
-        }
-    }
-    // Entries only at the head: every jump into (head, tail] comes from inside [head, tail].
-    // (Falling through can only enter a loop at its head.)
-    for (i, insn) in insns.iter().enumerate() {
-        let Some(s) = target(i) else { continue };
-        if matches!(insn, Insn::CallLocal { .. }) {
-            continue;
-        }
-        let mut k = opt(inner[s]);
-        while let Some(kk) = k {
-            let l = loops[kk as usize];
-            if s != l.head && (i < l.head || i > l.tail) {
-                return Err((
-                    i,
-                    Rule::JumpIntoLoop {
-                        target: s,
-                        head: l.head,
-                        tail: l.tail,
-                    },
-                ));
-            }
-            k = enclosing(&loops, kk);
-        }
-    }
-
     Ok(Cfg {
         funcs,
-        loops,
-        loop_at,
-        inner,
+        func_pos,
+        loops: w.loops,
+        order: w.order,
+        pos: w.pos,
+        comp_end: w.comp_end,
+        loop_at: w.loop_at,
+        inner: w.inner,
         target: target_raw,
     })
 }
 
-/// The loop directly enclosing loop `k`.
-pub fn enclosing(loops: &[Loop], k: u32) -> Option<u32> {
-    let l = loops[k as usize];
-    loops[..k as usize]
-        .iter()
-        .rposition(|o| o.head <= l.head && l.tail <= o.tail)
-        .map(|p| p as u32)
+/// Most loops nested in one another. It bounds the cost of building the order (each
+/// instruction is visited once per loop around it) and the analysis's recursion.
+pub const MAX_LOOP_DEPTH: usize = 64;
+
+/// An element of a partition under construction.
+#[derive(Clone, Copy)]
+enum Elem {
+    Node(u32),
+    /// A component: its head and its partition (an index into `parts`).
+    Comp(u32, u32),
+}
+
+/// Bourdoncle's weak topological order, built without recursion (a hostile program may nest
+/// loops as deep as it likes; we refuse past [`MAX_LOOP_DEPTH`]).
+///
+/// Every cycle of the graph contains the head of a component that contains the whole cycle,
+/// and every edge `u -> v` goes forward in the order unless `v` is the head of a component
+/// containing `u`. So a walk in this order, running each component again while its back
+/// edges carry states, sees every predecessor of a node before the node, whatever the layout
+/// and whether or not the loops are reducible.
+struct Wto {
+    order: Vec<u32>,
+    pos: Vec<u32>,
+    comp_end: Vec<u32>,
+    loops: Vec<Loop>,
+    loop_at: Vec<u32>,
+    inner: Vec<u32>,
+    dfn: Vec<u32>,
+    num: u32,
+}
+
+/// A frame of the depth-first walk.
+enum Step {
+    /// Visiting `v`: the next successor, the lowest number reached, whether `v` is in a cycle,
+    /// the partition `v` goes to.
+    Visit {
+        v: u32,
+        next: u8,
+        head: u32,
+        is_loop: bool,
+        part: u32,
+    },
+    /// Building the component headed by `v` into partition `inner`, then adding it to `part`
+    /// and returning `head` to the caller.
+    Comp {
+        v: u32,
+        next: u8,
+        inner: u32,
+        part: u32,
+        head: u32,
+    },
+}
+
+impl Wto {
+    fn new(n: usize) -> Wto {
+        Wto {
+            order: Vec::new(),
+            pos: vec![NONE; n],
+            comp_end: Vec::new(),
+            loops: Vec::new(),
+            loop_at: vec![NONE; n],
+            inner: vec![NONE; n],
+            dfn: vec![0; n],
+            num: 0,
+        }
+    }
+
+    /// The next depth-first number (they never reach the "done" mark).
+    fn next_num(&self, at: usize) -> Result<u32, (usize, Rule)> {
+        self.num
+            .checked_add(1)
+            .filter(|&x| x < u32::MAX - 1)
+            .ok_or((
+                at,
+                Rule::LoopNesting {
+                    depth: MAX_LOOP_DEPTH,
+                    max: MAX_LOOP_DEPTH,
+                },
+            ))
+    }
+
+    /// Orders what `start` reaches.
+    fn build(
+        &mut self,
+        start: usize,
+        succ: &dyn Fn(usize) -> [Option<usize>; 2],
+    ) -> Result<(), (usize, Rule)> {
+        const DONE: u32 = u32::MAX;
+        let mut parts: Vec<Vec<Elem>> = vec![Vec::new()];
+        let mut stack: Vec<u32> = Vec::new();
+        let mut frames: Vec<Step> = Vec::new();
+        // The value the last finished frame returned to its caller.
+        let mut ret: Option<u32> = None;
+        let mut depth_of: Vec<u32> = vec![0];
+        self.num = self.next_num(start)?;
+        self.dfn[start] = self.num;
+        stack.push(start as u32);
+        frames.push(Step::Visit {
+            v: start as u32,
+            next: 0,
+            head: self.num,
+            is_loop: false,
+            part: 0,
+        });
+        while let Some(top) = frames.last_mut() {
+            match top {
+                Step::Visit {
+                    v,
+                    next,
+                    head,
+                    is_loop,
+                    part,
+                } => {
+                    if let Some(m) = ret.take()
+                        && m <= *head
+                    {
+                        *head = m;
+                        *is_loop = true;
+                    }
+                    let succs = succ(*v as usize);
+                    if let Some(w) = succs.get(*next as usize) {
+                        *next += 1;
+                        let Some(w) = *w else { continue };
+                        let d = self.dfn[w];
+                        if d == 0 {
+                            let part = *part;
+                            self.num = self.next_num(w)?;
+                            self.dfn[w] = self.num;
+                            stack.push(w as u32);
+                            frames.push(Step::Visit {
+                                v: w as u32,
+                                next: 0,
+                                head: self.num,
+                                is_loop: false,
+                                part,
+                            });
+                        } else {
+                            ret = Some(d);
+                        }
+                        continue;
+                    }
+                    let (v, head, is_loop, part) = (*v, *head, *is_loop, *part);
+                    frames.pop();
+                    if head != self.dfn[v as usize] {
+                        ret = Some(head);
+                        continue;
+                    }
+                    self.dfn[v as usize] = DONE;
+                    let mut e = stack.pop();
+                    if !is_loop {
+                        parts[part as usize].push(Elem::Node(v));
+                        ret = Some(head);
+                        continue;
+                    }
+                    while let Some(x) = e
+                        && x != v
+                    {
+                        self.dfn[x as usize] = 0;
+                        e = stack.pop();
+                    }
+                    let depth = depth_of[part as usize] + 1;
+                    if depth as usize > MAX_LOOP_DEPTH {
+                        return Err((
+                            v as usize,
+                            Rule::LoopNesting {
+                                depth: depth as usize,
+                                max: MAX_LOOP_DEPTH,
+                            },
+                        ));
+                    }
+                    parts.push(Vec::new());
+                    depth_of.push(depth);
+                    frames.push(Step::Comp {
+                        v,
+                        next: 0,
+                        inner: parts.len() as u32 - 1,
+                        part,
+                        head,
+                    });
+                }
+                Step::Comp {
+                    v,
+                    next,
+                    inner,
+                    part,
+                    head,
+                } => {
+                    ret = None;
+                    let succs = succ(*v as usize);
+                    if let Some(w) = succs.get(*next as usize) {
+                        *next += 1;
+                        if let Some(w) = *w
+                            && self.dfn[w] == 0
+                        {
+                            let inner = *inner;
+                            self.num = self.next_num(w)?;
+                            self.dfn[w] = self.num;
+                            stack.push(w as u32);
+                            frames.push(Step::Visit {
+                                v: w as u32,
+                                next: 0,
+                                head: self.num,
+                                is_loop: false,
+                                part: inner,
+                            });
+                        }
+                        continue;
+                    }
+                    let (v, inner, part, head) = (*v, *inner, *part, *head);
+                    frames.pop();
+                    parts[part as usize].push(Elem::Comp(v, inner));
+                    ret = Some(head);
+                }
+            }
+        }
+        // Flatten: each partition was built back to front. A work item is a partition and
+        // how many of its elements are left; `open` holds the components being laid out.
+        let mut work: Vec<(u32, usize)> = vec![(0, parts[0].len())];
+        let mut open: Vec<(u32, u32)> = Vec::new();
+        while let Some((p, left)) = work.pop() {
+            if left == 0 {
+                if p != 0
+                    && let Some((_, at)) = open.pop()
+                {
+                    self.comp_end[at as usize] = self.order.len() as u32;
+                }
+                continue;
+            }
+            work.push((p, left - 1));
+            let (node, sub) = match parts[p as usize][left - 1] {
+                Elem::Node(x) => (x, None),
+                Elem::Comp(h, q) => (h, Some(q)),
+            };
+            let at = self.order.len() as u32;
+            self.pos[node as usize] = at;
+            self.order.push(node);
+            self.comp_end.push(NONE);
+            for &(k, _) in &open {
+                let l = &mut self.loops[k as usize];
+                l.tail = l.tail.max(node as usize);
+            }
+            if let Some(&(k, _)) = open.last() {
+                self.inner[node as usize] = k;
+            }
+            if let Some(q) = sub {
+                let k = self.loops.len() as u32;
+                self.loops.push(Loop {
+                    head: node as usize,
+                    tail: node as usize,
+                });
+                self.loop_at[node as usize] = k;
+                self.inner[node as usize] = k;
+                open.push((k, at));
+                work.push((q, parts[q as usize].len()));
+            }
+        }
+        Ok(())
+    }
 }

@@ -48,21 +48,12 @@ pub enum Rule {
         /// The limit.
         max: usize,
     },
-    /// Two loops overlap without nesting.
-    LoopsOverlap {
-        /// The enclosing loop's `[head, tail]`.
-        outer: (usize, usize),
-        /// The other loop's `[head, tail]`.
-        inner: (usize, usize),
-    },
-    /// A jump enters a loop elsewhere than at its head.
-    JumpIntoLoop {
-        /// Where it lands.
-        target: usize,
-        /// The loop's head.
-        head: usize,
-        /// The loop's last instruction.
-        tail: usize,
+    /// Loops nested deeper than the analysis goes.
+    LoopNesting {
+        /// Depth reached.
+        depth: usize,
+        /// The most allowed.
+        max: usize,
     },
     /// A register is read that holds nothing usable on some path.
     UninitRead {
@@ -187,14 +178,9 @@ impl fmt::Display for Rule {
             Rule::CallDepth { depth, max } => {
                 write!(f, "call chain needs {depth} stack frames; at most {max} are allowed")
             }
-            Rule::LoopsOverlap { outer, inner } => write!(
+            Rule::LoopNesting { depth, max } => write!(
                 f,
-                "loops {}..{} and {}..{} overlap without nesting (irreducible control flow)",
-                outer.0, outer.1, inner.0, inner.1
-            ),
-            Rule::JumpIntoLoop { target, head, tail } => write!(
-                f,
-                "jump into the middle of loop {head}..{tail} (at {target}); enter loops only at their head"
+                "loops nested {depth} deep (at most {max} are analysed)"
             ),
             Rule::UninitRead { reg } => write!(
                 f,
@@ -313,8 +299,7 @@ impl Rule {
             Rule::FallsIntoFunction { .. } => "falls-into-function",
             Rule::Recursion { .. } => "recursion",
             Rule::CallDepth { .. } => "call-depth",
-            Rule::LoopsOverlap { .. } => "irreducible-loop",
-            Rule::JumpIntoLoop { .. } => "jump-into-loop",
+            Rule::LoopNesting { .. } => "loop-nesting",
             Rule::UninitRead { .. } => "uninit-read",
             Rule::PointerArithmetic { .. } => "pointer-arithmetic",
             Rule::PointerLeak { .. } => "pointer-leak",

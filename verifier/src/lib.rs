@@ -7,7 +7,8 @@
 //!    instructions, `r10` never written, no fall-through past the end, helpers and legacy packet
 //!    loads only where the type allows them.
 //! 2. Structure ([`cfg`]): functions, no recursion, at most 8 frames, jumps inside their
-//!    function, natural loops laid out in order and entered only at their head.
+//!    function, loops nested at most 64 deep (any layout: each function gets a weak
+//!    topological order, see [`cfg`]).
 //! 3. Abstract interpretation ([`analyze`]) from the type's entry state: every register read
 //!    holds a value; every load and store is inside the context (read-only for every verified
 //!    type) or inside the initialised bytes of a live stack frame; pointers are only copied,
@@ -35,7 +36,13 @@
 //! operation passes its operand's symbol on only where it is the identity on every value the
 //! operand may hold (a 32-bit move of a value below 2^32, `le` of a value that fits, sign
 //! extension of a value in range; a byte swap never), or shifts it by a constant that cannot
-//! wrap. A comparison `x <= len + c` records `sym(x) + k <= len`; a context access through
+//! wrap (64-bit; 32-bit where operand and result fit 32 bits), or keeps every bit (`and` with
+//! a covering mask). A conditional jump names the number it compares when it has no name
+//! (symbol `i` = its `dst` after the jump), and narrowing it narrows every number equal to it
+//! up to a constant. Where paths that name a number differently meet at instruction `j`, the
+//! register gets the join symbol `r@j` ("what register `r` held when control last arrived at
+//! `j`", [`state::join_sym`]) with the weaker of the length bounds the paths proved; arriving
+//! at `j` again kills them. A comparison `x <= len + c` records `sym(x) + k <= len`; a context access through
 //! `r1 + x + off` is proven in bounds by such a fact. This is what lets a variable-length header
 //! (IPv4 IHL) followed by a length test verify. The checking interpreter checks every one of
 //! these facts on every run.
@@ -48,9 +55,11 @@
 //! 32-bit comparisons narrow a register only when its 32-bit view is its whole value.
 //!
 //! # Loops and termination: no widening
-//! Loops are not summarised by a fixpoint with widening: each loop is analysed iteration by
-//! iteration (the state entering iteration `k + 1` is the join of the back edges of iteration
-//! `k`) until no back edge is feasible. So every accepted loop has a proven iteration bound,
+//! Loops are not summarised by a fixpoint with widening: each loop (a component of the weak
+//! topological order, whatever its layout: rotated, entered by a jump to its test, or
+//! irreducible, entered at several points) is analysed iteration by iteration (the state
+//! entering iteration `k + 1` is the join of the back edges of iteration `k`; states entering
+//! elsewhere than at the head join in during the first) until no back edge is feasible. So every accepted loop has a proven iteration bound,
 //! and the instruction bound is the longest path through the unrolled program (each state
 //! carries the most instructions executed to reach it; joins take the maximum). A loop whose
 //! entry state repeats is rejected at once (it can run forever); one that keeps changing is
@@ -167,11 +176,17 @@ pub enum Plant {
     StackInexactInit,
     /// Bounds: a context access may end one byte past the proven length.
     CtxBoundOffByOne,
+    /// Join symbols: the joined number keeps the stronger of the paths' bounds.
+    JoinSymbolStronger,
+    /// Equal numbers: narrowing one narrows the others to the same range, offsets ignored.
+    NarrowEqualsUnshifted,
+    /// 32-bit symbols: `add32` of a constant keeps the symbol without checking the sum fits.
+    Add32Unchecked,
 }
 
 impl Plant {
     /// Every planted bug.
-    pub const ALL: [Plant; 14] = [
+    pub const ALL: [Plant; 17] = [
         Plant::AndBelowMin,
         Plant::SwapKeepsSymbol,
         Plant::NarrowMoveKeepsSymbol,
@@ -186,6 +201,9 @@ impl Plant {
         Plant::StackJoinUnion,
         Plant::StackInexactInit,
         Plant::CtxBoundOffByOne,
+        Plant::JoinSymbolStronger,
+        Plant::NarrowEqualsUnshifted,
+        Plant::Add32Unchecked,
     ];
 }
 
@@ -337,6 +355,8 @@ pub fn defines(insn: &udf_bytecode::Insn) -> Option<Reg> {
         Insn::LoadAbs { .. } | Insn::LoadInd { .. } | Insn::Call { .. } | Insn::CallReg { .. } => {
             Some(Reg::R0)
         }
+        // A conditional jump names the value it compared (which it leaves unchanged).
+        Insn::Jump { dst, .. } => Some(dst),
         _ => None,
     }
 }
@@ -513,6 +533,7 @@ pub fn verify(prog: &Program, conf: &Config) -> Result<Verified, Rejection> {
         count: 0,
         emits: 0,
         syms_below: 0,
+        joins_below: 0,
     };
     let mut a = analyze::Analyzer::new(prog, &cfg, conf);
     if let Err(e) = a.run(entry) {

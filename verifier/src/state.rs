@@ -14,6 +14,28 @@ pub type Sym = u32;
 /// The symbol of the context length (`r2` on entry).
 pub const LEN: Sym = u32::MAX;
 
+/// Join symbols start here: `JOIN + 16 * j + r` is "the number register `r` held when control
+/// last arrived at instruction `j`", given where paths with different names for it meet.
+pub const JOIN: Sym = 1 << 31;
+
+/// Join points with an index below this get join symbols (larger programs do without).
+pub const MAX_JOIN_POINT: usize = (1 << 27) - 1;
+
+/// The join symbol of register `r` at instruction `j`.
+pub const fn join_sym(j: usize, r: usize) -> Sym {
+    JOIN + (j as Sym) * 16 + r as Sym
+}
+
+/// The instruction and register a join symbol names (`None`: not a join symbol).
+pub const fn join_of(s: Sym) -> Option<(usize, usize)> {
+    if s >= JOIN && s != LEN {
+        let k = (s - JOIN) as usize;
+        Some((k / 16, k % 16))
+    } else {
+        None
+    }
+}
+
 /// What a register (or a spilled stack slot) holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kind {
@@ -88,6 +110,8 @@ impl fmt::Display for Value {
         if let Some((s, o)) = self.sym {
             if s == LEN {
                 write!(f, " (= len{o:+})")?;
+            } else if let Some((j, r)) = join_of(s) {
+                write!(f, " (= r{r}@{j}{o:+})")?;
             } else {
                 write!(f, " (= v{s}{o:+})")?;
             }
@@ -279,6 +303,8 @@ pub struct State {
     /// Every instruction symbol in the state is below this, so that redefining a symbol that
     /// cannot be present (straight-line code: always) costs nothing.
     pub syms_below: Sym,
+    /// Every join symbol in the state names a join point below this.
+    pub joins_below: u32,
 }
 
 impl State {
@@ -309,6 +335,80 @@ impl State {
         self.count = self.count.max(o.count);
         self.emits = self.emits.max(o.emits);
         self.syms_below = self.syms_below.max(o.syms_below);
+        self.joins_below = self.joins_below.max(o.joins_below);
+    }
+
+    /// Joins `o` into `self` where control arrives at instruction `j`: a number both paths
+    /// hold under different names (or none) gets the join symbol of its register at `j`
+    /// (registers equal on both paths share one), with the weaker of the bounds each path
+    /// proves for it against the length. Both states must have had `j`'s join symbols killed
+    /// ([`State::kill_join`]): they name the previous arrival.
+    /// (`stronger`: the planted mistake of keeping the stronger bound, for the oracles' tests.)
+    pub fn join_at(&mut self, o: &State, j: usize, stronger: bool) {
+        if j > MAX_JOIN_POINT {
+            return self.join_with(o);
+        }
+        let mut fresh: [Option<(Sym, Option<i64>)>; 11] = [None; 11];
+        for (r, slot) in fresh.iter_mut().enumerate() {
+            let (a, b) = (&self.regs[r], &o.regs[r]);
+            if a.kind != Kind::Scalar || b.kind != Kind::Scalar {
+                continue;
+            }
+            if a.sym.is_some() && a.sym == b.sym {
+                continue;
+            }
+            // Registers holding the same names on both paths hold the same number.
+            let rep = (0..r)
+                .find(|&q| {
+                    a.sym.is_some()
+                        && b.sym.is_some()
+                        && self.regs[q].kind == Kind::Scalar
+                        && o.regs[q].kind == Kind::Scalar
+                        && self.regs[q].sym == a.sym
+                        && o.regs[q].sym == b.sym
+                })
+                .unwrap_or(r);
+            let k = match (self.slack(a), o.slack(b)) {
+                (Some(x), Some(y)) if stronger => Some(x.max(y)),
+                (Some(x), Some(y)) => Some(x.min(y)),
+                _ => None,
+            };
+            *slot = Some((join_sym(j, rep), k));
+        }
+        self.join_with(o);
+        for (r, f) in fresh.iter().enumerate() {
+            let Some((s, k)) = *f else { continue };
+            self.regs[r].sym = Some((s, 0));
+            self.joins_below = self.joins_below.max(j as u32 + 1);
+            // Bounds far below the length help no access; they would only crowd out others.
+            if let Some(k) = k.filter(|&k| k > -4096) {
+                self.add_fact(s, k);
+            }
+        }
+    }
+
+    /// The largest `k` this state proves `v + k <= len` for: from `v`'s symbol and its fact,
+    /// or from its greatest value and the least length.
+    fn slack(&self, v: &Value) -> Option<i64> {
+        let by_sym = v.sym.and_then(|(s, o)| {
+            let k = if s == LEN { 0 } else { self.fact(s)? };
+            k.checked_sub(o)
+        });
+        let by_range = i64::try_from(self.len_min as i128 - v.n.umax as i128).ok();
+        match (by_sym, by_range) {
+            (Some(x), Some(y)) => Some(x.max(y)),
+            (x, y) => x.or(y),
+        }
+    }
+
+    /// Forgets the join symbols of instruction `j` (control arrives there again: they are
+    /// about to name the new arrival).
+    pub fn kill_join(&mut self, j: usize) {
+        if j as u64 >= self.joins_below as u64 || j > MAX_JOIN_POINT {
+            return;
+        }
+        let (lo, hi) = (join_sym(j, 0), join_sym(j, 15));
+        self.kill_matching(|s| lo <= s && s <= hi);
     }
 
     /// The proven bound `sym + k <= len` for `sym`.
@@ -331,6 +431,36 @@ impl State {
         self.facts.push((sym, k));
     }
 
+    /// Narrows every number `sym + o2` (registers, spills, saved registers) knowing that
+    /// `sym + o` lies in `n`: they are equal up to a constant, as integers.
+    /// (`unshifted`: the planted mistake of ignoring the offsets, for the oracles' tests.)
+    pub fn narrow_equals(&mut self, sym: Sym, o: i64, n: &Scalar, unshifted: bool) {
+        let narrow = |v: &mut Value| {
+            let Some((s, o2)) = v.sym else { return };
+            if s != sym || v.kind != Kind::Scalar {
+                return;
+            }
+            let d = if unshifted { 0 } else { o2 as i128 - o as i128 };
+            let lo = (n.umin as i128 + d).max(0);
+            let hi = (n.umax as i128 + d).min(u64::MAX as i128);
+            if lo > hi {
+                return;
+            }
+            if let Some(m) = Scalar::urange(lo as u64, hi as u64).meet(&v.n) {
+                v.n = m;
+            }
+        };
+        self.regs.iter_mut().for_each(narrow);
+        let holds = |v: &Value| v.kind == Kind::Scalar && matches!(v.sym, Some((s, _)) if s == sym);
+        for f in &mut self.frames {
+            if f.spills.iter().any(|(_, v)| holds(v)) || f.saved.iter().any(holds) {
+                let f = Rc::make_mut(f);
+                f.spills.iter_mut().for_each(|(_, v)| narrow(v));
+                f.saved.iter_mut().for_each(narrow);
+            }
+        }
+    }
+
     /// Whether `sym` may appear anywhere in the state: only once its instruction has run.
     pub fn may_hold(&self, sym: Sym) -> bool {
         sym < self.syms_below
@@ -338,13 +468,18 @@ impl State {
 
     /// Forgets everything said about `sym` (its instruction is about to run again).
     pub fn kill_sym(&mut self, sym: Sym) {
+        self.kill_matching(|s| s == sym);
+    }
+
+    /// Forgets everything said about the symbols `dies` picks.
+    fn kill_matching(&mut self, dies: impl Fn(Sym) -> bool) {
+        let holds = |v: &Value| matches!(v.sym, Some((s, _)) if dies(s));
         let dead = |v: &mut Value| {
-            if matches!(v.sym, Some((s, _)) if s == sym) {
+            if holds(v) {
                 v.sym = None;
             }
         };
         self.regs.iter_mut().for_each(dead);
-        let holds = |v: &Value| matches!(v.sym, Some((s, _)) if s == sym);
         for f in &mut self.frames {
             if f.spills.iter().any(|(_, v)| holds(v)) || f.saved.iter().any(holds) {
                 let f = Rc::make_mut(f);
@@ -352,6 +487,6 @@ impl State {
                 f.saved.iter_mut().for_each(dead);
             }
         }
-        self.facts.retain(|f| f.0 != sym);
+        self.facts.retain(|f| !dies(f.0));
     }
 }
