@@ -32,6 +32,9 @@ if ! command -v cc >/dev/null 2>&1; then
 elif ! printf '#include <pcap/pcap.h>\n' | cc -E -x c - >/dev/null 2>&1; then
     need+=(libpcap-dev)
 fi
+# The C programs (corpus/tests/c_programs.rs): clang 19 builds them for eBPF; gcc (above) with
+# its sanitizers is their oracle.
+command -v "${UDF_CLANG:-clang-19}" >/dev/null 2>&1 || need+=(clang-19)
 if [ ${#need[@]} -gt 0 ]; then
     echo "== installing ${need[*]}"
     sudo_cmd=""

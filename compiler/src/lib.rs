@@ -15,6 +15,7 @@
 pub mod ast;
 pub mod cbpf;
 pub mod diag;
+pub mod elf;
 mod items;
 pub mod lexer;
 mod lower;
