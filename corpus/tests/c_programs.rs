@@ -455,10 +455,12 @@ fn c_programs_match_gcc_on_every_engine() {
                 (_, Some(n)) if f.sizes.is_empty() => vec![Some(n)],
                 (_, Some(n)) => {
                     if !f.sizes.contains(&n) {
-                        failures.push(format!(
-                            "{tag}: the loader gives object size {n} (BTF), the object is {:?} bytes",
+                        let msg = format!(
+                            "the loader gives object size {n} (BTF), the object is {:?} bytes",
                             f.sizes
-                        ));
+                        );
+                        failures.push(format!("{tag}: {msg}"));
+                        row(n.to_string(), format!("FAIL {msg}"));
                     }
                     f.sizes.iter().map(|&n| Some(n)).collect()
                 }
