@@ -22,8 +22,12 @@ use crate::decoded::{ATOMIC_FETCH, Compiled, Kind, UNSUPPORTED};
 use crate::fault::{Fault, FaultKind};
 use crate::helpers::{HelperError, HelperReturn, Helpers};
 
-/// Virtual address of the first context byte.
+/// Virtual address of the first context byte (the native engines use the same addresses).
 pub const CTX_BASE: u64 = 0x1_0000_0000;
+
+// The verifier compares two context pointers as their offsets when both lie in [0, 2^32]:
+// sound only while no such address wraps, signed or unsigned.
+const _: () = assert!(CTX_BASE <= (i64::MAX as u64) - (1 << 32));
 /// Bytes of stack per frame.
 pub const STACK_FRAME: usize = 512;
 /// Most frames live at once (the entry function and nested local calls).

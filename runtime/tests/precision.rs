@@ -502,3 +502,40 @@ fn shapes_campaign() {
         assert!(proven > per_kind / 2 && unproven > per_kind / 5, "{kind:?}");
     }
 }
+
+/// Kernel style: the end of the packet as a pointer (`data + len`), and `ptr + n > end`
+/// tested before reading through `ptr`.
+#[test]
+fn pointer_against_packet_end() {
+    let src = "
+        mov %r0, 0
+        mov %r3, %r1
+        add %r3, %r2
+        mov %r4, %r1
+        add %r4, 14
+        jgt %r4, %r3, out
+        ldxb %r5, [%r1+13]
+        and %r5, 15
+        lsh %r5, 2
+        mov %r6, %r1
+        add %r6, %r5
+        mov %r7, %r6
+        add %r7, 4
+        jgt %r7, %r3, out
+        ldxw %r0, [%r6]
+    out:
+        exit";
+    accepted(ProgramType::Filter, None, src);
+    rejected(
+        ProgramType::Filter,
+        None,
+        &src.replace("ldxw %r0, [%r6]", "ldxw %r0, [%r6+1]"),
+        "ctx-bounds",
+    );
+    rejected(
+        ProgramType::Filter,
+        None,
+        &src.replace("add %r4, 14", "add %r4, 13"),
+        "ctx-bounds",
+    );
+}

@@ -1229,7 +1229,17 @@ impl<'a> Analyzer<'a> {
         let Some(target) = self.cfg.target(i) else {
             return internal(i, "a jump without a target");
         };
-        let (taken, not) = if a.is_pointer() {
+        // Two context pointers whose offsets lie in [0, 2^32] compare as their offsets do:
+        // the engines address the context at a fixed base far from both ends of the address
+        // space (`CTX_BASE`), so no address wraps. This is the `data + n > data_end` idiom.
+        let window = |x: &Scalar| x.smin >= 0 && x.smax <= 1 << 32;
+        let ctx_cmp = a.kind == Kind::Ctx
+            && b.kind == Kind::Ctx
+            && width == Width::W64
+            && cond != JmpCond::Set
+            && window(&a.n)
+            && window(&b.n);
+        let (taken, not) = if a.is_pointer() && !ctx_cmp {
             // Same region: the outcome depends on the offsets only; both sides stay possible.
             (Some((a.n, b.n)), Some((a.n, b.n)))
         } else {
@@ -1259,7 +1269,7 @@ impl<'a> Analyzer<'a> {
                     f.st.narrow_equals(s, o, &nb, unshifted);
                 }
             }
-            if a.kind == Kind::Scalar {
+            if a.kind == Kind::Scalar || ctx_cmp {
                 let c = if side {
                     Some(cond)
                 } else if cond == JmpCond::Set {

@@ -79,8 +79,9 @@
 //! # Not checked (yet)
 //! - Determinism beyond what the instruction set gives: programs of verified types have no
 //!   source of nondeterminism (no writable context, no time, no maps), so none is checked.
-//! - Pointer comparisons are allowed only between pointers into the same region and do not
-//!   narrow either side.
+//! - Pointer comparisons are allowed only between pointers into the same region; they narrow
+//!   and relate to the length only for two context pointers whose offsets lie in [0, 2^32]
+//!   (the engines place the context at `CTX_BASE` = 2^32, so such addresses never wrap).
 //! - Helper return values are unknown numbers; the helper contract is only `emit`.
 //! - The stack bytes the interpreter zeroes on entry are treated as uninitialised (stricter).
 
