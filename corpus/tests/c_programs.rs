@@ -696,6 +696,32 @@ fn c_programs_match_gcc_on_every_engine() {
                 }
             }
         }
+        // The inputs must exercise the program, as the gcc build runs them: a filter accepts
+        // some and drops some, an acl allows some and denies some, an owns program emits on
+        // some, and every program gives at least two different results.
+        for ((stem, len), results) in &oracles {
+            if stem != &f.stem {
+                continue;
+            }
+            let mut distinct = results.clone();
+            distinct.sort_unstable();
+            distinct.dedup();
+            let some_zero = results.iter().any(|r| r.0 == 0);
+            let some_nonzero = results.iter().any(|r| r.0 != 0);
+            let emits = results.iter().any(|r| !r.1.is_empty());
+            let exercised = distinct.len() >= 2
+                && match f.ty {
+                    ProgramType::Filter | ProgramType::Acl => some_zero && some_nonzero,
+                    ProgramType::Owns => emits,
+                    _ => true,
+                };
+            if !exercised {
+                failures.push(format!(
+                    "{stem} ({len:?} bytes): the inputs do not exercise it: {} different results, r0 = 0 on some: {some_zero}, r0 != 0 on some: {some_nonzero}, extents on some: {emits}",
+                    distinct.len()
+                ));
+            }
+        }
     }
 
     let w = rows.iter().map(|r| r.fixture.len()).max().unwrap_or(8);

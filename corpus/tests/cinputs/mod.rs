@@ -549,6 +549,24 @@ pub fn crafted_packets() -> Vec<(String, Vec<u8>)> {
             ),
         );
     }
+
+    // Raw IP (no link-layer header): pings and others.
+    let echo = |ty: u8| vec![ty, 0, 0, 0, 0, 1, 0, 1, b'p', b'i', b'n', b'g'];
+    for (what, p) in [
+        ("raw ipv4 echo request", ipv4(1, 0, &echo(8))),
+        ("raw ipv4 ihl 7 echo request", ipv4(1, 2, &echo(8))),
+        ("raw ipv4 echo reply", ipv4(1, 0, &echo(0))),
+        (
+            "raw ipv4 later fragment echo",
+            ipv4_raw(0x45, 1, 0x0010, 0, &echo(8)),
+        ),
+        ("raw ipv4 tcp", ipv4(TCP, 0, &syn80)),
+        ("raw ipv6 echo request", ipv6(&[], 58, &echo(128))),
+        ("raw ipv6 echo reply", ipv6(&[], 58, &echo(129))),
+        ("raw ipv6 hop echo request", ipv6(&[(0, 0)], 58, &echo(128))),
+    ] {
+        add(what.to_string(), p);
+    }
     v
 }
 
