@@ -1,22 +1,27 @@
 //! The C programs of `corpus/c` (issue 16), each built with clang for eBPF at every `-mcpu` from
 //! v1 to v4, loaded with `udf_compiler::elf::load`, verified as the type its section names and,
-//! when accepted, run on the interpreter, on trusted and hardened JIT code and in the checking
-//! mode (which compares every step with the verifier's recorded states). Every run must give the
-//! `r0` and the extents, in order, that the same C built natively with gcc (`corpus/c/driver.c`,
-//! with AddressSanitizer and UBSan, so a C bug is a crash and not an answer) gives for the same
-//! bytes.
+//! when accepted, run on the interpreter and on trusted and hardened JIT code (every input), and
+//! in the checking mode, which compares every step with the verifier's recorded states (a sample
+//! of the inputs, see [`CHECKED_STEPS`]). Every run must give the `r0` and the extents, in order,
+//! that the same C built natively with gcc (`corpus/c/driver.c`, with AddressSanitizer and UBSan,
+//! so a C bug is a crash and not an answer) gives for the same bytes. A safe program the verifier
+//! rejects is a failure; it is still run unverified on the interpreter, to tell a precision gap
+//! from a real fault.
 //!
 //! Inputs: for filters, the Ethernet packets of the libpcap captures in
 //! `/work/shared/testdata/libpcap/captures` (or `$UDF_TESTDATA/libpcap/captures`), crafted packets
 //! for each feature the filters parse cut at every captured length, and mutations of them; for
-//! `owns`/`acl`/`size`, crafted objects, mutations and random ones (fixed seed).
+//! `owns`/`acl`/`size`, crafted objects, mutations and random ones (fixed seed). The inputs must
+//! exercise each program (a filter accepts some and drops some, and so on).
 //!
-//! The fixtures marked `/* UNSAFE */` must be rejected, and the rejected instruction's line
-//! (from `.BTF.ext` line info) must be the marked line.
+//! The fixtures marked `/* UNSAFE */` must be rejected, the rejected instruction's line (from
+//! `.BTF.ext` line info) must be the marked line, and run unverified the program must fault on
+//! some input (the witness that the rejection is right).
 //!
 //! The compilers are `$UDF_CLANG` (default `clang-19`) and `$UDF_GCC` (default `gcc`); when
 //! either cannot run, the test fails: nothing is skipped. A table of fixture × mcpu × verdict is
-//! printed; all failures are collected before the test fails.
+//! printed (`-- --nocapture`, and in the failure message); all failures are collected before the
+//! test fails.
 
 mod cinputs;
 
