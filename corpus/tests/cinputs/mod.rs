@@ -881,7 +881,7 @@ fn ext4_nodes(size: usize) -> Vec<(String, Vec<u8>)> {
         ext4_node(size, 0xf30a, 3, cap, 0, &[(1, 1), (2, 0), (3, 1)]),
     ));
     v.push((
-        "unwritten empty extent".into(),
+        "extent of 32768 blocks (the longest written one)".into(),
         ext4_node(size, 0xf30a, 1, cap, 0, &[(9, 32768)]),
     ));
     v.push((
