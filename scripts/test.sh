@@ -32,9 +32,14 @@ if ! command -v cc >/dev/null 2>&1; then
 elif ! printf '#include <pcap/pcap.h>\n' | cc -E -x c - >/dev/null 2>&1; then
     need+=(libpcap-dev)
 fi
-# The C programs (corpus/tests/c_programs.rs): clang 19 builds them for eBPF; gcc (above) with
-# its sanitizers is their oracle.
-command -v "${UDF_CLANG:-clang-19}" >/dev/null 2>&1 || need+=(clang-19)
+# C programs (ELF objects from `clang -target bpf`; cli/tests/elf.rs, compiler/tests/elf.rs,
+# corpus/tests/c_programs.rs, whose oracle is the same C built by gcc above): clang 19 and its
+# LLVM tools.
+if [ -n "${UDF_CLANG:-}" ]; then
+    command -v "$UDF_CLANG" >/dev/null 2>&1 || { echo "error: UDF_CLANG=$UDF_CLANG not found" >&2; exit 2; }
+elif ! command -v clang-19 >/dev/null 2>&1; then
+    need+=(clang-19 llvm-19)
+fi
 if [ ${#need[@]} -gt 0 ]; then
     echo "== installing ${need[*]}"
     sudo_cmd=""
@@ -43,6 +48,8 @@ if [ ${#need[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq $(printf '%s\n' "${need[@]}" | sort -u) >/dev/null
 fi
 export PATH="$PATH:/sbin:/usr/sbin"
+# The C program tests compile with it; under CI they fail when it is missing.
+export UDF_CLANG="${UDF_CLANG:-clang-19}"
 
 export CARGO_TERM_COLOR=never
 

@@ -270,9 +270,10 @@ pub fn select_entry(
 }
 
 /// Loads a program for the commands that take any input ([`load_program`]); `entry` names the
-/// entry point of a `.udf` source and is a usage error for other input.
+/// entry point of a `.udf` source or the function of an ELF object (known by its magic, whatever
+/// its name) and is a usage error for other input.
 pub fn load(path: &Path, entry: Option<&str>) -> Result<Loaded, Failure> {
-    if is_source(path) {
+    if is_source(path) && !is_elf_file(path) {
         let (src, module) = compile_source(path)?;
         let entry = select_entry(path, module, entry, None)?;
         return Ok(Loaded {

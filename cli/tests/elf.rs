@@ -134,9 +134,7 @@ unsigned long web(const unsigned char *pkt, unsigned long len)
 /// A pcap file (Ethernet) holding `packets`.
 fn pcap(path: &Path, packets: &[Vec<u8>]) {
     let mut b = Vec::new();
-    for w in [0xa1b2c3d4u32] {
-        b.extend_from_slice(&w.to_le_bytes());
-    }
+    b.extend_from_slice(&0xa1b2c3d4u32.to_le_bytes());
     b.extend_from_slice(&2u16.to_le_bytes());
     b.extend_from_slice(&4u16.to_le_bytes());
     for w in [0u32, 0, 65535, 1] {

@@ -152,8 +152,8 @@ pub enum ElfErrorKind {
 /// function and symbol concerned, and the C line when `.BTF.ext` has one.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ElfError {
-    /// What.
-    pub kind: ElfErrorKind,
+    /// What (boxed, as is the line: errors stay small on the success path).
+    pub kind: Box<ElfErrorKind>,
     /// The section.
     pub section: Option<String>,
     /// The byte offset of the instruction in the section.
@@ -163,13 +163,13 @@ pub struct ElfError {
     /// The symbol concerned (relocations, calls).
     pub symbol: Option<String>,
     /// The C line of the instruction.
-    pub line: Option<CLine>,
+    pub line: Option<Box<CLine>>,
 }
 
 impl ElfError {
     fn new(kind: ElfErrorKind) -> ElfError {
         ElfError {
-            kind,
+            kind: Box::new(kind),
             section: None,
             offset: None,
             function: None,
@@ -193,7 +193,7 @@ impl ElfError {
     /// ELF or BTF structure, limits, the entry cannot be chosen).
     pub fn is_refusal(&self) -> bool {
         use ElfErrorKind::*;
-        match self.kind {
+        match *self.kind {
             Malformed(_) | NotBpf(_) | Entry(_) | TooLarge(_) | Btf(_) => false,
             Decode(_)
             | DataRelocation { .. }
@@ -209,7 +209,7 @@ impl ElfError {
     /// A short stable code for the kind (`udf::elf::CODE`).
     pub fn code(&self) -> &'static str {
         use ElfErrorKind::*;
-        match self.kind {
+        match *self.kind {
             Malformed(_) => "malformed",
             NotBpf(_) => "not_bpf",
             Entry(_) => "entry",
@@ -230,7 +230,7 @@ impl ElfError {
     pub fn what(&self) -> String {
         use ElfErrorKind::*;
         let sym = self.symbol.as_deref().unwrap_or("?");
-        match &self.kind {
+        match &*self.kind {
             Malformed(m) => format!("not a readable ELF object: {m}"),
             NotBpf(m) => format!("not a BPF object: {m}"),
             Entry(m) | TooLarge(m) | CallTarget(m) | Relocation(m) => m.clone(),
@@ -340,6 +340,19 @@ pub fn load(bytes: &[u8], entry: Option<&str>) -> Result<CProgram, ElfError> {
     Ok(c)
 }
 
+/// The global functions in the object's executable sections, as (name, section), in section
+/// order: what `entry` of [`load`] may name.
+pub fn functions(bytes: &[u8]) -> Result<Vec<(String, String)>, ElfError> {
+    let obj = Obj::parse(bytes)?;
+    let all = obj.all_functions()?;
+    Ok(all
+        .values()
+        .flatten()
+        .filter(|(_, g)| *g)
+        .map(|(f, _)| (f.name.clone(), obj.exec[&f.sec].name.clone()))
+        .collect())
+}
+
 /// Refuses a call of a helper `ty` does not have, and kernel function calls, located on the
 /// instruction and its C line.
 pub fn check_helpers(c: &CProgram, ty: ProgramType) -> Result<(), ElfError> {
@@ -357,7 +370,7 @@ pub fn check_helpers(c: &CProgram, ty: ProgramType) -> Result<(), ElfError> {
             e.offset = Some(off);
             e.function = Some(f.name.clone());
         }
-        e.line = c.lines.get(index).cloned().flatten();
+        e.line = c.lines.get(index).cloned().flatten().map(Box::new);
         return Err(e);
     }
     Ok(())
@@ -698,15 +711,24 @@ impl<'a> Obj<'a> {
         }
     }
 
+    /// The line info of section `sec`.
+    fn sec_lines(&self, sec: usize) -> Option<&btf::SecLines> {
+        let btf = self.btf.as_ref()?;
+        let name = &self.exec.get(&sec)?.name;
+        self.lines
+            .iter()
+            .find(|l| btf.str_at(l.name_off) == Some(name.as_str()))
+    }
+
     /// The C line of byte offset `off` of section `sec`: the last line record at or before it
     /// and not before `from` (the start of its function).
     fn line_at(&self, sec: usize, from: u64, off: u64) -> Option<CLine> {
-        let btf = self.btf.as_ref()?;
-        let name = &self.exec.get(&sec)?.name;
-        let lines = self
-            .lines
-            .iter()
-            .find(|l| btf.str_at(l.name_off) == Some(name.as_str()))?;
+        self.line_in(self.sec_lines(sec), from, off)
+    }
+
+    /// The same in the line info `lines` of the section.
+    fn line_in(&self, lines: Option<&btf::SecLines>, from: u64, off: u64) -> Option<CLine> {
+        let (btf, lines) = (self.btf.as_ref()?, lines?);
         let i = lines.recs.partition_point(|r| u64::from(r.insn_off) <= off);
         let rec = lines.recs[..i].last()?;
         if u64::from(rec.insn_off) < from {
@@ -730,7 +752,7 @@ impl<'a> Obj<'a> {
             section: self.exec.get(&f.sec).map(|s| s.name.clone()),
             offset: Some(off),
             function: Some(f.name.clone()),
-            line: self.line_at(f.sec, 8 * f.start as u64, off),
+            line: self.line_at(f.sec, 8 * f.start as u64, off).map(Box::new),
             ..ElfError::new(kind)
         }
     }
@@ -774,6 +796,17 @@ impl<'a> Obj<'a> {
                 let raw = raw_at(es.code, s);
                 let reloc = es.relocs.get(&(8 * s as u64)).copied();
                 if raw.opcode == OP_LDDW {
+                    if s + 1 >= f.end {
+                        return Err(self.at(
+                            &f,
+                            s,
+                            ElfErrorKind::Malformed(
+                                "a 64-bit immediate load is missing its second half at the end \
+                                 of its function"
+                                    .to_string(),
+                            ),
+                        ));
+                    }
                     if let Some((rt, sym)) = reloc {
                         return Err(self.data_reloc(&f, s, rt, sym, raw.imm));
                     }
@@ -853,13 +886,15 @@ impl<'a> Obj<'a> {
             };
             self.at(f, s, ElfErrorKind::Decode(e))
         })?;
+        let sec_lines: Vec<Option<&btf::SecLines>> =
+            funcs.iter().map(|f| self.sec_lines(f.sec)).collect();
         let mut lines = Vec::with_capacity(prog.len());
         for idx in 0..prog.len() {
             let pc = prog.pc(idx);
             let k = origin[pc];
             let f = &funcs[k];
             let off = 8 * (f.start + (pc - base[k])) as u64;
-            lines.push(self.line_at(f.sec, 8 * f.start as u64, off));
+            lines.push(self.line_in(sec_lines[k], 8 * f.start as u64, off));
         }
         let functions = funcs
             .iter()

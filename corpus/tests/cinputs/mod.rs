@@ -549,6 +549,24 @@ pub fn crafted_packets() -> Vec<(String, Vec<u8>)> {
             ),
         );
     }
+
+    // Raw IP (no link-layer header): pings and others.
+    let echo = |ty: u8| vec![ty, 0, 0, 0, 0, 1, 0, 1, b'p', b'i', b'n', b'g'];
+    for (what, p) in [
+        ("raw ipv4 echo request", ipv4(1, 0, &echo(8))),
+        ("raw ipv4 ihl 7 echo request", ipv4(1, 2, &echo(8))),
+        ("raw ipv4 echo reply", ipv4(1, 0, &echo(0))),
+        (
+            "raw ipv4 later fragment echo",
+            ipv4_raw(0x45, 1, 0x0010, 0, &echo(8)),
+        ),
+        ("raw ipv4 tcp", ipv4(TCP, 0, &syn80)),
+        ("raw ipv6 echo request", ipv6(&[], 58, &echo(128))),
+        ("raw ipv6 echo reply", ipv6(&[], 58, &echo(129))),
+        ("raw ipv6 hop echo request", ipv6(&[(0, 0)], 58, &echo(128))),
+    ] {
+        add(what.to_string(), p);
+    }
     v
 }
 
@@ -797,6 +815,96 @@ fn extent_lists() -> Vec<(String, Vec<u8>)> {
     v
 }
 
+/// An ext4 extent tree block of `size` bytes: magic, entries, max, depth, then 12-byte entries
+/// (a leaf's `(start, len)` or an index's child block).
+fn ext4_node(
+    size: usize,
+    magic: u16,
+    entries: u16,
+    max: u16,
+    depth: u16,
+    e: &[(u64, u16)],
+) -> Vec<u8> {
+    let mut b = vec![0u8; size];
+    put16(&mut b, 0, magic);
+    put16(&mut b, 2, entries);
+    put16(&mut b, 4, max);
+    put16(&mut b, 6, depth);
+    for (k, &(start, len)) in e.iter().enumerate().take((size - 12) / 12) {
+        let at = 12 + 12 * k;
+        if depth == 0 {
+            put32(&mut b, at, 100 * k as u32);
+            put16(&mut b, at + 4, len);
+            put16(&mut b, at + 6, (start >> 32) as u16);
+            put32(&mut b, at + 8, start as u32);
+        } else {
+            put32(&mut b, at, 100 * k as u32);
+            put32(&mut b, at + 4, start as u32);
+            put16(&mut b, at + 8, (start >> 32) as u16);
+        }
+    }
+    b
+}
+
+fn ext4_nodes(size: usize) -> Vec<(String, Vec<u8>)> {
+    let cap = ((size - 12) / 12) as u16;
+    let full: Vec<(u64, u16)> = (0..cap as u64)
+        .map(|k| (5000 + 40 * k, 1 + k as u16 % 7))
+        .collect();
+    let mut v: Vec<(String, Vec<u8>)> = Vec::new();
+    for n in [0, 1, 4, cap - 1, cap] {
+        v.push((
+            format!("leaf, {n} extents"),
+            ext4_node(size, 0xf30a, n, cap, 0, &full),
+        ));
+        v.push((
+            format!("index, {n} children"),
+            ext4_node(size, 0xf30a, n, cap, 1, &full),
+        ));
+    }
+    let odd = [
+        (1u64 << 47 | 12, 32768),
+        (0xffff_ffff_ffff, 32769),
+        (77, 65535),
+        (78, 1),
+    ];
+    v.push((
+        "leaf, 48-bit starts, unwritten".into(),
+        ext4_node(size, 0xf30a, 4, cap, 0, &odd),
+    ));
+    v.push((
+        "index, 48-bit children".into(),
+        ext4_node(size, 0xf30a, 4, cap, 3, &odd),
+    ));
+    v.push((
+        "empty extent".into(),
+        ext4_node(size, 0xf30a, 3, cap, 0, &[(1, 1), (2, 0), (3, 1)]),
+    ));
+    v.push((
+        "extent of 32768 blocks (the longest written one)".into(),
+        ext4_node(size, 0xf30a, 1, cap, 0, &[(9, 32768)]),
+    ));
+    v.push((
+        "entries over max".into(),
+        ext4_node(size, 0xf30a, 5, 4, 0, &full),
+    ));
+    v.push((
+        "max over capacity".into(),
+        ext4_node(size, 0xf30a, cap + 1, cap + 1, 0, &full),
+    ));
+    v.push((
+        "entries 65535".into(),
+        ext4_node(size, 0xf30a, 65535, 65535, 0, &full),
+    ));
+    v.push(("depth 5".into(), ext4_node(size, 0xf30a, 2, cap, 5, &full)));
+    v.push(("depth 6".into(), ext4_node(size, 0xf30a, 2, cap, 6, &full)));
+    v.push((
+        "bad magic".into(),
+        ext4_node(size, 0xe47e, 2, cap, 0, &full),
+    ));
+    v
+}
+
 fn dirent(name: &[u8; 11], attr: u8, size: u32) -> Vec<u8> {
     let mut b = vec![0u8; 32];
     b[..11].copy_from_slice(name);
@@ -845,6 +953,7 @@ pub fn crafted_objects(stem: &str, len: usize) -> Vec<(String, Vec<u8>)> {
         "extent_list" => extent_lists(),
         "fat_dirent_size" => dirents(),
         "unsafe_strlen" => names64(),
+        "ext4_extent_node" => ext4_nodes(len),
         "ext2_acl" => {
             let mut v = Vec::new();
             for (what, ino) in inodes() {
