@@ -596,3 +596,29 @@ fn bound_on_a_sum_bounds_its_parts() {
         "ctx-bounds",
     );
 }
+
+/// `end <= len` proven, then `opt < end`: `opt + 1 <= len` follows (a walk over a region
+/// whose end was checked once, as a TCP options loop does).
+#[test]
+fn bound_through_a_checked_end() {
+    let src = "
+        mov %r0, 0
+        jlt %r2, 2, out
+        ldxb %r3, [%r1]
+        ldxb %r4, [%r1+1]
+        jgt %r4, %r2, out
+        jge %r3, %r4, out
+        mov %r6, %r1
+        add %r6, %r3
+        ldxb %r0, [%r6]
+    out:
+        exit";
+    accepted(ProgramType::Filter, None, src);
+    // `opt <= end` only: reading at `opt` may be one past the end.
+    rejected(
+        ProgramType::Filter,
+        None,
+        &src.replace("jge %r3, %r4", "jgt %r3, %r4"),
+        "ctx-bounds",
+    );
+}

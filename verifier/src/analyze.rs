@@ -1546,6 +1546,20 @@ fn relate(conf: &Config, st: &mut State, width: Width, cond: JmpCond, a: &Value,
 
 /// Records `x + d <= y`.
 fn le(st: &mut State, x: &Value, y: &Value, d: i64) {
+    // Through a bound on `y`: `x + d <= y` and `y + ky <= len` give `x + d + ky <= len`
+    // (`opt < end` where `end <= len` was proven).
+    if let (Some((sx, ox)), Some((sy, oy))) = (x.sym, y.sym)
+        && sx != LEN
+        && sy != LEN
+        && sx != sy
+        && let Some(ky) = st.fact(sy)
+        && let Some(k) = ox
+            .checked_add(d)
+            .and_then(|v| v.checked_add(ky))
+            .and_then(|v| v.checked_sub(oy))
+    {
+        st.add_fact(sx, k);
+    }
     if let Some((LEN, oy)) = y.sym {
         if let Some((s, ox)) = x.sym
             && s != LEN
