@@ -157,7 +157,7 @@ impl fmt::Display for SymName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.0 == udf_verifier::state::LEN {
             f.write_str("len")
-        } else if let Some((j, r)) = join_of(self.0) {
+        } else if let Some((j, r, _)) = join_of(self.0) {
             write!(f, "r{r}@{j}")
         } else {
             write!(f, "v{}", self.0)
@@ -306,7 +306,7 @@ impl<'a> Checker<'a> {
         let mut join_slot = vec![u32::MAX; prog.len()];
         let mut slots = 0u32;
         let mut note = |s: u32| {
-            if let Some((j, _)) = join_of(s)
+            if let Some((j, _, _)) = join_of(s)
                 && let Some(x) = join_slot.get_mut(j)
                 && *x == u32::MAX
             {
@@ -320,6 +320,11 @@ impl<'a> Checker<'a> {
                 .filter_map(|v| v.sym)
                 .for_each(|(s, _)| note(s));
             rec.facts.iter().for_each(|f| note(f.0));
+            rec.sums.iter().for_each(|&(d, a, b, _)| {
+                note(d);
+                note(a);
+                note(b);
+            });
         }
         Some(Checker {
             prog,
@@ -424,10 +429,16 @@ impl Checker<'_> {
     fn sym_value(&self, s: u32) -> Option<i128> {
         if s == LEN {
             Some(self.len as i128)
-        } else if let Some((j, r)) = join_of(s) {
+        } else if let Some((j, r, ptr)) = join_of(s) {
             let slot = *self.join_slot.get(j)?;
             let regs = self.arrivals.get(slot as usize).copied().flatten()?;
-            regs.get(r).map(|&x| x as i128)
+            let x = *regs.get(r)?;
+            // A context pointer's join symbol names its offset.
+            Some(if ptr {
+                x.wrapping_sub(CTX_BASE) as i64 as i128
+            } else {
+                x as i128
+            })
         } else {
             self.last
                 .get(s as usize)

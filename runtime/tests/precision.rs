@@ -622,3 +622,94 @@ fn bound_through_a_checked_end() {
         "ctx-bounds",
     );
 }
+
+/// From issue 16's C fixtures: an offset updated in place inside a loop (`off += optlen`) with
+/// a pointer made from it earlier in the iteration; `len == 0` tested as `jeq`; a bound on a
+/// value and then its least value giving the length's.
+#[test]
+fn in_place_updates_and_length_tests() {
+    let src = "
+        mov %r0, 0
+        jlt %r2, 1, out
+        ldxb %r3, [%r1+0]
+        mov %r4, 2
+    loop:
+        mov %r6, %r3
+        add %r6, 2
+        jgt %r6, %r2, out
+        mov %r5, %r1
+        add %r5, %r3
+        ldxb %r7, [%r5+1]
+        jlt %r7, 2, out
+        add %r3, %r7
+        jgt %r3, %r2, out
+        jne %r7, 4, skip
+        ldxb %r0, [%r5+3]
+    skip:
+        sub %r4, 1
+        jne %r4, 0, loop
+    out:
+        exit";
+    accepted(ProgramType::Filter, None, src);
+    rejected(
+        ProgramType::Filter,
+        None,
+        &src.replace("ldxb %r0, [%r5+3]", "ldxb %r0, [%r5+4]"),
+        "ctx-bounds",
+    );
+    let kept = "
+        mov %r0, 0
+        mov %r5, 0
+        mov %r4, 4
+    loop:
+        mov %r7, %r5
+        add %r7, 8
+        jgt %r7, %r2, out
+        mov %r6, %r1
+        add %r6, %r5
+        ldxb %r5, [%r6+1]
+        lsh %r5, 3
+        add %r7, %r5
+        mov %r5, %r7
+        sub %r4, 1
+        jne %r4, 0, loop
+        ldxb %r0, [%r6+7]
+    out:
+        exit";
+    accepted(ProgramType::Filter, None, kept);
+    rejected(
+        ProgramType::Filter,
+        None,
+        &kept.replace("[%r6+7]", "[%r6+8]"),
+        "ctx-bounds",
+    );
+    let zero = "
+        mov %r0, 0
+        jeq %r2, 0, out
+        ldxb %r0, [%r1+0]
+    out:
+        exit";
+    accepted(ProgramType::Filter, None, zero);
+    rejected(
+        ProgramType::Filter,
+        None,
+        &zero.replace("[%r1+0]", "[%r1+1]"),
+        "ctx-bounds",
+    );
+    let floor = "
+        mov %r0, 0
+        jlt %r2, 2, out
+        ldxb %r7, [%r1+1]
+        jgt %r7, %r2, out
+        jlt %r7, 4, out
+        ldxb %r0, [%r1+3]
+    out:
+        exit";
+    accepted(ProgramType::Filter, None, floor);
+    rejected(
+        ProgramType::Filter,
+        None,
+        &floor.replace("[%r1+3]", "[%r1+4]"),
+        "ctx-bounds",
+    );
+}

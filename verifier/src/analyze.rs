@@ -260,7 +260,15 @@ impl<'a> Analyzer<'a> {
         let Some(k) = self.cfg.loop_at(head).map(|k| k as usize) else {
             return internal(head, "a loop without a head");
         };
-        let mut entry = self.pending[head].take().map(|b| *b);
+        // Each iteration names what it starts with after the head, so a value the body updates
+        // in place keeps a name the update does not kill; what no longer names anything is
+        // dropped, so that a repeating loop repeats its entry state exactly.
+        let name = |mut f: Flow| {
+            f.st.name_at(head);
+            f.st.drop_unheld();
+            f
+        };
+        let mut entry = self.pending[head].take().map(|b| name(*b));
         let side = self.cfg.order[p + 1..end]
             .iter()
             .any(|&x| self.pending[x as usize].is_some());
@@ -280,7 +288,7 @@ impl<'a> Analyzer<'a> {
             self.active[k] = false;
             r?;
             iter += 1;
-            entry = self.back[k].take();
+            entry = self.back[k].take().map(name);
             let Some(next) = &entry else { break };
             if let Some(before) = &before
                 && next.st.same_as(before)
@@ -344,21 +352,27 @@ impl<'a> Analyzer<'a> {
         let Some(flow) = slot.as_mut() else {
             return Ok(());
         };
-        // A context load through `sym + c`: the best bound on `sym` a sum gives becomes a fact
-        // before the state is recorded, so the checking interpreter checks it at this very
-        // instruction on every run.
+        // A context load: what the facts imply is made explicit before the state is recorded,
+        // so the checking interpreter checks it at this very instruction on every run: the
+        // best bound on the address's symbol a sum gives, and the least length the facts
+        // imply (`x <= len`, then `x >= 4`).
         if let Insn::Load { base, .. } = self.insns[i]
             && let Some(v) = flow.st.regs.get(base.index())
             && v.kind == Kind::Ctx
-            && let Some((s, _)) = v.sym
-            && s != LEN
-            && !flow.st.sums.is_empty()
-            && let Some(k) = flow
-                .st
-                .derived_fact(s, self.conf.planted(Plant::SumUsesGreatest))
-            && flow.st.fact(s).is_none_or(|f| f < k)
         {
-            flow.st.add_fact(s, k);
+            if let Some((s, _)) = v.sym
+                && s != LEN
+                && !flow.st.sums.is_empty()
+                && let Some(k) = flow
+                    .st
+                    .derived_fact(s, self.conf.planted(Plant::SumUsesGreatest))
+                && flow.st.fact(s).is_none_or(|f| f < k)
+            {
+                flow.st.add_fact(s, k);
+            }
+            if !flow.st.facts.is_empty() {
+                flow.st.len_min = flow.st.len_floor();
+            }
         }
         if let Some(rec) = &mut self.record {
             // What holds before `i` runs: symbol `i` (about to die) is recorded as it is; the
@@ -858,6 +872,7 @@ impl<'a> Analyzer<'a> {
         if lo >= 0 && (hi <= st.len_min as i128 + slack || relational) {
             return Ok(());
         }
+
         let relative = p.sym.filter(|(s, _)| *s != LEN).map(|(s, c)| {
             let end = c as i128 + off as i128 + n as i128;
             (st.fact(s), end)

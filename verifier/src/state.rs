@@ -15,25 +15,30 @@ pub type Sym = u32;
 pub const LEN: Sym = u32::MAX;
 
 /// Join symbols start here: `JOIN + 16 * j + r` is "the number register `r` held when control
-/// last arrived at instruction `j`", given where paths with different names for it meet.
+/// last arrived at instruction `j`", given where paths with different names for it meet;
+/// `PTR_JOIN + 16 * j + r` is the same for a context pointer's offset.
 pub const JOIN: Sym = 1 << 31;
 
-/// Join points with an index below this get join symbols (larger programs do without).
-pub const MAX_JOIN_POINT: usize = (1 << 27) - 1;
+/// Join symbols of context pointers start here.
+pub const PTR_JOIN: Sym = JOIN + (1 << 30);
 
-/// The join symbol of register `r` at instruction `j`.
-pub const fn join_sym(j: usize, r: usize) -> Sym {
-    JOIN + (j as Sym) * 16 + r as Sym
+/// Join points with an index up to this get join symbols (larger programs do without).
+pub const MAX_JOIN_POINT: usize = (1 << 26) - 1;
+
+/// The join symbol of register `r` at instruction `j` (`ptr`: a context pointer's offset).
+pub const fn join_sym(j: usize, r: usize, ptr: bool) -> Sym {
+    (if ptr { PTR_JOIN } else { JOIN }) + (j as Sym) * 16 + r as Sym
 }
 
-/// The instruction and register a join symbol names (`None`: not a join symbol).
-pub const fn join_of(s: Sym) -> Option<(usize, usize)> {
-    if s >= JOIN && s != LEN {
-        let k = (s - JOIN) as usize;
-        Some((k / 16, k % 16))
-    } else {
-        None
+/// The instruction and register a join symbol names, and whether it is a pointer's offset
+/// (`None`: not a join symbol).
+pub const fn join_of(s: Sym) -> Option<(usize, usize, bool)> {
+    if s == LEN || s < JOIN {
+        return None;
     }
+    let ptr = s >= PTR_JOIN;
+    let k = (s - if ptr { PTR_JOIN } else { JOIN }) as usize;
+    Some((k / 16, k % 16, ptr))
 }
 
 /// What a register (or a spilled stack slot) holds.
@@ -110,7 +115,7 @@ impl fmt::Display for Value {
         if let Some((s, o)) = self.sym {
             if s == LEN {
                 write!(f, " (= len{o:+})")?;
-            } else if let Some((j, r)) = join_of(s) {
+            } else if let Some((j, r, _)) = join_of(s) {
                 write!(f, " (= r{r}@{j}{o:+})")?;
             } else {
                 write!(f, " (= v{s}{o:+})")?;
@@ -280,7 +285,7 @@ pub fn join_facts(facts: &mut LenFacts, o: &LenFacts) {
 }
 
 /// Most relational facts kept (the oldest are dropped first).
-pub const MAX_FACTS: usize = 16;
+pub const MAX_FACTS: usize = 32;
 
 /// `d = a + b + c` exactly (as integers): a sum of two named numbers, kept so that a bound
 /// proven for the sum becomes one for each part once the other part's least value is known
@@ -368,10 +373,16 @@ impl State {
         let mut fresh: [Option<(Sym, Option<i64>)>; 11] = [None; 11];
         for (r, slot) in fresh.iter_mut().enumerate() {
             let (a, b) = (&self.regs[r], &o.regs[r]);
-            if a.kind != Kind::Scalar || b.kind != Kind::Scalar {
+            let ptr = match (a.kind, b.kind) {
+                (Kind::Scalar, Kind::Scalar) => false,
+                (Kind::Ctx, Kind::Ctx) => true,
+                _ => continue,
+            };
+            if a.sym.is_some() && a.sym == b.sym {
                 continue;
             }
-            if a.sym.is_some() && a.sym == b.sym {
+            // A pointer named on neither path keeps no name (`r1 + x` names the sum by `x`).
+            if ptr && a.sym.is_none() && b.sym.is_none() {
                 continue;
             }
             // Registers holding the same names on both paths hold the same number.
@@ -379,8 +390,8 @@ impl State {
                 .find(|&q| {
                     a.sym.is_some()
                         && b.sym.is_some()
-                        && self.regs[q].kind == Kind::Scalar
-                        && o.regs[q].kind == Kind::Scalar
+                        && self.regs[q].kind == a.kind
+                        && o.regs[q].kind == b.kind
                         && self.regs[q].sym == a.sym
                         && o.regs[q].sym == b.sym
                 })
@@ -390,7 +401,7 @@ impl State {
                 (Some(x), Some(y)) => Some(x.min(y)),
                 _ => None,
             };
-            *slot = Some((join_sym(j, rep), k));
+            *slot = Some((join_sym(j, rep, ptr), k));
         }
         self.join_with(o);
         for (r, f) in fresh.iter().enumerate() {
@@ -404,14 +415,128 @@ impl State {
         }
     }
 
+    /// Gives every named number and context pointer the join symbol of its register at `j`
+    /// (control arrives at `j`, a loop head; `j`'s own join symbols were killed): registers
+    /// sharing a name share the new one (up to their offsets), and the new names get the
+    /// bounds the old ones had. Spills and saved registers naming the same value follow.
+    pub fn name_at(&mut self, j: usize) {
+        if j > MAX_JOIN_POINT {
+            return;
+        }
+        // (old symbol, kind is pointer, new symbol, offset of the representative)
+        let mut map: [(Sym, bool, Sym, i64); 11] = [(0, false, 0, 0); 11];
+        let mut n = 0;
+        let mut new_facts: [(Sym, Option<i64>); 11] = [(0, None); 11];
+        for r in 0..11 {
+            let v = self.regs[r];
+            let ptr = match v.kind {
+                Kind::Scalar => false,
+                Kind::Ctx => true,
+                _ => continue,
+            };
+            let Some((s, o)) = v.sym else {
+                // A number with no name gets one (a pointer without one keeps none: `r1 + x`
+                // names the sum by `x`).
+                if !ptr {
+                    self.regs[r].sym = Some((join_sym(j, r, false), 0));
+                    self.joins_below = self.joins_below.max(j as u32 + 1);
+                }
+                continue;
+            };
+            if s == LEN || join_of(s).is_some_and(|(jj, _, _)| jj == j) {
+                continue;
+            }
+            if map[..n].iter().any(|m| m.0 == s && m.1 == ptr) {
+                continue;
+            }
+            let js = join_sym(j, r, ptr);
+            // The representative holds `s + o`, so its new name `js` stands for `s + o`.
+            map[n] = (s, ptr, js, o);
+            new_facts[n] = (
+                js,
+                self.derived_fact(s, false).and_then(|k| k.checked_sub(o)),
+            );
+            n += 1;
+        }
+        if n == 0 {
+            return;
+        }
+        let map = &map[..n];
+        let rename = |v: &mut Value| {
+            let ptr = match v.kind {
+                Kind::Scalar => false,
+                Kind::Ctx => true,
+                _ => return,
+            };
+            if let Some((s, o)) = v.sym
+                && let Some(m) = map.iter().find(|m| m.0 == s && m.1 == ptr)
+                && let Some(d) = o.checked_sub(m.3)
+            {
+                v.sym = Some((m.2, d));
+            }
+        };
+        self.regs.iter_mut().for_each(rename);
+        for f in &mut self.frames {
+            let named = |v: &Value| matches!(v.sym, Some((s, _)) if map.iter().any(|m| m.0 == s));
+            if f.spills.iter().any(|(_, v)| named(v)) || f.saved.iter().any(named) {
+                let f = Rc::make_mut(f);
+                f.spills.iter_mut().for_each(|(_, v)| rename(v));
+                f.saved.iter_mut().for_each(rename);
+            }
+        }
+        self.joins_below = self.joins_below.max(j as u32 + 1);
+        for &(js, k) in &new_facts[..n] {
+            if let Some(k) = k.filter(|&k| k > -4096) {
+                self.add_fact(js, k);
+            }
+        }
+    }
+
+    /// Drops the facts and sums about names nothing holds any more (no register, spill or
+    /// saved register): they can bound nothing.
+    pub fn drop_unheld(&mut self) {
+        if self.facts.is_empty() && self.sums.is_empty() {
+            return;
+        }
+        let mut held: Vec<Sym> = Vec::new();
+        let mut note = |v: &Value| {
+            if let Some((s, _)) = v.sym
+                && !held.contains(&s)
+            {
+                held.push(s);
+            }
+        };
+        self.regs.iter().for_each(&mut note);
+        for f in &self.frames {
+            f.spills.iter().for_each(|(_, v)| note(v));
+            f.saved.iter().for_each(&mut note);
+        }
+        self.sums
+            .retain(|&(d, a, b, _)| held.contains(&d) && (held.contains(&a) || held.contains(&b)));
+        let sums = &self.sums;
+        self.facts.retain(|&(s, _)| {
+            held.contains(&s) || sums.iter().any(|&(d, a, b, _)| s == d || s == a || s == b)
+        });
+    }
+
     /// The largest `k` this state proves `v + k <= len` for: from `v`'s symbol and its fact,
     /// or from its greatest value and the least length.
     fn slack(&self, v: &Value) -> Option<i64> {
         let by_sym = v.sym.and_then(|(s, o)| {
-            let k = if s == LEN { 0 } else { self.fact(s)? };
+            let k = if s == LEN {
+                0
+            } else {
+                self.derived_fact(s, false)?
+            };
             k.checked_sub(o)
         });
-        let by_range = i64::try_from(self.len_min as i128 - v.n.umax as i128).ok();
+        // A number's greatest value, or a context pointer's greatest offset.
+        let top = match v.kind {
+            Kind::Ctx if v.n.smin >= 0 => v.n.smax as i128,
+            Kind::Ctx => return by_sym,
+            _ => v.n.umax as i128,
+        };
+        let by_range = i64::try_from(self.len_min as i128 - top).ok();
         match (by_sym, by_range) {
             (Some(x), Some(y)) => Some(x.max(y)),
             (x, y) => x.or(y),
@@ -424,8 +549,9 @@ impl State {
         if j as u64 >= self.joins_below as u64 || j > MAX_JOIN_POINT {
             return;
         }
-        let (lo, hi) = (join_sym(j, 0), join_sym(j, 15));
-        self.kill_matching(|s| lo <= s && s <= hi);
+        let (lo, hi) = (join_sym(j, 0, false), join_sym(j, 15, false));
+        let (plo, phi) = (join_sym(j, 0, true), join_sym(j, 15, true));
+        self.kill_matching(|s| (lo <= s && s <= hi) || (plo <= s && s <= phi));
     }
 
     /// The proven bound `sym + k <= len` for `sym`.
@@ -468,6 +594,16 @@ impl State {
                 _ => None,
             })
             .fold(0, i128::max)
+    }
+
+    /// The least length the facts imply: `sym + k <= len` with `sym` at least `m` gives
+    /// `len >= m + k`.
+    pub fn len_floor(&self) -> u64 {
+        let mut floor = self.len_min as i128;
+        for &(s, k) in &self.facts {
+            floor = floor.max(self.least(s, false) + k as i128);
+        }
+        floor.clamp(0, u64::MAX as i128) as u64
     }
 
     /// Records `d = a + b + c`.
@@ -516,6 +652,17 @@ impl State {
             }
         };
         self.regs.iter_mut().for_each(narrow);
+        // The length itself: `len + o` in `n` bounds the length.
+        if sym == LEN && !unshifted {
+            let lo = n.umin as i128 - o as i128;
+            let hi = n.umax as i128 - o as i128;
+            if lo > self.len_min as i128 {
+                self.len_min = lo.min(u64::MAX as i128) as u64;
+            }
+            if hi >= 0 && hi < self.len_max as i128 {
+                self.len_max = hi as u64;
+            }
+        }
         let holds = |v: &Value| v.kind == Kind::Scalar && matches!(v.sym, Some((s, _)) if s == sym);
         for f in &mut self.frames {
             if f.spills.iter().any(|(_, v)| holds(v)) || f.saved.iter().any(holds) {
