@@ -311,9 +311,21 @@ impl<'a> Analyzer<'a> {
         Ok(())
     }
 
+    /// What arriving at `to` does to the names of a state: `to`'s join symbols name the
+    /// previous arrival (at a loop head, those whose register still holds them stay).
+    fn arrive(&self, st: &mut State, to: usize) {
+        if self.cfg.loop_at(to).is_some() {
+            if !self.conf.planted(Plant::HeadKeepsNames) {
+                st.arrive_at_head(to);
+            }
+        } else {
+            st.kill_join(to);
+        }
+    }
+
     /// Sends `flow` along the edge `from -> to`.
     fn flow(&mut self, from: usize, to: usize, mut flow: Flow) -> R<()> {
-        flow.st.kill_join(to);
+        self.arrive(&mut flow.st, to);
         let (Some(pf), Some(pt)) = (self.cfg.pos(from), self.cfg.pos(to)) else {
             return internal(from, "an edge to an instruction outside the order");
         };
@@ -1130,7 +1142,7 @@ impl<'a> Analyzer<'a> {
             sym: None,
         };
         self.returns.push(None);
-        callee.st.kill_join(f.start);
+        self.arrive(&mut callee.st, f.start);
         self.pending[f.start] = Some(Box::new(callee));
         self.function(lo as usize, hi as usize)?;
         let Some(mut ret) = self.returns.pop().flatten() else {
