@@ -506,7 +506,7 @@ fn program_type(
             (Some(s), Some(t)) if s != t => Err(Failure::usage(miette!(
                 code = "udf::usage",
                 help = "the section name fixes the type: leave --type out",
-                "--type {t}: function `{}` is in section `{}`, which makes it a {s} program",
+                "--type {t}: function `{}` is in section `{}`, which gives it type {s}",
                 c.name,
                 c.section
             ))),
@@ -909,6 +909,17 @@ fn cbpf_report(
 fn load_udf_filter(input: &Path, entry: Option<&str>, engine: Engine) -> Result<Ready, Failure> {
     if is_elf_file(input) {
         let loaded = load(input, entry)?;
+        if let Some(c) = &loaded.c
+            && let Some(t) = c.ty.filter(|&t| t != ProgramType::Filter)
+        {
+            return Err(Failure::usage(miette!(
+                code = "udf::usage",
+                "{}: `udf filter` runs filters: function `{}` is in section `{}`, of type {t}",
+                input.display(),
+                c.name,
+                c.section
+            )));
+        }
         program_type(input, &loaded, Some(ProgramType::Filter), None)?;
         let what = input.display().to_string();
         return Ready::new(&loaded.prog, engine, &what, |e| {

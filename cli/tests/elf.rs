@@ -552,3 +552,39 @@ fn damaged_and_foreign_objects_are_refused_as_unreadable() {
         "{err}"
     );
 }
+
+#[test]
+fn json_errors_carry_the_location_of_any_located_report() {
+    // not C-specific: an assembler error's file, line and column
+    let dir = folder("asm");
+    let p = dir.join("bad.s");
+    std::fs::write(&p, "mov %r0, 1\n  frob %r1\nexit\n").unwrap();
+    let out = udf(&["--json", "verify", s(&p), "--type", "filter"]);
+    assert_eq!(out.status.code(), Some(1));
+    let e = &json(&out)["errors"][0];
+    assert!(e["file"].as_str().unwrap().ends_with("bad.s"), "{e}");
+    assert_eq!(
+        (e["line"].as_u64(), e["col"].as_u64()),
+        (Some(2), Some(3)),
+        "{e}"
+    );
+    // an error with no place has null location fields
+    let out = udf(&["--json", "verify", s(&dir.join("missing.o"))]);
+    assert_eq!(out.status.code(), Some(2));
+    let e = &json(&out)["errors"][0];
+    assert!(
+        e["file"].is_null() && e["line"].is_null() && e["col"].is_null(),
+        "{e}"
+    );
+}
+
+#[test]
+fn udf_filter_takes_only_filters_from_an_object() {
+    let Some(clang) = clang() else { return };
+    let dir = folder("filter_owns");
+    let obj = build(clang, &dir, "owns", OWNS, 3);
+    pcap(&dir.join("cap.pcap"), &[vec![0u8; 64]]);
+    let out = udf(&["filter", s(&obj), "--read", s(&dir.join("cap.pcap"))]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("of type owns"), "{:?}", text(&out));
+}
