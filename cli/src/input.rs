@@ -142,10 +142,13 @@ pub struct Located {
 }
 
 impl Loaded {
-    /// The object size the input fixes: a `.udf` entry point's layout, or BTF's for C.
-    pub fn ctx_size(&self) -> Option<u32> {
+    /// The object size the input fixes for a `ty` program: a `.udf` entry point's layout, or
+    /// for C the size of the struct the function's first parameter points to (BTF), which for
+    /// `acl` covers the 16-byte request before the object.
+    pub fn ctx_size(&self, ty: ProgramType) -> Option<u32> {
         match (&self.entry, &self.c) {
             (Some(e), _) => e.ctx_size,
+            (None, Some(c)) if ty == ProgramType::Acl => c.ctx_size?.checked_sub(16),
             (None, Some(c)) => c.ctx_size,
             (None, None) => None,
         }

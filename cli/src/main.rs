@@ -362,7 +362,7 @@ fn cmd_run(
         let conf = verify::config(ty, size, udf_verifier::DEFAULT_BUDGET);
         let mut f = udf_verifier::verify(prog, &conf)
             .map_err(|e| Failure::refused(verify::report(input, &loaded, &e)))?;
-        if let Some(n) = loaded.ctx_size()
+        if let Some(n) = loaded.ctx_size(ty)
             && size != Some(n)
         {
             // The verdict at the entry's own size, so the refusal names the lengths it covers.
@@ -440,7 +440,7 @@ fn cmd_jit(
     let given = ty.map(parse_type).transpose()?;
     let loaded = load(input, entry)?;
     let ty = program_type(input, &loaded, given, Some(ProgramType::Raw))?;
-    let ctx_size = ctx_size.or(loaded.ctx_size());
+    let ctx_size = ctx_size.or(loaded.ctx_size(ty));
     let facts = if ty.info().verified {
         let conf = verify::config(ty, ctx_size, udf_verifier::DEFAULT_BUDGET);
         Some(
@@ -573,7 +573,7 @@ fn cmd_verify(
     let given = ty.map(parse_type).transpose()?;
     let loaded = load(input, entry)?;
     let ty = program_type(input, &loaded, given, None)?;
-    let ctx_size = ctx_size.or(loaded.ctx_size());
+    let ctx_size = ctx_size.or(loaded.ctx_size(ty));
     if !ty.info().verified {
         return Err(Failure::usage(miette!(
             code = "udf::usage",

@@ -588,3 +588,69 @@ fn udf_filter_takes_only_filters_from_an_object() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).1.contains("of type owns"), "{:?}", text(&out));
 }
+
+/// The whole context as one struct: the 16-byte request, then the object.
+const ACL: &str = r#"struct object {
+    unsigned long owner;
+    unsigned int mode;
+    unsigned int pad;
+};
+struct request {
+    unsigned long principal;
+    unsigned int operation;
+    unsigned int reserved;
+    struct object obj;
+};
+
+__attribute__((section("acl")))
+unsigned long may(const struct request *r, unsigned long len)
+{
+    if (r->principal == 0 || r->principal == r->obj.owner)
+        return 1;
+    return (r->obj.mode >> r->operation) & 1;
+}
+"#;
+
+#[test]
+fn an_acl_program_s_struct_covers_the_request_then_the_object() {
+    let Some(clang) = clang() else { return };
+    let dir = folder("acl");
+    let ctx = |principal: u64, op: u32, owner: u64, mode: u32| {
+        let mut b = Vec::new();
+        b.extend_from_slice(&principal.to_le_bytes());
+        b.extend_from_slice(&op.to_le_bytes());
+        b.extend_from_slice(&0u32.to_le_bytes());
+        b.extend_from_slice(&owner.to_le_bytes());
+        b.extend_from_slice(&mode.to_le_bytes());
+        b.extend_from_slice(&0u32.to_le_bytes());
+        b
+    };
+    for (name, bytes, want) in [
+        ("root", ctx(0, 1, 7, 0), "r0 = 1\n"),
+        ("owner", ctx(7, 1, 7, 0), "r0 = 1\n"),
+        ("other-denied", ctx(8, 1, 7, 0b01), "r0 = 0\n"),
+        ("other-allowed", ctx(8, 1, 7, 0b10), "r0 = 1\n"),
+    ] {
+        std::fs::write(dir.join(format!("{name}.bin")), &bytes).unwrap();
+        for cpu in [1, 4] {
+            let obj = build(clang, &dir, "acl", ACL, cpu);
+            // BTF's 32 bytes are the request (16) and a 16-byte object: a 32-byte context
+            // runs (an object size of 32 would refuse it)
+            let out = udf(&["--json", "verify", s(&obj)]);
+            assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+            let v = json(&out);
+            assert_eq!(v["type"], "acl");
+            let out = udf(&[
+                "run",
+                s(&obj),
+                "--input",
+                s(&dir.join(format!("{name}.bin"))),
+            ]);
+            assert_eq!(text(&out).0, want, "v{cpu} {name}: {:?}", text(&out));
+        }
+    }
+    // an 8-byte object is too small for the owner and mode
+    let obj = dir.join("acl.v1.o");
+    let out = udf(&["verify", s(&obj), "--ctx-size", "8"]);
+    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
+}
