@@ -352,6 +352,15 @@ fn a_rejection_is_shown_on_its_c_line() {
         err.contains(" 4 │     return p[i + 3];") && err.contains(" 3 │ {"),
         "{err}"
     );
+    // a source changed since: BTF's line, not the file's
+    let edited = UNCHECKED.replace("return p[i + 3];", "return 0; /* edited */");
+    std::fs::write(moved.join("unchecked.c"), edited).unwrap();
+    let out = udf(&["verify", s(&obj)]);
+    let (_, err) = text(&out);
+    assert!(
+        err.contains(" 4 │     return p[i + 3];") && !err.contains("edited"),
+        "{err}"
+    );
     // without the source on disk: the line text BTF recorded, on its real line number
     std::fs::remove_file(moved.join("unchecked.c")).unwrap();
     let out = udf(&["verify", s(&obj)]);
