@@ -32,6 +32,13 @@ if ! command -v cc >/dev/null 2>&1; then
 elif ! printf '#include <pcap/pcap.h>\n' | cc -E -x c - >/dev/null 2>&1; then
     need+=(libpcap-dev)
 fi
+# C programs (ELF objects from `clang -target bpf`; cli/tests/elf.rs, compiler/tests/elf.rs):
+# clang 19 and its LLVM tools.
+if [ -n "${UDF_CLANG:-}" ]; then
+    command -v "$UDF_CLANG" >/dev/null 2>&1 || { echo "error: UDF_CLANG=$UDF_CLANG not found" >&2; exit 2; }
+elif ! command -v clang-19 >/dev/null 2>&1; then
+    need+=(clang-19 llvm-19)
+fi
 if [ ${#need[@]} -gt 0 ]; then
     echo "== installing ${need[*]}"
     sudo_cmd=""
@@ -40,6 +47,8 @@ if [ ${#need[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq $(printf '%s\n' "${need[@]}" | sort -u) >/dev/null
 fi
 export PATH="$PATH:/sbin:/usr/sbin"
+# The C program tests compile with it; under CI they fail when it is missing.
+export UDF_CLANG="${UDF_CLANG:-clang-19}"
 
 export CARGO_TERM_COLOR=never
 
@@ -89,7 +98,7 @@ if cargo tree -q -e features,normal -p udf-cli | grep -q fault-injection; then
 fi
 # The fuzzing oracles are for the fuzz targets and the tests: nothing that ships builds them.
 for args in "-p udf-cli" "-p udf-kernel-glue" "-p udf-kernel-glue --features jit"; do
-    for c in udf-runtime udf-jit udf-kernel-glue; do
+    for c in udf-runtime udf-jit udf-kernel-glue udf-compiler; do
         if cargo tree -q -e features,normal -i "$c" $args 2>/dev/null | grep -q 'feature "fuzzing"'; then
             echo "$args must not enable $c/fuzzing" >&2; exit 1
         fi

@@ -1,11 +1,15 @@
-//! Loading a program from a file (`.udf` source, `.s` text or raw `.bin` bytecode), with errors
-//! as located miette diagnostics.
+//! Loading a program from a file (`.udf` source, `.s` text, an ELF object from `clang -target
+//! bpf`, or raw `.bin` bytecode), with errors as located miette diagnostics.
 
 use std::ops::Range;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use miette::{LabeledSpan, NamedSource, Report, miette};
+use miette::{
+    LabeledSpan, MietteDiagnostic, MietteError, MietteSpanContents, NamedSource, Report,
+    SourceCode, SourceSpan, SpanContents, miette,
+};
 use udf_bytecode::{AsmError, Program, ProgramType, assemble_with_lines};
+use udf_compiler::elf::{CLine, CProgram, ElfError};
 use udf_compiler::{Entry, Module};
 
 use crate::{EXIT_REFUSED, EXIT_USAGE};
@@ -120,6 +124,9 @@ pub struct Loaded {
     pub lines: Vec<usize>,
     /// The compiled entry point (`.udf` input): its type, context size, facts and source map.
     pub entry: Option<Entry>,
+    /// The program read from an ELF object (C input): its section's type, BTF object size and
+    /// C lines.
+    pub c: Option<CProgram>,
 }
 
 /// Where an instruction comes from in the source: the byte range to label, and the 1-based line
@@ -135,6 +142,32 @@ pub struct Located {
 }
 
 impl Loaded {
+    /// The object size the input fixes for a `ty` program: a `.udf` entry point's layout, or
+    /// for C the size of the struct the function's first parameter points to (BTF), which for
+    /// `acl` covers the 16-byte request before the object.
+    pub fn ctx_size(&self, ty: ProgramType) -> Option<u32> {
+        match (&self.entry, &self.c) {
+            (Some(e), _) => e.ctx_size,
+            (None, Some(c)) if ty == ProgramType::Acl => c.ctx_size?.checked_sub(16),
+            (None, Some(c)) => c.ctx_size,
+            (None, None) => None,
+        }
+    }
+
+    /// The entry point's or function's name (`.udf` and C input).
+    pub fn name(&self) -> Option<&str> {
+        match (&self.entry, &self.c) {
+            (Some(e), _) => Some(&e.name),
+            (None, Some(c)) => Some(&c.name),
+            (None, None) => None,
+        }
+    }
+
+    /// The C line of instruction `index` (ELF input with line info).
+    pub fn c_line(&self, index: usize) -> Option<&CLine> {
+        self.c.as_ref()?.lines.get(index)?.as_ref()
+    }
+
     /// The source of instruction `index`: its line (`.s`, indentation and comment left out) or
     /// the span the compiler recorded (`.udf`).
     pub fn locate(&self, index: usize) -> Option<Located> {
@@ -240,9 +273,10 @@ pub fn select_entry(
 }
 
 /// Loads a program for the commands that take any input ([`load_program`]); `entry` names the
-/// entry point of a `.udf` source and is a usage error for other input.
+/// entry point of a `.udf` source or the function of an ELF object (known by its magic, whatever
+/// its name) and is a usage error for other input.
 pub fn load(path: &Path, entry: Option<&str>) -> Result<Loaded, Failure> {
-    if is_source(path) {
+    if is_source(path) && !is_elf_file(path) {
         let (src, module) = compile_source(path)?;
         let entry = select_entry(path, module, entry, None)?;
         return Ok(Loaded {
@@ -250,15 +284,26 @@ pub fn load(path: &Path, entry: Option<&str>) -> Result<Loaded, Failure> {
             src: Some(src),
             lines: Vec::new(),
             entry: Some(entry),
+            c: None,
+        });
+    }
+    let bytes = read(path)?;
+    if udf_compiler::elf::is_elf(&bytes) {
+        let c = udf_compiler::elf::load(&bytes, entry).map_err(|e| elf_failure(path, &e))?;
+        return Ok(Loaded {
+            prog: c.prog.clone(),
+            src: None,
+            lines: Vec::new(),
+            entry: None,
+            c: Some(c),
         });
     }
     if entry.is_some() {
         return Err(Failure::usage(miette!(
             code = "udf::usage",
-            "--entry applies to .udf sources only"
+            "--entry applies to .udf sources and ELF objects only"
         )));
     }
-    let bytes = read(path)?;
     if is_text(path) {
         let src = String::from_utf8(bytes).map_err(|_| {
             Failure::usage(miette!(
@@ -273,6 +318,7 @@ pub fn load(path: &Path, entry: Option<&str>) -> Result<Loaded, Failure> {
                 src: Some(src),
                 lines,
                 entry: None,
+                c: None,
             }),
             Err(e) => Err(Failure::refused(asm_report(path, &src, &e))),
         }
@@ -290,6 +336,172 @@ pub fn load(path: &Path, entry: Option<&str>) -> Result<Loaded, Failure> {
             src: None,
             lines: Vec::new(),
             entry: None,
+            c: None,
         })
+    }
+}
+
+/// Whether a file is an ELF object (by its magic, whatever its name).
+pub fn is_elf_file(path: &Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok_and(|()| udf_compiler::elf::is_elf(&magic))
+}
+
+/// An ELF reader error: refused (exit 1) when the object was understood and uses what udfkit
+/// has no place for (maps, global data, foreign helpers, kernel functions, undefined functions),
+/// else unreadable or misused (exit 2). Shown on its C line when `.BTF.ext` has one.
+pub fn elf_failure(path: &Path, e: &ElfError) -> Failure {
+    let code = format!("udf::elf::{}", e.code());
+    let report = match &e.line {
+        Some(line) => c_report(
+            path,
+            line,
+            format!("{}: {e}", path.display()),
+            code,
+            e.code(),
+            String::new(),
+        ),
+        None => {
+            Report::new(MietteDiagnostic::new(format!("{}: {e}", path.display())).with_code(code))
+        }
+    };
+    if e.is_refusal() {
+        Failure::refused(report)
+    } else {
+        Failure::usage(report)
+    }
+}
+
+/// At most this many bytes of a C source are read to show a line of it.
+const MAX_C_SOURCE: u64 = 16 << 20;
+
+/// The C source file a line names, read from disk: as given, then relative to the object's
+/// folder, then by its file name in that folder. Its display name and text.
+fn c_source(obj: &Path, file: &str) -> Option<(String, String)> {
+    let dir = obj.parent().unwrap_or(Path::new(""));
+    let given = PathBuf::from(file);
+    let mut tries = vec![given.clone(), dir.join(&given)];
+    if let Some(name) = given.file_name() {
+        tries.push(dir.join(name));
+    }
+    for p in tries {
+        let Ok(meta) = std::fs::metadata(&p) else {
+            continue;
+        };
+        if !meta.is_file() || meta.len() > MAX_C_SOURCE {
+            continue;
+        }
+        if let Ok(bytes) = std::fs::read(&p) {
+            return Some((
+                p.display().to_string(),
+                String::from_utf8_lossy(&bytes).into_owned(),
+            ));
+        }
+    }
+    None
+}
+
+/// One source line standing for its file (the C line's text BTF records, when the file is not
+/// on disk): spans are offsets in the line, reported on the line's real number.
+#[derive(Debug)]
+struct LineSource {
+    name: String,
+    text: String,
+    /// 1-based.
+    line: usize,
+}
+
+impl SourceCode for LineSource {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        before: usize,
+        after: usize,
+    ) -> Result<Box<dyn SpanContents<'a> + 'a>, MietteError> {
+        let c = self.text.as_bytes().read_span(span, before, after)?;
+        Ok(Box::new(MietteSpanContents::new_named(
+            self.name.clone(),
+            c.data(),
+            *c.span(),
+            c.line() + self.line.saturating_sub(1),
+            c.column(),
+            c.line_count(),
+        )))
+    }
+}
+
+/// A diagnostic on a C line: the file's text when it is on disk and its line is the one BTF
+/// recorded, else the recorded line alone; the label runs from the column to the end of the
+/// line's code.
+pub fn c_report(
+    obj: &Path,
+    at: &CLine,
+    message: String,
+    code: String,
+    label: &str,
+    help: String,
+) -> Report {
+    let mut diag = MietteDiagnostic::new(message).with_code(code);
+    if !help.is_empty() {
+        diag = diag.with_help(help);
+    }
+    let label_in = |text: &str| -> Range<usize> {
+        let end = text.trim_end().len();
+        let first = text.len() - text.trim_start().len();
+        let start = match at.col {
+            0 => first,
+            c => text
+                .char_indices()
+                .nth(c as usize - 1)
+                .map_or(first, |(i, _)| i),
+        }
+        .min(end);
+        start..end
+    };
+    let line = at.line as usize;
+    if let Some((name, src)) = c_source(obj, &at.file) {
+        let start = offset_of(&src, line, 1);
+        let text = src[start.min(src.len())..].lines().next().unwrap_or("");
+        // The object names the file: its line is shown only when it is the line BTF recorded
+        // (or, without a recorded text, when the file is C source), never an arbitrary file.
+        let same = match at.text.as_deref() {
+            Some(t) => t.trim() == text.trim(),
+            None => name.ends_with(".c") || name.ends_with(".h"),
+        };
+        if line >= 1 && start < src.len() && same {
+            let r = label_in(text);
+            let diag = diag.with_label(LabeledSpan::at(start + r.start..start + r.end, label));
+            return Report::new(diag).with_source_code(NamedSource::new(name, src));
+        }
+    }
+    match &at.text {
+        Some(text) => {
+            let r = label_in(text);
+            Report::new(diag.with_label(LabeledSpan::at(r, label))).with_source_code(LineSource {
+                name: at.file.clone(),
+                text: text.clone(),
+                line,
+            })
+        }
+        None => Report::new(diag),
+    }
+}
+
+/// Where a report points: the file, 1-based line and column of its first label (what `--json`
+/// errors carry; `None` where it has none).
+pub fn report_location(r: &Report) -> (Option<String>, Option<usize>, Option<usize>) {
+    let (Some(label), Some(src)) = (r.labels().and_then(|mut l| l.next()), r.source_code()) else {
+        return (None, None, None);
+    };
+    match src.read_span(label.inner(), 0, 0) {
+        Ok(c) => (
+            c.name().map(str::to_string),
+            Some(c.line() + 1),
+            Some(c.column() + 1),
+        ),
+        Err(_) => (None, None, None),
     }
 }

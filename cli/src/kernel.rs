@@ -45,8 +45,8 @@ fn read_key(path: &Path) -> Result<Vec<u8>, Failure> {
 /// The package's name: the entry point's, else the file stem with every character outside
 /// `[A-Za-z0-9_.-]` made `_`, at most 64 bytes.
 fn package_name(input: &Path, loaded: &Loaded) -> String {
-    if let Some(e) = &loaded.entry {
-        return e.name.clone();
+    if let Some(n) = loaded.name() {
+        return n.to_string();
     }
     let stem = input
         .file_stem()
@@ -70,8 +70,22 @@ fn package_name(input: &Path, loaded: &Loaded) -> String {
     }
 }
 
-/// The source map of `.udf` input: 1-based line and column of each instruction's span.
+/// The source map of `.udf` input: 1-based line and column of each instruction's span; of C
+/// input: each instruction's C line and column (0 where BTF has none).
 fn source_map(loaded: &Loaded) -> Option<Vec<SourceSpan>> {
+    if let Some(c) = &loaded.c {
+        let has_lines = c.lines.iter().any(Option::is_some);
+        let spans = c.lines.iter().map(|l| {
+            let (line, col) = l.as_ref().map_or((0, 0), |l| (l.line, l.col));
+            SourceSpan {
+                start_line: line,
+                start_col: col,
+                end_line: line,
+                end_col: col,
+            }
+        });
+        return has_lines.then(|| spans.collect());
+    }
     let (entry, src) = (loaded.entry.as_ref()?, loaded.src.as_deref()?);
     let at = |offset: u32| {
         let (line, col) = udf_compiler::srcmap::line_col(src, offset as usize);
@@ -119,9 +133,7 @@ pub fn package(
             "`{ty}` programs cannot be packaged (a kernel installs verified types only)"
         )));
     }
-    let ctx_size = opts
-        .ctx_size
-        .or(loaded.entry.as_ref().and_then(|e| e.ctx_size));
+    let ctx_size = opts.ctx_size.or(loaded.ctx_size(ty));
     if ctx_size.is_some() && ty.info().ctx.size == CtxSize::Variable {
         return Err(usage(format!(
             "--ctx-size: a {ty} program's context has no template"

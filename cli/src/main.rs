@@ -14,7 +14,8 @@ use udf_bytecode::{ProgramType, disassemble};
 use udf_cli::datafile::Engine;
 use udf_cli::exec::{Code, TypedRun, run_code, run_typed};
 use udf_cli::input::{
-    Failure, Loaded, compile_source, is_source, load, load_program, read, select_entry,
+    Failure, Loaded, compile_source, elf_failure, is_elf_file, is_source, load, load_program, read,
+    report_location, select_entry,
 };
 use udf_cli::verify;
 use udf_cli::{EXIT_OK, EXIT_REFUSED, testrun};
@@ -73,9 +74,9 @@ enum Cmd {
     },
     /// Run a program on the bytes of a file.
     Run {
-        /// Program: `.udf` source, `.s` text or raw bytecode.
+        /// Program: `.udf` source, `.s` text, an ELF object (`clang -target bpf`) or raw bytecode.
         input: PathBuf,
-        /// Entry point (for `.udf` sources with more than one).
+        /// Entry point (for `.udf` sources with more than one), or an ELF object's function.
         #[arg(long)]
         entry: Option<String>,
         /// Program type: filter, owns, acl, size or raw (default: raw; a `.udf` entry point fixes it).
@@ -97,9 +98,9 @@ enum Cmd {
     },
     /// Verify a program: on acceptance print the facts, on rejection the located diagnostic.
     Verify {
-        /// Program: `.udf` source, `.s` text or raw bytecode.
+        /// Program: `.udf` source, `.s` text, an ELF object (`clang -target bpf`) or raw bytecode.
         input: PathBuf,
-        /// Entry point (for `.udf` sources with more than one).
+        /// Entry point (for `.udf` sources with more than one), or an ELF object's function.
         #[arg(long)]
         entry: Option<String>,
         /// Program type: filter, owns, acl or size (a `.udf` entry point fixes it).
@@ -115,9 +116,9 @@ enum Cmd {
     },
     /// Compile to native code and print its disassembly (Cranelift's) and size.
     Jit {
-        /// Program: `.udf` source, `.s` text or raw bytecode.
+        /// Program: `.udf` source, `.s` text, an ELF object (`clang -target bpf`) or raw bytecode.
         input: PathBuf,
-        /// Entry point (for `.udf` sources with more than one).
+        /// Entry point (for `.udf` sources with more than one), or an ELF object's function.
         #[arg(long)]
         entry: Option<String>,
         /// Program type: filter, owns, acl, size (verified, trusted code) or raw (checked code);
@@ -135,9 +136,9 @@ enum Cmd {
     /// Run a filter over every packet of a pcap or pcapng capture; print each return value.
     #[command(group = clap::ArgGroup::new("filter").required(true).args(["input", "pcap", "cbpf"]))]
     Filter {
-        /// The filter's `.udf` source.
+        /// The filter's `.udf` source, or an ELF object (`clang -target bpf`).
         input: Option<PathBuf>,
-        /// Entry point (for sources with more than one filter).
+        /// Entry point (for sources with more than one filter), or an ELF object's function.
         #[arg(long, requires = "input")]
         entry: Option<String>,
         /// A pcap-filter(7) expression instead of a source, compiled for the capture's link
@@ -183,9 +184,9 @@ enum Cmd {
     },
     /// Build a download package: bytecode, verifier facts, native code for a target, tag.
     Package {
-        /// Program: `.udf` source, `.s` text or raw bytecode.
+        /// Program: `.udf` source, `.s` text, an ELF object (`clang -target bpf`) or raw bytecode.
         input: PathBuf,
-        /// Entry point (for `.udf` sources with more than one).
+        /// Entry point (for `.udf` sources with more than one), or an ELF object's function.
         #[arg(long)]
         entry: Option<String>,
         /// Program type: filter, owns, acl or size (a `.udf` entry point fixes it).
@@ -349,7 +350,7 @@ fn cmd_run(
     let engine = engine(eng)?;
     let given = ty.map(parse_type).transpose()?;
     let loaded = load(input, entry)?;
-    let ty = program_type(&loaded, given, Some(ProgramType::Raw))?;
+    let ty = program_type(input, &loaded, given, Some(ProgramType::Raw))?;
     let prog = &loaded.prog;
     let bytes = read(data)?;
     let mut facts = None;
@@ -361,7 +362,7 @@ fn cmd_run(
         let conf = verify::config(ty, size, udf_verifier::DEFAULT_BUDGET);
         let mut f = udf_verifier::verify(prog, &conf)
             .map_err(|e| Failure::refused(verify::report(input, &loaded, &e)))?;
-        if let Some(n) = loaded.entry.as_ref().and_then(|e| e.ctx_size)
+        if let Some(n) = loaded.ctx_size(ty)
             && size != Some(n)
         {
             // The verdict at the entry's own size, so the refusal names the lengths it covers.
@@ -438,8 +439,8 @@ fn cmd_jit(
     })?;
     let given = ty.map(parse_type).transpose()?;
     let loaded = load(input, entry)?;
-    let ty = program_type(&loaded, given, Some(ProgramType::Raw))?;
-    let ctx_size = ctx_size.or(loaded.entry.as_ref().and_then(|e| e.ctx_size));
+    let ty = program_type(input, &loaded, given, Some(ProgramType::Raw))?;
+    let ctx_size = ctx_size.or(loaded.ctx_size(ty));
     let facts = if ty.info().verified {
         let conf = verify::config(ty, ctx_size, udf_verifier::DEFAULT_BUDGET);
         Some(
@@ -490,13 +491,40 @@ fn cmd_jit(
     Ok(())
 }
 
-/// The program type: a `.udf` entry point's (`--type`, when given, must agree), else `--type`,
-/// else `default` (`None`: `--type` is required). `--type` is parsed before the program is read.
+/// The program type: a `.udf` entry point's (`--type`, when given, must agree), an ELF
+/// function's section's (`--type`, when given, must agree; required when the section names no
+/// type, and the program's helper calls are then checked against it), else `--type`, else
+/// `default` (`None`: `--type` is required). `--type` is parsed before the program is read.
 fn program_type(
+    input: &Path,
     loaded: &Loaded,
     given: Option<ProgramType>,
     default: Option<ProgramType>,
 ) -> Result<ProgramType, Failure> {
+    if let Some(c) = &loaded.c {
+        return match (c.ty, given) {
+            (Some(s), Some(t)) if s != t => Err(Failure::usage(miette!(
+                code = "udf::usage",
+                help = "the section name fixes the type: leave --type out",
+                "--type {t}: function `{}` is in section `{}`, which gives it type {s}",
+                c.name,
+                c.section
+            ))),
+            (Some(s), _) => Ok(s),
+            (None, Some(t)) => {
+                udf_compiler::elf::check_helpers(c, t).map_err(|e| elf_failure(input, &e))?;
+                Ok(t)
+            }
+            (None, None) => Err(Failure::usage(miette!(
+                code = "udf::usage",
+                help = "name the section filter, owns, acl or size (__attribute__((section(\"owns\")))), or give --type",
+                "{}: function `{}` is in section `{}`, which names no program type: give --type",
+                input.display(),
+                c.name,
+                c.section
+            ))),
+        };
+    }
     match (&loaded.entry, given, default) {
         (Some(e), Some(t), _) if t != e.ty => Err(Failure::usage(miette!(
             code = "udf::usage",
@@ -530,7 +558,7 @@ fn cmd_package(
 ) -> Result<(), Failure> {
     let given = ty.map(parse_type).transpose()?;
     let loaded = load(input, entry)?;
-    let ty = program_type(&loaded, given, None)?;
+    let ty = program_type(input, &loaded, given, None)?;
     udf_cli::kernel::package(json, input, &loaded, ty, opts)
 }
 
@@ -544,8 +572,8 @@ fn cmd_verify(
 ) -> Result<bool, Failure> {
     let given = ty.map(parse_type).transpose()?;
     let loaded = load(input, entry)?;
-    let ty = program_type(&loaded, given, None)?;
-    let ctx_size = ctx_size.or(loaded.entry.as_ref().and_then(|e| e.ctx_size));
+    let ty = program_type(input, &loaded, given, None)?;
+    let ctx_size = ctx_size.or(loaded.ctx_size(ty));
     if !ty.info().verified {
         return Err(Failure::usage(miette!(
             code = "udf::usage",
@@ -563,7 +591,7 @@ fn cmd_verify(
         }
         Err(e) => {
             if json {
-                println!("{}", verify::rejection_json(&loaded, &e));
+                println!("{}", verify::rejection_json(input, &loaded, &e));
                 Ok(false)
             } else {
                 Err(Failure::refused(verify::report(input, &loaded, &e)))
@@ -876,12 +904,32 @@ fn cbpf_report(
         .with_source_code(miette::NamedSource::new(what, src.to_string()))
 }
 
-/// Compiles a `.udf` source's filter entry point and prepares it.
+/// Compiles a `.udf` source's filter entry point, or reads a filter function of an ELF object,
+/// and prepares it.
 fn load_udf_filter(input: &Path, entry: Option<&str>, engine: Engine) -> Result<Ready, Failure> {
+    if is_elf_file(input) {
+        let loaded = load(input, entry)?;
+        if let Some(c) = &loaded.c
+            && let Some(t) = c.ty.filter(|&t| t != ProgramType::Filter)
+        {
+            return Err(Failure::usage(miette!(
+                code = "udf::usage",
+                "{}: `udf filter` runs filters: function `{}` is in section `{}`, of type {t}",
+                input.display(),
+                c.name,
+                c.section
+            )));
+        }
+        program_type(input, &loaded, Some(ProgramType::Filter), None)?;
+        let what = input.display().to_string();
+        return Ready::new(&loaded.prog, engine, &what, |e| {
+            Failure::refused(verify::report(input, &loaded, e))
+        });
+    }
     if !is_source(input) {
         return Err(Failure::usage(miette!(
             code = "udf::usage",
-            "{}: `udf filter` takes a .udf source (or --pcap EXPR, --cbpf FILE)",
+            "{}: `udf filter` takes a .udf source or an ELF object (or --pcap EXPR, --cbpf FILE)",
             input.display()
         )));
     }
@@ -892,6 +940,7 @@ fn load_udf_filter(input: &Path, entry: Option<&str>, engine: Engine) -> Result<
         src: Some(src),
         lines: Vec::new(),
         entry: Some(entry),
+        c: None,
     };
     let what = input.display().to_string();
     Ready::new(&loaded.prog, engine, &what, |e| {
@@ -1165,7 +1214,10 @@ fn main() -> ExitCode {
                 let errors: Vec<_> = f
                     .reports
                     .iter()
-                    .map(|r| json!({"code": r.code().map(|c| c.to_string()), "message": r.to_string()}))
+                    .map(|r| {
+                        let (file, line, col) = report_location(r);
+                        json!({"code": r.code().map(|c| c.to_string()), "message": r.to_string(), "file": file, "line": line, "col": col})
+                    })
                     .collect();
                 let first = f.reports.first().map(|r| r.to_string());
                 println!(

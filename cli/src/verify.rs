@@ -45,6 +45,36 @@ pub fn report(path: &Path, loaded: &Loaded, e: &Rejection) -> Report {
         help.push_str(&format!("reached by: {}", e.path_text()));
     }
     let code = format!("udf::verify::{}", e.rule.code());
+    if let Some(c) = &loaded.c {
+        let func = c
+            .origin(e.index)
+            .map_or(c.name.clone(), |(f, _)| f.name.clone());
+        let of = format!(" of `{func}`");
+        return match loaded.c_line(e.index) {
+            Some(at) => crate::input::c_report(
+                path,
+                at,
+                format!(
+                    "{}:{}:{}: instruction {} (`{insn}`){of}: {}",
+                    at.file, at.line, at.col, e.index, e.rule
+                ),
+                code,
+                e.rule.code(),
+                help.trim_end().to_string(),
+            ),
+            None => Report::new(
+                MietteDiagnostic::new(format!(
+                    "{}: instruction {} (pc {}, `{insn}`){of}: {}",
+                    path.display(),
+                    e.index,
+                    e.pc,
+                    e.rule
+                ))
+                .with_code(code)
+                .with_help(help.trim_end().to_string()),
+            ),
+        };
+    }
     let of_entry = loaded
         .entry
         .as_ref()
@@ -80,8 +110,9 @@ pub fn report(path: &Path, loaded: &Loaded, e: &Rejection) -> Report {
     }
 }
 
-/// The rejection as JSON.
-pub fn rejection_json(loaded: &Loaded, e: &Rejection) -> Json {
+/// The rejection as JSON: `file`, `line` and `col` are the C line's for ELF input (from BTF),
+/// the source's for `.s` and `.udf` input (`file` is then `input`).
+pub fn rejection_json(input: &Path, loaded: &Loaded, e: &Rejection) -> Json {
     let regs: Vec<Json> = e
         .regs
         .iter()
@@ -92,13 +123,31 @@ pub fn rejection_json(loaded: &Loaded, e: &Rejection) -> Json {
         .iter()
         .map(|p| json!({"index": p.index, "taken": p.taken}))
         .collect();
-    let at = loaded.locate(e.index);
+    let (file, line, col) = match (&loaded.c, loaded.locate(e.index)) {
+        (Some(_), _) => match loaded.c_line(e.index) {
+            Some(l) => (
+                Some(l.file.clone()),
+                Some(l.line as usize),
+                Some(l.col as usize),
+            ),
+            None => (None, None, None),
+        },
+        (None, Some(a)) => (Some(input.display().to_string()), Some(a.line), Some(a.col)),
+        (None, None) => (None, None, None),
+    };
+    let function = loaded
+        .c
+        .as_ref()
+        .and_then(|c| c.origin(e.index))
+        .map(|(f, _)| f.name.clone());
     json!({
         "accepted": false,
         "index": e.index,
         "pc": e.pc,
-        "line": at.as_ref().map(|a| a.line),
-        "col": at.as_ref().map(|a| a.col),
+        "file": file,
+        "line": line,
+        "col": col,
+        "function": function,
         "rule": e.rule.code(),
         "message": e.rule.to_string(),
         "registers": regs,

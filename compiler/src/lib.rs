@@ -15,6 +15,9 @@
 pub mod ast;
 pub mod cbpf;
 pub mod diag;
+pub mod elf;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod items;
 pub mod lexer;
 mod lower;
