@@ -10,6 +10,8 @@
 //! - [`Kind::LoopLayout`]: a counted walk over a fixed-size object, laid out bottom-tested,
 //!   rotated (a jump down to the test), or entered in the middle (irreducible), counted with
 //!   `jlt`, `jne` or a 32-bit `jlt32`.
+//! - [`Kind::SumBound`]: a TLV option: `opt + optlen <= len`, then `optlen` pinned (`==`,
+//!   or a lower bound), then a read at `opt`.
 //! - [`Kind::CopyBound`]: a byte copied (masked, zero-extended, or masked lossily), the copy
 //!   bounded, the original used as the index.
 
@@ -28,11 +30,18 @@ pub enum Kind {
     LoopLayout,
     /// Bounds through a copy.
     CopyBound,
+    /// A bound on a sum, then one part pinned: a bound on the other part.
+    SumBound,
 }
 
 impl Kind {
     /// Every family.
-    pub const ALL: [Kind; 3] = [Kind::JoinNames, Kind::LoopLayout, Kind::CopyBound];
+    pub const ALL: [Kind; 4] = [
+        Kind::JoinNames,
+        Kind::LoopLayout,
+        Kind::CopyBound,
+        Kind::SumBound,
+    ];
 }
 
 /// A generated program.
@@ -56,6 +65,7 @@ pub fn shaped(rng: &mut Rng, kind: Kind) -> Shaped {
         Kind::JoinNames => join_names(rng),
         Kind::LoopLayout => loop_layout(rng),
         Kind::CopyBound => copy_bound(rng),
+        Kind::SumBound => sum_bound(rng),
     };
     let program = match assemble(&text) {
         Ok(p) => p,
@@ -240,4 +250,57 @@ fn copy_bound(rng: &mut Rng) -> (String, ProgramType, Option<u32>, bool) {
         size_suffix(n)
     );
     (text, ProgramType::Size, Some(size), proven)
+}
+
+fn sum_bound(rng: &mut Rng) -> (String, ProgramType, Option<u32>, bool) {
+    let n = rng.pick(&[1u32, 2, 4, 8]);
+    let a = rng.below(4) as u32;
+    let pin = 1 + rng.below(12) as u32;
+    // `optlen == pin` or `optlen >= pin`: either way `opt + pin <= len` follows.
+    let test = if rng.chance(1, 2) {
+        format!("jne %r4, {pin}, out")
+    } else {
+        format!("jlt %r4, {pin}, out")
+    };
+    let proven = rng.chance(2, 3);
+    let end = if proven {
+        n.max(a + n).min(pin.max(n))
+    } else {
+        pin + 1 + rng.below(3) as u32
+    };
+    // The read `[opt + a, opt + a + n)` within `opt + pin`.
+    let (a, n) = if proven {
+        if a + n <= pin {
+            (a, n)
+        } else {
+            (0, if n <= pin { n } else { 1 })
+        }
+    } else {
+        let n = n.min(end);
+        (end - n, n)
+    };
+    let proven = proven && a + n <= pin;
+    let _ = end;
+    let (x, y) = if rng.chance(1, 2) {
+        ("%r3", "%r4")
+    } else {
+        ("%r4", "%r3")
+    };
+    let text = format!(
+        "mov %r0, 0
+        jlt %r2, 2, out
+        ldxb %r3, [%r1]
+        ldxb %r4, [%r1+1]
+        mov %r5, {x}
+        add %r5, {y}
+        jgt %r5, %r2, out
+        {test}
+        mov %r6, %r1
+        add %r6, %r3
+        ldx{} %r0, [%r6+{a}]
+    out:
+        exit",
+        size_suffix(n)
+    );
+    (text, ProgramType::Filter, None, proven)
 }

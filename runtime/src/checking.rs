@@ -99,6 +99,15 @@ pub enum Violation {
         /// The context length.
         len: u64,
     },
+    /// A recorded sum `d = a + b + c` that does not hold.
+    Sum {
+        /// Instruction index.
+        index: usize,
+        /// The sum.
+        sum: (u32, u32, u32, i64),
+        /// What `d`, `a` and `b` name now (`None`: never produced).
+        values: alloc::boxed::Box<[Option<i128>; 3]>,
+    },
     /// The context length outside the recorded range.
     LenRange {
         /// Instruction index.
@@ -220,6 +229,14 @@ impl fmt::Display for Violation {
                     Some(b) => alloc::format!("{}", b + fact.1 as i128),
                     None => "it was never produced".into(),
                 }
+            ),
+            Violation::Sum { index, sum, values } => write!(
+                f,
+                "instruction {index}: the verifier says {} = {} + {} {:+}, but the values are {values:?}",
+                SymName(sum.0),
+                SymName(sum.1),
+                SymName(sum.2),
+                sum.3
             ),
             Violation::LenRange {
                 index,
@@ -453,6 +470,21 @@ impl Checker<'_> {
                     fact,
                     base,
                     len: self.len,
+                });
+            }
+        }
+        for &sum in &rec.sums {
+            let values = [
+                self.sym_value(sum.0),
+                self.sym_value(sum.1),
+                self.sym_value(sum.2),
+            ];
+            let holds = matches!(values, [Some(d), Some(a), Some(b)] if d == a + b + sum.3 as i128);
+            if !holds {
+                return self.fail(Violation::Sum {
+                    index,
+                    sum,
+                    values: alloc::boxed::Box::new(values),
                 });
             }
         }

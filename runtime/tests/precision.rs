@@ -539,3 +539,86 @@ fn pointer_against_packet_end() {
         "ctx-bounds",
     );
 }
+
+/// A TLV option: `opt + optlen <= len` is tested, then `optlen == 4`, then 4 bytes are read at
+/// `opt`: the bound on the sum becomes one on `opt` once `optlen`'s least value is known.
+#[test]
+fn bound_on_a_sum_bounds_its_parts() {
+    let src = "
+        mov %r0, 0
+        jlt %r2, 2, out
+        ldxb %r3, [%r1]
+        ldxb %r4, [%r1+1]
+        mov %r5, %r3
+        add %r5, %r4
+        jgt %r5, %r2, out
+        jne %r4, 4, out
+        mov %r6, %r1
+        add %r6, %r3
+        ldxw %r0, [%r6]
+    out:
+        exit";
+    accepted(ProgramType::Filter, None, src);
+    rejected(
+        ProgramType::Filter,
+        None,
+        &src.replace("jne %r4, 4", "jne %r4, 3"),
+        "ctx-bounds",
+    );
+    // `or` of a bit the value never has is an addition: `ihl | 64` is `ihl + 64`.
+    let or = "
+        mov %r0, 0
+        jlt %r2, 15, out
+        ldxb %r3, [%r1+14]
+        lsh32 %r3, 2
+        and32 %r3, 60
+        mov32 %r4, %r3
+        or32 %r4, 64
+        jgt %r4, %r2, out
+        mov %r6, %r1
+        add %r6, %r3
+        ldxb %r0, [%r6+63]
+    out:
+        exit";
+    accepted(ProgramType::Filter, None, or);
+    rejected(
+        ProgramType::Filter,
+        None,
+        &or.replace("[%r6+63]", "[%r6+64]"),
+        "ctx-bounds",
+    );
+    // `or` of a bit the value may have set is no addition.
+    rejected(
+        ProgramType::Filter,
+        None,
+        &or.replace("or32 %r4, 64", "or32 %r4, 4")
+            .replace("[%r6+63]", "[%r6+3]"),
+        "ctx-bounds",
+    );
+}
+
+/// `end <= len` proven, then `opt < end`: `opt + 1 <= len` follows (a walk over a region
+/// whose end was checked once, as a TCP options loop does).
+#[test]
+fn bound_through_a_checked_end() {
+    let src = "
+        mov %r0, 0
+        jlt %r2, 2, out
+        ldxb %r3, [%r1]
+        ldxb %r4, [%r1+1]
+        jgt %r4, %r2, out
+        jge %r3, %r4, out
+        mov %r6, %r1
+        add %r6, %r3
+        ldxb %r0, [%r6]
+    out:
+        exit";
+    accepted(ProgramType::Filter, None, src);
+    // `opt <= end` only: reading at `opt` may be one past the end.
+    rejected(
+        ProgramType::Filter,
+        None,
+        &src.replace("jge %r3, %r4", "jgt %r3, %r4"),
+        "ctx-bounds",
+    );
+}

@@ -344,12 +344,29 @@ impl<'a> Analyzer<'a> {
         let Some(flow) = slot.as_mut() else {
             return Ok(());
         };
+        // A context load through `sym + c`: the best bound on `sym` a sum gives becomes a fact
+        // before the state is recorded, so the checking interpreter checks it at this very
+        // instruction on every run.
+        if let Insn::Load { base, .. } = self.insns[i]
+            && let Some(v) = flow.st.regs.get(base.index())
+            && v.kind == Kind::Ctx
+            && let Some((s, _)) = v.sym
+            && s != LEN
+            && !flow.st.sums.is_empty()
+            && let Some(k) = flow
+                .st
+                .derived_fact(s, self.conf.planted(Plant::SumUsesGreatest))
+            && flow.st.fact(s).is_none_or(|f| f < k)
+        {
+            flow.st.add_fact(s, k);
+        }
         if let Some(rec) = &mut self.record {
             // What holds before `i` runs: symbol `i` (about to die) is recorded as it is; the
             // checker compares with the value `i` produced the last time it ran.
             let now = Recorded {
                 regs: flow.st.regs,
                 facts: flow.st.facts.clone(),
+                sums: flow.st.sums.clone(),
                 len_min: flow.st.len_min,
                 len_max: flow.st.len_max,
             };
@@ -767,6 +784,16 @@ impl<'a> Analyzer<'a> {
                     _ => scalar_sym(width, op, &a, &b),
                 };
                 Self::set_scalar(st, i, dst, n, sym);
+                // The sum of two named numbers, where it cannot wrap: remembered.
+                if let (None, Width::W64, AluOp::Add, Some((sa, oa)), Some((sb, ob))) =
+                    (sym, width, op, a.sym, b.sym)
+                    && a.n.as_const().is_none()
+                    && b.n.as_const().is_none()
+                    && a.n.umax.checked_add(b.n.umax).is_some()
+                    && let Some(c) = oa.checked_add(ob)
+                {
+                    st.add_sum((i as Sym, sa, sb, c));
+                }
             }
             (true, false) if width == Width::W64 && matches!(op, AluOp::Add | AluOp::Sub) => {
                 let n = a.n.alu(op, width, &b.n);
@@ -1346,7 +1373,11 @@ fn scalar_sym(width: Width, op: AluOp, a: &Value, b: &Value) -> Option<(Sym, i64
     // The operand with the symbol, and the constant.
     let (v, s, c) = match (a.sym, b.n.as_const(), a.n.as_const(), b.sym) {
         (Some(s), Some(c), _, _) => (a, s, c),
-        (_, _, Some(c), Some(s)) if matches!(op, AluOp::Add | AluOp::And) => (b, s, c),
+        (_, _, Some(c), Some(s))
+            if matches!(op, AluOp::Add | AluOp::And | AluOp::Or | AluOp::Xor) =>
+        {
+            (b, s, c)
+        }
         _ => return None,
     };
     let fits32 = |x: &Scalar| x.umax <= u32::MAX as u64;
@@ -1365,6 +1396,16 @@ fn scalar_sym(width: Width, op: AluOp, a: &Value, b: &Value) -> Option<(Sym, i64
             let hi = v.n.umax as i128 + d as i128;
             (lo >= 0 && hi <= u32::MAX as i128).then_some(())?;
             Some((s.0, s.1.checked_add(d)?))
+        }
+        // `or`/`xor` of bits the value never has set adds them (clang writes `ihl + 64` as
+        // `ihl | 64` when it knows the bit is clear).
+        (Width::W64, AluOp::Or | AluOp::Xor) if (v.n.t.value | v.n.t.mask) & c == 0 => {
+            shift(v, s, i64::try_from(c).ok()?)
+        }
+        (Width::W32, AluOp::Or | AluOp::Xor)
+            if fits32(&v.n) && (v.n.t.value | v.n.t.mask) & c & u32::MAX as u64 == 0 =>
+        {
+            shift(v, s, (c & u32::MAX as u64) as i64)
         }
         (Width::W64, AluOp::And) => {
             let may = v.n.t.value | v.n.t.mask;
@@ -1505,6 +1546,20 @@ fn relate(conf: &Config, st: &mut State, width: Width, cond: JmpCond, a: &Value,
 
 /// Records `x + d <= y`.
 fn le(st: &mut State, x: &Value, y: &Value, d: i64) {
+    // Through a bound on `y`: `x + d <= y` and `y + ky <= len` give `x + d + ky <= len`
+    // (`opt < end` where `end <= len` was proven).
+    if let (Some((sx, ox)), Some((sy, oy))) = (x.sym, y.sym)
+        && sx != LEN
+        && sy != LEN
+        && sx != sy
+        && let Some(ky) = st.fact(sy)
+        && let Some(k) = ox
+            .checked_add(d)
+            .and_then(|v| v.checked_add(ky))
+            .and_then(|v| v.checked_sub(oy))
+    {
+        st.add_fact(sx, k);
+    }
     if let Some((LEN, oy)) = y.sym {
         if let Some((s, ox)) = x.sym
             && s != LEN

@@ -183,11 +183,13 @@ pub enum Plant {
     NarrowEqualsUnshifted,
     /// 32-bit symbols: `add32` of a constant keeps the symbol without checking the sum fits.
     Add32Unchecked,
+    /// Sums: a bound on `a + b` gives `a` a bound using `b`'s greatest value, not its least.
+    SumUsesGreatest,
 }
 
 impl Plant {
     /// Every planted bug.
-    pub const ALL: [Plant; 17] = [
+    pub const ALL: [Plant; 18] = [
         Plant::AndBelowMin,
         Plant::SwapKeepsSymbol,
         Plant::NarrowMoveKeepsSymbol,
@@ -205,6 +207,7 @@ impl Plant {
         Plant::JoinSymbolStronger,
         Plant::NarrowEqualsUnshifted,
         Plant::Add32Unchecked,
+        Plant::SumUsesGreatest,
     ];
 }
 
@@ -314,6 +317,8 @@ pub struct Recorded {
     pub regs: [Value; 11],
     /// `sym + k <= len` for each `(sym, k)`.
     pub facts: state::LenFacts,
+    /// `d = a + b + c` for each `(d, a, b, c)`.
+    pub sums: Vec<state::Sum>,
     /// The context length is at least this.
     pub len_min: u64,
     /// The context length is at most this.
@@ -327,6 +332,7 @@ impl Recorded {
             *r = r.join(s);
         }
         state::join_facts(&mut self.facts, &o.facts);
+        state::join_sums(&mut self.sums, &o.sums);
         self.len_min = self.len_min.min(o.len_min);
         self.len_max = self.len_max.max(o.len_max);
     }
@@ -531,6 +537,7 @@ pub fn verify(prog: &Program, conf: &Config) -> Result<Verified, Rejection> {
         len_min,
         len_max,
         facts: Vec::new(),
+        sums: Vec::new(),
         count: 0,
         emits: 0,
         syms_below: 0,

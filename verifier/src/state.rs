@@ -282,6 +282,19 @@ pub fn join_facts(facts: &mut LenFacts, o: &LenFacts) {
 /// Most relational facts kept (the oldest are dropped first).
 pub const MAX_FACTS: usize = 16;
 
+/// `d = a + b + c` exactly (as integers): a sum of two named numbers, kept so that a bound
+/// proven for the sum becomes one for each part once the other part's least value is known
+/// (`opt + optlen <= end`, then `optlen == 4`, then a read of 4 bytes at `opt`).
+pub type Sum = (Sym, Sym, Sym, i64);
+
+/// Keeps in `sums` those in both.
+pub fn join_sums(sums: &mut Vec<Sum>, o: &[Sum]) {
+    sums.retain(|x| o.contains(x));
+}
+
+/// Most sums kept (the oldest are dropped first).
+pub const MAX_SUMS: usize = 8;
+
 /// The abstract state at a program point.
 #[derive(Clone, Debug)]
 pub struct State {
@@ -296,6 +309,8 @@ pub struct State {
     pub len_max: u64,
     /// Relational facts.
     pub facts: LenFacts,
+    /// Sums of two named numbers.
+    pub sums: Vec<Sum>,
     /// Most instructions executed on any path to here (not counting this one).
     pub count: u64,
     /// Most extents emitted on any path to here.
@@ -315,6 +330,7 @@ impl State {
             && self.len_min == o.len_min
             && self.len_max == o.len_max
             && self.facts == o.facts
+            && self.sums == o.sums
     }
 
     /// Joins `o` into `self`.
@@ -332,6 +348,7 @@ impl State {
         self.len_min = self.len_min.min(o.len_min);
         self.len_max = self.len_max.max(o.len_max);
         join_facts(&mut self.facts, &o.facts);
+        join_sums(&mut self.sums, &o.sums);
         self.count = self.count.max(o.count);
         self.emits = self.emits.max(o.emits);
         self.syms_below = self.syms_below.max(o.syms_below);
@@ -416,6 +433,54 @@ impl State {
         self.facts.iter().find(|f| f.0 == sym).map(|f| f.1)
     }
 
+    /// The best bound `sym + k <= len` known for `sym`: its own fact, or one derived from a sum
+    /// it is part of (`d = sym + b + c` with `d + kd <= len` gives `sym + kd + c + min(b)`).
+    /// (`greatest`: the planted mistake of using the other part's greatest value.)
+    pub fn derived_fact(&self, sym: Sym, greatest: bool) -> Option<i64> {
+        let mut best = self.fact(sym).map(i128::from);
+        for &(d, a, b, c) in &self.sums {
+            let other = if a == sym {
+                b
+            } else if b == sym {
+                a
+            } else {
+                continue;
+            };
+            let Some(kd) = self.fact(d) else { continue };
+            let k = kd as i128 + c as i128 + self.least(other, greatest);
+            best = Some(best.map_or(k, |x| x.max(k)));
+        }
+        best.and_then(|k| i64::try_from(k).ok())
+    }
+
+    /// The least value a named number has here (0 when no register holds it: numbers are
+    /// not negative).
+    fn least(&self, sym: Sym, greatest: bool) -> i128 {
+        if sym == LEN {
+            return self.len_min as i128;
+        }
+        self.regs
+            .iter()
+            .filter(|v| v.kind == Kind::Scalar)
+            .filter_map(|v| match v.sym {
+                Some((s, o)) if s == sym && greatest => Some(v.n.umax as i128 - o as i128),
+                Some((s, o)) if s == sym => Some(v.n.umin as i128 - o as i128),
+                _ => None,
+            })
+            .fold(0, i128::max)
+    }
+
+    /// Records `d = a + b + c`.
+    pub fn add_sum(&mut self, sum: Sum) {
+        if self.sums.contains(&sum) {
+            return;
+        }
+        if self.sums.len() == MAX_SUMS {
+            self.sums.remove(0);
+        }
+        self.sums.push(sum);
+    }
+
     /// Records `sym + k <= len`.
     pub fn add_fact(&mut self, sym: Sym, k: i64) {
         if sym == LEN {
@@ -488,5 +553,7 @@ impl State {
             }
         }
         self.facts.retain(|f| !dies(f.0));
+        self.sums
+            .retain(|&(d, a, b, _)| !dies(d) && !dies(a) && !dies(b));
     }
 }
