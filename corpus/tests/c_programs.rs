@@ -9,7 +9,7 @@
 //! from a real fault.
 //!
 //! Inputs: for filters, the Ethernet packets of the libpcap captures in
-//! `/work/shared/testdata/libpcap/captures` (or `$UDF_TESTDATA/libpcap/captures`), crafted packets
+//! `shared/testdata/libpcap/captures` (beside the repository), crafted packets
 //! for each feature the filters parse cut at every captured length, and mutations of them; for
 //! `owns`/`acl`/`size`, crafted objects, mutations and random ones (fixed seed). The inputs must
 //! exercise each program (a filter accepts some and drops some, and so on).
@@ -74,10 +74,9 @@ fn c_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("c")
 }
 
+/// The libpcap captures (`shared/` beside the repository, as the other suites find it).
 fn captures_dir() -> PathBuf {
-    let base = std::env::var_os("UDF_TESTDATA")
-        .map_or_else(|| PathBuf::from("/work/shared/testdata"), PathBuf::from);
-    base.join("libpcap").join("captures")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata/libpcap/captures")
 }
 
 /// The fixtures: every `.c` file of `corpus/c` with a `SEC("...")` entry.
