@@ -32,8 +32,9 @@ if ! command -v cc >/dev/null 2>&1; then
 elif ! printf '#include <pcap/pcap.h>\n' | cc -E -x c - >/dev/null 2>&1; then
     need+=(libpcap-dev)
 fi
-# C programs (ELF objects from `clang -target bpf`; cli/tests/elf.rs, compiler/tests/elf.rs):
-# clang 19 and its LLVM tools.
+# C programs (ELF objects from `clang -target bpf`; cli/tests/elf.rs, compiler/tests/elf.rs,
+# corpus/tests/c_programs.rs, whose oracle is the same C built by gcc above): clang 19 and its
+# LLVM tools.
 if [ -n "${UDF_CLANG:-}" ]; then
     command -v "$UDF_CLANG" >/dev/null 2>&1 || { echo "error: UDF_CLANG=$UDF_CLANG not found" >&2; exit 2; }
 elif ! command -v clang-19 >/dev/null 2>&1; then
