@@ -148,8 +148,7 @@ impl Loaded {
     pub fn ctx_size(&self, ty: ProgramType) -> Option<u32> {
         match (&self.entry, &self.c) {
             (Some(e), _) => e.ctx_size,
-            (None, Some(c)) if ty == ProgramType::Acl => c.ctx_size?.checked_sub(16),
-            (None, Some(c)) => c.ctx_size,
+            (None, Some(c)) => c.object_size(ty),
             (None, None) => None,
         }
     }

@@ -456,7 +456,7 @@ fn c_programs_match_gcc_on_every_engine() {
             }
             // The object sizes to verify for: the declared ones (the fixture's author knows
             // them), which the loader's size from BTF must match; else BTF's.
-            let sizes: Vec<Option<u32>> = match (f.ty, c.ctx_size) {
+            let sizes: Vec<Option<u32>> = match (f.ty, c.object_size(f.ty)) {
                 (ProgramType::Filter, _) => vec![None],
                 (_, Some(n)) if f.sizes.is_empty() => vec![Some(n)],
                 (_, Some(n)) => {
