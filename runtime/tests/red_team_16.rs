@@ -4,11 +4,11 @@
 //!
 //! Two kinds of test:
 //!
-//! - BUG tests (named `bug_*`): each FAILS on 46fa29b. They are about the verifier's own
-//!   resource use on hostile input (it runs on untrusted bytes, in a kernel among other places):
-//!   an exponential walk of the call graph, a recursion deeper than a 2 MiB stack, and loop
-//!   iterations that re-walk every instruction of their component. Each comment says what the
-//!   test shows and what 46fa29b does.
+//! - Regression tests (named `regression_*`): each failed on 46fa29b and passes since the
+//!   fix. They are about the verifier's own resource use on hostile input (it runs on
+//!   untrusted bytes, in a kernel among other places): an exponential walk of the call graph, a
+//!   recursion deeper than a 2 MiB stack, and loop iterations that re-walk every instruction of
+//!   their component. Each comment says what the test shows and what 46fa29b did.
 //! - HELD tests: attacks on the new rules that the verifier resisted. Each safe program is
 //!   accepted and every run of it on the checking interpreter (every register, symbol, length
 //!   fact and access held to what the verifier recorded) passes; each unsafe relative (one byte
@@ -91,9 +91,9 @@ fn verify_within(prog: Program, c: Config, limit: Duration) -> Result<Verified, 
     }
 }
 
-// ---- BUG: the call graph is walked once per call path ---------------------------------------
+// ---- Regression: the call graph is walked once per call path ---------------------------------------
 
-/// BUG (fails on 46fa29b): `cfg::build` checks recursion and call depth by a depth-first walk
+/// Regression (failed on 46fa29b, fixed since): `cfg::build` checks recursion and call depth by a depth-first walk
 /// of every call PATH (`walk` in verifier/src/cfg.rs, no memo): `f0` calls `f1` 40 times, `f1`
 /// calls `f2` 40 times, ... down to `f7`, and the walk takes 40^7 (1.6e11) steps before the
 /// analysis starts. A 305-instruction program keeps the verifier busy for hours (measured:
@@ -102,7 +102,7 @@ fn verify_within(prog: Program, c: Config, limit: Duration) -> Result<Verified, 
 /// DAG, memoised) is linear. Whatever the answer (the calls exceed the budget), it must come
 /// quickly.
 #[test]
-fn bug_call_graph_walk_is_exponential_in_call_sites() {
+fn regression_call_graph_walk_is_exponential_in_call_sites() {
     let mut src = String::new();
     for k in 0..8 {
         src.push_str(&format!("f{k}:\n"));
@@ -123,7 +123,7 @@ fn bug_call_graph_walk_is_exponential_in_call_sites() {
     assert_ne!(e.rule.code(), "internal", "{e}");
 }
 
-// ---- BUG: the analysis recurses 8 x 64 levels deep -----------------------------------------
+// ---- Regression: the analysis recurses 8 x 64 levels deep -----------------------------------------
 
 /// The program: 8 functions, each with loops nested 64 deep (the most `cfg` allows) around a
 /// call to the next. Every loop runs once; the program is safe and tiny (1 055 instructions
@@ -146,7 +146,7 @@ fn deepest_nesting() -> String {
     s
 }
 
-/// BUG (fails on 46fa29b, by aborting a child process): the analysis recurses once per loop
+/// Regression (failed on 46fa29b, fixed since, by aborting a child process): the analysis recurses once per loop
 /// level (`seq` -> `run_loop` -> `seq`) and once per call (`step` -> `transfer` ->
 /// `local_call` -> `function` -> `seq`), and `cfg` bounds the first per function (64) and the
 /// second separately (8 frames), so an accepted program can nest 512 loop levels. On 46fa29b
@@ -157,7 +157,7 @@ fn deepest_nesting() -> String {
 /// over the call chain, or keep the walk's own stack on the heap). Run in a child process,
 /// because a stack overflow aborts the whole test binary.
 #[test]
-fn bug_loop_nesting_times_call_depth_overflows_a_2mib_stack() {
+fn regression_loop_nesting_times_call_depth_overflows_a_2mib_stack() {
     const CHILD: &str = "UDF_RED16_STACK_CHILD";
     if std::env::var_os(CHILD).is_some() {
         let p = asm(&deepest_nesting());
@@ -179,7 +179,7 @@ fn bug_loop_nesting_times_call_depth_overflows_a_2mib_stack() {
     let out = std::process::Command::new(exe)
         .args([
             "--exact",
-            "bug_loop_nesting_times_call_depth_overflows_a_2mib_stack",
+            "regression_loop_nesting_times_call_depth_overflows_a_2mib_stack",
             "--nocapture",
             "--test-threads=1",
         ])
@@ -195,9 +195,9 @@ fn bug_loop_nesting_times_call_depth_overflows_a_2mib_stack() {
     );
 }
 
-// ---- BUG: every iteration walks the whole component ----------------------------------------
+// ---- Regression: every iteration walks the whole component ----------------------------------------
 
-/// BUG (fails on 46fa29b): `run_loop` runs each iteration as `seq` over every position of the
+/// Regression (failed on 46fa29b, fixed since): `run_loop` runs each iteration as `seq` over every position of the
 /// component, whether or not a state is pending there, so the analysis costs (iterations) x
 /// (component size), not the instructions it interprets. A loop of two instructions that
 /// iterates 200 000 times (400 000 instructions, within the default budget) next to 60 000
@@ -211,7 +211,7 @@ fn bug_loop_nesting_times_call_depth_overflows_a_2mib_stack() {
 /// (The old range walk of natural loops had the same cost; the call path's `function` scan
 /// of every position after each call is the same pattern for functions called in loops.)
 #[test]
-fn bug_each_iteration_rewalks_the_whole_component() {
+fn regression_each_iteration_rewalks_the_whole_component() {
     let mut src =
         String::from("mov %r0, 0\nhead:\nadd %r0, 1\njlt %r0, 200000, head\njgt %r0, 0, out\n");
     src.push_str("ja pad\nout:\nmov %r0, 0\nexit\npad:\n");

@@ -324,11 +324,7 @@ impl<'a> Analyzer<'a> {
             f
         };
         let mut entry = self.take(head).map(name);
-        let side = self
-            .queued
-            .range(p as u32 + 1..end as u32)
-            .next()
-            .is_some();
+        let side = self.queued.range(p as u32 + 1..end as u32).next().is_some();
         if entry.is_none() && !side {
             return Ok(());
         }

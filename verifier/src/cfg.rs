@@ -216,7 +216,11 @@ pub fn build(prog: &Program) -> Result<Cfg, (usize, Rule)> {
         }
         stack.pop();
         color[f] = DONE;
-        height[f] = 1 + callees[f].iter().map(|&(_, g)| height[g]).max().unwrap_or(0);
+        height[f] = 1 + callees[f]
+            .iter()
+            .map(|&(_, g)| height[g])
+            .max()
+            .unwrap_or(0);
         post.push(f);
     }
     if height[0] > MAX_FRAMES {
@@ -224,10 +228,13 @@ pub fn build(prog: &Program) -> Result<Cfg, (usize, Rule)> {
         let (mut f, mut depth) = (0usize, 0usize);
         loop {
             let Some(&(site, g)) = callees[f].iter().max_by_key(|&&(_, g)| height[g]) else {
-                return Err((0, Rule::CallDepth {
-                    depth: height[0],
-                    max: MAX_FRAMES,
-                }));
+                return Err((
+                    0,
+                    Rule::CallDepth {
+                        depth: height[0],
+                        max: MAX_FRAMES,
+                    },
+                ));
             };
             if depth + 1 >= MAX_FRAMES {
                 return Err((
