@@ -99,7 +99,7 @@ if cargo tree -q -e features,normal -p udf-cli | grep -q fault-injection; then
 fi
 # The fuzzing oracles are for the fuzz targets and the tests: nothing that ships builds them.
 for args in "-p udf-cli" "-p udf-kernel-glue" "-p udf-kernel-glue --features jit"; do
-    for c in udf-runtime udf-jit udf-kernel-glue; do
+    for c in udf-runtime udf-jit udf-kernel-glue udf-compiler; do
         if cargo tree -q -e features,normal -i "$c" $args 2>/dev/null | grep -q 'feature "fuzzing"'; then
             echo "$args must not enable $c/fuzzing" >&2; exit 1
         fi

@@ -142,11 +142,13 @@ pub struct Located {
 }
 
 impl Loaded {
-    /// The object size the input fixes: a `.udf` entry point's layout, or BTF's for C.
-    pub fn ctx_size(&self) -> Option<u32> {
+    /// The object size the input fixes for a `ty` program: a `.udf` entry point's layout, or
+    /// for C the size of the struct the function's first parameter points to (BTF), which for
+    /// `acl` covers the 16-byte request before the object.
+    pub fn ctx_size(&self, ty: ProgramType) -> Option<u32> {
         match (&self.entry, &self.c) {
             (Some(e), _) => e.ctx_size,
-            (None, Some(c)) => c.ctx_size,
+            (None, Some(c)) => c.object_size(ty),
             (None, None) => None,
         }
     }
@@ -462,7 +464,12 @@ pub fn c_report(
     if let Some((name, src)) = c_source(obj, &at.file) {
         let start = offset_of(&src, line, 1);
         let text = src[start.min(src.len())..].lines().next().unwrap_or("");
-        let same = at.text.as_deref().is_none_or(|t| t.trim() == text.trim());
+        // The object names the file: its line is shown only when it is the line BTF recorded
+        // (or, without a recorded text, when the file is C source), never an arbitrary file.
+        let same = match at.text.as_deref() {
+            Some(t) => t.trim() == text.trim(),
+            None => name.ends_with(".c") || name.ends_with(".h"),
+        };
         if line >= 1 && start < src.len() && same {
             let r = label_in(text);
             let diag = diag.with_label(LabeledSpan::at(start + r.start..start + r.end, label));

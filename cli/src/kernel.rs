@@ -133,7 +133,7 @@ pub fn package(
             "`{ty}` programs cannot be packaged (a kernel installs verified types only)"
         )));
     }
-    let ctx_size = opts.ctx_size.or(loaded.ctx_size());
+    let ctx_size = opts.ctx_size.or(loaded.ctx_size(ty));
     if ctx_size.is_some() && ty.info().ctx.size == CtxSize::Variable {
         return Err(usage(format!(
             "--ctx-size: a {ty} program's context has no template"

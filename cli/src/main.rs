@@ -362,7 +362,7 @@ fn cmd_run(
         let conf = verify::config(ty, size, udf_verifier::DEFAULT_BUDGET);
         let mut f = udf_verifier::verify(prog, &conf)
             .map_err(|e| Failure::refused(verify::report(input, &loaded, &e)))?;
-        if let Some(n) = loaded.ctx_size()
+        if let Some(n) = loaded.ctx_size(ty)
             && size != Some(n)
         {
             // The verdict at the entry's own size, so the refusal names the lengths it covers.
@@ -440,7 +440,7 @@ fn cmd_jit(
     let given = ty.map(parse_type).transpose()?;
     let loaded = load(input, entry)?;
     let ty = program_type(input, &loaded, given, Some(ProgramType::Raw))?;
-    let ctx_size = ctx_size.or(loaded.ctx_size());
+    let ctx_size = ctx_size.or(loaded.ctx_size(ty));
     let facts = if ty.info().verified {
         let conf = verify::config(ty, ctx_size, udf_verifier::DEFAULT_BUDGET);
         Some(
@@ -506,7 +506,7 @@ fn program_type(
             (Some(s), Some(t)) if s != t => Err(Failure::usage(miette!(
                 code = "udf::usage",
                 help = "the section name fixes the type: leave --type out",
-                "--type {t}: function `{}` is in section `{}`, which makes it a {s} program",
+                "--type {t}: function `{}` is in section `{}`, which gives it type {s}",
                 c.name,
                 c.section
             ))),
@@ -573,7 +573,7 @@ fn cmd_verify(
     let given = ty.map(parse_type).transpose()?;
     let loaded = load(input, entry)?;
     let ty = program_type(input, &loaded, given, None)?;
-    let ctx_size = ctx_size.or(loaded.ctx_size());
+    let ctx_size = ctx_size.or(loaded.ctx_size(ty));
     if !ty.info().verified {
         return Err(Failure::usage(miette!(
             code = "udf::usage",
@@ -909,6 +909,17 @@ fn cbpf_report(
 fn load_udf_filter(input: &Path, entry: Option<&str>, engine: Engine) -> Result<Ready, Failure> {
     if is_elf_file(input) {
         let loaded = load(input, entry)?;
+        if let Some(c) = &loaded.c
+            && let Some(t) = c.ty.filter(|&t| t != ProgramType::Filter)
+        {
+            return Err(Failure::usage(miette!(
+                code = "udf::usage",
+                "{}: `udf filter` runs filters: function `{}` is in section `{}`, of type {t}",
+                input.display(),
+                c.name,
+                c.section
+            )));
+        }
         program_type(input, &loaded, Some(ProgramType::Filter), None)?;
         let what = input.display().to_string();
         return Ready::new(&loaded.prog, engine, &what, |e| {

@@ -352,6 +352,15 @@ fn a_rejection_is_shown_on_its_c_line() {
         err.contains(" 4 │     return p[i + 3];") && err.contains(" 3 │ {"),
         "{err}"
     );
+    // a source changed since: BTF's line, not the file's
+    let edited = UNCHECKED.replace("return p[i + 3];", "return 0; /* edited */");
+    std::fs::write(moved.join("unchecked.c"), edited).unwrap();
+    let out = udf(&["verify", s(&obj)]);
+    let (_, err) = text(&out);
+    assert!(
+        err.contains(" 4 │     return p[i + 3];") && !err.contains("edited"),
+        "{err}"
+    );
     // without the source on disk: the line text BTF recorded, on its real line number
     std::fs::remove_file(moved.join("unchecked.c")).unwrap();
     let out = udf(&["verify", s(&obj)]);
@@ -551,4 +560,106 @@ fn damaged_and_foreign_objects_are_refused_as_unreadable() {
         err.contains("udf::elf::decode") && err.contains("0xff"),
         "{err}"
     );
+}
+
+#[test]
+fn json_errors_carry_the_location_of_any_located_report() {
+    // not C-specific: an assembler error's file, line and column
+    let dir = folder("asm");
+    let p = dir.join("bad.s");
+    std::fs::write(&p, "mov %r0, 1\n  frob %r1\nexit\n").unwrap();
+    let out = udf(&["--json", "verify", s(&p), "--type", "filter"]);
+    assert_eq!(out.status.code(), Some(1));
+    let e = &json(&out)["errors"][0];
+    assert!(e["file"].as_str().unwrap().ends_with("bad.s"), "{e}");
+    assert_eq!(
+        (e["line"].as_u64(), e["col"].as_u64()),
+        (Some(2), Some(3)),
+        "{e}"
+    );
+    // an error with no place has null location fields
+    let out = udf(&["--json", "verify", s(&dir.join("missing.o"))]);
+    assert_eq!(out.status.code(), Some(2));
+    let e = &json(&out)["errors"][0];
+    assert!(
+        e["file"].is_null() && e["line"].is_null() && e["col"].is_null(),
+        "{e}"
+    );
+}
+
+#[test]
+fn udf_filter_takes_only_filters_from_an_object() {
+    let Some(clang) = clang() else { return };
+    let dir = folder("filter_owns");
+    let obj = build(clang, &dir, "owns", OWNS, 3);
+    pcap(&dir.join("cap.pcap"), &[vec![0u8; 64]]);
+    let out = udf(&["filter", s(&obj), "--read", s(&dir.join("cap.pcap"))]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("of type owns"), "{:?}", text(&out));
+}
+
+/// The whole context as one struct: the 16-byte request, then the object.
+const ACL: &str = r#"struct object {
+    unsigned long owner;
+    unsigned int mode;
+    unsigned int pad;
+};
+struct request {
+    unsigned long principal;
+    unsigned int operation;
+    unsigned int reserved;
+    struct object obj;
+};
+
+__attribute__((section("acl")))
+unsigned long may(const struct request *r, unsigned long len)
+{
+    if (r->principal == 0 || r->principal == r->obj.owner)
+        return 1;
+    return (r->obj.mode >> r->operation) & 1;
+}
+"#;
+
+#[test]
+fn an_acl_program_s_struct_covers_the_request_then_the_object() {
+    let Some(clang) = clang() else { return };
+    let dir = folder("acl");
+    let ctx = |principal: u64, op: u32, owner: u64, mode: u32| {
+        let mut b = Vec::new();
+        b.extend_from_slice(&principal.to_le_bytes());
+        b.extend_from_slice(&op.to_le_bytes());
+        b.extend_from_slice(&0u32.to_le_bytes());
+        b.extend_from_slice(&owner.to_le_bytes());
+        b.extend_from_slice(&mode.to_le_bytes());
+        b.extend_from_slice(&0u32.to_le_bytes());
+        b
+    };
+    for (name, bytes, want) in [
+        ("root", ctx(0, 1, 7, 0), "r0 = 1\n"),
+        ("owner", ctx(7, 1, 7, 0), "r0 = 1\n"),
+        ("other-denied", ctx(8, 1, 7, 0b01), "r0 = 0\n"),
+        ("other-allowed", ctx(8, 1, 7, 0b10), "r0 = 1\n"),
+    ] {
+        std::fs::write(dir.join(format!("{name}.bin")), &bytes).unwrap();
+        for cpu in [1, 4] {
+            let obj = build(clang, &dir, "acl", ACL, cpu);
+            // BTF's 32 bytes are the request (16) and a 16-byte object: a 32-byte context
+            // runs (an object size of 32 would refuse it)
+            let out = udf(&["--json", "verify", s(&obj)]);
+            assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+            let v = json(&out);
+            assert_eq!(v["type"], "acl");
+            let out = udf(&[
+                "run",
+                s(&obj),
+                "--input",
+                s(&dir.join(format!("{name}.bin"))),
+            ]);
+            assert_eq!(text(&out).0, want, "v{cpu} {name}: {:?}", text(&out));
+        }
+    }
+    // an 8-byte object is too small for the owner and mode
+    let obj = dir.join("acl.v1.o");
+    let out = udf(&["verify", s(&obj), "--ctx-size", "8"]);
+    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
 }

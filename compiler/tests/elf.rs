@@ -53,7 +53,13 @@ fn clang() -> Option<&'static str> {
 
 /// Compiles `src` with `-mcpu=v{cpu}` into an object; its bytes and path.
 fn build(clang: &str, name: &str, src: &str, cpu: u8) -> (Vec<u8>, PathBuf) {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("elf_reader");
+    // a folder of its own: tests build the same sources at the same time
+    static BUILDS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    static CLEAN: std::sync::Once = std::sync::Once::new();
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("elf_reader");
+    CLEAN.call_once(|| drop(std::fs::remove_dir_all(&root)));
+    let n = BUILDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = root.join(format!("{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let c = dir.join(format!("{name}.c"));
     let o = dir.join(format!("{name}.v{cpu}.o"));
@@ -501,4 +507,93 @@ fn the_fuzzing_oracle_reads_multi_function_objects() {
         "{fs:?}"
     );
     udf_compiler::fuzzing::elf_reader(&bytes);
+}
+
+/// `leaf` is reached from three places, through a global symbol (`mid`, `leaf`) and a section
+/// symbol plus offset (the static `mid2`).
+const SHARED: &str = r#"
+__attribute__((noinline)) unsigned long leaf(const unsigned char *p, unsigned long n,
+                                             unsigned long i)
+{
+    return i < n ? p[i] : 0;
+}
+__attribute__((noinline)) unsigned long mid(const unsigned char *p, unsigned long n)
+{
+    return leaf(p, n, 1) + leaf(p, n, 2);
+}
+static __attribute__((noinline)) unsigned long mid2(const unsigned char *p, unsigned long n)
+{
+    return leaf(p, n, 3) ^ mid(p, n);
+}
+__attribute__((section("filter/shared")))
+unsigned long shared(const unsigned char *pkt, unsigned long len)
+{
+    return mid(pkt, len) + mid2(pkt, len);
+}
+"#;
+
+#[test]
+fn global_and_static_subprograms_are_linked_once_each() {
+    let Some(clang) = clang() else { return };
+    for cpu in 1..=4 {
+        let (bytes, _) = build(clang, "shared", SHARED, cpu);
+        let c = elf::load(&bytes, None).unwrap_or_else(|e| panic!("v{cpu}: {e}"));
+        assert_eq!(c.section, "filter/shared");
+        assert_eq!(
+            c.ty,
+            Some(ProgramType::Filter),
+            "`filter/...` names the type"
+        );
+        let mut names: Vec<&str> = c.functions.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names[0], "shared");
+        names.sort();
+        assert_eq!(names, ["leaf", "mid", "mid2", "shared"], "v{cpu}");
+        let conf = udf_verifier::Config::new(ProgramType::Filter);
+        udf_verifier::verify(&c.prog, &conf).unwrap_or_else(|e| panic!("v{cpu}: {e:?}"));
+        let pkt = [10u8, 20, 30, 40];
+        // mid = 20 + 30; mid2 = 40 ^ 50
+        assert_eq!(
+            run(&c, ProgramType::Filter, &pkt).0,
+            50 + (40 ^ 50),
+            "v{cpu}"
+        );
+        assert_eq!(run(&c, ProgramType::Filter, &pkt[..2]).0, 20 + 20, "v{cpu}");
+        // a .text function as the entry: named, and its type given by the caller
+        let m = elf::load(&bytes, Some("mid")).unwrap();
+        assert_eq!((m.section.as_str(), m.ty), (".text", None));
+        assert_eq!(m.functions.len(), 2);
+    }
+}
+
+/// Sign-extending loads and 32-bit jumps at `-mcpu=v4`.
+const SIGNED: &str = r#"
+__attribute__((section("filter")))
+unsigned long signed_first(const unsigned char *pkt, unsigned long len)
+{
+    if (len < 2)
+        return 0;
+    signed char a = (signed char)pkt[0];
+    short b = (short)(pkt[1] << 8);
+    return a < 0 ? (unsigned long)(-a) : (unsigned long)(b >> 8) + 1000;
+}
+"#;
+
+#[test]
+fn v4_sign_extending_loads_read_and_run() {
+    let Some(clang) = clang() else { return };
+    for cpu in 1..=4 {
+        let (bytes, _) = build(clang, "signed", SIGNED, cpu);
+        let c = elf::load(&bytes, None).unwrap_or_else(|e| panic!("v{cpu}: {e}"));
+        let sx = c
+            .prog
+            .insns()
+            .iter()
+            .any(|i| matches!(i, Insn::Load { signed: true, .. }));
+        assert_eq!(sx, cpu == 4, "v{cpu}: sign-extending loads only at v4");
+        let conf = udf_verifier::Config::new(ProgramType::Filter);
+        udf_verifier::verify(&c.prog, &conf).unwrap_or_else(|e| panic!("v{cpu}: {e:?}"));
+        assert_eq!(run(&c, ProgramType::Filter, &[0xfe, 3]).0, 2, "v{cpu}");
+        assert_eq!(run(&c, ProgramType::Filter, &[5, 0xff]).0, 999, "v{cpu}");
+        assert_eq!(run(&c, ProgramType::Filter, &[5]).0, 0, "v{cpu}");
+    }
 }

@@ -9,7 +9,7 @@
 //! from a real fault.
 //!
 //! Inputs: for filters, the Ethernet packets of the libpcap captures in
-//! `/work/shared/testdata/libpcap/captures` (or `$UDF_TESTDATA/libpcap/captures`), crafted packets
+//! `shared/testdata/libpcap/captures` (beside the repository), crafted packets
 //! for each feature the filters parse cut at every captured length, and mutations of them; for
 //! `owns`/`acl`/`size`, crafted objects, mutations and random ones (fixed seed). The inputs must
 //! exercise each program (a filter accepts some and drops some, and so on).
@@ -74,10 +74,9 @@ fn c_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("c")
 }
 
+/// The libpcap captures (`shared/` beside the repository, as the other suites find it).
 fn captures_dir() -> PathBuf {
-    let base = std::env::var_os("UDF_TESTDATA")
-        .map_or_else(|| PathBuf::from("/work/shared/testdata"), PathBuf::from);
-    base.join("libpcap").join("captures")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata/libpcap/captures")
 }
 
 /// The fixtures: every `.c` file of `corpus/c` with a `SEC("...")` entry.
@@ -316,7 +315,9 @@ impl Inputs {
                 .entry((f.stem.clone(), len))
                 .or_insert_with(|| {
                     let mut rng = Rng::new(0x5eed ^ len as u64 ^ f.stem.len() as u64);
-                    cinputs::objects(&f.stem, len, 600, 300, &mut rng)
+                    // Fewer for large objects (each run walks them whole).
+                    let mutants = (150_000 / len.max(1)).clamp(60, 600);
+                    cinputs::objects(&f.stem, len, mutants, mutants / 2, &mut rng)
                 }),
         }
     }
@@ -387,7 +388,7 @@ fn c_programs_match_gcc_on_every_engine() {
         captures.display()
     );
     println!(
-        "{} packets ({} from captures in {}), 600 mutated and 300 random objects per object fixture",
+        "{} packets ({} from captures in {}); per object fixture 600 mutated and 300 random objects (fewer for objects over 256 bytes)",
         inputs.packets.len(),
         captured,
         captures.display()
@@ -455,7 +456,7 @@ fn c_programs_match_gcc_on_every_engine() {
             }
             // The object sizes to verify for: the declared ones (the fixture's author knows
             // them), which the loader's size from BTF must match; else BTF's.
-            let sizes: Vec<Option<u32>> = match (f.ty, c.ctx_size) {
+            let sizes: Vec<Option<u32>> = match (f.ty, c.object_size(f.ty)) {
                 (ProgramType::Filter, _) => vec![None],
                 (_, Some(n)) if f.sizes.is_empty() => vec![Some(n)],
                 (_, Some(n)) => {

@@ -3,6 +3,7 @@
 //! iteration, and analyses each local call in its caller's state.
 
 use alloc::boxed::Box;
+use alloc::collections::BTreeSet;
 use alloc::rc::Rc;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -128,6 +129,9 @@ pub(crate) struct Analyzer<'a> {
     conf: &'a Config,
     ty: ProgramType,
     pending: Vec<Option<Box<Flow>>>,
+    /// The positions (in the order) whose instruction has a pending state: the walk skips
+    /// straight to the next one, so an iteration costs what it analyses, not its loop's size.
+    queued: BTreeSet<u32>,
     back: Vec<Option<Flow>>,
     iteration: Vec<u64>,
     /// Loops being iterated now (back edges may only reach these).
@@ -154,6 +158,7 @@ impl<'a> Analyzer<'a> {
             conf,
             ty: conf.ty,
             pending: vec![None; n],
+            queued: BTreeSet::new(),
             back: vec![None; cfg.loops.len()],
             iteration: vec![0; cfg.loops.len()],
             active: vec![false; cfg.loops.len()],
@@ -178,11 +183,54 @@ impl<'a> Analyzer<'a> {
         }
     }
 
+    /// Leaves `flow` pending at instruction `i` (joined with what is there).
+    fn put(&mut self, i: usize, flow: Flow) -> R<()> {
+        let Some(p) = self.cfg.pos(i) else {
+            return internal(i, "a state for an instruction outside the order");
+        };
+        match self.pending.get_mut(i) {
+            Some(Some(s)) => s.join(flow, self.conf, Some(i)),
+            Some(slot) => *slot = Some(Box::new(flow)),
+            None => return internal(i, "an edge out of the program"),
+        }
+        self.queued.insert(p as u32);
+        Ok(())
+    }
+
+    /// Takes the state pending at instruction `i`.
+    fn take(&mut self, i: usize) -> Option<Flow> {
+        let f = self.pending.get_mut(i)?.take()?;
+        if let Some(p) = self.cfg.pos(i) {
+            self.queued.remove(&(p as u32));
+        }
+        Some(*f)
+    }
+
+    /// Where a walk at position `p` with nothing falling through resumes for the next pending
+    /// state at position `q`: `q`, or the head of the outermost loop starting at or after `p`
+    /// that holds `q` (a state entering a loop elsewhere than at its head waits for its
+    /// loop's first iteration).
+    fn resume_at(&self, p: usize, q: usize) -> usize {
+        let mut best = q;
+        let mut k = self.cfg.inner(self.cfg.order[q] as usize);
+        while let Some(kk) = k {
+            match self.cfg.pos(self.cfg.loops[kk as usize].head) {
+                Some(h) if h >= p => best = h,
+                _ => break,
+            }
+            k = self.cfg.parent(kk);
+        }
+        best
+    }
+
     pub(crate) fn run(&mut self, entry: State) -> R<()> {
-        self.pending[0] = Some(Box::new(Flow {
-            st: entry,
-            path: PathRing::default(),
-        }));
+        self.put(
+            0,
+            Flow {
+                st: entry,
+                path: PathRing::default(),
+            },
+        )?;
         let (lo, hi) = self.cfg.func_pos[0];
         self.function(lo as usize, hi as usize)
     }
@@ -196,10 +244,11 @@ impl<'a> Analyzer<'a> {
     /// would be a path never analysed, so it is refused rather than trusted.
     fn function(&mut self, lo: usize, hi: usize) -> R<()> {
         self.seq(lo, hi, None)?;
-        for &i in &self.cfg.order[lo..hi] {
-            if self.pending[i as usize].is_some() {
-                return internal(i as usize, "a state the walk never consumed");
-            }
+        if let Some(&q) = self.queued.range(lo as u32..hi as u32).next() {
+            return internal(
+                self.cfg.order[q as usize] as usize,
+                "a state the walk never consumed",
+            );
         }
         Ok(())
     }
@@ -213,6 +262,12 @@ impl<'a> Analyzer<'a> {
         // the instruction before this one, kept out of `pending`.
         let mut carry: Option<Flow> = None;
         while p < hi {
+            if carry.is_none() {
+                let Some(&q) = self.queued.range(p as u32..hi as u32).next() else {
+                    break;
+                };
+                p = self.resume_at(p, q as usize);
+            }
             let i = order[p] as usize;
             if Some(p) != skip_head
                 && let Some(end) = self.cfg.comp_end(p)
@@ -228,10 +283,10 @@ impl<'a> Analyzer<'a> {
             if let Some(c) = &mut carry {
                 c.st.kill_join(i);
             }
-            if let Some(q) = self.pending[i].take() {
+            if let Some(q) = self.take(i) {
                 match &mut carry {
-                    Some(f) => f.join(*q, self.conf, Some(i)),
-                    None => carry = Some(*q),
+                    Some(f) => f.join(q, self.conf, Some(i)),
+                    None => carry = Some(q),
                 }
             }
             if carry.is_some() {
@@ -268,10 +323,8 @@ impl<'a> Analyzer<'a> {
             f.st.drop_unheld();
             f
         };
-        let mut entry = self.pending[head].take().map(|b| name(*b));
-        let side = self.cfg.order[p + 1..end]
-            .iter()
-            .any(|&x| self.pending[x as usize].is_some());
+        let mut entry = self.take(head).map(name);
+        let side = self.queued.range(p as u32 + 1..end as u32).next().is_some();
         if entry.is_none() && !side {
             return Ok(());
         }
@@ -282,6 +335,7 @@ impl<'a> Analyzer<'a> {
             self.back[k] = None;
             if let Some(f) = entry {
                 self.pending[head] = Some(Box::new(f));
+                self.queued.insert(p as u32);
             }
             self.active[k] = true;
             let r = self.seq(p, end, Some(p));
@@ -311,9 +365,21 @@ impl<'a> Analyzer<'a> {
         Ok(())
     }
 
+    /// What arriving at `to` does to the names of a state: `to`'s join symbols name the
+    /// previous arrival (at a loop head, those whose register still holds them stay).
+    fn arrive(&self, st: &mut State, to: usize) {
+        if self.cfg.loop_at(to).is_some() {
+            if !self.conf.planted(Plant::HeadKeepsNames) {
+                st.arrive_at_head(to);
+            }
+        } else {
+            st.kill_join(to);
+        }
+    }
+
     /// Sends `flow` along the edge `from -> to`.
     fn flow(&mut self, from: usize, to: usize, mut flow: Flow) -> R<()> {
-        flow.st.kill_join(to);
+        self.arrive(&mut flow.st, to);
         let (Some(pf), Some(pt)) = (self.cfg.pos(from), self.cfg.pos(to)) else {
             return internal(from, "an edge to an instruction outside the order");
         };
@@ -327,11 +393,7 @@ impl<'a> Analyzer<'a> {
                 Some(s) => s.join(flow, self.conf, Some(to)),
             }
         } else {
-            match self.pending.get_mut(to) {
-                Some(None) => self.pending[to] = Some(Box::new(flow)),
-                Some(Some(s)) => s.join(flow, self.conf, Some(to)),
-                None => return internal(from, "an edge out of the program"),
-            }
+            self.put(to, flow)?;
         }
         Ok(())
     }
@@ -1130,8 +1192,11 @@ impl<'a> Analyzer<'a> {
             sym: None,
         };
         self.returns.push(None);
-        callee.st.kill_join(f.start);
-        self.pending[f.start] = Some(Box::new(callee));
+        self.arrive(&mut callee.st, f.start);
+        if self.pending[f.start].is_some() {
+            return internal(i, "a call into a function already being analysed");
+        }
+        self.put(f.start, callee)?;
         self.function(lo as usize, hi as usize)?;
         let Some(mut ret) = self.returns.pop().flatten() else {
             return Ok(());

@@ -61,6 +61,8 @@ pub struct Cfg {
     loop_at: Vec<u32>,
     /// Innermost loop containing each instruction, or [`NONE`].
     inner: Vec<u32>,
+    /// The loop directly around each loop, or [`NONE`].
+    parent: Vec<u32>,
     /// Jump or call target of each instruction, as an index, or [`NONE`].
     target: Vec<u32>,
 }
@@ -97,6 +99,11 @@ impl Cfg {
     /// The position of instruction `i` in [`Cfg::order`] (`None`: unreachable).
     pub fn pos(&self, i: usize) -> Option<usize> {
         opt(*self.pos.get(i)?).map(|p| p as usize)
+    }
+
+    /// The loop directly around loop `k`.
+    pub fn parent(&self, k: u32) -> Option<u32> {
+        opt(*self.parent.get(k as usize)?)
     }
 
     /// For the loop head at position `p`, the position just past its loop.
@@ -174,24 +181,61 @@ pub fn build(prog: &Program) -> Result<Cfg, (usize, Rule)> {
                 .collect()
         })
         .collect();
-    // Depth-first from the entry, with the chain of call sites.
-    let mut chain: Vec<(usize, usize)> = Vec::new();
-    fn walk(
-        f: usize,
-        callees: &[Vec<(usize, usize)>],
-        funcs: &[Func],
-        chain: &mut Vec<(usize, usize)>,
-        depth: usize,
-    ) -> Result<(), (usize, Rule)> {
-        for &(site, g) in &callees[f] {
-            if g == f || chain.iter().any(|&(_, h)| h == g) || g == 0 {
+    // Depth-first from the entry without recursion, each function once: a call to a
+    // function still on the walk's path is recursion; each function's height (frames it and
+    // its deepest callee chain need) is computed once, so many call sites cost no more than
+    // one (a walk of every call path would be exponential in them).
+    const NEW: u8 = 0;
+    const OPEN: u8 = 1;
+    const DONE: u8 = 2;
+    let mut color = vec![NEW; funcs.len()];
+    let mut height = vec![1usize; funcs.len()];
+    // Functions reachable from the entry, callees before callers.
+    let mut post: Vec<usize> = Vec::new();
+    let mut stack: Vec<(usize, usize)> = vec![(0, 0)];
+    color[0] = OPEN;
+    while let Some(&mut (f, ref mut next)) = stack.last_mut() {
+        if let Some(&(site, g)) = callees[f].get(*next) {
+            *next += 1;
+            match color[g] {
+                OPEN => {
+                    return Err((
+                        site,
+                        Rule::Recursion {
+                            callee: funcs[g].start,
+                        },
+                    ));
+                }
+                NEW => {
+                    color[g] = OPEN;
+                    stack.push((g, 0));
+                }
+                _ => {}
+            }
+            continue;
+        }
+        stack.pop();
+        color[f] = DONE;
+        height[f] = 1 + callees[f]
+            .iter()
+            .map(|&(_, g)| height[g])
+            .max()
+            .unwrap_or(0);
+        post.push(f);
+    }
+    if height[0] > MAX_FRAMES {
+        // Name the call that needs one frame too many, down the deepest chain.
+        let (mut f, mut depth) = (0usize, 0usize);
+        loop {
+            let Some(&(site, g)) = callees[f].iter().max_by_key(|&&(_, g)| height[g]) else {
                 return Err((
-                    site,
-                    Rule::Recursion {
-                        callee: funcs[g].start,
+                    0,
+                    Rule::CallDepth {
+                        depth: height[0],
+                        max: MAX_FRAMES,
                     },
                 ));
-            }
+            };
             if depth + 1 >= MAX_FRAMES {
                 return Err((
                     site,
@@ -201,13 +245,10 @@ pub fn build(prog: &Program) -> Result<Cfg, (usize, Rule)> {
                     },
                 ));
             }
-            chain.push((site, g));
-            walk(g, callees, funcs, chain, depth + 1)?;
-            chain.pop();
+            f = g;
+            depth += 1;
         }
-        Ok(())
     }
-    walk(0, &callees, &funcs, &mut chain, 0)?;
 
     // Loops: a weak topological order of each function.
     let succ = |i: usize| -> [Option<usize>; 2] {
@@ -220,10 +261,33 @@ pub fn build(prog: &Program) -> Result<Cfg, (usize, Rule)> {
     };
     let mut w = Wto::new(n);
     let mut func_pos = Vec::with_capacity(funcs.len());
+    let mut nesting = Vec::with_capacity(funcs.len());
     for f in &funcs {
         let lo = w.order.len();
+        w.max_depth = 0;
         w.build(f.start, &succ)?;
         func_pos.push((lo as u32, w.order.len() as u32));
+        nesting.push(w.max_depth as usize);
+    }
+    // The analysis recurses once per loop level and once per call: loops nested down a call
+    // chain count together.
+    let mut chain_nesting = vec![0usize; funcs.len()];
+    for &f in &post {
+        let below = callees[f]
+            .iter()
+            .map(|&(_, g)| chain_nesting[g])
+            .max()
+            .unwrap_or(0);
+        chain_nesting[f] = nesting[f] + below;
+        if chain_nesting[f] > MAX_LOOP_DEPTH {
+            return Err((
+                funcs[f].start,
+                Rule::LoopNesting {
+                    depth: chain_nesting[f],
+                    max: MAX_LOOP_DEPTH,
+                },
+            ));
+        }
     }
     Ok(Cfg {
         funcs,
@@ -234,12 +298,14 @@ pub fn build(prog: &Program) -> Result<Cfg, (usize, Rule)> {
         comp_end: w.comp_end,
         loop_at: w.loop_at,
         inner: w.inner,
+        parent: w.parent,
         target: target_raw,
     })
 }
 
-/// Most loops nested in one another. It bounds the cost of building the order (each
-/// instruction is visited once per loop around it) and the analysis's recursion.
+/// Most loops nested in one another, counted down call chains (a loop around a call adds to
+/// the callee's). It bounds the cost of building the order (each instruction is visited once
+/// per loop around it) and the analysis's recursion.
 pub const MAX_LOOP_DEPTH: usize = 64;
 
 /// An element of a partition under construction.
@@ -265,8 +331,11 @@ struct Wto {
     loops: Vec<Loop>,
     loop_at: Vec<u32>,
     inner: Vec<u32>,
+    parent: Vec<u32>,
     dfn: Vec<u32>,
     num: u32,
+    /// Deepest nesting seen by the last [`Wto::build`].
+    max_depth: u32,
 }
 
 /// A frame of the depth-first walk.
@@ -300,8 +369,10 @@ impl Wto {
             loops: Vec::new(),
             loop_at: vec![NONE; n],
             inner: vec![NONE; n],
+            parent: Vec::new(),
             dfn: vec![0; n],
             num: 0,
+            max_depth: 0,
         }
     }
 
@@ -410,6 +481,7 @@ impl Wto {
                     }
                     parts.push(Vec::new());
                     depth_of.push(depth);
+                    self.max_depth = self.max_depth.max(depth);
                     frames.push(Step::Comp {
                         v,
                         next: 0,
@@ -490,6 +562,7 @@ impl Wto {
                 });
                 self.loop_at[node as usize] = k;
                 self.inner[node as usize] = k;
+                self.parent.push(open.last().map_or(NONE, |&(o, _)| o));
                 open.push((k, at));
                 work.push((q, parts[q as usize].len()));
             }

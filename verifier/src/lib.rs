@@ -185,11 +185,14 @@ pub enum Plant {
     Add32Unchecked,
     /// Sums: a bound on `a + b` gives `a` a bound using `b`'s greatest value, not its least.
     SumUsesGreatest,
+    /// Loop heads: arriving again keeps every join symbol of the head, though it now names
+    /// the new arrival.
+    HeadKeepsNames,
 }
 
 impl Plant {
     /// Every planted bug.
-    pub const ALL: [Plant; 18] = [
+    pub const ALL: [Plant; 19] = [
         Plant::AndBelowMin,
         Plant::SwapKeepsSymbol,
         Plant::NarrowMoveKeepsSymbol,
@@ -208,6 +211,7 @@ impl Plant {
         Plant::NarrowEqualsUnshifted,
         Plant::Add32Unchecked,
         Plant::SumUsesGreatest,
+        Plant::HeadKeepsNames,
     ];
 }
 

@@ -543,6 +543,40 @@ impl State {
         }
     }
 
+    /// Control arrives at loop head `j` again: its join symbols are about to name this
+    /// arrival. One whose register still holds exactly it keeps its meaning (the register's
+    /// value now is the value it names) and stays, with its bounds; the others die.
+    pub fn arrive_at_head(&mut self, j: usize) {
+        if j as u64 >= self.joins_below as u64 || j > MAX_JOIN_POINT {
+            return;
+        }
+        let mut keep = [false; 32];
+        for (r, v) in self.regs.iter().enumerate() {
+            for ptr in [false, true] {
+                let kind_ok = if ptr {
+                    v.kind == Kind::Ctx
+                } else {
+                    v.kind == Kind::Scalar
+                };
+                if kind_ok && v.sym == Some((join_sym(j, r, ptr), 0)) {
+                    keep[r + 16 * usize::from(ptr)] = true;
+                }
+            }
+        }
+        let (lo, hi) = (join_sym(j, 0, false), join_sym(j, 15, false));
+        let (plo, phi) = (join_sym(j, 0, true), join_sym(j, 15, true));
+        self.kill_matching(|s| {
+            let k = if lo <= s && s <= hi {
+                (s - lo) as usize
+            } else if plo <= s && s <= phi {
+                (s - plo) as usize + 16
+            } else {
+                return false;
+            };
+            !keep[k]
+        });
+    }
+
     /// Forgets the join symbols of instruction `j` (control arrives there again: they are
     /// about to name the new arrival).
     pub fn kill_join(&mut self, j: usize) {
@@ -573,27 +607,44 @@ impl State {
                 continue;
             };
             let Some(kd) = self.fact(d) else { continue };
-            let k = kd as i128 + c as i128 + self.least(other, greatest);
+            let Some(least) = self.least(other, greatest) else {
+                continue;
+            };
+            let k = kd as i128 + c as i128 + least;
             best = Some(best.map_or(k, |x| x.max(k)));
         }
         best.and_then(|k| i64::try_from(k).ok())
     }
 
-    /// The least value a named number has here (0 when no register holds it: numbers are
-    /// not negative).
-    fn least(&self, sym: Sym, greatest: bool) -> i128 {
+    /// The least value a name stands for here, from the registers holding it: a number is
+    /// never negative (0 when no register holds it); a context pointer's offset (a pointer
+    /// join symbol) may be, so with no register holding it nothing is known.
+    fn least(&self, sym: Sym, greatest: bool) -> Option<i128> {
         if sym == LEN {
-            return self.len_min as i128;
+            return Some(self.len_min as i128);
         }
-        self.regs
+        let ptr = join_of(sym).is_some_and(|(_, _, p)| p);
+        let want = if ptr { Kind::Ctx } else { Kind::Scalar };
+        let known = self
+            .regs
             .iter()
-            .filter(|v| v.kind == Kind::Scalar)
+            .filter(|v| v.kind == want)
             .filter_map(|v| match v.sym {
-                Some((s, o)) if s == sym && greatest => Some(v.n.umax as i128 - o as i128),
-                Some((s, o)) if s == sym => Some(v.n.umin as i128 - o as i128),
+                Some((s, o)) if s == sym => Some(if ptr {
+                    v.n.smin as i128 - o as i128
+                } else if greatest {
+                    v.n.umax as i128 - o as i128
+                } else {
+                    v.n.umin as i128 - o as i128
+                }),
                 _ => None,
             })
-            .fold(0, i128::max)
+            .max();
+        if ptr {
+            known
+        } else {
+            Some(known.unwrap_or(0).max(0))
+        }
     }
 
     /// The least length the facts imply: `sym + k <= len` with `sym` at least `m` gives
@@ -601,7 +652,9 @@ impl State {
     pub fn len_floor(&self) -> u64 {
         let mut floor = self.len_min as i128;
         for &(s, k) in &self.facts {
-            floor = floor.max(self.least(s, false) + k as i128);
+            if let Some(least) = self.least(s, false) {
+                floor = floor.max(least + k as i128);
+            }
         }
         floor.clamp(0, u64::MAX as i128) as u64
     }

@@ -92,6 +92,15 @@ pub struct LinkedFunction {
 }
 
 impl CProgram {
+    /// The object size a `ty` program verifies for, from BTF: the pointee's size, which for
+    /// `acl` is the whole context (the 16-byte request, then the object), so 16 less.
+    pub fn object_size(&self, ty: ProgramType) -> Option<u32> {
+        match ty {
+            ProgramType::Acl => self.ctx_size?.checked_sub(16),
+            _ => self.ctx_size,
+        }
+    }
+
     /// The function instruction `index` belongs to and the instruction's byte offset in that
     /// function's section.
     pub fn origin(&self, index: usize) -> Option<(&LinkedFunction, u64)> {

@@ -950,7 +950,7 @@ pub fn crafted_objects(stem: &str, len: usize) -> Vec<(String, Vec<u8>)> {
     match stem {
         "ext2_inode" | "ext2_size" => inodes(),
         "ext2_indirect" => indirect(len),
-        "extent_list" => extent_lists(),
+        "extent_list" | "unsafe_extent_count" => extent_lists(),
         "fat_dirent_size" => dirents(),
         "unsafe_strlen" => names64(),
         "ext4_extent_node" => ext4_nodes(len),
