@@ -22,7 +22,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use udf_bytecode::{Insn, Program, ProgramType, Reg, Source};
-use udf_verifier::state::{LEN, join_of};
+use udf_verifier::state::{LEN, PTR_INSN, join_of};
 use udf_verifier::{Access, Facts, Kind, Recorded, Value, defines};
 
 use crate::decoded::Compiled;
@@ -159,6 +159,8 @@ impl fmt::Display for SymName {
             f.write_str("len")
         } else if let Some((j, r, _)) = join_of(self.0) {
             write!(f, "r{r}@{j}")
+        } else if self.0 >= udf_verifier::state::PTR_INSN {
+            write!(f, "p{}", self.0 - udf_verifier::state::PTR_INSN)
         } else {
             write!(f, "v{}", self.0)
         }
@@ -429,6 +431,10 @@ impl Checker<'_> {
     fn sym_value(&self, s: u32) -> Option<i128> {
         if s == LEN {
             Some(self.len as i128)
+        } else if s >= PTR_INSN && join_of(s).is_none() {
+            // The context pointer instruction `s - PTR_INSN` produced: its offset.
+            let x = self.last.get((s - PTR_INSN) as usize).copied().flatten()?;
+            Some(x.wrapping_sub(CTX_BASE) as i64 as i128)
         } else if let Some((j, r, ptr)) = join_of(s) {
             let slot = *self.join_slot.get(j)?;
             let regs = self.arrivals.get(slot as usize).copied().flatten()?;

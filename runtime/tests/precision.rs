@@ -713,3 +713,82 @@ fn in_place_updates_and_length_tests() {
         "ctx-bounds",
     );
 }
+
+/// A pointer walk (`p += p[1] + 2` while `p + 4 <= end`), as clang emits it: a named pointer
+/// plus a named number is named by the instruction as a pointer, and the sum remembered.
+#[test]
+fn pointer_walk_with_named_steps() {
+    let src = "
+        mov %r0, 0
+        jslt %r2, 16, out
+        mov %r4, %r1
+        add %r4, %r2
+        mov %r2, 0
+        add %r1, 14
+    body:
+        ldxb %r5, [%r1+0]
+        mov %r0, %r3
+        jeq %r5, 7, out
+        mov %r0, 0
+        jgt %r2, 6, out
+        ldxb %r5, [%r1+1]
+        add %r5, %r1
+        add %r2, 1
+        mov %r6, %r5
+        add %r6, 4
+        add %r5, 2
+        mov %r1, %r5
+        jle %r6, %r4, body
+    out:
+        exit";
+    accepted(ProgramType::Filter, None, src);
+    rejected(
+        ProgramType::Filter,
+        None,
+        &src.replace("add %r6, 4", "add %r6, 3"),
+        "ctx-bounds",
+    );
+}
+
+/// Before `-mcpu=v3`, clang writes `(int)len` as `lsh 32; arsh 32`: where that is the identity
+/// the result keeps the length's name.
+#[test]
+fn shift_pair_sign_extension_keeps_the_name() {
+    let src = "
+        mov %r0, 0
+        jgt %r2, 65535, out
+        jlt %r2, 20, out
+        ldxb %r4, [%r1+0]
+        jlt %r4, 5, out
+        lsh %r2, 32
+        arsh %r2, 32
+        lsh %r4, 1
+        mov %r5, %r4
+        add %r5, -6
+        jsgt %r5, %r2, out
+        add %r1, %r4
+        ldxb %r0, [%r1-7]
+    out:
+        exit";
+    accepted(ProgramType::Filter, None, src);
+    rejected(
+        ProgramType::Filter,
+        None,
+        &src.replace("[%r1-7]", "[%r1-6]"),
+        "ctx-bounds",
+    );
+    // A length that may not fit 31 bits: the pair changes it, no name survives.
+    rejected(
+        ProgramType::Filter,
+        None,
+        &src.replace("jgt %r2, 65535, out", "jgt %r2, 0xffffffff, out"),
+        "ctx-bounds",
+    );
+    // Not the same register, or not a pair: no name either.
+    rejected(
+        ProgramType::Filter,
+        None,
+        &src.replace("arsh %r2, 32", "mov %r0, 0\n        arsh %r2, 32"),
+        "ctx-bounds",
+    );
+}

@@ -16,7 +16,7 @@ use udf_bytecode::{Insn, Program};
 use crate::cfg::{Cfg, MAX_FRAMES};
 use crate::error::{PathStep, Region, Rule};
 use crate::scalar::Scalar;
-use crate::state::{FRAME, Frame, Kind, LEN, State, Sym, Value};
+use crate::state::{self, FRAME, Frame, Kind, LEN, State, Sym, Value};
 use crate::{Access, Config, LoopFact, Plant, Recorded};
 
 /// The most recent branch decisions of a path, oldest first once unrolled (a ring buffer:
@@ -503,12 +503,14 @@ impl<'a> Analyzer<'a> {
             return Ok(());
         };
         let st = &mut flow.st;
+        // What `lsh r, 32` just before left (for this instruction only).
+        let shl32 = st.shl32.take();
         // Symbol `i` names the value this instruction produced the last time it ran: it dies
         // now, whatever this run produces (a pointer, a copy, nothing). A load first uses what
         // is known before it runs (its address may be `v{i} + c`: a walk that reads its next
         // offset from the byte the same load read the last time round), then kills it.
         if !matches!(insn, Insn::Load { .. }) && st.may_hold(i as Sym) {
-            st.kill_sym(i as Sym);
+            st.kill_insn(i);
         }
         match insn {
             Insn::Alu {
@@ -549,6 +551,28 @@ impl<'a> Analyzer<'a> {
                 } else {
                     let a = Self::read(st, i, dst)?;
                     self.alu(st, i, width, op, dst, a, b, &regs)?;
+                    // `lsh r, 32` then `arsh r, 32` (`rsh r, 32`) sign- (zero-) extends the low
+                    // 32 bits: where that is the identity on the value before the shift, the
+                    // result is that value, its symbol included.
+                    let k = b.n.as_const();
+                    let k32 = k == Some(32) && width == Width::W64;
+                    if k32 && op == AluOp::Lsh && a.kind == Kind::Scalar {
+                        st.shl32 = Some((dst.index() as u8, a));
+                    } else if k32
+                        && matches!(op, AluOp::Arsh | AluOp::Rsh)
+                        && let Some((r, v)) = shl32
+                        && r as usize == dst.index()
+                    {
+                        let (ext, w) = if op == AluOp::Arsh {
+                            (AluOp::MovSx32, Width::W64)
+                        } else {
+                            (AluOp::Mov, Width::W32)
+                        };
+                        if move_is_identity(ext, w, &v.n) {
+                            let n = st.regs[dst.index()].n.meet(&v.n).unwrap_or(v.n);
+                            Self::set_scalar(st, i, dst, n, v.sym);
+                        }
+                    }
                 }
             }
             Insn::Neg { width, dst } => {
@@ -634,7 +658,7 @@ impl<'a> Analyzer<'a> {
                     _ => return rej(st, i, Rule::NotAPointer { reg: base }, &[base]),
                 };
                 if st.may_hold(i as Sym) {
-                    st.kill_sym(i as Sym);
+                    st.kill_insn(i);
                 }
                 match v {
                     Ok(n) => Self::set_scalar(st, i, dst, n, None),
@@ -873,7 +897,7 @@ impl<'a> Analyzer<'a> {
             }
             (true, false) if width == Width::W64 && matches!(op, AluOp::Add | AluOp::Sub) => {
                 let n = a.n.alu(op, width, &b.n);
-                let sym = ptr_sym(&a, &b, op);
+                let sym = ptr_sym(&a, &b, op).or_else(|| ptr_sum(st, i, &a, &b, op));
                 st.regs[dst.index()] = Value {
                     kind: a.kind,
                     n,
@@ -882,7 +906,7 @@ impl<'a> Analyzer<'a> {
             }
             (false, true) if width == Width::W64 && op == AluOp::Add => {
                 let n = a.n.alu(op, width, &b.n);
-                let sym = ptr_sym(&b, &a, op);
+                let sym = ptr_sym(&b, &a, op).or_else(|| ptr_sum(st, i, &b, &a, op));
                 st.regs[dst.index()] = Value {
                     kind: b.kind,
                     n,
@@ -1510,6 +1534,26 @@ fn shift(v: &Value, s: (Sym, i64), c: i64) -> Option<(Sym, i64)> {
         return None;
     }
     Some((s.0, s.1.checked_add(c)?))
+}
+
+/// A context pointer with a name plus a named number (`p += p[1] + 2`): the result is named
+/// by this instruction as a pointer ([`state::ptr_insn_sym`]), and the sum is remembered, so
+/// a bound on the new pointer bounds the parts and the other way round.
+fn ptr_sum(st: &mut State, i: usize, p: &Value, x: &Value, op: AluOp) -> Option<(Sym, i64)> {
+    if p.kind != Kind::Ctx || op != AluOp::Add {
+        return None;
+    }
+    let ((sp, op_), (sx, ox)) = (p.sym?, x.sym?);
+    // Exact as integers: the offsets stay in a range where nothing wraps.
+    let lo = p.n.smin as i128 + x.n.umin as i128;
+    let hi = p.n.smax as i128 + x.n.umax as i128;
+    if lo < i64::MIN as i128 || hi > i64::MAX as i128 || x.n.umax > i64::MAX as u64 {
+        return None;
+    }
+    let me = state::ptr_insn_sym(i)?;
+    st.syms_below = st.syms_below.max(i as Sym + 1);
+    st.add_sum((me, sp, sx, op_.checked_add(ox)?));
+    Some((me, 0))
 }
 
 /// The symbol of pointer `p OP x`, when it stays exact.

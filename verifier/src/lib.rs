@@ -546,6 +546,7 @@ pub fn verify(prog: &Program, conf: &Config) -> Result<Verified, Rejection> {
         emits: 0,
         syms_below: 0,
         joins_below: 0,
+        shl32: None,
     };
     let mut a = analyze::Analyzer::new(prog, &cfg, conf);
     if let Err(e) = a.run(entry) {

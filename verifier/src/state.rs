@@ -14,6 +14,25 @@ pub type Sym = u32;
 /// The symbol of the context length (`r2` on entry).
 pub const LEN: Sym = u32::MAX;
 
+/// Pointer results of instructions: `PTR_INSN + i` is the offset of the context pointer
+/// instruction `i` produced when it last ran (instruction `i`'s own symbol `i` names a number
+/// it produced). Used for a named pointer plus a named number.
+pub const PTR_INSN: Sym = 1 << 30;
+
+/// The pointer symbol of instruction `i` (`None` for programs too large to have one).
+pub const fn ptr_insn_sym(i: usize) -> Option<Sym> {
+    if i < PTR_INSN as usize {
+        Some(PTR_INSN + i as Sym)
+    } else {
+        None
+    }
+}
+
+/// Whether `s` names a context pointer's offset (which may be negative) rather than a number.
+pub const fn names_pointer(s: Sym) -> bool {
+    (s >= PTR_INSN && s < JOIN) || (s >= PTR_JOIN && s != LEN)
+}
+
 /// Join symbols start here: `JOIN + 16 * j + r` is "the number register `r` held when control
 /// last arrived at instruction `j`", given where paths with different names for it meet;
 /// `PTR_JOIN + 16 * j + r` is the same for a context pointer's offset.
@@ -117,6 +136,8 @@ impl fmt::Display for Value {
                 write!(f, " (= len{o:+})")?;
             } else if let Some((j, r, _)) = join_of(s) {
                 write!(f, " (= r{r}@{j}{o:+})")?;
+            } else if s >= PTR_INSN {
+                write!(f, " (= p{}{o:+})", s - PTR_INSN)?;
             } else {
                 write!(f, " (= v{s}{o:+})")?;
             }
@@ -325,6 +346,10 @@ pub struct State {
     pub syms_below: Sym,
     /// Every join symbol in the state names a join point below this.
     pub joins_below: u32,
+    /// Set by `lsh r, 32` for the next instruction only: `r` holds this value shifted left
+    /// by 32 (so `arsh r, 32` or `rsh r, 32` next is a sign or zero extension of it: clang's
+    /// `(int)x` before `-mcpu=v3`).
+    pub shl32: Option<(u8, Value)>,
 }
 
 impl State {
@@ -336,6 +361,7 @@ impl State {
             && self.len_max == o.len_max
             && self.facts == o.facts
             && self.sums == o.sums
+            && self.shl32 == o.shl32
     }
 
     /// Joins `o` into `self`.
@@ -358,6 +384,9 @@ impl State {
         self.emits = self.emits.max(o.emits);
         self.syms_below = self.syms_below.max(o.syms_below);
         self.joins_below = self.joins_below.max(o.joins_below);
+        if self.shl32 != o.shl32 {
+            self.shl32 = None;
+        }
     }
 
     /// Joins `o` into `self` where control arrives at instruction `j`: a number both paths
@@ -623,7 +652,7 @@ impl State {
         if sym == LEN {
             return Some(self.len_min as i128);
         }
-        let ptr = join_of(sym).is_some_and(|(_, _, p)| p);
+        let ptr = names_pointer(sym);
         let want = if ptr { Kind::Ctx } else { Kind::Scalar };
         let known = self
             .regs
@@ -731,6 +760,15 @@ impl State {
         sym < self.syms_below
     }
 
+    /// Forgets everything said about instruction `i`'s symbols, number and pointer (it is
+    /// about to run again).
+    pub fn kill_insn(&mut self, i: usize) {
+        match ptr_insn_sym(i) {
+            Some(p) => self.kill_matching(|s| s == i as Sym || s == p),
+            None => self.kill_sym(i as Sym),
+        }
+    }
+
     /// Forgets everything said about `sym` (its instruction is about to run again).
     pub fn kill_sym(&mut self, sym: Sym) {
         self.kill_matching(|s| s == sym);
@@ -745,6 +783,9 @@ impl State {
             }
         };
         self.regs.iter_mut().for_each(dead);
+        if self.shl32.is_some_and(|(_, v)| holds(&v)) {
+            self.shl32 = None;
+        }
         for f in &mut self.frames {
             if f.spills.iter().any(|(_, v)| holds(v)) || f.saved.iter().any(holds) {
                 let f = Rc::make_mut(f);
