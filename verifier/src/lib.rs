@@ -36,16 +36,25 @@
 //! operation passes its operand's symbol on only where it is the identity on every value the
 //! operand may hold (a 32-bit move of a value below 2^32, `le` of a value that fits, sign
 //! extension of a value in range; a byte swap never), or shifts it by a constant that cannot
-//! wrap (64-bit; 32-bit where operand and result fit 32 bits), or keeps every bit (`and` with
-//! a covering mask). A conditional jump names the number it compares when it has no name
-//! (symbol `i` = its `dst` after the jump), and narrowing it narrows every number equal to it
-//! up to a constant. Where paths that name a number differently meet at instruction `j`, the
-//! register gets the join symbol `r@j` ("what register `r` held when control last arrived at
-//! `j`", [`state::join_sym`]) with the weaker of the length bounds the paths proved; arriving
-//! at `j` again kills them. A comparison `x <= len + c` records `sym(x) + k <= len`; a context access through
-//! `r1 + x + off` is proven in bounds by such a fact. This is what lets a variable-length header
-//! (IPv4 IHL) followed by a length test verify. The checking interpreter checks every one of
-//! these facts on every run.
+//! wrap (64-bit; 32-bit where operand and result fit 32 bits; `or`/`xor` of bits never set),
+//! or keeps every bit (`and` with a covering mask; `lsh 32` then `arsh 32` of a value that fits).
+//! A conditional jump names the number it compares when it has no name (symbol `i` = its `dst`
+//! after the jump), and narrowing it narrows every number equal to it up to a constant (a copy
+//! of the length narrows the length's bounds). Where paths that name a number (or a context
+//! pointer's offset) differently meet at instruction `j`, the register gets the join symbol
+//! `r@j` ("what register `r` held when control last arrived at `j`", [`state::join_sym`]) with
+//! the weaker of the length bounds the paths proved; arriving at `j` again kills them, except at
+//! a loop head, where one whose register still holds it stays, and each iteration's registers
+//! are named there ([`state::State::name_at`]) so that in-place updates keep a name. A named
+//! pointer plus a named number is named `p{i}` by its instruction ([`state::ptr_insn_sym`]).
+//! Sums `d = a + b + c` of two named values are kept ([`state::Sum`]): a bound on `d` bounds
+//! `a` once `b`'s least value is known. A comparison `x <= y` records `sym(x) + k <= len` where
+//! `y` is the length or is bounded by it, and two context pointers with offsets in
+//! `[0, 2^32]` compare as their offsets; a context access through `r1 + x + off` is proven in
+//! bounds by such a fact or by the least length the facts imply. Before a context load's state
+//! is recorded, what the facts imply there is made explicit. This is what lets variable-length
+//! headers, option walks and pointer walks verify. The checking interpreter checks every one
+//! of these facts, names and sums on every run.
 //!
 //! # Transfer functions
 //! ALU operations use [`scalar::Scalar::alu`]: interval arithmetic with overflow detection, tnum
