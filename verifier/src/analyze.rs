@@ -432,7 +432,7 @@ impl<'a> Analyzer<'a> {
             {
                 flow.st.add_fact(s, k);
             }
-            if !flow.st.facts.is_empty() {
+            if !flow.st.facts.is_empty() && flow.st.relational() {
                 flow.st.len_min = flow.st.len_floor();
             }
         }
@@ -891,6 +891,7 @@ impl<'a> Analyzer<'a> {
                     && b.n.as_const().is_none()
                     && a.n.umax.checked_add(b.n.umax).is_some()
                     && let Some(c) = oa.checked_add(ob)
+                    && st.relational()
                 {
                     st.add_sum((i as Sym, sa, sb, c));
                 }
@@ -1540,7 +1541,7 @@ fn shift(v: &Value, s: (Sym, i64), c: i64) -> Option<(Sym, i64)> {
 /// by this instruction as a pointer ([`state::ptr_insn_sym`]), and the sum is remembered, so
 /// a bound on the new pointer bounds the parts and the other way round.
 fn ptr_sum(st: &mut State, i: usize, p: &Value, x: &Value, op: AluOp) -> Option<(Sym, i64)> {
-    if p.kind != Kind::Ctx || op != AluOp::Add {
+    if p.kind != Kind::Ctx || op != AluOp::Add || !st.relational() {
         return None;
     }
     let ((sp, op_), (sx, ox)) = (p.sym?, x.sym?);

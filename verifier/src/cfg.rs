@@ -265,7 +265,22 @@ pub fn build(prog: &Program) -> Result<Cfg, (usize, Rule)> {
     for f in &funcs {
         let lo = w.order.len();
         w.max_depth = 0;
-        w.build(f.start, &succ)?;
+        // Without a backward jump a function has no cycle, and index order is a topological
+        // order: the weak topological order of a DAG (unreachable instructions in it never
+        // receive a state). The common case costs a pass, not a depth-first walk.
+        let backward = (f.start..f.end).any(|i| {
+            matches!(insns[i], Insn::Ja { .. } | Insn::Ja32 { .. } | Insn::Jump { .. })
+                && target(i).is_some_and(|t| t <= i)
+        });
+        if backward {
+            w.build(f.start, &succ)?;
+        } else {
+            for i in f.start..f.end {
+                w.pos[i] = w.order.len() as u32;
+                w.order.push(i as u32);
+                w.comp_end.push(NONE);
+            }
+        }
         func_pos.push((lo as u32, w.order.len() as u32));
         nesting.push(w.max_depth as usize);
     }

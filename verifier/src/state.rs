@@ -400,6 +400,7 @@ impl State {
             return self.join_with(o);
         }
         let mut fresh: [Option<(Sym, Option<i64>)>; 11] = [None; 11];
+        let relational = self.relational() || o.relational();
         for (r, slot) in fresh.iter_mut().enumerate() {
             let (a, b) = (&self.regs[r], &o.regs[r]);
             let ptr = match (a.kind, b.kind) {
@@ -426,6 +427,7 @@ impl State {
                 })
                 .unwrap_or(r);
             let k = match (self.slack(a), o.slack(b)) {
+                _ if !relational => None,
                 (Some(x), Some(y)) if stronger => Some(x.max(y)),
                 (Some(x), Some(y)) => Some(x.min(y)),
                 _ => None,
@@ -442,6 +444,12 @@ impl State {
                 self.add_fact(s, k);
             }
         }
+    }
+
+    /// Whether the context length may vary here: only then do bounds relative to it (facts,
+    /// sums) say more than the value ranges, so only then are they kept.
+    pub fn relational(&self) -> bool {
+        self.len_min < self.len_max
     }
 
     /// Gives every named number and context pointer the join symbol of its register at `j`
@@ -483,7 +491,10 @@ impl State {
             map[n] = (s, ptr, js, o);
             new_facts[n] = (
                 js,
-                self.derived_fact(s, false).and_then(|k| k.checked_sub(o)),
+                self.relational()
+                    .then(|| self.derived_fact(s, false))
+                    .flatten()
+                    .and_then(|k| k.checked_sub(o)),
             );
             n += 1;
         }
@@ -565,7 +576,10 @@ impl State {
             Kind::Ctx => return by_sym,
             _ => v.n.umax as i128,
         };
-        let by_range = i64::try_from(self.len_min as i128 - top).ok();
+        // (A negative bound from the ranges says nothing the ranges do not: keep none.)
+        let by_range = i64::try_from(self.len_min as i128 - top)
+            .ok()
+            .filter(|&k| k >= 0);
         match (by_sym, by_range) {
             (Some(x), Some(y)) => Some(x.max(y)),
             (x, y) => x.or(y),
