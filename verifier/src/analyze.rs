@@ -3,7 +3,6 @@
 //! iteration, and analyses each local call in its caller's state.
 
 use alloc::boxed::Box;
-use alloc::collections::BTreeSet;
 use alloc::rc::Rc;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -104,6 +103,66 @@ impl Flow {
     }
 }
 
+/// The positions with a pending state: a bit per position and a bit per word of them, so
+/// the next one after a position is found in a few word reads however far it is.
+struct Queue {
+    words: Vec<u64>,
+    summary: Vec<u64>,
+}
+
+impl Queue {
+    fn new(n: usize) -> Queue {
+        let w = n.div_ceil(64);
+        Queue {
+            words: vec![0; w],
+            summary: vec![0; w.div_ceil(64)],
+        }
+    }
+
+    fn insert(&mut self, p: usize) {
+        if let Some(w) = self.words.get_mut(p / 64) {
+            *w |= 1 << (p % 64);
+            self.summary[p / 4096] |= 1 << ((p / 64) % 64);
+        }
+    }
+
+    fn remove(&mut self, p: usize) {
+        if let Some(w) = self.words.get_mut(p / 64) {
+            *w &= !(1 << (p % 64));
+            if *w == 0 {
+                self.summary[p / 4096] &= !(1 << ((p / 64) % 64));
+            }
+        }
+    }
+
+    /// The first position in `[lo, hi)` with a state.
+    fn next(&self, lo: usize, hi: usize) -> Option<usize> {
+        if lo >= hi {
+            return None;
+        }
+        let found = |p: usize| (p < hi).then_some(p);
+        // The rest of `lo`'s word.
+        let w = lo / 64;
+        let bits = *self.words.get(w)? & (u64::MAX << (lo % 64));
+        if bits != 0 {
+            return found(w * 64 + bits.trailing_zeros() as usize);
+        }
+        // Then whole words, found through the summary.
+        let mut sw = w + 1;
+        while sw * 64 < hi {
+            let s = sw / 64;
+            let sbits = *self.summary.get(s)? & (u64::MAX << (sw % 64));
+            if sbits != 0 {
+                let word = s * 64 + sbits.trailing_zeros() as usize;
+                let bits = self.words[word];
+                return found(word * 64 + bits.trailing_zeros() as usize);
+            }
+            sw = (s + 1) * 64;
+        }
+        None
+    }
+}
+
 /// A rejection: the instruction, the rule, and the registers involved with their values.
 pub(crate) type Fail = (usize, Rule, Vec<(Reg, Value)>);
 type R<T> = Result<T, Box<Fail>>;
@@ -131,7 +190,7 @@ pub(crate) struct Analyzer<'a> {
     pending: Vec<Option<Box<Flow>>>,
     /// The positions (in the order) whose instruction has a pending state: the walk skips
     /// straight to the next one, so an iteration costs what it analyses, not its loop's size.
-    queued: BTreeSet<u32>,
+    queued: Queue,
     back: Vec<Option<Flow>>,
     iteration: Vec<u64>,
     /// Loops being iterated now (back edges may only reach these).
@@ -158,7 +217,7 @@ impl<'a> Analyzer<'a> {
             conf,
             ty: conf.ty,
             pending: vec![None; n],
-            queued: BTreeSet::new(),
+            queued: Queue::new(cfg.order.len()),
             back: vec![None; cfg.loops.len()],
             iteration: vec![0; cfg.loops.len()],
             active: vec![false; cfg.loops.len()],
@@ -193,7 +252,7 @@ impl<'a> Analyzer<'a> {
             Some(slot) => *slot = Some(Box::new(flow)),
             None => return internal(i, "an edge out of the program"),
         }
-        self.queued.insert(p as u32);
+        self.queued.insert(p);
         Ok(())
     }
 
@@ -201,7 +260,7 @@ impl<'a> Analyzer<'a> {
     fn take(&mut self, i: usize) -> Option<Flow> {
         let f = self.pending.get_mut(i)?.take()?;
         if let Some(p) = self.cfg.pos(i) {
-            self.queued.remove(&(p as u32));
+            self.queued.remove(p);
         }
         Some(*f)
     }
@@ -244,9 +303,9 @@ impl<'a> Analyzer<'a> {
     /// would be a path never analysed, so it is refused rather than trusted.
     fn function(&mut self, lo: usize, hi: usize) -> R<()> {
         self.seq(lo, hi, None)?;
-        if let Some(&q) = self.queued.range(lo as u32..hi as u32).next() {
+        if let Some(q) = self.queued.next(lo, hi) {
             return internal(
-                self.cfg.order[q as usize] as usize,
+                self.cfg.order[q] as usize,
                 "a state the walk never consumed",
             );
         }
@@ -263,10 +322,10 @@ impl<'a> Analyzer<'a> {
         let mut carry: Option<Flow> = None;
         while p < hi {
             if carry.is_none() {
-                let Some(&q) = self.queued.range(p as u32..hi as u32).next() else {
+                let Some(q) = self.queued.next(p, hi) else {
                     break;
                 };
-                p = self.resume_at(p, q as usize);
+                p = self.resume_at(p, q);
             }
             let i = order[p] as usize;
             if Some(p) != skip_head
@@ -324,7 +383,7 @@ impl<'a> Analyzer<'a> {
             f
         };
         let mut entry = self.take(head).map(name);
-        let side = self.queued.range(p as u32 + 1..end as u32).next().is_some();
+        let side = self.queued.next(p + 1, end).is_some();
         if entry.is_none() && !side {
             return Ok(());
         }
@@ -335,7 +394,7 @@ impl<'a> Analyzer<'a> {
             self.back[k] = None;
             if let Some(f) = entry {
                 self.pending[head] = Some(Box::new(f));
-                self.queued.insert(p as u32);
+                self.queued.insert(p);
             }
             self.active[k] = true;
             let r = self.seq(p, end, Some(p));
@@ -557,10 +616,10 @@ impl<'a> Analyzer<'a> {
                     let k = b.n.as_const();
                     let k32 = k == Some(32) && width == Width::W64;
                     if k32 && op == AluOp::Lsh && a.kind == Kind::Scalar {
-                        st.shl32 = Some((dst.index() as u8, a));
+                        st.shl32 = Some(Box::new((dst.index() as u8, a)));
                     } else if k32
                         && matches!(op, AluOp::Arsh | AluOp::Rsh)
-                        && let Some((r, v)) = shl32
+                        && let Some(&(r, v)) = shl32.as_deref()
                         && r as usize == dst.index()
                     {
                         let (ext, w) = if op == AluOp::Arsh {
@@ -1393,11 +1452,16 @@ impl<'a> Analyzer<'a> {
             }
             // Every other number equal to an operand up to a constant narrows with it.
             if a.kind == Kind::Scalar {
+                // (Nothing to do where the comparison narrowed nothing.)
                 let unshifted = conf.planted(Plant::NarrowEqualsUnshifted);
-                if let Some((s, o)) = a.sym {
+                if let Some((s, o)) = a.sym
+                    && na != a.n
+                {
                     f.st.narrow_equals(s, o, &na, unshifted);
                 }
-                if let (Some(_), Some((s, o))) = (b_reg, b.sym) {
+                if let (Some(_), Some((s, o))) = (b_reg, b.sym)
+                    && nb != b.n
+                {
                     f.st.narrow_equals(s, o, &nb, unshifted);
                 }
             }

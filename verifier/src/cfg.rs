@@ -269,8 +269,10 @@ pub fn build(prog: &Program) -> Result<Cfg, (usize, Rule)> {
         // order: the weak topological order of a DAG (unreachable instructions in it never
         // receive a state). The common case costs a pass, not a depth-first walk.
         let backward = (f.start..f.end).any(|i| {
-            matches!(insns[i], Insn::Ja { .. } | Insn::Ja32 { .. } | Insn::Jump { .. })
-                && target(i).is_some_and(|t| t <= i)
+            matches!(
+                insns[i],
+                Insn::Ja { .. } | Insn::Ja32 { .. } | Insn::Jump { .. }
+            ) && target(i).is_some_and(|t| t <= i)
         });
         if backward {
             w.build(f.start, &succ)?;

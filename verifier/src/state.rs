@@ -349,7 +349,7 @@ pub struct State {
     /// Set by `lsh r, 32` for the next instruction only: `r` holds this value shifted left
     /// by 32 (so `arsh r, 32` or `rsh r, 32` next is a sign or zero extension of it: clang's
     /// `(int)x` before `-mcpu=v3`).
-    pub shl32: Option<(u8, Value)>,
+    pub shl32: Option<alloc::boxed::Box<(u8, Value)>>,
 }
 
 impl State {
@@ -397,6 +397,17 @@ impl State {
     /// (`stronger`: the planted mistake of keeping the stronger bound, for the oracles' tests.)
     pub fn join_at(&mut self, o: &State, j: usize, stronger: bool) {
         if j > MAX_JOIN_POINT {
+            return self.join_with(o);
+        }
+        // Every register named alike on both paths (or equal and unnamed), or a context of one
+        // fixed length (where names serve only equalities, not bounds): a plain join.
+        if !(self.relational() || o.relational())
+            || self
+                .regs
+                .iter()
+                .zip(o.regs.iter())
+                .all(|(a, b)| a.sym == b.sym && (a.sym.is_some() || a == b))
+        {
             return self.join_with(o);
         }
         let mut fresh: [Option<(Sym, Option<i64>)>; 11] = [None; 11];
@@ -457,7 +468,7 @@ impl State {
     /// sharing a name share the new one (up to their offsets), and the new names get the
     /// bounds the old ones had. Spills and saved registers naming the same value follow.
     pub fn name_at(&mut self, j: usize) {
-        if j > MAX_JOIN_POINT {
+        if j > MAX_JOIN_POINT || !self.relational() {
             return;
         }
         // (old symbol, kind is pointer, new symbol, offset of the representative)
@@ -797,7 +808,7 @@ impl State {
             }
         };
         self.regs.iter_mut().for_each(dead);
-        if self.shl32.is_some_and(|(_, v)| holds(&v)) {
+        if self.shl32.as_deref().is_some_and(|(_, v)| holds(v)) {
             self.shl32 = None;
         }
         for f in &mut self.frames {
