@@ -257,6 +257,9 @@ fn linux_verify(tool: &Path, prog: &Program, runs: usize) -> Linux {
             processed: num("processed"),
         },
         (Some("1"), None) => Linux::Missing("the kernel logged no verification time".into()),
+        _ if get("errno") == Some("EPERM") => {
+            Linux::Missing("EPERM: loading needs root or CAP_BPF".into())
+        }
         _ => Linux::Refused {
             errno: get("errno").unwrap_or("?").to_string(),
             usec: num("verify_usec"),
