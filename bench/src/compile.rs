@@ -9,7 +9,7 @@ use udf_bytecode::ProgramType;
 use udf_jit::{Jit, Mode, Target};
 use udf_verifier::{Config, verify};
 
-use crate::verify::program;
+use crate::verify::{Shape, program};
 
 /// Prints the table: size, best compile time, microseconds per instruction, code size, and
 /// the growth against the next smaller size.
@@ -39,7 +39,7 @@ pub fn run(quick: bool, region_len: Option<usize>) {
     let progs: Vec<_> = sizes
         .iter()
         .map(|&n| {
-            let prog = program(n, true);
+            let prog = program(n, true, Shape::Udfkit);
             let facts = verify(&prog, &conf).expect("benchmark programs verify");
             (n, prog, facts)
         })

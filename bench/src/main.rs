@@ -8,7 +8,8 @@
 //! timed repetitions of at least ~0.3 s (0.03 s with `--quick`, for CI smoke runs).
 //!
 //! `cargo run --release -p udf-bench -- verify [--quick]` measures the verifier on
-//! straight-line and branchy programs of 1k to 1M instructions.
+//! straight-line and branchy programs of 1k to 1M instructions, and the host kernel's verifier
+//! on the same shapes up to 100k (through `tools/linux_verify`, as root), with the ratio.
 //!
 //! `cargo run --release -p udf-bench -- corpus [--quick]` measures the `.udf` compiler on the
 //! corpus and the owns-udfs `ext2_inode` and `ext2_ind1_4k` per call on both engines.
