@@ -407,6 +407,20 @@ impl Wto {
             ))
     }
 
+    /// Numbers `w` and puts it on the walk's stack: the frame that visits it, into `part`.
+    fn enter(&mut self, w: usize, part: u32, stack: &mut Vec<u32>) -> Result<Step, (usize, Rule)> {
+        self.num = self.next_num(w)?;
+        self.dfn[w] = self.num;
+        stack.push(w as u32);
+        Ok(Step::Visit {
+            v: w as u32,
+            next: 0,
+            head: self.num,
+            is_loop: false,
+            part,
+        })
+    }
+
     /// Orders what `start` reaches.
     fn build(
         &mut self,
@@ -420,16 +434,7 @@ impl Wto {
         // The value the last finished frame returned to its caller.
         let mut ret: Option<u32> = None;
         let mut depth_of: Vec<u32> = vec![0];
-        self.num = self.next_num(start)?;
-        self.dfn[start] = self.num;
-        stack.push(start as u32);
-        frames.push(Step::Visit {
-            v: start as u32,
-            next: 0,
-            head: self.num,
-            is_loop: false,
-            part: 0,
-        });
+        frames.push(self.enter(start, 0, &mut stack)?);
         while let Some(top) = frames.last_mut() {
             match top {
                 Step::Visit {
@@ -452,16 +457,7 @@ impl Wto {
                         let d = self.dfn[w];
                         if d == 0 {
                             let part = *part;
-                            self.num = self.next_num(w)?;
-                            self.dfn[w] = self.num;
-                            stack.push(w as u32);
-                            frames.push(Step::Visit {
-                                v: w as u32,
-                                next: 0,
-                                head: self.num,
-                                is_loop: false,
-                                part,
-                            });
+                            frames.push(self.enter(w, part, &mut stack)?);
                         } else {
                             ret = Some(d);
                         }
@@ -522,16 +518,7 @@ impl Wto {
                             && self.dfn[w] == 0
                         {
                             let inner = *inner;
-                            self.num = self.next_num(w)?;
-                            self.dfn[w] = self.num;
-                            stack.push(w as u32);
-                            frames.push(Step::Visit {
-                                v: w as u32,
-                                next: 0,
-                                head: self.num,
-                                is_loop: false,
-                                part: inner,
-                            });
+                            frames.push(self.enter(w, inner, &mut stack)?);
                         }
                         continue;
                     }

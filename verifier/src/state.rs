@@ -60,6 +60,15 @@ pub const fn join_of(s: Sym) -> Option<(usize, usize, bool)> {
     Some((k / 16, k % 16, ptr))
 }
 
+/// Where join symbol `s` of instruction `j` sits among `j`'s 32 (16 registers as numbers, 16 as
+/// pointers), or `None` when `s` is no join symbol of `j`.
+fn join_slot(s: Sym, j: usize) -> Option<usize> {
+    match join_of(s) {
+        Some((jj, r, ptr)) if jj == j => Some(r + 16 * usize::from(ptr)),
+        _ => None,
+    }
+}
+
 /// What a register (or a spilled stack slot) holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kind {
@@ -102,6 +111,16 @@ impl Value {
             kind: Kind::Scalar,
             n,
             sym: None,
+        }
+    }
+
+    /// What a join symbol for this value names: `Some(false)` a number, `Some(true)` a
+    /// context pointer's offset, `None` nothing (other kinds get no join symbols).
+    pub const fn join_kind(&self) -> Option<bool> {
+        match self.kind {
+            Kind::Scalar => Some(false),
+            Kind::Ctx => Some(true),
+            _ => None,
         }
     }
 
@@ -401,7 +420,8 @@ impl State {
         }
         // Every register named alike on both paths (or equal and unnamed), or a context of one
         // fixed length (where names serve only equalities, not bounds): a plain join.
-        if !(self.relational() || o.relational())
+        let relational = self.relational() || o.relational();
+        if !relational
             || self
                 .regs
                 .iter()
@@ -411,13 +431,10 @@ impl State {
             return self.join_with(o);
         }
         let mut fresh: [Option<(Sym, Option<i64>)>; 11] = [None; 11];
-        let relational = self.relational() || o.relational();
         for (r, slot) in fresh.iter_mut().enumerate() {
             let (a, b) = (&self.regs[r], &o.regs[r]);
-            let ptr = match (a.kind, b.kind) {
-                (Kind::Scalar, Kind::Scalar) => false,
-                (Kind::Ctx, Kind::Ctx) => true,
-                _ => continue,
+            let Some(ptr) = a.join_kind().filter(|_| a.kind == b.kind) else {
+                continue;
             };
             if a.sym.is_some() && a.sym == b.sym {
                 continue;
@@ -438,7 +455,6 @@ impl State {
                 })
                 .unwrap_or(r);
             let k = match (self.slack(a), o.slack(b)) {
-                _ if !relational => None,
                 (Some(x), Some(y)) if stronger => Some(x.max(y)),
                 (Some(x), Some(y)) => Some(x.min(y)),
                 _ => None,
@@ -450,10 +466,15 @@ impl State {
             let Some((s, k)) = *f else { continue };
             self.regs[r].sym = Some((s, 0));
             self.joins_below = self.joins_below.max(j as u32 + 1);
-            // Bounds far below the length help no access; they would only crowd out others.
-            if let Some(k) = k.filter(|&k| k > -4096) {
-                self.add_fact(s, k);
-            }
+            self.add_join_fact(s, k);
+        }
+    }
+
+    /// Records the bound a new join symbol inherits, unless it is far below the length:
+    /// such a bound helps no access and would only crowd out others.
+    fn add_join_fact(&mut self, s: Sym, k: Option<i64>) {
+        if let Some(k) = k.filter(|&k| k > -4096) {
+            self.add_fact(s, k);
         }
     }
 
@@ -477,11 +498,7 @@ impl State {
         let mut new_facts: [(Sym, Option<i64>); 11] = [(0, None); 11];
         for r in 0..11 {
             let v = self.regs[r];
-            let ptr = match v.kind {
-                Kind::Scalar => false,
-                Kind::Ctx => true,
-                _ => continue,
-            };
+            let Some(ptr) = v.join_kind() else { continue };
             let Some((s, o)) = v.sym else {
                 // A number with no name gets one (a pointer without one keeps none: `r1 + x`
                 // names the sum by `x`).
@@ -502,10 +519,7 @@ impl State {
             map[n] = (s, ptr, js, o);
             new_facts[n] = (
                 js,
-                self.relational()
-                    .then(|| self.derived_fact(s, false))
-                    .flatten()
-                    .and_then(|k| k.checked_sub(o)),
+                self.derived_fact(s, false).and_then(|k| k.checked_sub(o)),
             );
             n += 1;
         }
@@ -514,12 +528,8 @@ impl State {
         }
         let map = &map[..n];
         let rename = |v: &mut Value| {
-            let ptr = match v.kind {
-                Kind::Scalar => false,
-                Kind::Ctx => true,
-                _ => return,
-            };
-            if let Some((s, o)) = v.sym
+            if let Some(ptr) = v.join_kind()
+                && let Some((s, o)) = v.sym
                 && let Some(m) = map.iter().find(|m| m.0 == s && m.1 == ptr)
                 && let Some(d) = o.checked_sub(m.3)
             {
@@ -537,9 +547,7 @@ impl State {
         }
         self.joins_below = self.joins_below.max(j as u32 + 1);
         for &(js, k) in &new_facts[..n] {
-            if let Some(k) = k.filter(|&k| k > -4096) {
-                self.add_fact(js, k);
-            }
+            self.add_join_fact(js, k);
         }
     }
 
@@ -606,29 +614,14 @@ impl State {
         }
         let mut keep = [false; 32];
         for (r, v) in self.regs.iter().enumerate() {
-            for ptr in [false, true] {
-                let kind_ok = if ptr {
-                    v.kind == Kind::Ctx
-                } else {
-                    v.kind == Kind::Scalar
-                };
-                if kind_ok && v.sym == Some((join_sym(j, r, ptr), 0)) {
-                    keep[r + 16 * usize::from(ptr)] = true;
-                }
+            if let Some(ptr) = v.join_kind()
+                && v.sym == Some((join_sym(j, r, ptr), 0))
+                && let Some(k) = join_slot(join_sym(j, r, ptr), j)
+            {
+                keep[k] = true;
             }
         }
-        let (lo, hi) = (join_sym(j, 0, false), join_sym(j, 15, false));
-        let (plo, phi) = (join_sym(j, 0, true), join_sym(j, 15, true));
-        self.kill_matching(|s| {
-            let k = if lo <= s && s <= hi {
-                (s - lo) as usize
-            } else if plo <= s && s <= phi {
-                (s - plo) as usize + 16
-            } else {
-                return false;
-            };
-            !keep[k]
-        });
+        self.kill_matching(|s| join_slot(s, j).is_some_and(|k| !keep[k]));
     }
 
     /// Forgets the join symbols of instruction `j` (control arrives there again: they are
@@ -637,9 +630,7 @@ impl State {
         if j as u64 >= self.joins_below as u64 || j > MAX_JOIN_POINT {
             return;
         }
-        let (lo, hi) = (join_sym(j, 0, false), join_sym(j, 15, false));
-        let (plo, phi) = (join_sym(j, 0, true), join_sym(j, 15, true));
-        self.kill_matching(|s| (lo <= s && s <= hi) || (plo <= s && s <= phi));
+        self.kill_matching(|s| join_slot(s, j).is_some());
     }
 
     /// The proven bound `sym + k <= len` for `sym`.
