@@ -10,7 +10,7 @@ use serde_json::json;
 use udf_bytecode::ProgramType;
 use udf_bytecode::progtype::CtxSize;
 use udf_kernel_glue::package::{NativeMode, NativeSection, SourceSpan};
-use udf_kernel_glue::{Package, Policy, Table, Target};
+use udf_kernel_glue::{LoadError, Package, Policy, Table, Target};
 use udf_runtime::Vm;
 
 use crate::input::{Failure, Loaded, read};
@@ -235,24 +235,38 @@ pub fn package(
 }
 
 /// `udf kernel load`: installs the package as a kernel would (authenticated with `--key` when
-/// given; unauthenticated bytecode accepted), runs it once on `data` and prints the result as
-/// `udf run` does; says on stderr whether it ran native or interpreted. A refused package
-/// exits 1 with the loader's typed error.
-pub fn load(json: bool, pkg: &Path, key: Option<&Path>, data: &Path) -> Result<(), Failure> {
+/// given; unauthenticated bytecode accepted unless `require_tag`, the loader's
+/// [`Policy::require_tag`]), runs it once on `data` and prints the result as `udf run` does;
+/// says on stderr whether it ran native or interpreted. A refused package exits 1 with the
+/// loader's typed error (`udf::kernel::untagged` for a package without the tag the policy
+/// requires).
+pub fn load(
+    json: bool,
+    pkg: &Path,
+    key: Option<&Path>,
+    require_tag: bool,
+    data: &Path,
+) -> Result<(), Failure> {
     let bytes = read(pkg)?;
     let key = key.map(read_key).transpose()?;
     let input = read(data)?;
-    let policy = Policy {
-        key,
-        allow_unauthenticated_bytecode: true,
+    let policy = if require_tag {
+        Policy::require_tag(key)
+    } else {
+        Policy::allow_untagged_bytecode(key)
     };
     let mut table = Table::new();
-    let id = table.load(&bytes, &policy).map_err(|e| {
-        Failure::refused(miette!(
+    let id = table.load(&bytes, &policy).map_err(|e| match e {
+        LoadError::Unauthenticated => Failure::refused(miette!(
+            code = "udf::kernel::untagged",
+            "{}: refused: {e} (--require-tag)",
+            pkg.display()
+        )),
+        e => Failure::refused(miette!(
             code = "udf::kernel::load",
             "{}: refused: {e}",
             pkg.display()
-        ))
+        )),
     })?;
     let (Some(prog), Some(engine)) = (table.get(id), table.engine(id)) else {
         return Err(Failure::refused(miette!(

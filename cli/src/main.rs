@@ -223,6 +223,10 @@ enum KernelCmd {
         /// The kernel's key (the file's raw bytes).
         #[arg(long, value_name = "FILE")]
         key: Option<PathBuf>,
+        /// The kernel's policy requires an authentication tag on every package (without
+        /// `--key`, every package is then refused).
+        #[arg(long)]
+        require_tag: bool,
         /// The context bytes.
         #[arg(long = "input", value_name = "FILE")]
         data: PathBuf,
@@ -1203,8 +1207,16 @@ fn main() -> ExitCode {
         )
         .map(|_| true),
         Cmd::Kernel {
-            cmd: KernelCmd::Load { package, key, data },
-        } => udf_cli::kernel::load(json, &package, key.as_deref(), &data).map(|_| true),
+            cmd:
+                KernelCmd::Load {
+                    package,
+                    key,
+                    require_tag,
+                    data,
+                },
+        } => {
+            udf_cli::kernel::load(json, &package, key.as_deref(), require_tag, &data).map(|_| true)
+        }
     };
     match result {
         Ok(true) => ExitCode::from(EXIT_OK),

@@ -154,3 +154,75 @@ fn package_then_load_prints_as_run() {
     ]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// `--require-tag`: the kernel's policy requires an authentication tag on every package. A
+/// package without one is refused (exit 1, `udf::kernel::untagged`) with or without `--key`;
+/// a signed one loads with the right key and is refused with the wrong one or none.
+#[test]
+fn require_tag_refuses_packages_without_a_tag() {
+    let src = corpus("fs/ext2.udf");
+    let input = corpus("inputs/ext2_inode.bin");
+    let key = tmp("tag.key");
+    std::fs::write(&key, b"the kernel's secret").expect("write");
+    let wrong = tmp("tag-wrong.key");
+    std::fs::write(&wrong, b"not the kernel's secret").expect("write");
+    let plain = tmp("tag-plain.pkg");
+    let signed = tmp("tag-signed.pkg");
+    let o = udf(&["package", &src, "--entry", "ext2_inode", "-o", s(&plain)]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = udf(&[
+        "package",
+        &src,
+        "--entry",
+        "ext2_inode",
+        "--key",
+        s(&key),
+        "-o",
+        s(&signed),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+
+    // Without the policy the unsigned package loads.
+    let o = udf(&["kernel", "load", s(&plain), "--input", &input]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let expected = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(expected.starts_with("r0 = "), "{expected}");
+
+    let load = |pkg: &Path, key: Option<&Path>, json: bool| {
+        let mut args = vec!["kernel", "load", s(pkg), "--require-tag", "--input", &input];
+        if let Some(k) = key {
+            args.extend(["--key", s(k)]);
+        }
+        if json {
+            args.push("--json");
+        }
+        udf(&args)
+    };
+    for k in [None, Some(key.as_path())] {
+        let o = load(&plain, k, false);
+        assert_eq!(o.status.code(), Some(1), "key {k:?}: {}", stderr(&o));
+        assert!(o.stdout.is_empty());
+        let err = stderr(&o);
+        assert!(err.contains("udf::kernel::untagged"), "{err}");
+        assert!(err.contains("no authentication tag"), "{err}");
+        let o = load(&plain, k, true);
+        assert_eq!(o.status.code(), Some(1));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+        let text = v.to_string();
+        assert!(text.contains("udf::kernel::untagged"), "{text}");
+    }
+    // Signed: verified as without the policy.
+    let o = load(&signed, Some(&key), false);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), expected);
+    let o = load(&signed, Some(&wrong), false);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("tag"), "{}", stderr(&o));
+    let o = load(&signed, None, false);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        !stderr(&o).contains("udf::kernel::untagged"),
+        "{}",
+        stderr(&o)
+    );
+}

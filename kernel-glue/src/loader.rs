@@ -5,8 +5,9 @@
 //! The steps, in order:
 //! 1. **Authenticate** before parsing anything beyond the fixed header fields: a package whose
 //!    flags say it is authenticated needs the kernel's key and a valid tag; one that does not is
-//!    refused if it carries native code (its header's target is not none) or if the
-//!    [`Policy`] does not accept unauthenticated bytecode.
+//!    refused if the [`Policy`] requires a tag on every package ([`Policy::require_tag`]:
+//!    refused whether or not the kernel holds a key) or if it carries native code (its
+//!    header's target is not none).
 //! 2. **Parse** it ([`Package::parse`]).
 //! 3. **Re-verify**: decode the bytecode and run the kernel's own verifier for the package's
 //!    type and context size. The package's facts are never believed.
@@ -44,8 +45,37 @@ pub struct Policy {
     /// The kernel's authentication key; `None`: authenticated packages are refused.
     pub key: Option<Vec<u8>>,
     /// Whether bytecode packages without a tag are accepted (they are re-verified like every
-    /// package; native code without a tag never is).
+    /// package; native code without a tag never is). `false` requires an authentication tag
+    /// on every package ([`Policy::require_tag`]).
     pub allow_unauthenticated_bytecode: bool,
+}
+
+impl Policy {
+    /// A kernel that requires an authentication tag on every package: one without a tag is
+    /// refused ([`LoadError::Unauthenticated`]) before anything else is read, whether or not
+    /// the kernel holds a key; one with a tag must verify under `key` (without a key it is
+    /// refused, [`LoadError::KeyRequired`]).
+    pub fn require_tag(key: Option<Vec<u8>>) -> Policy {
+        Policy {
+            key,
+            allow_unauthenticated_bytecode: false,
+        }
+    }
+
+    /// A kernel that authenticates tagged packages with `key` and also accepts bytecode
+    /// packages without a tag (re-verified like every package; untagged native code is still
+    /// refused).
+    pub fn allow_untagged_bytecode(key: Option<Vec<u8>>) -> Policy {
+        Policy {
+            key,
+            allow_unauthenticated_bytecode: true,
+        }
+    }
+
+    /// Whether every package must carry an authentication tag.
+    pub fn requires_tag(&self) -> bool {
+        !self.allow_unauthenticated_bytecode
+    }
 }
 
 /// Which native code a kernel runs for verified programs (see `abi.md`, "Engines").
@@ -160,7 +190,7 @@ pub enum LoadError {
         /// The header's target byte.
         target: u8,
     },
-    /// A bytecode package without a tag, and the policy accepts none.
+    /// A package without a tag, and the policy requires one on every package.
     Unauthenticated,
     /// The bytes are not a well-formed package, or not authentic.
     Package(PackageError),
@@ -211,7 +241,7 @@ impl fmt::Display for LoadError {
             ),
             LoadError::Unauthenticated => write!(
                 f,
-                "an unauthenticated package, and this kernel accepts only authenticated ones"
+                "the package has no authentication tag, and this kernel's policy requires one on every package"
             ),
             LoadError::Package(e) => write!(f, "{e}"),
             LoadError::Type(ty) => write!(f, "`{ty}` programs cannot be installed"),
@@ -365,12 +395,12 @@ impl Table {
         if envelope.authenticated {
             let key = policy.key.as_deref().ok_or(LoadError::KeyRequired)?;
             package::authenticate(bytes, key)?;
+        } else if policy.requires_tag() {
+            return Err(LoadError::Unauthenticated);
         } else if envelope.target != Target::None.code() {
             return Err(LoadError::UnauthenticatedNative {
                 target: envelope.target,
             });
-        } else if !policy.allow_unauthenticated_bytecode {
-            return Err(LoadError::Unauthenticated);
         }
         // 2. Parse.
         let pkg = Package::parse(bytes)?;

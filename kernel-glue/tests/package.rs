@@ -269,6 +269,54 @@ fn keys_and_policy() {
 }
 
 #[test]
+fn a_require_tag_policy_refuses_every_package_without_a_tag() {
+    let other: &[u8] = b"another key";
+    // Without a tag: refused whatever the key, the program or the target, nothing installed;
+    // the policy is the loader's, so the same package loads under the permissive one.
+    for key in [None, Some(KEY), Some(other)] {
+        let strict = Policy::require_tag(key.map(<[u8]>::to_vec));
+        assert!(strict.requires_tag());
+        for c in [ext2(), web()] {
+            for target in [Target::None, Target::X86_64] {
+                let bytes = build(c, target, true, None).to_bytes();
+                let mut t = Table::new();
+                assert_eq!(
+                    t.load(&bytes, &strict),
+                    Err(LoadError::Unauthenticated),
+                    "{target:?}, key {key:?}"
+                );
+                assert!(t.is_empty());
+            }
+        }
+    }
+    let unsigned = build(ext2(), Target::None, false, None).to_bytes();
+    let lenient = Policy::allow_untagged_bytecode(None);
+    assert!(!lenient.requires_tag());
+    assert!(Table::new().load(&unsigned, &lenient).is_ok());
+    let msg = LoadError::Unauthenticated.to_string();
+    assert!(
+        msg.contains("no authentication tag") && msg.contains("requires"),
+        "{msg}"
+    );
+    // With a tag: it must verify under the kernel's key, as under every policy.
+    let signed = build(ext2(), Target::X86_64, false, Some(KEY)).to_bytes();
+    let mut t = Table::new();
+    assert!(
+        t.load(&signed, &Policy::require_tag(Some(KEY.to_vec())))
+            .is_ok()
+    );
+    assert_eq!(
+        t.load(&signed, &Policy::require_tag(Some(other.to_vec()))),
+        Err(LoadError::Package(PackageError::BadTag))
+    );
+    assert_eq!(
+        t.load(&signed, &Policy::require_tag(None)),
+        Err(LoadError::KeyRequired)
+    );
+    assert_eq!(t.len(), 1);
+}
+
+#[test]
 fn tampered_facts_resigned_are_refused() {
     type Tamper = fn(&mut FactsSection);
     let cases: [(FactsField, Tamper); 6] = [
