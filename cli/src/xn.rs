@@ -54,7 +54,12 @@ pub fn install_udfs() -> Result<Table, Failure> {
 
 fn refused(e: &ExtError) -> Failure {
     match e {
-        ExtError::Refused(_) => Failure::refused(miette!(code = "udf::xn::refused", "{e}")),
+        ExtError::Refused(_) | ExtError::SlotRefused(_) => {
+            Failure::refused(miette!(code = "udf::xn::refused", "{e}"))
+        }
+        ExtError::EmptySlot { .. } => {
+            Failure::refused(miette!(code = "udf::xn::empty-slot", "{e}"))
+        }
         _ => Failure::usage(miette!(code = "udf::xn::image", "{e}")),
     }
 }
@@ -110,20 +115,37 @@ pub fn open(image: &Path, fs: &str) -> Result<Opened, Failure> {
     })
 }
 
-/// `udf xn rebuild`: prints the comparison; `Ok(true)` when the maps match and nothing is wrong.
+/// A run of blocks that differ the same way and are held by the same objects: `(first, last,
+/// in use on disk, who holds them now)`.
+type DiffRun = (u64, u64, bool, Vec<String>);
+
+/// `udf xn rebuild`: prints the comparison, naming who holds each block that differs (the
+/// inode and its slot, or the indirect block and its entry) and the objects of each problem;
+/// `Ok(true)` when the maps match and nothing is wrong.
 pub fn rebuild(json_out: bool, image: &Path, fs: &str) -> Result<bool, Failure> {
-    let o = open(image, fs)?;
-    let r = &o.rebuild;
+    let mut o = open(image, fs)?;
     let blocks = o.fs.sb.blocks;
-    let used = r.rebuilt.used.count();
-    let ok = r.differences.is_empty() && r.rebuilt.problems.is_empty();
+    let used = o.rebuild.rebuilt.used.count();
+    let ok = o.rebuild.differences.is_empty() && o.rebuild.rebuilt.problems.is_empty();
+    let problems: Vec<String> = o
+        .rebuild
+        .rebuilt
+        .problems
+        .iter()
+        .map(|p| o.fs.describe_problem(&mut o.xn, &o.table, &mut o.dev, p))
+        .collect();
+    let differing: Vec<u64> = o.rebuild.differences.iter().map(|d| d.0).collect();
+    let mut holders = o.fs.holders(&mut o.xn, &o.table, &mut o.dev, &differing);
+    let r = &o.rebuild;
+    let mut held = |b: u64| holders.remove(&b).unwrap_or_default();
     if json_out {
         let diffs: Vec<Json> = r
             .differences
             .iter()
-            .map(|&(b, disk, rebuilt)| json!({"block": b, "on_disk": disk, "rebuilt": rebuilt}))
+            .map(|&(b, disk, rebuilt)| {
+                json!({"block": b, "on_disk": disk, "rebuilt": rebuilt, "held_by": held(b)})
+            })
             .collect();
-        let problems: Vec<String> = r.rebuilt.problems.iter().map(|p| p.to_string()).collect();
         println!(
             "{}",
             json!({
@@ -140,29 +162,39 @@ pub fn rebuild(json_out: bool, image: &Path, fs: &str) -> Result<bool, Failure> 
         r.rebuilt.objects - r.rebuilt.roots,
         blocks - used
     );
-    for p in &r.rebuilt.problems {
+    for p in &problems {
         println!("problem: {p}");
     }
-    // Differences in runs of consecutive blocks that differ the same way.
-    let mut runs: Vec<(u64, u64, bool)> = Vec::new();
+    // Differences in runs of consecutive blocks that differ the same way and that nothing
+    // holds; a block something holds is listed with its holders.
+    let mut runs: Vec<DiffRun> = Vec::new();
     for &(b, disk, _) in &r.differences {
+        let who = held(b);
         match runs.last_mut() {
-            Some(last) if last.1 + 1 == b && last.2 == disk => last.1 = b,
-            _ => runs.push((b, b, disk)),
+            Some(last)
+                if last.1 + 1 == b && last.2 == disk && last.3.is_empty() && who.is_empty() =>
+            {
+                last.1 = b;
+            }
+            _ => runs.push((b, b, disk, who)),
         }
     }
-    for (a, b, disk) in runs {
-        let (d, m) = if disk {
-            ("in use", "free")
-        } else {
-            ("free", "in use")
-        };
+    for (a, b, disk, who) in runs {
         let which = if a == b {
             format!("block {a}")
         } else {
             format!("blocks {a}-{b}")
         };
-        println!("{which}: {d} in the image's bitmap, {m} in the rebuilt map");
+        let holder = if who.is_empty() {
+            "no inode holds it".to_string()
+        } else {
+            format!("held by {}", who.join(", "))
+        };
+        if disk {
+            println!("{which}: in use in the image's bitmap, free in the rebuilt map ({holder})");
+        } else {
+            println!("{which}: free in the image's bitmap, in use in the rebuilt map ({holder})");
+        }
     }
     if ok {
         println!("the rebuilt free map matches the image's bitmaps");
@@ -188,12 +220,13 @@ pub fn set_slot(
     kind: Option<u32>,
 ) -> Result<bool, Failure> {
     let mut o = open(image, fs)?;
-    if !o.rebuild.rebuilt.problems.is_empty() {
+    if let Some(first) = o.rebuild.rebuilt.problems.first().cloned() {
+        let first =
+            o.fs.describe_problem(&mut o.xn, &o.table, &mut o.dev, &first);
         return Err(Failure::refused(miette!(
             code = "udf::xn::inconsistent",
-            "the image is inconsistent ({} problem(s), first: {}): run `udf xn rebuild`",
+            "the image is inconsistent ({} problem(s), first: {first}): run `udf xn rebuild`",
             o.rebuild.rebuilt.problems.len(),
-            o.rebuild.rebuilt.problems[0]
         )));
     }
     let before = o.dev.bytes().to_vec();

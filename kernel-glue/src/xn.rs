@@ -768,6 +768,59 @@ impl Xn {
         })
     }
 
+    /// The objects whose owns programs name each block of `want` now: the `roots` and the
+    /// object of every allocated metadata block in the registry (as [`Xn::rebuild`] left it)
+    /// are run once each. What a refusal or a reconstruction problem reports, so that it can
+    /// name who holds a block; objects the owns programs cannot run on are skipped.
+    pub fn owners(
+        &mut self,
+        progs: &Table,
+        dev: &mut dyn BlockDevice,
+        roots: &[Obj],
+        want: &[u64],
+    ) -> Result<BTreeMap<u64, Vec<Obj>>, Refusal> {
+        let mut out: BTreeMap<u64, Vec<Obj>> = want.iter().map(|&b| (b, Vec::new())).collect();
+        if want.is_empty() {
+            return Ok(out);
+        }
+        let mut objs: Vec<Obj> = roots.to_vec();
+        objs.extend(
+            self.registry
+                .iter()
+                .filter(|(_, e)| e.state == State::Allocated)
+                .map(|(&b, e)| Obj {
+                    block: b,
+                    offset: 0,
+                    template: e.template,
+                }),
+        );
+        let mut block = vec![0u8; self.block_size];
+        let mut loaded = u64::MAX;
+        for obj in objs {
+            if loaded != obj.block {
+                dev.read_block(obj.block, &mut block)?;
+                loaded = obj.block;
+            }
+            let Some(bytes) = block.get(obj.offset as usize..) else {
+                continue;
+            };
+            let extents = match self.owns(progs, obj.template, bytes) {
+                Ok((0, extents)) => extents,
+                Ok(_) | Err(Refusal::Invoke(_)) => continue,
+                Err(e) => return Err(e),
+            };
+            for e in extents {
+                let end = e.start.saturating_add(e.count);
+                for (_, who) in out.range_mut(e.start..end) {
+                    if !who.contains(&obj) {
+                        who.push(obj);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Registers block `b`, allocated to `parent`, as holding one object of template `mt`.
     fn register_meta(&mut self, b: u64, mt: TemplateId, parent: Obj) {
         let size = self.template(mt).size;
