@@ -214,6 +214,31 @@ fn accepted_allocations_and_frees_keep_e2fsck_clean_ext2_1k() {
         "allocate then free gives back the image"
     );
 
+    // A data block past the end of a small regular file: the file grows to the end of the
+    // block (i_size), i_blocks counts it, e2fsck is clean; freeing it keeps the size (a hole).
+    let small = t.ino("/small.txt");
+    let obj = t.fs.inode_obj(small).unwrap();
+    let size = |t: &Ext2| {
+        let mut b = vec![0u8; 1024];
+        t.dev.clone().read_block(obj.block, &mut b).unwrap();
+        let at = obj.offset as usize;
+        let le = |o: usize| u32::from_le_bytes(b[at + o..at + o + 4].try_into().unwrap());
+        (le(4), le(28))
+    };
+    let (size0, sectors0) = size(&t);
+    assert_eq!(size0, 6);
+    t.slot(small, 9, a, None).unwrap();
+    assert_eq!(size(&t), (10 * 1024, sectors0 + 2));
+    t.fsck("allocating slot 9 of a 6-byte file");
+    t.slot(small, 9, 0, None).unwrap();
+    assert_eq!(size(&t), (10 * 1024, sectors0));
+    t.fsck("freeing slot 9 again");
+    // A directory is not grown: refused, nothing written.
+    let before = t.dev.bytes().to_vec();
+    let err = t.slot(t.ino("/links"), 11, a, None).unwrap_err();
+    assert!(matches!(err, ExtError::Unsupported(_)), "{err}");
+    assert!(t.dev.bytes() == before.as_slice());
+
     // Freeing the file's first data block leaves a hole e2fsck accepts.
     let first = t.owned_data_block(ino);
     t.slot(ino, 0, 0, None).unwrap();
@@ -261,7 +286,10 @@ fn refused_operations_leave_the_image_byte_identical_ext2_1k() {
     ];
     for (what, slot, block, kind) in cases {
         let err = t.slot(ino, slot, block, kind).expect_err(what);
-        assert!(matches!(err, ExtError::Refused(_)), "{what}: {err}");
+        assert!(
+            matches!(err, ExtError::SlotRefused(_) | ExtError::EmptySlot { .. }),
+            "{what}: {err}"
+        );
         assert!(
             t.dev.bytes() == before.as_slice(),
             "{what}: the image changed"
@@ -270,13 +298,26 @@ fn refused_operations_leave_the_image_byte_identical_ext2_1k() {
     }
     // The refusals say why.
     let err = t.slot(ino, 5, in_use, None).unwrap_err();
-    assert_eq!(err, ExtError::Refused(Refusal::InUse(in_use)));
-    let err = t.slot(ino, 0, free, None).unwrap_err();
-    let ExtError::Refused(Refusal::Mismatch { added, removed, .. }) = err else {
+    let ExtError::SlotRefused(r) = &err else {
         panic!("{err}")
+    };
+    assert_eq!(r.refusal, Refusal::InUse(in_use));
+    let err = t.slot(ino, 0, free, None).unwrap_err();
+    let ExtError::SlotRefused(r) = err else {
+        panic!("{err}")
+    };
+    let Refusal::Mismatch { added, removed, .. } = r.refusal else {
+        panic!("{}", r.message)
     };
     assert_eq!(added, vec![(kind::DATA, free, free)]);
     assert_eq!(removed.len(), 1);
+    // Freeing an empty slot says so.
+    let err = t.slot(ino, 6, 0, None).unwrap_err();
+    assert_eq!(err, ExtError::EmptySlot { ino, slot: 6 });
+    assert_eq!(
+        err.to_string(),
+        format!("inode {ino} slot 6 is empty: nothing to free")
+    );
     // A block-mapped inode the image does not use.
     let err = t.slot(t.fs.sb.inodes, 0, free, None).unwrap_err();
     assert_eq!(err, ExtError::Inode(t.fs.sb.inodes));
@@ -358,4 +399,142 @@ fn rebuild_reports_blocks_owned_twice_cycles_and_bad_extents_ext2_1k() {
 
     // The untouched image has no problem.
     assert_eq!(rebuild(&mut base), vec![]);
+}
+
+/// No refusal or problem message shows an object as raw block and byte offsets.
+fn assert_named(msg: &str) {
+    assert!(
+        !msg.contains(" + ") && !msg.contains("object at"),
+        "a raw object in: {msg}"
+    );
+}
+
+#[test]
+fn refusals_and_problems_name_inodes_slots_and_entries_ext2_1k() {
+    let mut t = Ext2::new();
+    let ino = t.ino("/sparse/tail_hole");
+    let other = t.ino("/blocks/direct12");
+    let dind_file = t.ino("/blocks/dind_first");
+    let read = |t: &Ext2, block: u64, at: usize| {
+        let mut b = vec![0u8; 1024];
+        t.dev.clone().read_block(block, &mut b).unwrap();
+        u64::from(u32::from_le_bytes(b[at..at + 4].try_into().unwrap()))
+    };
+    let ind_file = t.ino("/blocks/ind1_full");
+    let dobj = t.fs.inode_obj(dind_file).unwrap();
+    let dind = read(&t, dobj.block, dobj.offset as usize + 40 + 4 * 13);
+    let iobj = t.fs.inode_obj(ind_file).unwrap();
+    let ind = read(&t, iobj.block, iobj.offset as usize + 40 + 4 * 12);
+    let deep = read(&t, ind, 4 * 3);
+    assert!(dind != 0 && ind != 0 && deep != 0);
+    let in_use = t.owned_data_block(other);
+    let [free] = t.free_blocks(1)[..] else {
+        panic!("no free blocks")
+    };
+    let msg = |r: Result<(), ExtError>| {
+        let m = r.expect_err("refused").to_string();
+        assert_named(&m);
+        m
+    };
+
+    // Held by another inode's slot, by an entry of an indirect block, by the static layout.
+    let m = msg(t.slot(ino, 5, in_use, None));
+    assert!(
+        m.contains(&format!("inode {ino} slot 5"))
+            && m.contains(&format!("inode {other} slot 0 holds it")),
+        "{m}"
+    );
+    let m = msg(t.slot(ino, 5, deep, None));
+    assert!(
+        m.contains(&format!(
+            "inode {ind_file} indirect block {ind} entry 3 holds it"
+        )),
+        "{m}"
+    );
+    let m = msg(t.slot(ino, 5, t.fs.groups[0].inode_table, None));
+    assert!(m.contains("group 0's inode table"), "{m}");
+    // A pointer overwrite, a wrong kind, an unknown kind, a free of the wrong kind.
+    let first = t.owned_data_block(ino);
+    let m = msg(t.slot(ino, 0, free, None));
+    assert!(
+        m.contains(&format!("inode {ino} slot 0"))
+            && m.contains(&format!("already holds block {first}: free it first")),
+        "{m}"
+    );
+    let m = msg(t.slot(ino, 5, free, Some(kind::IND1)));
+    assert!(
+        m.contains("as an indirect block") && m.contains("(data)"),
+        "{m}"
+    );
+    let m = msg(t.slot(ino, 5, free, Some(9)));
+    assert!(m.contains("kind 9 is not one"), "{m}");
+    let m = msg(t.slot(ino, 0, 0, Some(kind::IND2)));
+    assert!(
+        m.contains(&format!(
+            "inode {ino} does not own block {first} as a double indirect block"
+        )),
+        "{m}"
+    );
+    let m = msg(t.slot(ino, 6, 0, None));
+    assert_eq!(m, format!("inode {ino} slot 6 is empty: nothing to free"));
+    // Freeing an indirect block that still maps blocks.
+    let m = msg(t.slot(dind_file, 13, 0, None));
+    assert!(
+        m.contains(&format!(
+            "inode {dind_file} double indirect block {dind} still names"
+        )),
+        "{m}"
+    );
+
+    // Reconstruction problems: the second owner, the cycle and the bad pointer by slot and
+    // entry.
+    let (base, fs, table) = (t.dev.clone(), &t.fs, &t.table);
+    let oobj = fs.inode_obj(other).unwrap();
+    let problems = |dev: &mut MemDevice| {
+        let mut xn = xn(table, fs);
+        let r = fs.rebuild(&mut xn, table, dev).unwrap();
+        let out: Vec<String> = r
+            .rebuilt
+            .problems
+            .iter()
+            .map(|p| fs.describe_problem(&mut xn, table, dev, p))
+            .collect();
+        for m in &out {
+            assert_named(m);
+        }
+        out
+    };
+    let mut dev = base.clone();
+    poke(
+        &mut dev,
+        oobj.block,
+        oobj.offset as usize + 40 + 4 * 5,
+        deep as u32,
+    );
+    let p = problems(&mut dev);
+    let want = [
+        format!("block {deep} is owned twice"),
+        format!("inode {ind_file} indirect block {ind} entry 3"),
+        format!("inode {other} slot 5"),
+    ];
+    assert!(
+        p.iter()
+            .any(|m| want.iter().all(|w| m.contains(w.as_str()))),
+        "{p:#?}"
+    );
+    let mut dev = base.clone();
+    poke(&mut dev, dind, 4 * 7, dind as u32);
+    let p = problems(&mut dev);
+    let want = format!("cycle: inode {dind_file} double indirect block {dind} entry 7");
+    assert!(p.iter().any(|m| m.contains(&want)), "{p:#?}");
+    let mut dev = base.clone();
+    poke(
+        &mut dev,
+        oobj.block,
+        oobj.offset as usize + 40 + 4 * 6,
+        0x00ff_ffff,
+    );
+    let p = problems(&mut dev);
+    let want = format!("inode {other} slot 6 names 1 block(s) at {}", 0x00ff_ffff);
+    assert!(p.iter().any(|m| m.contains(&want)), "{p:#?}");
 }
