@@ -1,0 +1,194 @@
+//! `udf xn` on an ext2 image from `mke2fs -d corpus/inputs` (inode 12 is `ext2_inode.bin`, one
+//! block): refusals and reconstruction reports name inodes and slots, never raw block offsets;
+//! freeing an empty slot says so, exits 1 and leaves the image byte-identical. A missing
+//! e2fsprogs fails these tests.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use udf_kernel_glue::MemDevice;
+use udf_kernel_glue::ext::{ExtFs, Flavor};
+
+fn udf(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_udf"))
+        .args(args)
+        .output()
+        .expect("udf runs")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// A fresh 8 MiB ext2 image (1 KiB blocks) of `corpus/inputs`, in its own directory.
+fn image(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("udf-xn-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let img = dir.join("fs.img");
+    let inputs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpus/inputs");
+    let o = Command::new("mke2fs")
+        .args(["-q", "-F", "-t", "ext2", "-b", "1024", "-d"])
+        .arg(&inputs)
+        .arg(&img)
+        .arg("8M")
+        .env(
+            "PATH",
+            format!(
+                "{}:/sbin:/usr/sbin",
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .output()
+        .expect("mke2fs runs (e2fsprogs)");
+    assert!(o.status.success(), "mke2fs: {}", text(&o));
+    img
+}
+
+/// Byte offset in the image of slot `slot` of inode `ino`.
+fn slot_at(img: &Path, ino: u32, slot: usize) -> usize {
+    let mut dev = MemDevice::new(std::fs::read(img).expect("read"), 1024);
+    let fs = ExtFs::open(&mut dev, Flavor::Ext2).expect("ext2");
+    let obj = fs.inode_obj(ino).expect("inode");
+    obj.block as usize * 1024 + obj.offset as usize + 40 + 4 * slot
+}
+
+fn poke(img: &Path, at: usize, v: u32) {
+    let mut b = std::fs::read(img).expect("read");
+    b[at..at + 4].copy_from_slice(&v.to_le_bytes());
+    std::fs::write(img, b).expect("write");
+}
+
+fn peek(img: &Path, at: usize) -> u32 {
+    let b = std::fs::read(img).expect("read");
+    u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("UTF-8 path")
+}
+
+#[test]
+fn freeing_an_empty_slot_says_so_exits_1_and_writes_nothing() {
+    let img = image("empty");
+    let before = std::fs::read(&img).expect("read");
+    let o = udf(&[
+        "xn",
+        "free",
+        s(&img),
+        "--fs",
+        "ext2",
+        "--inode",
+        "12",
+        "--slot",
+        "5",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let t = text(&o);
+    assert!(
+        t.contains("inode 12 slot 5 is empty: nothing to free"),
+        "{t}"
+    );
+    assert!(!t.contains("block 0"), "{t}");
+    let o = udf(&[
+        "xn",
+        "free",
+        s(&img),
+        "--fs",
+        "ext2",
+        "--inode",
+        "12",
+        "--slot",
+        "5",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(v["errors"][0]["code"], "udf::xn::empty-slot", "{v}");
+    assert!(
+        std::fs::read(&img).expect("read") == before,
+        "the image changed"
+    );
+}
+
+#[test]
+fn refusals_and_rebuild_reports_name_inodes_and_slots() {
+    let img = image("names");
+    let held = peek(&img, slot_at(&img, 12, 0));
+    assert_ne!(held, 0, "inode 12 has a block");
+
+    // A block another inode holds.
+    let before = std::fs::read(&img).expect("read");
+    let block = held.to_string();
+    let o = udf(&[
+        "xn",
+        "alloc",
+        s(&img),
+        "--fs",
+        "ext2",
+        "--inode",
+        "13",
+        "--slot",
+        "4",
+        "--block",
+        &block,
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let t = text(&o);
+    assert!(
+        t.contains(&format!(
+            "inode 13 slot 4: block {held} is already in use: inode 12 slot 0 holds it"
+        )),
+        "{t}"
+    );
+    assert!(std::fs::read(&img).expect("read") == before);
+
+    // Two inodes naming one block, and a block in use that the bitmap marks free.
+    poke(&img, slot_at(&img, 13, 4), held);
+    poke(&img, slot_at(&img, 14, 3), 6000);
+    let o = udf(&["xn", "rebuild", s(&img), "--fs", "ext2", "--json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    let problems = v["problems"].as_array().expect("problems");
+    assert!(
+        problems.iter().any(|p| p
+            .as_str()
+            .is_some_and(|p| p.contains(&format!("block {held} is owned twice"))
+                && p.contains("inode 12 slot 0")
+                && p.contains("inode 13 slot 4"))),
+        "{v}"
+    );
+    let diffs = v["differences"].as_array().expect("differences");
+    assert!(
+        diffs
+            .iter()
+            .any(|d| d["block"] == 6000 && d["held_by"] == serde_json::json!(["inode 14 slot 3"])),
+        "{v}"
+    );
+    let o = udf(&["xn", "rebuild", s(&img), "--fs", "ext2"]);
+    let t = text(&o);
+    assert!(t.contains("(held by inode 14 slot 3)"), "{t}");
+    assert!(!t.contains(" + ") && !t.contains("object at"), "{t}");
+    // An inconsistent image is refused for alloc, naming the problem.
+    let o = udf(&[
+        "xn",
+        "alloc",
+        s(&img),
+        "--fs",
+        "ext2",
+        "--inode",
+        "12",
+        "--slot",
+        "5",
+        "--block",
+        "5000",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let t = text(&o);
+    assert!(t.contains("inode 13 slot 4"), "{t}");
+}
