@@ -269,11 +269,16 @@ pub fn set_slot(
         println!(
             "{}",
             json!({"accepted": true, "inode": ino, "slot": slot, "old": change.old,
-                   "new": change.new, "kind": change.kind, "blocks_written": written})
+                   "new": change.new, "kind": change.kind, "size": change.grown_to,
+                   "blocks_written": written})
         );
     } else {
+        let grown = change
+            .grown_to
+            .map(|n| format!("; the file grows to {n} bytes"))
+            .unwrap_or_default();
         println!(
-            "accepted: inode {ino} slot {slot}: block {} -> {} (kind {}); {written} block(s) written",
+            "accepted: inode {ino} slot {slot}: block {} -> {} (kind {}){grown}; {written} block(s) written",
             change.old, change.new, change.kind
         );
     }

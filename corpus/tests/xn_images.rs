@@ -538,3 +538,30 @@ fn refusals_and_problems_name_inodes_slots_and_entries_ext2_1k() {
     let want = format!("inode {other} slot 6 names 1 block(s) at {}", 0x00ff_ffff);
     assert!(p.iter().any(|m| m.contains(&want)), "{p:#?}");
 }
+
+#[test]
+fn ext4_blocks_are_named_by_extent_ext4_1k() {
+    let table = kernel();
+    let img = image(ext::EXT4_1K);
+    let (mut dev, fs) = open(&img.path, 1024, Flavor::Ext4);
+    let mut xn = xn(&table, &fs);
+    let r = fs.rebuild(&mut xn, &table, &mut dev).unwrap();
+    assert!(r.rebuilt.problems.is_empty());
+    let ino = debugfs::inode_numbers(&img.path, &["/blocks/direct12"]).unwrap()[0];
+    let obj = fs.inode_obj(ino).unwrap();
+    let mut b = vec![0u8; 1024];
+    dev.read_block(obj.block, &mut b).unwrap();
+    let i = obj.offset as usize;
+    let le16 = |at: usize| u16::from_le_bytes([b[i + at], b[i + at + 1]]);
+    let le32 = |at: usize| u32::from_le_bytes(b[i + at..i + at + 4].try_into().unwrap());
+    assert_eq!(le16(40), 0xF30A, "direct12 is extent-mapped");
+    assert_eq!(le16(46), 0, "a leaf in the inode");
+    // The last block of the first extent.
+    let start = u64::from(le16(52 + 6)) << 32 | u64::from(le32(52 + 8));
+    let last = start + u64::from(le16(52 + 4)) - 1;
+    let held = fs.holders(&mut xn, &table, &mut dev, &[last]);
+    assert_eq!(held[&last], vec![format!("inode {ino} extent 0")]);
+    let it = fs.groups[0].inode_table;
+    let held = fs.holders(&mut xn, &table, &mut dev, &[it]);
+    assert_eq!(held[&it], vec![String::from("group 0's inode table")]);
+}

@@ -386,6 +386,8 @@ pub struct SlotChange {
     pub new: u64,
     /// The extent kind claimed.
     pub kind: u32,
+    /// The file's new size (`i_size`) when the new data block lay past its end.
+    pub grown_to: Option<u64>,
 }
 
 impl ExtFs {
@@ -679,7 +681,18 @@ impl ExtFs {
     /// allocation of a free block (claimed as `kind`, by default the slot's: data for 0-11,
     /// indirect blocks of depth 1-3 for 12-14), or, with `block` 0, a free of the block the slot
     /// holds. `i_blocks` follows; after XN applies the change the block bitmap and the free
-    /// counts of the group descriptor and the superblock follow too. A refusal writes nothing.
+    /// counts of the group descriptor and the superblock follow too, so `e2fsck -fn` stays
+    /// clean.
+    ///
+    /// `i_size`: a data block allocated past the end of a regular file grows the file to the
+    /// end of that block (the blocks between stay holes; the block's bytes are what the disk
+    /// holds, for the caller to write); past the end of any other file it is refused
+    /// ([`ExtError::Unsupported`]). A free never shrinks the file: the block becomes a hole.
+    ///
+    /// Refusals write nothing: [`ExtError::EmptySlot`] for a free of an empty slot,
+    /// [`ExtError::SlotRefused`] for XN's refusals (and a block the image's bitmap disagrees on
+    /// with XN's map), named as a user knows the objects (`inode 12 slot 5`,
+    /// `inode 14 indirect block 37 entry 4`, `group 0's inode table`).
     pub fn set_slot(
         &self,
         xn: &mut Xn,
@@ -833,6 +846,7 @@ impl ExtFs {
             old,
             new: block,
             kind: claimed,
+            grown_to: grow.then_some(end),
         })
     }
 
