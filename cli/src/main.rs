@@ -15,10 +15,11 @@ use udf_cli::datafile::Engine;
 use udf_cli::exec::{Code, TypedRun, run_code, run_typed};
 use udf_cli::input::{
     Failure, Loaded, compile_source, elf_failure, is_elf_file, is_source, load, load_program, read,
-    report_location, select_entry,
+    select_entry,
 };
+use udf_cli::output::emit;
 use udf_cli::verify;
-use udf_cli::{EXIT_OK, EXIT_REFUSED, testrun};
+use udf_cli::{EXIT_OK, EXIT_REFUSED, EXIT_USAGE, testrun};
 use udf_runtime::Vm;
 
 #[derive(Parser)]
@@ -307,9 +308,8 @@ fn cmd_asm(json: bool, input: &Path, output: Option<PathBuf>) -> Result<(), Fail
     let bytes = prog.encode();
     write_file(&out, &bytes)?;
     if json {
-        println!(
-            "{}",
-            json!({"output": out.display().to_string(), "instructions": prog.len(), "bytes": bytes.len()})
+        emit(
+            json!({"output": out.display().to_string(), "instructions": prog.len(), "bytes": bytes.len()}),
         );
     } else {
         eprintln!(
@@ -329,7 +329,7 @@ fn cmd_disasm(json: bool, input: &Path) -> Result<(), Failure> {
             .iter()
             .map(|(pc, i)| json!({"pc": pc, "text": i.to_string()}))
             .collect();
-        println!("{}", json!({"instructions": insns}));
+        emit(json!({"instructions": insns}));
     } else {
         print!("{}", disassemble(&prog));
     }
@@ -472,9 +472,8 @@ fn cmd_jit(
             .zip(code.disasm())
             .map(|(r, text)| json!({"start": r.start, "offset": r.offset, "disasm": text}))
             .collect();
-        println!(
-            "{}",
-            json!({"target": target.name(), "mode": mode, "bytes": code.bytes().len(), "regions": regions})
+        emit(
+            json!({"target": target.name(), "mode": mode, "bytes": code.bytes().len(), "regions": regions}),
         );
     } else {
         for (r, text) in code.regions().iter().zip(code.disasm()) {
@@ -583,7 +582,7 @@ fn cmd_verify(
     match udf_verifier::verify(&loaded.prog, &verify::config(ty, ctx_size, budget)) {
         Ok(facts) => {
             if json {
-                println!("{}", verify::facts_json(ty, &loaded.prog, &facts));
+                emit(verify::facts_json(ty, &loaded.prog, &facts));
             } else {
                 print!("{}", verify::facts_text(ty, &loaded.prog, &facts));
             }
@@ -591,11 +590,9 @@ fn cmd_verify(
         }
         Err(e) => {
             if json {
-                println!("{}", verify::rejection_json(input, &loaded, &e));
-                Ok(false)
-            } else {
-                Err(Failure::refused(verify::report(input, &loaded, &e)))
+                emit(verify::rejection_json(input, &loaded, &e));
             }
+            Err(Failure::refused(verify::report(input, &loaded, &e)))
         }
     }
 }
@@ -622,9 +619,8 @@ fn cmd_test(
             .iter()
             .map(|(f, w)| json!({"file": f.display().to_string(), "why": w}))
             .collect();
-        println!(
-            "{}",
-            json!({"passed": sum.passed, "failed": sum.failed.len(), "skipped": sum.skipped.len(), "failures": fails, "skips": skips})
+        emit(
+            json!({"passed": sum.passed, "failed": sum.failed.len(), "skipped": sum.skipped.len(), "failures": fails, "skips": skips}),
         );
     } else {
         if verbose {
@@ -705,7 +701,7 @@ fn cmd_compile(
         }
     }
     if json {
-        println!("{}", Json::Array(out));
+        emit(json!({"entries": Json::Array(out)}));
     } else if entries.is_empty() {
         eprintln!("{}: no entry points", input.display());
     }
@@ -1044,11 +1040,8 @@ fn cmd_filter(
     }
     if json {
         let accepted = results.iter().filter(|&&r| r != 0).count();
-        let _ = writeln!(
-            stdout,
-            "{}",
-            json!({"entry": entry, "packets": n, "accepted": accepted, "results": results})
-        );
+        // With the error after them when the capture breaks off: one document.
+        emit(json!({"entry": entry, "packets": n, "accepted": accepted, "results": results}));
     }
     let _ = stdout.flush();
     outcome
@@ -1059,10 +1052,19 @@ fn main() -> ExitCode {
     let _ = miette::set_hook(Box::new(|_| {
         Box::new(miette::MietteHandlerOpts::new().wrap_lines(false).build())
     }));
-    let cli = Cli::parse();
-    let json = cli.json;
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let json = udf_cli::output::json_requested(&args);
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(json, &e),
+    };
     let result = match cli.cmd {
         Cmd::Demo => match udf_cli::demo::run() {
+            Ok(report) if json => {
+                let lines: Vec<&str> = report.lines().collect();
+                emit(json!({"report": lines}));
+                Ok(true)
+            }
             Ok(report) => {
                 print!("{report}");
                 Ok(true)
@@ -1206,30 +1208,55 @@ fn main() -> ExitCode {
             cmd: KernelCmd::Load { package, key, data },
         } => udf_cli::kernel::load(json, &package, key.as_deref(), &data).map(|_| true),
     };
-    match result {
-        Ok(true) => ExitCode::from(EXIT_OK),
-        Ok(false) => ExitCode::from(EXIT_REFUSED),
-        Err(f) => {
-            if json {
-                let errors: Vec<_> = f
-                    .reports
-                    .iter()
-                    .map(|r| {
-                        let (file, line, col) = report_location(r);
-                        json!({"code": r.code().map(|c| c.to_string()), "message": r.to_string(), "file": file, "line": line, "col": col})
-                    })
-                    .collect();
-                let first = f.reports.first().map(|r| r.to_string());
-                println!(
-                    "{}",
-                    json!({"error": first, "errors": errors, "status": f.status})
-                );
-            } else {
-                for r in &f.reports {
-                    eprintln!("{r:?}");
-                }
-            }
-            ExitCode::from(f.status)
+    let (status, reports) = match result {
+        Ok(true) => (EXIT_OK, Vec::new()),
+        Ok(false) => (EXIT_REFUSED, Vec::new()),
+        Err(f) => (f.status, f.reports),
+    };
+    if json {
+        udf_cli::output::finish(status, &reports);
+    } else {
+        for r in &reports {
+            eprintln!("{r:?}");
+        }
+        if reports.len() > 1 {
+            eprintln!("{} errors", reports.len());
         }
     }
+    ExitCode::from(status)
+}
+
+/// A usage error clap found (or `--help`, `--version`): as clap prints it, and with `--json`
+/// also as the one document on stdout (`udf::usage`, exit 2; help and version exit 0 with
+/// their text as `help`).
+fn usage_error(json: bool, e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if !json {
+        e.exit();
+    }
+    let text = e.render().to_string();
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        emit(json!({"help": text}));
+        udf_cli::output::finish(EXIT_OK, &[]);
+        return ExitCode::from(EXIT_OK);
+    }
+    eprint!("{text}");
+    // clap's first line is the message (`error: ...`); the rest is usage and a hint.
+    let message: &str = if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        "a command is required (see `udf --help`)"
+    } else {
+        // clap's message is its first paragraph (`error: ...` and, for missing arguments,
+        // the lines naming them); usage and tips follow.
+        &text
+            .split("\n\n")
+            .next()
+            .unwrap_or("bad usage")
+            .trim_start_matches("error: ")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let err = udf_cli::output::error(Some("udf::usage"), &message, (None, None, None));
+    udf_cli::output::print(&udf_cli::output::document(EXIT_USAGE, vec![err]));
+    ExitCode::from(EXIT_USAGE)
 }

@@ -124,14 +124,11 @@ pub fn rebuild(json_out: bool, image: &Path, fs: &str) -> Result<bool, Failure> 
             .map(|&(b, disk, rebuilt)| json!({"block": b, "on_disk": disk, "rebuilt": rebuilt}))
             .collect();
         let problems: Vec<String> = r.rebuilt.problems.iter().map(|p| p.to_string()).collect();
-        println!(
-            "{}",
-            json!({
-                "match": ok, "blocks": blocks, "used": used, "free": blocks - used,
-                "roots": r.rebuilt.roots, "objects": r.rebuilt.objects,
-                "differences": diffs, "problems": problems,
-            })
-        );
+        crate::output::emit(json!({
+            "match": ok, "blocks": blocks, "used": used, "free": blocks - used,
+            "roots": r.rebuilt.roots, "objects": r.rebuilt.objects,
+            "differences": diffs, "problems": problems,
+        }));
         return Ok(ok);
     }
     println!(
@@ -233,10 +230,9 @@ pub fn set_slot(
         }
     }
     if json_out {
-        println!(
-            "{}",
+        crate::output::emit(
             json!({"accepted": true, "inode": ino, "slot": slot, "old": change.old,
-                   "new": change.new, "kind": change.kind, "blocks_written": written})
+                   "new": change.new, "kind": change.kind, "blocks_written": written}),
         );
     } else {
         println!(
