@@ -720,6 +720,10 @@ enum FilterInput<'a> {
 
 /// A verified filter and the code the chosen engine runs.
 struct Ready {
+    /// The `.udf` entry point's name.
+    name: Option<String>,
+    /// The `.udf` packet views it reads (empty: raw access only, or not a `.udf` filter).
+    views: Vec<&'static str>,
     facts: udf_verifier::Verified,
     interp: Option<udf_runtime::Compiled>,
     native: Option<udf_jit::Executable>,
@@ -757,6 +761,8 @@ impl Ready {
             ),
         };
         Ok(Ready {
+            name: None,
+            views: Vec::new(),
             facts,
             interp,
             native,
@@ -939,9 +945,46 @@ fn load_udf_filter(input: &Path, entry: Option<&str>, engine: Engine) -> Result<
         c: None,
     };
     let what = input.display().to_string();
-    Ready::new(&loaded.prog, engine, &what, |e| {
+    let mut ready = Ready::new(&loaded.prog, engine, &what, |e| {
         Failure::refused(verify::report(input, &loaded, e))
-    })
+    })?;
+    if let Some(e) = &loaded.entry {
+        ready.name = Some(e.name.clone());
+        ready.views = e.views.clone();
+    }
+    Ok(ready)
+}
+
+/// The link type the `.udf` packet views assume: Ethernet.
+const EN10MB: u32 = 1;
+
+/// Refuses a `.udf` filter on packets of a link type its packet views do not fit (they read an
+/// Ethernet frame: `p.ether` at 0, `p.ipv4` at 14, ...); raw access fits any link type.
+fn check_views(
+    ready: &Ready,
+    link: udf_cli::capture::Link,
+    capture: &Path,
+    at: &str,
+) -> Result<(), Failure> {
+    if ready.views.is_empty() || link.linktype == EN10MB {
+        return Ok(());
+    }
+    let name = ready.name.as_deref().unwrap_or("the filter");
+    Err(Failure::refused(miette!(
+        code = "udf::filter::linktype",
+        help = "the packet views read Ethernet frames (link type 1, EN10MB); a filter that reads \
+                only p.u8[i], p.u16be[i], p.u32be[i], p.len and p.wirelen fits any link type, and \
+                --pcap EXPR compiles for the capture's link type",
+        "{}: {at}link type {}: filter `{name}` reads the packet views {} (Ethernet frames); nothing ran on it",
+        capture.display(),
+        link.name(),
+        ready
+            .views
+            .iter()
+            .map(|v| format!("p.{v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )))
 }
 
 /// `udf filter`: a filter over every packet of a capture, one return value per line.
@@ -962,7 +1005,8 @@ fn cmd_filter(
     let (mut filters, entry) = match input {
         FilterInput::Source(input, entry) => {
             let ready = load_udf_filter(input, entry, engine)?;
-            (Filters::One(Box::new(ready)), entry)
+            let name = ready.name.clone().or(entry.map(str::to_string));
+            (Filters::One(Box::new(ready)), name)
         }
         FilterInput::Cbpf(path) => (Filters::One(Box::new(load_cbpf(path, engine)?)), None),
         FilterInput::Pcap(expr, netmask) => (
@@ -983,7 +1027,10 @@ fn cmd_filter(
         1,
         udf_cli::capture::MAX_SNAPLEN,
     ));
-    filters.for_link(first)?;
+    let ready = filters.for_link(first)?;
+    if cap.link().is_some() {
+        check_views(ready, first, capture, "the capture's ")?;
+    }
     let progress = std::io::stderr().is_terminal() && !std::io::stdout().is_terminal();
     let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
     let mut results = Vec::new();
@@ -992,7 +1039,7 @@ fn cmd_filter(
     let outcome = loop {
         let packet = match cap.next_packet() {
             None => break Ok(()),
-            Some(Err(why)) => break Err(unreadable(format!("packet {}: {why}", n + 1))),
+            Some(Err(why)) => break Err(unreadable(why)),
             Some(Ok(p)) => p,
         };
         n += 1;
@@ -1000,6 +1047,9 @@ fn cmd_filter(
             Ok(r) => r,
             Err(f) => break Err(f),
         };
+        if let Err(f) = check_views(ready, packet.link, capture, &format!("packet {n}: ")) {
+            break Err(f);
+        }
         if !ready.facts.admits(packet.data.len()) {
             break Err(Failure::refused(miette!(
                 code = "udf::context",
