@@ -258,6 +258,14 @@ pub fn load(json: bool, pkg: &Path, key: Option<&Path>, data: &Path) -> Result<(
             pkg.display()
         )));
     };
+    // The same check as `udf run`'s, with the same message.
+    verify::check_input_size(
+        prog.ty(),
+        prog.ctx_size(),
+        Some(prog.name()),
+        data,
+        input.len(),
+    )?;
     let run = prog
         .invoke(&mut Vm::new(), &input, input.len() as u64)
         .map_err(|e| {

@@ -354,6 +354,9 @@ fn cmd_run(
     let prog = &loaded.prog;
     let bytes = read(data)?;
     let mut facts = None;
+    // An input of another size than the entry point's layout (or the C function's struct) is
+    // the caller's mistake, said as such, not a verifier rejection pointing into the source.
+    verify::check_input_size(ty, loaded.ctx_size(ty), loaded.name(), data, bytes.len())?;
     if ty.info().verified {
         // Trusted mode: only what the verifier accepts for this input's size runs (an input
         // too short for the layout is refused where the program would read past it), only on
@@ -592,7 +595,10 @@ fn cmd_verify(
             if json {
                 emit(verify::rejection_json(input, &loaded, &e));
             }
-            Err(Failure::refused(verify::report(input, &loaded, &e)))
+            let hint = verify::ctx_size_hint(ty, ctx_size, &e);
+            Err(Failure::refused(verify::report_hinted(
+                input, &loaded, &e, hint,
+            )))
         }
     }
 }
@@ -607,6 +613,15 @@ fn cmd_test(
     let engine = engine(eng)?;
     let io = |e: std::io::Error| Failure::usage(miette!(code = "udf::io", "{e}"));
     let files = testrun::collect(paths).map_err(io)?;
+    if files.is_empty() {
+        let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        return Err(Failure::usage(miette!(
+            code = "udf::test::empty",
+            help = "test files are bpf_conformance `.data`, PREVAIL `.yaml` and `.udft` files",
+            "{}: no test file in it",
+            names.join(", ")
+        )));
+    }
     let sum = testrun::run(&files, engine, expect_failure).map_err(io)?;
     if json {
         let fails: Vec<_> = sum
