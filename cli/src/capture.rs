@@ -305,7 +305,7 @@ impl PcapNgFile {
         }
         let ty = self.order.u32(&h);
         let len = self.order.u32(&h[4..]);
-        if len < 12 || len % 4 != 0 {
+        if len < 12 || !len.is_multiple_of(4) {
             return err(format!(
                 "bad block length {len} (block type {ty:#x}): a block is a multiple of 4 bytes, \
                  at least 12"

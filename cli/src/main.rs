@@ -26,10 +26,15 @@ use udf_runtime::Vm;
 #[command(
     name = "udf",
     version,
-    about = "udfkit: untrusted deterministic functions, compiled, verified and run"
+    about = "udfkit: untrusted deterministic functions, compiled, verified and run",
+    after_help = "Exit status: 0 success or accepted; 1 the input was understood and refused (a compile \
+                  error, a verifier rejection, a failed check, an input of the wrong size); 2 bad \
+                  usage or unreadable input. Errors go to stderr."
 )]
 struct Cli {
-    /// Print machine-readable results on stdout.
+    /// Print exactly one JSON document on stdout, on success and on every failure (usage errors
+    /// included): `{"status": N, "errors": [...]}` plus the command's fields; every error is
+    /// `{"code", "message", "file", "line", "col"}`, null where there is no location.
     #[arg(long, global = true)]
     json: bool,
     #[command(subcommand)]
@@ -48,7 +53,7 @@ enum EngineArg {
 enum Cmd {
     /// Take the bundled corpus through every stage and show what happened.
     Demo,
-    /// Assemble text (bpf_conformance dialect) into raw 8-byte little-endian instructions.
+    /// Assemble text (the bpf_conformance dialect) into raw 8-byte little-endian instructions.
     Asm {
         /// Input text.
         input: PathBuf,
@@ -61,8 +66,8 @@ enum Cmd {
         /// Input bytecode.
         input: PathBuf,
     },
-    /// Compile a `.udf` source: write `NAME.bin` (bytecode) and `NAME.map` (source map) for each
-    /// entry point.
+    /// Compile and verify each entry point of a `.udf` source: write `NAME.bin` (bytecode) and
+    /// `NAME.map` (its source map) for each.
     Compile {
         /// The `.udf` source.
         input: PathBuf,
@@ -73,7 +78,10 @@ enum Cmd {
         #[arg(long)]
         entry: Option<String>,
     },
-    /// Run a program on the bytes of a file.
+    /// Run a program on the bytes of a file: print `r0 = VALUE`, then for `owns` one line
+    /// `extent START COUNT KIND` per emitted extent, in order. Verified types run in trusted
+    /// mode; `raw` runs unverified on the checking engines with an instruction budget. An input
+    /// of another size than the type and layout take is refused (exit 1).
     Run {
         /// Program: `.udf` source, `.s` text, an ELF object (`clang -target bpf`) or raw bytecode.
         input: PathBuf,
@@ -93,11 +101,13 @@ enum Cmd {
         /// (hardened trusted mode, `--engine jit`).
         #[arg(long)]
         harden: bool,
-        /// Instruction budget.
+        /// Most instructions a run may execute (`raw` programs; verified types are bounded by
+        /// their proof).
         #[arg(long, default_value_t = 1_000_000_000)]
         budget: u64,
     },
-    /// Verify a program: on acceptance print the facts, on rejection the located diagnostic.
+    /// Verify a program: on acceptance print the facts (instruction bound, stack use, extents
+    /// bound), on rejection the located diagnostic (the `.udf`, `.s` or C source line).
     Verify {
         /// Program: `.udf` source, `.s` text, an ELF object (`clang -target bpf`) or raw bytecode.
         input: PathBuf,
@@ -115,7 +125,7 @@ enum Cmd {
         #[arg(long, default_value_t = udf_verifier::DEFAULT_BUDGET)]
         budget: u64,
     },
-    /// Compile to native code and print its disassembly (Cranelift's) and size.
+    /// Compile to native code and print its disassembly and size.
     Jit {
         /// Program: `.udf` source, `.s` text, an ELF object (`clang -target bpf`) or raw bytecode.
         input: PathBuf,
@@ -134,7 +144,9 @@ enum Cmd {
         #[arg(long, default_value = "x86_64")]
         target: String,
     },
-    /// Run a filter over every packet of a pcap or pcapng capture; print each return value.
+    /// Run a filter over every packet of a pcap or pcapng capture; print one line per packet,
+    /// its return value (as libpcap's `filtertest -r`). A `.udf` filter reading the packet views
+    /// (`p.ether`, `p.ipv4`, ...: Ethernet frames) is refused on a capture of another link type.
     #[command(group = clap::ArgGroup::new("filter").required(true).args(["input", "pcap", "cbpf"]))]
     Filter {
         /// The filter's `.udf` source, or an ELF object (`clang -target bpf`).
@@ -162,8 +174,9 @@ enum Cmd {
         #[arg(long, value_enum, default_value = "interp")]
         engine: EngineArg,
     },
-    /// Run data-driven test files (bpf_conformance `.data`, PREVAIL `.yaml`, the corpus's
-    /// `.udft`); folders recursively.
+    /// Run data-driven test files (bpf_conformance `.data`, PREVAIL `.yaml`, the project's
+    /// `.udft`), folders recursively; print each failure, then `N passed, M failed, K skipped`. A
+    /// path with no test file in it is an error (exit 2).
     Test {
         /// Files or folders.
         #[arg(required = true)]
@@ -183,7 +196,8 @@ enum Cmd {
         #[command(subcommand)]
         cmd: XnCmd,
     },
-    /// Build a download package: bytecode, verifier facts, native code for a target, tag.
+    /// Build a download package: bytecode, verifier facts, native code for the target,
+    /// authentication tag.
     Package {
         /// Program: `.udf` source, `.s` text, an ELF object (`clang -target bpf`) or raw bytecode.
         input: PathBuf,
@@ -207,7 +221,7 @@ enum Cmd {
         #[arg(short = 'o', long = "output", value_name = "OUT.pkg")]
         output: PathBuf,
     },
-    /// What a kernel does with a download.
+    /// What a kernel does with a download package.
     Kernel {
         #[command(subcommand)]
         cmd: KernelCmd,
@@ -216,8 +230,8 @@ enum Cmd {
 
 #[derive(Subcommand)]
 enum KernelCmd {
-    /// Authenticate, parse, re-verify and install a package, then run it on the bytes of a
-    /// file; prints as `udf run`.
+    /// Parse, authenticate, re-verify and install a package, then run it on the bytes of a file;
+    /// prints as `udf run` (an input of another size than the package's is refused alike).
     Load {
         /// The package.
         package: PathBuf,
@@ -1321,7 +1335,7 @@ fn usage_error(json: bool, e: &clap::Error) -> ExitCode {
             .collect::<Vec<_>>()
             .join(" ")
     };
-    let err = udf_cli::output::error(Some("udf::usage"), &message, (None, None, None));
+    let err = udf_cli::output::error(Some("udf::usage"), message, (None, None, None));
     udf_cli::output::print(&udf_cli::output::document(EXIT_USAGE, vec![err]));
     ExitCode::from(EXIT_USAGE)
 }

@@ -302,7 +302,7 @@ pub fn check_input_size(
     Err(crate::input::Failure::refused(miette::miette!(
         code = code,
         help = format!("give an input of exactly {want} bytes"),
-        "{}: the input is {got} bytes, {how} the {want} bytes the {ty} program{of} takes ({layout}); nothing ran",
+        "{}: the input is {got} bytes, {how} the {want} bytes the {ty} program{of} takes ({layout}): refused, nothing ran",
         data.display(),
     )))
 }
