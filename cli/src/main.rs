@@ -665,7 +665,24 @@ fn cmd_test(
         }
         println!("{}", sum.line());
     }
-    Ok(sum.failed.is_empty())
+    if sum.failed.is_empty() || !json {
+        return Ok(sum.failed.is_empty());
+    }
+    // With --json, refused: each failure is an error (the text lists them above).
+    let reports = sum
+        .failed
+        .iter()
+        .map(|(f, why)| {
+            miette::Report::new(
+                miette::MietteDiagnostic::new(format!("{}: {why}", f.display()))
+                    .with_code("udf::test::failed"),
+            )
+        })
+        .collect();
+    Err(Failure {
+        status: EXIT_REFUSED,
+        reports,
+    })
 }
 
 fn cmd_compile(
@@ -1241,7 +1258,18 @@ fn main() -> ExitCode {
             verbose,
         } => cmd_test(json, &paths, engine, expect_failure, verbose),
         Cmd::Xn { cmd } => match cmd {
-            XnCmd::Rebuild { image, fs } => udf_cli::xn::rebuild(json, &image, &fs),
+            XnCmd::Rebuild { image, fs } => {
+                udf_cli::xn::rebuild(json, &image, &fs).and_then(|same| match same {
+                    true => Ok(true),
+                    false if json => Err(Failure::refused(miette!(
+                        code = "udf::xn::mismatch",
+                        "{}: the free map rebuilt from the roots differs from the image's bitmaps, \
+                         or the walk found problems",
+                        image.display()
+                    ))),
+                    false => Ok(false),
+                })
+            }
             XnCmd::Alloc {
                 image,
                 fs,

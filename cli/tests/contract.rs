@@ -336,6 +336,26 @@ fn json_gives_one_document_for_every_command_on_success_and_failure() {
             assert_eq!(doc["errors"][0]["code"], "udf::usage", "{what}: {doc}");
         }
     }
+    // Refusals reported in the command's own fields still carry their errors: a failed test
+    // case, a free map that differs from the image's bitmaps.
+    let add = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/testdata/bpf_conformance/tests/add.data");
+    let o = udf(&["--json", "test", "--expect-failure", s(&add)]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let doc = one_document("test failure", &o);
+    assert_eq!(doc["failed"], 1, "{doc}");
+    assert_eq!(doc["errors"][0]["code"], "udf::test::failed", "{doc}");
+    let bad = ext2_image("mismatch");
+    let mut bytes = std::fs::read(&bad).unwrap();
+    // 1 KiB blocks: the group descriptors are in block 2; the first names the block bitmap.
+    let bitmap = u32::from_le_bytes(bytes[2048..2052].try_into().unwrap()) as usize;
+    bytes[bitmap * 1024 + 120] = 0xff; // blocks 961-968, free in a tiny image, marked used
+    std::fs::write(&bad, &bytes).unwrap();
+    let o = udf(&["--json", "xn", "rebuild", s(&bad), "--fs", "ext2"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let doc = one_document("xn rebuild mismatch", &o);
+    assert_eq!(doc["match"], false, "{doc}");
+    assert_eq!(doc["errors"][0]["code"], "udf::xn::mismatch", "{doc}");
     // --json after the command, or among its arguments, is the same flag.
     let o = udf(&["verify", &web, "--bogus", "--json"]);
     assert_eq!(o.status.code(), Some(2));
