@@ -1143,6 +1143,9 @@ fn cmd_filter(
     outcome
 }
 
+/// The exit status of a panic (Rust's).
+const PANIC_STATUS: u8 = 101;
+
 fn main() -> ExitCode {
     // Diagnostics keep each message on one line, so scripts can grep them.
     let _ = miette::set_hook(Box::new(|_| {
@@ -1150,6 +1153,23 @@ fn main() -> ExitCode {
     }));
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let json = udf_cli::output::json_requested(&args);
+    if json {
+        // A panic is a bug, never an answer: it still exits 101 with Rust's message on stderr,
+        // and with --json stdout still gets its one document, saying so.
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            default(info);
+            let what = info
+                .payload()
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| info.payload().downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            let message = format!("internal error (a bug in udf): {what}");
+            let err = udf_cli::output::error(Some("udf::internal"), &message, (None, None, None));
+            udf_cli::output::print(&udf_cli::output::document(PANIC_STATUS, vec![err]));
+        }));
+    }
     let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(e) => return usage_error(json, &e),
