@@ -158,7 +158,7 @@ pub fn print_run(json: bool, r0: u64, extents: &[Extent], extra: &[(&str, serde_
         for (k, v) in extra {
             obj.insert((*k).into(), v.clone());
         }
-        println!("{}", serde_json::Value::Object(obj));
+        crate::output::emit(serde_json::Value::Object(obj));
     } else {
         println!("r0 = {r0}");
         for e in extents {

@@ -192,21 +192,18 @@ pub fn package(
     })?;
     let native_len = pkg.native.as_ref().map_or(0, |n| n.code.len());
     if json {
-        println!(
-            "{}",
-            json!({
-                "output": opts.output.display().to_string(),
-                "name": pkg.name,
-                "type": ty.name(),
-                "ctx_size": ctx_size,
-                "target": target.name(),
-                "instructions": loaded.prog.len(),
-                "native_bytes": native_len,
-                "source_map": pkg.source_map.is_some(),
-                "signed": pkg.tag.is_some(),
-                "bytes": bytes.len(),
-            })
-        );
+        crate::output::emit(json!({
+            "output": opts.output.display().to_string(),
+            "name": pkg.name,
+            "type": ty.name(),
+            "ctx_size": ctx_size,
+            "target": target.name(),
+            "instructions": loaded.prog.len(),
+            "native_bytes": native_len,
+            "source_map": pkg.source_map.is_some(),
+            "signed": pkg.tag.is_some(),
+            "bytes": bytes.len(),
+        }));
     } else {
         let native = if pkg.native.is_some() {
             format!(", {native_len} bytes of {target} code")
@@ -275,6 +272,14 @@ pub fn load(
             pkg.display()
         )));
     };
+    // The same check as `udf run`'s, with the same message.
+    verify::check_input_size(
+        prog.ty(),
+        prog.ctx_size(),
+        Some(prog.name()),
+        data,
+        input.len(),
+    )?;
     let run = prog
         .invoke(&mut Vm::new(), &input, input.len() as u64)
         .map_err(|e| {

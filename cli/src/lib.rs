@@ -7,6 +7,7 @@ pub mod demo;
 pub mod exec;
 pub mod input;
 pub mod kernel;
+pub mod output;
 pub mod prevail;
 pub mod testrun;
 pub mod udft;

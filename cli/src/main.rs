@@ -15,20 +15,26 @@ use udf_cli::datafile::Engine;
 use udf_cli::exec::{Code, TypedRun, run_code, run_typed};
 use udf_cli::input::{
     Failure, Loaded, compile_source, elf_failure, is_elf_file, is_source, load, load_program, read,
-    report_location, select_entry,
+    select_entry,
 };
+use udf_cli::output::emit;
 use udf_cli::verify;
-use udf_cli::{EXIT_OK, EXIT_REFUSED, testrun};
+use udf_cli::{EXIT_OK, EXIT_REFUSED, EXIT_USAGE, testrun};
 use udf_runtime::Vm;
 
 #[derive(Parser)]
 #[command(
     name = "udf",
     version,
-    about = "udfkit: untrusted deterministic functions, compiled, verified and run"
+    about = "udfkit: untrusted deterministic functions, compiled, verified and run",
+    after_help = "Exit status: 0 success or accepted; 1 the input was understood and refused (a compile \
+                  error, a verifier rejection, a failed check, an input of the wrong size); 2 bad \
+                  usage or unreadable input. Errors go to stderr."
 )]
 struct Cli {
-    /// Print machine-readable results on stdout.
+    /// Print exactly one JSON document on stdout, on success and on every failure (usage errors
+    /// included): `{"status": N, "errors": [...]}` plus the command's fields; every error is
+    /// `{"code", "message", "file", "line", "col"}`, null where there is no location.
     #[arg(long, global = true)]
     json: bool,
     #[command(subcommand)]
@@ -47,7 +53,7 @@ enum EngineArg {
 enum Cmd {
     /// Take the bundled corpus through every stage and show what happened.
     Demo,
-    /// Assemble text (bpf_conformance dialect) into raw 8-byte little-endian instructions.
+    /// Assemble text (the bpf_conformance dialect) into raw 8-byte little-endian instructions.
     Asm {
         /// Input text.
         input: PathBuf,
@@ -60,8 +66,8 @@ enum Cmd {
         /// Input bytecode.
         input: PathBuf,
     },
-    /// Compile a `.udf` source: write `NAME.bin` (bytecode) and `NAME.map` (source map) for each
-    /// entry point.
+    /// Compile and verify each entry point of a `.udf` source: write `NAME.bin` (bytecode) and
+    /// `NAME.map` (its source map) for each.
     Compile {
         /// The `.udf` source.
         input: PathBuf,
@@ -72,7 +78,10 @@ enum Cmd {
         #[arg(long)]
         entry: Option<String>,
     },
-    /// Run a program on the bytes of a file.
+    /// Run a program on the bytes of a file: print `r0 = VALUE`, then for `owns` one line
+    /// `extent START COUNT KIND` per emitted extent, in order. Verified types run in trusted
+    /// mode; `raw` runs unverified on the checking engines with an instruction budget. An input
+    /// of another size than the type and layout take is refused (exit 1).
     Run {
         /// Program: `.udf` source, `.s` text, an ELF object (`clang -target bpf`) or raw bytecode.
         input: PathBuf,
@@ -92,11 +101,13 @@ enum Cmd {
         /// (hardened trusted mode, `--engine jit`).
         #[arg(long)]
         harden: bool,
-        /// Instruction budget.
+        /// Most instructions a run may execute (`raw` programs; verified types are bounded by
+        /// their proof).
         #[arg(long, default_value_t = 1_000_000_000)]
         budget: u64,
     },
-    /// Verify a program: on acceptance print the facts, on rejection the located diagnostic.
+    /// Verify a program: on acceptance print the facts (instruction bound, stack use, extents
+    /// bound), on rejection the located diagnostic (the `.udf`, `.s` or C source line).
     Verify {
         /// Program: `.udf` source, `.s` text, an ELF object (`clang -target bpf`) or raw bytecode.
         input: PathBuf,
@@ -114,7 +125,7 @@ enum Cmd {
         #[arg(long, default_value_t = udf_verifier::DEFAULT_BUDGET)]
         budget: u64,
     },
-    /// Compile to native code and print its disassembly (Cranelift's) and size.
+    /// Compile to native code and print its disassembly and size.
     Jit {
         /// Program: `.udf` source, `.s` text, an ELF object (`clang -target bpf`) or raw bytecode.
         input: PathBuf,
@@ -133,7 +144,9 @@ enum Cmd {
         #[arg(long, default_value = "x86_64")]
         target: String,
     },
-    /// Run a filter over every packet of a pcap or pcapng capture; print each return value.
+    /// Run a filter over every packet of a pcap or pcapng capture; print one line per packet,
+    /// its return value (as libpcap's `filtertest -r`). A `.udf` filter reading the packet views
+    /// (`p.ether`, `p.ipv4`, ...: Ethernet frames) is refused on a capture of another link type.
     #[command(group = clap::ArgGroup::new("filter").required(true).args(["input", "pcap", "cbpf"]))]
     Filter {
         /// The filter's `.udf` source, or an ELF object (`clang -target bpf`).
@@ -161,8 +174,9 @@ enum Cmd {
         #[arg(long, value_enum, default_value = "interp")]
         engine: EngineArg,
     },
-    /// Run data-driven test files (bpf_conformance `.data`, PREVAIL `.yaml`, the corpus's
-    /// `.udft`); folders recursively.
+    /// Run data-driven test files (bpf_conformance `.data`, PREVAIL `.yaml`, the project's
+    /// `.udft`), folders recursively; print each failure, then `N passed, M failed, K skipped`. A
+    /// path with no test file in it is an error (exit 2).
     Test {
         /// Files or folders.
         #[arg(required = true)]
@@ -182,7 +196,8 @@ enum Cmd {
         #[command(subcommand)]
         cmd: XnCmd,
     },
-    /// Build a download package: bytecode, verifier facts, native code for a target, tag.
+    /// Build a download package: bytecode, verifier facts, native code for the target,
+    /// authentication tag.
     Package {
         /// Program: `.udf` source, `.s` text, an ELF object (`clang -target bpf`) or raw bytecode.
         input: PathBuf,
@@ -206,7 +221,7 @@ enum Cmd {
         #[arg(short = 'o', long = "output", value_name = "OUT.pkg")]
         output: PathBuf,
     },
-    /// What a kernel does with a download.
+    /// What a kernel does with a download package.
     Kernel {
         #[command(subcommand)]
         cmd: KernelCmd,
@@ -215,8 +230,8 @@ enum Cmd {
 
 #[derive(Subcommand)]
 enum KernelCmd {
-    /// Authenticate, parse, re-verify and install a package, then run it on the bytes of a
-    /// file; prints as `udf run`.
+    /// Parse, authenticate, re-verify and install a package, then run it on the bytes of a file;
+    /// prints as `udf run` (an input of another size than the package's is refused alike).
     Load {
         /// The package.
         package: PathBuf,
@@ -311,9 +326,8 @@ fn cmd_asm(json: bool, input: &Path, output: Option<PathBuf>) -> Result<(), Fail
     let bytes = prog.encode();
     write_file(&out, &bytes)?;
     if json {
-        println!(
-            "{}",
-            json!({"output": out.display().to_string(), "instructions": prog.len(), "bytes": bytes.len()})
+        emit(
+            json!({"output": out.display().to_string(), "instructions": prog.len(), "bytes": bytes.len()}),
         );
     } else {
         eprintln!(
@@ -333,7 +347,7 @@ fn cmd_disasm(json: bool, input: &Path) -> Result<(), Failure> {
             .iter()
             .map(|(pc, i)| json!({"pc": pc, "text": i.to_string()}))
             .collect();
-        println!("{}", json!({"instructions": insns}));
+        emit(json!({"instructions": insns}));
     } else {
         print!("{}", disassemble(&prog));
     }
@@ -358,6 +372,9 @@ fn cmd_run(
     let prog = &loaded.prog;
     let bytes = read(data)?;
     let mut facts = None;
+    // An input of another size than the entry point's layout (or the C function's struct) is
+    // the caller's mistake, said as such, not a verifier rejection pointing into the source.
+    verify::check_input_size(ty, loaded.ctx_size(ty), loaded.name(), data, bytes.len())?;
     if ty.info().verified {
         // Trusted mode: only what the verifier accepts for this input's size runs (an input
         // too short for the layout is refused where the program would read past it), only on
@@ -476,9 +493,8 @@ fn cmd_jit(
             .zip(code.disasm())
             .map(|(r, text)| json!({"start": r.start, "offset": r.offset, "disasm": text}))
             .collect();
-        println!(
-            "{}",
-            json!({"target": target.name(), "mode": mode, "bytes": code.bytes().len(), "regions": regions})
+        emit(
+            json!({"target": target.name(), "mode": mode, "bytes": code.bytes().len(), "regions": regions}),
         );
     } else {
         for (r, text) in code.regions().iter().zip(code.disasm()) {
@@ -587,7 +603,7 @@ fn cmd_verify(
     match udf_verifier::verify(&loaded.prog, &verify::config(ty, ctx_size, budget)) {
         Ok(facts) => {
             if json {
-                println!("{}", verify::facts_json(ty, &loaded.prog, &facts));
+                emit(verify::facts_json(ty, &loaded.prog, &facts));
             } else {
                 print!("{}", verify::facts_text(ty, &loaded.prog, &facts));
             }
@@ -595,11 +611,12 @@ fn cmd_verify(
         }
         Err(e) => {
             if json {
-                println!("{}", verify::rejection_json(input, &loaded, &e));
-                Ok(false)
-            } else {
-                Err(Failure::refused(verify::report(input, &loaded, &e)))
+                emit(verify::rejection_json(input, &loaded, &e));
             }
+            let hint = verify::ctx_size_hint(ty, ctx_size, &e);
+            Err(Failure::refused(verify::report_hinted(
+                input, &loaded, &e, hint,
+            )))
         }
     }
 }
@@ -614,6 +631,15 @@ fn cmd_test(
     let engine = engine(eng)?;
     let io = |e: std::io::Error| Failure::usage(miette!(code = "udf::io", "{e}"));
     let files = testrun::collect(paths).map_err(io)?;
+    if files.is_empty() {
+        let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        return Err(Failure::usage(miette!(
+            code = "udf::test::empty",
+            help = "test files are bpf_conformance `.data`, PREVAIL `.yaml` and `.udft` files",
+            "{}: no test file in it",
+            names.join(", ")
+        )));
+    }
     let sum = testrun::run(&files, engine, expect_failure).map_err(io)?;
     if json {
         let fails: Vec<_> = sum
@@ -626,9 +652,8 @@ fn cmd_test(
             .iter()
             .map(|(f, w)| json!({"file": f.display().to_string(), "why": w}))
             .collect();
-        println!(
-            "{}",
-            json!({"passed": sum.passed, "failed": sum.failed.len(), "skipped": sum.skipped.len(), "failures": fails, "skips": skips})
+        emit(
+            json!({"passed": sum.passed, "failed": sum.failed.len(), "skipped": sum.skipped.len(), "failures": fails, "skips": skips}),
         );
     } else {
         if verbose {
@@ -644,7 +669,24 @@ fn cmd_test(
         }
         println!("{}", sum.line());
     }
-    Ok(sum.failed.is_empty())
+    if sum.failed.is_empty() || !json {
+        return Ok(sum.failed.is_empty());
+    }
+    // With --json, refused: each failure is an error (the text lists them above).
+    let reports = sum
+        .failed
+        .iter()
+        .map(|(f, why)| {
+            miette::Report::new(
+                miette::MietteDiagnostic::new(format!("{}: {why}", f.display()))
+                    .with_code("udf::test::failed"),
+            )
+        })
+        .collect();
+    Err(Failure {
+        status: EXIT_REFUSED,
+        reports,
+    })
 }
 
 fn cmd_compile(
@@ -709,7 +751,7 @@ fn cmd_compile(
         }
     }
     if json {
-        println!("{}", Json::Array(out));
+        emit(json!({"entries": Json::Array(out)}));
     } else if entries.is_empty() {
         eprintln!("{}: no entry points", input.display());
     }
@@ -728,6 +770,10 @@ enum FilterInput<'a> {
 
 /// A verified filter and the code the chosen engine runs.
 struct Ready {
+    /// The `.udf` entry point's name.
+    name: Option<String>,
+    /// The `.udf` packet views it reads (empty: raw access only, or not a `.udf` filter).
+    views: Vec<&'static str>,
     facts: udf_verifier::Verified,
     interp: Option<udf_runtime::Compiled>,
     native: Option<udf_jit::Executable>,
@@ -765,6 +811,8 @@ impl Ready {
             ),
         };
         Ok(Ready {
+            name: None,
+            views: Vec::new(),
             facts,
             interp,
             native,
@@ -947,9 +995,46 @@ fn load_udf_filter(input: &Path, entry: Option<&str>, engine: Engine) -> Result<
         c: None,
     };
     let what = input.display().to_string();
-    Ready::new(&loaded.prog, engine, &what, |e| {
+    let mut ready = Ready::new(&loaded.prog, engine, &what, |e| {
         Failure::refused(verify::report(input, &loaded, e))
-    })
+    })?;
+    if let Some(e) = &loaded.entry {
+        ready.name = Some(e.name.clone());
+        ready.views = e.views.clone();
+    }
+    Ok(ready)
+}
+
+/// The link type the `.udf` packet views assume: Ethernet.
+const EN10MB: u32 = 1;
+
+/// Refuses a `.udf` filter on packets of a link type its packet views do not fit (they read an
+/// Ethernet frame: `p.ether` at 0, `p.ipv4` at 14, ...); raw access fits any link type.
+fn check_views(
+    ready: &Ready,
+    link: udf_cli::capture::Link,
+    capture: &Path,
+    at: &str,
+) -> Result<(), Failure> {
+    if ready.views.is_empty() || link.linktype == EN10MB {
+        return Ok(());
+    }
+    let name = ready.name.as_deref().unwrap_or("the filter");
+    Err(Failure::refused(miette!(
+        code = "udf::filter::linktype",
+        help = "the packet views read Ethernet frames (link type 1, EN10MB); a filter that reads \
+                only p.u8[i], p.u16be[i], p.u32be[i], p.len and p.wirelen fits any link type, and \
+                --pcap EXPR compiles for the capture's link type",
+        "{}: {at}link type {}: filter `{name}` reads the packet views {} (Ethernet frames); nothing ran on it",
+        capture.display(),
+        link.name(),
+        ready
+            .views
+            .iter()
+            .map(|v| format!("p.{v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )))
 }
 
 /// `udf filter`: a filter over every packet of a capture, one return value per line.
@@ -970,7 +1055,8 @@ fn cmd_filter(
     let (mut filters, entry) = match input {
         FilterInput::Source(input, entry) => {
             let ready = load_udf_filter(input, entry, engine)?;
-            (Filters::One(Box::new(ready)), entry)
+            let name = ready.name.clone().or(entry.map(str::to_string));
+            (Filters::One(Box::new(ready)), name)
         }
         FilterInput::Cbpf(path) => (Filters::One(Box::new(load_cbpf(path, engine)?)), None),
         FilterInput::Pcap(expr, netmask) => (
@@ -991,7 +1077,10 @@ fn cmd_filter(
         1,
         udf_cli::capture::MAX_SNAPLEN,
     ));
-    filters.for_link(first)?;
+    let ready = filters.for_link(first)?;
+    if cap.link().is_some() {
+        check_views(ready, first, capture, "the capture's ")?;
+    }
     let progress = std::io::stderr().is_terminal() && !std::io::stdout().is_terminal();
     let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
     let mut results = Vec::new();
@@ -1000,7 +1089,7 @@ fn cmd_filter(
     let outcome = loop {
         let packet = match cap.next_packet() {
             None => break Ok(()),
-            Some(Err(why)) => break Err(unreadable(format!("packet {}: {why}", n + 1))),
+            Some(Err(why)) => break Err(unreadable(why)),
             Some(Ok(p)) => p,
         };
         n += 1;
@@ -1008,6 +1097,9 @@ fn cmd_filter(
             Ok(r) => r,
             Err(f) => break Err(f),
         };
+        if let Err(f) = check_views(ready, packet.link, capture, &format!("packet {n}: ")) {
+            break Err(f);
+        }
         if !ready.facts.admits(packet.data.len()) {
             break Err(Failure::refused(miette!(
                 code = "udf::context",
@@ -1048,25 +1140,51 @@ fn cmd_filter(
     }
     if json {
         let accepted = results.iter().filter(|&&r| r != 0).count();
-        let _ = writeln!(
-            stdout,
-            "{}",
-            json!({"entry": entry, "packets": n, "accepted": accepted, "results": results})
-        );
+        // With the error after them when the capture breaks off: one document.
+        emit(json!({"entry": entry, "packets": n, "accepted": accepted, "results": results}));
     }
     let _ = stdout.flush();
     outcome
 }
+
+/// The exit status of a panic (Rust's).
+const PANIC_STATUS: u8 = 101;
 
 fn main() -> ExitCode {
     // Diagnostics keep each message on one line, so scripts can grep them.
     let _ = miette::set_hook(Box::new(|_| {
         Box::new(miette::MietteHandlerOpts::new().wrap_lines(false).build())
     }));
-    let cli = Cli::parse();
-    let json = cli.json;
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let json = udf_cli::output::json_requested(&args);
+    if json {
+        // A panic is a bug, never an answer: it still exits 101 with Rust's message on stderr,
+        // and with --json stdout still gets its one document, saying so.
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            default(info);
+            let what = info
+                .payload()
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| info.payload().downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            let message = format!("internal error (a bug in udf): {what}");
+            let err = udf_cli::output::error(Some("udf::internal"), &message, (None, None, None));
+            udf_cli::output::print(&udf_cli::output::document(PANIC_STATUS, vec![err]));
+        }));
+    }
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(json, &e),
+    };
     let result = match cli.cmd {
         Cmd::Demo => match udf_cli::demo::run() {
+            Ok(report) if json => {
+                let lines: Vec<&str> = report.lines().collect();
+                emit(json!({"report": lines}));
+                Ok(true)
+            }
             Ok(report) => {
                 print!("{report}");
                 Ok(true)
@@ -1164,7 +1282,18 @@ fn main() -> ExitCode {
             verbose,
         } => cmd_test(json, &paths, engine, expect_failure, verbose),
         Cmd::Xn { cmd } => match cmd {
-            XnCmd::Rebuild { image, fs } => udf_cli::xn::rebuild(json, &image, &fs),
+            XnCmd::Rebuild { image, fs } => {
+                udf_cli::xn::rebuild(json, &image, &fs).and_then(|same| match same {
+                    true => Ok(true),
+                    false if json => Err(Failure::refused(miette!(
+                        code = "udf::xn::mismatch",
+                        "{}: the free map rebuilt from the roots differs from the image's bitmaps, \
+                         or the walk found problems",
+                        image.display()
+                    ))),
+                    false => Ok(false),
+                })
+            }
             XnCmd::Alloc {
                 image,
                 fs,
@@ -1218,30 +1347,55 @@ fn main() -> ExitCode {
             udf_cli::kernel::load(json, &package, key.as_deref(), require_tag, &data).map(|_| true)
         }
     };
-    match result {
-        Ok(true) => ExitCode::from(EXIT_OK),
-        Ok(false) => ExitCode::from(EXIT_REFUSED),
-        Err(f) => {
-            if json {
-                let errors: Vec<_> = f
-                    .reports
-                    .iter()
-                    .map(|r| {
-                        let (file, line, col) = report_location(r);
-                        json!({"code": r.code().map(|c| c.to_string()), "message": r.to_string(), "file": file, "line": line, "col": col})
-                    })
-                    .collect();
-                let first = f.reports.first().map(|r| r.to_string());
-                println!(
-                    "{}",
-                    json!({"error": first, "errors": errors, "status": f.status})
-                );
-            } else {
-                for r in &f.reports {
-                    eprintln!("{r:?}");
-                }
-            }
-            ExitCode::from(f.status)
+    let (status, reports) = match result {
+        Ok(true) => (EXIT_OK, Vec::new()),
+        Ok(false) => (EXIT_REFUSED, Vec::new()),
+        Err(f) => (f.status, f.reports),
+    };
+    if json {
+        udf_cli::output::finish(status, &reports);
+    } else {
+        for r in &reports {
+            eprintln!("{r:?}");
+        }
+        if reports.len() > 1 {
+            eprintln!("{} errors", reports.len());
         }
     }
+    ExitCode::from(status)
+}
+
+/// A usage error clap found (or `--help`, `--version`): as clap prints it, and with `--json`
+/// also as the one document on stdout (`udf::usage`, exit 2; help and version exit 0 with
+/// their text as `help`).
+fn usage_error(json: bool, e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if !json {
+        e.exit();
+    }
+    let text = e.render().to_string();
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        emit(json!({"help": text}));
+        udf_cli::output::finish(EXIT_OK, &[]);
+        return ExitCode::from(EXIT_OK);
+    }
+    eprint!("{text}");
+    // clap's first line is the message (`error: ...`); the rest is usage and a hint.
+    let message: &str = if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        "a command is required (see `udf --help`)"
+    } else {
+        // clap's message is its first paragraph (`error: ...` and, for missing arguments,
+        // the lines naming them); usage and tips follow.
+        &text
+            .split("\n\n")
+            .next()
+            .unwrap_or("bad usage")
+            .trim_start_matches("error: ")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let err = udf_cli::output::error(Some("udf::usage"), message, (None, None, None));
+    udf_cli::output::print(&udf_cli::output::document(EXIT_USAGE, vec![err]));
+    ExitCode::from(EXIT_USAGE)
 }

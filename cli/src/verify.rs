@@ -31,13 +31,52 @@ pub fn object_size(ty: ProgramType, len: usize) -> Option<u32> {
 /// The rejection as a located diagnostic: on the source line (`.s`) or the source span the
 /// instruction was compiled from (`.udf`), else on the instruction.
 pub fn report(path: &Path, loaded: &Loaded, e: &Rejection) -> Report {
+    report_hinted(path, loaded, e, None)
+}
+
+/// What to tell the author of a `ty` program rejected for reading past a context whose object
+/// size was not given (`ctx_size` `None`): give `--ctx-size N`, with the smallest `N` this
+/// access needs.
+pub fn ctx_size_hint(ty: ProgramType, ctx_size: Option<u32>, e: &Rejection) -> Option<String> {
+    use udf_bytecode::progtype::CtxSize;
+    let header = match ty.info().ctx.size {
+        CtxSize::Template => 0,
+        CtxSize::HeaderThenTemplate(h) => i128::from(h),
+        _ => return None,
+    };
+    let udf_verifier::Rule::OutOfBounds {
+        region: udf_verifier::Region::Ctx,
+        lo,
+        hi,
+        ..
+    } = &e.rule
+    else {
+        return None;
+    };
+    if ctx_size.is_some() || *lo < 0 {
+        return None;
+    }
+    let need = (*hi - header).max(1);
+    let n = if need <= i128::from(u32::MAX) {
+        format!("--ctx-size N (N >= {need} for this access)")
+    } else {
+        "--ctx-size N".to_string()
+    };
+    Some(format!(
+        "the {ty} object's size is unknown, so no byte of it is known to exist: give {n}, the \
+         size of the object the program reads"
+    ))
+}
+
+/// [`report`] with `hint` as the help's first line.
+pub fn report_hinted(path: &Path, loaded: &Loaded, e: &Rejection, hint: Option<String>) -> Report {
     let insn = loaded
         .prog
         .insns()
         .get(e.index)
         .map(|i| i.to_string())
         .unwrap_or_default();
-    let mut help = String::new();
+    let mut help = hint.map_or(String::new(), |h| h + "\n");
     for (r, v) in &e.regs {
         help.push_str(&format!("{r} before it: {v}\n"));
     }
@@ -212,4 +251,58 @@ pub fn facts_text(ty: ProgramType, prog: &Program, f: &Facts) -> String {
         s.push_str(&format!("  warning: {w}\n"));
     }
     s
+}
+
+/// The context length a `ty` program with an object of `ctx_size` bytes takes: the object, after
+/// the type's header (`acl`: the 16-byte request); `None` when the type's context has no
+/// template or no size is fixed.
+pub fn context_len(ty: ProgramType, ctx_size: Option<u32>) -> Option<u64> {
+    use udf_bytecode::progtype::CtxSize;
+    match (ty.info().ctx.size, ctx_size) {
+        (CtxSize::Template, Some(n)) => Some(u64::from(n)),
+        (CtxSize::HeaderThenTemplate(h), Some(n)) => Some(u64::from(h) + u64::from(n)),
+        _ => None,
+    }
+}
+
+/// Refuses (exit 1, nothing run) an input whose size is not the one a `ty` program whose
+/// object is `ctx_size` bytes takes (a `.udf` entry point's layout, a C function's struct, a
+/// package's recorded size): `udf::input::short` when it is shorter, `udf::input::size` when
+/// longer. The one check of `udf run` and `udf kernel load`. `name` is the entry point's,
+/// function's or package's.
+pub fn check_input_size(
+    ty: ProgramType,
+    ctx_size: Option<u32>,
+    name: Option<&str>,
+    data: &Path,
+    len: usize,
+) -> Result<(), crate::input::Failure> {
+    let Some(want) = context_len(ty, ctx_size) else {
+        return Ok(());
+    };
+    let got = len as u64;
+    if got == want {
+        return Ok(());
+    }
+    let of = name.map_or(String::new(), |n| format!(" `{n}`"));
+    let object = ctx_size.unwrap_or(0);
+    let layout = if want == u64::from(object) {
+        format!("its layout is {object} bytes")
+    } else {
+        format!(
+            "a {}-byte request, then its {object}-byte layout",
+            want - u64::from(object)
+        )
+    };
+    let (code, how) = if got < want {
+        ("udf::input::short", "shorter than")
+    } else {
+        ("udf::input::size", "longer than")
+    };
+    Err(crate::input::Failure::refused(miette::miette!(
+        code = code,
+        help = format!("give an input of exactly {want} bytes"),
+        "{}: the input is {got} bytes, {how} the {want} bytes the {ty} program{of} takes ({layout}): refused, nothing ran",
+        data.display(),
+    )))
 }

@@ -146,14 +146,11 @@ pub fn rebuild(json_out: bool, image: &Path, fs: &str) -> Result<bool, Failure> 
                 json!({"block": b, "on_disk": disk, "rebuilt": rebuilt, "held_by": held(b)})
             })
             .collect();
-        println!(
-            "{}",
-            json!({
-                "match": ok, "blocks": blocks, "used": used, "free": blocks - used,
-                "roots": r.rebuilt.roots, "objects": r.rebuilt.objects,
-                "differences": diffs, "problems": problems,
-            })
-        );
+        crate::output::emit(json!({
+            "match": ok, "blocks": blocks, "used": used, "free": blocks - used,
+            "roots": r.rebuilt.roots, "objects": r.rebuilt.objects,
+            "differences": diffs, "problems": problems,
+        }));
         return Ok(ok);
     }
     println!(
@@ -266,11 +263,10 @@ pub fn set_slot(
         }
     }
     if json_out {
-        println!(
-            "{}",
+        crate::output::emit(
             json!({"accepted": true, "inode": ino, "slot": slot, "old": change.old,
                    "new": change.new, "kind": change.kind, "size": change.grown_to,
-                   "blocks_written": written})
+                   "blocks_written": written}),
         );
     } else {
         let grown = change

@@ -97,10 +97,9 @@ fn run_refuses_acl_contexts_shorter_than_the_request() {
 #[test]
 fn run_refuses_objects_of_another_size_than_the_entry_was_compiled_for() {
     // ext2_inode is an owns program over a 128-byte inode.
-    // Shorter inputs are refused by the verifier at the input's size, on the source line
-    // that would read past it (cli.rs checks the location), or, when the program reads no
-    // byte past the input, by the entry's size; longer ones, which the verifier would accept
-    // at their own size, by the entry's size.
+    // Shorter inputs are refused as such, by the entry's size (udf::input::short), before
+    // any verification at the input's size; longer ones, which the verifier would accept at
+    // their own size, by the entry's size too (udf::input::size).
     let src = corpus("fs/ext2.udf");
     for len in [0usize, 100, 127] {
         let input = write(&format!("inode{len}"), &vec![0u8; len]);
@@ -110,8 +109,9 @@ fn run_refuses_objects_of_another_size_than_the_entry_was_compiled_for() {
             assert_eq!(text(&o).0, "", "{len} {engine:?}: no result is printed");
             let err = text(&o).1;
             assert!(
-                err.contains("ext2.udf:")
-                    || (err.contains("exactly 128") && err.contains("nothing ran")),
+                err.contains("udf::input::short")
+                    && err.contains("exactly 128")
+                    && err.contains("nothing ran"),
                 "{err}"
             );
         }

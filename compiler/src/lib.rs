@@ -50,6 +50,10 @@ pub struct Entry {
     pub map: SourceMap,
     /// The entry point's declaration.
     pub span: Span,
+    /// The packet views a filter's code reads (`ether`, `ipv4`, `tcp`, ...: they assume an
+    /// Ethernet frame), in name order; empty when it reads the packet only through the raw
+    /// accessors (`p.u8[i]`, `p.len`, ...), which fit any link type.
+    pub views: Vec<&'static str>,
 }
 
 /// Every entry point of a source file, in source order.

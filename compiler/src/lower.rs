@@ -138,6 +138,8 @@ struct Lower<'a, 'd> {
     accept: Label,
     reject: Label,
     views: BTreeMap<&'static str, (usize, ViewBase)>,
+    /// The views the code reads (for [`Entry::views`]).
+    used_views: std::collections::BTreeSet<&'static str>,
     layouts: Vec<crate::items::Layout>,
 }
 
@@ -172,6 +174,8 @@ fn pcap_entry(
             },
             prog: c.prog,
             ctx_size: None,
+            // Compiled for Ethernet (the pcap front end's default link type).
+            views: vec!["ether"],
             facts: c.facts,
             span: def.span,
         }),
@@ -238,6 +242,7 @@ pub(crate) fn entry(
         accept: Label(0),
         reject: Label(0),
         views,
+        used_views: Default::default(),
         layouts,
     };
     l.accept = l.label();
@@ -278,6 +283,7 @@ pub(crate) fn entry(
             facts,
             map,
             span: def.span,
+            views: l.used_views.iter().copied().collect(),
         }),
         Err(e) => {
             let at = map.span(e.index).unwrap_or(def.name.span);
@@ -2389,7 +2395,8 @@ impl<'a> Lower<'a, '_> {
     }
 
     fn packet_member(&mut self, f: &crate::ast::Ident, span: Span) -> R<Place> {
-        if let Some(&(l, base)) = self.views.get(f.name.as_str()) {
+        if let Some((&name, &(l, base))) = self.views.get_key_value(f.name.as_str()) {
+            self.used_views.insert(name);
             return Ok(match base {
                 ViewBase::Fixed(o) => Place {
                     base: Base::Pkt,
