@@ -89,12 +89,24 @@ pub struct AsmError {
     pub kind: AsmErrorKind,
 }
 
+/// Text quoted in a message, cut to its first 60 characters (a token may be megabytes long).
+struct Short<'a>(&'a str);
+
+impl fmt::Display for Short<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.char_indices().nth(60) {
+            Some((i, _)) => write!(f, "{}...", &self.0[..i]),
+            None => f.write_str(self.0),
+        }
+    }
+}
+
 impl fmt::Display for AsmErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use AsmErrorKind::*;
         match self {
             Empty => write!(f, "the program is empty: no instructions"),
-            UnknownMnemonic(m) => write!(f, "invalid mnemonic `{m}`"),
+            UnknownMnemonic(m) => write!(f, "invalid mnemonic `{}`", Short(m)),
             OperandCount {
                 mnemonic,
                 expected,
@@ -103,33 +115,50 @@ impl fmt::Display for AsmErrorKind {
                 f,
                 "invalid number of operands for {mnemonic}: expected {expected}, found {found}"
             ),
-            InvalidRegister(r) => write!(f, "invalid register `{r}`: registers are %r0 to %r10"),
-            ExpectedRegister(t) => write!(f, "expected a register (%r0 to %r10), found `{t}`"),
+            InvalidRegister(r) => write!(
+                f,
+                "invalid register `{}`: registers are %r0 to %r10",
+                Short(r)
+            ),
+            ExpectedRegister(t) => {
+                write!(f, "expected a register (%r0 to %r10), found `{}`", Short(t))
+            }
             BadNumber(t) => write!(
                 f,
-                "expected a number (decimal or 0x hexadecimal), found `{t}`"
+                "expected a number (decimal or 0x hexadecimal), found `{}`",
+                Short(t)
             ),
-            OutOfRange { text, field } => write!(f, "`{text}` is out of range for {field}"),
+            OutOfRange { text, field } => {
+                write!(f, "`{}` is out of range for {field}", Short(text))
+            }
             BadMemoryOperand(t) => {
                 write!(
                     f,
-                    "expected a memory operand like [%r1+8], found `{t}` (invalid offset)"
+                    "expected a memory operand like [%r1+8], found `{}` (invalid offset)",
+                    Short(t)
                 )
             }
-            UnknownLabel(l) => write!(f, "invalid label `{l}`: no such label in this program"),
+            UnknownLabel(l) => write!(
+                f,
+                "invalid label `{}`: no such label in this program",
+                Short(l)
+            ),
             DuplicateLabel { name, first_line } => {
                 write!(
                     f,
-                    "duplicate label `{name}` (first defined on line {first_line})"
+                    "duplicate label `{}` (first defined on line {first_line})",
+                    Short(name)
                 )
             }
             LabelTooFar { name, distance } => write!(
                 f,
-                "label `{name}` is {distance} slots away, beyond the 16-bit jump offset (use ja32)"
+                "label `{}` is {distance} slots away, beyond the 16-bit jump offset (use ja32)",
+                Short(name)
             ),
             BadLock(t) => write!(
                 f,
-                "invalid number of operands for lock: expected `lock [fetch] add|or|and|xor|xchg|cmpxchg[32] [%rB+OFF], %rS`{t}"
+                "invalid number of operands for lock: expected `lock [fetch] add|or|and|xor|xchg|cmpxchg[32] [%rB+OFF], %rS`{}",
+                Short(t)
             ),
             Program(e) => write!(f, "{e}"),
         }

@@ -165,6 +165,36 @@ pub fn asm_reports(path: &Path, src: &str, errs: &udf_bytecode::AsmErrors) -> Ve
     reports
 }
 
+/// How far into its line a label may sit for the report to show its source: miette's renderer
+/// pads to a label's column with a formatting width, which panics past 65,535.
+const FAR_COLUMN: usize = 60_000;
+
+/// A report as `{r:?}` draws it, or without its source snippet when a label starts or ends past
+/// [`FAR_COLUMN`] of its line (a very long line: the message still names `file:line:col`).
+pub fn render(r: &Report) -> String {
+    let far = match (r.labels(), r.source_code()) {
+        (Some(labels), Some(src)) => labels.into_iter().any(|l| {
+            [l.offset(), l.offset() + l.len()].into_iter().any(|at| {
+                src.read_span(&SourceSpan::from((at, 0)), 0, 0)
+                    .map_or(true, |c| c.column() > FAR_COLUMN)
+            })
+        }),
+        _ => false,
+    };
+    if !far {
+        return format!("{r:?}");
+    }
+    let mut out = String::new();
+    if let Some(code) = r.code() {
+        out.push_str(&format!("{code}\n\n"));
+    }
+    out.push_str(&format!("  × {r}\n"));
+    if let Some(help) = r.help() {
+        out.push_str(&format!("  help: {help}\n"));
+    }
+    out
+}
+
 /// Whether a path names assembler text rather than bytecode.
 pub fn is_text(path: &Path) -> bool {
     matches!(path.extension().and_then(|e| e.to_str()), Some("s" | "asm"))

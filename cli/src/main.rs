@@ -1258,7 +1258,7 @@ fn main() -> ExitCode {
                 );
             } else {
                 for r in &f.reports {
-                    eprintln!("{r:?}");
+                    eprintln!("{}", udf_cli::input::render(r));
                 }
             }
             ExitCode::from(f.status)
