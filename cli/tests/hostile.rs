@@ -225,10 +225,7 @@ fn capture(dir: &Path) -> String {
     pkt[34..36].copy_from_slice(&1234u16.to_be_bytes());
     pkt[36..38].copy_from_slice(&80u16.to_be_bytes());
     pkt[46] = 0x50;
-    let mut f = Vec::new();
-    for w in [0xa1b2_c3d4u32] {
-        f.extend_from_slice(&w.to_le_bytes());
-    }
+    let mut f = 0xa1b2_c3d4u32.to_le_bytes().to_vec();
     f.extend_from_slice(&2u16.to_le_bytes());
     f.extend_from_slice(&4u16.to_le_bytes());
     for w in [0u32, 0, 65535, 1] {
@@ -322,6 +319,8 @@ fn pcap_expressions() {
         )
     };
     let too_large = Want::Refused(Some("udf::pcap::too_large"));
+    // The parser's own limits (256 levels of nesting, 10,000 operators) are syntax errors.
+    let too_deep = Want::Refused(Some("udf::pcap::syntax"));
     let hosts = |k: usize| {
         (0..k)
             .map(|i| format!("host 10.{}.{}.{}", i / 65536, (i / 256) % 256, i % 256))
@@ -333,30 +332,35 @@ fn pcap_expressions() {
         pcap(
             "parentheses 20,000 deep",
             format!("{}tcp{}", "(".repeat(n), ")".repeat(n)),
-            too_large,
+            too_deep,
         ),
-        pcap("20,000 not", format!("{}tcp", "not ".repeat(n)), too_large),
-        pcap("20,000 !", format!("{}tcp", "!".repeat(n)), too_large),
-        pcap("a chain of 20,000 &&", vec!["tcp"; n].join("&&"), too_large),
-        pcap("a chain of 20,000 ||", vec!["tcp"; n].join("||"), too_large),
+        pcap("20,000 not", format!("{}tcp", "not ".repeat(n)), too_deep),
+        pcap("20,000 !", format!("{}tcp", "!".repeat(n)), too_deep),
+        pcap("a chain of 20,000 &&", vec!["tcp"; n].join("&&"), too_deep),
+        pcap("a chain of 20,000 ||", vec!["tcp"; n].join("||"), too_deep),
         pcap(
             "a chain of 20,000 +",
             format!("{} > 0", vec!["len"; n].join("+")),
-            too_large,
+            too_deep,
         ),
         pcap(
             "20,000 unary minus",
             format!("len = {}1", "- ".repeat(n)),
-            too_large,
+            too_deep,
         ),
         pcap(
             "indexes 20,000 deep",
             format!("ip[{}0{}] = 1", "ip[".repeat(n), "]".repeat(n)),
-            too_large,
+            too_deep,
         ),
         pcap(
             "1,000 operators, left to right",
             format!("{} > 0", vec!["len"; 1001].join("+")),
+            too_large,
+        ),
+        pcap(
+            "a chain of 2,000 and",
+            vec!["tcp"; 2_000].join(" and "),
             too_large,
         ),
         // Past classic BPF's 4096 instructions with no deep nesting.

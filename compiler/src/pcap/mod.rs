@@ -193,3 +193,39 @@ fn depth(e: &ast::Expr) -> usize {
 fn whole(expr: &str) -> crate::srcmap::Span {
     crate::srcmap::Span::new(0, expr.len())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hosts(k: usize) -> String {
+        (0..k)
+            .map(|i| format!("host 10.0.{}.{}", i / 256, i % 256))
+            .collect::<Vec<_>>()
+            .join(" or ")
+    }
+
+    /// Past classic BPF's 4096 instructions is the expression's fault, not a compiler bug; just
+    /// below, the expression compiles and verifies.
+    #[test]
+    fn too_many_instructions_is_too_large() {
+        let d = compile(&hosts(400), &Options::default()).unwrap_err();
+        assert_eq!(d.code, TOO_LARGE, "{d:?}");
+        assert!(d.message.contains("4096"), "{d:?}");
+        assert!(d.help.is_some());
+        let c = compile(&hosts(200), &Options::default()).expect("200 hosts fit");
+        assert!(c.cbpf.len() <= crate::cbpf::MAXINSNS);
+    }
+
+    /// The depth bound counts arithmetic, which the code generator also recurses on: a chain of
+    /// 2,000 `+` is refused before it, 10 compile.
+    #[test]
+    fn arithmetic_chains_are_bounded() {
+        let chain = |n: usize| format!("{} > 0", vec!["len"; n].join("+"));
+        let d = compile_cbpf(&chain(2_000), &Options::default()).unwrap_err();
+        assert_eq!(d.code, TOO_LARGE, "{d:?}");
+        compile_cbpf(&chain(10), &Options::default()).expect("10 terms");
+        let d = compile_cbpf(&vec!["tcp"; 2_000].join(" and "), &Options::default()).unwrap_err();
+        assert_eq!(d.code, TOO_LARGE, "{d:?}");
+    }
+}

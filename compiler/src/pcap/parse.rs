@@ -29,7 +29,6 @@ use crate::srcmap::Span;
 const SYNTAX: &str = "udf::pcap::syntax";
 const UNSUPPORTED: &str = "udf::pcap::unsupported";
 const VALUE: &str = "udf::pcap::value";
-use super::TOO_LARGE;
 
 /// How deeply parentheses, brackets, `not`s and unary minuses may nest.
 const MAX_DEPTH: usize = 256;
@@ -950,7 +949,7 @@ impl<'a> Parser<'a> {
     fn enter(&mut self) -> Result<(), Diagnostic> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
-            return Err(Diagnostic::new(TOO_LARGE, "expression nested too deeply")
+            return Err(Diagnostic::new(SYNTAX, "expression nested too deeply")
                 .label(
                     self.span(),
                     format!("more than {MAX_DEPTH} levels of nesting here"),
@@ -971,7 +970,7 @@ impl<'a> Parser<'a> {
                 Tok::P(P::LParen) => {
                     depth += 1;
                     if depth > MAX_DEPTH {
-                        return Err(Diagnostic::new(TOO_LARGE, "expression nested too deeply")
+                        return Err(Diagnostic::new(SYNTAX, "expression nested too deeply")
                             .label(
                                 t.span,
                                 format!("more than {MAX_DEPTH} levels of parentheses"),
@@ -1150,7 +1149,7 @@ impl<'a> Parser<'a> {
     fn op(&mut self) -> Result<(), Diagnostic> {
         self.ops += 1;
         if self.ops > MAX_OPS {
-            return Err(Diagnostic::new(TOO_LARGE, "expression too long")
+            return Err(Diagnostic::new(SYNTAX, "expression too long")
                 .label(self.span(), format!("more than {MAX_OPS} operators"))
                 .help("split the filter into smaller ones"));
         }
