@@ -281,4 +281,34 @@ mod tests {
         .unwrap_err();
         assert!(e.contains("unknown key `extra`"), "{e}");
     }
+
+    /// Deep nesting and alias bombs are refused, located, before the recursive loader runs.
+    #[test]
+    fn deep_and_exploding_yaml_is_refused() {
+        let f = Path::new("x.yaml");
+        let e = parse_str(&format!("{}x\n", "- ".repeat(50_000)), f).unwrap_err();
+        assert!(
+            e.starts_with("x.yaml:1:") && e.contains("nested more than 64"),
+            "{e}"
+        );
+        let e = parse_str(
+            &format!("a: {}1{}", "{a: ".repeat(1_000), "}".repeat(1_000)),
+            f,
+        )
+        .unwrap_err();
+        assert!(e.contains("nested more than 64"), "{e}");
+        let mut laughs = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n".to_string();
+        for i in 1..10 {
+            laughs.push_str(&format!(
+                "a{i}: &a{i} [{}]\n",
+                vec![format!("*a{}", i - 1); 10].join(", ")
+            ));
+        }
+        let e = parse_str(&laughs, f).unwrap_err();
+        assert!(e.contains("more than 1000000 nodes"), "{e}");
+        // Nesting at the limit and a few aliases are fine for the check (the case is then
+        // judged on its keys).
+        let ok = format!("a: &a {}1{}\nb: [*a, *a]\n", "[".repeat(60), "]".repeat(60));
+        assert!(check_shape(&ok).is_ok());
+    }
 }
