@@ -530,6 +530,11 @@ fn assembler_text() {
             Want::Refused(Some("1000000 errors")),
         ),
         (
+            "an error at column 100,000",
+            format!("{}mov %r0, zz\nexit\n", " ".repeat(100_000)),
+            Want::Refused(Some("udf::asm")),
+        ),
+        (
             "nothing but comments",
             "# x\n".repeat(100_000),
             Want::Refused(Some("udf::asm")),
