@@ -89,12 +89,24 @@ pub struct AsmError {
     pub kind: AsmErrorKind,
 }
 
+/// Text quoted in a message, cut to its first 60 characters (a token may be megabytes long).
+struct Short<'a>(&'a str);
+
+impl fmt::Display for Short<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.char_indices().nth(60) {
+            Some((i, _)) => write!(f, "{}...", &self.0[..i]),
+            None => f.write_str(self.0),
+        }
+    }
+}
+
 impl fmt::Display for AsmErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use AsmErrorKind::*;
         match self {
             Empty => write!(f, "the program is empty: no instructions"),
-            UnknownMnemonic(m) => write!(f, "invalid mnemonic `{m}`"),
+            UnknownMnemonic(m) => write!(f, "invalid mnemonic `{}`", Short(m)),
             OperandCount {
                 mnemonic,
                 expected,
@@ -103,33 +115,50 @@ impl fmt::Display for AsmErrorKind {
                 f,
                 "invalid number of operands for {mnemonic}: expected {expected}, found {found}"
             ),
-            InvalidRegister(r) => write!(f, "invalid register `{r}`: registers are %r0 to %r10"),
-            ExpectedRegister(t) => write!(f, "expected a register (%r0 to %r10), found `{t}`"),
+            InvalidRegister(r) => write!(
+                f,
+                "invalid register `{}`: registers are %r0 to %r10",
+                Short(r)
+            ),
+            ExpectedRegister(t) => {
+                write!(f, "expected a register (%r0 to %r10), found `{}`", Short(t))
+            }
             BadNumber(t) => write!(
                 f,
-                "expected a number (decimal or 0x hexadecimal), found `{t}`"
+                "expected a number (decimal or 0x hexadecimal), found `{}`",
+                Short(t)
             ),
-            OutOfRange { text, field } => write!(f, "`{text}` is out of range for {field}"),
+            OutOfRange { text, field } => {
+                write!(f, "`{}` is out of range for {field}", Short(text))
+            }
             BadMemoryOperand(t) => {
                 write!(
                     f,
-                    "expected a memory operand like [%r1+8], found `{t}` (invalid offset)"
+                    "expected a memory operand like [%r1+8], found `{}` (invalid offset)",
+                    Short(t)
                 )
             }
-            UnknownLabel(l) => write!(f, "invalid label `{l}`: no such label in this program"),
+            UnknownLabel(l) => write!(
+                f,
+                "invalid label `{}`: no such label in this program",
+                Short(l)
+            ),
             DuplicateLabel { name, first_line } => {
                 write!(
                     f,
-                    "duplicate label `{name}` (first defined on line {first_line})"
+                    "duplicate label `{}` (first defined on line {first_line})",
+                    Short(name)
                 )
             }
             LabelTooFar { name, distance } => write!(
                 f,
-                "label `{name}` is {distance} slots away, beyond the 16-bit jump offset (use ja32)"
+                "label `{}` is {distance} slots away, beyond the 16-bit jump offset (use ja32)",
+                Short(name)
             ),
             BadLock(t) => write!(
                 f,
-                "invalid number of operands for lock: expected `lock [fetch] add|or|and|xor|xchg|cmpxchg[32] [%rB+OFF], %rS`{t}"
+                "invalid number of operands for lock: expected `lock [fetch] add|or|and|xor|xchg|cmpxchg[32] [%rB+OFF], %rS`{}",
+                Short(t)
             ),
             Program(e) => write!(f, "{e}"),
         }
@@ -656,13 +685,48 @@ pub fn assemble(src: &str) -> Result<Program, AsmError> {
 }
 
 /// Assembles text into a [`Program`] and the 1-based source line of each instruction (by
-/// instruction index), so diagnostics about instructions can point at the text.
+/// instruction index), so diagnostics about instructions can point at the text. On failure, the
+/// first error of [`assemble_all`].
 pub fn assemble_with_lines(src: &str) -> Result<(Program, Vec<usize>), AsmError> {
+    assemble_all(src).map_err(|mut e| e.errors.swap_remove(0))
+}
+
+/// Every error of a text, in the order found (each line's error, then each jump's label, then
+/// the program's structure when nothing else is wrong); the first [`AsmErrors::KEPT`] are kept,
+/// the rest only counted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AsmErrors {
+    /// The errors kept (never empty).
+    pub errors: Vec<AsmError>,
+    /// How many errors in all (at least `errors.len()`).
+    pub total: usize,
+}
+
+impl AsmErrors {
+    /// How many errors are kept; a text of a million bad lines costs no more than this.
+    pub const KEPT: usize = 100;
+
+    fn push(&mut self, e: AsmError) {
+        self.total += 1;
+        if self.errors.len() < Self::KEPT {
+            self.errors.push(e);
+        }
+    }
+}
+
+/// Assembles text into a [`Program`] and the line of each instruction, as
+/// [`assemble_with_lines`], or reports every error (a line with an error is skipped, the rest
+/// assembled). Linear in the text.
+pub fn assemble_all(src: &str) -> Result<(Program, Vec<usize>), AsmErrors> {
+    let mut errs = AsmErrors {
+        errors: Vec::new(),
+        total: 0,
+    };
     let mut pending: Vec<Pending<'_>> = Vec::new();
     let mut labels: BTreeMap<&str, (usize, usize)> = BTreeMap::new(); // name -> (slot, line)
     let mut first_exit: Option<usize> = None;
     let mut slot = 0usize;
-    for (i, raw_line) in src.lines().enumerate() {
+    'lines: for (i, raw_line) in src.lines().enumerate() {
         let lineno = i + 1;
         let line = raw_line.split('#').next().unwrap_or("");
         let toks = tokenize(line, lineno);
@@ -672,21 +736,29 @@ pub fn assemble_with_lines(src: &str) -> Result<(Program, Vec<usize>), AsmError>
                 break;
             };
             if name.is_empty() || name.starts_with(['+', '-', '%', '[']) {
-                return Err(first.err(AsmErrorKind::UnknownMnemonic(first.text.to_owned())));
+                errs.push(first.err(AsmErrorKind::UnknownMnemonic(first.text.to_owned())));
+                continue 'lines;
             }
             if let Some(&(_, first_line)) = labels.get(name) {
-                return Err(first.err(AsmErrorKind::DuplicateLabel {
+                errs.push(first.err(AsmErrorKind::DuplicateLabel {
                     name: name.to_owned(),
                     first_line,
                 }));
+            } else {
+                labels.insert(name, (slot, lineno));
             }
-            labels.insert(name, (slot, lineno));
             rest = &rest[1..];
         }
         let Some((m, ops)) = rest.split_first() else {
             continue;
         };
-        let (insn, target) = parse_insn(m, ops)?;
+        let (insn, target) = match parse_insn(m, ops) {
+            Ok(x) => x,
+            Err(e) => {
+                errs.push(e);
+                continue;
+            }
+        };
         if insn == Insn::Exit && first_exit.is_none() {
             first_exit = Some(slot);
         }
@@ -697,14 +769,15 @@ pub fn assemble_with_lines(src: &str) -> Result<(Program, Vec<usize>), AsmError>
             target,
         });
     }
-    if pending.is_empty() {
+    if pending.is_empty() && errs.total == 0 {
         let line = src.lines().count().max(1);
-        return Err(AsmError {
+        errs.push(AsmError {
             line,
             col: 1,
             len: 1,
             kind: AsmErrorKind::Empty,
         });
+        return Err(errs);
     }
     let mut insns = Vec::with_capacity(pending.len());
     let mut lines = BTreeMap::new(); // slot -> line
@@ -713,37 +786,45 @@ pub fn assemble_with_lines(src: &str) -> Result<(Program, Vec<usize>), AsmError>
         let mut insn = p.insn;
         if let Some(t) = &p.target {
             let off = match t {
-                Target::Rel(off) => *off,
+                Target::Rel(off) => Some(*off),
                 Target::Label(tok) => {
                     let dest = match labels.get(tok.text) {
-                        Some(&(s, _)) => s,
-                        None if tok.text == "exit" && first_exit.is_some() => {
-                            first_exit.unwrap_or(0)
-                        }
+                        Some(&(s, _)) => Some(s),
+                        None if tok.text == "exit" && first_exit.is_some() => first_exit,
                         None => {
-                            return Err(tok.err(AsmErrorKind::UnknownLabel(tok.text.to_owned())));
+                            errs.push(tok.err(AsmErrorKind::UnknownLabel(tok.text.to_owned())));
+                            None
                         }
                     };
-                    let distance = dest as i64 - (pc as i64 + 1);
-                    let limit = if matches!(insn, Insn::Ja { .. } | Insn::Jump { .. }) {
-                        16
-                    } else {
-                        32
-                    };
-                    if distance < -(1i64 << (limit - 1)) || distance >= 1i64 << (limit - 1) {
-                        return Err(tok.err(AsmErrorKind::LabelTooFar {
-                            name: tok.text.to_owned(),
-                            distance,
-                        }));
-                    }
-                    distance
+                    dest.and_then(|dest| {
+                        let distance = dest as i64 - (pc as i64 + 1);
+                        let limit = if matches!(insn, Insn::Ja { .. } | Insn::Jump { .. }) {
+                            16
+                        } else {
+                            32
+                        };
+                        if distance < -(1i64 << (limit - 1)) || distance >= 1i64 << (limit - 1) {
+                            errs.push(tok.err(AsmErrorKind::LabelTooFar {
+                                name: tok.text.to_owned(),
+                                distance,
+                            }));
+                            return None;
+                        }
+                        Some(distance)
+                    })
                 }
             };
-            set_branch_offset(&mut insn, off);
+            if let Some(off) = off {
+                set_branch_offset(&mut insn, off);
+            }
         }
         lines.insert(pc, p.line);
         pc += insn.slots();
         insns.push(insn);
+    }
+    if errs.total > 0 {
+        // With a line skipped the slots after it are off: the structure is not checked.
+        return Err(errs);
     }
     let by_index: Vec<usize> = pending.iter().map(|p| p.line).collect();
     Program::from_insns(insns)
@@ -753,12 +834,13 @@ pub fn assemble_with_lines(src: &str) -> Result<(Program, Vec<usize>), AsmError>
                 DecodeErrorKind::Empty => 1,
                 _ => lines.get(&e.pc).copied().unwrap_or(1),
             };
-            AsmError {
+            errs.push(AsmError {
                 line,
                 col: 1,
                 len: 1,
                 kind: AsmErrorKind::Program(e),
-            }
+            });
+            errs
         })
 }
 
@@ -767,5 +849,43 @@ fn set_branch_offset(insn: &mut Insn, off: i64) {
         Insn::Ja { off: o } | Insn::Jump { off: o, .. } => *o = off as i16,
         Insn::Ja32 { imm } | Insn::CallLocal { imm } => *imm = off as i32,
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::format;
+
+    /// Every bad line is reported, in order, with its line and column; then the unknown label.
+    #[test]
+    fn all_errors_reported() {
+        let src = "mov %r0, 1\nfoo %r1\nadd %r0, %r11\nja nowhere\nx: mov %r0, 2\nx: exit\n";
+        let e = assemble_all(src).unwrap_err();
+        let at: Vec<(usize, usize)> = e.errors.iter().map(|e| (e.line, e.col)).collect();
+        assert_eq!(at, [(2, 1), (3, 10), (6, 1), (4, 4)], "{e:?}");
+        assert_eq!(e.total, 4);
+        assert!(matches!(e.errors[3].kind, AsmErrorKind::UnknownLabel(_)));
+        // The first error is what `assemble` reports.
+        assert_eq!(assemble(src).unwrap_err(), e.errors[0]);
+    }
+
+    /// A million bad lines: all counted, [`AsmErrors::KEPT`] kept.
+    #[test]
+    fn errors_are_capped() {
+        let src = "bogus\n".repeat(1_000_000);
+        let e = assemble_all(&src).unwrap_err();
+        assert_eq!(e.total, 1_000_000);
+        assert_eq!(e.errors.len(), AsmErrors::KEPT);
+        assert_eq!(e.errors[99].line, 100);
+    }
+
+    /// A good text assembles as before.
+    #[test]
+    fn good_text_unchanged() {
+        let src = "mov %r0, 1\nja +0\nexit\n";
+        let (p, lines) = assemble_all(src).unwrap();
+        assert_eq!(lines, [1, 2, 3]);
+        assert_eq!(format!("{:?}", assemble(src).unwrap()), format!("{p:?}"));
     }
 }

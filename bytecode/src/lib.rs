@@ -26,7 +26,7 @@ pub mod progtype;
 pub mod semantics;
 pub mod shapes;
 
-pub use asm::{AsmError, AsmErrorKind, assemble, assemble_with_lines};
+pub use asm::{AsmError, AsmErrorKind, AsmErrors, assemble, assemble_all, assemble_with_lines};
 pub use check::{CheckConfig, CheckError, CheckErrorKind, check};
 pub use decode::{DecodeError, DecodeErrorKind};
 pub use disasm::disassemble;

@@ -104,6 +104,97 @@ pub fn asm_report(path: &Path, src: &str, e: &AsmError) -> Report {
     ))
 }
 
+/// Every assembler error of `src` as a diagnostic on its line (in line order), then the count:
+/// `PATH: N errors`. Each report holds its line only (a window of a long line), so a text with
+/// many errors costs one pass over it.
+pub fn asm_reports(path: &Path, src: &str, errs: &udf_bytecode::AsmErrors) -> Vec<Report> {
+    const WINDOW: usize = 200;
+    let mut errors: Vec<&AsmError> = errs.errors.iter().collect();
+    errors.sort_by_key(|e| (e.line, e.col));
+    let name = path.display().to_string();
+    let mut lines = src.lines().enumerate();
+    let mut current: Option<(usize, &str)> = None;
+    let mut reports = Vec::with_capacity(errors.len() + 1);
+    for e in errors {
+        while current.is_none_or(|(n, _)| n < e.line) {
+            match lines.next() {
+                Some((i, l)) => current = Some((i + 1, l)),
+                None => break,
+            }
+        }
+        let diag = MietteDiagnostic::new(format!("{name}:{}:{}: {}", e.line, e.col, e.kind))
+            .with_code("udf::asm");
+        let Some((_, text)) = current.filter(|&(n, _)| n == e.line) else {
+            reports.push(Report::new(diag));
+            continue;
+        };
+        let skipped = e.col.saturating_sub(1).saturating_sub(WINDOW / 2);
+        let window: String = text.chars().skip(skipped).take(WINDOW).collect();
+        let at = window
+            .char_indices()
+            .nth(e.col.saturating_sub(1) - skipped)
+            .map_or(window.len(), |(i, _)| i);
+        let len = window[at..]
+            .chars()
+            .take(e.len)
+            .map(char::len_utf8)
+            .sum::<usize>()
+            .max(usize::from(at < window.len()));
+        reports.push(
+            Report::new(diag.with_label(LabeledSpan::at(at..at + len, "here"))).with_source_code(
+                LineSource {
+                    name: name.clone(),
+                    text: window,
+                    line: e.line,
+                    skipped,
+                },
+            ),
+        );
+    }
+    let n = errs.total;
+    let shown = if n > errs.errors.len() {
+        format!(" (the first {} shown)", errs.errors.len())
+    } else {
+        String::new()
+    };
+    reports.push(miette!(
+        code = "udf::asm",
+        "{name}: {n} error{}{shown}",
+        if n == 1 { "" } else { "s" }
+    ));
+    reports
+}
+
+/// How far into its line a label may sit for the report to show its source: miette's renderer
+/// pads to a label's column with a formatting width, which panics past 65,535.
+const FAR_COLUMN: usize = 60_000;
+
+/// A report as `{r:?}` draws it, or without its source snippet when a label starts or ends past
+/// [`FAR_COLUMN`] of its line (a very long line: the message still names `file:line:col`).
+pub fn render(r: &Report) -> String {
+    let far = match (r.labels(), r.source_code()) {
+        (Some(labels), Some(src)) => labels.into_iter().any(|l| {
+            [l.offset(), l.offset() + l.len()].into_iter().any(|at| {
+                src.read_span(&SourceSpan::from((at, 0)), 0, 0)
+                    .map_or(true, |c| c.column() > FAR_COLUMN)
+            })
+        }),
+        _ => false,
+    };
+    if !far {
+        return format!("{r:?}");
+    }
+    let mut out = String::new();
+    if let Some(code) = r.code() {
+        out.push_str(&format!("{code}\n\n"));
+    }
+    out.push_str(&format!("  × {r}\n"));
+    if let Some(help) = r.help() {
+        out.push_str(&format!("  help: {help}\n"));
+    }
+    out
+}
+
 /// Whether a path names assembler text rather than bytecode.
 pub fn is_text(path: &Path) -> bool {
     matches!(path.extension().and_then(|e| e.to_str()), Some("s" | "asm"))
@@ -411,6 +502,8 @@ struct LineSource {
     text: String,
     /// 1-based.
     line: usize,
+    /// Characters of the line before `text` (a window of a long line).
+    skipped: usize,
 }
 
 impl SourceCode for LineSource {
@@ -426,7 +519,7 @@ impl SourceCode for LineSource {
             c.data(),
             *c.span(),
             c.line() + self.line.saturating_sub(1),
-            c.column(),
+            c.column() + if c.line() == 0 { self.skipped } else { 0 },
             c.line_count(),
         )))
     }
@@ -483,6 +576,7 @@ pub fn c_report(
                 name: at.file.clone(),
                 text: text.clone(),
                 line,
+                skipped: 0,
             })
         }
         None => Report::new(diag),

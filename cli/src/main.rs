@@ -321,7 +321,24 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
 }
 
 fn cmd_asm(json: bool, input: &Path, output: Option<PathBuf>) -> Result<(), Failure> {
-    let prog = load_program(input)?;
+    let prog = if udf_cli::input::is_text(input) {
+        // Every error of the text, not only the first.
+        let src = String::from_utf8(read(input)?).map_err(|_| {
+            Failure::usage(miette!(
+                code = "udf::io",
+                "{}: not UTF-8 text",
+                input.display()
+            ))
+        })?;
+        udf_bytecode::assemble_all(&src)
+            .map_err(|e| Failure {
+                status: EXIT_REFUSED,
+                reports: udf_cli::input::asm_reports(input, &src, &e),
+            })?
+            .0
+    } else {
+        load_program(input)?
+    };
     let out = output.unwrap_or_else(|| input.with_extension("bin"));
     let bytes = prog.encode();
     write_file(&out, &bytes)?;
@@ -896,6 +913,14 @@ fn compile_pcap(
         Failure::compile(&udf_compiler::Diagnostics::new(EXPRESSION, expr, vec![d]))
     })?;
     Ready::new(&compiled.prog, engine, EXPRESSION, |e| {
+        // Over the instruction budget is a limit of the input; anything else a defect.
+        if let udf_verifier::Rule::BudgetExceeded { budget, .. } = e.rule {
+            return Failure::refused(miette!(
+                code = "udf::pcap::too_large",
+                help = "split it into several filters",
+                "{EXPRESSION}: expression too large: its program may run more than {budget} instructions"
+            ));
+        }
         Failure::refused(miette!(
             code = "udf::compiler_bug",
             "{EXPRESSION}: the verifier rejects the program compiled for `{expr}`: {e}"
@@ -913,6 +938,13 @@ fn load_cbpf(path: &Path, engine: Engine) -> Result<Ready, Failure> {
     let (prog, _facts) = udf_compiler::cbpf::compile(&insns)
         .map_err(|e| Failure::refused(cbpf_report(&what, &bytes, &e, false)))?;
     Ready::new(&prog, engine, &what, |e| {
+        // Over the instruction budget is a limit of the input; anything else a defect.
+        if let udf_verifier::Rule::BudgetExceeded { budget, .. } = e.rule {
+            return Failure::refused(miette!(
+                code = "udf::cbpf::too_large",
+                "{what}: its translation may run more than {budget} instructions"
+            ));
+        }
         Failure::refused(miette!(
             code = "udf::compiler_bug",
             "{what}: the verifier rejects the translation of this classic BPF program: {e}"
@@ -1356,7 +1388,7 @@ fn main() -> ExitCode {
         udf_cli::output::finish(status, &reports);
     } else {
         for r in &reports {
-            eprintln!("{r:?}");
+            eprintln!("{}", udf_cli::input::render(r));
         }
         if reports.len() > 1 {
             eprintln!("{} errors", reports.len());

@@ -12,6 +12,7 @@
 
 use std::path::Path;
 
+use yaml_rust2::parser::{Event, Parser};
 use yaml_rust2::{Yaml, YamlLoader};
 
 use super::Case;
@@ -26,6 +27,7 @@ pub fn read_file(path: &Path) -> Result<Vec<Case>, String> {
 /// errors.
 pub fn parse_str(text: &str, file: &Path) -> Result<Vec<Case>, String> {
     let text = indent_flow_closers(text);
+    check_shape(&text).map_err(|e| format!("{}:{e}", file.display()))?;
     let docs = YamlLoader::load_from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
     let mut cases = Vec::with_capacity(docs.len());
     for (i, doc) in docs.iter().enumerate() {
@@ -42,6 +44,75 @@ pub fn parse_str(text: &str, file: &Path) -> Result<Vec<Case>, String> {
         cases.push(case);
     }
     Ok(cases)
+}
+
+/// How deeply collections may nest (a PREVAIL case needs 3: document, `code`, its labels).
+const MAX_DEPTH: usize = 64;
+
+/// How many nodes the documents may hold once every alias is expanded (the loader copies the
+/// anchored node at each alias, so ten nested aliases of ten make ten billion).
+const MAX_NODES: u64 = 1_000_000;
+
+/// Refuses, before the loader builds a tree, YAML nested more than [`MAX_DEPTH`] deep (the
+/// loader and the tree's destructor recurse once per level) or with more than [`MAX_NODES`]
+/// nodes after alias expansion. Walks the parser's events with an explicit stack; the error is
+/// `LINE:COL: message`.
+fn check_shape(text: &str) -> Result<(), String> {
+    let mut parser = Parser::new_from_str(text);
+    // Nodes counted in each open collection, and the anchor it carries.
+    let mut open: Vec<(u64, usize)> = Vec::new();
+    // Expanded node count of each anchor.
+    let mut anchors: std::collections::HashMap<usize, u64> = std::collections::HashMap::new();
+    let mut total: u64 = 0;
+    loop {
+        // Scanner errors are left to the loader, which reports them the same way.
+        let Ok((ev, mark)) = parser.next_token() else {
+            return Ok(());
+        };
+        let at = || format!("{}:{}", mark.line(), mark.col() + 1);
+        let leaf = match ev {
+            Event::StreamEnd => return Ok(()),
+            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+                open.push((1, anchor));
+                if open.len() > MAX_DEPTH {
+                    return Err(format!(
+                        "{}: YAML nested more than {MAX_DEPTH} deep (a PREVAIL test case needs 3 levels)",
+                        at()
+                    ));
+                }
+                None
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                let (n, anchor) = open.pop().unwrap_or((1, 0));
+                if anchor != 0 {
+                    anchors.insert(anchor, n);
+                }
+                Some(n)
+            }
+            Event::Scalar(_, _, anchor, _) => {
+                if anchor != 0 {
+                    anchors.insert(anchor, 1);
+                }
+                Some(1)
+            }
+            Event::Alias(id) => Some(anchors.get(&id).copied().unwrap_or(1)),
+            _ => None,
+        };
+        if let Some(n) = leaf {
+            match open.last_mut() {
+                Some((count, _)) => *count = count.saturating_add(n),
+                None => total = total.saturating_add(n),
+            }
+            if total.saturating_add(open.iter().map(|(c, _)| *c).fold(0, u64::saturating_add))
+                > MAX_NODES
+            {
+                return Err(format!(
+                    "{}: YAML too large: more than {MAX_NODES} nodes once aliases are expanded",
+                    at()
+                ));
+            }
+        }
+    }
 }
 
 /// Indents lines that start with `]` or `}` in column 0 by one space (see the module doc).
@@ -209,5 +280,35 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.contains("unknown key `extra`"), "{e}");
+    }
+
+    /// Deep nesting and alias bombs are refused, located, before the recursive loader runs.
+    #[test]
+    fn deep_and_exploding_yaml_is_refused() {
+        let f = Path::new("x.yaml");
+        let e = parse_str(&format!("{}x\n", "- ".repeat(50_000)), f).unwrap_err();
+        assert!(
+            e.starts_with("x.yaml:1:") && e.contains("nested more than 64"),
+            "{e}"
+        );
+        let e = parse_str(
+            &format!("a: {}1{}", "{a: ".repeat(1_000), "}".repeat(1_000)),
+            f,
+        )
+        .unwrap_err();
+        assert!(e.contains("nested more than 64"), "{e}");
+        let mut laughs = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n".to_string();
+        for i in 1..10 {
+            laughs.push_str(&format!(
+                "a{i}: &a{i} [{}]\n",
+                vec![format!("*a{}", i - 1); 10].join(", ")
+            ));
+        }
+        let e = parse_str(&laughs, f).unwrap_err();
+        assert!(e.contains("more than 1000000 nodes"), "{e}");
+        // Nesting at the limit and a few aliases are fine for the check (the case is then
+        // judged on its keys).
+        let ok = format!("a: &a {}1{}\nb: [*a, *a]\n", "[".repeat(60), "]".repeat(60));
+        assert!(check_shape(&ok).is_ok());
     }
 }

@@ -84,6 +84,7 @@ pub struct Compiled {
 /// Compiles an expression to classic BPF, then to verified eBPF. Errors are located in `expr`.
 pub fn compile(expr: &str, opts: &Options) -> Result<Compiled, Diagnostic> {
     let cbpf = compile_cbpf(expr, opts)?;
+    // `compile_cbpf` keeps within classic BPF's limits: a translation failure is a defect.
     let (prog, facts) = crate::cbpf::compile(&cbpf).map_err(|e| {
         Diagnostic::new(
             "udf::compiler_bug",
@@ -99,11 +100,17 @@ pub fn compile_cbpf(expr: &str, opts: &Options) -> Result<Vec<SockFilter>, Diagn
     let ast = parse(expr)?;
     if depth(&ast) > MAX_DEPTH {
         return Err(Diagnostic::new(
-            "udf::pcap::unsupported",
-            format!("expression nested more than {MAX_DEPTH} deep"),
+            TOO_LARGE,
+            format!(
+                "expression too large: operators (`and`, `or`, `not`, arithmetic) nested or \
+                 chained more than {MAX_DEPTH} deep"
+            ),
         )
         .label(whole(expr), "this expression")
-        .help("split it into several filters"));
+        .help(
+            "split it into several filters, or use fewer terms (one `net` for many `host`s, \
+             `portrange` for many `port`s)",
+        ));
     }
     let f = codegen::Gen::new(opts).expr(&ast)?;
     let g = opt::graph(&f);
@@ -115,31 +122,68 @@ pub fn compile_cbpf(expr: &str, opts: &Options) -> Result<Vec<SockFilter>, Diagn
                 .help(format!("the link type is {}", opts.link.name())),
         );
     }
-    emit::emit(&g, opts.snaplen).map_err(|emit::TooComplex| {
+    let cbpf = emit::emit(&g, opts.snaplen).map_err(|emit::TooComplex| {
         Diagnostic::new(
             "udf::pcap::unsupported",
             "expression too complex: it needs more than 16 scratch words",
         )
         .label(whole(expr), "this expression")
-    })
+    })?;
+    if cbpf.len() > crate::cbpf::MAXINSNS {
+        return Err(Diagnostic::new(
+            TOO_LARGE,
+            format!(
+                "expression too large: it compiles to {} classic BPF instructions, more than \
+                 the {} a classic BPF program may have",
+                cbpf.len(),
+                crate::cbpf::MAXINSNS
+            ),
+        )
+        .label(whole(expr), "this expression")
+        .help(
+            "split it into several filters, or use fewer terms (one `net` for many `host`s, \
+             `portrange` for many `port`s)",
+        ));
+    }
+    Ok(cbpf)
 }
 
+/// The code of an expression beyond a limit (of the parser, the code generator or classic BPF).
+pub const TOO_LARGE: &str = "udf::pcap::too_large";
+
 /// How deep the code generator and optimiser may recurse (each level is one `and`, `or` or
-/// `not`; the parser allows more).
+/// `not`, or one arithmetic operator or index; the parser allows more).
 const MAX_DEPTH: usize = 1000;
 
-/// The depth of the boolean structure, without recursion (the parser accepts very deep trees).
+/// The depth of the tree, boolean and arithmetic, without recursion (the parser accepts very
+/// deep trees: a chain of `and`s or `+`s is as deep as it is long).
 fn depth(e: &ast::Expr) -> usize {
+    use ast::{Arith, Expr};
+    enum N<'a> {
+        E(&'a Expr),
+        A(&'a Arith),
+    }
     let mut max = 0;
-    let mut stack = vec![(e, 1usize)];
-    while let Some((e, d)) = stack.pop() {
+    let mut stack = vec![(N::E(e), 1usize)];
+    while let Some((n, d)) = stack.pop() {
         max = max.max(d);
-        match e {
-            ast::Expr::And(a, b) | ast::Expr::Or(a, b) => {
-                stack.push((a, d + 1));
-                stack.push((b, d + 1));
+        match n {
+            N::E(Expr::And(a, b) | Expr::Or(a, b)) => {
+                stack.push((N::E(a), d + 1));
+                stack.push((N::E(b), d + 1));
             }
-            ast::Expr::Not(a, _) => stack.push((a, d + 1)),
+            N::E(Expr::Not(a, _)) => stack.push((N::E(a), d + 1)),
+            N::E(Expr::Rel { lhs, rhs, .. }) => {
+                stack.push((N::A(lhs), d + 1));
+                stack.push((N::A(rhs), d + 1));
+            }
+            N::A(Arith::Bin { lhs, rhs, .. }) => {
+                stack.push((N::A(lhs), d + 1));
+                stack.push((N::A(rhs), d + 1));
+            }
+            N::A(Arith::Index { index: a, .. } | Arith::Neg(a, _)) => {
+                stack.push((N::A(a), d + 1));
+            }
             _ => {}
         }
     }
@@ -148,4 +192,40 @@ fn depth(e: &ast::Expr) -> usize {
 
 fn whole(expr: &str) -> crate::srcmap::Span {
     crate::srcmap::Span::new(0, expr.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hosts(k: usize) -> String {
+        (0..k)
+            .map(|i| format!("host 10.0.{}.{}", i / 256, i % 256))
+            .collect::<Vec<_>>()
+            .join(" or ")
+    }
+
+    /// Past classic BPF's 4096 instructions is the expression's fault, not a compiler bug; just
+    /// below, the expression compiles and verifies.
+    #[test]
+    fn too_many_instructions_is_too_large() {
+        let d = compile(&hosts(400), &Options::default()).unwrap_err();
+        assert_eq!(d.code, TOO_LARGE, "{d:?}");
+        assert!(d.message.contains("4096"), "{d:?}");
+        assert!(d.help.is_some());
+        let c = compile(&hosts(200), &Options::default()).expect("200 hosts fit");
+        assert!(c.cbpf.len() <= crate::cbpf::MAXINSNS);
+    }
+
+    /// The depth bound counts arithmetic, which the code generator also recurses on: a chain of
+    /// 2,000 `+` is refused before it, 10 compile.
+    #[test]
+    fn arithmetic_chains_are_bounded() {
+        let chain = |n: usize| format!("{} > 0", vec!["len"; n].join("+"));
+        let d = compile_cbpf(&chain(2_000), &Options::default()).unwrap_err();
+        assert_eq!(d.code, TOO_LARGE, "{d:?}");
+        compile_cbpf(&chain(10), &Options::default()).expect("10 terms");
+        let d = compile_cbpf(&vec!["tcp"; 2_000].join(" and "), &Options::default()).unwrap_err();
+        assert_eq!(d.code, TOO_LARGE, "{d:?}");
+    }
 }

@@ -949,12 +949,12 @@ impl<'a> Parser<'a> {
     fn enter(&mut self) -> Result<(), Diagnostic> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
-            return Err(
-                Diagnostic::new(SYNTAX, "expression nested too deeply").label(
+            return Err(Diagnostic::new(SYNTAX, "expression nested too deeply")
+                .label(
                     self.span(),
                     format!("more than {MAX_DEPTH} levels of nesting here"),
-                ),
-            );
+                )
+                .help("nest less: `not not x` is `x`, `((x))` is `x`"));
         }
         Ok(())
     }
@@ -970,12 +970,12 @@ impl<'a> Parser<'a> {
                 Tok::P(P::LParen) => {
                     depth += 1;
                     if depth > MAX_DEPTH {
-                        return Err(
-                            Diagnostic::new(SYNTAX, "expression nested too deeply").label(
+                        return Err(Diagnostic::new(SYNTAX, "expression nested too deeply")
+                            .label(
                                 t.span,
                                 format!("more than {MAX_DEPTH} levels of parentheses"),
-                            ),
-                        );
+                            )
+                            .help("nest less: `((x))` is `x`"));
                     }
                 }
                 Tok::P(P::RParen) => depth = depth.saturating_sub(1),
