@@ -20,6 +20,7 @@ pub mod elf;
 pub mod fuzzing;
 mod items;
 pub mod lexer;
+pub mod limits;
 mod lower;
 mod packet;
 pub mod parse;
@@ -79,6 +80,26 @@ pub fn compile(path: &str, src: &str) -> Result<Module, Diagnostics> {
     }
     diags.sort_by_key(|d| (d.primary_start(), d.code));
     diags.dedup();
+    if diags.len() > limits::MAX_DIAGNOSTICS {
+        let more = diags.len() - limits::MAX_DIAGNOSTICS;
+        let next = diags[limits::MAX_DIAGNOSTICS]
+            .labels
+            .first()
+            .map(|l| l.span);
+        diags.truncate(limits::MAX_DIAGNOSTICS);
+        let mut d = Diagnostic::new(
+            "udf::limit::errors",
+            format!(
+                "{more} more error(s) not shown (at most {} are reported)",
+                limits::MAX_DIAGNOSTICS
+            ),
+        )
+        .help("fix the errors above first");
+        if let Some(span) = next {
+            d = d.label(span, "the next one is here");
+        }
+        diags.push(d);
+    }
     if diags.is_empty() {
         Ok(Module { entries })
     } else {
