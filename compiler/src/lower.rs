@@ -163,6 +163,21 @@ struct Lower<'a, 'd> {
     fors: Vec<(Span, u64)>,
     /// Where the last label was bound (labels are bound only at the end of the code).
     last_bind: Option<usize>,
+    /// [`stack_position`] when the lowering began.
+    stack_base: usize,
+}
+
+/// The most stack the lowering of one entry point may take, in bytes: three quarters of the
+/// smallest stack a Rust thread gets by default (2 MiB). [`MAX_DEPTH`] keeps it far below in a
+/// release build, and about at it in a debug build.
+const STACK_GUARD: usize = 3 << 19;
+
+/// An address on the current stack (of a local, never read through): how deep the lowering's
+/// recursion is, in bytes, is the distance between two of them.
+#[inline(never)]
+fn stack_position() -> usize {
+    let here = 0u8;
+    std::hint::black_box(&here) as *const u8 as usize
 }
 
 /// `filter NAME = pcap "EXPR";`: the pcap-filter front end (Ethernet, tcpdump's snap length).
@@ -271,6 +286,7 @@ pub(crate) fn entry(
         crossed_in: None,
         fors: Vec::new(),
         last_bind: None,
+        stack_base: stack_position(),
     };
     l.accept = l.label();
     l.reject = l.label();
@@ -625,7 +641,10 @@ impl<'a> Lower<'a, '_> {
             self.poisoned = true;
             return Err(Reported);
         }
-        if self.nest >= MAX_DEPTH {
+        // The levels bound the stack the lowering needs; the stack itself is measured too, as
+        // a last guard (it differs between builds, so it is not the limit programs meet).
+        let used = self.stack_base.abs_diff(stack_position());
+        if self.nest >= MAX_DEPTH || used > STACK_GUARD {
             if self.limit_reported {
                 self.poisoned = true;
                 return Err(Reported);
@@ -1915,7 +1934,26 @@ impl<'a> Lower<'a, '_> {
         })
     }
 
+    /// Inlines a call: its arguments and body take more stack than a level of an expression,
+    /// so it counts for [`INLINE_LEVELS`] levels.
     fn inline_call(
+        &mut self,
+        f: &crate::ast::Ident,
+        args: &[Expr],
+        depth: usize,
+        span: Span,
+    ) -> R<Val> {
+        self.nest += INLINE_LEVELS - 1;
+        let r = self.enter(span).and_then(|()| {
+            let r = self.inline_call_inner(f, args, depth, span);
+            self.nest -= 1;
+            r
+        });
+        self.nest -= INLINE_LEVELS - 1;
+        r
+    }
+
+    fn inline_call_inner(
         &mut self,
         f: &crate::ast::Ident,
         args: &[Expr],
@@ -2028,14 +2066,11 @@ impl<'a> Lower<'a, '_> {
         self.inlining.push(f.name.clone());
         self.call_spans.push(span);
         let pkt = self.pkt;
-        // Inlining a body takes more stack than a level of an expression does.
-        self.nest += INLINE_LEVELS;
         let v = if ret.is_some() {
             self.block(&def.body, depth)
         } else {
             self.block_effect(&def.body, depth).map(|()| None)
         };
-        self.nest -= INLINE_LEVELS;
         if self.over() && self.crossed_in.is_none() {
             self.crossed_in = Some((span, f.name.clone()));
         }
@@ -2449,6 +2484,13 @@ impl<'a> Lower<'a, '_> {
     /// Resolves a field/index chain to a place. Dynamic indexes leave a byte offset in a
     /// temporary above `depth`; packet places are length-checked on the way.
     fn place(&mut self, e: &Expr, depth: usize) -> R<Place> {
+        self.enter(e.span)?;
+        let r = self.place_inner(e, depth);
+        self.nest -= 1;
+        r
+    }
+
+    fn place_inner(&mut self, e: &Expr, depth: usize) -> R<Place> {
         match &e.kind {
             ExprKind::Paren(x) => self.place(x, depth),
             ExprKind::Name(n) => {

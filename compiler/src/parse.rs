@@ -212,12 +212,13 @@ fn nesting(toks: &[(usize, Tok<'_>, usize)]) -> Result<(), Diagnostic> {
         match t {
             Tok::LParen | Tok::LBracket | Tok::LBrace => {
                 top.max_depth = top.max_depth.max(top.depth());
-                // A block is not inside the expression before it (an `if`'s condition, a
-                // loop's bounds), only inside the `if`s of the chain.
+                // What holds the bracket: the operators waiting for it as their operand and
+                // the `if`s of the chain (a block is not inside the expression before it, an
+                // `if`'s condition or a loop's bounds; the operands before it are beside it).
                 let outer = if matches!(t, Tok::LBrace) {
                     top.outer + 1 + top.chain
                 } else {
-                    top.outer + top.depth()
+                    top.outer + 1 + top.chain + top.opers.len()
                 };
                 let (open, postfix) = match t {
                     Tok::LParen => (b'(', operand_ended),

@@ -417,3 +417,123 @@ fn near_the_limits_compiles() {
     // The depth limit is what the docs say.
     assert_eq!(MAX_DEPTH, 256);
 }
+
+/// Every shape at the largest depth the limits let through, and just past it: compiled or
+/// refused, on the default stack, never a crash.
+#[test]
+fn at_the_limit_no_crash() {
+    let shapes: Vec<(&str, Box<dyn Fn(usize) -> String>)> = vec![
+        (
+            "parentheses",
+            Box::new(|n| size_entry(&format!("{}x.n{}", "(".repeat(n), ")".repeat(n)))),
+        ),
+        (
+            "blocks",
+            Box::new(|n| size_entry(&format!("{}x.n{}", "{ ".repeat(n), " }".repeat(n)))),
+        ),
+        (
+            "let blocks",
+            Box::new(|n| {
+                size_entry(&format!(
+                    "{}x.n{}",
+                    "{ let a = ".repeat(n),
+                    "; a }".repeat(n)
+                ))
+            }),
+        ),
+        (
+            "ifs",
+            Box::new(|n| {
+                size_entry(&format!(
+                    "{}1{}",
+                    "if x.n > 0 { ".repeat(n),
+                    " } else { 2 }".repeat(n)
+                ))
+            }),
+        ),
+        (
+            "if statements",
+            Box::new(|n| {
+                format!(
+                    "{INO}owns o(x: Ino) {{ {}emit(0, 1, 0);{} }}\n",
+                    "if x.n > 0 { ".repeat(n),
+                    " }".repeat(n)
+                )
+            }),
+        ),
+        (
+            "loops",
+            Box::new(|n| {
+                format!(
+                    "{INO}owns o(x: Ino) {{ {}emit(0, 1, 0);{} }}\n",
+                    "for k in 0..1 { ".repeat(n),
+                    " }".repeat(n)
+                )
+            }),
+        ),
+        (
+            "calls",
+            Box::new(|n| {
+                format!(
+                    "{INO}fn f(v: u64) -> u64 {{ v + 1 }}\nsize s(x: Ino) -> u64 {{ {}x.n{} }}\n",
+                    "f(".repeat(n),
+                    ")".repeat(n)
+                )
+            }),
+        ),
+        (
+            "indexes",
+            Box::new(|n| {
+                format!(
+                    "layout A {{ a: [u8; 256] @ 0 }}\nsize s(x: A) -> u64 {{ ({}0{}) as u64 }}\n",
+                    "x.a[".repeat(n),
+                    "]".repeat(n)
+                )
+            }),
+        ),
+        (
+            "negations",
+            Box::new(|n| size_entry(&format!("let a: i64 = {}1; x.n", "-".repeat(n)))),
+        ),
+        (
+            "not",
+            Box::new(|n| acl_entry(&format!("{}(x.n > 1)", "!".repeat(n)))),
+        ),
+        (
+            "sums",
+            Box::new(|n| size_entry(&vec!["x.n"; n].join(" + "))),
+        ),
+        (
+            "ands",
+            Box::new(|n| acl_entry(&vec!["x.n > 1"; n].join(" && "))),
+        ),
+        (
+            "else ifs",
+            Box::new(|n| size_entry(&format!("{}{{ 1 }}", "if x.n > 0 { 1 } else ".repeat(n)))),
+        ),
+        (
+            "constants",
+            Box::new(|n| format!("const C: u64 = {}1{};\n", "(".repeat(n), " + 1)".repeat(n))),
+        ),
+    ];
+    for (name, make) in &shapes {
+        let (mut compiled, mut deepest) = (0, 0);
+        for n in (1..=MAX_DEPTH + 2).step_by(3) {
+            let (out, _) = compile(make(n));
+            match out {
+                Ok(_) => compiled = n,
+                Err(e) => {
+                    for e in &e {
+                        assert_ne!(e.code, "udf::compiler_bug", "{name} {n}: {e:#?}");
+                        assert!(!e.labels.is_empty(), "{name} {n}: {e:#?}");
+                    }
+                    if e.iter().all(|e| e.code != "udf::limit::depth") {
+                        deepest = n;
+                    }
+                }
+            }
+        }
+        eprintln!("{name}: compiled up to {compiled}, other errors up to {deepest}");
+        assert!(compiled > 0, "{name}");
+    }
+}
