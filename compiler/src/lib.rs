@@ -9,8 +9,11 @@
 //! ```
 //!
 //! Errors are data ([`Diagnostic`]: code, message, labelled spans, help) gathered across the whole
-//! file; [`Diagnostics`] renders them with miette. A program the verifier rejects is a compiler
-//! bug and is reported as `udf::compiler_bug` with the span of the offending instruction.
+//! file; [`Diagnostics`] renders them with miette. A program the verifier rejects for a limit the
+//! source can respect (its budget of worst-case instructions, loop nesting) is a user error naming
+//! the loop (`udf::budget`, `udf::limit::loops`); any other rejection is a compiler bug, reported
+//! as `udf::compiler_bug` with the span of the offending instruction. No source crashes the
+//! compiler: depth, size and inlining are bounded ([`limits`]).
 
 pub mod ast;
 pub mod cbpf;
@@ -80,6 +83,17 @@ pub fn compile(path: &str, src: &str) -> Result<Module, Diagnostics> {
     }
     diags.sort_by_key(|d| (d.primary_start(), d.code));
     diags.dedup();
+    // A message quotes source text (a name, a literal): never a megabyte of it.
+    for d in &mut diags {
+        if d.message.len() > limits::MAX_MESSAGE {
+            let mut end = limits::MAX_MESSAGE;
+            while !d.message.is_char_boundary(end) {
+                end -= 1;
+            }
+            d.message.truncate(end);
+            d.message.push('…');
+        }
+    }
     if diags.len() > limits::MAX_DIAGNOSTICS {
         let more = diags.len() - limits::MAX_DIAGNOSTICS;
         let next = diags[limits::MAX_DIAGNOSTICS]

@@ -4,8 +4,9 @@
 
 /// How deep the syntax tree may nest: brackets, blocks, `if`/`else if` chains, prefix operators,
 /// `.field`/`[i]`/`as` chains and chains of binary operators (which nest to the left) all count;
-/// so do the bodies of helpers inlined into an expression, and constants defined through other
-/// constants. Every pass of the compiler recurses over the tree, so this bounds its stack use.
+/// so do the bodies of helpers inlined into an expression (each inlined call counts for 5
+/// levels), and constants defined through other constants. Every pass of the compiler recurses
+/// over the tree, so this bounds its stack use.
 pub const MAX_DEPTH: usize = 256;
 
 /// How many instructions one entry point may compile to, helpers inlined (`udf::limit::size`,
@@ -24,3 +25,7 @@ pub const MAX_LAYOUT_NESTING: usize = MAX_DEPTH;
 
 /// How many errors a file reports; the rest are counted in a final `udf::limit::errors`.
 pub const MAX_DIAGNOSTICS: usize = 100;
+
+/// The longest message a diagnostic keeps (bytes); longer ones, quoting a huge name or literal,
+/// are cut and end in `…`.
+pub const MAX_MESSAGE: usize = 400;

@@ -300,7 +300,7 @@ pub(crate) fn entry(
     }
     l.body(def, block);
     if l.over() && !l.limit_reported {
-        let d = l.size_error(def.name.span, &def.name.name);
+        let d = l.size_error(def.name.span, "this entry point grows past the limit");
         l.diags.push(d);
     }
     if l.diags.len() > before || l.poisoned {
@@ -615,7 +615,7 @@ impl<'a> Lower<'a, '_> {
         self.code.len() > MAX_INSNS || self.lowered > MAX_LOWERED
     }
 
-    fn size_error(&self, at: Span, name: &str) -> Diagnostic {
+    fn size_error(&self, at: Span, label: &str) -> Diagnostic {
         let what = if self.code.len() > MAX_INSNS {
             format!("more than {MAX_INSNS} instructions")
         } else {
@@ -625,7 +625,7 @@ impl<'a> Lower<'a, '_> {
             "udf::limit::size",
             format!("this makes the entry point compile to {what}"),
         )
-        .label(at, format!("`{name}` grows past the limit here"))
+        .label(at, label.to_string())
         .help("split the work over several entry points, or write less code in it")
     }
 
@@ -1000,7 +1000,7 @@ impl<'a> Lower<'a, '_> {
         self.nest -= 1;
         if self.over() && !self.limit_reported && self.inlining.is_empty() {
             self.limit_reported = true;
-            let d = self.size_error(stmt_span(s), "this statement");
+            let d = self.size_error(stmt_span(s), "this statement crosses the limit");
             return Err(self.error(d));
         }
         r

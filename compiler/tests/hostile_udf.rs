@@ -537,3 +537,26 @@ fn at_the_limit_no_crash() {
         assert!(compiled > 0, "{name}");
     }
 }
+
+/// Diagnostics of huge sources render in bounded space: a label far into a megabyte-long line,
+/// a label over a megabyte-long name, a message quoting it.
+#[test]
+fn rendering_is_bounded() {
+    let long_line = format!(
+        "{INO}size s(x: Ino) -> u64 {{ let mut t = 0; {} t }}\n",
+        "if x.n > 0 { t += 1; } ".repeat(40_000)
+    );
+    let name = "v".repeat(1_000_000);
+    let long_name = size_entry(&name);
+    let long_literal = size_entry(&format!("0x{}", "f".repeat(1_000_000)));
+    for src in [long_line, long_name, long_literal] {
+        std::thread::spawn(move || {
+            let d = udf_compiler::compile("t.udf", &src).expect_err("refused");
+            let out = d.render();
+            assert!(out.len() < 4096 * d.list.len(), "{} bytes", out.len());
+            assert!(out.contains("t.udf:2:"), "{out}");
+        })
+        .join()
+        .expect("no panic");
+    }
+}
