@@ -422,7 +422,8 @@ fn near_the_limits_compiles() {
 /// refused, on the default stack, never a crash.
 #[test]
 fn at_the_limit_no_crash() {
-    let shapes: Vec<(&str, Box<dyn Fn(usize) -> String>)> = vec![
+    type Shape = Box<dyn Fn(usize) -> String>;
+    let shapes: Vec<(&str, Shape)> = vec![
         (
             "parentheses",
             Box::new(|n| size_entry(&format!("{}x.n{}", "(".repeat(n), ")".repeat(n)))),
