@@ -338,6 +338,23 @@ fn loop_in_a_helper_over_the_budget_names_that_loop() {
     assert_eq!(e[0].labels[1], "o");
 }
 
+/// Loops nested deeper than the verifier analyses: a user error naming the loop.
+#[test]
+fn loops_nested_too_deep_are_a_user_error() {
+    let n = 66;
+    let src = format!(
+        "{INO}owns o(x: Ino) {{\n{}emit(0, 1, 0);\n{}}}\n",
+        (0..n)
+            .map(|i| format!("for k{i} in 0..1 {{\n"))
+            .collect::<String>(),
+        "}\n".repeat(n)
+    );
+    let e = refused(src, "udf::limit::loops");
+    assert_eq!(e.len(), 1, "{e:#?}");
+    assert!(e[0].labels[0].starts_with("for k64 in 0..1"), "{e:#?}");
+    assert!(e[0].message.contains("64"), "{e:#?}");
+}
+
 #[test]
 fn recursion_is_reported_once() {
     let src = format!(
