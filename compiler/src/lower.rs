@@ -2442,12 +2442,22 @@ impl<'a> Lower<'a, '_> {
         let off = match i16::try_from(off) {
             Ok(o) => o,
             Err(_) => {
+                let Ok(step) = i32::try_from(off) else {
+                    return Err(self.error(
+                        Diagnostic::new(
+                            "udf::layout::out_of_range",
+                            format!("this reads byte {off} of the object, past the largest offset an instruction reaches (2^31 - 1)"),
+                        )
+                        .label(self.span, "this read")
+                        .help("keep layouts below 2^31 bytes (an `acl`'s object starts after its 16-byte request)"),
+                    ));
+                };
                 // Far fields: move the base first.
                 if base == CTX {
                     self.emit(mov(dst, Source::Reg(CTX)));
                 }
                 let b = if base == CTX { dst } else { base };
-                self.emit(alu(Width::W64, AluOp::Add, b, Source::Imm(off as i32)));
+                self.emit(alu(Width::W64, AluOp::Add, b, Source::Imm(step)));
                 return self.load(dst, b, 0, s, order);
             }
         };

@@ -292,6 +292,13 @@ fn huge_values() {
         size_entry("let mut t = 0; for k in 0..16777216 { t += k; } t"),
         "udf::budget",
     );
+    // A field at the end of the largest object, past 2^31 with an `acl`'s 16-byte request.
+    refused(
+        "layout Big size 2147483647 { a: u8 @ 2147483646 }\n\
+         acl a(x: Big, req: request) -> bool { x.a == 1 }\n"
+            .into(),
+        "udf::layout::out_of_range",
+    );
     // `max` is at most 2^24.
     refused(
         size_entry("let mut t = 0; for k in 0..x.n max 16777217 { t += k; } t"),
