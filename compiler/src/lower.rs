@@ -165,7 +165,14 @@ struct Lower<'a, 'd> {
     last_bind: Option<usize>,
     /// [`stack_position`] when the lowering began.
     stack_base: usize,
+    /// How many errors the file had when the lowering began.
+    diags_base: usize,
 }
+
+/// The errors one entry point may add before its lowering stops: an error in a helper is
+/// reported again at every copy inlined (the copies are merged at the end), and there may be
+/// millions of them.
+const MAX_ENTRY_ERRORS: usize = 1000;
 
 /// The most stack the lowering of one entry point may take, in bytes: three quarters of the
 /// smallest stack a Rust thread gets by default (2 MiB). [`MAX_DEPTH`] keeps it far below in a
@@ -287,7 +294,9 @@ pub(crate) fn entry(
         fors: Vec::new(),
         last_bind: None,
         stack_base: stack_position(),
+        diags_base: 0,
     };
+    l.diags_base = l.diags.len();
     l.accept = l.label();
     l.reject = l.label();
     let ctx_size = l.params(def, request);
@@ -632,6 +641,10 @@ impl<'a> Lower<'a, '_> {
     /// Enters one level of the lowering's recursion (an expression, a statement, a condition):
     /// refused past [`MAX_DEPTH`] levels, or once the entry point is too large.
     fn enter(&mut self, span: Span) -> R<()> {
+        if self.diags.len() > self.diags_base + MAX_ENTRY_ERRORS {
+            self.poisoned = true;
+            return Err(Reported);
+        }
         if self.over() {
             if self.crossed_in.is_none()
                 && let (Some(s), Some(n)) = (self.call_spans.last(), self.inlining.last())

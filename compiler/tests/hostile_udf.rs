@@ -257,6 +257,23 @@ fn exponential_inlining_without_code() {
     assert_eq!(d.labels[0], "h40()", "{d:#?}");
 }
 
+/// The same with an error in the innermost helper: reported once, not at each of its copies.
+#[test]
+fn exponential_inlining_of_an_error() {
+    let mut src = String::from(INO);
+    src.push_str("fn h0(x: u64) -> u64 { x + true }\n");
+    for i in 1..=30 {
+        src.push_str(&format!(
+            "fn h{i}(x: u64) -> u64 {{ let a = h{p}(x); let b = h{p}(x + 1); a + b }}\n",
+            p = i - 1
+        ));
+    }
+    src.push_str("size s(x: Ino) -> u64 { h30(x.n) }\n");
+    let e = refused(src, "udf::type::mismatch");
+    assert_eq!(e.len(), 1, "{e:#?}");
+    assert_eq!(e[0].at, "t.udf:2:24");
+}
+
 /// Plain code past the instruction limit, no helpers.
 #[test]
 fn too_many_instructions() {
