@@ -341,7 +341,7 @@ pub(crate) fn entry(
             span: def.span,
         }),
         Err(e) => {
-            if let Some(d) = user_limit(&e, &map, &l.fors, def) {
+            if let Some(d) = user_limit(&e, &map, &l.fors, def, prog.insns().get(e.index)) {
                 l.diags.push(d);
                 return None;
             }
@@ -379,6 +379,7 @@ fn user_limit(
     map: &SourceMap,
     fors: &[(Span, u64)],
     def: &EntryDef,
+    insn: Option<&Insn>,
 ) -> Option<Diagnostic> {
     use udf_verifier::Rule;
     // The `for` loop that produced the instructions `head..=tail`: the smallest one whose span
@@ -444,6 +445,26 @@ fn user_limit(
                 .label(span, "this loop")
                 .label(def.name.span, "in this entry point")
                 .help("bound it with a constant: `for k in 0..EXPR max N`"),
+            )
+        }
+        // `emit(start, count, kind)` with a start and count whose sum may overflow: the
+        // language leaves their ranges to the program.
+        Rule::HelperArg { reg: Reg::R2, .. } if matches!(insn, Some(Insn::Call { imm: 1 })) => {
+            Some(
+                Diagnostic::new(
+                    "udf::emit::range",
+                    "`emit`'s start plus count may overflow 64 bits",
+                )
+                .label(
+                    map.span(e.index).unwrap_or(def.name.span),
+                    "this extent may wrap around",
+                )
+                .label(def.name.span, "in this entry point")
+                .help(
+                    "bound them so that their sum fits 64 bits: bind the value with `let` and \
+                     guard it (`let s = x.start; if s < 1 << 48 { emit(s, 1, 0); }`), or mask \
+                     it, or read it from a narrower field",
+                ),
             )
         }
         Rule::LoopNesting { depth, max } => Some(

@@ -362,6 +362,22 @@ fn loop_in_a_helper_over_the_budget_names_that_loop() {
     assert_eq!(e[0].labels[1], "o");
 }
 
+/// An extent whose start plus count may overflow is the program's to bound: a user error
+/// naming the `emit`, with the guard that works in its help.
+#[test]
+fn emit_that_may_wrap_is_a_user_error() {
+    let e = refused(
+        format!("{INO}owns o(x: Ino) {{ emit(x.n, 1, 0); }}\n"),
+        "udf::emit::range",
+    );
+    assert_eq!(e.len(), 1, "{e:#?}");
+    assert_eq!(e[0].labels[0], "emit(x.n, 1, 0)");
+    let (out, _) = compile(format!(
+        "{INO}owns o(x: Ino) {{ let s = x.n; if s < 1 << 48 {{ emit(s, 1, 0); }} }}\n"
+    ));
+    assert!(out.is_ok(), "{out:#?}");
+}
+
 /// Loops nested deeper than the verifier analyses: a user error naming the loop.
 #[test]
 fn loops_nested_too_deep_are_a_user_error() {
