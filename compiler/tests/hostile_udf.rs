@@ -618,3 +618,144 @@ fn rendering_is_bounded() {
         .expect("no panic");
     }
 }
+
+struct G {
+    seed: u64,
+}
+impl G {
+    fn r(&mut self, n: usize) -> usize {
+        self.seed = self
+            .seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.seed >> 33) as usize) % n
+    }
+    fn e(&mut self, d: usize) -> String {
+        if d == 0 {
+            return [
+                "x.n",
+                "1",
+                "k",
+                "a",
+                "m",
+                "x.arr[k & 7]",
+                "x.a.b as u64",
+                "C as u64",
+                "0xffffffffffff",
+                "f(3)",
+                "x.arr[3]",
+            ][self.r(11)]
+            .to_string();
+        }
+        match self.r(9) {
+            0 => format!("({})", self.e(d - 1)),
+            1 => format!(
+                "{} {} {}",
+                self.e(d - 1),
+                ["+", "-", "*", "/", "%", "&", "|", "^", "<<", ">>"][self.r(10)],
+                self.e(d - 1)
+            ),
+            2 => format!("-{}", self.e(d - 1)),
+            3 => format!(
+                "({} as {})",
+                self.e(d - 1),
+                ["u8", "u16", "u32", "u64", "i8", "i64"][self.r(6)]
+            ),
+            4 => format!(
+                "if {} {{ {} }} else {{ {} }}",
+                self.c(d - 1),
+                self.e(d - 1),
+                self.e(d - 1)
+            ),
+            5 => format!("f({})", self.e(d - 1)),
+            6 => {
+                format!("{{ let t = {}; t + {} }}", self.e(d - 1), self.e(d - 1))
+                    .replace("{ let", "if true { let")
+                    .replace("t + ", "t + ")
+                    .to_string()
+                    + " else { 0 }"
+            }
+            7 => format!("x.arr[({}) % 8]", self.e(d - 1)),
+            _ => format!("!{}", self.e(d - 1)),
+        }
+    }
+    fn c(&mut self, d: usize) -> String {
+        match if d == 0 { 0 } else { self.r(4) } {
+            0 => format!(
+                "{} {} {}",
+                self.e(d),
+                ["==", "!=", "<", "<=", ">", ">="][self.r(6)],
+                self.e(d)
+            ),
+            1 => format!(
+                "{} && {}",
+                self.c(d.saturating_sub(1)),
+                self.c(d.saturating_sub(1))
+            ),
+            2 => format!("!({})", self.c(d.saturating_sub(1))),
+            _ => format!(
+                "({} || {})",
+                self.c(d.saturating_sub(1)),
+                self.c(d.saturating_sub(1))
+            ),
+        }
+    }
+    fn s(&mut self, d: usize, owns: bool) -> String {
+        match self.r(if owns { 7 } else { 6 }) {
+            0 => format!("let a = {};", self.e(d)),
+            1 => format!("m += {};", self.e(d)),
+            2 => format!(
+                "if {} {{ {} }}",
+                self.c(d),
+                self.s(d.saturating_sub(1), owns)
+            ),
+            3 => format!(
+                "for k in 0..{} max {} {{ {} }}",
+                self.e(1),
+                1 + self.r(50),
+                self.s(d.saturating_sub(1), owns)
+            ),
+            4 => format!(
+                "for k in 0..{} {{ {} if k > 2 {{ break; }} }}",
+                self.r(9),
+                self.s(d.saturating_sub(1), owns)
+            ),
+            5 => format!("m = {} as u64;", self.e(d)),
+            _ => format!("g({});", self.e(d)),
+        }
+    }
+}
+
+/// Random programs (operators, casts, `if`s, loops, helpers, `emit`) compile or get user errors:
+/// never a panic, never `udf::compiler_bug`.
+#[test]
+fn random_programs_never_blame_the_compiler() {
+    let mut g = G { seed: 1 };
+    let head = "layout In { a: In2 @ 0, arr: [u16; 8] @ 8, n: u64 @ 24 }\n\
+                layout In2 { b: i32 @ 0 }\nconst C: i8 = -3;\n\
+                fn f(v: u64) -> u64 { v * 2 }\nfn g(v: u64) { emit(v, 1, 0); }\n";
+    let mut compiled = 0;
+    for _ in 0..600 {
+        let owns = g.r(2) == 0;
+        let d = 1 + g.r(4);
+        let stmts: String = (0..1 + g.r(5)).map(|_| g.s(d, owns) + "\n").collect();
+        let src = if owns {
+            format!("{head}owns o(x: In) {{ let mut m: u64 = 0; let a = 1; let k = 2; {stmts} }}\n")
+        } else {
+            let e = g.e(d);
+            format!(
+                "{head}size s(x: In) -> u64 {{ let mut m: u64 = 0; let a = 1; let k = 2; {stmts} ({e}) as u64 + m }}\n"
+            )
+        };
+        match compile(src.clone()).0 {
+            Ok(_) => compiled += 1,
+            Err(e) => {
+                for e in &e {
+                    assert_ne!(e.code, "udf::compiler_bug", "{src}\n{e:#?}");
+                }
+            }
+        }
+    }
+    // The generator makes programs that compile, not only errors.
+    assert!(compiled > 100, "{compiled}");
+}
