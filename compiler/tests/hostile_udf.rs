@@ -668,13 +668,11 @@ impl G {
                 self.e(d - 1)
             ),
             5 => format!("f({})", self.e(d - 1)),
-            6 => {
-                format!("{{ let t = {}; t + {} }}", self.e(d - 1), self.e(d - 1))
-                    .replace("{ let", "if true { let")
-                    .replace("t + ", "t + ")
-                    .to_string()
-                    + " else { 0 }"
-            }
+            6 => format!(
+                "if true {{ let t = {}; t + {} }} else {{ 0 }}",
+                self.e(d - 1),
+                self.e(d - 1)
+            ),
             7 => format!("x.arr[({}) % 8]", self.e(d - 1)),
             _ => format!("!{}", self.e(d - 1)),
         }
