@@ -3,7 +3,10 @@
 
 use core::fmt;
 
-use miette::{LabeledSpan, MietteDiagnostic, NamedSource, Report};
+use miette::{
+    LabeledSpan, MietteDiagnostic, MietteError, MietteSpanContents, Report, SourceCode, SourceSpan,
+    SpanContents,
+};
 
 use crate::srcmap::{Span, line_col};
 
@@ -90,8 +93,11 @@ impl Diagnostics {
         }
     }
 
-    /// One miette report per error, each naming `file:line:col`.
+    /// One miette report per error, each naming `file:line:col`. Labels are cut to
+    /// [`WINDOW`] bytes, and lines longer than that are shown from the label on (see
+    /// [`Excerpted`]), so a huge source renders in bounded space.
     pub fn reports(&self) -> Vec<Report> {
+        let src = std::sync::Arc::new(self.src.clone());
         self.list
             .iter()
             .map(|d| {
@@ -99,13 +105,20 @@ impl Diagnostics {
                     .with_code(d.code)
                     .with_labels(d.labels.iter().map(|l| {
                         let r = l.span.range();
-                        LabeledSpan::at(r.start..r.end.max(r.start), l.text.clone())
+                        let start = r.start.min(src.len());
+                        let mut end = r.end.max(start).min(src.len()).min(start + WINDOW);
+                        while !src.is_char_boundary(end) {
+                            end -= 1;
+                        }
+                        LabeledSpan::at(start..end.max(start), l.text.clone())
                     }));
                 if let Some(h) = &d.help {
                     m = m.with_help(h.clone());
                 }
-                Report::new(m)
-                    .with_source_code(NamedSource::new(self.path.clone(), self.src.clone()))
+                Report::new(m).with_source_code(Excerpted {
+                    name: self.path.clone(),
+                    text: src.clone(),
+                })
             })
             .collect()
     }
@@ -120,6 +133,65 @@ impl Diagnostics {
             let _ = handler.render_report(&mut out, r.as_ref());
         }
         out
+    }
+}
+
+/// The longest label, and the most of an overlong line, a report shows (bytes).
+pub const WINDOW: usize = 160;
+
+/// The source as miette reads it, except that a snippet longer than a few windows (a line of
+/// thousands of characters) is cut to a window starting at the span asked for: miette lays out
+/// whole lines, which for a hostile source is megabytes per report, and it panics on a label
+/// past column 65,535. Lines and columns stay those of the whole file.
+#[derive(Debug)]
+struct Excerpted {
+    name: String,
+    text: std::sync::Arc<String>,
+}
+
+impl SourceCode for Excerpted {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        before: usize,
+        after: usize,
+    ) -> Result<Box<dyn SpanContents<'a> + 'a>, MietteError> {
+        let text: &'a str = self.text.as_str();
+        let full = text.read_span(span, before, after)?;
+        if full.data().len() <= 4 * WINDOW {
+            return Ok(Box::new(MietteSpanContents::new_named(
+                self.name.clone(),
+                full.data(),
+                *full.span(),
+                full.line(),
+                full.column(),
+                full.line_count(),
+            )));
+        }
+        let start = span.offset().min(text.len());
+        let mut start = start;
+        while !text.is_char_boundary(start) {
+            start -= 1;
+        }
+        let mut end = (start + span.len().min(WINDOW) + WINDOW).min(text.len());
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        if let Some(nl) = text[start..end].find('\n') {
+            end = start + nl.max(span.len().min(end - start));
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+        }
+        let (line, col) = line_col(text, start);
+        Ok(Box::new(MietteSpanContents::new_named(
+            self.name.clone(),
+            &text.as_bytes()[start..end],
+            SourceSpan::new(start.into(), end - start),
+            line - 1,
+            col - 1,
+            1,
+        )))
     }
 }
 

@@ -7,6 +7,7 @@ use crate::ast::{
     BinOp, ConstDef, Expr, ExprKind, File, FnDef, Item, LayoutDef, Order, Stmt, TypeExpr, UnOp,
 };
 use crate::diag::Diagnostic;
+use crate::limits::{MAX_DEPTH, MAX_LAYOUT_NESTING};
 use crate::srcmap::Span;
 
 /// Scalar types.
@@ -162,7 +163,7 @@ impl Items<'_> {
         match t {
             FieldTy::Scalar(s) => s.bytes() as u64,
             FieldTy::Layout(i) => self.layouts[*i].size as u64,
-            FieldTy::Array(e, n) => self.size_of(e) * *n as u64,
+            FieldTy::Array(e, n) => self.size_of(e).saturating_mul(*n as u64),
         }
     }
 }
@@ -172,6 +173,8 @@ pub struct ConstEval<'a, 'b> {
     defs: &'b BTreeMap<String, &'a ConstDef>,
     done: &'b mut BTreeMap<String, Option<(Scalar, u64)>>,
     active: Vec<String>,
+    /// How deeply `eval` recurses now, through the constants it reads too.
+    depth: usize,
 }
 
 /// A constant value: its type (`None` for an untyped literal) and canonical bits.
@@ -243,8 +246,28 @@ pub fn apply(op: BinOp, t: Scalar, a: u64, b: u64) -> u64 {
 }
 
 impl ConstEval<'_, '_> {
-    /// Evaluates `e`.
+    /// Evaluates `e`; refused past [`MAX_DEPTH`] levels of expressions and constants.
     pub fn eval(&mut self, e: &Expr) -> Result<ConstVal, Diagnostic> {
+        if self.depth >= MAX_DEPTH {
+            return Err(Diagnostic::new(
+                "udf::limit::depth",
+                format!(
+                    "this constant nests deeper than the compiler's limit of {MAX_DEPTH} levels"
+                ),
+            )
+            .label(e.span, "the limit is reached here")
+            .help(format!(
+                "a constant's expression and the constants it reads, and theirs, count \
+                 together: at most {MAX_DEPTH} levels"
+            )));
+        }
+        self.depth += 1;
+        let r = self.eval_inner(e);
+        self.depth -= 1;
+        r
+    }
+
+    fn eval_inner(&mut self, e: &Expr) -> Result<ConstVal, Diagnostic> {
         let bad = |msg: String| Err(Diagnostic::new("udf::const::eval", msg).label(e.span, "here"));
         match &e.kind {
             ExprKind::Int(v) => Ok((None, *v)),
@@ -434,6 +457,7 @@ pub fn collect<'a>(file: &'a File, diags: &mut Vec<Diagnostic>) -> Items<'a> {
             defs: &const_defs,
             done: &mut done,
             active: Vec::new(),
+            depth: 0,
         };
         if let Err(d) = ev.constant(name, def.name.span) {
             diags.push(d);
@@ -448,6 +472,7 @@ pub fn collect<'a>(file: &'a File, diags: &mut Vec<Diagnostic>) -> Items<'a> {
         defs: &const_defs,
         done: &mut done,
         active: Vec::new(),
+        depth: 0,
     };
     let layouts = lay_out(&layout_defs, &layout_index, &mut ev, diags);
     let consts = done
@@ -488,6 +513,20 @@ fn lay_out(
             return s;
         }
         let def = defs[i];
+        if active.len() >= MAX_LAYOUT_NESTING {
+            diags.push(
+                Diagnostic::new(
+                    "udf::limit::depth",
+                    format!(
+                        "layouts nest in each other deeper than the compiler's limit of {MAX_LAYOUT_NESTING}"
+                    ),
+                )
+                .label(def.name.span, "the limit is reached at this layout")
+                .help(format!("nest at most {MAX_LAYOUT_NESTING} layouts")),
+            );
+            sizes[i] = Some(0);
+            return 0;
+        }
         if active.contains(&i) {
             diags.push(
                 Diagnostic::new(
@@ -502,6 +541,7 @@ fn lay_out(
         let order = def.order.unwrap_or(Order::Le);
         let mut fields: Vec<Field> = Vec::new();
         let mut end = 0u64;
+        let mut past: Option<(u64, Span)> = None;
         for f in &def.fields {
             if fields.iter().any(|g| g.name == f.name.name) {
                 diags.push(
@@ -524,7 +564,11 @@ fn lay_out(
                 }
             };
             let size = size_with(&ty, sizes);
-            end = end.max(offset as u64 + size);
+            let fend = (offset as u64).saturating_add(size);
+            if fend > i32::MAX as u64 && past.is_none() {
+                past = Some((fend, f.name.span));
+            }
+            end = end.max(fend);
             fields.push(Field {
                 name: f.name.name.clone(),
                 ty,
@@ -536,7 +580,7 @@ fn lay_out(
             Some(e) => match const_u32(ev, e, "a layout size") {
                 Ok(s) => {
                     for (f, d) in fields.iter().zip(&def.fields) {
-                        let fend = f.offset as u64 + size_with(&f.ty, sizes);
+                        let fend = (f.offset as u64).saturating_add(size_with(&f.ty, sizes));
                         if fend > s as u64 {
                             diags.push(
                                 Diagnostic::new(
@@ -555,7 +599,22 @@ fn lay_out(
                     end as u32
                 }
             },
-            None => end.min(i32::MAX as u64) as u32,
+            None => {
+                if let Some((fend, span)) = past {
+                    diags.push(
+                        Diagnostic::new(
+                            "udf::layout::out_of_range",
+                            format!(
+                                "layout `{}` ends at byte {fend}, past the largest object (2^31 - 1 bytes)",
+                                def.name.name
+                            ),
+                        )
+                        .label(span, "this field ends there")
+                        .help("shorten the field or its array"),
+                    );
+                }
+                end.min(i32::MAX as u64) as u32
+            }
         };
         active.pop();
         sizes[i] = Some(size);
@@ -608,7 +667,7 @@ fn lay_out(
         match t {
             FieldTy::Scalar(s) => s.bytes() as u64,
             FieldTy::Layout(i) => sizes[*i].unwrap_or(0) as u64,
-            FieldTy::Array(e, n) => size_with(e, sizes) * *n as u64,
+            FieldTy::Array(e, n) => size_with(e, sizes).saturating_mul(*n as u64),
         }
     }
     let mut active = Vec::new();
@@ -689,16 +748,25 @@ fn emitting_fns(fns: &BTreeMap<String, &FnDef>, diags: &mut Vec<Diagnostic>) -> 
         calls_in(&f.body.stmts, f.body.tail.as_deref(), &mut calls);
         graph.insert(name, calls);
     }
-    // Recursion: a depth-first search reporting each back edge once.
+    // Recursion: a depth-first search reporting each back edge once. An explicit stack, not
+    // recursion: a chain of thousands of helpers is only deep, not wrong.
     let mut state: BTreeMap<&str, u8> = BTreeMap::new();
-    fn dfs<'g>(
-        n: &'g str,
-        graph: &'g BTreeMap<&str, Vec<(String, Span)>>,
-        state: &mut BTreeMap<&'g str, u8>,
-        diags: &mut Vec<Diagnostic>,
-    ) {
-        state.insert(n, 1);
-        for (callee, span) in &graph[n] {
+    let names: Vec<&str> = graph.keys().copied().collect();
+    for root in names {
+        if state.contains_key(root) {
+            continue;
+        }
+        state.insert(root, 1);
+        // (function, index of its next call to look at)
+        let mut stack: Vec<(&str, usize)> = vec![(root, 0)];
+        while let Some((n, next)) = stack.last_mut() {
+            let n = *n;
+            let Some((callee, span)) = graph[n].get(*next) else {
+                state.insert(n, 2);
+                stack.pop();
+                continue;
+            };
+            *next += 1;
             let Some((k, _)) = graph.get_key_value(callee.as_str()) else {
                 continue;
             };
@@ -712,31 +780,30 @@ fn emitting_fns(fns: &BTreeMap<String, &FnDef>, diags: &mut Vec<Diagnostic>) -> 
                     .help("helpers are inlined, so they cannot recurse; use a bounded loop"),
                 ),
                 Some(_) => {}
-                None => dfs(k, graph, state, diags),
+                None => {
+                    state.insert(k, 1);
+                    stack.push((k, 0));
+                }
             }
         }
-        state.insert(n, 2);
     }
-    let names: Vec<&str> = graph.keys().copied().collect();
-    for n in names {
-        if !state.contains_key(n) {
-            dfs(n, &graph, &mut state, diags);
+    // Emitting: every function from which a call of `emit` is reachable, found backwards from
+    // the callers of `emit` over the reversed call graph.
+    let mut callers: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    let mut work: Vec<&str> = Vec::new();
+    for (n, calls) in &graph {
+        for (c, _) in calls {
+            if c == "emit" {
+                work.push(n);
+            } else if let Some((k, _)) = graph.get_key_value(c.as_str()) {
+                callers.entry(k).or_default().push(n);
+            }
         }
     }
-    // Emitting: fixpoint over the call graph.
     let mut emitting: BTreeSet<String> = BTreeSet::new();
-    loop {
-        let before = emitting.len();
-        for (n, calls) in &graph {
-            if calls
-                .iter()
-                .any(|(c, _)| c == "emit" || emitting.contains(c))
-            {
-                emitting.insert(n.to_string());
-            }
-        }
-        if emitting.len() == before {
-            break;
+    while let Some(n) = work.pop() {
+        if emitting.insert(n.to_string()) {
+            work.extend(callers.get(n).into_iter().flatten().copied());
         }
     }
     emitting

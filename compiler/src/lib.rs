@@ -9,8 +9,11 @@
 //! ```
 //!
 //! Errors are data ([`Diagnostic`]: code, message, labelled spans, help) gathered across the whole
-//! file; [`Diagnostics`] renders them with miette. A program the verifier rejects is a compiler
-//! bug and is reported as `udf::compiler_bug` with the span of the offending instruction.
+//! file; [`Diagnostics`] renders them with miette. A program the verifier rejects for a limit the
+//! source can respect (its budget of worst-case instructions, loop nesting) is a user error naming
+//! the loop (`udf::budget`, `udf::limit::loops`); any other rejection is a compiler bug, reported
+//! as `udf::compiler_bug` with the span of the offending instruction. No source crashes the
+//! compiler: depth, size and inlining are bounded ([`limits`]).
 
 pub mod ast;
 pub mod cbpf;
@@ -20,6 +23,7 @@ pub mod elf;
 pub mod fuzzing;
 mod items;
 pub mod lexer;
+pub mod limits;
 mod lower;
 mod packet;
 pub mod parse;
@@ -83,6 +87,37 @@ pub fn compile(path: &str, src: &str) -> Result<Module, Diagnostics> {
     }
     diags.sort_by_key(|d| (d.primary_start(), d.code));
     diags.dedup();
+    // A message quotes source text (a name, a literal): never a megabyte of it.
+    for d in &mut diags {
+        if d.message.len() > limits::MAX_MESSAGE {
+            let mut end = limits::MAX_MESSAGE;
+            while !d.message.is_char_boundary(end) {
+                end -= 1;
+            }
+            d.message.truncate(end);
+            d.message.push('…');
+        }
+    }
+    if diags.len() > limits::MAX_DIAGNOSTICS {
+        let more = diags.len() - limits::MAX_DIAGNOSTICS;
+        let next = diags[limits::MAX_DIAGNOSTICS]
+            .labels
+            .first()
+            .map(|l| l.span);
+        diags.truncate(limits::MAX_DIAGNOSTICS);
+        let mut d = Diagnostic::new(
+            "udf::limit::errors",
+            format!(
+                "{more} more error(s) not shown (at most {} are reported)",
+                limits::MAX_DIAGNOSTICS
+            ),
+        )
+        .help("fix the errors above first");
+        if let Some(span) = next {
+            d = d.label(span, "the next one is here");
+        }
+        diags.push(d);
+    }
     if diags.is_empty() {
         Ok(Module { entries })
     } else {

@@ -25,8 +25,12 @@ use crate::ast::{
 };
 use crate::diag::Diagnostic;
 use crate::items::{FieldTy, Items, Scalar, apply, unify};
+use crate::limits::{MAX_DEPTH, MAX_INSNS, MAX_LOWERED};
 use crate::packet::{self, IPV4, ViewBase};
 use crate::srcmap::{SourceMap, Span};
+
+/// The levels of [`MAX_DEPTH`] an inlined helper's body counts for, besides its expressions.
+pub const INLINE_LEVELS: usize = 4;
 
 const TEMPS: [Reg; 6] = [Reg::R1, Reg::R2, Reg::R3, Reg::R4, Reg::R5, Reg::R0];
 const CTX: Reg = Reg::R9;
@@ -141,6 +145,48 @@ struct Lower<'a, 'd> {
     /// The views the code reads (for [`Entry::views`]).
     used_views: std::collections::BTreeSet<&'static str>,
     layouts: Vec<crate::items::Layout>,
+    /// The call sites of the helpers being inlined, outermost first (with `inlining`).
+    call_spans: Vec<Span>,
+    /// How deeply the lowering recurses now (expressions, statements, conditions, inlined
+    /// bodies together): at most [`MAX_DEPTH`].
+    nest: usize,
+    /// Statements and expressions lowered so far, helpers once per call: at most
+    /// [`MAX_LOWERED`].
+    lowered: u64,
+    /// A failure was reported elsewhere (recursion, a syntax error) or is reported by the
+    /// caller: the entry point is not finished.
+    poisoned: bool,
+    /// A `udf::limit::*` error was reported for this entry point (one is enough).
+    limit_reported: bool,
+    /// Where a limit was first crossed inside inlined helpers: the innermost call.
+    crossed_in: Option<(Span, String)>,
+    /// Every `for` loop: its span and how many times it may run, to name a loop the
+    /// verifier's budget does not cover.
+    fors: Vec<(Span, u64)>,
+    /// Where the last label was bound (labels are bound only at the end of the code).
+    last_bind: Option<usize>,
+    /// [`stack_position`] when the lowering began.
+    stack_base: usize,
+    /// How many errors the file had when the lowering began.
+    diags_base: usize,
+}
+
+/// The errors one entry point may add before its lowering stops: an error in a helper is
+/// reported again at every copy inlined (the copies are merged at the end), and there may be
+/// millions of them.
+const MAX_ENTRY_ERRORS: usize = 1000;
+
+/// The most stack the lowering of one entry point may take, in bytes: three quarters of the
+/// smallest stack a Rust thread gets by default (2 MiB). [`MAX_DEPTH`] keeps it far below in a
+/// release build, and about at it in a debug build.
+const STACK_GUARD: usize = 3 << 19;
+
+/// An address on the current stack (of a local, never read through): how deep the lowering's
+/// recursion is, in bytes, is the distance between two of them.
+#[inline(never)]
+fn stack_position() -> usize {
+    let here = 0u8;
+    std::hint::black_box(&here) as *const u8 as usize
 }
 
 /// `filter NAME = pcap "EXPR";`: the pcap-filter front end (Ethernet, tcpdump's snap length).
@@ -244,7 +290,18 @@ pub(crate) fn entry(
         views,
         used_views: Default::default(),
         layouts,
+        call_spans: Vec::new(),
+        nest: 0,
+        lowered: 0,
+        poisoned: false,
+        limit_reported: false,
+        crossed_in: None,
+        fors: Vec::new(),
+        last_bind: None,
+        stack_base: stack_position(),
+        diags_base: 0,
     };
+    l.diags_base = l.diags.len();
     l.accept = l.label();
     l.reject = l.label();
     let ctx_size = l.params(def, request);
@@ -256,7 +313,11 @@ pub(crate) fn entry(
         l.free_regs = vec![Reg::R8, Reg::R7, Reg::R6];
     }
     l.body(def, block);
-    if l.diags.len() > before {
+    if l.over() && !l.limit_reported {
+        let d = l.size_error(def.name.span, "this entry point grows past the limit");
+        l.diags.push(d);
+    }
+    if l.diags.len() > before || l.poisoned {
         return None;
     }
     let (prog, map) = match l.finish() {
@@ -286,6 +347,10 @@ pub(crate) fn entry(
             views: l.used_views.iter().copied().collect(),
         }),
         Err(e) => {
+            if let Some(d) = user_limit(&e, &map, &l.fors, def, prog.insns().get(e.index)) {
+                l.diags.push(d);
+                return None;
+            }
             let at = map.span(e.index).unwrap_or(def.name.span);
             let insn = prog
                 .insns()
@@ -310,6 +375,119 @@ pub(crate) fn entry(
             );
             None
         }
+    }
+}
+
+/// A verifier rejection of compiled code that the program can avoid (a loop that runs too long
+/// for the budget, loops nested too deep): a user error naming the loop, not a compiler bug.
+fn user_limit(
+    e: &udf_verifier::Rejection,
+    map: &SourceMap,
+    fors: &[(Span, u64)],
+    def: &EntryDef,
+    insn: Option<&Insn>,
+) -> Option<Diagnostic> {
+    use udf_verifier::Rule;
+    // The `for` loop that produced the instructions `head..=tail`: the smallest one whose span
+    // holds both of theirs.
+    let loop_of = |head: usize, tail: usize| -> Option<(Span, u64)> {
+        let (h, t) = (map.span(head)?, map.span(tail)?);
+        let inside = |o: Span, i: Span| o.start <= i.start && i.end <= o.end;
+        fors.iter()
+            .filter(|(s, _)| inside(*s, h) && inside(*s, t))
+            .min_by_key(|(s, _)| s.end - s.start)
+            .copied()
+            .or(Some((h, 0)))
+    };
+    let name = &def.name.name;
+    match &e.rule {
+        Rule::BudgetExceeded { budget, in_loop } => {
+            let d = Diagnostic::new(
+                "udf::budget",
+                format!(
+                    "the worst case of `{name}` runs more than the verifier's budget of {budget} instructions"
+                ),
+            );
+            Some(
+                match in_loop.and_then(|(h, t, k)| Some((loop_of(h, t)?, k))) {
+                    Some(((span, runs), k)) => {
+                        let runs = if runs > 0 {
+                            format!(" (it may run {runs} times)")
+                        } else {
+                            String::new()
+                        };
+                        d.label(
+                            span,
+                            format!("the budget runs out in iteration {k} of this loop{runs}"),
+                        )
+                        .label(def.name.span, "in this entry point")
+                        .help(format!(
+                            "every path of a program must finish within {budget} instructions \
+                             (udf_verifier::DEFAULT_BUDGET), counting every iteration of its \
+                             loops: lower this loop's `max` (or its constant bound) below {k}, \
+                             or do less in each iteration"
+                        ))
+                    }
+                    None => d
+                        .label(
+                            map.span(e.index).unwrap_or(def.name.span),
+                            "the budget runs out here",
+                        )
+                        .label(def.name.span, "in this entry point")
+                        .help(format!(
+                            "every path of a program must finish within {budget} instructions \
+                         (udf_verifier::DEFAULT_BUDGET): lower the loops' bounds or do less"
+                        )),
+                },
+            )
+        }
+        Rule::NoLoopBound { head, tail, .. } => {
+            let (span, _) = loop_of(*head, *tail)?;
+            Some(
+                Diagnostic::new(
+                    "udf::loop::bound",
+                    format!("the verifier cannot prove that a loop of `{name}` ends"),
+                )
+                .label(span, "this loop")
+                .label(def.name.span, "in this entry point")
+                .help("bound it with a constant: `for k in 0..EXPR max N`"),
+            )
+        }
+        // `emit(start, count, kind)` with a start and count whose sum may overflow: the
+        // language leaves their ranges to the program.
+        Rule::HelperArg { reg: Reg::R2, .. } if matches!(insn, Some(Insn::Call { imm: 1 })) => {
+            Some(
+                Diagnostic::new(
+                    "udf::emit::range",
+                    "`emit`'s start plus count may overflow 64 bits",
+                )
+                .label(
+                    map.span(e.index).unwrap_or(def.name.span),
+                    "this extent may wrap around",
+                )
+                .label(def.name.span, "in this entry point")
+                .help(
+                    "bound them so that their sum fits 64 bits: bind the value with `let` and \
+                     guard it (`let s = x.start; if s < 1 << 48 { emit(s, 1, 0); }`), or mask \
+                     it, or read it from a narrower field",
+                ),
+            )
+        }
+        Rule::LoopNesting { depth, max } => Some(
+            Diagnostic::new(
+                "udf::limit::loops",
+                format!("`{name}` nests loops {depth} deep; the verifier analyses at most {max}"),
+            )
+            .label(
+                map.span(e.index).unwrap_or(def.name.span),
+                "this loop is too deep",
+            )
+            .label(def.name.span, "in this entry point")
+            .help(format!(
+                "nest at most {max} loops, e.g. by merging two loops into one"
+            )),
+        ),
+        _ => None,
     }
 }
 
@@ -359,6 +537,7 @@ impl<'a> Lower<'a, '_> {
 
     fn bind(&mut self, l: Label) {
         self.labels[l.0] = Some(self.code.len());
+        self.last_bind = Some(self.code.len());
     }
 
     fn ja(&mut self, l: Label) {
@@ -371,8 +550,10 @@ impl<'a> Lower<'a, '_> {
     /// a label is bound here. (Code after `return` or `break` is not given a useless jump.)
     fn reachable(&self) -> bool {
         let here = self.code.len();
+        // Labels are bound only at the end of the code, so the last one bound is the only one
+        // that can be here.
         !matches!(self.code.last(), Some((i, _, _)) if i.is_terminator())
-            || self.labels.contains(&Some(here))
+            || self.last_bind == Some(here)
     }
 
     fn jump(&mut self, cond: JmpCond, dst: Reg, src: Source, l: Label) {
@@ -461,6 +642,72 @@ impl<'a> Lower<'a, '_> {
             k += 1;
             keep[k - 1]
         });
+    }
+
+    // ---- limits ---------------------------------------------------------------------------
+
+    /// Whether the entry point has grown past a size limit.
+    fn over(&self) -> bool {
+        self.code.len() > MAX_INSNS || self.lowered > MAX_LOWERED
+    }
+
+    fn size_error(&self, at: Span, label: &str) -> Diagnostic {
+        let what = if self.code.len() > MAX_INSNS {
+            format!("more than {MAX_INSNS} instructions")
+        } else {
+            format!("more than {MAX_LOWERED} statements and expressions, helpers inlined")
+        };
+        Diagnostic::new(
+            "udf::limit::size",
+            format!("this makes the entry point compile to {what}"),
+        )
+        .label(at, label.to_string())
+        .help("split the work over several entry points, or write less code in it")
+    }
+
+    /// Enters one level of the lowering's recursion (an expression, a statement, a condition):
+    /// refused past [`MAX_DEPTH`] levels, or once the entry point is too large.
+    fn enter(&mut self, span: Span) -> R<()> {
+        if self.diags.len() > self.diags_base + MAX_ENTRY_ERRORS {
+            self.poisoned = true;
+            return Err(Reported);
+        }
+        if self.over() {
+            if self.crossed_in.is_none()
+                && let (Some(s), Some(n)) = (self.call_spans.last(), self.inlining.last())
+            {
+                self.crossed_in = Some((*s, n.clone()));
+            }
+            self.poisoned = true;
+            return Err(Reported);
+        }
+        // The levels bound the stack the lowering needs; the stack itself is measured too, as
+        // a last guard (it differs between builds, so it is not the limit programs meet).
+        let used = self.stack_base.abs_diff(stack_position());
+        if self.nest >= MAX_DEPTH || used > STACK_GUARD {
+            if self.limit_reported {
+                self.poisoned = true;
+                return Err(Reported);
+            }
+            self.limit_reported = true;
+            let mut d = Diagnostic::new(
+                "udf::limit::depth",
+                format!("this nests deeper than the compiler's limit of {MAX_DEPTH} levels"),
+            )
+            .label(span, "the limit is reached here");
+            // The outermost call first: that is what the entry point's author wrote.
+            for (s, n) in self.call_spans.iter().zip(&self.inlining).take(4) {
+                d = d.label(*s, format!("inside `{n}`, inlined here"));
+            }
+            return Err(self.error(d.help(format!(
+                "helpers are inlined, so their bodies nest inside the expression that calls \
+                 them; split the expression with `let`, or call fewer helpers inside each \
+                 other (at most {MAX_DEPTH} levels)"
+            ))));
+        }
+        self.nest += 1;
+        self.lowered += 1;
+        Ok(())
     }
 
     // ---- variables ------------------------------------------------------------------------
@@ -786,9 +1033,16 @@ impl<'a> Lower<'a, '_> {
     }
 
     fn stmt(&mut self, s: &Stmt, depth: usize) -> R<()> {
+        self.enter(stmt_span(s))?;
         let saved = self.span;
         let r = self.stmt_inner(s, depth);
         self.span = saved;
+        self.nest -= 1;
+        if self.over() && !self.limit_reported && self.inlining.is_empty() {
+            self.limit_reported = true;
+            let d = self.size_error(stmt_span(s), "this statement crosses the limit");
+            return Err(self.error(d));
+        }
         r
     }
 
@@ -934,7 +1188,11 @@ impl<'a> Lower<'a, '_> {
                 });
                 Ok(())
             }
-            Stmt::Error(_) => Err(Reported),
+            Stmt::Error(_) => {
+                // A syntax error, reported by the parser.
+                self.poisoned = true;
+                Err(Reported)
+            }
         }
     }
 
@@ -1044,6 +1302,7 @@ impl<'a> Lower<'a, '_> {
         };
         let home = self.alloc_home(var.span)?;
         self.store(home, Opnd::Imm(lo), depth)?;
+        self.fors.push((self.span, hi.saturating_sub(lo)));
         let counter = self.vars.len();
         self.vars.push(Var {
             name: var.name.clone(),
@@ -1344,10 +1603,12 @@ impl<'a> Lower<'a, '_> {
 
     /// Evaluates an expression to a value.
     fn eval(&mut self, e: &Expr, depth: usize) -> R<Val> {
+        self.enter(e.span)?;
         let saved = self.span;
         self.span = e.span;
         let r = self.eval_inner(e, depth);
         self.span = saved;
+        self.nest -= 1;
         r
     }
 
@@ -1713,7 +1974,26 @@ impl<'a> Lower<'a, '_> {
         })
     }
 
+    /// Inlines a call: its arguments and body take more stack than a level of an expression,
+    /// so it counts for [`INLINE_LEVELS`] levels.
     fn inline_call(
+        &mut self,
+        f: &crate::ast::Ident,
+        args: &[Expr],
+        depth: usize,
+        span: Span,
+    ) -> R<Val> {
+        self.nest += INLINE_LEVELS - 1;
+        let r = self.enter(span).and_then(|()| {
+            let r = self.inline_call_inner(f, args, depth, span);
+            self.nest -= 1;
+            r
+        });
+        self.nest -= INLINE_LEVELS - 1;
+        r
+    }
+
+    fn inline_call_inner(
         &mut self,
         f: &crate::ast::Ident,
         args: &[Expr],
@@ -1727,7 +2007,14 @@ impl<'a> Lower<'a, '_> {
             ));
         };
         if self.inlining.contains(&f.name) {
-            return Err(Reported); // reported once as udf::fn::recursion
+            // Reported once as udf::fn::recursion; the entry point is not finished, so no
+            // second error follows.
+            self.poisoned = true;
+            return Err(Reported);
+        }
+        if self.over() {
+            self.poisoned = true;
+            return Err(Reported); // reported by the outermost call
         }
         if def.params.len() != args.len() {
             return Err(self.error(
@@ -1817,14 +2104,44 @@ impl<'a> Lower<'a, '_> {
             base_depth: depth,
         });
         self.inlining.push(f.name.clone());
+        self.call_spans.push(span);
         let pkt = self.pkt;
         let v = if ret.is_some() {
             self.block(&def.body, depth)
         } else {
             self.block_effect(&def.body, depth).map(|()| None)
         };
+        if self.over() && self.crossed_in.is_none() {
+            self.crossed_in = Some((span, f.name.clone()));
+        }
+        self.call_spans.pop();
         self.inlining.pop();
         self.frames.pop();
+        if self.over() && self.inlining.is_empty() && !self.limit_reported {
+            // Report at the call the entry point makes, and name where the limit was crossed.
+            self.limit_reported = true;
+            let what = if self.code.len() > MAX_INSNS {
+                format!("more than {MAX_INSNS} instructions")
+            } else {
+                format!("more than {MAX_LOWERED} inlined statements and expressions")
+            };
+            let mut d = Diagnostic::new(
+                "udf::limit::inline",
+                format!("inlining `{}` here makes the entry point {what}", f.name),
+            )
+            .label(span, "this call");
+            if let Some((s, n)) = self.crossed_in.take()
+                && s != span
+            {
+                d = d.label(s, format!("the limit is crossed inlining `{n}` here"));
+            }
+            d = d.help(
+                "helpers are inlined at every call, so helpers that call others more than \
+                 once grow exponentially: call each one once and reuse the result, or use a \
+                 loop",
+            );
+            self.diags.push(d);
+        }
         let r = match (v, ret) {
             (Ok(Some(v)), Some(t)) => {
                 self.span = def.body.tail.as_ref().map_or(def.body.span, |t| t.span);
@@ -1883,10 +2200,12 @@ impl<'a> Lower<'a, '_> {
 
     /// Jumps to `target` when `e` (a bool) equals `when`, else falls through.
     fn cond(&mut self, e: &Expr, when: bool, target: Label, depth: usize) -> R<()> {
+        self.enter(e.span)?;
         let saved = self.span;
         self.span = e.span;
         let r = self.cond_inner(e, when, target, depth);
         self.span = saved;
+        self.nest -= 1;
         r
     }
 
@@ -2163,12 +2482,22 @@ impl<'a> Lower<'a, '_> {
         let off = match i16::try_from(off) {
             Ok(o) => o,
             Err(_) => {
+                let Ok(step) = i32::try_from(off) else {
+                    return Err(self.error(
+                        Diagnostic::new(
+                            "udf::layout::out_of_range",
+                            format!("this reads byte {off} of the object, past the largest offset an instruction reaches (2^31 - 1)"),
+                        )
+                        .label(self.span, "this read")
+                        .help("keep layouts below 2^31 bytes (an `acl`'s object starts after its 16-byte request)"),
+                    ));
+                };
                 // Far fields: move the base first.
                 if base == CTX {
                     self.emit(mov(dst, Source::Reg(CTX)));
                 }
                 let b = if base == CTX { dst } else { base };
-                self.emit(alu(Width::W64, AluOp::Add, b, Source::Imm(off as i32)));
+                self.emit(alu(Width::W64, AluOp::Add, b, Source::Imm(step)));
                 return self.load(dst, b, 0, s, order);
             }
         };
@@ -2205,6 +2534,13 @@ impl<'a> Lower<'a, '_> {
     /// Resolves a field/index chain to a place. Dynamic indexes leave a byte offset in a
     /// temporary above `depth`; packet places are length-checked on the way.
     fn place(&mut self, e: &Expr, depth: usize) -> R<Place> {
+        self.enter(e.span)?;
+        let r = self.place_inner(e, depth);
+        self.nest -= 1;
+        r
+    }
+
+    fn place_inner(&mut self, e: &Expr, depth: usize) -> R<Place> {
         match &e.kind {
             ExprKind::Paren(x) => self.place(x, depth),
             ExprKind::Name(n) => {
@@ -2470,7 +2806,9 @@ impl<'a> Lower<'a, '_> {
             return Ok(());
         }
         let Some(i) = imm_fits(end) else {
-            return Err(Reported);
+            // Past every capture (the snap length is far below 2^31): the packet is rejected.
+            self.ja(self.reject);
+            return Ok(());
         };
         self.jump(JmpCond::Lt, LEN, Source::Imm(i), self.reject);
         self.pkt.fixed = end;
@@ -2798,6 +3136,19 @@ fn tail_of(b: &Block) -> Option<&Expr> {
         (Some(t), _) => Some(t),
         (None, Some(Stmt::Expr { expr, semi: false })) if expr.is_block_like() => Some(expr),
         _ => None,
+    }
+}
+
+fn stmt_span(s: &Stmt) -> Span {
+    match s {
+        Stmt::Let { span, .. }
+        | Stmt::Assign { span, .. }
+        | Stmt::For { span, .. }
+        | Stmt::Return(_, span)
+        | Stmt::Break(span)
+        | Stmt::Continue(span)
+        | Stmt::Error(span) => *span,
+        Stmt::Expr { expr, .. } => expr.span,
     }
 }
 
