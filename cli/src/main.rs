@@ -1179,6 +1179,9 @@ fn cmd_filter(
     outcome
 }
 
+/// The exit status when stdout or stderr is a pipe its reader closed (a shell's 128 + SIGPIPE).
+const BROKEN_PIPE_STATUS: u8 = 141;
+
 /// The exit status of a panic (Rust's).
 const PANIC_STATUS: u8 = 101;
 
@@ -1206,6 +1209,22 @@ fn main() -> ExitCode {
             udf_cli::output::print(&udf_cli::output::document(PANIC_STATUS, vec![err]));
         }));
     }
+    // A reader that stops reading (`udf filter ... | head`) is not a crash: std's print macros
+    // panic on a closed pipe, and that one panic ends the process quietly with the status a C
+    // tool killed by SIGPIPE gives (128 + 13), before any other hook reports it as a bug.
+    let inner = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let what = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        if what.starts_with("failed printing to std") && what.contains("Broken pipe") {
+            std::process::exit(BROKEN_PIPE_STATUS.into());
+        }
+        inner(info);
+    }));
     let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(e) => return usage_error(json, &e),

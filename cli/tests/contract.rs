@@ -810,3 +810,39 @@ fn verify_of_a_template_type_without_ctx_size_suggests_it() {
     let o = udf(&["verify", s(&bin), "--type", "owns", "--ctx-size", "128"]);
     assert!(!stderr(&o).contains("give --ctx-size"), "{}", stderr(&o));
 }
+
+/// A reader that closes the pipe early (`udf disasm BIG | head -1`) ends `udf` quietly with
+/// 128 + SIGPIPE, as a C tool would end: not a panic (101) with a backtrace note on stderr.
+#[test]
+fn a_closed_output_pipe_is_not_a_crash() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    // 200,000 instructions (`mov r0, 1`) print several megabytes: far past a pipe's buffer.
+    let mut bytes = Vec::new();
+    for _ in 0..200_000 {
+        bytes.extend_from_slice(&[0xb7, 0x00, 0, 0, 1, 0, 0, 0]);
+    }
+    let big = tmp("big.bin");
+    std::fs::write(&big, &bytes).expect("write");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_udf"))
+        .args(["disasm", s(&big)])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("udf runs");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("a first line");
+    assert!(first.contains("mov"), "first line: {first}");
+    // The reader is dropped here: the pipe is closed.
+    let out = child.wait_with_output().expect("udf ends");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(141),
+        "status {:?}, stderr: {err}",
+        out.status
+    );
+    assert!(!err.contains("panicked"), "stderr: {err}");
+}
