@@ -961,7 +961,14 @@ fn cbpf_report(
     e: &udf_compiler::cbpf::CbpfError,
     unread: bool,
 ) -> miette::Report {
-    let mut diag = miette::MietteDiagnostic::new(format!("{what}: {e}")).with_code("udf::cbpf");
+    // The translator's own failures (its output refused by the verifier or by the bytecode
+    // checks) are defects of udfkit, not of the program: `udf::compiler_bug`, as elsewhere.
+    let code = if e.message.starts_with("translator bug") {
+        "udf::compiler_bug"
+    } else {
+        "udf::cbpf"
+    };
+    let mut diag = miette::MietteDiagnostic::new(format!("{what}: {e}")).with_code(code);
     if unread {
         diag = diag.with_help(
             "give `tcpdump -dd` or `tcpdump -ddd` output, or raw little-endian 8-byte struct \
