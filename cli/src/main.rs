@@ -1189,6 +1189,15 @@ fn cmd_filter(
 /// The exit status when stdout or stderr is a pipe its reader closed (a shell's 128 + SIGPIPE).
 const BROKEN_PIPE_STATUS: u8 = 141;
 
+/// A panic's message (its payload as text; empty when it is not text).
+fn panic_text(info: &std::panic::PanicHookInfo<'_>) -> String {
+    info.payload()
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| info.payload().downcast_ref::<String>().cloned())
+        .unwrap_or_default()
+}
+
 /// The exit status of a panic (Rust's).
 const PANIC_STATUS: u8 = 101;
 
@@ -1205,12 +1214,7 @@ fn main() -> ExitCode {
         let default = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             default(info);
-            let what = info
-                .payload()
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| info.payload().downcast_ref::<String>().cloned())
-                .unwrap_or_default();
+            let what = panic_text(info);
             let message = format!("internal error (a bug in udf): {what}");
             let err = udf_cli::output::error(Some("udf::internal"), &message, (None, None, None));
             udf_cli::output::print(&udf_cli::output::document(PANIC_STATUS, vec![err]));
@@ -1221,12 +1225,7 @@ fn main() -> ExitCode {
     // tool killed by SIGPIPE gives (128 + 13), before any other hook reports it as a bug.
     let inner = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        let what = info
-            .payload()
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| info.payload().downcast_ref::<String>().cloned())
-            .unwrap_or_default();
+        let what = panic_text(info);
         if what.starts_with("failed printing to std") && what.contains("Broken pipe") {
             std::process::exit(BROKEN_PIPE_STATUS.into());
         }
