@@ -214,30 +214,16 @@ pub fn run(quick: bool) {
         let original = dev.bytes().to_vec();
         let (t, ()) = best(if quick { 2 } else { 5 }, || {
             for _ in 0..pairs {
-                fs.set_slot(
-                    &mut xn,
-                    &k.table,
-                    &mut dev,
-                    SlotRequest {
+                for (b, what) in [(block, "allocation"), (0, "free")] {
+                    let req = SlotRequest {
                         ino,
                         slot: 5,
-                        block,
+                        block: b,
                         kind: None,
-                    },
-                )
-                .expect("allocation accepted");
-                fs.set_slot(
-                    &mut xn,
-                    &k.table,
-                    &mut dev,
-                    SlotRequest {
-                        ino,
-                        slot: 5,
-                        block: 0,
-                        kind: None,
-                    },
-                )
-                .expect("free accepted");
+                    };
+                    fs.set_slot(&mut xn, &k.table, &mut dev, req)
+                        .unwrap_or_else(|e| panic!("{what} refused: {e}"));
+                }
             }
         });
         assert!(

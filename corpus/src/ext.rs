@@ -42,36 +42,27 @@ pub struct Spec {
     pub size_kib: u64,
 }
 
+impl Spec {
+    /// A `flavor` image of `size_kib` KiB with `block_size`-byte blocks.
+    pub const fn new(flavor: Flavor, block_size: u32, size_kib: u64) -> Spec {
+        Spec {
+            flavor,
+            block_size,
+            size_kib,
+        }
+    }
+}
+
 /// ext2 with 1 KiB blocks: 20 MiB, three block groups.
-pub const EXT2_1K: Spec = Spec {
-    flavor: Flavor::Ext2,
-    block_size: 1024,
-    size_kib: 20 * 1024,
-};
+pub const EXT2_1K: Spec = Spec::new(Flavor::Ext2, 1024, 20 * 1024);
 /// ext2 with 4 KiB blocks (block maps read by the `_4k` indirect-block udfs).
-pub const EXT2_4K: Spec = Spec {
-    flavor: Flavor::Ext2,
-    block_size: 4096,
-    size_kib: 32 * 1024,
-};
+pub const EXT2_4K: Spec = Spec::new(Flavor::Ext2, 4096, 32 * 1024);
 /// ext3 with 1 KiB blocks.
-pub const EXT3_1K: Spec = Spec {
-    flavor: Flavor::Ext3,
-    block_size: 1024,
-    size_kib: 20 * 1024,
-};
+pub const EXT3_1K: Spec = Spec::new(Flavor::Ext3, 1024, 20 * 1024);
 /// ext4 with 1 KiB blocks.
-pub const EXT4_1K: Spec = Spec {
-    flavor: Flavor::Ext4,
-    block_size: 1024,
-    size_kib: 20 * 1024,
-};
+pub const EXT4_1K: Spec = Spec::new(Flavor::Ext4, 1024, 20 * 1024);
 /// ext4 with 4 KiB blocks.
-pub const EXT4_4K: Spec = Spec {
-    flavor: Flavor::Ext4,
-    block_size: 4096,
-    size_kib: 32 * 1024,
-};
+pub const EXT4_4K: Spec = Spec::new(Flavor::Ext4, 4096, 32 * 1024);
 
 /// A fixed UUID (also the directory hash seed); with `E2FSPROGS_FAKE_TIME` fixing the creation
 /// time, what differs between two images of the same tree is the tree's own time stamps.
@@ -393,20 +384,26 @@ impl ExtImage {
     }
 }
 
+/// The generated tree (`tree::ext_tree`) in an image of `spec`, in a fresh temporary
+/// directory named after `tag`: the directory (the image lives as long as it does) and the
+/// image's path.
+pub fn build_tree_image(spec: Spec, tag: &str) -> Result<(crate::TempDir, PathBuf)> {
+    let dir = crate::TempDir::new(tag)?;
+    let src = dir.path().join("tree");
+    std::fs::create_dir(&src).map_err(|e| Error::io(&src, e))?;
+    crate::tree::ext_tree(&src)?;
+    let img = dir.path().join("fs.img");
+    build(spec, &src, &img)?;
+    Ok((dir, img))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::{TempDir, debugfs, tree};
 
-    /// Builds the tree and an image of `spec`; returns the directory (keep it alive) and path.
     fn image(spec: Spec) -> (TempDir, PathBuf) {
-        let dir = TempDir::new("ext-unit").unwrap();
-        let t = dir.path().join("tree");
-        std::fs::create_dir(&t).unwrap();
-        tree::ext_tree(&t).unwrap();
-        let img = dir.path().join("fs.img");
-        build(spec, &t, &img).unwrap();
-        (dir, img)
+        build_tree_image(spec, "ext-unit").unwrap()
     }
 
     #[test]

@@ -16,37 +16,24 @@ pub struct Tool {
 }
 
 /// `mke2fs` (e2fsprogs).
-pub const MKE2FS: Tool = Tool {
-    name: "mke2fs",
-    package: "e2fsprogs",
-};
+pub const MKE2FS: Tool = Tool::new("mke2fs", "e2fsprogs");
 /// `debugfs` (e2fsprogs).
-pub const DEBUGFS: Tool = Tool {
-    name: "debugfs",
-    package: "e2fsprogs",
-};
+pub const DEBUGFS: Tool = Tool::new("debugfs", "e2fsprogs");
 /// `e2fsck` (e2fsprogs).
-pub const E2FSCK: Tool = Tool {
-    name: "e2fsck",
-    package: "e2fsprogs",
-};
+pub const E2FSCK: Tool = Tool::new("e2fsck", "e2fsprogs");
 /// `mkfs.fat` (dosfstools).
-pub const MKFS_FAT: Tool = Tool {
-    name: "mkfs.fat",
-    package: "dosfstools",
-};
+pub const MKFS_FAT: Tool = Tool::new("mkfs.fat", "dosfstools");
 /// `mcopy` (mtools).
-pub const MCOPY: Tool = Tool {
-    name: "mcopy",
-    package: "mtools",
-};
+pub const MCOPY: Tool = Tool::new("mcopy", "mtools");
 /// `mdel` (mtools).
-pub const MDEL: Tool = Tool {
-    name: "mdel",
-    package: "mtools",
-};
+pub const MDEL: Tool = Tool::new("mdel", "mtools");
 
 impl Tool {
+    /// The tool `name`, installed by the Debian package `package`.
+    pub const fn new(name: &'static str, package: &'static str) -> Tool {
+        Tool { name, package }
+    }
+
     /// Where the tool is: the first `PATH` entry holding it, then `/usr/sbin`, `/sbin`,
     /// `/usr/local/sbin`.
     pub fn locate(self) -> Result<PathBuf> {

@@ -12,18 +12,13 @@ mod common;
 use common::Engines;
 use udf_corpus::ext::{self, ExtImage, Flavor, Spec};
 use udf_corpus::walk::{self, EXT_IND1, EXT_IND2, EXT_IND3, EXT_NODE, EXT_XATTR};
-use udf_corpus::{TempDir, debugfs, tree};
+use udf_corpus::debugfs;
 
 /// Builds the image of `spec` and checks every inode; returns blocks owned per kind.
 fn check(spec: Spec) -> [u64; 6] {
     let mut eng = Engines::load(&["ext2.udf", "ext4.udf"]);
     let name = format!("{}-{}", spec.flavor.name(), spec.block_size);
-    let dir = TempDir::new(&name).unwrap();
-    let src = dir.path().join("tree");
-    std::fs::create_dir(&src).unwrap();
-    tree::ext_tree(&src).unwrap();
-    let path = dir.path().join("fs.img");
-    ext::build(spec, &src, &path).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let (_dir, path) = ext::build_tree_image(spec, &name).unwrap_or_else(|e| panic!("{name}: {e}"));
     let img = ExtImage::open(&path).unwrap();
     let inodes = img.inodes().unwrap();
     let inos: Vec<u32> = inodes.iter().map(|i| i.ino).collect();
@@ -94,12 +89,7 @@ fn check(spec: Spec) -> [u64; 6] {
         inodes.len(),
         eng.runs
     );
-    assert!(
-        bad.is_empty(),
-        "{name}: {} mismatches:\n{}",
-        bad.len(),
-        bad.join("\n")
-    );
+    common::assert_no_mismatch(&name, &bad);
 
     // The tree's cases are really there.
     let paths = [

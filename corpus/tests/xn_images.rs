@@ -14,7 +14,7 @@
 use std::path::{Path, PathBuf};
 
 use udf_corpus::ext::{self, Spec};
-use udf_corpus::{TempDir, debugfs, tree};
+use udf_corpus::{TempDir, debugfs};
 use udf_kernel_glue::ext::{ExtError, ExtFs, Flavor, SlotRequest, kind};
 use udf_kernel_glue::xn::{Problem, Refusal, Xn};
 use udf_kernel_glue::{BlockDevice, MemDevice, Table};
@@ -47,12 +47,7 @@ struct Image {
 
 fn image(spec: Spec) -> Image {
     let name = format!("xn-{}-{}", spec.flavor.name(), spec.block_size);
-    let dir = TempDir::new(&name).unwrap();
-    let src = dir.path().join("tree");
-    std::fs::create_dir(&src).unwrap();
-    tree::ext_tree(&src).unwrap();
-    let path = dir.path().join("fs.img");
-    ext::build(spec, &src, &path).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let (dir, path) = ext::build_tree_image(spec, &name).unwrap_or_else(|e| panic!("{name}: {e}"));
     Image { _dir: dir, path }
 }
 
@@ -351,21 +346,20 @@ fn rebuild_reports_blocks_owned_twice_cycles_and_bad_extents_ext2_1k() {
         "dind_first has a double-indirect block"
     );
     let other_obj = fs.inode_obj(other).unwrap();
-    let rebuild = |dev: &mut MemDevice| {
+    // Pokes one word into a copy of the image and rebuilds its free map: the problems found.
+    let poked = |block: u64, at: usize, v: u32| {
+        let mut dev = base.clone();
+        poke(&mut dev, block, at, v);
         let mut xn = xn(table, fs);
-        let r = fs.rebuild(&mut xn, table, dev).unwrap();
-        r.rebuilt.problems
+        fs.rebuild(&mut xn, table, &mut dev)
+            .unwrap()
+            .rebuilt
+            .problems
     };
+    let slot_at = |k: usize| other_obj.offset as usize + 40 + 4 * k;
 
     // Another inode points at dind_first's first data block.
-    let mut dev = base.clone();
-    poke(
-        &mut dev,
-        other_obj.block,
-        other_obj.offset as usize + 40 + 4 * 5,
-        data0 as u32,
-    );
-    let p = rebuild(&mut dev);
+    let p = poked(other_obj.block, slot_at(5), data0 as u32);
     assert!(
         p.iter()
             .any(|p| matches!(p, Problem::OwnedTwice { block, .. } if *block == data0)),
@@ -373,9 +367,7 @@ fn rebuild_reports_blocks_owned_twice_cycles_and_bad_extents_ext2_1k() {
     );
 
     // The double-indirect block names itself as one of its indirect blocks: a cycle.
-    let mut dev = base.clone();
-    poke(&mut dev, dind, 4 * 7, dind as u32);
-    let p = rebuild(&mut dev);
+    let p = poked(dind, 4 * 7, dind as u32);
     assert!(
         p.iter()
             .any(|p| matches!(p, Problem::Cycle { block, .. } if *block == dind)),
@@ -383,14 +375,7 @@ fn rebuild_reports_blocks_owned_twice_cycles_and_bad_extents_ext2_1k() {
     );
 
     // A pointer past the end of the disk.
-    let mut dev = base.clone();
-    poke(
-        &mut dev,
-        other_obj.block,
-        other_obj.offset as usize + 40 + 4 * 6,
-        0x00ff_ffff,
-    );
-    let p = rebuild(&mut dev);
+    let p = poked(other_obj.block, slot_at(6), 0x00ff_ffff);
     assert!(
         p.iter()
             .any(|p| matches!(p, Problem::BadExtent { extent, .. } if extent.start == 0x00ff_ffff)),
@@ -398,7 +383,9 @@ fn rebuild_reports_blocks_owned_twice_cycles_and_bad_extents_ext2_1k() {
     );
 
     // The untouched image has no problem.
-    assert_eq!(rebuild(&mut base), vec![]);
+    let mut xn = xn(table, fs);
+    let r = fs.rebuild(&mut xn, table, &mut base).unwrap();
+    assert_eq!(r.rebuilt.problems, vec![]);
 }
 
 /// No refusal or problem message shows an object as raw block and byte offsets.

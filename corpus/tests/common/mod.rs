@@ -130,3 +130,13 @@ impl Engines {
             .collect())
     }
 }
+
+/// Fails the test with every mismatch of image `name`, one per line, if there is any.
+pub fn assert_no_mismatch(name: &str, bad: &[String]) {
+    assert!(
+        bad.is_empty(),
+        "{name}: {} mismatches:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
+}
