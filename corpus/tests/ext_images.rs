@@ -10,9 +10,9 @@
 mod common;
 
 use common::Engines;
+use udf_corpus::debugfs;
 use udf_corpus::ext::{self, ExtImage, Flavor, Spec};
 use udf_corpus::walk::{self, EXT_IND1, EXT_IND2, EXT_IND3, EXT_NODE, EXT_XATTR};
-use udf_corpus::debugfs;
 
 /// Builds the image of `spec` and checks every inode; returns blocks owned per kind.
 fn check(spec: Spec) -> [u64; 6] {
