@@ -15,6 +15,7 @@
 
 use std::collections::BTreeMap;
 
+use udf_bytecode::builder::{BuildError, Label, ProgramBuilder};
 use udf_bytecode::{
     AluOp, Endian, Insn, JmpCond, Program, ProgramType, Reg, Size, Source, SwapBits, Width,
 };
@@ -90,9 +91,6 @@ struct Var {
     guarded: bool,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Label(usize);
-
 /// A variable's range before a guard narrowed it: (variable, range, guarded).
 type SavedGuard = (usize, Option<(u64, u64)>, bool);
 
@@ -127,14 +125,12 @@ struct Frame {
 struct Lower<'a, 'd> {
     items: &'a Items<'a>,
     kind: EntryKind,
-    code: Vec<(Insn, Option<Label>, Span)>,
-    labels: Vec<Option<usize>>,
+    /// The code so far; each instruction records the span it comes from.
+    code: ProgramBuilder<Span>,
     span: Span,
     diags: &'d mut Vec<Diagnostic>,
     vars: Vec<Var>,
     free_regs: Vec<Reg>,
-    stack_used: u32,
-    stack_max: u32,
     loops: Vec<(Label, Label)>,
     frames: Vec<Frame>,
     inlining: Vec<String>,
@@ -163,8 +159,6 @@ struct Lower<'a, 'd> {
     /// Every `for` loop: its span and how many times it may run, to name a loop the
     /// verifier's budget does not cover.
     fors: Vec<(Span, u64)>,
-    /// Where the last label was bound (labels are bound only at the end of the code).
-    last_bind: Option<usize>,
     /// [`stack_position`] when the lowering began.
     stack_base: usize,
     /// How many errors the file had when the lowering began.
@@ -266,17 +260,17 @@ pub(crate) fn entry(
     }
     let request = layouts.len();
     layouts.push(packet::request_layout());
+    let mut code = ProgramBuilder::with_origin(def.name.span);
+    let accept = code.label();
+    let reject = code.label();
     let mut l = Lower {
         items,
         kind: def.kind,
-        code: Vec::new(),
-        labels: Vec::new(),
+        code,
         span: def.name.span,
         diags,
         vars: Vec::new(),
         free_regs: Vec::new(),
-        stack_used: 0,
-        stack_max: 0,
         loops: Vec::new(),
         frames: vec![Frame {
             ret: None,
@@ -285,8 +279,8 @@ pub(crate) fn entry(
         }],
         inlining: Vec::new(),
         pkt: Pkt::default(),
-        accept: Label(0),
-        reject: Label(0),
+        accept,
+        reject,
         views,
         used_views: Default::default(),
         layouts,
@@ -297,13 +291,10 @@ pub(crate) fn entry(
         limit_reported: false,
         crossed_in: None,
         fors: Vec::new(),
-        last_bind: None,
         stack_base: stack_position(),
         diags_base: 0,
     };
     l.diags_base = l.diags.len();
-    l.accept = l.label();
-    l.reject = l.label();
     let ctx_size = l.params(def, request);
     l.emit(mov(CTX, Source::Reg(Reg::R1)));
     if def.kind == EntryKind::Filter {
@@ -527,44 +518,30 @@ impl<'a> Lower<'a, '_> {
     // ---- emission -------------------------------------------------------------------------
 
     fn emit(&mut self, i: Insn) {
-        self.code.push((i, None, self.span));
+        self.code.set_origin(self.span);
+        self.code.emit(i);
     }
 
     fn label(&mut self) -> Label {
-        self.labels.push(None);
-        Label(self.labels.len() - 1)
+        self.code.label()
     }
 
     fn bind(&mut self, l: Label) {
-        self.labels[l.0] = Some(self.code.len());
-        self.last_bind = Some(self.code.len());
+        self.code.bind(l);
     }
 
+    /// `goto l`, unless control cannot reach here (code after `return` or `break` is not given
+    /// a useless jump).
     fn ja(&mut self, l: Label) {
-        if self.reachable() {
-            self.code.push((Insn::Ja { off: 0 }, Some(l), self.span));
+        if self.code.reachable() {
+            self.code.set_origin(self.span);
+            self.code.ja(l);
         }
     }
 
-    /// Whether control can reach the next instruction: it follows one that falls through, or
-    /// a label is bound here. (Code after `return` or `break` is not given a useless jump.)
-    fn reachable(&self) -> bool {
-        let here = self.code.len();
-        // Labels are bound only at the end of the code, so the last one bound is the only one
-        // that can be here.
-        !matches!(self.code.last(), Some((i, _, _)) if i.is_terminator())
-            || self.last_bind == Some(here)
-    }
-
     fn jump(&mut self, cond: JmpCond, dst: Reg, src: Source, l: Label) {
-        let i = Insn::Jump {
-            width: Width::W64,
-            cond,
-            dst,
-            src,
-            off: 0,
-        };
-        self.code.push((i, Some(l), self.span));
+        self.code.set_origin(self.span);
+        self.code.jump_if(Width::W64, cond, dst, src, l);
     }
 
     fn error(&mut self, d: Diagnostic) -> Reported {
@@ -582,66 +559,19 @@ impl<'a> Lower<'a, '_> {
             self.emit(mov(Reg::R0, Source::Imm(0)));
             self.emit(Insn::Exit);
         }
-        self.drop_jumps_to_next();
-        let mut slot = Vec::with_capacity(self.code.len() + 1);
-        let mut s = 0usize;
-        for (i, _, _) in &self.code {
-            slot.push(s);
-            s += i.slots();
+        self.code.drop_jumps_to_next();
+        match self.code.finish() {
+            Ok((prog, spans)) => Ok((prog, SourceMap { spans })),
+            Err(BuildError::TooFar { at, .. }) => Err(Diagnostic::new(
+                "udf::unsupported::size",
+                "the program is too large for a 16-bit jump",
+            )
+            .label(
+                self.code.origin_of(at).copied().unwrap_or(self.span),
+                "this jump",
+            )),
+            Err(e) => Err(Diagnostic::new("udf::compiler_bug", format!("{e}"))),
         }
-        slot.push(s);
-        let mut insns = Vec::with_capacity(self.code.len());
-        let mut spans = Vec::with_capacity(self.code.len());
-        for (k, (insn, target, span)) in self.code.iter().enumerate() {
-            let mut insn = *insn;
-            if let Some(l) = target {
-                let to = self.labels[l.0].expect("every label is bound");
-                let off = slot[to] as i64 - slot[k + 1] as i64;
-                let off = i16::try_from(off).map_err(|_| {
-                    Diagnostic::new(
-                        "udf::unsupported::size",
-                        "the program is too large for a 16-bit jump",
-                    )
-                    .label(*span, "this jump")
-                })?;
-                match &mut insn {
-                    Insn::Ja { off: o } | Insn::Jump { off: o, .. } => *o = off,
-                    _ => unreachable!("only jumps carry labels"),
-                }
-            }
-            insns.push(insn);
-            spans.push(*span);
-        }
-        let prog = Program::from_insns(insns)
-            .map_err(|e| Diagnostic::new("udf::compiler_bug", format!("{e}")))?;
-        Ok((prog, SourceMap { spans }))
-    }
-
-    /// Removes `ja` instructions whose target is the instruction after them.
-    fn drop_jumps_to_next(&mut self) {
-        let n = self.code.len();
-        let keep: Vec<bool> = (0..n)
-            .map(|k| match &self.code[k] {
-                (Insn::Ja { .. }, Some(l), _) => self.labels[l.0] != Some(k + 1),
-                _ => true,
-            })
-            .collect();
-        // New index of each old position (a removed instruction maps to the next kept one).
-        let mut new_at = Vec::with_capacity(n + 1);
-        let mut kept = 0;
-        for &k in &keep {
-            new_at.push(kept);
-            kept += usize::from(k);
-        }
-        new_at.push(kept);
-        for l in self.labels.iter_mut().flatten() {
-            *l = new_at[*l];
-        }
-        let mut k = 0;
-        self.code.retain(|_| {
-            k += 1;
-            keep[k - 1]
-        });
     }
 
     // ---- limits ---------------------------------------------------------------------------
@@ -811,18 +741,16 @@ impl<'a> Lower<'a, '_> {
         if let Some(r) = self.free_regs.pop() {
             return Ok(Home::Reg(r));
         }
-        if self.stack_used + 8 > 512 {
-            return Err(self.error(
+        match self.code.alloc_slot(8) {
+            Ok(off) => Ok(Home::Stack(off)),
+            Err(_) => Err(self.error(
                 Diagnostic::new(
                     "udf::unsupported::stack",
                     "too many variables live at once for the 512-byte stack",
                 )
                 .label(span, "this one does not fit"),
-            ));
+            )),
         }
-        self.stack_used += 8;
-        self.stack_max = self.stack_max.max(self.stack_used);
-        Ok(Home::Stack(-(self.stack_used as i16)))
     }
 
     /// Ends a scope: variables declared since `mark` go, their homes are freed.
@@ -832,7 +760,7 @@ impl<'a> Lower<'a, '_> {
             if let VarKind::Scalar { home, .. } = v.kind {
                 match home {
                     Home::Reg(r) => self.free_regs.push(r),
-                    Home::Stack(_) => self.stack_used -= 8,
+                    Home::Stack(_) => self.code.free_slot(8),
                 }
             }
         }
