@@ -82,7 +82,7 @@ impl Lower<'_, '_> {
 
     /// Enters one level of the lowering's recursion (an expression, a statement, a condition):
     /// refused past [`MAX_DEPTH`] levels, or once the entry point is too large.
-    pub(super) fn enter(&mut self, span: Span) -> R<()> {
+    pub(super) fn enter(&mut self, span: Span) -> Lowered<()> {
         if self.diags.len() > self.diags_base + MAX_ENTRY_ERRORS {
             self.poisoned = true;
             return Err(Reported);

@@ -11,7 +11,7 @@ impl Lower<'_, '_> {
         args: &[Expr],
         depth: usize,
         span: Span,
-    ) -> R<Val> {
+    ) -> Lowered<Val> {
         self.nest += INLINE_LEVELS - 1;
         let r = self.enter(span).and_then(|()| {
             let r = self.inline_call_inner(f, args, depth, span);
@@ -28,7 +28,7 @@ impl Lower<'_, '_> {
         args: &[Expr],
         depth: usize,
         span: Span,
-    ) -> R<Val> {
+    ) -> Lowered<Val> {
         let Some(def) = self.items.fns.get(&f.name).copied() else {
             return Err(self.error(
                 Diagnostic::new("udf::name::unknown", format!("no function `{}`", f.name))
@@ -199,8 +199,8 @@ impl Lower<'_, '_> {
         self.pop_scope(mark);
         r?;
         Ok(Val {
-            op: Opnd::Reg(dst),
-            ty: ret.or(Some(Scalar::U64)),
+            op: Operand::Reg(dst),
+            ty: ret.or(Some(ScalarType::U64)),
             range: ret.and_then(type_range),
             guarded: false,
         })
