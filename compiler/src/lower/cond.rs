@@ -60,41 +60,31 @@ impl Lower<'_, '_> {
             }
             ExprKind::Binary(op @ (BinOp::AndAnd | BinOp::OrOr), a, b) => {
                 let is_and = *op == BinOp::AndAnd;
-                if is_and != when {
-                    // (a && b) == false: either false; (a || b) == true: either true.
-                    let pkt = self.pkt;
-                    let ra = self.cond(a, when, target, depth);
-                    let guards = if is_and {
-                        self.guards_of(a)
-                    } else {
-                        Vec::new()
-                    };
-                    let saved = self.apply_guards(&guards);
-                    let rb = self.cond(b, when, target, depth);
-                    self.restore_guards(saved);
-                    self.pkt = self.pkt.meet(pkt).max_fixed(pkt);
-                    ra.and(rb)
+                // (a && b) == false: either false; (a || b) == true: either true: `a` jumps to
+                // `target` too. Otherwise `a` deciding the other way skips `b`.
+                let skip = (is_and == when).then(|| self.label());
+                let pkt = self.pkt;
+                let ra = match skip {
+                    None => self.cond(a, when, target, depth),
+                    Some(skip) => self.cond(a, !when, skip, depth),
+                };
+                let guards = if is_and {
+                    self.guards_of(a)
                 } else {
-                    let skip = self.label();
-                    let pkt = self.pkt;
-                    let ra = self.cond(a, !when, skip, depth);
-                    let guards = if is_and {
-                        self.guards_of(a)
-                    } else {
-                        Vec::new()
-                    };
-                    let saved = self.apply_guards(&guards);
-                    let rb = self.cond(b, when, target, depth);
-                    self.restore_guards(saved);
+                    Vec::new()
+                };
+                let saved = self.apply_guards(&guards);
+                let rb = self.cond(b, when, target, depth);
+                self.restore_guards(saved);
+                if let Some(skip) = skip {
                     self.bind(skip);
-                    self.pkt = self.pkt.meet(pkt).max_fixed(pkt);
-                    ra.and(rb)
                 }
+                self.pkt = self.pkt.meet(pkt).max_fixed(pkt);
+                ra.and(rb)
             }
             ExprKind::Binary(op, a, b) if op.is_compare() => {
                 let va = self.eval(a, depth)?;
-                let (va, vb, ty) =
-                    self.operands(*op, va, b, depth, e.span, "these types do not compare")?;
+                let (va, vb, ty) = self.operands(*op, va, b, depth, e.span)?;
                 let t = ty.unwrap_or(ScalarType::U64);
                 if t == ScalarType::Bool && !matches!(op, BinOp::Eq | BinOp::Ne) {
                     return Err(self.error(

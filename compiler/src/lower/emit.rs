@@ -124,6 +124,24 @@ impl Lower<'_, '_> {
         self.lowered += 1;
         Ok(())
     }
+
+    /// Runs `body` inside `levels` levels of the recursion (refused as [`Lower::enter`]
+    /// refuses): one for an expression, [`INLINE_LEVELS`] for an inlined helper's body.
+    pub(super) fn nested<T>(
+        &mut self,
+        span: Span,
+        levels: usize,
+        body: impl FnOnce(&mut Self) -> Lowered<T>,
+    ) -> Lowered<T> {
+        self.nest += levels - 1;
+        let r = self.enter(span).and_then(|()| {
+            let r = body(self);
+            self.nest -= 1;
+            r
+        });
+        self.nest -= levels - 1;
+        r
+    }
 }
 
 pub(super) fn mov(dst: Reg, src: Source) -> Insn {

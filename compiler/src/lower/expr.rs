@@ -229,7 +229,8 @@ impl Lower<'_, '_> {
                     return self.bool_value(e, depth);
                 }
                 let va = self.eval(a, depth)?;
-                self.binary_vals(*op, va, b, depth, e.span)
+                let vals = self.operands(*op, va, b, depth, e.span)?;
+                self.arith(*op, vals, depth)
             }
             ExprKind::Cast(x, t) => {
                 let to = self.scalar_type(t)?;
@@ -243,7 +244,9 @@ impl Lower<'_, '_> {
                             .label(e.span, "call it as a statement"),
                     ));
                 }
-                self.inline_call(f, args, depth, e.span)
+                self.nested(e.span, INLINE_LEVELS, |l| {
+                    l.inline_call(f, args, depth, e.span)
+                })
             }
             ExprKind::If(c, t, els) => {
                 let Some(els) = els else {
@@ -319,7 +322,6 @@ impl Lower<'_, '_> {
         b: &Expr,
         depth: usize,
         span: Span,
-        what: &str,
     ) -> Lowered<(Val, Val, Option<ScalarType>)> {
         // Keep `va` safe from `b`'s evaluation: a variable register is only read, a temporary
         // at `depth` is below `b`'s.
@@ -347,7 +349,14 @@ impl Lower<'_, '_> {
                             type_label(vb.ty)
                         ),
                     )
-                    .label(span, what.to_string())
+                    .label(
+                        span,
+                        if op.is_compare() {
+                            "these types do not compare"
+                        } else {
+                            "these types do not mix"
+                        },
+                    )
                     .help("convert one side with `as`"),
                 ));
             }
@@ -362,15 +371,13 @@ impl Lower<'_, '_> {
         Ok((va, vb, ty))
     }
 
-    pub(super) fn binary_vals(
+    /// `va op vb` for an arithmetic `op`, both operands evaluated, in their common type `ty`.
+    pub(super) fn arith(
         &mut self,
         op: BinOp,
-        va: Val,
-        b: &Expr,
+        (va, vb, ty): (Val, Val, Option<ScalarType>),
         depth: usize,
-        span: Span,
     ) -> Lowered<Val> {
-        let (va, vb, ty) = self.operands(op, va, b, depth, span, "these types do not mix")?;
         let t = ty.unwrap_or(ScalarType::U64);
         let range = range_of(op, va.range, vb.range, t);
         if let (Operand::Imm(x), Operand::Imm(y)) = (va.op, vb.op) {

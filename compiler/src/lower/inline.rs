@@ -3,26 +3,9 @@
 use super::*;
 
 impl Lower<'_, '_> {
-    /// Inlines a call: its arguments and body take more stack than a level of an expression,
-    /// so it counts for [`INLINE_LEVELS`] levels.
+    /// Inlines a call (inside [`Lower::nested`], for [`INLINE_LEVELS`] levels: its arguments
+    /// and body take more stack than a level of an expression).
     pub(super) fn inline_call(
-        &mut self,
-        f: &crate::ast::Ident,
-        args: &[Expr],
-        depth: usize,
-        span: Span,
-    ) -> Lowered<Val> {
-        self.nest += INLINE_LEVELS - 1;
-        let r = self.enter(span).and_then(|()| {
-            let r = self.inline_call_inner(f, args, depth, span);
-            self.nest -= 1;
-            r
-        });
-        self.nest -= INLINE_LEVELS - 1;
-        r
-    }
-
-    pub(super) fn inline_call_inner(
         &mut self,
         f: &crate::ast::Ident,
         args: &[Expr],

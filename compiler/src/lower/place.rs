@@ -125,10 +125,7 @@ impl Lower<'_, '_> {
     /// Resolves a field/index chain to a place. Dynamic indexes leave a byte offset in a
     /// temporary above `depth`; packet places are length-checked on the way.
     pub(super) fn place(&mut self, e: &Expr, depth: usize) -> Lowered<Place> {
-        self.enter(e.span)?;
-        let r = self.place_inner(e, depth);
-        self.nest -= 1;
-        r
+        self.nested(e.span, 1, |l| l.place_inner(e, depth))
     }
 
     pub(super) fn place_inner(&mut self, e: &Expr, depth: usize) -> Lowered<Place> {

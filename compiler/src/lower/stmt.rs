@@ -37,12 +37,7 @@ impl Lower<'_, '_> {
 
     /// Lowers a block for its effects: a trailing `if` is a statement.
     pub(super) fn block_effect(&mut self, b: &Block, depth: usize) -> Lowered<()> {
-        let mark = self.vars.len();
-        let guards = self
-            .vars
-            .iter()
-            .map(|v| (v.range, v.guarded))
-            .collect::<Vec<_>>();
+        let scope = self.open_scope();
         let mut failed = false;
         for s in &b.stmts {
             failed |= self.stmt(s, depth).is_err();
@@ -50,11 +45,7 @@ impl Lower<'_, '_> {
         if let Some(t) = &b.tail {
             failed |= self.effect(t, depth).is_err();
         }
-        self.pop_scope(mark);
-        for (v, g) in self.vars.iter_mut().zip(guards) {
-            v.range = g.0;
-            v.guarded = g.1;
-        }
+        self.close_scope(scope);
         if failed { Err(Reported) } else { Ok(()) }
     }
 
@@ -65,12 +56,7 @@ impl Lower<'_, '_> {
         depth: usize,
         top: bool,
     ) -> Lowered<Option<Val>> {
-        let mark = self.vars.len();
-        let guards = self
-            .vars
-            .iter()
-            .map(|v| (v.range, v.guarded))
-            .collect::<Vec<_>>();
+        let scope = self.open_scope();
         let result = top && self.kind != EntryKind::Owns;
         let n = b.stmts.len();
         let mut failed = false;
@@ -101,11 +87,7 @@ impl Lower<'_, '_> {
                 self.eval(t, depth).map(Some)
             };
         }
-        self.pop_scope(mark);
-        for (v, g) in self.vars.iter_mut().zip(guards) {
-            v.range = g.0;
-            v.guarded = g.1;
-        }
+        self.close_scope(scope);
         if failed { Err(Reported) } else { value }
     }
 
@@ -257,7 +239,8 @@ impl Lower<'_, '_> {
                     }
                     Some(op) => {
                         let cur = self.read_var(i, depth)?;
-                        self.binary_vals(*op, cur, value, depth, *span)?
+                        let vals = self.operands(*op, cur, value, depth, *span)?;
+                        self.arith(*op, vals, depth)?
                     }
                 };
                 self.store(home, v.op, depth)

@@ -115,6 +115,24 @@ impl Lower<'_, '_> {
         }
     }
 
+    /// Begins a block's scope.
+    pub(super) fn open_scope(&self) -> Scope {
+        Scope {
+            mark: self.vars.len(),
+            ranges: self.vars.iter().map(|v| (v.range, v.guarded)).collect(),
+        }
+    }
+
+    /// Ends a block's scope: its variables go, and the ranges a guard inside it gave the
+    /// variables outside are undone.
+    pub(super) fn close_scope(&mut self, scope: Scope) {
+        self.pop_scope(scope.mark);
+        for (v, (range, guarded)) in self.vars.iter_mut().zip(scope.ranges) {
+            v.range = range;
+            v.guarded = guarded;
+        }
+    }
+
     /// Ends a scope: variables declared since `mark` go, their homes are freed.
     pub(super) fn pop_scope(&mut self, mark: usize) {
         while self.vars.len() > mark {
@@ -183,4 +201,10 @@ impl Lower<'_, '_> {
         }
         Ok(t)
     }
+}
+
+/// What a block's end restores: the variables declared before it, and their ranges.
+pub(super) struct Scope {
+    mark: usize,
+    ranges: Vec<(Option<(u64, u64)>, bool)>,
 }
