@@ -495,32 +495,61 @@ pub fn collect<'a>(file: &'a File, diags: &mut Vec<Diagnostic>) -> Items<'a> {
     }
 }
 
+/// Lays out every layout: sizes first (nested layouts need them), in dependency order,
+/// refusing cycles.
 fn lay_out(
     defs: &[&LayoutDef],
     index: &BTreeMap<String, usize>,
     ev: &mut ConstEval<'_, '_>,
     diags: &mut Vec<Diagnostic>,
 ) -> Vec<Layout> {
-    // Sizes first (nested layouts need them), in dependency order, refusing cycles.
-    let mut sizes: Vec<Option<u32>> = vec![None; defs.len()];
-    let mut out: Vec<Option<Layout>> = vec![None; defs.len()];
-    #[allow(clippy::too_many_arguments)]
-    fn visit(
-        i: usize,
-        defs: &[&LayoutDef],
-        index: &BTreeMap<String, usize>,
-        ev: &mut ConstEval<'_, '_>,
-        diags: &mut Vec<Diagnostic>,
-        sizes: &mut Vec<Option<u32>>,
-        out: &mut Vec<Option<Layout>>,
-        active: &mut Vec<usize>,
-    ) -> u32 {
-        if let Some(s) = sizes[i] {
+    let mut pass = LayoutPass {
+        defs,
+        index,
+        ev,
+        diags,
+        sizes: vec![None; defs.len()],
+        out: vec![None; defs.len()],
+        active: Vec::new(),
+    };
+    for i in 0..defs.len() {
+        pass.visit(i);
+    }
+    pass.out
+        .into_iter()
+        .enumerate()
+        .map(|(i, l)| {
+            l.unwrap_or(Layout {
+                name: defs[i].name.name.clone(),
+                size: 0,
+                fields: Vec::new(),
+            })
+        })
+        .collect()
+}
+
+/// The state of [`lay_out`].
+struct LayoutPass<'x, 'a, 'e, 'd> {
+    defs: &'x [&'a LayoutDef],
+    index: &'x BTreeMap<String, usize>,
+    ev: &'x mut ConstEval<'e, 'd>,
+    diags: &'x mut Vec<Diagnostic>,
+    /// Each layout's size, once known.
+    sizes: Vec<Option<u32>>,
+    out: Vec<Option<Layout>>,
+    /// The layouts being laid out, outermost first.
+    active: Vec<usize>,
+}
+
+impl LayoutPass<'_, '_, '_, '_> {
+    /// Lays out layout `i` (and those it contains); its size.
+    fn visit(&mut self, i: usize) -> u32 {
+        if let Some(s) = self.sizes[i] {
             return s;
         }
-        let def = defs[i];
-        if active.len() >= MAX_LAYOUT_NESTING {
-            diags.push(
+        let def = self.defs[i];
+        if self.active.len() >= MAX_LAYOUT_NESTING {
+            self.diags.push(
                 Diagnostic::new(
                     "udf::limit::depth",
                     format!(
@@ -530,11 +559,11 @@ fn lay_out(
                 .label(def.name.span, "the limit is reached at this layout")
                 .help(format!("nest at most {MAX_LAYOUT_NESTING} layouts")),
             );
-            sizes[i] = Some(0);
+            self.sizes[i] = Some(0);
             return 0;
         }
-        if active.contains(&i) {
-            diags.push(
+        if self.active.contains(&i) {
+            self.diags.push(
                 Diagnostic::new(
                     "udf::layout::cycle",
                     format!("layout `{}` contains itself", def.name.name),
@@ -543,14 +572,14 @@ fn lay_out(
             );
             return 0;
         }
-        active.push(i);
+        self.active.push(i);
         let order = def.order.unwrap_or(Order::Le);
         let mut fields: Vec<LayoutField> = Vec::new();
         let mut end = 0u64;
         let mut past: Option<(u64, Span)> = None;
         for f in &def.fields {
             if fields.iter().any(|g| g.name == f.name.name) {
-                diags.push(
+                self.diags.push(
                     Diagnostic::new(
                         "udf::name::duplicate",
                         format!("field `{}` is defined twice", f.name.name),
@@ -559,17 +588,17 @@ fn lay_out(
                 );
                 continue;
             }
-            let Some(ty) = field_ty(&f.ty, defs, index, ev, diags, sizes, out, active) else {
+            let Some(ty) = self.field_ty(&f.ty) else {
                 continue;
             };
-            let offset = match const_u32(ev, &f.offset, "an offset") {
+            let offset = match const_u32(self.ev, &f.offset, "an offset") {
                 Ok(o) => o,
                 Err(d) => {
-                    diags.push(d);
+                    self.diags.push(d);
                     continue;
                 }
             };
-            let size = size_with(&ty, sizes);
+            let size = size_with(&ty, &self.sizes);
             let fend = (offset as u64).saturating_add(size);
             if fend > i32::MAX as u64 && past.is_none() {
                 past = Some((fend, f.name.span));
@@ -583,12 +612,12 @@ fn lay_out(
             });
         }
         let size = match &def.size {
-            Some(e) => match const_u32(ev, e, "a layout size") {
+            Some(e) => match const_u32(self.ev, e, "a layout size") {
                 Ok(s) => {
                     for (f, d) in fields.iter().zip(&def.fields) {
-                        let fend = (f.offset as u64).saturating_add(size_with(&f.ty, sizes));
+                        let fend = (f.offset as u64).saturating_add(size_with(&f.ty, &self.sizes));
                         if fend > s as u64 {
-                            diags.push(
+                            self.diags.push(
                                 Diagnostic::new(
                                     "udf::layout::out_of_range",
                                     format!("field `{}` ends at byte {fend}, past the layout's size {s}", f.name),
@@ -601,13 +630,13 @@ fn lay_out(
                     s
                 }
                 Err(d) => {
-                    diags.push(d);
+                    self.diags.push(d);
                     end as u32
                 }
             },
             None => {
                 if let Some((fend, span)) = past {
-                    diags.push(
+                    self.diags.push(
                         Diagnostic::new(
                             "udf::layout::out_of_range",
                             format!(
@@ -622,74 +651,52 @@ fn lay_out(
                 end.min(i32::MAX as u64) as u32
             }
         };
-        active.pop();
-        sizes[i] = Some(size);
-        out[i] = Some(Layout {
+        self.active.pop();
+        self.sizes[i] = Some(size);
+        self.out[i] = Some(Layout {
             name: def.name.name.clone(),
             size,
             fields,
         });
         size
     }
-    #[allow(clippy::too_many_arguments)]
-    fn field_ty(
-        t: &TypeExpr,
-        defs: &[&LayoutDef],
-        index: &BTreeMap<String, usize>,
-        ev: &mut ConstEval<'_, '_>,
-        diags: &mut Vec<Diagnostic>,
-        sizes: &mut Vec<Option<u32>>,
-        out: &mut Vec<Option<Layout>>,
-        active: &mut Vec<usize>,
-    ) -> Option<FieldTy> {
+
+    fn field_ty(&mut self, t: &TypeExpr) -> Option<FieldTy> {
         match t {
             TypeExpr::Named(n) => {
                 if let Some(s) = ScalarType::from_name(&n.name) {
                     return Some(FieldTy::Scalar(s));
                 }
-                if let Some(&i) = index.get(&n.name) {
-                    visit(i, defs, index, ev, diags, sizes, out, active);
+                if let Some(&i) = self.index.get(&n.name) {
+                    self.visit(i);
                     return Some(FieldTy::Layout(i));
                 }
-                diags.push(
+                self.diags.push(
                     Diagnostic::new("udf::name::unknown", format!("no type `{}`", n.name))
                         .label(n.span, "not a scalar type or layout"),
                 );
                 None
             }
             TypeExpr::Array(e, n, _) => {
-                let elem = field_ty(e, defs, index, ev, diags, sizes, out, active)?;
-                match const_u32(ev, n, "an array length") {
+                let elem = self.field_ty(e)?;
+                match const_u32(self.ev, n, "an array length") {
                     Ok(n) => Some(FieldTy::Array(Box::new(elem), n)),
                     Err(d) => {
-                        diags.push(d);
+                        self.diags.push(d);
                         None
                     }
                 }
             }
         }
     }
-    fn size_with(t: &FieldTy, sizes: &[Option<u32>]) -> u64 {
-        match t {
-            FieldTy::Scalar(s) => s.bytes() as u64,
-            FieldTy::Layout(i) => sizes[*i].unwrap_or(0) as u64,
-            FieldTy::Array(e, n) => size_with(e, sizes).saturating_mul(*n as u64),
-        }
+}
+
+fn size_with(t: &FieldTy, sizes: &[Option<u32>]) -> u64 {
+    match t {
+        FieldTy::Scalar(s) => s.bytes() as u64,
+        FieldTy::Layout(i) => sizes[*i].unwrap_or(0) as u64,
+        FieldTy::Array(e, n) => size_with(e, sizes).saturating_mul(*n as u64),
     }
-    let mut active = Vec::new();
-    for i in 0..defs.len() {
-        visit(i, defs, index, ev, diags, &mut sizes, &mut out, &mut active);
-    }
-    out.into_iter()
-        .enumerate()
-        .map(|(i, l)| {
-            l.unwrap_or(Layout {
-                name: defs[i].name.name.clone(),
-                size: 0,
-                fields: Vec::new(),
-            })
-        })
-        .collect()
 }
 
 /// Calls made by a block: (callee, span).

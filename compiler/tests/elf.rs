@@ -10,11 +10,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+mod common;
+
 use proptest::prelude::*;
 use udf_bytecode::ProgramType;
 use udf_bytecode::insn::Insn;
 use udf_compiler::elf::{self, ElfErrorKind};
-use udf_runtime::{Context, EmitHelpers, NoHelpers, RunOptions, Vm};
 
 /// A clang that targets BPF, or `None` (with a note) outside CI.
 fn clang() -> Option<&'static str> {
@@ -139,23 +140,8 @@ unsigned long first(const unsigned char *pkt, unsigned long len)
 "#;
 
 fn run(c: &elf::CProgram, ty: ProgramType, input: &[u8]) -> (u64, Vec<udf_runtime::Extent>) {
-    let compiled = udf_runtime::prepare(&c.prog, &udf_runtime::pre_run_checks(ty, true))
-        .expect("pre-run checks");
-    let mut emit = EmitHelpers::new(1 << 10);
-    let mut none = NoHelpers;
-    let helpers: &mut dyn udf_runtime::Helpers = if ty == ProgramType::Owns {
-        &mut emit
-    } else {
-        &mut none
-    };
-    let opts = RunOptions {
-        budget: 1_000_000,
-        r3: input.len() as u64,
-    };
-    let out = Vm::new()
-        .run(&compiled, Context::ReadOnly(input), helpers, &opts)
-        .expect("runs");
-    (out.r0, emit.extents)
+    let checks = udf_runtime::pre_run_checks(ty, true);
+    common::run_program(&c.prog, ty, &checks, input, 1_000_000, 1 << 10)
 }
 
 #[test]

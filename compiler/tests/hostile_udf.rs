@@ -49,6 +49,11 @@ fn compile(src: String) -> (Outcome, Duration) {
 }
 
 /// Compiles a source that must be refused with `code`, located in the file, quickly.
+/// Refused as nesting too deep (`udf::limit::depth`).
+fn too_deep(src: String) -> Vec<Error> {
+    refused(src, "udf::limit::depth")
+}
+
 fn refused(src: String, code: &str) -> Vec<Error> {
     let (out, took) = compile(src);
     let errs = out.expect_err("a hostile source is refused");
@@ -82,100 +87,65 @@ fn acl_entry(body: &str) -> String {
 #[test]
 fn deep_parentheses() {
     let n = 20_000;
-    let e = refused(
-        size_entry(&format!("{}1{}", "(".repeat(n), ")".repeat(n))),
-        "udf::limit::depth",
-    );
+    let e = too_deep(size_entry(&format!("{}1{}", "(".repeat(n), ")".repeat(n))));
     assert!(e[0].help.as_deref().unwrap_or("").contains("256"), "{e:#?}");
     // Never closed.
-    refused(size_entry(&"(".repeat(n)), "udf::limit::depth");
+    too_deep(size_entry(&"(".repeat(n)));
 }
 
 #[test]
 fn deep_prefix_operators() {
     let n = 20_000;
-    refused(
-        size_entry(&format!("let a: i64 = {}1; 0", "-".repeat(n))),
-        "udf::limit::depth",
-    );
-    refused(
-        acl_entry(&format!("{}true", "!".repeat(n))),
-        "udf::limit::depth",
-    );
-    refused(
-        size_entry(&format!("let a = 0 {}1; 0", "- ".repeat(n))),
-        "udf::limit::depth",
-    );
+    too_deep(size_entry(&format!("let a: i64 = {}1; 0", "-".repeat(n))));
+    too_deep(acl_entry(&format!("{}true", "!".repeat(n))));
+    too_deep(size_entry(&format!("let a = 0 {}1; 0", "- ".repeat(n))));
 }
 
 #[test]
 fn deep_blocks_and_ifs() {
     let n = 20_000;
-    refused(
-        size_entry(&format!("{}1{}", "{ ".repeat(n), " }".repeat(n))),
-        "udf::limit::depth",
-    );
-    refused(
-        size_entry(&format!(
-            "{}1{}",
-            "if x.n > 0 { ".repeat(n),
-            " } else { 2 }".repeat(n)
-        )),
-        "udf::limit::depth",
-    );
+    too_deep(size_entry(&format!(
+        "{}1{}",
+        "{ ".repeat(n),
+        " }".repeat(n)
+    )));
+    too_deep(size_entry(&format!(
+        "{}1{}",
+        "if x.n > 0 { ".repeat(n),
+        " } else { 2 }".repeat(n)
+    )));
     // `else if` chains nest too.
-    refused(
-        size_entry(&format!("{}{{ 1 }}", "if x.n > 0 { 1 } else ".repeat(n))),
-        "udf::limit::depth",
-    );
+    too_deep(size_entry(&format!(
+        "{}{{ 1 }}",
+        "if x.n > 0 { 1 } else ".repeat(n)
+    )));
     // Nested loops.
-    refused(
-        format!(
-            "{INO}owns o(x: Ino) {{ {}emit(0, 1, 0);{} }}\n",
-            "for k in 0..2 { ".repeat(n),
-            " }".repeat(n)
-        ),
-        "udf::limit::depth",
-    );
+    too_deep(format!(
+        "{INO}owns o(x: Ino) {{ {}emit(0, 1, 0);{} }}\n",
+        "for k in 0..2 { ".repeat(n),
+        " }".repeat(n)
+    ));
 }
 
 #[test]
 fn postfix_and_cast_chains() {
     let n = 20_000;
-    refused(
-        size_entry(&format!("x.n{}", " as u64".repeat(n))),
-        "udf::limit::depth",
-    );
-    refused(
-        size_entry(&format!("x{}", ".n".repeat(n))),
-        "udf::limit::depth",
-    );
-    refused(
-        format!(
-            "layout L {{ a: {}u8{} @ 0 }}\n",
-            "[".repeat(n),
-            "; 1]".repeat(n)
-        ),
-        "udf::limit::depth",
-    );
+    too_deep(size_entry(&format!("x.n{}", " as u64".repeat(n))));
+    too_deep(size_entry(&format!("x{}", ".n".repeat(n))));
+    too_deep(format!(
+        "layout L {{ a: {}u8{} @ 0 }}\n",
+        "[".repeat(n),
+        "; 1]".repeat(n)
+    ));
 }
 
 #[test]
 fn flat_chains() {
     for n in [20_000, 100_000] {
-        refused(size_entry(&vec!["x.n"; n].join(" + ")), "udf::limit::depth");
-        refused(
-            acl_entry(&vec!["x.n > 1"; n].join(" && ")),
-            "udf::limit::depth",
-        );
-        refused(
-            acl_entry(&vec!["x.n > 1"; n].join(" || ")),
-            "udf::limit::depth",
-        );
-        refused(
-            format!("const C: u64 = {};\n", vec!["1"; n].join(" * ")),
-            "udf::limit::depth",
-        );
+        too_deep(size_entry(&vec!["x.n"; n].join(" + ")));
+        too_deep(acl_entry(&vec!["x.n > 1"; n].join(" && ")));
+        too_deep(acl_entry(&vec!["x.n > 1"; n].join(" || ")));
+        too_deep(format!("const C: u64 = {};\n", vec!["1"; n].join(" * ")));
     }
 }
 
@@ -187,14 +157,14 @@ fn long_chains_of_items() {
     for i in 1..n {
         src.push_str(&format!("const C{i}: u64 = C{} + 1;\n", i - 1));
     }
-    refused(src, "udf::limit::depth");
+    too_deep(src);
     // Each layout holding the one after it.
     let mut src = String::new();
     for i in 0..n {
         src.push_str(&format!("layout L{i} {{ a: L{} @ 0 }}\n", i + 1));
     }
     src.push_str(&format!("layout L{n} {{ a: u8 @ 0 }}\n"));
-    refused(src, "udf::limit::depth");
+    too_deep(src);
     // Each helper calling the one before, once: deep, not large.
     let mut src = String::from(INO);
     src.push_str("fn h0() -> u64 { 1 }\n");
@@ -202,7 +172,7 @@ fn long_chains_of_items() {
         src.push_str(&format!("fn h{i}() -> u64 {{ h{}() }}\n", i - 1));
     }
     src.push_str(&format!("size s(x: Ino) -> u64 {{ h{}() }}\n", n - 1));
-    let e = refused(src, "udf::limit::depth");
+    let e = too_deep(src);
     // The error names the call the entry point makes.
     assert!(
         e.iter()
@@ -216,7 +186,7 @@ fn long_chains_of_items() {
         src.push_str(&format!("fn h{i}(x: u64) -> u64 {{ h{}(x) }}\n", i - 1));
     }
     src.push_str(&format!("size s(x: Ino) -> u64 {{ h{}(x.n) }}\n", n - 1));
-    refused(src, "udf::limit::depth");
+    too_deep(src);
 }
 
 // ---- size -----------------------------------------------------------------------------------
