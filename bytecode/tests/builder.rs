@@ -60,6 +60,16 @@ fn gotol_builder() -> ProgramBuilder {
     b
 }
 
+/// A `gotol_builder` whose first instruction is the marker 1, at label `top`; and a label
+/// `out`, not bound: `(builder, top, out)`.
+fn from_top() -> (ProgramBuilder, Label, Label) {
+    let mut b = gotol_builder();
+    let top = b.label();
+    let out = b.label();
+    mark(&mut b, top, 1);
+    (b, top, out)
+}
+
 /// `if r1 COND 7 goto l`.
 fn jump_to(b: &mut ProgramBuilder, cond: JmpCond, l: Label) {
     b.jump_if(Width::W64, cond, Reg::R1, Source::Imm(7), l);
@@ -189,10 +199,7 @@ fn one_slot_past_the_limits_is_refused_naming_the_label() {
 
 #[test]
 fn far_jumps_forward_and_back_take_gotol() {
-    let mut b = gotol_builder();
-    let top = b.label();
-    let out = b.label();
-    mark(&mut b, top, 1);
+    let (mut b, top, out) = from_top();
     b.ja(out);
     fill(&mut b, 40_000);
     b.ja(top);
@@ -248,10 +255,7 @@ fn a_far_jset_jumps_over_a_goto_over_the_gotol() {
 fn a_jump_made_far_can_push_another_past_the_limit() {
     // The back jump is exactly at the limit until the conditional jump it spans grows by one
     // slot; then it must be far too.
-    let mut b = gotol_builder();
-    let top = b.label();
-    let out = b.label();
-    mark(&mut b, top, 1);
+    let (mut b, top, out) = from_top();
     fill(&mut b, 99);
     jump_to(&mut b, JmpCond::Eq, out);
     fill(&mut b, 32_666);

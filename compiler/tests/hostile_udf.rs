@@ -48,12 +48,17 @@ fn compile(src: String) -> (Outcome, Duration) {
     .expect("the compiler does not panic")
 }
 
-/// Compiles a source that must be refused with `code`, located in the file, quickly.
+/// `inner` inside `n` copies of `open` and `close`.
+fn wrap(open: &str, inner: &str, close: &str, n: usize) -> String {
+    format!("{}{inner}{}", open.repeat(n), close.repeat(n))
+}
+
 /// Refused as nesting too deep (`udf::limit::depth`).
 fn too_deep(src: String) -> Vec<Error> {
     refused(src, "udf::limit::depth")
 }
 
+/// Compiles a source that must be refused with `code`, located in the file, quickly.
 fn refused(src: String, code: &str) -> Vec<Error> {
     let (out, took) = compile(src);
     let errs = out.expect_err("a hostile source is refused");
@@ -87,7 +92,7 @@ fn acl_entry(body: &str) -> String {
 #[test]
 fn deep_parentheses() {
     let n = 20_000;
-    let e = too_deep(size_entry(&format!("{}1{}", "(".repeat(n), ")".repeat(n))));
+    let e = too_deep(size_entry(&wrap("(", "1", ")", n)));
     assert!(e[0].help.as_deref().unwrap_or("").contains("256"), "{e:#?}");
     // Never closed.
     too_deep(size_entry(&"(".repeat(n)));
@@ -104,16 +109,8 @@ fn deep_prefix_operators() {
 #[test]
 fn deep_blocks_and_ifs() {
     let n = 20_000;
-    too_deep(size_entry(&format!(
-        "{}1{}",
-        "{ ".repeat(n),
-        " }".repeat(n)
-    )));
-    too_deep(size_entry(&format!(
-        "{}1{}",
-        "if x.n > 0 { ".repeat(n),
-        " } else { 2 }".repeat(n)
-    )));
+    too_deep(size_entry(&wrap("{ ", "1", " }", n)));
+    too_deep(size_entry(&wrap("if x.n > 0 { ", "1", " } else { 2 }", n)));
     // `else if` chains nest too.
     too_deep(size_entry(&format!(
         "{}{{ 1 }}",
@@ -396,23 +393,16 @@ fn near_the_limits_compiles() {
         assert!(took < Duration::from_secs(20));
     };
     let n = 200;
-    ok(size_entry(&format!(
-        "{}x.n{}",
-        "(".repeat(n),
-        ")".repeat(n)
-    )));
+    ok(size_entry(&wrap("(", "x.n", ")", n)));
     ok(size_entry(&vec!["x.n"; n].join(" + ")));
     ok(acl_entry(&vec!["x.n > 1"; n].join(" && ")));
     ok(acl_entry(&vec!["x.n == 7"; n].join(" || ")));
-    ok(size_entry(&format!(
-        "{}x.n{}",
-        "{ ".repeat(n),
-        " }".repeat(n)
-    )));
-    ok(size_entry(&format!(
-        "{}1{}",
-        "if x.n > 0 { ".repeat(n / 2),
-        " } else { 2 }".repeat(n / 2)
+    ok(size_entry(&wrap("{ ", "x.n", " }", n)));
+    ok(size_entry(&wrap(
+        "if x.n > 0 { ",
+        "1",
+        " } else { 2 }",
+        n / 2,
     )));
     ok(size_entry(&format!(
         "{}{{ 1 }}",
@@ -453,31 +443,19 @@ fn at_the_limit_no_crash() {
     let shapes: Vec<(&str, Shape)> = vec![
         (
             "parentheses",
-            Box::new(|n| size_entry(&format!("{}x.n{}", "(".repeat(n), ")".repeat(n)))),
+            Box::new(|n| size_entry(&wrap("(", "x.n", ")", n))),
         ),
         (
             "blocks",
-            Box::new(|n| size_entry(&format!("{}x.n{}", "{ ".repeat(n), " }".repeat(n)))),
+            Box::new(|n| size_entry(&wrap("{ ", "x.n", " }", n))),
         ),
         (
             "let blocks",
-            Box::new(|n| {
-                size_entry(&format!(
-                    "{}x.n{}",
-                    "{ let a = ".repeat(n),
-                    "; a }".repeat(n)
-                ))
-            }),
+            Box::new(|n| size_entry(&wrap("{ let a = ", "x.n", "; a }", n))),
         ),
         (
             "ifs",
-            Box::new(|n| {
-                size_entry(&format!(
-                    "{}1{}",
-                    "if x.n > 0 { ".repeat(n),
-                    " } else { 2 }".repeat(n)
-                ))
-            }),
+            Box::new(|n| size_entry(&wrap("if x.n > 0 { ", "1", " } else { 2 }", n))),
         ),
         (
             "if statements",

@@ -25,21 +25,9 @@ impl Lower<'_, '_> {
         })
     }
 
-    /// Jumps to `target` when `e` (a bool) equals `when`, else falls through.
-    pub(super) fn cond(
-        &mut self,
-        e: &Expr,
-        when: bool,
-        target: Label,
-        depth: usize,
-    ) -> Lowered<()> {
-        self.enter(e.span)?;
-        let saved = self.span;
-        self.span = e.span;
-        let r = self.cond_inner(e, when, target, depth);
-        self.span = saved;
-        self.nest -= 1;
-        r
+    /// Jumps to `to` when `e` (a bool) equals `when`, else falls through.
+    pub(super) fn cond(&mut self, e: &Expr, when: bool, to: Label, depth: usize) -> Lowered<()> {
+        self.nested_at(e.span, |l| l.cond_inner(e, when, to, depth))
     }
 
     pub(super) fn cond_inner(

@@ -142,6 +142,21 @@ impl Lower<'_, '_> {
         self.nest -= levels - 1;
         r
     }
+
+    /// Runs `body` one level deeper, its instructions attributed to `span`.
+    pub(super) fn nested_at<T>(
+        &mut self,
+        span: Span,
+        body: impl FnOnce(&mut Self) -> Lowered<T>,
+    ) -> Lowered<T> {
+        self.nested(span, 1, |l| {
+            let saved = l.span;
+            l.span = span;
+            let r = body(l);
+            l.span = saved;
+            r
+        })
+    }
 }
 
 pub(super) fn mov(dst: Reg, src: Source) -> Insn {

@@ -135,13 +135,7 @@ impl Lower<'_, '_> {
 
     /// Evaluates an expression to a value.
     pub(super) fn eval(&mut self, e: &Expr, depth: usize) -> Lowered<Val> {
-        self.enter(e.span)?;
-        let saved = self.span;
-        self.span = e.span;
-        let r = self.eval_inner(e, depth);
-        self.span = saved;
-        self.nest -= 1;
-        r
+        self.nested_at(e.span, |l| l.eval_inner(e, depth))
     }
 
     pub(super) fn eval_inner(&mut self, e: &Expr, depth: usize) -> Lowered<Val> {
