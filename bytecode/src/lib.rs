@@ -6,7 +6,9 @@
 //! - [`assemble`] / [`disassemble`]: the text dialect of the bpf_conformance suite ([`asm`],
 //!   [`disasm`]);
 //! - [`ProgramType`]: the program types of the ABI as data ([`progtype`]);
-//! - [`check()`]: the checks every engine makes before a run ([`check`](mod@check)).
+//! - [`check()`]: the checks every engine makes before a run ([`check`](mod@check));
+//! - with the `fuzzing` feature only (tests and fuzz targets, never a kernel): program generators
+//!   (`generate`, `shapes`) and their seeded random generator (`rng`).
 //!
 //! `no_std` + `alloc`: a kernel links this crate.
 #![no_std]
@@ -18,12 +20,16 @@ pub mod check;
 pub mod decode;
 pub mod disasm;
 pub mod encode;
+#[cfg(feature = "fuzzing")]
 pub mod generate;
 pub mod insn;
 pub mod opcode;
 pub mod program;
 pub mod progtype;
+#[cfg(feature = "fuzzing")]
+pub mod rng;
 pub mod semantics;
+#[cfg(feature = "fuzzing")]
 pub mod shapes;
 
 pub use asm::{AsmError, AsmErrorKind, AsmErrors, assemble, assemble_all, assemble_with_lines};

@@ -15,7 +15,8 @@
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
-use udf_bytecode::generate::{Hazard, Rng, Shape, program, structured};
+use udf_bytecode::generate::{Hazard, Shape, program, structured};
+use udf_bytecode::rng::Rng;
 use udf_bytecode::{CheckConfig, Program, ProgramType, disassemble};
 use udf_jit::{Executable, Jit, Mode, Target};
 use udf_runtime::{Context, EmitHelpers, Extent, Fault, FaultKind, RunOptions, Vm, prepare};

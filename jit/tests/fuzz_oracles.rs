@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use udf_bytecode::generate::Rng;
+use udf_bytecode::rng::Rng;
 use udf_jit::fuzzing::jit_diff;
 use udf_runtime::fuzzing::{campaign_time, generated_case, mutate};
 

@@ -11,7 +11,8 @@
 //! - generated programs, verified (trusted code) and not (checked code, writable context,
 //!   faults, budgets), each with one runner for all its inputs.
 
-use udf_bytecode::generate::{Rng, Shape, program, structured};
+use udf_bytecode::generate::{Shape, program, structured};
+use udf_bytecode::rng::Rng;
 use udf_bytecode::{CheckConfig, Program, ProgramType, assemble, disassemble};
 use udf_jit::{Executable, Jit, Mode, Target};
 use udf_runtime::native::NativeRunner;

@@ -30,7 +30,8 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use udf_bytecode::generate::{Rng, Shape, structured_labeled};
+use udf_bytecode::generate::{Shape, structured_labeled};
+use udf_bytecode::rng::Rng;
 use udf_bytecode::{Program, ProgramType, disassemble};
 use udf_verifier::{Config, Facts, verify};
 

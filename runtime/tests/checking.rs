@@ -16,7 +16,8 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use udf_bytecode::generate::{Hazard, Rng, Shape, Structured, structured_labeled};
+use udf_bytecode::generate::{Hazard, Shape, Structured, structured_labeled};
+use udf_bytecode::rng::Rng;
 use udf_bytecode::{Program, ProgramType, assemble};
 use udf_runtime::checking::{Violation, run_checked};
 use udf_verifier::{Config, verify};

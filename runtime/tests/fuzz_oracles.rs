@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use udf_bytecode::generate::Rng;
+use udf_bytecode::rng::Rng;
 use udf_runtime::fuzzing::{Case, campaign_time, generated_case, mutate, verify_then_check};
 
 fn budget() -> Duration {

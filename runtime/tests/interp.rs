@@ -2,7 +2,8 @@
 //! programs.
 
 use proptest::prelude::*;
-use udf_bytecode::generate::{self, Rng};
+use udf_bytecode::generate;
+use udf_bytecode::rng::Rng;
 use udf_bytecode::{CheckConfig, CheckErrorKind, ProgramType, Reg, assemble};
 use udf_runtime::*;
 

@@ -604,7 +604,7 @@ impl Scalar {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use udf_bytecode::generate::Rng;
+    use udf_bytecode::rng::Rng;
 
     fn sample(rng: &mut Rng) -> (Scalar, alloc::vec::Vec<u64>) {
         let base = match rng.below(4) {
