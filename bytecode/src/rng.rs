@@ -24,6 +24,14 @@ impl Rng {
     pub fn below(&mut self, n: u64) -> u64 {
         self.next_u64() % n
     }
+    /// Uniform in `0..n` (`n > 0`), as an index.
+    pub fn index(&mut self, n: usize) -> usize {
+        self.below(n as u64) as usize
+    }
+    /// `len` uniformly random bytes (one draw each).
+    pub fn bytes(&mut self, len: usize) -> Vec<u8> {
+        (0..len).map(|_| self.next_u64() as u8).collect()
+    }
     /// True with probability `num/den`.
     pub fn chance(&mut self, num: u64, den: u64) -> bool {
         self.below(den) < num
