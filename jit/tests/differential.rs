@@ -139,10 +139,7 @@ fn shaped_case(
     let ty = shape.ty;
     let prog = structured(&mut rng, &shape);
     let mut conf = Config::new(ty);
-    conf.ctx_size = match ty {
-        ProgramType::Acl => shape.ctx_size.map(|n| n - 16),
-        _ => shape.ctx_size,
-    };
+    conf.ctx_size = shape.ctx_size.and_then(|n| ty.object_size(n));
     conf.budget = 100_000;
     let Ok(facts) = verify(&prog, &conf) else {
         return Ok(false);

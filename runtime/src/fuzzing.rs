@@ -247,10 +247,7 @@ pub fn generated_case(seed: u64) -> Vec<u8> {
         program: s.program,
         ty,
         // The generator counts the acl request in its size; the verifier does not.
-        ctx_size: match ty {
-            ProgramType::Acl => shape.ctx_size.map(|n| n.saturating_sub(16)),
-            _ => shape.ctx_size,
-        },
+        ctx_size: shape.ctx_size.and_then(|n| ty.object_size(n)),
         input_seed: rng.next_u64() & 0xff_ffff_ffff,
     };
     case.to_bytes()

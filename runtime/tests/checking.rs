@@ -31,11 +31,7 @@ const TYPES: [ProgramType; 4] = [
 
 fn config(ty: ProgramType, ctx: Option<u32>) -> Config {
     let mut c = Config::new(ty);
-    c.ctx_size = match ty {
-        // The acl context is the 16-byte request then the object.
-        ProgramType::Acl => ctx.map(|n| n - 16),
-        _ => ctx,
-    };
+    c.ctx_size = ctx.and_then(|n| ty.object_size(n));
     c.record_states = true;
     // Generated programs are short; a smaller budget rejects their runaway loops sooner.
     c.budget = 100_000;

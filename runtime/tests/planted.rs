@@ -26,10 +26,7 @@ const TYPES: [ProgramType; 4] = [
 
 fn config(ty: ProgramType, ctx: Option<u32>, plant: Plant) -> Config {
     let mut c = Config::new(ty);
-    c.ctx_size = match ty {
-        ProgramType::Acl => ctx.map(|n| n - 16),
-        _ => ctx,
-    };
+    c.ctx_size = ctx.and_then(|n| ty.object_size(n));
     c.record_states = true;
     c.budget = 100_000;
     c.fault_injection = Some(plant);

@@ -20,7 +20,7 @@ impl Analyzer<'_> {
         // holds after this jump (what [`crate::defines`] says), so what the comparison says
         // about it reaches every copy made after, and the accesses through them.
         if let Some(v) = flow.st.regs.get_mut(dst.index())
-            && v.kind == Kind::Scalar
+            && v.kind == ValueKind::Scalar
             && v.sym.is_none()
         {
             v.sym = Some((i as Sym, 0));
@@ -33,7 +33,7 @@ impl Analyzer<'_> {
             Source::Imm(k) => (Value::scalar(Scalar::constant(extend_imm(width, k))), None),
         };
         let comparable = match (a.kind, b.kind) {
-            (Kind::Scalar, Kind::Scalar) => true,
+            (ValueKind::Scalar, ValueKind::Scalar) => true,
             (x, y) if x == y && width == Width::W64 => true,
             _ => false,
         };
@@ -48,8 +48,8 @@ impl Analyzer<'_> {
         // the engines address the context at a fixed base far from both ends of the address
         // space (`CTX_BASE`), so no address wraps. This is the `data + n > data_end` idiom.
         let window = |x: &Scalar| x.smin >= 0 && x.smax <= 1 << 32;
-        let ctx_cmp = a.kind == Kind::Ctx
-            && b.kind == Kind::Ctx
+        let ctx_cmp = a.kind == ValueKind::Ctx
+            && b.kind == ValueKind::Ctx
             && width == Width::W64
             && cond != JmpCond::Set
             && window(&a.n)
@@ -75,7 +75,7 @@ impl Analyzer<'_> {
                 f.st.regs[r.index()].n = nb;
             }
             // Every other number equal to an operand up to a constant narrows with it.
-            if a.kind == Kind::Scalar {
+            if a.kind == ValueKind::Scalar {
                 // (Nothing to do where the comparison narrowed nothing.)
                 let unshifted = conf.planted(Plant::NarrowEqualsUnshifted);
                 if let Some((s, o)) = a.sym
@@ -89,7 +89,7 @@ impl Analyzer<'_> {
                     f.st.narrow_equals(s, o, &nb, unshifted);
                 }
             }
-            if a.kind == Kind::Scalar || ctx_cmp {
+            if a.kind == ValueKind::Scalar || ctx_cmp {
                 let c = if side {
                     Some(cond)
                 } else if cond == JmpCond::Set {

@@ -18,7 +18,7 @@ impl Analyzer<'_> {
                 return internal(i, "a helper with more than five arguments");
             };
             let v = Self::read(st, i, r)?;
-            if v.kind != Kind::Scalar {
+            if v.kind != ValueKind::Scalar {
                 return rej(
                     st,
                     i,
@@ -96,7 +96,7 @@ impl Analyzer<'_> {
             callee.st.regs[r] = Value::UNINIT;
         }
         callee.st.regs[10] = Value {
-            kind: Kind::Stack { frame: depth as u8 },
+            kind: ValueKind::Stack { frame: depth as u8 },
             n: Scalar::constant(0),
             sym: None,
         };
@@ -137,7 +137,7 @@ impl Analyzer<'_> {
             // A subprogram's `r0` needs a value only where its caller reads it: an unset one
             // comes back unset, and reading it there is the error.
             if r0.kind
-                == (Kind::Stack {
+                == (ValueKind::Stack {
                     frame: depth as u8 - 1,
                 })
             {
@@ -156,7 +156,7 @@ impl Analyzer<'_> {
                 if !fr
                     .spills
                     .iter()
-                    .any(|(_, v)| v.kind == Kind::Stack { frame: dying })
+                    .any(|(_, v)| v.kind == ValueKind::Stack { frame: dying })
                 {
                     continue;
                 }
@@ -164,7 +164,7 @@ impl Analyzer<'_> {
                 let slots: Vec<u8> = fr
                     .spills
                     .iter()
-                    .filter(|(_, v)| v.kind == Kind::Stack { frame: dying })
+                    .filter(|(_, v)| v.kind == ValueKind::Stack { frame: dying })
                     .map(|(s, _)| *s)
                     .collect();
                 for s in slots {
@@ -183,10 +183,10 @@ impl Analyzer<'_> {
         }
         if !self.conf.fragment_exits.contains(&i) {
             match r0.kind {
-                Kind::Uninit => {
+                ValueKind::Uninit => {
                     return rej(&flow.st, i, Rule::UninitRead { reg: Reg::R0 }, &[Reg::R0]);
                 }
-                Kind::Scalar => {}
+                ValueKind::Scalar => {}
                 _ => {
                     return rej(
                         &flow.st,

@@ -5,10 +5,10 @@ use super::*;
 impl Analyzer<'_> {
     /// Records the region a memory instruction's base points into (rejected kinds are never
     /// part of accepted facts).
-    pub(super) fn note_access(&mut self, i: usize, kind: Kind) {
+    pub(super) fn note_access(&mut self, i: usize, kind: ValueKind) {
         let a = match kind {
-            Kind::Ctx => Access::Ctx,
-            Kind::Stack { .. } => Access::Stack,
+            ValueKind::Ctx => Access::Ctx,
+            ValueKind::Stack { .. } => Access::Stack,
             _ => return,
         };
         self.access[i] = self.access[i].with(a);
@@ -173,7 +173,7 @@ impl Analyzer<'_> {
             if !(exact && n == 8 && lo % 8 == 0) {
                 return rej(st, i, Rule::PartialPointer, regs);
             }
-            if matches!(v.kind, Kind::Stack { frame: f } if f as usize + 1 > st.frames.len()) {
+            if matches!(v.kind, ValueKind::Stack { frame: f } if f as usize + 1 > st.frames.len()) {
                 return rej(
                     st,
                     i,

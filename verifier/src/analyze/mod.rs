@@ -15,7 +15,7 @@ use udf_bytecode::{Insn, Program};
 use crate::cfg::{Cfg, MAX_FRAMES};
 use crate::error::{PathStep, Region, Rule};
 use crate::scalar::Scalar;
-use crate::state::{self, FRAME, Frame, Kind, LEN, State, Sym, Value};
+use crate::state::{self, FRAME, Frame, LEN, State, Sym, Value, ValueKind};
 use crate::{Access, Config, LoopFact, Plant, Recorded};
 
 mod branch;
@@ -95,7 +95,7 @@ impl Flow {
         }
         if conf.planted(Plant::JoinKeepsSymbol) {
             for (r, b) in self.st.regs.iter_mut().zip(before.regs.iter()) {
-                if r.kind != Kind::Uninit && r.sym.is_none() {
+                if r.kind != ValueKind::Uninit && r.sym.is_none() {
                     r.sym = b.sym;
                 }
             }
@@ -487,7 +487,7 @@ impl<'a> Analyzer<'a> {
         // imply (`x <= len`, then `x >= 4`).
         if let Insn::Load { base, .. } = self.insns[i]
             && let Some(v) = flow.st.regs.get(base.index())
-            && v.kind == Kind::Ctx
+            && v.kind == ValueKind::Ctx
         {
             if let Some((s, _)) = v.sym
                 && s != LEN
@@ -545,7 +545,7 @@ impl<'a> Analyzer<'a> {
 
     fn read(st: &State, i: usize, r: Reg) -> R<Value> {
         let v = st.regs[r.index()];
-        if v.kind == Kind::Uninit {
+        if v.kind == ValueKind::Uninit {
             return rej(st, i, Rule::UninitRead { reg: r }, &[r]);
         }
         Ok(v)
@@ -555,7 +555,7 @@ impl<'a> Analyzer<'a> {
     fn set_scalar(st: &mut State, i: usize, dst: Reg, n: Scalar, sym: Option<(Sym, i64)>) {
         st.syms_below = st.syms_below.max(i as Sym + 1);
         st.regs[dst.index()] = Value {
-            kind: Kind::Scalar,
+            kind: ValueKind::Scalar,
             n,
             sym: match sym {
                 Some((s, o)) if s != i as Sym => Some((s, o)),

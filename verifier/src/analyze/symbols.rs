@@ -109,7 +109,7 @@ pub(super) fn ptr_sum(
     x: &Value,
     op: AluOp,
 ) -> Option<(Sym, i64)> {
-    if p.kind != Kind::Ctx || op != AluOp::Add || !st.relational() {
+    if p.kind != ValueKind::Ctx || op != AluOp::Add || !st.relational() {
         return None;
     }
     let ((sp, op_), (sx, ox)) = (p.sym?, x.sym?);

@@ -63,7 +63,7 @@ impl Analyzer<'_> {
                     // result is that value, its symbol included.
                     let k = b.n.as_const();
                     let k32 = k == Some(32) && width == Width::W64;
-                    if k32 && op == AluOp::Lsh && a.kind == Kind::Scalar {
+                    if k32 && op == AluOp::Lsh && a.kind == ValueKind::Scalar {
                         st.shl32 = Some(Box::new((dst.index() as u8, a)));
                     } else if k32
                         && matches!(op, AluOp::Arsh | AluOp::Rsh)
@@ -145,7 +145,7 @@ impl Analyzer<'_> {
                 let n = size.bytes();
                 self.note_access(i, p.kind);
                 let v = match p.kind {
-                    Kind::Ctx => {
+                    ValueKind::Ctx => {
                         self.check_ctx(st, i, base, &p, off, n)?;
                         Ok(if signed {
                             Scalar::signed_bits(8 * n as u32)
@@ -153,10 +153,10 @@ impl Analyzer<'_> {
                             Scalar::unsigned_bits(8 * n as u32)
                         })
                     }
-                    Kind::Stack { frame } if frame as usize >= st.frames.len() => {
+                    ValueKind::Stack { frame } if frame as usize >= st.frames.len() => {
                         return rej(st, i, Rule::NotAPointer { reg: base }, &[base]);
                     }
-                    Kind::Stack { frame } => {
+                    ValueKind::Stack { frame } => {
                         match self.stack_read(st, i, base, frame, &p.n, off, n, signed)? {
                             Ok(whole) => Err(whole),
                             Err(n) => Ok(n),
@@ -175,7 +175,7 @@ impl Analyzer<'_> {
                         if matches!(whole.sym, Some((s, _)) if s == i as Sym) {
                             whole.sym = None;
                         }
-                        if whole.kind == Kind::Scalar {
+                        if whole.kind == ValueKind::Scalar {
                             Self::set_scalar(st, i, dst, whole.n, whole.sym);
                         } else {
                             st.regs[dst.index()] = whole;
@@ -199,11 +199,11 @@ impl Analyzer<'_> {
                 };
                 self.note_access(i, p.kind);
                 match p.kind {
-                    Kind::Ctx => return rej(st, i, Rule::ReadOnly, &regs),
-                    Kind::Stack { frame } if frame as usize >= st.frames.len() => {
+                    ValueKind::Ctx => return rej(st, i, Rule::ReadOnly, &regs),
+                    ValueKind::Stack { frame } if frame as usize >= st.frames.len() => {
                         return rej(st, i, Rule::NotAPointer { reg: base }, &[base]);
                     }
-                    Kind::Stack { frame } => {
+                    ValueKind::Stack { frame } => {
                         self.stack_write(st, i, &regs, frame, &p.n, off, size.bytes(), v)?
                     }
                     _ => return rej(st, i, Rule::NotAPointer { reg: base }, &regs),
@@ -233,11 +233,11 @@ impl Analyzer<'_> {
                 let n = size.bytes();
                 self.note_access(i, p.kind);
                 let old = match p.kind {
-                    Kind::Ctx => return rej(st, i, Rule::ReadOnly, &regs),
-                    Kind::Stack { frame } if frame as usize >= st.frames.len() => {
+                    ValueKind::Ctx => return rej(st, i, Rule::ReadOnly, &regs),
+                    ValueKind::Stack { frame } if frame as usize >= st.frames.len() => {
                         return rej(st, i, Rule::NotAPointer { reg: base }, &[base]);
                     }
-                    Kind::Stack { frame } => {
+                    ValueKind::Stack { frame } => {
                         // The old value must be a readable number; what the slot holds is
                         // what a fetch returns.
                         let (old, old_sym) =
@@ -328,7 +328,7 @@ impl Analyzer<'_> {
             Insn::CallReg { reg } => {
                 let v = Self::read(st, i, reg)?;
                 match (v.kind, v.n.as_const()) {
-                    (Kind::Scalar, Some(id))
+                    (ValueKind::Scalar, Some(id))
                         if u32::try_from(id).is_ok_and(|id| self.ty.helper(id).is_some()) =>
                     {
                         self.helper_call(st, i, id as i32)?
@@ -356,7 +356,7 @@ impl Analyzer<'_> {
     ) -> R<()> {
         if self.conf.reject_division_by_zero
             && matches!(op, AluOp::Div | AluOp::Mod | AluOp::SDiv | AluOp::SMod)
-            && b.kind == Kind::Scalar
+            && b.kind == ValueKind::Scalar
             && b.n.alu(AluOp::Mov, width, &b.n).contains(0)
         {
             return rej(st, i, Rule::DivisionByZero, regs);
