@@ -297,6 +297,67 @@ pub fn regressions(root: &std::path::Path, target: &str) -> Vec<(std::path::Path
         .collect()
 }
 
+/// Replays [`regressions`] of `target` (repository root `root`) through `oracle`, printing
+/// each input and the number of runs it `did`; returns their sum.
+#[cfg(feature = "std")]
+pub fn replay_regressions(
+    root: &std::path::Path,
+    target: &str,
+    did: &str,
+    oracle: fn(&[u8]) -> usize,
+) -> usize {
+    let mut total = 0;
+    for (path, data) in regressions(root, target) {
+        std::eprintln!("replaying {}", path.display());
+        let n = oracle(&data);
+        std::eprintln!("  {n} runs {did}");
+        total += n;
+    }
+    total
+}
+
+/// What an in-test campaign over generated cases saw.
+#[derive(Clone, Copy, Debug)]
+pub struct CampaignTally {
+    /// Cases given to the oracle.
+    pub inputs: u64,
+    /// Cases whose program the oracle ran (it returned more than 0).
+    pub accepted: u64,
+    /// Runs the oracle made, over every case.
+    pub runs: usize,
+}
+
+/// Runs `oracle` on [`generated_case`] of the seeds 0, 1, 2, ... (one in four mutated by a
+/// generator seeded with `rng_seed`: decode errors, odd headers, near-miss programs), at
+/// least `min_cases` of them and for at least [`campaign_time`].
+#[cfg(feature = "std")]
+pub fn generated_campaign(
+    oracle: fn(&[u8]) -> usize,
+    rng_seed: u64,
+    min_cases: u64,
+) -> CampaignTally {
+    let start = std::time::Instant::now();
+    let mut rng = Rng::new(rng_seed);
+    let mut tally = CampaignTally {
+        inputs: 0,
+        accepted: 0,
+        runs: 0,
+    };
+    let mut seed = 0;
+    while seed < min_cases || start.elapsed() < campaign_time() {
+        let mut data = generated_case(seed);
+        if seed % 4 == 3 {
+            mutate(&mut data, &mut rng);
+        }
+        let n = oracle(&data);
+        tally.accepted += u64::from(n > 0);
+        tally.runs += n;
+        tally.inputs += 1;
+        seed += 1;
+    }
+    tally
+}
+
 /// How long the in-test campaigns run: `UDF_FUZZ_SECS`, default 3 seconds.
 #[cfg(feature = "std")]
 pub fn campaign_time() -> core::time::Duration {

@@ -16,14 +16,7 @@ impl Gen<'_> {
         ok
     }
 
-    /// A context offset for an `s`-byte input load, made readable (before any register is
-    /// chosen: a length check may take a scratch register).
-    pub(super) fn input_offset(&mut self, f: &mut FnCtx, s: u32) -> Option<u32> {
-        let a = self.ctx_offset(s)?;
-        self.ensure_len(f, a + s).then_some(a)
-    }
-
-    /// `x = *(size *)(ctx + a)`, readable since [`Gen::input_offset`].
+    /// `x = *(size *)(ctx + a)`, readable since [`Gen::readable_offset`].
     pub(super) fn load_input(&mut self, f: &mut FnCtx, x: Reg, a: u32, s: u32) -> bool {
         let Some((p, o)) = self.ctx_reg(f) else {
             return false;
@@ -230,7 +223,7 @@ impl Gen<'_> {
         let Some(a) = at else {
             return false;
         };
-        let Some(lb) = self.input_offset(f, 1) else {
+        let Some(lb) = self.readable_offset(f, 1) else {
             return false;
         };
         let l_else = f.b.label();
@@ -316,7 +309,7 @@ impl Gen<'_> {
         let Some(base) = at else {
             return false;
         };
-        let Some(lv) = self.input_offset(f, 1) else {
+        let Some(lv) = self.readable_offset(f, 1) else {
             return false;
         };
         let keep = Self::ctx_mask(f);

@@ -228,13 +228,7 @@ impl Gen<'_> {
                     s /= 2;
                 }
             }
-            let Some(a) = self.ctx_offset(s) else {
-                return false;
-            };
-            if !self.ensure_len(f, a + s) {
-                return false;
-            }
-            let Some((p, o)) = self.ctx_reg(f) else {
+            let Some((a, p, o)) = self.readable_ctx_ref(f, s) else {
                 return false;
             };
             if q == p {

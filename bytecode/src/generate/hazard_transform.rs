@@ -249,12 +249,9 @@ impl Gen<'_> {
         // what must be readable before: the load, or room for a trailing read
         let (ls, la, lsigned, lmask) = if src == 2 {
             let s = self.rng.pick(&[2u32, 4, 1, 2, 4, 8]);
-            let Some(la) = self.ctx_offset(s) else {
+            let Some(la) = self.readable_offset(f, s) else {
                 return false;
             };
-            if !self.ensure_len(f, la + s) {
-                return false;
-            }
             let mask = self
                 .rng
                 .chance(1, 4)

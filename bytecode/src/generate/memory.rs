@@ -151,14 +151,7 @@ impl Gen<'_> {
         let Some(src) = self.scalar_reg(f) else {
             return false;
         };
-        let op = self.rng.pick(&[
-            AtomicOp::Add,
-            AtomicOp::Or,
-            AtomicOp::And,
-            AtomicOp::Xor,
-            AtomicOp::Xchg,
-            AtomicOp::CmpXchg,
-        ]);
+        let op = self.rng.pick(&ATOMIC_OPS);
         let fetch = op.always_fetches() || self.rng.chance(1, 2);
         if fetch && !self.can_write(f, src, Val::Scalar) {
             return false;
@@ -212,13 +205,7 @@ impl Gen<'_> {
             return false;
         }
         let s = self.pick_size();
-        let Some(a) = self.ctx_offset(s) else {
-            return false;
-        };
-        if !self.ensure_len(f, a + s) {
-            return false;
-        }
-        let Some((p, o)) = self.ctx_reg(f) else {
+        let Some((a, p, o)) = self.readable_ctx_ref(f, s) else {
             return false;
         };
         let src = match self.scalar_reg(f) {

@@ -27,7 +27,7 @@ mod state;
 mod templates;
 
 use build::*;
-use random::width;
+use random::{ATOMIC_OPS, width};
 use state::*;
 
 use crate::rng::Rng;

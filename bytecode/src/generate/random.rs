@@ -8,6 +8,16 @@ use super::*;
 use crate::opcode::RawInsn;
 use crate::program::Program;
 
+/// Every atomic operation, in the order the generators pick from.
+pub(super) const ATOMIC_OPS: [AtomicOp; 6] = [
+    AtomicOp::Add,
+    AtomicOp::Or,
+    AtomicOp::And,
+    AtomicOp::Xor,
+    AtomicOp::Xchg,
+    AtomicOp::CmpXchg,
+];
+
 fn reg(rng: &mut Rng) -> Reg {
     Reg::new(rng.below(11) as u8).unwrap_or(Reg::R0)
 }
@@ -89,14 +99,7 @@ pub fn insn(rng: &mut Rng) -> Insn {
             src: source(rng),
         },
         12 => {
-            let op = rng.pick(&[
-                AtomicOp::Add,
-                AtomicOp::Or,
-                AtomicOp::And,
-                AtomicOp::Xor,
-                AtomicOp::Xchg,
-                AtomicOp::CmpXchg,
-            ]);
+            let op = rng.pick(&ATOMIC_OPS);
             Insn::Atomic {
                 size: rng.pick(&[Size::W, Size::DW]),
                 op,

@@ -282,6 +282,20 @@ impl Gen<'_> {
         }
     }
 
+    /// A context offset for an `s`-byte load, made readable (before any register is chosen: a
+    /// length check may take a scratch register).
+    pub(super) fn readable_offset(&mut self, f: &mut FnCtx, s: u32) -> Option<u32> {
+        let a = self.ctx_offset(s)?;
+        self.ensure_len(f, a + s).then_some(a)
+    }
+
+    /// [`Gen::readable_offset`], then a context pointer `p` (at offset `o`) to reach it.
+    pub(super) fn readable_ctx_ref(&mut self, f: &mut FnCtx, s: u32) -> Option<(u32, Reg, i32)> {
+        let a = self.readable_offset(f, s)?;
+        let (p, o) = self.ctx_reg(f)?;
+        Some((a, p, o))
+    }
+
     pub(super) fn ctx_offset(&mut self, s: u32) -> Option<u32> {
         match self.fixed {
             Some(n) => {
@@ -329,12 +343,9 @@ impl Gen<'_> {
                 }
             }
         } else {
-            let Some(a) = self.ctx_offset(s) else {
+            let Some(a) = self.readable_offset(f, s) else {
                 return false;
             };
-            if !self.ensure_len(f, a + s) {
-                return false;
-            }
             a
         };
         let Some((p, o)) = self.ctx_reg(f) else {
