@@ -40,6 +40,19 @@ impl Rng {
     pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
         items[self.below(items.len() as u64) as usize]
     }
+    /// One of `table`'s items, each with probability its weight over the total (one draw;
+    /// the total must not be 0). `None` only if every weight is 0.
+    pub fn weighted<T: Copy>(&mut self, table: &[(u64, T)]) -> Option<T> {
+        let total: u64 = table.iter().map(|t| t.0).sum();
+        let mut x = self.below(total);
+        for &(w, t) in table {
+            if x < w {
+                return Some(t);
+            }
+            x -= w;
+        }
+        None
+    }
     /// An interesting 32-bit immediate: small, boundary or random.
     pub fn imm32(&mut self) -> i32 {
         match self.below(6) {

@@ -11,31 +11,165 @@
 //! - generated programs, verified (trusted code) and not (checked code, writable context,
 //!   faults, budgets), each with one runner for all its inputs.
 
+mod common;
+
 use udf_bytecode::generate::{Shape, program, structured};
 use udf_bytecode::rng::Rng;
 use udf_bytecode::{CheckConfig, Program, ProgramType, assemble, disassemble};
 use udf_jit::{Executable, Jit, Mode, Target};
 use udf_runtime::native::NativeRunner;
-use udf_runtime::{
-    Context, EmitHelpers, Extent, Fault, NoHelpers, RunOptions, STACK_FRAME, Vm, prepare,
-};
+use udf_runtime::{Context, EmitHelpers, NoHelpers, RunOptions, STACK_FRAME, Vm, prepare};
 use udf_verifier::{Access, Config, Facts, Verified, verify};
 
+use common::Run;
+
 /// `udf_compiler::pcap::compile("tcp port 80", &Options::default()).prog`, disassembled.
-const TCP_PORT_80: &str = include_str!("programs/tcp_port_80.s");
+const TCP_PORT_80: &str = "
+jlt %r2, 24, +39
+ldxh %r0, [%r1+12]
+be16 %r0
+jne %r0, 0x86dd, +11
+ldxb %r0, [%r1+20]
+jne %r0, 6, +34
+jlt %r2, 56, +33
+ldxh %r0, [%r1+54]
+be16 %r0
+jeq %r0, 80, +28
+jlt %r2, 58, +29
+ldxh %r0, [%r1+56]
+be16 %r0
+jeq %r0, 80, +24
+ja +25
+jne %r0, 0x800, +24
+ldxb %r0, [%r1+23]
+jne %r0, 6, +22
+ldxh %r0, [%r1+20]
+be16 %r0
+jset %r0, 0x1fff, +19
+ldxb %r6, [%r1+14]
+and32 %r6, 15
+lsh32 %r6, 2
+mov %r4, %r6
+add %r4, 16
+jgt %r4, %r2, +13
+mov %r5, %r1
+add %r5, %r6
+ldxh %r0, [%r5+14]
+be16 %r0
+jeq %r0, 80, +6
+mov %r4, %r6
+add %r4, 18
+jgt %r4, %r2, +5
+ldxh %r0, [%r5+16]
+be16 %r0
+jne %r0, 80, +2
+mov32 %r0, 0x40000
+exit
+mov32 %r0, 0
+exit
+";
 
 /// `host 10.1.2.3`, likewise.
-const HOST: &str = include_str!("programs/host.s");
+const HOST: &str = "
+jlt %r2, 30, +23
+ldxh %r0, [%r1+12]
+be16 %r0
+jne %r0, 0x800, +8
+ldxw %r0, [%r1+26]
+be32 %r0
+jeq %r0, 0xa010203, +15
+jlt %r2, 34, +16
+ldxw %r0, [%r1+30]
+be32 %r0
+jeq %r0, 0xa010203, +11
+ja +12
+jeq %r0, 0x806, +1
+jne %r0, 0x8035, +10
+jlt %r2, 32, +9
+ldxw %r0, [%r1+28]
+be32 %r0
+jeq %r0, 0xa010203, +4
+jlt %r2, 42, +5
+ldxw %r0, [%r1+38]
+be32 %r0
+jne %r0, 0xa010203, +2
+mov32 %r0, 0x40000
+exit
+mov32 %r0, 0
+exit
+";
 
 /// `tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn`, likewise.
-const SYN: &str = include_str!("programs/syn.s");
+const SYN: &str = "
+jlt %r2, 24, +21
+ldxh %r0, [%r1+12]
+be16 %r0
+jne %r0, 0x800, +18
+ldxb %r0, [%r1+23]
+jne %r0, 6, +16
+ldxh %r0, [%r1+20]
+be16 %r0
+jset %r0, 0x1fff, +13
+ldxb %r6, [%r1+14]
+and32 %r6, 15
+lsh32 %r6, 2
+mov %r4, %r6
+add %r4, 28
+jgt %r4, %r2, +7
+mov %r5, %r1
+add %r5, %r6
+ldxb %r0, [%r5+27]
+and32 %r0, 18
+jne %r0, 2, +2
+mov32 %r0, 0x40000
+exit
+mov32 %r0, 0
+exit
+";
 
 /// A filter with scratch memory on the stack, written deeper on some paths than on others, so
 /// runs leave different bytes behind.
-const SCRATCH: &str = include_str!("programs/scratch.s");
+const SCRATCH: &str = "
+jlt %r2, 24, short
+ldxh %r0, [%r1+12]
+stxdw [%r10-8], %r0
+ldxb %r4, [%r1+23]
+jne %r4, 6, shallow
+stxw [%r10-300], %r4
+stxb [%r10-301], %r4
+ldxw %r5, [%r10-300]
+add %r0, %r5
+shallow:
+stxh [%r10-40], %r3
+ldxh %r5, [%r10-40]
+add %r0, %r5
+ldxdw %r4, [%r10-8]
+add %r0, %r4
+exit
+short:
+stdw [%r10-16], 7
+ldxdw %r0, [%r10-16]
+exit
+";
 
 /// A filter with a local call that writes its own frame and, through a pointer, its caller's.
-const CALL: &str = include_str!("programs/call.s");
+const CALL: &str = "
+stdw [%r10-16], 0
+mov %r6, %r2
+mov %r1, %r10
+add %r1, -16
+mov %r2, %r6
+call local put
+ldxdw %r0, [%r10-16]
+exit
+put:
+stxdw [%r10-32], %r2
+ldxdw %r3, [%r10-32]
+add %r3, 1
+stxdw [%r1+0], %r3
+mov %r0, 0
+exit
+";
 
 /// The empty filter: the per-call cost.
 const EMPTY: &str = "mov %r0, 0\nexit\n";
@@ -73,15 +207,6 @@ fn packets() -> Vec<(Vec<u8>, u64)> {
         }
     }
     out
-}
-
-/// What a run leaves behind.
-#[derive(Debug, PartialEq, Eq)]
-struct Run {
-    result: Result<(u64, Option<u64>), Fault>,
-    extents: Vec<Extent>,
-    ctx: Vec<u8>,
-    stack: Vec<u8>,
 }
 
 /// The three engines, each keeping its state across runs: the interpreter's machine, the

@@ -78,9 +78,14 @@ pub(super) fn jmp(width: Width, cond: JmpCond, dst: Reg, src: Source) -> Insn {
 }
 
 pub(super) fn ldx(size: Size, dst: Reg, base: Reg, off: i32) -> Insn {
+    load(size, false, dst, base, off)
+}
+
+/// `dst = *(size *)(base + off)`, sign-extended if `signed`.
+pub(super) fn load(size: Size, signed: bool, dst: Reg, base: Reg, off: i32) -> Insn {
     Insn::Load {
         size,
-        signed: false,
+        signed,
         dst,
         base,
         off: off as i16,

@@ -26,15 +26,7 @@ impl Gen<'_> {
         if !self.ctx_writable {
             kinds.push((1, Flaw::CtxWrite));
         }
-        let total: u64 = kinds.iter().map(|k| k.0).sum();
-        let mut x = self.rng.below(total);
-        for (w, k) in kinds {
-            if x < w {
-                return k;
-            }
-            x -= w;
-        }
-        Flaw::PointerLeak
+        self.rng.weighted(&kinds).unwrap_or(Flaw::PointerLeak)
     }
 
     /// Whether to plant `kind` here (now and then, where it is sure to be reached).
@@ -89,6 +81,28 @@ impl Gen<'_> {
         } else {
             Some(self.rng.pick(&cands))
         }
+    }
+
+    /// `N` different registers, none in `used`, each writable with its value; every pick is
+    /// made (the same draws whether or not one fails), then all or none.
+    pub(super) fn pick_distinct<const N: usize>(
+        &mut self,
+        f: &FnCtx,
+        mut used: u16,
+        vals: [Val; N],
+    ) -> Option<[Reg; N]> {
+        let picks = vals.map(|v| {
+            let r = self.pick_dst(f, v, used);
+            if let Some(r) = r {
+                used |= bit(r);
+            }
+            r
+        });
+        let mut out = [Reg::R0; N];
+        for (o, r) in out.iter_mut().zip(picks) {
+            *o = r?;
+        }
+        Some(out)
     }
 
     pub(super) fn pick_where(&mut self, f: &FnCtx, pred: impl Fn(Val) -> bool) -> Option<Reg> {

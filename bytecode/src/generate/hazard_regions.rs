@@ -435,18 +435,10 @@ impl Gen<'_> {
         let Some((p, o)) = self.ctx_reg(f) else {
             return false;
         };
-        let mut used = Self::ctx_mask(f);
-        let mut take = |g: &mut Self, f: &FnCtx, v: Val| {
-            let r = g.pick_dst(f, v, used)?;
-            used |= bit(r);
-            Some(r)
-        };
-        let (Some(q), Some(s), Some(t), Some(c), Some(d)) = (
-            take(self, f, Val::Junk),
-            take(self, f, Val::Junk),
-            take(self, f, Val::Junk),
-            take(self, f, Val::Scalar),
-            take(self, f, Val::Scalar),
+        let Some([q, s, t, c, d]) = self.pick_distinct(
+            f,
+            Self::ctx_mask(f),
+            [Val::Junk, Val::Junk, Val::Junk, Val::Scalar, Val::Scalar],
         ) else {
             return false;
         };
@@ -496,18 +488,16 @@ impl Gen<'_> {
         let (Some(l), Some((p, o))) = (self.len_reg(f), self.ctx_reg(f)) else {
             return false;
         };
-        let mut used = Self::ctx_mask(f) | bit(l);
-        let mut take = |g: &mut Self, f: &FnCtx, v: Val| {
-            let r = g.pick_dst(f, v, used)?;
-            used |= bit(r);
-            Some(r)
-        };
-        let (Some(k), Some(v), Some(c), Some(t), Some(q)) = (
-            take(self, f, Val::Scalar),
-            take(self, f, Val::Scalar),
-            take(self, f, Val::Scalar),
-            take(self, f, Val::Scalar),
-            take(self, f, Val::Junk),
+        let Some([k, v, c, t, q]) = self.pick_distinct(
+            f,
+            Self::ctx_mask(f) | bit(l),
+            [
+                Val::Scalar,
+                Val::Scalar,
+                Val::Scalar,
+                Val::Scalar,
+                Val::Junk,
+            ],
         ) else {
             return false;
         };

@@ -85,13 +85,7 @@ impl Gen<'_> {
         f.set(q, Val::Junk);
         let d = self.pick_dst(f, Val::Scalar, 0).unwrap_or(q);
         let signed = n < 8 && self.rng.chance(1, 6);
-        f.b.emit(Insn::Load {
-            size: size_of(n),
-            signed,
-            dst: d,
-            base: q,
-            off: off as i16,
-        });
+        f.b.emit(load(size_of(n), signed, d, q, off));
         f.set(d, Val::Input);
         self.feats.ctx_reads += 1;
     }
@@ -211,13 +205,7 @@ impl Gen<'_> {
                     (Size::B, true, 7),
                     (Size::H, false, 16),
                 ]);
-                f.b.emit(Insn::Load {
-                    size,
-                    signed,
-                    dst: y,
-                    base: Reg::R10,
-                    off: a as i16,
-                });
+                f.b.emit(load(size, signed, y, Reg::R10, a));
                 let out = if signed {
                     same(id(max))
                 } else if size == Size::DW {
@@ -290,13 +278,7 @@ impl Gen<'_> {
                 }
                 bits = 32;
             } else {
-                f.b.emit(Insn::Load {
-                    size: size_of(ls),
-                    signed: lsigned,
-                    dst: x,
-                    base: p,
-                    off: (la as i32 - o) as i16,
-                });
+                f.b.emit(load(size_of(ls), lsigned, x, p, la as i32 - o));
                 self.feats.ctx_reads += 1;
                 bits = match (lsigned, lmask) {
                     (_, Some(m)) => {

@@ -55,13 +55,7 @@ impl Gen<'_> {
         };
         let (base, o) = self.stack_base(f);
         let signed = s < 8 && self.rng.chance(1, 4);
-        f.b.emit(Insn::Load {
-            size: size_of(s),
-            signed,
-            dst: d,
-            base,
-            off: (a - o) as i16,
-        });
+        f.b.emit(load(size_of(s), signed, d, base, a - o));
         f.set(d, Val::Scalar);
         true
     }

@@ -82,17 +82,7 @@ impl Gen<'_> {
                 table.push((w, Template::Hazard(h)));
             }
         }
-        let total: u64 = table.iter().map(|t| t.0).sum();
-        let mut x = self.rng.below(total);
-        let mut pick = Template::Const;
-        for (w, t) in table {
-            if x < w {
-                pick = t;
-                break;
-            }
-            x -= w;
-        }
-        match pick {
+        match self.rng.weighted(&table).unwrap_or(Template::Const) {
             Template::Const => self.t_const(f),
             Template::Arith => self.t_arith(f),
             Template::CtxRead => room >= 6 && self.t_ctx_read(f),
@@ -355,13 +345,7 @@ impl Gen<'_> {
             return false;
         };
         let signed = s < 8 && self.rng.chance(1, 4);
-        f.b.emit(Insn::Load {
-            size: size_of(s),
-            signed,
-            dst: d,
-            base: p,
-            off: (a as i32 - o) as i16,
-        });
+        f.b.emit(load(size_of(s), signed, d, p, a as i32 - o));
         f.set(d, Val::Input);
         self.feats.ctx_reads += 1;
         if flaw {
