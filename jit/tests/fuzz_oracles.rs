@@ -3,15 +3,12 @@
 //! one input), then a few seconds of generated cases, some mutated (`UDF_FUZZ_SECS`, default
 //! 3).
 
-use std::path::PathBuf;
-
 use udf_jit::fuzzing::jit_diff;
 use udf_runtime::fuzzing::{generated_campaign, replay_regressions};
 
 #[test]
 fn jit_diff_replays_regressions() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let compared = replay_regressions(&root, "jit_diff", "compared", jit_diff);
+    let compared = replay_regressions("jit_diff", "compared", jit_diff);
     // At least one checked-in input is a program the verifier accepts and the oracle runs.
     assert!(compared > 0, "no regression input reached the engines");
 }

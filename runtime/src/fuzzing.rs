@@ -297,17 +297,13 @@ pub fn regressions(root: &std::path::Path, target: &str) -> Vec<(std::path::Path
         .collect()
 }
 
-/// Replays [`regressions`] of `target` (repository root `root`) through `oracle`, printing
-/// each input and the number of runs it `did`; returns their sum.
+/// Replays [`regressions`] of `target` (in this repository) through `oracle`, printing each
+/// input and the number of runs it `did`; returns their sum.
 #[cfg(feature = "std")]
-pub fn replay_regressions(
-    root: &std::path::Path,
-    target: &str,
-    did: &str,
-    oracle: fn(&[u8]) -> usize,
-) -> usize {
+pub fn replay_regressions(target: &str, did: &str, oracle: fn(&[u8]) -> usize) -> usize {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut total = 0;
-    for (path, data) in regressions(root, target) {
+    for (path, data) in regressions(&root, target) {
         std::eprintln!("replaying {}", path.display());
         let n = oracle(&data);
         std::eprintln!("  {n} runs {did}");

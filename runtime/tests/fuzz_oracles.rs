@@ -3,16 +3,13 @@
 //! exist and hold at least one input), then a few seconds of generated cases, some mutated
 //! (`UDF_FUZZ_SECS`, default 3).
 
-use std::path::PathBuf;
-
 use udf_runtime::fuzzing::{
     Case, generated_campaign, generated_case, replay_regressions, verify_then_check,
 };
 
 #[test]
 fn verify_then_check_replays_regressions() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let checked = replay_regressions(&root, "verify_then_check", "checked", verify_then_check);
+    let checked = replay_regressions("verify_then_check", "checked", verify_then_check);
     // At least one checked-in input is a program the verifier accepts and the oracle runs.
     assert!(
         checked > 0,
