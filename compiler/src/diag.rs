@@ -12,7 +12,7 @@ use crate::srcmap::{Span, line_col};
 
 /// A labelled span.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Label {
+pub struct SpanLabel {
     /// Where.
     pub span: Span,
     /// What it is.
@@ -27,7 +27,7 @@ pub struct Diagnostic {
     /// What is wrong.
     pub message: String,
     /// The spans involved; the first is the primary one.
-    pub labels: Vec<Label>,
+    pub labels: Vec<SpanLabel>,
     /// How to fix it, where known.
     pub help: Option<String>,
 }
@@ -44,7 +44,7 @@ impl Diagnostic {
     }
     /// Adds a labelled span.
     pub fn label(mut self, span: Span, text: impl Into<String>) -> Diagnostic {
-        self.labels.push(Label {
+        self.labels.push(SpanLabel {
             span,
             text: text.into(),
         });

@@ -33,7 +33,7 @@ pub mod srcmap;
 use udf_bytecode::{Program, ProgramType};
 use udf_verifier::Verified;
 
-pub use diag::{Diagnostic, Diagnostics, Label};
+pub use diag::{Diagnostic, Diagnostics, SpanLabel};
 pub use srcmap::{SourceMap, Span};
 
 /// One compiled entry point.
