@@ -4,6 +4,7 @@
 use alloc::vec::Vec;
 
 use super::*;
+use crate::builder::{BuildError, Label as ProgramLabel, ProgramBuilder};
 
 pub(super) const MAX_LEN_CAP: usize = 4000;
 /// Main is at depth 0; callees at 1 and 2 (three frames at most).
@@ -153,59 +154,47 @@ impl Builder {
     }
 }
 
-/// Lays the functions out in order and resolves labels and calls to slot offsets.
-pub(super) fn link(funcs: Vec<Builder>) -> Vec<Insn> {
-    let mut bases = Vec::with_capacity(funcs.len());
-    let mut pcs_all = Vec::with_capacity(funcs.len());
-    let mut base = 0i64;
-    for b in &funcs {
-        bases.push(base);
-        let mut pcs = Vec::with_capacity(b.len());
-        let mut pc = 0i64;
-        for i in &b.insns {
-            pcs.push(pc);
-            pc += i.slots() as i64;
-        }
-        base += pc;
-        pcs_all.push(pcs);
-    }
-    let mut out = Vec::new();
+/// Lays the functions out in order (function `i` starts at its entry label) and lets the
+/// program builder resolve labels and calls to slot offsets.
+pub(super) fn link(funcs: Vec<Builder>) -> Result<Program, BuildError> {
+    let mut pb = ProgramBuilder::<()>::new();
+    let entries: Vec<ProgramLabel> = funcs.iter().map(|_| pb.label()).collect();
     for (fi, b) in funcs.into_iter().enumerate() {
-        let pcs = &pcs_all[fi];
         let Builder { insns, fix, labels } = b;
-        for (i, (mut insn, fix)) in insns.into_iter().zip(fix).enumerate() {
-            let from = bases[fi] + pcs[i] + 1;
-            let target = match fix {
-                Fix::None => None,
-                Fix::Label(l) => Some(bases[fi] + pcs[labels[l.0]]),
-                Fix::Func(id) => Some(bases[id]),
-            };
-            if let Some(t) = target {
-                let off = t - from;
-                insn = match insn {
-                    Insn::Ja { .. } | Insn::Ja32 { .. } => match i16::try_from(off) {
-                        Ok(off) => Insn::Ja { off },
-                        Err(_) => Insn::Ja32 { imm: off as i32 },
-                    },
+        // The builder's label for each of this function's, and the labels bound at each
+        // instruction.
+        let own: Vec<ProgramLabel> = labels.iter().map(|_| pb.label()).collect();
+        let mut bound_at: Vec<Vec<ProgramLabel>> = alloc::vec![Vec::new(); insns.len() + 1];
+        for (l, &at) in labels.iter().enumerate() {
+            if at != usize::MAX {
+                bound_at[at].push(own[l]);
+            }
+        }
+        pb.bind(entries[fi]);
+        for (i, (insn, fix)) in insns.into_iter().zip(fix).enumerate() {
+            for &l in &bound_at[i] {
+                pb.bind(l);
+            }
+            match (fix, insn) {
+                (Fix::None, insn) => pb.emit(insn),
+                (Fix::Label(l), Insn::Ja { .. } | Insn::Ja32 { .. }) => pb.ja(own[l.0]),
+                (
+                    Fix::Label(l),
                     Insn::Jump {
                         width,
                         cond,
                         dst,
                         src,
                         ..
-                    } => Insn::Jump {
-                        width,
-                        cond,
-                        dst,
-                        src,
-                        off: off as i16,
                     },
-                    Insn::CallLocal { .. } => Insn::CallLocal { imm: off as i32 },
-                    other => other,
-                };
+                ) => pb.jump_if(width, cond, dst, src, own[l.0]),
+                (Fix::Label(_), insn) => pb.emit(insn),
+                (Fix::Func(id), _) => pb.call(entries[id]),
             }
-            out.push(insn);
+        }
+        for &l in &bound_at[bound_at.len() - 1] {
+            pb.bind(l);
         }
     }
-    out
+    pb.finish().map(|(program, _)| program)
 }

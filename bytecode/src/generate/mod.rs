@@ -293,8 +293,8 @@ pub fn structured_labeled(rng: &mut Rng, shape: &Shape) -> Structured {
         .into_iter()
         .map(|o| o.map(|f| f.b).unwrap_or_default())
         .collect();
-    let program = Program::from_insns(link(builders))
-        .expect("the builder resolves every label and call to an instruction");
+    let program =
+        link(builders).expect("the builder resolves every label and call to an instruction");
     Structured {
         program,
         flaw: g.flaw,
