@@ -137,30 +137,8 @@ pub(super) fn refine(
     b: &Value,
     holds: bool,
 ) -> Option<(Scalar, Scalar)> {
-    let r = |x: &Scalar, y: &Scalar| {
-        if holds {
-            Scalar::refine(cond, x, y)
-        } else {
-            Scalar::refine_not(cond, x, y)
-        }
-    };
-    if width == Width::W64 {
-        return r(&a.n, &b.n);
-    }
-    let signed = matches!(
-        cond,
-        JmpCond::Sgt | JmpCond::Sge | JmpCond::Slt | JmpCond::Sle
-    );
-    let view = |x: &Scalar| {
-        let l = x.low32();
-        if signed { l.sign_extend(32) } else { l }
-    };
-    let (va, vb) = (view(&a.n), view(&b.n));
-    let (ra, rb) = r(&va, &vb)?;
-    // Where the 32-bit view is the whole value, the narrowing carries over.
     let wide = conf.planted(Plant::Jmp32NarrowsWide);
-    let keep = |x: &Scalar, v: &Scalar, n: Scalar| if x == v || wide { n } else { *x };
-    Some((keep(&a.n, &va, ra), keep(&b.n, &vb, rb)))
+    Scalar::refine_branch_as(width, cond, &a.n, &b.n, holds, wide)
 }
 
 /// Records what `a COND b` says about the context length.
