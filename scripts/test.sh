@@ -99,11 +99,20 @@ if cargo tree -q -e features,normal -p udf-cli | grep -q fault-injection; then
 fi
 # The fuzzing oracles are for the fuzz targets and the tests: nothing that ships builds them.
 for args in "-p udf-cli" "-p udf-kernel-glue" "-p udf-kernel-glue --features jit"; do
-    for c in udf-runtime udf-jit udf-kernel-glue udf-compiler; do
+    for c in udf-bytecode udf-runtime udf-jit udf-kernel-glue udf-compiler; do
         if cargo tree -q -e features,normal -i "$c" $args 2>/dev/null | grep -q 'feature "fuzzing"'; then
             echo "$args must not enable $c/fuzzing" >&2; exit 1
         fi
     done
+done
+# The program generators (udf_bytecode::{generate, shapes, rng}) are not in what a kernel links:
+# udf-bytecode's `fuzzing` feature is off in kernel-glue's build, and kernel-glue compiles
+# without it (with and without the JIT).
+for args in "" "--features jit"; do
+    if cargo tree -q -e features,normal -i udf-bytecode -p udf-kernel-glue $args | grep -q 'udf-bytecode feature "fuzzing"'; then
+        echo "udf-kernel-glue $args must not build the generators (udf-bytecode/fuzzing)" >&2; exit 1
+    fi
+    cargo check -q -p udf-kernel-glue $args
 done
 
 echo "== unit, property and suite tests"

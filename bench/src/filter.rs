@@ -29,6 +29,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use udf_bytecode::rng::Rng;
 use udf_bytecode::{Program, ProgramType};
 use udf_compiler::pcap::{LinkType, Options};
 use udf_jit::{Executable, Jit, Mode, Target};
@@ -45,26 +46,6 @@ const EXPRESSIONS: [&str; 4] = [
     "tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn",
 ];
 
-/// SplitMix64, seeded: the same capture every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    /// True `pct` percent of the time.
-    fn chance(&mut self, pct: u64) -> bool {
-        self.next() % 100 < pct
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 /// One packet: captured bytes (the whole packet) and length on the wire.
 struct Packet {
     data: Vec<u8>,
@@ -76,7 +57,7 @@ struct Packet {
 fn ip4(rng: &mut Rng, special: bool) -> [u8; 4] {
     if special {
         [10, 1, 2, 3]
-    } else if rng.chance(50) {
+    } else if rng.chance(50, 100) {
         [
             10,
             rng.below(256) as u8,
@@ -84,14 +65,14 @@ fn ip4(rng: &mut Rng, special: bool) -> [u8; 4] {
             1 + rng.below(254) as u8,
         ]
     } else {
-        (rng.next() as u32 | 0x0100_0000).to_be_bytes()
+        (rng.next_u64() as u32 | 0x0100_0000).to_be_bytes()
     }
 }
 
 fn ip6(rng: &mut Rng) -> [u8; 16] {
     let mut a = [0u8; 16];
     a[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
-    a[8..].copy_from_slice(&rng.next().to_be_bytes());
+    a[8..].copy_from_slice(&rng.next_u64().to_be_bytes());
     a
 }
 
@@ -105,7 +86,7 @@ fn transport(rng: &mut Rng, v6: bool) -> (u8, Vec<u8>) {
         _ => 1024 + rng.below(60_000) as u16,
     };
     let ephemeral = 32_768 + rng.below(28_000) as u16;
-    let (sport, dport) = if rng.chance(50) {
+    let (sport, dport) = if rng.chance(50, 100) {
         (ephemeral, service)
     } else {
         (service, ephemeral)
@@ -114,7 +95,7 @@ fn transport(rng: &mut Rng, v6: bool) -> (u8, Vec<u8>) {
         0..60 => {
             t.extend(sport.to_be_bytes());
             t.extend(dport.to_be_bytes());
-            t.extend(rng.next().to_be_bytes()); // seq, ack
+            t.extend(rng.next_u64().to_be_bytes()); // seq, ack
             t.push(5 << 4);
             let flags = match rng.below(100) {
                 0..10 => 0x02,  // SYN
@@ -151,7 +132,7 @@ fn transport(rng: &mut Rng, v6: bool) -> (u8, Vec<u8>) {
         }
         _ => {
             t.extend([if v6 { 128 } else { 8 }, 0, 0, 0]);
-            t.extend(rng.next().to_be_bytes());
+            t.extend(rng.next_u64().to_be_bytes());
             t.resize(t.len() + 56, 0x63);
             if v6 { 58 } else { 1 }
         }
@@ -161,21 +142,21 @@ fn transport(rng: &mut Rng, v6: bool) -> (u8, Vec<u8>) {
 
 /// The capture's packets.
 fn packets(n: usize) -> Vec<Packet> {
-    let mut rng = Rng(0x6669_6c74_6572_2d31);
+    let mut rng = Rng::new(0x6669_6c74_6572_2d31);
     (0..n)
         .map(|_| {
             let mut f = vec![
                 0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x02, 0x00, 0x00, 0x00, 0x00, 0x01,
             ];
-            if rng.chance(5) {
-                let vid: u16 = if rng.chance(50) { 100 } else { 200 };
+            if rng.chance(5, 100) {
+                let vid: u16 = if rng.chance(50, 100) { 100 } else { 200 };
                 f.extend([0x81, 0x00]);
                 f.extend(vid.to_be_bytes());
             }
-            if rng.chance(80) {
+            if rng.chance(80, 100) {
                 let (proto, body) = transport(&mut rng, false);
-                let special = rng.chance(10);
-                let (src, dst) = if rng.chance(50) {
+                let special = rng.chance(10, 100);
+                let (src, dst) = if rng.chance(50, 100) {
                     (ip4(&mut rng, special), ip4(&mut rng, false))
                 } else {
                     (ip4(&mut rng, false), ip4(&mut rng, special))

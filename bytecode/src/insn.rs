@@ -286,6 +286,25 @@ pub enum JmpCond {
     Sle,
 }
 
+/// `a COND b` for operands of one width, `$i` its signed type (one body for both widths).
+macro_rules! compare {
+    ($cond:expr, $a:expr, $b:expr, $i:ty) => {
+        match $cond {
+            JmpCond::Eq => $a == $b,
+            JmpCond::Gt => $a > $b,
+            JmpCond::Ge => $a >= $b,
+            JmpCond::Set => $a & $b != 0,
+            JmpCond::Ne => $a != $b,
+            JmpCond::Sgt => ($a as $i) > ($b as $i),
+            JmpCond::Sge => ($a as $i) >= ($b as $i),
+            JmpCond::Lt => $a < $b,
+            JmpCond::Le => $a <= $b,
+            JmpCond::Slt => ($a as $i) < ($b as $i),
+            JmpCond::Sle => ($a as $i) <= ($b as $i),
+        }
+    };
+}
+
 impl JmpCond {
     /// Every condition.
     pub const ALL: [JmpCond; 11] = [
@@ -322,38 +341,14 @@ impl JmpCond {
     /// Evaluates the condition on 64-bit operands.
     #[inline(always)]
     pub const fn eval64(self, a: u64, b: u64) -> bool {
-        match self {
-            JmpCond::Eq => a == b,
-            JmpCond::Gt => a > b,
-            JmpCond::Ge => a >= b,
-            JmpCond::Set => a & b != 0,
-            JmpCond::Ne => a != b,
-            JmpCond::Sgt => (a as i64) > (b as i64),
-            JmpCond::Sge => (a as i64) >= (b as i64),
-            JmpCond::Lt => a < b,
-            JmpCond::Le => a <= b,
-            JmpCond::Slt => (a as i64) < (b as i64),
-            JmpCond::Sle => (a as i64) <= (b as i64),
-        }
+        compare!(self, a, b, i64)
     }
 
     /// Evaluates the condition on the low 32 bits of each operand.
     #[inline(always)]
     pub const fn eval32(self, a: u64, b: u64) -> bool {
         let (a, b) = (a as u32, b as u32);
-        match self {
-            JmpCond::Eq => a == b,
-            JmpCond::Gt => a > b,
-            JmpCond::Ge => a >= b,
-            JmpCond::Set => a & b != 0,
-            JmpCond::Ne => a != b,
-            JmpCond::Sgt => (a as i32) > (b as i32),
-            JmpCond::Sge => (a as i32) >= (b as i32),
-            JmpCond::Lt => a < b,
-            JmpCond::Le => a <= b,
-            JmpCond::Slt => (a as i32) < (b as i32),
-            JmpCond::Sle => (a as i32) <= (b as i32),
-        }
+        compare!(self, a, b, i32)
     }
 
     /// The condition that holds exactly when this one does not.

@@ -8,7 +8,9 @@
 //! - [`ProgramType`]: the program types of the ABI as data ([`progtype`]);
 //! - [`ProgramBuilder`]: instructions, labels and stack slots laid out into a [`Program`], far
 //!   jumps handled one way ([`builder`]);
-//! - [`check()`]: the checks every engine makes before a run ([`check`](mod@check)).
+//! - [`check()`]: the checks every engine makes before a run ([`check`](mod@check));
+//! - with the `fuzzing` feature only (tests and fuzz targets, never a kernel): program generators
+//!   (`generate`, `shapes`) and their seeded random generator (`rng`).
 //!
 //! `no_std` + `alloc`: a kernel links this crate.
 #![no_std]
@@ -21,12 +23,16 @@ pub mod check;
 pub mod decode;
 pub mod disasm;
 pub mod encode;
+#[cfg(feature = "fuzzing")]
 pub mod generate;
 pub mod insn;
 pub mod opcode;
 pub mod program;
 pub mod progtype;
+#[cfg(feature = "fuzzing")]
+pub mod rng;
 pub mod semantics;
+#[cfg(feature = "fuzzing")]
 pub mod shapes;
 
 pub use asm::{AsmError, AsmErrorKind, AsmErrors, assemble, assemble_all, assemble_with_lines};

@@ -216,6 +216,34 @@ impl ProgramType {
         self.info().name
     }
 
+    /// The bytes of the context before the object (`acl`: the 16-byte request); 0 for the
+    /// other types.
+    pub const fn header_len(self) -> u32 {
+        match self.info().ctx.size {
+            CtxSize::HeaderThenTemplate(h) => h,
+            CtxSize::Template | CtxSize::Variable => 0,
+        }
+    }
+
+    /// The object size (what the verifier is told: `Config::ctx_size`, `--ctx-size`) of a
+    /// context of `context_len` bytes: the context less the type's header; `None` when the
+    /// context is shorter than the header.
+    pub const fn object_size(self, context_len: u32) -> Option<u32> {
+        context_len.checked_sub(self.header_len())
+    }
+
+    /// The context length a program of this type takes with an object of `object_size`
+    /// bytes: the header, then the object. `None` when the context is not template-sized
+    /// (`filter`, `raw`: any length).
+    pub const fn context_len(self, object_size: u32) -> Option<u64> {
+        match self.info().ctx.size {
+            CtxSize::Template | CtxSize::HeaderThenTemplate(_) => {
+                Some(self.header_len() as u64 + object_size as u64)
+            }
+            CtxSize::Variable => None,
+        }
+    }
+
     /// The helper with this id, if the type allows it.
     pub fn helper(self, id: u32) -> Option<&'static HelperSpec> {
         self.info().helpers.iter().find(|h| h.id == id)

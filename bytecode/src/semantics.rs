@@ -19,94 +19,60 @@ pub const fn alu(op: AluOp, width: Width, a: u64, b: u64) -> u64 {
     }
 }
 
-#[inline(always)]
-const fn alu64(op: AluOp, a: u64, b: u64) -> u64 {
-    match op {
-        AluOp::Add => a.wrapping_add(b),
-        AluOp::Sub => a.wrapping_sub(b),
-        AluOp::Mul => a.wrapping_mul(b),
-        AluOp::Div => match a.checked_div(b) {
-            Some(q) => q,
-            None => 0,
-        },
-        AluOp::SDiv => {
-            if b == 0 {
-                0
-            } else {
-                (a as i64).wrapping_div(b as i64) as u64
+/// One body for both widths: `$u`/`$i` the unsigned and signed types of the width. Shift
+/// amounts are masked to the width; `movsx` sign-extends from the narrower type (`MovSx32` at
+/// 32 bits, not encodable, is a plain move for totality).
+macro_rules! alu_at_width {
+    ($name:ident, $u:ty, $i:ty) => {
+        #[inline(always)]
+        const fn $name(op: AluOp, a: $u, b: $u) -> $u {
+            const MASK: $u = <$u>::BITS as $u - 1;
+            match op {
+                AluOp::Add => a.wrapping_add(b),
+                AluOp::Sub => a.wrapping_sub(b),
+                AluOp::Mul => a.wrapping_mul(b),
+                AluOp::Div => match a.checked_div(b) {
+                    Some(q) => q,
+                    None => 0,
+                },
+                AluOp::SDiv => {
+                    if b == 0 {
+                        0
+                    } else {
+                        (a as $i).wrapping_div(b as $i) as $u
+                    }
+                }
+                AluOp::Or => a | b,
+                AluOp::And => a & b,
+                AluOp::Lsh => a << (b & MASK),
+                AluOp::Rsh => a >> (b & MASK),
+                AluOp::Mod => {
+                    if b == 0 {
+                        a
+                    } else {
+                        a % b
+                    }
+                }
+                AluOp::SMod => {
+                    if b == 0 {
+                        a
+                    } else {
+                        (a as $i).wrapping_rem(b as $i) as $u
+                    }
+                }
+                AluOp::Xor => a ^ b,
+                AluOp::Mov => b,
+                AluOp::MovSx8 => b as i8 as $i as $u,
+                AluOp::MovSx16 => b as i16 as $i as $u,
+                AluOp::MovSx32 => b as i32 as $i as $u,
+                AluOp::Arsh => ((a as $i) >> (b & MASK)) as $u,
             }
         }
-        AluOp::Or => a | b,
-        AluOp::And => a & b,
-        AluOp::Lsh => a << (b & 63),
-        AluOp::Rsh => a >> (b & 63),
-        AluOp::Mod => {
-            if b == 0 {
-                a
-            } else {
-                a % b
-            }
-        }
-        AluOp::SMod => {
-            if b == 0 {
-                a
-            } else {
-                (a as i64).wrapping_rem(b as i64) as u64
-            }
-        }
-        AluOp::Xor => a ^ b,
-        AluOp::Mov => b,
-        AluOp::MovSx8 => b as i8 as i64 as u64,
-        AluOp::MovSx16 => b as i16 as i64 as u64,
-        AluOp::MovSx32 => b as i32 as i64 as u64,
-        AluOp::Arsh => ((a as i64) >> (b & 63)) as u64,
-    }
+    };
 }
 
-#[inline(always)]
-const fn alu32(op: AluOp, a: u32, b: u32) -> u32 {
-    match op {
-        AluOp::Add => a.wrapping_add(b),
-        AluOp::Sub => a.wrapping_sub(b),
-        AluOp::Mul => a.wrapping_mul(b),
-        AluOp::Div => match a.checked_div(b) {
-            Some(q) => q,
-            None => 0,
-        },
-        AluOp::SDiv => {
-            if b == 0 {
-                0
-            } else {
-                (a as i32).wrapping_div(b as i32) as u32
-            }
-        }
-        AluOp::Or => a | b,
-        AluOp::And => a & b,
-        AluOp::Lsh => a << (b & 31),
-        AluOp::Rsh => a >> (b & 31),
-        AluOp::Mod => {
-            if b == 0 {
-                a
-            } else {
-                a % b
-            }
-        }
-        AluOp::SMod => {
-            if b == 0 {
-                a
-            } else {
-                (a as i32).wrapping_rem(b as i32) as u32
-            }
-        }
-        AluOp::Xor => a ^ b,
-        AluOp::Mov => b,
-        AluOp::MovSx8 => b as i8 as i32 as u32,
-        AluOp::MovSx16 => b as i16 as i32 as u32,
-        // Not encodable for 32-bit; defined as a plain move for totality.
-        AluOp::MovSx32 => b,
-        AluOp::Arsh => ((a as i32) >> (b & 31)) as u32,
-    }
-}
+alu_at_width!(alu64, u64, i64);
+alu_at_width!(alu32, u32, i32);
 
 /// `-a` at the given width.
 #[inline(always)]

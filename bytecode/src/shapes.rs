@@ -4,26 +4,26 @@
 //! accepted one on every input, and a planted verifier bug in the mechanisms these shapes need
 //! (join symbols, 32-bit relations, equal-number narrowing, loop layouts) must show up here.
 //!
-//! - [`Kind::JoinNames`]: two paths bound two different offsets against the length
+//! - [`ShapeFamily::JoinNames`]: two paths bound two different offsets against the length
 //!   (`x + k1 <= len`, `y + k2 <= len`, with 64- or 32-bit arithmetic and comparisons), then
 //!   meet and read through the joined offset.
-//! - [`Kind::LoopLayout`]: a counted walk over a fixed-size object, laid out bottom-tested,
+//! - [`ShapeFamily::LoopLayout`]: a counted walk over a fixed-size object, laid out bottom-tested,
 //!   rotated (a jump down to the test), or entered in the middle (irreducible), counted with
 //!   `jlt`, `jne` or a 32-bit `jlt32`.
-//! - [`Kind::SumBound`]: a TLV option: `opt + optlen <= len`, then `optlen` pinned (`==`,
+//! - [`ShapeFamily::SumBound`]: a TLV option: `opt + optlen <= len`, then `optlen` pinned (`==`,
 //!   or a lower bound), then a read at `opt`.
-//! - [`Kind::CopyBound`]: a byte copied (masked, zero-extended, or masked lossily), the copy
+//! - [`ShapeFamily::CopyBound`]: a byte copied (masked, zero-extended, or masked lossily), the copy
 //!   bounded, the original used as the index.
 
 use alloc::format;
 use alloc::string::String;
 
-use crate::generate::Rng;
+use crate::rng::Rng;
 use crate::{Program, ProgramType, assemble};
 
-/// The shape families.
+/// The families of compiler-shaped programs [`shaped`] makes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
+pub enum ShapeFamily {
     /// Differently named offsets joined.
     JoinNames,
     /// Loops in clang's layouts.
@@ -34,13 +34,13 @@ pub enum Kind {
     SumBound,
 }
 
-impl Kind {
+impl ShapeFamily {
     /// Every family.
-    pub const ALL: [Kind; 4] = [
-        Kind::JoinNames,
-        Kind::LoopLayout,
-        Kind::CopyBound,
-        Kind::SumBound,
+    pub const ALL: [ShapeFamily; 4] = [
+        ShapeFamily::JoinNames,
+        ShapeFamily::LoopLayout,
+        ShapeFamily::CopyBound,
+        ShapeFamily::SumBound,
     ];
 }
 
@@ -60,12 +60,12 @@ pub struct Shaped {
 }
 
 /// One program of family `kind`.
-pub fn shaped(rng: &mut Rng, kind: Kind) -> Shaped {
+pub fn shaped(rng: &mut Rng, kind: ShapeFamily) -> Shaped {
     let (text, ty, ctx_size, proven) = match kind {
-        Kind::JoinNames => join_names(rng),
-        Kind::LoopLayout => loop_layout(rng),
-        Kind::CopyBound => copy_bound(rng),
-        Kind::SumBound => sum_bound(rng),
+        ShapeFamily::JoinNames => join_names(rng),
+        ShapeFamily::LoopLayout => loop_layout(rng),
+        ShapeFamily::CopyBound => copy_bound(rng),
+        ShapeFamily::SumBound => sum_bound(rng),
     };
     let program = match assemble(&text) {
         Ok(p) => p,

@@ -1,7 +1,8 @@
 //! The structure-aware generator: well-formed, bounded, deterministic programs that mostly pass
 //! the pre-run checks and contain the patterns a verifier must handle.
 
-use udf_bytecode::generate::{self, Features, Flaw, Rng, Shape, Structured};
+use udf_bytecode::generate::{self, Features, Flaw, Shape, Structured};
+use udf_bytecode::rng::Rng;
 use udf_bytecode::{CheckConfig, Insn, Program, ProgramType, Reg, Source, check};
 
 const SEEDS: u64 = 2000;

@@ -1,7 +1,8 @@
 //! Encoding, decoding, assembling and disassembling are exact inverses; the decoder is total.
 
 use proptest::prelude::*;
-use udf_bytecode::generate::{self, Rng};
+use udf_bytecode::generate;
+use udf_bytecode::rng::Rng;
 use udf_bytecode::{Program, assemble, disassemble};
 
 fn roundtrips(p: &Program) {

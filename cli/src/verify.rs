@@ -22,8 +22,9 @@ pub fn config(ty: ProgramType, ctx_size: Option<u32>, budget: u64) -> Config {
 /// The object size a context of `len` bytes gives a type whose size is fixed by a template.
 pub fn object_size(ty: ProgramType, len: usize) -> Option<u32> {
     match ty {
-        ProgramType::Owns | ProgramType::Size => u32::try_from(len).ok(),
-        ProgramType::Acl => len.checked_sub(16).and_then(|n| u32::try_from(n).ok()),
+        ProgramType::Owns | ProgramType::Size | ProgramType::Acl => len
+            .checked_sub(ty.header_len() as usize)
+            .and_then(|n| u32::try_from(n).ok()),
         _ => None,
     }
 }
@@ -257,12 +258,7 @@ pub fn facts_text(ty: ProgramType, prog: &Program, f: &Facts) -> String {
 /// the type's header (`acl`: the 16-byte request); `None` when the type's context has no
 /// template or no size is fixed.
 pub fn context_len(ty: ProgramType, ctx_size: Option<u32>) -> Option<u64> {
-    use udf_bytecode::progtype::CtxSize;
-    match (ty.info().ctx.size, ctx_size) {
-        (CtxSize::Template, Some(n)) => Some(u64::from(n)),
-        (CtxSize::HeaderThenTemplate(h), Some(n)) => Some(u64::from(h) + u64::from(n)),
-        _ => None,
-    }
+    ctx_size.and_then(|n| ty.context_len(n))
 }
 
 /// Refuses (exit 1, nothing run) an input whose size is not the one a `ty` program whose

@@ -23,6 +23,7 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 use udf_bytecode::ProgramType;
+use udf_bytecode::rng::Rng;
 use udf_cli::capture::{Capture, Link};
 use udf_cli::exec::{Code, run_code};
 use udf_compiler::pcap::{LinkType, Options};
@@ -387,32 +388,6 @@ fn reject_suite_all_refused() {
 // ---------------------------------------------------------------------------------------------
 // Generated captures.
 
-/// SplitMix64: small, seeded, good enough for test data.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    /// True `pct` percent of the time.
-    fn chance(&mut self, pct: u64) -> bool {
-        self.below(100) < pct
-    }
-    fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
-        &xs[self.below(xs.len() as u64) as usize]
-    }
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
-}
-
 const IP4: [[u8; 4]; 8] = [
     [10, 1, 2, 3],
     [10, 1, 2, 4],
@@ -452,14 +427,14 @@ const PORTS: [u16; 6] = [22, 53, 80, 443, 8080, 0];
 const VLAN_IDS: [u16; 4] = [1, 5, 100, 200];
 
 fn ip6(rng: &mut Rng) -> [u8; 16] {
-    let text = *rng.pick(&IP6_TEXT);
+    let text = rng.pick(&IP6_TEXT);
     text.parse::<std::net::Ipv6Addr>()
         .expect("an address")
         .octets()
 }
 
 fn port(rng: &mut Rng) -> u16 {
-    match *rng.pick(&PORTS) {
+    match rng.pick(&PORTS) {
         0 => 1024 + rng.below(64_000) as u16,
         p => p,
     }
@@ -477,7 +452,7 @@ fn transport(rng: &mut Rng, proto: u8) -> Vec<u8> {
             t.extend(rng.bytes(8)); // seq, ack
             let words = 5 + rng.below(4) as u8;
             t.push(words << 4);
-            t.push(*rng.pick(&TCP_FLAGS));
+            t.push(rng.pick(&TCP_FLAGS));
             t.extend(rng.bytes(6)); // window, checksum, urgent
             t.extend(std::iter::repeat_n(1u8, 4 * (usize::from(words) - 5)));
         }
@@ -492,7 +467,7 @@ fn transport(rng: &mut Rng, proto: u8) -> Vec<u8> {
             } else {
                 &[128, 129, 135, 136]
             };
-            t.push(*rng.pick(types));
+            t.push(rng.pick(types));
             t.push(rng.below(4) as u8);
             t.extend(rng.bytes(6));
         }
@@ -509,8 +484,8 @@ fn transport(rng: &mut Rng, proto: u8) -> Vec<u8> {
 }
 
 fn ipv4(rng: &mut Rng) -> Vec<u8> {
-    let proto = *rng.pick(&[6u8, 6, 17, 17, 1, 132, 47]);
-    let opts = if rng.chance(15) {
+    let proto = rng.pick(&[6u8, 6, 17, 17, 1, 132, 47]);
+    let opts = if rng.chance(15, 100) {
         1 + rng.below(3) as usize
     } else {
         0
@@ -542,10 +517,10 @@ fn ipv4(rng: &mut Rng) -> Vec<u8> {
 }
 
 fn ipv6(rng: &mut Rng) -> Vec<u8> {
-    let proto = *rng.pick(&[6u8, 6, 17, 17, 58, 132]);
+    let proto = rng.pick(&[6u8, 6, 17, 17, 58, 132]);
     let mut body = transport(rng, proto);
     let mut next = proto;
-    if rng.chance(10) {
+    if rng.chance(10, 100) {
         // A hop-by-hop options header first.
         let mut hbh = vec![proto, 0, 1, 4, 0, 0, 0, 0];
         hbh.extend(body);
@@ -584,8 +559,8 @@ fn packet(rng: &mut Rng) -> (Vec<u8>, Option<Vec<u8>>) {
     for t in 0..tags {
         let tpid: u16 = if tags == 2 && t == 0 { 0x88a8 } else { 0x8100 };
         f.extend(tpid.to_be_bytes());
-        let vid = if rng.chance(80) {
-            *rng.pick(&VLAN_IDS)
+        let vid = if rng.chance(80, 100) {
+            rng.pick(&VLAN_IDS)
         } else {
             rng.below(4096) as u16
         };
@@ -645,7 +620,7 @@ fn write_pcap(path: &Path, linktype: u32, packets: &[(Vec<u8>, u32)]) {
 // Generated expressions.
 
 fn number(rng: &mut Rng) -> u64 {
-    *rng.pick(&[0, 1, 2, 4, 5, 6, 17, 20, 40, 60, 64, 100, 255, 1500])
+    rng.pick(&[0, 1, 2, 4, 5, 6, 17, 20, 40, 60, 64, 100, 255, 1500])
 }
 
 /// An arithmetic operand: a packet field, the length, a constant, or an operation on them.
@@ -655,10 +630,10 @@ fn arith(rng: &mut Rng, depth: u32) -> String {
     ];
     match rng.below(if depth == 0 { 4 } else { 6 }) {
         0 | 1 => {
-            let size = *rng.pick(&[1u64, 1, 2, 4]);
-            let wide = rng.chance(20);
+            let size = rng.pick(&[1u64, 1, 2, 4]);
+            let wide = rng.chance(20, 100);
             let off = rng.below(if wide { 64 } else { 24 });
-            if rng.chance(85) {
+            if rng.chance(85, 100) {
                 format!("{}[{off}:{size}]", rng.pick(&protos))
             } else {
                 // A variable index.
@@ -668,7 +643,7 @@ fn arith(rng: &mut Rng, depth: u32) -> String {
         2 => "len".into(),
         3 => number(rng).to_string(),
         _ => {
-            let op = *rng.pick(&["+", "-", "*", "/", "%", "&", "|", "^", "<<", ">>"]);
+            let op = rng.pick(&["+", "-", "*", "/", "%", "&", "|", "^", "<<", ">>"]);
             let right = if op == "<<" || op == ">>" {
                 rng.below(8).to_string()
             } else {
@@ -681,15 +656,15 @@ fn arith(rng: &mut Rng, depth: u32) -> String {
 
 /// One pcap-filter primitive.
 fn primitive(rng: &mut Rng) -> String {
-    let ip4 = *rng.pick(&IP4_TEXT);
-    let ip6 = *rng.pick(&IP6_TEXT);
-    let mac = *rng.pick(&MAC_TEXT);
+    let ip4 = rng.pick(&IP4_TEXT);
+    let ip6 = rng.pick(&IP6_TEXT);
+    let mac = rng.pick(&MAC_TEXT);
     let p = port(rng);
     let q = port(rng);
-    let dir = *rng.pick(&["", "src ", "dst ", "src or dst ", "src and dst "]);
-    let vid = *rng.pick(&VLAN_IDS);
+    let dir = rng.pick(&["", "src ", "dst ", "src or dst ", "src and dst "]);
+    let vid = rng.pick(&VLAN_IDS);
     let n = number(rng);
-    let relop = *rng.pick(&["=", "==", "!=", ">", "<", ">=", "<="]);
+    let relop = rng.pick(&["=", "==", "!=", ">", "<", ">=", "<="]);
     match rng.below(40) {
         0 => format!("{dir}host {ip4}"),
         1 => format!("{dir}host {ip6}"),
@@ -775,10 +750,10 @@ fn primitive(rng: &mut Rng) -> String {
             ])
             .to_string(),
         26..32 => {
-            let proto = *rng.pick(&["ip", "tcp", "udp", "icmp", "ether", "ip6"]);
-            let size = *rng.pick(&[1u64, 2, 4]);
+            let proto = rng.pick(&["ip", "tcp", "udp", "icmp", "ether", "ip6"]);
+            let size = rng.pick(&[1u64, 2, 4]);
             let off = rng.below(24);
-            let mask = if rng.chance(40) {
+            let mask = if rng.chance(40, 100) {
                 format!(" & {:#x}", rng.below(256))
             } else {
                 String::new()
@@ -792,11 +767,15 @@ fn primitive(rng: &mut Rng) -> String {
 /// A random expression: primitives under `and`, `or`, `not` and parentheses (sometimes left
 /// to pcap-filter's precedence: `not` binds tightest, `and` and `or` alike, to the left).
 fn expression(rng: &mut Rng, depth: u32) -> String {
-    if depth == 0 || rng.chance(35) {
+    if depth == 0 || rng.chance(35, 100) {
         return primitive(rng);
     }
     let group = |rng: &mut Rng, s: String| {
-        if rng.chance(75) { format!("({s})") } else { s }
+        if rng.chance(75, 100) {
+            format!("({s})")
+        } else {
+            s
+        }
     };
     match rng.below(5) {
         0 | 1 => {
@@ -844,7 +823,7 @@ fn fixture() -> Option<&'static Fixture> {
     FIXTURE
         .get_or_init(|| {
             let oracle = oracle()?;
-            let mut rng = Rng(SEED);
+            let mut rng = Rng::new(SEED);
             let (mut eth, mut raw) = (Vec::new(), Vec::new());
             for _ in 0..PACKETS {
                 let (frame, ip) = packet(&mut rng);

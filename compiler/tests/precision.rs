@@ -7,7 +7,7 @@
 
 use std::cell::RefCell;
 
-use udf_bytecode::generate::Rng;
+use udf_bytecode::rng::Rng;
 use udf_bytecode::{CheckConfig, ProgramType};
 use udf_runtime::{Context, NoHelpers, RunOptions, Vm};
 

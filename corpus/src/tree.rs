@@ -23,18 +23,10 @@ use std::fs::{self, File};
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-/// Bytes of a 64-bit xorshift generator seeded with `seed`: the same bytes on every run.
+/// `len` bytes of the seeded generator (`udf_bytecode::rng`) from `seed`: the same bytes on
+/// every run.
 pub fn bytes(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    out
+    udf_bytecode::rng::Rng::new(seed).bytes(len)
 }
 
 /// Writes `len` seeded bytes to `path`.

@@ -12,29 +12,25 @@
 //! `UDF_JIT_PROGRAMS=N` sets the number of programs per property (default 64 in debug builds,
 //! 512 in release).
 
+mod common;
+
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
-use udf_bytecode::generate::{Hazard, Rng, Shape, program, structured};
+use udf_bytecode::generate::{Hazard, Shape, program, structured};
+use udf_bytecode::rng::Rng;
 use udf_bytecode::{CheckConfig, Program, ProgramType, disassemble};
 use udf_jit::{Executable, Jit, Mode, Target};
-use udf_runtime::{Context, EmitHelpers, Extent, Fault, FaultKind, RunOptions, Vm, prepare};
+use udf_runtime::{Context, EmitHelpers, Fault, FaultKind, RunOptions, Vm, prepare};
 use udf_verifier::{Config, verify};
+
+use common::Run;
 
 fn cases() -> u32 {
     std::env::var("UDF_JIT_PROGRAMS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(if cfg!(debug_assertions) { 64 } else { 512 })
-}
-
-/// Everything a run leaves behind.
-#[derive(Debug, PartialEq, Eq)]
-struct Run {
-    result: Result<(u64, Option<u64>), Fault>,
-    extents: Vec<Extent>,
-    ctx: Vec<u8>,
-    stack: Vec<u8>,
 }
 
 /// Inputs of the fixed size or of assorted lengths; every third one at an edge: empty, just
@@ -138,10 +134,7 @@ fn shaped_case(
     let ty = shape.ty;
     let prog = structured(&mut rng, &shape);
     let mut conf = Config::new(ty);
-    conf.ctx_size = match ty {
-        ProgramType::Acl => shape.ctx_size.map(|n| n - 16),
-        _ => shape.ctx_size,
-    };
+    conf.ctx_size = shape.ctx_size.and_then(|n| ty.object_size(n));
     conf.budget = 100_000;
     let Ok(facts) = verify(&prog, &conf) else {
         return Ok(false);

@@ -11,14 +11,17 @@
 //! - generated programs, verified (trusted code) and not (checked code, writable context,
 //!   faults, budgets), each with one runner for all its inputs.
 
-use udf_bytecode::generate::{Rng, Shape, program, structured};
+mod common;
+
+use udf_bytecode::generate::{Shape, program, structured};
+use udf_bytecode::rng::Rng;
 use udf_bytecode::{CheckConfig, Program, ProgramType, assemble, disassemble};
 use udf_jit::{Executable, Jit, Mode, Target};
 use udf_runtime::native::NativeRunner;
-use udf_runtime::{
-    Context, EmitHelpers, Extent, Fault, NoHelpers, RunOptions, STACK_FRAME, Vm, prepare,
-};
+use udf_runtime::{Context, EmitHelpers, NoHelpers, RunOptions, STACK_FRAME, Vm, prepare};
 use udf_verifier::{Access, Config, Facts, Verified, verify};
+
+use common::Run;
 
 /// `udf_compiler::pcap::compile("tcp port 80", &Options::default()).prog`, disassembled.
 const TCP_PORT_80: &str = "
@@ -206,15 +209,6 @@ fn packets() -> Vec<(Vec<u8>, u64)> {
     out
 }
 
-/// What a run leaves behind.
-#[derive(Debug, PartialEq, Eq)]
-struct Run {
-    result: Result<(u64, Option<u64>), Fault>,
-    extents: Vec<Extent>,
-    ctx: Vec<u8>,
-    stack: Vec<u8>,
-}
-
 /// The three engines, each keeping its state across runs: the interpreter's machine, the
 /// machine [`Executable::run`] borrows, and a runner.
 struct Engines<'e> {
@@ -400,10 +394,7 @@ fn trusted_case(jit: &mut Jit, seed: u64) -> bool {
     let shape = Shape::new(ty, 40);
     let prog = structured(&mut rng, &shape);
     let mut conf = Config::new(ty);
-    conf.ctx_size = match ty {
-        ProgramType::Acl => shape.ctx_size.map(|n| n - 16),
-        _ => shape.ctx_size,
-    };
+    conf.ctx_size = shape.ctx_size.and_then(|n| ty.object_size(n));
     conf.budget = 100_000;
     let Ok(facts) = verify(&prog, &conf) else {
         return false;

@@ -8,13 +8,14 @@
 //!   x86-64 code, re-signed with [`FUZZ_KEY`] so mutations reach the checks after
 //!   authentication) runs on a few inputs of its context size without a fault;
 //! - [`seed_packages`]: valid signed packages built from hand-assembled bytecode, to mutate
-//!   with [`mutate`] and [`XorShift`].
+//!   with [`mutate`] and a seeded [`Rng`].
 
 use alloc::string::ToString;
 use alloc::vec;
 use alloc::vec::Vec;
 
 use udf_bytecode::ProgramType;
+use udf_bytecode::rng::Rng;
 use udf_runtime::Vm;
 use udf_runtime::native::RegionEntry;
 
@@ -197,50 +198,16 @@ pub fn seed_packages() -> Vec<Vec<u8>> {
     out
 }
 
-/// A small xorshift generator, so the oracles need no dependency to mutate.
-#[derive(Clone, Debug)]
-pub struct XorShift(u64);
-
-impl XorShift {
-    /// A generator from `seed` (0 is replaced by a fixed nonzero state).
-    pub fn new(seed: u64) -> XorShift {
-        XorShift(if seed == 0 {
-            0x9e37_79b9_7f4a_7c15
-        } else {
-            seed
-        })
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    /// A number below `n` (0 when `n` is 0).
-    pub fn below(&mut self, n: usize) -> usize {
-        if n == 0 {
-            0
-        } else {
-            (self.next_u64() % n as u64) as usize
-        }
-    }
-}
-
 /// One to four random mutations of `pkg`: byte flips and overwrites, interesting 32-bit
 /// values (0, 1, all ones, lengths) over a field, truncation, insertion and deletion.
-pub fn mutate(pkg: &[u8], rng: &mut XorShift) -> Vec<u8> {
+pub fn mutate(pkg: &[u8], rng: &mut Rng) -> Vec<u8> {
     let mut out = pkg.to_vec();
-    for _ in 0..1 + rng.below(4) {
-        let at = rng.below(out.len().max(1));
-        match rng.below(8) {
+    for _ in 0..1 + rng.index(4) {
+        let at = rng.index(out.len().max(1));
+        match rng.index(8) {
             0 | 1 => {
                 if let Some(b) = out.get_mut(at) {
-                    *b ^= 1 << rng.below(8);
+                    *b ^= 1 << rng.index(8);
                 }
             }
             2 => {
@@ -250,7 +217,7 @@ pub fn mutate(pkg: &[u8], rng: &mut XorShift) -> Vec<u8> {
             }
             3 => {
                 let len = out.len() as u32;
-                let v = [0, 1, u32::MAX, len, len.wrapping_sub(32), 0x8000_0000][rng.below(6)]
+                let v = [0, 1, u32::MAX, len, len.wrapping_sub(32), 0x8000_0000][rng.index(6)]
                     .to_le_bytes();
                 for (i, b) in v.iter().enumerate() {
                     if let Some(slot) = out.get_mut(at + i) {
@@ -260,20 +227,20 @@ pub fn mutate(pkg: &[u8], rng: &mut XorShift) -> Vec<u8> {
             }
             4 => out.truncate(at),
             5 => {
-                let n = 1 + rng.below(16);
+                let n = 1 + rng.index(16);
                 let bytes: Vec<u8> = (0..n).map(|_| rng.next_u64() as u8).collect();
                 let at = at.min(out.len());
                 out.splice(at..at, bytes);
             }
             6 => {
-                let end = (at + 1 + rng.below(16)).min(out.len());
+                let end = (at + 1 + rng.index(16)).min(out.len());
                 if at < end {
                     out.drain(at..end);
                 }
             }
             _ => {
                 if let Some(b) = out.get_mut(at) {
-                    *b = [0, 0xff, 0x80, 0x7f][rng.below(4)];
+                    *b = [0, 0xff, 0x80, 0x7f][rng.index(4)];
                 }
             }
         }

@@ -8,7 +8,6 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
-use udf_bytecode::progtype::CtxSize;
 use udf_bytecode::{Program, ProgramType};
 use udf_runtime::{
     Compiled, Context, EmitHelpers, Extent, Fault, Helpers, NoHelpers, RunOptions, Vm,
@@ -122,11 +121,7 @@ impl Installed {
 
     /// The exact context length the program accepts, if fixed.
     pub fn expected_len(&self) -> Option<u64> {
-        match (self.ty.info().ctx.size, self.ctx_size) {
-            (CtxSize::Template, Some(n)) => Some(u64::from(n)),
-            (CtxSize::HeaderThenTemplate(h), Some(n)) => Some(u64::from(h) + u64::from(n)),
-            _ => None,
-        }
+        self.ctx_size.and_then(|n| self.ty.context_len(n))
     }
 
     /// Runs on `ctx` with the type's helpers (`emit` for `owns`, none otherwise); `wire_len`

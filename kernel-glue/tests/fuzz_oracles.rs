@@ -3,7 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use udf_kernel_glue::fuzzing::{XorShift, load_then_run, mutate, package_reader, seed_packages};
+use udf_bytecode::rng::Rng;
+use udf_kernel_glue::fuzzing::{load_then_run, mutate, package_reader, seed_packages};
 
 fn budget() -> Duration {
     let secs = std::env::var("UDF_FUZZ_SECS")
@@ -21,11 +22,11 @@ fn campaign(oracle: fn(&[u8]), rng_seed: u64) -> usize {
     for s in &seeds {
         oracle(s);
     }
-    let mut rng = XorShift::new(rng_seed);
+    let mut rng = Rng::new(rng_seed);
     let start = Instant::now();
     let mut n = seeds.len();
     while start.elapsed() < budget() {
-        let seed = &seeds[rng.below(seeds.len())];
+        let seed = &seeds[rng.index(seeds.len())];
         let input = mutate(seed, &mut rng);
         oracle(&input);
         n += 1;

@@ -660,7 +660,7 @@ proptest! {
     fn mutated_packages_round_trip(seed in any::<u64>()) {
         static BYTES: OnceLock<Vec<u8>> = OnceLock::new();
         let bytes = BYTES.get_or_init(|| build(web(), Target::Aarch64, true, Some(KEY)).to_bytes());
-        let mut rng = udf_kernel_glue::fuzzing::XorShift::new(seed);
+        let mut rng = udf_bytecode::rng::Rng::new(seed);
         let m = udf_kernel_glue::fuzzing::mutate(bytes, &mut rng);
         if let Ok(p) = Package::parse(&m) {
             prop_assert_eq!(p.to_bytes(), m);

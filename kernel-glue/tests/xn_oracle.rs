@@ -5,19 +5,8 @@
 
 use std::time::{Duration, Instant};
 
+use udf_bytecode::rng::Rng;
 use udf_kernel_glue::fuzzing_xn::{Fs, xn_ops};
-
-/// xorshift64*: enough randomness for operation bytes, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
 
 #[test]
 fn regressions_replay() {
@@ -53,14 +42,14 @@ fn hand_picked_operations() {
 
 #[test]
 fn random_operations_for_three_seconds() {
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15);
     let start = Instant::now();
     let (mut runs, mut ops, mut accepted) = (0u64, 0u64, 0usize);
     // At least 3 s and at least 40 runs (a build with kernel-glue's `jit` feature compiles the
     // oracle's programs natively on every run, which is slower).
     while start.elapsed() < Duration::from_secs(3) || runs < 40 {
-        let len = 8 * (1 + rng.next() % 48) as usize;
-        let data: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+        let len = 8 * (1 + rng.below(48)) as usize;
+        let data = rng.bytes(len);
         accepted += xn_ops(&data);
         runs += 1;
         ops += (len / 8) as u64;

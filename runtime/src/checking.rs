@@ -23,7 +23,7 @@ use core::fmt;
 
 use udf_bytecode::{Insn, Program, ProgramType, Reg, Source};
 use udf_verifier::state::{LEN, PTR_INSN, join_of};
-use udf_verifier::{Access, Facts, Kind, Recorded, Value, defines};
+use udf_verifier::{Access, Facts, Recorded, Value, ValueKind, defines};
 
 use crate::decoded::Compiled;
 use crate::fault::{Fault, FaultKind};
@@ -380,10 +380,10 @@ impl<'a> Checker<'a> {
 /// a pointer's offset in its region as signed.
 fn integer(v: &Value, x: u64) -> Option<i128> {
     match v.kind {
-        Kind::Uninit => None,
-        Kind::Scalar => Some(x as i128),
-        Kind::Ctx => Some(x.wrapping_sub(CTX_BASE) as i64 as i128),
-        Kind::Stack { frame } => {
+        ValueKind::Uninit => None,
+        ValueKind::Scalar => Some(x as i128),
+        ValueKind::Ctx => Some(x.wrapping_sub(CTX_BASE) as i64 as i128),
+        ValueKind::Stack { frame } => {
             let top = STACK_TOP - frame as u64 * STACK_FRAME as u64;
             Some(x.wrapping_sub(top) as i64 as i128)
         }
@@ -513,10 +513,10 @@ impl Checker<'_> {
 /// stack frames).
 fn holds(v: &Value, x: u64) -> bool {
     match v.kind {
-        Kind::Uninit => true,
-        Kind::Scalar => v.n.contains(x),
-        Kind::Ctx => v.n.contains(x.wrapping_sub(CTX_BASE)),
-        Kind::Stack { frame } => {
+        ValueKind::Uninit => true,
+        ValueKind::Scalar => v.n.contains(x),
+        ValueKind::Ctx => v.n.contains(x.wrapping_sub(CTX_BASE)),
+        ValueKind::Stack { frame } => {
             let top = STACK_TOP - frame as u64 * STACK_FRAME as u64;
             v.n.contains(x.wrapping_sub(top))
         }

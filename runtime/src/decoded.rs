@@ -1,4 +1,4 @@
-//! The interpreter's decode-once form: one flat, fixed-size [`Op`] per slot, its [`Kind`]
+//! The interpreter's decode-once form: one flat, fixed-size [`Op`] per slot, its [`SpecialisedOp`]
 //! fully specialised (operation, width, register or immediate source), immediates already
 //! extended, jump targets already absolute. The dispatch loop does one `match` per instruction
 //! and no decoding.
@@ -13,7 +13,7 @@ use udf_bytecode::semantics::extend_imm;
 #[allow(missing_docs)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
-pub enum Kind {
+pub enum SpecialisedOp {
     AddK,
     AddX,
     SubK,
@@ -164,7 +164,7 @@ pub enum Kind {
     FellOff,
 }
 
-/// Messages of [`Kind::Unsupported`].
+/// Messages of [`SpecialisedOp::Unsupported`].
 pub const UNSUPPORTED: [&str; 2] = [
     "lddw of a map, variable or code address (udfkit has no maps)",
     "kfunc calls (udfkit has no BTF)",
@@ -174,7 +174,7 @@ pub const UNSUPPORTED: [&str; 2] = [
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Op {
     /// What to do.
-    pub kind: Kind,
+    pub kind: SpecialisedOp,
     /// Destination (or base, for stores) register.
     pub dst: u8,
     /// Source register.
@@ -199,9 +199,9 @@ pub struct Compiled {
     pub(crate) stretch: Vec<u32>,
 }
 
-fn alu_kind(op: AluOp, width: Width, reg: bool) -> Kind {
-    use Kind::*;
-    let table: [Kind; 4] = match op {
+fn alu_kind(op: AluOp, width: Width, reg: bool) -> SpecialisedOp {
+    use SpecialisedOp::*;
+    let table: [SpecialisedOp; 4] = match op {
         AluOp::Add => [AddK, AddX, Add32K, Add32X],
         AluOp::Sub => [SubK, SubX, Sub32K, Sub32X],
         AluOp::Mul => [MulK, MulX, Mul32K, Mul32X],
@@ -224,9 +224,9 @@ fn alu_kind(op: AluOp, width: Width, reg: bool) -> Kind {
     table[usize::from(width == Width::W32) * 2 + usize::from(reg)]
 }
 
-fn jmp_kind(cond: JmpCond, width: Width, reg: bool) -> Kind {
-    use Kind::*;
-    let table: [Kind; 4] = match cond {
+fn jmp_kind(cond: JmpCond, width: Width, reg: bool) -> SpecialisedOp {
+    use SpecialisedOp::*;
+    let table: [SpecialisedOp; 4] = match cond {
         JmpCond::Eq => [JeqK, JeqX, Jeq32K, Jeq32X],
         JmpCond::Gt => [JgtK, JgtX, Jgt32K, Jgt32X],
         JmpCond::Ge => [JgeK, JgeX, Jge32K, Jge32X],
@@ -242,7 +242,7 @@ fn jmp_kind(cond: JmpCond, width: Width, reg: bool) -> Kind {
     table[usize::from(width == Width::W32) * 2 + usize::from(reg)]
 }
 
-fn sized(size: Size, kinds: [Kind; 4]) -> Kind {
+fn sized(size: Size, kinds: [SpecialisedOp; 4]) -> SpecialisedOp {
     kinds[match size {
         Size::B => 0,
         Size::H => 1,
@@ -254,7 +254,7 @@ fn sized(size: Size, kinds: [Kind; 4]) -> Kind {
 impl Compiled {
     /// Decodes `prog` once into the dispatch form.
     pub fn new(prog: &Program) -> Compiled {
-        use Kind::*;
+        use SpecialisedOp::*;
         let blank = Op {
             kind: Hole,
             dst: 0,

@@ -30,7 +30,8 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use udf_bytecode::generate::{Rng, Shape, structured_labeled};
+use udf_bytecode::generate::{Shape, structured_labeled};
+use udf_bytecode::rng::Rng;
 use udf_bytecode::{Program, ProgramType, disassemble};
 use udf_verifier::{Config, Facts, verify};
 
@@ -246,10 +247,7 @@ pub fn generated_case(seed: u64) -> Vec<u8> {
         program: s.program,
         ty,
         // The generator counts the acl request in its size; the verifier does not.
-        ctx_size: match ty {
-            ProgramType::Acl => shape.ctx_size.map(|n| n.saturating_sub(16)),
-            _ => shape.ctx_size,
-        },
+        ctx_size: shape.ctx_size.and_then(|n| ty.object_size(n)),
         input_seed: rng.next_u64() & 0xff_ffff_ffff,
     };
     case.to_bytes()
@@ -297,6 +295,63 @@ pub fn regressions(root: &std::path::Path, target: &str) -> Vec<(std::path::Path
             (p, data)
         })
         .collect()
+}
+
+/// Replays [`regressions`] of `target` (in this repository) through `oracle`, printing each
+/// input and the number of runs it `did`; returns their sum.
+#[cfg(feature = "std")]
+pub fn replay_regressions(target: &str, did: &str, oracle: fn(&[u8]) -> usize) -> usize {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut total = 0;
+    for (path, data) in regressions(&root, target) {
+        std::eprintln!("replaying {}", path.display());
+        let n = oracle(&data);
+        std::eprintln!("  {n} runs {did}");
+        total += n;
+    }
+    total
+}
+
+/// What an in-test campaign over generated cases saw.
+#[derive(Clone, Copy, Debug)]
+pub struct CampaignTally {
+    /// Cases given to the oracle.
+    pub inputs: u64,
+    /// Cases whose program the oracle ran (it returned more than 0).
+    pub accepted: u64,
+    /// Runs the oracle made, over every case.
+    pub runs: usize,
+}
+
+/// Runs `oracle` on [`generated_case`] of the seeds 0, 1, 2, ... (one in four mutated by a
+/// generator seeded with `rng_seed`: decode errors, odd headers, near-miss programs), at
+/// least `min_cases` of them and for at least [`campaign_time`].
+#[cfg(feature = "std")]
+pub fn generated_campaign(
+    oracle: fn(&[u8]) -> usize,
+    rng_seed: u64,
+    min_cases: u64,
+) -> CampaignTally {
+    let start = std::time::Instant::now();
+    let mut rng = Rng::new(rng_seed);
+    let mut tally = CampaignTally {
+        inputs: 0,
+        accepted: 0,
+        runs: 0,
+    };
+    let mut seed = 0;
+    while seed < min_cases || start.elapsed() < campaign_time() {
+        let mut data = generated_case(seed);
+        if seed % 4 == 3 {
+            mutate(&mut data, &mut rng);
+        }
+        let n = oracle(&data);
+        tally.accepted += u64::from(n > 0);
+        tally.runs += n;
+        tally.inputs += 1;
+        seed += 1;
+    }
+    tally
 }
 
 /// How long the in-test campaigns run: `UDF_FUZZ_SECS`, default 3 seconds.

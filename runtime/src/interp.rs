@@ -18,7 +18,7 @@ use alloc::vec::Vec;
 use udf_bytecode::insn::{AluOp, AtomicOp, Width};
 use udf_bytecode::semantics::{alu, packet_offset};
 
-use crate::decoded::{ATOMIC_FETCH, Compiled, Kind, UNSUPPORTED};
+use crate::decoded::{ATOMIC_FETCH, Compiled, SpecialisedOp, UNSUPPORTED};
 use crate::fault::{Fault, FaultKind};
 use crate::helpers::{HelperError, HelperReturn, Helpers};
 
@@ -474,7 +474,7 @@ fn exec<const EXACT: bool, const CHECK: bool>(
             };
         }
         let mut next = pc + 1;
-        use Kind::*;
+        use SpecialisedOp::*;
         match op.kind {
             AddK => r[d] = r[d].wrapping_add(imm),
             AddX => r[d] = r[d].wrapping_add(r[s]),

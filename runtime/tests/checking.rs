@@ -16,7 +16,8 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use udf_bytecode::generate::{Hazard, Rng, Shape, Structured, structured_labeled};
+use udf_bytecode::generate::{Hazard, Shape, Structured, structured_labeled};
+use udf_bytecode::rng::Rng;
 use udf_bytecode::{Program, ProgramType, assemble};
 use udf_runtime::checking::{Violation, run_checked};
 use udf_verifier::{Config, verify};
@@ -30,11 +31,7 @@ const TYPES: [ProgramType; 4] = [
 
 fn config(ty: ProgramType, ctx: Option<u32>) -> Config {
     let mut c = Config::new(ty);
-    c.ctx_size = match ty {
-        // The acl context is the 16-byte request then the object.
-        ProgramType::Acl => ctx.map(|n| n - 16),
-        _ => ctx,
-    };
+    c.ctx_size = ctx.and_then(|n| ty.object_size(n));
     c.record_states = true;
     // Generated programs are short; a smaller budget rejects their runaway loops sooner.
     c.budget = 100_000;

@@ -3,32 +3,13 @@
 //! exist and hold at least one input), then a few seconds of generated cases, some mutated
 //! (`UDF_FUZZ_SECS`, default 3).
 
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
-
-use udf_bytecode::generate::Rng;
-use udf_runtime::fuzzing::{Case, campaign_time, generated_case, mutate, verify_then_check};
-
-fn budget() -> Duration {
-    campaign_time()
-}
-
-fn regressions(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
-    udf_runtime::fuzzing::regressions(
-        &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."),
-        target,
-    )
-}
+use udf_runtime::fuzzing::{
+    Case, generated_campaign, generated_case, replay_regressions, verify_then_check,
+};
 
 #[test]
 fn verify_then_check_replays_regressions() {
-    let mut checked = 0;
-    for (path, data) in regressions("verify_then_check") {
-        eprintln!("replaying {}", path.display());
-        let n = verify_then_check(&data);
-        eprintln!("  {n} runs checked");
-        checked += n;
-    }
+    let checked = replay_regressions("verify_then_check", "checked", verify_then_check);
     // At least one checked-in input is a program the verifier accepts and the oracle runs.
     assert!(
         checked > 0,
@@ -38,22 +19,9 @@ fn verify_then_check_replays_regressions() {
 
 #[test]
 fn verify_then_check_on_generated_cases() {
-    let start = Instant::now();
-    let mut rng = Rng::new(0x5eed_0f22);
-    let (mut inputs, mut accepted, mut runs) = (0u64, 0u64, 0usize);
-    let mut seed = 0;
-    while seed < 64 || start.elapsed() < budget() {
-        let mut data = generated_case(seed);
-        // One in four mutated: reaches decode errors, odd headers and near-miss programs.
-        if seed % 4 == 3 {
-            mutate(&mut data, &mut rng);
-        }
-        let n = verify_then_check(&data);
-        accepted += u64::from(n > 0);
-        runs += n;
-        inputs += 1;
-        seed += 1;
-    }
+    // One in four mutated: reaches decode errors, odd headers and near-miss programs.
+    let t = generated_campaign(verify_then_check, 0x5eed_0f22, 64);
+    let (inputs, accepted, runs) = (t.inputs, t.accepted, t.runs);
     println!("verify_then_check: {inputs} inputs, {accepted} accepted, {runs} checked runs");
     // Generated programs are meant to be mostly valid: an oracle that checks few is idle.
     assert!(accepted * 3 >= inputs, "{accepted} of {inputs} accepted");

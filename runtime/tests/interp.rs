@@ -2,7 +2,8 @@
 //! programs.
 
 use proptest::prelude::*;
-use udf_bytecode::generate::{self, Rng};
+use udf_bytecode::generate;
+use udf_bytecode::rng::Rng;
 use udf_bytecode::{CheckConfig, CheckErrorKind, ProgramType, Reg, assemble};
 use udf_runtime::*;
 
@@ -152,29 +153,26 @@ fn local_calls_get_fresh_frames_and_keep_callee_saved_registers() {
     assert_eq!(r0(src), 42 + 6);
 }
 
+/// Runs a filter on `pkt` (no helpers, default options).
+fn run_packet(vm: &mut Vm, compiled: &Compiled, pkt: &[u8]) -> Outcome {
+    vm.run(
+        compiled,
+        Context::ReadOnly(pkt),
+        &mut NoHelpers,
+        &RunOptions::default(),
+    )
+    .expect("runs")
+}
+
 #[test]
 fn legacy_packet_loads_are_big_endian_and_return_zero_out_of_bounds() {
     let prog = assemble("ldabsh 2\nmov %r6, %r0\nldabsw 4\nexit").expect("assembles");
     let compiled = prepare(&prog, &CheckConfig::for_type(ProgramType::Filter)).expect("checks");
     let pkt = [0, 0, 0x12, 0x34, 0xde, 0xad, 0xbe, 0xef];
     let mut vm = Vm::new();
-    let out = vm
-        .run(
-            &compiled,
-            Context::ReadOnly(&pkt),
-            &mut NoHelpers,
-            &RunOptions::default(),
-        )
-        .expect("runs");
+    let out = run_packet(&mut vm, &compiled, &pkt);
     assert_eq!(out.r0, 0xdead_beef);
-    let out = vm
-        .run(
-            &compiled,
-            Context::ReadOnly(&pkt[..7]),
-            &mut NoHelpers,
-            &RunOptions::default(),
-        )
-        .expect("runs");
+    let out = run_packet(&mut vm, &compiled, &pkt[..7]);
     assert_eq!(
         out.r0, 0,
         "a load past the captured bytes rejects the packet"
@@ -182,14 +180,7 @@ fn legacy_packet_loads_are_big_endian_and_return_zero_out_of_bounds() {
 
     let prog = assemble("mov %r3, -1\nldindb %r3, 2\nexit").expect("assembles");
     let compiled = prepare(&prog, &CheckConfig::for_type(ProgramType::Filter)).expect("checks");
-    let out = vm
-        .run(
-            &compiled,
-            Context::ReadOnly(&pkt),
-            &mut NoHelpers,
-            &RunOptions::default(),
-        )
-        .expect("runs");
+    let out = run_packet(&mut vm, &compiled, &pkt);
     assert_eq!(
         out.r0, pkt[1] as u64,
         "X + k is computed in 32 bits: 0xffffffff + 2 wraps to byte 1"

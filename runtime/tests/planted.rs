@@ -10,8 +10,9 @@
 
 use std::time::{Duration, Instant};
 
-use udf_bytecode::generate::{Hazard, Rng, Shape, structured_labeled};
-use udf_bytecode::shapes::{Kind, shaped};
+use udf_bytecode::generate::{Hazard, Shape, structured_labeled};
+use udf_bytecode::rng::Rng;
+use udf_bytecode::shapes::{ShapeFamily, shaped};
 use udf_bytecode::{Program, ProgramType};
 use udf_runtime::checking::run_checked;
 use udf_verifier::{Config, Plant, verify};
@@ -25,10 +26,7 @@ const TYPES: [ProgramType; 4] = [
 
 fn config(ty: ProgramType, ctx: Option<u32>, plant: Plant) -> Config {
     let mut c = Config::new(ty);
-    c.ctx_size = match ty {
-        ProgramType::Acl => ctx.map(|n| n - 16),
-        _ => ctx,
-    };
+    c.ctx_size = ctx.and_then(|n| ty.object_size(n));
     c.record_states = true;
     c.budget = 100_000;
     c.fault_injection = Some(plant);
@@ -101,7 +99,7 @@ fn every_planted_verifier_bug_is_caught() {
             let mut rng = Rng::new(0x5eed_0000 + tried);
             tried += 1;
             if tried.is_multiple_of(3) {
-                let kind = Kind::ALL[(tried / 3) as usize % Kind::ALL.len()];
+                let kind = ShapeFamily::ALL[(tried / 3) as usize % ShapeFamily::ALL.len()];
                 let s = shaped(&mut rng, kind);
                 let mut conf = config(s.ty, s.ctx_size, plant);
                 conf.ctx_size = s.ctx_size;

@@ -3,7 +3,7 @@
 //! interpreter over many inputs, so every fact the acceptance rests on is checked. Each safe
 //! program has an unsafe relative (one byte more, one bound fewer) that must stay rejected.
 
-use udf_bytecode::generate::Rng;
+use udf_bytecode::rng::Rng;
 use udf_bytecode::{ProgramType, assemble};
 use udf_runtime::checking::run_checked;
 use udf_verifier::{Config, Facts, verify};
@@ -472,10 +472,10 @@ fn shaped_inputs(rng: &mut Rng, facts: &Facts) -> Vec<Vec<u8>> {
 /// past its proof is rejected.
 #[test]
 fn shapes_campaign() {
-    use udf_bytecode::shapes::{Kind, shaped};
+    use udf_bytecode::shapes::{ShapeFamily, shaped};
     let per_kind = if cfg!(debug_assertions) { 400 } else { 3000 };
     let mut rng = Rng::new(0x16);
-    for kind in Kind::ALL {
+    for kind in ShapeFamily::ALL {
         let (mut proven, mut unproven) = (0, 0);
         for _ in 0..per_kind {
             let s = shaped(&mut rng, kind);

@@ -18,7 +18,7 @@
 use std::sync::mpsc;
 use std::time::Duration;
 
-use udf_bytecode::generate::Rng;
+use udf_bytecode::rng::Rng;
 use udf_bytecode::{Program, ProgramType, assemble};
 use udf_runtime::checking::run_checked;
 use udf_verifier::{Config, Facts, Rejection, Verified, verify};

@@ -109,12 +109,11 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use udf_bytecode::check::CheckConfig;
-use udf_bytecode::progtype::CtxSize;
 use udf_bytecode::{Program, ProgramType, Reg};
 
 pub use error::{PathStep, Region, Rejection, Rule};
 pub use scalar::Scalar;
-pub use state::{Kind, Value};
+pub use state::{Value, ValueKind};
 pub use tnum::Tnum;
 
 use state::{Frame, LEN, State};
@@ -256,11 +255,9 @@ impl Config {
 
     /// The context length range `[min, max]` the type and size give.
     pub fn ctx_len(&self) -> (u64, u64) {
-        match (self.ty.info().ctx.size, self.ctx_size) {
-            (CtxSize::Template, Some(n)) => (n as u64, n as u64),
-            (CtxSize::HeaderThenTemplate(h), Some(n)) => (h as u64 + n as u64, h as u64 + n as u64),
-            (CtxSize::HeaderThenTemplate(h), None) => (h as u64, MAX_CTX_LEN),
-            _ => (0, MAX_CTX_LEN),
+        match self.ctx_size.and_then(|n| self.ty.context_len(n)) {
+            Some(len) => (len, len),
+            None => (u64::from(self.ty.header_len()), MAX_CTX_LEN),
         }
     }
 }
@@ -411,12 +408,12 @@ pub fn entry_state(conf: &Config) -> [Value; 11] {
     let (lo, hi) = conf.ctx_len();
     let mut regs = [Value::UNINIT; 11];
     regs[1] = Value {
-        kind: Kind::Ctx,
+        kind: ValueKind::Ctx,
         n: Scalar::constant(0),
         sym: None,
     };
     regs[2] = Value {
-        kind: Kind::Scalar,
+        kind: ValueKind::Scalar,
         n: Scalar::urange(lo, hi),
         sym: Some((LEN, 0)),
     };
@@ -424,7 +421,7 @@ pub fn entry_state(conf: &Config) -> [Value; 11] {
         regs[3] = Value::scalar(Scalar::urange(0, u32::MAX as u64));
     }
     regs[10] = Value {
-        kind: Kind::Stack { frame: 0 },
+        kind: ValueKind::Stack { frame: 0 },
         n: Scalar::constant(0),
         sym: None,
     };

@@ -583,6 +583,56 @@ impl Scalar {
         Scalar::refine(cond.negate(), a, b)
     }
 
+    /// The narrowed operands when `a COND b` compared on `width` bits (or, `holds` false, its
+    /// negation) can hold; `None` when it cannot. A 32-bit comparison narrows the operands'
+    /// 32-bit views (sign-extended for signed conditions), and carries the narrowing over to
+    /// an operand only where its view is the whole value. This is the analyzer's branch
+    /// refinement.
+    pub fn refine_branch(
+        width: Width,
+        cond: JmpCond,
+        a: &Scalar,
+        b: &Scalar,
+        holds: bool,
+    ) -> Option<(Scalar, Scalar)> {
+        Scalar::refine_branch_as(width, cond, a, b, holds, false)
+    }
+
+    /// [`Scalar::refine_branch`]; with `wide`, a 32-bit narrowing is carried over to the whole
+    /// value always (the planted bug `Jmp32NarrowsWide`).
+    pub(crate) fn refine_branch_as(
+        width: Width,
+        cond: JmpCond,
+        a: &Scalar,
+        b: &Scalar,
+        holds: bool,
+        wide: bool,
+    ) -> Option<(Scalar, Scalar)> {
+        let r = |x: &Scalar, y: &Scalar| {
+            if holds {
+                Scalar::refine(cond, x, y)
+            } else {
+                Scalar::refine_not(cond, x, y)
+            }
+        };
+        if width == Width::W64 {
+            return r(a, b);
+        }
+        let signed = matches!(
+            cond,
+            JmpCond::Sgt | JmpCond::Sge | JmpCond::Slt | JmpCond::Sle
+        );
+        let view = |x: &Scalar| {
+            let l = x.low32();
+            if signed { l.sign_extend(32) } else { l }
+        };
+        let (va, vb) = (view(a), view(b));
+        let (ra, rb) = r(&va, &vb)?;
+        // Where the 32-bit view is the whole value, the narrowing carries over.
+        let keep = |x: &Scalar, v: &Scalar, n: Scalar| if x == v || wide { n } else { *x };
+        Some((keep(a, &va, ra), keep(b, &vb, rb)))
+    }
+
     /// The values other than `x`, as far as intervals can say.
     fn exclude(mut self, x: u64) -> Option<Scalar> {
         if self.umin == x {
@@ -604,7 +654,7 @@ impl Scalar {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use udf_bytecode::generate::Rng;
+    use udf_bytecode::rng::Rng;
 
     fn sample(rng: &mut Rng) -> (Scalar, alloc::vec::Vec<u64>) {
         let base = match rng.below(4) {

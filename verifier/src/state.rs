@@ -71,7 +71,7 @@ fn join_slot(s: Sym, j: usize) -> Option<usize> {
 
 /// What a register (or a spilled stack slot) holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Kind {
+pub enum ValueKind {
     /// Nothing usable: never written, or different kinds on different paths.
     Uninit,
     /// A number.
@@ -90,7 +90,7 @@ pub enum Kind {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Value {
     /// Its kind.
-    pub kind: Kind,
+    pub kind: ValueKind,
     /// For scalars the value, for pointers the offset.
     pub n: Scalar,
     /// `n == sym + off` exactly (as integers, no wrap-around), when known.
@@ -100,7 +100,7 @@ pub struct Value {
 impl Value {
     /// Unusable.
     pub const UNINIT: Value = Value {
-        kind: Kind::Uninit,
+        kind: ValueKind::Uninit,
         n: Scalar::TOP,
         sym: None,
     };
@@ -108,7 +108,7 @@ impl Value {
     /// A scalar.
     pub const fn scalar(n: Scalar) -> Value {
         Value {
-            kind: Kind::Scalar,
+            kind: ValueKind::Scalar,
             n,
             sym: None,
         }
@@ -118,20 +118,20 @@ impl Value {
     /// context pointer's offset, `None` nothing (other kinds get no join symbols).
     pub const fn join_kind(&self) -> Option<bool> {
         match self.kind {
-            Kind::Scalar => Some(false),
-            Kind::Ctx => Some(true),
+            ValueKind::Scalar => Some(false),
+            ValueKind::Ctx => Some(true),
             _ => None,
         }
     }
 
     /// Whether this is a pointer.
     pub const fn is_pointer(&self) -> bool {
-        matches!(self.kind, Kind::Ctx | Kind::Stack { .. })
+        matches!(self.kind, ValueKind::Ctx | ValueKind::Stack { .. })
     }
 
     /// Every value of either; different kinds give [`Value::UNINIT`].
     pub fn join(&self, o: &Value) -> Value {
-        if self.kind != o.kind || self.kind == Kind::Uninit {
+        if self.kind != o.kind || self.kind == ValueKind::Uninit {
             return Value::UNINIT;
         }
         Value {
@@ -145,10 +145,12 @@ impl Value {
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.kind {
-            Kind::Uninit => f.write_str("uninitialised"),
-            Kind::Scalar => write!(f, "scalar {}", self.n),
-            Kind::Ctx => write!(f, "ctx pointer, offset {}", self.n),
-            Kind::Stack { frame } => write!(f, "stack pointer (frame {frame}), offset {}", self.n),
+            ValueKind::Uninit => f.write_str("uninitialised"),
+            ValueKind::Scalar => write!(f, "scalar {}", self.n),
+            ValueKind::Ctx => write!(f, "ctx pointer, offset {}", self.n),
+            ValueKind::Stack { frame } => {
+                write!(f, "stack pointer (frame {frame}), offset {}", self.n)
+            }
         }?;
         if let Some((s, o)) = self.sym {
             if s == LEN {
@@ -280,7 +282,7 @@ impl Frame {
             Some(w) if v == w => true,
             Some(w) => {
                 let j = v.join(w);
-                if j.kind == Kind::Uninit {
+                if j.kind == ValueKind::Uninit {
                     if v.is_pointer() || w.is_pointer() {
                         poison.push(*slot);
                     }
@@ -591,8 +593,8 @@ impl State {
         });
         // A number's greatest value, or a context pointer's greatest offset.
         let top = match v.kind {
-            Kind::Ctx if v.n.smin >= 0 => v.n.smax as i128,
-            Kind::Ctx => return by_sym,
+            ValueKind::Ctx if v.n.smin >= 0 => v.n.smax as i128,
+            ValueKind::Ctx => return by_sym,
             _ => v.n.umax as i128,
         };
         // (A negative bound from the ranges says nothing the ranges do not: keep none.)
@@ -669,7 +671,11 @@ impl State {
             return Some(self.len_min as i128);
         }
         let ptr = names_pointer(sym);
-        let want = if ptr { Kind::Ctx } else { Kind::Scalar };
+        let want = if ptr {
+            ValueKind::Ctx
+        } else {
+            ValueKind::Scalar
+        };
         let known = self
             .regs
             .iter()
@@ -736,7 +742,7 @@ impl State {
     pub fn narrow_equals(&mut self, sym: Sym, o: i64, n: &Scalar, unshifted: bool) {
         let narrow = |v: &mut Value| {
             let Some((s, o2)) = v.sym else { return };
-            if s != sym || v.kind != Kind::Scalar {
+            if s != sym || v.kind != ValueKind::Scalar {
                 return;
             }
             let d = if unshifted { 0 } else { o2 as i128 - o as i128 };
@@ -761,7 +767,8 @@ impl State {
                 self.len_max = hi as u64;
             }
         }
-        let holds = |v: &Value| v.kind == Kind::Scalar && matches!(v.sym, Some((s, _)) if s == sym);
+        let holds =
+            |v: &Value| v.kind == ValueKind::Scalar && matches!(v.sym, Some((s, _)) if s == sym);
         for f in &mut self.frames {
             if f.spills.iter().any(|(_, v)| holds(v)) || f.saved.iter().any(holds) {
                 let f = Rc::make_mut(f);

@@ -47,8 +47,8 @@
 //! bit positions (low bits, the byte, 31/32, 63) is 0, 1 or unknown, every other bit is a
 //! known copy of a fill (all 0 or all 1).
 //!
-//! Refinement is checked through the analyzer's composition (`analyze::refine`, private, is
-//! replicated below from public functions): 64-bit by [`Scalar::refine`] /
+//! Refinement is checked through the analyzer's own branch refinement,
+//! [`Scalar::refine_branch`]: 64-bit by [`Scalar::refine`] /
 //! [`Scalar::refine_not`], 32-bit on the low-32 view (sign-extended for signed conditions),
 //! carried back only where the view is the value. Every pair `(x, y)` that satisfies (or does
 //! not satisfy) the condition must stay in the refined values, and a side declared impossible
@@ -594,39 +594,6 @@ fn unary_ops_are_sound() {
     rep.finish();
 }
 
-/// The analyzer's refinement (`analyze::refine`, private), composed of the same public
-/// functions in the same way: keep in step with verifier/src/analyze.rs.
-fn analyzer_refine(
-    width: Width,
-    cond: JmpCond,
-    a: &Scalar,
-    b: &Scalar,
-    holds: bool,
-) -> Option<(Scalar, Scalar)> {
-    let r = |x: &Scalar, y: &Scalar| {
-        if holds {
-            Scalar::refine(cond, x, y)
-        } else {
-            Scalar::refine_not(cond, x, y)
-        }
-    };
-    if width == Width::W64 {
-        return r(a, b);
-    }
-    let signed = matches!(
-        cond,
-        JmpCond::Sgt | JmpCond::Sge | JmpCond::Slt | JmpCond::Sle
-    );
-    let view = |x: &Scalar| {
-        let l = x.low32();
-        if signed { l.sign_extend(32) } else { l }
-    };
-    let (va, vb) = (view(a), view(b));
-    let (ra, rb) = r(&va, &vb)?;
-    let keep = |x: &Scalar, v: &Scalar, n: Scalar| if x == v { n } else { *x };
-    Some((keep(a, &va, ra), keep(b, &vb, rb)))
-}
-
 #[test]
 fn refinements64_are_sound() {
     refinements(Width::W64);
@@ -647,7 +614,7 @@ fn refinements(w: Width) {
                 let mut st = Stat::default();
                 for (a, ga) in &fam {
                     for (b, gb) in &fam {
-                        let side = analyzer_refine(w, cond, a, b, holds);
+                        let side = Scalar::refine_branch(w, cond, a, b, holds);
                         let (mut xs, mut ys) = (Vec::new(), Vec::new());
                         for &x in ga {
                             for &y in gb {

@@ -15,7 +15,7 @@
 //! PREVAIL only does with the `termination` option: that difference is counted, not hidden.
 
 use udf_bytecode::{Insn, Program, ProgramType};
-use udf_verifier::{Config, Kind, Scalar, Value, verify};
+use udf_verifier::{Config, Scalar, Value, ValueKind, verify};
 
 use super::{AssumeMode, Case, RegPre, assemble_with, parse_pre, unsupported_option};
 
@@ -62,19 +62,19 @@ fn entry(case: &Case) -> Result<[Value; 11], String> {
                 scalar(s, u).ok_or_else(|| format!("r{k}: empty number range in pre"))?,
             ),
             RegPre::Stack { offset: (lo, hi) } => Value {
-                kind: Kind::Stack { frame: 0 },
+                kind: ValueKind::Stack { frame: 0 },
                 n: Scalar::srange(lo - 512, hi - 512),
                 sym: None,
             },
             RegPre::Ctx { offset: (lo, hi) } => Value {
-                kind: Kind::Ctx,
+                kind: ValueKind::Ctx,
                 n: Scalar::srange(lo, hi),
                 sym: None,
             },
         };
     }
     regs[10] = Value {
-        kind: Kind::Stack { frame: 0 },
+        kind: ValueKind::Stack { frame: 0 },
         n: Scalar::constant(0),
         sym: None,
     };

@@ -14,29 +14,8 @@ pub struct Input {
     pub what: String,
 }
 
-/// A deterministic xorshift64* generator.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed | 1)
-    }
-
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
-}
+/// The seeded generator of the inputs.
+pub use udf_bytecode::rng::Rng;
 
 // ---------------------------------------------------------------------------------------------
 // Captures
@@ -612,7 +591,7 @@ fn mutate(p: &mut [u8], rng: &mut Rng) {
             0 => 0,
             1 => 0xff,
             2 => p[at] ^ (1 << rng.below(8)),
-            _ => rng.next() as u8,
+            _ => rng.next_u64() as u8,
         };
     }
 }
