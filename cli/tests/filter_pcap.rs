@@ -25,7 +25,7 @@ use serde_json::Value;
 use udf_bytecode::ProgramType;
 use udf_cli::capture::{Capture, Link};
 use udf_cli::exec::{Code, run_code};
-use udf_compiler::pcap::{LinkType, Options};
+use udf_pcap::{LinkType, Options};
 use udf_runtime::Vm;
 
 /// apply.json Ethernet/raw-IP cases the front end must compile (of 90).
@@ -329,7 +329,7 @@ fn accept_suite_share_compiled() {
             snaplen: case["snaplen"].as_u64().map_or(262_144, |s| s as u32),
             netmask: suite_netmask(&case),
         };
-        match udf_compiler::pcap::compile(expr, &opts) {
+        match udf_pcap::compile(expr, &opts) {
             Ok(_) => compiled += 1,
             Err(d) => {
                 assert!(
@@ -371,7 +371,7 @@ fn reject_suite_all_refused() {
             netmask: suite_netmask(&case),
             ..Options::default()
         };
-        if udf_compiler::pcap::compile(expr, &opts).is_ok() {
+        if udf_pcap::compile(expr, &opts).is_ok() {
             wrongly.push(format!(
                 "`{expr}` ({}): compiled; libpcap: {}",
                 link.name(),
@@ -991,7 +991,7 @@ fn generated_expressions_agree_with_libpcap() {
                 snaplen: 262_144,
                 netmask: None,
             };
-            let compiled = udf_compiler::pcap::compile(&case.expr, &opts);
+            let compiled = udf_pcap::compile(&case.expr, &opts);
             let want = match &case.want[k] {
                 Ok(w) => w,
                 Err(_) => {
@@ -1343,7 +1343,7 @@ fn pcapng_interfaces_each_get_their_link() {
             .unwrap();
         }
     }
-    let front_end = udf_compiler::pcap::compile("ip", &Options::default()).is_ok();
+    let front_end = udf_pcap::compile("ip", &Options::default()).is_ok();
     for engine in ["interp", "jit"] {
         let o = udf(&[
             "filter",

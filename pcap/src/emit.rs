@@ -3,10 +3,10 @@
 //! computation when every path into the test already left that value in A (or X), and jumping
 //! with the 8-bit offsets of classic BPF (a long jump goes through `ja`).
 
+use crate::ast::ArithOp;
 use crate::cbpf::{SockFilter, op};
-use crate::pcap::ast::ArithOp;
-use crate::pcap::codegen::{Cond, V};
-use crate::pcap::opt::{ACCEPT, Graph, Node, REJECT};
+use crate::codegen::{Cond, V};
+use crate::opt::{ACCEPT, Graph, Node, REJECT};
 
 /// How many headers a `protochain` walk follows: IPv6 extension headers (and AH), and AH
 /// after IPv4. Enough for the longest chain in libpcap's own test captures (100 IPv6 extension

@@ -6,8 +6,8 @@
 
 use std::path::PathBuf;
 
-use udf_compiler::cbpf::{self, SockFilter, op};
-use udf_compiler::pcap::{self, LinkType, Options};
+use udf_pcap::cbpf::{self, SockFilter, op};
+use udf_pcap::{LinkType, Options};
 
 fn suite(name: &str) -> serde_json::Value {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -262,7 +262,7 @@ fn accept_suite_matches_libpcap_optimiser_in_size_and_meaning() {
         let Some(o) = opts(c) else { continue };
         total += 1;
         let expr = c["expr"].as_str().expect("expr");
-        let ours = match pcap::compile_cbpf(expr, &o) {
+        let ours = match udf_pcap::compile_cbpf(expr, &o) {
             Ok(p) => p,
             Err(d) => {
                 assert!(

@@ -22,9 +22,9 @@
 use core::fmt;
 use std::sync::OnceLock;
 
-use crate::diag::Diagnostic;
-use crate::pcap::ast::{Arith, ArithOp, Dir, Expr, Id, Keyword, Kind, Llc, Proto, Quals, RelOp};
-use crate::srcmap::Span;
+use crate::ast::{Arith, ArithOp, Dir, Expr, Id, Keyword, Kind, Llc, Proto, Quals, RelOp};
+use udf_diag::Diagnostic;
+use udf_diag::Span;
 
 const SYNTAX: &str = "udf::pcap::syntax";
 const UNSUPPORTED: &str = "udf::pcap::unsupported";

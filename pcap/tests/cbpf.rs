@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as PtConfig, TestRunner};
 use udf_bytecode::{CheckConfig, Insn, JmpCond, Program, ProgramType};
-use udf_compiler::cbpf::{
+use udf_pcap::cbpf::{
     self, CbpfError, SockFilter, compile, disasm, interpret, parse_any, parse_dd, parse_raw,
     to_raw, translate, validate,
 };

@@ -1,5 +1,7 @@
-//! The pcap-filter(7) front end: a tcpdump expression compiled to classic BPF with libpcap's
-//! meaning, then through the classic-BPF translation to verified eBPF.
+//! The pcap-filter(7) front end and classic BPF: a tcpdump expression compiled to classic BPF with
+//! libpcap's meaning, then through the classic-BPF translation ([`cbpf`]) to verified eBPF.
+//! Errors are `udf-diag` diagnostics located in the expression; the `.udf` compiler reports them
+//! for its `filter NAME = pcap "..."` entries.
 //!
 //! ```text
 //! expression ──parse──► syntax tree (qualifiers inherited) ──gen──► decision graph
@@ -7,6 +9,7 @@
 //! ```
 
 pub mod ast;
+pub mod cbpf;
 mod codegen;
 mod emit;
 mod opt;
@@ -68,7 +71,7 @@ use udf_bytecode::Program;
 use udf_verifier::Verified;
 
 use crate::cbpf::SockFilter;
-use crate::diag::Diagnostic;
+use udf_diag::Diagnostic;
 
 /// A compiled expression: its classic BPF and the verified eBPF made from it.
 #[derive(Clone, Debug)]
@@ -190,8 +193,8 @@ fn depth(e: &ast::Expr) -> usize {
     max
 }
 
-fn whole(expr: &str) -> crate::srcmap::Span {
-    crate::srcmap::Span::new(0, expr.len())
+fn whole(expr: &str) -> udf_diag::Span {
+    udf_diag::Span::new(0, expr.len())
 }
 
 #[cfg(test)]

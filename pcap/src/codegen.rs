@@ -5,11 +5,11 @@
 //! Link-layer state follows the expression left to right as libpcap's does: `vlan`, and
 //! `pppoes` move the offsets of everything written after them.
 
-use crate::diag::Diagnostic;
-use crate::pcap::LinkType;
-use crate::pcap::Options;
-use crate::pcap::ast::{Arith, ArithOp, Dir, Expr, Id, Keyword, Kind, Llc, Proto, RelOp};
-use crate::srcmap::Span;
+use crate::LinkType;
+use crate::Options;
+use crate::ast::{Arith, ArithOp, Dir, Expr, Id, Keyword, Kind, Llc, Proto, RelOp};
+use udf_diag::Diagnostic;
+use udf_diag::Span;
 
 /// A 32-bit value computed from the packet, as classic BPF computes it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -933,7 +933,7 @@ impl Gen {
 
     fn port_range(&self, id: &Id, span: Span, range: bool) -> R<(u32, u32)> {
         let one = |s: &str| -> R<u32> {
-            if let Ok(n) = crate::pcap::parse::parse_number(s) {
+            if let Ok(n) = crate::parse::parse_number(s) {
                 return Ok(n);
             }
             service_port(s).ok_or_else(|| bad_value(span, format!("unknown port `{s}`")))

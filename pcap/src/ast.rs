@@ -2,7 +2,7 @@
 //! qualifier inheritance (`host a or b` is `host a or host b`): every primitive carries its own
 //! qualifiers. Spans are byte ranges of the expression text.
 
-use crate::srcmap::Span;
+use udf_diag::Span;
 
 /// A filter expression.
 #[derive(Clone, Debug, PartialEq, Eq)]

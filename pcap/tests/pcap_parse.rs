@@ -4,12 +4,10 @@
 
 use std::path::PathBuf;
 
-use udf_compiler::Diagnostic;
-use udf_compiler::Span;
-use udf_compiler::pcap::ast::{
-    Arith, ArithOp, Dir, Expr, Id, Keyword, Kind, Llc, Proto, Quals, RelOp,
-};
-use udf_compiler::pcap::parse;
+use udf_diag::Diagnostic;
+use udf_diag::Span;
+use udf_pcap::ast::{Arith, ArithOp, Dir, Expr, Id, Keyword, Kind, Llc, Proto, Quals, RelOp};
+use udf_pcap::parse;
 
 fn suite(name: &str) -> Vec<serde_json::Value> {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
