@@ -24,13 +24,15 @@ struct Regs {
     x: Option<V>,
 }
 
-struct Code {
+/// The classic BPF being written: the instructions so far, what A and X hold, and how many
+/// scratch words hold pending operands.
+struct Emitter {
     out: Vec<SockFilter>,
     regs: Regs,
     depth: u32,
 }
 
-impl Code {
+impl Emitter {
     fn stmt(&mut self, code: u16, k: u32) {
         self.out.push(SockFilter::stmt(code, k));
     }
@@ -276,7 +278,7 @@ pub(crate) fn emit(g: &Graph, snaplen: u32) -> Result<Vec<SockFilter>, TooComple
         let Some(regs) = entry[i].take() else {
             continue;
         };
-        let mut c = Code {
+        let mut c = Emitter {
             out: Vec::new(),
             regs,
             depth: 0,

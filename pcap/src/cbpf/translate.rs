@@ -323,36 +323,40 @@ impl Plan {
 
 /// What is known on entry to an instruction, on every path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct St {
-    /// `caplen >= fixed` has been tested.
-    fixed: u64,
+struct KnownOnEntry {
+    /// `caplen >= checked_len` has been tested.
+    checked_len: u64,
     /// Which definition of X is in `r6` (`None`: different ones on different paths).
-    xid: Option<usize>,
-    /// `X + xknown <= caplen` has been tested (for `xid`).
-    xknown: u64,
-    /// `r5 == r1 + X` (for `xid`).
-    xp: bool,
-    /// X is not 0 (for `xid`).
-    xnz: bool,
+    x_def: Option<usize>,
+    /// `X + x_checked_len <= caplen` has been tested (for `x_def`).
+    x_checked_len: u64,
+    /// `r5 == r1 + X` (for `x_def`).
+    x_pointer: bool,
+    /// X is not 0 (for `x_def`).
+    x_nonzero: bool,
 }
 
-impl St {
-    fn meet(self, o: St) -> St {
-        let same = self.xid.is_some() && self.xid == o.xid;
-        St {
-            fixed: self.fixed.min(o.fixed),
-            xid: if same { self.xid } else { None },
-            xknown: if same { self.xknown.min(o.xknown) } else { 0 },
-            xp: same && self.xp && o.xp,
-            xnz: same && self.xnz && o.xnz,
+impl KnownOnEntry {
+    fn meet(self, o: KnownOnEntry) -> KnownOnEntry {
+        let same = self.x_def.is_some() && self.x_def == o.x_def;
+        KnownOnEntry {
+            checked_len: self.checked_len.min(o.checked_len),
+            x_def: if same { self.x_def } else { None },
+            x_checked_len: if same {
+                self.x_checked_len.min(o.x_checked_len)
+            } else {
+                0
+            },
+            x_pointer: same && self.x_pointer && o.x_pointer,
+            x_nonzero: same && self.x_nonzero && o.x_nonzero,
         }
     }
 
     fn new_x(&mut self, id: usize, nonzero: bool) {
-        self.xid = Some(id);
-        self.xknown = 0;
-        self.xp = false;
-        self.xnz = nonzero;
+        self.x_def = Some(id);
+        self.x_checked_len = 0;
+        self.x_pointer = false;
+        self.x_nonzero = nonzero;
     }
 }
 
@@ -541,7 +545,7 @@ impl Emitter<'_> {
     }
 
     /// Emits instruction `i` in state `s`; returns the state after it.
-    fn insn(&mut self, i: usize, mut s: St, next: Target) -> St {
+    fn insn(&mut self, i: usize, mut s: KnownOnEntry, next: Target) -> KnownOnEntry {
         let plan = self.plan;
         match plan.ops[i] {
             Op::RetK(k) => {
@@ -591,18 +595,18 @@ impl Emitter<'_> {
             }
             Op::Abs { size, k } => {
                 let end = k as u64 + size.bytes() as u64;
-                if s.fixed < end {
+                if s.checked_len < end {
                     let t = plan.ant_fixed[i];
                     self.len_test(t);
-                    s.fixed = t;
+                    s.checked_len = t;
                 }
                 self.load(size, A, PKT, k);
             }
             Op::Msh { k } => {
-                if s.fixed < k as u64 + 1 {
+                if s.checked_len < k as u64 + 1 {
                     let t = plan.ant_fixed[i];
                     self.len_test(t);
-                    s.fixed = t;
+                    s.checked_len = t;
                 }
                 self.load(Size::B, X, PKT, k);
                 self.push(alu32(AluOp::And, X, Source::Imm(0xf)));
@@ -611,8 +615,8 @@ impl Emitter<'_> {
             }
             Op::Ind { size, k } => {
                 let end = k as u64 + size.bytes() as u64;
-                if s.xid.is_none() || s.xknown < end {
-                    if s.xid.is_none() {
+                if s.x_def.is_none() || s.x_checked_len < end {
+                    if s.x_def.is_none() {
                         // Paths with different X meet here: give X one symbol again.
                         self.push(alu32(AluOp::Mov, X, Source::Reg(X)));
                         s.new_x(plan.ops.len() + i, false);
@@ -624,7 +628,7 @@ impl Emitter<'_> {
                     } else {
                         self.push(alu32(AluOp::Mov, XP, imm(t as u32)));
                         self.push(alu64(AluOp::Add, TMP, Source::Reg(XP)));
-                        s.xp = false;
+                        s.x_pointer = false;
                     }
                     self.jcc(
                         Width::W64,
@@ -633,12 +637,12 @@ impl Emitter<'_> {
                         Source::Reg(CAPLEN),
                         Target::Ret0,
                     );
-                    s.xknown = t;
+                    s.x_checked_len = t;
                 }
-                if !s.xp {
+                if !s.x_pointer {
                     self.push(alu64(AluOp::Mov, XP, Source::Reg(PKT)));
                     self.push(alu64(AluOp::Add, XP, Source::Reg(X)));
-                    s.xp = true;
+                    s.x_pointer = true;
                 }
                 self.load(size, A, XP, k);
             }
@@ -683,9 +687,9 @@ impl Emitter<'_> {
                     });
                     self.push(alu32(AluOp::Mov, A, Source::Imm(0)));
                 } else {
-                    if matches!(aop, AluOp::Div | AluOp::Mod) && !s.xnz {
+                    if matches!(aop, AluOp::Div | AluOp::Mod) && !s.x_nonzero {
                         self.jcc(Width::W64, JmpCond::Eq, X, Source::Imm(0), Target::Ret0);
-                        s.xnz = true;
+                        s.x_nonzero = true;
                     }
                     self.push(alu32(aop, A, Source::Reg(X)));
                 }
@@ -746,14 +750,14 @@ impl Emitter<'_> {
         let plan = self.plan;
         let n = plan.ops.len();
         self.prologue();
-        let mut states: Vec<Option<St>> = vec![None; n];
+        let mut states: Vec<Option<KnownOnEntry>> = vec![None; n];
         if n > 0 && plan.live[0] {
-            states[0] = Some(St {
-                fixed: 0,
-                xid: Some(2 * n),
-                xknown: 0,
-                xp: false,
-                xnz: false,
+            states[0] = Some(KnownOnEntry {
+                checked_len: 0,
+                x_def: Some(2 * n),
+                x_checked_len: 0,
+                x_pointer: false,
+                x_nonzero: false,
             });
         }
         let live: Vec<usize> = (0..n).filter(|&i| plan.live[i]).collect();
