@@ -6,6 +6,8 @@
 //! - [`assemble`] / [`disassemble`]: the text dialect of the bpf_conformance suite ([`asm`],
 //!   [`disasm`]);
 //! - [`ProgramType`]: the program types of the ABI as data ([`progtype`]);
+//! - [`ProgramBuilder`]: instructions, labels and stack slots laid out into a [`Program`], far
+//!   jumps handled one way ([`builder`]);
 //! - [`check()`]: the checks every engine makes before a run ([`check`](mod@check)).
 //!
 //! `no_std` + `alloc`: a kernel links this crate.
@@ -14,6 +16,7 @@
 extern crate alloc;
 
 pub mod asm;
+pub mod builder;
 pub mod check;
 pub mod decode;
 pub mod disasm;
@@ -27,6 +30,7 @@ pub mod semantics;
 pub mod shapes;
 
 pub use asm::{AsmError, AsmErrorKind, AsmErrors, assemble, assemble_all, assemble_with_lines};
+pub use builder::{BuildError, FarJumps, Label, ProgramBuilder};
 pub use check::{CheckConfig, CheckError, CheckErrorKind, check};
 pub use decode::{DecodeError, DecodeErrorKind};
 pub use disasm::disassemble;
