@@ -33,7 +33,8 @@
 //! the fact has a symbol to hold on to.
 
 use udf_bytecode::{
-    AluOp, Endian, Insn, JmpCond, Program, ProgramType, Reg, Size, Source, SwapBits, Width,
+    AluOp, BuildError, Endian, FarJumps, Insn, JmpCond, Label, Program, ProgramBuilder,
+    ProgramType, Reg, Size, Source, SwapBits, Width,
 };
 use udf_verifier::{Config, Verified};
 
@@ -367,17 +368,15 @@ enum Target {
     Ret0,
 }
 
-/// A jump offset did not fit 16 bits: emit again with 32-bit unconditional jumps.
-struct TooFar;
-
+/// The eBPF being written, through a program builder whose origin of each instruction is the
+/// classic instruction it came from (`None` for the prologue and the shared exit).
 struct Emitter<'a> {
     plan: &'a Plan,
-    far: bool,
-    code: Vec<Insn>,
-    origin: Vec<Option<usize>>,
-    fixups: Vec<(usize, Target)>,
-    labels: Vec<Option<usize>>,
-    cur: Option<usize>,
+    code: ProgramBuilder<Option<usize>>,
+    /// The label of each classic instruction, bound where its code starts (if emitted).
+    labels: Vec<Label>,
+    /// The shared `r0 = 0; exit`.
+    ret0: Label,
     ret0_used: bool,
 }
 
@@ -403,49 +402,45 @@ fn imm(k: u32) -> Source {
     Source::Imm(k as i32)
 }
 
-impl Emitter<'_> {
-    fn push(&mut self, insn: Insn) {
-        self.code.push(insn);
-        self.origin.push(self.cur);
+impl<'a> Emitter<'a> {
+    fn new(plan: &'a Plan) -> Emitter<'a> {
+        let mut code = ProgramBuilder::new();
+        let labels = (0..plan.ops.len()).map(|_| code.label()).collect();
+        let ret0 = code.label();
+        Emitter {
+            plan,
+            code,
+            labels,
+            ret0,
+            ret0_used: false,
+        }
     }
 
-    fn jump_to(&mut self, insn: Insn, t: Target) {
-        if t == Target::Ret0 {
-            self.ret0_used = true;
+    fn push(&mut self, insn: Insn) {
+        self.code.emit(insn);
+    }
+
+    /// The label of a jump destination.
+    fn label(&mut self, t: Target) -> Label {
+        match t {
+            Target::Insn(i) => self.labels[i],
+            Target::Ret0 => {
+                self.ret0_used = true;
+                self.ret0
+            }
         }
-        self.fixups.push((self.code.len(), t));
-        self.push(insn);
     }
 
     /// `goto t`.
     fn ja(&mut self, t: Target) {
-        let insn = if self.far {
-            Insn::Ja32 { imm: 0 }
-        } else {
-            Insn::Ja { off: 0 }
-        };
-        self.jump_to(insn, t);
+        let l = self.label(t);
+        self.code.ja(l);
     }
 
     /// `if dst COND src goto t`.
     fn jcc(&mut self, width: Width, cond: JmpCond, dst: Reg, src: Source, t: Target) {
-        let jump = |cond, off| Insn::Jump {
-            width,
-            cond,
-            dst,
-            src,
-            off,
-        };
-        if !self.far {
-            self.jump_to(jump(cond, 0), t);
-        } else if cond == JmpCond::Set {
-            self.push(jump(cond, 1));
-            self.push(Insn::Ja { off: 1 });
-            self.ja(t);
-        } else {
-            self.push(jump(cond.negate(), 1));
-            self.ja(t);
-        }
+        let l = self.label(t);
+        self.code.jump_if(width, cond, dst, src, l);
     }
 
     fn target(&self, s: usize) -> Target {
@@ -745,8 +740,8 @@ impl Emitter<'_> {
         s
     }
 
-    /// Emits the whole program.
-    fn run(mut self) -> Result<(Vec<Insn>, Vec<Option<usize>>), TooFar> {
+    /// Emits the whole program; the builder holds it, labels not yet resolved.
+    fn run(mut self) -> ProgramBuilder<Option<usize>> {
         let plan = self.plan;
         let n = plan.ops.len();
         self.prologue();
@@ -763,8 +758,8 @@ impl Emitter<'_> {
         let live: Vec<usize> = (0..n).filter(|&i| plan.live[i]).collect();
         for (p, &i) in live.iter().enumerate() {
             let s = states[i].expect("a live instruction is reached");
-            self.labels[i] = Some(self.code.len());
-            self.cur = Some(i);
+            self.code.bind(self.labels[i]);
+            self.code.set_origin(Some(i));
             let next = live.get(p + 1).map_or(Target::Ret0, |&j| Target::Insn(j));
             let out = self.insn(i, s, next);
             let (succ, count) = successors(&plan.ops[i], i);
@@ -778,58 +773,37 @@ impl Emitter<'_> {
                 self.ret0_used = true;
             }
         }
-        self.cur = None;
-        let ret0 = self.code.len();
+        self.code.set_origin(None);
         if self.ret0_used || live.is_empty() {
+            self.code.bind(self.ret0);
             self.push(alu32(AluOp::Mov, A, Source::Imm(0)));
             self.push(Insn::Exit);
         }
-        for &(at, t) in &self.fixups {
-            let dest = match t {
-                Target::Ret0 => ret0,
-                Target::Insn(i) => self.labels[i].expect("jump to an emitted instruction"),
-            };
-            let rel = dest as i64 - at as i64 - 1;
-            match &mut self.code[at] {
-                Insn::Ja { off } | Insn::Jump { off, .. } => {
-                    *off = i16::try_from(rel).map_err(|_| TooFar)?;
-                }
-                Insn::Ja32 { imm } => *imm = rel as i32,
-                _ => unreachable!("fixups are jumps"),
-            }
-        }
-        Ok((self.code, self.origin))
+        self.code
     }
 }
 
-/// The eBPF and, per eBPF instruction, the classic instruction it came from. `far` forces
-/// 32-bit jumps (otherwise used only when a 16-bit offset does not fit).
+/// The eBPF and, per eBPF instruction, the classic instruction it came from. Jumps have 16-bit
+/// offsets; when one does not fit, every jump to a label takes its `gotol` form
+/// ([`FarJumps::AlwaysGotol`]), which `far` asks for from the start.
 fn translate_mapped(
     prog: &[SockFilter],
     far: bool,
 ) -> Result<(Program, Vec<Option<usize>>), CbpfError> {
     validate(prog)?;
     let plan = Plan::new(prog);
-    let emit = |far| {
-        Emitter {
-            plan: &plan,
-            far,
-            code: Vec::new(),
-            origin: Vec::new(),
-            fixups: Vec::new(),
-            labels: vec![None; prog.len()],
-            cur: None,
-            ret0_used: false,
+    let mut code = Emitter::new(&plan).run();
+    if far {
+        code.set_far_jumps(FarJumps::AlwaysGotol);
+    }
+    let built = match code.finish() {
+        Err(BuildError::TooFar { .. }) if !far => {
+            code.set_far_jumps(FarJumps::AlwaysGotol);
+            code.finish()
         }
-        .run()
+        built => built,
     };
-    let (code, origin) = match emit(far) {
-        Ok(r) => r,
-        Err(TooFar) => emit(true).map_err(|_| CbpfError::whole("translator bug: jump too far"))?,
-    };
-    let p = Program::from_insns(code)
-        .map_err(|e| CbpfError::whole(format!("translator bug: {e:?}")))?;
-    Ok((p, origin))
+    built.map_err(|e| CbpfError::whole(format!("translator bug: {e}")))
 }
 
 /// Validates `prog` ([`validate`]) and translates it to eBPF of program type `filter`.
