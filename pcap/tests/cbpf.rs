@@ -24,29 +24,6 @@ const fn j(code: u16, k: u32, jt: u8, jf: u8) -> SockFilter {
 }
 
 /// `tcpdump -dd -y EN10MB 'tcp port 80'` (libpcap 1.10).
-const TCP_PORT_80: [SockFilter; 20] = [
-    s(0x28, 0x0000000c),
-    j(0x15, 0x000086dd, 0, 6),
-    s(0x30, 0x00000014),
-    j(0x15, 0x00000006, 0, 15),
-    s(0x28, 0x00000036),
-    j(0x15, 0x00000050, 12, 0),
-    s(0x28, 0x00000038),
-    j(0x15, 0x00000050, 10, 11),
-    j(0x15, 0x00000800, 0, 10),
-    s(0x30, 0x00000017),
-    j(0x15, 0x00000006, 0, 8),
-    s(0x28, 0x00000014),
-    j(0x45, 0x00001fff, 6, 0),
-    s(0xb1, 0x0000000e),
-    s(0x48, 0x0000000e),
-    j(0x15, 0x00000050, 2, 0),
-    s(0x48, 0x00000010),
-    j(0x15, 0x00000050, 0, 1),
-    s(0x6, 0x00040000),
-    s(0x6, 0x00000000),
-];
-
 const TCP_PORT_80_DD: &str = "{ 0x28, 0, 0, 0x0000000c },
 { 0x15, 0, 6, 0x000086dd },
 { 0x30, 0, 0, 0x00000014 },
@@ -68,6 +45,13 @@ const TCP_PORT_80_DD: &str = "{ 0x28, 0, 0, 0x0000000c },
 { 0x6, 0, 0, 0x00040000 },
 { 0x6, 0, 0, 0x00000000 },
 ";
+
+/// [`TCP_PORT_80_DD`]'s 20 instructions.
+fn tcp_port_80() -> Vec<SockFilter> {
+    let prog: Vec<SockFilter> = TCP_PORT_80_DD.lines().map(dd_line).collect();
+    assert_eq!(prog.len(), 20);
+    prog
+}
 
 /// The programs of libpcap's test data (`accept.json`) in `tests/golden/libpcap/`, with the
 /// listing libpcap's `bpf_image` prints for each: the golden file and its program.
@@ -324,8 +308,9 @@ fn ret0_jumps(p: &Program) -> usize {
 
 #[test]
 fn tcp_port_80_merges_length_tests() {
-    assert_eq!(parse_dd(TCP_PORT_80_DD).unwrap(), TCP_PORT_80);
-    let p = translate(&TCP_PORT_80).unwrap();
+    let tcp_port_80 = tcp_port_80();
+    assert_eq!(parse_dd(TCP_PORT_80_DD).unwrap(), tcp_port_80);
+    let p = translate(&tcp_port_80).unwrap();
     let text = udf_bytecode::disassemble(&p);
     println!("{text}");
     // caplen < 24 once for the IPv4 path's fixed loads; 56, 58 on the IPv6 path; X + 16 and
@@ -333,7 +318,7 @@ fn tcp_port_80_merges_length_tests() {
     assert_eq!(ret0_jumps(&p), 5, "{text}");
     assert!(p.len() <= 45, "{} instructions:\n{text}", p.len());
     // Every engine agrees with the reference on packets cut at every length.
-    let e = Engines::new(&TCP_PORT_80);
+    let e = Engines::new(&tcp_port_80);
     let mut vm = Vm::new();
     let mut v4 = vec![0u8; 80];
     v4[12] = 0x08;
@@ -348,12 +333,12 @@ fn tcp_port_80_merges_length_tests() {
     v6[57] = 80;
     for pkt in [&v4, &v6] {
         for len in 0..=pkt.len() {
-            agree(&e, &TCP_PORT_80, &mut vm, &pkt[..len], 100);
+            agree(&e, &tcp_port_80, &mut vm, &pkt[..len], 100);
         }
     }
-    assert_eq!(interpret(&TCP_PORT_80, &v4, 80), 0x40000);
-    assert_eq!(interpret(&TCP_PORT_80, &v6, 80), 0x40000);
-    assert_eq!(interpret(&TCP_PORT_80, &v6[..57], 80), 0);
+    assert_eq!(interpret(&tcp_port_80, &v4, 80), 0x40000);
+    assert_eq!(interpret(&tcp_port_80, &v6, 80), 0x40000);
+    assert_eq!(interpret(&tcp_port_80, &v6[..57], 80), 0);
 }
 
 // ---- particular semantics, on every engine -------------------------------------------------
@@ -565,8 +550,8 @@ fn indirect_loads_where_different_x_meet() {
 
 #[test]
 fn translation_is_deterministic_and_skips_dead_code() {
-    let a = translate(&TCP_PORT_80).unwrap().encode();
-    let b = translate(&TCP_PORT_80).unwrap().encode();
+    let a = translate(&tcp_port_80()).unwrap().encode();
+    let b = translate(&tcp_port_80()).unwrap().encode();
     assert_eq!(a, b);
     // ret #1, then dead code that would need a length test and a division check.
     let dead = [s(0x06, 1), s(0x20, 1000), s(0x3c, 0), s(0x16, 0)];
@@ -634,8 +619,8 @@ fn parse_dd_accepts_tcpdump_variants() {
     );
     assert_eq!(parse_dd("").unwrap(), []);
     assert_eq!(parse_any(b"").unwrap(), []);
-    assert_eq!(parse_any(TCP_PORT_80_DD.as_bytes()).unwrap(), TCP_PORT_80);
-    assert_eq!(parse_any(&to_raw(&TCP_PORT_80)).unwrap(), TCP_PORT_80);
+    assert_eq!(parse_any(TCP_PORT_80_DD.as_bytes()).unwrap(), tcp_port_80());
+    assert_eq!(parse_any(&to_raw(&tcp_port_80())).unwrap(), tcp_port_80());
 }
 
 fn err_text<T: std::fmt::Debug>(r: Result<T, CbpfError>) -> String {
@@ -647,38 +632,39 @@ fn parse_errors_are_located() {
     let e = parse_dd("{ 0x28, 0, 0, 12 },\n{ 0x15, 0, zz, 0x800 },\n").unwrap_err();
     assert_eq!(e.line, Some((2, 12)));
     assert_eq!(e.to_string(), "line 2:12: `zz` is not a number");
-    assert_eq!(
-        err_text(parse_dd("{ 0x28, 0, 0 12 }")),
-        "line 1:14: expected `,`"
-    );
-    assert_eq!(
-        err_text(parse_dd("{ 0x28, 0, 0, 12 }\n  { 0x6, 256, 0, 0 }")),
-        "line 2:10: jt 256 does not fit (at most 0xff)"
-    );
-    assert_eq!(
-        err_text(parse_dd("{ 0x28, 0, 0, 0x100000000 }")),
-        "line 1:15: k 4294967296 does not fit (at most 0xffffffff)"
-    );
-    assert_eq!(
-        err_text(parse_dd("{ 0x28, 0, 0, 12 },\n{ 0x6, 0, 0")),
-        "line 2:12: unexpected end of text: expected `,`"
-    );
-    assert_eq!(
-        err_text(parse_dd("{ 0x28; 0, 0, 12 }")),
-        "line 1:7: unexpected `;`: expected `{`, `}`, `,` or a number"
-    );
-    assert_eq!(
-        err_text(parse_dd("3\n40 0 0 12\n6 0 0\n")),
-        "line 3:5: expected 4 numbers (code jt jf k) on the line, found 3"
-    );
-    assert_eq!(
-        err_text(parse_dd("3\n40 0 0 12\n6 0 0 1\n")),
-        "line 1:1: the count says 3 instructions but 2 follow"
-    );
-    assert_eq!(
-        err_text(parse_dd("2 40 0 0 12\n6 0 0 1\n")),
-        "line 1:3: the first line holds the instruction count only"
-    );
+    for (text, want) in [
+        ("{ 0x28, 0, 0 12 }", "line 1:14: expected `,`"),
+        (
+            "{ 0x28, 0, 0, 12 }\n  { 0x6, 256, 0, 0 }",
+            "line 2:10: jt 256 does not fit (at most 0xff)",
+        ),
+        (
+            "{ 0x28, 0, 0, 0x100000000 }",
+            "line 1:15: k 4294967296 does not fit (at most 0xffffffff)",
+        ),
+        (
+            "{ 0x28, 0, 0, 12 },\n{ 0x6, 0, 0",
+            "line 2:12: unexpected end of text: expected `,`",
+        ),
+        (
+            "{ 0x28; 0, 0, 12 }",
+            "line 1:7: unexpected `;`: expected `{`, `}`, `,` or a number",
+        ),
+        (
+            "3\n40 0 0 12\n6 0 0\n",
+            "line 3:5: expected 4 numbers (code jt jf k) on the line, found 3",
+        ),
+        (
+            "3\n40 0 0 12\n6 0 0 1\n",
+            "line 1:1: the count says 3 instructions but 2 follow",
+        ),
+        (
+            "2 40 0 0 12\n6 0 0 1\n",
+            "line 1:3: the first line holds the instruction count only",
+        ),
+    ] {
+        assert_eq!(err_text(parse_dd(text)), want, "{text:?}");
+    }
     let e = parse_raw(&[0x28, 0, 0, 0, 12, 0, 0, 0, 6, 0, 0]).unwrap_err();
     assert_eq!((e.index, e.line), (Some(1), None));
     assert_eq!(
@@ -704,7 +690,7 @@ fn refusal(prog: &[SockFilter]) -> String {
 fn validate_refuses_what_libpcap_refuses_and_more() {
     let ret = s(0x06, 1);
     validate(&[ret]).unwrap();
-    validate(&TCP_PORT_80).unwrap();
+    validate(&tcp_port_80()).unwrap();
     assert_eq!(refusal(&[]), "the program is empty");
     assert_eq!(
         refusal(&vec![ret; cbpf::MAXINSNS + 1]),
@@ -730,31 +716,35 @@ fn validate_refuses_what_libpcap_refuses_and_more() {
         );
         validate(&[s(code, 15), ret]).unwrap();
     }
-    assert_eq!(
-        refusal(&[s(0x34, 0), ret]),
-        "instruction 0: division by the constant 0"
-    );
-    assert_eq!(
-        refusal(&[s(0x94, 0), ret]),
-        "instruction 0: modulo by the constant 0"
-    );
     validate(&[s(0x3c, 0), s(0x64, 99), ret]).unwrap();
-    assert_eq!(
-        refusal(&[j(0x15, 0, 0, 1), ret]),
-        "instruction 0: jump to instruction 2, past the end of the program (2 instructions)"
-    );
-    assert_eq!(
-        refusal(&[s(0x05, 1), ret]),
-        "instruction 0: jump to instruction 2, past the end of the program (2 instructions)"
-    );
-    assert_eq!(
-        refusal(&[ret, s(0x05, 0xffff_fffe), ret]),
-        "instruction 1: jump back to instruction 0: only forward jumps are allowed"
-    );
-    assert_eq!(
-        refusal(&[s(0x00, 1), s(0x04, 1)]),
-        "instruction 1: control runs past the last instruction (a program ends with ret)"
-    );
+    for (prog, want) in [
+        (
+            vec![s(0x34, 0), ret],
+            "instruction 0: division by the constant 0",
+        ),
+        (
+            vec![s(0x94, 0), ret],
+            "instruction 0: modulo by the constant 0",
+        ),
+        (
+            vec![j(0x15, 0, 0, 1), ret],
+            "instruction 0: jump to instruction 2, past the end of the program (2 instructions)",
+        ),
+        (
+            vec![s(0x05, 1), ret],
+            "instruction 0: jump to instruction 2, past the end of the program (2 instructions)",
+        ),
+        (
+            vec![ret, s(0x05, 0xffff_fffe), ret],
+            "instruction 1: jump back to instruction 0: only forward jumps are allowed",
+        ),
+        (
+            vec![s(0x00, 1), s(0x04, 1)],
+            "instruction 1: control runs past the last instruction (a program ends with ret)",
+        ),
+    ] {
+        assert_eq!(refusal(&prog), want, "{prog:?}");
+    }
     // Every path ending in ret is enough: the unreachable tail does not matter.
     validate(&[ret, s(0x00, 1)]).unwrap();
     // libpcap's own "ip protochain" programs jump backwards: refused.
@@ -789,49 +779,14 @@ fn disasm_reproduces_libpcap_listings() {
     }
 }
 
+/// `tests/golden/disasm/`: programs with every kind of instruction and extreme operands, and
+/// their listings.
 #[test]
 fn disasm_of_every_opcode() {
-    let prog = [
-        s(0x16, 0),
-        s(0x06, 0xffff_ffff),
-        s(0x20, 0xffff_f000),
-        s(0x28, 0xffff_f03c),
-        s(0x30, 0xffff_f040),
-        s(0x30, 0xffff_f001),
-        s(0x81, 0),
-        s(0x40, 0xffff_ffff),
-        s(0x84, 0),
-        s(0x87, 0),
-        s(0x94, 7),
-        s(0x9c, 0),
-        s(0xa4, 0xff),
-        s(0x74, 3),
-        s(0x14, 0xffff_fffb),
-        j(0x4d, 0, 1, 2),
-        j(0x55, 9, 0, 0),
-        s(0x18, 0),
-        s(0x05, 0xffff_fffe),
-    ];
-    assert_eq!(
-        disasm(&prog),
-        "(000) ret\n\
-         (001) ret      #-1\n\
-         (002) ld       [proto]\n\
-         (003) ldh      [vlan_tpid]\n\
-         (004) ldb      [-4032]\n\
-         (005) ldb      [-4095]\n\
-         (006) ldx      #pktlen\n\
-         (007) ld       [x + -1]\n\
-         (008) neg\n\
-         (009) txa\n\
-         (010) mod      #7\n\
-         (011) mod      x\n\
-         (012) xor      #0xff\n\
-         (013) rsh      #3\n\
-         (014) sub      #-5\n\
-         (015) jset     x                jt 17\tjf 18\n\
-         (016) unimp    0x55             jt 17\tjf 17\n\
-         (017) unimp    0x18\n\
-         (018) ja       17\n"
-    );
+    let cases = golden::load("disasm");
+    assert_eq!(cases.len(), 1, "disasm listings");
+    for g in &cases {
+        let prog: Vec<SockFilter> = g.body().map(dd_line).collect();
+        g.check(&disasm(&prog), &g.path.display().to_string());
+    }
 }

@@ -182,6 +182,17 @@ fn bad_value(span: Span, what: impl Into<String>) -> Diagnostic {
     Diagnostic::new("udf::pcap::value", what).label(span, "this value")
 }
 
+/// `n`, unless it is past `max`: then `WHAT N greater than maximum MAX` (libpcap's words).
+fn at_most(n: u32, max: u32, span: Span, what: &str) -> R<()> {
+    if n > max {
+        return Err(bad_value(
+            span,
+            format!("{what} {n} greater than maximum {max}"),
+        ));
+    }
+    Ok(())
+}
+
 /// The code generator's state: options and the link-layer offsets in force.
 pub(crate) struct Gen {
     opts: Options,
@@ -314,13 +325,8 @@ impl Gen {
             Keyword::Multicast(p) => self.multicast(p, span),
             Keyword::Vlan => {
                 let (lt, nl) = self.ether(span, "vlan")?;
-                if let Some((id, s)) = arg
-                    && id > 4095
-                {
-                    return Err(bad_value(
-                        s,
-                        format!("VLAN tag {id} greater than maximum 4095"),
-                    ));
+                if let Some((id, s)) = arg {
+                    at_most(id, 4095, s, "VLAN tag")?;
                 }
                 let tpid = any([cmp(2, lt, 0x8100), cmp(2, lt, 0x88a8), cmp(2, lt, 0x9100)]);
                 let f = match arg {
@@ -339,13 +345,8 @@ impl Gen {
             }
             Keyword::Pppoes => {
                 let (lt, nl) = self.ether(span, "pppoes")?;
-                if let Some((id, s)) = arg
-                    && id > 0xffff
-                {
-                    return Err(bad_value(
-                        s,
-                        format!("PPPoE session number {id} greater than maximum 65535"),
-                    ));
+                if let Some((id, s)) = arg {
+                    at_most(id, 0xffff, s, "PPPoE session number")?;
                 }
                 let mut f = cmp(2, lt, ETHERTYPE_PPPOES);
                 if let Some((id, _)) = arg {

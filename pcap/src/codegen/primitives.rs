@@ -114,12 +114,7 @@ impl Gen {
             Some(IdKind::Proto) => self.proto_kind(proto, pspan.unwrap_or(span), id, id_span),
             Some(IdKind::Protochain) => {
                 let n = num_or_name(id, id_span, ip_proto_name, "IP protocol")?;
-                if n > 255 {
-                    return Err(bad_value(
-                        id_span,
-                        format!("IP protocol {n} greater than maximum 255"),
-                    ));
-                }
+                at_most(n, 255, id_span, "IP protocol")?;
                 let nl = self.link.nl();
                 let chain = |v6: bool| test(V::Chain { nl, v6, target: n }, Cond::Eq, 1);
                 match proto {
@@ -377,12 +372,7 @@ impl Gen {
                 if !(self.link == Link::Raw && matches!(n, ETHERTYPE_IP | ETHERTYPE_IPV6)) {
                     self.ether(span, "ether proto")?;
                 }
-                if n > 0xffff {
-                    return Err(bad_value(
-                        id_span,
-                        format!("EtherType {n} greater than maximum 65535"),
-                    ));
-                }
+                at_most(n, 0xffff, id_span, "EtherType")?;
                 if (256..=ETHERMTU).contains(&n) {
                     return Err(bad_value(
                         id_span,
@@ -393,32 +383,17 @@ impl Gen {
             }
             Some(Proto::Iso) => {
                 let n = num_or_name(id, id_span, iso_proto_name, "ISO protocol")?;
-                if n > 255 {
-                    return Err(bad_value(
-                        id_span,
-                        format!("ISO protocol {n} greater than maximum 255"),
-                    ));
-                }
+                at_most(n, 255, id_span, "ISO protocol")?;
                 Ok(self.iso_proto(n))
             }
             Some(Proto::Isis) => {
                 let n = num_or_name(id, id_span, |_| None, "IS-IS PDU type")?;
-                if n > 31 {
-                    return Err(bad_value(
-                        id_span,
-                        format!("IS-IS PDU type {n} greater than maximum 31"),
-                    ));
-                }
+                at_most(n, 31, id_span, "IS-IS PDU type")?;
                 Ok(and(self.iso_proto(ISO_ISIS), mcmp(1, nl + 3 + 4, 0x1f, n)))
             }
             None | Some(Proto::Ip) | Some(Proto::Ip6) => {
                 let n = num_or_name(id, id_span, ip_proto_name, "IP protocol")?;
-                if n > 255 {
-                    return Err(bad_value(
-                        id_span,
-                        format!("IP protocol {n} greater than maximum 255"),
-                    ));
-                }
+                at_most(n, 255, id_span, "IP protocol")?;
                 Ok(match proto {
                     Some(Proto::Ip) => self.ip_proto(n),
                     Some(Proto::Ip6) => self.ip6_proto(n),
@@ -457,12 +432,7 @@ impl Gen {
             _ => return Err(bad_value(span, "a port is a number or a service name")),
         };
         for p in [lo, hi] {
-            if p > 65535 {
-                return Err(bad_value(
-                    span,
-                    format!("port {p} greater than maximum 65535"),
-                ));
-            }
+            at_most(p, 65535, span, "port")?;
         }
         Ok((lo.min(hi), lo.max(hi)))
     }

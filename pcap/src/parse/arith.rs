@@ -35,11 +35,7 @@ impl<'a> Parser<'a> {
         let os = self.bump();
         let (val, vs) = self.raw_num("a byte value")?;
         if val > 255 {
-            return Err(Diagnostic::new(
-                VALUE,
-                format!("byte value {val} is greater than the maximum 255"),
-            )
-            .label(vs, "at most 255"));
+            return Err(too_large("byte value", val, 255, vs, ""));
         }
         let load = Arith::Index {
             proto: (Proto::Link, start),

@@ -110,17 +110,7 @@ impl<'a> Parser<'a> {
             Tok::Num(_) | Tok::Punct(Punct::Minus) | Tok::Kw(Kw::Len) => Ok((self.rel()?, None)),
             Tok::Kw(Kw::Pname(p)) => match next {
                 Tok::Punct(Punct::LBrack) => Ok((self.rel()?, None)),
-                Tok::Kw(
-                    Kw::Src
-                    | Kw::Dst
-                    | Kw::Host
-                    | Kw::Net
-                    | Kw::Port
-                    | Kw::Portrange
-                    | Kw::ProtoQual
-                    | Kw::Protochain
-                    | Kw::Gateway,
-                ) => {
+                Tok::Kw(k) if k.starts_qualified() => {
                     self.bump();
                     self.head(Some((p, start)), start)
                 }
@@ -135,52 +125,21 @@ impl<'a> Parser<'a> {
                     } else {
                         Keyword::Multicast(Some(p))
                     };
-                    Ok((
-                        Expr::Keyword {
-                            kw,
-                            arg: None,
-                            span: start.to(end),
-                        },
-                        None,
-                    ))
+                    Ok(keyword(kw, None, start.to(end)))
                 }
                 _ => {
                     self.bump();
-                    Ok((
-                        Expr::Keyword {
-                            kw: Keyword::Proto(p),
-                            arg: None,
-                            span: start,
-                        },
-                        None,
-                    ))
+                    Ok(keyword(Keyword::Proto(p), None, start))
                 }
             },
-            Tok::Kw(
-                Kw::Src
-                | Kw::Dst
-                | Kw::Host
-                | Kw::Net
-                | Kw::Port
-                | Kw::Portrange
-                | Kw::ProtoQual
-                | Kw::Protochain
-                | Kw::Gateway,
-            ) => self.head(None, start),
+            Tok::Kw(k) if k.starts_qualified() => self.head(None, start),
             Tok::Kw(k @ (Kw::Broadcast | Kw::Multicast)) => {
                 self.bump();
                 let kw = match k {
                     Kw::Broadcast => Keyword::Broadcast(None),
                     _ => Keyword::Multicast(None),
                 };
-                Ok((
-                    Expr::Keyword {
-                        kw,
-                        arg: None,
-                        span: start,
-                    },
-                    None,
-                ))
+                Ok(keyword(kw, None, start))
             }
             Tok::Kw(k @ (Kw::Less | Kw::Greater | Kw::Ifindex)) => {
                 self.bump();
@@ -197,14 +156,7 @@ impl<'a> Parser<'a> {
                     Kw::Greater => Keyword::Greater,
                     _ => Keyword::Ifindex,
                 };
-                Ok((
-                    Expr::Keyword {
-                        kw,
-                        arg: Some((n, ns)),
-                        span: start.to(ns),
-                    },
-                    None,
-                ))
+                Ok(keyword(kw, Some((n, ns)), start.to(ns)))
             }
             Tok::Kw(Kw::Byte) => Ok((self.byte()?, None)),
             Tok::Kw(k @ (Kw::Inbound | Kw::Outbound | Kw::Pppoed)) => {
@@ -214,14 +166,7 @@ impl<'a> Parser<'a> {
                     Kw::Outbound => Keyword::Outbound,
                     _ => Keyword::Pppoed,
                 };
-                Ok((
-                    Expr::Keyword {
-                        kw,
-                        arg: None,
-                        span: start,
-                    },
-                    None,
-                ))
+                Ok(keyword(kw, None, start))
             }
             Tok::Kw(k @ (Kw::Vlan | Kw::Mpls | Kw::Pppoes | Kw::Geneve | Kw::Vxlan)) => {
                 self.bump();
@@ -236,17 +181,12 @@ impl<'a> Parser<'a> {
                 if matches!(self.tok(), Tok::Num(_) | Tok::Punct(Punct::LParen)) {
                     let (n, ns) = self.pnum()?;
                     if n > max {
-                        return Err(Diagnostic::new(
-                            VALUE,
-                            format!("{what} {n} is greater than the maximum {max}"),
-                        )
-                        .label(ns, format!("at most {max}"))
-                        .label(start, "for this"));
+                        return Err(too_large(what, n, max, ns, "").label(start, "for this"));
                     }
                     arg = Some((n, ns));
                 }
                 let span = arg.map_or(start, |(_, s)| start.to(s));
-                Ok((Expr::Keyword { kw, arg, span }, None))
+                Ok(keyword(kw, arg, span))
             }
             Tok::Kw(Kw::Llc) => {
                 self.bump();
@@ -267,14 +207,7 @@ impl<'a> Parser<'a> {
                     _ => None,
                 };
                 let span = sub.map_or(start, |(_, s)| start.to(s));
-                Ok((
-                    Expr::Keyword {
-                        kw: Keyword::Llc(sub.map(|x| x.0)),
-                        arg: None,
-                        span,
-                    },
-                    None,
-                ))
+                Ok(keyword(Keyword::Llc(sub.map(|x| x.0)), None, span))
             }
             Tok::Kw(Kw::Unsup(f)) => Err(self.unsupported(start, f)),
             Tok::Kw(Kw::Rnr) => Err(self.unsupported(start, Family::Pflog)),
@@ -420,14 +353,7 @@ impl<'a> Parser<'a> {
                 let (id, what, span) = match self.tok() {
                     Tok::Punct(Punct::Slash) => {
                         self.bump();
-                        let (n, ns) = self.raw_num("a prefix length after `/`")?;
-                        if n > 32 {
-                            return Err(Diagnostic::new(
-                                VALUE,
-                                format!("prefix length {n} is greater than the maximum 32"),
-                            )
-                            .label(ns, "at most 32 for an IPv4 network"));
-                        }
+                        let (n, ns) = self.prefix_len(32, " for an IPv4 network")?;
                         (
                             Id::Prefix(Box::new(dotted), n),
                             "an IPv4 address and prefix length",
@@ -455,14 +381,7 @@ impl<'a> Parser<'a> {
                 self.bump();
                 let (id, what, span) = if matches!(self.tok(), Tok::Punct(Punct::Slash)) {
                     self.bump();
-                    let (n, ns) = self.raw_num("a prefix length after `/`")?;
-                    if n > 128 {
-                        return Err(Diagnostic::new(
-                            VALUE,
-                            format!("prefix length {n} is greater than the maximum 128"),
-                        )
-                        .label(ns, "at most 128 for an IPv6 network"));
-                    }
+                    let (n, ns) = self.prefix_len(128, " for an IPv6 network")?;
                     (
                         Id::Prefix(Box::new(Id::Ipv6(a)), n),
                         "an IPv6 address and prefix length",
@@ -571,6 +490,20 @@ impl<'a> Parser<'a> {
             };
         }
     }
+
+    /// The prefix length after an address and its `/`: at most `max` bits.
+    fn prefix_len(&mut self, max: u32, network: &str) -> Result<(u32, Span), Diagnostic> {
+        let (n, ns) = self.raw_num("a prefix length after `/`")?;
+        if n > max {
+            return Err(too_large("prefix length", n, max, ns, network));
+        }
+        Ok((n, ns))
+    }
+}
+
+/// A keyword primitive: no qualifiers are inherited past it.
+fn keyword(kw: Keyword, arg: Option<(u32, Span)>, span: Span) -> (Expr, Inherit) {
+    (Expr::Keyword { kw, arg, span }, None)
 }
 
 const LLC_TYPES: &str = "the LLC frame types are i, s, u, rr, rnr, rej, ui, ua, disc, dm, sabme, \

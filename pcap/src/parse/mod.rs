@@ -97,6 +97,25 @@ enum Kw {
     Unsup(Family),
 }
 
+impl Kw {
+    /// A direction or type qualifier (`src`, `host`, `port`, `gateway`, ...): with a protocol
+    /// before it or not, it starts a qualified primitive (`head` in grammar.y).
+    fn starts_qualified(self) -> bool {
+        matches!(
+            self,
+            Kw::Src
+                | Kw::Dst
+                | Kw::Host
+                | Kw::Net
+                | Kw::Port
+                | Kw::Portrange
+                | Kw::ProtoQual
+                | Kw::Protochain
+                | Kw::Gateway
+        )
+    }
+}
+
 /// Families of valid but unsupported keywords.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Family {
@@ -128,6 +147,15 @@ impl Family {
             Family::Arcnet => "an ARCnet address",
         }
     }
+}
+
+/// `WHAT N is greater than the maximum MAX`, labelled `at most MAX` and `suffix`.
+fn too_large(what: &str, n: u32, max: u32, span: Span, suffix: &str) -> Diagnostic {
+    Diagnostic::new(
+        VALUE,
+        format!("{what} {n} is greater than the maximum {max}"),
+    )
+    .label(span, format!("at most {max}{suffix}"))
 }
 
 /// Operators and punctuation.
