@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use udf_bytecode::{Program, ProgramType};
 use udf_jit::{Executable, Jit, Mode, Target};
-use udf_pcap::{LinkType, Options};
+use udf_pcap::{CompileOptions, LinkType};
 use udf_runtime::{Compiled, Context, NoHelpers, RunOptions, Vm, prepare};
 use udf_verifier::Verified;
 
@@ -463,7 +463,7 @@ pub fn run(quick: bool) {
     let host = Target::host().expect("the filter benchmark runs the JIT: x86-64 hosts only");
     let mut jit = Jit::new(host).expect("host ISA");
     let mut vm = Vm::new();
-    let opts = Options {
+    let opts = CompileOptions {
         link: LinkType::En10mb,
         snaplen: 262_144,
         netmask: None,

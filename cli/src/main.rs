@@ -894,7 +894,7 @@ fn compile_pcap(
     capture: &Path,
     link: udf_cli::capture::Link,
 ) -> Result<Ready, Failure> {
-    use udf_pcap::{LinkType, Options};
+    use udf_pcap::{CompileOptions, LinkType};
     let Some(lt) = LinkType::from_linktype(link.linktype) else {
         return Err(Failure::refused(miette!(
             code = "udf::pcap::linktype",
@@ -904,7 +904,7 @@ fn compile_pcap(
             link.name()
         )));
     };
-    let opts = Options {
+    let opts = CompileOptions {
         link: lt,
         snaplen: link.snaplen,
         netmask,

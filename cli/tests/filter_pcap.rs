@@ -25,7 +25,7 @@ use serde_json::Value;
 use udf_bytecode::ProgramType;
 use udf_cli::capture::{Capture, Link};
 use udf_cli::exec::{Code, run_code};
-use udf_pcap::{LinkType, Options};
+use udf_pcap::{CompileOptions, LinkType};
 use udf_runtime::Vm;
 
 /// apply.json Ethernet/raw-IP cases the front end must compile (of 90).
@@ -324,7 +324,7 @@ fn accept_suite_share_compiled() {
         };
         total += 1;
         let expr = case["expr"].as_str().expect("expr");
-        let opts = Options {
+        let opts = CompileOptions {
             link,
             snaplen: case["snaplen"].as_u64().map_or(262_144, |s| s as u32),
             netmask: suite_netmask(&case),
@@ -366,10 +366,10 @@ fn reject_suite_all_refused() {
         };
         total += 1;
         let expr = case["expr"].as_str().expect("expr");
-        let opts = Options {
+        let opts = CompileOptions {
             link,
             netmask: suite_netmask(&case),
-            ..Options::default()
+            ..CompileOptions::default()
         };
         if udf_pcap::compile(expr, &opts).is_ok() {
             wrongly.push(format!(
@@ -986,7 +986,7 @@ fn generated_expressions_agree_with_libpcap() {
     let mut mixed = 0;
     for case in &fx.cases {
         for (k, cap) in fx.caps.iter().enumerate() {
-            let opts = Options {
+            let opts = CompileOptions {
                 link: cap.link,
                 snaplen: 262_144,
                 netmask: None,
@@ -1343,7 +1343,7 @@ fn pcapng_interfaces_each_get_their_link() {
             .unwrap();
         }
     }
-    let front_end = udf_pcap::compile("ip", &Options::default()).is_ok();
+    let front_end = udf_pcap::compile("ip", &CompileOptions::default()).is_ok();
     for engine in ["interp", "jit"] {
         let o = udf(&[
             "filter",

@@ -20,7 +20,7 @@ use udf_runtime::{
 };
 use udf_verifier::{Access, Config, Facts, Verified, verify};
 
-/// `udf_pcap::compile("tcp port 80", &Options::default()).prog`, disassembled.
+/// `udf_pcap::compile("tcp port 80", &CompileOptions::default()).prog`, disassembled.
 const TCP_PORT_80: &str = "
 jlt %r2, 24, +39
 ldxh %r0, [%r1+12]

@@ -2,7 +2,7 @@
 //! `cargo run -p udf-pcap --example pcap_listing -- EXPR [EN10MB|RAW] [OUT.bin]`; with
 //! `OUT.bin`, also writes the verified eBPF there (for `udf jit OUT.bin --type filter`).
 
-use udf_pcap::{LinkType, Options, compile_cbpf};
+use udf_pcap::{CompileOptions, LinkType, compile_cbpf};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -14,9 +14,9 @@ fn main() {
         Some("RAW") => LinkType::Raw,
         _ => LinkType::En10mb,
     };
-    let opts = Options {
+    let opts = CompileOptions {
         link,
-        ..Options::default()
+        ..CompileOptions::default()
     };
     match compile_cbpf(expr, &opts) {
         Ok(p) => {

@@ -5,8 +5,8 @@
 //! Link-layer state follows the expression left to right as libpcap's does: `vlan`, and
 //! `pppoes` move the offsets of everything written after them.
 
+use crate::CompileOptions;
 use crate::LinkType;
-use crate::Options;
 use crate::ast::{Arith, ArithOp, Dir, Expr, Id, IdKind, Keyword, Llc, Proto, RelOp};
 use udf_diag::Diagnostic;
 use udf_diag::Span;
@@ -195,12 +195,12 @@ fn at_most(n: u32, max: u32, span: Span, what: &str) -> R<()> {
 
 /// The code generator's state: options and the link-layer offsets in force.
 pub(crate) struct Gen {
-    opts: Options,
+    opts: CompileOptions,
     link: Link,
 }
 
 impl Gen {
-    pub(crate) fn new(opts: &Options) -> Gen {
+    pub(crate) fn new(opts: &CompileOptions) -> Gen {
         let link = match opts.link {
             LinkType::En10mb => Link::Ether { lt: 12, nl: 14 },
             LinkType::Raw => Link::Raw,
