@@ -390,6 +390,9 @@ impl<N: Clone> ProgramBuilder<N> {
 
     /// Lays the program out and resolves every label: the program and, per instruction, its
     /// origin (the instructions of a rewritten far jump all record the jump's).
+    ///
+    /// The builder is left as it was, so a caller refused with [`BuildError::TooFar`] may
+    /// choose other [`FarJumps`] with [`set_far_jumps`](Self::set_far_jumps) and finish again.
     pub fn finish(&self) -> Result<(Program, Vec<N>), BuildError> {
         if let Some(label) = self.rebound {
             return Err(BuildError::Rebound { label });

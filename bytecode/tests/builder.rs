@@ -53,6 +53,44 @@ fn finish(b: &ProgramBuilder) -> Program {
     p
 }
 
+/// A builder that rewrites far jumps with `gotol`.
+fn gotol_builder() -> ProgramBuilder {
+    let mut b = ProgramBuilder::<()>::new();
+    b.set_far_jumps(FarJumps::Gotol);
+    b
+}
+
+/// A `gotol_builder` whose first instruction is the marker 1, at label `top`; and a label
+/// `out`, not bound: `(builder, top, out)`.
+fn from_top() -> (ProgramBuilder, Label, Label) {
+    let mut b = gotol_builder();
+    let top = b.label();
+    let out = b.label();
+    mark(&mut b, top, 1);
+    (b, top, out)
+}
+
+/// `if r1 COND 7 goto l`.
+fn jump_to(b: &mut ProgramBuilder, cond: JmpCond, l: Label) {
+    b.jump_if(Width::W64, cond, Reg::R1, Source::Imm(7), l);
+}
+
+/// Binds `l` to the marker `id` and an `exit`; the program and its jumps.
+fn end_at(mut b: ProgramBuilder, l: Label, id: i32) -> (Program, Vec<(usize, Insn, usize)>) {
+    mark(&mut b, l, id);
+    b.emit(Insn::Exit);
+    let p = finish(&b);
+    let j = jumps(&p);
+    (p, j)
+}
+
+/// The jump is a `gotol` to the marker `id`.
+fn assert_gotol(p: &Program, jump: (usize, Insn, usize), id: i32) {
+    assert!(matches!(jump.1, Insn::Ja32 { .. }), "{jump:?}");
+    assert_eq!(jump.2, marker(p, id));
+}
+
+/// `if r1 COND 7 goto +off`.
 fn cond_jump(cond: JmpCond, off: i16) -> Insn {
     Insn::Jump {
         width: Width::W64,
@@ -69,7 +107,7 @@ fn near_jumps_forward_and_back() {
     let top = b.label();
     let out = b.label();
     mark(&mut b, top, 1);
-    b.jump_if(Width::W64, JmpCond::Eq, Reg::R1, Source::Imm(7), out);
+    jump_to(&mut b, JmpCond::Eq, out);
     b.emit(Insn::LoadImm64 {
         dst: Reg::R2,
         imm: u64::MAX,
@@ -107,13 +145,11 @@ fn offsets_exactly_at_the_16_bit_limits_stay_near() {
     let mut b = ProgramBuilder::<()>::new();
     let out = b.label();
     b.set_far_jumps(FarJumps::Refuse);
-    b.jump_if(Width::W64, JmpCond::Gt, Reg::R1, Source::Imm(7), out);
+    jump_to(&mut b, JmpCond::Gt, out);
     fill(&mut b, i16::MAX as usize);
-    mark(&mut b, out, 1);
-    b.emit(Insn::Exit);
-    let p = finish(&b);
+    let (p, j) = end_at(b, out, 1);
     assert_eq!(p.insns()[0].branch_offset(), Some(i16::MAX as i64));
-    assert_eq!(jumps(&p)[0].2, marker(&p, 1));
+    assert_eq!(j[0].2, marker(&p, 1));
 
     // Back: the jump lands 32,768 slots before the slot after it.
     let mut b = ProgramBuilder::<()>::new();
@@ -130,7 +166,7 @@ fn offsets_exactly_at_the_16_bit_limits_stay_near() {
 fn one_slot_past_the_limits_is_refused_naming_the_label() {
     let mut b = ProgramBuilder::<()>::new();
     let out = b.label();
-    b.jump_if(Width::W64, JmpCond::Gt, Reg::R1, Source::Imm(7), out);
+    jump_to(&mut b, JmpCond::Gt, out);
     fill(&mut b, i16::MAX as usize + 1);
     mark(&mut b, out, 1);
     b.emit(Insn::Exit);
@@ -163,36 +199,26 @@ fn one_slot_past_the_limits_is_refused_naming_the_label() {
 
 #[test]
 fn far_jumps_forward_and_back_take_gotol() {
-    let mut b = ProgramBuilder::<()>::new();
-    b.set_far_jumps(FarJumps::Gotol);
-    let top = b.label();
-    let out = b.label();
-    mark(&mut b, top, 1);
+    let (mut b, top, out) = from_top();
     b.ja(out);
     fill(&mut b, 40_000);
     b.ja(top);
-    mark(&mut b, out, 2);
-    b.emit(Insn::Exit);
-    let p = finish(&b);
-    let j = jumps(&p);
+    let (p, j) = end_at(b, out, 2);
     assert_eq!(j.len(), 2);
-    assert!(matches!(j[0].1, Insn::Ja32 { .. }));
-    assert_eq!(j[0].2, marker(&p, 2));
-    assert!(matches!(j[1].1, Insn::Ja32 { .. }));
-    assert_eq!(j[1].2, marker(&p, 1));
+    assert_gotol(&p, j[0], 2);
+    assert_gotol(&p, j[1], 1);
 }
 
 #[test]
 fn a_far_conditional_jump_is_its_inverse_over_a_gotol() {
     for (cond, back) in [(JmpCond::Slt, false), (JmpCond::Slt, true)] {
-        let mut b = ProgramBuilder::<()>::new();
-        b.set_far_jumps(FarJumps::Gotol);
+        let mut b = gotol_builder();
         let there = b.label();
         if back {
             mark(&mut b, there, 1);
             fill(&mut b, 40_000);
         }
-        b.jump_if(Width::W64, cond, Reg::R1, Source::Imm(7), there);
+        jump_to(&mut b, cond, there);
         let next = b.label();
         mark(&mut b, next, 2);
         if !back {
@@ -206,56 +232,41 @@ fn a_far_conditional_jump_is_its_inverse_over_a_gotol() {
         // `if r1 >= 7 goto +1` (over the gotol, to the fall-through) then `gotol there`.
         assert_eq!(j[0].1, cond_jump(JmpCond::Sge, 1));
         assert_eq!(j[0].2, marker(&p, 2));
-        assert!(matches!(j[1].1, Insn::Ja32 { .. }));
-        assert_eq!(j[1].2, marker(&p, 1));
+        assert_gotol(&p, j[1], 1);
     }
 }
 
 #[test]
 fn a_far_jset_jumps_over_a_goto_over_the_gotol() {
-    let mut b = ProgramBuilder::<()>::new();
-    b.set_far_jumps(FarJumps::Gotol);
+    let mut b = gotol_builder();
     let there = b.label();
-    b.jump_if(Width::W64, JmpCond::Set, Reg::R1, Source::Imm(7), there);
+    jump_to(&mut b, JmpCond::Set, there);
     let next = b.label();
     mark(&mut b, next, 2);
     fill(&mut b, 40_000);
-    mark(&mut b, there, 1);
-    b.emit(Insn::Exit);
-    let p = finish(&b);
-    let j = jumps(&p);
+    let (p, j) = end_at(b, there, 1);
     assert_eq!(j.len(), 3);
     assert_eq!((j[0].1, j[0].2), (cond_jump(JmpCond::Set, 1), 2));
     assert_eq!((j[1].1, j[1].2), (Insn::Ja { off: 1 }, marker(&p, 2)));
-    assert!(matches!(j[2].1, Insn::Ja32 { .. }));
-    assert_eq!(j[2].2, marker(&p, 1));
+    assert_gotol(&p, j[2], 1);
 }
 
 #[test]
 fn a_jump_made_far_can_push_another_past_the_limit() {
     // The back jump is exactly at the limit until the conditional jump it spans grows by one
     // slot; then it must be far too.
-    let mut b = ProgramBuilder::<()>::new();
-    b.set_far_jumps(FarJumps::Gotol);
-    let top = b.label();
-    let out = b.label();
-    mark(&mut b, top, 1);
+    let (mut b, top, out) = from_top();
     fill(&mut b, 99);
-    b.jump_if(Width::W64, JmpCond::Eq, Reg::R1, Source::Imm(7), out);
+    jump_to(&mut b, JmpCond::Eq, out);
     fill(&mut b, 32_666);
     b.ja(top);
     assert_eq!(b.len(), 32_768);
     fill(&mut b, 40_000);
-    mark(&mut b, out, 2);
-    b.emit(Insn::Exit);
-    let p = finish(&b);
-    let j = jumps(&p);
+    let (p, j) = end_at(b, out, 2);
     assert_eq!(j.len(), 3);
     assert_eq!(j[0].1, cond_jump(JmpCond::Ne, 1));
-    assert!(matches!(j[1].1, Insn::Ja32 { .. }));
-    assert_eq!(j[1].2, marker(&p, 2));
-    assert!(matches!(j[2].1, Insn::Ja32 { .. }));
-    assert_eq!(j[2].2, marker(&p, 1));
+    assert_gotol(&p, j[1], 2);
+    assert_gotol(&p, j[2], 1);
 }
 
 #[test]
@@ -265,9 +276,7 @@ fn always_gotol_rewrites_near_jumps_too() {
     let out = b.label();
     b.jump_if(Width::W32, JmpCond::Lt, Reg::R1, Source::Imm(7), out);
     b.ja(out);
-    mark(&mut b, out, 1);
-    b.emit(Insn::Exit);
-    let p = finish(&b);
+    let (p, _) = end_at(b, out, 1);
     assert_eq!(
         p.insns()[..3],
         [
@@ -307,11 +316,9 @@ fn local_calls_resolve_to_the_function() {
     let f = b.label();
     b.call(f);
     b.emit(Insn::Exit);
-    mark(&mut b, f, 3);
-    b.emit(Insn::Exit);
-    let p = finish(&b);
+    let (p, j) = end_at(b, f, 3);
     assert_eq!(p.insns()[0], Insn::CallLocal { imm: 1 });
-    assert_eq!(jumps(&p)[0].2, marker(&p, 3));
+    assert_eq!(j[0].2, marker(&p, 3));
 }
 
 #[test]
@@ -359,7 +366,7 @@ fn goto_next_is_dropped_and_labels_follow() {
     let mut b = ProgramBuilder::<()>::new();
     let a = b.label();
     let c = b.label();
-    b.jump_if(Width::W64, JmpCond::Eq, Reg::R1, Source::Imm(7), c);
+    jump_to(&mut b, JmpCond::Eq, c);
     b.ja(a);
     mark(&mut b, a, 1);
     b.ja(c);

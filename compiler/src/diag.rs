@@ -2,4 +2,4 @@
 //! only at the edge ([`Diagnostics::reports`]). They live in `udf-diag`, shared with the
 //! pcap-filter front end (`udf-pcap`), whose errors a `filter NAME = pcap "..."` entry reports.
 
-pub use udf_diag::{Diagnostic, Diagnostics, Label, WINDOW};
+pub use udf_diag::{Diagnostic, Diagnostics, SpanLabel, WINDOW};

@@ -10,9 +10,10 @@ use crate::diag::Diagnostic;
 use crate::limits::{MAX_DEPTH, MAX_LAYOUT_NESTING};
 use crate::srcmap::Span;
 
-/// Scalar types.
+/// The scalar types of the language: the integers and `bool` (not the verifier's `Scalar`,
+/// which is what is known of a value).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Scalar {
+pub enum ScalarType {
     /// `u8`
     U8,
     /// `u16`
@@ -33,42 +34,42 @@ pub enum Scalar {
     Bool,
 }
 
-impl Scalar {
-    pub fn from_name(n: &str) -> Option<Scalar> {
+impl ScalarType {
+    pub fn from_name(n: &str) -> Option<ScalarType> {
         Some(match n {
-            "u8" => Scalar::U8,
-            "u16" => Scalar::U16,
-            "u32" => Scalar::U32,
-            "u64" => Scalar::U64,
-            "i8" => Scalar::I8,
-            "i16" => Scalar::I16,
-            "i32" => Scalar::I32,
-            "i64" => Scalar::I64,
-            "bool" => Scalar::Bool,
+            "u8" => ScalarType::U8,
+            "u16" => ScalarType::U16,
+            "u32" => ScalarType::U32,
+            "u64" => ScalarType::U64,
+            "i8" => ScalarType::I8,
+            "i16" => ScalarType::I16,
+            "i32" => ScalarType::I32,
+            "i64" => ScalarType::I64,
+            "bool" => ScalarType::Bool,
             _ => return None,
         })
     }
     pub fn name(self) -> &'static str {
         match self {
-            Scalar::U8 => "u8",
-            Scalar::U16 => "u16",
-            Scalar::U32 => "u32",
-            Scalar::U64 => "u64",
-            Scalar::I8 => "i8",
-            Scalar::I16 => "i16",
-            Scalar::I32 => "i32",
-            Scalar::I64 => "i64",
-            Scalar::Bool => "bool",
+            ScalarType::U8 => "u8",
+            ScalarType::U16 => "u16",
+            ScalarType::U32 => "u32",
+            ScalarType::U64 => "u64",
+            ScalarType::I8 => "i8",
+            ScalarType::I16 => "i16",
+            ScalarType::I32 => "i32",
+            ScalarType::I64 => "i64",
+            ScalarType::Bool => "bool",
         }
     }
     /// Width in bits (bool: 1).
     pub fn bits(self) -> u32 {
         match self {
-            Scalar::U8 | Scalar::I8 => 8,
-            Scalar::U16 | Scalar::I16 => 16,
-            Scalar::U32 | Scalar::I32 => 32,
-            Scalar::U64 | Scalar::I64 => 64,
-            Scalar::Bool => 1,
+            ScalarType::U8 | ScalarType::I8 => 8,
+            ScalarType::U16 | ScalarType::I16 => 16,
+            ScalarType::U32 | ScalarType::I32 => 32,
+            ScalarType::U64 | ScalarType::I64 => 64,
+            ScalarType::Bool => 1,
         }
     }
     /// Size in bytes in a layout (bool: 1).
@@ -76,13 +77,16 @@ impl Scalar {
         self.bits().div_ceil(8)
     }
     pub fn signed(self) -> bool {
-        matches!(self, Scalar::I8 | Scalar::I16 | Scalar::I32 | Scalar::I64)
+        matches!(
+            self,
+            ScalarType::I8 | ScalarType::I16 | ScalarType::I32 | ScalarType::I64
+        )
     }
     pub fn is_int(self) -> bool {
-        self != Scalar::Bool
+        self != ScalarType::Bool
     }
     /// Whether every value of `self` is a value of `to` (implicit conversion).
-    pub fn widens_to(self, to: Scalar) -> bool {
+    pub fn widens_to(self, to: ScalarType) -> bool {
         if self == to {
             return true;
         }
@@ -99,20 +103,20 @@ impl Scalar {
     /// unsigned types, sign-extended for signed ones, 0/1 for bool.
     pub fn normalize(self, v: u64) -> u64 {
         match self {
-            Scalar::Bool => (v != 0) as u64,
-            Scalar::U8 => v & 0xff,
-            Scalar::U16 => v & 0xffff,
-            Scalar::U32 => v & 0xffff_ffff,
-            Scalar::U64 | Scalar::I64 => v,
-            Scalar::I8 => v as u8 as i8 as i64 as u64,
-            Scalar::I16 => v as u16 as i16 as i64 as u64,
-            Scalar::I32 => v as u32 as i32 as i64 as u64,
+            ScalarType::Bool => (v != 0) as u64,
+            ScalarType::U8 => v & 0xff,
+            ScalarType::U16 => v & 0xffff,
+            ScalarType::U32 => v & 0xffff_ffff,
+            ScalarType::U64 | ScalarType::I64 => v,
+            ScalarType::I8 => v as u8 as i8 as i64 as u64,
+            ScalarType::I16 => v as u16 as i16 as i64 as u64,
+            ScalarType::I32 => v as u32 as i32 as i64 as u64,
         }
     }
     /// Whether the literal `v` is a value of this type.
     pub fn fits(self, v: u64) -> bool {
         match self {
-            Scalar::Bool => false,
+            ScalarType::Bool => false,
             _ if self.signed() => v <= (1u64 << (self.bits() - 1)),
             _ => self.bits() == 64 || v < (1u64 << self.bits()),
         }
@@ -123,7 +127,7 @@ impl Scalar {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FieldTy {
     /// A scalar.
-    Scalar(Scalar),
+    Scalar(ScalarType),
     /// A nested layout (index into [`Items::layouts`]).
     Layout(usize),
     /// An array.
@@ -132,7 +136,7 @@ pub enum FieldTy {
 
 /// A resolved field.
 #[derive(Clone, Debug)]
-pub struct Field {
+pub struct LayoutField {
     pub name: String,
     pub ty: FieldTy,
     pub offset: u32,
@@ -144,12 +148,12 @@ pub struct Field {
 pub struct Layout {
     pub name: String,
     pub size: u32,
-    pub fields: Vec<Field>,
+    pub fields: Vec<LayoutField>,
 }
 
 /// The resolved items of a file.
 pub struct Items<'a> {
-    pub consts: BTreeMap<String, (Scalar, u64)>,
+    pub consts: BTreeMap<String, (ScalarType, u64)>,
     pub layouts: Vec<Layout>,
     pub layout_index: BTreeMap<String, usize>,
     pub fns: BTreeMap<String, &'a FnDef>,
@@ -171,21 +175,21 @@ impl Items<'_> {
 /// Evaluates constant expressions (literals, constants, operators, casts).
 pub struct ConstEval<'a, 'b> {
     defs: &'b BTreeMap<String, &'a ConstDef>,
-    done: &'b mut BTreeMap<String, Option<(Scalar, u64)>>,
+    done: &'b mut BTreeMap<String, Option<(ScalarType, u64)>>,
     active: Vec<String>,
     /// How deeply `eval` recurses now, through the constants it reads too.
     depth: usize,
 }
 
 /// A constant value: its type (`None` for an untyped literal) and canonical bits.
-pub type ConstVal = (Option<Scalar>, u64);
+pub type ConstVal = (Option<ScalarType>, u64);
 
-fn type_name(t: Option<Scalar>) -> &'static str {
-    t.map_or("integer", Scalar::name)
+fn type_name(t: Option<ScalarType>) -> &'static str {
+    t.map_or("integer", ScalarType::name)
 }
 
 /// The common type of two operands under implicit widening.
-pub fn unify(a: Option<Scalar>, b: Option<Scalar>) -> Result<Option<Scalar>, ()> {
+pub fn unify(a: Option<ScalarType>, b: Option<ScalarType>) -> Result<Option<ScalarType>, ()> {
     match (a, b) {
         (None, x) | (x, None) => Ok(x),
         (Some(x), Some(y)) if x.widens_to(y) => Ok(Some(y)),
@@ -195,7 +199,7 @@ pub fn unify(a: Option<Scalar>, b: Option<Scalar>) -> Result<Option<Scalar>, ()>
 }
 
 /// Applies a binary operator with the run-time semantics of type `t` (untyped: u64).
-pub fn apply(op: BinOp, t: Scalar, a: u64, b: u64) -> u64 {
+pub fn apply(op: BinOp, t: ScalarType, a: u64, b: u64) -> u64 {
     let w = t.bits();
     let sa = a as i64;
     let sb = b as i64;
@@ -271,26 +275,28 @@ impl ConstEval<'_, '_> {
         let bad = |msg: String| Err(Diagnostic::new("udf::const::eval", msg).label(e.span, "here"));
         match &e.kind {
             ExprKind::Int(v) => Ok((None, *v)),
-            ExprKind::Bool(b) => Ok((Some(Scalar::Bool), *b as u64)),
+            ExprKind::Bool(b) => Ok((Some(ScalarType::Bool), *b as u64)),
             ExprKind::Paren(x) => self.eval(x),
             ExprKind::Name(n) => self.constant(&n.name, n.span),
             ExprKind::Unary(op, x) => {
                 let (t, v) = self.eval(x)?;
                 match (op, t) {
-                    (UnOp::Not, Some(Scalar::Bool)) => Ok((t, (v == 0) as u64)),
-                    (UnOp::Not, _) => Ok((t, t.unwrap_or(Scalar::U64).normalize(!v))),
-                    (UnOp::Neg, Some(Scalar::Bool)) => bad("`-` on a bool".into()),
-                    (UnOp::Neg, _) => Ok((t, t.unwrap_or(Scalar::U64).normalize(v.wrapping_neg()))),
+                    (UnOp::Not, Some(ScalarType::Bool)) => Ok((t, (v == 0) as u64)),
+                    (UnOp::Not, _) => Ok((t, t.unwrap_or(ScalarType::U64).normalize(!v))),
+                    (UnOp::Neg, Some(ScalarType::Bool)) => bad("`-` on a bool".into()),
+                    (UnOp::Neg, _) => {
+                        Ok((t, t.unwrap_or(ScalarType::U64).normalize(v.wrapping_neg())))
+                    }
                 }
             }
             ExprKind::Cast(x, ty) => {
                 let (_, v) = self.eval(x)?;
                 let to = match ty {
-                    TypeExpr::Named(n) => Scalar::from_name(&n.name),
+                    TypeExpr::Named(n) => ScalarType::from_name(&n.name),
                     _ => None,
                 };
                 match to {
-                    Some(Scalar::Bool) | None => {
+                    Some(ScalarType::Bool) | None => {
                         bad("a constant casts only to an integer type".into())
                     }
                     Some(s) => Ok((Some(s), s.normalize(v))),
@@ -310,10 +316,10 @@ impl ConstEval<'_, '_> {
                         ));
                     }
                 };
-                let s = t.unwrap_or(Scalar::U64);
+                let s = t.unwrap_or(ScalarType::U64);
                 let r = apply(*op, s, va, vb);
                 if op.is_compare() || matches!(op, BinOp::AndAnd | BinOp::OrOr) {
-                    Ok((Some(Scalar::Bool), r))
+                    Ok((Some(ScalarType::Bool), r))
                 } else {
                     Ok((t, r))
                 }
@@ -354,9 +360,9 @@ impl ConstEval<'_, '_> {
         r.map(|(t, v)| (Some(t), v))
     }
 
-    fn define(&mut self, def: &ConstDef) -> Result<(Scalar, u64), Diagnostic> {
+    fn define(&mut self, def: &ConstDef) -> Result<(ScalarType, u64), Diagnostic> {
         let ty = match &def.ty {
-            TypeExpr::Named(n) => Scalar::from_name(&n.name),
+            TypeExpr::Named(n) => ScalarType::from_name(&n.name),
             _ => None,
         };
         let Some(ty) = ty else {
@@ -388,8 +394,8 @@ impl ConstEval<'_, '_> {
 /// Evaluates a constant expression that must be a non-negative count or offset below 2^31.
 pub fn const_u32(ev: &mut ConstEval<'_, '_>, e: &Expr, what: &str) -> Result<u32, Diagnostic> {
     let (t, v) = ev.eval(e)?;
-    if t == Some(Scalar::Bool)
-        || (t.is_some_and(Scalar::signed) && (v as i64) < 0)
+    if t == Some(ScalarType::Bool)
+        || (t.is_some_and(ScalarType::signed) && (v as i64) < 0)
         || v > i32::MAX as u64
     {
         return Err(Diagnostic::new(
@@ -427,7 +433,7 @@ pub fn collect<'a>(file: &'a File, diags: &mut Vec<Diagnostic>) -> Items<'a> {
             );
             continue;
         }
-        if Scalar::from_name(&name.name).is_some()
+        if ScalarType::from_name(&name.name).is_some()
             || matches!(name.name.as_str(), "packet" | "request" | "emit")
         {
             diags.push(
@@ -489,32 +495,61 @@ pub fn collect<'a>(file: &'a File, diags: &mut Vec<Diagnostic>) -> Items<'a> {
     }
 }
 
+/// Lays out every layout: sizes first (nested layouts need them), in dependency order,
+/// refusing cycles.
 fn lay_out(
     defs: &[&LayoutDef],
     index: &BTreeMap<String, usize>,
     ev: &mut ConstEval<'_, '_>,
     diags: &mut Vec<Diagnostic>,
 ) -> Vec<Layout> {
-    // Sizes first (nested layouts need them), in dependency order, refusing cycles.
-    let mut sizes: Vec<Option<u32>> = vec![None; defs.len()];
-    let mut out: Vec<Option<Layout>> = vec![None; defs.len()];
-    #[allow(clippy::too_many_arguments)]
-    fn visit(
-        i: usize,
-        defs: &[&LayoutDef],
-        index: &BTreeMap<String, usize>,
-        ev: &mut ConstEval<'_, '_>,
-        diags: &mut Vec<Diagnostic>,
-        sizes: &mut Vec<Option<u32>>,
-        out: &mut Vec<Option<Layout>>,
-        active: &mut Vec<usize>,
-    ) -> u32 {
-        if let Some(s) = sizes[i] {
+    let mut pass = LayoutPass {
+        defs,
+        index,
+        ev,
+        diags,
+        sizes: vec![None; defs.len()],
+        out: vec![None; defs.len()],
+        active: Vec::new(),
+    };
+    for i in 0..defs.len() {
+        pass.visit(i);
+    }
+    pass.out
+        .into_iter()
+        .enumerate()
+        .map(|(i, l)| {
+            l.unwrap_or(Layout {
+                name: defs[i].name.name.clone(),
+                size: 0,
+                fields: Vec::new(),
+            })
+        })
+        .collect()
+}
+
+/// The state of [`lay_out`].
+struct LayoutPass<'x, 'a, 'e, 'd> {
+    defs: &'x [&'a LayoutDef],
+    index: &'x BTreeMap<String, usize>,
+    ev: &'x mut ConstEval<'e, 'd>,
+    diags: &'x mut Vec<Diagnostic>,
+    /// Each layout's size, once known.
+    sizes: Vec<Option<u32>>,
+    out: Vec<Option<Layout>>,
+    /// The layouts being laid out, outermost first.
+    active: Vec<usize>,
+}
+
+impl LayoutPass<'_, '_, '_, '_> {
+    /// Lays out layout `i` (and those it contains); its size.
+    fn visit(&mut self, i: usize) -> u32 {
+        if let Some(s) = self.sizes[i] {
             return s;
         }
-        let def = defs[i];
-        if active.len() >= MAX_LAYOUT_NESTING {
-            diags.push(
+        let def = self.defs[i];
+        if self.active.len() >= MAX_LAYOUT_NESTING {
+            self.diags.push(
                 Diagnostic::new(
                     "udf::limit::depth",
                     format!(
@@ -524,11 +559,11 @@ fn lay_out(
                 .label(def.name.span, "the limit is reached at this layout")
                 .help(format!("nest at most {MAX_LAYOUT_NESTING} layouts")),
             );
-            sizes[i] = Some(0);
+            self.sizes[i] = Some(0);
             return 0;
         }
-        if active.contains(&i) {
-            diags.push(
+        if self.active.contains(&i) {
+            self.diags.push(
                 Diagnostic::new(
                     "udf::layout::cycle",
                     format!("layout `{}` contains itself", def.name.name),
@@ -537,14 +572,14 @@ fn lay_out(
             );
             return 0;
         }
-        active.push(i);
+        self.active.push(i);
         let order = def.order.unwrap_or(Order::Le);
-        let mut fields: Vec<Field> = Vec::new();
+        let mut fields: Vec<LayoutField> = Vec::new();
         let mut end = 0u64;
         let mut past: Option<(u64, Span)> = None;
         for f in &def.fields {
             if fields.iter().any(|g| g.name == f.name.name) {
-                diags.push(
+                self.diags.push(
                     Diagnostic::new(
                         "udf::name::duplicate",
                         format!("field `{}` is defined twice", f.name.name),
@@ -553,23 +588,23 @@ fn lay_out(
                 );
                 continue;
             }
-            let Some(ty) = field_ty(&f.ty, defs, index, ev, diags, sizes, out, active) else {
+            let Some(ty) = self.field_ty(&f.ty) else {
                 continue;
             };
-            let offset = match const_u32(ev, &f.offset, "an offset") {
+            let offset = match const_u32(self.ev, &f.offset, "an offset") {
                 Ok(o) => o,
                 Err(d) => {
-                    diags.push(d);
+                    self.diags.push(d);
                     continue;
                 }
             };
-            let size = size_with(&ty, sizes);
+            let size = size_with(&ty, &self.sizes);
             let fend = (offset as u64).saturating_add(size);
             if fend > i32::MAX as u64 && past.is_none() {
                 past = Some((fend, f.name.span));
             }
             end = end.max(fend);
-            fields.push(Field {
+            fields.push(LayoutField {
                 name: f.name.name.clone(),
                 ty,
                 offset,
@@ -577,12 +612,12 @@ fn lay_out(
             });
         }
         let size = match &def.size {
-            Some(e) => match const_u32(ev, e, "a layout size") {
+            Some(e) => match const_u32(self.ev, e, "a layout size") {
                 Ok(s) => {
                     for (f, d) in fields.iter().zip(&def.fields) {
-                        let fend = (f.offset as u64).saturating_add(size_with(&f.ty, sizes));
+                        let fend = (f.offset as u64).saturating_add(size_with(&f.ty, &self.sizes));
                         if fend > s as u64 {
-                            diags.push(
+                            self.diags.push(
                                 Diagnostic::new(
                                     "udf::layout::out_of_range",
                                     format!("field `{}` ends at byte {fend}, past the layout's size {s}", f.name),
@@ -595,13 +630,13 @@ fn lay_out(
                     s
                 }
                 Err(d) => {
-                    diags.push(d);
+                    self.diags.push(d);
                     end as u32
                 }
             },
             None => {
                 if let Some((fend, span)) = past {
-                    diags.push(
+                    self.diags.push(
                         Diagnostic::new(
                             "udf::layout::out_of_range",
                             format!(
@@ -616,74 +651,52 @@ fn lay_out(
                 end.min(i32::MAX as u64) as u32
             }
         };
-        active.pop();
-        sizes[i] = Some(size);
-        out[i] = Some(Layout {
+        self.active.pop();
+        self.sizes[i] = Some(size);
+        self.out[i] = Some(Layout {
             name: def.name.name.clone(),
             size,
             fields,
         });
         size
     }
-    #[allow(clippy::too_many_arguments)]
-    fn field_ty(
-        t: &TypeExpr,
-        defs: &[&LayoutDef],
-        index: &BTreeMap<String, usize>,
-        ev: &mut ConstEval<'_, '_>,
-        diags: &mut Vec<Diagnostic>,
-        sizes: &mut Vec<Option<u32>>,
-        out: &mut Vec<Option<Layout>>,
-        active: &mut Vec<usize>,
-    ) -> Option<FieldTy> {
+
+    fn field_ty(&mut self, t: &TypeExpr) -> Option<FieldTy> {
         match t {
             TypeExpr::Named(n) => {
-                if let Some(s) = Scalar::from_name(&n.name) {
+                if let Some(s) = ScalarType::from_name(&n.name) {
                     return Some(FieldTy::Scalar(s));
                 }
-                if let Some(&i) = index.get(&n.name) {
-                    visit(i, defs, index, ev, diags, sizes, out, active);
+                if let Some(&i) = self.index.get(&n.name) {
+                    self.visit(i);
                     return Some(FieldTy::Layout(i));
                 }
-                diags.push(
+                self.diags.push(
                     Diagnostic::new("udf::name::unknown", format!("no type `{}`", n.name))
                         .label(n.span, "not a scalar type or layout"),
                 );
                 None
             }
             TypeExpr::Array(e, n, _) => {
-                let elem = field_ty(e, defs, index, ev, diags, sizes, out, active)?;
-                match const_u32(ev, n, "an array length") {
+                let elem = self.field_ty(e)?;
+                match const_u32(self.ev, n, "an array length") {
                     Ok(n) => Some(FieldTy::Array(Box::new(elem), n)),
                     Err(d) => {
-                        diags.push(d);
+                        self.diags.push(d);
                         None
                     }
                 }
             }
         }
     }
-    fn size_with(t: &FieldTy, sizes: &[Option<u32>]) -> u64 {
-        match t {
-            FieldTy::Scalar(s) => s.bytes() as u64,
-            FieldTy::Layout(i) => sizes[*i].unwrap_or(0) as u64,
-            FieldTy::Array(e, n) => size_with(e, sizes).saturating_mul(*n as u64),
-        }
+}
+
+fn size_with(t: &FieldTy, sizes: &[Option<u32>]) -> u64 {
+    match t {
+        FieldTy::Scalar(s) => s.bytes() as u64,
+        FieldTy::Layout(i) => sizes[*i].unwrap_or(0) as u64,
+        FieldTy::Array(e, n) => size_with(e, sizes).saturating_mul(*n as u64),
     }
-    let mut active = Vec::new();
-    for i in 0..defs.len() {
-        visit(i, defs, index, ev, diags, &mut sizes, &mut out, &mut active);
-    }
-    out.into_iter()
-        .enumerate()
-        .map(|(i, l)| {
-            l.unwrap_or(Layout {
-                name: defs[i].name.name.clone(),
-                size: 0,
-                fields: Vec::new(),
-            })
-        })
-        .collect()
 }
 
 /// Calls made by a block: (callee, span).

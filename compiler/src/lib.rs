@@ -34,7 +34,7 @@ use udf_pcap as pcap;
 use udf_bytecode::{Program, ProgramType};
 use udf_verifier::Verified;
 
-pub use diag::{Diagnostic, Diagnostics, Label};
+pub use diag::{Diagnostic, Diagnostics, SpanLabel};
 pub use srcmap::{SourceMap, Span};
 
 /// One compiled entry point.

@@ -2,7 +2,7 @@
 //! offset or after the IPv4 header, and the raw accessors (`p.u8[i]`, `p.u16be[i]`, `p.u32be[i]`).
 
 use crate::ast::Order;
-use crate::items::{Field, FieldTy, Layout, Scalar};
+use crate::items::{FieldTy, Layout, LayoutField, ScalarType};
 
 /// Where a view starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -16,69 +16,69 @@ pub enum ViewBase {
 /// The offset of the IPv4 header, and so of IHL's byte.
 pub const IPV4: u32 = 14;
 
-type FieldSpec = (&'static str, Scalar, Option<u32>, u32);
+type FieldSpec = (&'static str, ScalarType, Option<u32>, u32);
 
 const ETHER: &[FieldSpec] = &[
-    ("dst", Scalar::U8, Some(6), 0),
-    ("src", Scalar::U8, Some(6), 6),
-    ("type", Scalar::U16, None, 12),
+    ("dst", ScalarType::U8, Some(6), 0),
+    ("src", ScalarType::U8, Some(6), 6),
+    ("type", ScalarType::U16, None, 12),
 ];
 const VLAN: &[FieldSpec] = &[
-    ("tci", Scalar::U16, None, 0),
-    ("type", Scalar::U16, None, 2),
+    ("tci", ScalarType::U16, None, 0),
+    ("type", ScalarType::U16, None, 2),
 ];
 const ARP: &[FieldSpec] = &[
-    ("htype", Scalar::U16, None, 0),
-    ("ptype", Scalar::U16, None, 2),
-    ("hlen", Scalar::U8, None, 4),
-    ("plen", Scalar::U8, None, 5),
-    ("op", Scalar::U16, None, 6),
-    ("sha", Scalar::U8, Some(6), 8),
-    ("spa", Scalar::U32, None, 14),
-    ("tha", Scalar::U8, Some(6), 18),
-    ("tpa", Scalar::U32, None, 24),
+    ("htype", ScalarType::U16, None, 0),
+    ("ptype", ScalarType::U16, None, 2),
+    ("hlen", ScalarType::U8, None, 4),
+    ("plen", ScalarType::U8, None, 5),
+    ("op", ScalarType::U16, None, 6),
+    ("sha", ScalarType::U8, Some(6), 8),
+    ("spa", ScalarType::U32, None, 14),
+    ("tha", ScalarType::U8, Some(6), 18),
+    ("tpa", ScalarType::U32, None, 24),
 ];
 const IPV4_FIELDS: &[FieldSpec] = &[
-    ("vihl", Scalar::U8, None, 0),
-    ("tos", Scalar::U8, None, 1),
-    ("len", Scalar::U16, None, 2),
-    ("id", Scalar::U16, None, 4),
-    ("frag", Scalar::U16, None, 6),
-    ("ttl", Scalar::U8, None, 8),
-    ("proto", Scalar::U8, None, 9),
-    ("csum", Scalar::U16, None, 10),
-    ("src", Scalar::U32, None, 12),
-    ("dst", Scalar::U32, None, 16),
+    ("vihl", ScalarType::U8, None, 0),
+    ("tos", ScalarType::U8, None, 1),
+    ("len", ScalarType::U16, None, 2),
+    ("id", ScalarType::U16, None, 4),
+    ("frag", ScalarType::U16, None, 6),
+    ("ttl", ScalarType::U8, None, 8),
+    ("proto", ScalarType::U8, None, 9),
+    ("csum", ScalarType::U16, None, 10),
+    ("src", ScalarType::U32, None, 12),
+    ("dst", ScalarType::U32, None, 16),
 ];
 const IPV6: &[FieldSpec] = &[
-    ("vtcfl", Scalar::U32, None, 0),
-    ("plen", Scalar::U16, None, 4),
-    ("next", Scalar::U8, None, 6),
-    ("hlim", Scalar::U8, None, 7),
-    ("src", Scalar::U8, Some(16), 8),
-    ("dst", Scalar::U8, Some(16), 24),
+    ("vtcfl", ScalarType::U32, None, 0),
+    ("plen", ScalarType::U16, None, 4),
+    ("next", ScalarType::U8, None, 6),
+    ("hlim", ScalarType::U8, None, 7),
+    ("src", ScalarType::U8, Some(16), 8),
+    ("dst", ScalarType::U8, Some(16), 24),
 ];
 const TCP: &[FieldSpec] = &[
-    ("src", Scalar::U16, None, 0),
-    ("dst", Scalar::U16, None, 2),
-    ("seq", Scalar::U32, None, 4),
-    ("ack", Scalar::U32, None, 8),
-    ("off", Scalar::U8, None, 12),
-    ("flags", Scalar::U8, None, 13),
-    ("win", Scalar::U16, None, 14),
-    ("csum", Scalar::U16, None, 16),
-    ("urp", Scalar::U16, None, 18),
+    ("src", ScalarType::U16, None, 0),
+    ("dst", ScalarType::U16, None, 2),
+    ("seq", ScalarType::U32, None, 4),
+    ("ack", ScalarType::U32, None, 8),
+    ("off", ScalarType::U8, None, 12),
+    ("flags", ScalarType::U8, None, 13),
+    ("win", ScalarType::U16, None, 14),
+    ("csum", ScalarType::U16, None, 16),
+    ("urp", ScalarType::U16, None, 18),
 ];
 const UDP: &[FieldSpec] = &[
-    ("src", Scalar::U16, None, 0),
-    ("dst", Scalar::U16, None, 2),
-    ("len", Scalar::U16, None, 4),
-    ("csum", Scalar::U16, None, 6),
+    ("src", ScalarType::U16, None, 0),
+    ("dst", ScalarType::U16, None, 2),
+    ("len", ScalarType::U16, None, 4),
+    ("csum", ScalarType::U16, None, 6),
 ];
 const ICMP: &[FieldSpec] = &[
-    ("type", Scalar::U8, None, 0),
-    ("code", Scalar::U8, None, 1),
-    ("csum", Scalar::U16, None, 2),
+    ("type", ScalarType::U8, None, 0),
+    ("code", ScalarType::U8, None, 1),
+    ("csum", ScalarType::U16, None, 2),
 ];
 
 /// The views: name, base, fields.
@@ -94,17 +94,17 @@ pub const VIEWS: &[(&str, ViewBase, &[FieldSpec])] = &[
 ];
 
 /// Raw accessors: name and the scalar each reads (big-endian).
-pub const RAW: &[(&str, Scalar)] = &[
-    ("u8", Scalar::U8),
-    ("u16be", Scalar::U16),
-    ("u32be", Scalar::U32),
+pub const RAW: &[(&str, ScalarType)] = &[
+    ("u8", ScalarType::U8),
+    ("u16be", ScalarType::U16),
+    ("u32be", ScalarType::U32),
 ];
 
 /// A view as a layout (big-endian fields).
 pub fn view_layout(name: &str, fields: &[FieldSpec]) -> Layout {
-    let fields: Vec<Field> = fields
+    let fields: Vec<LayoutField> = fields
         .iter()
-        .map(|&(n, s, arr, off)| Field {
+        .map(|&(n, s, arr, off)| LayoutField {
             name: n.to_string(),
             ty: match arr {
                 Some(len) => FieldTy::Array(Box::new(FieldTy::Scalar(s)), len),
@@ -135,7 +135,7 @@ pub fn view_layout(name: &str, fields: &[FieldSpec]) -> Layout {
 
 /// The request an `acl` program is given before the object.
 pub fn request_layout() -> Layout {
-    let f = |name: &str, s, offset| Field {
+    let f = |name: &str, s, offset| LayoutField {
         name: name.to_string(),
         ty: FieldTy::Scalar(s),
         offset,
@@ -145,9 +145,9 @@ pub fn request_layout() -> Layout {
         name: "request".to_string(),
         size: 16,
         fields: vec![
-            f("principal", Scalar::U64, 0),
-            f("op", Scalar::U32, 8),
-            f("reserved", Scalar::U32, 12),
+            f("principal", ScalarType::U64, 0),
+            f("op", ScalarType::U32, 8),
+            f("reserved", ScalarType::U32, 12),
         ],
     }
 }

@@ -183,6 +183,26 @@ fn binary_strength(t: &Tok<'_>) -> Option<u8> {
     })
 }
 
+/// A token that is a whole operand: a name (keywords that may name things included) or a
+/// literal.
+fn is_operand(t: &Tok<'_>) -> bool {
+    matches!(
+        t,
+        Tok::Ident(_)
+            | Tok::Int(_)
+            | Tok::True
+            | Tok::False
+            | Tok::Str(_)
+            | Tok::Size
+            | Tok::Max
+            | Tok::Filter
+            | Tok::Owns
+            | Tok::Acl
+            | Tok::Le
+            | Tok::Be
+    )
+}
+
 /// Measures, without recursion, how deep the syntax tree of `toks` would nest, and refuses
 /// (`udf::limit::depth`) at the first token that takes it past [`MAX_DEPTH`]: brackets, blocks,
 /// prefix operators, `.field`/`[i]`/`as` chains, chains of binary operators (they nest to the
@@ -191,23 +211,10 @@ fn binary_strength(t: &Tok<'_>) -> Option<u8> {
 fn nesting(toks: &[(usize, Tok<'_>, usize)]) -> Result<(), Diagnostic> {
     let mut stack = vec![Level::default()];
     for (k, (l, t, r)) in toks.iter().enumerate() {
-        let operand_ended = k > 0
-            && matches!(
-                toks[k - 1].1,
-                Tok::Ident(_)
-                    | Tok::Int(_)
-                    | Tok::True
-                    | Tok::False
-                    | Tok::RParen
-                    | Tok::RBracket
-                    | Tok::Size
-                    | Tok::Max
-                    | Tok::Filter
-                    | Tok::Owns
-                    | Tok::Acl
-                    | Tok::Le
-                    | Tok::Be
-            );
+        let operand_ended = k > 0 && {
+            let p = &toks[k - 1].1;
+            (is_operand(p) && !matches!(p, Tok::Str(_))) || matches!(p, Tok::RParen | Tok::RBracket)
+        };
         let top = stack.last_mut().expect("the file level is never closed");
         match t {
             Tok::LParen | Tok::LBracket | Tok::LBrace => {
@@ -257,18 +264,7 @@ fn nesting(toks: &[(usize, Tok<'_>, usize)]) -> Result<(), Diagnostic> {
             }
             Tok::Semi | Tok::Comma => top.reset(true),
             Tok::If => top.chain += 1,
-            Tok::Ident(_)
-            | Tok::Int(_)
-            | Tok::True
-            | Tok::False
-            | Tok::Str(_)
-            | Tok::Size
-            | Tok::Max
-            | Tok::Filter
-            | Tok::Owns
-            | Tok::Acl
-            | Tok::Le
-            | Tok::Be => top.operand(1),
+            t if is_operand(t) => top.operand(1),
             Tok::Minus | Tok::Bang if !operand_ended => top.opers.push(PREFIX),
             Tok::Dot | Tok::As => {
                 if matches!(t, Tok::As) {

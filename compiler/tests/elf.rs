@@ -10,11 +10,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+mod common;
+
 use proptest::prelude::*;
 use udf_bytecode::ProgramType;
 use udf_bytecode::insn::Insn;
 use udf_compiler::elf::{self, ElfErrorKind};
-use udf_runtime::{Context, EmitHelpers, NoHelpers, RunOptions, Vm};
 
 /// A clang that targets BPF, or `None` (with a note) outside CI.
 fn clang() -> Option<&'static str> {
@@ -138,32 +139,29 @@ unsigned long first(const unsigned char *pkt, unsigned long len)
 }
 "#;
 
+/// Builds `src` at `-mcpu=v{cpu}` and loads its entry: the object and the program.
+fn build_and_load(clang: &str, name: &str, src: &str, cpu: u8) -> (Vec<u8>, elf::CProgram) {
+    let (bytes, _) = build(clang, name, src, cpu);
+    let c = elf::load(&bytes, None).unwrap_or_else(|e| panic!("v{cpu}: {e}"));
+    (bytes, c)
+}
+
+/// The program passes the verifier as a filter.
+fn verify_filter(c: &elf::CProgram, cpu: u8) {
+    let conf = udf_verifier::Config::new(ProgramType::Filter);
+    udf_verifier::verify(&c.prog, &conf).unwrap_or_else(|e| panic!("v{cpu}: {e:?}"));
+}
+
 fn run(c: &elf::CProgram, ty: ProgramType, input: &[u8]) -> (u64, Vec<udf_runtime::Extent>) {
-    let compiled = udf_runtime::prepare(&c.prog, &udf_runtime::pre_run_checks(ty, true))
-        .expect("pre-run checks");
-    let mut emit = EmitHelpers::new(1 << 10);
-    let mut none = NoHelpers;
-    let helpers: &mut dyn udf_runtime::Helpers = if ty == ProgramType::Owns {
-        &mut emit
-    } else {
-        &mut none
-    };
-    let opts = RunOptions {
-        budget: 1_000_000,
-        r3: input.len() as u64,
-    };
-    let out = Vm::new()
-        .run(&compiled, Context::ReadOnly(input), helpers, &opts)
-        .expect("runs");
-    (out.r0, emit.extents)
+    let checks = udf_runtime::pre_run_checks(ty, true);
+    common::run_program(&c.prog, ty, &checks, input, 1_000_000, 1 << 10)
 }
 
 #[test]
 fn filter_with_subprograms_links_verifies_and_runs_at_every_cpu_version() {
     let Some(clang) = clang() else { return };
     for cpu in 1..=4 {
-        let (bytes, _) = build(clang, "filter", FILTER, cpu);
-        let c = elf::load(&bytes, None).unwrap_or_else(|e| panic!("v{cpu}: {e}"));
+        let (_, c) = build_and_load(clang, "filter", FILTER, cpu);
         assert_eq!(c.name, "web");
         assert_eq!(c.section, "filter");
         assert_eq!(c.ty, Some(ProgramType::Filter));
@@ -192,8 +190,7 @@ fn filter_with_subprograms_links_verifies_and_runs_at_every_cpu_version() {
             c.lines.iter().all(Option::is_some),
             "v{cpu}: every line known"
         );
-        let conf = udf_verifier::Config::new(ProgramType::Filter);
-        udf_verifier::verify(&c.prog, &conf).unwrap_or_else(|e| panic!("v{cpu}: {e:?}"));
+        verify_filter(&c, cpu);
         let mut pkt = vec![0u8; 60];
         pkt[36] = 0x01;
         pkt[37] = 0xbb;
@@ -258,8 +255,7 @@ fn line_info_follows_the_linked_layout() {
 fn owns_program_gets_its_object_size_from_btf_and_emits() {
     let Some(clang) = clang() else { return };
     for cpu in 1..=4 {
-        let (bytes, _) = build(clang, "owns", OWNS, cpu);
-        let c = elf::load(&bytes, None).unwrap_or_else(|e| panic!("v{cpu}: {e}"));
+        let (_, c) = build_and_load(clang, "owns", OWNS, cpu);
         assert_eq!(c.ty, Some(ProgramType::Owns));
         assert_eq!(c.ctx_size, Some(64), "v{cpu}: sizeof(struct inode)");
         let mut conf = udf_verifier::Config::new(ProgramType::Owns);
@@ -536,8 +532,7 @@ unsigned long shared(const unsigned char *pkt, unsigned long len)
 fn global_and_static_subprograms_are_linked_once_each() {
     let Some(clang) = clang() else { return };
     for cpu in 1..=4 {
-        let (bytes, _) = build(clang, "shared", SHARED, cpu);
-        let c = elf::load(&bytes, None).unwrap_or_else(|e| panic!("v{cpu}: {e}"));
+        let (bytes, c) = build_and_load(clang, "shared", SHARED, cpu);
         assert_eq!(c.section, "filter/shared");
         assert_eq!(
             c.ty,
@@ -548,8 +543,7 @@ fn global_and_static_subprograms_are_linked_once_each() {
         assert_eq!(names[0], "shared");
         names.sort();
         assert_eq!(names, ["leaf", "mid", "mid2", "shared"], "v{cpu}");
-        let conf = udf_verifier::Config::new(ProgramType::Filter);
-        udf_verifier::verify(&c.prog, &conf).unwrap_or_else(|e| panic!("v{cpu}: {e:?}"));
+        verify_filter(&c, cpu);
         let pkt = [10u8, 20, 30, 40];
         // mid = 20 + 30; mid2 = 40 ^ 50
         assert_eq!(
@@ -582,16 +576,14 @@ unsigned long signed_first(const unsigned char *pkt, unsigned long len)
 fn v4_sign_extending_loads_read_and_run() {
     let Some(clang) = clang() else { return };
     for cpu in 1..=4 {
-        let (bytes, _) = build(clang, "signed", SIGNED, cpu);
-        let c = elf::load(&bytes, None).unwrap_or_else(|e| panic!("v{cpu}: {e}"));
+        let (_, c) = build_and_load(clang, "signed", SIGNED, cpu);
         let sx = c
             .prog
             .insns()
             .iter()
             .any(|i| matches!(i, Insn::Load { signed: true, .. }));
         assert_eq!(sx, cpu == 4, "v{cpu}: sign-extending loads only at v4");
-        let conf = udf_verifier::Config::new(ProgramType::Filter);
-        udf_verifier::verify(&c.prog, &conf).unwrap_or_else(|e| panic!("v{cpu}: {e:?}"));
+        verify_filter(&c, cpu);
         assert_eq!(run(&c, ProgramType::Filter, &[0xfe, 3]).0, 2, "v{cpu}");
         assert_eq!(run(&c, ProgramType::Filter, &[5, 0xff]).0, 999, "v{cpu}");
         assert_eq!(run(&c, ProgramType::Filter, &[5]).0, 0, "v{cpu}");

@@ -48,6 +48,16 @@ fn compile(src: String) -> (Outcome, Duration) {
     .expect("the compiler does not panic")
 }
 
+/// `inner` inside `n` copies of `open` and `close`.
+fn wrap(open: &str, inner: &str, close: &str, n: usize) -> String {
+    format!("{}{inner}{}", open.repeat(n), close.repeat(n))
+}
+
+/// Refused as nesting too deep (`udf::limit::depth`).
+fn too_deep(src: String) -> Vec<Error> {
+    refused(src, "udf::limit::depth")
+}
+
 /// Compiles a source that must be refused with `code`, located in the file, quickly.
 fn refused(src: String, code: &str) -> Vec<Error> {
     let (out, took) = compile(src);
@@ -82,100 +92,57 @@ fn acl_entry(body: &str) -> String {
 #[test]
 fn deep_parentheses() {
     let n = 20_000;
-    let e = refused(
-        size_entry(&format!("{}1{}", "(".repeat(n), ")".repeat(n))),
-        "udf::limit::depth",
-    );
+    let e = too_deep(size_entry(&wrap("(", "1", ")", n)));
     assert!(e[0].help.as_deref().unwrap_or("").contains("256"), "{e:#?}");
     // Never closed.
-    refused(size_entry(&"(".repeat(n)), "udf::limit::depth");
+    too_deep(size_entry(&"(".repeat(n)));
 }
 
 #[test]
 fn deep_prefix_operators() {
     let n = 20_000;
-    refused(
-        size_entry(&format!("let a: i64 = {}1; 0", "-".repeat(n))),
-        "udf::limit::depth",
-    );
-    refused(
-        acl_entry(&format!("{}true", "!".repeat(n))),
-        "udf::limit::depth",
-    );
-    refused(
-        size_entry(&format!("let a = 0 {}1; 0", "- ".repeat(n))),
-        "udf::limit::depth",
-    );
+    too_deep(size_entry(&format!("let a: i64 = {}1; 0", "-".repeat(n))));
+    too_deep(acl_entry(&format!("{}true", "!".repeat(n))));
+    too_deep(size_entry(&format!("let a = 0 {}1; 0", "- ".repeat(n))));
 }
 
 #[test]
 fn deep_blocks_and_ifs() {
     let n = 20_000;
-    refused(
-        size_entry(&format!("{}1{}", "{ ".repeat(n), " }".repeat(n))),
-        "udf::limit::depth",
-    );
-    refused(
-        size_entry(&format!(
-            "{}1{}",
-            "if x.n > 0 { ".repeat(n),
-            " } else { 2 }".repeat(n)
-        )),
-        "udf::limit::depth",
-    );
+    too_deep(size_entry(&wrap("{ ", "1", " }", n)));
+    too_deep(size_entry(&wrap("if x.n > 0 { ", "1", " } else { 2 }", n)));
     // `else if` chains nest too.
-    refused(
-        size_entry(&format!("{}{{ 1 }}", "if x.n > 0 { 1 } else ".repeat(n))),
-        "udf::limit::depth",
-    );
+    too_deep(size_entry(&format!(
+        "{}{{ 1 }}",
+        "if x.n > 0 { 1 } else ".repeat(n)
+    )));
     // Nested loops.
-    refused(
-        format!(
-            "{INO}owns o(x: Ino) {{ {}emit(0, 1, 0);{} }}\n",
-            "for k in 0..2 { ".repeat(n),
-            " }".repeat(n)
-        ),
-        "udf::limit::depth",
-    );
+    too_deep(format!(
+        "{INO}owns o(x: Ino) {{ {}emit(0, 1, 0);{} }}\n",
+        "for k in 0..2 { ".repeat(n),
+        " }".repeat(n)
+    ));
 }
 
 #[test]
 fn postfix_and_cast_chains() {
     let n = 20_000;
-    refused(
-        size_entry(&format!("x.n{}", " as u64".repeat(n))),
-        "udf::limit::depth",
-    );
-    refused(
-        size_entry(&format!("x{}", ".n".repeat(n))),
-        "udf::limit::depth",
-    );
-    refused(
-        format!(
-            "layout L {{ a: {}u8{} @ 0 }}\n",
-            "[".repeat(n),
-            "; 1]".repeat(n)
-        ),
-        "udf::limit::depth",
-    );
+    too_deep(size_entry(&format!("x.n{}", " as u64".repeat(n))));
+    too_deep(size_entry(&format!("x{}", ".n".repeat(n))));
+    too_deep(format!(
+        "layout L {{ a: {}u8{} @ 0 }}\n",
+        "[".repeat(n),
+        "; 1]".repeat(n)
+    ));
 }
 
 #[test]
 fn flat_chains() {
     for n in [20_000, 100_000] {
-        refused(size_entry(&vec!["x.n"; n].join(" + ")), "udf::limit::depth");
-        refused(
-            acl_entry(&vec!["x.n > 1"; n].join(" && ")),
-            "udf::limit::depth",
-        );
-        refused(
-            acl_entry(&vec!["x.n > 1"; n].join(" || ")),
-            "udf::limit::depth",
-        );
-        refused(
-            format!("const C: u64 = {};\n", vec!["1"; n].join(" * ")),
-            "udf::limit::depth",
-        );
+        too_deep(size_entry(&vec!["x.n"; n].join(" + ")));
+        too_deep(acl_entry(&vec!["x.n > 1"; n].join(" && ")));
+        too_deep(acl_entry(&vec!["x.n > 1"; n].join(" || ")));
+        too_deep(format!("const C: u64 = {};\n", vec!["1"; n].join(" * ")));
     }
 }
 
@@ -187,14 +154,14 @@ fn long_chains_of_items() {
     for i in 1..n {
         src.push_str(&format!("const C{i}: u64 = C{} + 1;\n", i - 1));
     }
-    refused(src, "udf::limit::depth");
+    too_deep(src);
     // Each layout holding the one after it.
     let mut src = String::new();
     for i in 0..n {
         src.push_str(&format!("layout L{i} {{ a: L{} @ 0 }}\n", i + 1));
     }
     src.push_str(&format!("layout L{n} {{ a: u8 @ 0 }}\n"));
-    refused(src, "udf::limit::depth");
+    too_deep(src);
     // Each helper calling the one before, once: deep, not large.
     let mut src = String::from(INO);
     src.push_str("fn h0() -> u64 { 1 }\n");
@@ -202,7 +169,7 @@ fn long_chains_of_items() {
         src.push_str(&format!("fn h{i}() -> u64 {{ h{}() }}\n", i - 1));
     }
     src.push_str(&format!("size s(x: Ino) -> u64 {{ h{}() }}\n", n - 1));
-    let e = refused(src, "udf::limit::depth");
+    let e = too_deep(src);
     // The error names the call the entry point makes.
     assert!(
         e.iter()
@@ -216,7 +183,7 @@ fn long_chains_of_items() {
         src.push_str(&format!("fn h{i}(x: u64) -> u64 {{ h{}(x) }}\n", i - 1));
     }
     src.push_str(&format!("size s(x: Ino) -> u64 {{ h{}(x.n) }}\n", n - 1));
-    refused(src, "udf::limit::depth");
+    too_deep(src);
 }
 
 // ---- size -----------------------------------------------------------------------------------
@@ -426,23 +393,16 @@ fn near_the_limits_compiles() {
         assert!(took < Duration::from_secs(20));
     };
     let n = 200;
-    ok(size_entry(&format!(
-        "{}x.n{}",
-        "(".repeat(n),
-        ")".repeat(n)
-    )));
+    ok(size_entry(&wrap("(", "x.n", ")", n)));
     ok(size_entry(&vec!["x.n"; n].join(" + ")));
     ok(acl_entry(&vec!["x.n > 1"; n].join(" && ")));
     ok(acl_entry(&vec!["x.n == 7"; n].join(" || ")));
-    ok(size_entry(&format!(
-        "{}x.n{}",
-        "{ ".repeat(n),
-        " }".repeat(n)
-    )));
-    ok(size_entry(&format!(
-        "{}1{}",
-        "if x.n > 0 { ".repeat(n / 2),
-        " } else { 2 }".repeat(n / 2)
+    ok(size_entry(&wrap("{ ", "x.n", " }", n)));
+    ok(size_entry(&wrap(
+        "if x.n > 0 { ",
+        "1",
+        " } else { 2 }",
+        n / 2,
     )));
     ok(size_entry(&format!(
         "{}{{ 1 }}",
@@ -483,31 +443,19 @@ fn at_the_limit_no_crash() {
     let shapes: Vec<(&str, Shape)> = vec![
         (
             "parentheses",
-            Box::new(|n| size_entry(&format!("{}x.n{}", "(".repeat(n), ")".repeat(n)))),
+            Box::new(|n| size_entry(&wrap("(", "x.n", ")", n))),
         ),
         (
             "blocks",
-            Box::new(|n| size_entry(&format!("{}x.n{}", "{ ".repeat(n), " }".repeat(n)))),
+            Box::new(|n| size_entry(&wrap("{ ", "x.n", " }", n))),
         ),
         (
             "let blocks",
-            Box::new(|n| {
-                size_entry(&format!(
-                    "{}x.n{}",
-                    "{ let a = ".repeat(n),
-                    "; a }".repeat(n)
-                ))
-            }),
+            Box::new(|n| size_entry(&wrap("{ let a = ", "x.n", "; a }", n))),
         ),
         (
             "ifs",
-            Box::new(|n| {
-                size_entry(&format!(
-                    "{}1{}",
-                    "if x.n > 0 { ".repeat(n),
-                    " } else { 2 }".repeat(n)
-                ))
-            }),
+            Box::new(|n| size_entry(&wrap("if x.n > 0 { ", "1", " } else { 2 }", n))),
         ),
         (
             "if statements",

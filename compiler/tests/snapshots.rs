@@ -37,8 +37,12 @@ fn check_listing(src: &str, entry: &str, want: Expect) {
 }
 
 fn check_diags(src: &str, want: Expect) {
-    let d = udf_compiler::compile("bad.udf", src).expect_err("must not compile");
-    want.assert_eq(&d.render());
+    want.assert_eq(&errors("bad.udf", src).render());
+}
+
+/// The diagnostics of a source that must not compile.
+fn errors(file: &str, src: &str) -> udf_compiler::Diagnostics {
+    udf_compiler::compile(file, src).expect_err("must not compile")
 }
 
 #[test]
@@ -213,15 +217,14 @@ size two(x: L) -> u64 { let s: i32 = x.a; s as u64 }
 
 #[test]
 fn syntax_errors_recover_at_the_next_statement_and_item() {
-    let d = udf_compiler::compile(
+    let d = errors(
         "x.udf",
         "layout L size 4 { a: u32 @ 0 }
 size one(x: L) -> u64 { let a = ; x.a as u64 }
 size two(x: L) -> u64 { x.a +* 2 }
 size three(x: L) -> u64 { x.b }
 ",
-    )
-    .expect_err("errors");
+    );
     let got: Vec<String> = d
         .list
         .iter()
@@ -273,7 +276,7 @@ size d(b: B) -> u64 { let k = b.n; if k < 16 { b.v[k] as u64 } else { b.v[k & 15
 
 #[test]
 fn layout_and_loop_errors() {
-    let d = udf_compiler::compile(
+    let d = errors(
         "e.udf",
         "layout L size 4 { a: u32 @ 2 }
 layout M size 8 { a: u8 @ 0, a: u8 @ 1 }
@@ -281,8 +284,7 @@ fn r(x: u64) -> u64 { r(x) }
 owns o(x: M) { for k in 0..x.a as u64 { emit(k, 1, 0); } }
 filter f(p: packet) { emit(1, 1, 1); true }
 ",
-    )
-    .expect_err("errors");
+    );
     let codes: Vec<&str> = d.list.iter().map(|e| e.code).collect();
     assert_eq!(
         codes,

@@ -16,7 +16,7 @@ pub use span::{Span, line_col};
 
 /// A labelled span.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Label {
+pub struct SpanLabel {
     /// Where.
     pub span: Span,
     /// What it is.
@@ -31,7 +31,7 @@ pub struct Diagnostic {
     /// What is wrong.
     pub message: String,
     /// The spans involved; the first is the primary one.
-    pub labels: Vec<Label>,
+    pub labels: Vec<SpanLabel>,
     /// How to fix it, where known.
     pub help: Option<String>,
 }
@@ -48,7 +48,7 @@ impl Diagnostic {
     }
     /// Adds a labelled span.
     pub fn label(mut self, span: Span, text: impl Into<String>) -> Diagnostic {
-        self.labels.push(Label {
+        self.labels.push(SpanLabel {
             span,
             text: text.into(),
         });

@@ -46,7 +46,7 @@ fn u16_at(b: &[u8], at: usize) -> Option<u16> {
 
 /// One type: its kind, name, `size`/`type` word and where its kind-specific data starts.
 #[derive(Clone, Copy, Debug)]
-struct Ty {
+struct BtfType {
     kind: u32,
     vlen: u32,
     name_off: u32,
@@ -61,7 +61,7 @@ pub(crate) struct Btf<'a> {
     types_bytes: &'a [u8],
     strings: &'a [u8],
     /// `types[i]` is type id `i + 1` (id 0 is `void`).
-    types: Vec<Ty>,
+    types: Vec<BtfType>,
 }
 
 /// The header's three sections: (header length, [type off, type len, str off, str len]).
@@ -157,7 +157,7 @@ impl<'a> Btf<'a> {
             if next > types_bytes.len() {
                 return Err(format!(".BTF: type {} is truncated", types.len() + 1));
             }
-            types.push(Ty {
+            types.push(BtfType {
                 kind,
                 vlen,
                 name_off,
@@ -181,7 +181,7 @@ impl<'a> Btf<'a> {
         core::str::from_utf8(&rest[..end]).ok()
     }
 
-    fn ty(&self, id: u32) -> Option<&Ty> {
+    fn ty(&self, id: u32) -> Option<&BtfType> {
         if id == 0 {
             return None;
         }
@@ -189,7 +189,7 @@ impl<'a> Btf<'a> {
     }
 
     /// Follows typedefs and qualifiers from `id` (at most [`MAX_CHAIN`] steps).
-    fn strip(&self, mut id: u32) -> Option<&Ty> {
+    fn strip(&self, mut id: u32) -> Option<&BtfType> {
         for _ in 0..MAX_CHAIN {
             let t = self.ty(id)?;
             match t.kind {

@@ -5,7 +5,7 @@ use super::*;
 
 impl Lower<'_, '_> {
     /// A bool-valued expression as 0 or 1 in the temporary of `depth`.
-    pub(super) fn bool_value(&mut self, e: &Expr, depth: usize) -> R<Val> {
+    pub(super) fn bool_value(&mut self, e: &Expr, depth: usize) -> Lowered<Val> {
         let t = self.temp(depth)?;
         let yes = self.label();
         let end = self.label();
@@ -18,22 +18,16 @@ impl Lower<'_, '_> {
         self.bind(end);
         self.pkt = self.pkt.meet(pkt);
         Ok(Val {
-            op: Opnd::Reg(t),
-            ty: Some(Scalar::Bool),
+            op: Operand::Reg(t),
+            ty: Some(ScalarType::Bool),
             range: Some((0, 1)),
             guarded: false,
         })
     }
 
-    /// Jumps to `target` when `e` (a bool) equals `when`, else falls through.
-    pub(super) fn cond(&mut self, e: &Expr, when: bool, target: Label, depth: usize) -> R<()> {
-        self.enter(e.span)?;
-        let saved = self.span;
-        self.span = e.span;
-        let r = self.cond_inner(e, when, target, depth);
-        self.span = saved;
-        self.nest -= 1;
-        r
+    /// Jumps to `to` when `e` (a bool) equals `when`, else falls through.
+    pub(super) fn cond(&mut self, e: &Expr, when: bool, to: Label, depth: usize) -> Lowered<()> {
+        self.nested_at(e.span, |l| l.cond_inner(e, when, to, depth))
     }
 
     pub(super) fn cond_inner(
@@ -42,7 +36,7 @@ impl Lower<'_, '_> {
         when: bool,
         target: Label,
         depth: usize,
-    ) -> R<()> {
+    ) -> Lowered<()> {
         match &e.kind {
             ExprKind::Paren(x) => self.cond(x, when, target, depth),
             ExprKind::Unary(UnOp::Not, x) if self.is_bool(x) => self.cond(x, !when, target, depth),
@@ -54,43 +48,33 @@ impl Lower<'_, '_> {
             }
             ExprKind::Binary(op @ (BinOp::AndAnd | BinOp::OrOr), a, b) => {
                 let is_and = *op == BinOp::AndAnd;
-                if is_and != when {
-                    // (a && b) == false: either false; (a || b) == true: either true.
-                    let pkt = self.pkt;
-                    let ra = self.cond(a, when, target, depth);
-                    let guards = if is_and {
-                        self.guards_of(a)
-                    } else {
-                        Vec::new()
-                    };
-                    let saved = self.apply_guards(&guards);
-                    let rb = self.cond(b, when, target, depth);
-                    self.restore_guards(saved);
-                    self.pkt = self.pkt.meet(pkt).max_fixed(pkt);
-                    ra.and(rb)
+                // (a && b) == false: either false; (a || b) == true: either true: `a` jumps to
+                // `target` too. Otherwise `a` deciding the other way skips `b`.
+                let skip = (is_and == when).then(|| self.label());
+                let pkt = self.pkt;
+                let ra = match skip {
+                    None => self.cond(a, when, target, depth),
+                    Some(skip) => self.cond(a, !when, skip, depth),
+                };
+                let guards = if is_and {
+                    self.guards_of(a)
                 } else {
-                    let skip = self.label();
-                    let pkt = self.pkt;
-                    let ra = self.cond(a, !when, skip, depth);
-                    let guards = if is_and {
-                        self.guards_of(a)
-                    } else {
-                        Vec::new()
-                    };
-                    let saved = self.apply_guards(&guards);
-                    let rb = self.cond(b, when, target, depth);
-                    self.restore_guards(saved);
+                    Vec::new()
+                };
+                let saved = self.apply_guards(&guards);
+                let rb = self.cond(b, when, target, depth);
+                self.restore_guards(saved);
+                if let Some(skip) = skip {
                     self.bind(skip);
-                    self.pkt = self.pkt.meet(pkt).max_fixed(pkt);
-                    ra.and(rb)
                 }
+                self.pkt = self.pkt.meet(pkt).max_fixed(pkt);
+                ra.and(rb)
             }
             ExprKind::Binary(op, a, b) if op.is_compare() => {
                 let va = self.eval(a, depth)?;
-                let (va, vb, ty) =
-                    self.operands(*op, va, b, depth, e.span, "these types do not compare")?;
-                let t = ty.unwrap_or(Scalar::U64);
-                if t == Scalar::Bool && !matches!(op, BinOp::Eq | BinOp::Ne) {
+                let (va, vb, ty) = self.operands(*op, va, b, depth, e.span)?;
+                let t = ty.unwrap_or(ScalarType::U64);
+                if t == ScalarType::Bool && !matches!(op, BinOp::Eq | BinOp::Ne) {
                     return Err(self.error(
                         Diagnostic::new("udf::type::mismatch", "bools compare only with == and !=")
                             .label(e.span, "here"),
@@ -98,22 +82,22 @@ impl Lower<'_, '_> {
                 }
                 let mut op = *op;
                 let (mut x, mut y) = (va.op, vb.op);
-                if let (Opnd::Imm(p), Opnd::Imm(q)) = (x, y) {
+                if let (Operand::Imm(p), Operand::Imm(q)) = (x, y) {
                     if (apply(op, t, t.normalize(p), t.normalize(q)) != 0) == when {
                         self.ja(target);
                     }
                     return Ok(());
                 }
-                if let Opnd::Imm(_) = x {
+                if let Operand::Imm(_) = x {
                     std::mem::swap(&mut x, &mut y);
                     op = mirror(op);
                 }
-                let Opnd::Reg(xr) = x else {
+                let Operand::Reg(xr) = x else {
                     unreachable!("swapped")
                 };
                 let src = match y {
-                    Opnd::Reg(r) => Source::Reg(r),
-                    Opnd::Imm(q) => match imm_fits(t.normalize(q)) {
+                    Operand::Reg(r) => Source::Reg(r),
+                    Operand::Imm(q) => match imm_fits(t.normalize(q)) {
                         Some(i) => Source::Imm(i),
                         None => {
                             let r = self.temp(depth + 1)?;
@@ -128,14 +112,14 @@ impl Lower<'_, '_> {
             }
             _ => {
                 let v = self.eval(e, depth)?;
-                self.expect(v, Scalar::Bool, e.span)?;
+                self.expect(v, ScalarType::Bool, e.span)?;
                 match v.op {
-                    Opnd::Imm(x) => {
+                    Operand::Imm(x) => {
                         if (x != 0) == when {
                             self.ja(target);
                         }
                     }
-                    Opnd::Reg(r) => {
+                    Operand::Reg(r) => {
                         let c = if when { JmpCond::Ne } else { JmpCond::Eq };
                         self.jump(c, r, Source::Imm(0), target);
                     }
@@ -153,12 +137,12 @@ impl Lower<'_, '_> {
             }
             ExprKind::Unary(UnOp::Not, x) | ExprKind::Paren(x) => self.is_bool(x),
             ExprKind::Name(n) => match self.lookup(&n.name).map(|i| &self.vars[i].kind) {
-                Some(VarKind::Scalar { ty, .. }) => *ty == Scalar::Bool,
+                Some(VarKind::Scalar { ty, .. }) => *ty == ScalarType::Bool,
                 _ => self
                     .items
                     .consts
                     .get(&n.name)
-                    .is_some_and(|c| c.0 == Scalar::Bool),
+                    .is_some_and(|c| c.0 == ScalarType::Bool),
             },
             _ => false,
         }

@@ -82,7 +82,7 @@ impl Lower<'_, '_> {
 
     /// Enters one level of the lowering's recursion (an expression, a statement, a condition):
     /// refused past [`MAX_DEPTH`] levels, or once the entry point is too large.
-    pub(super) fn enter(&mut self, span: Span) -> R<()> {
+    pub(super) fn enter(&mut self, span: Span) -> Lowered<()> {
         if self.diags.len() > self.diags_base + MAX_ENTRY_ERRORS {
             self.poisoned = true;
             return Err(Reported);
@@ -123,6 +123,39 @@ impl Lower<'_, '_> {
         self.nest += 1;
         self.lowered += 1;
         Ok(())
+    }
+
+    /// Runs `body` inside `levels` levels of the recursion (refused as [`Lower::enter`]
+    /// refuses): one for an expression, [`INLINE_LEVELS`] for an inlined helper's body.
+    pub(super) fn nested<T>(
+        &mut self,
+        span: Span,
+        levels: usize,
+        body: impl FnOnce(&mut Self) -> Lowered<T>,
+    ) -> Lowered<T> {
+        self.nest += levels - 1;
+        let r = self.enter(span).and_then(|()| {
+            let r = body(self);
+            self.nest -= 1;
+            r
+        });
+        self.nest -= levels - 1;
+        r
+    }
+
+    /// Runs `body` one level deeper, its instructions attributed to `span`.
+    pub(super) fn nested_at<T>(
+        &mut self,
+        span: Span,
+        body: impl FnOnce(&mut Self) -> Lowered<T>,
+    ) -> Lowered<T> {
+        self.nested(span, 1, |l| {
+            let saved = l.span;
+            l.span = span;
+            let r = body(l);
+            l.span = saved;
+            r
+        })
     }
 }
 

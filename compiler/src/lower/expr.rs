@@ -3,13 +3,13 @@
 use super::*;
 
 impl Lower<'_, '_> {
-    pub(super) fn read_var(&mut self, i: usize, depth: usize) -> R<Val> {
+    pub(super) fn read_var(&mut self, i: usize, depth: usize) -> Lowered<Val> {
         let v = &self.vars[i];
         let (range, guarded) = (v.range, v.guarded);
         match v.kind {
             VarKind::Scalar { home, ty, .. } => {
                 let op = match home {
-                    Home::Reg(r) => Opnd::Reg(r),
+                    Home::Reg(r) => Operand::Reg(r),
                     Home::Stack(off) => {
                         let t = self.temp(depth)?;
                         self.emit(Insn::Load {
@@ -19,7 +19,7 @@ impl Lower<'_, '_> {
                             base: Reg::R10,
                             off,
                         });
-                        Opnd::Reg(t)
+                        Operand::Reg(t)
                     }
                 };
                 Ok(Val {
@@ -39,9 +39,9 @@ impl Lower<'_, '_> {
         &mut self,
         c: &Expr,
         depth: usize,
-        then: impl FnOnce(&mut Self) -> R<T>,
-        els: impl FnOnce(&mut Self) -> R<U>,
-    ) -> R<(R<T>, R<U>)> {
+        then: impl FnOnce(&mut Self) -> Lowered<T>,
+        els: impl FnOnce(&mut Self) -> Lowered<U>,
+    ) -> Lowered<(Lowered<T>, Lowered<U>)> {
         let else_l = self.label();
         let end = self.label();
         let guards = self.guards_of(c);
@@ -61,7 +61,7 @@ impl Lower<'_, '_> {
     }
 
     /// An expression evaluated for its effect (calls, `if` statements, blocks).
-    pub(super) fn effect(&mut self, e: &Expr, depth: usize) -> R<()> {
+    pub(super) fn effect(&mut self, e: &Expr, depth: usize) -> Lowered<()> {
         match &e.kind {
             ExprKind::If(c, t, els) => {
                 let (rt, re) = self.if_else(
@@ -86,7 +86,7 @@ impl Lower<'_, '_> {
         }
     }
 
-    pub(super) fn emit_call(&mut self, e: &Expr, args: &[Expr], depth: usize) -> R<()> {
+    pub(super) fn emit_call(&mut self, e: &Expr, args: &[Expr], depth: usize) -> Lowered<()> {
         if !self.may_emit() {
             return Err(self.error(
                 Diagnostic::new("udf::entry::emit", "`emit` is only for `owns` entry points")
@@ -105,7 +105,7 @@ impl Lower<'_, '_> {
                 .label(e.span, "emit(start, count, kind)"),
             ));
         }
-        let tys = [Scalar::U64, Scalar::U64, Scalar::U32];
+        let tys = [ScalarType::U64, ScalarType::U64, ScalarType::U32];
         let mut ok = true;
         for (k, (a, t)) in args.iter().zip(tys).enumerate() {
             let r = self.eval(a, depth + k).and_then(|v| {
@@ -134,27 +134,21 @@ impl Lower<'_, '_> {
     }
 
     /// Evaluates an expression to a value.
-    pub(super) fn eval(&mut self, e: &Expr, depth: usize) -> R<Val> {
-        self.enter(e.span)?;
-        let saved = self.span;
-        self.span = e.span;
-        let r = self.eval_inner(e, depth);
-        self.span = saved;
-        self.nest -= 1;
-        r
+    pub(super) fn eval(&mut self, e: &Expr, depth: usize) -> Lowered<Val> {
+        self.nested_at(e.span, |l| l.eval_inner(e, depth))
     }
 
-    pub(super) fn eval_inner(&mut self, e: &Expr, depth: usize) -> R<Val> {
+    pub(super) fn eval_inner(&mut self, e: &Expr, depth: usize) -> Lowered<Val> {
         match &e.kind {
             ExprKind::Int(v) => Ok(Val {
-                op: Opnd::Imm(*v),
+                op: Operand::Imm(*v),
                 ty: None,
                 range: Some((*v, *v)),
                 guarded: false,
             }),
             ExprKind::Bool(b) => Ok(Val {
-                op: Opnd::Imm(*b as u64),
-                ty: Some(Scalar::Bool),
+                op: Operand::Imm(*b as u64),
+                ty: Some(ScalarType::Bool),
                 range: None,
                 guarded: false,
             }),
@@ -174,7 +168,7 @@ impl Lower<'_, '_> {
                 }
                 match self.items.consts.get(&n.name) {
                     Some(&(t, v)) => Ok(Val {
-                        op: Opnd::Imm(v),
+                        op: Operand::Imm(v),
                         ty: Some(t),
                         range: Some((v, v)),
                         guarded: false,
@@ -185,22 +179,22 @@ impl Lower<'_, '_> {
             ExprKind::Field(..) | ExprKind::Index(..) => self.read_place(e, depth),
             ExprKind::Unary(op, x) => {
                 let v = self.eval(x, depth)?;
-                let t = v.ty.unwrap_or(Scalar::U64);
+                let t = v.ty.unwrap_or(ScalarType::U64);
                 match (op, v.ty) {
-                    (UnOp::Not, Some(Scalar::Bool)) => self.bool_value(e, depth),
-                    (UnOp::Neg, Some(Scalar::Bool)) => Err(self.error(
+                    (UnOp::Not, Some(ScalarType::Bool)) => self.bool_value(e, depth),
+                    (UnOp::Neg, Some(ScalarType::Bool)) => Err(self.error(
                         Diagnostic::new("udf::type::mismatch", "`-` on a bool")
                             .label(e.span, "a bool"),
                     )),
                     (_, _) => {
-                        if let Opnd::Imm(x) = v.op {
+                        if let Operand::Imm(x) = v.op {
                             let r = match op {
                                 UnOp::Neg => x.wrapping_neg(),
                                 UnOp::Not => !x,
                             };
                             let r = if v.ty.is_some() { t.normalize(r) } else { r };
                             return Ok(Val {
-                                op: Opnd::Imm(r),
+                                op: Operand::Imm(r),
                                 ty: v.ty,
                                 range: Some((r, r)),
                                 guarded: false,
@@ -216,7 +210,7 @@ impl Lower<'_, '_> {
                         }
                         self.normalize(d, t);
                         Ok(Val {
-                            op: Opnd::Reg(d),
+                            op: Operand::Reg(d),
                             ty: Some(t),
                             range: type_range(t),
                             guarded: false,
@@ -229,7 +223,8 @@ impl Lower<'_, '_> {
                     return self.bool_value(e, depth);
                 }
                 let va = self.eval(a, depth)?;
-                self.binary_vals(*op, va, b, depth, e.span)
+                let vals = self.operands(*op, va, b, depth, e.span)?;
+                self.arith(*op, vals, depth)
             }
             ExprKind::Cast(x, t) => {
                 let to = self.scalar_type(t)?;
@@ -243,7 +238,9 @@ impl Lower<'_, '_> {
                             .label(e.span, "call it as a statement"),
                     ));
                 }
-                self.inline_call(f, args, depth, e.span)
+                self.nested(e.span, INLINE_LEVELS, |l| {
+                    l.inline_call(f, args, depth, e.span)
+                })
             }
             ExprKind::If(c, t, els) => {
                 let Some(els) = els else {
@@ -263,7 +260,7 @@ impl Lower<'_, '_> {
                     |l| {
                         let v = l.eval(els, depth)?;
                         l.materialize(v.op, depth).map(|r| Val {
-                            op: Opnd::Reg(r),
+                            op: Operand::Reg(r),
                             ..v
                         })
                     },
@@ -284,8 +281,8 @@ impl Lower<'_, '_> {
                 };
                 // Both branches left their value in `dst`.
                 Ok(Val {
-                    op: Opnd::Reg(dst),
-                    ty: Some(ty.unwrap_or(Scalar::U64)),
+                    op: Operand::Reg(dst),
+                    ty: Some(ty.unwrap_or(ScalarType::U64)),
                     range: None,
                     guarded: false,
                 })
@@ -295,7 +292,7 @@ impl Lower<'_, '_> {
     }
 
     /// A block's value, left in the temporary of `depth`.
-    pub(super) fn block_value(&mut self, b: &Block, depth: usize) -> R<Val> {
+    pub(super) fn block_value(&mut self, b: &Block, depth: usize) -> Lowered<Val> {
         let v = self.block(b, depth)?;
         let Some(v) = v else {
             return Err(self.error(
@@ -305,7 +302,7 @@ impl Lower<'_, '_> {
         };
         let dst = self.materialize(v.op, depth)?;
         Ok(Val {
-            op: Opnd::Reg(dst),
+            op: Operand::Reg(dst),
             ..v
         })
     }
@@ -319,15 +316,14 @@ impl Lower<'_, '_> {
         b: &Expr,
         depth: usize,
         span: Span,
-        what: &str,
-    ) -> R<(Val, Val, Option<Scalar>)> {
+    ) -> Lowered<(Val, Val, Option<ScalarType>)> {
         // Keep `va` safe from `b`'s evaluation: a variable register is only read, a temporary
         // at `depth` is below `b`'s.
         let va = match va.op {
-            Opnd::Reg(r) if TEMPS[depth..].contains(&r) && r != TEMPS[depth] => {
+            Operand::Reg(r) if TEMPS[depth..].contains(&r) && r != TEMPS[depth] => {
                 let t = self.materialize(va.op, depth)?;
                 Val {
-                    op: Opnd::Reg(t),
+                    op: Operand::Reg(t),
                     ..va
                 }
             }
@@ -335,7 +331,7 @@ impl Lower<'_, '_> {
         };
         let vb = self.eval(b, depth + 1)?;
         let ty = match unify(va.ty, vb.ty) {
-            Ok(t) if op.is_compare() || t != Some(Scalar::Bool) => t,
+            Ok(t) if op.is_compare() || t != Some(ScalarType::Bool) => t,
             _ => {
                 return Err(self.error(
                     Diagnostic::new(
@@ -347,7 +343,14 @@ impl Lower<'_, '_> {
                             type_label(vb.ty)
                         ),
                     )
-                    .label(span, what.to_string())
+                    .label(
+                        span,
+                        if op.is_compare() {
+                            "these types do not compare"
+                        } else {
+                            "these types do not mix"
+                        },
+                    )
                     .help("convert one side with `as`"),
                 ));
             }
@@ -362,21 +365,19 @@ impl Lower<'_, '_> {
         Ok((va, vb, ty))
     }
 
-    pub(super) fn binary_vals(
+    /// `va op vb` for an arithmetic `op`, both operands evaluated, in their common type `ty`.
+    pub(super) fn arith(
         &mut self,
         op: BinOp,
-        va: Val,
-        b: &Expr,
+        (va, vb, ty): (Val, Val, Option<ScalarType>),
         depth: usize,
-        span: Span,
-    ) -> R<Val> {
-        let (va, vb, ty) = self.operands(op, va, b, depth, span, "these types do not mix")?;
-        let t = ty.unwrap_or(Scalar::U64);
+    ) -> Lowered<Val> {
+        let t = ty.unwrap_or(ScalarType::U64);
         let range = range_of(op, va.range, vb.range, t);
-        if let (Opnd::Imm(x), Opnd::Imm(y)) = (va.op, vb.op) {
+        if let (Operand::Imm(x), Operand::Imm(y)) = (va.op, vb.op) {
             let r = apply(op, t, t.normalize(x), t.normalize(y));
             return Ok(Val {
-                op: Opnd::Imm(r),
+                op: Operand::Imm(r),
                 ty,
                 range: Some((r, r)),
                 guarded: false,
@@ -384,7 +385,7 @@ impl Lower<'_, '_> {
         }
         let d = self.materialize(va.op, depth)?;
         let src = match vb.op {
-            Opnd::Imm(y) => {
+            Operand::Imm(y) => {
                 let y = t.normalize(y);
                 let y = if matches!(op, BinOp::Shl | BinOp::Shr) {
                     y % t.bits() as u64
@@ -400,10 +401,10 @@ impl Lower<'_, '_> {
                     }
                 }
             }
-            Opnd::Reg(r) => {
+            Operand::Reg(r) => {
                 if matches!(op, BinOp::Shl | BinOp::Shr) && t.bits() < 32 {
                     // The shift amount is taken modulo the width.
-                    let m = self.materialize(Opnd::Reg(r), depth + 1)?;
+                    let m = self.materialize(Operand::Reg(r), depth + 1)?;
                     self.emit(alu(
                         Width::W64,
                         AluOp::And,
@@ -448,7 +449,7 @@ impl Lower<'_, '_> {
             self.normalize(d, t);
         }
         Ok(Val {
-            op: Opnd::Reg(d),
+            op: Operand::Reg(d),
             ty,
             range,
             guarded: va.guarded || vb.guarded,
@@ -456,38 +457,44 @@ impl Lower<'_, '_> {
     }
 
     /// Brings a register holding any 64 bits to `t`'s canonical form.
-    pub(super) fn normalize(&mut self, d: Reg, t: Scalar) {
+    pub(super) fn normalize(&mut self, d: Reg, t: ScalarType) {
         match t {
-            Scalar::U8 => self.emit(alu(Width::W64, AluOp::And, d, Source::Imm(0xff))),
-            Scalar::U16 => self.emit(alu(Width::W64, AluOp::And, d, Source::Imm(0xffff))),
-            Scalar::U32 => self.emit(alu(Width::W32, AluOp::Mov, d, Source::Reg(d))),
-            Scalar::I8 => self.emit(alu(Width::W64, AluOp::MovSx8, d, Source::Reg(d))),
-            Scalar::I16 => self.emit(alu(Width::W64, AluOp::MovSx16, d, Source::Reg(d))),
-            Scalar::I32 => self.emit(alu(Width::W64, AluOp::MovSx32, d, Source::Reg(d))),
-            Scalar::U64 | Scalar::I64 | Scalar::Bool => {}
+            ScalarType::U8 => self.emit(alu(Width::W64, AluOp::And, d, Source::Imm(0xff))),
+            ScalarType::U16 => self.emit(alu(Width::W64, AluOp::And, d, Source::Imm(0xffff))),
+            ScalarType::U32 => self.emit(alu(Width::W32, AluOp::Mov, d, Source::Reg(d))),
+            ScalarType::I8 => self.emit(alu(Width::W64, AluOp::MovSx8, d, Source::Reg(d))),
+            ScalarType::I16 => self.emit(alu(Width::W64, AluOp::MovSx16, d, Source::Reg(d))),
+            ScalarType::I32 => self.emit(alu(Width::W64, AluOp::MovSx32, d, Source::Reg(d))),
+            ScalarType::U64 | ScalarType::I64 | ScalarType::Bool => {}
         }
     }
 
-    pub(super) fn cast(&mut self, v: Val, to: Scalar, span: Span, depth: usize) -> R<Val> {
+    pub(super) fn cast(
+        &mut self,
+        v: Val,
+        to: ScalarType,
+        span: Span,
+        depth: usize,
+    ) -> Lowered<Val> {
         let from = v.ty;
-        if to == Scalar::Bool && from != Some(Scalar::Bool) {
+        if to == ScalarType::Bool && from != Some(ScalarType::Bool) {
             return Err(self.error(
                 Diagnostic::new("udf::type::mismatch", "integers do not cast to bool")
                     .label(span, "cast to bool")
                     .help("compare instead: `... != 0`"),
             ));
         }
-        if let Opnd::Imm(x) = v.op {
+        if let Operand::Imm(x) = v.op {
             let r = to.normalize(x);
             return Ok(Val {
-                op: Opnd::Imm(r),
+                op: Operand::Imm(r),
                 ty: Some(to),
                 range: Some((r, r)),
                 guarded: false,
             });
         }
-        let from = from.unwrap_or(Scalar::U64);
-        let keep = from == Scalar::Bool
+        let from = from.unwrap_or(ScalarType::U64);
+        let keep = from == ScalarType::Bool
             || from.bits() < to.bits() && (from.signed() == to.signed() || !from.signed())
             || from == to;
         let keep = keep || (from.bits() == to.bits() && from.signed() == to.signed());
@@ -506,7 +513,7 @@ impl Lower<'_, '_> {
             _ => None,
         };
         Ok(Val {
-            op: Opnd::Reg(d),
+            op: Operand::Reg(d),
             ty: Some(to),
             range,
             guarded: v.guarded,

@@ -3,32 +3,15 @@
 use super::*;
 
 impl Lower<'_, '_> {
-    /// Inlines a call: its arguments and body take more stack than a level of an expression,
-    /// so it counts for [`INLINE_LEVELS`] levels.
+    /// Inlines a call (inside [`Lower::nested`], for [`INLINE_LEVELS`] levels: its arguments
+    /// and body take more stack than a level of an expression).
     pub(super) fn inline_call(
         &mut self,
         f: &crate::ast::Ident,
         args: &[Expr],
         depth: usize,
         span: Span,
-    ) -> R<Val> {
-        self.nest += INLINE_LEVELS - 1;
-        let r = self.enter(span).and_then(|()| {
-            let r = self.inline_call_inner(f, args, depth, span);
-            self.nest -= 1;
-            r
-        });
-        self.nest -= INLINE_LEVELS - 1;
-        r
-    }
-
-    pub(super) fn inline_call_inner(
-        &mut self,
-        f: &crate::ast::Ident,
-        args: &[Expr],
-        depth: usize,
-        span: Span,
-    ) -> R<Val> {
+    ) -> Lowered<Val> {
         let Some(def) = self.items.fns.get(&f.name).copied() else {
             return Err(self.error(
                 Diagnostic::new("udf::name::unknown", format!("no function `{}`", f.name))
@@ -199,8 +182,8 @@ impl Lower<'_, '_> {
         self.pop_scope(mark);
         r?;
         Ok(Val {
-            op: Opnd::Reg(dst),
-            ty: ret.or(Some(Scalar::U64)),
+            op: Operand::Reg(dst),
+            ty: ret.or(Some(ScalarType::U64)),
             range: ret.and_then(type_range),
             guarded: false,
         })

@@ -5,8 +5,10 @@ use super::*;
 
 impl Lower<'_, '_> {
     /// Before a scalar packet place is read: make sure its bytes are known to be captured.
-    pub(super) fn check_packet(&mut self, p: &Place, _span: Span, depth: usize) -> R<()> {
-        let PTy::Scalar(s) = p.ty else { return Ok(()) };
+    pub(super) fn check_packet(&mut self, p: &Place, _span: Span, depth: usize) -> Lowered<()> {
+        let PlaceTy::Scalar(s) = p.ty else {
+            return Ok(());
+        };
         let end = p.off + s.bytes() as u64;
         match p.base {
             Base::Pkt => self.need_fixed(end, depth),
@@ -15,7 +17,7 @@ impl Lower<'_, '_> {
         }
     }
 
-    pub(super) fn need_fixed(&mut self, end: u64, _depth: usize) -> R<()> {
+    pub(super) fn need_fixed(&mut self, end: u64, _depth: usize) -> Lowered<()> {
         if end <= self.pkt.fixed {
             return Ok(());
         }
@@ -29,7 +31,7 @@ impl Lower<'_, '_> {
         Ok(())
     }
 
-    pub(super) fn need_transport(&mut self, end: u64, depth: usize) -> R<()> {
+    pub(super) fn need_transport(&mut self, end: u64, depth: usize) -> Lowered<()> {
         if self.pkt.transport.is_none() {
             self.need_fixed(IPV4 as u64 + 1, depth)?;
             let at = self.code.len();
@@ -66,16 +68,16 @@ impl Lower<'_, '_> {
         &mut self,
         p: Place,
         v: Val,
-        ty: PTy,
+        ty: PlaceTy,
         span: Span,
         slot: usize,
         depth: usize,
-    ) -> R<Place> {
-        let PTy::Scalar(s) = ty else {
+    ) -> Lowered<Place> {
+        let PlaceTy::Scalar(s) = ty else {
             return Err(Reported);
         };
         let _ = span;
-        if let Opnd::Imm(k) = v.op {
+        if let Operand::Imm(k) = v.op {
             let p = Place {
                 off: p.off + k,
                 ty,
@@ -109,7 +111,7 @@ impl Lower<'_, '_> {
     }
 
     /// Tests up front the furthest byte that every accepting evaluation of `e` reads.
-    pub(super) fn hoist_checks(&mut self, e: &Expr, depth: usize) -> R<()> {
+    pub(super) fn hoist_checks(&mut self, e: &Expr, depth: usize) -> Lowered<()> {
         let need = self.truth_reads(e);
         if need.fixed > 0 {
             self.need_fixed(need.fixed, depth)?;

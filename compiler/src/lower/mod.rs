@@ -25,7 +25,7 @@ use crate::ast::{
     BinOp, Block, EntryBody, EntryDef, EntryKind, Expr, ExprKind, Order, Stmt, TypeExpr, UnOp,
 };
 use crate::diag::Diagnostic;
-use crate::items::{FieldTy, Items, Scalar, apply, unify};
+use crate::items::{FieldTy, Items, ScalarType, apply, unify};
 use crate::limits::{MAX_DEPTH, MAX_INSNS, MAX_LOWERED};
 use crate::packet::{self, IPV4, ViewBase};
 use crate::srcmap::{SourceMap, Span};
@@ -58,7 +58,8 @@ pub const ACCEPT_LEN: i32 = 262_144;
 
 /// A failure already reported.
 struct Reported;
-type R<T> = Result<T, Reported>;
+/// What the lowering gives: a value, or a failure already reported.
+type Lowered<T> = Result<T, Reported>;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Home {
@@ -67,7 +68,7 @@ enum Home {
 }
 
 #[derive(Clone, Copy, Debug)]
-enum Opnd {
+enum Operand {
     Imm(u64),
     Reg(Reg),
 }
@@ -76,8 +77,8 @@ enum Opnd {
 /// (unsigned, inclusive), for index proofs.
 #[derive(Clone, Copy, Debug)]
 struct Val {
-    op: Opnd,
-    ty: Option<Scalar>,
+    op: Operand,
+    ty: Option<ScalarType>,
     range: Option<(u64, u64)>,
     /// The range comes from an enclosing guard, which the verifier may not see.
     guarded: bool,
@@ -87,7 +88,7 @@ struct Val {
 enum VarKind {
     Scalar {
         home: Home,
-        ty: Scalar,
+        ty: ScalarType,
         mutable: bool,
     },
     /// A layout parameter at this context offset.
@@ -132,7 +133,7 @@ impl Pkt {
 
 struct Frame {
     /// Where `return` jumps, and the temporary the value goes to (`None`: the entry itself).
-    ret: Option<(Label, Reg, Option<Scalar>)>,
+    ret: Option<(Label, Reg, Option<ScalarType>)>,
     loops_base: usize,
     base_depth: usize,
 }
@@ -245,7 +246,7 @@ fn pcap_entry(
                 };
             }
             if d.labels.is_empty() {
-                d.labels.push(crate::diag::Label {
+                d.labels.push(crate::diag::SpanLabel {
                     span,
                     text: "this expression".into(),
                 });

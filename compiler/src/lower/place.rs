@@ -4,9 +4,9 @@
 use super::*;
 
 impl Lower<'_, '_> {
-    pub(super) fn read_place(&mut self, e: &Expr, depth: usize) -> R<Val> {
+    pub(super) fn read_place(&mut self, e: &Expr, depth: usize) -> Lowered<Val> {
         let p = self.place(e, depth)?;
-        let PTy::Scalar(s) = p.ty else {
+        let PlaceTy::Scalar(s) = p.ty else {
             return Err(self.error(
                 Diagnostic::new("udf::type::mismatch", "this is not a scalar")
                     .label(e.span, "read a field or element of it"),
@@ -17,16 +17,16 @@ impl Lower<'_, '_> {
         match p.base {
             Base::Len => {
                 return Ok(Val {
-                    op: Opnd::Reg(LEN),
-                    ty: Some(Scalar::U32),
+                    op: Operand::Reg(LEN),
+                    ty: Some(ScalarType::U32),
                     range: None,
                     guarded: false,
                 });
             }
             Base::Wire => {
                 return Ok(Val {
-                    op: Opnd::Reg(WIRE),
-                    ty: Some(Scalar::U32),
+                    op: Operand::Reg(WIRE),
+                    ty: Some(ScalarType::U32),
                     range: None,
                     guarded: false,
                 });
@@ -55,14 +55,21 @@ impl Lower<'_, '_> {
             }
         }
         Ok(Val {
-            op: Opnd::Reg(dst),
+            op: Operand::Reg(dst),
             ty: Some(s),
             range,
             guarded: false,
         })
     }
 
-    pub(super) fn load(&mut self, dst: Reg, base: Reg, off: u64, s: Scalar, order: Order) -> R<()> {
+    pub(super) fn load(
+        &mut self,
+        dst: Reg,
+        base: Reg,
+        off: u64,
+        s: ScalarType,
+        order: Order,
+    ) -> Lowered<()> {
         let off = match i16::try_from(off) {
             Ok(o) => o,
             Err(_) => {
@@ -109,7 +116,7 @@ impl Lower<'_, '_> {
                 self.normalize(dst, s);
             }
         }
-        if s == Scalar::Bool {
+        if s == ScalarType::Bool {
             self.emit(alu(Width::W64, AluOp::And, dst, Source::Imm(1)));
         }
         Ok(())
@@ -117,14 +124,11 @@ impl Lower<'_, '_> {
 
     /// Resolves a field/index chain to a place. Dynamic indexes leave a byte offset in a
     /// temporary above `depth`; packet places are length-checked on the way.
-    pub(super) fn place(&mut self, e: &Expr, depth: usize) -> R<Place> {
-        self.enter(e.span)?;
-        let r = self.place_inner(e, depth);
-        self.nest -= 1;
-        r
+    pub(super) fn place(&mut self, e: &Expr, depth: usize) -> Lowered<Place> {
+        self.nested(e.span, 1, |l| l.place_inner(e, depth))
     }
 
-    pub(super) fn place_inner(&mut self, e: &Expr, depth: usize) -> R<Place> {
+    pub(super) fn place_inner(&mut self, e: &Expr, depth: usize) -> Lowered<Place> {
         match &e.kind {
             ExprKind::Paren(x) => self.place(x, depth),
             ExprKind::Name(n) => {
@@ -136,14 +140,14 @@ impl Lower<'_, '_> {
                         base: Base::Ctx,
                         off: offset as u64,
                         index: None,
-                        ty: PTy::Layout(layout),
+                        ty: PlaceTy::Layout(layout),
                         order: Order::Le,
                     }),
                     VarKind::Packet => Ok(Place {
                         base: Base::Pkt,
                         off: 0,
                         index: None,
-                        ty: PTy::Packet,
+                        ty: PlaceTy::Packet,
                         order: Order::Be,
                     }),
                     VarKind::Scalar { .. } => Err(self.error(
@@ -158,8 +162,8 @@ impl Lower<'_, '_> {
             ExprKind::Field(b, f) => {
                 let p = self.place(b, depth)?;
                 match p.ty {
-                    PTy::Packet => self.packet_member(f, e.span),
-                    PTy::Layout(l) => {
+                    PlaceTy::Packet => self.packet_member(f, e.span),
+                    PlaceTy::Layout(l) => {
                         let layout = &self.layouts[l];
                         let Some(field) = layout.fields.iter().find(|x| x.name == f.name) else {
                             let names: Vec<&str> =
@@ -175,9 +179,9 @@ impl Lower<'_, '_> {
                             ));
                         };
                         let ty = match &field.ty {
-                            FieldTy::Scalar(s) => PTy::Scalar(*s),
-                            FieldTy::Layout(i) => PTy::Layout(*i),
-                            FieldTy::Array(el, n) => PTy::Array((**el).clone(), *n),
+                            FieldTy::Scalar(s) => PlaceTy::Scalar(*s),
+                            FieldTy::Layout(i) => PlaceTy::Layout(*i),
+                            FieldTy::Array(el, n) => PlaceTy::Array((**el).clone(), *n),
                         };
                         let p = Place {
                             off: p.off + field.offset as u64,
@@ -197,8 +201,8 @@ impl Lower<'_, '_> {
             ExprKind::Index(b, idx) => {
                 let p = self.place(b, depth)?;
                 let (elem, n) = match &p.ty {
-                    PTy::Array(el, n) => (el.clone(), Some(*n)),
-                    PTy::Raw(s) => (FieldTy::Scalar(*s), None),
+                    PlaceTy::Array(el, n) => (el.clone(), Some(*n)),
+                    PlaceTy::Raw(s) => (FieldTy::Scalar(*s), None),
                     _ => {
                         return Err(self.error(
                             Diagnostic::new("udf::type::mismatch", "only arrays can be indexed")
@@ -211,9 +215,9 @@ impl Lower<'_, '_> {
                     _ => 0,
                 });
                 let ty = match &elem {
-                    FieldTy::Scalar(s) => PTy::Scalar(*s),
-                    FieldTy::Layout(i) => PTy::Layout(*i),
-                    FieldTy::Array(el, n) => PTy::Array((**el).clone(), *n),
+                    FieldTy::Scalar(s) => PlaceTy::Scalar(*s),
+                    FieldTy::Layout(i) => PlaceTy::Layout(*i),
+                    FieldTy::Array(el, n) => PlaceTy::Array((**el).clone(), *n),
                 };
                 let slot = depth + 1 + usize::from(p.index.is_some());
                 let v = self.eval(idx, slot)?;
@@ -233,7 +237,7 @@ impl Lower<'_, '_> {
                     return self.raw_packet(p, v, ty, idx.span, slot, depth);
                 }
                 let n = n.expect("arrays have a length") as u64;
-                if let Opnd::Imm(k) = v.op {
+                if let Operand::Imm(k) = v.op {
                     if k >= n {
                         return Err(self.error(
                             Diagnostic::new(
@@ -314,7 +318,7 @@ impl Lower<'_, '_> {
         }
     }
 
-    pub(super) fn packet_member(&mut self, f: &crate::ast::Ident, span: Span) -> R<Place> {
+    pub(super) fn packet_member(&mut self, f: &crate::ast::Ident, span: Span) -> Lowered<Place> {
         if let Some((&name, &(l, base))) = self.views.get_key_value(f.name.as_str()) {
             self.used_views.insert(name);
             return Ok(match base {
@@ -322,14 +326,14 @@ impl Lower<'_, '_> {
                     base: Base::Pkt,
                     off: o as u64,
                     index: None,
-                    ty: PTy::Layout(l),
+                    ty: PlaceTy::Layout(l),
                     order: Order::Be,
                 },
                 ViewBase::Transport => Place {
                     base: Base::Transport,
                     off: 0,
                     index: None,
-                    ty: PTy::Layout(l),
+                    ty: PlaceTy::Layout(l),
                     order: Order::Be,
                 },
             });
@@ -339,7 +343,7 @@ impl Lower<'_, '_> {
                 base: Base::Pkt,
                 off: 0,
                 index: None,
-                ty: PTy::Raw(s),
+                ty: PlaceTy::Raw(s),
                 order: Order::Be,
             });
         }
@@ -348,14 +352,14 @@ impl Lower<'_, '_> {
                 base: Base::Len,
                 off: 0,
                 index: None,
-                ty: PTy::Scalar(Scalar::U32),
+                ty: PlaceTy::Scalar(ScalarType::U32),
                 order: Order::Le,
             }),
             "wirelen" => Ok(Place {
                 base: Base::Wire,
                 off: 0,
                 index: None,
-                ty: PTy::Scalar(Scalar::U32),
+                ty: PlaceTy::Scalar(ScalarType::U32),
                 order: Order::Le,
             }),
             _ => {
@@ -385,11 +389,11 @@ pub(super) enum Base {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(super) enum PTy {
-    Scalar(Scalar),
+pub(super) enum PlaceTy {
+    Scalar(ScalarType),
     Layout(usize),
     Array(FieldTy, u32),
-    Raw(Scalar),
+    Raw(ScalarType),
     Packet,
 }
 
@@ -399,6 +403,6 @@ pub(super) struct Place {
     pub(super) off: u64,
     /// A register holding a byte offset to add (dynamic indexes).
     pub(super) index: Option<Reg>,
-    pub(super) ty: PTy,
+    pub(super) ty: PlaceTy,
     pub(super) order: Order,
 }

@@ -31,18 +31,13 @@ impl Lower<'_, '_> {
     }
 
     /// Lowers a block for its value (`None` when it has none).
-    pub(super) fn block(&mut self, b: &Block, depth: usize) -> R<Option<Val>> {
+    pub(super) fn block(&mut self, b: &Block, depth: usize) -> Lowered<Option<Val>> {
         self.block_inner(b, depth, false)
     }
 
     /// Lowers a block for its effects: a trailing `if` is a statement.
-    pub(super) fn block_effect(&mut self, b: &Block, depth: usize) -> R<()> {
-        let mark = self.vars.len();
-        let guards = self
-            .vars
-            .iter()
-            .map(|v| (v.range, v.guarded))
-            .collect::<Vec<_>>();
+    pub(super) fn block_effect(&mut self, b: &Block, depth: usize) -> Lowered<()> {
+        let scope = self.open_scope();
         let mut failed = false;
         for s in &b.stmts {
             failed |= self.stmt(s, depth).is_err();
@@ -50,22 +45,18 @@ impl Lower<'_, '_> {
         if let Some(t) = &b.tail {
             failed |= self.effect(t, depth).is_err();
         }
-        self.pop_scope(mark);
-        for (v, g) in self.vars.iter_mut().zip(guards) {
-            v.range = g.0;
-            v.guarded = g.1;
-        }
+        self.close_scope(scope);
         if failed { Err(Reported) } else { Ok(()) }
     }
 
     /// `top`: the entry's own block, whose value (except for `owns`) is the program's result.
-    pub(super) fn block_inner(&mut self, b: &Block, depth: usize, top: bool) -> R<Option<Val>> {
-        let mark = self.vars.len();
-        let guards = self
-            .vars
-            .iter()
-            .map(|v| (v.range, v.guarded))
-            .collect::<Vec<_>>();
+    pub(super) fn block_inner(
+        &mut self,
+        b: &Block,
+        depth: usize,
+        top: bool,
+    ) -> Lowered<Option<Val>> {
+        let scope = self.open_scope();
         let result = top && self.kind != EntryKind::Owns;
         let n = b.stmts.len();
         let mut failed = false;
@@ -96,15 +87,11 @@ impl Lower<'_, '_> {
                 self.eval(t, depth).map(Some)
             };
         }
-        self.pop_scope(mark);
-        for (v, g) in self.vars.iter_mut().zip(guards) {
-            v.range = g.0;
-            v.guarded = g.1;
-        }
+        self.close_scope(scope);
         if failed { Err(Reported) } else { value }
     }
 
-    pub(super) fn ret_entry(&mut self, e: &Expr) -> R<()> {
+    pub(super) fn ret_entry(&mut self, e: &Expr) -> Lowered<()> {
         let span = self.span;
         self.span = e.span;
         let r = match self.kind {
@@ -116,12 +103,12 @@ impl Lower<'_, '_> {
             }
             EntryKind::Acl => {
                 let v = self.eval(e, 0)?;
-                self.expect(v, Scalar::Bool, e.span)?;
+                self.expect(v, ScalarType::Bool, e.span)?;
                 self.emit_ret(v)
             }
             EntryKind::Size | EntryKind::Owns => {
                 let v = self.eval(e, 0)?;
-                self.expect(v, Scalar::U64, e.span)?;
+                self.expect(v, ScalarType::U64, e.span)?;
                 self.emit_ret(v)
             }
         };
@@ -129,17 +116,17 @@ impl Lower<'_, '_> {
         r
     }
 
-    pub(super) fn emit_ret(&mut self, v: Val) -> R<()> {
+    pub(super) fn emit_ret(&mut self, v: Val) -> Lowered<()> {
         match v.op {
-            Opnd::Reg(r) if r == Reg::R0 => {}
-            Opnd::Reg(r) => self.emit(mov(Reg::R0, Source::Reg(r))),
-            Opnd::Imm(x) => self.load_const(Reg::R0, x),
+            Operand::Reg(r) if r == Reg::R0 => {}
+            Operand::Reg(r) => self.emit(mov(Reg::R0, Source::Reg(r))),
+            Operand::Imm(x) => self.load_const(Reg::R0, x),
         }
         self.emit(Insn::Exit);
         Ok(())
     }
 
-    pub(super) fn stmt(&mut self, s: &Stmt, depth: usize) -> R<()> {
+    pub(super) fn stmt(&mut self, s: &Stmt, depth: usize) -> Lowered<()> {
         self.enter(stmt_span(s))?;
         let saved = self.span;
         let r = self.stmt_inner(s, depth);
@@ -153,7 +140,7 @@ impl Lower<'_, '_> {
         r
     }
 
-    pub(super) fn stmt_inner(&mut self, s: &Stmt, depth: usize) -> R<()> {
+    pub(super) fn stmt_inner(&mut self, s: &Stmt, depth: usize) -> Lowered<()> {
         match s {
             Stmt::Let {
                 mutable,
@@ -175,14 +162,14 @@ impl Lower<'_, '_> {
                         Ok(()) => (t, Some(v)),
                         Err(Reported) => (t, None),
                     },
-                    (None, Ok(v)) => (v.ty.unwrap_or(Scalar::U64), Some(v)),
+                    (None, Ok(v)) => (v.ty.unwrap_or(ScalarType::U64), Some(v)),
                     (Some(t), Err(_)) => (t, None),
-                    (None, Err(_)) => (Scalar::U64, None),
+                    (None, Err(_)) => (ScalarType::U64, None),
                 };
                 let home = self.alloc_home(*span)?;
                 if let Some(v) = v {
                     let op = match (v.op, ty) {
-                        (Opnd::Imm(x), t) => Opnd::Imm(t.normalize(x)),
+                        (Operand::Imm(x), t) => Operand::Imm(t.normalize(x)),
                         (o, _) => o,
                     };
                     self.store(home, op, depth)?;
@@ -243,8 +230,8 @@ impl Lower<'_, '_> {
                         let v = self.eval(value, depth)?;
                         self.expect(v, ty, value.span)?;
                         match v.op {
-                            Opnd::Imm(x) => Val {
-                                op: Opnd::Imm(ty.normalize(x)),
+                            Operand::Imm(x) => Val {
+                                op: Operand::Imm(ty.normalize(x)),
                                 ..v
                             },
                             _ => v,
@@ -252,7 +239,8 @@ impl Lower<'_, '_> {
                     }
                     Some(op) => {
                         let cur = self.read_var(i, depth)?;
-                        self.binary_vals(*op, cur, value, depth, *span)?
+                        let vals = self.operands(*op, cur, value, depth, *span)?;
+                        self.arith(*op, vals, depth)?
                     }
                 };
                 self.store(home, v.op, depth)
@@ -303,7 +291,7 @@ impl Lower<'_, '_> {
         }
     }
 
-    pub(super) fn ret(&mut self, e: Option<&Expr>, span: Span, depth: usize) -> R<()> {
+    pub(super) fn ret(&mut self, e: Option<&Expr>, span: Span, depth: usize) -> Lowered<()> {
         let frame = self.frames.last().expect("a frame");
         if let Some((label, reg, ty)) = frame.ret {
             // Inside an inlined helper.
@@ -351,10 +339,10 @@ impl Lower<'_, '_> {
         }
     }
 
-    pub(super) fn normalize_imm(&self, v: Val, t: Scalar) -> Val {
+    pub(super) fn normalize_imm(&self, v: Val, t: ScalarType) -> Val {
         match v.op {
-            Opnd::Imm(x) => Val {
-                op: Opnd::Imm(t.normalize(x)),
+            Operand::Imm(x) => Val {
+                op: Operand::Imm(t.normalize(x)),
                 ty: Some(t),
                 ..v
             },
@@ -370,7 +358,7 @@ impl Lower<'_, '_> {
         max: Option<&Expr>,
         body: &Block,
         depth: usize,
-    ) -> R<()> {
+    ) -> Lowered<()> {
         let lo = self.const_count(start, "a loop's start")?;
         let mark = self.vars.len();
         // Bound: a constant end, or a run-time end capped by `max`.
@@ -391,14 +379,14 @@ impl Lower<'_, '_> {
             Some(m) => {
                 let n = self.const_count(m, "a loop's `max`")?;
                 let v = self.eval(end, depth)?;
-                self.expect(v, Scalar::U64, end.span)?;
+                self.expect(v, ScalarType::U64, end.span)?;
                 let home = self.alloc_home(end.span)?;
                 self.store(home, v.op, depth)?;
                 self.vars.push(Var {
                     name: String::from(" limit"),
                     kind: VarKind::Scalar {
                         home,
-                        ty: Scalar::U64,
+                        ty: ScalarType::U64,
                         mutable: false,
                     },
                     range: None,
@@ -408,14 +396,14 @@ impl Lower<'_, '_> {
             }
         };
         let home = self.alloc_home(var.span)?;
-        self.store(home, Opnd::Imm(lo), depth)?;
+        self.store(home, Operand::Imm(lo), depth)?;
         self.fors.push((self.span, hi.saturating_sub(lo)));
         let counter = self.vars.len();
         self.vars.push(Var {
             name: var.name.clone(),
             kind: VarKind::Scalar {
                 home,
-                ty: Scalar::U64,
+                ty: ScalarType::U64,
                 mutable: false,
             },
             range: (hi > lo).then(|| (lo, hi - 1)),
@@ -427,7 +415,7 @@ impl Lower<'_, '_> {
         let pkt = self.pkt;
         self.bind(head);
         let k = self.read_var(counter, depth)?;
-        let Opnd::Reg(kr) = k.op else {
+        let Operand::Reg(kr) = k.op else {
             unreachable!("a variable is in a register")
         };
         if let Some(hi) = imm_fits(hi) {
@@ -439,7 +427,7 @@ impl Lower<'_, '_> {
         }
         if let Some(li) = limit {
             let l = self.read_var(li, depth + 1)?;
-            let Opnd::Reg(lr) = l.op else {
+            let Operand::Reg(lr) = l.op else {
                 unreachable!("a variable is in a register")
             };
             self.jump(JmpCond::Ge, kr, Source::Reg(lr), exit);
@@ -455,7 +443,7 @@ impl Lower<'_, '_> {
                 let k = self.read_var(counter, depth)?;
                 let t = self.materialize(k.op, depth)?;
                 self.emit(alu(Width::W64, AluOp::Add, t, Source::Imm(1)));
-                self.store(home, Opnd::Reg(t), depth)?;
+                self.store(home, Operand::Reg(t), depth)?;
             }
         }
         self.ja(head);

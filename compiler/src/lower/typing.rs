@@ -22,13 +22,13 @@ impl Lower<'_, '_> {
             ExprKind::Binary(op, a, b) if !op.is_compare() => {
                 let a = self.eval_const(a)?;
                 let b = self.eval_const(b)?;
-                Some(apply(*op, Scalar::U64, a, b))
+                Some(apply(*op, ScalarType::U64, a, b))
             }
             _ => None,
         }
     }
 
-    pub(super) fn const_count(&mut self, e: &Expr, what: &str) -> R<u64> {
+    pub(super) fn const_count(&mut self, e: &Expr, what: &str) -> Lowered<u64> {
         match self.const_value(e) {
             Some(v) if v <= 1 << 24 => Ok(v),
             _ => Err(self.error(
@@ -41,9 +41,9 @@ impl Lower<'_, '_> {
         }
     }
 
-    pub(super) fn scalar_type(&mut self, t: &TypeExpr) -> R<Scalar> {
+    pub(super) fn scalar_type(&mut self, t: &TypeExpr) -> Lowered<ScalarType> {
         match t {
-            TypeExpr::Named(n) => match Scalar::from_name(&n.name) {
+            TypeExpr::Named(n) => match ScalarType::from_name(&n.name) {
                 Some(s) => Ok(s),
                 None => Err(self.error(
                     Diagnostic::new(
@@ -71,13 +71,13 @@ impl Lower<'_, '_> {
     }
 
     /// Whether `v` may be used where `t` is wanted; reports a mismatch.
-    pub(super) fn expect(&mut self, v: Val, t: Scalar, span: Span) -> R<()> {
+    pub(super) fn expect(&mut self, v: Val, t: ScalarType, span: Span) -> Lowered<()> {
         match v.ty {
             None => {
-                let Opnd::Imm(x) = v.op else { return Ok(()) };
+                let Operand::Imm(x) = v.op else { return Ok(()) };
                 if t.is_int() && (t.fits(x) || (t.signed() && t.normalize(x) == x)) {
                     Ok(())
-                } else if t == Scalar::Bool {
+                } else if t == ScalarType::Bool {
                     Err(self.error(
                         Diagnostic::new(
                             "udf::type::expected_bool",
@@ -98,7 +98,7 @@ impl Lower<'_, '_> {
             }
             Some(s) if s.widens_to(t) => Ok(()),
             Some(s) => {
-                let help = if t == Scalar::Bool {
+                let help = if t == ScalarType::Bool {
                     "compare it: `... != 0`".to_string()
                 } else {
                     format!("convert it: `(...) as {}`", t.name())
@@ -116,12 +116,12 @@ impl Lower<'_, '_> {
     }
 }
 
-pub(super) fn type_range(t: Scalar) -> Option<(u64, u64)> {
+pub(super) fn type_range(t: ScalarType) -> Option<(u64, u64)> {
     match t {
-        Scalar::U8 => Some((0, 0xff)),
-        Scalar::U16 => Some((0, 0xffff)),
-        Scalar::U32 => Some((0, 0xffff_ffff)),
-        Scalar::Bool => Some((0, 1)),
+        ScalarType::U8 => Some((0, 0xff)),
+        ScalarType::U16 => Some((0, 0xffff)),
+        ScalarType::U32 => Some((0, 0xffff_ffff)),
+        ScalarType::Bool => Some((0, 1)),
         _ => None,
     }
 }
@@ -130,7 +130,7 @@ pub(super) fn range_of(
     op: BinOp,
     a: Option<(u64, u64)>,
     b: Option<(u64, u64)>,
-    t: Scalar,
+    t: ScalarType,
 ) -> Option<(u64, u64)> {
     let max = type_range(t).map_or(u64::MAX, |r| r.1);
     let r = match (op, a, b) {
@@ -153,7 +153,7 @@ pub(super) fn range_of(
     r.filter(|&(_, hi)| hi <= max).or_else(|| type_range(t))
 }
 
-pub(super) fn type_label(t: Option<Scalar>) -> String {
+pub(super) fn type_label(t: Option<ScalarType>) -> String {
     match t {
         Some(s) => format!("`{}`", s.name()),
         None => "an integer literal".to_string(),

@@ -99,7 +99,7 @@ impl Lower<'_, '_> {
         self.vars.iter().rposition(|v| v.name == name)
     }
 
-    pub(super) fn alloc_home(&mut self, span: Span) -> R<Home> {
+    pub(super) fn alloc_home(&mut self, span: Span) -> Lowered<Home> {
         if let Some(r) = self.free_regs.pop() {
             return Ok(Home::Reg(r));
         }
@@ -112,6 +112,24 @@ impl Lower<'_, '_> {
                 )
                 .label(span, "this one does not fit"),
             )),
+        }
+    }
+
+    /// Begins a block's scope.
+    pub(super) fn open_scope(&self) -> Scope {
+        Scope {
+            mark: self.vars.len(),
+            ranges: self.vars.iter().map(|v| (v.range, v.guarded)).collect(),
+        }
+    }
+
+    /// Ends a block's scope: its variables go, and the ranges a guard inside it gave the
+    /// variables outside are undone.
+    pub(super) fn close_scope(&mut self, scope: Scope) {
+        self.pop_scope(scope.mark);
+        for (v, (range, guarded)) in self.vars.iter_mut().zip(scope.ranges) {
+            v.range = range;
+            v.guarded = guarded;
         }
     }
 
@@ -128,14 +146,14 @@ impl Lower<'_, '_> {
         }
     }
 
-    pub(super) fn store(&mut self, home: Home, op: Opnd, depth: usize) -> R<()> {
+    pub(super) fn store(&mut self, home: Home, op: Operand, depth: usize) -> Lowered<()> {
         match (home, op) {
-            (Home::Reg(r), Opnd::Reg(s)) => {
+            (Home::Reg(r), Operand::Reg(s)) => {
                 if r != s {
                     self.emit(mov(r, Source::Reg(s)));
                 }
             }
-            (Home::Reg(r), Opnd::Imm(v)) => self.load_const(r, v),
+            (Home::Reg(r), Operand::Imm(v)) => self.load_const(r, v),
             (Home::Stack(off), _) => {
                 let r = self.materialize(op, depth)?;
                 self.emit(Insn::Store {
@@ -159,7 +177,7 @@ impl Lower<'_, '_> {
         }
     }
 
-    pub(super) fn temp(&mut self, depth: usize) -> R<Reg> {
+    pub(super) fn temp(&mut self, depth: usize) -> Lowered<Reg> {
         match TEMPS.get(depth) {
             Some(r) => Ok(*r),
             None => Err(self.error(
@@ -174,13 +192,19 @@ impl Lower<'_, '_> {
     }
 
     /// The value in the temporary of `depth` (a copy, free to change).
-    pub(super) fn materialize(&mut self, op: Opnd, depth: usize) -> R<Reg> {
+    pub(super) fn materialize(&mut self, op: Operand, depth: usize) -> Lowered<Reg> {
         let t = self.temp(depth)?;
         match op {
-            Opnd::Reg(r) if r == t => {}
-            Opnd::Reg(r) => self.emit(mov(t, Source::Reg(r))),
-            Opnd::Imm(v) => self.load_const(t, v),
+            Operand::Reg(r) if r == t => {}
+            Operand::Reg(r) => self.emit(mov(t, Source::Reg(r))),
+            Operand::Imm(v) => self.load_const(t, v),
         }
         Ok(t)
     }
+}
+
+/// What a block's end restores: the variables declared before it, and their ranges.
+pub(super) struct Scope {
+    mark: usize,
+    ranges: Vec<(Option<(u64, u64)>, bool)>,
 }
