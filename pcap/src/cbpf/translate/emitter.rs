@@ -220,6 +220,28 @@ impl<'a> Emitter<'a> {
         }
     }
 
+    /// Copies scratch word M[k] into `reg` (`load`), or `reg` into M[k], wherever M[k] lives.
+    fn scratch(&mut self, k: u32, reg: Reg, load: bool) {
+        let insn = match (self.plan.homes[k as usize], load) {
+            (Home::Reg(r), true) => alu32(AluOp::Mov, reg, Source::Reg(r)),
+            (Home::Reg(r), false) => alu32(AluOp::Mov, r, Source::Reg(reg)),
+            (Home::Stack(off), true) => Insn::Load {
+                size: Size::W,
+                signed: false,
+                dst: reg,
+                base: Reg::R10,
+                off,
+            },
+            (Home::Stack(off), false) => Insn::Store {
+                size: Size::W,
+                base: Reg::R10,
+                off,
+                src: Source::Reg(reg),
+            },
+        };
+        self.push(insn);
+    }
+
     /// Emits instruction `i` in state `s`; returns the state after it.
     fn insn(&mut self, i: usize, mut s: KnownOnEntry, next: Target) -> KnownOnEntry {
         let plan = self.plan;
@@ -242,32 +264,13 @@ impl<'a> Emitter<'a> {
                 }
             }
             Op::LdMem { x, k } => {
-                let dst = if x { X } else { A };
-                match plan.homes[k as usize] {
-                    Home::Reg(r) => self.push(alu32(AluOp::Mov, dst, Source::Reg(r))),
-                    Home::Stack(off) => self.push(Insn::Load {
-                        size: Size::W,
-                        signed: false,
-                        dst,
-                        base: Reg::R10,
-                        off,
-                    }),
-                }
+                self.scratch(k, if x { X } else { A }, true);
                 if x {
                     s.new_x(i, false);
                 }
             }
             Op::St { x, k } => {
-                let src = if x { X } else { A };
-                match plan.homes[k as usize] {
-                    Home::Reg(r) => self.push(alu32(AluOp::Mov, r, Source::Reg(src))),
-                    Home::Stack(off) => self.push(Insn::Store {
-                        size: Size::W,
-                        base: Reg::R10,
-                        off,
-                        src: Source::Reg(src),
-                    }),
-                }
+                self.scratch(k, if x { X } else { A }, false);
             }
             Op::Abs { size, k } => {
                 let end = k as u64 + size.bytes() as u64;
