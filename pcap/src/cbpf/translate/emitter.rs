@@ -132,6 +132,17 @@ impl<'a> Emitter<'a> {
         }
     }
 
+    /// `end > caplen` (the end in `end`, 64-bit) returns 0.
+    fn ret0_past_caplen(&mut self, end: Reg) {
+        self.jcc(
+            Width::W64,
+            JmpCond::Gt,
+            end,
+            Source::Reg(CAPLEN),
+            Target::Ret0,
+        );
+    }
+
     /// `caplen < end` returns 0.
     fn len_test(&mut self, end: u64) {
         if end <= i32::MAX as u64 {
@@ -144,13 +155,7 @@ impl<'a> Emitter<'a> {
             );
         } else {
             self.push(alu32(AluOp::Mov, TMP, imm(end as u32)));
-            self.jcc(
-                Width::W64,
-                JmpCond::Gt,
-                TMP,
-                Source::Reg(CAPLEN),
-                Target::Ret0,
-            );
+            self.ret0_past_caplen(TMP);
         }
     }
 
@@ -309,13 +314,7 @@ impl<'a> Emitter<'a> {
                         self.push(alu64(AluOp::Add, TMP, Source::Reg(XP)));
                         s.x_pointer = false;
                     }
-                    self.jcc(
-                        Width::W64,
-                        JmpCond::Gt,
-                        TMP,
-                        Source::Reg(CAPLEN),
-                        Target::Ret0,
-                    );
+                    self.ret0_past_caplen(TMP);
                     s.x_checked_len = t;
                 }
                 if !s.x_pointer {
