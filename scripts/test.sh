@@ -84,9 +84,9 @@ done
 # The kernel-facing crates never compile source: only the command line, the corpus tests and
 # the benchmarks know the compiler.
 for c in udf-bytecode udf-verifier udf-runtime udf-jit udf-kernel-glue; do
-    if deps "$c" | grep -q -e '^udf-compiler$' -e '^lalrpop' -e '^logos'; then echo "$c must not depend on the compiler" >&2; exit 1; fi
+    if deps "$c" | grep -q -e '^udf-compiler$' -e '^udf-pcap$' -e '^lalrpop' -e '^logos'; then echo "$c must not depend on the compiler" >&2; exit 1; fi
 done
-if deps udf-kernel-glue --features jit | grep -q -e '^udf-compiler$' -e '^lalrpop' -e '^logos'; then
+if deps udf-kernel-glue --features jit | grep -q -e '^udf-compiler$' -e '^udf-pcap$' -e '^lalrpop' -e '^logos'; then
     echo "udf-kernel-glue (jit) must not depend on the compiler" >&2; exit 1
 fi
 # The kernel's core: the bytecode, the verifier, the runtime's core and the HMAC crates.

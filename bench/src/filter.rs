@@ -8,7 +8,7 @@
 //!
 //! - libpcap: `pcap_offline_filter` over every packet in memory (`tools/pcap_oracle bench`,
 //!   libpcap's optimised code, its interpreter `bpf_filter`);
-//! - udfkit: the expression compiled by [`udf_compiler::pcap::compile`] (classic BPF, eBPF,
+//! - udfkit: the expression compiled by [`udf_pcap::compile`] (classic BPF, eBPF,
 //!   verified), run over the same packets, preloaded, on the interpreter ([`Vm::run`]) and on
 //!   the trusted JIT (one [`Executable::runner`] per pass, the cheapest call path there is:
 //!   environment and stack set up once), r3 = wire length; and on hardened JIT code (a bounds
@@ -31,8 +31,8 @@ use std::time::Duration;
 
 use udf_bytecode::rng::Rng;
 use udf_bytecode::{Program, ProgramType};
-use udf_compiler::pcap::{LinkType, Options};
 use udf_jit::{Executable, Jit, Mode, Target};
+use udf_pcap::{CompileOptions, LinkType};
 use udf_runtime::{Compiled, Context, NoHelpers, RunOptions, Vm, prepare};
 use udf_verifier::Verified;
 
@@ -444,7 +444,7 @@ pub fn run(quick: bool) {
     let host = Target::host().expect("the filter benchmark runs the JIT: x86-64 hosts only");
     let mut jit = Jit::new(host).expect("host ISA");
     let mut vm = Vm::new();
-    let opts = Options {
+    let opts = CompileOptions {
         link: LinkType::En10mb,
         snaplen: 262_144,
         netmask: None,
@@ -479,7 +479,7 @@ pub fn run(quick: bool) {
             row.libpcap = acc.map(|a| (a, ns, compile));
             match oracle_run_text(o, &["dd", expr, "EN10MB"]) {
                 Ok(dd) => {
-                    let insns = udf_compiler::cbpf::parse_any(dd.as_bytes())
+                    let insns = udf_pcap::cbpf::parse_any(dd.as_bytes())
                         .expect("libpcap's -dd output parses");
                     row.imported = Some(measure(
                         &mut jit,
@@ -488,7 +488,7 @@ pub fn run(quick: bool) {
                         &t,
                         insns.len(),
                         || {
-                            udf_compiler::cbpf::compile(&insns)
+                            udf_pcap::cbpf::compile(&insns)
                                 .expect("libpcap's classic BPF translates")
                         },
                     ));
@@ -496,7 +496,7 @@ pub fn run(quick: bool) {
                 Err(e) => notes.push(format!("libpcap's -dd of `{expr}`: {e}")),
             }
         }
-        match udf_compiler::pcap::compile(expr, &opts) {
+        match udf_pcap::compile(expr, &opts) {
             Ok(c) => {
                 row.ours = Some(measure(
                     &mut jit,
@@ -505,7 +505,7 @@ pub fn run(quick: bool) {
                     &t,
                     c.cbpf.len(),
                     || {
-                        let c = udf_compiler::pcap::compile(expr, &opts).expect("compiles");
+                        let c = udf_pcap::compile(expr, &opts).expect("compiles");
                         (c.prog, c.facts)
                     },
                 ));

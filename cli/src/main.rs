@@ -894,7 +894,7 @@ fn compile_pcap(
     capture: &Path,
     link: udf_cli::capture::Link,
 ) -> Result<Ready, Failure> {
-    use udf_compiler::pcap::{LinkType, Options};
+    use udf_pcap::{CompileOptions, LinkType};
     let Some(lt) = LinkType::from_linktype(link.linktype) else {
         return Err(Failure::refused(miette!(
             code = "udf::pcap::linktype",
@@ -904,12 +904,12 @@ fn compile_pcap(
             link.name()
         )));
     };
-    let opts = Options {
+    let opts = CompileOptions {
         link: lt,
         snaplen: link.snaplen,
         netmask,
     };
-    let compiled = udf_compiler::pcap::compile(expr, &opts).map_err(|d| {
+    let compiled = udf_pcap::compile(expr, &opts).map_err(|d| {
         Failure::compile(&udf_compiler::Diagnostics::new(EXPRESSION, expr, vec![d]))
     })?;
     Ready::new(&compiled.prog, engine, EXPRESSION, |e| {
@@ -933,9 +933,9 @@ fn compile_pcap(
 fn load_cbpf(path: &Path, engine: Engine) -> Result<Ready, Failure> {
     let bytes = read(path)?;
     let what = path.display().to_string();
-    let insns = udf_compiler::cbpf::parse_any(&bytes)
+    let insns = udf_pcap::cbpf::parse_any(&bytes)
         .map_err(|e| Failure::refused(cbpf_report(&what, &bytes, &e, true)))?;
-    let (prog, _facts) = udf_compiler::cbpf::compile(&insns)
+    let (prog, _facts) = udf_pcap::cbpf::compile(&insns)
         .map_err(|e| Failure::refused(cbpf_report(&what, &bytes, &e, false)))?;
     Ready::new(&prog, engine, &what, |e| {
         // Over the instruction budget is a limit of the input; anything else a defect.
@@ -958,7 +958,7 @@ fn load_cbpf(path: &Path, engine: Engine) -> Result<Ready, Failure> {
 fn cbpf_report(
     what: &str,
     bytes: &[u8],
-    e: &udf_compiler::cbpf::CbpfError,
+    e: &udf_pcap::cbpf::CbpfError,
     unread: bool,
 ) -> miette::Report {
     // The translator's own failures (its output refused by the verifier or by the bytecode

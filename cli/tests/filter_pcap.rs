@@ -26,7 +26,7 @@ use udf_bytecode::ProgramType;
 use udf_bytecode::rng::Rng;
 use udf_cli::capture::{Capture, Link};
 use udf_cli::exec::{Code, run_code};
-use udf_compiler::pcap::{LinkType, Options};
+use udf_pcap::{CompileOptions, LinkType};
 use udf_runtime::Vm;
 
 /// apply.json Ethernet/raw-IP cases the front end must compile (of 90).
@@ -325,12 +325,12 @@ fn accept_suite_share_compiled() {
         };
         total += 1;
         let expr = case["expr"].as_str().expect("expr");
-        let opts = Options {
+        let opts = CompileOptions {
             link,
             snaplen: case["snaplen"].as_u64().map_or(262_144, |s| s as u32),
             netmask: suite_netmask(&case),
         };
-        match udf_compiler::pcap::compile(expr, &opts) {
+        match udf_pcap::compile(expr, &opts) {
             Ok(_) => compiled += 1,
             Err(d) => {
                 assert!(
@@ -367,12 +367,12 @@ fn reject_suite_all_refused() {
         };
         total += 1;
         let expr = case["expr"].as_str().expect("expr");
-        let opts = Options {
+        let opts = CompileOptions {
             link,
             netmask: suite_netmask(&case),
-            ..Options::default()
+            ..CompileOptions::default()
         };
-        if udf_compiler::pcap::compile(expr, &opts).is_ok() {
+        if udf_pcap::compile(expr, &opts).is_ok() {
             wrongly.push(format!(
                 "`{expr}` ({}): compiled; libpcap: {}",
                 link.name(),
@@ -965,12 +965,12 @@ fn generated_expressions_agree_with_libpcap() {
     let mut mixed = 0;
     for case in &fx.cases {
         for (k, cap) in fx.caps.iter().enumerate() {
-            let opts = Options {
+            let opts = CompileOptions {
                 link: cap.link,
                 snaplen: 262_144,
                 netmask: None,
             };
-            let compiled = udf_compiler::pcap::compile(&case.expr, &opts);
+            let compiled = udf_pcap::compile(&case.expr, &opts);
             let want = match &case.want[k] {
                 Ok(w) => w,
                 Err(_) => {
@@ -1322,7 +1322,7 @@ fn pcapng_interfaces_each_get_their_link() {
             .unwrap();
         }
     }
-    let front_end = udf_compiler::pcap::compile("ip", &Options::default()).is_ok();
+    let front_end = udf_pcap::compile("ip", &CompileOptions::default()).is_ok();
     for engine in ["interp", "jit"] {
         let o = udf(&[
             "filter",

@@ -16,7 +16,6 @@
 //! compiler: depth, size and inlining are bounded ([`limits`]).
 
 pub mod ast;
-pub mod cbpf;
 pub mod diag;
 pub mod elf;
 #[cfg(feature = "fuzzing")]
@@ -27,8 +26,10 @@ pub mod limits;
 mod lower;
 mod packet;
 pub mod parse;
-pub mod pcap;
 pub mod srcmap;
+
+/// The pcap-filter front end (`udf-pcap`): `filter NAME = pcap "EXPR";` entries are compiled by it.
+use udf_pcap as pcap;
 
 use udf_bytecode::{Program, ProgramType};
 use udf_verifier::Verified;

@@ -4,7 +4,7 @@
 //! interpreter's machine reused across the same runs), though a runner zeroes only the stack
 //! bytes the verifier says a run may write.
 //!
-//! - Filters as the classic-BPF translator makes them (`udf_compiler::pcap::compile` of
+//! - Filters as the classic-BPF translator makes them (`udf_pcap::compile` of
 //!   `tcp port 80` and friends, disassembled), one that uses the stack, one with a local call,
 //!   and the empty filter, over packets cut at every length, as one region and cut into
 //!   several;
@@ -23,7 +23,7 @@ use udf_verifier::{Access, Config, Facts, Verified, verify};
 
 use common::Run;
 
-/// `udf_compiler::pcap::compile("tcp port 80", &Options::default()).prog`, disassembled.
+/// `udf_pcap::compile("tcp port 80", &CompileOptions::default()).prog`, disassembled.
 const TCP_PORT_80: &str = "
 jlt %r2, 24, +39
 ldxh %r0, [%r1+12]

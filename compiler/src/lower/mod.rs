@@ -217,9 +217,9 @@ fn pcap_entry(
         );
         return None;
     }
-    let opts = crate::pcap::Options {
+    let opts = crate::pcap::CompileOptions {
         snaplen: ACCEPT_LEN as u32,
-        ..crate::pcap::Options::default()
+        ..crate::pcap::CompileOptions::default()
     };
     match crate::pcap::compile(text, &opts) {
         Ok(c) => Some(Entry {

@@ -7,11 +7,14 @@ use std::cell::RefCell;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as PtConfig, TestRunner};
 use udf_bytecode::{CheckConfig, Insn, JmpCond, Program, ProgramType};
-use udf_compiler::cbpf::{
+use udf_pcap::cbpf::{
     self, CbpfError, SockFilter, compile, disasm, interpret, parse_any, parse_dd, parse_raw,
     to_raw, translate, validate,
 };
 use udf_runtime::{Context, NoHelpers, RunOptions, Vm};
+
+mod golden;
+use golden::Golden;
 
 const fn s(code: u16, k: u32) -> SockFilter {
     SockFilter::stmt(code, k)
@@ -21,29 +24,6 @@ const fn j(code: u16, k: u32, jt: u8, jf: u8) -> SockFilter {
 }
 
 /// `tcpdump -dd -y EN10MB 'tcp port 80'` (libpcap 1.10).
-const TCP_PORT_80: [SockFilter; 20] = [
-    s(0x28, 0x0000000c),
-    j(0x15, 0x000086dd, 0, 6),
-    s(0x30, 0x00000014),
-    j(0x15, 0x00000006, 0, 15),
-    s(0x28, 0x00000036),
-    j(0x15, 0x00000050, 12, 0),
-    s(0x28, 0x00000038),
-    j(0x15, 0x00000050, 10, 11),
-    j(0x15, 0x00000800, 0, 10),
-    s(0x30, 0x00000017),
-    j(0x15, 0x00000006, 0, 8),
-    s(0x28, 0x00000014),
-    j(0x45, 0x00001fff, 6, 0),
-    s(0xb1, 0x0000000e),
-    s(0x48, 0x0000000e),
-    j(0x15, 0x00000050, 2, 0),
-    s(0x48, 0x00000010),
-    j(0x15, 0x00000050, 0, 1),
-    s(0x6, 0x00040000),
-    s(0x6, 0x00000000),
-];
-
 const TCP_PORT_80_DD: &str = "{ 0x28, 0, 0, 0x0000000c },
 { 0x15, 0, 6, 0x000086dd },
 { 0x30, 0, 0, 0x00000014 },
@@ -66,389 +46,48 @@ const TCP_PORT_80_DD: &str = "{ 0x28, 0, 0, 0x0000000c },
 { 0x6, 0, 0, 0x00000000 },
 ";
 
-/// A program from libpcap's test data (`accept.json`): DLT, snap length, expression, the
-/// program (`tcpdump -dd`), and the listing libpcap's `bpf_image` prints.
-type Listed = (
-    &'static str,
-    Option<u32>,
-    &'static str,
-    &'static [SockFilter],
-    &'static str,
-);
+/// [`TCP_PORT_80_DD`]'s 20 instructions.
+fn tcp_port_80() -> Vec<SockFilter> {
+    let prog: Vec<SockFilter> = TCP_PORT_80_DD.lines().map(dd_line).collect();
+    assert_eq!(prog.len(), 20);
+    prog
+}
 
-/// Listings that libpcap's `bpf_image` prints, from its test data, with their programs.
-const LIBPCAP: &[Listed] = &[
-    (
-        "EN10MB",
-        None,
-        "tcp portrange 25-53",
-        &[
-            s(0x28, 0xc),
-            j(0x15, 0x86dd, 0, 7),
-            s(0x30, 0x14),
-            j(0x15, 0x6, 0, 18),
-            s(0x28, 0x36),
-            j(0x35, 0x19, 0, 1),
-            j(0x25, 0x35, 0, 14),
-            s(0x28, 0x38),
-            j(0x35, 0x19, 11, 13),
-            j(0x15, 0x800, 0, 12),
-            s(0x30, 0x17),
-            j(0x15, 0x6, 0, 10),
-            s(0x28, 0x14),
-            j(0x45, 0x1fff, 8, 0),
-            s(0xb1, 0xe),
-            s(0x48, 0xe),
-            j(0x35, 0x19, 0, 1),
-            j(0x25, 0x35, 0, 3),
-            s(0x48, 0x10),
-            j(0x35, 0x19, 0, 2),
-            j(0x25, 0x35, 1, 0),
-            s(0x06, 0x40000),
-            s(0x06, 0x0),
-        ],
-        "(000) ldh      [12]\n\
-         (001) jeq      #0x86dd          jt 2\tjf 9\n\
-         (002) ldb      [20]\n\
-         (003) jeq      #0x6             jt 4\tjf 22\n\
-         (004) ldh      [54]\n\
-         (005) jge      #0x19            jt 6\tjf 7\n\
-         (006) jgt      #0x35            jt 7\tjf 21\n\
-         (007) ldh      [56]\n\
-         (008) jge      #0x19            jt 20\tjf 22\n\
-         (009) jeq      #0x800           jt 10\tjf 22\n\
-         (010) ldb      [23]\n\
-         (011) jeq      #0x6             jt 12\tjf 22\n\
-         (012) ldh      [20]\n\
-         (013) jset     #0x1fff          jt 22\tjf 14\n\
-         (014) ldxb     4*([14]&0xf)\n\
-         (015) ldh      [x + 14]\n\
-         (016) jge      #0x19            jt 17\tjf 18\n\
-         (017) jgt      #0x35            jt 18\tjf 21\n\
-         (018) ldh      [x + 16]\n\
-         (019) jge      #0x19            jt 20\tjf 22\n\
-         (020) jgt      #0x35            jt 22\tjf 21\n\
-         (021) ret      #262144\n\
-         (022) ret      #0\n",
-    ),
-    (
-        "PFLOG",
-        None,
-        "udp[0xab] == 0xcd",
-        &[
-            s(0x30, 0x0),
-            s(0x04, 0x3),
-            s(0x54, 0xfffffffc),
-            s(0x02, 0x2),
-            s(0x30, 0x1),
-            j(0x15, 0x2, 0, 13),
-            s(0x61, 0x2),
-            s(0x50, 0x9),
-            j(0x15, 0x11, 0, 10),
-            s(0x48, 0x6),
-            j(0x45, 0x1fff, 8, 0),
-            s(0x50, 0x0),
-            s(0x54, 0xf),
-            s(0x64, 0x2),
-            s(0x0c, 0x0),
-            s(0x07, 0x0),
-            s(0x50, 0xab),
-            j(0x15, 0xcd, 0, 1),
-            s(0x06, 0x40000),
-            s(0x06, 0x0),
-        ],
-        "(000) ldb      [0]\n\
-         (001) add      #3\n\
-         (002) and      #0xfffffffc\n\
-         (003) st       M[2]\n\
-         (004) ldb      [1]\n\
-         (005) jeq      #0x2             jt 6\tjf 19\n\
-         (006) ldx      M[2]\n\
-         (007) ldb      [x + 9]\n\
-         (008) jeq      #0x11            jt 9\tjf 19\n\
-         (009) ldh      [x + 6]\n\
-         (010) jset     #0x1fff          jt 19\tjf 11\n\
-         (011) ldb      [x + 0]\n\
-         (012) and      #0xf\n\
-         (013) lsh      #2\n\
-         (014) add      x\n\
-         (015) tax\n\
-         (016) ldb      [x + 171]\n\
-         (017) jeq      #0xcd            jt 18\tjf 19\n\
-         (018) ret      #262144\n\
-         (019) ret      #0\n",
-    ),
-    (
-        "RAW",
-        Some(200),
-        "greater 100",
-        &[
-            s(0x80, 0x0),
-            j(0x35, 0x64, 0, 1),
-            s(0x06, 0xc8),
-            s(0x06, 0x0),
-        ],
-        "(000) ld       #pktlen\n\
-         (001) jge      #0x64            jt 2\tjf 3\n\
-         (002) ret      #200\n\
-         (003) ret      #0\n",
-    ),
-    (
-        "EN10MB",
-        None,
-        "inbound",
-        &[
-            s(0x28, 0xfffff004),
-            j(0x15, 0x4, 0, 1),
-            s(0x06, 0x0),
-            s(0x06, 0x40000),
-        ],
-        "(000) ldh      [type]\n\
-         (001) jeq      #0x4             jt 2\tjf 3\n\
-         (002) ret      #0\n\
-         (003) ret      #262144\n",
-    ),
-    (
-        "EN10MB",
-        None,
-        "ifindex 10",
-        &[
-            s(0x20, 0xfffff008),
-            j(0x15, 0xa, 0, 1),
-            s(0x06, 0x40000),
-            s(0x06, 0x0),
-        ],
-        "(000) ld       [ifidx]\n\
-         (001) jeq      #0xa             jt 2\tjf 3\n\
-         (002) ret      #262144\n\
-         (003) ret      #0\n",
-    ),
-    (
-        "PRISM_HEADER",
-        None,
-        "wlan dir fromds",
-        &[
-            s(0x20, 0x0),
-            s(0x54, 0xfffff000),
-            j(0x15, 0x80211000, 0, 2),
-            s(0x20, 0x4),
-            s(0x05, 0x1),
-            s(0x00, 0x90),
-            s(0x02, 0x0),
-            s(0x07, 0x0),
-            s(0x61, 0x0),
-            s(0x50, 0x1),
-            s(0x54, 0x3),
-            j(0x15, 0x2, 0, 1),
-            s(0x06, 0x40000),
-            s(0x06, 0x0),
-        ],
-        "(000) ld       [0]\n\
-         (001) and      #0xfffff000\n\
-         (002) jeq      #0x80211000      jt 3\tjf 5\n\
-         (003) ld       [4]\n\
-         (004) ja       6\n\
-         (005) ld       #0x90\n\
-         (006) st       M[0]\n\
-         (007) tax\n\
-         (008) ldx      M[0]\n\
-         (009) ldb      [x + 1]\n\
-         (010) and      #0x3\n\
-         (011) jeq      #0x2             jt 12\tjf 13\n\
-         (012) ret      #262144\n\
-         (013) ret      #0\n",
-    ),
-    (
-        "PRISM_HEADER",
-        Some(200),
-        "radio[0xab] == 0xcd",
-        &[
-            s(0x00, 0xab),
-            s(0x02, 0x0),
-            s(0x61, 0x0),
-            s(0x50, 0x0),
-            s(0x02, 0x1),
-            s(0x00, 0xcd),
-            s(0x02, 0x2),
-            s(0x61, 0x2),
-            s(0x60, 0x1),
-            j(0x1d, 0x0, 0, 1),
-            s(0x06, 0xc8),
-            s(0x06, 0x0),
-        ],
-        "(000) ld       #0xab\n\
-         (001) st       M[0]\n\
-         (002) ldx      M[0]\n\
-         (003) ldb      [x + 0]\n\
-         (004) st       M[1]\n\
-         (005) ld       #0xcd\n\
-         (006) st       M[2]\n\
-         (007) ldx      M[2]\n\
-         (008) ld       M[1]\n\
-         (009) jeq      x                jt 10\tjf 11\n\
-         (010) ret      #200\n\
-         (011) ret      #0\n",
-    ),
-    (
-        "IEEE802_11",
-        None,
-        "link proto \\ip",
-        &[
-            s(0x01, 0x0),
-            s(0x87, 0x0),
-            s(0x04, 0x18),
-            s(0x02, 0x0),
-            s(0x50, 0x0),
-            j(0x45, 0x8, 0, 5),
-            j(0x45, 0x4, 4, 0),
-            j(0x45, 0x80, 0, 3),
-            s(0x60, 0x0),
-            s(0x04, 0x2),
-            s(0x02, 0x0),
-            s(0x30, 0x0),
-            s(0x54, 0xc),
-            j(0x15, 0x8, 0, 4),
-            s(0x61, 0x0),
-            s(0x48, 0x6),
-            j(0x15, 0x800, 0, 1),
-            s(0x06, 0x40000),
-            s(0x06, 0x0),
-        ],
-        "(000) ldx      #0x0\n\
-         (001) txa\n\
-         (002) add      #24\n\
-         (003) st       M[0]\n\
-         (004) ldb      [x + 0]\n\
-         (005) jset     #0x8             jt 6\tjf 11\n\
-         (006) jset     #0x4             jt 11\tjf 7\n\
-         (007) jset     #0x80            jt 8\tjf 11\n\
-         (008) ld       M[0]\n\
-         (009) add      #2\n\
-         (010) st       M[0]\n\
-         (011) ldb      [0]\n\
-         (012) and      #0xc\n\
-         (013) jeq      #0x8             jt 14\tjf 18\n\
-         (014) ldx      M[0]\n\
-         (015) ldh      [x + 6]\n\
-         (016) jeq      #0x800           jt 17\tjf 18\n\
-         (017) ret      #262144\n\
-         (018) ret      #0\n",
-    ),
-    (
-        "IEEE802_11",
-        None,
-        "arp host 1.2.3.4",
-        &[
-            s(0x01, 0x0),
-            s(0x87, 0x0),
-            s(0x04, 0x18),
-            s(0x02, 0x0),
-            s(0x50, 0x0),
-            j(0x45, 0x8, 0, 5),
-            j(0x45, 0x4, 4, 0),
-            j(0x45, 0x80, 0, 3),
-            s(0x60, 0x0),
-            s(0x04, 0x2),
-            s(0x02, 0x0),
-            s(0x30, 0x0),
-            s(0x54, 0xc),
-            j(0x15, 0x8, 0, 10),
-            s(0x61, 0x0),
-            s(0x48, 0x6),
-            j(0x15, 0x806, 0, 7),
-            s(0x61, 0x0),
-            s(0x40, 0x16),
-            j(0x15, 0x1020304, 3, 0),
-            s(0x61, 0x0),
-            s(0x40, 0x20),
-            j(0x15, 0x1020304, 0, 1),
-            s(0x06, 0x40000),
-            s(0x06, 0x0),
-        ],
-        "(000) ldx      #0x0\n\
-         (001) txa\n\
-         (002) add      #24\n\
-         (003) st       M[0]\n\
-         (004) ldb      [x + 0]\n\
-         (005) jset     #0x8             jt 6\tjf 11\n\
-         (006) jset     #0x4             jt 11\tjf 7\n\
-         (007) jset     #0x80            jt 8\tjf 11\n\
-         (008) ld       M[0]\n\
-         (009) add      #2\n\
-         (010) st       M[0]\n\
-         (011) ldb      [0]\n\
-         (012) and      #0xc\n\
-         (013) jeq      #0x8             jt 14\tjf 24\n\
-         (014) ldx      M[0]\n\
-         (015) ldh      [x + 6]\n\
-         (016) jeq      #0x806           jt 17\tjf 24\n\
-         (017) ldx      M[0]\n\
-         (018) ld       [x + 22]\n\
-         (019) jeq      #0x1020304       jt 23\tjf 20\n\
-         (020) ldx      M[0]\n\
-         (021) ld       [x + 32]\n\
-         (022) jeq      #0x1020304       jt 23\tjf 24\n\
-         (023) ret      #262144\n\
-         (024) ret      #0\n",
-    ),
-    (
-        "RAW",
-        None,
-        "ip protochain 17",
-        &[
-            s(0x30, 0x0),
-            s(0x54, 0xf0),
-            j(0x15, 0x40, 0, 20),
-            s(0x30, 0x9),
-            s(0xb1, 0x0),
-            j(0x15, 0x11, 14, 0),
-            j(0x15, 0x3b, 13, 0),
-            s(0x04, 0x0),
-            j(0x15, 0x33, 0, 11),
-            s(0x50, 0x0),
-            s(0x02, 0x0),
-            s(0x87, 0x0),
-            s(0x04, 0x1),
-            s(0x07, 0x0),
-            s(0x50, 0x0),
-            s(0x04, 0x2),
-            s(0x24, 0x4),
-            s(0x07, 0x0),
-            s(0x60, 0x0),
-            s(0x05, 0xfffffff1),
-            s(0x04, 0x0),
-            j(0x15, 0x11, 0, 1),
-            s(0x06, 0x40000),
-            s(0x06, 0x0),
-        ],
-        "(000) ldb      [0]\n\
-         (001) and      #0xf0\n\
-         (002) jeq      #0x40            jt 3\tjf 23\n\
-         (003) ldb      [9]\n\
-         (004) ldxb     4*([0]&0xf)\n\
-         (005) jeq      #0x11            jt 20\tjf 6\n\
-         (006) jeq      #0x3b            jt 20\tjf 7\n\
-         (007) add      #0\n\
-         (008) jeq      #0x33            jt 9\tjf 20\n\
-         (009) ldb      [x + 0]\n\
-         (010) st       M[0]\n\
-         (011) txa\n\
-         (012) add      #1\n\
-         (013) tax\n\
-         (014) ldb      [x + 0]\n\
-         (015) add      #2\n\
-         (016) mul      #4\n\
-         (017) tax\n\
-         (018) ld       M[0]\n\
-         (019) ja       5\n\
-         (020) add      #0\n\
-         (021) jeq      #0x11            jt 22\tjf 23\n\
-         (022) ret      #262144\n\
-         (023) ret      #0\n",
-    ),
-];
+/// The programs of libpcap's test data (`accept.json`) in `tests/golden/libpcap/`, with the
+/// listing libpcap's `bpf_image` prints for each: the golden file and its program.
+fn libpcap_listings() -> Vec<(Golden, Vec<SockFilter>)> {
+    let cases: Vec<(Golden, Vec<SockFilter>)> = golden::load("libpcap")
+        .into_iter()
+        .map(|g| {
+            let prog = g.body().map(dd_line).collect();
+            (g, prog)
+        })
+        .collect();
+    assert_eq!(cases.len(), 10, "libpcap's listings");
+    cases
+}
 
-// ---- running the translation on every engine ------------------------------------------------
+/// One `{ code, jt, jf, k },` line of `tcpdump -dd`.
+fn dd_line(line: &str) -> SockFilter {
+    let fields: Vec<u32> = line
+        .trim()
+        .trim_start_matches('{')
+        .trim_end_matches("},")
+        .split(',')
+        .map(|f| {
+            let f = f.trim();
+            match f.strip_prefix("0x") {
+                Some(h) => u32::from_str_radix(h, 16),
+                None => f.parse(),
+            }
+            .unwrap_or_else(|e| panic!("{line:?}: {e}"))
+        })
+        .collect();
+    let [code, jt, jf, k] = fields[..] else {
+        panic!("{line:?}: not `{{ code, jt, jf, k }},`")
+    };
+    j(code as u16, k, jt as u8, jf as u8)
+}
 
 /// Runs a compiled filter on the interpreter, the checking interpreter and the JIT, checks they
 /// agree, and returns the result.
@@ -669,8 +308,9 @@ fn ret0_jumps(p: &Program) -> usize {
 
 #[test]
 fn tcp_port_80_merges_length_tests() {
-    assert_eq!(parse_dd(TCP_PORT_80_DD).unwrap(), TCP_PORT_80);
-    let p = translate(&TCP_PORT_80).unwrap();
+    let tcp_port_80 = tcp_port_80();
+    assert_eq!(parse_dd(TCP_PORT_80_DD).unwrap(), tcp_port_80);
+    let p = translate(&tcp_port_80).unwrap();
     let text = udf_bytecode::disassemble(&p);
     println!("{text}");
     // caplen < 24 once for the IPv4 path's fixed loads; 56, 58 on the IPv6 path; X + 16 and
@@ -678,7 +318,7 @@ fn tcp_port_80_merges_length_tests() {
     assert_eq!(ret0_jumps(&p), 5, "{text}");
     assert!(p.len() <= 45, "{} instructions:\n{text}", p.len());
     // Every engine agrees with the reference on packets cut at every length.
-    let e = Engines::new(&TCP_PORT_80);
+    let e = Engines::new(&tcp_port_80);
     let mut vm = Vm::new();
     let mut v4 = vec![0u8; 80];
     v4[12] = 0x08;
@@ -693,12 +333,12 @@ fn tcp_port_80_merges_length_tests() {
     v6[57] = 80;
     for pkt in [&v4, &v6] {
         for len in 0..=pkt.len() {
-            agree(&e, &TCP_PORT_80, &mut vm, &pkt[..len], 100);
+            agree(&e, &tcp_port_80, &mut vm, &pkt[..len], 100);
         }
     }
-    assert_eq!(interpret(&TCP_PORT_80, &v4, 80), 0x40000);
-    assert_eq!(interpret(&TCP_PORT_80, &v6, 80), 0x40000);
-    assert_eq!(interpret(&TCP_PORT_80, &v6[..57], 80), 0);
+    assert_eq!(interpret(&tcp_port_80, &v4, 80), 0x40000);
+    assert_eq!(interpret(&tcp_port_80, &v6, 80), 0x40000);
+    assert_eq!(interpret(&tcp_port_80, &v6[..57], 80), 0);
 }
 
 // ---- particular semantics, on every engine -------------------------------------------------
@@ -910,8 +550,8 @@ fn indirect_loads_where_different_x_meet() {
 
 #[test]
 fn translation_is_deterministic_and_skips_dead_code() {
-    let a = translate(&TCP_PORT_80).unwrap().encode();
-    let b = translate(&TCP_PORT_80).unwrap().encode();
+    let a = translate(&tcp_port_80()).unwrap().encode();
+    let b = translate(&tcp_port_80()).unwrap().encode();
     assert_eq!(a, b);
     // ret #1, then dead code that would need a length test and a division check.
     let dead = [s(0x06, 1), s(0x20, 1000), s(0x3c, 0), s(0x16, 0)];
@@ -979,8 +619,8 @@ fn parse_dd_accepts_tcpdump_variants() {
     );
     assert_eq!(parse_dd("").unwrap(), []);
     assert_eq!(parse_any(b"").unwrap(), []);
-    assert_eq!(parse_any(TCP_PORT_80_DD.as_bytes()).unwrap(), TCP_PORT_80);
-    assert_eq!(parse_any(&to_raw(&TCP_PORT_80)).unwrap(), TCP_PORT_80);
+    assert_eq!(parse_any(TCP_PORT_80_DD.as_bytes()).unwrap(), tcp_port_80());
+    assert_eq!(parse_any(&to_raw(&tcp_port_80())).unwrap(), tcp_port_80());
 }
 
 fn err_text<T: std::fmt::Debug>(r: Result<T, CbpfError>) -> String {
@@ -992,38 +632,39 @@ fn parse_errors_are_located() {
     let e = parse_dd("{ 0x28, 0, 0, 12 },\n{ 0x15, 0, zz, 0x800 },\n").unwrap_err();
     assert_eq!(e.line, Some((2, 12)));
     assert_eq!(e.to_string(), "line 2:12: `zz` is not a number");
-    assert_eq!(
-        err_text(parse_dd("{ 0x28, 0, 0 12 }")),
-        "line 1:14: expected `,`"
-    );
-    assert_eq!(
-        err_text(parse_dd("{ 0x28, 0, 0, 12 }\n  { 0x6, 256, 0, 0 }")),
-        "line 2:10: jt 256 does not fit (at most 0xff)"
-    );
-    assert_eq!(
-        err_text(parse_dd("{ 0x28, 0, 0, 0x100000000 }")),
-        "line 1:15: k 4294967296 does not fit (at most 0xffffffff)"
-    );
-    assert_eq!(
-        err_text(parse_dd("{ 0x28, 0, 0, 12 },\n{ 0x6, 0, 0")),
-        "line 2:12: unexpected end of text: expected `,`"
-    );
-    assert_eq!(
-        err_text(parse_dd("{ 0x28; 0, 0, 12 }")),
-        "line 1:7: unexpected `;`: expected `{`, `}`, `,` or a number"
-    );
-    assert_eq!(
-        err_text(parse_dd("3\n40 0 0 12\n6 0 0\n")),
-        "line 3:5: expected 4 numbers (code jt jf k) on the line, found 3"
-    );
-    assert_eq!(
-        err_text(parse_dd("3\n40 0 0 12\n6 0 0 1\n")),
-        "line 1:1: the count says 3 instructions but 2 follow"
-    );
-    assert_eq!(
-        err_text(parse_dd("2 40 0 0 12\n6 0 0 1\n")),
-        "line 1:3: the first line holds the instruction count only"
-    );
+    for (text, want) in [
+        ("{ 0x28, 0, 0 12 }", "line 1:14: expected `,`"),
+        (
+            "{ 0x28, 0, 0, 12 }\n  { 0x6, 256, 0, 0 }",
+            "line 2:10: jt 256 does not fit (at most 0xff)",
+        ),
+        (
+            "{ 0x28, 0, 0, 0x100000000 }",
+            "line 1:15: k 4294967296 does not fit (at most 0xffffffff)",
+        ),
+        (
+            "{ 0x28, 0, 0, 12 },\n{ 0x6, 0, 0",
+            "line 2:12: unexpected end of text: expected `,`",
+        ),
+        (
+            "{ 0x28; 0, 0, 12 }",
+            "line 1:7: unexpected `;`: expected `{`, `}`, `,` or a number",
+        ),
+        (
+            "3\n40 0 0 12\n6 0 0\n",
+            "line 3:5: expected 4 numbers (code jt jf k) on the line, found 3",
+        ),
+        (
+            "3\n40 0 0 12\n6 0 0 1\n",
+            "line 1:1: the count says 3 instructions but 2 follow",
+        ),
+        (
+            "2 40 0 0 12\n6 0 0 1\n",
+            "line 1:3: the first line holds the instruction count only",
+        ),
+    ] {
+        assert_eq!(err_text(parse_dd(text)), want, "{text:?}");
+    }
     let e = parse_raw(&[0x28, 0, 0, 0, 12, 0, 0, 0, 6, 0, 0]).unwrap_err();
     assert_eq!((e.index, e.line), (Some(1), None));
     assert_eq!(
@@ -1049,7 +690,7 @@ fn refusal(prog: &[SockFilter]) -> String {
 fn validate_refuses_what_libpcap_refuses_and_more() {
     let ret = s(0x06, 1);
     validate(&[ret]).unwrap();
-    validate(&TCP_PORT_80).unwrap();
+    validate(&tcp_port_80()).unwrap();
     assert_eq!(refusal(&[]), "the program is empty");
     assert_eq!(
         refusal(&vec![ret; cbpf::MAXINSNS + 1]),
@@ -1075,35 +716,41 @@ fn validate_refuses_what_libpcap_refuses_and_more() {
         );
         validate(&[s(code, 15), ret]).unwrap();
     }
-    assert_eq!(
-        refusal(&[s(0x34, 0), ret]),
-        "instruction 0: division by the constant 0"
-    );
-    assert_eq!(
-        refusal(&[s(0x94, 0), ret]),
-        "instruction 0: modulo by the constant 0"
-    );
     validate(&[s(0x3c, 0), s(0x64, 99), ret]).unwrap();
-    assert_eq!(
-        refusal(&[j(0x15, 0, 0, 1), ret]),
-        "instruction 0: jump to instruction 2, past the end of the program (2 instructions)"
-    );
-    assert_eq!(
-        refusal(&[s(0x05, 1), ret]),
-        "instruction 0: jump to instruction 2, past the end of the program (2 instructions)"
-    );
-    assert_eq!(
-        refusal(&[ret, s(0x05, 0xffff_fffe), ret]),
-        "instruction 1: jump back to instruction 0: only forward jumps are allowed"
-    );
-    assert_eq!(
-        refusal(&[s(0x00, 1), s(0x04, 1)]),
-        "instruction 1: control runs past the last instruction (a program ends with ret)"
-    );
+    for (prog, want) in [
+        (
+            vec![s(0x34, 0), ret],
+            "instruction 0: division by the constant 0",
+        ),
+        (
+            vec![s(0x94, 0), ret],
+            "instruction 0: modulo by the constant 0",
+        ),
+        (
+            vec![j(0x15, 0, 0, 1), ret],
+            "instruction 0: jump to instruction 2, past the end of the program (2 instructions)",
+        ),
+        (
+            vec![s(0x05, 1), ret],
+            "instruction 0: jump to instruction 2, past the end of the program (2 instructions)",
+        ),
+        (
+            vec![ret, s(0x05, 0xffff_fffe), ret],
+            "instruction 1: jump back to instruction 0: only forward jumps are allowed",
+        ),
+        (
+            vec![s(0x00, 1), s(0x04, 1)],
+            "instruction 1: control runs past the last instruction (a program ends with ret)",
+        ),
+    ] {
+        assert_eq!(refusal(&prog), want, "{prog:?}");
+    }
     // Every path ending in ret is enough: the unreachable tail does not matter.
     validate(&[ret, s(0x00, 1)]).unwrap();
     // libpcap's own "ip protochain" programs jump backwards: refused.
-    let (_, _, _, protochain, _) = LIBPCAP[LIBPCAP.len() - 1];
+    let cases = libpcap_listings();
+    let (g, protochain) = cases.last().expect("a listing");
+    assert_eq!(g.field("expr"), Some("ip protochain 17"));
     assert_eq!(
         refusal(protochain),
         "instruction 19: jump back to instruction 5: only forward jumps are allowed"
@@ -1115,8 +762,10 @@ fn validate_refuses_what_libpcap_refuses_and_more() {
 #[test]
 fn disasm_reproduces_libpcap_listings() {
     let mut vm = Vm::new();
-    for &(dlt, snap, expr, prog, listing) in LIBPCAP {
-        assert_eq!(disasm(prog), listing, "{dlt} {snap:?} {expr}");
+    for (g, prog) in &libpcap_listings() {
+        let (dlt, snap, expr) = (g.field("dlt"), g.field("snaplen"), g.field("expr"));
+        g.check(&disasm(prog), &format!("{dlt:?} {snap:?} {expr:?}"));
+        let prog = &prog[..];
         if validate(prog).is_err() {
             continue;
         }
@@ -1130,49 +779,14 @@ fn disasm_reproduces_libpcap_listings() {
     }
 }
 
+/// `tests/golden/disasm/`: programs with every kind of instruction and extreme operands, and
+/// their listings.
 #[test]
 fn disasm_of_every_opcode() {
-    let prog = [
-        s(0x16, 0),
-        s(0x06, 0xffff_ffff),
-        s(0x20, 0xffff_f000),
-        s(0x28, 0xffff_f03c),
-        s(0x30, 0xffff_f040),
-        s(0x30, 0xffff_f001),
-        s(0x81, 0),
-        s(0x40, 0xffff_ffff),
-        s(0x84, 0),
-        s(0x87, 0),
-        s(0x94, 7),
-        s(0x9c, 0),
-        s(0xa4, 0xff),
-        s(0x74, 3),
-        s(0x14, 0xffff_fffb),
-        j(0x4d, 0, 1, 2),
-        j(0x55, 9, 0, 0),
-        s(0x18, 0),
-        s(0x05, 0xffff_fffe),
-    ];
-    assert_eq!(
-        disasm(&prog),
-        "(000) ret\n\
-         (001) ret      #-1\n\
-         (002) ld       [proto]\n\
-         (003) ldh      [vlan_tpid]\n\
-         (004) ldb      [-4032]\n\
-         (005) ldb      [-4095]\n\
-         (006) ldx      #pktlen\n\
-         (007) ld       [x + -1]\n\
-         (008) neg\n\
-         (009) txa\n\
-         (010) mod      #7\n\
-         (011) mod      x\n\
-         (012) xor      #0xff\n\
-         (013) rsh      #3\n\
-         (014) sub      #-5\n\
-         (015) jset     x                jt 17\tjf 18\n\
-         (016) unimp    0x55             jt 17\tjf 17\n\
-         (017) unimp    0x18\n\
-         (018) ja       17\n"
-    );
+    let cases = golden::load("disasm");
+    assert_eq!(cases.len(), 1, "disasm listings");
+    for g in &cases {
+        let prog: Vec<SockFilter> = g.body().map(dd_line).collect();
+        g.check(&disasm(&prog), &g.path.display().to_string());
+    }
 }

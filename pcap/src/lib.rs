@@ -1,5 +1,7 @@
-//! The pcap-filter(7) front end: a tcpdump expression compiled to classic BPF with libpcap's
-//! meaning, then through the classic-BPF translation to verified eBPF.
+//! The pcap-filter(7) front end and classic BPF: a tcpdump expression compiled to classic BPF with
+//! libpcap's meaning, then through the classic-BPF translation ([`cbpf`]) to verified eBPF.
+//! Errors are `udf-diag` diagnostics located in the expression; the `.udf` compiler reports them
+//! for its `filter NAME = pcap "..."` entries.
 //!
 //! ```text
 //! expression ──parse──► syntax tree (qualifiers inherited) ──gen──► decision graph
@@ -7,6 +9,7 @@
 //! ```
 
 pub mod ast;
+pub mod cbpf;
 mod codegen;
 mod emit;
 mod opt;
@@ -44,7 +47,7 @@ impl LinkType {
 
 /// How to compile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Options {
+pub struct CompileOptions {
     /// The packets' link type.
     pub link: LinkType,
     /// What an accepting filter returns (tcpdump's default: 262144).
@@ -54,9 +57,9 @@ pub struct Options {
     pub netmask: Option<u32>,
 }
 
-impl Default for Options {
-    fn default() -> Options {
-        Options {
+impl Default for CompileOptions {
+    fn default() -> CompileOptions {
+        CompileOptions {
             link: LinkType::En10mb,
             snaplen: 262_144,
             netmask: None,
@@ -68,11 +71,11 @@ use udf_bytecode::Program;
 use udf_verifier::Verified;
 
 use crate::cbpf::SockFilter;
-use crate::diag::Diagnostic;
+use udf_diag::Diagnostic;
 
 /// A compiled expression: its classic BPF and the verified eBPF made from it.
 #[derive(Clone, Debug)]
-pub struct Compiled {
+pub struct CompiledFilter {
     /// The classic BPF program (what `tcpdump -d` would list).
     pub cbpf: Vec<SockFilter>,
     /// The verified eBPF program (type `filter`).
@@ -82,7 +85,7 @@ pub struct Compiled {
 }
 
 /// Compiles an expression to classic BPF, then to verified eBPF. Errors are located in `expr`.
-pub fn compile(expr: &str, opts: &Options) -> Result<Compiled, Diagnostic> {
+pub fn compile(expr: &str, opts: &CompileOptions) -> Result<CompiledFilter, Diagnostic> {
     let cbpf = compile_cbpf(expr, opts)?;
     // `compile_cbpf` keeps within classic BPF's limits: a translation failure is a defect.
     let (prog, facts) = crate::cbpf::compile(&cbpf).map_err(|e| {
@@ -92,11 +95,11 @@ pub fn compile(expr: &str, opts: &Options) -> Result<Compiled, Diagnostic> {
         )
         .label(whole(expr), "this expression")
     })?;
-    Ok(Compiled { cbpf, prog, facts })
+    Ok(CompiledFilter { cbpf, prog, facts })
 }
 
 /// Compiles an expression to classic BPF only.
-pub fn compile_cbpf(expr: &str, opts: &Options) -> Result<Vec<SockFilter>, Diagnostic> {
+pub fn compile_cbpf(expr: &str, opts: &CompileOptions) -> Result<Vec<SockFilter>, Diagnostic> {
     let ast = parse(expr)?;
     if depth(&ast) > MAX_DEPTH {
         return Err(Diagnostic::new(
@@ -190,8 +193,8 @@ fn depth(e: &ast::Expr) -> usize {
     max
 }
 
-fn whole(expr: &str) -> crate::srcmap::Span {
-    crate::srcmap::Span::new(0, expr.len())
+fn whole(expr: &str) -> udf_diag::Span {
+    udf_diag::Span::new(0, expr.len())
 }
 
 #[cfg(test)]
@@ -209,11 +212,11 @@ mod tests {
     /// below, the expression compiles and verifies.
     #[test]
     fn too_many_instructions_is_too_large() {
-        let d = compile(&hosts(400), &Options::default()).unwrap_err();
+        let d = compile(&hosts(400), &CompileOptions::default()).unwrap_err();
         assert_eq!(d.code, TOO_LARGE, "{d:?}");
         assert!(d.message.contains("4096"), "{d:?}");
         assert!(d.help.is_some());
-        let c = compile(&hosts(200), &Options::default()).expect("200 hosts fit");
+        let c = compile(&hosts(200), &CompileOptions::default()).expect("200 hosts fit");
         assert!(c.cbpf.len() <= crate::cbpf::MAXINSNS);
     }
 
@@ -222,10 +225,14 @@ mod tests {
     #[test]
     fn arithmetic_chains_are_bounded() {
         let chain = |n: usize| format!("{} > 0", vec!["len"; n].join("+"));
-        let d = compile_cbpf(&chain(2_000), &Options::default()).unwrap_err();
+        let d = compile_cbpf(&chain(2_000), &CompileOptions::default()).unwrap_err();
         assert_eq!(d.code, TOO_LARGE, "{d:?}");
-        compile_cbpf(&chain(10), &Options::default()).expect("10 terms");
-        let d = compile_cbpf(&vec!["tcp"; 2_000].join(" and "), &Options::default()).unwrap_err();
+        compile_cbpf(&chain(10), &CompileOptions::default()).expect("10 terms");
+        let d = compile_cbpf(
+            &vec!["tcp"; 2_000].join(" and "),
+            &CompileOptions::default(),
+        )
+        .unwrap_err();
         assert_eq!(d.code, TOO_LARGE, "{d:?}");
     }
 }

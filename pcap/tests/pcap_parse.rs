@@ -4,12 +4,10 @@
 
 use std::path::PathBuf;
 
-use udf_compiler::Diagnostic;
-use udf_compiler::Span;
-use udf_compiler::pcap::ast::{
-    Arith, ArithOp, Dir, Expr, Id, Keyword, Kind, Llc, Proto, Quals, RelOp,
-};
-use udf_compiler::pcap::parse;
+use udf_diag::Diagnostic;
+use udf_diag::Span;
+use udf_pcap::ast::{Arith, ArithOp, Dir, Expr, Id, IdKind, Keyword, Llc, Proto, Quals, RelOp};
+use udf_pcap::parse;
 
 fn suite(name: &str) -> Vec<serde_json::Value> {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -122,7 +120,7 @@ fn canon(src: &str) -> String {
 
 // ---- building expected trees -----------------------------------------------------------------
 
-fn q(proto: Option<Proto>, dir: Option<Dir>, kind: Option<Kind>) -> Quals {
+fn q(proto: Option<Proto>, dir: Option<Dir>, kind: Option<IdKind>) -> Quals {
     Quals {
         proto: proto.map(|p| (p, Z)),
         dir: dir.map(|d| (d, Z)),
@@ -140,7 +138,7 @@ fn prim(quals: Quals, id: Id) -> Expr {
 }
 
 fn host(name: &str) -> Expr {
-    prim(q(None, None, Some(Kind::Host)), Id::Name(name.into()))
+    prim(q(None, None, Some(IdKind::Host)), Id::Name(name.into()))
 }
 
 fn and(a: Expr, b: Expr) -> Expr {
@@ -455,7 +453,7 @@ fn qualifier_inheritance() {
     );
     same("not host a or b", or(not(host("a")), host("b")));
     same("host a or not b", or(host("a"), not(host("b"))));
-    let tcp_port = |n| prim(q(Some(Proto::Tcp), None, Some(Kind::Port)), Id::Num(n));
+    let tcp_port = |n| prim(q(Some(Proto::Tcp), None, Some(IdKind::Port)), Id::Num(n));
     same("tcp port 80 or 443", or(tcp_port(80), tcp_port(443)));
     same(
         "tcp port 80 and not 22",
@@ -468,7 +466,7 @@ fn qualifier_inheritance() {
     );
     let iph = |a: [u32; 4]| {
         prim(
-            q(Some(Proto::Ip), None, Some(Kind::Host)),
+            q(Some(Proto::Ip), None, Some(IdKind::Host)),
             Id::Dotted(a.to_vec()),
         )
     };
@@ -476,12 +474,12 @@ fn qualifier_inheritance() {
         "ip host 1.2.3.4 and not 5.6.7.8",
         and(iph([1, 2, 3, 4]), not(iph([5, 6, 7, 8]))),
     );
-    let isis = |n| prim(q(Some(Proto::Isis), None, Some(Kind::Proto)), Id::Num(n));
+    let isis = |n| prim(q(Some(Proto::Isis), None, Some(IdKind::Proto)), Id::Num(n));
     same(
         "isis proto 0x1a or 0x18 or 0x12",
         or(or(isis(0x1a), isis(0x18)), isis(0x12)),
     );
-    let srcnet = |a: Vec<u32>| prim(q(None, Some(Dir::Src), Some(Kind::Net)), Id::Dotted(a));
+    let srcnet = |a: Vec<u32>| prim(q(None, Some(Dir::Src), Some(IdKind::Net)), Id::Dotted(a));
     same(
         "src net 10.1 or 10.2",
         or(srcnet(vec![10, 1]), srcnet(vec![10, 2])),
@@ -511,7 +509,7 @@ fn qualifier_inheritance() {
         and(or(proto(Proto::Tcp), proto(Proto::Udp)), host("x")),
     );
     // A new head replaces the qualifiers.
-    let port = |n| prim(q(None, None, Some(Kind::Port)), Id::Num(n));
+    let port = |n| prim(q(None, None, Some(IdKind::Port)), Id::Num(n));
     same(
         "host a or port 53 or 54",
         or(or(host("a"), port(53)), port(54)),
@@ -519,14 +517,18 @@ fn qualifier_inheritance() {
     // All three slots are inherited.
     let full = |n| {
         prim(
-            q(Some(Proto::Udp), Some(Dir::Src), Some(Kind::Port)),
+            q(Some(Proto::Udp), Some(Dir::Src), Some(IdKind::Port)),
             Id::Num(n),
         )
     };
     same("udp src port 53 or 54", or(full(53), full(54)));
     let sod = |n| {
         prim(
-            q(Some(Proto::Tcp), Some(Dir::SrcOrDst), Some(Kind::Portrange)),
+            q(
+                Some(Proto::Tcp),
+                Some(Dir::SrcOrDst),
+                Some(IdKind::Portrange),
+            ),
             Id::Name(n),
         )
     };
@@ -535,7 +537,7 @@ fn qualifier_inheritance() {
         or(sod("25-53".into()), sod("smtp-domain".into())),
     );
     let sad = prim(
-        q(None, Some(Dir::SrcAndDst), Some(Kind::Host)),
+        q(None, Some(Dir::SrcAndDst), Some(IdKind::Host)),
         Id::Dotted(vec![192, 0, 2, 20]),
     );
     same("dst and src host 192.0.2.20", sad);
@@ -577,7 +579,7 @@ fn primitives() {
     let e = |s: &str, quals: Quals, id: Id| same(s, prim(quals, id));
     e(
         "ether host ab:cd:ef:0:0:1",
-        q(Some(Proto::Link), None, Some(Kind::Host)),
+        q(Some(Proto::Link), None, Some(IdKind::Host)),
         Id::Mac([0xab, 0xcd, 0xef, 0, 0, 1]),
     );
     e(
@@ -592,7 +594,7 @@ fn primitives() {
     );
     e(
         "ether dst host abcd.ef00.0003",
-        q(Some(Proto::Link), Some(Dir::Dst), Some(Kind::Host)),
+        q(Some(Proto::Link), Some(Dir::Dst), Some(IdKind::Host)),
         Id::Mac([0xab, 0xcd, 0xef, 0, 0, 3]),
     );
     e(
@@ -602,42 +604,42 @@ fn primitives() {
     );
     e(
         "ether proto \\arp",
-        q(Some(Proto::Link), None, Some(Kind::Proto)),
+        q(Some(Proto::Link), None, Some(IdKind::Proto)),
         Id::Name("arp".into()),
     );
     e(
         "iso proto \\isis",
-        q(Some(Proto::Iso), None, Some(Kind::Proto)),
+        q(Some(Proto::Iso), None, Some(IdKind::Proto)),
         Id::Name("isis".into()),
     );
     e(
         "ip proto \\tcp",
-        q(Some(Proto::Ip), None, Some(Kind::Proto)),
+        q(Some(Proto::Ip), None, Some(IdKind::Proto)),
         Id::Name("tcp".into()),
     );
     e(
         "ip6 protochain 17",
-        q(Some(Proto::Ip6), None, Some(Kind::Protochain)),
+        q(Some(Proto::Ip6), None, Some(IdKind::Protochain)),
         Id::Num(17),
     );
     e(
         "protochain \\udp",
-        q(None, None, Some(Kind::Protochain)),
+        q(None, None, Some(IdKind::Protochain)),
         Id::Name("udp".into()),
     );
     e(
         "gateway host.invalid.",
-        q(None, None, Some(Kind::Gateway)),
+        q(None, None, Some(IdKind::Gateway)),
         Id::Name("host.invalid.".into()),
     );
     e(
         "ip host 0xc0a8aad3",
-        q(Some(Proto::Ip), None, Some(Kind::Host)),
+        q(Some(Proto::Ip), None, Some(IdKind::Host)),
         Id::Num(0xc0a8_aad3),
     );
     e(
         "ip host 0030052125323",
-        q(Some(Proto::Ip), None, Some(Kind::Host)),
+        q(Some(Proto::Ip), None, Some(IdKind::Host)),
         Id::Num(0xc0a8_aad3),
     );
     e(
@@ -647,17 +649,17 @@ fn primitives() {
     );
     e(
         "net 010.1",
-        q(None, None, Some(Kind::Net)),
+        q(None, None, Some(IdKind::Net)),
         Id::Dotted(vec![10, 1]),
     );
     e(
         "ip src or dst net 192.168.170.211/ 32",
-        q(Some(Proto::Ip), Some(Dir::SrcOrDst), Some(Kind::Net)),
+        q(Some(Proto::Ip), Some(Dir::SrcOrDst), Some(IdKind::Net)),
         Id::Prefix(Box::new(Id::Dotted(vec![192, 168, 170, 211])), 32),
     );
     e(
         "net 192.168 mask 255.255",
-        q(None, None, Some(Kind::Net)),
+        q(None, None, Some(IdKind::Net)),
         Id::Masked(
             Box::new(Id::Dotted(vec![192, 168])),
             Box::new(Id::Dotted(vec![255, 255])),
@@ -666,12 +668,12 @@ fn primitives() {
     let v6 = |s: &str| Id::Ipv6(s.parse::<std::net::Ipv6Addr>().unwrap().octets());
     e(
         "ip6 host ::1",
-        q(Some(Proto::Ip6), None, Some(Kind::Host)),
+        q(Some(Proto::Ip6), None, Some(IdKind::Host)),
         v6("::1"),
     );
     e(
         "ip6 host ::0.0.0.1",
-        q(Some(Proto::Ip6), None, Some(Kind::Host)),
+        q(Some(Proto::Ip6), None, Some(IdKind::Host)),
         v6("::1"),
     );
     e(
@@ -681,33 +683,33 @@ fn primitives() {
     );
     e(
         "ip6 net fe80::/10",
-        q(Some(Proto::Ip6), None, Some(Kind::Net)),
+        q(Some(Proto::Ip6), None, Some(IdKind::Net)),
         Id::Prefix(Box::new(v6("fe80::")), 10),
     );
     e(
         "ip6 host 1:2:3:4:5:6:7:8",
-        q(Some(Proto::Ip6), None, Some(Kind::Host)),
+        q(Some(Proto::Ip6), None, Some(IdKind::Host)),
         v6("1:2:3:4:5:6:7:8"),
     );
     e(
         "tcp portrange smtp-domain",
-        q(Some(Proto::Tcp), None, Some(Kind::Portrange)),
+        q(Some(Proto::Tcp), None, Some(IdKind::Portrange)),
         Id::Name("smtp-domain".into()),
     );
     e(
         "portrange 25-53",
-        q(None, None, Some(Kind::Portrange)),
+        q(None, None, Some(IdKind::Portrange)),
         Id::Name("25-53".into()),
     );
     e(
         "src host \\host",
-        q(None, Some(Dir::Src), Some(Kind::Host)),
+        q(None, Some(Dir::Src), Some(IdKind::Host)),
         Id::Name("host".into()),
     );
     // Twelve decimal digits are an Ethernet address (the scanner's MAC rule comes first).
     e(
         "ether host 123456789012",
-        q(Some(Proto::Link), None, Some(Kind::Host)),
+        q(Some(Proto::Link), None, Some(IdKind::Host)),
         Id::Mac([0x12, 0x34, 0x56, 0x78, 0x90, 0x12]),
     );
 
@@ -824,7 +826,7 @@ fn arithmetic() {
     same(
         "tcp port 80 or (443) + 1 = 444",
         or(
-            prim(q(Some(Proto::Tcp), None, Some(Kind::Port)), Id::Num(80)),
+            prim(q(Some(Proto::Tcp), None, Some(IdKind::Port)), Id::Num(80)),
             rel(bin(ArithOp::Add, num(443), num(1)), RelOp::Eq, num(444)),
         ),
     );

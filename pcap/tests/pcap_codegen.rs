@@ -6,8 +6,8 @@
 
 use std::path::PathBuf;
 
-use udf_compiler::cbpf::{self, SockFilter, op};
-use udf_compiler::pcap::{self, LinkType, Options};
+use udf_pcap::cbpf::{self, SockFilter, op};
+use udf_pcap::{CompileOptions, LinkType};
 
 fn suite(name: &str) -> serde_json::Value {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -234,7 +234,7 @@ fn packets(link: LinkType, seed: u64, n: usize) -> Vec<(Vec<u8>, u32)> {
     out
 }
 
-fn opts(entry: &serde_json::Value) -> Option<Options> {
+fn opts(entry: &serde_json::Value) -> Option<CompileOptions> {
     let link = match entry["dlt"].as_str()? {
         "EN10MB" => LinkType::En10mb,
         "RAW" => LinkType::Raw,
@@ -244,7 +244,7 @@ fn opts(entry: &serde_json::Value) -> Option<Options> {
         let v: Vec<u32> = m.split('.').map(|p| p.parse().unwrap()).collect();
         (v[0] << 24) | (v[1] << 16) | (v[2] << 8) | v[3]
     });
-    Some(Options {
+    Some(CompileOptions {
         link,
         snaplen: entry["snaplen"].as_u64().map_or(262_144, |s| s as u32),
         netmask,
@@ -262,7 +262,7 @@ fn accept_suite_matches_libpcap_optimiser_in_size_and_meaning() {
         let Some(o) = opts(c) else { continue };
         total += 1;
         let expr = c["expr"].as_str().expect("expr");
-        let ours = match pcap::compile_cbpf(expr, &o) {
+        let ours = match udf_pcap::compile_cbpf(expr, &o) {
             Ok(p) => p,
             Err(d) => {
                 assert!(

@@ -2,7 +2,7 @@
 //! qualifier inheritance (`host a or b` is `host a or host b`): every primitive carries its own
 //! qualifiers. Spans are byte ranges of the expression text.
 
-use crate::srcmap::Span;
+use udf_diag::Span;
 
 /// A filter expression.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,7 +60,7 @@ pub struct Quals {
     pub dir: Option<(Dir, Span)>,
     /// `host`, `net`, `port`, `portrange`, `proto`, `protochain`, `gateway` (None: host, or
     /// what the id's form implies).
-    pub kind: Option<(Kind, Span)>,
+    pub kind: Option<(IdKind, Span)>,
 }
 
 /// Protocol qualifiers and protocol keywords.
@@ -157,9 +157,9 @@ pub enum Dir {
     SrcAndDst,
 }
 
-/// Kind qualifiers.
+/// Type qualifiers (pcap-filter(7)): what kind of thing an id names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Kind {
+pub enum IdKind {
     /// `host`.
     Host,
     /// `net`.

@@ -3,10 +3,10 @@
 //! computation when every path into the test already left that value in A (or X), and jumping
 //! with the 8-bit offsets of classic BPF (a long jump goes through `ja`).
 
+use crate::ast::ArithOp;
 use crate::cbpf::{SockFilter, op};
-use crate::pcap::ast::ArithOp;
-use crate::pcap::codegen::{Cond, V};
-use crate::pcap::opt::{ACCEPT, Graph, Node, REJECT};
+use crate::codegen::{Cond, V};
+use crate::opt::{ACCEPT, Graph, Node, REJECT};
 
 /// How many headers a `protochain` walk follows: IPv6 extension headers (and AH), and AH
 /// after IPv4. Enough for the longest chain in libpcap's own test captures (100 IPv6 extension
@@ -24,13 +24,15 @@ struct Regs {
     x: Option<V>,
 }
 
-struct Code {
+/// The classic BPF being written: the instructions so far, what A and X hold, and how many
+/// scratch words hold pending operands.
+struct Emitter {
     out: Vec<SockFilter>,
     regs: Regs,
     depth: u32,
 }
 
-impl Code {
+impl Emitter {
     fn stmt(&mut self, code: u16, k: u32) {
         self.out.push(SockFilter::stmt(code, k));
     }
@@ -276,7 +278,7 @@ pub(crate) fn emit(g: &Graph, snaplen: u32) -> Result<Vec<SockFilter>, TooComple
         let Some(regs) = entry[i].take() else {
             continue;
         };
-        let mut c = Code {
+        let mut c = Emitter {
             out: Vec::new(),
             regs,
             depth: 0,

@@ -10,8 +10,8 @@
 
 use std::collections::HashMap;
 
-use crate::pcap::ast::ArithOp;
-use crate::pcap::codegen::{Cond, F, Test, V};
+use crate::ast::ArithOp;
+use crate::codegen::{Cond, F, Test, V};
 
 /// A node: a test, or the end of the filter.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

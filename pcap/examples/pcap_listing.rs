@@ -1,8 +1,8 @@
 //! Prints the classic BPF a pcap-filter expression compiles to, in `tcpdump -d` format:
-//! `cargo run -p udf-compiler --example pcap_listing -- EXPR [EN10MB|RAW] [OUT.bin]`; with
+//! `cargo run -p udf-pcap --example pcap_listing -- EXPR [EN10MB|RAW] [OUT.bin]`; with
 //! `OUT.bin`, also writes the verified eBPF there (for `udf jit OUT.bin --type filter`).
 
-use udf_compiler::pcap::{LinkType, Options, compile_cbpf};
+use udf_pcap::{CompileOptions, LinkType, compile_cbpf};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -14,15 +14,15 @@ fn main() {
         Some("RAW") => LinkType::Raw,
         _ => LinkType::En10mb,
     };
-    let opts = Options {
+    let opts = CompileOptions {
         link,
-        ..Options::default()
+        ..CompileOptions::default()
     };
     match compile_cbpf(expr, &opts) {
         Ok(p) => {
-            print!("{}", udf_compiler::cbpf::disasm(&p));
+            print!("{}", udf_pcap::cbpf::disasm(&p));
             if let Some(out) = args.get(2) {
-                match udf_compiler::cbpf::compile(&p) {
+                match udf_pcap::cbpf::compile(&p) {
                     Ok((prog, _)) => {
                         if let Err(e) = std::fs::write(out, prog.encode()) {
                             eprintln!("{out}: {e}");
@@ -39,7 +39,7 @@ fn main() {
         Err(d) => {
             eprintln!(
                 "{}",
-                udf_compiler::Diagnostics::new("<expression>", expr, vec![d])
+                udf_diag::Diagnostics::new("<expression>", expr, vec![d])
             );
             std::process::exit(1);
         }
