@@ -11,7 +11,6 @@ use clap::{Parser, Subcommand, ValueEnum};
 use miette::miette;
 use serde_json::{Value as Json, json};
 use udf_bytecode::{ProgramType, disassemble};
-use udf_cli::datafile::Engine;
 use udf_cli::exec::{Code, TypedRun, run_code, run_typed};
 use udf_cli::input::{
     Failure, Loaded, compile_source, elf_failure, is_elf_file, is_source, load, load_program, read,
@@ -19,7 +18,9 @@ use udf_cli::input::{
 };
 use udf_cli::output::emit;
 use udf_cli::verify;
-use udf_cli::{EXIT_OK, EXIT_REFUSED, EXIT_USAGE, testrun};
+use udf_cli::{EXIT_OK, EXIT_REFUSED, EXIT_USAGE};
+use udf_filetests::ExecEngine as Engine;
+use udf_filetests::testrun;
 use udf_runtime::Vm;
 
 #[derive(Parser)]

@@ -4,7 +4,8 @@
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
-use crate::datafile::{Engine, Verdict, judge};
+use crate::datafile::judge;
+use crate::{ExecEngine, Verdict};
 
 /// Totals of a test run.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -70,7 +71,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 }
 
 /// Runs every case of `files`, showing progress on stderr when it is a terminal.
-pub fn run(files: &[PathBuf], engine: Engine, expect_failure: bool) -> std::io::Result<Summary> {
+pub fn run(files: &[PathBuf], engine: ExecEngine, expect_failure: bool) -> std::io::Result<Summary> {
     let mut sum = Summary::default();
     let progress = std::io::stderr().is_terminal();
     for (i, f) in files.iter().enumerate() {

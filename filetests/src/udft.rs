@@ -44,8 +44,8 @@ use udf_bytecode::ProgramType;
 use udf_compiler::{Entry, Module};
 use udf_runtime::{Compiled, Extent, Vm};
 
-use crate::datafile::{Engine, Verdict};
-use crate::exec::{Code, TypedRun, run_code};
+use crate::typed::{Code, TypedRun, run_code};
+use crate::{ExecEngine, Verdict};
 
 /// A parsed `.udft` file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -351,7 +351,7 @@ fn extents_text(e: &[Extent], max: usize) -> String {
 /// Compiled programs, verdicts and code, each made once per entry point (and object size).
 struct Runner<'m> {
     module: &'m Module,
-    engine: Engine,
+    engine: ExecEngine,
     vm: Vm,
     interp: HashMap<usize, Compiled>,
     verdicts:
@@ -382,9 +382,10 @@ impl Runner<'_> {
         let module = self.module;
         let entry: &Entry = &module.entries[i];
         let ty = entry.ty;
-        let size = crate::verify::object_size(ty, case.input.len());
+        let size = crate::typed::object_size(ty, case.input.len());
         let verdict = self.verdicts.entry((i, size)).or_insert_with(|| {
-            let conf = crate::verify::config(ty, size, udf_verifier::DEFAULT_BUDGET);
+            let mut conf = udf_verifier::Config::new(ty);
+            conf.ctx_size = size;
             udf_verifier::verify(&entry.prog, &conf).map_err(Box::new)
         });
         let facts = match (verdict, &case.expect) {
@@ -405,7 +406,7 @@ impl Runner<'_> {
             ));
         }
         let code = match self.engine {
-            Engine::Interp => {
+            ExecEngine::Interp => {
                 if let std::collections::hash_map::Entry::Vacant(v) = self.interp.entry(i) {
                     let c =
                         udf_runtime::prepare(&entry.prog, &udf_runtime::pre_run_checks(ty, true))
@@ -414,9 +415,9 @@ impl Runner<'_> {
                 }
                 Code::Interp(&self.interp[&i])
             }
-            Engine::Jit => {
+            ExecEngine::Jit => {
                 if let std::collections::hash_map::Entry::Vacant(v) = self.native.entry((i, size)) {
-                    let exe = crate::exec::jit(&entry.prog, ty, udf_jit::Mode::Trusted(&facts))
+                    let exe = crate::typed::jit(&entry.prog, ty, udf_jit::Mode::Trusted(&facts))
                         .map_err(|e| format!("JIT: {e}"))?;
                     v.insert(exe);
                 }
@@ -466,7 +467,7 @@ impl Runner<'_> {
 
 /// One verdict per case of the `.udft` file at `path` (one failing verdict when the file cannot
 /// be read or parsed); with `expect_failure` a case passes when it fails.
-pub fn verdicts(path: &Path, engine: Engine, expect_failure: bool) -> Vec<Verdict> {
+pub fn verdicts(path: &Path, engine: ExecEngine, expect_failure: bool) -> Vec<Verdict> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) => return vec![Verdict::Fail(format!("cannot read: {e}"))],
