@@ -5,17 +5,19 @@
 //!
 //! | extension | what | module |
 //! |---|---|---|
-//! | `.asmt` | udfkit's own bytecode cases: an assembly program with its expectations beside it | `asmt` |
+//! | `.asmt` | udfkit's own bytecode cases: an assembly program with its expectations beside it | [`asmt`] |
 //! | `.udft` | the corpus's expectations for the entry points of a `.udf` program | [`udft`] |
 //! | `.data` | bpf_conformance cases (`shared/testdata/bpf_conformance`) | [`datafile`] |
 //! | `.yaml` | PREVAIL's verifier suite (`shared/testdata/prevail/test-data`) | [`prevail`] |
 //!
 //! `udf test` runs them on the engine it is told ([`ExecEngine`], through [`testrun`]);
-//! `cargo test -p udf-filetests` runs every case on every [`Executor`]  and prints a
+//! `cargo test -p udf-filetests` runs every case on every [`every::Executor`] and prints a
 //! count per engine. `UDF_BLESS=1` rewrites the expectations of `.asmt` files from what
 //! happened.
 
+pub mod asmt;
 pub mod datafile;
+pub mod every;
 pub mod prevail;
 pub mod testrun;
 pub mod typed;
@@ -29,6 +31,16 @@ pub enum ExecEngine {
     /// Native code from the JIT: trusted for what the verifier accepted (`.udft`), checked
     /// for unverified programs (`.data`).
     Jit,
+}
+
+impl ExecEngine {
+    /// The engine that runs verified `.udft` cases: the interpreter, or trusted native code.
+    pub fn executor(self) -> every::Executor {
+        match self {
+            ExecEngine::Interp => every::Executor::Interpreter,
+            ExecEngine::Jit => every::Executor::JitTrusted,
+        }
+    }
 }
 
 /// The verdict on a case.
