@@ -102,36 +102,30 @@ pub fn run_on(
     if ex.needs_verified() && verified.is_none() {
         return Err(unverified_skip(ex));
     }
-    let mut vm = Vm::new();
-    let ran = |r: Result<TypedRun, udf_runtime::Fault>| match r {
-        Ok(t) => Ran::Returned(t),
-        Err(f) => Ran::Faulted(format!("fault: {f}")),
-    };
-    Ok(match (ex, verified) {
-        (Executor::Interpreter, v) => {
-            match udf_runtime::prepare(prog, &udf_runtime::pre_run_checks(ty, v.is_some())) {
-                Ok(c) => ran(run_code(
-                    &mut vm,
-                    Code::Interp(&c),
-                    ty,
-                    input,
-                    wire_len,
-                    budget,
-                )),
-                Err(e) => Ran::Faulted(format!("pre-run checks: {e}")),
-            }
-        }
-        (Executor::CheckingInterpreter, Some(v)) => {
-            let r3 = match ty {
-                ProgramType::Filter => wire_len.unwrap_or(input.len() as u64),
-                _ => 0,
-            };
+    if let (Executor::CheckingInterpreter, Some(v)) = (ex, verified) {
+        let r3 = match ty {
+            ProgramType::Filter => wire_len.unwrap_or(input.len() as u64),
+            _ => 0,
+        };
+        return Ok(
             match udf_runtime::checking::run_checked(prog, v.facts(), ty, input, r3) {
                 Ok(c) => Ran::Returned(TypedRun {
                     outcome: c.outcome,
                     extents: c.extents,
                 }),
                 Err(e) => Ran::Faulted(format!("checking: {e}")),
+            },
+        );
+    }
+    let (compiled, native);
+    let code = match (ex, verified) {
+        (Executor::Interpreter, v) => {
+            match udf_runtime::prepare(prog, &udf_runtime::pre_run_checks(ty, v.is_some())) {
+                Ok(c) => Code::Interp({
+                    compiled = c;
+                    &compiled
+                }),
+                Err(e) => return Ok(Ran::Faulted(format!("pre-run checks: {e}"))),
             }
         }
         (ex, v) => {
@@ -141,18 +135,20 @@ pub fn run_on(
                 _ => udf_jit::Mode::Checked,
             };
             match jit(prog, ty, mode) {
-                Ok(exe) => ran(run_code(
-                    &mut vm,
-                    Code::Native(&exe),
-                    ty,
-                    input,
-                    wire_len,
-                    budget,
-                )),
-                Err(e) => Ran::Faulted(format!("JIT: {e}")),
+                Ok(exe) => Code::Native({
+                    native = exe;
+                    &native
+                }),
+                Err(e) => return Ok(Ran::Faulted(format!("JIT: {e}"))),
             }
         }
-    })
+    };
+    Ok(
+        match run_code(&mut Vm::new(), code, ty, input, wire_len, budget) {
+            Ok(t) => Ran::Returned(t),
+            Err(f) => Ran::Faulted(format!("fault: {f}")),
+        },
+    )
 }
 
 /// Verdicts of one engine.
@@ -178,12 +174,7 @@ impl Tally {
 
     /// `N passed, M failed, K skipped`.
     pub fn line(&self) -> String {
-        format!(
-            "{} passed, {} failed, {} skipped",
-            self.passed,
-            self.failed.len(),
-            self.skipped.len()
-        )
+        crate::counts_line(self.passed, self.failed.len(), self.skipped.len())
     }
 }
 

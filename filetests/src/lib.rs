@@ -43,6 +43,11 @@ impl ExecEngine {
     }
 }
 
+/// `N passed, M failed, K skipped`: the last line of `udf test` and each engine's count.
+pub fn counts_line(passed: usize, failed: usize, skipped: usize) -> String {
+    format!("{passed} passed, {failed} failed, {skipped} skipped")
+}
+
 /// The verdict on a case.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verdict {

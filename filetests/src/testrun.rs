@@ -23,12 +23,7 @@ pub struct Summary {
 impl Summary {
     /// `N passed, M failed, K skipped`.
     pub fn line(&self) -> String {
-        format!(
-            "{} passed, {} failed, {} skipped",
-            self.passed,
-            self.failed.len(),
-            self.skipped.len()
-        )
+        crate::counts_line(self.passed, self.failed.len(), self.skipped.len())
     }
 }
 
