@@ -311,7 +311,8 @@ pub fn run_files(files: &[std::path::PathBuf], expect_failure: bool, bless: bool
 }
 
 /// A `.udft` file on every engine. Its `refused` cases are the verifier's verdicts: counted once,
-/// on the verifier, and skipped on the engines (nothing runs).
+/// on the verifier, and skipped on the engines (nothing runs); a failing one fails on each
+/// engine it failed on.
 fn udft_every(f: &Path, expect_failure: bool, counts: &mut Counts) {
     let refusals: Vec<bool> = std::fs::read_to_string(f)
         .ok()
@@ -327,7 +328,7 @@ fn udft_every(f: &Path, expect_failure: bool, counts: &mut Counts) {
         let verdicts = crate::udft::verdicts(f, ex, expect_failure);
         let aligned = verdicts.len() == refusals.len();
         for (i, v) in verdicts.into_iter().enumerate() {
-            if aligned && refusals[i] {
+            if aligned && refusals[i] && !matches!(v, Verdict::Fail(_)) {
                 if ex == Executor::Interpreter {
                     counts.verifier.record(f, v);
                 }

@@ -1,5 +1,6 @@
 //! The corpus's own test files, `.udft`: expectations for the entry points of a `.udf` program,
-//! written by hand beside it, run by `udf test` on the engine it selects.
+//! written by hand beside it, run by `udf test` on the engine it selects and by `cargo test` on
+//! every engine.
 //!
 //! ```text
 //! # ext2 inodes               (`#` starts a comment, to the end of the line; blank lines are ignored)
@@ -34,8 +35,9 @@
 //! Running a case is what `udf run` does: the source is compiled once per file (a compile error
 //! fails every case with the diagnostics), the entry point is verified for an object of the
 //! input's size (the trusted-mode gate), then run on the interpreter or as trusted JIT code with
-//! the verifier's instruction bound as its budget; `r0` and the whole extent list must be as
-//! expected.
+//! the verifier's instruction bound as its budget (`udf test --engine`); `cargo test` also runs
+//! it on the checking interpreter and as hardened and checked native code ([`crate::every`]).
+//! `r0` and the whole extent list must be as expected.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
