@@ -19,10 +19,17 @@ fn files(dir: &Path) -> Vec<PathBuf> {
     f
 }
 
+/// Prints the counts even when the test harness captures output (`cargo test` without
+/// `--nocapture`): straight to the process's stderr, in one write.
+fn show(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
+
 fn run(name: &str, dir: &Path, expect_failure: bool) -> Counts {
     let files = files(dir);
     let c = run_files(&files, expect_failure, bless_requested());
-    println!("{name} ({} files):\n{}", files.len(), c.table());
+    show(&format!("{name} ({} files):\n{}", files.len(), c.table()));
     let fails = c.failures();
     assert!(fails.is_empty(), "{name}:\n{}", fails.join("\n"));
     c
@@ -96,7 +103,7 @@ fn corpus_udft_on_every_engine() {
 fn prevail_on_the_verifier() {
     let files = files(&here("../../shared/testdata/prevail/test-data"));
     let c = run_files(&files, false, false);
-    println!("PREVAIL:\n{}", c.table());
+    show(&format!("PREVAIL ({} files):\n{}", files.len(), c.table()));
     // As prevail_suite.rs: 585 run, 569 agree (the 16 others examined there), 217 skipped.
     assert_eq!(
         (
