@@ -120,54 +120,41 @@ fn bless_rewrites_a_wrong_file_and_then_it_passes() {
     let dir = std::env::temp_dir().join(format!("udf-bless-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let f = dir.join("wrong.asmt");
+    let check = |bless: bool| run_files(std::slice::from_ref(&f), false, bless);
+    let text = || std::fs::read_to_string(&f).unwrap();
+    let write = |t: &str| std::fs::write(&f, t).unwrap();
     // Wrong on purpose: the refusal is on the wrong line with the wrong rule, and r0 is wrong.
-    std::fs::write(
-        &f,
+    write(
         "; type: size\n; ctx-size: 8\nmov %r0, 7  ; refused: stack-bounds\nexit\n; run: 8 => r0 = 1\n",
-    )
-    .unwrap();
-    let before = run_files(std::slice::from_ref(&f), false, false);
-    assert_eq!(before.verifier.failed.len(), 1, "{}", before.table());
-    assert_eq!(
-        before.engine(Executor::Interpreter).failed.len(),
-        1,
-        "{}",
-        before.table()
     );
-    let blessed = run_files(std::slice::from_ref(&f), false, true);
+    let before = check(false);
+    assert_eq!(before.verifier.failed.len(), 1, "{}", before.table());
+    let interp = before.engine(Executor::Interpreter);
+    assert_eq!(interp.failed.len(), 1, "{}", before.table());
+    let blessed = check(true);
     assert!(blessed.failures().is_empty(), "{:#?}", blessed.failures());
-    let text = std::fs::read_to_string(&f).unwrap();
     assert_eq!(
-        text,
+        text(),
         "; type: size\n; ctx-size: 8\nmov %r0, 7\nexit\n; run: 8 => r0 = 7\n"
     );
     // A refusal is written on its line.
-    std::fs::write(
-        &f,
-        "; type: size\n; ctx-size: 8\nmov %r0, 0\nldxw %r0, [%r1+8]\nexit\n",
-    )
-    .unwrap();
-    run_files(std::slice::from_ref(&f), false, true);
-    let text = std::fs::read_to_string(&f).unwrap();
+    write("; type: size\n; ctx-size: 8\nmov %r0, 0\nldxw %r0, [%r1+8]\nexit\n");
+    check(true);
+    let blessed = text();
     assert!(
-        text.contains("ldxw %r0, [%r1+8]  ; refused: ctx-bounds\n"),
-        "{text}"
+        blessed.contains("ldxw %r0, [%r1+8]  ; refused: ctx-bounds\n"),
+        "{blessed}"
     );
-    let after = run_files(std::slice::from_ref(&f), false, false);
+    let after = check(false);
     assert!(after.failures().is_empty(), "{:#?}", after.failures());
     assert_eq!(after.verifier.passed, 1);
     // The line matters: the right rule on another instruction fails.
-    std::fs::write(
-        &f,
+    write(
         "; type: size\n; ctx-size: 8\nmov %r0, 0  ; refused: ctx-bounds\nldxw %r0, [%r1+8]\nexit\n",
-    )
-    .unwrap();
-    let moved = run_files(std::slice::from_ref(&f), false, false);
-    assert_eq!(moved.verifier.failed.len(), 1, "{}", moved.table());
-    assert!(
-        moved.verifier.failed[0].contains("refused at line 4"),
-        "{:?}",
-        moved.verifier.failed
     );
+    let moved = check(false);
+    assert_eq!(moved.verifier.failed.len(), 1, "{}", moved.table());
+    let why = &moved.verifier.failed[0];
+    assert!(why.contains("refused at line 4"), "{why}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
