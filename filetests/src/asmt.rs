@@ -216,9 +216,13 @@ fn show(e: &RunExpect) -> String {
     }
 }
 
-/// Verifies (unless `raw`) and runs every case of `file` on every engine into `counts`;
-/// returns what happened (for [`bless`]). `Err` when the program does not assemble.
-pub fn run(path: &Path, file: &CaseFile, counts: &mut Counts) -> Result<Happened, String> {
+/// A verdict of the verifier (`None`) or of an engine.
+pub type Judged = (Option<Executor>, Verdict);
+
+/// Verifies (unless `raw`) and runs every case of `file` on every engine; returns what happened
+/// (for [`bless`]) and every verdict. `Err` when the program does not assemble.
+pub fn run(file: &CaseFile) -> Result<(Happened, Vec<Judged>), String> {
+    let mut judged = Vec::new();
     let (prog, lines) = assemble_with_lines(&file.asm)
         .map_err(|e| format!("assembler: line {}: {}", e.line, e.kind))?;
     let verdict: Option<Result<Verified, (usize, String)>> =
@@ -228,7 +232,14 @@ pub fn run(path: &Path, file: &CaseFile, counts: &mut Counts) -> Result<Happened
             conf.record_states = true;
             udf_verifier::verify(&prog, &conf).map_err(|e| {
                 let line = lines.get(e.index).copied().unwrap_or(0);
-                (line, format!("{}: {e}", e.rule.code()))
+                (
+                    line,
+                    format!(
+                        "{}: {}",
+                        e.rule.code(),
+                        e.to_string().lines().next().unwrap_or("")
+                    ),
+                )
             })
         });
     let refused = match &verdict {
@@ -253,7 +264,7 @@ pub fn run(path: &Path, file: &CaseFile, counts: &mut Counts) -> Result<Happened
             }
         }
     };
-    counts.verifier.record(path, verifier_verdict);
+    judged.push((None, verifier_verdict));
     let verified = match &verdict {
         Some(Ok(v)) => Some(v),
         _ => None,
@@ -300,10 +311,10 @@ pub fn run(path: &Path, file: &CaseFile, counts: &mut Counts) -> Result<Happened
                     }
                 }
             };
-            counts.engine_mut(ex).record(path, v);
+            judged.push((Some(ex), v));
         }
     }
-    Ok(happened)
+    Ok((happened, judged))
 }
 
 /// The text of `text` with its expectations replaced by `happened`: the `; refused:`
@@ -347,56 +358,42 @@ pub fn bless(text: &str, happened: &Happened) -> String {
     out
 }
 
-/// Runs the `.asmt` file at `path` on every engine into `counts`; with `bless_it`, rewrites
-/// the file from what happened (when that differs) before counting. A file that does not read,
-/// parse or assemble is one verifier failure.
-pub fn run_file(path: &Path, bless_it: bool, counts: &mut Counts) {
+/// Runs the `.asmt` file at `path` on every engine; with `bless_it`, first rewrites the file
+/// from what happened (when that differs) and runs it again. A file that does not read, parse or
+/// assemble is one verifier failure.
+pub fn judge_file(path: &Path, bless_it: bool) -> Vec<Judged> {
+    let fail = |e: String| vec![(None, Verdict::Fail(e))];
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
-        Err(e) => {
-            return counts
-                .verifier
-                .record(path, Verdict::Fail(format!("cannot read: {e}")));
-        }
+        Err(e) => return fail(format!("cannot read: {e}")),
     };
-    let parsed = parse(&text).and_then(|f| {
-        let mut scratch = Counts::default();
-        run(path, &f, &mut scratch).map(|h| (f, h, scratch))
-    });
-    let (_, happened, scratch) = match parsed {
+    let (happened, judged) = match parse(&text).and_then(|f| run(&f)) {
         Ok(x) => x,
-        Err(e) => return counts.verifier.record(path, Verdict::Fail(e)),
+        Err(e) => return fail(e),
     };
-    if bless_it {
-        let blessed = bless(&text, &happened);
-        if blessed != text {
-            if let Err(e) = std::fs::write(path, &blessed) {
-                return counts
-                    .verifier
-                    .record(path, Verdict::Fail(format!("cannot bless: {e}")));
-            }
-            return match parse(&blessed) {
-                Ok(f) => {
-                    if let Err(e) = run(path, &f, counts) {
-                        counts.verifier.record(path, Verdict::Fail(e));
-                    }
-                }
-                Err(e) => counts.verifier.record(path, Verdict::Fail(e)),
-            };
-        }
+    if !bless_it {
+        return judged;
     }
-    merge(counts, scratch);
+    let blessed = bless(&text, &happened);
+    if blessed == text {
+        return judged;
+    }
+    if let Err(e) = std::fs::write(path, &blessed) {
+        return fail(format!("cannot bless: {e}"));
+    }
+    match parse(&blessed).and_then(|f| run(&f)) {
+        Ok((_, judged)) => judged,
+        Err(e) => fail(e),
+    }
 }
 
-fn merge(into: &mut Counts, from: Counts) {
-    let add = |a: &mut crate::every::Tally, b: crate::every::Tally| {
-        a.passed += b.passed;
-        a.failed.extend(b.failed);
-        a.skipped.extend(b.skipped);
-    };
-    add(&mut into.verifier, from.verifier);
-    for (a, b) in into.engines.iter_mut().zip(from.engines) {
-        add(a, b);
+/// [`judge_file`] counted into `counts`.
+pub fn run_file(path: &Path, bless_it: bool, counts: &mut Counts) {
+    for (ex, v) in judge_file(path, bless_it) {
+        match ex {
+            None => counts.verifier.record(path, v),
+            Some(ex) => counts.engine_mut(ex).record(path, v),
+        }
     }
 }
 
@@ -409,32 +406,20 @@ pub fn bless_requested() -> bool {
 /// on `engine` (the JIT: trusted code for an accepted program, checked code otherwise); with
 /// `expect_failure` a verdict passes when it fails.
 pub fn verdicts(path: &Path, engine: crate::ExecEngine, expect_failure: bool) -> Vec<Verdict> {
-    let mut counts = Counts::default();
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read: {e}"));
-    let ran = text
-        .and_then(|t| parse(&t))
-        .and_then(|f| run(path, &f, &mut counts));
-    if let Err(e) = ran {
-        return vec![flip(Verdict::Fail(e), expect_failure)];
-    }
+    let judged = judge_file(path, false);
+    let trusted_ran = judged
+        .iter()
+        .any(|(ex, v)| *ex == Some(Executor::JitTrusted) && !matches!(v, Verdict::Skip(_)));
     let ex = match engine {
         crate::ExecEngine::Interp => Executor::Interpreter,
-        crate::ExecEngine::Jit
-            if counts.engine(Executor::JitTrusted).passed
-                + counts.engine(Executor::JitTrusted).failed.len()
-                > 0 =>
-        {
-            Executor::JitTrusted
-        }
+        crate::ExecEngine::Jit if trusted_ran => Executor::JitTrusted,
         crate::ExecEngine::Jit => Executor::JitChecked,
     };
-    let mut out = Vec::new();
-    for t in [&counts.verifier, counts.engine(ex)] {
-        out.extend((0..t.passed).map(|_| Verdict::Pass(format!("{}", path.display()))));
-        out.extend(t.failed.iter().map(|f| Verdict::Fail(f.clone())));
-        out.extend(t.skipped.iter().map(|f| Verdict::Skip(f.clone())));
-    }
-    out.into_iter().map(|v| flip(v, expect_failure)).collect()
+    judged
+        .into_iter()
+        .filter(|(e, _)| e.is_none() || *e == Some(ex))
+        .map(|(_, v)| flip(v, expect_failure))
+        .collect()
 }
 
 fn flip(v: Verdict, expect_failure: bool) -> Verdict {
