@@ -232,6 +232,18 @@ impl ProgramType {
         context_len.checked_sub(self.header_len())
     }
 
+    /// The object size a context of `context_len` bytes gives a type whose size is fixed by a
+    /// template (`owns`, `size`, `acl`); `None` for the types of any length (`filter`, `raw`)
+    /// and when the context does not fit.
+    pub fn template_object_size(self, context_len: usize) -> Option<u32> {
+        match self.info().ctx.size {
+            CtxSize::Variable => None,
+            CtxSize::Template | CtxSize::HeaderThenTemplate(_) => {
+                self.object_size(u32::try_from(context_len).ok()?)
+            }
+        }
+    }
+
     /// The context length a program of this type takes with an object of `object_size`
     /// bytes: the header, then the object. `None` when the context is not template-sized
     /// (`filter`, `raw`: any length).

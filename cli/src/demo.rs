@@ -170,7 +170,7 @@ fn run_inputs(
     for (name, input) in inputs {
         let mut facts = None;
         if ty.info().verified {
-            let size = crate::verify::object_size(ty, input.len());
+            let size = ty.template_object_size(input.len());
             let conf = crate::verify::config(ty, size, udf_verifier::DEFAULT_BUDGET);
             let facts_of = udf_verifier::verify(prog, &conf)
                 .map_err(|e| format!("{} for {name}: {e}", name_of))?;

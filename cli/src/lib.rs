@@ -1,16 +1,12 @@
 //! The library behind the `udf` command: loading and compiling programs from files, reading
-//! captures, the data-driven test runners, and rendering errors as miette diagnostics. `main.rs` only parses arguments.
+//! captures, and rendering errors as miette diagnostics. `main.rs` only parses arguments.
 
 pub mod capture;
-pub mod datafile;
 pub mod demo;
 pub mod exec;
 pub mod input;
 pub mod kernel;
 pub mod output;
-pub mod prevail;
-pub mod testrun;
-pub mod udft;
 pub mod verify;
 pub mod xn;
 

@@ -11,7 +11,6 @@ use clap::{Parser, Subcommand, ValueEnum};
 use miette::miette;
 use serde_json::{Value as Json, json};
 use udf_bytecode::{ProgramType, disassemble};
-use udf_cli::datafile::Engine;
 use udf_cli::exec::{Code, TypedRun, run_code, run_typed};
 use udf_cli::input::{
     Failure, Loaded, compile_source, elf_failure, is_elf_file, is_source, load, load_program, read,
@@ -19,7 +18,9 @@ use udf_cli::input::{
 };
 use udf_cli::output::emit;
 use udf_cli::verify;
-use udf_cli::{EXIT_OK, EXIT_REFUSED, EXIT_USAGE, testrun};
+use udf_cli::{EXIT_OK, EXIT_REFUSED, EXIT_USAGE};
+use udf_filetests::ExecEngine as Engine;
+use udf_filetests::testrun;
 use udf_runtime::Vm;
 
 #[derive(Parser)]
@@ -396,7 +397,7 @@ fn cmd_run(
         // Trusted mode: only what the verifier accepts for this input's size runs (an input
         // too short for the layout is refused where the program would read past it), only on
         // the context lengths its proof assumed, and a `.udf` entry only on its own object size.
-        let size = verify::object_size(ty, bytes.len());
+        let size = ty.template_object_size(bytes.len());
         let conf = verify::config(ty, size, udf_verifier::DEFAULT_BUDGET);
         let mut f = udf_verifier::verify(prog, &conf)
             .map_err(|e| Failure::refused(verify::report(input, &loaded, &e)))?;

@@ -19,15 +19,6 @@ pub fn config(ty: ProgramType, ctx_size: Option<u32>, budget: u64) -> Config {
     c
 }
 
-/// The object size a context of `len` bytes gives a type whose size is fixed by a template.
-pub fn object_size(ty: ProgramType, len: usize) -> Option<u32> {
-    match ty {
-        ProgramType::Owns | ProgramType::Size | ProgramType::Acl => len
-            .checked_sub(ty.header_len() as usize)
-            .and_then(|n| u32::try_from(n).ok()),
-        _ => None,
-    }
-}
 
 /// The rejection as a located diagnostic: on the source line (`.s`) or the source span the
 /// instruction was compiled from (`.udf`), else on the instruction.

@@ -9,6 +9,8 @@
 use udf_bytecode::{CheckConfig, Program, ProgramType, assemble};
 use udf_runtime::{Context, HelperError, HelperReturn, Helpers, RunOptions, Vm};
 
+use crate::{ExecEngine, Verdict};
+
 /// A parsed test case.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Case {
@@ -166,26 +168,6 @@ pub enum Observed {
     Returned(u64),
 }
 
-/// The verdict on a case.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Verdict {
-    /// As expected.
-    Pass(String),
-    /// Not as expected.
-    Fail(String),
-    /// Needs something this runner does not provide.
-    Skip(String),
-}
-
-/// Which engine runs the cases.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Engine {
-    /// The reference interpreter.
-    Interp,
-    /// Native code from the JIT (checked mode for unverified programs).
-    Jit,
-}
-
 /// Builds the program of a case: assembles `asm`, else decodes `raw`.
 pub fn program(case: &Case) -> Result<Program, String> {
     match (&case.asm, &case.raw) {
@@ -196,7 +178,7 @@ pub fn program(case: &Case) -> Result<Program, String> {
 }
 
 /// Builds, checks and runs a case. `Err` is a skip reason.
-pub fn observe(case: &Case, engine: Engine) -> Result<Observed, String> {
+pub fn observe(case: &Case, engine: ExecEngine) -> Result<Observed, String> {
     let prog = match program(case) {
         Ok(p) => p,
         Err(e) => return Ok(Observed::Refused(e)),
@@ -217,7 +199,7 @@ pub fn observe(case: &Case, engine: Engine) -> Result<Observed, String> {
     };
     let mut mem = case.mem.clone();
     match engine {
-        Engine::Interp => {
+        ExecEngine::Interp => {
             let mut vm = Vm::new();
             let opts = RunOptions::default();
             match vm.run(
@@ -230,8 +212,8 @@ pub fn observe(case: &Case, engine: Engine) -> Result<Observed, String> {
                 Err(f) => Ok(Observed::Faulted(format!("fault: {f}"))),
             }
         }
-        Engine::Jit => {
-            let exe = match crate::exec::jit_checked(&prog, ProgramType::Raw) {
+        ExecEngine::Jit => {
+            let exe = match crate::typed::jit_checked(&prog, ProgramType::Raw) {
                 Ok(exe) => exe,
                 Err(e) => return Ok(Observed::Refused(format!("jit: {e}"))),
             };
@@ -251,7 +233,7 @@ pub fn observe(case: &Case, engine: Engine) -> Result<Observed, String> {
 
 /// Judges a case: normally it passes when it meets its `result` or `error` expectation;
 /// with `expect_failure` it passes when it is flagged: refused, faulted, or its result differs.
-pub fn judge(text: &str, engine: Engine, expect_failure: bool) -> Verdict {
+pub fn judge(text: &str, engine: ExecEngine, expect_failure: bool) -> Verdict {
     let (case, observed) = match parse(text) {
         Err(e) => (
             Case::default(),

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use udf_bytecode::disassemble;
-use udf_cli::prevail::{
+use udf_filetests::prevail::{
     AssumeMode, Case, RegPre, assemble, assemble_with, parse_pre, read_file, unsupported_option,
     yaml_files,
 };

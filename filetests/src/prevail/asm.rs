@@ -320,11 +320,7 @@ fn condition(c: &mut Cur) -> Result<(Width, Reg, Cond, Source), String> {
         ("<", Cond::Is(JmpCond::Lt)),
         (">", Cond::Is(JmpCond::Gt)),
     ];
-    let cond = OPS
-        .iter()
-        .find(|(t, _)| c.eat(t))
-        .map(|&(_, k)| k)
-        .ok_or("expected a comparison")?;
+    let cond = c.one_of(&OPS).ok_or("expected a comparison")?;
     let src = match c.reg_opt()? {
         Some((_, r)) => Source::Reg(r),
         None => Source::Imm(imm32(&c.number()?)?),
@@ -344,11 +340,7 @@ fn atomic(c: &mut Cur) -> Result<Insn, String> {
         ("x=", AtomicOp::Xchg),
         ("cx=", AtomicOp::CmpXchg),
     ];
-    let op = OPS
-        .iter()
-        .find(|(t, _)| c.eat(t))
-        .map(|&(_, k)| k)
-        .ok_or("unknown atomic operation")?;
+    let op = c.one_of(&OPS).ok_or("unknown atomic operation")?;
     let (_, src) = c.reg()?;
     let fetch = c.word("fetch") || op.always_fetches();
     c.end()?;
@@ -376,14 +368,9 @@ fn deref(c: &mut Cur) -> Result<(Size, bool, Reg, i16), String> {
     if width == Width::W32 {
         return Err("a 32-bit register as an address".to_string());
     }
-    c.ws();
-    let negative = if c.eat("+") {
-        false
-    } else if c.eat("-") {
-        true
-    } else {
-        return Err("expected `+` or `-` in the address".to_string());
-    };
+    let negative = c
+        .one_of(&[("+", false), ("-", true)])
+        .ok_or("expected `+` or `-` in the address")?;
     let n = c.int()?;
     let off = if negative { -n } else { n };
     c.ws();
@@ -404,25 +391,17 @@ fn deref_type(c: &mut Cur) -> Result<(Size, bool), String> {
     if !ok {
         return Err("expected `*(`".to_string());
     }
-    c.ws();
-    let signed = if c.eat("s") {
-        true
-    } else if c.eat("u") {
-        false
-    } else {
-        return Err("expected `u` or `s` in the access type".to_string());
-    };
-    let size = if c.eat("8") {
-        Size::B
-    } else if c.eat("16") {
-        Size::H
-    } else if c.eat("32") {
-        Size::W
-    } else if c.eat("64") {
-        Size::DW
-    } else {
-        return Err("unknown access width".to_string());
-    };
+    let signed = c
+        .one_of(&[("s", true), ("u", false)])
+        .ok_or("expected `u` or `s` in the access type")?;
+    let size = c
+        .one_of(&[
+            ("8", Size::B),
+            ("16", Size::H),
+            ("32", Size::W),
+            ("64", Size::DW),
+        ])
+        .ok_or("unknown access width")?;
     c.ws();
     let ok = c.eat("*") && {
         c.ws();
@@ -713,6 +692,11 @@ impl<'a> Cur<'a> {
         } else {
             false
         }
+    }
+
+    /// The value of the first of `options` whose text comes next (eaten), if any.
+    fn one_of<T: Copy>(&mut self, options: &[(&str, T)]) -> Option<T> {
+        options.iter().find(|(t, _)| self.eat(t)).map(|&(_, v)| v)
     }
 
     fn peek(&mut self, ch: char) -> bool {

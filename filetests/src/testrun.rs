@@ -4,7 +4,8 @@
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
-use crate::datafile::{Engine, Verdict, judge};
+use crate::datafile::judge;
+use crate::{ExecEngine, Verdict};
 
 /// Totals of a test run.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -22,17 +23,13 @@ pub struct Summary {
 impl Summary {
     /// `N passed, M failed, K skipped`.
     pub fn line(&self) -> String {
-        format!(
-            "{} passed, {} failed, {} skipped",
-            self.passed,
-            self.failed.len(),
-            self.skipped.len()
-        )
+        crate::counts_line(self.passed, self.failed.len(), self.skipped.len())
     }
 }
 
 /// The test files under `paths` (files as given; folders recursively), sorted. Files other than
-/// `.data` (bpf_conformance), `.yaml` (PREVAIL) and `.udft` (the corpus's own, [`crate::udft`])
+/// `.data` (bpf_conformance), `.yaml` (PREVAIL), `.udft` (the corpus's own, [`crate::udft`]) and
+/// `.asmt` ([`crate::asmt`])
 /// inside folders are not test files and are ignored.
 pub fn collect(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
@@ -61,7 +58,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
             walk(&p, out)?;
         } else if matches!(
             p.extension().and_then(|e| e.to_str()),
-            Some("data" | "yaml" | "udft")
+            Some("data" | "yaml" | "udft" | "asmt")
         ) {
             out.push(p);
         }
@@ -70,7 +67,11 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 }
 
 /// Runs every case of `files`, showing progress on stderr when it is a terminal.
-pub fn run(files: &[PathBuf], engine: Engine, expect_failure: bool) -> std::io::Result<Summary> {
+pub fn run(
+    files: &[PathBuf],
+    engine: ExecEngine,
+    expect_failure: bool,
+) -> std::io::Result<Summary> {
     let mut sum = Summary::default();
     let progress = std::io::stderr().is_terminal();
     for (i, f) in files.iter().enumerate() {
@@ -84,9 +85,10 @@ pub fn run(files: &[PathBuf], engine: Engine, expect_failure: bool) -> std::io::
                 Err(e) => Verdict::Fail(format!("cannot read: {e}")),
             }],
             Some("yaml") => prevail_verdicts(f, expect_failure),
-            Some("udft") => crate::udft::verdicts(f, engine, expect_failure),
+            Some("udft") => crate::udft::verdicts(f, engine.executor(), expect_failure),
+            Some("asmt") => crate::asmt::verdicts(f, engine, expect_failure),
             _ => vec![Verdict::Skip(
-                "not a test file this runner reads (.data, .yaml, .udft)".to_string(),
+                "not a test file this runner reads (.data, .yaml, .udft, .asmt)".to_string(),
             )],
         };
         for verdict in verdicts {
@@ -107,7 +109,7 @@ pub fn run(files: &[PathBuf], engine: Engine, expect_failure: bool) -> std::io::
 }
 
 /// One verdict per PREVAIL case of the file: pass when udfkit's verifier agrees with PREVAIL.
-fn prevail_verdicts(f: &Path, expect_failure: bool) -> Vec<Verdict> {
+pub fn prevail_verdicts(f: &Path, expect_failure: bool) -> Vec<Verdict> {
     use crate::prevail::judge::{Outcome, judge};
     let cases = match crate::prevail::read_file(f) {
         Ok(c) => c,

@@ -1,5 +1,6 @@
 //! The corpus's own test files, `.udft`: expectations for the entry points of a `.udf` program,
-//! written by hand beside it, run by `udf test` on the engine it selects.
+//! written by hand beside it, run by `udf test` on the engine it selects and by `cargo test` on
+//! every engine.
 //!
 //! ```text
 //! # ext2 inodes               (`#` starts a comment, to the end of the line; blank lines are ignored)
@@ -34,8 +35,9 @@
 //! Running a case is what `udf run` does: the source is compiled once per file (a compile error
 //! fails every case with the diagnostics), the entry point is verified for an object of the
 //! input's size (the trusted-mode gate), then run on the interpreter or as trusted JIT code with
-//! the verifier's instruction bound as its budget; `r0` and the whole extent list must be as
-//! expected.
+//! the verifier's instruction bound as its budget (`udf test --engine`); `cargo test` also runs
+//! it on the checking interpreter and as hardened and checked native code ([`crate::every`]).
+//! `r0` and the whole extent list must be as expected.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -44,8 +46,9 @@ use udf_bytecode::ProgramType;
 use udf_compiler::{Entry, Module};
 use udf_runtime::{Compiled, Extent, Vm};
 
-use crate::datafile::{Engine, Verdict};
-use crate::exec::{Code, TypedRun, run_code};
+use crate::Verdict;
+use crate::every::{Executor, Ran, run_on};
+use crate::typed::{Code, TypedRun, run_code};
 
 /// A parsed `.udft` file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -351,7 +354,7 @@ fn extents_text(e: &[Extent], max: usize) -> String {
 /// Compiled programs, verdicts and code, each made once per entry point (and object size).
 struct Runner<'m> {
     module: &'m Module,
-    engine: Engine,
+    executor: Executor,
     vm: Vm,
     interp: HashMap<usize, Compiled>,
     verdicts:
@@ -382,9 +385,12 @@ impl Runner<'_> {
         let module = self.module;
         let entry: &Entry = &module.entries[i];
         let ty = entry.ty;
-        let size = crate::verify::object_size(ty, case.input.len());
+        let size = ty.template_object_size(case.input.len());
+        let checking = self.executor == Executor::CheckingInterpreter;
         let verdict = self.verdicts.entry((i, size)).or_insert_with(|| {
-            let conf = crate::verify::config(ty, size, udf_verifier::DEFAULT_BUDGET);
+            let mut conf = udf_verifier::Config::new(ty);
+            conf.ctx_size = size;
+            conf.record_states = checking;
             udf_verifier::verify(&entry.prog, &conf).map_err(Box::new)
         });
         let facts = match (verdict, &case.expect) {
@@ -404,8 +410,8 @@ impl Runner<'_> {
                 udf_runtime::LenRange(facts.ctx_len.0, facts.ctx_len.1)
             ));
         }
-        let code = match self.engine {
-            Engine::Interp => {
+        let code = match self.executor {
+            Executor::Interpreter => {
                 if let std::collections::hash_map::Entry::Vacant(v) = self.interp.entry(i) {
                     let c =
                         udf_runtime::prepare(&entry.prog, &udf_runtime::pre_run_checks(ty, true))
@@ -414,13 +420,27 @@ impl Runner<'_> {
                 }
                 Code::Interp(&self.interp[&i])
             }
-            Engine::Jit => {
+            Executor::JitTrusted => {
                 if let std::collections::hash_map::Entry::Vacant(v) = self.native.entry((i, size)) {
-                    let exe = crate::exec::jit(&entry.prog, ty, udf_jit::Mode::Trusted(&facts))
+                    let exe = crate::typed::jit(&entry.prog, ty, udf_jit::Mode::Trusted(&facts))
                         .map_err(|e| format!("JIT: {e}"))?;
                     v.insert(exe);
                 }
                 Code::Native(&self.native[&(i, size)])
+            }
+            other => {
+                return match run_on(
+                    other,
+                    &entry.prog,
+                    ty,
+                    Some(&facts),
+                    &case.input,
+                    case.wire_len,
+                    facts.max_insns,
+                )? {
+                    Ran::Returned(run) => expected(ty, &case.expect, run),
+                    Ran::Faulted(f) => Err(f),
+                };
             }
         };
         let TypedRun { outcome, extents } = run_code(
@@ -432,41 +452,47 @@ impl Runner<'_> {
             facts.max_insns,
         )
         .map_err(|f| format!("fault: {f}"))?;
-        let Expect::Run { r0, extents: want } = &case.expect else {
-            unreachable!("refusals are judged above")
-        };
-        let mut why = Vec::new();
-        if outcome.r0 != *r0 {
-            why.push(format!("r0 = {}, expected {r0}", outcome.r0));
-        }
-        if extents != *want {
-            let first = extents
-                .iter()
-                .zip(want)
-                .position(|(a, b)| a != b)
-                .unwrap_or(extents.len().min(want.len()));
-            why.push(format!(
-                "extents differ from #{first} on: got {}; expected {}",
-                extents_text(&extents[first..], 8),
-                extents_text(&want[first..], 8)
-            ));
-        }
-        if why.is_empty() {
-            let ty_name = if ty == ProgramType::Owns {
-                format!(", {} extent(s)", extents.len())
-            } else {
-                String::new()
-            };
-            Ok(format!("r0 = {}{ty_name}", outcome.r0))
+        expected(ty, &case.expect, TypedRun { outcome, extents })
+    }
+}
+
+/// Judges a run against what the case expects; `Ok` with what happened when it is as expected.
+fn expected(ty: ProgramType, expect: &Expect, run: TypedRun) -> Result<String, String> {
+    let TypedRun { outcome, extents } = run;
+    let Expect::Run { r0, extents: want } = expect else {
+        unreachable!("refusals are judged above")
+    };
+    let mut why = Vec::new();
+    if outcome.r0 != *r0 {
+        why.push(format!("r0 = {}, expected {r0}", outcome.r0));
+    }
+    if extents != *want {
+        let first = extents
+            .iter()
+            .zip(want)
+            .position(|(a, b)| a != b)
+            .unwrap_or(extents.len().min(want.len()));
+        why.push(format!(
+            "extents differ from #{first} on: got {}; expected {}",
+            extents_text(&extents[first..], 8),
+            extents_text(&want[first..], 8)
+        ));
+    }
+    if why.is_empty() {
+        let ty_name = if ty == ProgramType::Owns {
+            format!(", {} extent(s)", extents.len())
         } else {
-            Err(why.join("; "))
-        }
+            String::new()
+        };
+        Ok(format!("r0 = {}{ty_name}", outcome.r0))
+    } else {
+        Err(why.join("; "))
     }
 }
 
 /// One verdict per case of the `.udft` file at `path` (one failing verdict when the file cannot
 /// be read or parsed); with `expect_failure` a case passes when it fails.
-pub fn verdicts(path: &Path, engine: Engine, expect_failure: bool) -> Vec<Verdict> {
+pub fn verdicts(path: &Path, executor: Executor, expect_failure: bool) -> Vec<Verdict> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) => return vec![Verdict::Fail(format!("cannot read: {e}"))],
@@ -507,7 +533,7 @@ pub fn verdicts(path: &Path, engine: Engine, expect_failure: bool) -> Vec<Verdic
     };
     let mut runner = Runner {
         module: &module,
-        engine,
+        executor,
         vm: Vm::new(),
         interp: HashMap::new(),
         verdicts: HashMap::new(),

@@ -193,15 +193,15 @@ fn apply(fact: &str, facts: &mut [Facts; 11]) -> Result<(), String> {
             f.ty = Some(rhs.to_string());
         }
         "svalue" => {
-            f.s = meet(f.s, range(rhs, Kind::Signed)?);
+            f.s = meet(f.s, range(rhs, Signedness::Signed)?);
             f.value_facts.push(fact.to_string());
         }
         "uvalue" => {
-            f.u = meet(f.u, range(rhs, Kind::Unsigned)?);
+            f.u = meet(f.u, range(rhs, Signedness::Unsigned)?);
             f.value_facts.push(fact.to_string());
         }
-        "stack_offset" => f.stack_offset = meet(f.stack_offset, range(rhs, Kind::Signed)?),
-        "ctx_offset" => f.ctx_offset = meet(f.ctx_offset, range(rhs, Kind::Signed)?),
+        "stack_offset" => f.stack_offset = meet(f.stack_offset, range(rhs, Signedness::Signed)?),
+        "ctx_offset" => f.ctx_offset = meet(f.ctx_offset, range(rhs, Signedness::Signed)?),
         other if other.contains('-') => return Err("relation".to_string()),
         other => return Err(other.to_string()),
     }
@@ -219,14 +219,15 @@ fn reg_field(text: &str) -> Option<(usize, &str)> {
     (n <= 10).then_some((n, field.trim()))
 }
 
+/// How a bound in a `pre` line is read: as an `i64` or as a `u64`.
 #[derive(Clone, Copy, PartialEq)]
-enum Kind {
+enum Signedness {
     Signed,
     Unsigned,
 }
 
 /// `K`, `[K]` or `[a, b]`.
-fn range(text: &str, kind: Kind) -> Result<Range, String> {
+fn range(text: &str, kind: Signedness) -> Result<Range, String> {
     let bad = || format!("bad value `{text}`");
     let inner = text
         .strip_prefix('[')
@@ -246,10 +247,10 @@ fn range(text: &str, kind: Kind) -> Result<Range, String> {
 
 /// One bound: a decimal or `0x` number, or `-oo` / `+oo`. Like PREVAIL's `stoull`, an unsigned
 /// bound written negative wraps around 2^64.
-fn bound(text: &str, kind: Kind) -> Option<i128> {
+fn bound(text: &str, kind: Signedness) -> Option<i128> {
     let (lo, hi) = match kind {
-        Kind::Signed => (i128::from(i64::MIN), i128::from(i64::MAX)),
-        Kind::Unsigned => (0, i128::from(u64::MAX)),
+        Signedness::Signed => (i128::from(i64::MIN), i128::from(i64::MAX)),
+        Signedness::Unsigned => (0, i128::from(u64::MAX)),
     };
     match text {
         "-oo" => return Some(lo),
@@ -268,7 +269,7 @@ fn bound(text: &str, kind: Kind) -> Option<i128> {
     };
     let v = if negative { -magnitude } else { magnitude };
     match kind {
-        Kind::Unsigned if negative && magnitude <= i128::from(u64::MAX) => {
+        Signedness::Unsigned if negative && magnitude <= i128::from(u64::MAX) => {
             Some(v.rem_euclid(1 << 64))
         }
         _ => (lo..=hi).contains(&v).then_some(v),

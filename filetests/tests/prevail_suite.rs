@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
-use udf_cli::prevail::judge::{Outcome, judge};
-use udf_cli::prevail::{read_file, yaml_files};
+use udf_filetests::prevail::judge::{Outcome, judge};
+use udf_filetests::prevail::{read_file, yaml_files};
 
 /// Cases where PREVAIL accepts and udfkit rejects, each for a stated reason. All are
 /// deliberate: udfkit's contract (`shared/design/abi.md`) is stricter than PREVAIL's model.

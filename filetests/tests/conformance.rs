@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
-use udf_cli::datafile::Engine;
-use udf_cli::testrun::{collect, run};
+use udf_filetests::ExecEngine;
+use udf_filetests::testrun::{collect, run};
 
 fn suite(sub: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -14,7 +14,7 @@ fn suite(sub: &str) -> PathBuf {
 #[test]
 fn every_positive_case_passes_on_the_interpreter() {
     let files = collect(&[suite("tests")]).expect("suite beside the repository");
-    let sum = run(&files, Engine::Interp, false).expect("runs");
+    let sum = run(&files, ExecEngine::Interp, false).expect("runs");
     assert!(sum.failed.is_empty(), "{:#?}", sum.failed);
     assert_eq!((sum.passed, sum.skipped.len()), (313, 0), "{}", sum.line());
 }
@@ -22,7 +22,7 @@ fn every_positive_case_passes_on_the_interpreter() {
 #[test]
 fn every_negative_case_is_flagged() {
     let files = collect(&[suite("negative")]).expect("suite beside the repository");
-    let sum = run(&files, Engine::Interp, true).expect("runs");
+    let sum = run(&files, ExecEngine::Interp, true).expect("runs");
     assert!(sum.failed.is_empty(), "{:#?}", sum.failed);
     assert!(sum.skipped.is_empty(), "{:#?}", sum.skipped);
     assert_eq!(sum.passed, files.len());
@@ -45,7 +45,7 @@ fn every_negative_case_is_flagged() {
 fn positive_cases_are_not_flagged_in_expect_failure_mode() {
     // The flag must be able to fail: a correct program with a correct result is not flagged.
     let files = collect(&[suite("tests/add.data")]).expect("present");
-    let sum = run(&files, Engine::Interp, true).expect("runs");
+    let sum = run(&files, ExecEngine::Interp, true).expect("runs");
     assert_eq!(sum.failed.len(), 1, "{}", sum.line());
 }
 
@@ -54,7 +54,7 @@ fn positive_cases_are_not_flagged_in_expect_failure_mode() {
 #[test]
 fn every_negative_case_is_refused_by_the_verifier_path() {
     use udf_bytecode::ProgramType;
-    use udf_cli::datafile::{parse, program};
+    use udf_filetests::datafile::{parse, program};
     let files = collect(&[suite("negative")]).expect("suite beside the repository");
     let mut reached_verifier = 0;
     for f in &files {
@@ -91,7 +91,7 @@ fn every_negative_case_is_refused_by_the_verifier_path() {
 #[test]
 fn accepted_suite_programs_pass_the_checking_mode() {
     use udf_bytecode::ProgramType;
-    use udf_cli::datafile::{parse, program};
+    use udf_filetests::datafile::{parse, program};
     let files = collect(&[suite("tests")]).expect("suite beside the repository");
     let mut accepted = 0;
     for f in &files {
