@@ -43,52 +43,15 @@ use udf_runtime::native::{LoadError, NativeOutcome, NativeProgram, NativeRunner,
 use udf_runtime::{Context, Fault, Helpers, RunOptions, STACK_FRAME, Vm, pre_run_checks};
 use udf_verifier::{Facts, Verified};
 
-/// An instruction set the JIT emits code for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Target {
-    /// x86-64 (System V calling convention).
-    X86_64,
-    /// AArch64 (AAPCS64).
-    Aarch64,
-    /// RISC-V 64 (RV64GC).
-    Riscv64,
-}
+/// An instruction set the JIT emits code for (the runtime's, shared with the download package).
+pub use udf_runtime::native::Target;
 
-impl Target {
-    /// Every target.
-    pub const ALL: [Target; 3] = [Target::X86_64, Target::Aarch64, Target::Riscv64];
-
-    /// The machine this process runs on, if the JIT can run code on it.
-    pub fn host() -> Option<Target> {
-        cfg!(target_arch = "x86_64").then_some(Target::X86_64)
-    }
-
-    /// The name `udf jit --target` takes.
-    pub fn name(self) -> &'static str {
-        match self {
-            Target::X86_64 => "x86_64",
-            Target::Aarch64 => "aarch64",
-            Target::Riscv64 => "riscv64",
-        }
-    }
-
-    /// Parses [`Target::name`].
-    pub fn parse(s: &str) -> Option<Target> {
-        Target::ALL.into_iter().find(|t| t.name() == s)
-    }
-
-    fn triple(self) -> &'static str {
-        match self {
-            Target::X86_64 => "x86_64-unknown-none",
-            Target::Aarch64 => "aarch64-unknown-none",
-            Target::Riscv64 => "riscv64gc-unknown-none-elf",
-        }
-    }
-}
-
-impl fmt::Display for Target {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+/// The target triple Cranelift is set up for.
+fn triple(target: Target) -> &'static str {
+    match target {
+        Target::X86_64 => "x86_64-unknown-none",
+        Target::Aarch64 => "aarch64-unknown-none",
+        Target::Riscv64 => "riscv64gc-unknown-none-elf",
     }
 }
 
@@ -301,8 +264,7 @@ impl Jit {
         ] {
             flags.set(k, v).map_err(|e| cg(&e))?;
         }
-        let builder =
-            cranelift_codegen::isa::lookup_by_name(target.triple()).map_err(|e| cg(&e))?;
+        let builder = cranelift_codegen::isa::lookup_by_name(triple(target)).map_err(|e| cg(&e))?;
         let isa = builder
             .finish(settings::Flags::new(flags))
             .map_err(|e| cg(&e))?;
@@ -461,5 +423,10 @@ impl Executable {
     /// The loaded program.
     pub fn native(&self) -> &NativeProgram {
         &self.native
+    }
+
+    /// The loaded program, without the code it was loaded from.
+    pub fn into_native(self) -> NativeProgram {
+        self.native
     }
 }

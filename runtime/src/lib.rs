@@ -8,6 +8,7 @@
 //! - [`prepare`]: the pre-run checks of [`udf_bytecode::check`], then decoding;
 //! - [`native`]: the contract JIT-compiled code follows, and (with `std`) executable memory
 //!   and the dispatcher that runs it with the interpreter's results and faults;
+//! - [`mac`]: HMAC-SHA-256, the one implementation of package authentication;
 //! - `fuzzing` (feature `fuzzing`): the verifier's fuzz oracle, `verify_then_check`.
 //!
 //! The core is `no_std` + `alloc`; the `std` feature adds executable memory (JIT).
@@ -22,6 +23,7 @@ pub mod fault;
 pub mod fuzzing;
 pub mod helpers;
 pub mod interp;
+pub mod mac;
 pub mod native;
 
 pub use decoded::Compiled;

@@ -32,6 +32,12 @@ pub enum LoadError {
     Host(&'static str),
     /// Mapping or protecting the pages failed.
     Map(std::io::Error),
+    /// The package's tag is not valid under the key
+    /// ([`NativeProgram::load_authenticated`]).
+    Unauthenticated(crate::mac::MacError),
+    /// The authenticated package does not fit the verified program or this host: the named
+    /// part differs ([`NativeProgram::load_authenticated`]).
+    Mismatch(&'static str),
 }
 
 impl core::fmt::Display for LoadError {
@@ -44,6 +50,11 @@ impl core::fmt::Display for LoadError {
             LoadError::Regions => write!(f, "malformed region table"),
             LoadError::Host(why) => write!(f, "cannot run native code here: {why}"),
             LoadError::Map(e) => write!(f, "cannot map executable memory: {e}"),
+            LoadError::Unauthenticated(e) => write!(f, "the package is not authenticated: {e:?}"),
+            LoadError::Mismatch(what) => write!(
+                f,
+                "the authenticated package does not fit the verified program here: its {what} differs"
+            ),
         }
     }
 }
