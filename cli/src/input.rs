@@ -598,3 +598,61 @@ pub fn report_location(r: &Report) -> (Option<String>, Option<usize>, Option<usi
         Err(_) => (None, None, None),
     }
 }
+
+/// The program type: a `.udf` entry point's (`--type`, when given, must agree), an ELF
+/// function's section's (`--type`, when given, must agree; required when the section names no
+/// type, and the program's helper calls are then checked against it), else `--type`, else
+/// `default` (`None`: `--type` is required). `--type` is parsed before the program is read.
+pub fn program_type(
+    input: &Path,
+    loaded: &Loaded,
+    given: Option<ProgramType>,
+    default: Option<ProgramType>,
+) -> Result<ProgramType, Failure> {
+    if let Some(c) = &loaded.c {
+        return match (c.ty, given) {
+            (Some(s), Some(t)) if s != t => Err(Failure::usage(miette!(
+                code = "udf::usage",
+                help = "the section name fixes the type: leave --type out",
+                "--type {t}: function `{}` is in section `{}`, which gives it type {s}",
+                c.name,
+                c.section
+            ))),
+            (Some(s), _) => Ok(s),
+            (None, Some(t)) => {
+                udf_compiler::elf::check_helpers(c, t).map_err(|e| elf_failure(input, &e))?;
+                Ok(t)
+            }
+            (None, None) => Err(Failure::usage(miette!(
+                code = "udf::usage",
+                help = "name the section filter, owns, acl or size (__attribute__((section(\"owns\")))), or give --type",
+                "{}: function `{}` is in section `{}`, which names no program type: give --type",
+                input.display(),
+                c.name,
+                c.section
+            ))),
+        };
+    }
+    match (&loaded.entry, given, default) {
+        (Some(e), Some(t), _) if t != e.ty => Err(Failure::usage(miette!(
+            code = "udf::usage",
+            help = "a .udf entry point fixes its type: leave --type out",
+            "--type {t}: entry point `{}` is a {} program",
+            e.name,
+            e.ty
+        ))),
+        (Some(e), _, _) => Ok(e.ty),
+        (None, Some(t), _) => Ok(t),
+        (None, None, Some(t)) => Ok(t),
+        (None, None, None) => Err(Failure::usage(miette!(
+            code = "udf::usage",
+            "--type is required for .s and .bin input (filter, owns, acl or size)"
+        ))),
+    }
+}
+
+/// A `--type` argument.
+pub fn parse_type(ty: &str) -> Result<ProgramType, Failure> {
+    ty.parse()
+        .map_err(|e| Failure::usage(miette!(code = "udf::usage", "--type {ty}: {e}")))
+}
