@@ -9,7 +9,7 @@ use serde_json::json;
 use udf_bytecode::ProgramType;
 
 use crate::datafile::Engine;
-use crate::exec::{Code, run_code};
+use crate::exec::{Runnable, run_code};
 use crate::input::Failure;
 use crate::input::{
     Loaded, compile_source, is_elf_file, is_source, load, program_type, read, select_entry,
@@ -80,10 +80,10 @@ impl Ready {
     }
 
     /// The code to run.
-    fn code(&self) -> Code<'_> {
+    fn code(&self) -> Runnable<'_> {
         match (&self.interp, &self.native) {
-            (Some(c), _) => Code::Interp(c),
-            (None, Some(e)) => Code::Native(e),
+            (Some(c), _) => Runnable::Interp(c),
+            (None, Some(e)) => Runnable::Native(e.native()),
             (None, None) => unreachable!("Ready::new prepares one engine's code"),
         }
     }

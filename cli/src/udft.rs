@@ -45,7 +45,7 @@ use udf_compiler::{Entry, Module};
 use udf_runtime::{Compiled, Extent, Vm};
 
 use crate::datafile::{Engine, Verdict};
-use crate::exec::{Code, TypedRun, run_code};
+use crate::exec::{Runnable, TypedRun, run_code};
 
 /// A parsed `.udft` file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -412,7 +412,7 @@ impl Runner<'_> {
                             .map_err(|e| format!("pre-run checks: {e}"))?;
                     v.insert(c);
                 }
-                Code::Interp(&self.interp[&i])
+                Runnable::Interp(&self.interp[&i])
             }
             Engine::Jit => {
                 if let std::collections::hash_map::Entry::Vacant(v) = self.native.entry((i, size)) {
@@ -420,7 +420,7 @@ impl Runner<'_> {
                         .map_err(|e| format!("JIT: {e}"))?;
                     v.insert(exe);
                 }
-                Code::Native(&self.native[&(i, size)])
+                Runnable::Native(self.native[&(i, size)].native())
             }
         };
         let TypedRun { outcome, extents } = run_code(

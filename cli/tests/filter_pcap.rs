@@ -24,7 +24,7 @@ use std::sync::OnceLock;
 use serde_json::Value;
 use udf_bytecode::ProgramType;
 use udf_cli::capture::{Capture, Link};
-use udf_cli::exec::{Code, run_code};
+use udf_cli::exec::{Runnable, run_code};
 use udf_compiler::pcap::{LinkType, Options};
 use udf_runtime::Vm;
 
@@ -929,7 +929,7 @@ fn run_ours(prog: &udf_bytecode::Program, packets: &[(Vec<u8>, u32)]) -> [Vec<u6
     let exe =
         udf_cli::exec::jit(prog, ty, udf_jit::Mode::Trusted(&facts)).expect("the JIT compiles");
     let mut vm = Vm::new();
-    [Code::Interp(&compiled), Code::Native(&exe)].map(|code| {
+    [Runnable::Interp(&compiled), Runnable::Native(exe.native())].map(|code| {
         packets
             .iter()
             .map(|(data, wire)| {

@@ -15,7 +15,7 @@
 //! - the pre-run checks are those of the interpreter for the same program: code from facts
 //!   skips the conservative register check (the verifier decided every read, path by path),
 //!   checked code makes it ([`udf_runtime::pre_run_checks`]);
-//! - [`Code`] is the result: bytes, a region table, optionally Cranelift's disassembly; it has
+//! - [`MachineCode`] is the result: bytes, a region table, optionally Cranelift's disassembly; it has
 //!   no relocation and calls helpers only through the table in the run's environment;
 //! - [`Executable`] maps code for this host W^X and runs it (x86-64 hosts); its
 //!   [`Executable::runner`] keeps a run's environment and stack across runs, for the cheapest
@@ -156,7 +156,7 @@ impl std::error::Error for JitError {}
 
 /// Native code for one program.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Code {
+pub struct MachineCode {
     target: Target,
     checked: bool,
     hardened: bool,
@@ -169,7 +169,7 @@ pub struct Code {
     disasm: Vec<String>,
 }
 
-impl Code {
+impl MachineCode {
     /// The target.
     pub fn target(&self) -> Target {
         self.target
@@ -288,7 +288,7 @@ impl Jit {
         prog: &Program,
         ty: ProgramType,
         mode: Mode<'_>,
-    ) -> Result<Code, JitError> {
+    ) -> Result<MachineCode, JitError> {
         let cfg = pre_run_checks(ty, mode.facts().is_some());
         udf_bytecode::check(prog, &cfg).map_err(JitError::Check)?;
         // Code without checks only for the very program, type and entry state proven.
@@ -344,7 +344,7 @@ impl Jit {
             Some(facts) => (facts.stack_use.min(STACK_FRAME as u32), facts.ctx_len),
             None => (STACK_FRAME as u32, (0, u64::MAX)),
         };
-        Ok(Code {
+        Ok(MachineCode {
             target: self.target,
             checked: access.is_none(),
             hardened: harden,
@@ -361,17 +361,17 @@ impl Jit {
 #[derive(Debug)]
 pub struct Executable {
     native: NativeProgram,
-    code: Code,
+    code: MachineCode,
 }
 
 impl Executable {
     /// Maps `code` (made by [`Jit::compile`] for this host) read+execute.
     #[allow(unsafe_code)]
-    pub fn new(code: Code) -> Result<Executable, JitError> {
+    pub fn new(code: MachineCode) -> Result<Executable, JitError> {
         if Target::host() != Some(code.target) {
             return Err(JitError::NotHost(code.target));
         }
-        // SAFETY: `Code` can only be made by `Jit::compile` (its fields are private), which
+        // SAFETY: `MachineCode` can only be made by `Jit::compile` (its fields are private), which
         // emits region functions for `code.target`, this host, following the native contract.
         let mut native =
             unsafe { NativeProgram::load(&code.bytes, code.regions.clone(), code.checked) }
@@ -382,11 +382,11 @@ impl Executable {
     }
 
     /// The code.
-    pub fn code(&self) -> &Code {
+    pub fn code(&self) -> &MachineCode {
         &self.code
     }
 
-    /// Runs on `ctx` (see [`NativeProgram::run`]). Code compiled from facts refuses, before
+    /// Runs on `ctx` (see [`NativeProgram::run`]). MachineCode compiled from facts refuses, before
     /// running anything, a context whose length the facts do not cover
     /// ([`udf_runtime::FaultKind::ContextRefused`]).
     pub fn run(

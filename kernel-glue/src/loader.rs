@@ -37,7 +37,7 @@ use udf_verifier::{Config, Rejection, Verified};
 use crate::package::{
     self, Envelope, FactsField, NativeMode, NativeSection, Package, PackageError, Target,
 };
-use crate::program::{Engine, Installed};
+use crate::program::{Installed, InstalledCode};
 
 /// What a kernel accepts.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -341,20 +341,20 @@ struct Signed<'a> {
 /// itself authenticates the bytes it maps and checks they belong to `facts`'s program
 /// ([`udf_runtime::native::NativeProgram::load_authenticated`]): nothing here is taken on trust.
 #[cfg(feature = "std")]
-fn map_package(signed: Option<Signed<'_>>, facts: &Verified) -> Result<Engine, Fallback> {
+fn map_package(signed: Option<Signed<'_>>, facts: &Verified) -> Result<InstalledCode, Fallback> {
     let Some(Signed { bytes, key }) = signed else {
         return Err(Fallback::MapFailed(
             "the package is not authenticated".to_string(),
         ));
     };
     udf_runtime::native::NativeProgram::load_authenticated(key, bytes, facts)
-        .map(Engine::Native)
+        .map(InstalledCode::Native)
         .map_err(|e| Fallback::MapFailed(e.to_string()))
 }
 
 /// Without `std` there is no executable memory.
 #[cfg(not(feature = "std"))]
-fn map_package(_: Option<Signed<'_>>, _: &Verified) -> Result<Engine, Fallback> {
+fn map_package(_: Option<Signed<'_>>, _: &Verified) -> Result<InstalledCode, Fallback> {
     Err(Fallback::NoNativeSupport)
 }
 
@@ -416,8 +416,7 @@ impl Table {
         }
         let compiled = interp_form(&prog, pkg.ty)?;
         // 5. The engine.
-        let (engine, choice) =
-            self.choose_engine(pkg.target, pkg.native.as_ref(), signed, &facts)?;
+        let (code, choice) = self.choose_engine(pkg.target, pkg.native.as_ref(), signed, &facts)?;
         // 6. Install.
         Ok(self.push(Slot {
             installed: Installed {
@@ -427,7 +426,7 @@ impl Table {
                 prog,
                 facts: facts.into_facts(),
                 compiled,
-                engine,
+                code,
             },
             engine: choice,
         }))
@@ -445,7 +444,7 @@ impl Table {
         package::check_name(name.as_bytes()).map_err(|_| LoadError::Name)?;
         let facts = verify(prog, ty, ctx_size)?;
         let compiled = interp_form(prog, ty)?;
-        let (engine, choice) = self.choose_engine(None, None, None, &facts)?;
+        let (code, choice) = self.choose_engine(None, None, None, &facts)?;
         Ok(self.push(Slot {
             installed: Installed {
                 name: String::from(name),
@@ -454,7 +453,7 @@ impl Table {
                 prog: prog.clone(),
                 facts: facts.into_facts(),
                 compiled,
-                engine,
+                code,
             },
             engine: choice,
         }))
@@ -525,7 +524,7 @@ impl Table {
         native: Option<&NativeSection>,
         signed: Option<Signed<'_>>,
         facts: &Verified,
-    ) -> Result<(Engine, EngineChoice), LoadError> {
+    ) -> Result<(InstalledCode, EngineChoice), LoadError> {
         let prog = facts.program();
         let why = match native {
             None => Fallback::NoNativeCode,
@@ -549,13 +548,13 @@ impl Table {
         };
         #[cfg(feature = "jit")]
         let why = match self.jit_compile(facts) {
-            Ok(p) => return Ok((Engine::Native(p), EngineChoice::Jit(why))),
+            Ok(p) => return Ok((InstalledCode::Native(p), EngineChoice::Jit(why))),
             Err(Some(e)) => Fallback::JitFailed(e),
             Err(None) => why,
         };
         #[cfg(not(feature = "jit"))]
         let _ = facts;
-        Ok((Engine::Interp, EngineChoice::Interp(why)))
+        Ok((InstalledCode::Interp, EngineChoice::Interp(why)))
     }
 
     /// Compiles `prog` with the kernel's JIT for this host, in trusted or hardened mode as the

@@ -32,7 +32,7 @@ use udf_runtime::Extent;
 use crate::device::{BlockDevice, IoError, read_bytes};
 use crate::loader::Table;
 use crate::xn::{
-    Bitmap, Kind, Obj, Op, Patch, Problem, Rebuilt, Refusal, Template, Xn, differences,
+    Bitmap, ExtentKind, Obj, Op, Patch, Problem, Rebuilt, Refusal, Template, Xn, differences,
 };
 
 const MAGIC: u16 = 0xEF53;

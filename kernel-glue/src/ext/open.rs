@@ -221,14 +221,14 @@ impl ExtFs {
             format!("ext4_node_{sfx}"),
         ];
         let mut kinds = vec![
-            Kind::Data,
-            Kind::Meta(template::IND1),
-            Kind::Meta(template::IND2),
-            Kind::Meta(template::IND3),
-            Kind::Shared,
+            ExtentKind::Data,
+            ExtentKind::Meta(template::IND1),
+            ExtentKind::Meta(template::IND2),
+            ExtentKind::Meta(template::IND3),
+            ExtentKind::Shared,
         ];
         if self.flavor == Flavor::Ext4 {
-            kinds.push(Kind::Meta(template::NODE));
+            kinds.push(ExtentKind::Meta(template::NODE));
         }
         let count = if self.flavor == Flavor::Ext4 { 5 } else { 4 };
         let mut templates = Vec::new();
