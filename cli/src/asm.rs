@@ -2,12 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
-use miette::miette;
 use serde_json::json;
 
 use crate::EXIT_REFUSED;
 use crate::input::Failure;
-use crate::input::{load_program, read};
+use crate::input::load_program;
 use crate::output::emit;
 use crate::output::write_file;
 use udf_bytecode::disassemble;
@@ -17,13 +16,7 @@ use udf_bytecode::disassemble;
 pub fn asm(json: bool, input: &Path, output: Option<PathBuf>) -> Result<(), Failure> {
     let prog = if crate::input::is_text(input) {
         // Every error of the text, not only the first.
-        let src = String::from_utf8(read(input)?).map_err(|_| {
-            Failure::usage(miette!(
-                code = "udf::io",
-                "{}: not UTF-8 text",
-                input.display()
-            ))
-        })?;
+        let src = crate::input::read_text(input)?;
         udf_bytecode::assemble_all(&src)
             .map_err(|e| Failure {
                 status: EXIT_REFUSED,

@@ -6,7 +6,7 @@ use miette::miette;
 use serde_json::{Value as Json, json};
 
 use crate::input::Failure;
-use crate::input::{compile_source, is_source, select_entry};
+use crate::input::select_entry;
 use crate::output::emit;
 use crate::output::write_file;
 
@@ -18,14 +18,8 @@ pub fn command(
     dir: Option<PathBuf>,
     entry: Option<&str>,
 ) -> Result<(), Failure> {
-    if !is_source(input) {
-        return Err(Failure::usage(miette!(
-            code = "udf::usage",
-            "{}: `udf compile` takes .udf sources",
-            input.display()
-        )));
-    }
-    let (src, module) = compile_source(input)?;
+    let (src, module) =
+        crate::input::compile_source_only(input, "`udf compile` takes .udf sources")?;
     let entries = match entry {
         Some(_) => vec![select_entry(input, module, entry, None)?],
         None => module.entries,

@@ -11,9 +11,7 @@ use udf_bytecode::ProgramType;
 use crate::datafile::Engine;
 use crate::exec::{Runnable, run_code};
 use crate::input::Failure;
-use crate::input::{
-    Loaded, compile_source, is_elf_file, is_source, load, program_type, read, select_entry,
-};
+use crate::input::{Loaded, is_elf_file, load, program_type, read, select_entry};
 use crate::output::emit;
 use crate::verify;
 use udf_runtime::Vm;
@@ -221,17 +219,7 @@ fn cbpf_report(
     let (Some((line, col)), Ok(src)) = (e.line, std::str::from_utf8(bytes)) else {
         return miette::Report::new(diag);
     };
-    let start: usize = src
-        .split_inclusive('\n')
-        .take(line.saturating_sub(1))
-        .map(str::len)
-        .sum();
-    let rest = &src[start.min(src.len())..];
-    let at = start
-        + rest
-            .char_indices()
-            .nth(col.saturating_sub(1))
-            .map_or(rest.len(), |(i, _)| i);
+    let at = crate::input::offset_of(src, line, col);
     let len = src[at..].chars().next().map_or(0, char::len_utf8);
     diag.message = format!("{what}:{line}:{col}: {}", e.message);
     miette::Report::new(diag.with_label(miette::LabeledSpan::at(at..at + len, "here")))
@@ -260,14 +248,10 @@ fn load_udf_filter(input: &Path, entry: Option<&str>, engine: Engine) -> Result<
             Failure::refused(verify::report(input, &loaded, e))
         });
     }
-    if !is_source(input) {
-        return Err(Failure::usage(miette!(
-            code = "udf::usage",
-            "{}: `udf filter` takes a .udf source or an ELF object (or --pcap EXPR, --cbpf FILE)",
-            input.display()
-        )));
-    }
-    let (src, module) = compile_source(input)?;
+    let (src, module) = crate::input::compile_source_only(
+        input,
+        "`udf filter` takes a .udf source or an ELF object (or --pcap EXPR, --cbpf FILE)",
+    )?;
     let entry = select_entry(input, module, entry, Some(ProgramType::Filter))?;
     let loaded = Loaded {
         prog: entry.prog.clone(),

@@ -1,13 +1,10 @@
 //! `udf jit`: native code for a target, its disassembly and size.
 
-use std::path::Path;
-
 use miette::miette;
 use serde_json::json;
 use udf_bytecode::ProgramType;
 
-use crate::input::Failure;
-use crate::input::{load, parse_type, program_type};
+use crate::input::{Failure, ProgramArgs};
 use crate::output::emit;
 use crate::verify;
 
@@ -15,9 +12,7 @@ use crate::verify;
 /// prints each region's disassembly and the size.
 pub fn command(
     json: bool,
-    input: &Path,
-    entry: Option<&str>,
-    ty: Option<&str>,
+    program: ProgramArgs<'_>,
     ctx_size: Option<u32>,
     target: &str,
 ) -> Result<(), Failure> {
@@ -27,9 +22,8 @@ pub fn command(
             "--target {target}: expected x86_64, aarch64 or riscv64"
         ))
     })?;
-    let given = ty.map(parse_type).transpose()?;
-    let loaded = load(input, entry)?;
-    let ty = program_type(input, &loaded, given, Some(ProgramType::Raw))?;
+    let input = program.path;
+    let (loaded, ty) = program.load(Some(ProgramType::Raw))?;
     let ctx_size = ctx_size.or(loaded.ctx_size(ty));
     let facts = if ty.info().verified {
         let conf = verify::config(ty, ctx_size, udf_verifier::DEFAULT_BUDGET);

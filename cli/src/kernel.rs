@@ -13,7 +13,7 @@ use udf_kernel_glue::package::{NativeMode, NativeSection, SourceSpan};
 use udf_kernel_glue::{LoadError, Package, Policy, Table, Target};
 use udf_runtime::Vm;
 
-use crate::input::{Failure, Loaded, parse_type, program_type, read};
+use crate::input::{Failure, Loaded, ProgramArgs, read};
 use crate::verify;
 
 /// What `udf package` takes besides the program.
@@ -319,13 +319,10 @@ pub fn load(
 /// `udf package`: the program and its type as for `udf verify`, then [`package`].
 pub fn package_command(
     json: bool,
-    input: &Path,
-    entry: Option<&str>,
-    ty: Option<&str>,
+    program: ProgramArgs<'_>,
     opts: crate::kernel::PackageOptions<'_>,
 ) -> Result<(), Failure> {
-    let given = ty.map(parse_type).transpose()?;
-    let loaded = crate::input::load(input, entry)?;
-    let ty = program_type(input, &loaded, given, None)?;
+    let input = program.path;
+    let (loaded, ty) = program.load(None)?;
     package(json, input, &loaded, ty, opts)
 }

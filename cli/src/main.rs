@@ -292,6 +292,19 @@ enum XnCmd {
     },
 }
 
+/// The program arguments of a command.
+fn program<'a>(
+    path: &'a std::path::Path,
+    entry: &'a Option<String>,
+    ty: &'a Option<String>,
+) -> udf_cli::input::ProgramArgs<'a> {
+    udf_cli::input::ProgramArgs {
+        path,
+        entry: entry.as_deref(),
+        ty: ty.as_deref(),
+    }
+}
+
 /// The engine `--engine` names, when this host runs it.
 fn engine_of(e: EngineArg) -> Result<Engine, Failure> {
     match e {
@@ -383,9 +396,7 @@ fn main() -> ExitCode {
             .and_then(|engine| {
                 udf_cli::run::command(
                     json,
-                    &input,
-                    entry.as_deref(),
-                    ty.as_deref(),
+                    program(&input, &entry, &ty),
                     &data,
                     engine,
                     harden,
@@ -399,29 +410,15 @@ fn main() -> ExitCode {
             ty,
             ctx_size,
             budget,
-        } => udf_cli::verify::command(
-            json,
-            &input,
-            entry.as_deref(),
-            ty.as_deref(),
-            ctx_size,
-            budget,
-        ),
+        } => udf_cli::verify::command(json, program(&input, &entry, &ty), ctx_size, budget),
         Cmd::Jit {
             input,
             entry,
             ty,
             ctx_size,
             target,
-        } => udf_cli::jit::command(
-            json,
-            &input,
-            entry.as_deref(),
-            ty.as_deref(),
-            ctx_size,
-            &target,
-        )
-        .map(|_| true),
+        } => udf_cli::jit::command(json, program(&input, &entry, &ty), ctx_size, &target)
+            .map(|_| true),
         Cmd::Filter {
             input,
             entry,
@@ -504,9 +501,7 @@ fn main() -> ExitCode {
             output,
         } => udf_cli::kernel::package_command(
             json,
-            &input,
-            entry.as_deref(),
-            ty.as_deref(),
+            program(&input, &entry, &ty),
             udf_cli::kernel::PackageOptions {
                 ctx_size,
                 target: &target,

@@ -7,28 +7,24 @@ use udf_bytecode::ProgramType;
 
 use crate::datafile::Engine;
 use crate::exec::{TypedRun, run_typed};
-use crate::input::Failure;
-use crate::input::{load, parse_type, program_type, read};
+use crate::input::read;
+use crate::input::{Failure, ProgramArgs};
 use crate::verify;
 use udf_runtime::Vm;
 
 /// `udf run`: runs a program on the bytes of `data` as its type says (verified types in
 /// trusted mode, only on the context lengths their proof assumed; `raw` on the checking
 /// engines with `budget`) and prints `r0` and the extents.
-#[allow(clippy::too_many_arguments)]
 pub fn command(
     json: bool,
-    input: &Path,
-    entry: Option<&str>,
-    ty: Option<&str>,
+    program: ProgramArgs<'_>,
     data: &Path,
     engine: Engine,
     harden: bool,
     budget: u64,
 ) -> Result<(), Failure> {
-    let given = ty.map(parse_type).transpose()?;
-    let loaded = load(input, entry)?;
-    let ty = program_type(input, &loaded, given, Some(ProgramType::Raw))?;
+    let input = program.path;
+    let (loaded, ty) = program.load(Some(ProgramType::Raw))?;
     let prog = &loaded.prog;
     let bytes = read(data)?;
     let mut facts = None;

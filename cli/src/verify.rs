@@ -9,7 +9,7 @@ use serde_json::{Value as Json, json};
 use udf_bytecode::{Program, ProgramType};
 use udf_verifier::{Config, Facts, Rejection, Warning};
 
-use crate::input::{Failure, Loaded, load, parse_type, program_type};
+use crate::input::{Failure, Loaded, ProgramArgs};
 use crate::output::emit;
 
 /// The verifier configuration for a type and an optional object size.
@@ -311,15 +311,12 @@ pub fn check_input_size(
 /// `udf verify`: the facts of an accepted program, or its located rejection.
 pub fn command(
     json: bool,
-    input: &Path,
-    entry: Option<&str>,
-    ty: Option<&str>,
+    program: ProgramArgs<'_>,
     ctx_size: Option<u32>,
     budget: u64,
 ) -> Result<bool, Failure> {
-    let given = ty.map(parse_type).transpose()?;
-    let loaded = load(input, entry)?;
-    let ty = program_type(input, &loaded, given, None)?;
+    let input = program.path;
+    let (loaded, ty) = program.load(None)?;
     let ctx_size = ctx_size.or(loaded.ctx_size(ty));
     if !ty.info().verified {
         return Err(Failure::usage(miette!(

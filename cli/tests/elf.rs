@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
+mod common;
+use common::{s, text};
+
 use serde_json::Value;
 
 fn udf(args: &[&str]) -> Output {
@@ -23,13 +26,6 @@ fn udf_in(dir: Option<&Path>, args: &[&str]) -> Output {
         c.current_dir(d);
     }
     c.args(args).output().expect("udf runs")
-}
-
-fn text(o: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
 }
 
 fn json(o: &Output) -> Value {
@@ -98,10 +94,6 @@ fn build(clang: &str, dir: &Path, name: &str, src: &str, cpu: u8) -> PathBuf {
         String::from_utf8_lossy(&out.stderr)
     );
     dir.join(obj)
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 const FILTER: &str = r#"static __attribute__((noinline)) unsigned long byte_at(const unsigned char *p,

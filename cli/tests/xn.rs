@@ -6,16 +6,12 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod common;
+use common::{s, udf};
+
 use serde_json::Value;
 use udf_kernel_glue::MemDevice;
 use udf_kernel_glue::ext::{ExtFs, Flavor};
-
-fn udf(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_udf"))
-        .args(args)
-        .output()
-        .expect("udf runs")
-}
 
 fn text(o: &Output) -> String {
     format!(
@@ -67,10 +63,6 @@ fn poke(img: &Path, at: usize, v: u32) {
 fn peek(img: &Path, at: usize) -> u32 {
     let b = std::fs::read(img).expect("read");
     u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("UTF-8 path")
 }
 
 #[test]

@@ -15,8 +15,8 @@
 //! - the pre-run checks are those of the interpreter for the same program: code from facts
 //!   skips the conservative register check (the verifier decided every read, path by path),
 //!   checked code makes it ([`udf_runtime::pre_run_checks`]);
-//! - [`MachineCode`] is the result: bytes, a region table, optionally Cranelift's disassembly; it has
-//!   no relocation and calls helpers only through the table in the run's environment;
+//! - [`MachineCode`] is the result: bytes, a region table, optionally Cranelift's disassembly;
+//!   it has no relocation and calls helpers only through the table in the run's environment;
 //! - [`Executable`] maps code for this host W^X and runs it (x86-64 hosts); its
 //!   [`Executable::runner`] keeps a run's environment and stack across runs, for the cheapest
 //!   call (what a filter run on every packet wants).
@@ -371,8 +371,8 @@ impl Executable {
         if Target::host() != Some(code.target) {
             return Err(JitError::NotHost(code.target));
         }
-        // SAFETY: `MachineCode` can only be made by `Jit::compile` (its fields are private), which
-        // emits region functions for `code.target`, this host, following the native contract.
+        // SAFETY: `MachineCode` can only be made by `Jit::compile` (its fields are private),
+        // which emits region functions for `code.target`, this host, following the native contract.
         let mut native =
             unsafe { NativeProgram::load(&code.bytes, code.regions.clone(), code.checked) }
                 .map_err(JitError::Load)?;
@@ -386,7 +386,7 @@ impl Executable {
         &self.code
     }
 
-    /// Runs on `ctx` (see [`NativeProgram::run`]). MachineCode compiled from facts refuses, before
+    /// Runs on `ctx` (see [`NativeProgram::run`]). Code compiled from facts refuses, before
     /// running anything, a context whose length the facts do not cover
     /// ([`udf_runtime::FaultKind::ContextRefused`]).
     pub fn run(

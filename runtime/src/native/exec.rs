@@ -92,6 +92,14 @@ impl ExecMemory {
 
 type RegionFn = unsafe extern "C" fn(*mut Env, u64) -> u64;
 
+/// A context as native code sees it: its host address, its length, and 1 when writable.
+fn host_parts(ctx: Context<'_>) -> (u64, u64, u64) {
+    match ctx {
+        Context::ReadOnly(b) => (b.as_ptr() as u64, b.len() as u64, 0),
+        Context::ReadWrite(b) => (b.as_mut_ptr() as u64, b.len() as u64, 1),
+    }
+}
+
 /// Native code loaded and ready to run.
 #[derive(Debug)]
 pub struct NativeProgram {
@@ -299,10 +307,7 @@ impl NativeProgram {
         helpers: &mut dyn Helpers,
         opts: &RunOptions,
     ) -> Result<NativeOutcome, Fault> {
-        let (ctx_ptr, ctx_len, writable) = match ctx {
-            Context::ReadOnly(b) => (b.as_ptr() as u64, b.len() as u64, 0),
-            Context::ReadWrite(b) => (b.as_mut_ptr() as u64, b.len() as u64, 1),
-        };
+        let (ctx_ptr, ctx_len, writable) = host_parts(ctx);
         self.admit(ctx_len)?;
         let stack = vm.fresh_stack();
         let mut regs = [0u64; 11];
@@ -483,10 +488,7 @@ impl<'p> NativeRunner<'p> {
         helpers: &mut dyn Helpers,
         opts: &RunOptions,
     ) -> Result<NativeOutcome, Fault> {
-        let (ctx_ptr, ctx_len, writable) = match ctx {
-            Context::ReadOnly(b) => (b.as_ptr() as u64, b.len() as u64, 0),
-            Context::ReadWrite(b) => (b.as_mut_ptr() as u64, b.len() as u64, 1),
-        };
+        let (ctx_ptr, ctx_len, writable) = host_parts(ctx);
         self.prog.admit(ctx_len)?;
         let state = &mut *self.state;
         let zero = self.prog.stack_use;
