@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 mod common;
-use common::{corpus, s, stderr, tmp, udf};
+use common::{corpus, s, stderr, tmp, udf, xn_slot};
 
 use serde_json::Value;
 
@@ -218,66 +218,18 @@ fn json_gives_one_document_for_every_command_on_success_and_failure() {
         ),
         (
             "xn alloc ok",
-            vec![
-                "xn",
-                "alloc",
-                s(&img),
-                "--fs",
-                "ext2",
-                "--inode",
-                "12",
-                "--slot",
-                "1",
-                "--block",
-                "1000",
-            ],
+            xn_slot("alloc", &img, "12", "1", &["--block", "1000"]),
             0,
         ),
         (
             "xn alloc in use",
-            vec![
-                "xn",
-                "alloc",
-                s(&img),
-                "--fs",
-                "ext2",
-                "--inode",
-                "12",
-                "--slot",
-                "2",
-                "--block",
-                "1",
-            ],
+            xn_slot("alloc", &img, "12", "2", &["--block", "1"]),
             1,
         ),
-        (
-            "xn free ok",
-            vec![
-                "xn",
-                "free",
-                s(&img),
-                "--fs",
-                "ext2",
-                "--inode",
-                "12",
-                "--slot",
-                "1",
-            ],
-            0,
-        ),
+        ("xn free ok", xn_slot("free", &img, "12", "1", &[]), 0),
         (
             "xn free not owned",
-            vec![
-                "xn",
-                "free",
-                s(&img),
-                "--fs",
-                "ext2",
-                "--inode",
-                "12",
-                "--slot",
-                "5",
-            ],
+            xn_slot("free", &img, "12", "5", &[]),
             1,
         ),
         ("demo ok", vec!["demo"], 0),

@@ -6,6 +6,14 @@ use std::path::Path;
 mod common;
 use common::{corpus, s, stderr, tmp, udf};
 
+/// `udf package SRC --entry ext2_inode` with `opts`, written to `out`.
+fn package_ext2_inode(src: &str, opts: &[&str], out: &Path) -> std::process::Output {
+    let mut args = vec!["package", src, "--entry", "ext2_inode"];
+    args.extend_from_slice(opts);
+    args.extend_from_slice(&["-o", s(out)]);
+    udf(&args)
+}
+
 #[test]
 fn package_then_load_prints_as_run() {
     let src = corpus("fs/ext2.udf");
@@ -24,18 +32,7 @@ fn package_then_load_prints_as_run() {
     std::fs::write(&wrong, b"not the kernel's secret").expect("write");
     let pkg = tmp("ext2.pkg");
 
-    let o = udf(&[
-        "package",
-        &src,
-        "--entry",
-        "ext2_inode",
-        "--target",
-        "x86_64",
-        "--key",
-        s(&key),
-        "-o",
-        s(&pkg),
-    ]);
+    let o = package_ext2_inode(&src, &["--target", "x86_64", "--key", s(&key)], &pkg);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 
     let run = udf(&["run", &src, "--entry", "ext2_inode", "--input", s(&input)]);
@@ -84,7 +81,7 @@ fn package_then_load_prints_as_run() {
     // A bytecode package without a key loads too, and runs interpreted (or compiled by the
     // kernel's own JIT when the workspace build enables kernel-glue's `jit` feature).
     let plain = tmp("ext2-plain.pkg");
-    let o = udf(&["package", &src, "--entry", "ext2_inode", "-o", s(&plain)]);
+    let o = package_ext2_inode(&src, &[], &plain);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let o = udf(&["kernel", "load", s(&plain), "--input", s(&input)]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
@@ -115,16 +112,7 @@ fn package_then_load_prints_as_run() {
     // An empty key file is a usage error.
     let empty = tmp("empty.key");
     std::fs::write(&empty, b"").expect("write");
-    let o = udf(&[
-        "package",
-        &src,
-        "--entry",
-        "ext2_inode",
-        "--key",
-        s(&empty),
-        "-o",
-        s(&bad),
-    ]);
+    let o = package_ext2_inode(&src, &["--key", s(&empty)], &bad);
     assert_eq!(o.status.code(), Some(2));
 }
 
@@ -141,18 +129,9 @@ fn require_tag_refuses_packages_without_a_tag() {
     std::fs::write(&wrong, b"not the kernel's secret").expect("write");
     let plain = tmp("tag-plain.pkg");
     let signed = tmp("tag-signed.pkg");
-    let o = udf(&["package", &src, "--entry", "ext2_inode", "-o", s(&plain)]);
+    let o = package_ext2_inode(&src, &[], &plain);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let o = udf(&[
-        "package",
-        &src,
-        "--entry",
-        "ext2_inode",
-        "--key",
-        s(&key),
-        "-o",
-        s(&signed),
-    ]);
+    let o = package_ext2_inode(&src, &["--key", s(&key)], &signed);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 
     // Without the policy the unsigned package loads.

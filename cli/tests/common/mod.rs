@@ -50,3 +50,26 @@ pub fn corpus(rel: &str) -> String {
 pub fn s(p: &Path) -> &str {
     p.to_str().expect("UTF-8 path")
 }
+
+/// `udf xn OP IMAGE --fs ext2 --inode INODE --slot SLOT`, then `more`.
+pub fn xn_slot<'a>(
+    op: &'a str,
+    img: &'a Path,
+    inode: &'a str,
+    slot: &'a str,
+    more: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec![
+        "xn",
+        op,
+        s(img),
+        "--fs",
+        "ext2",
+        "--inode",
+        inode,
+        "--slot",
+        slot,
+    ];
+    args.extend_from_slice(more);
+    args
+}

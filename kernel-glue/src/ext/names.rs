@@ -94,28 +94,25 @@ impl ExtFs {
                 return Some(format!("group {g}'s reserved descriptor blocks"));
             }
         }
-        if b == d.block_bitmap {
-            return Some(format!("group {g}'s block bitmap"));
-        }
-        if b == d.inode_bitmap {
-            return Some(format!("group {g}'s inode bitmap"));
-        }
-        if d.inode_table <= b && b < d.inode_table + sb.itable_blocks() {
-            return Some(format!("group {g}'s inode table"));
-        }
-        // Another group's metadata may lie here (flex_bg).
-        for (h, d) in self.groups.iter().enumerate() {
-            if b == d.block_bitmap {
-                return Some(format!("group {h}'s block bitmap"));
-            }
-            if b == d.inode_bitmap {
-                return Some(format!("group {h}'s inode bitmap"));
-            }
-            if d.inode_table <= b && b < d.inode_table + sb.itable_blocks() {
-                return Some(format!("group {h}'s inode table"));
-            }
-        }
-        None
+        // The group's own bitmaps and inode table, else another group's (flex_bg).
+        let g = g as usize;
+        core::iter::once((g, d))
+            .chain(self.groups.iter().enumerate())
+            .find_map(|(h, d)| self.group_metadata(h, d, b))
+    }
+
+    /// What block `b` is among group `g`'s bitmaps and inode table (`d`, its descriptor).
+    fn group_metadata(&self, g: usize, d: &Group, b: u64) -> Option<String> {
+        let what = if b == d.block_bitmap {
+            "block bitmap"
+        } else if b == d.inode_bitmap {
+            "inode bitmap"
+        } else if d.inode_table <= b && b < d.inode_table + self.sb.itable_blocks() {
+            "inode table"
+        } else {
+            return None;
+        };
+        Some(format!("group {g}'s {what}"))
     }
 
     /// An object by name: `inode 12`, `inode 12 indirect block 37` (the inode the metadata
