@@ -183,6 +183,24 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// A list: its count field (bounded by `min..=max`, with room for that many items of `size`
+    /// bytes and `after` bytes behind them), then each item as `item` reads it.
+    fn list<T>(
+        &mut self,
+        what: &'static str,
+        (min, max): (u64, u64),
+        (size, after): (u64, u64),
+        mut item: impl FnMut(&mut Self) -> Result<T, PackageError>,
+    ) -> Result<Vec<T>, PackageError> {
+        let n = self.count(what, min, max)?;
+        self.expect_items(n as u64, size, after)?;
+        let mut items = Vec::with_capacity(n);
+        for _ in 0..n {
+            items.push(item(self)?);
+        }
+        Ok(items)
+    }
+
     /// A count field bounded by `min..=max`.
     fn count(&mut self, what: &'static str, min: u64, max: u64) -> Result<usize, PackageError> {
         let at = self.at();
@@ -245,24 +263,18 @@ fn parse_facts(r: &mut Reader<'_>) -> Result<FactsSection, PackageError> {
     let max_extents = r.u64()?;
     let stack_use = r.u32()?;
     let max_frames = r.u32()?;
-    let n_loops = r.count("loop count", 0, MAX_SLOTS as u64)?;
-    r.expect_items(n_loops as u64, 16, 4)?;
-    let mut loops = Vec::with_capacity(n_loops);
-    for _ in 0..n_loops {
-        loops.push(LoopEntry {
+    let loops = r.list("loop count", (0, MAX_SLOTS as u64), (16, 4), |r| {
+        Ok(LoopEntry {
             head: r.u32()?,
             tail: r.u32()?,
             max_iterations: r.u64()?,
-        });
-    }
-    let n_access = r.count("access count", 0, MAX_SLOTS as u64)?;
-    r.expect_items(n_access as u64, 1, 0)?;
-    let mut access = Vec::with_capacity(n_access);
-    for _ in 0..n_access {
+        })
+    })?;
+    let access = r.list("access count", (0, MAX_SLOTS as u64), (1, 0), |r| {
         let at = r.at();
         let value = r.u8()?;
-        access.push(access_from_byte(value).ok_or(PackageError::Access { at, value })?);
-    }
+        access_from_byte(value).ok_or(PackageError::Access { at, value })
+    })?;
     r.finish()?;
     Ok(FactsSection {
         max_insns,
@@ -291,15 +303,12 @@ fn parse_native(r: &mut Reader<'_>) -> Result<NativeSection, PackageError> {
             });
         }
     }
-    let n_regions = r.count("region count", 1, MAX_REGIONS as u64)?;
-    r.expect_items(n_regions as u64, 8, 4)?;
-    let mut regions = Vec::with_capacity(n_regions);
-    for _ in 0..n_regions {
-        regions.push(RegionEntry {
+    let regions = r.list("region count", (1, MAX_REGIONS as u64), (8, 4), |r| {
+        Ok(RegionEntry {
             start: r.u32()?,
             offset: r.u32()?,
-        });
-    }
+        })
+    })?;
     let code_len = r.count("code length", 1, MAX_CODE_LEN as u64)?;
     let code = r.take(code_len)?.to_vec();
     r.finish()?;
@@ -311,17 +320,14 @@ fn parse_native(r: &mut Reader<'_>) -> Result<NativeSection, PackageError> {
 }
 
 fn parse_source_map(r: &mut Reader<'_>) -> Result<Vec<SourceSpan>, PackageError> {
-    let n = r.count("source map count", 0, MAX_SLOTS as u64)?;
-    r.expect_items(n as u64, 16, 0)?;
-    let mut spans = Vec::with_capacity(n);
-    for _ in 0..n {
-        spans.push(SourceSpan {
+    let spans = r.list("source map count", (0, MAX_SLOTS as u64), (16, 0), |r| {
+        Ok(SourceSpan {
             start_line: r.u32()?,
             start_col: r.u32()?,
             end_line: r.u32()?,
             end_col: r.u32()?,
-        });
-    }
+        })
+    })?;
     r.finish()?;
     Ok(spans)
 }
