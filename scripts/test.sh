@@ -73,9 +73,14 @@ echo "== dependency invariants (ARCHITECTURE.md)"
 deps() { cargo tree -q -e normal -p "$@" --prefix none | awk '{print $1}' | sort -u | grep -v "^$1\$" || true; }
 [ -z "$(deps udf-bytecode)" ] || { echo "udf-bytecode must depend on nothing: $(deps udf-bytecode)" >&2; exit 1; }
 [ "$(deps udf-verifier)" = "udf-bytecode" ] || { echo "udf-verifier may depend on udf-bytecode only: $(deps udf-verifier)" >&2; exit 1; }
-[ "$(deps udf-runtime --no-default-features | tr '\n' ' ')" = "udf-bytecode udf-verifier " ] || { echo "udf-runtime's core may depend on udf-bytecode and udf-verifier only: $(deps udf-runtime --no-default-features)" >&2; exit 1; }
-# With std, executable memory adds memmap2 (and its libc) and nothing else.
-[ "$(deps udf-runtime | tr '\n' ' ')" = "libc memmap2 udf-bytecode udf-verifier " ] || { echo "udf-runtime (std) may add memmap2 only: $(deps udf-runtime)" >&2; exit 1; }
+# The runtime's core: the bytecode, the verifier, and the HMAC crates (it maps native code only
+# from package bytes it authenticated itself, with the one implementation of the tag).
+direct() { cargo tree -q -e normal --depth 1 -p "$@" --prefix none | awk '{print $1}' | sort -u | grep -v "^$1\$" || true; }
+[ "$(direct udf-runtime --no-default-features | tr '\n' ' ')" = "hmac sha2 udf-bytecode udf-verifier " ] || { echo "udf-runtime's core may depend on udf-bytecode, udf-verifier, hmac and sha2 only: $(direct udf-runtime --no-default-features)" >&2; exit 1; }
+# With std, executable memory adds memmap2 and nothing else.
+[ "$(direct udf-runtime | tr '\n' ' ')" = "hmac memmap2 sha2 udf-bytecode udf-verifier " ] || { echo "udf-runtime (std) may add memmap2 only: $(direct udf-runtime)" >&2; exit 1; }
+# kernel-glue maps no code itself.
+if grep -rn unsafe kernel-glue/src | grep -v 'forbid(unsafe_code)'; then echo "kernel-glue must hold no unsafe" >&2; exit 1; fi
 # The JIT builds on the verifier's facts and the runtime's native contract; nothing below it
 # knows about it.
 for c in udf-bytecode udf-verifier udf-runtime; do

@@ -17,7 +17,7 @@ use udf_jit::{Jit, Mode};
 use udf_kernel_glue::ext::{ExtFs, Flavor, SlotRequest};
 use udf_kernel_glue::package::{NativeMode, NativeSection};
 use udf_kernel_glue::xn::{Op, Patch};
-use udf_kernel_glue::{MemDevice, Package, Policy, Table, Target};
+use udf_kernel_glue::{MemDevice, Package, Policy, Table};
 use udf_runtime::Extent;
 
 const KEY: &[u8] = b"udf-bench: the kernel's key for the toolchain's packages";
@@ -53,7 +53,7 @@ fn interp_kernel(mods: &[udf_compiler::Module]) -> Kernel {
 
 /// The udfs as signed native packages for this host, loaded through the download path.
 fn native_kernel(mods: &[udf_compiler::Module]) -> Option<Kernel> {
-    let host = udf_jit::Target::host()?;
+    let host = udf_kernel_glue::Target::host()?;
     let mut jit = Jit::new(host).expect("host ISA");
     let mut table = Table::new();
     let policy = Policy {
@@ -69,8 +69,7 @@ fn native_kernel(mods: &[udf_compiler::Module]) -> Option<Kernel> {
             regions: code.regions().to_vec(),
             code: code.bytes().to_vec(),
         };
-        let target = Target::parse(host.name()).expect("a package target");
-        let mut pkg = Package::new(&e.name, &e.facts, target, Some(native));
+        let mut pkg = Package::new(&e.name, &e.facts, Some(host), Some(native));
         pkg.sign(KEY).expect("a key");
         let id = table
             .load(&pkg.to_bytes(), &policy)

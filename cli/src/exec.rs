@@ -2,7 +2,7 @@
 //! host JIT) lives in [`udf_filetests::typed`], shared with the test files.
 
 pub use udf_filetests::typed::{
-    Code, MAX_EXTENTS, TypedRun, jit, jit_checked, run_code, run_typed, run_typed_native,
+    MAX_EXTENTS, Runnable, TypedRun, jit, jit_checked, run_code, run_typed, run_typed_native,
 };
 use udf_runtime::Extent;
 

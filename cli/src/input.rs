@@ -288,15 +288,56 @@ pub fn load_program(path: &Path) -> Result<Program, Failure> {
     load(path, None).map(|l| l.prog)
 }
 
-/// Reads and compiles a `.udf` source: its text and every entry point, or every compile error.
-pub fn compile_source(path: &Path) -> Result<(String, Module), Failure> {
-    let src = String::from_utf8(read(path)?).map_err(|_| {
+/// Reads a text file (not UTF-8: a usage error, `udf::io`).
+pub fn read_text(path: &Path) -> Result<String, Failure> {
+    String::from_utf8(read(path)?).map_err(|_| {
         Failure::usage(miette!(
             code = "udf::io",
             "{}: not UTF-8 text",
             path.display()
         ))
-    })?;
+    })
+}
+
+/// [`compile_source`] for a command that `takes` only `.udf` sources (anything else is a usage
+/// error: `{path}: {takes}`).
+pub fn compile_source_only(path: &Path, takes: &str) -> Result<(String, Module), Failure> {
+    if !is_source(path) {
+        return Err(Failure::usage(miette!(
+            code = "udf::usage",
+            "{}: {takes}",
+            path.display()
+        )));
+    }
+    compile_source(path)
+}
+
+/// The program arguments of `udf run`, `verify`, `jit` and `package`: the file, `--entry` and
+/// `--type`.
+#[derive(Clone, Copy, Debug)]
+pub struct ProgramArgs<'a> {
+    /// `.udf` source, `.s` text, an ELF object or raw bytecode.
+    pub path: &'a Path,
+    /// The entry point or ELF function.
+    pub entry: Option<&'a str>,
+    /// `--type`, unparsed.
+    pub ty: Option<&'a str>,
+}
+
+impl ProgramArgs<'_> {
+    /// Loads the program (see [`load`]) and its type (see [`program_type`]: `--type` is parsed
+    /// before the program is read; `default` when neither the program nor `--type` gives one).
+    pub fn load(&self, default: Option<ProgramType>) -> Result<(Loaded, ProgramType), Failure> {
+        let given = self.ty.map(parse_type).transpose()?;
+        let loaded = load(self.path, self.entry)?;
+        let ty = program_type(self.path, &loaded, given, default)?;
+        Ok((loaded, ty))
+    }
+}
+
+/// Reads and compiles a `.udf` source: its text and every entry point, or every compile error.
+pub fn compile_source(path: &Path) -> Result<(String, Module), Failure> {
+    let src = read_text(path)?;
     match udf_compiler::compile(&path.display().to_string(), &src) {
         Ok(module) => Ok((src, module)),
         Err(diags) => Err(Failure::compile(&diags)),
@@ -597,4 +638,62 @@ pub fn report_location(r: &Report) -> (Option<String>, Option<usize>, Option<usi
         ),
         Err(_) => (None, None, None),
     }
+}
+
+/// The program type: a `.udf` entry point's (`--type`, when given, must agree), an ELF
+/// function's section's (`--type`, when given, must agree; required when the section names no
+/// type, and the program's helper calls are then checked against it), else `--type`, else
+/// `default` (`None`: `--type` is required). `--type` is parsed before the program is read.
+pub fn program_type(
+    input: &Path,
+    loaded: &Loaded,
+    given: Option<ProgramType>,
+    default: Option<ProgramType>,
+) -> Result<ProgramType, Failure> {
+    if let Some(c) = &loaded.c {
+        return match (c.ty, given) {
+            (Some(s), Some(t)) if s != t => Err(Failure::usage(miette!(
+                code = "udf::usage",
+                help = "the section name fixes the type: leave --type out",
+                "--type {t}: function `{}` is in section `{}`, which gives it type {s}",
+                c.name,
+                c.section
+            ))),
+            (Some(s), _) => Ok(s),
+            (None, Some(t)) => {
+                udf_compiler::elf::check_helpers(c, t).map_err(|e| elf_failure(input, &e))?;
+                Ok(t)
+            }
+            (None, None) => Err(Failure::usage(miette!(
+                code = "udf::usage",
+                help = "name the section filter, owns, acl or size (__attribute__((section(\"owns\")))), or give --type",
+                "{}: function `{}` is in section `{}`, which names no program type: give --type",
+                input.display(),
+                c.name,
+                c.section
+            ))),
+        };
+    }
+    match (&loaded.entry, given, default) {
+        (Some(e), Some(t), _) if t != e.ty => Err(Failure::usage(miette!(
+            code = "udf::usage",
+            help = "a .udf entry point fixes its type: leave --type out",
+            "--type {t}: entry point `{}` is a {} program",
+            e.name,
+            e.ty
+        ))),
+        (Some(e), _, _) => Ok(e.ty),
+        (None, Some(t), _) => Ok(t),
+        (None, None, Some(t)) => Ok(t),
+        (None, None, None) => Err(Failure::usage(miette!(
+            code = "udf::usage",
+            "--type is required for .s and .bin input (filter, owns, acl or size)"
+        ))),
+    }
+}
+
+/// A `--type` argument.
+pub fn parse_type(ty: &str) -> Result<ProgramType, Failure> {
+    ty.parse()
+        .map_err(|e| Failure::usage(miette!(code = "udf::usage", "--type {ty}: {e}")))
 }

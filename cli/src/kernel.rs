@@ -13,7 +13,7 @@ use udf_kernel_glue::package::{NativeMode, NativeSection, SourceSpan};
 use udf_kernel_glue::{LoadError, Package, Policy, Table, Target};
 use udf_runtime::Vm;
 
-use crate::input::{Failure, Loaded, read};
+use crate::input::{Failure, Loaded, ProgramArgs, read};
 use crate::verify;
 
 /// What `udf package` takes besides the program.
@@ -122,12 +122,15 @@ pub fn package(
     opts: PackageOptions<'_>,
 ) -> Result<(), Failure> {
     let usage = |msg: String| Failure::usage(miette!(code = "udf::usage", "{msg}"));
-    let target = Target::parse(opts.target).ok_or_else(|| {
-        usage(format!(
-            "--target {}: expected none, x86_64, aarch64 or riscv64",
-            opts.target
-        ))
-    })?;
+    // `none`: a bytecode package.
+    let target = match opts.target {
+        "none" => None,
+        name => Some(Target::parse(name).ok_or_else(|| {
+            usage(format!(
+                "--target {name}: expected none, x86_64, aarch64 or riscv64"
+            ))
+        })?),
+    };
     if !ty.info().verified {
         return Err(usage(format!(
             "`{ty}` programs cannot be packaged (a kernel installs verified types only)"
@@ -149,8 +152,7 @@ pub fn package(
     let conf = verify::config(ty, ctx_size, udf_verifier::DEFAULT_BUDGET);
     let facts = udf_verifier::verify(&loaded.prog, &conf)
         .map_err(|e| Failure::refused(verify::report(input, loaded, &e)))?;
-    // The JIT's targets are named as the package's (which adds `none`).
-    let native = match udf_jit::Target::parse(target.name()) {
+    let native = match target {
         None => None,
         Some(t) => {
             let jit_err = |e: udf_jit::JitError| {
@@ -197,7 +199,7 @@ pub fn package(
             "name": pkg.name,
             "type": ty.name(),
             "ctx_size": ctx_size,
-            "target": target.name(),
+            "target": target.map_or("none", Target::name),
             "instructions": loaded.prog.len(),
             "native_bytes": native_len,
             "source_map": pkg.source_map.is_some(),
@@ -206,6 +208,7 @@ pub fn package(
         }));
     } else {
         let native = if pkg.native.is_some() {
+            let target = target.map_or("none", Target::name);
             format!(", {native_len} bytes of {target} code")
         } else {
             String::new()
@@ -311,4 +314,15 @@ pub fn load(
         ],
     );
     Ok(())
+}
+
+/// `udf package`: the program and its type as for `udf verify`, then [`package`].
+pub fn package_command(
+    json: bool,
+    program: ProgramArgs<'_>,
+    opts: crate::kernel::PackageOptions<'_>,
+) -> Result<(), Failure> {
+    let input = program.path;
+    let (loaded, ty) = program.load(None)?;
+    package(json, input, &loaded, ty, opts)
 }

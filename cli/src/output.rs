@@ -5,12 +5,13 @@
 //! end with [`finish`]: `{"status": N, "errors": [...], ...the command's fields}`, every error
 //! `{"code", "message", "file", "line", "col"}` with `null` where there is no location.
 
+use std::path::Path;
 use std::sync::{Mutex, PoisonError};
 
-use miette::Report;
+use miette::{Report, miette};
 use serde_json::{Map, Value as Json, json};
 
-use crate::input::report_location;
+use crate::input::{Failure, report_location};
 
 /// The fields emitted so far.
 static DOC: Mutex<Option<Map<String, Json>>> = Mutex::new(None);
@@ -75,4 +76,15 @@ pub fn json_requested<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> bool {
         .map(AsRef::as_ref)
         .take_while(|a| *a != "--")
         .any(|a| a == "--json")
+}
+
+/// Writes `bytes` to `path` (a failure is a usage error: `udf::io`, exit 2).
+pub fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
+    std::fs::write(path, bytes).map_err(|e| {
+        Failure::usage(miette!(
+            code = "udf::io",
+            "cannot write {}: {e}",
+            path.display()
+        ))
+    })
 }

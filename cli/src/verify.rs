@@ -4,12 +4,13 @@
 
 use std::path::Path;
 
-use miette::{LabeledSpan, MietteDiagnostic, NamedSource, Report};
+use miette::{LabeledSpan, MietteDiagnostic, NamedSource, Report, miette};
 use serde_json::{Value as Json, json};
 use udf_bytecode::{Program, ProgramType};
 use udf_verifier::{Config, Facts, Rejection, Warning};
 
-use crate::input::Loaded;
+use crate::input::{Failure, Loaded, ProgramArgs};
+use crate::output::emit;
 
 /// The verifier configuration for a type and an optional object size.
 pub fn config(ty: ProgramType, ctx_size: Option<u32>, budget: u64) -> Config {
@@ -18,7 +19,6 @@ pub fn config(ty: ProgramType, ctx_size: Option<u32>, budget: u64) -> Config {
     c.budget = budget;
     c
 }
-
 
 /// The rejection as a located diagnostic: on the source line (`.s`) or the source span the
 /// instruction was compiled from (`.udf`), else on the instruction.
@@ -292,4 +292,39 @@ pub fn check_input_size(
         "{}: the input is {got} bytes, {how} the {want} bytes the {ty} program{of} takes ({layout}): refused, nothing ran",
         data.display(),
     )))
+}
+
+/// `udf verify`: the facts of an accepted program, or its located rejection.
+pub fn command(
+    json: bool,
+    program: ProgramArgs<'_>,
+    ctx_size: Option<u32>,
+    budget: u64,
+) -> Result<bool, Failure> {
+    let input = program.path;
+    let (loaded, ty) = program.load(None)?;
+    let ctx_size = ctx_size.or(loaded.ctx_size(ty));
+    if !ty.info().verified {
+        return Err(Failure::usage(miette!(
+            code = "udf::usage",
+            "`{ty}` programs are not verified (they run on the checking engines only)"
+        )));
+    }
+    match udf_verifier::verify(&loaded.prog, &config(ty, ctx_size, budget)) {
+        Ok(facts) => {
+            if json {
+                emit(facts_json(ty, &loaded.prog, &facts));
+            } else {
+                print!("{}", facts_text(ty, &loaded.prog, &facts));
+            }
+            Ok(true)
+        }
+        Err(e) => {
+            if json {
+                emit(rejection_json(input, &loaded, &e));
+            }
+            let hint = ctx_size_hint(ty, ctx_size, &e);
+            Err(Failure::refused(report_hinted(input, &loaded, &e, hint)))
+        }
+    }
 }

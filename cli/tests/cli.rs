@@ -1,27 +1,9 @@
 //! The `udf` binary's contract: outputs and exit statuses (0 ok, 1 refused, 2 usage/unreadable).
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
 
-fn udf(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_udf"))
-        .args(args)
-        .output()
-        .expect("udf runs")
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("udf-cli-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir.join(name)
-}
-
-fn text(o: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
+mod common;
+use common::{corpus, text, tmp, udf};
 
 #[test]
 fn asm_disasm_run_roundtrip() {
@@ -329,11 +311,6 @@ fn jit_engine_agrees_and_jit_prints_code_for_every_target() {
     // Unverifiable programs of verified types are refused before any code is made.
     let o = udf(&["jit", s, "--type", "size", "--ctx-size", "3"]);
     assert_eq!(o.status.code(), Some(1), "{:?}", text(&o));
-}
-
-/// `corpus/` beside this crate.
-fn corpus(rel: &str) -> String {
-    format!("{}/../corpus/{rel}", env!("CARGO_MANIFEST_DIR"))
 }
 
 /// 1-based line and column of the first occurrence of `needle` in `path`.

@@ -6,42 +6,16 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod common;
+use common::{corpus, s, stderr, tmp, udf, xn_slot};
+
 use serde_json::Value;
-
-fn udf(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_udf"))
-        .args(args)
-        .output()
-        .expect("udf runs")
-}
-
-fn corpus(rel: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../corpus")
-        .join(rel)
-        .display()
-        .to_string()
-}
 
 /// A real capture of the shared test data (read only: copies are made to change it).
 fn capture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../shared/testdata/libpcap/captures")
         .join(name)
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("udf-contract-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir.join(name)
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// Checks the `--json` contract on one invocation and returns its document: stdout is exactly
@@ -244,66 +218,18 @@ fn json_gives_one_document_for_every_command_on_success_and_failure() {
         ),
         (
             "xn alloc ok",
-            vec![
-                "xn",
-                "alloc",
-                s(&img),
-                "--fs",
-                "ext2",
-                "--inode",
-                "12",
-                "--slot",
-                "1",
-                "--block",
-                "1000",
-            ],
+            xn_slot("alloc", &img, "12", "1", &["--block", "1000"]),
             0,
         ),
         (
             "xn alloc in use",
-            vec![
-                "xn",
-                "alloc",
-                s(&img),
-                "--fs",
-                "ext2",
-                "--inode",
-                "12",
-                "--slot",
-                "2",
-                "--block",
-                "1",
-            ],
+            xn_slot("alloc", &img, "12", "2", &["--block", "1"]),
             1,
         ),
-        (
-            "xn free ok",
-            vec![
-                "xn",
-                "free",
-                s(&img),
-                "--fs",
-                "ext2",
-                "--inode",
-                "12",
-                "--slot",
-                "1",
-            ],
-            0,
-        ),
+        ("xn free ok", xn_slot("free", &img, "12", "1", &[]), 0),
         (
             "xn free not owned",
-            vec![
-                "xn",
-                "free",
-                s(&img),
-                "--fs",
-                "ext2",
-                "--inode",
-                "12",
-                "--slot",
-                "5",
-            ],
+            xn_slot("free", &img, "12", "5", &[]),
             1,
         ),
         ("demo ok", vec!["demo"], 0),

@@ -4,41 +4,15 @@
 //! the engines (and `--harden`) agree on regions placed by address and on wrapping `LD_IND`;
 //! and they refuse the same programs.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn udf(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_udf"))
-        .args(args)
-        .output()
-        .expect("udf runs")
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("udf-engine-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir.join(name)
-}
+mod common;
+use common::{corpus, text, tmp, udf};
 
 fn write(name: &str, bytes: &[u8]) -> String {
     let p = tmp(name);
     std::fs::write(&p, bytes).expect("write");
     p.display().to_string()
-}
-
-fn corpus(rel: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../corpus")
-        .join(rel)
-        .display()
-        .to_string()
-}
-
-fn text(o: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
 }
 
 /// The engine choices of `udf run` for a verified program.

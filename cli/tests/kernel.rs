@@ -1,36 +1,17 @@
 //! `udf package` and `udf kernel load`: a corpus owns-udf packaged with x86-64 code and a key,
 //! loaded with the key, prints what `udf run` prints; with the wrong key it is refused (exit 1).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 
-fn udf(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_udf"))
-        .args(args)
-        .output()
-        .expect("udf runs")
-}
+mod common;
+use common::{corpus, s, stderr, tmp, udf};
 
-fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("udf-kernel-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir.join(name)
-}
-
-fn corpus(rel: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../corpus")
-        .join(rel)
-        .display()
-        .to_string()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("UTF-8 path")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+/// `udf package SRC --entry ext2_inode` with `opts`, written to `out`.
+fn package_ext2_inode(src: &str, opts: &[&str], out: &Path) -> std::process::Output {
+    let mut args = vec!["package", src, "--entry", "ext2_inode"];
+    args.extend_from_slice(opts);
+    args.extend_from_slice(&["-o", s(out)]);
+    udf(&args)
 }
 
 #[test]
@@ -51,18 +32,7 @@ fn package_then_load_prints_as_run() {
     std::fs::write(&wrong, b"not the kernel's secret").expect("write");
     let pkg = tmp("ext2.pkg");
 
-    let o = udf(&[
-        "package",
-        &src,
-        "--entry",
-        "ext2_inode",
-        "--target",
-        "x86_64",
-        "--key",
-        s(&key),
-        "-o",
-        s(&pkg),
-    ]);
+    let o = package_ext2_inode(&src, &["--target", "x86_64", "--key", s(&key)], &pkg);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 
     let run = udf(&["run", &src, "--entry", "ext2_inode", "--input", s(&input)]);
@@ -111,7 +81,7 @@ fn package_then_load_prints_as_run() {
     // A bytecode package without a key loads too, and runs interpreted (or compiled by the
     // kernel's own JIT when the workspace build enables kernel-glue's `jit` feature).
     let plain = tmp("ext2-plain.pkg");
-    let o = udf(&["package", &src, "--entry", "ext2_inode", "-o", s(&plain)]);
+    let o = package_ext2_inode(&src, &[], &plain);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let o = udf(&["kernel", "load", s(&plain), "--input", s(&input)]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
@@ -142,16 +112,7 @@ fn package_then_load_prints_as_run() {
     // An empty key file is a usage error.
     let empty = tmp("empty.key");
     std::fs::write(&empty, b"").expect("write");
-    let o = udf(&[
-        "package",
-        &src,
-        "--entry",
-        "ext2_inode",
-        "--key",
-        s(&empty),
-        "-o",
-        s(&bad),
-    ]);
+    let o = package_ext2_inode(&src, &["--key", s(&empty)], &bad);
     assert_eq!(o.status.code(), Some(2));
 }
 
@@ -168,18 +129,9 @@ fn require_tag_refuses_packages_without_a_tag() {
     std::fs::write(&wrong, b"not the kernel's secret").expect("write");
     let plain = tmp("tag-plain.pkg");
     let signed = tmp("tag-signed.pkg");
-    let o = udf(&["package", &src, "--entry", "ext2_inode", "-o", s(&plain)]);
+    let o = package_ext2_inode(&src, &[], &plain);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let o = udf(&[
-        "package",
-        &src,
-        "--entry",
-        "ext2_inode",
-        "--key",
-        s(&key),
-        "-o",
-        s(&signed),
-    ]);
+    let o = package_ext2_inode(&src, &["--key", s(&key)], &signed);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 
     // Without the policy the unsigned package loads.

@@ -6,16 +6,12 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod common;
+use common::{s, udf, xn_slot};
+
 use serde_json::Value;
 use udf_kernel_glue::MemDevice;
 use udf_kernel_glue::ext::{ExtFs, Flavor};
-
-fn udf(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_udf"))
-        .args(args)
-        .output()
-        .expect("udf runs")
-}
 
 fn text(o: &Output) -> String {
     format!(
@@ -69,25 +65,11 @@ fn peek(img: &Path, at: usize) -> u32 {
     u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
 }
 
-fn s(p: &Path) -> &str {
-    p.to_str().expect("UTF-8 path")
-}
-
 #[test]
 fn freeing_an_empty_slot_says_so_exits_1_and_writes_nothing() {
     let img = image("empty");
     let before = std::fs::read(&img).expect("read");
-    let o = udf(&[
-        "xn",
-        "free",
-        s(&img),
-        "--fs",
-        "ext2",
-        "--inode",
-        "12",
-        "--slot",
-        "5",
-    ]);
+    let o = udf(&xn_slot("free", &img, "12", "5", &[]));
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let t = text(&o);
     assert!(
@@ -95,18 +77,7 @@ fn freeing_an_empty_slot_says_so_exits_1_and_writes_nothing() {
         "{t}"
     );
     assert!(!t.contains("block 0"), "{t}");
-    let o = udf(&[
-        "xn",
-        "free",
-        s(&img),
-        "--fs",
-        "ext2",
-        "--inode",
-        "12",
-        "--slot",
-        "5",
-        "--json",
-    ]);
+    let o = udf(&xn_slot("free", &img, "12", "5", &["--json"]));
     assert_eq!(o.status.code(), Some(1));
     let v: Value = serde_json::from_slice(&o.stdout).expect("JSON");
     assert_eq!(v["errors"][0]["code"], "udf::xn::empty-slot", "{v}");
@@ -125,19 +96,7 @@ fn refusals_and_rebuild_reports_name_inodes_and_slots() {
     // A block another inode holds.
     let before = std::fs::read(&img).expect("read");
     let block = held.to_string();
-    let o = udf(&[
-        "xn",
-        "alloc",
-        s(&img),
-        "--fs",
-        "ext2",
-        "--inode",
-        "13",
-        "--slot",
-        "4",
-        "--block",
-        &block,
-    ]);
+    let o = udf(&xn_slot("alloc", &img, "13", "4", &["--block", &block]));
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let t = text(&o);
     assert!(
@@ -175,19 +134,7 @@ fn refusals_and_rebuild_reports_name_inodes_and_slots() {
     assert!(t.contains("(held by inode 14 slot 3)"), "{t}");
     assert!(!t.contains(" + ") && !t.contains("object at"), "{t}");
     // An inconsistent image is refused for alloc, naming the problem.
-    let o = udf(&[
-        "xn",
-        "alloc",
-        s(&img),
-        "--fs",
-        "ext2",
-        "--inode",
-        "12",
-        "--slot",
-        "5",
-        "--block",
-        "5000",
-    ]);
+    let o = udf(&xn_slot("alloc", &img, "12", "5", &["--block", "5000"]));
     assert_eq!(o.status.code(), Some(1));
     let t = text(&o);
     assert!(t.contains("inode 13 slot 4"), "{t}");

@@ -14,7 +14,7 @@ use udf_runtime::Vm;
 use udf_verifier::Verified;
 
 use crate::Verdict;
-use crate::typed::{Code, TypedRun, jit, run_code};
+use crate::typed::{Runnable, TypedRun, jit, run_code};
 
 /// One way of running a program.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -121,7 +121,7 @@ pub fn run_on(
     let code = match (ex, verified) {
         (Executor::Interpreter, v) => {
             match udf_runtime::prepare(prog, &udf_runtime::pre_run_checks(ty, v.is_some())) {
-                Ok(c) => Code::Interp({
+                Ok(c) => Runnable::Interp({
                     compiled = c;
                     &compiled
                 }),
@@ -135,9 +135,9 @@ pub fn run_on(
                 _ => udf_jit::Mode::Checked,
             };
             match jit(prog, ty, mode) {
-                Ok(exe) => Code::Native({
+                Ok(exe) => Runnable::Native({
                     native = exe;
-                    &native
+                    native.native()
                 }),
                 Err(e) => return Ok(Ran::Faulted(format!("JIT: {e}"))),
             }

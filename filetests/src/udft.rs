@@ -48,7 +48,7 @@ use udf_runtime::{Compiled, Extent, Vm};
 
 use crate::Verdict;
 use crate::every::{Executor, Ran, run_on};
-use crate::typed::{Code, TypedRun, run_code};
+use crate::typed::{Runnable, TypedRun, run_code};
 
 /// A parsed `.udft` file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -418,7 +418,7 @@ impl Runner<'_> {
                             .map_err(|e| format!("pre-run checks: {e}"))?;
                     v.insert(c);
                 }
-                Code::Interp(&self.interp[&i])
+                Runnable::Interp(&self.interp[&i])
             }
             Executor::JitTrusted => {
                 if let std::collections::hash_map::Entry::Vacant(v) = self.native.entry((i, size)) {
@@ -426,7 +426,7 @@ impl Runner<'_> {
                         .map_err(|e| format!("JIT: {e}"))?;
                     v.insert(exe);
                 }
-                Code::Native(&self.native[&(i, size)])
+                Runnable::Native(self.native[&(i, size)].native())
             }
             other => {
                 return match run_on(

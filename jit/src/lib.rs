@@ -15,8 +15,8 @@
 //! - the pre-run checks are those of the interpreter for the same program: code from facts
 //!   skips the conservative register check (the verifier decided every read, path by path),
 //!   checked code makes it ([`udf_runtime::pre_run_checks`]);
-//! - [`Code`] is the result: bytes, a region table, optionally Cranelift's disassembly; it has
-//!   no relocation and calls helpers only through the table in the run's environment;
+//! - [`MachineCode`] is the result: bytes, a region table, optionally Cranelift's disassembly;
+//!   it has no relocation and calls helpers only through the table in the run's environment;
 //! - [`Executable`] maps code for this host W^X and runs it (x86-64 hosts); its
 //!   [`Executable::runner`] keeps a run's environment and stack across runs, for the cheapest
 //!   call (what a filter run on every packet wants).
@@ -43,52 +43,15 @@ use udf_runtime::native::{LoadError, NativeOutcome, NativeProgram, NativeRunner,
 use udf_runtime::{Context, Fault, Helpers, RunOptions, STACK_FRAME, Vm, pre_run_checks};
 use udf_verifier::{Facts, Verified};
 
-/// An instruction set the JIT emits code for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Target {
-    /// x86-64 (System V calling convention).
-    X86_64,
-    /// AArch64 (AAPCS64).
-    Aarch64,
-    /// RISC-V 64 (RV64GC).
-    Riscv64,
-}
+/// An instruction set the JIT emits code for (the runtime's, shared with the download package).
+pub use udf_runtime::native::Target;
 
-impl Target {
-    /// Every target.
-    pub const ALL: [Target; 3] = [Target::X86_64, Target::Aarch64, Target::Riscv64];
-
-    /// The machine this process runs on, if the JIT can run code on it.
-    pub fn host() -> Option<Target> {
-        cfg!(target_arch = "x86_64").then_some(Target::X86_64)
-    }
-
-    /// The name `udf jit --target` takes.
-    pub fn name(self) -> &'static str {
-        match self {
-            Target::X86_64 => "x86_64",
-            Target::Aarch64 => "aarch64",
-            Target::Riscv64 => "riscv64",
-        }
-    }
-
-    /// Parses [`Target::name`].
-    pub fn parse(s: &str) -> Option<Target> {
-        Target::ALL.into_iter().find(|t| t.name() == s)
-    }
-
-    fn triple(self) -> &'static str {
-        match self {
-            Target::X86_64 => "x86_64-unknown-none",
-            Target::Aarch64 => "aarch64-unknown-none",
-            Target::Riscv64 => "riscv64gc-unknown-none-elf",
-        }
-    }
-}
-
-impl fmt::Display for Target {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+/// The target triple Cranelift is set up for.
+fn triple(target: Target) -> &'static str {
+    match target {
+        Target::X86_64 => "x86_64-unknown-none",
+        Target::Aarch64 => "aarch64-unknown-none",
+        Target::Riscv64 => "riscv64gc-unknown-none-elf",
     }
 }
 
@@ -193,7 +156,7 @@ impl std::error::Error for JitError {}
 
 /// Native code for one program.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Code {
+pub struct MachineCode {
     target: Target,
     checked: bool,
     hardened: bool,
@@ -206,7 +169,7 @@ pub struct Code {
     disasm: Vec<String>,
 }
 
-impl Code {
+impl MachineCode {
     /// The target.
     pub fn target(&self) -> Target {
         self.target
@@ -301,8 +264,7 @@ impl Jit {
         ] {
             flags.set(k, v).map_err(|e| cg(&e))?;
         }
-        let builder =
-            cranelift_codegen::isa::lookup_by_name(target.triple()).map_err(|e| cg(&e))?;
+        let builder = cranelift_codegen::isa::lookup_by_name(triple(target)).map_err(|e| cg(&e))?;
         let isa = builder
             .finish(settings::Flags::new(flags))
             .map_err(|e| cg(&e))?;
@@ -326,7 +288,7 @@ impl Jit {
         prog: &Program,
         ty: ProgramType,
         mode: Mode<'_>,
-    ) -> Result<Code, JitError> {
+    ) -> Result<MachineCode, JitError> {
         let cfg = pre_run_checks(ty, mode.facts().is_some());
         udf_bytecode::check(prog, &cfg).map_err(JitError::Check)?;
         // Code without checks only for the very program, type and entry state proven.
@@ -382,7 +344,7 @@ impl Jit {
             Some(facts) => (facts.stack_use.min(STACK_FRAME as u32), facts.ctx_len),
             None => (STACK_FRAME as u32, (0, u64::MAX)),
         };
-        Ok(Code {
+        Ok(MachineCode {
             target: self.target,
             checked: access.is_none(),
             hardened: harden,
@@ -399,18 +361,18 @@ impl Jit {
 #[derive(Debug)]
 pub struct Executable {
     native: NativeProgram,
-    code: Code,
+    code: MachineCode,
 }
 
 impl Executable {
     /// Maps `code` (made by [`Jit::compile`] for this host) read+execute.
     #[allow(unsafe_code)]
-    pub fn new(code: Code) -> Result<Executable, JitError> {
+    pub fn new(code: MachineCode) -> Result<Executable, JitError> {
         if Target::host() != Some(code.target) {
             return Err(JitError::NotHost(code.target));
         }
-        // SAFETY: `Code` can only be made by `Jit::compile` (its fields are private), which
-        // emits region functions for `code.target`, this host, following the native contract.
+        // SAFETY: `MachineCode` can only be made by `Jit::compile` (its fields are private),
+        // which emits region functions for `code.target`, this host, following the native contract.
         let mut native =
             unsafe { NativeProgram::load(&code.bytes, code.regions.clone(), code.checked) }
                 .map_err(JitError::Load)?;
@@ -420,7 +382,7 @@ impl Executable {
     }
 
     /// The code.
-    pub fn code(&self) -> &Code {
+    pub fn code(&self) -> &MachineCode {
         &self.code
     }
 
@@ -461,5 +423,10 @@ impl Executable {
     /// The loaded program.
     pub fn native(&self) -> &NativeProgram {
         &self.native
+    }
+
+    /// The loaded program, without the code it was loaded from.
+    pub fn into_native(self) -> NativeProgram {
+        self.native
     }
 }

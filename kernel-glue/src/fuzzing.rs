@@ -70,7 +70,7 @@ pub fn load_then_run(data: &[u8]) {
     // Re-signing lets mutations past the tag. Never for code this host could map: a signed
     // package is trusted to hold the toolchain's code, which mutated bytes are not.
     if let Ok(mut pkg) = Package::parse(data)
-        && pkg.target != Target::X86_64
+        && pkg.target != Some(Target::X86_64)
         && pkg.sign(FUZZ_KEY).is_ok()
     {
         let before = table.len();
@@ -160,7 +160,7 @@ fn seed(name: &str, ty: ProgramType, ctx_size: Option<u32>, text: &str) -> Optio
     let mut conf = udf_verifier::Config::new(ty);
     conf.ctx_size = ctx_size;
     let facts = udf_verifier::verify(&prog, &conf).ok()?;
-    Some(Package::new(name, &facts, Target::None, None))
+    Some(Package::new(name, &facts, None, None))
 }
 
 /// Valid packages to start mutating from: each seed program signed with [`FUZZ_KEY`], one
@@ -177,7 +177,7 @@ pub fn seed_packages() -> Vec<Vec<u8>> {
             mapped.source_map = Some(Vec::new());
             out.push(mapped.to_bytes());
             let mut native = pkg.clone();
-            native.target = Target::Aarch64;
+            native.target = Some(Target::Aarch64);
             native.native = Some(NativeSection {
                 mode: NativeMode::Trusted,
                 regions: vec![RegionEntry {

@@ -19,7 +19,7 @@ use udf_runtime::Extent;
 
 use crate::device::{BlockDevice, MemDevice};
 use crate::loader::Table;
-use crate::xn::{Bitmap, Kind, Obj, Op, Patch, Template, TemplateId, Xn};
+use crate::xn::{Bitmap, ExtentKind, Obj, Op, Patch, Template, TemplateId, Xn};
 
 const BS: usize = 64;
 const BLOCKS: u64 = 256;
@@ -70,7 +70,7 @@ impl Fs {
             32,
         );
         let ind_prog = install("oracle_ind", owns_source(16, |_| 0), BS as u32);
-        let kinds = vec![Kind::Data, Kind::Meta(IND), Kind::Shared];
+        let kinds = vec![ExtentKind::Data, ExtentKind::Meta(IND), ExtentKind::Shared];
         let template = |name: &str, size, owns| Template {
             name: name.into(),
             size,

@@ -13,6 +13,10 @@
 //! The core is `no_std` + `alloc`. The `std` feature maps native code (the host's executable
 //! memory); `jit` lets the kernel compile bytecode packages itself. Nothing here compiles source.
 #![cfg_attr(not(feature = "std"), no_std)]
+// Native code is mapped by the runtime, which authenticates it itself
+// (`udf_runtime::native::NativeProgram::load_authenticated`), or by the JIT: nothing here is
+// taken on trust.
+#![forbid(unsafe_code)]
 
 extern crate alloc;
 

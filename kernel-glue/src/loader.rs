@@ -32,12 +32,12 @@ use core::fmt;
 
 use udf_bytecode::{CheckError, DecodeError, Program, ProgramType};
 use udf_runtime::native::RegionEntry;
-use udf_verifier::{Config, Facts, Rejection, Verified};
+use udf_verifier::{Config, Rejection, Verified};
 
 use crate::package::{
     self, Envelope, FactsField, NativeMode, NativeSection, Package, PackageError, Target,
 };
-use crate::program::{Engine, Installed};
+use crate::program::{Installed, InstalledCode};
 
 /// What a kernel accepts.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -328,47 +328,39 @@ fn check_regions(regions: &[RegionEntry], slots: usize, code_len: usize) -> Resu
     Ok(())
 }
 
-/// Maps native code W^X: the one place this crate runs code it did not interpret.
-#[cfg(feature = "std")]
-fn map_native(
-    code: &[u8],
-    regions: Vec<RegionEntry>,
-    checked: bool,
-    facts: &Facts,
-) -> Result<udf_runtime::native::NativeProgram, String> {
-    #[allow(unsafe_code)]
-    // SAFETY: `code` is either (a) the native section of a package whose HMAC-SHA-256 tag was
-    // checked with the kernel's key, so it comes from the trusted toolchain (udfkit's JIT for
-    // this host's target, in trusted mode, with the facts the kernel has just recomputed and
-    // found equal), or (b) what this kernel's own JIT just compiled for this host from
-    // bytecode its verifier accepted. Either way it is machine code for this host following
-    // the contract of `udf_runtime::native`, and `regions` names its region functions
-    // (checked against the program and the code by `check_regions`).
-    let loaded = unsafe { udf_runtime::native::NativeProgram::load(code, regions, checked) };
-    let mut native = loaded.map_err(|e| e.to_string())?;
-    // The code is safe only on the context lengths the proof assumed: it refuses others
-    // itself, whatever path invokes it.
-    native.set_ctx_len(facts.ctx_len.0, facts.ctx_len.1);
-    Ok(native)
+/// The authenticated bytes of a package and the key they were authenticated with: what the
+/// runtime checks again before it maps the package's native code.
+#[derive(Clone, Copy)]
+#[cfg_attr(not(feature = "std"), allow(dead_code))]
+struct Signed<'a> {
+    bytes: &'a [u8],
+    key: &'a [u8],
 }
 
-/// Maps a package's trusted native code (authenticated, facts compared, regions checked).
+/// Maps a package's trusted native code W^X (facts compared, regions checked). The runtime
+/// itself authenticates the bytes it maps and checks they belong to `facts`'s program
+/// ([`udf_runtime::native::NativeProgram::load_authenticated`]): nothing here is taken on trust.
 #[cfg(feature = "std")]
-fn map_package(n: &NativeSection, facts: &Facts) -> Result<Engine, Fallback> {
-    map_native(&n.code, n.regions.clone(), false, facts)
-        .map(Engine::Native)
-        .map_err(Fallback::MapFailed)
+fn map_package(signed: Option<Signed<'_>>, facts: &Verified) -> Result<InstalledCode, Fallback> {
+    let Some(Signed { bytes, key }) = signed else {
+        return Err(Fallback::MapFailed(
+            "the package is not authenticated".to_string(),
+        ));
+    };
+    udf_runtime::native::NativeProgram::load_authenticated(key, bytes, facts)
+        .map(InstalledCode::Native)
+        .map_err(|e| Fallback::MapFailed(e.to_string()))
 }
 
 /// Without `std` there is no executable memory.
 #[cfg(not(feature = "std"))]
-fn map_package(_: &NativeSection, _: &Facts) -> Result<Engine, Fallback> {
+fn map_package(_: Option<Signed<'_>>, _: &Verified) -> Result<InstalledCode, Fallback> {
     Err(Fallback::NoNativeSupport)
 }
 
 /// Whether this kernel can map native code for `target`.
-fn runs_native(target: Target) -> bool {
-    cfg!(feature = "std") && target == Target::X86_64 && Target::host() == Target::X86_64
+fn runs_native(target: Option<Target>) -> bool {
+    cfg!(feature = "std") && target.is_some() && target == Target::host()
 }
 
 impl Table {
@@ -392,12 +384,14 @@ impl Table {
     pub fn load(&mut self, bytes: &[u8], policy: &Policy) -> Result<ProgramId, LoadError> {
         // 1. Authenticate, reading only the fixed header fields.
         let envelope = Envelope::read(bytes)?;
+        let mut signed = None;
         if envelope.authenticated {
             let key = policy.key.as_deref().ok_or(LoadError::KeyRequired)?;
             package::authenticate(bytes, key)?;
+            signed = Some(Signed { bytes, key });
         } else if policy.requires_tag() {
             return Err(LoadError::Unauthenticated);
-        } else if envelope.target != Target::None.code() {
+        } else if envelope.target != package::target_code(None) {
             return Err(LoadError::UnauthenticatedNative {
                 target: envelope.target,
             });
@@ -422,7 +416,7 @@ impl Table {
         }
         let compiled = interp_form(&prog, pkg.ty)?;
         // 5. The engine.
-        let (engine, choice) = self.choose_engine(pkg.target, pkg.native.as_ref(), &facts)?;
+        let (code, choice) = self.choose_engine(pkg.target, pkg.native.as_ref(), signed, &facts)?;
         // 6. Install.
         Ok(self.push(Slot {
             installed: Installed {
@@ -432,7 +426,7 @@ impl Table {
                 prog,
                 facts: facts.into_facts(),
                 compiled,
-                engine,
+                code,
             },
             engine: choice,
         }))
@@ -450,7 +444,7 @@ impl Table {
         package::check_name(name.as_bytes()).map_err(|_| LoadError::Name)?;
         let facts = verify(prog, ty, ctx_size)?;
         let compiled = interp_form(prog, ty)?;
-        let (engine, choice) = self.choose_engine(Target::None, None, &facts)?;
+        let (code, choice) = self.choose_engine(None, None, None, &facts)?;
         Ok(self.push(Slot {
             installed: Installed {
                 name: String::from(name),
@@ -459,7 +453,7 @@ impl Table {
                 prog: prog.clone(),
                 facts: facts.into_facts(),
                 compiled,
-                engine,
+                code,
             },
             engine: choice,
         }))
@@ -526,10 +520,11 @@ impl Table {
     /// program is refused whatever the target.
     fn choose_engine(
         &mut self,
-        target: Target,
+        target: Option<Target>,
         native: Option<&NativeSection>,
+        signed: Option<Signed<'_>>,
         facts: &Verified,
-    ) -> Result<(Engine, EngineChoice), LoadError> {
+    ) -> Result<(InstalledCode, EngineChoice), LoadError> {
         let prog = facts.program();
         let why = match native {
             None => Fallback::NoNativeCode,
@@ -539,12 +534,12 @@ impl Table {
                     Fallback::CheckedCode
                 } else if self.native_policy == NativePolicy::Hardened {
                     Fallback::HardenedPolicy
-                } else if target != Target::host() {
-                    Fallback::OtherTarget(target)
+                } else if let Some(other) = target.filter(|&t| Some(t) != Target::machine()) {
+                    Fallback::OtherTarget(other)
                 } else if !runs_native(target) {
                     Fallback::NoNativeSupport
                 } else {
-                    match map_package(n, facts) {
+                    match map_package(signed, facts) {
                         Ok(engine) => return Ok((engine, EngineChoice::PackageNative)),
                         Err(why) => why,
                     }
@@ -553,13 +548,13 @@ impl Table {
         };
         #[cfg(feature = "jit")]
         let why = match self.jit_compile(facts) {
-            Ok(p) => return Ok((Engine::Native(p), EngineChoice::Jit(why))),
+            Ok(p) => return Ok((InstalledCode::Native(p), EngineChoice::Jit(why))),
             Err(Some(e)) => Fallback::JitFailed(e),
             Err(None) => why,
         };
         #[cfg(not(feature = "jit"))]
         let _ = facts;
-        Ok((Engine::Interp, EngineChoice::Interp(why)))
+        Ok((InstalledCode::Interp, EngineChoice::Interp(why)))
     }
 
     /// Compiles `prog` with the kernel's JIT for this host, in trusted or hardened mode as the
@@ -575,9 +570,9 @@ impl Table {
         }
         let jit = match &mut self.jit {
             Some(j) => j,
-            slot => slot.insert(
-                udf_jit::Jit::new(udf_jit::Target::X86_64).map_err(|e| Some(e.to_string()))?,
-            ),
+            slot => {
+                slot.insert(udf_jit::Jit::new(Target::X86_64).map_err(|e| Some(e.to_string()))?)
+            }
         };
         let mode = match self.native_policy {
             NativePolicy::Trusted => udf_jit::Mode::Trusted(facts),
@@ -588,12 +583,10 @@ impl Table {
             .map_err(|e| Some(e.to_string()))?;
         check_regions(code.regions(), prog.slot_count(), code.bytes().len())
             .map_err(|e| Some(e.to_string()))?;
-        map_native(
-            code.bytes(),
-            code.regions().to_vec(),
-            code.is_checked(),
-            facts,
-        )
-        .map_err(Some)
+        // The JIT maps its own output (its soundness argument lives there), and the mapped
+        // code refuses the context lengths the proof did not assume.
+        udf_jit::Executable::new(code)
+            .map(udf_jit::Executable::into_native)
+            .map_err(|e| Some(e.to_string()))
     }
 }

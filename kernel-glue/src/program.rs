@@ -10,14 +10,14 @@ use core::fmt;
 
 use udf_bytecode::{Program, ProgramType};
 use udf_runtime::{
-    Compiled, Context, EmitHelpers, Extent, Fault, Helpers, NoHelpers, RunOptions, Vm,
+    Compiled, Context, Extent, Fault, Helpers, RunOptions, Runnable, TypeHelpers, Vm,
 };
 use udf_verifier::Facts;
 
-/// How an installed program runs.
+/// The code an installed program runs: the interpreter's form, or native code.
 #[derive(Debug)]
-pub enum Engine {
-    /// The reference interpreter.
+pub enum InstalledCode {
+    /// The reference interpreter (on [`Installed`]'s decoded program).
     Interp,
     /// Native code mapped read+execute (from an authenticated package, or the kernel's JIT).
     #[cfg(feature = "std")]
@@ -33,7 +33,7 @@ pub struct Installed {
     pub(crate) prog: Program,
     pub(crate) facts: Facts,
     pub(crate) compiled: Compiled,
-    pub(crate) engine: Engine,
+    pub(crate) code: InstalledCode,
 }
 
 /// What one invocation produced.
@@ -116,7 +116,7 @@ impl Installed {
 
     /// Whether it runs as native code.
     pub fn is_native(&self) -> bool {
-        !matches!(self.engine, Engine::Interp)
+        !matches!(self.code, InstalledCode::Interp)
     }
 
     /// The exact context length the program accepts, if fixed.
@@ -127,20 +127,12 @@ impl Installed {
     /// Runs on `ctx` with the type's helpers (`emit` for `owns`, none otherwise); `wire_len`
     /// is a filter's `r3`. `vm` is the kernel's per-CPU stack.
     pub fn invoke(&self, vm: &mut Vm, ctx: &[u8], wire_len: u64) -> Result<Run, InvokeError> {
-        if self.ty == ProgramType::Owns {
-            let mut emit = EmitHelpers::new(self.extent_limit());
-            let r0 = self.invoke_with(vm, ctx, wire_len, &mut emit)?;
-            Ok(Run {
-                r0,
-                extents: emit.extents,
-            })
-        } else {
-            let r0 = self.invoke_with(vm, ctx, wire_len, &mut NoHelpers)?;
-            Ok(Run {
-                r0,
-                extents: Vec::new(),
-            })
-        }
+        let mut helpers = TypeHelpers::new(self.ty, self.extent_limit());
+        let r0 = self.invoke_with(vm, ctx, wire_len, helpers.table())?;
+        Ok(Run {
+            r0,
+            extents: helpers.into_extents(),
+        })
     }
 
     /// Most extents a run may emit: the verifier's bound.
@@ -177,17 +169,18 @@ impl Installed {
             budget: self.facts.max_insns,
             r3: wire_len,
         };
-        let ctx = Context::ReadOnly(ctx);
-        match &self.engine {
-            Engine::Interp => vm
-                .run(&self.compiled, ctx, helpers, &opts)
-                .map(|o| o.r0)
-                .map_err(InvokeError::Fault),
+        self.runnable()
+            .run(vm, Context::ReadOnly(ctx), helpers, &opts)
+            .map(|o| o.r0)
+            .map_err(InvokeError::Fault)
+    }
+
+    /// The code a run executes.
+    fn runnable(&self) -> Runnable<'_> {
+        match &self.code {
+            InstalledCode::Interp => Runnable::Interp(&self.compiled),
             #[cfg(feature = "std")]
-            Engine::Native(native) => native
-                .run(vm, ctx, helpers, &opts)
-                .map(|o| o.r0)
-                .map_err(InvokeError::Fault),
+            InstalledCode::Native(native) => Runnable::Native(native),
         }
     }
 }

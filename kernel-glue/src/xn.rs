@@ -2,7 +2,7 @@
 //!
 //! A [`Template`] describes a metadata type: the bytes of one object, the `owns` program that
 //! says which disk blocks an object owns (as extents with a *kind*), optional `acl` and `size`
-//! programs, and what each extent kind is ([`Kind`]: plain data, data several objects may share,
+//! programs, and what each extent kind is ([`ExtentKind`]: plain data, data several objects may share,
 //! or a metadata block holding an object of another template). The [`Registry`] records every
 //! metadata block XN knows: its template, its parent object and its [`State`].
 //!
@@ -42,7 +42,7 @@ pub struct TemplateId(pub u32);
 
 /// What an extent kind is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
+pub enum ExtentKind {
     /// Data blocks, owned by exactly one object.
     Data,
     /// Data blocks several objects may own (an ext xattr block with a reference count).
@@ -65,7 +65,7 @@ pub struct Template {
     /// The size program.
     pub size_udf: Option<ProgramId>,
     /// Extent kinds by number: what the owns program's `kind` argument means.
-    pub kinds: Vec<Kind>,
+    pub kinds: Vec<ExtentKind>,
 }
 
 /// One object: `size` bytes at `offset` of block `block`, of a template.
@@ -577,7 +577,7 @@ impl Xn {
             if end.is_none_or(|end| end > self.used.len()) {
                 return Err(Refusal::BadExtent(e));
             }
-            if let Kind::Meta(mt) = kind {
+            if let ExtentKind::Meta(mt) = kind {
                 meta = Some(mt);
             }
             for b in e.start..e.start + e.count {
@@ -728,7 +728,7 @@ impl Xn {
                     continue;
                 }
                 for b in e.start..end {
-                    if kind == Kind::Shared {
+                    if kind == ExtentKind::Shared {
                         if !shared.get(b) && used.get(b) {
                             problems.push(Problem::OwnedTwice { block: b, by: obj });
                         }
@@ -736,7 +736,7 @@ impl Xn {
                         used.set(b, true);
                         continue;
                     }
-                    if let Kind::Meta(_) = kind
+                    if let ExtentKind::Meta(_) = kind
                         && self.is_ancestor(b, obj)
                     {
                         problems.push(Problem::Cycle { block: b, by: obj });
@@ -747,7 +747,7 @@ impl Xn {
                         continue;
                     }
                     used.set(b, true);
-                    if let Kind::Meta(mt) = kind {
+                    if let ExtentKind::Meta(mt) = kind {
                         self.register_meta(b, mt, obj);
                         children.push(Obj {
                             block: b,

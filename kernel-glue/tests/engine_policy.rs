@@ -26,7 +26,7 @@ fn native_package(prog: &Program, ty: ProgramType, ctx_size: Option<u32>) -> Vec
     let mut conf = udf_verifier::Config::new(ty);
     conf.ctx_size = ctx_size;
     let facts = udf_verifier::verify(prog, &conf).expect("verifies");
-    let mut jit = udf_jit::Jit::new(udf_jit::Target::X86_64).expect("jit");
+    let mut jit = udf_jit::Jit::new(Target::X86_64).expect("jit");
     let code = jit
         .compile(prog, ty, udf_jit::Mode::Trusted(&facts))
         .expect("compiles");
@@ -35,7 +35,7 @@ fn native_package(prog: &Program, ty: ProgramType, ctx_size: Option<u32>) -> Vec
         regions: code.regions().to_vec(),
         code: code.bytes().to_vec(),
     };
-    let mut pkg = Package::new("acl_short", &facts, Target::X86_64, Some(native));
+    let mut pkg = Package::new("acl_short", &facts, Some(Target::X86_64), Some(native));
     pkg.sign(KEY).expect("signs");
     pkg.to_bytes()
 }
@@ -63,7 +63,7 @@ fn tables(prog: &Program, ty: ProgramType, ctx_size: Option<u32>) -> Vec<(String
 fn contexts_shorter_than_the_acl_request_are_refused_by_every_engine() {
     let prog = assemble(ACL).expect("assembles");
     let tables = tables(&prog, ProgramType::Acl, None);
-    let host_native = Target::host() == Target::X86_64;
+    let host_native = Target::host() == Some(Target::X86_64);
     let mut native_seen = false;
     for (label, t) in &tables {
         let (id, p) = t.iter().next().expect("installed");
@@ -130,7 +130,7 @@ fn the_hardened_policy_maps_no_trusted_package_code() {
     t.set_native_policy(NativePolicy::Hardened);
     let id = t.load(&bytes, &policy()).expect("loads");
     let engine = t.engine(id).expect("installed");
-    if cfg!(feature = "jit") && Target::host() == Target::X86_64 {
+    if cfg!(feature = "jit") && Target::host() == Some(Target::X86_64) {
         assert_eq!(engine, &EngineChoice::Jit(Fallback::HardenedPolicy));
     } else {
         assert_eq!(engine, &EngineChoice::Interp(Fallback::HardenedPolicy));
@@ -138,7 +138,7 @@ fn the_hardened_policy_maps_no_trusted_package_code() {
     let mut trusted = Table::new();
     trusted.set_native_policy(NativePolicy::Trusted);
     let id = trusted.load(&bytes, &policy()).expect("loads");
-    if Target::host() == Target::X86_64 {
+    if Target::host() == Some(Target::X86_64) {
         assert_eq!(trusted.engine(id), Some(&EngineChoice::PackageNative));
     }
 }

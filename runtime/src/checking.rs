@@ -27,11 +27,10 @@ use udf_verifier::{Access, Facts, Recorded, Value, ValueKind, defines};
 
 use crate::decoded::Compiled;
 use crate::fault::{Fault, FaultKind};
-use crate::helpers::{EmitHelpers, Extent, Helpers, NoHelpers};
 use crate::interp::{
-    CTX_BASE, Context, MAX_CALL_DEPTH, Observer, Outcome, RunOptions, STACK_BASE, STACK_FRAME,
-    STACK_TOP, Vm,
+    CTX_BASE, Context, MAX_CALL_DEPTH, Observer, RunOptions, STACK_BASE, STACK_FRAME, STACK_TOP, Vm,
 };
+use crate::typed::TypeHelpers;
 
 /// What the checking mode found.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -611,14 +610,8 @@ impl Observer for Checker<'_> {
     }
 }
 
-/// What a checked run produced.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CheckedRun {
-    /// `r0` and the instruction count.
-    pub outcome: Outcome,
-    /// Extents emitted (`owns`).
-    pub extents: Vec<Extent>,
-}
+/// What a checked run produced: `r0`, the instruction count and the extents emitted.
+pub type CheckedRun = crate::typed::TypedRun;
 
 /// Runs `prog`, which the verifier accepted with `facts` (recorded states), as a program of
 /// type `ty` on `input`, checking every instruction. `r3` is a filter's wire length.
@@ -632,13 +625,10 @@ pub fn run_checked(
     let mut checker = Checker::new(prog, facts, input.len()).ok_or(Violation::NoStates)?;
     let compiled = Compiled::new(prog);
     let mut vm = Vm::new();
-    let mut emit = EmitHelpers::new(usize::try_from(facts.max_extents).unwrap_or(usize::MAX));
-    let mut none = NoHelpers;
-    let helpers: &mut dyn Helpers = if ty == ProgramType::Owns {
-        &mut emit
-    } else {
-        &mut none
-    };
+    // The type's helpers, as every engine runs them; the context stays read-only whatever the
+    // type (a checked run never writes it).
+    let mut helpers =
+        TypeHelpers::new(ty, usize::try_from(facts.max_extents).unwrap_or(usize::MAX));
     let opts = RunOptions {
         budget: facts.max_insns,
         r3,
@@ -646,21 +636,19 @@ pub fn run_checked(
     match vm.run_observed(
         &compiled,
         Context::ReadOnly(input),
-        helpers,
+        helpers.table(),
         &opts,
         &mut checker,
     ) {
         Ok(outcome) => {
-            if emit.extents.len() as u64 > facts.max_extents {
+            let extents = helpers.into_extents();
+            if extents.len() as u64 > facts.max_extents {
                 return Err(Violation::Extents {
-                    emitted: emit.extents.len(),
+                    emitted: extents.len(),
                     bound: facts.max_extents,
                 });
             }
-            Ok(CheckedRun {
-                outcome,
-                extents: emit.extents,
-            })
+            Ok(CheckedRun { outcome, extents })
         }
         Err(Fault {
             kind: FaultKind::CheckFailed,

@@ -8,6 +8,8 @@
 //! - [`prepare`]: the pre-run checks of [`udf_bytecode::check`], then decoding;
 //! - [`native`]: the contract JIT-compiled code follows, and (with `std`) executable memory
 //!   and the dispatcher that runs it with the interpreter's results and faults;
+//! - [`typed`]: running a program as its type says (context, helpers, `r3`) on any engine;
+//! - [`mac`]: HMAC-SHA-256, the one implementation of package authentication;
 //! - `fuzzing` (feature `fuzzing`): the verifier's fuzz oracle, `verify_then_check`.
 //!
 //! The core is `no_std` + `alloc`; the `std` feature adds executable memory (JIT).
@@ -22,7 +24,9 @@ pub mod fault;
 pub mod fuzzing;
 pub mod helpers;
 pub mod interp;
+pub mod mac;
 pub mod native;
+pub mod typed;
 
 pub use decoded::Compiled;
 pub use fault::{Fault, FaultKind, LenRange};
@@ -31,6 +35,7 @@ pub use interp::{
     CTX_BASE, Context, MAX_CALL_DEPTH, Observer, Outcome, RunOptions, STACK_BASE, STACK_FRAME,
     STACK_TOP, Vm,
 };
+pub use typed::{Runnable, TypeHelpers, TypedRun};
 
 use udf_bytecode::{CheckConfig, CheckError, Program, ProgramType};
 

@@ -167,6 +167,10 @@ pub fn decode_fault(env: &Env, helper: Option<FaultKind>, budget: u64) -> Fault 
     }
 }
 
+pub mod signed;
+mod target;
+pub use target::Target;
+
 #[cfg(feature = "std")]
 mod exec;
 #[cfg(feature = "std")]

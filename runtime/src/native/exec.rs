@@ -32,6 +32,12 @@ pub enum LoadError {
     Host(&'static str),
     /// Mapping or protecting the pages failed.
     Map(std::io::Error),
+    /// The package's tag is not valid under the key
+    /// ([`NativeProgram::load_authenticated`]).
+    Unauthenticated(crate::mac::MacError),
+    /// The authenticated package does not fit the verified program or this host: the named
+    /// part differs ([`NativeProgram::load_authenticated`]).
+    Mismatch(&'static str),
 }
 
 impl core::fmt::Display for LoadError {
@@ -44,6 +50,11 @@ impl core::fmt::Display for LoadError {
             LoadError::Regions => write!(f, "malformed region table"),
             LoadError::Host(why) => write!(f, "cannot run native code here: {why}"),
             LoadError::Map(e) => write!(f, "cannot map executable memory: {e}"),
+            LoadError::Unauthenticated(e) => write!(f, "the package is not authenticated: {e:?}"),
+            LoadError::Mismatch(what) => write!(
+                f,
+                "the authenticated package does not fit the verified program here: its {what} differs"
+            ),
         }
     }
 }
@@ -80,6 +91,14 @@ impl ExecMemory {
 }
 
 type RegionFn = unsafe extern "C" fn(*mut Env, u64) -> u64;
+
+/// A context as native code sees it: its host address, its length, and 1 when writable.
+fn host_parts(ctx: Context<'_>) -> (u64, u64, u64) {
+    match ctx {
+        Context::ReadOnly(b) => (b.as_ptr() as u64, b.len() as u64, 0),
+        Context::ReadWrite(b) => (b.as_mut_ptr() as u64, b.len() as u64, 1),
+    }
+}
 
 /// Native code loaded and ready to run.
 #[derive(Debug)]
@@ -288,10 +307,7 @@ impl NativeProgram {
         helpers: &mut dyn Helpers,
         opts: &RunOptions,
     ) -> Result<NativeOutcome, Fault> {
-        let (ctx_ptr, ctx_len, writable) = match ctx {
-            Context::ReadOnly(b) => (b.as_ptr() as u64, b.len() as u64, 0),
-            Context::ReadWrite(b) => (b.as_mut_ptr() as u64, b.len() as u64, 1),
-        };
+        let (ctx_ptr, ctx_len, writable) = host_parts(ctx);
         self.admit(ctx_len)?;
         let stack = vm.fresh_stack();
         let mut regs = [0u64; 11];
@@ -472,10 +488,7 @@ impl<'p> NativeRunner<'p> {
         helpers: &mut dyn Helpers,
         opts: &RunOptions,
     ) -> Result<NativeOutcome, Fault> {
-        let (ctx_ptr, ctx_len, writable) = match ctx {
-            Context::ReadOnly(b) => (b.as_ptr() as u64, b.len() as u64, 0),
-            Context::ReadWrite(b) => (b.as_mut_ptr() as u64, b.len() as u64, 1),
-        };
+        let (ctx_ptr, ctx_len, writable) = host_parts(ctx);
         self.prog.admit(ctx_len)?;
         let state = &mut *self.state;
         let zero = self.prog.stack_use;
