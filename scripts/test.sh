@@ -157,5 +157,5 @@ case "$neg" in *" passed, 0 failed, 0 skipped") ;; *) echo "negative cases not a
 echo "== the corpus's own test files (every engine: filetests/tests/every_engine.rs)"
 "$udf" test corpus --engine interp
 
-echo "== PREVAIL's verifier suite (every disagreement is examined in cli/tests/prevail_suite.rs)"
+echo "== PREVAIL's verifier suite (every disagreement is examined in filetests/tests/prevail_suite.rs)"
 "$udf" test "$shared/prevail/test-data" | tail -n 1 || true
