@@ -649,4 +649,10 @@ impl Insn {
     pub const fn is_terminator(&self) -> bool {
         matches!(self, Insn::Ja { .. } | Insn::Ja32 { .. } | Insn::Exit)
     }
+
+    /// True when control may go elsewhere than the next slot: a jump, a local call or `exit`
+    /// (a helper call returns to the next slot).
+    pub const fn transfers_control(&self) -> bool {
+        self.branch_offset().is_some() || matches!(self, Insn::Exit)
+    }
 }

@@ -76,14 +76,8 @@ enum Cmd {
     /// mode; `raw` runs unverified on the checking engines with an instruction budget. An input
     /// of another size than the type and layout take is refused (exit 1).
     Run {
-        /// Program: `.udf` source, `.s` text, an ELF object (`clang -target bpf`) or raw bytecode.
-        input: PathBuf,
-        /// Entry point (for `.udf` sources with more than one), or an ELF object's function.
-        #[arg(long)]
-        entry: Option<String>,
-        /// Program type: filter, owns, acl, size or raw (default: raw; a `.udf` entry point fixes it).
-        #[arg(long = "type")]
-        ty: Option<String>,
+        #[command(flatten)]
+        program: ProgramSel,
         /// The context bytes.
         #[arg(long = "input", value_name = "FILE")]
         data: PathBuf,
@@ -102,14 +96,8 @@ enum Cmd {
     /// Verify a program: on acceptance print the facts (instruction bound, stack use, extents
     /// bound), on rejection the located diagnostic (the `.udf`, `.s` or C source line).
     Verify {
-        /// Program: `.udf` source, `.s` text, an ELF object (`clang -target bpf`) or raw bytecode.
-        input: PathBuf,
-        /// Entry point (for `.udf` sources with more than one), or an ELF object's function.
-        #[arg(long)]
-        entry: Option<String>,
-        /// Program type: filter, owns, acl or size (a `.udf` entry point fixes it).
-        #[arg(long = "type")]
-        ty: Option<String>,
+        #[command(flatten)]
+        program: ProgramSel,
         /// Size in bytes of the metadata object (owns, acl, size); unknown when absent (a `.udf`
         /// entry point's layout gives it).
         #[arg(long)]
@@ -120,15 +108,8 @@ enum Cmd {
     },
     /// Compile to native code and print its disassembly and size.
     Jit {
-        /// Program: `.udf` source, `.s` text, an ELF object (`clang -target bpf`) or raw bytecode.
-        input: PathBuf,
-        /// Entry point (for `.udf` sources with more than one), or an ELF object's function.
-        #[arg(long)]
-        entry: Option<String>,
-        /// Program type: filter, owns, acl, size (verified, trusted code) or raw (checked code);
-        /// default raw; a `.udf` entry point fixes it.
-        #[arg(long = "type")]
-        ty: Option<String>,
+        #[command(flatten)]
+        program: ProgramSel,
         /// Size in bytes of the metadata object (owns, acl, size); unknown when absent (a `.udf`
         /// entry point's layout gives it).
         #[arg(long)]
@@ -192,14 +173,8 @@ enum Cmd {
     /// Build a download package: bytecode, verifier facts, native code for the target,
     /// authentication tag.
     Package {
-        /// Program: `.udf` source, `.s` text, an ELF object (`clang -target bpf`) or raw bytecode.
-        input: PathBuf,
-        /// Entry point (for `.udf` sources with more than one), or an ELF object's function.
-        #[arg(long)]
-        entry: Option<String>,
-        /// Program type: filter, owns, acl or size (a `.udf` entry point fixes it).
-        #[arg(long = "type")]
-        ty: Option<String>,
+        #[command(flatten)]
+        program: ProgramSel,
         /// Size in bytes of the metadata object (owns, acl, size; a `.udf` entry point's layout
         /// gives it).
         #[arg(long)]
@@ -292,16 +267,28 @@ enum XnCmd {
     },
 }
 
-/// The program arguments of a command.
-fn program<'a>(
-    path: &'a std::path::Path,
-    entry: &'a Option<String>,
-    ty: &'a Option<String>,
-) -> udf_cli::input::ProgramArgs<'a> {
-    udf_cli::input::ProgramArgs {
-        path,
-        entry: entry.as_deref(),
-        ty: ty.as_deref(),
+/// The program a command takes: its file, entry point and type.
+#[derive(clap::Args)]
+struct ProgramSel {
+    /// Program: `.udf` source, `.s` text, an ELF object (`clang -target bpf`) or raw bytecode.
+    input: PathBuf,
+    /// Entry point (for `.udf` sources with more than one), or an ELF object's function.
+    #[arg(long)]
+    entry: Option<String>,
+    /// Program type: filter, owns, acl, size or raw (a `.udf` entry point fixes it; `run` and
+    /// `jit` take raw by default, `verify` and `package` need a verified type).
+    #[arg(long = "type")]
+    ty: Option<String>,
+}
+
+impl ProgramSel {
+    /// The program arguments as the commands take them.
+    fn args(&self) -> udf_cli::input::ProgramArgs<'_> {
+        udf_cli::input::ProgramArgs {
+            path: &self.input,
+            entry: self.entry.as_deref(),
+            ty: self.ty.as_deref(),
+        }
     }
 }
 
@@ -385,9 +372,7 @@ fn main() -> ExitCode {
             udf_cli::compile::command(json, &input, dir, entry.as_deref()).map(|_| true)
         }
         Cmd::Run {
-            input,
-            entry,
-            ty,
+            program,
             data,
             engine,
             harden,
@@ -396,7 +381,7 @@ fn main() -> ExitCode {
             .and_then(|engine| {
                 udf_cli::run::command(
                     json,
-                    program(&input, &entry, &ty),
+                    program.args(),
                     &data,
                     engine,
                     harden,
@@ -405,19 +390,15 @@ fn main() -> ExitCode {
             })
             .map(|_| true),
         Cmd::Verify {
-            input,
-            entry,
-            ty,
+            program,
             ctx_size,
             budget,
-        } => udf_cli::verify::command(json, program(&input, &entry, &ty), ctx_size, budget),
+        } => udf_cli::verify::command(json, program.args(), ctx_size, budget),
         Cmd::Jit {
-            input,
-            entry,
-            ty,
+            program,
             ctx_size,
             target,
-        } => udf_cli::jit::command(json, program(&input, &entry, &ty), ctx_size, &target)
+        } => udf_cli::jit::command(json, program.args(), ctx_size, &target)
             .map(|_| true),
         Cmd::Filter {
             input,
@@ -492,16 +473,14 @@ fn main() -> ExitCode {
             } => udf_cli::xn::set_slot(json, &image, &fs, inode, slot, 0, kind),
         },
         Cmd::Package {
-            input,
-            entry,
-            ty,
+            program,
             ctx_size,
             target,
             key,
             output,
         } => udf_cli::kernel::package_command(
             json,
-            program(&input, &entry, &ty),
+            program.args(),
             udf_cli::kernel::PackageOptions {
                 ctx_size,
                 target: &target,

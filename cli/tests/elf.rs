@@ -36,27 +36,7 @@ fn json(o: &Output) -> Value {
 /// A clang that targets BPF; the test fails without one.
 fn clang() -> &'static str {
     static CLANG: OnceLock<String> = OnceLock::new();
-    CLANG.get_or_init(|| {
-        let given = std::env::var("UDF_CLANG").ok();
-        let candidates: Vec<String> = match &given {
-            Some(c) => vec![c.clone()],
-            None => vec!["clang-19".to_string(), "clang".to_string()],
-        };
-        for c in &candidates {
-            let ok = Command::new(c)
-                .args(["-target", "bpf", "-print-targets"])
-                .output()
-                .is_ok_and(|o| o.status.success());
-            if ok {
-                return c.clone();
-            }
-        }
-        panic!(
-            "no clang that targets BPF ({}): install clang-19 (scripts/test.sh does) or set \
-                 UDF_CLANG to one",
-            candidates.join(", ")
-        );
-    })
+    CLANG.get_or_init(|| udf_compiler::elf::bpf_clang().unwrap_or_else(|e| panic!("{e}")))
 }
 
 /// A fresh folder for one test.

@@ -17,39 +17,10 @@ use udf_bytecode::ProgramType;
 use udf_bytecode::insn::Insn;
 use udf_compiler::elf::{self, ElfErrorKind};
 
-/// A clang that targets BPF, or `None` (with a note) outside CI.
-fn clang() -> Option<&'static str> {
-    static CLANG: OnceLock<Option<String>> = OnceLock::new();
-    CLANG
-        .get_or_init(|| {
-            let ci = std::env::var_os("CI").is_some();
-            let given = std::env::var("UDF_CLANG").ok();
-            let candidates: Vec<String> = match &given {
-                Some(c) => vec![c.clone()],
-                None => vec!["clang-19".to_string(), "clang".to_string()],
-            };
-            for c in &candidates {
-                let ok = Command::new(c)
-                    .args(["-target", "bpf", "-print-targets"])
-                    .output()
-                    .is_ok_and(|o| o.status.success());
-                if ok {
-                    return Some(c.clone());
-                }
-            }
-            if given.is_some() || ci {
-                panic!(
-                    "no clang that targets BPF ({}): install clang-19 (scripts/test.sh does)",
-                    candidates.join(", ")
-                );
-            }
-            eprintln!(
-                "note: no clang targeting BPF (set UDF_CLANG or install clang-19): the ELF \
-                 reader tests on real objects are skipped"
-            );
-            None
-        })
-        .as_deref()
+/// A clang that targets BPF; the test fails without one.
+fn clang() -> &'static str {
+    static CLANG: OnceLock<String> = OnceLock::new();
+    CLANG.get_or_init(|| udf_compiler::elf::bpf_clang().unwrap_or_else(|e| panic!("{e}")))
 }
 
 /// Compiles `src` with `-mcpu=v{cpu}` into an object; its bytes and path.
@@ -159,7 +130,7 @@ fn run(c: &elf::CProgram, ty: ProgramType, input: &[u8]) -> (u64, Vec<udf_runtim
 
 #[test]
 fn filter_with_subprograms_links_verifies_and_runs_at_every_cpu_version() {
-    let Some(clang) = clang() else { return };
+    let clang = clang();
     for cpu in 1..=4 {
         let (_, c) = build_and_load(clang, "filter", FILTER, cpu);
         assert_eq!(c.name, "web");
@@ -207,7 +178,7 @@ fn filter_with_subprograms_links_verifies_and_runs_at_every_cpu_version() {
 
 #[test]
 fn line_info_follows_the_linked_layout() {
-    let Some(clang) = clang() else { return };
+    let clang = clang();
     for cpu in 1..=4 {
         let (bytes, _) = build(clang, "filter", FILTER, cpu);
         let c = elf::load(&bytes, None).unwrap();
@@ -253,7 +224,7 @@ fn line_info_follows_the_linked_layout() {
 
 #[test]
 fn owns_program_gets_its_object_size_from_btf_and_emits() {
-    let Some(clang) = clang() else { return };
+    let clang = clang();
     for cpu in 1..=4 {
         let (_, c) = build_and_load(clang, "owns", OWNS, cpu);
         assert_eq!(c.ty, Some(ProgramType::Owns));
@@ -275,7 +246,7 @@ fn owns_program_gets_its_object_size_from_btf_and_emits() {
 
 #[test]
 fn a_rejection_maps_to_its_c_line() {
-    let Some(clang) = clang() else { return };
+    let clang = clang();
     for cpu in 1..=4 {
         let (bytes, _) = build(clang, "unchecked", UNCHECKED, cpu);
         let c = elf::load(&bytes, None).unwrap();
@@ -320,7 +291,7 @@ __attribute__((section("owns"))) unsigned long owns_emit(const unsigned char *p,
 
 #[test]
 fn refusals_name_the_section_instruction_symbol_and_line() {
-    let Some(clang) = clang() else { return };
+    let clang = clang();
     for cpu in 1..=4 {
         let (bytes, _) = build(clang, "refused", REFUSED, cpu);
         let err = |entry: &str| elf::load(&bytes, Some(entry)).expect_err(entry);
@@ -383,7 +354,7 @@ fn refusals_name_the_section_instruction_symbol_and_line() {
 #[test]
 fn kfunc_calls_and_pseudo_loads_are_refused() {
     // Hand-patched: a call with src 2 and an lddw with src 1 in a copy of a real object.
-    let Some(clang) = clang() else { return };
+    let clang = clang();
     let (bytes, _) = build(clang, "owns", OWNS, 2);
     let c = elf::load(&bytes, None).unwrap();
     let code = section_range(&bytes, "owns");
@@ -444,7 +415,7 @@ fn not_bpf_objects_are_refused_as_unreadable() {
 
 #[test]
 fn every_byte_flipped_and_every_truncation_is_refused_or_read_without_panic() {
-    let Some(clang) = clang() else { return };
+    let clang = clang();
     let (bytes, _) = build(clang, "filter", FILTER, 3);
     let (mut ok, mut refused) = (0, 0);
     for n in 0..bytes.len() {
@@ -470,7 +441,7 @@ proptest! {
         cut in any::<prop::sample::Index>(),
         truncate in any::<bool>(),
     ) {
-        let Some(clang) = clang() else { return Ok(()) };
+        let clang = clang();
         static OBJS: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
         let objs = OBJS.get_or_init(|| {
             (1..=4).flat_map(|cpu| {
@@ -491,7 +462,7 @@ proptest! {
 
 #[test]
 fn the_fuzzing_oracle_reads_multi_function_objects() {
-    let Some(clang) = clang() else { return };
+    let clang = clang();
     let (bytes, _) = build(clang, "refused", REFUSED, 4);
     let fs = elf::functions(&bytes).unwrap();
     assert!(
@@ -530,7 +501,7 @@ unsigned long shared(const unsigned char *pkt, unsigned long len)
 
 #[test]
 fn global_and_static_subprograms_are_linked_once_each() {
-    let Some(clang) = clang() else { return };
+    let clang = clang();
     for cpu in 1..=4 {
         let (bytes, c) = build_and_load(clang, "shared", SHARED, cpu);
         assert_eq!(c.section, "filter/shared");
@@ -574,7 +545,7 @@ unsigned long signed_first(const unsigned char *pkt, unsigned long len)
 
 #[test]
 fn v4_sign_extending_loads_read_and_run() {
-    let Some(clang) = clang() else { return };
+    let clang = clang();
     for cpu in 1..=4 {
         let (_, c) = build_and_load(clang, "signed", SIGNED, cpu);
         let sx = c

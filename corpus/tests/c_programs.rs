@@ -32,7 +32,7 @@ use std::process::Command;
 
 use cinputs::{Input, Rng};
 use udf_bytecode::ProgramType;
-use udf_runtime::{Context, EmitHelpers, Extent, Helpers, NoHelpers, RunOptions, Vm};
+use udf_runtime::{Context, Extent, RunOptions, Runnable, TypeHelpers, Vm};
 use udf_verifier::Config;
 
 const MCPUS: [&str; 4] = ["v1", "v2", "v3", "v4"];
@@ -255,7 +255,26 @@ fn extents(e: &[Extent]) -> Vec<(u64, u64, u32)> {
     e.iter().map(|x| (x.start, x.count, x.kind)).collect()
 }
 
-/// A run on the interpreter with the type's helper table; `Err` for a fault.
+/// A run of `code` (the interpreter's form or JIT code, named `engine` in errors) with the
+/// type's helper table; `Err` for a fault.
+fn run_on(
+    vm: &mut Vm,
+    code: Runnable<'_>,
+    engine: &str,
+    ty: ProgramType,
+    i: &Input,
+    budget: u64,
+    max_extents: u64,
+) -> Result<Result0, String> {
+    let mut helpers = TypeHelpers::new(ty, usize::try_from(max_extents).unwrap_or(usize::MAX));
+    let opts = RunOptions { budget, r3: i.wire };
+    let out = code
+        .run(vm, Context::ReadOnly(&i.bytes), helpers.table(), &opts)
+        .map_err(|f| format!("{engine} fault: {f}"))?;
+    Ok((out.r0, extents(helpers.extents())))
+}
+
+/// [`run_on`] the interpreter.
 fn interp(
     vm: &mut Vm,
     compiled: &udf_runtime::Compiled,
@@ -264,40 +283,7 @@ fn interp(
     budget: u64,
     max_extents: u64,
 ) -> Result<Result0, String> {
-    let mut emit = EmitHelpers::new(usize::try_from(max_extents).unwrap_or(usize::MAX));
-    let mut none = NoHelpers;
-    let helpers: &mut dyn Helpers = if ty == ProgramType::Owns {
-        &mut emit
-    } else {
-        &mut none
-    };
-    let opts = RunOptions { budget, r3: i.wire };
-    let out = vm
-        .run(compiled, Context::ReadOnly(&i.bytes), helpers, &opts)
-        .map_err(|f| format!("interpreter fault: {f}"))?;
-    Ok((out.r0, extents(&emit.extents)))
-}
-
-fn native(
-    vm: &mut Vm,
-    exe: &udf_jit::Executable,
-    ty: ProgramType,
-    i: &Input,
-    budget: u64,
-    max_extents: u64,
-) -> Result<Result0, String> {
-    let mut emit = EmitHelpers::new(usize::try_from(max_extents).unwrap_or(usize::MAX));
-    let mut none = NoHelpers;
-    let helpers: &mut dyn Helpers = if ty == ProgramType::Owns {
-        &mut emit
-    } else {
-        &mut none
-    };
-    let opts = RunOptions { budget, r3: i.wire };
-    let out = exe
-        .run(vm, Context::ReadOnly(&i.bytes), helpers, &opts)
-        .map_err(|f| format!("JIT fault: {f}"))?;
-    Ok((out.r0, extents(&emit.extents)))
+    run_on(vm, Runnable::Interp(compiled), "interpreter", ty, i, budget, max_extents)
 }
 
 /// The inputs of a fixture whose contexts are `len` bytes (`None`: a filter, any length).
@@ -654,8 +640,8 @@ fn c_programs_match_gcc_on_every_engine() {
                     }
                     ran += 1;
                     let a = interp(&mut vm, &compiled, f.ty, i, budget, max_ext);
-                    let b = native(&mut vm, trusted, f.ty, i, budget, max_ext);
-                    let h = native(&mut vm, hardened, f.ty, i, budget, max_ext);
+                    let b = run_on(&mut vm, Runnable::Native(trusted.native()), "JIT", f.ty, i, budget, max_ext);
+                    let h = run_on(&mut vm, Runnable::Native(hardened.native()), "JIT", f.ty, i, budget, max_ext);
                     let mut results =
                         vec![("interpreter", a), ("trusted JIT", b), ("hardened JIT", h)];
                     if n % stride == 0 {

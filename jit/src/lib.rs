@@ -377,7 +377,7 @@ impl Executable {
             unsafe { NativeProgram::load(&code.bytes, code.regions.clone(), code.checked) }
                 .map_err(JitError::Load)?;
         native.set_stack_use(code.stack_use as usize);
-        native.set_ctx_len(code.ctx_len.0, code.ctx_len.1);
+        native.restrict_ctx_len(code.ctx_len.0, code.ctx_len.1);
         Ok(Executable { native, code })
     }
 
@@ -386,20 +386,7 @@ impl Executable {
         &self.code
     }
 
-    /// Runs on `ctx` (see [`NativeProgram::run`]). Code compiled from facts refuses, before
-    /// running anything, a context whose length the facts do not cover
-    /// ([`udf_runtime::FaultKind::ContextRefused`]).
-    pub fn run(
-        &self,
-        vm: &mut Vm,
-        ctx: Context<'_>,
-        helpers: &mut dyn Helpers,
-        opts: &RunOptions,
-    ) -> Result<NativeOutcome, Fault> {
-        self.native.run(vm, ctx, helpers, opts)
-    }
-
-    /// A runner for this code: runs with the results and faults of [`Executable::run`] but
+    /// A runner for this code: runs with the results and faults of [`NativeProgram::run`] but
     /// keeps its environment and stack between runs, so a run costs a few stores and a direct
     /// call (see [`NativeRunner`]). Made once, used for many runs:
     ///
@@ -428,5 +415,16 @@ impl Executable {
     /// The loaded program, without the code it was loaded from.
     pub fn into_native(self) -> NativeProgram {
         self.native
+    }
+}
+
+/// The mapped program: [`NativeProgram::run`] runs it (code compiled from facts refuses, before
+/// running anything, a context whose length the facts do not cover:
+/// [`udf_runtime::FaultKind::ContextRefused`]).
+impl core::ops::Deref for Executable {
+    type Target = NativeProgram;
+
+    fn deref(&self) -> &NativeProgram {
+        &self.native
     }
 }

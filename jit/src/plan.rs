@@ -45,17 +45,6 @@ fn ends_stretch(insn: &Insn) -> bool {
     )
 }
 
-fn transfers(insn: &Insn) -> bool {
-    matches!(
-        insn,
-        Insn::Ja { .. }
-            | Insn::Ja32 { .. }
-            | Insn::Jump { .. }
-            | Insn::CallLocal { .. }
-            | Insn::Exit
-    )
-}
-
 impl Plan {
     pub(crate) fn new(prog: &Program, region_len: usize) -> Plan {
         let slots = prog.slot_count();
@@ -77,7 +66,7 @@ impl Plan {
                     back.push((t, pc));
                 }
             }
-            if transfers(insn) {
+            if insn.transfers_control() {
                 leader[next] = true;
             }
             if matches!(insn, Insn::CallLocal { .. }) {

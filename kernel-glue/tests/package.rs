@@ -61,8 +61,6 @@ fn web() -> &'static Compiled {
     })
 }
 
-/// What the toolchain does: verify, compile native code for `target` in trusted mode, add the
-/// source map, sign with `key`.
 /// Every package target: none (a bytecode package), then each instruction set.
 const TARGETS: [Option<Target>; 4] = [
     None,
@@ -76,6 +74,8 @@ fn target_name(target: Option<Target>) -> &'static str {
     target.map_or("none", Target::name)
 }
 
+/// What the toolchain does: verify, compile native code for `target` in trusted mode, add the
+/// source map, sign with `key`.
 fn build(c: &Compiled, target: Option<Target>, map: bool, key: Option<&[u8]>) -> Package {
     let e = &c.entry;
     let mut conf = udf_verifier::Config::new(e.ty);
@@ -686,4 +686,72 @@ proptest! {
             prop_assert_eq!(p.to_bytes(), m);
         }
     }
+}
+
+/// The runtime's own gate for native code (`NativeProgram::load_authenticated`, what the loader
+/// calls) refuses, by itself, every package it cannot establish the soundness of: a wrong key,
+/// any changed byte, another program's package, another target's code, checked code, another
+/// object size. Only the package of the very program verified, for this host, maps.
+#[test]
+fn the_runtime_maps_only_authenticated_code_of_the_verified_program() {
+    use udf_runtime::mac::MacError;
+    use udf_runtime::native::{LoadError as MapError, NativeProgram};
+    let verified = |c: &Compiled, ctx_size: Option<u32>| {
+        let mut conf = udf_verifier::Config::new(c.entry.ty);
+        conf.ctx_size = ctx_size;
+        udf_verifier::verify(&c.entry.prog, &conf).expect("verifies")
+    };
+    let ext2_facts = verified(ext2(), ext2().entry.ctx_size);
+    let web_facts = verified(web(), web().entry.ctx_size);
+    let host = Target::host().expect("a host the JIT targets");
+    let pkg = build(ext2(), Some(host), true, Some(KEY)).to_bytes();
+    let mut native = NativeProgram::load_authenticated(KEY, &pkg, &ext2_facts).expect("maps");
+    // It runs, and only on the context lengths the proof assumed, which its owner cannot widen.
+    native.restrict_ctx_len(0, u64::MAX);
+    let size = ext2().entry.ctx_size.expect("a template size") as usize;
+    let mut vm = Vm::new();
+    let mut emit = EmitHelpers::new(1 << 10);
+    let opts = RunOptions { budget: u64::MAX, r3: 0 };
+    native
+        .run(&mut vm, Context::ReadOnly(&vec![0; size]), &mut emit, &opts)
+        .expect("runs on its object size");
+    let short = native.run(&mut vm, Context::ReadOnly(&vec![0; size - 1]), &mut emit, &opts);
+    assert!(short.is_err(), "a context shorter than the proof's ran: {short:?}");
+
+    let refused = |key: &[u8], bytes: &[u8], facts: &udf_verifier::Verified| {
+        NativeProgram::load_authenticated(key, bytes, facts)
+            .expect_err("must be refused, nothing mapped")
+    };
+    assert!(matches!(
+        refused(b"another key, also 32 bytes long", &pkg, &ext2_facts),
+        MapError::Unauthenticated(MacError::BadTag)
+    ));
+    assert!(matches!(refused(&[], &pkg, &ext2_facts), MapError::Unauthenticated(_)));
+    // Every byte, one at a time (the tag included).
+    for at in 0..pkg.len() {
+        let mut flipped = pkg.clone();
+        flipped[at] ^= 0x01;
+        assert!(
+            matches!(refused(KEY, &flipped, &ext2_facts), MapError::Unauthenticated(_)),
+            "byte {at} flipped"
+        );
+    }
+    // Authentic packages that are not this proof's, or not for this host, or not trusted code.
+    let web_pkg = build(web(), Some(host), true, Some(KEY)).to_bytes();
+    assert!(matches!(refused(KEY, &web_pkg, &ext2_facts), MapError::Mismatch(_)));
+    assert!(matches!(refused(KEY, &pkg, &web_facts), MapError::Mismatch(_)));
+    let other_size = verified(ext2(), ext2().entry.ctx_size.map(|n| n + 8));
+    assert!(matches!(refused(KEY, &pkg, &other_size), MapError::Mismatch("object size")));
+    let other = TARGETS.into_iter().flatten().find(|&t| t != host).expect("another target");
+    let foreign = build(ext2(), Some(other), true, Some(KEY)).to_bytes();
+    assert!(matches!(refused(KEY, &foreign, &ext2_facts), MapError::Mismatch("target")));
+    let mut checked = build(ext2(), Some(host), true, None);
+    if let Some(n) = checked.native.as_mut() {
+        n.mode = NativeMode::Checked;
+    }
+    checked.sign(KEY).expect("signs");
+    assert!(matches!(
+        refused(KEY, &checked.to_bytes(), &ext2_facts),
+        MapError::Mismatch(m) if m.starts_with("mode")
+    ));
 }

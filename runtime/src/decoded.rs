@@ -394,15 +394,7 @@ impl Compiled {
         let mut stretch = alloc::vec![1u32; ops.len()];
         for (i, insn) in prog.insns().iter().enumerate().rev() {
             let pc = prog.pc(i);
-            let ends = matches!(
-                insn,
-                Insn::Ja { .. }
-                    | Insn::Ja32 { .. }
-                    | Insn::Jump { .. }
-                    | Insn::CallLocal { .. }
-                    | Insn::Exit
-            );
-            stretch[pc] = if ends {
+            stretch[pc] = if insn.transfers_control() {
                 1
             } else {
                 stretch[pc + insn.slots()].saturating_add(1)

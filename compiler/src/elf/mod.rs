@@ -318,6 +318,32 @@ impl fmt::Display for ElfError {
 
 impl std::error::Error for ElfError {}
 
+/// The clang that makes the objects this reader takes (`clang -target bpf`): `$UDF_CLANG`,
+/// else `clang-19`, else `clang`, the first that lists the BPF target; `Err` names the ones
+/// tried. For the tools and tests that build C programs.
+pub fn bpf_clang() -> Result<String, String> {
+    let candidates: Vec<String> = match std::env::var("UDF_CLANG") {
+        Ok(c) => vec![c],
+        Err(_) => vec!["clang-19".to_string(), "clang".to_string()],
+    };
+    candidates
+        .iter()
+        .find(|c| {
+            std::process::Command::new(c)
+                .args(["-target", "bpf", "-print-targets"])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .cloned()
+        .ok_or_else(|| {
+            format!(
+                "no clang that targets BPF ({}): install clang-19 (scripts/test.sh does) or set \
+                 UDF_CLANG to one",
+                candidates.join(", ")
+            )
+        })
+}
+
 /// Whether `bytes` start with the ELF magic.
 pub fn is_elf(bytes: &[u8]) -> bool {
     bytes.starts_with(b"\x7fELF")

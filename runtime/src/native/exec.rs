@@ -110,7 +110,7 @@ pub struct NativeProgram {
     entry: usize,
     /// Bytes under the top of any frame a run may write (see [`NativeProgram::set_stack_use`]).
     stack_use: usize,
-    /// The context lengths runs accept (see [`NativeProgram::set_ctx_len`]).
+    /// The context lengths runs accept (see [`NativeProgram::restrict_ctx_len`]).
     ctx_len: (u64, u64),
 }
 
@@ -250,12 +250,14 @@ impl NativeProgram {
         self.stack_use = bytes.min(STACK_FRAME);
     }
 
-    /// Declares the context lengths `[min, max]` the code may run on (for code compiled from
-    /// the verifier's facts, `Facts::ctx_len`: trusted code is safe only on the lengths the
-    /// proof assumed). Every run on any other length is refused before any instruction runs,
-    /// with [`FaultKind::ContextRefused`]. The default accepts every length (checked code).
-    pub fn set_ctx_len(&mut self, min: u64, max: u64) {
-        self.ctx_len = (min, max);
+    /// Narrows the context lengths the code may run on to those also in `[min, max]` (for code
+    /// compiled from the verifier's facts, `Facts::ctx_len`: trusted code is safe only on the
+    /// lengths the proof assumed). Every run on any other length is refused before any
+    /// instruction runs, with [`FaultKind::ContextRefused`]. The default accepts every length
+    /// (checked code); a call never widens what an earlier one narrowed, so holding a
+    /// `&mut NativeProgram` cannot make trusted code run on a length its proof did not cover.
+    pub fn restrict_ctx_len(&mut self, min: u64, max: u64) {
+        self.ctx_len = (self.ctx_len.0.max(min), self.ctx_len.1.min(max));
     }
 
     /// The context lengths runs accept.

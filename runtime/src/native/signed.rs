@@ -158,7 +158,7 @@ mod load {
             #[allow(unsafe_code)]
             let mut native = unsafe { NativeProgram::load(code, regions, false) }?;
             let facts = verified.facts();
-            native.set_ctx_len(facts.ctx_len.0, facts.ctx_len.1);
+            native.restrict_ctx_len(facts.ctx_len.0, facts.ctx_len.1);
             Ok(native)
         }
     }
