@@ -379,14 +379,7 @@ fn main() -> ExitCode {
             budget,
         } => engine_of(engine)
             .and_then(|engine| {
-                udf_cli::run::command(
-                    json,
-                    program.args(),
-                    &data,
-                    engine,
-                    harden,
-                    budget,
-                )
+                udf_cli::run::command(json, program.args(), &data, engine, harden, budget)
             })
             .map(|_| true),
         Cmd::Verify {
@@ -398,8 +391,7 @@ fn main() -> ExitCode {
             program,
             ctx_size,
             target,
-        } => udf_cli::jit::command(json, program.args(), ctx_size, &target)
-            .map(|_| true),
+        } => udf_cli::jit::command(json, program.args(), ctx_size, &target).map(|_| true),
         Cmd::Filter {
             input,
             entry,

@@ -283,7 +283,15 @@ fn interp(
     budget: u64,
     max_extents: u64,
 ) -> Result<Result0, String> {
-    run_on(vm, Runnable::Interp(compiled), "interpreter", ty, i, budget, max_extents)
+    run_on(
+        vm,
+        Runnable::Interp(compiled),
+        "interpreter",
+        ty,
+        i,
+        budget,
+        max_extents,
+    )
 }
 
 /// The inputs of a fixture whose contexts are `len` bytes (`None`: a filter, any length).
@@ -640,8 +648,24 @@ fn c_programs_match_gcc_on_every_engine() {
                     }
                     ran += 1;
                     let a = interp(&mut vm, &compiled, f.ty, i, budget, max_ext);
-                    let b = run_on(&mut vm, Runnable::Native(trusted.native()), "JIT", f.ty, i, budget, max_ext);
-                    let h = run_on(&mut vm, Runnable::Native(hardened.native()), "JIT", f.ty, i, budget, max_ext);
+                    let b = run_on(
+                        &mut vm,
+                        Runnable::Native(trusted.native()),
+                        "JIT",
+                        f.ty,
+                        i,
+                        budget,
+                        max_ext,
+                    );
+                    let h = run_on(
+                        &mut vm,
+                        Runnable::Native(hardened.native()),
+                        "JIT",
+                        f.ty,
+                        i,
+                        budget,
+                        max_ext,
+                    );
                     let mut results =
                         vec![("interpreter", a), ("trusted JIT", b), ("hardened JIT", h)];
                     if n % stride == 0 {

@@ -39,8 +39,8 @@ use cranelift_codegen::isa::OwnedTargetIsa;
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_frontend::FunctionBuilderContext;
 use udf_bytecode::{CheckError, Program, ProgramType};
-use udf_runtime::native::{LoadError, NativeOutcome, NativeProgram, NativeRunner, RegionEntry};
-use udf_runtime::{Context, Fault, Helpers, RunOptions, STACK_FRAME, Vm, pre_run_checks};
+use udf_runtime::native::{LoadError, NativeProgram, NativeRunner, RegionEntry};
+use udf_runtime::{STACK_FRAME, pre_run_checks};
 use udf_verifier::{Facts, Verified};
 
 /// An instruction set the JIT emits code for (the runtime's, shared with the download package).

@@ -711,12 +711,23 @@ fn the_runtime_maps_only_authenticated_code_of_the_verified_program() {
     let size = ext2().entry.ctx_size.expect("a template size") as usize;
     let mut vm = Vm::new();
     let mut emit = EmitHelpers::new(1 << 10);
-    let opts = RunOptions { budget: u64::MAX, r3: 0 };
+    let opts = RunOptions {
+        budget: u64::MAX,
+        r3: 0,
+    };
     native
         .run(&mut vm, Context::ReadOnly(&vec![0; size]), &mut emit, &opts)
         .expect("runs on its object size");
-    let short = native.run(&mut vm, Context::ReadOnly(&vec![0; size - 1]), &mut emit, &opts);
-    assert!(short.is_err(), "a context shorter than the proof's ran: {short:?}");
+    let short = native.run(
+        &mut vm,
+        Context::ReadOnly(&vec![0; size - 1]),
+        &mut emit,
+        &opts,
+    );
+    assert!(
+        short.is_err(),
+        "a context shorter than the proof's ran: {short:?}"
+    );
 
     let refused = |key: &[u8], bytes: &[u8], facts: &udf_verifier::Verified| {
         NativeProgram::load_authenticated(key, bytes, facts)
@@ -726,25 +737,47 @@ fn the_runtime_maps_only_authenticated_code_of_the_verified_program() {
         refused(b"another key, also 32 bytes long", &pkg, &ext2_facts),
         MapError::Unauthenticated(MacError::BadTag)
     ));
-    assert!(matches!(refused(&[], &pkg, &ext2_facts), MapError::Unauthenticated(_)));
+    assert!(matches!(
+        refused(&[], &pkg, &ext2_facts),
+        MapError::Unauthenticated(_)
+    ));
     // Every byte, one at a time (the tag included).
     for at in 0..pkg.len() {
         let mut flipped = pkg.clone();
         flipped[at] ^= 0x01;
         assert!(
-            matches!(refused(KEY, &flipped, &ext2_facts), MapError::Unauthenticated(_)),
+            matches!(
+                refused(KEY, &flipped, &ext2_facts),
+                MapError::Unauthenticated(_)
+            ),
             "byte {at} flipped"
         );
     }
     // Authentic packages that are not this proof's, or not for this host, or not trusted code.
     let web_pkg = build(web(), Some(host), true, Some(KEY)).to_bytes();
-    assert!(matches!(refused(KEY, &web_pkg, &ext2_facts), MapError::Mismatch(_)));
-    assert!(matches!(refused(KEY, &pkg, &web_facts), MapError::Mismatch(_)));
+    assert!(matches!(
+        refused(KEY, &web_pkg, &ext2_facts),
+        MapError::Mismatch(_)
+    ));
+    assert!(matches!(
+        refused(KEY, &pkg, &web_facts),
+        MapError::Mismatch(_)
+    ));
     let other_size = verified(ext2(), ext2().entry.ctx_size.map(|n| n + 8));
-    assert!(matches!(refused(KEY, &pkg, &other_size), MapError::Mismatch("object size")));
-    let other = TARGETS.into_iter().flatten().find(|&t| t != host).expect("another target");
+    assert!(matches!(
+        refused(KEY, &pkg, &other_size),
+        MapError::Mismatch("object size")
+    ));
+    let other = TARGETS
+        .into_iter()
+        .flatten()
+        .find(|&t| t != host)
+        .expect("another target");
     let foreign = build(ext2(), Some(other), true, Some(KEY)).to_bytes();
-    assert!(matches!(refused(KEY, &foreign, &ext2_facts), MapError::Mismatch("target")));
+    assert!(matches!(
+        refused(KEY, &foreign, &ext2_facts),
+        MapError::Mismatch("target")
+    ));
     let mut checked = build(ext2(), Some(host), true, None);
     if let Some(n) = checked.native.as_mut() {
         n.mode = NativeMode::Checked;
