@@ -29,11 +29,7 @@ pub fn run(quick: bool, region_len: Option<usize>) {
         "| instructions | compile time | us / insn | code bytes | regions | time / previous |"
     );
     println!("| --- | --- | --- | --- | --- | --- |");
-    let sizes: &[usize] = if quick {
-        &[100, 1_000]
-    } else {
-        &[100, 1_000, 10_000, 100_000]
-    };
+    let sizes: &[usize] = if quick { &[100, 1_000] } else { &[100, 1_000, 10_000, 100_000] };
     // Sizes are measured round-robin, the best of each kept, so the machine's drift (this VM's
     // speed swings by tens of percent over minutes) hits every size alike.
     let progs: Vec<_> = sizes
@@ -65,11 +61,7 @@ pub fn run(quick: bool, region_len: Option<usize>) {
         let (n, best) = (*n, best[k]);
         let code = codes[k].as_ref().expect("compiled at least once");
         let growth = prev.map_or("-".to_string(), |(m, t)| {
-            format!(
-                "{:.1}x for {}x the size",
-                best.as_secs_f64() / t.as_secs_f64(),
-                n / m
-            )
+            format!("{:.1}x for {}x the size", best.as_secs_f64() / t.as_secs_f64(), n / m)
         });
         println!(
             "| {n} | {:.3} ms | {:.2} | {} | {} | {growth} |",

@@ -11,12 +11,7 @@ use udf_runtime::{Context, EmitHelpers, RunOptions, Vm, prepare};
 
 use crate::best_per_call;
 
-const FILES: &[&str] = &[
-    "fs/ext2.udf",
-    "fs/ext4.udf",
-    "fs/fat.udf",
-    "filters/web.udf",
-];
+const FILES: &[&str] = &["fs/ext2.udf", "fs/ext4.udf", "fs/fat.udf", "filters/web.udf"];
 
 fn root() -> String {
     concat!(env!("CARGO_MANIFEST_DIR"), "/../corpus/").to_string()
@@ -51,9 +46,7 @@ fn symlink() -> Vec<u8> {
 
 /// A 4 KiB single-indirect block, every pointer set: 1,024 extents.
 fn ind_block() -> Vec<u8> {
-    (0..1024u32)
-        .flat_map(|k| (20_000 + k).to_le_bytes())
-        .collect()
+    (0..1024u32).flat_map(|k| (20_000 + k).to_le_bytes()).collect()
 }
 
 pub fn run(quick: bool) {
@@ -76,11 +69,7 @@ pub fn run(quick: bool) {
         }
         let m = module.expect("compiled");
         let insns: usize = m.entries.iter().map(|e| e.prog.len()).sum();
-        println!(
-            "| {f} | {} | {insns} | {:.2} ms |",
-            m.entries.len(),
-            best.as_secs_f64() * 1e3
-        );
+        println!("| {f} | {} | {insns} | {:.2} ms |", m.entries.len(), best.as_secs_f64() * 1e3);
         modules.push(m);
     }
 
@@ -102,21 +91,14 @@ pub fn run(quick: bool) {
     ];
     for (name, what, input) in cases {
         let e = ext2.entry(name).expect("corpus entry");
-        let compiled = prepare(
-            &e.prog,
-            &udf_runtime::pre_run_checks(ProgramType::Owns, true),
-        )
-        .expect("checks");
-        let opts = RunOptions {
-            budget: 1 << 30,
-            r3: 0,
-        };
+        let compiled = prepare(&e.prog, &udf_runtime::pre_run_checks(ProgramType::Owns, true))
+            .expect("checks");
+        let opts = RunOptions { budget: 1 << 30, r3: 0 };
         let mut vm = Vm::new();
         let mut emit = EmitHelpers::new(1 << 20);
         let (ti, n) = best_per_call(min, reps, || {
             emit.extents.clear();
-            vm.run(&compiled, Context::ReadOnly(&input), &mut emit, &opts)
-                .expect("runs");
+            vm.run(&compiled, Context::ReadOnly(&input), &mut emit, &opts).expect("runs");
             emit.extents.len() as u64
         });
         let want = emit.extents.clone();
@@ -131,8 +113,7 @@ pub fn run(quick: bool) {
         let exe = Executable::new(code).expect("host code maps");
         let (tj, _) = best_per_call(min, reps, || {
             emit.extents.clear();
-            exe.run(&mut vm, Context::ReadOnly(&input), &mut emit, &opts)
-                .expect("runs");
+            exe.run(&mut vm, Context::ReadOnly(&input), &mut emit, &opts).expect("runs");
             emit.extents.len() as u64
         });
         assert_eq!(emit.extents, want, "{name}: JIT and interpreter disagree");
@@ -143,14 +124,10 @@ pub fn run(quick: bool) {
         let hexe = Executable::new(code).expect("host code maps");
         let (th, _) = best_per_call(min, reps, || {
             emit.extents.clear();
-            hexe.run(&mut vm, Context::ReadOnly(&input), &mut emit, &opts)
-                .expect("runs");
+            hexe.run(&mut vm, Context::ReadOnly(&input), &mut emit, &opts).expect("runs");
             emit.extents.len() as u64
         });
-        assert_eq!(
-            emit.extents, want,
-            "{name}: hardened JIT and interpreter disagree"
-        );
+        assert_eq!(emit.extents, want, "{name}: hardened JIT and interpreter disagree");
         let hardened = th.as_secs_f64() * 1e9;
         println!(
             "| {name} | {what} | {n} | {interp:.1} | {native:.1} | {:.1}x | {hardened:.1} | \

@@ -58,12 +58,7 @@ fn ip4(rng: &mut Rng, special: bool) -> [u8; 4] {
     if special {
         [10, 1, 2, 3]
     } else if rng.chance(50, 100) {
-        [
-            10,
-            rng.below(256) as u8,
-            rng.below(256) as u8,
-            1 + rng.below(254) as u8,
-        ]
+        [10, rng.below(256) as u8, rng.below(256) as u8, 1 + rng.below(254) as u8]
     } else {
         (rng.next_u64() as u32 | 0x0100_0000).to_be_bytes()
     }
@@ -86,11 +81,8 @@ fn transport(rng: &mut Rng, v6: bool) -> (u8, Vec<u8>) {
         _ => 1024 + rng.below(60_000) as u16,
     };
     let ephemeral = 32_768 + rng.below(28_000) as u16;
-    let (sport, dport) = if rng.chance(50, 100) {
-        (ephemeral, service)
-    } else {
-        (service, ephemeral)
-    };
+    let (sport, dport) =
+        if rng.chance(50, 100) { (ephemeral, service) } else { (service, ephemeral) };
     let proto = match rng.below(100) {
         0..60 => {
             t.extend(sport.to_be_bytes());
@@ -106,25 +98,14 @@ fn transport(rng: &mut Rng, v6: bool) -> (u8, Vec<u8>) {
             };
             t.push(flags);
             t.extend([0xff, 0xff, 0, 0, 0, 0]);
-            let payload = if flags == 0x18 {
-                rng.below(1400) as usize
-            } else {
-                0
-            };
+            let payload = if flags == 0x18 { rng.below(1400) as usize } else { 0 };
             t.resize(t.len() + payload, 0x61);
             6
         }
         60..90 => {
             let payload = 20 + rng.below(500) as usize;
             t.extend(sport.to_be_bytes());
-            t.extend(
-                if service == 80 || service == 443 {
-                    53u16
-                } else {
-                    dport
-                }
-                .to_be_bytes(),
-            );
+            t.extend(if service == 80 || service == 443 { 53u16 } else { dport }.to_be_bytes());
             t.extend(((8 + payload) as u16).to_be_bytes());
             t.extend([0, 0]);
             t.resize(t.len() + payload, 0x62);
@@ -145,9 +126,8 @@ fn packets(n: usize) -> Vec<Packet> {
     let mut rng = Rng::new(0x6669_6c74_6572_2d31);
     (0..n)
         .map(|_| {
-            let mut f = vec![
-                0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x02, 0x00, 0x00, 0x00, 0x00, 0x01,
-            ];
+            let mut f =
+                vec![0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x02, 0x00, 0x00, 0x00, 0x00, 0x01];
             if rng.chance(5, 100) {
                 let vid: u16 = if rng.chance(50, 100) { 100 } else { 200 };
                 f.extend([0x81, 0x00]);
@@ -212,10 +192,7 @@ fn oracle() -> Option<PathBuf> {
 
 /// Runs the oracle and reads `key=value` pairs from its output.
 fn oracle_run(oracle: &Path, args: &[&str]) -> Result<Vec<(String, f64)>, String> {
-    let o = Command::new(oracle)
-        .args(args)
-        .output()
-        .map_err(|e| e.to_string())?;
+    let o = Command::new(oracle).args(args).output().map_err(|e| e.to_string())?;
     if !o.status.success() {
         return Err(String::from_utf8_lossy(&o.stderr).trim().to_string());
     }
@@ -230,10 +207,7 @@ fn oracle_run(oracle: &Path, args: &[&str]) -> Result<Vec<(String, f64)>, String
 
 /// Runs the oracle and returns its output.
 fn oracle_run_text(oracle: &Path, args: &[&str]) -> Result<String, String> {
-    let o = Command::new(oracle)
-        .args(args)
-        .output()
-        .map_err(|e| e.to_string())?;
+    let o = Command::new(oracle).args(args).output().map_err(|e| e.to_string())?;
     if o.status.success() {
         Ok(String::from_utf8_lossy(&o.stdout).into_owned())
     } else {
@@ -242,9 +216,7 @@ fn oracle_run_text(oracle: &Path, args: &[&str]) -> Result<String, String> {
 }
 
 fn value(kv: &[(String, f64)], key: &str) -> f64 {
-    kv.iter()
-        .find(|(k, _)| k == key)
-        .map_or(f64::NAN, |(_, v)| *v)
+    kv.iter().find(|(k, _)| k == key).map_or(f64::NAN, |(_, v)| *v)
 }
 
 /// Our two engines' code for one verified filter.
@@ -262,9 +234,7 @@ impl Ours {
         let compiled =
             prepare(prog, &udf_runtime::pre_run_checks(ty, true)).expect("a verified filter");
         let native = |jit: &mut Jit, mode| {
-            let code = jit
-                .compile(prog, ty, mode)
-                .expect("the JIT compiles a verified filter");
+            let code = jit.compile(prog, ty, mode).expect("the JIT compiles a verified filter");
             Executable::new(code).expect("host code maps")
         };
         Ours {
@@ -279,17 +249,9 @@ impl Ours {
     fn interp_pass(&self, vm: &mut Vm, packets: &[Packet]) -> u64 {
         let mut accepted = 0;
         for p in packets {
-            let opts = RunOptions {
-                budget: self.budget,
-                r3: u64::from(p.wire),
-            };
+            let opts = RunOptions { budget: self.budget, r3: u64::from(p.wire) };
             let r0 = vm
-                .run(
-                    &self.compiled,
-                    Context::ReadOnly(&p.data),
-                    &mut NoHelpers,
-                    &opts,
-                )
+                .run(&self.compiled, Context::ReadOnly(&p.data), &mut NoHelpers, &opts)
                 .map_or(0, |o| o.r0);
             accepted += u64::from(r0 != 0);
         }
@@ -302,13 +264,9 @@ impl Ours {
         let mut runner = exe.runner();
         let mut accepted = 0;
         for p in packets {
-            let opts = RunOptions {
-                budget: self.budget,
-                r3: u64::from(p.wire),
-            };
-            let r0 = runner
-                .run(Context::ReadOnly(&p.data), &mut NoHelpers, &opts)
-                .map_or(0, |o| o.r0);
+            let opts = RunOptions { budget: self.budget, r3: u64::from(p.wire) };
+            let r0 =
+                runner.run(Context::ReadOnly(&p.data), &mut NoHelpers, &opts).map_or(0, |o| o.r0);
             accepted += u64::from(r0 != 0);
         }
         accepted
@@ -365,11 +323,7 @@ fn measure(
     let (prog, facts) = compile();
     let ours = Ours::new(jit, &prog, &facts);
     let accepted = ours.interp_pass(vm, packets);
-    assert_eq!(
-        accepted,
-        ours.jit_pass(packets, false),
-        "the interpreter and the JIT disagree"
-    );
+    assert_eq!(accepted, ours.jit_pass(packets, false), "the interpreter and the JIT disagree");
     assert_eq!(
         accepted,
         ours.jit_pass(packets, true),
@@ -424,16 +378,10 @@ fn cell(x: Option<f64>, digits: usize) -> String {
 
 pub fn run(quick: bool) {
     let (n, t, oracle_reps, pass_iters, compile_iters) = if quick {
-        let t = Timing {
-            min: Duration::from_millis(30),
-            reps: 2,
-        };
+        let t = Timing { min: Duration::from_millis(30), reps: 2 };
         (1_000, t, 2, 20, 20)
     } else {
-        let t = Timing {
-            min: Duration::from_millis(300),
-            reps: 9,
-        };
+        let t = Timing { min: Duration::from_millis(300), reps: 9 };
         (10_000, t, 5, 300, 300)
     };
     let packets = packets(n);
@@ -444,20 +392,11 @@ pub fn run(quick: bool) {
     let host = Target::host().expect("the filter benchmark runs the JIT: x86-64 hosts only");
     let mut jit = Jit::new(host).expect("host ISA");
     let mut vm = Vm::new();
-    let opts = CompileOptions {
-        link: LinkType::En10mb,
-        snaplen: 262_144,
-        netmask: None,
-    };
+    let opts = CompileOptions { link: LinkType::En10mb, snaplen: 262_144, netmask: None };
     let mut notes = Vec::new();
     let mut rows = Vec::new();
     for expr in EXPRESSIONS {
-        let mut row = Row {
-            expr,
-            libpcap: None,
-            ours: None,
-            imported: None,
-        };
+        let mut row = Row { expr, libpcap: None, ours: None, imported: None };
         if let Some(o) = &oracle {
             let (mut ns, mut acc, mut compile) = (f64::INFINITY, None, f64::INFINITY);
             let iters = pass_iters.to_string();
@@ -481,34 +420,21 @@ pub fn run(quick: bool) {
                 Ok(dd) => {
                     let insns = udf_pcap::cbpf::parse_any(dd.as_bytes())
                         .expect("libpcap's -dd output parses");
-                    row.imported = Some(measure(
-                        &mut jit,
-                        &mut vm,
-                        &packets,
-                        &t,
-                        insns.len(),
-                        || {
+                    row.imported =
+                        Some(measure(&mut jit, &mut vm, &packets, &t, insns.len(), || {
                             udf_pcap::cbpf::compile(&insns)
                                 .expect("libpcap's classic BPF translates")
-                        },
-                    ));
+                        }));
                 }
                 Err(e) => notes.push(format!("libpcap's -dd of `{expr}`: {e}")),
             }
         }
         match udf_pcap::compile(expr, &opts) {
             Ok(c) => {
-                row.ours = Some(measure(
-                    &mut jit,
-                    &mut vm,
-                    &packets,
-                    &t,
-                    c.cbpf.len(),
-                    || {
-                        let c = udf_pcap::compile(expr, &opts).expect("compiles");
-                        (c.prog, c.facts)
-                    },
-                ));
+                row.ours = Some(measure(&mut jit, &mut vm, &packets, &t, c.cbpf.len(), || {
+                    let c = udf_pcap::compile(expr, &opts).expect("compiles");
+                    (c.prog, c.facts)
+                }));
             }
             Err(d) => notes.push(format!("udfkit does not compile `{expr}`: {}", d.message)),
         }
@@ -529,9 +455,7 @@ pub fn run(quick: bool) {
     let empty = udf_bytecode::assemble("mov %r0, 0\nexit\n").expect("assembles");
     let facts = udf_verifier::verify(&empty, &udf_verifier::Config::new(ProgramType::Filter))
         .expect("verifies");
-    let base = measure(&mut jit, &mut vm, &packets, &t, 0, || {
-        (empty.clone(), facts.clone())
-    });
+    let base = measure(&mut jit, &mut vm, &packets, &t, 0, || (empty.clone(), facts.clone()));
 
     let bytes: usize = packets.iter().map(|p| p.data.len()).sum();
     println!(
@@ -556,11 +480,8 @@ pub fn run(quick: bool) {
         let lib = r.libpcap.map(|l| l.1);
         let ours = r.ours.as_ref();
         let imp = r.imported.as_ref();
-        let accepted = r
-            .libpcap
-            .map(|l| l.0)
-            .or(ours.map(|m| m.accepted))
-            .or(imp.map(|m| m.accepted));
+        let accepted =
+            r.libpcap.map(|l| l.0).or(ours.map(|m| m.accepted)).or(imp.map(|m| m.accepted));
         println!(
             "| `{}` | {} | {} | {} | {} | {} | {} | {} | {} | {} / {} | {} / {} |",
             r.expr.replace('|', "\\|"),

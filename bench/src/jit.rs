@@ -30,11 +30,8 @@ struct Peers {
 
 /// Prints the table, then the compile times and any program that did not verify.
 pub fn run(quick: bool) {
-    let (min, reps) = if quick {
-        (Duration::from_millis(30), 2)
-    } else {
-        (Duration::from_millis(300), 9)
-    };
+    let (min, reps) =
+        if quick { (Duration::from_millis(30), 2) } else { (Duration::from_millis(300), 9) };
     let mut jit = Jit::new(Target::X86_64).expect("x86-64 backend");
     let mut notes = Vec::new();
     println!(
@@ -55,8 +52,7 @@ pub fn run(quick: bool) {
         let mut m = case.mem.clone();
         let (t, r0) = best_per_call(min, reps, || {
             let ctx = Context::ReadWrite(&mut m);
-            vm.run(&compiled, ctx, &mut NoHelpers, &opts)
-                .map_or(u64::MAX, |o| o.r0)
+            vm.run(&compiled, ctx, &mut NoHelpers, &opts).map_or(u64::MAX, |o| o.r0)
         });
         assert_eq!(r0, want);
         let interp = ns(t);
@@ -70,18 +66,14 @@ pub fn run(quick: bool) {
                 notes.push(format!("{}: trusted compile {:.3} ms", case.name, ms(c)));
                 let (t, r0) = best_per_call(min, reps, || {
                     let ctx = Context::ReadOnly(&case.mem);
-                    exe.run(&mut vm, ctx, &mut NoHelpers, &opts)
-                        .map_or(u64::MAX, |o| o.r0)
+                    exe.run(&mut vm, ctx, &mut NoHelpers, &opts).map_or(u64::MAX, |o| o.r0)
                 });
                 assert_eq!(r0, want, "trusted JIT and interpreter disagree");
                 Some(ns(t))
             }
             Err(e) => {
                 eprintln!("{}: does not verify as a size program: {e}", case.name);
-                notes.push(format!(
-                    "{}: no trusted JIT, does not verify: {e}",
-                    case.name
-                ));
+                notes.push(format!("{}: no trusted JIT, does not verify: {e}", case.name));
                 None
             }
         };
@@ -119,11 +111,7 @@ pub fn run(quick: bool) {
                 let vs = |r: &Result<Duration, String>| {
                     ratio(r.as_ref().ok().zip(trusted).map(|(t, ours)| ns(*t) / ours))
                 };
-                let times = vec![
-                    format!("{:.2}", ns(p.interp)),
-                    cell(&p.x86),
-                    cell(&p.cranelift),
-                ];
+                let times = vec![format!("{:.2}", ns(p.interp)), cell(&p.x86), cell(&p.cranelift)];
                 (times, vec![vs(&p.x86), vs(&p.cranelift)])
             }
         };
@@ -155,10 +143,7 @@ fn compile(
     let mut code = None;
     for _ in 0..5 {
         let start = Instant::now();
-        code = Some(
-            jit.compile(prog, ty, mode)
-                .expect("benchmark programs compile"),
-        );
+        code = Some(jit.compile(prog, ty, mode).expect("benchmark programs compile"));
         best = best.min(start.elapsed());
     }
     let exe = Executable::new(code.expect("compiled")).expect("x86-64 host");
@@ -171,9 +156,8 @@ fn peers(prog: &Program, mem: &[u8], want: u64, min: Duration, reps: usize) -> O
     let bytes = prog.encode();
     let mut m = mem.to_vec();
     let mut vm = rbpf::EbpfVmRaw::new(Some(&bytes)).expect("rbpf loads the program");
-    let (interp, r0) = best_per_call(min, reps, || {
-        vm.execute_program(&mut m).expect("rbpf runs it")
-    });
+    let (interp, r0) =
+        best_per_call(min, reps, || vm.execute_program(&mut m).expect("rbpf runs it"));
     assert_eq!(r0, want, "rbpf's interpreter and udfkit disagree");
     let x86 = vm.jit_compile().map_err(|e| e.to_string()).map(|()| {
         let (t, r0) = best_per_call(min, reps, || {
@@ -187,17 +171,12 @@ fn peers(prog: &Program, mem: &[u8], want: u64, min: Duration, reps: usize) -> O
     });
     let cranelift = vm.cranelift_compile().map_err(|e| e.to_string()).map(|()| {
         let (t, r0) = best_per_call(min, reps, || {
-            vm.execute_program_cranelift(&mut m)
-                .expect("rbpf's Cranelift code runs it")
+            vm.execute_program_cranelift(&mut m).expect("rbpf's Cranelift code runs it")
         });
         assert_eq!(r0, want, "rbpf's Cranelift backend and udfkit disagree");
         t
     });
-    Some(Peers {
-        interp,
-        x86,
-        cranelift,
-    })
+    Some(Peers { interp, x86, cranelift })
 }
 
 #[cfg(not(feature = "rbpf"))]

@@ -91,20 +91,10 @@ fn cases() -> Vec<Case> {
         exit
     "
     .to_string();
-    let mem: Vec<u8> = (0..4096u32)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
-        .collect();
+    let mem: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
     vec![
-        Case {
-            name: "alu loop",
-            src: alu,
-            mem: vec![],
-        },
-        Case {
-            name: "memory loop",
-            src: memory,
-            mem,
-        },
+        Case { name: "alu loop", src: alu, mem: vec![] },
+        Case { name: "memory loop", src: memory, mem },
     ]
 }
 
@@ -128,12 +118,7 @@ fn ours(compiled: &Compiled, mem: &[u8]) -> (u64, u64) {
     let mut vm = Vm::new();
     let mut m = mem.to_vec();
     let out = vm
-        .run(
-            compiled,
-            Context::ReadWrite(&mut m),
-            &mut NoHelpers,
-            &RunOptions::default(),
-        )
+        .run(compiled, Context::ReadWrite(&mut m), &mut NoHelpers, &RunOptions::default())
         .expect("benchmark programs run to exit");
     (out.r0, out.executed)
 }
@@ -141,10 +126,7 @@ fn ours(compiled: &Compiled, mem: &[u8]) -> (u64, u64) {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "--quick");
-    let what = args
-        .iter()
-        .find(|a| !a.starts_with("--"))
-        .map_or("interp", String::as_str);
+    let what = args.iter().find(|a| !a.starts_with("--")).map_or("interp", String::as_str);
     if what == "verify" {
         verify::run(quick);
         return;
@@ -187,18 +169,12 @@ fn main() {
             let compiled =
                 prepare(&prog, &CheckConfig::for_type(ProgramType::Raw)).expect("checks");
             let (r0, executed) = ours(&compiled, &case.mem);
-            println!(
-                "{}: r0 = {r0:#x}, {executed} instructions executed",
-                case.name
-            );
+            println!("{}: r0 = {r0:#x}, {executed} instructions executed", case.name);
         }
         return;
     }
-    let (min, reps) = if quick {
-        (Duration::from_millis(30), 2)
-    } else {
-        (Duration::from_millis(300), 9)
-    };
+    let (min, reps) =
+        if quick { (Duration::from_millis(30), 2) } else { (Duration::from_millis(300), 9) };
     println!(
         "| benchmark | executed insns | udfkit interp ns/insn | rbpf 0.4 interp ns/insn | rbpf / udfkit |"
     );
@@ -210,25 +186,18 @@ fn main() {
         let mut vm = Vm::new();
         let mut m = case.mem.clone();
         let (t, r0) = best_per_call(min, reps, || {
-            vm.run(
-                &compiled,
-                Context::ReadWrite(&mut m),
-                &mut NoHelpers,
-                &RunOptions::default(),
-            )
-            .map(|o| o.r0)
-            .unwrap_or(u64::MAX)
+            vm.run(&compiled, Context::ReadWrite(&mut m), &mut NoHelpers, &RunOptions::default())
+                .map(|o| o.r0)
+                .unwrap_or(u64::MAX)
         });
         assert_eq!(r0, want);
         let ns = t.as_nanos() as f64 / executed as f64;
         let peer =
             peer(&prog, &case.mem, want, min, reps).map(|t| t.as_nanos() as f64 / executed as f64);
         match peer {
-            Some(p) => println!(
-                "| {} | {executed} | {ns:.2} | {p:.2} | {:.1}x |",
-                case.name,
-                p / ns
-            ),
+            Some(p) => {
+                println!("| {} | {executed} | {ns:.2} | {p:.2} | {:.1}x |", case.name, p / ns)
+            }
             None => println!(
                 "| {} | {executed} | {ns:.2} | (build with --features rbpf) | - |",
                 case.name
@@ -242,9 +211,7 @@ fn peer(prog: &Program, mem: &[u8], want: u64, min: Duration, reps: usize) -> Op
     let bytes = prog.encode();
     let vm = rbpf::EbpfVmRaw::new(Some(&bytes)).expect("rbpf loads the program");
     let mut m = mem.to_vec();
-    let (t, r0) = best_per_call(min, reps, || {
-        vm.execute_program(&mut m).expect("rbpf runs it")
-    });
+    let (t, r0) = best_per_call(min, reps, || vm.execute_program(&mut m).expect("rbpf runs it"));
     assert_eq!(r0, want, "rbpf and udfkit disagree");
     Some(t)
 }

@@ -56,13 +56,7 @@ fn ctx_load(shape: Shape, dst: Reg, off: i16) -> Insn {
             a => (Size::W, a),
         },
     };
-    Insn::Load {
-        size,
-        signed: false,
-        dst,
-        base: reg(1),
-        off,
-    }
+    Insn::Load { size, signed: false, dst, base: reg(1), off }
 }
 
 /// A body of `n` instructions: context loads at constant offsets, ALU on the loaded values,
@@ -71,26 +65,11 @@ fn ctx_load(shape: Shape, dst: Reg, off: i16) -> Insn {
 /// neither verifier knows which way it goes. `shape` only changes the context loads.
 pub fn program(n: usize, branchy: bool, shape: Shape) -> Program {
     let mut v = vec![
-        Insn::Alu {
-            width: Width::W64,
-            op: AluOp::Mov,
-            dst: R0,
-            src: Source::Imm(0),
-        },
-        Insn::Alu {
-            width: Width::W64,
-            op: AluOp::Mov,
-            dst: reg(6),
-            src: Source::Imm(1),
-        },
+        Insn::Alu { width: Width::W64, op: AluOp::Mov, dst: R0, src: Source::Imm(0) },
+        Insn::Alu { width: Width::W64, op: AluOp::Mov, dst: reg(6), src: Source::Imm(1) },
     ];
     for j in 1..=16 {
-        v.push(Insn::Store {
-            size: Size::DW,
-            base: reg(10),
-            off: -8 * j,
-            src: Source::Imm(0),
-        });
+        v.push(Insn::Store { size: Size::DW, base: reg(10), off: -8 * j, src: Source::Imm(0) });
     }
     let mut k = 0u32;
     while v.len() + 1 < n {
@@ -108,12 +87,7 @@ pub fn program(n: usize, branchy: bool, shape: Shape) -> Program {
         }
         let insn = match k % 7 {
             0 => ctx_load(shape, reg(3), (k % 60) as i16),
-            1 => Insn::Alu {
-                width: Width::W64,
-                op: AluOp::Add,
-                dst: R0,
-                src: Source::Reg(reg(3)),
-            },
+            1 => Insn::Alu { width: Width::W64, op: AluOp::Add, dst: R0, src: Source::Reg(reg(3)) },
             2 => Insn::Store {
                 size: Size::DW,
                 base: reg(10),
@@ -126,25 +100,11 @@ pub fn program(n: usize, branchy: bool, shape: Shape) -> Program {
                 dst: reg(6),
                 src: Source::Reg(reg(3)),
             },
-            4 => Insn::Load {
-                size: Size::DW,
-                signed: false,
-                dst: reg(4),
-                base: reg(10),
-                off: -8,
-            },
-            5 => Insn::Alu {
-                width: Width::W64,
-                op: AluOp::And,
-                dst: reg(4),
-                src: Source::Imm(0xff),
-            },
-            _ => Insn::Alu {
-                width: Width::W64,
-                op: AluOp::Lsh,
-                dst: reg(6),
-                src: Source::Imm(1),
-            },
+            4 => Insn::Load { size: Size::DW, signed: false, dst: reg(4), base: reg(10), off: -8 },
+            5 => {
+                Insn::Alu { width: Width::W64, op: AluOp::And, dst: reg(4), src: Source::Imm(0xff) }
+            }
+            _ => Insn::Alu { width: Width::W64, op: AluOp::Lsh, dst: reg(6), src: Source::Imm(1) },
         };
         // Registers read must have been written: r3 and r4 first appear as destinations.
         if k < 8 && !matches!(k % 7, 0 | 2 | 4) {
@@ -171,12 +131,7 @@ enum Linux {
     /// Accepted: the best verification time it logged, and the instructions it processed.
     Accepted { usec: u64, processed: Option<u64> },
     /// Refused: the error, the time and processed instructions it logged, its last message.
-    Refused {
-        errno: String,
-        usec: Option<u64>,
-        processed: Option<u64>,
-        reason: String,
-    },
+    Refused { errno: String, usec: Option<u64>, processed: Option<u64>, reason: String },
     /// Not measured, and why.
     Missing(String),
 }
@@ -245,17 +200,11 @@ fn linux_verify(tool: &Path, prog: &Program, runs: usize) -> Linux {
         ));
     }
     let (pairs, reason) = line.split_once(" reason=").unwrap_or((line, ""));
-    let get = |key: &str| {
-        pairs
-            .split_whitespace()
-            .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
-    };
+    let get =
+        |key: &str| pairs.split_whitespace().find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='));
     let num = |key: &str| get(key).and_then(|v| v.parse::<u64>().ok());
     match (get("ok"), num("verify_usec")) {
-        (Some("1"), Some(usec)) => Linux::Accepted {
-            usec,
-            processed: num("processed"),
-        },
+        (Some("1"), Some(usec)) => Linux::Accepted { usec, processed: num("processed") },
         (Some("1"), None) => Linux::Missing("the kernel logged no verification time".into()),
         _ if get("errno") == Some("EPERM") => {
             Linux::Missing("EPERM: loading needs root or CAP_BPF".into())
@@ -311,11 +260,8 @@ pub fn run(quick: bool) {
          | Linux / udfkit |"
     );
     println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
-    let sizes: &[usize] = if quick {
-        &[1_000, 10_000]
-    } else {
-        &[1_000, 10_000, 100_000, 1_000_000]
-    };
+    let sizes: &[usize] =
+        if quick { &[1_000, 10_000] } else { &[1_000, 10_000, 100_000, 1_000_000] };
     let mut refusals = Vec::new();
     for branchy in [false, true] {
         let name = if branchy { "branchy" } else { "straight" };
@@ -342,10 +288,7 @@ pub fn run(quick: bool) {
                         (
                             Linux::Accepted { usec: a, .. },
                             Linux::Accepted { usec: b, processed },
-                        ) => Linux::Accepted {
-                            usec: a.min(b),
-                            processed,
-                        },
+                        ) => Linux::Accepted { usec: a.min(b), processed },
                         (_, new) => new,
                     };
                     if !matches!(linux, Linux::Accepted { .. }) {
@@ -366,12 +309,7 @@ pub fn run(quick: bool) {
                         format!("{:.1}x", secs / t_theirs.as_secs_f64()),
                     )
                 }
-                Linux::Refused {
-                    errno,
-                    usec,
-                    processed,
-                    reason,
-                } => {
+                Linux::Refused { errno, usec, processed, reason } => {
                     refusals.push(format!(
                         "{name} {n}: {errno} after {} processed instructions, {}: \"{reason}\"",
                         processed.map_or("?".to_string(), |p| p.to_string()),
@@ -428,20 +366,8 @@ mod tests {
             for (a, b) in ours.insns().iter().zip(theirs.insns()) {
                 match (a, b) {
                     (
-                        Insn::Load {
-                            size: Size::B,
-                            dst: d1,
-                            base: b1,
-                            off: o1,
-                            ..
-                        },
-                        Insn::Load {
-                            size: Size::W,
-                            dst: d2,
-                            base: b2,
-                            off: o2,
-                            ..
-                        },
+                        Insn::Load { size: Size::B, dst: d1, base: b1, off: o1, .. },
+                        Insn::Load { size: Size::W, dst: d2, base: b2, off: o2, .. },
                     ) if *b1 == reg(1) => {
                         assert_eq!((d1, b2), (d2, &reg(1)));
                         assert!(allowed.contains(o2), "offset {o2}");

@@ -45,10 +45,7 @@ fn interp_kernel(mods: &[udf_compiler::Module]) -> Kernel {
             .expect("the kernel accepts the corpus");
         assert!(!table.get(id).expect("installed").is_native());
     }
-    Kernel {
-        what: "interpreter (bytecode installed)",
-        table,
-    }
+    Kernel { what: "interpreter (bytecode installed)", table }
 }
 
 /// The udfs as signed native packages for this host, loaded through the download path.
@@ -56,10 +53,7 @@ fn native_kernel(mods: &[udf_compiler::Module]) -> Option<Kernel> {
     let host = udf_kernel_glue::Target::host()?;
     let mut jit = Jit::new(host).expect("host ISA");
     let mut table = Table::new();
-    let policy = Policy {
-        key: Some(KEY.to_vec()),
-        allow_unauthenticated_bytecode: false,
-    };
+    let policy = Policy { key: Some(KEY.to_vec()), allow_unauthenticated_bytecode: false };
     for e in mods.iter().flat_map(|m| &m.entries) {
         let code = jit
             .compile(&e.prog, e.ty, Mode::Trusted(&e.facts))
@@ -71,22 +65,15 @@ fn native_kernel(mods: &[udf_compiler::Module]) -> Option<Kernel> {
         };
         let mut pkg = Package::new(&e.name, &e.facts, Some(host), Some(native));
         pkg.sign(KEY).expect("a key");
-        let id = table
-            .load(&pkg.to_bytes(), &policy)
-            .expect("the kernel accepts the package");
+        let id = table.load(&pkg.to_bytes(), &policy).expect("the kernel accepts the package");
         assert!(table.get(id).expect("installed").is_native());
     }
-    Some(Kernel {
-        what: "native packages (trusted JIT code)",
-        table,
-    })
+    Some(Kernel { what: "native packages (trusted JIT code)", table })
 }
 
 /// Deterministic file bytes (not zeros: mke2fs skips zero blocks).
 fn fill(seed: usize, len: usize) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i * 31 + seed * 7 + 1) as u8 | 1)
-        .collect()
+    (0..len).map(|i| (i * 31 + seed * 7 + 1) as u8 | 1).collect()
 }
 
 /// Makes `img` (`size_mib` MiB, `bs`-byte blocks, `fs`) from a tree written by `make`.
@@ -104,21 +91,11 @@ fn image(
     make(&tree);
     let img = dir.join(format!("{name}.img"));
     let mut mk = udf_corpus::tools::MKE2FS.command().expect("mke2fs");
-    mk.args([
-        "-q",
-        "-F",
-        "-t",
-        fs,
-        "-b",
-        &bs.to_string(),
-        "-N",
-        &inodes.to_string(),
-        "-d",
-    ])
-    .arg(&tree)
-    .arg(&img)
-    .arg(format!("{size_mib}M"))
-    .env("E2FSPROGS_FAKE_TIME", "1700000000");
+    mk.args(["-q", "-F", "-t", fs, "-b", &bs.to_string(), "-N", &inodes.to_string(), "-d"])
+        .arg(&tree)
+        .arg(&img)
+        .arg(format!("{size_mib}M"))
+        .env("E2FSPROGS_FAKE_TIME", "1700000000");
     udf_corpus::tools::run(&mut mk).unwrap_or_else(|e| panic!("{e}"));
     img
 }
@@ -139,10 +116,8 @@ pub fn run(quick: bool) {
     let dir = std::env::temp_dir().join(format!("udf-bench-xn-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let mods = modules();
-    let kernels: Vec<Kernel> = [Some(interp_kernel(&mods)), native_kernel(&mods)]
-        .into_iter()
-        .flatten()
-        .collect();
+    let kernels: Vec<Kernel> =
+        [Some(interp_kernel(&mods)), native_kernel(&mods)].into_iter().flatten().collect();
 
     // Free-map rebuild on ext4.
     let (size, files) = if quick { (32, 2_000) } else { (256, 30_000) };
@@ -207,50 +182,29 @@ pub fn run(quick: bool) {
         let mut xn = fs.xn(&k.table).expect("templates");
         fs.rebuild(&mut xn, &k.table, &mut dev).expect("rebuild");
         let ino = 12; // the tree's only file: the first inode after lost+found
-        let block = (2000..fs.sb.blocks)
-            .find(|&b| !xn.used.get(b))
-            .expect("a free block");
+        let block = (2000..fs.sb.blocks).find(|&b| !xn.used.get(b)).expect("a free block");
         let original = dev.bytes().to_vec();
         let (t, ()) = best(if quick { 2 } else { 5 }, || {
             for _ in 0..pairs {
                 for (b, what) in [(block, "allocation"), (0, "free")] {
-                    let req = SlotRequest {
-                        ino,
-                        slot: 5,
-                        block: b,
-                        kind: None,
-                    };
+                    let req = SlotRequest { ino, slot: 5, block: b, kind: None };
                     fs.set_slot(&mut xn, &k.table, &mut dev, req)
                         .unwrap_or_else(|e| panic!("{what} refused: {e}"));
                 }
             }
         });
-        assert!(
-            dev.bytes() == original.as_slice(),
-            "allocate + free gives back the image"
-        );
+        assert!(dev.bytes() == original.as_slice(), "allocate + free gives back the image");
         // XN's check alone: the same change as two patches of the inode, through `Xn::apply`.
         let obj = fs.inode_obj(ino).expect("inode");
-        let e = Extent {
-            start: block,
-            count: 1,
-            kind: 0,
-        };
+        let e = Extent { start: block, count: 1, kind: 0 };
         let (put, clear) = ((block as u32).to_le_bytes(), [0u8; 4]);
         let (tx, ()) = best(if quick { 2 } else { 5 }, || {
             for _ in 0..pairs {
-                let p = [Patch {
-                    offset: 40 + 4 * 5,
-                    bytes: &put,
-                }];
+                let p = [Patch { offset: 40 + 4 * 5, bytes: &put }];
                 xn.apply(&k.table, &mut dev, obj, &p, Op::Alloc(e), 0)
                     .expect("allocation accepted");
-                let p = [Patch {
-                    offset: 40 + 4 * 5,
-                    bytes: &clear,
-                }];
-                xn.apply(&k.table, &mut dev, obj, &p, Op::Free(e), 0)
-                    .expect("free accepted");
+                let p = [Patch { offset: 40 + 4 * 5, bytes: &clear }];
+                xn.apply(&k.table, &mut dev, obj, &p, Op::Free(e), 0).expect("free accepted");
             }
         });
         assert!(dev.bytes() == original.as_slice());

@@ -107,27 +107,19 @@ impl fmt::Display for AsmErrorKind {
         match self {
             Empty => write!(f, "the program is empty: no instructions"),
             UnknownMnemonic(m) => write!(f, "invalid mnemonic `{}`", Short(m)),
-            OperandCount {
-                mnemonic,
-                expected,
-                found,
-            } => write!(
+            OperandCount { mnemonic, expected, found } => write!(
                 f,
                 "invalid number of operands for {mnemonic}: expected {expected}, found {found}"
             ),
-            InvalidRegister(r) => write!(
-                f,
-                "invalid register `{}`: registers are %r0 to %r10",
-                Short(r)
-            ),
+            InvalidRegister(r) => {
+                write!(f, "invalid register `{}`: registers are %r0 to %r10", Short(r))
+            }
             ExpectedRegister(t) => {
                 write!(f, "expected a register (%r0 to %r10), found `{}`", Short(t))
             }
-            BadNumber(t) => write!(
-                f,
-                "expected a number (decimal or 0x hexadecimal), found `{}`",
-                Short(t)
-            ),
+            BadNumber(t) => {
+                write!(f, "expected a number (decimal or 0x hexadecimal), found `{}`", Short(t))
+            }
             OutOfRange { text, field } => {
                 write!(f, "`{}` is out of range for {field}", Short(text))
             }
@@ -138,17 +130,11 @@ impl fmt::Display for AsmErrorKind {
                     Short(t)
                 )
             }
-            UnknownLabel(l) => write!(
-                f,
-                "invalid label `{}`: no such label in this program",
-                Short(l)
-            ),
+            UnknownLabel(l) => {
+                write!(f, "invalid label `{}`: no such label in this program", Short(l))
+            }
             DuplicateLabel { name, first_line } => {
-                write!(
-                    f,
-                    "duplicate label `{}` (first defined on line {first_line})",
-                    Short(name)
-                )
+                write!(f, "duplicate label `{}` (first defined on line {first_line})", Short(name))
             }
             LabelTooFar { name, distance } => write!(
                 f,
@@ -182,12 +168,7 @@ struct Tok<'a> {
 
 impl<'a> Tok<'a> {
     fn err(&self, kind: AsmErrorKind) -> AsmError {
-        AsmError {
-            line: self.line,
-            col: self.col,
-            len: self.text.chars().count().max(1),
-            kind,
-        }
+        AsmError { line: self.line, col: self.col, len: self.text.chars().count().max(1), kind }
     }
 }
 
@@ -200,11 +181,7 @@ fn tokenize(line: &str, lineno: usize) -> Vec<Tok<'_>> {
     for (col, (i, ch)) in line.char_indices().enumerate() {
         if depth == 0 && (ch.is_whitespace() || ch == ',') {
             if let Some((s, c)) = start.take() {
-                toks.push(Tok {
-                    text: &line[s..i],
-                    line: lineno,
-                    col: c,
-                });
+                toks.push(Tok { text: &line[s..i], line: lineno, col: c });
             }
             continue;
         }
@@ -218,11 +195,7 @@ fn tokenize(line: &str, lineno: usize) -> Vec<Tok<'_>> {
         }
     }
     if let Some((s, c)) = start {
-        toks.push(Tok {
-            text: &line[s..],
-            line: lineno,
-            col: c,
-        });
+        toks.push(Tok { text: &line[s..], line: lineno, col: c });
     }
     toks
 }
@@ -254,16 +227,9 @@ fn int_field(tok: &Tok<'_>, text: &str, bits: u32, field: &'static str) -> Resul
     let min = -(1i128 << (bits - 1));
     let smax = (1i128 << (bits - 1)) - 1;
     let umax = (1i128 << bits) - 1;
-    let ok = if hex && v >= 0 {
-        v <= umax
-    } else {
-        v >= min && v <= smax
-    };
+    let ok = if hex && v >= 0 { v <= umax } else { v >= min && v <= smax };
     if !ok {
-        return Err(tok.err(AsmErrorKind::OutOfRange {
-            text: text.to_owned(),
-            field,
-        }));
+        return Err(tok.err(AsmErrorKind::OutOfRange { text: text.to_owned(), field }));
     }
     // Reinterpret a hex bit pattern as signed of `bits` bits.
     let v = if v > smax { v - (1i128 << bits) } else { v };
@@ -301,11 +267,7 @@ fn source(tok: &Tok<'_>) -> Result<Source, AsmError> {
 /// `[%rB]`, `[%rB+OFF]` or `[%rB-OFF]` (spaces allowed inside the brackets).
 fn mem(tok: &Tok<'_>) -> Result<(Reg, i16), AsmError> {
     let bad = || tok.err(AsmErrorKind::BadMemoryOperand(tok.text.to_owned()));
-    let inner = tok
-        .text
-        .strip_prefix('[')
-        .and_then(|s| s.strip_suffix(']'))
-        .ok_or_else(bad)?;
+    let inner = tok.text.strip_prefix('[').and_then(|s| s.strip_suffix(']')).ok_or_else(bad)?;
     let inner: String = inner.chars().filter(|c| !c.is_whitespace()).collect();
     let split = inner.find(['+', '-']).unwrap_or(inner.len());
     let base = reg_text(tok, &inner[..split])?;
@@ -324,11 +286,7 @@ enum Target<'a> {
 
 fn target<'a>(tok: &Tok<'a>, bits: u32) -> Result<Target<'a>, AsmError> {
     if tok.text.starts_with(['+', '-']) {
-        let field = if bits == 16 {
-            "a 16-bit jump offset"
-        } else {
-            "a 32-bit jump offset"
-        };
+        let field = if bits == 16 { "a 16-bit jump offset" } else { "a 32-bit jump offset" };
         Ok(Target::Rel(int_field(tok, tok.text, bits, field)?))
     } else {
         Ok(Target::Label(*tok))
@@ -410,11 +368,7 @@ fn parse_lock<'a>(m: &Tok<'a>, ops: &[Tok<'a>]) -> Result<Insn, AsmError> {
         return Err(bad(""));
     }
     let (name, width) = width_suffix(rest[0].text);
-    let size = if width == Width::W32 {
-        Size::W
-    } else {
-        Size::DW
-    };
+    let size = if width == Width::W32 { Size::W } else { Size::DW };
     let op = match name {
         "add" => AtomicOp::Add,
         "or" => AtomicOp::Or,
@@ -423,22 +377,14 @@ fn parse_lock<'a>(m: &Tok<'a>, ops: &[Tok<'a>]) -> Result<Insn, AsmError> {
         "xchg" => AtomicOp::Xchg,
         "cmpxchg" => AtomicOp::CmpXchg,
         _ => {
-            return Err(rest[0].err(AsmErrorKind::UnknownMnemonic(alloc::format!(
-                "lock {}",
-                rest[0].text
-            ))));
+            return Err(
+                rest[0].err(AsmErrorKind::UnknownMnemonic(alloc::format!("lock {}", rest[0].text)))
+            );
         }
     };
     let (base, off) = mem(&rest[1])?;
     let src = reg(&rest[2])?;
-    Ok(Insn::Atomic {
-        size,
-        op,
-        fetch: fetch || op.always_fetches(),
-        base,
-        off,
-        src,
-    })
+    Ok(Insn::Atomic { size, op, fetch: fetch || op.always_fetches(), base, off, src })
 }
 
 fn parse_insn<'a>(m: &Tok<'a>, ops: &[Tok<'a>]) -> Result<(Insn, Option<Target<'a>>), AsmError> {
@@ -464,87 +410,44 @@ fn parse_insn<'a>(m: &Tok<'a>, ops: &[Tok<'a>]) -> Result<(Insn, Option<Target<'
         _ => {}
     }
     if let Some(rest) = name.strip_prefix("ldabs") {
-        let size = size_suffix(rest)
-            .filter(|s| *s != Size::DW)
-            .ok_or_else(unknown)?;
+        let size = size_suffix(rest).filter(|s| *s != Size::DW).ok_or_else(unknown)?;
         let o = expect(m, ops, 1, "an offset")?;
-        return plain(Insn::LoadAbs {
-            size,
-            imm: imm32(&o[0])?,
-        });
+        return plain(Insn::LoadAbs { size, imm: imm32(&o[0])? });
     }
     if let Some(rest) = name.strip_prefix("ldind") {
-        let size = size_suffix(rest)
-            .filter(|s| *s != Size::DW)
-            .ok_or_else(unknown)?;
+        let size = size_suffix(rest).filter(|s| *s != Size::DW).ok_or_else(unknown)?;
         let o = expect(m, ops, 2, "a register and an offset")?;
-        return plain(Insn::LoadInd {
-            size,
-            src: reg(&o[0])?,
-            imm: imm32(&o[1])?,
-        });
+        return plain(Insn::LoadInd { size, src: reg(&o[0])?, imm: imm32(&o[1])? });
     }
     if let Some(rest) = name.strip_prefix("ldxs")
         && let Some(size) = size_suffix(rest).filter(|s| *s != Size::DW)
     {
         let o = expect(m, ops, 2, "a register and a memory operand")?;
         let (base, off) = mem(&o[1])?;
-        return plain(Insn::Load {
-            size,
-            signed: true,
-            dst: reg(&o[0])?,
-            base,
-            off,
-        });
+        return plain(Insn::Load { size, signed: true, dst: reg(&o[0])?, base, off });
     }
     if let Some(size) = name.strip_prefix("ldx").and_then(size_suffix) {
         let o = expect(m, ops, 2, "a register and a memory operand")?;
         let (base, off) = mem(&o[1])?;
-        return plain(Insn::Load {
-            size,
-            signed: false,
-            dst: reg(&o[0])?,
-            base,
-            off,
-        });
+        return plain(Insn::Load { size, signed: false, dst: reg(&o[0])?, base, off });
     }
     if let Some(size) = name.strip_prefix("stx").and_then(size_suffix) {
         let o = expect(m, ops, 2, "a memory operand and a register")?;
         let (base, off) = mem(&o[0])?;
-        return plain(Insn::Store {
-            size,
-            base,
-            off,
-            src: Source::Reg(reg(&o[1])?),
-        });
+        return plain(Insn::Store { size, base, off, src: Source::Reg(reg(&o[1])?) });
     }
     if let Some(size) = name.strip_prefix("st").and_then(size_suffix) {
         let o = expect(m, ops, 2, "a memory operand and an immediate")?;
         let (base, off) = mem(&o[0])?;
-        return plain(Insn::Store {
-            size,
-            base,
-            off,
-            src: Source::Imm(imm32(&o[1])?),
-        });
+        return plain(Insn::Store { size, base, off, src: Source::Imm(imm32(&o[1])?) });
     }
-    for (prefix, kind) in [
-        ("le", Endian::Le),
-        ("be", Endian::Be),
-        ("bswap", Endian::Swap),
-        ("swap", Endian::Swap),
-    ] {
-        if let Some(bits) = name
-            .strip_prefix(prefix)
-            .and_then(|b| b.parse::<i64>().ok())
-        {
+    for (prefix, kind) in
+        [("le", Endian::Le), ("be", Endian::Be), ("bswap", Endian::Swap), ("swap", Endian::Swap)]
+    {
+        if let Some(bits) = name.strip_prefix(prefix).and_then(|b| b.parse::<i64>().ok()) {
             let bits = SwapBits::from_bits(bits).ok_or_else(unknown)?;
             let o = expect(m, ops, 1, "a register")?;
-            return plain(Insn::End {
-                kind,
-                bits,
-                dst: reg(&o[0])?,
-            });
+            return plain(Insn::End { kind, bits, dst: reg(&o[0])? });
         }
     }
     if let Some(rest) = name.strip_prefix("movsx") {
@@ -557,47 +460,23 @@ fn parse_insn<'a>(m: &Tok<'a>, ops: &[Tok<'a>]) -> Result<(Insn, Option<Target<'
             _ => return Err(unknown()),
         };
         let o = expect(m, ops, 2, "two registers")?;
-        return plain(Insn::Alu {
-            width,
-            op,
-            dst: reg(&o[0])?,
-            src: Source::Reg(reg(&o[1])?),
-        });
+        return plain(Insn::Alu { width, op, dst: reg(&o[0])?, src: Source::Reg(reg(&o[1])?) });
     }
     let (base, width) = width_suffix(name);
     if base == "neg" {
         let o = expect(m, ops, 1, "a register")?;
-        return plain(Insn::Neg {
-            width,
-            dst: reg(&o[0])?,
-        });
+        return plain(Insn::Neg { width, dst: reg(&o[0])? });
     }
     if let Some(op) = alu_op(base) {
         let o = expect(m, ops, 2, "a register and a register or immediate")?;
-        return plain(Insn::Alu {
-            width,
-            op,
-            dst: reg(&o[0])?,
-            src: source(&o[1])?,
-        });
+        return plain(Insn::Alu { width, op, dst: reg(&o[0])?, src: source(&o[1])? });
     }
     if let Some(cond) = JmpCond::ALL.into_iter().find(|c| c.mnemonic() == base) {
         if name.ends_with("64") {
             return Err(unknown());
         }
-        let o = expect(
-            m,
-            ops,
-            3,
-            "a register, a register or immediate, and a target",
-        )?;
-        let insn = Insn::Jump {
-            width,
-            cond,
-            dst: reg(&o[0])?,
-            src: source(&o[1])?,
-            off: 0,
-        };
+        let o = expect(m, ops, 3, "a register, a register or immediate, and a target")?;
+        let insn = Insn::Jump { width, cond, dst: reg(&o[0])?, src: source(&o[1])?, off: 0 };
         return Ok((insn, Some(target(&o[2], 16)?)));
     }
     Err(unknown())
@@ -638,9 +517,8 @@ fn parse_lddw(m: &Tok<'_>, ops: &[Tok<'_>]) -> Result<Insn, AsmError> {
         return Err(count("a register and a 64-bit immediate"));
     };
     let dst = reg(first)?;
-    if let Some(kind) = ops
-        .get(1)
-        .and_then(|t| LddwPseudo::ALL.into_iter().find(|k| k.keyword() == t.text))
+    if let Some(kind) =
+        ops.get(1).and_then(|t| LddwPseudo::ALL.into_iter().find(|k| k.keyword() == t.text))
     {
         let want = if kind.uses_next_imm() { 4 } else { 3 };
         if ops.len() != want {
@@ -652,12 +530,7 @@ fn parse_lddw(m: &Tok<'_>, ops: &[Tok<'_>]) -> Result<Insn, AsmError> {
         }
         let imm = imm32(&ops[2])?;
         let next_imm = if want == 4 { imm32(&ops[3])? } else { 0 };
-        return Ok(Insn::LoadPseudo {
-            dst,
-            kind,
-            imm,
-            next_imm,
-        });
+        return Ok(Insn::LoadPseudo { dst, kind, imm, next_imm });
     }
     if ops.len() != 2 {
         return Err(count("a register and a 64-bit immediate"));
@@ -665,11 +538,8 @@ fn parse_lddw(m: &Tok<'_>, ops: &[Tok<'_>]) -> Result<Insn, AsmError> {
     let t = &ops[1];
     let (v, hex) =
         parse_int(t.text).ok_or_else(|| t.err(AsmErrorKind::BadNumber(t.text.to_owned())))?;
-    let fits = if hex || v >= 0 {
-        (0..=u64::MAX as i128).contains(&v)
-    } else {
-        v >= i64::MIN as i128
-    };
+    let fits =
+        if hex || v >= 0 { (0..=u64::MAX as i128).contains(&v) } else { v >= i64::MIN as i128 };
     if !fits {
         return Err(t.err(AsmErrorKind::OutOfRange {
             text: t.text.to_owned(),
@@ -718,10 +588,7 @@ impl AsmErrors {
 /// [`assemble_with_lines`], or reports every error (a line with an error is skipped, the rest
 /// assembled). Linear in the text.
 pub fn assemble_all(src: &str) -> Result<(Program, Vec<usize>), AsmErrors> {
-    let mut errs = AsmErrors {
-        errors: Vec::new(),
-        total: 0,
-    };
+    let mut errs = AsmErrors { errors: Vec::new(), total: 0 };
     let mut pending: Vec<Pending<'_>> = Vec::new();
     let mut labels: BTreeMap<&str, (usize, usize)> = BTreeMap::new(); // name -> (slot, line)
     let mut first_exit: Option<usize> = None;
@@ -740,10 +607,9 @@ pub fn assemble_all(src: &str) -> Result<(Program, Vec<usize>), AsmErrors> {
                 continue 'lines;
             }
             if let Some(&(_, first_line)) = labels.get(name) {
-                errs.push(first.err(AsmErrorKind::DuplicateLabel {
-                    name: name.to_owned(),
-                    first_line,
-                }));
+                errs.push(
+                    first.err(AsmErrorKind::DuplicateLabel { name: name.to_owned(), first_line }),
+                );
             } else {
                 labels.insert(name, (slot, lineno));
             }
@@ -763,20 +629,11 @@ pub fn assemble_all(src: &str) -> Result<(Program, Vec<usize>), AsmErrors> {
             first_exit = Some(slot);
         }
         slot += insn.slots();
-        pending.push(Pending {
-            insn,
-            line: lineno,
-            target,
-        });
+        pending.push(Pending { insn, line: lineno, target });
     }
     if pending.is_empty() && errs.total == 0 {
         let line = src.lines().count().max(1);
-        errs.push(AsmError {
-            line,
-            col: 1,
-            len: 1,
-            kind: AsmErrorKind::Empty,
-        });
+        errs.push(AsmError { line, col: 1, len: 1, kind: AsmErrorKind::Empty });
         return Err(errs);
     }
     let mut insns = Vec::with_capacity(pending.len());
@@ -827,21 +684,14 @@ pub fn assemble_all(src: &str) -> Result<(Program, Vec<usize>), AsmErrors> {
         return Err(errs);
     }
     let by_index: Vec<usize> = pending.iter().map(|p| p.line).collect();
-    Program::from_insns(insns)
-        .map(|p| (p, by_index))
-        .map_err(|e| {
-            let line = match e.kind {
-                DecodeErrorKind::Empty => 1,
-                _ => lines.get(&e.pc).copied().unwrap_or(1),
-            };
-            errs.push(AsmError {
-                line,
-                col: 1,
-                len: 1,
-                kind: AsmErrorKind::Program(e),
-            });
-            errs
-        })
+    Program::from_insns(insns).map(|p| (p, by_index)).map_err(|e| {
+        let line = match e.kind {
+            DecodeErrorKind::Empty => 1,
+            _ => lines.get(&e.pc).copied().unwrap_or(1),
+        };
+        errs.push(AsmError { line, col: 1, len: 1, kind: AsmErrorKind::Program(e) });
+        errs
+    })
 }
 
 fn set_branch_offset(insn: &mut Insn, off: i64) {

@@ -120,18 +120,13 @@ impl fmt::Display for BuildError {
                 write!(f, "instruction {at} jumps to label {label}, never bound")
             }
             BuildError::Rebound { label } => write!(f, "label {label} is bound twice"),
-            BuildError::TooFar {
-                label,
-                at,
-                distance,
-            } => write!(
+            BuildError::TooFar { label, at, distance } => write!(
                 f,
                 "instruction {at} jumps {distance} slots to label {label}, beyond its offset field"
             ),
-            BuildError::StackExhausted { size, used, limit } => write!(
-                f,
-                "no room for {size} more bytes of stack: {used} of {limit} are taken"
-            ),
+            BuildError::StackExhausted { size, used, limit } => {
+                write!(f, "no room for {size} more bytes of stack: {used} of {limit} are taken")
+            }
             BuildError::Program(e) => write!(f, "{e}"),
         }
     }
@@ -283,13 +278,7 @@ impl<N: Clone> ProgramBuilder<N> {
 
     /// `if dst COND src goto l`, comparing `width` bits.
     pub fn jump_if(&mut self, width: Width, cond: JmpCond, dst: Reg, src: Source, l: Label) {
-        let insn = Insn::Jump {
-            width,
-            cond,
-            dst,
-            src,
-            off: 0,
-        };
+        let insn = Insn::Jump { width, cond, dst, src, off: 0 };
         self.push(insn, Some(l));
     }
 
@@ -300,11 +289,7 @@ impl<N: Clone> ProgramBuilder<N> {
 
     fn push(&mut self, insn: Insn, target: Option<Label>) {
         let origin = self.origin.clone();
-        self.code.push(Item {
-            insn,
-            target,
-            origin,
-        });
+        self.code.push(Item { insn, target, origin });
     }
 
     /// Whether control can reach the next instruction: nothing was emitted yet, the last
@@ -320,11 +305,9 @@ impl<N: Clone> ProgramBuilder<N> {
         let n = self.code.len();
         let keep: Vec<bool> = (0..n)
             .map(|k| match &self.code[k] {
-                Item {
-                    insn: Insn::Ja { .. },
-                    target: Some(l),
-                    ..
-                } => self.labels[l.0] != Some(k + 1),
+                Item { insn: Insn::Ja { .. }, target: Some(l), .. } => {
+                    self.labels[l.0] != Some(k + 1)
+                }
                 _ => true,
             })
             .collect();
@@ -362,11 +345,7 @@ impl<N: Clone> ProgramBuilder<N> {
                 self.stack_max = self.stack_max.max(end);
                 Ok(-(end as i32) as i16)
             }
-            _ => Err(BuildError::StackExhausted {
-                size,
-                used,
-                limit: self.stack_limit,
-            }),
+            _ => Err(BuildError::StackExhausted { size, used, limit: self.stack_limit }),
         }
     }
 
@@ -409,11 +388,8 @@ impl<N: Clone> ProgramBuilder<N> {
             });
         }
         let always = self.far == FarJumps::AlwaysGotol;
-        let mut far: Vec<bool> = self
-            .code
-            .iter()
-            .map(|i| always && i.target.is_some() && can_be_far(&i.insn))
-            .collect();
+        let mut far: Vec<bool> =
+            self.code.iter().map(|i| always && i.target.is_some() && can_be_far(&i.insn)).collect();
         // Lay out, turn the jumps that do not fit into far ones, again until none changes: a
         // jump only ever grows, so this ends.
         let start = loop {
@@ -431,11 +407,7 @@ impl<N: Clone> ProgramBuilder<N> {
                     continue;
                 }
                 if far[at] || self.far == FarJumps::Refuse || !can_be_far(&self.code[at].insn) {
-                    return Err(BuildError::TooFar {
-                        label,
-                        at,
-                        distance,
-                    });
+                    return Err(BuildError::TooFar { label, at, distance });
                 }
                 far[at] = true;
                 changed = true;
@@ -463,20 +435,8 @@ impl<N: Clone> ProgramBuilder<N> {
             match item.insn {
                 Insn::Ja { .. } if far[at] => out(Insn::Ja32 { imm: wide }),
                 Insn::Ja { .. } => out(Insn::Ja { off: near }),
-                Insn::Jump {
-                    width,
-                    cond,
-                    dst,
-                    src,
-                    ..
-                } if far[at] => {
-                    let jump = |cond, off| Insn::Jump {
-                        width,
-                        cond,
-                        dst,
-                        src,
-                        off,
-                    };
+                Insn::Jump { width, cond, dst, src, .. } if far[at] => {
+                    let jump = |cond, off| Insn::Jump { width, cond, dst, src, off };
                     if cond == JmpCond::Set {
                         out(jump(cond, 1));
                         out(Insn::Ja { off: 1 });
@@ -485,19 +445,9 @@ impl<N: Clone> ProgramBuilder<N> {
                     }
                     out(Insn::Ja32 { imm: wide });
                 }
-                Insn::Jump {
-                    width,
-                    cond,
-                    dst,
-                    src,
-                    ..
-                } => out(Insn::Jump {
-                    width,
-                    cond,
-                    dst,
-                    src,
-                    off: near,
-                }),
+                Insn::Jump { width, cond, dst, src, .. } => {
+                    out(Insn::Jump { width, cond, dst, src, off: near })
+                }
                 Insn::CallLocal { .. } => out(Insn::CallLocal { imm: wide }),
                 other => out(other),
             }
@@ -514,9 +464,7 @@ impl<N: Clone> ProgramBuilder<N> {
         for (item, &far) in self.code.iter().zip(far) {
             start.push(s);
             s += match item.insn {
-                Insn::Jump {
-                    cond: JmpCond::Set, ..
-                } if far => 3,
+                Insn::Jump { cond: JmpCond::Set, .. } if far => 3,
                 Insn::Jump { .. } if far => 2,
                 _ => item.insn.slots(),
             };

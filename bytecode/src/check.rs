@@ -94,16 +94,10 @@ impl fmt::Display for CheckError {
                 "instruction {pc}: invalid read of {reg}: it is not written on every path from the entry"
             ),
             CheckErrorKind::FramePointerWrite => {
-                write!(
-                    f,
-                    "instruction {pc}: invalid write to %r10: the frame pointer is read-only"
-                )
+                write!(f, "instruction {pc}: invalid write to %r10: the frame pointer is read-only")
             }
             CheckErrorKind::FallsOffEnd => {
-                write!(
-                    f,
-                    "instruction {pc}: execution falls through past the last instruction"
-                )
+                write!(f, "instruction {pc}: execution falls through past the last instruction")
             }
             CheckErrorKind::Unsupported { what } => {
                 write!(f, "instruction {pc}: unsupported: {what}")
@@ -113,10 +107,7 @@ impl fmt::Display for CheckError {
                 "instruction {pc}: legacy packet loads (LD_ABS/LD_IND) are not allowed in `{ty}` programs"
             ),
             CheckErrorKind::UnknownHelper { id } => {
-                write!(
-                    f,
-                    "instruction {pc}: helper {id} is not available to this program type"
-                )
+                write!(f, "instruction {pc}: helper {id} is not available to this program type")
             }
         }
     }
@@ -151,11 +142,7 @@ impl CheckConfig<'static> {
             check_registers: true,
             ty,
             legacy_packet_loads: info.legacy_packet_loads,
-            helpers: if ty == ProgramType::Raw {
-                None
-            } else {
-                Some(info.helpers)
-            },
+            helpers: if ty == ProgramType::Raw { None } else { Some(info.helpers) },
         }
     }
 }
@@ -180,18 +167,12 @@ pub fn uses(insn: &Insn) -> (RegSet, RegSet) {
         Insn::LoadImm64 { dst, .. } | Insn::LoadPseudo { dst, .. } => (RegSet::EMPTY, one(dst)),
         Insn::Load { dst, base, .. } => (one(base), one(dst)),
         Insn::Store { base, src: s, .. } => (src(s).with(base), RegSet::EMPTY),
-        Insn::Atomic {
-            op: AtomicOp::CmpXchg,
-            base,
-            src,
-            ..
-        } => (one(base).with(src).with(Reg::R0), one(Reg::R0)),
-        Insn::Atomic {
-            fetch, base, src, ..
-        } => (
-            one(base).with(src),
-            if fetch { one(src) } else { RegSet::EMPTY },
-        ),
+        Insn::Atomic { op: AtomicOp::CmpXchg, base, src, .. } => {
+            (one(base).with(src).with(Reg::R0), one(Reg::R0))
+        }
+        Insn::Atomic { fetch, base, src, .. } => {
+            (one(base).with(src), if fetch { one(src) } else { RegSet::EMPTY })
+        }
         Insn::LoadAbs { .. } => (RegSet::EMPTY, one(Reg::R0)),
         Insn::LoadInd { src, .. } => (one(src), one(Reg::R0)),
         Insn::Jump { dst, src: s, .. } => (src(s).with(dst), RegSet::EMPTY),
@@ -228,13 +209,7 @@ pub fn check(prog: &Program, cfg: &CheckConfig<'_>) -> Result<(), CheckError> {
             }
         }
     };
-    flow(
-        &mut state,
-        &mut queue,
-        &mut queued,
-        0,
-        RegSet::of(cfg.entry_regs).with(Reg::R10),
-    );
+    flow(&mut state, &mut queue, &mut queued, 0, RegSet::of(cfg.entry_regs).with(Reg::R10));
     let mut falls_off = None;
     while let Some(pc) = queue.pop_front() {
         queued[pc] = false;

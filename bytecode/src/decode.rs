@@ -124,11 +124,7 @@ impl fmt::Display for DecodeError {
                 "instruction {}: reserved field {field} must be zero for this instruction, found {value:#x}",
                 self.pc
             ),
-            BadField {
-                field,
-                value,
-                expected,
-            } => write!(
+            BadField { field, value, expected } => write!(
                 f,
                 "instruction {}: invalid {field} {value:#x} for this instruction (expected {expected})",
                 self.pc
@@ -166,11 +162,7 @@ impl Ctx {
         DecodeError { pc: self.pc, kind }
     }
     fn reg(&self, field: Field) -> Result<Reg, DecodeError> {
-        let value = if field == Field::Dst {
-            self.raw.dst
-        } else {
-            self.raw.src
-        };
+        let value = if field == Field::Dst { self.raw.dst } else { self.raw.src };
         Reg::new(value).ok_or_else(|| self.err(DecodeErrorKind::BadRegister { field, value }))
     }
     fn zero(&self, field: Field) -> Result<(), DecodeError> {
@@ -191,16 +183,10 @@ impl Ctx {
         fields.iter().try_for_each(|&f| self.zero(f))
     }
     fn bad_opcode(&self) -> DecodeError {
-        self.err(DecodeErrorKind::BadOpcode {
-            opcode: self.raw.opcode,
-        })
+        self.err(DecodeErrorKind::BadOpcode { opcode: self.raw.opcode })
     }
     fn bad(&self, field: Field, value: i64, expected: &'static str) -> DecodeError {
-        self.err(DecodeErrorKind::BadField {
-            field,
-            value,
-            expected,
-        })
+        self.err(DecodeErrorKind::BadField { field, value, expected })
     }
     /// Register or immediate operand, checking that the unused one is zero.
     fn source(&self) -> Result<Source, DecodeError> {
@@ -231,11 +217,7 @@ pub fn decode_insn(pc: usize, raw: RawInsn, next: Option<RawInsn>) -> Result<Ins
     let op = raw.opcode;
     match op & 0x07 {
         class::ALU | class::ALU64 => {
-            let width = if op & 0x07 == class::ALU64 {
-                Width::W64
-            } else {
-                Width::W32
-            };
+            let width = if op & 0x07 == class::ALU64 { Width::W64 } else { Width::W32 };
             let dst = c.reg(Dst)?;
             match op & 0xf0 {
                 0x80 => {
@@ -284,11 +266,8 @@ pub fn decode_insn(pc: usize, raw: RawInsn, next: Option<RawInsn>) -> Result<Ins
                             return Err(c.bad(Off, off.into(), "0 (unsigned) or 1 (signed)"));
                         }
                         (0xb0, _) if is_reg => {
-                            let expected = if width == Width::W64 {
-                                "0, 8, 16 or 32"
-                            } else {
-                                "0, 8 or 16"
-                            };
+                            let expected =
+                                if width == Width::W64 { "0, 8, 16 or 32" } else { "0, 8 or 16" };
                             return Err(c.bad(Off, off.into(), expected));
                         }
                         _ => {
@@ -298,12 +277,7 @@ pub fn decode_insn(pc: usize, raw: RawInsn, next: Option<RawInsn>) -> Result<Ins
                             }));
                         }
                     };
-                    Ok(Insn::Alu {
-                        width,
-                        op: aluop,
-                        dst,
-                        src,
-                    })
+                    Ok(Insn::Alu { width, op: aluop, dst, src })
                 }
             }
         }
@@ -353,13 +327,7 @@ pub fn decode_insn(pc: usize, raw: RawInsn, next: Option<RawInsn>) -> Result<Ins
                     let width = if wide { Width::W64 } else { Width::W32 };
                     let dst = c.reg(Dst)?;
                     let src = c.source()?;
-                    Ok(Insn::Jump {
-                        width,
-                        cond,
-                        dst,
-                        src,
-                        off: raw.off,
-                    })
+                    Ok(Insn::Jump { width, cond, dst, src, off: raw.off })
                 }
             }
         }
@@ -371,13 +339,7 @@ pub fn decode_insn(pc: usize, raw: RawInsn, next: Option<RawInsn>) -> Result<Ins
                 _ => return Err(c.bad_opcode()),
             };
             c.zero(Imm)?;
-            Ok(Insn::Load {
-                size,
-                signed,
-                dst: c.reg(Dst)?,
-                base: c.reg(Src)?,
-                off: raw.off,
-            })
+            Ok(Insn::Load { size, signed, dst: c.reg(Dst)?, base: c.reg(Src)?, off: raw.off })
         }
         class::ST => {
             if op & 0xe0 != mode::MEM {
@@ -444,10 +406,7 @@ pub fn decode_insn(pc: usize, raw: RawInsn, next: Option<RawInsn>) -> Result<Ins
                     let Some(hi) = next else {
                         return Err(c.err(DecodeErrorKind::LddwMissingSecondHalf));
                     };
-                    let c2 = Ctx {
-                        pc: pc + 1,
-                        raw: hi,
-                    };
+                    let c2 = Ctx { pc: pc + 1, raw: hi };
                     c2.zeros(&[Opcode, Dst, Src, Off])?;
                     if raw.src == 0 {
                         let imm = (raw.imm as u32 as u64) | ((hi.imm as u32 as u64) << 32);
@@ -458,12 +417,7 @@ pub fn decode_insn(pc: usize, raw: RawInsn, next: Option<RawInsn>) -> Result<Ins
                     if !kind.uses_next_imm() {
                         c2.zero(Imm)?;
                     }
-                    Ok(Insn::LoadPseudo {
-                        dst,
-                        kind,
-                        imm: raw.imm,
-                        next_imm: hi.imm,
-                    })
+                    Ok(Insn::LoadPseudo { dst, kind, imm: raw.imm, next_imm: hi.imm })
                 }
                 mode::ABS if size != Size::DW => {
                     c.zeros(&[Dst, Src, Off])?;
@@ -471,11 +425,7 @@ pub fn decode_insn(pc: usize, raw: RawInsn, next: Option<RawInsn>) -> Result<Ins
                 }
                 mode::IND if size != Size::DW => {
                     c.zeros(&[Dst, Off])?;
-                    Ok(Insn::LoadInd {
-                        size,
-                        src: c.reg(Src)?,
-                        imm: raw.imm,
-                    })
+                    Ok(Insn::LoadInd { size, src: c.reg(Src)?, imm: raw.imm })
                 }
                 _ => Err(c.bad_opcode()),
             }

@@ -37,11 +37,7 @@ struct Rel(i64);
 
 impl fmt::Display for Rel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0 >= 0 {
-            write!(f, "+{}", self.0)
-        } else {
-            write!(f, "{}", self.0)
-        }
+        if self.0 >= 0 { write!(f, "+{}", self.0) } else { write!(f, "{}", self.0) }
     }
 }
 
@@ -64,21 +60,13 @@ fn suffix(w: Width) -> &'static str {
 impl fmt::Display for Insn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
-            Insn::Alu {
-                width,
-                op,
-                dst,
-                src,
-            } if op.is_movsx() => {
+            Insn::Alu { width, op, dst, src } if op.is_movsx() => {
                 let to = if width == Width::W64 { 64 } else { 32 };
                 write!(f, "{}{to} {dst}, {src}", op.mnemonic())
             }
-            Insn::Alu {
-                width,
-                op,
-                dst,
-                src,
-            } => write!(f, "{}{} {dst}, {src}", op.mnemonic(), suffix(width)),
+            Insn::Alu { width, op, dst, src } => {
+                write!(f, "{}{} {dst}, {src}", op.mnemonic(), suffix(width))
+            }
             Insn::Neg { width, dst } => write!(f, "neg{} {dst}", suffix(width)),
             Insn::End { kind, bits, dst } => {
                 let m = match kind {
@@ -95,70 +83,27 @@ impl fmt::Display for Insn {
                     write!(f, "lddw {dst}, {imm:#x}")
                 }
             }
-            Insn::LoadPseudo {
-                dst,
-                kind,
-                imm,
-                next_imm,
-            } => {
+            Insn::LoadPseudo { dst, kind, imm, next_imm } => {
                 write!(f, "lddw {dst}, {} {}", kind.keyword(), Imm(imm.into()))?;
                 if kind.uses_next_imm() {
                     write!(f, ", {}", Imm(next_imm.into()))?;
                 }
                 Ok(())
             }
-            Insn::Load {
-                size,
-                signed,
-                dst,
-                base,
-                off,
-            } => {
+            Insn::Load { size, signed, dst, base, off } => {
                 let s = if signed { "s" } else { "" };
                 write!(f, "ldx{s}{} {dst}, {}", size.suffix(), Mem(base, off))
             }
-            Insn::Store {
-                size,
-                base,
-                off,
-                src: Source::Reg(r),
-            } => {
+            Insn::Store { size, base, off, src: Source::Reg(r) } => {
                 write!(f, "stx{} {}, {r}", size.suffix(), Mem(base, off))
             }
-            Insn::Store {
-                size,
-                base,
-                off,
-                src: Source::Imm(i),
-            } => {
-                write!(
-                    f,
-                    "st{} {}, {}",
-                    size.suffix(),
-                    Mem(base, off),
-                    Imm(i.into())
-                )
+            Insn::Store { size, base, off, src: Source::Imm(i) } => {
+                write!(f, "st{} {}, {}", size.suffix(), Mem(base, off), Imm(i.into()))
             }
-            Insn::Atomic {
-                size,
-                op,
-                fetch,
-                base,
-                off,
-                src,
-            } => {
-                let fetch = if fetch && !op.always_fetches() {
-                    "fetch "
-                } else {
-                    ""
-                };
+            Insn::Atomic { size, op, fetch, base, off, src } => {
+                let fetch = if fetch && !op.always_fetches() { "fetch " } else { "" };
                 let w = if size == Size::W { "32" } else { "" };
-                write!(
-                    f,
-                    "lock {fetch}{}{w} {}, {src}",
-                    op.mnemonic(),
-                    Mem(base, off)
-                )
+                write!(f, "lock {fetch}{}{w} {}, {src}", op.mnemonic(), Mem(base, off))
             }
             Insn::LoadAbs { size, imm } => write!(f, "ldabs{} {}", size.suffix(), Imm(imm.into())),
             Insn::LoadInd { size, src, imm } => {
@@ -166,20 +111,8 @@ impl fmt::Display for Insn {
             }
             Insn::Ja { off } => write!(f, "ja {}", Rel(off.into())),
             Insn::Ja32 { imm } => write!(f, "ja32 {}", Rel(imm.into())),
-            Insn::Jump {
-                width,
-                cond,
-                dst,
-                src,
-                off,
-            } => {
-                write!(
-                    f,
-                    "{}{} {dst}, {src}, {}",
-                    cond.mnemonic(),
-                    suffix(width),
-                    Rel(off.into())
-                )
+            Insn::Jump { width, cond, dst, src, off } => {
+                write!(f, "{}{} {dst}, {src}, {}", cond.mnemonic(), suffix(width), Rel(off.into()))
             }
             Insn::Call { imm } => write!(f, "call {}", Imm(imm.into())),
             Insn::CallLocal { imm } => write!(f, "call local {}", Rel(imm.into())),

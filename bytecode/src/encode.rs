@@ -76,24 +76,10 @@ fn source(src: Source) -> (u8, u8, i32) {
 /// Encodes one instruction; the second slot is `Some` for the two-slot loads.
 pub fn encode_insn(insn: &Insn) -> (RawInsn, Option<RawInsn>) {
     let one = |opcode: u8, dst: u8, src: u8, off: i16, imm: i32| {
-        (
-            RawInsn {
-                opcode,
-                dst,
-                src,
-                off,
-                imm,
-            },
-            None,
-        )
+        (RawInsn { opcode, dst, src, off, imm }, None)
     };
     match *insn {
-        Insn::Alu {
-            width,
-            op,
-            dst,
-            src,
-        } => {
+        Insn::Alu { width, op, dst, src } => {
             let (code, off) = alu_code(op);
             let (x, s, imm) = source(src);
             one(alu_class(width) | code | x, dst.num(), s, off, imm)
@@ -115,74 +101,25 @@ pub fn encode_insn(insn: &Insn) -> (RawInsn, Option<RawInsn>) {
                 off: 0,
                 imm: imm as u32 as i32,
             },
-            Some(RawInsn {
-                imm: (imm >> 32) as u32 as i32,
-                ..RawInsn::default()
-            }),
+            Some(RawInsn { imm: (imm >> 32) as u32 as i32, ..RawInsn::default() }),
         ),
-        Insn::LoadPseudo {
-            dst,
-            kind,
-            imm,
-            next_imm,
-        } => (
-            RawInsn {
-                opcode: opcode::LDDW,
-                dst: dst.num(),
-                src: kind.src(),
-                off: 0,
-                imm,
-            },
-            Some(RawInsn {
-                imm: next_imm,
-                ..RawInsn::default()
-            }),
+        Insn::LoadPseudo { dst, kind, imm, next_imm } => (
+            RawInsn { opcode: opcode::LDDW, dst: dst.num(), src: kind.src(), off: 0, imm },
+            Some(RawInsn { imm: next_imm, ..RawInsn::default() }),
         ),
-        Insn::Load {
-            size,
-            signed,
-            dst,
-            base,
-            off,
-        } => {
+        Insn::Load { size, signed, dst, base, off } => {
             let m = if signed { mode::MEMSX } else { mode::MEM };
-            one(
-                class::LDX | m | size_bits(size),
-                dst.num(),
-                base.num(),
-                off,
-                0,
-            )
+            one(class::LDX | m | size_bits(size), dst.num(), base.num(), off, 0)
         }
-        Insn::Store {
-            size,
-            base,
-            off,
-            src,
-        } => match src {
-            Source::Reg(r) => one(
-                class::STX | mode::MEM | size_bits(size),
-                base.num(),
-                r.num(),
-                off,
-                0,
-            ),
-            Source::Imm(imm) => one(
-                class::ST | mode::MEM | size_bits(size),
-                base.num(),
-                0,
-                off,
-                imm,
-            ),
+        Insn::Store { size, base, off, src } => match src {
+            Source::Reg(r) => {
+                one(class::STX | mode::MEM | size_bits(size), base.num(), r.num(), off, 0)
+            }
+            Source::Imm(imm) => {
+                one(class::ST | mode::MEM | size_bits(size), base.num(), 0, off, imm)
+            }
         },
-        Insn::Atomic {
-            size,
-            op,
-            fetch,
-            base,
-            off,
-            src,
-        } => {
+        Insn::Atomic { size, op, fetch, base, off, src } => {
             let imm = match op {
                 AtomicOp::Add => atomic::ADD,
                 AtomicOp::Or => atomic::OR,
@@ -191,39 +128,17 @@ pub fn encode_insn(insn: &Insn) -> (RawInsn, Option<RawInsn>) {
                 AtomicOp::Xchg => atomic::XCHG,
                 AtomicOp::CmpXchg => atomic::CMPXCHG,
             } | if fetch { atomic::FETCH } else { 0 };
-            one(
-                class::STX | mode::ATOMIC | size_bits(size),
-                base.num(),
-                src.num(),
-                off,
-                imm,
-            )
+            one(class::STX | mode::ATOMIC | size_bits(size), base.num(), src.num(), off, imm)
         }
         Insn::LoadAbs { size, imm } => one(class::LD | mode::ABS | size_bits(size), 0, 0, 0, imm),
-        Insn::LoadInd { size, src, imm } => one(
-            class::LD | mode::IND | size_bits(size),
-            0,
-            src.num(),
-            0,
-            imm,
-        ),
+        Insn::LoadInd { size, src, imm } => {
+            one(class::LD | mode::IND | size_bits(size), 0, src.num(), 0, imm)
+        }
         Insn::Ja { off } => one(opcode::JA, 0, 0, off, 0),
         Insn::Ja32 { imm } => one(opcode::JA32, 0, 0, 0, imm),
-        Insn::Jump {
-            width,
-            cond,
-            dst,
-            src,
-            off,
-        } => {
+        Insn::Jump { width, cond, dst, src, off } => {
             let (x, s, imm) = source(src);
-            one(
-                jmp_class(width) | jmp_code(cond) | x,
-                dst.num(),
-                s,
-                off,
-                imm,
-            )
+            one(jmp_class(width) | jmp_code(cond) | x, dst.num(), s, off, imm)
         }
         Insn::Call { imm } => one(opcode::CALL, 0, 0, 0, imm),
         Insn::CallLocal { imm } => one(opcode::CALL, 0, 1, 0, imm),

@@ -30,10 +30,7 @@ impl Program {
     /// Builds a program from instructions, checking its jump targets.
     pub fn from_insns(insns: Vec<Insn>) -> Result<Program, DecodeError> {
         if insns.is_empty() {
-            return Err(DecodeError {
-                pc: 0,
-                kind: DecodeErrorKind::Empty,
-            });
+            return Err(DecodeError { pc: 0, kind: DecodeErrorKind::Empty });
         }
         let mut pcs = Vec::with_capacity(insns.len() + 1);
         let mut at_slot = Vec::with_capacity(insns.len() + 1);
@@ -47,17 +44,12 @@ impl Program {
             pc += insn.slots();
         }
         pcs.push(pc);
-        let prog = Program {
-            insns,
-            pcs,
-            at_slot,
-        };
+        let prog = Program { insns, pcs, at_slot };
         for (i, insn) in prog.insns.iter().enumerate() {
             if let Some(off) = insn.branch_offset() {
                 let from = prog.pcs[i];
                 let target = from as i64 + 1 + off;
-                prog.slot_index(target)
-                    .map_err(|kind| DecodeError { pc: from, kind })?;
+                prog.slot_index(target).map_err(|kind| DecodeError { pc: from, kind })?;
             }
         }
         Ok(prog)
@@ -69,9 +61,7 @@ impl Program {
         if !bytes.len().is_multiple_of(8) {
             return Err(DecodeError {
                 pc: slots,
-                kind: DecodeErrorKind::Truncated {
-                    trailing: bytes.len() % 8,
-                },
+                kind: DecodeErrorKind::Truncated { trailing: bytes.len() % 8 },
             });
         }
         let raw: Vec<RawInsn> = bytes

@@ -107,11 +107,7 @@ pub struct TypeInfo {
 pub const HELPER_EMIT: HelperSpec = HelperSpec {
     id: 1,
     name: "emit",
-    args: &[
-        ("start", ArgKind::Scalar),
-        ("count", ArgKind::Scalar),
-        ("kind", ArgKind::Scalar),
-    ],
+    args: &[("start", ArgKind::Scalar), ("count", ArgKind::Scalar), ("kind", ArgKind::Scalar)],
     doc: "adds the extent [start, start+count) of disk blocks of the given kind (u32) to what this object owns",
 };
 
@@ -137,11 +133,7 @@ const TYPES: [TypeInfo; 5] = [
     TypeInfo {
         ty: ProgramType::Owns,
         name: "owns",
-        ctx: ContextShape {
-            writable: false,
-            size: CtxSize::Template,
-            what: "one metadata object",
-        },
+        ctx: ContextShape { writable: false, size: CtxSize::Template, what: "one metadata object" },
         entry_regs: ENTRY,
         helpers: &[HELPER_EMIT],
         result: ResultMeaning::WellFormed,
@@ -167,11 +159,7 @@ const TYPES: [TypeInfo; 5] = [
     TypeInfo {
         ty: ProgramType::Size,
         name: "size",
-        ctx: ContextShape {
-            writable: false,
-            size: CtxSize::Template,
-            what: "the metadata object",
-        },
+        ctx: ContextShape { writable: false, size: CtxSize::Template, what: "the metadata object" },
         entry_regs: ENTRY,
         helpers: &[],
         result: ResultMeaning::SizeBytes,
@@ -182,11 +170,7 @@ const TYPES: [TypeInfo; 5] = [
     TypeInfo {
         ty: ProgramType::Raw,
         name: "raw",
-        ctx: ContextShape {
-            writable: true,
-            size: CtxSize::Variable,
-            what: "read-write memory",
-        },
+        ctx: ContextShape { writable: true, size: CtxSize::Variable, what: "read-write memory" },
         entry_regs: ENTRY,
         helpers: &[],
         result: ResultMeaning::Value,
@@ -281,9 +265,6 @@ impl fmt::Display for UnknownType {
 impl FromStr for ProgramType {
     type Err = UnknownType;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        ProgramType::ALL
-            .into_iter()
-            .find(|t| t.name() == s)
-            .ok_or(UnknownType)
+        ProgramType::ALL.into_iter().find(|t| t.name() == s).ok_or(UnknownType)
     }
 }

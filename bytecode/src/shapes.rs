@@ -72,13 +72,7 @@ pub fn shaped(rng: &mut Rng, kind: ShapeFamily) -> Shaped {
         // The templates are fixed; a failure here is a bug in this file.
         Err(e) => panic!("shapes: {e:?}\n{text}"),
     };
-    Shaped {
-        program,
-        text,
-        ty,
-        ctx_size,
-        proven,
-    }
+    Shaped { program, text, ty, ctx_size, proven }
 }
 
 fn size_suffix(n: u32) -> &'static str {
@@ -104,17 +98,9 @@ fn join_names(rng: &mut Rng) -> (String, ProgramType, Option<u32>, bool) {
     };
     let a = end - n;
     let w32 = rng.chance(1, 3);
-    let (add, jgt) = if w32 {
-        ("add32", "jgt32")
-    } else {
-        ("add", "jgt")
-    };
+    let (add, jgt) = if w32 { ("add32", "jgt32") } else { ("add", "jgt") };
     let mask = rng.pick(&["", "and %r3, 63\n", "and %r4, 0x7f\n"]);
-    let cond = rng.pick(&[
-        "jeq %r3, 0, other",
-        "jset %r4, 1, other",
-        "jgt %r3, 9, other",
-    ]);
+    let cond = rng.pick(&["jeq %r3, 0, other", "jset %r4, 1, other", "jgt %r3, 9, other"]);
     // Sometimes the second path's offset is a constant, sometimes the first path joins with
     // the length itself.
     let other = match rng.below(3) {
@@ -157,22 +143,14 @@ fn loop_layout(rng: &mut Rng) -> (String, ProgramType, Option<u32>, bool) {
     let a = rng.below(4) as u32;
     let need = (iters - 1) * stride + a + n;
     let proven = rng.chance(2, 3);
-    let size = if proven {
-        need + rng.below(3) as u32
-    } else {
-        need - 1
-    };
+    let size = if proven { need + rng.below(3) as u32 } else { need - 1 };
     // The counted test: leaves when the counter reaches `iters`.
     let test = match rng.below(3) {
         0 => format!("jlt %r3, {iters}, body"),
         1 => format!("jne %r3, {iters}, body"),
         _ => format!("jlt32 %r3, {iters}, body"),
     };
-    let step = if test.starts_with("jlt32") {
-        "add32 %r3, 1"
-    } else {
-        "add %r3, 1"
-    };
+    let step = if test.starts_with("jlt32") { "add32 %r3, 1" } else { "add %r3, 1" };
     let read = format!(
         "mov %r5, %r3
         mul %r5, {stride}
@@ -194,12 +172,7 @@ fn loop_layout(rng: &mut Rng) -> (String, ProgramType, Option<u32>, bool) {
     };
     // The irreducible layout reads only from the second iteration when entered at `mid`: the
     // bound is the same, since the last read is at `iters - 1`.
-    (
-        text,
-        ProgramType::Size,
-        Some(size.max(1)),
-        proven && size >= 1,
-    )
+    (text, ProgramType::Size, Some(size.max(1)), proven && size >= 1)
 }
 
 fn copy_bound(rng: &mut Rng) -> (String, ProgramType, Option<u32>, bool) {
@@ -213,14 +186,8 @@ fn copy_bound(rng: &mut Rng) -> (String, ProgramType, Option<u32>, bool) {
         2 => ("and32 %r5, 0xffff", true),
         _ => ("and %r5, 0x3f", false),
     };
-    let cmp = rng.pick(&[
-        "jgt %r5, {b}, out",
-        "jgt32 %r5, {b}, out",
-        "jge %r5, {b1}, out",
-    ]);
-    let cmp = cmp
-        .replace("{b}", &format!("{b}"))
-        .replace("{b1}", &format!("{}", b + 1));
+    let cmp = rng.pick(&["jgt %r5, {b}, out", "jgt32 %r5, {b}, out", "jge %r5, {b1}, out"]);
+    let cmp = cmp.replace("{b}", &format!("{b}")).replace("{b1}", &format!("{}", b + 1));
     // The original's greatest value where the read happens.
     let top = if lossless { b } else { 255 };
     let need = top + a + n;
@@ -230,11 +197,7 @@ fn copy_bound(rng: &mut Rng) -> (String, ProgramType, Option<u32>, bool) {
     } else {
         // Past the copy's bound but short of the original's: unsafe when the copy lost bits.
         // (a lossy copy: any size below 192 + a + n, where 192 passes the test and reads past)
-        if lossless {
-            need - 1
-        } else {
-            b + a + n + rng.below((192 - b) as u64) as u32
-        }
+        if lossless { need - 1 } else { b + a + n + rng.below((192 - b) as u64) as u32 }
     };
     let text = format!(
         "mov %r0, 0
@@ -263,29 +226,17 @@ fn sum_bound(rng: &mut Rng) -> (String, ProgramType, Option<u32>, bool) {
         format!("jlt %r4, {pin}, out")
     };
     let proven = rng.chance(2, 3);
-    let end = if proven {
-        n.max(a + n).min(pin.max(n))
-    } else {
-        pin + 1 + rng.below(3) as u32
-    };
+    let end = if proven { n.max(a + n).min(pin.max(n)) } else { pin + 1 + rng.below(3) as u32 };
     // The read `[opt + a, opt + a + n)` within `opt + pin`.
     let (a, n) = if proven {
-        if a + n <= pin {
-            (a, n)
-        } else {
-            (0, if n <= pin { n } else { 1 })
-        }
+        if a + n <= pin { (a, n) } else { (0, if n <= pin { n } else { 1 }) }
     } else {
         let n = n.min(end);
         (end - n, n)
     };
     let proven = proven && a + n <= pin;
     let _ = end;
-    let (x, y) = if rng.chance(1, 2) {
-        ("%r3", "%r4")
-    } else {
-        ("%r4", "%r3")
-    };
+    let (x, y) = if rng.chance(1, 2) { ("%r3", "%r4") } else { ("%r4", "%r3") };
     let text = format!(
         "mov %r0, 0
         jlt %r2, 2, out

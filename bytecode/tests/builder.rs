@@ -8,12 +8,7 @@ use udf_bytecode::{AluOp, Insn, JmpCond, Program, Reg, Source, Width};
 
 /// `r0 = imm`: a filler that also marks a place.
 fn mov(imm: i32) -> Insn {
-    Insn::Alu {
-        width: Width::W64,
-        op: AluOp::Mov,
-        dst: Reg::R0,
-        src: Source::Imm(imm),
-    }
+    Insn::Alu { width: Width::W64, op: AluOp::Mov, dst: Reg::R0, src: Source::Imm(imm) }
 }
 
 /// `n` fillers `r0 = 0`.
@@ -31,20 +26,14 @@ fn mark(b: &mut ProgramBuilder, l: Label, id: i32) {
 
 /// The slot of the marker `r0 = id`.
 fn marker(p: &Program, id: i32) -> usize {
-    let found: Vec<usize> = p
-        .iter()
-        .filter(|(_, i)| **i == mov(id))
-        .map(|(pc, _)| pc)
-        .collect();
+    let found: Vec<usize> = p.iter().filter(|(_, i)| **i == mov(id)).map(|(pc, _)| pc).collect();
     assert_eq!(found.len(), 1, "marker {id}");
     found[0]
 }
 
 /// The slots of the jumps of the program, with where they land.
 fn jumps(p: &Program) -> Vec<(usize, Insn, usize)> {
-    p.iter()
-        .filter_map(|(pc, i)| Some((pc, *i, p.branch_target(pc)?)))
-        .collect()
+    p.iter().filter_map(|(pc, i)| Some((pc, *i, p.branch_target(pc)?))).collect()
 }
 
 fn finish(b: &ProgramBuilder) -> Program {
@@ -92,13 +81,7 @@ fn assert_gotol(p: &Program, jump: (usize, Insn, usize), id: i32) {
 
 /// `if r1 COND 7 goto +off`.
 fn cond_jump(cond: JmpCond, off: i16) -> Insn {
-    Insn::Jump {
-        width: Width::W64,
-        cond,
-        dst: Reg::R1,
-        src: Source::Imm(7),
-        off,
-    }
+    Insn::Jump { width: Width::W64, cond, dst: Reg::R1, src: Source::Imm(7), off }
 }
 
 #[test]
@@ -108,10 +91,7 @@ fn near_jumps_forward_and_back() {
     let out = b.label();
     mark(&mut b, top, 1);
     jump_to(&mut b, JmpCond::Eq, out);
-    b.emit(Insn::LoadImm64 {
-        dst: Reg::R2,
-        imm: u64::MAX,
-    });
+    b.emit(Insn::LoadImm64 { dst: Reg::R2, imm: u64::MAX });
     b.ja(top);
     mark(&mut b, out, 2);
     b.emit(Insn::Exit);
@@ -121,10 +101,7 @@ fn near_jumps_forward_and_back() {
     assert_eq!(p.insns()[3], Insn::Ja { off: -5 });
     assert_eq!(
         jumps(&p),
-        [
-            (1, cond_jump(JmpCond::Eq, 3), marker(&p, 2)),
-            (4, Insn::Ja { off: -5 }, marker(&p, 1)),
-        ]
+        [(1, cond_jump(JmpCond::Eq, 3), marker(&p, 2)), (4, Insn::Ja { off: -5 }, marker(&p, 1)),]
     );
 }
 
@@ -172,11 +149,7 @@ fn one_slot_past_the_limits_is_refused_naming_the_label() {
     b.emit(Insn::Exit);
     assert_eq!(
         b.finish().unwrap_err(),
-        BuildError::TooFar {
-            label: out,
-            at: 0,
-            distance: i16::MAX as i64 + 1,
-        }
+        BuildError::TooFar { label: out, at: 0, distance: i16::MAX as i64 + 1 }
     );
 
     let mut b = ProgramBuilder::<()>::new();
@@ -188,11 +161,7 @@ fn one_slot_past_the_limits_is_refused_naming_the_label() {
     let err = b.finish().unwrap_err();
     assert_eq!(
         err,
-        BuildError::TooFar {
-            label: top,
-            at: i16::MAX as usize + 1,
-            distance: i16::MIN as i64 - 1,
-        }
+        BuildError::TooFar { label: top, at: i16::MAX as usize + 1, distance: i16::MIN as i64 - 1 }
     );
     assert!(err.to_string().contains("label L1"), "{err}");
 }
@@ -327,13 +296,7 @@ fn an_unbound_label_is_an_error() {
     let nowhere = b.label();
     b.emit(mov(1));
     b.ja(nowhere);
-    assert_eq!(
-        b.finish().unwrap_err(),
-        BuildError::Unbound {
-            label: nowhere,
-            at: 1,
-        }
-    );
+    assert_eq!(b.finish().unwrap_err(), BuildError::Unbound { label: nowhere, at: 1 });
     // So is a call to one.
     let mut b = ProgramBuilder::<()>::new();
     let nowhere = b.label();
@@ -405,11 +368,7 @@ fn stack_slots_count_down_from_r10_until_the_stack_is_full() {
     assert_eq!(b.alloc_slot(STACK_SIZE - 24), Ok(-(STACK_SIZE as i16)));
     assert_eq!(
         b.alloc_slot(8),
-        Err(BuildError::StackExhausted {
-            size: 8,
-            used: STACK_SIZE,
-            limit: STACK_SIZE,
-        })
+        Err(BuildError::StackExhausted { size: 8, used: STACK_SIZE, limit: STACK_SIZE })
     );
     b.free_slot(STACK_SIZE - 24);
     assert_eq!(b.alloc_slot(8), Ok(-32));

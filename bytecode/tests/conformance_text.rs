@@ -48,12 +48,7 @@ fn every_conformance_program_survives_asm_disasm_asm() {
         let listing = disassemble(&first);
         let second = assemble(&listing)
             .unwrap_or_else(|e| panic!("{}: disassembly: {e}\n{listing}", f.display()));
-        assert_eq!(
-            first.encode(),
-            second.encode(),
-            "{}:\n{listing}",
-            f.display()
-        );
+        assert_eq!(first.encode(), second.encode(), "{}:\n{listing}", f.display());
         checked += 1;
     }
     // 313 files; all but the raw-only ones carry an asm section.

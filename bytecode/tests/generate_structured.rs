@@ -45,13 +45,7 @@ fn has_helper_call(p: &Program) -> bool {
 fn has_len_check(p: &Program) -> bool {
     let mut copies = 1u16 << 2;
     for i in p.insns() {
-        if let Insn::Alu {
-            op: udf_bytecode::AluOp::Mov,
-            dst,
-            src: Source::Reg(Reg::R2),
-            ..
-        } = *i
-        {
+        if let Insn::Alu { op: udf_bytecode::AluOp::Mov, dst, src: Source::Reg(Reg::R2), .. } = *i {
             copies |= 1 << dst.num();
         }
     }
@@ -92,16 +86,8 @@ fn tally(ty: ProgramType) -> Tally {
         let p = &s.program;
         // Well-formed: the bytes decode to the same program.
         let bytes = p.encode();
-        assert_eq!(
-            Program::decode(&bytes).as_ref(),
-            Ok(p),
-            "{ty} seed {seed}: round trip"
-        );
-        assert!(
-            p.len() <= MAX_LEN + SLACK,
-            "{ty} seed {seed}: {} instructions",
-            p.len()
-        );
+        assert_eq!(Program::decode(&bytes).as_ref(), Ok(p), "{ty} seed {seed}: round trip");
+        assert!(p.len() <= MAX_LEN + SLACK, "{ty} seed {seed}: {} instructions", p.len());
         let ok = check(p, &cfg).is_ok();
         // Only the planted uninitialised-register flaw trips the pre-run checks.
         if s.flaw != Some(Flaw::UninitRegister) {
@@ -116,17 +102,11 @@ fn tally(ty: ProgramType) -> Tally {
         t.helper_calls += usize::from(has_helper_call(p));
         t.len_checks += usize::from(has_len_check(p) && f.len_checks > 0);
         t.headers += usize::from(f.header_patterns > 0);
-        t.local_calls += usize::from(
-            p.insns()
-                .iter()
-                .any(|i| matches!(i, Insn::CallLocal { .. })),
-        );
+        t.local_calls += usize::from(p.insns().iter().any(|i| matches!(i, Insn::CallLocal { .. })));
         t.nested += usize::from(f.nested_loops > 0);
         t.indexed += usize::from(f.indexed_loops > 0);
         t.legacy += usize::from(
-            p.insns()
-                .iter()
-                .any(|i| matches!(i, Insn::LoadAbs { .. } | Insn::LoadInd { .. })),
+            p.insns().iter().any(|i| matches!(i, Insn::LoadAbs { .. } | Insn::LoadInd { .. })),
         );
         t.diamonds += usize::from(f.diamonds > 0);
         assert_eq!(f.loops > 0, has_loop(p), "{ty} seed {seed}: loop count");
@@ -241,20 +221,11 @@ fn odd_shapes_stay_well_formed() {
             (300, None),
             (1000, Some(100_000)),
         ] {
-            let shape = Shape {
-                ty,
-                max_len,
-                ctx_size,
-                focus: None,
-            };
+            let shape = Shape { ty, max_len, ctx_size, focus: None };
             for seed in 0..40 {
                 let p = generate::structured(&mut Rng::new(seed), &shape);
                 assert_eq!(Program::decode(&p.encode()).as_ref(), Ok(&p));
-                assert!(
-                    p.len() <= max_len.max(8) + SLACK,
-                    "{ty} {max_len}: {}",
-                    p.len()
-                );
+                assert!(p.len() <= max_len.max(8) + SLACK, "{ty} {max_len}: {}", p.len());
             }
         }
     }
@@ -266,33 +237,20 @@ fn odd_shapes_stay_well_formed() {
 fn hazard_shapes_are_produced() {
     use udf_bytecode::generate::Hazard;
     for h in Hazard::ALL {
-        for ty in [
-            ProgramType::Filter,
-            ProgramType::Owns,
-            ProgramType::Acl,
-            ProgramType::Size,
-        ] {
+        for ty in [ProgramType::Filter, ProgramType::Owns, ProgramType::Acl, ProgramType::Size] {
             let shape = Shape::focused(ty, 48, h);
             let mut with = 0;
             for seed in 0..200 {
                 let s = gen_labeled(&shape, seed);
                 let p = &s.program;
-                assert_eq!(
-                    Program::decode(&p.encode()).as_ref(),
-                    Ok(p),
-                    "{h:?} {ty} {seed}"
-                );
+                assert_eq!(Program::decode(&p.encode()).as_ref(), Ok(p), "{h:?} {ty} {seed}");
                 assert!(p.len() <= 48 + SLACK, "{h:?} {ty} {seed}: {}", p.len());
                 let again = gen_labeled(&shape, seed);
                 assert_eq!(&again.program, p, "{h:?} {ty} {seed}: not deterministic");
                 assert_eq!(again.unproven, s.unproven);
                 if s.flaw != Some(Flaw::UninitRegister) {
                     let cfg = CheckConfig::for_type(ty);
-                    assert!(
-                        check(p, &cfg).is_ok(),
-                        "{h:?} {ty} {seed}: {:?}",
-                        check(p, &cfg)
-                    );
+                    assert!(check(p, &cfg).is_ok(), "{h:?} {ty} {seed}: {:?}", check(p, &cfg));
                 }
                 let f = s.features;
                 let n = match h {

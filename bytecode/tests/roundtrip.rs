@@ -12,11 +12,7 @@ fn roundtrips(p: &Program) {
     let text = disassemble(p);
     let again =
         assemble(&text).unwrap_or_else(|e| panic!("disassembly does not assemble: {e}\n{text}"));
-    assert_eq!(
-        again.encode(),
-        bytes,
-        "asm(disasm(p)) gives other bytes:\n{text}"
-    );
+    assert_eq!(again.encode(), bytes, "asm(disasm(p)) gives other bytes:\n{text}");
 }
 
 proptest! {
@@ -89,68 +85,25 @@ fn decoder_errors_are_located() {
     let cases: Vec<(Vec<u8>, usize, &str)> = vec![
         (vec![], 0, "empty"),
         (vec![0x95, 0, 0], 0, "truncated"),
+        ([exit, [0xff, 0, 0, 0, 0, 0, 0, 0]].concat(), 1, "invalid opcode 0xff"),
+        ([[0xb7, 0x0c, 0, 0, 1, 0, 0, 0], exit].concat(), 0, "invalid register r12"),
+        ([exit, [0x18, 0, 0, 0, 1, 0, 0, 0]].concat(), 1, "missing its second half"),
         (
-            [exit, [0xff, 0, 0, 0, 0, 0, 0, 0]].concat(),
-            1,
-            "invalid opcode 0xff",
-        ),
-        (
-            [[0xb7, 0x0c, 0, 0, 1, 0, 0, 0], exit].concat(),
-            0,
-            "invalid register r12",
-        ),
-        (
-            [exit, [0x18, 0, 0, 0, 1, 0, 0, 0]].concat(),
-            1,
-            "missing its second half",
-        ),
-        (
-            [
-                [0x18, 0, 0, 0, 1, 0, 0, 0],
-                [0x18, 0, 0, 0, 0, 0, 0, 0],
-                exit,
-            ]
-            .concat(),
+            [[0x18, 0, 0, 0, 1, 0, 0, 0], [0x18, 0, 0, 0, 0, 0, 0, 0], exit].concat(),
             1,
             "reserved field opcode",
         ),
+        ([[0x05, 0, 5, 0, 0, 0, 0, 0], exit].concat(), 0, "out of range"),
+        ([[0x05, 0, 0xfd, 0xff, 0, 0, 0, 0], exit].concat(), 0, "out of range"),
         (
-            [[0x05, 0, 5, 0, 0, 0, 0, 0], exit].concat(),
-            0,
-            "out of range",
-        ),
-        (
-            [[0x05, 0, 0xfd, 0xff, 0, 0, 0, 0], exit].concat(),
-            0,
-            "out of range",
-        ),
-        (
-            [
-                [0x05, 0, 1, 0, 0, 0, 0, 0],
-                [0x18, 0, 0, 0, 0, 0, 0, 0],
-                [0; 8],
-                exit,
-            ]
-            .concat(),
+            [[0x05, 0, 1, 0, 0, 0, 0, 0], [0x18, 0, 0, 0, 0, 0, 0, 0], [0; 8], exit].concat(),
             0,
             "second half of an lddw",
         ),
-        (
-            [[0xd4, 0, 0, 0, 8, 0, 0, 0], exit].concat(),
-            0,
-            "expected 16, 32 or 64",
-        ),
-        (
-            [[0xdb, 0x01, 0, 0, 0x02, 0, 0, 0], exit].concat(),
-            0,
-            "atomic operation",
-        ),
+        ([[0xd4, 0, 0, 0, 8, 0, 0, 0], exit].concat(), 0, "expected 16, 32 or 64"),
+        ([[0xdb, 0x01, 0, 0, 0x02, 0, 0, 0], exit].concat(), 0, "atomic operation"),
         ([[0x85, 0x30, 0, 0, 0, 0, 0, 0], exit].concat(), 0, "helper"),
-        (
-            [[0xbc, 0x10, 32, 0, 0, 0, 0, 0], exit].concat(),
-            0,
-            "0, 8 or 16",
-        ),
+        ([[0xbc, 0x10, 32, 0, 0, 0, 0, 0], exit].concat(), 0, "0, 8 or 16"),
     ];
     for (bytes, pc, text) in cases {
         let e = Program::decode(&bytes).expect_err("must be refused");

@@ -34,12 +34,7 @@ pub fn asm(json: bool, input: &Path, output: Option<PathBuf>) -> Result<(), Fail
             json!({"output": out.display().to_string(), "instructions": prog.len(), "bytes": bytes.len()}),
         );
     } else {
-        eprintln!(
-            "{}: {} instructions, {} bytes",
-            out.display(),
-            prog.len(),
-            bytes.len()
-        );
+        eprintln!("{}: {} instructions, {} bytes", out.display(), prog.len(), bytes.len());
     }
     Ok(())
 }
@@ -48,10 +43,8 @@ pub fn asm(json: bool, input: &Path, output: Option<PathBuf>) -> Result<(), Fail
 pub fn disasm(json: bool, input: &Path) -> Result<(), Failure> {
     let prog = load_program(input)?;
     if json {
-        let insns: Vec<_> = prog
-            .iter()
-            .map(|(pc, i)| json!({"pc": pc, "text": i.to_string()}))
-            .collect();
+        let insns: Vec<_> =
+            prog.iter().map(|(pc, i)| json!({"pc": pc, "text": i.to_string()})).collect();
         emit(json!({"instructions": insns}));
     } else {
         print!("{}", disassemble(&prog));

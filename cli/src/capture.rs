@@ -39,11 +39,7 @@ pub struct Link {
 impl Link {
     /// A link as a capture states it, with libpcap's adjustment of the snap length.
     pub fn new(linktype: u32, snaplen: u32) -> Link {
-        let snaplen = if snaplen == 0 || snaplen > MAX_SNAPLEN {
-            MAX_SNAPLEN
-        } else {
-            snaplen
-        };
+        let snaplen = if snaplen == 0 || snaplen > MAX_SNAPLEN { MAX_SNAPLEN } else { snaplen };
         Link { linktype, snaplen }
     }
 
@@ -245,13 +241,7 @@ const SHB: u32 = 0x0a0d_0d0a;
 
 impl PcapNgFile {
     fn open(r: BufReader<File>) -> PcapNgFile {
-        PcapNgFile {
-            r,
-            order: Order::Le,
-            interfaces: Vec::new(),
-            offset: 0,
-            body: Vec::new(),
-        }
+        PcapNgFile { r, order: Order::Le, interfaces: Vec::new(), offset: 0, body: Vec::new() }
     }
 
     /// The next block (its body in `self.body`); errors name the block's offset. `what` says
@@ -374,25 +364,13 @@ impl PcapNgFile {
                 if b.len() < 20 {
                     return short(20, "enhanced packet");
                 }
-                packet(
-                    o.u32(b),
-                    o.u32(&b[12..]),
-                    o.u32(&b[16..]),
-                    20,
-                    "enhanced packet",
-                )
+                packet(o.u32(b), o.u32(&b[12..]), o.u32(&b[16..]), 20, "enhanced packet")
             }
             2 => {
                 if b.len() < 20 {
                     return short(20, "packet");
                 }
-                packet(
-                    u32::from(o.u16(b)),
-                    o.u32(&b[12..]),
-                    o.u32(&b[16..]),
-                    20,
-                    "packet",
-                )
+                packet(u32::from(o.u16(b)), o.u32(&b[12..]), o.u32(&b[16..]), 20, "packet")
             }
             3 => {
                 if b.len() < 4 {
@@ -445,9 +423,7 @@ impl Capture {
     pub fn open(path: &Path) -> Result<Capture, String> {
         let mut magic = [0u8; 4];
         let open = || -> Result<BufReader<File>, String> {
-            Ok(BufReader::new(
-                File::open(path).map_err(|e| format!("cannot read: {e}"))?,
-            ))
+            Ok(BufReader::new(File::open(path).map_err(|e| format!("cannot read: {e}"))?))
         };
         let got = fill(&mut open()?, &mut magic)?;
         if got < magic.len() {
@@ -473,12 +449,7 @@ impl Capture {
             let link = r.link;
             (Reader::Pcap(r), Some(link))
         };
-        Ok(Capture {
-            reader,
-            first,
-            buf: Vec::new(),
-            count: 0,
-        })
+        Ok(Capture { reader, first, buf: Vec::new(), count: 0 })
     }
 
     /// The link of the capture's first packets: the pcap file header's, or the first pcapng
@@ -518,10 +489,6 @@ impl Capture {
             },
         };
         self.count = number;
-        Some(Ok(Packet {
-            data: &self.buf,
-            wire_len,
-            link,
-        }))
+        Some(Ok(Packet { data: &self.buf, wire_len, link }))
     }
 }

@@ -29,11 +29,7 @@ pub fn command(
         _ => PathBuf::from("."),
     });
     std::fs::create_dir_all(&dir).map_err(|e| {
-        Failure::usage(miette!(
-            code = "udf::io",
-            "cannot create {}: {e}",
-            dir.display()
-        ))
+        Failure::usage(miette!(code = "udf::io", "cannot create {}: {e}", dir.display()))
     })?;
     let mut out = Vec::new();
     for e in &entries {
@@ -54,9 +50,7 @@ pub fn command(
                 "map": map.display().to_string(),
             }));
         } else {
-            let ctx = e
-                .ctx_size
-                .map_or(String::new(), |n| format!(", {n}-byte object"));
+            let ctx = e.ctx_size.map_or(String::new(), |n| format!(", {n}-byte object"));
             eprintln!(
                 "{} ({}{ctx}): {} instructions, instruction bound {} -> {}",
                 e.name,

@@ -19,18 +19,9 @@ struct Item {
 }
 
 const PACKETS: &[(&str, &[u8])] = &[
-    (
-        "http_syn.bin",
-        include_bytes!("../../corpus/inputs/http_syn.bin"),
-    ),
-    (
-        "ssh_syn.bin",
-        include_bytes!("../../corpus/inputs/ssh_syn.bin"),
-    ),
-    (
-        "truncated_http.bin",
-        include_bytes!("../../corpus/inputs/truncated_http.bin"),
-    ),
+    ("http_syn.bin", include_bytes!("../../corpus/inputs/http_syn.bin")),
+    ("ssh_syn.bin", include_bytes!("../../corpus/inputs/ssh_syn.bin")),
+    ("truncated_http.bin", include_bytes!("../../corpus/inputs/truncated_http.bin")),
 ];
 
 const ITEMS: &[Item] = &[
@@ -44,10 +35,7 @@ const ITEMS: &[Item] = &[
         name: "owns_direct.s",
         ty: ProgramType::Owns,
         src: include_str!("../../corpus/asm/owns_direct.s"),
-        inputs: &[(
-            "ext2_inode.bin",
-            include_bytes!("../../corpus/inputs/ext2_inode.bin"),
-        )],
+        inputs: &[("ext2_inode.bin", include_bytes!("../../corpus/inputs/ext2_inode.bin"))],
     },
     Item {
         name: "sum_bytes.s",
@@ -70,10 +58,7 @@ const SOURCES: &[Source] = &[
         name: "corpus/fs/ext2.udf",
         src: include_str!("../../corpus/fs/ext2.udf"),
         entry: "ext2_inode",
-        inputs: &[(
-            "ext2_inode.bin",
-            include_bytes!("../../corpus/inputs/ext2_inode.bin"),
-        )],
+        inputs: &[("ext2_inode.bin", include_bytes!("../../corpus/inputs/ext2_inode.bin"))],
     },
     Source {
         name: "corpus/filters/web.udf",
@@ -104,10 +89,7 @@ pub fn run() -> Result<String, String> {
         if decoded != prog
             || assemble(&disassemble(&decoded)).map(|p| p.encode()) != Ok(bytes.clone())
         {
-            return Err(format!(
-                "{}: encode/decode/disassemble did not round-trip",
-                item.name
-            ));
+            return Err(format!("{}: encode/decode/disassemble did not round-trip", item.name));
         }
         let _ = writeln!(
             w,
@@ -137,10 +119,8 @@ pub fn run() -> Result<String, String> {
     )
     .err()
     .ok_or("the uninitialised read was not refused")?;
-    let _ = writeln!(
-        w,
-        "refused before running: `or %r0, %r1` with r0 never written:\n  {refusal}"
-    );
+    let _ =
+        writeln!(w, "refused before running: `or %r0, %r1` with r0 never written:\n  {refusal}");
     // The variable-header pattern one byte short: the verifier names the read and the rule.
     let short = "mov %r0, 0\njlt %r2, 1, +9\nldxb %r3, [%r1+0]\nand %r3, 15\nlsh %r3, 2\n\
                  mov %r4, %r3\nadd %r4, 3\njgt %r4, %r2, +3\nmov %r5, %r1\nadd %r5, %r3\n\
@@ -186,10 +166,7 @@ fn run_inputs(
             );
             facts = Some(facts_of);
         }
-        let TypedRun {
-            outcome: res,
-            extents,
-        } = run_typed(&mut vm, compiled, ty, input, 1_000_000)
+        let TypedRun { outcome: res, extents } = run_typed(&mut vm, compiled, ty, input, 1_000_000)
             .map_err(|f| format!("{} on {name}: {f}", name_of))?;
         let meaning = match (ty, res.r0) {
             (ProgramType::Filter, 0) => " (drop)",
@@ -234,11 +211,7 @@ fn run_inputs(
                     w,
                     "  JIT ({}, {}, {} bytes of native code): r0 = {}, {} extent(s): same as the interpreter",
                     code.target(),
-                    if code.is_checked() {
-                        "checked"
-                    } else {
-                        "trusted"
-                    },
+                    if code.is_checked() { "checked" } else { "trusted" },
                     code.bytes().len(),
                     native.outcome.r0,
                     native.extents.len()
@@ -262,16 +235,11 @@ fn compile_and_run(w: &mut String, source: &Source) -> Result<(), String> {
         .map(|e| e.prog.encode())
         != Some(bytes.clone())
     {
-        return Err(format!(
-            "{}: compiling twice gave different bytes",
-            source.name
-        ));
+        return Err(format!("{}: compiling twice gave different bytes", source.name));
     }
     let object = entry
         .ctx_size
-        .map_or("packets of any length".to_string(), |n| {
-            format!("a {n}-byte object")
-        });
+        .map_or("packets of any length".to_string(), |n| format!("a {n}-byte object"));
     let _ = writeln!(
         w,
         "{} -> {} ({}, over {object}): {} instructions, {} bytes, the same bytes when compiled again",

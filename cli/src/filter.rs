@@ -68,13 +68,7 @@ impl Ready {
                 ),
             ),
         };
-        Ok(Ready {
-            name: None,
-            views: Vec::new(),
-            facts,
-            interp,
-            native,
-        })
+        Ok(Ready { name: None, views: Vec::new(), facts, interp, native })
     }
 
     /// The code to run.
@@ -106,13 +100,9 @@ impl Filters<'_> {
     fn for_link(&mut self, link: crate::capture::Link) -> Result<&Ready, Failure> {
         let (expr, netmask, engine, capture, compiled) = match self {
             Filters::One(ready) => return Ok(ready),
-            Filters::Pcap {
-                expr,
-                netmask,
-                engine,
-                capture,
-                compiled,
-            } => (*expr, *netmask, *engine, *capture, compiled),
+            Filters::Pcap { expr, netmask, engine, capture, compiled } => {
+                (*expr, *netmask, *engine, *capture, compiled)
+            }
         };
         if let Some(i) = compiled.iter().position(|(l, _)| *l == link) {
             return Ok(&compiled[i].1);
@@ -145,11 +135,7 @@ fn compile_pcap(
             link.name()
         )));
     };
-    let opts = CompileOptions {
-        link: lt,
-        snaplen: link.snaplen,
-        netmask,
-    };
+    let opts = CompileOptions { link: lt, snaplen: link.snaplen, netmask };
     let compiled = udf_pcap::compile(expr, &opts).map_err(|d| {
         Failure::compile(&udf_compiler::Diagnostics::new(EXPRESSION, expr, vec![d]))
     })?;
@@ -204,11 +190,8 @@ fn cbpf_report(
 ) -> miette::Report {
     // The translator's own failures (its output refused by the verifier or by the bytecode
     // checks) are defects of udfkit, not of the program: `udf::compiler_bug`, as elsewhere.
-    let code = if e.message.starts_with("translator bug") {
-        "udf::compiler_bug"
-    } else {
-        "udf::cbpf"
-    };
+    let code =
+        if e.message.starts_with("translator bug") { "udf::compiler_bug" } else { "udf::cbpf" };
     let mut diag = miette::MietteDiagnostic::new(format!("{what}: {e}")).with_code(code);
     if unread {
         diag = diag.with_help(
@@ -294,12 +277,7 @@ fn check_views(
         "{}: {at}link type {}: filter `{name}` reads the packet views {} (Ethernet frames); nothing ran on it",
         capture.display(),
         link.name(),
-        ready
-            .views
-            .iter()
-            .map(|v| format!("p.{v}"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        ready.views.iter().map(|v| format!("p.{v}")).collect::<Vec<_>>().join(", ")
     )))
 }
 
@@ -311,11 +289,7 @@ pub fn command(
     engine: Engine,
 ) -> Result<(), Failure> {
     let unreadable = |why: String| {
-        Failure::usage(miette!(
-            code = "udf::capture",
-            "{}: {why}",
-            capture.display()
-        ))
+        Failure::usage(miette!(code = "udf::capture", "{}: {why}", capture.display()))
     };
     let (mut filters, entry) = match input {
         FilterInput::Source(input, entry) => {
@@ -324,23 +298,14 @@ pub fn command(
             (Filters::One(Box::new(ready)), name)
         }
         FilterInput::Cbpf(path) => (Filters::One(Box::new(load_cbpf(path, engine)?)), None),
-        FilterInput::Pcap(expr, netmask) => (
-            Filters::Pcap {
-                expr,
-                netmask,
-                engine,
-                capture,
-                compiled: Vec::new(),
-            },
-            None,
-        ),
+        FilterInput::Pcap(expr, netmask) => {
+            (Filters::Pcap { expr, netmask, engine, capture, compiled: Vec::new() }, None)
+        }
     };
     let mut cap = crate::capture::Capture::open(capture).map_err(unreadable)?;
     // An expression is compiled before the first packet is read, so its errors show even for a
     // capture with no packets (for the capture's first link; Ethernet when it names none).
-    let first = cap
-        .link()
-        .unwrap_or(crate::capture::Link::new(1, crate::capture::MAX_SNAPLEN));
+    let first = cap.link().unwrap_or(crate::capture::Link::new(1, crate::capture::MAX_SNAPLEN));
     let ready = filters.for_link(first)?;
     if cap.link().is_some() {
         check_views(ready, first, capture, "the capture's ")?;

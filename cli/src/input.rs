@@ -25,59 +25,34 @@ pub struct Failure {
 impl Failure {
     /// Bad usage or unreadable input.
     pub fn usage(report: Report) -> Failure {
-        Failure {
-            status: EXIT_USAGE,
-            reports: vec![report],
-        }
+        Failure { status: EXIT_USAGE, reports: vec![report] }
     }
     /// Understood and refused.
     pub fn refused(report: Report) -> Failure {
-        Failure {
-            status: EXIT_REFUSED,
-            reports: vec![report],
-        }
+        Failure { status: EXIT_REFUSED, reports: vec![report] }
     }
     /// A `.udf` file's compile errors: every one of them, refused.
     pub fn compile(diags: &udf_compiler::Diagnostics) -> Failure {
         let mut reports = diags.reports();
         if reports.is_empty() {
-            reports.push(miette!(
-                code = "udf::compile",
-                "{}: not compiled",
-                diags.path
-            ));
+            reports.push(miette!(code = "udf::compile", "{}: not compiled", diags.path));
         }
-        Failure {
-            status: EXIT_REFUSED,
-            reports,
-        }
+        Failure { status: EXIT_REFUSED, reports }
     }
 }
 
 /// Reads a file, mapping I/O errors to exit status 2.
 pub fn read(path: &Path) -> Result<Vec<u8>, Failure> {
     std::fs::read(path).map_err(|e| {
-        Failure::usage(miette!(
-            code = "udf::io",
-            "cannot read {}: {e}",
-            path.display()
-        ))
+        Failure::usage(miette!(code = "udf::io", "cannot read {}: {e}", path.display()))
     })
 }
 
 /// Byte offset of 1-based `line`, `col` (in characters) in `src`.
 pub(crate) fn offset_of(src: &str, line: usize, col: usize) -> usize {
-    let start: usize = src
-        .split_inclusive('\n')
-        .take(line.saturating_sub(1))
-        .map(str::len)
-        .sum();
+    let start: usize = src.split_inclusive('\n').take(line.saturating_sub(1)).map(str::len).sum();
     let rest = &src[start.min(src.len())..];
-    start
-        + rest
-            .char_indices()
-            .nth(col.saturating_sub(1))
-            .map_or(rest.len(), |(i, _)| i)
+    start + rest.char_indices().nth(col.saturating_sub(1)).map_or(rest.len(), |(i, _)| i)
 }
 
 /// An assembler error as a diagnostic pointing into the source.
@@ -98,10 +73,7 @@ pub fn asm_report(path: &Path, src: &str, e: &AsmError) -> Report {
         e.col,
         e.kind
     )
-    .with_source_code(NamedSource::new(
-        path.display().to_string(),
-        src.to_string(),
-    ))
+    .with_source_code(NamedSource::new(path.display().to_string(), src.to_string()))
 }
 
 /// Every assembler error of `src` as a diagnostic on its line (in line order), then the count:
@@ -142,12 +114,7 @@ pub fn asm_reports(path: &Path, src: &str, errs: &udf_bytecode::AsmErrors) -> Ve
             .max(usize::from(at < window.len()));
         reports.push(
             Report::new(diag.with_label(LabeledSpan::at(at..at + len, "here"))).with_source_code(
-                LineSource {
-                    name: name.clone(),
-                    text: window,
-                    line: e.line,
-                    skipped,
-                },
+                LineSource { name: name.clone(), text: window, line: e.line, skipped },
             ),
         );
     }
@@ -274,11 +241,7 @@ impl Loaded {
         let at = start + (code.len() - code.trim_start().len());
         let len = code.trim().len().max(1);
         let col = src[start..at].chars().count() + 1;
-        Some(Located {
-            range: at..at + len,
-            line,
-            col,
-        })
+        Some(Located { range: at..at + len, line, col })
     }
 }
 
@@ -291,11 +254,7 @@ pub fn load_program(path: &Path) -> Result<Program, Failure> {
 /// Reads a text file (not UTF-8: a usage error, `udf::io`).
 pub fn read_text(path: &Path) -> Result<String, Failure> {
     String::from_utf8(read(path)?).map_err(|_| {
-        Failure::usage(miette!(
-            code = "udf::io",
-            "{}: not UTF-8 text",
-            path.display()
-        ))
+        Failure::usage(miette!(code = "udf::io", "{}: not UTF-8 text", path.display()))
     })
 }
 
@@ -303,11 +262,7 @@ pub fn read_text(path: &Path) -> Result<String, Failure> {
 /// error: `{path}: {takes}`).
 pub fn compile_source_only(path: &Path, takes: &str) -> Result<(String, Module), Failure> {
     if !is_source(path) {
-        return Err(Failure::usage(miette!(
-            code = "udf::usage",
-            "{}: {takes}",
-            path.display()
-        )));
+        return Err(Failure::usage(miette!(code = "udf::usage", "{}: {takes}", path.display())));
     }
     compile_source(path)
 }
@@ -362,9 +317,8 @@ pub fn select_entry(
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let mut candidates: Vec<usize> = (0..module.entries.len())
-        .filter(|&i| fits(&module.entries[i]))
-        .collect();
+    let mut candidates: Vec<usize> =
+        (0..module.entries.len()).filter(|&i| fits(&module.entries[i])).collect();
     match name {
         Some(n) => match module.entries.iter().position(|e| e.name == n) {
             Some(i) if fits(&module.entries[i]) => {
@@ -437,20 +391,10 @@ pub fn load(path: &Path, entry: Option<&str>) -> Result<Loaded, Failure> {
     }
     if is_text(path) {
         let src = String::from_utf8(bytes).map_err(|_| {
-            Failure::usage(miette!(
-                code = "udf::io",
-                "{}: not UTF-8 text",
-                path.display()
-            ))
+            Failure::usage(miette!(code = "udf::io", "{}: not UTF-8 text", path.display()))
         })?;
         match assemble_with_lines(&src) {
-            Ok((prog, lines)) => Ok(Loaded {
-                prog,
-                src: Some(src),
-                lines,
-                entry: None,
-                c: None,
-            }),
+            Ok((prog, lines)) => Ok(Loaded { prog, src: Some(src), lines, entry: None, c: None }),
             Err(e) => Err(Failure::refused(asm_report(path, &src, &e))),
         }
     } else {
@@ -462,13 +406,7 @@ pub fn load(path: &Path, entry: Option<&str>) -> Result<Loaded, Failure> {
                 path.display()
             ))
         })?;
-        Ok(Loaded {
-            prog,
-            src: None,
-            lines: Vec::new(),
-            entry: None,
-            c: None,
-        })
+        Ok(Loaded { prog, src: None, lines: Vec::new(), entry: None, c: None })
     }
 }
 
@@ -487,23 +425,14 @@ pub fn is_elf_file(path: &Path) -> bool {
 pub fn elf_failure(path: &Path, e: &ElfError) -> Failure {
     let code = format!("udf::elf::{}", e.code());
     let report = match &e.line {
-        Some(line) => c_report(
-            path,
-            line,
-            format!("{}: {e}", path.display()),
-            code,
-            e.code(),
-            String::new(),
-        ),
+        Some(line) => {
+            c_report(path, line, format!("{}: {e}", path.display()), code, e.code(), String::new())
+        }
         None => {
             Report::new(MietteDiagnostic::new(format!("{}: {e}", path.display())).with_code(code))
         }
     };
-    if e.is_refusal() {
-        Failure::refused(report)
-    } else {
-        Failure::usage(report)
-    }
+    if e.is_refusal() { Failure::refused(report) } else { Failure::usage(report) }
 }
 
 /// At most this many bytes of a C source are read to show a line of it.
@@ -526,10 +455,7 @@ fn c_source(obj: &Path, file: &str) -> Option<(String, String)> {
             continue;
         }
         if let Ok(bytes) = std::fs::read(&p) {
-            return Some((
-                p.display().to_string(),
-                String::from_utf8_lossy(&bytes).into_owned(),
-            ));
+            return Some((p.display().to_string(), String::from_utf8_lossy(&bytes).into_owned()));
         }
     }
     None
@@ -586,10 +512,7 @@ pub fn c_report(
         let first = text.len() - text.trim_start().len();
         let start = match at.col {
             0 => first,
-            c => text
-                .char_indices()
-                .nth(c as usize - 1)
-                .map_or(first, |(i, _)| i),
+            c => text.char_indices().nth(c as usize - 1).map_or(first, |(i, _)| i),
         }
         .min(end);
         start..end
@@ -631,11 +554,7 @@ pub fn report_location(r: &Report) -> (Option<String>, Option<usize>, Option<usi
         return (None, None, None);
     };
     match src.read_span(label.inner(), 0, 0) {
-        Ok(c) => (
-            c.name().map(str::to_string),
-            Some(c.line() + 1),
-            Some(c.column() + 1),
-        ),
+        Ok(c) => (c.name().map(str::to_string), Some(c.line() + 1), Some(c.column() + 1)),
         Err(_) => (None, None, None),
     }
 }
@@ -694,6 +613,5 @@ pub fn program_type(
 
 /// A `--type` argument.
 pub fn parse_type(ty: &str) -> Result<ProgramType, Failure> {
-    ty.parse()
-        .map_err(|e| Failure::usage(miette!(code = "udf::usage", "--type {ty}: {e}")))
+    ty.parse().map_err(|e| Failure::usage(miette!(code = "udf::usage", "--type {ty}: {e}")))
 }

@@ -44,11 +44,7 @@ pub fn command(
     let code = jit
         .compile(&loaded.prog, ty, mode)
         .map_err(|e| Failure::refused(miette!(code = "udf::jit", "{}: {e}", input.display())))?;
-    let mode = if code.is_checked() {
-        "checked"
-    } else {
-        "trusted"
-    };
+    let mode = if code.is_checked() { "checked" } else { "trusted" };
     if json {
         let regions: Vec<_> = code
             .regions()

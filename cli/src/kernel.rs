@@ -33,11 +33,7 @@ pub struct PackageOptions<'a> {
 fn read_key(path: &Path) -> Result<Vec<u8>, Failure> {
     let key = read(path)?;
     if key.is_empty() {
-        return Err(Failure::usage(miette!(
-            code = "udf::key",
-            "{}: an empty key",
-            path.display()
-        )));
+        return Err(Failure::usage(miette!(code = "udf::key", "{}: an empty key", path.display())));
     }
     Ok(key)
 }
@@ -48,26 +44,13 @@ fn package_name(input: &Path, loaded: &Loaded) -> String {
     if let Some(n) = loaded.name() {
         return n.to_string();
     }
-    let stem = input
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let stem = input.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let name: String = stem
         .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
-                c
-            } else {
-                '_'
-            }
-        })
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') { c } else { '_' })
         .take(udf_kernel_glue::package::MAX_NAME_LEN)
         .collect();
-    if name.is_empty() {
-        "program".to_string()
-    } else {
-        name
-    }
+    if name.is_empty() { "program".to_string() } else { name }
 }
 
 /// The source map of `.udf` input: 1-based line and column of each instruction's span; of C
@@ -77,22 +60,14 @@ fn source_map(loaded: &Loaded) -> Option<Vec<SourceSpan>> {
         let has_lines = c.lines.iter().any(Option::is_some);
         let spans = c.lines.iter().map(|l| {
             let (line, col) = l.as_ref().map_or((0, 0), |l| (l.line, l.col));
-            SourceSpan {
-                start_line: line,
-                start_col: col,
-                end_line: line,
-                end_col: col,
-            }
+            SourceSpan { start_line: line, start_col: col, end_line: line, end_col: col }
         });
         return has_lines.then(|| spans.collect());
     }
     let (entry, src) = (loaded.entry.as_ref()?, loaded.src.as_deref()?);
     let at = |offset: u32| {
         let (line, col) = udf_compiler::srcmap::line_col(src, offset as usize);
-        (
-            u32::try_from(line).unwrap_or(u32::MAX),
-            u32::try_from(col).unwrap_or(u32::MAX),
-        )
+        (u32::try_from(line).unwrap_or(u32::MAX), u32::try_from(col).unwrap_or(u32::MAX))
     };
     let spans: Vec<SourceSpan> = entry
         .map
@@ -101,12 +76,7 @@ fn source_map(loaded: &Loaded) -> Option<Vec<SourceSpan>> {
         .map(|s| {
             let (start_line, start_col) = at(s.start);
             let (end_line, end_col) = at(s.end);
-            SourceSpan {
-                start_line,
-                start_col,
-                end_line,
-                end_col,
-            }
+            SourceSpan { start_line, start_col, end_line, end_col }
         })
         .collect();
     (spans.len() == loaded.prog.len()).then_some(spans)
@@ -126,9 +96,7 @@ pub fn package(
     let target = match opts.target {
         "none" => None,
         name => Some(Target::parse(name).ok_or_else(|| {
-            usage(format!(
-                "--target {name}: expected none, x86_64, aarch64 or riscv64"
-            ))
+            usage(format!("--target {name}: expected none, x86_64, aarch64 or riscv64"))
         })?),
     };
     if !ty.info().verified {
@@ -138,15 +106,10 @@ pub fn package(
     }
     let ctx_size = opts.ctx_size.or(loaded.ctx_size(ty));
     if ctx_size.is_some() && ty.info().ctx.size == CtxSize::Variable {
-        return Err(usage(format!(
-            "--ctx-size: a {ty} program's context has no template"
-        )));
+        return Err(usage(format!("--ctx-size: a {ty} program's context has no template")));
     }
     if ctx_size == Some(udf_kernel_glue::package::NO_CTX_SIZE) {
-        return Err(usage(format!(
-            "--ctx-size {}: too large for a package",
-            u32::MAX
-        )));
+        return Err(usage(format!("--ctx-size {}: too large for a package", u32::MAX)));
     }
     let key = opts.key.map(read_key).transpose()?;
     let conf = verify::config(ty, ctx_size, udf_verifier::DEFAULT_BUDGET);
@@ -159,9 +122,8 @@ pub fn package(
                 Failure::refused(miette!(code = "udf::jit", "{}: {e}", input.display()))
             };
             let mut jit = udf_jit::Jit::new(t).map_err(jit_err)?;
-            let code = jit
-                .compile(&loaded.prog, ty, udf_jit::Mode::Trusted(&facts))
-                .map_err(jit_err)?;
+            let code =
+                jit.compile(&loaded.prog, ty, udf_jit::Mode::Trusted(&facts)).map_err(jit_err)?;
             Some(NativeSection {
                 mode: NativeMode::Trusted,
                 regions: code.regions().to_vec(),
@@ -173,8 +135,7 @@ pub fn package(
     let mut pkg = Package::new(&name, &facts, target, native);
     pkg.source_map = source_map(loaded);
     if let Some(k) = &key {
-        pkg.sign(k)
-            .map_err(|e| Failure::usage(miette!(code = "udf::key", "{e}")))?;
+        pkg.sign(k).map_err(|e| Failure::usage(miette!(code = "udf::key", "{e}")))?;
     }
     let bytes = pkg.to_bytes();
     // The writer and the reader agree (a kernel would refuse anything else).
@@ -186,11 +147,7 @@ pub fn package(
         ))
     })?;
     std::fs::write(opts.output, &bytes).map_err(|e| {
-        Failure::usage(miette!(
-            code = "udf::io",
-            "cannot write {}: {e}",
-            opts.output.display()
-        ))
+        Failure::usage(miette!(code = "udf::io", "cannot write {}: {e}", opts.output.display()))
     })?;
     let native_len = pkg.native.as_ref().map_or(0, |n| n.code.len());
     if json {
@@ -218,16 +175,8 @@ pub fn package(
             opts.output.display(),
             pkg.name,
             loaded.prog.len(),
-            if pkg.source_map.is_some() {
-                ", source map"
-            } else {
-                ""
-            },
-            if pkg.tag.is_some() {
-                "signed"
-            } else {
-                "unsigned"
-            },
+            if pkg.source_map.is_some() { ", source map" } else { "" },
+            if pkg.tag.is_some() { "signed" } else { "unsigned" },
             bytes.len()
         );
     }
@@ -250,11 +199,8 @@ pub fn load(
     let bytes = read(pkg)?;
     let key = key.map(read_key).transpose()?;
     let input = read(data)?;
-    let policy = if require_tag {
-        Policy::require_tag(key)
-    } else {
-        Policy::allow_untagged_bytecode(key)
-    };
+    let policy =
+        if require_tag { Policy::require_tag(key) } else { Policy::allow_untagged_bytecode(key) };
     let mut table = Table::new();
     let id = table.load(&bytes, &policy).map_err(|e| match e {
         LoadError::Unauthenticated => Failure::refused(miette!(
@@ -262,11 +208,9 @@ pub fn load(
             "{}: refused: {e} (--require-tag)",
             pkg.display()
         )),
-        e => Failure::refused(miette!(
-            code = "udf::kernel::load",
-            "{}: refused: {e}",
-            pkg.display()
-        )),
+        e => {
+            Failure::refused(miette!(code = "udf::kernel::load", "{}: refused: {e}", pkg.display()))
+        }
     })?;
     let (Some(prog), Some(engine)) = (table.get(id), table.engine(id)) else {
         return Err(Failure::refused(miette!(
@@ -276,33 +220,12 @@ pub fn load(
         )));
     };
     // The same check as `udf run`'s, with the same message.
-    verify::check_input_size(
-        prog.ty(),
-        prog.ctx_size(),
-        Some(prog.name()),
-        data,
-        input.len(),
-    )?;
-    let run = prog
-        .invoke(&mut Vm::new(), &input, input.len() as u64)
-        .map_err(|e| {
-            Failure::refused(miette!(
-                code = "udf::kernel::run",
-                "{}: {e}",
-                data.display()
-            ))
-        })?;
-    let how = if engine.is_native() {
-        "native"
-    } else {
-        "interpreted"
-    };
-    eprintln!(
-        "{}: `{}` ({}) runs {engine}",
-        pkg.display(),
-        prog.name(),
-        prog.ty()
-    );
+    verify::check_input_size(prog.ty(), prog.ctx_size(), Some(prog.name()), data, input.len())?;
+    let run = prog.invoke(&mut Vm::new(), &input, input.len() as u64).map_err(|e| {
+        Failure::refused(miette!(code = "udf::kernel::run", "{}: {e}", data.display()))
+    })?;
+    let how = if engine.is_native() { "native" } else { "interpreted" };
+    eprintln!("{}: `{}` ({}) runs {engine}", pkg.display(), prog.name(), prog.ty());
     crate::exec::print_run(
         json,
         run.r0,

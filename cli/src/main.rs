@@ -230,41 +230,36 @@ enum XnCmd {
     /// Point block slot K of inode N at block B through XN's ownership check; the image is
     /// written only when the check passes.
     Alloc {
-        /// The image.
-        image: PathBuf,
-        /// The file system (ext2: block-mapped inodes).
-        #[arg(long = "fs")]
-        fs: String,
-        /// The inode.
-        #[arg(long)]
-        inode: u32,
-        /// The block slot (0-11 direct, 12-14 indirect).
-        #[arg(long)]
-        slot: usize,
+        #[command(flatten)]
+        at: XnSlot,
         /// The block.
         #[arg(long)]
         block: u64,
-        /// The extent kind claimed (default: the slot's).
-        #[arg(long)]
-        kind: Option<u32>,
     },
     /// Free the block in slot K of inode N through XN's ownership check.
     Free {
-        /// The image.
-        image: PathBuf,
-        /// The file system.
-        #[arg(long = "fs")]
-        fs: String,
-        /// The inode.
-        #[arg(long)]
-        inode: u32,
-        /// The block slot.
-        #[arg(long)]
-        slot: usize,
-        /// The extent kind claimed (default: the slot's).
-        #[arg(long)]
-        kind: Option<u32>,
+        #[command(flatten)]
+        at: XnSlot,
     },
+}
+
+/// The block slot an `xn alloc` or `xn free` changes, and the extent kind claimed.
+#[derive(clap::Args)]
+struct XnSlot {
+    /// The image.
+    image: PathBuf,
+    /// The file system (ext2 or ext4; block-mapped inodes).
+    #[arg(long = "fs")]
+    fs: String,
+    /// The inode.
+    #[arg(long)]
+    inode: u32,
+    /// The block slot (0-11 direct, 12-14 indirect).
+    #[arg(long)]
+    slot: usize,
+    /// The extent kind claimed (default: the slot's).
+    #[arg(long)]
+    kind: Option<u32>,
 }
 
 /// The program a command takes: its file, entry point and type.
@@ -371,36 +366,18 @@ fn main() -> ExitCode {
         Cmd::Compile { input, dir, entry } => {
             udf_cli::compile::command(json, &input, dir, entry.as_deref()).map(|_| true)
         }
-        Cmd::Run {
-            program,
-            data,
-            engine,
-            harden,
-            budget,
-        } => engine_of(engine)
+        Cmd::Run { program, data, engine, harden, budget } => engine_of(engine)
             .and_then(|engine| {
                 udf_cli::run::command(json, program.args(), &data, engine, harden, budget)
             })
             .map(|_| true),
-        Cmd::Verify {
-            program,
-            ctx_size,
-            budget,
-        } => udf_cli::verify::command(json, program.args(), ctx_size, budget),
-        Cmd::Jit {
-            program,
-            ctx_size,
-            target,
-        } => udf_cli::jit::command(json, program.args(), ctx_size, &target).map(|_| true),
-        Cmd::Filter {
-            input,
-            entry,
-            pcap,
-            netmask,
-            cbpf,
-            capture,
-            engine,
-        } => {
+        Cmd::Verify { program, ctx_size, budget } => {
+            udf_cli::verify::command(json, program.args(), ctx_size, budget)
+        }
+        Cmd::Jit { program, ctx_size, target } => {
+            udf_cli::jit::command(json, program.args(), ctx_size, &target).map(|_| true)
+        }
+        Cmd::Filter { input, entry, pcap, netmask, cbpf, capture, engine } => {
             // clap's `requires` does not hold inside the argument group: checked here.
             let input = match (&input, &pcap, &cbpf) {
                 _ if entry.is_some() && input.is_none() => Err(Failure::usage(miette!(
@@ -423,14 +400,11 @@ fn main() -> ExitCode {
                 .and_then(|i| udf_cli::filter::command(json, i, &capture, engine_of(engine)?))
                 .map(|_| true)
         }
-        Cmd::Test {
-            paths,
-            engine,
-            expect_failure,
-            verbose,
-        } => engine_of(engine).and_then(|engine| {
-            udf_cli::test_files::command(json, &paths, engine, expect_failure, verbose)
-        }),
+        Cmd::Test { paths, engine, expect_failure, verbose } => {
+            engine_of(engine).and_then(|engine| {
+                udf_cli::test_files::command(json, &paths, engine, expect_failure, verbose)
+            })
+        }
         Cmd::Xn { cmd } => match cmd {
             XnCmd::Rebuild { image, fs } => {
                 udf_cli::xn::rebuild(json, &image, &fs).and_then(|same| match same {
@@ -444,52 +418,31 @@ fn main() -> ExitCode {
                     false => Ok(false),
                 })
             }
-            XnCmd::Alloc {
-                image,
-                fs,
-                inode,
-                slot,
-                block,
-                kind,
-            } if block != 0 => udf_cli::xn::set_slot(json, &image, &fs, inode, slot, block, kind),
+            XnCmd::Alloc { at, block } if block != 0 => {
+                udf_cli::xn::set_slot(json, &at.image, &at.fs, at.inode, at.slot, block, at.kind)
+            }
             XnCmd::Alloc { .. } => Err(Failure::usage(miette!(
                 code = "udf::usage",
                 "--block 0 is not a block: use `udf xn free` to free a slot"
             ))),
-            XnCmd::Free {
-                image,
-                fs,
-                inode,
-                slot,
-                kind,
-            } => udf_cli::xn::set_slot(json, &image, &fs, inode, slot, 0, kind),
+            XnCmd::Free { at } => {
+                udf_cli::xn::set_slot(json, &at.image, &at.fs, at.inode, at.slot, 0, at.kind)
+            }
         },
-        Cmd::Package {
-            program,
-            ctx_size,
-            target,
-            key,
-            output,
-        } => udf_cli::kernel::package_command(
-            json,
-            program.args(),
-            udf_cli::kernel::PackageOptions {
-                ctx_size,
-                target: &target,
-                key: key.as_deref(),
-                output: &output,
-            },
-        )
-        .map(|_| true),
-        Cmd::Kernel {
-            cmd:
-                KernelCmd::Load {
-                    package,
-                    key,
-                    require_tag,
-                    data,
+        Cmd::Package { program, ctx_size, target, key, output } => {
+            udf_cli::kernel::package_command(
+                json,
+                program.args(),
+                udf_cli::kernel::PackageOptions {
+                    ctx_size,
+                    target: &target,
+                    key: key.as_deref(),
+                    output: &output,
                 },
-        } => {
+            )
+            .map(|_| true)
+        }
+        Cmd::Kernel { cmd: KernelCmd::Load { package, key, require_tag, data } } => {
             udf_cli::kernel::load(json, &package, key.as_deref(), require_tag, &data).map(|_| true)
         }
     };

@@ -44,11 +44,7 @@ pub fn report_json(r: &Report) -> Json {
 
 /// The document: what was emitted, `status` and `errors` (taken: a second call starts afresh).
 pub fn document(status: u8, errors: Vec<Json>) -> Json {
-    let mut doc = DOC
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .take()
-        .unwrap_or_default();
+    let mut doc = DOC.lock().unwrap_or_else(PoisonError::into_inner).take().unwrap_or_default();
     doc.insert("status".into(), status.into());
     doc.insert("errors".into(), Json::Array(errors));
     Json::Object(doc)
@@ -71,20 +67,12 @@ pub fn print(doc: &Json) {
 /// Whether `--json` is among the arguments (before a `--` that ends the options), so that a
 /// usage error clap finds is reported as JSON too.
 pub fn json_requested<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> bool {
-    args.iter()
-        .skip(1)
-        .map(AsRef::as_ref)
-        .take_while(|a| *a != "--")
-        .any(|a| a == "--json")
+    args.iter().skip(1).map(AsRef::as_ref).take_while(|a| *a != "--").any(|a| a == "--json")
 }
 
 /// Writes `bytes` to `path` (a failure is a usage error: `udf::io`, exit 2).
 pub fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
     std::fs::write(path, bytes).map_err(|e| {
-        Failure::usage(miette!(
-            code = "udf::io",
-            "cannot write {}: {e}",
-            path.display()
-        ))
+        Failure::usage(miette!(code = "udf::io", "cannot write {}: {e}", path.display()))
     })
 }

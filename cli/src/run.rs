@@ -56,10 +56,7 @@ pub fn command(
     let fault = |f: udf_runtime::Fault| {
         Failure::refused(miette!(code = "udf::fault", "{}: {f}", input.display()))
     };
-    let TypedRun {
-        outcome: out,
-        extents,
-    } = match engine {
+    let TypedRun { outcome: out, extents } = match engine {
         Engine::Interp => {
             let cfg = udf_runtime::pre_run_checks(ty, facts.is_some());
             let compiled = udf_runtime::prepare(prog, &cfg).map_err(|e| checks(&e))?;

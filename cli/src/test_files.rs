@@ -73,8 +73,5 @@ pub fn command(
             )
         })
         .collect();
-    Err(Failure {
-        status: EXIT_REFUSED,
-        reports,
-    })
+    Err(Failure { status: EXIT_REFUSED, reports })
 }

@@ -36,12 +36,7 @@ pub fn ctx_size_hint(ty: ProgramType, ctx_size: Option<u32>, e: &Rejection) -> O
         CtxSize::HeaderThenTemplate(h) => i128::from(h),
         _ => return None,
     };
-    let udf_verifier::Rule::OutOfBounds {
-        region: udf_verifier::Region::Ctx,
-        lo,
-        hi,
-        ..
-    } = &e.rule
+    let udf_verifier::Rule::OutOfBounds { region: udf_verifier::Region::Ctx, lo, hi, .. } = &e.rule
     else {
         return None;
     };
@@ -62,12 +57,7 @@ pub fn ctx_size_hint(ty: ProgramType, ctx_size: Option<u32>, e: &Rejection) -> O
 
 /// [`report`] with `hint` as the help's first line.
 pub fn report_hinted(path: &Path, loaded: &Loaded, e: &Rejection, hint: Option<String>) -> Report {
-    let insn = loaded
-        .prog
-        .insns()
-        .get(e.index)
-        .map(|i| i.to_string())
-        .unwrap_or_default();
+    let insn = loaded.prog.insns().get(e.index).map(|i| i.to_string()).unwrap_or_default();
     let mut help = hint.map_or(String::new(), |h| h + "\n");
     for (r, v) in &e.regs {
         help.push_str(&format!("{r} before it: {v}\n"));
@@ -77,9 +67,7 @@ pub fn report_hinted(path: &Path, loaded: &Loaded, e: &Rejection, hint: Option<S
     }
     let code = format!("udf::verify::{}", e.rule.code());
     if let Some(c) = &loaded.c {
-        let func = c
-            .origin(e.index)
-            .map_or(c.name.clone(), |(f, _)| f.name.clone());
+        let func = c.origin(e.index).map_or(c.name.clone(), |(f, _)| f.name.clone());
         let of = format!(" of `{func}`");
         return match loaded.c_line(e.index) {
             Some(at) => crate::input::c_report(
@@ -106,10 +94,8 @@ pub fn report_hinted(path: &Path, loaded: &Loaded, e: &Rejection, hint: Option<S
             ),
         };
     }
-    let of_entry = loaded
-        .entry
-        .as_ref()
-        .map_or(String::new(), |en| format!(" of entry point `{}`", en.name));
+    let of_entry =
+        loaded.entry.as_ref().map_or(String::new(), |en| format!(" of entry point `{}`", en.name));
     match (&loaded.src, loaded.locate(e.index)) {
         (Some(src), Some(at)) => {
             let diag = MietteDiagnostic::new(format!(
@@ -144,33 +130,19 @@ pub fn report_hinted(path: &Path, loaded: &Loaded, e: &Rejection, hint: Option<S
 /// The rejection as JSON: `file`, `line` and `col` are the C line's for ELF input (from BTF),
 /// the source's for `.s` and `.udf` input (`file` is then `input`).
 pub fn rejection_json(input: &Path, loaded: &Loaded, e: &Rejection) -> Json {
-    let regs: Vec<Json> = e
-        .regs
-        .iter()
-        .map(|(r, v)| json!({"reg": r.to_string(), "state": v.to_string()}))
-        .collect();
-    let path: Vec<Json> = e
-        .path
-        .iter()
-        .map(|p| json!({"index": p.index, "taken": p.taken}))
-        .collect();
+    let regs: Vec<Json> =
+        e.regs.iter().map(|(r, v)| json!({"reg": r.to_string(), "state": v.to_string()})).collect();
+    let path: Vec<Json> =
+        e.path.iter().map(|p| json!({"index": p.index, "taken": p.taken})).collect();
     let (file, line, col) = match (&loaded.c, loaded.locate(e.index)) {
         (Some(_), _) => match loaded.c_line(e.index) {
-            Some(l) => (
-                Some(l.file.clone()),
-                Some(l.line as usize),
-                Some(l.col as usize),
-            ),
+            Some(l) => (Some(l.file.clone()), Some(l.line as usize), Some(l.col as usize)),
             None => (None, None, None),
         },
         (None, Some(a)) => (Some(input.display().to_string()), Some(a.line), Some(a.col)),
         (None, None) => (None, None, None),
     };
-    let function = loaded
-        .c
-        .as_ref()
-        .and_then(|c| c.origin(e.index))
-        .map(|(f, _)| f.name.clone());
+    let function = loaded.c.as_ref().and_then(|c| c.origin(e.index)).map(|(f, _)| f.name.clone());
     json!({
         "accepted": false,
         "index": e.index,
@@ -276,10 +248,7 @@ pub fn check_input_size(
     let layout = if want == u64::from(object) {
         format!("its layout is {object} bytes")
     } else {
-        format!(
-            "a {}-byte request, then its {object}-byte layout",
-            want - u64::from(object)
-        )
+        format!("a {}-byte request, then its {object}-byte layout", want - u64::from(object))
     };
     let (code, how) = if got < want {
         ("udf::input::short", "shorter than")

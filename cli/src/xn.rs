@@ -21,14 +21,8 @@ use crate::input::{Failure, read};
 
 /// The bundled owns-udfs XN's ext templates use.
 const SOURCES: [(&str, &str); 2] = [
-    (
-        "corpus/fs/ext2.udf",
-        include_str!("../../corpus/fs/ext2.udf"),
-    ),
-    (
-        "corpus/fs/ext4.udf",
-        include_str!("../../corpus/fs/ext4.udf"),
-    ),
+    ("corpus/fs/ext2.udf", include_str!("../../corpus/fs/ext2.udf")),
+    ("corpus/fs/ext4.udf", include_str!("../../corpus/fs/ext4.udf")),
 ];
 
 /// The kernel's program table with the bundled udfs compiled and every entry installed
@@ -38,15 +32,13 @@ pub fn install_udfs() -> Result<Table, Failure> {
     for (path, src) in SOURCES {
         let module = udf_compiler::compile(path, src).map_err(|d| Failure::compile(&d))?;
         for e in module.entries {
-            table
-                .install_bytecode(&e.name, e.ty, e.ctx_size, &e.prog)
-                .map_err(|err| {
-                    Failure::refused(miette!(
-                        code = "udf::kernel::refused",
-                        "the kernel refused {path}'s `{}`: {err}",
-                        e.name
-                    ))
-                })?;
+            table.install_bytecode(&e.name, e.ty, e.ctx_size, &e.prog).map_err(|err| {
+                Failure::refused(miette!(
+                    code = "udf::kernel::refused",
+                    "the kernel refused {path}'s `{}`: {err}",
+                    e.name
+                ))
+            })?;
         }
     }
     Ok(table)
@@ -69,10 +61,9 @@ pub fn flavor(name: &str) -> Result<Flavor, Failure> {
     match name {
         "ext2" => Ok(Flavor::Ext2),
         "ext4" => Ok(Flavor::Ext4),
-        _ => Err(Failure::usage(miette!(
-            code = "udf::usage",
-            "--fs {name}: expected ext2 or ext4"
-        ))),
+        _ => {
+            Err(Failure::usage(miette!(code = "udf::usage", "--fs {name}: expected ext2 or ext4")))
+        }
     }
 }
 
@@ -103,16 +94,8 @@ pub fn open(image: &Path, fs: &str) -> Result<Opened, Failure> {
     })?;
     let table = install_udfs()?;
     let mut xn = fs.xn(&table).map_err(|e| refused(&e))?;
-    let rebuild = fs
-        .rebuild(&mut xn, &table, &mut dev)
-        .map_err(|e| refused(&e))?;
-    Ok(Opened {
-        dev,
-        fs,
-        table,
-        xn,
-        rebuild,
-    })
+    let rebuild = fs.rebuild(&mut xn, &table, &mut dev).map_err(|e| refused(&e))?;
+    Ok(Opened { dev, fs, table, xn, rebuild })
 }
 
 /// A run of blocks that differ the same way and are held by the same objects: `(first, last,
@@ -177,11 +160,7 @@ pub fn rebuild(json_out: bool, image: &Path, fs: &str) -> Result<bool, Failure> 
         }
     }
     for (a, b, disk, who) in runs {
-        let which = if a == b {
-            format!("block {a}")
-        } else {
-            format!("blocks {a}-{b}")
-        };
+        let which = if a == b { format!("block {a}") } else { format!("blocks {a}-{b}") };
         let holder = if who.is_empty() {
             "no inode holds it".to_string()
         } else {
@@ -196,11 +175,7 @@ pub fn rebuild(json_out: bool, image: &Path, fs: &str) -> Result<bool, Failure> 
     if ok {
         println!("the rebuilt free map matches the image's bitmaps");
     } else {
-        println!(
-            "{} difference(s), {} problem(s)",
-            r.differences.len(),
-            r.rebuilt.problems.len()
-        );
+        println!("{} difference(s), {} problem(s)", r.differences.len(), r.rebuilt.problems.len());
     }
     Ok(ok)
 }
@@ -218,8 +193,7 @@ pub fn set_slot(
 ) -> Result<bool, Failure> {
     let mut o = open(image, fs)?;
     if let Some(first) = o.rebuild.rebuilt.problems.first().cloned() {
-        let first =
-            o.fs.describe_problem(&mut o.xn, &o.table, &mut o.dev, &first);
+        let first = o.fs.describe_problem(&mut o.xn, &o.table, &mut o.dev, &first);
         return Err(Failure::refused(miette!(
             code = "udf::xn::inconsistent",
             "the image is inconsistent ({} problem(s), first: {first}): run `udf xn rebuild`",
@@ -228,36 +202,18 @@ pub fn set_slot(
     }
     let before = o.dev.bytes().to_vec();
     let change =
-        o.fs.set_slot(
-            &mut o.xn,
-            &o.table,
-            &mut o.dev,
-            SlotRequest {
-                ino,
-                slot,
-                block,
-                kind,
-            },
-        )
-        .map_err(|e| refused(&e))?;
+        o.fs.set_slot(&mut o.xn, &o.table, &mut o.dev, SlotRequest { ino, slot, block, kind })
+            .map_err(|e| refused(&e))?;
     // Accepted: write the blocks that changed.
     let bs = o.dev.block_size();
     let file = OpenOptions::new().write(true).open(image).map_err(|e| {
-        Failure::usage(miette!(
-            code = "udf::io",
-            "cannot write {}: {e}",
-            image.display()
-        ))
+        Failure::usage(miette!(code = "udf::io", "cannot write {}: {e}", image.display()))
     })?;
     let mut written = 0;
     for (i, (a, b)) in before.chunks(bs).zip(o.dev.bytes().chunks(bs)).enumerate() {
         if a != b {
             file.write_all_at(b, (i * bs) as u64).map_err(|e| {
-                Failure::usage(miette!(
-                    code = "udf::io",
-                    "cannot write {}: {e}",
-                    image.display()
-                ))
+                Failure::usage(miette!(code = "udf::io", "cannot write {}: {e}", image.display()))
             })?;
             written += 1;
         }
@@ -269,10 +225,8 @@ pub fn set_slot(
                    "blocks_written": written}),
         );
     } else {
-        let grown = change
-            .grown_to
-            .map(|n| format!("; the file grows to {n} bytes"))
-            .unwrap_or_default();
+        let grown =
+            change.grown_to.map(|n| format!("; the file grows to {n} bytes")).unwrap_or_default();
         println!(
             "accepted: inode {ino} slot {slot}: block {} -> {} (kind {}){grown}; {written} block(s) written",
             change.old, change.new, change.kind

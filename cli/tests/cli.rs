@@ -20,54 +20,28 @@ fn asm_disasm_run_roundtrip() {
 
     let o = udf(&["disasm", bin.to_str().unwrap()]);
     let (out, _) = text(&o);
-    assert_eq!(
-        out,
-        "ldxb %r0, [%r1]\nldxb %r2, [%r1+1]\nadd %r0, %r2\nexit\n"
-    );
+    assert_eq!(out, "ldxb %r0, [%r1]\nldxb %r2, [%r1+1]\nadd %r0, %r2\nexit\n");
 
     let input = tmp("two.bytes");
     std::fs::write(&input, [40u8, 2]).expect("write");
-    let o = udf(&[
-        "run",
-        bin.to_str().unwrap(),
-        "--input",
-        input.to_str().unwrap(),
-    ]);
+    let o = udf(&["run", bin.to_str().unwrap(), "--input", input.to_str().unwrap()]);
     assert_eq!(text(&o).0, "r0 = 42\n");
     assert_eq!(o.status.code(), Some(0));
 
-    let o = udf(&[
-        "--json",
-        "run",
-        src.to_str().unwrap(),
-        "--input",
-        input.to_str().unwrap(),
-    ]);
+    let o = udf(&["--json", "run", src.to_str().unwrap(), "--input", input.to_str().unwrap()]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
-    assert_eq!(
-        (v["r0"].as_u64(), v["executed"].as_u64()),
-        (Some(42), Some(4))
-    );
+    assert_eq!((v["r0"].as_u64(), v["executed"].as_u64()), (Some(42), Some(4)));
 }
 
 #[test]
 fn owns_run_prints_extents() {
     let src = tmp("owns.s");
-    std::fs::write(
-        &src,
-        "ldxw %r1, [%r1]\nmov %r2, 1\nmov %r3, 4\ncall 1\nmov %r0, 0\nexit\n",
-    )
-    .expect("write");
+    std::fs::write(&src, "ldxw %r1, [%r1]\nmov %r2, 1\nmov %r3, 4\ncall 1\nmov %r0, 0\nexit\n")
+        .expect("write");
     let input = tmp("inode.bytes");
     std::fs::write(&input, 1234u32.to_le_bytes()).expect("write");
-    let o = udf(&[
-        "run",
-        src.to_str().unwrap(),
-        "--type",
-        "owns",
-        "--input",
-        input.to_str().unwrap(),
-    ]);
+    let o =
+        udf(&["run", src.to_str().unwrap(), "--type", "owns", "--input", input.to_str().unwrap()]);
     assert_eq!(text(&o).0, "r0 = 0\nextent 1234 1 4\n", "{:?}", text(&o));
 }
 
@@ -78,10 +52,7 @@ fn errors_are_located_with_statuses() {
     let o = udf(&["asm", bad.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     let (_, err) = text(&o);
-    assert!(
-        err.contains("bad.s:2:1") && err.contains("invalid mnemonic `ldxq`"),
-        "{err}"
-    );
+    assert!(err.contains("bad.s:2:1") && err.contains("invalid mnemonic `ldxq`"), "{err}");
 
     let o = udf(&["disasm", "/nonexistent/file.bin"]);
     assert_eq!(o.status.code(), Some(2));
@@ -107,20 +78,11 @@ fn errors_are_located_with_statuses() {
         loop_s.to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(
-        text(&o).1.contains("budget of 100 exhausted"),
-        "{:?}",
-        text(&o)
-    );
+    assert!(text(&o).1.contains("budget of 100 exhausted"), "{:?}", text(&o));
 
     let uninit = tmp("uninit.s");
     std::fs::write(&uninit, "or %r0, %r10\nexit\n").expect("write");
-    let o = udf(&[
-        "run",
-        uninit.to_str().unwrap(),
-        "--input",
-        uninit.to_str().unwrap(),
-    ]);
+    let o = udf(&["run", uninit.to_str().unwrap(), "--input", uninit.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).1.contains("invalid read of %r0"), "{:?}", text(&o));
 }
@@ -129,27 +91,12 @@ fn errors_are_located_with_statuses() {
 fn test_command_summarises_and_fails_on_failures() {
     let dir =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata/bpf_conformance");
-    let o = udf(&[
-        "test",
-        dir.join("tests").to_str().unwrap(),
-        "--engine",
-        "interp",
-    ]);
-    assert_eq!(
-        text(&o).0.lines().last(),
-        Some("313 passed, 0 failed, 0 skipped")
-    );
+    let o = udf(&["test", dir.join("tests").to_str().unwrap(), "--engine", "interp"]);
+    assert_eq!(text(&o).0.lines().last(), Some("313 passed, 0 failed, 0 skipped"));
     assert!(o.status.success());
     // Positive cases under --expect-failure are not flagged: every one fails, exit 1.
-    let o = udf(&[
-        "test",
-        "--expect-failure",
-        dir.join("tests/add.data").to_str().unwrap(),
-    ]);
-    assert_eq!(
-        text(&o).0.lines().last(),
-        Some("0 passed, 1 failed, 0 skipped")
-    );
+    let o = udf(&["test", "--expect-failure", dir.join("tests/add.data").to_str().unwrap()]);
+    assert_eq!(text(&o).0.lines().last(), Some("0 passed, 1 failed, 0 skipped"));
     assert_eq!(o.status.code(), Some(1));
 }
 
@@ -185,9 +132,7 @@ fn verify_accepts_with_facts_and_rejects_on_the_source_line() {
     assert_eq!(o.status.code(), Some(0), "{out}{err}");
     assert!(out.contains("instruction bound: 12"), "{out}");
 
-    let src = std::fs::read_to_string(&good)
-        .unwrap()
-        .replace("add %r4, 18", "add %r4, 17");
+    let src = std::fs::read_to_string(&good).unwrap().replace("add %r4, 18", "add %r4, 17");
     let bad = tmp("hdr_short.s");
     std::fs::write(&bad, src).expect("write");
     let o = udf(&["verify", bad.to_str().unwrap(), "--type", "filter"]);
@@ -195,18 +140,9 @@ fn verify_accepts_with_facts_and_rejects_on_the_source_line() {
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("udf::verify::ctx-bounds"), "{err}");
     assert!(err.contains("hdr_short.s:11:1: instruction 10"), "{err}");
-    assert!(
-        err.contains("v+17 <= len proven, and it needs v+18"),
-        "{err}"
-    );
+    assert!(err.contains("v+17 <= len proven, and it needs v+18"), "{err}");
 
-    let o = udf(&[
-        "--json",
-        "verify",
-        bad.to_str().unwrap(),
-        "--type",
-        "filter",
-    ]);
+    let o = udf(&["--json", "verify", bad.to_str().unwrap(), "--type", "filter"]);
     let (out, _) = text(&o);
     assert_eq!(o.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_str(&out).expect("json");
@@ -215,16 +151,8 @@ fn verify_accepts_with_facts_and_rejects_on_the_source_line() {
     assert_eq!(v["path"][0]["index"], 1);
 
     // The type is required for assembler input; an unknown one is bad usage.
-    assert_eq!(
-        udf(&["verify", good.to_str().unwrap()]).status.code(),
-        Some(2)
-    );
-    assert_eq!(
-        udf(&["verify", good.to_str().unwrap(), "--type", "raw"])
-            .status
-            .code(),
-        Some(2)
-    );
+    assert_eq!(udf(&["verify", good.to_str().unwrap()]).status.code(), Some(2));
+    assert_eq!(udf(&["verify", good.to_str().unwrap(), "--type", "raw"]).status.code(), Some(2));
 }
 
 #[test]
@@ -246,14 +174,8 @@ fn run_refuses_unverifiable_programs_of_verified_types() {
     assert!(err.contains("udf::verify::ctx-bounds"), "{err}");
     // The same program as `size` over a 4-byte object verifies and runs.
     std::fs::write(&input, [1u8, 0, 0, 0]).expect("write");
-    let o = udf(&[
-        "run",
-        src.to_str().unwrap(),
-        "--type",
-        "size",
-        "--input",
-        input.to_str().unwrap(),
-    ]);
+    let o =
+        udf(&["run", src.to_str().unwrap(), "--type", "size", "--input", input.to_str().unwrap()]);
     assert_eq!(text(&o).0, "r0 = 1\n");
 }
 
@@ -263,9 +185,7 @@ fn jit_engine_agrees_and_jit_prints_code_for_every_target() {
     let owns = format!("{root}/asm/owns_direct.s");
     let inode = format!("{root}/inputs/ext2_inode.bin");
     let interp = udf(&["run", &owns, "--type", "owns", "--input", &inode]);
-    let jit = udf(&[
-        "run", &owns, "--type", "owns", "--input", &inode, "--engine", "jit",
-    ]);
+    let jit = udf(&["run", &owns, "--type", "owns", "--input", &inode, "--engine", "jit"]);
     assert!(jit.status.success(), "{:?}", text(&jit));
     assert_eq!(text(&interp).0, text(&jit).0);
     assert!(text(&jit).0.contains("extent 1000 1 0"));
@@ -280,31 +200,15 @@ fn jit_engine_agrees_and_jit_prints_code_for_every_target() {
     let b = udf(&["run", s, "--input", d, "--engine", "jit"]);
     assert_eq!(a.status.code(), Some(1));
     assert_eq!(b.status.code(), Some(1));
-    assert!(
-        text(&b).1.contains("instruction 1: load of 1 byte(s)"),
-        "{}",
-        text(&b).1
-    );
+    assert!(text(&b).1.contains("instruction 1: load of 1 byte(s)"), "{}", text(&b).1);
     assert_eq!(text(&a).1, text(&b).1);
 
     for target in ["x86_64", "aarch64", "riscv64"] {
-        let o = udf(&[
-            "jit",
-            &owns,
-            "--type",
-            "owns",
-            "--ctx-size",
-            "128",
-            "--target",
-            target,
-        ]);
+        let o = udf(&["jit", &owns, "--type", "owns", "--ctx-size", "128", "--target", target]);
         assert!(o.status.success(), "{target}: {:?}", text(&o));
         let out = text(&o).0;
         assert!(out.contains(&format!("; {target} code, trusted:")), "{out}");
-        assert!(
-            out.lines().count() > 20,
-            "{target}: too little disassembly:\n{out}"
-        );
+        assert!(out.lines().count() > 20, "{target}: too little disassembly:\n{out}");
     }
     let o = udf(&["jit", &owns, "--type", "owns", "--target", "mips"]);
     assert_eq!(o.status.code(), Some(2));
@@ -350,11 +254,7 @@ fn compile_writes_bytecode_and_source_maps_the_same_twice() {
             let file = format!("{name}.{ext}");
             let first = std::fs::read(a.join(&file)).expect("written");
             assert!(!first.is_empty(), "{file} is empty");
-            assert_eq!(
-                first,
-                std::fs::read(b.join(&file)).expect("written"),
-                "{file} differs"
-            );
+            assert_eq!(first, std::fs::read(b.join(&file)).expect("written"), "{file} differs");
         }
         // One map line per instruction, `INDEX LINE:COL-LINE:COL`; the bytecode disassembles.
         let bin = a.join(format!("{name}.bin"));
@@ -366,15 +266,7 @@ fn compile_writes_bytecode_and_source_maps_the_same_twice() {
     }
     // --entry writes one entry point; --json lists what was written.
     let c = tmp("compiled-c");
-    let o = udf(&[
-        "--json",
-        "compile",
-        &src,
-        "--entry",
-        "ext2_ind1_4k",
-        "-o",
-        c.to_str().unwrap(),
-    ]);
+    let o = udf(&["--json", "compile", &src, "--entry", "ext2_ind1_4k", "-o", c.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
     assert_eq!(v["status"], 0);
@@ -388,20 +280,10 @@ fn compile_writes_bytecode_and_source_maps_the_same_twice() {
         std::fs::read(a.join("ext2_ind1_4k.bin")).unwrap()
     );
     assert!(!c.join("ext2_inode.bin").exists());
-    let o = udf(&[
-        "compile",
-        &src,
-        "--entry",
-        "nope",
-        "-o",
-        c.to_str().unwrap(),
-    ]);
+    let o = udf(&["compile", &src, "--entry", "nope", "-o", c.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).1.contains("ext2_ind3_4k (owns)"), "{:?}", text(&o));
-    assert_eq!(
-        udf(&["compile", &corpus("asm/sum_bytes.s")]).status.code(),
-        Some(2)
-    );
+    assert_eq!(udf(&["compile", &corpus("asm/sum_bytes.s")]).status.code(), Some(2));
 }
 
 #[test]
@@ -415,22 +297,13 @@ fn verify_udf_prints_facts_and_points_rejections_at_the_source() {
     assert!(out.contains("extents bound: "), "{out}");
     let o = udf(&["--json", "verify", &src, "--entry", "ext2_ind1_1k"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
-    assert_eq!(
-        (v["accepted"].as_bool(), v["type"].as_str()),
-        (Some(true), Some("owns"))
-    );
+    assert_eq!((v["accepted"].as_bool(), v["type"].as_str()), (Some(true), Some("owns")));
     assert!(v["max_insns"].as_u64().unwrap() > 256);
 
     // Several entry points and no --entry: a usage error naming them.
     let o = udf(&["verify", &src]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(
-        text(&o)
-            .1
-            .contains("ext2_inode (owns), ext2_ind1_1k (owns)"),
-        "{:?}",
-        text(&o)
-    );
+    assert!(text(&o).1.contains("ext2_inode (owns), ext2_ind1_1k (owns)"), "{:?}", text(&o));
     // The entry point fixes the type: a different --type is a usage error, the same one is fine.
     let o = udf(&["verify", &src, "--entry", "ext2_inode", "--type", "filter"]);
     assert_eq!(o.status.code(), Some(2));
@@ -449,26 +322,12 @@ fn verify_udf_prints_facts_and_points_rejections_at_the_source() {
     let (_, err) = text(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("udf::verify::ctx-bounds"), "{err}");
-    assert!(
-        err.contains(&format!("ext2.udf:{line}:{col}: instruction ")),
-        "{err}"
-    );
+    assert!(err.contains(&format!("ext2.udf:{line}:{col}: instruction ")), "{err}");
     assert!(err.contains("of entry point `ext2_inode`"), "{err}");
-    let o = udf(&[
-        "--json",
-        "verify",
-        &src,
-        "--entry",
-        "ext2_inode",
-        "--ctx-size",
-        "64",
-    ]);
+    let o = udf(&["--json", "verify", &src, "--entry", "ext2_inode", "--ctx-size", "64"]);
     assert_eq!(o.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
-    assert_eq!(
-        (v["rule"].as_str(), v["line"].as_u64()),
-        (Some("ctx-bounds"), Some(line as u64))
-    );
+    assert_eq!((v["rule"].as_str(), v["line"].as_u64()), (Some("ctx-bounds"), Some(line as u64)));
     assert_eq!(v["col"].as_u64(), Some(col as u64));
 }
 
@@ -507,12 +366,8 @@ fn compile_errors_are_all_reported_with_code_and_location() {
     let o = udf(&["--json", "verify", b]);
     assert_eq!(o.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
-    let codes: Vec<&str> = v["errors"]
-        .as_array()
-        .expect("errors")
-        .iter()
-        .filter_map(|e| e["code"].as_str())
-        .collect();
+    let codes: Vec<&str> =
+        v["errors"].as_array().expect("errors").iter().filter_map(|e| e["code"].as_str()).collect();
     assert!(codes.contains(&"udf::name::unknown") && codes.contains(&"udf::type::mismatch"));
 
     let clean = tmp("clean.udf");
@@ -530,10 +385,7 @@ fn compile_errors_are_all_reported_with_code_and_location() {
     let o = udf(&["run", c, "--input", input.to_str().unwrap()]);
     assert_eq!(text(&o).0, "r0 = 42\n");
     // Unreadable source: usage status, not a refusal.
-    assert_eq!(
-        udf(&["verify", "/nonexistent/x.udf"]).status.code(),
-        Some(2)
-    );
+    assert_eq!(udf(&["verify", "/nonexistent/x.udf"]).status.code(), Some(2));
 }
 
 #[test]
@@ -545,10 +397,7 @@ fn run_udf_agrees_on_both_engines() {
     let jit = udf(&[&args[..], &["--engine", "jit"]].concat());
     assert_eq!(interp.status.code(), Some(0), "{:?}", text(&interp));
     assert_eq!(jit.status.code(), Some(0), "{:?}", text(&jit));
-    assert_eq!(
-        text(&interp).0,
-        "r0 = 0\nextent 1000 1 0\nextent 1001 1 0\nextent 2000 1 0\n"
-    );
+    assert_eq!(text(&interp).0, "r0 = 0\nextent 1000 1 0\nextent 1001 1 0\nextent 2000 1 0\n");
     assert_eq!(text(&interp).0, text(&jit).0);
 
     let web = corpus("filters/web.udf");
@@ -582,20 +431,10 @@ fn run_udf_agrees_on_both_engines() {
     let (_, err) = text(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("udf::input::short"), "{err}");
-    assert!(
-        err.contains("36 bytes") && err.contains("128 bytes"),
-        "{err}"
-    );
+    assert!(err.contains("36 bytes") && err.contains("128 bytes"), "{err}");
     assert!(!err.contains("ext2.udf:"), "{err}");
     // --entry names an entry point of a source only.
-    let o = udf(&[
-        "run",
-        &corpus("asm/sum_bytes.s"),
-        "--entry",
-        "x",
-        "--input",
-        &inode,
-    ]);
+    let o = udf(&["run", &corpus("asm/sum_bytes.s"), "--entry", "x", "--input", &inode]);
     assert_eq!(o.status.code(), Some(2));
 }
 
@@ -606,15 +445,8 @@ fn test_command_runs_the_corpus_udft_files_on_both_engines() {
         let (out, err) = text(&o);
         assert_eq!(o.status.code(), Some(0), "{engine}: {out}{err}");
         let last = out.lines().last().unwrap_or("");
-        let passed: usize = last
-            .split(' ')
-            .next()
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0);
-        assert!(
-            passed >= 30 && last.ends_with(" passed, 0 failed, 0 skipped"),
-            "{engine}: {out}"
-        );
+        let passed: usize = last.split(' ').next().and_then(|n| n.parse().ok()).unwrap_or(0);
+        assert!(passed >= 30 && last.ends_with(" passed, 0 failed, 0 skipped"), "{engine}: {out}");
     }
     // A wrong expectation is a located failure; a source that does not compile fails every case.
     let dir = tmp("udft");
@@ -639,10 +471,7 @@ fn test_command_runs_the_corpus_udft_files_on_both_engines() {
     let o = udf(&["test", dir.to_str().unwrap()]);
     let (out, _) = text(&o);
     assert_eq!(o.status.code(), Some(1), "{out}");
-    assert!(
-        out.contains("web.udft: case `wrong` (line 5): r0 = 0, expected 1"),
-        "{out}"
-    );
+    assert!(out.contains("web.udft: case `wrong` (line 5): r0 = 0, expected 1"), "{out}");
     assert_eq!(out.matches("bad.udf does not compile").count(), 2, "{out}");
     assert!(out.contains("[udf::name::unknown]"), "{out}");
     assert_eq!(out.lines().last(), Some("1 passed, 3 failed, 0 skipped"));
@@ -651,39 +480,26 @@ fn test_command_runs_the_corpus_udft_files_on_both_engines() {
 /// Writes a pcap file of Ethernet packets `(captured bytes, length on the wire)`.
 fn write_pcap(path: &std::path::Path, snaplen: u32, packets: &[(Vec<u8>, u32)]) {
     use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
-    let header = PcapHeader {
-        snaplen,
-        ..PcapHeader::default()
-    };
+    let header = PcapHeader { snaplen, ..PcapHeader::default() };
     let file = std::fs::File::create(path).expect("create");
     let mut w = PcapWriter::with_header(file, header).expect("header");
     for (i, (data, wire)) in packets.iter().enumerate() {
         let ts = std::time::Duration::from_secs(1_700_000_000 + i as u64);
-        w.write_packet(&PcapPacket::new(ts, *wire, data))
-            .expect("packet");
+        w.write_packet(&PcapPacket::new(ts, *wire, data)).expect("packet");
     }
 }
 
 #[test]
 fn filter_runs_over_every_packet_of_a_capture() {
     let read = |name: &str| std::fs::read(corpus(&format!("inputs/{name}"))).expect("input");
-    let (http, ssh, cut) = (
-        read("http_syn.bin"),
-        read("ssh_syn.bin"),
-        read("truncated_http.bin"),
-    );
+    let (http, ssh, cut) = (read("http_syn.bin"), read("ssh_syn.bin"), read("truncated_http.bin"));
     let pcap = tmp("web.pcap");
     // The truncated packet was 54 bytes on the wire, more than the snap length: real captures
     // hold such packets, and they must be read.
     write_pcap(
         &pcap,
         54,
-        &[
-            (http.clone(), 54),
-            (ssh.clone(), 54),
-            (cut.clone(), 60),
-            (http.clone(), 54),
-        ],
+        &[(http.clone(), 54), (ssh.clone(), 54), (cut.clone(), 60), (http.clone(), 54)],
     );
     let web = corpus("filters/web.udf");
     let p = pcap.to_str().unwrap();
@@ -695,10 +511,7 @@ fn filter_runs_over_every_packet_of_a_capture() {
     }
     let o = udf(&["--json", "filter", &web, "--read", p]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
-    assert_eq!(
-        (v["packets"].as_u64(), v["accepted"].as_u64()),
-        (Some(4), Some(2))
-    );
+    assert_eq!((v["packets"].as_u64(), v["accepted"].as_u64()), (Some(4), Some(2)));
 
     // The wire length is r3 (`p.wirelen`), the captured bytes are the context (`p.len`).
     let cut_filter = tmp("cut.udf");
@@ -708,14 +521,7 @@ fn filter_runs_over_every_packet_of_a_capture() {
     )
     .expect("write");
     for engine in ["interp", "jit"] {
-        let o = udf(&[
-            "filter",
-            cut_filter.to_str().unwrap(),
-            "--read",
-            p,
-            "--engine",
-            engine,
-        ]);
+        let o = udf(&["filter", cut_filter.to_str().unwrap(), "--read", p, "--engine", engine]);
         assert_eq!(text(&o).0, "0\n0\n262144\n0\n", "{engine}: {:?}", text(&o));
     }
 
@@ -733,8 +539,7 @@ fn filter_runs_over_every_packet_of_a_capture() {
         use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketBlock;
         use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionBlock;
         let mut w = PcapNgWriter::new(std::fs::File::create(&ng).unwrap()).unwrap();
-        w.write_pcapng_block(InterfaceDescriptionBlock::new(DataLink::ETHERNET, 0))
-            .unwrap();
+        w.write_pcapng_block(InterfaceDescriptionBlock::new(DataLink::ETHERNET, 0)).unwrap();
         for data in [&ssh, &http, &cut] {
             w.write_pcapng_block(EnhancedPacketBlock {
                 interface_id: 0,
@@ -747,14 +552,7 @@ fn filter_runs_over_every_packet_of_a_capture() {
         }
     }
     for engine in ["interp", "jit"] {
-        let o = udf(&[
-            "filter",
-            &web,
-            "--read",
-            ng.to_str().unwrap(),
-            "--engine",
-            engine,
-        ]);
+        let o = udf(&["filter", &web, "--read", ng.to_str().unwrap(), "--engine", engine]);
         assert_eq!(text(&o).0, "0\n262144\n0\n", "{engine}: {:?}", text(&o));
     }
 
@@ -762,15 +560,7 @@ fn filter_runs_over_every_packet_of_a_capture() {
     // IPv4), on both engines.
     let web_out = text(&udf(&["filter", &web, "--read", p])).0;
     for engine in ["interp", "jit"] {
-        let o = udf(&[
-            "filter",
-            "--pcap",
-            "tcp dst port 80",
-            "--read",
-            p,
-            "--engine",
-            engine,
-        ]);
+        let o = udf(&["filter", "--pcap", "tcp dst port 80", "--read", p, "--engine", engine]);
         assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
         let ours: Vec<bool> = text(&o).0.lines().map(|l| l != "0").collect();
         let web_v: Vec<bool> = web_out.lines().map(|l| l != "0").collect();
@@ -778,30 +568,13 @@ fn filter_runs_over_every_packet_of_a_capture() {
     }
     // Errors: eBPF assembly is not classic BPF; a non-filter entry point; neither a source nor
     // a front end; a capture that is not one.
-    let o = udf(&[
-        "filter",
-        "--cbpf",
-        &corpus("asm/filter_http.s"),
-        "--read",
-        p,
-    ]);
+    let o = udf(&["filter", "--cbpf", &corpus("asm/filter_http.s"), "--read", p]);
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).1.contains("udf::cbpf"), "{:?}", text(&o));
     let o = udf(&["filter", &corpus("fs/ext2.udf"), "--read", p]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(
-        text(&o).1.contains("no filter entry point"),
-        "{:?}",
-        text(&o)
-    );
-    let o = udf(&[
-        "filter",
-        &corpus("fs/ext2.udf"),
-        "--entry",
-        "ext2_inode",
-        "--read",
-        p,
-    ]);
+    assert!(text(&o).1.contains("no filter entry point"), "{:?}", text(&o));
+    let o = udf(&["filter", &corpus("fs/ext2.udf"), "--entry", "ext2_inode", "--read", p]);
     assert_eq!(o.status.code(), Some(2));
     assert_eq!(udf(&["filter", "--read", p]).status.code(), Some(2));
     let o = udf(&["filter", &web, "--read", &corpus("inputs/hello.txt")]);

@@ -13,9 +13,7 @@ use serde_json::Value;
 
 /// A real capture of the shared test data (read only: copies are made to change it).
 fn capture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/testdata/libpcap/captures")
-        .join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata/libpcap/captures").join(name)
 }
 
 /// Checks the `--json` contract on one invocation and returns its document: stdout is exactly
@@ -28,42 +26,24 @@ fn one_document(what: &str, o: &Output) -> Value {
         Some(Ok(v)) => v,
         other => panic!("{what}: stdout is not JSON ({other:?}): {out:?}"),
     };
-    assert!(
-        values.next().is_none(),
-        "{what}: more than one JSON value on stdout: {out:?}"
-    );
+    assert!(values.next().is_none(), "{what}: more than one JSON value on stdout: {out:?}");
     let code = o.status.code().expect("an exit status, not a signal");
-    assert_eq!(
-        doc["status"].as_i64(),
-        Some(i64::from(code)),
-        "{what}: status vs exit code: {out}"
-    );
-    let errors = doc["errors"]
-        .as_array()
-        .unwrap_or_else(|| panic!("{what}: no errors array: {out}"));
+    assert_eq!(doc["status"].as_i64(), Some(i64::from(code)), "{what}: status vs exit code: {out}");
+    let errors =
+        doc["errors"].as_array().unwrap_or_else(|| panic!("{what}: no errors array: {out}"));
     for e in errors {
         let obj = e.as_object().unwrap_or_else(|| panic!("{what}: {e}"));
         let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
         keys.sort_unstable();
-        assert_eq!(
-            keys,
-            ["code", "col", "file", "line", "message"],
-            "{what}: {e}"
-        );
-        assert!(
-            e["code"].is_string() && e["message"].is_string(),
-            "{what}: {e}"
-        );
+        assert_eq!(keys, ["code", "col", "file", "line", "message"], "{what}: {e}");
+        assert!(e["code"].is_string() && e["message"].is_string(), "{what}: {e}");
         for k in ["line", "col"] {
             assert!(e[k].is_null() || e[k].is_u64(), "{what}: {e}");
         }
         assert!(e["file"].is_null() || e["file"].is_string(), "{what}: {e}");
     }
     if code != 0 {
-        assert!(
-            !errors.is_empty(),
-            "{what}: a failure without an error: {out}"
-        );
+        assert!(!errors.is_empty(), "{what}: a failure without an error: {out}");
     } else {
         assert!(errors.is_empty(), "{what}: success with errors: {out}");
     }
@@ -79,18 +59,7 @@ fn ext2_image(name: &str) -> PathBuf {
     let img = tmp(&format!("{name}.img"));
     let _ = std::fs::remove_file(&img);
     let o = Command::new("mke2fs")
-        .args([
-            "-q",
-            "-F",
-            "-t",
-            "ext2",
-            "-b",
-            "1024",
-            "-d",
-            s(&dir),
-            s(&img),
-            "1024",
-        ])
+        .args(["-q", "-F", "-t", "ext2", "-b", "1024", "-d", s(&dir), s(&img), "1024"])
         .output()
         .expect("mke2fs (e2fsprogs) runs");
     assert!(o.status.success(), "mke2fs: {}", stderr(&o));
@@ -142,96 +111,35 @@ fn json_gives_one_document_for_every_command_on_success_and_failure() {
     let cases: Vec<(&str, Vec<&str>, i32)> = vec![
         ("asm ok", vec!["asm", s(&good_s), "-o", s(&bin)], 0),
         ("asm error", vec!["asm", s(&bad_s), "-o", s(&bin)], 1),
-        (
-            "asm (written again)",
-            vec!["asm", s(&good_s), "-o", s(&bin)],
-            0,
-        ),
+        ("asm (written again)", vec!["asm", s(&good_s), "-o", s(&bin)], 0),
         ("disasm ok", vec!["disasm", s(&bin)], 0),
         ("disasm missing", vec!["disasm", "/nonexistent/x.bin"], 2),
         ("compile ok", vec!["compile", &web, "-o", s(&out_dir)], 0),
-        (
-            "compile error",
-            vec!["compile", s(&bad_udf), "-o", s(&out_dir)],
-            1,
-        ),
+        ("compile error", vec!["compile", s(&bad_udf), "-o", s(&out_dir)], 1),
         ("verify ok", vec!["verify", &web], 0),
-        (
-            "verify rejected",
-            vec!["verify", &owns_s, "--type", "owns"],
-            1,
-        ),
+        ("verify rejected", vec!["verify", &owns_s, "--type", "owns"], 1),
         ("run ok", vec!["run", &web, "--input", &syn], 0),
-        (
-            "run short input",
-            vec!["run", &ext2, "--entry", "ext2_inode", "--input", &short],
-            1,
-        ),
+        ("run short input", vec!["run", &ext2, "--entry", "ext2_inode", "--input", &short], 1),
         ("jit ok", vec!["jit", &web], 0),
         ("jit bad target", vec!["jit", &web, "--target", "vax"], 2),
         ("filter ok", vec!["filter", &web, "--read", s(&vrrp)], 0),
-        (
-            "filter truncated capture",
-            vec!["filter", &web, "--read", s(&cut)],
-            2,
-        ),
+        ("filter truncated capture", vec!["filter", &web, "--read", s(&cut)], 2),
         ("test ok", vec!["test", &udft], 0),
         ("test nothing to run", vec!["test", s(&empty)], 2),
-        (
-            "package ok",
-            vec!["package", &ext2, "--entry", "ext2_inode", "-o", s(&pkg)],
-            0,
-        ),
+        ("package ok", vec!["package", &ext2, "--entry", "ext2_inode", "-o", s(&pkg)], 0),
         (
             "package bad target",
-            vec![
-                "package",
-                &ext2,
-                "--entry",
-                "ext2_inode",
-                "--target",
-                "vax",
-                "-o",
-                s(&pkg),
-            ],
+            vec!["package", &ext2, "--entry", "ext2_inode", "--target", "vax", "-o", s(&pkg)],
             2,
         ),
-        (
-            "kernel load ok",
-            vec!["kernel", "load", s(&pkg), "--input", &inode],
-            0,
-        ),
-        (
-            "kernel load short input",
-            vec!["kernel", "load", s(&pkg), "--input", &short],
-            1,
-        ),
-        (
-            "xn rebuild ok",
-            vec!["xn", "rebuild", s(&img), "--fs", "ext2"],
-            0,
-        ),
-        (
-            "xn rebuild missing",
-            vec!["xn", "rebuild", "/nonexistent/fs.img", "--fs", "ext2"],
-            2,
-        ),
-        (
-            "xn alloc ok",
-            xn_slot("alloc", &img, "12", "1", &["--block", "1000"]),
-            0,
-        ),
-        (
-            "xn alloc in use",
-            xn_slot("alloc", &img, "12", "2", &["--block", "1"]),
-            1,
-        ),
+        ("kernel load ok", vec!["kernel", "load", s(&pkg), "--input", &inode], 0),
+        ("kernel load short input", vec!["kernel", "load", s(&pkg), "--input", &short], 1),
+        ("xn rebuild ok", vec!["xn", "rebuild", s(&img), "--fs", "ext2"], 0),
+        ("xn rebuild missing", vec!["xn", "rebuild", "/nonexistent/fs.img", "--fs", "ext2"], 2),
+        ("xn alloc ok", xn_slot("alloc", &img, "12", "1", &["--block", "1000"]), 0),
+        ("xn alloc in use", xn_slot("alloc", &img, "12", "2", &["--block", "1"]), 1),
         ("xn free ok", xn_slot("free", &img, "12", "1", &[]), 0),
-        (
-            "xn free not owned",
-            xn_slot("free", &img, "12", "5", &[]),
-            1,
-        ),
+        ("xn free not owned", xn_slot("free", &img, "12", "5", &[]), 1),
         ("demo ok", vec!["demo"], 0),
         ("demo unknown option", vec!["demo", "--fast"], 2),
         // clap's usage errors.
@@ -239,11 +147,7 @@ fn json_gives_one_document_for_every_command_on_success_and_failure() {
         ("unknown command", vec!["frobnicate"], 2),
         ("unknown option", vec!["verify", &web, "--bogus"], 2),
         ("missing argument", vec!["run", &web], 2),
-        (
-            "bad value",
-            vec!["run", &web, "--input", &syn, "--engine", "abacus"],
-            2,
-        ),
+        ("bad value", vec!["run", &web, "--input", &syn, "--engine", "abacus"], 2),
         ("bad number", vec!["verify", &web, "--ctx-size", "many"], 2),
     ];
     for (what, args, want) in &cases {
@@ -285,10 +189,7 @@ fn json_gives_one_document_for_every_command_on_success_and_failure() {
     // --json after the command, or among its arguments, is the same flag.
     let o = udf(&["verify", &web, "--bogus", "--json"]);
     assert_eq!(o.status.code(), Some(2));
-    assert_eq!(
-        one_document("trailing --json", &o)["errors"][0]["code"],
-        "udf::usage"
-    );
+    assert_eq!(one_document("trailing --json", &o)["errors"][0]["code"], "udf::usage");
     // Without --json, clap's usage error stays on stderr, stdout empty.
     let o = udf(&["verify", &web, "--bogus"]);
     assert_eq!(o.status.code(), Some(2));
@@ -296,17 +197,11 @@ fn json_gives_one_document_for_every_command_on_success_and_failure() {
     // verify --json carries status along with the facts or the rejection's fields.
     let o = udf(&["--json", "verify", &web]);
     let doc = one_document("verify", &o);
-    assert_eq!(
-        (doc["status"].clone(), doc["accepted"].clone()),
-        (0.into(), true.into())
-    );
+    assert_eq!((doc["status"].clone(), doc["accepted"].clone()), (0.into(), true.into()));
     // demo --json is JSON: its report, line by line.
     let o = udf(&["--json", "demo"]);
     let doc = one_document("demo", &o);
-    assert!(
-        doc["report"].as_array().is_some_and(|r| r.len() > 10),
-        "{doc}"
-    );
+    assert!(doc["report"].as_array().is_some_and(|r| r.len() > 10), "{doc}");
 }
 
 #[test]
@@ -317,11 +212,7 @@ fn a_located_error_has_its_file_line_and_col_in_json() {
     let doc = one_document("asm", &o);
     let e = &doc["errors"][0];
     assert_eq!(e["file"], s(&bad), "{doc}");
-    assert_eq!(
-        (e["line"].as_u64(), e["col"].as_u64()),
-        (Some(2), Some(1)),
-        "{doc}"
-    );
+    assert_eq!((e["line"].as_u64(), e["col"].as_u64()), (Some(2), Some(1)), "{doc}");
 }
 
 #[test]
@@ -388,12 +279,7 @@ fn broken_captures_are_named_by_packet_offset_and_cause() {
     check(
         "truncated record header",
         &f,
-        &[
-            "packet 4",
-            &format!("at byte {at4}"),
-            "truncated record header",
-            "6 of its 16 bytes",
-        ],
+        &["packet 4", &format!("at byte {at4}"), "truncated record header", "6 of its 16 bytes"],
     );
     // Packet data cut short: 10 of packet 4's bytes.
     let f = tmp("cut-data.pcap");
@@ -410,13 +296,7 @@ fn broken_captures_are_named_by_packet_offset_and_cause() {
         ],
     );
     // A captured length no record may have.
-    let f = corrupt(
-        &vrrp,
-        "bad-len.pcap",
-        None,
-        at4 + 8,
-        &0x4000_0000u32.to_le_bytes(),
-    );
+    let f = corrupt(&vrrp, "bad-len.pcap", None, at4 + 8, &0x4000_0000u32.to_le_bytes());
     check(
         "bad captured length",
         &f,
@@ -433,11 +313,7 @@ fn broken_captures_are_named_by_packet_offset_and_cause() {
     // A header cut short.
     let f = tmp("cut-file-header.pcap");
     std::fs::write(&f, &bytes[..20]).unwrap();
-    check(
-        "truncated file header",
-        &f,
-        &["truncated pcap file header", "20 of its 24 bytes"],
-    );
+    check("truncated file header", &f, &["truncated pcap file header", "20 of its 24 bytes"]);
 
     // pcapng: its blocks, from the file itself.
     let ng = capture("rarp_req_reply.pcapng");
@@ -451,11 +327,8 @@ fn broken_captures_are_named_by_packet_offset_and_cause() {
         at += len;
     }
     assert_eq!(at, nb.len(), "a little-endian pcapng file read whole");
-    let epbs: Vec<(usize, usize)> = blocks
-        .iter()
-        .filter(|b| b.1 == 6)
-        .map(|b| (b.0, b.2))
-        .collect();
+    let epbs: Vec<(usize, usize)> =
+        blocks.iter().filter(|b| b.1 == 6).map(|b| (b.0, b.2)).collect();
     assert!(epbs.len() >= 2, "{blocks:?}");
     let (at2, len2) = epbs[1];
     // The second packet's block cut short.
@@ -485,64 +358,26 @@ fn broken_captures_are_named_by_packet_offset_and_cause() {
     check(
         "bad block length",
         &f,
-        &[
-            "packet 2",
-            &format!("block at byte {at2}"),
-            "bad block length 13",
-        ],
+        &["packet 2", &format!("block at byte {at2}"), "bad block length 13"],
     );
-    let f = corrupt(
-        &ng,
-        "huge-block.pcapng",
-        None,
-        at2 + 4,
-        &0x7000_0000u32.to_le_bytes(),
-    );
-    check(
-        "huge block length",
-        &f,
-        &["packet 2", "bad block length 1879048192", "limit"],
-    );
+    let f = corrupt(&ng, "huge-block.pcapng", None, at2 + 4, &0x7000_0000u32.to_le_bytes());
+    check("huge block length", &f, &["packet 2", "bad block length 1879048192", "limit"]);
     // Its trailing length different from its leading one.
-    let f = corrupt(
-        &ng,
-        "trailer.pcapng",
-        None,
-        at2 + len2 - 4,
-        &(len2 as u32 + 4).to_le_bytes(),
-    );
-    check(
-        "bad trailer",
-        &f,
-        &["packet 2", "trailing length", "differs"],
-    );
+    let f = corrupt(&ng, "trailer.pcapng", None, at2 + len2 - 4, &(len2 as u32 + 4).to_le_bytes());
+    check("bad trailer", &f, &["packet 2", "trailing length", "differs"]);
     // A captured length beyond its block.
-    let f = corrupt(
-        &ng,
-        "epb-caplen.pcapng",
-        None,
-        at2 + 20,
-        &5000u32.to_le_bytes(),
-    );
+    let f = corrupt(&ng, "epb-caplen.pcapng", None, at2 + 20, &5000u32.to_le_bytes());
     check(
         "caplen past the block",
         &f,
-        &[
-            "packet 2",
-            "captured length of 5000 bytes",
-            "more than the block holds",
-        ],
+        &["packet 2", "captured length of 5000 bytes", "more than the block holds"],
     );
     // A packet of an interface no block describes.
     let f = corrupt(&ng, "iface.pcapng", None, at2 + 8, &7u32.to_le_bytes());
     check("unknown interface", &f, &["packet 2", "interface 7"]);
     // The section header's byte-order magic corrupt.
     let f = corrupt(&ng, "bom.pcapng", None, 8, &[1, 2, 3, 4]);
-    check(
-        "bad byte-order magic",
-        &f,
-        &["byte-order magic 01020304", "block at byte 0"],
-    );
+    check("bad byte-order magic", &f, &["byte-order magic 01020304", "block at byte 0"]);
     // The intact files read to the end.
     for f in [&vrrp, &ng] {
         let o = udf(&["filter", &web, "--read", s(f)]);
@@ -552,24 +387,15 @@ fn broken_captures_are_named_by_packet_offset_and_cause() {
 
 /// A copy of vrrp.pcap (Ethernet) whose header names another link type.
 fn relinked(linktype: u32, name: &str) -> PathBuf {
-    corrupt(
-        &capture("vrrp.pcap"),
-        name,
-        None,
-        20,
-        &linktype.to_le_bytes(),
-    )
+    corrupt(&capture("vrrp.pcap"), name, None, 20, &linktype.to_le_bytes())
 }
 
 #[test]
 fn udf_filters_with_packet_views_are_refused_on_other_link_types() {
     let web = corpus("filters/web.udf");
     let raw_only = tmp("raw_only.udf");
-    std::fs::write(
-        &raw_only,
-        "filter first(p: packet) {\n    p.len > 20 && p.u8[0] == 0x45\n}\n",
-    )
-    .unwrap();
+    std::fs::write(&raw_only, "filter first(p: packet) {\n    p.len > 20 && p.u8[0] == 0x45\n}\n")
+        .unwrap();
     for (lt, name) in [(113, "LINUX_SLL"), (101, "RAW")] {
         let cap = relinked(lt, &format!("link-{lt}.pcap"));
         let o = udf(&["filter", &web, "--read", s(&cap)]);
@@ -600,26 +426,11 @@ fn udf_filters_with_packet_views_are_refused_on_other_link_types() {
     // A `filter NAME = pcap "..."` entry is compiled for Ethernet too.
     let expr = tmp("expr.udf");
     std::fs::write(&expr, "filter arp_only = pcap \"arp\";\n").unwrap();
-    let o = udf(&[
-        "filter",
-        s(&expr),
-        "--read",
-        s(&relinked(113, "link-expr.pcap")),
-    ]);
+    let o = udf(&["filter", s(&expr), "--read", s(&relinked(113, "link-expr.pcap"))]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    assert!(
-        stderr(&o).contains("udf::filter::linktype"),
-        "{}",
-        stderr(&o)
-    );
+    assert!(stderr(&o).contains("udf::filter::linktype"), "{}", stderr(&o));
     // --pcap compiles for the capture's link type instead (raw IP here).
-    let o = udf(&[
-        "filter",
-        "--pcap",
-        "ip",
-        "--read",
-        s(&relinked(101, "link-pcap.pcap")),
-    ]);
+    let o = udf(&["filter", "--pcap", "ip", "--read", s(&relinked(101, "link-pcap.pcap"))]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
 
@@ -646,35 +457,18 @@ fn run_and_kernel_load_refuse_inputs_of_another_size_alike() {
             let err = stderr(o);
             assert_eq!(o.status.code(), Some(1), "{what} {len}: {err}");
             assert!(o.stdout.is_empty(), "{what}: nothing ran");
-            for w in [
-                code,
-                word,
-                &format!("is {len} bytes"),
-                "128 bytes",
-                "`ext2_inode`",
-            ] {
+            for w in [code, word, &format!("is {len} bytes"), "128 bytes", "`ext2_inode`"] {
                 assert!(err.contains(w), "{what} {len}: {w:?} in {err}");
             }
             // Not a verifier rejection pointing into the source.
-            assert!(
-                !err.contains("udf::verify") && !err.contains("ext2.udf:"),
-                "{err}"
-            );
+            assert!(!err.contains("udf::verify") && !err.contains("ext2.udf:"), "{err}");
         }
         // The same diagnostic from both.
         let msg = |o: &Output| {
             let v: Value = serde_json::from_slice(&o.stdout).unwrap();
             v["errors"][0].clone()
         };
-        let run = udf(&[
-            "--json",
-            "run",
-            &ext2,
-            "--entry",
-            "ext2_inode",
-            "--input",
-            s(&f),
-        ]);
+        let run = udf(&["--json", "run", &ext2, "--entry", "ext2_inode", "--input", s(&f)]);
         let load = udf(&["--json", "kernel", "load", s(&pkg), "--input", s(&f)]);
         assert_eq!(msg(&run), msg(&load));
     }
@@ -764,11 +558,6 @@ fn a_closed_output_pipe_is_not_a_crash() {
     // The reader is dropped here: the pipe is closed.
     let out = child.wait_with_output().expect("udf ends");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(
-        out.status.code(),
-        Some(141),
-        "status {:?}, stderr: {err}",
-        out.status
-    );
+    assert_eq!(out.status.code(), Some(141), "status {:?}, stderr: {err}", out.status);
     assert!(!err.contains("panicked"), "stderr: {err}");
 }

@@ -41,9 +41,7 @@ fn clang() -> &'static str {
 
 /// A fresh folder for one test.
 fn folder(name: &str) -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("elf_cli")
-        .join(name);
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("elf_cli").join(name);
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
@@ -56,23 +54,12 @@ fn build(clang: &str, dir: &Path, name: &str, src: &str, cpu: u8) -> PathBuf {
     let obj = format!("{name}.v{cpu}.o");
     let out = Command::new(clang)
         .current_dir(dir)
-        .args([
-            "-target",
-            "bpf",
-            "-O2",
-            "-g",
-            &format!("-mcpu=v{cpu}"),
-            "-c",
-        ])
+        .args(["-target", "bpf", "-O2", "-g", &format!("-mcpu=v{cpu}"), "-c"])
         .arg(format!("{name}.c"))
         .args(["-o", &obj])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{clang}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{clang}: {}", String::from_utf8_lossy(&out.stderr));
     dir.join(obj)
 }
 
@@ -122,10 +109,7 @@ fn a_c_filter_with_a_subprogram_verifies_runs_filters_and_compiles() {
     let mut other = https.clone();
     other[37] = 0x50 + 1;
     std::fs::write(dir.join("https.bin"), &https).unwrap();
-    pcap(
-        &dir.join("cap.pcap"),
-        &[https.clone(), other, https[..20].to_vec()],
-    );
+    pcap(&dir.join("cap.pcap"), &[https.clone(), other, https[..20].to_vec()]);
     for cpu in 1..=4 {
         // any name: the object is known by its magic
         let obj = build(clang, &dir, "web", FILTER, cpu);
@@ -143,14 +127,8 @@ fn a_c_filter_with_a_subprogram_verifies_runs_filters_and_compiles() {
         let out = udf(&["run", s(&obj), "--input", s(&dir.join("https.bin"))]);
         assert_eq!(text(&out).0, "r0 = 60\n", "v{cpu}: {:?}", text(&out));
         if cfg!(target_arch = "x86_64") {
-            let out = udf(&[
-                "run",
-                s(&obj),
-                "--input",
-                s(&dir.join("https.bin")),
-                "--engine",
-                "jit",
-            ]);
+            let out =
+                udf(&["run", s(&obj), "--input", s(&dir.join("https.bin")), "--engine", "jit"]);
             assert_eq!(text(&out).0, "r0 = 60\n", "v{cpu}: {:?}", text(&out));
         }
         let out = udf(&["filter", s(&obj), "--read", s(&dir.join("cap.pcap"))]);
@@ -163,11 +141,7 @@ fn a_c_filter_with_a_subprogram_verifies_runs_filters_and_compiles() {
         assert_eq!(out.status.code(), Some(0));
         let out = udf(&["verify", s(&obj), "--entry", "nope"]);
         assert_eq!(out.status.code(), Some(2));
-        assert!(
-            text(&out).1.contains("web (section filter)"),
-            "{:?}",
-            text(&out)
-        );
+        assert!(text(&out).1.contains("web (section filter)"), "{:?}", text(&out));
     }
 }
 
@@ -225,19 +199,8 @@ fn an_owns_program_takes_its_object_size_from_btf_and_emits() {
         let pkg = dir.join(format!("owns{cpu}.pkg"));
         let out = udf(&["package", s(&obj), "-o", s(&pkg)]);
         assert_eq!(out.status.code(), Some(0), "v{cpu}: {:?}", text(&out));
-        let out = udf(&[
-            "kernel",
-            "load",
-            s(&pkg),
-            "--input",
-            s(&dir.join("ino.bin")),
-        ]);
-        assert_eq!(
-            text(&out).0,
-            "r0 = 0\nextent 77 1 0\nextent 5 1 0\n",
-            "{:?}",
-            text(&out)
-        );
+        let out = udf(&["kernel", "load", s(&pkg), "--input", s(&dir.join("ino.bin"))]);
+        assert_eq!(text(&out).0, "r0 = 0\nextent 77 1 0\nextent 5 1 0\n", "{:?}", text(&out));
         // the section fixes the type
         let out = udf(&["verify", s(&obj), "--type", "size"]);
         assert_eq!(out.status.code(), Some(2));
@@ -311,28 +274,19 @@ fn a_rejection_is_shown_on_its_c_line() {
     let obj = moved.join("unchecked.v3.o");
     let out = udf(&["verify", s(&obj)]);
     let (_, err) = text(&out);
-    assert!(
-        err.contains(" 4 │     return p[i + 3];") && err.contains(" 3 │ {"),
-        "{err}"
-    );
+    assert!(err.contains(" 4 │     return p[i + 3];") && err.contains(" 3 │ {"), "{err}");
     // a source changed since: BTF's line, not the file's
     let edited = UNCHECKED.replace("return p[i + 3];", "return 0; /* edited */");
     std::fs::write(moved.join("unchecked.c"), edited).unwrap();
     let out = udf(&["verify", s(&obj)]);
     let (_, err) = text(&out);
-    assert!(
-        err.contains(" 4 │     return p[i + 3];") && !err.contains("edited"),
-        "{err}"
-    );
+    assert!(err.contains(" 4 │     return p[i + 3];") && !err.contains("edited"), "{err}");
     // without the source on disk: the line text BTF recorded, on its real line number
     std::fs::remove_file(moved.join("unchecked.c")).unwrap();
     let out = udf(&["verify", s(&obj)]);
     let (_, err) = text(&out);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        err.contains(" 4 │     return p[i + 3];") && !err.contains(" 3 │"),
-        "{err}"
-    );
+    assert!(err.contains(" 4 │     return p[i + 3];") && !err.contains(" 3 │"), "{err}");
     let out = udf(&["--json", "verify", s(&obj)]);
     assert_eq!(json(&out)["line"], 4);
 }
@@ -400,30 +354,10 @@ fn maps_global_data_foreign_helpers_and_externs_are_refused_naming_the_symbol() 
         for (entry, code, line, wants) in [
             ("use_ext", "udf::elf::undefined", 12, &["`ext_fn`"][..]),
             ("use_kf", "udf::elf::undefined", 18, &["`bpf_kf`"]),
-            (
-                "use_ro",
-                "udf::elf::data",
-                25,
-                &["`limit`", "global data", "`.rodata`"],
-            ),
-            (
-                "use_bss",
-                "udf::elf::data",
-                31,
-                &["`counter`", "global data"],
-            ),
-            (
-                "use_map",
-                "udf::elf::data",
-                38,
-                &["`my_map`", "a map", "`.maps`"],
-            ),
-            (
-                "use_helper",
-                "udf::elf::helper",
-                44,
-                &["helper 7", "filter programs do not have"],
-            ),
+            ("use_ro", "udf::elf::data", 25, &["`limit`", "global data", "`.rodata`"]),
+            ("use_bss", "udf::elf::data", 31, &["`counter`", "global data"]),
+            ("use_map", "udf::elf::data", 38, &["`my_map`", "a map", "`.maps`"]),
+            ("use_helper", "udf::elf::helper", 44, &["helper 7", "filter programs do not have"]),
         ] {
             let out = udf(&["verify", s(&obj), "--entry", entry]);
             let (_, err) = text(&out);
@@ -491,10 +425,7 @@ fn damaged_and_foreign_objects_are_refused_as_unreadable() {
             b[16] = 2;
             b
         }),
-        (
-            "udf-binary",
-            std::fs::read(env!("CARGO_BIN_EXE_udf")).unwrap(),
-        ),
+        ("udf-binary", std::fs::read(env!("CARGO_BIN_EXE_udf")).unwrap()),
     ];
     for (name, b) in cases {
         let p = dir.join(format!("{name}.o"));
@@ -509,20 +440,15 @@ fn damaged_and_foreign_objects_are_refused_as_unreadable() {
     }
     // an instruction that does not decode: understood and refused, located
     let mut b = bytes.clone();
-    let code = (0..b.len() - 8)
-        .step_by(8)
-        .find(|&i| b[i..i + 8] == [0x95, 0, 0, 0, 0, 0, 0, 0])
-        .unwrap();
+    let code =
+        (0..b.len() - 8).step_by(8).find(|&i| b[i..i + 8] == [0x95, 0, 0, 0, 0, 0, 0, 0]).unwrap();
     b[code] = 0xff;
     let p = dir.join("bad-opcode.o");
     std::fs::write(&p, &b).unwrap();
     let out = udf(&["verify", s(&p)]);
     let (_, err) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(
-        err.contains("udf::elf::decode") && err.contains("0xff"),
-        "{err}"
-    );
+    assert!(err.contains("udf::elf::decode") && err.contains("0xff"), "{err}");
 }
 
 #[test]
@@ -535,19 +461,12 @@ fn json_errors_carry_the_location_of_any_located_report() {
     assert_eq!(out.status.code(), Some(1));
     let e = &json(&out)["errors"][0];
     assert!(e["file"].as_str().unwrap().ends_with("bad.s"), "{e}");
-    assert_eq!(
-        (e["line"].as_u64(), e["col"].as_u64()),
-        (Some(2), Some(3)),
-        "{e}"
-    );
+    assert_eq!((e["line"].as_u64(), e["col"].as_u64()), (Some(2), Some(3)), "{e}");
     // an error with no place has null location fields
     let out = udf(&["--json", "verify", s(&dir.join("missing.o"))]);
     assert_eq!(out.status.code(), Some(2));
     let e = &json(&out)["errors"][0];
-    assert!(
-        e["file"].is_null() && e["line"].is_null() && e["col"].is_null(),
-        "{e}"
-    );
+    assert!(e["file"].is_null() && e["line"].is_null() && e["col"].is_null(), "{e}");
 }
 
 #[test]
@@ -612,12 +531,7 @@ fn an_acl_program_s_struct_covers_the_request_then_the_object() {
             assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
             let v = json(&out);
             assert_eq!(v["type"], "acl");
-            let out = udf(&[
-                "run",
-                s(&obj),
-                "--input",
-                s(&dir.join(format!("{name}.bin"))),
-            ]);
+            let out = udf(&["run", s(&obj), "--input", s(&dir.join(format!("{name}.bin")))]);
             assert_eq!(text(&out).0, want, "v{cpu} {name}: {:?}", text(&out));
         }
     }

@@ -16,11 +16,8 @@ fn write(name: &str, bytes: &[u8]) -> String {
 }
 
 /// The engine choices of `udf run` for a verified program.
-const ENGINES: [&[&str]; 3] = [
-    &["--engine", "interp"],
-    &["--engine", "jit"],
-    &["--engine", "jit", "--harden"],
-];
+const ENGINES: [&[&str]; 3] =
+    [&["--engine", "interp"], &["--engine", "jit"], &["--engine", "jit", "--harden"]];
 
 fn run(prog: &str, extra: &[&str], input: &str, engine: &[&str]) -> Output {
     let mut args = vec!["run", prog, "--input", input];
@@ -34,10 +31,7 @@ fn assert_refused(o: &Output, what: &str) {
     let (out, err) = text(o);
     assert_eq!(o.status.code(), Some(1), "{what}: {out} {err}");
     assert_eq!(out, "", "{what}: no result is printed");
-    assert!(
-        err.contains("refused") && err.contains("nothing ran"),
-        "{what}: {err}"
-    );
+    assert!(err.contains("refused") && err.contains("nothing ran"), "{what}: {err}");
 }
 
 const ACL: &str = "ldxdw %r0, [%r1+0]\nldxw %r2, [%r1+8]\nadd %r0, %r2\nexit\n";
@@ -60,10 +54,7 @@ fn run_refuses_acl_contexts_shorter_than_the_request() {
         let input = write("request", &[1u8; 16]);
         for engine in ENGINES {
             let o = run(prog, &["--type", "acl"], &input, engine);
-            assert_eq!(
-                text(&o).0,
-                format!("r0 = {}\n", 0x0101_0101_0101_0101u64 + 0x0101_0101)
-            );
+            assert_eq!(text(&o).0, format!("r0 = {}\n", 0x0101_0101_0101_0101u64 + 0x0101_0101));
         }
     }
 }
@@ -111,9 +102,8 @@ fn kernel_load_refuses_acl_contexts_shorter_than_the_request() {
     let key = write("kernel.key", b"the kernel's secret");
     for target in ["none", "x86_64"] {
         let pkg = tmp(&format!("acl-{target}.pkg")).display().to_string();
-        let o = udf(&[
-            "package", &s, "--type", "acl", "--target", target, "--key", &key, "-o", &pkg,
-        ]);
+        let o =
+            udf(&["package", &s, "--type", "acl", "--target", target, "--key", &key, "-o", &pkg]);
         assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
         for len in [0usize, 8, 15] {
             let input = write(&format!("kshort{len}"), &vec![3u8; len]);
@@ -139,12 +129,7 @@ fn engines_agree_on_accesses_placed_by_address() {
     let input = write("eight", &[9, 0, 0, 0, 0, 0, 0, 0]);
     for engine in ENGINES {
         let o = run(&s, &["--type", "size"], &input, engine);
-        assert_eq!(
-            text(&o).0,
-            format!("r0 = {}\n", 9 + 0x5a),
-            "{engine:?} {:?}",
-            text(&o)
-        );
+        assert_eq!(text(&o).0, format!("r0 = {}\n", 9 + 0x5a), "{engine:?} {:?}", text(&o));
     }
 }
 
@@ -172,10 +157,7 @@ fn engines_agree_on_ld_ind_wrapping_at_2_pow_32() {
 /// unverified (`raw`), both refuse it with the same pre-run check.
 #[test]
 fn engines_refuse_the_same_programs() {
-    let s = write(
-        "deadread.s",
-        b"mov %r0, 1\njeq %r0, 1, +2\nmov %r0, %r7\nadd %r0, %r8\nexit\n",
-    );
+    let s = write("deadread.s", b"mov %r0, 1\njeq %r0, 1, +2\nmov %r0, %r7\nadd %r0, %r8\nexit\n");
     let input = write("any", &[1, 2, 3]);
     for engine in ENGINES {
         let o = run(&s, &["--type", "filter"], &input, engine);

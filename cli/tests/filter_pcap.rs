@@ -72,10 +72,7 @@ fn read_capture(path: &Path) -> (Option<Link>, Vec<(Vec<u8>, u32)>) {
 
 /// The link type the pcap-filter front end compiles for, when it supports the capture's.
 fn front_end_link(path: &Path) -> Option<LinkType> {
-    Capture::open(path)
-        .ok()?
-        .link()
-        .and_then(|l| LinkType::from_linktype(l.linktype))
+    Capture::open(path).ok()?.link().and_then(|l| LinkType::from_linktype(l.linktype))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -132,32 +129,17 @@ fn oracle_filter_unoptimized(
 }
 
 fn oracle_run(oracle: &Path, mode: &str, expr: &str, capture: &Path) -> Result<Vec<u64>, String> {
-    let o = Command::new(oracle)
-        .args([mode, expr])
-        .arg(capture)
-        .output()
-        .expect("the oracle runs");
+    let o = Command::new(oracle).args([mode, expr]).arg(capture).output().expect("the oracle runs");
     if !o.status.success() {
         return Err(text(&o).1);
     }
-    Ok(text(&o)
-        .0
-        .lines()
-        .map(|l| l.parse().expect("a number"))
-        .collect())
+    Ok(text(&o).0.lines().map(|l| l.parse().expect("a number")).collect())
 }
 
 /// libpcap's optimised classic BPF for `expr` on `dlt`, as `tcpdump -dd` prints it.
 fn oracle_dd(oracle: &Path, expr: &str, dlt: &str) -> Result<String, String> {
-    let o = Command::new(oracle)
-        .args(["dd", expr, dlt])
-        .output()
-        .expect("the oracle runs");
-    if o.status.success() {
-        Ok(text(&o).0)
-    } else {
-        Err(text(&o).1)
-    }
+    let o = Command::new(oracle).args(["dd", expr, dlt]).output().expect("the oracle runs");
+    if o.status.success() { Ok(text(&o).0) } else { Err(text(&o).1) }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -261,10 +243,8 @@ fn apply_suite_through_the_command_line() {
                 compiled += 1;
                 verdicts += want.len();
             }
-            1 => failures.push(format!(
-                "`{expr}` compiles on one engine only ({})",
-                savefile.display()
-            )),
+            1 => failures
+                .push(format!("`{expr}` compiles on one engine only ({})", savefile.display())),
             _ => {}
         }
     }
@@ -331,11 +311,7 @@ fn accept_suite_share_compiled() {
         100.0 * compiled as f64 / total.max(1) as f64
     );
     assert_eq!(total, 540, "the suite's Ethernet and raw-IP cases");
-    at_least(
-        compiled,
-        MIN_ACCEPT_COMPILED,
-        "accept.json expressions compiled",
-    );
+    at_least(compiled, MIN_ACCEPT_COMPILED, "accept.json expressions compiled");
 }
 
 #[test]
@@ -345,11 +321,8 @@ fn reject_suite_all_refused() {
     for (case, link) in suite_cases("reject.json") {
         total += 1;
         let expr = case["expr"].as_str().expect("expr");
-        let opts = CompileOptions {
-            link,
-            netmask: suite_netmask(&case),
-            ..CompileOptions::default()
-        };
+        let opts =
+            CompileOptions { link, netmask: suite_netmask(&case), ..CompileOptions::default() };
         if udf_pcap::compile(expr, &opts).is_ok() {
             wrongly.push(format!(
                 "`{expr}` ({}): compiled; libpcap: {}",
@@ -406,9 +379,7 @@ const VLAN_IDS: [u16; 4] = [1, 5, 100, 200];
 
 fn ip6(rng: &mut Rng) -> [u8; 16] {
     let text = rng.pick(&IP6_TEXT);
-    text.parse::<std::net::Ipv6Addr>()
-        .expect("an address")
-        .octets()
+    text.parse::<std::net::Ipv6Addr>().expect("an address").octets()
 }
 
 fn port(rng: &mut Rng) -> u16 {
@@ -440,11 +411,7 @@ fn transport(rng: &mut Rng, proto: u8) -> Vec<u8> {
             t.extend(rng.bytes(4));
         }
         1 | 58 => {
-            let types: &[u8] = if proto == 1 {
-                &[0, 3, 8, 11]
-            } else {
-                &[128, 129, 135, 136]
-            };
+            let types: &[u8] = if proto == 1 { &[0, 3, 8, 11] } else { &[128, 129, 135, 136] };
             t.push(rng.pick(types));
             t.push(rng.below(4) as u8);
             t.extend(rng.bytes(6));
@@ -463,22 +430,14 @@ fn transport(rng: &mut Rng, proto: u8) -> Vec<u8> {
 
 fn ipv4(rng: &mut Rng) -> Vec<u8> {
     let proto = rng.pick(&[6u8, 6, 17, 17, 1, 132, 47]);
-    let opts = if rng.chance(15, 100) {
-        1 + rng.below(3) as usize
-    } else {
-        0
-    };
+    let opts = if rng.chance(15, 100) { 1 + rng.below(3) as usize } else { 0 };
     let (flags_frag, first) = match rng.below(10) {
         0 => (0x2000u16, true),                     // first fragment (MF)
         1 => (rng.below(0x1fff) as u16 + 1, false), // a later fragment
         2 => (0x4000, true),                        // DF
         _ => (0, true),
     };
-    let body = if first {
-        transport(rng, proto)
-    } else {
-        rng.bytes(24)
-    };
+    let body = if first { transport(rng, proto) } else { rng.bytes(24) };
     let hlen = 20 + 4 * opts;
     let mut h = vec![0x40 | (5 + opts as u8), 0];
     h.extend(((hlen + body.len()) as u16).to_be_bytes());
@@ -537,11 +496,7 @@ fn packet(rng: &mut Rng) -> (Vec<u8>, Option<Vec<u8>>) {
     for t in 0..tags {
         let tpid: u16 = if tags == 2 && t == 0 { 0x88a8 } else { 0x8100 };
         f.extend(tpid.to_be_bytes());
-        let vid = if rng.chance(80, 100) {
-            rng.pick(&VLAN_IDS)
-        } else {
-            rng.below(4096) as u16
-        };
+        let vid = if rng.chance(80, 100) { rng.pick(&VLAN_IDS) } else { rng.below(4096) as u16 };
         f.extend((vid | (rng.below(8) as u16) << 13).to_be_bytes());
     }
     let (ethertype, body, ip): (u16, Vec<u8>, bool) = match rng.below(100) {
@@ -589,8 +544,7 @@ fn write_pcap(path: &Path, linktype: u32, packets: &[(Vec<u8>, u32)]) {
     let mut w = PcapWriter::with_header(file, header).expect("header");
     for (i, (data, wire)) in packets.iter().enumerate() {
         let ts = std::time::Duration::from_micros(1_700_000_000_000_000 + i as u64);
-        w.write_packet(&PcapPacket::new(ts, *wire, data))
-            .expect("packet");
+        w.write_packet(&PcapPacket::new(ts, *wire, data)).expect("packet");
     }
 }
 
@@ -603,9 +557,7 @@ fn number(rng: &mut Rng) -> u64 {
 
 /// An arithmetic operand: a packet field, the length, a constant, or an operation on them.
 fn arith(rng: &mut Rng, depth: u32) -> String {
-    let protos = [
-        "ip", "ip", "tcp", "udp", "icmp", "ether", "ip6", "sctp", "arp",
-    ];
+    let protos = ["ip", "ip", "tcp", "udp", "icmp", "ether", "ip6", "sctp", "arp"];
     match rng.below(if depth == 0 { 4 } else { 6 }) {
         0 | 1 => {
             let size = rng.pick(&[1u64, 1, 2, 4]);
@@ -667,17 +619,12 @@ fn primitive(rng: &mut Rng) -> String {
         9 => format!("{} {dir}port {p}", rng.pick(&["tcp", "udp", "sctp"])),
         10 => {
             let (lo, hi) = (p.min(q), p.max(q));
-            format!(
-                "{}{dir}portrange {lo}-{hi}",
-                rng.pick(&["", "tcp ", "udp "])
-            )
+            format!("{}{dir}portrange {lo}-{hi}", rng.pick(&["", "tcp ", "udp "]))
         }
         11 => format!("port {p} or {q}"),
         12 => format!("host {ip4} or {}", rng.pick(&IP4_TEXT)),
         13..18 => rng
-            .pick(&[
-                "ip", "ip6", "tcp", "udp", "icmp", "icmp6", "arp", "rarp", "sctp",
-            ])
+            .pick(&["ip", "ip6", "tcp", "udp", "icmp", "icmp6", "arp", "rarp", "sctp"])
             .to_string(),
         18 => rng
             .pick(&[
@@ -749,11 +696,7 @@ fn expression(rng: &mut Rng, depth: u32) -> String {
         return primitive(rng);
     }
     let group = |rng: &mut Rng, s: String| {
-        if rng.chance(75, 100) {
-            format!("({s})")
-        } else {
-            s
-        }
+        if rng.chance(75, 100) { format!("({s})") } else { s }
     };
     match rng.below(5) {
         0 | 1 => {
@@ -827,18 +770,8 @@ fn fixture() -> &'static Fixture {
         write_pcap(&eth_path, 1, &eth);
         write_pcap(&raw_path, 101, &raw);
         let caps = vec![
-            Cap {
-                path: eth_path,
-                dlt: "EN10MB",
-                link: LinkType::En10mb,
-                packets: eth,
-            },
-            Cap {
-                path: raw_path,
-                dlt: "RAW",
-                link: LinkType::Raw,
-                packets: raw,
-            },
+            Cap { path: eth_path, dlt: "EN10MB", link: LinkType::En10mb, packets: eth },
+            Cap { path: raw_path, dlt: "RAW", link: LinkType::Raw, packets: raw },
         ];
         let exprs: Vec<String> = (0..EXPRESSIONS).map(|_| expression(&mut rng, 3)).collect();
         let cases = std::thread::scope(|s| {
@@ -863,20 +796,13 @@ fn fixture() -> &'static Fixture {
                                             .flatten()
                                     })
                                     .collect();
-                                Case {
-                                    expr: expr.clone(),
-                                    want,
-                                    dd,
-                                }
+                                Case { expr: expr.clone(), want, dd }
                             })
                             .collect::<Vec<_>>()
                     })
                 })
                 .collect();
-            halves
-                .into_iter()
-                .flat_map(|h| h.join().expect("oracle thread"))
-                .collect()
+            halves.into_iter().flat_map(|h| h.join().expect("oracle thread")).collect()
         });
         Fixture { caps, cases }
     })
@@ -897,17 +823,10 @@ fn run_ours(prog: &udf_bytecode::Program, packets: &[(Vec<u8>, u32)]) -> [Vec<u6
         packets
             .iter()
             .map(|(data, wire)| {
-                run_code(
-                    &mut vm,
-                    code,
-                    ty,
-                    data,
-                    Some(u64::from(*wire)),
-                    facts.max_insns,
-                )
-                .expect("a verified filter does not fault")
-                .outcome
-                .r0
+                run_code(&mut vm, code, ty, data, Some(u64::from(*wire)), facts.max_insns)
+                    .expect("a verified filter does not fault")
+                    .outcome
+                    .r0
             })
             .collect()
     })
@@ -919,12 +838,7 @@ fn first_difference(got: &[u64], want: &[u64]) -> Option<String> {
         return Some(format!("{} results, libpcap {}", got.len(), want.len()));
     }
     let i = got.iter().zip(want).position(|(g, w)| g != w)?;
-    Some(format!(
-        "packet {}: ours {}, libpcap {}",
-        i + 1,
-        got[i],
-        want[i]
-    ))
+    Some(format!("packet {}: ours {}, libpcap {}", i + 1, got[i], want[i]))
 }
 
 #[test]
@@ -939,11 +853,7 @@ fn generated_expressions_agree_with_libpcap() {
     let mut mixed = 0;
     for case in &fx.cases {
         for (k, cap) in fx.caps.iter().enumerate() {
-            let opts = CompileOptions {
-                link: cap.link,
-                snaplen: 262_144,
-                netmask: None,
-            };
+            let opts = CompileOptions { link: cap.link, snaplen: 262_144, netmask: None };
             let compiled = udf_pcap::compile(&case.expr, &opts);
             let want = match &case.want[k] {
                 Ok(w) => w,
@@ -976,9 +886,8 @@ fn generated_expressions_agree_with_libpcap() {
             };
             ours[k] += 1;
             let mut unoptimized: Option<Vec<u64>> = None;
-            for (engine, got) in ["interp", "jit"]
-                .iter()
-                .zip(run_ours(&compiled.prog, &cap.packets))
+            for (engine, got) in
+                ["interp", "jit"].iter().zip(run_ours(&compiled.prog, &cap.packets))
             {
                 // Where libpcap's optimiser changes libpcap's own answer (a load it dropped or
                 // moved on a truncated packet), ours must be libpcap's unoptimised answer.
@@ -1005,10 +914,8 @@ fn generated_expressions_agree_with_libpcap() {
             }
         }
     }
-    let mut exprs: Vec<&str> = failures
-        .iter()
-        .map(|f| f.split(" on ").next().unwrap_or(f))
-        .collect();
+    let mut exprs: Vec<&str> =
+        failures.iter().map(|f| f.split(" on ").next().unwrap_or(f)).collect();
     exprs.sort_unstable();
     exprs.dedup();
     let disagree = exprs.len();
@@ -1032,11 +939,7 @@ fn generated_expressions_agree_with_libpcap() {
         exprs.join("\n"),
         report(&failures)
     );
-    at_least(
-        ours[0],
-        MIN_GENERATED_COMPILED,
-        "generated Ethernet expressions compiled",
-    );
+    at_least(ours[0], MIN_GENERATED_COMPILED, "generated Ethernet expressions compiled");
 }
 
 #[test]
@@ -1101,15 +1004,11 @@ fn libpcap_classic_bpf_imported_agrees_with_libpcap() {
                 })
             })
             .collect();
-        threads
-            .into_iter()
-            .map(|t| t.join().expect("thread"))
-            .collect()
+        threads.into_iter().map(|t| t.join().expect("thread")).collect()
     });
     let failures: Vec<String> = results.into_iter().flatten().collect();
-    let per_cap: Vec<usize> = (0..fx.caps.len())
-        .map(|k| work.iter().filter(|(_, j)| *j == k).count())
-        .collect();
+    let per_cap: Vec<usize> =
+        (0..fx.caps.len()).map(|k| work.iter().filter(|(_, j)| *j == k).count()).collect();
     println!(
         "libpcap's classic BPF imported: {} Ethernet and {} raw-IP programs, {} and {} packets, \
          both engines",
@@ -1149,14 +1048,7 @@ fn command_line_errors() {
     assert!(text(&o).1.contains("<expression>"), "{:?}", text(&o));
     // --netmask needs --pcap, and is an address.
     let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpus/filters/web.udf");
-    let o = udf(&[
-        "filter",
-        web.to_str().unwrap(),
-        "--netmask",
-        "255.0.0.0",
-        "--read",
-        eth,
-    ]);
+    let o = udf(&["filter", web.to_str().unwrap(), "--netmask", "255.0.0.0", "--read", eth]);
     assert_eq!(o.status.code(), Some(2), "{:?}", text(&o));
     let o = udf(&["filter", "--pcap", "ip", "--netmask", "x", "--read", eth]);
     assert_eq!(o.status.code(), Some(2), "{:?}", text(&o));
@@ -1169,15 +1061,7 @@ fn command_line_errors() {
     let o = udf(&["filter", "--cbpf", junk.to_str().unwrap(), "--read", eth]);
     assert_eq!(o.status.code(), Some(1), "{:?}", text(&o));
     // One front end at a time.
-    let o = udf(&[
-        "filter",
-        "--pcap",
-        "ip",
-        "--cbpf",
-        junk.to_str().unwrap(),
-        "--read",
-        eth,
-    ]);
+    let o = udf(&["filter", "--pcap", "ip", "--cbpf", junk.to_str().unwrap(), "--read", eth]);
     assert_eq!(o.status.code(), Some(2), "{:?}", text(&o));
 }
 
@@ -1185,22 +1069,14 @@ fn command_line_errors() {
 fn classic_bpf_in_every_format() {
     // `ret #1234` when the first byte is 0x45 (an IPv4 header in a raw-IP packet), else 0, as
     // `tcpdump -dd`, `tcpdump -ddd` and raw records.
-    let prog: [(u16, u8, u8, u32); 4] = [
-        (0x30, 0, 0, 0),
-        (0x15, 0, 1, 0x45),
-        (0x06, 0, 0, 1234),
-        (0x06, 0, 0, 0),
-    ];
-    let dd: String = prog
-        .iter()
-        .map(|(c, t, f, k)| format!("{{ {c:#x}, {t}, {f}, {k:#010x} }},\n"))
-        .collect();
+    let prog: [(u16, u8, u8, u32); 4] =
+        [(0x30, 0, 0, 0), (0x15, 0, 1, 0x45), (0x06, 0, 0, 1234), (0x06, 0, 0, 0)];
+    let dd: String =
+        prog.iter().map(|(c, t, f, k)| format!("{{ {c:#x}, {t}, {f}, {k:#010x} }},\n")).collect();
     let ddd = format!(
         "{}\n{}",
         prog.len(),
-        prog.iter()
-            .map(|(c, t, f, k)| format!("{c} {t} {f} {k}\n"))
-            .collect::<String>()
+        prog.iter().map(|(c, t, f, k)| format!("{c} {t} {f} {k}\n")).collect::<String>()
     );
     let raw: Vec<u8> = prog
         .iter()
@@ -1212,20 +1088,10 @@ fn classic_bpf_in_every_format() {
         })
         .collect();
     let cap = tmp("cbpf-formats.pcap");
-    write_pcap(
-        &cap,
-        101,
-        &[
-            (vec![0x45, 0, 0, 20], 20),
-            (vec![0x60, 0, 0, 0], 40),
-            (vec![], 20),
-        ],
-    );
-    for (name, bytes) in [
-        ("dd.txt", dd.into_bytes()),
-        ("ddd.txt", ddd.into_bytes()),
-        ("raw.bin", raw),
-    ] {
+    write_pcap(&cap, 101, &[(vec![0x45, 0, 0, 20], 20), (vec![0x60, 0, 0, 0], 40), (vec![], 20)]);
+    for (name, bytes) in
+        [("dd.txt", dd.into_bytes()), ("ddd.txt", ddd.into_bytes()), ("raw.bin", raw)]
+    {
         let file = tmp(name);
         std::fs::write(&file, bytes).expect("write");
         for engine in ["interp", "jit"] {
@@ -1238,11 +1104,7 @@ fn classic_bpf_in_every_format() {
                 "--engine",
                 engine,
             ]);
-            assert_eq!(
-                text(&o),
-                ("1234\n0\n0\n".to_string(), String::new()),
-                "{name} ({engine})"
-            );
+            assert_eq!(text(&o), ("1234\n0\n0\n".to_string(), String::new()), "{name} ({engine})");
         }
     }
 }
@@ -1253,9 +1115,7 @@ fn pcapng_interfaces_each_get_their_link() {
     use pcap_file::pcapng::PcapNgWriter;
     use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketBlock;
     use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionBlock;
-    let ip4 = [
-        0x45, 0, 0, 20, 0, 0, 0, 0, 64, 17, 0, 0, 10, 1, 2, 3, 10, 1, 2, 4,
-    ];
+    let ip4 = [0x45, 0, 0, 20, 0, 0, 0, 0, 64, 17, 0, 0, 10, 1, 2, 3, 10, 1, 2, 4];
     let mut ip6 = vec![0x60, 0, 0, 0, 0, 0, 59, 64];
     ip6.extend([0u8; 32]);
     let eth = |ethertype: u16, body: &[u8]| {
@@ -1275,13 +1135,10 @@ fn pcapng_interfaces_each_get_their_link() {
     let ng = tmp("three-links.pcapng");
     {
         let mut w = PcapNgWriter::new(std::fs::File::create(&ng).unwrap()).unwrap();
-        for (link, snaplen) in [
-            (DataLink::ETHERNET, 0),
-            (DataLink::RAW, 100),
-            (DataLink::IEEE802_11, 0),
-        ] {
-            w.write_pcapng_block(InterfaceDescriptionBlock::new(link, snaplen))
-                .unwrap();
+        for (link, snaplen) in
+            [(DataLink::ETHERNET, 0), (DataLink::RAW, 100), (DataLink::IEEE802_11, 0)]
+        {
+            w.write_pcapng_block(InterfaceDescriptionBlock::new(link, snaplen)).unwrap();
         }
         for (interface_id, data) in &packets {
             w.write_pcapng_block(EnhancedPacketBlock {
@@ -1296,15 +1153,8 @@ fn pcapng_interfaces_each_get_their_link() {
     }
     let front_end = udf_pcap::compile("ip", &CompileOptions::default()).is_ok();
     for engine in ["interp", "jit"] {
-        let o = udf(&[
-            "filter",
-            "--pcap",
-            "ip",
-            "--read",
-            ng.to_str().unwrap(),
-            "--engine",
-            engine,
-        ]);
+        let o =
+            udf(&["filter", "--pcap", "ip", "--read", ng.to_str().unwrap(), "--engine", engine]);
         let (out, err) = text(&o);
         assert_eq!(o.status.code(), Some(1), "{engine}: {out} {err}");
         if front_end {

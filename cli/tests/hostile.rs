@@ -62,9 +62,7 @@ fn run(dir: &Path, args: &[String]) -> Result<Outcome, String> {
     let start = Instant::now();
     let mut child = Command::new("sh")
         .arg("-c")
-        .arg(format!(
-            "ulimit -v {MEMORY_KB}; ulimit -s 8192; exec \"$0\" \"$@\""
-        ))
+        .arg(format!("ulimit -v {MEMORY_KB}; ulimit -s 8192; exec \"$0\" \"$@\""))
         .arg(env!("CARGO_BIN_EXE_udf"))
         .args(args)
         .stdin(Stdio::null())
@@ -138,9 +136,7 @@ fn check(dir: &Path, name: &str, args: &[String], want: Want) -> String {
         }
         if json {
             let docs: Result<Vec<serde_json::Value>, _> =
-                serde_json::Deserializer::from_slice(&o.stdout)
-                    .into_iter()
-                    .collect();
+                serde_json::Deserializer::from_slice(&o.stdout).into_iter().collect();
             match docs {
                 Ok(d) if d.len() == 1 => {}
                 Ok(d) => {
@@ -180,10 +176,8 @@ fn check(dir: &Path, name: &str, args: &[String], want: Want) -> String {
             }
             Want::TestFails(needle) => {
                 if !stdout.contains(needle) {
-                    let _ = writeln!(
-                        problems,
-                        "{what}: the failure does not name `{needle}`: {shown}"
-                    );
+                    let _ =
+                        writeln!(problems, "{what}: the failure does not name `{needle}`: {shown}");
                 }
                 if !json && !stdout.contains("FAIL") {
                     let _ = writeln!(problems, "{what}: no FAIL line: {shown}");
@@ -247,20 +241,10 @@ fn udf_sources() {
     let mut sources = vec![
         (
             "parentheses 20,000 deep",
-            format!(
-                "{pre}{}p.ether.type == 1{}{post}",
-                "(".repeat(n),
-                ")".repeat(n)
-            ),
+            format!("{pre}{}p.ether.type == 1{}{post}", "(".repeat(n), ")".repeat(n)),
         ),
-        (
-            "unary minus 20,000 deep",
-            format!("{pre}({} 1) == 0{post}", "-".repeat(n)),
-        ),
-        (
-            "blocks 20,000 deep",
-            format!("{pre}{}true{}{post}", "{ ".repeat(n), " }".repeat(n)),
-        ),
+        ("unary minus 20,000 deep", format!("{pre}({} 1) == 0{post}", "-".repeat(n))),
+        ("blocks 20,000 deep", format!("{pre}{}true{}{post}", "{ ".repeat(n), " }".repeat(n))),
         (
             "a chain of 20,000 +",
             format!("{pre}({}) == 0{post}", vec!["p.ether.type"; n].join(" + ")),
@@ -290,11 +274,7 @@ fn udf_sources() {
         .enumerate()
         .map(|(i, (name, src))| {
             let f = write(&d, &format!("s{i}.udf"), src);
-            (
-                format!(".udf: {name}"),
-                args(&["verify", &f]),
-                Want::Refused(None),
-            )
+            (format!(".udf: {name}"), args(&["verify", &f]), Want::Refused(None))
         })
         .collect();
     suite("udf-src", cases);
@@ -329,25 +309,13 @@ fn pcap_expressions() {
     };
     let cases = vec![
         pcap("a control", "tcp port 80 or udp port 53".into(), Want::Ok),
-        pcap(
-            "parentheses 20,000 deep",
-            format!("{}tcp{}", "(".repeat(n), ")".repeat(n)),
-            too_deep,
-        ),
+        pcap("parentheses 20,000 deep", format!("{}tcp{}", "(".repeat(n), ")".repeat(n)), too_deep),
         pcap("20,000 not", format!("{}tcp", "not ".repeat(n)), too_deep),
         pcap("20,000 !", format!("{}tcp", "!".repeat(n)), too_deep),
         pcap("a chain of 20,000 &&", vec!["tcp"; n].join("&&"), too_deep),
         pcap("a chain of 20,000 ||", vec!["tcp"; n].join("||"), too_deep),
-        pcap(
-            "a chain of 20,000 +",
-            format!("{} > 0", vec!["len"; n].join("+")),
-            too_deep,
-        ),
-        pcap(
-            "20,000 unary minus",
-            format!("len = {}1", "- ".repeat(n)),
-            too_deep,
-        ),
+        pcap("a chain of 20,000 +", format!("{} > 0", vec!["len"; n].join("+")), too_deep),
+        pcap("20,000 unary minus", format!("len = {}1", "- ".repeat(n)), too_deep),
         pcap(
             "indexes 20,000 deep",
             format!("ip[{}0{}] = 1", "ip[".repeat(n), "]".repeat(n)),
@@ -358,11 +326,7 @@ fn pcap_expressions() {
             format!("{} > 0", vec!["len"; 1001].join("+")),
             too_large,
         ),
-        pcap(
-            "a chain of 2,000 and",
-            vec!["tcp"; 2_000].join(" and "),
-            too_large,
-        ),
+        pcap("a chain of 2,000 and", vec!["tcp"; 2_000].join(" and "), too_large),
         // Past classic BPF's 4096 instructions with no deep nesting.
         pcap("400 hosts or-ed", hosts(400), too_large),
         pcap("5,000 hosts or-ed", hosts(5_000), too_large),
@@ -390,10 +354,7 @@ fn pcap_expressions() {
     let big = write(
         &d,
         "big.udf",
-        format!(
-            "filter big = pcap \"{}\";\n",
-            vec!["tcp"; 200_000].join(" or ")
-        ),
+        format!("filter big = pcap \"{}\";\n", vec!["tcp"; 200_000].join(" or ")),
     );
     let mut cases = cases;
     cases.push((
@@ -411,11 +372,7 @@ fn classic_bpf() {
     let ret = "{ 0x6, 0, 0, 0x00040000 },\n";
     let files: Vec<(&str, Vec<u8>, Want)> = vec![
         ("a control", ret.into(), Want::Ok),
-        (
-            "100,000 lines",
-            ret.repeat(100_000).into(),
-            Want::Refused(Some("udf::cbpf")),
-        ),
+        ("100,000 lines", ret.repeat(100_000).into(), Want::Refused(Some("udf::cbpf"))),
         (
             "a jump of 2^32 - 1",
             format!("{{ 0x5, 0, 0, 0xffffffff }},\n{ret}").into(),
@@ -451,21 +408,13 @@ fn classic_bpf() {
             format!("{}{{ 0x6, 0, 0, zz }},\n", " ".repeat(100_000)).into(),
             Want::Refused(Some("udf::cbpf")),
         ),
-        (
-            "300,000 open braces",
-            "{".repeat(300_000).into(),
-            Want::Refused(Some("udf::cbpf")),
-        ),
+        ("300,000 open braces", "{".repeat(300_000).into(), Want::Refused(Some("udf::cbpf"))),
         (
             "raw: 100,000 records",
             [6u8, 0, 0, 0, 0, 0, 4, 0].repeat(100_000),
             Want::Refused(Some("udf::cbpf")),
         ),
-        (
-            "raw: an odd length",
-            vec![0x5a; 1_000_001],
-            Want::Refused(Some("udf::cbpf")),
-        ),
+        ("raw: an odd length", vec![0x5a; 1_000_001], Want::Refused(Some("udf::cbpf"))),
         (
             "raw: unknown opcodes",
             [0xff, 0xff, 0, 0, 0, 0, 0, 0].repeat(1_000),
@@ -477,11 +426,7 @@ fn classic_bpf() {
         .enumerate()
         .map(|(i, (name, bytes, want))| {
             let f = write(&d, &format!("c{i}.bpf"), bytes);
-            (
-                format!("cbpf: {name}"),
-                args(&["filter", "--cbpf", &f, "--read", &cap]),
-                want,
-            )
+            (format!("cbpf: {name}"), args(&["filter", "--cbpf", &f, "--read", &cap]), want)
         })
         .collect();
     suite("cbpf", cases);
@@ -491,16 +436,8 @@ fn classic_bpf() {
 fn assembler_text() {
     let d = dir("asm");
     let files: Vec<(&str, String, Want)> = vec![
-        (
-            "a million bad lines",
-            "bogus\n".repeat(1_000_000),
-            Want::Refused(Some("1000000 errors")),
-        ),
-        (
-            "a million instructions",
-            format!("{}exit\n", "mov %r0, 1\n".repeat(1_000_000)),
-            Want::Ok,
-        ),
+        ("a million bad lines", "bogus\n".repeat(1_000_000), Want::Refused(Some("1000000 errors"))),
+        ("a million instructions", format!("{}exit\n", "mov %r0, 1\n".repeat(1_000_000)), Want::Ok),
         (
             "a 5 MB number",
             format!("mov %r0, {}\nexit\n", "1".repeat(5_000_000)),
@@ -534,11 +471,7 @@ fn assembler_text() {
             format!("{}mov %r0, zz\nexit\n", " ".repeat(100_000)),
             Want::Refused(Some("udf::asm")),
         ),
-        (
-            "nothing but comments",
-            "# x\n".repeat(100_000),
-            Want::Refused(Some("udf::asm")),
-        ),
+        ("nothing but comments", "# x\n".repeat(100_000), Want::Refused(Some("udf::asm"))),
     ];
     let cases = files
         .into_iter()
@@ -546,11 +479,7 @@ fn assembler_text() {
         .map(|(i, (name, text, want))| {
             let f = write(&d, &format!("a{i}.s"), text);
             let out = d.join(format!("a{i}.bin"));
-            (
-                format!("asm: {name}"),
-                args(&["asm", &f, "-o", out.to_str().expect("utf-8")]),
-                want,
-            )
+            (format!("asm: {name}"), args(&["asm", &f, "-o", out.to_str().expect("utf-8")]), want)
         })
         .collect();
     suite("asm", cases);
@@ -567,11 +496,7 @@ fn asm_reports_every_error() {
     );
     let o = run(&d, &args(&["asm", &f])).expect("runs");
     assert_eq!(o.status, Some(1), "{}", o.stderr);
-    let at = |s: &str| {
-        o.stderr
-            .find(s)
-            .unwrap_or_else(|| panic!("{s}: {}", o.stderr))
-    };
+    let at = |s: &str| o.stderr.find(s).unwrap_or_else(|| panic!("{s}: {}", o.stderr));
     let order = [
         at("bad.s:2:1: invalid mnemonic `foo`"),
         at("bad.s:3:10: invalid register `%r11`"),
@@ -584,10 +509,7 @@ fn asm_reports_every_error() {
     let o = run(&d, &args(&["--json", "asm", &f])).expect("runs");
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON document");
     let errors = v["errors"].as_array().expect("errors");
-    let lines: Vec<_> = errors
-        .iter()
-        .map(|e| (e["line"].as_u64(), e["col"].as_u64()))
-        .collect();
+    let lines: Vec<_> = errors.iter().map(|e| (e["line"].as_u64(), e["col"].as_u64())).collect();
     assert_eq!(
         lines,
         [
@@ -609,11 +531,7 @@ fn prevail_yaml() {
         |code: &str| format!("---\ntest-case: t\npre: []\ncode:\n  <start>: |\n{code}post: []\n");
     let mut laughs = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n".to_string();
     for i in 1..10 {
-        let _ = writeln!(
-            laughs,
-            "a{i}: &a{i} [{}]",
-            vec![format!("*a{}", i - 1); 10].join(", ")
-        );
+        let _ = writeln!(laughs, "a{i}: &a{i} [{}]", vec![format!("*a{}", i - 1); 10].join(", "));
     }
     let files: Vec<(&str, String, Want)> = vec![
         ("a control", case("    r0 = 0\n    exit\n"), Want::Ok),
@@ -645,18 +563,10 @@ fn prevail_yaml() {
         ),
         (
             "100,000 parentheses in code",
-            case(&format!(
-                "    r0 = {}1{}\n    exit\n",
-                "(".repeat(100_000),
-                ")".repeat(100_000)
-            )),
+            case(&format!("    r0 = {}1{}\n    exit\n", "(".repeat(100_000), ")".repeat(100_000))),
             Want::Either,
         ),
-        (
-            "20,000 documents",
-            case("    r0 = 0\n    exit\n").repeat(20_000),
-            Want::Ok,
-        ),
+        ("20,000 documents", case("    r0 = 0\n    exit\n").repeat(20_000), Want::Ok),
     ];
     let cases = files
         .into_iter()
@@ -718,28 +628,18 @@ fn elf_objects() {
     extended.extend(section(0, 0, 0, 0xffff_ffff));
     let files: Vec<(&str, Vec<u8>)> = vec![
         ("a truncated header", elf_header(64, 3, 0)[..40].to_vec()),
-        (
-            "65,535 sections claimed, none there",
-            elf_header(64, 0xffff, 0),
-        ),
+        ("65,535 sections claimed, none there", elf_header(64, 0xffff, 0)),
         ("65,280 empty sections", nulls),
         ("60,000 code sections", progbits),
         ("2^32 - 1 sections (extended numbering)", extended),
-        (
-            "section headers at 2^64 - 64",
-            elf_header(u64::MAX - 63, 100, 0),
-        ),
+        ("section headers at 2^64 - 64", elf_header(u64::MAX - 63, 100, 0)),
     ];
     let cases = files
         .into_iter()
         .enumerate()
         .map(|(i, (name, bytes))| {
             let f = write(&d, &format!("e{i}.o"), bytes);
-            (
-                format!("elf: {name}"),
-                args(&["verify", &f]),
-                Want::Refused(Some("udf::elf")),
-            )
+            (format!("elf: {name}"), args(&["verify", &f]), Want::Refused(Some("udf::elf")))
         })
         .collect();
     suite("elf", cases);
@@ -770,21 +670,9 @@ fn raw_bytecode() {
     let files: Vec<(&str, Vec<u8>, Want)> = vec![
         ("a control", [mov.clone(), exit.clone()].concat(), Want::Ok),
         ("7 bytes", vec![0; 7], Want::Refused(Some("udf::decode"))),
-        (
-            "an odd length",
-            vec![0xb7; 1_000_001],
-            Want::Refused(Some("udf::decode")),
-        ),
-        (
-            "a million movs",
-            million(&mov),
-            Want::Refused(Some("udf::verify::budget")),
-        ),
-        (
-            "a million ja +0",
-            million(&insn(0x05, 0, 0, 0)),
-            Want::Refused(Some("udf::verify")),
-        ),
+        ("an odd length", vec![0xb7; 1_000_001], Want::Refused(Some("udf::decode"))),
+        ("a million movs", million(&mov), Want::Refused(Some("udf::verify::budget"))),
+        ("a million ja +0", million(&insn(0x05, 0, 0, 0)), Want::Refused(Some("udf::verify"))),
         (
             "a million ja +32767",
             million(&insn(0x05, 0, i16::MAX, 0)),
@@ -795,11 +683,7 @@ fn raw_bytecode() {
             [insn(0x05, 0, -1, 0), exit.clone()].concat(),
             Want::Refused(Some("udf::verify")),
         ),
-        (
-            "half an lddw",
-            insn(0x18, 0, 0, 0),
-            Want::Refused(Some("udf::decode")),
-        ),
+        ("half an lddw", insn(0x18, 0, 0, 0), Want::Refused(Some("udf::decode"))),
         ("500,000 branches", branches, Want::Either),
     ];
     let cases = files
@@ -807,11 +691,7 @@ fn raw_bytecode() {
         .enumerate()
         .map(|(i, (name, bytes, want))| {
             let f = write(&d, &format!("b{i}.bin"), bytes);
-            (
-                format!("bin: {name}"),
-                args(&["verify", "--type", "filter", &f]),
-                want,
-            )
+            (format!("bin: {name}"), args(&["verify", "--type", "filter", &f]), want)
         })
         .collect();
     suite("bin", cases);

@@ -43,33 +43,13 @@ fn package_then_load_prints_as_run() {
         "r0 = 0\nextent 100 1 0\nextent 101 1 0\nextent 200 1 1\nextent 500 1 4\n"
     );
 
-    let o = udf(&[
-        "kernel",
-        "load",
-        s(&pkg),
-        "--key",
-        s(&key),
-        "--input",
-        s(&input),
-    ]);
+    let o = udf(&["kernel", "load", s(&pkg), "--key", s(&key), "--input", s(&input)]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(String::from_utf8_lossy(&o.stdout), expected);
-    let how = if cfg!(target_arch = "x86_64") {
-        "native"
-    } else {
-        "interpreted"
-    };
+    let how = if cfg!(target_arch = "x86_64") { "native" } else { "interpreted" };
     assert!(stderr(&o).contains(how), "{}", stderr(&o));
 
-    let o = udf(&[
-        "kernel",
-        "load",
-        s(&pkg),
-        "--key",
-        s(&wrong),
-        "--input",
-        s(&input),
-    ]);
+    let o = udf(&["kernel", "load", s(&pkg), "--key", s(&wrong), "--input", s(&input)]);
     assert_eq!(o.status.code(), Some(1));
     assert!(o.stdout.is_empty());
     assert!(stderr(&o).contains("tag"), "{}", stderr(&o));
@@ -86,11 +66,7 @@ fn package_then_load_prints_as_run() {
     let o = udf(&["kernel", "load", s(&plain), "--input", s(&input)]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(String::from_utf8_lossy(&o.stdout), expected);
-    assert!(
-        stderr(&o).contains("the package has no native code"),
-        "{}",
-        stderr(&o)
-    );
+    assert!(stderr(&o).contains("the package has no native code"), "{}", stderr(&o));
 
     // One byte changed: refused.
     let mut bytes = std::fs::read(&pkg).expect("read");
@@ -98,15 +74,7 @@ fn package_then_load_prints_as_run() {
     bytes[mid] ^= 0x40;
     let bad = tmp("bad.pkg");
     std::fs::write(&bad, &bytes).expect("write");
-    let o = udf(&[
-        "kernel",
-        "load",
-        s(&bad),
-        "--key",
-        s(&key),
-        "--input",
-        s(&input),
-    ]);
+    let o = udf(&["kernel", "load", s(&bad), "--key", s(&key), "--input", s(&input)]);
     assert_eq!(o.status.code(), Some(1));
 
     // An empty key file is a usage error.
@@ -172,9 +140,5 @@ fn require_tag_refuses_packages_without_a_tag() {
     assert!(stderr(&o).contains("tag"), "{}", stderr(&o));
     let o = load(&signed, None, false);
     assert_eq!(o.status.code(), Some(1));
-    assert!(
-        !stderr(&o).contains("udf::kernel::untagged"),
-        "{}",
-        stderr(&o)
-    );
+    assert!(!stderr(&o).contains("udf::kernel::untagged"), "{}", stderr(&o));
 }

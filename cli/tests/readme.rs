@@ -61,11 +61,7 @@ fn split(line: &str) -> (Vec<(String, bool)>, String, String) {
                 quoted = false;
             }
             '#' if !started => {
-                return (
-                    words,
-                    line[..i].trim_end().to_string(),
-                    line[i + 1..].trim().to_string(),
-                );
+                return (words, line[..i].trim_end().to_string(), line[i + 1..].trim().to_string());
             }
             c => {
                 started = true;
@@ -94,12 +90,7 @@ fn lines() -> Vec<Line> {
         }
         let (words, text, comment) = split(l.trim_start());
         assert!(!words.is_empty(), "README.md:{}: an empty command", i + 1);
-        out.push(Line {
-            at: i + 1,
-            text,
-            words,
-            comment,
-        });
+        out.push(Line { at: i + 1, text, words, comment });
     }
     out
 }
@@ -128,14 +119,8 @@ const UDF_VALUE_OPTS: &[&str] = &[
     "--pcap",
     "--netmask",
 ];
-const UDF_FLAGS: &[&str] = &[
-    "--json",
-    "--harden",
-    "--expect-failure",
-    "--require-tag",
-    "-v",
-    "--verbose",
-];
+const UDF_FLAGS: &[&str] =
+    &["--json", "--harden", "--expect-failure", "--require-tag", "-v", "--verbose"];
 
 /// The paths `l` reads and writes; panics on a program or an option this test does not know.
 fn paths(l: &Line) -> Paths {
@@ -147,8 +132,7 @@ fn paths(l: &Line) -> Paths {
     let mut it = w.iter().skip(1);
     while let Some(&a) = it.next() {
         if a == ">" {
-            p.outputs
-                .push(it.next().expect("a file after >").to_string());
+            p.outputs.push(it.next().expect("a file after >").to_string());
         } else {
             args.push(a);
         }
@@ -162,11 +146,8 @@ fn paths(l: &Line) -> Paths {
                 it.next();
             }
             while let Some(a) = it.next() {
-                let mut value = || {
-                    it.next()
-                        .unwrap_or_else(|| panic!("{here}: {a} takes a value"))
-                        .to_string()
-                };
+                let mut value =
+                    || it.next().unwrap_or_else(|| panic!("{here}: {a} takes a value")).to_string();
                 if UDF_PATH_OPTS.contains(&a) {
                     p.inputs.push(value());
                 } else if UDF_OUTPUT_OPTS.contains(&a) {
@@ -230,10 +211,7 @@ fn paths(l: &Line) -> Paths {
         }
         "cargo" => {
             // `cargo run ... -- demo`: no paths.
-            assert!(
-                it.all(|a| !a.contains('/')),
-                "{here}: a path in a cargo line"
-            );
+            assert!(it.all(|a| !a.contains('/')), "{here}: a path in a cargo line");
         }
         prog if prog.starts_with("./") => p.inputs.push(prog.to_string()),
         prog => panic!("{here}: the README runs `{prog}`: teach this test its arguments"),
@@ -251,9 +229,7 @@ fn every_path_in_the_readme_exists_or_is_made_earlier() {
         let p = paths(l);
         for input in &p.inputs {
             let by_earlier = made.contains(input)
-                || made
-                    .iter()
-                    .any(|m| m.ends_with('/') && input.starts_with(m.as_str()));
+                || made.iter().any(|m| m.ends_with('/') && input.starts_with(m.as_str()));
             let exists = if Path::new(input).is_absolute() {
                 Path::new(input).exists()
             } else {
@@ -272,13 +248,7 @@ fn every_path_in_the_readme_exists_or_is_made_earlier() {
     }
     assert!(checked > 40, "only {checked} paths checked");
     // The files the examples make are made.
-    for f in [
-        "kernel.key",
-        "inode.pkg",
-        "fs.img",
-        "filter_http.bin",
-        "out/",
-    ] {
+    for f in ["kernel.key", "inode.pkg", "fs.img", "filter_http.bin", "out/"] {
         assert!(made.contains(f), "no README command makes {f}");
     }
 }
@@ -288,11 +258,7 @@ fn runs(l: &Line, p: &Paths) -> bool {
     let w0 = l.words[0].0.as_str();
     w0 != "cargo"
         && !w0.starts_with("./")
-        && !p
-            .inputs
-            .iter()
-            .chain(&p.outputs)
-            .any(|x| x.starts_with("../shared"))
+        && !p.inputs.iter().chain(&p.outputs).any(|x| x.starts_with("../shared"))
 }
 
 #[test]
@@ -328,19 +294,10 @@ fn the_readme_commands_run_as_documented() {
             (l.words[0].0 == "udf" && l.words[1].0 == "xn").then(|| dir.join(&l.words[3].0));
         let before = image.as_ref().and_then(|i| std::fs::read(i).ok());
         let o = sh(&l.text);
-        let out = format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
+        let out =
+            format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
         let want = if refused { 1 } else { 0 };
-        assert_eq!(
-            o.status.code(),
-            Some(want),
-            "README.md:{}: `{}`:\n{out}",
-            l.at,
-            l.text
-        );
+        assert_eq!(o.status.code(), Some(want), "README.md:{}: `{}`:\n{out}", l.at, l.text);
         // A refusal's comment quotes what the command prints.
         if refused {
             let after = l.comment.split("(exit 1)").nth(1).unwrap_or("");
@@ -380,9 +337,6 @@ fn the_readme_commands_run_as_documented() {
         }
     }
     assert!(ran > 25, "only {ran} commands ran");
-    assert!(
-        xn_checked >= 4,
-        "the README's XN example has {xn_checked} alloc/free lines"
-    );
+    assert!(xn_checked >= 4, "the README's XN example has {xn_checked} alloc/free lines");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -14,11 +14,7 @@ use udf_kernel_glue::MemDevice;
 use udf_kernel_glue::ext::{ExtFs, Flavor};
 
 fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
 /// A fresh 8 MiB ext2 image (1 KiB blocks) of `corpus/inputs`, in its own directory.
@@ -33,13 +29,7 @@ fn image(tag: &str) -> PathBuf {
         .arg(&inputs)
         .arg(&img)
         .arg("8M")
-        .env(
-            "PATH",
-            format!(
-                "{}:/sbin:/usr/sbin",
-                std::env::var("PATH").unwrap_or_default()
-            ),
-        )
+        .env("PATH", format!("{}:/sbin:/usr/sbin", std::env::var("PATH").unwrap_or_default()))
         .output()
         .expect("mke2fs runs (e2fsprogs)");
     assert!(o.status.success(), "mke2fs: {}", text(&o));
@@ -72,19 +62,13 @@ fn freeing_an_empty_slot_says_so_exits_1_and_writes_nothing() {
     let o = udf(&xn_slot("free", &img, "12", "5", &[]));
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let t = text(&o);
-    assert!(
-        t.contains("inode 12 slot 5 is empty: nothing to free"),
-        "{t}"
-    );
+    assert!(t.contains("inode 12 slot 5 is empty: nothing to free"), "{t}");
     assert!(!t.contains("block 0"), "{t}");
     let o = udf(&xn_slot("free", &img, "12", "5", &["--json"]));
     assert_eq!(o.status.code(), Some(1));
     let v: Value = serde_json::from_slice(&o.stdout).expect("JSON");
     assert_eq!(v["errors"][0]["code"], "udf::xn::empty-slot", "{v}");
-    assert!(
-        std::fs::read(&img).expect("read") == before,
-        "the image changed"
-    );
+    assert!(std::fs::read(&img).expect("read") == before, "the image changed");
 }
 
 #[test]

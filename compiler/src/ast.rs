@@ -315,10 +315,7 @@ impl BinOp {
     }
     /// Comparison operators give `bool`.
     pub fn is_compare(self) -> bool {
-        matches!(
-            self,
-            BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge
-        )
+        matches!(self, BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge)
     }
 }
 
@@ -461,13 +458,7 @@ impl Printer {
 
     fn stmt(&mut self, s: &Stmt) {
         match s {
-            Stmt::Let {
-                mutable,
-                name,
-                ty: t,
-                value,
-                ..
-            } => {
+            Stmt::Let { mutable, name, ty: t, value, .. } => {
                 let mut s = format!("let {}{}", if *mutable { "mut " } else { "" }, name.name);
                 if let Some(t) = t {
                     let _ = write!(s, ": {}", ty(t));
@@ -475,29 +466,16 @@ impl Printer {
                 let _ = write!(s, " = {};", expr_at(value, self.indent));
                 self.line(&s);
             }
-            Stmt::Assign {
-                target, op, value, ..
-            } => {
+            Stmt::Assign { target, op, value, .. } => {
                 let op = op.map_or(String::new(), |o| o.symbol().to_string());
                 let s = format!("{} {op}= {};", target.name, expr_at(value, self.indent));
                 self.line(&s);
             }
             Stmt::Expr { expr: e, semi } => {
-                let s = format!(
-                    "{}{}",
-                    expr_at(e, self.indent),
-                    if *semi { ";" } else { "" }
-                );
+                let s = format!("{}{}", expr_at(e, self.indent), if *semi { ";" } else { "" });
                 self.line(&s);
             }
-            Stmt::For {
-                var,
-                start,
-                end,
-                max,
-                body,
-                ..
-            } => {
+            Stmt::For { var, start, end, max, body, .. } => {
                 let mut h = format!("for {} in {}..{}", var.name, expr(start), expr(end));
                 if let Some(m) = max {
                     let _ = write!(h, " max {}", expr(m));
@@ -526,10 +504,7 @@ fn order(o: Order) -> &'static str {
 }
 
 fn params(ps: &[Param]) -> String {
-    ps.iter()
-        .map(|p| format!("{}: {}", p.name.name, ty(&p.ty)))
-        .collect::<Vec<_>>()
-        .join(", ")
+    ps.iter().map(|p| format!("{}: {}", p.name.name, ty(&p.ty))).collect::<Vec<_>>().join(", ")
 }
 
 fn ty(t: &TypeExpr) -> String {
@@ -553,20 +528,14 @@ fn expr_at(e: &Expr, indent: usize) -> String {
         ExprKind::Index(b, i) => format!("{}[{}]", expr_at(b, indent), expr_at(i, indent)),
         ExprKind::Unary(UnOp::Neg, x) => format!("-{}", expr_at(x, indent)),
         ExprKind::Unary(UnOp::Not, x) => format!("!{}", expr_at(x, indent)),
-        ExprKind::Binary(op, a, b) => format!(
-            "{} {} {}",
-            expr_at(a, indent),
-            op.symbol(),
-            expr_at(b, indent)
-        ),
+        ExprKind::Binary(op, a, b) => {
+            format!("{} {} {}", expr_at(a, indent), op.symbol(), expr_at(b, indent))
+        }
         ExprKind::Cast(x, t) => format!("{} as {}", expr_at(x, indent), ty(t)),
         ExprKind::Call(f, args) => format!(
             "{}({})",
             f.name,
-            args.iter()
-                .map(|a| expr_at(a, indent))
-                .collect::<Vec<_>>()
-                .join(", ")
+            args.iter().map(|a| expr_at(a, indent)).collect::<Vec<_>>().join(", ")
         ),
         ExprKind::Paren(x) => format!("({})", expr_at(x, indent)),
         ExprKind::If(c, then, els) => {
@@ -581,10 +550,7 @@ fn expr_at(e: &Expr, indent: usize) -> String {
 }
 
 fn block_text(b: &Block, indent: usize) -> String {
-    let mut p = Printer {
-        out: String::new(),
-        indent: indent + 1,
-    };
+    let mut p = Printer { out: String::new(), indent: indent + 1 };
     for s in &b.stmts {
         p.stmt(s);
     }

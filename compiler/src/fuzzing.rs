@@ -29,16 +29,9 @@ pub fn elf_reader(data: &[u8]) {
 }
 
 fn check(c: &elf::CProgram) {
-    assert_eq!(
-        c.lines.len(),
-        c.prog.len(),
-        "one line entry per instruction"
-    );
+    assert_eq!(c.lines.len(), c.prog.len(), "one line entry per instruction");
     assert!(!c.functions.is_empty() && c.functions[0].index == 0);
-    assert!(
-        c.functions.windows(2).all(|w| w[0].index < w[1].index),
-        "functions in program order"
-    );
+    assert!(c.functions.windows(2).all(|w| w[0].index < w[1].index), "functions in program order");
     for i in 0..c.prog.len() {
         assert!(c.origin(i).is_some(), "instruction {i} has an origin");
     }

@@ -77,10 +77,7 @@ impl ScalarType {
         self.bits().div_ceil(8)
     }
     pub fn signed(self) -> bool {
-        matches!(
-            self,
-            ScalarType::I8 | ScalarType::I16 | ScalarType::I32 | ScalarType::I64
-        )
+        matches!(self, ScalarType::I8 | ScalarType::I16 | ScalarType::I32 | ScalarType::I64)
     }
     pub fn is_int(self) -> bool {
         self != ScalarType::Bool
@@ -242,11 +239,7 @@ pub fn apply(op: BinOp, t: ScalarType, a: u64, b: u64) -> u64 {
         BinOp::AndAnd => (a != 0 && b != 0) as u64,
         BinOp::OrOr => (a != 0 || b != 0) as u64,
     };
-    if op.is_compare() || matches!(op, BinOp::AndAnd | BinOp::OrOr) {
-        r
-    } else {
-        t.normalize(r)
-    }
+    if op.is_compare() || matches!(op, BinOp::AndAnd | BinOp::OrOr) { r } else { t.normalize(r) }
 }
 
 impl ConstEval<'_, '_> {
@@ -340,11 +333,9 @@ impl ConstEval<'_, '_> {
             };
         }
         let Some(def) = self.defs.get(name).copied() else {
-            return Err(
-                Diagnostic::new("udf::name::unknown", format!("no constant `{name}`"))
-                    .label(span, "not defined")
-                    .help("constants are declared with `const NAME: TYPE = VALUE;`"),
-            );
+            return Err(Diagnostic::new("udf::name::unknown", format!("no constant `{name}`"))
+                .label(span, "not defined")
+                .help("constants are declared with `const NAME: TYPE = VALUE;`"));
         };
         if self.active.iter().any(|a| a == name) {
             return Err(Diagnostic::new(
@@ -366,10 +357,8 @@ impl ConstEval<'_, '_> {
             _ => None,
         };
         let Some(ty) = ty else {
-            return Err(
-                Diagnostic::new("udf::type::mismatch", "a constant has a scalar type")
-                    .label(def.ty.span(), "not a scalar type"),
-            );
+            return Err(Diagnostic::new("udf::type::mismatch", "a constant has a scalar type")
+                .label(def.ty.span(), "not a scalar type"));
         };
         let (t, v) = self.eval(&def.value)?;
         match t {
@@ -459,40 +448,18 @@ pub fn collect<'a>(file: &'a File, diags: &mut Vec<Diagnostic>) -> Items<'a> {
     }
     let mut done = BTreeMap::new();
     for (name, def) in &const_defs {
-        let mut ev = ConstEval {
-            defs: &const_defs,
-            done: &mut done,
-            active: Vec::new(),
-            depth: 0,
-        };
+        let mut ev = ConstEval { defs: &const_defs, done: &mut done, active: Vec::new(), depth: 0 };
         if let Err(d) = ev.constant(name, def.name.span) {
             diags.push(d);
         }
     }
-    let layout_index: BTreeMap<String, usize> = layout_defs
-        .iter()
-        .enumerate()
-        .map(|(i, l)| (l.name.name.clone(), i))
-        .collect();
-    let mut ev = ConstEval {
-        defs: &const_defs,
-        done: &mut done,
-        active: Vec::new(),
-        depth: 0,
-    };
+    let layout_index: BTreeMap<String, usize> =
+        layout_defs.iter().enumerate().map(|(i, l)| (l.name.name.clone(), i)).collect();
+    let mut ev = ConstEval { defs: &const_defs, done: &mut done, active: Vec::new(), depth: 0 };
     let layouts = lay_out(&layout_defs, &layout_index, &mut ev, diags);
-    let consts = done
-        .into_iter()
-        .filter_map(|(k, v)| v.map(|v| (k, v)))
-        .collect();
+    let consts = done.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect();
     let emitting = emitting_fns(&fns, diags);
-    Items {
-        consts,
-        layouts,
-        layout_index,
-        fns,
-        emitting,
-    }
+    Items { consts, layouts, layout_index, fns, emitting }
 }
 
 /// Lays out every layout: sizes first (nested layouts need them), in dependency order,
@@ -519,11 +486,7 @@ fn lay_out(
         .into_iter()
         .enumerate()
         .map(|(i, l)| {
-            l.unwrap_or(Layout {
-                name: defs[i].name.name.clone(),
-                size: 0,
-                fields: Vec::new(),
-            })
+            l.unwrap_or(Layout { name: defs[i].name.name.clone(), size: 0, fields: Vec::new() })
         })
         .collect()
 }
@@ -653,11 +616,7 @@ impl LayoutPass<'_, '_, '_, '_> {
         };
         self.active.pop();
         self.sizes[i] = Some(size);
-        self.out[i] = Some(Layout {
-            name: def.name.name.clone(),
-            size,
-            fields,
-        });
+        self.out[i] = Some(Layout { name: def.name.name.clone(), size, fields });
         size
     }
 
@@ -730,13 +689,7 @@ fn calls_in(stmts: &[Stmt], tail: Option<&Expr>, out: &mut Vec<(String, Span)>) 
         match s {
             Stmt::Let { value, .. } | Stmt::Assign { value, .. } => expr(value, out),
             Stmt::Expr { expr: e, .. } => expr(e, out),
-            Stmt::For {
-                start,
-                end,
-                max,
-                body,
-                ..
-            } => {
+            Stmt::For { start, end, max, body, .. } => {
                 expr(start, out);
                 expr(end, out);
                 if let Some(m) = max {

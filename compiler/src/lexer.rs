@@ -291,9 +291,6 @@ fn spelling(variant: &str) -> Option<&'static str> {
 pub fn tokens(src: &str) -> impl Iterator<Item = Result<(usize, Tok<'_>, usize), LexError>> {
     Tok::lexer(src).spanned().map(|(t, r)| match t {
         Ok(t) => Ok((r.start, t, r.end)),
-        Err(kind) => Err(LexError {
-            kind,
-            span: Span::new(r.start, r.end),
-        }),
+        Err(kind) => Err(LexError { kind, span: Span::new(r.start, r.end) }),
     })
 }

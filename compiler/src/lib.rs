@@ -101,10 +101,7 @@ pub fn compile(path: &str, src: &str) -> Result<Module, Diagnostics> {
     }
     if diags.len() > limits::MAX_DIAGNOSTICS {
         let more = diags.len() - limits::MAX_DIAGNOSTICS;
-        let next = diags[limits::MAX_DIAGNOSTICS]
-            .labels
-            .first()
-            .map(|l| l.span);
+        let next = diags[limits::MAX_DIAGNOSTICS].labels.first().map(|l| l.span);
         diags.truncate(limits::MAX_DIAGNOSTICS);
         let mut d = Diagnostic::new(
             "udf::limit::errors",
@@ -119,11 +116,7 @@ pub fn compile(path: &str, src: &str) -> Result<Module, Diagnostics> {
         }
         diags.push(d);
     }
-    if diags.is_empty() {
-        Ok(Module { entries })
-    } else {
-        Err(Diagnostics::new(path, src, diags))
-    }
+    if diags.is_empty() { Ok(Module { entries }) } else { Err(Diagnostics::new(path, src, diags)) }
 }
 
 /// Reads and compiles a file.

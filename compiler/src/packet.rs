@@ -23,10 +23,7 @@ const ETHER: &[FieldSpec] = &[
     ("src", ScalarType::U8, Some(6), 6),
     ("type", ScalarType::U16, None, 12),
 ];
-const VLAN: &[FieldSpec] = &[
-    ("tci", ScalarType::U16, None, 0),
-    ("type", ScalarType::U16, None, 2),
-];
+const VLAN: &[FieldSpec] = &[("tci", ScalarType::U16, None, 0), ("type", ScalarType::U16, None, 2)];
 const ARP: &[FieldSpec] = &[
     ("htype", ScalarType::U16, None, 0),
     ("ptype", ScalarType::U16, None, 2),
@@ -94,11 +91,8 @@ pub const VIEWS: &[(&str, ViewBase, &[FieldSpec])] = &[
 ];
 
 /// Raw accessors: name and the scalar each reads (big-endian).
-pub const RAW: &[(&str, ScalarType)] = &[
-    ("u8", ScalarType::U8),
-    ("u16be", ScalarType::U16),
-    ("u32be", ScalarType::U32),
-];
+pub const RAW: &[(&str, ScalarType)] =
+    &[("u8", ScalarType::U8), ("u16be", ScalarType::U16), ("u32be", ScalarType::U32)];
 
 /// A view as a layout (big-endian fields).
 pub fn view_layout(name: &str, fields: &[FieldSpec]) -> Layout {
@@ -126,11 +120,7 @@ pub fn view_layout(name: &str, fields: &[FieldSpec]) -> Layout {
         })
         .max()
         .unwrap_or(0);
-    Layout {
-        name: format!("packet.{name}"),
-        size,
-        fields,
-    }
+    Layout { name: format!("packet.{name}"), size, fields }
 }
 
 /// The request an `acl` program is given before the object.

@@ -35,11 +35,7 @@ fn expected_text(expected: &[String]) -> String {
     match names.len() {
         0 => String::new(),
         1 => format!("; expected {}", names[0]),
-        n if n <= 6 => format!(
-            "; expected {} or {}",
-            names[..n - 1].join(", "),
-            names[n - 1]
-        ),
+        n if n <= 6 => format!("; expected {} or {}", names[..n - 1].join(", "), names[n - 1]),
         _ => format!("; expected one of {} others", names.len()),
     }
 }
@@ -52,18 +48,11 @@ fn diagnostic(src: &str, e: ParseError<usize, Tok<'_>, LexError>) -> Diagnostic 
             "udf::syntax",
             format!("unexpected end of file{}", expected_text(&expected)),
         )
-        .label(
-            Span::new(location.min(src.len()), location.min(src.len())),
-            "the file ends here",
-        ),
-        ParseError::UnrecognizedToken {
-            token: (l, t, r),
-            expected,
-        } => Diagnostic::new(
-            "udf::syntax",
-            format!("unexpected {t}{}", expected_text(&expected)),
-        )
-        .label(Span::new(l, r), "unexpected"),
+        .label(Span::new(location.min(src.len()), location.min(src.len())), "the file ends here"),
+        ParseError::UnrecognizedToken { token: (l, t, r), expected } => {
+            Diagnostic::new("udf::syntax", format!("unexpected {t}{}", expected_text(&expected)))
+                .label(Span::new(l, r), "unexpected")
+        }
         ParseError::ExtraToken { token: (l, t, r) } => {
             Diagnostic::new("udf::syntax", format!("unexpected {t}"))
                 .label(Span::new(l, r), "extra")
@@ -235,12 +224,7 @@ fn nesting(toks: &[(usize, Tok<'_>, usize)]) -> Result<(), Diagnostic> {
                 if open == b'[' && top.after_as {
                     top.after_as = false;
                 }
-                stack.push(Level {
-                    open,
-                    postfix,
-                    outer,
-                    ..Level::default()
-                });
+                stack.push(Level { open, postfix, outer, ..Level::default() });
             }
             Tok::RParen | Tok::RBracket | Tok::RBrace => {
                 if stack.len() > 1 {

@@ -34,15 +34,9 @@ pub fn run_program(
     let compiled = udf_runtime::prepare(prog, checks).expect("pre-run checks");
     let mut emit = EmitHelpers::new(emits);
     let mut none = NoHelpers;
-    let helpers: &mut dyn udf_runtime::Helpers = if ty == ProgramType::Owns {
-        &mut emit
-    } else {
-        &mut none
-    };
-    let opts = RunOptions {
-        budget,
-        r3: input.len() as u64,
-    };
+    let helpers: &mut dyn udf_runtime::Helpers =
+        if ty == ProgramType::Owns { &mut emit } else { &mut none };
+    let opts = RunOptions { budget, r3: input.len() as u64 };
     let out = Vm::new()
         .run(&compiled, Context::ReadOnly(input), helpers, &opts)
         .expect("a verified program does not fault");

@@ -37,14 +37,7 @@ fn build(clang: &str, name: &str, src: &str, cpu: u8) -> (Vec<u8>, PathBuf) {
     let o = dir.join(format!("{name}.v{cpu}.o"));
     std::fs::write(&c, src).unwrap();
     let out = Command::new(clang)
-        .args([
-            "-target",
-            "bpf",
-            "-O2",
-            "-g",
-            &format!("-mcpu=v{cpu}"),
-            "-c",
-        ])
+        .args(["-target", "bpf", "-O2", "-g", &format!("-mcpu=v{cpu}"), "-c"])
         .arg(&c)
         .arg("-o")
         .arg(&o)
@@ -138,11 +131,7 @@ fn filter_with_subprograms_links_verifies_and_runs_at_every_cpu_version() {
         assert_eq!(c.ty, Some(ProgramType::Filter));
         assert_eq!(c.ctx_size, None, "a byte pointer has no object size");
         let names: Vec<&str> = c.functions.iter().map(|f| f.name.as_str()).collect();
-        assert_eq!(
-            names,
-            ["web", "port", "byte_at"],
-            "v{cpu}: linked in call order"
-        );
+        assert_eq!(names, ["web", "port", "byte_at"], "v{cpu}: linked in call order");
         assert_eq!(c.functions[0].index, 0);
         assert!(c.functions[1].section == ".text" && c.functions[2].section == ".text");
         // every call lands on the first instruction of a linked function
@@ -150,17 +139,11 @@ fn filter_with_subprograms_links_verifies_and_runs_at_every_cpu_version() {
         for (pc, insn) in c.prog.iter() {
             if let Insn::CallLocal { .. } = insn {
                 let t = c.prog.branch_target(pc).unwrap();
-                assert!(
-                    starts[1..].contains(&t),
-                    "v{cpu}: call at {pc} lands on {t}"
-                );
+                assert!(starts[1..].contains(&t), "v{cpu}: call at {pc} lands on {t}");
             }
         }
         assert_eq!(c.lines.len(), c.prog.len());
-        assert!(
-            c.lines.iter().all(Option::is_some),
-            "v{cpu}: every line known"
-        );
+        assert!(c.lines.iter().all(Option::is_some), "v{cpu}: every line known");
         verify_filter(&c, cpu);
         let mut pkt = vec![0u8; 60];
         pkt[36] = 0x01;
@@ -168,11 +151,7 @@ fn filter_with_subprograms_links_verifies_and_runs_at_every_cpu_version() {
         assert_eq!(run(&c, ProgramType::Filter, &pkt).0, 60, "v{cpu}: port 443");
         pkt[37] = 0xbc;
         assert_eq!(run(&c, ProgramType::Filter, &pkt).0, 0, "v{cpu}: port 444");
-        assert_eq!(
-            run(&c, ProgramType::Filter, &pkt[..30]).0,
-            0,
-            "v{cpu}: short"
-        );
+        assert_eq!(run(&c, ProgramType::Filter, &pkt[..30]).0, 0, "v{cpu}: short");
     }
 }
 
@@ -194,10 +173,7 @@ fn line_info_follows_the_linked_layout() {
             );
             // the function the instruction is in spans this line
             let (f, _) = c.origin(i).unwrap();
-            let decl = src_lines
-                .iter()
-                .position(|s| s.contains(&format!("{}(", f.name)))
-                .unwrap();
+            let decl = src_lines.iter().position(|s| s.contains(&format!("{}(", f.name))).unwrap();
             assert!(
                 l.line as usize > decl,
                 "v{cpu}: instruction {i} of {} on line {}",
@@ -255,10 +231,7 @@ fn a_rejection_maps_to_its_c_line() {
         let l = c.lines[e.index].as_ref().expect("a line");
         assert_eq!(l.line, 5, "v{cpu}");
         assert!(l.col > 0);
-        assert_eq!(
-            l.text.as_deref().map(str::trim),
-            Some("return pkt[len + 3];")
-        );
+        assert_eq!(l.text.as_deref().map(str::trim), Some("return pkt[len + 3];"));
     }
 }
 
@@ -324,19 +297,10 @@ fn refusals_name_the_section_instruction_symbol_and_line() {
             let src_line = REFUSED.lines().nth(line.line as usize - 1).unwrap();
             assert!(src_line.contains(sym), "v{cpu} {entry}: line {src_line}");
             let msg = e.to_string();
-            assert!(
-                msg.contains(sym) && msg.contains("section `filter`"),
-                "{msg}"
-            );
+            assert!(msg.contains(sym) && msg.contains("section `filter`"), "{msg}");
         }
         let e = err("use_helper");
-        assert_eq!(
-            *e.kind,
-            ElfErrorKind::Helper {
-                id: 7,
-                ty: ProgramType::Filter
-            }
-        );
+        assert_eq!(*e.kind, ElfErrorKind::Helper { id: 7, ty: ProgramType::Filter });
         assert!(e.line.is_some() && e.offset.is_some());
         let e = err("emits");
         assert!(matches!(*e.kind, ElfErrorKind::Helper { id: 1, .. }), "{e}");
@@ -358,9 +322,7 @@ fn kfunc_calls_and_pseudo_loads_are_refused() {
     let (bytes, _) = build(clang, "owns", OWNS, 2);
     let c = elf::load(&bytes, None).unwrap();
     let code = section_range(&bytes, "owns");
-    let call = (0..c.prog.slot_count())
-        .find(|&s| bytes[code.start + 8 * s] == 0x85)
-        .unwrap();
+    let call = (0..c.prog.slot_count()).find(|&s| bytes[code.start + 8 * s] == 0x85).unwrap();
     let mut k = bytes.clone();
     k[code.start + 8 * call + 1] = 0x20;
     let e = elf::load(&k, None).unwrap_err();
@@ -465,14 +427,8 @@ fn the_fuzzing_oracle_reads_multi_function_objects() {
     let clang = clang();
     let (bytes, _) = build(clang, "refused", REFUSED, 4);
     let fs = elf::functions(&bytes).unwrap();
-    assert!(
-        fs.contains(&("use_map".to_string(), "filter".to_string())),
-        "{fs:?}"
-    );
-    assert!(
-        fs.contains(&("owns_emit".to_string(), "owns".to_string())),
-        "{fs:?}"
-    );
+    assert!(fs.contains(&("use_map".to_string(), "filter".to_string())), "{fs:?}");
+    assert!(fs.contains(&("owns_emit".to_string(), "owns".to_string())), "{fs:?}");
     udf_compiler::fuzzing::elf_reader(&bytes);
 }
 
@@ -505,11 +461,7 @@ fn global_and_static_subprograms_are_linked_once_each() {
     for cpu in 1..=4 {
         let (bytes, c) = build_and_load(clang, "shared", SHARED, cpu);
         assert_eq!(c.section, "filter/shared");
-        assert_eq!(
-            c.ty,
-            Some(ProgramType::Filter),
-            "`filter/...` names the type"
-        );
+        assert_eq!(c.ty, Some(ProgramType::Filter), "`filter/...` names the type");
         let mut names: Vec<&str> = c.functions.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(names[0], "shared");
         names.sort();
@@ -517,11 +469,7 @@ fn global_and_static_subprograms_are_linked_once_each() {
         verify_filter(&c, cpu);
         let pkt = [10u8, 20, 30, 40];
         // mid = 20 + 30; mid2 = 40 ^ 50
-        assert_eq!(
-            run(&c, ProgramType::Filter, &pkt).0,
-            50 + (40 ^ 50),
-            "v{cpu}"
-        );
+        assert_eq!(run(&c, ProgramType::Filter, &pkt).0, 50 + (40 ^ 50), "v{cpu}");
         assert_eq!(run(&c, ProgramType::Filter, &pkt[..2]).0, 20 + 20, "v{cpu}");
         // a .text function as the entry: named, and its type given by the caller
         let m = elf::load(&bytes, Some("mid")).unwrap();
@@ -548,11 +496,7 @@ fn v4_sign_extending_loads_read_and_run() {
     let clang = clang();
     for cpu in 1..=4 {
         let (_, c) = build_and_load(clang, "signed", SIGNED, cpu);
-        let sx = c
-            .prog
-            .insns()
-            .iter()
-            .any(|i| matches!(i, Insn::Load { signed: true, .. }));
+        let sx = c.prog.insns().iter().any(|i| matches!(i, Insn::Load { signed: true, .. }));
         assert_eq!(sx, cpu == 4, "v{cpu}: sign-extending loads only at v4");
         verify_filter(&c, cpu);
         assert_eq!(run(&c, ProgramType::Filter, &[0xfe, 3]).0, 2, "v{cpu}");

@@ -62,10 +62,7 @@ fn too_deep(src: String) -> Vec<Error> {
 fn refused(src: String, code: &str) -> Vec<Error> {
     let (out, took) = compile(src);
     let errs = out.expect_err("a hostile source is refused");
-    assert!(
-        errs.iter().any(|e| e.code == code),
-        "expected {code}, got {errs:#?}"
-    );
+    assert!(errs.iter().any(|e| e.code == code), "expected {code}, got {errs:#?}");
     for e in &errs {
         assert_ne!(e.code, "udf::compiler_bug", "{e:#?}");
         assert!(
@@ -112,10 +109,7 @@ fn deep_blocks_and_ifs() {
     too_deep(size_entry(&wrap("{ ", "1", " }", n)));
     too_deep(size_entry(&wrap("if x.n > 0 { ", "1", " } else { 2 }", n)));
     // `else if` chains nest too.
-    too_deep(size_entry(&format!(
-        "{}{{ 1 }}",
-        "if x.n > 0 { 1 } else ".repeat(n)
-    )));
+    too_deep(size_entry(&format!("{}{{ 1 }}", "if x.n > 0 { 1 } else ".repeat(n))));
     // Nested loops.
     too_deep(format!(
         "{INO}owns o(x: Ino) {{ {}emit(0, 1, 0);{} }}\n",
@@ -129,11 +123,7 @@ fn postfix_and_cast_chains() {
     let n = 20_000;
     too_deep(size_entry(&format!("x.n{}", " as u64".repeat(n))));
     too_deep(size_entry(&format!("x{}", ".n".repeat(n))));
-    too_deep(format!(
-        "layout L {{ a: {}u8{} @ 0 }}\n",
-        "[".repeat(n),
-        "; 1]".repeat(n)
-    ));
+    too_deep(format!("layout L {{ a: {}u8{} @ 0 }}\n", "[".repeat(n), "; 1]".repeat(n)));
 }
 
 #[test]
@@ -171,11 +161,7 @@ fn long_chains_of_items() {
     src.push_str(&format!("size s(x: Ino) -> u64 {{ h{}() }}\n", n - 1));
     let e = too_deep(src);
     // The error names the call the entry point makes.
-    assert!(
-        e.iter()
-            .any(|e| e.labels.iter().any(|l| l == &format!("h{}()", n - 1))),
-        "{e:#?}"
-    );
+    assert!(e.iter().any(|e| e.labels.iter().any(|l| l == &format!("h{}()", n - 1))), "{e:#?}");
     // With a parameter each.
     let mut src = String::from(INO);
     src.push_str("fn h0(x: u64) -> u64 { x }\n");
@@ -272,10 +258,7 @@ fn huge_values() {
             .into(),
         "udf::layout::out_of_range",
     );
-    refused(
-        size_entry("let mut t = 0; for k in 0..16777216 { t += k; } t"),
-        "udf::budget",
-    );
+    refused(size_entry("let mut t = 0; for k in 0..16777216 { t += k; } t"), "udf::budget");
     // A field at the end of the largest object, past 2^31 with an `acl`'s 16-byte request.
     refused(
         "layout Big size 2147483647 { a: u8 @ 2147483646 }\n\
@@ -299,17 +282,11 @@ fn loop_over_the_budget_is_a_user_error() {
     let e = refused(src, "udf::budget");
     assert_eq!(e.len(), 1, "{e:#?}");
     let d = &e[0];
-    assert!(
-        d.labels[0].starts_with("for k in 0..x.n max 200000"),
-        "{d:#?}"
-    );
+    assert!(d.labels[0].starts_with("for k in 0..x.n max 200000"), "{d:#?}");
     assert_eq!(d.at, "t.udf:2:18");
     assert!(d.message.contains("1000000"), "{d:#?}");
     let help = d.help.as_deref().unwrap();
-    assert!(
-        help.contains("`max`") && help.contains("DEFAULT_BUDGET"),
-        "{help}"
-    );
+    assert!(help.contains("`max`") && help.contains("DEFAULT_BUDGET"), "{help}");
     // The same loop with a smaller `max` compiles.
     let src = format!("{INO}owns o(x: Ino) {{ for k in 0..x.n max 20000 {{ emit(k, 1, 0); }} }}\n");
     assert!(compile(src).0.is_ok());
@@ -322,10 +299,7 @@ fn loop_in_a_helper_over_the_budget_names_that_loop() {
          owns o(x: Ino) {{ f(x.n); }}\n"
     );
     let e = refused(src, "udf::budget");
-    assert!(
-        e[0].labels[0].starts_with("for k in 0..n max 300000"),
-        "{e:#?}"
-    );
+    assert!(e[0].labels[0].starts_with("for k in 0..n max 300000"), "{e:#?}");
     assert_eq!(e[0].labels[1], "o");
 }
 
@@ -333,10 +307,7 @@ fn loop_in_a_helper_over_the_budget_names_that_loop() {
 /// naming the `emit`, with the guard that works in its help.
 #[test]
 fn emit_that_may_wrap_is_a_user_error() {
-    let e = refused(
-        format!("{INO}owns o(x: Ino) {{ emit(x.n, 1, 0); }}\n"),
-        "udf::emit::range",
-    );
+    let e = refused(format!("{INO}owns o(x: Ino) {{ emit(x.n, 1, 0); }}\n"), "udf::emit::range");
     assert_eq!(e.len(), 1, "{e:#?}");
     assert_eq!(e[0].labels[0], "emit(x.n, 1, 0)");
     let (out, _) = compile(format!(
@@ -351,9 +322,7 @@ fn loops_nested_too_deep_are_a_user_error() {
     let n = 66;
     let src = format!(
         "{INO}owns o(x: Ino) {{\n{}emit(0, 1, 0);\n{}}}\n",
-        (0..n)
-            .map(|i| format!("for k{i} in 0..1 {{\n"))
-            .collect::<String>(),
+        (0..n).map(|i| format!("for k{i} in 0..1 {{\n")).collect::<String>(),
         "}\n".repeat(n)
     );
     let e = refused(src, "udf::limit::loops");
@@ -398,17 +367,10 @@ fn near_the_limits_compiles() {
     ok(acl_entry(&vec!["x.n > 1"; n].join(" && ")));
     ok(acl_entry(&vec!["x.n == 7"; n].join(" || ")));
     ok(size_entry(&wrap("{ ", "x.n", " }", n)));
-    ok(size_entry(&wrap(
-        "if x.n > 0 { ",
-        "1",
-        " } else { 2 }",
-        n / 2,
-    )));
+    ok(size_entry(&wrap("if x.n > 0 { ", "1", " } else { 2 }", n / 2)));
     ok(size_entry(&format!(
         "{}{{ 1 }}",
-        (0..n)
-            .map(|k| format!("if x.n == {k} {{ {k} }} else "))
-            .collect::<String>()
+        (0..n).map(|k| format!("if x.n == {k} {{ {k} }} else ")).collect::<String>()
     )));
     ok(size_entry(&format!("let a: i64 = {}1; x.n", "-".repeat(n))));
     // A long function: many statements, at any length of the file, are not depth.
@@ -417,8 +379,7 @@ fn near_the_limits_compiles() {
         .collect::<String>();
     ok(format!(
         "{INO}size s(x: Ino) -> u64 {{ let mut t = 0; {} t }}\n",
-        body.replace("let v", "{ let v")
-            .replace("t += 1; }", "t += 1; } }")
+        body.replace("let v", "{ let v").replace("t += 1; }", "t += 1; } }")
     ));
     // Helpers nested a few levels, each called twice: 2^10 copies.
     let mut src = String::from(INO);
@@ -441,22 +402,10 @@ fn near_the_limits_compiles() {
 fn at_the_limit_no_crash() {
     type Shape = Box<dyn Fn(usize) -> String>;
     let shapes: Vec<(&str, Shape)> = vec![
-        (
-            "parentheses",
-            Box::new(|n| size_entry(&wrap("(", "x.n", ")", n))),
-        ),
-        (
-            "blocks",
-            Box::new(|n| size_entry(&wrap("{ ", "x.n", " }", n))),
-        ),
-        (
-            "let blocks",
-            Box::new(|n| size_entry(&wrap("{ let a = ", "x.n", "; a }", n))),
-        ),
-        (
-            "ifs",
-            Box::new(|n| size_entry(&wrap("if x.n > 0 { ", "1", " } else { 2 }", n))),
-        ),
+        ("parentheses", Box::new(|n| size_entry(&wrap("(", "x.n", ")", n)))),
+        ("blocks", Box::new(|n| size_entry(&wrap("{ ", "x.n", " }", n)))),
+        ("let blocks", Box::new(|n| size_entry(&wrap("{ let a = ", "x.n", "; a }", n)))),
+        ("ifs", Box::new(|n| size_entry(&wrap("if x.n > 0 { ", "1", " } else { 2 }", n)))),
         (
             "if statements",
             Box::new(|n| {
@@ -497,22 +446,10 @@ fn at_the_limit_no_crash() {
                 )
             }),
         ),
-        (
-            "negations",
-            Box::new(|n| size_entry(&format!("let a: i64 = {}1; x.n", "-".repeat(n)))),
-        ),
-        (
-            "not",
-            Box::new(|n| acl_entry(&format!("{}(x.n > 1)", "!".repeat(n)))),
-        ),
-        (
-            "sums",
-            Box::new(|n| size_entry(&vec!["x.n"; n].join(" + "))),
-        ),
-        (
-            "ands",
-            Box::new(|n| acl_entry(&vec!["x.n > 1"; n].join(" && "))),
-        ),
+        ("negations", Box::new(|n| size_entry(&format!("let a: i64 = {}1; x.n", "-".repeat(n))))),
+        ("not", Box::new(|n| acl_entry(&format!("{}(x.n > 1)", "!".repeat(n))))),
+        ("sums", Box::new(|n| size_entry(&vec!["x.n"; n].join(" + ")))),
+        ("ands", Box::new(|n| acl_entry(&vec!["x.n > 1"; n].join(" && ")))),
         (
             "else ifs",
             Box::new(|n| size_entry(&format!("{}{{ 1 }}", "if x.n > 0 { 1 } else ".repeat(n)))),
@@ -572,10 +509,7 @@ struct G {
 }
 impl G {
     fn r(&mut self, n: usize) -> usize {
-        self.seed = self
-            .seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
+        self.seed = self.seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         ((self.seed >> 33) as usize) % n
     }
     fn e(&mut self, d: usize) -> String {
@@ -609,12 +543,9 @@ impl G {
                 self.e(d - 1),
                 ["u8", "u16", "u32", "u64", "i8", "i64"][self.r(6)]
             ),
-            4 => format!(
-                "if {} {{ {} }} else {{ {} }}",
-                self.c(d - 1),
-                self.e(d - 1),
-                self.e(d - 1)
-            ),
+            4 => {
+                format!("if {} {{ {} }} else {{ {} }}", self.c(d - 1), self.e(d - 1), self.e(d - 1))
+            }
             5 => format!("f({})", self.e(d - 1)),
             6 => format!(
                 "if true {{ let t = {}; t + {} }} else {{ 0 }}",
@@ -633,28 +564,16 @@ impl G {
                 ["==", "!=", "<", "<=", ">", ">="][self.r(6)],
                 self.e(d)
             ),
-            1 => format!(
-                "{} && {}",
-                self.c(d.saturating_sub(1)),
-                self.c(d.saturating_sub(1))
-            ),
+            1 => format!("{} && {}", self.c(d.saturating_sub(1)), self.c(d.saturating_sub(1))),
             2 => format!("!({})", self.c(d.saturating_sub(1))),
-            _ => format!(
-                "({} || {})",
-                self.c(d.saturating_sub(1)),
-                self.c(d.saturating_sub(1))
-            ),
+            _ => format!("({} || {})", self.c(d.saturating_sub(1)), self.c(d.saturating_sub(1))),
         }
     }
     fn s(&mut self, d: usize, owns: bool) -> String {
         match self.r(if owns { 7 } else { 6 }) {
             0 => format!("let a = {};", self.e(d)),
             1 => format!("m += {};", self.e(d)),
-            2 => format!(
-                "if {} {{ {} }}",
-                self.c(d),
-                self.s(d.saturating_sub(1), owns)
-            ),
+            2 => format!("if {} {{ {} }}", self.c(d), self.s(d.saturating_sub(1), owns)),
             3 => format!(
                 "for k in 0..{} max {} {{ {} }}",
                 self.e(1),

@@ -125,13 +125,7 @@ fn compiler_output_verifies_and_runs_as_written() {
     let mut rng = Rng::new(16);
     let pkts = packets(&mut rng, 4000);
     let mut vm = Vm::new();
-    for name in [
-        "vlan_ipv4",
-        "either_index",
-        "min_index",
-        "assigned_in_if",
-        "tlv",
-    ] {
+    for name in ["vlan_ipv4", "either_index", "min_index", "assigned_in_if", "tlv"] {
         let e = m.entry(name).expect("entry");
         let compiled = udf_runtime::prepare(&e.prog, &CheckConfig::for_type(ProgramType::Filter))
             .expect("pre-run checks");
@@ -150,10 +144,7 @@ fn compiler_output_verifies_and_runs_as_written() {
         let exe = udf_jit::Executable::new(code).expect("JIT code maps");
         let (mut accepted, mut rejected) = (0, 0);
         for p in &pkts {
-            let opts = RunOptions {
-                budget: 1 << 20,
-                r3: p.len() as u64,
-            };
+            let opts = RunOptions { budget: 1 << 20, r3: p.len() as u64 };
             let want = reference(name, p);
             let interp = vm
                 .run(&compiled, Context::ReadOnly(p), &mut NoHelpers, &opts)
@@ -169,10 +160,8 @@ fn compiler_output_verifies_and_runs_as_written() {
             .unwrap_or_else(|v| panic!("{name}: checking interpreter on {p:02x?}: {v}"))
             .outcome
             .r0;
-            let native = exe
-                .run(&mut vm, Context::ReadOnly(p), &mut NoHelpers, &opts)
-                .expect("no fault")
-                .r0;
+            let native =
+                exe.run(&mut vm, Context::ReadOnly(p), &mut NoHelpers, &opts).expect("no fault").r0;
             assert_eq!(interp != 0, want, "{name} on {p:02x?}");
             assert_eq!((check, native), (interp, interp), "{name} on {p:02x?}");
             if want {
@@ -182,9 +171,6 @@ fn compiler_output_verifies_and_runs_as_written() {
             }
         }
         // The packets reach both outcomes of every filter.
-        assert!(
-            accepted > 20 && rejected > 20,
-            "{name}: {accepted} accepted, {rejected} rejected"
-        );
+        assert!(accepted > 20 && rejected > 20, "{name}: {accepted} accepted, {rejected} rejected");
     }
 }

@@ -20,20 +20,13 @@ fn eval(ty: &str, expr: &str, a: u64, b: u64) -> u64 {
 #[test]
 fn arithmetic_wraps_at_the_type_width() {
     assert_eq!(eval("u8", "a + b", 200, 100), 44);
-    assert_eq!(
-        eval("u16", "a * b", 300, 300),
-        (300u32 * 300 % 65536) as u64
-    );
+    assert_eq!(eval("u16", "a * b", 300, 300), (300u32 * 300 % 65536) as u64);
     assert_eq!(eval("u32", "a - b", 1, 2), 0xffff_ffff);
     assert_eq!(eval("u64", "a - b", 1, 2), u64::MAX);
     assert_eq!(eval("i8", "a + b", 100, 100), (-56i64) as u64);
     assert_eq!(eval("i32", "a * b", 0x10000, 0x10000), 0);
     assert_eq!(eval("u8", "a << b", 0x81, 1), 2);
-    assert_eq!(
-        eval("u8", "a << b", 1, 9),
-        2,
-        "shift amounts are taken modulo the width"
-    );
+    assert_eq!(eval("u8", "a << b", 1, 9), 2, "shift amounts are taken modulo the width");
     assert_eq!(eval("i16", "a >> b", 0x8000, 4), (-2048i64) as u64);
     assert_eq!(eval("u16", "a >> b", 0x8000, 4), 0x800);
     assert_eq!(eval("u8", "!a", 0x0f, 0), 0xf0);
@@ -44,18 +37,9 @@ fn arithmetic_wraps_at_the_type_width() {
 fn division_by_zero_is_total() {
     assert_eq!(eval("u32", "a / b", 7, 0), 0);
     assert_eq!(eval("u32", "a % b", 7, 0), 7);
-    assert_eq!(
-        eval("i64", "a / b", i64::MIN as u64, u64::MAX),
-        i64::MIN as u64
-    );
-    assert_eq!(
-        eval("i32", "a / b", (-7i32) as u32 as u64, 2),
-        (-3i64) as u64
-    );
-    assert_eq!(
-        eval("i32", "a % b", (-7i32) as u32 as u64, 2),
-        (-1i64) as u64
-    );
+    assert_eq!(eval("i64", "a / b", i64::MIN as u64, u64::MAX), i64::MIN as u64);
+    assert_eq!(eval("i32", "a / b", (-7i32) as u32 as u64, 2), (-3i64) as u64);
+    assert_eq!(eval("i32", "a % b", (-7i32) as u32 as u64, 2), (-1i64) as u64);
     assert_eq!(eval("i8", "a / b", 0x80, 0xff), (-128i64) as u64);
 }
 
@@ -170,11 +154,7 @@ fn filters_follow_ihl_and_reject_short_packets() {
          filter wire(p: packet) { p.wirelen > 60 }",
     );
     assert_eq!(run(&m, "web", &tcp_packet(80, 5, 64)).0, 262_144);
-    assert_eq!(
-        run(&m, "web", &tcp_packet(80, 6, 64)).0,
-        262_144,
-        "IHL moves the TCP header"
-    );
+    assert_eq!(run(&m, "web", &tcp_packet(80, 6, 64)).0, 262_144, "IHL moves the TCP header");
     assert_eq!(run(&m, "web", &tcp_packet(81, 5, 64)).0, 0);
     // Cut inside the port: rejected, as libpcap does.
     assert_eq!(run(&m, "web", &tcp_packet(80, 5, 37)).0, 0);
@@ -196,8 +176,5 @@ fn filter_length_tests_are_merged() {
         .filter(|i| matches!(i, udf_bytecode::Insn::Jump { dst, src, .. }
             if *dst == udf_bytecode::Reg::R8 || *src == udf_bytecode::Source::Reg(udf_bytecode::Reg::R8)))
         .count();
-    assert_eq!(
-        tests, 2,
-        "one test of the fixed bytes, one past the IPv4 header"
-    );
+    assert_eq!(tests, 2, "one test of the fixed bytes, one past the IPv4 header");
 }

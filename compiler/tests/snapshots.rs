@@ -130,23 +130,13 @@ fn print_then_parse_is_identity_on_the_corpus() {
         let once = udf_compiler::ast::print(&udf_compiler::parse::parse(&src, &mut d));
         assert!(d.is_empty(), "{}: {d:?}", f.display());
         let twice = udf_compiler::ast::print(&udf_compiler::parse::parse(&once, &mut d));
-        assert!(
-            d.is_empty(),
-            "{}: reprint does not parse: {d:?}",
-            f.display()
-        );
+        assert!(d.is_empty(), "{}: reprint does not parse: {d:?}", f.display());
         assert_eq!(once, twice, "{}", f.display());
         // And the reprinted source compiles to the same bytes.
         let a = udf_compiler::compile("a", &src).expect("corpus compiles");
         let b = udf_compiler::compile("b", &once).expect("reprint compiles");
         for (x, y) in a.entries.iter().zip(&b.entries) {
-            assert_eq!(
-                x.prog.encode(),
-                y.prog.encode(),
-                "{}: {}",
-                f.display(),
-                x.name
-            );
+            assert_eq!(x.prog.encode(), y.prog.encode(), "{}: {}", f.display(), x.name);
         }
     }
 }
@@ -225,18 +215,10 @@ size two(x: L) -> u64 { x.a +* 2 }
 size three(x: L) -> u64 { x.b }
 ",
     );
-    let got: Vec<String> = d
-        .list
-        .iter()
-        .map(|e| format!("{} {}", d.location(e), e.code))
-        .collect();
+    let got: Vec<String> = d.list.iter().map(|e| format!("{} {}", d.location(e), e.code)).collect();
     assert_eq!(
         got,
-        vec![
-            "x.udf:2:33 udf::syntax",
-            "x.udf:3:30 udf::syntax",
-            "x.udf:4:29 udf::name::unknown",
-        ]
+        vec!["x.udf:2:33 udf::syntax", "x.udf:3:30 udf::syntax", "x.udf:4:29 udf::name::unknown",]
     );
 }
 
@@ -300,11 +282,9 @@ filter f(p: packet) { emit(1, 1, 1); true }
 
 #[test]
 fn compiling_twice_gives_the_same_bytes() {
-    let src = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../corpus/fs/ext2.udf"
-    ))
-    .unwrap();
+    let src =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../corpus/fs/ext2.udf"))
+            .unwrap();
     let a = udf_compiler::compile("a", &src).unwrap();
     let b = udf_compiler::compile("a", &src).unwrap();
     assert_eq!(a.entries.len(), b.entries.len());

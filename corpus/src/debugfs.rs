@@ -63,9 +63,7 @@ pub fn run_script(img: &Path, script: &str, write: bool) -> Result<String> {
     let dir = img.parent().unwrap_or(Path::new("."));
     let file = dir.join(format!(
         "{}.debugfs",
-        img.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default()
+        img.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
     ));
     std::fs::write(&file, script).map_err(|e| Error::io(&file, e))?;
     let mut cmd = DEBUGFS.command()?;
@@ -76,10 +74,8 @@ pub fn run_script(img: &Path, script: &str, write: bool) -> Result<String> {
     let line = tools::command_line(&cmd);
     let out = tools::run(&mut cmd)?;
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let complaints: Vec<&str> = stderr
-        .lines()
-        .filter(|l| !l.trim().is_empty() && !l.starts_with("debugfs "))
-        .collect();
+    let complaints: Vec<&str> =
+        stderr.lines().filter(|l| !l.trim().is_empty() && !l.starts_with("debugfs ")).collect();
     if !complaints.is_empty() {
         return Err(Error::ToolFailed {
             command: line,
@@ -115,10 +111,7 @@ pub fn sections(out: &str) -> Vec<(&str, &str)> {
 /// Parses the output of `blocks <N>`: block numbers separated by spaces.
 pub fn parse_blocks(body: &str) -> Result<Vec<u64>> {
     body.split_whitespace()
-        .map(|w| {
-            w.parse()
-                .map_err(|_| Error::Format(format!("`blocks` printed {w:?}: {body:?}")))
-        })
+        .map(|w| w.parse().map_err(|_| Error::Format(format!("`blocks` printed {w:?}: {body:?}"))))
         .collect()
 }
 
@@ -129,9 +122,7 @@ pub fn parse_stat(body: &str) -> Result<(u64, IBlock)> {
         .split_once("File ACL: ")
         .and_then(|(_, r)| r.split_whitespace().next())
         .ok_or_else(|| Error::Format(format!("no `File ACL:` in `stat` output: {body:?}")))?;
-    let acl = acl
-        .parse()
-        .map_err(|_| Error::Format(format!("`File ACL: {acl}`")))?;
+    let acl = acl.parse().map_err(|_| Error::Format(format!("`File ACL: {acl}`")))?;
     let iblock = if body.contains("\nFast link dest:") {
         IBlock::FastLink
     } else if body.contains("\nDevice major/minor number:") {
@@ -168,14 +159,7 @@ pub fn listings(img: &Path, inos: &[u32]) -> Result<BTreeMap<u32, Listing>> {
             )));
         }
         let (file_acl, iblock) = parse_stat(sb)?;
-        map.insert(
-            ino,
-            Listing {
-                blocks: parse_blocks(bb)?,
-                file_acl,
-                iblock,
-            },
-        );
+        map.insert(ino, Listing { blocks: parse_blocks(bb)?, file_acl, iblock });
     }
     Ok(map)
 }
@@ -267,24 +251,10 @@ Device major/minor number: 04:05 (hex 04:05)
 
     #[test]
     fn fast_links_and_devices_own_nothing() {
-        let l = Listing {
-            blocks: vec![1735549300, 29797],
-            file_acl: 0,
-            iblock: IBlock::FastLink,
-        };
+        let l = Listing { blocks: vec![1735549300, 29797], file_acl: 0, iblock: IBlock::FastLink };
         assert!(l.owned().is_empty());
-        let l = Listing {
-            blocks: vec![9, 3],
-            ..l
-        };
-        assert_eq!(
-            Listing {
-                iblock: IBlock::Blocks,
-                ..l
-            }
-            .owned(),
-            [3, 9]
-        );
+        let l = Listing { blocks: vec![9, 3], ..l };
+        assert_eq!(Listing { iblock: IBlock::Blocks, ..l }.owned(), [3, 9]);
     }
 
     #[test]

@@ -47,10 +47,7 @@ pub enum Error {
 impl Error {
     /// An I/O error on `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
-        Error::Io {
-            path: path.into(),
-            source,
-        }
+        Error::Io { path: path.into(), source }
     }
 }
 
@@ -62,18 +59,12 @@ impl fmt::Display for Error {
                 "`{tool}` is not installed (looked in PATH and the sbin directories): install the \
                  `{package}` package (apt-get install {package})"
             ),
-            Error::ToolFailed {
-                command,
-                status,
-                stderr,
-            } => write!(f, "`{command}` failed ({status}): {}", stderr.trim_end()),
+            Error::ToolFailed { command, status, stderr } => {
+                write!(f, "`{command}` failed ({status}): {}", stderr.trim_end())
+            }
             Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
             Error::Format(m) => f.write_str(m),
-            Error::Owns {
-                entry,
-                object,
-                message,
-            } => write!(f, "{entry} on {object}: {message}"),
+            Error::Owns { entry, object, message } => write!(f, "{entry} on {object}: {message}"),
         }
     }
 }

@@ -45,11 +45,7 @@ pub struct Spec {
 impl Spec {
     /// A `flavor` image of `size_kib` KiB with `block_size`-byte blocks.
     pub const fn new(flavor: Flavor, block_size: u32, size_kib: u64) -> Spec {
-        Spec {
-            flavor,
-            block_size,
-            size_kib,
-        }
+        Spec { flavor, block_size, size_kib }
     }
 }
 
@@ -95,10 +91,7 @@ pub fn build(spec: Spec, tree: &Path, img: &Path) -> Result<()> {
     let value = dir.join("xattr-value");
     std::fs::write(
         &value,
-        crate::tree::bytes(99, BIG_XATTR_LEN)
-            .iter()
-            .map(|b| b'a' + b % 26)
-            .collect::<Vec<u8>>(),
+        crate::tree::bytes(99, BIG_XATTR_LEN).iter().map(|b| b'a' + b % 26).collect::<Vec<u8>>(),
     )
     .map_err(|e| Error::io(&value, e))?;
     let v = value.display();
@@ -170,15 +163,11 @@ impl Superblock {
     /// Parses the 1024 bytes at offset 1024 of the image.
     pub fn parse(b: &[u8]) -> Result<Superblock> {
         if b.len() < 1024 || le16(b, 56) != 0xEF53 {
-            return Err(Error::Format(
-                "no ext2/3/4 superblock (magic 0xEF53 at 1024 + 56)".into(),
-            ));
+            return Err(Error::Format("no ext2/3/4 superblock (magic 0xEF53 at 1024 + 56)".into()));
         }
         let log = le32(b, 24);
         if log > 6 {
-            return Err(Error::Format(format!(
-                "s_log_block_size {log} is out of range"
-            )));
+            return Err(Error::Format(format!("s_log_block_size {log} is out of range")));
         }
         let rev = le32(b, 76);
         let incompat = le32(b, 96);
@@ -186,11 +175,7 @@ impl Superblock {
         let sb = Superblock {
             inodes_count: le32(b, 0),
             blocks_count: u64::from(le32(b, 4))
-                | if is64 {
-                    u64::from(le32(b, 0x150)) << 32
-                } else {
-                    0
-                },
+                | if is64 { u64::from(le32(b, 0x150)) << 32 } else { 0 },
             first_data_block: le32(b, 20),
             block_size: 1024 << log,
             blocks_per_group: le32(b, 32),
@@ -206,10 +191,7 @@ impl Superblock {
             return Err(Error::Format(format!("implausible superblock: {sb:?}")));
         }
         if sb.desc_size < 32 || !sb.desc_size.is_power_of_two() {
-            return Err(Error::Format(format!(
-                "group descriptor size {}",
-                sb.desc_size
-            )));
+            return Err(Error::Format(format!("group descriptor size {}", sb.desc_size)));
         }
         Ok(sb)
     }
@@ -243,11 +225,7 @@ impl GroupDesc {
     /// Parses one descriptor of `desc_size` bytes (the high halves only when it has 64).
     pub fn parse(b: &[u8]) -> GroupDesc {
         let hi = |at: usize| {
-            if b.len() >= 64 {
-                u64::from(le32(b, at)) << 32
-            } else {
-                0
-            }
+            if b.len() >= 64 { u64::from(le32(b, at)) << 32 } else { 0 }
         };
         GroupDesc {
             block_bitmap: u64::from(le32(b, 0)) | hi(0x20),
@@ -296,15 +274,9 @@ impl ExtImage {
     pub fn open(path: &Path) -> Result<ExtImage> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let mut raw = vec![0; 1024];
-        file.read_exact_at(&mut raw, 1024)
-            .map_err(|e| Error::io(path, e))?;
+        file.read_exact_at(&mut raw, 1024).map_err(|e| Error::io(path, e))?;
         let sb = Superblock::parse(&raw)?;
-        let mut img = ExtImage {
-            path: path.to_path_buf(),
-            file,
-            sb,
-            groups: Vec::new(),
-        };
+        let mut img = ExtImage { path: path.to_path_buf(), file, sb, groups: Vec::new() };
         let n = img.sb.groups();
         let ds = u64::from(img.sb.desc_size);
         let gdt = img.read_at(
@@ -322,9 +294,7 @@ impl ExtImage {
 
     fn read_at(&self, offset: u64, len: usize) -> Result<Vec<u8>> {
         let mut buf = vec![0; len];
-        self.file
-            .read_exact_at(&mut buf, offset)
-            .map_err(|e| Error::io(&self.path, e))?;
+        self.file.read_exact_at(&mut buf, offset).map_err(|e| Error::io(&self.path, e))?;
         Ok(buf)
     }
 
@@ -350,10 +320,7 @@ impl ExtImage {
         let g = &self.groups[(i / ipg) as usize];
         let off = g.inode_table * u64::from(self.sb.block_size)
             + (i % ipg) * u64::from(self.sb.inode_size);
-        Ok(Inode {
-            ino,
-            bytes: self.read_at(off, 128)?,
-        })
+        Ok(Inode { ino, bytes: self.read_at(off, 128)? })
     }
 
     /// The inodes the inode bitmaps mark in use, in order (the reserved ones 1 to
@@ -377,10 +344,7 @@ impl ExtImage {
 
     /// Every in-use inode with its first 128 bytes.
     pub fn inodes(&self) -> Result<Vec<Inode>> {
-        self.used_inodes()?
-            .into_iter()
-            .map(|i| self.inode(i))
-            .collect()
+        self.used_inodes()?.into_iter().map(|i| self.inode(i)).collect()
     }
 }
 
@@ -412,17 +376,10 @@ mod tests {
             let (_dir, path) = image(spec);
             let img = ExtImage::open(&path).unwrap();
             assert_eq!(img.sb.block_size, spec.block_size);
-            assert_eq!(
-                img.sb.blocks_count * u64::from(spec.block_size),
-                spec.size_kib * 1024
-            );
+            assert_eq!(img.sb.blocks_count * u64::from(spec.block_size), spec.size_kib * 1024);
             assert_eq!(img.sb.has_extents(), spec.flavor == Flavor::Ext4);
             let used = img.used_inodes().unwrap();
-            assert!(
-                used.len() > tree::BIG_DIR_ENTRIES,
-                "{spec:?}: {} inodes",
-                used.len()
-            );
+            assert!(used.len() > tree::BIG_DIR_ENTRIES, "{spec:?}: {} inodes", used.len());
             let inos = debugfs::inode_numbers(
                 &path,
                 &["/sparse/triple", "/sparse/all_hole", "/", "/links/fast"],

@@ -11,10 +11,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 /// `mmd` (mtools).
-const MMD: Tool = Tool {
-    name: "mmd",
-    package: "mtools",
-};
+const MMD: Tool = Tool { name: "mmd", package: "mtools" };
 
 /// The FAT's entry width.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,24 +37,12 @@ pub struct Spec {
 
 /// FAT12: 1600 KiB, 512-byte clusters: 3165 clusters, a FAT of 10 sectors (not a multiple
 /// of 3, so the last 3-sector group `fat12_group` reads is padded).
-pub const FAT12: Spec = Spec {
-    fat: FatType::Fat12,
-    sectors_per_cluster: 1,
-    size_kib: 1600,
-};
+pub const FAT12: Spec = Spec { fat: FatType::Fat12, sectors_per_cluster: 1, size_kib: 1600 };
 /// FAT16: 8 MiB, 1 KiB clusters (about 8150; FAT16 needs 4085 to 65524).
-pub const FAT16: Spec = Spec {
-    fat: FatType::Fat16,
-    sectors_per_cluster: 2,
-    size_kib: 8 * 1024,
-};
+pub const FAT16: Spec = Spec { fat: FatType::Fat16, sectors_per_cluster: 2, size_kib: 8 * 1024 };
 /// FAT32: 34000 KiB, 512-byte clusters (about 66900: FAT32 needs at least 65525, so this is
 /// about the smallest FAT32 volume). The image is mostly unwritten (sparse).
-pub const FAT32: Spec = Spec {
-    fat: FatType::Fat32,
-    sectors_per_cluster: 1,
-    size_kib: 34000,
-};
+pub const FAT32: Spec = Spec { fat: FatType::Fat32, sectors_per_cluster: 1, size_kib: 34000 };
 
 impl FatType {
     /// The `-F` argument.
@@ -104,16 +89,7 @@ pub fn build(spec: Spec, tree: &FatTree, img: &Path) -> Result<()> {
     let mut mk = MKFS_FAT.command()?;
     mk.args(["-F", &spec.fat.bits().to_string(), "-s"])
         .arg(spec.sectors_per_cluster.to_string())
-        .args([
-            "-S",
-            "512",
-            "-i",
-            "1234ABCD",
-            "-n",
-            "UDFCORPUS",
-            "--invariant",
-            "-C",
-        ])
+        .args(["-S", "512", "-i", "1234ABCD", "-n", "UDFCORPUS", "--invariant", "-C"])
         .arg(img)
         .arg(spec.size_kib.to_string());
     tools::run(&mut mk)?;
@@ -155,13 +131,11 @@ fn forget_next_free(img: &Path) -> Result<()> {
     let mut b = [0u8; 512];
     f.read_exact_at(&mut b, 0).map_err(|e| Error::io(img, e))?;
     let fsinfo = u64::from(le16(&b, 48)) * 512;
-    f.read_exact_at(&mut b, fsinfo)
-        .map_err(|e| Error::io(img, e))?;
+    f.read_exact_at(&mut b, fsinfo).map_err(|e| Error::io(img, e))?;
     if le32(&b, 0) != 0x4161_5252 || le32(&b, 484) != 0x6141_7272 {
         return Err(Error::Format("no FAT32 FSInfo sector".into()));
     }
-    f.write_all_at(&u32::MAX.to_le_bytes(), fsinfo + 492)
-        .map_err(|e| Error::io(img, e))
+    f.write_all_at(&u32::MAX.to_le_bytes(), fsinfo + 492).map_err(|e| Error::io(img, e))
 }
 
 /// Directories (relative, parents first) and the files of each directory, in name order.
@@ -181,15 +155,8 @@ fn collect(
     let mut mine = Vec::new();
     let mut subdirs = Vec::new();
     for p in entries {
-        let name = p
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let sub = if rel.is_empty() {
-            name
-        } else {
-            format!("{rel}/{name}")
-        };
+        let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let sub = if rel.is_empty() { name } else { format!("{rel}/{name}") };
         if p.is_dir() {
             dirs.push(sub.clone());
             subdirs.push(sub);
@@ -237,8 +204,7 @@ pub fn set_reserved_bits(img: &Path) -> Result<()> {
     for copy in 0..boot.fats {
         let at = u64::from(boot.reserved + copy * boot.fat_sectors) * 512;
         let mut fat = vec![0u8; len];
-        f.read_exact_at(&mut fat, at)
-            .map_err(|e| Error::io(img, e))?;
+        f.read_exact_at(&mut fat, at).map_err(|e| Error::io(img, e))?;
         for e in fat.chunks_mut(4).skip(2) {
             if e != [0; 4] {
                 e[3] |= 0xA0;
@@ -327,11 +293,7 @@ impl BootSector {
             root_entries,
             total_sectors: total,
             fat_sectors,
-            root_cluster: if fat == FatType::Fat32 {
-                le32(b, 44)
-            } else {
-                0
-            },
+            root_cluster: if fat == FatType::Fat32 { le32(b, 44) } else { 0 },
             clusters,
             fat,
         })
@@ -386,15 +348,9 @@ impl FatVolume {
     pub fn open(path: &Path) -> Result<FatVolume> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let mut b = vec![0; 512];
-        file.read_exact_at(&mut b, 0)
-            .map_err(|e| Error::io(path, e))?;
+        file.read_exact_at(&mut b, 0).map_err(|e| Error::io(path, e))?;
         let boot = BootSector::parse(&b)?;
-        let mut v = FatVolume {
-            path: path.to_path_buf(),
-            file,
-            boot,
-            fat: Vec::new(),
-        };
+        let mut v = FatVolume { path: path.to_path_buf(), file, boot, fat: Vec::new() };
         v.fat = v.read_sectors(u64::from(v.boot.reserved), u64::from(v.boot.fat_sectors))?;
         let need = match v.boot.fat {
             FatType::Fat12 => (v.boot.clusters as usize + 2) * 3 / 2 + 1,
@@ -419,14 +375,10 @@ impl FatVolume {
     /// `n` sectors from sector `first`.
     pub fn read_sectors(&self, first: u64, n: u64) -> Result<Vec<u8>> {
         if first + n > u64::from(self.boot.total_sectors) {
-            return Err(Error::Format(format!(
-                "sectors {first}+{n} are past the end"
-            )));
+            return Err(Error::Format(format!("sectors {first}+{n} are past the end")));
         }
         let mut buf = vec![0; (n * 512) as usize];
-        self.file
-            .read_exact_at(&mut buf, first * 512)
-            .map_err(|e| Error::io(&self.path, e))?;
+        self.file.read_exact_at(&mut buf, first * 512).map_err(|e| Error::io(&self.path, e))?;
         Ok(buf)
     }
 
@@ -451,11 +403,7 @@ impl FatVolume {
             FatType::Fat12 => {
                 let at = (c as usize) * 3 / 2;
                 let w = le16(f, at);
-                if c.is_multiple_of(2) {
-                    w & 0xFFF
-                } else {
-                    w >> 4
-                }
+                if c.is_multiple_of(2) { w & 0xFFF } else { w >> 4 }
             }
             FatType::Fat16 => le16(f, 2 * c as usize),
             FatType::Fat32 => le32(f, 4 * c as usize) & 0x0FFF_FFFF,
@@ -523,11 +471,7 @@ impl FatVolume {
 
     /// The sectors of the directory whose chain starts at `first`.
     pub fn dir_sectors(&self, first: u32) -> Result<Vec<u64>> {
-        Ok(self
-            .chain(first)?
-            .into_iter()
-            .flat_map(|c| self.cluster_sectors(c))
-            .collect())
+        Ok(self.chain(first)?.into_iter().flat_map(|c| self.cluster_sectors(c)).collect())
     }
 
     /// The FAT as owns-udf units (`fat12_group` / `fat16_sector` / `fat32_sector` inputs):
@@ -605,11 +549,7 @@ impl FatVolume {
 fn short_name(e: &[u8]) -> String {
     let part = |b: &[u8]| String::from_utf8_lossy(b).trim_end().to_string();
     let (name, ext) = (part(&e[0..8]), part(&e[8..11]));
-    if ext.is_empty() {
-        name
-    } else {
-        format!("{name}.{ext}")
-    }
+    if ext.is_empty() { name } else { format!("{name}.{ext}") }
 }
 
 #[cfg(test)]
@@ -632,33 +572,21 @@ mod tests {
             assert_eq!(v.boot.sectors_per_cluster, spec.sectors_per_cluster);
             let entries = v.entries().unwrap();
             let find = |p: &str| {
-                entries
-                    .iter()
-                    .find(|e| e.path == p)
-                    .unwrap_or_else(|| panic!("{spec:?}: no {p}"))
+                entries.iter().find(|e| e.path == p).unwrap_or_else(|| panic!("{spec:?}: no {p}"))
             };
             let e = find("FRAG_E.BIN");
             let chain = v.chain(e.first_cluster).unwrap();
-            assert_eq!(
-                chain.len() as u64,
-                u64::from(e.size).div_ceil(v.boot.cluster_bytes())
-            );
+            assert_eq!(chain.len() as u64, u64::from(e.size).div_ceil(v.boot.cluster_bytes()));
             assert!(
                 chain.windows(2).any(|w| w[1] != w[0] + 1),
                 "{spec:?}: {chain:?} is contiguous"
             );
             assert!(!entries.iter().any(|e| e.path == "FRAG_B.BIN"));
-            let many = entries
-                .iter()
-                .filter(|e| e.path.starts_with("MANY/"))
-                .count();
+            let many = entries.iter().filter(|e| e.path.starts_with("MANY/")).count();
             assert_eq!(many, tree::FAT_DIR_ENTRIES);
             assert!(v.dir_sectors(find("MANY").first_cluster).unwrap().len() > 16);
             if spec.fat == FatType::Fat12 {
-                assert!(
-                    *v.allocated().last().unwrap() > 1024,
-                    "FAT12's second group unused"
-                );
+                assert!(*v.allocated().last().unwrap() > 1024, "FAT12's second group unused");
             }
         }
     }
@@ -680,16 +608,9 @@ mod tests {
             clusters: 80,
             fat: FatType::Fat12,
         };
-        let v = FatVolume {
-            path: PathBuf::new(),
-            file: File::open("/dev/null").unwrap(),
-            boot,
-            fat,
-        };
-        assert_eq!(
-            [0, 1, 2, 3].map(|c| v.entry(c)),
-            [0xFF8, 0xFFF, 0x003, 0xFFF]
-        );
+        let v =
+            FatVolume { path: PathBuf::new(), file: File::open("/dev/null").unwrap(), boot, fat };
+        assert_eq!([0, 1, 2, 3].map(|c| v.entry(c)), [0xFF8, 0xFFF, 0x003, 0xFFF]);
         assert_eq!(v.chain(2).unwrap(), [2, 3]);
         assert!(v.chain(4).is_err());
         assert_eq!(v.allocated(), [2, 3]);

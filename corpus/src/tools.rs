@@ -43,10 +43,7 @@ impl Tool {
             .chain(extra)
             .map(|d| d.join(self.name))
             .find(|p| p.is_file())
-            .ok_or(Error::ToolMissing {
-                tool: self.name,
-                package: self.package,
-            })
+            .ok_or(Error::ToolMissing { tool: self.name, package: self.package })
     }
 
     /// A command running the tool, with `LC_ALL=C` (messages and number formats fixed),
@@ -106,10 +103,7 @@ mod tests {
 
     #[test]
     fn a_missing_tool_names_its_package() {
-        let t = Tool {
-            name: "udf-corpus-no-such-tool",
-            package: "nothing",
-        };
+        let t = Tool { name: "udf-corpus-no-such-tool", package: "nothing" };
         let e = t.locate().unwrap_err();
         assert!(e.to_string().contains("apt-get install nothing"), "{e}");
     }

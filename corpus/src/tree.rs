@@ -55,15 +55,7 @@ fn symlink(target: &str, link: &Path) -> Result<()> {
 
 /// A symlink target of exactly `len` bytes (path-like: components of at most 9 bytes).
 pub fn link_target(len: usize) -> String {
-    (0..len)
-        .map(|i| {
-            if i % 10 == 9 {
-                '/'
-            } else {
-                (b'a' + (i % 26) as u8) as char
-            }
-        })
-        .collect()
+    (0..len).map(|i| if i % 10 == 9 { '/' } else { (b'a' + (i % 26) as u8) as char }).collect()
 }
 
 /// Entries in [`ext_tree`]'s `bigdir`.
@@ -101,12 +93,7 @@ pub fn ext_tree(root: &Path) -> Result<()> {
     // With 4 KiB blocks, triple indirection starts at block 12 + 1024 + 1024^2 (4100 MiB + 48
     // KiB): 8 KiB a little past it, and 4 KiB at 1 MiB (single-indirect).
     let past = (12 + 1024 + 1024 * 1024 + 10) * 4096;
-    sparse(
-        &p("sparse/beyond_4g"),
-        24,
-        &[(1 << 20, 4 * K), (past, 8 * K)],
-        past + (8 * K) as u64,
-    )?;
+    sparse(&p("sparse/beyond_4g"), 24, &[(1 << 20, 4 * K), (past, 8 * K)], past + (8 * K) as u64)?;
     let fragments: Vec<(u64, usize)> = (0..400).map(|i| (i * 8 * K as u64, K)).collect();
     sparse(&p("sparse/fragmented"), 23, &fragments, 400 * 8 * K as u64)?;
 
@@ -169,18 +156,11 @@ pub fn fat_tree(root: &Path, extra: &Path) -> Result<FatTree> {
     mkdir(&p("many"))?;
     for i in 0..FAT_DIR_ENTRIES {
         let len = if i % 10 == 0 { 700 } else { 0 };
-        dense(
-            &p(&format!("many/file number {i:03} with a long name.txt")),
-            100 + i as u64,
-            len,
-        )?;
+        dense(&p(&format!("many/file number {i:03} with a long name.txt")), 100 + i as u64, len)?;
     }
     let x = |s: &str| extra.join(s);
     let mut then_copy = Vec::new();
-    for (i, name) in ["FRAG_A.BIN", "FRAG_B.BIN", "FRAG_C.BIN", "FRAG_D.BIN"]
-        .iter()
-        .enumerate()
-    {
+    for (i, name) in ["FRAG_A.BIN", "FRAG_B.BIN", "FRAG_C.BIN", "FRAG_D.BIN"].iter().enumerate() {
         dense(&x(name), 50 + i as u64, 6 * K)?;
         then_copy.push(x(name));
     }

@@ -66,11 +66,7 @@ pub struct ExtOwned {
 
 /// The entry point names for an image: (inode entry, suffix of block entries).
 pub fn ext_entries(img: &ExtImage) -> Result<(&'static str, &'static str)> {
-    let inode = if img.sb.has_extents() {
-        "ext4_inode"
-    } else {
-        "ext2_inode"
-    };
+    let inode = if img.sb.has_extents() { "ext4_inode" } else { "ext2_inode" };
     let suffix = match img.sb.block_size {
         1024 => "1k",
         4096 => "4k",
@@ -83,16 +79,7 @@ pub fn ext_entries(img: &ExtImage) -> Result<(&'static str, &'static str)> {
 pub fn ext_inode(img: &ExtImage, inode: &Inode, owns: &mut Owns<'_>) -> Result<ExtOwned> {
     let (entry, suffix) = ext_entries(img)?;
     let mut out = ExtOwned::default();
-    follow(
-        img,
-        entry,
-        &format!("inode {}", inode.ino),
-        &inode.bytes,
-        suffix,
-        0,
-        owns,
-        &mut out,
-    )?;
+    follow(img, entry, &format!("inode {}", inode.ino), &inode.bytes, suffix, 0, owns, &mut out)?;
     out.blocks.sort_unstable();
     Ok(out)
 }
@@ -140,16 +127,7 @@ fn follow(
             }
             if let Some(child) = &child {
                 let data = img.read_block(b)?;
-                follow(
-                    img,
-                    child,
-                    &format!("block {b}"),
-                    &data,
-                    suffix,
-                    depth + 1,
-                    owns,
-                    out,
-                )?;
+                follow(img, child, &format!("block {b}"), &data, suffix, depth + 1, owns, out)?;
             }
         }
     }

@@ -92,20 +92,14 @@ fn fixtures() -> Vec<Fixture> {
         let src = std::fs::read_to_string(&path).unwrap();
         let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
         let lines: Vec<&str> = src.lines().collect();
-        let Some(at) = lines
-            .iter()
-            .position(|l| l.trim_start().starts_with("SEC(\""))
-        else {
+        let Some(at) = lines.iter().position(|l| l.trim_start().starts_with("SEC(\"")) else {
             continue; // the driver
         };
         let sec = lines[at].split('"').nth(1).expect("SEC(\"name\")");
-        let ty: ProgramType = sec
-            .parse()
-            .unwrap_or_else(|_| panic!("{stem}: section `{sec}` is not a program type"));
+        let ty: ProgramType =
+            sec.parse().unwrap_or_else(|_| panic!("{stem}: section `{sec}` is not a program type"));
         let head = lines[at + 1];
-        let entry = head[..head
-            .find('(')
-            .expect("entry signature on the line after SEC")]
+        let entry = head[..head.find('(').expect("entry signature on the line after SEC")]
             .rsplit(|c: char| !(c.is_alphanumeric() || c == '_'))
             .next()
             .unwrap()
@@ -113,11 +107,7 @@ fn fixtures() -> Vec<Fixture> {
         let sizes = src
             .lines()
             .find_map(|l| l.split_once("ctx-size:").map(|(_, s)| s.to_string()))
-            .map(|s| {
-                s.split_whitespace()
-                    .map_while(|w| w.parse::<u32>().ok())
-                    .collect()
-            })
+            .map(|s| s.split_whitespace().map_while(|w| w.parse::<u32>().ok()).collect())
             .unwrap_or_default();
         let unsafe_lines = lines
             .iter()
@@ -125,14 +115,7 @@ fn fixtures() -> Vec<Fixture> {
             .filter(|(_, l)| l.trim_end().ends_with("/* UNSAFE */"))
             .map(|(k, _)| k as u32 + 1)
             .collect();
-        out.push(Fixture {
-            stem,
-            path,
-            ty,
-            entry,
-            sizes,
-            unsafe_lines,
-        });
+        out.push(Fixture { stem, path, ty, entry, sizes, unsafe_lines });
     }
     out
 }
@@ -153,9 +136,7 @@ fn tool(var: &str, default: &str) -> String {
 }
 
 fn run_cmd(cmd: &mut Command) -> Result<Vec<u8>, String> {
-    let o = cmd
-        .output()
-        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    let o = cmd.output().map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
     if o.status.success() {
         Ok(o.stdout)
     } else {
@@ -209,17 +190,10 @@ fn oracle(exe: &Path, inputs: &[Input], dir: &Path) -> Result<Vec<Result0>, Stri
         batch.extend_from_slice(&i.wire.to_le_bytes());
         batch.extend_from_slice(&i.bytes);
     }
-    let file = dir.join(format!(
-        "{}.batch",
-        exe.file_name().unwrap().to_string_lossy()
-    ));
+    let file = dir.join(format!("{}.batch", exe.file_name().unwrap().to_string_lossy()));
     std::fs::write(&file, &batch).unwrap();
-    let out = run_cmd(
-        Command::new(exe)
-            .env("ASAN_OPTIONS", "detect_leaks=0")
-            .arg("--batch")
-            .arg(&file),
-    )?;
+    let out =
+        run_cmd(Command::new(exe).env("ASAN_OPTIONS", "detect_leaks=0").arg("--batch").arg(&file))?;
     let text = String::from_utf8(out).map_err(|e| e.to_string())?;
     let mut results = Vec::new();
     let mut cur: Option<Result0> = None;
@@ -227,10 +201,7 @@ fn oracle(exe: &Path, inputs: &[Input], dir: &Path) -> Result<Vec<Result0>, Stri
         if line == "--" {
             results.push(cur.take().ok_or("oracle: `--` without `r0 =`")?);
         } else if let Some(v) = line.strip_prefix("r0 = ") {
-            cur = Some((
-                v.parse().map_err(|e| format!("oracle r0 `{v}`: {e}"))?,
-                Vec::new(),
-            ));
+            cur = Some((v.parse().map_err(|e| format!("oracle r0 `{v}`: {e}"))?, Vec::new()));
         } else if let Some(e) = line.strip_prefix("extent ") {
             let w: Vec<&str> = e.split(' ').collect();
             let (Some(c), [s, n, k]) = (cur.as_mut(), w.as_slice()) else {
@@ -242,11 +213,7 @@ fn oracle(exe: &Path, inputs: &[Input], dir: &Path) -> Result<Vec<Result0>, Stri
         }
     }
     if results.len() != inputs.len() {
-        return Err(format!(
-            "oracle gave {} results for {} inputs",
-            results.len(),
-            inputs.len()
-        ));
+        return Err(format!("oracle gave {} results for {} inputs", results.len(), inputs.len()));
     }
     Ok(results)
 }
@@ -283,15 +250,7 @@ fn interp(
     budget: u64,
     max_extents: u64,
 ) -> Result<Result0, String> {
-    run_on(
-        vm,
-        Runnable::Interp(compiled),
-        "interpreter",
-        ty,
-        i,
-        budget,
-        max_extents,
-    )
+    run_on(vm, Runnable::Interp(compiled), "interpreter", ty, i, budget, max_extents)
 }
 
 /// The inputs of a fixture whose contexts are `len` bytes (`None`: a filter, any length).
@@ -304,15 +263,12 @@ impl Inputs {
     fn get(&mut self, f: &Fixture, len: Option<usize>) -> &[Input] {
         match len {
             None => &self.packets,
-            Some(len) => self
-                .objects
-                .entry((f.stem.clone(), len))
-                .or_insert_with(|| {
-                    let mut rng = Rng::new(0x5eed ^ len as u64 ^ f.stem.len() as u64);
-                    // Fewer for large objects (each run walks them whole).
-                    let mutants = (150_000 / len.max(1)).clamp(60, 600);
-                    cinputs::objects(&f.stem, len, mutants, mutants / 2, &mut rng)
-                }),
+            Some(len) => self.objects.entry((f.stem.clone(), len)).or_insert_with(|| {
+                let mut rng = Rng::new(0x5eed ^ len as u64 ^ f.stem.len() as u64);
+                // Fewer for large objects (each run walks them whole).
+                let mutants = (150_000 / len.max(1)).clamp(60, 600);
+                cinputs::objects(&f.stem, len, mutants, mutants / 2, &mut rng)
+            }),
         }
     }
 }
@@ -330,13 +286,7 @@ fn located(c: &udf_compiler::elf::CProgram, index: usize) -> (Option<u32>, Strin
     match c.lines.get(index).and_then(|l| l.as_ref()) {
         Some(l) => (
             Some(l.line),
-            format!(
-                "{}:{}:{} `{}`",
-                l.file,
-                l.line,
-                l.col,
-                l.text.as_deref().unwrap_or("").trim()
-            ),
+            format!("{}:{}:{} `{}`", l.file, l.line, l.col, l.text.as_deref().unwrap_or("").trim()),
         ),
         None => (None, "no line info".to_string()),
     }
@@ -347,12 +297,7 @@ fn c_programs_match_gcc_on_every_engine() {
     let clang_cmd = tool("UDF_CLANG", "clang-19");
     let gcc_cmd = tool("UDF_GCC", "gcc");
     let fixtures = fixtures();
-    for ty in [
-        ProgramType::Filter,
-        ProgramType::Owns,
-        ProgramType::Acl,
-        ProgramType::Size,
-    ] {
+    for ty in [ProgramType::Filter, ProgramType::Owns, ProgramType::Acl, ProgramType::Size] {
         assert!(
             fixtures.iter().any(|f| f.ty == ty && !f.is_unsafe()),
             "corpus/c has no {ty} program"
@@ -367,20 +312,10 @@ fn c_programs_match_gcc_on_every_engine() {
 
     let captures = captures_dir();
     let mut rng = Rng::new(16);
-    let mut inputs = Inputs {
-        packets: cinputs::packets(&captures, 1500, &mut rng),
-        objects: HashMap::new(),
-    };
-    let captured = inputs
-        .packets
-        .iter()
-        .filter(|i| i.what.contains(".pcap"))
-        .count();
-    assert!(
-        captured >= 50,
-        "only {captured} packets read from {}",
-        captures.display()
-    );
+    let mut inputs =
+        Inputs { packets: cinputs::packets(&captures, 1500, &mut rng), objects: HashMap::new() };
+    let captured = inputs.packets.iter().filter(|i| i.what.contains(".pcap")).count();
+    assert!(captured >= 50, "only {captured} packets read from {}", captures.display());
     println!(
         "{} packets ({} from captures in {}); per object fixture 600 mutated and 300 random objects (fewer for objects over 256 bytes)",
         inputs.packets.len(),
@@ -416,12 +351,7 @@ fn c_programs_match_gcc_on_every_engine() {
         };
         for mcpu in MCPUS {
             let mut row = |size: String, verdict: String| {
-                rows.push(Row {
-                    fixture: f.stem.clone(),
-                    mcpu,
-                    size,
-                    verdict,
-                })
+                rows.push(Row { fixture: f.stem.clone(), mcpu, size, verdict })
             };
             let tag = format!("{} -mcpu={mcpu}", f.stem);
             let obj = match clang(&clang_cmd, f, mcpu, dir) {
@@ -518,10 +448,7 @@ fn c_programs_match_gcc_on_every_engine() {
                                 "{tag}: rejected at instruction {} ({at}), not at the /* UNSAFE */ line {:?}: {}",
                                 rej.index, f.unsafe_lines, rej.rule
                             ));
-                            row(
-                                size_text,
-                                format!("FAIL rejected elsewhere: {at}: {}", rej.rule),
-                            );
+                            row(size_text, format!("FAIL rejected elsewhere: {at}: {}", rej.rule));
                         }
                         continue;
                     }
@@ -579,10 +506,7 @@ fn c_programs_match_gcc_on_every_engine() {
                                 format!("unverified runs DISAGREE: {b}")
                             }
                         };
-                        row(
-                            size_text,
-                            format!("FAIL rejected at {at}: {} ({extra})", rej.rule),
-                        );
+                        row(size_text, format!("FAIL rejected at {at}: {} ({extra})", rej.rule));
                         continue;
                     }
                     (Ok(v), false) => v,
@@ -604,10 +528,8 @@ fn c_programs_match_gcc_on_every_engine() {
                     udf_runtime::prepare(&c.prog, &udf_runtime::pre_run_checks(f.ty, true))
                         .expect("pre-run checks of a verified program");
                 let mut jitted = Vec::new();
-                for mode in [
-                    udf_jit::Mode::Trusted(&verified),
-                    udf_jit::Mode::Hardened(&verified),
-                ] {
+                for mode in [udf_jit::Mode::Trusted(&verified), udf_jit::Mode::Hardened(&verified)]
+                {
                     match jit.compile(&c.prog, f.ty, mode) {
                         Ok(code) => {
                             jitted.push(udf_jit::Executable::new(code).expect("map JIT code"))
@@ -702,10 +624,7 @@ fn c_programs_match_gcc_on_every_engine() {
                         ),
                     );
                 } else {
-                    row(
-                        size_text,
-                        format!("FAIL {} of {ran} runs differ: {}", bad.len(), bad[0]),
-                    );
+                    row(size_text, format!("FAIL {} of {ran} runs differ: {}", bad.len(), bad[0]));
                     for b in bad.iter().take(5) {
                         failures.push(format!("{tag}: {b}"));
                     }
@@ -743,11 +662,7 @@ fn c_programs_match_gcc_on_every_engine() {
     let w = rows.iter().map(|r| r.fixture.len()).max().unwrap_or(8);
     let mut table = format!("{:w$}  mcpu  size  verdict\n", "fixture");
     for r in &rows {
-        let _ = writeln!(
-            table,
-            "{:w$}  {:4}  {:>4}  {}",
-            r.fixture, r.mcpu, r.size, r.verdict
-        );
+        let _ = writeln!(table, "{:w$}  {:4}  {:>4}  {}", r.fixture, r.mcpu, r.size, r.verdict);
     }
     println!("{table}");
     println!(

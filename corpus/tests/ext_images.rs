@@ -39,17 +39,9 @@ fn check(spec: Spec) -> [u64; 6] {
         let d = &listed[&inode.ino];
         let expect = d.owned();
         if o.blocks != expect {
-            let missing: Vec<_> = expect
-                .iter()
-                .filter(|b| !o.blocks.contains(b))
-                .take(10)
-                .collect();
-            let extra: Vec<_> = o
-                .blocks
-                .iter()
-                .filter(|b| !expect.contains(b))
-                .take(10)
-                .collect();
+            let missing: Vec<_> =
+                expect.iter().filter(|b| !o.blocks.contains(b)).take(10).collect();
+            let extra: Vec<_> = o.blocks.iter().filter(|b| !expect.contains(b)).take(10).collect();
             bad.push(format!(
                 "inode {} (mode {:o}, flags {:#x}): udfs own {} blocks, debugfs lists {} \
                  (missing {missing:?}, extra {extra:?})",
@@ -60,23 +52,13 @@ fn check(spec: Spec) -> [u64; 6] {
                 expect.len()
             ));
         }
-        let acl: Vec<u64> = if d.file_acl == 0 {
-            vec![]
-        } else {
-            vec![d.file_acl]
-        };
+        let acl: Vec<u64> = if d.file_acl == 0 { vec![] } else { vec![d.file_acl] };
         if o.xattr != acl {
-            bad.push(format!(
-                "inode {}: xattr {:?}, File ACL {}",
-                inode.ino, o.xattr, d.file_acl
-            ));
+            bad.push(format!("inode {}: xattr {:?}, File ACL {}", inode.ino, o.xattr, d.file_acl));
         }
         for &b in o.blocks.iter().chain(&o.xattr) {
             if let Some(other) = owner.insert(b, inode.ino) {
-                bad.push(format!(
-                    "block {b} owned by inodes {other} and {}",
-                    inode.ino
-                ));
+                bad.push(format!("block {b} owned by inodes {other} and {}", inode.ino));
             }
         }
         for (t, k) in per_kind.iter_mut().zip(o.per_kind) {
@@ -92,51 +74,23 @@ fn check(spec: Spec) -> [u64; 6] {
     common::assert_no_mismatch(&name, &bad);
 
     // The tree's cases are really there.
-    let paths = [
-        "/sparse/fragmented",
-        "/prealloc",
-        "/xattr/big",
-        "/links/fast",
-        "/links/slow60",
-    ];
+    let paths = ["/sparse/fragmented", "/prealloc", "/xattr/big", "/links/fast", "/links/slow60"];
     let ino = debugfs::inode_numbers(&path, &paths).unwrap();
     let of = |i: usize| &owned[&ino[i]];
-    assert_eq!(
-        of(2).xattr.len(),
-        1,
-        "{name}: /xattr/big has an xattr block"
-    );
-    assert_eq!(
-        of(3).xattr.len(),
-        1,
-        "{name}: the fast link has an xattr block"
-    );
-    assert!(
-        of(3).blocks.is_empty(),
-        "{name}: the fast link owns no block"
-    );
+    assert_eq!(of(2).xattr.len(), 1, "{name}: /xattr/big has an xattr block");
+    assert_eq!(of(3).xattr.len(), 1, "{name}: the fast link has an xattr block");
+    assert!(of(3).blocks.is_empty(), "{name}: the fast link owns no block");
     assert_eq!(of(4).blocks.len(), 1, "{name}: a 60-byte link is slow");
     if spec.flavor == Flavor::Ext4 {
         let bs = spec.block_size as u64;
         // 4 KiB of data and blocks 8-40 unwritten.
-        assert_eq!(
-            of(1).per_kind[0],
-            4096 / bs + 33,
-            "{name}: /prealloc's unwritten extent"
-        );
+        assert_eq!(of(1).per_kind[0], 4096 / bs + 33, "{name}: /prealloc's unwritten extent");
         // 400 one-block extents: a tree of depth 2 at 1 KiB (84 per leaf, 4 in the inode), of
         // depth 1 at 4 KiB (340 per leaf); eh_depth is at 40 + 6 in the inode.
         let root = img.inode(ino[0]).unwrap();
         let depth = u16::from_le_bytes([root.bytes[46], root.bytes[47]]);
-        assert_eq!(
-            depth,
-            if bs == 1024 { 2 } else { 1 },
-            "{name}: /sparse/fragmented's depth"
-        );
-        assert!(
-            of(0).per_kind[EXT_NODE as usize] >= 2,
-            "{name}: /sparse/fragmented's tree"
-        );
+        assert_eq!(depth, if bs == 1024 { 2 } else { 1 }, "{name}: /sparse/fragmented's depth");
+        assert!(of(0).per_kind[EXT_NODE as usize] >= 2, "{name}: /sparse/fragmented's tree");
     }
     per_kind
 }
@@ -199,18 +153,9 @@ fn malformed_extent_trees() {
         b
     };
     assert_eq!(eng.owns("ext4_inode", &inode(&header(0, 0, 0))), malformed);
-    assert_eq!(
-        eng.owns("ext4_inode", &inode(&header(0xF30A, 5, 0))),
-        malformed
-    );
-    assert_eq!(
-        eng.owns("ext4_inode", &inode(&header(0xF30A, 0, 6))),
-        malformed
-    );
-    assert_eq!(
-        eng.owns("ext4_inode", &inode(&header(0xF30A, 0, 0))),
-        Ok(vec![])
-    );
+    assert_eq!(eng.owns("ext4_inode", &inode(&header(0xF30A, 5, 0))), malformed);
+    assert_eq!(eng.owns("ext4_inode", &inode(&header(0xF30A, 0, 6))), malformed);
+    assert_eq!(eng.owns("ext4_inode", &inode(&header(0xF30A, 0, 0))), Ok(vec![]));
     for (entry, size, cap) in [("ext4_node_1k", 1024, 84), ("ext4_node_4k", 4096, 340)] {
         let node = |hdr: Vec<u8>| {
             let mut b = hdr;
@@ -218,10 +163,7 @@ fn malformed_extent_trees() {
             b
         };
         assert_eq!(eng.owns(entry, &node(vec![0; 12])), malformed);
-        assert_eq!(
-            eng.owns(entry, &node(header(0xF30A, cap + 1, 0))),
-            malformed
-        );
+        assert_eq!(eng.owns(entry, &node(header(0xF30A, cap + 1, 0))), malformed);
         assert_eq!(eng.owns(entry, &node(header(0xF30A, 0, 5))), malformed);
         assert_eq!(eng.owns(entry, &node(header(0xF30A, 0, 1))), Ok(vec![]));
         // An unwritten leaf extent of 7 blocks at 2^32 + 9, and one of 32768 written blocks.

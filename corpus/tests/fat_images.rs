@@ -49,10 +49,7 @@ fn check(spec: Spec) {
     let vol = FatVolume::open(&path).unwrap();
     assert_eq!(vol.boot.fat, spec.fat, "{name}: mkfs.fat made another type");
     for n in 1..vol.boot.fats {
-        assert!(
-            vol.fat_copy(n).unwrap() == vol.fat_bytes(),
-            "{name}: FAT copy {n} differs"
-        );
+        assert!(vol.fat_copy(n).unwrap() == vol.fat_bytes(), "{name}: FAT copy {n} differs");
     }
     let entries = vol.entries().unwrap();
     let owned =
@@ -99,9 +96,7 @@ fn check(spec: Spec) {
     for (s, got) in &owned.dir_sectors {
         let want = by_sector.get(s).cloned().unwrap_or_default();
         if *got != want {
-            bad.push(format!(
-                "directory sector {s}: udf {got:?}, directory {want:?}"
-            ));
+            bad.push(format!("directory sector {s}: udf {got:?}, directory {want:?}"));
         }
     }
 
@@ -132,9 +127,7 @@ fn check(spec: Spec) {
     let unowned: Vec<_> = allocated.difference(&claimed).take(10).collect();
     let stray: Vec<_> = claimed.difference(&allocated).take(10).collect();
     if !unowned.is_empty() || !stray.is_empty() {
-        bad.push(format!(
-            "allocated but not owned: {unowned:?}; owned but free: {stray:?}"
-        ));
+        bad.push(format!("allocated but not owned: {unowned:?}; owned but free: {stray:?}"));
     }
 
     // Each chain owned link by link; chains as long as the sizes need.
@@ -154,12 +147,7 @@ fn check(spec: Spec) {
             }
         };
         if !e.is_dir && chain.len() as u64 != u64::from(e.size).div_ceil(vol.boot.cluster_bytes()) {
-            bad.push(format!(
-                "{}: {} bytes in {} clusters",
-                e.path,
-                e.size,
-                chain.len()
-            ));
+            bad.push(format!("{}: {} bytes in {} clusters", e.path, e.size, chain.len()));
         }
         fragmented += usize::from(chain.windows(2).any(|w| w[1] != w[0] + 1));
         let head = owner.get(&u64::from(chain[0]));
@@ -202,14 +190,8 @@ fn check(spec: Spec) {
         attrs.iter().any(|&(n, a)| n != 0 && n != 0xE5 && a == 0x08),
         "{name}: no volume label"
     );
-    assert!(
-        attrs.iter().any(|&(n, a)| n != 0 && a & 0x3F == 0x0F),
-        "{name}: no long name"
-    );
-    assert!(
-        attrs.iter().any(|&(n, _)| n == 0xE5),
-        "{name}: no deleted entry"
-    );
+    assert!(attrs.iter().any(|&(n, a)| n != 0 && a & 0x3F == 0x0F), "{name}: no long name");
+    assert!(attrs.iter().any(|&(n, _)| n == 0xE5), "{name}: no deleted entry");
 }
 
 #[test]

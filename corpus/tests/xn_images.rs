@@ -76,10 +76,7 @@ fn rebuild_matches(spec: Spec, flavor: Flavor) {
     assert!(r.rebuilt.objects > r.rebuilt.roots, "{r:?}");
     assert_eq!(r.rebuilt.used.count(), r.on_disk.count());
     let free = fs.sb.blocks - r.rebuilt.used.count();
-    assert_eq!(
-        free, fs.sb.free_blocks,
-        "free blocks vs the superblock's count"
-    );
+    assert_eq!(free, fs.sb.free_blocks, "free blocks vs the superblock's count");
 }
 
 #[test]
@@ -114,13 +111,7 @@ impl Ext2 {
         let mut xn = xn(&table, &fs);
         let r = fs.rebuild(&mut xn, &table, &mut dev).unwrap();
         assert!(r.differences.is_empty() && r.rebuilt.problems.is_empty());
-        Ext2 {
-            table,
-            img,
-            dev,
-            fs,
-            xn,
-        }
+        Ext2 { table, img, dev, fs, xn }
     }
 
     fn ino(&self, path: &str) -> u32 {
@@ -139,22 +130,14 @@ impl Ext2 {
                 &mut self.xn,
                 &self.table,
                 &mut self.dev,
-                SlotRequest {
-                    ino,
-                    slot,
-                    block,
-                    kind,
-                },
+                SlotRequest { ino, slot, block, kind },
             )
             .map(|_| ())
     }
 
     /// The first `n` free blocks outside group 0's first 200 blocks.
     fn free_blocks(&self, n: usize) -> Vec<u64> {
-        (200..self.fs.sb.blocks)
-            .filter(|&b| !self.xn.used.get(b))
-            .take(n)
-            .collect()
+        (200..self.fs.sb.blocks).filter(|&b| !self.xn.used.get(b)).take(n).collect()
     }
 
     /// Writes the device back to the image file and runs `e2fsck -fn` on it.
@@ -179,35 +162,24 @@ fn accepted_allocations_and_frees_keep_e2fsck_clean_ext2_1k() {
     let original = t.dev.bytes().to_vec();
     // `sparse/tail_hole`: 4 KiB of data then a hole to 10 MiB: slots 4-14 are empty.
     let ino = t.ino("/sparse/tail_hole");
-    let [a, b] = t.free_blocks(2)[..] else {
-        panic!("no free blocks")
-    };
+    let [a, b] = t.free_blocks(2)[..] else { panic!("no free blocks") };
 
     t.slot(ino, 5, a, None).unwrap();
     assert!(t.xn.used.get(a));
     t.fsck("allocating a data block into slot 5");
     t.slot(ino, 12, b, None).unwrap();
-    assert_eq!(
-        t.xn.registry.get(&b).map(|e| e.parent),
-        Some(Some(t.fs.inode_obj(ino).unwrap()))
-    );
+    assert_eq!(t.xn.registry.get(&b).map(|e| e.parent), Some(Some(t.fs.inode_obj(ino).unwrap())));
     t.fsck("allocating an indirect block into slot 12");
     // The rebuilt map agrees with the bitmaps XN kept.
     let mut xn = xn(&t.table, &t.fs);
     let r = t.fs.rebuild(&mut xn, &t.table, &mut t.dev).unwrap();
-    assert!(
-        r.differences.is_empty() && r.rebuilt.problems.is_empty(),
-        "{r:?}"
-    );
+    assert!(r.differences.is_empty() && r.rebuilt.problems.is_empty(), "{r:?}");
 
     t.slot(ino, 12, 0, None).unwrap();
     t.fsck("freeing the indirect block");
     t.slot(ino, 5, 0, None).unwrap();
     t.fsck("freeing the data block");
-    assert!(
-        t.dev.bytes() == original.as_slice(),
-        "allocate then free gives back the image"
-    );
+    assert!(t.dev.bytes() == original.as_slice(), "allocate then free gives back the image");
 
     // A data block past the end of a small regular file: the file grows to the end of the
     // block (i_size), i_blocks counts it, e2fsck is clean; freeing it keeps the size (a hole).
@@ -248,9 +220,7 @@ fn refused_operations_leave_the_image_byte_identical_ext2_1k() {
     let other = t.ino("/blocks/direct12");
     let in_use = t.owned_data_block(other);
     let inode_table = t.fs.groups[0].inode_table;
-    let [free] = t.free_blocks(1)[..] else {
-        panic!("no free blocks")
-    };
+    let [free] = t.free_blocks(1)[..] else { panic!("no free blocks") };
     let before = t.dev.bytes().to_vec();
     let used_before = t.xn.used.clone();
 
@@ -258,24 +228,9 @@ fn refused_operations_leave_the_image_byte_identical_ext2_1k() {
         ("a block another file owns", 5, in_use, None),
         ("a block of the inode table", 5, inode_table, None),
         ("a pointer overwrite", 0, free, None),
-        (
-            "a data slot claimed as an indirect block",
-            5,
-            free,
-            Some(kind::IND1),
-        ),
-        (
-            "an indirect slot claimed as data",
-            12,
-            free,
-            Some(kind::DATA),
-        ),
-        (
-            "an extent kind the template does not have",
-            5,
-            free,
-            Some(9),
-        ),
+        ("a data slot claimed as an indirect block", 5, free, Some(kind::IND1)),
+        ("an indirect slot claimed as data", 12, free, Some(kind::DATA)),
+        ("an extent kind the template does not have", 5, free, Some(9)),
         ("freeing an empty slot", 6, 0, None),
         ("freeing with the wrong kind", 0, 0, Some(kind::IND2)),
     ];
@@ -285,34 +240,22 @@ fn refused_operations_leave_the_image_byte_identical_ext2_1k() {
             matches!(err, ExtError::SlotRefused(_) | ExtError::EmptySlot { .. }),
             "{what}: {err}"
         );
-        assert!(
-            t.dev.bytes() == before.as_slice(),
-            "{what}: the image changed"
-        );
+        assert!(t.dev.bytes() == before.as_slice(), "{what}: the image changed");
         assert_eq!(t.xn.used, used_before, "{what}: XN's map changed");
     }
     // The refusals say why.
     let err = t.slot(ino, 5, in_use, None).unwrap_err();
-    let ExtError::SlotRefused(r) = &err else {
-        panic!("{err}")
-    };
+    let ExtError::SlotRefused(r) = &err else { panic!("{err}") };
     assert_eq!(r.refusal, Refusal::InUse(in_use));
     let err = t.slot(ino, 0, free, None).unwrap_err();
-    let ExtError::SlotRefused(r) = err else {
-        panic!("{err}")
-    };
-    let Refusal::Mismatch { added, removed, .. } = r.refusal else {
-        panic!("{}", r.message)
-    };
+    let ExtError::SlotRefused(r) = err else { panic!("{err}") };
+    let Refusal::Mismatch { added, removed, .. } = r.refusal else { panic!("{}", r.message) };
     assert_eq!(added, vec![(kind::DATA, free, free)]);
     assert_eq!(removed.len(), 1);
     // Freeing an empty slot says so.
     let err = t.slot(ino, 6, 0, None).unwrap_err();
     assert_eq!(err, ExtError::EmptySlot { ino, slot: 6 });
-    assert_eq!(
-        err.to_string(),
-        format!("inode {ino} slot 6 is empty: nothing to free")
-    );
+    assert_eq!(err.to_string(), format!("inode {ino} slot 6 is empty: nothing to free"));
     // A block-mapped inode the image does not use.
     let err = t.slot(t.fs.sb.inodes, 0, free, None).unwrap_err();
     assert_eq!(err, ExtError::Inode(t.fs.sb.inodes));
@@ -341,38 +284,27 @@ fn rebuild_reports_blocks_owned_twice_cycles_and_bad_extents_ext2_1k() {
         u64::from(u32::from_le_bytes(inode[at..at + 4].try_into().unwrap()))
     };
     let (data0, dind) = (slot(0), slot(13));
-    assert!(
-        data0 != 0 && dind != 0,
-        "dind_first has a double-indirect block"
-    );
+    assert!(data0 != 0 && dind != 0, "dind_first has a double-indirect block");
     let other_obj = fs.inode_obj(other).unwrap();
     // Pokes one word into a copy of the image and rebuilds its free map: the problems found.
     let poked = |block: u64, at: usize, v: u32| {
         let mut dev = base.clone();
         poke(&mut dev, block, at, v);
         let mut xn = xn(table, fs);
-        fs.rebuild(&mut xn, table, &mut dev)
-            .unwrap()
-            .rebuilt
-            .problems
+        fs.rebuild(&mut xn, table, &mut dev).unwrap().rebuilt.problems
     };
     let slot_at = |k: usize| other_obj.offset as usize + 40 + 4 * k;
 
     // Another inode points at dind_first's first data block.
     let p = poked(other_obj.block, slot_at(5), data0 as u32);
     assert!(
-        p.iter()
-            .any(|p| matches!(p, Problem::OwnedTwice { block, .. } if *block == data0)),
+        p.iter().any(|p| matches!(p, Problem::OwnedTwice { block, .. } if *block == data0)),
         "{p:?}"
     );
 
     // The double-indirect block names itself as one of its indirect blocks: a cycle.
     let p = poked(dind, 4 * 7, dind as u32);
-    assert!(
-        p.iter()
-            .any(|p| matches!(p, Problem::Cycle { block, .. } if *block == dind)),
-        "{p:?}"
-    );
+    assert!(p.iter().any(|p| matches!(p, Problem::Cycle { block, .. } if *block == dind)), "{p:?}");
 
     // A pointer past the end of the disk.
     let p = poked(other_obj.block, slot_at(6), 0x00ff_ffff);
@@ -390,10 +322,7 @@ fn rebuild_reports_blocks_owned_twice_cycles_and_bad_extents_ext2_1k() {
 
 /// No refusal or problem message shows an object as raw block and byte offsets.
 fn assert_named(msg: &str) {
-    assert!(
-        !msg.contains(" + ") && !msg.contains("object at"),
-        "a raw object in: {msg}"
-    );
+    assert!(!msg.contains(" + ") && !msg.contains("object at"), "a raw object in: {msg}");
 }
 
 #[test]
@@ -415,9 +344,7 @@ fn refusals_and_problems_name_inodes_slots_and_entries_ext2_1k() {
     let deep = read(&t, ind, 4 * 3);
     assert!(dind != 0 && ind != 0 && deep != 0);
     let in_use = t.owned_data_block(other);
-    let [free] = t.free_blocks(1)[..] else {
-        panic!("no free blocks")
-    };
+    let [free] = t.free_blocks(1)[..] else { panic!("no free blocks") };
     let msg = |r: Result<(), ExtError>| {
         let m = r.expect_err("refused").to_string();
         assert_named(&m);
@@ -432,12 +359,7 @@ fn refusals_and_problems_name_inodes_slots_and_entries_ext2_1k() {
         "{m}"
     );
     let m = msg(t.slot(ino, 5, deep, None));
-    assert!(
-        m.contains(&format!(
-            "inode {ind_file} indirect block {ind} entry 3 holds it"
-        )),
-        "{m}"
-    );
+    assert!(m.contains(&format!("inode {ind_file} indirect block {ind} entry 3 holds it")), "{m}");
     let m = msg(t.slot(ino, 5, t.fs.groups[0].inode_table, None));
     assert!(m.contains("group 0's inode table"), "{m}");
     // A pointer overwrite, a wrong kind, an unknown kind, a free of the wrong kind.
@@ -449,17 +371,12 @@ fn refusals_and_problems_name_inodes_slots_and_entries_ext2_1k() {
         "{m}"
     );
     let m = msg(t.slot(ino, 5, free, Some(kind::IND1)));
-    assert!(
-        m.contains("as an indirect block") && m.contains("(data)"),
-        "{m}"
-    );
+    assert!(m.contains("as an indirect block") && m.contains("(data)"), "{m}");
     let m = msg(t.slot(ino, 5, free, Some(9)));
     assert!(m.contains("kind 9 is not one"), "{m}");
     let m = msg(t.slot(ino, 0, 0, Some(kind::IND2)));
     assert!(
-        m.contains(&format!(
-            "inode {ino} does not own block {first} as a double indirect block"
-        )),
+        m.contains(&format!("inode {ino} does not own block {first} as a double indirect block")),
         "{m}"
     );
     let m = msg(t.slot(ino, 6, 0, None));
@@ -467,9 +384,7 @@ fn refusals_and_problems_name_inodes_slots_and_entries_ext2_1k() {
     // Freeing an indirect block that still maps blocks.
     let m = msg(t.slot(dind_file, 13, 0, None));
     assert!(
-        m.contains(&format!(
-            "inode {dind_file} double indirect block {dind} still names"
-        )),
+        m.contains(&format!("inode {dind_file} double indirect block {dind} still names")),
         "{m}"
     );
 
@@ -492,35 +407,21 @@ fn refusals_and_problems_name_inodes_slots_and_entries_ext2_1k() {
         out
     };
     let mut dev = base.clone();
-    poke(
-        &mut dev,
-        oobj.block,
-        oobj.offset as usize + 40 + 4 * 5,
-        deep as u32,
-    );
+    poke(&mut dev, oobj.block, oobj.offset as usize + 40 + 4 * 5, deep as u32);
     let p = problems(&mut dev);
     let want = [
         format!("block {deep} is owned twice"),
         format!("inode {ind_file} indirect block {ind} entry 3"),
         format!("inode {other} slot 5"),
     ];
-    assert!(
-        p.iter()
-            .any(|m| want.iter().all(|w| m.contains(w.as_str()))),
-        "{p:#?}"
-    );
+    assert!(p.iter().any(|m| want.iter().all(|w| m.contains(w.as_str()))), "{p:#?}");
     let mut dev = base.clone();
     poke(&mut dev, dind, 4 * 7, dind as u32);
     let p = problems(&mut dev);
     let want = format!("cycle: inode {dind_file} double indirect block {dind} entry 7");
     assert!(p.iter().any(|m| m.contains(&want)), "{p:#?}");
     let mut dev = base.clone();
-    poke(
-        &mut dev,
-        oobj.block,
-        oobj.offset as usize + 40 + 4 * 6,
-        0x00ff_ffff,
-    );
+    poke(&mut dev, oobj.block, oobj.offset as usize + 40 + 4 * 6, 0x00ff_ffff);
     let p = problems(&mut dev);
     let want = format!("inode {other} slot 6 names 1 block(s) at {}", 0x00ff_ffff);
     assert!(p.iter().any(|m| m.contains(&want)), "{p:#?}");

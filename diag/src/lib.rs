@@ -39,19 +39,11 @@ pub struct Diagnostic {
 impl Diagnostic {
     /// A diagnostic with no span yet.
     pub fn new(code: &'static str, message: impl Into<String>) -> Diagnostic {
-        Diagnostic {
-            code,
-            message: message.into(),
-            labels: Vec::new(),
-            help: None,
-        }
+        Diagnostic { code, message: message.into(), labels: Vec::new(), help: None }
     }
     /// Adds a labelled span.
     pub fn label(mut self, span: Span, text: impl Into<String>) -> Diagnostic {
-        self.labels.push(SpanLabel {
-            span,
-            text: text.into(),
-        });
+        self.labels.push(SpanLabel { span, text: text.into() });
         self
     }
     /// Adds a help line.
@@ -79,11 +71,7 @@ pub struct Diagnostics {
 impl Diagnostics {
     /// Wraps a list.
     pub fn new(path: &str, src: &str, list: Vec<Diagnostic>) -> Diagnostics {
-        Diagnostics {
-            path: path.to_string(),
-            src: src.to_string(),
-            list,
-        }
+        Diagnostics { path: path.to_string(), src: src.to_string(), list }
     }
 
     /// `path:line:col` of a diagnostic's primary span.
@@ -119,10 +107,8 @@ impl Diagnostics {
                 if let Some(h) = &d.help {
                     m = m.with_help(h.clone());
                 }
-                Report::new(m).with_source_code(Excerpted {
-                    name: self.path.clone(),
-                    text: src.clone(),
-                })
+                Report::new(m)
+                    .with_source_code(Excerpted { name: self.path.clone(), text: src.clone() })
             })
             .collect()
     }

@@ -80,9 +80,7 @@ pub struct CaseFile {
 fn number(t: &str) -> Result<u64, String> {
     let r = match t.strip_prefix("0x") {
         Some(h) => u64::from_str_radix(h, 16),
-        None => t
-            .parse::<u64>()
-            .or_else(|_| t.parse::<i64>().map(|v| v as u64)),
+        None => t.parse::<u64>().or_else(|_| t.parse::<i64>().map(|v| v as u64)),
     };
     r.map_err(|_| format!("`{t}` is not a number"))
 }
@@ -184,13 +182,7 @@ pub fn parse(text: &str) -> Result<CaseFile, String> {
             }
         }
     }
-    Ok(CaseFile {
-        ty: ty.ok_or("no `; type: T` line")?,
-        ctx_size,
-        asm,
-        refused,
-        runs,
-    })
+    Ok(CaseFile { ty: ty.ok_or("no `; type: T` line")?, ctx_size, asm, refused, runs })
 }
 
 /// What happened to a file's program: its verdict and each run on the interpreter.
@@ -232,14 +224,7 @@ pub fn run(file: &CaseFile) -> Result<(Happened, Vec<Judged>), String> {
             conf.record_states = true;
             udf_verifier::verify(&prog, &conf).map_err(|e| {
                 let line = lines.get(e.index).copied().unwrap_or(0);
-                (
-                    line,
-                    format!(
-                        "{}: {}",
-                        e.rule.code(),
-                        e.to_string().lines().next().unwrap_or("")
-                    ),
-                )
+                (line, format!("{}: {}", e.rule.code(), e.to_string().lines().next().unwrap_or("")))
             })
         });
     let refused = match &verdict {
@@ -258,9 +243,7 @@ pub fn run(file: &CaseFile) -> Result<(Happened, Vec<Judged>), String> {
             if refused.as_ref() == Some(&(*l, r.clone())) {
                 Verdict::Pass(msg.clone())
             } else {
-                Verdict::Fail(format!(
-                    "refused at line {line} ({msg}), expected `{r}` at line {l}"
-                ))
+                Verdict::Fail(format!("refused at line {line} ({msg}), expected `{r}` at line {l}"))
             }
         }
     };
@@ -270,10 +253,7 @@ pub fn run(file: &CaseFile) -> Result<(Happened, Vec<Judged>), String> {
         _ => None,
     };
     let budget = verified.map_or(UNVERIFIED_BUDGET, |v| v.max_insns);
-    let mut happened = Happened {
-        refused,
-        runs: Vec::new(),
-    };
+    let mut happened = Happened { refused, runs: Vec::new() };
     for r in &file.runs {
         let at = format!("run at line {} ({})", r.line, r.input_text);
         let admitted = verified.is_none_or(|v| v.admits(r.input.len()));

@@ -51,9 +51,7 @@ fn hex_byte(t: &str) -> Result<u8, String> {
 fn parse_u64(t: &str) -> Result<u64, String> {
     let r = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
         Some(h) => u64::from_str_radix(h, 16),
-        None => t
-            .parse::<u64>()
-            .or_else(|_| t.parse::<i64>().map(|v| v as u64)),
+        None => t.parse::<u64>().or_else(|_| t.parse::<i64>().map(|v| v as u64)),
     };
     r.map_err(|_| format!("`{t}` is not a 64-bit number"))
 }
@@ -184,9 +182,7 @@ pub fn observe(case: &Case, engine: ExecEngine) -> Result<Observed, String> {
         Err(e) => return Ok(Observed::Refused(e)),
     };
     if let Some(name) = case.unknown.first() {
-        return Err(format!(
-            "needs section `-- {name}`, which this runner does not provide"
-        ));
+        return Err(format!("needs section `-- {name}`, which this runner does not provide"));
     }
     if case.result.is_none() && case.error.is_none() {
         return Ok(Observed::Refused(
@@ -202,12 +198,7 @@ pub fn observe(case: &Case, engine: ExecEngine) -> Result<Observed, String> {
         ExecEngine::Interp => {
             let mut vm = Vm::new();
             let opts = RunOptions::default();
-            match vm.run(
-                &compiled,
-                Context::ReadWrite(&mut mem),
-                &mut ConformanceHelpers,
-                &opts,
-            ) {
+            match vm.run(&compiled, Context::ReadWrite(&mut mem), &mut ConformanceHelpers, &opts) {
                 Ok(out) => Ok(Observed::Returned(out.r0)),
                 Err(f) => Ok(Observed::Faulted(format!("fault: {f}"))),
             }
@@ -235,10 +226,7 @@ pub fn observe(case: &Case, engine: ExecEngine) -> Result<Observed, String> {
 /// with `expect_failure` it passes when it is flagged: refused, faulted, or its result differs.
 pub fn judge(text: &str, engine: ExecEngine, expect_failure: bool) -> Verdict {
     let (case, observed) = match parse(text) {
-        Err(e) => (
-            Case::default(),
-            Observed::Refused(format!("test file: {e}")),
-        ),
+        Err(e) => (Case::default(), Observed::Refused(format!("test file: {e}"))),
         Ok(case) => match observe(&case, engine) {
             Ok(o) => (case, o),
             Err(skip) => return Verdict::Skip(skip),
@@ -260,9 +248,7 @@ pub fn judge(text: &str, engine: ExecEngine, expect_failure: bool) -> Verdict {
             if m.contains(want.as_str()) {
                 Verdict::Pass(m)
             } else {
-                Verdict::Fail(format!(
-                    "refused as expected, but the message lacks `{want}`: {m}"
-                ))
+                Verdict::Fail(format!("refused as expected, but the message lacks `{want}`: {m}"))
             }
         }
         (Some(_), Observed::Returned(v)) => {

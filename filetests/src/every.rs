@@ -44,17 +44,11 @@ impl Executor {
 
     /// Whether it runs only what the verifier accepted.
     pub fn needs_verified(self) -> bool {
-        matches!(
-            self,
-            Executor::CheckingInterpreter | Executor::JitTrusted | Executor::JitHardened
-        )
+        matches!(self, Executor::CheckingInterpreter | Executor::JitTrusted | Executor::JitHardened)
     }
 
     fn index(self) -> usize {
-        Executor::ALL
-            .iter()
-            .position(|&e| e == self)
-            .expect("in ALL")
+        Executor::ALL.iter().position(|&e| e == self).expect("in ALL")
     }
 }
 
@@ -107,15 +101,10 @@ pub fn run_on(
             ProgramType::Filter => wire_len.unwrap_or(input.len() as u64),
             _ => 0,
         };
-        return Ok(
-            match udf_runtime::checking::run_checked(prog, v.facts(), ty, input, r3) {
-                Ok(c) => Ran::Returned(TypedRun {
-                    outcome: c.outcome,
-                    extents: c.extents,
-                }),
-                Err(e) => Ran::Faulted(format!("checking: {e}")),
-            },
-        );
+        return Ok(match udf_runtime::checking::run_checked(prog, v.facts(), ty, input, r3) {
+            Ok(c) => Ran::Returned(TypedRun { outcome: c.outcome, extents: c.extents }),
+            Err(e) => Ran::Faulted(format!("checking: {e}")),
+        });
     }
     let (compiled, native);
     let code = match (ex, verified) {
@@ -143,12 +132,10 @@ pub fn run_on(
             }
         }
     };
-    Ok(
-        match run_code(&mut Vm::new(), code, ty, input, wire_len, budget) {
-            Ok(t) => Ran::Returned(t),
-            Err(f) => Ran::Faulted(format!("fault: {f}")),
-        },
-    )
+    Ok(match run_code(&mut Vm::new(), code, ty, input, wire_len, budget) {
+        Ok(t) => Ran::Returned(t),
+        Err(f) => Ran::Faulted(format!("fault: {f}")),
+    })
 }
 
 /// Verdicts of one engine.
@@ -211,11 +198,7 @@ impl Counts {
     pub fn table(&self) -> String {
         let mut s = format!("  {:<21} {}\n", "verifier:", self.verifier.line());
         for ex in Executor::ALL {
-            s.push_str(&format!(
-                "  {:<21} {}\n",
-                format!("{ex}:"),
-                self.engine(ex).line()
-            ));
+            s.push_str(&format!("  {:<21} {}\n", format!("{ex}:"), self.engine(ex).line()));
         }
         s
     }
@@ -247,15 +230,7 @@ pub fn data_verdict(text: &str, ex: Executor, expect_failure: bool) -> Verdict {
         Err(_) => return Verdict::Skip(unverified_skip(ex)),
     };
     let budget = verified.max_insns;
-    let got = match run_on(
-        ex,
-        &prog,
-        ProgramType::Size,
-        Some(&verified),
-        &case.mem,
-        None,
-        budget,
-    ) {
+    let got = match run_on(ex, &prog, ProgramType::Size, Some(&verified), &case.mem, None, budget) {
         Ok(Ran::Returned(t)) => Ok(t.outcome.r0),
         Ok(Ran::Faulted(m)) => Err(m),
         Err(skip) => return Verdict::Skip(skip),
@@ -284,9 +259,7 @@ pub fn run_files(files: &[std::path::PathBuf], expect_failure: bool, bless: bool
                 let text = match std::fs::read(f) {
                     Ok(b) => String::from_utf8_lossy(&b).into_owned(),
                     Err(e) => {
-                        counts
-                            .verifier
-                            .record(f, Verdict::Fail(format!("cannot read: {e}")));
+                        counts.verifier.record(f, Verdict::Fail(format!("cannot read: {e}")));
                         continue;
                     }
                 };
@@ -301,10 +274,9 @@ pub fn run_files(files: &[std::path::PathBuf], expect_failure: bool, bless: bool
                     counts.verifier.record(f, v);
                 }
             }
-            _ => counts.verifier.record(
-                f,
-                Verdict::Fail("not a test file (.asmt, .data, .udft, .yaml)".into()),
-            ),
+            _ => counts
+                .verifier
+                .record(f, Verdict::Fail("not a test file (.asmt, .data, .udft, .yaml)".into())),
         }
     }
     counts
@@ -318,10 +290,7 @@ fn udft_every(f: &Path, expect_failure: bool, counts: &mut Counts) {
         .ok()
         .and_then(|t| crate::udft::parse(&t, f.parent().unwrap_or(Path::new(""))).ok())
         .map(|file| {
-            file.cases
-                .iter()
-                .map(|c| matches!(c.expect, crate::udft::Expect::Refused(_)))
-                .collect()
+            file.cases.iter().map(|c| matches!(c.expect, crate::udft::Expect::Refused(_))).collect()
         })
         .unwrap_or_default();
     for ex in Executor::ALL {

@@ -49,9 +49,8 @@ pub fn collect(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<Result<_, _>>()?;
+    let mut entries: Vec<PathBuf> =
+        std::fs::read_dir(dir)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
     entries.sort();
     for p in entries {
         if p.is_dir() {
@@ -123,17 +122,10 @@ pub fn prevail_verdicts(f: &Path, expect_failure: bool) -> Vec<Verdict> {
             Outcome::Disagree { udfkit, .. } if expect_failure => {
                 Verdict::Pass(format!("{}: {udfkit}", c.name))
             }
-            Outcome::Disagree {
-                prevail_rejects,
-                udfkit,
-            } => Verdict::Fail(format!(
+            Outcome::Disagree { prevail_rejects, udfkit } => Verdict::Fail(format!(
                 "{}: PREVAIL {}, udfkit {udfkit}",
                 c.name,
-                if prevail_rejects {
-                    "rejects"
-                } else {
-                    "accepts"
-                }
+                if prevail_rejects { "rejects" } else { "accepts" }
             )),
             Outcome::Skip(why) => Verdict::Skip(format!("{}: {why}", c.name)),
         })

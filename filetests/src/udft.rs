@@ -92,16 +92,14 @@ pub enum Expect {
 
 fn number(t: &str) -> Result<u64, String> {
     let digits = t.replace('_', "");
-    let (body, radix) = if let Some(h) = digits
-        .strip_prefix("0x")
-        .or_else(|| digits.strip_prefix("0X"))
-    {
-        (h, 16)
-    } else if let Some(b) = digits.strip_prefix("0b") {
-        (b, 2)
-    } else {
-        (digits.as_str(), 10)
-    };
+    let (body, radix) =
+        if let Some(h) = digits.strip_prefix("0x").or_else(|| digits.strip_prefix("0X")) {
+            (h, 16)
+        } else if let Some(b) = digits.strip_prefix("0b") {
+            (b, 2)
+        } else {
+            (digits.as_str(), 10)
+        };
     u64::from_str_radix(body, radix).map_err(|_| format!("`{t}` is not a number"))
 }
 
@@ -163,10 +161,7 @@ impl Draft {
         let at = format!("case at line {}", self.line);
         let input = self.input.ok_or(format!("{at}: no `input`"))?;
         let expect = match (self.r0, self.refused) {
-            (Some(r0), None) => Expect::Run {
-                r0,
-                extents: self.extents,
-            },
+            (Some(r0), None) => Expect::Run { r0, extents: self.extents },
             (None, Some(rule)) if self.extents.is_empty() => Expect::Refused(rule),
             (None, Some(_)) => return Err(format!("{at}: `refused` with `extent` lines")),
             (Some(_), Some(_)) => return Err(format!("{at}: both `result` and `refused`")),
@@ -230,9 +225,7 @@ pub fn parse(text: &str, dir: &Path) -> Result<TestFile, String> {
             continue;
         }
         let Some(d) = draft.as_mut() else {
-            return Err(err(format!(
-                "`{word}` outside a case: start one with `-- case: NAME`"
-            )));
+            return Err(err(format!("`{word}` outside a case: start one with `-- case: NAME`")));
         };
         let one = |what: &str| -> Result<u64, String> {
             match args {
@@ -277,10 +270,9 @@ pub fn parse(text: &str, dir: &Path) -> Result<TestFile, String> {
                 };
                 let (off, bytes) = match args {
                     [off, "hex", rest @ ..] => (number(off), hex_bytes(rest).map_err(&err)?),
-                    [off, ty, v] => (
-                        number(off),
-                        encode(ty, number(v).map_err(&err)?).map_err(&err)?,
-                    ),
+                    [off, ty, v] => {
+                        (number(off), encode(ty, number(v).map_err(&err)?).map_err(&err)?)
+                    }
                     _ => {
                         return Err(err(
                             "expected `put OFFSET TYPE VALUE` or `put OFFSET hex XX ...`".into(),
@@ -336,19 +328,12 @@ pub fn parse(text: &str, dir: &Path) -> Result<TestFile, String> {
 
 /// Extents as text, `START COUNT KIND` each, at most `max` of them.
 fn extents_text(e: &[Extent], max: usize) -> String {
-    let mut s: Vec<String> = e
-        .iter()
-        .take(max)
-        .map(|x| format!("{} {} {}", x.start, x.count, x.kind))
-        .collect();
+    let mut s: Vec<String> =
+        e.iter().take(max).map(|x| format!("{} {} {}", x.start, x.count, x.kind)).collect();
     if e.len() > max {
         s.push(format!("... ({} in all)", e.len()));
     }
-    if s.is_empty() {
-        "none".to_string()
-    } else {
-        s.join(", ")
-    }
+    if s.is_empty() { "none".to_string() } else { s.join(", ") }
 }
 
 /// Compiled programs, verdicts and code, each made once per entry point (and object size).
@@ -372,10 +357,7 @@ impl Runner<'_> {
                 format!("no entry point `{n}` (there are: {})", names.join(", "))
             }),
             None if m.entries.len() == 1 => Ok(0),
-            None => Err(format!(
-                "{} entry points: name one with `entry NAME`",
-                m.entries.len()
-            )),
+            None => Err(format!("{} entry points: name one with `entry NAME`", m.entries.len())),
         }
     }
 
@@ -443,15 +425,9 @@ impl Runner<'_> {
                 };
             }
         };
-        let TypedRun { outcome, extents } = run_code(
-            &mut self.vm,
-            code,
-            ty,
-            &case.input,
-            case.wire_len,
-            facts.max_insns,
-        )
-        .map_err(|f| format!("fault: {f}"))?;
+        let TypedRun { outcome, extents } =
+            run_code(&mut self.vm, code, ty, &case.input, case.wire_len, facts.max_insns)
+                .map_err(|f| format!("fault: {f}"))?;
         expected(ty, &case.expect, TypedRun { outcome, extents })
     }
 }
@@ -522,11 +498,7 @@ pub fn verdicts(path: &Path, executor: Executor, expect_failure: bool) -> Vec<Ve
                 .iter()
                 .map(|c| {
                     let why = format!("{}: {}", label(c), why.trim_end());
-                    if expect_failure {
-                        Verdict::Pass(why)
-                    } else {
-                        Verdict::Fail(why)
-                    }
+                    if expect_failure { Verdict::Pass(why) } else { Verdict::Fail(why) }
                 })
                 .collect();
         }
@@ -568,14 +540,7 @@ mod tests {
         assert_eq!(f.cases[0].input, [0xa4, 0x81, 0, 0, 0, 1, 0x0a, 0x0b]);
         assert_eq!(
             f.cases[0].expect,
-            Expect::Run {
-                r0: 0,
-                extents: vec![Extent {
-                    start: 1,
-                    count: 2,
-                    kind: 3
-                }]
-            }
+            Expect::Run { r0: 0, extents: vec![Extent { start: 1, count: 2, kind: 3 }] }
         );
         assert_eq!(f.cases[1].name, "");
         assert_eq!(f.cases[1].input, [1, 2]);
@@ -588,23 +553,11 @@ mod tests {
         for (text, want) in [
             ("-- case\ninput 4\nresult 0\n", "no `source"),
             ("source a.udf\nentry x\n", "line 2: `entry` outside a case"),
-            (
-                "source a.udf\n-- case\ninput 4\nput 3 u16le 1\n",
-                "line 4: bytes 3..5",
-            ),
-            (
-                "source a.udf\n-- case\ninput 4\nput 0 u8 256\n",
-                "line 4: 0x100 does not fit",
-            ),
-            (
-                "source a.udf\n-- case\ninput 4\n",
-                "case at line 2: no `result`",
-            ),
+            ("source a.udf\n-- case\ninput 4\nput 3 u16le 1\n", "line 4: bytes 3..5"),
+            ("source a.udf\n-- case\ninput 4\nput 0 u8 256\n", "line 4: 0x100 does not fit"),
+            ("source a.udf\n-- case\ninput 4\n", "case at line 2: no `result`"),
             ("source a.udf\n-- case\nresult 1\n", "no `input`"),
-            (
-                "source a.udf\n-- case\ninput 1\nfrob 2\n",
-                "line 4: unknown directive",
-            ),
+            ("source a.udf\n-- case\ninput 1\nfrob 2\n", "line 4: unknown directive"),
         ] {
             let e = parse(text, Path::new("")).expect_err(text);
             assert!(e.contains(want), "{text:?}: {e}");

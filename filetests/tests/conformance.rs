@@ -62,12 +62,7 @@ fn every_negative_case_is_refused_by_the_verifier_path() {
         let Ok(prog) = parse(&text).and_then(|c| program(&c)) else {
             continue;
         };
-        for ty in [
-            ProgramType::Filter,
-            ProgramType::Owns,
-            ProgramType::Acl,
-            ProgramType::Size,
-        ] {
+        for ty in [ProgramType::Filter, ProgramType::Owns, ProgramType::Acl, ProgramType::Size] {
             let mut conf = udf_verifier::Config::new(ty);
             conf.ctx_size = Some(64);
             if udf_verifier::verify(&prog, &conf).is_ok() {
@@ -112,14 +107,8 @@ fn accepted_suite_programs_pass_the_checking_mode() {
             assert_eq!(run.outcome.r0, want, "{}", f.display());
         }
     }
-    println!(
-        "{accepted} of {} suite programs verify as `size`",
-        files.len()
-    );
+    println!("{accepted} of {} suite programs verify as `size`", files.len());
     // Most of the suite is arithmetic on constants and its memory; the rest writes memory or
     // calls helpers, which a `size` program may not.
-    assert!(
-        accepted >= 290,
-        "only {accepted} verified (292 when written)"
-    );
+    assert!(accepted >= 290, "only {accepted} verified (292 when written)");
 }

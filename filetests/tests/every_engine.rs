@@ -37,10 +37,7 @@ fn run(name: &str, dir: &Path, expect_failure: bool) -> Counts {
 
 /// (passed, skipped) per engine, in the order of `Executor::ALL`.
 fn per_engine(c: &Counts) -> Vec<(usize, usize)> {
-    Executor::ALL
-        .iter()
-        .map(|&e| (c.engine(e).passed, c.engine(e).skipped.len()))
-        .collect()
+    Executor::ALL.iter().map(|&e| (c.engine(e).passed, c.engine(e).skipped.len())).collect()
 }
 
 #[test]
@@ -62,17 +59,11 @@ fn verifier_cases_are_all_there() {
 
 #[test]
 fn bpf_conformance_on_every_engine() {
-    let c = run(
-        "bpf_conformance/tests",
-        &here("../../shared/testdata/bpf_conformance/tests"),
-        false,
-    );
+    let c =
+        run("bpf_conformance/tests", &here("../../shared/testdata/bpf_conformance/tests"), false);
     // The interpreter and checked native code run all 313; the 299 the verifier accepts as
     // `size` programs over their memory also run checked, trusted and hardened.
-    assert_eq!(
-        per_engine(&c),
-        [(313, 0), (299, 14), (299, 14), (299, 14), (313, 0)]
-    );
+    assert_eq!(per_engine(&c), [(313, 0), (299, 14), (299, 14), (299, 14), (313, 0)]);
 }
 
 #[test]
@@ -90,12 +81,7 @@ fn corpus_udft_on_every_engine() {
     let c = run("corpus .udft", &here("../corpus"), false);
     let refused = c.verifier.passed;
     for ex in Executor::ALL {
-        assert_eq!(
-            c.engine(ex).passed + refused,
-            35,
-            "{ex}: {}",
-            c.engine(ex).line()
-        );
+        assert_eq!(c.engine(ex).passed + refused, 35, "{ex}: {}", c.engine(ex).line());
     }
 }
 
@@ -106,11 +92,7 @@ fn prevail_on_the_verifier() {
     show(&format!("PREVAIL ({} files):\n{}", files.len(), c.table()));
     // As prevail_suite.rs: 585 run, 569 agree (the 16 others examined there), 217 skipped.
     assert_eq!(
-        (
-            c.verifier.passed,
-            c.verifier.failed.len(),
-            c.verifier.skipped.len()
-        ),
+        (c.verifier.passed, c.verifier.failed.len(), c.verifier.skipped.len()),
         (569, 16, 217)
     );
 }
@@ -133,18 +115,12 @@ fn bless_rewrites_a_wrong_file_and_then_it_passes() {
     assert_eq!(interp.failed.len(), 1, "{}", before.table());
     let blessed = check(true);
     assert!(blessed.failures().is_empty(), "{:#?}", blessed.failures());
-    assert_eq!(
-        text(),
-        "; type: size\n; ctx-size: 8\nmov %r0, 7\nexit\n; run: 8 => r0 = 7\n"
-    );
+    assert_eq!(text(), "; type: size\n; ctx-size: 8\nmov %r0, 7\nexit\n; run: 8 => r0 = 7\n");
     // A refusal is written on its line.
     write("; type: size\n; ctx-size: 8\nmov %r0, 0\nldxw %r0, [%r1+8]\nexit\n");
     check(true);
     let blessed = text();
-    assert!(
-        blessed.contains("ldxw %r0, [%r1+8]  ; refused: ctx-bounds\n"),
-        "{blessed}"
-    );
+    assert!(blessed.contains("ldxw %r0, [%r1+8]  ; refused: ctx-bounds\n"), "{blessed}");
     let after = check(false);
     assert!(after.failures().is_empty(), "{:#?}", after.failures());
     assert_eq!(after.verifier.passed, 1);

@@ -17,10 +17,7 @@ fn data_dir() -> PathBuf {
 fn all_cases() -> Vec<Case> {
     let files = yaml_files(&data_dir()).expect("PREVAIL test data beside the repository");
     assert_eq!(files.len(), 28);
-    files
-        .iter()
-        .flat_map(|f| read_file(f).unwrap_or_else(|e| panic!("{e}")))
-        .collect()
+    files.iter().flat_map(|f| read_file(f).unwrap_or_else(|e| panic!("{e}"))).collect()
 }
 
 fn find<'a>(cases: &'a [Case], file: &str, name: &str) -> &'a Case {
@@ -40,13 +37,7 @@ fn every_file_parses_and_counts_hold() {
     let cases = all_cases();
     assert_eq!(cases.len(), 802);
     assert_eq!(cases.iter().filter(|c| c.expects_reject()).count(), 197);
-    assert_eq!(
-        cases
-            .iter()
-            .filter(|c| c.expected_exception.is_some())
-            .count(),
-        5
-    );
+    assert_eq!(cases.iter().filter(|c| c.expected_exception.is_some()).count(), 5);
 
     let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
     let (mut asm_ok, mut pre_ok, mut both, mut sink_ok, mut usable) = (0, 0, 0, 0, 0);
@@ -79,13 +70,7 @@ fn every_file_parses_and_counts_hold() {
     assert!(sink_ok >= 606, "{report}");
     assert!(usable >= 420, "{report}");
     // The biggest gap is PREVAIL's `assume`, which no eBPF instruction expresses.
-    assert_eq!(
-        top[0],
-        (
-            "assume (no eBPF instruction prunes a path)".to_string(),
-            191
-        )
-    );
+    assert_eq!(top[0], ("assume (no eBPF instruction prunes a path)".to_string(), 191));
 }
 
 #[test]
@@ -111,10 +96,7 @@ fn jumps_and_the_two_instruction_nset() {
     let case = find(&cases, "jump.yaml", "JNSET with imm 0 and pointer");
     assert!(case.expects_reject());
     let a = assemble_with(case, AssumeMode::Refuse).unwrap();
-    assert_eq!(
-        disassemble(&a.program),
-        "jset %r1, 0, +1\nja +1\nmov %r0, 1\nexit\n"
-    );
+    assert_eq!(disassemble(&a.program), "jset %r1, 0, +1\nja +1\nmov %r0, 1\nexit\n");
     // PREVAIL's instruction 2 (the `exit` of `<exit>`, where its message points) is slot 3.
     assert_eq!(a.line_pcs, vec![0, 2, 3]);
     assert_eq!(case.messages, vec!["2: Invalid type (r0.type == number)"]);
@@ -126,11 +108,7 @@ fn jumps_and_the_two_instruction_nset() {
 #[test]
 fn lddw_takes_two_slots() {
     let cases = all_cases();
-    let case = find(
-        &cases,
-        "unsigned.yaml",
-        "assume -1 < INT_MIN+1 implies bottom",
-    );
+    let case = find(&cases, "unsigned.yaml", "assume -1 < INT_MIN+1 implies bottom");
     assert!(assemble(case).unwrap_err().0.starts_with("assume"));
     let a = assemble_with(case, AssumeMode::SinkLoop).unwrap();
     assert_eq!(
@@ -145,63 +123,31 @@ fn lddw_takes_two_slots() {
 #[test]
 fn fragments_get_an_exit_and_pre_reads_numbers() {
     let cases = all_cases();
-    let case = find(
-        &cases,
-        "add.yaml",
-        "add immediate to large singleton number",
-    );
+    let case = find(&cases, "add.yaml", "add immediate to large singleton number");
     let a = assemble_with(case, AssumeMode::Refuse).unwrap();
     assert_eq!(disassemble(&a.program), "add %r0, 2\nexit\n");
     assert_eq!(a.appended_exit, Some(1));
     let pre = parse_pre(case).unwrap();
     let v = 2147483647;
-    assert_eq!(
-        pre.regs[0],
-        RegPre::Number {
-            s: Some((v, v)),
-            u: Some((v as u64, v as u64))
-        }
-    );
+    assert_eq!(pre.regs[0], RegPre::Number { s: Some((v, v)), u: Some((v as u64, v as u64)) });
     assert_eq!(unsupported_option(case), None);
     // A case that starts at `<init>`, not `<start>`, with r10 at the top of the whole stack.
-    let case = find(
-        &cases,
-        "loop.yaml",
-        "stack counter type preserved through widening (issue 1071)",
-    );
+    let case =
+        find(&cases, "loop.yaml", "stack counter type preserved through widening (issue 1071)");
     assert_eq!(case.code[0].0, "<init>");
-    assert!(
-        parse_pre(case)
-            .unwrap_err()
-            .0
-            .starts_with("pre packet_size")
-    );
+    assert!(parse_pre(case).unwrap_err().0.starts_with("pre packet_size"));
 }
 
 #[test]
 fn options() {
     let cases = all_cases();
-    let count = |o: &str| {
-        cases
-            .iter()
-            .filter(|c| c.options.iter().any(|x| x == o))
-            .count()
-    };
+    let count = |o: &str| cases.iter().filter(|c| c.options.iter().any(|x| x == o)).count();
     assert_eq!(
-        [
-            "big_endian",
-            "!big_endian",
-            "termination",
-            "!allow_division_by_zero",
-            "simplify"
-        ]
-        .map(count),
+        ["big_endian", "!big_endian", "termination", "!allow_division_by_zero", "simplify"]
+            .map(count),
         [17, 21, 24, 40, 1]
     );
-    let big = cases
-        .iter()
-        .find(|c| c.options.iter().any(|o| o == "big_endian"))
-        .unwrap();
+    let big = cases.iter().find(|c| c.options.iter().any(|o| o == "big_endian")).unwrap();
     assert!(unsupported_option(big).unwrap().contains("big_endian"));
     assert!(
         cases

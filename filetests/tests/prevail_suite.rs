@@ -25,24 +25,15 @@ const STRICTER: &[(&str, &str)] = &[
     // "unusable"; PREVAIL keeps the disjunction and accepts the subtraction of same-typed
     // values on each path.
     ("jump.yaml", "same_type subtract"),
-    (
-        "nonconvex.yaml",
-        "non-adjacent same-type subtract num and ctx",
-    ),
+    ("nonconvex.yaml", "non-adjacent same-type subtract num and ctx"),
     // Pointers are compared only with pointers into the same region: comparing one with a
     // number would make the outcome depend on where the engine maps memory.
     ("jump.yaml", "JEQ with imm 0 and pointer"),
     ("jump.yaml", "JLT with imm 0 and pointer"),
     ("jump.yaml", "JLE with imm 0 and pointer"),
-    (
-        "jump.yaml",
-        "assume reg-vs-reg with different types (ctx == number)",
-    ),
+    ("jump.yaml", "assume reg-vs-reg with different types (ctx == number)"),
     // No register is read before it is written, not even by a move.
-    (
-        "uninit.yaml",
-        "MOV of a number and an uninitialized register",
-    ),
+    ("uninit.yaml", "MOV of a number and an uninitialized register"),
     // Stack reads must hit initialised bytes (abi.md promise 1); PREVAIL gives an unknown.
     ("uninit.yaml", "Read uninitialized stack range - aligned"),
     ("uninit.yaml", "Read uninitialized stack range - unaligned"),
@@ -67,9 +58,7 @@ fn prevail_suite_agrees() {
                     run += 1;
                     agree += 1;
                 }
-                Outcome::Disagree {
-                    prevail_rejects, ..
-                } => {
+                Outcome::Disagree { prevail_rejects, .. } => {
                     run += 1;
                     let entry = (name.clone(), case.name.clone());
                     if prevail_rejects {
@@ -87,10 +76,8 @@ fn prevail_suite_agrees() {
     assert!(run >= 300, "only {run} cases run");
     assert!(agree * 100 >= run * 90, "{agree} of {run} agree");
     let as_set = |v: &[(&str, &str)]| {
-        let mut v: Vec<(String, String)> = v
-            .iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect();
+        let mut v: Vec<(String, String)> =
+            v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
         v.sort();
         v.dedup();
         v

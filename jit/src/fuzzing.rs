@@ -67,10 +67,7 @@ fn run_on(
     let mut ctx = run.input.clone();
     let limit = usize::try_from(facts.max_extents).unwrap_or(usize::MAX);
     let mut helpers = EmitHelpers::new(limit);
-    let opts = RunOptions {
-        budget: facts.max_insns,
-        r3: run.r3,
-    };
+    let opts = RunOptions { budget: facts.max_insns, r3: run.r3 };
     let context = if ty.info().ctx.writable {
         Context::ReadWrite(&mut ctx)
     } else {
@@ -86,13 +83,7 @@ fn run_on(
             Err(f) => (Err(f), None),
         },
     };
-    Ending {
-        result,
-        executed,
-        extents: helpers.extents,
-        ctx,
-        stack: vm.stack().to_vec(),
-    }
+    Ending { result, executed, extents: helpers.extents, ctx, stack: vm.stack().to_vec() }
 }
 
 fn differs(name: &str, want: &Ending, got: &Ending) -> Option<String> {

@@ -234,10 +234,7 @@ pub struct Jit {
 
 impl fmt::Debug for Jit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Jit")
-            .field("target", &self.target)
-            .field("options", &self.options)
-            .finish()
+        f.debug_struct("Jit").field("target", &self.target).field("options", &self.options).finish()
     }
 }
 
@@ -250,14 +247,7 @@ impl Jit {
         for (k, v) in [
             ("opt_level", "speed"),
             ("is_pic", "true"),
-            (
-                "enable_verifier",
-                if cfg!(debug_assertions) {
-                    "true"
-                } else {
-                    "false"
-                },
-            ),
+            ("enable_verifier", if cfg!(debug_assertions) { "true" } else { "false" }),
             ("unwind_info", "false"),
             ("enable_probestack", "false"),
             ("regalloc_algorithm", "backtracking"),
@@ -265,9 +255,7 @@ impl Jit {
             flags.set(k, v).map_err(|e| cg(&e))?;
         }
         let builder = cranelift_codegen::isa::lookup_by_name(triple(target)).map_err(|e| cg(&e))?;
-        let isa = builder
-            .finish(settings::Flags::new(flags))
-            .map_err(|e| cg(&e))?;
+        let isa = builder.finish(settings::Flags::new(flags)).map_err(|e| cg(&e))?;
         Ok(Jit {
             target,
             isa,
@@ -331,10 +319,7 @@ impl Jit {
             while bytes.len() % align != 0 {
                 bytes.push(0);
             }
-            regions.push(RegionEntry {
-                start: region.start as u32,
-                offset: bytes.len() as u32,
-            });
+            regions.push(RegionEntry { start: region.start as u32, offset: bytes.len() as u32 });
             bytes.extend_from_slice(compiled.code_buffer());
             if let Some(text) = &compiled.vcode {
                 disasm.push(text.clone());

@@ -106,8 +106,7 @@ pub(crate) fn lower(func: &mut Function, fctx: &mut FunctionBuilderContext, inp:
     let live = live_in(inp);
     for (r, &var) in regs.iter().enumerate() {
         let v = if live.has(Reg::new(r as u8).expect("r0-r10")) {
-            b.ins()
-                .load(I64, env_flags(), env, offset::REGS + 8 * r as i32)
+            b.ins().load(I64, env_flags(), env, offset::REGS + 8 * r as i32)
         } else {
             b.ins().iconst(I64, 0)
         };
@@ -179,8 +178,7 @@ pub(crate) fn lower(func: &mut Function, fctx: &mut FunctionBuilderContext, inp:
         lw.b.switch_to_block(bad);
         let c = lw.b.ins().iconst(I64, code::FELL_OFF as i64);
         let z = lw.b.ins().iconst(I64, 0);
-        lw.b.ins()
-            .jump(lw.fault, &[c.into(), pc_in.into(), z.into(), z.into()]);
+        lw.b.ins().jump(lw.fault, &[c.into(), pc_in.into(), z.into(), z.into()]);
     }
     lw.open = false;
     lw.body();
@@ -291,9 +289,7 @@ impl Lower<'_, '_> {
         let c = self.iconst(c);
         let a = self.iconst(a);
         let x = self.iconst(x);
-        self.b
-            .ins()
-            .jump(self.fault, &[c.into(), pc.into(), a.into(), x.into()]);
+        self.b.ins().jump(self.fault, &[c.into(), pc.into(), a.into(), x.into()]);
         self.open = false;
     }
 
@@ -396,10 +392,7 @@ impl Lower<'_, '_> {
     /// where it runs out.
     fn charge(&mut self, pc: usize, n: u32) {
         let left = self.b.use_var(self.left);
-        let ok = self
-            .b
-            .ins()
-            .icmp_imm_s(IntCC::UnsignedGreaterThanOrEqual, left, i64::from(n));
+        let ok = self.b.ins().icmp_imm_s(IntCC::UnsignedGreaterThanOrEqual, left, i64::from(n));
         let cont = self.b.create_block();
         let out = self.b.create_block();
         self.b.ins().brif(ok, cont, &[], out, &[]);
@@ -443,9 +436,7 @@ impl Lower<'_, '_> {
         self.b.switch_to_block(self.fault);
         let params = self.b.block_params(self.fault).to_vec();
         for (k, v) in params.into_iter().enumerate() {
-            self.b
-                .ins()
-                .store(env_flags(), v, self.env, offset::FAULT + 8 * k as i32);
+            self.b.ins().store(env_flags(), v, self.env, offset::FAULT + 8 * k as i32);
         }
         let f = self.iconst(FAULT);
         self.b.ins().return_(&[f]);
@@ -456,9 +447,7 @@ impl Lower<'_, '_> {
     fn store_regs(&mut self, range: core::ops::Range<usize>) {
         for r in range {
             let v = self.b.use_var(self.regs[r]);
-            self.b
-                .ins()
-                .store(env_flags(), v, self.env, offset::REGS + 8 * r as i32);
+            self.b.ins().store(env_flags(), v, self.env, offset::REGS + 8 * r as i32);
         }
         if self.checked {
             let l = self.b.use_var(self.left);
@@ -470,12 +459,7 @@ impl Lower<'_, '_> {
         let insn = self.inp.prog.insns()[i];
         let next = pc + insn.slots();
         match insn {
-            Insn::Alu {
-                width,
-                op,
-                dst,
-                src,
-            } => {
+            Insn::Alu { width, op, dst, src } => {
                 let a = self.reg(dst);
                 let v = match src {
                     Source::Reg(s) => {
@@ -519,13 +503,7 @@ impl Lower<'_, '_> {
             }
             Insn::LoadPseudo { .. } => self.fault_now(code::UNSUPPORTED, pc, 0, 0),
             Insn::CallKfunc { .. } => self.fault_now(code::UNSUPPORTED, pc, 1, 0),
-            Insn::Load {
-                size,
-                signed,
-                dst,
-                base,
-                off,
-            } => {
+            Insn::Load { size, signed, dst, base, off } => {
                 let a = self.reg(base);
                 let (host, disp) = self.address(pc, i, a, off, size, false, base == Reg::R10);
                 let f = mem_flags();
@@ -540,12 +518,7 @@ impl Lower<'_, '_> {
                 };
                 self.set(dst, v);
             }
-            Insn::Store {
-                size,
-                base,
-                off,
-                src,
-            } => {
+            Insn::Store { size, base, off, src } => {
                 let v = match src {
                     Source::Reg(s) => self.reg(s),
                     Source::Imm(k) => self.iconst(k as i64 as u64),
@@ -554,14 +527,9 @@ impl Lower<'_, '_> {
                 let (host, disp) = self.address(pc, i, a, off, size, true, base == Reg::R10);
                 self.store(size, v, host, disp);
             }
-            Insn::Atomic {
-                size,
-                op,
-                fetch,
-                base,
-                off,
-                src,
-            } => self.atomic(pc, i, size, op, fetch, base, off, src),
+            Insn::Atomic { size, op, fetch, base, off, src } => {
+                self.atomic(pc, i, size, op, fetch, base, off, src)
+            }
             Insn::LoadAbs { size, imm } => {
                 let off = self.iconst(packet_offset(0, imm));
                 self.packet_load(size, off);
@@ -578,13 +546,7 @@ impl Lower<'_, '_> {
                 let t = self.target(self.inp.prog.branch_target(pc).unwrap_or(usize::MAX));
                 self.jump_to(t);
             }
-            Insn::Jump {
-                width,
-                cond,
-                dst,
-                src,
-                ..
-            } => {
+            Insn::Jump { width, cond, dst, src, .. } => {
                 let a = self.reg(dst);
                 let bv = match src {
                     Source::Reg(s) => self.reg(s),
@@ -639,11 +601,7 @@ impl Lower<'_, '_> {
     fn alu_at(&mut self, op: AluOp, t: Type, a: Value, b: Operand) -> Value {
         // Immediates as the signed constant of type `t`.
         let imm = |k: u64| {
-            if t == I32 {
-                k as u32 as i32 as i64
-            } else {
-                k as i64
-            }
+            if t == I32 { k as u32 as i32 as i64 } else { k as i64 }
         };
         let bits = t.bits() as i64;
         match (op, b) {
@@ -651,10 +609,7 @@ impl Lower<'_, '_> {
             // Multiplying by 3, 5 or 9 is a shift and an add (one `lea` on x86-64), shorter
             // in latency than a multiply.
             (AluOp::Mul, Operand::Imm(k)) if matches!(imm(k), 3 | 5 | 9) => {
-                let sh = self
-                    .b
-                    .ins()
-                    .ishl_imm_s(a, (imm(k) - 1).trailing_zeros() as i64);
+                let sh = self.b.ins().ishl_imm_s(a, (imm(k) - 1).trailing_zeros() as i64);
                 self.b.ins().iadd(a, sh)
             }
             (AluOp::Mul, Operand::Imm(k)) => self.b.ins().imul_imm_s(a, imm(k)),
@@ -824,11 +779,7 @@ impl Lower<'_, '_> {
                 // outside its region and brought back by the offset. The stack lies above
                 // the whole context.
                 let a = self.b.ins().iadd_imm_s(base, i64::from(off));
-                let placed = if self.inp.plant_either_by_base {
-                    base
-                } else {
-                    a
-                };
+                let placed = if self.inp.plant_either_by_base { base } else { a };
                 let st = self.b.ins().icmp_imm_s(
                     IntCC::UnsignedGreaterThanOrEqual,
                     placed,
@@ -860,15 +811,9 @@ impl Lower<'_, '_> {
     /// `n <= len - off`.
     fn in_ctx(&mut self, a: Value, n: i64) -> Value {
         let off_c = self.b.ins().iadd_imm_s(a, -(CTX_BASE as i64));
-        let within = self
-            .b
-            .ins()
-            .icmp(IntCC::UnsignedLessThanOrEqual, off_c, self.ctx_len);
+        let within = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, off_c, self.ctx_len);
         let room = self.b.ins().isub(self.ctx_len, off_c);
-        let fits = self
-            .b
-            .ins()
-            .icmp_imm_s(IntCC::UnsignedGreaterThanOrEqual, room, n);
+        let fits = self.b.ins().icmp_imm_s(IntCC::UnsignedGreaterThanOrEqual, room, n);
         self.b.ins().band(within, fits)
     }
 
@@ -883,9 +828,7 @@ impl Lower<'_, '_> {
         let c = self.iconst(code::OUT_OF_BOUNDS);
         let p = self.iconst(pc as u64);
         let x = self.iconst(what);
-        self.b
-            .ins()
-            .jump(self.fault, &[c.into(), p.into(), a.into(), x.into()]);
+        self.b.ins().jump(self.fault, &[c.into(), p.into(), a.into(), x.into()]);
         self.continue_in(cont);
     }
 
@@ -894,18 +837,9 @@ impl Lower<'_, '_> {
         // Live stack: [r10 - 512, STACK_TOP).
         let r10 = self.b.use_var(self.regs[10]);
         let off_s = self.b.ins().iadd_imm_s(a, -(STACK_BASE as i64));
-        let lo = self
-            .b
-            .ins()
-            .iadd_imm_s(r10, -(STACK_FRAME as i64) - STACK_BASE as i64);
-        let above = self
-            .b
-            .ins()
-            .icmp(IntCC::UnsignedGreaterThanOrEqual, off_s, lo);
-        let below = self
-            .b
-            .ins()
-            .icmp_imm_s(IntCC::UnsignedLessThanOrEqual, off_s, STACK_SIZE - n);
+        let lo = self.b.ins().iadd_imm_s(r10, -(STACK_FRAME as i64) - STACK_BASE as i64);
+        let above = self.b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, off_s, lo);
+        let below = self.b.ins().icmp_imm_s(IntCC::UnsignedLessThanOrEqual, off_s, STACK_SIZE - n);
         let in_stack = self.b.ins().band(above, below);
         let mut in_ctx = self.in_ctx(a, n);
         if write {
@@ -914,10 +848,7 @@ impl Lower<'_, '_> {
         }
         let ok = self.b.ins().bor(in_stack, in_ctx);
         self.fault_unless(ok, pc, a, n as u64 | if write { 0x100 } else { 0 });
-        let d = self
-            .b
-            .ins()
-            .select(in_stack, self.stack_delta, self.ctx_delta);
+        let d = self.b.ins().select(in_stack, self.stack_delta, self.ctx_delta);
         self.b.ins().iadd(a, d)
     }
 
@@ -948,11 +879,7 @@ impl Lower<'_, '_> {
         let t = size_type(size);
         let width = if t == I32 { Width::W32 } else { Width::W64 };
         let old = self.b.ins().load(t, mem_flags(), host, disp);
-        let old = if t == I32 {
-            self.b.ins().uextend(I64, old)
-        } else {
-            old
-        };
+        let old = if t == I32 { self.b.ins().uextend(I64, old) } else { old };
         let operand = self.reg(src);
         let alu = |s: &mut Self, op| s.alu(op, width, old, Operand::Reg(operand));
         let new = match op {
@@ -983,10 +910,7 @@ impl Lower<'_, '_> {
         let n = size_bytes(size);
         // `off` < 2^32 (computed in 32 bits), so `off + n` cannot wrap.
         let end = self.b.ins().iadd_imm_s(off, n);
-        let ok = self
-            .b
-            .ins()
-            .icmp(IntCC::UnsignedLessThanOrEqual, end, self.ctx_len);
+        let ok = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, end, self.ctx_len);
         let cont = self.b.create_block();
         let out = self.b.create_block();
         self.b.ins().brif(ok, cont, &[], out, &[]);
@@ -1008,19 +932,11 @@ impl Lower<'_, '_> {
     fn helper(&mut self, pc: usize, id: Value) {
         for r in 1..=5 {
             let v = self.b.use_var(self.regs[r]);
-            self.b
-                .ins()
-                .store(env_flags(), v, self.env, offset::REGS + 8 * r as i32);
+            self.b.ins().store(env_flags(), v, self.env, offset::REGS + 8 * r as i32);
         }
-        let f = self
-            .b
-            .ins()
-            .load(I64, env_flags(), self.env, offset::HELPER);
+        let f = self.b.ins().load(I64, env_flags(), self.env, offset::HELPER);
         let p = self.iconst(pc as u64);
-        let call = self
-            .b
-            .ins()
-            .call_indirect(self.helper_sig, f, &[self.env, id, p]);
+        let call = self.b.ins().call_indirect(self.helper_sig, f, &[self.env, id, p]);
         let st = self.b.inst_results(call)[0];
         let r0 = self.b.ins().load(I64, env_flags(), self.env, offset::REGS);
         self.set(Reg::R0, r0);
@@ -1029,10 +945,7 @@ impl Lower<'_, '_> {
         self.b.ins().brif(st, odd, &[], cont, &[]);
         self.b.seal_block(odd);
         self.b.switch_to_block(odd);
-        let stop = self
-            .b
-            .ins()
-            .icmp_imm_s(IntCC::Equal, st, status::STOP as i64);
+        let stop = self.b.ins().icmp_imm_s(IntCC::Equal, st, status::STOP as i64);
         let failed = self.b.create_block();
         self.b.ins().brif(stop, self.done, &[], failed, &[]);
         self.b.seal_block(failed);
@@ -1043,10 +956,7 @@ impl Lower<'_, '_> {
 
     /// Address of the frame record for `index` callers.
     fn frame_record(&mut self, index: Value) -> Value {
-        let off = self
-            .b
-            .ins()
-            .imul_imm_s(index, i64::from(offset::FRAME_SIZE));
+        let off = self.b.ins().imul_imm_s(index, i64::from(offset::FRAME_SIZE));
         let rec = self.b.ins().iadd(self.env, off);
         self.b.ins().iadd_imm_s(rec, i64::from(offset::FRAMES))
     }
@@ -1056,9 +966,7 @@ impl Lower<'_, '_> {
         let r10 = self.b.use_var(self.regs[10]);
         let top = self.iconst(STACK_TOP);
         let used = self.b.ins().isub(top, r10);
-        self.b
-            .ins()
-            .ushr_imm_s(used, STACK_FRAME.trailing_zeros() as i64)
+        self.b.ins().ushr_imm_s(used, STACK_FRAME.trailing_zeros() as i64)
     }
 
     fn call_local(&mut self, pc: usize, ret: usize, target: usize) {

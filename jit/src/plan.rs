@@ -39,10 +39,7 @@ pub(crate) struct Plan {
 
 /// Ends a checked-mode stretch: transfers control, touches memory, calls, or always faults.
 fn ends_stretch(insn: &Insn) -> bool {
-    !matches!(
-        insn,
-        Insn::Alu { .. } | Insn::Neg { .. } | Insn::End { .. } | Insn::LoadImm64 { .. }
-    )
+    !matches!(insn, Insn::Alu { .. } | Insn::Neg { .. } | Insn::End { .. } | Insn::LoadImm64 { .. })
 }
 
 impl Plan {
@@ -85,24 +82,13 @@ impl Plan {
         let mut run = 0u32;
         for &(pc, insn) in insns.iter().rev() {
             let next = pc + insn.slots();
-            run = if ends_stretch(insn) || starts[next] {
-                1
-            } else {
-                run + 1
-            };
+            run = if ends_stretch(insn) || starts[next] { 1 } else { run + 1 };
             if starts[pc] {
                 stretch[pc] = run;
             }
         }
         let regions = cut(prog, &index, &back, &return_site, region_len);
-        Plan {
-            index,
-            leader,
-            stretch,
-            return_site,
-            has_calls,
-            regions,
-        }
+        Plan { index, leader, stretch, return_site, has_calls, regions }
     }
 }
 
@@ -146,14 +132,8 @@ fn cut(
         start = c;
     }
     bounds.push(slots);
-    let mut regions: Vec<Region> = bounds
-        .windows(2)
-        .map(|w| Region {
-            start: w[0],
-            end: w[1],
-            entries: vec![w[0]],
-        })
-        .collect();
+    let mut regions: Vec<Region> =
+        bounds.windows(2).map(|w| Region { start: w[0], end: w[1], entries: vec![w[0]] }).collect();
     let region_of = |pc: usize| bounds.partition_point(|&b| b <= pc).saturating_sub(1);
     for (pc, _) in prog.iter() {
         if let Some(t) = prog.branch_target(pc)

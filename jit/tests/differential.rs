@@ -39,12 +39,8 @@ fn inputs(rng: &mut Rng, fixed: Option<u32>, min: u32, n: usize) -> Vec<Vec<u8>>
     (0..n)
         .map(|k| {
             let len = if k % 3 == 2 {
-                let edges = [
-                    0,
-                    min.saturating_sub(1),
-                    min,
-                    fixed.map_or(min + 1, |s| s.saturating_sub(1)),
-                ];
+                let edges =
+                    [0, min.saturating_sub(1), min, fixed.map_or(min + 1, |s| s.saturating_sub(1))];
                 edges[rng.below(4) as usize] as usize
             } else {
                 fixed.map_or_else(|| [0, 1, 14, 34, 54, 64, 96][k % 7], |s| s as usize)
@@ -58,11 +54,7 @@ fn inputs(rng: &mut Rng, fixed: Option<u32>, min: u32, n: usize) -> Vec<Vec<u8>>
 fn trusted_shape(ty: ProgramType, seed: u64) -> Shape {
     let n = Hazard::ALL.len() as u64;
     let k = seed / 4 % (2 * n);
-    if k < n {
-        Shape::new(ty, 40)
-    } else {
-        Shape::focused(ty, 40, Hazard::ALL[(k - n) as usize])
-    }
+    if k < n { Shape::new(ty, 40) } else { Shape::focused(ty, 40, Hazard::ALL[(k - n) as usize]) }
 }
 
 /// Runs on the interpreter (`exe` = None) or on native code, with a fresh machine.
@@ -96,24 +88,15 @@ fn run(
             .run(&mut vm, context, &mut helpers, &opts)
             .map(|o| (o.r0, if count { o.executed } else { None })),
     };
-    Run {
-        result,
-        extents: helpers.extents,
-        ctx,
-        stack: vm.stack().to_vec(),
-    }
+    Run { result, extents: helpers.extents, ctx, stack: vm.stack().to_vec() }
 }
 
 fn host_jit() -> Jit {
     Jit::new(Target::host().expect("these tests run on x86-64")).unwrap()
 }
 
-const VERIFIED: [ProgramType; 4] = [
-    ProgramType::Filter,
-    ProgramType::Owns,
-    ProgramType::Acl,
-    ProgramType::Size,
-];
+const VERIFIED: [ProgramType; 4] =
+    [ProgramType::Filter, ProgramType::Owns, ProgramType::Acl, ProgramType::Size];
 
 /// One generated program in trusted mode; `Ok(false)` when the verifier refused it. Inputs
 /// of lengths the facts do not admit must be refused by the native code (the case fails
@@ -144,10 +127,7 @@ fn shaped_case(
         let code = jit
             .compile(&prog, ty, mode)
             .map_err(|e| format!("{} compile: {e}\n{}", mode.name(), disassemble(&prog)))?;
-        exes.push((
-            mode.name(),
-            Executable::new(code).map_err(|e| e.to_string())?,
-        ));
+        exes.push((mode.name(), Executable::new(code).map_err(|e| e.to_string())?));
     }
     let min = conf.ctx_len().0.min(u32::MAX as u64) as u32;
     for input in inputs(&mut rng, shape.ctx_size, min, 6) {
@@ -207,11 +187,7 @@ fn checked_case(
     };
     // Mostly `raw` (writable context); every third program as `size` unverified, so stores
     // into the read-only context fault.
-    let ty = if seed.is_multiple_of(3) {
-        ProgramType::Size
-    } else {
-        ProgramType::Raw
-    };
+    let ty = if seed.is_multiple_of(3) { ProgramType::Size } else { ProgramType::Raw };
     if udf_bytecode::check(&prog, &CheckConfig::for_type(ty)).is_err() {
         *seen.entry("refused by the pre-run checks").or_default() += 1;
         return Ok(());
@@ -285,11 +261,7 @@ fn trusted_campaign_runs_accepted_programs() {
     let start = std::time::Instant::now();
     for seed in 0..n {
         if trusted_case(&mut jit, seed, &mut not_admitted).unwrap_or_else(|e| {
-            panic!(
-                "seed {seed}, after {} programs and {:?}: {e}",
-                seed + 1,
-                start.elapsed()
-            )
+            panic!("seed {seed}, after {} programs and {:?}: {e}", seed + 1, start.elapsed())
         }) {
             accepted += 1;
         }
@@ -297,10 +269,7 @@ fn trusted_campaign_runs_accepted_programs() {
     eprintln!(
         "trusted: {accepted} of {n} generated programs accepted, each run on up to 6 inputs; {not_admitted} inputs of lengths the facts do not admit refused by trusted and hardened code, as they must be"
     );
-    assert!(
-        accepted * 2 >= n,
-        "only {accepted} of {n} programs verified"
-    );
+    assert!(accepted * 2 >= n, "only {accepted} of {n} programs verified");
     let mut seen = BTreeMap::new();
     for seed in 0..n {
         checked_case(&mut jit, seed, &mut seen).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
@@ -308,10 +277,7 @@ fn trusted_campaign_runs_accepted_programs() {
     eprintln!("checked: {n} programs, how runs ended: {seen:?}");
     // The campaign must reach the faults it is meant to compare.
     for kind in ["exit", "out of bounds", "budget"] {
-        assert!(
-            seen.contains_key(kind),
-            "no run ended with {kind}: {seen:?}"
-        );
+        assert!(seen.contains_key(kind), "no run ended with {kind}: {seen:?}");
     }
 }
 
@@ -323,10 +289,7 @@ fn trusted_campaign_runs_accepted_programs() {
 #[ignore]
 fn hunt_first_difference_per_shape() {
     let limit = std::time::Duration::from_secs(
-        std::env::var("UDF_HUNT_SECONDS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(60),
+        std::env::var("UDF_HUNT_SECONDS").ok().and_then(|v| v.parse().ok()).unwrap_or(60),
     );
     let mut jit = host_jit();
     let only = std::env::var("UDF_HUNT_ONLY").ok();
@@ -423,10 +386,7 @@ fn planted_region_choice_is_caught() {
 #[test]
 #[ignore = "child process of planted_region_choice_is_caught"]
 fn planted_region_choice_child() {
-    assert!(
-        std::env::var_os("UDF_PLANT_CHILD").is_some(),
-        "run by the parent test"
-    );
+    assert!(std::env::var_os("UDF_PLANT_CHILD").is_some(), "run by the parent test");
     let mut jit = host_jit();
     jit.options.fault_injection = true;
     let start = std::time::Instant::now();

@@ -32,42 +32,28 @@ fn verified(prog: &Program, ty: ProgramType, ctx_size: Option<u32>) -> Verified 
 }
 
 fn opts() -> RunOptions {
-    RunOptions {
-        budget: 1_000_000,
-        r3: 0,
-    }
+    RunOptions { budget: 1_000_000, r3: 0 }
 }
 
 /// The interpreter's run of a program (verified or not, which decides its pre-run checks).
 fn interp(prog: &Program, ty: ProgramType, verified: bool, input: &[u8]) -> Result<u64, Fault> {
     let compiled = prepare(prog, &pre_run_checks(ty, verified)).expect("passes the checks");
-    Vm::new()
-        .run(&compiled, Context::ReadOnly(input), &mut NoHelpers, &opts())
-        .map(|o| o.r0)
+    Vm::new().run(&compiled, Context::ReadOnly(input), &mut NoHelpers, &opts()).map(|o| o.r0)
 }
 
 fn native(jit: &mut Jit, prog: &Program, ty: ProgramType, mode: Mode<'_>) -> Executable {
-    let code = jit
-        .compile(prog, ty, mode)
-        .unwrap_or_else(|e| panic!("{} compile: {e}", mode.name()));
+    let code =
+        jit.compile(prog, ty, mode).unwrap_or_else(|e| panic!("{} compile: {e}", mode.name()));
     Executable::new(code).unwrap()
 }
 
 /// A native run, through `Executable::run` and through a runner (which must agree).
 fn run_native(exe: &Executable, input: &[u8]) -> Result<u64, Fault> {
-    let once = exe
-        .run(
-            &mut Vm::new(),
-            Context::ReadOnly(input),
-            &mut NoHelpers,
-            &opts(),
-        )
-        .map(|o| o.r0);
+    let once =
+        exe.run(&mut Vm::new(), Context::ReadOnly(input), &mut NoHelpers, &opts()).map(|o| o.r0);
     let mut runner = exe.runner();
     for _ in 0..2 {
-        let again = runner
-            .run(Context::ReadOnly(input), &mut NoHelpers, &opts())
-            .map(|o| o.r0);
+        let again = runner.run(Context::ReadOnly(input), &mut NoHelpers, &opts()).map(|o| o.r0);
         assert_eq!(once, again, "a runner differs from Executable::run");
     }
     once
@@ -79,10 +65,7 @@ fn all_agree(prog: &Program, ty: ProgramType, facts: &Verified, inputs: &[&[u8]]
     let mut jit = host_jit();
     let mut exes = vec![
         ("trusted", native(&mut jit, prog, ty, Mode::Trusted(facts))),
-        (
-            "hardened",
-            native(&mut jit, prog, ty, Mode::Hardened(facts)),
-        ),
+        ("hardened", native(&mut jit, prog, ty, Mode::Hardened(facts))),
     ];
     if udf_bytecode::check(prog, &pre_run_checks(ty, false)).is_ok() {
         exes.push(("checked", native(&mut jit, prog, ty, Mode::Checked)));
@@ -123,16 +106,8 @@ exit
 fn either_region_is_decided_by_the_address_not_the_base() {
     let prog = asm(EITHER_FAR_BELOW);
     let facts = verified(&prog, ProgramType::Size, Some(8));
-    assert!(
-        facts.access.contains(&Access::Either),
-        "the load in f is proven 'context or stack'"
-    );
-    let got = all_agree(
-        &prog,
-        ProgramType::Size,
-        &facts,
-        &[&[7, 1, 1, 1, 1, 1, 1, 1], &[0xff; 8]],
-    );
+    assert!(facts.access.contains(&Access::Either), "the load in f is proven 'context or stack'");
+    let got = all_agree(&prog, ProgramType::Size, &facts, &[&[7, 1, 1, 1, 1, 1, 1, 1], &[0xff; 8]]);
     assert_eq!(got, [7 + 0x5a, 0xff + 0x5a]);
 }
 
@@ -158,12 +133,7 @@ exit
 ");
     let facts = verified(&prog, ProgramType::Size, Some(8));
     assert!(facts.access.contains(&Access::Either));
-    let got = all_agree(
-        &prog,
-        ProgramType::Size,
-        &facts,
-        &[&[1, 0, 0, 0, 0, 0, 0, 0]],
-    );
+    let got = all_agree(&prog, ProgramType::Size, &facts, &[&[1, 0, 0, 0, 0, 0, 0, 0]]);
     assert_eq!(got, [0x1234 + 1]);
 }
 
@@ -184,9 +154,7 @@ fn contexts_the_facts_did_not_assume_are_refused() {
             let mut runner = exe.runner();
             for got in [
                 run_native(&exe, &input),
-                runner
-                    .run(Context::ReadOnly(&input), &mut NoHelpers, &opts())
-                    .map(|o| o.r0),
+                runner.run(Context::ReadOnly(&input), &mut NoHelpers, &opts()).map(|o| o.r0),
             ] {
                 let f = got.expect_err("a context shorter than the request is refused");
                 assert_eq!(
@@ -202,9 +170,7 @@ fn contexts_the_facts_did_not_assume_are_refused() {
                 assert!(f.to_string().contains("nothing ran"), "{f}");
             }
             // The runner still runs an admitted context after a refusal.
-            let ok = runner
-                .run(Context::ReadOnly(&[1; 16]), &mut NoHelpers, &opts())
-                .map(|o| o.r0);
+            let ok = runner.run(Context::ReadOnly(&[1; 16]), &mut NoHelpers, &opts()).map(|o| o.r0);
             assert_eq!(ok, Ok(0x0101_0101_0101_0101 + 0x0101_0101));
         }
         assert_eq!(run_native(&exe, &[0; 16]), Ok(0));
@@ -213,10 +179,7 @@ fn contexts_the_facts_did_not_assume_are_refused() {
     // Checked code has no facts and checks every access itself: any length runs.
     let exe = native(&mut jit, &prog, ProgramType::Acl, Mode::Checked);
     assert_eq!(exe.code().ctx_len(), (0, u64::MAX));
-    assert_eq!(
-        run_native(&exe, &[]),
-        interp(&prog, ProgramType::Acl, true, &[])
-    );
+    assert_eq!(run_native(&exe, &[]), interp(&prog, ProgramType::Acl, true, &[]));
 }
 
 /// A fixed-size type (`size` over an 8-byte object): any other size is refused.
@@ -231,13 +194,7 @@ fn fixed_size_contexts_refuse_every_other_size() {
         for len in [0usize, 7, 9, 64] {
             let got = run_native(&exe, &vec![1; len]);
             assert!(
-                matches!(
-                    got,
-                    Err(Fault {
-                        pc: 0,
-                        kind: FaultKind::ContextRefused { .. }
-                    })
-                ),
+                matches!(got, Err(Fault { pc: 0, kind: FaultKind::ContextRefused { .. } })),
                 "{} on {len} bytes: {got:?}",
                 mode.name()
             );
@@ -280,10 +237,7 @@ fn ld_ind_offsets_wrap_at_2_pow_32() {
 #[test]
 fn engines_refuse_the_same_programs() {
     for (text, refused_unverified) in [
-        (
-            "mov %r0, 1\njeq %r0, 1, +2\nmov %r0, %r7\nadd %r0, %r8\nexit",
-            true,
-        ),
+        ("mov %r0, 1\njeq %r0, 1, +2\nmov %r0, %r7\nadd %r0, %r8\nexit", true),
         ("mov %r0, 0\njne %r0, 0, +1\nexit\nmov %r0, %r5\nexit", true),
         ("mov %r0, 0\nja +1\nmov %r0, %r5\nexit", false),
     ] {
@@ -337,17 +291,7 @@ fn hardened_code_catches_an_access_wrong_facts_allow() {
     assert_eq!(got.map(|_| ()), want.map(|_| ()));
     let f = run_native(&exe, &input).unwrap_err();
     assert_eq!(f.pc, 0);
-    assert!(
-        matches!(
-            f.kind,
-            FaultKind::OutOfBounds {
-                size: 8,
-                write: false,
-                ..
-            }
-        ),
-        "{f}"
-    );
+    assert!(matches!(f.kind, FaultKind::OutOfBounds { size: 8, write: false, .. }), "{f}");
     // A negative offset too, and a byte load just past the end.
     for text in ["ldxb %r0, [%r1-1]\nexit", "ldxb %r0, [%r1+8]\nexit"] {
         let bad = asm(text);
@@ -359,10 +303,7 @@ fn hardened_code_catches_an_access_wrong_facts_allow() {
         );
         let exe = native(&mut jit, &bad, ProgramType::Size, Mode::Hardened(&facts));
         let f = run_native(&exe, &input).unwrap_err();
-        assert!(
-            matches!(f.kind, FaultKind::OutOfBounds { .. }),
-            "{text}: {f}"
-        );
+        assert!(matches!(f.kind, FaultKind::OutOfBounds { .. }), "{text}: {f}");
     }
     // In bounds, hardened code runs as trusted code does.
     let facts = verified(&good, ProgramType::Size, Some(8));

@@ -222,14 +222,7 @@ struct Engines<'e> {
 
 impl<'e> Engines<'e> {
     fn new(prog: &'e Program, ty: ProgramType, exe: &'e Executable) -> Engines<'e> {
-        Engines {
-            prog,
-            ty,
-            exe,
-            vm_interp: Vm::new(),
-            vm_native: Vm::new(),
-            runner: exe.runner(),
-        }
+        Engines { prog, ty, exe, vm_interp: Vm::new(), vm_native: Vm::new(), runner: exe.runner() }
     }
 
     /// Runs all three on `input` and checks they agree; returns how the run ended.
@@ -239,11 +232,8 @@ impl<'e> Engines<'e> {
         let mut go = |which: u8| {
             let mut ctx = input.to_vec();
             let mut helpers = EmitHelpers::new(4);
-            let context = if writable {
-                Context::ReadWrite(&mut ctx)
-            } else {
-                Context::ReadOnly(input)
-            };
+            let context =
+                if writable { Context::ReadWrite(&mut ctx) } else { Context::ReadOnly(input) };
             let (result, stack) = match which {
                 0 => {
                     let mut cfg = CheckConfig::for_type(self.ty);
@@ -270,12 +260,7 @@ impl<'e> Engines<'e> {
                     (r, self.runner.stack().to_vec())
                 }
             };
-            Run {
-                result,
-                extents: helpers.extents,
-                ctx,
-                stack,
-            }
+            Run { result, extents: helpers.extents, ctx, stack }
         };
         let interp = go(0);
         let native = go(1);
@@ -320,9 +305,7 @@ fn runner_agrees_on_filters() {
         // As one region (the default), then cut into regions of about 16 instructions.
         for region_len in [1024, 16] {
             jit.options.region_len = region_len;
-            let code = jit
-                .compile(&prog, ProgramType::Filter, Mode::Trusted(&facts))
-                .unwrap();
+            let code = jit.compile(&prog, ProgramType::Filter, Mode::Trusted(&facts)).unwrap();
             assert_eq!(code.stack_use(), facts.stack_use, "{name}");
             let regions = code.regions().len();
             let exe = Executable::new(code).unwrap();
@@ -356,21 +339,13 @@ fn runner_agrees_on_filters() {
 fn runner_gives_filter_results() {
     let mut jit = host_jit();
     let (prog, facts) = verified_filter(TCP_PORT_80);
-    let code = jit
-        .compile(&prog, ProgramType::Filter, Mode::Trusted(&facts))
-        .unwrap();
+    let code = jit.compile(&prog, ProgramType::Filter, Mode::Trusted(&facts)).unwrap();
     let exe = Executable::new(code).unwrap();
     let mut runner = exe.runner();
     let pkts = packets();
     let mut run = |pkt: &[u8]| {
-        let opts = RunOptions {
-            budget: facts.max_insns,
-            r3: pkt.len() as u64,
-        };
-        runner
-            .run(Context::ReadOnly(pkt), &mut NoHelpers, &opts)
-            .unwrap()
-            .r0
+        let opts = RunOptions { budget: facts.max_insns, r3: pkt.len() as u64 };
+        runner.run(Context::ReadOnly(pkt), &mut NoHelpers, &opts).unwrap().r0
     };
     // Whole IPv4 and IPv6 segments to port 80 are accepted, the UDP one and cut ones are not.
     assert_eq!(run(&pkts[80].0), 0x40000);
@@ -383,12 +358,8 @@ fn runner_gives_filter_results() {
 /// A generated verified program (trusted code) on one runner; `false` when the verifier
 /// refused it.
 fn trusted_case(jit: &mut Jit, seed: u64) -> bool {
-    const TYPES: [ProgramType; 4] = [
-        ProgramType::Filter,
-        ProgramType::Owns,
-        ProgramType::Acl,
-        ProgramType::Size,
-    ];
+    const TYPES: [ProgramType; 4] =
+        [ProgramType::Filter, ProgramType::Owns, ProgramType::Acl, ProgramType::Size];
     let mut rng = Rng::new(seed);
     let ty = TYPES[(seed % 4) as usize];
     let shape = Shape::new(ty, 40);
@@ -405,9 +376,7 @@ fn trusted_case(jit: &mut Jit, seed: u64) -> bool {
     let exe = Executable::new(code).unwrap();
     let mut e = Engines::new(&prog, ty, &exe);
     for k in 0..8 {
-        let len = shape
-            .ctx_size
-            .map_or([0, 1, 14, 34, 54, 64, 96][k % 7], |s| s as usize);
+        let len = shape.ctx_size.map_or([0, 1, 14, 34, 54, 64, 96][k % 7], |s| s as usize);
         let input = rng.input(len);
         let r3 = input.len() as u64 + rng.below(3);
         e.agree(&input, r3, u64::MAX, false);
@@ -423,11 +392,7 @@ fn checked_case(jit: &mut Jit, seed: u64) {
     } else {
         structured(&mut rng, &Shape::new(ProgramType::Raw, 48))
     };
-    let ty = if seed.is_multiple_of(3) {
-        ProgramType::Size
-    } else {
-        ProgramType::Raw
-    };
+    let ty = if seed.is_multiple_of(3) { ProgramType::Size } else { ProgramType::Raw };
     if udf_bytecode::check(&prog, &CheckConfig::for_type(ty)).is_err() {
         return;
     }
@@ -513,9 +478,7 @@ exit
         };
         let facts = Verified::assume_for_tests(prog.clone(), ProgramType::Owns, None, facts);
         jit.options.region_len = region_len;
-        let code = jit
-            .compile(&prog, ProgramType::Owns, Mode::Trusted(&facts))
-            .unwrap();
+        let code = jit.compile(&prog, ProgramType::Owns, Mode::Trusted(&facts)).unwrap();
         if region_len == 16 {
             assert!(code.regions().len() > 1);
         }

@@ -57,9 +57,7 @@ fn every_target_compiles_the_suite_deterministically() {
             let Ok(a) = jit.compile(prog, ProgramType::Raw, Mode::Checked) else {
                 continue;
             };
-            let b = again
-                .compile(prog, ProgramType::Raw, Mode::Checked)
-                .unwrap();
+            let b = again.compile(prog, ProgramType::Raw, Mode::Checked).unwrap();
             assert!(!a.bytes().is_empty(), "{target} {name}: no code");
             assert_eq!(a, b, "{target} {name}: two compilations differ");
             checked += 1;
@@ -67,12 +65,8 @@ fn every_target_compiles_the_suite_deterministically() {
             let mut conf = Config::new(ProgramType::Size);
             conf.ctx_size = Some(64);
             if let Ok(facts) = verify(prog, &conf) {
-                let a = jit
-                    .compile(prog, ProgramType::Size, Mode::Trusted(&facts))
-                    .unwrap();
-                let b = jit
-                    .compile(prog, ProgramType::Size, Mode::Trusted(&facts))
-                    .unwrap();
+                let a = jit.compile(prog, ProgramType::Size, Mode::Trusted(&facts)).unwrap();
+                let b = jit.compile(prog, ProgramType::Size, Mode::Trusted(&facts)).unwrap();
                 assert!(!a.bytes().is_empty(), "{target} {name}: no trusted code");
                 assert_eq!(a, b, "{target} {name}: two trusted compilations differ");
                 trusted += 1;

@@ -29,10 +29,7 @@ impl fmt::Display for IoError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             IoError::OutOfRange { block, blocks } => {
-                write!(
-                    f,
-                    "block {block} is past the end of the device ({blocks} blocks)"
-                )
+                write!(f, "block {block} is past the end of the device ({blocks} blocks)")
             }
             IoError::BufferSize { len, block_size } => {
                 write!(f, "a {len}-byte buffer for {block_size}-byte blocks")
@@ -97,10 +94,7 @@ impl MemDevice {
 
     fn range(&self, block: u64, len: usize) -> Result<core::ops::Range<usize>, IoError> {
         if len != self.block_size {
-            return Err(IoError::BufferSize {
-                len,
-                block_size: self.block_size,
-            });
+            return Err(IoError::BufferSize { len, block_size: self.block_size });
         }
         let blocks = self.blocks();
         if block >= blocks {

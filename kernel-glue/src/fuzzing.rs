@@ -56,10 +56,7 @@ pub fn package_reader(data: &[u8]) {
 /// carries no x86-64 code, the same package re-signed with [`FUZZ_KEY`]; every program
 /// installed runs on zeros, 0xff bytes and bytes of `data`, and must not fault.
 pub fn load_then_run(data: &[u8]) {
-    let policy = Policy {
-        key: Some(FUZZ_KEY.to_vec()),
-        allow_unauthenticated_bytecode: true,
-    };
+    let policy = Policy { key: Some(FUZZ_KEY.to_vec()), allow_unauthenticated_bytecode: true };
     let mut table = Table::new();
     match table.load(data, &policy) {
         Ok(_) => {}
@@ -180,10 +177,7 @@ pub fn seed_packages() -> Vec<Vec<u8>> {
             native.target = Some(Target::Aarch64);
             native.native = Some(NativeSection {
                 mode: NativeMode::Trusted,
-                regions: vec![RegionEntry {
-                    start: 0,
-                    offset: 0,
-                }],
+                regions: vec![RegionEntry { start: 0, offset: 0 }],
                 // `ret`: never mapped on another machine than its target's.
                 code: vec![0xc0, 0x03, 0x5f, 0xd6],
             });

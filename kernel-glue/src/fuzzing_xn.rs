@@ -79,10 +79,7 @@ impl Fs {
             size_udf: None,
             kinds: kinds.clone(),
         };
-        let templates = vec![
-            template("inode", 32, inode),
-            template("ind", BS as u32, ind_prog),
-        ];
+        let templates = vec![template("inode", 32, inode), template("ind", BS as u32, ind_prog)];
         let mut bytes = vec![0u8; BS * BLOCKS as usize];
         for (i, ptrs) in inodes.iter().enumerate() {
             for (k, p) in ptrs.iter().enumerate() {
@@ -98,20 +95,9 @@ impl Fs {
         fixed.set(0, true);
         let mut xn = Xn::new(templates, BS, fixed);
         xn.register_static(0, INODE, 32, 2);
-        let roots = [0, 32].map(|offset| Obj {
-            block: 0,
-            offset,
-            template: INODE,
-        });
-        let mut fs = Fs {
-            table,
-            xn,
-            dev: MemDevice::new(bytes, BS),
-            roots,
-        };
-        fs.xn
-            .rebuild(&fs.table, &mut fs.dev, &fs.roots)
-            .expect("the oracle's device reads");
+        let roots = [0, 32].map(|offset| Obj { block: 0, offset, template: INODE });
+        let mut fs = Fs { table, xn, dev: MemDevice::new(bytes, BS), roots };
+        fs.xn.rebuild(&fs.table, &mut fs.dev, &fs.roots).expect("the oracle's device reads");
         fs
     }
 
@@ -121,25 +107,18 @@ impl Fs {
         let mut ind = [0u32; 16];
         ind[0] = 30;
         ind[3] = 31;
-        Fs::new(
-            [[20, 21, 22, 0, 0, 0, 10, 0], [40, 0, 0, 0, 0, 0, 0, 50]],
-            ind,
-        )
+        Fs::new([[20, 21, 22, 0, 0, 0, 10, 0], [40, 0, 0, 0, 0, 0, 0, 50]], ind)
     }
 
     /// The objects an operation may name: the two inodes and every registered indirect block.
     fn objects(&self) -> Vec<Obj> {
         let mut v = self.roots.to_vec();
         v.extend(
-            self.xn
-                .registry
-                .iter()
-                .filter(|(_, e)| e.template == IND)
-                .map(|(&block, _)| Obj {
-                    block,
-                    offset: 0,
-                    template: IND,
-                }),
+            self.xn.registry.iter().filter(|(_, e)| e.template == IND).map(|(&block, _)| Obj {
+                block,
+                offset: 0,
+                template: IND,
+            }),
         );
         v
     }
@@ -161,61 +140,28 @@ impl Fs {
             (true, 7) => 2,
             _ => 0,
         };
-        let kind = if b[4] & 0x80 != 0 {
-            u32::from(b[4] & 3)
-        } else {
-            slot_kind
-        };
+        let kind = if b[4] & 0x80 != 0 { u32::from(b[4] & 3) } else { slot_kind };
         let count = 1 + u64::from(b[5] & 0x40 != 0);
         let (op, new) = match b[5] % 4 {
-            0 | 1 => (
-                Op::Alloc(Extent {
-                    start: u64::from(value),
-                    count,
-                    kind,
-                }),
-                value,
-            ),
-            2 => (
-                Op::Free(Extent {
-                    start: u64::from(cur),
-                    count,
-                    kind,
-                }),
-                0,
-            ),
+            0 | 1 => (Op::Alloc(Extent { start: u64::from(value), count, kind }), value),
+            2 => (Op::Free(Extent { start: u64::from(cur), count, kind }), 0),
             _ => (Op::Write, u32::from_le_bytes([b[2], b[3], b[6], b[7]])),
         };
         // Mostly the slot the operation is about; sometimes a raw write anywhere in the object.
         let bytes = new.to_le_bytes();
         let raw = [b[6], b[7]];
         let patch = if b[6] & 0xc0 == 0xc0 {
-            Patch {
-                offset: u32::from(b[7]) % (obj.offset.max(32) + 8),
-                bytes: &raw,
-            }
+            Patch { offset: u32::from(b[7]) % (obj.offset.max(32) + 8), bytes: &raw }
         } else {
-            Patch {
-                offset: 4 * slot as u32,
-                bytes: &bytes,
-            }
+            Patch { offset: 4 * slot as u32, bytes: &bytes }
         };
-        let (dev0, used0, reg0) = (
-            self.dev.clone(),
-            self.xn.used.clone(),
-            self.xn.registry.clone(),
-        );
-        match self
-            .xn
-            .apply(&self.table, &mut self.dev, obj, &[patch], op, 0)
-        {
+        let (dev0, used0, reg0) =
+            (self.dev.clone(), self.xn.used.clone(), self.xn.registry.clone());
+        match self.xn.apply(&self.table, &mut self.dev, obj, &[patch], op, 0) {
             Err(why) => {
                 assert!(self.dev == dev0, "refused ({why}) but the device changed");
                 assert!(self.xn.used == used0, "refused ({why}) but the map changed");
-                assert!(
-                    self.xn.registry == reg0,
-                    "refused ({why}) but the registry changed"
-                );
+                assert!(self.xn.registry == reg0, "refused ({why}) but the registry changed");
                 false
             }
             Ok(()) => {

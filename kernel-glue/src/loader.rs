@@ -56,20 +56,14 @@ impl Policy {
     /// the kernel holds a key; one with a tag must verify under `key` (without a key it is
     /// refused, [`LoadError::KeyRequired`]).
     pub fn require_tag(key: Option<Vec<u8>>) -> Policy {
-        Policy {
-            key,
-            allow_unauthenticated_bytecode: false,
-        }
+        Policy { key, allow_unauthenticated_bytecode: false }
     }
 
     /// A kernel that authenticates tagged packages with `key` and also accepts bytecode
     /// packages without a tag (re-verified like every package; untagged native code is still
     /// refused).
     pub fn allow_untagged_bytecode(key: Option<Vec<u8>>) -> Policy {
-        Policy {
-            key,
-            allow_unauthenticated_bytecode: true,
-        }
+        Policy { key, allow_unauthenticated_bytecode: true }
     }
 
     /// Whether every package must carry an authentication tag.
@@ -134,10 +128,7 @@ impl fmt::Display for Fallback {
             Fallback::NoNativeCode => write!(f, "the package has no native code"),
             Fallback::OtherTarget(t) => write!(f, "its native code is for {t}"),
             Fallback::CheckedCode => {
-                write!(
-                    f,
-                    "its native code is checked code (only trusted code is mapped)"
-                )
+                write!(f, "its native code is checked code (only trusted code is mapped)")
             }
             Fallback::NoNativeSupport => write!(f, "this kernel cannot run native code"),
             Fallback::MapFailed(why) => write!(f, "mapping its native code failed: {why}"),
@@ -245,24 +236,20 @@ impl fmt::Display for LoadError {
             ),
             LoadError::Package(e) => write!(f, "{e}"),
             LoadError::Type(ty) => write!(f, "`{ty}` programs cannot be installed"),
-            LoadError::Name => write!(
-                f,
-                "bad name (1 to {} bytes of A-Z a-z 0-9 _ . -)",
-                package::MAX_NAME_LEN
-            ),
+            LoadError::Name => {
+                write!(f, "bad name (1 to {} bytes of A-Z a-z 0-9 _ . -)", package::MAX_NAME_LEN)
+            }
             LoadError::Decode(e) => write!(f, "the bytecode does not decode: {e}"),
             LoadError::Rejected(r) => write!(f, "the kernel's verifier rejects it: {r}"),
-            LoadError::FactsDisagree { field } => write!(
-                f,
-                "the package's facts disagree with the kernel's verifier on `{field}`"
-            ),
+            LoadError::FactsDisagree { field } => {
+                write!(f, "the package's facts disagree with the kernel's verifier on `{field}`")
+            }
             LoadError::SourceMap { spans, insns } => {
                 write!(f, "a source map of {spans} spans for {insns} instructions")
             }
-            LoadError::NativeRegions { index } => write!(
-                f,
-                "native region {index} does not fit the program or the code"
-            ),
+            LoadError::NativeRegions { index } => {
+                write!(f, "native region {index} does not fit the program or the code")
+            }
             LoadError::Check(e) => write!(f, "the pre-run checks fail: {e}"),
         }
     }
@@ -343,9 +330,7 @@ struct Signed<'a> {
 #[cfg(feature = "std")]
 fn map_package(signed: Option<Signed<'_>>, facts: &Verified) -> Result<InstalledCode, Fallback> {
     let Some(Signed { bytes, key }) = signed else {
-        return Err(Fallback::MapFailed(
-            "the package is not authenticated".to_string(),
-        ));
+        return Err(Fallback::MapFailed("the package is not authenticated".to_string()));
     };
     udf_runtime::native::NativeProgram::load_authenticated(key, bytes, facts)
         .map(InstalledCode::Native)
@@ -392,9 +377,7 @@ impl Table {
         } else if policy.requires_tag() {
             return Err(LoadError::Unauthenticated);
         } else if envelope.target != package::target_code(None) {
-            return Err(LoadError::UnauthenticatedNative {
-                target: envelope.target,
-            });
+            return Err(LoadError::UnauthenticatedNative { target: envelope.target });
         }
         // 2. Parse.
         let pkg = Package::parse(bytes)?;
@@ -404,10 +387,7 @@ impl Table {
             && !map.is_empty()
             && map.len() != prog.len()
         {
-            return Err(LoadError::SourceMap {
-                spans: map.len(),
-                insns: prog.len(),
-            });
+            return Err(LoadError::SourceMap { spans: map.len(), insns: prog.len() });
         }
         let facts = verify(&prog, pkg.ty, pkg.ctx_size)?;
         // 4. The package's facts must be the kernel's.
@@ -471,10 +451,7 @@ impl Table {
 
     /// Uninstalls program `id`, giving it back.
     pub fn remove(&mut self, id: ProgramId) -> Option<Installed> {
-        self.slots
-            .get_mut(id.0)
-            .and_then(Option::take)
-            .map(|s| s.installed)
+        self.slots.get_mut(id.0).and_then(Option::take).map(|s| s.installed)
     }
 
     /// Programs installed.
@@ -578,9 +555,7 @@ impl Table {
             NativePolicy::Trusted => udf_jit::Mode::Trusted(facts),
             NativePolicy::Hardened => udf_jit::Mode::Hardened(facts),
         };
-        let code = jit
-            .compile(prog, ty, mode)
-            .map_err(|e| Some(e.to_string()))?;
+        let code = jit.compile(prog, ty, mode).map_err(|e| Some(e.to_string()))?;
         check_regions(code.regions(), prog.slot_count(), code.bytes().len())
             .map_err(|e| Some(e.to_string()))?;
         // The JIT maps its own output (its soundness argument lives there), and the mapped

@@ -73,10 +73,7 @@ impl fmt::Display for InvokeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             InvokeError::ContextSize { expected, got } => {
-                write!(
-                    f,
-                    "a context of {got} bytes for a program verified for {expected}"
-                )
+                write!(f, "a context of {got} bytes for a program verified for {expected}")
             }
             InvokeError::ContextLength { got, min, max } => write!(
                 f,
@@ -129,10 +126,7 @@ impl Installed {
     pub fn invoke(&self, vm: &mut Vm, ctx: &[u8], wire_len: u64) -> Result<Run, InvokeError> {
         let mut helpers = TypeHelpers::new(self.ty, self.extent_limit());
         let r0 = self.invoke_with(vm, ctx, wire_len, helpers.table())?;
-        Ok(Run {
-            r0,
-            extents: helpers.into_extents(),
-        })
+        Ok(Run { r0, extents: helpers.into_extents() })
     }
 
     /// Most extents a run may emit: the verifier's bound.
@@ -154,10 +148,7 @@ impl Installed {
                 return Err(InvokeError::ContextSize { expected, got });
             }
         } else if got > udf_verifier::MAX_CTX_LEN {
-            return Err(InvokeError::ContextSize {
-                expected: udf_verifier::MAX_CTX_LEN,
-                got,
-            });
+            return Err(InvokeError::ContextSize { expected: udf_verifier::MAX_CTX_LEN, got });
         }
         // Whatever the type says, only the lengths the proof covers run (an `acl` context
         // shorter than its request, ...).
@@ -165,10 +156,7 @@ impl Installed {
             let (min, max) = self.facts.ctx_len;
             return Err(InvokeError::ContextLength { got, min, max });
         }
-        let opts = RunOptions {
-            budget: self.facts.max_insns,
-            r3: wire_len,
-        };
+        let opts = RunOptions { budget: self.facts.max_insns, r3: wire_len };
         self.runnable()
             .run(vm, Context::ReadOnly(ctx), helpers, &opts)
             .map(|o| o.r0)

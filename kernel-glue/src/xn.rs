@@ -122,10 +122,7 @@ pub struct Bitmap {
 impl Bitmap {
     /// `len` clear bits.
     pub fn new(len: u64) -> Bitmap {
-        Bitmap {
-            words: vec![0; len.div_ceil(64) as usize],
-            len,
-        }
+        Bitmap { words: vec![0; len.div_ceil(64) as usize], len }
     }
 
     /// Number of bits.
@@ -271,11 +268,7 @@ impl fmt::Display for Refusal {
         };
         match self {
             Refusal::UnknownObject(o) => write!(f, "{o} is not a known metadata object"),
-            Refusal::PatchOutside {
-                offset,
-                len,
-                stride,
-            } => write!(
+            Refusal::PatchOutside { offset, len, stride } => write!(
                 f,
                 "a {len}-byte change at offset {offset} reaches outside the {stride}-byte object"
             ),
@@ -294,20 +287,12 @@ impl fmt::Display for Refusal {
             Refusal::OwnedTwice(b) => {
                 write!(f, "after the change the object names block {b} twice")
             }
-            Refusal::Mismatch {
-                claimed,
-                added,
-                removed,
-            } => {
+            Refusal::Mismatch { claimed, added, removed } => {
                 match claimed {
                     Op::Alloc(e) | Op::Free(e) => write!(
                         f,
                         "the change claims to {} {} block(s) at {} of kind {}, but the object would gain ",
-                        if matches!(claimed, Op::Alloc(_)) {
-                            "allocate"
-                        } else {
-                            "free"
-                        },
+                        if matches!(claimed, Op::Alloc(_)) { "allocate" } else { "free" },
                         e.count,
                         e.start,
                         e.kind
@@ -320,10 +305,9 @@ impl fmt::Display for Refusal {
                 f.write_str(" and lose ")?;
                 runs(f, removed)
             }
-            Refusal::NotEmpty { block, owns } => write!(
-                f,
-                "metadata block {block} owns {owns} extent(s): it must own nothing here"
-            ),
+            Refusal::NotEmpty { block, owns } => {
+                write!(f, "metadata block {block} owns {owns} extent(s): it must own nothing here")
+            }
             Refusal::NotOwned(b) => write!(f, "block {b} is not owned by the object"),
             Refusal::Denied => f.write_str("the acl-udf denied the operation"),
             Refusal::Invoke(e) => write!(f, "{e}"),
@@ -381,10 +365,7 @@ impl fmt::Display for Problem {
                 write!(f, "block {block} owned twice (again by the {by})")
             }
             Problem::Cycle { block, by } => {
-                write!(
-                    f,
-                    "cycle: the {by} points back at its ancestor block {block}"
-                )
+                write!(f, "cycle: the {by} points back at its ancestor block {block}")
             }
             Problem::BadExtent { extent, by } => write!(
                 f,
@@ -459,16 +440,8 @@ impl Xn {
 
     /// Registers a static block holding objects of `template` every `stride` bytes.
     pub fn register_static(&mut self, block: u64, template: TemplateId, stride: u32, objects: u32) {
-        self.registry.insert(
-            block,
-            Entry {
-                template,
-                stride,
-                objects,
-                parent: None,
-                state: State::Static,
-            },
-        );
+        self.registry
+            .insert(block, Entry { template, stride, objects, parent: None, state: State::Static });
     }
 
     fn template(&self, t: TemplateId) -> &Template {
@@ -485,16 +458,12 @@ impl Xn {
         let tpl = &self.templates[t.0 as usize];
         let id = tpl.owns;
         let size = tpl.size as usize;
-        let prog = progs
-            .get(id)
-            .filter(|p| p.ty() == ProgramType::Owns)
-            .ok_or(Refusal::Program(id))?;
-        let ctx = bytes
-            .get(..size)
-            .ok_or(Refusal::Invoke(InvokeError::ContextSize {
-                expected: size as u64,
-                got: bytes.len() as u64,
-            }))?;
+        let prog =
+            progs.get(id).filter(|p| p.ty() == ProgramType::Owns).ok_or(Refusal::Program(id))?;
+        let ctx = bytes.get(..size).ok_or(Refusal::Invoke(InvokeError::ContextSize {
+            expected: size as u64,
+            got: bytes.len() as u64,
+        }))?;
         let run = prog.invoke(&mut self.vm, ctx, 0).map_err(Refusal::Invoke)?;
         Ok((run.r0, run.extents))
     }
@@ -570,9 +539,7 @@ impl Xn {
         let mut meta = None;
         if let Some(e) = ext {
             let kinds = &self.template(t).kinds;
-            let kind = *kinds
-                .get(e.kind as usize)
-                .ok_or(Refusal::UnknownKind(e.kind))?;
+            let kind = *kinds.get(e.kind as usize).ok_or(Refusal::UnknownKind(e.kind))?;
             let end = e.start.checked_add(e.count).filter(|_| e.count > 0);
             if end.is_none_or(|end| end > self.used.len()) {
                 return Err(Refusal::BadExtent(e));
@@ -585,9 +552,7 @@ impl Xn {
                     Op::Alloc(_) if self.used.get(b) => return Err(Refusal::InUse(b)),
                     Op::Free(_) if self.fixed.get(b) => return Err(Refusal::NotOwned(b)),
                     Op::Free(_)
-                        if !old_runs
-                            .iter()
-                            .any(|r| r.0 == e.kind && r.1 <= b && b <= r.2) =>
+                        if !old_runs.iter().any(|r| r.0 == e.kind && r.1 <= b && b <= r.2) =>
                     {
                         return Err(Refusal::NotOwned(b));
                     }
@@ -596,11 +561,7 @@ impl Xn {
             }
         }
         if added != want_added || removed != want_removed {
-            return Err(Refusal::Mismatch {
-                claimed: op,
-                added,
-                removed,
-            });
+            return Err(Refusal::Mismatch { claimed: op, added, removed });
         }
         if let (Some(e), Some(mt)) = (ext, meta) {
             let mut blk = vec![0u8; self.block_size];
@@ -611,10 +572,7 @@ impl Xn {
                     return Err(Refusal::Malformed { after: true, r0 });
                 }
                 if !owns.is_empty() {
-                    return Err(Refusal::NotEmpty {
-                        block: b,
-                        owns: owns.len(),
-                    });
+                    return Err(Refusal::NotEmpty { block: b, owns: owns.len() });
                 }
                 if matches!(op, Op::Free(_))
                     && self.registry.get(&b).and_then(|r| r.parent) != Some(obj)
@@ -652,24 +610,16 @@ impl Xn {
         op: Op,
         principal: u64,
     ) -> Result<(), Refusal> {
-        let prog = progs
-            .get(id)
-            .filter(|p| p.ty() == ProgramType::Acl)
-            .ok_or(Refusal::Program(id))?;
+        let prog =
+            progs.get(id).filter(|p| p.ty() == ProgramType::Acl).ok_or(Refusal::Program(id))?;
         let size = prog.ctx_size().unwrap_or(0) as usize;
         let mut ctx = Vec::with_capacity(16 + size);
         ctx.extend_from_slice(&principal.to_le_bytes());
         ctx.extend_from_slice(&op.code().to_le_bytes());
         ctx.extend_from_slice(&0u32.to_le_bytes());
         ctx.extend_from_slice(obj.get(..size).unwrap_or(obj));
-        let run = prog
-            .invoke(&mut self.vm, &ctx, 0)
-            .map_err(Refusal::Invoke)?;
-        if run.r0 == 1 {
-            Ok(())
-        } else {
-            Err(Refusal::Denied)
-        }
+        let run = prog.invoke(&mut self.vm, &ctx, 0).map_err(Refusal::Invoke)?;
+        if run.r0 == 1 { Ok(()) } else { Err(Refusal::Denied) }
     }
 
     /// Rebuilds the map of blocks in use from the static layout and `roots`, walking every
@@ -699,10 +649,7 @@ impl Xn {
             let (r0, extents) = match self.owns(progs, obj.template, &block[at..]) {
                 Ok(x) => x,
                 Err(Refusal::Invoke(e)) => {
-                    problems.push(Problem::Malformed {
-                        obj,
-                        why: alloc::format!("{e}"),
-                    });
+                    problems.push(Problem::Malformed { obj, why: alloc::format!("{e}") });
                     continue;
                 }
                 Err(e) => return Err(e),
@@ -749,23 +696,14 @@ impl Xn {
                     used.set(b, true);
                     if let ExtentKind::Meta(mt) = kind {
                         self.register_meta(b, mt, obj);
-                        children.push(Obj {
-                            block: b,
-                            offset: 0,
-                            template: mt,
-                        });
+                        children.push(Obj { block: b, offset: 0, template: mt });
                     }
                 }
             }
             stack.extend(children.into_iter().rev());
         }
         self.used = used.clone();
-        Ok(Rebuilt {
-            used,
-            problems,
-            roots: roots.len() as u64,
-            objects,
-        })
+        Ok(Rebuilt { used, problems, roots: roots.len() as u64, objects })
     }
 
     /// The objects whose owns programs name each block of `want` now: the `roots` and the
@@ -785,14 +723,11 @@ impl Xn {
         }
         let mut objs: Vec<Obj> = roots.to_vec();
         objs.extend(
-            self.registry
-                .iter()
-                .filter(|(_, e)| e.state == State::Allocated)
-                .map(|(&b, e)| Obj {
-                    block: b,
-                    offset: 0,
-                    template: e.template,
-                }),
+            self.registry.iter().filter(|(_, e)| e.state == State::Allocated).map(|(&b, e)| Obj {
+                block: b,
+                offset: 0,
+                template: e.template,
+            }),
         );
         let mut block = vec![0u8; self.block_size];
         let mut loaded = u64::MAX;
@@ -946,10 +881,7 @@ mod tests {
         b.set(150, true);
         a.set(199, true);
         b.set(199, true);
-        assert_eq!(
-            differences(&a, &b, 0),
-            vec![(3, true, false), (150, false, true)]
-        );
+        assert_eq!(differences(&a, &b, 0), vec![(3, true, false), (150, false, true)]);
         assert_eq!(differences(&a, &b, 4), vec![(150, false, true)]);
         assert_eq!(a.count(), 2);
     }

@@ -15,10 +15,7 @@ const KEY: &[u8] = b"the kernel's key, 32 bytes long.";
 const ACL: &str = "ldxdw %r0, [%r1+0]\nldxw %r2, [%r1+8]\nadd %r0, %r2\nexit";
 
 fn policy() -> Policy {
-    Policy {
-        key: Some(KEY.to_vec()),
-        allow_unauthenticated_bytecode: true,
-    }
+    Policy { key: Some(KEY.to_vec()), allow_unauthenticated_bytecode: true }
 }
 
 /// A signed package of `prog` with trusted x86-64 code, as the toolchain builds it.
@@ -27,9 +24,7 @@ fn native_package(prog: &Program, ty: ProgramType, ctx_size: Option<u32>) -> Vec
     conf.ctx_size = ctx_size;
     let facts = udf_verifier::verify(prog, &conf).expect("verifies");
     let mut jit = udf_jit::Jit::new(Target::X86_64).expect("jit");
-    let code = jit
-        .compile(prog, ty, udf_jit::Mode::Trusted(&facts))
-        .expect("compiles");
+    let code = jit.compile(prog, ty, udf_jit::Mode::Trusted(&facts)).expect("compiles");
     let native = NativeSection {
         mode: NativeMode::Trusted,
         regions: code.regions().to_vec(),
@@ -47,13 +42,11 @@ fn tables(prog: &Program, ty: ProgramType, ctx_size: Option<u32>) -> Vec<(String
     for native in [NativePolicy::Trusted, NativePolicy::Hardened] {
         let mut t = Table::new();
         t.set_native_policy(native);
-        t.install_bytecode("acl_short", ty, ctx_size, prog)
-            .expect("installs");
+        t.install_bytecode("acl_short", ty, ctx_size, prog).expect("installs");
         out.push((format!("{native:?} bytecode"), t));
         let mut t = Table::new();
         t.set_native_policy(native);
-        t.load(&native_package(prog, ty, ctx_size), &policy())
-            .expect("loads");
+        t.load(&native_package(prog, ty, ctx_size), &policy()).expect("loads");
         out.push((format!("{native:?} package"), t));
     }
     out
@@ -84,10 +77,9 @@ fn contexts_shorter_than_the_acl_request_are_refused_by_every_engine() {
             let msg = got.unwrap_err().to_string();
             assert!(msg.contains("nothing ran"), "{msg}");
         }
-        for (input, want) in [
-            (vec![1u8; 16], 0x0101_0101_0101_0101u64 + 0x0101_0101),
-            (vec![0u8; 64], 0),
-        ] {
+        for (input, want) in
+            [(vec![1u8; 16], 0x0101_0101_0101_0101u64 + 0x0101_0101), (vec![0u8; 64], 0)]
+        {
             let run = p.invoke(&mut Vm::new(), &input, 0).expect("runs");
             assert_eq!(run.r0, want, "{label}");
         }

@@ -7,10 +7,7 @@ use udf_bytecode::rng::Rng;
 use udf_kernel_glue::fuzzing::{load_then_run, mutate, package_reader, seed_packages};
 
 fn budget() -> Duration {
-    let secs = std::env::var("UDF_FUZZ_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(3.0);
+    let secs = std::env::var("UDF_FUZZ_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(3.0);
     Duration::from_secs_f64(secs)
 }
 

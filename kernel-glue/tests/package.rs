@@ -16,9 +16,7 @@ use udf_runtime::{Context, EmitHelpers, Helpers, NoHelpers, RunOptions, Vm};
 const KEY: &[u8] = b"the kernel's key, 32 bytes long.";
 
 fn corpus(rel: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../corpus")
-        .join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpus").join(rel)
 }
 
 /// A compiled entry point and its source text.
@@ -31,11 +29,7 @@ fn compile(rel: &str, entry: &str) -> Compiled {
     let path = corpus(rel);
     let module = udf_compiler::compile_file(&path).unwrap_or_else(|_| panic!("{rel} compiles"));
     let src = std::fs::read_to_string(&path).expect("source");
-    let entry = module
-        .entries
-        .into_iter()
-        .find(|e| e.name == entry)
-        .expect("entry point");
+    let entry = module.entries.into_iter().find(|e| e.name == entry).expect("entry point");
     Compiled { entry, src }
 }
 
@@ -49,25 +43,15 @@ fn web() -> &'static Compiled {
     C.get_or_init(|| {
         let path = corpus("filters/web.udf");
         let module = udf_compiler::compile_file(&path).expect("web.udf compiles");
-        let entry = module
-            .entries
-            .into_iter()
-            .find(|e| e.ty == ProgramType::Filter)
-            .expect("a filter");
-        Compiled {
-            entry,
-            src: std::fs::read_to_string(&path).expect("source"),
-        }
+        let entry =
+            module.entries.into_iter().find(|e| e.ty == ProgramType::Filter).expect("a filter");
+        Compiled { entry, src: std::fs::read_to_string(&path).expect("source") }
     })
 }
 
 /// Every package target: none (a bytecode package), then each instruction set.
-const TARGETS: [Option<Target>; 4] = [
-    None,
-    Some(Target::X86_64),
-    Some(Target::Aarch64),
-    Some(Target::Riscv64),
-];
+const TARGETS: [Option<Target>; 4] =
+    [None, Some(Target::X86_64), Some(Target::Aarch64), Some(Target::Riscv64)];
 
 /// A package target's name (`none` for a bytecode package).
 fn target_name(target: Option<Target>) -> &'static str {
@@ -83,9 +67,7 @@ fn build(c: &Compiled, target: Option<Target>, map: bool, key: Option<&[u8]>) ->
     let facts = udf_verifier::verify(&e.prog, &conf).expect("verifies");
     let native = target.map(|t| {
         let mut jit = udf_jit::Jit::new(t).expect("jit");
-        let code = jit
-            .compile(&e.prog, e.ty, udf_jit::Mode::Trusted(&facts))
-            .expect("compiles");
+        let code = jit.compile(&e.prog, e.ty, udf_jit::Mode::Trusted(&facts)).expect("compiles");
         NativeSection {
             mode: NativeMode::Trusted,
             regions: code.regions().to_vec(),
@@ -117,10 +99,7 @@ fn build(c: &Compiled, target: Option<Target>, map: bool, key: Option<&[u8]>) ->
 }
 
 fn policy() -> Policy {
-    Policy {
-        key: Some(KEY.to_vec()),
-        allow_unauthenticated_bytecode: true,
-    }
+    Policy { key: Some(KEY.to_vec()), allow_unauthenticated_bytecode: true }
 }
 
 fn load(bytes: &[u8]) -> Result<(Table, udf_kernel_glue::ProgramId), LoadError> {
@@ -158,10 +137,7 @@ fn round_trip() {
     }
     let p = build(ext2(), Some(Target::X86_64), true, Some(KEY));
     assert!(p.native.is_some() && p.source_map.is_some() && p.tag.is_some());
-    assert_eq!(
-        p.source_map.as_ref().map(Vec::len),
-        Some(ext2().entry.prog.len())
-    );
+    assert_eq!(p.source_map.as_ref().map(Vec::len), Some(ext2().entry.prog.len()));
 }
 
 /// Each single-byte change (xor 0x01, 0x80, 0xff at every offset) of `bytes` is refused with a
@@ -228,49 +204,25 @@ fn native_code_without_a_tag_is_refused() {
     for target in [Some(Target::X86_64), Some(Target::Aarch64)] {
         let bytes = build(ext2(), target, false, None).to_bytes();
         assert!(Package::parse(&bytes).is_ok());
-        assert!(matches!(
-            load(&bytes),
-            Err(LoadError::UnauthenticatedNative { .. })
-        ));
+        assert!(matches!(load(&bytes), Err(LoadError::UnauthenticatedNative { .. })));
     }
     // A signed package with its tag stripped and the flag cleared.
     let mut pkg = build(ext2(), Some(Target::X86_64), false, Some(KEY));
     pkg.tag = None;
-    assert!(matches!(
-        load(&pkg.to_bytes()),
-        Err(LoadError::UnauthenticatedNative { target: 1 })
-    ));
+    assert!(matches!(load(&pkg.to_bytes()), Err(LoadError::UnauthenticatedNative { target: 1 })));
 }
 
 #[test]
 fn keys_and_policy() {
     let signed = build(ext2(), Some(Target::X86_64), false, Some(KEY)).to_bytes();
-    let wrong = Policy {
-        key: Some(b"another key".to_vec()),
-        allow_unauthenticated_bytecode: true,
-    };
+    let wrong = Policy { key: Some(b"another key".to_vec()), allow_unauthenticated_bytecode: true };
     let mut t = Table::new();
-    assert_eq!(
-        t.load(&signed, &wrong),
-        Err(LoadError::Package(PackageError::BadTag))
-    );
-    assert_eq!(
-        t.load(&signed, &Policy::default()),
-        Err(LoadError::KeyRequired)
-    );
-    let empty = Policy {
-        key: Some(Vec::new()),
-        allow_unauthenticated_bytecode: false,
-    };
-    assert_eq!(
-        t.load(&signed, &empty),
-        Err(LoadError::Package(PackageError::EmptyKey))
-    );
+    assert_eq!(t.load(&signed, &wrong), Err(LoadError::Package(PackageError::BadTag)));
+    assert_eq!(t.load(&signed, &Policy::default()), Err(LoadError::KeyRequired));
+    let empty = Policy { key: Some(Vec::new()), allow_unauthenticated_bytecode: false };
+    assert_eq!(t.load(&signed, &empty), Err(LoadError::Package(PackageError::EmptyKey)));
     let unsigned = build(ext2(), None, false, None).to_bytes();
-    let strict = Policy {
-        key: Some(KEY.to_vec()),
-        allow_unauthenticated_bytecode: false,
-    };
+    let strict = Policy { key: Some(KEY.to_vec()), allow_unauthenticated_bytecode: false };
     assert_eq!(t.load(&unsigned, &strict), Err(LoadError::Unauthenticated));
     assert!(t.is_empty());
     assert!(t.load(&unsigned, &policy()).is_ok());
@@ -310,25 +262,16 @@ fn a_require_tag_policy_refuses_every_package_without_a_tag() {
     assert!(!lenient.requires_tag());
     assert!(Table::new().load(&unsigned, &lenient).is_ok());
     let msg = LoadError::Unauthenticated.to_string();
-    assert!(
-        msg.contains("no authentication tag") && msg.contains("requires"),
-        "{msg}"
-    );
+    assert!(msg.contains("no authentication tag") && msg.contains("requires"), "{msg}");
     // With a tag: it must verify under the kernel's key, as under every policy.
     let signed = build(ext2(), Some(Target::X86_64), false, Some(KEY)).to_bytes();
     let mut t = Table::new();
-    assert!(
-        t.load(&signed, &Policy::require_tag(Some(KEY.to_vec())))
-            .is_ok()
-    );
+    assert!(t.load(&signed, &Policy::require_tag(Some(KEY.to_vec()))).is_ok());
     assert_eq!(
         t.load(&signed, &Policy::require_tag(Some(other.to_vec()))),
         Err(LoadError::Package(PackageError::BadTag))
     );
-    assert_eq!(
-        t.load(&signed, &Policy::require_tag(None)),
-        Err(LoadError::KeyRequired)
-    );
+    assert_eq!(t.load(&signed, &Policy::require_tag(None)), Err(LoadError::KeyRequired));
     assert_eq!(t.len(), 1);
 }
 
@@ -376,19 +319,13 @@ fn inconsistent_signed_packages_are_refused() {
     let mut pkg = build(ext2(), None, true, None);
     pkg.source_map.as_mut().expect("map").pop();
     pkg.sign(KEY).expect("signs");
-    assert!(matches!(
-        load(&pkg.to_bytes()),
-        Err(LoadError::SourceMap { .. })
-    ));
+    assert!(matches!(load(&pkg.to_bytes()), Err(LoadError::SourceMap { .. })));
     // Regions outside the program or the code, unordered, or not from slot 0.
     for bad in [
         |n: &mut NativeSection| n.regions[0].start = 1,
         |n: &mut NativeSection| n.regions[0].offset = n.code.len() as u32,
         |n: &mut NativeSection| {
-            n.regions.push(udf_runtime::native::RegionEntry {
-                start: 1 << 20,
-                offset: 0,
-            })
+            n.regions.push(udf_runtime::native::RegionEntry { start: 1 << 20, offset: 0 })
         },
         |n: &mut NativeSection| {
             let r = n.regions[0];
@@ -398,10 +335,7 @@ fn inconsistent_signed_packages_are_refused() {
         let mut pkg = build(ext2(), Some(Target::X86_64), false, None);
         bad(pkg.native.as_mut().expect("native"));
         pkg.sign(KEY).expect("signs");
-        assert!(matches!(
-            load(&pkg.to_bytes()),
-            Err(LoadError::NativeRegions { .. })
-        ));
+        assert!(matches!(load(&pkg.to_bytes()), Err(LoadError::NativeRegions { .. })));
     }
     // Bytecode the verifier rejects (an out-of-bounds read), facts made up, signed.
     let prog = udf_bytecode::assemble("ldxw %r0, [%r1+200]\nexit\n").expect("assembles");
@@ -421,18 +355,9 @@ fn reference(c: &Compiled, input: &[u8]) -> (u64, Vec<udf_runtime::Extent>) {
     let compiled = udf_runtime::prepare(&e.prog, &CheckConfig::for_type(e.ty)).expect("prepares");
     let mut emit = EmitHelpers::new(1 << 20);
     let mut none = NoHelpers;
-    let helpers: &mut dyn Helpers = if e.ty == ProgramType::Owns {
-        &mut emit
-    } else {
-        &mut none
-    };
-    let opts = RunOptions {
-        budget: 1 << 30,
-        r3: input.len() as u64,
-    };
-    let out = Vm::new()
-        .run(&compiled, Context::ReadOnly(input), helpers, &opts)
-        .expect("runs");
+    let helpers: &mut dyn Helpers = if e.ty == ProgramType::Owns { &mut emit } else { &mut none };
+    let opts = RunOptions { budget: 1 << 30, r3: input.len() as u64 };
+    let out = Vm::new().run(&compiled, Context::ReadOnly(input), helpers, &opts).expect("runs");
     (out.r0, emit.extents)
 }
 
@@ -456,14 +381,7 @@ fn samples(len: usize) -> Vec<Vec<u8>> {
     if len >= 128 {
         inode[0..2].copy_from_slice(&0x81a4u16.to_le_bytes());
         inode[26..28].copy_from_slice(&1u16.to_le_bytes());
-        for (k, b) in [
-            (0usize, 100u32),
-            (1, 101),
-            (11, 111),
-            (12, 200),
-            (13, 300),
-            (14, 400),
-        ] {
+        for (k, b) in [(0usize, 100u32), (1, 101), (11, 111), (12, 200), (13, 300), (14, 400)] {
             inode[40 + 4 * k..44 + 4 * k].copy_from_slice(&b.to_le_bytes());
         }
         inode[104..108].copy_from_slice(&500u32.to_le_bytes());
@@ -518,32 +436,11 @@ fn installed_programs_agree_with_the_interpreter() {
     let (table, id) =
         load(&build(ext2(), Some(Target::X86_64), false, Some(KEY)).to_bytes()).expect("loads");
     let inode = samples(128).pop().expect("inode");
-    let run = table
-        .get(id)
-        .expect("installed")
-        .invoke(&mut Vm::new(), &inode, 128)
-        .expect("runs");
+    let run = table.get(id).expect("installed").invoke(&mut Vm::new(), &inode, 128).expect("runs");
     let got: Vec<_> = run.extents.iter().map(|e| (e.start, e.kind)).collect();
-    assert_eq!(
-        got,
-        [
-            (100, 0),
-            (101, 0),
-            (111, 0),
-            (200, 1),
-            (300, 2),
-            (400, 3),
-            (500, 4)
-        ]
-    );
+    assert_eq!(got, [(100, 0), (101, 0), (111, 0), (200, 1), (300, 2), (400, 3), (500, 4)]);
     // A context of the wrong size.
-    assert!(
-        table
-            .get(id)
-            .expect("installed")
-            .invoke(&mut Vm::new(), &[0; 127], 0)
-            .is_err()
-    );
+    assert!(table.get(id).expect("installed").invoke(&mut Vm::new(), &[0; 127], 0).is_err());
 }
 
 #[test]
@@ -564,12 +461,8 @@ fn checked_native_code_runs_on_the_interpreter() {
 fn table_install_get_remove() {
     let mut t = Table::new();
     let e = &ext2().entry;
-    let a = t
-        .install_bytecode("ext2_inode", e.ty, e.ctx_size, &e.prog)
-        .expect("installs");
-    let b = t
-        .load(&build(web(), None, false, Some(KEY)).to_bytes(), &policy())
-        .expect("loads");
+    let a = t.install_bytecode("ext2_inode", e.ty, e.ctx_size, &e.prog).expect("installs");
+    let b = t.load(&build(web(), None, false, Some(KEY)).to_bytes(), &policy()).expect("loads");
     assert_ne!(a, b);
     assert_eq!(t.len(), 2);
     assert_eq!(t.get(a).map(|p| p.ty()), Some(ProgramType::Owns));
@@ -584,10 +477,7 @@ fn table_install_get_remove() {
         t.install_bytecode("raw", ProgramType::Raw, None, &raw),
         Err(LoadError::Type(ProgramType::Raw))
     );
-    assert_eq!(
-        t.install_bytecode("bad name", e.ty, e.ctx_size, &raw),
-        Err(LoadError::Name)
-    );
+    assert_eq!(t.install_bytecode("bad name", e.ty, e.ctx_size, &raw), Err(LoadError::Name));
     // The verifier is told the size: a 100-byte object cannot hold the inode's fields.
     assert!(matches!(
         t.install_bytecode("small", e.ty, Some(100), &raw),
@@ -609,29 +499,14 @@ fn header_errors_are_typed() {
     assert_eq!(set(10, &[3, 0]), Err(PackageError::Flags { flags: 3 }));
     assert_eq!(set(12, &[5]), Err(PackageError::ProgramType { found: 5 }));
     assert_eq!(set(13, &[4]), Err(PackageError::Target { found: 4 }));
-    assert_eq!(
-        set(14, &[9, 0]),
-        Err(PackageError::SectionCount { count: 9 })
-    );
+    assert_eq!(set(14, &[9, 0]), Err(PackageError::SectionCount { count: 9 }));
     assert_eq!(
         set(16, &[1, 0, 0, 0]),
-        Err(PackageError::CtxSize {
-            ty: ProgramType::Filter,
-            size: 1
-        })
+        Err(PackageError::CtxSize { ty: ProgramType::Filter, size: 1 })
     );
-    assert!(matches!(
-        set(20, &[0, 0, 0, 0]),
-        Err(PackageError::TotalLength { declared: 0, .. })
-    ));
-    assert!(matches!(
-        set(24, &[9]),
-        Err(PackageError::SectionKind { at: 24, kind: 9 })
-    ));
-    assert!(matches!(
-        set(26, &[1]),
-        Err(PackageError::Reserved { at: 26, value: 1 })
-    ));
+    assert!(matches!(set(20, &[0, 0, 0, 0]), Err(PackageError::TotalLength { declared: 0, .. })));
+    assert!(matches!(set(24, &[9]), Err(PackageError::SectionKind { at: 24, kind: 9 })));
+    assert!(matches!(set(26, &[1]), Err(PackageError::Reserved { at: 26, value: 1 })));
     assert!(matches!(set(32, b" "), Err(PackageError::Name { at: 32 })));
     assert!(PackageError::BadTag.to_string().contains("tag"));
 }
@@ -711,23 +586,12 @@ fn the_runtime_maps_only_authenticated_code_of_the_verified_program() {
     let size = ext2().entry.ctx_size.expect("a template size") as usize;
     let mut vm = Vm::new();
     let mut emit = EmitHelpers::new(1 << 10);
-    let opts = RunOptions {
-        budget: u64::MAX,
-        r3: 0,
-    };
+    let opts = RunOptions { budget: u64::MAX, r3: 0 };
     native
         .run(&mut vm, Context::ReadOnly(&vec![0; size]), &mut emit, &opts)
         .expect("runs on its object size");
-    let short = native.run(
-        &mut vm,
-        Context::ReadOnly(&vec![0; size - 1]),
-        &mut emit,
-        &opts,
-    );
-    assert!(
-        short.is_err(),
-        "a context shorter than the proof's ran: {short:?}"
-    );
+    let short = native.run(&mut vm, Context::ReadOnly(&vec![0; size - 1]), &mut emit, &opts);
+    assert!(short.is_err(), "a context shorter than the proof's ran: {short:?}");
 
     let refused = |key: &[u8], bytes: &[u8], facts: &udf_verifier::Verified| {
         NativeProgram::load_authenticated(key, bytes, facts)
@@ -737,47 +601,25 @@ fn the_runtime_maps_only_authenticated_code_of_the_verified_program() {
         refused(b"another key, also 32 bytes long", &pkg, &ext2_facts),
         MapError::Unauthenticated(MacError::BadTag)
     ));
-    assert!(matches!(
-        refused(&[], &pkg, &ext2_facts),
-        MapError::Unauthenticated(_)
-    ));
+    assert!(matches!(refused(&[], &pkg, &ext2_facts), MapError::Unauthenticated(_)));
     // Every byte, one at a time (the tag included).
     for at in 0..pkg.len() {
         let mut flipped = pkg.clone();
         flipped[at] ^= 0x01;
         assert!(
-            matches!(
-                refused(KEY, &flipped, &ext2_facts),
-                MapError::Unauthenticated(_)
-            ),
+            matches!(refused(KEY, &flipped, &ext2_facts), MapError::Unauthenticated(_)),
             "byte {at} flipped"
         );
     }
     // Authentic packages that are not this proof's, or not for this host, or not trusted code.
     let web_pkg = build(web(), Some(host), true, Some(KEY)).to_bytes();
-    assert!(matches!(
-        refused(KEY, &web_pkg, &ext2_facts),
-        MapError::Mismatch(_)
-    ));
-    assert!(matches!(
-        refused(KEY, &pkg, &web_facts),
-        MapError::Mismatch(_)
-    ));
+    assert!(matches!(refused(KEY, &web_pkg, &ext2_facts), MapError::Mismatch(_)));
+    assert!(matches!(refused(KEY, &pkg, &web_facts), MapError::Mismatch(_)));
     let other_size = verified(ext2(), ext2().entry.ctx_size.map(|n| n + 8));
-    assert!(matches!(
-        refused(KEY, &pkg, &other_size),
-        MapError::Mismatch("object size")
-    ));
-    let other = TARGETS
-        .into_iter()
-        .flatten()
-        .find(|&t| t != host)
-        .expect("another target");
+    assert!(matches!(refused(KEY, &pkg, &other_size), MapError::Mismatch("object size")));
+    let other = TARGETS.into_iter().flatten().find(|&t| t != host).expect("another target");
     let foreign = build(ext2(), Some(other), true, Some(KEY)).to_bytes();
-    assert!(matches!(
-        refused(KEY, &foreign, &ext2_facts),
-        MapError::Mismatch("target")
-    ));
+    assert!(matches!(refused(KEY, &foreign, &ext2_facts), MapError::Mismatch("target")));
     let mut checked = build(ext2(), Some(host), true, None);
     if let Some(n) = checked.native.as_mut() {
         n.mode = NativeMode::Checked;

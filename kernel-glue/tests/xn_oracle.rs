@@ -55,9 +55,6 @@ fn random_operations_for_three_seconds() {
         ops += (len / 8) as u64;
     }
     // Random bytes must reach accepted operations too, or the oracle checks only refusals.
-    assert!(
-        accepted > 0,
-        "{runs} runs, {ops} operations, {accepted} accepted"
-    );
+    assert!(accepted > 0, "{runs} runs, {ops} operations, {accepted} accepted");
     eprintln!("{runs} runs, {ops} operations, {accepted} accepted");
 }

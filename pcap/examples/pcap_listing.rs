@@ -14,10 +14,7 @@ fn main() {
         Some("RAW") => LinkType::Raw,
         _ => LinkType::En10mb,
     };
-    let opts = CompileOptions {
-        link,
-        ..CompileOptions::default()
-    };
+    let opts = CompileOptions { link, ..CompileOptions::default() };
     match compile_cbpf(expr, &opts) {
         Ok(p) => {
             print!("{}", udf_pcap::cbpf::disasm(&p));
@@ -37,10 +34,7 @@ fn main() {
             }
         }
         Err(d) => {
-            eprintln!(
-                "{}",
-                udf_diag::Diagnostics::new("<expression>", expr, vec![d])
-            );
+            eprintln!("{}", udf_diag::Diagnostics::new("<expression>", expr, vec![d]));
             std::process::exit(1);
         }
     }

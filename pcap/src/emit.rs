@@ -142,12 +142,7 @@ impl Emitter {
             for (e, &h) in ext.iter().enumerate() {
                 self.out.push(j(op::JEQ, h, rel(2 + e, tests), 0));
             }
-            self.out.push(j(
-                op::JEQ,
-                51,
-                rel(tests - 1, tests + adv6),
-                rel(tests - 1, end_stub),
-            ));
+            self.out.push(j(op::JEQ, 51, rel(tests - 1, tests + adv6), rel(tests - 1, end_stub)));
             let step_end = end_stub + 1;
             if v6 {
                 self.stmt(op::LD | op::B | op::IND, nl);
@@ -278,11 +273,7 @@ pub(crate) fn emit(g: &Graph, snaplen: u32) -> Result<Vec<SockFilter>, TooComple
         let Some(regs) = entry[i].take() else {
             continue;
         };
-        let mut c = Emitter {
-            out: Vec::new(),
-            regs,
-            depth: 0,
-        };
+        let mut c = Emitter { out: Vec::new(), regs, depth: 0 };
         let src = if let V::K(k) = test.rhs {
             c.a(&test.v)?;
             (op::K, k)
@@ -300,15 +291,7 @@ pub(crate) fn emit(g: &Graph, snaplen: u32) -> Result<Vec<SockFilter>, TooComple
                 },
             });
         }
-        blocks.push((
-            i,
-            Block {
-                body: c.out,
-                jump,
-                yes: *yes,
-                no: *no,
-            },
-        ));
+        blocks.push((i, Block { body: c.out, jump, yes: *yes, no: *no }));
     }
     Ok(layout(&merge_tails(blocks), snaplen))
 }

@@ -59,11 +59,7 @@ pub struct CompileOptions {
 
 impl Default for CompileOptions {
     fn default() -> CompileOptions {
-        CompileOptions {
-            link: LinkType::En10mb,
-            snaplen: 262_144,
-            netmask: None,
-        }
+        CompileOptions { link: LinkType::En10mb, snaplen: 262_144, netmask: None }
     }
 }
 
@@ -119,11 +115,9 @@ pub fn compile_cbpf(expr: &str, opts: &CompileOptions) -> Result<Vec<SockFilter>
     let g = opt::graph(&f);
     if !g.accepts() {
         // As pcap_compile: a filter that can never match is a mistake worth reporting.
-        return Err(
-            Diagnostic::new("udf::pcap::value", "expression rejects all packets")
-                .label(whole(expr), "never true for this link type")
-                .help(format!("the link type is {}", opts.link.name())),
-        );
+        return Err(Diagnostic::new("udf::pcap::value", "expression rejects all packets")
+            .label(whole(expr), "never true for this link type")
+            .help(format!("the link type is {}", opts.link.name())));
     }
     let cbpf = emit::emit(&g, opts.snaplen).map_err(|emit::TooComplex| {
         Diagnostic::new(
@@ -228,11 +222,8 @@ mod tests {
         let d = compile_cbpf(&chain(2_000), &CompileOptions::default()).unwrap_err();
         assert_eq!(d.code, TOO_LARGE, "{d:?}");
         compile_cbpf(&chain(10), &CompileOptions::default()).expect("10 terms");
-        let d = compile_cbpf(
-            &vec!["tcp"; 2_000].join(" and "),
-            &CompileOptions::default(),
-        )
-        .unwrap_err();
+        let d = compile_cbpf(&vec!["tcp"; 2_000].join(" and "), &CompileOptions::default())
+            .unwrap_err();
         assert_eq!(d.code, TOO_LARGE, "{d:?}");
     }
 }

@@ -61,10 +61,7 @@ struct Builder {
 
 impl Builder {
     fn new() -> Builder {
-        let mut b = Builder {
-            nodes: Vec::new(),
-            memo: HashMap::new(),
-        };
+        let mut b = Builder { nodes: Vec::new(), memo: HashMap::new() };
         b.add(Node::Accept);
         b.add(Node::Reject);
         b
@@ -79,11 +76,7 @@ impl Builder {
                 if !reads_packet(&test.v) {
                     return yes;
                 }
-                Node::Test {
-                    test: probe(test.v),
-                    yes,
-                    no,
-                }
+                Node::Test { test: probe(test.v), yes, no }
             }
             n => n,
         };
@@ -124,10 +117,7 @@ impl Builder {
 pub(crate) fn graph(f: &F) -> Graph {
     let mut b = Builder::new();
     let root = b.build(f, ACCEPT, REJECT);
-    let mut g = Graph {
-        nodes: b.nodes,
-        root,
-    };
+    let mut g = Graph { nodes: b.nodes, root };
     for _ in 0..32 {
         let changed = thread(&mut g);
         g = rebuild(&g);
@@ -151,10 +141,7 @@ struct Tests<'a> {
 /// One jump-threading pass; whether any edge moved.
 fn thread(g: &mut Graph) -> bool {
     let n = g.nodes.len();
-    let mut table = Tests {
-        tests: Vec::new(),
-        value: Vec::new(),
-    };
+    let mut table = Tests { tests: Vec::new(), value: Vec::new() };
     let mut test_ids: HashMap<&Test, u32> = HashMap::new();
     let mut value_ids: HashMap<&V, u32> = HashMap::new();
     let mut id = vec![u32::MAX; n];
@@ -224,11 +211,7 @@ fn rebuild(g: &Graph) -> Graph {
                 let (Some(&y), Some(&n)) = (map.get(yes), map.get(no)) else {
                     continue;
                 };
-                b.add(Node::Test {
-                    test: test.clone(),
-                    yes: y,
-                    no: n,
-                })
+                b.add(Node::Test { test: test.clone(), yes: y, no: n })
             }
         };
         map.insert(i, new);
@@ -243,18 +226,11 @@ fn rebuild(g: &Graph) -> Graph {
             continue;
         }
         if let Node::Test { test, yes, no } = node {
-            let id = out.add(Node::Test {
-                test: test.clone(),
-                yes: remap[yes],
-                no: remap[no],
-            });
+            let id = out.add(Node::Test { test: test.clone(), yes: remap[yes], no: remap[no] });
             remap.insert(i, id);
         }
     }
-    Graph {
-        root: remap[&root],
-        nodes: out.nodes,
-    }
+    Graph { root: remap[&root], nodes: out.nodes }
 }
 
 /// `(v & m) == 0` is `v & m` not set, and `(v & bit) == bit` is `v & bit` set: one jump
@@ -264,17 +240,7 @@ fn canonical(t: &Test, yes: usize, no: usize) -> (Test, usize, usize) {
         && let (V::Alu(ArithOp::And, inner, m), V::K(k)) = (&t.v, &t.rhs)
         && let V::K(m) = **m
     {
-        let set = |yes, no| {
-            (
-                Test {
-                    v: (**inner).clone(),
-                    cond: Cond::Set,
-                    rhs: V::K(m),
-                },
-                yes,
-                no,
-            )
-        };
+        let set = |yes, no| (Test { v: (**inner).clone(), cond: Cond::Set, rhs: V::K(m) }, yes, no);
         if *k == 0 {
             return set(no, yes);
         }
@@ -297,11 +263,7 @@ fn reads_packet(v: &V) -> bool {
 
 /// The probe of a value: computes it (so its loads happen) and decides nothing.
 fn probe(v: V) -> Test {
-    Test {
-        v,
-        cond: Cond::Set,
-        rhs: V::K(0),
-    }
+    Test { v, cond: Cond::Set, rhs: V::K(0) }
 }
 
 fn is_probe(t: &Test) -> bool {
@@ -335,10 +297,7 @@ fn decide(facts: &[Fact], tid: u32, table: &Tests<'_>) -> Option<bool> {
     if is_probe(t) {
         // Skippable only where the same value was computed before on every path (its bytes
         // are known to be captured).
-        return facts
-            .iter()
-            .any(|&(f, _)| table.value[f as usize] == tv)
-            .then_some(false);
+        return facts.iter().any(|&(f, _)| table.value[f as usize] == tv).then_some(false);
     }
     let V::K(b) = t.rhs else {
         return facts.iter().find(|&&(f, _)| f == tid).map(|&(_, o)| o);

@@ -83,9 +83,7 @@ fn dd_line(line: &str) -> SockFilter {
             .unwrap_or_else(|e| panic!("{line:?}: {e}"))
         })
         .collect();
-    let [code, jt, jf, k] = fields[..] else {
-        panic!("{line:?}: not `{{ code, jt, jf, k }},`")
-    };
+    let [code, jt, jf, k] = fields[..] else { panic!("{line:?}: not `{{ code, jt, jf, k }},`") };
     j(code as u16, k, jt as u8, jf as u8)
 }
 
@@ -117,31 +115,17 @@ impl Engines {
         let checked_facts = udf_verifier::verify(&prog, &conf).expect("verifies again");
         let code = JIT
             .with(|j| {
-                j.borrow_mut()
-                    .compile(&prog, ProgramType::Filter, udf_jit::Mode::Trusted(&facts))
+                j.borrow_mut().compile(&prog, ProgramType::Filter, udf_jit::Mode::Trusted(&facts))
             })
             .expect("JIT compiles");
         let exe = udf_jit::Executable::new(code).expect("JIT code maps");
-        Engines {
-            prog,
-            compiled,
-            checked_facts,
-            exe,
-        }
+        Engines { prog, compiled, checked_facts, exe }
     }
 
     fn run(&self, vm: &mut Vm, pkt: &[u8], wire: u32) -> [u64; 3] {
-        let opts = RunOptions {
-            budget: 1 << 20,
-            r3: wire as u64,
-        };
+        let opts = RunOptions { budget: 1 << 20, r3: wire as u64 };
         let interp = vm
-            .run(
-                &self.compiled,
-                Context::ReadOnly(pkt),
-                &mut NoHelpers,
-                &opts,
-            )
+            .run(&self.compiled, Context::ReadOnly(pkt), &mut NoHelpers, &opts)
             .expect("the interpreter does not fault")
             .r0;
         let checked = udf_runtime::checking::run_checked(
@@ -237,11 +221,7 @@ fn make_valid(raw: &[Raw]) -> Vec<SockFilter> {
         };
         out.push(f);
     }
-    out.push(if raw.last().is_some_and(|r| r.2 % 2 == 0) {
-        s(0x16, 0)
-    } else {
-        s(0x06, 0x40000)
-    });
+    out.push(if raw.last().is_some_and(|r| r.2 % 2 == 0) { s(0x16, 0) } else { s(0x06, 0x40000) });
     out
 }
 
@@ -267,11 +247,8 @@ fn arb_packets() -> impl Strategy<Value = Vec<(Vec<u8>, u32)>> {
 
 #[test]
 fn random_programs_agree_on_every_engine() {
-    let mut runner = TestRunner::new(PtConfig {
-        cases: 1200,
-        failure_persistence: None,
-        ..PtConfig::default()
-    });
+    let mut runner =
+        TestRunner::new(PtConfig { cases: 1200, failure_persistence: None, ..PtConfig::default() });
     let mut vm = Vm::new();
     let vm = RefCell::new(&mut vm);
     runner
@@ -349,12 +326,7 @@ fn check_results(prog: &[SockFilter], cases: &[(&[u8], u32, u32)]) {
     let e = Engines::new(prog);
     let mut vm = Vm::new();
     for &(pkt, wire, want) in cases {
-        assert_eq!(
-            interpret(prog, pkt, wire),
-            want,
-            "{pkt:02x?}\n{}",
-            disasm(prog)
-        );
+        assert_eq!(interpret(prog, pkt, wire), want, "{pkt:02x?}\n{}", disasm(prog));
         agree(&e, prog, &mut vm, pkt, wire);
     }
 }
@@ -363,23 +335,13 @@ fn check_results(prog: &[SockFilter], cases: &[(&[u8], u32, u32)]) {
 fn ret_constant_is_unsigned_32_bit() {
     check_results(&[s(0x06, 0xffff_ffff)], &[(&[], 0, u32::MAX)]);
     // ret A after A = 0x80000000 + 0x7fffffff: no sign extension anywhere.
-    check_results(
-        &[s(0x00, 0x8000_0000), s(0x04, 0x7fff_ffff), s(0x16, 0)],
-        &[(&[], 0, u32::MAX)],
-    );
+    check_results(&[s(0x00, 0x8000_0000), s(0x04, 0x7fff_ffff), s(0x16, 0)], &[(&[], 0, u32::MAX)]);
 }
 
 #[test]
 fn lengths_and_wrapping_arithmetic() {
     // ld #len (the wire length); A * 3 - 5; ldx #len; A += X.
-    let prog = [
-        s(0x80, 0),
-        s(0x24, 3),
-        s(0x14, 5),
-        s(0x81, 0),
-        s(0x0c, 0),
-        s(0x16, 0),
-    ];
+    let prog = [s(0x80, 0), s(0x24, 3), s(0x14, 5), s(0x81, 0), s(0x0c, 0), s(0x16, 0)];
     check_results(
         &prog,
         &[
@@ -396,14 +358,8 @@ fn shifts_by_32_or_more_give_zero() {
         let want_l = if by < 32 { 0x8000_0001u32 << by } else { 0 };
         let want_r = if by < 32 { 0x8000_0001u32 >> by } else { 0 };
         // By a constant and by X.
-        check_results(
-            &[s(0x00, 0x8000_0001), s(0x64, by), s(0x16, 0)],
-            &[(&[], 0, want_l)],
-        );
-        check_results(
-            &[s(0x00, 0x8000_0001), s(0x74, by), s(0x16, 0)],
-            &[(&[], 0, want_r)],
-        );
+        check_results(&[s(0x00, 0x8000_0001), s(0x64, by), s(0x16, 0)], &[(&[], 0, want_l)]);
+        check_results(&[s(0x00, 0x8000_0001), s(0x74, by), s(0x16, 0)], &[(&[], 0, want_r)]);
         check_results(
             &[s(0x01, by), s(0x00, 0x8000_0001), s(0x6c, 0), s(0x16, 0)],
             &[(&[], 0, want_l)],
@@ -420,16 +376,10 @@ fn division_by_zero_x_returns_zero() {
     // ldx 4*([0]&0xf); ld #100; div x (or mod x); ret A
     for (code, by4, by12) in [(0x3c, 25, 8), (0x9c, 0, 4)] {
         let prog = [s(0xb1, 0), s(0x00, 100), s(code, 0), s(0x16, 0)];
-        check_results(
-            &prog,
-            &[(&[0], 1, 0), (&[1], 1, by4), (&[3], 1, by12), (&[], 1, 0)],
-        );
+        check_results(&prog, &[(&[0], 1, 0), (&[1], 1, by4), (&[3], 1, by12), (&[], 1, 0)]);
     }
     // Division by a large constant is unsigned.
-    check_results(
-        &[s(0x00, 0xffff_fffe), s(0x34, 0x8000_0000), s(0x16, 0)],
-        &[(&[], 0, 1)],
-    );
+    check_results(&[s(0x00, 0xffff_fffe), s(0x34, 0x8000_0000), s(0x16, 0)], &[(&[], 0, 1)]);
 }
 
 #[test]
@@ -478,19 +428,10 @@ fn loads_far_into_the_packet() {
     let mut pkt = vec![0u8; 40_008];
     pkt[40_000..40_004].copy_from_slice(&[1, 2, 3, 4]);
     pkt[40_004..40_008].copy_from_slice(&[5, 6, 7, 8]);
-    let prog = [
-        s(0x20, 40_000),
-        s(0x01, 30_000),
-        s(0x40, 10_004),
-        s(0x16, 0),
-    ];
+    let prog = [s(0x20, 40_000), s(0x01, 30_000), s(0x40, 10_004), s(0x16, 0)];
     check_results(
         &prog,
-        &[
-            (&pkt, 50_000, 0x0506_0708),
-            (&pkt[..40_007], 50_000, 0),
-            (&pkt[..40_004], 50_000, 0),
-        ],
+        &[(&pkt, 50_000, 0x0506_0708), (&pkt[..40_007], 50_000, 0), (&pkt[..40_004], 50_000, 0)],
     );
     check_results(
         &[s(0x30, 40_003), s(0x07, 0), s(0x48, 40_000), s(0x16, 0)],
@@ -606,10 +547,7 @@ proptest! {
 fn parse_dd_accepts_tcpdump_variants() {
     let text = "/* tcp port 80 */\n\n{ 0x28, 0, 0, 12 },  // ethertype\n{40,0,0,0x0c}\n\
                 { 0x6, 0, 0, 0x00040000, }\n";
-    assert_eq!(
-        parse_dd(text).unwrap(),
-        [s(0x28, 12), s(0x28, 12), s(0x06, 0x40000)]
-    );
+    assert_eq!(parse_dd(text).unwrap(), [s(0x28, 12), s(0x28, 12), s(0x06, 0x40000)]);
     // Octal, as in C.
     assert_eq!(parse_dd("{ 010, 0, 0, 0 }").unwrap(), [s(8, 0)]);
     // -ddd, with a comment and blank lines.
@@ -642,26 +580,14 @@ fn parse_errors_are_located() {
             "{ 0x28, 0, 0, 0x100000000 }",
             "line 1:15: k 4294967296 does not fit (at most 0xffffffff)",
         ),
-        (
-            "{ 0x28, 0, 0, 12 },\n{ 0x6, 0, 0",
-            "line 2:12: unexpected end of text: expected `,`",
-        ),
-        (
-            "{ 0x28; 0, 0, 12 }",
-            "line 1:7: unexpected `;`: expected `{`, `}`, `,` or a number",
-        ),
+        ("{ 0x28, 0, 0, 12 },\n{ 0x6, 0, 0", "line 2:12: unexpected end of text: expected `,`"),
+        ("{ 0x28; 0, 0, 12 }", "line 1:7: unexpected `;`: expected `{`, `}`, `,` or a number"),
         (
             "3\n40 0 0 12\n6 0 0\n",
             "line 3:5: expected 4 numbers (code jt jf k) on the line, found 3",
         ),
-        (
-            "3\n40 0 0 12\n6 0 0 1\n",
-            "line 1:1: the count says 3 instructions but 2 follow",
-        ),
-        (
-            "2 40 0 0 12\n6 0 0 1\n",
-            "line 1:3: the first line holds the instruction count only",
-        ),
+        ("3\n40 0 0 12\n6 0 0 1\n", "line 1:1: the count says 3 instructions but 2 follow"),
+        ("2 40 0 0 12\n6 0 0 1\n", "line 1:3: the first line holds the instruction count only"),
     ] {
         assert_eq!(err_text(parse_dd(text)), want, "{text:?}");
     }
@@ -697,17 +623,9 @@ fn validate_refuses_what_libpcap_refuses_and_more() {
         "4097 instructions: a program has at most 4096"
     );
     validate(&vec![ret; cbpf::MAXINSNS]).unwrap();
-    assert_eq!(
-        refusal(&[s(0x00, 0), s(0x18, 0), ret]),
-        "instruction 1: unknown opcode 0x18"
-    );
-    for bad in [
-        0x08u16, 0x68, 0x41, 0x21, 0x0e, 0x8c, 0x55, 0xb4, 0x0d, 0x106, 0xc4,
-    ] {
-        assert!(
-            refusal(&[s(bad, 0), ret]).contains("unknown opcode"),
-            "{bad:#x}"
-        );
+    assert_eq!(refusal(&[s(0x00, 0), s(0x18, 0), ret]), "instruction 1: unknown opcode 0x18");
+    for bad in [0x08u16, 0x68, 0x41, 0x21, 0x0e, 0x8c, 0x55, 0xb4, 0x0d, 0x106, 0xc4] {
+        assert!(refusal(&[s(bad, 0), ret]).contains("unknown opcode"), "{bad:#x}");
     }
     for code in [0x60u16, 0x61, 0x02, 0x03] {
         assert_eq!(
@@ -718,14 +636,8 @@ fn validate_refuses_what_libpcap_refuses_and_more() {
     }
     validate(&[s(0x3c, 0), s(0x64, 99), ret]).unwrap();
     for (prog, want) in [
-        (
-            vec![s(0x34, 0), ret],
-            "instruction 0: division by the constant 0",
-        ),
-        (
-            vec![s(0x94, 0), ret],
-            "instruction 0: modulo by the constant 0",
-        ),
+        (vec![s(0x34, 0), ret], "instruction 0: division by the constant 0"),
+        (vec![s(0x94, 0), ret], "instruction 0: modulo by the constant 0"),
         (
             vec![j(0x15, 0, 0, 1), ret],
             "instruction 0: jump to instruction 2, past the end of the program (2 instructions)",

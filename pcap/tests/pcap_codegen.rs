@@ -10,9 +10,8 @@ use udf_pcap::cbpf::{self, SockFilter, op};
 use udf_pcap::{CompileOptions, LinkType};
 
 fn suite(name: &str) -> serde_json::Value {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/testdata/libpcap")
-        .join(name);
+    let p =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata/libpcap").join(name);
     serde_json::from_str(
         &std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())),
     )
@@ -37,12 +36,10 @@ fn parse_listing(text: &str) -> Vec<SockFilter> {
             }
         };
         let jt_jf = || -> (u8, u8) {
-            let jt: usize = rest[rest.iter().position(|w| *w == "jt").expect("jt") + 1]
-                .parse()
-                .unwrap();
-            let jf: usize = rest[rest.iter().position(|w| *w == "jf").expect("jf") + 1]
-                .parse()
-                .unwrap();
+            let jt: usize =
+                rest[rest.iter().position(|w| *w == "jt").expect("jt") + 1].parse().unwrap();
+            let jf: usize =
+                rest[rest.iter().position(|w| *w == "jf").expect("jf") + 1].parse().unwrap();
             ((jt - pc - 1) as u8, (jf - pc - 1) as u8)
         };
         let size = |m: &str| match m.chars().last() {
@@ -57,10 +54,7 @@ fn parse_listing(text: &str) -> Vec<SockFilter> {
             } else if let Some(k) = arg.strip_prefix('#') {
                 SockFilter::stmt(class | op::W | op::IMM, num(k))
             } else if let Some(m) = arg.strip_prefix("M[") {
-                SockFilter::stmt(
-                    class | op::W | op::MEM,
-                    m.trim_end_matches(']').parse().unwrap(),
-                )
+                SockFilter::stmt(class | op::W | op::MEM, m.trim_end_matches(']').parse().unwrap())
             } else if arg.starts_with("4*([") {
                 let k = arg.trim_start_matches("4*([").trim_end_matches("]&0xf)");
                 SockFilter::stmt(op::LDX | op::B | op::MSH, num(k))
@@ -94,17 +88,11 @@ fn parse_listing(text: &str) -> Vec<SockFilter> {
             "ldx" | "ldxb" => load(op::LDX, mnem, arg),
             "st" => SockFilter::stmt(
                 op::ST,
-                arg.trim_start_matches("M[")
-                    .trim_end_matches(']')
-                    .parse()
-                    .unwrap(),
+                arg.trim_start_matches("M[").trim_end_matches(']').parse().unwrap(),
             ),
             "stx" => SockFilter::stmt(
                 op::STX,
-                arg.trim_start_matches("M[")
-                    .trim_end_matches(']')
-                    .parse()
-                    .unwrap(),
+                arg.trim_start_matches("M[").trim_end_matches(']').parse().unwrap(),
             ),
             "add" => alu(op::ADD),
             "sub" => alu(op::SUB),
@@ -152,12 +140,8 @@ impl Rng {
 
 /// Packets of the common shapes, for a link type.
 fn templates(link: LinkType) -> Vec<Vec<u8>> {
-    let mut ip4 = vec![
-        0x45, 0, 0, 60, 0, 1, 0, 0, 64, 6, 0, 0, 10, 0, 0, 2, 192, 168, 170, 211,
-    ];
-    let tcp = [
-        0, 25, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x12, 0xff, 0xff, 0, 0, 0, 0,
-    ];
+    let mut ip4 = vec![0x45, 0, 0, 60, 0, 1, 0, 0, 64, 6, 0, 0, 10, 0, 0, 2, 192, 168, 170, 211];
+    let tcp = [0, 25, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x12, 0xff, 0xff, 0, 0, 0, 0];
     ip4.extend_from_slice(&tcp);
     ip4.extend_from_slice(&[0xcd; 24]);
     let mut ip6 = vec![0x60, 0, 0, 0, 0, 40, 6, 64];
@@ -167,9 +151,7 @@ fn templates(link: LinkType) -> Vec<Vec<u8>> {
     ip6.extend_from_slice(&[0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x12]);
     ip6.extend_from_slice(&tcp);
     ip6.extend_from_slice(&[0xab; 24]);
-    let mut arp = vec![
-        0, 1, 8, 0, 6, 4, 0, 1, 0xab, 0xcd, 0xef, 0, 0, 1, 1, 2, 3, 4,
-    ];
+    let mut arp = vec![0, 1, 8, 0, 6, 4, 0, 1, 0xab, 0xcd, 0xef, 0, 0, 1, 1, 2, 3, 4];
     arp.extend_from_slice(&[0, 0, 0, 0, 0, 0, 192, 168, 1, 4]);
     match link {
         LinkType::Raw => vec![ip4, ip6],
@@ -298,9 +280,7 @@ fn accept_suite_matches_libpcap_optimiser_in_size_and_meaning() {
                 );
             }
         }
-        for (i, (p, wire)) in packets(o.link, expr.len() as u64 * 7919 + 1, 600)
-            .iter()
-            .enumerate()
+        for (i, (p, wire)) in packets(o.link, expr.len() as u64 * 7919 + 1, 600).iter().enumerate()
         {
             let a = cbpf::interpret(&ours, p, *wire);
             // libpcap's programs may jump backwards (`protochain`); the reference follows them.
@@ -322,15 +302,7 @@ fn accept_suite_matches_libpcap_optimiser_in_size_and_meaning() {
     for r in &refused {
         eprintln!("refused: {r}");
     }
-    assert!(
-        failures.is_empty(),
-        "{} disagreements:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} disagreements:\n{}", failures.len(), failures.join("\n"));
     assert_eq!(longer, 0, "programs longer than libpcap's");
-    assert!(
-        compiled * 100 >= total * 90,
-        "only {compiled} of {total} compiled"
-    );
+    assert!(compiled * 100 >= total * 90, "only {compiled} of {total} compiled");
 }

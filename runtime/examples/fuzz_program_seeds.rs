@@ -21,9 +21,6 @@ fn main() -> std::io::Result<()> {
             std::fs::write(dir.join(format!("gen-{seed:05}")), data)?;
         }
     }
-    println!(
-        "{n} seeds each in {}/{{verify_then_check,jit_diff}}",
-        root.display()
-    );
+    println!("{n} seeds each in {}/{{verify_then_check,jit_diff}}", root.display());
     Ok(())
 }

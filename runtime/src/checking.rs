@@ -169,44 +169,24 @@ impl fmt::Display for SymName {
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Violation::Register {
-                index,
-                reg,
-                value,
-                recorded,
-            } => write!(
+            Violation::Register { index, reg, value, recorded } => write!(
                 f,
                 "instruction {index}: {reg} = {value:#x} is outside the verifier's state ({recorded})"
             ),
             Violation::Unreached { index } => {
-                write!(
-                    f,
-                    "instruction {index} runs but the verifier found it unreachable"
-                )
+                write!(f, "instruction {index} runs but the verifier found it unreachable")
             }
             Violation::UninitRead { index, addr } => {
-                write!(
-                    f,
-                    "instruction {index}: reads unwritten stack byte at {addr:#x}"
-                )
+                write!(f, "instruction {index}: reads unwritten stack byte at {addr:#x}")
             }
             Violation::PartialPointer { index, addr } => {
-                write!(
-                    f,
-                    "instruction {index}: reads part of a spilled pointer at {addr:#x}"
-                )
+                write!(f, "instruction {index}: reads part of a spilled pointer at {addr:#x}")
             }
             Violation::Fault(e) => write!(f, "verified program faulted: {e}"),
             Violation::Extents { emitted, bound } => {
                 write!(f, "{emitted} extents emitted, verifier bound {bound}")
             }
-            Violation::Symbol {
-                index,
-                reg,
-                value,
-                base,
-                sym,
-            } => write!(
+            Violation::Symbol { index, reg, value, base, sym } => write!(
                 f,
                 "instruction {index}: {reg} = {value} but the verifier says it is {}{:+} (= {})",
                 SymName(sym.0),
@@ -216,12 +196,7 @@ impl fmt::Display for Violation {
                     None => "never produced".into(),
                 }
             ),
-            Violation::LenFact {
-                index,
-                fact,
-                base,
-                len,
-            } => write!(
+            Violation::LenFact { index, fact, base, len } => write!(
                 f,
                 "instruction {index}: the verifier says {}{:+} <= len, but {} > {len}",
                 SymName(fact.0),
@@ -239,35 +214,21 @@ impl fmt::Display for Violation {
                 SymName(sum.2),
                 sum.3
             ),
-            Violation::LenRange {
-                index,
-                len,
-                min,
-                max,
-            } => write!(
+            Violation::LenRange { index, len, min, max } => write!(
                 f,
                 "instruction {index}: context length {len} outside the verifier's [{min}, {max}]"
             ),
-            Violation::Region {
-                index,
-                addr,
-                proven,
-            } => write!(
+            Violation::Region { index, addr, proven } => write!(
                 f,
                 "instruction {index}: access at {addr:#x} outside the region the verifier proved ({proven:?})"
             ),
-            Violation::StackUse {
-                index,
-                depth,
-                bound,
-            } => write!(
+            Violation::StackUse { index, depth, bound } => write!(
                 f,
                 "instruction {index}: stack write {depth} bytes below the frame top, verifier's stack use {bound}"
             ),
-            Violation::Frames { index, live, bound } => write!(
-                f,
-                "instruction {index}: {live} frames live, verifier's bound {bound}"
-            ),
+            Violation::Frames { index, live, bound } => {
+                write!(f, "instruction {index}: {live} frames live, verifier's bound {bound}")
+            }
             Violation::NoStates => f.write_str("the verifier recorded no states"),
         }
     }
@@ -316,10 +277,7 @@ impl<'a> Checker<'a> {
             }
         };
         for rec in states.iter().flatten() {
-            rec.regs
-                .iter()
-                .filter_map(|v| v.sym)
-                .for_each(|(s, _)| note(s));
+            rec.regs.iter().filter_map(|v| v.sym).for_each(|(s, _)| note(s));
             rec.facts.iter().for_each(|f| note(f.0));
             rec.sums.iter().for_each(|&(d, a, b, _)| {
                 note(d);
@@ -405,11 +363,7 @@ impl Checker<'_> {
             Access::None => false,
         };
         if !ok && (in_ctx || in_stack) {
-            return self.fail(Violation::Region {
-                index,
-                addr,
-                proven,
-            });
+            return self.fail(Violation::Region { index, addr, proven });
         }
         if write && in_stack {
             // Bytes below the top of the frame that holds the address.
@@ -439,17 +393,9 @@ impl Checker<'_> {
             let regs = self.arrivals.get(slot as usize).copied().flatten()?;
             let x = *regs.get(r)?;
             // A context pointer's join symbol names its offset.
-            Some(if ptr {
-                x.wrapping_sub(CTX_BASE) as i64 as i128
-            } else {
-                x as i128
-            })
+            Some(if ptr { x.wrapping_sub(CTX_BASE) as i64 as i128 } else { x as i128 })
         } else {
-            self.last
-                .get(s as usize)
-                .copied()
-                .flatten()
-                .map(|v| v as i128)
+            self.last.get(s as usize).copied().flatten().map(|v| v as i128)
         }
     }
 
@@ -481,20 +427,11 @@ impl Checker<'_> {
         for &fact in &rec.facts {
             let base = self.sym_value(fact.0);
             if base.is_none_or(|b| b + fact.1 as i128 > self.len as i128) {
-                return self.fail(Violation::LenFact {
-                    index,
-                    fact,
-                    base,
-                    len: self.len,
-                });
+                return self.fail(Violation::LenFact { index, fact, base, len: self.len });
             }
         }
         for &sum in &rec.sums {
-            let values = [
-                self.sym_value(sum.0),
-                self.sym_value(sum.1),
-                self.sym_value(sum.2),
-            ];
+            let values = [self.sym_value(sum.0), self.sym_value(sum.1), self.sym_value(sum.2)];
             let holds = matches!(values, [Some(d), Some(a), Some(b)] if d == a + b + sum.3 as i128);
             if !holds {
                 return self.fail(Violation::Sum {
@@ -567,19 +504,12 @@ impl Observer for Checker<'_> {
         }
         let addr = |base: Reg, off: i16| r[base.index()].wrapping_add(off as i64 as u64);
         match insn {
-            Insn::Load {
-                size, base, off, ..
-            } => {
+            Insn::Load { size, base, off, .. } => {
                 let a = addr(base, off);
                 return self.access(index, a, size.bytes(), false)
                     && self.read(index, a, size.bytes());
             }
-            Insn::Store {
-                size,
-                base,
-                off,
-                src,
-            } => {
+            Insn::Store { size, base, off, src } => {
                 let a = addr(base, off);
                 if !self.access(index, a, size.bytes(), true) {
                     return false;
@@ -587,9 +517,7 @@ impl Observer for Checker<'_> {
                 let pointer = matches!(src, Source::Reg(s) if rec[s.index()].is_pointer());
                 self.write(a, size.bytes(), pointer);
             }
-            Insn::Atomic {
-                size, base, off, ..
-            } => {
+            Insn::Atomic { size, base, off, .. } => {
                 let a = addr(base, off);
                 if !self.access(index, a, size.bytes(), true) || !self.read(index, a, size.bytes())
                 {
@@ -629,17 +557,9 @@ pub fn run_checked(
     // type (a checked run never writes it).
     let mut helpers =
         TypeHelpers::new(ty, usize::try_from(facts.max_extents).unwrap_or(usize::MAX));
-    let opts = RunOptions {
-        budget: facts.max_insns,
-        r3,
-    };
-    match vm.run_observed(
-        &compiled,
-        Context::ReadOnly(input),
-        helpers.table(),
-        &opts,
-        &mut checker,
-    ) {
+    let opts = RunOptions { budget: facts.max_insns, r3 };
+    match vm.run_observed(&compiled, Context::ReadOnly(input), helpers.table(), &opts, &mut checker)
+    {
         Ok(outcome) => {
             let extents = helpers.into_extents();
             if extents.len() as u64 > facts.max_extents {
@@ -650,10 +570,9 @@ pub fn run_checked(
             }
             Ok(CheckedRun { outcome, extents })
         }
-        Err(Fault {
-            kind: FaultKind::CheckFailed,
-            ..
-        }) => Err(checker.violation.unwrap_or(Violation::NoStates)),
+        Err(Fault { kind: FaultKind::CheckFailed, .. }) => {
+            Err(checker.violation.unwrap_or(Violation::NoStates))
+        }
         Err(f) => Err(Violation::Fault(f)),
     }
 }

@@ -255,20 +255,11 @@ impl Compiled {
     /// Decodes `prog` once into the dispatch form.
     pub fn new(prog: &Program) -> Compiled {
         use SpecialisedOp::*;
-        let blank = Op {
-            kind: Hole,
-            dst: 0,
-            src: 0,
-            aux: 0,
-            imm: 0,
-        };
+        let blank = Op { kind: Hole, dst: 0, src: 0, aux: 0, imm: 0 };
         let mut ops = alloc::vec![blank; prog.slot_count() + 1];
         for (pc, insn) in prog.iter() {
             let target = prog.branch_target(pc).unwrap_or(0) as u32;
-            let mut op = Op {
-                aux: target,
-                ..blank
-            };
+            let mut op = Op { aux: target, ..blank };
             let operand = match *insn {
                 Insn::Alu { src, .. } | Insn::Jump { src, .. } | Insn::Store { src, .. } => src,
                 _ => Source::Imm(0),
@@ -279,12 +270,7 @@ impl Compiled {
             };
             op.src = reg.map_or(0, Reg::num);
             op.kind = match *insn {
-                Insn::Alu {
-                    width,
-                    op: aop,
-                    dst,
-                    ..
-                } => {
+                Insn::Alu { width, op: aop, dst, .. } => {
                     op.dst = dst.num();
                     op.imm = extend_imm(width, imm);
                     alu_kind(aop, width, reg.is_some())
@@ -313,13 +299,7 @@ impl Compiled {
                     op.imm = 0;
                     Unsupported
                 }
-                Insn::Load {
-                    size,
-                    signed,
-                    dst,
-                    base,
-                    off,
-                } => {
+                Insn::Load { size, signed, dst, base, off } => {
                     op.dst = dst.num();
                     op.src = base.num();
                     op.aux = i32::from(off) as u32;
@@ -329,9 +309,7 @@ impl Compiled {
                         sized(size, [Ldx8, Ldx16, Ldx32, Ldx64])
                     }
                 }
-                Insn::Store {
-                    size, base, off, ..
-                } => {
+                Insn::Store { size, base, off, .. } => {
                     op.dst = base.num();
                     op.aux = i32::from(off) as u32;
                     op.imm = extend_imm(Width::W64, imm);
@@ -341,14 +319,7 @@ impl Compiled {
                         sized(size, [St8, St16, St32, St64])
                     }
                 }
-                Insn::Atomic {
-                    size,
-                    op: aop,
-                    fetch,
-                    base,
-                    off,
-                    src,
-                } => {
+                Insn::Atomic { size, op: aop, fetch, base, off, src } => {
                     op.dst = base.num();
                     op.src = src.num();
                     op.aux = i32::from(off) as u32;
@@ -365,9 +336,7 @@ impl Compiled {
                     sized(size, [LdInd8, LdInd16, LdInd32, LdInd32])
                 }
                 Insn::Ja { .. } | Insn::Ja32 { .. } => Ja,
-                Insn::Jump {
-                    width, cond, dst, ..
-                } => {
+                Insn::Jump { width, cond, dst, .. } => {
                     op.dst = dst.num();
                     op.imm = extend_imm(width, imm);
                     jmp_kind(cond, width, reg.is_some())

@@ -91,10 +91,7 @@ impl fmt::Display for Fault {
                 )
             }
             FaultKind::BudgetExhausted { budget } => {
-                write!(
-                    f,
-                    "instruction {pc}: instruction budget of {budget} exhausted"
-                )
+                write!(f, "instruction {pc}: instruction budget of {budget} exhausted")
             }
             FaultKind::UnknownHelper { id } => {
                 write!(f, "instruction {pc}: call to unknown helper {id}")
@@ -107,10 +104,9 @@ impl fmt::Display for Fault {
                 "instruction {pc}: local calls nested deeper than {} frames",
                 crate::MAX_CALL_DEPTH
             ),
-            FaultKind::FellOffEnd => write!(
-                f,
-                "instruction {pc}: execution ran past the last instruction"
-            ),
+            FaultKind::FellOffEnd => {
+                write!(f, "instruction {pc}: execution ran past the last instruction")
+            }
             FaultKind::Unsupported { what } => write!(f, "instruction {pc}: unsupported: {what}"),
             FaultKind::ContextRefused { len, min, max } => write!(
                 f,

@@ -38,12 +38,8 @@ use udf_verifier::{Config, Facts, verify};
 use crate::checking::run_checked;
 
 /// The types a header can pick (bits 0-1 of byte 0): the verified ones.
-pub const TYPES: [ProgramType; 4] = [
-    ProgramType::Filter,
-    ProgramType::Owns,
-    ProgramType::Acl,
-    ProgramType::Size,
-];
+pub const TYPES: [ProgramType; 4] =
+    [ProgramType::Filter, ProgramType::Owns, ProgramType::Acl, ProgramType::Size];
 
 /// Header length [`Case::to_bytes`] writes (the most an input's length modulo 8 can give).
 pub const HEADER_LEN: usize = 7;
@@ -87,12 +83,7 @@ impl Case {
         let (header, code) = data.split_at(k);
         let program = Program::decode(code).ok()?;
         if k == 0 {
-            return Some(Case {
-                program,
-                ty: ProgramType::Filter,
-                ctx_size: None,
-                input_seed: 0,
-            });
+            return Some(Case { program, ty: ProgramType::Filter, ctx_size: None, input_seed: 0 });
         }
         let mut h = [0u8; HEADER_LEN];
         h[..k].copy_from_slice(header);
@@ -100,12 +91,7 @@ impl Case {
         let ctx_size = (h[0] & 4 != 0).then_some(u32::from(h[1]));
         let mut seed = [0u8; 8];
         seed[..HEADER_LEN - 2].copy_from_slice(&h[2..]);
-        Some(Case {
-            program,
-            ty,
-            ctx_size,
-            input_seed: u64::from_le_bytes(seed),
-        })
+        Some(Case { program, ty, ctx_size, input_seed: u64::from_le_bytes(seed) })
     }
 
     /// The input that decodes to this case: a full header, then the program. Context sizes
@@ -136,14 +122,8 @@ impl Case {
         let cap = MAX_RUN_LEN as u64;
         let (lo, hi) = facts.ctx_len;
         let mut out: Vec<usize> = Vec::new();
-        let edges = [
-            Some(0),
-            lo.checked_sub(1),
-            Some(lo),
-            lo.checked_add(1),
-            Some(hi),
-            hi.checked_add(1),
-        ];
+        let edges =
+            [Some(0), lo.checked_sub(1), Some(lo), lo.checked_add(1), Some(hi), hi.checked_add(1)];
         let typical = [14, 34, 54, 64, 96].map(Some);
         let random = Some(lo.saturating_add(rng.below(cap.saturating_sub(lo).max(1))));
         for len in edges.into_iter().chain(typical).chain([random]).flatten() {
@@ -164,11 +144,7 @@ impl Case {
             let flat = alloc::vec![if i % 2 == 0 { 0 } else { 0xff }; len];
             for input in [rng.input(len), flat] {
                 let r3 = input.len() as u64 + rng.below(3);
-                out.push(Run {
-                    input,
-                    r3,
-                    admitted: facts.admits(len),
-                });
+                out.push(Run { input, r3, admitted: facts.admits(len) });
             }
         }
         out
@@ -278,10 +254,8 @@ pub fn regressions(root: &std::path::Path, target: &str) -> Vec<(std::path::Path
     let dir = root.join("fuzz/regressions").join(target);
     let entries = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e} (the replayed crashers are missing)", dir.display()));
-    let mut files: Vec<std::path::PathBuf> = entries
-        .map(|e| e.expect("a directory entry").path())
-        .filter(|p| p.is_file())
-        .collect();
+    let mut files: Vec<std::path::PathBuf> =
+        entries.map(|e| e.expect("a directory entry").path()).filter(|p| p.is_file()).collect();
     files.sort();
     assert!(
         !files.is_empty(),
@@ -334,11 +308,7 @@ pub fn generated_campaign(
 ) -> CampaignTally {
     let start = std::time::Instant::now();
     let mut rng = Rng::new(rng_seed);
-    let mut tally = CampaignTally {
-        inputs: 0,
-        accepted: 0,
-        runs: 0,
-    };
+    let mut tally = CampaignTally { inputs: 0, accepted: 0, runs: 0 };
     let mut seed = 0;
     while seed < min_cases || start.elapsed() < campaign_time() {
         let mut data = generated_case(seed);
@@ -357,9 +327,6 @@ pub fn generated_campaign(
 /// How long the in-test campaigns run: `UDF_FUZZ_SECS`, default 3 seconds.
 #[cfg(feature = "std")]
 pub fn campaign_time() -> core::time::Duration {
-    let secs = std::env::var("UDF_FUZZ_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(3.0);
+    let secs = std::env::var("UDF_FUZZ_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(3.0);
     core::time::Duration::from_secs_f64(secs)
 }

@@ -60,10 +60,7 @@ pub struct EmitHelpers {
 impl EmitHelpers {
     /// An empty recorder allowing up to `limit` extents.
     pub fn new(limit: usize) -> EmitHelpers {
-        EmitHelpers {
-            extents: Vec::new(),
-            limit,
-        }
+        EmitHelpers { extents: Vec::new(), limit }
     }
 }
 
@@ -80,11 +77,7 @@ impl Helpers for EmitHelpers {
         if self.extents.len() >= self.limit {
             return Err(HelperError::Failed("too many extents emitted"));
         }
-        self.extents.push(Extent {
-            start: args[0],
-            count: args[1],
-            kind,
-        });
+        self.extents.push(Extent { start: args[0], count: args[1], kind });
         Ok(HelperReturn::Value(0))
     }
 }

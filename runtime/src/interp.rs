@@ -67,10 +67,7 @@ pub struct RunOptions {
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions {
-            budget: 1_000_000_000,
-            r3: 0,
-        }
+        RunOptions { budget: 1_000_000_000, r3: 0 }
     }
 }
 
@@ -131,11 +128,7 @@ fn write_le(b: &mut [u8], at: usize, size: usize, v: u64) {
 #[inline(always)]
 fn within(addr: u64, size: usize, base: u64, len: usize) -> Option<usize> {
     let off = addr.wrapping_sub(base);
-    if off <= len as u64 && size as u64 <= len as u64 - off {
-        Some(off as usize)
-    } else {
-        None
-    }
+    if off <= len as u64 && size as u64 <= len as u64 - off { Some(off as usize) } else { None }
 }
 
 impl Mem<'_, '_> {
@@ -159,11 +152,7 @@ impl Mem<'_, '_> {
         let ctx = self.ctx.bytes();
         match within(addr, size, CTX_BASE, ctx.len()) {
             Some(o) => Ok(read_le(ctx, o, size)),
-            None => Err(FaultKind::OutOfBounds {
-                addr,
-                size: size as u8,
-                write: false,
-            }),
+            None => Err(FaultKind::OutOfBounds { addr, size: size as u8, write: false }),
         }
     }
 
@@ -179,22 +168,11 @@ impl Mem<'_, '_> {
                     write_le(ctx, o, size, v);
                     Ok(())
                 }
-                None => Err(FaultKind::OutOfBounds {
-                    addr,
-                    size: size as u8,
-                    write: true,
-                }),
+                None => Err(FaultKind::OutOfBounds { addr, size: size as u8, write: true }),
             },
             Context::ReadOnly(ctx) => match within(addr, size, CTX_BASE, ctx.len()) {
-                Some(_) => Err(FaultKind::ReadOnly {
-                    addr,
-                    size: size as u8,
-                }),
-                None => Err(FaultKind::OutOfBounds {
-                    addr,
-                    size: size as u8,
-                    write: true,
-                }),
+                Some(_) => Err(FaultKind::ReadOnly { addr, size: size as u8 }),
+                None => Err(FaultKind::OutOfBounds { addr, size: size as u8, write: true }),
             },
         }
     }
@@ -308,16 +286,9 @@ impl Vm {
         let frame0 = STACK_SIZE - STACK_FRAME;
         self.stack[frame0..].fill(0);
         self.frames.clear();
-        let mut mem = Mem {
-            ctx: &mut ctx,
-            stack: &mut self.stack,
-            stack_lo: STACK_TOP - STACK_FRAME as u64,
-        };
-        let mut st = State {
-            r: [0u64; 16],
-            pc: 0,
-            left: opts.budget,
-        };
+        let mut mem =
+            Mem { ctx: &mut ctx, stack: &mut self.stack, stack_lo: STACK_TOP - STACK_FRAME as u64 };
+        let mut st = State { r: [0u64; 16], pc: 0, left: opts.budget };
         st.r[1] = CTX_BASE;
         st.r[2] = ctx_len;
         st.r[3] = opts.r3;
@@ -328,9 +299,7 @@ impl Vm {
                 Step::Done(out) => Ok(out),
                 Step::Exact => Err(Fault {
                     pc: st.pc,
-                    kind: FaultKind::BudgetExhausted {
-                        budget: opts.budget,
-                    },
+                    kind: FaultKind::BudgetExhausted { budget: opts.budget },
                 }),
             };
         }
@@ -345,9 +314,7 @@ impl Vm {
                     // The exact loop never asks to switch; treat it as exhaustion to stay total.
                     Step::Exact => Err(Fault {
                         pc: st.pc,
-                        kind: FaultKind::BudgetExhausted {
-                            budget: opts.budget,
-                        },
+                        kind: FaultKind::BudgetExhausted { budget: opts.budget },
                     }),
                 }
             }
@@ -458,9 +425,7 @@ fn exec<const EXACT: bool, const CHECK: bool>(
         }
         if EXACT {
             if left == 0 {
-                fault!(FaultKind::BudgetExhausted {
-                    budget: opts.budget
-                });
+                fault!(FaultKind::BudgetExhausted { budget: opts.budget });
             }
             left -= 1;
         }
@@ -585,10 +550,7 @@ fn exec<const EXACT: bool, const CHECK: bool>(
                 match mem.packet(off, size) {
                     Some(v) => r[0] = v,
                     None => {
-                        return Ok(Step::Done(Outcome {
-                            r0: 0,
-                            executed: executed!(),
-                        }));
+                        return Ok(Step::Done(Outcome { r0: 0, executed: executed!() }));
                     }
                 }
             }
@@ -642,17 +604,11 @@ fn exec<const EXACT: bool, const CHECK: bool>(
                 match helpers.call(id, [r[1], r[2], r[3], r[4], r[5]]) {
                     Ok(HelperReturn::Value(v)) => r[0] = v,
                     Ok(HelperReturn::Stop(v)) => {
-                        return Ok(Step::Done(Outcome {
-                            r0: v,
-                            executed: executed!(),
-                        }));
+                        return Ok(Step::Done(Outcome { r0: v, executed: executed!() }));
                     }
                     Err(HelperError::Unknown) => fault!(FaultKind::UnknownHelper { id }),
                     Err(HelperError::Failed(reason)) => {
-                        fault!(FaultKind::HelperFailed {
-                            id: id as u32,
-                            reason
-                        })
+                        fault!(FaultKind::HelperFailed { id: id as u32, reason })
                     }
                 }
             }
@@ -660,10 +616,7 @@ fn exec<const EXACT: bool, const CHECK: bool>(
                 if frames.len() + 1 >= MAX_CALL_DEPTH {
                     fault!(FaultKind::CallDepthExceeded);
                 }
-                frames.push(Frame {
-                    ret: pc + 1,
-                    saved: [r[6], r[7], r[8], r[9]],
-                });
+                frames.push(Frame { ret: pc + 1, saved: [r[6], r[7], r[8], r[9]] });
                 r[10] = r[10].wrapping_sub(STACK_FRAME as u64);
                 mem.stack_lo -= STACK_FRAME as u64;
                 let lo = (mem.stack_lo - STACK_BASE) as usize;
@@ -673,10 +626,7 @@ fn exec<const EXACT: bool, const CHECK: bool>(
             }
             Exit => match frames.pop() {
                 None => {
-                    return Ok(Step::Done(Outcome {
-                        r0: r[0],
-                        executed: executed!(),
-                    }));
+                    return Ok(Step::Done(Outcome { r0: r[0], executed: executed!() }));
                 }
                 Some(f) => {
                     [r[6], r[7], r[8], r[9]] = f.saved;
@@ -686,9 +636,7 @@ fn exec<const EXACT: bool, const CHECK: bool>(
                     charge!(next);
                 }
             },
-            Unsupported => fault!(FaultKind::Unsupported {
-                what: UNSUPPORTED[(imm & 1) as usize]
-            }),
+            Unsupported => fault!(FaultKind::Unsupported { what: UNSUPPORTED[(imm & 1) as usize] }),
             Hole | FellOff => fault!(FaultKind::FellOffEnd),
         }
         pc = next;

@@ -143,28 +143,20 @@ pub fn decode_fault(env: &Env, helper: Option<FaultKind>, budget: u64) -> Fault 
             if write && in_ctx && env.writable == 0 {
                 FaultKind::ReadOnly { addr: a, size }
             } else {
-                FaultKind::OutOfBounds {
-                    addr: a,
-                    size,
-                    write,
-                }
+                FaultKind::OutOfBounds { addr: a, size, write }
             }
         }
         code::BUDGET => FaultKind::BudgetExhausted { budget },
         code::CALL_DEPTH => FaultKind::CallDepthExceeded,
-        code::UNSUPPORTED => FaultKind::Unsupported {
-            what: crate::decoded::UNSUPPORTED[(a & 1) as usize],
-        },
-        code::HELPER => helper.unwrap_or(FaultKind::HelperFailed {
-            id: 0,
-            reason: "unknown helper failure",
-        }),
+        code::UNSUPPORTED => {
+            FaultKind::Unsupported { what: crate::decoded::UNSUPPORTED[(a & 1) as usize] }
+        }
+        code::HELPER => {
+            helper.unwrap_or(FaultKind::HelperFailed { id: 0, reason: "unknown helper failure" })
+        }
         _ => FaultKind::FellOffEnd,
     };
-    Fault {
-        pc: pc as usize,
-        kind,
-    }
+    Fault { pc: pc as usize, kind }
 }
 
 pub mod signed;

@@ -45,11 +45,7 @@ impl TypeHelpers {
 
     /// The table to hand an engine.
     pub fn table(&mut self) -> &mut dyn Helpers {
-        if self.owns {
-            &mut self.emit
-        } else {
-            &mut self.none
-        }
+        if self.owns { &mut self.emit } else { &mut self.none }
     }
 
     /// The extents emitted so far, in order.
@@ -66,11 +62,7 @@ impl TypeHelpers {
 /// `r3` on entry for a program of type `ty` on a context of `len` bytes: a filter's wire length
 /// (`wire_len`, else the captured length), 0 for the other types.
 pub fn r3_for(ty: ProgramType, len: usize, wire_len: Option<u64>) -> u64 {
-    if ty == ProgramType::Filter {
-        wire_len.unwrap_or(len as u64)
-    } else {
-        0
-    }
+    if ty == ProgramType::Filter { wire_len.unwrap_or(len as u64) } else { 0 }
 }
 
 /// Runs a program of type `ty` on `input` through `run` (an engine): the context as the type
@@ -93,10 +85,7 @@ pub fn run_as_type<E>(
     };
     let mut helpers = TypeHelpers::new(ty, max_extents);
     let outcome = run(ctx, helpers.table(), &RunOptions { budget, r3 })?;
-    Ok(TypedRun {
-        outcome,
-        extents: helpers.into_extents(),
-    })
+    Ok(TypedRun { outcome, extents: helpers.into_extents() })
 }
 
 /// The code a run executes: the interpreter's form of a program, or mapped native code.
@@ -124,10 +113,7 @@ impl Runnable<'_> {
             #[cfg(feature = "std")]
             Runnable::Native(native) => {
                 let out = native.run(vm, ctx, helpers, opts)?;
-                Ok(Outcome {
-                    r0: out.r0,
-                    executed: out.executed.unwrap_or(0),
-                })
+                Ok(Outcome { r0: out.r0, executed: out.executed.unwrap_or(0) })
             }
         }
     }

@@ -22,12 +22,8 @@ use udf_bytecode::{Program, ProgramType, assemble};
 use udf_runtime::checking::{Violation, run_checked};
 use udf_verifier::{Config, verify};
 
-const TYPES: [ProgramType; 4] = [
-    ProgramType::Filter,
-    ProgramType::Owns,
-    ProgramType::Acl,
-    ProgramType::Size,
-];
+const TYPES: [ProgramType; 4] =
+    [ProgramType::Filter, ProgramType::Owns, ProgramType::Acl, ProgramType::Size];
 
 fn config(ty: ProgramType, ctx: Option<u32>) -> Config {
     let mut c = Config::new(ty);
@@ -45,12 +41,8 @@ fn inputs(rng: &mut Rng, ctx: Option<u32>, min: u32, n: usize) -> Vec<Vec<u8>> {
     (0..n)
         .map(|k| {
             let len = if k % 4 == 3 {
-                let edges = [
-                    0,
-                    min.saturating_sub(1),
-                    min,
-                    ctx.map_or(min + 1, |s| s.saturating_sub(1)),
-                ];
+                let edges =
+                    [0, min.saturating_sub(1), min, ctx.map_or(min + 1, |s| s.saturating_sub(1))];
                 edges[rng.below(4) as usize] as usize
             } else {
                 match ctx {
@@ -85,10 +77,7 @@ fn check_one(
     let Ok(facts) = verify(prog, conf) else {
         return Ok(Checked::default());
     };
-    let mut out = Checked {
-        accepted: true,
-        ..Checked::default()
-    };
+    let mut out = Checked { accepted: true, ..Checked::default() };
     let min = conf.ctx_len().0.min(u32::MAX as u64) as u32;
     for input in inputs(rng, ctx, min, runs) {
         let r3 = input.len() as u64 + rng.below(3);
@@ -124,10 +113,8 @@ fn check_one(
 /// The campaign's program types and context sizes: the four verified types with their usual
 /// shapes, and acl with a variable-length object (so lengths below the 16-byte request occur).
 fn campaign_types() -> Vec<(ProgramType, Option<u32>)> {
-    let mut v: Vec<(ProgramType, Option<u32>)> = TYPES
-        .into_iter()
-        .map(|ty| (ty, Shape::new(ty, 48).ctx_size))
-        .collect();
+    let mut v: Vec<(ProgramType, Option<u32>)> =
+        TYPES.into_iter().map(|ty| (ty, Shape::new(ty, 48).ctx_size)).collect();
     v.push((ProgramType::Acl, None));
     v
 }
@@ -204,10 +191,7 @@ fn accepted_generated_programs_never_violate() {
             "{ty} (ctx {ctx:?}): {accepted} of {per_type} accepted; {meant_accepted} of {meant} meant-valid accepted ({plain_accepted} of {plain} plain)"
         );
         // The generator is meant to be mostly valid: a verifier refusing most of it is imprecise.
-        assert!(
-            meant_accepted * 10 >= meant * 7,
-            "{ty}: precision {meant_accepted}/{meant}"
-        );
+        assert!(meant_accepted * 10 >= meant * 7, "{ty}: precision {meant_accepted}/{meant}");
         total_accepted += accepted;
     }
     for (f, [n, a, u, ua]) in &by_focus {
@@ -231,10 +215,7 @@ fn accepted_generated_programs_never_violate() {
 #[ignore]
 fn hunt_first_violation_per_shape() {
     let limit = Duration::from_secs(
-        std::env::var("UDF_HUNT_SECONDS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(60),
+        std::env::var("UDF_HUNT_SECONDS").ok().and_then(|v| v.parse().ok()).unwrap_or(60),
     );
     let types = campaign_types();
     let foci: Vec<Option<Hazard>> = std::iter::once(None).chain(Hazard::ALL.map(Some)).collect();
@@ -273,10 +254,7 @@ fn hunt_first_violation_per_shape() {
             start.elapsed().as_secs_f64()
         );
         if let Some((k, t, e)) = found {
-            println!(
-                "  first violation at program {k}, after {:.3}s:\n{e}",
-                t.as_secs_f64()
-            );
+            println!("  first violation at program {k}, after {:.3}s:\n{e}", t.as_secs_f64());
         }
     }
 }
@@ -297,15 +275,9 @@ fn planted_unsound_transfer_function_is_caught() {
                 break 'search e;
             }
         }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "not caught in {tried} programs"
-        );
+        assert!(start.elapsed() < Duration::from_secs(30), "not caught in {tried} programs");
     };
-    println!(
-        "caught after {tried} programs in {:?}: {found}",
-        start.elapsed()
-    );
+    println!("caught after {tried} programs in {:?}: {found}", start.elapsed());
     // The same programs are clean without the planted bug.
     assert!(found.contains("outside the verifier's state") || found.contains("faulted"));
 }
@@ -314,26 +286,10 @@ fn planted_unsound_transfer_function_is_caught() {
 fn corpus_programs_pass_the_checking_mode() {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../corpus");
     let cases = [
-        (
-            "asm/filter_http.s",
-            ProgramType::Filter,
-            "inputs/http_syn.bin",
-        ),
-        (
-            "asm/filter_http.s",
-            ProgramType::Filter,
-            "inputs/ssh_syn.bin",
-        ),
-        (
-            "asm/filter_http.s",
-            ProgramType::Filter,
-            "inputs/truncated_http.bin",
-        ),
-        (
-            "asm/owns_direct.s",
-            ProgramType::Owns,
-            "inputs/ext2_inode.bin",
-        ),
+        ("asm/filter_http.s", ProgramType::Filter, "inputs/http_syn.bin"),
+        ("asm/filter_http.s", ProgramType::Filter, "inputs/ssh_syn.bin"),
+        ("asm/filter_http.s", ProgramType::Filter, "inputs/truncated_http.bin"),
+        ("asm/owns_direct.s", ProgramType::Owns, "inputs/ext2_inode.bin"),
     ];
     for (prog, ty, input) in cases {
         let src = std::fs::read_to_string(format!("{root}/{prog}")).unwrap();

@@ -11,10 +11,7 @@ use udf_runtime::fuzzing::{
 fn verify_then_check_replays_regressions() {
     let checked = replay_regressions("verify_then_check", "checked", verify_then_check);
     // At least one checked-in input is a program the verifier accepts and the oracle runs.
-    assert!(
-        checked > 0,
-        "no regression input reached the checking interpreter"
-    );
+    assert!(checked > 0, "no regression input reached the checking interpreter");
 }
 
 #[test]
@@ -54,11 +51,8 @@ fn lengths_reach_below_the_admitted_range() {
     let facts = udf_verifier::verify(&case.program, &case.config(true)).unwrap();
     let runs = case.runs(&facts);
     for len in [0, 63, 64, 65] {
-        let admitted: Vec<bool> = runs
-            .iter()
-            .filter(|r| r.input.len() == len)
-            .map(|r| r.admitted)
-            .collect();
+        let admitted: Vec<bool> =
+            runs.iter().filter(|r| r.input.len() == len).map(|r| r.admitted).collect();
         assert_eq!(admitted, vec![len == 64; 2], "length {len}");
     }
     assert_eq!(verify_then_check(&case.to_bytes()), 2);

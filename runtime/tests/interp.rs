@@ -11,18 +11,11 @@ fn run_full(src: &str, mem: &mut [u8], budget: u64) -> Result<Outcome, Fault> {
     let prog = assemble(src).unwrap_or_else(|e| panic!("{e}\n{src}"));
     let compiled =
         prepare(&prog, &CheckConfig::for_type(ProgramType::Raw)).unwrap_or_else(|e| panic!("{e}"));
-    Vm::new().run(
-        &compiled,
-        Context::ReadWrite(mem),
-        &mut NoHelpers,
-        &RunOptions { budget, r3: 0 },
-    )
+    Vm::new().run(&compiled, Context::ReadWrite(mem), &mut NoHelpers, &RunOptions { budget, r3: 0 })
 }
 
 fn r0(src: &str) -> u64 {
-    run_full(src, &mut [], 1_000_000)
-        .unwrap_or_else(|f| panic!("{f}\n{src}"))
-        .r0
+    run_full(src, &mut [], 1_000_000).unwrap_or_else(|f| panic!("{f}\n{src}")).r0
 }
 
 #[test]
@@ -30,10 +23,7 @@ fn arithmetic_edge_cases() {
     let cases: &[(&str, u64)] = &[
         ("mov %r0, 7\ndiv %r0, 0\nexit", 0),
         ("mov %r0, 7\nmov %r1, 0\nmod %r0, %r1\nexit", 7),
-        (
-            "lddw %r0, 0x8000000000000000\nsdiv %r0, -1\nexit",
-            0x8000_0000_0000_0000,
-        ),
+        ("lddw %r0, 0x8000000000000000\nsdiv %r0, -1\nexit", 0x8000_0000_0000_0000),
         ("lddw %r0, 0x8000000000000000\nsmod %r0, -1\nexit", 0),
         ("mov32 %r0, 0x80000000\nsdiv32 %r0, -1\nexit", 0x8000_0000),
         ("mov %r0, -7\nsmod %r0, 2\nexit", (-1i64) as u64),
@@ -48,16 +38,10 @@ fn arithmetic_edge_cases() {
         ("mov %r0, 0x8000\nmovsx1632 %r0, %r0\nexit", 0xffff_8000),
         ("lddw %r0, 0x1122334455667788\nbe16 %r0\nexit", 0x8877),
         ("lddw %r0, 0x1122334455667788\nle32 %r0\nexit", 0x5566_7788),
-        (
-            "lddw %r0, 0x1122334455667788\nbswap64 %r0\nexit",
-            0x8877_6655_4433_2211,
-        ),
+        ("lddw %r0, 0x1122334455667788\nbswap64 %r0\nexit", 0x8877_6655_4433_2211),
         ("mov32 %r0, 0x80000000\nneg32 %r0\nexit", 0x8000_0000),
         ("mov %r0, 0\njsgt32 %r0, -1, +1\nexit\nmov %r0, 9\nexit", 9),
-        (
-            "lddw %r1, 0x100000000\nmov %r0, 0\njeq32 %r1, 0, +1\nexit\nmov %r0, 1\nexit",
-            1,
-        ),
+        ("lddw %r1, 0x100000000\nmov %r0, 0\njeq32 %r1, 0, +1\nexit\nmov %r0, 1\nexit", 1),
     ];
     for (src, want) in cases {
         assert_eq!(r0(src), *want, "{src}");
@@ -90,25 +74,12 @@ fn faults_name_the_instruction() {
     let f = run_full("mov %r0, 0\nldxb %r0, [%r1+4]\nexit", &mut [0; 4], 100)
         .expect_err("out of bounds");
     assert_eq!(f.pc, 1);
-    assert!(
-        matches!(
-            f.kind,
-            FaultKind::OutOfBounds {
-                size: 1,
-                write: false,
-                ..
-            }
-        ),
-        "{f}"
-    );
+    assert!(matches!(f.kind, FaultKind::OutOfBounds { size: 1, write: false, .. }), "{f}");
 
     let f = run_full("mov %r0, 0\nstxdw [%r10-520], %r0\nexit", &mut [], 100)
         .expect_err("below the frame");
     assert_eq!(f.pc, 1);
-    assert!(
-        matches!(f.kind, FaultKind::OutOfBounds { write: true, .. }),
-        "{f}"
-    );
+    assert!(matches!(f.kind, FaultKind::OutOfBounds { write: true, .. }), "{f}");
 
     let f = run_full("mov %r0, 0\nstxdw [%r10-4], %r0\nexit", &mut [], 100)
         .expect_err("straddles the top");
@@ -127,12 +98,7 @@ fn faults_name_the_instruction() {
     let prog = assemble("stb [%r1], 1\nmov %r0, 0\nexit").expect("assembles");
     let compiled = prepare(&prog, &CheckConfig::for_type(ProgramType::Filter)).expect("checks");
     let f = Vm::new()
-        .run(
-            &compiled,
-            Context::ReadOnly(&[0; 4]),
-            &mut NoHelpers,
-            &RunOptions::default(),
-        )
+        .run(&compiled, Context::ReadOnly(&[0; 4]), &mut NoHelpers, &RunOptions::default())
         .expect_err("read-only");
     assert!(matches!(f.kind, FaultKind::ReadOnly { .. }), "{f}");
 }
@@ -155,13 +121,7 @@ fn local_calls_get_fresh_frames_and_keep_callee_saved_registers() {
 
 /// Runs a filter on `pkt` (no helpers, default options).
 fn run_packet(vm: &mut Vm, compiled: &Compiled, pkt: &[u8]) -> Outcome {
-    vm.run(
-        compiled,
-        Context::ReadOnly(pkt),
-        &mut NoHelpers,
-        &RunOptions::default(),
-    )
-    .expect("runs")
+    vm.run(compiled, Context::ReadOnly(pkt), &mut NoHelpers, &RunOptions::default()).expect("runs")
 }
 
 #[test]
@@ -173,10 +133,7 @@ fn legacy_packet_loads_are_big_endian_and_return_zero_out_of_bounds() {
     let out = run_packet(&mut vm, &compiled, &pkt);
     assert_eq!(out.r0, 0xdead_beef);
     let out = run_packet(&mut vm, &compiled, &pkt[..7]);
-    assert_eq!(
-        out.r0, 0,
-        "a load past the captured bytes rejects the packet"
-    );
+    assert_eq!(out.r0, 0, "a load past the captured bytes rejects the packet");
 
     let prog = assemble("mov %r3, -1\nldindb %r3, 2\nexit").expect("assembles");
     let compiled = prepare(&prog, &CheckConfig::for_type(ProgramType::Filter)).expect("checks");
@@ -188,10 +145,7 @@ fn legacy_packet_loads_are_big_endian_and_return_zero_out_of_bounds() {
 
     let refused =
         prepare(&prog, &CheckConfig::for_type(ProgramType::Owns)).expect_err("owns has no packets");
-    assert!(matches!(
-        refused.kind,
-        CheckErrorKind::LegacyLoadNotAllowed { .. }
-    ));
+    assert!(matches!(refused.kind, CheckErrorKind::LegacyLoadNotAllowed { .. }));
 }
 
 #[test]
@@ -201,27 +155,11 @@ fn owns_programs_emit_extents_in_order() {
     let compiled = prepare(&prog, &CheckConfig::for_type(ProgramType::Owns)).expect("checks");
     let mut emit = EmitHelpers::new(16);
     Vm::new()
-        .run(
-            &compiled,
-            Context::ReadOnly(&[]),
-            &mut emit,
-            &RunOptions::default(),
-        )
+        .run(&compiled, Context::ReadOnly(&[]), &mut emit, &RunOptions::default())
         .expect("runs");
     assert_eq!(
         emit.extents,
-        vec![
-            Extent {
-                start: 10,
-                count: 1,
-                kind: 0
-            },
-            Extent {
-                start: 20,
-                count: 4,
-                kind: 1
-            }
-        ]
+        vec![Extent { start: 10, count: 1, kind: 0 }, Extent { start: 20, count: 4, kind: 1 }]
     );
 }
 
@@ -232,35 +170,20 @@ fn pre_run_checks() {
         prepare(&prog, &CheckConfig::for_type(ty)).expect_err("refused")
     };
     let e = refuse("or %r0, %r10\nexit", ProgramType::Raw);
-    assert_eq!(
-        (e.pc, e.kind),
-        (0, CheckErrorKind::UninitializedRead { reg: Reg::R0 })
-    );
-    let e = refuse(
-        "mov %r0, 0\njeq %r1, 0, +1\nmov %r4, 1\nmov %r0, %r4\nexit",
-        ProgramType::Raw,
-    );
-    assert_eq!(
-        (e.pc, e.kind),
-        (3, CheckErrorKind::UninitializedRead { reg: Reg::R4 })
-    );
+    assert_eq!((e.pc, e.kind), (0, CheckErrorKind::UninitializedRead { reg: Reg::R0 }));
+    let e = refuse("mov %r0, 0\njeq %r1, 0, +1\nmov %r4, 1\nmov %r0, %r4\nexit", ProgramType::Raw);
+    assert_eq!((e.pc, e.kind), (3, CheckErrorKind::UninitializedRead { reg: Reg::R4 }));
     let e = refuse("mov %r10, 0\nmov %r0, 0\nexit", ProgramType::Raw);
     assert_eq!(e.kind, CheckErrorKind::FramePointerWrite);
     let e = refuse("mov %r0, 0\njeq %r0, 0, -2", ProgramType::Raw);
     assert_eq!(e.kind, CheckErrorKind::FallsOffEnd);
-    let e = refuse(
-        "mov %r0, 0\ncall local f\nmov %r0, %r1\nexit\nf:\nexit",
-        ProgramType::Raw,
-    );
+    let e = refuse("mov %r0, 0\ncall local f\nmov %r0, %r1\nexit\nf:\nexit", ProgramType::Raw);
     assert_eq!(
         (e.pc, e.kind),
         (2, CheckErrorKind::UninitializedRead { reg: Reg::R1 }),
         "calls clobber r1-r5"
     );
-    let e = refuse(
-        "mov %r0, 0\ncall local f\nexit\nf:\nmov %r0, %r6\nexit",
-        ProgramType::Raw,
-    );
+    let e = refuse("mov %r0, 0\ncall local f\nexit\nf:\nmov %r0, %r6\nexit", ProgramType::Raw);
     assert_eq!(
         e.kind,
         CheckErrorKind::UninitializedRead { reg: Reg::R6 },

@@ -17,12 +17,8 @@ use udf_bytecode::{Program, ProgramType};
 use udf_runtime::checking::run_checked;
 use udf_verifier::{Config, Plant, verify};
 
-const TYPES: [ProgramType; 4] = [
-    ProgramType::Filter,
-    ProgramType::Owns,
-    ProgramType::Acl,
-    ProgramType::Size,
-];
+const TYPES: [ProgramType; 4] =
+    [ProgramType::Filter, ProgramType::Owns, ProgramType::Acl, ProgramType::Size];
 
 fn config(ty: ProgramType, ctx: Option<u32>, plant: Plant) -> Config {
     let mut c = Config::new(ty);
@@ -73,10 +69,7 @@ fn caught(prog: &Program, conf: &Config, rng: &mut Rng) -> Option<String> {
 fn limit() -> Duration {
     let default = if cfg!(debug_assertions) { 120 } else { 60 };
     Duration::from_secs(
-        std::env::var("UDF_PLANT_SECONDS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default),
+        std::env::var("UDF_PLANT_SECONDS").ok().and_then(|v| v.parse().ok()).unwrap_or(default),
     )
 }
 
@@ -111,11 +104,7 @@ fn every_planted_verifier_bug_is_caught() {
             let ty = TYPES[(tried % 4) as usize];
             let shape = match (tried / 4) % 2 {
                 0 => Shape::new(ty, 48),
-                _ => Shape::focused(
-                    ty,
-                    48,
-                    Hazard::ALL[(tried / 8) as usize % Hazard::ALL.len()],
-                ),
+                _ => Shape::focused(ty, 48, Hazard::ALL[(tried / 8) as usize % Hazard::ALL.len()]),
             };
             let s = structured_labeled(&mut rng, &shape);
             let conf = config(ty, shape.ctx_size, plant);
@@ -124,10 +113,9 @@ fn every_planted_verifier_bug_is_caught() {
             }
         };
         match found {
-            Some(v) => println!(
-                "| {plant:?} | {tried} | {:.2} | {v} |",
-                start.elapsed().as_secs_f64()
-            ),
+            Some(v) => {
+                println!("| {plant:?} | {tried} | {:.2} | {v} |", start.elapsed().as_secs_f64())
+            }
             None => {
                 println!("| {plant:?} | {tried} | not caught in {limit:?} | |");
                 missed.push(plant);

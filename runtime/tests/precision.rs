@@ -71,12 +71,7 @@ fn rotated_loop_counted_on_ne() {
     let f = accepted(ProgramType::Size, Some(16), src);
     assert_eq!(f.loops.len(), 1);
     assert_eq!(f.loops[0].max_iterations, 17);
-    rejected(
-        ProgramType::Size,
-        Some(16),
-        &src.replace("jne %r3, 16", "jne %r3, 17"),
-        "ctx-bounds",
-    );
+    rejected(ProgramType::Size, Some(16), &src.replace("jne %r3, 16", "jne %r3, 17"), "ctx-bounds");
 }
 
 /// A u32 counter tested with JMP32, the loop laid out bottom-tested.
@@ -226,17 +221,8 @@ fn subprogram_r0_needed_only_where_read() {
     f:
         mov %r3, 1
         exit";
-    accepted(
-        ProgramType::Size,
-        Some(8),
-        &format!("call local f\nmov %r0, 2\nexit\n{callee}"),
-    );
-    rejected(
-        ProgramType::Size,
-        Some(8),
-        &format!("call local f\nexit\n{callee}"),
-        "uninit-read",
-    );
+    accepted(ProgramType::Size, Some(8), &format!("call local f\nmov %r0, 2\nexit\n{callee}"));
+    rejected(ProgramType::Size, Some(8), &format!("call local f\nexit\n{callee}"), "uninit-read");
     rejected(
         ProgramType::Size,
         Some(8),
@@ -322,11 +308,7 @@ fn add32_bound_keeps_its_relation() {
         "ctx-bounds",
     );
     // The same bound through a 64-bit comparison.
-    accepted(
-        ProgramType::Filter,
-        None,
-        &src.replace("jgt32 %r4, %r2", "jgt %r4, %r2"),
-    );
+    accepted(ProgramType::Filter, None, &src.replace("jgt32 %r4, %r2", "jgt %r4, %r2"));
     // A value that may not fit 32 bits: add32 wraps, so no relation survives.
     rejected(
         ProgramType::Filter,
@@ -368,8 +350,7 @@ fn bounding_a_copy_bounds_the_original() {
     rejected(
         ProgramType::Size,
         Some(64),
-        &src.replace("and %r5, 0xff", "and %r5, 0x1f")
-            .replace("jgt %r5, 38", "jgt %r5, 30"),
+        &src.replace("and %r5, 0xff", "and %r5, 0x1f").replace("jgt %r5, 38", "jgt %r5, 30"),
         "ctx-bounds",
     );
     // A 32-bit copy of a value known to fit.
@@ -416,12 +397,7 @@ fn joined_offsets_keep_the_weaker_bound() {
         exit";
     accepted(ProgramType::Filter, None, src);
     // One side proves only 3 bytes past its offset: the 4-byte read is refused.
-    rejected(
-        ProgramType::Filter,
-        None,
-        &src.replace("add %r5, 4", "add %r5, 3"),
-        "ctx-bounds",
-    );
+    rejected(ProgramType::Filter, None, &src.replace("add %r5, 4", "add %r5, 3"), "ctx-bounds");
     // Constants on each side: 14 or 18, one test after the join covers both.
     let c = "
         mov %r0, 0
@@ -440,12 +416,7 @@ fn joined_offsets_keep_the_weaker_bound() {
     out:
         exit";
     accepted(ProgramType::Filter, None, c);
-    rejected(
-        ProgramType::Filter,
-        None,
-        &c.replace("[%r7+19]", "[%r7+20]"),
-        "ctx-bounds",
-    );
+    rejected(ProgramType::Filter, None, &c.replace("[%r7+19]", "[%r7+20]"), "ctx-bounds");
 }
 
 // ---- the shapes campaign -------------------------------------------------------------------------
@@ -490,10 +461,9 @@ fn shapes_campaign() {
                         }
                     }
                 }
-                (true, Err(e)) => panic!(
-                    "{kind:?}: proven by construction, rejected: {e}\n{}",
-                    s.text
-                ),
+                (true, Err(e)) => {
+                    panic!("{kind:?}: proven by construction, rejected: {e}\n{}", s.text)
+                }
                 (false, Ok(_)) => panic!("{kind:?}: unsafe, accepted\n{}", s.text),
                 (false, Err(_)) => unproven += 1,
             }
@@ -532,12 +502,7 @@ fn pointer_against_packet_end() {
         &src.replace("ldxw %r0, [%r6]", "ldxw %r0, [%r6+1]"),
         "ctx-bounds",
     );
-    rejected(
-        ProgramType::Filter,
-        None,
-        &src.replace("add %r4, 14", "add %r4, 13"),
-        "ctx-bounds",
-    );
+    rejected(ProgramType::Filter, None, &src.replace("add %r4, 14", "add %r4, 13"), "ctx-bounds");
 }
 
 /// A TLV option: `opt + optlen <= len` is tested, then `optlen == 4`, then 4 bytes are read at
@@ -559,12 +524,7 @@ fn bound_on_a_sum_bounds_its_parts() {
     out:
         exit";
     accepted(ProgramType::Filter, None, src);
-    rejected(
-        ProgramType::Filter,
-        None,
-        &src.replace("jne %r4, 4", "jne %r4, 3"),
-        "ctx-bounds",
-    );
+    rejected(ProgramType::Filter, None, &src.replace("jne %r4, 4", "jne %r4, 3"), "ctx-bounds");
     // `or` of a bit the value never has is an addition: `ihl | 64` is `ihl + 64`.
     let or = "
         mov %r0, 0
@@ -581,18 +541,12 @@ fn bound_on_a_sum_bounds_its_parts() {
     out:
         exit";
     accepted(ProgramType::Filter, None, or);
-    rejected(
-        ProgramType::Filter,
-        None,
-        &or.replace("[%r6+63]", "[%r6+64]"),
-        "ctx-bounds",
-    );
+    rejected(ProgramType::Filter, None, &or.replace("[%r6+63]", "[%r6+64]"), "ctx-bounds");
     // `or` of a bit the value may have set is no addition.
     rejected(
         ProgramType::Filter,
         None,
-        &or.replace("or32 %r4, 64", "or32 %r4, 4")
-            .replace("[%r6+63]", "[%r6+3]"),
+        &or.replace("or32 %r4, 64", "or32 %r4, 4").replace("[%r6+63]", "[%r6+3]"),
         "ctx-bounds",
     );
 }
@@ -615,12 +569,7 @@ fn bound_through_a_checked_end() {
         exit";
     accepted(ProgramType::Filter, None, src);
     // `opt <= end` only: reading at `opt` may be one past the end.
-    rejected(
-        ProgramType::Filter,
-        None,
-        &src.replace("jge %r3, %r4", "jgt %r3, %r4"),
-        "ctx-bounds",
-    );
+    rejected(ProgramType::Filter, None, &src.replace("jge %r3, %r4", "jgt %r3, %r4"), "ctx-bounds");
 }
 
 /// From issue 16's C fixtures: an offset updated in place inside a loop (`off += optlen`) with
@@ -677,12 +626,7 @@ fn in_place_updates_and_length_tests() {
     out:
         exit";
     accepted(ProgramType::Filter, None, kept);
-    rejected(
-        ProgramType::Filter,
-        None,
-        &kept.replace("[%r6+7]", "[%r6+8]"),
-        "ctx-bounds",
-    );
+    rejected(ProgramType::Filter, None, &kept.replace("[%r6+7]", "[%r6+8]"), "ctx-bounds");
     let zero = "
         mov %r0, 0
         jeq %r2, 0, out
@@ -690,12 +634,7 @@ fn in_place_updates_and_length_tests() {
     out:
         exit";
     accepted(ProgramType::Filter, None, zero);
-    rejected(
-        ProgramType::Filter,
-        None,
-        &zero.replace("[%r1+0]", "[%r1+1]"),
-        "ctx-bounds",
-    );
+    rejected(ProgramType::Filter, None, &zero.replace("[%r1+0]", "[%r1+1]"), "ctx-bounds");
     let floor = "
         mov %r0, 0
         jlt %r2, 2, out
@@ -706,12 +645,7 @@ fn in_place_updates_and_length_tests() {
     out:
         exit";
     accepted(ProgramType::Filter, None, floor);
-    rejected(
-        ProgramType::Filter,
-        None,
-        &floor.replace("[%r1+3]", "[%r1+4]"),
-        "ctx-bounds",
-    );
+    rejected(ProgramType::Filter, None, &floor.replace("[%r1+3]", "[%r1+4]"), "ctx-bounds");
 }
 
 /// A pointer walk (`p += p[1] + 2` while `p + 4 <= end`), as clang emits it: a named pointer
@@ -742,12 +676,7 @@ fn pointer_walk_with_named_steps() {
     out:
         exit";
     accepted(ProgramType::Filter, None, src);
-    rejected(
-        ProgramType::Filter,
-        None,
-        &src.replace("add %r6, 4", "add %r6, 3"),
-        "ctx-bounds",
-    );
+    rejected(ProgramType::Filter, None, &src.replace("add %r6, 4", "add %r6, 3"), "ctx-bounds");
 }
 
 /// Before `-mcpu=v3`, clang writes `(int)len` as `lsh 32; arsh 32`: where that is the identity
@@ -771,12 +700,7 @@ fn shift_pair_sign_extension_keeps_the_name() {
     out:
         exit";
     accepted(ProgramType::Filter, None, src);
-    rejected(
-        ProgramType::Filter,
-        None,
-        &src.replace("[%r1-7]", "[%r1-6]"),
-        "ctx-bounds",
-    );
+    rejected(ProgramType::Filter, None, &src.replace("[%r1-7]", "[%r1-6]"), "ctx-bounds");
     // A length that may not fit 31 bits: the pair changes it, no name survives.
     rejected(
         ProgramType::Filter,

@@ -113,11 +113,7 @@ fn regression_call_graph_walk_is_exponential_in_call_sites() {
         }
         src.push_str("mov %r0, 0\nexit\n");
     }
-    let r = verify_within(
-        asm(&src),
-        Config::new(ProgramType::Size),
-        Duration::from_secs(60),
-    );
+    let r = verify_within(asm(&src), Config::new(ProgramType::Size), Duration::from_secs(60));
     // 40^7 calls cannot fit the budget: any located rejection will do.
     let e = r.expect_err("40^7 calls cannot fit the budget");
     assert_ne!(e.rule.code(), "internal", "{e}");
@@ -164,9 +160,7 @@ fn regression_loop_nesting_times_call_depth_overflows_a_2mib_stack() {
         let r = std::thread::Builder::new()
             .stack_size(2 << 20)
             .spawn(move || {
-                verify(&p, &Config::new(ProgramType::Size))
-                    .map(|_| ())
-                    .map_err(|e| e.rule.code())
+                verify(&p, &Config::new(ProgramType::Size)).map(|_| ()).map_err(|e| e.rule.code())
             })
             .expect("thread")
             .join()
@@ -269,12 +263,7 @@ fn held_side_entry_counts_on_every_entry() {
         jlt %r0, 15, head
         exit";
     accepted(ProgramType::Size, Some(16), src);
-    rejected(
-        ProgramType::Size,
-        Some(16),
-        &src.replace("jlt %r0, 15", "jlt %r0, 16"),
-        "ctx-bounds",
-    );
+    rejected(ProgramType::Size, Some(16), &src.replace("jlt %r0, 15", "jlt %r0, 16"), "ctx-bounds");
     // The side entry alone carries the bad offset (16): the head's entry never does.
     rejected(
         ProgramType::Size,
@@ -324,12 +313,7 @@ fn held_side_entries_into_nested_loops() {
         jlt %r6, 11, outer
         exit";
     accepted(ProgramType::Size, Some(16), src);
-    rejected(
-        ProgramType::Size,
-        Some(16),
-        &src.replace("jlt %r6, 11", "jlt %r6, 12"),
-        "ctx-bounds",
-    );
+    rejected(ProgramType::Size, Some(16), &src.replace("jlt %r6, 11", "jlt %r6, 12"), "ctx-bounds");
 }
 
 /// An inner loop that leaves straight to the outer loop's head (a back edge from a nested
@@ -354,12 +338,7 @@ fn held_inner_loops_jumping_to_the_outer_head() {
     out:
         exit";
     accepted(ProgramType::Size, Some(16), src);
-    rejected(
-        ProgramType::Size,
-        Some(16),
-        &src.replace("jlt %r7, 15", "jlt %r7, 16"),
-        "ctx-bounds",
-    );
+    rejected(ProgramType::Size, Some(16), &src.replace("jlt %r7, 15", "jlt %r7, 16"), "ctx-bounds");
     let src = "
         mov %r0, 0
         mov %r6, 0
@@ -378,12 +357,7 @@ fn held_inner_loops_jumping_to_the_outer_head() {
         jlt %r6, 4, outer
         exit";
     accepted(ProgramType::Size, Some(16), src);
-    rejected(
-        ProgramType::Size,
-        Some(16),
-        &src.replace("jlt %r6, 4", "jlt %r6, 13"),
-        "ctx-bounds",
-    );
+    rejected(ProgramType::Size, Some(16), &src.replace("jlt %r6, 4", "jlt %r6, 13"), "ctx-bounds");
 }
 
 /// Jumps whose target is their own fall-through, inside a loop (both edges reach the same
@@ -403,12 +377,7 @@ fn held_jumps_to_their_own_fall_through() {
         jlt %r0, 7, head
         exit";
     accepted(ProgramType::Size, Some(8), src);
-    rejected(
-        ProgramType::Size,
-        Some(8),
-        &src.replace("jlt %r0, 7", "jlt %r0, 8"),
-        "ctx-bounds",
-    );
+    rejected(ProgramType::Size, Some(8), &src.replace("jlt %r0, 7", "jlt %r0, 8"), "ctx-bounds");
 }
 
 /// A loop whose head is a local call, calling a function with its own loop, with the callee's
@@ -528,19 +497,9 @@ fn held_32_bit_tests_narrow_copies_only_of_32_bit_numbers() {
         mov %r0, 0
         exit";
     accepted(ProgramType::Size, Some(32), src);
-    rejected(
-        ProgramType::Size,
-        Some(32),
-        &src.replace("ldxw %r3", "ldxdw %r3"),
-        "ctx-bounds",
-    );
+    rejected(ProgramType::Size, Some(32), &src.replace("ldxw %r3", "ldxdw %r3"), "ctx-bounds");
     // Signed 32-bit: a u32 above 2^31 is negative in the view, so `<= 10` says nothing.
-    rejected(
-        ProgramType::Size,
-        Some(32),
-        &src.replace("jgt32", "jsgt32"),
-        "ctx-bounds",
-    );
+    rejected(ProgramType::Size, Some(32), &src.replace("jgt32", "jsgt32"), "ctx-bounds");
 }
 
 /// Equal numbers up to a constant narrow together, through `add32` of a negative constant
@@ -561,12 +520,7 @@ fn held_equal_numbers_narrow_together_through_add32() {
         mov %r0, 0
         exit";
     accepted(ProgramType::Filter, None, src);
-    rejected(
-        ProgramType::Filter,
-        None,
-        &src.replace("[%r5+3]", "[%r5+4]"),
-        "ctx-bounds",
-    );
+    rejected(ProgramType::Filter, None, &src.replace("[%r5+3]", "[%r5+4]"), "ctx-bounds");
     // Without the lower bound the 32-bit sum wraps (0 - 3 is 2^32 - 3): no name survives.
     rejected(
         ProgramType::Filter,
@@ -701,11 +655,7 @@ fn held_campaign_random_layouts() {
         let mut s = String::from("mov %r0, 0\nldxb %r3, [%r1]\nldxb %r4, [%r1+1]\nmov %r6, 0\n");
         for i in 0..n {
             let t = rng.below(n as u64 + 1) as usize;
-            let tl = if t == n {
-                "end".to_string()
-            } else {
-                format!("l{t}")
-            };
+            let tl = if t == n { "end".to_string() } else { format!("l{t}") };
             let line = match rng.below(12) {
                 0 | 1 => "add %r0, 1".to_string(),
                 2 | 3 => format!("jlt %r0, {}, {tl}", 1 + rng.below(6)),
@@ -735,22 +685,8 @@ fn held_campaign_random_layouts() {
 fn held_campaign_random_symbol_arithmetic() {
     let mut rng = Rng::new(0x16_5e11);
     let regs = ["%r3", "%r4", "%r5", "%r6", "%r7", "%r8"];
-    let consts: [i64; 14] = [
-        0,
-        1,
-        2,
-        3,
-        -1,
-        -2,
-        0x7fff_ffff,
-        -0x8000_0000,
-        0xff,
-        0xfff,
-        0xffff,
-        0x7f,
-        8,
-        16,
-    ];
+    let consts: [i64; 14] =
+        [0, 1, 2, 3, -1, -2, 0x7fff_ffff, -0x8000_0000, 0xff, 0xfff, 0xffff, 0x7f, 8, 16];
     let masks: [i64; 8] = [0xff, 0xf, 0x7fff_ffff, -1, 0x100, 0x1ff, 0xffff, 7];
     let conds = [
         "jlt", "jle", "jgt", "jge", "jslt", "jsle", "jsgt", "jsge", "jne", "jeq", "jlt32", "jle32",
@@ -765,11 +701,7 @@ fn held_campaign_random_symbol_arithmetic() {
         );
         for i in 0..n {
             let t = rng.below(n as u64 + 1) as usize;
-            let tl = if t == n {
-                "end".to_string()
-            } else {
-                format!("l{t}")
-            };
+            let tl = if t == n { "end".to_string() } else { format!("l{t}") };
             let a = rng.pick(&regs);
             let b = rng.pick(&regs);
             let c = rng.pick(&consts);

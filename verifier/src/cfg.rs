@@ -118,13 +118,7 @@ pub fn build(prog: &Program) -> Result<Cfg, (usize, Rule)> {
     let n = insns.len();
     // Indices fit the compact tables (4 billion instructions would be 64 GiB of them).
     if n >= NONE as usize {
-        return Err((
-            0,
-            Rule::BudgetExceeded {
-                budget: NONE as u64,
-                in_loop: None,
-            },
-        ));
+        return Err((0, Rule::BudgetExceeded { budget: NONE as u64, in_loop: None }));
     }
     let target_raw: Vec<u32> = prog
         .iter()
@@ -148,18 +142,12 @@ pub fn build(prog: &Program) -> Result<Cfg, (usize, Rule)> {
     let funcs: Vec<Func> = starts
         .iter()
         .enumerate()
-        .map(|(k, &s)| Func {
-            start: s,
-            end: starts.get(k + 1).copied().unwrap_or(n),
-        })
+        .map(|(k, &s)| Func { start: s, end: starts.get(k + 1).copied().unwrap_or(n) })
         .collect();
     let func_of = |i: usize| funcs.partition_point(|f| f.start <= i) - 1;
     for (i, insn) in insns.iter().enumerate() {
         let f = funcs[func_of(i)];
-        let jump = matches!(
-            insn,
-            Insn::Ja { .. } | Insn::Ja32 { .. } | Insn::Jump { .. }
-        );
+        let jump = matches!(insn, Insn::Ja { .. } | Insn::Ja32 { .. } | Insn::Jump { .. });
         if jump
             && let Some(t) = target(i)
             && (t < f.start || t >= f.end)
@@ -199,12 +187,7 @@ pub fn build(prog: &Program) -> Result<Cfg, (usize, Rule)> {
             *next += 1;
             match color[g] {
                 OPEN => {
-                    return Err((
-                        site,
-                        Rule::Recursion {
-                            callee: funcs[g].start,
-                        },
-                    ));
+                    return Err((site, Rule::Recursion { callee: funcs[g].start }));
                 }
                 NEW => {
                     color[g] = OPEN;
@@ -216,11 +199,7 @@ pub fn build(prog: &Program) -> Result<Cfg, (usize, Rule)> {
         }
         stack.pop();
         color[f] = DONE;
-        height[f] = 1 + callees[f]
-            .iter()
-            .map(|&(_, g)| height[g])
-            .max()
-            .unwrap_or(0);
+        height[f] = 1 + callees[f].iter().map(|&(_, g)| height[g]).max().unwrap_or(0);
         post.push(f);
     }
     if height[0] > MAX_FRAMES {
@@ -228,22 +207,10 @@ pub fn build(prog: &Program) -> Result<Cfg, (usize, Rule)> {
         let (mut f, mut depth) = (0usize, 0usize);
         loop {
             let Some(&(site, g)) = callees[f].iter().max_by_key(|&&(_, g)| height[g]) else {
-                return Err((
-                    0,
-                    Rule::CallDepth {
-                        depth: height[0],
-                        max: MAX_FRAMES,
-                    },
-                ));
+                return Err((0, Rule::CallDepth { depth: height[0], max: MAX_FRAMES }));
             };
             if depth + 1 >= MAX_FRAMES {
-                return Err((
-                    site,
-                    Rule::CallDepth {
-                        depth: depth + 2,
-                        max: MAX_FRAMES,
-                    },
-                ));
+                return Err((site, Rule::CallDepth { depth: depth + 2, max: MAX_FRAMES }));
             }
             f = g;
             depth += 1;
@@ -269,10 +236,8 @@ pub fn build(prog: &Program) -> Result<Cfg, (usize, Rule)> {
         // order: the weak topological order of a DAG (unreachable instructions in it never
         // receive a state). The common case costs a pass, not a depth-first walk.
         let backward = (f.start..f.end).any(|i| {
-            matches!(
-                insns[i],
-                Insn::Ja { .. } | Insn::Ja32 { .. } | Insn::Jump { .. }
-            ) && target(i).is_some_and(|t| t <= i)
+            matches!(insns[i], Insn::Ja { .. } | Insn::Ja32 { .. } | Insn::Jump { .. })
+                && target(i).is_some_and(|t| t <= i)
         });
         if backward {
             w.build(f.start, &succ)?;
@@ -290,19 +255,12 @@ pub fn build(prog: &Program) -> Result<Cfg, (usize, Rule)> {
     // chain count together.
     let mut chain_nesting = vec![0usize; funcs.len()];
     for &f in &post {
-        let below = callees[f]
-            .iter()
-            .map(|&(_, g)| chain_nesting[g])
-            .max()
-            .unwrap_or(0);
+        let below = callees[f].iter().map(|&(_, g)| chain_nesting[g]).max().unwrap_or(0);
         chain_nesting[f] = nesting[f] + below;
         if chain_nesting[f] > MAX_LOOP_DEPTH {
             return Err((
                 funcs[f].start,
-                Rule::LoopNesting {
-                    depth: chain_nesting[f],
-                    max: MAX_LOOP_DEPTH,
-                },
+                Rule::LoopNesting { depth: chain_nesting[f], max: MAX_LOOP_DEPTH },
             ));
         }
     }
@@ -359,22 +317,10 @@ struct Wto {
 enum Step {
     /// Visiting `v`: the next successor, the lowest number reached, whether `v` is in a cycle,
     /// the partition `v` goes to.
-    Visit {
-        v: u32,
-        next: u8,
-        head: u32,
-        is_loop: bool,
-        part: u32,
-    },
+    Visit { v: u32, next: u8, head: u32, is_loop: bool, part: u32 },
     /// Building the component headed by `v` into partition `inner`, then adding it to `part`
     /// and returning `head` to the caller.
-    Comp {
-        v: u32,
-        next: u8,
-        inner: u32,
-        part: u32,
-        head: u32,
-    },
+    Comp { v: u32, next: u8, inner: u32, part: u32, head: u32 },
 }
 
 impl Wto {
@@ -398,13 +344,7 @@ impl Wto {
         self.num
             .checked_add(1)
             .filter(|&x| x < u32::MAX - 1)
-            .ok_or((
-                at,
-                Rule::LoopNesting {
-                    depth: MAX_LOOP_DEPTH,
-                    max: MAX_LOOP_DEPTH,
-                },
-            ))
+            .ok_or((at, Rule::LoopNesting { depth: MAX_LOOP_DEPTH, max: MAX_LOOP_DEPTH }))
     }
 
     /// Numbers `w` and puts it on the walk's stack: the frame that visits it, into `part`.
@@ -412,13 +352,7 @@ impl Wto {
         self.num = self.next_num(w)?;
         self.dfn[w] = self.num;
         stack.push(w as u32);
-        Ok(Step::Visit {
-            v: w as u32,
-            next: 0,
-            head: self.num,
-            is_loop: false,
-            part,
-        })
+        Ok(Step::Visit { v: w as u32, next: 0, head: self.num, is_loop: false, part })
     }
 
     /// Orders what `start` reaches.
@@ -437,13 +371,7 @@ impl Wto {
         frames.push(self.enter(start, 0, &mut stack)?);
         while let Some(top) = frames.last_mut() {
             match top {
-                Step::Visit {
-                    v,
-                    next,
-                    head,
-                    is_loop,
-                    part,
-                } => {
+                Step::Visit { v, next, head, is_loop, part } => {
                     if let Some(m) = ret.take()
                         && m <= *head
                     {
@@ -486,10 +414,7 @@ impl Wto {
                     if depth as usize > MAX_LOOP_DEPTH {
                         return Err((
                             v as usize,
-                            Rule::LoopNesting {
-                                depth: depth as usize,
-                                max: MAX_LOOP_DEPTH,
-                            },
+                            Rule::LoopNesting { depth: depth as usize, max: MAX_LOOP_DEPTH },
                         ));
                     }
                     parts.push(Vec::new());
@@ -503,13 +428,7 @@ impl Wto {
                         head,
                     });
                 }
-                Step::Comp {
-                    v,
-                    next,
-                    inner,
-                    part,
-                    head,
-                } => {
+                Step::Comp { v, next, inner, part, head } => {
                     ret = None;
                     let succs = succ(*v as usize);
                     if let Some(w) = succs.get(*next as usize) {
@@ -560,10 +479,7 @@ impl Wto {
             }
             if let Some(q) = sub {
                 let k = self.loops.len() as u32;
-                self.loops.push(Loop {
-                    head: node as usize,
-                    tail: node as usize,
-                });
+                self.loops.push(Loop { head: node as usize, tail: node as usize });
                 self.loop_at[node as usize] = k;
                 self.inner[node as usize] = k;
                 self.parent.push(open.last().map_or(NONE, |&(o, _)| o));

@@ -305,10 +305,7 @@ impl Rule {
             Rule::PointerLeak { .. } => "pointer-leak",
             Rule::PointerCompare => "pointer-compare",
             Rule::NotAPointer { .. } => "not-a-pointer",
-            Rule::OutOfBounds {
-                region: Region::Ctx,
-                ..
-            } => "ctx-bounds",
+            Rule::OutOfBounds { region: Region::Ctx, .. } => "ctx-bounds",
             Rule::OutOfBounds { .. } => "stack-bounds",
             Rule::UninitStack { .. } => "uninit-stack",
             Rule::PartialPointer => "partial-pointer",
@@ -325,11 +322,7 @@ impl Rule {
 
 impl fmt::Display for Rejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "instruction {} (pc {}): {}",
-            self.index, self.pc, self.rule
-        )?;
+        write!(f, "instruction {} (pc {}): {}", self.index, self.pc, self.rule)?;
         for (r, v) in &self.regs {
             write!(f, "\n  {r}: {v}")?;
         }
@@ -349,12 +342,7 @@ impl Rejection {
             if k > 0 {
                 s.push_str(", ");
             }
-            let _ = write!(
-                s,
-                "{} {}",
-                p.index,
-                if p.taken { "taken" } else { "not taken" }
-            );
+            let _ = write!(s, "{} {}", p.index, if p.taken { "taken" } else { "not taken" });
         }
         s
     }

@@ -407,24 +407,12 @@ impl Access {
 pub fn entry_state(conf: &Config) -> [Value; 11] {
     let (lo, hi) = conf.ctx_len();
     let mut regs = [Value::UNINIT; 11];
-    regs[1] = Value {
-        kind: ValueKind::Ctx,
-        n: Scalar::constant(0),
-        sym: None,
-    };
-    regs[2] = Value {
-        kind: ValueKind::Scalar,
-        n: Scalar::urange(lo, hi),
-        sym: Some((LEN, 0)),
-    };
+    regs[1] = Value { kind: ValueKind::Ctx, n: Scalar::constant(0), sym: None };
+    regs[2] = Value { kind: ValueKind::Scalar, n: Scalar::urange(lo, hi), sym: Some((LEN, 0)) };
     if conf.ty == ProgramType::Filter {
         regs[3] = Value::scalar(Scalar::urange(0, u32::MAX as u64));
     }
-    regs[10] = Value {
-        kind: ValueKind::Stack { frame: 0 },
-        n: Scalar::constant(0),
-        sym: None,
-    };
+    regs[10] = Value { kind: ValueKind::Stack { frame: 0 }, n: Scalar::constant(0), sym: None };
     regs
 }
 
@@ -487,13 +475,7 @@ impl Verified {
         ctx_size: Option<u32>,
         facts: Facts,
     ) -> Verified {
-        Verified {
-            program,
-            ty,
-            ctx_size,
-            standard: true,
-            facts,
-        }
+        Verified { program, ty, ctx_size, standard: true, facts }
     }
 }
 
@@ -512,11 +494,7 @@ pub fn verify(prog: &Program, conf: &Config) -> Result<Verified, Rejection> {
     let insns = prog.insns();
     let at = |index: usize, rule: Rule, regs: Vec<(Reg, Value)>, path| Rejection {
         index,
-        pc: if index < insns.len() {
-            prog.pc(index)
-        } else {
-            prog.slot_count()
-        },
+        pc: if index < insns.len() { prog.pc(index) } else { prog.slot_count() },
         rule,
         regs,
         path,

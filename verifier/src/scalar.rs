@@ -65,54 +65,27 @@ const U32: u64 = u32::MAX as u64;
 
 impl Scalar {
     /// Every value.
-    pub const TOP: Scalar = Scalar {
-        smin: i64::MIN,
-        smax: i64::MAX,
-        umin: 0,
-        umax: u64::MAX,
-        t: Tnum::UNKNOWN,
-    };
+    pub const TOP: Scalar =
+        Scalar { smin: i64::MIN, smax: i64::MAX, umin: 0, umax: u64::MAX, t: Tnum::UNKNOWN };
 
     /// Exactly `v`.
     pub const fn constant(v: u64) -> Scalar {
-        Scalar {
-            smin: v as i64,
-            smax: v as i64,
-            umin: v,
-            umax: v,
-            t: Tnum::constant(v),
-        }
+        Scalar { smin: v as i64, smax: v as i64, umin: v, umax: v, t: Tnum::constant(v) }
     }
 
     /// The unsigned range `[lo, hi]`.
     pub fn urange(lo: u64, hi: u64) -> Scalar {
-        Scalar {
-            umin: lo,
-            umax: hi,
-            ..Scalar::TOP
-        }
-        .normalize()
-        .unwrap_or(Scalar::TOP)
+        Scalar { umin: lo, umax: hi, ..Scalar::TOP }.normalize().unwrap_or(Scalar::TOP)
     }
 
     /// The signed range `[lo, hi]`.
     pub fn srange(lo: i64, hi: i64) -> Scalar {
-        Scalar {
-            smin: lo,
-            smax: hi,
-            ..Scalar::TOP
-        }
-        .normalize()
-        .unwrap_or(Scalar::TOP)
+        Scalar { smin: lo, smax: hi, ..Scalar::TOP }.normalize().unwrap_or(Scalar::TOP)
     }
 
     /// Any value of `bits` bits, zero-extended.
     pub fn unsigned_bits(bits: u32) -> Scalar {
-        if bits >= 64 {
-            Scalar::TOP
-        } else {
-            Scalar::urange(0, (1u64 << bits) - 1)
-        }
+        if bits >= 64 { Scalar::TOP } else { Scalar::urange(0, (1u64 << bits) - 1) }
     }
 
     /// Any value of `bits` bits, sign-extended.
@@ -205,9 +178,7 @@ impl Scalar {
     }
 
     fn from_tnum(t: Tnum) -> Scalar {
-        Scalar { t, ..Scalar::TOP }
-            .normalize()
-            .unwrap_or(Scalar::TOP)
+        Scalar { t, ..Scalar::TOP }.normalize().unwrap_or(Scalar::TOP)
     }
 
     /// The low 32 bits, zero-extended.
@@ -217,14 +188,9 @@ impl Scalar {
         }
         let t = self.t.truncate(32);
         if self.umin >> 32 == self.umax >> 32 {
-            Scalar {
-                umin: self.umin & U32,
-                umax: self.umax & U32,
-                t,
-                ..Scalar::TOP
-            }
-            .normalize()
-            .unwrap_or(Scalar::unsigned_bits(32))
+            Scalar { umin: self.umin & U32, umax: self.umax & U32, t, ..Scalar::TOP }
+                .normalize()
+                .unwrap_or(Scalar::unsigned_bits(32))
         } else {
             Scalar::from_tnum(t)
                 .meet(&Scalar::unsigned_bits(32))
@@ -241,24 +207,15 @@ impl Scalar {
         if self.smin >= -m && self.smax < m {
             return *self;
         }
-        let low = if bits == 32 {
-            self.low32()
-        } else {
-            Scalar::from_tnum(self.t.truncate(bits))
-        };
+        let low = if bits == 32 { self.low32() } else { Scalar::from_tnum(self.t.truncate(bits)) };
         // Non-negative after truncation: unchanged by sign extension.
         if low.umax < m as u64 {
             return low;
         }
         let t = self.t.sign_extend(bits);
-        Scalar {
-            smin: -m,
-            smax: m - 1,
-            t,
-            ..Scalar::TOP
-        }
-        .normalize()
-        .unwrap_or(Scalar::signed_bits(bits))
+        Scalar { smin: -m, smax: m - 1, t, ..Scalar::TOP }
+            .normalize()
+            .unwrap_or(Scalar::signed_bits(bits))
     }
 
     /// `self OP b` at `width`.
@@ -286,14 +243,7 @@ impl Scalar {
                                 && b.umax <= i32::MAX as u64 =>
                             {
                                 // Both non-negative and no division by zero: unsigned.
-                                a.alu64(
-                                    if op == AluOp::SDiv {
-                                        AluOp::Div
-                                    } else {
-                                        AluOp::Mod
-                                    },
-                                    &b,
-                                )
+                                a.alu64(if op == AluOp::SDiv { AluOp::Div } else { AluOp::Mod }, &b)
                             }
                             _ => return Scalar::unsigned_bits(32),
                         }
@@ -322,50 +272,23 @@ impl Scalar {
                 let (smax, o2) = a.smax.overflowing_add(b.smax);
                 let (umin, o3) = a.umin.overflowing_add(b.umin);
                 let (umax, o4) = a.umax.overflowing_add(b.umax);
-                let (smin, smax) = if o1 || o2 {
-                    (i64::MIN, i64::MAX)
-                } else {
-                    (smin, smax)
-                };
-                let (umin, umax) = if o3 || o4 {
-                    (0, u64::MAX)
-                } else {
-                    (umin, umax)
-                };
-                Scalar {
-                    smin,
-                    smax,
-                    umin,
-                    umax,
-                    t: a.t.add(b.t),
-                }
+                let (smin, smax) = if o1 || o2 { (i64::MIN, i64::MAX) } else { (smin, smax) };
+                let (umin, umax) = if o3 || o4 { (0, u64::MAX) } else { (umin, umax) };
+                Scalar { smin, smax, umin, umax, t: a.t.add(b.t) }
             }
             AluOp::Sub => {
                 let (smin, o1) = a.smin.overflowing_sub(b.smax);
                 let (smax, o2) = a.smax.overflowing_sub(b.smin);
-                let (smin, smax) = if o1 || o2 {
-                    (i64::MIN, i64::MAX)
-                } else {
-                    (smin, smax)
-                };
+                let (smin, smax) = if o1 || o2 { (i64::MIN, i64::MAX) } else { (smin, smax) };
                 let (umin, umax) = if a.umin >= b.umax {
                     (a.umin - b.umax, a.umax - b.umin)
                 } else {
                     (0, u64::MAX)
                 };
-                Scalar {
-                    smin,
-                    smax,
-                    umin,
-                    umax,
-                    t: a.t.sub(b.t),
-                }
+                Scalar { smin, smax, umin, umax, t: a.t.sub(b.t) }
             }
             AluOp::Mul => {
-                let mut r = Scalar {
-                    t: a.t.mul(b.t),
-                    ..Scalar::TOP
-                };
+                let mut r = Scalar { t: a.t.mul(b.t), ..Scalar::TOP };
                 if let Some(umax) = a.umax.checked_mul(b.umax) {
                     r.umin = a.umin * b.umin;
                     r.umax = umax;
@@ -390,22 +313,12 @@ impl Scalar {
             }
             AluOp::SDiv | AluOp::SMod => {
                 if a.smin >= 0 && b.smin >= 1 {
-                    return a.alu64(
-                        if op == AluOp::SDiv {
-                            AluOp::Div
-                        } else {
-                            AluOp::Mod
-                        },
-                        b,
-                    );
+                    return a.alu64(if op == AluOp::SDiv { AluOp::Div } else { AluOp::Mod }, b);
                 }
                 Scalar::TOP
             }
             AluOp::And => {
-                let mut r = Scalar {
-                    t: a.t.and(b.t),
-                    ..Scalar::TOP
-                };
+                let mut r = Scalar { t: a.t.and(b.t), ..Scalar::TOP };
                 r.umax = a.umax.min(b.umax);
                 if a.smin >= 0 || b.smin >= 0 {
                     r.smin = 0;
@@ -419,22 +332,12 @@ impl Scalar {
                 }
                 r
             }
-            AluOp::Or => Scalar {
-                umin: a.umin.max(b.umin),
-                t: a.t.or(b.t),
-                ..Scalar::TOP
-            },
-            AluOp::Xor => Scalar {
-                t: a.t.xor(b.t),
-                ..Scalar::TOP
-            },
+            AluOp::Or => Scalar { umin: a.umin.max(b.umin), t: a.t.or(b.t), ..Scalar::TOP },
+            AluOp::Xor => Scalar { t: a.t.xor(b.t), ..Scalar::TOP },
             AluOp::Lsh => match b.as_const() {
                 Some(s) => {
                     let s = (s & 63) as u32;
-                    let mut r = Scalar {
-                        t: a.t.lsh(s),
-                        ..Scalar::TOP
-                    };
+                    let mut r = Scalar { t: a.t.lsh(s), ..Scalar::TOP };
                     if a.umax.leading_zeros() >= s {
                         r.umin = a.umin << s;
                         r.umax = a.umax << s;
@@ -446,24 +349,14 @@ impl Scalar {
             AluOp::Rsh => match b.as_const() {
                 Some(s) => {
                     let s = (s & 63) as u32;
-                    Scalar {
-                        umin: a.umin >> s,
-                        umax: a.umax >> s,
-                        t: a.t.rsh(s),
-                        ..Scalar::TOP
-                    }
+                    Scalar { umin: a.umin >> s, umax: a.umax >> s, t: a.t.rsh(s), ..Scalar::TOP }
                 }
                 None => Scalar::urange(0, a.umax),
             },
             AluOp::Arsh => match b.as_const() {
                 Some(s) => {
                     let s = (s & 63) as u32;
-                    Scalar {
-                        smin: a.smin >> s,
-                        smax: a.smax >> s,
-                        t: a.t.arsh(s),
-                        ..Scalar::TOP
-                    }
+                    Scalar { smin: a.smin >> s, smax: a.smax >> s, t: a.t.arsh(s), ..Scalar::TOP }
                 }
                 None => Scalar::srange(a.smin.min(0), a.smax.max(0)),
             },
@@ -499,9 +392,7 @@ impl Scalar {
         } else {
             self.t.swap_bytes(n)
         };
-        Scalar::from_tnum(t)
-            .meet(&Scalar::unsigned_bits(n))
-            .unwrap_or(Scalar::unsigned_bits(n))
+        Scalar::from_tnum(t).meet(&Scalar::unsigned_bits(n)).unwrap_or(Scalar::unsigned_bits(n))
     }
 
     /// Narrows `a` and `b` to the values for which `a COND b` holds (64-bit compare);
@@ -530,11 +421,8 @@ impl Scalar {
             Gt | Ge | Lt | Le => {
                 // Normalise to lo < hi or lo <= hi.
                 let strict = matches!(cond, Gt | Lt);
-                let (lo, hi) = if matches!(cond, Gt | Ge) {
-                    (&mut b, &mut a)
-                } else {
-                    (&mut a, &mut b)
-                };
+                let (lo, hi) =
+                    if matches!(cond, Gt | Ge) { (&mut b, &mut a) } else { (&mut a, &mut b) };
                 let d = strict as u64;
                 let hmin = lo.umin.checked_add(d)?;
                 hi.umin = hi.umin.max(hmin);
@@ -543,11 +431,8 @@ impl Scalar {
             }
             Sgt | Sge | Slt | Sle => {
                 let strict = matches!(cond, Sgt | Slt);
-                let (lo, hi) = if matches!(cond, Sgt | Sge) {
-                    (&mut b, &mut a)
-                } else {
-                    (&mut a, &mut b)
-                };
+                let (lo, hi) =
+                    if matches!(cond, Sgt | Sge) { (&mut b, &mut a) } else { (&mut a, &mut b) };
                 let d = strict as i64;
                 let hmin = lo.smin.checked_add(d)?;
                 hi.smin = hi.smin.max(hmin);
@@ -609,19 +494,12 @@ impl Scalar {
         wide: bool,
     ) -> Option<(Scalar, Scalar)> {
         let r = |x: &Scalar, y: &Scalar| {
-            if holds {
-                Scalar::refine(cond, x, y)
-            } else {
-                Scalar::refine_not(cond, x, y)
-            }
+            if holds { Scalar::refine(cond, x, y) } else { Scalar::refine_not(cond, x, y) }
         };
         if width == Width::W64 {
             return r(a, b);
         }
-        let signed = matches!(
-            cond,
-            JmpCond::Sgt | JmpCond::Sge | JmpCond::Slt | JmpCond::Sle
-        );
+        let signed = matches!(cond, JmpCond::Sgt | JmpCond::Sge | JmpCond::Slt | JmpCond::Sle);
         let view = |x: &Scalar| {
             let l = x.low32();
             if signed { l.sign_extend(32) } else { l }
@@ -670,9 +548,10 @@ mod tests {
                 _ => base.wrapping_sub(rng.below(1000)),
             })
             .collect();
-        let s = vals.iter().skip(1).fold(Scalar::constant(vals[0]), |s, v| {
-            s.join(&Scalar::constant(*v))
-        });
+        let s = vals
+            .iter()
+            .skip(1)
+            .fold(Scalar::constant(vals[0]), |s, v| s.join(&Scalar::constant(*v)));
         (s, vals)
     }
 
@@ -683,11 +562,7 @@ mod tests {
             let (a, xs) = sample(&mut rng);
             let (b, ys) = sample(&mut rng);
             let op = rng.pick(&AluOp::ALL);
-            let w = if rng.chance(1, 2) {
-                Width::W32
-            } else {
-                Width::W64
-            };
+            let w = if rng.chance(1, 2) { Width::W32 } else { Width::W64 };
             let r = a.alu(op, w, &b);
             for &x in &xs {
                 for &y in &ys {

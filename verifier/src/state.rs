@@ -21,11 +21,7 @@ pub const PTR_INSN: Sym = 1 << 30;
 
 /// The pointer symbol of instruction `i` (`None` for programs too large to have one).
 pub const fn ptr_insn_sym(i: usize) -> Option<Sym> {
-    if i < PTR_INSN as usize {
-        Some(PTR_INSN + i as Sym)
-    } else {
-        None
-    }
+    if i < PTR_INSN as usize { Some(PTR_INSN + i as Sym) } else { None }
 }
 
 /// Whether `s` names a context pointer's offset (which may be negative) rather than a number.
@@ -99,19 +95,11 @@ pub struct Value {
 
 impl Value {
     /// Unusable.
-    pub const UNINIT: Value = Value {
-        kind: ValueKind::Uninit,
-        n: Scalar::TOP,
-        sym: None,
-    };
+    pub const UNINIT: Value = Value { kind: ValueKind::Uninit, n: Scalar::TOP, sym: None };
 
     /// A scalar.
     pub const fn scalar(n: Scalar) -> Value {
-        Value {
-            kind: ValueKind::Scalar,
-            n,
-            sym: None,
-        }
+        Value { kind: ValueKind::Scalar, n, sym: None }
     }
 
     /// What a join symbol for this value names: `Some(false)` a number, `Some(true)` a
@@ -187,11 +175,7 @@ pub struct Frame {
 
 impl Default for Frame {
     fn default() -> Frame {
-        Frame {
-            init: [0; FRAME / 64],
-            spills: Vec::new(),
-            saved: [Value::UNINIT; 4],
-        }
+        Frame { init: [0; FRAME / 64], spills: Vec::new(), saved: [Value::UNINIT; 4] }
     }
 }
 
@@ -235,10 +219,7 @@ impl Frame {
 
     /// The spill at `slot`.
     pub fn spill(&self, slot: u8) -> Option<&Value> {
-        self.spills
-            .binary_search_by_key(&slot, |s| s.0)
-            .ok()
-            .map(|i| &self.spills[i].1)
+        self.spills.binary_search_by_key(&slot, |s| s.0).ok().map(|i| &self.spills[i].1)
     }
 
     /// Records a whole-slot spill.
@@ -519,10 +500,7 @@ impl State {
             let js = join_sym(j, r, ptr);
             // The representative holds `s + o`, so its new name `js` stands for `s + o`.
             map[n] = (s, ptr, js, o);
-            new_facts[n] = (
-                js,
-                self.derived_fact(s, false).and_then(|k| k.checked_sub(o)),
-            );
+            new_facts[n] = (js, self.derived_fact(s, false).and_then(|k| k.checked_sub(o)));
             n += 1;
         }
         if n == 0 {
@@ -584,11 +562,7 @@ impl State {
     /// or from its greatest value and the least length.
     fn slack(&self, v: &Value) -> Option<i64> {
         let by_sym = v.sym.and_then(|(s, o)| {
-            let k = if s == LEN {
-                0
-            } else {
-                self.derived_fact(s, false)?
-            };
+            let k = if s == LEN { 0 } else { self.derived_fact(s, false)? };
             k.checked_sub(o)
         });
         // A number's greatest value, or a context pointer's greatest offset.
@@ -598,9 +572,7 @@ impl State {
             _ => v.n.umax as i128,
         };
         // (A negative bound from the ranges says nothing the ranges do not: keep none.)
-        let by_range = i64::try_from(self.len_min as i128 - top)
-            .ok()
-            .filter(|&k| k >= 0);
+        let by_range = i64::try_from(self.len_min as i128 - top).ok().filter(|&k| k >= 0);
         match (by_sym, by_range) {
             (Some(x), Some(y)) => Some(x.max(y)),
             (x, y) => x.or(y),
@@ -671,11 +643,7 @@ impl State {
             return Some(self.len_min as i128);
         }
         let ptr = names_pointer(sym);
-        let want = if ptr {
-            ValueKind::Ctx
-        } else {
-            ValueKind::Scalar
-        };
+        let want = if ptr { ValueKind::Ctx } else { ValueKind::Scalar };
         let known = self
             .regs
             .iter()
@@ -691,11 +659,7 @@ impl State {
                 _ => None,
             })
             .max();
-        if ptr {
-            known
-        } else {
-            Some(known.unwrap_or(0).max(0))
-        }
+        if ptr { known } else { Some(known.unwrap_or(0).max(0)) }
     }
 
     /// The least length the facts imply: `sym + k <= len` with `sym` at least `m` gives
@@ -817,7 +781,6 @@ impl State {
             }
         }
         self.facts.retain(|f| !dies(f.0));
-        self.sums
-            .retain(|&(d, a, b, _)| !dies(d) && !dies(a) && !dies(b));
+        self.sums.retain(|&(d, a, b, _)| !dies(d) && !dies(a) && !dies(b));
     }
 }

@@ -13,10 +13,7 @@ pub struct Tnum {
 
 impl Tnum {
     /// Nothing known.
-    pub const UNKNOWN: Tnum = Tnum {
-        value: 0,
-        mask: u64::MAX,
-    };
+    pub const UNKNOWN: Tnum = Tnum { value: 0, mask: u64::MAX };
 
     /// Exactly `v`.
     pub const fn constant(v: u64) -> Tnum {
@@ -41,10 +38,7 @@ impl Tnum {
             return Tnum::UNKNOWN;
         }
         let delta = (1u64 << bits) - 1;
-        Tnum {
-            value: min & !delta,
-            mask: delta,
-        }
+        Tnum { value: min & !delta, mask: delta }
     }
 
     /// Least value as unsigned.
@@ -71,10 +65,7 @@ impl Tnum {
         let sigma = sm.wrapping_add(sv);
         let chi = sigma ^ sv;
         let mu = chi | self.mask | b.mask;
-        Tnum {
-            value: sv & !mu,
-            mask: mu,
-        }
+        Tnum { value: sv & !mu, mask: mu }
     }
 
     /// Difference (wrapping).
@@ -84,10 +75,7 @@ impl Tnum {
         let beta = dv.wrapping_sub(b.mask);
         let chi = alpha ^ beta;
         let mu = chi | self.mask | b.mask;
-        Tnum {
-            value: dv & !mu,
-            mask: mu,
-        }
+        Tnum { value: dv & !mu, mask: mu }
     }
 
     /// Bitwise and.
@@ -95,54 +83,36 @@ impl Tnum {
         let alpha = self.value | self.mask;
         let beta = b.value | b.mask;
         let v = self.value & b.value;
-        Tnum {
-            value: v,
-            mask: alpha & beta & !v,
-        }
+        Tnum { value: v, mask: alpha & beta & !v }
     }
 
     /// Bitwise or.
     pub const fn or(self, b: Tnum) -> Tnum {
         let v = self.value | b.value;
         let mu = self.mask | b.mask;
-        Tnum {
-            value: v,
-            mask: mu & !v,
-        }
+        Tnum { value: v, mask: mu & !v }
     }
 
     /// Bitwise exclusive or.
     pub const fn xor(self, b: Tnum) -> Tnum {
         let v = self.value ^ b.value;
         let mu = self.mask | b.mask;
-        Tnum {
-            value: v & !mu,
-            mask: mu,
-        }
+        Tnum { value: v & !mu, mask: mu }
     }
 
     /// Left shift by a known amount (< 64).
     pub const fn lsh(self, s: u32) -> Tnum {
-        Tnum {
-            value: self.value << s,
-            mask: self.mask << s,
-        }
+        Tnum { value: self.value << s, mask: self.mask << s }
     }
 
     /// Logical right shift by a known amount (< 64).
     pub const fn rsh(self, s: u32) -> Tnum {
-        Tnum {
-            value: self.value >> s,
-            mask: self.mask >> s,
-        }
+        Tnum { value: self.value >> s, mask: self.mask >> s }
     }
 
     /// Arithmetic right shift by a known amount (< 64).
     pub const fn arsh(self, s: u32) -> Tnum {
-        Tnum {
-            value: ((self.value as i64) >> s) as u64,
-            mask: ((self.mask as i64) >> s) as u64,
-        }
+        Tnum { value: ((self.value as i64) >> s) as u64, mask: ((self.mask as i64) >> s) as u64 }
     }
 
     /// Product (wrapping): the sum of partial products, one per bit of `self`.
@@ -153,15 +123,9 @@ impl Tnum {
         let mut b = b;
         while a.value != 0 || a.mask != 0 {
             if a.value & 1 != 0 {
-                acc_m = acc_m.add(Tnum {
-                    value: 0,
-                    mask: b.mask,
-                });
+                acc_m = acc_m.add(Tnum { value: 0, mask: b.mask });
             } else if a.mask & 1 != 0 {
-                acc_m = acc_m.add(Tnum {
-                    value: 0,
-                    mask: b.value | b.mask,
-                });
+                acc_m = acc_m.add(Tnum { value: 0, mask: b.value | b.mask });
             }
             a = a.rsh(1);
             b = b.lsh(1);
@@ -172,10 +136,7 @@ impl Tnum {
     /// Every value of either (the join).
     pub const fn union(self, b: Tnum) -> Tnum {
         let mu = self.mask | b.mask | (self.value ^ b.value);
-        Tnum {
-            value: self.value & b.value & !mu,
-            mask: mu,
-        }
+        Tnum { value: self.value & b.value & !mu, mask: mu }
     }
 
     /// The values of both (the meet), or `None` when they share none.
@@ -185,10 +146,7 @@ impl Tnum {
         }
         let v = self.value | b.value;
         let mu = self.mask & b.mask;
-        Some(Tnum {
-            value: v & !mu,
-            mask: mu,
-        })
+        Some(Tnum { value: v & !mu, mask: mu })
     }
 
     /// The low `bits` bits, zero-extended.
@@ -197,10 +155,7 @@ impl Tnum {
             return self;
         }
         let keep = (1u64 << bits) - 1;
-        Tnum {
-            value: self.value & keep,
-            mask: self.mask & keep,
-        }
+        Tnum { value: self.value & keep, mask: self.mask & keep }
     }
 
     /// The low `bits` bits, sign-extended from bit `bits - 1`.
@@ -216,10 +171,7 @@ impl Tnum {
     pub const fn swap_bytes(self, bits: u32) -> Tnum {
         let t = self.truncate(bits);
         let s = 64 - bits;
-        Tnum {
-            value: t.value.swap_bytes() >> s,
-            mask: t.mask.swap_bytes() >> s,
-        }
+        Tnum { value: t.value.swap_bytes() >> s, mask: t.mask.swap_bytes() >> s }
     }
 }
 
@@ -236,9 +188,7 @@ mod tests {
         // Every pair of tnums over the low 4 bits (others known 0).
         let all: alloc::vec::Vec<Tnum> = (0u64..16)
             .flat_map(|m| {
-                (0u64..16)
-                    .filter(move |v| v & m == 0)
-                    .map(move |v| Tnum { value: v, mask: m })
+                (0u64..16).filter(move |v| v & m == 0).map(move |v| Tnum { value: v, mask: m })
             })
             .collect();
         for &a in &all {

@@ -87,16 +87,7 @@ fn size() -> Size {
     if std::env::var("UDF_EXHAUSTIVE").as_deref() == Ok("full") {
         Size {
             name: "full",
-            centres: vec![
-                0,
-                1 << 7,
-                1 << 8,
-                1 << 15,
-                1 << 16,
-                1 << 31,
-                1 << 32,
-                1 << 63,
-            ],
+            centres: vec![0, 1 << 7, 1 << 8, 1 << 15, 1 << 16, 1 << 31, 1 << 32, 1 << 63],
             offsets: -3..3,
             dense: -4..8,
             limit: 32,
@@ -187,10 +178,7 @@ fn pieces(a: &Scalar) -> Vec<(u64, u64)> {
 
 /// |γ(a)|, exactly.
 fn card(a: &Scalar) -> u128 {
-    pieces(a)
-        .into_iter()
-        .map(|(l, h)| count_in(a.t, l, h))
-        .sum()
+    pieces(a).into_iter().map(|(l, h)| count_in(a.t, l, h)).sum()
 }
 
 /// γ(a) when it has at most `limit` members.
@@ -259,20 +247,9 @@ fn family(sz: &Size) -> Family {
     for i in 0..u.len() {
         for j in i..u.len() {
             let b = best([u[i], u[j]]).unwrap();
-            let t = Scalar {
-                t: b.t,
-                ..Scalar::TOP
-            };
-            let ur = Scalar {
-                umin: b.umin,
-                umax: b.umax,
-                ..Scalar::TOP
-            };
-            let sr = Scalar {
-                smin: b.smin,
-                smax: b.smax,
-                ..Scalar::TOP
-            };
+            let t = Scalar { t: b.t, ..Scalar::TOP };
+            let ur = Scalar { umin: b.umin, umax: b.umax, ..Scalar::TOP };
+            let sr = Scalar { smin: b.smin, smax: b.smax, ..Scalar::TOP };
             cands.push(b);
             for v in [b, t, ur, sr] {
                 cands.push(v);
@@ -299,16 +276,7 @@ fn family(sz: &Size) -> Family {
 fn shift_family(sz: &Size, fam: &Family) -> Family {
     let mut c: Vec<Scalar> = fam.iter().map(|(s, _)| *s).collect();
     c.extend((0..=64).map(Scalar::constant));
-    for (l, h) in [
-        (0, 7),
-        (1, 2),
-        (7, 9),
-        (15, 17),
-        (30, 33),
-        (31, 32),
-        (62, 64),
-        (0, 63),
-    ] {
+    for (l, h) in [(0, 7), (1, 2), (7, 9), (15, 17), (30, 33), (31, 32), (62, 64), (0, 63)] {
         c.push(Scalar::urange(l, h));
     }
     collect(sz.limit.max(64), c)
@@ -356,11 +324,7 @@ struct Report {
 
 impl Report {
     fn new(title: &str, note: String) -> Report {
-        Report {
-            title: format!("{title} ({note})"),
-            rows: Vec::new(),
-            start: Instant::now(),
-        }
+        Report { title: format!("{title} ({note})"), rows: Vec::new(), start: Instant::now() }
     }
 
     fn add(&mut self, name: String, s: Stat) {
@@ -371,12 +335,8 @@ impl Report {
     fn finish(self) {
         let mut out = String::new();
         writeln!(out, "== {} [{} size]", self.title, size().name).unwrap();
-        writeln!(
-            out,
-            "{:<22} {:>12} {:>8} {:>12}",
-            "operation", "cases", "best %", "excess log2"
-        )
-        .unwrap();
+        writeln!(out, "{:<22} {:>12} {:>8} {:>12}", "operation", "cases", "best %", "excess log2")
+            .unwrap();
         let mut bad = String::new();
         for (name, s) in &self.rows {
             writeln!(
@@ -451,11 +411,7 @@ fn check_unary(fa: &Family, f: impl Fn(&Scalar) -> Scalar, conc: impl Fn(u64) ->
 
 fn note(fam: &Family) -> String {
     let n: usize = fam.iter().map(|(_, g)| g.len()).sum();
-    format!(
-        "{} abstract values, mean |γ| {:.1}",
-        fam.len(),
-        n as f64 / fam.len() as f64
-    )
+    format!("{} abstract values, mean |γ| {:.1}", fam.len(), n as f64 / fam.len() as f64)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -471,21 +427,11 @@ fn gamma_is_exact() {
                 if v & mask != 0 {
                     continue;
                 }
-                let t = Tnum {
-                    value: (fill | v) & !mask,
-                    mask,
-                };
+                let t = Tnum { value: (fill | v) & !mask, mask };
                 for (lo, hi) in [(0u64, u64::MAX), (fill | 5, fill | 40), (fill, fill | 63)] {
-                    let s = Scalar {
-                        umin: lo,
-                        umax: hi,
-                        t,
-                        ..Scalar::TOP
-                    };
-                    let brute: Vec<u64> = (0..64)
-                        .map(|x| fill | x)
-                        .filter(|&x| s.contains(x))
-                        .collect();
+                    let s = Scalar { umin: lo, umax: hi, t, ..Scalar::TOP };
+                    let brute: Vec<u64> =
+                        (0..64).map(|x| fill | x).filter(|&x| s.contains(x)).collect();
                     let mut g = gamma(&s, 64).unwrap();
                     g.sort_unstable();
                     assert_eq!(g, brute, "{s}");
@@ -522,17 +468,10 @@ fn alu_ops(w: Width) {
             if w == Width::W32 && op == AluOp::MovSx32 {
                 continue; // not encodable
             }
-            let fb = if matches!(op, AluOp::Lsh | AluOp::Rsh | AluOp::Arsh) {
-                &shifts
-            } else {
-                &fam
-            };
-            let s = check_binary(
-                &fam,
-                fb,
-                |a, b| a.alu(op, w, b),
-                |x, y| semantics::alu(op, w, x, y),
-            );
+            let fb =
+                if matches!(op, AluOp::Lsh | AluOp::Rsh | AluOp::Arsh) { &shifts } else { &fam };
+            let s =
+                check_binary(&fam, fb, |a, b| a.alu(op, w, b), |x, y| semantics::alu(op, w, x, y));
             rep.add(format!("{}{}", op.mnemonic(), wname(w)), s);
         }
     }
@@ -550,11 +489,7 @@ fn unary_ops_are_sound() {
     }
     for kind in [Endian::Le, Endian::Be, Endian::Swap] {
         for bits in [SwapBits::B16, SwapBits::B32, SwapBits::B64] {
-            let s = check_unary(
-                &fam,
-                |a| a.endian(kind, bits),
-                |x| semantics::end(kind, bits, x),
-            );
+            let s = check_unary(&fam, |a| a.endian(kind, bits), |x| semantics::end(kind, bits, x));
             let k = match kind {
                 Endian::Le => "le",
                 Endian::Be => "be",
@@ -563,10 +498,7 @@ fn unary_ops_are_sound() {
             rep.add(format!("{k}{}", bits.bits()), s);
         }
     }
-    rep.add(
-        "low32".into(),
-        check_unary(&fam, |a| a.low32(), |x| x & 0xffff_ffff),
-    );
+    rep.add("low32".into(), check_unary(&fam, |a| a.low32(), |x| x & 0xffff_ffff));
     for bits in [8u32, 16, 32] {
         let s = check_unary(
             &fam,
@@ -794,11 +726,7 @@ fn tnum_ops_are_sound() {
                 let mut zs = Vec::new();
                 for &x in ga {
                     for &y in gb {
-                        let zz = if name == "union" {
-                            [x, y]
-                        } else {
-                            [conc(x, y); 2]
-                        };
+                        let zz = if name == "union" { [x, y] } else { [conc(x, y); 2] };
                         for z in zz {
                             if !r.contains(z) {
                                 st.fail(|| format!("{a:?} {name} {b:?} = {r:?} misses {z:#x}"));
@@ -840,16 +768,8 @@ fn tnum_ops_are_sound() {
     type Un = (String, Box<dyn Fn(Tnum) -> Tnum>, Box<dyn Fn(u64) -> u64>);
     let mut uns: Vec<Un> = Vec::new();
     for s in 0..64u32 {
-        uns.push((
-            format!("lsh {s}"),
-            Box::new(move |t| t.lsh(s)),
-            Box::new(move |x| x << s),
-        ));
-        uns.push((
-            format!("rsh {s}"),
-            Box::new(move |t| t.rsh(s)),
-            Box::new(move |x| x >> s),
-        ));
+        uns.push((format!("lsh {s}"), Box::new(move |t| t.lsh(s)), Box::new(move |x| x << s)));
+        uns.push((format!("rsh {s}"), Box::new(move |t| t.rsh(s)), Box::new(move |x| x >> s)));
         uns.push((
             format!("arsh {s}"),
             Box::new(move |t| t.arsh(s)),

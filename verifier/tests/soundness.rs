@@ -46,12 +46,7 @@ fn reads_outside(prog: &Program, input: &[u8]) -> bool {
     let mut pc = 0usize;
     for _ in 0..10_000 {
         match insns[pc] {
-            Insn::Alu {
-                width,
-                op,
-                dst,
-                src,
-            } => {
+            Insn::Alu { width, op, dst, src } => {
                 let b = match src {
                     Source::Reg(s) => r[s.index()],
                     Source::Imm(k) => extend_imm(width, k),
@@ -59,13 +54,7 @@ fn reads_outside(prog: &Program, input: &[u8]) -> bool {
                 r[dst.index()] = alu(op, width, r[dst.index()], b);
             }
             Insn::End { kind, bits, dst } => r[dst.index()] = end(kind, bits, r[dst.index()]),
-            Insn::Load {
-                size,
-                dst,
-                base,
-                off,
-                ..
-            } => {
+            Insn::Load { size, dst, base, off, .. } => {
                 let a = r[base.index()].wrapping_add(off as i64 as u64);
                 let o = a.wrapping_sub(CTX);
                 let n = size.bytes() as u64;
@@ -78,13 +67,7 @@ fn reads_outside(prog: &Program, input: &[u8]) -> bool {
                 }
                 r[dst.index()] = v;
             }
-            Insn::Jump {
-                width,
-                cond,
-                dst,
-                src,
-                ..
-            } => {
+            Insn::Jump { width, cond, dst, src, .. } => {
                 assert_eq!(width, Width::W64);
                 let b = match src {
                     Source::Reg(s) => r[s.index()],
@@ -171,10 +154,7 @@ fn byte_swaps_drop_the_relational_symbol() {
         // length drops its top bits: 0x10002 becomes 2, inside a 0x10002-byte packet, so its
         // unsafe input is a 3-byte packet read at 0x10001 ... never: it is only imprecise).
         if op != "le16" {
-            assert!(
-                reads_outside(&p, &[1, 2]),
-                "{op} is unsafe on a 2-byte packet"
-            );
+            assert!(reads_outside(&p, &[1, 2]), "{op} is unsafe on a 2-byte packet");
         }
     }
     // `le64` and `le32` of a value that fits are the identity: the symbol stays, the access
@@ -268,10 +248,7 @@ fn callee_saved_registers_lose_symbols_the_callee_redefines() {
         "ldxb %r6, [%r1+0]\n        jlt %r2, 1, out",
         "jlt %r2, 1, out\n        ldxb %r6, [%r1+0]",
     );
-    assert!(
-        accepted(ProgramType::Filter, &own),
-        "lost precision:\n{own}"
-    );
+    assert!(accepted(ProgramType::Filter, &own), "lost precision:\n{own}");
 }
 
 /// The same staleness after several calls: the symbol saved before the first is killed by the
@@ -326,11 +303,7 @@ fn pointers_moved_out_and_back_keep_their_symbol() {
         exit";
     assert!(accepted(ProgramType::Filter, src), "lost precision");
     // One byte further is past what the test proved.
-    assert_rejected(
-        ProgramType::Filter,
-        &src.replace("[%r5+20000]", "[%r5+20001]"),
-        "ctx-bounds",
-    );
+    assert_rejected(ProgramType::Filter, &src.replace("[%r5+20000]", "[%r5+20001]"), "ctx-bounds");
     let p = assemble(&src.replace("[%r5+20000]", "[%r5+20001]")).expect("assembles");
     assert!(reads_outside(&p, &[0]));
 }

@@ -61,12 +61,7 @@ fn unbounded_loops_are_named() {
         "no-loop-bound",
     );
     assert!(e.to_string().contains("loop 1..1"), "{e}");
-    let e = bad(
-        ProgramType::Size,
-        Some(8),
-        "mov %r0, 0\nloop:\nadd %r0, 1\nja loop",
-        "budget",
-    );
+    let e = bad(ProgramType::Size, Some(8), "mov %r0, 0\nloop:\nadd %r0, 1\nja loop", "budget");
     assert!(e.to_string().contains("loop 1..2"), "{e}");
 }
 
@@ -93,12 +88,7 @@ fn stack_rules() {
 
 #[test]
 fn registers_must_be_written() {
-    let e = bad(
-        ProgramType::Size,
-        Some(8),
-        "mov %r0, %r5\nexit",
-        "uninit-read",
-    );
+    let e = bad(ProgramType::Size, Some(8), "mov %r0, %r5\nexit", "uninit-read");
     assert_eq!(e.regs.len(), 1);
 }
 

@@ -44,12 +44,7 @@ pub(super) fn log2(bytes: u32) -> i32 {
 }
 
 pub(super) fn alu(width: Width, op: AluOp, dst: Reg, src: Source) -> Insn {
-    Insn::Alu {
-        width,
-        op,
-        dst,
-        src,
-    }
+    Insn::Alu { width, op, dst, src }
 }
 
 pub(super) fn alu64(op: AluOp, dst: Reg, src: Source) -> Insn {
@@ -69,13 +64,7 @@ pub(super) fn addi(dst: Reg, imm: i32) -> Insn {
 }
 
 pub(super) fn jmp(width: Width, cond: JmpCond, dst: Reg, src: Source) -> Insn {
-    Insn::Jump {
-        width,
-        cond,
-        dst,
-        src,
-        off: 0,
-    }
+    Insn::Jump { width, cond, dst, src, off: 0 }
 }
 
 pub(super) fn ldx(size: Size, dst: Reg, base: Reg, off: i32) -> Insn {
@@ -84,22 +73,11 @@ pub(super) fn ldx(size: Size, dst: Reg, base: Reg, off: i32) -> Insn {
 
 /// `dst = *(size *)(base + off)`, sign-extended if `signed`.
 pub(super) fn load(size: Size, signed: bool, dst: Reg, base: Reg, off: i32) -> Insn {
-    Insn::Load {
-        size,
-        signed,
-        dst,
-        base,
-        off: off as i16,
-    }
+    Insn::Load { size, signed, dst, base, off: off as i16 }
 }
 
 pub(super) fn st(size: Size, base: Reg, off: i32, src: Source) -> Insn {
-    Insn::Store {
-        size,
-        base,
-        off: off as i16,
-        src,
-    }
+    Insn::Store { size, base, off: off as i16, src }
 }
 
 // --- Builder: instructions with labels, linked into one program ------------------------------
@@ -178,16 +156,9 @@ pub(super) fn link(funcs: Vec<Builder>) -> Result<Program, BuildError> {
             match (fix, insn) {
                 (Fix::None, insn) => pb.emit(insn),
                 (Fix::Label(l), Insn::Ja { .. } | Insn::Ja32 { .. }) => pb.ja(own[l.0]),
-                (
-                    Fix::Label(l),
-                    Insn::Jump {
-                        width,
-                        cond,
-                        dst,
-                        src,
-                        ..
-                    },
-                ) => pb.jump_if(width, cond, dst, src, own[l.0]),
+                (Fix::Label(l), Insn::Jump { width, cond, dst, src, .. }) => {
+                    pb.jump_if(width, cond, dst, src, own[l.0])
+                }
                 (Fix::Label(_), insn) => pb.emit(insn),
                 (Fix::Func(id), _) => pb.call(entries[id]),
             }

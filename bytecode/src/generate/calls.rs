@@ -12,11 +12,7 @@ impl Gen<'_> {
             return false;
         }
         self.ensure_saved(f);
-        let leak_arg = if leak {
-            Some(REGS[1 + self.rng.below(3) as usize])
-        } else {
-            None
-        };
+        let leak_arg = if leak { Some(REGS[1 + self.rng.below(3) as usize]) } else { None };
         for r in [Reg::R3, Reg::R2, Reg::R1] {
             if Some(r) == leak_arg {
                 if let Some((p, _)) = self.ctx_reg(f).filter(|_| self.rng.chance(1, 2)) {
@@ -143,9 +139,7 @@ impl Gen<'_> {
             let budget = (room - 12).min(8 + self.rng.below(30) as usize);
             self.gen_function(f, args, budget)
         };
-        let (h, end) = self.funcs[id]
-            .as_ref()
-            .map_or((1, 0), |fo| (fo.height, fo.legacy_end));
+        let (h, end) = self.funcs[id].as_ref().map_or((1, 0), |fo| (fo.height, fo.legacy_end));
         f.height = f.height.max(h + 1);
         f.legacy_end = f.legacy_end.max(end);
         f.st.len_hint = f.st.len_hint.max(end);

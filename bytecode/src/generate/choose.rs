@@ -76,11 +76,7 @@ impl Gen<'_> {
             .copied()
             .filter(|&r| exclude & bit(r) == 0 && self.can_write(f, r, v))
             .collect();
-        if cands.is_empty() {
-            None
-        } else {
-            Some(self.rng.pick(&cands))
-        }
+        if cands.is_empty() { None } else { Some(self.rng.pick(&cands)) }
     }
 
     /// `N` different registers, none in `used`, each writable with its value; every pick is
@@ -107,11 +103,7 @@ impl Gen<'_> {
 
     pub(super) fn pick_where(&mut self, f: &FnCtx, pred: impl Fn(Val) -> bool) -> Option<Reg> {
         let cands: Vec<Reg> = REGS.iter().copied().filter(|&r| pred(f.reg(r))).collect();
-        if cands.is_empty() {
-            None
-        } else {
-            Some(self.rng.pick(&cands))
-        }
+        if cands.is_empty() { None } else { Some(self.rng.pick(&cands)) }
     }
 
     pub(super) fn scalar_reg(&mut self, f: &FnCtx) -> Option<Reg> {
@@ -128,9 +120,7 @@ impl Gen<'_> {
 
     /// Registers holding a context pointer.
     pub(super) fn ctx_mask(f: &FnCtx) -> u16 {
-        REGS.iter()
-            .filter(|&&r| f.reg(r).is_ctx())
-            .fold(0, |m, &r| m | bit(r))
+        REGS.iter().filter(|&&r| f.reg(r).is_ctx()).fold(0, |m, &r| m | bit(r))
     }
 
     pub(super) fn len_reg(&mut self, f: &FnCtx) -> Option<Reg> {
@@ -164,9 +154,7 @@ impl Gen<'_> {
     pub(super) fn clobber_ok(&self, f: &FnCtx) -> bool {
         let args_free = (1..=5).all(|i| {
             f.pinned & (1 << i) == 0
-                && f.heads
-                    .last()
-                    .is_none_or(|h| matches!(h.regs[i], Val::Uninit | Val::Junk))
+                && f.heads.last().is_none_or(|h| matches!(h.regs[i], Val::Uninit | Val::Junk))
         });
         args_free && self.can_write(f, Reg::R0, Val::Scalar)
     }
@@ -189,10 +177,7 @@ impl Gen<'_> {
         let whole = n == 8 && lo.is_multiple_of(8);
         if !whole {
             for slot in lo / 8..=(hi - 1) / 8 {
-                if f.st.stack[slot * 8..slot * 8 + 8]
-                    .iter()
-                    .any(|&c| c == SP || c == SX)
-                {
+                if f.st.stack[slot * 8..slot * 8 + 8].iter().any(|&c| c == SP || c == SX) {
                     return false;
                 }
             }

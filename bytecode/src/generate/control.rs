@@ -13,12 +13,7 @@ impl Gen<'_> {
         // the diamond stays reachable.
         let input = self.input_reg(f).filter(|_| self.rng.chance(1, 6));
         let (a, w, cond, src) = match input {
-            Some(a) => (
-                a,
-                Width::W64,
-                JmpCond::Ne,
-                Source::Imm(self.rng.below(16) as i32),
-            ),
+            Some(a) => (a, Width::W64, JmpCond::Ne, Source::Imm(self.rng.below(16) as i32)),
             None => {
                 let Some(a) = self.scalar_reg(f) else {
                     return false;
@@ -70,22 +65,14 @@ impl Gen<'_> {
 
     pub(super) fn pick_counter(&mut self, f: &FnCtx, avoid_args: bool) -> Option<Reg> {
         let ok = |g: &Self, r: Reg| g.can_write(f, r, Val::Scalar) && !Self::protected(f, r);
-        let hi: Vec<Reg> = REGS[6..10]
-            .iter()
-            .copied()
-            .filter(|&r| ok(self, r))
-            .collect();
+        let hi: Vec<Reg> = REGS[6..10].iter().copied().filter(|&r| ok(self, r)).collect();
         if !hi.is_empty() {
             return Some(self.rng.pick(&hi));
         }
         if avoid_args {
             return None;
         }
-        let lo: Vec<Reg> = REGS[0..6]
-            .iter()
-            .copied()
-            .filter(|&r| ok(self, r))
-            .collect();
+        let lo: Vec<Reg> = REGS[0..6].iter().copied().filter(|&r| ok(self, r)).collect();
         (!lo.is_empty()).then(|| self.rng.pick(&lo))
     }
 
@@ -204,32 +191,22 @@ impl Gen<'_> {
         let is_while = matches!(kind, 2 | 4 | 14);
         match kind {
             2 => match (bound, self.rng.below(3)) {
-                (_, 0) => {
-                    f.b.branch(jmp(Width::W64, JmpCond::Gt, c, Source::Imm(n - 1)), exit)
-                }
-                (_, 1) => {
-                    f.b.branch(jmp(Width::W64, JmpCond::Sge, c, Source::Imm(n)), exit)
-                }
-                _ => {
-                    f.b.branch(jmp(Width::W64, JmpCond::Ge, c, Source::Imm(n)), exit)
-                }
+                (_, 0) => f.b.branch(jmp(Width::W64, JmpCond::Gt, c, Source::Imm(n - 1)), exit),
+                (_, 1) => f.b.branch(jmp(Width::W64, JmpCond::Sge, c, Source::Imm(n)), exit),
+                _ => f.b.branch(jmp(Width::W64, JmpCond::Ge, c, Source::Imm(n)), exit),
             },
             4 => {
                 let b = bound.unwrap_or(c);
                 f.b.branch(jmp(Width::W64, JmpCond::Ge, c, Source::Reg(b)), exit);
             }
-            14 => {
-                f.b.branch(jmp(Width::W64, JmpCond::Eq, c, Source::Imm(0)), exit)
-            }
+            14 => f.b.branch(jmp(Width::W64, JmpCond::Eq, c, Source::Imm(0)), exit),
             _ => {}
         }
         f.loop_depth += 1;
         if f.loop_depth == 2 {
             self.feats.nested_loops += 1;
         }
-        let body = room
-            .saturating_sub(overhead)
-            .min(6 + self.rng.below(24) as usize);
+        let body = room.saturating_sub(overhead).min(6 + self.rng.below(24) as usize);
         let first = self.rng.below(body as u64 / 2 + 1) as usize;
         self.segment(f, first);
         if calls && !(self.emit_helper && self.t_helper(f, false)) {
@@ -286,9 +263,7 @@ impl Gen<'_> {
             }
             // Flaws: no increment; step over an odd `!=` bound; `!= 0` after counting up;
             // unsigned `>= 0` after counting down.
-            10 => {
-                f.b.branch(jmp(Width::W64, JmpCond::Lt, c, Source::Imm(n)), head)
-            }
+            10 => f.b.branch(jmp(Width::W64, JmpCond::Lt, c, Source::Imm(n)), head),
             11 => {
                 f.b.emit(addi(c, 2));
                 f.b.branch(jmp(Width::W64, JmpCond::Ne, c, Source::Imm(n)), head);
@@ -356,9 +331,7 @@ impl Gen<'_> {
                         let c = f.st.stack[i];
                         (c == SU || c == SD)
                             && f.heads.last().is_none_or(|h| h.stack[i] != SP)
-                            && f.st.stack[i & !7..(i & !7) + 8]
-                                .iter()
-                                .all(|&c| c == SU || c == SD)
+                            && f.st.stack[i & !7..(i & !7) + 8].iter().all(|&c| c == SU || c == SD)
                     });
                     if !clean {
                         return Index::None;
@@ -441,9 +414,7 @@ impl Gen<'_> {
             let lo = sidx(b) & !7;
             let hi = ((sidx(b) + n as usize + 7) & !7).min(512);
             let read = matches!(index, Index::StackRead { .. });
-            let clean = f.st.stack[lo..hi]
-                .iter()
-                .all(|&c| c == SD || (c == SU && !read));
+            let clean = f.st.stack[lo..hi].iter().all(|&c| c == SD || (c == SU && !read));
             if !clean {
                 return false;
             }
@@ -521,11 +492,7 @@ impl Gen<'_> {
                 f.b.emit(ldx(size, d, p, off));
                 f.set(
                     d,
-                    if matches!(index, Index::StackRead { .. }) {
-                        Val::Scalar
-                    } else {
-                        Val::Input
-                    },
+                    if matches!(index, Index::StackRead { .. }) { Val::Scalar } else { Val::Input },
                 );
             }
         }

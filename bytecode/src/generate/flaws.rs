@@ -90,9 +90,7 @@ impl Gen<'_> {
                 f.b.emit(ldx(Size::DW, d, Reg::R10, 0));
                 f.set(d, Val::Scalar);
             }
-            1 => {
-                f.b.emit(st(Size::DW, Reg::R10, -4, Source::Imm(self.rng.imm32())))
-            }
+            1 => f.b.emit(st(Size::DW, Reg::R10, -4, Source::Imm(self.rng.imm32()))),
             2 => {
                 f.b.emit(ldx(Size::B, d, Reg::R10, -513));
                 f.set(d, Val::Scalar);
@@ -134,11 +132,7 @@ impl Gen<'_> {
                 let Some((p, _)) = self.ctx_reg(f) else {
                     return false;
                 };
-                f.b.emit(Insn::LoadInd {
-                    size: Size::B,
-                    src: p,
-                    imm: 0,
-                });
+                f.b.emit(Insn::LoadInd { size: Size::B, src: p, imm: 0 });
                 f.set(Reg::R0, Val::Scalar);
                 self.planted(Flaw::PointerLeak);
                 true
@@ -207,10 +201,7 @@ impl Gen<'_> {
         };
         let join = f.b.label();
         let cond = self.rng.pick(&JmpCond::ALL);
-        f.b.branch(
-            jmp(Width::W64, cond, a, Source::Imm(self.rng.below(16) as i32)),
-            join,
-        );
+        f.b.branch(jmp(Width::W64, cond, a, Source::Imm(self.rng.below(16) as i32)), join);
         f.b.emit(movi(r, self.rng.imm32()));
         f.b.bind(join);
         f.b.emit(mov(d, r));

@@ -35,9 +35,7 @@ impl Gen<'_> {
     /// loaded at `lb` into a scratch register outside `keep`; then `if b COND imm goto l`,
     /// taken for some inputs and not for others.
     pub(super) fn input_branch(&mut self, f: &mut FnCtx, lb: u32, keep: u16, l: Label) -> bool {
-        let held = self
-            .input_reg(f)
-            .filter(|r| keep & bit(*r) == 0 && self.rng.chance(1, 3));
+        let held = self.input_reg(f).filter(|r| keep & bit(*r) == 0 && self.rng.chance(1, 3));
         let (b, cond, imm) = match held {
             Some(b) => (b, JmpCond::Set, 1 << self.rng.below(8)),
             None => {
@@ -81,11 +79,7 @@ impl Gen<'_> {
             let span = xmax.min(len).max(4);
             let hi = len.saturating_sub(self.rng.below((span / 2) as u64) as u32);
             let lo = hi.saturating_sub(1 + self.rng.below((span / 2) as u64) as u32);
-            if lo >= 1 {
-                (lo, hi)
-            } else {
-                (1, 2 + self.rng.below(16) as u32)
-            }
+            if lo >= 1 { (lo, hi) } else { (1, 2 + self.rng.below(16) as u32) }
         } else {
             let k = 1 + self.rng.below(24) as u32;
             (k, k + 1 + self.rng.below(16) as u32)
@@ -139,16 +133,8 @@ impl Gen<'_> {
             // nothing emitted after the load: the production stands as a load
             return true;
         }
-        let w = if self.rng.chance(1, 4) {
-            Width::W32
-        } else {
-            Width::W64
-        };
-        let (k1, k2) = if self.rng.chance(1, 2) {
-            (k_lo, k_hi)
-        } else {
-            (k_hi, k_lo)
-        };
+        let w = if self.rng.chance(1, 4) { Width::W32 } else { Width::W64 };
+        let (k1, k2) = if self.rng.chance(1, 2) { (k_lo, k_hi) } else { (k_hi, k_lo) };
         self.check_end(f, x, l, k1, w, t);
         f.b.branch(Insn::Ja { off: 0 }, l_join);
         f.b.bind(l_else);
@@ -188,9 +174,7 @@ impl Gen<'_> {
     /// `n`-byte scalar store there is allowed.
     pub(super) fn plain_stack(f: &FnCtx, a: i32, n: usize) -> bool {
         Self::stack_write_ok(f, a, n, SD)
-            && f.st.stack[sidx(a)..sidx(a) + n]
-                .iter()
-                .all(|&c| c == SU || c == SD)
+            && f.st.stack[sidx(a)..sidx(a) + n].iter().all(|&c| c == SU || c == SD)
     }
 
     pub(super) fn untouched(f: &FnCtx, a: i32, n: usize) -> bool {
@@ -277,11 +261,7 @@ impl Gen<'_> {
     /// written before (or the bytes hold data already).
     pub(super) fn path_var_store(&mut self, f: &mut FnCtx) -> bool {
         let m = self.rng.pick(&[8i32, 8, 16, 24, 4]);
-        let n = if m == 4 {
-            self.rng.pick(&[1u32, 2, 4])
-        } else {
-            self.pick_size()
-        };
+        let n = if m == 4 { self.rng.pick(&[1u32, 2, 4]) } else { self.pick_size() };
         let offs: &[i32] = match m {
             24 => &[0, 8, 16, 24],
             _ if m == 16 => &[0, 16],
@@ -298,9 +278,7 @@ impl Gen<'_> {
                 continue;
             }
             let plain = Self::plain_stack(f, base, span as usize)
-                && offs
-                    .iter()
-                    .all(|&v| Self::stack_write_ok(f, base + v, n as usize, SD));
+                && offs.iter().all(|&v| Self::stack_write_ok(f, base + v, n as usize, SD));
             if plain && (fill || k >= 8 || Self::untouched(f, base, span as usize)) {
                 at = Some(base);
                 break;
@@ -352,11 +330,7 @@ impl Gen<'_> {
             f.touched[lo..lo + n as usize].fill(true);
         }
         // the read: within the lowest address mostly (what the store may have missed)
-        let w = if self.rng.chance(2, 3) {
-            0
-        } else {
-            self.rng.pick(offs)
-        };
+        let w = if self.rng.chance(2, 3) { 0 } else { self.rng.pick(offs) };
         let r = self.rng.pick(&[1u32, 2, 4, 8]).min(n);
         let j = self.rng.below((n - r + 1) as u64) as i32;
         let Some(d) = self.pick_dst(f, Val::Scalar, 0) else {

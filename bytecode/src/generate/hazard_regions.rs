@@ -9,13 +9,7 @@ impl Gen<'_> {
     /// Registers a function built by hand (called from depth `depth`).
     pub(super) fn private_function(&mut self, b: Builder, args: [Val; 6]) -> usize {
         self.done_len += b.len();
-        self.funcs.push(Some(FuncOut {
-            b,
-            args,
-            height: 1,
-            legacy_end: 0,
-            private: true,
-        }));
+        self.funcs.push(Some(FuncOut { b, args, height: 1, legacy_end: 0, private: true }));
         self.funcs.len() - 1
     }
 
@@ -81,11 +75,7 @@ impl Gen<'_> {
         // The arguments: one large, one small (in either order), or from the input.
         let big = hi - self.rng.below(4) as i32;
         let small = self.rng.below(4) as i32;
-        let (a1, a2) = if self.rng.chance(1, 2) {
-            (big, small)
-        } else {
-            (small, big)
-        };
+        let (a1, a2) = if self.rng.chance(1, 2) { (big, small) } else { (small, big) };
         let keepers: Vec<Reg> = [Reg::R6, Reg::R7, Reg::R8, Reg::R9]
             .into_iter()
             .filter(|&r| self.can_write(f, r, Val::Scalar) && !Self::protected(f, r))
@@ -119,10 +109,9 @@ impl Gen<'_> {
             return true;
         };
         let keep = bit(l) | bit(p) | bit(kp) | bit(Reg::R0);
-        let (Some(t), Some(q)) = (
-            self.pick_dst(f, Val::Scalar, keep),
-            self.pick_dst(f, Val::Junk, keep),
-        ) else {
+        let (Some(t), Some(q)) =
+            (self.pick_dst(f, Val::Scalar, keep), self.pick_dst(f, Val::Junk, keep))
+        else {
             return true;
         };
         if t == q {
@@ -131,11 +120,7 @@ impl Gen<'_> {
         let a = self.rng.below(8) as i32;
         let n = self.rng.pick(&[1u32, 2, 4, 8]);
         let e = a as u32 + n;
-        let w = if self.rng.chance(1, 4) {
-            Width::W32
-        } else {
-            Width::W64
-        };
+        let w = if self.rng.chance(1, 4) { Width::W32 } else { Width::W64 };
         let (chk, used) = match self.rng.below(4) {
             0 | 1 => (Reg::R0, kp),
             2 => (kp, Reg::R0),
@@ -170,10 +155,7 @@ impl Gen<'_> {
                 let t = g.pick_dst(f, Val::Scalar, bit(q) | Self::ctx_mask(f));
                 match t {
                     Some(t) => {
-                        f.b.emit(Insn::LoadImm64 {
-                            dst: t,
-                            imm: (-by) as i64 as u64,
-                        });
+                        f.b.emit(Insn::LoadImm64 { dst: t, imm: (-by) as i64 as u64 });
                         f.b.emit(alu64(AluOp::Sub, q, Source::Reg(t)));
                         f.set(t, Val::Scalar);
                     }
@@ -351,9 +333,7 @@ impl Gen<'_> {
         let id = self.private_function(b, args);
         let ctx_first = self.rng.chance(1, 2);
         // In two arms of a diamond on an input value now and then, else one after the other.
-        let arms = self
-            .input_reg(f)
-            .filter(|&r| r.index() >= 6 && self.rng.chance(1, 3));
+        let arms = self.input_reg(f).filter(|&r| r.index() >= 6 && self.rng.chance(1, 3));
         let site = |g: &mut Self, f: &mut FnCtx, ctx: bool| -> bool {
             if ctx {
                 let Some((p, o)) = g.ctx_reg(f) else {
@@ -375,12 +355,7 @@ impl Gen<'_> {
                 let l_else = f.b.label();
                 let l_join = f.b.label();
                 f.b.branch(
-                    jmp(
-                        Width::W64,
-                        JmpCond::Ne,
-                        x,
-                        Source::Imm(self.rng.below(4) as i32),
-                    ),
+                    jmp(Width::W64, JmpCond::Ne, x, Source::Imm(self.rng.below(4) as i32)),
                     l_else,
                 );
                 let s0 = f.st.clone();
@@ -413,11 +388,7 @@ impl Gen<'_> {
         if room < 22 || f.loop_depth >= 2 {
             return false;
         }
-        if self.rng.chance(1, 2) {
-            self.loop_swap_regions(f)
-        } else {
-            self.loop_stale_value(f)
-        }
+        if self.rng.chance(1, 2) { self.loop_swap_regions(f) } else { self.loop_stale_value(f) }
     }
 
     /// `q` = context window, `s` = stack window; each iteration reads through `q`, then swaps
@@ -491,13 +462,7 @@ impl Gen<'_> {
         let Some([k, v, c, t, q]) = self.pick_distinct(
             f,
             Self::ctx_mask(f) | bit(l),
-            [
-                Val::Scalar,
-                Val::Scalar,
-                Val::Scalar,
-                Val::Scalar,
-                Val::Junk,
-            ],
+            [Val::Scalar, Val::Scalar, Val::Scalar, Val::Scalar, Val::Junk],
         ) else {
             return false;
         };
@@ -513,11 +478,7 @@ impl Gen<'_> {
         f.b.emit(movi(v, k0));
         f.b.emit(alu64(AluOp::Sub, v, Source::Reg(c)));
         f.b.emit(alu64(AluOp::Mul, v, Source::Imm(step)));
-        let w = if self.rng.chance(1, 4) {
-            Width::W32
-        } else {
-            Width::W64
-        };
+        let w = if self.rng.chance(1, 4) { Width::W32 } else { Width::W64 };
         for r in [k, v, c] {
             f.set(r, Val::Scalar);
         }

@@ -102,22 +102,12 @@ impl Gen<'_> {
     pub(super) fn transform(&mut self, f: &mut FnCtx, y: Reg, bits: u32) -> Transformed {
         let id = |max: u32| bits <= max;
         let same = |ident: bool| if ident && bits < 64 { Some(bits) } else { None };
-        let t = |ident, out_bits, keeps| Transformed {
-            ident,
-            out_bits,
-            keeps,
-        };
+        let t = |ident, out_bits, keeps| Transformed { ident, out_bits, keeps };
         match self.rng.below(20) {
             0..=5 => {
                 let kind = self.rng.pick(&[Endian::Le, Endian::Be, Endian::Swap]);
-                let sb = self
-                    .rng
-                    .pick(&[SwapBits::B16, SwapBits::B32, SwapBits::B64]);
-                f.b.emit(Insn::End {
-                    kind,
-                    bits: sb,
-                    dst: y,
-                });
+                let sb = self.rng.pick(&[SwapBits::B16, SwapBits::B32, SwapBits::B64]);
+                f.b.emit(Insn::End { kind, bits: sb, dst: y });
                 let w = sb.bits();
                 if kind == Endian::Le {
                     let ident = id(w);
@@ -163,14 +153,8 @@ impl Gen<'_> {
                 t(false, (w == Width::W32).then_some(32), false)
             }
             12 => {
-                f.b.emit(Insn::Neg {
-                    width: Width::W64,
-                    dst: y,
-                });
-                f.b.emit(Insn::Neg {
-                    width: Width::W64,
-                    dst: y,
-                });
+                f.b.emit(Insn::Neg { width: Width::W64, dst: y });
+                f.b.emit(Insn::Neg { width: Width::W64, dst: y });
                 t(true, same(true), false)
             }
             13 => {
@@ -240,10 +224,7 @@ impl Gen<'_> {
             let Some(la) = self.readable_offset(f, s) else {
                 return false;
             };
-            let mask = self
-                .rng
-                .chance(1, 4)
-                .then(|| self.rng.pick(&[15, 63, 255, 0xffff]));
+            let mask = self.rng.chance(1, 4).then(|| self.rng.pick(&[15, 63, 255, 0xffff]));
             // (no sign-extending 8-byte load exists)
             (s, la, s < 8 && self.rng.chance(1, 5), mask)
         } else {
@@ -313,11 +294,7 @@ impl Gen<'_> {
         let Some(q) = self.pick_dst(f, Val::Junk, keep | bit(t)) else {
             return true;
         };
-        let w = if self.rng.chance(1, 3) {
-            Width::W32
-        } else {
-            Width::W64
-        };
+        let w = if self.rng.chance(1, 3) { Width::W32 } else { Width::W64 };
         let fits = |b: Option<u32>| b.is_some_and(|b| b <= if w == Width::W32 { 31 } else { 62 });
         let alias_ok = tr.ident && tr.keeps;
         let e = a + n;
@@ -354,12 +331,8 @@ impl Gen<'_> {
                     let n = n.min(k);
                     let a0 = self.rng.below((k - n + 1) as u64) as u32;
                     match self.rng.below(3) {
-                        0 => {
-                            f.b.branch(jmp(w, JmpCond::Lt, y, Source::Imm(k as i32)), f.out)
-                        }
-                        1 => {
-                            f.b.branch(jmp(w, JmpCond::Le, y, Source::Imm(k as i32 - 1)), f.out)
-                        }
+                        0 => f.b.branch(jmp(w, JmpCond::Lt, y, Source::Imm(k as i32)), f.out),
+                        1 => f.b.branch(jmp(w, JmpCond::Le, y, Source::Imm(k as i32 - 1)), f.out),
                         _ => {
                             f.b.emit(movi(t, k as i32));
                             f.set(t, Val::Scalar);

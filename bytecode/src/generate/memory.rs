@@ -155,14 +155,7 @@ impl Gen<'_> {
         {
             return false;
         }
-        f.b.emit(Insn::Atomic {
-            size: size_of(s),
-            op,
-            fetch,
-            base: Reg::R10,
-            off: a as i16,
-            src,
-        });
+        f.b.emit(Insn::Atomic { size: size_of(s), op, fetch, base: Reg::R10, off: a as i16, src });
         if op == AtomicOp::CmpXchg {
             f.set(Reg::R0, Val::Scalar);
         } else if fetch {

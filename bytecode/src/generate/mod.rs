@@ -114,20 +114,12 @@ impl Shape {
             ProgramType::Filter | ProgramType::Raw => None,
             _ => Some(64),
         };
-        Shape {
-            ty,
-            max_len,
-            ctx_size,
-            focus: None,
-        }
+        Shape { ty, max_len, ctx_size, focus: None }
     }
 
     /// [`Shape::new`] aimed at one hazard.
     pub fn focused(ty: ProgramType, max_len: usize, focus: Hazard) -> Shape {
-        Shape {
-            focus: Some(focus),
-            ..Shape::new(ty, max_len)
-        }
+        Shape { focus: Some(focus), ..Shape::new(ty, max_len) }
     }
 }
 
@@ -269,11 +261,7 @@ pub fn structured_labeled(rng: &mut Rng, shape: &Shape) -> Structured {
     regs[10] = Val::Stack(0);
     let mut f = FnCtx::new(0, State::entry(regs));
     g.prologue(&mut f);
-    let reserve = if g.want.is_some() {
-        FORCED_FLAW_ROOM
-    } else {
-        0
-    };
+    let reserve = if g.want.is_some() { FORCED_FLAW_ROOM } else { 0 };
     let budget = g.limit.saturating_sub(reserve + f.b.len());
     g.segment(&mut f, budget);
     if g.want.is_some() {
@@ -288,17 +276,9 @@ pub fn structured_labeled(rng: &mut Rng, shape: &Shape) -> Structured {
         private: true,
     };
     g.funcs[0] = Some(main);
-    let builders: Vec<Builder> = g
-        .funcs
-        .into_iter()
-        .map(|o| o.map(|f| f.b).unwrap_or_default())
-        .collect();
+    let builders: Vec<Builder> =
+        g.funcs.into_iter().map(|o| o.map(|f| f.b).unwrap_or_default()).collect();
     let program =
         link(builders).expect("the builder resolves every label and call to an instruction");
-    Structured {
-        program,
-        flaw: g.flaw,
-        features: g.feats,
-        unproven: g.unproven,
-    }
+    Structured { program, flaw: g.flaw, features: g.feats, unproven: g.unproven }
 }

@@ -9,14 +9,8 @@ use crate::opcode::RawInsn;
 use crate::program::Program;
 
 /// Every atomic operation, in the order the generators pick from.
-pub(super) const ATOMIC_OPS: [AtomicOp; 6] = [
-    AtomicOp::Add,
-    AtomicOp::Or,
-    AtomicOp::And,
-    AtomicOp::Xor,
-    AtomicOp::Xchg,
-    AtomicOp::CmpXchg,
-];
+pub(super) const ATOMIC_OPS: [AtomicOp; 6] =
+    [AtomicOp::Add, AtomicOp::Or, AtomicOp::And, AtomicOp::Xor, AtomicOp::Xchg, AtomicOp::CmpXchg];
 
 fn reg(rng: &mut Rng) -> Reg {
     Reg::new(rng.below(11) as u8).unwrap_or(Reg::R0)
@@ -31,11 +25,7 @@ pub(super) fn width(rng: &mut Rng) -> Width {
 }
 
 fn source(rng: &mut Rng) -> Source {
-    if rng.chance(1, 2) {
-        Source::Reg(reg(rng))
-    } else {
-        Source::Imm(rng.imm32())
-    }
+    if rng.chance(1, 2) { Source::Reg(reg(rng)) } else { Source::Imm(rng.imm32()) }
 }
 
 /// One random instruction; branch offsets are placeholders fixed by [`program`].
@@ -51,46 +41,24 @@ pub fn insn(rng: &mut Rng) -> Insn {
                     w = Width::W64;
                 }
             }
-            Insn::Alu {
-                width: w,
-                op,
-                dst: reg(rng),
-                src,
-            }
+            Insn::Alu { width: w, op, dst: reg(rng), src }
         }
-        4 => Insn::Neg {
-            width: width(rng),
-            dst: reg(rng),
-        },
+        4 => Insn::Neg { width: width(rng), dst: reg(rng) },
         5 => Insn::End {
             kind: rng.pick(&[Endian::Le, Endian::Be, Endian::Swap]),
             bits: rng.pick(&[SwapBits::B16, SwapBits::B32, SwapBits::B64]),
             dst: reg(rng),
         },
-        6 => Insn::LoadImm64 {
-            dst: reg(rng),
-            imm: rng.next_u64(),
-        },
+        6 => Insn::LoadImm64 { dst: reg(rng), imm: rng.next_u64() },
         7 => {
             let kind = rng.pick(&LddwPseudo::ALL);
             let next_imm = if kind.uses_next_imm() { rng.imm32() } else { 0 };
-            Insn::LoadPseudo {
-                dst: reg(rng),
-                kind,
-                imm: rng.imm32(),
-                next_imm,
-            }
+            Insn::LoadPseudo { dst: reg(rng), kind, imm: rng.imm32(), next_imm }
         }
         8 | 9 => {
             let s = size(rng);
             let signed = s != Size::DW && rng.chance(1, 3);
-            Insn::Load {
-                size: s,
-                signed,
-                dst: reg(rng),
-                base: reg(rng),
-                off: rng.imm32() as i16,
-            }
+            Insn::Load { size: s, signed, dst: reg(rng), base: reg(rng), off: rng.imm32() as i16 }
         }
         10 | 11 => Insn::Store {
             size: size(rng),
@@ -112,16 +80,9 @@ pub fn insn(rng: &mut Rng) -> Insn {
         13 => {
             let s = rng.pick(&[Size::B, Size::H, Size::W]);
             if rng.chance(1, 2) {
-                Insn::LoadAbs {
-                    size: s,
-                    imm: rng.imm32(),
-                }
+                Insn::LoadAbs { size: s, imm: rng.imm32() }
             } else {
-                Insn::LoadInd {
-                    size: s,
-                    src: reg(rng),
-                    imm: rng.imm32(),
-                }
+                Insn::LoadInd { size: s, src: reg(rng), imm: rng.imm32() }
             }
         }
         14 | 15 => Insn::Jump {

@@ -107,9 +107,7 @@ impl Gen<'_> {
 
     pub(super) fn imm64(&mut self) -> u64 {
         match self.rng.below(4) {
-            0 => self
-                .rng
-                .pick(&[0, u64::MAX, 1 << 63, 0x8000_0000, 0xffff_ffff, 1 << 32]),
+            0 => self.rng.pick(&[0, u64::MAX, 1 << 63, 0x8000_0000, 0xffff_ffff, 1 << 32]),
             1 => self.rng.below(1 << 16),
             _ => self.rng.next_u64(),
         }
@@ -120,10 +118,7 @@ impl Gen<'_> {
             return false;
         };
         let insn = match self.rng.below(5) {
-            0 => Insn::LoadImm64 {
-                dst: d,
-                imm: self.imm64(),
-            },
+            0 => Insn::LoadImm64 { dst: d, imm: self.imm64() },
             1 => alu(Width::W32, AluOp::Mov, d, Source::Imm(self.rng.imm32())),
             _ => movi(d, self.rng.imm32()),
         };
@@ -144,15 +139,10 @@ impl Gen<'_> {
         let d = self.rng.pick(&cands);
         let mut result = Val::Scalar;
         let insn = match self.rng.below(10) {
-            0 => Insn::Neg {
-                width: width(self.rng),
-                dst: d,
-            },
+            0 => Insn::Neg { width: width(self.rng), dst: d },
             1 => {
                 let kind = self.rng.pick(&[Endian::Le, Endian::Be, Endian::Swap]);
-                let bits = self
-                    .rng
-                    .pick(&[SwapBits::B16, SwapBits::B32, SwapBits::B64]);
+                let bits = self.rng.pick(&[SwapBits::B16, SwapBits::B32, SwapBits::B64]);
                 Insn::End { kind, bits, dst: d }
             }
             _ => {
@@ -216,12 +206,8 @@ impl Gen<'_> {
         let k = k.max(1) as i32;
         let out = f.out;
         match self.rng.below(14) {
-            0..=4 => {
-                f.b.branch(jmp(Width::W64, JmpCond::Lt, l, Source::Imm(k)), out)
-            }
-            5..=6 => {
-                f.b.branch(jmp(Width::W64, JmpCond::Le, l, Source::Imm(k - 1)), out)
-            }
+            0..=4 => f.b.branch(jmp(Width::W64, JmpCond::Lt, l, Source::Imm(k)), out),
+            5..=6 => f.b.branch(jmp(Width::W64, JmpCond::Le, l, Source::Imm(k - 1)), out),
             7..=8 => {
                 let Some(t) = self.pick_dst(f, Val::Scalar, bit(l) | Self::ctx_mask(f)) else {
                     return false;
@@ -241,12 +227,8 @@ impl Gen<'_> {
                 f.st.len_hint = f.st.len_hint.max(k as u32);
                 return true;
             }
-            11 => {
-                f.b.branch(jmp(Width::W64, JmpCond::Slt, l, Source::Imm(k)), out)
-            }
-            12 => {
-                f.b.branch(jmp(Width::W32, JmpCond::Lt, l, Source::Imm(k)), out)
-            }
+            11 => f.b.branch(jmp(Width::W64, JmpCond::Slt, l, Source::Imm(k)), out),
+            12 => f.b.branch(jmp(Width::W32, JmpCond::Lt, l, Source::Imm(k)), out),
             _ => {
                 let Some(t) = self.pick_dst(f, Val::Len, bit(l) | Self::ctx_mask(f)) else {
                     return false;
@@ -404,11 +386,8 @@ impl Gen<'_> {
         // For the flaw, the one-byte overrun must be reachable: `hlen + e` at least what a
         // verifier may know of the length.
         let flaw = flaw && f.st.len_hint <= e + 56;
-        let o2 = if flaw {
-            e - s + 1
-        } else {
-            e - s - self.rng.below((e - s + 1).min(4) as u64) as u32
-        };
+        let o2 =
+            if flaw { e - s + 1 } else { e - s - self.rng.below((e - s + 1).min(4) as u64) as u32 };
         f.b.emit(mov(rb, ra));
         f.b.emit(addi(rb, e as i32));
         f.set(rb, Val::Scalar);
@@ -454,11 +433,7 @@ impl Gen<'_> {
                     }
                     None => x,
                 };
-                Insn::LoadInd {
-                    size,
-                    src,
-                    imm: self.rng.below(32) as i32,
-                }
+                Insn::LoadInd { size, src, imm: self.rng.below(32) as i32 }
             }
             None => Insn::LoadAbs {
                 size,

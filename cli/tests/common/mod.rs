@@ -7,10 +7,7 @@ use std::process::{Command, Output};
 
 /// Runs the `udf` binary with `args`.
 pub fn udf(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_udf"))
-        .args(args)
-        .output()
-        .expect("udf runs")
+    Command::new(env!("CARGO_BIN_EXE_udf")).args(args).output().expect("udf runs")
 }
 
 /// A path in this test binary's own temporary folder (one per test file and process).
@@ -39,11 +36,7 @@ pub fn stderr(o: &Output) -> String {
 
 /// A path under `corpus/` beside this crate.
 pub fn corpus(rel: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../corpus")
-        .join(rel)
-        .display()
-        .to_string()
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpus").join(rel).display().to_string()
 }
 
 /// A path as the `&str` argument a command takes.
@@ -59,17 +52,7 @@ pub fn xn_slot<'a>(
     slot: &'a str,
     more: &[&'a str],
 ) -> Vec<&'a str> {
-    let mut args = vec![
-        "xn",
-        op,
-        s(img),
-        "--fs",
-        "ext2",
-        "--inode",
-        inode,
-        "--slot",
-        slot,
-    ];
+    let mut args = vec!["xn", op, s(img), "--fs", "ext2", "--inode", inode, "--slot", slot];
     args.extend_from_slice(more);
     args
 }

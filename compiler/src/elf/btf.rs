@@ -88,11 +88,7 @@ fn header(data: &[u8], what: &str) -> Result<(usize, [u32; 6]), String> {
     for (i, v) in f.iter_mut().enumerate() {
         // Fields beyond the header's length are absent (zero).
         let at = 8 + 4 * i;
-        *v = if at + 4 <= hdr_len {
-            u32_at(data, at).unwrap_or(0)
-        } else {
-            0
-        };
+        *v = if at + 4 <= hdr_len { u32_at(data, at).unwrap_or(0) } else { 0 };
     }
     Ok((hdr_len, f))
 }
@@ -128,11 +124,9 @@ impl<'a> Btf<'a> {
             if types.len() >= MAX_TYPES {
                 return Err(format!(".BTF: more than {MAX_TYPES} types"));
             }
-            let (Some(name_off), Some(info), Some(size_or_type)) = (
-                u32_at(types_bytes, at),
-                u32_at(types_bytes, at + 4),
-                u32_at(types_bytes, at + 8),
-            ) else {
+            let (Some(name_off), Some(info), Some(size_or_type)) =
+                (u32_at(types_bytes, at), u32_at(types_bytes, at + 4), u32_at(types_bytes, at + 8))
+            else {
                 return Err(format!(".BTF: type {} is truncated", types.len() + 1));
             };
             let kind = (info >> 24) & 0x1f;
@@ -147,30 +141,17 @@ impl<'a> Btf<'a> {
                 KIND_STRUCT | KIND_UNION | KIND_DATASEC | KIND_ENUM64 => 12 * n,
                 KIND_ENUM | KIND_FUNC_PROTO => 8 * n,
                 k => {
-                    return Err(format!(
-                        ".BTF: type {} has unknown kind {k}",
-                        types.len() + 1
-                    ));
+                    return Err(format!(".BTF: type {} has unknown kind {k}", types.len() + 1));
                 }
             };
             let next = extra + more;
             if next > types_bytes.len() {
                 return Err(format!(".BTF: type {} is truncated", types.len() + 1));
             }
-            types.push(BtfType {
-                kind,
-                vlen,
-                name_off,
-                size_or_type,
-                extra,
-            });
+            types.push(BtfType { kind, vlen, name_off, size_or_type, extra });
             at = next;
         }
-        Ok(Btf {
-            types_bytes,
-            strings,
-            types,
-        })
+        Ok(Btf { types_bytes, strings, types })
     }
 
     /// The NUL-terminated string at `off` of the string section (`None` when out of range,

@@ -248,9 +248,7 @@ impl ElfError {
             DataRelocation { what, target } => format!(
                 "loads the address of `{sym}`{}: {what} is not supported (programs read only \
                  their context and stack)",
-                target
-                    .as_ref()
-                    .map_or(String::new(), |t| format!(" (in `{t}`)"))
+                target.as_ref().map_or(String::new(), |t| format!(" (in `{t}`)"))
             ),
             PseudoLoad { src } => format!(
                 "a 64-bit immediate load with pseudo source {src} (a map, variable or code \
@@ -476,9 +474,7 @@ impl<'a> Obj<'a> {
             ));
         }
         let sections = hdr.sections(endian, data).map_err(obj_err)?;
-        let symbols = sections
-            .symbols(endian, data, elf::SHT_SYMTAB)
-            .map_err(obj_err)?;
+        let symbols = sections.symbols(endian, data, elf::SHT_SYMTAB).map_err(obj_err)?;
         let name_of = |s: &Shdr| -> Result<String, ElfError> {
             let n = sections.section_name(endian, s).map_err(obj_err)?;
             Ok(String::from_utf8_lossy(n).into_owned())
@@ -511,14 +507,7 @@ impl<'a> Obj<'a> {
                         code.len() / 8
                     ))));
                 }
-                exec.insert(
-                    i.0,
-                    ExecSec {
-                        name,
-                        code,
-                        relocs: BTreeMap::new(),
-                    },
-                );
+                exec.insert(i.0, ExecSec { name, code, relocs: BTreeMap::new() });
             } else if name == ".BTF" {
                 btf_data = Some(s.data(endian, data).map_err(obj_err)?);
             } else if name == ".BTF.ext" {
@@ -578,14 +567,7 @@ impl<'a> Obj<'a> {
             }
             _ => Vec::new(),
         };
-        Ok(Obj {
-            endian,
-            sections,
-            symbols,
-            exec,
-            btf,
-            lines,
-        })
+        Ok(Obj { endian, sections, symbols, exec, btf, lines })
     }
 
     fn sym_name(&self, sym: &ElfSym) -> String {
@@ -642,9 +624,7 @@ impl<'a> Obj<'a> {
             let global = matches!(sym.st_bind(), elf::STB_GLOBAL | elf::STB_WEAK);
             match start.checked_add(size / 8) {
                 Some(e) if e <= slots as u64 => {
-                    raw.entry(sec)
-                        .or_default()
-                        .push((start as usize, e as usize, name, global));
+                    raw.entry(sec).or_default().push((start as usize, e as usize, name, global));
                 }
                 _ => return bad("it runs past the end of its section"),
             }
@@ -657,21 +637,9 @@ impl<'a> Obj<'a> {
             for i in 0..list.len() {
                 let (start, mut end, ref name, global) = list[i];
                 if end == start {
-                    end = list[i + 1..]
-                        .iter()
-                        .map(|f| f.0)
-                        .find(|&s| s > start)
-                        .unwrap_or(slots);
+                    end = list[i + 1..].iter().map(|f| f.0).find(|&s| s > start).unwrap_or(slots);
                 }
-                funcs.push((
-                    Func {
-                        sec,
-                        start,
-                        end,
-                        name: name.clone(),
-                    },
-                    global,
-                ));
+                funcs.push((Func { sec, start, end, name: name.clone() }, global));
             }
             out.insert(sec, funcs);
         }
@@ -684,12 +652,8 @@ impl<'a> Obj<'a> {
         all: &BTreeMap<usize, Vec<(Func, bool)>>,
         name: Option<&str>,
     ) -> Result<Func, ElfError> {
-        let globals: Vec<Func> = all
-            .values()
-            .flatten()
-            .filter(|(_, g)| *g)
-            .map(|(f, _)| f.clone())
-            .collect();
+        let globals: Vec<Func> =
+            all.values().flatten().filter(|(_, g)| *g).map(|(f, _)| f.clone()).collect();
         let list = |fs: &[&Func]| {
             fs.iter()
                 .map(|f| format!("{} (section {})", f.name, self.exec[&f.sec].name))
@@ -718,10 +682,8 @@ impl<'a> Obj<'a> {
                 }
             }
             None => {
-                let progs: Vec<&Func> = globals
-                    .iter()
-                    .filter(|f| self.exec[&f.sec].name != ".text")
-                    .collect();
+                let progs: Vec<&Func> =
+                    globals.iter().filter(|f| self.exec[&f.sec].name != ".text").collect();
                 match progs.as_slice() {
                     [f] => Ok((*f).clone()),
                     [] => entry_err(format!(
@@ -750,9 +712,7 @@ impl<'a> Obj<'a> {
     fn sec_lines(&self, sec: usize) -> Option<&btf::SecLines> {
         let btf = self.btf.as_ref()?;
         let name = &self.exec.get(&sec)?.name;
-        self.lines
-            .iter()
-            .find(|l| btf.str_at(l.name_off) == Some(name.as_str()))
+        self.lines.iter().find(|l| btf.str_at(l.name_off) == Some(name.as_str()))
     }
 
     /// The C line of byte offset `off` of section `sec`: the last line record at or before it
@@ -773,10 +733,7 @@ impl<'a> Obj<'a> {
             file: btf.str_at(rec.file_off).unwrap_or("?").to_string(),
             line: rec.line,
             col: rec.col,
-            text: btf
-                .str_at(rec.line_off)
-                .filter(|t| !t.is_empty())
-                .map(str::to_string),
+            text: btf.str_at(rec.line_off).filter(|t| !t.is_empty()).map(str::to_string),
         })
     }
 
@@ -943,10 +900,7 @@ impl<'a> Obj<'a> {
             .collect();
         let section = self.exec[&entry.sec].name.clone();
         Ok(CProgram {
-            ctx_size: self
-                .btf
-                .as_ref()
-                .and_then(|b| b.first_param_pointee_size(&entry.name)),
+            ctx_size: self.btf.as_ref().and_then(|b| b.first_param_pointee_size(&entry.name)),
             ty: section_type(&section),
             name: entry.name,
             section,
@@ -984,22 +938,15 @@ impl<'a> Obj<'a> {
             }
         });
         let kind = if rt == R_BPF_64_64 {
-            let target = symbol
-                .and_then(|x| self.sym_section(x))
-                .and_then(|i| self.section_name(i));
-            ElfErrorKind::DataRelocation {
-                what: Obj::data_what(target.as_deref()),
-                target,
-            }
+            let target =
+                symbol.and_then(|x| self.sym_section(x)).and_then(|i| self.section_name(i));
+            ElfErrorKind::DataRelocation { what: Obj::data_what(target.as_deref()), target }
         } else {
             ElfErrorKind::Relocation(format!(
                 "a relocation of type {rt} on a 64-bit immediate load is not supported"
             ))
         };
-        ElfError {
-            symbol: name,
-            ..self.at(f, s, kind)
-        }
+        ElfError { symbol: name, ..self.at(f, s, kind) }
     }
 
     /// Where the pseudo call at slot `s` of `f` goes: (section, slot, symbol name).
@@ -1050,10 +997,7 @@ impl<'a> Obj<'a> {
             });
         }
         let Some(tsec) = self.sym_section(sym) else {
-            return Err(ElfError {
-                symbol: Some(name),
-                ..self.at(f, s, ElfErrorKind::Undefined)
-            });
+            return Err(ElfError { symbol: Some(name), ..self.at(f, s, ElfErrorKind::Undefined) });
         };
         if !self.exec.contains_key(&tsec) {
             return Err(target_err(
@@ -1070,18 +1014,11 @@ impl<'a> Obj<'a> {
         let slots = self.exec[&tsec].code.len() as i128 / 8;
         if value % 8 != 0 || t < 0 || t >= slots {
             return Err(target_err(
-                format!(
-                    "the call's target (`{name}` {:+}) is outside its section",
-                    raw.imm
-                ),
+                format!("the call's target (`{name}` {:+}) is outside its section", raw.imm),
                 Some(name),
             ));
         }
-        let label = if sym.st_type() == elf::STT_SECTION {
-            None
-        } else {
-            Some(name)
-        };
+        let label = if sym.st_type() == elf::STT_SECTION { None } else { Some(name) };
         Ok((tsec, t as usize, label))
     }
 
@@ -1095,9 +1032,7 @@ impl<'a> Obj<'a> {
         tslot: usize,
         sym: Option<String>,
     ) -> Result<Func, ElfError> {
-        let found = all
-            .get(&tsec)
-            .and_then(|l| l.iter().find(|(g, _)| g.start == tslot));
+        let found = all.get(&tsec).and_then(|l| l.iter().find(|(g, _)| g.start == tslot));
         match found {
             Some((g, _)) => Ok(g.clone()),
             None => Err(ElfError {

@@ -56,11 +56,7 @@ impl Lower<'_, '_> {
                     None => self.cond(a, when, target, depth),
                     Some(skip) => self.cond(a, !when, skip, depth),
                 };
-                let guards = if is_and {
-                    self.guards_of(a)
-                } else {
-                    Vec::new()
-                };
+                let guards = if is_and { self.guards_of(a) } else { Vec::new() };
                 let saved = self.apply_guards(&guards);
                 let rb = self.cond(b, when, target, depth);
                 self.restore_guards(saved);
@@ -92,9 +88,7 @@ impl Lower<'_, '_> {
                     std::mem::swap(&mut x, &mut y);
                     op = mirror(op);
                 }
-                let Operand::Reg(xr) = x else {
-                    unreachable!("swapped")
-                };
+                let Operand::Reg(xr) = x else { unreachable!("swapped") };
                 let src = match y {
                     Operand::Reg(r) => Source::Reg(r),
                     Operand::Imm(q) => match imm_fits(t.normalize(q)) {
@@ -138,11 +132,7 @@ impl Lower<'_, '_> {
             ExprKind::Unary(UnOp::Not, x) | ExprKind::Paren(x) => self.is_bool(x),
             ExprKind::Name(n) => match self.lookup(&n.name).map(|i| &self.vars[i].kind) {
                 Some(VarKind::Scalar { ty, .. }) => *ty == ScalarType::Bool,
-                _ => self
-                    .items
-                    .consts
-                    .get(&n.name)
-                    .is_some_and(|c| c.0 == ScalarType::Bool),
+                _ => self.items.consts.get(&n.name).is_some_and(|c| c.0 == ScalarType::Bool),
             },
             _ => false,
         }
@@ -176,19 +166,14 @@ impl Lower<'_, '_> {
                 let Some(i) = self.lookup(&var.name) else {
                     return;
                 };
-                let VarKind::Scalar {
-                    ty, mutable: false, ..
-                } = self.vars[i].kind
-                else {
+                let VarKind::Scalar { ty, mutable: false, .. } = self.vars[i].kind else {
                     return;
                 };
                 if ty.signed() || !ty.is_int() {
                     return;
                 }
-                let (lo, hi) = self.vars[i]
-                    .range
-                    .or_else(|| type_range(ty))
-                    .unwrap_or((0, u64::MAX));
+                let (lo, hi) =
+                    self.vars[i].range.or_else(|| type_range(ty)).unwrap_or((0, u64::MAX));
                 let r = match op {
                     BinOp::Lt if k > 0 => (lo, hi.min(k - 1)),
                     BinOp::Le => (lo, hi.min(k)),

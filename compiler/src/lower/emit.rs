@@ -53,10 +53,7 @@ impl Lower<'_, '_> {
                 "udf::unsupported::size",
                 "the program is too large for a 16-bit jump",
             )
-            .label(
-                self.code.origin_of(at).copied().unwrap_or(self.span),
-                "this jump",
-            )),
+            .label(self.code.origin_of(at).copied().unwrap_or(self.span), "this jump")),
             Err(e) => Err(Diagnostic::new("udf::compiler_bug", format!("{e}"))),
         }
     }
@@ -72,12 +69,9 @@ impl Lower<'_, '_> {
         } else {
             format!("more than {MAX_LOWERED} statements and expressions, helpers inlined")
         };
-        Diagnostic::new(
-            "udf::limit::size",
-            format!("this makes the entry point compile to {what}"),
-        )
-        .label(at, label.to_string())
-        .help("split the work over several entry points, or write less code in it")
+        Diagnostic::new("udf::limit::size", format!("this makes the entry point compile to {what}"))
+            .label(at, label.to_string())
+            .help("split the work over several entry points, or write less code in it")
     }
 
     /// Enters one level of the lowering's recursion (an expression, a statement, a condition):
@@ -160,21 +154,11 @@ impl Lower<'_, '_> {
 }
 
 pub(super) fn mov(dst: Reg, src: Source) -> Insn {
-    Insn::Alu {
-        width: Width::W64,
-        op: AluOp::Mov,
-        dst,
-        src,
-    }
+    Insn::Alu { width: Width::W64, op: AluOp::Mov, dst, src }
 }
 
 pub(super) fn alu(width: Width, op: AluOp, dst: Reg, src: Source) -> Insn {
-    Insn::Alu {
-        width,
-        op,
-        dst,
-        src,
-    }
+    Insn::Alu { width, op, dst, src }
 }
 
 pub(super) fn imm_fits(v: u64) -> Option<i32> {

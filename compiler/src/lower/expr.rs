@@ -22,12 +22,7 @@ impl Lower<'_, '_> {
                         Operand::Reg(t)
                     }
                 };
-                Ok(Val {
-                    op,
-                    ty: Some(ty),
-                    range: range.or_else(|| type_range(ty)),
-                    guarded,
-                })
+                Ok(Val { op, ty: Some(ty), range: range.or_else(|| type_range(ty)), guarded })
             }
             _ => Err(Reported),
         }
@@ -90,10 +85,7 @@ impl Lower<'_, '_> {
         if !self.may_emit() {
             return Err(self.error(
                 Diagnostic::new("udf::entry::emit", "`emit` is only for `owns` entry points")
-                    .label(
-                        e.span,
-                        format!("in a `{}` entry point", self.kind.keyword()),
-                    ),
+                    .label(e.span, format!("in a `{}` entry point", self.kind.keyword())),
             ));
         }
         if args.len() != 3 {
@@ -140,12 +132,9 @@ impl Lower<'_, '_> {
 
     pub(super) fn eval_inner(&mut self, e: &Expr, depth: usize) -> Lowered<Val> {
         match &e.kind {
-            ExprKind::Int(v) => Ok(Val {
-                op: Operand::Imm(*v),
-                ty: None,
-                range: Some((*v, *v)),
-                guarded: false,
-            }),
+            ExprKind::Int(v) => {
+                Ok(Val { op: Operand::Imm(*v), ty: None, range: Some((*v, *v)), guarded: false })
+            }
             ExprKind::Bool(b) => Ok(Val {
                 op: Operand::Imm(*b as u64),
                 ty: Some(ScalarType::Bool),
@@ -202,10 +191,7 @@ impl Lower<'_, '_> {
                         }
                         let d = self.materialize(v.op, depth)?;
                         match op {
-                            UnOp::Neg => self.emit(Insn::Neg {
-                                width: Width::W64,
-                                dst: d,
-                            }),
+                            UnOp::Neg => self.emit(Insn::Neg { width: Width::W64, dst: d }),
                             UnOp::Not => self.emit(alu(Width::W64, AluOp::Xor, d, Source::Imm(-1))),
                         }
                         self.normalize(d, t);
@@ -238,9 +224,7 @@ impl Lower<'_, '_> {
                             .label(e.span, "call it as a statement"),
                     ));
                 }
-                self.nested(e.span, INLINE_LEVELS, |l| {
-                    l.inline_call(f, args, depth, e.span)
-                })
+                self.nested(e.span, INLINE_LEVELS, |l| l.inline_call(f, args, depth, e.span))
             }
             ExprKind::If(c, t, els) => {
                 let Some(els) = els else {
@@ -259,10 +243,7 @@ impl Lower<'_, '_> {
                     |l| l.block_value(t, depth),
                     |l| {
                         let v = l.eval(els, depth)?;
-                        l.materialize(v.op, depth).map(|r| Val {
-                            op: Operand::Reg(r),
-                            ..v
-                        })
+                        l.materialize(v.op, depth).map(|r| Val { op: Operand::Reg(r), ..v })
                     },
                 )?;
                 let (vt, ve) = (vt?, ve?);
@@ -301,10 +282,7 @@ impl Lower<'_, '_> {
             ));
         };
         let dst = self.materialize(v.op, depth)?;
-        Ok(Val {
-            op: Operand::Reg(dst),
-            ..v
-        })
+        Ok(Val { op: Operand::Reg(dst), ..v })
     }
 
     /// Evaluates the right operand of `op` with the left one, `va`, already evaluated at
@@ -322,10 +300,7 @@ impl Lower<'_, '_> {
         let va = match va.op {
             Operand::Reg(r) if TEMPS[depth..].contains(&r) && r != TEMPS[depth] => {
                 let t = self.materialize(va.op, depth)?;
-                Val {
-                    op: Operand::Reg(t),
-                    ..va
-                }
+                Val { op: Operand::Reg(t), ..va }
             }
             _ => va,
         };
@@ -376,22 +351,13 @@ impl Lower<'_, '_> {
         let range = range_of(op, va.range, vb.range, t);
         if let (Operand::Imm(x), Operand::Imm(y)) = (va.op, vb.op) {
             let r = apply(op, t, t.normalize(x), t.normalize(y));
-            return Ok(Val {
-                op: Operand::Imm(r),
-                ty,
-                range: Some((r, r)),
-                guarded: false,
-            });
+            return Ok(Val { op: Operand::Imm(r), ty, range: Some((r, r)), guarded: false });
         }
         let d = self.materialize(va.op, depth)?;
         let src = match vb.op {
             Operand::Imm(y) => {
                 let y = t.normalize(y);
-                let y = if matches!(op, BinOp::Shl | BinOp::Shr) {
-                    y % t.bits() as u64
-                } else {
-                    y
-                };
+                let y = if matches!(op, BinOp::Shl | BinOp::Shr) { y % t.bits() as u64 } else { y };
                 match imm_fits(y) {
                     Some(i) => Source::Imm(i),
                     None => {
@@ -405,12 +371,7 @@ impl Lower<'_, '_> {
                 if matches!(op, BinOp::Shl | BinOp::Shr) && t.bits() < 32 {
                     // The shift amount is taken modulo the width.
                     let m = self.materialize(Operand::Reg(r), depth + 1)?;
-                    self.emit(alu(
-                        Width::W64,
-                        AluOp::And,
-                        m,
-                        Source::Imm(t.bits() as i32 - 1),
-                    ));
+                    self.emit(alu(Width::W64, AluOp::And, m, Source::Imm(t.bits() as i32 - 1)));
                     Source::Reg(m)
                 } else {
                     Source::Reg(r)
@@ -448,12 +409,7 @@ impl Lower<'_, '_> {
         if !exact && (!w32 || t.signed()) {
             self.normalize(d, t);
         }
-        Ok(Val {
-            op: Operand::Reg(d),
-            ty,
-            range,
-            guarded: va.guarded || vb.guarded,
-        })
+        Ok(Val { op: Operand::Reg(d), ty, range, guarded: va.guarded || vb.guarded })
     }
 
     /// Brings a register holding any 64 bits to `t`'s canonical form.
@@ -499,11 +455,7 @@ impl Lower<'_, '_> {
             || from == to;
         let keep = keep || (from.bits() == to.bits() && from.signed() == to.signed());
         if keep {
-            return Ok(Val {
-                ty: Some(to),
-                range: if to.signed() { None } else { v.range },
-                ..v
-            });
+            return Ok(Val { ty: Some(to), range: if to.signed() { None } else { v.range }, ..v });
         }
         let d = self.materialize(v.op, depth)?;
         self.normalize(d, to);
@@ -512,11 +464,6 @@ impl Lower<'_, '_> {
             (_, false) => type_range(to),
             _ => None,
         };
-        Ok(Val {
-            op: Operand::Reg(d),
-            ty: Some(to),
-            range,
-            guarded: v.guarded,
-        })
+        Ok(Val { op: Operand::Reg(d), ty: Some(to), range, guarded: v.guarded })
     }
 }

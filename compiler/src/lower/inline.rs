@@ -48,10 +48,7 @@ impl Lower<'_, '_> {
                 return Err(self.error(
                     Diagnostic::new(
                         "udf::entry::emit",
-                        format!(
-                            "`{}` calls `emit`, which only `owns` entry points may",
-                            f.name
-                        ),
+                        format!("`{}` calls `emit`, which only `owns` entry points may", f.name),
                     )
                     .label(span, "called here"),
                 ));
@@ -85,11 +82,7 @@ impl Lower<'_, '_> {
                 self.store(home, v.op, depth)?;
                 Ok(Var {
                     name: p.name.name.clone(),
-                    kind: VarKind::Scalar {
-                        home,
-                        ty: t,
-                        mutable: false,
-                    },
+                    kind: VarKind::Scalar { home, ty: t, mutable: false },
                     range: v.range,
                     guarded: v.guarded,
                 })

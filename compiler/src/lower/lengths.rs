@@ -52,12 +52,7 @@ impl Lower<'_, '_> {
         }
         let t = self.temp(depth + 1)?;
         self.emit(mov(t, Source::Reg(TBASE)));
-        self.emit(alu(
-            Width::W64,
-            AluOp::Add,
-            t,
-            Source::Imm((IPV4 as u64 + end) as i32),
-        ));
+        self.emit(alu(Width::W64, AluOp::Add, t, Source::Imm((IPV4 as u64 + end) as i32)));
         self.jump(JmpCond::Gt, t, Source::Reg(LEN), self.reject);
         self.pkt.transport = Some((at, end));
         Ok(())
@@ -78,11 +73,7 @@ impl Lower<'_, '_> {
         };
         let _ = span;
         if let Operand::Imm(k) = v.op {
-            let p = Place {
-                off: p.off + k,
-                ty,
-                ..p
-            };
+            let p = Place { off: p.off + k, ty, ..p };
             if k > u32::MAX as u64 {
                 self.ja(self.reject);
             } else {
@@ -94,20 +85,9 @@ impl Lower<'_, '_> {
         self.jump(JmpCond::Gt, r, Source::Imm(0x7fff_ffff), self.reject);
         let t = self.temp(slot + 1)?;
         self.emit(mov(t, Source::Reg(r)));
-        self.emit(alu(
-            Width::W64,
-            AluOp::Add,
-            t,
-            Source::Imm(s.bytes() as i32),
-        ));
+        self.emit(alu(Width::W64, AluOp::Add, t, Source::Imm(s.bytes() as i32)));
         self.jump(JmpCond::Gt, t, Source::Reg(LEN), self.reject);
-        Ok(Place {
-            base: Base::Pkt,
-            off: p.off,
-            index: Some(r),
-            ty,
-            order: Order::Be,
-        })
+        Ok(Place { base: Base::Pkt, off: p.off, index: Some(r), ty, order: Order::Be })
     }
 
     /// Tests up front the furthest byte that every accepting evaluation of `e` reads.
@@ -170,14 +150,8 @@ impl Lower<'_, '_> {
         };
         let end = f.offset as u64 + k * size + size;
         Some(match base {
-            ViewBase::Fixed(o) => Need {
-                fixed: o as u64 + end,
-                transport: 0,
-            },
-            ViewBase::Transport => Need {
-                fixed: IPV4 as u64 + 1,
-                transport: end,
-            },
+            ViewBase::Fixed(o) => Need { fixed: o as u64 + end, transport: 0 },
+            ViewBase::Transport => Need { fixed: IPV4 as u64 + 1, transport: end },
         })
     }
 }
@@ -212,25 +186,16 @@ pub(super) struct Need {
 
 impl Need {
     pub(super) fn join(self, o: Need) -> Need {
-        Need {
-            fixed: self.fixed.max(o.fixed),
-            transport: self.transport.max(o.transport),
-        }
+        Need { fixed: self.fixed.max(o.fixed), transport: self.transport.max(o.transport) }
     }
     pub(super) fn meet(self, o: Need) -> Need {
-        Need {
-            fixed: self.fixed.min(o.fixed),
-            transport: self.transport.min(o.transport),
-        }
+        Need { fixed: self.fixed.min(o.fixed), transport: self.transport.min(o.transport) }
     }
 }
 
 impl Pkt {
     /// After a short-circuit condition: what held before it still holds.
     pub(super) fn max_fixed(self, before: Pkt) -> Pkt {
-        Pkt {
-            fixed: self.fixed.max(before.fixed),
-            ..self
-        }
+        Pkt { fixed: self.fixed.max(before.fixed), ..self }
     }
 }

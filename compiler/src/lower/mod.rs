@@ -225,9 +225,7 @@ fn pcap_entry(
         Ok(c) => Some(Entry {
             name: def.name.name.clone(),
             ty: ProgramType::Filter,
-            map: SourceMap {
-                spans: vec![span; c.prog.insns().len()],
-            },
+            map: SourceMap { spans: vec![span; c.prog.insns().len()] },
             prog: c.prog,
             ctx_size: None,
             // Compiled for Ethernet (the pcap front end's default link type).
@@ -246,10 +244,7 @@ fn pcap_entry(
                 };
             }
             if d.labels.is_empty() {
-                d.labels.push(crate::diag::SpanLabel {
-                    span,
-                    text: "this expression".into(),
-                });
+                d.labels.push(crate::diag::SpanLabel { span, text: "this expression".into() });
             }
             diags.push(d);
             None
@@ -288,11 +283,7 @@ pub(crate) fn entry(
         vars: Vec::new(),
         free_regs: Vec::new(),
         loops: Vec::new(),
-        frames: vec![Frame {
-            ret: None,
-            loops_base: 0,
-            base_depth: 0,
-        }],
+        frames: vec![Frame { ret: None, loops_base: 0, base_depth: 0 }],
         inlining: Vec::new(),
         pkt: Pkt::default(),
         accept,
@@ -359,11 +350,7 @@ pub(crate) fn entry(
                 return None;
             }
             let at = map.span(e.index).unwrap_or(def.name.span);
-            let insn = prog
-                .insns()
-                .get(e.index)
-                .map(|i| i.to_string())
-                .unwrap_or_default();
+            let insn = prog.insns().get(e.index).map(|i| i.to_string()).unwrap_or_default();
             let regs: Vec<String> = e.regs.iter().map(|(r, v)| format!("{r} = {v}")).collect();
             l.diags.push(
                 Diagnostic::new(
@@ -415,38 +402,33 @@ fn user_limit(
                     "the worst case of `{name}` runs more than the verifier's budget of {budget} instructions"
                 ),
             );
-            Some(
-                match in_loop.and_then(|(h, t, k)| Some((loop_of(h, t)?, k))) {
-                    Some(((span, runs), k)) => {
-                        let runs = if runs > 0 {
-                            format!(" (it may run {runs} times)")
-                        } else {
-                            String::new()
-                        };
-                        d.label(
-                            span,
-                            format!("the budget runs out in iteration {k} of this loop{runs}"),
-                        )
-                        .label(def.name.span, "in this entry point")
-                        .help(format!(
-                            "every path of a program must finish within {budget} instructions \
+            Some(match in_loop.and_then(|(h, t, k)| Some((loop_of(h, t)?, k))) {
+                Some(((span, runs), k)) => {
+                    let runs = if runs > 0 {
+                        format!(" (it may run {runs} times)")
+                    } else {
+                        String::new()
+                    };
+                    d.label(
+                        span,
+                        format!("the budget runs out in iteration {k} of this loop{runs}"),
+                    )
+                    .label(def.name.span, "in this entry point")
+                    .help(format!(
+                        "every path of a program must finish within {budget} instructions \
                              (udf_verifier::DEFAULT_BUDGET), counting every iteration of its \
                              loops: lower this loop's `max` (or its constant bound) below {k}, \
                              or do less in each iteration"
-                        ))
-                    }
-                    None => d
-                        .label(
-                            map.span(e.index).unwrap_or(def.name.span),
-                            "the budget runs out here",
-                        )
-                        .label(def.name.span, "in this entry point")
-                        .help(format!(
-                            "every path of a program must finish within {budget} instructions \
+                    ))
+                }
+                None => d
+                    .label(map.span(e.index).unwrap_or(def.name.span), "the budget runs out here")
+                    .label(def.name.span, "in this entry point")
+                    .help(format!(
+                        "every path of a program must finish within {budget} instructions \
                          (udf_verifier::DEFAULT_BUDGET): lower the loops' bounds or do less"
-                        )),
-                },
-            )
+                    )),
+            })
         }
         Rule::NoLoopBound { head, tail, .. } => {
             let (span, _) = loop_of(*head, *tail)?;
@@ -468,10 +450,7 @@ fn user_limit(
                     "udf::emit::range",
                     "`emit`'s start plus count may overflow 64 bits",
                 )
-                .label(
-                    map.span(e.index).unwrap_or(def.name.span),
-                    "this extent may wrap around",
-                )
+                .label(map.span(e.index).unwrap_or(def.name.span), "this extent may wrap around")
                 .label(def.name.span, "in this entry point")
                 .help(
                     "bound them so that their sum fits 64 bits: bind the value with `let` and \
@@ -485,14 +464,9 @@ fn user_limit(
                 "udf::limit::loops",
                 format!("`{name}` nests loops {depth} deep; the verifier analyses at most {max}"),
             )
-            .label(
-                map.span(e.index).unwrap_or(def.name.span),
-                "this loop is too deep",
-            )
+            .label(map.span(e.index).unwrap_or(def.name.span), "this loop is too deep")
             .label(def.name.span, "in this entry point")
-            .help(format!(
-                "nest at most {max} loops, e.g. by merging two loops into one"
-            )),
+            .help(format!("nest at most {max} loops, e.g. by merging two loops into one")),
         ),
         _ => None,
     }

@@ -54,12 +54,7 @@ impl Lower<'_, '_> {
                 self.load(dst, r, p.off + IPV4 as u64, s, p.order)?;
             }
         }
-        Ok(Val {
-            op: Operand::Reg(dst),
-            ty: Some(s),
-            range,
-            guarded: false,
-        })
+        Ok(Val { op: Operand::Reg(dst), ty: Some(s), range, guarded: false })
     }
 
     pub(super) fn load(
@@ -107,11 +102,7 @@ impl Lower<'_, '_> {
                 4 => SwapBits::B32,
                 _ => SwapBits::B64,
             };
-            self.emit(Insn::End {
-                kind: Endian::Be,
-                bits,
-                dst,
-            });
+            self.emit(Insn::End { kind: Endian::Be, bits, dst });
             if s.signed() {
                 self.normalize(dst, s);
             }
@@ -183,12 +174,8 @@ impl Lower<'_, '_> {
                             FieldTy::Layout(i) => PlaceTy::Layout(*i),
                             FieldTy::Array(el, n) => PlaceTy::Array((**el).clone(), *n),
                         };
-                        let p = Place {
-                            off: p.off + field.offset as u64,
-                            ty,
-                            order: field.order,
-                            ..p
-                        };
+                        let p =
+                            Place { off: p.off + field.offset as u64, ty, order: field.order, ..p };
                         self.check_packet(&p, e.span, depth)?;
                         Ok(p)
                     }
@@ -247,11 +234,7 @@ impl Lower<'_, '_> {
                             .label(idx.span, format!("valid indexes are 0..{n}")),
                         ));
                     }
-                    let p = Place {
-                        off: p.off + k * esize,
-                        ty,
-                        ..p
-                    };
+                    let p = Place { off: p.off + k * esize, ty, ..p };
                     self.check_packet(&p, e.span, depth)?;
                     return Ok(p);
                 }
@@ -367,12 +350,9 @@ impl Lower<'_, '_> {
                 names.extend(packet::RAW.iter().map(|r| r.0));
                 names.extend(["len", "wirelen"]);
                 Err(self.error(
-                    Diagnostic::new(
-                        "udf::name::unknown",
-                        format!("a packet has no `{}`", f.name),
-                    )
-                    .label(span, "no such view")
-                    .help(format!("packet members: {}", names.join(", "))),
+                    Diagnostic::new("udf::name::unknown", format!("a packet has no `{}`", f.name))
+                        .label(span, "no such view")
+                        .help(format!("packet members: {}", names.join(", "))),
                 ))
             }
         }

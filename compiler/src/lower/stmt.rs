@@ -142,13 +142,7 @@ impl Lower<'_, '_> {
 
     pub(super) fn stmt_inner(&mut self, s: &Stmt, depth: usize) -> Lowered<()> {
         match s {
-            Stmt::Let {
-                mutable,
-                name,
-                ty,
-                value,
-                span,
-            } => {
+            Stmt::Let { mutable, name, ty, value, span } => {
                 self.span = *span;
                 let declared = match ty {
                     Some(t) => Some(self.scalar_type(t)?),
@@ -176,16 +170,8 @@ impl Lower<'_, '_> {
                 }
                 self.vars.push(Var {
                     name: name.name.clone(),
-                    kind: VarKind::Scalar {
-                        home,
-                        ty,
-                        mutable: *mutable,
-                    },
-                    range: if *mutable {
-                        None
-                    } else {
-                        v.and_then(|v| v.range)
-                    },
+                    kind: VarKind::Scalar { home, ty, mutable: *mutable },
+                    range: if *mutable { None } else { v.and_then(|v| v.range) },
                     guarded: !*mutable && v.is_some_and(|v| v.guarded),
                 });
                 if v.is_none() {
@@ -193,12 +179,7 @@ impl Lower<'_, '_> {
                 }
                 Ok(())
             }
-            Stmt::Assign {
-                target,
-                op,
-                value,
-                span,
-            } => {
+            Stmt::Assign { target, op, value, span } => {
                 self.span = *span;
                 let Some(i) = self.lookup(&target.name) else {
                     return Err(self.unknown(&target.name, target.span));
@@ -230,10 +211,7 @@ impl Lower<'_, '_> {
                         let v = self.eval(value, depth)?;
                         self.expect(v, ty, value.span)?;
                         match v.op {
-                            Operand::Imm(x) => Val {
-                                op: Operand::Imm(ty.normalize(x)),
-                                ..v
-                            },
+                            Operand::Imm(x) => Val { op: Operand::Imm(ty.normalize(x)), ..v },
                             _ => v,
                         }
                     }
@@ -249,14 +227,7 @@ impl Lower<'_, '_> {
                 self.span = expr.span;
                 self.effect(expr, depth)
             }
-            Stmt::For {
-                var,
-                start,
-                end,
-                max,
-                body,
-                span,
-            } => {
+            Stmt::For { var, start, end, max, body, span } => {
                 self.span = *span;
                 self.for_loop(var, start, end, max.as_ref(), body, depth)
             }
@@ -276,11 +247,7 @@ impl Lower<'_, '_> {
                         .label(*span, "not in a loop"),
                     ));
                 };
-                self.ja(if matches!(s, Stmt::Break(_)) {
-                    brk
-                } else {
-                    cont
-                });
+                self.ja(if matches!(s, Stmt::Break(_)) { brk } else { cont });
                 Ok(())
             }
             Stmt::Error(_) => {
@@ -341,11 +308,7 @@ impl Lower<'_, '_> {
 
     pub(super) fn normalize_imm(&self, v: Val, t: ScalarType) -> Val {
         match v.op {
-            Operand::Imm(x) => Val {
-                op: Operand::Imm(t.normalize(x)),
-                ty: Some(t),
-                ..v
-            },
+            Operand::Imm(x) => Val { op: Operand::Imm(t.normalize(x)), ty: Some(t), ..v },
             _ => Val { ty: Some(t), ..v },
         }
     }
@@ -384,11 +347,7 @@ impl Lower<'_, '_> {
                 self.store(home, v.op, depth)?;
                 self.vars.push(Var {
                     name: String::from(" limit"),
-                    kind: VarKind::Scalar {
-                        home,
-                        ty: ScalarType::U64,
-                        mutable: false,
-                    },
+                    kind: VarKind::Scalar { home, ty: ScalarType::U64, mutable: false },
                     range: None,
                     guarded: false,
                 });
@@ -401,11 +360,7 @@ impl Lower<'_, '_> {
         let counter = self.vars.len();
         self.vars.push(Var {
             name: var.name.clone(),
-            kind: VarKind::Scalar {
-                home,
-                ty: ScalarType::U64,
-                mutable: false,
-            },
+            kind: VarKind::Scalar { home, ty: ScalarType::U64, mutable: false },
             range: (hi > lo).then(|| (lo, hi - 1)),
             guarded: false,
         });
@@ -415,9 +370,7 @@ impl Lower<'_, '_> {
         let pkt = self.pkt;
         self.bind(head);
         let k = self.read_var(counter, depth)?;
-        let Operand::Reg(kr) = k.op else {
-            unreachable!("a variable is in a register")
-        };
+        let Operand::Reg(kr) = k.op else { unreachable!("a variable is in a register") };
         if let Some(hi) = imm_fits(hi) {
             self.jump(JmpCond::Ge, kr, Source::Imm(hi), exit);
         } else {
@@ -427,9 +380,7 @@ impl Lower<'_, '_> {
         }
         if let Some(li) = limit {
             let l = self.read_var(li, depth + 1)?;
-            let Operand::Reg(lr) = l.op else {
-                unreachable!("a variable is in a register")
-            };
+            let Operand::Reg(lr) = l.op else { unreachable!("a variable is in a register") };
             self.jump(JmpCond::Ge, kr, Source::Reg(lr), exit);
         }
         self.loops.push((exit, cont));

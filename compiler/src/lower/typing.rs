@@ -62,11 +62,8 @@ impl Lower<'_, '_> {
 
     pub(super) fn unknown(&mut self, name: &str, span: Span) -> Reported {
         self.error(
-            Diagnostic::new(
-                "udf::name::unknown",
-                format!("no variable or constant `{name}`"),
-            )
-            .label(span, "not defined here"),
+            Diagnostic::new("udf::name::unknown", format!("no variable or constant `{name}`"))
+                .label(span, "not defined here"),
         )
     }
 

@@ -31,10 +31,7 @@ impl Lower<'_, '_> {
             self.diags.push(
                 Diagnostic::new(
                     "udf::entry::result",
-                    format!(
-                        "`{}` entry points have this form: {shape}",
-                        def.kind.keyword()
-                    ),
+                    format!("`{}` entry points have this form: {shape}", def.kind.keyword()),
                 )
                 .label(span, "wrong result type")
                 .help(format!("write `{shape}`")),
@@ -59,10 +56,9 @@ impl Lower<'_, '_> {
             };
             let kind = match *w {
                 "packet" if tname == "packet" => Some(VarKind::Packet),
-                "request" if tname == "request" => Some(VarKind::Object {
-                    layout: request,
-                    offset: 0,
-                }),
+                "request" if tname == "request" => {
+                    Some(VarKind::Object { layout: request, offset: 0 })
+                }
                 "layout" => match self.items.layout_index.get(tname) {
                     Some(&i) => {
                         let offset = if def.kind == EntryKind::Acl { 16 } else { 0 };
@@ -156,12 +152,7 @@ impl Lower<'_, '_> {
             (Home::Reg(r), Operand::Imm(v)) => self.load_const(r, v),
             (Home::Stack(off), _) => {
                 let r = self.materialize(op, depth)?;
-                self.emit(Insn::Store {
-                    size: Size::DW,
-                    base: Reg::R10,
-                    off,
-                    src: Source::Reg(r),
-                });
+                self.emit(Insn::Store { size: Size::DW, base: Reg::R10, off, src: Source::Reg(r) });
             }
         }
         Ok(())

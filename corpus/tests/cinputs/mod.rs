@@ -40,11 +40,7 @@ pub fn captured(dir: &Path) -> Vec<Input> {
             if out.len() == MAX_CAPTURED {
                 return out;
             }
-            out.push(Input {
-                bytes,
-                wire,
-                what: format!("{name} packet {}", k + 1),
-            });
+            out.push(Input { bytes, wire, what: format!("{name} packet {}", k + 1) });
         }
     }
     out
@@ -63,11 +59,7 @@ fn pcap_ethernet(d: &[u8]) -> Vec<(Vec<u8>, u64)> {
     };
     let u32_at = |o: usize| {
         let b: [u8; 4] = d[o..o + 4].try_into().unwrap();
-        if le {
-            u32::from_le_bytes(b)
-        } else {
-            u32::from_be_bytes(b)
-        }
+        if le { u32::from_le_bytes(b) } else { u32::from_be_bytes(b) }
     };
     if u32_at(20) & 0xffff != 1 {
         return Vec::new();
@@ -121,13 +113,7 @@ fn ipv4_raw(version_ihl: u8, proto: u8, frag: u16, opts: usize, payload: &[u8]) 
 }
 
 fn ipv4(proto: u8, opt_words: u8, payload: &[u8]) -> Vec<u8> {
-    ipv4_raw(
-        0x45 + opt_words,
-        proto,
-        0x4000,
-        4 * opt_words as usize,
-        payload,
-    )
+    ipv4_raw(0x45 + opt_words, proto, 0x4000, 4 * opt_words as usize, payload)
 }
 
 fn tcp(dport: u16, flags: u8, opts: &[u8], doff_words: Option<u8>) -> Vec<u8> {
@@ -139,24 +125,7 @@ fn tcp(dport: u16, flags: u8, opts: &[u8], doff_words: Option<u8>) -> Vec<u8> {
     let mut p = Vec::new();
     p.extend_from_slice(&40000u16.to_be_bytes());
     p.extend_from_slice(&dport.to_be_bytes());
-    p.extend_from_slice(&[
-        0,
-        0,
-        0,
-        1,
-        0,
-        0,
-        0,
-        0,
-        doff << 4,
-        flags,
-        0xff,
-        0xff,
-        0,
-        0,
-        0,
-        0,
-    ]);
+    p.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, doff << 4, flags, 0xff, 0xff, 0, 0, 0, 0]);
     p.extend_from_slice(&o);
     p.extend_from_slice(b"data");
     p
@@ -247,26 +216,14 @@ pub fn crafted_packets() -> Vec<(String, Vec<u8>)> {
         }
     }
     let syn80 = tcp(80, 0x02, &[], None);
-    add(
-        "ipv4 ihl 4".into(),
-        eth(&[], ETH_P_IP, &ipv4_raw(0x44, TCP, 0, 0, &syn80)),
-    );
-    add(
-        "ipv4 version 6".into(),
-        eth(&[], ETH_P_IP, &ipv4_raw(0x65, TCP, 0, 0, &syn80)),
-    );
-    add(
-        "ipv4 later fragment".into(),
-        eth(&[], ETH_P_IP, &ipv4_raw(0x45, TCP, 0x0001, 0, &syn80)),
-    );
+    add("ipv4 ihl 4".into(), eth(&[], ETH_P_IP, &ipv4_raw(0x44, TCP, 0, 0, &syn80)));
+    add("ipv4 version 6".into(), eth(&[], ETH_P_IP, &ipv4_raw(0x65, TCP, 0, 0, &syn80)));
+    add("ipv4 later fragment".into(), eth(&[], ETH_P_IP, &ipv4_raw(0x45, TCP, 0x0001, 0, &syn80)));
     add(
         "ipv4 first fragment MF".into(),
         eth(&[], ETH_P_IP, &ipv4_raw(0x45, TCP, 0x2000, 0, &syn80)),
     );
-    add(
-        "ipv4 icmp".into(),
-        eth(&[], ETH_P_IP, &ipv4(1, 0, &[8, 0, 0, 0, 0, 1, 0, 1])),
-    );
+    add("ipv4 icmp".into(), eth(&[], ETH_P_IP, &ipv4(1, 0, &[8, 0, 0, 0, 0, 1, 0, 1])));
     add("arp".into(), eth(&[], ETH_P_ARP, &[0u8; 28]));
 
     // TCP options.
@@ -279,19 +236,11 @@ pub fn crafted_packets() -> Vec<(String, Vec<u8>)> {
         ("nop nop mss 536", [&[1u8, 1][..], &mss(536)].concat()),
         (
             "linux syn options",
-            [
-                &mss(1360)[..],
-                &[4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7],
-            ]
-            .concat(),
+            [&mss(1360)[..], &[4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7]].concat(),
         ),
         (
             "wscale sack ts then mss",
-            [
-                &[1u8, 3, 3, 7, 4, 2, 8, 10, 1, 2, 3, 4, 5, 6, 7, 8][..],
-                &mss(1000),
-            ]
-            .concat(),
+            [&[1u8, 3, 3, 7, 4, 2, 8, 10, 1, 2, 3, 4, 5, 6, 7, 8][..], &mss(1000)].concat(),
         ),
         ("eol before mss", [&[0u8][..], &mss(1000)].concat()),
         ("option length 0", vec![8, 0, 2, 4, 3, 0]),
@@ -301,10 +250,7 @@ pub fn crafted_packets() -> Vec<(String, Vec<u8>)> {
         ("kind at last byte", vec![1, 1, 1, 2]),
         ("forty nops", vec![1; 40]),
         ("39 nops then mss kind", [vec![1; 39], vec![2]].concat()),
-        (
-            "36 nops then mss",
-            [vec![1; 36], mss(700).to_vec()].concat(),
-        ),
+        ("36 nops then mss", [vec![1; 36], mss(700).to_vec()].concat()),
     ];
     for (what, o) in &opts {
         for flags in [0x02u8, 0x12] {
@@ -314,21 +260,10 @@ pub fn crafted_packets() -> Vec<(String, Vec<u8>)> {
             );
         }
     }
-    add(
-        "tcp doff 4".into(),
-        eth(
-            &[],
-            ETH_P_IP,
-            &ipv4(TCP, 0, &tcp(80, 0x02, &mss(500), Some(4))),
-        ),
-    );
+    add("tcp doff 4".into(), eth(&[], ETH_P_IP, &ipv4(TCP, 0, &tcp(80, 0x02, &mss(500), Some(4)))));
     add(
         "tcp doff 15 short packet".into(),
-        eth(
-            &[],
-            ETH_P_IP,
-            &ipv4(TCP, 0, &tcp(80, 0x02, &mss(500), Some(15))),
-        ),
+        eth(&[], ETH_P_IP, &ipv4(TCP, 0, &tcp(80, 0x02, &mss(500), Some(15)))),
     );
 
     // DNS.
@@ -342,44 +277,22 @@ pub fn crafted_packets() -> Vec<(String, Vec<u8>)> {
         ("dns any qdcount 0", dns(0x0100, 0, &q, 255)),
         ("dns any root", dns(0x0100, 1, &[0], 255)),
         ("dns any label 64", dns(0x0100, 1, &[64; 70], 255)),
-        (
-            "dns any pointer",
-            dns(0x0100, 1, &[3, b'w', b'w', b'w', 0xc0, 12], 255),
-        ),
-        (
-            "dns any 63-byte labels",
-            dns(0x0100, 1, &name(&["a".repeat(63).as_str(); 3]), 255),
-        ),
-        (
-            "dns any name over 255",
-            dns(0x0100, 1, &name(&["b".repeat(63).as_str(); 5]), 255),
-        ),
-        (
-            "dns any 130 labels",
-            dns(0x0100, 1, &name(&["c"; 130]), 255),
-        ),
+        ("dns any pointer", dns(0x0100, 1, &[3, b'w', b'w', b'w', 0xc0, 12], 255)),
+        ("dns any 63-byte labels", dns(0x0100, 1, &name(&["a".repeat(63).as_str(); 3]), 255)),
+        ("dns any name over 255", dns(0x0100, 1, &name(&["b".repeat(63).as_str(); 5]), 255)),
+        ("dns any 130 labels", dns(0x0100, 1, &name(&["c"; 130]), 255)),
         ("dns any unterminated", {
             let mut m = dns(0x0100, 1, &[3, b'w', b'w', b'w'], 255);
             m.truncate(12 + 4);
             m
         }),
     ] {
-        add(
-            what.to_string(),
-            eth(&[], ETH_P_IP, &ipv4(UDP, 0, &udp(53, &msg))),
-        );
-        add(
-            format!("{what} ihl 7"),
-            eth(&[], ETH_P_IP, &ipv4(UDP, 2, &udp(53, &msg))),
-        );
+        add(what.to_string(), eth(&[], ETH_P_IP, &ipv4(UDP, 0, &udp(53, &msg))));
+        add(format!("{what} ihl 7"), eth(&[], ETH_P_IP, &ipv4(UDP, 2, &udp(53, &msg))));
     }
     add(
         "dns any to 5353".into(),
-        eth(
-            &[],
-            ETH_P_IP,
-            &ipv4(UDP, 0, &udp(5353, &dns(0x0100, 1, &q, 255))),
-        ),
+        eth(&[], ETH_P_IP, &ipv4(UDP, 0, &udp(5353, &dns(0x0100, 1, &q, 255)))),
     );
 
     // IPv6 extension headers.
@@ -390,57 +303,22 @@ pub fn crafted_packets() -> Vec<(String, Vec<u8>)> {
         ("hop routing dest", vec![(0, 0), (43, 2), (60, 1)]),
         ("fragment", vec![(44, 0)]),
         ("dest fragment", vec![(60, 0), (44, 0)]),
-        (
-            "eight",
-            vec![
-                (0, 0),
-                (60, 0),
-                (43, 0),
-                (60, 0),
-                (60, 1),
-                (43, 0),
-                (60, 0),
-                (44, 0),
-            ],
-        ),
+        ("eight", vec![(0, 0), (60, 0), (43, 0), (60, 0), (60, 1), (43, 0), (60, 0), (44, 0)]),
         (
             "nine",
-            vec![
-                (0, 0),
-                (60, 0),
-                (43, 0),
-                (60, 0),
-                (60, 1),
-                (43, 0),
-                (60, 0),
-                (60, 0),
-                (44, 0),
-            ],
+            vec![(0, 0), (60, 0), (43, 0), (60, 0), (60, 1), (43, 0), (60, 0), (60, 0), (44, 0)],
         ),
         ("long dest", vec![(60, 30)]),
     ];
     for (what, chain) in &chains {
-        add(
-            format!("ipv6 {what} tcp :443"),
-            eth(&[], ETH_P_IPV6, &ipv6(chain, TCP, &web)),
-        );
+        add(format!("ipv6 {what} tcp :443"), eth(&[], ETH_P_IPV6, &ipv6(chain, TCP, &web)));
     }
     add(
         "ipv6 tcp :22".into(),
-        eth(
-            &[],
-            ETH_P_IPV6,
-            &ipv6(&[(0, 0)], TCP, &tcp(22, 0x02, &[], None)),
-        ),
+        eth(&[], ETH_P_IPV6, &ipv6(&[(0, 0)], TCP, &tcp(22, 0x02, &[], None))),
     );
-    add(
-        "ipv6 udp :53".into(),
-        eth(&[], ETH_P_IPV6, &ipv6(&[], UDP, &udp(53, b"x"))),
-    );
-    add(
-        "ipv6 no next header".into(),
-        eth(&[], ETH_P_IPV6, &ipv6(&[(60, 0)], 59, &[])),
-    );
+    add("ipv6 udp :53".into(), eth(&[], ETH_P_IPV6, &ipv6(&[], UDP, &udp(53, b"x"))));
+    add("ipv6 no next header".into(), eth(&[], ETH_P_IPV6, &ipv6(&[(60, 0)], 59, &[])));
     let mut later = eth(&[], ETH_P_IPV6, &ipv6(&[(44, 0)], TCP, &web));
     later[14 + 40 + 3] = 0x09; // fragment offset 1
     add("ipv6 later fragment".into(), later);
@@ -452,35 +330,14 @@ pub fn crafted_packets() -> Vec<(String, Vec<u8>)> {
     let ip4 = ipv4(TCP, 0, &syn80);
     let ip6 = ipv6(&[], TCP, &web);
     for vid in [0u16, 99, 100, 150, 199, 200, 4095] {
-        add(
-            format!("vlan {vid} ipv4"),
-            eth(&[(0x8100, 0x2000 | vid)], ETH_P_IP, &ip4),
-        );
+        add(format!("vlan {vid} ipv4"), eth(&[(0x8100, 0x2000 | vid)], ETH_P_IP, &ip4));
     }
-    add(
-        "vlan 120 ipv6".into(),
-        eth(&[(0x8100, 120)], ETH_P_IPV6, &ip6),
-    );
-    add(
-        "vlan 120 arp".into(),
-        eth(&[(0x8100, 120)], ETH_P_ARP, &[0; 28]),
-    );
-    add(
-        "qinq 150/7 ipv4".into(),
-        eth(&[(0x88a8, 150), (0x8100, 7)], ETH_P_IP, &ip4),
-    );
-    add(
-        "qinq 7/150 ipv4".into(),
-        eth(&[(0x88a8, 7), (0x8100, 150)], ETH_P_IP, &ip4),
-    );
-    add(
-        "8100 8100 ipv6".into(),
-        eth(&[(0x8100, 101), (0x8100, 102)], ETH_P_IPV6, &ip6),
-    );
-    add(
-        "three tags".into(),
-        eth(&[(0x88a8, 150), (0x8100, 1), (0x8100, 2)], ETH_P_IP, &ip4),
-    );
+    add("vlan 120 ipv6".into(), eth(&[(0x8100, 120)], ETH_P_IPV6, &ip6));
+    add("vlan 120 arp".into(), eth(&[(0x8100, 120)], ETH_P_ARP, &[0; 28]));
+    add("qinq 150/7 ipv4".into(), eth(&[(0x88a8, 150), (0x8100, 7)], ETH_P_IP, &ip4));
+    add("qinq 7/150 ipv4".into(), eth(&[(0x88a8, 7), (0x8100, 150)], ETH_P_IP, &ip4));
+    add("8100 8100 ipv6".into(), eth(&[(0x8100, 101), (0x8100, 102)], ETH_P_IPV6, &ip6));
+    add("three tags".into(), eth(&[(0x88a8, 150), (0x8100, 1), (0x8100, 2)], ETH_P_IP, &ip4));
     add("untagged ipv4".into(), eth(&[], ETH_P_IP, &ip4));
 
     // VXLAN: flags, VNI, then an inner Ethernet frame.
@@ -493,27 +350,9 @@ pub fn crafted_packets() -> Vec<(String, Vec<u8>)> {
     let icmp = ipv4(1, 0, &[8, 0, 0, 0, 0, 1, 0, 1]);
     for (what, flags, vni, inner, ihl) in [
         ("vxlan 100 icmp", 0x08, 100, eth(&[], ETH_P_IP, &icmp), 0),
-        (
-            "vxlan 100 icmp, outer ihl 8",
-            0x08,
-            100,
-            eth(&[], ETH_P_IP, &icmp),
-            3,
-        ),
-        (
-            "vxlan 100 tcp, inner ihl 6",
-            0x08,
-            100,
-            eth(&[], ETH_P_IP, &ipv4(TCP, 1, &syn80)),
-            0,
-        ),
-        (
-            "vxlan 100 udp",
-            0x08,
-            100,
-            eth(&[], ETH_P_IP, &ipv4(UDP, 0, &udp(53, b"q"))),
-            0,
-        ),
+        ("vxlan 100 icmp, outer ihl 8", 0x08, 100, eth(&[], ETH_P_IP, &icmp), 3),
+        ("vxlan 100 tcp, inner ihl 6", 0x08, 100, eth(&[], ETH_P_IP, &ipv4(TCP, 1, &syn80)), 0),
+        ("vxlan 100 udp", 0x08, 100, eth(&[], ETH_P_IP, &ipv4(UDP, 0, &udp(53, b"q"))), 0),
         ("vxlan 100 arp", 0x08, 100, eth(&[], ETH_P_ARP, &[0; 28]), 0),
         ("vxlan 100 ipv6", 0x08, 100, eth(&[], ETH_P_IPV6, &ip6), 0),
         ("vxlan 101 icmp", 0x08, 101, eth(&[], ETH_P_IP, &icmp), 0),
@@ -521,11 +360,7 @@ pub fn crafted_packets() -> Vec<(String, Vec<u8>)> {
     ] {
         add(
             what.to_string(),
-            eth(
-                &[],
-                ETH_P_IP,
-                &ipv4(UDP, ihl, &udp(4789, &vxlan(flags, vni, &inner))),
-            ),
+            eth(&[], ETH_P_IP, &ipv4(UDP, ihl, &udp(4789, &vxlan(flags, vni, &inner)))),
         );
     }
 
@@ -535,10 +370,7 @@ pub fn crafted_packets() -> Vec<(String, Vec<u8>)> {
         ("raw ipv4 echo request", ipv4(1, 0, &echo(8))),
         ("raw ipv4 ihl 7 echo request", ipv4(1, 2, &echo(8))),
         ("raw ipv4 echo reply", ipv4(1, 0, &echo(0))),
-        (
-            "raw ipv4 later fragment echo",
-            ipv4_raw(0x45, 1, 0x0010, 0, &echo(8)),
-        ),
+        ("raw ipv4 later fragment echo", ipv4_raw(0x45, 1, 0x0010, 0, &echo(8))),
         ("raw ipv4 tcp", ipv4(TCP, 0, &syn80)),
         ("raw ipv6 echo request", ipv6(&[], 58, &echo(128))),
         ("raw ipv6 echo reply", ipv6(&[], 58, &echo(129))),
@@ -571,11 +403,7 @@ pub fn packets(captures: &Path, mutants: usize, rng: &mut Rng) -> Vec<Input> {
         let (what, p) = &crafted[rng.below(crafted.len() as u64) as usize];
         let mut p = p.clone();
         mutate(&mut p, rng);
-        out.push(Input {
-            wire: p.len() as u64,
-            bytes: p,
-            what: format!("mutant {k} of {what}"),
-        });
+        out.push(Input { wire: p.len() as u64, bytes: p, what: format!("mutant {k} of {what}") });
     }
     out
 }
@@ -614,11 +442,7 @@ fn inode(mode: u16, size: u64, flags: u32, blocks: &[u32], acl: u32, uid: u32) -
     put16(&mut b, 2, uid as u16);
     put32(&mut b, 4, size as u32);
     put16(&mut b, 26, 1);
-    put32(
-        &mut b,
-        28,
-        8 * blocks.iter().filter(|&&x| x != 0).count() as u32,
-    );
+    put32(&mut b, 28, 8 * blocks.iter().filter(|&&x| x != 0).count() as u32);
     put32(&mut b, 32, flags);
     for (k, &x) in blocks.iter().enumerate() {
         put32(&mut b, 40 + 4 * k, x);
@@ -633,66 +457,33 @@ fn inodes() -> Vec<(String, Vec<u8>)> {
     let all: Vec<u32> = (1000..1015).collect();
     let holes = [0, 2001, 0, 2003, 0, 0, 0, 0, 0, 0, 0, 2011, 0, 3000, 0];
     let mut v = vec![
-        (
-            "regular, 15 pointers, xattr".into(),
-            inode(0o100644, 123_456, 0, &all, 77, 1000),
-        ),
-        (
-            "regular with holes".into(),
-            inode(0o100600, 40_000, 0, &holes, 0, 0),
-        ),
-        (
-            "regular, 5 GiB".into(),
-            inode(0o100644, 5 << 30, 0, &all[..12], 0, 70_000),
-        ),
+        ("regular, 15 pointers, xattr".into(), inode(0o100644, 123_456, 0, &all, 77, 1000)),
+        ("regular with holes".into(), inode(0o100600, 40_000, 0, &holes, 0, 0)),
+        ("regular, 5 GiB".into(), inode(0o100644, 5 << 30, 0, &all[..12], 0, 70_000)),
         ("directory".into(), inode(0o40755, 1024, 0, &[500], 0, 1000)),
-        (
-            "directory, size_high set".into(),
-            inode(0o40755, (7 << 32) | 4096, 0, &[501, 502], 0, 0),
-        ),
+        ("directory, size_high set".into(), inode(0o40755, (7 << 32) | 4096, 0, &[501, 502], 0, 0)),
         ("fast symlink".into(), {
             let mut b = inode(0o120777, 20, 0, &[], 0, 1000);
             b[40..60].copy_from_slice(b"/some/where/else/xyz");
             b
         }),
-        (
-            "slow symlink".into(),
-            inode(0o120777, 100, 0, &[777], 0, 1000),
-        ),
+        ("slow symlink".into(), inode(0o120777, 100, 0, &[777], 0, 1000)),
         ("char device".into(), inode(0o20644, 0, 0, &[0x0501], 0, 0)),
         ("block device".into(), inode(0o60660, 0, 0, &[0x0801], 0, 0)),
         ("fifo".into(), inode(0o10644, 0, 0, &[], 0, 0)),
         ("socket".into(), inode(0o140755, 0, 0, &[], 9, 0)),
-        (
-            "inline data".into(),
-            inode(0o100644, 50, 0x1000_0000, &all, 0, 1000),
-        ),
+        ("inline data".into(), inode(0o100644, 50, 0x1000_0000, &all, 0, 1000)),
         ("free".into(), vec![0u8; 128]),
         ("deleted, mode kept".into(), {
             let mut b = inode(0o100644, 10, 0, &all[..2], 0, 1000);
             put16(&mut b, 26, 0);
             b
         }),
-        (
-            "bad file type".into(),
-            inode(0o170644, 10, 0, &all[..2], 0, 1000),
-        ),
-        (
-            "no file type, linked".into(),
-            inode(0o644, 10, 0, &all[..2], 0, 1000),
-        ),
-        (
-            "world-writable".into(),
-            inode(0o100666, 10, 0, &all[..1], 0, 1000),
-        ),
-        (
-            "read-only".into(),
-            inode(0o100444, 10, 0, &all[..1], 0, 1000),
-        ),
-        (
-            "max pointers".into(),
-            inode(0o100644, u64::MAX, 0, &[u32::MAX; 15], u32::MAX, u32::MAX),
-        ),
+        ("bad file type".into(), inode(0o170644, 10, 0, &all[..2], 0, 1000)),
+        ("no file type, linked".into(), inode(0o644, 10, 0, &all[..2], 0, 1000)),
+        ("world-writable".into(), inode(0o100666, 10, 0, &all[..1], 0, 1000)),
+        ("read-only".into(), inode(0o100444, 10, 0, &all[..1], 0, 1000)),
+        ("max pointers".into(), inode(0o100644, u64::MAX, 0, &[u32::MAX; 15], u32::MAX, u32::MAX)),
     ];
     v.retain(|(_, b)| b.len() == 128);
     v
@@ -710,28 +501,13 @@ fn indirect(size: usize) -> Vec<(String, Vec<u8>)> {
     vec![
         ("all holes".into(), vec![0u8; size]),
         ("one run".into(), block(&|k| 5000 + k as u32)),
-        (
-            "half full".into(),
-            block(&|k| if k < n / 2 { 7000 + k as u32 } else { 0 }),
-        ),
-        (
-            "runs of 3".into(),
-            block(&|k| (k as u32 / 3) * 100 + k as u32 % 3 + 1),
-        ),
-        (
-            "holes between".into(),
-            block(&|k| if k % 2 == 0 { 9000 + k as u32 } else { 0 }),
-        ),
+        ("half full".into(), block(&|k| if k < n / 2 { 7000 + k as u32 } else { 0 })),
+        ("runs of 3".into(), block(&|k| (k as u32 / 3) * 100 + k as u32 % 3 + 1)),
+        ("holes between".into(), block(&|k| if k % 2 == 0 { 9000 + k as u32 } else { 0 })),
         ("same block".into(), block(&|_| 42)),
         ("descending".into(), block(&|k| 100_000 - k as u32)),
-        (
-            "near the top".into(),
-            block(&|k| u32::MAX - 3 + k.min(3) as u32),
-        ),
-        (
-            "last only".into(),
-            block(&|k| if k == n - 1 { 12345 } else { 0 }),
-        ),
+        ("near the top".into(), block(&|k| u32::MAX - 3 + k.min(3) as u32)),
+        ("last only".into(), block(&|k| if k == n - 1 { 12345 } else { 0 })),
     ]
 }
 
@@ -752,41 +528,17 @@ fn extent_lists() -> Vec<(String, Vec<u8>)> {
     let sorted: Vec<(u32, u32)> = (0..31).map(|k| (1000 + 100 * k, 1 + k)).collect();
     let mut v: Vec<(String, Vec<u8>)> = Vec::new();
     for count in [0u16, 1, 2, 5, 30, 31] {
-        v.push((
-            format!("{count} sorted"),
-            extent_list(0xe47e, count, 31, 0, &sorted),
-        ));
+        v.push((format!("{count} sorted"), extent_list(0xe47e, count, 31, 0, &sorted)));
     }
-    v.push((
-        "max 4, count 4".into(),
-        extent_list(0xe47e, 4, 4, 0, &sorted),
-    ));
-    v.push((
-        "count over max".into(),
-        extent_list(0xe47e, 5, 4, 0, &sorted),
-    ));
-    v.push((
-        "max over slots".into(),
-        extent_list(0xe47e, 3, 32, 0, &sorted),
-    ));
-    v.push((
-        "count 65535".into(),
-        extent_list(0xe47e, 65535, 65535, 0, &sorted),
-    ));
+    v.push(("max 4, count 4".into(), extent_list(0xe47e, 4, 4, 0, &sorted)));
+    v.push(("count over max".into(), extent_list(0xe47e, 5, 4, 0, &sorted)));
+    v.push(("max over slots".into(), extent_list(0xe47e, 3, 32, 0, &sorted)));
+    v.push(("count 65535".into(), extent_list(0xe47e, 65535, 65535, 0, &sorted)));
     v.push(("bad magic".into(), extent_list(0xf30a, 2, 4, 0, &sorted)));
     v.push(("depth 1".into(), extent_list(0xe47e, 2, 4, 1, &sorted)));
-    v.push((
-        "overlap".into(),
-        extent_list(0xe47e, 3, 4, 0, &[(100, 10), (105, 2), (200, 1)]),
-    ));
-    v.push((
-        "adjacent".into(),
-        extent_list(0xe47e, 3, 4, 0, &[(100, 10), (110, 2), (112, 1)]),
-    ));
-    v.push((
-        "zero length".into(),
-        extent_list(0xe47e, 3, 4, 0, &[(100, 10), (120, 0), (200, 1)]),
-    ));
+    v.push(("overlap".into(), extent_list(0xe47e, 3, 4, 0, &[(100, 10), (105, 2), (200, 1)])));
+    v.push(("adjacent".into(), extent_list(0xe47e, 3, 4, 0, &[(100, 10), (110, 2), (112, 1)])));
+    v.push(("zero length".into(), extent_list(0xe47e, 3, 4, 0, &[(100, 10), (120, 0), (200, 1)])));
     v.push((
         "top of range".into(),
         extent_list(0xe47e, 2, 4, 0, &[(u32::MAX - 1, u32::MAX), (u32::MAX, 1)]),
@@ -827,60 +579,27 @@ fn ext4_node(
 
 fn ext4_nodes(size: usize) -> Vec<(String, Vec<u8>)> {
     let cap = ((size - 12) / 12) as u16;
-    let full: Vec<(u64, u16)> = (0..cap as u64)
-        .map(|k| (5000 + 40 * k, 1 + k as u16 % 7))
-        .collect();
+    let full: Vec<(u64, u16)> =
+        (0..cap as u64).map(|k| (5000 + 40 * k, 1 + k as u16 % 7)).collect();
     let mut v: Vec<(String, Vec<u8>)> = Vec::new();
     for n in [0, 1, 4, cap - 1, cap] {
-        v.push((
-            format!("leaf, {n} extents"),
-            ext4_node(size, 0xf30a, n, cap, 0, &full),
-        ));
-        v.push((
-            format!("index, {n} children"),
-            ext4_node(size, 0xf30a, n, cap, 1, &full),
-        ));
+        v.push((format!("leaf, {n} extents"), ext4_node(size, 0xf30a, n, cap, 0, &full)));
+        v.push((format!("index, {n} children"), ext4_node(size, 0xf30a, n, cap, 1, &full)));
     }
-    let odd = [
-        (1u64 << 47 | 12, 32768),
-        (0xffff_ffff_ffff, 32769),
-        (77, 65535),
-        (78, 1),
-    ];
-    v.push((
-        "leaf, 48-bit starts, unwritten".into(),
-        ext4_node(size, 0xf30a, 4, cap, 0, &odd),
-    ));
-    v.push((
-        "index, 48-bit children".into(),
-        ext4_node(size, 0xf30a, 4, cap, 3, &odd),
-    ));
-    v.push((
-        "empty extent".into(),
-        ext4_node(size, 0xf30a, 3, cap, 0, &[(1, 1), (2, 0), (3, 1)]),
-    ));
+    let odd = [(1u64 << 47 | 12, 32768), (0xffff_ffff_ffff, 32769), (77, 65535), (78, 1)];
+    v.push(("leaf, 48-bit starts, unwritten".into(), ext4_node(size, 0xf30a, 4, cap, 0, &odd)));
+    v.push(("index, 48-bit children".into(), ext4_node(size, 0xf30a, 4, cap, 3, &odd)));
+    v.push(("empty extent".into(), ext4_node(size, 0xf30a, 3, cap, 0, &[(1, 1), (2, 0), (3, 1)])));
     v.push((
         "extent of 32768 blocks (the longest written one)".into(),
         ext4_node(size, 0xf30a, 1, cap, 0, &[(9, 32768)]),
     ));
-    v.push((
-        "entries over max".into(),
-        ext4_node(size, 0xf30a, 5, 4, 0, &full),
-    ));
-    v.push((
-        "max over capacity".into(),
-        ext4_node(size, 0xf30a, cap + 1, cap + 1, 0, &full),
-    ));
-    v.push((
-        "entries 65535".into(),
-        ext4_node(size, 0xf30a, 65535, 65535, 0, &full),
-    ));
+    v.push(("entries over max".into(), ext4_node(size, 0xf30a, 5, 4, 0, &full)));
+    v.push(("max over capacity".into(), ext4_node(size, 0xf30a, cap + 1, cap + 1, 0, &full)));
+    v.push(("entries 65535".into(), ext4_node(size, 0xf30a, 65535, 65535, 0, &full)));
     v.push(("depth 5".into(), ext4_node(size, 0xf30a, 2, cap, 5, &full)));
     v.push(("depth 6".into(), ext4_node(size, 0xf30a, 2, cap, 6, &full)));
-    v.push((
-        "bad magic".into(),
-        ext4_node(size, 0xe47e, 2, cap, 0, &full),
-    ));
+    v.push(("bad magic".into(), ext4_node(size, 0xe47e, 2, cap, 0, &full)));
     v
 }
 
@@ -899,10 +618,7 @@ fn dirents() -> Vec<(String, Vec<u8>)> {
         ("big file".into(), dirent(b"BIG     BIN", 0x01, u32::MAX)),
         ("directory".into(), dirent(b"SUBDIR     ", 0x10, 99)),
         ("volume label".into(), dirent(b"MYVOLUME   ", 0x08, 5)),
-        (
-            "long name slot".into(),
-            dirent(b"Aa\0b\0c\0d\0e\0", 0x0f, 0x0001_0000),
-        ),
+        ("long name slot".into(), dirent(b"Aa\0b\0c\0d\0e\0", 0x0f, 0x0001_0000)),
         ("free".into(), dirent(b"\xe5ELETED TXT", 0x20, 777)),
         ("end".into(), dirent(b"\0          ", 0x20, 777)),
     ]
@@ -962,22 +678,14 @@ pub fn objects(stem: &str, len: usize, mutants: usize, random: usize, rng: &mut 
             "{stem}: crafted object `{what}` has {} bytes, the program's context {len}",
             b.len()
         );
-        out.push(Input {
-            bytes: b.clone(),
-            wire: 0,
-            what: what.clone(),
-        });
+        out.push(Input { bytes: b.clone(), wire: 0, what: what.clone() });
     }
     if !crafted.is_empty() {
         for k in 0..mutants {
             let (what, b) = &crafted[rng.below(crafted.len() as u64) as usize];
             let mut b = b.clone();
             mutate(&mut b, rng);
-            out.push(Input {
-                bytes: b,
-                wire: 0,
-                what: format!("mutant {k} of {what}"),
-            });
+            out.push(Input { bytes: b, wire: 0, what: format!("mutant {k} of {what}") });
         }
     }
     for k in 0..random {
@@ -990,11 +698,7 @@ pub fn objects(stem: &str, len: usize, mutants: usize, random: usize, rng: &mut 
                 }
             }
         }
-        out.push(Input {
-            bytes: b,
-            wire: 0,
-            what: format!("random {k}"),
-        });
+        out.push(Input { bytes: b, wire: 0, what: format!("random {k}") });
     }
     out
 }

@@ -68,14 +68,7 @@ impl Engines {
             .compile(&entry.prog, entry.ty, udf_jit::Mode::Trusted(&entry.facts))
             .map_err(|e| format!("the JIT refuses `{name}`: {e}"))?;
         let exe = udf_jit::Executable::new(code).map_err(|e| format!("mapping `{name}`: {e}"))?;
-        self.ready.insert(
-            name.to_string(),
-            Ready {
-                entry,
-                compiled,
-                exe,
-            },
-        );
+        self.ready.insert(name.to_string(), Ready { entry, compiled, exe });
         Ok(())
     }
 
@@ -90,13 +83,8 @@ impl Engines {
         }
         self.runs += 1;
         let facts = &r.entry.facts;
-        let limit = usize::try_from(facts.max_extents)
-            .unwrap_or(usize::MAX)
-            .saturating_add(1);
-        let opts = RunOptions {
-            budget: facts.max_insns,
-            r3: 0,
-        };
+        let limit = usize::try_from(facts.max_extents).unwrap_or(usize::MAX).saturating_add(1);
+        let opts = RunOptions { budget: facts.max_insns, r3: 0 };
         let mut interp = EmitHelpers::new(limit);
         let out = self
             .vm
@@ -133,10 +121,5 @@ impl Engines {
 
 /// Fails the test with every mismatch of image `name`, one per line, if there is any.
 pub fn assert_no_mismatch(name: &str, bad: &[String]) {
-    assert!(
-        bad.is_empty(),
-        "{name}: {} mismatches:\n{}",
-        bad.len(),
-        bad.join("\n")
-    );
+    assert!(bad.is_empty(), "{name}: {} mismatches:\n{}", bad.len(), bad.join("\n"));
 }

@@ -220,16 +220,10 @@ fn parse_line(line: &str, mode: AssumeMode, out: &mut Vec<Item>) -> Result<(), S
         }
         let target = goto(&mut c)?.target;
         match cond {
-            Cond::Is(cond) => vec![Item {
-                insn: jump(width, cond, dst, src, 0),
-                target,
-            }],
+            Cond::Is(cond) => vec![Item { insn: jump(width, cond, dst, src, 0), target }],
             Cond::NotSet => vec![
                 Item::plain(jump(width, JmpCond::Set, dst, src, 1)),
-                Item {
-                    insn: Insn::Ja { off: 0 },
-                    target,
-                },
+                Item { insn: Insn::Ja { off: 0 }, target },
             ],
         }
     } else if c.word("assume") {
@@ -238,10 +232,7 @@ fn parse_line(line: &str, mode: AssumeMode, out: &mut Vec<Item>) -> Result<(), S
         if mode == AssumeMode::Refuse {
             return Err("assume (no eBPF instruction prunes a path)".to_string());
         }
-        let to_sink = |insn| Item {
-            insn,
-            target: Some(Target::Sink),
-        };
+        let to_sink = |insn| Item { insn, target: Some(Target::Sink) };
         match cond {
             Cond::NotSet => vec![to_sink(jump(width, JmpCond::Set, dst, src, 0))],
             Cond::Is(JmpCond::Set) => vec![
@@ -263,12 +254,7 @@ fn parse_line(line: &str, mode: AssumeMode, out: &mut Vec<Item>) -> Result<(), S
             None => Source::Imm(imm32(&c.number()?)?),
         };
         c.end()?;
-        vec![Item::plain(Insn::Store {
-            size,
-            base,
-            off,
-            src,
-        })]
+        vec![Item::plain(Insn::Store { size, base, off, src })]
     } else {
         vec![Item::plain(assignment(&mut c)?)]
     };
@@ -286,20 +272,11 @@ fn goto(c: &mut Cur) -> Result<Item, String> {
         }
     };
     c.end()?;
-    Ok(Item {
-        insn: Insn::Ja { off: 0 },
-        target: Some(Target::Label(label.to_string())),
-    })
+    Ok(Item { insn: Insn::Ja { off: 0 }, target: Some(Target::Label(label.to_string())) })
 }
 
 fn jump(width: Width, cond: JmpCond, dst: Reg, src: Source, off: i16) -> Insn {
-    Insn::Jump {
-        width,
-        cond,
-        dst,
-        src,
-        off,
-    }
+    Insn::Jump { width, cond, dst, src, off }
 }
 
 /// `DST CMPOP SRC` of `if` and `assume`; the width is the destination's letter.
@@ -347,14 +324,7 @@ fn atomic(c: &mut Cur) -> Result<Insn, String> {
     if !matches!(size, Size::W | Size::DW) {
         return Err("atomic on 8 or 16 bits".to_string());
     }
-    Ok(Insn::Atomic {
-        size,
-        op,
-        fetch,
-        base,
-        off,
-        src,
-    })
+    Ok(Insn::Atomic { size, op, fetch, base, off, src })
 }
 
 /// `*(uN *)(rB +- off)` (or `sN`): size, signedness, base, offset.
@@ -368,9 +338,8 @@ fn deref(c: &mut Cur) -> Result<(Size, bool, Reg, i16), String> {
     if width == Width::W32 {
         return Err("a 32-bit register as an address".to_string());
     }
-    let negative = c
-        .one_of(&[("+", false), ("-", true)])
-        .ok_or("expected `+` or `-` in the address")?;
+    let negative =
+        c.one_of(&[("+", false), ("-", true)]).ok_or("expected `+` or `-` in the address")?;
     let n = c.int()?;
     let off = if negative { -n } else { n };
     c.ws();
@@ -391,16 +360,10 @@ fn deref_type(c: &mut Cur) -> Result<(Size, bool), String> {
     if !ok {
         return Err("expected `*(`".to_string());
     }
-    let signed = c
-        .one_of(&[("s", true), ("u", false)])
-        .ok_or("expected `u` or `s` in the access type")?;
+    let signed =
+        c.one_of(&[("s", true), ("u", false)]).ok_or("expected `u` or `s` in the access type")?;
     let size = c
-        .one_of(&[
-            ("8", Size::B),
-            ("16", Size::H),
-            ("32", Size::W),
-            ("64", Size::DW),
-        ])
+        .one_of(&[("8", Size::B), ("16", Size::H), ("32", Size::W), ("64", Size::DW)])
         .ok_or("unknown access width")?;
     c.ws();
     let ok = c.eat("*") && {
@@ -456,12 +419,7 @@ fn assignment(c: &mut Cur) -> Result<Insn, String> {
         if !op.valid_with(width, true) {
             return Err("32-bit s32= move has no encoding".to_string());
         }
-        return Ok(Insn::Alu {
-            width,
-            op,
-            dst,
-            src: Source::Reg(src),
-        });
+        return Ok(Insn::Alu { width, op, dst, src: Source::Reg(src) });
     }
     let literal = c.number()?;
     c.ws();
@@ -470,21 +428,13 @@ fn assignment(c: &mut Cur) -> Result<Insn, String> {
         if op != AluOp::Mov || width != Width::W64 {
             return Err("`ll` immediate outside a 64-bit move".to_string());
         }
-        return Ok(Insn::LoadImm64 {
-            dst,
-            imm: imm64(&literal)?,
-        });
+        return Ok(Insn::LoadImm64 { dst, imm: imm64(&literal)? });
     }
     c.end()?;
     if !op.valid_with(width, false) {
         return Err("sign-extending move of an immediate".to_string());
     }
-    Ok(Insn::Alu {
-        width,
-        op,
-        dst,
-        src: Source::Imm(imm32(&literal)?),
-    })
+    Ok(Insn::Alu { width, op, dst, src: Source::Imm(imm32(&literal)?) })
 }
 
 /// The forms of `DST = ...` other than a register or a number: loads, unary operations, map
@@ -506,13 +456,7 @@ fn special_move(c: &mut Cur, width: Width, dst: Reg) -> Result<Option<Insn>, Str
         if signed && size == Size::DW {
             return Err("sign-extending 64-bit load".to_string());
         }
-        return Ok(Some(Insn::Load {
-            size,
-            signed,
-            dst,
-            base,
-            off,
-        }));
+        return Ok(Some(Insn::Load { size, signed, dst, base, off }));
     }
     for (kw, what) in [
         ("map_fd_programs", "map_fd_programs lddw"),
@@ -543,10 +487,7 @@ fn special_move(c: &mut Cur, width: Width, dst: Reg) -> Result<Option<Insn>, Str
             ("swap32", Endian::Swap, SwapBits::B32),
             ("swap64", Endian::Swap, SwapBits::B64),
         ];
-        SWAPS
-            .iter()
-            .find(|(kw, _, _)| c.word(kw))
-            .map(|&(_, kind, bits)| Some((kind, bits)))
+        SWAPS.iter().find(|(kw, _, _)| c.word(kw)).map(|&(_, kind, bits)| Some((kind, bits)))
     };
     let Some(unary) = unary else {
         return Ok(None);
@@ -588,10 +529,7 @@ fn packet_load(c: &mut Cur, dst: Reg, size: Size, signed: bool) -> Result<Insn, 
             };
             Insn::LoadInd { size, src, imm }
         }
-        None => Insn::LoadAbs {
-            size,
-            imm: imm32(&c.number()?)?,
-        },
+        None => Insn::LoadAbs { size, imm: imm32(&c.number()?)? },
     };
     c.ws();
     if !c.eat("]") {
@@ -623,10 +561,7 @@ fn parse_literal(text: &str) -> Option<Literal> {
     if magnitude > u128::from(u64::MAX) {
         return None;
     }
-    Some(Literal {
-        negative,
-        magnitude,
-    })
+    Some(Literal { negative, magnitude })
 }
 
 /// PREVAIL's 32-bit immediate: negative literals as `long` (must fit 32 bits to be encodable),
@@ -662,10 +597,7 @@ struct Cur<'a> {
 
 impl<'a> Cur<'a> {
     fn new(text: &'a str) -> Cur<'a> {
-        Cur {
-            s: text.as_bytes(),
-            i: 0,
-        }
+        Cur { s: text.as_bytes(), i: 0 }
     }
 
     fn text(&self) -> &'a str {
@@ -717,11 +649,7 @@ impl<'a> Cur<'a> {
 
     fn end(&mut self) -> Result<(), String> {
         self.ws();
-        if self.i == self.s.len() {
-            Ok(())
-        } else {
-            Err(format!("unexpected `{}`", self.rest()))
-        }
+        if self.i == self.s.len() { Ok(()) } else { Err(format!("unexpected `{}`", self.rest())) }
     }
 
     /// `rN` (64-bit) or `wN` (32-bit), if one comes next; an error for `r11` and up.
@@ -747,8 +675,7 @@ impl<'a> Cur<'a> {
     }
 
     fn reg(&mut self) -> Result<(Width, Reg), String> {
-        self.reg_opt()?
-            .ok_or_else(|| "expected a register".to_string())
+        self.reg_opt()?.ok_or_else(|| "expected a register".to_string())
     }
 
     /// `<name>`.
@@ -800,11 +727,7 @@ impl<'a> Cur<'a> {
     fn int(&mut self) -> Result<i64, String> {
         let text = self.number()?;
         let lit = parse_literal(&text).ok_or_else(|| format!("bad number `{text}`"))?;
-        let v = if lit.negative {
-            -(lit.magnitude as i128)
-        } else {
-            lit.magnitude as i128
-        };
+        let v = if lit.negative { -(lit.magnitude as i128) } else { lit.magnitude as i128 };
         i64::try_from(v).map_err(|_| format!("{text} out of range"))
     }
 }
@@ -820,10 +743,7 @@ mod tests {
     fn case(blocks: &[(&str, &str)]) -> Case {
         Case {
             name: "t".to_string(),
-            code: blocks
-                .iter()
-                .map(|(l, t)| (l.to_string(), t.to_string()))
-                .collect(),
+            code: blocks.iter().map(|(l, t)| (l.to_string(), t.to_string())).collect(),
             ..Case::default()
         }
     }
@@ -876,15 +796,9 @@ mod tests {
 
     #[test]
     fn lddw_forms() {
-        assert_eq!(
-            one("r1 = 18446744073709551615ll"),
-            "lddw %r1, 0xffffffffffffffff"
-        );
+        assert_eq!(one("r1 = 18446744073709551615ll"), "lddw %r1, 0xffffffffffffffff");
         assert_eq!(one("r1 = 0x10 ll"), "lddw %r1, 16");
-        assert_eq!(
-            one("r1 = -9223372036854775807ll"),
-            "lddw %r1, 0x8000000000000001"
-        );
+        assert_eq!(one("r1 = -9223372036854775807ll"), "lddw %r1, 0x8000000000000001");
         assert!(refused("r1 = map_fd 1").contains("map_fd lddw"));
         assert!(refused("r2 = map_val(1) + 8").contains("map_val"));
         assert!(refused("r1 = map_by_idx(0)").contains("map_by_idx"));
@@ -898,19 +812,10 @@ mod tests {
         assert_eq!(one("r1 = *(u64 *)(r2 - 0)"), "ldxdw %r1, [%r2]");
         assert_eq!(one("*(u64 *)(r10 - 8) = r1"), "stxdw [%r10-8], %r1");
         assert_eq!(one("*(u8 *)(r10 - 1) = 2"), "stb [%r10-1], 2");
-        assert_eq!(
-            one("lock *(u32 *)(r2 + 4) += r1"),
-            "lock add32 [%r2+4], %r1"
-        );
-        assert_eq!(
-            one("lock *(u64 *)(r2 + 4) ^= r1 fetch"),
-            "lock fetch xor [%r2+4], %r1"
-        );
+        assert_eq!(one("lock *(u32 *)(r2 + 4) += r1"), "lock add32 [%r2+4], %r1");
+        assert_eq!(one("lock *(u64 *)(r2 + 4) ^= r1 fetch"), "lock fetch xor [%r2+4], %r1");
         assert_eq!(one("lock *(u64 *)(r2 + 4) x= r1"), "lock xchg [%r2+4], %r1");
-        assert_eq!(
-            one("lock *(u32 *)(r2 + 4) cx= r1"),
-            "lock cmpxchg32 [%r2+4], %r1"
-        );
+        assert_eq!(one("lock *(u32 *)(r2 + 4) cx= r1"), "lock cmpxchg32 [%r2+4], %r1");
         assert_eq!(one("r0 = *(u16 *)skb[23]"), "ldabsh 23");
         assert_eq!(one("r0 = *(u32 *)skb[r7]"), "ldindw %r7, 0");
         assert!(refused("r1 = *(u64 *)(r10 - 40000)").contains("offset"));
@@ -928,10 +833,7 @@ mod tests {
     #[test]
     fn labels_resolve_in_slots() {
         let t = text(&[
-            (
-                "<start>",
-                "r1 = 1 ll\nif r1 == 0 goto <out>\ngoto <start>\n",
-            ),
+            ("<start>", "r1 = 1 ll\nif r1 == 0 goto <out>\ngoto <start>\n"),
             ("<out>", "call <sub>\nexit\n"),
             ("<sub>", "r0 = 0\n"),
         ]);
@@ -954,20 +856,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!(a.appended_exit, Some(2));
-        assert_eq!(
-            udf_bytecode::disassemble(&a.program),
-            "jgt %r1, 2, +1\nexit\nexit\n"
-        );
+        assert_eq!(udf_bytecode::disassemble(&a.program), "jgt %r1, 2, +1\nexit\nexit\n");
         // Only code that runs off the end.
         assert_eq!(text(&[("<start>", "r0 = 1 ll")]), "lddw %r0, 1\nexit\n");
     }
 
     #[test]
     fn conditions() {
-        let t = text(&[
-            ("<start>", "if w1 &!= 3 goto <x>\nr0 = 0\n"),
-            ("<x>", "exit\n"),
-        ]);
+        let t = text(&[("<start>", "if w1 &!= 3 goto <x>\nr0 = 0\n"), ("<x>", "exit\n")]);
         assert_eq!(t, "jset32 %r1, 3, +1\nja +1\nmov %r0, 0\nexit\n");
         assert_eq!(
             text(&[("<start>", "if r1 s>= r2 goto <start>\n")]),

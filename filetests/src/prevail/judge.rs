@@ -66,18 +66,12 @@ fn entry(case: &Case) -> Result<[Value; 11], String> {
                 n: Scalar::srange(lo - 512, hi - 512),
                 sym: None,
             },
-            RegPre::Ctx { offset: (lo, hi) } => Value {
-                kind: ValueKind::Ctx,
-                n: Scalar::srange(lo, hi),
-                sym: None,
-            },
+            RegPre::Ctx { offset: (lo, hi) } => {
+                Value { kind: ValueKind::Ctx, n: Scalar::srange(lo, hi), sym: None }
+            }
         };
     }
-    regs[10] = Value {
-        kind: ValueKind::Stack { frame: 0 },
-        n: Scalar::constant(0),
-        sym: None,
-    };
+    regs[10] = Value { kind: ValueKind::Stack { frame: 0 }, n: Scalar::constant(0), sym: None };
     Ok(regs)
 }
 
@@ -105,11 +99,7 @@ pub fn judge(case: &Case) -> Outcome {
         Ok(a) => a,
         Err(e) => return Outcome::Skip(e.0),
     };
-    let calls = asm
-        .program
-        .insns()
-        .iter()
-        .any(|i| matches!(i, Insn::CallLocal { .. }));
+    let calls = asm.program.insns().iter().any(|i| matches!(i, Insn::CallLocal { .. }));
     if asm.assume_sink.is_some() && calls {
         return Outcome::Skip(
             "`assume` with local calls: its sink would lie in another function".to_string(),
@@ -138,15 +128,9 @@ pub fn judge(case: &Case) -> Outcome {
         Err(e) => return Outcome::Skip(format!("does not form a program: {e}")),
     };
     // Legacy packet loads are a filter's; otherwise a 64-byte read-only context.
-    let legacy = prog
-        .insns()
-        .iter()
-        .any(|i| matches!(i, Insn::LoadAbs { .. } | Insn::LoadInd { .. }));
-    let mut conf = Config::new(if legacy {
-        ProgramType::Filter
-    } else {
-        ProgramType::Size
-    });
+    let legacy =
+        prog.insns().iter().any(|i| matches!(i, Insn::LoadAbs { .. } | Insn::LoadInd { .. }));
+    let mut conf = Config::new(if legacy { ProgramType::Filter } else { ProgramType::Size });
     conf.ctx_size = Some(64);
     conf.entry = Some(regs);
     conf.fragment_exits = fragment_exits;
@@ -160,10 +144,9 @@ pub fn judge(case: &Case) -> Outcome {
             prevail_rejects,
             udfkit: format!("accepted (bound {})", f.max_insns),
         },
-        (Err(e), false) => Outcome::Disagree {
-            prevail_rejects,
-            udfkit: format!("rejected: {}", one_line(e)),
-        },
+        (Err(e), false) => {
+            Outcome::Disagree { prevail_rejects, udfkit: format!("rejected: {}", one_line(e)) }
+        }
     }
 }
 

@@ -75,10 +75,10 @@ impl Case {
 
     /// `file: name`, for reports.
     pub fn id(&self) -> String {
-        let file = self.file.file_name().map_or_else(
-            || self.file.display().to_string(),
-            |f| f.to_string_lossy().into_owned(),
-        );
+        let file = self
+            .file
+            .file_name()
+            .map_or_else(|| self.file.display().to_string(), |f| f.to_string_lossy().into_owned());
         format!("{file}: {}", self.name)
     }
 }

@@ -139,12 +139,12 @@ fn reg_state(f: &Facts) -> Result<RegPre, String> {
                 u: u.map(|(lo, hi)| (clamp_u64(lo), clamp_u64(hi))),
             })
         }
-        "stack" if f.ctx_offset.is_none() => Ok(RegPre::Stack {
-            offset: offset(f.stack_offset, "stack_offset")?,
-        }),
-        "ctx" if f.stack_offset.is_none() => Ok(RegPre::Ctx {
-            offset: offset(f.ctx_offset, "ctx_offset")?,
-        }),
+        "stack" if f.ctx_offset.is_none() => {
+            Ok(RegPre::Stack { offset: offset(f.stack_offset, "stack_offset")? })
+        }
+        "ctx" if f.stack_offset.is_none() => {
+            Ok(RegPre::Ctx { offset: offset(f.ctx_offset, "ctx_offset")? })
+        }
         "stack" | "ctx" => Err("offsets of two regions".to_string()),
         other => Err(format!("type {other}")),
     }
@@ -229,9 +229,7 @@ enum Signedness {
 /// `K`, `[K]` or `[a, b]`.
 fn range(text: &str, kind: Signedness) -> Result<Range, String> {
     let bad = || format!("bad value `{text}`");
-    let inner = text
-        .strip_prefix('[')
-        .map_or(text, |t| t.strip_suffix(']').unwrap_or(t));
+    let inner = text.strip_prefix('[').map_or(text, |t| t.strip_suffix(']').unwrap_or(t));
     match inner.split_once(',') {
         Some((a, b)) => {
             let lo = bound(a.trim(), kind).ok_or_else(bad)?;
@@ -281,10 +279,7 @@ mod tests {
     use super::*;
 
     fn pre(facts: &[&str]) -> Result<Pre, Unsupported> {
-        parse_pre(&Case {
-            pre: facts.iter().map(|s| s.to_string()).collect(),
-            ..Case::default()
-        })
+        parse_pre(&Case { pre: facts.iter().map(|s| s.to_string()).collect(), ..Case::default() })
     }
 
     #[test]
@@ -308,57 +303,21 @@ mod tests {
             "r5.uvalue=-1",
         ])
         .unwrap();
-        assert_eq!(
-            p.regs[1],
-            RegPre::Number {
-                s: Some((-5, 5)),
-                u: None
-            }
-        );
-        assert_eq!(
-            p.regs[2],
-            RegPre::Number {
-                s: Some((-1, -1)),
-                u: Some((u64::MAX, u64::MAX))
-            }
-        );
+        assert_eq!(p.regs[1], RegPre::Number { s: Some((-5, 5)), u: None });
+        assert_eq!(p.regs[2], RegPre::Number { s: Some((-1, -1)), u: Some((u64::MAX, u64::MAX)) });
         assert_eq!(p.regs[3], RegPre::Number { s: None, u: None });
-        assert_eq!(
-            p.regs[4],
-            RegPre::Number {
-                s: Some((16, 16)),
-                u: None
-            }
-        );
-        assert_eq!(
-            p.regs[5],
-            RegPre::Number {
-                s: None,
-                u: Some((u64::MAX, u64::MAX))
-            }
-        );
+        assert_eq!(p.regs[4], RegPre::Number { s: Some((16, 16)), u: None });
+        assert_eq!(p.regs[5], RegPre::Number { s: None, u: Some((u64::MAX, u64::MAX)) });
         assert_eq!(p.regs[0], RegPre::Uninit);
     }
 
     #[test]
     fn unsigned_equals_signed() {
         let p = pre(&["r1.type=number", "r1.svalue=[-3, 7]", "r1.uvalue=r1.svalue"]).unwrap();
-        assert_eq!(
-            p.regs[1],
-            RegPre::Number {
-                s: Some((0, 7)),
-                u: Some((0, 7))
-            }
-        );
+        assert_eq!(p.regs[1], RegPre::Number { s: Some((0, 7)), u: Some((0, 7)) });
         let p = pre(&["r1.type=number", "r1.uvalue=r1.svalue"]).unwrap();
         let max = i64::MAX;
-        assert_eq!(
-            p.regs[1],
-            RegPre::Number {
-                s: Some((0, max)),
-                u: Some((0, max as u64))
-            }
-        );
+        assert_eq!(p.regs[1], RegPre::Number { s: Some((0, max)), u: Some((0, max as u64)) });
         assert!(pre(&["r1.type=number", "r1.svalue=-1", "r1.uvalue=r1.svalue"]).is_err());
     }
 
@@ -378,20 +337,8 @@ mod tests {
         assert_eq!(p.regs[10], RegPre::Stack { offset: (512, 512) });
         assert!(p.ignored.is_empty());
         assert_eq!(p.regs[1], RegPre::Ctx { offset: (6, 10) });
-        assert_eq!(
-            p.regs[2],
-            RegPre::Number {
-                s: Some((i64::MIN, 5)),
-                u: None
-            }
-        );
-        assert_eq!(
-            p.regs[3],
-            RegPre::Number {
-                s: None,
-                u: Some((1, u64::MAX))
-            }
-        );
+        assert_eq!(p.regs[2], RegPre::Number { s: Some((i64::MIN, 5)), u: None });
+        assert_eq!(p.regs[3], RegPre::Number { s: None, u: Some((1, u64::MAX)) });
     }
 
     #[test]
@@ -404,10 +351,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(p.regs[1], RegPre::Ctx { offset: (0, 0) });
-        assert_eq!(
-            p.ignored,
-            vec!["r1.svalue=[1, 2147418112]", "r1.uvalue=r1.svalue"]
-        );
+        assert_eq!(p.ignored, vec!["r1.svalue=[1, 2147418112]", "r1.uvalue=r1.svalue"]);
         // No type: may be uninitialized, whatever its value.
         let p = pre(&["r2.svalue=1", "r2.uvalue=1"]).unwrap();
         assert_eq!((&p.regs[2], p.ignored.len()), (&RegPre::Uninit, 2));

@@ -123,13 +123,7 @@ fn indent_flow_closers(text: &str) -> std::borrow::Cow<'_, str> {
     }
     let lines: Vec<String> = text
         .split('\n')
-        .map(|line| {
-            if closer(line) {
-                format!(" {line}")
-            } else {
-                line.to_string()
-            }
-        })
+        .map(|line| if closer(line) { format!(" {line}") } else { line.to_string() })
         .collect();
     std::borrow::Cow::Owned(lines.join("\n"))
 }
@@ -138,15 +132,10 @@ fn parse_case(doc: &Yaml, file: &Path) -> Result<Case, String> {
     let Yaml::Hash(map) = doc else {
         return Err("a document is not a mapping".to_string());
     };
-    let mut case = Case {
-        file: file.to_path_buf(),
-        ..Case::default()
-    };
+    let mut case = Case { file: file.to_path_buf(), ..Case::default() };
     let mut seen = [false; 4];
     for (key, value) in map {
-        let key = key
-            .as_str()
-            .ok_or_else(|| format!("key {key:?} is not a string"))?;
+        let key = key.as_str().ok_or_else(|| format!("key {key:?} is not a string"))?;
         match key {
             "test-case" => {
                 case.name = scalar(value).ok_or("`test-case` is not a string")?;
@@ -263,15 +252,9 @@ mod tests {
 
     #[test]
     fn errors_name_the_file_and_case() {
-        let e = parse_str(
-            "---\ntest-case: z\npre: []\npost: []\n",
-            Path::new("f.yaml"),
-        )
-        .unwrap_err();
-        assert!(
-            e.contains("f.yaml") && e.contains("`z`") && e.contains("code"),
-            "{e}"
-        );
+        let e =
+            parse_str("---\ntest-case: z\npre: []\npost: []\n", Path::new("f.yaml")).unwrap_err();
+        assert!(e.contains("f.yaml") && e.contains("`z`") && e.contains("code"), "{e}");
         let e = parse_str("test-case: [\n", Path::new("g.yaml")).unwrap_err();
         assert!(e.starts_with("g.yaml: "), "{e}");
         let e = parse_str(
@@ -287,15 +270,9 @@ mod tests {
     fn deep_and_exploding_yaml_is_refused() {
         let f = Path::new("x.yaml");
         let e = parse_str(&format!("{}x\n", "- ".repeat(50_000)), f).unwrap_err();
-        assert!(
-            e.starts_with("x.yaml:1:") && e.contains("nested more than 64"),
-            "{e}"
-        );
-        let e = parse_str(
-            &format!("a: {}1{}", "{a: ".repeat(1_000), "}".repeat(1_000)),
-            f,
-        )
-        .unwrap_err();
+        assert!(e.starts_with("x.yaml:1:") && e.contains("nested more than 64"), "{e}");
+        let e = parse_str(&format!("a: {}1{}", "{a: ".repeat(1_000), "}".repeat(1_000)), f)
+            .unwrap_err();
         assert!(e.contains("nested more than 64"), "{e}");
         let mut laughs = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n".to_string();
         for i in 1..10 {

@@ -145,10 +145,7 @@ impl fmt::Display for ExtError {
             ExtError::Unsupported(w) => write!(f, "unsupported: {w}"),
             ExtError::Corrupt(w) => write!(f, "corrupt file system: {w}"),
             ExtError::BlockSize { device, fs } => {
-                write!(
-                    f,
-                    "the device has {device}-byte blocks, the file system {fs}-byte blocks"
-                )
+                write!(f, "the device has {device}-byte blocks, the file system {fs}-byte blocks")
             }
             ExtError::MissingUdf(n) => write!(f, "the owns-udf `{n}` is not installed"),
             ExtError::Inode(n) => write!(f, "inode {n} is not an in-use inode"),

@@ -274,14 +274,9 @@ impl ExtFs {
             Problem::Cycle { block, by } => {
                 let at = self.name_ref(xn, dev, *by, *block);
                 let target = match xn.registry.get(block) {
-                    Some(e) if e.parent.is_some() => self.name_obj(
-                        xn,
-                        Obj {
-                            block: *block,
-                            offset: 0,
-                            template: e.template,
-                        },
-                    ),
+                    Some(e) if e.parent.is_some() => {
+                        self.name_obj(xn, Obj { block: *block, offset: 0, template: e.template })
+                    }
                     _ => format!("block {block}"),
                 };
                 format!("cycle: {at} points back at its own ancestor, {target}")
@@ -293,10 +288,7 @@ impl ExtFs {
                 } else if extent.kind > kind::NODE {
                     format!("an extent of unknown kind {}", extent.kind)
                 } else {
-                    format!(
-                        "past the end of the file system ({} blocks)",
-                        self.sb.blocks
-                    )
+                    format!("past the end of the file system ({} blocks)", self.sb.blocks)
                 };
                 format!(
                     "{at} names {} block(s) at {} ({}): {why}",
@@ -330,19 +322,13 @@ impl ExtFs {
         };
         match r {
             Refusal::InUse(b) => {
-                let who = self
-                    .holders(xn, progs, dev, &[*b])
-                    .remove(b)
-                    .unwrap_or_default();
+                let who = self.holders(xn, progs, dev, &[*b]).remove(b).unwrap_or_default();
                 if let Some(s) = self.name_static(*b) {
                     format!("{at}: block {b} is {s}, file-system metadata XN never hands out")
                 } else if who.is_empty() {
                     format!("{at}: block {b} is already in use")
                 } else {
-                    format!(
-                        "{at}: block {b} is already in use: {} holds it",
-                        join_names(&who)
-                    )
+                    format!("{at}: block {b} is already in use: {} holds it", join_names(&who))
                 }
             }
             Refusal::Mismatch { added, removed, .. } => {
@@ -365,9 +351,7 @@ impl ExtFs {
                     && old != 0
                     && removed.iter().any(|&(_, a, b)| a <= old && old <= b)
                 {
-                    m.push_str(&format!(
-                        " (the slot already holds block {old}: free it first)"
-                    ));
+                    m.push_str(&format!(" (the slot already holds block {old}: free it first)"));
                 } else if let (Some(e), [(k, _, _)]) = (claimed, &added[..])
                     && *k != e.kind
                 {
@@ -388,10 +372,7 @@ impl ExtFs {
                 if *after { "after" } else { "before" }
             ),
             Refusal::OwnedTwice(b) => {
-                let who = self
-                    .holders(xn, progs, dev, &[*b])
-                    .remove(b)
-                    .unwrap_or_default();
+                let who = self.holders(xn, progs, dev, &[*b]).remove(b).unwrap_or_default();
                 let also = if who.is_empty() {
                     String::new()
                 } else {
@@ -407,14 +388,8 @@ impl ExtFs {
                 ),
                 _ => {
                     let name = match xn.registry.get(block) {
-                        Some(e) => self.name_obj(
-                            xn,
-                            Obj {
-                                block: *block,
-                                offset: 0,
-                                template: e.template,
-                            },
-                        ),
+                        Some(e) => self
+                            .name_obj(xn, Obj { block: *block, offset: 0, template: e.template }),
                         None => format!("block {block}"),
                     };
                     format!("{at}: {name} still names {owns} extent(s): free them first")
@@ -422,10 +397,9 @@ impl ExtFs {
             },
             Refusal::NotOwned(b) => match (self.name_static(*b), claimed) {
                 (Some(s), _) => format!("{at}: block {b} is {s}, which XN never frees"),
-                (None, Some(e)) => format!(
-                    "{at}: inode {ino} does not own block {b} as {}",
-                    kind_name(e.kind)
-                ),
+                (None, Some(e)) => {
+                    format!("{at}: inode {ino} does not own block {b} as {}", kind_name(e.kind))
+                }
                 (None, None) => format!("{at}: inode {ino} does not own block {b}"),
             },
             Refusal::Denied => format!("{at}: inode {ino}'s acl-udf denied the {verb}"),

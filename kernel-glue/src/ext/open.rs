@@ -11,10 +11,7 @@ impl ExtFs {
         read_bytes(dev, 1024, &mut b)?;
         let sb = Superblock::parse(&b)?;
         if dev.block_size() != sb.block_size as usize {
-            return Err(ExtError::BlockSize {
-                device: dev.block_size(),
-                fs: sb.block_size,
-            });
+            return Err(ExtError::BlockSize { device: dev.block_size(), fs: sb.block_size });
         }
         if sb.block_size != 1024 && sb.block_size != 4096 {
             return Err(ExtError::Unsupported(format!(
@@ -49,22 +46,14 @@ impl ExtFs {
         for g in 0..n as usize {
             let d = &raw[g * sb.desc_size as usize..];
             let hi = |at: usize| {
-                if wide {
-                    u64::from(le32(d, at)) << 32
-                } else {
-                    0
-                }
+                if wide { u64::from(le32(d, at)) << 32 } else { 0 }
             };
             let grp = Group {
                 block_bitmap: u64::from(le32(d, 0)) | hi(0x20),
                 inode_bitmap: u64::from(le32(d, 4)) | hi(0x24),
                 inode_table: u64::from(le32(d, 8)) | hi(0x28),
                 free_blocks: u32::from(le16(d, 12))
-                    | if wide {
-                        u32::from(le16(d, 0x2C)) << 16
-                    } else {
-                        0
-                    },
+                    | if wide { u32::from(le16(d, 0x2C)) << 16 } else { 0 },
                 flags: le16(d, 18),
             };
             let itable = sb.itable_blocks();
@@ -91,11 +80,8 @@ impl ExtFs {
         for b in 0..sb.first_data_block {
             m.set(b, true);
         }
-        let reserved = if sb.features[0] & COMPAT_RESIZE_INODE != 0 {
-            0
-        } else {
-            u64::from(sb.reserved_gdt)
-        };
+        let reserved =
+            if sb.features[0] & COMPAT_RESIZE_INODE != 0 { 0 } else { u64::from(sb.reserved_gdt) };
         for g in 0..sb.groups() {
             if sb.has_super(g) {
                 let first = sb.group_first(g);
@@ -120,10 +106,7 @@ impl ExtFs {
         }
         let i = u64::from(ino - 1);
         let ipg = u64::from(self.sb.inodes_per_group);
-        let g = self
-            .groups
-            .get((i / ipg) as usize)
-            .ok_or(ExtError::Inode(ino))?;
+        let g = self.groups.get((i / ipg) as usize).ok_or(ExtError::Inode(ino))?;
         let at = (i % ipg) * u64::from(self.sb.inode_size);
         let bs = u64::from(self.sb.block_size);
         Ok(Obj {
@@ -204,11 +187,7 @@ impl ExtFs {
     /// XN for this file system: the templates over the udfs installed in `progs` under the
     /// corpus's entry names, the static layout, the inode tables registered.
     pub fn xn(&self, progs: &Table) -> Result<Xn, ExtError> {
-        let sfx = if self.sb.block_size == 1024 {
-            "1k"
-        } else {
-            "4k"
-        };
+        let sfx = if self.sb.block_size == 1024 { "1k" } else { "4k" };
         let inode = match self.flavor {
             Flavor::Ext2 => String::from("ext2_inode"),
             Flavor::Ext4 => String::from("ext4_inode"),
@@ -233,9 +212,7 @@ impl ExtFs {
         let count = if self.flavor == Flavor::Ext4 { 5 } else { 4 };
         let mut templates = Vec::new();
         for name in &names[..count] {
-            let id = progs
-                .find(name)
-                .ok_or_else(|| ExtError::MissingUdf(name.clone()))?;
+            let id = progs.find(name).ok_or_else(|| ExtError::MissingUdf(name.clone()))?;
             let size = progs
                 .get(id)
                 .and_then(|p| p.ctx_size())
@@ -259,10 +236,7 @@ impl ExtFs {
         let mut xn = Xn::new(templates, self.sb.block_size as usize, self.fixed());
         let per_block = self.sb.block_size / isz;
         for (g, d) in self.groups.iter().enumerate() {
-            let left = self
-                .sb
-                .inodes
-                .saturating_sub(g as u32 * self.sb.inodes_per_group);
+            let left = self.sb.inodes.saturating_sub(g as u32 * self.sb.inodes_per_group);
             let inodes = self.sb.inodes_per_group.min(left);
             for k in 0..self.sb.itable_blocks() {
                 let objects = (inodes.saturating_sub(k as u32 * per_block)).min(per_block);
@@ -283,10 +257,6 @@ impl ExtFs {
         let rebuilt = xn.rebuild(progs, dev, &roots)?;
         let on_disk = self.on_disk(dev)?;
         let differences = differences(&on_disk, &rebuilt.used, self.sb.first_data_block);
-        Ok(Rebuild {
-            rebuilt,
-            on_disk,
-            differences,
-        })
+        Ok(Rebuild { rebuilt, on_disk, differences })
     }
 }

@@ -27,21 +27,14 @@ impl ExtFs {
         dev: &mut dyn BlockDevice,
         req: SlotRequest,
     ) -> Result<SlotChange, ExtError> {
-        let SlotRequest {
-            ino,
-            slot,
-            block,
-            kind,
-        } = req;
+        let SlotRequest { ino, slot, block, kind } = req;
         if self.sb.uninit_flags() {
             return Err(ExtError::Unsupported(
                 "writes to checksummed metadata (metadata_csum, gdt_csum)".into(),
             ));
         }
         if slot > 14 {
-            return Err(ExtError::Unsupported(format!(
-                "block slot {slot} (an inode has 0-14)"
-            )));
+            return Err(ExtError::Unsupported(format!("block slot {slot} (an inode has 0-14)")));
         }
         if !self.inode_in_use(dev, ino)? {
             return Err(ExtError::Inode(ino));
@@ -78,21 +71,13 @@ impl ExtFs {
             if old == 0 {
                 return Err(ExtError::EmptySlot { ino, slot });
             }
-            let e = Extent {
-                start: old,
-                count: 1,
-                kind: claimed,
-            };
+            let e = Extent { start: old, count: 1, kind: claimed };
             (Op::Free(e), i_blocks.wrapping_sub(sectors), old)
         } else {
             u32::try_from(block).map_err(|_| {
                 ExtError::Unsupported(format!("block {block} does not fit a 32-bit block slot"))
             })?;
-            let e = Extent {
-                start: block,
-                count: 1,
-                kind: claimed,
-            };
+            let e = Extent { start: block, count: 1, kind: claimed };
             (Op::Alloc(e), i_blocks.wrapping_add(sectors), block)
         };
         // A data block past the end of the file: a regular file grows to the end of it (the
@@ -114,11 +99,8 @@ impl ExtFs {
             target < self.sb.blocks && !self.bitmap_bit(dev, target)?
         };
         if stray {
-            let refusal = if block != 0 {
-                Refusal::InUse(target)
-            } else {
-                Refusal::NotOwned(target)
-            };
+            let refusal =
+                if block != 0 { Refusal::InUse(target) } else { Refusal::NotOwned(target) };
             let message = if block != 0 {
                 format!(
                     "inode {ino} slot {slot}: block {target} is marked in use in the image's \
@@ -141,20 +123,11 @@ impl ExtFs {
         let blocks_bytes = new_blocks.to_le_bytes();
         let size_bytes = (end as u32).to_le_bytes(); // at most 12 blocks of 4 KiB
         let mut patches = vec![
-            Patch {
-                offset: 28,
-                bytes: &blocks_bytes,
-            },
-            Patch {
-                offset: 40 + 4 * slot as u32,
-                bytes: &slot_bytes,
-            },
+            Patch { offset: 28, bytes: &blocks_bytes },
+            Patch { offset: 40 + 4 * slot as u32, bytes: &slot_bytes },
         ];
         if grow {
-            patches.push(Patch {
-                offset: 4,
-                bytes: &size_bytes,
-            });
+            patches.push(Patch { offset: 4, bytes: &size_bytes });
         }
         if let Err(r) = xn.apply(progs, dev, obj, &patches, op, 0) {
             if let Refusal::Io(e) = r {
@@ -169,12 +142,7 @@ impl ExtFs {
             })));
         }
         self.account(dev, target, block != 0)?;
-        Ok(SlotChange {
-            old,
-            new: block,
-            kind: claimed,
-            grown_to: grow.then_some(end),
-        })
+        Ok(SlotChange { old, new: block, kind: claimed, grown_to: grow.then_some(end) })
     }
 
     /// Whether the image's block bitmap marks `block` in use.
@@ -220,11 +188,7 @@ impl ExtFs {
         }
         dev.write_block(d.block_bitmap, &buf)?;
         let step = |v: u64| {
-            if used {
-                v.wrapping_sub(1)
-            } else {
-                v.wrapping_add(1)
-            }
+            if used { v.wrapping_sub(1) } else { v.wrapping_add(1) }
         };
         // The group descriptor (primary copy).
         let at = g as u64 * u64::from(sb.desc_size);

@@ -42,18 +42,10 @@ impl Superblock {
         let features = [le32(b, 92), le32(b, 96), le32(b, 100)];
         let wide = features[1] & INCOMPAT_64BIT != 0;
         let hi = |at: usize| {
-            if wide {
-                u64::from(le32(b, at)) << 32
-            } else {
-                0
-            }
+            if wide { u64::from(le32(b, at)) << 32 } else { 0 }
         };
         let rev = le32(b, 76);
-        let inode_size = if rev == 0 {
-            128
-        } else {
-            u32::from(le16(b, 88))
-        };
+        let inode_size = if rev == 0 { 128 } else { u32::from(le16(b, 88)) };
         let desc_size = if wide { u32::from(le16(b, 254)) } else { 32 };
         let sb = Superblock {
             block_size: 1024 << log,

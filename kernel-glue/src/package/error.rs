@@ -172,10 +172,9 @@ impl fmt::Display for PackageError {
             E::TooShort { len, min } => {
                 write!(f, "package of {len} bytes: at least {min} are needed")
             }
-            E::TooLong { len } => write!(
-                f,
-                "package of {len} bytes: at most {MAX_PACKAGE_LEN} are accepted"
-            ),
+            E::TooLong { len } => {
+                write!(f, "package of {len} bytes: at most {MAX_PACKAGE_LEN} are accepted")
+            }
             E::Magic => write!(f, "not a package (bad magic at offset 0)"),
             E::Version { found } => write!(
                 f,
@@ -202,20 +201,15 @@ impl fmt::Display for PackageError {
                 "context size {size} at offset {} for a {ty} program (its context has no template)",
                 at::CTX_SIZE
             ),
-            E::TotalLength { declared, actual } => write!(
-                f,
-                "total length {declared} at offset {} for {actual} bytes",
-                at::TOTAL_LEN
-            ),
-            E::SectionCount { count } => write!(
-                f,
-                "section count {count} at offset {} (3 to 5)",
-                at::SECTIONS
-            ),
-            E::Truncated { at, needed, left } => write!(
-                f,
-                "section at offset {at} needs {needed} bytes, {left} are left"
-            ),
+            E::TotalLength { declared, actual } => {
+                write!(f, "total length {declared} at offset {} for {actual} bytes", at::TOTAL_LEN)
+            }
+            E::SectionCount { count } => {
+                write!(f, "section count {count} at offset {} (3 to 5)", at::SECTIONS)
+            }
+            E::Truncated { at, needed, left } => {
+                write!(f, "section at offset {at} needs {needed} bytes, {left} are left")
+            }
             E::SectionKind { at, kind } => {
                 write!(f, "unknown section kind {kind} at offset {at}")
             }
@@ -227,26 +221,16 @@ impl fmt::Display for PackageError {
                 write!(f, "reserved field at offset {at} holds {value}, not 0")
             }
             E::MissingSection { kind } => write!(f, "no {kind} section"),
-            E::UnexpectedSection { at, kind } => write!(
-                f,
-                "{kind} section at offset {at} in a package whose target is none"
-            ),
-            E::SectionLength {
-                at,
-                kind,
-                needed,
-                len,
-            } => write!(
+            E::UnexpectedSection { at, kind } => {
+                write!(f, "{kind} section at offset {at} in a package whose target is none")
+            }
+            E::SectionLength { at, kind, needed, len } => write!(
                 f,
                 "{kind} payload at offset {at} is {len} bytes, its contents need {needed}"
             ),
-            E::Count {
-                at,
-                what,
-                value,
-                min,
-                max,
-            } => write!(f, "{what} {value} at offset {at} (must be {min} to {max})"),
+            E::Count { at, what, value, min, max } => {
+                write!(f, "{what} {value} at offset {at} (must be {min} to {max})")
+            }
             E::Name { at } => write!(
                 f,
                 "bad name at offset {at} (1 to {MAX_NAME_LEN} bytes of A-Z a-z 0-9 _ . -)"
@@ -254,10 +238,9 @@ impl fmt::Display for PackageError {
             E::Access { at, value } => {
                 write!(f, "access byte {value} at offset {at} (0 to 3)")
             }
-            E::NativeMode { at, value } => write!(
-                f,
-                "native mode {value} at offset {at} (0 trusted, 1 checked)"
-            ),
+            E::NativeMode { at, value } => {
+                write!(f, "native mode {value} at offset {at} (0 trusted, 1 checked)")
+            }
             E::TrailingBytes { at, count } => {
                 write!(f, "{count} bytes after the last section, at offset {at}")
             }

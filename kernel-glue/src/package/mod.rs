@@ -115,9 +115,7 @@ pub use signed::type_code;
 
 /// The program type with this header byte.
 pub fn type_from_code(code: u8) -> Option<ProgramType> {
-    ProgramType::ALL
-        .into_iter()
-        .find(|&t| type_code(t) == Some(code))
+    ProgramType::ALL.into_iter().find(|&t| type_code(t) == Some(code))
 }
 
 /// The kinds of section, in the order they appear.

@@ -22,10 +22,7 @@ fn u32_at(b: &[u8], at: usize) -> u32 {
 /// version, the flags and the total length. Returns the flags.
 fn check_envelope(bytes: &[u8]) -> Result<u16, PackageError> {
     if bytes.len() < HEADER_LEN {
-        return Err(PackageError::TooShort {
-            len: bytes.len(),
-            min: HEADER_LEN,
-        });
+        return Err(PackageError::TooShort { len: bytes.len(), min: HEADER_LEN });
     }
     if bytes.len() > MAX_PACKAGE_LEN {
         return Err(PackageError::TooLong { len: bytes.len() });
@@ -43,16 +40,10 @@ fn check_envelope(bytes: &[u8]) -> Result<u16, PackageError> {
     }
     let declared = u32_at(bytes, at::TOTAL_LEN);
     if usize::try_from(declared).ok() != Some(bytes.len()) {
-        return Err(PackageError::TotalLength {
-            declared,
-            actual: bytes.len(),
-        });
+        return Err(PackageError::TotalLength { declared, actual: bytes.len() });
     }
     if flags & FLAG_AUTHENTICATED != 0 && bytes.len() < HEADER_LEN + TAG_LEN {
-        return Err(PackageError::TooShort {
-            len: bytes.len(),
-            min: HEADER_LEN + TAG_LEN,
-        });
+        return Err(PackageError::TooShort { len: bytes.len(), min: HEADER_LEN + TAG_LEN });
     }
     Ok(flags)
 }
@@ -72,10 +63,7 @@ impl Envelope {
     /// Reads the envelope of `bytes`.
     pub fn read(bytes: &[u8]) -> Result<Envelope, PackageError> {
         let flags = check_envelope(bytes)?;
-        Ok(Envelope {
-            authenticated: flags & FLAG_AUTHENTICATED != 0,
-            target: bytes[at::TARGET],
-        })
+        Ok(Envelope { authenticated: flags & FLAG_AUTHENTICATED != 0, target: bytes[at::TARGET] })
     }
 }
 
@@ -88,9 +76,7 @@ pub fn authenticate(bytes: &[u8], key: &[u8]) -> Result<(), PackageError> {
         return Err(PackageError::NotAuthenticated);
     }
     // `check_envelope` made sure the tag is there.
-    udf_runtime::mac::check_trailing(key, bytes)
-        .map(|_| ())
-        .map_err(PackageError::from)
+    udf_runtime::mac::check_trailing(key, bytes).map(|_| ()).map_err(PackageError::from)
 }
 
 /// Whether `name` is 1 to [`MAX_NAME_LEN`] bytes of `[A-Za-z0-9_.-]`; else the index of the
@@ -99,9 +85,7 @@ pub fn check_name(name: &[u8]) -> Result<(), usize> {
     if name.is_empty() || name.len() > MAX_NAME_LEN {
         return Err(0);
     }
-    match name
-        .iter()
-        .position(|&c| !(c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-')))
+    match name.iter().position(|&c| !(c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-')))
     {
         Some(i) => Err(i),
         None => Ok(()),
@@ -118,12 +102,7 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn new(bytes: &'a [u8], base: usize, kind: SectionKind) -> Reader<'a> {
-        Reader {
-            bytes,
-            pos: 0,
-            base,
-            kind,
-        }
+        Reader { bytes, pos: 0, base, kind }
     }
 
     /// Offset in the package of the next byte.
@@ -206,31 +185,15 @@ impl<'a> Reader<'a> {
         let at = self.at();
         let value = u64::from(self.u32()?);
         if value < min || value > max {
-            return Err(PackageError::Count {
-                at,
-                what,
-                value,
-                min,
-                max,
-            });
+            return Err(PackageError::Count { at, what, value, min, max });
         }
         // At most `MAX_CODE_LEN`, which fits every `usize` this crate builds for.
-        usize::try_from(value).map_err(|_| PackageError::Count {
-            at,
-            what,
-            value,
-            min,
-            max,
-        })
+        usize::try_from(value).map_err(|_| PackageError::Count { at, what, value, min, max })
     }
 
     /// Nothing may be left.
     fn finish(&self) -> Result<(), PackageError> {
-        if self.pos == self.bytes.len() {
-            Ok(())
-        } else {
-            Err(self.short(self.pos as u64))
-        }
+        if self.pos == self.bytes.len() { Ok(()) } else { Err(self.short(self.pos as u64)) }
     }
 }
 
@@ -239,9 +202,7 @@ fn parse_name(r: &mut Reader<'_>) -> Result<String, PackageError> {
     let bytes = r.take(r.bytes.len())?;
     check_name(bytes).map_err(|i| PackageError::Name { at: base + i })?;
     // Only ASCII passed the check.
-    core::str::from_utf8(bytes)
-        .map(String::from)
-        .map_err(|_| PackageError::Name { at: base })
+    core::str::from_utf8(bytes).map(String::from).map_err(|_| PackageError::Name { at: base })
 }
 
 fn parse_bytecode(r: &mut Reader<'_>) -> Result<Vec<u8>, PackageError> {
@@ -264,11 +225,7 @@ fn parse_facts(r: &mut Reader<'_>) -> Result<FactsSection, PackageError> {
     let stack_use = r.u32()?;
     let max_frames = r.u32()?;
     let loops = r.list("loop count", (0, MAX_SLOTS as u64), (16, 4), |r| {
-        Ok(LoopEntry {
-            head: r.u32()?,
-            tail: r.u32()?,
-            max_iterations: r.u64()?,
-        })
+        Ok(LoopEntry { head: r.u32()?, tail: r.u32()?, max_iterations: r.u64()? })
     })?;
     let access = r.list("access count", (0, MAX_SLOTS as u64), (1, 0), |r| {
         let at = r.at();
@@ -276,14 +233,7 @@ fn parse_facts(r: &mut Reader<'_>) -> Result<FactsSection, PackageError> {
         access_from_byte(value).ok_or(PackageError::Access { at, value })
     })?;
     r.finish()?;
-    Ok(FactsSection {
-        max_insns,
-        max_extents,
-        stack_use,
-        max_frames,
-        loops,
-        access,
-    })
+    Ok(FactsSection { max_insns, max_extents, stack_use, max_frames, loops, access })
 }
 
 fn parse_native(r: &mut Reader<'_>) -> Result<NativeSection, PackageError> {
@@ -297,26 +247,16 @@ fn parse_native(r: &mut Reader<'_>) -> Result<NativeSection, PackageError> {
         let at = r.at();
         let value = r.u8()?;
         if value != 0 {
-            return Err(PackageError::Reserved {
-                at,
-                value: u32::from(value),
-            });
+            return Err(PackageError::Reserved { at, value: u32::from(value) });
         }
     }
     let regions = r.list("region count", (1, MAX_REGIONS as u64), (8, 4), |r| {
-        Ok(RegionEntry {
-            start: r.u32()?,
-            offset: r.u32()?,
-        })
+        Ok(RegionEntry { start: r.u32()?, offset: r.u32()? })
     })?;
     let code_len = r.count("code length", 1, MAX_CODE_LEN as u64)?;
     let code = r.take(code_len)?.to_vec();
     r.finish()?;
-    Ok(NativeSection {
-        mode,
-        regions,
-        code,
-    })
+    Ok(NativeSection { mode, regions, code })
 }
 
 fn parse_source_map(r: &mut Reader<'_>) -> Result<Vec<SourceSpan>, PackageError> {
@@ -367,11 +307,7 @@ impl Package {
         }
 
         // `check_envelope` made sure the tag fits after the header.
-        let end = if authenticated {
-            bytes.len() - TAG_LEN
-        } else {
-            bytes.len()
-        };
+        let end = if authenticated { bytes.len() - TAG_LEN } else { bytes.len() };
         let mut s = Sections::default();
         let mut pos = HEADER_LEN;
         let mut last = 0u16;
@@ -387,33 +323,20 @@ impl Package {
             let code = u16_at(bytes, pos);
             let reserved = u16_at(bytes, pos + 2);
             let len = u32_at(bytes, pos + 4);
-            let kind = SectionKind::from_code(code).ok_or(PackageError::SectionKind {
-                at: pos,
-                kind: code,
-            })?;
+            let kind = SectionKind::from_code(code)
+                .ok_or(PackageError::SectionKind { at: pos, kind: code })?;
             if code <= last {
-                return Err(PackageError::SectionOrder {
-                    at: pos,
-                    kind: code,
-                    after: last,
-                });
+                return Err(PackageError::SectionOrder { at: pos, kind: code, after: last });
             }
             if reserved != 0 {
-                return Err(PackageError::Reserved {
-                    at: pos + 2,
-                    value: u32::from(reserved),
-                });
+                return Err(PackageError::Reserved { at: pos + 2, value: u32::from(reserved) });
             }
             let needed = SECTION_HEADER_LEN as u64 + u64::from(len);
             let payload_end = usize::try_from(needed)
                 .ok()
                 .and_then(|n| pos.checked_add(n))
                 .filter(|&e| e <= end)
-                .ok_or(PackageError::Truncated {
-                    at: pos,
-                    needed,
-                    left,
-                })?;
+                .ok_or(PackageError::Truncated { at: pos, needed, left })?;
             let start = pos + SECTION_HEADER_LEN;
             let mut r = Reader::new(&bytes[start..payload_end], start, kind);
             match kind {
@@ -432,10 +355,7 @@ impl Package {
             pos = payload_end;
         }
         if pos != end {
-            return Err(PackageError::TrailingBytes {
-                at: pos,
-                count: end - pos,
-            });
+            return Err(PackageError::TrailingBytes { at: pos, count: end - pos });
         }
         let missing = |kind| PackageError::MissingSection { kind };
         if target.is_some() && s.native.is_none() {

@@ -43,10 +43,7 @@ impl Package {
         if let Some(m) = &self.source_map {
             sections.push((SectionKind::SourceMap, source_map_payload(m)));
         }
-        let payload: usize = sections
-            .iter()
-            .map(|(_, p)| SECTION_HEADER_LEN + p.len())
-            .sum();
+        let payload: usize = sections.iter().map(|(_, p)| SECTION_HEADER_LEN + p.len()).sum();
         let total = HEADER_LEN + payload + if authenticated { TAG_LEN } else { 0 };
         let mut out = Vec::with_capacity(total);
         out.extend_from_slice(&MAGIC);

@@ -61,10 +61,7 @@ pub fn image(f: &SockFilter, n: usize) -> String {
         0x61 => ("ldx", format!("M[{signed}]")),
         0x02 => ("st", format!("M[{signed}]")),
         0x03 => ("stx", format!("M[{signed}]")),
-        0x05 => (
-            "ja",
-            format!("{}", (n as u32).wrapping_add(1).wrapping_add(k) as i32),
-        ),
+        0x05 => ("ja", format!("{}", (n as u32).wrapping_add(1).wrapping_add(k) as i32)),
         0x25 => ("jgt", format!("#0x{k:x}")),
         0x35 => ("jge", format!("#0x{k:x}")),
         0x15 => ("jeq", format!("#0x{k:x}")),

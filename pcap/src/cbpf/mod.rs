@@ -23,12 +23,7 @@ pub struct SockFilter {
 impl SockFilter {
     /// A non-jump instruction.
     pub const fn stmt(code: u16, k: u32) -> SockFilter {
-        SockFilter {
-            code,
-            jt: 0,
-            jf: 0,
-            k,
-        }
+        SockFilter { code, jt: 0, jf: 0, k }
     }
     /// A conditional jump.
     pub const fn jump(code: u16, k: u32, jt: u8, jf: u8) -> SockFilter {

@@ -24,29 +24,17 @@ pub struct CbpfError {
 impl CbpfError {
     /// An error about instruction `index`.
     pub fn at_insn(index: usize, message: impl Into<String>) -> CbpfError {
-        CbpfError {
-            index: Some(index),
-            line: None,
-            message: message.into(),
-        }
+        CbpfError { index: Some(index), line: None, message: message.into() }
     }
 
     /// An error at `line`:`col` (1-based) of a text program.
     pub fn at_line(line: usize, col: usize, message: impl Into<String>) -> CbpfError {
-        CbpfError {
-            index: None,
-            line: Some((line, col)),
-            message: message.into(),
-        }
+        CbpfError { index: None, line: Some((line, col)), message: message.into() }
     }
 
     /// An error about the program as a whole.
     pub fn whole(message: impl Into<String>) -> CbpfError {
-        CbpfError {
-            index: None,
-            line: None,
-            message: message.into(),
-        }
+        CbpfError { index: None, line: None, message: message.into() }
     }
 }
 
@@ -110,10 +98,7 @@ pub fn parse_any(bytes: &[u8]) -> Result<Vec<SockFilter>, CbpfError> {
         && let Ok(text) = std::str::from_utf8(bytes)
     {
         let clean = strip_comments(text);
-        if clean
-            .trim_start()
-            .starts_with(|c: char| c == '{' || c.is_ascii_digit())
-        {
+        if clean.trim_start().starts_with(|c: char| c == '{' || c.is_ascii_digit()) {
             return parse_text(&clean);
         }
     }
@@ -198,12 +183,7 @@ fn tokenize(text: &str) -> Result<Vec<Token>, CbpfError> {
         while c < chars.len() {
             let ch = chars[c];
             let (line, col) = (l + 1, c + 1);
-            let simple = |kind| Token {
-                kind,
-                value: 0,
-                line,
-                col,
-            };
+            let simple = |kind| Token { kind, value: 0, line, col };
             match ch {
                 _ if ch.is_whitespace() => c += 1,
                 '{' => {
@@ -227,12 +207,7 @@ fn tokenize(text: &str) -> Result<Vec<Token>, CbpfError> {
                     let value = number(&word).ok_or_else(|| {
                         CbpfError::at_line(line, col, format!("`{word}` is not a number"))
                     })?;
-                    toks.push(Token {
-                        kind: Tok::Num,
-                        value,
-                        line,
-                        col,
-                    });
+                    toks.push(Token { kind: Tok::Num, value, line, col });
                 }
                 _ => {
                     return Err(CbpfError::at_line(
@@ -264,10 +239,7 @@ fn number(word: &str) -> Option<u64> {
 
 fn field(t: &Token, what: &str, max: u64) -> Result<u64, CbpfError> {
     if t.value > max {
-        return Err(t.error(format!(
-            "{what} {} does not fit (at most {max:#x})",
-            t.value
-        )));
+        return Err(t.error(format!("{what} {} does not fit (at most {max:#x})", t.value)));
     }
     Ok(t.value)
 }
@@ -339,10 +311,7 @@ fn parse_ddd(toks: &[Token]) -> Result<Vec<SockFilter>, CbpfError> {
     let mut p = 1;
     while p < toks.len() {
         let line = toks[p].line;
-        let end = toks[p..]
-            .iter()
-            .position(|t| t.line != line)
-            .map_or(toks.len(), |n| p + n);
+        let end = toks[p..].iter().position(|t| t.line != line).map_or(toks.len(), |n| p + n);
         let row = &toks[p..end];
         if row.len() != 4 {
             let t = row.get(4).unwrap_or(&row[row.len() - 1]);

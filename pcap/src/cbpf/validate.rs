@@ -15,10 +15,7 @@ pub const MAXINSNS: usize = 4096;
 pub fn known_opcode(code: u16) -> bool {
     use op::*;
     match code & 0x07 {
-        LD => matches!(
-            code,
-            0x00 | 0x20 | 0x28 | 0x30 | 0x40 | 0x48 | 0x50 | 0x60 | 0x80
-        ),
+        LD => matches!(code, 0x00 | 0x20 | 0x28 | 0x30 | 0x40 | 0x48 | 0x50 | 0x60 | 0x80),
         LDX => matches!(code, 0x01 | 0x61 | 0x81 | 0xb1),
         ST => code == ST,
         STX => code == STX,
@@ -71,10 +68,7 @@ pub fn validate(prog: &[SockFilter]) -> Result<(), CbpfError> {
     }
     for (i, f) in prog.iter().enumerate() {
         if !known_opcode(f.code) {
-            return Err(CbpfError::at_insn(
-                i,
-                format!("unknown opcode {:#x}", f.code),
-            ));
+            return Err(CbpfError::at_insn(i, format!("unknown opcode {:#x}", f.code)));
         }
         let class = f.code & 0x07;
         let mode = f.code & 0xe0;
@@ -86,11 +80,7 @@ pub fn validate(prog: &[SockFilter]) -> Result<(), CbpfError> {
         if scratch && f.k >= op::MEMWORDS {
             return Err(CbpfError::at_insn(
                 i,
-                format!(
-                    "scratch word M[{}] does not exist (there are {})",
-                    f.k,
-                    op::MEMWORDS
-                ),
+                format!("scratch word M[{}] does not exist (there are {})", f.k, op::MEMWORDS),
             ));
         }
         if class == op::ALU

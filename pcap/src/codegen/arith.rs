@@ -45,12 +45,7 @@ impl Gen {
                 let _ = cy;
                 (fold_alu(*op, x, y), cx)
             }
-            Arith::Index {
-                proto,
-                index,
-                size,
-                span,
-            } => {
+            Arith::Index { proto, index, size, span } => {
                 let (idx, ci) = self.arith(index)?;
                 let (v, c) = self.index(proto.0, proto.1, idx, *size, *span)?;
                 (v, and(ci, c))
@@ -70,17 +65,9 @@ impl Gen {
         let at = |base: u32, idx: V| match idx {
             V::K(k) => match base.checked_add(k) {
                 Some(off) => ld(size, off),
-                None => V::LdX {
-                    size,
-                    off: base,
-                    x: Box::new(V::K(k)),
-                },
+                None => V::LdX { size, off: base, x: Box::new(V::K(k)) },
             },
-            x => V::LdX {
-                size,
-                off: base,
-                x: Box::new(x),
-            },
+            x => V::LdX { size, off: base, x: Box::new(x) },
         };
         Ok(match p {
             Proto::Link => (at(0, idx), F::Const(true)),
@@ -119,14 +106,7 @@ impl Gen {
                     }
                     i => V::Alu(ArithOp::Add, Box::new(V::Msh(nl)), Box::new(i)),
                 };
-                (
-                    V::LdX {
-                        size,
-                        off: nl,
-                        x: Box::new(x),
-                    },
-                    self.transport_check(p, pspan)?,
-                )
+                (V::LdX { size, off: nl, x: Box::new(x) }, self.transport_check(p, pspan)?)
             }
             Proto::Icmp6 => (at(nl + 40, idx), self.ip6_direct(IPPROTO_ICMPV6)),
             Proto::Aarp

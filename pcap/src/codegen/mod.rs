@@ -110,11 +110,7 @@ fn all(fs: impl IntoIterator<Item = F>) -> F {
 }
 
 fn test(v: V, cond: Cond, k: u32) -> F {
-    F::Test(Test {
-        v,
-        cond,
-        rhs: V::K(k),
-    })
+    F::Test(Test { v, cond, rhs: V::K(k) })
 }
 
 fn ld(size: u8, off: u32) -> V {
@@ -138,11 +134,7 @@ fn mcmp(size: u8, off: u32, mask: u32, k: u32) -> F {
     } else if mask & full == full {
         cmp(size, off, k)
     } else {
-        test(
-            V::Alu(ArithOp::And, Box::new(ld(size, off)), Box::new(V::K(mask))),
-            Cond::Eq,
-            k,
-        )
+        test(V::Alu(ArithOp::And, Box::new(ld(size, off)), Box::new(V::K(mask))), Cond::Eq, k)
     }
 }
 
@@ -185,10 +177,7 @@ fn bad_value(span: Span, what: impl Into<String>) -> Diagnostic {
 /// `n`, unless it is past `max`: then `WHAT N greater than maximum MAX` (libpcap's words).
 fn at_most(n: u32, max: u32, span: Span, what: &str) -> R<()> {
     if n > max {
-        return Err(bad_value(
-            span,
-            format!("{what} {n} greater than maximum {max}"),
-        ));
+        return Err(bad_value(span, format!("{what} {n} greater than maximum {max}")));
     }
     Ok(())
 }
@@ -225,12 +214,7 @@ impl Gen {
             Expr::Not(a, _) => Ok(not(self.expr(a)?)),
             Expr::Rel { lhs, op, rhs, .. } => self.relation(lhs, *op, rhs),
             Expr::Keyword { kw, arg, span } => self.keyword(*kw, *arg, *span),
-            Expr::Qualified {
-                quals,
-                id,
-                id_span,
-                span,
-            } => {
+            Expr::Qualified { quals, id, id_span, span } => {
                 let proto = quals.proto.map(|p| p.0);
                 let dir = quals.dir.map_or(Dir::SrcOrDst, |d| d.0);
                 self.qualified(
@@ -333,10 +317,7 @@ impl Gen {
                     Some((id, _)) => and(tpid, mcmp(2, nl, 0x0fff, id)),
                     None => tpid,
                 };
-                self.link = Link::Ether {
-                    lt: lt + 4,
-                    nl: nl + 4,
-                };
+                self.link = Link::Ether { lt: lt + 4, nl: nl + 4 };
                 Ok(f)
             }
             Keyword::Pppoed => {
@@ -352,18 +333,12 @@ impl Gen {
                 if let Some((id, _)) = arg {
                     f = and(f, cmp(2, nl + 2, id));
                 }
-                self.link = Link::Ppp {
-                    proto: nl + 6,
-                    nl: nl + 8,
-                };
+                self.link = Link::Ppp { proto: nl + 6, nl: nl + 8 };
                 Ok(f)
             }
             Keyword::Llc(kind) => {
                 let (lt, nl) = self.ether(span, "llc")?;
-                let is_llc = and(
-                    not(test(ld(2, lt), Cond::Gt, ETHERMTU)),
-                    not(cmp(2, nl, 0xffff)),
-                );
+                let is_llc = and(not(test(ld(2, lt), Cond::Gt, ETHERMTU)), not(cmp(2, nl, 0xffff)));
                 let ctl = |mask: u32, k: u32| mcmp(1, nl + 2, mask, k);
                 let sub = match kind {
                     None => F::Const(true),
@@ -441,10 +416,9 @@ impl Gen {
                 self.ether(span, "ether multicast")?;
                 Ok(test(ld(1, 0), Cond::Set, 1))
             }
-            Some(Proto::Ip) => Ok(and(
-                self.linktype(ETHERTYPE_IP),
-                test(ld(1, nl + 16), Cond::Ge, 224),
-            )),
+            Some(Proto::Ip) => {
+                Ok(and(self.linktype(ETHERTYPE_IP), test(ld(1, nl + 16), Cond::Ge, 224)))
+            }
             Some(Proto::Ip6) => Ok(and(self.linktype(ETHERTYPE_IPV6), cmp(1, nl + 24, 255))),
             Some(_) => Err(unsupported(
                 span,

@@ -63,10 +63,7 @@ impl Gen {
         let nl = self.link.nl();
         and(
             self.linktype(ETHERTYPE_IPV6),
-            or(
-                cmp(1, nl + 6, p),
-                and(cmp(1, nl + 6, IPPROTO_FRAGMENT), cmp(1, nl + 40, p)),
-            ),
+            or(cmp(1, nl + 6, p), and(cmp(1, nl + 6, IPPROTO_FRAGMENT), cmp(1, nl + 40, p))),
         )
     }
 
@@ -82,9 +79,7 @@ impl Gen {
 
     pub(super) fn isis_pdus(&self, types: &[u32]) -> F {
         let nosnap = self.link.nl() + 3;
-        any(types
-            .iter()
-            .map(|&t| and(self.iso_proto(ISO_ISIS), mcmp(1, nosnap + 4, 0x1f, t))))
+        any(types.iter().map(|&t| and(self.iso_proto(ISO_ISIS), mcmp(1, nosnap + 4, 0x1f, t))))
     }
 
     /// Not a later IPv4 fragment.
@@ -195,10 +190,7 @@ impl Gen {
                     }
                     self.host4(proto, pspan, dir, addr, mask, span)
                 }
-                _ => Err(bad_value(
-                    id_span,
-                    "a network with a prefix length must be an address",
-                )),
+                _ => Err(bad_value(id_span, "a network with a prefix length must be an address")),
             },
             Id::Masked(a, m) => {
                 let (addr, _) = ipv4_of(a, id_span, true)?;
@@ -210,11 +202,7 @@ impl Gen {
             }
             Id::Dotted(_) | Id::Num(_) => {
                 let (addr, mask) = ipv4_of(id, id_span, net)?;
-                let mask = if net || matches!(id, Id::Dotted(_)) {
-                    mask
-                } else {
-                    u32::MAX
-                };
+                let mask = if net || matches!(id, Id::Dotted(_)) { mask } else { u32::MAX };
                 self.host4(proto, pspan, dir, addr, mask, span)
             }
             Id::Name(n) => Err(unsupported(
@@ -238,11 +226,7 @@ impl Gen {
         let one = |lt: u32, src: u32, dst: u32| {
             and(
                 self.linktype(lt),
-                dirop(
-                    dir,
-                    mcmp(4, nl + src, mask, addr),
-                    mcmp(4, nl + dst, mask, addr),
-                ),
+                dirop(dir, mcmp(4, nl + src, mask, addr), mcmp(4, nl + dst, mask, addr)),
             )
         };
         match proto {
@@ -282,11 +266,7 @@ impl Gen {
         let mut mask = [0u32; 4];
         for (i, m) in mask.iter_mut().enumerate() {
             let bits = len.saturating_sub(32 * i as u32).min(32);
-            *m = if bits == 0 {
-                0
-            } else {
-                u32::MAX << (32 - bits)
-            };
+            *m = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
         }
         let words: Vec<u32> = (0..4)
             .map(|i| u32::from_be_bytes(a[4 * i..4 * i + 4].try_into().expect("4 bytes")))
@@ -304,10 +284,7 @@ impl Gen {
                 }
             }))
         };
-        Ok(and(
-            self.linktype(ETHERTYPE_IPV6),
-            dirop(dir, side(8), side(24)),
-        ))
+        Ok(and(self.linktype(ETHERTYPE_IPV6), dirop(dir, side(8), side(24))))
     }
 
     pub(super) fn decnet(&self, dir: Dir, id: &Id, id_span: Span) -> R<F> {
@@ -339,10 +316,7 @@ impl Gen {
                 and(mcmp(2, nl + 2, 0xff07, 0x8106), cmp(2, nl + at[3], le)),
             ])
         };
-        Ok(and(
-            self.linktype(ETHERTYPE_DN),
-            dirop(dir, side([5, 6, 17, 18]), side([3, 4, 9, 10])),
-        ))
+        Ok(and(self.linktype(ETHERTYPE_DN), dirop(dir, side([5, 6, 17, 18]), side([3, 4, 9, 10]))))
     }
 
     pub(super) fn proto_kind(
@@ -460,10 +434,7 @@ impl Gen {
             Some(p) => {
                 return Err(unsupported(
                     span,
-                    format!(
-                        "`{} port`: ports belong to tcp, udp and sctp",
-                        Proto::name(p)
-                    ),
+                    format!("`{} port`: ports belong to tcp, udp and sctp", Proto::name(p)),
                     "no ports",
                 ));
             }
@@ -477,11 +448,7 @@ impl Gen {
             }
         };
         let v4 = || {
-            let at = |o: u32| V::LdX {
-                size: 2,
-                off: nl + o,
-                x: Box::new(V::Msh(nl)),
-            };
+            let at = |o: u32| V::LdX { size: 2, off: nl + o, x: Box::new(V::Msh(nl)) };
             all([
                 self.linktype(ETHERTYPE_IP),
                 any(protos.iter().map(|&p| cmp(1, nl + 9, p))),
@@ -524,11 +491,7 @@ pub(super) fn ipv4_of(id: &Id, span: Span, net: bool) -> R<(u32, u32)> {
             }
             let bits = 8 * parts.len() as u32;
             let v = if bits == 32 { v } else { v << (32 - bits) };
-            let mask = if bits == 32 {
-                u32::MAX
-            } else {
-                !(u32::MAX >> bits)
-            };
+            let mask = if bits == 32 { u32::MAX } else { !(u32::MAX >> bits) };
             Ok((v, mask))
         }
         Id::Num(n) => {

@@ -50,11 +50,7 @@ impl<'a> Parser<'a> {
             Punct::Gt => (load, RelOp::Gt, Arith::Num(val, vs)),
             _ => (
                 Arith::Bin {
-                    op: if op == Punct::Amp {
-                        ArithOp::And
-                    } else {
-                        ArithOp::Or
-                    },
+                    op: if op == Punct::Amp { ArithOp::And } else { ArithOp::Or },
                     lhs: Box::new(load),
                     rhs: Box::new(Arith::Num(val, vs)),
                     span,
@@ -124,12 +120,7 @@ impl<'a> Parser<'a> {
                         return;
                     };
                     let span = lhs.span().to(rhs.span());
-                    vals.push(Arith::Bin {
-                        op: b,
-                        lhs: Box::new(lhs),
-                        rhs: Box::new(rhs),
-                        span,
-                    });
+                    vals.push(Arith::Bin { op: b, lhs: Box::new(lhs), rhs: Box::new(rhs), span });
                 }
             }
         }
@@ -176,8 +167,7 @@ impl<'a> Parser<'a> {
             reduce(&mut vals, &mut ops);
         }
         self.leave();
-        vals.pop()
-            .ok_or_else(|| self.expected("an arithmetic expression"))
+        vals.pop().ok_or_else(|| self.expected("an arithmetic expression"))
     }
 
     /// A number, `len`, `proto[index[:size]]` or `( arith )`.
@@ -232,12 +222,7 @@ impl<'a> Parser<'a> {
                     return Err(self.expected("`]`"));
                 }
                 let close = self.bump();
-                Ok(Arith::Index {
-                    proto: (p, s),
-                    index: Box::new(index),
-                    size,
-                    span: s.to(close),
-                })
+                Ok(Arith::Index { proto: (p, s), index: Box::new(index), size, span: s.to(close) })
             }
             Tok::Kw(Kw::Unsup(f)) => Err(self.unsupported(s, f)),
             _ => Err(self.expected("a number, `len`, `proto[offset]` or `(`")),
@@ -250,19 +235,7 @@ fn with_span(a: Arith, new: Span) -> Arith {
         Arith::Num(n, _) => Arith::Num(n, new),
         Arith::Len(_) => Arith::Len(new),
         Arith::Neg(x, _) => Arith::Neg(x, new),
-        Arith::Index {
-            proto, index, size, ..
-        } => Arith::Index {
-            proto,
-            index,
-            size,
-            span: new,
-        },
-        Arith::Bin { op, lhs, rhs, .. } => Arith::Bin {
-            op,
-            lhs,
-            rhs,
-            span: new,
-        },
+        Arith::Index { proto, index, size, .. } => Arith::Index { proto, index, size, span: new },
+        Arith::Bin { op, lhs, rhs, .. } => Arith::Bin { op, lhs, rhs, span: new },
     }
 }

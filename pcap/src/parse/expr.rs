@@ -237,25 +237,14 @@ impl<'a> Parser<'a> {
         proto: Option<(Proto, Span)>,
         start: Span,
     ) -> Result<(Expr, Inherit), Diagnostic> {
-        let mut quals = Quals {
-            proto,
-            dir: None,
-            kind: None,
-        };
+        let mut quals = Quals { proto, dir: None, kind: None };
         if let Tok::Kw(k @ (Kw::Src | Kw::Dst)) = *self.tok() {
             let s = self.bump();
-            let (other, one) = if k == Kw::Src {
-                (Kw::Dst, Dir::Src)
-            } else {
-                (Kw::Src, Dir::Dst)
-            };
+            let (other, one) = if k == Kw::Src { (Kw::Dst, Dir::Src) } else { (Kw::Src, Dir::Dst) };
             let mut dir = (one, s);
             if let Tok::And | Tok::Or = self.tok() {
-                let both = if matches!(self.tok(), Tok::Or) {
-                    Dir::SrcOrDst
-                } else {
-                    Dir::SrcAndDst
-                };
+                let both =
+                    if matches!(self.tok(), Tok::Or) { Dir::SrcOrDst } else { Dir::SrcAndDst };
                 self.bump();
                 if *self.tok() != Tok::Kw(other) {
                     let o = if other == Kw::Src { "src" } else { "dst" };
@@ -333,12 +322,10 @@ impl<'a> Parser<'a> {
                     self.leaf(q, Id::Num(n), ns, start)
                 } else if first {
                     let msg = "a parenthesised list of values cannot start with another list";
-                    Err(Diagnostic::new(SYNTAX, msg)
-                        .label(s, "a nested list here")
-                        .help(
-                            "libpcap's grammar allows a nested list only after `and`/`or`: \
+                    Err(Diagnostic::new(SYNTAX, msg).label(s, "a nested list here").help(
+                        "libpcap's grammar allows a nested list only after `and`/`or`: \
                              write `(a or (b or c))`",
-                        ))
+                    ))
                 } else {
                     self.group(q)
                 }
@@ -418,14 +405,8 @@ impl<'a> Parser<'a> {
         what: &str,
         span: Span,
     ) -> Result<(), Diagnostic> {
-        if let Some(Quals {
-            kind: Some((k, ks)),
-            ..
-        }) = q
-            && matches!(
-                k,
-                IdKind::Port | IdKind::Portrange | IdKind::Proto | IdKind::Protochain
-            )
+        if let Some(Quals { kind: Some((k, ks)), .. }) = q
+            && matches!(k, IdKind::Port | IdKind::Portrange | IdKind::Proto | IdKind::Protochain)
         {
             let kw = self.text(ks);
             return Err(Diagnostic::new(VALUE, format!("`{kw}` cannot take {what}"))
@@ -455,12 +436,7 @@ impl<'a> Parser<'a> {
                  in `host b` or `port 80`",
             ));
         };
-        Ok(Expr::Qualified {
-            quals,
-            id,
-            id_span,
-            span: start.map_or(id_span, |s| s.to(id_span)),
-        })
+        Ok(Expr::Qualified { quals, id, id_span, span: start.map_or(id_span, |s| s.to(id_span)) })
     }
 
     /// `( pid )`: values joined by `and`/`or`, all with the qualifiers `q`.

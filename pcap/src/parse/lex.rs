@@ -214,10 +214,7 @@ fn match_seq(s: &[u8], start: usize, pat: &[El]) -> Option<usize> {
 }
 
 fn longest(s: &[u8], start: usize, pats: &[Vec<El>]) -> usize {
-    pats.iter()
-        .filter_map(|p| match_seq(s, start, p))
-        .max()
-        .map_or(0, |e| e - start)
+    pats.iter().filter_map(|p| match_seq(s, start, p)).max().map_or(0, |e| e - start)
 }
 
 /// scanner.l's `V6`: every placement of `::` among the hex groups, with and without a trailing
@@ -235,15 +232,7 @@ fn v6_patterns() -> &'static [Vec<El>] {
             }
             v
         };
-        let v4 = [
-            El::N,
-            El::Lit(b"."),
-            El::N,
-            El::Lit(b"."),
-            El::N,
-            El::Lit(b"."),
-            El::N,
-        ];
+        let v4 = [El::N, El::Lit(b"."), El::N, El::Lit(b"."), El::N, El::Lit(b"."), El::N];
         let mut pats = vec![groups(8)];
         for n in 0..=7 {
             for k in 0..=n {
@@ -368,16 +357,10 @@ pub(super) fn lex(src: &str) -> Vec<Token> {
             continue;
         }
         let (len, tok) = lex_one(src, p);
-        out.push(Token {
-            tok,
-            span: Span::new(p, p + len),
-        });
+        out.push(Token { tok, span: Span::new(p, p + len) });
         p += len;
     }
-    out.push(Token {
-        tok: Tok::Eof,
-        span: Span::new(s.len(), s.len()),
-    });
+    out.push(Token { tok: Tok::Eof, span: Span::new(s.len(), s.len()) });
     out
 }
 
@@ -436,9 +419,7 @@ fn lex_one(src: &str, p: usize) -> (usize, Tok) {
         return (1, Tok::Not);
     }
     if s[p] == b'\\' {
-        let n = run_len(s, p + 1, |c| {
-            !matches!(c, b' ' | b'!' | b'(' | b')' | b'\n' | b'\t')
-        });
+        let n = run_len(s, p + 1, |c| !matches!(c, b' ' | b'!' | b'(' | b')' | b'\n' | b'\t'));
         if n > 0 {
             return (n + 1, Tok::Id(src[p + 1..p + 1 + n].to_string()));
         }
@@ -465,22 +446,16 @@ fn lex_one(src: &str, p: usize) -> (usize, Tok) {
     }
     cands.push((bad_mac_len(s, p), Rule::BadMac));
     cands.push((idl, Rule::Id));
-    let best = cands
-        .iter()
-        .filter(|c| c.0 > 0)
-        .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)))
-        .copied();
+    let best =
+        cands.iter().filter(|c| c.0 > 0).max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1))).copied();
     let Some((len, rule)) = best else {
         if s[p] == b':' {
             return (1, Tok::Punct(Punct::Colon));
         }
         let len = char_len(src, p);
         let c = &src[p..p + len];
-        let mut d = Diagnostic::new(
-            SYNTAX,
-            format!("unexpected character `{}`", c.escape_debug()),
-        )
-        .label(Span::new(p, p + len), "not part of pcap-filter syntax");
+        let mut d = Diagnostic::new(SYNTAX, format!("unexpected character `{}`", c.escape_debug()))
+            .label(Span::new(p, p + len), "not part of pcap-filter syntax");
         if c == "\\" {
             d = d.help("a backslash escapes a name that is also a keyword, as in `ip proto \\tcp`");
         }
@@ -495,9 +470,7 @@ fn lex_one(src: &str, p: usize) -> (usize, Tok) {
         Rule::Num => match parse_number(text) {
             Ok(v) => Tok::Num(v),
             Err((msg, help)) => Tok::Error(Box::new(
-                Diagnostic::new(VALUE, msg)
-                    .label(span, "not a 32-bit number")
-                    .help(help),
+                Diagnostic::new(VALUE, msg).label(span, "not a 32-bit number").help(help),
             )),
         },
         Rule::Hid => match parse_dotted(text) {
@@ -518,9 +491,8 @@ fn lex_one(src: &str, p: usize) -> (usize, Tok) {
         },
         Rule::BadMac => {
             // Report the whole word the user meant as an address.
-            let end = p + run_len(s, p, |c| {
-                c.is_ascii_alphanumeric() || matches!(c, b':' | b'.' | b'-')
-            });
+            let end =
+                p + run_len(s, p, |c| c.is_ascii_alphanumeric() || matches!(c, b':' | b'.' | b'-'));
             let word = &src[p..end];
             return (
                 end - p,
@@ -570,8 +542,7 @@ fn parse_dotted(text: &str) -> Result<Vec<u32>, String> {
     text.split('.')
         .map(|part| {
             if part.bytes().all(|c| c.is_ascii_digit()) {
-                part.parse::<u32>()
-                    .map_err(|_| format!("part `{part}` is too large"))
+                part.parse::<u32>().map_err(|_| format!("part `{part}` is too large"))
             } else {
                 Err(format!("part `{part}` is not decimal"))
             }
@@ -603,20 +574,12 @@ fn parse_ipv6(text: &str) -> Option<[u8; 16]> {
         None => (text, None),
     };
     let split = |s: &str| -> Vec<String> {
-        if s.is_empty() {
-            Vec::new()
-        } else {
-            s.split(':').map(str::to_string).collect()
-        }
+        if s.is_empty() { Vec::new() } else { s.split(':').map(str::to_string).collect() }
     };
     let mut left = split(head);
     let mut right = tail.map(split).unwrap_or_default();
     // A trailing dotted IPv4 address stands for two groups.
-    let last = if tail.is_some() {
-        &mut right
-    } else {
-        &mut left
-    };
+    let last = if tail.is_some() { &mut right } else { &mut left };
     let mut v4 = None;
     if last.last().is_some_and(|g| g.contains('.')) {
         let dotted = last.pop()?;
@@ -645,15 +608,8 @@ fn parse_ipv6(text: &str) -> Option<[u8; 16]> {
         rwords.push(u16::from_str_radix(g, 16).ok()?);
     }
     if let Some(b) = v4 {
-        let w = [
-            u16::from_be_bytes([b[0], b[1]]),
-            u16::from_be_bytes([b[2], b[3]]),
-        ];
-        if tail.is_some() {
-            rwords.extend(w)
-        } else {
-            words.extend(w)
-        }
+        let w = [u16::from_be_bytes([b[0], b[1]]), u16::from_be_bytes([b[2], b[3]])];
+        if tail.is_some() { rwords.extend(w) } else { words.extend(w) }
     }
     let total = words.len() + rwords.len();
     if tail.is_some() {

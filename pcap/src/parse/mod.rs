@@ -40,13 +40,7 @@ const MAX_OPS: usize = 10_000;
 /// Parses a filter expression. The empty (or all-whitespace) expression is [`Expr::True`].
 pub fn parse(expr: &str) -> Result<Expr, Diagnostic> {
     let toks = lex(expr);
-    let mut p = Parser {
-        src: expr,
-        toks,
-        pos: 0,
-        depth: 0,
-        ops: 0,
-    };
+    let mut p = Parser { src: expr, toks, pos: 0, depth: 0, ops: 0 };
     p.check_nesting()?;
     if matches!(p.tok(), Tok::Eof) {
         return Ok(Expr::True);
@@ -151,11 +145,8 @@ impl Family {
 
 /// `WHAT N is greater than the maximum MAX`, labelled `at most MAX` and `suffix`.
 fn too_large(what: &str, n: u32, max: u32, span: Span, suffix: &str) -> Diagnostic {
-    Diagnostic::new(
-        VALUE,
-        format!("{what} {n} is greater than the maximum {max}"),
-    )
-    .label(span, format!("at most {max}{suffix}"))
+    Diagnostic::new(VALUE, format!("{what} {n} is greater than the maximum {max}"))
+        .label(span, format!("at most {max}{suffix}"))
 }
 
 /// Operators and punctuation.
@@ -273,10 +264,7 @@ fn is_arith_follow(t: &Tok) -> bool {
 }
 
 fn is_value(t: &Tok) -> bool {
-    matches!(
-        t,
-        Tok::Id(_) | Tok::Hid(_) | Tok::Hid6(_) | Tok::Eid(_) | Tok::Aid
-    )
+    matches!(t, Tok::Id(_) | Tok::Hid(_) | Tok::Hid6(_) | Tok::Eid(_) | Tok::Aid)
 }
 
 impl<'a> Parser<'a> {
@@ -310,10 +298,7 @@ impl<'a> Parser<'a> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
             return Err(Diagnostic::new(SYNTAX, "expression nested too deeply")
-                .label(
-                    self.span(),
-                    format!("more than {MAX_DEPTH} levels of nesting here"),
-                )
+                .label(self.span(), format!("more than {MAX_DEPTH} levels of nesting here"))
                 .help("nest less: `not not x` is `x`, `((x))` is `x`"));
         }
         Ok(())
@@ -331,10 +316,7 @@ impl<'a> Parser<'a> {
                     depth += 1;
                     if depth > MAX_DEPTH {
                         return Err(Diagnostic::new(SYNTAX, "expression nested too deeply")
-                            .label(
-                                t.span,
-                                format!("more than {MAX_DEPTH} levels of parentheses"),
-                            )
+                            .label(t.span, format!("more than {MAX_DEPTH} levels of parentheses"))
                             .help("nest less: `((x))` is `x`"));
                     }
                 }
@@ -350,27 +332,19 @@ impl<'a> Parser<'a> {
         let span = self.span();
         match self.tok() {
             Tok::Error(d) => (**d).clone(),
-            Tok::Eof => Diagnostic::new(
-                SYNTAX,
-                format!("expected {what}, found the end of the expression"),
-            )
-            .label(span, "the expression ends here"),
-            _ => Diagnostic::new(
-                SYNTAX,
-                format!("expected {what}, found `{}`", self.text(span)),
-            )
-            .label(span, format!("expected {what}")),
+            Tok::Eof => {
+                Diagnostic::new(SYNTAX, format!("expected {what}, found the end of the expression"))
+                    .label(span, "the expression ends here")
+            }
+            _ => Diagnostic::new(SYNTAX, format!("expected {what}, found `{}`", self.text(span)))
+                .label(span, format!("expected {what}")),
         }
     }
 
     fn unsupported(&self, span: Span, f: Family) -> Diagnostic {
         Diagnostic::new(
             UNSUPPORTED,
-            format!(
-                "`{}` is {}, which is not supported",
-                self.text(span),
-                f.describe()
-            ),
+            format!("`{}` is {}, which is not supported", self.text(span), f.describe()),
         )
         .label(span, "not supported")
         .help("udfkit compiles pcap filters for Ethernet (EN10MB) and raw IP (RAW) captures only")
@@ -401,10 +375,7 @@ impl<'a> Parser<'a> {
             }
             t if is_value(t) || matches!(t, Tok::Num(_)) => Diagnostic::new(
                 SYNTAX,
-                format!(
-                    "unexpected value `{}`: expected `and`, `or` or {what}",
-                    self.text(span)
-                ),
+                format!("unexpected value `{}`: expected `and`, `or` or {what}", self.text(span)),
             )
             .label(span, "unexpected value")
             .help(
@@ -471,10 +442,7 @@ impl<'a> Parser<'a> {
         Ok(match self.tok_at(t) {
             v if is_value(v) => Class::Group,
             Tok::Num(_) => {
-                if matches!(
-                    self.tok_at(t + 1),
-                    Tok::And | Tok::Or | Tok::Punct(Punct::RParen)
-                ) {
+                if matches!(self.tok_at(t + 1), Tok::And | Tok::Or | Tok::Punct(Punct::RParen)) {
                     Class::Group
                 } else {
                     Class::Expr

@@ -77,10 +77,7 @@ fn plain_name(name: &str) -> bool {
 }
 
 fn fmt_ipv6(a: &[u8; 16], f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    let w: Vec<u16> = a
-        .chunks(2)
-        .map(|c| u16::from_be_bytes([c[0], c[1]]))
-        .collect();
+    let w: Vec<u16> = a.chunks(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect();
     // The longest run of two or more zero groups (the first of equals) becomes `::`.
     let (mut best, mut best_len) = (0, 0);
     let mut i = 0;
@@ -95,19 +92,9 @@ fn fmt_ipv6(a: &[u8; 16], f: &mut fmt::Formatter<'_>) -> fmt::Result {
             i += 1;
         }
     }
-    let groups = |r: &[u16]| {
-        r.iter()
-            .map(|g| format!("{g:x}"))
-            .collect::<Vec<_>>()
-            .join(":")
-    };
+    let groups = |r: &[u16]| r.iter().map(|g| format!("{g:x}")).collect::<Vec<_>>().join(":");
     if best_len >= 2 {
-        write!(
-            f,
-            "{}::{}",
-            groups(&w[..best]),
-            groups(&w[best + best_len..])
-        )
+        write!(f, "{}::{}", groups(&w[..best]), groups(&w[best + best_len..]))
     } else {
         f.write_str(&groups(&w))
     }
@@ -154,9 +141,7 @@ impl fmt::Display for Arith {
         match self {
             Arith::Num(n, _) => write!(f, "{n}"),
             Arith::Len(_) => f.write_str("len"),
-            Arith::Index {
-                proto, index, size, ..
-            } => {
+            Arith::Index { proto, index, size, .. } => {
                 write!(f, "{}[{index}", Proto::name(proto.0))?;
                 if *size != 1 {
                     write!(f, ":{size}")?;

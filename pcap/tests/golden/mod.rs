@@ -21,16 +21,12 @@ pub struct Golden {
 impl Golden {
     /// The value of the input's `name: value` line.
     pub fn field(&self, name: &str) -> Option<&str> {
-        self.input
-            .lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(": "))
+        self.input.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(": "))
     }
 
     /// The input's lines that are neither comments nor `name: value` fields.
     pub fn body(&self) -> impl Iterator<Item = &str> {
-        self.input
-            .lines()
-            .filter(|l| !l.starts_with('#') && !l.is_empty() && !is_field(l))
+        self.input.lines().filter(|l| !l.starts_with('#') && !l.is_empty() && !is_field(l))
     }
 
     /// Asserts `actual` is the expected output; with `UDF_BLESS=1`, writes it as the expected
@@ -66,9 +62,7 @@ pub fn blessing() -> bool {
 
 /// The golden files of `set`, by file name; panics when there are none.
 pub fn load(set: &str) -> Vec<Golden> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(set);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(set);
     let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.expect("a directory entry").path())

@@ -43,10 +43,9 @@ pub enum LoadError {
 impl core::fmt::Display for LoadError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            LoadError::Size(n) => write!(
-                f,
-                "native code of {n} bytes (must be 1 to {MAX_CODE_SIZE} bytes)"
-            ),
+            LoadError::Size(n) => {
+                write!(f, "native code of {n} bytes (must be 1 to {MAX_CODE_SIZE} bytes)")
+            }
             LoadError::Regions => write!(f, "malformed region table"),
             LoadError::Host(why) => write!(f, "cannot run native code here: {why}"),
             LoadError::Map(e) => write!(f, "cannot map executable memory: {e}"),
@@ -143,13 +142,7 @@ fn call_helper(
     id: u64,
     failed: &mut Option<FaultKind>,
 ) -> u64 {
-    let args = [
-        env.regs[1],
-        env.regs[2],
-        env.regs[3],
-        env.regs[4],
-        env.regs[5],
-    ];
+    let args = [env.regs[1], env.regs[2], env.regs[3], env.regs[4], env.regs[5]];
     match helpers.call(id, args) {
         Ok(HelperReturn::Value(v)) => {
             env.regs[0] = v;
@@ -164,10 +157,7 @@ fn call_helper(
             status::FAILED
         }
         Err(HelperError::Failed(reason)) => {
-            *failed = Some(FaultKind::HelperFailed {
-                id: id as u32,
-                reason,
-            });
+            *failed = Some(FaultKind::HelperFailed { id: id as u32, reason });
             status::FAILED
         }
     }
@@ -180,12 +170,7 @@ unsafe extern "C" fn trampoline(env: *mut Env, id: u64, _pc: u64) -> u64 {
     // `RunFrame` that the caller holds no other reference to while the native call is in
     // progress.
     let frame = unsafe { &mut *env.cast::<RunFrame<'_>>() };
-    let RunFrame {
-        env,
-        helpers,
-        failed,
-        clobbered,
-    } = frame;
+    let RunFrame { env, helpers, failed, clobbered } = frame;
     *clobbered = true;
     // SAFETY: both callers set `helpers` from a `&mut dyn Helpers` they borrow for the whole
     // native call, and use it themselves only after the call returns.
@@ -194,10 +179,7 @@ unsafe extern "C" fn trampoline(env: *mut Env, id: u64, _pc: u64) -> u64 {
         call_helper(helpers, env, id, failed)
     }));
     res.unwrap_or_else(|_| {
-        *failed = Some(FaultKind::HelperFailed {
-            id: id as u32,
-            reason: "the helper panicked",
-        });
+        *failed = Some(FaultKind::HelperFailed { id: id as u32, reason: "the helper panicked" });
         status::FAILED
     })
 }
@@ -272,10 +254,7 @@ impl NativeProgram {
         if min <= len && len <= max {
             Ok(())
         } else {
-            Err(Fault {
-                pc: 0,
-                kind: FaultKind::ContextRefused { len, min, max },
-            })
+            Err(Fault { pc: 0, kind: FaultKind::ContextRefused { len, min, max } })
         }
     }
 
@@ -433,9 +412,7 @@ pub struct NativeRunner<'p> {
 
 impl core::fmt::Debug for NativeRunner<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("NativeRunner")
-            .field("prog", &self.prog)
-            .finish_non_exhaustive()
+        f.debug_struct("NativeRunner").field("prog", &self.prog).finish_non_exhaustive()
     }
 }
 
@@ -463,11 +440,7 @@ impl<'p> NativeRunner<'p> {
         });
         // The box never moves: the stack stays at this address for the runner's life.
         state.frame.env.stack_delta = (state.stack.0.as_mut_ptr() as u64).wrapping_sub(STACK_BASE);
-        NativeRunner {
-            prog,
-            entry: prog.entry_fn(),
-            state,
-        }
+        NativeRunner { prog, entry: prog.entry_fn(), state }
     }
 
     /// The program this runner runs.

@@ -52,15 +52,11 @@ pub fn type_code(ty: ProgramType) -> Option<u8> {
 }
 
 fn u16_at(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(
-        b.get(at..at.checked_add(2)?)?.try_into().ok()?,
-    ))
+    Some(u16::from_le_bytes(b.get(at..at.checked_add(2)?)?.try_into().ok()?))
 }
 
 fn u32_at(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(
-        b.get(at..at.checked_add(4)?)?.try_into().ok()?,
-    ))
+    Some(u32::from_le_bytes(b.get(at..at.checked_add(4)?)?.try_into().ok()?))
 }
 
 /// The payload of the section `kind` in a package body (header and sections, no tag), walking
@@ -144,9 +140,7 @@ mod load {
                 .and_then(native_payload)
                 .ok_or(LoadError::Mismatch("native section"))?;
             if checked {
-                return Err(LoadError::Mismatch(
-                    "mode (checked code is not the trusted kind)",
-                ));
+                return Err(LoadError::Mismatch("mode (checked code is not the trusted kind)"));
             }
             // SAFETY: the checks above establish the contract of `NativeProgram::load`: `code`
             // and `regions` are, byte for byte, what a holder of the kernel's key (the trusted

@@ -154,11 +154,7 @@ pub(super) fn relate(
     // A 32-bit comparison says the same as the 64-bit one only where both values are their
     // own 32-bit views: below 2^32 for unsigned conditions, in [0, 2^31) for signed ones.
     let signed = matches!(cond, Sgt | Sge | Slt | Sle);
-    let limit = if signed {
-        i32::MAX as u64
-    } else {
-        u32::MAX as u64
-    };
+    let limit = if signed { i32::MAX as u64 } else { u32::MAX as u64 };
     if width == Width::W32
         && !(a.n.umax <= limit && b.n.umax <= limit)
         && !conf.planted(Plant::Relate32Unchecked)
@@ -192,10 +188,8 @@ pub(super) fn le(st: &mut State, x: &Value, y: &Value, d: i64) {
         && sy != LEN
         && sx != sy
         && let Some(ky) = st.fact(sy)
-        && let Some(k) = ox
-            .checked_add(d)
-            .and_then(|v| v.checked_add(ky))
-            .and_then(|v| v.checked_sub(oy))
+        && let Some(k) =
+            ox.checked_add(d).and_then(|v| v.checked_add(ky)).and_then(|v| v.checked_sub(oy))
     {
         st.add_fact(sx, k);
     }

@@ -4,14 +4,11 @@ use super::*;
 
 impl Analyzer<'_> {
     pub(super) fn helper_call(&mut self, st: &mut State, i: usize, id: i32) -> R<()> {
-        let spec = u32::try_from(id)
-            .ok()
-            .and_then(|id| self.ty.helper(id))
-            .ok_or((
-                i,
-                Rule::Structure(udf_bytecode::CheckErrorKind::UnknownHelper { id }),
-                Vec::new(),
-            ))?;
+        let spec = u32::try_from(id).ok().and_then(|id| self.ty.helper(id)).ok_or((
+            i,
+            Rule::Structure(udf_bytecode::CheckErrorKind::UnknownHelper { id }),
+            Vec::new(),
+        ))?;
         let mut args = [Scalar::TOP; 5];
         for (k, _) in spec.args.iter().enumerate() {
             let Some(r) = Reg::new(k as u8 + 1) else {
@@ -22,10 +19,7 @@ impl Analyzer<'_> {
                 return rej(
                     st,
                     i,
-                    Rule::HelperArg {
-                        reg: r,
-                        need: "a number, not a pointer",
-                    },
+                    Rule::HelperArg { reg: r, need: "a number, not a pointer" },
                     &[r],
                 );
             }
@@ -36,10 +30,7 @@ impl Analyzer<'_> {
                 return rej(
                     st,
                     i,
-                    Rule::HelperArg {
-                        reg: Reg::R3,
-                        need: "an extent kind that fits in 32 bits",
-                    },
+                    Rule::HelperArg { reg: Reg::R3, need: "an extent kind that fits in 32 bits" },
                     &[Reg::R3],
                 );
             }
@@ -74,15 +65,7 @@ impl Analyzer<'_> {
         };
         let depth = flow.st.frames.len();
         if depth >= MAX_FRAMES {
-            return rej(
-                &flow.st,
-                i,
-                Rule::CallDepth {
-                    depth: depth + 1,
-                    max: MAX_FRAMES,
-                },
-                &[],
-            );
+            return rej(&flow.st, i, Rule::CallDepth { depth: depth + 1, max: MAX_FRAMES }, &[]);
         }
         self.max_depth = self.max_depth.max(depth + 1);
         let caller = flow.st.regs;
@@ -136,11 +119,7 @@ impl Analyzer<'_> {
         if depth > 1 {
             // A subprogram's `r0` needs a value only where its caller reads it: an unset one
             // comes back unset, and reading it there is the error.
-            if r0.kind
-                == (ValueKind::Stack {
-                    frame: depth as u8 - 1,
-                })
-            {
+            if r0.kind == (ValueKind::Stack { frame: depth as u8 - 1 }) {
                 return rej(
                     &flow.st,
                     i,
@@ -153,11 +132,7 @@ impl Analyzer<'_> {
             // Pointers into the dying frame left in callers' spills become unreadable.
             let dying = depth as u8 - 1;
             for fr in &mut flow.st.frames[..depth - 1] {
-                if !fr
-                    .spills
-                    .iter()
-                    .any(|(_, v)| v.kind == ValueKind::Stack { frame: dying })
-                {
+                if !fr.spills.iter().any(|(_, v)| v.kind == ValueKind::Stack { frame: dying }) {
                     continue;
                 }
                 let fr = Rc::make_mut(fr);
@@ -191,9 +166,7 @@ impl Analyzer<'_> {
                     return rej(
                         &flow.st,
                         i,
-                        Rule::PointerLeak {
-                            to: "as the result (r0 is a pointer)",
-                        },
+                        Rule::PointerLeak { to: "as the result (r0 is a pointer)" },
                         &[Reg::R0],
                     );
                 }

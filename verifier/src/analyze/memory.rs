@@ -28,11 +28,7 @@ impl Analyzer<'_> {
         // The access ends at `sym + end` when the offset is `sym + c`.
         let relational = p.sym.is_some_and(|(s, c)| {
             let end = c as i128 + off as i128 + n as i128;
-            if s == LEN {
-                end <= 0
-            } else {
-                st.fact(s).is_some_and(|k| end <= k as i128)
-            }
+            if s == LEN { end <= 0 } else { st.fact(s).is_some_and(|k| end <= k as i128) }
         });
         let slack = i128::from(self.conf.planted(Plant::CtxBoundOffByOne));
         if lo >= 0 && (hi <= st.len_min as i128 + slack || relational) {
@@ -46,13 +42,7 @@ impl Analyzer<'_> {
         rej(
             st,
             i,
-            Rule::OutOfBounds {
-                region: Region::Ctx,
-                lo,
-                hi,
-                len: st.len_min as i128,
-                relative,
-            },
+            Rule::OutOfBounds { region: Region::Ctx, lo, hi, len: st.len_min as i128, relative },
             &[base],
         )
     }
@@ -118,10 +108,7 @@ impl Analyzer<'_> {
             return rej(
                 st,
                 i,
-                Rule::UninitStack {
-                    lo: lo as i64 - FRAME as i64,
-                    hi: hi as i64 - FRAME as i64,
-                },
+                Rule::UninitStack { lo: lo as i64 - FRAME as i64, hi: hi as i64 - FRAME as i64 },
                 &[base],
             );
         }
@@ -134,11 +121,7 @@ impl Analyzer<'_> {
             let shift = (lo % 8) * 8;
             let bits = 8 * n as u32;
             let raw = c >> shift;
-            let raw = if bits == 64 {
-                raw
-            } else {
-                raw & ((1u64 << bits) - 1)
-            };
+            let raw = if bits == 64 { raw } else { raw & ((1u64 << bits) - 1) };
             let val = if signed && bits < 64 {
                 ((raw << (64 - bits)) as i64 >> (64 - bits)) as u64
             } else {
@@ -147,11 +130,7 @@ impl Analyzer<'_> {
             return Ok(Err(Scalar::constant(val)));
         }
         let bits = 8 * n as u32;
-        Ok(Err(if signed {
-            Scalar::signed_bits(bits)
-        } else {
-            Scalar::unsigned_bits(bits)
-        }))
+        Ok(Err(if signed { Scalar::signed_bits(bits) } else { Scalar::unsigned_bits(bits) }))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -174,14 +153,7 @@ impl Analyzer<'_> {
                 return rej(st, i, Rule::PartialPointer, regs);
             }
             if matches!(v.kind, ValueKind::Stack { frame: f } if f as usize + 1 > st.frames.len()) {
-                return rej(
-                    st,
-                    i,
-                    Rule::PointerLeak {
-                        to: "to a dead frame",
-                    },
-                    regs,
-                );
+                return rej(st, i, Rule::PointerLeak { to: "to a dead frame" }, regs);
             }
         }
         let fr = Rc::make_mut(&mut st.frames[frame as usize]);

@@ -48,10 +48,7 @@ impl PathRing {
         (first..self.len)
             .map(|k| {
                 let (index, taken) = self.steps[k % PATH_STEPS];
-                PathStep {
-                    index: index as usize,
-                    taken,
-                }
+                PathStep { index: index as usize, taken }
             })
             .collect()
     }
@@ -75,9 +72,7 @@ impl Flow {
             return self.planted_join(o, conf);
         }
         match at {
-            Some(j) => self
-                .st
-                .join_at(&o.st, j, conf.planted(Plant::JoinSymbolStronger)),
+            Some(j) => self.st.join_at(&o.st, j, conf.planted(Plant::JoinSymbolStronger)),
             None => self.st.join_with(&o.st),
         }
     }
@@ -121,10 +116,7 @@ struct Queue {
 impl Queue {
     fn new(n: usize) -> Queue {
         let w = n.div_ceil(64);
-        Queue {
-            words: vec![0; w],
-            summary: vec![0; w.div_ceil(64)],
-        }
+        Queue { words: vec![0; w], summary: vec![0; w.div_ceil(64)] }
     }
 
     fn insert(&mut self, p: usize) {
@@ -238,11 +230,7 @@ impl<'a> Analyzer<'a> {
             loop_facts: cfg
                 .loops
                 .iter()
-                .map(|l| LoopFact {
-                    head: l.head,
-                    tail: l.tail,
-                    max_iterations: 0,
-                })
+                .map(|l| LoopFact { head: l.head, tail: l.tail, max_iterations: 0 })
                 .collect(),
             stack_use: 0,
             max_depth: 1,
@@ -291,13 +279,7 @@ impl<'a> Analyzer<'a> {
     }
 
     pub(crate) fn run(&mut self, entry: State) -> R<()> {
-        self.put(
-            0,
-            Flow {
-                st: entry,
-                path: PathRing::default(),
-            },
-        )?;
+        self.put(0, Flow { st: entry, path: PathRing::default() })?;
         let (lo, hi) = self.cfg.func_pos[0];
         self.function(lo as usize, hi as usize)
     }
@@ -312,10 +294,7 @@ impl<'a> Analyzer<'a> {
     fn function(&mut self, lo: usize, hi: usize) -> R<()> {
         self.seq(lo, hi, None)?;
         if let Some(q) = self.queued.next(lo, hi) {
-            return internal(
-                self.cfg.order[q] as usize,
-                "a state the walk never consumed",
-            );
+            return internal(self.cfg.order[q] as usize, "a state the walk never consumed");
         }
         Ok(())
     }
@@ -418,11 +397,7 @@ impl<'a> Analyzer<'a> {
                 return rej(
                     before,
                     l.tail,
-                    Rule::NoLoopBound {
-                        head: l.head,
-                        tail: l.tail,
-                        iterations: iter,
-                    },
+                    Rule::NoLoopBound { head: l.head, tail: l.tail, iterations: iter },
                     &[],
                 );
             }
@@ -492,9 +467,7 @@ impl<'a> Analyzer<'a> {
             if let Some((s, _)) = v.sym
                 && s != LEN
                 && !flow.st.sums.is_empty()
-                && let Some(k) = flow
-                    .st
-                    .derived_fact(s, self.conf.planted(Plant::SumUsesGreatest))
+                && let Some(k) = flow.st.derived_fact(s, self.conf.planted(Plant::SumUsesGreatest))
                 && flow.st.fact(s).is_none_or(|f| f < k)
             {
                 flow.st.add_fact(s, k);
@@ -529,10 +502,7 @@ impl<'a> Analyzer<'a> {
             return rej(
                 &flow.st,
                 i,
-                Rule::BudgetExceeded {
-                    budget: self.conf.budget,
-                    in_loop,
-                },
+                Rule::BudgetExceeded { budget: self.conf.budget, in_loop },
                 &[],
             );
         }

@@ -54,11 +54,7 @@ pub(super) fn scalar_sym(width: Width, op: AluOp, a: &Value, b: &Value) -> Optio
         (Width::W32, AluOp::Add | AluOp::Sub) if fits32(&v.n) => {
             // The 32-bit immediate or register value, as the signed amount it adds.
             let d = c as u32 as i32 as i64;
-            let d = if op == AluOp::Sub {
-                d.checked_neg()?
-            } else {
-                d
-            };
+            let d = if op == AluOp::Sub { d.checked_neg()? } else { d };
             let lo = v.n.umin as i128 + d as i128;
             let hi = v.n.umax as i128 + d as i128;
             (lo >= 0 && hi <= u32::MAX as i128).then_some(())?;
@@ -130,11 +126,7 @@ pub(super) fn ptr_sym(p: &Value, x: &Value, op: AluOp) -> Option<(Sym, i64)> {
     // A constant moves the offset by a signed amount (adding `-20000` is subtracting 20000):
     // exact as long as no offset the pointer may have overflows 64-bit signed arithmetic.
     if let (Some((s, o)), Some(c)) = (p.sym, x.n.as_const()) {
-        let d = if op == AluOp::Add {
-            c as i64
-        } else {
-            (c as i64).checked_neg()?
-        };
+        let d = if op == AluOp::Add { c as i64 } else { (c as i64).checked_neg()? };
         p.n.smin.checked_add(d)?;
         p.n.smax.checked_add(d)?;
         return Some((s, o.checked_add(d)?));
@@ -153,14 +145,7 @@ pub(super) fn ptr_sym(p: &Value, x: &Value, op: AluOp) -> Option<(Sym, i64)> {
     match (p.sym, p.n.as_const(), x.sym, x.n.as_const()) {
         (Some((s, o)), _, _, Some(c)) => {
             let c = c as i64;
-            Some((
-                s,
-                if op == AluOp::Add {
-                    o.checked_add(c)?
-                } else {
-                    o.checked_sub(c)?
-                },
-            ))
+            Some((s, if op == AluOp::Add { o.checked_add(c)? } else { o.checked_sub(c)? }))
         }
         (None, Some(k), Some((s, o)), _) if op == AluOp::Add => Some((s, o.checked_add(k as i64)?)),
         _ => None,

@@ -20,12 +20,7 @@ impl Analyzer<'_> {
             st.kill_insn(i);
         }
         match insn {
-            Insn::Alu {
-                width,
-                op,
-                dst,
-                src,
-            } => {
+            Insn::Alu { width, op, dst, src } => {
                 let (b, b_reg) = match src {
                     Source::Reg(r) => (Self::read(st, i, r)?, Some(r)),
                     Source::Imm(k) => (Value::scalar(Scalar::constant(extend_imm(width, k))), None),
@@ -88,9 +83,7 @@ impl Analyzer<'_> {
                     return rej(
                         st,
                         i,
-                        Rule::PointerArithmetic {
-                            what: "negating a pointer",
-                        },
+                        Rule::PointerArithmetic { what: "negating a pointer" },
                         &[dst],
                     );
                 }
@@ -102,9 +95,7 @@ impl Analyzer<'_> {
                     return rej(
                         st,
                         i,
-                        Rule::PointerArithmetic {
-                            what: "byte swap of a pointer",
-                        },
+                        Rule::PointerArithmetic { what: "byte swap of a pointer" },
                         &[dst],
                     );
                 }
@@ -134,13 +125,7 @@ impl Analyzer<'_> {
                     &[],
                 );
             }
-            Insn::Load {
-                size,
-                signed,
-                dst,
-                base,
-                off,
-            } => {
+            Insn::Load { size, signed, dst, base, off } => {
                 let p = Self::read(st, i, base)?;
                 let n = size.bytes();
                 self.note_access(i, p.kind);
@@ -183,19 +168,13 @@ impl Analyzer<'_> {
                     }
                 }
             }
-            Insn::Store {
-                size,
-                base,
-                off,
-                src,
-            } => {
+            Insn::Store { size, base, off, src } => {
                 let p = Self::read(st, i, base)?;
                 let (v, regs) = match src {
                     Source::Reg(r) => (Self::read(st, i, r)?, [base, r]),
-                    Source::Imm(k) => (
-                        Value::scalar(Scalar::constant(k as i64 as u64)),
-                        [base, base],
-                    ),
+                    Source::Imm(k) => {
+                        (Value::scalar(Scalar::constant(k as i64 as u64)), [base, base])
+                    }
                 };
                 self.note_access(i, p.kind);
                 match p.kind {
@@ -209,14 +188,7 @@ impl Analyzer<'_> {
                     _ => return rej(st, i, Rule::NotAPointer { reg: base }, &regs),
                 }
             }
-            Insn::Atomic {
-                size,
-                op,
-                fetch,
-                base,
-                off,
-                src,
-            } => {
+            Insn::Atomic { size, op, fetch, base, off, src } => {
                 let p = Self::read(st, i, base)?;
                 let v = Self::read(st, i, src)?;
                 let regs = [base, src];
@@ -224,9 +196,7 @@ impl Analyzer<'_> {
                     return rej(
                         st,
                         i,
-                        Rule::PointerLeak {
-                            to: "into memory through an atomic operation",
-                        },
+                        Rule::PointerLeak { to: "into memory through an atomic operation" },
                         &regs,
                     );
                 }
@@ -267,11 +237,7 @@ impl Analyzer<'_> {
                         };
                         // The engines' atomics come only in 4 and 8 bytes; keep the width's
                         // bits whatever the size.
-                        let new = if n < 4 {
-                            Scalar::unsigned_bits(8 * n as u32)
-                        } else {
-                            new
-                        };
+                        let new = if n < 4 { Scalar::unsigned_bits(8 * n as u32) } else { new };
                         self.stack_write(st, i, &regs, frame, &p.n, off, n, Value::scalar(new))?;
                         (old, old_sym)
                     }
@@ -291,9 +257,7 @@ impl Analyzer<'_> {
                         return rej(
                             st,
                             i,
-                            Rule::PointerArithmetic {
-                                what: "a pointer as LD_IND index",
-                            },
+                            Rule::PointerArithmetic { what: "a pointer as LD_IND index" },
                             &[src],
                         );
                     }
@@ -317,13 +281,9 @@ impl Analyzer<'_> {
                 }
                 return Ok(());
             }
-            Insn::Jump {
-                width,
-                cond,
-                dst,
-                src,
-                ..
-            } => return self.jump(i, slot, width, cond, dst, src),
+            Insn::Jump { width, cond, dst, src, .. } => {
+                return self.jump(i, slot, width, cond, dst, src);
+            }
             Insn::Call { imm } => self.helper_call(st, i, imm)?,
             Insn::CallReg { reg } => {
                 let v = Self::read(st, i, reg)?;
@@ -406,20 +366,12 @@ impl Analyzer<'_> {
             (true, false) if width == Width::W64 && matches!(op, AluOp::Add | AluOp::Sub) => {
                 let n = a.n.alu(op, width, &b.n);
                 let sym = ptr_sym(&a, &b, op).or_else(|| ptr_sum(st, i, &a, &b, op));
-                st.regs[dst.index()] = Value {
-                    kind: a.kind,
-                    n,
-                    sym,
-                };
+                st.regs[dst.index()] = Value { kind: a.kind, n, sym };
             }
             (false, true) if width == Width::W64 && op == AluOp::Add => {
                 let n = a.n.alu(op, width, &b.n);
                 let sym = ptr_sym(&b, &a, op).or_else(|| ptr_sum(st, i, &b, &a, op));
-                st.regs[dst.index()] = Value {
-                    kind: b.kind,
-                    n,
-                    sym,
-                };
+                st.regs[dst.index()] = Value { kind: b.kind, n, sym };
             }
             (true, true) if width == Width::W64 && op == AluOp::Sub && a.kind == b.kind => {
                 let n = a.n.alu(op, width, &b.n);

@@ -24,11 +24,7 @@ impl KnownOnEntry {
         KnownOnEntry {
             checked_len: self.checked_len.min(o.checked_len),
             x_def: if same { self.x_def } else { None },
-            x_checked_len: if same {
-                self.x_checked_len.min(o.x_checked_len)
-            } else {
-                0
-            },
+            x_checked_len: if same { self.x_checked_len.min(o.x_checked_len) } else { 0 },
             x_pointer: same && self.x_pointer && o.x_pointer,
             x_nonzero: same && self.x_nonzero && o.x_nonzero,
         }
@@ -62,21 +58,11 @@ pub(super) struct Emitter<'a> {
 }
 
 fn alu32(op: AluOp, dst: Reg, src: Source) -> Insn {
-    Insn::Alu {
-        width: Width::W32,
-        op,
-        dst,
-        src,
-    }
+    Insn::Alu { width: Width::W32, op, dst, src }
 }
 
 fn alu64(op: AluOp, dst: Reg, src: Source) -> Insn {
-    Insn::Alu {
-        width: Width::W64,
-        op,
-        dst,
-        src,
-    }
+    Insn::Alu { width: Width::W64, op, dst, src }
 }
 
 fn imm(k: u32) -> Source {
@@ -88,13 +74,7 @@ impl<'a> Emitter<'a> {
         let mut code = ProgramBuilder::new();
         let labels = (0..plan.ops.len()).map(|_| code.label()).collect();
         let ret0 = code.label();
-        Emitter {
-            plan,
-            code,
-            labels,
-            ret0,
-            ret0_used: false,
-        }
+        Emitter { plan, code, labels, ret0, ret0_used: false }
     }
 
     fn push(&mut self, insn: Insn) {
@@ -134,25 +114,13 @@ impl<'a> Emitter<'a> {
 
     /// `end > caplen` (the end in `end`, 64-bit) returns 0.
     fn ret0_past_caplen(&mut self, end: Reg) {
-        self.jcc(
-            Width::W64,
-            JmpCond::Gt,
-            end,
-            Source::Reg(CAPLEN),
-            Target::Ret0,
-        );
+        self.jcc(Width::W64, JmpCond::Gt, end, Source::Reg(CAPLEN), Target::Ret0);
     }
 
     /// `caplen < end` returns 0.
     fn len_test(&mut self, end: u64) {
         if end <= i32::MAX as u64 {
-            self.jcc(
-                Width::W64,
-                JmpCond::Lt,
-                CAPLEN,
-                Source::Imm(end as i32),
-                Target::Ret0,
-            );
+            self.jcc(Width::W64, JmpCond::Lt, CAPLEN, Source::Imm(end as i32), Target::Ret0);
         } else {
             self.push(alu32(AluOp::Mov, TMP, imm(end as u32)));
             self.ret0_past_caplen(TMP);
@@ -162,34 +130,18 @@ impl<'a> Emitter<'a> {
     /// `dst = ntoh(*(size *)(base + k))`.
     fn load(&mut self, size: Size, dst: Reg, base: Reg, k: u32) {
         if let Ok(off) = i16::try_from(k) {
-            self.push(Insn::Load {
-                size,
-                signed: false,
-                dst,
-                base,
-                off,
-            });
+            self.push(Insn::Load { size, signed: false, dst, base, off });
         } else {
             self.push(alu32(AluOp::Mov, TMP, imm(k)));
             self.push(alu64(AluOp::Add, TMP, Source::Reg(base)));
-            self.push(Insn::Load {
-                size,
-                signed: false,
-                dst,
-                base: TMP,
-                off: 0,
-            });
+            self.push(Insn::Load { size, signed: false, dst, base: TMP, off: 0 });
         }
         let bits = match size {
             Size::H => SwapBits::B16,
             Size::W => SwapBits::B32,
             _ => return,
         };
-        self.push(Insn::End {
-            kind: Endian::Be,
-            bits,
-            dst,
-        });
+        self.push(Insn::End { kind: Endian::Be, bits, dst });
     }
 
     fn prologue(&mut self) {
@@ -230,19 +182,12 @@ impl<'a> Emitter<'a> {
         let insn = match (self.plan.homes[k as usize], load) {
             (Home::Reg(r), true) => alu32(AluOp::Mov, reg, Source::Reg(r)),
             (Home::Reg(r), false) => alu32(AluOp::Mov, r, Source::Reg(reg)),
-            (Home::Stack(off), true) => Insn::Load {
-                size: Size::W,
-                signed: false,
-                dst: reg,
-                base: Reg::R10,
-                off,
-            },
-            (Home::Stack(off), false) => Insn::Store {
-                size: Size::W,
-                base: Reg::R10,
-                off,
-                src: Source::Reg(reg),
-            },
+            (Home::Stack(off), true) => {
+                Insn::Load { size: Size::W, signed: false, dst: reg, base: Reg::R10, off }
+            }
+            (Home::Stack(off), false) => {
+                Insn::Store { size: Size::W, base: Reg::R10, off, src: Source::Reg(reg) }
+            }
         };
         self.push(insn);
     }
@@ -329,10 +274,7 @@ impl<'a> Emitter<'a> {
                 s.new_x(i, false);
             }
             Op::Txa => self.push(alu32(AluOp::Mov, A, Source::Reg(X))),
-            Op::Neg => self.push(Insn::Neg {
-                width: Width::W32,
-                dst: A,
-            }),
+            Op::Neg => self.push(Insn::Neg { width: Width::W32, dst: A }),
             Op::Alu { op: o, x, k } => {
                 let aop = match o {
                     op::ADD => AluOp::Add,
@@ -401,13 +343,7 @@ impl<'a> Emitter<'a> {
                     }
                 } else if tt == next {
                     if cond == JmpCond::Set {
-                        self.push(Insn::Jump {
-                            width,
-                            cond,
-                            dst: A,
-                            src,
-                            off: 1,
-                        });
+                        self.push(Insn::Jump { width, cond, dst: A, src, off: 1 });
                         self.ja(ft);
                     } else {
                         self.jcc(width, cond.negate(), A, src, ft);

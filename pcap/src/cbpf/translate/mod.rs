@@ -125,19 +125,10 @@ fn decode(i: usize, f: &SockFilter) -> Op {
     match f.code {
         0x06 => Op::RetK(k),
         0x16 => Op::RetA,
-        0x00 | 0x01 => Op::Imm {
-            x: f.code == 0x01,
-            k,
-        },
+        0x00 | 0x01 => Op::Imm { x: f.code == 0x01, k },
         0x80 | 0x81 => Op::Len { x: f.code == 0x81 },
-        0x60 | 0x61 => Op::LdMem {
-            x: f.code == 0x61,
-            k,
-        },
-        0x02 | 0x03 => Op::St {
-            x: f.code == 0x03,
-            k,
-        },
+        0x60 | 0x61 => Op::LdMem { x: f.code == 0x61, k },
+        0x02 | 0x03 => Op::St { x: f.code == 0x03, k },
         0x20 | 0x28 | 0x30 => Op::Abs { size, k },
         0x40 | 0x48 | 0x50 => Op::Ind { size, k },
         0xb1 => Op::Msh { k },
@@ -152,11 +143,7 @@ fn decode(i: usize, f: &SockFilter) -> Op {
             t: i + 1 + f.jt as usize,
             f: i + 1 + f.jf as usize,
         },
-        c => Op::Alu {
-            op: c & 0xf0,
-            x: c & op::X != 0,
-            k,
-        },
+        c => Op::Alu { op: c & 0xf0, x: c & op::X != 0, k },
     }
 }
 
@@ -266,11 +253,7 @@ impl Plan {
                 }
                 Op::Jcc { t, f, .. } => {
                     let (t, f) = (t.min(n), f.min(n));
-                    (
-                        zero[t] && zero[f],
-                        ant_fixed[t].min(ant_fixed[f]),
-                        ant_ind[t].min(ant_ind[f]),
-                    )
+                    (zero[t] && zero[f], ant_fixed[t].min(ant_fixed[f]), ant_ind[t].min(ant_ind[f]))
                 }
                 _ => (zero[nx], ant_fixed[nx], ant_ind[nx]),
             };
@@ -314,15 +297,7 @@ impl Plan {
         for (&k, &r) in order.iter().zip(MEM_REGS.iter()) {
             homes[k] = Home::Reg(r);
         }
-        Plan {
-            ops,
-            zero,
-            live,
-            ant_fixed,
-            ant_ind,
-            init,
-            homes,
-        }
+        Plan { ops, zero, live, ant_fixed, ant_ind, init, homes }
     }
 }
 
@@ -420,15 +395,9 @@ mod tests {
             for len in 0..24u8 {
                 for fill in [0u8, 1, 2, 0x81, 0xff] {
                     let pkt: Vec<u8> = (0..len).map(|b| b.wrapping_mul(fill)).collect();
-                    let opts = RunOptions {
-                        budget: 1000,
-                        r3: 30,
-                    };
-                    let mut run = |c| {
-                        vm.run(c, Context::ReadOnly(&pkt), &mut NoHelpers, &opts)
-                            .unwrap()
-                            .r0
-                    };
+                    let opts = RunOptions { budget: 1000, r3: 30 };
+                    let mut run =
+                        |c| vm.run(c, Context::ReadOnly(&pkt), &mut NoHelpers, &opts).unwrap().r0;
                     let want = super::super::interpret(prog, &pkt, 30) as u64;
                     assert_eq!((run(&cn), run(&cf)), (want, want));
                 }
