@@ -12,9 +12,16 @@
 //! precisely: every error gives the packet's number, the byte offset in the file of the record
 //! or block it is in, and what is wrong there (a truncated record header or block, truncated
 //! packet data, a length beyond the limits, a bad magic number, a malformed pcapng block).
+//!
+//! A capture is read without copying: a regular file is memory-mapped
+//! (`udf_runtime::mapped::MappedFile`; anything else, a pipe say, is read into memory once), and
+//! each [`Packet`] borrows its bytes from the mapping. [`Capture::packets`] hands out packets
+//! that outlive the borrow of the reader; each carries its time stamp ([`Packet::time`]) and,
+//! for pcap files, its whole record as the file holds it ([`Packet::record`]), which is what
+//! `udf filter -w` writes.
 
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::Read;
 use std::path::Path;
 
 use pcap_file::DataLink;
@@ -85,28 +92,15 @@ impl Link {
 /// field is an error, not an allocation of gigabytes.
 pub const MAX_BLOCK: u32 = 16 << 20;
 
-/// Reads up to `buf.len()` bytes; how many were read (fewer only at the end of the file).
-fn fill(r: &mut impl Read, buf: &mut [u8]) -> Result<usize, String> {
-    let mut got = 0;
-    while got < buf.len() {
-        match r.read(&mut buf[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(format!("cannot read: {e}")),
-        }
-    }
-    Ok(got)
-}
-
 /// Byte order of a file's fields.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Order {
     Le,
     Be,
 }
 
 impl Order {
+    #[inline]
     fn u32(self, b: &[u8]) -> u32 {
         let a = [b[0], b[1], b[2], b[3]];
         match self {
@@ -123,25 +117,116 @@ impl Order {
     }
 }
 
-/// A pcap file after its header.
-struct PcapFile {
-    r: BufReader<File>,
+/// Up to `n` bytes of `bytes` from `at` (fewer at the end of the file).
+#[inline]
+fn take(bytes: &[u8], at: usize, n: usize) -> &[u8] {
+    let rest = bytes.get(at..).unwrap_or(&[]);
+    &rest[..n.min(rest.len())]
+}
+
+/// A packet's time stamp: seconds since the epoch and nanoseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Time {
+    /// Seconds.
+    pub secs: u64,
+    /// Nanoseconds (below 1,000,000,000).
+    pub nanos: u32,
+}
+
+/// A pcapng interface: its link, and how its packets' time stamps count.
+#[derive(Clone, Copy, Debug)]
+struct Interface {
+    link: Link,
+    /// Time stamp units per second (`if_tsresol`; 10^6 by default).
+    units: u128,
+    /// Seconds added to every time stamp (`if_tsoffset`).
+    offset: i64,
+}
+
+impl Interface {
+    /// Reads an interface description block's body (at least its 8-byte fixed part): the link,
+    /// and the options `if_tsresol` (9) and `if_tsoffset` (14); other options, and options cut
+    /// short, are passed over.
+    fn parse(o: Order, b: &[u8]) -> Interface {
+        let link = Link::new(u32::from(o.u16(b)), o.u32(&b[4..]));
+        let mut i = Interface { link, units: 1_000_000, offset: 0 };
+        let mut at = 8;
+        while at + 4 <= b.len() {
+            let code = o.u16(&b[at..]);
+            let len = usize::from(o.u16(&b[at + 2..]));
+            let Some(value) = b.get(at + 4..at + 4 + len) else { break };
+            match (code, len) {
+                (0, _) => break,
+                (9, 1) => {
+                    let r = value[0];
+                    let (base, exp) = if r & 0x80 == 0 { (10u128, r) } else { (2, r & 0x7f) };
+                    i.units = base.checked_pow(u32::from(exp)).unwrap_or(u128::MAX);
+                }
+                (14, 8) => {
+                    let v = [0, 1, 2, 3, 4, 5, 6, 7].map(|k| value[k]);
+                    i.offset = match o {
+                        Order::Le => i64::from_le_bytes(v),
+                        Order::Be => i64::from_be_bytes(v),
+                    };
+                }
+                _ => {}
+            }
+            at += 4 + len.next_multiple_of(4);
+        }
+        i
+    }
+
+    /// A time stamp of this interface's units as seconds and nanoseconds.
+    fn time(&self, ts: u64) -> Time {
+        let units = self.units.max(1);
+        let ts = u128::from(ts);
+        let secs = (ts / units) as u64;
+        let nanos = ((ts % units) * 1_000_000_000 / units) as u32;
+        Time { secs: secs.wrapping_add_signed(self.offset), nanos }
+    }
+
+    /// Whether its time stamps are finer than microseconds.
+    fn fine(&self) -> bool {
+        self.units > 1_000_000
+    }
+}
+
+/// What an error is about: a packet (by number) or, when the file is opened, its first block.
+#[derive(Clone, Copy)]
+enum What {
+    Packet(u64),
+    SectionHeader,
+}
+
+impl std::fmt::Display for What {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            What::Packet(n) => write!(f, "packet {n}"),
+            What::SectionHeader => f.write_str("the section header"),
+        }
+    }
+}
+
+/// A pcap file's fixed facts, from its header.
+#[derive(Clone, Debug)]
+struct PcapHeader {
     order: Order,
     link: Link,
     /// The largest captured length a record may give: the header's snap length, or libpcap's
     /// limit when that is larger.
     limit: u32,
-    /// Where the next record starts.
-    offset: u64,
+    /// Record time stamps count nanoseconds (else microseconds).
+    nanos: bool,
 }
 
-impl PcapFile {
-    fn open(mut r: BufReader<File>) -> Result<PcapFile, String> {
-        let mut h = [0u8; 24];
-        let got = fill(&mut r, &mut h)?;
-        let order = match h[..4] {
-            [0xd4, 0xc3, 0xb2, 0xa1] | [0x4d, 0x3c, 0xb2, 0xa1] => Order::Le,
-            [0xa1, 0xb2, 0xc3, 0xd4] | [0xa1, 0xb2, 0x3c, 0x4d] => Order::Be,
+impl PcapHeader {
+    fn parse(bytes: &[u8]) -> Result<PcapHeader, String> {
+        let h = take(bytes, 0, 24);
+        let (order, nanos) = match h[..4] {
+            [0xd4, 0xc3, 0xb2, 0xa1] => (Order::Le, false),
+            [0x4d, 0x3c, 0xb2, 0xa1] => (Order::Le, true),
+            [0xa1, 0xb2, 0xc3, 0xd4] => (Order::Be, false),
+            [0xa1, 0xb2, 0x3c, 0x4d] => (Order::Be, true),
             _ => {
                 return Err(format!(
                     "not a pcap or pcapng file: bad magic number {:02x}{:02x}{:02x}{:02x} at byte 0 \
@@ -151,86 +236,51 @@ impl PcapFile {
                 ));
             }
         };
-        if got < h.len() {
+        if h.len() < 24 {
             return Err(format!(
-                "truncated pcap file header: {got} of its 24 bytes, then the file ends"
+                "truncated pcap file header: {} of its 24 bytes, then the file ends",
+                h.len()
             ));
         }
         let snaplen = order.u32(&h[16..]);
         // The link type is the low 16 bits; the rest of the field holds FCS information.
         let linktype = order.u32(&h[20..]) & 0xffff;
-        Ok(PcapFile {
-            r,
+        Ok(PcapHeader {
             order,
             link: Link::new(linktype, snaplen),
             limit: snaplen.max(MAX_SNAPLEN),
-            offset: 24,
+            nanos,
         })
-    }
-
-    /// The next record's captured bytes (into `buf`) and wire length; `number` is its packet
-    /// number (1-based), for errors.
-    fn next(&mut self, number: u64, buf: &mut Vec<u8>) -> Option<Result<u32, String>> {
-        let at = self.offset;
-        let mut h = [0u8; 16];
-        let got = match fill(&mut self.r, &mut h) {
-            Ok(g) => g,
-            Err(e) => return Some(Err(format!("packet {number} at byte {at}: {e}"))),
-        };
-        if got == 0 {
-            return None;
-        }
-        if got < h.len() {
-            return Some(Err(format!(
-                "packet {number} at byte {at}: truncated record header: {got} of its 16 bytes, \
-                 then the file ends"
-            )));
-        }
-        let caplen = self.order.u32(&h[8..]);
-        let wire_len = self.order.u32(&h[12..]);
-        if caplen > self.limit {
-            return Some(Err(format!(
-                "packet {number} at byte {at}: bad record: a captured length of {caplen} bytes, \
-                 more than any record of this file may hold ({}: the larger of its snap length \
-                 and libpcap's limit {MAX_SNAPLEN}); the file is corrupt here",
-                self.limit
-            )));
-        }
-        buf.clear();
-        buf.resize(caplen as usize, 0);
-        let got = match fill(&mut self.r, buf) {
-            Ok(g) => g,
-            Err(e) => return Some(Err(format!("packet {number} at byte {at}: {e}"))),
-        };
-        if got < buf.len() {
-            return Some(Err(format!(
-                "packet {number} at byte {at}: truncated packet data: the record gives \
-                 {caplen} captured bytes, the file ends after {got}"
-            )));
-        }
-        self.offset += 16 + u64::from(caplen);
-        Some(Ok(wire_len))
     }
 }
 
-/// A pcapng file, read block by block.
-struct PcapNgFile {
-    r: BufReader<File>,
-    /// The current section's byte order (known after its header block).
-    order: Order,
-    /// The current section's interfaces.
-    interfaces: Vec<Link>,
-    /// Where the next block starts.
-    offset: u64,
-    /// The current block's body.
-    body: Vec<u8>,
+/// Where a reader is in a file, and what it knows of it.
+#[derive(Clone, Debug)]
+enum Format {
+    Pcap(PcapHeader),
+    PcapNg {
+        /// The current section's byte order (known after its header block).
+        order: Order,
+        /// The current section's interfaces.
+        interfaces: Vec<Interface>,
+    },
+}
+
+/// A reader's position in a capture.
+#[derive(Clone, Debug)]
+struct State {
+    format: Format,
+    /// Where the next record or block starts.
+    offset: usize,
+    /// Packets read so far.
+    count: u64,
 }
 
 /// What a pcapng block holds, as far as `udf filter` cares.
 enum NgBlock {
-    /// A packet: the interface it names, its wire length and the range of its captured bytes in
-    /// the block body.
-    Packet(u32, u32, std::ops::Range<usize>),
+    /// A packet: the interface it names, its wire length, its time stamp (in the interface's
+    /// units) and the range of its captured bytes in the file.
+    Packet(u32, u32, u64, std::ops::Range<usize>),
     /// An interface description (already recorded).
     Interface,
     /// Anything else.
@@ -239,45 +289,120 @@ enum NgBlock {
 
 const SHB: u32 = 0x0a0d_0d0a;
 
-impl PcapNgFile {
-    fn open(r: BufReader<File>) -> PcapNgFile {
-        PcapNgFile { r, order: Order::Le, interfaces: Vec::new(), offset: 0, body: Vec::new() }
-    }
-
-    /// The next block (its body in `self.body`); errors name the block's offset. `what` says
-    /// what is being read, for errors (`packet 3`).
-    fn next_block(&mut self, what: &str) -> Option<Result<NgBlock, String>> {
+impl State {
+    /// The next pcap record: the packet, or what is wrong with the file there.
+    #[inline]
+    fn next_pcap<'a>(&mut self, bytes: &'a [u8]) -> Option<Result<Packet<'a>, String>> {
+        let Format::Pcap(h) = &self.format else { unreachable!("a pcap reader") };
+        let number = self.count + 1;
         let at = self.offset;
-        let err = |why: String| Some(Err(format!("{what} (block at byte {at}): {why}")));
-        let mut h = [0u8; 8];
-        let got = match fill(&mut self.r, &mut h) {
-            Ok(g) => g,
-            Err(e) => return err(e),
-        };
-        if got == 0 {
+        let rest = bytes.get(at..).unwrap_or(&[]);
+        if rest.is_empty() {
             return None;
         }
-        if got < h.len() {
+        if rest.len() < 16 {
+            return Some(Err(format!(
+                "packet {number} at byte {at}: truncated record header: {} of its 16 bytes, \
+                 then the file ends",
+                rest.len()
+            )));
+        }
+        let o = h.order;
+        let caplen = o.u32(&rest[8..]);
+        let wire_len = o.u32(&rest[12..]);
+        if caplen > h.limit {
+            return Some(Err(format!(
+                "packet {number} at byte {at}: bad record: a captured length of {caplen} bytes, \
+                 more than any record of this file may hold ({}: the larger of its snap length \
+                 and libpcap's limit {MAX_SNAPLEN}); the file is corrupt here",
+                h.limit
+            )));
+        }
+        let end = 16 + caplen as usize;
+        if rest.len() < end {
+            return Some(Err(format!(
+                "packet {number} at byte {at}: truncated packet data: the record gives \
+                 {caplen} captured bytes, the file ends after {}",
+                rest.len() - 16
+            )));
+        }
+        let frac = o.u32(&rest[4..]);
+        let nanos = if h.nanos { frac } else { frac.wrapping_mul(1000) };
+        let time = Time { secs: u64::from(o.u32(rest)), nanos };
+        self.offset = at + end;
+        self.count = number;
+        Some(Ok(Packet {
+            data: &rest[16..end],
+            wire_len,
+            link: h.link,
+            time,
+            record: Some(&rest[..end]),
+            offset: at as u64,
+        }))
+    }
+
+    /// The next pcapng packet: blocks are read until one holds a packet.
+    fn next_pcapng<'a>(&mut self, bytes: &'a [u8]) -> Option<Result<Packet<'a>, String>> {
+        let number = self.count + 1;
+        loop {
+            let at = self.offset;
+            match self.next_block(bytes, What::Packet(number))? {
+                Ok(NgBlock::Packet(iface, wire_len, ts, range)) => {
+                    let Format::PcapNg { interfaces, .. } = &self.format else {
+                        unreachable!("a pcapng reader")
+                    };
+                    let Some(i) = interfaces.get(iface as usize) else {
+                        return Some(Err(format!(
+                            "packet {number} (block at byte {at}): it names interface \
+                             {iface}, which no interface description block of its section \
+                             describes"
+                        )));
+                    };
+                    self.count = number;
+                    return Some(Ok(Packet {
+                        data: &bytes[range],
+                        wire_len,
+                        link: i.link,
+                        time: i.time(ts),
+                        record: None,
+                        offset: at as u64,
+                    }));
+                }
+                Ok(_) => continue,
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+
+    /// The next pcapng block; errors name the block's offset and `what` is being read.
+    fn next_block(&mut self, bytes: &[u8], what: What) -> Option<Result<NgBlock, String>> {
+        let Format::PcapNg { order, interfaces } = &mut self.format else {
+            unreachable!("a pcapng reader")
+        };
+        let at = self.offset;
+        let err = |why: String| Some(Err(format!("{what} (block at byte {at}): {why}")));
+        let h = take(bytes, at, 8);
+        if h.is_empty() {
+            return None;
+        }
+        if h.len() < 8 {
             return err(format!(
-                "truncated block header: {got} of its 8 bytes, then the file ends"
+                "truncated block header: {} of its 8 bytes, then the file ends",
+                h.len()
             ));
         }
         let raw_type = u32::from_le_bytes([h[0], h[1], h[2], h[3]]);
         let mut consumed = 0usize;
         if raw_type == SHB {
             // A section header: its byte-order magic says how to read everything after it.
-            let mut m = [0u8; 4];
-            let got = match fill(&mut self.r, &mut m) {
-                Ok(g) => g,
-                Err(e) => return err(e),
-            };
-            if got < 4 {
+            let m = take(bytes, at + 8, 4);
+            if m.len() < 4 {
                 return err(format!(
                     "truncated section header block: {} of its first 12 bytes, then the file ends",
-                    8 + got
+                    8 + m.len()
                 ));
             }
-            self.order = match m {
+            *order = match m {
                 [0x4d, 0x3c, 0x2b, 0x1a] => Order::Le,
                 [0x1a, 0x2b, 0x3c, 0x4d] => Order::Be,
                 _ => {
@@ -288,13 +413,14 @@ impl PcapNgFile {
                     ));
                 }
             };
-            self.interfaces.clear();
+            interfaces.clear();
             consumed = 4;
         } else if at == 0 {
             return err("not a pcapng file: it does not start with a section header block".into());
         }
-        let ty = self.order.u32(&h);
-        let len = self.order.u32(&h[4..]);
+        let o = *order;
+        let ty = o.u32(h);
+        let len = o.u32(&h[4..]);
         if len < 12 || !len.is_multiple_of(4) {
             return err(format!(
                 "bad block length {len} (block type {ty:#x}): a block is a multiple of 4 bytes, \
@@ -310,28 +436,23 @@ impl PcapNgFile {
         if rest < consumed + 4 {
             return err(format!("bad block length {len} for a section header block"));
         }
-        self.body.clear();
-        self.body.resize(rest - consumed, 0);
-        let got = match fill(&mut self.r, &mut self.body) {
-            Ok(g) => g,
-            Err(e) => return err(e),
-        };
-        if got < self.body.len() {
+        let start = at + 8 + consumed;
+        let want = rest - consumed;
+        let got = take(bytes, start, want).len();
+        if got < want {
             return err(format!(
                 "truncated block: its length is {len} bytes, the file ends after {}",
                 8 + consumed + got
             ));
         }
-        let trailer = self.order.u32(&self.body[self.body.len() - 4..]);
+        let trailer = o.u32(&bytes[start + want - 4..]);
         if trailer != len {
             return err(format!(
                 "bad block: its trailing length {trailer} differs from its leading length {len}"
             ));
         }
-        self.body.truncate(self.body.len() - 4);
-        self.offset += u64::from(len);
-        let b = &self.body;
-        let o = self.order;
+        let b = &bytes[start..start + want - 4];
+        self.offset = at + len as usize;
         let short = |need: usize, name: &str| {
             Some(Err(format!(
                 "{what} (block at byte {at}): bad {name} block: a body of {} bytes, shorter than \
@@ -339,38 +460,38 @@ impl PcapNgFile {
                 b.len()
             )))
         };
-        let packet = |iface: u32, caplen: u32, wire: u32, start: usize, name: &str| {
-            let end = start as u64 + u64::from(caplen);
+        let packet = |iface: u32, caplen: u32, wire: u32, ts: u64, from: usize, name: &str| {
+            let end = from as u64 + u64::from(caplen);
             if end > b.len() as u64 {
                 return Some(Err(format!(
                     "{what} (block at byte {at}): bad {name} block: a captured length of \
                      {caplen} bytes, more than the block holds ({})",
-                    b.len() - start
+                    b.len() - from
                 )));
             }
-            Some(Ok(NgBlock::Packet(iface, wire, start..end as usize)))
+            Some(Ok(NgBlock::Packet(iface, wire, ts, start + from..start + end as usize)))
         };
+        let ts = |b: &[u8]| (u64::from(o.u32(&b[4..])) << 32) | u64::from(o.u32(&b[8..]));
         match ty {
             SHB => Some(Ok(NgBlock::Other)),
             1 => {
                 if b.len() < 8 {
                     return short(8, "interface description");
                 }
-                let link = Link::new(u32::from(o.u16(b)), o.u32(&b[4..]));
-                self.interfaces.push(link);
+                interfaces.push(Interface::parse(o, b));
                 Some(Ok(NgBlock::Interface))
             }
             6 => {
                 if b.len() < 20 {
                     return short(20, "enhanced packet");
                 }
-                packet(o.u32(b), o.u32(&b[12..]), o.u32(&b[16..]), 20, "enhanced packet")
+                packet(o.u32(b), o.u32(&b[12..]), o.u32(&b[16..]), ts(b), 20, "enhanced packet")
             }
             2 => {
                 if b.len() < 20 {
                     return short(20, "packet");
                 }
-                packet(u32::from(o.u16(b)), o.u32(&b[12..]), o.u32(&b[16..]), 20, "packet")
+                packet(u32::from(o.u16(b)), o.u32(&b[12..]), o.u32(&b[16..]), ts(b), 20, "packet")
             }
             3 => {
                 if b.len() < 4 {
@@ -378,37 +499,49 @@ impl PcapNgFile {
                 }
                 // Simple packet blocks belong to the first interface and do not say how much
                 // was captured: the data, the wire length and its snap length do (0: no limit).
+                // They carry no time stamp (0 here).
                 let wire = o.u32(b);
                 let mut len = (b.len() - 4).min(wire as usize);
-                if let Some(i) = self.interfaces.first()
-                    && i.snaplen != 0
+                if let Some(i) = interfaces.first()
+                    && i.link.snaplen != 0
                 {
-                    len = len.min(i.snaplen as usize);
+                    len = len.min(i.link.snaplen as usize);
                 }
-                Some(Ok(NgBlock::Packet(0, wire, 4..4 + len)))
+                Some(Ok(NgBlock::Packet(0, wire, 0, start + 4..start + 4 + len)))
             }
             _ => Some(Ok(NgBlock::Other)),
         }
     }
 }
 
-enum Reader {
-    Pcap(PcapFile),
-    PcapNg(PcapNgFile),
+/// A capture's bytes: mapped, or read into memory when the file cannot be mapped.
+enum Source {
+    Mapped(udf_runtime::mapped::MappedFile),
+    Read(Vec<u8>),
 }
 
-/// An open capture, read one packet at a time.
+impl Source {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Source::Mapped(m) => m.bytes(),
+            Source::Read(v) => v,
+        }
+    }
+}
+
+/// An open capture.
 pub struct Capture {
-    reader: Reader,
+    source: Source,
     /// The first packet's link, as far as known when the file was opened.
     first: Option<Link>,
-    /// The current packet's captured bytes.
-    buf: Vec<u8>,
-    /// Packets read so far.
-    count: u64,
+    /// Whether the first pcapng interface's time stamps are finer than microseconds.
+    first_fine: bool,
+    state: State,
 }
 
-/// One packet: its captured bytes, its length on the wire and its link.
+/// One packet: its captured bytes, its length on the wire, its link and time, borrowed from the
+/// capture's bytes.
+#[derive(Clone, Copy, Debug)]
 pub struct Packet<'a> {
     /// The captured bytes.
     pub data: &'a [u8],
@@ -416,40 +549,94 @@ pub struct Packet<'a> {
     pub wire_len: u32,
     /// What it was captured on.
     pub link: Link,
+    /// Its time stamp (0 for a pcapng simple packet block, which has none).
+    pub time: Time,
+    /// For a pcap file, its record as the file holds it (16-byte header in the file's byte
+    /// order and time precision, then the data); `None` for pcapng.
+    pub record: Option<&'a [u8]>,
+    /// The byte offset in the file of its record or block.
+    pub offset: u64,
+}
+
+/// The packets of a capture, from where its reader is; each borrows the capture's bytes, not
+/// this iterator.
+pub struct Packets<'a> {
+    bytes: &'a [u8],
+    state: &'a mut State,
+}
+
+impl<'a> Packets<'a> {
+    /// The next packet, `None` at the end of the file, or what is wrong with the file there
+    /// (naming the packet's number and the byte offset of its record or block).
+    #[inline]
+    pub fn next_packet(&mut self) -> Option<Result<Packet<'a>, String>> {
+        match self.state.format {
+            Format::Pcap(_) => self.state.next_pcap(self.bytes),
+            Format::PcapNg { .. } => self.state.next_pcapng(self.bytes),
+        }
+    }
+
+    /// Packets read so far (from the start of the file).
+    pub fn count(&self) -> u64 {
+        self.state.count
+    }
+
+    /// Where the next record or block starts, and the file's size: how far the reader is.
+    pub fn progress(&self) -> (u64, u64) {
+        (self.state.offset as u64, self.bytes.len() as u64)
+    }
 }
 
 impl Capture {
-    /// Opens a pcap or pcapng file. Errors say what is wrong with it.
+    /// Opens a pcap or pcapng file (memory-mapped when it is a regular file). Errors say what
+    /// is wrong with it.
     pub fn open(path: &Path) -> Result<Capture, String> {
-        let mut magic = [0u8; 4];
-        let open = || -> Result<BufReader<File>, String> {
-            Ok(BufReader::new(File::open(path).map_err(|e| format!("cannot read: {e}"))?))
+        let cannot = |e: std::io::Error| format!("cannot read: {e}");
+        let mut file = File::open(path).map_err(cannot)?;
+        let source = match udf_runtime::mapped::MappedFile::map(&file) {
+            Ok(m) => Source::Mapped(m),
+            Err(_) => {
+                let mut v = Vec::new();
+                file.read_to_end(&mut v).map_err(cannot)?;
+                Source::Read(v)
+            }
         };
-        let got = fill(&mut open()?, &mut magic)?;
-        if got < magic.len() {
+        let bytes = source.bytes();
+        if bytes.len() < 4 {
             return Err(format!(
-                "not a pcap or pcapng file: {got} byte(s), too short for a file header"
+                "not a pcap or pcapng file: {} byte(s), too short for a file header",
+                bytes.len()
             ));
         }
-        let (reader, first) = if magic == PCAPNG_MAGIC {
-            let mut probe = PcapNgFile::open(open()?);
+        let (state, first, first_fine) = if bytes[..4] == PCAPNG_MAGIC {
+            let state = State {
+                format: Format::PcapNg { order: Order::Le, interfaces: Vec::new() },
+                offset: 0,
+                count: 0,
+            };
             // The first block must read (a section header); the first interface is looked for
-            // ahead, on a second handle, so the main reader starts at the beginning.
+            // ahead, by a second reader, so the main one starts at the beginning.
+            let mut probe = state.clone();
             let first = loop {
-                match probe.next_block("the section header") {
-                    Some(Ok(NgBlock::Interface)) => break probe.interfaces.first().copied(),
+                match probe.next_block(bytes, What::SectionHeader) {
+                    Some(Ok(NgBlock::Interface)) => {
+                        let Format::PcapNg { interfaces, .. } = &probe.format else {
+                            unreachable!("a pcapng reader")
+                        };
+                        break interfaces.first().copied();
+                    }
                     Some(Ok(NgBlock::Other)) => continue,
                     Some(Err(e)) if probe.offset == 0 => return Err(e),
                     _ => break None,
                 }
             };
-            (Reader::PcapNg(PcapNgFile::open(open()?)), first)
+            (state, first.map(|i| i.link), first.is_some_and(|i| i.fine()))
         } else {
-            let r = PcapFile::open(open()?)?;
-            let link = r.link;
-            (Reader::Pcap(r), Some(link))
+            let h = PcapHeader::parse(bytes)?;
+            let link = h.link;
+            (State { format: Format::Pcap(h), offset: 24, count: 0 }, Some(link), false)
         };
-        Ok(Capture { reader, first, buf: Vec::new(), count: 0 })
+        Ok(Capture { source, first, first_fine, state })
     }
 
     /// The link of the capture's first packets: the pcap file header's, or the first pcapng
@@ -459,36 +646,29 @@ impl Capture {
         self.first
     }
 
+    /// For a pcap file, its 24-byte file header as the file holds it.
+    pub fn pcap_header(&self) -> Option<&[u8]> {
+        matches!(self.state.format, Format::Pcap(_)).then(|| &self.source.bytes()[..24])
+    }
+
+    /// Whether the time stamps are finer than microseconds: a pcap file of nanoseconds, or a
+    /// pcapng file whose first interface counts in units finer than a microsecond.
+    pub fn nanosecond(&self) -> bool {
+        match &self.state.format {
+            Format::Pcap(h) => h.nanos,
+            Format::PcapNg { .. } => self.first_fine,
+        }
+    }
+
+    /// The packets from where the reader is.
+    pub fn packets(&mut self) -> Packets<'_> {
+        Packets { bytes: self.source.bytes(), state: &mut self.state }
+    }
+
     /// The next packet, `None` at the end of the file, or what is wrong with the file there
     /// (naming the packet's number and the byte offset of its record or block).
     pub fn next_packet(&mut self) -> Option<Result<Packet<'_>, String>> {
-        let number = self.count + 1;
-        let (wire_len, link) = match &mut self.reader {
-            Reader::Pcap(r) => match r.next(number, &mut self.buf)? {
-                Ok(wire) => (wire, r.link),
-                Err(e) => return Some(Err(e)),
-            },
-            Reader::PcapNg(r) => loop {
-                let at = r.offset;
-                match r.next_block(&format!("packet {number}"))? {
-                    Ok(NgBlock::Packet(iface, wire, range)) => {
-                        let Some(&link) = r.interfaces.get(iface as usize) else {
-                            return Some(Err(format!(
-                                "packet {number} (block at byte {at}): it names interface \
-                                 {iface}, which no interface description block of its section \
-                                 describes"
-                            )));
-                        };
-                        self.buf.clear();
-                        self.buf.extend_from_slice(&r.body[range]);
-                        break (wire, link);
-                    }
-                    Ok(_) => continue,
-                    Err(e) => return Some(Err(e)),
-                }
-            },
-        };
-        self.count = number;
-        Some(Ok(Packet { data: &self.buf, wire_len, link }))
+        let mut packets = Packets { bytes: self.source.bytes(), state: &mut self.state };
+        packets.next_packet()
     }
 }

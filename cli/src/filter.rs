@@ -1,20 +1,47 @@
 //! `udf filter`: a filter (`.udf`, ELF, pcap-filter expression or classic BPF) over every
-//! packet of a capture, one return value per line, as libpcap's `filtertest -r`.
+//! packet of a capture: one return value per line, as libpcap's `filtertest -r`; with `-w
+//! OUT.pcap` the accepted packets (return value not 0) written to a pcap file, as `tcpdump -r
+//! IN -w OUT EXPR` writes them; with `--count` only the number of accepted packets.
+//!
+//! The capture is memory-mapped and read in place ([`crate::capture`]); each run of the filter
+//! goes through one reusable runner per compiled filter (the JIT's `NativeRunner`, or one
+//! interpreter `Vm`), so a packet costs its filter and a few stores.
+//!
+//! `-w`: a pcap file with the capture's link type and snap length. A pcap capture's file header
+//! and accepted records are copied as the file holds them (byte order, time precision, time
+//! stamps and both lengths unchanged); a pcapng capture gives a little-endian pcap file of the
+//! first interface's link type and snap length, in nanoseconds when that interface's time
+//! stamps are finer than microseconds, else microseconds (time stamps are cut, not rounded, to
+//! that precision; seconds past 2106 wrap, as in libpcap). An accepted pcapng packet of another
+//! link type than the first interface's is an error: a pcap file holds one link type. The file
+//! is written beside OUT under a temporary name and renamed to OUT only when every packet was
+//! read and filtered: a run that fails (a broken capture, a fault, a write error) leaves no OUT
+//! and does not touch an existing one.
+//!
+//! With `--json`, the one document holds `entry` (the `.udf` entry point or null), `packets`
+//! (packets read), `accepted` (how many returned non-zero), and: `results` (every return value,
+//! in order) without `-w` and `--count`; `written` (OUT's path, or null when the run failed
+//! and nothing was written) with `-w`. A capture that breaks off half-way gives the counts up to
+//! there with the located error.
+//!
+//! Progress (packets read, share of the file) goes to stderr on a terminal, only when stdout is
+//! a terminal too and carries no per-packet lines (`-w`, `--count`), never with `--json`, and
+//! only once a run has lasted half a second.
 
 use std::io::{IsTerminal, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use miette::miette;
 use serde_json::json;
 use udf_bytecode::ProgramType;
 
-use crate::exec::{Runnable, run_code};
+use crate::capture::{Capture, Link, Packet};
 use crate::input::Failure;
 use crate::input::{Loaded, is_elf_file, load, program_type, read, select_entry};
 use crate::output::emit;
 use crate::verify;
 use udf_filetests::ExecEngine as Engine;
-use udf_runtime::Vm;
+use udf_runtime::{Context, Fault, NoHelpers, RunOptions, Vm};
 
 /// Where `udf filter`'s program comes from.
 pub enum FilterInput<'a> {
@@ -71,12 +98,35 @@ impl Ready {
         Ok(Ready { name: None, views: Vec::new(), facts, interp, native })
     }
 
-    /// The code to run.
-    fn code(&self) -> Runnable<'_> {
+    /// A runner of the code, for many packets.
+    fn runner<'r>(&'r self, vm: &'r mut Vm) -> Runner<'r> {
         match (&self.interp, &self.native) {
-            (Some(c), _) => Runnable::Interp(c),
-            (None, Some(e)) => Runnable::Native(e.native()),
+            (Some(c), _) => Runner::Interp(c, vm),
+            (None, Some(e)) => Runner::Native(e.runner()),
             (None, None) => unreachable!("Ready::new prepares one engine's code"),
+        }
+    }
+}
+
+/// Runs one filter on packet after packet: the interpreter with one `Vm`, or native code with
+/// one `NativeRunner` (its environment and stack set up once).
+enum Runner<'r> {
+    Interp(&'r udf_runtime::Compiled, &'r mut Vm),
+    Native(udf_runtime::native::NativeRunner<'r>),
+}
+
+impl Runner<'_> {
+    /// The filter's return value on `data` (`r3` the wire length).
+    #[inline]
+    fn run(&mut self, data: &[u8], wire_len: u32, budget: u64) -> Result<u64, Fault> {
+        let opts = RunOptions { budget, r3: u64::from(wire_len) };
+        match self {
+            Runner::Interp(c, vm) => {
+                vm.run(c, Context::ReadOnly(data), &mut NoHelpers, &opts).map(|o| o.r0)
+            }
+            Runner::Native(r) => {
+                r.run(Context::ReadOnly(data), &mut NoHelpers, &opts).map(|o| o.r0)
+            }
         }
     }
 }
@@ -91,13 +141,13 @@ enum Filters<'a> {
         netmask: Option<u32>,
         engine: Engine,
         capture: &'a Path,
-        compiled: Vec<(crate::capture::Link, Ready)>,
+        compiled: Vec<(Link, Ready)>,
     },
 }
 
 impl Filters<'_> {
     /// The filter for packets of `link`, compiled on first use.
-    fn for_link(&mut self, link: crate::capture::Link) -> Result<&Ready, Failure> {
+    fn for_link(&mut self, link: Link) -> Result<&Ready, Failure> {
         let (expr, netmask, engine, capture, compiled) = match self {
             Filters::One(ready) => return Ok(ready),
             Filters::Pcap { expr, netmask, engine, capture, compiled } => {
@@ -123,7 +173,7 @@ fn compile_pcap(
     netmask: Option<u32>,
     engine: Engine,
     capture: &Path,
-    link: crate::capture::Link,
+    link: Link,
 ) -> Result<Ready, Failure> {
     use udf_pcap::{CompileOptions, LinkType};
     let Some(lt) = LinkType::from_linktype(link.linktype) else {
@@ -261,7 +311,7 @@ const EN10MB: u32 = 1;
 /// Ethernet frame: `p.ether` at 0, `p.ipv4` at 14, ...); raw access fits any link type.
 fn check_views(
     ready: &Ready,
-    link: crate::capture::Link,
+    link: Link,
     capture: &Path,
     at: &str,
 ) -> Result<(), Failure> {
@@ -281,12 +331,203 @@ fn check_views(
     )))
 }
 
-/// `udf filter`: a filter over every packet of a capture, one return value per line.
+/// What `udf filter` prints or writes besides the filter's verdicts.
+#[derive(Clone, Copy, Default)]
+pub struct Output<'a> {
+    /// `-w`: write the accepted packets to this pcap file.
+    pub write: Option<&'a Path>,
+    /// `--count`: print only the number of accepted packets.
+    pub count: bool,
+}
+
+/// The per-packet lines, formatted into a buffer that goes to stdout in large writes.
+struct Lines {
+    buf: Vec<u8>,
+}
+
+impl Lines {
+    const FLUSH_AT: usize = 1 << 16;
+
+    fn new() -> Lines {
+        Lines { buf: Vec::with_capacity(Lines::FLUSH_AT + 32) }
+    }
+
+    /// Adds `v` and a newline.
+    #[inline]
+    fn push(&mut self, mut v: u64) -> Result<(), Failure> {
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        self.buf.extend_from_slice(&digits[i..]);
+        self.buf.push(b'\n');
+        if self.buf.len() >= Lines::FLUSH_AT { self.flush() } else { Ok(()) }
+    }
+
+    /// Writes out what is buffered. A reader that stopped reading (`udf filter ... | head`)
+    /// ends the process quietly with a shell's status for SIGPIPE (141), as `main` does.
+    fn flush(&mut self) -> Result<(), Failure> {
+        let mut out = std::io::stdout().lock();
+        let r = out.write_all(&self.buf).and_then(|()| out.flush());
+        self.buf.clear();
+        match r {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(141),
+            Err(e) => {
+                Err(Failure::usage(miette!(code = "udf::io", "cannot write to stdout: {e}")))
+            }
+        }
+    }
+}
+
+/// `-w`: the pcap file being written, under a temporary name until [`PcapWriter::finish`].
+struct PcapWriter {
+    dest: PathBuf,
+    tmp: PathBuf,
+    out: Option<std::io::BufWriter<std::fs::File>>,
+    /// Copy pcap records as they are (the output's header is the capture's).
+    verbatim: bool,
+    /// The output's link type (pcapng input).
+    linktype: u32,
+    /// Time stamps in nanoseconds (pcapng input).
+    nanos: bool,
+}
+
+impl PcapWriter {
+    /// Creates the temporary file beside `dest` and writes the file header: `cap`'s own for a
+    /// pcap file, else one for `link` (the first interface's).
+    fn create(dest: &Path, cap: &Capture, link: Link) -> Result<PcapWriter, Failure> {
+        let name = dest.file_name().map_or("out".into(), |n| n.to_string_lossy().into_owned());
+        let tmp = dest.with_file_name(format!(".{name}.udf-{}.tmp", std::process::id()));
+        let file = std::fs::File::create(&tmp).map_err(|e| {
+            Failure::usage(miette!(code = "udf::io", "cannot write {}: {e}", dest.display()))
+        })?;
+        let mut w = PcapWriter {
+            dest: dest.to_path_buf(),
+            tmp,
+            out: Some(std::io::BufWriter::with_capacity(1 << 20, file)),
+            verbatim: cap.pcap_header().is_some(),
+            linktype: link.linktype,
+            nanos: cap.nanosecond(),
+        };
+        let header = match cap.pcap_header() {
+            Some(h) => h.to_vec(),
+            None => {
+                let magic: u32 = if w.nanos { 0xa1b2_3c4d } else { 0xa1b2_c3d4 };
+                let mut h = Vec::with_capacity(24);
+                h.extend(magic.to_le_bytes());
+                h.extend(2u16.to_le_bytes());
+                h.extend(4u16.to_le_bytes());
+                h.extend([0u8; 8]);
+                h.extend(link.snaplen.to_le_bytes());
+                h.extend(link.linktype.to_le_bytes());
+                h
+            }
+        };
+        w.write(&header)?;
+        Ok(w)
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<(), Failure> {
+        let out = self.out.as_mut().expect("open until finished");
+        out.write_all(bytes).map_err(|e| {
+            Failure::usage(miette!(code = "udf::io", "cannot write {}: {e}", self.dest.display()))
+        })
+    }
+
+    /// Adds packet `n` of `capture`.
+    #[inline]
+    fn packet(&mut self, p: &Packet<'_>, n: u64, capture: &Path) -> Result<(), Failure> {
+        if self.verbatim
+            && let Some(record) = p.record
+        {
+            return self.write(record);
+        }
+        if p.link.linktype != self.linktype {
+            return Err(Failure::refused(miette!(
+                code = "udf::filter::linktype",
+                "{}: packet {n} (block at byte {}): link type {}, not the first interface's \
+                 ({}): a pcap file holds packets of one link type; nothing was written",
+                capture.display(),
+                p.offset,
+                p.link.name(),
+                Link::new(self.linktype, 0).name()
+            )));
+        }
+        let frac = if self.nanos { p.time.nanos } else { p.time.nanos / 1000 };
+        let mut h = [0u8; 16];
+        h[..4].copy_from_slice(&(p.time.secs as u32).to_le_bytes());
+        h[4..8].copy_from_slice(&frac.to_le_bytes());
+        h[8..12].copy_from_slice(&(p.data.len() as u32).to_le_bytes());
+        h[12..].copy_from_slice(&p.wire_len.to_le_bytes());
+        self.write(&h)?;
+        self.write(p.data)
+    }
+
+    /// Flushes the file and gives it its name.
+    fn finish(mut self) -> Result<(), Failure> {
+        let io = |e: std::io::Error, dest: &Path| {
+            Failure::usage(miette!(code = "udf::io", "cannot write {}: {e}", dest.display()))
+        };
+        let out = self.out.take().expect("open until finished");
+        let file = out.into_inner().map_err(|e| io(e.into_error(), &self.dest))?;
+        drop(file);
+        std::fs::rename(&self.tmp, &self.dest).map_err(|e| io(e, &self.dest))
+    }
+}
+
+impl Drop for PcapWriter {
+    /// A writer not finished leaves nothing behind.
+    fn drop(&mut self) {
+        if self.out.take().is_some() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Progress on a terminal: packets read and the share of the file, once a run is long.
+struct Progress<'a> {
+    on: bool,
+    capture: &'a Path,
+    start: std::time::Instant,
+    shown: bool,
+}
+
+impl Progress<'_> {
+    /// Packets between looks at the clock.
+    const EVERY: u64 = 1 << 16;
+
+    #[cold]
+    fn show(&mut self, n: u64, (at, size): (u64, u64)) {
+        if self.start.elapsed() < std::time::Duration::from_millis(500) {
+            return;
+        }
+        let pct = (at * 100).checked_div(size).unwrap_or(100);
+        eprint!("\r{}: {n} packets ({pct}%)\x1b[K", self.capture.display());
+        self.shown = true;
+    }
+
+    fn done(&self) {
+        if self.shown {
+            eprint!("\r\x1b[K");
+        }
+    }
+}
+
+/// `udf filter`: a filter over every packet of a capture: one return value per line, or (`out`)
+/// the accepted packets written to a pcap file, or their number.
 pub fn command(
     json: bool,
     input: FilterInput<'_>,
     capture: &Path,
     engine: Engine,
+    out: Output<'_>,
 ) -> Result<(), Failure> {
     let unreadable = |why: String| {
         Failure::usage(miette!(code = "udf::capture", "{}: {why}", capture.display()))
@@ -302,76 +543,131 @@ pub fn command(
             (Filters::Pcap { expr, netmask, engine, capture, compiled: Vec::new() }, None)
         }
     };
-    let mut cap = crate::capture::Capture::open(capture).map_err(unreadable)?;
+    let mut cap = Capture::open(capture).map_err(unreadable)?;
     // An expression is compiled before the first packet is read, so its errors show even for a
     // capture with no packets (for the capture's first link; Ethernet when it names none).
-    let first = cap.link().unwrap_or(crate::capture::Link::new(1, crate::capture::MAX_SNAPLEN));
+    let first = cap.link().unwrap_or(Link::new(1, crate::capture::MAX_SNAPLEN));
     let ready = filters.for_link(first)?;
     if cap.link().is_some() {
         check_views(ready, first, capture, "the capture's ")?;
     }
-    let progress = std::io::stderr().is_terminal() && !std::io::stdout().is_terminal();
-    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut writer = match out.write {
+        Some(dest) => Some(PcapWriter::create(dest, &cap, first)?),
+        None => None,
+    };
+    let lines = !out.count && out.write.is_none();
+    let mut progress = Progress {
+        on: !json && !lines && std::io::stderr().is_terminal() && std::io::stdout().is_terminal(),
+        capture,
+        start: std::time::Instant::now(),
+        shown: false,
+    };
+    let mut text = (!json && lines).then(Lines::new);
     let mut results = Vec::new();
+    let keep_results = json && lines;
     let mut vm = Vm::new();
-    let mut n = 0u64;
-    let outcome = loop {
-        let packet = match cap.next_packet() {
+    let mut accepted = 0u64;
+    let mut packets = cap.packets();
+    let mut pending: Option<Packet<'_>> = None;
+    // One pass per run of packets of the same link: its filter and runner stay put.
+    let outcome = 'links: loop {
+        let mut packet = match pending.take().map(Ok).or_else(|| packets.next_packet()) {
             None => break Ok(()),
             Some(Err(why)) => break Err(unreadable(why)),
             Some(Ok(p)) => p,
         };
-        n += 1;
-        let ready = match filters.for_link(packet.link) {
+        let link = packet.link;
+        let n = packets.count();
+        let ready = match filters.for_link(link) {
             Ok(r) => r,
             Err(f) => break Err(f),
         };
-        if let Err(f) = check_views(ready, packet.link, capture, &format!("packet {n}: ")) {
+        if let Err(f) = check_views(ready, link, capture, &format!("packet {n}: ")) {
             break Err(f);
         }
-        if !ready.facts.admits(packet.data.len()) {
-            break Err(Failure::refused(miette!(
-                code = "udf::context",
-                "{}: packet {n}: {} bytes, a length the filter was not verified for; nothing ran",
-                capture.display(),
-                packet.data.len()
-            )));
-        }
-        let run = run_code(
-            &mut vm,
-            ready.code(),
-            ProgramType::Filter,
-            packet.data,
-            Some(u64::from(packet.wire_len)),
-            ready.facts.max_insns,
-        );
-        let r0 = match run {
-            Ok(run) => run.outcome.r0,
-            Err(f) => {
-                break Err(Failure::refused(miette!(
-                    code = "udf::fault",
-                    "{}: packet {n}: {f}",
-                    capture.display()
+        let budget = ready.facts.max_insns;
+        let mut runner = ready.runner(&mut vm);
+        loop {
+            let n = packets.count();
+            if !ready.facts.admits(packet.data.len()) {
+                break 'links Err(Failure::refused(miette!(
+                    code = "udf::context",
+                    "{}: packet {n}: {} bytes, a length the filter was not verified for; nothing ran",
+                    capture.display(),
+                    packet.data.len()
                 )));
             }
-        };
-        if json {
-            results.push(r0);
-        } else {
-            let _ = writeln!(stdout, "{r0}");
-        }
-        if progress && n.is_multiple_of(4096) {
-            eprint!("\r{}: {n} packets\x1b[K", capture.display());
+            let r0 = match runner.run(packet.data, packet.wire_len, budget) {
+                Ok(r0) => r0,
+                Err(f) => {
+                    break 'links Err(Failure::refused(miette!(
+                        code = "udf::fault",
+                        "{}: packet {n}: {f}",
+                        capture.display()
+                    )));
+                }
+            };
+            if r0 != 0 {
+                accepted += 1;
+                if let Some(w) = &mut writer
+                    && let Err(f) = w.packet(&packet, n, capture)
+                {
+                    break 'links Err(f);
+                }
+            }
+            if let Some(t) = &mut text
+                && let Err(f) = t.push(r0)
+            {
+                break 'links Err(f);
+            }
+            if keep_results {
+                results.push(r0);
+            }
+            if progress.on && n.is_multiple_of(Progress::EVERY) {
+                progress.show(n, packets.progress());
+            }
+            packet = match packets.next_packet() {
+                None => break 'links Ok(()),
+                Some(Err(why)) => break 'links Err(unreadable(why)),
+                Some(Ok(p)) if p.link == link => p,
+                Some(Ok(p)) => {
+                    pending = Some(p);
+                    continue 'links;
+                }
+            };
         }
     };
-    if progress {
-        eprint!("\r\x1b[K");
+    progress.done();
+    let n = packets.count();
+    let mut outcome = outcome;
+    if let Some(t) = &mut text {
+        outcome = outcome.and(t.flush());
     }
+    let written = match (writer, &outcome) {
+        (Some(w), Ok(())) => match w.finish() {
+            Ok(()) => out.write,
+            Err(f) => {
+                outcome = Err(f);
+                None
+            }
+        },
+        // Dropped: the temporary file goes.
+        _ => None,
+    };
     if json {
-        let accepted = results.iter().filter(|&&r| r != 0).count();
         // With the error after them when the capture breaks off: one document.
-        emit(json!({"entry": entry, "packets": n, "accepted": accepted, "results": results}));
+        let mut doc = json!({"entry": entry, "packets": n, "accepted": accepted});
+        if keep_results {
+            doc["results"] = json!(results);
+        }
+        if out.write.is_some() {
+            doc["written"] = json!(written.map(|p| p.display().to_string()));
+        }
+        emit(doc);
+    } else if out.count && outcome.is_ok() {
+        let mut t = Lines::new();
+        t.push(accepted)?;
+        t.flush()?;
     }
-    let _ = stdout.flush();
     outcome
 }

@@ -119,8 +119,10 @@ enum Cmd {
         target: String,
     },
     /// Run a filter over every packet of a pcap or pcapng capture; print one line per packet,
-    /// its return value (as libpcap's `filtertest -r`). A `.udf` filter reading the packet views
-    /// (`p.ether`, `p.ipv4`, ...: Ethernet frames) is refused on a capture of another link type.
+    /// its return value (as libpcap's `filtertest -r`); or, with -w, write the accepted packets
+    /// to a pcap file (as `tcpdump -r CAPTURE -w OUT EXPR`); or, with --count, print how many
+    /// were accepted. A `.udf` filter reading the packet views (`p.ether`, `p.ipv4`, ...:
+    /// Ethernet frames) is refused on a capture of another link type.
     #[command(group = clap::ArgGroup::new("filter").required(true).args(["input", "pcap", "cbpf"]))]
     Filter {
         /// The filter's `.udf` source, or an ELF object (`clang -target bpf`).
@@ -144,9 +146,18 @@ enum Cmd {
         /// The capture (pcap or pcapng); each packet's captured bytes are the context.
         #[arg(long = "read", value_name = "CAPTURE")]
         capture: PathBuf,
-        /// Engine.
-        #[arg(long, value_enum, default_value = "interp")]
-        engine: EngineArg,
+        /// Engine (default: jit on x86-64 hosts, else interp).
+        #[arg(long, value_enum)]
+        engine: Option<EngineArg>,
+        /// Write the accepted packets to this pcap file (the capture's link type and snap
+        /// length; time stamps and lengths kept) instead of printing a line per packet, as
+        /// `tcpdump -r CAPTURE -w OUT EXPR` does. Written under a temporary name and renamed
+        /// when the whole capture was filtered: a failed run leaves no OUT.
+        #[arg(short = 'w', long = "write", value_name = "OUT.pcap")]
+        write: Option<PathBuf>,
+        /// Print only the number of accepted packets (return value not 0).
+        #[arg(long)]
+        count: bool,
     },
     /// Run data-driven test files (bpf_conformance `.data`, PREVAIL `.yaml`, the project's
     /// `.udft`), folders recursively; print each failure, then `N passed, M failed, K skipped`. A
@@ -377,7 +388,7 @@ fn main() -> ExitCode {
         Cmd::Jit { program, ctx_size, target } => {
             udf_cli::jit::command(json, program.args(), ctx_size, &target).map(|_| true)
         }
-        Cmd::Filter { input, entry, pcap, netmask, cbpf, capture, engine } => {
+        Cmd::Filter { input, entry, pcap, netmask, cbpf, capture, engine, write, count } => {
             // clap's `requires` does not hold inside the argument group: checked here.
             let input = match (&input, &pcap, &cbpf) {
                 _ if entry.is_some() && input.is_none() => Err(Failure::usage(miette!(
@@ -396,8 +407,15 @@ fn main() -> ExitCode {
                     "give one of a .udf filter, --pcap or --cbpf"
                 ))),
             };
+            // The JIT where there is one: it outruns the interpreter from a few packets on.
+            let engine = engine.unwrap_or(if udf_jit::Target::host().is_some() {
+                EngineArg::Jit
+            } else {
+                EngineArg::Interp
+            });
+            let out = udf_cli::filter::Output { write: write.as_deref(), count };
             input
-                .and_then(|i| udf_cli::filter::command(json, i, &capture, engine_of(engine)?))
+                .and_then(|i| udf_cli::filter::command(json, i, &capture, engine_of(engine)?, out))
                 .map(|_| true)
         }
         Cmd::Test { paths, engine, expect_failure, verbose } => {

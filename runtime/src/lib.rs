@@ -10,6 +10,7 @@
 //!   and the dispatcher that runs it with the interpreter's results and faults;
 //! - [`typed`]: running a program as its type says (context, helpers, `r3`) on any engine;
 //! - [`mac`]: HMAC-SHA-256, the one implementation of package authentication;
+//! - `mapped` (with `std`): a file's bytes mapped read-only (how `udf filter` reads captures);
 //! - `fuzzing` (feature `fuzzing`): the verifier's fuzz oracle, `verify_then_check`.
 //!
 //! The core is `no_std` + `alloc`; the `std` feature adds executable memory (JIT).
@@ -25,6 +26,8 @@ pub mod fuzzing;
 pub mod helpers;
 pub mod interp;
 pub mod mac;
+#[cfg(feature = "std")]
+pub mod mapped;
 pub mod native;
 pub mod typed;
 

@@ -1,0 +1,41 @@
+//! A file's bytes, memory-mapped read-only: how `udf filter` reads a capture without copying it
+//! (the command line has no `unsafe` of its own).
+
+use std::fs::File;
+use std::io;
+
+/// The bytes of a regular file, mapped read-only and private (empty files map to no bytes).
+///
+/// The bytes are those of the file as it is while mapped: a process that rewrites the file
+/// meanwhile changes what is read (every byte read is still within the mapping), and one that
+/// truncates it makes the reads past its new end fault (`SIGBUS`), as for any reader of a mapped
+/// file. Readers that must not depend on that read the file into memory instead.
+#[derive(Debug)]
+pub struct MappedFile {
+    map: Option<memmap2::Mmap>,
+}
+
+impl MappedFile {
+    /// Maps `file` (a regular file; anything else is an error of kind `Unsupported`).
+    pub fn map(file: &File) -> io::Result<MappedFile> {
+        let meta = file.metadata()?;
+        if !meta.is_file() {
+            return Err(io::Error::new(io::ErrorKind::Unsupported, "not a regular file"));
+        }
+        if meta.len() == 0 {
+            return Ok(MappedFile { map: None });
+        }
+        // SAFETY: a read-only private mapping of a whole file, from its start; the mapping
+        // lives as long as `self`, and the slices handed out borrow `self`. memmap2's caveat
+        // (another process changing the file while it is mapped) is the one the type's
+        // documentation states: it changes the bytes read, never where they are read.
+        #[allow(unsafe_code)]
+        let map = unsafe { memmap2::MmapOptions::new().map_copy_read_only(file)? };
+        Ok(MappedFile { map: Some(map) })
+    }
+
+    /// The file's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        self.map.as_deref().unwrap_or(&[])
+    }
+}
