@@ -32,6 +32,9 @@ if ! command -v cc >/dev/null 2>&1; then
 elif ! printf '#include <pcap/pcap.h>\n' | cc -E -x c - >/dev/null 2>&1; then
     need+=(libpcap-dev)
 fi
+# tcpdump: `udf filter -w` is compared with `tcpdump -r IN -w OUT EXPR` (cli/tests/filter_write.rs).
+command -v tcpdump >/dev/null 2>&1 || PATH="$PATH:/sbin:/usr/sbin" command -v tcpdump >/dev/null 2>&1 \
+    || need+=(tcpdump)
 # C programs (ELF objects from `clang -target bpf`; cli/tests/elf.rs, compiler/tests/elf.rs,
 # corpus/tests/c_programs.rs, whose oracle is the same C built by gcc above): clang 19 and its
 # LLVM tools.

@@ -39,7 +39,7 @@ use udf_verifier::Verified;
 use crate::best_per_call;
 
 /// The expressions measured.
-const EXPRESSIONS: [&str; 4] = [
+pub(crate) const EXPRESSIONS: [&str; 4] = [
     "tcp port 80",
     "host 10.1.2.3",
     "vlan and tcp port 443",
@@ -47,7 +47,7 @@ const EXPRESSIONS: [&str; 4] = [
 ];
 
 /// One packet: captured bytes (the whole packet) and length on the wire.
-struct Packet {
+pub(crate) struct Packet {
     data: Vec<u8>,
     wire: u32,
 }
@@ -122,7 +122,7 @@ fn transport(rng: &mut Rng, v6: bool) -> (u8, Vec<u8>) {
 }
 
 /// The capture's packets.
-fn packets(n: usize) -> Vec<Packet> {
+pub(crate) fn packets(n: usize) -> Vec<Packet> {
     let mut rng = Rng::new(0x6669_6c74_6572_2d31);
     (0..n)
         .map(|_| {
@@ -163,7 +163,7 @@ fn packets(n: usize) -> Vec<Packet> {
 }
 
 /// Writes a pcap file (little-endian, microseconds, Ethernet, snap length 262144).
-fn write_pcap(path: &Path, packets: &[Packet]) {
+pub(crate) fn write_pcap(path: &Path, packets: &[Packet]) {
     let mut out = Vec::new();
     out.extend(0xa1b2_c3d4u32.to_le_bytes());
     out.extend(2u16.to_le_bytes());

@@ -22,6 +22,11 @@
 //! generated capture: libpcap's `pcap_offline_filter` (through `tools/pcap_oracle`) against
 //! udfkit's interpreter and JIT, ns per packet, and the compile times of both.
 //!
+//! `cargo run --release -p udf-bench -- filter-e2e [--quick] [--keep]` runs `udf filter --count` and
+//! `udf filter -w` against `tcpdump -r IN -w /dev/null` and `tcpdump -r IN -w OUT` as processes
+//! on a 1,000,000-packet capture (the release `udf` beside it: `cargo build --release -p
+//! udf-cli` first), wall-clock per run, with the ratio.
+//!
 //! `cargo run --release -p udf-bench --features rbpf -- jit [--quick]` runs the ALU loop and
 //! the memory loop through udfkit's interpreter, udfkit's JIT in trusted mode (verified) and in
 //! checked mode, and rbpf 0.4's interpreter, x86-64 JIT and Cranelift backend, in one process,
@@ -34,6 +39,7 @@ use std::time::{Duration, Instant};
 mod compile;
 mod corpus;
 mod filter;
+mod filter_e2e;
 mod jit;
 mod verify;
 mod xn;
@@ -156,9 +162,13 @@ fn main() {
         filter::run(quick);
         return;
     }
+    if what == "filter-e2e" {
+        filter_e2e::run_e2e(quick, args.iter().any(|a| a == "--keep"));
+        return;
+    }
     if what != "interp" {
         eprintln!(
-            "unknown benchmark `{what}` (available: interp, verify, compile, jit, corpus, xn, filter)"
+            "unknown benchmark `{what}` (available: interp, verify, compile, jit, corpus, xn, filter, filter-e2e)"
         );
         std::process::exit(2);
     }

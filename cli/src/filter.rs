@@ -309,12 +309,7 @@ const EN10MB: u32 = 1;
 
 /// Refuses a `.udf` filter on packets of a link type its packet views do not fit (they read an
 /// Ethernet frame: `p.ether` at 0, `p.ipv4` at 14, ...); raw access fits any link type.
-fn check_views(
-    ready: &Ready,
-    link: Link,
-    capture: &Path,
-    at: &str,
-) -> Result<(), Failure> {
+fn check_views(ready: &Ready, link: Link, capture: &Path, at: &str) -> Result<(), Failure> {
     if ready.views.is_empty() || link.linktype == EN10MB {
         return Ok(());
     }
@@ -379,9 +374,7 @@ impl Lines {
         match r {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(141),
-            Err(e) => {
-                Err(Failure::usage(miette!(code = "udf::io", "cannot write to stdout: {e}")))
-            }
+            Err(e) => Err(Failure::usage(miette!(code = "udf::io", "cannot write to stdout: {e}"))),
         }
     }
 }

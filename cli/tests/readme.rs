@@ -104,7 +104,7 @@ struct Paths {
 
 /// `udf`'s options: taking a path, taking another value, or nothing.
 const UDF_PATH_OPTS: &[&str] = &["--input", "--read", "--cbpf", "--key"];
-const UDF_OUTPUT_OPTS: &[&str] = &["-o", "--output"];
+const UDF_OUTPUT_OPTS: &[&str] = &["-o", "--output", "-w", "--write"];
 const UDF_VALUE_OPTS: &[&str] = &[
     "--entry",
     "--type",
@@ -120,7 +120,7 @@ const UDF_VALUE_OPTS: &[&str] = &[
     "--netmask",
 ];
 const UDF_FLAGS: &[&str] =
-    &["--json", "--harden", "--expect-failure", "--require-tag", "-v", "--verbose"];
+    &["--json", "--harden", "--expect-failure", "--require-tag", "-v", "--verbose", "--count"];
 
 /// The paths `l` reads and writes; panics on a program or an option this test does not know.
 fn paths(l: &Line) -> Paths {
