@@ -5,7 +5,8 @@
 //! 262144). For each of the filter benchmark's expressions, wall-clock time of whole runs, best
 //! of 5 (2 with `--quick`), the file in the page cache (a warm-up run first):
 //!
-//! - counting: `tcpdump -r IN -w /dev/null EXPR` against `udf filter --pcap EXPR --read IN
+//! - counting: `tcpdump -r IN -w /dev/null EXPR` (with `-Z root` when run as root, so that
+//!   tcpdump does not hand /dev/null to its own user) against `udf filter --pcap EXPR --read IN
 //!   --count` (the default engine, the JIT; and `--engine interp` beside it);
 //! - writing: `tcpdump -r IN -w OUT EXPR` against `udf filter --pcap EXPR --read IN -w OUT`.
 //!
@@ -103,11 +104,18 @@ pub fn run_e2e(quick: bool, keep: bool) {
          (interp) | tcpdump -w OUT | udf -w OUT | ratio |"
     );
     println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    // As root, tcpdump switches to its own user and gives it the output file: /dev/null
+    // included. `-Z root` keeps it root (no switch, no chown); it changes nothing else.
+    let root = {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+    };
+    let z: &[&str] = if root { &["-Z", "root"] } else { &[] };
     for expr in crate::filter::EXPRESSIONS {
-        let t_count = ["-r", cap, "-w", "/dev/null", expr];
+        let t_count = [z, &["-r", cap, "-w", "/dev/null", expr]].concat();
         let u_count = ["filter", "--pcap", expr, "--read", cap, "--count"];
         let u_interp = ["filter", "--pcap", expr, "--read", cap, "--count", "--engine", "interp"];
-        let t_write = ["-r", cap, "-w", t_out, expr];
+        let t_write = [z, &["-r", cap, "-w", t_out, expr]].concat();
         let u_write = ["filter", "--pcap", expr, "--read", cap, "-w", u_out];
         // Warm-up, and the outputs agree.
         run(&tcpdump, &t_write);

@@ -16,7 +16,8 @@
 //! link type than the first interface's is an error: a pcap file holds one link type. The file
 //! is written beside OUT under a temporary name and renamed to OUT only when every packet was
 //! read and filtered: a run that fails (a broken capture, a fault, a write error) leaves no OUT
-//! and does not touch an existing one.
+//! and does not touch an existing one. `-w -` writes to stdout, and a path naming something
+//! other than a regular file (`/dev/null`, a pipe) is written in place, as tcpdump does.
 //!
 //! With `--json`, the one document holds `entry` (the `.udf` entry point or null), `packets`
 //! (packets read), `accepted` (how many returned non-zero), and: `results` (every return value,
@@ -379,11 +380,14 @@ impl Lines {
     }
 }
 
-/// `-w`: the pcap file being written, under a temporary name until [`PcapWriter::finish`].
+/// `-w`: the pcap file being written, under a temporary name until [`PcapWriter::finish`]
+/// (`-w -`: stdout; a path that names something other than a regular file, `/dev/null` or a
+/// pipe: written in place).
 struct PcapWriter {
     dest: PathBuf,
-    tmp: PathBuf,
-    out: Option<std::io::BufWriter<std::fs::File>>,
+    /// The temporary file renamed to `dest` when finished (`None`: written in place).
+    tmp: Option<PathBuf>,
+    out: Option<std::io::BufWriter<Box<dyn Write>>>,
     /// Copy pcap records as they are (the output's header is the capture's).
     verbatim: bool,
     /// The output's link type (pcapng input).
@@ -396,11 +400,19 @@ impl PcapWriter {
     /// Creates the temporary file beside `dest` and writes the file header: `cap`'s own for a
     /// pcap file, else one for `link` (the first interface's).
     fn create(dest: &Path, cap: &Capture, link: Link) -> Result<PcapWriter, Failure> {
-        let name = dest.file_name().map_or("out".into(), |n| n.to_string_lossy().into_owned());
-        let tmp = dest.with_file_name(format!(".{name}.udf-{}.tmp", std::process::id()));
-        let file = std::fs::File::create(&tmp).map_err(|e| {
+        let cannot = |e: std::io::Error| {
             Failure::usage(miette!(code = "udf::io", "cannot write {}: {e}", dest.display()))
-        })?;
+        };
+        let in_place = std::fs::metadata(dest).is_ok_and(|m| !m.is_file());
+        let (file, tmp): (Box<dyn Write>, _) = if dest.as_os_str() == "-" {
+            (Box::new(std::io::stdout()), None)
+        } else if in_place {
+            (Box::new(std::fs::OpenOptions::new().write(true).open(dest).map_err(cannot)?), None)
+        } else {
+            let name = dest.file_name().map_or("out".into(), |n| n.to_string_lossy().into_owned());
+            let tmp = dest.with_file_name(format!(".{name}.udf-{}.tmp", std::process::id()));
+            (Box::new(std::fs::File::create(&tmp).map_err(cannot)?), Some(tmp))
+        };
         let mut w = PcapWriter {
             dest: dest.to_path_buf(),
             tmp,
@@ -430,6 +442,10 @@ impl PcapWriter {
     fn write(&mut self, bytes: &[u8]) -> Result<(), Failure> {
         let out = self.out.as_mut().expect("open until finished");
         out.write_all(bytes).map_err(|e| {
+            // A reader of `-w -` or of a pipe that stopped reading: as for the lines.
+            if e.kind() == std::io::ErrorKind::BrokenPipe && self.tmp.is_none() {
+                std::process::exit(141);
+            }
             Failure::usage(miette!(code = "udf::io", "cannot write {}: {e}", self.dest.display()))
         })
     }
@@ -468,18 +484,26 @@ impl PcapWriter {
         let io = |e: std::io::Error, dest: &Path| {
             Failure::usage(miette!(code = "udf::io", "cannot write {}: {e}", dest.display()))
         };
-        let out = self.out.take().expect("open until finished");
-        let file = out.into_inner().map_err(|e| io(e.into_error(), &self.dest))?;
-        drop(file);
-        std::fs::rename(&self.tmp, &self.dest).map_err(|e| io(e, &self.dest))
+        let out = self.out.as_mut().expect("open until finished");
+        out.flush().map_err(|e| io(e, &self.dest))?;
+        self.out = None;
+        match self.tmp.take() {
+            Some(tmp) => std::fs::rename(&tmp, &self.dest).map_err(|e| {
+                let _ = std::fs::remove_file(&tmp);
+                io(e, &self.dest)
+            }),
+            None => Ok(()),
+        }
     }
 }
 
 impl Drop for PcapWriter {
     /// A writer not finished leaves nothing behind.
     fn drop(&mut self) {
-        if self.out.take().is_some() {
-            let _ = std::fs::remove_file(&self.tmp);
+        if self.out.take().is_some()
+            && let Some(tmp) = &self.tmp
+        {
+            let _ = std::fs::remove_file(tmp);
         }
     }
 }
@@ -489,6 +513,8 @@ struct Progress<'a> {
     on: bool,
     capture: &'a Path,
     start: std::time::Instant,
+    /// When it was last shown (since `start`).
+    last: std::time::Duration,
     shown: bool,
 }
 
@@ -498,9 +524,14 @@ impl Progress<'_> {
 
     #[cold]
     fn show(&mut self, n: u64, (at, size): (u64, u64)) {
-        if self.start.elapsed() < std::time::Duration::from_millis(500) {
+        // From half a second on, at most ten times a second.
+        let now = self.start.elapsed();
+        if now < std::time::Duration::from_millis(500)
+            || now < self.last + std::time::Duration::from_millis(100)
+        {
             return;
         }
+        self.last = now;
         let pct = (at * 100).checked_div(size).unwrap_or(100);
         eprint!("\r{}: {n} packets ({pct}%)\x1b[K", self.capture.display());
         self.shown = true;
@@ -525,6 +556,12 @@ pub fn command(
     let unreadable = |why: String| {
         Failure::usage(miette!(code = "udf::capture", "{}: {why}", capture.display()))
     };
+    if out.write.is_some_and(|w| w.as_os_str() == "-") && (json || out.count) {
+        return Err(Failure::usage(miette!(
+            code = "udf::usage",
+            "-w - writes the packets to stdout: it does not go with --count or --json"
+        )));
+    }
     let (mut filters, entry) = match input {
         FilterInput::Source(input, entry) => {
             let ready = load_udf_filter(input, entry, engine)?;
@@ -553,6 +590,7 @@ pub fn command(
         on: !json && !lines && std::io::stderr().is_terminal() && std::io::stdout().is_terminal(),
         capture,
         start: std::time::Instant::now(),
+        last: std::time::Duration::ZERO,
         shown: false,
     };
     let mut text = (!json && lines).then(Lines::new);

@@ -152,7 +152,8 @@ enum Cmd {
         /// Write the accepted packets to this pcap file (the capture's link type and snap
         /// length; time stamps and lengths kept) instead of printing a line per packet, as
         /// `tcpdump -r CAPTURE -w OUT EXPR` does. Written under a temporary name and renamed
-        /// when the whole capture was filtered: a failed run leaves no OUT.
+        /// when the whole capture was filtered: a failed run leaves no OUT. `-w -` writes to
+        /// stdout; `/dev/null`, a pipe or another non-regular file is written in place.
         #[arg(short = 'w', long = "write", value_name = "OUT.pcap")]
         write: Option<PathBuf>,
         /// Print only the number of accepted packets (return value not 0).

@@ -365,3 +365,29 @@ fn failed_runs_leave_no_output() {
     assert_eq!(doc["packets"], 50, "{doc}");
     assert!(doc.get("results").is_none(), "{doc}");
 }
+
+#[test]
+fn stdout_and_devices_are_written_in_place() {
+    use std::os::unix::fs::FileTypeExt;
+    let capture = tmp("in-place.pcapng");
+    write_pcapng(&capture, Some(9), 0, 0, 65535, &generated(4, 60, 65535));
+    let file = tmp("in-place-out.pcap");
+    let o = udf(&["filter", "--pcap", "tcp", "--read", s(&capture), "-w", s(&file)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // `-w -`: the same bytes on stdout.
+    let o = udf(&["filter", "--pcap", "tcp", "--read", s(&capture), "-w", "-"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(o.stdout, std::fs::read(&file).expect("read"));
+    // Not with another output on stdout.
+    for more in [&["--count"][..], &["--json"]] {
+        let mut args = vec!["filter", "--pcap", "tcp", "--read", s(&capture), "-w", "-"];
+        args.extend(more);
+        let o = udf(&args);
+        assert_eq!(o.status.code(), Some(2), "{more:?}: {}", stderr(&o));
+    }
+    // A device is written, not replaced.
+    let o = udf(&["filter", "--pcap", "tcp", "--read", s(&capture), "-w", "/dev/null"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let meta = std::fs::metadata("/dev/null").expect("/dev/null");
+    assert!(meta.file_type().is_char_device(), "/dev/null is no longer a device");
+}
