@@ -58,3 +58,30 @@ pub fn prefetch(bytes: &[u8], at: usize) {
     #[cfg(not(target_arch = "x86_64"))]
     let _ = (bytes, at);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_files_and_refuses_the_rest() {
+        let dir = std::env::temp_dir().join(format!("udf-mapped-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("f");
+        let bytes: Vec<u8> = (0..10_000u32).map(|i| (i * 7) as u8).collect();
+        std::fs::write(&path, &bytes).unwrap();
+        let m = MappedFile::map(&File::open(&path).unwrap()).unwrap();
+        assert_eq!(m.bytes(), &bytes[..]);
+        // Prefetching anywhere, in or past the file, changes nothing.
+        for at in [0, 9_999, 10_000, usize::MAX] {
+            prefetch(m.bytes(), at);
+        }
+        assert_eq!(m.bytes(), &bytes[..]);
+        std::fs::write(&path, b"").unwrap();
+        let empty = MappedFile::map(&File::open(&path).unwrap()).unwrap();
+        assert!(empty.bytes().is_empty());
+        let e = MappedFile::map(&File::open(&dir).unwrap()).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::Unsupported);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
