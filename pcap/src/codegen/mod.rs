@@ -144,22 +144,69 @@ mod primitives;
 
 use names::*;
 
-/// Where the headers are, as the expression read so far has moved them.
+/// How `gen_linktype` tests for a network protocol on a link layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Link {
-    /// Ethernet: the type/length field at `lt`, the network header at `nl`.
-    Ether { lt: u32, nl: u32 },
-    /// No link header: the network header at 0, its version in the high nibble of byte 0.
-    Raw,
-    /// PPP inside a PPPoE session: the PPP protocol field at `proto`, the network header at `nl`.
-    Ppp { proto: u32, nl: u32 },
+enum Kind {
+    /// Ethernet: a type/length field, LLC under 1500.
+    Ether,
+    /// Linux cooked v1: an Ethernet type, or 1 (802.3) or 4 (802.2 LLC follows).
+    Sll,
+    /// Linux cooked v2 and Cisco HDLC: the Ethernet type compared as is (Cisco HDLC writes OSI
+    /// as 0xfefe).
+    Plain { chdlc: bool },
+    /// No link header: IPv4 or IPv6 by the version nibble of byte 0 of the packet (SLIP too,
+    /// whose byte 0 is its direction byte: libpcap reads it there all the same).
+    Version,
+    /// Only IPv4 (`true`) or only IPv6.
+    Only { v4: bool },
+    /// A 4-byte address family: `be` when compared big-endian.
+    Family { be: bool },
+    /// A PPP protocol number (libpcap's `ethertype_to_ppptype`).
+    Ppp,
+    /// Frame Relay: control byte and NLPID at 2.
+    Frelay,
+    /// ARCnet: a protocol byte.
+    Arcnet,
+}
+
+/// Where the headers are, as the expression read so far has moved them (absolute offsets:
+/// the protocol field `lt`, the link payload `pl`, the network header `nl`, and the OSI
+/// header after an LLC header without SNAP, `nosnap`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Link {
+    kind: Kind,
+    lt: u32,
+    pl: u32,
+    nl: u32,
+    nosnap: u32,
 }
 
 impl Link {
     fn nl(self) -> u32 {
-        match self {
-            Link::Ether { nl, .. } | Link::Ppp { nl, .. } => nl,
-            Link::Raw => 0,
+        self.nl
+    }
+
+    fn of(t: LinkType) -> Link {
+        let l = |kind, lt, pl, nl, nosnap| Link { kind, lt, pl, nl, nosnap };
+        match t {
+            LinkType::En10mb => l(Kind::Ether, 12, 14, 14, 17),
+            LinkType::Raw => l(Kind::Version, 0, 0, 0, 0),
+            LinkType::Slip => l(Kind::Version, 0, 16, 16, 16),
+            LinkType::Ipv4 => l(Kind::Only { v4: true }, 0, 0, 0, 0),
+            LinkType::Ipv6 => l(Kind::Only { v4: false }, 0, 0, 0, 0),
+            LinkType::LinuxSll => l(Kind::Sll, 14, 16, 16, 16),
+            LinkType::LinuxSll2 => l(Kind::Plain { chdlc: false }, 0, 20, 20, 20),
+            // libpcap compares the family in the capture file's byte order (libpcap takes a
+            // little-endian host: the word is loaded big-endian, so a little-endian family is
+            // compared byte-swapped).
+            LinkType::Null { big_endian } => l(Kind::Family { be: big_endian }, 0, 4, 4, 4),
+            LinkType::Loop => l(Kind::Family { be: true }, 0, 4, 4, 4),
+            LinkType::Ppp | LinkType::PppHdlc => l(Kind::Ppp, 2, 4, 4, 4),
+            LinkType::PppEther => l(Kind::Ppp, 6, 8, 8, 8),
+            LinkType::CHdlc => l(Kind::Plain { chdlc: true }, 2, 4, 4, 4),
+            // libpcap reads Frame Relay's network header at 0 (its `off_nl` is not applied).
+            LinkType::Frelay => l(Kind::Frelay, 0, 0, 0, 0),
+            LinkType::ArcnetLinux => l(Kind::Arcnet, 4, 8, 8, 8),
         }
     }
 }
@@ -190,11 +237,7 @@ pub(crate) struct Gen {
 
 impl Gen {
     pub(crate) fn new(opts: &CompileOptions) -> Gen {
-        let link = match opts.link {
-            LinkType::En10mb => Link::Ether { lt: 12, nl: 14 },
-            LinkType::Raw => Link::Raw,
-        };
-        Gen { opts: *opts, link }
+        Gen { opts: *opts, link: Link::of(opts.link) }
     }
 
     /// The formula of an expression; state changes (`vlan`) apply to what follows, left to right.
@@ -235,58 +278,110 @@ impl Gen {
     /// libpcap's `gen_linktype`: is the network protocol `proto` (an Ethernet type, or an LLC
     /// SAP when at most 1500)?
     fn linktype(&self, proto: u32) -> F {
-        match self.link {
-            Link::Raw => match proto {
+        let Link { kind, lt, pl, .. } = self.link;
+        let snap = |snap: u32, oui: u32| and(cmp(4, pl + 4, snap), cmp(4, pl, oui));
+        let appletalk = |proto: u32| {
+            if proto == ETHERTYPE_ATALK {
+                snap(0x0007_0000 | proto, 0xaaaa_0308)
+            } else {
+                snap(proto, 0xaaaa_0300)
+            }
+        };
+        match kind {
+            Kind::Version => match proto {
                 ETHERTYPE_IP => mcmp(1, 0, 0xf0, 0x40),
                 ETHERTYPE_IPV6 => mcmp(1, 0, 0xf0, 0x60),
                 _ => F::Const(false),
             },
-            Link::Ppp { proto: at, .. } => match ppp_proto(proto) {
-                Some(p) => cmp(2, at, p),
-                None => F::Const(false),
-            },
-            Link::Ether { lt, nl } => {
+            Kind::Only { v4 } => F::Const(proto == if v4 { ETHERTYPE_IP } else { ETHERTYPE_IPV6 }),
+            Kind::Family { be } => {
+                let family = |af: u32| cmp(4, lt, if be { af } else { af.swap_bytes() });
+                match proto {
+                    ETHERTYPE_IP => family(2),
+                    // A capture file may come from any system: every BSD value of AF_INET6.
+                    ETHERTYPE_IPV6 => any([family(24), family(28), family(30)]),
+                    _ => F::Const(false),
+                }
+            }
+            Kind::Ppp => cmp(2, lt, ppp_proto(proto)),
+            Kind::Plain { chdlc } => {
+                cmp(2, lt, if chdlc && proto == LLCSAP_ISONS { 0xfefe } else { proto })
+            }
+            Kind::Frelay => {
+                let nlpid = |n: u32| cmp(2, 2, 0x0300 | n);
+                match proto {
+                    ETHERTYPE_IP => nlpid(0xcc),
+                    ETHERTYPE_IPV6 => nlpid(0x8e),
+                    LLCSAP_ISONS => any([nlpid(ISO_CLNP), nlpid(ISO_ESIS), nlpid(ISO_ISIS)]),
+                    _ => F::Const(false),
+                }
+            }
+            Kind::Arcnet => {
+                let t = |k: u32| cmp(1, lt, k);
+                match proto {
+                    ETHERTYPE_IPV6 => t(0xc4),
+                    ETHERTYPE_IP => or(t(0xd4), t(0xf0)),
+                    ETHERTYPE_ARP => or(t(0xd5), t(0xf1)),
+                    ETHERTYPE_REVARP => t(0xd6),
+                    ETHERTYPE_ATALK => t(0xdd),
+                    _ => F::Const(false),
+                }
+            }
+            Kind::Sll => {
+                let llc = || cmp(2, lt, 4);
+                match proto {
+                    LLCSAP_ISONS | LLCSAP_IP | LLCSAP_NETBEUI => {
+                        and(llc(), cmp(2, pl, (proto << 8) | proto))
+                    }
+                    LLCSAP_IPX => any([
+                        cmp(2, lt, ETHERTYPE_IPX),
+                        cmp(2, lt, 1),
+                        and(llc(), or(cmp(1, pl, LLCSAP_IPX), snap(ETHERTYPE_IPX, 0xaaaa_0300))),
+                    ]),
+                    ETHERTYPE_ATALK | ETHERTYPE_AARP => {
+                        or(cmp(2, lt, proto), and(llc(), appletalk(proto)))
+                    }
+                    p if p <= ETHERMTU => and(llc(), cmp(1, pl, p)),
+                    p => cmp(2, lt, p),
+                }
+            }
+            Kind::Ether => {
                 let llc = || not(test(ld(2, lt), Cond::Gt, ETHERMTU));
                 match proto {
                     LLCSAP_ISONS | LLCSAP_IP | LLCSAP_NETBEUI => {
-                        and(llc(), cmp(2, nl, (proto << 8) | proto))
+                        and(llc(), cmp(2, pl, (proto << 8) | proto))
                     }
-                    LLCSAP_IPX => and(llc(), cmp(1, nl, LLCSAP_IPX)),
-                    ETHERTYPE_IPX => or(
+                    LLCSAP_IPX => or(
                         cmp(2, lt, ETHERTYPE_IPX),
                         and(
                             llc(),
                             any([
-                                and(cmp(4, nl + 4, ETHERTYPE_IPX), cmp(4, nl, 0xaaaa_0300)),
-                                cmp(1, nl, LLCSAP_IPX),
-                                cmp(2, nl, 0xffff),
+                                snap(ETHERTYPE_IPX, 0xaaaa_0300),
+                                cmp(1, pl, LLCSAP_IPX),
+                                cmp(2, pl, 0xffff),
                             ]),
                         ),
                     ),
                     ETHERTYPE_ATALK | ETHERTYPE_AARP => {
-                        let (snap, oui) = if proto == ETHERTYPE_ATALK {
-                            (0x0007_0000 | proto, 0xaaaa_0308)
-                        } else {
-                            (proto, 0xaaaa_0300)
-                        };
-                        or(
-                            cmp(2, lt, proto),
-                            and(llc(), and(cmp(4, nl + 4, snap), cmp(4, nl, oui))),
-                        )
+                        or(cmp(2, lt, proto), and(llc(), appletalk(proto)))
                     }
-                    p if p <= ETHERMTU => and(llc(), cmp(1, nl, p)),
+                    p if p <= ETHERMTU => and(llc(), cmp(1, pl, p)),
                     p => cmp(2, lt, p),
                 }
             }
         }
     }
 
+    /// The offsets of an Ethernet link layer, or an error naming `what`.
     fn ether(&self, span: Span, what: &str) -> R<(u32, u32)> {
-        match self.link {
-            Link::Ether { lt, nl } => Ok((lt, nl)),
+        match self.link.kind {
+            Kind::Ether => Ok((self.link.lt, self.link.pl)),
             _ => Err(unsupported(
                 span,
-                format!("`{what}` needs an Ethernet link layer, and these packets have none"),
+                format!(
+                    "`{what}` needs an Ethernet link layer, and these packets ({}) have none",
+                    self.opts.link.name()
+                ),
                 "needs Ethernet",
             )),
         }
@@ -317,23 +412,25 @@ impl Gen {
                     Some((id, _)) => and(tpid, mcmp(2, nl, 0x0fff, id)),
                     None => tpid,
                 };
-                self.link = Link::Ether { lt: lt + 4, nl: nl + 4 };
+                let l = self.link;
+                self.link =
+                    Link { lt: l.lt + 4, pl: l.pl + 4, nl: l.nl + 4, nosnap: l.nosnap + 4, ..l };
                 Ok(f)
             }
-            Keyword::Pppoed => {
-                let (lt, _) = self.ether(span, "pppoed")?;
-                Ok(cmp(2, lt, ETHERTYPE_PPPOED))
-            }
+            Keyword::Pppoed => Ok(self.linktype(ETHERTYPE_PPPOED)),
             Keyword::Pppoes => {
-                let (lt, nl) = self.ether(span, "pppoes")?;
                 if let Some((id, s)) = arg {
                     at_most(id, 0xffff, s, "PPPoE session number")?;
                 }
-                let mut f = cmp(2, lt, ETHERTYPE_PPPOES);
+                let mut f = self.linktype(ETHERTYPE_PPPOES);
+                let Link { pl, nl, .. } = self.link;
                 if let Some((id, _)) = arg {
-                    f = and(f, cmp(2, nl + 2, id));
+                    f = and(f, cmp(2, pl + 2, id));
                 }
-                self.link = Link::Ppp { proto: nl + 6, nl: nl + 8 };
+                // PPP follows the 6-byte PPPoE header, without HDLC framing.
+                let ppp = nl + 6;
+                self.link =
+                    Link { kind: Kind::Ppp, lt: ppp, pl: ppp + 2, nl: ppp + 2, nosnap: ppp + 2 };
                 Ok(f)
             }
             Keyword::Llc(kind) => {
@@ -371,17 +468,52 @@ impl Gen {
                 ),
                 "not supported",
             )),
-            Keyword::Inbound | Keyword::Outbound | Keyword::Ifindex => Err(unsupported(
-                span,
-                "packet direction and interface index are not recorded in EN10MB or RAW captures",
-                "not available for this link type",
-            )),
+            Keyword::Inbound | Keyword::Outbound => {
+                let outgoing = match self.opts.link {
+                    // Linux's packet type: 4 is PACKET_OUTGOING.
+                    LinkType::LinuxSll => cmp(2, 0, 4),
+                    LinkType::LinuxSll2 => cmp(1, 10, 4),
+                    // SLIP's direction byte: 0 is inbound.
+                    LinkType::Slip => not(cmp(1, 0, 0)),
+                    other => {
+                        return Err(unsupported(
+                            span,
+                            format!(
+                                "inbound/outbound not supported on {} captures: the link type \
+                                 records no packet direction",
+                                other.name()
+                            ),
+                            "not available for this link type",
+                        ));
+                    }
+                };
+                Ok(if kw == Keyword::Outbound { outgoing } else { not(outgoing) })
+            }
+            Keyword::Ifindex => {
+                let (n, _) = arg.ok_or_else(|| bad_value(span, "`ifindex` needs a number"))?;
+                match self.opts.link {
+                    LinkType::LinuxSll2 => Ok(cmp(4, 4, n)),
+                    other => Err(unsupported(
+                        span,
+                        format!(
+                            "ifindex not supported on {} captures: only LINUX_SLL2 records the \
+                             interface index",
+                            other.name()
+                        ),
+                        "not available for this link type",
+                    )),
+                }
+            }
         }
     }
 
     fn broadcast(&self, p: Option<Proto>, span: Span) -> R<F> {
         match p {
             None | Some(Proto::Link) => {
+                if self.opts.link == LinkType::ArcnetLinux {
+                    // ARCnet's broadcast: destination address 0.
+                    return Ok(cmp(1, 1, 0));
+                }
                 self.ether(span, "ether broadcast")?;
                 Ok(self.bcmp(0, &[0xff; 6]))
             }
@@ -413,6 +545,10 @@ impl Gen {
         let nl = self.link.nl();
         match p {
             None | Some(Proto::Link) => {
+                if self.opts.link == LinkType::ArcnetLinux {
+                    // Every ARCnet multicast is a broadcast.
+                    return Ok(cmp(1, 1, 0));
+                }
                 self.ether(span, "ether multicast")?;
                 Ok(test(ld(1, 0), Cond::Set, 1))
             }

@@ -25,7 +25,7 @@ impl Gen {
             Proto::Sca => self.linktype(ETHERTYPE_SCA),
             Proto::Moprc => self.linktype(ETHERTYPE_MOPRC),
             Proto::Mopdl => self.linktype(ETHERTYPE_MOPDL),
-            Proto::Ipx => self.linktype(ETHERTYPE_IPX),
+            Proto::Ipx => self.linktype(LLCSAP_IPX),
             Proto::Iso => self.linktype(LLCSAP_ISONS),
             Proto::Stp => self.linktype(LLCSAP_8021D),
             Proto::Netbeui => self.linktype(LLCSAP_NETBEUI),
@@ -73,12 +73,18 @@ impl Gen {
 
     /// The OSI network layer after the 3-byte LLC header: NLPID `p`.
     pub(super) fn iso_proto(&self, p: u32) -> F {
-        let nosnap = self.link.nl() + 3;
-        and(self.linktype(LLCSAP_ISONS), cmp(1, nosnap, p))
+        let nosnap = self.link.nosnap;
+        match self.link.kind {
+            // Frame Relay: control byte (UI) and NLPID in one test.
+            Kind::Frelay => cmp(2, 2, 0x0300 | p),
+            // Cisco HDLC: a padding byte before the NLPID.
+            Kind::Plain { chdlc: true } => and(self.linktype(LLCSAP_ISONS), cmp(1, nosnap + 1, p)),
+            _ => and(self.linktype(LLCSAP_ISONS), cmp(1, nosnap, p)),
+        }
     }
 
     pub(super) fn isis_pdus(&self, types: &[u32]) -> F {
-        let nosnap = self.link.nl() + 3;
+        let nosnap = self.link.nosnap;
         any(types.iter().map(|&t| and(self.iso_proto(ISO_ISIS), mcmp(1, nosnap + 4, 0x1f, t))))
     }
 
@@ -297,13 +303,7 @@ impl Gen {
                 ));
             }
         };
-        let Link::Ether { lt: _, nl } = self.link else {
-            return Err(unsupported(
-                id_span,
-                "DECnet needs an Ethernet link layer",
-                "needs Ethernet",
-            ));
-        };
+        let nl = self.link.nl();
         // The address is stored little-endian.
         let le = ((addr & 0xff) << 8) | (addr >> 8);
         // The address's offset after each of the four header forms (short or long, with or
@@ -326,7 +326,6 @@ impl Gen {
         id: &Id,
         id_span: Span,
     ) -> R<F> {
-        let nl = self.link.nl();
         match proto {
             Some(Proto::Link) => {
                 let n = match id {
@@ -341,11 +340,7 @@ impl Gen {
                         ));
                     }
                 };
-                // On raw IP, `link proto` can still name IPv4 or IPv6 (libpcap tests the
-                // version nibble); `ether proto` needs Ethernet.
-                if !(self.link == Link::Raw && matches!(n, ETHERTYPE_IP | ETHERTYPE_IPV6)) {
-                    self.ether(span, "ether proto")?;
-                }
+                // Any link layer: where it cannot carry `n`, the test is false (as libpcap's).
                 at_most(n, 0xffff, id_span, "EtherType")?;
                 if (256..=ETHERMTU).contains(&n) {
                     return Err(bad_value(
@@ -363,7 +358,7 @@ impl Gen {
             Some(Proto::Isis) => {
                 let n = num_or_name(id, id_span, |_| None, "IS-IS PDU type")?;
                 at_most(n, 31, id_span, "IS-IS PDU type")?;
-                Ok(and(self.iso_proto(ISO_ISIS), mcmp(1, nl + 3 + 4, 0x1f, n)))
+                Ok(and(self.iso_proto(ISO_ISIS), mcmp(1, self.link.nosnap + 4, 0x1f, n)))
             }
             None | Some(Proto::Ip) | Some(Proto::Ip6) => {
                 let n = num_or_name(id, id_span, ip_proto_name, "IP protocol")?;
