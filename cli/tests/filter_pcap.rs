@@ -32,12 +32,12 @@ use udf_cli::exec::{Runnable, run_code};
 use udf_pcap::{CompileOptions, LinkType};
 use udf_runtime::Vm;
 
-/// apply.json cases of supported link types the front end must compile (of 116).
+/// apply.json cases of supported link types the front end must compile (of 137).
 const MIN_APPLY_COMPILED: usize = 104;
 /// apply.json cases where the installed libpcap (the oracle) and the suite's disagree.
 const APPLY_VERSION_DIFFERENCES: usize = 8;
-/// accept.json expressions of supported link types the front end must compile (of 665).
-const MIN_ACCEPT_COMPILED: usize = 651;
+/// accept.json expressions of supported link types the front end must compile (of 1348).
+const MIN_ACCEPT_COMPILED: usize = 756;
 /// Generated expressions (that libpcap compiles for Ethernet) the front end must compile.
 const MIN_GENERATED_COMPILED: usize = 261;
 
@@ -272,7 +272,7 @@ fn apply_suite_through_the_command_line() {
         APPLY_VERSION_DIFFERENCES,
         "cases where the installed libpcap's verdicts differ from the suite's: {version_differences:#?}"
     );
-    assert_eq!(total, 116, "the suite's cases of supported link types");
+    assert_eq!(total, 137, "the suite's cases of supported link types");
     at_least(compiled, MIN_APPLY_COMPILED, "apply.json cases compiled");
 }
 
@@ -325,7 +325,7 @@ fn accept_suite_share_compiled() {
          ({:.1}%); refusals: {codes:?}",
         100.0 * compiled as f64 / total.max(1) as f64
     );
-    assert_eq!(total, 665, "the suite's cases of supported link types");
+    assert_eq!(total, 1348, "the suite's cases of supported link types");
     at_least(compiled, MIN_ACCEPT_COMPILED, "accept.json expressions compiled");
 }
 
@@ -347,7 +347,7 @@ fn reject_suite_all_refused() {
         }
     }
     println!("reject.json: {total} expressions of supported link types, all refused");
-    assert_eq!(total, 3530, "the suite's cases of supported link types");
+    assert_eq!(total, 3942, "the suite's cases of supported link types");
     assert!(wrongly.is_empty(), "{}", report(&wrongly));
 }
 
@@ -1049,14 +1049,11 @@ fn command_line_errors() {
     let eth = captures.join("vrrp.pcap");
     let eth = eth.to_str().expect("utf-8");
     // A link type the front end does not compile for: refused, naming it.
-    let wifi = captures.join("wpa-Induction.pcap");
-    let o = udf(&["filter", "--pcap", "ip", "--read", wifi.to_str().unwrap()]);
+    let mtp2 = captures.join("isup_load_generator.pcap");
+    let o = udf(&["filter", "--pcap", "ip", "--read", mtp2.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1), "{:?}", text(&o));
     let err = text(&o).1;
-    assert!(
-        err.contains("udf::pcap::linktype") && err.contains("link type 127 (IEEE802_11_RADIO)"),
-        "{err}"
-    );
+    assert!(err.contains("udf::pcap::linktype") && err.contains("link type 140 (MTP2)"), "{err}");
     // A malformed expression: a compile error located in the expression.
     let o = udf(&["filter", "--pcap", "tcp port", "--read", eth]);
     assert_eq!(o.status.code(), Some(1), "{:?}", text(&o));
@@ -1150,8 +1147,7 @@ fn pcapng_interfaces_each_get_their_link() {
     let ng = tmp("three-links.pcapng");
     {
         let mut w = PcapNgWriter::new(std::fs::File::create(&ng).unwrap()).unwrap();
-        for (link, snaplen) in
-            [(DataLink::ETHERNET, 0), (DataLink::RAW, 100), (DataLink::IEEE802_11, 0)]
+        for (link, snaplen) in [(DataLink::ETHERNET, 0), (DataLink::RAW, 100), (DataLink::MTP2, 0)]
         {
             w.write_pcapng_block(InterfaceDescriptionBlock::new(link, snaplen)).unwrap();
         }
@@ -1173,11 +1169,11 @@ fn pcapng_interfaces_each_get_their_link() {
         let (out, err) = text(&o);
         assert_eq!(o.status.code(), Some(1), "{engine}: {out} {err}");
         if front_end {
-            // Ethernet returns its snap length (0: none, so 262144), raw IP its 100; the 802.11
+            // Ethernet returns its snap length (0: none, so 262144), raw IP its 100; the MTP2
             // interface's packet stops the run, naming its link type.
             assert_eq!(out, "262144\n100\n0\n0\n", "{engine}: {err}");
             assert!(
-                err.contains("udf::pcap::linktype") && err.contains("105 (IEEE802_11)"),
+                err.contains("udf::pcap::linktype") && err.contains("140 (MTP2)"),
                 "{engine}: {err}"
             );
         } else {
@@ -1192,7 +1188,11 @@ fn pcapng_interfaces_each_get_their_link() {
 
 /// The link types of the per-link differential test: libpcap's name, the link-type number in
 /// the capture file, whether the file is written big-endian, and the packets generated.
-const LINKS: [(&str, u32, bool); 16] = [
+const LINKS: [(&str, u32, bool); 20] = [
+    ("IEEE802_11", 105, true),
+    ("IEEE802_11_RADIO", 127, false),
+    ("PPI", 192, false),
+    ("PRISM_HEADER", 119, true),
     ("RAW", 101, false),
     ("IPV4", 228, true),
     ("IPV6", 229, true),
@@ -1406,6 +1406,17 @@ fn link_frame(rng: &mut Rng, lt: u32, be: bool) -> Vec<u8> {
             };
             f.extend([proto, 0, 0, 0]);
         }
+        105 | 127 | 192 | 119 => {
+            let (radio, pad) = radio_header(rng, lt);
+            f.extend(radio);
+            f.extend(wlan_header(rng, pad));
+            if rng.chance(90, 100) {
+                f.extend([0xaa, 0xaa, 0x03, 0, 0, 0]);
+                f.extend(ethertype.to_be_bytes());
+            } else {
+                f.extend(rng.pick(&[[0xfe, 0xfe, 0x03], [0x42, 0x42, 0x03], [0xe0, 0xe0, 0x03]]));
+            }
+        }
         _ => {
             // Ethernet.
             f.extend(rng.pick(&MACS));
@@ -1415,6 +1426,93 @@ fn link_frame(rng: &mut Rng, lt: u32, be: bool) -> Vec<u8> {
     }
     f.extend(b);
     f
+}
+
+/// A radio header for 802.11 link type `lt` (none for plain 802.11), and whether it says the
+/// 802.11 header is padded to 4 bytes (radiotap's flags).
+fn radio_header(rng: &mut Rng, lt: u32) -> (Vec<u8>, bool) {
+    let mut h = Vec::new();
+    match lt {
+        127 => {
+            // Radiotap: TSFT, flags and rate present or not, the extension bit sometimes, and
+            // extra bytes the length covers.
+            let (tsft, flags, rate) =
+                (rng.chance(50, 100), rng.chance(70, 100), rng.chance(50, 100));
+            let ext = rng.chance(5, 100);
+            let present = u32::from(tsft)
+                | u32::from(flags) << 1
+                | u32::from(rate) << 2
+                | if ext { 0x8000_0000 } else { 0 };
+            let mut fields = Vec::new();
+            if tsft {
+                fields.extend(rng.bytes(8));
+            }
+            let mut pad = false;
+            if flags {
+                let f = rng.pick(&[0u8, 0x10, 0x20, 0x20, 0x22]);
+                pad = f & 0x20 != 0;
+                fields.push(f);
+            }
+            if rate {
+                fields.push(rng.below(100) as u8);
+            }
+            let extra = rng.below(12) as usize;
+            fields.extend(rng.bytes(extra));
+            h.extend([0, 0]);
+            h.extend(((8 + fields.len()) as u16).to_le_bytes());
+            h.extend(present.to_le_bytes());
+            h.extend(fields);
+            (h, pad)
+        }
+        192 => {
+            // PPI: its length, then the link type it carries (802.11 mostly).
+            let n = rng.below(3) as usize * 8 + rng.below(4) as usize;
+            h.extend([0, 0]);
+            h.extend(((8 + n) as u16).to_le_bytes());
+            h.extend((if rng.chance(85, 100) { 105u32 } else { 1 }).to_le_bytes());
+            h.extend(rng.bytes(n));
+            (h, false)
+        }
+        119 => {
+            if rng.chance(60, 100) {
+                // Prism: 144 bytes.
+                h.extend(0x44u32.to_le_bytes());
+                h.extend(rng.bytes(140));
+            } else {
+                // AVS: its own length.
+                let n = rng.pick(&[64u32, 64, 72]);
+                h.extend(0x8021_1001u32.to_be_bytes());
+                h.extend(n.to_be_bytes());
+                h.extend(rng.bytes(n as usize - 8));
+            }
+            (h, false)
+        }
+        _ => (h, false),
+    }
+}
+
+/// An 802.11 header: data, QoS data, null data, management, control or reserved frames, with
+/// any DS bits; padded to 4 bytes when `pad`.
+fn wlan_header(rng: &mut Rng, pad: bool) -> Vec<u8> {
+    let fc0 = rng.pick(&[0x08u8, 0x08, 0x08, 0x88, 0x88, 0x48, 0x80, 0x40, 0xd4, 0x0c, 0xc8]);
+    let fc1 = rng.pick(&[0u8, 1, 2, 3, 0x40]);
+    let mut h = vec![fc0, fc1, 0, 0];
+    for _ in 0..3 {
+        h.extend(rng.pick(&MACS));
+    }
+    h.extend(rng.bytes(2));
+    if fc1 & 3 == 3 {
+        h.extend(rng.pick(&MACS));
+    }
+    if fc0 & 0x8c == 0x88 {
+        h.extend([rng.below(8) as u8, 0]);
+    }
+    if pad {
+        while h.len() % 4 != 0 {
+            h.push(0);
+        }
+    }
+    h
 }
 
 fn write_pcap_endian(path: &Path, linktype: u32, be: bool, packets: &[(Vec<u8>, u32)]) {
@@ -1542,7 +1640,7 @@ fn every_link_type_agrees_with_libpcap() {
                     let mut out = Vec::new();
                     for (k, (name, path, link, packets)) in caps.iter().enumerate() {
                         for (j, e) in exprs.iter().enumerate() {
-                            if (k + j) % 2 == t {
+                            if (k + j) % 2 == t && !libpcap_clobbers(*link, e) {
                                 out.push((name.clone(), agree_on(e, path, *link, packets)));
                             }
                         }
@@ -1556,6 +1654,10 @@ fn every_link_type_agrees_with_libpcap() {
     let mut counts = LinkCounts::new();
     let mut failures = Vec::new();
     let mut only_ours = 0;
+    let clobbered = caps
+        .iter()
+        .map(|c| exprs.iter().filter(|e| libpcap_clobbers(c.2, e)).count())
+        .sum::<usize>();
     let mut refusals = std::collections::BTreeMap::<&str, usize>::new();
     for (name, a) in results {
         let c = counts.entry(name).or_default();
@@ -1585,12 +1687,31 @@ fn every_link_type_agrees_with_libpcap() {
     assert!(failures.is_empty(), "{}", report(&failures));
     let compiled: usize = counts.values().map(|c| c.1).sum();
     let mixed: usize = counts.values().map(|c| c.2).sum();
-    println!("in all: {compiled} pairs compiled, {mixed} with mixed verdicts");
+    println!(
+        "in all: {compiled} pairs compiled, {mixed} with mixed verdicts; {clobbered} 802.11 \
+         pairs left out (libpcap's scratch-word clash)"
+    );
+    assert_eq!(clobbered, CLOBBERED, "802.11 pairs left out for libpcap's scratch-word clash");
     at_least(compiled, MIN_LINK_COMPILED, "(expression, link type) pairs compiled");
     at_least(mixed, MIN_LINK_MIXED, "(expression, link type) pairs with mixed verdicts");
 }
 
+/// Whether libpcap 1.10's code for `expr` on `link` is known wrong: on the 802.11 link types an
+/// arithmetic comparison stores its operands in the scratch word that holds the 802.11
+/// payload's start (libpcap allocates that word after the comparison freed it), so what
+/// follows reads from a wrong offset (`ether[14:1] >= 4 and tcp` rejects a TCP packet whose
+/// byte 14 is 0xff). Such pairs are left out, and counted.
+fn libpcap_clobbers(link: LinkType, expr: &str) -> bool {
+    let wlan = matches!(
+        link,
+        LinkType::Ieee80211 | LinkType::Ieee80211Radio | LinkType::Ppi | LinkType::Prism
+    );
+    wlan && ["[", "<", ">", "=", "len", "less", "greater"].iter().any(|s| expr.contains(s))
+}
+
 /// (expression, generated link-type capture) pairs the front end must compile and run.
-const MIN_LINK_COMPILED: usize = 1878;
+const MIN_LINK_COMPILED: usize = 2133;
 /// Of them, pairs where libpcap accepts some packets and drops others.
-const MIN_LINK_MIXED: usize = 1278;
+const MIN_LINK_MIXED: usize = 1478;
+/// 802.11 pairs left out because libpcap's own code for them is wrong ([`libpcap_clobbers`]).
+const CLOBBERED: usize = 352;

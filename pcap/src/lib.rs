@@ -58,6 +58,15 @@ pub enum LinkType {
     Slip,
     /// Linux ARCnet (`DLT_ARCNET_LINUX`, 129): protocol byte at 4, payload at 8.
     ArcnetLinux,
+    /// 802.11 (`DLT_IEEE802_11`, 105): a header of 24 bytes, 26 for QoS data.
+    Ieee80211,
+    /// Radiotap then 802.11 (`DLT_IEEE802_11_RADIO`, 127): the radiotap length is read from
+    /// each packet.
+    Ieee80211Radio,
+    /// PPI then 802.11 (`DLT_PPI`, 192): libpcap filters only PPI packets carrying 802.11.
+    Ppi,
+    /// Prism or AVS monitor header then 802.11 (`DLT_PRISM_HEADER`, 119).
+    Prism,
 }
 
 impl LinkType {
@@ -85,6 +94,10 @@ impl LinkType {
             107 => LinkType::Frelay,
             8 => LinkType::Slip,
             129 => LinkType::ArcnetLinux,
+            105 => LinkType::Ieee80211,
+            127 => LinkType::Ieee80211Radio,
+            192 => LinkType::Ppi,
+            119 => LinkType::Prism,
             _ => return None,
         })
     }
@@ -107,6 +120,10 @@ impl LinkType {
             "FRELAY" => LinkType::Frelay,
             "SLIP" => LinkType::Slip,
             "ARCNET_LINUX" => LinkType::ArcnetLinux,
+            "IEEE802_11" => LinkType::Ieee80211,
+            "IEEE802_11_RADIO" => LinkType::Ieee80211Radio,
+            "PPI" => LinkType::Ppi,
+            "PRISM_HEADER" | "PRISM" => LinkType::Prism,
             _ => return None,
         })
     }
@@ -128,6 +145,10 @@ impl LinkType {
             LinkType::Frelay => "FRELAY",
             LinkType::Slip => "SLIP",
             LinkType::ArcnetLinux => "ARCNET_LINUX",
+            LinkType::Ieee80211 => "IEEE802_11",
+            LinkType::Ieee80211Radio => "IEEE802_11_RADIO",
+            LinkType::Ppi => "PPI",
+            LinkType::Prism => "PRISM_HEADER",
         }
     }
 }
@@ -198,7 +219,9 @@ pub fn compile_cbpf(expr: &str, opts: &CompileOptions) -> Result<Vec<SockFilter>
              `portrange` for many `port`s)",
         ));
     }
-    let f = codegen::Gen::new(opts).expr(&ast)?;
+    let mut cg = codegen::Gen::new(opts);
+    let f = cg.expr(&ast)?;
+    let f = cg.finish(f);
     let g = opt::graph(&f);
     if !g.accepts() {
         // As pcap_compile: a filter that can never match is a mistake worth reporting.

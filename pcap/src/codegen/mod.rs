@@ -31,6 +31,26 @@ pub(crate) enum V {
     /// 1 when libpcap's `protochain` walk from the network header at `nl` (IPv6 extension
     /// headers when `v6`, then AH) reaches protocol `target`, else 0.
     Chain { nl: u32, v6: bool, target: u32 },
+    /// Where an 802.11 header starts behind a radio header read from the packet (radiotap's
+    /// and PPI's little-endian length, Prism/AVS's), libpcap's `off_linkhdr` register.
+    WlanHdr(Radio),
+    /// Where the 802.11 payload (its LLC header) starts: the header start plus 24, plus 2
+    /// for a QoS data frame, rounded up to 4 when radiotap says the frame is padded (libpcap's
+    /// `off_linkpl` register, computed the way libpcap computes it).
+    WlanPl(Radio),
+}
+
+/// The radio header in front of an 802.11 frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Radio {
+    /// None (`DLT_IEEE802_11`).
+    Bare,
+    /// Radiotap (`DLT_IEEE802_11_RADIO`).
+    Radiotap,
+    /// PPI (`DLT_PPI`).
+    Ppi,
+    /// Prism or AVS (`DLT_PRISM_HEADER`).
+    Prism,
 }
 
 impl V {
@@ -38,7 +58,7 @@ impl V {
     pub(crate) fn uses_x(&self) -> bool {
         match self {
             V::K(_) | V::Len | V::Ld { .. } => false,
-            V::LdX { .. } | V::Msh(_) | V::Chain { .. } => true,
+            V::LdX { .. } | V::Msh(_) | V::Chain { .. } | V::WlanHdr(_) | V::WlanPl(_) => true,
             V::Alu(_, a, b) => a.uses_x() || b.uses_x() || !matches!(**b, V::K(_)),
             V::Neg(a) => a.uses_x(),
         }
@@ -167,6 +187,8 @@ enum Kind {
     Frelay,
     /// ARCnet: a protocol byte.
     Arcnet,
+    /// 802.11: a data frame, then an LLC header.
+    Wlan,
 }
 
 /// Where the headers are, as the expression read so far has moved them (absolute offsets:
@@ -175,6 +197,9 @@ enum Kind {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Link {
     kind: Kind,
+    /// Behind a header of run-time length: `pl`, `nl` and `nosnap` count from the 802.11
+    /// payload's start computed per packet (libpcap's variable `off_linkpl`).
+    radio: Option<Radio>,
     lt: u32,
     pl: u32,
     nl: u32,
@@ -187,7 +212,8 @@ impl Link {
     }
 
     fn of(t: LinkType) -> Link {
-        let l = |kind, lt, pl, nl, nosnap| Link { kind, lt, pl, nl, nosnap };
+        let l = |kind, lt, pl, nl, nosnap| Link { kind, radio: None, lt, pl, nl, nosnap };
+        let wlan = |r| Link { kind: Kind::Wlan, radio: Some(r), lt: 0, pl: 0, nl: 8, nosnap: 3 };
         match t {
             LinkType::En10mb => l(Kind::Ether, 12, 14, 14, 17),
             LinkType::Raw => l(Kind::Version, 0, 0, 0, 0),
@@ -207,11 +233,45 @@ impl Link {
             // libpcap reads Frame Relay's network header at 0 (its `off_nl` is not applied).
             LinkType::Frelay => l(Kind::Frelay, 0, 0, 0, 0),
             LinkType::ArcnetLinux => l(Kind::Arcnet, 4, 8, 8, 8),
+            LinkType::Ieee80211 => wlan(Radio::Bare),
+            LinkType::Ieee80211Radio => wlan(Radio::Radiotap),
+            LinkType::Ppi => wlan(Radio::Ppi),
+            LinkType::Prism => wlan(Radio::Prism),
         }
     }
 }
 
 type R<T> = Result<T, Diagnostic>;
+
+/// Whether a formula computes the 802.11 payload's start anywhere.
+fn uses_payload_start(f: &F) -> bool {
+    fn v_uses(v: &V) -> bool {
+        match v {
+            V::WlanPl(_) => true,
+            V::LdX { x, .. } => v_uses(x),
+            V::Alu(_, a, b) => v_uses(a) || v_uses(b),
+            V::Neg(a) => v_uses(a),
+            _ => false,
+        }
+    }
+    let mut stack = vec![f];
+    while let Some(f) = stack.pop() {
+        match f {
+            F::Const(_) => {}
+            F::Test(t) => {
+                if v_uses(&t.v) || v_uses(&t.rhs) {
+                    return true;
+                }
+            }
+            F::And(a, b) | F::Or(a, b) => {
+                stack.push(a);
+                stack.push(b);
+            }
+            F::Not(a) => stack.push(a),
+        }
+    }
+    false
+}
 
 fn unsupported(span: Span, what: impl Into<String>, label: &str) -> Diagnostic {
     Diagnostic::new("udf::pcap::unsupported", what).label(span, label)
@@ -238,6 +298,75 @@ pub(crate) struct Gen {
 impl Gen {
     pub(crate) fn new(opts: &CompileOptions) -> Gen {
         Gen { opts: *opts, link: Link::of(opts.link) }
+    }
+
+    /// `size` bytes at `off` in the link payload's frame of reference: `off` itself on fixed
+    /// link layers, past the 802.11 payload's run-time start behind a radio header.
+    fn ld(&self, size: u8, off: u32) -> V {
+        match self.link.radio {
+            None => ld(size, off),
+            Some(r) => V::LdX { size, off, x: Box::new(V::WlanPl(r)) },
+        }
+    }
+
+    /// `[off:size] == k` in the link payload's frame of reference.
+    fn cmp(&self, size: u8, off: u32, k: u32) -> F {
+        test(self.ld(size, off), Cond::Eq, k)
+    }
+
+    /// `[off:size] & mask == k` in the link payload's frame of reference.
+    fn mcmp(&self, size: u8, off: u32, mask: u32, k: u32) -> F {
+        match self.link.radio {
+            None => mcmp(size, off, mask, k),
+            Some(_) => {
+                let full = match size {
+                    1 => 0xff,
+                    2 => 0xffff,
+                    _ => u32::MAX,
+                };
+                if mask & full == 0 {
+                    F::Const(k == 0)
+                } else if mask & full == full {
+                    self.cmp(size, off, k)
+                } else {
+                    let v =
+                        V::Alu(ArithOp::And, Box::new(self.ld(size, off)), Box::new(V::K(mask)));
+                    test(v, Cond::Eq, k)
+                }
+            }
+        }
+    }
+
+    /// The X of a transport-header load `[x + nl + k]`: the IPv4 header length, and on 802.11
+    /// the payload's start as well.
+    fn msh(&self) -> V {
+        let nl = self.link.nl;
+        match self.link.radio {
+            None => V::Msh(nl),
+            Some(r) => {
+                let ihl = V::Alu(ArithOp::And, Box::new(self.ld(1, nl)), Box::new(V::K(0xf)));
+                let len = V::Alu(ArithOp::Lsh, Box::new(ihl), Box::new(V::K(2)));
+                V::Alu(ArithOp::Add, Box::new(len), Box::new(V::WlanPl(r)))
+            }
+        }
+    }
+
+    /// The whole filter: as libpcap, the 802.11 payload's start is computed first on every
+    /// packet when anything uses it (a packet too short for that is rejected), and a PPI
+    /// filter accepts only PPI packets carrying 802.11.
+    pub(crate) fn finish(&self, f: F) -> F {
+        let mut f = f;
+        let radio = Link::of(self.opts.link).radio;
+        if let Some(r) = radio
+            && uses_payload_start(&f)
+        {
+            let probe = F::Test(Test { v: V::WlanPl(r), cond: Cond::Set, rhs: V::K(0) });
+            f = or(probe, f);
+        }
+        if self.opts.link == LinkType::Ppi {
+            f = and(cmp(4, 4, 0x6900_0000), f);
+        }
+        f
     }
 
     /// The formula of an expression; state changes (`vlan`) apply to what follows, left to right.
@@ -303,7 +432,27 @@ impl Gen {
                     _ => F::Const(false),
                 }
             }
-            Kind::Ppp => cmp(2, lt, ppp_proto(proto)),
+            Kind::Ppp => self.cmp(2, lt, ppp_proto(proto)),
+            Kind::Wlan => {
+                let r = self.link.radio.unwrap_or(Radio::Bare);
+                let fc = || match r {
+                    Radio::Bare => ld(1, 0),
+                    r => V::LdX { size: 1, off: 0, x: Box::new(V::WlanHdr(r)) },
+                };
+                // A data frame (type 2): frame control bits 0x0c are 0x08.
+                let data = and(not(test(fc(), Cond::Set, 0x04)), test(fc(), Cond::Set, 0x08));
+                let llc = match proto {
+                    LLCSAP_ISONS | LLCSAP_IP | LLCSAP_NETBEUI => {
+                        self.cmp(2, pl, (proto << 8) | proto)
+                    }
+                    ETHERTYPE_ATALK => {
+                        and(self.cmp(4, pl + 4, 0x0007_0000 | proto), self.cmp(4, pl, 0xaaaa_0308))
+                    }
+                    p if p <= ETHERMTU => self.cmp(1, pl, p),
+                    p => self.cmp(2, pl + 6, p),
+                };
+                and(data, llc)
+            }
             Kind::Plain { chdlc } => {
                 cmp(2, lt, if chdlc && proto == LLCSAP_ISONS { 0xfefe } else { proto })
             }
@@ -419,18 +568,37 @@ impl Gen {
             }
             Keyword::Pppoed => Ok(self.linktype(ETHERTYPE_PPPOED)),
             Keyword::Pppoes => {
+                if matches!(self.link.radio, Some(r) if r != Radio::Bare) {
+                    // libpcap 1.10 gives the radio header's length and the payload's start one
+                    // scratch register here, so its code reads a wrong offset.
+                    return Err(unsupported(
+                        span,
+                        format!(
+                            "`pppoes` is not supported on {} captures (libpcap's code for it \
+                             is wrong there)",
+                            self.opts.link.name()
+                        ),
+                        "not supported here",
+                    ));
+                }
                 if let Some((id, s)) = arg {
                     at_most(id, 0xffff, s, "PPPoE session number")?;
                 }
                 let mut f = self.linktype(ETHERTYPE_PPPOES);
                 let Link { pl, nl, .. } = self.link;
                 if let Some((id, _)) = arg {
-                    f = and(f, cmp(2, pl + 2, id));
+                    f = and(f, self.cmp(2, pl + 2, id));
                 }
                 // PPP follows the 6-byte PPPoE header, without HDLC framing.
                 let ppp = nl + 6;
-                self.link =
-                    Link { kind: Kind::Ppp, lt: ppp, pl: ppp + 2, nl: ppp + 2, nosnap: ppp + 2 };
+                self.link = Link {
+                    kind: Kind::Ppp,
+                    lt: ppp,
+                    pl: ppp + 2,
+                    nl: ppp + 2,
+                    nosnap: ppp + 2,
+                    ..self.link
+                };
                 Ok(f)
             }
             Keyword::Llc(kind) => {
@@ -530,7 +698,7 @@ impl Gen {
                 let nl = self.link.nl();
                 Ok(and(
                     self.linktype(ETHERTYPE_IP),
-                    or(mcmp(4, nl + 16, hmask, 0), mcmp(4, nl + 16, hmask, hmask)),
+                    or(self.mcmp(4, nl + 16, hmask, 0), self.mcmp(4, nl + 16, hmask, hmask)),
                 ))
             }
             Some(_) => Err(unsupported(
@@ -553,9 +721,9 @@ impl Gen {
                 Ok(test(ld(1, 0), Cond::Set, 1))
             }
             Some(Proto::Ip) => {
-                Ok(and(self.linktype(ETHERTYPE_IP), test(ld(1, nl + 16), Cond::Ge, 224)))
+                Ok(and(self.linktype(ETHERTYPE_IP), test(self.ld(1, nl + 16), Cond::Ge, 224)))
             }
-            Some(Proto::Ip6) => Ok(and(self.linktype(ETHERTYPE_IPV6), cmp(1, nl + 24, 255))),
+            Some(Proto::Ip6) => Ok(and(self.linktype(ETHERTYPE_IPV6), self.cmp(1, nl + 24, 255))),
             Some(_) => Err(unsupported(
                 span,
                 "only `ether`, `ip` and `ip6 multicast` exist",

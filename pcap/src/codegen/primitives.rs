@@ -55,7 +55,7 @@ impl Gen {
 
     /// IPv4 with protocol `p`.
     pub(super) fn ip_proto(&self, p: u32) -> F {
-        and(self.linktype(ETHERTYPE_IP), cmp(1, self.link.nl() + 9, p))
+        and(self.linktype(ETHERTYPE_IP), self.cmp(1, self.link.nl() + 9, p))
     }
 
     /// IPv6 with next header `p`, directly or after one fragment header.
@@ -63,7 +63,10 @@ impl Gen {
         let nl = self.link.nl();
         and(
             self.linktype(ETHERTYPE_IPV6),
-            or(cmp(1, nl + 6, p), and(cmp(1, nl + 6, IPPROTO_FRAGMENT), cmp(1, nl + 40, p))),
+            or(
+                self.cmp(1, nl + 6, p),
+                and(self.cmp(1, nl + 6, IPPROTO_FRAGMENT), self.cmp(1, nl + 40, p)),
+            ),
         )
     }
 
@@ -79,18 +82,18 @@ impl Gen {
             Kind::Frelay => cmp(2, 2, 0x0300 | p),
             // Cisco HDLC: a padding byte before the NLPID.
             Kind::Plain { chdlc: true } => and(self.linktype(LLCSAP_ISONS), cmp(1, nosnap + 1, p)),
-            _ => and(self.linktype(LLCSAP_ISONS), cmp(1, nosnap, p)),
+            _ => and(self.linktype(LLCSAP_ISONS), self.cmp(1, nosnap, p)),
         }
     }
 
     pub(super) fn isis_pdus(&self, types: &[u32]) -> F {
         let nosnap = self.link.nosnap;
-        any(types.iter().map(|&t| and(self.iso_proto(ISO_ISIS), mcmp(1, nosnap + 4, 0x1f, t))))
+        any(types.iter().map(|&t| and(self.iso_proto(ISO_ISIS), self.mcmp(1, nosnap + 4, 0x1f, t))))
     }
 
     /// Not a later IPv4 fragment.
     pub(super) fn not_frag(&self) -> F {
-        not(test(ld(2, self.link.nl() + 6), Cond::Set, 0x1fff))
+        not(test(self.ld(2, self.link.nl() + 6), Cond::Set, 0x1fff))
     }
 
     // ---- qualified primitives ------------------------------------------------------------------
@@ -116,6 +119,17 @@ impl Gen {
             Some(IdKind::Protochain) => {
                 let n = num_or_name(id, id_span, ip_proto_name, "IP protocol")?;
                 at_most(n, 255, id_span, "IP protocol")?;
+                if self.link.radio.is_some() {
+                    return Err(unsupported(
+                        kind.map_or(span, |k| k.1),
+                        format!(
+                            "`protochain` is not supported on {} captures: it would walk from \
+                             a header start computed per packet",
+                            self.opts.link.name()
+                        ),
+                        "not supported here",
+                    ));
+                }
                 let nl = self.link.nl();
                 let chain = |v6: bool| test(V::Chain { nl, v6, target: n }, Cond::Eq, 1);
                 match proto {
@@ -232,7 +246,7 @@ impl Gen {
         let one = |lt: u32, src: u32, dst: u32| {
             and(
                 self.linktype(lt),
-                dirop(dir, mcmp(4, nl + src, mask, addr), mcmp(4, nl + dst, mask, addr)),
+                dirop(dir, self.mcmp(4, nl + src, mask, addr), self.mcmp(4, nl + dst, mask, addr)),
             )
         };
         match proto {
@@ -286,7 +300,7 @@ impl Gen {
                 if mask[i] == 0 {
                     F::Const(true)
                 } else {
-                    mcmp(4, nl + off + 4 * i as u32, mask[i], words[i])
+                    self.mcmp(4, nl + off + 4 * i as u32, mask[i], words[i])
                 }
             }))
         };
@@ -310,10 +324,10 @@ impl Gen {
         // without a padding byte), as libpcap's `gen_dnhostop` tests them.
         let side = |at: [u32; 4]| {
             any([
-                and(mcmp(1, nl + 2, 0x07, 0x02), cmp(2, nl + at[0], le)),
-                and(mcmp(2, nl + 2, 0xff07, 0x8102), cmp(2, nl + at[1], le)),
-                and(mcmp(1, nl + 2, 0x07, 0x06), cmp(2, nl + at[2], le)),
-                and(mcmp(2, nl + 2, 0xff07, 0x8106), cmp(2, nl + at[3], le)),
+                and(self.mcmp(1, nl + 2, 0x07, 0x02), self.cmp(2, nl + at[0], le)),
+                and(self.mcmp(2, nl + 2, 0xff07, 0x8102), self.cmp(2, nl + at[1], le)),
+                and(self.mcmp(1, nl + 2, 0x07, 0x06), self.cmp(2, nl + at[2], le)),
+                and(self.mcmp(2, nl + 2, 0xff07, 0x8106), self.cmp(2, nl + at[3], le)),
             ])
         };
         Ok(and(self.linktype(ETHERTYPE_DN), dirop(dir, side([5, 6, 17, 18]), side([3, 4, 9, 10]))))
@@ -358,7 +372,7 @@ impl Gen {
             Some(Proto::Isis) => {
                 let n = num_or_name(id, id_span, |_| None, "IS-IS PDU type")?;
                 at_most(n, 31, id_span, "IS-IS PDU type")?;
-                Ok(and(self.iso_proto(ISO_ISIS), mcmp(1, self.link.nosnap + 4, 0x1f, n)))
+                Ok(and(self.iso_proto(ISO_ISIS), self.mcmp(1, self.link.nosnap + 4, 0x1f, n)))
             }
             None | Some(Proto::Ip) | Some(Proto::Ip6) => {
                 let n = num_or_name(id, id_span, ip_proto_name, "IP protocol")?;
@@ -443,10 +457,10 @@ impl Gen {
             }
         };
         let v4 = || {
-            let at = |o: u32| V::LdX { size: 2, off: nl + o, x: Box::new(V::Msh(nl)) };
+            let at = |o: u32| V::LdX { size: 2, off: nl + o, x: Box::new(self.msh()) };
             all([
                 self.linktype(ETHERTYPE_IP),
-                any(protos.iter().map(|&p| cmp(1, nl + 9, p))),
+                any(protos.iter().map(|&p| self.cmp(1, nl + 9, p))),
                 self.not_frag(),
                 dirop(dir, field(at(0)), field(at(2))),
             ])
@@ -454,8 +468,8 @@ impl Gen {
         let v6 = || {
             all([
                 self.linktype(ETHERTYPE_IPV6),
-                any(protos.iter().map(|&p| cmp(1, nl + 6, p))),
-                dirop(dir, field(ld(2, nl + 40)), field(ld(2, nl + 42))),
+                any(protos.iter().map(|&p| self.cmp(1, nl + 6, p))),
+                dirop(dir, field(self.ld(2, nl + 40)), field(self.ld(2, nl + 42))),
             ])
         };
         Ok(or(v6(), v4()))
