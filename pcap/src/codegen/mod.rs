@@ -243,17 +243,26 @@ impl Link {
 
 type R<T> = Result<T, Diagnostic>;
 
-/// Whether a formula computes the 802.11 payload's start anywhere.
-fn uses_payload_start(f: &F) -> bool {
-    fn v_uses(v: &V) -> bool {
-        match v {
-            V::WlanPl(_) => true,
-            V::LdX { x, .. } => v_uses(x),
-            V::Alu(_, a, b) => v_uses(a) || v_uses(b),
-            V::Neg(a) => v_uses(a),
-            _ => false,
+/// Whether a formula computes `what` anywhere.
+fn uses(f: &F, what: &V) -> bool {
+    let v_uses = |v: &V| {
+        let mut stack = vec![v];
+        while let Some(v) = stack.pop() {
+            if v == what {
+                return true;
+            }
+            match v {
+                V::LdX { x, .. } => stack.push(x),
+                V::Alu(_, a, b) => {
+                    stack.push(a);
+                    stack.push(b);
+                }
+                V::Neg(a) => stack.push(a),
+                _ => {}
+            }
         }
-    }
+        false
+    };
     let mut stack = vec![f];
     while let Some(f) = stack.pop() {
         match f {
@@ -357,11 +366,13 @@ impl Gen {
     pub(crate) fn finish(&self, f: F) -> F {
         let mut f = f;
         let radio = Link::of(self.opts.link).radio;
-        if let Some(r) = radio
-            && uses_payload_start(&f)
-        {
-            let probe = F::Test(Test { v: V::WlanPl(r), cond: Cond::Set, rhs: V::K(0) });
-            f = or(probe, f);
+        if let Some(r) = radio {
+            let probe = |v: V| F::Test(Test { v, cond: Cond::Set, rhs: V::K(0) });
+            if uses(&f, &V::WlanPl(r)) {
+                f = or(probe(V::WlanPl(r)), f);
+            } else if r != Radio::Bare && uses(&f, &V::WlanHdr(r)) {
+                f = or(probe(V::WlanHdr(r)), f);
+            }
         }
         if self.opts.link == LinkType::Ppi {
             f = and(cmp(4, 4, 0x6900_0000), f);
@@ -657,6 +668,15 @@ impl Gen {
                 };
                 Ok(if kw == Keyword::Outbound { outgoing } else { not(outgoing) })
             }
+            Keyword::WlanType { ty, sub } => {
+                let (v, mask) = match sub {
+                    None => (ty, 0x0c),
+                    Some(sub) => (ty | sub, 0x0c | 0xf0),
+                };
+                self.wlan_fc(span, 0, mask, v)
+            }
+            Keyword::WlanSubtype(v) => self.wlan_fc(span, 0, 0xfc, v),
+            Keyword::WlanDir(d) => self.wlan_fc(span, 1, 0x03, d),
             Keyword::Ifindex => {
                 let (n, _) = arg.ok_or_else(|| bad_value(span, "`ifindex` needs a number"))?;
                 match self.opts.link {
@@ -673,6 +693,25 @@ impl Gen {
                 }
             }
         }
+    }
+
+    /// `(frame control byte i) & mask == v`, on 802.11 link types only.
+    fn wlan_fc(&self, span: Span, i: u32, mask: u32, v: u32) -> R<F> {
+        let Some(r) = self.link.radio else {
+            return Err(unsupported(
+                span,
+                format!(
+                    "802.11 frame types and directions exist only on 802.11 link types, not {}",
+                    self.opts.link.name()
+                ),
+                "needs 802.11",
+            ));
+        };
+        let fc = match r {
+            Radio::Bare => ld(1, i),
+            r => V::LdX { size: 1, off: i, x: Box::new(V::WlanHdr(r)) },
+        };
+        Ok(test(V::Alu(ArithOp::And, Box::new(fc), Box::new(V::K(mask))), Cond::Eq, v))
     }
 
     fn broadcast(&self, p: Option<Proto>, span: Span) -> R<F> {

@@ -55,7 +55,9 @@ fn keyword(w: &str) -> Option<Tok> {
         "proto" => Kw::ProtoQual,
         "protochain" => Kw::Protochain,
         "gateway" => Kw::Gateway,
-        "type" | "subtype" | "direction" | "dir" => Kw::Unsup(Family::Wlan),
+        "type" => Kw::WlanType,
+        "subtype" => Kw::WlanSubtype,
+        "direction" | "dir" => Kw::WlanDir,
         "address1" | "addr1" | "address2" | "addr2" | "address3" | "addr3" | "address4"
         | "addr4" | "ra" | "ta" => Kw::Unsup(Family::WlanAddr),
         "less" => Kw::Less,

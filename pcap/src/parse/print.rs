@@ -269,6 +269,20 @@ impl fmt::Display for Expr {
                     Keyword::Inbound => f.write_str("inbound")?,
                     Keyword::Outbound => f.write_str("outbound")?,
                     Keyword::Ifindex => f.write_str("ifindex")?,
+                    Keyword::WlanType { ty, sub } => {
+                        write!(f, "type {ty}")?;
+                        if let Some(s) = sub {
+                            write!(f, " subtype {s}")?;
+                        }
+                    }
+                    Keyword::WlanSubtype(v) => {
+                        let name = super::expr::WLAN_SUBTYPES
+                            .iter()
+                            .find(|(t, _, s)| t | s == *v)
+                            .map_or("?", |(_, n, _)| n);
+                        write!(f, "subtype {name}")?;
+                    }
+                    Keyword::WlanDir(d) => write!(f, "dir {d}")?,
                 }
                 if let Some((n, _)) = arg {
                     write!(f, " {n}")?;
