@@ -155,6 +155,18 @@ pub enum Dir {
     SrcOrDst,
     /// `src and dst`.
     SrcAndDst,
+    /// `addr1`, `address1`: 802.11 address 1 (and so on).
+    Addr1,
+    /// `addr2`.
+    Addr2,
+    /// `addr3`.
+    Addr3,
+    /// `addr4`.
+    Addr4,
+    /// `ra`: the receiver address.
+    Ra,
+    /// `ta`: the transmitter address.
+    Ta,
 }
 
 /// Type qualifiers (pcap-filter(7)): what kind of thing an id names.

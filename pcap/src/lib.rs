@@ -324,6 +324,34 @@ mod tests {
         assert!(c.cbpf.len() <= crate::cbpf::MAXINSNS);
     }
 
+    /// The 802.11 qualifiers: only on 802.11 link types, the address ones only with a
+    /// link-layer address; a link type without a direction refuses `inbound`.
+    #[test]
+    fn link_type_refusals() {
+        let on = |link| CompileOptions { link, ..CompileOptions::default() };
+        let wifi = on(LinkType::Ieee80211Radio);
+        for (expr, opts) in [
+            ("ip addr1 1.2.3.4", wifi),
+            ("ra 1.2.3.4", wifi),
+            ("wlan addr1 0:1:2:3:4:5", on(LinkType::En10mb)),
+            ("type mgt", on(LinkType::LinuxSll)),
+            ("inbound", on(LinkType::Ppp)),
+            ("ifindex 3", on(LinkType::LinuxSll)),
+            ("ether host 0:1:2:3:4:5", on(LinkType::Ppp)),
+            ("gateway 1.2.3.4", on(LinkType::En10mb)),
+        ] {
+            let d = compile(expr, &opts).unwrap_err();
+            assert_eq!(d.code, "udf::pcap::unsupported", "`{expr}`: {d:?}");
+        }
+        compile("wlan addr1 0:1:2:3:4:5 and type data", &wifi).expect("802.11 qualifiers");
+        compile("outbound", &on(LinkType::LinuxSll2)).expect("SLL2 has a direction");
+        assert_eq!(LinkType::from_linktype(228), Some(LinkType::Ipv4));
+        assert_eq!(LinkType::from_linktype(14), Some(LinkType::Raw));
+        assert_eq!(LinkType::from_linktype(147), None);
+        let d = compile("ip6", &on(LinkType::Ipv4)).unwrap_err();
+        assert_eq!(d.code, "udf::pcap::value", "IPV4 never carries IPv6: {d:?}");
+    }
+
     /// The depth bound counts arithmetic, which the code generator also recurses on: a chain of
     /// 2,000 `+` is refused before it, 10 compile.
     #[test]

@@ -800,8 +800,6 @@ fn located_errors() {
     located("type data subtype beacon", V, "beacon");
     located("subtype 3", S, "3");
     located("dir sideways", V, "sideways");
-    located("ip addr1 1.2.3.4", U, "addr1");
-    located("ra 1.2.3.4", U, "ra");
     located("link host $21", U, "$21");
     located("on eth0", U, "on");
     located("rnr 3", U, "rnr");

@@ -721,6 +721,9 @@ impl Gen {
                     // ARCnet's broadcast: destination address 0.
                     return Ok(cmp(1, 1, 0));
                 }
+                if self.link.radio.is_some() {
+                    return Ok(self.wlan_host(Dir::Dst, &[0xff; 6]));
+                }
                 self.ether(span, "ether broadcast")?;
                 Ok(self.bcmp(0, &[0xff; 6]))
             }
@@ -755,6 +758,10 @@ impl Gen {
                 if self.opts.link == LinkType::ArcnetLinux {
                     // Every ARCnet multicast is a broadcast.
                     return Ok(cmp(1, 1, 0));
+                }
+                if self.link.radio.is_some() {
+                    let group = |off: u32| test(self.wlan_ld(1, off), Cond::Set, 1);
+                    return Ok(self.wlan_dst(&group));
                 }
                 self.ether(span, "ether multicast")?;
                 Ok(test(ld(1, 0), Cond::Set, 1))

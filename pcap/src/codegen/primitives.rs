@@ -110,6 +110,30 @@ impl Gen {
         span: Span,
     ) -> R<F> {
         let k = kind.map(|k| k.0);
+        if matches!(dir, Dir::Addr1 | Dir::Addr2 | Dir::Addr3 | Dir::Addr4 | Dir::Ra | Dir::Ta) {
+            if self.link.radio.is_none() {
+                return Err(unsupported(
+                    span,
+                    format!(
+                        "802.11 address qualifiers (addr1..addr4, ra, ta) exist only on 802.11 \
+                         link types, not {}",
+                        self.opts.link.name()
+                    ),
+                    "needs 802.11",
+                ));
+            }
+            let mac = matches!(id, Id::Mac(_))
+                && matches!(proto, None | Some(Proto::Link))
+                && matches!(k, None | Some(IdKind::Host));
+            if !mac {
+                return Err(unsupported(
+                    span,
+                    "802.11 address qualifiers (addr1..addr4, ra, ta) apply only to a \
+                     link-layer host address",
+                    "not valid here",
+                ));
+            }
+        }
         match k {
             Some(IdKind::Port) | Some(IdKind::Portrange) => {
                 let (lo, hi) = self.port_range(id, id_span, k == Some(IdKind::Portrange))?;
@@ -181,6 +205,9 @@ impl Gen {
                         id_span,
                         "an Ethernet address is only valid with `ether host`",
                     ));
+                }
+                if self.link.radio.is_some() {
+                    return Ok(self.wlan_host(dir, mac));
                 }
                 self.ether(span, "ether host")?;
                 Ok(dirop(dir, self.bcmp(6, mac), self.bcmp(0, mac)))
@@ -305,6 +332,80 @@ impl Gen {
             }))
         };
         Ok(and(self.linktype(ETHERTYPE_IPV6), dirop(dir, side(8), side(24))))
+    }
+
+    /// An 802.11 address test as libpcap writes it: which of the four addresses is the
+    /// source, destination, receiver or transmitter depends on the frame type and DS bits.
+    pub(super) fn wlan_host(&self, dir: Dir, mac: &[u8; 6]) -> F {
+        let h = |size: u8, off: u32| self.wlan_ld(size, off);
+        let set = |byte: u32, bit: u32| test(h(1, byte), Cond::Set, bit);
+        let is = |byte: u32, mask: u32, v: u32| {
+            test(V::Alu(ArithOp::And, Box::new(h(1, byte)), Box::new(V::K(mask))), Cond::Eq, v)
+        };
+        // Compares the address at `off` four bytes at a time from the end, as `bcmp`.
+        let addr = |off: u32| {
+            let w = u32::from_be_bytes([mac[2], mac[3], mac[4], mac[5]]);
+            let hw = u32::from(u16::from_be_bytes([mac[0], mac[1]]));
+            and(test(h(4, off + 2), Cond::Eq, w), test(h(2, off), Cond::Eq, hw))
+        };
+        // Address 2, absent from CTS and ACK control frames.
+        let addr2 =
+            || and(not(and(is(0, 0x0c, 0x04), or(is(0, 0xf0, 0xc0), is(0, 0xf0, 0xd0)))), addr(10));
+        // Not a control frame; management frames: SA is address 2, DA address 1; data frames
+        // by their DS bits.
+        let src = || {
+            and(
+                not(set(0, 0x04)),
+                or(
+                    and(not(set(0, 0x08)), addr(10)),
+                    and(
+                        set(0, 0x08),
+                        or(
+                            and(not(set(1, 0x02)), addr(10)),
+                            and(
+                                set(1, 0x02),
+                                or(and(not(set(1, 0x01)), addr(16)), and(set(1, 0x01), addr(24))),
+                            ),
+                        ),
+                    ),
+                ),
+            )
+        };
+        let dst = || self.wlan_dst(&addr);
+        match dir {
+            Dir::Addr1 => addr(4),
+            Dir::Addr2 => addr2(),
+            Dir::Addr3 => and(not(is(0, 0x0c, 0x04)), addr(16)),
+            Dir::Addr4 => and(is(1, 0x03, 0x03), addr(24)),
+            Dir::Ra => and(set(0, 0x08), addr(4)),
+            Dir::Ta => and(set(0, 0x08), addr2()),
+            Dir::Src => src(),
+            Dir::Dst => dst(),
+            Dir::SrcOrDst => or(src(), dst()),
+            Dir::SrcAndDst => and(src(), dst()),
+        }
+    }
+
+    /// The destination address test of 802.11 (`at` tests the address at an offset): not a
+    /// control frame; address 1 for management frames and for data frames not to the DS,
+    /// address 3 for data frames to the DS.
+    pub(super) fn wlan_dst(&self, at: &dyn Fn(u32) -> F) -> F {
+        let set = |byte: u32, bit: u32| test(self.wlan_ld(1, byte), Cond::Set, bit);
+        and(
+            not(set(0, 0x04)),
+            or(
+                and(not(set(0, 0x08)), at(4)),
+                and(set(0, 0x08), or(and(not(set(1, 0x01)), at(4)), and(set(1, 0x01), at(16)))),
+            ),
+        )
+    }
+
+    /// `size` bytes at `off` in the 802.11 header.
+    pub(super) fn wlan_ld(&self, size: u8, off: u32) -> V {
+        match self.link.radio {
+            None | Some(Radio::Bare) => ld(size, off),
+            Some(r) => V::LdX { size, off, x: Box::new(V::WlanHdr(r)) },
+        }
     }
 
     pub(super) fn decnet(&self, dir: Dir, id: &Id, id_span: Span) -> R<F> {
@@ -483,6 +584,9 @@ pub(super) fn dirop(dir: Dir, src: F, dst: F) -> F {
         Dir::Dst => dst,
         Dir::SrcOrDst => or(src, dst),
         Dir::SrcAndDst => and(src, dst),
+        // `Gen::qualified` refuses the 802.11 address qualifiers everywhere but 802.11 hosts,
+        // which `Gen::wlan_host` writes.
+        Dir::Addr1 | Dir::Addr2 | Dir::Addr3 | Dir::Addr4 | Dir::Ra | Dir::Ta => F::Const(false),
     }
 }
 

@@ -114,9 +114,6 @@ impl<'a> Parser<'a> {
                     self.bump();
                     self.head(Some((p, start)), start)
                 }
-                Tok::Kw(Kw::Unsup(f @ Family::WlanAddr)) => {
-                    Err(self.unsupported(self.span_at(self.pos + 1), f))
-                }
                 Tok::Kw(Kw::WlanType | Kw::WlanSubtype | Kw::WlanDir) if p == Proto::Link => {
                     self.bump();
                     self.wlan_fc(start)
@@ -243,7 +240,10 @@ impl<'a> Parser<'a> {
         start: Span,
     ) -> Result<(Expr, Inherit), Diagnostic> {
         let mut quals = Quals { proto, dir: None, kind: None };
-        if let Tok::Kw(k @ (Kw::Src | Kw::Dst)) = *self.tok() {
+        if let Tok::Kw(Kw::WlanDirQ(d)) = *self.tok() {
+            let s = self.bump();
+            quals.dir = Some((d, s));
+        } else if let Tok::Kw(k @ (Kw::Src | Kw::Dst)) = *self.tok() {
             let s = self.bump();
             let (other, one) = if k == Kw::Src { (Kw::Dst, Dir::Src) } else { (Kw::Src, Dir::Dst) };
             let mut dir = (one, s);

@@ -95,6 +95,8 @@ enum Kw {
     WlanSubtype,
     /// `dir`, `direction`.
     WlanDir,
+    /// `addr1`..`addr4`, `ra`, `ta`: 802.11 address qualifiers.
+    WlanDirQ(Dir),
 }
 
 impl Kw {
@@ -105,6 +107,7 @@ impl Kw {
             self,
             Kw::Src
                 | Kw::Dst
+                | Kw::WlanDirQ(_)
                 | Kw::Host
                 | Kw::Net
                 | Kw::Port
@@ -121,8 +124,6 @@ impl Kw {
 enum Family {
     /// `radio`.
     Radio,
-    /// `addr1`..`addr4`, `ra`, `ta`.
-    WlanAddr,
     /// `on`, `ruleset`, `reason`, `action`, ...
     Pflog,
     /// `lane`, `oam`, `vpi`, ...
@@ -137,7 +138,6 @@ impl Family {
     fn describe(self) -> &'static str {
         match self {
             Family::Radio => "the 802.11 radio-header protocol qualifier",
-            Family::WlanAddr => "an 802.11 address qualifier",
             Family::Pflog => "an OpenBSD pflog primitive",
             Family::Atm => "a SunATM primitive",
             Family::Mtp => "an SS7 MTP2/MTP3 primitive",

@@ -8,6 +8,12 @@ fn dir_name(d: Dir) -> &'static str {
         Dir::Dst => "dst",
         Dir::SrcOrDst => "src or dst",
         Dir::SrcAndDst => "src and dst",
+        Dir::Addr1 => "addr1",
+        Dir::Addr2 => "addr2",
+        Dir::Addr3 => "addr3",
+        Dir::Addr4 => "addr4",
+        Dir::Ra => "ra",
+        Dir::Ta => "ta",
     }
 }
 
