@@ -221,6 +221,13 @@ pub fn compile_cbpf(expr: &str, opts: &CompileOptions) -> Result<Vec<SockFilter>
     }
     let mut cg = codegen::Gen::new(opts);
     let f = cg.expr(&ast)?;
+    if cg.over_mpls() {
+        return Err(Diagnostic::new(
+            "udf::pcap::unsupported",
+            "unsupported protocol over mpls: only IPv4 and IPv6 are recognised inside MPLS",
+        )
+        .label(whole(expr), "this expression"));
+    }
     let f = cg.finish(f);
     let g = opt::graph(&f);
     if !g.accepts() {

@@ -204,6 +204,8 @@ struct Link {
     pl: u32,
     nl: u32,
     nosnap: u32,
+    /// MPLS labels passed (`mpls` moves the network header 4 bytes on each time).
+    mpls: u32,
 }
 
 impl Link {
@@ -212,8 +214,9 @@ impl Link {
     }
 
     fn of(t: LinkType) -> Link {
-        let l = |kind, lt, pl, nl, nosnap| Link { kind, radio: None, lt, pl, nl, nosnap };
-        let wlan = |r| Link { kind: Kind::Wlan, radio: Some(r), lt: 0, pl: 0, nl: 8, nosnap: 3 };
+        let l = |kind, lt, pl, nl, nosnap| Link { kind, radio: None, lt, pl, nl, nosnap, mpls: 0 };
+        let wlan =
+            |r| Link { kind: Kind::Wlan, radio: Some(r), lt: 0, pl: 0, nl: 8, nosnap: 3, mpls: 0 };
         match t {
             LinkType::En10mb => l(Kind::Ether, 12, 14, 14, 17),
             LinkType::Raw => l(Kind::Version, 0, 0, 0, 0),
@@ -302,11 +305,14 @@ fn at_most(n: u32, max: u32, span: Span, what: &str) -> R<()> {
 pub(crate) struct Gen {
     opts: CompileOptions,
     link: Link,
+    /// Set when a protocol other than IPv4 or IPv6 was asked for inside MPLS (libpcap's
+    /// "unsupported protocol over mpls").
+    over_mpls: std::cell::Cell<bool>,
 }
 
 impl Gen {
     pub(crate) fn new(opts: &CompileOptions) -> Gen {
-        Gen { opts: *opts, link: Link::of(opts.link) }
+        Gen { opts: *opts, link: Link::of(opts.link), over_mpls: std::cell::Cell::new(false) }
     }
 
     /// `size` bytes at `off` in the link payload's frame of reference: `off` itself on fixed
@@ -358,6 +364,11 @@ impl Gen {
                 V::Alu(ArithOp::Add, Box::new(len), Box::new(V::WlanPl(r)))
             }
         }
+    }
+
+    /// libpcap's refusal of a protocol other than IPv4 or IPv6 inside MPLS, if one was asked.
+    pub(crate) fn over_mpls(&self) -> bool {
+        self.over_mpls.get()
     }
 
     /// The whole filter: as libpcap, the 802.11 payload's start is computed first on every
@@ -418,7 +429,19 @@ impl Gen {
     /// libpcap's `gen_linktype`: is the network protocol `proto` (an Ethernet type, or an LLC
     /// SAP when at most 1500)?
     fn linktype(&self, proto: u32) -> F {
-        let Link { kind, lt, pl, .. } = self.link;
+        let Link { kind, lt, pl, nl, mpls, .. } = self.link;
+        if mpls > 0 {
+            // Inside MPLS: the last label is the bottom of the stack, then the IP version.
+            let version = match proto {
+                ETHERTYPE_IP => 0x40,
+                ETHERTYPE_IPV6 => 0x60,
+                _ => {
+                    self.over_mpls.set(true);
+                    return F::Const(false);
+                }
+            };
+            return and(mcmp(1, nl - 2, 0x01, 0x01), mcmp(1, nl, 0xf0, version));
+        }
         let snap = |snap: u32, oui: u32| and(cmp(4, pl + 4, snap), cmp(4, pl, oui));
         let appletalk = |proto: u32| {
             if proto == ETHERTYPE_ATALK {
@@ -564,6 +587,9 @@ impl Gen {
             Keyword::Multicast(p) => self.multicast(p, span),
             Keyword::Vlan => {
                 let (lt, nl) = self.ether(span, "vlan")?;
+                if self.link.mpls > 0 {
+                    return Err(unsupported(span, "no VLAN match after MPLS", "after `mpls`"));
+                }
                 if let Some((id, s)) = arg {
                     at_most(id, 4095, s, "VLAN tag")?;
                 }
@@ -635,15 +661,43 @@ impl Gen {
                 };
                 Ok(and(is_llc, sub))
             }
-            Keyword::Mpls | Keyword::Geneve | Keyword::Vxlan => Err(unsupported(
+            Keyword::Mpls => {
+                let l = self.link;
+                let unchanged = l == Link::of(self.opts.link);
+                let supported = match l.kind {
+                    Kind::Ether | Kind::Plain { chdlc: true } => true,
+                    // PPP, and PPP inside PPPoE; not PPP_SERIAL or PPP_ETHER themselves.
+                    Kind::Ppp => {
+                        !(unchanged
+                            && matches!(self.opts.link, LinkType::PppHdlc | LinkType::PppEther))
+                    }
+                    _ => false,
+                };
+                if !supported || l.radio.is_some() {
+                    return Err(unsupported(
+                        span,
+                        format!("no MPLS support for {} captures", self.opts.link.name()),
+                        "not available for this link type",
+                    ));
+                }
+                let mut f = if l.mpls == 0 {
+                    self.linktype(ETHERTYPE_MPLS)
+                } else {
+                    // The label before is not the bottom of the stack.
+                    not(test(ld(1, l.nl - 2), Cond::Set, 0x01))
+                };
+                if let Some((label, s)) = arg {
+                    at_most(label, 0xf_ffff, s, "MPLS label")?;
+                    f = and(f, mcmp(4, l.nl, 0xffff_f000, label << 12));
+                }
+                self.link = Link { nl: l.nl + 4, nosnap: l.nosnap + 4, mpls: l.mpls + 1, ..l };
+                Ok(f)
+            }
+            Keyword::Geneve | Keyword::Vxlan => Err(unsupported(
                 span,
                 format!(
                     "`{}` is not supported by this front end: it changes the offsets of what follows in a way it does not model",
-                    match kw {
-                        Keyword::Mpls => "mpls",
-                        Keyword::Geneve => "geneve",
-                        _ => "vxlan",
-                    }
+                    if kw == Keyword::Geneve { "geneve" } else { "vxlan" }
                 ),
                 "not supported",
             )),
@@ -697,7 +751,9 @@ impl Gen {
 
     /// `(frame control byte i) & mask == v`, on 802.11 link types only.
     fn wlan_fc(&self, span: Span, i: u32, mask: u32, v: u32) -> R<F> {
-        let Some(r) = self.link.radio else {
+        // libpcap 1.10 allows these on 802.11 with or without radiotap or Prism, not PPI.
+        let radio = self.link.radio.filter(|_| self.opts.link != LinkType::Ppi);
+        let Some(r) = radio else {
             return Err(unsupported(
                 span,
                 format!(

@@ -16,6 +16,7 @@ pub(super) const ETHERTYPE_MOPDL: u32 = 0x6001;
 pub(super) const ETHERTYPE_PPPOED: u32 = 0x8863;
 pub(super) const ETHERTYPE_PPPOES: u32 = 0x8864;
 pub(super) const ETHERTYPE_NS: u32 = 0x0600;
+pub(super) const ETHERTYPE_MPLS: u32 = 0x8847;
 pub(super) const ETHERMTU: u32 = 1500;
 pub(super) const LLCSAP_ISONS: u32 = 0xfe;
 pub(super) const LLCSAP_IP: u32 = 0x06;
@@ -50,6 +51,7 @@ pub(super) fn ppp_proto(ethertype: u32) -> u32 {
         LLCSAP_IPX => 0x002b,
         LLCSAP_ISONS => 0x0023,
         LLCSAP_8021D => 0x0031,
+        ETHERTYPE_MPLS => 0x0281,
         // Anything else is compared as is.
         other => other,
     }

@@ -122,8 +122,9 @@ impl Gen {
                     "needs 802.11",
                 ));
             }
+            // As libpcap: `wlan addr1 MAC` (or `ether`, `link`), not a bare `addr1 MAC`.
             let mac = matches!(id, Id::Mac(_))
-                && matches!(proto, None | Some(Proto::Link))
+                && proto == Some(Proto::Link)
                 && matches!(k, None | Some(IdKind::Host));
             if !mac {
                 return Err(unsupported(
@@ -277,6 +278,8 @@ impl Gen {
             )
         };
         match proto {
+            // Inside MPLS only IPv4 (libpcap does not look for ARP there).
+            None if self.link.mpls > 0 => Ok(one(ETHERTYPE_IP, 12, 16)),
             None => Ok(any([
                 one(ETHERTYPE_IP, 12, 16),
                 one(ETHERTYPE_ARP, 14, 24),
