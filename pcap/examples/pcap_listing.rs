@@ -7,12 +7,15 @@ use udf_pcap::{CompileOptions, LinkType, compile_cbpf};
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(expr) = args.first() else {
-        eprintln!("usage: pcap_listing EXPR [EN10MB|RAW]");
+        eprintln!("usage: pcap_listing EXPR [DLTNAME (EN10MB, RAW, LINUX_SLL, PPP, ...)]");
         std::process::exit(2);
     };
-    let link = match args.get(1).map(String::as_str) {
-        Some("RAW") => LinkType::Raw,
-        _ => LinkType::En10mb,
+    let link = match args.get(1) {
+        None => LinkType::En10mb,
+        Some(name) => LinkType::from_name(name).unwrap_or_else(|| {
+            eprintln!("pcap_listing: link type {name} is not supported");
+            std::process::exit(2);
+        }),
     };
     let opts = CompileOptions { link, ..CompileOptions::default() };
     match compile_cbpf(expr, &opts) {

@@ -155,6 +155,18 @@ pub enum Dir {
     SrcOrDst,
     /// `src and dst`.
     SrcAndDst,
+    /// `addr1`, `address1`: 802.11 address 1 (and so on).
+    Addr1,
+    /// `addr2`.
+    Addr2,
+    /// `addr3`.
+    Addr3,
+    /// `addr4`.
+    Addr4,
+    /// `ra`: the receiver address.
+    Ra,
+    /// `ta`: the transmitter address.
+    Ta,
 }
 
 /// Type qualifiers (pcap-filter(7)): what kind of thing an id names.
@@ -230,6 +242,18 @@ pub enum Keyword {
     Outbound,
     /// `ifindex N`.
     Ifindex,
+    /// `type T [subtype S]`: 802.11 frame control byte 0's type bits (0x0c) are `ty`, and with
+    /// a subtype its subtype bits (0xf0) are `sub` too.
+    WlanType {
+        /// The type bits as written (mgt 0, ctl 4, data 8).
+        ty: u32,
+        /// The subtype bits as written.
+        sub: Option<u32>,
+    },
+    /// `subtype NAME`: type and subtype bits together.
+    WlanSubtype(u32),
+    /// `dir D`: the DS bits of frame control byte 1 (nods 0, tods 1, fromds 2, dstods 3).
+    WlanDir(u32),
 }
 
 /// `llc` frame types.

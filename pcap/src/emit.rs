@@ -5,7 +5,7 @@
 
 use crate::ast::ArithOp;
 use crate::cbpf::{SockFilter, op};
-use crate::codegen::{Cond, V};
+use crate::codegen::{Cond, Radio, V};
 use crate::opt::{ACCEPT, Graph, Node, REJECT};
 
 /// How many headers a `protochain` walk follows: IPv6 extension headers (and AH), and AH
@@ -78,6 +78,8 @@ impl Emitter {
                 self.stmt(op::MISC | op::TXA, 0);
             }
             V::Chain { nl, v6, target } => self.chain(*nl, *v6, *target)?,
+            V::WlanHdr(r) => self.wlan_hdr(*r),
+            V::WlanPl(r) => self.wlan_pl(*r)?,
             V::Neg(a) => {
                 self.a(a)?;
                 self.stmt(op::ALU | op::NEG, 0);
@@ -190,6 +192,108 @@ impl Emitter {
         }
         for at in to_end {
             self.out[at].k = (end - at - 1) as u32;
+        }
+        self.regs.x = None;
+        Ok(())
+    }
+
+    /// The start of the 802.11 header into A (X may be clobbered).
+    fn wlan_hdr(&mut self, r: Radio) {
+        match r {
+            Radio::Bare => self.stmt(op::LD | op::IMM, 0),
+            Radio::Radiotap | Radio::Ppi => {
+                // The little-endian length at 2.
+                self.stmt(op::LD | op::B | op::ABS, 3);
+                self.stmt(op::ALU | op::LSH | op::K, 8);
+                self.stmt(op::MISC | op::TAX, 0);
+                self.stmt(op::LD | op::B | op::ABS, 2);
+                self.stmt(op::ALU | op::OR | op::X, 0);
+            }
+            Radio::Prism => {
+                // An AVS header gives its length; a Prism header is 144 bytes.
+                self.stmt(op::LD | op::W | op::ABS, 0);
+                self.stmt(op::ALU | op::AND | op::K, 0xffff_f000);
+                self.out.push(SockFilter::jump(op::JMP | op::JEQ | op::K, 0x8021_1000, 0, 2));
+                self.stmt(op::LD | op::W | op::ABS, 4);
+                self.stmt(op::JMP | op::JA, 1);
+                self.stmt(op::LD | op::IMM, 144);
+            }
+        }
+        self.regs.x = None;
+    }
+
+    /// The start of the 802.11 payload into A, as libpcap computes it: 24 bytes of header,
+    /// 2 more for QoS data, rounded up to 4 when radiotap's flags say the frame is padded.
+    fn wlan_pl(&mut self, r: Radio) -> Result<(), TooComplex> {
+        if self.depth >= op::MEMWORDS {
+            return Err(TooComplex);
+        }
+        let m = self.depth;
+        self.wlan_hdr(r);
+        self.stmt(op::MISC | op::TAX, 0);
+        self.stmt(op::ALU | op::ADD | op::K, 24);
+        self.stmt(op::ST, m);
+        // Offsets of the jumps are fixed up below, once the end is known.
+        let j = |code: u16, k: u32| SockFilter::jump(op::JMP | code | op::K, k, 0, 0);
+        self.stmt(op::LD | op::B | op::IND, 0);
+        let data1 = self.out.len();
+        self.out.push(j(op::JSET, 0x08));
+        let data2 = self.out.len();
+        self.out.push(j(op::JSET, 0x04));
+        let qos = self.out.len();
+        self.out.push(j(op::JSET, 0x80));
+        self.stmt(op::LD | op::MEM, m);
+        self.stmt(op::ALU | op::ADD | op::K, 2);
+        self.stmt(op::ST, m);
+        let after_qos = self.out.len();
+        let mut to_end = vec![];
+        if r == Radio::Radiotap {
+            self.stmt(op::LD | op::W | op::ABS, 4);
+            let flags = self.out.len();
+            self.out.push(j(op::JSET, 0x0200_0000));
+            let ext = self.out.len();
+            self.out.push(j(op::JSET, 0x80));
+            let tsft = self.out.len();
+            self.out.push(j(op::JSET, 0x0100_0000));
+            self.stmt(op::LD | op::B | op::ABS, 16);
+            let pad16 = self.out.len();
+            self.out.push(j(op::JSET, 0x20));
+            let at8 = self.out.len();
+            self.stmt(op::LD | op::B | op::ABS, 8);
+            let pad8 = self.out.len();
+            self.out.push(j(op::JSET, 0x20));
+            let round = self.out.len();
+            self.stmt(op::LD | op::MEM, m);
+            self.stmt(op::ALU | op::ADD | op::K, 3);
+            self.stmt(op::ALU | op::AND | op::K, !3);
+            self.stmt(op::ST, m);
+            let rel = |from: usize, to: usize| (to - from - 1) as u8;
+            self.out[flags].jt = 0;
+            to_end.push((flags, false));
+            self.out[ext].jf = 0;
+            to_end.push((ext, true));
+            self.out[tsft].jt = 0;
+            self.out[tsft].jf = rel(tsft, at8);
+            self.out[pad16].jt = rel(pad16, round);
+            to_end.push((pad16, false));
+            self.out[pad8].jt = rel(pad8, round);
+            to_end.push((pad8, false));
+        }
+        let end = self.out.len();
+        self.stmt(op::LD | op::MEM, m);
+        let rel = |from: usize, to: usize| (to - from - 1) as u8;
+        self.out[data1].jt = 0;
+        self.out[data1].jf = rel(data1, end);
+        self.out[data2].jt = rel(data2, end);
+        self.out[data2].jf = 0;
+        self.out[qos].jt = 0;
+        self.out[qos].jf = rel(qos, after_qos);
+        for (at, yes) in to_end {
+            if yes {
+                self.out[at].jt = rel(at, end);
+            } else {
+                self.out[at].jf = rel(at, end);
+            }
         }
         self.regs.x = None;
         Ok(())

@@ -17,30 +17,138 @@ mod parse;
 
 pub use parse::parse;
 
-/// The link-layer header type of the packets a filter sees.
+/// The link-layer header type of the packets a filter sees (libpcap's `DLT_*`), with libpcap's
+/// offsets and protocol tests for each (gencode.c's `off_linktype`, `off_linkpl`, `off_nl` and
+/// `gen_linktype`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LinkType {
     /// Ethernet (`DLT_EN10MB`, link type 1).
     En10mb,
-    /// Raw IPv4 or IPv6, no link header (`DLT_RAW`: link types 101, 12, 14; also 228 IPv4 and
-    /// 229 IPv6).
+    /// Raw IPv4 or IPv6, no link header, the version in the first nibble (`DLT_RAW`: link
+    /// types 101, and the BSD numbers 12 and 14).
     Raw,
+    /// Raw IPv4 only (`LINKTYPE_IPV4`, 228): `ip` always holds, `ip6` never.
+    Ipv4,
+    /// Raw IPv6 only (`LINKTYPE_IPV6`, 229): `ip6` always holds, `ip` never.
+    Ipv6,
+    /// Linux cooked capture v1 (`DLT_LINUX_SLL`, 113): 16-byte header, protocol at 14.
+    LinuxSll,
+    /// Linux cooked capture v2 (`DLT_LINUX_SLL2`, 276): 20-byte header, protocol at 0.
+    LinuxSll2,
+    /// BSD loopback (`DLT_NULL`, 0): a 4-byte address family in the byte order of the machine
+    /// that wrote the capture; `big_endian` says which (libpcap compares in the capture file's
+    /// byte order).
+    Null {
+        /// The family word is big-endian (a capture file written big-endian).
+        big_endian: bool,
+    },
+    /// OpenBSD loopback (`DLT_LOOP`, 108): the family word in network byte order.
+    Loop,
+    /// PPP with HDLC-like framing (`DLT_PPP`, 9): protocol at 2.
+    Ppp,
+    /// PPP in HDLC framing (`LINKTYPE_PPP_HDLC`, 50; libpcap's `DLT_PPP_SERIAL`).
+    PppHdlc,
+    /// A PPPoE session header then PPP (`DLT_PPP_ETHER`, 51): protocol at 6.
+    PppEther,
+    /// Cisco HDLC (`DLT_C_HDLC`, 104): an Ethernet type at 2.
+    CHdlc,
+    /// Frame Relay (`DLT_FRELAY`, 107): a 2-byte address, then control and NLPID.
+    Frelay,
+    /// SLIP (`DLT_SLIP`, 8): a 16-byte header (direction first), then IP.
+    Slip,
+    /// Linux ARCnet (`DLT_ARCNET_LINUX`, 129): protocol byte at 4, payload at 8.
+    ArcnetLinux,
+    /// 802.11 (`DLT_IEEE802_11`, 105): a header of 24 bytes, 26 for QoS data.
+    Ieee80211,
+    /// Radiotap then 802.11 (`DLT_IEEE802_11_RADIO`, 127): the radiotap length is read from
+    /// each packet.
+    Ieee80211Radio,
+    /// PPI then 802.11 (`DLT_PPI`, 192): libpcap filters only PPI packets carrying 802.11.
+    Ppi,
+    /// Prism or AVS monitor header then 802.11 (`DLT_PRISM_HEADER`, 119).
+    Prism,
 }
 
 impl LinkType {
-    /// The link type of a capture's link-type number, when this front end supports it.
+    /// The link type of a capture's link-type number, when this front end supports it. A
+    /// `DLT_NULL` capture is taken as little-endian (see [`LinkType::for_capture`]).
     pub fn from_linktype(n: u32) -> Option<LinkType> {
-        match n {
-            1 => Some(LinkType::En10mb),
-            12 | 14 | 101 | 228 | 229 => Some(LinkType::Raw),
-            _ => None,
-        }
+        LinkType::for_capture(n, false)
     }
-    /// libpcap's name (`EN10MB`, `RAW`).
+    /// The link type of a capture's link-type number, knowing whether the capture file is
+    /// big-endian (which is what `DLT_NULL`'s family word follows).
+    pub fn for_capture(n: u32, big_endian: bool) -> Option<LinkType> {
+        Some(match n {
+            1 => LinkType::En10mb,
+            12 | 14 | 101 => LinkType::Raw,
+            228 => LinkType::Ipv4,
+            229 => LinkType::Ipv6,
+            113 => LinkType::LinuxSll,
+            276 => LinkType::LinuxSll2,
+            0 => LinkType::Null { big_endian },
+            108 => LinkType::Loop,
+            9 => LinkType::Ppp,
+            50 => LinkType::PppHdlc,
+            51 => LinkType::PppEther,
+            104 => LinkType::CHdlc,
+            107 => LinkType::Frelay,
+            8 => LinkType::Slip,
+            129 => LinkType::ArcnetLinux,
+            105 => LinkType::Ieee80211,
+            127 => LinkType::Ieee80211Radio,
+            192 => LinkType::Ppi,
+            119 => LinkType::Prism,
+            _ => return None,
+        })
+    }
+    /// The link type of a libpcap link-type name (`pcap_datalink_name_to_val`'s names:
+    /// `EN10MB`, `LINUX_SLL`, `PPP_SERIAL`, ...); `NULL` as little-endian.
+    pub fn from_name(name: &str) -> Option<LinkType> {
+        Some(match name {
+            "EN10MB" => LinkType::En10mb,
+            "RAW" => LinkType::Raw,
+            "IPV4" => LinkType::Ipv4,
+            "IPV6" => LinkType::Ipv6,
+            "LINUX_SLL" => LinkType::LinuxSll,
+            "LINUX_SLL2" => LinkType::LinuxSll2,
+            "NULL" => LinkType::Null { big_endian: false },
+            "LOOP" => LinkType::Loop,
+            "PPP" => LinkType::Ppp,
+            "PPP_SERIAL" | "PPP_HDLC" => LinkType::PppHdlc,
+            "PPP_ETHER" => LinkType::PppEther,
+            "C_HDLC" => LinkType::CHdlc,
+            "FRELAY" => LinkType::Frelay,
+            "SLIP" => LinkType::Slip,
+            "ARCNET_LINUX" => LinkType::ArcnetLinux,
+            "IEEE802_11" => LinkType::Ieee80211,
+            "IEEE802_11_RADIO" => LinkType::Ieee80211Radio,
+            "PPI" => LinkType::Ppi,
+            "PRISM_HEADER" | "PRISM" => LinkType::Prism,
+            _ => return None,
+        })
+    }
+    /// libpcap's name (`EN10MB`, `RAW`, `LINUX_SLL`, ...; `PPP_SERIAL` for link type 50).
     pub fn name(self) -> &'static str {
         match self {
             LinkType::En10mb => "EN10MB",
             LinkType::Raw => "RAW",
+            LinkType::Ipv4 => "IPV4",
+            LinkType::Ipv6 => "IPV6",
+            LinkType::LinuxSll => "LINUX_SLL",
+            LinkType::LinuxSll2 => "LINUX_SLL2",
+            LinkType::Null { .. } => "NULL",
+            LinkType::Loop => "LOOP",
+            LinkType::Ppp => "PPP",
+            LinkType::PppHdlc => "PPP_SERIAL",
+            LinkType::PppEther => "PPP_ETHER",
+            LinkType::CHdlc => "C_HDLC",
+            LinkType::Frelay => "FRELAY",
+            LinkType::Slip => "SLIP",
+            LinkType::ArcnetLinux => "ARCNET_LINUX",
+            LinkType::Ieee80211 => "IEEE802_11",
+            LinkType::Ieee80211Radio => "IEEE802_11_RADIO",
+            LinkType::Ppi => "PPI",
+            LinkType::Prism => "PRISM_HEADER",
         }
     }
 }
@@ -111,7 +219,16 @@ pub fn compile_cbpf(expr: &str, opts: &CompileOptions) -> Result<Vec<SockFilter>
              `portrange` for many `port`s)",
         ));
     }
-    let f = codegen::Gen::new(opts).expr(&ast)?;
+    let mut cg = codegen::Gen::new(opts);
+    let f = cg.expr(&ast)?;
+    if cg.over_mpls() {
+        return Err(Diagnostic::new(
+            "udf::pcap::unsupported",
+            "unsupported protocol over mpls: only IPv4 and IPv6 are recognised inside MPLS",
+        )
+        .label(whole(expr), "this expression"));
+    }
+    let f = cg.finish(f);
     let g = opt::graph(&f);
     if !g.accepts() {
         // As pcap_compile: a filter that can never match is a mistake worth reporting.
@@ -212,6 +329,34 @@ mod tests {
         assert!(d.help.is_some());
         let c = compile(&hosts(200), &CompileOptions::default()).expect("200 hosts fit");
         assert!(c.cbpf.len() <= crate::cbpf::MAXINSNS);
+    }
+
+    /// The 802.11 qualifiers: only on 802.11 link types, the address ones only with a
+    /// link-layer address; a link type without a direction refuses `inbound`.
+    #[test]
+    fn link_type_refusals() {
+        let on = |link| CompileOptions { link, ..CompileOptions::default() };
+        let wifi = on(LinkType::Ieee80211Radio);
+        for (expr, opts) in [
+            ("ip addr1 1.2.3.4", wifi),
+            ("ra 1.2.3.4", wifi),
+            ("wlan addr1 0:1:2:3:4:5", on(LinkType::En10mb)),
+            ("type mgt", on(LinkType::LinuxSll)),
+            ("inbound", on(LinkType::Ppp)),
+            ("ifindex 3", on(LinkType::LinuxSll)),
+            ("ether host 0:1:2:3:4:5", on(LinkType::Ppp)),
+            ("gateway 1.2.3.4", on(LinkType::En10mb)),
+        ] {
+            let d = compile(expr, &opts).unwrap_err();
+            assert_eq!(d.code, "udf::pcap::unsupported", "`{expr}`: {d:?}");
+        }
+        compile("wlan addr1 0:1:2:3:4:5 and type data", &wifi).expect("802.11 qualifiers");
+        compile("outbound", &on(LinkType::LinuxSll2)).expect("SLL2 has a direction");
+        assert_eq!(LinkType::from_linktype(228), Some(LinkType::Ipv4));
+        assert_eq!(LinkType::from_linktype(14), Some(LinkType::Raw));
+        assert_eq!(LinkType::from_linktype(147), None);
+        let d = compile("ip6", &on(LinkType::Ipv4)).unwrap_err();
+        assert_eq!(d.code, "udf::pcap::value", "IPV4 never carries IPv6: {d:?}");
     }
 
     /// The depth bound counts arithmetic, which the code generator also recurses on: a chain of

@@ -255,7 +255,12 @@ fn canonical(t: &Test, yes: usize, no: usize) -> (Test, usize, usize) {
 fn reads_packet(v: &V) -> bool {
     match v {
         V::K(_) | V::Len => false,
-        V::Ld { .. } | V::LdX { .. } | V::Msh(_) | V::Chain { .. } => true,
+        V::Ld { .. }
+        | V::LdX { .. }
+        | V::Msh(_)
+        | V::Chain { .. }
+        | V::WlanHdr(_)
+        | V::WlanPl(_) => true,
         V::Alu(_, a, b) => reads_packet(a) || reads_packet(b),
         V::Neg(a) => reads_packet(a),
     }

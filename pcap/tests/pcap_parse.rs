@@ -535,6 +535,13 @@ fn primitives() {
     kw("es-is", Keyword::Proto(Proto::Esis), None);
     kw("is-is", Keyword::Proto(Proto::Isis), None);
     kw("wlan", Keyword::Proto(Proto::Link), None);
+    kw("type data", Keyword::WlanType { ty: 8, sub: None }, None);
+    kw("wlan type mgt subtype beacon", Keyword::WlanType { ty: 0, sub: Some(0x80) }, None);
+    kw("type 4 subtype 0xd0", Keyword::WlanType { ty: 4, sub: Some(0xd0) }, None);
+    kw("wlan subtype beacon", Keyword::WlanSubtype(0x80), None);
+    kw("subtype qos-data", Keyword::WlanSubtype(0x88), None);
+    kw("dir fromds", Keyword::WlanDir(2), None);
+    kw("direction 3", Keyword::WlanDir(3), None);
     kw("broadcast", Keyword::Broadcast(None), None);
     kw("ip broadcast", Keyword::Broadcast(Some(Proto::Ip)), None);
     kw("link multicast", Keyword::Multicast(Some(Proto::Link)), None);
@@ -789,10 +796,10 @@ fn located_errors() {
     located("\\", S, "\\");
     located("ip[0] = 1 +", S, "");
     located("1 + ip = 2", S, "=");
-    located("type data", U, "type");
-    located("wlan subtype beacon", U, "subtype");
-    located("ip addr1 1.2.3.4", U, "addr1");
-    located("ra 1.2.3.4", U, "ra");
+    located("type foo", V, "foo");
+    located("type data subtype beacon", V, "beacon");
+    located("subtype 3", S, "3");
+    located("dir sideways", V, "sideways");
     located("link host $21", U, "$21");
     located("on eth0", U, "on");
     located("rnr 3", U, "rnr");

@@ -62,13 +62,25 @@ impl Gen {
         span: Span,
     ) -> R<(V, F)> {
         let nl = self.link.nl();
-        let at = |base: u32, idx: V| match idx {
-            V::K(k) => match base.checked_add(k) {
-                Some(off) => ld(size, off),
-                None => V::LdX { size, off: base, x: Box::new(V::K(k)) },
+        let radio = self.link.radio;
+        // Past the link layer: on 802.11 relative to the payload's start computed per packet.
+        let at_net = |base: u32, idx: V| match (radio, idx) {
+            (None, idx) => at_abs(size, base, idx),
+            (Some(r), V::K(k)) => match base.checked_add(k) {
+                Some(off) => V::LdX { size, off, x: Box::new(V::WlanPl(r)) },
+                None => V::LdX {
+                    size,
+                    off: base,
+                    x: Box::new(V::Alu(ArithOp::Add, Box::new(V::K(k)), Box::new(V::WlanPl(r)))),
+                },
             },
-            x => V::LdX { size, off: base, x: Box::new(x) },
+            (Some(r), x) => V::LdX {
+                size,
+                off: base,
+                x: Box::new(V::Alu(ArithOp::Add, Box::new(x), Box::new(V::WlanPl(r)))),
+            },
         };
+        let at = |base: u32, idx: V| at_abs(size, base, idx);
         Ok(match p {
             Proto::Link => (at(0, idx), F::Const(true)),
             Proto::Ip
@@ -80,7 +92,7 @@ impl Gen {
             | Proto::Lat
             | Proto::Sca
             | Proto::Moprc
-            | Proto::Mopdl => (at(nl, idx), self.proto_abbrev(p, pspan)?),
+            | Proto::Mopdl => (at_net(nl, idx), self.proto_abbrev(p, pspan)?),
             Proto::Tcp
             | Proto::Udp
             | Proto::Sctp
@@ -91,7 +103,7 @@ impl Gen {
             | Proto::Vrrp
             | Proto::Carp => {
                 let x = match idx {
-                    V::K(0) => V::Msh(nl),
+                    V::K(0) => self.msh(),
                     V::K(k) => {
                         return Ok((
                             V::LdX {
@@ -99,16 +111,16 @@ impl Gen {
                                 off: nl
                                     .checked_add(k)
                                     .ok_or_else(|| bad_value(span, "offset too large"))?,
-                                x: Box::new(V::Msh(nl)),
+                                x: Box::new(self.msh()),
                             },
                             self.transport_check(p, pspan)?,
                         ));
                     }
-                    i => V::Alu(ArithOp::Add, Box::new(V::Msh(nl)), Box::new(i)),
+                    i => V::Alu(ArithOp::Add, Box::new(self.msh()), Box::new(i)),
                 };
                 (V::LdX { size, off: nl, x: Box::new(x) }, self.transport_check(p, pspan)?)
             }
-            Proto::Icmp6 => (at(nl + 40, idx), self.ip6_direct(IPPROTO_ICMPV6)),
+            Proto::Icmp6 => (at_net(nl + 40, idx), self.ip6_direct(IPPROTO_ICMPV6)),
             Proto::Aarp
             | Proto::Iso
             | Proto::Esis
@@ -142,7 +154,7 @@ impl Gen {
 
     /// `ip6 and ip6[6] == p` (no fragment header), as libpcap's `icmp6[...]` tests.
     pub(super) fn ip6_direct(&self, p: u32) -> F {
-        and(self.linktype(ETHERTYPE_IPV6), cmp(1, self.link.nl() + 6, p))
+        and(self.linktype(ETHERTYPE_IPV6), self.cmp(1, self.link.nl() + 6, p))
     }
 
     /// The tests before a transport-header load: IPv4 with this protocol, not a later fragment
@@ -160,6 +172,17 @@ impl Gen {
             _ => return Err(unsupported(pspan, "no transport header", "here")),
         };
         Ok(and(self.ip_proto(n), self.not_frag()))
+    }
+}
+
+/// `size` bytes at `base + idx` from the start of the packet.
+fn at_abs(size: u8, base: u32, idx: V) -> V {
+    match idx {
+        V::K(k) => match base.checked_add(k) {
+            Some(off) => ld(size, off),
+            None => V::LdX { size, off: base, x: Box::new(V::K(k)) },
+        },
+        x => V::LdX { size, off: base, x: Box::new(x) },
     }
 }
 

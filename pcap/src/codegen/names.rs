@@ -15,6 +15,8 @@ pub(super) const ETHERTYPE_MOPRC: u32 = 0x6002;
 pub(super) const ETHERTYPE_MOPDL: u32 = 0x6001;
 pub(super) const ETHERTYPE_PPPOED: u32 = 0x8863;
 pub(super) const ETHERTYPE_PPPOES: u32 = 0x8864;
+pub(super) const ETHERTYPE_NS: u32 = 0x0600;
+pub(super) const ETHERTYPE_MPLS: u32 = 0x8847;
 pub(super) const ETHERMTU: u32 = 1500;
 pub(super) const LLCSAP_ISONS: u32 = 0xfe;
 pub(super) const LLCSAP_IP: u32 = 0x06;
@@ -39,16 +41,19 @@ pub(super) const ISO_CLNP: u32 = 0x81;
 pub(super) const ISO_ESIS: u32 = 0x82;
 pub(super) const ISO_ISIS: u32 = 0x83;
 
-pub(super) fn ppp_proto(ethertype: u32) -> Option<u32> {
+pub(super) fn ppp_proto(ethertype: u32) -> u32 {
     match ethertype {
-        ETHERTYPE_IP => Some(0x0021),
-        ETHERTYPE_IPV6 => Some(0x0057),
-        ETHERTYPE_DN => Some(0x0027),
-        ETHERTYPE_ATALK => Some(0x0029),
-        ETHERTYPE_IPX => Some(0x002b),
-        LLCSAP_ISONS => Some(0x0023),
-        LLCSAP_8021D => Some(0x0031),
-        _ => None,
+        ETHERTYPE_IP => 0x0021,
+        ETHERTYPE_IPV6 => 0x0057,
+        ETHERTYPE_DN => 0x0027,
+        ETHERTYPE_ATALK => 0x0029,
+        ETHERTYPE_NS => 0x0025,
+        LLCSAP_IPX => 0x002b,
+        LLCSAP_ISONS => 0x0023,
+        LLCSAP_8021D => 0x0031,
+        ETHERTYPE_MPLS => 0x0281,
+        // Anything else is compared as is.
+        other => other,
     }
 }
 
@@ -66,7 +71,8 @@ pub(super) fn ether_proto(s: &str) -> Option<u32> {
         "sca" => ETHERTYPE_SCA,
         "moprc" => ETHERTYPE_MOPRC,
         "mopdl" => ETHERTYPE_MOPDL,
-        "ipx" => ETHERTYPE_IPX,
+        // libpcap names IPX by its LLC SAP (which on Ethernet also matches the IPX type).
+        "ipx" => LLCSAP_IPX,
         "pup" => 0x0200,
         "sprite" => 0x0500,
         "vlan" => 0x8100,

@@ -25,7 +25,7 @@ impl Gen {
             Proto::Sca => self.linktype(ETHERTYPE_SCA),
             Proto::Moprc => self.linktype(ETHERTYPE_MOPRC),
             Proto::Mopdl => self.linktype(ETHERTYPE_MOPDL),
-            Proto::Ipx => self.linktype(ETHERTYPE_IPX),
+            Proto::Ipx => self.linktype(LLCSAP_IPX),
             Proto::Iso => self.linktype(LLCSAP_ISONS),
             Proto::Stp => self.linktype(LLCSAP_8021D),
             Proto::Netbeui => self.linktype(LLCSAP_NETBEUI),
@@ -55,7 +55,7 @@ impl Gen {
 
     /// IPv4 with protocol `p`.
     pub(super) fn ip_proto(&self, p: u32) -> F {
-        and(self.linktype(ETHERTYPE_IP), cmp(1, self.link.nl() + 9, p))
+        and(self.linktype(ETHERTYPE_IP), self.cmp(1, self.link.nl() + 9, p))
     }
 
     /// IPv6 with next header `p`, directly or after one fragment header.
@@ -63,7 +63,10 @@ impl Gen {
         let nl = self.link.nl();
         and(
             self.linktype(ETHERTYPE_IPV6),
-            or(cmp(1, nl + 6, p), and(cmp(1, nl + 6, IPPROTO_FRAGMENT), cmp(1, nl + 40, p))),
+            or(
+                self.cmp(1, nl + 6, p),
+                and(self.cmp(1, nl + 6, IPPROTO_FRAGMENT), self.cmp(1, nl + 40, p)),
+            ),
         )
     }
 
@@ -73,18 +76,24 @@ impl Gen {
 
     /// The OSI network layer after the 3-byte LLC header: NLPID `p`.
     pub(super) fn iso_proto(&self, p: u32) -> F {
-        let nosnap = self.link.nl() + 3;
-        and(self.linktype(LLCSAP_ISONS), cmp(1, nosnap, p))
+        let nosnap = self.link.nosnap;
+        match self.link.kind {
+            // Frame Relay: control byte (UI) and NLPID in one test.
+            Kind::Frelay => cmp(2, 2, 0x0300 | p),
+            // Cisco HDLC: a padding byte before the NLPID.
+            Kind::Plain { chdlc: true } => and(self.linktype(LLCSAP_ISONS), cmp(1, nosnap + 1, p)),
+            _ => and(self.linktype(LLCSAP_ISONS), self.cmp(1, nosnap, p)),
+        }
     }
 
     pub(super) fn isis_pdus(&self, types: &[u32]) -> F {
-        let nosnap = self.link.nl() + 3;
-        any(types.iter().map(|&t| and(self.iso_proto(ISO_ISIS), mcmp(1, nosnap + 4, 0x1f, t))))
+        let nosnap = self.link.nosnap;
+        any(types.iter().map(|&t| and(self.iso_proto(ISO_ISIS), self.mcmp(1, nosnap + 4, 0x1f, t))))
     }
 
     /// Not a later IPv4 fragment.
     pub(super) fn not_frag(&self) -> F {
-        not(test(ld(2, self.link.nl() + 6), Cond::Set, 0x1fff))
+        not(test(self.ld(2, self.link.nl() + 6), Cond::Set, 0x1fff))
     }
 
     // ---- qualified primitives ------------------------------------------------------------------
@@ -101,6 +110,31 @@ impl Gen {
         span: Span,
     ) -> R<F> {
         let k = kind.map(|k| k.0);
+        if matches!(dir, Dir::Addr1 | Dir::Addr2 | Dir::Addr3 | Dir::Addr4 | Dir::Ra | Dir::Ta) {
+            if self.link.radio.is_none() {
+                return Err(unsupported(
+                    span,
+                    format!(
+                        "802.11 address qualifiers (addr1..addr4, ra, ta) exist only on 802.11 \
+                         link types, not {}",
+                        self.opts.link.name()
+                    ),
+                    "needs 802.11",
+                ));
+            }
+            // As libpcap: `wlan addr1 MAC` (or `ether`, `link`), not a bare `addr1 MAC`.
+            let mac = matches!(id, Id::Mac(_))
+                && proto == Some(Proto::Link)
+                && matches!(k, None | Some(IdKind::Host));
+            if !mac {
+                return Err(unsupported(
+                    span,
+                    "802.11 address qualifiers (addr1..addr4, ra, ta) apply only to a \
+                     link-layer host address",
+                    "not valid here",
+                ));
+            }
+        }
         match k {
             Some(IdKind::Port) | Some(IdKind::Portrange) => {
                 let (lo, hi) = self.port_range(id, id_span, k == Some(IdKind::Portrange))?;
@@ -110,6 +144,17 @@ impl Gen {
             Some(IdKind::Protochain) => {
                 let n = num_or_name(id, id_span, ip_proto_name, "IP protocol")?;
                 at_most(n, 255, id_span, "IP protocol")?;
+                if self.link.radio.is_some() {
+                    return Err(unsupported(
+                        kind.map_or(span, |k| k.1),
+                        format!(
+                            "`protochain` is not supported on {} captures: it would walk from \
+                             a header start computed per packet",
+                            self.opts.link.name()
+                        ),
+                        "not supported here",
+                    ));
+                }
                 let nl = self.link.nl();
                 let chain = |v6: bool| test(V::Chain { nl, v6, target: n }, Cond::Eq, 1);
                 match proto {
@@ -161,6 +206,9 @@ impl Gen {
                         id_span,
                         "an Ethernet address is only valid with `ether host`",
                     ));
+                }
+                if self.link.radio.is_some() {
+                    return Ok(self.wlan_host(dir, mac));
                 }
                 self.ether(span, "ether host")?;
                 Ok(dirop(dir, self.bcmp(6, mac), self.bcmp(0, mac)))
@@ -226,10 +274,12 @@ impl Gen {
         let one = |lt: u32, src: u32, dst: u32| {
             and(
                 self.linktype(lt),
-                dirop(dir, mcmp(4, nl + src, mask, addr), mcmp(4, nl + dst, mask, addr)),
+                dirop(dir, self.mcmp(4, nl + src, mask, addr), self.mcmp(4, nl + dst, mask, addr)),
             )
         };
         match proto {
+            // Inside MPLS only IPv4 (libpcap does not look for ARP there).
+            None if self.link.mpls > 0 => Ok(one(ETHERTYPE_IP, 12, 16)),
             None => Ok(any([
                 one(ETHERTYPE_IP, 12, 16),
                 one(ETHERTYPE_ARP, 14, 24),
@@ -280,11 +330,85 @@ impl Gen {
                 if mask[i] == 0 {
                     F::Const(true)
                 } else {
-                    mcmp(4, nl + off + 4 * i as u32, mask[i], words[i])
+                    self.mcmp(4, nl + off + 4 * i as u32, mask[i], words[i])
                 }
             }))
         };
         Ok(and(self.linktype(ETHERTYPE_IPV6), dirop(dir, side(8), side(24))))
+    }
+
+    /// An 802.11 address test as libpcap writes it: which of the four addresses is the
+    /// source, destination, receiver or transmitter depends on the frame type and DS bits.
+    pub(super) fn wlan_host(&self, dir: Dir, mac: &[u8; 6]) -> F {
+        let h = |size: u8, off: u32| self.wlan_ld(size, off);
+        let set = |byte: u32, bit: u32| test(h(1, byte), Cond::Set, bit);
+        let is = |byte: u32, mask: u32, v: u32| {
+            test(V::Alu(ArithOp::And, Box::new(h(1, byte)), Box::new(V::K(mask))), Cond::Eq, v)
+        };
+        // Compares the address at `off` four bytes at a time from the end, as `bcmp`.
+        let addr = |off: u32| {
+            let w = u32::from_be_bytes([mac[2], mac[3], mac[4], mac[5]]);
+            let hw = u32::from(u16::from_be_bytes([mac[0], mac[1]]));
+            and(test(h(4, off + 2), Cond::Eq, w), test(h(2, off), Cond::Eq, hw))
+        };
+        // Address 2, absent from CTS and ACK control frames.
+        let addr2 =
+            || and(not(and(is(0, 0x0c, 0x04), or(is(0, 0xf0, 0xc0), is(0, 0xf0, 0xd0)))), addr(10));
+        // Not a control frame; management frames: SA is address 2, DA address 1; data frames
+        // by their DS bits.
+        let src = || {
+            and(
+                not(set(0, 0x04)),
+                or(
+                    and(not(set(0, 0x08)), addr(10)),
+                    and(
+                        set(0, 0x08),
+                        or(
+                            and(not(set(1, 0x02)), addr(10)),
+                            and(
+                                set(1, 0x02),
+                                or(and(not(set(1, 0x01)), addr(16)), and(set(1, 0x01), addr(24))),
+                            ),
+                        ),
+                    ),
+                ),
+            )
+        };
+        let dst = || self.wlan_dst(&addr);
+        match dir {
+            Dir::Addr1 => addr(4),
+            Dir::Addr2 => addr2(),
+            Dir::Addr3 => and(not(is(0, 0x0c, 0x04)), addr(16)),
+            Dir::Addr4 => and(is(1, 0x03, 0x03), addr(24)),
+            Dir::Ra => and(set(0, 0x08), addr(4)),
+            Dir::Ta => and(set(0, 0x08), addr2()),
+            Dir::Src => src(),
+            Dir::Dst => dst(),
+            Dir::SrcOrDst => or(src(), dst()),
+            Dir::SrcAndDst => and(src(), dst()),
+        }
+    }
+
+    /// The destination address test of 802.11 (`at` tests the address at an offset): not a
+    /// control frame; address 1 for management frames and for data frames not to the DS,
+    /// address 3 for data frames to the DS.
+    pub(super) fn wlan_dst(&self, at: &dyn Fn(u32) -> F) -> F {
+        let set = |byte: u32, bit: u32| test(self.wlan_ld(1, byte), Cond::Set, bit);
+        and(
+            not(set(0, 0x04)),
+            or(
+                and(not(set(0, 0x08)), at(4)),
+                and(set(0, 0x08), or(and(not(set(1, 0x01)), at(4)), and(set(1, 0x01), at(16)))),
+            ),
+        )
+    }
+
+    /// `size` bytes at `off` in the 802.11 header.
+    pub(super) fn wlan_ld(&self, size: u8, off: u32) -> V {
+        match self.link.radio {
+            None | Some(Radio::Bare) => ld(size, off),
+            Some(r) => V::LdX { size, off, x: Box::new(V::WlanHdr(r)) },
+        }
     }
 
     pub(super) fn decnet(&self, dir: Dir, id: &Id, id_span: Span) -> R<F> {
@@ -297,23 +421,17 @@ impl Gen {
                 ));
             }
         };
-        let Link::Ether { lt: _, nl } = self.link else {
-            return Err(unsupported(
-                id_span,
-                "DECnet needs an Ethernet link layer",
-                "needs Ethernet",
-            ));
-        };
+        let nl = self.link.nl();
         // The address is stored little-endian.
         let le = ((addr & 0xff) << 8) | (addr >> 8);
         // The address's offset after each of the four header forms (short or long, with or
         // without a padding byte), as libpcap's `gen_dnhostop` tests them.
         let side = |at: [u32; 4]| {
             any([
-                and(mcmp(1, nl + 2, 0x07, 0x02), cmp(2, nl + at[0], le)),
-                and(mcmp(2, nl + 2, 0xff07, 0x8102), cmp(2, nl + at[1], le)),
-                and(mcmp(1, nl + 2, 0x07, 0x06), cmp(2, nl + at[2], le)),
-                and(mcmp(2, nl + 2, 0xff07, 0x8106), cmp(2, nl + at[3], le)),
+                and(self.mcmp(1, nl + 2, 0x07, 0x02), self.cmp(2, nl + at[0], le)),
+                and(self.mcmp(2, nl + 2, 0xff07, 0x8102), self.cmp(2, nl + at[1], le)),
+                and(self.mcmp(1, nl + 2, 0x07, 0x06), self.cmp(2, nl + at[2], le)),
+                and(self.mcmp(2, nl + 2, 0xff07, 0x8106), self.cmp(2, nl + at[3], le)),
             ])
         };
         Ok(and(self.linktype(ETHERTYPE_DN), dirop(dir, side([5, 6, 17, 18]), side([3, 4, 9, 10]))))
@@ -326,7 +444,6 @@ impl Gen {
         id: &Id,
         id_span: Span,
     ) -> R<F> {
-        let nl = self.link.nl();
         match proto {
             Some(Proto::Link) => {
                 let n = match id {
@@ -341,11 +458,7 @@ impl Gen {
                         ));
                     }
                 };
-                // On raw IP, `link proto` can still name IPv4 or IPv6 (libpcap tests the
-                // version nibble); `ether proto` needs Ethernet.
-                if !(self.link == Link::Raw && matches!(n, ETHERTYPE_IP | ETHERTYPE_IPV6)) {
-                    self.ether(span, "ether proto")?;
-                }
+                // Any link layer: where it cannot carry `n`, the test is false (as libpcap's).
                 at_most(n, 0xffff, id_span, "EtherType")?;
                 if (256..=ETHERMTU).contains(&n) {
                     return Err(bad_value(
@@ -363,7 +476,7 @@ impl Gen {
             Some(Proto::Isis) => {
                 let n = num_or_name(id, id_span, |_| None, "IS-IS PDU type")?;
                 at_most(n, 31, id_span, "IS-IS PDU type")?;
-                Ok(and(self.iso_proto(ISO_ISIS), mcmp(1, nl + 3 + 4, 0x1f, n)))
+                Ok(and(self.iso_proto(ISO_ISIS), self.mcmp(1, self.link.nosnap + 4, 0x1f, n)))
             }
             None | Some(Proto::Ip) | Some(Proto::Ip6) => {
                 let n = num_or_name(id, id_span, ip_proto_name, "IP protocol")?;
@@ -448,10 +561,10 @@ impl Gen {
             }
         };
         let v4 = || {
-            let at = |o: u32| V::LdX { size: 2, off: nl + o, x: Box::new(V::Msh(nl)) };
+            let at = |o: u32| V::LdX { size: 2, off: nl + o, x: Box::new(self.msh()) };
             all([
                 self.linktype(ETHERTYPE_IP),
-                any(protos.iter().map(|&p| cmp(1, nl + 9, p))),
+                any(protos.iter().map(|&p| self.cmp(1, nl + 9, p))),
                 self.not_frag(),
                 dirop(dir, field(at(0)), field(at(2))),
             ])
@@ -459,8 +572,8 @@ impl Gen {
         let v6 = || {
             all([
                 self.linktype(ETHERTYPE_IPV6),
-                any(protos.iter().map(|&p| cmp(1, nl + 6, p))),
-                dirop(dir, field(ld(2, nl + 40)), field(ld(2, nl + 42))),
+                any(protos.iter().map(|&p| self.cmp(1, nl + 6, p))),
+                dirop(dir, field(self.ld(2, nl + 40)), field(self.ld(2, nl + 42))),
             ])
         };
         Ok(or(v6(), v4()))
@@ -474,6 +587,9 @@ pub(super) fn dirop(dir: Dir, src: F, dst: F) -> F {
         Dir::Dst => dst,
         Dir::SrcOrDst => or(src, dst),
         Dir::SrcAndDst => and(src, dst),
+        // `Gen::qualified` refuses the 802.11 address qualifiers everywhere but 802.11 hosts,
+        // which `Gen::wlan_host` writes.
+        Dir::Addr1 | Dir::Addr2 | Dir::Addr3 | Dir::Addr4 | Dir::Ra | Dir::Ta => F::Const(false),
     }
 }
 

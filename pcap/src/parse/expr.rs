@@ -114,8 +114,9 @@ impl<'a> Parser<'a> {
                     self.bump();
                     self.head(Some((p, start)), start)
                 }
-                Tok::Kw(Kw::Unsup(f @ (Family::WlanAddr | Family::Wlan))) => {
-                    Err(self.unsupported(self.span_at(self.pos + 1), f))
+                Tok::Kw(Kw::WlanType | Kw::WlanSubtype | Kw::WlanDir) if p == Proto::Link => {
+                    self.bump();
+                    self.wlan_fc(start)
                 }
                 Tok::Kw(k @ (Kw::Broadcast | Kw::Multicast)) => {
                     self.bump();
@@ -209,6 +210,7 @@ impl<'a> Parser<'a> {
                 let span = sub.map_or(start, |(_, s)| start.to(s));
                 Ok(keyword(Keyword::Llc(sub.map(|x| x.0)), None, span))
             }
+            Tok::Kw(Kw::WlanType | Kw::WlanSubtype | Kw::WlanDir) => self.wlan_fc(start),
             Tok::Kw(Kw::Unsup(f)) => Err(self.unsupported(start, f)),
             Tok::Kw(Kw::Rnr) => Err(self.unsupported(start, Family::Pflog)),
             t if is_value(&t) => Err(Diagnostic::new(
@@ -238,7 +240,10 @@ impl<'a> Parser<'a> {
         start: Span,
     ) -> Result<(Expr, Inherit), Diagnostic> {
         let mut quals = Quals { proto, dir: None, kind: None };
-        if let Tok::Kw(k @ (Kw::Src | Kw::Dst)) = *self.tok() {
+        if let Tok::Kw(Kw::WlanDirQ(d)) = *self.tok() {
+            let s = self.bump();
+            quals.dir = Some((d, s));
+        } else if let Tok::Kw(k @ (Kw::Src | Kw::Dst)) = *self.tok() {
             let s = self.bump();
             let (other, one) = if k == Kw::Src { (Kw::Dst, Dir::Src) } else { (Kw::Src, Dir::Dst) };
             let mut dir = (one, s);
@@ -505,3 +510,154 @@ fn llc_type(name: &str) -> Option<Llc> {
         _ => return None,
     })
 }
+
+impl Parser<'_> {
+    /// `type T [subtype S]`, `subtype S`, `dir D`: 802.11 frame control tests (the parser is
+    /// at the keyword; `start` is where the primitive starts).
+    fn wlan_fc(&mut self, start: Span) -> Result<(Expr, Inherit), Diagnostic> {
+        let kw = match self.tok() {
+            Tok::Kw(k) => *k,
+            _ => return Err(self.expected("`type`, `subtype` or `dir`")),
+        };
+        self.bump();
+        let value = |p: &mut Self, names: &dyn Fn(&str) -> Option<u32>, what: &str| {
+            let span = p.span();
+            match p.tok().clone() {
+                Tok::Num(n) => {
+                    p.bump();
+                    Ok((n, span))
+                }
+                Tok::Id(name) => {
+                    p.bump();
+                    names(&name).map(|n| (n, span)).ok_or_else(|| {
+                        Diagnostic::new(VALUE, format!("unknown 802.11 {what} `{name}`"))
+                            .label(span, "not known")
+                    })
+                }
+                _ => Err(p.expected(what)),
+            }
+        };
+        let kw = match kw {
+            Kw::WlanType => {
+                let (ty, s) = value(self, &wlan_type_name, "frame type")?;
+                if ty & !0x0c != 0 {
+                    return Err(Diagnostic::new(VALUE, "invalid 802.11 type value")
+                        .label(s, "not 0, 4, 8 or 12")
+                        .help("the type bits of frame control: mgt 0, ctl 4, data 8"));
+                }
+                if let Tok::Kw(Kw::WlanSubtype) = self.tok() {
+                    self.bump();
+                    let (sub, s) = value(self, &|n| wlan_subtype_name(ty, n), "frame subtype")?;
+                    if sub & !0xf0 != 0 {
+                        return Err(Diagnostic::new(VALUE, "invalid 802.11 subtype value")
+                            .label(s, "not a multiple of 0x10 up to 0xf0")
+                            .help("the subtype bits of frame control: 0x00 to 0xf0"));
+                    }
+                    (Keyword::WlanType { ty, sub: Some(sub) }, s)
+                } else {
+                    (Keyword::WlanType { ty, sub: None }, s)
+                }
+            }
+            Kw::WlanSubtype => {
+                let span = self.span();
+                match self.tok().clone() {
+                    Tok::Id(name) => {
+                        self.bump();
+                        let v = WLAN_SUBTYPES
+                            .iter()
+                            .find(|(_, n, _)| *n == name)
+                            .map(|(t, _, s)| t | s)
+                            .ok_or_else(|| {
+                                Diagnostic::new(
+                                    VALUE,
+                                    format!("unknown 802.11 frame subtype `{name}`"),
+                                )
+                                .label(span, "not known")
+                            })?;
+                        (Keyword::WlanSubtype(v), span)
+                    }
+                    _ => return Err(self.expected("an 802.11 frame subtype name")),
+                }
+            }
+            _ => {
+                let names = |n: &str| match n {
+                    "nods" => Some(0),
+                    "tods" => Some(1),
+                    "fromds" => Some(2),
+                    "dstods" => Some(3),
+                    _ => None,
+                };
+                let (d, s) = value(self, &names, "direction")?;
+                if d > 3 {
+                    return Err(Diagnostic::new(VALUE, "invalid 802.11 direction")
+                        .label(s, "not 0 to 3")
+                        .help("nods 0, tods 1, fromds 2, dstods 3"));
+                }
+                (Keyword::WlanDir(d), s)
+            }
+        };
+        Ok(keyword(kw.0, None, start.to(kw.1)))
+    }
+}
+
+/// 802.11 frame types by name.
+pub(crate) fn wlan_type_name(n: &str) -> Option<u32> {
+    match n {
+        "mgt" | "management" => Some(0x00),
+        "ctl" | "control" => Some(0x04),
+        "data" => Some(0x08),
+        _ => None,
+    }
+}
+
+/// An 802.11 subtype name within frame type `ty`.
+fn wlan_subtype_name(ty: u32, n: &str) -> Option<u32> {
+    WLAN_SUBTYPES.iter().find(|(t, name, _)| *t == ty && *name == n).map(|(_, _, s)| *s)
+}
+
+/// 802.11 subtypes: (type, name, subtype bits of frame control byte 0).
+pub(crate) const WLAN_SUBTYPES: &[(u32, &str, u32)] = &[
+    (0x00, "assoc-req", 0x00),
+    (0x00, "assocreq", 0x00),
+    (0x00, "assoc-resp", 0x10),
+    (0x00, "assocresp", 0x10),
+    (0x00, "reassoc-req", 0x20),
+    (0x00, "reassocreq", 0x20),
+    (0x00, "reassoc-resp", 0x30),
+    (0x00, "reassocresp", 0x30),
+    (0x00, "probe-req", 0x40),
+    (0x00, "probereq", 0x40),
+    (0x00, "probe-resp", 0x50),
+    (0x00, "proberesp", 0x50),
+    (0x00, "beacon", 0x80),
+    (0x00, "atim", 0x90),
+    (0x00, "disassoc", 0xa0),
+    (0x00, "disassociation", 0xa0),
+    (0x00, "auth", 0xb0),
+    (0x00, "authentication", 0xb0),
+    (0x00, "deauth", 0xc0),
+    (0x00, "deauthentication", 0xc0),
+    (0x04, "bar", 0x80),
+    (0x04, "ba", 0x90),
+    (0x04, "ps-poll", 0xa0),
+    (0x04, "rts", 0xb0),
+    (0x04, "cts", 0xc0),
+    (0x04, "ack", 0xd0),
+    (0x04, "cf-end", 0xe0),
+    (0x04, "cf-end-ack", 0xf0),
+    (0x08, "data", 0x00),
+    (0x08, "data-cf-ack", 0x10),
+    (0x08, "data-cf-poll", 0x20),
+    (0x08, "data-cf-ack-poll", 0x30),
+    (0x08, "null", 0x40),
+    (0x08, "cf-ack", 0x50),
+    (0x08, "cf-poll", 0x60),
+    (0x08, "cf-ack-poll", 0x70),
+    (0x08, "qos-data", 0x80),
+    (0x08, "qos-data-cf-ack", 0x90),
+    (0x08, "qos-data-cf-poll", 0xa0),
+    (0x08, "qos-data-cf-ack-poll", 0xb0),
+    (0x08, "qos", 0xc0),
+    (0x08, "qos-cf-poll", 0xe0),
+    (0x08, "qos-cf-ack-poll", 0xf0),
+];

@@ -89,6 +89,14 @@ enum Kw {
     Rnr,
     /// Keywords of primitives for other link types.
     Unsup(Family),
+    /// `type`.
+    WlanType,
+    /// `subtype`.
+    WlanSubtype,
+    /// `dir`, `direction`.
+    WlanDir,
+    /// `addr1`..`addr4`, `ra`, `ta`: 802.11 address qualifiers.
+    WlanDirQ(Dir),
 }
 
 impl Kw {
@@ -99,6 +107,7 @@ impl Kw {
             self,
             Kw::Src
                 | Kw::Dst
+                | Kw::WlanDirQ(_)
                 | Kw::Host
                 | Kw::Net
                 | Kw::Port
@@ -115,10 +124,6 @@ impl Kw {
 enum Family {
     /// `radio`.
     Radio,
-    /// `type`, `subtype`, `dir`.
-    Wlan,
-    /// `addr1`..`addr4`, `ra`, `ta`.
-    WlanAddr,
     /// `on`, `ruleset`, `reason`, `action`, ...
     Pflog,
     /// `lane`, `oam`, `vpi`, ...
@@ -133,8 +138,6 @@ impl Family {
     fn describe(self) -> &'static str {
         match self {
             Family::Radio => "the 802.11 radio-header protocol qualifier",
-            Family::Wlan => "an 802.11 frame type/subtype/direction primitive",
-            Family::WlanAddr => "an 802.11 address qualifier",
             Family::Pflog => "an OpenBSD pflog primitive",
             Family::Atm => "a SunATM primitive",
             Family::Mtp => "an SS7 MTP2/MTP3 primitive",
@@ -347,7 +350,7 @@ impl<'a> Parser<'a> {
             format!("`{}` is {}, which is not supported", self.text(span), f.describe()),
         )
         .label(span, "not supported")
-        .help("udfkit compiles pcap filters for Ethernet (EN10MB) and raw IP (RAW) captures only")
+        .help("the pcap-filter front end does not compile this primitive for any link type")
     }
 
     /// The error for a token that cannot follow a complete primitive.

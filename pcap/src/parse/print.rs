@@ -8,6 +8,12 @@ fn dir_name(d: Dir) -> &'static str {
         Dir::Dst => "dst",
         Dir::SrcOrDst => "src or dst",
         Dir::SrcAndDst => "src and dst",
+        Dir::Addr1 => "addr1",
+        Dir::Addr2 => "addr2",
+        Dir::Addr3 => "addr3",
+        Dir::Addr4 => "addr4",
+        Dir::Ra => "ra",
+        Dir::Ta => "ta",
     }
 }
 
@@ -269,6 +275,20 @@ impl fmt::Display for Expr {
                     Keyword::Inbound => f.write_str("inbound")?,
                     Keyword::Outbound => f.write_str("outbound")?,
                     Keyword::Ifindex => f.write_str("ifindex")?,
+                    Keyword::WlanType { ty, sub } => {
+                        write!(f, "type {ty}")?;
+                        if let Some(s) = sub {
+                            write!(f, " subtype {s}")?;
+                        }
+                    }
+                    Keyword::WlanSubtype(v) => {
+                        let name = super::expr::WLAN_SUBTYPES
+                            .iter()
+                            .find(|(t, _, s)| t | s == *v)
+                            .map_or("?", |(_, n, _)| n);
+                        write!(f, "subtype {name}")?;
+                    }
+                    Keyword::WlanDir(d) => write!(f, "dir {d}")?,
                 }
                 if let Some((n, _)) = arg {
                     write!(f, " {n}")?;
