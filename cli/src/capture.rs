@@ -41,13 +41,22 @@ pub struct Link {
     /// The snap length as libpcap takes it (a value of 0 or above [`MAX_SNAPLEN`] is
     /// [`MAX_SNAPLEN`]): what a compiled pcap-filter expression returns on acceptance.
     pub snaplen: u32,
+    /// The capture file (or pcapng section) is big-endian. It matters to a filter only for
+    /// `DLT_NULL`, whose family word is in the writing machine's byte order.
+    pub big_endian: bool,
 }
 
 impl Link {
-    /// A link as a capture states it, with libpcap's adjustment of the snap length.
+    /// A link as a capture states it, with libpcap's adjustment of the snap length, for a
+    /// little-endian file.
     pub fn new(linktype: u32, snaplen: u32) -> Link {
         let snaplen = if snaplen == 0 || snaplen > MAX_SNAPLEN { MAX_SNAPLEN } else { snaplen };
-        Link { linktype, snaplen }
+        Link { linktype, snaplen, big_endian: false }
+    }
+
+    /// A link as a file of byte order `o` states it.
+    fn in_file(linktype: u32, snaplen: u32, o: Order) -> Link {
+        Link { big_endian: o == Order::Be, ..Link::new(linktype, snaplen) }
     }
 
     /// The link type's name, for messages: libpcap's `DLT_` name for the common ones, else
@@ -151,7 +160,7 @@ impl Interface {
     /// and the options `if_tsresol` (9) and `if_tsoffset` (14); other options, and options cut
     /// short, are passed over.
     fn parse(o: Order, b: &[u8]) -> Interface {
-        let link = Link::new(u32::from(o.u16(b)), o.u32(&b[4..]));
+        let link = Link::in_file(u32::from(o.u16(b)), o.u32(&b[4..]), o);
         let mut i = Interface { link, units: 1_000_000, offset: 0 };
         let mut at = 8;
         while at + 4 <= b.len() {
@@ -250,7 +259,7 @@ impl PcapHeader {
         let linktype = order.u32(&h[20..]) & 0xffff;
         Ok(PcapHeader {
             order,
-            link: Link::new(linktype, snaplen),
+            link: Link::in_file(linktype, snaplen, order),
             limit: snaplen.max(MAX_SNAPLEN),
             nanos,
         })

@@ -177,10 +177,13 @@ fn compile_pcap(
     link: Link,
 ) -> Result<Ready, Failure> {
     use udf_pcap::{CompileOptions, LinkType};
-    let Some(lt) = LinkType::from_linktype(link.linktype) else {
+    let Some(lt) = LinkType::for_capture(link.linktype, link.big_endian) else {
         return Err(Failure::refused(miette!(
             code = "udf::pcap::linktype",
-            help = "the pcap-filter front end compiles for Ethernet (EN10MB) and raw IP (RAW) captures",
+            help = "the pcap-filter front end compiles for the link types docs/pcap-filter.md lists \
+                    (EN10MB, RAW, IPV4, IPV6, LINUX_SLL, LINUX_SLL2, NULL, LOOP, PPP, PPP_SERIAL, \
+                    PPP_ETHER, C_HDLC, FRELAY, SLIP, ARCNET_LINUX, IEEE802_11, \
+                    IEEE802_11_RADIO, PPI, PRISM_HEADER)",
             "{}: link type {} is not supported",
             capture.display(),
             link.name()

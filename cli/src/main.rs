@@ -131,7 +131,9 @@ enum Cmd {
         #[arg(long, requires = "input")]
         entry: Option<String>,
         /// A pcap-filter(7) expression instead of a source, compiled for the capture's link
-        /// type (Ethernet or raw IP) with libpcap's meaning; accepted packets return the
+        /// type with libpcap's meaning (Ethernet, raw IP, IPv4/IPv6, Linux cooked v1/v2,
+        /// NULL/LOOP, PPP and its framings, Cisco HDLC, frame relay, SLIP, ARCnet, 802.11 bare,
+        /// radiotap, PPI and Prism: docs/pcap-filter.md); accepted packets return the
         /// capture's snap length, as libpcap's `filtertest -r` prints.
         #[arg(long, value_name = "EXPR")]
         pcap: Option<String>,

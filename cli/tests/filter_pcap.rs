@@ -1773,3 +1773,43 @@ const MIN_LINK_COMPILED: usize = 2275;
 const MIN_LINK_MIXED: usize = 1610;
 /// 802.11 pairs left out because libpcap's own code for them is wrong ([`libpcap_clobbers`]).
 const CLOBBERED: usize = 352;
+
+/// `udf filter --pcap` reads `DLT_NULL`'s family word in the capture file's byte order, as
+/// libpcap does: the same packets written little- and big-endian get libpcap's verdicts from
+/// the command line on both engines (the family word's order is what tells `ip` from `ip6`).
+#[test]
+fn null_captures_of_either_byte_order_through_the_command_line() {
+    let mut rng = Rng::new(SEED ^ 0x6e75_6c6c);
+    let mut checked = 0;
+    for be in [false, true] {
+        let packets: Vec<(Vec<u8>, u32)> = (0..200)
+            .map(|_| {
+                let f = link_frame(&mut rng, 0, be);
+                cut(&mut rng, f)
+            })
+            .collect();
+        let path = tmp(&format!("null-cli-{be}.pcap"));
+        write_pcap_endian(&path, 0, be, &packets);
+        for expr in ["ip", "ip6", "ip or ip6", "tcp", "not ip", "udp port 53"] {
+            let want = oracle_filter(oracle(), expr, &path).expect("libpcap compiles it on NULL");
+            assert!(want.iter().any(|&w| w != 0), "`{expr}`: the traffic has matching packets");
+            for engine in ["interp", "jit"] {
+                let p = path.display().to_string();
+                let o =
+                    udf(&["--json", "filter", "--pcap", expr, "--read", &p, "--engine", engine]);
+                let what = format!("`{expr}` on NULL (big-endian {be}, {engine})");
+                assert_eq!(o.status.code(), Some(0), "{what}: {:?}", text(&o));
+                let v: Value = serde_json::from_slice(&o.stdout).expect("one JSON document");
+                let got: Vec<u64> = v["results"]
+                    .as_array()
+                    .expect("results")
+                    .iter()
+                    .map(|r| r.as_u64().expect("r0"))
+                    .collect();
+                assert_eq!(first_difference(&got, &want), None, "{what}");
+                checked += got.len();
+            }
+        }
+    }
+    assert_eq!(checked, 2 * 6 * 2 * 200);
+}
