@@ -262,9 +262,19 @@ fn generated_captures() -> Vec<PathBuf> {
     out
 }
 
+/// What [`compare`] found when it found no disagreement.
+enum Outcome {
+    /// Both wrote the same file.
+    Compared,
+    /// tcpdump refuses the expression for this capture.
+    TcpdumpRefuses,
+    /// udf refuses it as unsupported (`udf::pcap::unsupported`), tcpdump does not.
+    Unsupported,
+}
+
 /// Compares `udf filter -w` with `tcpdump -w` for `expr` on `capture` at one time-stamp
-/// precision (`nano`); `Ok(false)` when tcpdump refuses the expression for this capture.
-fn compare(capture: &Path, expr: &str, nano: bool, k: usize) -> Result<bool, String> {
+/// precision (`nano`).
+fn compare(capture: &Path, expr: &str, nano: bool, k: usize) -> Result<Outcome, String> {
     let prec: &[&str] = if nano { &["--time-stamp-precision=nano"] } else { &[] };
     let ours = tmp(&format!("ours-{k}.pcap"));
     let theirs = tmp(&format!("theirs-{k}.pcap"));
@@ -272,9 +282,12 @@ fn compare(capture: &Path, expr: &str, nano: bool, k: usize) -> Result<bool, Str
     let mut args = prec.to_vec();
     args.extend(["-r", s(capture), "-w", s(&theirs), expr]);
     if run_tcpdump(&args).is_err() {
-        return Ok(false);
+        return Ok(Outcome::TcpdumpRefuses);
     }
     let o = udf(&["filter", "--pcap", expr, "--read", s(capture), "-w", s(&ours)]);
+    if o.status.code() == Some(1) && stderr(&o).contains("udf::pcap::unsupported") {
+        return Ok(Outcome::Unsupported);
+    }
     if !o.status.success() {
         return Err(format!("udf failed: {}", stderr(&o)));
     }
@@ -303,22 +316,29 @@ fn compare(capture: &Path, expr: &str, nano: bool, k: usize) -> Result<bool, Str
     if count != want {
         return Err(format!("--count printed {count}, tcpdump wrote {want} packets"));
     }
-    Ok(true)
+    Ok(Outcome::Compared)
 }
+
+/// (capture, expression, precision) triples refused for `vlan` on an 802.11 capture.
+const UNSUPPORTED_VLAN_ON_WLAN: usize = 8;
 
 #[test]
 fn written_captures_equal_tcpdumps() {
     let mut captures = suite_captures();
     captures.extend(generated_captures());
     let mut failures = Vec::new();
+    let mut unsupported = Vec::new();
     let (mut compared, mut k) = (0, 0);
     for capture in &captures {
         for expr in EXPRESSIONS {
             for nano in [false, true] {
                 k += 1;
                 match compare(capture, expr, nano, k) {
-                    Ok(true) => compared += 1,
-                    Ok(false) => {}
+                    Ok(Outcome::Compared) => compared += 1,
+                    Ok(Outcome::TcpdumpRefuses) => {}
+                    Ok(Outcome::Unsupported) => {
+                        unsupported.push(format!("{} `{expr}`", capture.display()))
+                    }
                     Err(e) => failures.push(format!(
                         "{} `{expr}`{}: {e}",
                         capture.display(),
@@ -330,6 +350,13 @@ fn written_captures_equal_tcpdumps() {
     }
     assert!(failures.is_empty(), "{} disagreements:\n{}", failures.len(), failures.join("\n"));
     assert!(compared >= 200, "only {compared} (capture, expression) pairs compared");
+    // The one known gap: `vlan` on the 802.11 link types (libpcap reads a VLAN tag after the
+    // 802.11 LLC header; the front end refuses it by name). Exactly these pairs, counted.
+    assert!(
+        unsupported.iter().all(|u| u.contains("`vlan ")),
+        "refused as unsupported: {unsupported:#?}"
+    );
+    assert_eq!(unsupported.len(), UNSUPPORTED_VLAN_ON_WLAN, "{unsupported:#?}");
 }
 
 #[test]
