@@ -1093,6 +1093,20 @@ impl Gen {
                 "after `mpls`",
             ));
         }
+        if self.link.radio.is_some() {
+            // libpcap computes the 802.11 payload's start into the tunnel's register, not the
+            // one its loads of the outer packet read (those read a word never written).
+            return Err(unsupported(
+                span,
+                format!(
+                    "`{name}` is not supported on {} captures (libpcap's code for it is wrong \
+                     there: it reads the 802.11 payload's start from a scratch word it never \
+                     writes)",
+                    self.opts.link.name()
+                ),
+                "not supported here",
+            ));
+        }
         if let Some((vni, s)) = arg {
             at_most(vni, 0xff_ffff, s, if geneve { "Geneve VNI" } else { "VXLAN VNI" })?;
         }
