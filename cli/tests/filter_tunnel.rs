@@ -422,7 +422,7 @@ fn inner_primitive(rng: &mut Rng) -> String {
         19 => "llc".into(),
         20 => format!("udp[{}] != 0", rng.below(12)),
         21 => "ip and udp".into(),
-        _ => format!("ip6 and (tcp or icmp6)"),
+        _ => "ip6 and (tcp or icmp6)".to_string(),
     }
 }
 
