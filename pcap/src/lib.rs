@@ -232,9 +232,9 @@ pub fn compile_cbpf(expr: &str, opts: &CompileOptions) -> Result<Vec<SockFilter>
     cg.check_tunnels(&f)?;
     let f = cg.prune_stores(f);
     let g = opt::graph(&f);
-    // libpcap does not optimise a filter with `geneve` or `vxlan` (its code has a jump its
-    // optimiser cannot handle), so it does not find such a filter rejecting everything.
-    if !g.accepts() && cg.scratch_floor() == crate::cbpf::op::MEMWORDS {
+    // libpcap does not optimise a filter with `geneve` (its code has a jump its optimiser
+    // cannot handle), so it does not find such a filter rejecting everything.
+    if !g.accepts() && !cg.has_geneve() {
         // As pcap_compile: a filter that can never match is a mistake worth reporting.
         return Err(Diagnostic::new("udf::pcap::value", "expression rejects all packets")
             .label(whole(expr), "never true for this link type")

@@ -45,6 +45,9 @@ fn refusals_say_why() {
     refused("geneve and ifindex 3", LinkType::LinuxSll2, "after `geneve`");
     refused("geneve and ip protochain 6", en, "after `geneve` or `vxlan`");
     refused("geneve and geneve and geneve and geneve", en, "too many tunnel");
+    // libpcap 1.11 optimises a filter with `vxlan`, and finds it rejecting everything.
+    let d = compile_cbpf("vxlan and ip and ip6", &opts(en)).expect_err("rejects everything");
+    assert!(d.message.contains("rejects all packets"), "{}", d.message);
     // The VNI's range, as libpcap's message.
     assert!(compile_cbpf("vxlan 16777216", &opts(en)).is_err());
 }
@@ -63,6 +66,7 @@ fn accepted() {
         "geneve and ether[0] & 1 != 0 and tcp[tcpflags] & tcp-syn != 0",
         "vxlan and llc",
         "geneve and ip and ip6",
+        "vxlan and (tcp or not tcp)",
     ] {
         for link in [LinkType::En10mb, LinkType::Raw, LinkType::LinuxSll, LinkType::Ppp] {
             let p = compile_cbpf(e, &opts(link)).unwrap_or_else(|d| {

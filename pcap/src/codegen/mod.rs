@@ -388,6 +388,11 @@ impl Gen {
         }
     }
 
+    /// Whether the expression has `geneve` (libpcap does not optimise it then).
+    pub(crate) fn has_geneve(&self) -> bool {
+        self.tunnels.iter().any(|t| t.1 == "geneve")
+    }
+
     /// The lowest scratch word the tunnel primitives took (the emitter's temporaries must stay
     /// below it).
     pub(crate) fn scratch_floor(&self) -> u32 {
