@@ -34,12 +34,13 @@ use udf_runtime::Vm;
 
 /// apply.json cases of supported link types the front end must compile (of 137; two 802.11
 /// primitives on PPI that the suite's newer libpcap allows and the oracle's 1.10 refuses are
-/// refused).
-const MIN_APPLY_COMPILED: usize = 122;
+/// refused). The 8 `vxlan`/`geneve` cases count (the `vxlan` ones against the suite's newer
+/// libpcap's verdicts: the installed 1.10 has no `vxlan`).
+const MIN_APPLY_COMPILED: usize = 130;
 /// apply.json cases where the installed libpcap (the oracle) and the suite's disagree.
 const APPLY_VERSION_DIFFERENCES: usize = 8;
 /// accept.json expressions of supported link types the front end must compile (of 1348).
-const MIN_ACCEPT_COMPILED: usize = 1328;
+const MIN_ACCEPT_COMPILED: usize = 1334;
 /// Generated expressions (that libpcap compiles for Ethernet) the front end must compile.
 const MIN_GENERATED_COMPILED: usize = 261;
 
