@@ -223,7 +223,21 @@ fn ip6_header(rng: &mut Rng, next: u8, body: &[u8]) -> Vec<u8> {
 
 /// A network-layer packet: (EtherType, bytes).
 fn network(rng: &mut Rng) -> (u16, Vec<u8>) {
-    match rng.below(10) {
+    match rng.below(11) {
+        10 => {
+            // MPLS: one or two labels (bottom of stack on the last, sometimes missing), then
+            // IPv4 or IPv6.
+            let labels = 1 + rng.below(2) as usize;
+            let mut m = Vec::new();
+            for i in 0..labels {
+                let label = rng.pick(&[5u32, 100, 0x12345]);
+                let bos = u32::from(i + 1 == labels && rng.chance(90, 100));
+                m.extend(((label << 12) | (bos << 8) | 64).to_be_bytes());
+            }
+            let (_, inner) = network(rng);
+            m.extend(inner);
+            (0x8847, m)
+        }
         0..5 => {
             let p = rng.pick(&[6u8, 17, 1]);
             let t = transport(rng, p);
@@ -445,7 +459,7 @@ fn inner_primitive(rng: &mut Rng) -> String {
         16 => format!("ether[{}:{}] > {}", rng.below(20), rng.pick(&[1, 2, 4]), rng.below(256)),
         17 => format!("ip[{}] = {}", rng.below(24), rng.below(256)),
         18 => format!("tcp[{}:2] > {}", rng.below(20), rng.below(65536)),
-        19 => "llc".into(),
+        19 => rng.pick(&["llc", "mpls", "mpls 100", "mpls and mpls 5", "mpls and ip"]).into(),
         20 => format!("udp[{}] != 0", rng.below(12)),
         21 => "ip and udp".into(),
         _ => "ip6 and (tcp or icmp6)".to_string(),

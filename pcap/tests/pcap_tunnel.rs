@@ -39,7 +39,7 @@ fn refusals_say_why() {
         refused("vxlan", link, "wrong there");
     }
     refused("mpls and geneve", en, "after `mpls`");
-    refused("geneve and mpls", en, "after `geneve`");
+    refused("geneve and pppoes", en, "after `geneve`");
     refused("vxlan and pppoes", en, "after `vxlan`");
     refused("vxlan and inbound", LinkType::LinuxSll, "after `vxlan`");
     refused("geneve and ifindex 3", LinkType::LinuxSll2, "after `geneve`");
@@ -66,6 +66,7 @@ fn accepted() {
         "geneve and ether[0] & 1 != 0 and tcp[tcpflags] & tcp-syn != 0",
         "vxlan and llc",
         "geneve and ip and ip6",
+        "geneve and mpls and mpls 5 and host 10.0.0.1",
         "vxlan and (tcp or not tcp)",
     ] {
         for link in [LinkType::En10mb, LinkType::Raw, LinkType::LinuxSll, LinkType::Ppp] {

@@ -743,7 +743,7 @@ impl Gen {
                     return F::Const(false);
                 }
             };
-            return and(mcmp(1, nl - 2, 0x01, 0x01), mcmp(1, nl, 0xf0, version));
+            return and(self.mcmp(1, nl - 2, 0x01, 0x01), self.mcmp(1, nl, 0xf0, version));
         }
         let snap = |snap: u32, oui: u32| and(self.cmp(4, pl + 4, snap), self.cmp(4, pl, oui));
         let appletalk = |proto: u32| {
@@ -889,10 +889,10 @@ impl Gen {
                 "ifindex",
                 "the tunnelled packet records no interface index",
             )),
-            Keyword::Mpls | Keyword::Pppoes if self.link.tun.is_some() => Err(self.in_tunnel(
+            Keyword::Pppoes if self.link.tun.is_some() => Err(self.in_tunnel(
                 span,
-                if kw == Keyword::Mpls { "mpls" } else { "pppoes" },
-                "this front end models only Ethernet, VLAN and IP headers inside a tunnel",
+                "pppoes",
+                "this front end models only Ethernet, VLAN, MPLS and IP headers inside a tunnel",
             )),
             Keyword::Proto(p) => self.proto_abbrev(p, span),
             Keyword::Less => {
@@ -1011,11 +1011,11 @@ impl Gen {
                     self.linktype(ETHERTYPE_MPLS)
                 } else {
                     // The label before is not the bottom of the stack.
-                    not(test(ld(1, l.nl - 2), Cond::Set, 0x01))
+                    not(test(self.ld(1, l.nl - 2), Cond::Set, 0x01))
                 };
                 if let Some((label, s)) = arg {
                     at_most(label, 0xf_ffff, s, "MPLS label")?;
-                    f = and(f, mcmp(4, l.nl, 0xffff_f000, label << 12));
+                    f = and(f, self.mcmp(4, l.nl, 0xffff_f000, label << 12));
                 }
                 self.link = Link { nl: l.nl + 4, nosnap: l.nosnap + 4, mpls: l.mpls + 1, ..l };
                 Ok(f)
