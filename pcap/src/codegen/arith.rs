@@ -93,7 +93,11 @@ impl Gen {
             Some(b) => rel(b, off, idx),
         };
         Ok(match p {
-            Proto::Link => (at(0, idx), F::Const(true)),
+            // After `pppoes`, from the PPP header (in the payload's frame).
+            Proto::Link => match self.link.hdr {
+                Some(h) => (at_net(h, idx), F::Const(true)),
+                None => (at(0, idx), F::Const(true)),
+            },
             Proto::Ip
             | Proto::Ip6
             | Proto::Arp

@@ -223,6 +223,10 @@ struct Link {
     /// packet's link header, type field and payload start; `lt` counts from the second, `pl`,
     /// `nl` and `nosnap` from the third.
     tun: Option<Tun>,
+    /// Where a link header pushed by the expression starts, in the link payload's frame of
+    /// reference (`pppoes`: the PPP header; libpcap's `PUSH_LINKHDR`): `link[...]` counts from
+    /// it. `None`: the link type's own header (or the tunnelled one).
+    hdr: Option<u32>,
 }
 
 /// The scratch words of one tunnel primitive (libpcap's registers after `geneve`/`vxlan`).
@@ -253,6 +257,7 @@ impl Link {
             nosnap,
             mpls: 0,
             tun: None,
+            hdr: None,
         };
         let wlan = |r| Link {
             kind: Kind::Wlan,
@@ -263,6 +268,7 @@ impl Link {
             nosnap: 3,
             mpls: 0,
             tun: None,
+            hdr: None,
         };
         match t {
             LinkType::En10mb => l(Kind::Ether, 12, 14, 14, 17),
@@ -958,6 +964,7 @@ impl Gen {
                     pl: ppp + 2,
                     nl: ppp + 2,
                     nosnap: ppp + 2,
+                    hdr: Some(ppp),
                     ..self.link
                 };
                 Ok(f)
@@ -1221,6 +1228,7 @@ impl Gen {
             nosnap,
             mpls: 0,
             tun: Some(t),
+            hdr: None,
         };
         self.tunnels.push((t, name, span));
         Ok(f)
