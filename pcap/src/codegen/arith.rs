@@ -86,8 +86,13 @@ impl Gen {
             None => at_abs(size, off, idx),
             Some(b) => rel(b, off, idx),
         };
-        // The link header: inside a tunnel, the tunnelled one.
-        let hdr_base = self.link.tun.map(|t| V::Mem(t.hdr));
+        // The link header: inside a tunnel, the tunnelled one; behind a radio header, the
+        // 802.11 header (libpcap's `off_linkhdr`, computed per packet).
+        let hdr_base = match (self.link.tun, self.link.radio) {
+            (Some(t), _) => Some(V::Mem(t.hdr)),
+            (None, Some(r)) if r != Radio::Bare => Some(V::WlanHdr(r)),
+            _ => None,
+        };
         let at = |off: u32, idx: V| match &hdr_base {
             None => at_abs(size, off, idx),
             Some(b) => rel(b, off, idx),
