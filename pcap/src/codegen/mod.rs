@@ -568,10 +568,10 @@ impl Gen {
                 Err(unsupported(
                     *span,
                     format!(
-                        "what follows `{name}` reads the tunnelled packet, and here it is also \
-                         evaluated on packets where `{name}` did not match: libpcap's code \
-                         then reads scratch memory that was never written, so its answer is \
-                         undefined"
+                        "a test written after `{name}` reads the tunnelled packet, and this \
+                         expression also evaluates it on packets where `{name}` did not match \
+                         (as in `{name} or tcp`): libpcap's code then reads scratch memory that \
+                         was never written, so its answer is undefined"
                     ),
                     "its offsets hold only where it matched",
                 )
