@@ -30,6 +30,8 @@ struct Emitter {
     out: Vec<SockFilter>,
     regs: Regs,
     depth: u32,
+    /// The first scratch word the tunnel primitives use: temporaries stay below.
+    floor: u32,
 }
 
 impl Emitter {
@@ -80,6 +82,11 @@ impl Emitter {
             V::Chain { nl, v6, target } => self.chain(*nl, *v6, *target)?,
             V::WlanHdr(r) => self.wlan_hdr(*r),
             V::WlanPl(r) => self.wlan_pl(*r)?,
+            V::Mem(slot) => self.stmt(op::LD | op::MEM, *slot),
+            V::St(slot, a) => {
+                self.a(a)?;
+                self.stmt(op::ST, *slot);
+            }
             V::Neg(a) => {
                 self.a(a)?;
                 self.stmt(op::ALU | op::NEG, 0);
@@ -104,7 +111,7 @@ impl Emitter {
     /// (when `v6`) adds `(len + 1) * 8` to X; AH sets X to `(len + 2) * 4` (libpcap's own
     /// arithmetic, kept for agreement).
     fn chain(&mut self, nl: u32, v6: bool, target: u32) -> Result<(), TooComplex> {
-        if self.depth >= op::MEMWORDS {
+        if self.depth >= self.floor {
             return Err(TooComplex);
         }
         let m = self.depth;
@@ -225,7 +232,7 @@ impl Emitter {
     /// The start of the 802.11 payload into A, as libpcap computes it: 24 bytes of header,
     /// 2 more for QoS data, rounded up to 4 when radiotap's flags say the frame is padded.
     fn wlan_pl(&mut self, r: Radio) -> Result<(), TooComplex> {
-        if self.depth >= op::MEMWORDS {
+        if self.depth >= self.floor {
             return Err(TooComplex);
         }
         let m = self.depth;
@@ -305,7 +312,7 @@ impl Emitter {
             self.x(b)?;
             self.a(a)
         } else {
-            if self.depth >= op::MEMWORDS {
+            if self.depth >= self.floor {
                 return Err(TooComplex);
             }
             let m = self.depth;
@@ -329,6 +336,7 @@ impl Emitter {
             V::K(k) => self.stmt(op::LDX | op::W | op::IMM, *k),
             V::Len => self.stmt(op::LDX | op::W | op::LEN, 0),
             V::Msh(off) => self.stmt(op::LDX | op::B | op::MSH, *off),
+            V::Mem(slot) => self.stmt(op::LDX | op::W | op::MEM, *slot),
             _ => {
                 self.a(v)?;
                 self.stmt(op::MISC | op::TAX, 0);
@@ -356,8 +364,9 @@ struct Block {
     no: usize,
 }
 
-/// The classic BPF program of a graph; an accepting path returns `snaplen`.
-pub(crate) fn emit(g: &Graph, snaplen: u32) -> Result<Vec<SockFilter>, TooComplex> {
+/// The classic BPF program of a graph; an accepting path returns `snaplen`. Scratch words from
+/// `floor` up belong to tunnel primitives.
+pub(crate) fn emit(g: &Graph, snaplen: u32, floor: u32) -> Result<Vec<SockFilter>, TooComplex> {
     let ret = |k| SockFilter::stmt(op::RET | op::K, k);
     if g.root == ACCEPT {
         return Ok(vec![ret(snaplen)]);
@@ -377,7 +386,7 @@ pub(crate) fn emit(g: &Graph, snaplen: u32) -> Result<Vec<SockFilter>, TooComple
         let Some(regs) = entry[i].take() else {
             continue;
         };
-        let mut c = Emitter { out: Vec::new(), regs, depth: 0 };
+        let mut c = Emitter { out: Vec::new(), regs, depth: 0, floor };
         let src = if let V::K(k) = test.rhs {
             c.a(&test.v)?;
             (op::K, k)

@@ -229,14 +229,18 @@ pub fn compile_cbpf(expr: &str, opts: &CompileOptions) -> Result<Vec<SockFilter>
         .label(whole(expr), "this expression"));
     }
     let f = cg.finish(f);
+    cg.check_tunnels(&f)?;
+    let f = cg.prune_stores(f);
     let g = opt::graph(&f);
-    if !g.accepts() {
+    // libpcap does not optimise a filter with `geneve` (its code has a jump its optimiser
+    // cannot handle), so it does not find such a filter rejecting everything.
+    if !g.accepts() && !cg.has_geneve() {
         // As pcap_compile: a filter that can never match is a mistake worth reporting.
         return Err(Diagnostic::new("udf::pcap::value", "expression rejects all packets")
             .label(whole(expr), "never true for this link type")
             .help(format!("the link type is {}", opts.link.name())));
     }
-    let cbpf = emit::emit(&g, opts.snaplen).map_err(|emit::TooComplex| {
+    let cbpf = emit::emit(&g, opts.snaplen, cg.scratch_floor()).map_err(|emit::TooComplex| {
         Diagnostic::new(
             "udf::pcap::unsupported",
             "expression too complex: it needs more than 16 scratch words",

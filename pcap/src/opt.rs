@@ -251,10 +251,12 @@ fn canonical(t: &Test, yes: usize, no: usize) -> (Test, usize, usize) {
     (t.clone(), yes, no)
 }
 
-/// Whether computing `v` loads packet bytes.
+/// Whether computing `v` loads packet bytes (or stores a scratch word).
 fn reads_packet(v: &V) -> bool {
     match v {
-        V::K(_) | V::Len => false,
+        V::K(_) | V::Len | V::Mem(_) => false,
+        // A store is kept as a read is: what follows reads the scratch word.
+        V::St(..) => true,
         V::Ld { .. }
         | V::LdX { .. }
         | V::Msh(_)

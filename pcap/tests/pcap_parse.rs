@@ -674,9 +674,16 @@ fn printing() {
         "- ip[0] % 3 ^ 1 < -len",
         "host \\and or \\or",
         "net 1.2.3.0/24 or 1.2.4.0/24",
+        "geneve and tcp",
+        "geneve 0 or vxlan",
+        "vxlan 16777215 and (ip or arp) and not geneve 12345",
+        "udp and vxlan 0x10 and vlan 100 and ether host 0:1:2:3:4:5",
+        "not (vxlan and host 10.0.0.1)",
     ] {
         roundtrip(src).unwrap();
     }
+    assert_eq!(canon("geneve 0x10 && tcp"), "(geneve 16 and tcp)");
+    assert_eq!(canon("vxlan and not geneve"), "(vxlan and (not geneve))");
 }
 
 #[test]

@@ -62,27 +62,47 @@ impl Gen {
         span: Span,
     ) -> R<(V, F)> {
         let nl = self.link.nl();
-        let radio = self.link.radio;
-        // Past the link layer: on 802.11 relative to the payload's start computed per packet.
-        let at_net = |base: u32, idx: V| match (radio, idx) {
-            (None, idx) => at_abs(size, base, idx),
-            (Some(r), V::K(k)) => match base.checked_add(k) {
-                Some(off) => V::LdX { size, off, x: Box::new(V::WlanPl(r)) },
+        // Relative to a start computed per packet: `base + k`, or `x + base` for a computed
+        // index (as libpcap adds the index to the register).
+        let rel = |base: &V, off: u32, idx: V| match idx {
+            V::K(k) => match off.checked_add(k) {
+                Some(off) => V::LdX { size, off, x: Box::new(base.clone()) },
                 None => V::LdX {
                     size,
-                    off: base,
-                    x: Box::new(V::Alu(ArithOp::Add, Box::new(V::K(k)), Box::new(V::WlanPl(r)))),
+                    off,
+                    x: Box::new(V::Alu(ArithOp::Add, Box::new(V::K(k)), Box::new(base.clone()))),
                 },
             },
-            (Some(r), x) => V::LdX {
+            x => V::LdX {
                 size,
-                off: base,
-                x: Box::new(V::Alu(ArithOp::Add, Box::new(x), Box::new(V::WlanPl(r)))),
+                off,
+                x: Box::new(V::Alu(ArithOp::Add, Box::new(x), Box::new(base.clone()))),
             },
         };
-        let at = |base: u32, idx: V| at_abs(size, base, idx);
+        // Past the link layer: on 802.11 relative to the payload's start computed per packet,
+        // inside a tunnel to the tunnelled payload's.
+        let pl_base = self.pl_base();
+        let at_net = |off: u32, idx: V| match &pl_base {
+            None => at_abs(size, off, idx),
+            Some(b) => rel(b, off, idx),
+        };
+        // The link header: inside a tunnel, the tunnelled one; behind a radio header, the
+        // 802.11 header (libpcap's `off_linkhdr`, computed per packet).
+        let hdr_base = match (self.link.tun, self.link.radio) {
+            (Some(t), _) => Some(V::Mem(t.hdr)),
+            (None, Some(r)) if r != Radio::Bare => Some(V::WlanHdr(r)),
+            _ => None,
+        };
+        let at = |off: u32, idx: V| match &hdr_base {
+            None => at_abs(size, off, idx),
+            Some(b) => rel(b, off, idx),
+        };
         Ok(match p {
-            Proto::Link => (at(0, idx), F::Const(true)),
+            // After `pppoes`, from the PPP header (in the payload's frame).
+            Proto::Link => match self.link.hdr {
+                Some(h) => (at_net(h, idx), F::Const(true)),
+                None => (at(0, idx), F::Const(true)),
+            },
             Proto::Ip
             | Proto::Ip6
             | Proto::Arp

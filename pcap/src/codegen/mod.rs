@@ -38,6 +38,12 @@ pub(crate) enum V {
     /// for a QoS data frame, rounded up to 4 when radiotap says the frame is padded (libpcap's
     /// `off_linkpl` register, computed the way libpcap computes it).
     WlanPl(Radio),
+    /// Scratch word `slot`: where a tunnel primitive (`geneve`, `vxlan`) stored an offset of
+    /// the tunnelled packet (libpcap's `off_linkhdr`/`off_linktype`/`off_linkpl` registers).
+    Mem(u32),
+    /// Computes the value, stores it into scratch word `slot` and is that value: how a tunnel
+    /// primitive records its offsets on the paths where it matched.
+    St(u32, Box<V>),
 }
 
 /// The radio header in front of an 802.11 frame.
@@ -57,7 +63,8 @@ impl V {
     /// Whether computing this value uses the X register.
     pub(crate) fn uses_x(&self) -> bool {
         match self {
-            V::K(_) | V::Len | V::Ld { .. } => false,
+            V::K(_) | V::Len | V::Ld { .. } | V::Mem(_) => false,
+            V::St(_, v) => v.uses_x(),
             V::LdX { .. } | V::Msh(_) | V::Chain { .. } | V::WlanHdr(_) | V::WlanPl(_) => true,
             V::Alu(_, a, b) => a.uses_x() || b.uses_x() || !matches!(**b, V::K(_)),
             V::Neg(a) => a.uses_x(),
@@ -127,6 +134,12 @@ fn any(fs: impl IntoIterator<Item = F>) -> F {
 
 fn all(fs: impl IntoIterator<Item = F>) -> F {
     fs.into_iter().fold(F::Const(true), and)
+}
+
+/// A computation made for its effect (a store, a load that may reject the packet): the
+/// formula is true, and the value is computed where the formula is evaluated.
+fn effect(v: V) -> F {
+    F::Or(Box::new(F::Test(Test { v, cond: Cond::Set, rhs: V::K(0) })), Box::new(F::Const(true)))
 }
 
 fn test(v: V, cond: Cond, k: u32) -> F {
@@ -206,6 +219,27 @@ struct Link {
     nosnap: u32,
     /// MPLS labels passed (`mpls` moves the network header 4 bytes on each time).
     mpls: u32,
+    /// Inside a tunnel (`geneve`, `vxlan`): the scratch words holding where the tunnelled
+    /// packet's link header, type field and payload start; `lt` counts from the second, `pl`,
+    /// `nl` and `nosnap` from the third.
+    tun: Option<Tun>,
+    /// Where a link header pushed by the expression starts, in the link payload's frame of
+    /// reference (`pppoes`: the PPP header; libpcap's `PUSH_LINKHDR`): `link[...]` counts from
+    /// it. `None`: the link type's own header (or the tunnelled one).
+    hdr: Option<u32>,
+}
+
+/// The scratch words of one tunnel primitive (libpcap's registers after `geneve`/`vxlan`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Tun {
+    /// The tunnel header's start (the UDP payload).
+    start: u32,
+    /// The tunnelled link header (after the tunnel header).
+    hdr: u32,
+    /// The tunnelled type field.
+    lt: u32,
+    /// The tunnelled link payload.
+    pl: u32,
 }
 
 impl Link {
@@ -214,9 +248,28 @@ impl Link {
     }
 
     fn of(t: LinkType) -> Link {
-        let l = |kind, lt, pl, nl, nosnap| Link { kind, radio: None, lt, pl, nl, nosnap, mpls: 0 };
-        let wlan =
-            |r| Link { kind: Kind::Wlan, radio: Some(r), lt: 0, pl: 0, nl: 8, nosnap: 3, mpls: 0 };
+        let l = |kind, lt, pl, nl, nosnap| Link {
+            kind,
+            radio: None,
+            lt,
+            pl,
+            nl,
+            nosnap,
+            mpls: 0,
+            tun: None,
+            hdr: None,
+        };
+        let wlan = |r| Link {
+            kind: Kind::Wlan,
+            radio: Some(r),
+            lt: 0,
+            pl: 0,
+            nl: 8,
+            nosnap: 3,
+            mpls: 0,
+            tun: None,
+            hdr: None,
+        };
         match t {
             LinkType::En10mb => l(Kind::Ether, 12, 14, 14, 17),
             LinkType::Raw => l(Kind::Version, 0, 0, 0, 0),
@@ -246,6 +299,21 @@ impl Link {
 
 type R<T> = Result<T, Diagnostic>;
 
+/// Whether computing `v` loads packet bytes.
+fn reads_packet(v: &V) -> bool {
+    match v {
+        V::K(_) | V::Len | V::Mem(_) => false,
+        V::Ld { .. }
+        | V::LdX { .. }
+        | V::Msh(_)
+        | V::Chain { .. }
+        | V::WlanHdr(_)
+        | V::WlanPl(_) => true,
+        V::Alu(_, a, b) => reads_packet(a) || reads_packet(b),
+        V::Neg(a) | V::St(_, a) => reads_packet(a),
+    }
+}
+
 /// Whether a formula computes `what` anywhere.
 fn uses(f: &F, what: &V) -> bool {
     let v_uses = |v: &V| {
@@ -260,7 +328,7 @@ fn uses(f: &F, what: &V) -> bool {
                     stack.push(a);
                     stack.push(b);
                 }
-                V::Neg(a) => stack.push(a),
+                V::Neg(a) | V::St(_, a) => stack.push(a),
                 _ => {}
             }
         }
@@ -308,19 +376,85 @@ pub(crate) struct Gen {
     /// Set when a protocol other than IPv4 or IPv6 was asked for inside MPLS (libpcap's
     /// "unsupported protocol over mpls").
     over_mpls: std::cell::Cell<bool>,
+    /// The lowest scratch word tunnel primitives use (they take them from the top down; the
+    /// emitter's temporaries stay below).
+    next_slot: u32,
+    /// Each tunnel primitive: its scratch words, its keyword and where it is written.
+    tunnels: Vec<(Tun, &'static str, Span)>,
 }
 
 impl Gen {
     pub(crate) fn new(opts: &CompileOptions) -> Gen {
-        Gen { opts: *opts, link: Link::of(opts.link), over_mpls: std::cell::Cell::new(false) }
+        Gen {
+            opts: *opts,
+            link: Link::of(opts.link),
+            over_mpls: std::cell::Cell::new(false),
+            next_slot: crate::cbpf::op::MEMWORDS,
+            tunnels: Vec::new(),
+        }
+    }
+
+    /// Whether the expression has `geneve` (libpcap does not optimise it then).
+    pub(crate) fn has_geneve(&self) -> bool {
+        self.tunnels.iter().any(|t| t.1 == "geneve")
+    }
+
+    /// The lowest scratch word the tunnel primitives took (the emitter's temporaries must stay
+    /// below it).
+    pub(crate) fn scratch_floor(&self) -> u32 {
+        self.next_slot
+    }
+
+    /// Where the link payload starts when that is computed per packet: behind an 802.11 radio
+    /// header, or inside a tunnel.
+    fn pl_base(&self) -> Option<V> {
+        match (self.link.tun, self.link.radio) {
+            (Some(t), _) => Some(V::Mem(t.pl)),
+            (None, Some(r)) => Some(V::WlanPl(r)),
+            (None, None) => None,
+        }
     }
 
     /// `size` bytes at `off` in the link payload's frame of reference: `off` itself on fixed
-    /// link layers, past the 802.11 payload's run-time start behind a radio header.
+    /// link layers, past the 802.11 payload's run-time start behind a radio header, past the
+    /// tunnelled payload's start inside a tunnel.
     fn ld(&self, size: u8, off: u32) -> V {
-        match self.link.radio {
+        match self.pl_base() {
             None => ld(size, off),
-            Some(r) => V::LdX { size, off, x: Box::new(V::WlanPl(r)) },
+            Some(b) => V::LdX { size, off, x: Box::new(b) },
+        }
+    }
+
+    /// `size` bytes at `off` from the link-layer type field's frame of reference (the
+    /// tunnelled type field's start inside a tunnel).
+    fn lt_ld(&self, size: u8, off: u32) -> V {
+        match self.link.tun {
+            None => ld(size, off),
+            Some(t) => V::LdX { size, off, x: Box::new(V::Mem(t.lt)) },
+        }
+    }
+
+    /// `[off:size] == k` in the type field's frame of reference.
+    fn lt_cmp(&self, size: u8, off: u32, k: u32) -> F {
+        test(self.lt_ld(size, off), Cond::Eq, k)
+    }
+
+    /// `size` bytes at `off` from the link header's start (the tunnelled Ethernet header's
+    /// inside a tunnel).
+    fn hdr_ld(&self, size: u8, off: u32) -> V {
+        match self.link.tun {
+            None => ld(size, off),
+            Some(t) => V::LdX { size, off, x: Box::new(V::Mem(t.hdr)) },
+        }
+    }
+
+    /// Inside a tunnel, libpcap's check before a link-layer address test: the tunnelled
+    /// packet has a link header (its header and payload starts differ: Geneve carrying
+    /// Ethernet; always for VXLAN). Outside, nothing.
+    fn encap_ll_check(&self) -> F {
+        match self.link.tun {
+            None => F::Const(true),
+            Some(t) => not(F::Test(Test { v: V::Mem(t.hdr), cond: Cond::Eq, rhs: V::Mem(t.pl) })),
         }
     }
 
@@ -331,7 +465,7 @@ impl Gen {
 
     /// `[off:size] & mask == k` in the link payload's frame of reference.
     fn mcmp(&self, size: u8, off: u32, mask: u32, k: u32) -> F {
-        match self.link.radio {
+        match self.pl_base() {
             None => mcmp(size, off, mask, k),
             Some(_) => {
                 let full = match size {
@@ -352,16 +486,16 @@ impl Gen {
         }
     }
 
-    /// The X of a transport-header load `[x + nl + k]`: the IPv4 header length, and on 802.11
-    /// the payload's start as well.
+    /// The X of a transport-header load `[x + nl + k]`: the IPv4 header length, plus the
+    /// payload's start where that is computed per packet (802.11, tunnels).
     fn msh(&self) -> V {
         let nl = self.link.nl;
-        match self.link.radio {
+        match self.pl_base() {
             None => V::Msh(nl),
-            Some(r) => {
+            Some(b) => {
                 let ihl = V::Alu(ArithOp::And, Box::new(self.ld(1, nl)), Box::new(V::K(0xf)));
                 let len = V::Alu(ArithOp::Lsh, Box::new(ihl), Box::new(V::K(2)));
-                V::Alu(ArithOp::Add, Box::new(len), Box::new(V::WlanPl(r)))
+                V::Alu(ArithOp::Add, Box::new(len), Box::new(b))
             }
         }
     }
@@ -369,6 +503,181 @@ impl Gen {
     /// libpcap's refusal of a protocol other than IPv4 or IPv6 inside MPLS, if one was asked.
     pub(crate) fn over_mpls(&self) -> bool {
         self.over_mpls.get()
+    }
+
+    /// Refuses a filter that reads a tunnel's scratch words on a path where the tunnel did not
+    /// match (`geneve or tcp`, `not vxlan and ip`, `vxlan 1 or vxlan 2`): libpcap's code reads
+    /// scratch memory never written there, so its answer is undefined (and Linux refuses such
+    /// a program).
+    pub(crate) fn check_tunnels(&self, f: &F) -> R<()> {
+        if self.tunnels.is_empty() {
+            return Ok(());
+        }
+        // The scratch words stored on every path to this point; returns those after the
+        // formula is true and after it is false.
+        fn mems(v: &V, out: &mut Vec<u32>) {
+            match v {
+                V::Mem(s) => out.push(*s),
+                V::St(_, a) | V::Neg(a) => mems(a, out),
+                V::LdX { x, .. } => mems(x, out),
+                V::Alu(_, a, b) => {
+                    mems(a, out);
+                    mems(b, out);
+                }
+                _ => {}
+            }
+        }
+        type Set = u32;
+        fn walk(f: &F, known: Set) -> Result<(Set, Set), u32> {
+            match f {
+                F::Const(_) => Ok((known, known)),
+                F::Test(t) => {
+                    let mut used = Vec::new();
+                    mems(&t.v, &mut used);
+                    mems(&t.rhs, &mut used);
+                    if let Some(&s) = used.iter().find(|&&s| known & (1 << s) == 0) {
+                        return Err(s);
+                    }
+                    let known = match t.v {
+                        V::St(s, _) => known | (1 << s),
+                        _ => known,
+                    };
+                    Ok((known, known))
+                }
+                F::And(a, b) => {
+                    let (at, af) = walk(a, known)?;
+                    let (bt, bf) = walk(b, at)?;
+                    Ok((bt, af & bf))
+                }
+                F::Or(a, b) => {
+                    let (at, af) = walk(a, known)?;
+                    let (bt, bf) = walk(b, af)?;
+                    Ok((at & bt, bf))
+                }
+                F::Not(a) => walk(a, known).map(|(t, f)| (f, t)),
+            }
+        }
+        match walk(f, 0) {
+            Ok(_) => Ok(()),
+            Err(slot) => {
+                let (_, name, span) = self
+                    .tunnels
+                    .iter()
+                    .find(|(t, ..)| [t.start, t.hdr, t.lt, t.pl].contains(&slot))
+                    .expect("a tunnel's scratch word");
+                Err(unsupported(
+                    *span,
+                    format!(
+                        "a test written after `{name}` reads the tunnelled packet, and this \
+                         expression also evaluates it on packets where `{name}` did not match \
+                         (as in `{name} or tcp`): libpcap's code then reads scratch memory that \
+                         was never written, so its answer is undefined"
+                    ),
+                    "its offsets hold only where it matched",
+                )
+                .help(format!(
+                    "put the tests of the tunnelled packet in the same conjunction as the \
+                     tunnel (`{name} and (...)`), and tests of the outer packet before it"
+                )))
+            }
+        }
+    }
+
+    /// Drops the stores of scratch words nothing reads (as libpcap's optimiser drops dead
+    /// stores), keeping their packet loads (a load past the captured bytes still rejects).
+    pub(crate) fn prune_stores(&self, f: F) -> F {
+        fn reads(v: &V, out: &mut u32) {
+            match v {
+                V::Mem(s) => *out |= 1 << s,
+                V::St(_, a) | V::Neg(a) => reads(a, out),
+                V::LdX { x, .. } => reads(x, out),
+                V::Alu(_, a, b) => {
+                    reads(a, out);
+                    reads(b, out);
+                }
+                _ => {}
+            }
+        }
+        fn live(f: &F, out: &mut u32) {
+            match f {
+                F::Const(_) => {}
+                F::Test(t) => {
+                    if !matches!(t.v, V::St(..)) {
+                        reads(&t.v, out);
+                    }
+                    reads(&t.rhs, out);
+                }
+                F::And(a, b) | F::Or(a, b) => {
+                    live(a, out);
+                    live(b, out);
+                }
+                F::Not(a) => live(a, out),
+            }
+        }
+        // The stores of live words, and their inputs, live too (to a fixpoint).
+        fn stores(f: &F, used: u32, out: &mut u32) {
+            match f {
+                F::Const(_) => {}
+                F::Test(t) => {
+                    if let V::St(s, v) = &t.v
+                        && (used & (1 << s) != 0 || reads_packet(v))
+                    {
+                        reads(v, out);
+                    }
+                }
+                F::And(a, b) | F::Or(a, b) => {
+                    stores(a, used, out);
+                    stores(b, used, out);
+                }
+                F::Not(a) => stores(a, used, out),
+            }
+        }
+        // The part of a value that reads the packet (the same loads, in the same order).
+        fn core(v: &V) -> &V {
+            match v {
+                V::Alu(o, a, b) if !matches!(o, ArithOp::Div | ArithOp::Mod) => {
+                    if !reads_packet(b) {
+                        core(a)
+                    } else if !reads_packet(a) {
+                        core(b)
+                    } else {
+                        v
+                    }
+                }
+                V::Neg(a) | V::St(_, a) => core(a),
+                v => v,
+            }
+        }
+        fn rewrite(f: F, used: u32) -> F {
+            match f {
+                F::Test(Test { v: V::St(s, v), cond, rhs }) if used & (1 << s) == 0 => {
+                    if reads_packet(&v) {
+                        F::Test(Test { v: core(&v).clone(), cond, rhs })
+                    } else {
+                        // Nothing reads it and it loads nothing: a test that is never true.
+                        F::Const(false)
+                    }
+                }
+                F::And(a, b) => and(rewrite(*a, used), rewrite(*b, used)),
+                F::Or(a, b) => or(rewrite(*a, used), rewrite(*b, used)),
+                F::Not(a) => not(rewrite(*a, used)),
+                f => f,
+            }
+        }
+        if self.tunnels.is_empty() {
+            return f;
+        }
+        let mut used = 0;
+        live(&f, &mut used);
+        loop {
+            let mut more = used;
+            stores(&f, used, &mut more);
+            if more == used {
+                break;
+            }
+            used = more;
+        }
+        rewrite(f, used)
     }
 
     /// The whole filter: as libpcap, the 802.11 payload's start is computed first on every
@@ -440,9 +749,9 @@ impl Gen {
                     return F::Const(false);
                 }
             };
-            return and(mcmp(1, nl - 2, 0x01, 0x01), mcmp(1, nl, 0xf0, version));
+            return and(self.mcmp(1, nl - 2, 0x01, 0x01), self.mcmp(1, nl, 0xf0, version));
         }
-        let snap = |snap: u32, oui: u32| and(cmp(4, pl + 4, snap), cmp(4, pl, oui));
+        let snap = |snap: u32, oui: u32| and(self.cmp(4, pl + 4, snap), self.cmp(4, pl, oui));
         let appletalk = |proto: u32| {
             if proto == ETHERTYPE_ATALK {
                 snap(0x0007_0000 | proto, 0xaaaa_0308)
@@ -529,27 +838,29 @@ impl Gen {
                 }
             }
             Kind::Ether => {
-                let llc = || not(test(ld(2, lt), Cond::Gt, ETHERMTU));
+                // Inside a tunnel the type field and the payload count from where the tunnel
+                // primitive stored them.
+                let llc = || not(test(self.lt_ld(2, lt), Cond::Gt, ETHERMTU));
                 match proto {
                     LLCSAP_ISONS | LLCSAP_IP | LLCSAP_NETBEUI => {
-                        and(llc(), cmp(2, pl, (proto << 8) | proto))
+                        and(llc(), self.cmp(2, pl, (proto << 8) | proto))
                     }
                     LLCSAP_IPX => or(
-                        cmp(2, lt, ETHERTYPE_IPX),
+                        self.lt_cmp(2, lt, ETHERTYPE_IPX),
                         and(
                             llc(),
                             any([
                                 snap(ETHERTYPE_IPX, 0xaaaa_0300),
-                                cmp(1, pl, LLCSAP_IPX),
-                                cmp(2, pl, 0xffff),
+                                self.cmp(1, pl, LLCSAP_IPX),
+                                self.cmp(2, pl, 0xffff),
                             ]),
                         ),
                     ),
                     ETHERTYPE_ATALK | ETHERTYPE_AARP => {
-                        or(cmp(2, lt, proto), and(llc(), appletalk(proto)))
+                        or(self.lt_cmp(2, lt, proto), and(llc(), appletalk(proto)))
                     }
-                    p if p <= ETHERMTU => and(llc(), cmp(1, pl, p)),
-                    p => cmp(2, lt, p),
+                    p if p <= ETHERMTU => and(llc(), self.cmp(1, pl, p)),
+                    p => self.lt_cmp(2, lt, p),
                 }
             }
         }
@@ -574,6 +885,21 @@ impl Gen {
 
     fn keyword(&mut self, kw: Keyword, arg: Option<(u32, Span)>, span: Span) -> R<F> {
         match kw {
+            Keyword::Inbound | Keyword::Outbound if self.link.tun.is_some() => Err(self.in_tunnel(
+                span,
+                "inbound/outbound",
+                "the tunnelled packet records no direction",
+            )),
+            Keyword::Ifindex if self.link.tun.is_some() => Err(self.in_tunnel(
+                span,
+                "ifindex",
+                "the tunnelled packet records no interface index",
+            )),
+            Keyword::Pppoes if self.link.tun.is_some() => Err(self.in_tunnel(
+                span,
+                "pppoes",
+                "this front end models only Ethernet, VLAN, MPLS and IP headers inside a tunnel",
+            )),
             Keyword::Proto(p) => self.proto_abbrev(p, span),
             Keyword::Less => {
                 let (n, _) = arg.ok_or_else(|| bad_value(span, "`less` needs a length"))?;
@@ -593,9 +919,13 @@ impl Gen {
                 if let Some((id, s)) = arg {
                     at_most(id, 4095, s, "VLAN tag")?;
                 }
-                let tpid = any([cmp(2, lt, 0x8100), cmp(2, lt, 0x88a8), cmp(2, lt, 0x9100)]);
+                let tpid = any([
+                    self.lt_cmp(2, lt, 0x8100),
+                    self.lt_cmp(2, lt, 0x88a8),
+                    self.lt_cmp(2, lt, 0x9100),
+                ]);
                 let f = match arg {
-                    Some((id, _)) => and(tpid, mcmp(2, nl, 0x0fff, id)),
+                    Some((id, _)) => and(tpid, self.mcmp(2, nl, 0x0fff, id)),
                     None => tpid,
                 };
                 let l = self.link;
@@ -634,17 +964,21 @@ impl Gen {
                     pl: ppp + 2,
                     nl: ppp + 2,
                     nosnap: ppp + 2,
+                    hdr: Some(ppp),
                     ..self.link
                 };
                 Ok(f)
             }
             Keyword::Llc(kind) => {
                 let (lt, nl) = self.ether(span, "llc")?;
-                let is_llc = and(not(test(ld(2, lt), Cond::Gt, ETHERMTU)), not(cmp(2, nl, 0xffff)));
-                let ctl = |mask: u32, k: u32| mcmp(1, nl + 2, mask, k);
+                let is_llc = and(
+                    not(test(self.lt_ld(2, lt), Cond::Gt, ETHERMTU)),
+                    not(self.cmp(2, nl, 0xffff)),
+                );
+                let ctl = |mask: u32, k: u32| self.mcmp(1, nl + 2, mask, k);
                 let sub = match kind {
                     None => F::Const(true),
-                    Some(Llc::I) => not(test(ld(1, nl + 2), Cond::Set, 1)),
+                    Some(Llc::I) => not(test(self.ld(1, nl + 2), Cond::Set, 1)),
                     Some(Llc::S) => ctl(3, 1),
                     Some(Llc::U) => ctl(3, 3),
                     Some(Llc::Rr) => ctl(0x0f, 0x01),
@@ -684,23 +1018,16 @@ impl Gen {
                     self.linktype(ETHERTYPE_MPLS)
                 } else {
                     // The label before is not the bottom of the stack.
-                    not(test(ld(1, l.nl - 2), Cond::Set, 0x01))
+                    not(test(self.ld(1, l.nl - 2), Cond::Set, 0x01))
                 };
                 if let Some((label, s)) = arg {
                     at_most(label, 0xf_ffff, s, "MPLS label")?;
-                    f = and(f, mcmp(4, l.nl, 0xffff_f000, label << 12));
+                    f = and(f, self.mcmp(4, l.nl, 0xffff_f000, label << 12));
                 }
                 self.link = Link { nl: l.nl + 4, nosnap: l.nosnap + 4, mpls: l.mpls + 1, ..l };
                 Ok(f)
             }
-            Keyword::Geneve | Keyword::Vxlan => Err(unsupported(
-                span,
-                format!(
-                    "`{}` is not supported by this front end: it changes the offsets of what follows in a way it does not model",
-                    if kw == Keyword::Geneve { "geneve" } else { "vxlan" }
-                ),
-                "not supported",
-            )),
+            Keyword::Geneve | Keyword::Vxlan => self.tunnel(kw == Keyword::Geneve, arg, span),
             Keyword::Inbound | Keyword::Outbound => {
                 let outgoing = match self.opts.link {
                     // Linux's packet type: 4 is PACKET_OUTGOING.
@@ -749,6 +1076,164 @@ impl Gen {
         }
     }
 
+    /// The refusal of `what` inside a tunnel.
+    fn in_tunnel(&self, span: Span, what: &str, why: &str) -> Diagnostic {
+        let tunnel = self.tunnels.last().map_or("geneve", |t| t.1);
+        unsupported(
+            span,
+            format!("`{what}` is not supported after `{tunnel}`: {why}"),
+            "inside a tunnel",
+        )
+    }
+
+    /// `geneve [VNI]` (`geneve`) or `vxlan [VNI]`: libpcap's `gen_geneve` / `gen_vxlan`.
+    /// UDP to port 6081 (Geneve, version 0) or 4789 (VXLAN, flags exactly 0x08) over IPv4 or
+    /// IPv6, the VNI when given; then, on the paths where that matched, the tunnelled packet's
+    /// offsets go to scratch words and everything written after reads the tunnelled packet
+    /// (libpcap's registers; its link type becomes Ethernet). Geneve carries Ethernet when its
+    /// protocol type is 0x6558 (Transparent Ethernet Bridging); otherwise the "link type
+    /// field" is Geneve's protocol type and the payload follows the Geneve header.
+    fn tunnel(&mut self, geneve: bool, arg: Option<(u32, Span)>, span: Span) -> R<F> {
+        let name = if geneve { "geneve" } else { "vxlan" };
+        if self.link.mpls > 0 {
+            return Err(unsupported(
+                span,
+                format!(
+                    "`{name}` after `mpls` is not supported: libpcap keeps reading the \
+                     tunnelled packet as MPLS"
+                ),
+                "after `mpls`",
+            ));
+        }
+        if self.link.radio.is_some() {
+            // libpcap computes the 802.11 payload's start into the tunnel's register, not the
+            // one its loads of the outer packet read (those read a word never written).
+            return Err(unsupported(
+                span,
+                format!(
+                    "`{name}` is not supported on {} captures (libpcap's code for it is wrong \
+                     there: it reads the 802.11 payload's start from a scratch word it never \
+                     writes)",
+                    self.opts.link.name()
+                ),
+                "not supported here",
+            ));
+        }
+        if let Some((vni, s)) = arg {
+            at_most(vni, 0xff_ffff, s, if geneve { "Geneve VNI" } else { "VXLAN VNI" })?;
+        }
+        // Four scratch words from the top (libpcap allocates registers the same way).
+        if self.next_slot < 4 + 4 {
+            return Err(unsupported(
+                span,
+                format!(
+                    "too many tunnel primitives: `{name}` needs scratch words that are used up"
+                ),
+                "one too many",
+            ));
+        }
+        let top = self.next_slot;
+        self.next_slot -= 4;
+        let t = Tun { start: top - 1, hdr: top - 2, lt: top - 3, pl: top - 4 };
+        let port = if geneve { 6081 } else { 4789 };
+        let nl = self.link.nl;
+        // The first byte of the tunnel header: Geneve's version (2 high bits) must be 0;
+        // VXLAN's flags must be exactly 0x08 (the I flag).
+        let first = |v: V| {
+            if geneve {
+                test(V::Alu(ArithOp::And, Box::new(v), Box::new(V::K(0xc0))), Cond::Eq, 0)
+            } else {
+                test(v, Cond::Eq, 0x08)
+            }
+        };
+        // The VNI: the high 24 bits of the word at 4 in the tunnel header.
+        let vni = |v: V| match arg {
+            None => F::Const(true),
+            Some((n, _)) => test(
+                V::Alu(ArithOp::And, Box::new(v), Box::new(V::K(0xffff_ff00))),
+                Cond::Eq,
+                n << 8,
+            ),
+        };
+        let store = |slot: u32, v: V| effect(V::St(slot, Box::new(v)));
+        let add = |a: V, k: u32| V::Alu(ArithOp::Add, Box::new(a), Box::new(V::K(k)));
+        // IPv4: UDP, not a later fragment, the destination port; the header checks; the
+        // tunnel header's start is the IPv4 header length (plus the payload's start where
+        // that is computed per packet) + nl + 8.
+        let tr4 = |off: u32| V::LdX { size: 1, off: nl + off, x: Box::new(self.msh()) };
+        let tr4w = |off: u32| V::LdX { size: 4, off: nl + off, x: Box::new(self.msh()) };
+        let v4 = all([
+            self.linktype(ETHERTYPE_IP),
+            self.cmp(1, nl + 9, IPPROTO_UDP),
+            self.not_frag(),
+            test(V::LdX { size: 2, off: nl + 2, x: Box::new(self.msh()) }, Cond::Eq, port),
+            first(tr4(8)),
+            vni(tr4w(12)),
+            store(t.start, add(self.msh(), nl + 8)),
+        ]);
+        // IPv6: next header UDP (no extension headers), the destination port; 40 bytes of
+        // header.
+        let v6_start = match self.pl_base() {
+            None => V::K(40 + nl + 8),
+            Some(b) => add(V::Alu(ArithOp::Add, Box::new(V::K(40)), Box::new(b)), nl + 8),
+        };
+        let v6 = all([
+            self.linktype(ETHERTYPE_IPV6),
+            self.cmp(1, nl + 6, IPPROTO_UDP),
+            self.cmp(2, nl + 42, port),
+            first(self.ld(1, nl + 48)),
+            vni(self.ld(4, nl + 52)),
+            store(t.start, v6_start),
+        ]);
+        let start = || V::Mem(t.start);
+        let hdr = || V::Mem(t.hdr);
+        let offsets = if geneve {
+            // The Geneve header: 8 bytes and 4 * the option length (low 6 bits of byte 0).
+            let optlen = V::Alu(
+                ArithOp::Mul,
+                Box::new(V::Alu(
+                    ArithOp::And,
+                    Box::new(V::LdX { size: 1, off: 0, x: Box::new(start()) }),
+                    Box::new(V::K(0x3f)),
+                )),
+                Box::new(V::K(4)),
+            );
+            let end = V::Alu(ArithOp::Add, Box::new(add(optlen, 8)), Box::new(start()));
+            let teb =
+                test(V::LdX { size: 2, off: 2, x: Box::new(start()) }, Cond::Eq, ETHERTYPE_TEB);
+            all([
+                store(t.hdr, end),
+                or(
+                    all([teb, store(t.lt, add(hdr(), 12)), store(t.pl, add(hdr(), 14))]),
+                    all([store(t.lt, add(start(), 2)), store(t.pl, hdr())]),
+                ),
+            ])
+        } else {
+            all([
+                store(t.hdr, add(start(), 8)),
+                store(t.lt, add(start(), 8 + 12)),
+                store(t.pl, add(start(), 8 + 14)),
+            ])
+        };
+        let f = and(or(v4, v6), offsets);
+        let l = self.link;
+        // Past the link payload's start: libpcap keeps its `off_nl_nosnap`.
+        let nosnap = if l.radio.is_some() || l.tun.is_some() { l.nosnap } else { l.nosnap - l.pl };
+        self.link = Link {
+            kind: Kind::Ether,
+            radio: None,
+            lt: 0,
+            pl: 0,
+            nl: 0,
+            nosnap,
+            mpls: 0,
+            tun: Some(t),
+            hdr: None,
+        };
+        self.tunnels.push((t, name, span));
+        Ok(f)
+    }
+
     /// `(frame control byte i) & mask == v`, on 802.11 link types only.
     fn wlan_fc(&self, span: Span, i: u32, mask: u32, v: u32) -> R<F> {
         // libpcap 1.10 allows these on 802.11 with or without radiotap or Prism, not PPI.
@@ -773,7 +1258,7 @@ impl Gen {
     fn broadcast(&self, p: Option<Proto>, span: Span) -> R<F> {
         match p {
             None | Some(Proto::Link) => {
-                if self.opts.link == LinkType::ArcnetLinux {
+                if self.opts.link == LinkType::ArcnetLinux && self.link.tun.is_none() {
                     // ARCnet's broadcast: destination address 0.
                     return Ok(cmp(1, 1, 0));
                 }
@@ -781,7 +1266,7 @@ impl Gen {
                     return Ok(self.wlan_host(Dir::Dst, &[0xff; 6]));
                 }
                 self.ether(span, "ether broadcast")?;
-                Ok(self.bcmp(0, &[0xff; 6]))
+                Ok(and(self.encap_ll_check(), self.bcmp(0, &[0xff; 6])))
             }
             Some(Proto::Ip) => {
                 let Some(netmask) = self.opts.netmask else {
@@ -811,7 +1296,7 @@ impl Gen {
         let nl = self.link.nl();
         match p {
             None | Some(Proto::Link) => {
-                if self.opts.link == LinkType::ArcnetLinux {
+                if self.opts.link == LinkType::ArcnetLinux && self.link.tun.is_none() {
                     // Every ARCnet multicast is a broadcast.
                     return Ok(cmp(1, 1, 0));
                 }
@@ -820,7 +1305,7 @@ impl Gen {
                     return Ok(self.wlan_dst(&group));
                 }
                 self.ether(span, "ether multicast")?;
-                Ok(test(ld(1, 0), Cond::Set, 1))
+                Ok(and(self.encap_ll_check(), test(self.hdr_ld(1, 0), Cond::Set, 1)))
             }
             Some(Proto::Ip) => {
                 Ok(and(self.linktype(ETHERTYPE_IP), test(self.ld(1, nl + 16), Cond::Ge, 224)))
@@ -834,7 +1319,7 @@ impl Gen {
         }
     }
 
-    /// Compares `bytes` with the packet at `off`, four bytes at a time from the end, as
+    /// Compares `bytes` with the link header at `off`, four bytes at a time from the end, as
     /// libpcap's `gen_bcmp` does.
     fn bcmp(&self, off: u32, bytes: &[u8]) -> F {
         let mut f = F::Const(true);
@@ -842,17 +1327,17 @@ impl Gen {
         while size >= 4 {
             let at = size - 4;
             let w = u32::from_be_bytes(bytes[at..size].try_into().expect("4 bytes"));
-            f = and(f, cmp(4, off + at as u32, w));
+            f = and(f, test(self.hdr_ld(4, off + at as u32), Cond::Eq, w));
             size -= 4;
         }
         while size >= 2 {
             let at = size - 2;
             let w = u16::from_be_bytes(bytes[at..size].try_into().expect("2 bytes"));
-            f = and(f, cmp(2, off + at as u32, w.into()));
+            f = and(f, test(self.hdr_ld(2, off + at as u32), Cond::Eq, w.into()));
             size -= 2;
         }
         if size > 0 {
-            f = and(f, cmp(1, off, bytes[0].into()));
+            f = and(f, test(self.hdr_ld(1, off), Cond::Eq, bytes[0].into()));
         }
         f
     }

@@ -3,6 +3,8 @@
 
 pub(super) const ETHERTYPE_IP: u32 = 0x0800;
 pub(super) const ETHERTYPE_IPV6: u32 = 0x86dd;
+/// Transparent Ethernet Bridging: Geneve carrying an Ethernet frame.
+pub(super) const ETHERTYPE_TEB: u32 = 0x6558;
 pub(super) const ETHERTYPE_ARP: u32 = 0x0806;
 pub(super) const ETHERTYPE_REVARP: u32 = 0x8035;
 pub(super) const ETHERTYPE_ATALK: u32 = 0x809b;

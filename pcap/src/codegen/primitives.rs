@@ -144,14 +144,20 @@ impl Gen {
             Some(IdKind::Protochain) => {
                 let n = num_or_name(id, id_span, ip_proto_name, "IP protocol")?;
                 at_most(n, 255, id_span, "IP protocol")?;
-                if self.link.radio.is_some() {
+                if self.link.radio.is_some() || self.link.tun.is_some() {
                     return Err(unsupported(
                         kind.map_or(span, |k| k.1),
-                        format!(
-                            "`protochain` is not supported on {} captures: it would walk from \
-                             a header start computed per packet",
-                            self.opts.link.name()
-                        ),
+                        if self.link.tun.is_some() {
+                            "`protochain` is not supported after `geneve` or `vxlan`: it would \
+                             walk from a header start computed per packet"
+                                .to_string()
+                        } else {
+                            format!(
+                                "`protochain` is not supported on {} captures: it would walk \
+                                 from a header start computed per packet",
+                                self.opts.link.name()
+                            )
+                        },
                         "not supported here",
                     ));
                 }
@@ -211,7 +217,7 @@ impl Gen {
                     return Ok(self.wlan_host(dir, mac));
                 }
                 self.ether(span, "ether host")?;
-                Ok(dirop(dir, self.bcmp(6, mac), self.bcmp(0, mac)))
+                Ok(and(self.encap_ll_check(), dirop(dir, self.bcmp(6, mac), self.bcmp(0, mac))))
             }
             Id::Ipv6(a) => self.host6(proto, pspan, dir, a, 128, span),
             Id::Prefix(inner, len) => match &**inner {
