@@ -32,6 +32,7 @@ use std::time::Duration;
 use udf_bytecode::rng::Rng;
 use udf_bytecode::{Program, ProgramType};
 use udf_jit::{Executable, Jit, Mode, Target};
+use udf_runtime::native::NativeFilter;
 use udf_pcap::{CompileOptions, LinkType};
 use udf_runtime::{Compiled, Context, NoHelpers, RunOptions, Vm, prepare};
 use udf_verifier::Verified;
@@ -190,6 +191,13 @@ fn oracle() -> Option<PathBuf> {
     p.is_file().then_some(p)
 }
 
+/// The hand-written C's program (`bench/c/filters.c`, built by `bench/build.rs`), when it
+/// was built.
+fn c_filters() -> Option<PathBuf> {
+    let p = PathBuf::from(env!("UDF_BENCH_FILTERS_C"));
+    p.is_file().then_some(p)
+}
+
 /// Runs the oracle and reads `key=value` pairs from its output.
 fn oracle_run(oracle: &Path, args: &[&str]) -> Result<Vec<(String, f64)>, String> {
     let o = Command::new(oracle).args(args).output().map_err(|e| e.to_string())?;
@@ -225,6 +233,8 @@ struct Ours {
     exe: Executable,
     /// Hardened trusted code: a bounds check on every context access.
     hardened: Executable,
+    /// Trusted code with the direct-call ABI ([`Jit::compile_filter`]), or why not.
+    direct: Result<NativeFilter, String>,
     budget: u64,
 }
 
@@ -237,12 +247,29 @@ impl Ours {
             let code = jit.compile(prog, ty, mode).expect("the JIT compiles a verified filter");
             Executable::new(code).expect("host code maps")
         };
+        let direct = jit
+            .compile_filter(prog, facts)
+            .map_err(|e| e.to_string())
+            .and_then(|code| code.load().map_err(|e| e.to_string()));
         Ours {
             compiled,
             exe: native(jit, Mode::Trusted(facts)),
             hardened: native(jit, Mode::Hardened(facts)),
+            direct,
             budget: facts.max_insns,
         }
+    }
+
+    /// One pass over every packet through the direct call: the packets accepted (`None`
+    /// when the filter does not have the direct ABI).
+    fn direct_pass(&self, packets: &[Packet]) -> Option<u64> {
+        let f = self.direct.as_ref().ok()?;
+        let mut accepted = 0;
+        for p in packets {
+            let r0 = f.run(&p.data, u64::from(p.wire)).unwrap_or(0);
+            accepted += u64::from(r0 != 0);
+        }
+        Some(accepted)
     }
 
     /// One pass over every packet on the interpreter: the packets accepted.
@@ -304,6 +331,8 @@ struct Measured {
     jit_ns: f64,
     /// Hardened trusted JIT code.
     hardened_ns: f64,
+    /// Trusted JIT code through the direct call, or why the filter does not have it.
+    direct_ns: Result<f64, String>,
     /// Compile (to verified eBPF) time, µs.
     compile_us: f64,
     /// Compile and JIT compile (and map) time, µs.
@@ -339,6 +368,19 @@ fn measure(
     let hardened_ns = per_packet(best_of(t.min, t.reps, || {
         std::hint::black_box(ours.jit_pass(packets, true));
     }));
+    let direct_ns = match &ours.direct {
+        Ok(_) => {
+            assert_eq!(
+                Some(accepted),
+                ours.direct_pass(packets),
+                "the interpreter and the direct call disagree"
+            );
+            Ok(per_packet(best_of(t.min, t.reps, || {
+                std::hint::black_box(ours.direct_pass(packets));
+            })))
+        }
+        Err(why) => Err(why.clone()),
+    };
     let compile_us = us(best_of(t.min, t.reps, || {
         std::hint::black_box(compile());
     }));
@@ -356,6 +398,7 @@ fn measure(
         interp_ns,
         jit_ns,
         hardened_ns,
+        direct_ns,
         compile_us,
         compile_jit_us,
     }
@@ -370,6 +413,8 @@ struct Row {
     ours: Option<Measured>,
     /// libpcap's own classic BPF (`tcpdump -dd`), imported.
     imported: Option<Measured>,
+    /// Hand-written C (`bench/c/filters.c`, gcc -O2): packets accepted, ns per packet.
+    c: Option<(u64, f64)>,
 }
 
 fn cell(x: Option<f64>, digits: usize) -> String {
@@ -395,8 +440,23 @@ pub fn run(quick: bool) {
     let opts = CompileOptions { link: LinkType::En10mb, snaplen: 262_144, netmask: None };
     let mut notes = Vec::new();
     let mut rows = Vec::new();
-    for expr in EXPRESSIONS {
-        let mut row = Row { expr, libpcap: None, ours: None, imported: None };
+    let c_prog = c_filters();
+    for (k, expr) in EXPRESSIONS.into_iter().enumerate() {
+        let mut row = Row { expr, libpcap: None, ours: None, imported: None, c: None };
+        if let Some(c) = &c_prog {
+            let (mut ns, mut acc) = (f64::INFINITY, None);
+            let iters = pass_iters.to_string();
+            for _ in 0..oracle_reps {
+                match oracle_run(c, &["bench", &k.to_string(), cap, &iters]) {
+                    Ok(kv) => {
+                        ns = ns.min(value(&kv, "ns_per_packet"));
+                        acc = Some(value(&kv, "accepted") as u64);
+                    }
+                    Err(e) => notes.push(format!("hand-written C for `{expr}`: {e}")),
+                }
+            }
+            row.c = acc.map(|a| (a, ns));
+        }
         if let Some(o) = &oracle {
             let (mut ns, mut acc, mut compile) = (f64::INFINITY, None, f64::INFINITY);
             let iters = pass_iters.to_string();
@@ -442,11 +502,12 @@ pub fn run(quick: bool) {
             row.libpcap.as_ref().map(|l| l.0),
             row.ours.as_ref().map(|m| m.accepted),
             row.imported.as_ref().map(|m| m.accepted),
+            row.c.map(|c| c.0),
         ];
         let known: Vec<u64> = accepted.iter().flatten().copied().collect();
         assert!(
             known.windows(2).all(|w| w[0] == w[1]),
-            "`{expr}`: libpcap, udfkit and udfkit on libpcap's code accept {accepted:?} packets"
+            "`{expr}`: libpcap, udfkit, udfkit on libpcap's code and the C accept {accepted:?} packets"
         );
         rows.push(row);
     }
@@ -505,6 +566,43 @@ pub fn run(quick: bool) {
         base.interp_ns, base.jit_ns, base.ebpf
     );
     println!(
+        "\nsingle-filter speed, ns per packet: libpcap's bpf_filter, hand-written C (gcc -O2, \
+         one call through a function pointer per packet, best of {oracle_reps} runs of \
+         {pass_iters} passes), our trusted JIT code through the region ABI (NativeRunner) and \
+         through the direct call (NativeFilter::run):\n"
+    );
+    println!(
+        "| expression | libpcap (bpf_filter) | C (gcc -O2) | JIT: region ABI | JIT: direct \
+         call | libpcap / direct | direct / C | region / direct |"
+    );
+    println!("|{}", " --- |".repeat(8));
+    let direct = |m: Option<&Measured>| m.and_then(|m| m.direct_ns.as_ref().ok().copied());
+    for r in &rows {
+        let ours = r.ours.as_ref();
+        let lib = r.libpcap.map(|l| l.1);
+        let c = r.c.map(|c| c.1);
+        println!(
+            "| `{}` | {} | {} | {} | {} | {} | {} | {} |",
+            r.expr.replace('|', "\\|"),
+            cell(lib, 1),
+            cell(c, 1),
+            cell(ours.map(|m| m.jit_ns), 1),
+            cell(direct(ours), 1),
+            ratio(lib, direct(ours)),
+            ratio(direct(ours), c),
+            ratio(ours.map(|m| m.jit_ns), direct(ours)),
+        );
+        if let Some(Err(why)) = ours.map(|m| &m.direct_ns) {
+            notes.push(format!("`{}` has no direct call: {why}", r.expr));
+        }
+    }
+    println!(
+        "| (empty filter) | - | - | {:.1} | {} | - | - | {} |",
+        base.jit_ns,
+        cell(direct(Some(&base)), 1),
+        ratio(Some(base.jit_ns), direct(Some(&base))),
+    );
+    println!(
         "\ntrusted vs hardened JIT code (a bounds check on every packet access), ns per packet:\n"
     );
     println!(
@@ -552,6 +650,13 @@ pub fn run(quick: bool) {
             cell(ours.map(|m| m.compile_jit_us), 1),
             cell(imp.map(|m| m.compile_us), 1),
             cell(imp.map(|m| m.compile_jit_us), 1),
+        );
+    }
+    if c_prog.is_none() {
+        notes.push(
+            "the hand-written C was not built (bench/build.rs: gcc -O2 c/filters.c failed): \
+             the C column is empty"
+                .into(),
         );
     }
     if oracle.is_none() {
