@@ -21,7 +21,9 @@ fn main() {
     if built {
         println!("cargo:rustc-env=UDF_BENCH_FILTERS_C={}", exe.display());
     } else {
-        println!("cargo:warning=`{cc} -O2 c/filters.c` failed: the filter benchmark's C column will be empty");
+        println!(
+            "cargo:warning=`{cc} -O2 c/filters.c` failed: the filter benchmark's C column will be empty"
+        );
         println!("cargo:rustc-env=UDF_BENCH_FILTERS_C=");
     }
 }

@@ -32,8 +32,8 @@ use std::time::Duration;
 use udf_bytecode::rng::Rng;
 use udf_bytecode::{Program, ProgramType};
 use udf_jit::{Executable, Jit, Mode, Target};
-use udf_runtime::native::NativeFilter;
 use udf_pcap::{CompileOptions, LinkType};
+use udf_runtime::native::NativeFilter;
 use udf_runtime::{Compiled, Context, NoHelpers, RunOptions, Vm, prepare};
 use udf_verifier::Verified;
 

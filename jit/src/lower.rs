@@ -587,7 +587,14 @@ impl Lower<'_, '_> {
         let next = pc + insn.slots();
         match insn {
             Insn::Alu { width, op, dst, src } => {
-                let a = self.reg(dst);
+                // A move does not read its destination: reading it anyway would keep the old
+                // value alive into the block (a block parameter, moves on every edge).
+                let a =
+                    if matches!(op, AluOp::Mov | AluOp::MovSx8 | AluOp::MovSx16 | AluOp::MovSx32) {
+                        self.iconst(0)
+                    } else {
+                        self.reg(dst)
+                    };
                 let v = match src {
                     Source::Reg(s) => {
                         let bv = self.reg(s);
@@ -675,11 +682,21 @@ impl Lower<'_, '_> {
             }
             Insn::Jump { width, cond, dst, src, .. } => {
                 let a = self.reg(dst);
-                let bv = match src {
-                    Source::Reg(s) => self.reg(s),
-                    Source::Imm(k) => self.iconst(extend_imm(width, k)),
+                let c = match src {
+                    Source::Imm(k) => {
+                        match self.swapped_compare(width, cond, a, extend_imm(width, k)) {
+                            Some(c) => c,
+                            None => {
+                                let bv = self.iconst(extend_imm(width, k));
+                                self.compare(width, cond, a, bv)
+                            }
+                        }
+                    }
+                    Source::Reg(s) => {
+                        let bv = self.reg(s);
+                        self.compare(width, cond, a, bv)
+                    }
                 };
-                let c = self.compare(width, cond, a, bv);
                 let t = self.inp.prog.branch_target(pc).unwrap_or(usize::MAX);
                 let tb = self.target_block(t);
                 let fb = self.target_block(next);
@@ -833,6 +850,48 @@ impl Lower<'_, '_> {
     fn sext_low(&mut self, t: Type, b: Value, from: Type) -> Value {
         let n = self.b.ins().ireduce(from, b);
         self.b.ins().sextend(t, n)
+    }
+
+    /// `a == k`, `a != k` or `a & k != 0` where `a` is a byte-swapped narrow value
+    /// zero-extended (`be16`/`be32` of a load: packet fields), tested on the unswapped value
+    /// against the swapped constant instead, so the swap (and often the register holding the
+    /// field) goes away. Exact: the swap is a bijection of the narrow type, `a` has no bits
+    /// above it, and a constant with bits above it is left to the general path. `None` when
+    /// the pattern does not apply.
+    fn swapped_compare(&mut self, width: Width, cond: JmpCond, a: Value, k: u64) -> Option<Value> {
+        use cranelift_codegen::ir::{Opcode, ValueDef};
+        if !matches!(cond, JmpCond::Eq | JmpCond::Ne | JmpCond::Set) {
+            return None;
+        }
+        let dfg = &self.b.func.dfg;
+        let def = |v: Value, op: Opcode| match dfg.value_def(v) {
+            ValueDef::Result(inst, 0) if dfg.insts[inst].opcode() == op => {
+                Some(dfg.inst_args(inst)[0])
+            }
+            _ => None,
+        };
+        let swapped = def(a, Opcode::Uextend)?;
+        let x = def(swapped, Opcode::Bswap)?;
+        let t = dfg.value_type(x);
+        let k = match width {
+            Width::W64 => k,
+            Width::W32 => k & 0xffff_ffff,
+        };
+        let k = match t {
+            I16 if cond == JmpCond::Set => u64::from((k as u16).swap_bytes()),
+            I32 if cond == JmpCond::Set => u64::from((k as u32).swap_bytes()),
+            I16 if k <= 0xffff => u64::from((k as u16).swap_bytes()),
+            I32 if k <= 0xffff_ffff => u64::from((k as u32).swap_bytes()),
+            _ => return None,
+        };
+        Some(match cond {
+            JmpCond::Eq => self.b.ins().icmp_imm_s(IntCC::Equal, x, k as i64),
+            JmpCond::Ne => self.b.ins().icmp_imm_s(IntCC::NotEqual, x, k as i64),
+            _ => {
+                let m = self.b.ins().band_imm_s(x, k as i64);
+                self.b.ins().icmp_imm_s(IntCC::NotEqual, m, 0)
+            }
+        })
     }
 
     fn compare(&mut self, width: Width, cond: JmpCond, a: Value, b: Value) -> Value {
