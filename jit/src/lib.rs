@@ -21,6 +21,11 @@
 //!   [`Executable::runner`] keeps a run's environment and stack across runs, for the cheapest
 //!   call (what a filter run on every packet wants).
 //!
+//! - [`Jit::compile_filter`] is the direct-call ABI for trusted filters whose only memory is the
+//!   packet and the stack: one function `extern "C" fn(packet, len, wire_len) -> r0`
+//!   ([`FilterCode`], mapped as [`NativeFilter`]), no environment, no per-call set-up; what it
+//!   refuses says why ([`NoDirect`]), and [`TrustedFilter`] falls back to the region ABI then.
+//!
 //! Large programs are compiled as regions of about [`Options::region_len`] instructions
 //! ([`plan`]), each its own function, so compile time grows linearly: Cranelift's register
 //! allocator is superlinear in function size. Loops that fit are kept inside one region.

@@ -315,8 +315,8 @@ fn generated_filter_programs_agree_with_the_interpreter() {
         match filter.fallback_reason() {
             None => direct += 1,
             Some(why) => {
-                let key = format!("{why}");
-                let key = key.split(" at slot").next().unwrap_or(&key).to_string();
+                let key = format!("{why:?}");
+                let key = key.split([' ', '{', '(']).next().unwrap_or(&key).to_string();
                 *reasons.entry(key).or_default() += 1;
             }
         }
