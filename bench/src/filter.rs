@@ -11,13 +11,19 @@
 //! - udfkit: the expression compiled by [`udf_pcap::compile`] (classic BPF, eBPF,
 //!   verified), run over the same packets, preloaded, on the interpreter ([`Vm::run`]) and on
 //!   the trusted JIT (one [`Executable::runner`] per pass, the cheapest call path there is:
-//!   environment and stack set up once), r3 = wire length; and on hardened JIT code (a bounds
+//!   environment and stack set up once), r3 = wire length; on hardened JIT code (a bounds
 //!   check on every packet access) the same way, in a table of its own beside trusted code;
+//!   and on trusted code with the direct-call ABI ([`Jit::compile_filter`]: one
+//!   [`NativeFilter::run`] per packet, the packet and its lengths in registers);
+//! - hand-written C for the same four tests (`bench/c/filters.c`, built by `bench/build.rs`
+//!   with `gcc -O2`), run as a process over the same capture like the libpcap oracle, one call
+//!   through a function pointer per packet; the "single-filter speed" table puts libpcap, the
+//!   C, the region ABI and the direct call side by side;
 //! - compile time: libpcap's `pcap_compile` + `pcap_freecode` (`tools/pcap_oracle
 //!   compile-bench`), ours (`pcap::compile`, verification included), and ours with the JIT
 //!   compile and mapping added.
 //!
-//! The three engines must accept the same number of packets. Figures are ns per packet, each the
+//! Every engine, libpcap and the C must accept the same number of packets. Figures are ns per packet, each the
 //! best of several timed repetitions of whole passes (our engines: passes for at least 0.3 s,
 //! 0.03 s with `--quick`; libpcap: the best of several oracle runs). A last row runs an empty
 //! filter (`r0 = 0`) to show the per-call cost of each engine's entry.
@@ -27,12 +33,13 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use udf_bytecode::rng::Rng;
 use udf_bytecode::{Program, ProgramType};
 use udf_jit::{Executable, Jit, Mode, Target};
 use udf_pcap::{CompileOptions, LinkType};
+use udf_runtime::native::NativeFilter;
 use udf_runtime::{Compiled, Context, NoHelpers, RunOptions, Vm, prepare};
 use udf_verifier::Verified;
 
@@ -190,6 +197,13 @@ fn oracle() -> Option<PathBuf> {
     p.is_file().then_some(p)
 }
 
+/// The hand-written C's program (`bench/c/filters.c`, built by `bench/build.rs`), when it
+/// was built.
+fn c_filters() -> Option<PathBuf> {
+    let p = PathBuf::from(env!("UDF_BENCH_FILTERS_C"));
+    p.is_file().then_some(p)
+}
+
 /// Runs the oracle and reads `key=value` pairs from its output.
 fn oracle_run(oracle: &Path, args: &[&str]) -> Result<Vec<(String, f64)>, String> {
     let o = Command::new(oracle).args(args).output().map_err(|e| e.to_string())?;
@@ -225,6 +239,8 @@ struct Ours {
     exe: Executable,
     /// Hardened trusted code: a bounds check on every context access.
     hardened: Executable,
+    /// Trusted code with the direct-call ABI ([`Jit::compile_filter`]), or why not.
+    direct: Result<NativeFilter, String>,
     budget: u64,
 }
 
@@ -237,12 +253,29 @@ impl Ours {
             let code = jit.compile(prog, ty, mode).expect("the JIT compiles a verified filter");
             Executable::new(code).expect("host code maps")
         };
+        let direct = jit
+            .compile_filter(prog, facts)
+            .map_err(|e| e.to_string())
+            .and_then(|code| code.load().map_err(|e| e.to_string()));
         Ours {
             compiled,
             exe: native(jit, Mode::Trusted(facts)),
             hardened: native(jit, Mode::Hardened(facts)),
+            direct,
             budget: facts.max_insns,
         }
+    }
+
+    /// One pass over every packet through the direct call: the packets accepted (`None`
+    /// when the filter does not have the direct ABI).
+    fn direct_pass(&self, packets: &[Packet]) -> Option<u64> {
+        let f = self.direct.as_ref().ok()?;
+        let mut accepted = 0;
+        for p in packets {
+            let r0 = f.run(&p.data, u64::from(p.wire)).unwrap_or(0);
+            accepted += u64::from(r0 != 0);
+        }
+        Some(accepted)
     }
 
     /// One pass over every packet on the interpreter: the packets accepted.
@@ -291,6 +324,24 @@ fn us(t: Duration) -> f64 {
 struct Timing {
     min: Duration,
     reps: usize,
+    /// The C and libpcap harnesses' method, for the single-filter table: runs of `passes`
+    /// passes timed as one, the best of `runs`.
+    runs: usize,
+    passes: usize,
+}
+
+/// ns per packet of `pass` (one pass over `n` packets) timed as the C and libpcap harnesses
+/// time theirs: `t.passes` passes in a row, the best of `t.runs` such runs.
+fn ns_like_c(t: &Timing, n: usize, mut pass: impl FnMut() -> u64) -> f64 {
+    let mut best = f64::INFINITY;
+    for _ in 0..t.runs {
+        let start = Instant::now();
+        for _ in 0..t.passes {
+            std::hint::black_box(pass());
+        }
+        best = best.min(start.elapsed().as_secs_f64() * 1e9 / (t.passes * n) as f64);
+    }
+    best
 }
 
 /// One udfkit program for an expression, measured.
@@ -304,6 +355,12 @@ struct Measured {
     jit_ns: f64,
     /// Hardened trusted JIT code.
     hardened_ns: f64,
+    /// Trusted JIT code through the direct call, or why the filter does not have it.
+    direct_ns: Result<f64, String>,
+    /// The region ABI and the direct call timed as the C harness times itself
+    /// ([`ns_like_c`]), for the single-filter table.
+    jit_ns_like_c: f64,
+    direct_ns_like_c: Option<f64>,
     /// Compile (to verified eBPF) time, µs.
     compile_us: f64,
     /// Compile and JIT compile (and map) time, µs.
@@ -339,6 +396,23 @@ fn measure(
     let hardened_ns = per_packet(best_of(t.min, t.reps, || {
         std::hint::black_box(ours.jit_pass(packets, true));
     }));
+    let direct_ns = match &ours.direct {
+        Ok(_) => {
+            assert_eq!(
+                Some(accepted),
+                ours.direct_pass(packets),
+                "the interpreter and the direct call disagree"
+            );
+            Ok(per_packet(best_of(t.min, t.reps, || {
+                std::hint::black_box(ours.direct_pass(packets));
+            })))
+        }
+        Err(why) => Err(why.clone()),
+    };
+    let n = packets.len();
+    let jit_ns_like_c = ns_like_c(t, n, || ours.jit_pass(packets, false));
+    let direct_ns_like_c =
+        ours.direct.is_ok().then(|| ns_like_c(t, n, || ours.direct_pass(packets).unwrap_or(0)));
     let compile_us = us(best_of(t.min, t.reps, || {
         std::hint::black_box(compile());
     }));
@@ -356,6 +430,9 @@ fn measure(
         interp_ns,
         jit_ns,
         hardened_ns,
+        direct_ns,
+        jit_ns_like_c,
+        direct_ns_like_c,
         compile_us,
         compile_jit_us,
     }
@@ -370,6 +447,8 @@ struct Row {
     ours: Option<Measured>,
     /// libpcap's own classic BPF (`tcpdump -dd`), imported.
     imported: Option<Measured>,
+    /// Hand-written C (`bench/c/filters.c`, gcc -O2): packets accepted, ns per packet.
+    c: Option<(u64, f64)>,
 }
 
 fn cell(x: Option<f64>, digits: usize) -> String {
@@ -378,10 +457,10 @@ fn cell(x: Option<f64>, digits: usize) -> String {
 
 pub fn run(quick: bool) {
     let (n, t, oracle_reps, pass_iters, compile_iters) = if quick {
-        let t = Timing { min: Duration::from_millis(30), reps: 2 };
+        let t = Timing { min: Duration::from_millis(30), reps: 2, runs: 2, passes: 20 };
         (1_000, t, 2, 20, 20)
     } else {
-        let t = Timing { min: Duration::from_millis(300), reps: 9 };
+        let t = Timing { min: Duration::from_millis(300), reps: 9, runs: 5, passes: 300 };
         (10_000, t, 5, 300, 300)
     };
     let packets = packets(n);
@@ -395,8 +474,23 @@ pub fn run(quick: bool) {
     let opts = CompileOptions { link: LinkType::En10mb, snaplen: 262_144, netmask: None };
     let mut notes = Vec::new();
     let mut rows = Vec::new();
-    for expr in EXPRESSIONS {
-        let mut row = Row { expr, libpcap: None, ours: None, imported: None };
+    let c_prog = c_filters();
+    for (k, expr) in EXPRESSIONS.into_iter().enumerate() {
+        let mut row = Row { expr, libpcap: None, ours: None, imported: None, c: None };
+        if let Some(c) = &c_prog {
+            let (mut ns, mut acc) = (f64::INFINITY, None);
+            let iters = pass_iters.to_string();
+            for _ in 0..oracle_reps {
+                match oracle_run(c, &["bench", &k.to_string(), cap, &iters]) {
+                    Ok(kv) => {
+                        ns = ns.min(value(&kv, "ns_per_packet"));
+                        acc = Some(value(&kv, "accepted") as u64);
+                    }
+                    Err(e) => notes.push(format!("hand-written C for `{expr}`: {e}")),
+                }
+            }
+            row.c = acc.map(|a| (a, ns));
+        }
         if let Some(o) = &oracle {
             let (mut ns, mut acc, mut compile) = (f64::INFINITY, None, f64::INFINITY);
             let iters = pass_iters.to_string();
@@ -442,11 +536,12 @@ pub fn run(quick: bool) {
             row.libpcap.as_ref().map(|l| l.0),
             row.ours.as_ref().map(|m| m.accepted),
             row.imported.as_ref().map(|m| m.accepted),
+            row.c.map(|c| c.0),
         ];
         let known: Vec<u64> = accepted.iter().flatten().copied().collect();
         assert!(
             known.windows(2).all(|w| w[0] == w[1]),
-            "`{expr}`: libpcap, udfkit and udfkit on libpcap's code accept {accepted:?} packets"
+            "`{expr}`: libpcap, udfkit, udfkit on libpcap's code and the C accept {accepted:?} packets"
         );
         rows.push(row);
     }
@@ -456,6 +551,42 @@ pub fn run(quick: bool) {
     let facts = udf_verifier::verify(&empty, &udf_verifier::Config::new(ProgramType::Filter))
         .expect("verifies");
     let base = measure(&mut jit, &mut vm, &packets, &t, 0, || (empty.clone(), facts.clone()));
+
+    // Single-filter speed: libpcap, the C, the region ABI and the direct call timed alike
+    // (runs of `t.passes` passes, best of several) and interleaved, round after round over
+    // the four expressions, so that the load of a shared machine drifting over the run does
+    // not favour whichever was measured in a quiet moment.
+    let singles: Vec<Option<Ours>> = EXPRESSIONS
+        .iter()
+        .map(|e| udf_pcap::compile(e, &opts).ok().map(|c| Ours::new(&mut jit, &c.prog, &c.facts)))
+        .collect();
+    // Per expression: libpcap, C, region ABI, direct call (ns per packet, best so far).
+    let mut single = vec![[f64::INFINITY; 4]; EXPRESSIONS.len()];
+    let iters = pass_iters.to_string();
+    let one = Timing { runs: 1, ..t };
+    for _ in 0..t.runs {
+        for (k, expr) in EXPRESSIONS.into_iter().enumerate() {
+            let best = &mut single[k];
+            if let Some(Ok(kv)) =
+                oracle.as_ref().map(|o| oracle_run(o, &["bench", expr, cap, &iters]))
+            {
+                best[0] = best[0].min(value(&kv, "ns_per_packet"));
+            }
+            if let Some(Ok(kv)) =
+                c_prog.as_ref().map(|c| oracle_run(c, &["bench", &k.to_string(), cap, &iters]))
+            {
+                best[1] = best[1].min(value(&kv, "ns_per_packet"));
+            }
+            if let Some(ours) = &singles[k] {
+                best[2] = best[2].min(ns_like_c(&one, n, || ours.jit_pass(&packets, false)));
+                if ours.direct.is_ok() {
+                    let d = ns_like_c(&one, n, || ours.direct_pass(&packets).unwrap_or(0));
+                    best[3] = best[3].min(d);
+                }
+            }
+        }
+    }
+    let finite = |x: f64| x.is_finite().then_some(x);
 
     let bytes: usize = packets.iter().map(|p| p.data.len()).sum();
     println!(
@@ -505,6 +636,43 @@ pub fn run(quick: bool) {
         base.interp_ns, base.jit_ns, base.ebpf
     );
     println!(
+        "\nsingle-filter speed, ns per packet, all four timed alike and interleaved (best of {} \
+         rounds, each one run of {} passes of each): libpcap's bpf_filter, hand-written C (gcc \
+         -O2, one call through a function pointer per packet), our trusted JIT code through the \
+         region ABI (NativeRunner) and through the direct call (NativeFilter::run):\n",
+        t.runs, t.passes
+    );
+    println!(
+        "| expression | libpcap (bpf_filter) | C (gcc -O2) | JIT: region ABI | JIT: direct \
+         call | libpcap / direct | direct / C | region / direct |"
+    );
+    println!("|{}", " --- |".repeat(8));
+    let direct = |m: Option<&Measured>| m.and_then(|m| m.direct_ns_like_c);
+    for (r, best) in rows.iter().zip(&single) {
+        let ours = r.ours.as_ref();
+        let [lib, c, region, direct] = best.map(finite);
+        println!(
+            "| `{}` | {} | {} | {} | {} | {} | {} | {} |",
+            r.expr.replace('|', "\\|"),
+            cell(lib, 1),
+            cell(c, 1),
+            cell(region, 1),
+            cell(direct, 1),
+            ratio(lib, direct),
+            ratio(direct, c),
+            ratio(region, direct),
+        );
+        if let Some(Err(why)) = ours.map(|m| &m.direct_ns) {
+            notes.push(format!("`{}` has no direct call: {why}", r.expr));
+        }
+    }
+    println!(
+        "| (empty filter) | - | - | {:.1} | {} | - | - | {} |",
+        base.jit_ns_like_c,
+        cell(direct(Some(&base)), 1),
+        ratio(Some(base.jit_ns_like_c), direct(Some(&base))),
+    );
+    println!(
         "\ntrusted vs hardened JIT code (a bounds check on every packet access), ns per packet:\n"
     );
     println!(
@@ -552,6 +720,13 @@ pub fn run(quick: bool) {
             cell(ours.map(|m| m.compile_jit_us), 1),
             cell(imp.map(|m| m.compile_us), 1),
             cell(imp.map(|m| m.compile_jit_us), 1),
+        );
+    }
+    if c_prog.is_none() {
+        notes.push(
+            "the hand-written C was not built (bench/build.rs: gcc -O2 c/filters.c failed): \
+             the C column is empty"
+                .into(),
         );
     }
     if oracle.is_none() {

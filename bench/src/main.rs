@@ -20,7 +20,8 @@
 //!
 //! `cargo run --release -p udf-bench -- filter [--quick]` measures pcap-filter expressions over a
 //! generated capture: libpcap's `pcap_offline_filter` (through `tools/pcap_oracle`) against
-//! udfkit's interpreter and JIT, ns per packet, and the compile times of both.
+//! udfkit's interpreter and JIT (region ABI and direct call) and hand-written C (`bench/c`,
+//! gcc -O2), ns per packet, and the compile times of libpcap and ours.
 //!
 //! `cargo run --release -p udf-bench -- filter-e2e [--quick] [--keep]` runs `udf filter --count` and
 //! `udf filter -w` against `tcpdump -r IN -w /dev/null` and `tcpdump -r IN -w OUT` as processes

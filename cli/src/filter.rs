@@ -4,8 +4,9 @@
 //! IN -w OUT EXPR` writes them; with `--count` only the number of accepted packets.
 //!
 //! The capture is memory-mapped and read in place ([`crate::capture`]); each run of the filter
-//! goes through one reusable runner per compiled filter (the JIT's `NativeRunner`, or one
-//! interpreter `Vm`), so a packet costs its filter and a few stores.
+//! goes through one reusable runner per compiled filter (the JIT's direct call where the
+//! filter qualifies, else its `NativeRunner`, or one interpreter `Vm`), so a packet costs its
+//! filter and a call.
 //!
 //! `-w`: a pcap file with the capture's link type and snap length. A pcap capture's file header
 //! and accepted records are copied as the file holds them (byte order, time precision, time
@@ -62,7 +63,8 @@ struct Ready {
     views: Vec<&'static str>,
     facts: udf_verifier::Verified,
     interp: Option<udf_runtime::Compiled>,
-    native: Option<udf_jit::Executable>,
+    /// Trusted native code: the direct call where the filter qualifies, else the region ABI.
+    native: Option<udf_jit::TrustedFilter>,
 }
 
 impl Ready {
@@ -88,13 +90,7 @@ impl Ready {
                 ),
                 None,
             ),
-            Engine::Jit => (
-                None,
-                Some(
-                    crate::exec::jit(prog, ty, udf_jit::Mode::Trusted(&facts))
-                        .map_err(|e| checks(&e))?,
-                ),
-            ),
+            Engine::Jit => (None, Some(trusted_filter(prog, &facts).map_err(|e| checks(&e))?)),
         };
         Ok(Ready { name: None, views: Vec::new(), facts, interp, native })
     }
@@ -103,17 +99,28 @@ impl Ready {
     fn runner<'r>(&'r self, vm: &'r mut Vm) -> Runner<'r> {
         match (&self.interp, &self.native) {
             (Some(c), _) => Runner::Interp(c, vm),
-            (None, Some(e)) => Runner::Native(e.runner()),
+            (None, Some(f)) => Runner::Native(f.runner()),
             (None, None) => unreachable!("Ready::new prepares one engine's code"),
         }
     }
 }
 
-/// Runs one filter on packet after packet: the interpreter with one `Vm`, or native code with
-/// one `NativeRunner` (its environment and stack set up once).
+/// Trusted native code for a verified filter: the direct-call ABI (packet and lengths in
+/// registers, `r0` returned) where it qualifies, else the region ABI (`udf_jit::TrustedFilter`).
+fn trusted_filter(
+    prog: &udf_bytecode::Program,
+    facts: &udf_verifier::Verified,
+) -> Result<udf_jit::TrustedFilter, udf_jit::JitError> {
+    let target =
+        udf_jit::Target::host().ok_or(udf_jit::JitError::NotHost(udf_jit::Target::X86_64))?;
+    udf_jit::TrustedFilter::compile(&mut udf_jit::Jit::new(target)?, prog, facts)
+}
+
+/// Runs one filter on packet after packet: the interpreter with one `Vm`, or native code
+/// through the direct call or one `NativeRunner` (its environment and stack set up once).
 enum Runner<'r> {
     Interp(&'r udf_runtime::Compiled, &'r mut Vm),
-    Native(udf_runtime::native::NativeRunner<'r>),
+    Native(udf_jit::FilterRunner<'r>),
 }
 
 impl Runner<'_> {
@@ -125,9 +132,7 @@ impl Runner<'_> {
             Runner::Interp(c, vm) => {
                 vm.run(c, Context::ReadOnly(data), &mut NoHelpers, &opts).map(|o| o.r0)
             }
-            Runner::Native(r) => {
-                r.run(Context::ReadOnly(data), &mut NoHelpers, &opts).map(|o| o.r0)
-            }
+            Runner::Native(r) => r.run(data, wire_len),
         }
     }
 }

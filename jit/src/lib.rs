@@ -21,6 +21,11 @@
 //!   [`Executable::runner`] keeps a run's environment and stack across runs, for the cheapest
 //!   call (what a filter run on every packet wants).
 //!
+//! - [`Jit::compile_filter`] is the direct-call ABI for trusted filters whose only memory is the
+//!   packet and the stack: one function `extern "C" fn(packet, len, wire_len) -> r0`
+//!   ([`FilterCode`], mapped as [`NativeFilter`]), no environment, no per-call set-up; what it
+//!   refuses says why ([`NoDirect`]), and [`TrustedFilter`] falls back to the region ABI then.
+//!
 //! Large programs are compiled as regions of about [`Options::region_len`] instructions
 //! ([`plan`]), each its own function, so compile time grows linearly: Cranelift's register
 //! allocator is superlinear in function size. Loops that fit are kept inside one region.
@@ -38,9 +43,9 @@ use cranelift_codegen::control::ControlPlane;
 use cranelift_codegen::isa::OwnedTargetIsa;
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_frontend::FunctionBuilderContext;
-use udf_bytecode::{CheckError, Program, ProgramType};
-use udf_runtime::native::{LoadError, NativeProgram, NativeRunner, RegionEntry};
-use udf_runtime::{STACK_FRAME, pre_run_checks};
+use udf_bytecode::{CheckError, Insn, Program, ProgramType};
+use udf_runtime::native::{LoadError, NativeFilter, NativeProgram, NativeRunner, RegionEntry};
+use udf_runtime::{Context, Fault, NoHelpers, RunOptions, STACK_FRAME, pre_run_checks};
 use udf_verifier::{Facts, Verified};
 
 /// An instruction set the JIT emits code for (the runtime's, shared with the download package).
@@ -82,6 +87,10 @@ pub struct Options {
     /// found), so the differential campaign can show it catches it.
     #[cfg(feature = "fault-injection")]
     pub fault_injection: bool,
+    /// Plant an off-by-one in the direct filter ABI: the code takes the packet as one byte
+    /// longer than it is, so the equivalence oracle can show it catches it.
+    #[cfg(feature = "fault-injection")]
+    pub fault_injection_direct_len: bool,
 }
 
 impl Default for Options {
@@ -91,6 +100,8 @@ impl Default for Options {
             disasm: false,
             #[cfg(feature = "fault-injection")]
             fault_injection: false,
+            #[cfg(feature = "fault-injection")]
+            fault_injection_direct_len: false,
         }
     }
 }
@@ -305,6 +316,8 @@ impl Jit {
                 plant_either_by_base: self.options.fault_injection,
                 #[cfg(not(feature = "fault-injection"))]
                 plant_either_by_base: false,
+                direct: false,
+                plant_direct_len: false,
                 call_conv: self.isa.default_call_conv(),
                 frontend: self.isa.frontend_config(),
             };
@@ -338,6 +351,80 @@ impl Jit {
             regions,
             stack_use,
             disasm,
+        })
+    }
+
+    /// Compiles a verified filter with the direct-call ABI: one function
+    /// `extern "C" fn(packet: *const u8, len: u64, wire_len: u64) -> u64` taking the packet
+    /// and its lengths in registers and returning `r0` in a register, with no environment,
+    /// nothing stored, and no stack set-up beyond its own native frame (see [`FilterCode`]).
+    ///
+    /// Only for what trusted code can run that way: a program of the `filter` type whose only
+    /// memory is the packet and the stack, verified as that very program ([`Verified`]), of one
+    /// region ([`Options::region_len`]), without local calls or helpers, and whose code needs
+    /// no fault exit (every access placed by the verifier). Anything else is refused with the
+    /// reason ([`NoDirect`]); [`TrustedFilter::compile`] then falls back to the region ABI.
+    pub fn compile_filter(
+        &mut self,
+        prog: &Program,
+        verified: &Verified,
+    ) -> Result<FilterCode, NoDirect> {
+        let ty = ProgramType::Filter;
+        if verified.ty() != ty {
+            return Err(NoDirect::NotFilter(verified.ty()));
+        }
+        let cfg = pre_run_checks(ty, true);
+        udf_bytecode::check(prog, &cfg).map_err(|e| NoDirect::Jit(JitError::Check(e)))?;
+        if verified.program() != prog || !verified.for_type() {
+            return Err(NoDirect::Jit(JitError::Facts));
+        }
+        for (pc, insn) in prog.iter() {
+            match insn {
+                Insn::CallLocal { .. } => return Err(NoDirect::LocalCalls { slot: pc }),
+                Insn::Call { .. } | Insn::CallReg { .. } | Insn::CallKfunc { .. } => {
+                    return Err(NoDirect::Helpers { slot: pc });
+                }
+                Insn::LoadPseudo { .. } => return Err(NoDirect::Unsupported { slot: pc }),
+                _ => {}
+            }
+        }
+        let plan = plan::Plan::new(prog, self.options.region_len);
+        if plan.regions.len() != 1 {
+            return Err(NoDirect::Regions(plan.regions.len()));
+        }
+        self.ctx.clear();
+        self.ctx.set_disasm(self.options.disasm);
+        let inp = lower::Input {
+            prog,
+            plan: &plan,
+            region: &plan.regions[0],
+            access: Some(verified.access.as_slice()),
+            harden: false,
+            plant_either_by_base: false,
+            direct: true,
+            #[cfg(feature = "fault-injection")]
+            plant_direct_len: self.options.fault_injection_direct_len,
+            #[cfg(not(feature = "fault-injection"))]
+            plant_direct_len: false,
+            call_conv: self.isa.default_call_conv(),
+            frontend: self.isa.frontend_config(),
+        };
+        let lowered = lower::lower(&mut self.ctx.func, &mut self.fctx, &inp);
+        if let Some(slot) = lowered.env_exit {
+            return Err(NoDirect::NeedsExit { slot });
+        }
+        let compiled = self
+            .ctx
+            .compile(&*self.isa, &mut ControlPlane::default())
+            .map_err(|e| NoDirect::Jit(JitError::Codegen(format!("{:?}", e.inner))))?;
+        if !compiled.buffer.relocs().is_empty() {
+            return Err(NoDirect::Jit(JitError::Relocation));
+        }
+        Ok(FilterCode {
+            target: self.target,
+            ctx_len: verified.ctx_len,
+            bytes: compiled.code_buffer().to_vec(),
+            disasm: compiled.vcode.clone(),
         })
     }
 }
@@ -411,5 +498,208 @@ impl core::ops::Deref for Executable {
 
     fn deref(&self) -> &NativeProgram {
         &self.native
+    }
+}
+
+/// Why a program does not get the direct-call filter ABI ([`Jit::compile_filter`]).
+#[derive(Debug)]
+pub enum NoDirect {
+    /// The program is of another type than `filter`.
+    NotFilter(ProgramType),
+    /// The program makes local calls (their frames need the environment), at this slot.
+    LocalCalls {
+        /// The slot of the first call.
+        slot: usize,
+    },
+    /// The program calls a helper or a kfunc (through the environment), at this slot.
+    Helpers {
+        /// The slot of the first call.
+        slot: usize,
+    },
+    /// A pseudo `lddw` (map references), which no engine runs.
+    Unsupported {
+        /// Its slot.
+        slot: usize,
+    },
+    /// The program is compiled as this many regions (too long for one function).
+    Regions(usize),
+    /// The code for this slot would need a fault exit (an access the verifier did not place,
+    /// at an instruction it found unreachable) or to leave its function, which only the
+    /// region ABI's environment can report.
+    NeedsExit {
+        /// The slot.
+        slot: usize,
+    },
+    /// Compilation failed as it would in any mode.
+    Jit(JitError),
+}
+
+impl fmt::Display for NoDirect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NoDirect::NotFilter(t) => write!(f, "a {t} program, not a filter"),
+            NoDirect::LocalCalls { slot } => write!(f, "a local call at slot {slot}"),
+            NoDirect::Helpers { slot } => write!(f, "a helper call at slot {slot}"),
+            NoDirect::Unsupported { slot } => {
+                write!(f, "an unsupported instruction at slot {slot}")
+            }
+            NoDirect::Regions(n) => write!(f, "too long for one function ({n} regions)"),
+            NoDirect::NeedsExit { slot } => write!(
+                f,
+                "the code at slot {slot} needs a fault exit (an access the verifier did not place)"
+            ),
+            NoDirect::Jit(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for NoDirect {}
+
+/// Native code of a verified filter with the direct-call ABI ([`Jit::compile_filter`]): one
+/// function `extern "C" fn(packet: *const u8, len: u64, wire_len: u64) -> u64` at offset 0,
+/// for the host C calling convention of the target.
+///
+/// On entry it sets the registers the interpreter does (`r1` the packet's virtual address
+/// [`udf_runtime::CTX_BASE`], `r2` its length, `r3` the wire length, `r10` the top of the
+/// stack, the rest 0); addresses stay virtual and are translated by the packet pointer and a
+/// 512-byte slot of its own native frame (present only when the program touches the stack,
+/// never zeroed: the verifier proves no stack byte is read before it is written). Nothing is
+/// checked (the verifier placed every access) and nothing metered. Runs only on the
+/// lengths the facts assumed ([`FilterCode::ctx_len`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FilterCode {
+    target: Target,
+    ctx_len: (u64, u64),
+    bytes: Vec<u8>,
+    disasm: Option<String>,
+}
+
+impl FilterCode {
+    /// The target.
+    pub fn target(&self) -> Target {
+        self.target
+    }
+
+    /// The packet lengths `[min, max]` runs accept (the verifier's [`Facts::ctx_len`]).
+    pub fn ctx_len(&self) -> (u64, u64) {
+        self.ctx_len
+    }
+
+    /// The machine code.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Cranelift's disassembly (with [`Options::disasm`]).
+    pub fn disasm(&self) -> Option<&str> {
+        self.disasm.as_deref()
+    }
+
+    /// Maps the code for this host: a [`NativeFilter`], whose safe
+    /// [`NativeFilter::run`] is the direct call.
+    #[allow(unsafe_code)]
+    pub fn load(&self) -> Result<NativeFilter, JitError> {
+        if Target::host() != Some(self.target) {
+            return Err(JitError::NotHost(self.target));
+        }
+        // SAFETY: a `FilterCode` is made only by `Jit::compile_filter` (its fields are
+        // private), for `self.target`, this host: a function at offset 0 of the host's C ABI
+        // with the direct filter signature, from a program the verifier accepted as a filter
+        // on the lengths `self.ctx_len`, lowered so that it reads only the packet (within the
+        // proven bounds) and its own native frame, and returns.
+        unsafe { NativeFilter::load(&self.bytes, self.ctx_len) }.map_err(JitError::Load)
+    }
+}
+
+/// A trusted filter's native code, with the cheapest call this program can have: the
+/// direct-call ABI ([`Jit::compile_filter`]) where the program qualifies, else the region ABI
+/// ([`Executable`], run by a [`NativeRunner`]), with the reason it did not qualify.
+/// `run` gives the interpreter's result either way.
+///
+/// ```no_run
+/// # fn f(prog: &udf_bytecode::Program, facts: &udf_verifier::Verified, packets: &[(Vec<u8>, u32)]) {
+/// use udf_jit::{Jit, Target, TrustedFilter};
+/// let mut jit = Jit::new(Target::host().unwrap()).unwrap();
+/// let filter = TrustedFilter::compile(&mut jit, prog, facts).unwrap();
+/// if let Some(why) = filter.fallback_reason() {
+///     eprintln!("no direct call: {why}");
+/// }
+/// let mut runner = filter.runner();
+/// for (data, wire_len) in packets {
+///     let keep = runner.run(data, *wire_len).unwrap_or(0);
+/// #   let _ = keep;
+/// }
+/// # }
+/// ```
+#[derive(Debug)]
+pub enum TrustedFilter {
+    /// The direct call.
+    Direct(NativeFilter),
+    /// The region ABI, and why not the direct call.
+    Regions {
+        /// The code.
+        exe: Executable,
+        /// Why the direct ABI was refused.
+        why: NoDirect,
+    },
+}
+
+impl TrustedFilter {
+    /// Compiles `prog`, verified as a filter (`verified`), for this host: with the direct ABI
+    /// where it qualifies, else with the region ABI in trusted mode.
+    pub fn compile(
+        jit: &mut Jit,
+        prog: &Program,
+        verified: &Verified,
+    ) -> Result<TrustedFilter, JitError> {
+        match jit.compile_filter(prog, verified) {
+            Ok(code) => Ok(TrustedFilter::Direct(code.load()?)),
+            Err(NoDirect::Jit(e)) => Err(e),
+            Err(why) => {
+                let code = jit.compile(prog, ProgramType::Filter, Mode::Trusted(verified))?;
+                Ok(TrustedFilter::Regions { exe: Executable::new(code)?, why })
+            }
+        }
+    }
+
+    /// Why the filter runs through the region ABI (`None`: the direct call).
+    pub fn fallback_reason(&self) -> Option<&NoDirect> {
+        match self {
+            TrustedFilter::Direct(_) => None,
+            TrustedFilter::Regions { why, .. } => Some(why),
+        }
+    }
+
+    /// A runner, for many packets.
+    pub fn runner(&self) -> FilterRunner<'_> {
+        match self {
+            TrustedFilter::Direct(f) => FilterRunner::Direct(f),
+            TrustedFilter::Regions { exe, .. } => FilterRunner::Regions(exe.runner()),
+        }
+    }
+}
+
+/// Runs a [`TrustedFilter`] on packet after packet.
+#[derive(Debug)]
+pub enum FilterRunner<'f> {
+    /// The direct call.
+    Direct(&'f NativeFilter),
+    /// The region ABI's runner.
+    Regions(NativeRunner<'f>),
+}
+
+impl FilterRunner<'_> {
+    /// The filter's `r0` on `packet` (captured bytes), `wire_len` its length on the wire; a
+    /// packet length the proof did not cover is refused
+    /// ([`udf_runtime::FaultKind::ContextRefused`]).
+    #[inline]
+    pub fn run(&mut self, packet: &[u8], wire_len: u32) -> Result<u64, Fault> {
+        match self {
+            FilterRunner::Direct(f) => f.run(packet, u64::from(wire_len)),
+            FilterRunner::Regions(r) => {
+                let opts = RunOptions { budget: u64::MAX, r3: u64::from(wire_len) };
+                r.run(Context::ReadOnly(packet), &mut NoHelpers, &opts).map(|o| o.r0)
+            }
+        }
     }
 }

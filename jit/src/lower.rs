@@ -12,7 +12,8 @@ use std::collections::HashMap;
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::types::{I8, I16, I32, I64};
 use cranelift_codegen::ir::{
-    AbiParam, Block, Function, InstBuilder, MemFlagsData, SigRef, Signature, Type, Value,
+    AbiParam, Block, Function, InstBuilder, MemFlagsData, SigRef, Signature, StackSlotData,
+    StackSlotKind, Type, Value,
 };
 use cranelift_codegen::isa::{CallConv, TargetFrontendConfig};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Switch, Variable};
@@ -37,6 +38,14 @@ pub(crate) fn region_signature(cc: CallConv) -> Signature {
     sig
 }
 
+/// The signature of a direct-call filter: `(packet, captured length, wire length) -> r0`.
+pub(crate) fn filter_signature(cc: CallConv) -> Signature {
+    let mut sig = Signature::new(cc);
+    sig.params.extend([AbiParam::new(I64); 3]);
+    sig.returns.push(AbiParam::new(I64));
+    sig
+}
+
 fn helper_signature(cc: CallConv) -> Signature {
     let mut sig = Signature::new(cc);
     sig.params.extend([AbiParam::new(I64); 3]);
@@ -56,8 +65,25 @@ pub(crate) struct Input<'a> {
     pub harden: bool,
     /// The planted region-choice bug (`fault-injection` only; always false otherwise).
     pub plant_either_by_base: bool,
+    /// The direct-call filter ABI ([`filter_signature`]): the whole program is one function
+    /// taking the packet, its length and the wire length in registers and returning `r0`;
+    /// no environment, the stack a slot of the function's own frame. Only for trusted
+    /// single-region programs without calls (the caller checks); a lowering that still needs
+    /// a way out through the environment (a fault or a region exit) says so in
+    /// [`Lowered::env_exit`], and the code must not be used.
+    pub direct: bool,
+    /// The planted off-by-one in the direct ABI's length register (`fault-injection` only;
+    /// always false otherwise), to show the equivalence oracle catches it.
+    pub plant_direct_len: bool,
     pub call_conv: CallConv,
     pub frontend: TargetFrontendConfig,
+}
+
+/// What the lowering of a region reports.
+pub(crate) struct Lowered {
+    /// The first slot whose code leaves through the environment (a fault exit, or control
+    /// leaving the region): code of the direct ABI, which has no environment, is then unusable.
+    pub env_exit: Option<usize>,
 }
 
 struct Lower<'a, 'b> {
@@ -65,7 +91,12 @@ struct Lower<'a, 'b> {
     inp: &'a Input<'a>,
     regs: [Variable; 11],
     left: Variable,
-    env: Value,
+    /// The environment (`None` for the direct ABI).
+    env: Option<Value>,
+    /// The slot being lowered.
+    cur: usize,
+    /// See [`Lowered::env_exit`].
+    env_exit: Option<usize>,
     ctx_delta: Value,
     ctx_len: Value,
     stack_delta: Value,
@@ -91,39 +122,89 @@ fn mem_flags() -> MemFlagsData {
 }
 
 /// Lowers `inp.region` into `func`.
-pub(crate) fn lower(func: &mut Function, fctx: &mut FunctionBuilderContext, inp: &Input<'_>) {
-    func.signature = region_signature(inp.call_conv);
+pub(crate) fn lower(
+    func: &mut Function,
+    fctx: &mut FunctionBuilderContext,
+    inp: &Input<'_>,
+) -> Lowered {
+    func.signature =
+        if inp.direct { filter_signature(inp.call_conv) } else { region_signature(inp.call_conv) };
     let mut b = FunctionBuilder::new(func, fctx);
     let entry = b.create_block();
     b.append_block_params_for_function_params(entry);
     b.switch_to_block(entry);
     b.seal_block(entry);
-    let env = b.block_params(entry)[0];
-    let pc_in = b.block_params(entry)[1];
+    let params = b.block_params(entry).to_vec();
     let regs: [Variable; 11] = core::array::from_fn(|_| b.declare_var(I64));
     let left = b.declare_var(I64);
     let checked = inp.access.is_none();
-    let live = live_in(inp);
-    for (r, &var) in regs.iter().enumerate() {
-        let v = if live.has(Reg::new(r as u8).expect("r0-r10")) {
-            b.ins().load(I64, env_flags(), env, offset::REGS + 8 * r as i32)
+    let (env, pc_in, ctx_delta, ctx_len, stack_delta, writable);
+    if inp.direct {
+        // r1 = the context's virtual address, r2 = its length, r3 = the wire length, r10 =
+        // the top of the stack, every other register 0 (as the interpreter starts them; the
+        // verifier refuses reading them anyway). The code keeps the interpreter's virtual
+        // addresses (pointers compare and spill as there) and translates them by deltas
+        // computed here, from the arguments and the frame's own stack slot: nothing is
+        // loaded, nothing stored, nothing zeroed.
+        let (pkt, len, wire) = (params[0], params[1], params[2]);
+        let len = if inp.plant_direct_len { b.ins().iadd_imm_s(len, 1) } else { len };
+        for (r, &var) in regs.iter().enumerate() {
+            let v = match r {
+                1 => b.ins().iconst(I64, CTX_BASE as i64),
+                2 => len,
+                3 => wire,
+                10 => b.ins().iconst(I64, STACK_TOP as i64),
+                _ => b.ins().iconst(I64, 0),
+            };
+            b.def_var(var, v);
+        }
+        let zero = b.ins().iconst(I64, 0);
+        b.def_var(left, zero);
+        env = None;
+        pc_in = zero;
+        ctx_delta = b.ins().iadd_imm_s(pkt, (CTX_BASE as i64).wrapping_neg());
+        ctx_len = len;
+        // One frame of the program's stack in the native frame, when the program touches
+        // the stack; trusted code reads only stack bytes it wrote before (the verifier's
+        // rule), so it is not zeroed.
+        stack_delta = if touches_stack(inp) {
+            let slot = b.create_sized_stack_slot(StackSlotData::new(
+                StackSlotKind::ExplicitSlot,
+                STACK_FRAME as u32,
+                3,
+            ));
+            let base = b.ins().stack_addr(I64, slot, 0);
+            b.ins().iadd_imm_s(base, STACK_FRAME as i64 - STACK_TOP as i64)
+        } else {
+            zero
+        };
+        writable = zero;
+    } else {
+        let e = params[0];
+        pc_in = params[1];
+        let live = live_in(inp);
+        for (r, &var) in regs.iter().enumerate() {
+            let v = if live.has(Reg::new(r as u8).expect("r0-r10")) {
+                b.ins().load(I64, env_flags(), e, offset::REGS + 8 * r as i32)
+            } else {
+                b.ins().iconst(I64, 0)
+            };
+            b.def_var(var, v);
+        }
+        let l = if checked {
+            b.ins().load(I64, env_flags(), e, offset::LEFT)
         } else {
             b.ins().iconst(I64, 0)
         };
-        b.def_var(var, v);
+        b.def_var(left, l);
+        // Fields the code never writes: pure loads, dropped when unused.
+        let fixed = env_flags().with_readonly().with_can_move();
+        ctx_delta = b.ins().load(I64, fixed, e, offset::CTX_DELTA);
+        ctx_len = b.ins().load(I64, fixed, e, offset::CTX_LEN);
+        stack_delta = b.ins().load(I64, fixed, e, offset::STACK_DELTA);
+        writable = b.ins().load(I64, fixed, e, offset::WRITABLE);
+        env = Some(e);
     }
-    let l = if checked {
-        b.ins().load(I64, env_flags(), env, offset::LEFT)
-    } else {
-        b.ins().iconst(I64, 0)
-    };
-    b.def_var(left, l);
-    // Fields the code never writes: pure loads, dropped when unused.
-    let fixed = env_flags().with_readonly().with_can_move();
-    let ctx_delta = b.ins().load(I64, fixed, env, offset::CTX_DELTA);
-    let ctx_len = b.ins().load(I64, fixed, env, offset::CTX_LEN);
-    let stack_delta = b.ins().load(I64, fixed, env, offset::STACK_DELTA);
-    let writable = b.ins().load(I64, fixed, env, offset::WRITABLE);
     let helper_sig = b.import_signature(helper_signature(inp.call_conv));
 
     let leave = b.create_block();
@@ -148,6 +229,8 @@ pub(crate) fn lower(func: &mut Function, fctx: &mut FunctionBuilderContext, inp:
         regs,
         left,
         env,
+        cur: region.start,
+        env_exit: None,
         ctx_delta,
         ctx_len,
         stack_delta,
@@ -179,10 +262,25 @@ pub(crate) fn lower(func: &mut Function, fctx: &mut FunctionBuilderContext, inp:
         let c = lw.b.ins().iconst(I64, code::FELL_OFF as i64);
         let z = lw.b.ins().iconst(I64, 0);
         lw.b.ins().jump(lw.fault, &[c.into(), pc_in.into(), z.into(), z.into()]);
+        lw.env_exit.get_or_insert(region.start);
     }
     lw.open = false;
     lw.body();
-    lw.finish();
+    lw.finish()
+}
+
+/// Whether an instruction of the region may touch the stack: an access the verifier proved
+/// (partly) in the stack, or one through `r10` (the direct ABI then gives the function a
+/// stack slot).
+fn touches_stack(inp: &Input<'_>) -> bool {
+    (inp.region.start..inp.region.end).filter_map(|pc| inp.plan.index[pc]).any(|i| {
+        let base = match inp.prog.insns()[i] {
+            Insn::Load { base, .. } | Insn::Store { base, .. } | Insn::Atomic { base, .. } => base,
+            _ => return false,
+        };
+        base == Reg::R10
+            || inp.access.is_none_or(|acc| matches!(acc[i], Access::Stack | Access::Either))
+    })
 }
 
 /// Registers whose values the region may need from `env.regs`: all of them when control can
@@ -272,6 +370,7 @@ impl Lower<'_, '_> {
                 self.b.ins().jump(blk, &[]);
             }
             Target::Leave(slot) => {
+                self.env_exit.get_or_insert(self.cur);
                 let s = self.iconst(slot as u64);
                 self.b.ins().jump(self.leave, &[s.into()]);
             }
@@ -286,6 +385,7 @@ impl Lower<'_, '_> {
     }
 
     fn fault_dyn(&mut self, c: u64, pc: Value, a: u64, x: u64) {
+        self.env_exit.get_or_insert(self.cur);
         let c = self.iconst(c);
         let a = self.iconst(a);
         let x = self.iconst(x);
@@ -368,6 +468,7 @@ impl Lower<'_, '_> {
                 let dead = self.b.create_block();
                 self.continue_in(dead);
             }
+            self.cur = pc;
             if self.checked && inp.plan.stretch[pc] > 0 {
                 self.charge(pc, inp.plan.stretch[pc]);
             }
@@ -421,7 +522,23 @@ impl Lower<'_, '_> {
         self.b.def_var(self.left, rest);
     }
 
-    fn finish(mut self) {
+    fn finish(mut self) -> Lowered {
+        let Some(env) = self.env else {
+            // The direct ABI: `done` returns r0. `leave` and `fault` have no way out but
+            // the environment it lacks; they get a body so the function is well formed, and
+            // `env_exit` tells the caller the code is unusable if anything reaches them.
+            self.b.switch_to_block(self.done);
+            let r0 = self.b.use_var(self.regs[0]);
+            self.b.ins().return_(&[r0]);
+            for blk in [self.leave, self.fault] {
+                self.b.switch_to_block(blk);
+                let z = self.iconst(0);
+                self.b.ins().return_(&[z]);
+            }
+            self.b.seal_all_blocks();
+            self.b.finalize(self.inp.frontend);
+            return Lowered { env_exit: self.env_exit };
+        };
         // leave(next): store the registers, return the slot to continue at.
         self.b.switch_to_block(self.leave);
         let next = self.b.block_params(self.leave)[0];
@@ -436,22 +553,32 @@ impl Lower<'_, '_> {
         self.b.switch_to_block(self.fault);
         let params = self.b.block_params(self.fault).to_vec();
         for (k, v) in params.into_iter().enumerate() {
-            self.b.ins().store(env_flags(), v, self.env, offset::FAULT + 8 * k as i32);
+            self.b.ins().store(env_flags(), v, env, offset::FAULT + 8 * k as i32);
         }
         let f = self.iconst(FAULT);
         self.b.ins().return_(&[f]);
         self.b.seal_all_blocks();
         self.b.finalize(self.inp.frontend);
+        Lowered { env_exit: self.env_exit }
+    }
+
+    /// The environment: only code of the region ABI has one (the direct ABI is only used
+    /// for programs without helpers or local calls, and code that would leave through the
+    /// environment is refused: [`Lowered::env_exit`]).
+    fn env(&self) -> Value {
+        self.env.expect("the direct ABI is refused for programs with helpers or local calls")
     }
 
     fn store_regs(&mut self, range: core::ops::Range<usize>) {
         for r in range {
             let v = self.b.use_var(self.regs[r]);
-            self.b.ins().store(env_flags(), v, self.env, offset::REGS + 8 * r as i32);
+            let env = self.env();
+            self.b.ins().store(env_flags(), v, env, offset::REGS + 8 * r as i32);
         }
         if self.checked {
             let l = self.b.use_var(self.left);
-            self.b.ins().store(env_flags(), l, self.env, offset::LEFT);
+            let env = self.env();
+            self.b.ins().store(env_flags(), l, env, offset::LEFT);
         }
     }
 
@@ -460,7 +587,14 @@ impl Lower<'_, '_> {
         let next = pc + insn.slots();
         match insn {
             Insn::Alu { width, op, dst, src } => {
-                let a = self.reg(dst);
+                // A move does not read its destination: reading it anyway would keep the old
+                // value alive into the block (a block parameter, moves on every edge).
+                let a =
+                    if matches!(op, AluOp::Mov | AluOp::MovSx8 | AluOp::MovSx16 | AluOp::MovSx32) {
+                        self.iconst(0)
+                    } else {
+                        self.reg(dst)
+                    };
                 let v = match src {
                     Source::Reg(s) => {
                         let bv = self.reg(s);
@@ -548,11 +682,21 @@ impl Lower<'_, '_> {
             }
             Insn::Jump { width, cond, dst, src, .. } => {
                 let a = self.reg(dst);
-                let bv = match src {
-                    Source::Reg(s) => self.reg(s),
-                    Source::Imm(k) => self.iconst(extend_imm(width, k)),
+                let c = match src {
+                    Source::Imm(k) => {
+                        match self.swapped_compare(width, cond, a, extend_imm(width, k)) {
+                            Some(c) => c,
+                            None => {
+                                let bv = self.iconst(extend_imm(width, k));
+                                self.compare(width, cond, a, bv)
+                            }
+                        }
+                    }
+                    Source::Reg(s) => {
+                        let bv = self.reg(s);
+                        self.compare(width, cond, a, bv)
+                    }
                 };
-                let c = self.compare(width, cond, a, bv);
                 let t = self.inp.prog.branch_target(pc).unwrap_or(usize::MAX);
                 let tb = self.target_block(t);
                 let fb = self.target_block(next);
@@ -708,6 +852,48 @@ impl Lower<'_, '_> {
         self.b.ins().sextend(t, n)
     }
 
+    /// `a == k`, `a != k` or `a & k != 0` where `a` is a byte-swapped narrow value
+    /// zero-extended (`be16`/`be32` of a load: packet fields), tested on the unswapped value
+    /// against the swapped constant instead, so the swap (and often the register holding the
+    /// field) goes away. Exact: the swap is a bijection of the narrow type, `a` has no bits
+    /// above it, and a constant with bits above it is left to the general path. `None` when
+    /// the pattern does not apply.
+    fn swapped_compare(&mut self, width: Width, cond: JmpCond, a: Value, k: u64) -> Option<Value> {
+        use cranelift_codegen::ir::{Opcode, ValueDef};
+        if !matches!(cond, JmpCond::Eq | JmpCond::Ne | JmpCond::Set) {
+            return None;
+        }
+        let dfg = &self.b.func.dfg;
+        let def = |v: Value, op: Opcode| match dfg.value_def(v) {
+            ValueDef::Result(inst, 0) if dfg.insts[inst].opcode() == op => {
+                Some(dfg.inst_args(inst)[0])
+            }
+            _ => None,
+        };
+        let swapped = def(a, Opcode::Uextend)?;
+        let x = def(swapped, Opcode::Bswap)?;
+        let t = dfg.value_type(x);
+        let k = match width {
+            Width::W64 => k,
+            Width::W32 => k & 0xffff_ffff,
+        };
+        let k = match t {
+            I16 if cond == JmpCond::Set => u64::from((k as u16).swap_bytes()),
+            I32 if cond == JmpCond::Set => u64::from((k as u32).swap_bytes()),
+            I16 if k <= 0xffff => u64::from((k as u16).swap_bytes()),
+            I32 if k <= 0xffff_ffff => u64::from((k as u32).swap_bytes()),
+            _ => return None,
+        };
+        Some(match cond {
+            JmpCond::Eq => self.b.ins().icmp_imm_s(IntCC::Equal, x, k as i64),
+            JmpCond::Ne => self.b.ins().icmp_imm_s(IntCC::NotEqual, x, k as i64),
+            _ => {
+                let m = self.b.ins().band_imm_s(x, k as i64);
+                self.b.ins().icmp_imm_s(IntCC::NotEqual, m, 0)
+            }
+        })
+    }
+
     fn compare(&mut self, width: Width, cond: JmpCond, a: Value, b: Value) -> Value {
         let (a, b) = match width {
             Width::W64 => (a, b),
@@ -820,6 +1006,7 @@ impl Lower<'_, '_> {
     /// Continues where `ok` holds; elsewhere the run ends with the interpreter's
     /// out-of-bounds fault at slot `pc`, address `a` (`what`: size, and 0x100 for a write).
     fn fault_unless(&mut self, ok: Value, pc: usize, a: Value, what: u64) {
+        self.env_exit.get_or_insert(pc);
         let cont = self.b.create_block();
         let out = self.b.create_block();
         self.b.ins().brif(ok, cont, &[], out, &[]);
@@ -930,15 +1117,16 @@ impl Lower<'_, '_> {
     }
 
     fn helper(&mut self, pc: usize, id: Value) {
+        let env = self.env();
         for r in 1..=5 {
             let v = self.b.use_var(self.regs[r]);
-            self.b.ins().store(env_flags(), v, self.env, offset::REGS + 8 * r as i32);
+            self.b.ins().store(env_flags(), v, env, offset::REGS + 8 * r as i32);
         }
-        let f = self.b.ins().load(I64, env_flags(), self.env, offset::HELPER);
+        let f = self.b.ins().load(I64, env_flags(), env, offset::HELPER);
         let p = self.iconst(pc as u64);
-        let call = self.b.ins().call_indirect(self.helper_sig, f, &[self.env, id, p]);
+        let call = self.b.ins().call_indirect(self.helper_sig, f, &[env, id, p]);
         let st = self.b.inst_results(call)[0];
-        let r0 = self.b.ins().load(I64, env_flags(), self.env, offset::REGS);
+        let r0 = self.b.ins().load(I64, env_flags(), env, offset::REGS);
         self.set(Reg::R0, r0);
         let cont = self.b.create_block();
         let odd = self.b.create_block();
@@ -957,7 +1145,8 @@ impl Lower<'_, '_> {
     /// Address of the frame record for `index` callers.
     fn frame_record(&mut self, index: Value) -> Value {
         let off = self.b.ins().imul_imm_s(index, i64::from(offset::FRAME_SIZE));
-        let rec = self.b.ins().iadd(self.env, off);
+        let env = self.env();
+        let rec = self.b.ins().iadd(env, off);
         self.b.ins().iadd_imm_s(rec, i64::from(offset::FRAMES))
     }
 

@@ -17,6 +17,12 @@
 //! adds `ctx_delta` or `stack_delta` to reach host memory. Local calls keep their return slot
 //! and `r6`-`r9` in `env.frames`; the depth is implicit in `r10`.
 //!
+//! Trusted filters whose only memory is the packet and the stack can instead be compiled with
+//! the *direct-call ABI* ([`NativeFilter`], with `std`): one function `extern "C"
+//! fn(packet: *const u8, len: u64, wire_len: u64) -> u64` taking the packet in registers and
+//! returning `r0`, with no environment at all (the same virtual addresses, translated by the
+//! packet pointer and a stack slot of its own native frame).
+//!
 //! Trusted code (from verified bytecode) checks nothing. Checked code bounds-checks every access
 //! against the live stack and the context, meters the budget in `env.left` a straight-line
 //! stretch at a time, and reports the same [`FaultKind`] at the same slot as the interpreter.
@@ -166,4 +172,7 @@ pub use target::Target;
 #[cfg(feature = "std")]
 mod exec;
 #[cfg(feature = "std")]
-pub use exec::{ExecMemory, LoadError, MAX_CODE_SIZE, NativeOutcome, NativeProgram, NativeRunner};
+pub use exec::{
+    ExecMemory, FilterFn, LoadError, MAX_CODE_SIZE, NativeFilter, NativeOutcome, NativeProgram,
+    NativeRunner,
+};

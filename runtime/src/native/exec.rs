@@ -535,3 +535,75 @@ impl<'p> NativeRunner<'p> {
         }
     }
 }
+
+/// The direct-call filter ABI: `(packet, captured length, wire length) -> r0`.
+pub type FilterFn = unsafe extern "C" fn(*const u8, u64, u64) -> u64;
+
+/// A trusted filter compiled with the direct-call ABI (the JIT's `Jit::compile_filter`): one
+/// function of the host's C ABI, `extern "C" fn(packet: *const u8, len: u64, wire_len: u64)
+/// -> u64`, called directly with the packet and its lengths in registers and its result in a
+/// register. No environment, no stack but the function's own native frame, nothing set up or
+/// zeroed per call: [`NativeFilter::run`] is a length check and a call.
+///
+/// The code keeps the interpreter's registers on entry, virtual addresses and results, so a
+/// run returns what [`Vm::run`] returns for the same filter, packet and `r3`. It has no fault
+/// exit (the JIT refuses a program whose code would need one), so a run cannot fault, only be
+/// refused before it starts.
+#[derive(Debug)]
+pub struct NativeFilter {
+    mem: ExecMemory,
+    entry: FilterFn,
+    /// The packet lengths runs accept.
+    ctx_len: (u64, u64),
+}
+
+impl NativeFilter {
+    /// Loads a direct-call filter: its function at offset 0 of `code`, safe to run on packets
+    /// whose length is in `ctx_len` (`[min, max]`; any other length is refused).
+    ///
+    /// # Safety
+    /// `code` must be machine code for this host whose offset 0 is a function of the host's C
+    /// ABI with the [`FilterFn`] signature that, given a packet of `len` bytes (`len` in
+    /// `ctx_len`) and any wire length, reads only those bytes and its own native frame, writes
+    /// only its own frame, and returns. The JIT's `Jit::compile_filter` output qualifies (the
+    /// verifier proved every access of the trusted program it lowers for those lengths).
+    pub unsafe fn load(code: &[u8], ctx_len: (u64, u64)) -> Result<NativeFilter, LoadError> {
+        if !cfg!(target_arch = "x86_64") {
+            return Err(LoadError::Host(
+                "only x86-64 hosts run native code (others need an instruction-cache flush)",
+            ));
+        }
+        let mem = ExecMemory::new(code)?;
+        // SAFETY: the caller vouches that offset 0 of `code`, now mapped read+execute at
+        // `mem.base()` for as long as `mem` (held beside the pointer), is a function of this
+        // host's C ABI with the `FilterFn` signature.
+        let entry = unsafe { core::mem::transmute::<usize, FilterFn>(mem.base()) };
+        Ok(NativeFilter { mem, entry, ctx_len })
+    }
+
+    /// The packet lengths `[min, max]` runs accept.
+    pub fn ctx_len(&self) -> (u64, u64) {
+        self.ctx_len
+    }
+
+    /// The code as mapped.
+    pub fn code(&self) -> &[u8] {
+        self.mem.bytes()
+    }
+
+    /// The filter's `r0` on `packet` (the captured bytes; `r2` its length), `wire_len` its
+    /// length on the wire (`r3`): the result of [`Vm::run`]. A packet whose length the proof
+    /// did not cover is refused before anything runs ([`FaultKind::ContextRefused`]).
+    #[inline]
+    pub fn run(&self, packet: &[u8], wire_len: u64) -> Result<u64, Fault> {
+        let len = packet.len() as u64;
+        let (min, max) = self.ctx_len;
+        if len < min || len > max {
+            return Err(Fault { pc: 0, kind: FaultKind::ContextRefused { len, min, max } });
+        }
+        // SAFETY: `entry` is the loaded function (`load`'s contract), in pages mapped as long
+        // as `self`; `packet` is borrowed for the call and `len`, its length, is one the
+        // contract covers, so the code reads only `packet`'s bytes and its own frame.
+        Ok(unsafe { (self.entry)(packet.as_ptr(), len, wire_len) })
+    }
+}
