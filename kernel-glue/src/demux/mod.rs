@@ -1,0 +1,443 @@
+//! Packet demultiplexing, DPF-style: many verified filters, each with an owner, merged into one
+//! trie, so a packet costs about what one filter does whatever the number installed.
+//!
+//! Each filter arrives as a [`Verified`] program of type `filter` (from a pcap expression, a
+//! `.udf` filter or classic BPF: whatever made it, the kernel only sees the verified bytecode).
+//! [`atoms::extract`] runs its bytecode symbolically into rules, one per accepting path: the
+//! field equalities the path tests (`(size bytes at offset, from the packet start or past the
+//! IPv4 header) & mask == value`) and its other tests (length tests, inequalities).
+//!
+//! The trie: a node tests one field (its key, that of the first rule that reached it); the
+//! rules with an equality on that field go down the child for their value (the values of one
+//! node are one sorted table: one binary search, not one compare per filter), the others down
+//! the node's `other` child. A rule ends at the node where its equalities run out, as a leaf
+//! that checks its residual tests and names its owner. Along any path the keys are distinct
+//! (a rule leaves a node having no equality on its key), so a walk visits at most one child
+//! per table plus the `other` children. Filters that do not decompose (arithmetic on fields,
+//! loops, helpers, too many paths) are kept whole and run by the interpreter beside the trie,
+//! so every verified filter is accepted, just not merged.
+//!
+//! Inserting a filter adds its rules along their paths (creating nodes and table entries);
+//! removing it follows the same paths (node keys never change while a node lives) and frees the
+//! nodes left empty. The result of a packet is the sorted, deduplicated set of owners whose
+//! filter accepts it: a filter accepts when one of its rules holds.
+//!
+//! Nothing here is recursive: the walk keeps its own stack in a [`Scratch`] the caller reuses.
+
+pub mod atoms;
+#[cfg(feature = "fuzzing")]
+pub mod traffic;
+
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+
+use udf_bytecode::ProgramType;
+use udf_runtime::{Compiled, Context, Fault, NoHelpers, RunOptions, Vm};
+use udf_verifier::Verified;
+
+pub use atoms::{Atom, Base, EqAtom, FieldKey, Opaque, Rule, Val};
+
+/// Who a filter delivers to.
+pub type Owner = u32;
+
+/// One installed filter (as [`Demux::insert`] named it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FilterId(u64);
+
+/// How a filter was installed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    /// Merged into the trie as this many rules.
+    Merged {
+        /// Accepting paths.
+        rules: usize,
+    },
+    /// Kept whole (run by the interpreter beside the trie), and why.
+    Opaque(Opaque),
+}
+
+/// Why a filter is refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DemuxError {
+    /// It was verified as another type.
+    NotAFilter(ProgramType),
+    /// It was verified under test-suite settings, not the type's own entry state.
+    NotForType,
+    /// The interpreter's pre-run checks refuse it (a verified program never is: a defect).
+    Check(udf_bytecode::CheckError),
+}
+
+impl core::fmt::Display for DemuxError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            DemuxError::NotAFilter(t) => write!(f, "a program of type {t} is not a filter"),
+            DemuxError::NotForType => {
+                f.write_str("the program was verified under test settings, not as a filter")
+            }
+            DemuxError::Check(e) => write!(f, "the interpreter's checks refuse it: {e}"),
+        }
+    }
+}
+
+/// No node.
+const NONE: u32 = u32::MAX;
+/// Most equalities of a rule the trie takes; further ones are checked at its leaf.
+const MAX_EQS: usize = 24;
+
+/// A rule's end: its residual tests and its owner.
+#[derive(Clone, Debug)]
+struct Leaf {
+    filter: FilterId,
+    owner: Owner,
+    rule: Rule,
+}
+
+/// A trie node.
+#[derive(Clone, Debug, Default)]
+struct Node {
+    /// The field tested (`None` only while the node has no children).
+    key: Option<FieldKey>,
+    /// Sorted values of the field with a child each (`kids[i]` for `vals[i]`).
+    vals: Vec<u64>,
+    kids: Vec<u32>,
+    /// Where the rules without an equality on `key` go.
+    other: u32,
+    /// Rules ending here.
+    leaves: Vec<Leaf>,
+}
+
+impl Node {
+    fn new() -> Node {
+        Node { other: NONE, ..Node::default() }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.leaves.is_empty() && self.kids.is_empty() && self.other == NONE
+    }
+}
+
+/// A filter kept whole.
+#[derive(Debug)]
+struct Whole {
+    id: FilterId,
+    owner: Owner,
+    code: Compiled,
+    budget: u64,
+}
+
+/// What the demultiplexer remembers of a filter, to remove it.
+#[derive(Clone, Debug)]
+struct Entry {
+    owner: Owner,
+    /// The trie paths of its rules (empty for a filter kept whole).
+    paths: Vec<Vec<EqAtom>>,
+    whole: bool,
+}
+
+/// The per-CPU state a run uses: the interpreter's stack and the walk's.
+#[derive(Debug)]
+pub struct Scratch {
+    vm: Vm,
+    stack: Vec<u32>,
+}
+
+impl Scratch {
+    /// A fresh one.
+    pub fn new() -> Scratch {
+        Scratch { vm: Vm::new(), stack: Vec::with_capacity(64) }
+    }
+}
+
+impl Default for Scratch {
+    fn default() -> Scratch {
+        Scratch::new()
+    }
+}
+
+/// Sizes, for reports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Filters installed.
+    pub filters: usize,
+    /// Of them, kept whole.
+    pub whole: usize,
+    /// Trie nodes.
+    pub nodes: usize,
+    /// Rule leaves.
+    pub leaves: usize,
+}
+
+/// The merged demultiplexer.
+#[derive(Debug)]
+pub struct Demux {
+    nodes: Vec<Node>,
+    free: Vec<u32>,
+    filters: BTreeMap<FilterId, Entry>,
+    whole: Vec<Whole>,
+    next: u64,
+}
+
+impl Default for Demux {
+    fn default() -> Demux {
+        Demux::new()
+    }
+}
+
+impl Demux {
+    /// An empty demultiplexer.
+    pub fn new() -> Demux {
+        Demux {
+            nodes: alloc::vec![Node::new()],
+            free: Vec::new(),
+            filters: BTreeMap::new(),
+            whole: Vec::new(),
+            next: 0,
+        }
+    }
+
+    /// Installs `filter` for `owner`, merged where it decomposes.
+    pub fn insert(
+        &mut self,
+        owner: Owner,
+        filter: &Verified,
+    ) -> Result<(FilterId, Shape), DemuxError> {
+        self.insert_with(owner, filter, true)
+    }
+
+    /// Installs `filter` for `owner`; with `merge` false it is kept whole even where it
+    /// decomposes (to test that path, or to compare).
+    pub fn insert_with(
+        &mut self,
+        owner: Owner,
+        filter: &Verified,
+        merge: bool,
+    ) -> Result<(FilterId, Shape), DemuxError> {
+        if filter.ty() != ProgramType::Filter {
+            return Err(DemuxError::NotAFilter(filter.ty()));
+        }
+        if !filter.for_type() {
+            return Err(DemuxError::NotForType);
+        }
+        let extracted =
+            if merge { atoms::extract(filter.program()) } else { Err(Opaque::Unmodelled(0)) };
+        let id = FilterId(self.next);
+        match extracted {
+            Ok(rules) => {
+                self.next += 1;
+                let n = rules.len();
+                let mut paths = Vec::with_capacity(n);
+                for mut rule in rules {
+                    // Equalities past the trie's depth limit are checked at the leaf.
+                    for extra in rule.eqs.split_off(rule.eqs.len().min(MAX_EQS)) {
+                        rule.rest.push(eq_atom(extra));
+                    }
+                    let path = rule.eqs.clone();
+                    self.add_rule(&path, Leaf { filter: id, owner, rule });
+                    paths.push(path);
+                }
+                self.filters.insert(id, Entry { owner, paths, whole: false });
+                Ok((id, Shape::Merged { rules: n }))
+            }
+            Err(why) => {
+                let code = udf_runtime::prepare(
+                    filter.program(),
+                    &udf_runtime::pre_run_checks(ProgramType::Filter, true),
+                )
+                .map_err(DemuxError::Check)?;
+                self.next += 1;
+                let budget = filter.facts().max_insns;
+                self.whole.push(Whole { id, owner, code, budget });
+                self.filters.insert(id, Entry { owner, paths: Vec::new(), whole: true });
+                Ok((id, Shape::Opaque(why)))
+            }
+        }
+    }
+
+    /// Removes a filter; false if it is not installed.
+    pub fn remove(&mut self, id: FilterId) -> bool {
+        let Some(entry) = self.filters.remove(&id) else { return false };
+        if entry.whole {
+            self.whole.retain(|w| w.id != id);
+        }
+        for path in &entry.paths {
+            self.remove_rule(path, id);
+        }
+        true
+    }
+
+    /// The owner of an installed filter.
+    pub fn owner(&self, id: FilterId) -> Option<Owner> {
+        self.filters.get(&id).map(|e| e.owner)
+    }
+
+    /// Number of filters installed.
+    pub fn len(&self) -> usize {
+        self.filters.len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.filters.is_empty()
+    }
+
+    /// Sizes.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            filters: self.filters.len(),
+            whole: self.whole.len(),
+            nodes: self.nodes.len() - self.free.len(),
+            leaves: self.nodes.iter().map(|n| n.leaves.len()).sum(),
+        }
+    }
+
+    fn alloc(&mut self) -> u32 {
+        if let Some(i) = self.free.pop() {
+            self.nodes[i as usize] = Node::new();
+            return i;
+        }
+        self.nodes.push(Node::new());
+        u32::try_from(self.nodes.len() - 1).expect("fewer than 2^32 nodes")
+    }
+
+    fn add_rule(&mut self, path: &[EqAtom], leaf: Leaf) {
+        let mut rem: Vec<EqAtom> = path.to_vec();
+        let mut n = 0usize;
+        loop {
+            if rem.is_empty() {
+                self.nodes[n].leaves.push(leaf);
+                return;
+            }
+            let key = *self.nodes[n].key.get_or_insert(rem[0].key);
+            if let Some(pos) = rem.iter().position(|e| e.key == key) {
+                let v = rem.remove(pos).value;
+                n = match self.nodes[n].vals.binary_search(&v) {
+                    Ok(i) => self.nodes[n].kids[i] as usize,
+                    Err(i) => {
+                        let kid = self.alloc();
+                        self.nodes[n].vals.insert(i, v);
+                        self.nodes[n].kids.insert(i, kid);
+                        kid as usize
+                    }
+                };
+            } else {
+                if self.nodes[n].other == NONE {
+                    let kid = self.alloc();
+                    self.nodes[n].other = kid;
+                }
+                n = self.nodes[n].other as usize;
+            }
+        }
+    }
+
+    fn remove_rule(&mut self, path: &[EqAtom], id: FilterId) {
+        let mut rem: Vec<EqAtom> = path.to_vec();
+        // (parent, value taken or None for `other`) for each step.
+        let mut trail: Vec<(usize, Option<u64>)> = Vec::new();
+        let mut n = 0usize;
+        while !rem.is_empty() {
+            let Some(key) = self.nodes[n].key else { return };
+            let next = if let Some(pos) = rem.iter().position(|e| e.key == key) {
+                let v = rem.remove(pos).value;
+                let Ok(i) = self.nodes[n].vals.binary_search(&v) else { return };
+                trail.push((n, Some(v)));
+                self.nodes[n].kids[i]
+            } else {
+                trail.push((n, None));
+                self.nodes[n].other
+            };
+            if next == NONE {
+                return;
+            }
+            n = next as usize;
+        }
+        self.nodes[n].leaves.retain(|l| l.filter != id);
+        // Free the nodes left empty, from the leaf up.
+        let mut child = n;
+        for &(parent, via) in trail.iter().rev() {
+            if !self.nodes[child].is_empty() {
+                break;
+            }
+            self.nodes[child] = Node::new();
+            self.free.push(child as u32);
+            let p = &mut self.nodes[parent];
+            match via {
+                Some(v) => {
+                    if let Ok(i) = p.vals.binary_search(&v) {
+                        p.vals.remove(i);
+                        p.kids.remove(i);
+                    }
+                }
+                None => p.other = NONE,
+            }
+            if p.kids.is_empty() && p.other == NONE {
+                p.key = None;
+            }
+            child = parent;
+        }
+        let root = &mut self.nodes[0];
+        if root.kids.is_empty() && root.other == NONE {
+            root.key = None;
+        }
+    }
+
+    /// The owners whose filter accepts `pkt` (`wire_len`: its length on the wire), sorted and
+    /// deduplicated, into `out` (cleared first). A fault is a fault of a filter kept whole:
+    /// for a verified program, a verifier or interpreter bug.
+    pub fn run(
+        &self,
+        s: &mut Scratch,
+        pkt: &[u8],
+        wire_len: u32,
+        out: &mut Vec<Owner>,
+    ) -> Result<(), Fault> {
+        out.clear();
+        let wire = u64::from(wire_len);
+        s.stack.clear();
+        s.stack.push(0);
+        while let Some(n) = s.stack.pop() {
+            let node = &self.nodes[n as usize];
+            for leaf in &node.leaves {
+                if leaf.rule.residual_holds(pkt, wire) {
+                    out.push(leaf.owner);
+                }
+            }
+            if let Some(key) = node.key {
+                if node.other != NONE {
+                    s.stack.push(node.other);
+                }
+                if let Some(v) = key.fetch(pkt)
+                    && let Ok(i) = node.vals.binary_search(&v)
+                {
+                    s.stack.push(node.kids[i]);
+                }
+            }
+        }
+        for w in &self.whole {
+            let opts = RunOptions { budget: w.budget, r3: wire };
+            let r0 = s.vm.run(&w.code, Context::ReadOnly(pkt), &mut NoHelpers, &opts)?.r0;
+            if r0 != 0 {
+                out.push(w.owner);
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        Ok(())
+    }
+}
+
+/// An equality as a residual test.
+fn eq_atom(e: EqAtom) -> Atom {
+    Atom {
+        width: udf_bytecode::Width::W64,
+        cond: udf_bytecode::JmpCond::Eq,
+        a: Val::Load {
+            base: e.key.base,
+            off: e.key.off,
+            size: e.key.size,
+            be: true,
+            mask: e.key.mask,
+        },
+        b: Val::Const(e.value),
+        holds: true,
+    }
+}

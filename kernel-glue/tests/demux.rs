@@ -1,0 +1,240 @@
+//! The merged demultiplexer against its definition: for every packet, the set of owners it
+//! returns must be exactly the owners whose filter, run alone by the interpreter, accepts the
+//! packet. Generated workloads of 1, 10, 100, 1,000 and 10,000 pcap-filter expressions
+//! (connection 4-tuples, port, host and protocol filters, overlapping and duplicate filters, a
+//! few that do not decompose) over generated Ethernet traffic, with inserts and removals
+//! interleaved; plus the shapes the extraction must find (what merges, what stays whole).
+
+use std::collections::HashMap;
+
+use udf_bytecode::ProgramType;
+use udf_bytecode::rng::Rng;
+use udf_kernel_glue::demux::traffic::{Workload, traffic, workload};
+use udf_kernel_glue::demux::{Demux, FilterId, Owner, Scratch, Shape};
+use udf_runtime::{Compiled, Context, NoHelpers, RunOptions, Vm};
+use udf_verifier::Verified;
+
+/// Compiles a pcap-filter expression for Ethernet (verified by the compiler).
+fn compile(expr: &str) -> Verified {
+    udf_pcap::compile(expr, &udf_pcap::CompileOptions::default())
+        .unwrap_or_else(|e| panic!("`{expr}`: {e:?}"))
+        .facts
+}
+
+/// A filter run alone: the oracle.
+struct Alone {
+    owner: Owner,
+    code: Compiled,
+    budget: u64,
+}
+
+impl Alone {
+    fn new(owner: Owner, v: &Verified) -> Alone {
+        let code = udf_runtime::prepare(
+            v.program(),
+            &udf_runtime::pre_run_checks(ProgramType::Filter, true),
+        )
+        .expect("prepared");
+        Alone { owner, code, budget: v.facts().max_insns }
+    }
+
+    fn accepts(&self, vm: &mut Vm, pkt: &[u8], wire: u32) -> bool {
+        let opts = RunOptions { budget: self.budget, r3: u64::from(wire) };
+        vm.run(&self.code, Context::ReadOnly(pkt), &mut NoHelpers, &opts).expect("no fault").r0 != 0
+    }
+}
+
+/// The demultiplexer and the filters it should hold, run alone.
+struct Both {
+    demux: Demux,
+    alone: Vec<(FilterId, Alone)>,
+    cache: HashMap<String, Verified>,
+    merged: usize,
+    whole: usize,
+}
+
+impl Both {
+    fn new() -> Both {
+        Both { demux: Demux::new(), alone: Vec::new(), cache: HashMap::new(), merged: 0, whole: 0 }
+    }
+
+    fn insert(&mut self, owner: Owner, expr: &str) {
+        let v = self.cache.entry(expr.to_string()).or_insert_with(|| compile(expr));
+        let (id, shape) = self.demux.insert(owner, v).expect("installed");
+        match shape {
+            Shape::Merged { .. } => self.merged += 1,
+            Shape::Opaque(_) => self.whole += 1,
+        }
+        self.alone.push((id, Alone::new(owner, v)));
+    }
+
+    fn remove_at(&mut self, i: usize) {
+        let (id, _) = self.alone.swap_remove(i);
+        assert!(self.demux.remove(id), "installed");
+        assert!(!self.demux.remove(id), "removed twice");
+    }
+
+    /// Checks every packet; returns (packets accepted by someone, by two owners or more).
+    fn check(&self, packets: &[(Vec<u8>, u32)], what: &str) -> (usize, usize) {
+        let mut s = Scratch::new();
+        let mut vm = Vm::new();
+        let mut got = Vec::new();
+        let (mut some, mut several) = (0, 0);
+        let mut failures = Vec::new();
+        for (n, (pkt, wire)) in packets.iter().enumerate() {
+            self.demux.run(&mut s, pkt, *wire, &mut got).expect("no fault");
+            let mut want: Vec<Owner> = self
+                .alone
+                .iter()
+                .filter(|(_, a)| a.accepts(&mut vm, pkt, *wire))
+                .map(|(_, a)| a.owner)
+                .collect();
+            want.sort_unstable();
+            want.dedup();
+            if got != want {
+                failures.push(format!(
+                    "{what}: packet {n} ({} bytes): demux {got:?}, alone {want:?}",
+                    pkt.len()
+                ));
+            }
+            some += usize::from(!want.is_empty());
+            several += usize::from(want.len() >= 2);
+        }
+        assert!(
+            failures.is_empty(),
+            "{} of {} packets differ:\n{}",
+            failures.len(),
+            packets.len(),
+            failures[..failures.len().min(10)].join("\n")
+        );
+        (some, several)
+    }
+}
+
+/// One workload: insert all, check; remove a share and insert more, interleaved, check; remove
+/// everything, check that nothing is left.
+fn differential(n: usize, packets: usize) {
+    let seed = 0xde_u64 << 32 | n as u64;
+    let w: Workload = workload(seed, n);
+    let more = workload(seed ^ 1, n.div_ceil(4));
+    let mut rng = Rng::new(seed);
+    let mut both = Both::new();
+    for (owner, e) in &w.filters {
+        both.insert(*owner, e);
+    }
+    let traffic = traffic(seed, &w, packets);
+    let (some, several) = both.check(&traffic, &format!("{n} filters"));
+    // Interleaved: remove one in three, each removal followed by an insertion now and then.
+    let mut extra = more.filters.iter();
+    for _ in 0..n / 3 + 1 {
+        if both.alone.is_empty() {
+            break;
+        }
+        let i = rng.index(both.alone.len());
+        both.remove_at(i);
+        if rng.chance(1, 2)
+            && let Some((o, e)) = extra.next()
+        {
+            both.insert(*o + n as Owner, e);
+        }
+    }
+    let (some2, _) = both.check(&traffic, &format!("{n} filters after removals"));
+    assert_eq!(both.demux.len(), both.alone.len());
+    while !both.alone.is_empty() {
+        let i = rng.index(both.alone.len());
+        both.remove_at(i);
+    }
+    both.check(&traffic, &format!("{n} filters all removed"));
+    let st = both.demux.stats();
+    assert_eq!((st.filters, st.whole, st.nodes, st.leaves), (0, 0, 1, 0), "everything freed");
+    eprintln!(
+        "{n} filters: {} merged, {} whole; {} of {packets} packets accepted by some owner, {several} by several ({some2} after removals)",
+        both.merged, both.whole, some
+    );
+    // The workload must exercise the merge: most filters merged, packets matched, overlaps.
+    assert!(both.merged * 10 >= (both.merged + both.whole) * 8, "too few merged");
+    assert!(some * 4 >= packets, "too few packets matched: {some}");
+    if n >= 10 {
+        assert!(several > 0, "no packet accepted by two owners");
+    }
+}
+
+#[test]
+fn one_filter() {
+    differential(1, 400);
+}
+
+#[test]
+fn ten_filters() {
+    differential(10, 400);
+}
+
+#[test]
+fn a_hundred_filters() {
+    differential(100, 400);
+}
+
+#[test]
+fn a_thousand_filters() {
+    differential(1000, 200);
+}
+
+#[test]
+fn ten_thousand_filters() {
+    differential(10_000, 60);
+}
+
+#[test]
+fn shapes() {
+    let mut d = Demux::new();
+    for e in [
+        "tcp port 80",
+        "tcp and src host 10.0.0.1 and dst host 10.0.0.2 and src port 1234 and dst port 80",
+        "udp",
+        "arp",
+        "ip6",
+        "len > 200 and tcp",
+        "tcp[tcpflags] & tcp-syn != 0",
+        "vlan 5 and tcp",
+        "host 10.0.0.1 or host 10.0.0.2",
+    ] {
+        let (_, shape) = d.insert(0, &compile(e)).expect("installed");
+        assert!(matches!(shape, Shape::Merged { .. }), "`{e}` not merged: {shape:?}");
+    }
+    for e in ["ip[2:2] - 20 > 500", "ip[8] * 2 < 100"] {
+        let (_, shape) = d.insert(0, &compile(e)).expect("installed");
+        assert!(matches!(shape, Shape::Opaque(_)), "`{e}` merged: {shape:?}");
+    }
+}
+
+/// Filters kept whole on request give the same sets as merged ones (the opaque path).
+#[test]
+fn whole_and_merged_agree() {
+    let w = workload(7, 200);
+    let packets = traffic(7, &w, 300);
+    let mut merged = Demux::new();
+    let mut whole = Demux::new();
+    let mut cache: HashMap<String, Verified> = HashMap::new();
+    for (o, e) in &w.filters {
+        let v = cache.entry(e.clone()).or_insert_with(|| compile(e));
+        merged.insert(*o, v).expect("installed");
+        whole.insert_with(*o, v, false).expect("installed");
+    }
+    assert_eq!(whole.stats().whole, 200);
+    let mut s = Scratch::new();
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for (p, wire) in &packets {
+        merged.run(&mut s, p, *wire, &mut a).expect("runs");
+        whole.run(&mut s, p, *wire, &mut b).expect("runs");
+        assert_eq!(a, b);
+    }
+}
+
+/// A filter of another type is refused.
+#[test]
+fn refuses_other_types() {
+    let prog = udf_bytecode::asm::assemble("mov %r0, 0\nexit").expect("assembles");
+    let v = udf_verifier::verify(&prog, &udf_verifier::Config::new(ProgramType::Acl))
+        .expect("verifies");
+    assert!(Demux::new().insert(1, &v).is_err());
+}
