@@ -124,6 +124,8 @@ for args in "" "--features jit"; do
 done
 
 echo "== unit, property and suite tests"
+# (cli/tests/demux.rs among them: `udf demux` per packet and `--count` against libpcap's
+# per-filter counts, through $UDF_PCAP_ORACLE.)
 cargo test -q --workspace
 
 echo "== the checking mode over generated programs, in release (UDF_CHECK_PROGRAMS per type)"
