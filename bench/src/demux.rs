@@ -3,9 +3,10 @@
 //!
 //! `cargo run --release -p udf-bench -- demux [--quick]`
 //!
-//! The workload is kernel-glue's generated one (`demux::traffic`): pcap-filter expressions,
-//! mostly connection 4-tuples, with port, host and protocol filters, overlapping and duplicate
-//! ones and a few that do not merge; the traffic is 2,000 Ethernet frames drawn from the
+//! Two workloads from kernel-glue's generator (`demux::traffic`): connections only (one TCP or
+//! UDP 4-tuple filter per owner, DPF's case), and mixed (mostly connection 4-tuples, with port,
+//! host and protocol filters, overlapping and duplicate ones and a few that do not merge: there
+//! a packet goes to many owners, column `owners/pkt`); the traffic is 2,000 Ethernet frames drawn from the
 //! connections and around them (500 with `--quick`). For each number of filters, ns per packet:
 //!
 //! - merged: the trie walked in Rust (interpreter mode), the set of owners per packet;
@@ -26,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use udf_bytecode::ProgramType;
 use udf_jit::{Executable, Jit, Mode, Target};
-use udf_kernel_glue::demux::traffic::{traffic, workload};
+use udf_kernel_glue::demux::traffic::{Workload, connections, traffic, workload};
 use udf_kernel_glue::demux::{Demux, Owner, Scratch};
 use udf_pcap::CompileOptions;
 use udf_runtime::{Compiled, Context, NoHelpers, RunOptions, Vm, prepare};
@@ -116,110 +117,121 @@ pub fn run(quick: bool) {
     let host = Target::host().expect("the demux benchmark runs the JIT: x86-64 hosts only");
     let mut jit = Jit::new(host).expect("host ISA");
     let cap = std::env::temp_dir().join(format!("udf-bench-demux-{}.pcap", std::process::id()));
-    println!(
-        "| filters | merged (whole) | merged demux, ns/pkt | ours one after another (interp) | ours one after another (JIT) | libpcap one after another | libpcap / merged |"
-    );
-    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
-    for &n in sizes {
-        let w = workload(SEED, n);
-        let packets = traffic(SEED, &w, npk);
-        write_pcap(&cap, &packets);
-        let filters = compile_all(&w.filters);
-        let mut demux = Demux::new();
-        for (o, v) in &filters {
-            demux.insert(*o, v).expect("installed");
-        }
-        let alone: Vec<(Owner, Compiled, u64)> = filters
-            .iter()
-            .map(|(o, v)| {
-                let c =
-                    prepare(v.program(), &udf_runtime::pre_run_checks(ProgramType::Filter, true))
-                        .expect("prepared");
-                (*o, c, v.facts().max_insns)
-            })
-            .collect();
-        let native: Vec<(Owner, Executable, u64)> = filters
-            .iter()
-            .map(|(o, v)| {
-                let code = jit
-                    .compile(v.program(), ProgramType::Filter, Mode::Trusted(v))
-                    .expect("the JIT compiles a verified filter");
-                (*o, Executable::new(code).expect("maps"), v.facts().max_insns)
-            })
-            .collect();
-        // The merged sets against every filter alone, once, untimed.
-        let mut s = Scratch::new();
-        let mut vm = Vm::new();
-        let mut got = Vec::new();
-        for (p, wire) in &packets {
-            demux.run(&mut s, p, *wire, &mut got).expect("runs");
-            let mut want: Vec<Owner> = alone
+    let kinds: [(&str, fn(u64, usize) -> Workload); 2] =
+        [("connections only", connections), ("mixed", workload)];
+    for (kind, make) in kinds {
+        println!("\nworkload: {kind}\n");
+        println!(
+            "| filters | merged (whole) | owners/pkt | merged demux, ns/pkt | ours one after another (interp) | ours one after another (JIT) | libpcap one after another | libpcap / merged |"
+        );
+        println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        for &n in sizes {
+            let w = make(SEED, n);
+            let packets = traffic(SEED, &w, npk);
+            write_pcap(&cap, &packets);
+            let filters = compile_all(&w.filters);
+            let mut demux = Demux::new();
+            for (o, v) in &filters {
+                demux.insert(*o, v).expect("installed");
+            }
+            let alone: Vec<(Owner, Compiled, u64)> = filters
                 .iter()
-                .filter(|(_, c, b)| {
-                    let opts = RunOptions { budget: *b, r3: u64::from(*wire) };
-                    vm.run(c, Context::ReadOnly(p), &mut NoHelpers, &opts).map_or(0, |o| o.r0) != 0
+                .map(|(o, v)| {
+                    let c = prepare(
+                        v.program(),
+                        &udf_runtime::pre_run_checks(ProgramType::Filter, true),
+                    )
+                    .expect("prepared");
+                    (*o, c, v.facts().max_insns)
                 })
-                .map(|(o, _, _)| *o)
                 .collect();
-            want.sort_unstable();
-            want.dedup();
-            assert_eq!(got, want, "merged and alone differ");
-        }
-        let (merged, _) = best_per_call(min, reps, || {
-            let mut acc = 0;
+            let native: Vec<(Owner, Executable, u64)> = filters
+                .iter()
+                .map(|(o, v)| {
+                    let code = jit
+                        .compile(v.program(), ProgramType::Filter, Mode::Trusted(v))
+                        .expect("the JIT compiles a verified filter");
+                    (*o, Executable::new(code).expect("maps"), v.facts().max_insns)
+                })
+                .collect();
+            // The merged sets against every filter alone, once, untimed.
+            let mut s = Scratch::new();
+            let mut vm = Vm::new();
+            let mut got = Vec::new();
             for (p, wire) in &packets {
                 demux.run(&mut s, p, *wire, &mut got).expect("runs");
-                acc += got.len() as u64;
+                let mut want: Vec<Owner> = alone
+                    .iter()
+                    .filter(|(_, c, b)| {
+                        let opts = RunOptions { budget: *b, r3: u64::from(*wire) };
+                        vm.run(c, Context::ReadOnly(p), &mut NoHelpers, &opts).map_or(0, |o| o.r0)
+                            != 0
+                    })
+                    .map(|(o, _, _)| *o)
+                    .collect();
+                want.sort_unstable();
+                want.dedup();
+                assert_eq!(got, want, "merged and alone differ");
             }
-            acc
-        });
-        let big = n >= 1000;
-        let slow_reps = if big { 1 } else { reps };
-        let (interp, _) = best_per_call(min, slow_reps, || {
-            let mut acc = 0;
-            for (p, wire) in &packets {
-                for (_, c, b) in &alone {
-                    let opts = RunOptions { budget: *b, r3: u64::from(*wire) };
-                    let r0 =
-                        vm.run(c, Context::ReadOnly(p), &mut NoHelpers, &opts).map_or(0, |o| o.r0);
-                    acc += u64::from(r0 != 0);
+            let (merged, owners) = best_per_call(min, reps, || {
+                let mut acc = 0;
+                for (p, wire) in &packets {
+                    demux.run(&mut s, p, *wire, &mut got).expect("runs");
+                    acc += got.len() as u64;
                 }
-            }
-            acc
-        });
-        let mut runners: Vec<_> = native.iter().map(|(_, e, b)| (e.runner(), *b)).collect();
-        let (jitted, _) = best_per_call(min, slow_reps, || {
-            let mut acc = 0;
-            for (p, wire) in &packets {
-                for (r, b) in runners.iter_mut() {
-                    let opts = RunOptions { budget: *b, r3: u64::from(*wire) };
-                    let r0 = r.run(Context::ReadOnly(p), &mut NoHelpers, &opts).map_or(0, |o| o.r0);
-                    acc += u64::from(r0 != 0);
+                acc
+            });
+            let big = n >= 1000;
+            let slow_reps = if big { 1 } else { reps };
+            let (interp, _) = best_per_call(min, slow_reps, || {
+                let mut acc = 0;
+                for (p, wire) in &packets {
+                    for (_, c, b) in &alone {
+                        let opts = RunOptions { budget: *b, r3: u64::from(*wire) };
+                        let r0 = vm
+                            .run(c, Context::ReadOnly(p), &mut NoHelpers, &opts)
+                            .map_or(0, |o| o.r0);
+                        acc += u64::from(r0 != 0);
+                    }
                 }
-            }
-            acc
-        });
-        drop(runners);
-        let iters = if big {
-            2
-        } else if quick {
-            5
-        } else {
-            50
-        };
-        let lp = oracle.as_deref().and_then(|o| libpcap(o, &w.filters, &cap, iters));
-        let st = demux.stats();
-        let m = ns(merged, packets.len());
-        println!(
-            "| {n} | {} ({}) | {:.1} | {:.1} | {:.1} | {} | {} |",
-            st.filters - st.whole,
-            st.whole,
-            m,
-            ns(interp, packets.len()),
-            ns(jitted, packets.len()),
-            lp.map_or("-".to_string(), |v| format!("{v:.1}")),
-            lp.map_or("-".to_string(), |v| format!("{:.0}x", v / m)),
-        );
+                acc
+            });
+            let mut runners: Vec<_> = native.iter().map(|(_, e, b)| (e.runner(), *b)).collect();
+            let (jitted, _) = best_per_call(min, slow_reps, || {
+                let mut acc = 0;
+                for (p, wire) in &packets {
+                    for (r, b) in runners.iter_mut() {
+                        let opts = RunOptions { budget: *b, r3: u64::from(*wire) };
+                        let r0 =
+                            r.run(Context::ReadOnly(p), &mut NoHelpers, &opts).map_or(0, |o| o.r0);
+                        acc += u64::from(r0 != 0);
+                    }
+                }
+                acc
+            });
+            drop(runners);
+            let iters = if big {
+                2
+            } else if quick {
+                5
+            } else {
+                50
+            };
+            let lp = oracle.as_deref().and_then(|o| libpcap(o, &w.filters, &cap, iters));
+            let st = demux.stats();
+            let m = ns(merged, packets.len());
+            println!(
+                "| {n} | {} ({}) | {:.1} | {:.1} | {:.1} | {:.1} | {} | {} |",
+                st.filters - st.whole,
+                st.whole,
+                owners as f64 / packets.len() as f64,
+                m,
+                ns(interp, packets.len()),
+                ns(jitted, packets.len()),
+                lp.map_or("-".to_string(), |v| format!("{v:.1}")),
+                lp.map_or("-".to_string(), |v| format!("{:.0}x", v / m)),
+            );
+        }
     }
     let _ = std::fs::remove_file(&cap);
     // Insert and remove with 1,000 installed.

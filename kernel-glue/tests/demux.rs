@@ -146,7 +146,11 @@ fn differential(n: usize, packets: usize) {
     }
     both.check(&traffic, &format!("{n} filters all removed"));
     let st = both.demux.stats();
-    assert_eq!((st.filters, st.whole, st.nodes, st.leaves), (0, 0, 1, 0), "everything freed");
+    assert_eq!(
+        (st.filters, st.whole, st.nodes, st.leaves, st.rules),
+        (0, 0, 1, 0, 0),
+        "everything freed"
+    );
     eprintln!(
         "{n} filters: {} merged, {} whole; {} of {packets} packets accepted by some owner, {several} by several ({some2} after removals)",
         both.merged, both.whole, some

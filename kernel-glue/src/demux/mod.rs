@@ -15,7 +15,8 @@
 //! (a rule leaves a node having no equality on its key), so a walk visits at most one child
 //! per table plus the `other` children. Filters that do not decompose (arithmetic on fields,
 //! loops, helpers, too many paths) are kept whole and run by the interpreter beside the trie,
-//! so every verified filter is accepted, just not merged.
+//! so every verified filter is accepted, just not merged (identical programs kept whole run
+//! once per packet for all their owners).
 //!
 //! Inserting a filter adds its rules along their paths (creating nodes and table entries);
 //! removing it follows the same paths (node keys never change while a node lives) and frees the
@@ -84,12 +85,12 @@ const NONE: u32 = u32::MAX;
 /// Most equalities of a rule the trie takes; further ones are checked at its leaf.
 const MAX_EQS: usize = 24;
 
-/// A rule's end: its residual tests and its owner.
+/// A rule's end: its residual tests and the filters (with their owners) that have this rule
+/// (identical rules of several filters are checked once).
 #[derive(Clone, Debug)]
 struct Leaf {
-    filter: FilterId,
-    owner: Owner,
     rule: Rule,
+    members: Vec<(FilterId, Owner)>,
 }
 
 /// A trie node.
@@ -116,13 +117,14 @@ impl Node {
     }
 }
 
-/// A filter kept whole.
+/// A program kept whole, and the filters (with their owners) that are this program: identical
+/// programs run once per packet.
 #[derive(Debug)]
 struct Whole {
-    id: FilterId,
-    owner: Owner,
+    prog: udf_bytecode::Program,
     code: Compiled,
     budget: u64,
+    members: Vec<(FilterId, Owner)>,
 }
 
 /// What the demultiplexer remembers of a filter, to remove it.
@@ -163,8 +165,10 @@ pub struct Stats {
     pub whole: usize,
     /// Trie nodes.
     pub nodes: usize,
-    /// Rule leaves.
+    /// Rule leaves (distinct rules at their node).
     pub leaves: usize,
+    /// Rules of all merged filters.
+    pub rules: usize,
 }
 
 /// The merged demultiplexer.
@@ -232,21 +236,31 @@ impl Demux {
                         rule.rest.push(eq_atom(extra));
                     }
                     let path = rule.eqs.clone();
-                    self.add_rule(&path, Leaf { filter: id, owner, rule });
+                    self.add_rule(&path, rule, (id, owner));
                     paths.push(path);
                 }
                 self.filters.insert(id, Entry { owner, paths, whole: false });
                 Ok((id, Shape::Merged { rules: n }))
             }
             Err(why) => {
-                let code = udf_runtime::prepare(
-                    filter.program(),
-                    &udf_runtime::pre_run_checks(ProgramType::Filter, true),
-                )
-                .map_err(DemuxError::Check)?;
+                if let Some(w) = self.whole.iter_mut().find(|w| w.prog == *filter.program()) {
+                    w.members.push((id, owner));
+                } else {
+                    let code = udf_runtime::prepare(
+                        filter.program(),
+                        &udf_runtime::pre_run_checks(ProgramType::Filter, true),
+                    )
+                    .map_err(DemuxError::Check)?;
+                    let budget = filter.facts().max_insns;
+                    let prog = filter.program().clone();
+                    self.whole.push(Whole {
+                        prog,
+                        code,
+                        budget,
+                        members: alloc::vec![(id, owner)],
+                    });
+                }
                 self.next += 1;
-                let budget = filter.facts().max_insns;
-                self.whole.push(Whole { id, owner, code, budget });
                 self.filters.insert(id, Entry { owner, paths: Vec::new(), whole: true });
                 Ok((id, Shape::Opaque(why)))
             }
@@ -257,7 +271,10 @@ impl Demux {
     pub fn remove(&mut self, id: FilterId) -> bool {
         let Some(entry) = self.filters.remove(&id) else { return false };
         if entry.whole {
-            self.whole.retain(|w| w.id != id);
+            for w in &mut self.whole {
+                w.members.retain(|m| m.0 != id);
+            }
+            self.whole.retain(|w| !w.members.is_empty());
         }
         for path in &entry.paths {
             self.remove_rule(path, id);
@@ -284,9 +301,10 @@ impl Demux {
     pub fn stats(&self) -> Stats {
         Stats {
             filters: self.filters.len(),
-            whole: self.whole.len(),
+            whole: self.whole.iter().map(|w| w.members.len()).sum(),
             nodes: self.nodes.len() - self.free.len(),
             leaves: self.nodes.iter().map(|n| n.leaves.len()).sum(),
+            rules: self.nodes.iter().flat_map(|n| &n.leaves).map(|l| l.members.len()).sum(),
         }
     }
 
@@ -299,12 +317,16 @@ impl Demux {
         u32::try_from(self.nodes.len() - 1).expect("fewer than 2^32 nodes")
     }
 
-    fn add_rule(&mut self, path: &[EqAtom], leaf: Leaf) {
+    fn add_rule(&mut self, path: &[EqAtom], rule: Rule, member: (FilterId, Owner)) {
         let mut rem: Vec<EqAtom> = path.to_vec();
         let mut n = 0usize;
         loop {
             if rem.is_empty() {
-                self.nodes[n].leaves.push(leaf);
+                let leaves = &mut self.nodes[n].leaves;
+                match leaves.iter_mut().find(|l| l.rule == rule) {
+                    Some(l) => l.members.push(member),
+                    None => leaves.push(Leaf { rule, members: alloc::vec![member] }),
+                }
                 return;
             }
             let key = *self.nodes[n].key.get_or_insert(rem[0].key);
@@ -350,7 +372,10 @@ impl Demux {
             }
             n = next as usize;
         }
-        self.nodes[n].leaves.retain(|l| l.filter != id);
+        for l in &mut self.nodes[n].leaves {
+            l.members.retain(|m| m.0 != id);
+        }
+        self.nodes[n].leaves.retain(|l| !l.members.is_empty());
         // Free the nodes left empty, from the leaf up.
         let mut child = n;
         for &(parent, via) in trail.iter().rev() {
@@ -398,7 +423,7 @@ impl Demux {
             let node = &self.nodes[n as usize];
             for leaf in &node.leaves {
                 if leaf.rule.residual_holds(pkt, wire) {
-                    out.push(leaf.owner);
+                    out.extend(leaf.members.iter().map(|m| m.1));
                 }
             }
             if let Some(key) = node.key {
@@ -416,7 +441,7 @@ impl Demux {
             let opts = RunOptions { budget: w.budget, r3: wire };
             let r0 = s.vm.run(&w.code, Context::ReadOnly(pkt), &mut NoHelpers, &opts)?.r0;
             if r0 != 0 {
-                out.push(w.owner);
+                out.extend(w.members.iter().map(|m| m.1));
             }
         }
         out.sort_unstable();

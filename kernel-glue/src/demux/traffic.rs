@@ -144,6 +144,37 @@ pub fn workload(seed: u64, n: usize) -> Workload {
     Workload { filters, conns }
 }
 
+/// `n` connection filters only (DPF's case: one socket per TCP or UDP 4-tuple, one owner
+/// each), from `seed`.
+pub fn connections(seed: u64, n: usize) -> Workload {
+    let mut rng = Rng::new(seed);
+    let pool = (n as u64 / 4).clamp(4, 4096);
+    let mut filters = Vec::with_capacity(n);
+    let mut conns = Vec::with_capacity(n);
+    for i in 0..n {
+        let c = Conn {
+            proto: if rng.chance(80, 100) { 6 } else { 17 },
+            src: addr(&mut rng, pool),
+            dst: addr(&mut rng, pool),
+            sport: port(&mut rng),
+            dport: port(&mut rng),
+        };
+        conns.push(c);
+        filters.push((
+            i as Owner,
+            format!(
+                "{} and src host {} and dst host {} and src port {} and dst port {}",
+                proto_name(c.proto),
+                ip(c.src),
+                ip(c.dst),
+                c.sport,
+                c.dport
+            ),
+        ));
+    }
+    Workload { filters, conns }
+}
+
 fn checksum_free_ipv4(rng: &mut Rng, c: &Conn, opts: usize, frag: u16, body: &[u8]) -> Vec<u8> {
     let hlen = 20 + 4 * opts;
     let mut h = vec![0x40 | (5 + opts as u8), 0];
