@@ -37,6 +37,9 @@ use crate::best_per_call;
 
 const SEED: u64 = 0x6470_6620_3936;
 
+/// A workload generator: seed, number of filters.
+type MakeWorkload = fn(u64, usize) -> Workload;
+
 fn compile_all(exprs: &[(Owner, String)]) -> Vec<(Owner, Verified)> {
     let mut cache: std::collections::HashMap<&str, Verified> = Default::default();
     exprs
@@ -117,8 +120,7 @@ pub fn run(quick: bool) {
     let host = Target::host().expect("the demux benchmark runs the JIT: x86-64 hosts only");
     let mut jit = Jit::new(host).expect("host ISA");
     let cap = std::env::temp_dir().join(format!("udf-bench-demux-{}.pcap", std::process::id()));
-    let kinds: [(&str, fn(u64, usize) -> Workload); 2] =
-        [("connections only", connections), ("mixed", workload)];
+    let kinds: [(&str, MakeWorkload); 2] = [("connections only", connections), ("mixed", workload)];
     for (kind, make) in kinds {
         println!("\nworkload: {kind}\n");
         println!(
