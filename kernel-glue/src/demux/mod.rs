@@ -9,7 +9,7 @@
 //!
 //! The trie: a node tests one field (its key, that of the first rule that reached it); the
 //! rules with an equality on that field go down the child for their value (the values of one
-//! node are one sorted table: one binary search, not one compare per filter), the others down
+//! node are one hash table: one lookup, not one compare per filter), the others down
 //! the node's `other` child. A rule ends at the node where its equalities run out, as a leaf
 //! that checks its residual tests and names its owner. Along any path the keys are distinct
 //! (a rule leaves a node having no equality on its key), so a walk visits at most one child
@@ -98,9 +98,8 @@ struct Leaf {
 struct Node {
     /// The field tested (`None` only while the node has no children).
     key: Option<FieldKey>,
-    /// Sorted values of the field with a child each (`kids[i]` for `vals[i]`).
-    vals: Vec<u64>,
-    kids: Vec<u32>,
+    /// The values of the field with a child each.
+    table: Table,
     /// Where the rules without an equality on `key` go.
     other: u32,
     /// Rules ending here.
@@ -113,7 +112,7 @@ impl Node {
     }
 
     fn is_empty(&self) -> bool {
-        self.leaves.is_empty() && self.kids.is_empty() && self.other == NONE
+        self.leaves.is_empty() && self.table.is_empty() && self.other == NONE
     }
 }
 
@@ -332,12 +331,11 @@ impl Demux {
             let key = *self.nodes[n].key.get_or_insert(rem[0].key);
             if let Some(pos) = rem.iter().position(|e| e.key == key) {
                 let v = rem.remove(pos).value;
-                n = match self.nodes[n].vals.binary_search(&v) {
-                    Ok(i) => self.nodes[n].kids[i] as usize,
-                    Err(i) => {
+                n = match self.nodes[n].table.get(v) {
+                    Some(kid) => kid as usize,
+                    None => {
                         let kid = self.alloc();
-                        self.nodes[n].vals.insert(i, v);
-                        self.nodes[n].kids.insert(i, kid);
+                        self.nodes[n].table.insert(v, kid);
                         kid as usize
                     }
                 };
@@ -360,9 +358,9 @@ impl Demux {
             let Some(key) = self.nodes[n].key else { return };
             let next = if let Some(pos) = rem.iter().position(|e| e.key == key) {
                 let v = rem.remove(pos).value;
-                let Ok(i) = self.nodes[n].vals.binary_search(&v) else { return };
+                let Some(kid) = self.nodes[n].table.get(v) else { return };
                 trail.push((n, Some(v)));
-                self.nodes[n].kids[i]
+                kid
             } else {
                 trail.push((n, None));
                 self.nodes[n].other
@@ -387,20 +385,17 @@ impl Demux {
             let p = &mut self.nodes[parent];
             match via {
                 Some(v) => {
-                    if let Ok(i) = p.vals.binary_search(&v) {
-                        p.vals.remove(i);
-                        p.kids.remove(i);
-                    }
+                    p.table.remove(v);
                 }
                 None => p.other = NONE,
             }
-            if p.kids.is_empty() && p.other == NONE {
+            if p.table.is_empty() && p.other == NONE {
                 p.key = None;
             }
             child = parent;
         }
         let root = &mut self.nodes[0];
-        if root.kids.is_empty() && root.other == NONE {
+        if root.table.is_empty() && root.other == NONE {
             root.key = None;
         }
     }
@@ -431,9 +426,9 @@ impl Demux {
                     s.stack.push(node.other);
                 }
                 if let Some(v) = key.fetch(pkt)
-                    && let Ok(i) = node.vals.binary_search(&v)
+                    && let Some(kid) = node.table.get(v)
                 {
-                    s.stack.push(node.kids[i]);
+                    s.stack.push(kid);
                 }
             }
         }
@@ -447,6 +442,96 @@ impl Demux {
         out.sort_unstable();
         out.dedup();
         Ok(())
+    }
+}
+
+/// The values a node's field may take, each with its child: up to [`SMALL`] entries scanned
+/// in a row, beyond that also indexed by an open-addressing hash table (one probe or a few, not
+/// one compare per value).
+#[derive(Clone, Debug, Default)]
+struct Table {
+    vals: Vec<u64>,
+    kids: Vec<u32>,
+    /// Power-of-two slots, each `NONE` or an index into `vals` (empty while small).
+    slots: Vec<u32>,
+}
+
+/// Tables up to this size are scanned.
+const SMALL: usize = 8;
+
+impl Table {
+    fn is_empty(&self) -> bool {
+        self.vals.is_empty()
+    }
+
+    #[inline]
+    fn slot(&self, v: u64) -> usize {
+        let bits = self.slots.len().trailing_zeros();
+        (v.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - bits)) as usize
+    }
+
+    #[inline]
+    fn get(&self, v: u64) -> Option<u32> {
+        if self.slots.is_empty() {
+            return self.vals.iter().position(|&x| x == v).map(|i| self.kids[i]);
+        }
+        let mask = self.slots.len() - 1;
+        let mut h = self.slot(v);
+        loop {
+            let i = self.slots[h];
+            if i == NONE {
+                return None;
+            }
+            if self.vals[i as usize] == v {
+                return Some(self.kids[i as usize]);
+            }
+            h = (h + 1) & mask;
+        }
+    }
+
+    /// Adds `v` (not present).
+    fn insert(&mut self, v: u64, kid: u32) {
+        self.vals.push(v);
+        self.kids.push(kid);
+        let n = self.vals.len();
+        if n <= SMALL {
+            return;
+        }
+        if self.slots.len() < 2 * n {
+            self.rehash();
+        } else {
+            self.place(n - 1);
+        }
+    }
+
+    fn place(&mut self, i: usize) {
+        let mask = self.slots.len() - 1;
+        let mut h = self.slot(self.vals[i]);
+        while self.slots[h] != NONE {
+            h = (h + 1) & mask;
+        }
+        self.slots[h] = i as u32;
+    }
+
+    fn rehash(&mut self) {
+        self.slots.clear();
+        if self.vals.len() <= SMALL {
+            return;
+        }
+        let size = (4 * self.vals.len()).next_power_of_two();
+        self.slots.resize(size, NONE);
+        for i in 0..self.vals.len() {
+            self.place(i);
+        }
+    }
+
+    /// Removes `v` if present.
+    fn remove(&mut self, v: u64) {
+        let Some(i) = self.vals.iter().position(|&x| x == v) else { return };
+        self.vals.swap_remove(i);
+        self.kids.swap_remove(i);
+        // Open addressing without tombstones: rebuild (removal is the rare operation).
+        self.rehash();
     }
 }
 
