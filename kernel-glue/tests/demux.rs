@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use udf_bytecode::ProgramType;
 use udf_bytecode::rng::Rng;
-use udf_kernel_glue::demux::traffic::{Workload, traffic, workload};
+use udf_kernel_glue::demux::traffic::{Workload, connections, traffic, workload};
 use udf_kernel_glue::demux::{Demux, FilterId, Owner, Scratch, Shape};
 use udf_runtime::{Compiled, Context, NoHelpers, RunOptions, Vm};
 use udf_verifier::Verified;
@@ -114,9 +114,14 @@ impl Both {
 /// One workload: insert all, check; remove a share and insert more, interleaved, check; remove
 /// everything, check that nothing is left.
 fn differential(n: usize, packets: usize) {
+    differential_of(workload, n, packets, n >= 10)
+}
+
+/// `overlapping`: the workload must have packets accepted by several owners.
+fn differential_of(make: fn(u64, usize) -> Workload, n: usize, packets: usize, overlapping: bool) {
     let seed = 0xde_u64 << 32 | n as u64;
-    let w: Workload = workload(seed, n);
-    let more = workload(seed ^ 1, n.div_ceil(4));
+    let w: Workload = make(seed, n);
+    let more = make(seed ^ 1, n.div_ceil(4));
     let mut rng = Rng::new(seed);
     let mut both = Both::new();
     for (owner, e) in &w.filters {
@@ -158,7 +163,7 @@ fn differential(n: usize, packets: usize) {
     // The workload must exercise the merge: most filters merged, packets matched, overlaps.
     assert!(both.merged * 10 >= (both.merged + both.whole) * 8, "too few merged");
     assert!(some * 4 >= packets, "too few packets matched: {some}");
-    if n >= 10 {
+    if overlapping {
         assert!(several > 0, "no packet accepted by two owners");
     }
 }
@@ -186,6 +191,12 @@ fn a_thousand_filters() {
 #[test]
 fn ten_thousand_filters() {
     differential(10_000, 60);
+}
+
+/// DPF's case: one connection filter per owner, 10,000 of them.
+#[test]
+fn ten_thousand_connections() {
+    differential_of(connections, 10_000, 100, false);
 }
 
 #[test]
@@ -241,4 +252,80 @@ fn refuses_other_types() {
     let v = udf_verifier::verify(&prog, &udf_verifier::Config::new(ProgramType::Acl))
         .expect("verifies");
     assert!(Demux::new().insert(1, &v).is_err());
+}
+
+/// Hand-written filters reaching the extraction's other paths (legacy loads with the header
+/// length, host-order compares, `jset`, 32-bit and signed compares, the wire length, a field as
+/// the result, stack memory, a loop): each, merged or kept whole, must give what it gives
+/// alone, on generated packets and on packets cut at every length.
+#[test]
+fn hand_written_filters_agree_alone() {
+    let sources: &[(&str, bool)] = &[
+        // IPv4 TCP to port 80 through LD_ABS / LD_IND with X = 4 * (p[14] & 0xf).
+        (
+            "ldabsh 12\njne %r0, 0x800, drop\nldabsb 23\njne %r0, 6, drop\nldabsb 14\n\
+             and %r0, 15\nlsh %r0, 2\nmov %r6, %r0\nldindh %r6, 16\njne %r0, 80, drop\n\
+             exit\ndrop:\nmov %r0, 0\nexit",
+            true,
+        ),
+        // Ethertype compared in host byte order (no be16): 0x0008 is 0x0800 on the wire.
+        (
+            "jlt %r2, 14, drop\nldxh %r0, [%r1+12]\njne %r0, 0x0008, drop\nmov %r0, 1\nexit\n\
+             drop:\nmov %r0, 0\nexit",
+            true,
+        ),
+        // jset on a flags byte, then a 32-bit compare and a signed compare.
+        (
+            "jlt %r2, 48, drop\nldxb %r4, [%r1+47]\njset %r4, 0x02, syn\nja drop\nsyn:\n\
+             ldxw %r5, [%r1+26]\njeq32 %r5, 0x0201010a, yes\nldxb %r5, [%r1+22]\n\
+             jsgt %r5, 0x40, yes\ndrop:\nmov %r0, 0\nexit\nyes:\nmov %r0, 7\nexit",
+            true,
+        ),
+        // The wire length, and the result a packet field (accept when it is not 0).
+        (
+            "jlt %r3, 100, drop\njlt %r2, 16, drop\nldxh %r0, [%r1+14]\nand %r0, 0xff0f\nexit\n\
+             drop:\nmov %r0, 0\nexit",
+            true,
+        ),
+        // Stack memory read back decides: kept whole.
+        (
+            "jlt %r2, 24, drop\nldxb %r4, [%r1+23]\nstxdw [%r10-8], %r4\nldxdw %r5, [%r10-8]\n\
+             jne %r5, 17, drop\nmov %r0, 1\nexit\ndrop:\nmov %r0, 0\nexit",
+            false,
+        ),
+        // Arithmetic on a field decides: kept whole.
+        (
+            "jlt %r2, 18, drop\nldxh %r4, [%r1+16]\nbe16 %r4\nadd %r4, 3\njgt %r4, 300, drop\n\
+             mov %r0, 1\nexit\ndrop:\nmov %r0, 0\nexit",
+            false,
+        ),
+    ];
+    let w = workload(99, 50);
+    let mut packets = traffic(99, &w, 300);
+    let full = packets[..40].to_vec();
+    for (p, wire) in full {
+        for cut in 0..p.len().min(70) {
+            packets.push((p[..cut].to_vec(), wire));
+        }
+    }
+    let mut both = Both::new();
+    for (i, (src, merges)) in sources.iter().enumerate() {
+        let prog = udf_bytecode::asm::assemble(src).unwrap_or_else(|e| panic!("filter {i}: {e:?}"));
+        let v = udf_verifier::verify(&prog, &udf_verifier::Config::new(ProgramType::Filter))
+            .unwrap_or_else(|e| panic!("filter {i} verifies: {e:?}"));
+        let (id, shape) = both.demux.insert(i as Owner, &v).expect("installed");
+        assert_eq!(matches!(shape, Shape::Merged { .. }), *merges, "filter {i}: {shape:?}");
+        both.alone.push((id, Alone::new(i as Owner, &v)));
+        // Kept whole on request too: the two must agree.
+        let (id, _) = both.demux.insert_with(100 + i as Owner, &v, false).expect("installed");
+        both.alone.push((id, Alone::new(100 + i as Owner, &v)));
+    }
+    let (some, _) = both.check(&packets, "hand-written filters");
+    assert!(some > 0);
+    // Each filter both accepts and refuses some packet: the test decides something for each.
+    let mut vm = Vm::new();
+    for (i, (_, a)) in both.alone.iter().enumerate().step_by(2) {
+        let n = packets.iter().filter(|(p, w)| a.accepts(&mut vm, p, *w)).count();
+        assert!(0 < n && n < packets.len(), "filter {}: accepts {n} of {}", i / 2, packets.len());
+    }
 }
