@@ -450,9 +450,9 @@ impl Demux {
 /// one compare per value).
 #[derive(Clone, Debug, Default)]
 struct Table {
-    vals: Vec<u64>,
-    kids: Vec<u32>,
-    /// Power-of-two slots, each `NONE` or an index into `vals` (empty while small).
+    /// `(value, child)`, in one allocation (a lookup touches one array).
+    entries: Vec<(u64, u32)>,
+    /// Power-of-two slots, each `NONE` or an index into `entries` (empty while small).
     slots: Vec<u32>,
 }
 
@@ -461,7 +461,7 @@ const SMALL: usize = 8;
 
 impl Table {
     fn is_empty(&self) -> bool {
-        self.vals.is_empty()
+        self.entries.is_empty()
     }
 
     #[inline]
@@ -473,7 +473,7 @@ impl Table {
     #[inline]
     fn get(&self, v: u64) -> Option<u32> {
         if self.slots.is_empty() {
-            return self.vals.iter().position(|&x| x == v).map(|i| self.kids[i]);
+            return self.entries.iter().find(|e| e.0 == v).map(|e| e.1);
         }
         let mask = self.slots.len() - 1;
         let mut h = self.slot(v);
@@ -482,8 +482,9 @@ impl Table {
             if i == NONE {
                 return None;
             }
-            if self.vals[i as usize] == v {
-                return Some(self.kids[i as usize]);
+            let e = self.entries[i as usize];
+            if e.0 == v {
+                return Some(e.1);
             }
             h = (h + 1) & mask;
         }
@@ -491,9 +492,8 @@ impl Table {
 
     /// Adds `v` (not present).
     fn insert(&mut self, v: u64, kid: u32) {
-        self.vals.push(v);
-        self.kids.push(kid);
-        let n = self.vals.len();
+        self.entries.push((v, kid));
+        let n = self.entries.len();
         if n <= SMALL {
             return;
         }
@@ -506,7 +506,7 @@ impl Table {
 
     fn place(&mut self, i: usize) {
         let mask = self.slots.len() - 1;
-        let mut h = self.slot(self.vals[i]);
+        let mut h = self.slot(self.entries[i].0);
         while self.slots[h] != NONE {
             h = (h + 1) & mask;
         }
@@ -515,21 +515,20 @@ impl Table {
 
     fn rehash(&mut self) {
         self.slots.clear();
-        if self.vals.len() <= SMALL {
+        if self.entries.len() <= SMALL {
             return;
         }
-        let size = (4 * self.vals.len()).next_power_of_two();
+        let size = (4 * self.entries.len()).next_power_of_two();
         self.slots.resize(size, NONE);
-        for i in 0..self.vals.len() {
+        for i in 0..self.entries.len() {
             self.place(i);
         }
     }
 
     /// Removes `v` if present.
     fn remove(&mut self, v: u64) {
-        let Some(i) = self.vals.iter().position(|&x| x == v) else { return };
-        self.vals.swap_remove(i);
-        self.kids.swap_remove(i);
+        let Some(i) = self.entries.iter().position(|e| e.0 == v) else { return };
+        self.entries.swap_remove(i);
         // Open addressing without tombstones: rebuild (removal is the rare operation).
         self.rehash();
     }
