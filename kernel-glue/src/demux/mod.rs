@@ -10,8 +10,10 @@
 //! The trie: a node tests one field (its key, that of the first rule that reached it); the
 //! rules with an equality on that field go down the child for their value (the values of one
 //! node are one hash table: one lookup, not one compare per filter), the others down
-//! the node's `other` child. A rule ends at the node where its equalities run out, as a leaf
-//! that checks its residual tests and names its owner. Along any path the keys are distinct
+//! the node's `other` child. A rule ends as a leaf that checks its residual tests and names its
+//! owners: where its equalities run out, or earlier, at the first node without a key, keeping
+//! the equalities left as tests of its own (a burst trie: a connection is one leaf under its
+//! address rather than a chain of single-child nodes; a second rule arriving there splits it). Along any path the keys are distinct
 //! (a rule leaves a node having no equality on its key), so a walk visits at most one child
 //! per table plus the `other` children. Filters that do not decompose (arithmetic on fields,
 //! loops, helpers, too many paths) are kept whole and run by the interpreter beside the trie,
@@ -19,8 +21,8 @@
 //! once per packet for all their owners).
 //!
 //! Inserting a filter adds its rules along their paths (creating nodes and table entries);
-//! removing it follows the same paths (node keys never change while a node lives) and frees the
-//! nodes left empty. The result of a packet is the sorted, deduplicated set of owners whose
+//! removing it follows the same paths (node keys never change while a node lives; a leaf only
+//! ever moves down its own path) and frees the nodes left empty. The result of a packet is the sorted, deduplicated set of owners whose
 //! filter accepts it: a filter accepts when one of its rules holds.
 //!
 //! Nothing here is recursive: the walk keeps its own stack in a [`Scratch`] the caller reuses.
@@ -90,6 +92,8 @@ const MAX_EQS: usize = 24;
 #[derive(Clone, Debug)]
 struct Leaf {
     rule: Rule,
+    /// Equalities of the rule not (yet) in the trie: checked here.
+    pending: Vec<EqAtom>,
     members: Vec<(FilterId, Owner)>,
 }
 
@@ -317,35 +321,82 @@ impl Demux {
     }
 
     fn add_rule(&mut self, path: &[EqAtom], rule: Rule, member: (FilterId, Owner)) {
-        let mut rem: Vec<EqAtom> = path.to_vec();
-        let mut n = 0usize;
+        let leaf = Leaf { rule, pending: path.to_vec(), members: alloc::vec![member] };
+        self.place(0, leaf);
+    }
+
+    /// Places `leaf` (its `pending` equalities not yet in the trie) from node `n` down.
+    ///
+    /// Lazily, as a burst trie: a leaf stops at the first node without a key, keeping its
+    /// remaining equalities as tests of its own (a connection's rule is one leaf under its
+    /// address, not a chain of single-child nodes). When a leaf with equalities left arrives
+    /// where such a pending leaf waits, the node takes the key of the first pending leaf's next
+    /// equality and the pending leaves move one level down. Pending leaves are only ever at
+    /// nodes without a key. Recursion depth is bounded by [`MAX_EQS`].
+    fn place(&mut self, mut n: usize, mut leaf: Leaf) {
         loop {
-            if rem.is_empty() {
-                let leaves = &mut self.nodes[n].leaves;
-                match leaves.iter_mut().find(|l| l.rule == rule) {
-                    Some(l) => l.members.push(member),
-                    None => leaves.push(Leaf { rule, members: alloc::vec![member] }),
+            if self.nodes[n].key.is_none() {
+                let pending = self.nodes[n].leaves.iter().find_map(|l| l.pending.first());
+                let Some(first) = pending.copied() else {
+                    self.add_leaf(n, leaf);
+                    return;
+                };
+                if leaf.pending.is_empty() {
+                    self.add_leaf(n, leaf);
+                    return;
                 }
+                self.nodes[n].key = Some(first.key);
+                let leaves = core::mem::take(&mut self.nodes[n].leaves);
+                for l in leaves {
+                    if l.pending.is_empty() {
+                        self.nodes[n].leaves.push(l);
+                    } else {
+                        let mut l = l;
+                        let kid = self.child(n, &mut l.pending, true).expect("created");
+                        self.place(kid, l);
+                    }
+                }
+            }
+            if leaf.pending.is_empty() {
+                self.add_leaf(n, leaf);
                 return;
             }
-            let key = *self.nodes[n].key.get_or_insert(rem[0].key);
-            if let Some(pos) = rem.iter().position(|e| e.key == key) {
-                let v = rem.remove(pos).value;
-                n = match self.nodes[n].table.get(v) {
-                    Some(kid) => kid as usize,
-                    None => {
-                        let kid = self.alloc();
-                        self.nodes[n].table.insert(v, kid);
-                        kid as usize
-                    }
-                };
-            } else {
-                if self.nodes[n].other == NONE {
-                    let kid = self.alloc();
-                    self.nodes[n].other = kid;
-                }
-                n = self.nodes[n].other as usize;
+            n = self.child(n, &mut leaf.pending, true).expect("created");
+        }
+    }
+
+    /// The child of keyed node `n` that equalities `rem` lead to (consuming the one on the
+    /// node's key), created if `create`.
+    fn child(&mut self, n: usize, rem: &mut Vec<EqAtom>, create: bool) -> Option<usize> {
+        let key = self.nodes[n].key?;
+        if let Some(pos) = rem.iter().position(|e| e.key == key) {
+            let v = rem.remove(pos).value;
+            if let Some(kid) = self.nodes[n].table.get(v) {
+                return Some(kid as usize);
             }
+            if !create {
+                return None;
+            }
+            let kid = self.alloc();
+            self.nodes[n].table.insert(v, kid);
+            Some(kid as usize)
+        } else {
+            if self.nodes[n].other == NONE {
+                if !create {
+                    return None;
+                }
+                let kid = self.alloc();
+                self.nodes[n].other = kid;
+            }
+            Some(self.nodes[n].other as usize)
+        }
+    }
+
+    fn add_leaf(&mut self, n: usize, leaf: Leaf) {
+        let leaves = &mut self.nodes[n].leaves;
+        match leaves.iter_mut().find(|l| l.rule == leaf.rule && l.pending == leaf.pending) {
+            Some(l) => l.members.extend(leaf.members),
+            None => leaves.push(leaf),
         }
     }
 
@@ -354,27 +405,22 @@ impl Demux {
         // (parent, value taken or None for `other`) for each step.
         let mut trail: Vec<(usize, Option<u64>)> = Vec::new();
         let mut n = 0usize;
-        while !rem.is_empty() {
-            let Some(key) = self.nodes[n].key else { return };
-            let next = if let Some(pos) = rem.iter().position(|e| e.key == key) {
-                let v = rem.remove(pos).value;
-                let Some(kid) = self.nodes[n].table.get(v) else { return };
-                trail.push((n, Some(v)));
-                kid
-            } else {
-                trail.push((n, None));
-                self.nodes[n].other
-            };
-            if next == NONE {
-                return;
+        loop {
+            // The rule's leaf is on its path: where it stopped, pending or not.
+            for l in &mut self.nodes[n].leaves {
+                l.members.retain(|m| m.0 != id);
             }
-            n = next as usize;
+            self.nodes[n].leaves.retain(|l| !l.members.is_empty());
+            let Some(key) = self.nodes[n].key else { break };
+            if rem.is_empty() {
+                break;
+            }
+            let via = rem.iter().find(|e| e.key == key).map(|e| e.value);
+            let Some(kid) = self.child(n, &mut rem, false) else { break };
+            trail.push((n, via));
+            n = kid;
         }
-        for l in &mut self.nodes[n].leaves {
-            l.members.retain(|m| m.0 != id);
-        }
-        self.nodes[n].leaves.retain(|l| !l.members.is_empty());
-        // Free the nodes left empty, from the leaf up.
+        // Free the nodes left empty, from the deepest up.
         let mut child = n;
         for &(parent, via) in trail.iter().rev() {
             if !self.nodes[child].is_empty() {
@@ -384,9 +430,7 @@ impl Demux {
             self.free.push(child as u32);
             let p = &mut self.nodes[parent];
             match via {
-                Some(v) => {
-                    p.table.remove(v);
-                }
+                Some(v) => p.table.remove(v),
                 None => p.other = NONE,
             }
             if p.table.is_empty() && p.other == NONE {
@@ -417,7 +461,9 @@ impl Demux {
         while let Some(n) = s.stack.pop() {
             let node = &self.nodes[n as usize];
             for leaf in &node.leaves {
-                if leaf.rule.residual_holds(pkt, wire) {
+                if leaf.pending.iter().all(|e| e.key.fetch(pkt) == Some(e.value))
+                    && leaf.rule.residual_holds(pkt, wire)
+                {
                     out.extend(leaf.members.iter().map(|m| m.1));
                 }
             }
