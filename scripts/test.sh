@@ -144,6 +144,7 @@ cargo run -q --release -p udf-bench -- compile --quick
 cargo run -q --release -p udf-bench -- corpus --quick
 cargo run -q --release -p udf-bench -- xn --quick
 cargo run -q --release -p udf-bench -- filter --quick
+cargo run -q --release -p udf-bench -- demux --quick
 
 echo "== the fuzz targets build (their own workspace; the oracles ran above under cargo test)"
 cargo check -q --manifest-path fuzz/Cargo.toml --bins
