@@ -14,6 +14,9 @@ use udf_kernel_glue::demux::{Demux, FilterId, Owner, Scratch, Shape};
 use udf_runtime::{Compiled, Context, NoHelpers, RunOptions, Vm};
 use udf_verifier::Verified;
 
+/// Most instructions of a merged program the tests make.
+const LIMIT: usize = 2_000_000;
+
 /// Compiles a pcap-filter expression for Ethernet (verified by the compiler).
 fn compile(expr: &str) -> Verified {
     udf_pcap::compile(expr, &udf_pcap::CompileOptions::default())
@@ -74,6 +77,49 @@ impl Both {
         assert!(!self.demux.remove(id), "removed twice");
     }
 
+    /// Compiles the trie into one program and checks it on every packet, on the interpreter and
+    /// on the JIT, against every filter alone; `None` when it is too large to make (checked
+    /// by the callers where it must be made), else its instruction count.
+    fn check_compiled(&self, packets: &[(Vec<u8>, u32)], what: &str) -> Option<usize> {
+        let merged = match self.demux.compile(LIMIT) {
+            Ok(m) => m,
+            Err(udf_kernel_glue::demux::CodegenError::TooLarge) => return None,
+            Err(e) => panic!("{what}: {e:?}"),
+        };
+        let prog = merged.verified.program();
+        let code =
+            udf_runtime::prepare(prog, &udf_runtime::pre_run_checks(ProgramType::Filter, true))
+                .expect("prepared");
+        let mut jit = udf_jit::Jit::new(udf_jit::Target::host().expect("x86-64")).expect("jit");
+        let native = jit
+            .compile(prog, ProgramType::Filter, udf_jit::Mode::Trusted(&merged.verified))
+            .expect("the JIT compiles the merged program");
+        let exe = udf_jit::Executable::new(native).expect("maps");
+        let mut runner = exe.runner();
+        let mut s = Scratch::new();
+        let mut vm = Vm::new();
+        let mut a = Vec::new();
+        for (i, (pkt, wire)) in packets.iter().enumerate() {
+            let opts =
+                RunOptions { budget: merged.verified.facts().max_insns, r3: u64::from(*wire) };
+            let r_interp =
+                vm.run(&code, Context::ReadOnly(pkt), &mut NoHelpers, &opts).expect("runs").r0;
+            let r_jit = runner.run(Context::ReadOnly(pkt), &mut NoHelpers, &opts).expect("runs").r0;
+            assert_eq!(r_interp, r_jit, "{what}: packet {i}: interpreter and JIT differ");
+            self.demux.run_compiled(&merged, r_interp, &mut s, pkt, *wire, &mut a).expect("runs");
+            let mut want: Vec<Owner> = self
+                .alone
+                .iter()
+                .filter(|(_, f)| f.accepts(&mut vm, pkt, *wire))
+                .map(|(_, f)| f.owner)
+                .collect();
+            want.sort_unstable();
+            want.dedup();
+            assert_eq!(a, want, "{what}: packet {i}: merged program {a:?}, alone {want:?}");
+        }
+        Some(prog.len())
+    }
+
     /// Checks every packet; returns (packets accepted by someone, by two owners or more).
     fn check(&self, packets: &[(Vec<u8>, u32)], what: &str) -> (usize, usize) {
         let mut s = Scratch::new();
@@ -129,6 +175,7 @@ fn differential_of(make: fn(u64, usize) -> Workload, n: usize, packets: usize, o
     }
     let traffic = traffic(seed, &w, packets);
     let (some, several) = both.check(&traffic, &format!("{n} filters"));
+    let compiled = both.check_compiled(&traffic, &format!("{n} filters compiled"));
     // Interleaved: remove one in three, each removal followed by an insertion now and then.
     let mut extra = more.filters.iter();
     for _ in 0..n / 3 + 1 {
@@ -157,9 +204,13 @@ fn differential_of(make: fn(u64, usize) -> Workload, n: usize, packets: usize, o
         "everything freed"
     );
     eprintln!(
-        "{n} filters: {} merged, {} whole; {} of {packets} packets accepted by some owner, {several} by several ({some2} after removals)",
+        "{n} filters: {} merged, {} whole; {} of {packets} packets accepted by some owner, {several} by several ({some2} after removals); compiled: {compiled:?}",
         both.merged, both.whole, some
     );
+    // Without overlaps the merged program is linear in the filters: it must be made.
+    if !overlapping || n <= 10 {
+        assert!(compiled.is_some(), "the merged program was not made");
+    }
     // The workload must exercise the merge: most filters merged, packets matched, overlaps.
     assert!(both.merged * 10 >= (both.merged + both.whole) * 8, "too few merged");
     assert!(some * 4 >= packets, "too few packets matched: {some}");

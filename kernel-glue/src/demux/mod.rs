@@ -28,6 +28,7 @@
 //! Nothing here is recursive: the walk keeps its own stack in a [`Scratch`] the caller reuses.
 
 pub mod atoms;
+pub mod codegen;
 #[cfg(feature = "fuzzing")]
 pub mod traffic;
 
@@ -39,6 +40,7 @@ use udf_runtime::{Compiled, Context, Fault, NoHelpers, RunOptions, Vm};
 use udf_verifier::Verified;
 
 pub use atoms::{Atom, Base, EqAtom, FieldKey, Opaque, Rule, Val};
+pub use codegen::{CodegenError, Merged};
 
 /// Who a filter delivers to.
 pub type Owner = u32;
@@ -478,15 +480,27 @@ impl Demux {
                 }
             }
         }
+        self.run_whole(s, pkt, wire_len, out)?;
+        out.sort_unstable();
+        out.dedup();
+        Ok(())
+    }
+
+    /// Appends the owners of the filters kept whole that accept `pkt`.
+    fn run_whole(
+        &self,
+        s: &mut Scratch,
+        pkt: &[u8],
+        wire_len: u32,
+        out: &mut Vec<Owner>,
+    ) -> Result<(), Fault> {
         for w in &self.whole {
-            let opts = RunOptions { budget: w.budget, r3: wire };
+            let opts = RunOptions { budget: w.budget, r3: u64::from(wire_len) };
             let r0 = s.vm.run(&w.code, Context::ReadOnly(pkt), &mut NoHelpers, &opts)?.r0;
             if r0 != 0 {
                 out.extend(w.members.iter().map(|m| m.1));
             }
         }
-        out.sort_unstable();
-        out.dedup();
         Ok(())
     }
 }
