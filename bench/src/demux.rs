@@ -9,7 +9,11 @@
 //! a packet goes to many owners, column `owners/pkt`); the traffic is 2,000 Ethernet frames drawn from the
 //! connections and around them (500 with `--quick`). For each number of filters, ns per packet:
 //!
-//! - merged: the trie walked in Rust (interpreter mode), the set of owners per packet;
+//! - merged: the trie walked in Rust (interpreter mode), the set of owners per packet; and the
+//!   trie as one eBPF program (`Demux::compile`: made, verified, JIT-compiled: its size and
+//!   the time that takes) run by the interpreter and as trusted JIT code, its `r0` mapped to
+//!   the set of owners (where it is not larger than 2,000,000 instructions: overlapping
+//!   filters multiply its paths);
 //! - ours one after another: each filter's verified bytecode on the interpreter, and as trusted
 //!   JIT code (one runner per filter), every filter on every packet;
 //! - libpcap one after another: `pcap_offline_filter` with every filter on every packet
@@ -36,6 +40,9 @@ use udf_verifier::Verified;
 use crate::best_per_call;
 
 const SEED: u64 = 0x6470_6620_3936;
+
+/// Most instructions of a merged program.
+const LIMIT: usize = 2_000_000;
 
 /// A workload generator: seed, number of filters.
 type MakeWorkload = fn(u64, usize) -> Workload;
@@ -124,9 +131,9 @@ pub fn run(quick: bool) {
     for (kind, make) in kinds {
         println!("\nworkload: {kind}\n");
         println!(
-            "| filters | merged (whole) | owners/pkt | merged demux, ns/pkt | ours one after another (interp) | ours one after another (JIT) | libpcap one after another | libpcap / merged |"
+            "| filters | merged (whole) | owners/pkt | merged demux (trie walk), ns/pkt | merged program: insns, make ms | merged program (interp) | merged program (JIT) | ours one after another (interp) | ours one after another (JIT) | libpcap one after another | libpcap / merged JIT (walk) |"
         );
-        println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         for &n in sizes {
             let w = make(SEED, n);
             let packets = traffic(SEED, &w, npk);
@@ -183,6 +190,63 @@ pub fn run(quick: bool) {
                 }
                 acc
             });
+            // The trie as one program: made, verified and JIT-compiled, when not too large.
+            let t = Instant::now();
+            let program = demux.compile(LIMIT).ok().map(|m| {
+                let prog = m.verified.program();
+                let c = prepare(prog, &udf_runtime::pre_run_checks(ProgramType::Filter, true))
+                    .expect("prepared");
+                let code = jit
+                    .compile(prog, ProgramType::Filter, Mode::Trusted(&m.verified))
+                    .expect("the JIT compiles the merged program");
+                let exe = Executable::new(code).expect("maps");
+                (m, c, exe)
+            });
+            let make = t.elapsed();
+            let (mut p_interp, mut p_jit) = (None, None);
+            if let Some((m, c, exe)) = &program {
+                let budget = m.verified.facts().max_insns;
+                let mut check = Vec::new();
+                for (p, wire) in &packets {
+                    let opts = RunOptions { budget, r3: u64::from(*wire) };
+                    let r0 =
+                        vm.run(c, Context::ReadOnly(p), &mut NoHelpers, &opts).expect("runs").r0;
+                    demux.run_compiled(m, r0, &mut s, p, *wire, &mut check).expect("runs");
+                    demux.run(&mut s, p, *wire, &mut got).expect("runs");
+                    assert_eq!(check, got, "merged program and trie differ");
+                }
+                p_interp = Some(
+                    best_per_call(min, reps, || {
+                        let mut acc = 0;
+                        for (p, wire) in &packets {
+                            let opts = RunOptions { budget, r3: u64::from(*wire) };
+                            let r0 = vm
+                                .run(c, Context::ReadOnly(p), &mut NoHelpers, &opts)
+                                .map_or(0, |o| o.r0);
+                            demux.run_compiled(m, r0, &mut s, p, *wire, &mut got).expect("runs");
+                            acc += got.len() as u64;
+                        }
+                        acc
+                    })
+                    .0,
+                );
+                let mut runner = exe.runner();
+                p_jit = Some(
+                    best_per_call(min, reps, || {
+                        let mut acc = 0;
+                        for (p, wire) in &packets {
+                            let opts = RunOptions { budget, r3: u64::from(*wire) };
+                            let r0 = runner
+                                .run(Context::ReadOnly(p), &mut NoHelpers, &opts)
+                                .map_or(0, |o| o.r0);
+                            demux.run_compiled(m, r0, &mut s, p, *wire, &mut got).expect("runs");
+                            acc += got.len() as u64;
+                        }
+                        acc
+                    })
+                    .0,
+                );
+            }
             let big = n >= 1000;
             let slow_reps = if big { 1 } else { reps };
             let (interp, _) = best_per_call(min, slow_reps, || {
@@ -223,15 +287,26 @@ pub fn run(quick: bool) {
             let st = demux.stats();
             let m = ns(merged, packets.len());
             println!(
-                "| {n} | {} ({}) | {:.1} | {:.1} | {:.1} | {:.1} | {} | {} |",
+                "| {n} | {} ({}) | {:.1} | {:.1} | {} | {} | {} | {:.1} | {:.1} | {} | {} |",
                 st.filters - st.whole,
                 st.whole,
                 owners as f64 / packets.len() as f64,
                 m,
+                program.as_ref().map_or("too large".to_string(), |(p, _, _)| format!(
+                    "{}, {:.1}",
+                    p.verified.program().len(),
+                    make.as_secs_f64() * 1e3
+                )),
+                p_interp.map_or("-".to_string(), |d| format!("{:.1}", ns(d, packets.len()))),
+                p_jit.map_or("-".to_string(), |d| format!("{:.1}", ns(d, packets.len()))),
                 ns(interp, packets.len()),
                 ns(jitted, packets.len()),
                 lp.map_or("-".to_string(), |v| format!("{v:.1}")),
-                lp.map_or("-".to_string(), |v| format!("{:.0}x", v / m)),
+                lp.map_or("-".to_string(), |v| {
+                    let best = p_jit.map_or(m, |d| ns(d, packets.len()));
+                    let how = if p_jit.is_some() { "JIT" } else { "walk" };
+                    format!("{:.0}x ({how})", v / best)
+                }),
             );
         }
     }
