@@ -14,6 +14,12 @@
 //! the union). Each filter is compiled and verified here, as `udf filter` does; the
 //! demultiplexer takes the verified bytecode (a kernel never compiles).
 //!
+//! Engines: `interp` walks the merged trie (`Demux::run`); `jit` compiles the whole
+//! demultiplexer into one verified eBPF program (`Demux::compile`) run as native code, its
+//! result mapped to the set of owners, and walks the trie instead where that program would pass
+//! 2,000,000 instructions (many overlapping filters); `program_insns` in the JSON document says
+//! which (null: walked).
+//!
 //! Output: one line per packet, the names accepting it in file order, space-separated, or `-`;
 //! with `--count`, one line `NAME COUNT` per name in file order. With `--json` one document:
 //! `filters` (each `name`, `kind`, `merged`), `packets`, and `results` (per packet, the list of
@@ -29,7 +35,8 @@ use crate::filter::{Ready, compile_pcap, load_cbpf, load_udf_filter};
 use crate::input::{Failure, read};
 use crate::output::emit;
 use udf_filetests::ExecEngine as Engine;
-use udf_kernel_glue::demux::{Demux, Owner, Scratch, Shape};
+use udf_kernel_glue::demux::{CodegenError, Demux, Merged, Owner, Scratch, Shape};
+use udf_runtime::{Context, NoHelpers, RunOptions};
 
 /// One line of the filters file.
 #[derive(Clone, Debug)]
@@ -179,6 +186,35 @@ fn build(c: &mut Compiler<'_>, lines: &[Line], link: Link) -> Result<(Demux, Vec
     Ok((d, merged))
 }
 
+/// Most instructions of the merged program `--engine jit` makes.
+const LIMIT: usize = 2_000_000;
+
+/// The merged program and its native code.
+type Program = (Merged, udf_jit::Executable);
+
+/// With the JIT: the demultiplexer as one verified program, compiled to native code; `None`
+/// when it would be larger than [`LIMIT`] (then the trie is walked, as with `interp`).
+fn program(d: &Demux, engine: Engine) -> Result<Option<Program>, Failure> {
+    if engine != Engine::Jit {
+        return Ok(None);
+    }
+    let bug = |what: String| {
+        Failure::refused(miette!(code = "udf::compiler_bug", "the merged demultiplexer: {what}"))
+    };
+    let m = match d.compile(LIMIT) {
+        Ok(m) => m,
+        Err(CodegenError::TooLarge) => return Ok(None),
+        Err(e) => return Err(bug(format!("{e:?}"))),
+    };
+    let exe = crate::exec::jit(
+        m.verified.program(),
+        udf_bytecode::ProgramType::Filter,
+        udf_jit::Mode::Trusted(&m.verified),
+    )
+    .map_err(|e| bug(e.to_string()))?;
+    Ok(Some((m, exe)))
+}
+
 /// Runs the command.
 pub fn command(
     json: bool,
@@ -187,12 +223,6 @@ pub fn command(
     engine: Engine,
     count: bool,
 ) -> Result<(), Failure> {
-    if engine != Engine::Interp {
-        return Err(Failure::usage(miette!(
-            code = "udf::usage",
-            "udf demux runs the merged trie in the interpreter's mode only: give --engine interp"
-        )));
-    }
     let (names, lines) = parse(filters)?;
     let unreadable = |why: String| {
         Failure::usage(miette!(code = "udf::capture", "{}: {why}", capture.display()))
@@ -201,9 +231,11 @@ pub fn command(
     let mut c =
         Compiler { file: filters, capture, fixed: (0..lines.len()).map(|_| None).collect() };
     let first = cap.link().unwrap_or(Link::new(1, crate::capture::MAX_SNAPLEN));
-    let mut built: Vec<(Link, Demux)> = Vec::new();
+    let mut built: Vec<(Link, Demux, Option<Program>)> = Vec::new();
     let (d, merged) = build(&mut c, &lines, first)?;
-    built.push((first, d));
+    let prog = program(&d, engine)?;
+    let insns = prog.as_ref().map(|p| p.0.verified.program().len());
+    built.push((first, d, prog));
     let mut s = Scratch::new();
     let mut got: Vec<Owner> = Vec::new();
     let mut counts = vec![0u64; names.len()];
@@ -216,17 +248,31 @@ pub fn command(
             Some(Err(why)) => break Err(unreadable(why)),
             Some(Ok(p)) => p,
         };
-        let k = match built.iter().position(|(l, _)| *l == p.link) {
+        let k = match built.iter().position(|(l, _, _)| *l == p.link) {
             Some(k) => k,
-            None => match build(&mut c, &lines, p.link) {
-                Ok((d, _)) => {
-                    built.push((p.link, d));
+            None => match build(&mut c, &lines, p.link).and_then(|(d, _)| {
+                let prog = program(&d, engine)?;
+                Ok((d, prog))
+            }) {
+                Ok((d, prog)) => {
+                    built.push((p.link, d, prog));
                     built.len() - 1
                 }
                 Err(f) => break Err(f),
             },
         };
-        if let Err(f) = built[k].1.run(&mut s, p.data, p.wire_len, &mut got) {
+        let (_, d, prog) = &built[k];
+        let ran = match prog {
+            Some((m, exe)) => {
+                let opts =
+                    RunOptions { budget: m.verified.facts().max_insns, r3: u64::from(p.wire_len) };
+                exe.runner()
+                    .run(Context::ReadOnly(p.data), &mut NoHelpers, &opts)
+                    .and_then(|o| d.run_compiled(m, o.r0, &mut s, p.data, p.wire_len, &mut got))
+            }
+            None => d.run(&mut s, p.data, p.wire_len, &mut got),
+        };
+        if let Err(f) = ran {
             break Err(Failure::refused(miette!(
                 code = "udf::fault",
                 "{}: packet {}: {f}",
@@ -262,7 +308,7 @@ pub fn command(
             .zip(&merged)
             .map(|(l, m)| json!({"name": names[l.owner as usize], "kind": l.source.kind(), "merged": m}))
             .collect();
-        let mut doc = json!({"filters": fl, "packets": n});
+        let mut doc = json!({"filters": fl, "packets": n, "program_insns": insns});
         if count {
             doc["counts"] = json!(
                 names

@@ -179,7 +179,8 @@ enum Cmd {
         #[arg(long = "read", value_name = "CAPTURE")]
         capture: PathBuf,
         /// Engine: interp (the merged trie walked in Rust, filters that do not merge run by the
-        /// interpreter).
+        /// interpreter) or jit (the trie compiled into one verified program run as native code;
+        /// the trie is walked where that program would be too large).
         #[arg(long, value_enum, default_value = "interp")]
         engine: EngineArg,
         /// Print only, per name, the number of packets it accepted.

@@ -15,7 +15,7 @@ use std::process::Command;
 mod common;
 use common::{corpus, text, tmp, udf};
 
-use udf_kernel_glue::demux::traffic::{traffic, workload};
+use udf_kernel_glue::demux::traffic::{connections, traffic, workload};
 
 /// The libpcap oracle: never skipped.
 fn oracle() -> PathBuf {
@@ -122,6 +122,13 @@ fn demux_agrees_with_libpcap_per_packet_and_per_name() {
         assert_eq!(*line, want, "packet {i}");
     }
     assert!(several > 50, "the workload must overlap: {several} packets with several owners");
+    // The JIT engine (here the trie is walked: the overlapping workload's program is too
+    // large) prints the same.
+    let mut jit_args = args.to_vec();
+    jit_args.extend(["--engine", "jit"]);
+    let o = udf(&jit_args);
+    assert!(o.status.success(), "{}", text(&o).1);
+    assert_eq!(text(&o).0, out, "--engine jit");
     // --count: one line per name, in file order.
     let mut count_args = args.to_vec();
     count_args.push("--count");
@@ -218,4 +225,37 @@ fn bad_lines_are_located() {
     let doc: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON document");
     assert_eq!(doc["status"], 1);
     assert!(doc["errors"][0]["message"].as_str().unwrap().contains("bad.txt:2"), "{doc}");
+}
+
+/// Connection filters: with `--engine jit` the demultiplexer is one verified program run as
+/// native code; its counts per name are libpcap's.
+#[test]
+fn merged_program_on_the_jit_agrees_with_libpcap() {
+    let oracle = oracle();
+    let w = connections(0x6a6974, 150);
+    let packets = traffic(0x6a6974, &w, 600);
+    let capture = tmp("conns.pcap");
+    write_pcap(&capture, &packets);
+    let list = tmp("conns.txt");
+    let file: String = w.filters.iter().map(|(o, e)| format!("c{o} pcap {e}\n")).collect();
+    std::fs::write(&list, file).expect("write");
+    let want: Vec<String> = w
+        .filters
+        .iter()
+        .map(|(o, e)| {
+            let n = oracle_filter(&oracle, e, &capture).iter().filter(|&&v| v != 0).count();
+            format!("c{o} {n}")
+        })
+        .collect();
+    let args = ["demux", "--filters", list.to_str().unwrap(), "--read", capture.to_str().unwrap()];
+    let mut jit = args.to_vec();
+    jit.extend(["--engine", "jit", "--count"]);
+    let o = udf(&jit);
+    assert!(o.status.success(), "{}", text(&o).1);
+    assert_eq!(text(&o).0.lines().collect::<Vec<_>>(), want);
+    assert!(want.iter().any(|l| !l.ends_with(" 0")), "the capture must hit some connection");
+    jit.push("--json");
+    let doc: serde_json::Value =
+        serde_json::from_slice(&udf(&jit).stdout).expect("one JSON document");
+    assert!(doc["program_insns"].as_u64().is_some_and(|n| n > 150), "{}", doc["program_insns"]);
 }

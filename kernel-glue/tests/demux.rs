@@ -267,6 +267,13 @@ fn shapes() {
         let (_, shape) = d.insert(0, &compile(e)).expect("installed");
         assert!(matches!(shape, Shape::Merged { .. }), "`{e}` not merged: {shape:?}");
     }
+    // `.udf` filters (the compiler's form of the header-length shift is `r = X; r += pkt`).
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../corpus/filters/web.udf");
+    let src = std::fs::read_to_string(path).expect("the corpus filter");
+    let module = udf_compiler::compile(path, &src).expect("compiles");
+    let web = module.entry("web").expect("entry web");
+    let (_, shape) = d.insert(0, &web.facts).expect("installed");
+    assert!(matches!(shape, Shape::Merged { .. }), "web.udf not merged: {shape:?}");
     for e in ["ip[2:2] - 20 > 500", "ip[8] * 2 < 100"] {
         let (_, shape) = d.insert(0, &compile(e)).expect("installed");
         assert!(matches!(shape, Shape::Opaque(_)), "`{e}` merged: {shape:?}");

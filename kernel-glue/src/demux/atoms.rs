@@ -520,7 +520,12 @@ fn alu(width: Width, op: AluOp, d: Val, s: Val) -> Val {
         (AluOp::Add, Val::Ihl { o, add }, Val::Const(c)) if !w32 && c < 1 << 16 => {
             Val::Ihl { o, add: add + c }
         }
-        (AluOp::Add, Val::Pkt, Val::Ihl { o, add: 0 }) if !w32 => Val::PktIhl(o),
+        (AluOp::Add, Val::Pkt, Val::Ihl { o, add: 0 })
+        | (AluOp::Add, Val::Ihl { o, add: 0 }, Val::Pkt)
+            if !w32 =>
+        {
+            Val::PktIhl(o)
+        }
         _ => Val::Unknown,
     }
 }
