@@ -15,7 +15,7 @@ use udf_runtime::{Compiled, Context, NoHelpers, RunOptions, Vm};
 use udf_verifier::Verified;
 
 /// Most instructions of a merged program the tests make.
-const LIMIT: usize = 2_000_000;
+const LIMIT: usize = 600_000;
 
 /// Compiles a pcap-filter expression for Ethernet (verified by the compiler).
 fn compile(expr: &str) -> Verified {

@@ -6,10 +6,11 @@
 //! order, split with `jge`), each load is preceded by the length test the verifier needs (for
 //! fields past the IPv4 header, the translator's `r6 = 4 * (p[o] & 0xf)`, `r4 = r6 + end`,
 //! `if r4 > r2` pattern), and a leaf's tests become compares that jump to the leaf's failure.
-//! The code is a tree: where the walk would go on to several places (a table child and the
-//! `other` child, a leaf and what follows it), what follows is emitted once per outcome, with
-//! the owners found so far carried along, so every exit knows its set. That is linear for
-//! filters that do not overlap (connections) and grows with the overlaps; past `max_insns`
+//! Where the walk would go on to several places (a table child and the `other` child, a leaf
+//! and what follows it), what follows is emitted once per outcome, with the owners found so far
+//! carried along, so every exit knows its set; the code for the same work left with the same
+//! owners found is made once and jumped to. That is linear for filters that do not overlap
+//! (connections) and grows with the overlaps; past `max_insns`
 //! instructions [`Demux::compile`] gives up ([`CodegenError::TooLarge`]) and the kernel walks
 //! the trie instead. Filters kept whole are not in the program: [`Demux::run_compiled`] adds
 //! them.
@@ -50,7 +51,7 @@ pub enum CodegenError {
 }
 
 /// Work left on one path of the walk.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Item {
     Node(u32),
     Leaf(u32, u32),
@@ -60,6 +61,8 @@ struct Gen<'d> {
     d: &'d Demux,
     b: ProgramBuilder<()>,
     sets: BTreeMap<Vec<Owner>, u32>,
+    /// Code already made per (work left, owners found).
+    memo: BTreeMap<(Vec<Item>, Vec<Owner>), Label>,
     max: usize,
 }
 
@@ -242,6 +245,15 @@ impl Gen<'_> {
     /// The code of the walk from `items` with `acc` found so far.
     fn walk(&mut self, mut items: Vec<Item>, acc: &[Owner]) -> Result<(), CodegenError> {
         self.check_size()?;
+        // The same work left with the same owners found: the code made for it already.
+        let state = (items.clone(), acc.to_vec());
+        if let Some(&l) = self.memo.get(&state) {
+            self.b.ja(l);
+            return Ok(());
+        }
+        let here = self.b.label();
+        self.b.bind(here);
+        self.memo.insert(state, here);
         let Some(item) = items.pop() else {
             let id = self.set_id(acc);
             self.b.emit(mov(R0, Source::Imm(id as i32)));
@@ -341,8 +353,13 @@ fn ones(size: u8) -> u64 {
 impl Demux {
     /// The trie as one verified eBPF program of at most `max_insns` instructions.
     pub fn compile(&self, max_insns: usize) -> Result<Merged, CodegenError> {
-        let mut g =
-            Gen { d: self, b: ProgramBuilder::new(), sets: BTreeMap::new(), max: max_insns };
+        let mut g = Gen {
+            d: self,
+            b: ProgramBuilder::new(),
+            sets: BTreeMap::new(),
+            memo: BTreeMap::new(),
+            max: max_insns,
+        };
         g.b.set_far_jumps(FarJumps::Gotol);
         g.walk(alloc::vec![Item::Node(0)], &[])?;
         let (prog, _) = g.b.finish().map_err(CodegenError::Build)?;
