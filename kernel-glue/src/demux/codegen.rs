@@ -64,7 +64,11 @@ struct Gen<'d> {
     /// Code already made per (work left, owners found).
     memo: BTreeMap<(Vec<Item>, Vec<Owner>), Label>,
     max: usize,
+    depth: usize,
 }
+
+/// Deepest recursion of the generator (steps of work on one path).
+const MAX_DEPTH: usize = 2048;
 
 const R0: Reg = Reg::R0;
 const PKT: Reg = Reg::R1;
@@ -243,7 +247,18 @@ impl Gen<'_> {
     }
 
     /// The code of the walk from `items` with `acc` found so far.
-    fn walk(&mut self, mut items: Vec<Item>, acc: &[Owner]) -> Result<(), CodegenError> {
+    fn walk(&mut self, items: Vec<Item>, acc: &[Owner]) -> Result<(), CodegenError> {
+        // Recursion as deep as the work on one path: bounded, for a kernel's stack.
+        if self.depth >= MAX_DEPTH {
+            return Err(CodegenError::TooLarge);
+        }
+        self.depth += 1;
+        let r = self.walk_at(items, acc);
+        self.depth -= 1;
+        r
+    }
+
+    fn walk_at(&mut self, mut items: Vec<Item>, acc: &[Owner]) -> Result<(), CodegenError> {
         self.check_size()?;
         // The same work left with the same owners found: the code made for it already.
         let state = (items.clone(), acc.to_vec());
@@ -359,6 +374,7 @@ impl Demux {
             sets: BTreeMap::new(),
             memo: BTreeMap::new(),
             max: max_insns,
+            depth: 0,
         };
         g.b.set_far_jumps(FarJumps::Gotol);
         g.walk(alloc::vec![Item::Node(0)], &[])?;
