@@ -124,6 +124,8 @@ for args in "" "--features jit"; do
 done
 
 echo "== unit, property and suite tests"
+# (cli/tests/demux.rs among them: `udf demux` per packet and `--count` against libpcap's
+# per-filter counts, through $UDF_PCAP_ORACLE.)
 cargo test -q --workspace
 
 echo "== the checking mode over generated programs, in release (UDF_CHECK_PROGRAMS per type)"
@@ -142,6 +144,7 @@ cargo run -q --release -p udf-bench -- compile --quick
 cargo run -q --release -p udf-bench -- corpus --quick
 cargo run -q --release -p udf-bench -- xn --quick
 cargo run -q --release -p udf-bench -- filter --quick
+cargo run -q --release -p udf-bench -- demux --quick
 
 echo "== the fuzz targets build (their own workspace; the oracles ran above under cargo test)"
 cargo check -q --manifest-path fuzz/Cargo.toml --bins

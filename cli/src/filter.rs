@@ -56,12 +56,12 @@ pub enum FilterInput<'a> {
 }
 
 /// A verified filter and the code the chosen engine runs.
-struct Ready {
+pub(crate) struct Ready {
     /// The `.udf` entry point's name.
     name: Option<String>,
     /// The `.udf` packet views it reads (empty: raw access only, or not a `.udf` filter).
     views: Vec<&'static str>,
-    facts: udf_verifier::Verified,
+    pub(crate) facts: udf_verifier::Verified,
     interp: Option<udf_runtime::Compiled>,
     /// Trusted native code: the direct call where the filter qualifies, else the region ABI.
     native: Option<udf_jit::TrustedFilter>,
@@ -174,7 +174,7 @@ const EXPRESSION: &str = "<expression>";
 
 /// Compiles a pcap-filter expression for packets of `link`: libpcap's meaning for that link
 /// type, accepting packets with the snap length (what libpcap's `filtertest -r` returns).
-fn compile_pcap(
+pub(crate) fn compile_pcap(
     expr: &str,
     netmask: Option<u32>,
     engine: Engine,
@@ -216,7 +216,7 @@ fn compile_pcap(
 
 /// Reads a classic BPF program (`tcpdump -dd` or `-ddd` text, or raw `struct sock_filter`
 /// bytes), translates it to eBPF and prepares it.
-fn load_cbpf(path: &Path, engine: Engine) -> Result<Ready, Failure> {
+pub(crate) fn load_cbpf(path: &Path, engine: Engine) -> Result<Ready, Failure> {
     let bytes = read(path)?;
     let what = path.display().to_string();
     let insns = udf_pcap::cbpf::parse_any(&bytes)
@@ -270,7 +270,11 @@ fn cbpf_report(
 
 /// Compiles a `.udf` source's filter entry point, or reads a filter function of an ELF object,
 /// and prepares it.
-fn load_udf_filter(input: &Path, entry: Option<&str>, engine: Engine) -> Result<Ready, Failure> {
+pub(crate) fn load_udf_filter(
+    input: &Path,
+    entry: Option<&str>,
+    engine: Engine,
+) -> Result<Ready, Failure> {
     if is_elf_file(input) {
         let loaded = load(input, entry)?;
         if let Some(c) = &loaded.c
@@ -318,7 +322,12 @@ const EN10MB: u32 = 1;
 
 /// Refuses a `.udf` filter on packets of a link type its packet views do not fit (they read an
 /// Ethernet frame: `p.ether` at 0, `p.ipv4` at 14, ...); raw access fits any link type.
-fn check_views(ready: &Ready, link: Link, capture: &Path, at: &str) -> Result<(), Failure> {
+pub(crate) fn check_views(
+    ready: &Ready,
+    link: Link,
+    capture: &Path,
+    at: &str,
+) -> Result<(), Failure> {
     if ready.views.is_empty() || link.linktype == EN10MB {
         return Ok(());
     }

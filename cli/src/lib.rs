@@ -1,6 +1,6 @@
 //! The library behind the `udf` command: loading and compiling programs from files, reading
 //! captures, and rendering errors as miette diagnostics. Each command's body is a module
-//! (`asm`, `compile`, `run`, `verify`, `jit`, `filter`, `test_files`, `kernel`, `xn`, `demo`);
+//! (`asm`, `compile`, `run`, `verify`, `jit`, `filter`, `demux`, `test_files`, `kernel`, `xn`, `demo`);
 //! `main.rs` only parses arguments and dispatches. The test-file formats and their runners
 //! live in `udf-filetests`.
 
@@ -8,6 +8,7 @@ pub mod asm;
 pub mod capture;
 pub mod compile;
 pub mod demo;
+pub mod demux;
 pub mod exec;
 pub mod filter;
 pub mod input;

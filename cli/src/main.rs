@@ -162,6 +162,31 @@ enum Cmd {
         #[arg(long)]
         count: bool,
     },
+    /// Install many filters, each with an owner name, in one merged demultiplexer (DPF) and run
+    /// it over every packet of a capture; print one line per packet: the names accepting it, in
+    /// file order, space-separated, or `-`; with --count, one line `NAME COUNT` per name.
+    ///
+    /// FILE holds one filter a line (`#` comment lines, blank lines skipped): `NAME pcap EXPR`
+    /// (a pcap-filter expression, compiled for the capture's link type), `NAME udf
+    /// PATH[:ENTRY]` (a `.udf` filter or an ELF object's function), `NAME cbpf PATH` (classic
+    /// BPF), or `NAME EXPR` (short for `NAME pcap EXPR`). Paths are relative to FILE. A name
+    /// may own several filters: it gets the union.
+    Demux {
+        /// The filters file.
+        #[arg(long, value_name = "FILE")]
+        filters: PathBuf,
+        /// The capture (pcap or pcapng).
+        #[arg(long = "read", value_name = "CAPTURE")]
+        capture: PathBuf,
+        /// Engine: interp (the merged trie walked in Rust, filters that do not merge run by the
+        /// interpreter) or jit (the trie compiled into one verified program run as native code;
+        /// the trie is walked where that program would be too large).
+        #[arg(long, value_enum, default_value = "interp")]
+        engine: EngineArg,
+        /// Print only, per name, the number of packets it accepted.
+        #[arg(long)]
+        count: bool,
+    },
     /// Run data-driven test files (bpf_conformance `.data`, PREVAIL `.yaml`, the project's
     /// `.udft`), folders recursively; print each failure, then `N passed, M failed, K skipped`. A
     /// path with no test file in it is an error (exit 2).
@@ -421,6 +446,9 @@ fn main() -> ExitCode {
                 .and_then(|i| udf_cli::filter::command(json, i, &capture, engine_of(engine)?, out))
                 .map(|_| true)
         }
+        Cmd::Demux { filters, capture, engine, count } => engine_of(engine)
+            .and_then(|e| udf_cli::demux::command(json, &filters, &capture, e, count))
+            .map(|_| true),
         Cmd::Test { paths, engine, expect_failure, verbose } => {
             engine_of(engine).and_then(|engine| {
                 udf_cli::test_files::command(json, &paths, engine, expect_failure, verbose)

@@ -103,7 +103,7 @@ struct Paths {
 }
 
 /// `udf`'s options: taking a path, taking another value, or nothing.
-const UDF_PATH_OPTS: &[&str] = &["--input", "--read", "--cbpf", "--key"];
+const UDF_PATH_OPTS: &[&str] = &["--input", "--read", "--cbpf", "--key", "--filters"];
 const UDF_OUTPUT_OPTS: &[&str] = &["-o", "--output", "-w", "--write"];
 const UDF_VALUE_OPTS: &[&str] = &[
     "--entry",

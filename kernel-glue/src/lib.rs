@@ -7,6 +7,8 @@
 //!   back to the interpreter, install into a [`loader::Table`] of programs;
 //! - [`program`]: an installed program and how the kernel invokes it;
 //! - [`device`]: block I/O through a small trait, so a kernel supplies its own buffer cache;
+//! - [`demux`]: DPF's merged packet demultiplexer (filters with owners, merged into one trie of
+//!   field tests; the result of a packet is the set of owners accepting it);
 //! - [`xn`]: templates, the registry of metadata blocks, the checked allocate / free / write
 //!   operations and free-map reconstruction; [`ext`]: the ext2/ext4 front end.
 //!
@@ -20,6 +22,7 @@
 
 extern crate alloc;
 
+pub mod demux;
 pub mod device;
 pub mod ext;
 #[cfg(feature = "fuzzing")]

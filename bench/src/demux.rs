@@ -1,0 +1,342 @@
+//! `demux`: the merged demultiplexer (`udf_kernel_glue::demux`) against running the same
+//! filters one after another, for 1 to 10,000 filters.
+//!
+//! `cargo run --release -p udf-bench -- demux [--quick]`
+//!
+//! Two workloads from kernel-glue's generator (`demux::traffic`): connections only (one TCP or
+//! UDP 4-tuple filter per owner, DPF's case), and mixed (mostly connection 4-tuples, with port,
+//! host and protocol filters, overlapping and duplicate ones and a few that do not merge: there
+//! a packet goes to many owners, column `owners/pkt`); the traffic is 2,000 Ethernet frames drawn from the
+//! connections and around them (500 with `--quick`). For each number of filters, ns per packet:
+//!
+//! - merged: the trie walked in Rust (interpreter mode), the set of owners per packet; and the
+//!   trie as one eBPF program (`Demux::compile`: made, verified, JIT-compiled: its size and
+//!   the time that takes) run by the interpreter and as trusted JIT code, its `r0` mapped to
+//!   the set of owners (where it is not larger than 2,000,000 instructions: overlapping
+//!   filters multiply its paths);
+//! - ours one after another: each filter's verified bytecode on the interpreter, and as trusted
+//!   JIT code (one runner per filter), every filter on every packet;
+//! - libpcap one after another: `pcap_offline_filter` with every filter on every packet
+//!   (`tools/pcap_oracle bench-many`; `$UDF_PCAP_ORACLE`, else `target/pcap_oracle`; without it
+//!   the column is empty).
+//!
+//! Before timing, the merged sets are checked against the interpreter's filters run alone on
+//! every packet. Then the insert and remove cost with 1,000 filters installed: 1,000 more
+//! filters (already compiled and verified, as the kernel receives them) each inserted then
+//! removed, mean µs per operation. Figures are the best of several timed repetitions.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use udf_bytecode::ProgramType;
+use udf_jit::{Executable, Jit, Mode, Target};
+use udf_kernel_glue::demux::traffic::{Workload, connections, traffic, workload};
+use udf_kernel_glue::demux::{Demux, Owner, Scratch};
+use udf_pcap::CompileOptions;
+use udf_runtime::{Compiled, Context, NoHelpers, RunOptions, Vm, prepare};
+use udf_verifier::Verified;
+
+use crate::best_per_call;
+
+const SEED: u64 = 0x6470_6620_3936;
+
+/// Most instructions of a merged program.
+const LIMIT: usize = 2_000_000;
+
+/// A workload generator: seed, number of filters.
+type MakeWorkload = fn(u64, usize) -> Workload;
+
+fn compile_all(exprs: &[(Owner, String)]) -> Vec<(Owner, Verified)> {
+    let mut cache: std::collections::HashMap<&str, Verified> = Default::default();
+    exprs
+        .iter()
+        .map(|(o, e)| {
+            let v = cache
+                .entry(e)
+                .or_insert_with(|| {
+                    udf_pcap::compile(e, &CompileOptions::default()).expect("compiles").facts
+                })
+                .clone();
+            (*o, v)
+        })
+        .collect()
+}
+
+fn write_pcap(path: &Path, packets: &[(Vec<u8>, u32)]) {
+    let mut out = Vec::new();
+    out.extend(0xa1b2_c3d4u32.to_le_bytes());
+    out.extend(2u16.to_le_bytes());
+    out.extend(4u16.to_le_bytes());
+    out.extend([0u8; 8]);
+    out.extend(262_144u32.to_le_bytes());
+    out.extend(1u32.to_le_bytes());
+    for (i, (data, wire)) in packets.iter().enumerate() {
+        out.extend(1_700_000_000u32.to_le_bytes());
+        out.extend((i as u32).to_le_bytes());
+        out.extend((data.len() as u32).to_le_bytes());
+        out.extend(wire.to_le_bytes());
+        out.extend(data);
+    }
+    std::fs::write(path, out).expect("write the capture");
+}
+
+fn oracle() -> Option<PathBuf> {
+    let p = match std::env::var_os("UDF_PCAP_ORACLE") {
+        Some(p) => PathBuf::from(p),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/pcap_oracle"),
+    };
+    p.is_file().then_some(p)
+}
+
+/// libpcap, every filter on every packet: ns per packet.
+fn libpcap(oracle: &Path, exprs: &[(Owner, String)], cap: &Path, iters: u32) -> Option<f64> {
+    let list = cap.with_extension("exprs");
+    let text: String = exprs.iter().map(|(_, e)| format!("{e}\n")).collect();
+    std::fs::write(&list, text).ok()?;
+    let o = Command::new(oracle)
+        .arg("bench-many")
+        .arg(&list)
+        .arg(cap)
+        .arg(iters.to_string())
+        .output()
+        .ok()?;
+    let _ = std::fs::remove_file(&list);
+    if !o.status.success() {
+        eprintln!("pcap_oracle bench-many: {}", String::from_utf8_lossy(&o.stderr).trim());
+        return None;
+    }
+    String::from_utf8_lossy(&o.stdout)
+        .split_whitespace()
+        .find_map(|kv| kv.strip_prefix("ns_per_packet=")?.parse().ok())
+}
+
+fn ns(d: Duration, packets: usize) -> f64 {
+    d.as_nanos() as f64 / packets as f64
+}
+
+/// Runs the benchmark and prints its tables.
+pub fn run(quick: bool) {
+    let sizes: &[usize] = if quick { &[1, 10, 100] } else { &[1, 10, 100, 1000, 10_000] };
+    let (npk, min, reps) = if quick {
+        (500, Duration::from_millis(30), 1)
+    } else {
+        (2000, Duration::from_millis(300), 3)
+    };
+    let oracle = oracle();
+    let host = Target::host().expect("the demux benchmark runs the JIT: x86-64 hosts only");
+    let mut jit = Jit::new(host).expect("host ISA");
+    let cap = std::env::temp_dir().join(format!("udf-bench-demux-{}.pcap", std::process::id()));
+    let kinds: [(&str, MakeWorkload); 2] = [("connections only", connections), ("mixed", workload)];
+    for (kind, make) in kinds {
+        println!("\nworkload: {kind}\n");
+        println!(
+            "| filters | merged (whole) | owners/pkt | merged demux (trie walk), ns/pkt | merged program: insns, make ms | merged program (interp) | merged program (JIT) | ours one after another (interp) | ours one after another (JIT) | libpcap one after another | libpcap / merged JIT (walk) |"
+        );
+        println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        for &n in sizes {
+            let w = make(SEED, n);
+            let packets = traffic(SEED, &w, npk);
+            write_pcap(&cap, &packets);
+            let filters = compile_all(&w.filters);
+            let mut demux = Demux::new();
+            for (o, v) in &filters {
+                demux.insert(*o, v).expect("installed");
+            }
+            let alone: Vec<(Owner, Compiled, u64)> = filters
+                .iter()
+                .map(|(o, v)| {
+                    let c = prepare(
+                        v.program(),
+                        &udf_runtime::pre_run_checks(ProgramType::Filter, true),
+                    )
+                    .expect("prepared");
+                    (*o, c, v.facts().max_insns)
+                })
+                .collect();
+            let native: Vec<(Owner, Executable, u64)> = filters
+                .iter()
+                .map(|(o, v)| {
+                    let code = jit
+                        .compile(v.program(), ProgramType::Filter, Mode::Trusted(v))
+                        .expect("the JIT compiles a verified filter");
+                    (*o, Executable::new(code).expect("maps"), v.facts().max_insns)
+                })
+                .collect();
+            // The merged sets against every filter alone, once, untimed.
+            let mut s = Scratch::new();
+            let mut vm = Vm::new();
+            let mut got = Vec::new();
+            for (p, wire) in &packets {
+                demux.run(&mut s, p, *wire, &mut got).expect("runs");
+                let mut want: Vec<Owner> = alone
+                    .iter()
+                    .filter(|(_, c, b)| {
+                        let opts = RunOptions { budget: *b, r3: u64::from(*wire) };
+                        vm.run(c, Context::ReadOnly(p), &mut NoHelpers, &opts).map_or(0, |o| o.r0)
+                            != 0
+                    })
+                    .map(|(o, _, _)| *o)
+                    .collect();
+                want.sort_unstable();
+                want.dedup();
+                assert_eq!(got, want, "merged and alone differ");
+            }
+            let (merged, owners) = best_per_call(min, reps, || {
+                let mut acc = 0;
+                for (p, wire) in &packets {
+                    demux.run(&mut s, p, *wire, &mut got).expect("runs");
+                    acc += got.len() as u64;
+                }
+                acc
+            });
+            // The trie as one program: made, verified and JIT-compiled, when not too large.
+            let t = Instant::now();
+            let program = demux.compile(LIMIT).ok().map(|m| {
+                let prog = m.verified.program();
+                let c = prepare(prog, &udf_runtime::pre_run_checks(ProgramType::Filter, true))
+                    .expect("prepared");
+                let code = jit
+                    .compile(prog, ProgramType::Filter, Mode::Trusted(&m.verified))
+                    .expect("the JIT compiles the merged program");
+                let exe = Executable::new(code).expect("maps");
+                (m, c, exe)
+            });
+            let make = t.elapsed();
+            let (mut p_interp, mut p_jit) = (None, None);
+            if let Some((m, c, exe)) = &program {
+                let budget = m.verified.facts().max_insns;
+                let mut check = Vec::new();
+                for (p, wire) in &packets {
+                    let opts = RunOptions { budget, r3: u64::from(*wire) };
+                    let r0 =
+                        vm.run(c, Context::ReadOnly(p), &mut NoHelpers, &opts).expect("runs").r0;
+                    demux.run_compiled(m, r0, &mut s, p, *wire, &mut check).expect("runs");
+                    demux.run(&mut s, p, *wire, &mut got).expect("runs");
+                    assert_eq!(check, got, "merged program and trie differ");
+                }
+                p_interp = Some(
+                    best_per_call(min, reps, || {
+                        let mut acc = 0;
+                        for (p, wire) in &packets {
+                            let opts = RunOptions { budget, r3: u64::from(*wire) };
+                            let r0 = vm
+                                .run(c, Context::ReadOnly(p), &mut NoHelpers, &opts)
+                                .map_or(0, |o| o.r0);
+                            demux.run_compiled(m, r0, &mut s, p, *wire, &mut got).expect("runs");
+                            acc += got.len() as u64;
+                        }
+                        acc
+                    })
+                    .0,
+                );
+                let mut runner = exe.runner();
+                p_jit = Some(
+                    best_per_call(min, reps, || {
+                        let mut acc = 0;
+                        for (p, wire) in &packets {
+                            let opts = RunOptions { budget, r3: u64::from(*wire) };
+                            let r0 = runner
+                                .run(Context::ReadOnly(p), &mut NoHelpers, &opts)
+                                .map_or(0, |o| o.r0);
+                            demux.run_compiled(m, r0, &mut s, p, *wire, &mut got).expect("runs");
+                            acc += got.len() as u64;
+                        }
+                        acc
+                    })
+                    .0,
+                );
+            }
+            let big = n >= 1000;
+            let slow_reps = if big { 1 } else { reps };
+            let (interp, _) = best_per_call(min, slow_reps, || {
+                let mut acc = 0;
+                for (p, wire) in &packets {
+                    for (_, c, b) in &alone {
+                        let opts = RunOptions { budget: *b, r3: u64::from(*wire) };
+                        let r0 = vm
+                            .run(c, Context::ReadOnly(p), &mut NoHelpers, &opts)
+                            .map_or(0, |o| o.r0);
+                        acc += u64::from(r0 != 0);
+                    }
+                }
+                acc
+            });
+            let mut runners: Vec<_> = native.iter().map(|(_, e, b)| (e.runner(), *b)).collect();
+            let (jitted, _) = best_per_call(min, slow_reps, || {
+                let mut acc = 0;
+                for (p, wire) in &packets {
+                    for (r, b) in runners.iter_mut() {
+                        let opts = RunOptions { budget: *b, r3: u64::from(*wire) };
+                        let r0 =
+                            r.run(Context::ReadOnly(p), &mut NoHelpers, &opts).map_or(0, |o| o.r0);
+                        acc += u64::from(r0 != 0);
+                    }
+                }
+                acc
+            });
+            drop(runners);
+            let iters = if big {
+                2
+            } else if quick {
+                5
+            } else {
+                50
+            };
+            let lp = oracle.as_deref().and_then(|o| libpcap(o, &w.filters, &cap, iters));
+            let st = demux.stats();
+            let m = ns(merged, packets.len());
+            println!(
+                "| {n} | {} ({}) | {:.1} | {:.1} | {} | {} | {} | {:.1} | {:.1} | {} | {} |",
+                st.filters - st.whole,
+                st.whole,
+                owners as f64 / packets.len() as f64,
+                m,
+                program.as_ref().map_or("too large".to_string(), |(p, _, _)| format!(
+                    "{}, {:.1}",
+                    p.verified.program().len(),
+                    make.as_secs_f64() * 1e3
+                )),
+                p_interp.map_or("-".to_string(), |d| format!("{:.1}", ns(d, packets.len()))),
+                p_jit.map_or("-".to_string(), |d| format!("{:.1}", ns(d, packets.len()))),
+                ns(interp, packets.len()),
+                ns(jitted, packets.len()),
+                lp.map_or("-".to_string(), |v| format!("{v:.1}")),
+                lp.map_or("-".to_string(), |v| {
+                    let best = p_jit.map_or(m, |d| ns(d, packets.len()));
+                    let how = if p_jit.is_some() { "JIT" } else { "walk" };
+                    format!("{:.0}x ({how})", v / best)
+                }),
+            );
+        }
+    }
+    let _ = std::fs::remove_file(&cap);
+    // Insert and remove with 1,000 installed.
+    let base = compile_all(&workload(SEED, 1000).filters);
+    let more = compile_all(&workload(SEED ^ 0xabc, if quick { 100 } else { 1000 }).filters);
+    let mut demux = Demux::new();
+    for (o, v) in &base {
+        demux.insert(*o, v).expect("installed");
+    }
+    let (mut ins, mut rem) = (Duration::MAX, Duration::MAX);
+    for _ in 0..reps.max(2) {
+        let (mut ti, mut tr) = (Duration::ZERO, Duration::ZERO);
+        for (o, v) in &more {
+            let t = Instant::now();
+            let (id, _) = demux.insert(*o + 1_000_000, v).expect("installed");
+            ti += t.elapsed();
+            let t = Instant::now();
+            assert!(demux.remove(id));
+            tr += t.elapsed();
+        }
+        ins = ins.min(ti / more.len() as u32);
+        rem = rem.min(tr / more.len() as u32);
+    }
+    println!(
+        "\nwith 1,000 filters installed: insert {:.2} µs per filter (atom extraction and trie), remove {:.2} µs (mean of {}, best of {})",
+        ins.as_nanos() as f64 / 1000.0,
+        rem.as_nanos() as f64 / 1000.0,
+        more.len(),
+        reps.max(2)
+    );
+}
