@@ -9,41 +9,19 @@
 //! `tools/pcap_oracle.c` with `cc -lpcap`; without it the test fails, saying how to get it.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 mod common;
+use common::pcap::oracle;
 use common::{corpus, text, tmp, udf};
 
 use udf_kernel_glue::demux::traffic::{connections, traffic, workload};
 
-/// The libpcap oracle: never skipped.
-fn oracle() -> PathBuf {
-    let how = "set UDF_PCAP_ORACLE to a built oracle (scripts/test.sh builds target/pcap_oracle), \
-               or install a C compiler and libpcap-dev so the test builds tools/pcap_oracle.c";
-    if let Some(p) = std::env::var_os("UDF_PCAP_ORACLE") {
-        let p = PathBuf::from(p);
-        assert!(p.is_file(), "UDF_PCAP_ORACLE={} does not exist: {how}", p.display());
-        return p;
-    }
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/pcap_oracle.c");
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("pcap_oracle_demux");
-    let built = Command::new("cc").args(["-O2", "-o"]).arg(&out).arg(&src).arg("-lpcap").output();
-    match built {
-        Ok(o) if o.status.success() => out,
-        Ok(o) => {
-            panic!("cannot build the libpcap oracle: {}\n{how}", String::from_utf8_lossy(&o.stderr))
-        }
-        Err(e) => panic!("cannot build the libpcap oracle (cc: {e}): {how}"),
-    }
-}
-
 /// libpcap's return value for each packet of `capture`.
 fn oracle_filter(oracle: &Path, expr: &str, capture: &Path) -> Vec<u64> {
-    let o =
-        Command::new(oracle).args(["filter", expr]).arg(capture).output().expect("the oracle runs");
-    assert!(o.status.success(), "libpcap refuses `{expr}`: {}", text(&o).1);
-    text(&o).0.lines().map(|l| l.parse().expect("a number")).collect()
+    common::pcap::oracle_filter(oracle, expr, capture)
+        .unwrap_or_else(|e| panic!("libpcap refuses `{expr}`: {e}"))
 }
 
 /// libpcap's classic BPF for `expr` on Ethernet (`tcpdump -dd`).
@@ -80,7 +58,7 @@ fn demux_agrees_with_libpcap_per_packet_and_per_name() {
         let name = format!("o{owner}");
         if k % 25 == 7 {
             let cbpf = tmp(&format!("f{k}.dd"));
-            std::fs::write(&cbpf, oracle_dd(&oracle, expr)).expect("write");
+            std::fs::write(&cbpf, oracle_dd(oracle, expr)).expect("write");
             file.push_str(&format!(
                 "{name} cbpf {}\n",
                 cbpf.file_name().unwrap().to_str().unwrap()
@@ -98,7 +76,7 @@ fn demux_agrees_with_libpcap_per_packet_and_per_name() {
     let mut names: Vec<String> = Vec::new();
     let mut accepts: BTreeMap<String, Vec<bool>> = BTreeMap::new();
     for (name, expr) in &filters {
-        let r = oracle_filter(&oracle, expr, &capture);
+        let r = oracle_filter(oracle, expr, &capture);
         assert_eq!(r.len(), packets.len());
         if !names.contains(name) {
             names.push(name.clone());
@@ -243,7 +221,7 @@ fn merged_program_on_the_jit_agrees_with_libpcap() {
         .filters
         .iter()
         .map(|(o, e)| {
-            let n = oracle_filter(&oracle, e, &capture).iter().filter(|&&v| v != 0).count();
+            let n = oracle_filter(oracle, e, &capture).iter().filter(|&&v| v != 0).count();
             format!("c{o} {n}")
         })
         .collect();

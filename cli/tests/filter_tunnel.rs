@@ -19,18 +19,16 @@
 //! The oracle is `$UDF_PCAP_ORACLE` (scripts/test.sh builds it), else it is built here with
 //! `cc ... -lpcap`; without it these tests fail, saying how to get it.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
+use std::path::Path;
 
 mod common;
-use common::{text, tmp};
+use common::pcap::{
+    first_difference, oracle, oracle_filter, oracle_filter_unoptimized, oracle_run, run_ours,
+};
+use common::tmp;
 
-use udf_bytecode::ProgramType;
 use udf_bytecode::rng::Rng;
-use udf_cli::exec::{Runnable, run_code};
 use udf_pcap::{CompileOptions, LinkType};
-use udf_runtime::Vm;
 
 const SEED: u64 = 0x7475_6e6e_656c_7331;
 /// Packets per capture.
@@ -42,62 +40,6 @@ const EXPRESSIONS: usize = 160;
 const MIN_GENEVE_COMPILED: usize = 110;
 const MIN_GENEVE_COMPILED_OTHER: usize = 50;
 const MIN_DECAP_COMPILED: usize = 130;
-
-// ---------------------------------------------------------------------------------------------
-// The oracle (as in filter_pcap.rs).
-
-fn oracle() -> &'static Path {
-    static ORACLE: OnceLock<PathBuf> = OnceLock::new();
-    ORACLE.get_or_init(|| {
-        let how = "set UDF_PCAP_ORACLE to a built oracle (scripts/test.sh builds target/pcap_oracle), \
-                   or install a C compiler and libpcap-dev so the test builds tools/pcap_oracle.c";
-        if let Some(p) = std::env::var_os("UDF_PCAP_ORACLE") {
-            let p = PathBuf::from(p);
-            assert!(p.is_file(), "UDF_PCAP_ORACLE={} does not exist: {how}", p.display());
-            return p;
-        }
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/pcap_oracle.c");
-        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("pcap_oracle");
-        let built =
-            Command::new("cc").args(["-O2", "-o"]).arg(&out).arg(&src).arg("-lpcap").output();
-        match built {
-            Ok(o) if o.status.success() => out,
-            Ok(o) => panic!(
-                "cannot build the libpcap oracle: {}\n{how}",
-                String::from_utf8_lossy(&o.stderr)
-            ),
-            Err(e) => panic!("cannot build the libpcap oracle (cc: {e}): {how}"),
-        }
-    })
-}
-
-/// libpcap's return value for each packet of `capture` (`Err`: libpcap's compile error).
-fn oracle_filter(expr: &str, capture: &Path) -> Result<Vec<u64>, String> {
-    oracle_run("filter", expr, capture)
-}
-
-/// The same with libpcap's optimiser off: the expression's literal meaning, which the
-/// optimiser can change on truncated packets (it drops loads whose outcome it knows).
-fn oracle_filter_unoptimized(expr: &str, capture: &Path) -> Result<Vec<u64>, String> {
-    oracle_run("filter-unoptimized", expr, capture)
-}
-
-fn oracle_run(mode: &str, expr: &str, capture: &Path) -> Result<Vec<u64>, String> {
-    oracle_run_with(oracle(), mode, expr, capture)
-}
-
-fn oracle_run_with(
-    oracle: &Path,
-    mode: &str,
-    expr: &str,
-    capture: &Path,
-) -> Result<Vec<u64>, String> {
-    let o = Command::new(oracle).args([mode, expr]).arg(capture).output().expect("oracle runs");
-    if !o.status.success() {
-        return Err(text(&o).1);
-    }
-    Ok(text(&o).0.lines().map(|l| l.parse().expect("a number")).collect())
-}
 
 fn write_pcap(path: &Path, packets: &[(Vec<u8>, u32)]) {
     write_pcap_link(path, 1, packets)
@@ -117,37 +59,6 @@ fn write_pcap_link(path: &Path, linktype: u32, packets: &[(Vec<u8>, u32)]) {
         let ts = std::time::Duration::from_micros(1_700_000_000_000_000 + i as u64);
         w.write_packet(&PcapPacket::new(ts, *wire, data)).expect("packet");
     }
-}
-
-/// Our return value per packet on both engines (interpreter, JIT).
-fn run_ours(prog: &udf_bytecode::Program, packets: &[(Vec<u8>, u32)]) -> [Vec<u64>; 2] {
-    let ty = ProgramType::Filter;
-    let conf = udf_cli::verify::config(ty, None, udf_verifier::DEFAULT_BUDGET);
-    let facts = udf_verifier::verify(prog, &conf).expect("the compiled filter verifies");
-    let compiled = udf_runtime::prepare(prog, &udf_bytecode::CheckConfig::for_type(ty))
-        .expect("the checks pass");
-    let exe =
-        udf_cli::exec::jit(prog, ty, udf_jit::Mode::Trusted(&facts)).expect("the JIT compiles");
-    let mut vm = Vm::new();
-    [Runnable::Interp(&compiled), Runnable::Native(exe.native())].map(|code| {
-        packets
-            .iter()
-            .map(|(data, wire)| {
-                run_code(&mut vm, code, ty, data, Some(u64::from(*wire)), facts.max_insns)
-                    .expect("a verified filter does not fault")
-                    .outcome
-                    .r0
-            })
-            .collect()
-    })
-}
-
-fn first_difference(got: &[u64], want: &[u64]) -> Option<String> {
-    if got.len() != want.len() {
-        return Some(format!("{} results, expected {}", got.len(), want.len()));
-    }
-    let i = got.iter().zip(want).position(|(g, w)| g != w)?;
-    Some(format!("packet {}: ours {}, expected {}", i + 1, got[i], want[i]))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -552,7 +463,7 @@ fn tunnel_agrees(geneve: bool, oracle: &Path) {
         let n = if lt == 1 { EXPRESSIONS } else { EXPRESSIONS / 2 };
         for _ in 0..n {
             let expr = tunnel_expression(&mut rng, name);
-            let want = oracle_run_with(oracle, "filter", &expr, &cap);
+            let want = oracle_run(oracle, "filter", &expr, &cap);
             let compiled = udf_pcap::compile(&expr, &opts);
             let want = match want {
                 Ok(w) => w,
@@ -596,7 +507,7 @@ fn tunnel_agrees(geneve: bool, oracle: &Path) {
                 let mut got = got;
                 if got.len() == want.len() && got != want {
                     let u = literal.get_or_insert_with(|| {
-                        oracle_run_with(oracle, "filter-unoptimized", &expr, &cap)
+                        oracle_run(oracle, "filter-unoptimized", &expr, &cap)
                             .expect("compiles unoptimised")
                     });
                     for k in 0..got.len() {
@@ -682,7 +593,7 @@ fn decapsulation(geneve: bool) {
             None => name.to_string(),
         };
         let expr = format!("{t} and ({e})");
-        let inner_want = match oracle_filter(&e, &inner_path) {
+        let inner_want = match oracle_filter(oracle(), &e, &inner_path) {
             Ok(w) => w,
             Err(_) => continue,
         };
@@ -692,7 +603,8 @@ fn decapsulation(geneve: bool) {
         // libpcap's literal meaning of `E` where its optimiser changes its answer (on a
         // packet cut short, a load it dropped): like libpcap for `geneve`, ours keeps every
         // load, so ours is the literal one there.
-        let literal = oracle_filter_unoptimized(&e, &inner_path).expect("compiles unoptimised");
+        let literal =
+            oracle_filter_unoptimized(oracle(), &e, &inner_path).expect("compiles unoptimised");
         let compiled = match udf_pcap::compile(&expr, &opts) {
             Ok(c) => c,
             Err(d) => {

@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+pub mod pcap;
+
 /// Runs the `udf` binary with `args`.
 pub fn udf(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_udf")).args(args).output().expect("udf runs")
