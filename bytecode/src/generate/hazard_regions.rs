@@ -322,6 +322,13 @@ impl Gen<'_> {
             return false;
         };
         self.ensure_saved(f);
+        // Both call sites need the context pointer after a call has clobbered r1-r5, and the
+        // diamond binds its labels only when both arms are emitted: give up before emitting
+        // anything unless a callee-saved register holds it.
+        let saved = [Reg::R6, Reg::R7, Reg::R8, Reg::R9].iter().fold(0, |m, &r| m | bit(r));
+        if Self::ctx_mask(f) & saved == 0 {
+            return false;
+        }
         let mut b = Builder::default();
         b.emit(movi(Reg::R0, 0));
         for _ in 0..1 + self.rng.below(3) {
