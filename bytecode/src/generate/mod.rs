@@ -278,6 +278,7 @@ pub fn structured_labeled(rng: &mut Rng, shape: &Shape) -> Structured {
     g.funcs[0] = Some(main);
     let builders: Vec<Builder> =
         g.funcs.into_iter().map(|o| o.map(|f| f.b).unwrap_or_default()).collect();
-    let program = link(builders).unwrap_or_else(|e| panic!("link: {e:?}"));
+    let program = link(builders)
+        .unwrap_or_else(|e| panic!("the generator left a jump or call unresolved: {e:?}"));
     Structured { program, flaw: g.flaw, features: g.feats, unproven: g.unproven }
 }
