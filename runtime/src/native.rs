@@ -169,10 +169,10 @@ pub mod signed;
 mod target;
 pub use target::Target;
 
-#[cfg(feature = "std")]
 mod exec;
-#[cfg(feature = "std")]
 pub use exec::{
-    ExecMemory, FilterFn, LoadError, MAX_CODE_SIZE, NativeFilter, NativeOutcome, NativeProgram,
-    NativeRunner,
+    CallGuard, ExecHost, ExecMemory, ExecPages, FilterFn, LoadError, MAX_CODE_SIZE,
+    NativeOutcome, NativeProgram, NativeRunner, RegionFn,
 };
+#[cfg(feature = "std")]
+pub use exec::{MMAP_HOST, MmapHost, NativeFilter};
