@@ -13,6 +13,7 @@ pub mod exec;
 pub mod filter;
 pub mod input;
 pub mod jit;
+pub mod boot;
 pub mod kernel;
 pub mod output;
 pub mod run;

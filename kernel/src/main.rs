@@ -13,9 +13,9 @@
 //! From the host, in this order:
 //! - `K`: the kernel's key (empty: the kernel holds none);
 //! - `P`: the package;
-//! - `T` (optional, tests only): raw x86-64 code run as a one-region trusted native program
-//!   on the next inputs instead of the package's code (how the tests make a program that
-//!   writes to its own code, which no verified program does);
+//! - `T` (optional, tests only): raw x86-64 code, mapped like a package's native code and run
+//!   as a one-region trusted program on the next input instead of the package's code (how the
+//!   tests make a program that writes to its own code, which no verified program does);
 //! - `I`, any number: an input (the context bytes); each is answered before the next is read;
 //! - `E` (empty): the end; the kernel answers `X` and stops the machine.
 //!
@@ -153,7 +153,7 @@ fn serve() -> u8 {
             (b'T', _) => hook = Some(exec::TestProgram::new(&payload)),
             (b'I', Some(id)) => {
                 let Some(prog) = table.get(id) else { fatal(format_args!("program gone")) };
-                let result = match &hook {
+                let result = match &hook.take() {
                     Some(t) => t.invoke(&payload),
                     None => exec::invoke(prog, &mut vm, &payload),
                 };
