@@ -39,6 +39,9 @@ pub struct BootArgs<'a> {
     pub inputs: &'a [PathBuf],
     /// Tests only: raw x86-64 code the kernel runs instead of the package's code.
     pub test_native_code: Option<&'a Path>,
+    /// Benchmarks only: the kernel runs each input this many times (the last run is
+    /// printed), and the time of each input's exchange is reported on stderr.
+    pub repeat: u32,
 }
 
 fn boot_error(msg: String) -> Failure {
@@ -107,16 +110,15 @@ impl Machine {
     /// The next frame from the kernel.
     fn next(&mut self) -> Result<(u8, Vec<u8>), Failure> {
         match self.frames.recv_timeout(ANSWER_TIMEOUT) {
-            Ok(Ok((b'!', msg))) => Err(self.fail(format!(
-                "the kernel stopped: {}",
-                String::from_utf8_lossy(&msg)
-            ))),
+            Ok(Ok((b'!', msg))) => {
+                Err(self.fail(format!("the kernel stopped: {}", String::from_utf8_lossy(&msg))))
+            }
             Ok(Ok(f)) => Ok(f),
             Ok(Err(e)) => Err(self.fail(e)),
-            Err(RecvTimeoutError::Timeout) => Err(self.fail(format!(
-                "the kernel did not answer in {} s",
-                ANSWER_TIMEOUT.as_secs()
-            ))),
+            Err(RecvTimeoutError::Timeout) => {
+                Err(self
+                    .fail(format!("the kernel did not answer in {} s", ANSWER_TIMEOUT.as_secs())))
+            }
             Err(RecvTimeoutError::Disconnected) => {
                 Err(self.fail("the kernel's serial line closed".into()))
             }
@@ -184,9 +186,11 @@ impl<R: Read> FrameReader<'_, R> {
         let mut seen = Vec::new();
         while !seen.ends_with(HELLO) {
             let b = self.exact(1).map_err(|_| {
-                let tail = String::from_utf8_lossy(&seen[seen.len().saturating_sub(200)..])
-                    .into_owned();
-                format!("the machine stopped before the kernel said hello; its output ends: {tail:?}")
+                let tail =
+                    String::from_utf8_lossy(&seen[seen.len().saturating_sub(200)..]).into_owned();
+                format!(
+                    "the machine stopped before the kernel said hello; its output ends: {tail:?}"
+                )
             })?;
             seen.push(b[0]);
             if seen.len() > 1 << 20 {
@@ -320,8 +324,21 @@ pub fn boot(json: bool, args: BootArgs<'_>) -> Result<(), Failure> {
             reports.extend(f.reports);
             continue;
         }
+        if args.repeat > 1 {
+            m.send(b'N', &args.repeat.to_le_bytes())?;
+        }
+        let started = std::time::Instant::now();
         m.send(b'I', input)?;
-        match m.next()? {
+        let answer = m.next()?;
+        if args.repeat > 1 {
+            eprintln!(
+                "{}: {} runs in {:.6} s (in the kernel, with one exchange)",
+                path.display(),
+                args.repeat,
+                started.elapsed().as_secs_f64()
+            );
+        }
+        match answer {
             (b'O', p) => {
                 let (r0, extents) =
                     parse_run(&p).ok_or_else(|| m.fail("a malformed `O` frame".into()))?;
@@ -338,7 +355,9 @@ pub fn boot(json: bool, args: BootArgs<'_>) -> Result<(), Failure> {
             (b'F', msg) => {
                 let msg = String::from_utf8_lossy(&msg);
                 let report = miette!(code = "udf::kernel::run", "{}: {msg}", path.display());
-                runs.push(json!({"input": path.display().to_string(), "error": report.to_string()}));
+                runs.push(
+                    json!({"input": path.display().to_string(), "error": report.to_string()}),
+                );
                 reports.push(report);
                 status = if status == 0 { EXIT_REFUSED } else { status };
             }

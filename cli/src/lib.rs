@@ -5,6 +5,7 @@
 //! live in `udf-filetests`.
 
 pub mod asm;
+pub mod boot;
 pub mod capture;
 pub mod compile;
 pub mod demo;
@@ -13,7 +14,6 @@ pub mod exec;
 pub mod filter;
 pub mod input;
 pub mod jit;
-pub mod boot;
 pub mod kernel;
 pub mod output;
 pub mod run;

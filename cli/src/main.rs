@@ -271,6 +271,9 @@ enum KernelCmd {
         /// Tests only: raw x86-64 code the kernel maps and runs instead of the package's.
         #[arg(long, value_name = "FILE", hide = true)]
         test_native_code: Option<PathBuf>,
+        /// Benchmarks only: run each input N times in the kernel, timing the exchange.
+        #[arg(long, value_name = "N", default_value_t = 1, hide = true)]
+        repeat: u32,
     },
 }
 
@@ -514,7 +517,7 @@ fn main() -> ExitCode {
             udf_cli::kernel::load(json, &package, key.as_deref(), require_tag, &data).map(|_| true)
         }
         Cmd::Kernel {
-            cmd: KernelCmd::Boot { image, package, key, inputs, test_native_code },
+            cmd: KernelCmd::Boot { image, package, key, inputs, test_native_code, repeat },
         } => udf_cli::boot::boot(
             json,
             udf_cli::boot::BootArgs {
@@ -523,6 +526,7 @@ fn main() -> ExitCode {
                 key: key.as_deref(),
                 inputs: &inputs,
                 test_native_code: test_native_code.as_deref(),
+                repeat,
             },
         )
         .map(|_| true),

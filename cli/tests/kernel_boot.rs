@@ -182,8 +182,8 @@ fn flipped_byte_and_unsafe_bytecode_are_refused_in_the_kernel() {
     // Bytecode the verifier rejects (an out-of-bounds read), signed with the kernel's key.
     let filter = tmp("unsafe-src.pkg");
     package(&corpus("filters/web.udf"), &[], &filter);
-    let mut p = udf_kernel_glue::Package::parse(&std::fs::read(&filter).expect("read"))
-        .expect("parses");
+    let mut p =
+        udf_kernel_glue::Package::parse(&std::fs::read(&filter).expect("read")).expect("parses");
     p.bytecode = udf_bytecode::assemble("ldxw %r0, [%r1+200]\nexit\n").expect("asm").encode();
     p.source_map = None;
     p.sign(KEY).expect("signs");

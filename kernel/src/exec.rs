@@ -138,7 +138,10 @@ unsafe extern "C" {
 #[repr(C, align(16))]
 struct Idt([u64; 64]);
 
-static mut IDT: Idt = Idt([0; 64]);
+struct IdtCell(core::cell::UnsafeCell<Idt>);
+// SAFETY: written once by `init` before `lidt`, on the one CPU; read only by the CPU after.
+unsafe impl Sync for IdtCell {}
+static IDT: IdtCell = IdtCell(core::cell::UnsafeCell::new(Idt([0; 64])));
 
 /// The last trap: vector, error code, instruction, address (CR2), and how many so far.
 #[derive(Clone, Copy, Debug)]
@@ -177,11 +180,8 @@ impl core::fmt::Display for Trap {
                 } else {
                     "read of"
                 };
-                let why = if self.error & 1 != 0 {
-                    "a page that forbids it"
-                } else {
-                    "an unmapped page"
-                };
+                let why =
+                    if self.error & 1 != 0 { "a page that forbids it" } else { "an unmapped page" };
                 write!(
                     f,
                     "the MMU stopped it: page fault, {what} {:#x} ({why}) by the instruction at {:#x}",
@@ -204,9 +204,9 @@ extern "C" fn trap_fatal() -> ! {
 /// Installs the exception gates.
 pub fn init() {
     // SAFETY: `exc_table` is the handlers' address table of the asm above, read-only.
-    let handlers = unsafe { &*(&raw const exc_table) };
+    let handlers: [u64; 20] = unsafe { exc_table };
     // SAFETY: `IDT` is written once, here, before `lidt`, and never again; one CPU.
-    let idt = unsafe { &mut *(&raw mut IDT) };
+    let idt = unsafe { &mut *IDT.0.get() };
     for (v, &h) in handlers.iter().enumerate() {
         if h == 0 {
             continue;

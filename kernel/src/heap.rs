@@ -55,7 +55,8 @@ unsafe impl GlobalAlloc for Bump {
         }
         // SAFETY: `layout` with `new_size` is valid (the caller's contract); the new block is
         // disjoint from the old one, which stays live until the copy is done.
-        let new = unsafe { self.alloc(Layout::from_size_align_unchecked(new_size, layout.align())) };
+        let new =
+            unsafe { self.alloc(Layout::from_size_align_unchecked(new_size, layout.align())) };
         if !new.is_null() {
             // SAFETY: both blocks are live, disjoint, and at least this long.
             unsafe { core::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size)) };

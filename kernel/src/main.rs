@@ -16,6 +16,8 @@
 //! - `T` (optional, tests only): raw x86-64 code, mapped like a package's native code and run
 //!   as a one-region trusted program on the next input instead of the package's code (how the
 //!   tests make a program that writes to its own code, which no verified program does);
+//! - `N` (optional, benchmarks): a count (u32): the next input is run that many times, and the
+//!   last run answered (how `udf-bench kernel` measures the cost of one invocation);
 //! - `I`, any number: an input (the context bytes); each is answered before the next is read;
 //! - `E` (empty): the end; the kernel answers `X` and stops the machine.
 //!
@@ -146,17 +148,28 @@ fn serve() -> u8 {
     };
     let mut vm = Vm::new();
     let mut hook: Option<exec::TestProgram> = None;
+    let mut repeat = 1u32;
     loop {
         let (tag, payload) = read_frame();
         match (tag, id) {
             (b'E', _) => return status,
             (b'T', _) => hook = Some(exec::TestProgram::new(&payload)),
+            (b'N', _) => {
+                let Ok(n) = <[u8; 4]>::try_from(&payload[..]) else {
+                    fatal(format_args!("a malformed `N` frame"));
+                };
+                repeat = u32::from_le_bytes(n).max(1);
+            }
             (b'I', Some(id)) => {
                 let Some(prog) = table.get(id) else { fatal(format_args!("program gone")) };
-                let result = match &hook.take() {
-                    Some(t) => t.invoke(&payload),
-                    None => exec::invoke(prog, &mut vm, &payload),
-                };
+                let hook = hook.take();
+                let mut result = Err(String::new());
+                for _ in 0..core::mem::replace(&mut repeat, 1) {
+                    result = match &hook {
+                        Some(t) => t.invoke(&payload),
+                        None => exec::invoke(prog, &mut vm, &payload),
+                    };
+                }
                 match result {
                     Ok(run) => {
                         let mut out = Vec::new();

@@ -106,11 +106,8 @@ pub fn init(heap: &Bump) {
     MEMORY.pml4.set(pml4);
     let text = (&raw const __text_start as usize, &raw const __text_end as usize);
     for va in (PAGE..SMALL_END).step_by(PAGE) {
-        let flags = if text.0 <= va && va < text.1 {
-            PRESENT
-        } else {
-            PRESENT | WRITABLE | NO_EXEC
-        };
+        let flags =
+            if text.0 <= va && va < text.1 { PRESENT } else { PRESENT | WRITABLE | NO_EXEC };
         *pte(va) = va as u64 | flags;
     }
     for va in (SMALL_END..CODE_FRAMES.0).step_by(2 * MIB) {

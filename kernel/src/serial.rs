@@ -12,13 +12,17 @@ const DEBUG_EXIT: u16 = 0xf4;
 fn outb(port: u16, v: u8) {
     // SAFETY: port I/O on the UART's and the debug-exit device's ports, which this kernel
     // owns alone; it touches no memory.
-    unsafe { asm!("out dx, al", in("dx") port, in("al") v, options(nomem, nostack, preserves_flags)) }
+    unsafe {
+        asm!("out dx, al", in("dx") port, in("al") v, options(nomem, nostack, preserves_flags))
+    }
 }
 
 fn inb(port: u16) -> u8 {
     let v: u8;
     // SAFETY: as in `outb`: a read of a UART register, no memory touched.
-    unsafe { asm!("in al, dx", out("al") v, in("dx") port, options(nomem, nostack, preserves_flags)) }
+    unsafe {
+        asm!("in al, dx", out("al") v, in("dx") port, options(nomem, nostack, preserves_flags))
+    }
     v
 }
 
@@ -64,7 +68,9 @@ pub fn read_exact(buf: &mut [u8]) {
 /// Ends the machine: qemu exits with status `(status << 1) | 1`.
 pub fn exit(status: u8) -> ! {
     // SAFETY: a write to the debug-exit port; qemu stops the machine on it.
-    unsafe { asm!("out dx, eax", in("dx") DEBUG_EXIT, in("eax") u32::from(status), options(nomem, nostack)) }
+    unsafe {
+        asm!("out dx, eax", in("dx") DEBUG_EXIT, in("eax") u32::from(status), options(nomem, nostack))
+    }
     loop {
         // SAFETY: halting with interrupts off, in case the exit device is missing.
         unsafe { asm!("cli; hlt", options(nomem, nostack)) }

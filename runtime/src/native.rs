@@ -171,8 +171,8 @@ pub use target::Target;
 
 mod exec;
 pub use exec::{
-    CallGuard, ExecHost, ExecMemory, ExecPages, FilterFn, LoadError, MAX_CODE_SIZE,
-    NativeOutcome, NativeProgram, NativeRunner, RegionFn,
+    CallGuard, ExecHost, ExecMemory, ExecPages, FilterFn, LoadError, MAX_CODE_SIZE, NativeOutcome,
+    NativeProgram, NativeRunner, RegionFn,
 };
 #[cfg(feature = "std")]
 pub use exec::{MMAP_HOST, MmapHost, NativeFilter};
