@@ -1,5 +1,6 @@
-//! Native code: the contract between JIT-compiled code and the runtime that runs it, and (behind
-//! `std`) the executable memory and the dispatcher that runs it.
+//! Native code: the contract between JIT-compiled code and the runtime that runs it, the
+//! executable memory a host provides ([`ExecHost`]; with `std`, [`MMAP_HOST`]) and the dispatcher
+//! that runs it.
 //!
 //! # The contract
 //! A native program is a blob of position-independent machine code holding one or more
