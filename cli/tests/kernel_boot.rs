@@ -150,8 +150,13 @@ fn same_as_load(pkg: &Path, engine: &str) {
     let got = boot(pkg, &refs, &[]);
     assert_eq!(String::from_utf8_lossy(&got.stdout), all_stdout);
     assert_eq!(got.status.code(), Some(first_failure), "{}", stderr(&got));
-    let doc = json(&boot(pkg, &refs, &["--json"]));
+    let o = boot(pkg, &refs, &["--json"]);
+    let doc = json(&o);
     assert_eq!(doc["runs"].as_array().map(Vec::len), Some(inputs.len()), "{doc}");
+    // One document: `status` is the exit status, one error per refused input.
+    assert_eq!(doc["status"].as_i64(), o.status.code().map(i64::from), "{doc}");
+    let refused = doc["runs"].as_array().expect("runs").iter().filter(|r| r["error"].is_string());
+    assert_eq!(doc["errors"].as_array().map(Vec::len), Some(refused.count()), "{doc}");
 }
 
 #[test]
