@@ -23,6 +23,9 @@ use crate::{EXIT_REFUSED, verify};
 /// What the kernel says first, after whatever the firmware printed.
 const HELLO: &[u8] = b"H\x0c\x00\x00\x00udf-kernel 1";
 
+/// Largest frame the kernel accepts.
+const MAX_FRAME: usize = 16 << 20;
+
 /// How long the kernel may take to answer one frame (TCG, a loaded machine).
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -275,6 +278,18 @@ pub fn boot(json: bool, args: BootArgs<'_>) -> Result<(), Failure> {
     let inputs: Vec<Vec<u8>> = args.inputs.iter().map(|p| read(p)).collect::<Result<_, _>>()?;
     let test_code = args.test_native_code.map(read).transpose()?;
     read(args.image)?;
+    // The kernel's frames hold at most 16 MiB.
+    for (path, len) in std::iter::once((args.package, package.len()))
+        .chain(args.inputs.iter().map(PathBuf::as_path).zip(inputs.iter().map(Vec::len)))
+    {
+        if len > MAX_FRAME {
+            return Err(Failure::usage(miette!(
+                code = "udf::kernel::boot",
+                "{}: {len} bytes, more than the kernel's serial protocol carries ({MAX_FRAME} bytes)",
+                path.display()
+            )));
+        }
+    }
 
     let mut m = Machine::boot(args.image)?;
     m.send(b'K', &key)?;

@@ -92,6 +92,7 @@ kernel_guarded_call:
     ret
 guard_recover:
     mov qword ptr [rip + guard_rsp], 0
+    cld
     mov rax, -2
     add rsp, 8
     pop r15

@@ -8,7 +8,8 @@
 //! ([`exec`]), and runs it on each input it is sent.
 //!
 //! # The protocol
-//! Both directions are frames: a tag byte, a payload length (u32, little-endian), the payload.
+//! Both directions are frames: a tag byte, a payload length (u32, little-endian, at most 16 MiB),
+//! the payload.
 //!
 //! From the host, in this order:
 //! - `K`: the kernel's key (empty: the kernel holds none);
@@ -56,8 +57,8 @@ use udf_runtime::Vm;
 #[global_allocator]
 static HEAP: heap::Bump = heap::Bump::empty();
 
-/// Largest frame accepted (64 MiB: more than the heap).
-const MAX_FRAME: usize = 64 << 20;
+/// Largest frame accepted (16 MiB; the heap has 48). `udf kernel boot` sends no larger one.
+const MAX_FRAME: usize = 16 << 20;
 
 /// Reads one frame: its tag and payload.
 fn read_frame() -> (u8, Vec<u8>) {

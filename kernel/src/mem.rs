@@ -2,8 +2,8 @@
 //!
 //! The machine has 128 MiB (`-m 128M`). The layout, physical:
 //! - `[0, 8 MiB)`: 4 KiB pages. Page 0 is not mapped (a null access faults); the kernel's
-//!   text (`__text_start..__text_end`, from `link.ld`) is read+execute; every other page is
-//!   read+write and not executable (NX);
+//!   text (`__text_start..__text_end`, from `link.ld`) is read+execute, its read-only data
+//!   (`..__rodata_end`) read-only and NX; every other page is read+write and NX;
 //! - `[8 MiB, 56 MiB)`: the heap, and `[56 MiB, 64 MiB)`: frames for page tables; 2 MiB pages,
 //!   read+write, NX;
 //! - `[64 MiB, 128 MiB)`: frames for native code. They are not in the identity map at all:
@@ -39,6 +39,7 @@ const PAGE: usize = 4096;
 unsafe extern "C" {
     static __text_start: u8;
     static __text_end: u8;
+    static __rodata_end: u8;
 }
 
 /// The allocators and the root of the page tables (one CPU, interrupts off: no sharing).
@@ -105,9 +106,15 @@ pub fn init(heap: &Bump) {
     let pml4 = table_frame();
     MEMORY.pml4.set(pml4);
     let text = (&raw const __text_start as usize, &raw const __text_end as usize);
+    let rodata_end = &raw const __rodata_end as usize;
     for va in (PAGE..SMALL_END).step_by(PAGE) {
-        let flags =
-            if text.0 <= va && va < text.1 { PRESENT } else { PRESENT | WRITABLE | NO_EXEC };
+        let flags = if text.0 <= va && va < text.1 {
+            PRESENT
+        } else if text.1 <= va && va < rodata_end {
+            PRESENT | NO_EXEC
+        } else {
+            PRESENT | WRITABLE | NO_EXEC
+        };
         *pte(va) = va as u64 | flags;
     }
     for va in (SMALL_END..CODE_FRAMES.0).step_by(2 * MIB) {
