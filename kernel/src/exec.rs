@@ -49,6 +49,11 @@ exc_common:
     mov rax, cr2
     mov [rip + trap_addr], rax
     inc qword ptr [rip + trap_count]
+    /* Only a trap in native code (the code window, from 512 GiB up) is the program's fault;
+       one in the kernel's own code (a helper, ...) is a kernel bug. */
+    mov rax, [rsp + 24]
+    shr rax, 39
+    jz 2f
     mov rax, [rip + guard_rsp]
     test rax, rax
     jz 2f

@@ -32,7 +32,8 @@ const SMALL_END: usize = 8 * MIB;
 const HEAP: (usize, usize) = (8 * MIB, 56 * MIB);
 const TABLES: (usize, usize) = (56 * MIB, 64 * MIB);
 const CODE_FRAMES: (usize, usize) = (64 * MIB, 128 * MIB);
-/// Where code pages are mapped (PML4 slot 1: 512 GiB).
+/// Where code pages are mapped (PML4 slot 1: 512 GiB; the trap handler in `exec.rs` takes an
+/// instruction at or above it for native code).
 const CODE_WINDOW: usize = 1 << 39;
 const PAGE: usize = 4096;
 
