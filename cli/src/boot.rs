@@ -172,6 +172,16 @@ impl Machine {
     }
 }
 
+impl Drop for Machine {
+    /// A machine left running (an early return) is stopped.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// Reads frames from qemu's stdout.
 struct FrameReader<'a, R: Read> {
     inner: &'a mut R,

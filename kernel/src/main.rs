@@ -35,6 +35,9 @@
 //!   the machine stops through `isa-debug-exit` with the same status (qemu exits with
 //!   `status << 1 | 1`).
 //!
+//! A kernel bug is reported as a `!` frame (the message), then status 3; a line silent for
+//! minutes (the host is gone) stops the machine with status 4.
+//!
 //! The kernel's policy is `udf kernel load`'s default ([`Policy::allow_untagged_bytecode`]).
 #![no_std]
 #![no_main]

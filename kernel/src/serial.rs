@@ -50,9 +50,19 @@ pub fn write(bytes: &[u8]) {
     }
 }
 
-/// Receives one byte (waits for it).
+/// Polls of an empty line after which the host is taken to be gone (minutes under TCG).
+const GIVE_UP: u64 = 1 << 31;
+
+/// Receives one byte (waits for it). A line silent for [`GIVE_UP`] polls means the host went
+/// away (killed before it could stop the machine): the machine stops with status 4 rather than
+/// spin on forever.
 pub fn read_byte() -> u8 {
+    let mut polls = 0u64;
     while inb(LSR) & 1 == 0 {
+        polls += 1;
+        if polls == GIVE_UP {
+            exit(4);
+        }
         core::hint::spin_loop();
     }
     inb(COM1)
