@@ -321,7 +321,15 @@ pub fn boot(json: bool, args: BootArgs<'_>) -> Result<(), Failure> {
         (t, _) => return Err(m.fail(format!("expected `L` or `R`, got {t}"))),
     };
     if let Some(code) = &test_code {
-        m.send(b'T', code)?;
+        // Signed like native code: the domain, the code, a tag of both under the key.
+        let mut payload = b"udf-kernel test code\0".to_vec();
+        payload.extend_from_slice(code);
+        if !key.is_empty() {
+            let tag = udf_runtime::mac::tag(&key, &payload)
+                .map_err(|e| m.fail(format!("cannot sign the test code: {e:?}")))?;
+            payload.extend_from_slice(&tag);
+        }
+        m.send(b'T', &payload)?;
     }
     let how = if loaded.native { "native" } else { "interpreted" };
     eprintln!(

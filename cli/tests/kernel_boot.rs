@@ -236,6 +236,32 @@ fn native_code_writing_itself_is_stopped_by_the_mmu() {
     let want = load(&pkg, &input, false);
     assert_eq!(want.status.code(), Some(0));
     assert_eq!(String::from_utf8_lossy(&got.stdout), String::from_utf8_lossy(&want.stdout));
+
+    // Without the kernel's key the hook's code is refused like unsigned native code: nothing
+    // of it runs, and the next input runs the package (an unsigned bytecode filter).
+    let plain = tmp("selfwrite-plain.pkg");
+    let o = udf(&["package", &corpus("filters/web.udf"), "-o", s(&plain)]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let syn = PathBuf::from(corpus("inputs/http_syn.bin"));
+    let got = udf(&[
+        "kernel",
+        "boot",
+        s(image()),
+        "--pkg",
+        s(&plain),
+        "--test-native-code",
+        s(&code),
+        "--input",
+        s(&syn),
+        s(&syn),
+    ]);
+    assert_eq!(got.status.code(), Some(1), "{}", stderr(&got));
+    let err = stderr(&got);
+    assert!(err.contains("the test code is not authenticated under the kernel's key"), "{err}");
+    assert!(!err.contains("MMU"), "{err}");
+    let want = udf(&["kernel", "load", s(&plain), "--input", s(&syn)]);
+    assert_eq!(want.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&got.stdout), String::from_utf8_lossy(&want.stdout));
 }
 
 #[test]

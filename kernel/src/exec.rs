@@ -398,17 +398,31 @@ pub fn invoke(prog: &Installed, vm: &mut Vm, input: &[u8]) -> Result<Run, String
     }
 }
 
+/// What a `T` frame's tag covers before the code (so that no package tag can pass for one).
+pub const TEST_CODE_DOMAIN: &[u8] = b"udf-kernel test code\0";
+
 /// The test hook (`T` frame): raw x86-64 code mapped like a package's native code and run as a
 /// one-region trusted program (an `owns` one, for the helper table).
 pub struct TestProgram(Result<NativeProgram, String>);
 
 impl TestProgram {
-    /// Maps `code`.
-    pub fn new(code: &[u8]) -> TestProgram {
+    /// Maps the code of a `T` payload (domain, code, tag) if its tag is valid under `key`.
+    pub fn new(payload: &[u8], key: &[u8]) -> TestProgram {
+        let code = (!key.is_empty())
+            .then(|| udf_runtime::mac::check_trailing(key, payload).ok())
+            .flatten()
+            .and_then(|body| body.strip_prefix(TEST_CODE_DOMAIN));
+        let Some(code) = code else {
+            return TestProgram(Err(String::from(
+                "refused: the test code is not authenticated under the kernel's key",
+            )));
+        };
         let regions = vec![RegionEntry { start: 0, offset: 0 }];
-        // SAFETY: not sound in general: this is the test hook, which runs code the host sent
-        // unchecked, to show that the MMU stops code that writes to itself. Only the `T` frame
-        // reaches it, which `udf kernel boot` sends only when a test asks for it.
+        // SAFETY: the code comes with a tag under the kernel's key, which is what the kernel
+        // trusts for every native code it maps (a holder of the key signs only code it vouches
+        // for; here, the tests' code that writes to itself, which the MMU stops before the
+        // write lands). It is mapped read+execute in the kernel's own pages and run under the
+        // trap guard on a context of the input's length.
         let p = unsafe { NativeProgram::load_in(&KERNEL_EXEC, code, regions, false) };
         TestProgram(p.map_err(|e| e.to_string()))
     }

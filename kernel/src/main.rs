@@ -16,7 +16,10 @@
 //! - `P`: the package;
 //! - `T` (optional, tests only): raw x86-64 code, mapped like a package's native code and run
 //!   as a one-region trusted program on the next input instead of the package's code (how the
-//!   tests make a program that writes to its own code, which no verified program does);
+//!   tests make a program that writes to its own code, which no verified program does). Like
+//!   any native code it needs the kernel's key: the payload is `udf-kernel test code\0`, the
+//!   code, then an HMAC-SHA-256 tag of both under the key; without a key or a valid tag the
+//!   next input is answered `F` and nothing runs;
 //! - `N` (optional, benchmarks): a count (u32): the next input is run that many times, and the
 //!   last run answered (how `udf-bench kernel` measures the cost of one invocation);
 //! - `I`, any number: an input (the context bytes); each is answered before the next is read;
@@ -124,7 +127,7 @@ fn serve() -> u8 {
     if tag != b'P' {
         fatal(format_args!("expected the package frame, got tag {tag}"));
     }
-    let policy = Policy::allow_untagged_bytecode((!key.is_empty()).then_some(key));
+    let policy = Policy::allow_untagged_bytecode((!key.is_empty()).then(|| key.clone()));
     let mut table = Table::with_exec(&exec::KERNEL_EXEC);
     let loaded = table.load(&package, &policy);
     drop(package);
@@ -157,7 +160,7 @@ fn serve() -> u8 {
         let (tag, payload) = read_frame();
         match (tag, id) {
             (b'E', _) => return status,
-            (b'T', _) => hook = Some(exec::TestProgram::new(&payload)),
+            (b'T', _) => hook = Some(exec::TestProgram::new(&payload, &key)),
             (b'N', _) => {
                 let Ok(n) = <[u8; 4]>::try_from(&payload[..]) else {
                     fatal(format_args!("a malformed `N` frame"));
