@@ -24,7 +24,7 @@ fn linux_selftests_on_every_engine() {
     let c = run_files(&files, false, bless_requested());
     let fails = c.failures();
     assert!(fails.is_empty(), "{}", fails.join("\n"));
-    assert_eq!(c.verifier.passed, 131, "{}", c.verifier.line());
+    assert_eq!(c.verifier.passed, 187, "{}", c.verifier.line());
 }
 
 /// (Linux's verdict is REJECT, ours accepts) for one `.asmt` file.
