@@ -83,7 +83,9 @@
 //!
 //! # Untrusted input
 //! The verifier runs in the kernel on untrusted bytes: it never panics. A state it believes
-//! impossible is refused as [`Rule::Internal`], never trusted.
+//! impossible is refused as [`Rule::Internal`], never trusted. Of the caller it assumes only
+//! what the engines enforce before a run (the context's length, in [`Config::ctx_len`]): a
+//! filter's `r3`, the length on the wire, is any 64-bit number ([`entry_state`]).
 //!
 //! # Not checked (yet)
 //! - Determinism beyond what the instruction set gives: programs of verified types have no
@@ -410,7 +412,9 @@ pub fn entry_state(conf: &Config) -> [Value; 11] {
     regs[1] = Value { kind: ValueKind::Ctx, n: Scalar::constant(0), sym: None };
     regs[2] = Value { kind: ValueKind::Scalar, n: Scalar::urange(lo, hi), sym: Some((LEN, 0)) };
     if conf.ty == ProgramType::Filter {
-        regs[3] = Value::scalar(Scalar::urange(0, u32::MAX as u64));
+        // The length on the wire is whatever the caller passes (kernel-glue's `invoke` takes
+        // any `u64`): nothing is assumed about it, not even that it fits 32 bits.
+        regs[3] = Value::scalar(Scalar::TOP);
     }
     regs[10] = Value { kind: ValueKind::Stack { frame: 0 }, n: Scalar::constant(0), sym: None };
     regs
