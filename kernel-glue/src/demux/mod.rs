@@ -239,7 +239,8 @@ impl Demux {
             if merge { atoms::extract(filter.program()) } else { Err(Opaque::Unmodelled(0)) };
         let id = FilterId(self.next);
         match extracted {
-            Ok(rules) => {
+            Ok(mut rules) => {
+                atoms::drop_covered_nes(&mut rules);
                 self.next += 1;
                 let n = rules.len();
                 let mut paths = Vec::with_capacity(n);
@@ -276,10 +277,8 @@ impl Demux {
                     });
                 }
                 self.next += 1;
-                self.filters.insert(
-                    id,
-                    Entry { owner, paths: Vec::new(), keys: Vec::new(), whole: true },
-                );
+                self.filters
+                    .insert(id, Entry { owner, paths: Vec::new(), keys: Vec::new(), whole: true });
                 Ok((id, Shape::Opaque(why)))
             }
         }
