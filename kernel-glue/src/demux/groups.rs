@@ -13,8 +13,11 @@
 //! changes only a table; the program is made again only when a shape comes or goes
 //! ([`Groups::version`]).
 //!
-//! Keys wider than four words (IPv6 4-tuples): the fields past the fourth word are fixed in the
-//! group's code with their values (part of its shape), so such rules group by those values.
+//! Fields of at most [`SELECTOR_BITS`] bits (the IP protocol, a flags byte) are fixed in the
+//! group's code with their values (part of its shape): a TCP packet then skips the UDP groups
+//! with one compare each instead of a lookup, at the price of one group per value. Keys wider
+//! than four words (IPv6 4-tuples): the fields past the fourth word are fixed the same way, so
+//! such rules group by those values.
 
 use alloc::vec::Vec;
 
@@ -35,13 +38,17 @@ pub type Key = [u64; WORDS];
 pub struct Sig {
     /// The fields looked up, sorted, each with the key word it is packed into.
     pub keys: Vec<(FieldKey, u8)>,
-    /// Equalities fixed in the code (past the key words).
+    /// Equalities fixed in the code (selector fields, and fields past the key words).
     pub fixed: Vec<EqAtom>,
     /// Captured-length bounds.
     pub caplen: (u64, u64),
     /// Residual tests.
     pub rest: Vec<Atom>,
 }
+
+/// Fields of at most this many bits (protocol numbers, flags) are tested in code, their value
+/// part of the group's shape: at most 256 shapes per such field.
+pub const SELECTOR_BITS: u32 = 8;
 
 /// Bits a field's value may have (its mask's width).
 pub fn bits(key: &FieldKey) -> u32 {
@@ -59,6 +66,12 @@ pub fn shape(eqs: &[EqAtom], caplen: (u64, u64), rest: &[Atom]) -> (Sig, Key) {
     let (mut word, mut used) = (0usize, 0u32);
     for e in eqs {
         let b = bits(&e.key);
+        if b <= SELECTOR_BITS {
+            // A protocol-like field: its value is part of the shape, tested in code, so a
+            // packet skips the groups of other protocols with a compare, not a lookup.
+            fixed.push(e);
+            continue;
+        }
         if used > 0 && used + b > 64 {
             word += 1;
             used = 0;
