@@ -3,8 +3,8 @@
 //! the interpreter or the JIT like any filter with the helper table [`Demux::lookup`] gives.
 //!
 //! The program is one straight block per group of rules of one shape ([`super::groups`]): the
-//! group's captured-length bounds, its residual tests and its fixed equalities as compares that
-//! skip to the next group, then its fields loaded (each load preceded by the length test the
+//! group's captured-length bounds, its fixed equalities, its guards (key fields all its entries
+//! agree on) and its residual tests as compares that skip to the next group, then its fields loaded (each load preceded by the length test the
 //! verifier needs; for fields past the IPv4 header, the translator's `r6 = 4 * (p[o] & 0xf)`,
 //! `r4 = r6 + end`, `if r4 > r8` pattern), packed into up to four key words on the stack, and
 //! one call `demux_lookup(group, w0, w1, w2, w3)`, which adds the owners of the matching table
@@ -248,6 +248,10 @@ impl Gen {
             self.cmp_imm(JmpCond::Gt, CAPLEN, hi, next);
         }
         for e in &grp.sig.fixed {
+            self.field(e.key, next)?;
+            self.cmp_imm(JmpCond::Ne, R0, e.value, next);
+        }
+        for e in &grp.guard {
             self.field(e.key, next)?;
             self.cmp_imm(JmpCond::Ne, R0, e.value, next);
         }

@@ -55,13 +55,14 @@ pub fn bits(key: &FieldKey) -> u32 {
     64 - key.mask.leading_zeros()
 }
 
-/// Splits a rule into its shape and its key.
-pub fn shape(eqs: &[EqAtom], caplen: (u64, u64), rest: &[Atom]) -> (Sig, Key) {
+/// Splits a rule into its shape, its key, and the equalities the key holds.
+pub fn shape(eqs: &[EqAtom], caplen: (u64, u64), rest: &[Atom]) -> (Sig, Key, Vec<EqAtom>) {
     let mut eqs = eqs.to_vec();
     eqs.sort_unstable();
     eqs.dedup();
     let mut keys = Vec::with_capacity(eqs.len());
     let mut fixed = Vec::new();
+    let mut keyed = Vec::new();
     let mut key = [0u64; WORDS];
     let (mut word, mut used) = (0usize, 0u32);
     for e in eqs {
@@ -84,8 +85,9 @@ pub fn shape(eqs: &[EqAtom], caplen: (u64, u64), rest: &[Atom]) -> (Sig, Key) {
         key[word] = if used == 0 { e.value } else { (key[word] << b) | e.value };
         used += b;
         keys.push((e.key, word as u8));
+        keyed.push(e);
     }
-    (Sig { keys, fixed, caplen, rest: rest.to_vec() }, key)
+    (Sig { keys, fixed, caplen, rest: rest.to_vec() }, key, keyed)
 }
 
 /// One value of a group's key, and who it delivers to.
@@ -240,6 +242,12 @@ impl KeyTable {
 pub struct Group {
     /// What the code tests.
     pub sig: Sig,
+    /// Key fields whose value every entry made since the group was made has had: tested in
+    /// code before the lookup (a packet with another value matches no entry), so a packet of
+    /// another protocol, or any packet but a single connection's, skips the helper call. An
+    /// entry with another value drops the guard (and makes the program stale); removals keep
+    /// guards (fewer entries still all have the value).
+    pub guard: Vec<EqAtom>,
     /// The values.
     pub table: KeyTable,
 }
@@ -263,12 +271,21 @@ impl Groups {
         id: FilterId,
         owner: Owner,
     ) -> (u32, Key) {
-        let (sig, key) = shape(eqs, caplen, rest);
+        let (sig, key, keyed) = shape(eqs, caplen, rest);
         let g = match self.slots.iter().position(|s| s.as_ref().is_some_and(|g| g.sig == sig)) {
-            Some(g) => g as u32,
+            Some(g) => {
+                if let Some(grp) = self.slots[g].as_mut() {
+                    let before = grp.guard.len();
+                    grp.guard.retain(|e| keyed.contains(e));
+                    if grp.guard.len() != before {
+                        self.version += 1;
+                    }
+                }
+                g as u32
+            }
             None => {
                 self.version += 1;
-                let group = Some(Group { sig, table: KeyTable::default() });
+                let group = Some(Group { sig, guard: keyed, table: KeyTable::default() });
                 match self.free.pop() {
                     Some(g) => {
                         self.slots[g as usize] = group;
