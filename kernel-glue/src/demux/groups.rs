@@ -10,8 +10,9 @@
 //! group, one lookup; a port filter, a host filter, a net per prefix length each add a group
 //! (overlapping filters of different shapes are looked up side by side and their owners
 //! accumulate, instead of multiplying the program's paths). Inserting a rule of a known shape
-//! changes only a table; the program is made again only when a shape comes or goes
-//! ([`Groups::version`]).
+//! changes only a table, and so does every removal (a group left empty keeps its code until a
+//! new shape comes); the program is made again only when a new shape comes, a guard drops
+//! (below), or the last filter goes ([`Groups::version`]).
 //!
 //! Fields of at most [`SELECTOR_BITS`] bits (the IP protocol, a flags byte) are fixed in the
 //! group's code with their values (part of its shape): a TCP packet then skips the UDP groups
@@ -284,6 +285,13 @@ impl Groups {
                 g as u32
             }
             None => {
+                // The program changes anyway: drop the groups left empty now.
+                for (i, slot) in self.slots.iter_mut().enumerate() {
+                    if slot.as_ref().is_some_and(|g| g.table.is_empty()) {
+                        *slot = None;
+                        self.free.push(i as u32);
+                    }
+                }
                 self.version += 1;
                 let group = Some(Group { sig, guard: keyed, table: KeyTable::default() });
                 match self.free.pop() {
@@ -304,14 +312,15 @@ impl Groups {
         (g, key)
     }
 
-    /// Removes filter `id` from group `g`'s entry `key`; a group left empty goes.
+    /// Removes filter `id` from group `g`'s entry `key`. A group left empty stays, with its
+    /// code (a removal changes data only); it goes when a new group is made, or when the
+    /// last filter goes.
     pub fn remove(&mut self, g: u32, key: &Key, id: FilterId) {
-        let Some(slot) = self.slots.get_mut(g as usize) else { return };
-        let Some(grp) = slot.as_mut() else { return };
+        let Some(grp) = self.slots.get_mut(g as usize).and_then(Option::as_mut) else { return };
         grp.table.remove(key, id);
-        if grp.table.is_empty() {
-            *slot = None;
-            self.free.push(g);
+        if self.slots.iter().flatten().all(|g| g.table.is_empty()) && !self.slots.is_empty() {
+            self.slots.clear();
+            self.free.clear();
             self.version += 1;
         }
     }
@@ -321,9 +330,9 @@ impl Groups {
         self.slots.iter().enumerate().filter_map(|(i, g)| g.as_ref().map(|g| (i as u32, g)))
     }
 
-    /// Live groups.
+    /// Groups with entries.
     pub fn len(&self) -> usize {
-        self.slots.iter().filter(|g| g.is_some()).count()
+        self.slots.iter().flatten().filter(|g| !g.table.is_empty()).count()
     }
 
     /// Whether there is none.
