@@ -167,7 +167,7 @@ fn demux_lookup_contract() {
         let p = assemble(src).expect("assembles");
         let mut c = Config::new(ProgramType::Filter);
         c.helpers = Some(DEMUX_HELPERS);
-        verify(&p, &c)
+        verify(&p, &c).map_err(Box::new)
     };
     let call = "
         mov %r1, 3
