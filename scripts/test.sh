@@ -17,6 +17,10 @@ fi
 if ! cargo clippy --version >/dev/null 2>&1 || ! cargo fmt --version >/dev/null 2>&1; then
     rustup component add clippy rustfmt
 fi
+# The bare-metal kernel's target.
+if ! rustup target list --installed | grep -qx x86_64-unknown-none; then
+    rustup target add x86_64-unknown-none
+fi
 
 # The file-system tests build real images: e2fsprogs (mke2fs -d, debugfs, e2fsck), dosfstools
 # (mkfs.fat) and mtools (mcopy). Install them from Debian's packages when missing.
@@ -43,6 +47,9 @@ if [ -n "${UDF_CLANG:-}" ]; then
 elif ! command -v clang-19 >/dev/null 2>&1; then
     need+=(clang-19 llvm-19)
 fi
+# qemu: the bare-metal kernel (kernel/) boots under qemu-system-x86_64 (TCG) in
+# cli/tests/kernel_boot.rs.
+command -v qemu-system-x86_64 >/dev/null 2>&1 || need+=(qemu-system-x86)
 if [ ${#need[@]} -gt 0 ]; then
     echo "== installing ${need[*]}"
     sudo_cmd=""
@@ -71,6 +78,18 @@ cargo build -q -p udf-bytecode
 cargo build -q -p udf-verifier
 cargo build -q -p udf-runtime --no-default-features
 cargo build -q -p udf-kernel-glue
+
+echo "== the bare-metal kernel (kernel/: its own workspace, built for x86_64-unknown-none)"
+# Its own format, lints and build (its .cargo/config.toml sets the target and its flags, which
+# a RUSTFLAGS from the environment would replace). cli/tests/kernel_boot.rs boots the image.
+kernel_target="${CARGO_TARGET_DIR:-$PWD/target}/kernel-image"
+(
+    cd kernel
+    cargo fmt -- --check
+    env -u RUSTFLAGS cargo clippy -q --release --target-dir "$kernel_target" -- -D warnings
+    env -u RUSTFLAGS cargo build -q --release --target-dir "$kernel_target"
+)
+export UDF_KERNEL_IMAGE="$kernel_target/x86_64-unknown-none/release/udf-kernel"
 
 echo "== dependency invariants (ARCHITECTURE.md)"
 deps() { cargo tree -q -e normal -p "$@" --prefix none | awk '{print $1}' | sort -u | grep -v "^$1\$" || true; }
@@ -125,7 +144,8 @@ done
 
 echo "== unit, property and suite tests"
 # (cli/tests/demux.rs among them: `udf demux` per packet and `--count` against libpcap's
-# per-filter counts, through $UDF_PCAP_ORACLE.)
+# per-filter counts, through $UDF_PCAP_ORACLE; cli/tests/kernel_boot.rs boots $UDF_KERNEL_IMAGE
+# under qemu, TCG, a fraction of a second per boot.)
 cargo test -q --workspace
 
 echo "== the checking mode over generated programs, in release (UDF_CHECK_PROGRAMS per type)"

@@ -28,6 +28,10 @@
 //! on a 1,000,000-packet capture (the release `udf` beside it: `cargo build --release -p
 //! udf-cli` first), wall-clock per run, with the ratio.
 //!
+//! `cargo run --release -p udf-bench -- kernel [--quick]` boots the bare-metal kernel under
+//! qemu (TCG) with signed native and bytecode packages: boot-to-answer wall-clock time beside
+//! `udf kernel load`, and the cost of one invocation inside the kernel beside the host's.
+//!
 //! `cargo run --release -p udf-bench -- demux [--quick]` measures the merged demultiplexer
 //! against the same 1 to 10,000 filters one after another (ours and libpcap's), ns per packet,
 //! and the insert and remove cost at 1,000 installed.
@@ -47,6 +51,7 @@ mod demux;
 mod filter;
 mod filter_e2e;
 mod jit;
+mod kernel;
 mod verify;
 mod xn;
 
@@ -172,13 +177,17 @@ fn main() {
         filter::run(quick);
         return;
     }
+    if what == "kernel" {
+        kernel::run(quick);
+        return;
+    }
     if what == "filter-e2e" {
         filter_e2e::run_e2e(quick, args.iter().any(|a| a == "--keep"));
         return;
     }
     if what != "interp" {
         eprintln!(
-            "unknown benchmark `{what}` (available: interp, verify, compile, jit, corpus, xn, filter, filter-e2e, demux)"
+            "unknown benchmark `{what}` (available: interp, verify, compile, jit, corpus, xn, filter, filter-e2e, demux, kernel)"
         );
         std::process::exit(2);
     }

@@ -30,7 +30,7 @@ pub struct PackageOptions<'a> {
 }
 
 /// Reads a key file: its raw bytes, which may not be empty.
-fn read_key(path: &Path) -> Result<Vec<u8>, Failure> {
+pub(crate) fn read_key(path: &Path) -> Result<Vec<u8>, Failure> {
     let key = read(path)?;
     if key.is_empty() {
         return Err(Failure::usage(miette!(code = "udf::key", "{}: an empty key", path.display())));

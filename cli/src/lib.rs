@@ -5,6 +5,7 @@
 //! live in `udf-filetests`.
 
 pub mod asm;
+pub mod boot;
 pub mod capture;
 pub mod compile;
 pub mod demo;

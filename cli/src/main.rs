@@ -253,6 +253,28 @@ enum KernelCmd {
         #[arg(long = "input", value_name = "FILE")]
         data: PathBuf,
     },
+    /// Boot the bare-metal kernel IMAGE under qemu-system-x86_64 (TCG), send it the key, the
+    /// package and each input over its serial line; prints what `udf kernel load` prints for
+    /// each input, with the same exit status.
+    Boot {
+        /// The kernel image (`kernel/`, built for x86_64-unknown-none).
+        image: PathBuf,
+        /// The package.
+        #[arg(long = "pkg", value_name = "PKG")]
+        package: PathBuf,
+        /// The kernel's key (the file's raw bytes).
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
+        /// The context bytes, one run per file.
+        #[arg(long = "input", value_name = "FILE", required = true, num_args = 1..)]
+        inputs: Vec<PathBuf>,
+        /// Tests only: raw x86-64 code the kernel maps and runs instead of the package's.
+        #[arg(long, value_name = "FILE", hide = true)]
+        test_native_code: Option<PathBuf>,
+        /// Benchmarks only: run each input N times in the kernel, timing the exchange.
+        #[arg(long, value_name = "N", default_value_t = 1, hide = true)]
+        repeat: u32,
+    },
 }
 
 #[derive(Subcommand)]
@@ -494,6 +516,20 @@ fn main() -> ExitCode {
         Cmd::Kernel { cmd: KernelCmd::Load { package, key, require_tag, data } } => {
             udf_cli::kernel::load(json, &package, key.as_deref(), require_tag, &data).map(|_| true)
         }
+        Cmd::Kernel {
+            cmd: KernelCmd::Boot { image, package, key, inputs, test_native_code, repeat },
+        } => udf_cli::boot::boot(
+            json,
+            udf_cli::boot::BootArgs {
+                image: &image,
+                package: &package,
+                key: key.as_deref(),
+                inputs: &inputs,
+                test_native_code: test_native_code.as_deref(),
+                repeat,
+            },
+        )
+        .map(|_| true),
     };
     let (status, reports) = match result {
         Ok(true) => (EXIT_OK, Vec::new()),

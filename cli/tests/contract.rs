@@ -134,6 +134,11 @@ fn json_gives_one_document_for_every_command_on_success_and_failure() {
         ),
         ("kernel load ok", vec!["kernel", "load", s(&pkg), "--input", &inode], 0),
         ("kernel load short input", vec!["kernel", "load", s(&pkg), "--input", &short], 1),
+        (
+            "kernel boot missing image",
+            vec!["kernel", "boot", "/nonexistent/udf-kernel", "--pkg", s(&pkg), "--input", &inode],
+            2,
+        ),
         ("xn rebuild ok", vec!["xn", "rebuild", s(&img), "--fs", "ext2"], 0),
         ("xn rebuild missing", vec!["xn", "rebuild", "/nonexistent/fs.img", "--fs", "ext2"], 2),
         ("xn alloc ok", xn_slot("alloc", &img, "12", "1", &["--block", "1000"]), 0),

@@ -12,8 +12,10 @@
 //! - [`xn`]: templates, the registry of metadata blocks, the checked allocate / free / write
 //!   operations and free-map reconstruction; [`ext`]: the ext2/ext4 front end.
 //!
-//! The core is `no_std` + `alloc`. The `std` feature maps native code (the host's executable
-//! memory); `jit` lets the kernel compile bytecode packages itself. Nothing here compiles source.
+//! The core is `no_std` + `alloc`, native code included: a kernel hands the [`Table`] its
+//! executable memory ([`Table::with_exec`], an [`udf_runtime::native::ExecHost`]; the bare-metal
+//! kernel's page tables). The `std` feature gives [`Table::new`] the process's (memmap2); `jit`
+//! lets the kernel compile bytecode packages itself. Nothing here compiles source.
 #![cfg_attr(not(feature = "std"), no_std)]
 // Native code is mapped by the runtime, which authenticates it itself
 // (`udf_runtime::native::NativeProgram::load_authenticated`), or by the JIT: nothing here is

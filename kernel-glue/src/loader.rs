@@ -25,13 +25,12 @@
 
 use alloc::boxed::Box;
 use alloc::string::String;
-#[cfg(feature = "std")]
 use alloc::string::ToString;
 use alloc::vec::Vec;
 use core::fmt;
 
 use udf_bytecode::{CheckError, DecodeError, Program, ProgramType};
-use udf_runtime::native::RegionEntry;
+use udf_runtime::native::{ExecHost, RegionEntry};
 use udf_verifier::{Config, Rejection, Verified};
 
 use crate::package::{
@@ -112,7 +111,8 @@ pub enum Fallback {
     OtherTarget(Target),
     /// The native code is in checked mode (only trusted code is mapped).
     CheckedCode,
-    /// This kernel cannot run native code (built without `std`, or not an x86-64 host).
+    /// This kernel cannot run native code (no executable memory: a table made without an
+    /// [`ExecHost`], or not an x86-64 host).
     NoNativeSupport,
     /// Mapping the code failed.
     MapFailed(String),
@@ -266,9 +266,11 @@ struct Slot {
 }
 
 /// The programs a kernel has installed.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Table {
     slots: Vec<Option<Slot>>,
+    /// Where native code is mapped: the host's executable memory, if it has any.
+    exec: Option<&'static dyn ExecHost>,
     /// Which native code programs installed from now on run.
     native_policy: NativePolicy,
     /// The kernel's compiler, made on first use.
@@ -318,7 +320,6 @@ fn check_regions(regions: &[RegionEntry], slots: usize, code_len: usize) -> Resu
 /// The authenticated bytes of a package and the key they were authenticated with: what the
 /// runtime checks again before it maps the package's native code.
 #[derive(Clone, Copy)]
-#[cfg_attr(not(feature = "std"), allow(dead_code))]
 struct Signed<'a> {
     bytes: &'a [u8],
     key: &'a [u8],
@@ -326,32 +327,60 @@ struct Signed<'a> {
 
 /// Maps a package's trusted native code W^X (facts compared, regions checked). The runtime
 /// itself authenticates the bytes it maps and checks they belong to `facts`'s program
-/// ([`udf_runtime::native::NativeProgram::load_authenticated`]): nothing here is taken on trust.
-#[cfg(feature = "std")]
-fn map_package(signed: Option<Signed<'_>>, facts: &Verified) -> Result<InstalledCode, Fallback> {
+/// ([`udf_runtime::native::NativeProgram::load_authenticated_in`]): nothing here is taken on
+/// trust. The code goes into `exec`, the host's executable memory.
+fn map_package(
+    exec: &'static dyn ExecHost,
+    signed: Option<Signed<'_>>,
+    facts: &Verified,
+) -> Result<InstalledCode, Fallback> {
     let Some(Signed { bytes, key }) = signed else {
         return Err(Fallback::MapFailed("the package is not authenticated".to_string()));
     };
-    udf_runtime::native::NativeProgram::load_authenticated(key, bytes, facts)
+    udf_runtime::native::NativeProgram::load_authenticated_in(exec, key, bytes, facts)
         .map(InstalledCode::Native)
         .map_err(|e| Fallback::MapFailed(e.to_string()))
 }
 
-/// Without `std` there is no executable memory.
-#[cfg(not(feature = "std"))]
-fn map_package(_: Option<Signed<'_>>, _: &Verified) -> Result<InstalledCode, Fallback> {
-    Err(Fallback::NoNativeSupport)
-}
-
-/// Whether this kernel can map native code for `target`.
-fn runs_native(target: Option<Target>) -> bool {
-    cfg!(feature = "std") && target.is_some() && target == Target::host()
+impl Default for Table {
+    /// [`Table::new`].
+    fn default() -> Table {
+        Table::new()
+    }
 }
 
 impl Table {
-    /// An empty table, with the default [`NativePolicy`].
+    /// An empty table, with the default [`NativePolicy`]; with `std`, native code is mapped
+    /// into the process's memory ([`udf_runtime::native::MMAP_HOST`]), without it the table
+    /// has no executable memory (see [`Table::with_exec`]).
     pub fn new() -> Table {
-        Table::default()
+        #[cfg(feature = "std")]
+        let exec: Option<&'static dyn ExecHost> = Some(&udf_runtime::native::MMAP_HOST);
+        #[cfg(not(feature = "std"))]
+        let exec = None;
+        Table::with_exec_memory(exec)
+    }
+
+    /// An empty table that maps native code into `exec`, the host's executable memory (the
+    /// bare-metal kernel's page tables, ...).
+    pub fn with_exec(exec: &'static dyn ExecHost) -> Table {
+        Table::with_exec_memory(Some(exec))
+    }
+
+    fn with_exec_memory(exec: Option<&'static dyn ExecHost>) -> Table {
+        Table {
+            slots: Vec::new(),
+            exec,
+            native_policy: NativePolicy::default(),
+            #[cfg(feature = "jit")]
+            jit: None,
+        }
+    }
+
+    /// Whether this table can map native code for `target`: it has executable memory, and
+    /// `target` is this machine's.
+    fn runs_native(&self, target: Option<Target>) -> bool {
+        self.exec.is_some() && target.is_some() && target == Target::host()
     }
 
     /// Sets which native code the programs installed from now on run.
@@ -513,13 +542,13 @@ impl Table {
                     Fallback::HardenedPolicy
                 } else if let Some(other) = target.filter(|&t| Some(t) != Target::machine()) {
                     Fallback::OtherTarget(other)
-                } else if !runs_native(target) {
-                    Fallback::NoNativeSupport
-                } else {
-                    match map_package(signed, facts) {
+                } else if let Some(exec) = self.exec.filter(|_| self.runs_native(target)) {
+                    match map_package(exec, signed, facts) {
                         Ok(engine) => return Ok((engine, EngineChoice::PackageNative)),
                         Err(why) => why,
                     }
+                } else {
+                    Fallback::NoNativeSupport
                 }
             }
         };
@@ -542,7 +571,7 @@ impl Table {
         facts: &Verified,
     ) -> Result<udf_runtime::native::NativeProgram, Option<String>> {
         let (prog, ty) = (facts.program(), facts.ty());
-        if !runs_native(Target::host()) {
+        if !self.runs_native(Target::host()) {
             return Err(None);
         }
         let jit = match &mut self.jit {

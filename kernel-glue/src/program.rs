@@ -20,7 +20,6 @@ pub enum InstalledCode {
     /// The reference interpreter (on [`Installed`]'s decoded program).
     Interp,
     /// Native code mapped read+execute (from an authenticated package, or the kernel's JIT).
-    #[cfg(feature = "std")]
     Native(udf_runtime::native::NativeProgram),
 }
 
@@ -167,7 +166,6 @@ impl Installed {
     fn runnable(&self) -> Runnable<'_> {
         match &self.code {
             InstalledCode::Interp => Runnable::Interp(&self.compiled),
-            #[cfg(feature = "std")]
             InstalledCode::Native(native) => Runnable::Native(native),
         }
     }

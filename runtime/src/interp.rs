@@ -242,7 +242,6 @@ impl Vm {
     }
 
     /// Zeroes the entry frame, as every run starts, and returns the stack's first byte.
-    #[cfg(feature = "std")]
     pub(crate) fn fresh_stack(&mut self) -> *mut u8 {
         self.stack[STACK_SIZE - STACK_FRAME..].fill(0);
         self.stack.as_mut_ptr()

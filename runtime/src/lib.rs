@@ -6,14 +6,16 @@
 //!   instruction budget, typed [`Fault`]s naming the instruction ([`fault`]);
 //! - [`Helpers`] ([`helpers`]): the table the caller supplies;
 //! - [`prepare`]: the pre-run checks of [`udf_bytecode::check`], then decoding;
-//! - [`native`]: the contract JIT-compiled code follows, and (with `std`) executable memory
-//!   and the dispatcher that runs it with the interpreter's results and faults;
+//! - [`native`]: the contract JIT-compiled code follows, executable memory as a trait the host
+//!   implements ([`native::ExecHost`]; with `std`, memmap2's), and the dispatcher that runs
+//!   native code with the interpreter's results and faults;
 //! - [`typed`]: running a program as its type says (context, helpers, `r3`) on any engine;
 //! - [`mac`]: HMAC-SHA-256, the one implementation of package authentication;
 //! - `mapped` (with `std`): a file's bytes mapped read-only (how `udf filter` reads captures);
 //! - `fuzzing` (feature `fuzzing`): the verifier's fuzz oracle, `verify_then_check`.
 //!
-//! The core is `no_std` + `alloc`; the `std` feature adds executable memory (JIT).
+//! The core is `no_std` + `alloc`, native code included (given a host's executable memory); the
+//! `std` feature adds the process's executable memory (memmap2) and mapped files.
 #![cfg_attr(not(feature = "std"), no_std)]
 
 extern crate alloc;

@@ -1,5 +1,6 @@
-//! Native code: the contract between JIT-compiled code and the runtime that runs it, and (behind
-//! `std`) the executable memory and the dispatcher that runs it.
+//! Native code: the contract between JIT-compiled code and the runtime that runs it, the
+//! executable memory a host provides ([`ExecHost`]; with `std`, [`MMAP_HOST`]) and the dispatcher
+//! that runs it.
 //!
 //! # The contract
 //! A native program is a blob of position-independent machine code holding one or more
@@ -169,10 +170,10 @@ pub mod signed;
 mod target;
 pub use target::Target;
 
-#[cfg(feature = "std")]
 mod exec;
-#[cfg(feature = "std")]
 pub use exec::{
-    ExecMemory, FilterFn, LoadError, MAX_CODE_SIZE, NativeFilter, NativeOutcome, NativeProgram,
-    NativeRunner,
+    CallGuard, ExecHost, ExecMemory, ExecPages, FilterFn, LoadError, MAX_CODE_SIZE, NativeOutcome,
+    NativeProgram, NativeRunner, RegionFn,
 };
+#[cfg(feature = "std")]
+pub use exec::{MMAP_HOST, MmapHost, NativeFilter};

@@ -94,7 +94,6 @@ pub enum Runnable<'a> {
     /// For the reference interpreter.
     Interp(&'a Compiled),
     /// Native code (trusted, hardened or checked).
-    #[cfg(feature = "std")]
     Native(&'a crate::native::NativeProgram),
 }
 
@@ -110,7 +109,6 @@ impl Runnable<'_> {
     ) -> Result<Outcome, Fault> {
         match self {
             Runnable::Interp(compiled) => vm.run(compiled, ctx, helpers, opts),
-            #[cfg(feature = "std")]
             Runnable::Native(native) => {
                 let out = native.run(vm, ctx, helpers, opts)?;
                 Ok(Outcome { r0: out.r0, executed: out.executed.unwrap_or(0) })

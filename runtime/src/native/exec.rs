@@ -1,11 +1,15 @@
-//! Executable memory and the dispatcher that runs native code (`std` only).
+//! Executable memory and the dispatcher that runs native code.
 //!
-//! Pages are mapped read+write, filled, then switched to read+execute before anything runs;
-//! they are never writable and executable at once, and they are unmapped on drop.
+//! Executable memory comes from the host ([`ExecHost`]): with `std`, [`MMAP_HOST`] maps
+//! anonymous pages (memmap2); the bare-metal kernel (`kernel/`) maps frames into its own page
+//! tables. Either way pages are filled while writable and not executable, then switched to
+//! read+execute before anything runs; they are never writable and executable at once, and
+//! they are released on drop.
 #![allow(unsafe_code)]
 
-use std::boxed::Box;
-use std::vec::Vec;
+use alloc::boxed::Box;
+use alloc::string::String;
+use alloc::vec::Vec;
 
 use super::{DONE, Env, FAULT, RegionEntry, decode_fault, status};
 use crate::fault::{Fault, FaultKind};
@@ -30,8 +34,8 @@ pub enum LoadError {
     /// This host cannot run the code (only x86-64 hosts run native code so far: other
     /// architectures need an instruction-cache flush after writing code).
     Host(&'static str),
-    /// Mapping or protecting the pages failed.
-    Map(std::io::Error),
+    /// Mapping or protecting the pages failed (the host's reason).
+    Map(String),
     /// The package's tag is not valid under the key
     /// ([`NativeProgram::load_authenticated`]).
     Unauthenticated(crate::mac::MacError),
@@ -58,38 +62,149 @@ impl core::fmt::Display for LoadError {
     }
 }
 
+#[cfg(feature = "std")]
 impl std::error::Error for LoadError {}
 
-/// Read+execute pages holding code; unmapped on drop.
+/// A region function: `(env, slot) -> next slot`, [`DONE`] or [`FAULT`] ([`crate::native`]).
+pub type RegionFn = unsafe extern "C" fn(*mut Env, u64) -> u64;
+
+/// How a host calls native code: `guard(f, env, pc)` calls `f(env, pc)` and returns what it
+/// returns, or [`FAULT`] when the host stopped the code (the bare-metal kernel returns there
+/// from an MMU fault).
+pub type CallGuard = unsafe fn(RegionFn, *mut Env, u64) -> u64;
+
+/// Pages holding code, read+execute, released on drop.
+///
+/// # Safety
+/// `base()..base() + len()` must stay mapped readable and executable, never writable, and
+/// hold exactly the bytes it was made from, for as long as the value lives.
+pub unsafe trait ExecPages: core::fmt::Debug + Send + Sync {
+    /// Address of the first byte.
+    fn base(&self) -> usize;
+    /// Bytes of code.
+    fn len(&self) -> usize;
+    /// Whether there is no code (never, for pages an [`ExecHost`] made).
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// What the runtime asks its host for to run native code: executable memory, and optionally
+/// how to call into it and a helper trampoline of its own.
+///
+/// # Safety
+/// [`ExecHost::map`] must return pages that fulfil [`ExecPages`]' contract for `code`
+/// (`len() == code.len()`); [`ExecHost::guard`], if any, must call the function it is given
+/// with the arguments it is given and return its result, or return [`FAULT`] having stopped
+/// the code; [`ExecHost::trampoline`], if any, must follow the helper contract of
+/// [`crate::native`] (arguments in `env.regs[1..=5]`, the result in `env.regs[0]`, a
+/// [`status`] code) and touch nothing else of the run.
+pub unsafe trait ExecHost: core::fmt::Debug + Sync {
+    /// Maps `code`: writable while it is copied in, then read+execute.
+    fn map(&self, code: &[u8]) -> Result<Box<dyn ExecPages>, String>;
+
+    /// How native code is called (`None`: directly).
+    fn guard(&self) -> Option<CallGuard> {
+        None
+    }
+
+    /// The helper trampoline native code calls (`None`: the runtime's, which calls the run's
+    /// [`Helpers`]).
+    fn trampoline(&self) -> Option<super::HelperFn> {
+        None
+    }
+}
+
+/// The std host's executable memory: anonymous pages (memmap2), mapped read+write, filled,
+/// then made read+execute.
+#[cfg(feature = "std")]
+#[derive(Debug)]
+pub struct MmapHost;
+
+/// The std host.
+#[cfg(feature = "std")]
+pub static MMAP_HOST: MmapHost = MmapHost;
+
+#[cfg(feature = "std")]
+#[derive(Debug)]
+struct MmapPages(memmap2::Mmap);
+
+// SAFETY: the map is read+execute (`make_exec`) from the moment it exists as `MmapPages`,
+// holds the bytes copied in, and is unmapped only on drop.
+#[cfg(feature = "std")]
+unsafe impl ExecPages for MmapPages {
+    fn base(&self) -> usize {
+        self.0.as_ptr() as usize
+    }
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+// SAFETY: `map` returns `MmapPages` of exactly `code` (above); the default guard and
+// trampoline are the runtime's own.
+#[cfg(feature = "std")]
+unsafe impl ExecHost for MmapHost {
+    fn map(&self, code: &[u8]) -> Result<Box<dyn ExecPages>, String> {
+        let mut map = memmap2::MmapMut::map_anon(code.len()).map_err(|e| e.to_string())?;
+        map.copy_from_slice(code);
+        let map = map.make_exec().map_err(|e| e.to_string())?;
+        Ok(Box::new(MmapPages(map)))
+    }
+}
+
+/// Read+execute pages holding code, from an [`ExecHost`]; released on drop.
 #[derive(Debug)]
 pub struct ExecMemory {
-    map: memmap2::Mmap,
+    pages: Box<dyn ExecPages>,
 }
 
 impl ExecMemory {
-    /// Maps `code` writable, copies it in, then makes the pages read+execute.
+    /// Maps `code` writable, copies it in, then makes the pages read+execute (the std host's
+    /// memory).
+    #[cfg(feature = "std")]
     pub fn new(code: &[u8]) -> Result<ExecMemory, LoadError> {
+        ExecMemory::new_in(&MMAP_HOST, code)
+    }
+
+    /// [`ExecMemory::new`] with `host`'s memory.
+    pub fn new_in(host: &'static dyn ExecHost, code: &[u8]) -> Result<ExecMemory, LoadError> {
         if code.is_empty() || code.len() > MAX_CODE_SIZE {
             return Err(LoadError::Size(code.len()));
         }
-        let mut map = memmap2::MmapMut::map_anon(code.len()).map_err(LoadError::Map)?;
-        map.copy_from_slice(code);
-        let map = map.make_exec().map_err(LoadError::Map)?;
-        Ok(ExecMemory { map })
+        let pages = host.map(code).map_err(LoadError::Map)?;
+        if pages.len() != code.len() {
+            return Err(LoadError::Map(String::from("the host mapped another length")));
+        }
+        Ok(ExecMemory { pages })
     }
 
     /// Address of the first byte.
     pub fn base(&self) -> usize {
-        self.map.as_ptr() as usize
+        self.pages.base()
     }
 
     /// The code.
     pub fn bytes(&self) -> &[u8] {
-        &self.map
+        // SAFETY: `ExecPages`' contract: `base..base + len` is mapped readable and unchanging
+        // for as long as `self.pages` lives, which this borrow does not outlive.
+        unsafe { core::slice::from_raw_parts(self.pages.base() as *const u8, self.pages.len()) }
+    }
+
+    /// Calls `f(env, pc)` the way the host wants ([`ExecHost::guard`]).
+    ///
+    /// # Safety
+    /// As calling `f(env, pc)` directly.
+    #[inline(always)]
+    unsafe fn call(&self, guard: Option<CallGuard>, f: RegionFn, env: *mut Env, pc: u64) -> u64 {
+        match guard {
+            // SAFETY: the caller's contract; the guard calls `f` with these arguments.
+            Some(g) => unsafe { g(f, env, pc) },
+            // SAFETY: the caller's contract.
+            None => unsafe { f(env, pc) },
+        }
     }
 }
-
-type RegionFn = unsafe extern "C" fn(*mut Env, u64) -> u64;
 
 /// A context as native code sees it: its host address, its length, and 1 when writable.
 fn host_parts(ctx: Context<'_>) -> (u64, u64, u64) {
@@ -103,6 +218,10 @@ fn host_parts(ctx: Context<'_>) -> (u64, u64, u64) {
 #[derive(Debug)]
 pub struct NativeProgram {
     mem: ExecMemory,
+    /// How the host calls the code ([`ExecHost::guard`]).
+    guard: Option<CallGuard>,
+    /// The helper trampoline runs give the code ([`ExecHost::trampoline`]).
+    trampoline: super::HelperFn,
     regions: Vec<RegionEntry>,
     checked: bool,
     /// Address of the function of region 0 (slot 0, where every run starts).
@@ -175,13 +294,20 @@ unsafe extern "C" fn trampoline(env: *mut Env, id: u64, _pc: u64) -> u64 {
     // SAFETY: both callers set `helpers` from a `&mut dyn Helpers` they borrow for the whole
     // native call, and use it themselves only after the call returns.
     let helpers = unsafe { &mut **helpers };
-    let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        call_helper(helpers, env, id, failed)
-    }));
-    res.unwrap_or_else(|_| {
-        *failed = Some(FaultKind::HelperFailed { id: id as u32, reason: "the helper panicked" });
-        status::FAILED
-    })
+    #[cfg(feature = "std")]
+    {
+        let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            call_helper(helpers, env, id, failed)
+        }));
+        res.unwrap_or_else(|_| {
+            *failed =
+                Some(FaultKind::HelperFailed { id: id as u32, reason: "the helper panicked" });
+            status::FAILED
+        })
+    }
+    // Without `std` a panic aborts: nothing unwinds through native code.
+    #[cfg(not(feature = "std"))]
+    call_helper(helpers, env, id, failed)
 }
 
 impl NativeProgram {
@@ -191,7 +317,22 @@ impl NativeProgram {
     /// `code` must be machine code for this host that follows the contract of
     /// [`crate::native`], with `regions` naming its region functions: it will be executed.
     /// The JIT's own output and authenticated packages from a trusted toolchain qualify.
+    #[cfg(feature = "std")]
     pub unsafe fn load(
+        code: &[u8],
+        regions: Vec<RegionEntry>,
+        checked: bool,
+    ) -> Result<NativeProgram, LoadError> {
+        // SAFETY: the caller's contract.
+        unsafe { NativeProgram::load_in(&MMAP_HOST, code, regions, checked) }
+    }
+
+    /// [`NativeProgram::load`] into `host`'s executable memory, run as `host` says.
+    ///
+    /// # Safety
+    /// As [`NativeProgram::load`].
+    pub unsafe fn load_in(
+        host: &'static dyn ExecHost,
         code: &[u8],
         regions: Vec<RegionEntry>,
         checked: bool,
@@ -206,9 +347,11 @@ impl NativeProgram {
         if regions.first().map(|r| r.start) != Some(0) || !sorted || !inside {
             return Err(LoadError::Regions);
         }
-        let mem = ExecMemory::new(code)?;
+        let mem = ExecMemory::new_in(host, code)?;
         let entry = mem.base() + regions[0].offset as usize;
         Ok(NativeProgram {
+            guard: host.guard(),
+            trampoline: host.trampoline().unwrap_or(trampoline),
             mem,
             regions,
             checked,
@@ -304,7 +447,7 @@ impl NativeProgram {
                 stack_delta: (stack as u64).wrapping_sub(STACK_BASE),
                 left: opts.budget,
                 writable,
-                helper: trampoline,
+                helper: self.trampoline,
                 fault: [0; 4],
                 frames: [[0; 5]; crate::MAX_CALL_DEPTH],
             },
@@ -320,7 +463,7 @@ impl NativeProgram {
         // the call (`ctx` and `vm` are borrowed for all of `run`) and whose helper table is
         // `helpers`, borrowed for all of `run`; nothing else refers to `frame` meanwhile.
         let next = unsafe {
-            let first = (self.entry_fn())(env, 0);
+            let first = self.mem.call(self.guard, self.entry_fn(), env, 0);
             self.continue_at(env, first)
         };
         if next == DONE {
@@ -367,7 +510,7 @@ impl NativeProgram {
             // it (a region returns only slots that are entries of their region); the caller
             // vouches for `env` (above); the code touches only what `env` describes, within
             // the bounds the verifier proved (trusted) or it checks (checked).
-            next = unsafe { f(env, next) };
+            next = unsafe { self.mem.call(self.guard, f, env, next) };
         }
         next
     }
@@ -428,7 +571,7 @@ impl<'p> NativeRunner<'p> {
                     stack_delta: 0,
                     left: 0,
                     writable: 0,
-                    helper: trampoline,
+                    helper: prog.trampoline,
                     fault: [0; 4],
                     frames: [[0; 5]; MAX_CALL_DEPTH],
                 },
@@ -501,7 +644,7 @@ impl<'p> NativeRunner<'p> {
         // is the box's own, and its helper table is `helpers`, borrowed for all of `run`. The
         // code touches only those, within the bounds the verifier proved (trusted) or it
         // checks (checked).
-        let next = unsafe { (self.entry)(env, 0) };
+        let next = unsafe { self.prog.mem.call(self.prog.guard, self.entry, env, 0) };
         if next == DONE {
             let env = &self.state.frame.env;
             return Ok(NativeOutcome {
@@ -549,6 +692,7 @@ pub type FilterFn = unsafe extern "C" fn(*const u8, u64, u64) -> u64;
 /// run returns what [`Vm::run`] returns for the same filter, packet and `r3`. It has no fault
 /// exit (the JIT refuses a program whose code would need one), so a run cannot fault, only be
 /// refused before it starts.
+#[cfg(feature = "std")]
 #[derive(Debug)]
 pub struct NativeFilter {
     mem: ExecMemory,
@@ -557,6 +701,7 @@ pub struct NativeFilter {
     ctx_len: (u64, u64),
 }
 
+#[cfg(feature = "std")]
 impl NativeFilter {
     /// Loads a direct-call filter: its function at offset 0 of `code`, safe to run on packets
     /// whose length is in `ctx_len` (`[min, max]`; any other length is refused).

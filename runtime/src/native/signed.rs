@@ -100,7 +100,6 @@ pub fn native_payload(p: &[u8]) -> Option<(bool, Vec<RegionEntry>, &[u8])> {
     (code.len() == len).then_some((checked, regions, code))
 }
 
-#[cfg(feature = "std")]
 mod load {
     use udf_verifier::Verified;
 
@@ -109,15 +108,27 @@ mod load {
         native_payload, section, type_code, u32_at,
     };
     use crate::mac;
-    use crate::native::{LoadError, NativeProgram, Target};
+    use crate::native::{ExecHost, LoadError, NativeProgram, Target};
 
     impl NativeProgram {
+        /// [`NativeProgram::load_authenticated_in`] with the std host's executable memory.
+        #[cfg(feature = "std")]
+        pub fn load_authenticated(
+            key: &[u8],
+            package: &[u8],
+            verified: &Verified,
+        ) -> Result<NativeProgram, LoadError> {
+            NativeProgram::load_authenticated_in(&crate::native::MMAP_HOST, key, package, verified)
+        }
+
         /// Maps the trusted native code of the authenticated package `package` (tag included)
         /// for the program `verified`, checking under `key` everything its soundness rests on
         /// (see the [module documentation](super)): a package whose tag, framing, bytecode,
         /// type, object size, target or native section does not fit is refused
         /// ([`LoadError::Unauthenticated`], [`LoadError::Mismatch`], ...) and nothing is mapped.
-        pub fn load_authenticated(
+        /// The code goes into `host`'s executable memory.
+        pub fn load_authenticated_in(
+            host: &'static dyn ExecHost,
             key: &[u8],
             package: &[u8],
             verified: &Verified,
@@ -150,7 +161,7 @@ mod load {
             // code is run only on the context lengths that proof assumed (set below, checked
             // by every run before any instruction).
             #[allow(unsafe_code)]
-            let mut native = unsafe { NativeProgram::load(code, regions, false) }?;
+            let mut native = unsafe { NativeProgram::load_in(host, code, regions, false) }?;
             let facts = verified.facts();
             native.restrict_ctx_len(facts.ctx_len.0, facts.ctx_len.1);
             Ok(native)
