@@ -10,10 +10,11 @@
 //! connections and around them (500 with `--quick`). For each number of filters, ns per packet:
 //!
 //! - merged: the trie walked in Rust (interpreter mode), the set of owners per packet; and the
-//!   trie as one eBPF program (`Demux::compile`: made, verified, JIT-compiled: its size and
-//!   the time that takes) run by the interpreter and as trusted JIT code, its `r0` mapped to
-//!   the set of owners (where it is not larger than 2,000,000 instructions: overlapping
-//!   filters multiply its paths);
+//!   demultiplexer as one eBPF program (`Demux::compile`: one lookup through the verified
+//!   helper `demux_lookup` per shape of rule; made, verified, JIT-compiled: its size, its
+//!   groups and the time that takes) run by the interpreter and as trusted JIT code with the
+//!   demultiplexer's tables as its helper, the owners its lookups find completed with the
+//!   filters kept whole;
 //! - ours one after another: each filter's verified bytecode on the interpreter, and as trusted
 //!   JIT code (one runner per filter), every filter on every packet;
 //! - libpcap one after another: `pcap_offline_filter` with every filter on every packet
@@ -21,9 +22,11 @@
 //!   the column is empty).
 //!
 //! Before timing, the merged sets are checked against the interpreter's filters run alone on
-//! every packet. Then the insert and remove cost with 1,000 filters installed: 1,000 more
-//! filters (already compiled and verified, as the kernel receives them) each inserted then
-//! removed, mean µs per operation. Figures are the best of several timed repetitions.
+//! every packet. Then the insert and remove cost with 1,000 filters installed, per workload:
+//! 1,000 more filters (already compiled and verified, as the kernel receives them) inserted one
+//! by one, then removed one by one, each change followed by what keeps the merged native
+//! program current (made, verified and JIT-compiled again only when a shape of rule came or
+//! went), mean µs per operation. Figures are the best of several timed repetitions.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -32,7 +35,7 @@ use std::time::{Duration, Instant};
 use udf_bytecode::ProgramType;
 use udf_jit::{Executable, Jit, Mode, Target};
 use udf_kernel_glue::demux::traffic::{Workload, connections, traffic, workload};
-use udf_kernel_glue::demux::{Demux, Owner, Scratch};
+use udf_kernel_glue::demux::{Demux, Merged, Owner, Scratch};
 use udf_pcap::CompileOptions;
 use udf_runtime::{Compiled, Context, NoHelpers, RunOptions, Vm, prepare};
 use udf_verifier::Verified;
@@ -193,53 +196,51 @@ pub fn run(quick: bool) {
             // The trie as one program: made, verified and JIT-compiled, when not too large.
             let t = Instant::now();
             let program = demux.compile(LIMIT).ok().map(|m| {
-                let prog = m.verified.program();
-                let c = prepare(prog, &udf_runtime::pre_run_checks(ProgramType::Filter, true))
-                    .expect("prepared");
                 let code = jit
-                    .compile(prog, ProgramType::Filter, Mode::Trusted(&m.verified))
+                    .compile(m.verified.program(), ProgramType::Filter, Mode::Trusted(&m.verified))
                     .expect("the JIT compiles the merged program");
                 let exe = Executable::new(code).expect("maps");
-                (m, c, exe)
+                (m, exe)
             });
             let make = t.elapsed();
             let (mut p_interp, mut p_jit) = (None, None);
-            if let Some((m, c, exe)) = &program {
+            if let Some((m, exe)) = &program {
                 let budget = m.verified.facts().max_insns;
                 let mut check = Vec::new();
+                let mut runner = exe.runner();
                 for (p, wire) in &packets {
-                    let opts = RunOptions { budget, r3: u64::from(*wire) };
-                    let r0 =
-                        vm.run(c, Context::ReadOnly(p), &mut NoHelpers, &opts).expect("runs").r0;
-                    demux.run_compiled(m, r0, &mut s, p, *wire, &mut check).expect("runs");
                     demux.run(&mut s, p, *wire, &mut got).expect("runs");
-                    assert_eq!(check, got, "merged program and trie differ");
+                    demux.run_merged(m, &mut s, p, *wire, &mut check).expect("runs");
+                    assert_eq!(check, got, "merged program (interpreter) and trie differ");
+                    let opts = RunOptions { budget, r3: u64::from(*wire) };
+                    check.clear();
+                    runner
+                        .run(Context::ReadOnly(p), &mut demux.lookup(&mut check), &opts)
+                        .expect("runs");
+                    demux.finish_merged(m, &mut s, p, *wire, &mut check).expect("runs");
+                    assert_eq!(check, got, "merged program (JIT) and trie differ");
                 }
                 p_interp = Some(
                     best_per_call(min, reps, || {
                         let mut acc = 0;
                         for (p, wire) in &packets {
-                            let opts = RunOptions { budget, r3: u64::from(*wire) };
-                            let r0 = vm
-                                .run(c, Context::ReadOnly(p), &mut NoHelpers, &opts)
-                                .map_or(0, |o| o.r0);
-                            demux.run_compiled(m, r0, &mut s, p, *wire, &mut got).expect("runs");
+                            demux.run_merged(m, &mut s, p, *wire, &mut got).expect("runs");
                             acc += got.len() as u64;
                         }
                         acc
                     })
                     .0,
                 );
-                let mut runner = exe.runner();
                 p_jit = Some(
                     best_per_call(min, reps, || {
                         let mut acc = 0;
                         for (p, wire) in &packets {
                             let opts = RunOptions { budget, r3: u64::from(*wire) };
-                            let r0 = runner
-                                .run(Context::ReadOnly(p), &mut NoHelpers, &opts)
-                                .map_or(0, |o| o.r0);
-                            demux.run_compiled(m, r0, &mut s, p, *wire, &mut got).expect("runs");
+                            got.clear();
+                            runner
+                                .run(Context::ReadOnly(p), &mut demux.lookup(&mut got), &opts)
+                                .expect("runs");
+                            demux.finish_merged(m, &mut s, p, *wire, &mut got).expect("runs");
                             acc += got.len() as u64;
                         }
                         acc
@@ -292,9 +293,10 @@ pub fn run(quick: bool) {
                 st.whole,
                 owners as f64 / packets.len() as f64,
                 m,
-                program.as_ref().map_or("too large".to_string(), |(p, _, _)| format!(
-                    "{}, {:.1}",
+                program.as_ref().map_or("too large".to_string(), |(p, _)| format!(
+                    "{} ({} groups), {:.1}",
                     p.verified.program().len(),
+                    st.groups,
                     make.as_secs_f64() * 1e3
                 )),
                 p_interp.map_or("-".to_string(), |d| format!("{:.1}", ns(d, packets.len()))),
@@ -311,32 +313,62 @@ pub fn run(quick: bool) {
         }
     }
     let _ = std::fs::remove_file(&cap);
-    // Insert and remove with 1,000 installed.
-    let base = compile_all(&workload(SEED, 1000).filters);
-    let more = compile_all(&workload(SEED ^ 0xabc, if quick { 100 } else { 1000 }).filters);
-    let mut demux = Demux::new();
-    for (o, v) in &base {
-        demux.insert(*o, v).expect("installed");
-    }
-    let (mut ins, mut rem) = (Duration::MAX, Duration::MAX);
-    for _ in 0..reps.max(2) {
-        let (mut ti, mut tr) = (Duration::ZERO, Duration::ZERO);
-        for (o, v) in &more {
+    // Insert and remove with 1,000 installed, keeping the merged program current.
+    println!();
+    for (kind, make) in kinds {
+        let base = compile_all(&make(SEED, 1000).filters);
+        let more = compile_all(&make(SEED ^ 0xabc, if quick { 100 } else { 1000 }).filters);
+        let (mut ins, mut rem, mut remade) = (Duration::MAX, Duration::MAX, 0);
+        for _ in 0..reps.max(2) {
+            let mut demux = Demux::new();
+            for (o, v) in &base {
+                demux.insert(*o, v).expect("installed");
+            }
+            let mut prog = Some(merged_native(&demux, &mut jit));
+            let mut made = 0;
+            let mut ids = Vec::with_capacity(more.len());
             let t = Instant::now();
-            let (id, _) = demux.insert(*o + 1_000_000, v).expect("installed");
-            ti += t.elapsed();
+            for (o, v) in &more {
+                ids.push(demux.insert(*o + 1_000_000, v).expect("installed").0);
+                upkeep(&demux, &mut jit, &mut prog, &mut made);
+            }
+            let ti = t.elapsed();
             let t = Instant::now();
-            assert!(demux.remove(id));
-            tr += t.elapsed();
+            for id in ids {
+                assert!(demux.remove(id));
+                upkeep(&demux, &mut jit, &mut prog, &mut made);
+            }
+            let tr = t.elapsed();
+            drop(prog);
+            ins = ins.min(ti / more.len() as u32);
+            rem = rem.min(tr / more.len() as u32);
+            remade = made;
         }
-        ins = ins.min(ti / more.len() as u32);
-        rem = rem.min(tr / more.len() as u32);
+        println!(
+            "{kind}, 1,000 filters installed: insert {:.2} µs per filter, remove {:.2} µs, keeping the merged program current (atoms, trie, tables; the program made, verified and JIT-compiled again {remade} times for {} inserts and as many removals); mean of {}, best of {}",
+            ins.as_nanos() as f64 / 1000.0,
+            rem.as_nanos() as f64 / 1000.0,
+            more.len(),
+            more.len(),
+            reps.max(2)
+        );
     }
-    println!(
-        "\nwith 1,000 filters installed: insert {:.2} µs per filter (atom extraction and trie), remove {:.2} µs (mean of {}, best of {})",
-        ins.as_nanos() as f64 / 1000.0,
-        rem.as_nanos() as f64 / 1000.0,
-        more.len(),
-        reps.max(2)
-    );
+}
+
+/// The merged program, made, verified and JIT-compiled.
+fn merged_native(demux: &Demux, jit: &mut Jit) -> (Merged, Executable) {
+    let m = demux.compile(LIMIT).expect("the merged program");
+    let code = jit
+        .compile(m.verified.program(), ProgramType::Filter, Mode::Trusted(&m.verified))
+        .expect("the JIT compiles the merged program");
+    (m, Executable::new(code).expect("maps"))
+}
+
+/// Makes the merged program again when a change made it stale (a shape came or went).
+fn upkeep(demux: &Demux, jit: &mut Jit, prog: &mut Option<(Merged, Executable)>, made: &mut usize) {
+    if !prog.as_ref().is_some_and(|(m, _)| demux.is_current(m)) {
+        *prog = None;
+        *prog = Some(merged_native(demux, jit));
+        *made += 1;
+    }
 }

@@ -62,6 +62,9 @@ pub struct HelperSpec {
     pub args: &'static [(&'static str, ArgKind)],
     /// What it does.
     pub doc: &'static str,
+    /// The largest value it returns in `r0` (the verifier knows `0 <= r0 <= ret_max` after
+    /// the call).
+    pub ret_max: u64,
 }
 
 /// What `r0` at exit means.
@@ -109,7 +112,30 @@ pub const HELPER_EMIT: HelperSpec = HelperSpec {
     name: "emit",
     args: &[("start", ArgKind::Scalar), ("count", ArgKind::Scalar), ("kind", ArgKind::Scalar)],
     doc: "adds the extent [start, start+count) of disk blocks of the given kind (u32) to what this object owns",
+    ret_max: u64::MAX,
 };
+
+/// The lookup helper of a merged packet demultiplexer's program (kernel-glue's `demux`): a
+/// `filter` verified with [`DEMUX_HELPERS`] (`udf_verifier::Config::helpers`) may call it. Its
+/// contract: scalar arguments only (a group number and four key words), it reads and writes no
+/// program memory (the host's tables only), and returns 0 or 1.
+pub const HELPER_DEMUX_LOOKUP: HelperSpec = HelperSpec {
+    id: 2,
+    name: "demux_lookup",
+    args: &[
+        ("group", ArgKind::Scalar),
+        ("w0", ArgKind::Scalar),
+        ("w1", ArgKind::Scalar),
+        ("w2", ArgKind::Scalar),
+        ("w3", ArgKind::Scalar),
+    ],
+    doc: "looks the key (w0, w1, w2, w3) up in the demultiplexer's table of group `group`; on a hit adds that entry's owners to the run's result and returns 1, else returns 0",
+    ret_max: 1,
+};
+
+/// The helpers of a merged demultiplexer's program: `filter`'s context and result, plus
+/// [`HELPER_DEMUX_LOOKUP`].
+pub const DEMUX_HELPERS: &[HelperSpec] = &[HELPER_DEMUX_LOOKUP];
 
 const ENTRY: &[Reg] = &[Reg::R1, Reg::R2, Reg::R10];
 const ENTRY_FILTER: &[Reg] = &[Reg::R1, Reg::R2, Reg::R3, Reg::R10];

@@ -15,10 +15,11 @@
 //! demultiplexer takes the verified bytecode (a kernel never compiles).
 //!
 //! Engines: `interp` walks the merged trie (`Demux::run`); `jit` compiles the whole
-//! demultiplexer into one verified eBPF program (`Demux::compile`) run as native code, its
-//! result mapped to the set of owners, and walks the trie instead where that program would pass
-//! 2,000,000 instructions (many overlapping filters); `program_insns` in the JSON document says
-//! which (null: walked).
+//! demultiplexer into one verified eBPF program (`Demux::compile`: one table lookup through the
+//! verified helper `demux_lookup` per shape of filter) run as native code, the owners its lookups
+//! find completed with the filters kept whole, and walks the trie instead where that program
+//! would pass 2,000,000 instructions; `program_insns` in the JSON document says which (null:
+//! walked).
 //!
 //! Output: one line per packet, the names accepting it in file order, space-separated, or `-`;
 //! with `--count`, one line `NAME COUNT` per name in file order. With `--json` one document:
@@ -36,7 +37,7 @@ use crate::input::{Failure, read};
 use crate::output::emit;
 use udf_filetests::ExecEngine as Engine;
 use udf_kernel_glue::demux::{CodegenError, Demux, Merged, Owner, Scratch, Shape};
-use udf_runtime::{Context, NoHelpers, RunOptions};
+use udf_runtime::{Context, RunOptions};
 
 /// One line of the filters file.
 #[derive(Clone, Debug)]
@@ -266,9 +267,10 @@ pub fn command(
             Some((m, exe)) => {
                 let opts =
                     RunOptions { budget: m.verified.facts().max_insns, r3: u64::from(p.wire_len) };
+                got.clear();
                 exe.runner()
-                    .run(Context::ReadOnly(p.data), &mut NoHelpers, &opts)
-                    .and_then(|o| d.run_compiled(m, o.r0, &mut s, p.data, p.wire_len, &mut got))
+                    .run(Context::ReadOnly(p.data), &mut d.lookup(&mut got), &opts)
+                    .and_then(|_| d.finish_merged(m, &mut s, p.data, p.wire_len, &mut got))
             }
             None => d.run(&mut s, p.data, p.wire_len, &mut got),
         };

@@ -288,7 +288,14 @@ impl Jit {
         ty: ProgramType,
         mode: Mode<'_>,
     ) -> Result<MachineCode, JitError> {
-        let cfg = pre_run_checks(ty, mode.facts().is_some());
+        let mut cfg = pre_run_checks(ty, mode.facts().is_some());
+        // The helpers the very program was proven to call (a demultiplexer's lookup), no other.
+        if let Some(v) = mode.verified()
+            && v.program() == prog
+            && v.ty() == ty
+        {
+            cfg.helpers = Some(v.helpers());
+        }
         udf_bytecode::check(prog, &cfg).map_err(JitError::Check)?;
         // Code without checks only for the very program, type and entry state proven.
         if let Some(v) = mode.verified()

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use udf_bytecode::ProgramType;
 use udf_bytecode::rng::Rng;
 use udf_kernel_glue::demux::traffic::{Workload, connections, traffic, workload};
-use udf_kernel_glue::demux::{Demux, FilterId, Owner, Scratch, Shape};
+use udf_kernel_glue::demux::{Demux, FilterId, Merged, Owner, Scratch, Shape};
 use udf_runtime::{Compiled, Context, NoHelpers, RunOptions, Vm};
 use udf_verifier::Verified;
 
@@ -77,19 +77,19 @@ impl Both {
         assert!(!self.demux.remove(id), "removed twice");
     }
 
-    /// Compiles the trie into one program and checks it on every packet, on the interpreter and
-    /// on the JIT, against every filter alone; `None` when it is too large to make (checked
-    /// by the callers where it must be made), else its instruction count.
-    fn check_compiled(&self, packets: &[(Vec<u8>, u32)], what: &str) -> Option<usize> {
-        let merged = match self.demux.compile(LIMIT) {
-            Ok(m) => m,
-            Err(udf_kernel_glue::demux::CodegenError::TooLarge) => return None,
-            Err(e) => panic!("{what}: {e:?}"),
-        };
+    /// Compiles the demultiplexer into one program and checks it (see [`Both::check_merged`]);
+    /// returns it with its instruction count.
+    fn check_compiled(&self, packets: &[(Vec<u8>, u32)], what: &str) -> (Merged, usize) {
+        let merged = self.demux.compile(LIMIT).unwrap_or_else(|e| panic!("{what}: {e:?}"));
+        let n = self.check_merged(&merged, packets, what);
+        (merged, n)
+    }
+
+    /// Checks `merged` (current for the demultiplexer) on every packet, on the interpreter and
+    /// on the JIT, against every filter alone; returns its instruction count.
+    fn check_merged(&self, merged: &Merged, packets: &[(Vec<u8>, u32)], what: &str) -> usize {
+        assert!(self.demux.is_current(merged), "{what}: stale program");
         let prog = merged.verified.program();
-        let code =
-            udf_runtime::prepare(prog, &udf_runtime::pre_run_checks(ProgramType::Filter, true))
-                .expect("prepared");
         let mut jit = udf_jit::Jit::new(udf_jit::Target::host().expect("x86-64")).expect("jit");
         let native = jit
             .compile(prog, ProgramType::Filter, udf_jit::Mode::Trusted(&merged.verified))
@@ -98,15 +98,19 @@ impl Both {
         let mut runner = exe.runner();
         let mut s = Scratch::new();
         let mut vm = Vm::new();
-        let mut a = Vec::new();
+        let (mut a, mut j) = (Vec::new(), Vec::new());
         for (i, (pkt, wire)) in packets.iter().enumerate() {
+            self.demux.run_merged(merged, &mut s, pkt, *wire, &mut a).expect("runs");
             let opts =
                 RunOptions { budget: merged.verified.facts().max_insns, r3: u64::from(*wire) };
-            let r_interp =
-                vm.run(&code, Context::ReadOnly(pkt), &mut NoHelpers, &opts).expect("runs").r0;
-            let r_jit = runner.run(Context::ReadOnly(pkt), &mut NoHelpers, &opts).expect("runs").r0;
-            assert_eq!(r_interp, r_jit, "{what}: packet {i}: interpreter and JIT differ");
-            self.demux.run_compiled(&merged, r_interp, &mut s, pkt, *wire, &mut a).expect("runs");
+            j.clear();
+            let r0 = runner
+                .run(Context::ReadOnly(pkt), &mut self.demux.lookup(&mut j), &opts)
+                .expect("runs")
+                .r0;
+            assert_eq!(r0, 0, "{what}: packet {i}: the merged program returns 0");
+            self.demux.finish_merged(merged, &mut s, pkt, *wire, &mut j).expect("runs");
+            assert_eq!(a, j, "{what}: packet {i}: interpreter and JIT differ");
             let mut want: Vec<Owner> = self
                 .alone
                 .iter()
@@ -117,7 +121,7 @@ impl Both {
             want.dedup();
             assert_eq!(a, want, "{what}: packet {i}: merged program {a:?}, alone {want:?}");
         }
-        Some(prog.len())
+        prog.len()
     }
 
     /// Checks every packet; returns (packets accepted by someone, by two owners or more).
@@ -175,7 +179,8 @@ fn differential_of(make: fn(u64, usize) -> Workload, n: usize, packets: usize, o
     }
     let traffic = traffic(seed, &w, packets);
     let (some, several) = both.check(&traffic, &format!("{n} filters"));
-    let compiled = both.check_compiled(&traffic, &format!("{n} filters compiled"));
+    let (program, insns) = both.check_compiled(&traffic, &format!("{n} filters compiled"));
+    let groups = both.demux.stats().groups;
     // Interleaved: remove one in three, each removal followed by an insertion now and then.
     let mut extra = more.filters.iter();
     for _ in 0..n / 3 + 1 {
@@ -192,6 +197,22 @@ fn differential_of(make: fn(u64, usize) -> Workload, n: usize, packets: usize, o
     }
     let (some2, _) = both.check(&traffic, &format!("{n} filters after removals"));
     assert_eq!(both.demux.len(), both.alone.len());
+    // Where the changes kept every shape, the program made before them is still the program:
+    // only its tables changed (the incremental case). Otherwise it is made again.
+    let incremental = both.demux.is_current(&program);
+    if incremental {
+        both.check_merged(&program, &traffic, &format!("{n} filters, tables changed in place"));
+    } else {
+        // A stale program is never trusted: its runs walk the trie.
+        let mut s = Scratch::new();
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for (p, wire) in &traffic {
+            both.demux.run_merged(&program, &mut s, p, *wire, &mut a).expect("runs");
+            both.demux.run(&mut s, p, *wire, &mut b).expect("runs");
+            assert_eq!(a, b, "{n} filters: a stale program's result");
+        }
+        both.check_compiled(&traffic, &format!("{n} filters after removals, made again"));
+    }
     while !both.alone.is_empty() {
         let i = rng.index(both.alone.len());
         both.remove_at(i);
@@ -199,17 +220,20 @@ fn differential_of(make: fn(u64, usize) -> Workload, n: usize, packets: usize, o
     both.check(&traffic, &format!("{n} filters all removed"));
     let st = both.demux.stats();
     assert_eq!(
-        (st.filters, st.whole, st.nodes, st.leaves, st.rules),
-        (0, 0, 1, 0, 0),
+        (st.filters, st.whole, st.nodes, st.leaves, st.rules, st.groups),
+        (0, 0, 1, 0, 0, 0),
         "everything freed"
     );
     eprintln!(
-        "{n} filters: {} merged, {} whole; {} of {packets} packets accepted by some owner, {several} by several ({some2} after removals); compiled: {compiled:?}",
+        "{n} filters: {} merged, {} whole; {} of {packets} packets accepted by some owner, {several} by several ({some2} after removals); program: {insns} instructions, {groups} groups, kept after changes: {incremental}",
         both.merged, both.whole, some
     );
-    // Without overlaps the merged program is linear in the filters: it must be made.
-    if !overlapping || n <= 10 {
-        assert!(compiled.is_some(), "the merged program was not made");
+    // Without overlaps (connections) there are a few shapes, whatever the number of filters,
+    // and changes to the connections change tables only (with one filter, removing it drops
+    // its group).
+    if !overlapping && n > 1 {
+        assert!(groups <= 4, "{groups} groups for connections");
+        assert!(incremental, "the connection tables were not changed in place");
     }
     // The workload must exercise the merge: most filters merged, packets matched, overlaps.
     assert!(both.merged * 10 >= (both.merged + both.whole) * 8, "too few merged");

@@ -111,6 +111,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use udf_bytecode::check::CheckConfig;
+use udf_bytecode::progtype::HelperSpec;
 use udf_bytecode::{Program, ProgramType, Reg};
 
 pub use error::{PathStep, Region, Rejection, Rule};
@@ -147,6 +148,11 @@ pub struct Config {
     /// Keep each instruction's joined register state in [`Facts::states`], for the checking
     /// interpreter.
     pub record_states: bool,
+    /// The helpers the program may call instead of its type's (`None`: the type's own). A
+    /// merged packet demultiplexer is a `filter` verified with
+    /// [`udf_bytecode::progtype::DEMUX_HELPERS`]; [`Verified::helpers`] remembers the set, and
+    /// the engines admit exactly those calls.
+    pub helpers: Option<&'static [HelperSpec]>,
     /// Plant one deliberately unsound step ([`Plant`]), to show the oracles catch it.
     #[cfg(feature = "fault-injection")]
     pub fault_injection: Option<Plant>,
@@ -236,9 +242,15 @@ impl Config {
             reject_division_by_zero: false,
             fragment_exits: Vec::new(),
             record_states: false,
+            helpers: None,
             #[cfg(feature = "fault-injection")]
             fault_injection: None,
         }
+    }
+
+    /// The helpers the program may call: [`Config::helpers`], else its type's.
+    pub fn helper_set(&self) -> &'static [HelperSpec] {
+        self.helpers.unwrap_or(self.ty.info().helpers)
     }
 
     /// Whether planted bug `p` is switched on (never, without the `fault-injection` feature).
@@ -431,6 +443,7 @@ pub struct Verified {
     ty: ProgramType,
     ctx_size: Option<u32>,
     standard: bool,
+    helpers: &'static [HelperSpec],
     facts: Facts,
 }
 
@@ -453,6 +466,12 @@ impl Verified {
     /// What was proven.
     pub fn facts(&self) -> &Facts {
         &self.facts
+    }
+
+    /// The helpers it was proven to call correctly (its type's, or [`Config::helpers`]):
+    /// the engines' pre-run checks admit these and no other.
+    pub fn helpers(&self) -> &'static [HelperSpec] {
+        self.helpers
     }
 
     /// Whether the proof started from the type's own entry state and treats every `exit` of
@@ -479,7 +498,7 @@ impl Verified {
         ctx_size: Option<u32>,
         facts: Facts,
     ) -> Verified {
-        Verified { program, ty, ctx_size, standard: true, facts }
+        Verified { program, ty, ctx_size, standard: true, helpers: ty.info().helpers, facts }
     }
 }
 
@@ -515,6 +534,9 @@ pub fn verify(prog: &Program, conf: &Config) -> Result<Verified, Rejection> {
     // decides reads of unwritten registers precisely, path by path.
     let mut cc = CheckConfig::for_type(conf.ty);
     cc.check_registers = false;
+    if let Some(h) = conf.helpers {
+        cc.helpers = Some(h);
+    }
     if let Err(e) = udf_bytecode::check(prog, &cc) {
         let index = prog.index_at(e.pc).unwrap_or(insns.len() - 1);
         return Err(at(index, Rule::Structure(e.kind), Vec::new(), Vec::new()));
@@ -570,6 +592,7 @@ pub fn verify(prog: &Program, conf: &Config) -> Result<Verified, Rejection> {
         ty: conf.ty,
         ctx_size: conf.ctx_size,
         standard: conf.entry.is_none() && conf.fragment_exits.is_empty(),
+        helpers: conf.helper_set(),
         facts,
     })
 }

@@ -157,3 +157,73 @@ fn million_straight_instructions() {
     let f = ok(ProgramType::Size, Some(8), &src);
     assert_eq!(f.max_insns, 1_000_000);
 }
+
+/// The merged demultiplexer's lookup helper: only a `filter` verified with the demux helper set
+/// may call it, only with numbers, and its result is known to be 0 or 1.
+#[test]
+fn demux_lookup_contract() {
+    use udf_bytecode::progtype::DEMUX_HELPERS;
+    let demux = |src: &str| {
+        let p = assemble(src).expect("assembles");
+        let mut c = Config::new(ProgramType::Filter);
+        c.helpers = Some(DEMUX_HELPERS);
+        verify(&p, &c).map_err(Box::new)
+    };
+    let call = "
+        mov %r1, 3
+        mov %r2, 5
+        mov %r3, 0
+        mov %r4, 0
+        mov %r5, 0
+        call 2
+        mov %r0, 0
+        exit";
+    let v = demux(call).expect("a lookup with numbers");
+    assert_eq!(v.helpers(), DEMUX_HELPERS);
+    // Not for a plain filter: the helper is not its type's.
+    bad(ProgramType::Filter, None, call, "unknown-helper");
+    // Not another id (the `owns` type's `emit`), with the demux set.
+    let e = demux(&call.replace("call 2", "call 1")).expect_err("emit is not a demux helper");
+    assert_eq!(e.rule.code(), "unknown-helper", "{e}");
+    // No pointer as an argument: the packet, the stack, in any argument register.
+    for (reg, ptr) in [(1, 1), (2, 1), (5, 10), (3, 10)] {
+        let mut src = String::from("mov %r9, %r1\n");
+        for r in 1..=5 {
+            if r == reg {
+                let p = if ptr == 1 { 9 } else { 10 };
+                src.push_str(&format!("mov %r{r}, %r{p}\n"));
+            } else {
+                src.push_str(&format!("mov %r{r}, 0\n"));
+            }
+        }
+        src.push_str("call 2\nmov %r0, 0\nexit");
+        let e = demux(&src).expect_err("a pointer argument");
+        assert_eq!(e.rule.code(), "helper-arg", "r{reg} = pointer: {e}\n{src}");
+    }
+    // The result is 0 or 1: a packet offset of r0 is in bounds with two bytes captured, of
+    // r0 + r0 it is not.
+    let offset = |extra: &str| {
+        format!(
+            "
+        mov %r9, %r1
+        mov %r8, %r2
+        mov %r1, 0
+        mov %r2, 0
+        mov %r3, 0
+        mov %r4, 0
+        mov %r5, 0
+        call 2
+        {extra}
+        jlt %r8, 2, out
+        mov %r4, %r9
+        add %r4, %r0
+        ldxb %r0, [%r4+0]
+    out:
+        mov %r0, 0
+        exit"
+        )
+    };
+    demux(&offset("")).expect("r0 <= 1 after the lookup");
+    let e = demux(&offset("add %r0, %r0")).expect_err("r0 + r0 may be 2");
+    assert_eq!(e.rule.code(), "ctx-bounds", "{e}");
+}

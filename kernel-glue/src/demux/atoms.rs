@@ -747,3 +747,53 @@ fn push_rule(rules: &mut Vec<Rule>, r: Rule) -> Result<(), Opaque> {
     }
     Ok(())
 }
+
+/// `field != value` as [`Path::rule`] writes it into a rule's residual tests.
+fn as_ne(a: &Atom) -> Option<EqAtom> {
+    match (*a, a.b) {
+        (
+            Atom {
+                width: Width::W64,
+                cond: JmpCond::Eq,
+                a: Val::Load { base, off, size, be: true, mask },
+                holds: false,
+                ..
+            },
+            Val::Const(value),
+        ) => Some(EqAtom { key: FieldKey { base, off, size, mask }, value }),
+        _ => None,
+    }
+}
+
+/// Drops the residual `field != v` tests that the filter's other rules make redundant, so rules
+/// of one shape differ in values only (`port 80`: `sport == 80`, and `sport != 80 && dport ==
+/// 80`, which becomes `dport == 80`).
+///
+/// Why it is exact: the filter accepts when one of its rules holds. Let `R2 = (f != v) && C2`
+/// and `R1` another rule whose tests are `f == v` and tests all found in `C2` (its equalities
+/// and residual tests among `C2`'s, its captured-length bounds no narrower). Then
+/// `R1 || R2 == R1 || C2`: a packet with `C2` and `f == v` passes every test of `R1`. Each drop
+/// is justified by the rules as they are at that moment, so the union never changes.
+pub fn drop_covered_nes(rules: &mut [Rule]) {
+    for i in 0..rules.len() {
+        let mut k = 0;
+        while k < rules[i].rest.len() {
+            let covered = as_ne(&rules[i].rest[k]).is_some_and(|ne| {
+                let r2 = &rules[i];
+                rules.iter().enumerate().any(|(j, r1)| {
+                    j != i
+                        && r1.eqs.contains(&ne)
+                        && r1.eqs.iter().all(|e| *e == ne || r2.eqs.contains(e))
+                        && r1.rest.iter().all(|a| r2.rest.contains(a))
+                        && r1.caplen.0 <= r2.caplen.0
+                        && r2.caplen.1 <= r1.caplen.1
+                })
+            });
+            if covered {
+                rules[i].rest.remove(k);
+            } else {
+                k += 1;
+            }
+        }
+    }
+}

@@ -1,40 +1,44 @@
-//! The merged trie as ONE eBPF program of type `filter`, verified by the ordinary verifier and
-//! run by the interpreter or the JIT like any filter: its `r0` names the set of owners that
-//! accept the packet (0: nobody; otherwise an index into [`Merged::sets`]).
+//! The merged demultiplexer as ONE eBPF program of type `filter` verified with the demux
+//! helper set ([`udf_bytecode::progtype::DEMUX_HELPERS`]) by the ordinary verifier, and run by
+//! the interpreter or the JIT like any filter with the helper table [`Demux::lookup`] gives.
 //!
-//! No new helper: a node's table becomes a balanced tree of compares (`jeq` on the values in
-//! order, split with `jge`), each load is preceded by the length test the verifier needs (for
-//! fields past the IPv4 header, the translator's `r6 = 4 * (p[o] & 0xf)`, `r4 = r6 + end`,
-//! `if r4 > r2` pattern), and a leaf's tests become compares that jump to the leaf's failure.
-//! Where the walk would go on to several places (a table child and the `other` child, a leaf
-//! and what follows it), what follows is emitted once per outcome, with the owners found so far
-//! carried along, so every exit knows its set; the code for the same work left with the same
-//! owners found is made once and jumped to. That is linear for filters that do not overlap
-//! (connections) and grows with the overlaps; past `max_insns`
-//! instructions [`Demux::compile`] gives up ([`CodegenError::TooLarge`]) and the kernel walks
-//! the trie instead. Filters kept whole are not in the program: [`Demux::run_compiled`] adds
-//! them.
+//! The program is one straight block per group of rules of one shape ([`super::groups`]): the
+//! group's captured-length bounds, its fixed equalities, its guards (key fields all its entries
+//! agree on) and its residual tests as compares that skip to the next group, then its fields loaded (each load preceded by the length test the
+//! verifier needs; for fields past the IPv4 header, the translator's `r6 = 4 * (p[o] & 0xf)`,
+//! `r4 = r6 + end`, `if r4 > r8` pattern), packed into up to four key words on the stack, and
+//! one call `demux_lookup(group, w0, w1, w2, w3)`, which adds the owners of the matching table
+//! entry to the run's result. The packet pointer and length live in `r9` and `r8` (a call
+//! clobbers `r1`-`r5`), the wire length on the stack. The program's size is linear in the
+//! number of groups, not of filters, and its `r0` is 0: the result is what the lookups added
+//! ([`Demux::run_merged`], [`Demux::finish_merged`] add the filters kept whole). A change that
+//! only adds or removes table entries leaves the program as it is; one that makes or drops a
+//! group makes it stale ([`Demux::is_current`]), and a stale program is never trusted for a
+//! result (the trie is walked instead) until it is made again.
 
-use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
+use udf_bytecode::progtype::{DEMUX_HELPERS, HELPER_DEMUX_LOOKUP};
 use udf_bytecode::{
-    AluOp, BuildError, Endian, FarJumps, Insn, JmpCond, Label, ProgramBuilder, ProgramType, Reg,
-    Size, Source, SwapBits, Width,
+    AluOp, BuildError, CheckConfig, Endian, FarJumps, Insn, JmpCond, Label, ProgramBuilder,
+    ProgramType, Reg, Size, Source, SwapBits, Width,
 };
-use udf_runtime::Fault;
+use udf_runtime::{Compiled, Context, Fault, RunOptions};
 use udf_verifier::{Rejection, Verified};
 
 use super::atoms::{Atom, Base, FieldKey, Val};
+use super::groups::{Group, Lookup, WORDS, bits};
 use super::{Demux, Owner, Scratch};
 
-/// The merged program and what its results mean.
+/// The merged program.
 #[derive(Clone, Debug)]
 pub struct Merged {
-    /// The verified program (type `filter`).
+    /// The verified program (type `filter`, helpers [`DEMUX_HELPERS`]).
     pub verified: Verified,
-    /// `sets[r0]`: the owners (sorted) for each result; `sets[0]` is empty.
-    pub sets: Vec<Vec<Owner>>,
+    /// For the interpreter.
+    code: Compiled,
+    /// The groups' version it was made at.
+    version: u64,
 }
 
 /// Why the trie was not compiled.
@@ -50,40 +54,28 @@ pub enum CodegenError {
     Rejected(alloc::boxed::Box<Rejection>),
 }
 
-/// Work left on one path of the walk.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Item {
-    Node(u32),
-    Leaf(u32, u32),
-}
-
-struct Gen<'d> {
-    d: &'d Demux,
+struct Gen {
     b: ProgramBuilder<()>,
-    sets: BTreeMap<Vec<Owner>, u32>,
-    /// Code already made per (work left, owners found).
-    memo: BTreeMap<(Vec<Item>, Vec<Owner>), Label>,
     max: usize,
-    depth: usize,
 }
-
-/// Deepest recursion of the generator (steps of work on one path).
-const MAX_DEPTH: usize = 2048;
 
 const R0: Reg = Reg::R0;
-const PKT: Reg = Reg::R1;
-const CAPLEN: Reg = Reg::R2;
-const WIRE: Reg = Reg::R3;
+const PKT: Reg = Reg::R9;
+const CAPLEN: Reg = Reg::R8;
 const R4: Reg = Reg::R4;
 const R5: Reg = Reg::R5;
 const R6: Reg = Reg::R6;
 const R7: Reg = Reg::R7;
+/// Stack slot of the wire length.
+const WIRE_SLOT: i16 = -8;
+/// Stack slot of key word `k`: `WORD_SLOT - 8 * k`.
+const WORD_SLOT: i16 = -16;
 
 fn mov(dst: Reg, src: Source) -> Insn {
     Insn::Alu { width: Width::W64, op: AluOp::Mov, dst, src }
 }
 
-impl Gen<'_> {
+impl Gen {
     fn check_size(&self) -> Result<(), CodegenError> {
         if self.b.len() > self.max { Err(CodegenError::TooLarge) } else { Ok(()) }
     }
@@ -170,7 +162,13 @@ impl Gen<'_> {
         match v {
             Val::Const(c) => self.constant(dst, c),
             Val::CapLen => self.b.emit(mov(dst, Source::Reg(CAPLEN))),
-            Val::WireLen => self.b.emit(mov(dst, Source::Reg(WIRE))),
+            Val::WireLen => self.b.emit(Insn::Load {
+                size: Size::DW,
+                signed: false,
+                dst,
+                base: Reg::R10,
+                off: WIRE_SLOT,
+            }),
             Val::Load { base, off, size, be, mask } => {
                 self.load(dst, base, off, size, fail)?;
                 if be && size > 1 {
@@ -238,126 +236,79 @@ impl Gen<'_> {
         Ok(())
     }
 
-    fn set_id(&mut self, acc: &[Owner]) -> u32 {
-        if acc.is_empty() {
-            return 0;
-        }
-        let n = self.sets.len() as u32 + 1;
-        *self.sets.entry(acc.to_vec()).or_insert(n)
-    }
-
-    /// The code of the walk from `items` with `acc` found so far.
-    fn walk(&mut self, items: Vec<Item>, acc: &[Owner]) -> Result<(), CodegenError> {
-        // Recursion as deep as the work on one path: bounded, for a kernel's stack.
-        if self.depth >= MAX_DEPTH {
-            return Err(CodegenError::TooLarge);
-        }
-        self.depth += 1;
-        let r = self.walk_at(items, acc);
-        self.depth -= 1;
-        r
-    }
-
-    fn walk_at(&mut self, mut items: Vec<Item>, acc: &[Owner]) -> Result<(), CodegenError> {
+    /// The code of group `g`: its tests, its key, its lookup.
+    fn group(&mut self, g: u32, grp: &Group) -> Result<(), CodegenError> {
         self.check_size()?;
-        // The same work left with the same owners found: the code made for it already.
-        let state = (items.clone(), acc.to_vec());
-        if let Some(&l) = self.memo.get(&state) {
-            self.b.ja(l);
-            return Ok(());
+        let next = self.b.label();
+        let (lo, hi) = grp.sig.caplen;
+        if lo > 0 {
+            self.cmp_imm(JmpCond::Lt, CAPLEN, lo, next);
         }
-        let here = self.b.label();
-        self.b.bind(here);
-        self.memo.insert(state, here);
-        let Some(item) = items.pop() else {
-            let id = self.set_id(acc);
-            self.b.emit(mov(R0, Source::Imm(id as i32)));
-            self.b.emit(Insn::Exit);
-            return Ok(());
-        };
-        match item {
-            Item::Leaf(n, i) => {
-                let leaf = &self.d.nodes[n as usize].leaves[i as usize];
-                let mut with: Vec<Owner> = acc.to_vec();
-                with.extend(leaf.members.iter().map(|m| m.1));
-                with.sort_unstable();
-                with.dedup();
-                if with.len() == acc.len() {
-                    // Nothing new: the leaf's outcome does not matter.
-                    return self.walk(items, acc);
-                }
-                let fail = self.b.label();
-                let (lo, hi) = leaf.rule.caplen;
-                if lo > 0 {
-                    self.cmp_imm(JmpCond::Lt, CAPLEN, lo, fail);
-                }
-                if hi < u64::from(u32::MAX) {
-                    self.cmp_imm(JmpCond::Gt, CAPLEN, hi, fail);
-                }
-                let pending = leaf.pending.clone();
-                let rest = leaf.rule.rest.clone();
-                for e in pending {
-                    self.field(e.key, fail)?;
-                    self.cmp_imm(JmpCond::Ne, R0, e.value, fail);
-                }
-                for a in &rest {
-                    self.atom(a, fail)?;
-                }
-                self.walk(items.clone(), &with)?;
-                self.b.bind(fail);
-                self.walk(items, acc)
-            }
-            Item::Node(n) => {
-                let node = &self.d.nodes[n as usize];
-                for i in (0..node.leaves.len()).rev() {
-                    items.push(Item::Leaf(n, i as u32));
-                }
-                if node.other != super::NONE {
-                    items.push(Item::Node(node.other));
-                }
-                let Some(key) = node.key.filter(|_| !node.table.is_empty()) else {
-                    return self.walk(items, acc);
-                };
-                let mut entries = node.table.entries.clone();
-                entries.sort_unstable();
-                let miss = self.b.label();
-                self.field(key, miss)?;
-                let labels: Vec<Label> = entries.iter().map(|_| self.b.label()).collect();
-                self.tree(&entries, &labels, 0, entries.len(), miss);
-                for (e, l) in entries.iter().zip(&labels) {
-                    self.b.bind(*l);
-                    let mut next = items.clone();
-                    next.push(Item::Node(e.1));
-                    self.walk(next, acc)?;
-                }
-                self.b.bind(miss);
-                self.walk(items, acc)
+        if hi < u64::from(u32::MAX) {
+            self.cmp_imm(JmpCond::Gt, CAPLEN, hi, next);
+        }
+        for e in &grp.sig.fixed {
+            self.field(e.key, next)?;
+            self.cmp_imm(JmpCond::Ne, R0, e.value, next);
+        }
+        for e in &grp.guard {
+            self.field(e.key, next)?;
+            self.cmp_imm(JmpCond::Ne, R0, e.value, next);
+        }
+        for a in &grp.sig.rest {
+            self.atom(a, next)?;
+        }
+        let mut used = [false; WORDS];
+        for &(key, w) in &grp.sig.keys {
+            self.field(key, next)?;
+            let slot = WORD_SLOT - 8 * i16::from(w);
+            let st = |src| Insn::Store { size: Size::DW, base: Reg::R10, off: slot, src };
+            if used[usize::from(w)] {
+                // word = (word << bits) | field
+                let b = bits(&key);
+                self.b.emit(Insn::Load {
+                    size: Size::DW,
+                    signed: false,
+                    dst: R4,
+                    base: Reg::R10,
+                    off: slot,
+                });
+                self.b.emit(Insn::Alu {
+                    width: Width::W64,
+                    op: AluOp::Lsh,
+                    dst: R4,
+                    src: Source::Imm(b as i32),
+                });
+                self.b.emit(Insn::Alu {
+                    width: Width::W64,
+                    op: AluOp::Or,
+                    dst: R4,
+                    src: Source::Reg(R0),
+                });
+                self.b.emit(st(Source::Reg(R4)));
+            } else {
+                self.b.emit(st(Source::Reg(R0)));
+                used[usize::from(w)] = true;
             }
         }
-    }
-
-    /// A balanced compare tree over `entries[lo..hi]` (sorted) on `r0`.
-    fn tree(
-        &mut self,
-        entries: &[(u64, u32)],
-        labels: &[Label],
-        lo: usize,
-        hi: usize,
-        miss: Label,
-    ) {
-        if hi - lo <= 4 {
-            for i in lo..hi {
-                self.cmp_imm(JmpCond::Eq, R0, entries[i].0, labels[i]);
+        let group = i32::try_from(g).map_err(|_| CodegenError::TooLarge)?;
+        self.b.emit(mov(Reg::R1, Source::Imm(group)));
+        for (k, r) in [Reg::R2, Reg::R3, Reg::R4, Reg::R5].into_iter().enumerate() {
+            if used[k] {
+                self.b.emit(Insn::Load {
+                    size: Size::DW,
+                    signed: false,
+                    dst: r,
+                    base: Reg::R10,
+                    off: WORD_SLOT - 8 * k as i16,
+                });
+            } else {
+                self.b.emit(mov(r, Source::Imm(0)));
             }
-            self.b.ja(miss);
-            return;
         }
-        let mid = lo + (hi - lo) / 2;
-        let right = self.b.label();
-        self.cmp_imm(JmpCond::Ge, R0, entries[mid].0, right);
-        self.tree(entries, labels, lo, mid, miss);
-        self.b.bind(right);
-        self.tree(entries, labels, mid, hi, miss);
+        self.b.emit(Insn::Call { imm: HELPER_DEMUX_LOOKUP.id as i32 });
+        self.b.bind(next);
+        Ok(())
     }
 }
 
@@ -365,44 +316,84 @@ fn ones(size: u8) -> u64 {
     if size >= 8 { u64::MAX } else { (1u64 << (8 * u32::from(size))) - 1 }
 }
 
+/// The interpreter's pre-run checks for a verified merged program.
+fn checks(v: &Verified) -> CheckConfig<'static> {
+    let mut cfg = udf_runtime::pre_run_checks(ProgramType::Filter, true);
+    cfg.helpers = Some(v.helpers());
+    cfg
+}
+
 impl Demux {
-    /// The trie as one verified eBPF program of at most `max_insns` instructions.
+    /// The demultiplexer as one verified eBPF program of at most `max_insns` instructions.
     pub fn compile(&self, max_insns: usize) -> Result<Merged, CodegenError> {
-        let mut g = Gen {
-            d: self,
-            b: ProgramBuilder::new(),
-            sets: BTreeMap::new(),
-            memo: BTreeMap::new(),
-            max: max_insns,
-            depth: 0,
-        };
+        let mut g = Gen { b: ProgramBuilder::new(), max: max_insns };
         g.b.set_far_jumps(FarJumps::Gotol);
-        g.walk(alloc::vec![Item::Node(0)], &[])?;
+        g.b.emit(mov(PKT, Source::Reg(Reg::R1)));
+        g.b.emit(mov(CAPLEN, Source::Reg(Reg::R2)));
+        g.b.emit(Insn::Store {
+            size: Size::DW,
+            base: Reg::R10,
+            off: WIRE_SLOT,
+            src: Source::Reg(Reg::R3),
+        });
+        for (n, grp) in self.groups.iter() {
+            g.group(n, grp)?;
+        }
+        g.b.emit(mov(R0, Source::Imm(0)));
+        g.b.emit(Insn::Exit);
+        g.check_size()?;
         let (prog, _) = g.b.finish().map_err(CodegenError::Build)?;
-        let conf = udf_verifier::Config::new(ProgramType::Filter);
+        let mut conf = udf_verifier::Config::new(ProgramType::Filter);
+        conf.helpers = Some(DEMUX_HELPERS);
         let verified = udf_verifier::verify(&prog, &conf)
             .map_err(|e| CodegenError::Rejected(alloc::boxed::Box::new(e)))?;
-        let mut sets = alloc::vec![Vec::new(); g.sets.len() + 1];
-        for (set, id) in g.sets {
-            sets[id as usize] = set;
-        }
-        Ok(Merged { verified, sets })
+        let code = udf_runtime::prepare(&prog, &checks(&verified))
+            .map_err(|_| CodegenError::Unsupported)?;
+        Ok(Merged { verified, code, version: self.groups.version })
     }
 
-    /// The owners of a packet from the merged program's result `r0` (however it ran) and the
-    /// filters kept whole (run here by the interpreter): sorted, deduplicated, into `out`.
-    pub fn run_compiled(
+    /// Whether `merged` was made from the groups as they are now (inserting or removing a
+    /// filter of a known shape changes only the tables; a new shape or a shape gone needs the
+    /// program made again).
+    pub fn is_current(&self, merged: &Merged) -> bool {
+        merged.version == self.groups.version
+    }
+
+    /// The helper table a merged program runs with: its lookups append owners to `out`.
+    pub fn lookup<'a>(&'a self, out: &'a mut Vec<Owner>) -> Lookup<'a> {
+        Lookup { groups: &self.groups, out }
+    }
+
+    /// Runs `merged` on the interpreter: the owners of `pkt`, sorted, deduplicated, into `out`.
+    pub fn run_merged(
         &self,
         merged: &Merged,
-        r0: u64,
         s: &mut Scratch,
         pkt: &[u8],
         wire_len: u32,
         out: &mut Vec<Owner>,
     ) -> Result<(), Fault> {
         out.clear();
-        if let Some(set) = usize::try_from(r0).ok().and_then(|i| merged.sets.get(i)) {
-            out.extend_from_slice(set);
+        let opts =
+            RunOptions { budget: merged.verified.facts().max_insns, r3: u64::from(wire_len) };
+        let mut l = self.lookup(out);
+        s.vm.run(&merged.code, Context::ReadOnly(pkt), &mut l, &opts)?;
+        self.finish_merged(merged, s, pkt, wire_len, out)
+    }
+
+    /// After a run of `merged` (however it ran) with [`Demux::lookup`] over `out` (cleared
+    /// before the run): adds the filters kept whole, sorts and deduplicates `out`. A stale
+    /// program's result is not trusted: the trie is walked instead.
+    pub fn finish_merged(
+        &self,
+        merged: &Merged,
+        s: &mut Scratch,
+        pkt: &[u8],
+        wire_len: u32,
+        out: &mut Vec<Owner>,
+    ) -> Result<(), Fault> {
+        if !self.is_current(merged) {
+            return self.run(s, pkt, wire_len, out);
         }
         self.run_whole(s, pkt, wire_len, out)?;
         out.sort_unstable();

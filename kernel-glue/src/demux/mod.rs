@@ -29,6 +29,7 @@
 
 pub mod atoms;
 pub mod codegen;
+pub mod groups;
 #[cfg(feature = "fuzzing")]
 pub mod traffic;
 
@@ -41,6 +42,7 @@ use udf_verifier::Verified;
 
 pub use atoms::{Atom, Base, EqAtom, FieldKey, Opaque, Rule, Val};
 pub use codegen::{CodegenError, Merged};
+pub use groups::Lookup;
 
 /// Who a filter delivers to.
 pub type Owner = u32;
@@ -138,6 +140,8 @@ struct Entry {
     owner: Owner,
     /// The trie paths of its rules (empty for a filter kept whole).
     paths: Vec<Vec<EqAtom>>,
+    /// The group and key of each of its rules.
+    keys: Vec<(u32, groups::Key)>,
     whole: bool,
 }
 
@@ -174,6 +178,8 @@ pub struct Stats {
     pub leaves: usize,
     /// Rules of all merged filters.
     pub rules: usize,
+    /// Shapes of rules (groups of the merged program, one lookup each).
+    pub groups: usize,
 }
 
 /// The merged demultiplexer.
@@ -183,6 +189,7 @@ pub struct Demux {
     free: Vec<u32>,
     filters: BTreeMap<FilterId, Entry>,
     whole: Vec<Whole>,
+    groups: groups::Groups,
     next: u64,
 }
 
@@ -200,6 +207,7 @@ impl Demux {
             free: Vec::new(),
             filters: BTreeMap::new(),
             whole: Vec::new(),
+            groups: groups::Groups::default(),
             next: 0,
         }
     }
@@ -231,11 +239,14 @@ impl Demux {
             if merge { atoms::extract(filter.program()) } else { Err(Opaque::Unmodelled(0)) };
         let id = FilterId(self.next);
         match extracted {
-            Ok(rules) => {
+            Ok(mut rules) => {
+                atoms::drop_covered_nes(&mut rules);
                 self.next += 1;
                 let n = rules.len();
                 let mut paths = Vec::with_capacity(n);
+                let mut keys = Vec::with_capacity(n);
                 for mut rule in rules {
+                    keys.push(self.groups.add(&rule.eqs, rule.caplen, &rule.rest, id, owner));
                     // Equalities past the trie's depth limit are checked at the leaf.
                     for extra in rule.eqs.split_off(rule.eqs.len().min(MAX_EQS)) {
                         rule.rest.push(eq_atom(extra));
@@ -244,7 +255,7 @@ impl Demux {
                     self.add_rule(&path, rule, (id, owner));
                     paths.push(path);
                 }
-                self.filters.insert(id, Entry { owner, paths, whole: false });
+                self.filters.insert(id, Entry { owner, paths, keys, whole: false });
                 Ok((id, Shape::Merged { rules: n }))
             }
             Err(why) => {
@@ -266,7 +277,8 @@ impl Demux {
                     });
                 }
                 self.next += 1;
-                self.filters.insert(id, Entry { owner, paths: Vec::new(), whole: true });
+                self.filters
+                    .insert(id, Entry { owner, paths: Vec::new(), keys: Vec::new(), whole: true });
                 Ok((id, Shape::Opaque(why)))
             }
         }
@@ -283,6 +295,9 @@ impl Demux {
         }
         for path in &entry.paths {
             self.remove_rule(path, id);
+        }
+        for (g, key) in &entry.keys {
+            self.groups.remove(*g, key, id);
         }
         true
     }
@@ -310,6 +325,7 @@ impl Demux {
             nodes: self.nodes.len() - self.free.len(),
             leaves: self.nodes.iter().map(|n| n.leaves.len()).sum(),
             rules: self.nodes.iter().flat_map(|n| &n.leaves).map(|l| l.members.len()).sum(),
+            groups: self.groups.len(),
         }
     }
 
@@ -487,7 +503,7 @@ impl Demux {
     }
 
     /// Appends the owners of the filters kept whole that accept `pkt`.
-    fn run_whole(
+    pub(super) fn run_whole(
         &self,
         s: &mut Scratch,
         pkt: &[u8],

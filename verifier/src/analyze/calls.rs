@@ -4,7 +4,7 @@ use super::*;
 
 impl Analyzer<'_> {
     pub(super) fn helper_call(&mut self, st: &mut State, i: usize, id: i32) -> R<()> {
-        let spec = u32::try_from(id).ok().and_then(|id| self.ty.helper(id)).ok_or((
+        let spec = u32::try_from(id).ok().and_then(|id| self.helper(id)).ok_or((
             i,
             Rule::Structure(udf_bytecode::CheckErrorKind::UnknownHelper { id }),
             Vec::new(),
@@ -52,8 +52,14 @@ impl Analyzer<'_> {
         for r in 1..=5 {
             st.regs[r] = Value::UNINIT;
         }
-        Self::set_scalar(st, i, Reg::R0, Scalar::TOP, None);
+        // The contract bounds the result: `0 <= r0 <= ret_max`.
+        Self::set_scalar(st, i, Reg::R0, Scalar::urange(0, spec.ret_max), None);
         Ok(())
+    }
+
+    /// The helper `id` if this program may call it (its type's set, or the configured one).
+    pub(super) fn helper(&self, id: u32) -> Option<&'static HelperSpec> {
+        self.conf.helper_set().iter().find(|h| h.id == id)
     }
 
     pub(super) fn local_call(&mut self, i: usize, slot: &mut Option<Flow>) -> R<()> {

@@ -8,7 +8,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use udf_bytecode::insn::*;
-use udf_bytecode::progtype::{HELPER_EMIT, ProgramType};
+use udf_bytecode::progtype::{HELPER_EMIT, HelperSpec};
 use udf_bytecode::semantics::extend_imm;
 use udf_bytecode::{Insn, Program};
 
@@ -186,7 +186,6 @@ pub(crate) struct Analyzer<'a> {
     insns: &'a [Insn],
     cfg: &'a Cfg,
     conf: &'a Config,
-    ty: ProgramType,
     pending: Vec<Option<Box<Flow>>>,
     /// The positions (in the order) whose instruction has a pending state: the walk skips
     /// straight to the next one, so an iteration costs what it analyses, not its loop's size.
@@ -215,7 +214,6 @@ impl<'a> Analyzer<'a> {
             insns: prog.insns(),
             cfg,
             conf,
-            ty: conf.ty,
             pending: vec![None; n],
             queued: Queue::new(cfg.order.len()),
             back: vec![None; cfg.loops.len()],

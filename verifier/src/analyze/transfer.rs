@@ -289,7 +289,7 @@ impl Analyzer<'_> {
                 let v = Self::read(st, i, reg)?;
                 match (v.kind, v.n.as_const()) {
                     (ValueKind::Scalar, Some(id))
-                        if u32::try_from(id).is_ok_and(|id| self.ty.helper(id).is_some()) =>
+                        if u32::try_from(id).is_ok_and(|id| self.helper(id).is_some()) =>
                     {
                         self.helper_call(st, i, id as i32)?
                     }
