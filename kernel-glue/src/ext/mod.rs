@@ -12,11 +12,13 @@
 //! udfs for those), `meta_bg` and `sparse_super2` layouts, and writes to file systems with
 //! checksummed metadata (`metadata_csum`, `gdt_csum`), which would need the checksums updated.
 
+mod entry;
 mod names;
 mod open;
 mod slots;
 mod superblock;
 
+pub use entry::{EntryRequest, IND_TEMPLATES};
 pub use names::kind_name;
 pub use superblock::Superblock;
 
