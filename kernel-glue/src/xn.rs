@@ -468,6 +468,20 @@ impl Xn {
         Ok((run.r0, run.extents))
     }
 
+    /// The extents the owns program of template `t` says `bytes` (an object of it) owns; a
+    /// malformed object (nonzero result) is [`Refusal::Malformed`].
+    pub fn owned(
+        &mut self,
+        progs: &Table,
+        t: TemplateId,
+        bytes: &[u8],
+    ) -> Result<Vec<Extent>, Refusal> {
+        match self.owns(progs, t, bytes)? {
+            (0, extents) => Ok(extents),
+            (r0, _) => Err(Refusal::Malformed { after: false, r0 }),
+        }
+    }
+
     /// Reads the block holding `obj` and checks `obj` is a registered object; returns the
     /// block and the object's stride.
     fn object(&self, dev: &mut dyn BlockDevice, obj: Obj) -> Result<(Vec<u8>, u32), Refusal> {

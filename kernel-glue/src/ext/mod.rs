@@ -15,11 +15,13 @@
 mod entry;
 mod names;
 mod open;
+mod repair;
 mod slots;
 mod superblock;
 
 pub use entry::{EntryRequest, IND_TEMPLATES};
 pub use names::kind_name;
+pub use repair::Repaired;
 pub use superblock::Superblock;
 
 use alloc::collections::BTreeMap;
