@@ -123,3 +123,74 @@ fn refusals_and_rebuild_reports_name_inodes_and_slots() {
     let t = text(&o);
     assert!(t.contains("inode 13 slot 4"), "{t}");
 }
+
+fn e2fsck(img: &Path) -> (Option<i32>, String) {
+    let o = Command::new("e2fsck")
+        .arg("-fn")
+        .arg(img)
+        .env("PATH", format!("{}:/sbin:/usr/sbin", std::env::var("PATH").unwrap_or_default()))
+        .output()
+        .expect("e2fsck runs (e2fsprogs)");
+    (o.status.code(), text(&o))
+}
+
+#[test]
+fn crash_after_every_write_then_rebuild_repair_recovers() {
+    let img = image("crash");
+    let original = std::fs::read(&img).expect("read");
+    let alloc = |more: &[&str]| {
+        let mut extra = vec!["--block", "5000", "--json"];
+        extra.extend_from_slice(more);
+        udf(&xn_slot("alloc", &img, "12", "12", &extra))
+    };
+    let o = alloc(&[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    let order: Vec<u64> =
+        v["writes"].as_array().expect("writes").iter().map(|w| w.as_u64().unwrap()).collect();
+    // The new indirect block first, the bitmap before the inode pointing at it, then the
+    // free counts.
+    assert_eq!(order.len(), 5, "{v}");
+    assert_eq!(order[0], 5000, "{v}");
+    let mut leaked_seen = false;
+    for w in 0..=order.len() {
+        std::fs::write(&img, &original).expect("write");
+        let ws = w.to_string();
+        let o = alloc(&["--crash-after", &ws]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        let v: Value = serde_json::from_slice(&o.stdout).expect("JSON");
+        assert_eq!(v["blocks_written"], w, "{v}");
+        assert_eq!(v["crashed"], w < order.len(), "{v}");
+        let (code, report) = e2fsck(&img);
+        assert!(
+            !report.contains("+5000") && !report.contains("Illegal"),
+            "W={w}: more than a leak: {report}"
+        );
+        let o = udf(&["xn", "rebuild", s(&img), "--fs", "ext2"]);
+        if o.status.code() == Some(1) {
+            let t = text(&o);
+            assert!(
+                t.contains("block 5000: in use in the image's bitmap, free in the rebuilt map (no inode holds it)"),
+                "W={w}: {t}"
+            );
+            leaked_seen = true;
+        }
+        let o = udf(&["xn", "rebuild", s(&img), "--fs", "ext2", "--repair"]);
+        assert_eq!(o.status.code(), Some(0), "W={w}: {}", text(&o));
+        let (code_after, report) = e2fsck(&img);
+        assert_eq!(code_after, Some(0), "W={w} (e2fsck said {code:?} before): {report}");
+        if w == order.len() {
+            assert_eq!(code, Some(0), "{report}");
+            assert!(text(&o).contains("nothing to repair"), "{}", text(&o));
+        }
+    }
+    assert!(leaked_seen, "no crash point leaked the block");
+    // A repair refuses what a crash does not leave (a block in use, free in the bitmap).
+    std::fs::write(&img, &original).expect("write");
+    poke(&img, slot_at(&img, 13, 4), 6000);
+    let before = std::fs::read(&img).expect("read");
+    let o = udf(&["xn", "rebuild", s(&img), "--fs", "ext2", "--repair"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("not a crash leftover"), "{}", text(&o));
+    assert!(std::fs::read(&img).expect("read") == before, "the image changed");
+}
