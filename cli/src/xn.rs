@@ -15,15 +15,16 @@ use miette::miette;
 use serde_json::{Value as Json, json};
 use udf_kernel_glue::ext::{ExtError, ExtFs, Flavor, SlotRequest, probe_block_size};
 use udf_kernel_glue::order::Cache;
-use udf_kernel_glue::xn::Xn;
+use udf_kernel_glue::xn::{Refusal, Xn};
 use udf_kernel_glue::{BlockDevice, MemDevice, Table};
 
 use crate::input::{Failure, read};
 
-/// The bundled owns-udfs XN's ext templates use.
-const SOURCES: [(&str, &str); 2] = [
+/// The bundled udfs XN's ext templates use: the owns-udfs and the inodes' acl-udf.
+const SOURCES: [(&str, &str); 3] = [
     ("corpus/fs/ext2.udf", include_str!("../../corpus/fs/ext2.udf")),
     ("corpus/fs/ext4.udf", include_str!("../../corpus/fs/ext4.udf")),
+    ("corpus/fs/acl.udf", include_str!("../../corpus/fs/acl.udf")),
 ];
 
 /// The kernel's program table with the bundled udfs compiled and every entry installed
@@ -281,7 +282,12 @@ pub fn set_slot(
     let req = SlotRequest { ino, slot, block, kind: opts.kind };
     let change =
         o.fs.stage_slot(&mut o.xn, &o.table, &mut cache, &mut o.dev, req, opts.principal)
-            .map_err(|e| refused(&e))?;
+            .map_err(|e| match &e {
+                ExtError::SlotRefused(r) if r.refusal == Refusal::Denied => Failure::refused(
+                    miette!(code = "udf::xn::denied", "{e} (principal uid {})", opts.principal),
+                ),
+                _ => refused(&e),
+            })?;
     // Accepted: issue the writes in order (to the in-memory image, then to the file).
     let flushed =
         o.fs.commit(&mut o.xn, &mut cache, &mut o.dev, opts.crash_after).map_err(|e| refused(&e))?;

@@ -194,3 +194,50 @@ fn crash_after_every_write_then_rebuild_repair_recovers() {
     assert!(text(&o).contains("not a crash leftover"), "{}", text(&o));
     assert!(std::fs::read(&img).expect("read") == before, "the image changed");
 }
+
+/// Byte offset in the image of inode `ino`.
+fn inode_at(img: &Path, ino: u32) -> usize {
+    slot_at(img, ino, 0) - 40
+}
+
+#[test]
+fn the_acl_udf_decides_by_principal_owner_and_mode() {
+    let img = image("acl");
+    // Inode 12 (mode 0644) given to uid 1000.
+    let at = inode_at(&img, 12);
+    let mut b = std::fs::read(&img).expect("read");
+    b[at + 2..at + 4].copy_from_slice(&1000u16.to_le_bytes());
+    std::fs::write(&img, &b).expect("write");
+    let (code, report) = e2fsck(&img);
+    assert_eq!(code, Some(0), "{report}");
+
+    // Another principal: refused by the acl-udf, the image byte-identical.
+    let before = std::fs::read(&img).expect("read");
+    for op in [("alloc", vec!["--block", "5000", "--as", "1001"]), ("free", vec!["--as", "1001"])]
+    {
+        let slot = if op.0 == "alloc" { "12" } else { "0" };
+        let o = udf(&xn_slot(op.0, &img, "12", slot, &op.1));
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        let t = text(&o);
+        assert!(t.contains("inode 12's acl-udf refused this principal"), "{t}");
+        assert!(t.contains("principal uid 1001"), "{t}");
+        assert!(std::fs::read(&img).expect("read") == before, "{}: the image changed", op.0);
+    }
+    let mut json = xn_slot("alloc", &img, "12", "12", &["--block", "5000", "--as", "1001"]);
+    json.push("--json");
+    let o = udf(&json);
+    let v: Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(v["errors"][0]["code"], "udf::xn::denied", "{v}");
+    assert!(std::fs::read(&img).expect("read") == before);
+
+    // The owner: accepted, then freed again; root too; e2fsck clean after each.
+    let o = udf(&xn_slot("alloc", &img, "12", "12", &["--block", "5000", "--as", "1000"]));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(e2fsck(&img).0, Some(0));
+    let o = udf(&xn_slot("free", &img, "12", "12", &["--as", "1000"]));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(e2fsck(&img).0, Some(0));
+    let o = udf(&xn_slot("alloc", &img, "12", "12", &["--block", "5000"]));
+    assert_eq!(o.status.code(), Some(0), "root (the default --as 0): {}", text(&o));
+    assert_eq!(e2fsck(&img).0, Some(0));
+}

@@ -532,7 +532,10 @@ impl Xn {
         }
         let t = obj.template;
         if let Some(acl) = self.template(t).acl {
-            self.acl(progs, acl, &before[at..at + stride as usize], op, principal)?;
+            let size = self.template(t).size as usize;
+            let old = before.get(at..at + size).unwrap_or(&before[at..]);
+            let new = after.get(at..at + size).unwrap_or(&after[at..]);
+            self.acl(progs, acl, old, new, op, principal)?;
         }
         let (r0, old) = self.owns(progs, t, &before[at..])?;
         if r0 != 0 {
@@ -615,12 +618,17 @@ impl Xn {
         Ok(())
     }
 
-    /// Asks the acl program: the 16-byte request (principal, operation, 0) and the object.
+    /// Asks the acl program: the 16-byte request (principal, operation: 1 allocate, 2 free,
+    /// 3 write; 0) and the object. An acl program whose object is twice the template's size
+    /// sees the object as it is followed by the object as the change would leave it (the
+    /// proposed new bytes, so it can refuse, say, a change of owner); one of the template's
+    /// size sees the object as it is.
     fn acl(
         &mut self,
         progs: &Table,
         id: ProgramId,
-        obj: &[u8],
+        old: &[u8],
+        new: &[u8],
         op: Op,
         principal: u64,
     ) -> Result<(), Refusal> {
@@ -631,7 +639,12 @@ impl Xn {
         ctx.extend_from_slice(&principal.to_le_bytes());
         ctx.extend_from_slice(&op.code().to_le_bytes());
         ctx.extend_from_slice(&0u32.to_le_bytes());
-        ctx.extend_from_slice(obj.get(..size).unwrap_or(obj));
+        if size == 2 * old.len() && old.len() == new.len() {
+            ctx.extend_from_slice(old);
+            ctx.extend_from_slice(new);
+        } else {
+            ctx.extend_from_slice(old.get(..size).unwrap_or(old));
+        }
         let run = prog.invoke(&mut self.vm, &ctx, 0).map_err(Refusal::Invoke)?;
         if run.r0 == 1 { Ok(()) } else { Err(Refusal::Denied) }
     }
