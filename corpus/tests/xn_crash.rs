@@ -15,7 +15,7 @@ use std::process::Command;
 
 use udf_corpus::ext::{self};
 use udf_corpus::{TempDir, debugfs};
-use udf_kernel_glue::ext::{EntryRequest, ExtFs, Flavor, SlotRequest};
+use udf_kernel_glue::ext::{EntryRequest, ExtFs, Flavor, MoveRequest, SlotRequest};
 use udf_kernel_glue::order::Cache;
 use udf_kernel_glue::xn::Xn;
 use udf_kernel_glue::{MemDevice, Table};
@@ -83,6 +83,8 @@ fn unexpected(report: &str, i_blocks_ok: bool) -> (Vec<String>, Vec<u64>) {
 enum Step {
     Slot(usize, u64),
     Entry(u64, usize, u64),
+    /// The block in `.0`'s slot `.1` to inode `.2` slot `.3`.
+    Move(u32, usize, u32, usize),
 }
 
 struct Case {
@@ -116,6 +118,10 @@ impl Case {
                 let req = EntryRequest { ino: self.ino, ind, entry, block };
                 fs.stage_entry(&mut xn, &self.table, &mut cache, &mut dev, req, 0)
             }
+            Step::Move(a, k, b, j) => {
+                let req = MoveRequest { from: (a, k), to: (b, j) };
+                fs.stage_move(&mut xn, &self.table, &mut cache, &mut dev, req, 0)
+            }
         }
         .unwrap_or_else(|e| panic!("{step:?}: {e}"));
         let f = fs.commit(&mut xn, &mut cache, &mut dev, limit).unwrap();
@@ -126,7 +132,8 @@ impl Case {
     fn every_crash_point(&self, bytes: &[u8], step: Step, leaks: &mut usize) -> Vec<u8> {
         let (done, order, _) = self.run(bytes, step, None);
         let total = order.len();
-        assert!(total >= 4, "{step:?}: {order:?}");
+        let least = if let Step::Move(..) = step { 1 } else { 4 };
+        assert!(total >= least, "{step:?}: {order:?}");
         let i_blocks_ok = matches!(step, Step::Entry(..));
         for w in 0..=total {
             let (after, written, left) = self.run(bytes, step, Some(w));
@@ -186,8 +193,19 @@ fn every_crash_point_leaves_at_most_leaks_and_counts_ext2_1k() {
     }
     std::fs::write(&case.img, &original).unwrap();
     // `tail_hole`: 4 KiB of data then a hole to 10 MiB: slots 4-14 are empty.
+    // A file whose inode lies in another inode-table block, for moves between inodes: the
+    // block leaves `tail_hole`'s slot 5 for its slot 6 and back; `other`'s last direct block
+    // (slot 11) goes to `tail_hole`'s slot 7 and back.
+    let other = debugfs::inode_numbers(&case.img, &["/blocks/direct12"]).unwrap()[0];
+    let (_, fs, _) = case.open(&original);
+    let (x, y) = (fs.inode_obj(ino).unwrap(), fs.inode_obj(other).unwrap());
+    assert_ne!(x.block, y.block, "inodes {ino} and {other} share an inode-table block");
     let steps = [
         Step::Slot(5, a),
+        Step::Move(ino, 5, ino, 6),
+        Step::Move(ino, 6, ino, 5),
+        Step::Move(other, 11, ino, 7),
+        Step::Move(ino, 7, other, 11),
         Step::Slot(12, ind),
         Step::Entry(ind, 3, c),
         Step::Entry(ind, 3, 0),

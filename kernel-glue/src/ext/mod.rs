@@ -13,6 +13,7 @@
 //! checksummed metadata (`metadata_csum`, `gdt_csum`), which would need the checksums updated.
 
 mod entry;
+mod moves;
 mod names;
 mod open;
 mod repair;
@@ -20,6 +21,7 @@ mod slots;
 mod superblock;
 
 pub use entry::{EntryRequest, IND_TEMPLATES};
+pub use moves::MoveRequest;
 pub use names::kind_name;
 pub use repair::Repaired;
 pub use superblock::Superblock;
