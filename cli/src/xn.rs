@@ -17,20 +17,19 @@ use std::path::Path;
 
 use miette::miette;
 use serde_json::{Value as Json, json};
-use udf_kernel_glue::ext::{
-    ExtError, ExtFs, Flavor, MoveRequest, SlotRequest, probe_block_size,
-};
+use udf_kernel_glue::ext::{ExtError, ExtFs, Flavor, MoveRequest, SlotRequest, probe_block_size};
 use udf_kernel_glue::order::Cache;
 use udf_kernel_glue::xn::{Refusal, Xn};
 use udf_kernel_glue::{BlockDevice, MemDevice, Table};
 
 use crate::input::{Failure, read};
 
-/// The bundled udfs XN's ext templates use: the owns-udfs and the inodes' acl-udf.
-const SOURCES: [(&str, &str); 3] = [
+/// The bundled udfs XN's ext templates use: the owns-udfs, the inodes' acl-udf and size-udf.
+const SOURCES: [(&str, &str); 4] = [
     ("corpus/fs/ext2.udf", include_str!("../../corpus/fs/ext2.udf")),
     ("corpus/fs/ext4.udf", include_str!("../../corpus/fs/ext4.udf")),
     ("corpus/fs/acl.udf", include_str!("../../corpus/fs/acl.udf")),
+    ("corpus/fs/size.udf", include_str!("../../corpus/fs/size.udf")),
 ];
 
 /// The kernel's program table with the bundled udfs compiled and every entry installed
@@ -59,6 +58,9 @@ fn refused(e: &ExtError) -> Failure {
         }
         ExtError::EmptySlot { .. } => {
             Failure::refused(miette!(code = "udf::xn::empty-slot", "{e}"))
+        }
+        ExtError::DirectoryHole { .. } => {
+            Failure::refused(miette!(code = "udf::xn::directory-hole", "{e}"))
         }
         _ => Failure::usage(miette!(code = "udf::xn::image", "{e}")),
     }
@@ -195,12 +197,10 @@ pub fn rebuild(json_out: bool, image: &Path, fs: &str) -> Result<bool, Failure> 
 pub fn repair(json_out: bool, image: &Path, fs: &str) -> Result<bool, Failure> {
     let mut o = open(image, fs)?;
     let mut cache = Cache::new(o.dev.block_size());
-    let fixed = o
-        .fs
-        .repair(&mut o.xn, &o.table, &mut cache, &mut o.dev, &o.rebuild)
-        .map_err(|e| Failure::refused(miette!(code = "udf::xn::repair", "{e}")))?;
-    let flushed =
-        o.fs.commit(&mut o.xn, &mut cache, &mut o.dev, None).map_err(|e| refused(&e))?;
+    let fixed =
+        o.fs.repair(&mut o.xn, &o.table, &mut cache, &mut o.dev, &o.rebuild)
+            .map_err(|e| Failure::refused(miette!(code = "udf::xn::repair", "{e}")))?;
+    let flushed = o.fs.commit(&mut o.xn, &mut cache, &mut o.dev, None).map_err(|e| refused(&e))?;
     write_out(image, &o.dev, &flushed.written)?;
     let again = o.fs.rebuild(&mut o.xn, &o.table, &mut o.dev).map_err(|e| refused(&e))?;
     let ok = again.differences.is_empty() && again.rebuilt.problems.is_empty();
@@ -266,10 +266,9 @@ fn write_out(image: &Path, dev: &MemDevice, blocks: &[u64]) -> Result<(), Failur
 /// The refusal of a checked operation, naming the principal when the acl-udf refused.
 fn refusal(e: &ExtError, principal: u64) -> Failure {
     match e {
-        ExtError::SlotRefused(r) if r.refusal == Refusal::Denied => Failure::refused(miette!(
-            code = "udf::xn::denied",
-            "{e} (principal uid {principal})"
-        )),
+        ExtError::SlotRefused(r) if r.refusal == Refusal::Denied => {
+            Failure::refused(miette!(code = "udf::xn::denied", "{e} (principal uid {principal})"))
+        }
         _ => refused(e),
     }
 }
@@ -312,7 +311,8 @@ pub fn move_block(
         )
         .map_err(|e| refusal(&e, opts.principal))?;
     let flushed =
-        o.fs.commit(&mut o.xn, &mut cache, &mut o.dev, opts.crash_after).map_err(|e| refused(&e))?;
+        o.fs.commit(&mut o.xn, &mut cache, &mut o.dev, opts.crash_after)
+            .map_err(|e| refused(&e))?;
     write_out(image, &o.dev, &flushed.written)?;
     let written = flushed.written.len();
     if json_out {
@@ -364,7 +364,8 @@ pub fn set_slot(
             .map_err(|e| refusal(&e, opts.principal))?;
     // Accepted: issue the writes in order (to the in-memory image, then to the file).
     let flushed =
-        o.fs.commit(&mut o.xn, &mut cache, &mut o.dev, opts.crash_after).map_err(|e| refused(&e))?;
+        o.fs.commit(&mut o.xn, &mut cache, &mut o.dev, opts.crash_after)
+            .map_err(|e| refused(&e))?;
     write_out(image, &o.dev, &flushed.written)?;
     let written = flushed.written.len();
     if json_out {

@@ -213,8 +213,7 @@ fn the_acl_udf_decides_by_principal_owner_and_mode() {
 
     // Another principal: refused by the acl-udf, the image byte-identical.
     let before = std::fs::read(&img).expect("read");
-    for op in [("alloc", vec!["--block", "5000", "--as", "1001"]), ("free", vec!["--as", "1001"])]
-    {
+    for op in [("alloc", vec!["--block", "5000", "--as", "1001"]), ("free", vec!["--as", "1001"])] {
         let slot = if op.0 == "alloc" { "12" } else { "0" };
         let o = udf(&xn_slot(op.0, &img, "12", slot, &op.1));
         assert_eq!(o.status.code(), Some(1), "{}", text(&o));
@@ -250,7 +249,8 @@ fn move_gives_a_block_to_another_slot_and_a_refused_move_writes_nothing() {
     let data = bytes[held as usize * 1024..held as usize * 1024 + 1024].to_vec();
     // Inode 12's block from slot 0 to slot 3: the file grows to 4 blocks, slot 0 a hole now.
     let mv = |from: (&str, &str), to: (&str, &str), more: &[&str]| {
-        let mut args = xn_slot("move", &img, from.0, from.1, &["--to-inode", to.0, "--to-slot", to.1]);
+        let mut args =
+            xn_slot("move", &img, from.0, from.1, &["--to-inode", to.0, "--to-slot", to.1]);
         args.extend_from_slice(more);
         udf(&args)
     };
@@ -287,4 +287,17 @@ fn move_gives_a_block_to_another_slot_and_a_refused_move_writes_nothing() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert_eq!(e2fsck(&img).0, Some(0));
     assert_eq!(peek(&img, slot_at(&img, 12, 0)), held);
+}
+
+#[test]
+fn freeing_a_block_inside_a_directory_is_refused_by_its_size() {
+    let img = image("dir");
+    let before = std::fs::read(&img).expect("read");
+    // The root directory (inode 2): its first block lies inside it (the size-udf says 1024 bytes).
+    let o = udf(&xn_slot("free", &img, "2", "0", &["--json"]));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(v["errors"][0]["code"], "udf::xn::directory-hole", "{v}");
+    assert!(v.to_string().contains("inode 2 slot 0 lies inside the directory (1024 bytes"), "{v}");
+    assert!(std::fs::read(&img).expect("read") == before, "the image changed");
 }

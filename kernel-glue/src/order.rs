@@ -138,13 +138,15 @@ impl Cache {
         if buf.len() != self.block_size {
             return Err(IoError::BufferSize { len: buf.len(), block_size: self.block_size });
         }
-        if let Some(s) = self.slots.get(&block) {
+        if let Some(s) = self.slots.get(&block).filter(|s| s.data.len() == buf.len()) {
             buf.copy_from_slice(&s.data);
             return Ok(());
         }
+        // Not cached (or known only by its constraints so far): from the device.
         dev.read_block(block, buf)?;
-        let disk = Some(buf.to_vec());
-        self.slots.insert(block, Slot { data: buf.to_vec(), disk, ..Slot::default() });
+        let s = self.slots.entry(block).or_default();
+        s.data = buf.to_vec();
+        s.disk = Some(buf.to_vec());
         Ok(())
     }
 
@@ -252,7 +254,10 @@ impl Cache {
 
     /// The cached bytes of `block`.
     pub fn cached(&self, block: u64) -> Option<&[u8]> {
-        self.slots.get(&block).map(|s| s.data.as_slice())
+        self.slots
+            .get(&block)
+            .filter(|s| s.data.len() == self.block_size)
+            .map(|s| s.data.as_slice())
     }
 
     /// Dirty blocks (written into the cache, not yet issued).
@@ -466,6 +471,19 @@ mod tests {
         c.write(3, &blk(4)).unwrap();
         assert!(!c.state(3).unwrap().dirty);
         assert_eq!(c.schedule().unwrap(), vec![7]);
+    }
+
+    #[test]
+    fn a_block_known_by_its_constraints_reads_from_the_device() {
+        let mut c = Cache::new(1024);
+        let mut dev = MemDevice::new(vec![6u8; 16 * 1024], 1024);
+        c.write(2, &blk(1)).unwrap();
+        c.depends(9, 2);
+        let mut b = blk(0);
+        c.read(&mut dev, 9, &mut b).unwrap();
+        assert_eq!(b, blk(6));
+        c.write(9, &blk(3)).unwrap();
+        assert_eq!(c.schedule().unwrap(), vec![2, 9]);
     }
 
     #[test]
