@@ -125,8 +125,27 @@ impl Case {
             }
         }
         .unwrap_or_else(|e| panic!("{step:?}: {e}"));
+        // A freed block stays in use in XN's map (on its parent's will-free list) until the
+        // parent's write completes.
+        let freed = match step {
+            Step::Slot(slot, 0) => Some(self.held(&dev, &fs, slot)),
+            _ => None,
+        };
+        if let Some(b) = freed {
+            assert!(!cache.allocatable(b) && xn.used.get(b), "{step:?}: block {b} allocatable");
+        }
         let f = fs.commit(&mut xn, &mut cache, &mut dev, limit).unwrap();
+        if let (Some(b), None) = (freed, limit) {
+            assert!(cache.allocatable(b) && !xn.used.get(b), "{step:?}: block {b} not released");
+        }
         (dev.bytes().to_vec(), f.written, f.left)
+    }
+
+    /// The block slot `slot` of the case's inode holds on `dev`'s disk (not the cache's).
+    fn held(&self, dev: &MemDevice, fs: &ExtFs, slot: usize) -> u64 {
+        let obj = fs.inode_obj(self.ino).unwrap();
+        let at = obj.block as usize * 1024 + obj.offset as usize + 40 + 4 * slot;
+        u64::from(u32::from_le_bytes(dev.bytes()[at..at + 4].try_into().unwrap()))
     }
 
     /// Every crash point of `step` from `bytes`; returns the image after the whole step.
