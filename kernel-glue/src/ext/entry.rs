@@ -137,7 +137,7 @@ impl ExtFs {
                 return Err(ExtError::Refused(Refusal::NotOwned(target)));
             }
         }
-        let meta = block != 0 && claimed != kind::DATA;
+        let meta = block != 0 && block < dev.blocks() && claimed != kind::DATA;
         if meta {
             dev.cache.init(block, &zeroed(bs)).map_err(ExtError::Io)?;
         }

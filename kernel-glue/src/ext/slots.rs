@@ -206,7 +206,9 @@ impl ExtFs {
         }
         // A new indirect block is initialised (zeroed) before anything points at it; XN's check
         // of it then sees what the disk will hold.
-        let meta = block != 0 && matches!(claimed, kind::IND1 | kind::IND2 | kind::IND3);
+        let meta = block != 0
+            && block < dev.blocks()
+            && matches!(claimed, kind::IND1 | kind::IND2 | kind::IND3);
         if meta {
             dev.cache.init(block, &zeroed(bs)).map_err(ExtError::Io)?;
         }
