@@ -287,6 +287,12 @@ enum XnCmd {
         /// The file system: ext2 or ext4.
         #[arg(long = "fs")]
         fs: String,
+        /// Recover from a crash: release leaked blocks (marked used, owned by nothing),
+        /// recompute the free counts and each inode's i_blocks, written through XN's write
+        /// ordering; exit 0 when the image then matches. Anything else a rebuild finds is
+        /// refused (exit 1, nothing written).
+        #[arg(long)]
+        repair: bool,
     },
     /// Point block slot K of inode N at block B through XN's ownership check; the image is
     /// written only when the check passes.
@@ -301,6 +307,20 @@ enum XnCmd {
     Free {
         #[command(flatten)]
         at: XnSlot,
+    },
+    /// Move the block in slot K of inode N to the empty slot J of inode M, atomically: checked
+    /// by XN as a free from N and an allocation to M with no window where the block is free
+    /// (the bitmap keeps it in use; M's pointer is written after N's is cleared, so a crash in
+    /// between leaks the block, never gives it two owners). Refused: exit 1, image untouched.
+    Move {
+        #[command(flatten)]
+        at: XnSlot,
+        /// The inode to give the block to.
+        #[arg(long = "to-inode", value_name = "M")]
+        to_inode: u32,
+        /// Its (empty) slot, of the same kind as the source's.
+        #[arg(long = "to-slot", value_name = "J")]
+        to_slot: usize,
     },
 }
 
@@ -321,6 +341,23 @@ struct XnSlot {
     /// The extent kind claimed (default: the slot's).
     #[arg(long)]
     kind: Option<u32>,
+    /// The principal the acl-udf is asked for.
+    #[arg(long = "as", value_name = "UID", default_value_t = 0)]
+    principal: u64,
+    /// Perform only the first W block writes, in the order XN's write ordering issues them,
+    /// then stop as a power cut would.
+    #[arg(long = "crash-after", value_name = "W")]
+    crash_after: Option<usize>,
+}
+
+impl XnSlot {
+    fn opts(&self) -> udf_cli::xn::SlotOpts {
+        udf_cli::xn::SlotOpts {
+            kind: self.kind,
+            principal: self.principal,
+            crash_after: self.crash_after,
+        }
+    }
 }
 
 /// The program a command takes: its file, entry point and type.
@@ -477,8 +514,9 @@ fn main() -> ExitCode {
             })
         }
         Cmd::Xn { cmd } => match cmd {
-            XnCmd::Rebuild { image, fs } => {
-                udf_cli::xn::rebuild(json, &image, &fs).and_then(|same| match same {
+            XnCmd::Rebuild { image, fs, repair: true } => udf_cli::xn::repair(json, &image, &fs),
+            XnCmd::Rebuild { image, fs, repair: false } => udf_cli::xn::rebuild(json, &image, &fs)
+                .and_then(|same| match same {
                     true => Ok(true),
                     false if json => Err(Failure::refused(miette!(
                         code = "udf::xn::mismatch",
@@ -487,18 +525,25 @@ fn main() -> ExitCode {
                         image.display()
                     ))),
                     false => Ok(false),
-                })
-            }
+                }),
             XnCmd::Alloc { at, block } if block != 0 => {
-                udf_cli::xn::set_slot(json, &at.image, &at.fs, at.inode, at.slot, block, at.kind)
+                udf_cli::xn::set_slot(json, &at.image, &at.fs, at.inode, at.slot, block, at.opts())
             }
             XnCmd::Alloc { .. } => Err(Failure::usage(miette!(
                 code = "udf::usage",
                 "--block 0 is not a block: use `udf xn free` to free a slot"
             ))),
             XnCmd::Free { at } => {
-                udf_cli::xn::set_slot(json, &at.image, &at.fs, at.inode, at.slot, 0, at.kind)
+                udf_cli::xn::set_slot(json, &at.image, &at.fs, at.inode, at.slot, 0, at.opts())
             }
+            XnCmd::Move { at, to_inode, to_slot } => udf_cli::xn::move_block(
+                json,
+                &at.image,
+                &at.fs,
+                (at.inode, at.slot),
+                (to_inode, to_slot),
+                at.opts(),
+            ),
         },
         Cmd::Package { program, ctx_size, target, key, output } => {
             udf_cli::kernel::package_command(

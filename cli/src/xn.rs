@@ -3,9 +3,13 @@
 //! loader, which re-verifies them; the image is read through the block-device trait.
 //!
 //! - `rebuild`: the free map from the roots, compared with the image's bitmaps;
+//! - `rebuild --repair`: recovery after a crash (leaked blocks, free counts, `i_blocks`);
 //! - `alloc` / `free`: one block slot of a block-mapped inode changed through XN's checked
-//!   operation; the image file is written (only the blocks that changed) when XN accepts, and
-//!   left untouched when it refuses.
+//!   operation (the acl-udf asked for `--as UID`); the writes go through XN's write ordering
+//!   and reach the image file in its order (all of them, or the first `--crash-after W`) when
+//!   XN accepts, and nothing is written when it refuses;
+//! - `move`: a block from one slot to another, as a free and an allocation with no window
+//!   where the block is free.
 
 use std::fs::OpenOptions;
 use std::os::unix::fs::FileExt;
@@ -13,16 +17,19 @@ use std::path::Path;
 
 use miette::miette;
 use serde_json::{Value as Json, json};
-use udf_kernel_glue::ext::{ExtError, ExtFs, Flavor, SlotRequest, probe_block_size};
-use udf_kernel_glue::xn::Xn;
+use udf_kernel_glue::ext::{ExtError, ExtFs, Flavor, MoveRequest, SlotRequest, probe_block_size};
+use udf_kernel_glue::order::Cache;
+use udf_kernel_glue::xn::{Refusal, Xn};
 use udf_kernel_glue::{BlockDevice, MemDevice, Table};
 
 use crate::input::{Failure, read};
 
-/// The bundled owns-udfs XN's ext templates use.
-const SOURCES: [(&str, &str); 2] = [
+/// The bundled udfs XN's ext templates use: the owns-udfs, the inodes' acl-udf and size-udf.
+const SOURCES: [(&str, &str); 4] = [
     ("corpus/fs/ext2.udf", include_str!("../../corpus/fs/ext2.udf")),
     ("corpus/fs/ext4.udf", include_str!("../../corpus/fs/ext4.udf")),
+    ("corpus/fs/acl.udf", include_str!("../../corpus/fs/acl.udf")),
+    ("corpus/fs/size.udf", include_str!("../../corpus/fs/size.udf")),
 ];
 
 /// The kernel's program table with the bundled udfs compiled and every entry installed
@@ -51,6 +58,9 @@ fn refused(e: &ExtError) -> Failure {
         }
         ExtError::EmptySlot { .. } => {
             Failure::refused(miette!(code = "udf::xn::empty-slot", "{e}"))
+        }
+        ExtError::DirectoryHole { .. } => {
+            Failure::refused(miette!(code = "udf::xn::directory-hole", "{e}"))
         }
         _ => Failure::usage(miette!(code = "udf::xn::image", "{e}")),
     }
@@ -180,18 +190,91 @@ pub fn rebuild(json_out: bool, image: &Path, fs: &str) -> Result<bool, Failure> 
     Ok(ok)
 }
 
-/// `udf xn alloc` (a nonzero `block`) and `udf xn free` (`block` 0): changes one block slot
-/// through XN and writes the image only when XN accepts.
-pub fn set_slot(
-    json_out: bool,
-    image: &Path,
-    fs: &str,
-    ino: u32,
-    slot: usize,
-    block: u64,
-    kind: Option<u32>,
-) -> Result<bool, Failure> {
+/// `udf xn rebuild --repair`: after a crash under XN's write ordering, releases the leaked
+/// blocks the rebuild finds, recomputes the free counts and the inodes' `i_blocks`, and writes
+/// that through the ordering; `Ok(true)` when the image then matches its rebuilt map. Problems
+/// or blocks in use that the bitmaps mark free are refused, the image untouched.
+pub fn repair(json_out: bool, image: &Path, fs: &str) -> Result<bool, Failure> {
     let mut o = open(image, fs)?;
+    let mut cache = Cache::new(o.dev.block_size());
+    let fixed =
+        o.fs.repair(&mut o.xn, &o.table, &mut cache, &mut o.dev, &o.rebuild)
+            .map_err(|e| Failure::refused(miette!(code = "udf::xn::repair", "{e}")))?;
+    let flushed = o.fs.commit(&mut o.xn, &mut cache, &mut o.dev, None).map_err(|e| refused(&e))?;
+    write_out(image, &o.dev, &flushed.written)?;
+    let again = o.fs.rebuild(&mut o.xn, &o.table, &mut o.dev).map_err(|e| refused(&e))?;
+    let ok = again.differences.is_empty() && again.rebuilt.problems.is_empty();
+    if json_out {
+        crate::output::emit(json!({
+            "match": ok, "leaked": fixed.leaked,
+            "groups": fixed.groups.iter().map(|g| json!({"group": g.0, "was": g.1, "now": g.2})).collect::<Vec<_>>(),
+            "superblock": fixed.superblock.map(|(a, b)| json!({"was": a, "now": b})),
+            "inodes": fixed.inodes.iter().map(|i| json!({"inode": i.0, "i_blocks_was": i.1, "i_blocks_now": i.2})).collect::<Vec<_>>(),
+            "blocks_written": flushed.written.len(),
+        }));
+    } else {
+        if fixed.is_empty() {
+            println!("nothing to repair");
+        }
+        for b in &fixed.leaked {
+            println!("leaked block {b} released (marked used, no inode holds it)");
+        }
+        for (g, was, now) in &fixed.groups {
+            println!("group {g}: free blocks {was} -> {now}");
+        }
+        if let Some((was, now)) = fixed.superblock {
+            println!("superblock: free blocks {was} -> {now}");
+        }
+        for (ino, was, now) in &fixed.inodes {
+            println!("inode {ino}: i_blocks {was} -> {now}");
+        }
+        println!(
+            "{} block(s) written; the rebuilt free map {} the image's bitmaps",
+            flushed.written.len(),
+            if ok { "matches" } else { "still differs from" }
+        );
+    }
+    Ok(ok)
+}
+
+/// Options of `udf xn alloc` and `udf xn free`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SlotOpts {
+    /// The extent kind claimed (`None`: the slot's).
+    pub kind: Option<u32>,
+    /// The principal the acl-udf is asked for (`--as`).
+    pub principal: u64,
+    /// Perform only this many block writes (`--crash-after`).
+    pub crash_after: Option<usize>,
+}
+
+/// Writes `blocks` of `dev` to the image file, one by one in that order.
+fn write_out(image: &Path, dev: &MemDevice, blocks: &[u64]) -> Result<(), Failure> {
+    let bs = dev.block_size();
+    let io = |e: std::io::Error| {
+        Failure::usage(miette!(code = "udf::io", "cannot write {}: {e}", image.display()))
+    };
+    let file = OpenOptions::new().write(true).open(image).map_err(io)?;
+    for &b in blocks {
+        let at = b as usize * bs;
+        file.write_all_at(&dev.bytes()[at..at + bs], at as u64).map_err(io)?;
+        file.sync_data().map_err(io)?;
+    }
+    Ok(())
+}
+
+/// The refusal of a checked operation, naming the principal when the acl-udf refused.
+fn refusal(e: &ExtError, principal: u64) -> Failure {
+    match e {
+        ExtError::SlotRefused(r) if r.refusal == Refusal::Denied => {
+            Failure::refused(miette!(code = "udf::xn::denied", "{e} (principal uid {principal})"))
+        }
+        _ => refused(e),
+    }
+}
+
+/// Refuses an image whose rebuild found problems.
+fn consistent(o: &mut Opened) -> Result<(), Failure> {
     if let Some(first) = o.rebuild.rebuilt.problems.first().cloned() {
         let first = o.fs.describe_problem(&mut o.xn, &o.table, &mut o.dev, &first);
         return Err(Failure::refused(miette!(
@@ -200,37 +283,113 @@ pub fn set_slot(
             o.rebuild.rebuilt.problems.len(),
         )));
     }
-    let before = o.dev.bytes().to_vec();
+    Ok(())
+}
+
+/// `udf xn move`: the block in `from`'s slot moved to `to`'s empty slot through XN (a free
+/// and an allocation with no window where the block is free); the image is written, in the
+/// ordering's order, only when XN accepts both.
+pub fn move_block(
+    json_out: bool,
+    image: &Path,
+    fs: &str,
+    from: (u32, usize),
+    to: (u32, usize),
+    opts: SlotOpts,
+) -> Result<bool, Failure> {
+    let mut o = open(image, fs)?;
+    consistent(&mut o)?;
+    let mut cache = Cache::new(o.dev.block_size());
     let change =
-        o.fs.set_slot(&mut o.xn, &o.table, &mut o.dev, SlotRequest { ino, slot, block, kind })
+        o.fs.stage_move(
+            &mut o.xn,
+            &o.table,
+            &mut cache,
+            &mut o.dev,
+            MoveRequest { from, to },
+            opts.principal,
+        )
+        .map_err(|e| refusal(&e, opts.principal))?;
+    let flushed =
+        o.fs.commit(&mut o.xn, &mut cache, &mut o.dev, opts.crash_after)
             .map_err(|e| refused(&e))?;
-    // Accepted: write the blocks that changed.
-    let bs = o.dev.block_size();
-    let file = OpenOptions::new().write(true).open(image).map_err(|e| {
-        Failure::usage(miette!(code = "udf::io", "cannot write {}: {e}", image.display()))
-    })?;
-    let mut written = 0;
-    for (i, (a, b)) in before.chunks(bs).zip(o.dev.bytes().chunks(bs)).enumerate() {
-        if a != b {
-            file.write_all_at(b, (i * bs) as u64).map_err(|e| {
-                Failure::usage(miette!(code = "udf::io", "cannot write {}: {e}", image.display()))
-            })?;
-            written += 1;
+    write_out(image, &o.dev, &flushed.written)?;
+    let written = flushed.written.len();
+    if json_out {
+        crate::output::emit(json!({
+            "accepted": true, "block": change.new, "kind": change.kind,
+            "from": {"inode": from.0, "slot": from.1}, "to": {"inode": to.0, "slot": to.1},
+            "size": change.grown_to, "blocks_written": written, "writes": flushed.written,
+            "crashed": opts.crash_after.map(|_| flushed.left > 0), "writes_left": flushed.left,
+        }));
+    } else {
+        let grown =
+            change.grown_to.map(|n| format!("; the file grows to {n} bytes")).unwrap_or_default();
+        let order: Vec<String> = flushed.written.iter().map(u64::to_string).collect();
+        println!(
+            "accepted: block {} (kind {}) moved from inode {} slot {} to inode {} slot {}{grown}; {written} block(s) written, in order: {}",
+            change.new,
+            change.kind,
+            from.0,
+            from.1,
+            to.0,
+            to.1,
+            if order.is_empty() { "none".to_string() } else { order.join(", ") }
+        );
+        if flushed.left > 0 {
+            println!("crashed after {written} write(s): {} write(s) not performed", flushed.left);
         }
     }
+    Ok(true)
+}
+
+/// `udf xn alloc` (a nonzero `block`) and `udf xn free` (`block` 0): changes one block slot
+/// through XN and writes the image only when XN accepts, block by block in the order XN's write
+/// ordering issues the writes (all of them, or the first `--crash-after` ones).
+pub fn set_slot(
+    json_out: bool,
+    image: &Path,
+    fs: &str,
+    ino: u32,
+    slot: usize,
+    block: u64,
+    opts: SlotOpts,
+) -> Result<bool, Failure> {
+    let mut o = open(image, fs)?;
+    consistent(&mut o)?;
+    let mut cache = Cache::new(o.dev.block_size());
+    let req = SlotRequest { ino, slot, block, kind: opts.kind };
+    let change =
+        o.fs.stage_slot(&mut o.xn, &o.table, &mut cache, &mut o.dev, req, opts.principal)
+            .map_err(|e| refusal(&e, opts.principal))?;
+    // Accepted: issue the writes in order (to the in-memory image, then to the file).
+    let flushed =
+        o.fs.commit(&mut o.xn, &mut cache, &mut o.dev, opts.crash_after)
+            .map_err(|e| refused(&e))?;
+    write_out(image, &o.dev, &flushed.written)?;
+    let written = flushed.written.len();
     if json_out {
         crate::output::emit(
             json!({"accepted": true, "inode": ino, "slot": slot, "old": change.old,
                    "new": change.new, "kind": change.kind, "size": change.grown_to,
-                   "blocks_written": written}),
+                   "blocks_written": written, "writes": flushed.written,
+                   "crashed": opts.crash_after.map(|_| flushed.left > 0),
+                   "writes_left": flushed.left}),
         );
     } else {
         let grown =
             change.grown_to.map(|n| format!("; the file grows to {n} bytes")).unwrap_or_default();
+        let order: Vec<String> = flushed.written.iter().map(u64::to_string).collect();
         println!(
-            "accepted: inode {ino} slot {slot}: block {} -> {} (kind {}){grown}; {written} block(s) written",
-            change.old, change.new, change.kind
+            "accepted: inode {ino} slot {slot}: block {} -> {} (kind {}){grown}; {written} block(s) written, in order: {}",
+            change.old,
+            change.new,
+            change.kind,
+            if order.is_empty() { "none".to_string() } else { order.join(", ") }
         );
+        if flushed.left > 0 {
+            println!("crashed after {written} write(s): {} write(s) not performed", flushed.left);
+        }
     }
     Ok(true)
 }

@@ -12,12 +12,18 @@
 //! udfs for those), `meta_bg` and `sparse_super2` layouts, and writes to file systems with
 //! checksummed metadata (`metadata_csum`, `gdt_csum`), which would need the checksums updated.
 
+mod entry;
+mod moves;
 mod names;
 mod open;
+mod repair;
 mod slots;
 mod superblock;
 
+pub use entry::{EntryRequest, IND_TEMPLATES};
+pub use moves::MoveRequest;
 pub use names::kind_name;
+pub use repair::Repaired;
 pub use superblock::Superblock;
 
 use alloc::collections::BTreeMap;
@@ -113,6 +119,16 @@ pub enum ExtError {
     /// XN refused a block-slot change; nothing was written. The message names the inode, its
     /// slot and whoever else holds the blocks involved.
     SlotRefused(alloc::boxed::Box<SlotRefusal>),
+    /// A free of a directory's block inside the directory (its size by the size-udf): ext has
+    /// no holes in directories; nothing was written.
+    DirectoryHole {
+        /// The inode.
+        ino: u32,
+        /// The slot.
+        slot: usize,
+        /// The directory's size in bytes.
+        size: u64,
+    },
     /// A free of a block slot that holds no block; nothing was written.
     EmptySlot {
         /// The inode.
@@ -152,6 +168,11 @@ impl fmt::Display for ExtError {
             ExtError::Io(e) => write!(f, "{e}"),
             ExtError::Refused(r) => write!(f, "XN refused: {r}"),
             ExtError::SlotRefused(r) => write!(f, "XN refused: {}", r.message),
+            ExtError::DirectoryHole { ino, slot, size } => write!(
+                f,
+                "XN refused: inode {ino} slot {slot} lies inside the directory ({size} bytes, by \
+                 its size-udf): freeing it would leave a hole in the directory"
+            ),
             ExtError::EmptySlot { ino, slot } => {
                 write!(f, "inode {ino} slot {slot} is empty: nothing to free")
             }

@@ -211,6 +211,12 @@ impl ExtFs {
         }
         let count = if self.flavor == Flavor::Ext4 { 5 } else { 4 };
         let mut templates = Vec::new();
+        // The inodes' acl-udf (`corpus/fs/acl.udf`), when installed: asked for every change
+        // of an inode, with the principal of the request.
+        let acl_name = format!("{}_inode_acl", self.flavor.name());
+        let acl = progs.find(&acl_name);
+        // Its size-udf (`corpus/fs/size.udf`), when installed: the file's size in bytes.
+        let size_udf = progs.find(&format!("{}_inode_size", self.flavor.name()));
         for name in &names[..count] {
             let id = progs.find(name).ok_or_else(|| ExtError::MissingUdf(name.clone()))?;
             let size = progs
@@ -221,8 +227,8 @@ impl ExtFs {
                 name: name.clone(),
                 size,
                 owns: id,
-                acl: None,
-                size_udf: None,
+                acl: if templates.is_empty() { acl } else { None },
+                size_udf: if templates.is_empty() { size_udf } else { None },
                 kinds: kinds.clone(),
             });
         }
