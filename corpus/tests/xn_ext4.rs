@@ -269,3 +269,76 @@ fn checksums_equal_mke2fs_s() {
         );
     }
 }
+
+/// The steps on one extent-mapped file: extend, new extents, merge from the right, the root
+/// growing a level, frees that trim, split and remove extents (index keys following), the
+/// emptied leaf freed: e2fsck clean, rebuild equal, data intact after each.
+fn extent_steps(bs: usize) {
+    let mut t = Image::new("ext4", bs, 32 * 1024, 3);
+    t.check("mke2fs");
+    assert_eq!(t.root(), (0, 1), "one extent in the root");
+    let p = t.first_start();
+    // Far blocks for new extents.
+    let far = t.free_from(p + 200, 7, 10);
+    t.map(10, far[0]);
+    assert_eq!(t.root(), (0, 2));
+    t.check("a new extent");
+    // Extending that extent at its end.
+    t.map(11, far[0] + 1);
+    assert_eq!(t.root(), (0, 2), "extended in place");
+    t.check("extending the extent");
+    // A block just before that extent, physically too: merged from the right.
+    assert!(!t.xn.used.get(far[0] - 1));
+    t.map(9, far[0] - 1);
+    assert_eq!(t.root(), (0, 2), "merged into the extent after it");
+    t.check("merging from the right");
+    t.map(20, far[1]);
+    t.map(30, far[2]);
+    assert_eq!(t.root(), (0, 4), "the root is full");
+    t.check("four extents");
+    // A fifth: the root grows a level, its extents moving to a new leaf block.
+    let c = t.map(40, far[3]);
+    assert_eq!(c.nodes_allocated.len(), 1, "{c:?}");
+    let leaf = c.nodes_allocated[0];
+    assert!(t.xn.used.get(leaf));
+    assert_eq!(t.root(), (1, 1), "depth 1, one index entry");
+    assert_eq!(
+        t.xn.registry.get(&leaf).and_then(|e| e.parent),
+        Some(t.fs.inode_obj(t.ino).unwrap())
+    );
+    // The writes: the new leaf first, then the inode pointing at it, then the bitmap,
+    // descriptor and superblock; then the data block's step.
+    let inode_block = t.fs.inode_obj(t.ino).unwrap().block;
+    assert_eq!(&c.writes[..2], &[leaf, inode_block], "{:?}", c.writes);
+    t.check("the root growing a level");
+    // Frees: in the middle of an extent (split in two), its first block (the leaf's first key
+    // and the index key follow), a whole one-block extent.
+    t.unmap(1);
+    t.check("freeing inside an extent");
+    t.unmap(0);
+    t.check("freeing the first block");
+    t.map(0, p);
+    t.check("mapping before the first key");
+    t.unmap(40);
+    t.check("freeing a one-block extent");
+    // Freeing everything: the emptied leaf goes, the root is an empty leaf again.
+    let mapped: Vec<u64> = t.data.keys().copied().collect();
+    let mut freed_nodes = Vec::new();
+    for l in mapped {
+        freed_nodes.extend(t.unmap(l).nodes_freed);
+    }
+    assert_eq!(freed_nodes, vec![leaf]);
+    assert!(!t.xn.used.get(leaf) && !t.xn.registry.contains_key(&leaf));
+    assert_eq!(t.root(), (0, 0));
+    t.check("freeing every block");
+}
+
+#[test]
+fn extent_writes_keep_e2fsck_clean_ext4_1k() {
+    extent_steps(1024);
+}
+
+#[test]
+fn extent_writes_keep_e2fsck_clean_ext4_4k() {
+    extent_steps(4096);
+}
