@@ -174,7 +174,7 @@ impl Image {
     /// `e2fsck -fn` clean, the rebuilt free map equal to the bitmaps, the file as the model.
     fn check(&mut self, after: &str) {
         std::fs::write(&self.path, self.dev.bytes()).unwrap();
-        cext::fsck(&self.path).unwrap_or_else(|e| panic!("after {after}: {e}"));
+        cext::fsck_strict(&self.path).unwrap_or_else(|e| panic!("after {after}: {e}"));
         let mut xn = self.fs.xn(&self.table).unwrap();
         let r = self.fs.rebuild(&mut xn, &self.table, &mut self.dev).unwrap();
         assert!(r.rebuilt.problems.is_empty(), "after {after}: {:?}", r.rebuilt.problems);
