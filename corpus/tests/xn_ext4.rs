@@ -342,3 +342,62 @@ fn extent_writes_keep_e2fsck_clean_ext4_1k() {
 fn extent_writes_keep_e2fsck_clean_ext4_4k() {
     extent_steps(4096);
 }
+
+/// The free of a block inside an extent of a full root makes room first (the root grows a
+/// level during a free); then enough extents for leaf splits under the root and the root
+/// growing again (depth 2, an index block); then every block freed, in a scrambled order:
+/// emptied leaves and the index block freed, the root an empty leaf again.
+#[test]
+fn leaf_and_index_splits_and_frees_ext4_1k() {
+    let mut t = Image::new("ext4", 1024, 32 * 1024, 3);
+    let p = t.first_start();
+    let far = t.free_from(p + 100, 3, 400);
+    t.map(10, far[0]);
+    t.map(20, far[1]);
+    t.map(30, far[2]);
+    assert_eq!(t.root(), (0, 4));
+    let c = t.unmap(1);
+    assert_eq!(c.nodes_allocated.len(), 1, "the root grew to split the extent: {c:?}");
+    assert_eq!(t.root(), (1, 1));
+    t.check("freeing inside an extent of a full root");
+    // One-block extents two logical blocks apart: no merging.
+    let mut l = 32;
+    let mut k = 3;
+    let mut allocated = c.nodes_allocated.clone();
+    while t.root().0 < 2 {
+        let c = t.map(l, far[k]);
+        if !c.nodes_allocated.is_empty() {
+            allocated.extend(&c.nodes_allocated);
+            t.check(&format!("a split at logical block {l}"));
+        }
+        l += 2;
+        k += 1;
+    }
+    assert!(allocated.len() >= 5, "leaf splits, then a new level: {allocated:?}");
+    let (depth, entries) = t.root();
+    assert_eq!((depth, entries), (2, 1));
+    // A few more, then free everything in a scrambled order.
+    for _ in 0..5 {
+        t.map(l, far[k]);
+        l += 2;
+        k += 1;
+    }
+    t.check("a depth-2 tree");
+    let mut mapped: Vec<u64> = t.data.keys().copied().collect();
+    let n = mapped.len();
+    let mut freed: Vec<u64> = Vec::new();
+    for i in 0..n {
+        let at = (i * 37) % mapped.len();
+        let l = mapped.remove(at);
+        let c = t.unmap(l);
+        if !c.nodes_freed.is_empty() {
+            freed.extend(&c.nodes_freed);
+            t.check(&format!("freeing logical block {l} and {:?}", c.nodes_freed));
+        }
+    }
+    freed.sort_unstable();
+    allocated.sort_unstable();
+    assert_eq!(freed, allocated, "every tree block went back");
+    assert_eq!(t.root(), (0, 0));
+    t.check("freeing every block");
+}

@@ -763,10 +763,17 @@ impl Lop<'_, '_, '_, '_> {
                 self.tree_step(&[&root], Some(&new), alloc, None)?;
             }
             Some(k) => {
-                // The full child of node k splits: its upper half moves to the new block.
+                // The full child of node k splits: its upper half moves to the new block, or
+                // for a key past its last, only its last entry (as the kernel does, so that
+                // appending fills nodes).
                 let i = idx[k];
                 let x = &mut nodes[k + 1];
-                let half = x.entries.len() / 2;
+                let past_end = x.entries.last().is_some_and(|e| u64::from(key(e)) < self.lblock);
+                let half = if past_end && k + 1 == leaf {
+                    x.entries.len() - 1
+                } else {
+                    x.entries.len() / 2
+                };
                 let mut new = Node::empty(Where::Block(nb), x.depth, cap);
                 new.entries = x.entries.split_off(half);
                 let nk = new.first_key().unwrap_or(0);
