@@ -401,3 +401,142 @@ fn leaf_and_index_splits_and_frees_ext4_1k() {
     assert_eq!(t.root(), (0, 0));
     t.check("freeing every block");
 }
+
+/// Each refusal leaves the image and XN's map as they were, including one that comes after
+/// the tree already grew a level in the staged copy (a free refused because the image's bitmap
+/// already marks the block free).
+#[test]
+fn refused_lblock_operations_leave_the_image_byte_identical_ext4_1k() {
+    let mut t = Image::new("ext4", 1024, 32 * 1024, 3);
+    let p = t.first_start();
+    let holes = debugfs::inode_numbers(&t.path, &["/holes"]).unwrap()[0];
+    let listing = debugfs::listings(&t.path, &[holes]).unwrap();
+    let other = *listing[&holes].owned().last().unwrap();
+    let far = t.free_from(p + 200, 5, 10);
+    t.map(10, far[0]);
+    t.map(20, far[1]);
+    t.map(30, far[2]);
+    assert_eq!(t.root(), (0, 4), "the next new extent needs a new leaf");
+    let before = t.dev.bytes().to_vec();
+    let (used, registry) = (t.xn.used.clone(), t.xn.registry.clone());
+    let itable = t.fs.groups[0].inode_table;
+    let ino = t.ino;
+    type Case<'a> = (&'a str, u64, u64, Option<u32>, &'a str);
+    let cases: Vec<Case<'_>> = vec![
+        ("another file's block", 40, other, None, "holds it"),
+        ("the inode table", 40, itable, None, "group 0's inode table"),
+        ("its own block", 11, p, None, &"is already in use"),
+        ("an overwrite", 1, far[3], None, "already maps block"),
+        (
+            "an indirect kind on an extent-mapped inode",
+            50,
+            far[3],
+            Some(kind::IND1),
+            "extent-mapped",
+        ),
+        ("a kind it has no use for", 50, far[3], Some(9), "extent-mapped"),
+        ("past the end of the disk", 11, t.fs.sb.blocks + 5, None, "past the end"),
+        ("freeing an unmapped block", 7, 0, None, "maps no block: nothing to free"),
+        ("freeing with an indirect kind", 1, 0, Some(kind::IND1), "extent-mapped"),
+    ];
+    for (what, l, block, kind, says) in cases {
+        let err = t.lbk(l, block, kind).expect_err(what);
+        let m = err.to_string();
+        assert!(m.contains(says), "{what}: {m}");
+        assert!(!m.contains(" + ") && !m.contains("object at"), "{what}: a raw object in {m}");
+        assert!(t.dev.bytes() == before.as_slice(), "{what}: the image changed");
+        assert_eq!(t.xn.used, used, "{what}: XN's map changed");
+        assert_eq!(t.xn.registry, registry, "{what}: XN's registry changed");
+    }
+    let err = t.lb(40, other).unwrap_err();
+    let ExtError::LblockRefused(r) = &err else { panic!("{err}") };
+    assert_eq!(r.refusal, Refusal::InUse(other));
+    assert!(r.message.contains(&format!("inode {ino} logical block 40")), "{}", r.message);
+    assert!(r.message.contains(&format!("inode {holes}")), "{}", r.message);
+    assert_eq!(t.lb(7, 0).unwrap_err(), ExtError::Unmapped { ino, lblock: 7 });
+    // A free inode.
+    let free_ino = t.fs.sb.inodes;
+    let err = t.fs.set_lblock(
+        &mut t.xn,
+        &t.table,
+        &mut t.dev,
+        LblockRequest { ino: free_ino, lblock: 0, block: far[3], kind: None },
+    );
+    assert_eq!(err.unwrap_err(), ExtError::Inode(free_ino));
+    assert!(t.dev.bytes() == before.as_slice());
+    t.check("the refusals");
+
+    // Freeing logical block 1 splits the extent 0-2 of the full root: the root grows a level
+    // (staged), then the free itself is refused: the image's bitmap already marks the block
+    // free. Nothing is written.
+    let g = t.fs.groups
+        [((p + 1 - t.fs.sb.first_data_block) / u64::from(t.fs.sb.blocks_per_group)) as usize];
+    let bit = (p + 1 - t.fs.sb.first_data_block) % u64::from(t.fs.sb.blocks_per_group);
+    let mut bm = vec![0u8; 1024];
+    t.dev.read_block(g.block_bitmap, &mut bm).unwrap();
+    bm[(bit / 8) as usize] &= !(1 << (bit % 8));
+    t.dev.write_block(g.block_bitmap, &bm).unwrap();
+    let before = t.dev.bytes().to_vec();
+    let err = t.lb(1, 0).unwrap_err();
+    assert!(err.to_string().contains(&format!("block {} is already free", p + 1)), "{err}");
+    assert!(t.dev.bytes() == before.as_slice(), "the image changed");
+    assert_eq!(t.xn.used, used);
+    assert_eq!(t.xn.registry, registry);
+    assert_eq!(t.root(), (0, 4));
+}
+
+/// ext2: a logical block maps to its slot or indirect-block entry; indirect blocks covering it
+/// are allocated with their kind; `--lblock L` in the direct range is `--slot L`.
+#[test]
+fn lblock_maps_to_slots_and_indirect_entries_ext2_1k() {
+    let mut t = Image::new("ext2", 1024, 20 * 1024, 3);
+    t.check("mke2fs");
+    let free = t.free_from(3000, 1, 10);
+    // The direct range: the same bytes as a slot change.
+    let mut by_slot = t.dev.clone();
+    let mut xn = t.fs.xn(&t.table).unwrap();
+    t.fs.rebuild(&mut xn, &t.table, &mut by_slot).unwrap();
+    let req = SlotRequest { ino: t.ino, slot: 5, block: free[0], kind: None };
+    t.fs.set_slot(&mut xn, &t.table, &mut by_slot, req).unwrap();
+    t.dev.write_block(free[0], &pattern(5, 1024, 2)).unwrap();
+    by_slot.write_block(free[0], &pattern(5, 1024, 2)).unwrap();
+    let c = t.map(5, free[0]);
+    assert!(c.nodes_allocated.is_empty());
+    assert!(t.dev == by_slot, "--lblock 5 and --slot 5 differ");
+    t.check("logical block 5");
+    // Under the indirect block: refused until it is there.
+    let before = t.dev.bytes().to_vec();
+    let err = t.lb(20, free[1]).unwrap_err();
+    assert!(err.to_string().contains("allocate that first (--lblock 20 --kind 1)"), "{err}");
+    assert!(t.dev.bytes() == before.as_slice());
+    let c = t.lbk(20, free[2], Some(kind::IND1)).unwrap();
+    assert_eq!((c.old, c.new, c.kind), (0, free[2], kind::IND1));
+    t.check("the indirect block covering logical block 20");
+    t.map(20, free[1]);
+    t.check("logical block 20 (indirect entry 8)");
+    // Under the double indirect block.
+    let l = 12 + 256 + 3;
+    t.lbk(l, free[3], Some(kind::IND2)).unwrap();
+    t.lbk(l, free[4], Some(kind::IND1)).unwrap();
+    t.map(l, free[5]);
+    t.check("logical block 271 (double indirect)");
+    // The indirect block still maps a block: freeing it is refused.
+    let before = t.dev.bytes().to_vec();
+    let err = t.lbk(20, 0, Some(kind::IND1)).unwrap_err();
+    assert!(err.to_string().contains("still names 1 extent(s)"), "{err}");
+    assert!(t.dev.bytes() == before.as_slice());
+    // A direct-range block has no indirect block.
+    let err = t.lbk(5, free[6], Some(kind::IND1)).unwrap_err();
+    assert!(err.to_string().contains("direct slot 5"), "{err}");
+    // Freed again, bottom up.
+    t.unmap(l);
+    t.lbk(l, 0, Some(kind::IND1)).unwrap();
+    t.lbk(l, 0, Some(kind::IND2)).unwrap();
+    t.unmap(20);
+    t.lbk(20, 0, Some(kind::IND1)).unwrap();
+    t.unmap(5);
+    t.check("freeing them all");
+    for b in &free[..6] {
+        assert!(!t.xn.used.get(*b));
+    }
+}

@@ -790,6 +790,16 @@ impl Lop<'_, '_, '_, '_> {
     fn tree_alloc(&mut self, b: u64) -> Result<(u64, u64, u32), ExtError> {
         let l = self.lblock;
         let op = Op::Alloc(Extent { start: b, count: 1, kind: kind::DATA });
+        // What XN would refuse in the data block's own step, refused before the tree makes
+        // room for it (so the refusal names the tree as it is).
+        if b >= self.fs.sb.blocks {
+            let e = Extent { start: b, count: 1, kind: kind::DATA };
+            return Err(self.refused(Refusal::BadExtent(e), op));
+        }
+        if self.xn.used.get(b) {
+            return Err(self.refused(Refusal::InUse(b), op));
+        }
+        self.bitmap_agrees(b, true)?;
         for _ in 0..=2 * usize::from(extents::MAX_DEPTH) + 2 {
             let (mut nodes, idx) = self.path()?;
             let leaf = nodes.len() - 1;
