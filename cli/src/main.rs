@@ -299,6 +299,23 @@ struct XnSlot {
     /// The extent kind claimed (default: the slot's).
     #[arg(long)]
     kind: Option<u32>,
+    /// The principal the acl-udf is asked for.
+    #[arg(long = "as", value_name = "UID", default_value_t = 0)]
+    principal: u64,
+    /// Perform only the first W block writes, in the order XN's write ordering issues them,
+    /// then stop as a power cut would.
+    #[arg(long = "crash-after", value_name = "W")]
+    crash_after: Option<usize>,
+}
+
+impl XnSlot {
+    fn opts(&self) -> udf_cli::xn::SlotOpts {
+        udf_cli::xn::SlotOpts {
+            kind: self.kind,
+            principal: self.principal,
+            crash_after: self.crash_after,
+        }
+    }
 }
 
 /// The program a command takes: its file, entry point and type.
@@ -468,14 +485,14 @@ fn main() -> ExitCode {
                 })
             }
             XnCmd::Alloc { at, block } if block != 0 => {
-                udf_cli::xn::set_slot(json, &at.image, &at.fs, at.inode, at.slot, block, at.kind)
+                udf_cli::xn::set_slot(json, &at.image, &at.fs, at.inode, at.slot, block, at.opts())
             }
             XnCmd::Alloc { .. } => Err(Failure::usage(miette!(
                 code = "udf::usage",
                 "--block 0 is not a block: use `udf xn free` to free a slot"
             ))),
             XnCmd::Free { at } => {
-                udf_cli::xn::set_slot(json, &at.image, &at.fs, at.inode, at.slot, 0, at.kind)
+                udf_cli::xn::set_slot(json, &at.image, &at.fs, at.inode, at.slot, 0, at.opts())
             }
         },
         Cmd::Package { program, ctx_size, target, key, output } => {

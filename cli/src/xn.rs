@@ -14,6 +14,7 @@ use std::path::Path;
 use miette::miette;
 use serde_json::{Value as Json, json};
 use udf_kernel_glue::ext::{ExtError, ExtFs, Flavor, SlotRequest, probe_block_size};
+use udf_kernel_glue::order::Cache;
 use udf_kernel_glue::xn::Xn;
 use udf_kernel_glue::{BlockDevice, MemDevice, Table};
 
@@ -180,8 +181,35 @@ pub fn rebuild(json_out: bool, image: &Path, fs: &str) -> Result<bool, Failure> 
     Ok(ok)
 }
 
+/// Options of `udf xn alloc` and `udf xn free`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SlotOpts {
+    /// The extent kind claimed (`None`: the slot's).
+    pub kind: Option<u32>,
+    /// The principal the acl-udf is asked for (`--as`).
+    pub principal: u64,
+    /// Perform only this many block writes (`--crash-after`).
+    pub crash_after: Option<usize>,
+}
+
+/// Writes `blocks` of `dev` to the image file, one by one in that order.
+fn write_out(image: &Path, dev: &MemDevice, blocks: &[u64]) -> Result<(), Failure> {
+    let bs = dev.block_size();
+    let io = |e: std::io::Error| {
+        Failure::usage(miette!(code = "udf::io", "cannot write {}: {e}", image.display()))
+    };
+    let file = OpenOptions::new().write(true).open(image).map_err(io)?;
+    for &b in blocks {
+        let at = b as usize * bs;
+        file.write_all_at(&dev.bytes()[at..at + bs], at as u64).map_err(io)?;
+        file.sync_data().map_err(io)?;
+    }
+    Ok(())
+}
+
 /// `udf xn alloc` (a nonzero `block`) and `udf xn free` (`block` 0): changes one block slot
-/// through XN and writes the image only when XN accepts.
+/// through XN and writes the image only when XN accepts, block by block in the order XN's write
+/// ordering issues the writes (all of them, or the first `--crash-after` ones).
 pub fn set_slot(
     json_out: bool,
     image: &Path,
@@ -189,7 +217,7 @@ pub fn set_slot(
     ino: u32,
     slot: usize,
     block: u64,
-    kind: Option<u32>,
+    opts: SlotOpts,
 ) -> Result<bool, Failure> {
     let mut o = open(image, fs)?;
     if let Some(first) = o.rebuild.rebuilt.problems.first().cloned() {
@@ -200,37 +228,38 @@ pub fn set_slot(
             o.rebuild.rebuilt.problems.len(),
         )));
     }
-    let before = o.dev.bytes().to_vec();
+    let mut cache = Cache::new(o.dev.block_size());
+    let req = SlotRequest { ino, slot, block, kind: opts.kind };
     let change =
-        o.fs.set_slot(&mut o.xn, &o.table, &mut o.dev, SlotRequest { ino, slot, block, kind })
+        o.fs.stage_slot(&mut o.xn, &o.table, &mut cache, &mut o.dev, req, opts.principal)
             .map_err(|e| refused(&e))?;
-    // Accepted: write the blocks that changed.
-    let bs = o.dev.block_size();
-    let file = OpenOptions::new().write(true).open(image).map_err(|e| {
-        Failure::usage(miette!(code = "udf::io", "cannot write {}: {e}", image.display()))
-    })?;
-    let mut written = 0;
-    for (i, (a, b)) in before.chunks(bs).zip(o.dev.bytes().chunks(bs)).enumerate() {
-        if a != b {
-            file.write_all_at(b, (i * bs) as u64).map_err(|e| {
-                Failure::usage(miette!(code = "udf::io", "cannot write {}: {e}", image.display()))
-            })?;
-            written += 1;
-        }
-    }
+    // Accepted: issue the writes in order (to the in-memory image, then to the file).
+    let flushed =
+        o.fs.commit(&mut o.xn, &mut cache, &mut o.dev, opts.crash_after).map_err(|e| refused(&e))?;
+    write_out(image, &o.dev, &flushed.written)?;
+    let written = flushed.written.len();
     if json_out {
         crate::output::emit(
             json!({"accepted": true, "inode": ino, "slot": slot, "old": change.old,
                    "new": change.new, "kind": change.kind, "size": change.grown_to,
-                   "blocks_written": written}),
+                   "blocks_written": written, "writes": flushed.written,
+                   "crashed": opts.crash_after.map(|_| flushed.left > 0),
+                   "writes_left": flushed.left}),
         );
     } else {
         let grown =
             change.grown_to.map(|n| format!("; the file grows to {n} bytes")).unwrap_or_default();
+        let order: Vec<String> = flushed.written.iter().map(u64::to_string).collect();
         println!(
-            "accepted: inode {ino} slot {slot}: block {} -> {} (kind {}){grown}; {written} block(s) written",
-            change.old, change.new, change.kind
+            "accepted: inode {ino} slot {slot}: block {} -> {} (kind {}){grown}; {written} block(s) written, in order: {}",
+            change.old,
+            change.new,
+            change.kind,
+            if order.is_empty() { "none".to_string() } else { order.join(", ") }
         );
+        if flushed.left > 0 {
+            println!("crashed after {written} write(s): {} write(s) not performed", flushed.left);
+        }
     }
     Ok(true)
 }

@@ -10,7 +10,8 @@
 //! - [`demux`]: DPF's merged packet demultiplexer (filters with owners, merged into one trie of
 //!   field tests; the result of a packet is the set of owners accepting it);
 //! - [`xn`]: templates, the registry of metadata blocks, the checked allocate / free / write
-//!   operations and free-map reconstruction; [`ext`]: the ext2/ext4 front end.
+//!   operations and free-map reconstruction; [`order`]: the block-cache registry that orders
+//!   XN's writes so a crash leaves at most leaked blocks; [`ext`]: the ext2/ext4 front end.
 //!
 //! The core is `no_std` + `alloc`. The `std` feature maps native code (the host's executable
 //! memory); `jit` lets the kernel compile bytecode packages itself. Nothing here compiles source.
@@ -30,6 +31,7 @@ pub mod fuzzing;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing_xn;
 pub mod loader;
+pub mod order;
 pub mod package;
 pub mod program;
 pub mod xn;

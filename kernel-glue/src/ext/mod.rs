@@ -19,6 +19,7 @@
 //! `huge_file` inodes and allocation in a group whose bitmap is uninitialised.
 
 mod csum;
+mod entry;
 mod extents;
 mod lblock;
 mod names;
@@ -27,6 +28,7 @@ mod slots;
 mod superblock;
 
 pub use csum::Csum;
+pub use entry::{EntryRequest, IND_TEMPLATES};
 pub use lblock::{LblockChange, LblockRequest, issue};
 pub use names::kind_name;
 pub use superblock::Superblock;

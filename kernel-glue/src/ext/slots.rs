@@ -2,6 +2,7 @@
 //! bitmaps and free counts e2fsck checks.
 
 use super::*;
+use crate::order::{Cache, Flushed, OrderError, Ordered, zeroed};
 
 impl ExtFs {
     /// Points block slot `slot` (0-14) of block-mapped inode `ino` at `block` through XN: an
@@ -26,6 +27,72 @@ impl ExtFs {
         progs: &Table,
         dev: &mut dyn BlockDevice,
         req: SlotRequest,
+    ) -> Result<SlotChange, ExtError> {
+        let mut cache = Cache::new(self.sb.block_size as usize);
+        let change = self.stage_slot(xn, progs, &mut cache, dev, req, 0)?;
+        self.commit(xn, &mut cache, dev, None)?;
+        Ok(change)
+    }
+
+    /// Writes what [`ExtFs::stage_slot`] staged in `cache` to `dev`, in the order the cache's
+    /// constraints give, or only the first `limit` writes (a simulated power cut: the rest are
+    /// dropped with the cache). Blocks whose parents' writes completed become allocatable in
+    /// XN's map again.
+    pub fn commit(
+        &self,
+        xn: &mut Xn,
+        cache: &mut Cache,
+        dev: &mut dyn BlockDevice,
+        limit: Option<usize>,
+    ) -> Result<Flushed, ExtError> {
+        let flushed = cache.flush(dev, limit).map_err(|e| match e {
+            OrderError::Io(e) => ExtError::Io(e),
+            e => ExtError::Corrupt(format!("write ordering: {e}")),
+        })?;
+        for &b in &flushed.released {
+            xn.used.set(b, false);
+        }
+        Ok(flushed)
+    }
+
+    /// [`ExtFs::set_slot`]'s checks and changes for principal `principal` (the acl-udf's
+    /// request), staged in `cache` rather than written: every write (the new indirect block's
+    /// initialisation, the inode, the block bitmap, the group descriptor, the superblock) goes
+    /// into the cache with the constraints Ganger & Patt's rules put on it:
+    ///
+    /// - allocation: a new indirect block is initialised (zeroed) and the bitmap marks the
+    ///   block used before the inode points at it; the free counts follow the bitmap. A crash
+    ///   at any point leaves at most a leaked block (marked used, owned by nothing) and wrong
+    ///   free counts;
+    /// - free: the inode stops pointing at the block before the bitmap releases it, the block
+    ///   goes on the inode block's will-free list (XN's map keeps it in use until that write
+    ///   completes, [`ExtFs::commit`]); the free counts follow the bitmap.
+    ///
+    /// Nothing reaches `dev`; on a refusal the cache is left as it was.
+    pub fn stage_slot(
+        &self,
+        xn: &mut Xn,
+        progs: &Table,
+        cache: &mut Cache,
+        dev: &mut dyn BlockDevice,
+        req: SlotRequest,
+        principal: u64,
+    ) -> Result<SlotChange, ExtError> {
+        let saved = cache.clone();
+        let r = self.stage(xn, progs, &mut Ordered { cache, dev }, req, principal);
+        if r.is_err() {
+            *cache = saved;
+        }
+        r
+    }
+
+    fn stage(
+        &self,
+        xn: &mut Xn,
+        progs: &Table,
+        dev: &mut Ordered<'_>,
+        req: SlotRequest,
+        principal: u64,
     ) -> Result<SlotChange, ExtError> {
         let SlotRequest { ino, slot, block, kind } = req;
         if self.sb.uninit_flags() {
@@ -129,7 +196,13 @@ impl ExtFs {
         if grow {
             patches.push(Patch { offset: 4, bytes: &size_bytes });
         }
-        if let Err(r) = xn.apply(progs, dev, obj, &patches, op, 0) {
+        // A new indirect block is initialised (zeroed) before anything points at it; XN's check
+        // of it then sees what the disk will hold.
+        let meta = block != 0 && matches!(claimed, kind::IND1 | kind::IND2 | kind::IND3);
+        if meta {
+            dev.cache.init(block, &zeroed(bs)).map_err(ExtError::Io)?;
+        }
+        if let Err(r) = xn.apply(progs, dev, obj, &patches, op, principal) {
             if let Refusal::Io(e) = r {
                 return Err(ExtError::Io(e));
             }
@@ -141,7 +214,20 @@ impl ExtFs {
                 message,
             })));
         }
-        self.account(dev, target, block != 0)?;
+        let [bitmap, gd, sb] = self.account(dev, target, block != 0)?;
+        let cache = &mut *dev.cache;
+        if block != 0 {
+            cache.points_to(obj.block, block);
+            cache.depends(obj.block, bitmap);
+        } else {
+            cache.depends(bitmap, obj.block);
+            cache.will_free(obj.block, target);
+            if !cache.allocatable(target) {
+                xn.used.set(target, true);
+            }
+        }
+        cache.depends(gd, bitmap);
+        cache.depends(sb, bitmap);
         Ok(SlotChange { old, new: block, kind: claimed, grown_to: grow.then_some(end) })
     }
 
@@ -167,13 +253,14 @@ impl ExtFs {
     }
 
     /// Marks `block` in use (or free) in its group's bitmap and moves the free counts of the
-    /// group descriptor and the superblock by one.
+    /// group descriptor and the superblock by one; returns the blocks written: the bitmap, the
+    /// group descriptor, the superblock.
     pub(super) fn account(
         &self,
         dev: &mut dyn BlockDevice,
         block: u64,
         used: bool,
-    ) -> Result<(), ExtError> {
+    ) -> Result<[u64; 3], ExtError> {
         let sb = &self.sb;
         let bs = sb.block_size as usize;
         let g = ((block - sb.first_data_block) / u64::from(sb.blocks_per_group)) as usize;
@@ -220,6 +307,6 @@ impl ExtFs {
             buf[off + 0x158..off + 0x15C].copy_from_slice(&((free >> 32) as u32).to_le_bytes());
         }
         dev.write_block(sb_block, &buf)?;
-        Ok(())
+        Ok([d.block_bitmap, gd_block, sb_block])
     }
 }
