@@ -235,7 +235,8 @@ pub fn set_slot(
             .map_err(|e| refused(&e))?;
     // Accepted: issue the writes in order (to the in-memory image, then to the file).
     let flushed =
-        o.fs.commit(&mut o.xn, &mut cache, &mut o.dev, opts.crash_after).map_err(|e| refused(&e))?;
+        o.fs.commit(&mut o.xn, &mut cache, &mut o.dev, opts.crash_after)
+            .map_err(|e| refused(&e))?;
     write_out(image, &o.dev, &flushed.written)?;
     let written = flushed.written.len();
     if json_out {

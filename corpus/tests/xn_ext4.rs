@@ -306,10 +306,18 @@ fn extent_steps(bs: usize) {
         t.xn.registry.get(&leaf).and_then(|e| e.parent),
         Some(t.fs.inode_obj(t.ino).unwrap())
     );
-    // The writes: the new leaf first, then the inode pointing at it, then the bitmap,
-    // descriptor and superblock; then the data block's step.
+    // The writes, through the write ordering: the new leaf (initialised) first, the bitmap
+    // and group descriptor marking it before the inode points at it, the superblock last;
+    // then the data block's step, bitmap and descriptor before the leaf that points at it.
     let inode_block = t.fs.inode_obj(t.ino).unwrap().block;
-    assert_eq!(&c.writes[..2], &[leaf, inode_block], "{:?}", c.writes);
+    let g = &t.fs.groups
+        [((leaf - t.fs.sb.first_data_block) / u64::from(t.fs.sb.blocks_per_group)) as usize];
+    let gd = t.fs.sb.first_data_block + 1;
+    let sb = 1024 / t.bs as u64;
+    let want = [leaf, g.block_bitmap, gd, inode_block, sb];
+    assert_eq!(&c.writes[..5], &want, "{:?}", c.writes);
+    assert_eq!(&c.writes[5..], &[g.block_bitmap, gd, leaf, inode_block, sb], "{:?}", c.writes);
+    assert_eq!(c.writes_left, 0);
     t.check("the root growing a level");
     // Frees: in the middle of an extent (split in two), its first block (the leaf's first key
     // and the index key follow), a whole one-block extent.

@@ -142,8 +142,15 @@ impl ExtFs {
             dev.cache.init(block, &zeroed(bs)).map_err(ExtError::Io)?;
         }
         let ptr = (block as u32).to_le_bytes();
-        xn.apply(progs, dev, obj, &[Patch { offset: 4 * entry as u32, bytes: &ptr }], op, principal)
-            .map_err(ExtError::from)?;
+        xn.apply(
+            progs,
+            dev,
+            obj,
+            &[Patch { offset: 4 * entry as u32, bytes: &ptr }],
+            op,
+            principal,
+        )
+        .map_err(ExtError::from)?;
         let count = new_blocks.to_le_bytes();
         xn.apply(progs, dev, inode, &[Patch { offset: 28, bytes: &count }], Op::Write, principal)
             .map_err(ExtError::from)?;

@@ -17,16 +17,25 @@
 //!   the first key of their children.
 //!
 //! Everything runs on a staged copy of the blocks it touches: any refusal, at any step, leaves
-//! the device and XN's map as they were. An accepted operation's writes are then issued in
-//! the order the steps made them ([`issue`]): in each step the new tree block (initialised),
-//! then the changed blocks children first (the pointer holders last), then the block bitmap,
-//! the group descriptor and the superblock.
+//! the device and XN's map as they were. An accepted operation's writes then go through the
+//! write ordering ([`crate::order::Cache`], [`issue`]) step by step, each step's writes with
+//! the constraints Ganger & Patt's rules put on them: a new tree block is initialised before
+//! anything points at it; the bitmap (and its group descriptor, which carries the bitmap's
+//! checksum) marks an allocated block before a pointer to it is written; a pointer is removed
+//! before the bitmap releases its block, which goes on the pointer holder's will-free list
+//! (XN's map keeps it in use until that write completes); the superblock follows the
+//! descriptor. Steps are flushed one after another (a later step's constraints could run
+//! against an earlier one's in one cache: a tree growing to make room for a free marks the new
+//! block before the inode points at it, and releases the freed one after), and a crash limit
+//! counts writes across them.
 
 use super::csum::Csum;
 use super::extents::{self, Leaf, Node, Where, block_capacity, child, index_entry, key};
 use super::names::{join_names, runs_named};
 use super::*;
+use crate::order::Cache;
 use crate::xn::Change;
+use alloc::collections::BTreeSet;
 
 const RO_COMPAT_BIGALLOC: u32 = 0x200;
 const INCOMPAT_RECOVER: u32 = 0x4;
@@ -62,6 +71,23 @@ pub struct LblockChange {
     pub nodes_freed: Vec<u64>,
     /// Every block write, in the order issued.
     pub writes: Vec<u64>,
+    /// Writes not performed because the crash limit was reached.
+    pub writes_left: usize,
+}
+
+/// The writes of one XN step, and what they mean for the write ordering.
+#[derive(Clone, Debug, Default)]
+struct StepLog {
+    /// Every write, in the order the step made them.
+    writes: Vec<(u64, Vec<u8>)>,
+    /// A new tree block.
+    init: Option<u64>,
+    /// The blocks of the objects XN checked (pointer holders), children first.
+    holders: Vec<u64>,
+    /// The block allocated (`true`) or freed.
+    target: Option<(u64, bool)>,
+    /// The bitmap, group descriptor and superblock blocks written for it.
+    counts: Option<[u64; 3]>,
 }
 
 /// A device whose writes are held back: reads see them, the device does not until [`issue`].
@@ -101,13 +127,70 @@ impl BlockDevice for Staged<'_> {
     }
 }
 
-/// Issues an accepted operation's writes to the device, in order: the one place the ext front
-/// end's lblock writes reach the disk (where a write-ordering layer takes them).
-pub fn issue(dev: &mut dyn BlockDevice, writes: &[(u64, Vec<u8>)]) -> Result<(), IoError> {
-    for (b, bytes) in writes {
-        dev.write_block(*b, bytes)?;
+/// Issues an accepted operation's steps to the device through the write ordering (see the
+/// module doc), all of their writes or the first `limit`; blocks whose parents' writes
+/// completed become allocatable in XN's map again. Returns the blocks written, in order, and
+/// the number of writes left undone.
+fn issue(
+    fs: &ExtFs,
+    xn: &mut Xn,
+    dev: &mut dyn BlockDevice,
+    steps: &[StepLog],
+    limit: Option<usize>,
+) -> Result<(Vec<u64>, usize), ExtError> {
+    let mut written = Vec::new();
+    let mut left = 0;
+    let mut cache = Cache::new(fs.sb.block_size as usize);
+    for st in steps {
+        let room = limit.map(|l| l.saturating_sub(written.len()));
+        for (b, bytes) in &st.writes {
+            if Some(*b) == st.init {
+                cache.init(*b, bytes)?;
+            } else {
+                cache.write(*b, bytes)?;
+            }
+        }
+        if let Some(n) = st.init {
+            for &h in &st.holders {
+                cache.points_to(h, n);
+            }
+        }
+        if let (Some((t, alloc)), Some([bitmap, gd, sb])) = (st.target, st.counts) {
+            cache.depends(gd, bitmap);
+            cache.depends(sb, gd);
+            if alloc {
+                for &h in &st.holders {
+                    cache.depends(h, bitmap);
+                    cache.depends(h, gd);
+                }
+            } else {
+                for &h in &st.holders {
+                    cache.depends(bitmap, h);
+                }
+                if let Some(&parent) = st.holders.first() {
+                    cache.will_free(parent, t);
+                    if !cache.allocatable(t) {
+                        xn.used.set(t, true);
+                    }
+                }
+            }
+        }
+        let f = fs.commit(xn, &mut cache, dev, room)?;
+        written.extend(f.written);
+        left += f.left;
+        if room == Some(0) || f.left > 0 {
+            // A crash: the steps after this one are never issued.
+            let rest: usize = steps
+                .iter()
+                .skip_while(|s| !core::ptr::eq(*s, st))
+                .skip(1)
+                .map(|s| s.writes.iter().map(|w| w.0).collect::<BTreeSet<u64>>().len())
+                .sum();
+            left += rest;
+            break;
+        }
     }
-    Ok(())
+    Ok((written, left))
 }
 
 /// Where a block-mapped pointer lies.
@@ -132,6 +215,8 @@ struct Lop<'f, 'x, 'd, 's> {
     nodes_allocated: Vec<u64>,
     nodes_freed: Vec<u64>,
     grown_to: Option<u64>,
+    principal: u64,
+    steps: Vec<StepLog>,
 }
 
 /// What a step changes beside the objects XN checks: the inode's edits.
@@ -175,6 +260,21 @@ impl ExtFs {
         dev: &mut dyn BlockDevice,
         req: LblockRequest,
     ) -> Result<LblockChange, ExtError> {
+        self.set_lblock_ordered(xn, progs, dev, req, 0, None)
+    }
+
+    /// [`ExtFs::set_lblock`] for principal `principal` (the acl-udfs' request), performing
+    /// only the first `crash_after` writes of the write ordering (a simulated power cut) when
+    /// given.
+    pub fn set_lblock_ordered(
+        &self,
+        xn: &mut Xn,
+        progs: &Table,
+        dev: &mut dyn BlockDevice,
+        req: LblockRequest,
+        principal: u64,
+        crash_after: Option<usize>,
+    ) -> Result<LblockChange, ExtError> {
         self.lblock_writable()?;
         let mut raw = vec![0u8; 1024];
         read_bytes(dev, 1024, &mut raw)?;
@@ -198,22 +298,29 @@ impl ExtFs {
                 nodes_allocated: Vec::new(),
                 nodes_freed: Vec::new(),
                 grown_to: None,
+                principal,
+                steps: Vec::new(),
             };
-            op.run(req).map(|(old, new, kind)| LblockChange {
-                old,
-                new,
-                kind,
-                grown_to: op.grown_to,
-                nodes_allocated: op.nodes_allocated,
-                nodes_freed: op.nodes_freed,
-                writes: Vec::new(),
+            op.run(req).map(|(old, new, kind)| {
+                let change = LblockChange {
+                    old,
+                    new,
+                    kind,
+                    grown_to: op.grown_to,
+                    nodes_allocated: op.nodes_allocated,
+                    nodes_freed: op.nodes_freed,
+                    writes: Vec::new(),
+                    writes_left: 0,
+                };
+                (change, op.steps)
             })
         };
         match result {
-            Ok(mut change) => {
-                let Staged { dev, log, .. } = staged;
-                change.writes = log.iter().map(|(b, _)| *b).collect();
-                issue(dev, &log)?;
+            Ok((mut change, steps)) => {
+                let Staged { dev, .. } = staged;
+                let (written, left) = issue(self, xn, dev, &steps, crash_after)?;
+                change.writes = written;
+                change.writes_left = left;
                 Ok(change)
             }
             Err(e) => {
@@ -340,13 +447,33 @@ impl Lop<'_, '_, '_, '_> {
         for ((b, t, _), p) in blocks.iter().zip(&bpatches) {
             changes.push(Change { obj: Obj { block: *b, offset: 0, template: *t }, patches: p });
         }
-        let r = self.xn.apply_group(self.progs, self.dev, &changes, init.as_deref(), op, 0);
-        if let Err(r) = r {
-            return Err(self.refused(r, op));
+        let from = self.dev.log.len();
+        let r = self.xn.apply_group(
+            self.progs,
+            self.dev,
+            &changes,
+            init.as_deref(),
+            op,
+            self.principal,
+        );
+        let order = match r {
+            Ok(order) => order,
+            Err(r) => return Err(self.refused(r, op)),
+        };
+        let mut st = StepLog { target: target.map(|b| (b, alloc)), ..StepLog::default() };
+        let mut holders = order.as_slice();
+        if init.is_some()
+            && let Some((&first, rest)) = holders.split_first()
+        {
+            st.init = Some(first);
+            holders = rest;
         }
+        st.holders = holders.to_vec();
         if let Some(b) = target {
-            self.account(b, alloc)?;
+            st.counts = Some(self.account(b, alloc)?);
         }
+        st.writes = self.dev.log[from..].to_vec();
+        self.steps.push(st);
         Ok(())
     }
 
@@ -436,7 +563,7 @@ impl Lop<'_, '_, '_, '_> {
     /// Marks `block` in use (or free) in its group's bitmap, moves the free counts of the group
     /// descriptor and the superblock by one, and keeps their checksums: bitmap, descriptor,
     /// superblock, written in that order.
-    fn account(&mut self, block: u64, used: bool) -> Result<(), ExtError> {
+    fn account(&mut self, block: u64, used: bool) -> Result<[u64; 3], ExtError> {
         let sb = &self.fs.sb;
         let bs = self.bs();
         let g = ((block - sb.first_data_block) / u64::from(sb.blocks_per_group)) as usize;
@@ -490,7 +617,7 @@ impl Lop<'_, '_, '_, '_> {
             Csum::seal_superblock(raw);
         }
         self.dev.write_block(sb_block, &buf)?;
-        Ok(())
+        Ok([d.block_bitmap, gd_block, sb_block])
     }
 
     // ---- block maps --------------------------------------------------------------------------

@@ -29,7 +29,7 @@ mod superblock;
 
 pub use csum::Csum;
 pub use entry::{EntryRequest, IND_TEMPLATES};
-pub use lblock::{LblockChange, LblockRequest, issue};
+pub use lblock::{LblockChange, LblockRequest};
 pub use names::kind_name;
 pub use superblock::Superblock;
 
