@@ -3,9 +3,10 @@
 //! loader, which re-verifies them; the image is read through the block-device trait.
 //!
 //! - `rebuild`: the free map from the roots, compared with the image's bitmaps;
-//! - `alloc` / `free`: one block slot of a block-mapped inode changed through XN's checked
-//!   operation; the image file is written (only the blocks that changed) when XN accepts, and
-//!   left untouched when it refuses.
+//! - `alloc` / `free`: one block slot of a block-mapped inode (`--slot`), or the block at a
+//!   logical block of a file (`--lblock`: block maps and ext4 extent trees), changed through
+//!   XN's checked operations; the image file is written (only the blocks that changed) when XN
+//!   accepts, and left untouched when it refuses.
 
 use std::fs::OpenOptions;
 use std::os::unix::fs::FileExt;
