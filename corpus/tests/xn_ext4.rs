@@ -433,7 +433,7 @@ fn refused_lblock_operations_leave_the_image_byte_identical_ext4_1k() {
     let cases: Vec<Case<'_>> = vec![
         ("another file's block", 40, other, None, "holds it"),
         ("the inode table", 40, itable, None, "group 0's inode table"),
-        ("its own block", 11, p, None, &"is already in use"),
+        ("its own block", 11, p, None, "is already in use"),
         ("an overwrite", 1, far[3], None, "already maps block"),
         (
             "an indirect kind on an extent-mapped inode",
