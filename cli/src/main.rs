@@ -265,6 +265,12 @@ enum XnCmd {
         /// The file system: ext2 or ext4.
         #[arg(long = "fs")]
         fs: String,
+        /// Recover from a crash: release leaked blocks (marked used, owned by nothing),
+        /// recompute the free counts and each inode's i_blocks, written through XN's write
+        /// ordering; exit 0 when the image then matches. Anything else a rebuild finds is
+        /// refused (exit 1, nothing written).
+        #[arg(long)]
+        repair: bool,
     },
     /// Point block slot K (or logical block L) of inode N at block B through XN's ownership
     /// check; the image is written only when the check passes.
@@ -480,7 +486,8 @@ fn main() -> ExitCode {
             })
         }
         Cmd::Xn { cmd } => match cmd {
-            XnCmd::Rebuild { image, fs } => {
+            XnCmd::Rebuild { image, fs, repair: true } => udf_cli::xn::repair(json, &image, &fs),
+            XnCmd::Rebuild { image, fs, repair: false } => {
                 udf_cli::xn::rebuild(json, &image, &fs).and_then(|same| match same {
                     true => Ok(true),
                     false if json => Err(Failure::refused(miette!(

@@ -16,15 +16,16 @@ use miette::miette;
 use serde_json::{Value as Json, json};
 use udf_kernel_glue::ext::{ExtError, ExtFs, Flavor, LblockRequest, SlotRequest, probe_block_size};
 use udf_kernel_glue::order::Cache;
-use udf_kernel_glue::xn::Xn;
+use udf_kernel_glue::xn::{Refusal, Xn};
 use udf_kernel_glue::{BlockDevice, MemDevice, Table};
 
 use crate::input::{Failure, read};
 
-/// The bundled owns-udfs XN's ext templates use.
-const SOURCES: [(&str, &str); 2] = [
+/// The bundled udfs XN's ext templates use: the owns-udfs and the inodes' acl-udf.
+const SOURCES: [(&str, &str); 3] = [
     ("corpus/fs/ext2.udf", include_str!("../../corpus/fs/ext2.udf")),
     ("corpus/fs/ext4.udf", include_str!("../../corpus/fs/ext4.udf")),
+    ("corpus/fs/acl.udf", include_str!("../../corpus/fs/acl.udf")),
 ];
 
 /// The kernel's program table with the bundled udfs compiled and every entry installed
@@ -183,6 +184,55 @@ pub fn rebuild(json_out: bool, image: &Path, fs: &str) -> Result<bool, Failure> 
     Ok(ok)
 }
 
+/// `udf xn rebuild --repair`: after a crash under XN's write ordering, releases the leaked
+/// blocks the rebuild finds, recomputes the free counts and the inodes' `i_blocks`, and writes
+/// that through the ordering; `Ok(true)` when the image then matches its rebuilt map. Problems
+/// or blocks in use that the bitmaps mark free are refused, the image untouched.
+pub fn repair(json_out: bool, image: &Path, fs: &str) -> Result<bool, Failure> {
+    let mut o = open(image, fs)?;
+    let mut cache = Cache::new(o.dev.block_size());
+    let fixed = o
+        .fs
+        .repair(&mut o.xn, &o.table, &mut cache, &mut o.dev, &o.rebuild)
+        .map_err(|e| Failure::refused(miette!(code = "udf::xn::repair", "{e}")))?;
+    let flushed =
+        o.fs.commit(&mut o.xn, &mut cache, &mut o.dev, None).map_err(|e| refused(&e))?;
+    write_out(image, &o.dev, &flushed.written)?;
+    let again = o.fs.rebuild(&mut o.xn, &o.table, &mut o.dev).map_err(|e| refused(&e))?;
+    let ok = again.differences.is_empty() && again.rebuilt.problems.is_empty();
+    if json_out {
+        crate::output::emit(json!({
+            "match": ok, "leaked": fixed.leaked,
+            "groups": fixed.groups.iter().map(|g| json!({"group": g.0, "was": g.1, "now": g.2})).collect::<Vec<_>>(),
+            "superblock": fixed.superblock.map(|(a, b)| json!({"was": a, "now": b})),
+            "inodes": fixed.inodes.iter().map(|i| json!({"inode": i.0, "i_blocks_was": i.1, "i_blocks_now": i.2})).collect::<Vec<_>>(),
+            "blocks_written": flushed.written.len(),
+        }));
+    } else {
+        if fixed.is_empty() {
+            println!("nothing to repair");
+        }
+        for b in &fixed.leaked {
+            println!("leaked block {b} released (marked used, no inode holds it)");
+        }
+        for (g, was, now) in &fixed.groups {
+            println!("group {g}: free blocks {was} -> {now}");
+        }
+        if let Some((was, now)) = fixed.superblock {
+            println!("superblock: free blocks {was} -> {now}");
+        }
+        for (ino, was, now) in &fixed.inodes {
+            println!("inode {ino}: i_blocks {was} -> {now}");
+        }
+        println!(
+            "{} block(s) written; the rebuilt free map {} the image's bitmaps",
+            flushed.written.len(),
+            if ok { "matches" } else { "still differs from" }
+        );
+    }
+    Ok(ok)
+}
+
 /// Options of `udf xn alloc` and `udf xn free`.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SlotOpts {
@@ -234,7 +284,12 @@ pub fn set_slot(
     let req = SlotRequest { ino, slot, block, kind: opts.kind };
     let change =
         o.fs.stage_slot(&mut o.xn, &o.table, &mut cache, &mut o.dev, req, opts.principal)
-            .map_err(|e| refused(&e))?;
+            .map_err(|e| match &e {
+                ExtError::SlotRefused(r) if r.refusal == Refusal::Denied => Failure::refused(
+                    miette!(code = "udf::xn::denied", "{e} (principal uid {})", opts.principal),
+                ),
+                _ => refused(&e),
+            })?;
     // Accepted: issue the writes in order (to the in-memory image, then to the file).
     let flushed =
         o.fs.commit(&mut o.xn, &mut cache, &mut o.dev, opts.crash_after)

@@ -471,6 +471,20 @@ impl Xn {
         Ok((run.r0, run.extents))
     }
 
+    /// The extents the owns program of template `t` says `bytes` (an object of it) owns; a
+    /// malformed object (nonzero result) is [`Refusal::Malformed`].
+    pub fn owned(
+        &mut self,
+        progs: &Table,
+        t: TemplateId,
+        bytes: &[u8],
+    ) -> Result<Vec<Extent>, Refusal> {
+        match self.owns(progs, t, bytes)? {
+            (0, extents) => Ok(extents),
+            (r0, _) => Err(Refusal::Malformed { after: false, r0 }),
+        }
+    }
+
     /// Reads the block holding `obj` and checks `obj` is a registered object; returns the
     /// block and the object's stride.
     fn object(&self, dev: &mut dyn BlockDevice, obj: Obj) -> Result<(Vec<u8>, u32), Refusal> {
@@ -521,7 +535,10 @@ impl Xn {
         }
         let t = obj.template;
         if let Some(acl) = self.template(t).acl {
-            self.acl(progs, acl, &before[at..at + stride as usize], op, principal)?;
+            let size = self.template(t).size as usize;
+            let old = before.get(at..at + size).unwrap_or(&before[at..]);
+            let new = after.get(at..at + size).unwrap_or(&after[at..]);
+            self.acl(progs, acl, old, new, op, principal)?;
         }
         let (r0, old) = self.owns(progs, t, &before[at..])?;
         if r0 != 0 {
@@ -604,12 +621,17 @@ impl Xn {
         Ok(())
     }
 
-    /// Asks the acl program: the 16-byte request (principal, operation, 0) and the object.
+    /// Asks the acl program: the 16-byte request (principal, operation: 1 allocate, 2 free,
+    /// 3 write; 0) and the object. An acl program whose object is twice the template's size
+    /// sees the object as it is followed by the object as the change would leave it (the
+    /// proposed new bytes, so it can refuse, say, a change of owner); one of the template's
+    /// size sees the object as it is.
     fn acl(
         &mut self,
         progs: &Table,
         id: ProgramId,
-        obj: &[u8],
+        old: &[u8],
+        new: &[u8],
         op: Op,
         principal: u64,
     ) -> Result<(), Refusal> {
@@ -620,7 +642,12 @@ impl Xn {
         ctx.extend_from_slice(&principal.to_le_bytes());
         ctx.extend_from_slice(&op.code().to_le_bytes());
         ctx.extend_from_slice(&0u32.to_le_bytes());
-        ctx.extend_from_slice(obj.get(..size).unwrap_or(obj));
+        if size == 2 * old.len() && old.len() == new.len() {
+            ctx.extend_from_slice(old);
+            ctx.extend_from_slice(new);
+        } else {
+            ctx.extend_from_slice(old.get(..size).unwrap_or(old));
+        }
         let run = prog.invoke(&mut self.vm, &ctx, 0).map_err(Refusal::Invoke)?;
         if run.r0 == 1 { Ok(()) } else { Err(Refusal::Denied) }
     }

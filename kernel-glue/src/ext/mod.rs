@@ -24,6 +24,7 @@ mod extents;
 mod lblock;
 mod names;
 mod open;
+mod repair;
 mod slots;
 mod superblock;
 
@@ -31,6 +32,7 @@ pub use csum::Csum;
 pub use entry::{EntryRequest, IND_TEMPLATES};
 pub use lblock::{LblockChange, LblockRequest};
 pub use names::kind_name;
+pub use repair::Repaired;
 pub use superblock::Superblock;
 
 use alloc::collections::BTreeMap;

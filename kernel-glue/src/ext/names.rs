@@ -402,7 +402,9 @@ impl ExtFs {
                 }
                 (None, None) => format!("{at}: inode {ino} does not own block {b}"),
             },
-            Refusal::Denied => format!("{at}: inode {ino}'s acl-udf denied the {verb}"),
+            Refusal::Denied => {
+                format!("{at}: inode {ino}'s acl-udf refused this principal ({verb} a block)")
+            }
             Refusal::UnknownObject(_) => {
                 format!("{at}: inode {ino} is not in a registered inode-table block")
             }

@@ -219,6 +219,10 @@ impl ExtFs {
         }
         let count = if self.flavor == Flavor::Ext4 { 5 } else { 4 };
         let mut templates = Vec::new();
+        // The inodes' acl-udf (`corpus/fs/acl.udf`), when installed: asked for every change
+        // of an inode, with the principal of the request.
+        let acl_name = format!("{}_inode_acl", self.flavor.name());
+        let acl = progs.find(&acl_name);
         for name in &names[..count] {
             let id = progs.find(name).ok_or_else(|| ExtError::MissingUdf(name.clone()))?;
             let size = progs
@@ -229,7 +233,7 @@ impl ExtFs {
                 name: name.clone(),
                 size,
                 owns: id,
-                acl: None,
+                acl: if templates.is_empty() { acl } else { None },
                 size_udf: None,
                 kinds: kinds.clone(),
             });
