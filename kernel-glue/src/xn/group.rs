@@ -91,11 +91,15 @@ impl Xn {
                 objs.push((c.obj, stride));
             }
         }
-        for &(obj, stride) in &objs {
+        for &(obj, _) in &objs {
             if let Some(acl) = self.template(obj.template).acl {
+                // As in `apply`: the object as it is and as the change would leave it.
                 let at = obj.offset as usize;
-                let before = &blocks[&obj.block].0[at..at + stride as usize];
-                self.acl(progs, acl, before, op, principal)?;
+                let size = self.template(obj.template).size as usize;
+                let (before, after) = &blocks[&obj.block];
+                let old = before.get(at..at + size).unwrap_or(&before[at..]);
+                let new = after.get(at..at + size).unwrap_or(&after[at..]);
+                self.acl(progs, acl, old, new, op, principal)?;
             }
         }
         // Ownership before and after, object by object: (extent, owner).
