@@ -88,6 +88,8 @@ struct StepLog {
     target: Option<(u64, bool)>,
     /// The bitmap, group descriptor and superblock blocks written for it.
     counts: Option<[u64; 3]>,
+    /// The inode's block.
+    inode: u64,
 }
 
 /// A device whose writes are held back: reads see them, the device does not until [`issue`].
@@ -162,6 +164,12 @@ fn issue(
                 for &h in &st.holders {
                     cache.depends(h, bitmap);
                     cache.depends(h, gd);
+                    // A tree block mapping a new data block waits for the inode, which carries
+                    // the size covering it and the block count: a crash between leaves a count
+                    // one too high, never an extent past the end of the file.
+                    if st.init.is_none() && h != st.inode {
+                        cache.depends(h, st.inode);
+                    }
                 }
             } else {
                 for &h in &st.holders {
@@ -460,7 +468,11 @@ impl Lop<'_, '_, '_, '_> {
             Ok(order) => order,
             Err(r) => return Err(self.refused(r, op)),
         };
-        let mut st = StepLog { target: target.map(|b| (b, alloc)), ..StepLog::default() };
+        let mut st = StepLog {
+            target: target.map(|b| (b, alloc)),
+            inode: self.obj.block,
+            ..StepLog::default()
+        };
         let mut holders = order.as_slice();
         if init.is_some()
             && let Some((&first, rest)) = holders.split_first()
