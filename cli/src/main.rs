@@ -487,8 +487,8 @@ fn main() -> ExitCode {
         }
         Cmd::Xn { cmd } => match cmd {
             XnCmd::Rebuild { image, fs, repair: true } => udf_cli::xn::repair(json, &image, &fs),
-            XnCmd::Rebuild { image, fs, repair: false } => {
-                udf_cli::xn::rebuild(json, &image, &fs).and_then(|same| match same {
+            XnCmd::Rebuild { image, fs, repair: false } => udf_cli::xn::rebuild(json, &image, &fs)
+                .and_then(|same| match same {
                     true => Ok(true),
                     false if json => Err(Failure::refused(miette!(
                         code = "udf::xn::mismatch",
@@ -497,8 +497,7 @@ fn main() -> ExitCode {
                         image.display()
                     ))),
                     false => Ok(false),
-                })
-            }
+                }),
             XnCmd::Alloc { at, block } if block != 0 => match (at.lblock, at.slot) {
                 (Some(l), _) => {
                     udf_cli::xn::set_lblock(json, &at.image, &at.fs, at.inode, l, block, at.opts())

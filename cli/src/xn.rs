@@ -191,12 +191,10 @@ pub fn rebuild(json_out: bool, image: &Path, fs: &str) -> Result<bool, Failure> 
 pub fn repair(json_out: bool, image: &Path, fs: &str) -> Result<bool, Failure> {
     let mut o = open(image, fs)?;
     let mut cache = Cache::new(o.dev.block_size());
-    let fixed = o
-        .fs
-        .repair(&mut o.xn, &o.table, &mut cache, &mut o.dev, &o.rebuild)
-        .map_err(|e| Failure::refused(miette!(code = "udf::xn::repair", "{e}")))?;
-    let flushed =
-        o.fs.commit(&mut o.xn, &mut cache, &mut o.dev, None).map_err(|e| refused(&e))?;
+    let fixed =
+        o.fs.repair(&mut o.xn, &o.table, &mut cache, &mut o.dev, &o.rebuild)
+            .map_err(|e| Failure::refused(miette!(code = "udf::xn::repair", "{e}")))?;
+    let flushed = o.fs.commit(&mut o.xn, &mut cache, &mut o.dev, None).map_err(|e| refused(&e))?;
     write_out(image, &o.dev, &flushed.written)?;
     let again = o.fs.rebuild(&mut o.xn, &o.table, &mut o.dev).map_err(|e| refused(&e))?;
     let ok = again.differences.is_empty() && again.rebuilt.problems.is_empty();
@@ -283,13 +281,14 @@ pub fn set_slot(
     let mut cache = Cache::new(o.dev.block_size());
     let req = SlotRequest { ino, slot, block, kind: opts.kind };
     let change =
-        o.fs.stage_slot(&mut o.xn, &o.table, &mut cache, &mut o.dev, req, opts.principal)
-            .map_err(|e| match &e {
+        o.fs.stage_slot(&mut o.xn, &o.table, &mut cache, &mut o.dev, req, opts.principal).map_err(
+            |e| match &e {
                 ExtError::SlotRefused(r) if r.refusal == Refusal::Denied => Failure::refused(
                     miette!(code = "udf::xn::denied", "{e} (principal uid {})", opts.principal),
                 ),
                 _ => refused(&e),
-            })?;
+            },
+        )?;
     // Accepted: issue the writes in order (to the in-memory image, then to the file).
     let flushed =
         o.fs.commit(&mut o.xn, &mut cache, &mut o.dev, opts.crash_after)

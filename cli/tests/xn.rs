@@ -213,8 +213,7 @@ fn the_acl_udf_decides_by_principal_owner_and_mode() {
 
     // Another principal: refused by the acl-udf, the image byte-identical.
     let before = std::fs::read(&img).expect("read");
-    for op in [("alloc", vec!["--block", "5000", "--as", "1001"]), ("free", vec!["--as", "1001"])]
-    {
+    for op in [("alloc", vec!["--block", "5000", "--as", "1001"]), ("free", vec!["--as", "1001"])] {
         let slot = if op.0 == "alloc" { "12" } else { "0" };
         let o = udf(&xn_slot(op.0, &img, "12", slot, &op.1));
         assert_eq!(o.status.code(), Some(1), "{}", text(&o));

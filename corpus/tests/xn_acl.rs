@@ -93,7 +93,8 @@ fn acl_refuses_others_accepts_the_owner_and_refuses_a_change_of_owner_ext2_1k() 
     let before = dev.bytes().to_vec();
     for who in [70000, 0] {
         let uid = 1234u16.to_le_bytes();
-        let r = xn.apply(&table, &mut dev, obj, &[Patch { offset: 2, bytes: &uid }], Op::Write, who);
+        let r =
+            xn.apply(&table, &mut dev, obj, &[Patch { offset: 2, bytes: &uid }], Op::Write, who);
         assert_eq!(r, Err(Refusal::Denied), "principal {who}");
         let mode = 0o100777u16.to_le_bytes();
         let r =
@@ -102,6 +103,7 @@ fn acl_refuses_others_accepts_the_owner_and_refuses_a_change_of_owner_ext2_1k() 
         assert!(dev.bytes() == before.as_slice());
     }
     let same = LOW.to_le_bytes();
-    xn.apply(&table, &mut dev, obj, &[Patch { offset: 2, bytes: &same }], Op::Write, 70000).unwrap();
+    xn.apply(&table, &mut dev, obj, &[Patch { offset: 2, bytes: &same }], Op::Write, 70000)
+        .unwrap();
     assert!(dev.bytes() == before.as_slice(), "an unchanged owner is no change");
 }

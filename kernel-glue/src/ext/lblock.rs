@@ -140,65 +140,101 @@ fn issue(
     steps: &[StepLog],
     limit: Option<usize>,
 ) -> Result<(Vec<u64>, usize), ExtError> {
+    // Steps go to the disk in flush groups: a step that frees a tree block an earlier step
+    // emptied joins that step's group, and the emptied block is never written (it is
+    // unreachable once its parent is written, and its old entries keep what they map in use
+    // until then): an empty leaf under an index is something e2fsck cannot walk.
+    let mut groups: Vec<(usize, usize, BTreeSet<u64>)> = Vec::new();
+    let mut i = 0;
+    while i < steps.len() {
+        let mut j = i + 1;
+        let mut dropped = BTreeSet::new();
+        while let Some(StepLog { target: Some((t, false)), .. }) = steps.get(j) {
+            if !steps[i..j].iter().any(|s| s.writes.iter().any(|w| w.0 == *t)) {
+                break;
+            }
+            dropped.insert(*t);
+            j += 1;
+        }
+        groups.push((i, j, dropped));
+        i = j;
+    }
+    let blocks_of = |&(i, j, ref dropped): &(usize, usize, BTreeSet<u64>)| {
+        steps[i..j]
+            .iter()
+            .flat_map(|s| s.writes.iter().map(|w| w.0))
+            .filter(|b| !dropped.contains(b))
+            .collect::<BTreeSet<u64>>()
+            .len()
+    };
     let mut written = Vec::new();
     let mut left = 0;
     let mut cache = Cache::new(fs.sb.block_size as usize);
-    for st in steps {
+    for (g, group) in groups.iter().enumerate() {
+        let (i, j, dropped) = group;
         let room = limit.map(|l| l.saturating_sub(written.len()));
-        for (b, bytes) in &st.writes {
-            if Some(*b) == st.init {
-                cache.init(*b, bytes)?;
-            } else {
-                cache.write(*b, bytes)?;
-            }
-        }
-        if let Some(n) = st.init {
-            for &h in &st.holders {
-                cache.points_to(h, n);
-            }
-        }
-        if let (Some((t, alloc)), Some([bitmap, gd, sb])) = (st.target, st.counts) {
-            cache.depends(gd, bitmap);
-            cache.depends(sb, gd);
-            if alloc {
-                for &h in &st.holders {
-                    cache.depends(h, bitmap);
-                    cache.depends(h, gd);
-                    // A tree block mapping a new data block waits for the inode, which carries
-                    // the size covering it and the block count: a crash between leaves a count
-                    // one too high, never an extent past the end of the file.
-                    if st.init.is_none() && h != st.inode {
-                        cache.depends(h, st.inode);
-                    }
-                }
-            } else {
-                for &h in &st.holders {
-                    cache.depends(bitmap, h);
-                }
-                if let Some(&parent) = st.holders.first() {
-                    cache.will_free(parent, t);
-                    if !cache.allocatable(t) {
-                        xn.used.set(t, true);
-                    }
-                }
-            }
+        for st in &steps[*i..*j] {
+            stage(&mut cache, xn, st, dropped)?;
         }
         let f = fs.commit(xn, &mut cache, dev, room)?;
         written.extend(f.written);
         left += f.left;
         if room == Some(0) || f.left > 0 {
-            // A crash: the steps after this one are never issued.
-            let rest: usize = steps
-                .iter()
-                .skip_while(|s| !core::ptr::eq(*s, st))
-                .skip(1)
-                .map(|s| s.writes.iter().map(|w| w.0).collect::<BTreeSet<u64>>().len())
-                .sum();
-            left += rest;
+            // A crash: the groups after this one are never issued.
+            left += groups[g + 1..].iter().map(blocks_of).sum::<usize>();
             break;
         }
     }
     Ok((written, left))
+}
+
+/// Puts one step's writes into the cache with their ordering constraints (writes to the
+/// blocks of `dropped` left out).
+fn stage(
+    cache: &mut Cache,
+    xn: &mut Xn,
+    st: &StepLog,
+    dropped: &BTreeSet<u64>,
+) -> Result<(), ExtError> {
+    for (b, bytes) in st.writes.iter().filter(|w| !dropped.contains(&w.0)) {
+        if Some(*b) == st.init {
+            cache.init(*b, bytes)?;
+        } else {
+            cache.write(*b, bytes)?;
+        }
+    }
+    if let Some(n) = st.init {
+        for &h in &st.holders {
+            cache.points_to(h, n);
+        }
+    }
+    if let (Some((t, alloc)), Some([bitmap, gd, sb])) = (st.target, st.counts) {
+        cache.depends(gd, bitmap);
+        cache.depends(sb, gd);
+        if alloc {
+            for &h in &st.holders {
+                cache.depends(h, bitmap);
+                cache.depends(h, gd);
+                // A tree block mapping a new data block waits for the inode, which carries
+                // the size covering it and the block count: a crash between leaves a count
+                // one too high, never an extent past the end of the file.
+                if st.init.is_none() && h != st.inode {
+                    cache.depends(h, st.inode);
+                }
+            }
+        } else {
+            for &h in &st.holders {
+                cache.depends(bitmap, h);
+            }
+            if let Some(&parent) = st.holders.iter().find(|h| !dropped.contains(h)) {
+                cache.will_free(parent, t);
+                if !cache.allocatable(t) {
+                    xn.used.set(t, true);
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Where a block-mapped pointer lies.

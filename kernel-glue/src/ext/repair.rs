@@ -151,7 +151,8 @@ impl ExtFs {
         if was != total {
             buf[off + 12..off + 16].copy_from_slice(&(total as u32).to_le_bytes());
             if wide {
-                buf[off + 0x158..off + 0x15C].copy_from_slice(&((total >> 32) as u32).to_le_bytes());
+                buf[off + 0x158..off + 0x15C]
+                    .copy_from_slice(&((total >> 32) as u32).to_le_bytes());
             }
             dev.write_block(sb_block, &buf)?;
             out.superblock = Some((was, total));
