@@ -308,7 +308,8 @@ fn extent_steps(bs: usize) {
     );
     // The writes, through the write ordering: the new leaf (initialised) first, the bitmap
     // and group descriptor marking it before the inode points at it, the superblock last;
-    // then the data block's step, bitmap and descriptor before the leaf that points at it.
+    // then the data block's step: bitmap and descriptor, the inode (the size covering the new
+    // block), then the leaf that points at it.
     let inode_block = t.fs.inode_obj(t.ino).unwrap().block;
     let g = &t.fs.groups
         [((leaf - t.fs.sb.first_data_block) / u64::from(t.fs.sb.blocks_per_group)) as usize];
@@ -316,7 +317,7 @@ fn extent_steps(bs: usize) {
     let sb = 1024 / t.bs as u64;
     let want = [leaf, g.block_bitmap, gd, inode_block, sb];
     assert_eq!(&c.writes[..5], &want, "{:?}", c.writes);
-    assert_eq!(&c.writes[5..], &[g.block_bitmap, gd, leaf, inode_block, sb], "{:?}", c.writes);
+    assert_eq!(&c.writes[5..], &[g.block_bitmap, gd, inode_block, leaf, sb], "{:?}", c.writes);
     assert_eq!(c.writes_left, 0);
     t.check("the root growing a level");
     // Frees: in the middle of an extent (split in two), its first block (the leaf's first key
