@@ -127,6 +127,11 @@ fn ext4_lblock_alloc_and_free_keep_e2fsck_silent() {
     let o = udf(&lblock("alloc", &img, "ext4", "60", &["--block", &b[5], "--kind", "1"]));
     assert_ne!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("extent-mapped"), "{}", text(&o));
+    // Another principal than the file's owner: the acl-udf refuses, even where the tree
+    // would grow first.
+    let o = udf(&lblock("alloc", &img, "ext4", "60", &["--block", &b[5], "--as", "1000"]));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("acl-udf denied"), "{}", text(&o));
     assert!(std::fs::read(&img).expect("read") == before, "a refusal changed the image");
     // --slot and --lblock together: a usage error.
     let o = udf(&lblock("alloc", &img, "ext4", "60", &["--block", &b[5], "--slot", "3"]));
