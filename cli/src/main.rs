@@ -287,6 +287,20 @@ enum XnCmd {
         #[command(flatten)]
         at: XnSlot,
     },
+    /// Move the block in slot K of inode N to the empty slot J of inode M, atomically: checked
+    /// by XN as a free from N and an allocation to M with no window where the block is free
+    /// (the bitmap keeps it in use; M's pointer is written after N's is cleared, so a crash in
+    /// between leaks the block, never gives it two owners). Refused: exit 1, image untouched.
+    Move {
+        #[command(flatten)]
+        at: XnSlot,
+        /// The inode to give the block to.
+        #[arg(long = "to-inode", value_name = "M")]
+        to_inode: u32,
+        /// Its (empty) slot, of the same kind as the source's.
+        #[arg(long = "to-slot", value_name = "J")]
+        to_slot: usize,
+    },
 }
 
 /// The block slot or logical block an `xn alloc` or `xn free` changes, and the extent kind
@@ -530,6 +544,18 @@ fn main() -> ExitCode {
                     at.opts(),
                 ),
             },
+            XnCmd::Move { at, .. } if at.lblock.is_some() => Err(Failure::usage(miette!(
+                code = "udf::usage",
+                "`udf xn move` takes --slot, not --lblock"
+            ))),
+            XnCmd::Move { at, to_inode, to_slot } => udf_cli::xn::move_block(
+                json,
+                &at.image,
+                &at.fs,
+                (at.inode, at.slot.unwrap_or_default()),
+                (to_inode, to_slot),
+                at.opts(),
+            ),
         },
         Cmd::Package { program, ctx_size, target, key, output } => {
             udf_cli::kernel::package_command(

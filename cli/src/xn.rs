@@ -3,10 +3,14 @@
 //! loader, which re-verifies them; the image is read through the block-device trait.
 //!
 //! - `rebuild`: the free map from the roots, compared with the image's bitmaps;
+//! - `rebuild --repair`: recovery after a crash (leaked blocks, free counts, `i_blocks`);
 //! - `alloc` / `free`: one block slot of a block-mapped inode (`--slot`), or the block at a
 //!   logical block of a file (`--lblock`: block maps and ext4 extent trees), changed through
-//!   XN's checked operations; the image file is written (only the blocks that changed) when XN
-//!   accepts, and left untouched when it refuses.
+//!   XN's checked operations (the acl-udf asked for `--as UID`); the writes go through XN's
+//!   write ordering and reach the image file in its order (all of them, or the first
+//!   `--crash-after W`) when XN accepts, and nothing is written when it refuses;
+//! - `move`: a block from one slot to another, as a free and an allocation with no window
+//!   where the block is free.
 
 use std::fs::OpenOptions;
 use std::os::unix::fs::FileExt;
@@ -14,18 +18,21 @@ use std::path::Path;
 
 use miette::miette;
 use serde_json::{Value as Json, json};
-use udf_kernel_glue::ext::{ExtError, ExtFs, Flavor, LblockRequest, SlotRequest, probe_block_size};
+use udf_kernel_glue::ext::{
+    ExtError, ExtFs, Flavor, LblockRequest, MoveRequest, SlotRequest, probe_block_size,
+};
 use udf_kernel_glue::order::Cache;
 use udf_kernel_glue::xn::{Refusal, Xn};
 use udf_kernel_glue::{BlockDevice, MemDevice, Table};
 
 use crate::input::{Failure, read};
 
-/// The bundled udfs XN's ext templates use: the owns-udfs and the inodes' acl-udf.
-const SOURCES: [(&str, &str); 3] = [
+/// The bundled udfs XN's ext templates use: the owns-udfs, the inodes' acl-udf and size-udf.
+const SOURCES: [(&str, &str); 4] = [
     ("corpus/fs/ext2.udf", include_str!("../../corpus/fs/ext2.udf")),
     ("corpus/fs/ext4.udf", include_str!("../../corpus/fs/ext4.udf")),
     ("corpus/fs/acl.udf", include_str!("../../corpus/fs/acl.udf")),
+    ("corpus/fs/size.udf", include_str!("../../corpus/fs/size.udf")),
 ];
 
 /// The kernel's program table with the bundled udfs compiled and every entry installed
@@ -56,6 +63,9 @@ fn refused(e: &ExtError) -> Failure {
             Failure::refused(miette!(code = "udf::xn::empty-slot", "{e}"))
         }
         ExtError::Unmapped { .. } => Failure::refused(miette!(code = "udf::xn::unmapped", "{e}")),
+        ExtError::DirectoryHole { .. } => {
+            Failure::refused(miette!(code = "udf::xn::directory-hole", "{e}"))
+        }
         _ => Failure::usage(miette!(code = "udf::xn::image", "{e}")),
     }
 }
@@ -257,6 +267,89 @@ fn write_out(image: &Path, dev: &MemDevice, blocks: &[u64]) -> Result<(), Failur
     Ok(())
 }
 
+/// The refusal of a checked operation, naming the principal when the acl-udf refused.
+fn refusal(e: &ExtError, principal: u64) -> Failure {
+    match e {
+        ExtError::SlotRefused(r) if r.refusal == Refusal::Denied => {
+            Failure::refused(miette!(code = "udf::xn::denied", "{e} (principal uid {principal})"))
+        }
+        ExtError::LblockRefused(r) if r.refusal == Refusal::Denied => {
+            Failure::refused(miette!(code = "udf::xn::denied", "{e} (principal uid {principal})"))
+        }
+        _ => refused(e),
+    }
+}
+
+/// Refuses an image whose rebuild found problems.
+fn consistent(o: &mut Opened) -> Result<(), Failure> {
+    if let Some(first) = o.rebuild.rebuilt.problems.first().cloned() {
+        let first = o.fs.describe_problem(&mut o.xn, &o.table, &mut o.dev, &first);
+        return Err(Failure::refused(miette!(
+            code = "udf::xn::inconsistent",
+            "the image is inconsistent ({} problem(s), first: {first}): run `udf xn rebuild`",
+            o.rebuild.rebuilt.problems.len(),
+        )));
+    }
+    Ok(())
+}
+
+/// `udf xn move`: the block in `from`'s slot moved to `to`'s empty slot through XN (a free
+/// and an allocation with no window where the block is free); the image is written, in the
+/// ordering's order, only when XN accepts both.
+pub fn move_block(
+    json_out: bool,
+    image: &Path,
+    fs: &str,
+    from: (u32, usize),
+    to: (u32, usize),
+    opts: SlotOpts,
+) -> Result<bool, Failure> {
+    let mut o = open(image, fs)?;
+    consistent(&mut o)?;
+    let mut cache = Cache::new(o.dev.block_size());
+    let change =
+        o.fs.stage_move(
+            &mut o.xn,
+            &o.table,
+            &mut cache,
+            &mut o.dev,
+            MoveRequest { from, to },
+            opts.principal,
+        )
+        .map_err(|e| refusal(&e, opts.principal))?;
+    let flushed =
+        o.fs.commit(&mut o.xn, &mut cache, &mut o.dev, opts.crash_after)
+            .map_err(|e| refused(&e))?;
+    write_out(image, &o.dev, &flushed.written)?;
+    let written = flushed.written.len();
+    if json_out {
+        crate::output::emit(json!({
+            "accepted": true, "block": change.new, "kind": change.kind,
+            "from": {"inode": from.0, "slot": from.1}, "to": {"inode": to.0, "slot": to.1},
+            "size": change.grown_to, "blocks_written": written, "writes": flushed.written,
+            "crashed": opts.crash_after.map(|_| flushed.left > 0), "writes_left": flushed.left,
+        }));
+    } else {
+        let grown =
+            change.grown_to.map(|n| format!("; the file grows to {n} bytes")).unwrap_or_default();
+        let order: Vec<String> = flushed.written.iter().map(u64::to_string).collect();
+        println!(
+            "accepted: block {} (kind {}) moved from inode {} slot {} to inode {} slot {}{grown}; {written} block(s) written, in order: {}",
+            change.new,
+            change.kind,
+            from.0,
+            from.1,
+            to.0,
+            to.1,
+            if order.is_empty() { "none".to_string() } else { order.join(", ") }
+        );
+        if flushed.left > 0 {
+            println!("crashed after {written} write(s): {} write(s) not performed", flushed.left);
+        }
+    }
+    Ok(true)
+}
+
 /// `udf xn alloc` (a nonzero `block`) and `udf xn free` (`block` 0): changes one block slot
 /// through XN and writes the image only when XN accepts, block by block in the order XN's write
 /// ordering issues the writes (all of them, or the first `--crash-after` ones).
@@ -270,25 +363,12 @@ pub fn set_slot(
     opts: SlotOpts,
 ) -> Result<bool, Failure> {
     let mut o = open(image, fs)?;
-    if let Some(first) = o.rebuild.rebuilt.problems.first().cloned() {
-        let first = o.fs.describe_problem(&mut o.xn, &o.table, &mut o.dev, &first);
-        return Err(Failure::refused(miette!(
-            code = "udf::xn::inconsistent",
-            "the image is inconsistent ({} problem(s), first: {first}): run `udf xn rebuild`",
-            o.rebuild.rebuilt.problems.len(),
-        )));
-    }
+    consistent(&mut o)?;
     let mut cache = Cache::new(o.dev.block_size());
     let req = SlotRequest { ino, slot, block, kind: opts.kind };
     let change =
-        o.fs.stage_slot(&mut o.xn, &o.table, &mut cache, &mut o.dev, req, opts.principal).map_err(
-            |e| match &e {
-                ExtError::SlotRefused(r) if r.refusal == Refusal::Denied => Failure::refused(
-                    miette!(code = "udf::xn::denied", "{e} (principal uid {})", opts.principal),
-                ),
-                _ => refused(&e),
-            },
-        )?;
+        o.fs.stage_slot(&mut o.xn, &o.table, &mut cache, &mut o.dev, req, opts.principal)
+            .map_err(|e| refusal(&e, opts.principal))?;
     // Accepted: issue the writes in order (to the in-memory image, then to the file).
     let flushed =
         o.fs.commit(&mut o.xn, &mut cache, &mut o.dev, opts.crash_after)
@@ -348,7 +428,7 @@ pub fn set_lblock(
     let c = o
         .fs
         .set_lblock_ordered(&mut o.xn, &o.table, &mut o.dev, req, opts.principal, opts.crash_after)
-        .map_err(|e| refused(&e))?;
+        .map_err(|e| refusal(&e, opts.principal))?;
     write_out(image, &o.dev, &c.writes)?;
     let written = c.writes.len();
     if json_out {

@@ -119,9 +119,21 @@ const UDF_VALUE_OPTS: &[&str] = &[
     "--kind",
     "--pcap",
     "--netmask",
+    "--as",
+    "--crash-after",
+    "--to-inode",
+    "--to-slot",
 ];
-const UDF_FLAGS: &[&str] =
-    &["--json", "--harden", "--expect-failure", "--require-tag", "-v", "--verbose", "--count"];
+const UDF_FLAGS: &[&str] = &[
+    "--json",
+    "--harden",
+    "--expect-failure",
+    "--require-tag",
+    "-v",
+    "--verbose",
+    "--count",
+    "--repair",
+];
 
 /// The paths `l` reads and writes; panics on a program or an option this test does not know.
 fn paths(l: &Line) -> Paths {
@@ -314,9 +326,25 @@ fn the_readme_commands_run_as_documented() {
             );
         }
         ran += 1;
-        if let (Some(img), Some("alloc" | "free")) = (&image, l.words.get(2).map(|w| w.0.as_str()))
-        {
-            if refused {
+        let op = l.words.get(2).map(|w| w.0.as_str());
+        let repair = op == Some("rebuild") && l.words.iter().any(|w| w.0 == "--repair");
+        let crash = l.words.iter().any(|w| w.0 == "--crash-after");
+        if let (Some(img), Some("alloc" | "free" | "move" | "rebuild")) = (&image, op) {
+            if op == Some("rebuild") && !repair {
+                continue;
+            }
+            if crash && !refused {
+                // A power cut: e2fsck finds a leaked block (a `-` bitmap difference) and
+                // nothing in use that the bitmap marks free.
+                let f = sh(&format!("e2fsck -fn {}", l.words[3].0));
+                let report = String::from_utf8_lossy(&f.stdout);
+                assert!(
+                    report.contains("Block bitmap differences:  -") && !report.contains(" +"),
+                    "README.md:{}: e2fsck -fn after `{}`:\n{report}",
+                    l.at,
+                    l.text
+                );
+            } else if refused {
                 assert!(
                     std::fs::read(img).ok() == before,
                     "README.md:{}: a refused `udf xn` changed the image",

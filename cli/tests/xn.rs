@@ -240,3 +240,64 @@ fn the_acl_udf_decides_by_principal_owner_and_mode() {
     assert_eq!(o.status.code(), Some(0), "root (the default --as 0): {}", text(&o));
     assert_eq!(e2fsck(&img).0, Some(0));
 }
+
+#[test]
+fn move_gives_a_block_to_another_slot_and_a_refused_move_writes_nothing() {
+    let img = image("move");
+    let held = peek(&img, slot_at(&img, 12, 0));
+    let bytes = std::fs::read(&img).expect("read");
+    let data = bytes[held as usize * 1024..held as usize * 1024 + 1024].to_vec();
+    // Inode 12's block from slot 0 to slot 3: the file grows to 4 blocks, slot 0 a hole now.
+    let mv = |from: (&str, &str), to: (&str, &str), more: &[&str]| {
+        let mut args =
+            xn_slot("move", &img, from.0, from.1, &["--to-inode", to.0, "--to-slot", to.1]);
+        args.extend_from_slice(more);
+        udf(&args)
+    };
+    let o = mv(("12", "0"), ("12", "3"), &["--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(v["block"], held, "{v}");
+    assert_eq!(v["blocks_written"], 1, "one inode-table block: one write: {v}");
+    assert_eq!((peek(&img, slot_at(&img, 12, 0)), peek(&img, slot_at(&img, 12, 3))), (0, held));
+    let (code, report) = e2fsck(&img);
+    assert_eq!(code, Some(0), "{report}");
+    let now = std::fs::read(&img).expect("read");
+    assert_eq!(now[held as usize * 1024..held as usize * 1024 + 1024], data[..], "data moved");
+
+    // Refused: the destination slot holds a block (XN: a pointer overwrite), the acl-udf
+    // refusing another principal, a slot of another kind. Each exits 1, the image unchanged.
+    let before = std::fs::read(&img).expect("read");
+    let o = mv(("12", "3"), ("13", "0"), &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(std::fs::read(&img).expect("read") == before, "{}", text(&o));
+    let at = slot_at(&img, 12, 0) - 40;
+    let mut b = before.clone();
+    b[at + 2..at + 4].copy_from_slice(&1000u16.to_le_bytes());
+    std::fs::write(&img, &b).expect("write");
+    let o = mv(("12", "3"), ("12", "4"), &["--as", "1001"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("acl-udf refused this principal"), "{}", text(&o));
+    assert!(std::fs::read(&img).expect("read") == b);
+    let o = mv(("12", "3"), ("12", "12"), &[]);
+    assert_ne!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(std::fs::read(&img).expect("read") == b);
+    // The owner moves it back.
+    let o = mv(("12", "3"), ("12", "0"), &["--as", "1000"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(e2fsck(&img).0, Some(0));
+    assert_eq!(peek(&img, slot_at(&img, 12, 0)), held);
+}
+
+#[test]
+fn freeing_a_block_inside_a_directory_is_refused_by_its_size() {
+    let img = image("dir");
+    let before = std::fs::read(&img).expect("read");
+    // The root directory (inode 2): its first block lies inside it (the size-udf says 1024 bytes).
+    let o = udf(&xn_slot("free", &img, "2", "0", &["--json"]));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(v["errors"][0]["code"], "udf::xn::directory-hole", "{v}");
+    assert!(v.to_string().contains("inode 2 slot 0 lies inside the directory (1024 bytes"), "{v}");
+    assert!(std::fs::read(&img).expect("read") == before, "the image changed");
+}

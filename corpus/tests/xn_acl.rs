@@ -107,3 +107,34 @@ fn acl_refuses_others_accepts_the_owner_and_refuses_a_change_of_owner_ext2_1k() 
         .unwrap();
     assert!(dev.bytes() == before.as_slice(), "an unchanged owner is no change");
 }
+
+#[test]
+fn the_ext4_inode_acl_refuses_others_and_a_change_of_owner_ext4_1k() {
+    let table = kernel();
+    let (_dir, img) = ext::build_tree_image(ext::EXT4_1K, "xn-acl4").unwrap();
+    let ino = debugfs::inode_numbers(&img, &["/small.txt"]).unwrap()[0];
+    let mut dev = MemDevice::new(std::fs::read(&img).unwrap(), 1024);
+    let fs = ExtFs::open(&mut dev, Flavor::Ext4).unwrap();
+    let obj = fs.inode_obj(ino).unwrap();
+    set_u16(&mut dev, obj.block, obj.offset as usize + 2, 1000);
+    set_u16(&mut dev, obj.block, obj.offset as usize + 120, 0);
+    set_u16(&mut dev, obj.block, obj.offset as usize, 0o100644);
+    let mut xn = fs.xn(&table).unwrap();
+    let r = fs.rebuild(&mut xn, &table, &mut dev).unwrap();
+    assert!(r.rebuilt.problems.is_empty(), "{:?}", r.rebuilt.problems);
+    let before = dev.bytes().to_vec();
+    // A write of the access time (byte 8): the owner and root may, another principal may not.
+    let atime = 12345u32.to_le_bytes();
+    let w = [Patch { offset: 8, bytes: &atime }];
+    assert_eq!(xn.apply(&table, &mut dev, obj, &w, Op::Write, 1001), Err(Refusal::Denied));
+    assert!(dev.bytes() == before.as_slice());
+    let uid = 1001u16.to_le_bytes();
+    let chown = [Patch { offset: 2, bytes: &uid }];
+    for who in [1000, 0] {
+        assert_eq!(xn.apply(&table, &mut dev, obj, &chown, Op::Write, who), Err(Refusal::Denied));
+        assert!(dev.bytes() == before.as_slice());
+    }
+    xn.apply(&table, &mut dev, obj, &w, Op::Write, 1000).unwrap();
+    xn.apply(&table, &mut dev, obj, &w, Op::Write, 0).unwrap();
+    assert!(dev.bytes() != before.as_slice(), "the owner's write landed");
+}

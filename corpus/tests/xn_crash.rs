@@ -15,7 +15,7 @@ use std::process::Command;
 
 use udf_corpus::ext::{self};
 use udf_corpus::{TempDir, debugfs};
-use udf_kernel_glue::ext::{EntryRequest, ExtFs, Flavor, SlotRequest};
+use udf_kernel_glue::ext::{EntryRequest, ExtFs, Flavor, MoveRequest, SlotRequest};
 use udf_kernel_glue::order::Cache;
 use udf_kernel_glue::xn::Xn;
 use udf_kernel_glue::{MemDevice, Table};
@@ -84,6 +84,8 @@ fn unexpected(report: &str, i_blocks_ok: bool) -> (Vec<String>, Vec<u64>) {
 enum Step {
     Slot(usize, u64),
     Entry(u64, usize, u64),
+    /// The block in `.0`'s slot `.1` to inode `.2` slot `.3`.
+    Move(u32, usize, u32, usize),
 }
 
 struct Case {
@@ -117,17 +119,41 @@ impl Case {
                 let req = EntryRequest { ino: self.ino, ind, entry, block };
                 fs.stage_entry(&mut xn, &self.table, &mut cache, &mut dev, req, 0)
             }
+            Step::Move(a, k, b, j) => {
+                let req = MoveRequest { from: (a, k), to: (b, j) };
+                fs.stage_move(&mut xn, &self.table, &mut cache, &mut dev, req, 0)
+            }
         }
         .unwrap_or_else(|e| panic!("{step:?}: {e}"));
+        // A freed block stays in use in XN's map (on its parent's will-free list) until the
+        // parent's write completes.
+        let freed = match step {
+            Step::Slot(slot, 0) => Some(self.held(&dev, &fs, slot)),
+            _ => None,
+        };
+        if let Some(b) = freed {
+            assert!(!cache.allocatable(b) && xn.used.get(b), "{step:?}: block {b} allocatable");
+        }
         let f = fs.commit(&mut xn, &mut cache, &mut dev, limit).unwrap();
+        if let (Some(b), None) = (freed, limit) {
+            assert!(cache.allocatable(b) && !xn.used.get(b), "{step:?}: block {b} not released");
+        }
         (dev.bytes().to_vec(), f.written, f.left)
+    }
+
+    /// The block slot `slot` of the case's inode holds on `dev`'s disk (not the cache's).
+    fn held(&self, dev: &MemDevice, fs: &ExtFs, slot: usize) -> u64 {
+        let obj = fs.inode_obj(self.ino).unwrap();
+        let at = obj.block as usize * 1024 + obj.offset as usize + 40 + 4 * slot;
+        u64::from(u32::from_le_bytes(dev.bytes()[at..at + 4].try_into().unwrap()))
     }
 
     /// Every crash point of `step` from `bytes`; returns the image after the whole step.
     fn every_crash_point(&self, bytes: &[u8], step: Step, leaks: &mut usize) -> Vec<u8> {
         let (done, order, _) = self.run(bytes, step, None);
         let total = order.len();
-        assert!(total >= 4, "{step:?}: {order:?}");
+        let least = if let Step::Move(..) = step { 1 } else { 4 };
+        assert!(total >= least, "{step:?}: {order:?}");
         let i_blocks_ok = matches!(step, Step::Entry(..));
         for w in 0..=total {
             let (after, written, left) = self.run(bytes, step, Some(w));
@@ -187,8 +213,19 @@ fn every_crash_point_leaves_at_most_leaks_and_counts_ext2_1k() {
     }
     std::fs::write(&case.img, &original).unwrap();
     // `tail_hole`: 4 KiB of data then a hole to 10 MiB: slots 4-14 are empty.
+    // A file whose inode lies in another inode-table block, for moves between inodes: the
+    // block leaves `tail_hole`'s slot 5 for its slot 6 and back; `other`'s last direct block
+    // (slot 11) goes to `tail_hole`'s slot 7 and back.
+    let other = debugfs::inode_numbers(&case.img, &["/blocks/direct12"]).unwrap()[0];
+    let (_, fs, _) = case.open(&original);
+    let (x, y) = (fs.inode_obj(ino).unwrap(), fs.inode_obj(other).unwrap());
+    assert_ne!(x.block, y.block, "inodes {ino} and {other} share an inode-table block");
     let steps = [
         Step::Slot(5, a),
+        Step::Move(ino, 5, ino, 6),
+        Step::Move(ino, 6, ino, 5),
+        Step::Move(other, 11, ino, 7),
+        Step::Move(ino, 7, other, 11),
         Step::Slot(12, ind),
         Step::Entry(ind, 3, c),
         Step::Entry(ind, 3, 0),

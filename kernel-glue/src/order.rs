@@ -93,6 +93,8 @@ pub struct Flushed {
 #[derive(Clone, Debug, Default)]
 struct Slot {
     data: Vec<u8>,
+    /// What the disk holds there, when known (read from it, or written to it).
+    disk: Option<Vec<u8>>,
     state: BlockState,
     /// When it was (first) dirtied: the tie-break among ready blocks.
     seq: u64,
@@ -136,16 +138,21 @@ impl Cache {
         if buf.len() != self.block_size {
             return Err(IoError::BufferSize { len: buf.len(), block_size: self.block_size });
         }
-        if let Some(s) = self.slots.get(&block) {
+        if let Some(s) = self.slots.get(&block).filter(|s| s.data.len() == buf.len()) {
             buf.copy_from_slice(&s.data);
             return Ok(());
         }
+        // Not cached (or known only by its constraints so far): from the device.
         dev.read_block(block, buf)?;
-        self.slots.insert(block, Slot { data: buf.to_vec(), ..Slot::default() });
+        let s = self.slots.entry(block).or_default();
+        s.data = buf.to_vec();
+        s.disk = Some(buf.to_vec());
         Ok(())
     }
 
-    /// Puts new bytes for `block` into the cache: it becomes dirty. Its constraints stay.
+    /// Puts new bytes for `block` into the cache: it becomes dirty, its constraints stay. Bytes
+    /// equal to what the disk holds (known from a read or a write) make it clean instead: that
+    /// write is dropped with its constraints, and nothing waits for it any more.
     pub fn write(&mut self, block: u64, bytes: &[u8]) -> Result<(), IoError> {
         if bytes.len() != self.block_size {
             return Err(IoError::BufferSize { len: bytes.len(), block_size: self.block_size });
@@ -155,6 +162,20 @@ impl Cache {
         let s = self.slots.entry(block).or_default();
         s.data.clear();
         s.data.extend_from_slice(bytes);
+        let unchanged = !s.state.in_flight
+            && !s.state.uninitialised
+            && s.disk.as_deref() == Some(bytes)
+            && s.will_free.is_empty();
+        if unchanged {
+            if s.state.dirty {
+                s.state.dirty = false;
+                s.waits.clear();
+                for o in self.slots.values_mut() {
+                    o.waits.remove(&block);
+                }
+            }
+            return Ok(());
+        }
         if s.state.in_flight {
             s.redirty = true;
         }
@@ -206,6 +227,17 @@ impl Cache {
         }
     }
 
+    /// Takes `block` off every will-free list without waiting for its parent: for a block
+    /// handed straight to a new owner (a move), whose pointer write waits for the old parent's
+    /// instead ([`Cache::depends`]), so the block is never free on disk.
+    pub fn reclaim(&mut self, block: u64) {
+        if self.freeing.remove(&block) {
+            for s in self.slots.values_mut() {
+                s.will_free.retain(|&b| b != block);
+            }
+        }
+    }
+
     /// Whether `block` may be handed out: it is on no will-free list.
     pub fn allocatable(&self, block: u64) -> bool {
         !self.freeing.contains(&block)
@@ -222,7 +254,10 @@ impl Cache {
 
     /// The cached bytes of `block`.
     pub fn cached(&self, block: u64) -> Option<&[u8]> {
-        self.slots.get(&block).map(|s| s.data.as_slice())
+        self.slots
+            .get(&block)
+            .filter(|s| s.data.len() == self.block_size)
+            .map(|s| s.data.as_slice())
     }
 
     /// Dirty blocks (written into the cache, not yet issued).
@@ -285,6 +320,7 @@ impl Cache {
         s.state.in_flight = true;
         s.state.dirty = false;
         s.redirty = false;
+        s.disk = Some(s.data.clone());
         Some((b, s.data.clone()))
     }
 
@@ -421,6 +457,33 @@ mod tests {
         assert!(c.allocatable(40));
         let f = c.flush(&mut dev, None).unwrap();
         assert_eq!(f.written, vec![3]);
+    }
+
+    #[test]
+    fn writing_back_what_the_disk_holds_drops_the_write() {
+        let mut c = Cache::new(1024);
+        let mut dev = MemDevice::new(vec![4u8; 16 * 1024], 1024);
+        let mut b = blk(0);
+        c.read(&mut dev, 3, &mut b).unwrap();
+        c.write(7, &blk(1)).unwrap();
+        c.write(3, &blk(2)).unwrap();
+        c.depends(7, 3);
+        c.write(3, &blk(4)).unwrap();
+        assert!(!c.state(3).unwrap().dirty);
+        assert_eq!(c.schedule().unwrap(), vec![7]);
+    }
+
+    #[test]
+    fn a_block_known_by_its_constraints_reads_from_the_device() {
+        let mut c = Cache::new(1024);
+        let mut dev = MemDevice::new(vec![6u8; 16 * 1024], 1024);
+        c.write(2, &blk(1)).unwrap();
+        c.depends(9, 2);
+        let mut b = blk(0);
+        c.read(&mut dev, 9, &mut b).unwrap();
+        assert_eq!(b, blk(6));
+        c.write(9, &blk(3)).unwrap();
+        assert_eq!(c.schedule().unwrap(), vec![2, 9]);
     }
 
     #[test]

@@ -471,6 +471,27 @@ impl Xn {
         Ok((run.r0, run.extents))
     }
 
+    /// The size of an object of template `t` (`bytes`, at least the template's size), as its
+    /// size program says; `None` when the template has none.
+    pub fn size(
+        &mut self,
+        progs: &Table,
+        t: TemplateId,
+        bytes: &[u8],
+    ) -> Result<Option<u64>, Refusal> {
+        let tpl = &self.templates[t.0 as usize];
+        let Some(id) = tpl.size_udf else { return Ok(None) };
+        let prog =
+            progs.get(id).filter(|p| p.ty() == ProgramType::Size).ok_or(Refusal::Program(id))?;
+        let size = prog.ctx_size().unwrap_or(tpl.size) as usize;
+        let ctx = bytes.get(..size).ok_or(Refusal::Invoke(InvokeError::ContextSize {
+            expected: size as u64,
+            got: bytes.len() as u64,
+        }))?;
+        let run = prog.invoke(&mut self.vm, ctx, 0).map_err(Refusal::Invoke)?;
+        Ok(Some(run.r0))
+    }
+
     /// The extents the owns program of template `t` says `bytes` (an object of it) owns; a
     /// malformed object (nonzero result) is [`Refusal::Malformed`].
     pub fn owned(

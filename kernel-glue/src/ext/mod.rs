@@ -22,6 +22,7 @@ mod csum;
 mod entry;
 mod extents;
 mod lblock;
+mod moves;
 mod names;
 mod open;
 mod repair;
@@ -31,6 +32,7 @@ mod superblock;
 pub use csum::Csum;
 pub use entry::{EntryRequest, IND_TEMPLATES};
 pub use lblock::{LblockChange, LblockRequest};
+pub use moves::MoveRequest;
 pub use names::kind_name;
 pub use repair::Repaired;
 pub use superblock::Superblock;
@@ -138,6 +140,16 @@ pub enum ExtError {
         /// The logical block.
         lblock: u64,
     },
+    /// A free of a directory's block inside the directory (its size by the size-udf): ext has
+    /// no holes in directories; nothing was written.
+    DirectoryHole {
+        /// The inode.
+        ino: u32,
+        /// The slot.
+        slot: usize,
+        /// The directory's size in bytes.
+        size: u64,
+    },
     /// A free of a block slot that holds no block; nothing was written.
     EmptySlot {
         /// The inode.
@@ -194,6 +206,11 @@ impl fmt::Display for ExtError {
             ExtError::Unmapped { ino, lblock } => {
                 write!(f, "inode {ino} logical block {lblock} maps no block: nothing to free")
             }
+            ExtError::DirectoryHole { ino, slot, size } => write!(
+                f,
+                "XN refused: inode {ino} slot {slot} lies inside the directory ({size} bytes, by \
+                 its size-udf): freeing it would leave a hole in the directory"
+            ),
             ExtError::EmptySlot { ino, slot } => {
                 write!(f, "inode {ino} slot {slot} is empty: nothing to free")
             }

@@ -223,6 +223,8 @@ impl ExtFs {
         // of an inode, with the principal of the request.
         let acl_name = format!("{}_inode_acl", self.flavor.name());
         let acl = progs.find(&acl_name);
+        // Its size-udf (`corpus/fs/size.udf`), when installed: the file's size in bytes.
+        let size_udf = progs.find(&format!("{}_inode_size", self.flavor.name()));
         for name in &names[..count] {
             let id = progs.find(name).ok_or_else(|| ExtError::MissingUdf(name.clone()))?;
             let size = progs
@@ -234,7 +236,7 @@ impl ExtFs {
                 size,
                 owns: id,
                 acl: if templates.is_empty() { acl } else { None },
-                size_udf: None,
+                size_udf: if templates.is_empty() { size_udf } else { None },
                 kinds: kinds.clone(),
             });
         }

@@ -125,7 +125,11 @@ impl ExtFs {
         let old = u64::from(le32(inode, 40 + 4 * slot));
         let i_blocks = le32(inode, 28);
         let mode = le16(inode, 0);
-        let size = u64::from(le32(inode, 4)) | u64::from(le32(inode, 108)) << 32;
+        // The file's size: the inode's size-udf says it when installed.
+        let size = match xn.size(progs, obj.template, inode)? {
+            Some(n) => n,
+            None => u64::from(le32(inode, 4)) | u64::from(le32(inode, 108)) << 32,
+        };
         let sectors = (bs / 512) as u32;
         let slot_kind = match slot {
             0..=11 => kind::DATA,
@@ -137,6 +141,10 @@ impl ExtFs {
         let (op, new_blocks, target) = if block == 0 {
             if old == 0 {
                 return Err(ExtError::EmptySlot { ino, slot });
+            }
+            // A directory's block inside the directory: ext does not allow holes there.
+            if mode & 0xF000 == 0x4000 && slot < 12 && (slot as u64) * (bs as u64) < size {
+                return Err(ExtError::DirectoryHole { ino, slot, size });
             }
             let e = Extent { start: old, count: 1, kind: claimed };
             (Op::Free(e), i_blocks.wrapping_sub(sectors), old)
