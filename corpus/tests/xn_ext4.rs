@@ -472,6 +472,15 @@ fn refused_lblock_operations_leave_the_image_byte_identical_ext4_1k() {
         LblockRequest { ino: free_ino, lblock: 0, block: far[3], kind: None },
     );
     assert_eq!(err.unwrap_err(), ExtError::Inode(free_ino));
+    // A directory's block inside it: no holes in directories.
+    let err = t.fs.set_lblock(
+        &mut t.xn,
+        &t.table,
+        &mut t.dev,
+        LblockRequest { ino: 2, lblock: 0, block: 0, kind: None },
+    );
+    let m = err.unwrap_err().to_string();
+    assert!(m.contains("inode 2 logical block 0: it lies inside the directory"), "{m}");
     assert!(t.dev.bytes() == before.as_slice());
     t.check("the refusals");
 

@@ -296,7 +296,8 @@ impl ExtFs {
     /// for XN's refusals (and blocks the image's bitmap disagrees on with XN's map), named as a
     /// user knows the objects, [`ExtError::Unsupported`] for what is not handled (bigalloc,
     /// uninit_bg without metadata_csum, a journal needing recovery, inline data, huge_file
-    /// inodes, a block in a group whose bitmap is uninitialised, a tree deeper than 5).
+    /// inodes, a block in a group whose bitmap is uninitialised, a tree deeper than 5, a free
+    /// inside a directory, which would leave a hole).
     pub fn set_lblock(
         &self,
         xn: &mut Xn,
@@ -408,6 +409,14 @@ impl Lop<'_, '_, '_, '_> {
             return Err(ExtError::Unsupported(format!(
                 "inode {ino} is not a regular file or a directory (mode {mode:#o}): XN maps \
                  logical blocks of those only"
+            )));
+        }
+        let size = u64::from(le32(&inode, 4)) | u64::from(le32(&inode, 108)) << 32;
+        if req.block == 0 && mode & 0xF000 == 0x4000 && self.lblock * (self.bs() as u64) < size {
+            return Err(ExtError::Unsupported(format!(
+                "{}: it lies inside the directory ({size} bytes): freeing it would leave a hole \
+                 in the directory",
+                self.at()
             )));
         }
         if flags & EXT4_EXTENTS_FL != 0 {
