@@ -294,8 +294,8 @@ enum XnCmd {
         #[arg(long)]
         repair: bool,
     },
-    /// Point block slot K of inode N at block B through XN's ownership check; the image is
-    /// written only when the check passes.
+    /// Point block slot K (or logical block L) of inode N at block B through XN's ownership
+    /// check; the image is written only when the check passes.
     Alloc {
         #[command(flatten)]
         at: XnSlot,
@@ -303,7 +303,8 @@ enum XnCmd {
         #[arg(long)]
         block: u64,
     },
-    /// Free the block in slot K of inode N through XN's ownership check.
+    /// Free the block in slot K (or at logical block L) of inode N through XN's ownership
+    /// check.
     Free {
         #[command(flatten)]
         at: XnSlot,
@@ -324,21 +325,28 @@ enum XnCmd {
     },
 }
 
-/// The block slot an `xn alloc` or `xn free` changes, and the extent kind claimed.
+/// The block slot or logical block an `xn alloc` or `xn free` changes, and the extent kind
+/// claimed.
 #[derive(clap::Args)]
 struct XnSlot {
     /// The image.
     image: PathBuf,
-    /// The file system (ext2 or ext4; block-mapped inodes).
+    /// The file system (ext2 or ext4).
     #[arg(long = "fs")]
     fs: String,
     /// The inode.
     #[arg(long)]
     inode: u32,
-    /// The block slot (0-11 direct, 12-14 indirect).
+    /// The block slot of a block-mapped inode (0-11 direct, 12-14 indirect).
+    #[arg(long, required_unless_present = "lblock", conflicts_with = "lblock")]
+    slot: Option<usize>,
+    /// The logical block of the file: the pointer goes into the inode, the indirect block or
+    /// the extent tree that maps it (extent-tree nodes are allocated and freed as the tree
+    /// needs).
     #[arg(long)]
-    slot: usize,
-    /// The extent kind claimed (default: the slot's).
+    lblock: Option<u64>,
+    /// The extent kind claimed (default: the slot's; data at a logical block, or 1-3 for the
+    /// indirect block of that depth covering it).
     #[arg(long)]
     kind: Option<u32>,
     /// The principal the acl-udf is asked for.
@@ -526,21 +534,47 @@ fn main() -> ExitCode {
                     ))),
                     false => Ok(false),
                 }),
-            XnCmd::Alloc { at, block } if block != 0 => {
-                udf_cli::xn::set_slot(json, &at.image, &at.fs, at.inode, at.slot, block, at.opts())
-            }
+            XnCmd::Alloc { at, block } if block != 0 => match (at.lblock, at.slot) {
+                (Some(l), _) => {
+                    udf_cli::xn::set_lblock(json, &at.image, &at.fs, at.inode, l, block, at.opts())
+                }
+                (None, slot) => udf_cli::xn::set_slot(
+                    json,
+                    &at.image,
+                    &at.fs,
+                    at.inode,
+                    slot.unwrap_or_default(),
+                    block,
+                    at.opts(),
+                ),
+            },
             XnCmd::Alloc { .. } => Err(Failure::usage(miette!(
                 code = "udf::usage",
                 "--block 0 is not a block: use `udf xn free` to free a slot"
             ))),
-            XnCmd::Free { at } => {
-                udf_cli::xn::set_slot(json, &at.image, &at.fs, at.inode, at.slot, 0, at.opts())
-            }
+            XnCmd::Free { at } => match (at.lblock, at.slot) {
+                (Some(l), _) => {
+                    udf_cli::xn::set_lblock(json, &at.image, &at.fs, at.inode, l, 0, at.opts())
+                }
+                (None, slot) => udf_cli::xn::set_slot(
+                    json,
+                    &at.image,
+                    &at.fs,
+                    at.inode,
+                    slot.unwrap_or_default(),
+                    0,
+                    at.opts(),
+                ),
+            },
+            XnCmd::Move { at, .. } if at.lblock.is_some() => Err(Failure::usage(miette!(
+                code = "udf::usage",
+                "`udf xn move` takes --slot, not --lblock"
+            ))),
             XnCmd::Move { at, to_inode, to_slot } => udf_cli::xn::move_block(
                 json,
                 &at.image,
                 &at.fs,
-                (at.inode, at.slot),
+                (at.inode, at.slot.unwrap_or_default()),
                 (to_inode, to_slot),
                 at.opts(),
             ),

@@ -4,10 +4,11 @@
 //!
 //! - `rebuild`: the free map from the roots, compared with the image's bitmaps;
 //! - `rebuild --repair`: recovery after a crash (leaked blocks, free counts, `i_blocks`);
-//! - `alloc` / `free`: one block slot of a block-mapped inode changed through XN's checked
-//!   operation (the acl-udf asked for `--as UID`); the writes go through XN's write ordering
-//!   and reach the image file in its order (all of them, or the first `--crash-after W`) when
-//!   XN accepts, and nothing is written when it refuses;
+//! - `alloc` / `free`: one block slot of a block-mapped inode (`--slot`), or the block at a
+//!   logical block of a file (`--lblock`: block maps and ext4 extent trees), changed through
+//!   XN's checked operations (the acl-udf asked for `--as UID`); the writes go through XN's
+//!   write ordering and reach the image file in its order (all of them, or the first
+//!   `--crash-after W`) when XN accepts, and nothing is written when it refuses;
 //! - `move`: a block from one slot to another, as a free and an allocation with no window
 //!   where the block is free.
 
@@ -17,7 +18,9 @@ use std::path::Path;
 
 use miette::miette;
 use serde_json::{Value as Json, json};
-use udf_kernel_glue::ext::{ExtError, ExtFs, Flavor, MoveRequest, SlotRequest, probe_block_size};
+use udf_kernel_glue::ext::{
+    ExtError, ExtFs, Flavor, LblockRequest, MoveRequest, SlotRequest, probe_block_size,
+};
 use udf_kernel_glue::order::Cache;
 use udf_kernel_glue::xn::{Refusal, Xn};
 use udf_kernel_glue::{BlockDevice, MemDevice, Table};
@@ -53,12 +56,13 @@ pub fn install_udfs() -> Result<Table, Failure> {
 
 fn refused(e: &ExtError) -> Failure {
     match e {
-        ExtError::Refused(_) | ExtError::SlotRefused(_) => {
+        ExtError::Refused(_) | ExtError::SlotRefused(_) | ExtError::LblockRefused(_) => {
             Failure::refused(miette!(code = "udf::xn::refused", "{e}"))
         }
         ExtError::EmptySlot { .. } => {
             Failure::refused(miette!(code = "udf::xn::empty-slot", "{e}"))
         }
+        ExtError::Unmapped { .. } => Failure::refused(miette!(code = "udf::xn::unmapped", "{e}")),
         ExtError::DirectoryHole { .. } => {
             Failure::refused(miette!(code = "udf::xn::directory-hole", "{e}"))
         }
@@ -269,6 +273,9 @@ fn refusal(e: &ExtError, principal: u64) -> Failure {
         ExtError::SlotRefused(r) if r.refusal == Refusal::Denied => {
             Failure::refused(miette!(code = "udf::xn::denied", "{e} (principal uid {principal})"))
         }
+        ExtError::LblockRefused(r) if r.refusal == Refusal::Denied => {
+            Failure::refused(miette!(code = "udf::xn::denied", "{e} (principal uid {principal})"))
+        }
         _ => refused(e),
     }
 }
@@ -389,6 +396,73 @@ pub fn set_slot(
         );
         if flushed.left > 0 {
             println!("crashed after {written} write(s): {} write(s) not performed", flushed.left);
+        }
+    }
+    Ok(true)
+}
+
+/// `udf xn alloc --lblock` (a nonzero `block`) and `udf xn free --lblock` (`block` 0): maps or
+/// frees the block at logical block `lblock` of the file through XN (block maps: the slot or
+/// indirect-block entry holding it; extent trees: merged into or inserted as an extent, the
+/// tree growing or splitting as it needs), written only when XN accepts every step, block by
+/// block in the order the write ordering issues them (all, or the first `--crash-after`).
+pub fn set_lblock(
+    json_out: bool,
+    image: &Path,
+    fs: &str,
+    ino: u32,
+    lblock: u64,
+    block: u64,
+    opts: SlotOpts,
+) -> Result<bool, Failure> {
+    let mut o = open(image, fs)?;
+    if let Some(first) = o.rebuild.rebuilt.problems.first().cloned() {
+        let first = o.fs.describe_problem(&mut o.xn, &o.table, &mut o.dev, &first);
+        return Err(Failure::refused(miette!(
+            code = "udf::xn::inconsistent",
+            "the image is inconsistent ({} problem(s), first: {first}): run `udf xn rebuild`",
+            o.rebuild.rebuilt.problems.len(),
+        )));
+    }
+    let req = LblockRequest { ino, lblock, block, kind: opts.kind };
+    let c = o
+        .fs
+        .set_lblock_ordered(&mut o.xn, &o.table, &mut o.dev, req, opts.principal, opts.crash_after)
+        .map_err(|e| refusal(&e, opts.principal))?;
+    write_out(image, &o.dev, &c.writes)?;
+    let written = c.writes.len();
+    if json_out {
+        crate::output::emit(json!({
+            "accepted": true, "inode": ino, "lblock": lblock, "old": c.old, "new": c.new,
+            "kind": c.kind, "size": c.grown_to, "nodes_allocated": c.nodes_allocated,
+            "nodes_freed": c.nodes_freed, "blocks_written": written, "writes": c.writes,
+            "crashed": opts.crash_after.map(|_| c.writes_left > 0),
+            "writes_left": c.writes_left,
+        }));
+    } else {
+        let grown =
+            c.grown_to.map(|n| format!("; the file grows to {n} bytes")).unwrap_or_default();
+        let nodes = |what: &str, v: &[u64]| {
+            if v.is_empty() {
+                String::new()
+            } else {
+                let v: Vec<String> = v.iter().map(u64::to_string).collect();
+                format!("; extent-tree node(s) {what}: {}", v.join(", "))
+            }
+        };
+        let order: Vec<String> = c.writes.iter().map(u64::to_string).collect();
+        println!(
+            "accepted: inode {ino} logical block {lblock}: block {} -> {} (kind {}){grown}{}{}; \
+             {written} block(s) written, in order: {}",
+            c.old,
+            c.new,
+            c.kind,
+            nodes("allocated", &c.nodes_allocated),
+            nodes("freed", &c.nodes_freed),
+            if order.is_empty() { "none".to_string() } else { order.join(", ") }
+        );
+        if c.writes_left > 0 {
+            println!("crashed after {written} write(s): {} write(s) not performed", c.writes_left);
         }
     }
     Ok(true)

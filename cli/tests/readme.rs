@@ -114,6 +114,7 @@ const UDF_VALUE_OPTS: &[&str] = &[
     "--fs",
     "--inode",
     "--slot",
+    "--lblock",
     "--block",
     "--kind",
     "--pcap",

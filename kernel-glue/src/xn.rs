@@ -36,6 +36,9 @@ use crate::device::{BlockDevice, IoError};
 use crate::loader::{ProgramId, Table};
 use crate::program::InvokeError;
 
+mod group;
+pub use group::Change;
+
 /// Index of a template in [`Xn::templates`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct TemplateId(pub u32);

@@ -8,11 +8,20 @@
 //! Kinds, as the corpus udfs emit them: 0 data, 1-3 indirect blocks of depth 1-3, 4 the xattr
 //! block (shared: ext counts references to it), 5 an extent-tree node.
 //!
+//! Changes at a logical block (`lblock.rs`) work on block maps and on ext4 extent trees
+//! (`extents.rs`), keeping the `metadata_csum` checksums (`csum.rs`).
+//!
 //! What is refused rather than guessed: block sizes other than 1 and 4 KiB (the corpus has
-//! udfs for those), `meta_bg` and `sparse_super2` layouts, and writes to file systems with
-//! checksummed metadata (`metadata_csum`, `gdt_csum`), which would need the checksums updated.
+//! udfs for those), `meta_bg` and `sparse_super2` layouts; block-slot changes
+//! ([`ExtFs::set_slot`]) on file systems with checksummed metadata (`metadata_csum`,
+//! `gdt_csum`); and for changes at a logical block bigalloc, `gdt_csum` without
+//! `metadata_csum` (crc16 descriptor checksums), a journal needing recovery, inline data,
+//! `huge_file` inodes and allocation in a group whose bitmap is uninitialised.
 
+mod csum;
 mod entry;
+mod extents;
+mod lblock;
 mod moves;
 mod names;
 mod open;
@@ -20,7 +29,9 @@ mod repair;
 mod slots;
 mod superblock;
 
+pub use csum::Csum;
 pub use entry::{EntryRequest, IND_TEMPLATES};
+pub use lblock::{LblockChange, LblockRequest};
 pub use moves::MoveRequest;
 pub use names::kind_name;
 pub use repair::Repaired;
@@ -119,6 +130,16 @@ pub enum ExtError {
     /// XN refused a block-slot change; nothing was written. The message names the inode, its
     /// slot and whoever else holds the blocks involved.
     SlotRefused(alloc::boxed::Box<SlotRefusal>),
+    /// XN refused a change at a logical block; nothing was written. The message names the
+    /// inode, the logical block and whoever else holds the blocks involved.
+    LblockRefused(alloc::boxed::Box<LblockRefusal>),
+    /// A free of a logical block that maps no block; nothing was written.
+    Unmapped {
+        /// The inode.
+        ino: u32,
+        /// The logical block.
+        lblock: u64,
+    },
     /// A free of a directory's block inside the directory (its size by the size-udf): ext has
     /// no holes in directories; nothing was written.
     DirectoryHole {
@@ -136,6 +157,19 @@ pub enum ExtError {
         /// The slot.
         slot: usize,
     },
+}
+
+/// A change at a logical block XN refused, in the file system's terms.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LblockRefusal {
+    /// The inode.
+    pub ino: u32,
+    /// The logical block.
+    pub lblock: u64,
+    /// XN's refusal.
+    pub refusal: Refusal,
+    /// What it means, objects named as a user knows them.
+    pub message: String,
 }
 
 /// A block-slot change XN refused, in the file system's terms.
@@ -168,6 +202,10 @@ impl fmt::Display for ExtError {
             ExtError::Io(e) => write!(f, "{e}"),
             ExtError::Refused(r) => write!(f, "XN refused: {r}"),
             ExtError::SlotRefused(r) => write!(f, "XN refused: {}", r.message),
+            ExtError::LblockRefused(r) => write!(f, "XN refused: {}", r.message),
+            ExtError::Unmapped { ino, lblock } => {
+                write!(f, "inode {ino} logical block {lblock} maps no block: nothing to free")
+            }
             ExtError::DirectoryHole { ino, slot, size } => write!(
                 f,
                 "XN refused: inode {ino} slot {slot} lies inside the directory ({size} bytes, by \

@@ -173,6 +173,14 @@ impl ExtFs {
                 for b in first..last {
                     m.set(b, fixed.get(b));
                 }
+                // The kernel's bitmap of such a group also marks the reserved descriptor
+                // blocks of a backup (the resize inode owns them).
+                if sb.has_super(g as u64) {
+                    let from = first + 1 + sb.gdt_blocks();
+                    for b in from..(from + u64::from(sb.reserved_gdt)).min(last) {
+                        m.set(b, true);
+                    }
+                }
                 continue;
             }
             dev.read_block(d.block_bitmap, &mut bm)?;
