@@ -884,6 +884,20 @@ impl Lower<'_, '_> {
             I32 if k <= 0xffff_ffff => u64::from((k as u32).swap_bytes()),
             _ => return None,
         };
+        // A 16-bit field loaded from memory (`ireduce.i16` of a `uload16`) is compared as the
+        // 64-bit load itself, its zero extension: the constant is at most 0xffff, so the
+        // results are equal, and x86-64 then needs no 16-bit immediate (its operand-size
+        // prefix stalls the decoder).
+        let x = match def(x, Opcode::Ireduce) {
+            Some(wide)
+                if t == I16
+                    && matches!(dfg.value_def(wide), ValueDef::Result(inst, 0)
+                        if dfg.insts[inst].opcode() == Opcode::Uload16) =>
+            {
+                wide
+            }
+            _ => x,
+        };
         Some(match cond {
             JmpCond::Eq => self.b.ins().icmp_imm_s(IntCC::Equal, x, k as i64),
             JmpCond::Ne => self.b.ins().icmp_imm_s(IntCC::NotEqual, x, k as i64),
