@@ -455,7 +455,7 @@ const X64_EPILOGUE: [u8; 5] = [0x48, 0x89, 0xec, 0x5d, 0xc3];
 
 /// The code of an x86-64 leaf function without its frame, or `None` when it does not have the
 /// exact shape this relies on. Cranelift's x86-64 back end always sets up a frame pointer, even
-/// for a leaf with nothing on the stack: about 2 cycles a call, a third of a small filter.
+/// for a leaf with nothing on the stack: four instructions a call that a filter does not need.
 ///
 /// The caller passes only functions whose frame is empty (no spill, stack slot, clobbered
 /// callee-saved register or outgoing argument: `frame_to_fp_offset` 0) and that make no call
