@@ -241,6 +241,9 @@ struct Ours {
     hardened: Executable,
     /// Trusted code with the direct-call ABI ([`Jit::compile_filter`]), or why not.
     direct: Result<NativeFilter, String>,
+    /// The same with Cranelift's frame kept (`Options::keep_frame`), as before frames were
+    /// cut off.
+    framed: Option<NativeFilter>,
     budget: u64,
 }
 
@@ -257,11 +260,15 @@ impl Ours {
             .compile_filter(prog, facts)
             .map_err(|e| e.to_string())
             .and_then(|code| code.load().map_err(|e| e.to_string()));
+        jit.options.keep_frame = true;
+        let framed = jit.compile_filter(prog, facts).ok().and_then(|code| code.load().ok());
+        jit.options.keep_frame = false;
         Ours {
             compiled,
             exe: native(jit, Mode::Trusted(facts)),
             hardened: native(jit, Mode::Hardened(facts)),
             direct,
+            framed,
             budget: facts.max_insns,
         }
     }
@@ -269,7 +276,15 @@ impl Ours {
     /// One pass over every packet through the direct call: the packets accepted (`None`
     /// when the filter does not have the direct ABI).
     fn direct_pass(&self, packets: &[Packet]) -> Option<u64> {
-        let f = self.direct.as_ref().ok()?;
+        Self::filter_pass(self.direct.as_ref().ok()?, packets)
+    }
+
+    /// [`Ours::direct_pass`] with Cranelift's frame kept.
+    fn framed_pass(&self, packets: &[Packet]) -> Option<u64> {
+        Self::filter_pass(self.framed.as_ref()?, packets)
+    }
+
+    fn filter_pass(f: &NativeFilter, packets: &[Packet]) -> Option<u64> {
         let mut accepted = 0;
         for p in packets {
             let r0 = f.run(&p.data, u64::from(p.wire)).unwrap_or(0);
@@ -361,6 +376,8 @@ struct Measured {
     /// ([`ns_like_c`]), for the single-filter table.
     jit_ns_like_c: f64,
     direct_ns_like_c: Option<f64>,
+    /// The direct call with Cranelift's frame kept, timed the same way.
+    framed_ns_like_c: Option<f64>,
     /// Compile (to verified eBPF) time, µs.
     compile_us: f64,
     /// Compile and JIT compile (and map) time, µs.
@@ -413,6 +430,11 @@ fn measure(
     let jit_ns_like_c = ns_like_c(t, n, || ours.jit_pass(packets, false));
     let direct_ns_like_c =
         ours.direct.is_ok().then(|| ns_like_c(t, n, || ours.direct_pass(packets).unwrap_or(0)));
+    if ours.framed.is_some() {
+        assert_eq!(Some(accepted), ours.framed_pass(packets), "the framed direct call disagrees");
+    }
+    let framed_ns_like_c =
+        ours.framed.is_some().then(|| ns_like_c(t, n, || ours.framed_pass(packets).unwrap_or(0)));
     let compile_us = us(best_of(t.min, t.reps, || {
         std::hint::black_box(compile());
     }));
@@ -433,6 +455,7 @@ fn measure(
         direct_ns,
         jit_ns_like_c,
         direct_ns_like_c,
+        framed_ns_like_c,
         compile_us,
         compile_jit_us,
     }
@@ -560,8 +583,9 @@ pub fn run(quick: bool) {
         .iter()
         .map(|e| udf_pcap::compile(e, &opts).ok().map(|c| Ours::new(&mut jit, &c.prog, &c.facts)))
         .collect();
-    // Per expression: libpcap, C, region ABI, direct call (ns per packet, best so far).
-    let mut single = vec![[f64::INFINITY; 4]; EXPRESSIONS.len()];
+    // Per expression: libpcap, C, region ABI, direct call, direct call with Cranelift's frame
+    // (ns per packet, best so far).
+    let mut single = vec![[f64::INFINITY; 5]; EXPRESSIONS.len()];
     let iters = pass_iters.to_string();
     let one = Timing { runs: 1, ..t };
     for _ in 0..t.runs {
@@ -582,6 +606,10 @@ pub fn run(quick: bool) {
                 if ours.direct.is_ok() {
                     let d = ns_like_c(&one, n, || ours.direct_pass(&packets).unwrap_or(0));
                     best[3] = best[3].min(d);
+                }
+                if ours.framed.is_some() {
+                    let d = ns_like_c(&one, n, || ours.framed_pass(&packets).unwrap_or(0));
+                    best[4] = best[4].min(d);
                 }
             }
         }
@@ -639,38 +667,46 @@ pub fn run(quick: bool) {
         "\nsingle-filter speed, ns per packet, all four timed alike and interleaved (best of {} \
          rounds, each one run of {} passes of each): libpcap's bpf_filter, hand-written C (gcc \
          -O2, one call through a function pointer per packet), our trusted JIT code through the \
-         region ABI (NativeRunner) and through the direct call (NativeFilter::run):\n",
+         region ABI (NativeRunner) and through the direct call (NativeFilter::run), the latter \
+         also with Cranelift's frame kept (Options::keep_frame, the code before frames were cut \
+         off):\n",
         t.runs, t.passes
     );
     println!(
         "| expression | libpcap (bpf_filter) | C (gcc -O2) | JIT: region ABI | JIT: direct \
-         call | libpcap / direct | direct / C | region / direct |"
+         call, with frame | JIT: direct call | libpcap / direct | direct / C | region / direct \
+         | with frame / direct |"
     );
-    println!("|{}", " --- |".repeat(8));
+    println!("|{}", " --- |".repeat(10));
     let direct = |m: Option<&Measured>| m.and_then(|m| m.direct_ns_like_c);
+    let framed = |m: Option<&Measured>| m.and_then(|m| m.framed_ns_like_c);
     for (r, best) in rows.iter().zip(&single) {
         let ours = r.ours.as_ref();
-        let [lib, c, region, direct] = best.map(finite);
+        let [lib, c, region, direct, framed] = best.map(finite);
         println!(
-            "| `{}` | {} | {} | {} | {} | {} | {} | {} |",
+            "| `{}` | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.expr.replace('|', "\\|"),
             cell(lib, 1),
             cell(c, 1),
             cell(region, 1),
+            cell(framed, 1),
             cell(direct, 1),
             ratio(lib, direct),
             ratio(direct, c),
             ratio(region, direct),
+            ratio(framed, direct),
         );
         if let Some(Err(why)) = ours.map(|m| &m.direct_ns) {
             notes.push(format!("`{}` has no direct call: {why}", r.expr));
         }
     }
     println!(
-        "| (empty filter) | - | - | {:.1} | {} | - | - | {} |",
+        "| (empty filter) | - | - | {:.1} | {} | {} | - | - | {} | {} |",
         base.jit_ns_like_c,
+        cell(framed(Some(&base)), 1),
         cell(direct(Some(&base)), 1),
         ratio(Some(base.jit_ns_like_c), direct(Some(&base))),
+        ratio(framed(Some(&base)), direct(Some(&base))),
     );
     println!(
         "\ntrusted vs hardened JIT code (a bounds check on every packet access), ns per packet:\n"

@@ -87,6 +87,10 @@ pub struct Options {
     /// found), so the differential campaign can show it catches it.
     #[cfg(feature = "fault-injection")]
     pub fault_injection: bool,
+    /// Keep Cranelift's frame in direct filters ([`Jit::compile_filter`]): `push %rbp; mov
+    /// %rsp, %rbp` on entry, for profilers that walk frame pointers. Off by default: a leaf
+    /// filter with nothing on the stack then has no frame (see [`FilterCode`]).
+    pub keep_frame: bool,
     /// Plant an off-by-one in the direct filter ABI: the code takes the packet as one byte
     /// longer than it is, so the equivalence oracle can show it catches it.
     #[cfg(feature = "fault-injection")]
@@ -98,6 +102,7 @@ impl Default for Options {
         Options {
             region_len: 1024,
             disasm: false,
+            keep_frame: false,
             #[cfg(feature = "fault-injection")]
             fault_injection: false,
             #[cfg(feature = "fault-injection")]
@@ -262,6 +267,8 @@ impl Jit {
             ("unwind_info", "false"),
             ("enable_probestack", "false"),
             ("regalloc_algorithm", "backtracking"),
+            // Block offsets and edges, so `compile_filter` can find a leaf's epilogues.
+            ("machine_code_cfg_info", "true"),
         ] {
             flags.set(k, v).map_err(|e| cg(&e))?;
         }
@@ -427,13 +434,78 @@ impl Jit {
         if !compiled.buffer.relocs().is_empty() {
             return Err(NoDirect::Jit(JitError::Relocation));
         }
-        Ok(FilterCode {
-            target: self.target,
-            ctx_len: verified.ctx_len,
-            bytes: compiled.code_buffer().to_vec(),
-            disasm: compiled.vcode.clone(),
-        })
+        let mut bytes = compiled.code_buffer().to_vec();
+        let mut disasm = compiled.vcode.clone();
+        let frame = compiled.buffer.frame_layout().map(|f| f.frame_to_fp_offset);
+        if self.target == Target::X86_64
+            && !self.options.keep_frame
+            && frame == Some(0)
+            && let Some(lean) = elide_x64_frame(&bytes, &compiled.bb_starts, &compiled.bb_edges)
+        {
+            bytes = lean;
+            if let Some(text) = &mut disasm {
+                text.insert_str(0, FRAME_ELIDED);
+            }
+        }
+        Ok(FilterCode { target: self.target, ctx_len: verified.ctx_len, bytes, disasm })
     }
+}
+
+/// The first line of a direct filter's disassembly when its frame was elided.
+const FRAME_ELIDED: &str = "; frame elided: the prologue (push %rbp; mov %rsp, %rbp) is cut off and each \
+     epilogue (mov %rbp, %rsp; pop %rbp; ret) is a ret\n";
+
+/// x86-64 `push %rbp; mov %rsp, %rbp`: Cranelift's frame set-up, always emitted.
+const X64_PROLOGUE: [u8; 4] = [0x55, 0x48, 0x89, 0xe5];
+/// x86-64 `mov %rbp, %rsp; pop %rbp; ret`: Cranelift's return from a frame of size 0.
+const X64_EPILOGUE: [u8; 5] = [0x48, 0x89, 0xec, 0x5d, 0xc3];
+
+/// The code of an x86-64 leaf function without its frame, or `None` when it does not have the
+/// exact shape this relies on. Cranelift's x86-64 back end always sets up a frame pointer, even
+/// for a leaf with nothing on the stack: four instructions a call that a filter does not need.
+///
+/// The caller passes only functions whose frame is empty (no spill, stack slot, clobbered
+/// callee-saved register or outgoing argument: `frame_to_fp_offset` 0) and that make no call
+/// (the direct filter ABI). Such a function touches neither `%rsp` nor `%rbp` between its
+/// prologue and its epilogues (`%rbp` is not allocatable, the stack is unused), so neither is
+/// needed: its return address stays at `(%rsp)`, and `%rbp`, callee-saved, is never changed.
+/// Checked here from Cranelift's block table (`machine_code_cfg_info`):
+/// - the code starts with [`X64_PROLOGUE`] and the first block starts right after it; the
+///   result is the code from that block on (every branch is relative to the code and its
+///   targets are block starts, so cutting the prefix moves nothing relative to anything else);
+/// - every block without a successor (a return: the direct ABI has no trap) ends, where the
+///   next block starts or the code ends, with [`X64_EPILOGUE`], which becomes `ret` and 4
+///   bytes of `int3` never reached (no branch lands inside an epilogue: targets are block
+///   starts);
+/// - the code holds no other copy of [`X64_EPILOGUE`] (so no return was missed).
+fn elide_x64_frame(code: &[u8], starts: &[u32], edges: &[(u32, u32)]) -> Option<Vec<u8>> {
+    let pro = X64_PROLOGUE.len();
+    if !code.starts_with(&X64_PROLOGUE) || starts.first() != Some(&(pro as u32)) {
+        return None;
+    }
+    if !starts.is_sorted_by(|a, b| a < b) || edges.iter().any(|&(_, to)| (to as usize) < pro) {
+        return None;
+    }
+    let mut out = code.to_vec();
+    let mut exits = 0;
+    for (k, &start) in starts.iter().enumerate() {
+        if edges.iter().any(|&(from, _)| from == start) {
+            continue;
+        }
+        let end = starts.get(k + 1).map_or(code.len(), |&s| s as usize);
+        let at = end.checked_sub(X64_EPILOGUE.len()).filter(|&at| at >= start as usize)?;
+        if code[at..end] != X64_EPILOGUE {
+            return None;
+        }
+        out[at..end].copy_from_slice(&[0xc3, 0xcc, 0xcc, 0xcc, 0xcc]);
+        exits += 1;
+    }
+    let rets = code.windows(X64_EPILOGUE.len()).filter(|w| *w == X64_EPILOGUE).count();
+    if exits == 0 || rets != exits {
+        return None;
+    }
+    out.drain(..pro);
+    Some(out)
 }
 
 /// Native code mapped for this host and ready to run.
@@ -572,7 +644,10 @@ impl std::error::Error for NoDirect {}
 /// 512-byte slot of its own native frame (present only when the program touches the stack,
 /// never zeroed: the verifier proves no stack byte is read before it is written). Nothing is
 /// checked (the verifier placed every access) and nothing metered. Runs only on the
-/// lengths the facts assumed ([`FilterCode::ctx_len`]).
+/// lengths the facts assumed ([`FilterCode::ctx_len`]). On x86-64, a filter that needs no
+/// stack (no spill, no stack slot, no callee-saved register) has no frame: Cranelift's
+/// `push %rbp; mov %rsp, %rbp` and `mov %rbp, %rsp; pop %rbp` are cut off after checking the
+/// code has exactly that shape ([`Options::keep_frame`] keeps them).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FilterCode {
     target: Target,

@@ -21,7 +21,7 @@ use udf_bytecode::check::RegSet;
 use udf_bytecode::insn::{AluOp, AtomicOp, Endian, JmpCond, Reg, Size, Source, SwapBits, Width};
 use udf_bytecode::semantics::{extend_imm, packet_offset};
 use udf_bytecode::{Insn, Program};
-use udf_runtime::native::{DONE, FAULT, code, offset, status};
+use udf_runtime::native::{DIRECT_HELPERS, DONE, FAULT, code, offset, status};
 use udf_runtime::{CTX_BASE, MAX_CALL_DEPTH, STACK_BASE, STACK_FRAME, STACK_TOP};
 use udf_verifier::Access;
 
@@ -49,6 +49,14 @@ pub(crate) fn filter_signature(cc: CallConv) -> Signature {
 fn helper_signature(cc: CallConv) -> Signature {
     let mut sig = Signature::new(cc);
     sig.params.extend([AbiParam::new(I64); 3]);
+    sig.returns.push(AbiParam::new(I64));
+    sig
+}
+
+/// A direct helper ([`udf_runtime::native::DirectFn`]): `(env, r1, r2, r3, r4, r5) -> status`.
+fn direct_helper_signature(cc: CallConv) -> Signature {
+    let mut sig = Signature::new(cc);
+    sig.params.extend([AbiParam::new(I64); 6]);
     sig.returns.push(AbiParam::new(I64));
     sig
 }
@@ -106,6 +114,7 @@ struct Lower<'a, 'b> {
     fault: Block,
     done: Block,
     helper_sig: SigRef,
+    direct_sig: SigRef,
     checked: bool,
     /// The current block still needs a terminator.
     open: bool,
@@ -206,6 +215,7 @@ pub(crate) fn lower(
         env = Some(e);
     }
     let helper_sig = b.import_signature(helper_signature(inp.call_conv));
+    let direct_sig = b.import_signature(direct_helper_signature(inp.call_conv));
 
     let leave = b.create_block();
     b.append_block_param(leave, I64);
@@ -240,6 +250,7 @@ pub(crate) fn lower(
         fault,
         done,
         helper_sig,
+        direct_sig,
         checked,
         open: true,
         stubs: Vec::new(),
@@ -705,12 +716,13 @@ impl Lower<'_, '_> {
                 self.flush_stubs();
             }
             Insn::Call { imm } => {
-                let id = self.iconst(u64::from(imm as u32));
-                self.helper(pc, id);
+                let k = u64::from(imm as u32);
+                let id = self.iconst(k);
+                self.helper(pc, id, (k < DIRECT_HELPERS as u64).then_some(k));
             }
             Insn::CallReg { reg } => {
                 let id = self.reg(reg);
-                self.helper(pc, id);
+                self.helper(pc, id, None);
             }
             Insn::CallLocal { .. } => {
                 let t = self.inp.prog.branch_target(pc).unwrap_or(usize::MAX);
@@ -883,6 +895,20 @@ impl Lower<'_, '_> {
             I16 if k <= 0xffff => u64::from((k as u16).swap_bytes()),
             I32 if k <= 0xffff_ffff => u64::from((k as u32).swap_bytes()),
             _ => return None,
+        };
+        // A 16-bit field loaded from memory (`ireduce.i16` of a `uload16`) is compared as the
+        // 64-bit load itself, its zero extension: the constant is at most 0xffff, so the
+        // results are equal, and x86-64 then needs no 16-bit immediate (its operand-size
+        // prefix stalls the decoder).
+        let x = match def(x, Opcode::Ireduce) {
+            Some(wide)
+                if t == I16
+                    && matches!(dfg.value_def(wide), ValueDef::Result(inst, 0)
+                        if dfg.insts[inst].opcode() == Opcode::Uload16) =>
+            {
+                wide
+            }
+            _ => x,
         };
         Some(match cond {
             JmpCond::Eq => self.b.ins().icmp_imm_s(IntCC::Equal, x, k as i64),
@@ -1116,8 +1142,34 @@ impl Lower<'_, '_> {
         self.set(Reg::R0, v);
     }
 
-    fn helper(&mut self, pc: usize, id: Value) {
+    /// A helper call: helper `direct` (an id below [`DIRECT_HELPERS`], for `call imm`)
+    /// through the run's table of direct helpers when it has one (`env.direct`: arguments in
+    /// registers, a plain function pointer), else through the trampoline (`env.helper`:
+    /// arguments stored in `env.regs`). Both return the status, the result in `env.regs[0]`.
+    fn helper(&mut self, pc: usize, id: Value, direct: Option<u64>) {
         let env = self.env();
+        let join = self.b.create_block();
+        self.b.append_block_param(join, I64);
+        if let Some(k) = direct {
+            let table = self.b.ins().load(I64, env_flags(), env, offset::DIRECT);
+            let fast = self.b.create_block();
+            let slow = self.b.create_block();
+            self.b.ins().brif(table, fast, &[], slow, &[]);
+            self.b.seal_block(fast);
+            self.b.seal_block(slow);
+            self.b.switch_to_block(fast);
+            // The table is a constant of the runtime, never written.
+            let flags = MemFlagsData::trusted().with_readonly();
+            let f = self.b.ins().load(I64, flags, table, 8 * k as i32);
+            let mut args = vec![env];
+            for r in 1..=5 {
+                args.push(self.b.use_var(self.regs[r]));
+            }
+            let call = self.b.ins().call_indirect(self.direct_sig, f, &args);
+            let st = self.b.inst_results(call)[0];
+            self.b.ins().jump(join, &[st.into()]);
+            self.b.switch_to_block(slow);
+        }
         for r in 1..=5 {
             let v = self.b.use_var(self.regs[r]);
             self.b.ins().store(env_flags(), v, env, offset::REGS + 8 * r as i32);
@@ -1126,6 +1178,10 @@ impl Lower<'_, '_> {
         let p = self.iconst(pc as u64);
         let call = self.b.ins().call_indirect(self.helper_sig, f, &[env, id, p]);
         let st = self.b.inst_results(call)[0];
+        self.b.ins().jump(join, &[st.into()]);
+        self.b.seal_block(join);
+        self.b.switch_to_block(join);
+        let st = self.b.block_params(join)[0];
         let r0 = self.b.ins().load(I64, env_flags(), env, offset::REGS);
         self.set(Reg::R0, r0);
         let cont = self.b.create_block();

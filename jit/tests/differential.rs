@@ -84,9 +84,38 @@ fn run(
             vm.run(&compiled, context, &mut helpers, &opts)
                 .map(|o| (o.r0, count.then_some(o.executed)))
         }
-        Some(exe) => exe
-            .run(&mut vm, context, &mut helpers, &opts)
-            .map(|o| (o.r0, if count { o.executed } else { None })),
+        Some(exe) => {
+            // Helpers called directly (`run_with`: a table of function pointers for
+            // `EmitHelpers`)...
+            let direct = exe
+                .run_with(&mut vm, context, &mut helpers, &opts)
+                .map(|o| (o.r0, if count { o.executed } else { None }));
+            // ...must leave exactly what the trampoline (`run`: dynamic dispatch) leaves.
+            let mut vm2 = Vm::new();
+            let mut ctx2 = input.to_vec();
+            let mut helpers2 = EmitHelpers::new(4);
+            let context2 = if ty.info().ctx.writable {
+                Context::ReadWrite(&mut ctx2)
+            } else {
+                Context::ReadOnly(input)
+            };
+            let tramp = exe
+                .run(&mut vm2, context2, &mut helpers2, &opts)
+                .map(|o| (o.r0, if count { o.executed } else { None }));
+            let both = (direct == tramp)
+                && (helpers.extents == helpers2.extents)
+                && (ctx == ctx2)
+                && (vm.stack() == vm2.stack());
+            assert!(
+                both,
+                "direct helpers and the trampoline disagree: {direct:?} / {tramp:?}, extents \
+                 {:?} / {:?}\n{}",
+                helpers.extents,
+                helpers2.extents,
+                disassemble(prog)
+            );
+            direct
+        }
     };
     Run { result, extents: helpers.extents, ctx, stack: vm.stack().to_vec() }
 }

@@ -280,12 +280,37 @@ fn benchmark_filters_take_the_direct_call() {
         let c = udf_pcap::compile(expr, &pcap_opts()).unwrap();
         let code = jit.compile_filter(&c.prog, &c.facts).unwrap_or_else(|e| panic!("{expr}: {e}"));
         assert_eq!(code.ctx_len(), c.facts.ctx_len);
+        assert_frameless(expr, code.bytes());
+        // `keep_frame` keeps Cranelift's frame, and the code still runs as the interpreter.
+        jit.options.keep_frame = true;
+        let framed = jit.compile_filter(&c.prog, &c.facts).unwrap();
+        jit.options.keep_frame = false;
+        assert!(framed.bytes().starts_with(&[0x55, 0x48, 0x89, 0xe5]), "{expr}: no frame kept");
+        let mut rng = Rng::new(0xf4a3e);
+        let f = framed.load().unwrap();
+        let lean = code.load().unwrap();
+        for _ in 0..200 {
+            let (data, wire) = packet(&mut rng);
+            let want = interp(&c.prog, &c.facts, &data, wire).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(f.run(&data, u64::from(wire)), Ok(want), "{expr}: framed");
+            assert_eq!(lean.run(&data, u64::from(wire)), Ok(want), "{expr}: frameless");
+        }
     }
     // The benchmark's empty filter too.
     let empty = assemble("mov %r0, 0\nexit\n").unwrap();
     let facts = verify(&empty, &Config::new(ProgramType::Filter)).unwrap();
-    let f = jit.compile_filter(&empty, &facts).unwrap().load().unwrap();
+    let code = jit.compile_filter(&empty, &facts).unwrap();
+    assert_frameless("the empty filter", code.bytes());
+    let f = code.load().unwrap();
     assert_eq!(f.run(&[1, 2, 3], 3), Ok(0));
+}
+
+/// A leaf filter with nothing on the stack has no frame in the direct ABI: no `push %rbp` at
+/// the entry, no `pop %rbp; ret` (Cranelift always emits both; `compile_filter` cuts them).
+fn assert_frameless(what: &str, code: &[u8]) {
+    assert_ne!(code.first(), Some(&0x55), "{what}: the code starts with push %rbp");
+    assert!(!code.windows(2).any(|w| w == [0x5d, 0xc3]), "{what}: pop %rbp; ret left");
+    assert!(code.contains(&0xc3), "{what}: no ret");
 }
 
 /// Structured `filter` programs the verifier accepts: those the direct ABI takes agree with

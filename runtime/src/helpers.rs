@@ -65,6 +65,7 @@ impl EmitHelpers {
 }
 
 impl Helpers for EmitHelpers {
+    #[inline]
     fn call(&mut self, id: u64, args: [u64; 5]) -> Result<HelperReturn, HelperError> {
         if id != u64::from(udf_bytecode::progtype::HELPER_EMIT.id) {
             return Err(HelperError::Unknown);

@@ -241,6 +241,14 @@ impl Vm {
         &self.stack[..]
     }
 
+    /// Zeroes the top `bytes` bytes of the entry frame (at most a frame) and returns the
+    /// stack's first byte: for code that writes no other byte of it and reads no stack byte
+    /// it did not write first (trusted code, `bytes` the verifier's `Facts::stack_use`).
+    pub(crate) fn fresh_stack_top(&mut self, bytes: usize) -> *mut u8 {
+        self.stack[STACK_SIZE - bytes.min(STACK_FRAME)..].fill(0);
+        self.stack.as_mut_ptr()
+    }
+
     /// Zeroes the entry frame, as every run starts, and returns the stack's first byte.
     pub(crate) fn fresh_stack(&mut self) -> *mut u8 {
         self.stack[STACK_SIZE - STACK_FRAME..].fill(0);

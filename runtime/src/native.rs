@@ -8,7 +8,7 @@
 //! program from slot `pc` (one of its entries) until control leaves the region. It returns the
 //! slot to continue at, or [`DONE`] (result in `env.regs[0]`) or [`FAULT`] (details in
 //! `env.fault`). Registers travel between regions in `env.regs`; besides, code writes
-//! `env.regs` only to pass helper arguments (`r1`-`r5`) and the result (`r0`), so a run that
+//! `env.regs` only to pass helper arguments (`r1`-`r5`, to the trampoline) and the result (`r0`), so a run that
 //! calls no helper and never leaves its first region changes only `env.regs[0]` there. The code holds no absolute
 //! address and no relocation: the context, the stack and the helper table are reached through
 //! `env`, so the same bytes run wherever they are mapped.
@@ -66,6 +66,17 @@ pub mod status {
 /// `env.regs[1..=5]`, result in `env.regs[0]`.
 pub type HelperFn = unsafe extern "C" fn(*mut Env, u64, u64) -> u64;
 
+/// A helper native code calls through the run's table of direct helpers ([`Env::direct`]),
+/// without the trampoline: `(env, r1, r2, r3, r4, r5) -> status`, the result in
+/// `env.regs[0]`, as the trampoline's. The runtime makes these functions itself, one per helper
+/// id for the helper table's concrete type (`NativeProgram::run_with`), so each is a direct,
+/// statically dispatched call of that type's [`crate::Helpers::call`].
+pub type DirectFn = unsafe extern "C" fn(*mut Env, u64, u64, u64, u64, u64) -> u64;
+
+/// Helper ids below this have an entry in a table of direct helpers ([`Env::direct`]); the
+/// code calls higher ids, and every `callx`, through the trampoline.
+pub const DIRECT_HELPERS: usize = 16;
+
 /// What native code sees of a run. `#[repr(C)]`: the JIT emits loads and stores at the
 /// offsets below.
 #[repr(C)]
@@ -89,6 +100,10 @@ pub struct Env {
     pub fault: [u64; 4],
     /// Per caller: return slot, `r6`-`r9`.
     pub frames: [[u64; 5]; MAX_CALL_DEPTH],
+    /// The run's table of direct helpers ([`DIRECT_HELPERS`] entries, indexed by id), or null:
+    /// `call imm` with an id below [`DIRECT_HELPERS`] calls its entry directly, any other call
+    /// goes through [`Env::helper`].
+    pub direct: *const [DirectFn; DIRECT_HELPERS],
 }
 
 /// Byte offsets of [`Env`]'s fields, for the code generator.
@@ -113,6 +128,8 @@ pub mod offset {
     pub const FRAMES: i32 = 168;
     /// Bytes per frame record.
     pub const FRAME_SIZE: i32 = 40;
+    /// `direct`.
+    pub const DIRECT: i32 = FRAMES + FRAME_SIZE * super::MAX_CALL_DEPTH as i32;
 }
 
 const _: () = {
@@ -126,6 +143,7 @@ const _: () = {
     assert!(core::mem::offset_of!(Env, fault) == offset::FAULT as usize);
     assert!(core::mem::offset_of!(Env, frames) == offset::FRAMES as usize);
     assert!(core::mem::size_of::<[u64; 5]>() == offset::FRAME_SIZE as usize);
+    assert!(core::mem::offset_of!(Env, direct) == offset::DIRECT as usize);
 };
 
 /// Where a region starts: the first slot it covers and its byte offset in the code.

@@ -11,7 +11,7 @@ use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use super::{DONE, Env, FAULT, RegionEntry, decode_fault, status};
+use super::{DIRECT_HELPERS, DONE, DirectFn, Env, FAULT, RegionEntry, decode_fault, status};
 use crate::fault::{Fault, FaultKind};
 use crate::helpers::{HelperError, HelperReturn, Helpers, NoHelpers};
 use crate::interp::{
@@ -253,15 +253,16 @@ struct RunFrame<'h> {
     clobbered: bool,
 }
 
-/// Calls `helpers` for native code (the trampoline below): arguments from
-/// `env.regs[1..=5]`, the result into `env.regs[0]`, a failure's [`FaultKind`] into `failed`.
-fn call_helper(
-    helpers: &mut dyn Helpers,
+/// Calls `helpers` for native code (the trampoline and the direct helpers below) with `args`
+/// (`r1`-`r5`): the result into `env.regs[0]`, a failure's [`FaultKind`] into `failed`.
+#[inline(always)]
+fn call_helper<H: Helpers + ?Sized>(
+    helpers: &mut H,
     env: &mut Env,
     id: u64,
+    args: [u64; 5],
     failed: &mut Option<FaultKind>,
 ) -> u64 {
-    let args = [env.regs[1], env.regs[2], env.regs[3], env.regs[4], env.regs[5]];
     match helpers.call(id, args) {
         Ok(HelperReturn::Value(v)) => {
             env.regs[0] = v;
@@ -294,20 +295,85 @@ unsafe extern "C" fn trampoline(env: *mut Env, id: u64, _pc: u64) -> u64 {
     // SAFETY: both callers set `helpers` from a `&mut dyn Helpers` they borrow for the whole
     // native call, and use it themselves only after the call returns.
     let helpers = unsafe { &mut **helpers };
+    let args = [env.regs[1], env.regs[2], env.regs[3], env.regs[4], env.regs[5]];
+    unwind_guard(id, failed, |failed| call_helper(helpers, env, id, args, failed))
+}
+
+/// A direct helper ([`DirectFn`]): helper `ID` of a run whose helper table is an `H`, called
+/// by native code with its arguments in registers. It does what the trampoline does (same
+/// result, same failures, a panic caught the same way), with `H::call` dispatched statically
+/// and no argument stored; it is only ever placed in a run made by
+/// [`NativeProgram::run_with`] or [`NativeRunner::run_with`] with an `H`.
+unsafe extern "C" fn direct_helper<H: Helpers, const ID: u64>(
+    env: *mut Env,
+    a1: u64,
+    a2: u64,
+    a3: u64,
+    a4: u64,
+    a5: u64,
+) -> u64 {
+    // SAFETY: as for `trampoline`: `env` is the first field of the live `RunFrame` of the run
+    // that called, which nothing else refers to during the native call.
+    let frame = unsafe { &mut *env.cast::<RunFrame<'_>>() };
+    let RunFrame { env, helpers, failed, .. } = frame;
+    // SAFETY: only `run_with::<H>` installs this table, and it sets `helpers` from its
+    // `&mut H`, borrowed for the whole native call: the trait object's data pointer is that
+    // `H`, used by nothing else until the call returns.
+    let helpers = unsafe { &mut *(*helpers).cast::<H>() };
+    unwind_guard(ID, failed, |failed| call_helper(helpers, env, ID, [a1, a2, a3, a4, a5], failed))
+}
+
+/// Runs a helper for native code: with `std`, a panic becomes a `HelperFailed` fault instead of
+/// unwinding through native frames; without `std` a panic aborts, so nothing unwinds either.
+fn unwind_guard(
+    id: u64,
+    failed: &mut Option<FaultKind>,
+    call: impl FnOnce(&mut Option<FaultKind>) -> u64,
+) -> u64 {
     #[cfg(feature = "std")]
     {
-        let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            call_helper(helpers, env, id, failed)
-        }));
+        let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| call(failed)));
         res.unwrap_or_else(|_| {
             *failed =
                 Some(FaultKind::HelperFailed { id: id as u32, reason: "the helper panicked" });
             status::FAILED
         })
     }
-    // Without `std` a panic aborts: nothing unwinds through native code.
     #[cfg(not(feature = "std"))]
-    call_helper(helpers, env, id, failed)
+    {
+        let _ = id;
+        call(failed)
+    }
+}
+
+/// The direct helpers of helper tables of type `H`: entry `id` is helper `id`'s
+/// [`direct_helper`].
+struct DirectTable<H>(core::marker::PhantomData<H>);
+
+impl<H: Helpers> DirectTable<H> {
+    const FNS: [DirectFn; DIRECT_HELPERS] = [
+        direct_helper::<H, 0>,
+        direct_helper::<H, 1>,
+        direct_helper::<H, 2>,
+        direct_helper::<H, 3>,
+        direct_helper::<H, 4>,
+        direct_helper::<H, 5>,
+        direct_helper::<H, 6>,
+        direct_helper::<H, 7>,
+        direct_helper::<H, 8>,
+        direct_helper::<H, 9>,
+        direct_helper::<H, 10>,
+        direct_helper::<H, 11>,
+        direct_helper::<H, 12>,
+        direct_helper::<H, 13>,
+        direct_helper::<H, 14>,
+        direct_helper::<H, 15>,
+    ];
+
+    /// The table, for the run's `Env::direct`.
+    fn get() -> *const [DirectFn; DIRECT_HELPERS] {
+        &Self::FNS
+    }
 }
 
 impl NativeProgram {
@@ -365,7 +431,8 @@ impl NativeProgram {
     /// code from verified bytecode, the verifier's `Facts::stack_use`). A [`NativeRunner`] then
     /// zeroes only those bytes of the entry frame before a run instead of the whole frame: the
     /// rest is still zero from the runner's creation, and each local call zeroes its own frame.
-    /// The default, a whole frame, suits any code.
+    /// [`NativeProgram::run`] of trusted code (not checked) also zeroes only those bytes of the
+    /// `Vm`'s entry frame. The default, a whole frame, suits any code.
     ///
     /// Memory safety never depends on it (native code touches only the stack, the context and
     /// its environment, whatever the stack holds); a declaration too small would only let a
@@ -424,6 +491,9 @@ impl NativeProgram {
 
     /// Runs on `ctx` with `vm`'s stack, calling `helpers`; the same registers on entry, the same
     /// result and the same faults as [`Vm::run`]. Trusted code ignores `opts.budget`.
+    ///
+    /// Helpers are called through the trampoline (dynamic dispatch, arguments stored in the
+    /// environment); [`NativeProgram::run_with`] calls them directly.
     pub fn run(
         &self,
         vm: &mut Vm,
@@ -431,9 +501,43 @@ impl NativeProgram {
         helpers: &mut dyn Helpers,
         opts: &RunOptions,
     ) -> Result<NativeOutcome, Fault> {
+        self.run_table(vm, ctx, helpers, core::ptr::null(), opts)
+    }
+
+    /// [`NativeProgram::run`] with a helper table of a known type: `call imm` of ids below
+    /// [`DIRECT_HELPERS`] calls `H::call` through a table of plain function pointers made for
+    /// `H` (arguments in registers, no trampoline, no dynamic dispatch). Same results and
+    /// faults.
+    pub fn run_with<H: Helpers>(
+        &self,
+        vm: &mut Vm,
+        ctx: Context<'_>,
+        helpers: &mut H,
+        opts: &RunOptions,
+    ) -> Result<NativeOutcome, Fault> {
+        self.run_table(vm, ctx, helpers, DirectTable::<H>::get(), opts)
+    }
+
+    /// `run`, with `direct` null or the direct table of `helpers`' concrete type.
+    #[inline(always)]
+    fn run_table(
+        &self,
+        vm: &mut Vm,
+        ctx: Context<'_>,
+        helpers: &mut dyn Helpers,
+        direct: *const [DirectFn; DIRECT_HELPERS],
+        opts: &RunOptions,
+    ) -> Result<NativeOutcome, Fault> {
         let (ctx_ptr, ctx_len, writable) = host_parts(ctx);
         self.admit(ctx_len)?;
-        let stack = vm.fresh_stack();
+        // Trusted (and hardened) code reads no stack byte it did not write first (the
+        // verifier's rule for every path), so the program cannot see what an earlier run left
+        // there; only the top `stack_use` bytes, every byte of the entry frame a run may write
+        // (as a `NativeRunner` does), are zeroed, so that the host sees the stack the
+        // interpreter leaves when the same program ran on `vm` before. Checked code, which may
+        // run anything, gets a zeroed frame.
+        let stack =
+            if self.checked { vm.fresh_stack() } else { vm.fresh_stack_top(self.stack_use) };
         let mut regs = [0u64; 11];
         regs[1] = CTX_BASE;
         regs[2] = ctx_len;
@@ -450,6 +554,7 @@ impl NativeProgram {
                 helper: self.trampoline,
                 fault: [0; 4],
                 frames: [[0; 5]; crate::MAX_CALL_DEPTH],
+                direct,
             },
             helpers: core::ptr::from_mut(helpers),
             failed: None,
@@ -574,6 +679,7 @@ impl<'p> NativeRunner<'p> {
                     helper: prog.trampoline,
                     fault: [0; 4],
                     frames: [[0; 5]; MAX_CALL_DEPTH],
+                    direct: core::ptr::null(),
                 },
                 helpers,
                 failed: None,
@@ -606,6 +712,28 @@ impl<'p> NativeRunner<'p> {
         helpers: &mut dyn Helpers,
         opts: &RunOptions,
     ) -> Result<NativeOutcome, Fault> {
+        self.run_table(ctx, helpers, core::ptr::null(), opts)
+    }
+
+    /// [`NativeRunner::run`] calling helpers directly, as [`NativeProgram::run_with`].
+    #[inline]
+    pub fn run_with<H: Helpers>(
+        &mut self,
+        ctx: Context<'_>,
+        helpers: &mut H,
+        opts: &RunOptions,
+    ) -> Result<NativeOutcome, Fault> {
+        self.run_table(ctx, helpers, DirectTable::<H>::get(), opts)
+    }
+
+    #[inline(always)]
+    fn run_table(
+        &mut self,
+        ctx: Context<'_>,
+        helpers: &mut dyn Helpers,
+        direct: *const [DirectFn; DIRECT_HELPERS],
+        opts: &RunOptions,
+    ) -> Result<NativeOutcome, Fault> {
         let (ctx_ptr, ctx_len, writable) = host_parts(ctx);
         self.prog.admit(ctx_len)?;
         let state = &mut *self.state;
@@ -625,6 +753,7 @@ impl<'p> NativeRunner<'p> {
         env.ctx_len = ctx_len;
         env.left = opts.budget;
         env.writable = writable;
+        env.direct = direct;
         // SAFETY: this only drops the trait object's lifetime bound (the two pointer types
         // are the same but for it). The pointer is dereferenced only by the trampoline, during
         // the native call below, while `helpers` is borrowed; between runs it dangles unused.
