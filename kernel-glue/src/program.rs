@@ -10,7 +10,7 @@ use core::fmt;
 
 use udf_bytecode::{Program, ProgramType};
 use udf_runtime::{
-    Compiled, Context, Extent, Fault, Helpers, RunOptions, Runnable, TypeHelpers, Vm,
+    Compiled, Context, EmitHelpers, Extent, Fault, Helpers, NoHelpers, RunOptions, Runnable, Vm,
 };
 use udf_verifier::Facts;
 
@@ -122,10 +122,17 @@ impl Installed {
 
     /// Runs on `ctx` with the type's helpers (`emit` for `owns`, none otherwise); `wire_len`
     /// is a filter's `r3`. `vm` is the kernel's per-CPU stack.
+    /// Native code calls the helpers directly (a table of plain function pointers made for
+    /// their type; a host with its own helper dispatch, the bare-metal kernel, keeps it).
     pub fn invoke(&self, vm: &mut Vm, ctx: &[u8], wire_len: u64) -> Result<Run, InvokeError> {
-        let mut helpers = TypeHelpers::new(self.ty, self.extent_limit());
-        let r0 = self.invoke_with(vm, ctx, wire_len, helpers.table())?;
-        Ok(Run { r0, extents: helpers.into_extents() })
+        if self.ty == ProgramType::Owns {
+            let mut emit = EmitHelpers::new(self.extent_limit());
+            let r0 = self.invoke_typed(vm, ctx, wire_len, &mut emit)?;
+            Ok(Run { r0, extents: emit.extents })
+        } else {
+            let r0 = self.invoke_typed(vm, ctx, wire_len, &mut NoHelpers)?;
+            Ok(Run { r0, extents: Vec::new() })
+        }
     }
 
     /// Most extents a run may emit: the verifier's bound.
@@ -141,6 +148,30 @@ impl Installed {
         wire_len: u64,
         helpers: &mut dyn Helpers,
     ) -> Result<u64, InvokeError> {
+        let opts = self.admit(ctx, wire_len)?;
+        self.runnable()
+            .run(vm, Context::ReadOnly(ctx), helpers, &opts)
+            .map(|o| o.r0)
+            .map_err(InvokeError::Fault)
+    }
+
+    /// [`Program::invoke_with`] with helpers of a known type, called directly by native code.
+    fn invoke_typed<H: Helpers>(
+        &self,
+        vm: &mut Vm,
+        ctx: &[u8],
+        wire_len: u64,
+        helpers: &mut H,
+    ) -> Result<u64, InvokeError> {
+        let opts = self.admit(ctx, wire_len)?;
+        self.runnable()
+            .run_with(vm, Context::ReadOnly(ctx), helpers, &opts)
+            .map(|o| o.r0)
+            .map_err(InvokeError::Fault)
+    }
+
+    /// Refuses a context the proof does not cover; else the run's options.
+    fn admit(&self, ctx: &[u8], wire_len: u64) -> Result<RunOptions, InvokeError> {
         let got = ctx.len() as u64;
         if let Some(expected) = self.expected_len() {
             if got != expected {
@@ -155,11 +186,7 @@ impl Installed {
             let (min, max) = self.facts.ctx_len;
             return Err(InvokeError::ContextLength { got, min, max });
         }
-        let opts = RunOptions { budget: self.facts.max_insns, r3: wire_len };
-        self.runnable()
-            .run(vm, Context::ReadOnly(ctx), helpers, &opts)
-            .map(|o| o.r0)
-            .map_err(InvokeError::Fault)
+        Ok(RunOptions { budget: self.facts.max_insns, r3: wire_len })
     }
 
     /// The code a run executes.

@@ -116,6 +116,24 @@ impl Runnable<'_> {
         }
     }
 
+    /// [`Runnable::run`] with helpers of a known type: native code calls them directly
+    /// ([`crate::native::NativeProgram::run_with`]); the same results and faults.
+    pub fn run_with<H: Helpers>(
+        self,
+        vm: &mut Vm,
+        ctx: Context<'_>,
+        helpers: &mut H,
+        opts: &RunOptions,
+    ) -> Result<Outcome, Fault> {
+        match self {
+            Runnable::Interp(compiled) => vm.run(compiled, ctx, helpers, opts),
+            Runnable::Native(native) => {
+                let out = native.run_with(vm, ctx, helpers, opts)?;
+                Ok(Outcome { r0: out.r0, executed: out.executed.unwrap_or(0) })
+            }
+        }
+    }
+
     /// Runs as a program of type `ty` on `input` ([`run_as_type`]; `r3` from [`r3_for`]).
     pub fn run_typed(
         self,

@@ -222,6 +222,9 @@ pub struct NativeProgram {
     guard: Option<CallGuard>,
     /// The helper trampoline runs give the code ([`ExecHost::trampoline`]).
     trampoline: super::HelperFn,
+    /// The host dispatches helpers itself (it gave a trampoline of its own): runs never install
+    /// the runtime's direct helpers, so every helper call reaches the host's table.
+    host_helpers: bool,
     regions: Vec<RegionEntry>,
     checked: bool,
     /// Address of the function of region 0 (slot 0, where every run starts).
@@ -418,6 +421,7 @@ impl NativeProgram {
         Ok(NativeProgram {
             guard: host.guard(),
             trampoline: host.trampoline().unwrap_or(trampoline),
+            host_helpers: host.trampoline().is_some(),
             mem,
             regions,
             checked,
@@ -515,7 +519,12 @@ impl NativeProgram {
         helpers: &mut H,
         opts: &RunOptions,
     ) -> Result<NativeOutcome, Fault> {
-        self.run_table(vm, ctx, helpers, DirectTable::<H>::get(), opts)
+        self.run_table(vm, ctx, helpers, self.direct_table::<H>(), opts)
+    }
+
+    /// The direct helpers for `H`, or null where the host dispatches helpers itself.
+    fn direct_table<H: Helpers>(&self) -> *const [DirectFn; DIRECT_HELPERS] {
+        if self.host_helpers { core::ptr::null() } else { DirectTable::<H>::get() }
     }
 
     /// `run`, with `direct` null or the direct table of `helpers`' concrete type.
@@ -723,7 +732,8 @@ impl<'p> NativeRunner<'p> {
         helpers: &mut H,
         opts: &RunOptions,
     ) -> Result<NativeOutcome, Fault> {
-        self.run_table(ctx, helpers, DirectTable::<H>::get(), opts)
+        let direct = self.prog.direct_table::<H>();
+        self.run_table(ctx, helpers, direct, opts)
     }
 
     #[inline(always)]
