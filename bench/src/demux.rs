@@ -215,7 +215,7 @@ pub fn run(quick: bool) {
                     let opts = RunOptions { budget, r3: u64::from(*wire) };
                     check.clear();
                     runner
-                        .run(Context::ReadOnly(p), &mut demux.lookup(&mut check), &opts)
+                        .run_with(Context::ReadOnly(p), &mut demux.lookup(&mut check), &opts)
                         .expect("runs");
                     demux.finish_merged(m, &mut s, p, *wire, &mut check).expect("runs");
                     assert_eq!(check, got, "merged program (JIT) and trie differ");
@@ -238,7 +238,7 @@ pub fn run(quick: bool) {
                             let opts = RunOptions { budget, r3: u64::from(*wire) };
                             got.clear();
                             runner
-                                .run(Context::ReadOnly(p), &mut demux.lookup(&mut got), &opts)
+                                .run_with(Context::ReadOnly(p), &mut demux.lookup(&mut got), &opts)
                                 .expect("runs");
                             demux.finish_merged(m, &mut s, p, *wire, &mut got).expect("runs");
                             acc += got.len() as u64;

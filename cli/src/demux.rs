@@ -269,7 +269,7 @@ pub fn command(
                     RunOptions { budget: m.verified.facts().max_insns, r3: u64::from(p.wire_len) };
                 got.clear();
                 exe.runner()
-                    .run(Context::ReadOnly(p.data), &mut d.lookup(&mut got), &opts)
+                    .run_with(Context::ReadOnly(p.data), &mut d.lookup(&mut got), &opts)
                     .and_then(|_| d.finish_merged(m, &mut s, p.data, p.wire_len, &mut got))
             }
             None => d.run(&mut s, p.data, p.wire_len, &mut got),

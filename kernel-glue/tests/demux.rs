@@ -98,7 +98,7 @@ impl Both {
         let mut runner = exe.runner();
         let mut s = Scratch::new();
         let mut vm = Vm::new();
-        let (mut a, mut j) = (Vec::new(), Vec::new());
+        let (mut a, mut j, mut d) = (Vec::new(), Vec::new(), Vec::new());
         for (i, (pkt, wire)) in packets.iter().enumerate() {
             self.demux.run_merged(merged, &mut s, pkt, *wire, &mut a).expect("runs");
             let opts =
@@ -111,6 +111,13 @@ impl Both {
             assert_eq!(r0, 0, "{what}: packet {i}: the merged program returns 0");
             self.demux.finish_merged(merged, &mut s, pkt, *wire, &mut j).expect("runs");
             assert_eq!(a, j, "{what}: packet {i}: interpreter and JIT differ");
+            // The lookups again through the runtime's direct helper table.
+            d.clear();
+            runner
+                .run_with(Context::ReadOnly(pkt), &mut self.demux.lookup(&mut d), &opts)
+                .expect("runs");
+            self.demux.finish_merged(merged, &mut s, pkt, *wire, &mut d).expect("runs");
+            assert_eq!(j, d, "{what}: packet {i}: trampoline and direct helpers differ");
             let mut want: Vec<Owner> = self
                 .alone
                 .iter()
