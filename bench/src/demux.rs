@@ -231,6 +231,18 @@ pub fn run(quick: bool) {
                     })
                     .0,
                 );
+                // On the JIT, the filters kept whole run as native code too (the trie walk and
+                // the interpreter columns above ran them on the interpreter).
+                demux.compile_whole(|v| {
+                    let code =
+                        jit.compile(v.program(), ProgramType::Filter, Mode::Trusted(v)).ok()?;
+                    Some(Executable::new(code).ok()?.into_native())
+                });
+                for (p, wire) in &packets {
+                    demux.run_merged(m, &mut s, p, *wire, &mut check).expect("runs");
+                    demux.run(&mut s, p, *wire, &mut got).expect("runs");
+                    assert_eq!(check, got, "filters kept whole: native code and trie differ");
+                }
                 p_jit = Some(
                     best_per_call(min, reps, || {
                         let mut acc = 0;

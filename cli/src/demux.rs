@@ -194,11 +194,16 @@ const LIMIT: usize = 2_000_000;
 type Program = (Merged, udf_jit::Executable);
 
 /// With the JIT: the demultiplexer as one verified program, compiled to native code; `None`
-/// when it would be larger than [`LIMIT`] (then the trie is walked, as with `interp`).
-fn program(d: &Demux, engine: Engine) -> Result<Option<Program>, Failure> {
+/// when it would be larger than [`LIMIT`] (then the trie is walked, as with `interp`). The
+/// filters kept whole are compiled to native code as well.
+fn program(d: &mut Demux, engine: Engine) -> Result<Option<Program>, Failure> {
     if engine != Engine::Jit {
         return Ok(None);
     }
+    d.compile_whole(|v| {
+        let exe = crate::exec::jit(v.program(), v.ty(), udf_jit::Mode::Trusted(v)).ok()?;
+        Some(exe.into_native())
+    });
     let bug = |what: String| {
         Failure::refused(miette!(code = "udf::compiler_bug", "the merged demultiplexer: {what}"))
     };
@@ -233,8 +238,8 @@ pub fn command(
         Compiler { file: filters, capture, fixed: (0..lines.len()).map(|_| None).collect() };
     let first = cap.link().unwrap_or(Link::new(1, crate::capture::MAX_SNAPLEN));
     let mut built: Vec<(Link, Demux, Option<Program>)> = Vec::new();
-    let (d, merged) = build(&mut c, &lines, first)?;
-    let prog = program(&d, engine)?;
+    let (mut d, merged) = build(&mut c, &lines, first)?;
+    let prog = program(&mut d, engine)?;
     let insns = prog.as_ref().map(|p| p.0.verified.program().len());
     built.push((first, d, prog));
     let mut s = Scratch::new();
@@ -251,8 +256,8 @@ pub fn command(
         };
         let k = match built.iter().position(|(l, _, _)| *l == p.link) {
             Some(k) => k,
-            None => match build(&mut c, &lines, p.link).and_then(|(d, _)| {
-                let prog = program(&d, engine)?;
+            None => match build(&mut c, &lines, p.link).and_then(|(mut d, _)| {
+                let prog = program(&mut d, engine)?;
                 Ok((d, prog))
             }) {
                 Ok((d, prog)) => {

@@ -37,7 +37,8 @@ use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
 use udf_bytecode::ProgramType;
-use udf_runtime::{Compiled, Context, Fault, NoHelpers, RunOptions, Vm};
+use udf_runtime::native::NativeProgram;
+use udf_runtime::{Compiled, Context, Fault, NoHelpers, RunOptions, Runnable, Vm};
 use udf_verifier::Verified;
 
 pub use atoms::{Atom, Base, EqAtom, FieldKey, Opaque, Rule, Val};
@@ -128,10 +129,12 @@ impl Node {
 /// programs run once per packet.
 #[derive(Debug)]
 struct Whole {
-    prog: udf_bytecode::Program,
+    verified: Verified,
     code: Compiled,
     budget: u64,
     members: Vec<(FilterId, Owner)>,
+    /// Native code for it, when the kernel compiled some ([`Demux::compile_whole`]).
+    native: Option<NativeProgram>,
 }
 
 /// What the demultiplexer remembers of a filter, to remove it.
@@ -259,7 +262,9 @@ impl Demux {
                 Ok((id, Shape::Merged { rules: n }))
             }
             Err(why) => {
-                if let Some(w) = self.whole.iter_mut().find(|w| w.prog == *filter.program()) {
+                if let Some(w) =
+                    self.whole.iter_mut().find(|w| w.verified.program() == filter.program())
+                {
                     w.members.push((id, owner));
                 } else {
                     let code = udf_runtime::prepare(
@@ -268,12 +273,12 @@ impl Demux {
                     )
                     .map_err(DemuxError::Check)?;
                     let budget = filter.facts().max_insns;
-                    let prog = filter.program().clone();
                     self.whole.push(Whole {
-                        prog,
+                        verified: filter.clone(),
                         code,
                         budget,
                         members: alloc::vec![(id, owner)],
+                        native: None,
                     });
                 }
                 self.next += 1;
@@ -282,6 +287,22 @@ impl Demux {
                 Ok((id, Shape::Opaque(why)))
             }
         }
+    }
+
+    /// Gives native code to the filters kept whole that have none yet: `compile` turns a
+    /// verified filter into trusted native code for this host (the kernel's JIT), or gives
+    /// `None` to keep it on the interpreter. Their results are the same either way (the JIT's
+    /// contract); only the cost per packet changes. Returns how many were compiled.
+    pub fn compile_whole(
+        &mut self,
+        mut compile: impl FnMut(&Verified) -> Option<NativeProgram>,
+    ) -> usize {
+        let mut n = 0;
+        for w in self.whole.iter_mut().filter(|w| w.native.is_none()) {
+            w.native = compile(&w.verified);
+            n += usize::from(w.native.is_some());
+        }
+        n
     }
 
     /// Removes a filter; false if it is not installed.
@@ -512,7 +533,11 @@ impl Demux {
     ) -> Result<(), Fault> {
         for w in &self.whole {
             let opts = RunOptions { budget: w.budget, r3: u64::from(wire_len) };
-            let r0 = s.vm.run(&w.code, Context::ReadOnly(pkt), &mut NoHelpers, &opts)?.r0;
+            let code = match &w.native {
+                Some(native) => Runnable::Native(native),
+                None => Runnable::Interp(&w.code),
+            };
+            let r0 = code.run_with(&mut s.vm, Context::ReadOnly(pkt), &mut NoHelpers, &opts)?.r0;
             if r0 != 0 {
                 out.extend(w.members.iter().map(|m| m.1));
             }
