@@ -202,6 +202,10 @@ pub fn load(
     let policy =
         if require_tag { Policy::require_tag(key) } else { Policy::allow_untagged_bytecode(key) };
     let mut table = Table::new();
+    // What `udf kernel load` prints must not depend on whether a workspace build unified
+    // kernel-glue's `jit` feature into this binary: a package without native code this host
+    // maps runs on the interpreter, as in the bare-metal kernel (`udf kernel boot`).
+    table.set_kernel_jit(false);
     let id = table.load(&bytes, &policy).map_err(|e| match e {
         LoadError::Unauthenticated => Failure::refused(miette!(
             code = "udf::kernel::untagged",

@@ -273,6 +273,9 @@ pub struct Table {
     exec: Option<&'static dyn ExecHost>,
     /// Which native code programs installed from now on run.
     native_policy: NativePolicy,
+    /// Whether the kernel's JIT compiles programs without native code ([`Table::set_kernel_jit`]).
+    #[cfg_attr(not(feature = "jit"), allow(dead_code))]
+    kernel_jit: bool,
     /// The kernel's compiler, made on first use.
     #[cfg(feature = "jit")]
     jit: Option<udf_jit::Jit>,
@@ -372,6 +375,7 @@ impl Table {
             slots: Vec::new(),
             exec,
             native_policy: NativePolicy::default(),
+            kernel_jit: true,
             #[cfg(feature = "jit")]
             jit: None,
         }
@@ -381,6 +385,14 @@ impl Table {
     /// `target` is this machine's.
     fn runs_native(&self, target: Option<Target>) -> bool {
         self.exec.is_some() && target.is_some() && target == Target::host()
+    }
+
+    /// Whether the kernel's own JIT (the `jit` feature) compiles the programs installed from
+    /// now on that bring no native code it maps (on by default where the feature is built). Off,
+    /// they run on the interpreter, as in a kernel built without it: a host whose behaviour
+    /// must not depend on which features a build happened to unify (the command line) says so.
+    pub fn set_kernel_jit(&mut self, on: bool) {
+        self.kernel_jit = on;
     }
 
     /// Sets which native code the programs installed from now on run.
@@ -553,10 +565,10 @@ impl Table {
             }
         };
         #[cfg(feature = "jit")]
-        let why = match self.jit_compile(facts) {
-            Ok(p) => return Ok((InstalledCode::Native(p), EngineChoice::Jit(why))),
-            Err(Some(e)) => Fallback::JitFailed(e),
-            Err(None) => why,
+        let why = match self.kernel_jit.then(|| self.jit_compile(facts)) {
+            Some(Ok(p)) => return Ok((InstalledCode::Native(p), EngineChoice::Jit(why))),
+            Some(Err(Some(e))) => Fallback::JitFailed(e),
+            Some(Err(None)) | None => why,
         };
         #[cfg(not(feature = "jit"))]
         let _ = facts;
