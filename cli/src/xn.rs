@@ -195,8 +195,9 @@ pub fn rebuild(json_out: bool, image: &Path, fs: &str) -> Result<bool, Failure> 
 }
 
 /// `udf xn rebuild --repair`: after a crash under XN's write ordering, releases the leaked
-/// blocks the rebuild finds, recomputes the free counts and the inodes' `i_blocks`, and writes
-/// that through the ordering; `Ok(true)` when the image then matches its rebuilt map. Problems
+/// blocks the rebuild finds, recomputes the free counts and the inodes' `i_blocks` (with
+/// `metadata_csum`, every block changed sealed again, and a block bitmap checksum a crash left
+/// out of date in its descriptor recorded again), and writes that through the ordering; `Ok(true)` when the image then matches its rebuilt map. Problems
 /// or blocks in use that the bitmaps mark free are refused, the image untouched.
 pub fn repair(json_out: bool, image: &Path, fs: &str) -> Result<bool, Failure> {
     let mut o = open(image, fs)?;
@@ -214,6 +215,7 @@ pub fn repair(json_out: bool, image: &Path, fs: &str) -> Result<bool, Failure> {
             "groups": fixed.groups.iter().map(|g| json!({"group": g.0, "was": g.1, "now": g.2})).collect::<Vec<_>>(),
             "superblock": fixed.superblock.map(|(a, b)| json!({"was": a, "now": b})),
             "inodes": fixed.inodes.iter().map(|i| json!({"inode": i.0, "i_blocks_was": i.1, "i_blocks_now": i.2})).collect::<Vec<_>>(),
+            "bitmap_checksums": fixed.bitmap_checksums,
             "blocks_written": flushed.written.len(),
         }));
     } else {
@@ -231,6 +233,9 @@ pub fn repair(json_out: bool, image: &Path, fs: &str) -> Result<bool, Failure> {
         }
         for (ino, was, now) in &fixed.inodes {
             println!("inode {ino}: i_blocks {was} -> {now}");
+        }
+        for g in &fixed.bitmap_checksums {
+            println!("group {g}: block bitmap checksum recorded again (metadata_csum)");
         }
         println!(
             "{} block(s) written; the rebuilt free map {} the image's bitmaps",

@@ -11,6 +11,9 @@
 //!   overwrite, a free of an unmapped block, a refusal after the tree already grew) leave the
 //!   image byte-identical.
 //! - ext2: a logical block maps to its slot or indirect-block entry.
+//! - Every crash point of the operations that change a tree's shape leaves at most leaks,
+//!   counts and a stale bitmap checksum, and `ExtFs::repair` (its writes sealed with
+//!   metadata_csum) then leaves strict e2fsck clean and the rebuilt map equal to the bitmaps.
 //!
 //! A missing e2fsprogs fails these tests: nothing is skipped.
 
@@ -23,6 +26,7 @@ use udf_corpus::{TempDir, debugfs};
 use udf_kernel_glue::ext::{
     Csum, ExtError, ExtFs, Flavor, LblockChange, LblockRequest, SlotRequest, kind, template,
 };
+use udf_kernel_glue::order::Cache;
 use udf_kernel_glue::xn::{Refusal, Xn};
 use udf_kernel_glue::{BlockDevice, MemDevice, Table};
 
@@ -596,8 +600,14 @@ fn beyond_leaks_and_counts(report: &str) -> Vec<String> {
 }
 
 /// Runs `req` on a copy of `t`'s image crashing after every number of writes: `e2fsck -fn`
-/// finds at most leaks and counts each time, and all writes give the accepted result.
-fn every_crash_point(t: &Image, req: LblockRequest, what: &str) -> usize {
+/// finds at most leaks and counts each time, all writes give the accepted result, and after
+/// `ExtFs::repair` strict e2fsck is clean and the rebuilt map equals the bitmaps.
+fn every_crash_point(
+    t: &Image,
+    req: LblockRequest,
+    what: &str,
+    stats: &mut RepairStats,
+) -> usize {
     let full = {
         let (mut dev, mut xn) = (t.dev.clone(), t.fs.xn(&t.table).unwrap());
         t.fs.rebuild(&mut xn, &t.table, &mut dev).unwrap();
@@ -617,14 +627,59 @@ fn every_crash_point(t: &Image, req: LblockRequest, what: &str) -> usize {
         let report = String::from_utf8_lossy(&o.stdout).into_owned();
         let worse = beyond_leaks_and_counts(&report);
         assert!(worse.is_empty(), "{what}, crash after {w} of {n} writes: {worse:?}\n{report}");
+        // The rebuild names only leaks; the repair (every block it changes sealed again)
+        // leaves the image strictly e2fsck clean and the rebuilt map equal to the bitmaps.
+        let mut dev = MemDevice::new(dev.bytes().to_vec(), t.bs);
+        let fs = ExtFs::open(&mut dev, Flavor::Ext4).unwrap();
+        let mut xn = fs.xn(&t.table).unwrap();
+        let r = fs.rebuild(&mut xn, &t.table, &mut dev).unwrap();
+        assert!(r.rebuilt.problems.is_empty(), "{what} W={w}: {:?}", r.rebuilt.problems);
+        assert!(r.differences.iter().all(|d| d.1 && !d.2), "{what} W={w}: {r:?}");
+        let leaked: Vec<u64> = r.differences.iter().map(|d| d.0).collect();
+        let mut cache = Cache::new(t.bs);
+        let fixed = fs
+            .repair(&mut xn, &t.table, &mut cache, &mut dev, &r)
+            .unwrap_or_else(|e| panic!("{what} W={w}: repair: {e}"));
+        assert_eq!(fixed.leaked, leaked, "{what} W={w}");
+        fs.commit(&mut xn, &mut cache, &mut dev, None).unwrap();
+        std::fs::write(&img, dev.bytes()).unwrap();
+        cext::fsck_strict(&img).unwrap_or_else(|e| {
+            panic!("{what}, crash after {w} of {n} writes, then the repair ({fixed:?}): {e}")
+        });
+        let again = fs.rebuild(&mut xn, &t.table, &mut dev).unwrap();
+        assert!(again.rebuilt.problems.is_empty(), "{what} W={w}: {:?}", again.rebuilt.problems);
+        assert!(again.differences.is_empty(), "{what} W={w}: {:?}", again.differences);
+        assert_eq!(again.rebuilt.used, fs.on_disk(&mut dev).unwrap(), "{what} W={w}");
+        if w == n {
+            assert!(fixed.is_empty(), "{what}: nothing to repair after the whole operation");
+        }
+        if !fixed.leaked.is_empty() {
+            stats.leaks += 1;
+        }
+        if !fixed.bitmap_checksums.is_empty() {
+            stats.stale_checksums += 1;
+        }
+        if !fixed.inodes.is_empty() {
+            stats.i_blocks += 1;
+        }
         let _ = std::fs::remove_file(&img);
     }
     n
 }
 
+/// Crash points whose repair released a leak, recorded a stale bitmap checksum again, or set
+/// an inode's `i_blocks` (so the repair's sealing is exercised, not only its no-op).
+#[derive(Default, Debug)]
+struct RepairStats {
+    leaks: usize,
+    stale_checksums: usize,
+    i_blocks: usize,
+}
+
 /// Every crash point of the ext4 operations that change the tree's shape: a root growing a
 /// level for a new extent (the new leaf written before the inode points at it), a free that
-/// first grows the root to split an extent, and a free that empties and frees a leaf.
+/// first grows the root to split an extent, and a free that empties and frees a leaf. At every
+/// crash point `ExtFs::repair` then leaves the image strictly e2fsck clean (checksums sealed).
 #[test]
 fn every_crash_point_leaves_at_most_leaks_and_counts_ext4_1k() {
     let mut t = Image::new("ext4", 1024, 8 * 1024, 3);
@@ -636,10 +691,11 @@ fn every_crash_point_leaves_at_most_leaks_and_counts_ext4_1k() {
     std::fs::write(&t.path, t.dev.bytes()).unwrap();
     let ino = t.ino;
     let grow = LblockRequest { ino, lblock: 40, block: far[3], kind: None };
-    let n = every_crash_point(&t, grow, "the root growing a level");
+    let mut stats = RepairStats::default();
+    let n = every_crash_point(&t, grow, "the root growing a level", &mut stats);
     assert!(n >= 8, "two steps: {n} writes");
     let split = LblockRequest { ino, lblock: 1, block: 0, kind: None };
-    every_crash_point(&t, split, "a free splitting an extent of a full root");
+    every_crash_point(&t, split, "a free splitting an extent of a full root", &mut stats);
     // A depth-1 tree whose leaf holds one block: freeing it frees the leaf.
     let mut t = Image::new("ext4", 1024, 8 * 1024, 1);
     let far = t.free_from(t.first_start() + 100, 3, 10);
@@ -652,5 +708,9 @@ fn every_crash_point_leaves_at_most_leaks_and_counts_ext4_1k() {
     }
     std::fs::write(&t.path, t.dev.bytes()).unwrap();
     let last = LblockRequest { ino: t.ino, lblock: 40, block: 0, kind: None };
-    every_crash_point(&t, last, "freeing the last block of a leaf and the leaf");
+    every_crash_point(&t, last, "freeing the last block of a leaf and the leaf", &mut stats);
+    assert!(
+        stats.leaks > 0 && stats.stale_checksums > 0 && stats.i_blocks > 0,
+        "the repairs released leaks, recorded bitmap checksums and set i_blocks: {stats:?}"
+    );
 }

@@ -37,7 +37,6 @@ use crate::order::Cache;
 use crate::xn::Change;
 use alloc::collections::BTreeSet;
 
-const RO_COMPAT_BIGALLOC: u32 = 0x200;
 const INCOMPAT_RECOVER: u32 = 0x4;
 
 /// A change at a logical block to ask [`ExtFs::set_lblock`] for.
