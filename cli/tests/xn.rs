@@ -1,7 +1,8 @@
 //! `udf xn` on an ext2 image from `mke2fs -d corpus/inputs` (inode 12 is `ext2_inode.bin`, one
 //! block): refusals and reconstruction reports name inodes and slots, never raw block offsets;
-//! freeing an empty slot says so, exits 1 and leaves the image byte-identical. A missing
-//! e2fsprogs fails these tests.
+//! freeing an empty slot says so, exits 1 and leaves the image byte-identical; a crash at
+//! every write, then `rebuild --repair`, leaves e2fsck clean, on ext2 and on a default ext4
+//! (metadata_csum). A missing e2fsprogs fails these tests.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -300,4 +301,76 @@ fn freeing_a_block_inside_a_directory_is_refused_by_its_size() {
     assert_eq!(v["errors"][0]["code"], "udf::xn::directory-hole", "{v}");
     assert!(v.to_string().contains("inode 2 slot 0 lies inside the directory (1024 bytes"), "{v}");
     assert!(std::fs::read(&img).expect("read") == before, "the image changed");
+}
+
+/// `e2fsck -fn` exits 0 and prints nothing but its version, passes and summary (it exits 0 after some
+/// problems it was told not to fix, such as a bad descriptor checksum, so the report counts).
+fn fsck_silent(img: &Path) -> Result<(), String> {
+    let (code, report) = e2fsck(img);
+    let noise: Vec<&str> = report
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with("Pass ") && !l.contains(" files ("))
+        .filter(|l| !l.starts_with("e2fsck ")) // its version, on stderr
+        .filter(|l| !(l.contains("extent tree (at level ") && l.contains("Optimize? no")))
+        .collect();
+    if code == Some(0) && noise.is_empty() { Ok(()) } else { Err(report) }
+}
+
+#[test]
+fn crash_after_every_write_then_repair_keeps_ext4_checksums() {
+    // A default ext4 (metadata_csum, 64bit, flex_bg) of `corpus/inputs`; inode 12 is a file.
+    let dir = std::env::temp_dir().join(format!("udf-xn-repair4-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let img = dir.join("fs.img");
+    let inputs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpus/inputs");
+    let o = Command::new("mke2fs")
+        .args(["-q", "-F", "-t", "ext4", "-b", "1024", "-d"])
+        .arg(&inputs)
+        .arg(&img)
+        .arg("8M")
+        .env("PATH", format!("{}:/sbin:/usr/sbin", std::env::var("PATH").unwrap_or_default()))
+        .output()
+        .expect("mke2fs runs (e2fsprogs)");
+    assert!(o.status.success(), "mke2fs: {}", text(&o));
+    assert!(fsck_silent(&img).is_ok(), "mke2fs's image");
+    let original = std::fs::read(&img).expect("read");
+    let free = {
+        let o = udf_cli::xn::open(&img, "ext4").unwrap_or_else(|_| panic!("the image opens"));
+        (3000..o.fs.sb.blocks).find(|&b| !o.xn.used.get(b)).expect("a free block")
+    };
+    let block = free.to_string();
+    let alloc = |more: &[&str]| {
+        let mut v = vec!["xn", "alloc", s(&img), "--fs", "ext4", "--inode", "12"];
+        v.extend_from_slice(&["--lblock", "10", "--block", &block, "--json"]);
+        v.extend_from_slice(more);
+        udf(&v)
+    };
+    let o = alloc(&[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    let n = v["blocks_written"].as_u64().expect("blocks_written") as usize;
+    assert!(n >= 4, "{v}");
+    let (mut leaked_seen, mut resealed_seen) = (false, false);
+    for w in 0..=n {
+        std::fs::write(&img, &original).expect("write");
+        let ws = w.to_string();
+        let o = alloc(&["--crash-after", &ws]);
+        assert_eq!(o.status.code(), Some(0), "W={w}: {}", text(&o));
+        let o = udf(&["xn", "rebuild", s(&img), "--fs", "ext4", "--repair", "--json"]);
+        assert_eq!(o.status.code(), Some(0), "W={w}: {}", text(&o));
+        let v: Value = serde_json::from_slice(&o.stdout).expect("JSON");
+        assert_eq!(v["match"], true, "W={w}: {v}");
+        leaked_seen |= v["leaked"] == serde_json::json!([free]);
+        resealed_seen |= !v["bitmap_checksums"].as_array().expect("array").is_empty();
+        if let Err(report) = fsck_silent(&img) {
+            panic!("W={w}: after the repair ({v}): {report}");
+        }
+        if w == n {
+            assert_eq!(v["blocks_written"], 0, "nothing to repair after the whole write: {v}");
+        }
+    }
+    assert!(leaked_seen && resealed_seen, "a crash point leaked the block and one left a stale \
+        bitmap checksum");
+    let _ = std::fs::remove_dir_all(&dir);
 }
