@@ -370,7 +370,10 @@ fn crash_after_every_write_then_repair_keeps_ext4_checksums() {
             assert_eq!(v["blocks_written"], 0, "nothing to repair after the whole write: {v}");
         }
     }
-    assert!(leaked_seen && resealed_seen, "a crash point leaked the block and one left a stale \
-        bitmap checksum");
+    assert!(
+        leaked_seen && resealed_seen,
+        "a crash point leaked the block and one left a stale \
+        bitmap checksum"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

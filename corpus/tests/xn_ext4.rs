@@ -602,12 +602,7 @@ fn beyond_leaks_and_counts(report: &str) -> Vec<String> {
 /// Runs `req` on a copy of `t`'s image crashing after every number of writes: `e2fsck -fn`
 /// finds at most leaks and counts each time, all writes give the accepted result, and after
 /// `ExtFs::repair` strict e2fsck is clean and the rebuilt map equals the bitmaps.
-fn every_crash_point(
-    t: &Image,
-    req: LblockRequest,
-    what: &str,
-    stats: &mut RepairStats,
-) -> usize {
+fn every_crash_point(t: &Image, req: LblockRequest, what: &str, stats: &mut RepairStats) -> usize {
     let full = {
         let (mut dev, mut xn) = (t.dev.clone(), t.fs.xn(&t.table).unwrap());
         t.fs.rebuild(&mut xn, &t.table, &mut dev).unwrap();
@@ -713,4 +708,32 @@ fn every_crash_point_leaves_at_most_leaks_and_counts_ext4_1k() {
         stats.leaks > 0 && stats.stale_checksums > 0 && stats.i_blocks > 0,
         "the repairs released leaks, recorded bitmap checksums and set i_blocks: {stats:?}"
     );
+}
+
+/// `repair` refuses, by name, the checksums it does not keep: `uninit_bg` (gdt_csum) without
+/// metadata_csum, whose crc16 descriptor checksums it would leave wrong; nothing is staged.
+#[test]
+fn repair_refuses_gdt_csum_without_metadata_csum() {
+    let dir = TempDir::new("xn-repair-gdt-csum").unwrap();
+    let path = dir.path().join("fs.img");
+    let o = Command::new("mke2fs")
+        .args(["-q", "-F", "-t", "ext4", "-b", "1024", "-O", "^metadata_csum,uninit_bg"])
+        .arg(&path)
+        .arg("8192k")
+        .env("PATH", path_env())
+        .output()
+        .expect("mke2fs runs (e2fsprogs)");
+    assert!(o.status.success(), "mke2fs: {}", String::from_utf8_lossy(&o.stderr));
+    let table = kernel();
+    let mut dev = MemDevice::new(std::fs::read(&path).unwrap(), 1024);
+    let fs = ExtFs::open(&mut dev, Flavor::Ext4).unwrap();
+    let mut xn = fs.xn(&table).unwrap();
+    let r = fs.rebuild(&mut xn, &table, &mut dev).unwrap();
+    let mut cache = Cache::new(1024);
+    let e = fs.repair(&mut xn, &table, &mut cache, &mut dev, &r).unwrap_err();
+    assert!(matches!(e, ExtError::Unsupported(_)), "{e}");
+    assert!(e.to_string().contains("gdt_csum"), "{e}");
+    let flushed = fs.commit(&mut xn, &mut cache, &mut dev, None).unwrap();
+    assert!(flushed.written.is_empty(), "nothing staged: {:?}", flushed.written);
+    assert!(dev.bytes() == &std::fs::read(&path).unwrap()[..], "the image changed");
 }
