@@ -451,6 +451,37 @@ impl Xn {
         &self.templates[t.0 as usize]
     }
 
+    /// The claimed extent `e` (of `kind` as the template says) against the free map: inside
+    /// the disk and not empty; for an allocation every block free, for a free every block owned
+    /// before (`old_runs`) and not static metadata. The one check `apply` and `apply_group`
+    /// share; returns the template of a metadata extent.
+    fn check_claim(
+        &self,
+        op: Op,
+        e: Extent,
+        kind: ExtentKind,
+        old_runs: &Runs,
+    ) -> Result<Option<TemplateId>, Refusal> {
+        let end = e.start.checked_add(e.count).filter(|_| e.count > 0);
+        if end.is_none_or(|end| end > self.used.len()) {
+            return Err(Refusal::BadExtent(e));
+        }
+        for b in e.start..e.start + e.count {
+            match op {
+                Op::Alloc(_) if self.used.get(b) => return Err(Refusal::InUse(b)),
+                Op::Free(_) if self.fixed.get(b) => return Err(Refusal::NotOwned(b)),
+                Op::Free(_) if !old_runs.iter().any(|r| r.0 == e.kind && r.1 <= b && b <= r.2) => {
+                    return Err(Refusal::NotOwned(b));
+                }
+                _ => {}
+            }
+        }
+        Ok(match kind {
+            ExtentKind::Meta(mt) => Some(mt),
+            _ => None,
+        })
+    }
+
     /// Runs `t`'s owns program on `bytes` (at least the template's size; the rest is ignored).
     fn owns(
         &mut self,
@@ -581,25 +612,7 @@ impl Xn {
         if let Some(e) = ext {
             let kinds = &self.template(t).kinds;
             let kind = *kinds.get(e.kind as usize).ok_or(Refusal::UnknownKind(e.kind))?;
-            let end = e.start.checked_add(e.count).filter(|_| e.count > 0);
-            if end.is_none_or(|end| end > self.used.len()) {
-                return Err(Refusal::BadExtent(e));
-            }
-            if let ExtentKind::Meta(mt) = kind {
-                meta = Some(mt);
-            }
-            for b in e.start..e.start + e.count {
-                match op {
-                    Op::Alloc(_) if self.used.get(b) => return Err(Refusal::InUse(b)),
-                    Op::Free(_) if self.fixed.get(b) => return Err(Refusal::NotOwned(b)),
-                    Op::Free(_)
-                        if !old_runs.iter().any(|r| r.0 == e.kind && r.1 <= b && b <= r.2) =>
-                    {
-                        return Err(Refusal::NotOwned(b));
-                    }
-                    _ => {}
-                }
-            }
+            meta = self.check_claim(op, e, kind, &old_runs)?;
         }
         if added != want_added || removed != want_removed {
             return Err(Refusal::Mismatch { claimed: op, added, removed });

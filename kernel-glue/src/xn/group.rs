@@ -175,25 +175,7 @@ impl Xn {
                 .or(objs.first().map(|(o, _)| *o));
             let kind =
                 named.and_then(|o| kinds(self, o, e.kind)).ok_or(Refusal::UnknownKind(e.kind))?;
-            let end = e.start.checked_add(e.count).filter(|_| e.count > 0);
-            if end.is_none_or(|end| end > self.used.len()) {
-                return Err(Refusal::BadExtent(e));
-            }
-            if let ExtentKind::Meta(mt) = kind {
-                meta = Some(mt);
-            }
-            for b in e.start..e.start + e.count {
-                match op {
-                    Op::Alloc(_) if self.used.get(b) => return Err(Refusal::InUse(b)),
-                    Op::Free(_) if self.fixed.get(b) => return Err(Refusal::NotOwned(b)),
-                    Op::Free(_)
-                        if !old_runs.iter().any(|r| r.0 == e.kind && r.1 <= b && b <= r.2) =>
-                    {
-                        return Err(Refusal::NotOwned(b));
-                    }
-                    _ => {}
-                }
-            }
+            meta = self.check_claim(op, e, kind, &old_runs)?;
         }
         if added != want_added || removed != want_removed {
             return Err(Refusal::Mismatch { claimed: op, added, removed });
