@@ -5,7 +5,7 @@
 //!
 //! A missing e2fsprogs fails these tests: nothing is skipped.
 
-use std::path::Path;
+mod xn_kernel;
 
 use udf_corpus::{debugfs, ext};
 use udf_kernel_glue::ext::{ExtError, ExtFs, Flavor, SlotRequest};
@@ -13,18 +13,8 @@ use udf_kernel_glue::order::Cache;
 use udf_kernel_glue::xn::{Op, Patch, Refusal};
 use udf_kernel_glue::{BlockDevice, MemDevice, Table};
 
-/// The corpus's ext owns-udfs and the acl-udf, installed through the kernel's loader.
 fn kernel() -> Table {
-    let mut table = Table::new();
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fs");
-    for file in ["ext2.udf", "ext4.udf", "acl.udf"] {
-        let module = udf_compiler::compile_file(&dir.join(file))
-            .unwrap_or_else(|d| panic!("{file}: {}", d.render()));
-        for e in module.entries {
-            table.install_bytecode(&e.name, e.ty, e.ctx_size, &e.prog).unwrap();
-        }
-    }
-    table
+    xn_kernel::kernel_with(&["acl.udf"])
 }
 
 /// The low 16 bits of the owner uid 70000 (`i_uid`; `i_uid_high` is 1).

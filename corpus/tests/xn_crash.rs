@@ -10,6 +10,9 @@
 //!
 //! A missing e2fsprogs fails these tests: nothing is skipped.
 
+mod xn_kernel;
+use xn_kernel::kernel;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -19,19 +22,6 @@ use udf_kernel_glue::ext::{EntryRequest, ExtFs, Flavor, MoveRequest, SlotRequest
 use udf_kernel_glue::order::Cache;
 use udf_kernel_glue::xn::Xn;
 use udf_kernel_glue::{MemDevice, Table};
-
-fn kernel() -> Table {
-    let mut table = Table::new();
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fs");
-    for file in ["ext2.udf", "ext4.udf"] {
-        let module = udf_compiler::compile_file(&dir.join(file))
-            .unwrap_or_else(|d| panic!("{file}: {}", d.render()));
-        for e in module.entries {
-            table.install_bytecode(&e.name, e.ty, e.ctx_size, &e.prog).unwrap();
-        }
-    }
-    table
-}
 
 /// `e2fsck -fn` on `img`: its exit code and report.
 fn e2fsck(img: &Path) -> (i32, String) {

@@ -17,8 +17,11 @@
 //!
 //! A missing e2fsprogs fails these tests: nothing is skipped.
 
+mod xn_kernel;
+use xn_kernel::kernel;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use udf_corpus::ext::{self as cext};
@@ -29,22 +32,6 @@ use udf_kernel_glue::ext::{
 use udf_kernel_glue::order::Cache;
 use udf_kernel_glue::xn::{Refusal, Xn};
 use udf_kernel_glue::{BlockDevice, MemDevice, Table};
-
-/// The corpus's ext owns-udfs, compiled and installed through the kernel's loader.
-fn kernel() -> Table {
-    let mut table = Table::new();
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fs");
-    for file in ["ext2.udf", "ext4.udf"] {
-        let module = udf_compiler::compile_file(&dir.join(file))
-            .unwrap_or_else(|d| panic!("{file}: {}", d.render()));
-        for e in module.entries {
-            table
-                .install_bytecode(&e.name, e.ty, e.ctx_size, &e.prog)
-                .unwrap_or_else(|err| panic!("{}: {err}", e.name));
-        }
-    }
-    table
-}
 
 fn path_env() -> String {
     format!("{}:/sbin:/usr/sbin", std::env::var("PATH").unwrap_or_default())

@@ -11,6 +11,9 @@
 //!
 //! A missing e2fsprogs fails these tests: nothing is skipped.
 
+mod xn_kernel;
+use xn_kernel::kernel;
+
 use std::path::{Path, PathBuf};
 
 use udf_corpus::ext::{self, Spec};
@@ -18,22 +21,6 @@ use udf_corpus::{TempDir, debugfs};
 use udf_kernel_glue::ext::{ExtError, ExtFs, Flavor, SlotRequest, kind};
 use udf_kernel_glue::xn::{Problem, Refusal, Xn};
 use udf_kernel_glue::{BlockDevice, MemDevice, Table};
-
-/// The corpus's ext owns-udfs, compiled and installed through the kernel's loader.
-fn kernel() -> Table {
-    let mut table = Table::new();
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fs");
-    for file in ["ext2.udf", "ext4.udf"] {
-        let module = udf_compiler::compile_file(&dir.join(file))
-            .unwrap_or_else(|d| panic!("{file}: {}", d.render()));
-        for e in module.entries {
-            table
-                .install_bytecode(&e.name, e.ty, e.ctx_size, &e.prog)
-                .unwrap_or_else(|err| panic!("{}: {err}", e.name));
-        }
-    }
-    table
-}
 
 fn xn(table: &Table, fs: &ExtFs) -> Xn {
     fs.xn(table).unwrap_or_else(|e| panic!("{e}"))
