@@ -27,8 +27,10 @@ use udf_verifier::{Access, Facts, Recorded, Value, ValueKind, defines};
 
 use crate::decoded::Compiled;
 use crate::fault::{Fault, FaultKind};
+use crate::helpers::Helpers;
 use crate::interp::{
-    CTX_BASE, Context, MAX_CALL_DEPTH, Observer, RunOptions, STACK_BASE, STACK_FRAME, STACK_TOP, Vm,
+    CTX_BASE, Context, MAX_CALL_DEPTH, Observer, Outcome, RunOptions, STACK_BASE, STACK_FRAME,
+    STACK_TOP, Vm,
 };
 use crate::typed::TypeHelpers;
 
@@ -550,26 +552,34 @@ pub fn run_checked(
     input: &[u8],
     r3: u64,
 ) -> Result<CheckedRun, Violation> {
-    let mut checker = Checker::new(prog, facts, input.len()).ok_or(Violation::NoStates)?;
-    let compiled = Compiled::new(prog);
-    let mut vm = Vm::new();
     // The type's helpers, as every engine runs them; the context stays read-only whatever the
     // type (a checked run never writes it).
     let mut helpers =
         TypeHelpers::new(ty, usize::try_from(facts.max_extents).unwrap_or(usize::MAX));
+    let outcome = run_checked_with(prog, facts, input, r3, helpers.table())?;
+    let extents = helpers.into_extents();
+    if extents.len() as u64 > facts.max_extents {
+        return Err(Violation::Extents { emitted: extents.len(), bound: facts.max_extents });
+    }
+    Ok(CheckedRun { outcome, extents })
+}
+
+/// [`run_checked`] with the host's own helpers (a merged demultiplexer's lookups, say): every
+/// instruction checked as there, so a helper that breaks its contract (returns more than its
+/// `ret_max`) shows as a register outside its recorded range at the next instruction.
+pub fn run_checked_with(
+    prog: &Program,
+    facts: &Facts,
+    input: &[u8],
+    r3: u64,
+    helpers: &mut dyn Helpers,
+) -> Result<Outcome, Violation> {
+    let mut checker = Checker::new(prog, facts, input.len()).ok_or(Violation::NoStates)?;
+    let compiled = Compiled::new(prog);
+    let mut vm = Vm::new();
     let opts = RunOptions { budget: facts.max_insns, r3 };
-    match vm.run_observed(&compiled, Context::ReadOnly(input), helpers.table(), &opts, &mut checker)
-    {
-        Ok(outcome) => {
-            let extents = helpers.into_extents();
-            if extents.len() as u64 > facts.max_extents {
-                return Err(Violation::Extents {
-                    emitted: extents.len(),
-                    bound: facts.max_extents,
-                });
-            }
-            Ok(CheckedRun { outcome, extents })
-        }
+    match vm.run_observed(&compiled, Context::ReadOnly(input), helpers, &opts, &mut checker) {
+        Ok(outcome) => Ok(outcome),
         Err(Fault { kind: FaultKind::CheckFailed, .. }) => {
             Err(checker.violation.unwrap_or(Violation::NoStates))
         }
