@@ -298,6 +298,48 @@ fn consistent(o: &mut Opened) -> Result<(), Failure> {
     Ok(())
 }
 
+/// What an accepted change wrote, reported the same way by every command that writes through
+/// XN's ordering: `doc` (JSON) gains the size, the writes and whether the run crashed; the text
+/// is `accepted: {head}{grown}{tail}; N block(s) written, in order: ...` and, when writes were
+/// left out, the crash line.
+struct Accepted<'a> {
+    head: String,
+    tail: String,
+    grown_to: Option<u64>,
+    writes: &'a [u64],
+    left: usize,
+    crash_after: Option<usize>,
+}
+
+impl Accepted<'_> {
+    fn report(self, json_out: bool, mut doc: Json) {
+        let written = self.writes.len();
+        if json_out {
+            if let Json::Object(m) = &mut doc {
+                m.insert("accepted".into(), json!(true));
+                m.insert("size".into(), json!(self.grown_to));
+                m.insert("blocks_written".into(), json!(written));
+                m.insert("writes".into(), json!(self.writes));
+                m.insert("crashed".into(), json!(self.crash_after.map(|_| self.left > 0)));
+                m.insert("writes_left".into(), json!(self.left));
+            }
+            crate::output::emit(doc);
+            return;
+        }
+        let grown =
+            self.grown_to.map(|n| format!("; the file grows to {n} bytes")).unwrap_or_default();
+        let order: Vec<String> = self.writes.iter().map(u64::to_string).collect();
+        let order = if order.is_empty() { "none".to_string() } else { order.join(", ") };
+        println!(
+            "accepted: {}{grown}{}; {written} block(s) written, in order: {order}",
+            self.head, self.tail
+        );
+        if self.left > 0 {
+            println!("crashed after {written} write(s): {} write(s) not performed", self.left);
+        }
+    }
+}
+
 /// `udf xn move`: the block in `from`'s slot moved to `to`'s empty slot through XN (a free
 /// and an allocation with no window where the block is free); the image is written, in the
 /// ordering's order, only when XN accepts both.
@@ -326,32 +368,22 @@ pub fn move_block(
         o.fs.commit(&mut o.xn, &mut cache, &mut o.dev, opts.crash_after)
             .map_err(|e| refused(&e))?;
     write_out(image, &o.dev, &flushed.written)?;
-    let written = flushed.written.len();
-    if json_out {
-        crate::output::emit(json!({
-            "accepted": true, "block": change.new, "kind": change.kind,
-            "from": {"inode": from.0, "slot": from.1}, "to": {"inode": to.0, "slot": to.1},
-            "size": change.grown_to, "blocks_written": written, "writes": flushed.written,
-            "crashed": opts.crash_after.map(|_| flushed.left > 0), "writes_left": flushed.left,
-        }));
-    } else {
-        let grown =
-            change.grown_to.map(|n| format!("; the file grows to {n} bytes")).unwrap_or_default();
-        let order: Vec<String> = flushed.written.iter().map(u64::to_string).collect();
-        println!(
-            "accepted: block {} (kind {}) moved from inode {} slot {} to inode {} slot {}{grown}; {written} block(s) written, in order: {}",
-            change.new,
-            change.kind,
-            from.0,
-            from.1,
-            to.0,
-            to.1,
-            if order.is_empty() { "none".to_string() } else { order.join(", ") }
-        );
-        if flushed.left > 0 {
-            println!("crashed after {written} write(s): {} write(s) not performed", flushed.left);
-        }
+    Accepted {
+        head: format!(
+            "block {} (kind {}) moved from inode {} slot {} to inode {} slot {}",
+            change.new, change.kind, from.0, from.1, to.0, to.1
+        ),
+        tail: String::new(),
+        grown_to: change.grown_to,
+        writes: &flushed.written,
+        left: flushed.left,
+        crash_after: opts.crash_after,
     }
+    .report(
+        json_out,
+        json!({"block": change.new, "kind": change.kind,
+               "from": {"inode": from.0, "slot": from.1}, "to": {"inode": to.0, "slot": to.1}}),
+    );
     Ok(true)
 }
 
@@ -379,30 +411,22 @@ pub fn set_slot(
         o.fs.commit(&mut o.xn, &mut cache, &mut o.dev, opts.crash_after)
             .map_err(|e| refused(&e))?;
     write_out(image, &o.dev, &flushed.written)?;
-    let written = flushed.written.len();
-    if json_out {
-        crate::output::emit(
-            json!({"accepted": true, "inode": ino, "slot": slot, "old": change.old,
-                   "new": change.new, "kind": change.kind, "size": change.grown_to,
-                   "blocks_written": written, "writes": flushed.written,
-                   "crashed": opts.crash_after.map(|_| flushed.left > 0),
-                   "writes_left": flushed.left}),
-        );
-    } else {
-        let grown =
-            change.grown_to.map(|n| format!("; the file grows to {n} bytes")).unwrap_or_default();
-        let order: Vec<String> = flushed.written.iter().map(u64::to_string).collect();
-        println!(
-            "accepted: inode {ino} slot {slot}: block {} -> {} (kind {}){grown}; {written} block(s) written, in order: {}",
-            change.old,
-            change.new,
-            change.kind,
-            if order.is_empty() { "none".to_string() } else { order.join(", ") }
-        );
-        if flushed.left > 0 {
-            println!("crashed after {written} write(s): {} write(s) not performed", flushed.left);
-        }
+    Accepted {
+        head: format!(
+            "inode {ino} slot {slot}: block {} -> {} (kind {})",
+            change.old, change.new, change.kind
+        ),
+        tail: String::new(),
+        grown_to: change.grown_to,
+        writes: &flushed.written,
+        left: flushed.left,
+        crash_after: opts.crash_after,
     }
+    .report(
+        json_out,
+        json!({"inode": ino, "slot": slot, "old": change.old, "new": change.new,
+               "kind": change.kind}),
+    );
     Ok(true)
 }
 
@@ -421,54 +445,40 @@ pub fn set_lblock(
     opts: SlotOpts,
 ) -> Result<bool, Failure> {
     let mut o = open(image, fs)?;
-    if let Some(first) = o.rebuild.rebuilt.problems.first().cloned() {
-        let first = o.fs.describe_problem(&mut o.xn, &o.table, &mut o.dev, &first);
-        return Err(Failure::refused(miette!(
-            code = "udf::xn::inconsistent",
-            "the image is inconsistent ({} problem(s), first: {first}): run `udf xn rebuild`",
-            o.rebuild.rebuilt.problems.len(),
-        )));
-    }
+    consistent(&mut o)?;
     let req = LblockRequest { ino, lblock, block, kind: opts.kind };
     let c = o
         .fs
         .set_lblock_ordered(&mut o.xn, &o.table, &mut o.dev, req, opts.principal, opts.crash_after)
         .map_err(|e| refusal(&e, opts.principal))?;
     write_out(image, &o.dev, &c.writes)?;
-    let written = c.writes.len();
-    if json_out {
-        crate::output::emit(json!({
-            "accepted": true, "inode": ino, "lblock": lblock, "old": c.old, "new": c.new,
-            "kind": c.kind, "size": c.grown_to, "nodes_allocated": c.nodes_allocated,
-            "nodes_freed": c.nodes_freed, "blocks_written": written, "writes": c.writes,
-            "crashed": opts.crash_after.map(|_| c.writes_left > 0),
-            "writes_left": c.writes_left,
-        }));
-    } else {
-        let grown =
-            c.grown_to.map(|n| format!("; the file grows to {n} bytes")).unwrap_or_default();
-        let nodes = |what: &str, v: &[u64]| {
-            if v.is_empty() {
-                String::new()
-            } else {
-                let v: Vec<String> = v.iter().map(u64::to_string).collect();
-                format!("; extent-tree node(s) {what}: {}", v.join(", "))
-            }
-        };
-        let order: Vec<String> = c.writes.iter().map(u64::to_string).collect();
-        println!(
-            "accepted: inode {ino} logical block {lblock}: block {} -> {} (kind {}){grown}{}{}; \
-             {written} block(s) written, in order: {}",
-            c.old,
-            c.new,
-            c.kind,
-            nodes("allocated", &c.nodes_allocated),
-            nodes("freed", &c.nodes_freed),
-            if order.is_empty() { "none".to_string() } else { order.join(", ") }
-        );
-        if c.writes_left > 0 {
-            println!("crashed after {written} write(s): {} write(s) not performed", c.writes_left);
+    let nodes = |what: &str, v: &[u64]| {
+        if v.is_empty() {
+            String::new()
+        } else {
+            let v: Vec<String> = v.iter().map(u64::to_string).collect();
+            format!("; extent-tree node(s) {what}: {}", v.join(", "))
         }
+    };
+    Accepted {
+        head: format!(
+            "inode {ino} logical block {lblock}: block {} -> {} (kind {})",
+            c.old, c.new, c.kind
+        ),
+        tail: format!(
+            "{}{}",
+            nodes("allocated", &c.nodes_allocated),
+            nodes("freed", &c.nodes_freed)
+        ),
+        grown_to: c.grown_to,
+        writes: &c.writes,
+        left: c.writes_left,
+        crash_after: opts.crash_after,
     }
+    .report(
+        json_out,
+        json!({"inode": ino, "lblock": lblock, "old": c.old, "new": c.new, "kind": c.kind,
+               "nodes_allocated": c.nodes_allocated, "nodes_freed": c.nodes_freed}),
+    );
     Ok(true)
 }
