@@ -556,6 +556,46 @@ impl Xn {
         Ok((block, stride))
     }
 
+    /// Asks the acl program of `obj`'s template, if it has one, about `op` on `obj` in the block
+    /// `before`, which the change would leave as `after`.
+    fn acl_of(
+        &mut self,
+        progs: &Table,
+        obj: Obj,
+        before: &[u8],
+        after: &[u8],
+        op: Op,
+        principal: u64,
+    ) -> Result<(), Refusal> {
+        let Some(acl) = self.template(obj.template).acl else { return Ok(()) };
+        let at = obj.offset as usize;
+        let size = self.template(obj.template).size as usize;
+        let old = before.get(at..at + size).unwrap_or(&before[at..]);
+        let new = after.get(at..at + size).unwrap_or(&after[at..]);
+        self.acl(progs, acl, old, new, op, principal)
+    }
+
+    /// What `obj` owns in the block `before` and in the block `after`; either malformed (a
+    /// nonzero result of its owns program) is refused.
+    fn owns_both(
+        &mut self,
+        progs: &Table,
+        obj: Obj,
+        before: &[u8],
+        after: &[u8],
+    ) -> Result<(Vec<Extent>, Vec<Extent>), Refusal> {
+        let at = obj.offset as usize;
+        let (r0, old) = self.owns(progs, obj.template, &before[at..])?;
+        if r0 != 0 {
+            return Err(Refusal::Malformed { after: false, r0 });
+        }
+        let (r0, new) = self.owns(progs, obj.template, &after[at..])?;
+        if r0 != 0 {
+            return Err(Refusal::Malformed { after: true, r0 });
+        }
+        Ok((old, new))
+    }
+
     /// Checks that `op` on `obj` with `patches` holds, then applies it: the object's block is
     /// written, the map of blocks in use and the registry updated. A refusal writes nothing.
     pub fn apply(
@@ -568,38 +608,11 @@ impl Xn {
         principal: u64,
     ) -> Result<(), Refusal> {
         let (before, stride) = self.object(dev, obj)?;
-        let at = obj.offset as usize;
         let mut after = before.clone();
-        for p in patches {
-            let end = (p.offset as usize).checked_add(p.bytes.len());
-            match end {
-                Some(end) if end <= stride as usize && at + end <= after.len() => {
-                    after[at + p.offset as usize..at + end].copy_from_slice(p.bytes);
-                }
-                _ => {
-                    return Err(Refusal::PatchOutside {
-                        offset: p.offset,
-                        len: p.bytes.len(),
-                        stride,
-                    });
-                }
-            }
-        }
+        patch(&mut after, obj, stride, patches)?;
+        self.acl_of(progs, obj, &before, &after, op, principal)?;
         let t = obj.template;
-        if let Some(acl) = self.template(t).acl {
-            let size = self.template(t).size as usize;
-            let old = before.get(at..at + size).unwrap_or(&before[at..]);
-            let new = after.get(at..at + size).unwrap_or(&after[at..]);
-            self.acl(progs, acl, old, new, op, principal)?;
-        }
-        let (r0, old) = self.owns(progs, t, &before[at..])?;
-        if r0 != 0 {
-            return Err(Refusal::Malformed { after: false, r0 });
-        }
-        let (r0, new) = self.owns(progs, t, &after[at..])?;
-        if r0 != 0 {
-            return Err(Refusal::Malformed { after: true, r0 });
-        }
+        let (old, new) = self.owns_both(progs, obj, &before, &after)?;
         let new_runs = runs(&new).map_err(Refusal::OwnedTwice)?;
         let old_runs = runs(&old).unwrap_or_else(|_| coalesce(&old));
         let (added, removed) = (minus(&new_runs, &old_runs), minus(&old_runs, &new_runs));
@@ -868,6 +881,23 @@ pub fn runs(extents: &[Extent]) -> Result<Runs, u64> {
         }
     }
     Ok(coalesce(extents))
+}
+
+/// Applies `patches` (offsets within the object) to `obj` in its block `block`; a patch
+/// reaching past the object's stride or the block is refused.
+fn patch(block: &mut [u8], obj: Obj, stride: u32, patches: &[Patch<'_>]) -> Result<(), Refusal> {
+    let at = obj.offset as usize;
+    for p in patches {
+        match (p.offset as usize).checked_add(p.bytes.len()) {
+            Some(end) if end <= stride as usize && at + end <= block.len() => {
+                block[at + p.offset as usize..at + end].copy_from_slice(p.bytes);
+            }
+            _ => {
+                return Err(Refusal::PatchOutside { offset: p.offset, len: p.bytes.len(), stride });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Sorted runs of `extents` per kind, overlapping and adjacent ones merged.

@@ -70,54 +70,24 @@ impl Xn {
         let mut objs: Vec<(Obj, u32)> = Vec::new();
         for c in changes {
             let (bytes, stride) = self.object(dev, c.obj)?;
-            let at = c.obj.offset as usize;
             let entry = blocks.entry(c.obj.block).or_insert_with(|| (bytes.clone(), bytes));
-            for p in c.patches {
-                let end = (p.offset as usize).checked_add(p.bytes.len());
-                match end {
-                    Some(end) if end <= stride as usize && at + end <= entry.1.len() => {
-                        entry.1[at + p.offset as usize..at + end].copy_from_slice(p.bytes);
-                    }
-                    _ => {
-                        return Err(Refusal::PatchOutside {
-                            offset: p.offset,
-                            len: p.bytes.len(),
-                            stride,
-                        });
-                    }
-                }
-            }
+            patch(&mut entry.1, c.obj, stride, c.patches)?;
             if !objs.iter().any(|(o, _)| *o == c.obj) {
                 objs.push((c.obj, stride));
             }
         }
         for &(obj, _) in &objs {
-            if let Some(acl) = self.template(obj.template).acl {
-                // As in `apply`: the object as it is and as the change would leave it.
-                let at = obj.offset as usize;
-                let size = self.template(obj.template).size as usize;
-                let (before, after) = &blocks[&obj.block];
-                let old = before.get(at..at + size).unwrap_or(&before[at..]);
-                let new = after.get(at..at + size).unwrap_or(&after[at..]);
-                self.acl(progs, acl, old, new, op, principal)?;
-            }
+            let (before, after) = &blocks[&obj.block];
+            self.acl_of(progs, obj, before, after, op, principal)?;
         }
         // Ownership before and after, object by object: (extent, owner).
         let mut old: Vec<(Extent, Obj)> = Vec::new();
         let mut new: Vec<(Extent, Obj)> = Vec::new();
         for &(obj, _) in &objs {
-            let at = obj.offset as usize;
             let (before, after) = &blocks[&obj.block];
-            let (r0, ext) = self.owns(progs, obj.template, &before[at..])?;
-            if r0 != 0 {
-                return Err(Refusal::Malformed { after: false, r0 });
-            }
-            old.extend(ext.into_iter().map(|e| (e, obj)));
-            let (r0, ext) = self.owns(progs, obj.template, &after[at..])?;
-            if r0 != 0 {
-                return Err(Refusal::Malformed { after: true, r0 });
-            }
-            new.extend(ext.into_iter().map(|e| (e, obj)));
+            let (was, will) = self.owns_both(progs, obj, before, after)?;
+            old.extend(was.into_iter().map(|e| (e, obj)));
+            new.extend(will.into_iter().map(|e| (e, obj)));
         }
         let kinds =
             |xn: &Xn, obj: Obj, k: u32| xn.template(obj.template).kinds.get(k as usize).copied();
