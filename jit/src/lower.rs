@@ -27,6 +27,8 @@ use udf_verifier::Access;
 
 use crate::plan::{Plan, Region};
 
+pub(crate) mod predicate;
+
 const STACK_SIZE: i64 = (STACK_FRAME * MAX_CALL_DEPTH) as i64;
 
 /// The signature of a region function: `(env, entry slot) -> next slot | DONE | FAULT`.
@@ -83,6 +85,8 @@ pub(crate) struct Input<'a> {
     /// The planted off-by-one in the direct ABI's length register (`fault-injection` only;
     /// always false otherwise), to show the equivalence oracle catches it.
     pub plant_direct_len: bool,
+    /// Direct ABI only: lower branch-free ([`predicate`]; the caller checked it applies).
+    pub predicated: bool,
     pub call_conv: CallConv,
     pub frontend: TargetFrontendConfig,
 }
@@ -255,6 +259,9 @@ pub(crate) fn lower(
         open: true,
         stubs: Vec::new(),
     };
+    if inp.predicated && lw.predicated() {
+        return lw.finish();
+    }
     // Dispatch to the entry slot.
     if region.entries.len() == 1 {
         let to = lw.target(region.entries[0]);
@@ -953,10 +960,6 @@ impl Lower<'_, '_> {
         };
     }
 
-    /// The host address of virtual address `a` for an access of `size` bytes by instruction
-    /// `i` at slot `pc`. Trusted code translates by the region the verifier proved; checked
-    /// code (and trusted code at an instruction the verifier never reached) checks the live
-    /// stack and the context, and faults like the interpreter.
     /// The host address of `base + off` for an access of `size` bytes by instruction `i` at
     /// slot `pc`, as a value and a displacement. Trusted code translates by the region the
     /// verifier proved (`base + delta`, shared by every access through the same base); checked
