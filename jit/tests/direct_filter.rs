@@ -669,9 +669,9 @@ fn branch_free_edges_agree_with_the_interpreter() {
          lddw %r7, 0x8000000000000000\nsmod %r7, %r6\nadd %r0, %r7\nexit\n",
         "mov %r0, 3\njlt %r2, 1, +6\nldxb %r4, [%r1+0]\njne %r4, 0, +4\nmov32 %r0, 50\n\
          div32 %r0, %r4\nmod32 %r0, %r4\nadd %r0, 9\nexit\n",
-        // Stores on both sides of a branch, then a load where the paths join.
-        "mov %r4, 77\njlt %r2, 2, +3\nldxb %r4, [%r1+1]\nstxdw [%r10-8], %r4\nja +2\n\
-         stxdw [%r10-8], %r4\nstw [%r10-16], 9\nldxdw %r0, [%r10-8]\nexit\n",
+        // Stores on both sides of a branch on a packet byte, then a load where the paths join.
+        "mov %r0, 0\njlt %r2, 2, +8\nldxb %r4, [%r1+1]\njeq %r4, 0, +3\nstxdw [%r10-8], %r4\n\
+         stw [%r10-16], 9\nja +2\nmov %r5, 77\nstxdw [%r10-8], %r5\nldxdw %r0, [%r10-8]\nexit\n",
         // Many exits, each with its own result.
         "jlt %r2, 4, +11\nldxb %r4, [%r1+0]\njeq %r4, 1, +11\njeq %r4, 2, +12\nldxb %r5, [%r1+1]\n\
          jgt %r5, 0x80, +12\njset %r5, 1, +13\nldxh %r0, [%r1+2]\njlt %r0, 0x100, +1\nexit\n\
