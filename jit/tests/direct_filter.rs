@@ -648,7 +648,8 @@ fn swapped_field_compares_agree_with_the_interpreter() {
 /// 0 to 80 bytes (zeros, ones, random bytes), at a page end ([`compare_both`]): loads past the
 /// packet on paths not taken (fixed offsets and offsets from the IPv4 header length), division
 /// and remainder by zero and `INT_MIN / -1` on paths not taken, stores on paths not taken, a
-/// program with many exits, and classic packet loads (an exit when out of bounds).
+/// program with many exits, tests of the length the branch-free code decides, and classic
+/// packet loads (an exit when out of bounds).
 #[test]
 fn branch_free_edges_agree_with_the_interpreter() {
     let programs = [
@@ -677,6 +678,11 @@ fn branch_free_edges_agree_with_the_interpreter() {
          jgt %r5, 0x80, +12\njset %r5, 1, +13\nldxh %r0, [%r1+2]\njlt %r0, 0x100, +1\nexit\n\
          mov %r0, 99\nexit\nmov %r0, 1\nexit\nmov %r0, 2\nexit\nmov %r0, 3\nexit\n\
          mov %r0, 0x80\nexit\nmov %r0, 0x81\nexit\n",
+        // Tests of the length around the span of the fixed loads (20 bytes here), which the
+        // branch-free code decides on packets at least that long.
+        "mov %r0, 0\njlt %r2, 20, +9\nldxb %r0, [%r1+19]\njlt %r2, 21, +1\nadd %r0, 0x100\n\
+         jle %r2, 20, +1\nadd %r0, 0x200\njgt %r2, 20, +1\nadd %r0, 0x400\njge %r2, 21, +1\n\
+         add %r0, 0x800\nexit\n",
         // Classic packet loads: out of bounds ends the program with 0.
         "ldabsh 12\njne %r0, 0x800, +5\nldabsb 14\nand %r0, 15\nlsh %r0, 2\nmov %r7, %r0\n\
          ldindh %r7, 14\nexit\n",
