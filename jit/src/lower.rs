@@ -25,7 +25,7 @@ use udf_runtime::native::{DIRECT_HELPERS, DONE, FAULT, code, offset, status};
 use udf_runtime::{CTX_BASE, MAX_CALL_DEPTH, STACK_BASE, STACK_FRAME, STACK_TOP};
 use udf_verifier::Access;
 
-use crate::plan::{Plan, Region};
+use crate::plan::{Plan, Region, touches_stack};
 
 pub(crate) mod predicate;
 
@@ -285,20 +285,6 @@ pub(crate) fn lower(
     lw.open = false;
     lw.body();
     lw.finish()
-}
-
-/// Whether an instruction of the region may touch the stack: an access the verifier proved
-/// (partly) in the stack, or one through `r10` (the direct ABI then gives the function a
-/// stack slot).
-fn touches_stack(inp: &Input<'_>) -> bool {
-    (inp.region.start..inp.region.end).filter_map(|pc| inp.plan.index[pc]).any(|i| {
-        let base = match inp.prog.insns()[i] {
-            Insn::Load { base, .. } | Insn::Store { base, .. } | Insn::Atomic { base, .. } => base,
-            _ => return false,
-        };
-        base == Reg::R10
-            || inp.access.is_none_or(|acc| matches!(acc[i], Access::Stack | Access::Either))
-    })
 }
 
 /// Registers whose values the region may need from `env.regs`: all of them when control can
