@@ -14,11 +14,13 @@
 //!   environment and stack set up once), r3 = wire length; on hardened JIT code (a bounds
 //!   check on every packet access) the same way, in a table of its own beside trusted code;
 //!   and on trusted code with the direct-call ABI ([`Jit::compile_filter`]: one
-//!   [`NativeFilter::run`] per packet, the packet and its lengths in registers);
+//!   [`NativeFilter::run`] per packet, the packet and its lengths in registers), in its
+//!   branchy lowering and its branch-free one (`IfConvert::Never` and `IfConvert::Always`);
 //! - hand-written C for the same four tests (`bench/c/filters.c`, built by `bench/build.rs`
 //!   with `gcc -O2`), run as a process over the same capture like the libpcap oracle, one call
 //!   through a function pointer per packet; the "single-filter speed" table puts libpcap, the
-//!   C, the region ABI and the direct call side by side;
+//!   C, the region ABI and the direct call (branchy, branchy with frame, branch-free) side by
+//!   side;
 //! - compile time: libpcap's `pcap_compile` + `pcap_freecode` (`tools/pcap_oracle
 //!   compile-bench`), ours (`pcap::compile`, verification included), and ours with the JIT
 //!   compile and mapping added.
