@@ -505,6 +505,9 @@ const X64_EPILOGUE: [u8; 5] = [0x48, 0x89, 0xec, 0x5d, 0xc3];
 /// (the direct filter ABI). Such a function touches neither `%rsp` nor `%rbp` between its
 /// prologue and its epilogues (`%rbp` is not allocatable, the stack is unused), so neither is
 /// needed: its return address stays at `(%rsp)`, and `%rbp`, callee-saved, is never changed.
+/// (The branch-free lowering reads `%rsp` as an always-readable address for loads on paths not
+/// taken: without the frame it points at the return address instead of the saved `%rbp`, 8
+/// readable bytes either way.)
 /// Checked here from Cranelift's block table (`machine_code_cfg_info`):
 /// - the code starts with [`X64_PROLOGUE`] and the first block starts right after it; the
 ///   result is the code from that block on (every branch is relative to the code and its

@@ -12,19 +12,30 @@
 //! - each register at a slot with several incoming edges is a chain of `select`s over the
 //!   edges, by edge predicate (the edges into a slot are exclusive: one run takes one path);
 //! - a conditional jump splits the predicate `p` into `p & c` (to the target) and `p & !c`
-//!   (falling through); `ja` passes `p` on; `exit` makes the result `select(p, r0, result)`;
+//!   (falling through); `ja` passes `p` on; the result is the `r0` of the exit whose
+//!   predicate holds: exactly one does on every run, so the exit with the heaviest predicate
+//!   is the default and its predicate is never computed;
 //! - arithmetic is total in every mode (division by zero, `INT_MIN / -1` and shifts are made
 //!   total by the shared lowering in [`super`]), so computing it on a path not taken traps
 //!   on nothing;
-//! - memory: the verifier proved each access in bounds only on the paths that reach it, so a
-//!   load under a predicate that is not "true" reads from `select(p, address, safe)`, where
-//!   `safe` is the native stack pointer (the bytes from it up belong to live frames of this
-//!   thread, at least a return address or a saved frame pointer: 8 readable bytes, the widest
-//!   load), and its value is used only where `p` holds. A store writes to
-//!   `select(p, address, scratch)`, `scratch` an 8-byte slot of the function's own frame,
-//!   so a store on a path not taken changes nothing the program can see (the verifier's
-//!   stack slot is written only on the path taken, in program order). Classic packet loads
-//!   (`ldabs`, `ldind`) whose bounds test fails are exits with result 0 under `p & !ok`.
+//! - memory: the verifier proved each access in bounds only on the paths that reach it. A load
+//!   under a predicate that is not "always" reads from `select(ok, address, safe)`, where `ok`
+//!   is computed from the address alone (its `n` bytes lie in the region the verifier placed
+//!   the access in: the packet, the one stack frame, or either) and `safe` is the native
+//!   stack pointer (the bytes from it up belong to live frames of this thread, at least a
+//!   return address or a saved register: 8 readable bytes, the widest load). Its value is
+//!   used only where the predicate holds, and where it holds the verifier's bounds do, so
+//!   `ok` holds too and the load reads what the interpreter reads; and since `ok` does not
+//!   depend on the predicates, loads do not wait for the compares before them. A store
+//!   writes to `select(p, address, scratch)`, `scratch` an 8-byte slot of the function's own
+//!   frame, so a store on a path not taken changes nothing the program can see (the
+//!   verifier's stack slot is written only on the path taken, in program order). Classic
+//!   packet loads (`ldabs`, `ldind`) whose bounds test fails are exits with result 0 under
+//!   `p & !ok`;
+//! - packets at least as long as the span of the fixed-offset loads ([`fixed_span`], tested
+//!   once at entry; shorter ones run the branchy code in the same function) need no bounds
+//!   test for those loads, and the program's tests of the length against constants up to the
+//!   span are decided there (the paths they rule out vanish).
 
 use std::collections::HashMap;
 
