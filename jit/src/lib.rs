@@ -124,9 +124,10 @@ impl Default for Options {
 /// (at most 64 instructions), see `jit/src/lower/predicate.rs`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IfConvert {
-    /// The default: the branchy code. The branch-free code was measured slower on every
-    /// filter of the filter benchmark (BENCHMARKS.md, "Single-filter speed"), so no program
-    /// gets it unless asked.
+    /// The default: the branchy code. The branch-free code is not reliably faster on the
+    /// filter benchmark (BENCHMARKS.md, "Single-filter speed": slower on all four filters in
+    /// the quietest run, faster on two of them in most loaded runs, always slower on the other
+    /// two), so no program gets it unless asked.
     Auto,
     /// Always the branchy code.
     Never,
@@ -437,8 +438,8 @@ impl Jit {
         let predicated = match self.options.if_convert {
             IfConvert::Never => false,
             IfConvert::Always => predicable(),
-            // Measured slower than the branchy code on all four filters of the filter
-            // benchmark (BENCHMARKS.md, "Single-filter speed"): never chosen by default.
+            // Not reliably faster on the filter benchmark (BENCHMARKS.md, "Single-filter
+            // speed"): never chosen by default.
             IfConvert::Auto => false,
         };
         self.ctx.clear();
