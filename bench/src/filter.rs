@@ -14,11 +14,13 @@
 //!   environment and stack set up once), r3 = wire length; on hardened JIT code (a bounds
 //!   check on every packet access) the same way, in a table of its own beside trusted code;
 //!   and on trusted code with the direct-call ABI ([`Jit::compile_filter`]: one
-//!   [`NativeFilter::run`] per packet, the packet and its lengths in registers);
+//!   [`NativeFilter::run`] per packet, the packet and its lengths in registers), in its
+//!   branchy lowering and its branch-free one (`IfConvert::Never` and `IfConvert::Always`);
 //! - hand-written C for the same four tests (`bench/c/filters.c`, built by `bench/build.rs`
 //!   with `gcc -O2`), run as a process over the same capture like the libpcap oracle, one call
 //!   through a function pointer per packet; the "single-filter speed" table puts libpcap, the
-//!   C, the region ABI and the direct call side by side;
+//!   C, the region ABI and the direct call (branchy, branchy with frame, branch-free) side by
+//!   side;
 //! - compile time: libpcap's `pcap_compile` + `pcap_freecode` (`tools/pcap_oracle
 //!   compile-bench`), ours (`pcap::compile`, verification included), and ours with the JIT
 //!   compile and mapping added.
@@ -37,7 +39,7 @@ use std::time::{Duration, Instant};
 
 use udf_bytecode::rng::Rng;
 use udf_bytecode::{Program, ProgramType};
-use udf_jit::{Executable, Jit, Mode, Target};
+use udf_jit::{Executable, IfConvert, Jit, Mode, Target};
 use udf_pcap::{CompileOptions, LinkType};
 use udf_runtime::native::NativeFilter;
 use udf_runtime::{Compiled, Context, NoHelpers, RunOptions, Vm, prepare};
@@ -239,10 +241,17 @@ struct Ours {
     exe: Executable,
     /// Hardened trusted code: a bounds check on every context access.
     hardened: Executable,
-    /// Trusted code with the direct-call ABI ([`Jit::compile_filter`]), or why not.
+    /// Trusted code with the direct-call ABI ([`Jit::compile_filter`], the lowering its rule
+    /// chooses), or why not.
     direct: Result<NativeFilter, String>,
-    /// The same with Cranelift's frame kept (`Options::keep_frame`), as before frames were
-    /// cut off.
+    /// Whether `direct` is the branch-free lowering (`IfConvert::Auto` chose it).
+    chose_predicated: bool,
+    /// The direct call's branchy code (`IfConvert::Never`).
+    branchy: Option<NativeFilter>,
+    /// The direct call's branch-free code (`IfConvert::Always`), when the filter has one.
+    predicated: Option<NativeFilter>,
+    /// The branchy code with Cranelift's frame kept (`Options::keep_frame`), as before frames
+    /// were cut off.
     framed: Option<NativeFilter>,
     budget: u64,
 }
@@ -256,18 +265,29 @@ impl Ours {
             let code = jit.compile(prog, ty, mode).expect("the JIT compiles a verified filter");
             Executable::new(code).expect("host code maps")
         };
-        let direct = jit
-            .compile_filter(prog, facts)
-            .map_err(|e| e.to_string())
-            .and_then(|code| code.load().map_err(|e| e.to_string()));
-        jit.options.keep_frame = true;
-        let framed = jit.compile_filter(prog, facts).ok().and_then(|code| code.load().ok());
-        jit.options.keep_frame = false;
+        let code = jit.compile_filter(prog, facts).map_err(|e| e.to_string());
+        let chose_predicated = code.as_ref().is_ok_and(|c| c.is_predicated());
+        let direct = code.and_then(|code| code.load().map_err(|e| e.to_string()));
+        let mut with = |if_convert, keep_frame| {
+            jit.options.if_convert = if_convert;
+            jit.options.keep_frame = keep_frame;
+            let code = jit.compile_filter(prog, facts).ok();
+            jit.options.if_convert = IfConvert::Auto;
+            jit.options.keep_frame = false;
+            code.filter(|c| c.is_predicated() == (if_convert == IfConvert::Always))
+                .and_then(|c| c.load().ok())
+        };
+        let branchy = with(IfConvert::Never, false);
+        let predicated = with(IfConvert::Always, false);
+        let framed = with(IfConvert::Never, true);
         Ours {
             compiled,
             exe: native(jit, Mode::Trusted(facts)),
             hardened: native(jit, Mode::Hardened(facts)),
             direct,
+            chose_predicated,
+            branchy,
+            predicated,
             framed,
             budget: facts.max_insns,
         }
@@ -279,9 +299,19 @@ impl Ours {
         Self::filter_pass(self.direct.as_ref().ok()?, packets)
     }
 
-    /// [`Ours::direct_pass`] with Cranelift's frame kept.
+    /// [`Ours::direct_pass`] with Cranelift's frame kept (branchy code).
     fn framed_pass(&self, packets: &[Packet]) -> Option<u64> {
         Self::filter_pass(self.framed.as_ref()?, packets)
+    }
+
+    /// [`Ours::direct_pass`] on the branchy code.
+    fn branchy_pass(&self, packets: &[Packet]) -> Option<u64> {
+        Self::filter_pass(self.branchy.as_ref()?, packets)
+    }
+
+    /// [`Ours::direct_pass`] on the branch-free code.
+    fn predicated_pass(&self, packets: &[Packet]) -> Option<u64> {
+        Self::filter_pass(self.predicated.as_ref()?, packets)
     }
 
     fn filter_pass(f: &NativeFilter, packets: &[Packet]) -> Option<u64> {
@@ -433,6 +463,16 @@ fn measure(
     if ours.framed.is_some() {
         assert_eq!(Some(accepted), ours.framed_pass(packets), "the framed direct call disagrees");
     }
+    if ours.branchy.is_some() {
+        assert_eq!(Some(accepted), ours.branchy_pass(packets), "the branchy direct call disagrees");
+    }
+    if ours.predicated.is_some() {
+        assert_eq!(
+            Some(accepted),
+            ours.predicated_pass(packets),
+            "the branch-free direct call disagrees"
+        );
+    }
     let framed_ns_like_c =
         ours.framed.is_some().then(|| ns_like_c(t, n, || ours.framed_pass(packets).unwrap_or(0)));
     let compile_us = us(best_of(t.min, t.reps, || {
@@ -583,9 +623,9 @@ pub fn run(quick: bool) {
         .iter()
         .map(|e| udf_pcap::compile(e, &opts).ok().map(|c| Ours::new(&mut jit, &c.prog, &c.facts)))
         .collect();
-    // Per expression: libpcap, C, region ABI, direct call, direct call with Cranelift's frame
-    // (ns per packet, best so far).
-    let mut single = vec![[f64::INFINITY; 5]; EXPRESSIONS.len()];
+    // Per expression: libpcap, C, region ABI, direct call (branchy), direct call with
+    // Cranelift's frame (branchy), direct call (branch-free) (ns per packet, best so far).
+    let mut single = vec![[f64::INFINITY; 6]; EXPRESSIONS.len()];
     let iters = pass_iters.to_string();
     let one = Timing { runs: 1, ..t };
     for _ in 0..t.runs {
@@ -603,13 +643,17 @@ pub fn run(quick: bool) {
             }
             if let Some(ours) = &singles[k] {
                 best[2] = best[2].min(ns_like_c(&one, n, || ours.jit_pass(&packets, false)));
-                if ours.direct.is_ok() {
-                    let d = ns_like_c(&one, n, || ours.direct_pass(&packets).unwrap_or(0));
+                if ours.branchy.is_some() {
+                    let d = ns_like_c(&one, n, || ours.branchy_pass(&packets).unwrap_or(0));
                     best[3] = best[3].min(d);
                 }
                 if ours.framed.is_some() {
                     let d = ns_like_c(&one, n, || ours.framed_pass(&packets).unwrap_or(0));
                     best[4] = best[4].min(d);
+                }
+                if ours.predicated.is_some() {
+                    let d = ns_like_c(&one, n, || ours.predicated_pass(&packets).unwrap_or(0));
+                    best[5] = best[5].min(d);
                 }
             }
         }
@@ -667,41 +711,49 @@ pub fn run(quick: bool) {
         "\nsingle-filter speed, ns per packet, all four timed alike and interleaved (best of {} \
          rounds, each one run of {} passes of each): libpcap's bpf_filter, hand-written C (gcc \
          -O2, one call through a function pointer per packet), our trusted JIT code through the \
-         region ABI (NativeRunner) and through the direct call (NativeFilter::run), the latter \
-         also with Cranelift's frame kept (Options::keep_frame, the code before frames were cut \
-         off):\n",
+         region ABI (NativeRunner) and through the direct call (NativeFilter::run): its branchy \
+         code (IfConvert::Never), also with Cranelift's frame kept (Options::keep_frame, the \
+         code before frames were cut off), and its branch-free code (IfConvert::Always); \
+         \"chosen\" is the one Jit::compile_filter picks by default (IfConvert::Auto):\n",
         t.runs, t.passes
     );
     println!(
         "| expression | libpcap (bpf_filter) | C (gcc -O2) | JIT: region ABI | JIT: direct \
-         call, with frame | JIT: direct call | libpcap / direct | direct / C | region / direct \
-         | with frame / direct |"
+         call, branchy, with frame | JIT: direct call, branchy | JIT: direct call, branch-free \
+         | chosen | libpcap / chosen | chosen / C | branchy / branch-free | region / branchy \
+         | with frame / branchy |"
     );
-    println!("|{}", " --- |".repeat(10));
+    println!("|{}", " --- |".repeat(13));
     let direct = |m: Option<&Measured>| m.and_then(|m| m.direct_ns_like_c);
     let framed = |m: Option<&Measured>| m.and_then(|m| m.framed_ns_like_c);
-    for (r, best) in rows.iter().zip(&single) {
-        let ours = r.ours.as_ref();
-        let [lib, c, region, direct, framed] = best.map(finite);
+    for ((r, best), ours) in rows.iter().zip(&single).zip(&singles) {
+        let [lib, c, region, branchy, framed, free] = best.map(finite);
+        let chose_free = ours.as_ref().is_some_and(|o| o.chose_predicated);
+        let chosen = if chose_free { free } else { branchy };
         println!(
-            "| `{}` | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| `{}` | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.expr.replace('|', "\\|"),
             cell(lib, 1),
             cell(c, 1),
             cell(region, 1),
             cell(framed, 1),
-            cell(direct, 1),
-            ratio(lib, direct),
-            ratio(direct, c),
-            ratio(region, direct),
-            ratio(framed, direct),
+            cell(branchy, 1),
+            cell(free, 1),
+            if chose_free { "branch-free" } else { "branchy" },
+            ratio(lib, chosen),
+            ratio(chosen, c),
+            ratio(branchy, free),
+            ratio(region, branchy),
+            ratio(framed, branchy),
         );
+        let ours = r.ours.as_ref();
         if let Some(Err(why)) = ours.map(|m| &m.direct_ns) {
             notes.push(format!("`{}` has no direct call: {why}", r.expr));
         }
     }
     println!(
-        "| (empty filter) | - | - | {:.1} | {} | {} | - | - | {} | {} |",
+        "| (empty filter, no branch: one code) | - | - | {:.1} | {} | {} | - | - | - | - | - | {} \
+         | {} |",
         base.jit_ns_like_c,
         cell(framed(Some(&base)), 1),
         cell(direct(Some(&base)), 1),

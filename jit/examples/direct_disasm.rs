@@ -3,6 +3,9 @@
 //! binary -m i386:x86-64 FILE`:
 //!
 //! `cargo run --release -p udf-jit --example direct_disasm -- 'tcp port 80' [FILE]`
+//!
+//! `UDF_IF_CONVERT=always` (or `never`) forces the choice of the branch-free lowering
+//! (`udf_jit::IfConvert`).
 fn main() {
     let mut args = std::env::args().skip(1);
     let expr = args.next().unwrap_or_else(|| "tcp port 80".into());
@@ -15,9 +18,14 @@ fn main() {
     println!("{}", udf_bytecode::disassemble(&c.prog));
     let mut jit = udf_jit::Jit::new(udf_jit::Target::host().expect("an x86-64 host")).unwrap();
     jit.options.disasm = true;
+    jit.options.if_convert = match std::env::var("UDF_IF_CONVERT").as_deref() {
+        Ok("always") => udf_jit::IfConvert::Always,
+        Ok("never") => udf_jit::IfConvert::Never,
+        _ => udf_jit::IfConvert::Auto,
+    };
     let code = jit.compile_filter(&c.prog, &c.facts).unwrap_or_else(|e| panic!("{e}"));
     println!("{}", code.disasm().unwrap_or(""));
-    println!("{} bytes", code.bytes().len());
+    println!("{} bytes, predicated: {}", code.bytes().len(), code.is_predicated());
     if let Some(out) = args.next() {
         std::fs::write(&out, code.bytes()).expect("write the code");
     }

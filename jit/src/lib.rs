@@ -91,6 +91,9 @@ pub struct Options {
     /// %rsp, %rbp` on entry, for profilers that walk frame pointers. Off by default: a leaf
     /// filter with nothing on the stack then has no frame (see [`FilterCode`]).
     pub keep_frame: bool,
+    /// Whether direct filters ([`Jit::compile_filter`]) are lowered branch-free
+    /// ([`IfConvert`]).
+    pub if_convert: IfConvert,
     /// Plant an off-by-one in the direct filter ABI: the code takes the packet as one byte
     /// longer than it is, so the equivalence oracle can show it catches it.
     #[cfg(feature = "fault-injection")]
@@ -103,12 +106,33 @@ impl Default for Options {
             region_len: 1024,
             disasm: false,
             keep_frame: false,
+            if_convert: IfConvert::Auto,
             #[cfg(feature = "fault-injection")]
             fault_injection: false,
             #[cfg(feature = "fault-injection")]
             fault_injection_direct_len: false,
         }
     }
+}
+
+/// The choice between the branchy and the if-converted (predicated, branch-free) code of a
+/// direct filter ([`Jit::compile_filter`], [`FilterCode::is_predicated`]).
+///
+/// The if-converted code computes every path of the program and selects the result of the
+/// one taken, so it mispredicts no branch but runs every instruction: it only applies to
+/// small loop-free programs without calls or atomics whose accesses the verifier placed
+/// (at most 64 instructions), see `jit/src/lower/predicate.rs`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IfConvert {
+    /// The default: the branchy code. The branch-free code is not reliably faster on the
+    /// filter benchmark (BENCHMARKS.md, "Single-filter speed": slower on all four filters in
+    /// the quietest run, faster on two of them in most loaded runs, always slower on the other
+    /// two), so no program gets it unless asked.
+    Auto,
+    /// Always the branchy code.
+    Never,
+    /// Branch-free wherever it applies.
+    Always,
 }
 
 /// Why compilation or loading failed.
@@ -332,6 +356,7 @@ impl Jit {
                 plant_either_by_base: false,
                 direct: false,
                 plant_direct_len: false,
+                predicated: false,
                 call_conv: self.isa.default_call_conv(),
                 frontend: self.isa.frontend_config(),
             };
@@ -406,6 +431,17 @@ impl Jit {
         if plan.regions.len() != 1 {
             return Err(NoDirect::Regions(plan.regions.len()));
         }
+        let predicable = || {
+            let max = lower::predicate::MAX_INSNS;
+            lower::predicate::predicable(prog, &verified.access, max)
+        };
+        let predicated = match self.options.if_convert {
+            IfConvert::Never => false,
+            IfConvert::Always => predicable(),
+            // Not reliably faster on the filter benchmark (BENCHMARKS.md, "Single-filter
+            // speed"): never chosen by default.
+            IfConvert::Auto => false,
+        };
         self.ctx.clear();
         self.ctx.set_disasm(self.options.disasm);
         let inp = lower::Input {
@@ -420,6 +456,7 @@ impl Jit {
             plant_direct_len: self.options.fault_injection_direct_len,
             #[cfg(not(feature = "fault-injection"))]
             plant_direct_len: false,
+            predicated,
             call_conv: self.isa.default_call_conv(),
             frontend: self.isa.frontend_config(),
         };
@@ -447,7 +484,7 @@ impl Jit {
                 text.insert_str(0, FRAME_ELIDED);
             }
         }
-        Ok(FilterCode { target: self.target, ctx_len: verified.ctx_len, bytes, disasm })
+        Ok(FilterCode { target: self.target, ctx_len: verified.ctx_len, bytes, disasm, predicated })
     }
 }
 
@@ -469,6 +506,9 @@ const X64_EPILOGUE: [u8; 5] = [0x48, 0x89, 0xec, 0x5d, 0xc3];
 /// (the direct filter ABI). Such a function touches neither `%rsp` nor `%rbp` between its
 /// prologue and its epilogues (`%rbp` is not allocatable, the stack is unused), so neither is
 /// needed: its return address stays at `(%rsp)`, and `%rbp`, callee-saved, is never changed.
+/// (The branch-free lowering reads `%rsp` as an always-readable address for loads on paths not
+/// taken: without the frame it points at the return address instead of the saved `%rbp`, 8
+/// readable bytes either way.)
 /// Checked here from Cranelift's block table (`machine_code_cfg_info`):
 /// - the code starts with [`X64_PROLOGUE`] and the first block starts right after it; the
 ///   result is the code from that block on (every branch is relative to the code and its
@@ -654,6 +694,7 @@ pub struct FilterCode {
     ctx_len: (u64, u64),
     bytes: Vec<u8>,
     disasm: Option<String>,
+    predicated: bool,
 }
 
 impl FilterCode {
@@ -670,6 +711,11 @@ impl FilterCode {
     /// The machine code.
     pub fn bytes(&self) -> &[u8] {
         &self.bytes
+    }
+
+    /// Whether the code is the if-converted (branch-free) lowering ([`IfConvert`]).
+    pub fn is_predicated(&self) -> bool {
+        self.predicated
     }
 
     /// Cranelift's disassembly (with [`Options::disasm`]).

@@ -25,7 +25,9 @@ use udf_runtime::native::{DIRECT_HELPERS, DONE, FAULT, code, offset, status};
 use udf_runtime::{CTX_BASE, MAX_CALL_DEPTH, STACK_BASE, STACK_FRAME, STACK_TOP};
 use udf_verifier::Access;
 
-use crate::plan::{Plan, Region};
+use crate::plan::{Plan, Region, touches_stack};
+
+pub(crate) mod predicate;
 
 const STACK_SIZE: i64 = (STACK_FRAME * MAX_CALL_DEPTH) as i64;
 
@@ -83,6 +85,8 @@ pub(crate) struct Input<'a> {
     /// The planted off-by-one in the direct ABI's length register (`fault-injection` only;
     /// always false otherwise), to show the equivalence oracle catches it.
     pub plant_direct_len: bool,
+    /// Direct ABI only: lower branch-free ([`predicate`]; the caller checked it applies).
+    pub predicated: bool,
     pub call_conv: CallConv,
     pub frontend: TargetFrontendConfig,
 }
@@ -255,6 +259,9 @@ pub(crate) fn lower(
         open: true,
         stubs: Vec::new(),
     };
+    if inp.predicated && lw.predicated() {
+        return lw.finish();
+    }
     // Dispatch to the entry slot.
     if region.entries.len() == 1 {
         let to = lw.target(region.entries[0]);
@@ -278,20 +285,6 @@ pub(crate) fn lower(
     lw.open = false;
     lw.body();
     lw.finish()
-}
-
-/// Whether an instruction of the region may touch the stack: an access the verifier proved
-/// (partly) in the stack, or one through `r10` (the direct ABI then gives the function a
-/// stack slot).
-fn touches_stack(inp: &Input<'_>) -> bool {
-    (inp.region.start..inp.region.end).filter_map(|pc| inp.plan.index[pc]).any(|i| {
-        let base = match inp.prog.insns()[i] {
-            Insn::Load { base, .. } | Insn::Store { base, .. } | Insn::Atomic { base, .. } => base,
-            _ => return false,
-        };
-        base == Reg::R10
-            || inp.access.is_none_or(|acc| matches!(acc[i], Access::Stack | Access::Either))
-    })
 }
 
 /// Registers whose values the region may need from `env.regs`: all of them when control can
@@ -953,10 +946,6 @@ impl Lower<'_, '_> {
         };
     }
 
-    /// The host address of virtual address `a` for an access of `size` bytes by instruction
-    /// `i` at slot `pc`. Trusted code translates by the region the verifier proved; checked
-    /// code (and trusted code at an instruction the verifier never reached) checks the live
-    /// stack and the context, and faults like the interpreter.
     /// The host address of `base + off` for an access of `size` bytes by instruction `i` at
     /// slot `pc`, as a value and a displacement. Trusted code translates by the region the
     /// verifier proved (`base + delta`, shared by every access through the same base); checked

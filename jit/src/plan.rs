@@ -9,7 +9,11 @@
 //! can reach from outside its region (its first slot, jump and call targets from elsewhere,
 //! return sites) is an entry of that region.
 
+use udf_bytecode::insn::Reg;
 use udf_bytecode::{Insn, Program};
+use udf_verifier::Access;
+
+use crate::lower::Input;
 
 /// A region: slots `start..end`, entered at `entries` (sorted, `start` first).
 #[derive(Clone, Debug)]
@@ -153,4 +157,18 @@ fn cut(
         r.entries.dedup();
     }
     regions
+}
+
+/// Whether an instruction of the region may touch the stack: an access the verifier proved
+/// (partly) in the stack, or one through `r10` (the direct ABI then gives the function a
+/// stack slot).
+pub(crate) fn touches_stack(inp: &Input<'_>) -> bool {
+    (inp.region.start..inp.region.end).filter_map(|pc| inp.plan.index[pc]).any(|i| {
+        let base = match inp.prog.insns()[i] {
+            Insn::Load { base, .. } | Insn::Store { base, .. } | Insn::Atomic { base, .. } => base,
+            _ => return false,
+        };
+        base == Reg::R10
+            || inp.access.is_none_or(|acc| matches!(acc[i], Access::Stack | Access::Either))
+    })
 }

@@ -11,6 +11,13 @@
 //! fragments), IPv6, ARP or garbage, TCP, UDP or ICMP, cut at random lengths (a third of
 //! them, down to 0 bytes) with the wire length kept.
 //!
+//! Every filter runs in both lowerings of the direct call, the branchy one and the branch-free
+//! one (`IfConvert::Never` and `IfConvert::Always`; the default, `Auto`, picks one of them),
+//! and every packet runs twice: where it lies, and copied to the end of a page whose next
+//! page faults on any access ([`PageEnd`]), so that a load the code makes past the packet (on
+//! a path not taken, in the branch-free code) kills the test instead of reading a neighbour.
+//! `branch_free_edges_agree_with_the_interpreter` aims at the branch-free lowering's edges.
+//!
 //! `planted_length_bug_is_caught` plants an off-by-one in the length register
 //! (`Options::fault_injection_direct_len`) and requires the same oracle to fail.
 //!
@@ -20,7 +27,7 @@
 use udf_bytecode::generate::{Hazard, Shape, structured};
 use udf_bytecode::rng::Rng;
 use udf_bytecode::{Program, ProgramType, assemble, disassemble};
-use udf_jit::{Jit, NoDirect, Target, TrustedFilter};
+use udf_jit::{FilterCode, IfConvert, Jit, NoDirect, Target, TrustedFilter};
 use udf_pcap::{CompileOptions, LinkType};
 use udf_runtime::{Context, FaultKind, NoHelpers, RunOptions, Vm, pre_run_checks, prepare};
 use udf_verifier::{Config, Verified, verify};
@@ -195,6 +202,135 @@ fn expression(rng: &mut Rng, depth: u32) -> String {
     }
 }
 
+/// The page size of the x86-64 hosts these tests run on.
+const PAGE: usize = 4096;
+
+/// One page of packet bytes followed by a page that faults (`SIGBUS`) on any access: a file of
+/// one page mapped two pages long. A packet copied to the end of the first page
+/// ([`PageEnd::place`]) has no readable byte after it.
+struct PageEnd {
+    map: memmap2::MmapMut,
+    /// Place packets at the start of the page instead (readable bytes after them), for a
+    /// planted bug that reads past the packet to show as a wrong result, not a dead process.
+    unguarded: bool,
+}
+
+impl PageEnd {
+    fn new() -> PageEnd {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let k = N.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("udf-jit-page-{}-{k}", std::process::id()));
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .unwrap();
+        file.set_len(PAGE as u64).unwrap();
+        // SAFETY: a shared mapping of a file this test just created and unlinks right after
+        // (no other process maps or truncates it). The mapping is two pages long over a
+        // one-page file: only the first page is ever accessed by this code (`place` writes
+        // and borrows within it; the mapping itself is never dereferenced as a slice), the
+        // second faults on access, which is its purpose.
+        #[allow(unsafe_code)]
+        let map = unsafe { memmap2::MmapOptions::new().len(2 * PAGE).map_mut(&file) }.unwrap();
+        std::fs::remove_file(&path).unwrap();
+        PageEnd { map, unguarded: false }
+    }
+
+    /// `data` copied to the end of the readable page.
+    fn place(&mut self, data: &[u8]) -> &[u8] {
+        assert!(data.len() <= PAGE, "a packet longer than a page");
+        let at = if self.unguarded { 0 } else { PAGE - data.len() };
+        // SAFETY: `[at, PAGE)` lies in the mapping's first page, backed by the file; `data` is
+        // another allocation; the slice returned borrows `self` mutably, so nothing writes
+        // the bytes while it lives.
+        #[allow(unsafe_code)]
+        unsafe {
+            let p = self.map.as_mut_ptr().add(at);
+            std::ptr::copy_nonoverlapping(data.as_ptr(), p, data.len());
+            std::slice::from_raw_parts(p, data.len())
+        }
+    }
+}
+
+/// `prog` compiled for the direct call with `if_convert` (the options restored after).
+fn compile_with(
+    jit: &mut Jit,
+    prog: &Program,
+    facts: &Verified,
+    if_convert: IfConvert,
+) -> Result<FilterCode, NoDirect> {
+    let old = jit.options.if_convert;
+    jit.options.if_convert = if_convert;
+    let code = jit.compile_filter(prog, facts);
+    jit.options.if_convert = old;
+    code
+}
+
+/// Runs direct `code` against the interpreter on `packets`, each where it lies and at the end
+/// of a page ([`PageEnd`]): the first difference.
+fn compare_code(
+    what: &str,
+    prog: &Program,
+    facts: &Verified,
+    code: &FilterCode,
+    packets: &[(Vec<u8>, u32)],
+    page: &mut PageEnd,
+) -> Result<(), String> {
+    let f = code.load().map_err(|e| format!("{what}: {e}"))?;
+    let kind = if code.is_predicated() { "branch-free" } else { "branchy" };
+    for (data, wire) in packets {
+        let want =
+            if facts.admits(data.len()) { Some(interp(prog, facts, data, *wire)?) } else { None };
+        for (at, bytes) in [("", &data[..]), (" at a page end", page.place(data))] {
+            let got = f.run(bytes, u64::from(*wire));
+            let ok = match want {
+                Some(w) => got == Ok(w),
+                None => {
+                    matches!(&got, Err(f) if matches!(f.kind, FaultKind::ContextRefused { .. }))
+                }
+            };
+            if !ok {
+                return Err(format!(
+                    "{what} ({kind}{at}): on a {}-byte packet (wire {wire}) {data:02x?}
+                     interpreter: {want:?}
+direct call: {got:?}
+{}",
+                    data.len(),
+                    disassemble(prog)
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Both lowerings of the direct call against the interpreter ([`compare_code`]): whether the
+/// branch-free one applied, or the first difference.
+fn compare_both(
+    jit: &mut Jit,
+    what: &str,
+    prog: &Program,
+    facts: &Verified,
+    packets: &[(Vec<u8>, u32)],
+    page: &mut PageEnd,
+) -> Result<bool, String> {
+    let branchy =
+        compile_with(jit, prog, facts, IfConvert::Never).map_err(|e| format!("{what}: {e}"))?;
+    if branchy.is_predicated() {
+        return Err(format!("{what}: IfConvert::Never gave branch-free code"));
+    }
+    compare_code(what, prog, facts, &branchy, packets, page)?;
+    let free =
+        compile_with(jit, prog, facts, IfConvert::Always).map_err(|e| format!("{what}: {e}"))?;
+    if free.is_predicated() {
+        compare_code(what, prog, facts, &free, packets, page)?;
+    }
+    Ok(free.is_predicated())
+}
+
 /// The interpreter's `r0` for `prog` on `packet`.
 fn interp(prog: &Program, facts: &Verified, packet: &[u8], wire: u32) -> Result<u64, String> {
     let compiled = prepare(prog, &pre_run_checks(ProgramType::Filter, true)).expect("checked");
@@ -239,11 +375,17 @@ fn compare(
 }
 
 /// The pcap front end's filters (the benchmark's, then `n` generated) and the packets: the
-/// filters compiled and how many took the direct call, or the first difference.
-fn pcap_campaign(jit: &mut Jit, seed: u64, n: usize) -> Result<(usize, usize), String> {
+/// filters compiled, how many took the direct call and how many had the branch-free lowering
+/// (each run in both lowerings, [`compare_both`]), or the first difference.
+fn pcap_campaign(
+    jit: &mut Jit,
+    seed: u64,
+    n: usize,
+    page: &mut PageEnd,
+) -> Result<(usize, usize, usize), String> {
     let mut rng = Rng::new(seed);
     let packets: Vec<(Vec<u8>, u32)> = (0..96).map(|_| packet(&mut rng)).collect();
-    let (mut compiled, mut direct) = (0, 0);
+    let (mut compiled, mut direct, mut free) = (0, 0, 0);
     let mut list: Vec<String> = BENCH.iter().map(|s| s.to_string()).collect();
     list.extend((0..n).map(|_| expression(&mut rng, 3)));
     for expr in &list {
@@ -257,20 +399,28 @@ fn pcap_campaign(jit: &mut Jit, seed: u64, n: usize) -> Result<(usize, usize), S
             return Err(format!("`{expr}` falls back to the region ABI: {why}"));
         }
         direct += 1;
-        compare(&format!("`{expr}`"), &c.prog, &c.facts, &filter, &packets)?;
+        let what = format!("`{expr}`");
+        compare(&what, &c.prog, &c.facts, &filter, &packets)?;
+        free += usize::from(compare_both(jit, &what, &c.prog, &c.facts, &packets, page)?);
     }
-    Ok((compiled, direct))
+    Ok((compiled, direct, free))
 }
 
 #[test]
 fn pcap_filters_agree_with_the_interpreter() {
     let mut jit = host_jit();
     let n = exprs();
-    let (compiled, direct) = pcap_campaign(&mut jit, 0x6469_7265_6374, n).unwrap();
+    let (compiled, direct, free) =
+        pcap_campaign(&mut jit, 0x6469_7265_6374, n, &mut PageEnd::new()).unwrap();
     // The generator's expressions are mostly ones the front end compiles.
     assert!(compiled >= BENCH.len() + n / 2, "only {compiled} of {} expressions compiled", n + 4);
     assert_eq!(direct, compiled);
-    eprintln!("{compiled} pcap filters, all through the direct call, agree with the interpreter");
+    // Most are small enough for the branch-free lowering.
+    assert!(free >= compiled / 2, "only {free} of {compiled} filters had branch-free code");
+    eprintln!(
+        "{compiled} pcap filters, all through the direct call, agree with the interpreter in \
+         both lowerings ({free} with branch-free code)"
+    );
 }
 
 #[test]
@@ -295,6 +445,13 @@ fn benchmark_filters_take_the_direct_call() {
             assert_eq!(f.run(&data, u64::from(wire)), Ok(want), "{expr}: framed");
             assert_eq!(lean.run(&data, u64::from(wire)), Ok(want), "{expr}: frameless");
         }
+        // Each has branch-free code too.
+        let free = compile_with(&mut jit, &c.prog, &c.facts, IfConvert::Always).unwrap();
+        assert!(free.is_predicated(), "{expr}: no branch-free code");
+        let branchy = compile_with(&mut jit, &c.prog, &c.facts, IfConvert::Never).unwrap();
+        assert!(!branchy.is_predicated(), "{expr}: IfConvert::Never gave branch-free code");
+        let packets: Vec<(Vec<u8>, u32)> = (0..200).map(|_| packet(&mut rng)).collect();
+        compare_code(expr, &c.prog, &c.facts, &free, &packets, &mut PageEnd::new()).unwrap();
     }
     // The benchmark's empty filter too.
     let empty = assemble("mov %r0, 0\nexit\n").unwrap();
@@ -319,7 +476,8 @@ fn assert_frameless(what: &str, code: &[u8]) {
 fn generated_filter_programs_agree_with_the_interpreter() {
     let mut jit = host_jit();
     let n = exprs() as u64 * 2;
-    let (mut verified, mut direct) = (0, 0);
+    let mut page = PageEnd::new();
+    let (mut verified, mut direct, mut free) = (0, 0, 0);
     let mut reasons = std::collections::BTreeMap::<String, u32>::new();
     for seed in 0..n {
         let mut rng = Rng::new(seed ^ 0x5eed_d1ec);
@@ -337,25 +495,35 @@ fn generated_filter_programs_agree_with_the_interpreter() {
         };
         verified += 1;
         let filter = TrustedFilter::compile(&mut jit, &prog, &facts).unwrap();
-        match filter.fallback_reason() {
-            None => direct += 1,
-            Some(why) => {
-                let key = format!("{why:?}");
-                let key = key.split([' ', '{', '(']).next().unwrap_or(&key).to_string();
-                *reasons.entry(key).or_default() += 1;
-            }
-        }
         let packets: Vec<(Vec<u8>, u32)> = (0..12)
             .map(|k| {
                 let len = [0, 1, 13, 14, 20, 34, 54, 60, 64, 96][k % 10] + rng.below(3) as usize;
                 (rng.input(len), len as u32 + rng.below(4) as u32)
             })
             .collect();
+        match filter.fallback_reason() {
+            None => {
+                direct += 1;
+                let what = format!("seed {seed}");
+                free += usize::from(
+                    compare_both(&mut jit, &what, &prog, &facts, &packets, &mut page).unwrap(),
+                );
+            }
+            Some(why) => {
+                let key = format!("{why:?}");
+                let key = key.split([' ', '{', '(']).next().unwrap_or(&key).to_string();
+                *reasons.entry(key).or_default() += 1;
+            }
+        }
         compare(&format!("seed {seed}"), &prog, &facts, &filter, &packets).unwrap();
     }
-    eprintln!("{verified} verified, {direct} through the direct call; fallbacks: {reasons:?}");
+    eprintln!(
+        "{verified} verified, {direct} through the direct call ({free} with branch-free code); \
+         fallbacks: {reasons:?}"
+    );
     assert!(verified >= n as usize / 4, "only {verified} of {n} generated programs verified");
     assert!(direct >= verified / 2, "only {direct} of {verified} took the direct call");
+    assert!(free >= direct / 10, "only {free} of {direct} had branch-free code");
 }
 
 /// The oracle catches a planted off-by-one in the length register: the code then takes the
@@ -364,7 +532,10 @@ fn generated_filter_programs_agree_with_the_interpreter() {
 fn planted_length_bug_is_caught() {
     let mut jit = host_jit();
     jit.options.fault_injection_direct_len = true;
-    let err = pcap_campaign(&mut jit, 0x6469_7265_6374, exprs())
+    // The bug reads one byte past the packet: at a page end that kills the process.
+    let mut page = PageEnd::new();
+    page.unguarded = true;
+    let err = pcap_campaign(&mut jit, 0x6469_7265_6374, exprs(), &mut page)
         .expect_err("the oracle must catch the planted length bug");
     eprintln!("caught: {}", err.lines().next().unwrap_or(""));
 }
@@ -471,4 +642,73 @@ fn swapped_field_compares_agree_with_the_interpreter() {
         }
     }
     assert_eq!(checked, 2 * 6 * 9);
+}
+
+/// The branch-free lowering at its edges, each program in both lowerings on every length from
+/// 0 to 80 bytes (zeros, ones, random bytes), at a page end ([`compare_both`]): loads past the
+/// packet on paths not taken (fixed offsets and offsets from the IPv4 header length), division
+/// and remainder by zero and `INT_MIN / -1` on paths not taken, stores on paths not taken, a
+/// program with many exits, tests of the length the branch-free code decides, and classic
+/// packet loads (an exit when out of bounds).
+#[test]
+fn branch_free_edges_agree_with_the_interpreter() {
+    let programs = [
+        // Fixed offsets: the load at 59 is on the path of packets of 60 bytes or more only.
+        "mov %r0, 1\njlt %r2, 60, +2\nldxb %r0, [%r1+59]\nadd %r0, 2\nexit\n",
+        // The IPv4 header length: the port at 14 + 4 * IHL + 2 only where it fits.
+        "mov %r0, 0\njlt %r2, 15, +9\nldxb %r6, [%r1+14]\nand32 %r6, 15\nlsh32 %r6, 2\n\
+         mov %r4, %r6\nadd %r4, 18\njgt %r4, %r2, +3\nmov %r5, %r1\nadd %r5, %r6\n\
+         ldxh %r0, [%r5+16]\nexit\n",
+        // The same, two fields deep (a length read from the packet, then a load it bounds).
+        "mov %r0, 7\njlt %r2, 2, +11\nldxb %r6, [%r1+0]\nldxb %r7, [%r1+1]\nmov %r4, %r6\n\
+         add %r4, 4\njgt %r4, %r2, +6\nmov %r5, %r1\nadd %r5, %r6\nldxw %r0, [%r5+0]\n\
+         jeq %r7, 0, +1\nldxb %r0, [%r5+3]\nexit\nexit\n",
+        // Division and remainder by zero, and INT_MIN / -1, where the path is not taken.
+        "mov %r0, 5\njlt %r2, 1, +18\nldxb %r4, [%r1+0]\njeq %r4, 0, +16\nmov %r0, 1000\n\
+         div %r0, %r4\nmov %r3, 77\nmod %r3, %r4\nadd %r0, %r3\nmov %r6, %r4\nsub %r6, 2\n\
+         jeq %r6, -1, +8\nlddw %r7, 0x8000000000000000\nsdiv %r7, %r6\nadd %r0, %r7\n\
+         lddw %r7, 0x8000000000000000\nsmod %r7, %r6\nadd %r0, %r7\nexit\n",
+        "mov %r0, 3\njlt %r2, 1, +6\nldxb %r4, [%r1+0]\njne %r4, 0, +4\nmov32 %r0, 50\n\
+         div32 %r0, %r4\nmod32 %r0, %r4\nadd %r0, 9\nexit\n",
+        // Stores on both sides of a branch on a packet byte, then a load where the paths join.
+        "mov %r0, 0\njlt %r2, 2, +8\nldxb %r4, [%r1+1]\njeq %r4, 0, +3\nstxdw [%r10-8], %r4\n\
+         stw [%r10-16], 9\nja +2\nmov %r5, 77\nstxdw [%r10-8], %r5\nldxdw %r0, [%r10-8]\nexit\n",
+        // Many exits, each with its own result.
+        "jlt %r2, 4, +11\nldxb %r4, [%r1+0]\njeq %r4, 1, +11\njeq %r4, 2, +12\nldxb %r5, [%r1+1]\n\
+         jgt %r5, 0x80, +12\njset %r5, 1, +13\nldxh %r0, [%r1+2]\njlt %r0, 0x100, +1\nexit\n\
+         mov %r0, 99\nexit\nmov %r0, 1\nexit\nmov %r0, 2\nexit\nmov %r0, 3\nexit\n\
+         mov %r0, 0x80\nexit\nmov %r0, 0x81\nexit\n",
+        // Tests of the length around the span of the fixed loads (20 bytes here), which the
+        // branch-free code decides on packets at least that long.
+        "mov %r0, 0\njlt %r2, 20, +9\nldxb %r0, [%r1+19]\njlt %r2, 21, +1\nadd %r0, 0x100\n\
+         jle %r2, 20, +1\nadd %r0, 0x200\njgt %r2, 20, +1\nadd %r0, 0x400\njge %r2, 21, +1\n\
+         add %r0, 0x800\nexit\n",
+        // Classic packet loads: out of bounds ends the program with 0.
+        "ldabsh 12\njne %r0, 0x800, +5\nldabsb 14\nand %r0, 15\nlsh %r0, 2\nmov %r7, %r0\n\
+         ldindh %r7, 14\nexit\n",
+    ];
+    let mut jit = host_jit();
+    let mut page = PageEnd::new();
+    let mut rng = Rng::new(0xed9e);
+    let mut packets = Vec::new();
+    for len in 0..=80usize {
+        packets.push((vec![0; len], len as u32));
+        packets.push((vec![0xff; len], len as u32));
+        for _ in 0..3 {
+            let mut d = rng.bytes(len);
+            if len > 14 && rng.chance(1, 2) {
+                d[14] = 0x40 | rng.below(16) as u8;
+                d[0] = rng.below(4) as u8;
+            }
+            packets.push((d, len as u32));
+        }
+    }
+    for src in programs {
+        let prog = assemble(src).unwrap_or_else(|e| panic!("{e}\n{src}"));
+        let facts = verify(&prog, &Config::new(ProgramType::Filter))
+            .unwrap_or_else(|e| panic!("{e:?}\n{src}"));
+        let free = compare_both(&mut jit, src, &prog, &facts, &packets, &mut page)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(free, "no branch-free code for\n{src}");
+    }
 }
