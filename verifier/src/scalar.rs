@@ -129,6 +129,22 @@ impl Scalar {
             if (s.smin >= 0) == (s.smax >= 0) {
                 s.umin = s.umin.max(s.smin as u64);
                 s.umax = s.umax.min(s.smax as u64);
+            } else {
+                // Across zero, the signed range is two unsigned ranges, `[0, smax]` and
+                // `[smin as u64, 2^64 - 1]` (the negative values). The values are those of
+                // `[umin, umax]` inside one of them: where it meets only one, the meet is the
+                // unsigned range; where it meets neither, there is no value; where it meets
+                // both, it starts in the first and ends in the second, so neither bound moves
+                // (and the signed bounds are already the pieces' ends). This is exact set
+                // arithmetic on the two intervals, no assumption on how they arose.
+                let low = s.umin <= s.smax as u64;
+                let high = s.umax >= s.smin as u64;
+                match (low, high) {
+                    (false, false) => return None,
+                    (true, false) => s.umax = s.umax.min(s.smax as u64),
+                    (false, true) => s.umin = s.umin.max(s.smin as u64),
+                    (true, true) => {}
+                }
             }
             // Where the unsigned range does not cross 2^63, it is a signed range too.
             if (s.umin as i64 >= 0) == (s.umax as i64 >= 0) {
@@ -196,6 +212,18 @@ impl Scalar {
                 .meet(&Scalar::unsigned_bits(32))
                 .unwrap_or(Scalar::unsigned_bits(32))
         }
+    }
+
+    /// The low `bits` bits, zero-extended.
+    pub fn low_bits(&self, bits: u32) -> Scalar {
+        if bits >= 64 || self.umax < 1u64 << bits {
+            return *self;
+        }
+        if bits == 32 {
+            return self.low32();
+        }
+        let all = Scalar::unsigned_bits(bits);
+        Scalar::from_tnum(self.t.truncate(bits)).meet(&all).unwrap_or(all)
     }
 
     /// The low `bits` bits, sign-extended.
@@ -574,6 +602,42 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn normalize_keeps_every_value() {
+        // Bounds and values at and around both sign boundaries (0 / -1 and 2^63 - 1 / 2^63),
+        // where the signed and unsigned views of a set cross each other: every value in both
+        // intervals (and the known bits) survives normalisation, which drops nothing else
+        // silently (an empty result means no value was in all three).
+        let mut pts: alloc::vec::Vec<u64> = alloc::vec::Vec::new();
+        for p in [0u64, 127, 128, 1 << 31, 1 << 32, 1 << 63, (-128i64) as u64, (-256i64) as u64] {
+            for d in [-2i64, -1, 0, 1, 2] {
+                pts.push(p.wrapping_add(d as u64));
+            }
+        }
+        let mut rng = Rng::new(11);
+        let mut emptied = 0;
+        for _ in 0..100_000 {
+            let (s1, s2) = (rng.pick(&pts) as i64, rng.pick(&pts) as i64);
+            let (u1, u2) = (rng.pick(&pts), rng.pick(&pts));
+            let t = if rng.chance(1, 4) {
+                Tnum { value: 0, mask: !(1u64 << rng.below(64)) }
+            } else {
+                Tnum::UNKNOWN
+            };
+            let s = Scalar { smin: s1.min(s2), smax: s1.max(s2), umin: u1.min(u2), umax: u1.max(u2), t };
+            let n = s.normalize();
+            emptied += usize::from(n.is_none());
+            for &x in &pts {
+                if s.contains(x) {
+                    let n = n.unwrap_or_else(|| panic!("{s:?}: emptied, but holds {x:#x}"));
+                    assert!(n.contains(x), "{s:?} -> {n:?} misses {x:#x}");
+                }
+            }
+        }
+        // The cases this test is about happen: sets that turn out empty.
+        assert!(emptied > 100, "{emptied}");
     }
 
     #[test]
