@@ -767,6 +767,51 @@ mod tests {
     }
 
     #[test]
+    fn refine_branch32_is_sound() {
+        // 32-bit comparisons narrow a wider operand through its low 32 bits' signed range:
+        // every pair on the side it takes stays in the narrowed operands.
+        let mut rng = Rng::new(13);
+        let conds = [
+            JmpCond::Eq,
+            JmpCond::Ne,
+            JmpCond::Gt,
+            JmpCond::Lt,
+            JmpCond::Sgt,
+            JmpCond::Sge,
+            JmpCond::Slt,
+            JmpCond::Sle,
+            JmpCond::Set,
+        ];
+        for _ in 0..20_000 {
+            let (a, xs) = sample(&mut rng);
+            let (b, ys) = sample(&mut rng);
+            // Half the time a movsx result (a sign-extended low half, zero-extended) on the left.
+            let (a, xs) = if rng.chance(1, 2) {
+                let f = |x: u64| semantics::alu(AluOp::MovSx8, Width::W32, 0, x);
+                (a.alu(AluOp::MovSx8, Width::W32, &a), xs.iter().map(|&x| f(x)).collect())
+            } else {
+                (a, xs)
+            };
+            let c = rng.pick(&conds);
+            for holds in [true, false] {
+                let r = Scalar::refine_branch(Width::W32, c, &a, &b, holds);
+                for &x in &xs {
+                    for &y in &ys {
+                        if c.eval32(x, y) != holds {
+                            continue;
+                        }
+                        let (ra, rb) = r.expect("feasible side refined away");
+                        assert!(
+                            ra.contains(x) && rb.contains(y),
+                            "{c:?}32 {holds} {a} {b} -> {ra} {rb} misses {x:#x} {y:#x}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn refine_is_sound() {
         let mut rng = Rng::new(9);
         let conds = [
