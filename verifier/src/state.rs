@@ -258,10 +258,7 @@ impl Frame {
 
     /// The spill whose place holds all of bytes `[lo, hi)`, with its place.
     pub fn spill_covering(&self, lo: usize, hi: usize) -> Option<(Place, &Value)> {
-        self.spills
-            .iter()
-            .find(|(p, _)| p.lo as usize <= lo && hi <= p.hi())
-            .map(|(p, v)| (*p, v))
+        self.spills.iter().find(|(p, _)| p.lo as usize <= lo && hi <= p.hi()).map(|(p, v)| (*p, v))
     }
 
     /// Records a spill at `place`; the caller has clobbered what overlapped it.
