@@ -22,11 +22,17 @@
 //! A state ([`state::State`]) maps each register to a [`state::Value`]: a kind (uninitialised <
 //! scalar | ctx pointer | stack pointer of frame `f`; different kinds join to uninitialised,
 //! which may not be read) and a [`scalar::Scalar`]: the intersection of a signed interval, an
-//! unsigned interval and known bits ([`tnum::Tnum`]), for a scalar its value, for a pointer its
-//! offset. Joins take interval hulls and the tnum union. Each stack frame keeps one bit per byte
-//! (initialised or not; joined by intersection) and the values spilled whole to 8-aligned
-//! slots (joined slot-wise; a pointer spill that does not survive the join makes its bytes
-//! unreadable, so no pointer byte is ever read as a number).
+//! unsigned interval, known bits ([`tnum::Tnum`]) and a signed interval of the low 32 bits (the
+//! view 32-bit signed comparisons and sign extensions see), for a scalar its value, for a
+//! pointer its offset. The views are tightened against each other, also across the sign
+//! boundaries (a signed range across zero is two unsigned ranges, and the unsigned range may
+//! meet only one). Joins take interval hulls and the tnum union. Each stack frame keeps one bit
+//! per byte (initialised or not; joined by intersection) and the values stored at known places
+//! (joined place-wise): pointers spilled whole to 8-aligned slots (a pointer spill that does not
+//! survive the join makes its bytes unreadable, so no pointer byte is ever read as a number),
+//! numbers stored whole or in part (their low 1, 2 or 4 bytes), from which a load inside the
+//! place gets the number's bytes it covers (the very number, name included, where they hold it
+//! unchanged).
 //!
 //! Relational facts for variable-length contexts: a value may carry a symbol, `v = sym + c`
 //! exactly (as integers: a number unsigned, a pointer's offset signed), where `sym` is the
@@ -61,7 +67,9 @@
 //! arithmetic, constants folded by `udf_bytecode::semantics` (the engines' own code). 32-bit
 //! operations work on the low 32-bit views and zero-extend. Conditional jumps narrow both
 //! operands on each side ([`scalar::Scalar::refine`]); a side that cannot be taken is dead.
-//! 32-bit comparisons narrow a register only when its 32-bit view is its whole value.
+//! 32-bit comparisons narrow a register whole only when its 32-bit view is its whole value,
+//! else its low 32 bits' signed range. A register compared with itself is one value: the
+//! outcome is fixed (`jset r, r`: whether it is non-zero).
 //!
 //! # Loops and termination: no widening
 //! Loops are not summarised by a fixpoint with widening: each loop (a component of the weak

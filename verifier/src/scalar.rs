@@ -1,5 +1,6 @@
-//! Abstract 64-bit numbers: a signed interval, an unsigned interval and known bits, kept
-//! consistent with each other ([`Scalar::normalize`]). Used for scalar registers and for the
+//! Abstract 64-bit numbers: a signed interval, an unsigned interval, known bits and a signed
+//! interval for the low 32 bits (what 32-bit signed comparisons see), kept consistent with
+//! each other ([`Scalar::normalize`]). Used for scalar registers and for the
 //! offsets of pointers.
 //!
 //! Every transfer function here over-approximates: for all concrete `x` in `a` and `y` in `b`,
@@ -26,6 +27,10 @@ pub struct Scalar {
     pub umax: u64,
     /// Known bits.
     pub t: Tnum,
+    /// Least value of the low 32 bits read as a signed 32-bit number.
+    pub s32min: i32,
+    /// Greatest value of the low 32 bits read as a signed 32-bit number.
+    pub s32max: i32,
 }
 
 impl fmt::Debug for Scalar {
@@ -54,6 +59,14 @@ impl fmt::Display for Scalar {
             write!(f, "{sep}bits {:#x}/{:#x}", self.t.value, self.t.mask)?;
             sep = " ";
         }
+        // The 32-bit view, where neither the signed range nor the known bits say it.
+        let own = self.smin >= i32::MIN as i64 && self.smax <= i32::MAX as i64;
+        let t32 = self.t.sign_extend(32);
+        let clamp = |v: i64| v.clamp(i32::MIN as i64, i32::MAX as i64) as i32;
+        if !own && (self.s32min, self.s32max) != (clamp(t32.smin()), clamp(t32.smax())) {
+            write!(f, "{sep}s32[{}, {}]", self.s32min, self.s32max)?;
+            sep = " ";
+        }
         if sep.is_empty() {
             f.write_str("any")?;
         }
@@ -65,12 +78,27 @@ const U32: u64 = u32::MAX as u64;
 
 impl Scalar {
     /// Every value.
-    pub const TOP: Scalar =
-        Scalar { smin: i64::MIN, smax: i64::MAX, umin: 0, umax: u64::MAX, t: Tnum::UNKNOWN };
+    pub const TOP: Scalar = Scalar {
+        smin: i64::MIN,
+        smax: i64::MAX,
+        umin: 0,
+        umax: u64::MAX,
+        t: Tnum::UNKNOWN,
+        s32min: i32::MIN,
+        s32max: i32::MAX,
+    };
 
     /// Exactly `v`.
     pub const fn constant(v: u64) -> Scalar {
-        Scalar { smin: v as i64, smax: v as i64, umin: v, umax: v, t: Tnum::constant(v) }
+        Scalar {
+            smin: v as i64,
+            smax: v as i64,
+            umin: v,
+            umax: v,
+            t: Tnum::constant(v),
+            s32min: v as i32,
+            s32max: v as i32,
+        }
     }
 
     /// The unsigned range `[lo, hi]`.
@@ -110,6 +138,8 @@ impl Scalar {
             && self.smin <= x as i64
             && x as i64 <= self.smax
             && self.t.contains(x)
+            && self.s32min <= x as i32
+            && x as i32 <= self.s32max
     }
 
     /// Tightens the three views against each other; `None` when they share no value.
@@ -125,11 +155,8 @@ impl Scalar {
             if s.umin > s.umax || s.smin > s.smax {
                 return None;
             }
-            // Where the signed range stays on one side of zero, it is an unsigned range too.
-            if (s.smin >= 0) == (s.smax >= 0) {
-                s.umin = s.umin.max(s.smin as u64);
-                s.umax = s.umax.min(s.smax as u64);
-            }
+            // The unsigned range holds only values of the signed one.
+            (s.umin, s.umax) = meet_signed(s.umin, s.umax, s.smin, s.smax, 64)?;
             // Where the unsigned range does not cross 2^63, it is a signed range too.
             if (s.umin as i64 >= 0) == (s.umax as i64 >= 0) {
                 s.smin = s.smin.max(s.umin as i64);
@@ -138,11 +165,62 @@ impl Scalar {
             if s.umin > s.umax || s.smin > s.smax {
                 return None;
             }
+            s = s.sync32()?;
             if round == 0 && s == before {
                 break;
             }
         }
         Some(s)
+    }
+
+    /// Tightens the 32-bit view and the 64-bit ranges against each other (one step of
+    /// [`Scalar::normalize`]). Each rule is about the one number `x` every view describes:
+    /// - the known bits of the low half, sign-extended from bit 31, bound the view;
+    /// - where `x` lies in `[-2^31, 2^31)` (signed), it is its own view: the two signed ranges
+    ///   are one;
+    /// - where the high halves of `umin` and `umax` agree, `x` is that high half followed by a
+    ///   low half in `[umin, umax]`'s low halves (unsigned), and the view is that same low half
+    ///   read as signed: both are ranges of one 32-bit number, tightened against each other as
+    ///   the 64-bit ones are ([`meet_signed`]), and an unsigned range on one side of 2^31 is a
+    ///   signed one too.
+    fn sync32(mut self) -> Option<Scalar> {
+        let s = &mut self;
+        // (The known bits' signed bounds after sign extension, in the 32-bit range: an unknown
+        // bit 31 makes the tnum's bounds reach past it.)
+        let t32 = s.t.sign_extend(32);
+        let clamp = |v: i64| v.clamp(i32::MIN as i64, i32::MAX as i64) as i32;
+        s.s32min = s.s32min.max(clamp(t32.smin()));
+        s.s32max = s.s32max.min(clamp(t32.smax()));
+        if s.smin >= i32::MIN as i64 && s.smax <= i32::MAX as i64 {
+            s.s32min = s.s32min.max(s.smin as i32);
+            s.s32max = s.s32max.min(s.smax as i32);
+            s.smin = s.smin.max(s.s32min as i64);
+            s.smax = s.smax.min(s.s32max as i64);
+        }
+        if s.s32min > s.s32max || s.smin > s.smax {
+            return None;
+        }
+        if s.umin >> 32 == s.umax >> 32 {
+            let high = s.umin & !U32;
+            let (lo, hi) =
+                meet_signed(s.umin & U32, s.umax & U32, s.s32min as i64, s.s32max as i64, 32)?;
+            s.umin = high | lo;
+            s.umax = high | hi;
+            if lo as u32 as i32 <= hi as u32 as i32 {
+                s.s32min = s.s32min.max(lo as u32 as i32);
+                s.s32max = s.s32max.min(hi as u32 as i32);
+            }
+        }
+        if s.s32min > s.s32max {
+            return None;
+        }
+        Some(self)
+    }
+
+    /// The same values, with the 32-bit view narrowed to `o`'s (both describe one low half).
+    fn with_view32(&self, o: &Scalar) -> Option<Scalar> {
+        Scalar { s32min: self.s32min.max(o.s32min), s32max: self.s32max.min(o.s32max), ..*self }
+            .normalize()
     }
 
     /// Every value of either.
@@ -153,6 +231,8 @@ impl Scalar {
             umin: self.umin.min(o.umin),
             umax: self.umax.max(o.umax),
             t: self.t.union(o.t),
+            s32min: self.s32min.min(o.s32min),
+            s32max: self.s32max.max(o.s32max),
         }
     }
 
@@ -164,6 +244,8 @@ impl Scalar {
             umin: self.umin.max(o.umin),
             umax: self.umax.min(o.umax),
             t: self.t.intersect(o.t)?,
+            s32min: self.s32min.max(o.s32min),
+            s32max: self.s32max.min(o.s32max),
         }
         .normalize()
     }
@@ -175,27 +257,41 @@ impl Scalar {
             && self.umin >= o.umin
             && self.umax <= o.umax
             && self.t.intersect(o.t) == Some(self.t)
+            && self.s32min >= o.s32min
+            && self.s32max <= o.s32max
     }
 
     fn from_tnum(t: Tnum) -> Scalar {
         Scalar { t, ..Scalar::TOP }.normalize().unwrap_or(Scalar::TOP)
     }
 
-    /// The low 32 bits, zero-extended.
+    /// The low 32 bits, zero-extended. (They are the same low 32 bits: the 32-bit view
+    /// carries over.)
     pub fn low32(&self) -> Scalar {
         if self.umax <= U32 {
             return *self;
         }
         let t = self.t.truncate(32);
+        let view = Scalar { s32min: self.s32min, s32max: self.s32max, ..Scalar::TOP };
         if self.umin >> 32 == self.umax >> 32 {
-            Scalar { umin: self.umin & U32, umax: self.umax & U32, t, ..Scalar::TOP }
+            Scalar { umin: self.umin & U32, umax: self.umax & U32, t, ..view }
                 .normalize()
                 .unwrap_or(Scalar::unsigned_bits(32))
         } else {
-            Scalar::from_tnum(t)
-                .meet(&Scalar::unsigned_bits(32))
-                .unwrap_or(Scalar::unsigned_bits(32))
+            Scalar { umax: U32, t, ..view }.normalize().unwrap_or(Scalar::unsigned_bits(32))
         }
+    }
+
+    /// The low `bits` bits, zero-extended.
+    pub fn low_bits(&self, bits: u32) -> Scalar {
+        if bits >= 64 || self.umax < 1u64 << bits {
+            return *self;
+        }
+        if bits == 32 {
+            return self.low32();
+        }
+        let all = Scalar::unsigned_bits(bits);
+        Scalar::from_tnum(self.t.truncate(bits)).meet(&all).unwrap_or(all)
     }
 
     /// The low `bits` bits, sign-extended.
@@ -213,7 +309,10 @@ impl Scalar {
             return low;
         }
         let t = self.t.sign_extend(bits);
-        Scalar { smin: -m, smax: m - 1, t, ..Scalar::TOP }
+        // Extending from bit 31 keeps the low 32 bits: the 32-bit view carries over.
+        let (s32min, s32max) =
+            if bits == 32 { (self.s32min, self.s32max) } else { (i32::MIN, i32::MAX) };
+        Scalar { smin: -m, smax: m - 1, t, s32min, s32max, ..Scalar::TOP }
             .normalize()
             .unwrap_or(Scalar::signed_bits(bits))
     }
@@ -274,7 +373,7 @@ impl Scalar {
                 let (umax, o4) = a.umax.overflowing_add(b.umax);
                 let (smin, smax) = if o1 || o2 { (i64::MIN, i64::MAX) } else { (smin, smax) };
                 let (umin, umax) = if o3 || o4 { (0, u64::MAX) } else { (umin, umax) };
-                Scalar { smin, smax, umin, umax, t: a.t.add(b.t) }
+                Scalar { smin, smax, umin, umax, t: a.t.add(b.t), ..Scalar::TOP }
             }
             AluOp::Sub => {
                 let (smin, o1) = a.smin.overflowing_sub(b.smax);
@@ -285,7 +384,7 @@ impl Scalar {
                 } else {
                     (0, u64::MAX)
                 };
-                Scalar { smin, smax, umin, umax, t: a.t.sub(b.t) }
+                Scalar { smin, smax, umin, umax, t: a.t.sub(b.t), ..Scalar::TOP }
             }
             AluOp::Mul => {
                 let mut r = Scalar { t: a.t.mul(b.t), ..Scalar::TOP };
@@ -506,8 +605,13 @@ impl Scalar {
         };
         let (va, vb) = (view(a), view(b));
         let (ra, rb) = r(&va, &vb)?;
-        // Where the 32-bit view is the whole value, the narrowing carries over.
-        let keep = |x: &Scalar, v: &Scalar, n: Scalar| if x == v || wide { n } else { *x };
+        // Where the 32-bit view is the whole value, the narrowing carries over. Elsewhere what
+        // it says of the low 32 bits does: the view is those bits zero- or sign-extended (one
+        // view value per low half), so the low halves of the narrowed view are the operand's
+        // possible low halves, and their signed range (`s32min`/`s32max`) is the operand's.
+        let keep = |x: &Scalar, v: &Scalar, n: Scalar| {
+            if x == v || wide { n } else { x.with_view32(&n).unwrap_or(*x) }
+        };
         Some((keep(a, &va, ra), keep(b, &vb, rb)))
     }
 
@@ -527,6 +631,31 @@ impl Scalar {
         }
         self.normalize()
     }
+}
+
+/// The unsigned range `[lo, hi]` of a `bits`-bit number (64 or 32) narrowed to the values of
+/// the signed range `[slo, shi]` of the same number, or `None` when they share none.
+///
+/// A signed range on one side of zero is one unsigned range, `[slo, shi]` read unsigned.
+/// Across zero it is two, `[0, shi]` and `[slo, 2^bits - 1]` (the negative values read
+/// unsigned). The values are those of `[lo, hi]` inside one of them: where it meets only one,
+/// that meet is the range; where it meets neither, there is no value; where it meets both, it
+/// starts in the first and ends in the second, so neither bound moves. Exact set arithmetic on
+/// two intervals, whatever made them.
+fn meet_signed(lo: u64, hi: u64, slo: i64, shi: i64, bits: u32) -> Option<(u64, u64)> {
+    let mask = if bits >= 64 { u64::MAX } else { (1u64 << bits) - 1 };
+    let (a, b) = (slo as u64 & mask, shi as u64 & mask);
+    let r = if (slo >= 0) == (shi >= 0) {
+        (lo.max(a), hi.min(b))
+    } else {
+        match (lo <= b, hi >= a) {
+            (false, false) => return None,
+            (true, false) => (lo, hi.min(b)),
+            (false, true) => (lo.max(a), hi),
+            (true, true) => (lo, hi),
+        }
+    };
+    (r.0 <= r.1).then_some(r)
 }
 
 #[cfg(test)]
@@ -571,6 +700,112 @@ mod tests {
                         r.contains(z),
                         "{op:?} {w:?}: {a} op {b} = {r} misses {x:#x} op {y:#x} = {z:#x}"
                     );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn normalize_keeps_every_value() {
+        // Bounds and values at and around the sign boundaries (0 / -1, 2^63 - 1 / 2^63 and
+        // their 32-bit counterparts), where the views of a set cross each other: every value in both
+        // intervals (and the known bits) survives normalisation, which drops nothing else
+        // silently (an empty result means no value was in all three).
+        let mut pts: alloc::vec::Vec<u64> = alloc::vec::Vec::new();
+        for p in [
+            0u64,
+            127,
+            128,
+            1 << 31,
+            1 << 32,
+            1 << 63,
+            (-128i64) as u64,
+            (-256i64) as u64,
+            0xffff_ff80,
+            0x1_0000_0080,
+            0x1_8000_0000,
+        ] {
+            for d in [-2i64, -1, 0, 1, 2] {
+                pts.push(p.wrapping_add(d as u64));
+            }
+        }
+        let mut rng = Rng::new(11);
+        let mut emptied = 0;
+        for _ in 0..100_000 {
+            let (s1, s2) = (rng.pick(&pts) as i64, rng.pick(&pts) as i64);
+            let (u1, u2) = (rng.pick(&pts), rng.pick(&pts));
+            let t = if rng.chance(1, 4) {
+                Tnum { value: 0, mask: !(1u64 << rng.below(64)) }
+            } else {
+                Tnum::UNKNOWN
+            };
+            let (v1, v2) = if rng.chance(1, 2) {
+                (rng.pick(&pts) as i32, rng.pick(&pts) as i32)
+            } else {
+                (i32::MIN, i32::MAX)
+            };
+            let s = Scalar {
+                smin: s1.min(s2),
+                smax: s1.max(s2),
+                umin: u1.min(u2),
+                umax: u1.max(u2),
+                t,
+                s32min: v1.min(v2),
+                s32max: v1.max(v2),
+            };
+            let n = s.normalize();
+            emptied += usize::from(n.is_none());
+            for &x in &pts {
+                if s.contains(x) {
+                    let n = n.unwrap_or_else(|| panic!("{s:?}: emptied, but holds {x:#x}"));
+                    assert!(n.contains(x), "{s:?} -> {n:?} misses {x:#x}");
+                }
+            }
+        }
+        // The cases this test is about happen: sets that turn out empty.
+        assert!(emptied > 100, "{emptied}");
+    }
+
+    #[test]
+    fn refine_branch32_is_sound() {
+        // 32-bit comparisons narrow a wider operand through its low 32 bits' signed range:
+        // every pair on the side it takes stays in the narrowed operands.
+        let mut rng = Rng::new(13);
+        let conds = [
+            JmpCond::Eq,
+            JmpCond::Ne,
+            JmpCond::Gt,
+            JmpCond::Lt,
+            JmpCond::Sgt,
+            JmpCond::Sge,
+            JmpCond::Slt,
+            JmpCond::Sle,
+            JmpCond::Set,
+        ];
+        for _ in 0..20_000 {
+            let (a, xs) = sample(&mut rng);
+            let (b, ys) = sample(&mut rng);
+            // Half the time a movsx result (a sign-extended low half, zero-extended) on the left.
+            let (a, xs) = if rng.chance(1, 2) {
+                let f = |x: u64| semantics::alu(AluOp::MovSx8, Width::W32, 0, x);
+                (a.alu(AluOp::MovSx8, Width::W32, &a), xs.iter().map(|&x| f(x)).collect())
+            } else {
+                (a, xs)
+            };
+            let c = rng.pick(&conds);
+            for holds in [true, false] {
+                let r = Scalar::refine_branch(Width::W32, c, &a, &b, holds);
+                for &x in &xs {
+                    for &y in &ys {
+                        if c.eval32(x, y) != holds {
+                            continue;
+                        }
+                        let (ra, rb) = r.expect("feasible side refined away");
+                        assert!(
+                            ra.contains(x) && rb.contains(y),
+                            "{c:?}32 {holds} {a} {b} -> {ra} {rb} misses {x:#x} {y:#x}"
+                        );
+                    }
                 }
             }
         }

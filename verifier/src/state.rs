@@ -102,6 +102,11 @@ impl Value {
         Value { kind: ValueKind::Scalar, n, sym: None }
     }
 
+    /// The same value named `sym` (`v = sym.0 + sym.1`, or unnamed).
+    pub const fn with_sym(self, sym: Option<(Sym, i64)>) -> Value {
+        Value { sym, ..self }
+    }
+
     /// What a join symbol for this value names: `Some(false)` a number, `Some(true)` a
     /// context pointer's offset, `None` nothing (other kinds get no join symbols).
     pub const fn join_kind(&self) -> Option<bool> {
@@ -158,15 +163,44 @@ impl fmt::Display for Value {
 /// Bytes of one stack frame.
 pub const FRAME: usize = 512;
 
-/// One frame: which bytes are initialised, values spilled whole to 8-aligned slots, and the
+/// Where a stored value lies in a frame: bytes `[lo, lo + len)` (0 = the lowest byte), holding
+/// the value's low `len` bytes, least significant first. A whole spill is an 8-aligned place
+/// of 8 bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Place {
+    /// First byte.
+    pub lo: u16,
+    /// Bytes.
+    pub len: u8,
+}
+
+impl Place {
+    /// The 8-byte slot `slot` (`slot * 8 - 512` from the frame top).
+    pub const fn slot(slot: usize) -> Place {
+        Place { lo: (slot * 8) as u16, len: 8 }
+    }
+
+    /// One past the last byte.
+    pub const fn hi(self) -> usize {
+        self.lo as usize + self.len as usize
+    }
+
+    /// Whether it shares a byte with `[lo, hi)`.
+    pub const fn overlaps(self, lo: usize, hi: usize) -> bool {
+        (self.lo as usize) < hi && lo < self.hi()
+    }
+}
+
+/// One frame: which bytes are initialised, values stored at known places (spills), and the
 /// caller's `r6`-`r9`, saved at the call that made the frame.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Frame {
     /// Bit `i` set: byte `i` (offset `i - 512` from the frame top) holds data that may be read.
     pub init: [u64; FRAME / 64],
-    /// Values stored whole by an 8-byte store at an 8-aligned slot (`slot * 8 - 512`), sorted.
-    /// Pointer spills are always here; their bytes may only be read back whole.
-    pub spills: Vec<(u8, Value)>,
+    /// Values stored at a known place, by place, never overlapping: a register stored whole
+    /// (8 bytes) or in part (its low 1, 2 or 4 bytes: a number only). Pointer spills are
+    /// always here, whole and 8-aligned; their bytes may only be read back whole.
+    pub spills: Vec<(Place, Value)>,
     /// The caller's `r6`-`r9` while this frame's function runs (uninitialised for the entry
     /// frame). They are part of the state, so a symbol the callee redefines dies in them too,
     /// and the return restores what is true then, not what was true at the call.
@@ -217,33 +251,38 @@ impl Frame {
         }
     }
 
-    /// The spill at `slot`.
-    pub fn spill(&self, slot: u8) -> Option<&Value> {
-        self.spills.binary_search_by_key(&slot, |s| s.0).ok().map(|i| &self.spills[i].1)
+    /// The spill at exactly `place`.
+    pub fn spill(&self, place: Place) -> Option<&Value> {
+        self.spills.binary_search_by_key(&place, |s| s.0).ok().map(|i| &self.spills[i].1)
     }
 
-    /// Records a whole-slot spill.
-    pub fn put_spill(&mut self, slot: u8, v: Value) {
-        match self.spills.binary_search_by_key(&slot, |s| s.0) {
+    /// The spill whose place holds all of bytes `[lo, hi)`, with its place.
+    pub fn spill_covering(&self, lo: usize, hi: usize) -> Option<(Place, &Value)> {
+        self.spills.iter().find(|(p, _)| p.lo as usize <= lo && hi <= p.hi()).map(|(p, v)| (*p, v))
+    }
+
+    /// Records a spill at `place`; the caller has clobbered what overlapped it.
+    pub fn put_spill(&mut self, place: Place, v: Value) {
+        match self.spills.binary_search_by_key(&place, |s| s.0) {
             Ok(i) => self.spills[i].1 = v,
-            Err(i) => self.spills.insert(i, (slot, v)),
+            Err(i) => self.spills.insert(i, (place, v)),
         }
     }
 
     /// Forgets spills overlapping bytes `[lo, hi)`: scalar spills become plain initialised
-    /// bytes, pointer spills become unreadable.
+    /// bytes (a store over part of one changes those bytes only, which no spill describes any
+    /// more), pointer spills become unreadable.
     pub fn clobber(&mut self, lo: usize, hi: usize) {
         let mut poison = Vec::new();
-        self.spills.retain(|(slot, v)| {
-            let s = *slot as usize * 8;
-            let overlaps = s < hi && lo < s + 8;
+        self.spills.retain(|(p, v)| {
+            let overlaps = p.overlaps(lo, hi);
             if overlaps && v.is_pointer() {
-                poison.push(s);
+                poison.push(*p);
             }
             !overlaps
         });
-        for s in poison {
-            self.set_init(s, s + 8, false);
+        for p in poison {
+            self.set_init(p.lo as usize, p.hi(), false);
         }
     }
 
@@ -258,7 +297,7 @@ impl Frame {
         if self.spills.is_empty() && o.spills.is_empty() {
             return;
         }
-        let mut poison: Vec<u8> = Vec::new();
+        let mut poison: Vec<Place> = Vec::new();
         self.spills.retain_mut(|(slot, v)| match o.spill(*slot) {
             Some(w) if v == w => true,
             Some(w) => {
@@ -285,9 +324,8 @@ impl Frame {
                 poison.push(*slot);
             }
         }
-        for s in poison {
-            let s = s as usize * 8;
-            self.set_init(s, s + 8, false);
+        for p in poison {
+            self.set_init(p.lo as usize, p.hi(), false);
         }
     }
 }

@@ -5,7 +5,8 @@
 //!
 //! # The construction
 //!
-//! The domain ([`Scalar`]: signed interval × unsigned interval × [`Tnum`]) is 64-bit and not
+//! The domain ([`Scalar`]: signed interval × unsigned interval × [`Tnum`] × signed interval
+//! of the low 32 bits) is 64-bit and not
 //! generic over width, so instead of shrinking the width we shrink the *sets*: the checked
 //! abstract values are exactly those whose concretisation is small (at most `limit` values)
 //! and whose defining points sit on every boundary the transfer functions care about.
@@ -50,7 +51,7 @@
 //! Refinement is checked through the analyzer's own branch refinement,
 //! [`Scalar::refine_branch`]: 64-bit by [`Scalar::refine`] /
 //! [`Scalar::refine_not`], 32-bit on the low-32 view (sign-extended for signed conditions),
-//! carried back only where the view is the value. Every pair `(x, y)` that satisfies (or does
+//! carried back whole only where the view is the value, else as the 32-bit signed range. Every pair `(x, y)` that satisfies (or does
 //! not satisfy) the condition must stay in the refined values, and a side declared impossible
 //! must have no such pair.
 //!
@@ -176,7 +177,7 @@ fn pieces(a: &Scalar) -> Vec<(u64, u64)> {
         .collect()
 }
 
-/// |γ(a)|, exactly.
+/// |γ(a)|, exactly (ignoring the 32-bit view, so at least |γ(a)|).
 fn card(a: &Scalar) -> u128 {
     pieces(a).into_iter().map(|(l, h)| count_in(a.t, l, h)).sum()
 }
@@ -191,8 +192,11 @@ fn gamma(a: &Scalar, limit: u128) -> Option<Vec<u64>> {
         let first = if l == 0 { 0 } else { count_le(a.t, l - 1) };
         for k in 0..count_in(a.t, l, h) {
             let x = nth(a.t, first + k);
-            debug_assert!(a.contains(x));
-            v.push(x);
+            // The 32-bit view is the last filter.
+            if a.s32min <= x as i32 && x as i32 <= a.s32max {
+                debug_assert!(a.contains(x));
+                v.push(x);
+            }
         }
     }
     Some(v)

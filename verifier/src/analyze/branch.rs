@@ -54,7 +54,10 @@ impl Analyzer<'_> {
             && cond != JmpCond::Set
             && window(&a.n)
             && window(&b.n);
-        let (taken, not) = if a.is_pointer() && !ctx_cmp {
+        let same = same_register(width, cond, &a, b_reg == Some(dst));
+        let (taken, not) = if let Some(sides) = same {
+            sides
+        } else if a.is_pointer() && !ctx_cmp {
             // Same region: the outcome depends on the offsets only; both sides stay possible.
             (Some((a.n, b.n)), Some((a.n, b.n)))
         } else {
@@ -125,6 +128,41 @@ impl Analyzer<'_> {
             (None, None) => *slot = None,
         }
         Ok(())
+    }
+}
+
+/// The sides of `r COND r` (`same`: both operands are the register `a` was read from), or
+/// `None` to decide them as for two registers. Both operands are then one value, read once, so
+/// the outcome depends on nothing else: `x == x`, `x >= x`, `x <= x` (signed or not) always
+/// hold and `x != x`, `x > x`, `x < x` never do, at either width (the 32-bit views of one
+/// value are one value too), for numbers and pointers alike (a pointer equals its own
+/// address). `jset r, r` holds exactly when `r & r` (at the width) is non-zero, that is when
+/// `r`'s view is not 0: the taken side is `r != 0`, the other `r == 0`, both refined as
+/// comparisons with the constant 0 are. A pointer's `jset` on itself depends on its address,
+/// which nothing here knows: left to the general case.
+#[allow(clippy::type_complexity)]
+pub(super) fn same_register(
+    width: Width,
+    cond: JmpCond,
+    a: &Value,
+    same: bool,
+) -> Option<(Option<(Scalar, Scalar)>, Option<(Scalar, Scalar)>)> {
+    use JmpCond::*;
+    if !same {
+        return None;
+    }
+    let both = |x: Option<(Scalar, Scalar)>| x.map(|(x, _)| (x, x));
+    match cond {
+        Eq | Ge | Le | Sge | Sle => Some((Some((a.n, a.n)), None)),
+        Ne | Gt | Lt | Sgt | Slt => Some((None, Some((a.n, a.n)))),
+        Set if a.kind == ValueKind::Scalar => {
+            let zero = Scalar::constant(0);
+            Some((
+                both(Scalar::refine_branch(width, Ne, &a.n, &zero, true)),
+                both(Scalar::refine_branch(width, Eq, &a.n, &zero, true)),
+            ))
+        }
+        Set => None,
     }
 }
 

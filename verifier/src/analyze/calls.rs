@@ -142,15 +142,14 @@ impl Analyzer<'_> {
                     continue;
                 }
                 let fr = Rc::make_mut(fr);
-                let slots: Vec<u8> = fr
+                let places: Vec<state::Place> = fr
                     .spills
                     .iter()
                     .filter(|(_, v)| v.kind == ValueKind::Stack { frame: dying })
-                    .map(|(s, _)| *s)
+                    .map(|(p, _)| *p)
                     .collect();
-                for s in slots {
-                    let b = s as usize * 8;
-                    fr.clobber(b, b + 8);
+                for p in places {
+                    fr.clobber(p.lo as usize, p.hi());
                 }
             }
             let Some(slot) = self.returns.last_mut() else {

@@ -94,13 +94,12 @@ impl Analyzer<'_> {
         if exact
             && n == 8
             && lo % 8 == 0
-            && let Some(v) = fr.spill((lo / 8) as u8)
+            && let Some(v) = fr.spill(Place::slot(lo / 8))
         {
             return Ok(Ok(*v));
         }
-        for (slot, v) in &fr.spills {
-            let s = *slot as usize * 8;
-            if s < hi && lo < s + 8 && v.is_pointer() {
+        for (p, v) in &fr.spills {
+            if p.overlaps(lo, hi) && v.is_pointer() {
                 return rej(st, i, Rule::PartialPointer, &[base]);
             }
         }
@@ -112,24 +111,36 @@ impl Analyzer<'_> {
                 &[base],
             );
         }
-        // A known constant spilled whole: its bytes are known.
-        if exact
-            && let Some(v) = fr.spill((lo / 8) as u8)
-            && hi <= (lo / 8) * 8 + 8
-            && let Some(c) = v.n.as_const()
-        {
-            let shift = (lo % 8) * 8;
-            let bits = 8 * n as u32;
-            let raw = c >> shift;
-            let raw = if bits == 64 { raw } else { raw & ((1u64 << bits) - 1) };
-            let val = if signed && bits < 64 {
-                ((raw << (64 - bits)) as i64 >> (64 - bits)) as u64
-            } else {
-                raw
-            };
-            return Ok(Err(Scalar::constant(val)));
-        }
         let bits = 8 * n as u32;
+        // Bytes inside one stored number: the stack holds its low `len` bytes, least
+        // significant first, at `[p.lo, p.hi)`, and no store has touched them since (a store
+        // overlapping them would have removed the record). Bytes `[lo, hi)` inside are bits
+        // `[8 * (lo - p.lo), 8 * (hi - p.lo))` of the number (all below `8 * len`, which were
+        // stored): the number shifted right by the first, truncated to `bits` and zero- or
+        // sign-extended as the load does, each step a sound transfer function. (A constant
+        // gives its exact bytes.) Where the load takes the number's bytes from its first and
+        // every value fits them unchanged (zero-extension: below 2^bits; sign-extension: in
+        // the signed `bits`-bit range), the load gives the very number, its name included.
+        if exact
+            && let Some((p, v)) = fr.spill_covering(lo, hi)
+            && v.kind == ValueKind::Scalar
+        {
+            let shift = 8 * (lo - p.lo as usize) as u64;
+            let x = v.n.alu(AluOp::Rsh, Width::W64, &Scalar::constant(shift));
+            let x = if signed { x.sign_extend(bits) } else { x.low_bits(bits) };
+            let whole = shift == 0
+                && (bits == 64
+                    || if signed {
+                        let m = 1i64 << (bits - 1);
+                        v.n.smin >= -m && v.n.smax < m
+                    } else {
+                        v.n.umax < 1u64 << bits
+                    });
+            if whole {
+                return Ok(Ok(Value::scalar(v.n).with_sym(v.sym)));
+            }
+            return Ok(Err(x));
+        }
         Ok(Err(if signed { Scalar::signed_bits(bits) } else { Scalar::unsigned_bits(bits) }))
     }
 
@@ -163,9 +174,10 @@ impl Analyzer<'_> {
         }
         if exact {
             fr.set_init(lo, hi, true);
-            if n == 8 && lo % 8 == 0 {
-                fr.put_spill((lo / 8) as u8, v);
-            }
+            // Whatever the width: the bytes now hold the value's low `n` bytes (a pointer is
+            // only ever stored whole, checked above). Reads take back what the bytes say of
+            // it (`stack_read`).
+            fr.put_spill(Place { lo: lo as u16, len: n as u8 }, v);
         }
         Ok(())
     }

@@ -15,7 +15,7 @@ use udf_bytecode::{Insn, Program};
 use crate::cfg::{Cfg, MAX_FRAMES};
 use crate::error::{PathStep, Region, Rule};
 use crate::scalar::Scalar;
-use crate::state::{self, FRAME, Frame, LEN, State, Sym, Value, ValueKind};
+use crate::state::{self, FRAME, Frame, LEN, Place, State, Sym, Value, ValueKind};
 use crate::{Access, Config, LoopFact, Plant, Recorded};
 
 mod branch;
