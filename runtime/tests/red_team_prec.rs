@@ -7,7 +7,8 @@
 //! sign-extending, over spilled pointers and numbers; `movsx` of every width; 32- and 64-bit
 //! ALU with constants at the sign boundaries; jumps of both widths with a register compared
 //! with itself, with `jset` on constants 0 and sign bits; stack atomics), ending in context and
-//! stack accesses through computed offsets; a quarter of the bodies run twice in a loop. Every accepted program runs on the checking
+//! stack accesses through computed offsets; a quarter of the bodies run twice in a loop, a
+//! quarter call a function writing into the caller's frame. Every accepted program runs on the checking
 //! interpreter on inputs biased to the edge bytes (0, 1, 0x7f, 0x80, 0xfe, 0xff): every
 //! register is held to its recorded abstract value (intervals, known bits and the 32-bit
 //! signed view), every access to its proven region, every stack read to written bytes.
@@ -120,6 +121,12 @@ fn program(rng: &mut Rng) -> String {
     // A quarter of the bodies run twice, counted by r9 (joins at the loop head of spills and
     // ranges from the first round with the second's).
     let looped = rng.chance(1, 4);
+    // A quarter of the programs call a function `f` given r10 - 16 (the caller's two slots):
+    // the context pointer waits at r10 - 24 meanwhile.
+    let called = rng.chance(1, 4);
+    if called {
+        s.push_str("stxdw [%r10-24], %r1\n");
+    }
     if looped {
         s.push_str("mov %r9, 0\n");
     }
@@ -128,6 +135,13 @@ fn program(rng: &mut Rng) -> String {
         s.push_str(&format!("l{k}:\n"));
         let a = reg(rng, looped);
         let b = reg(rng, looped);
+        if called && rng.chance(1, 6) {
+            s.push_str(
+                "mov %r1, %r10\nsub %r1, 16\ncall local f\nldxdw %r1, [%r10-24]\n\
+                 mov %r3, 0\nmov %r4, 1\nmov %r5, -1\n",
+            );
+            continue;
+        }
         match rng.below(16) {
             0 | 1 => {
                 let op = rng
@@ -212,6 +226,29 @@ fn program(rng: &mut Rng) -> String {
         _ => s.push_str(&format!("mov %r0, %r{a}\n")),
     }
     s.push_str("out:\nexit\n");
+    if called {
+        s.push_str(&callee(rng));
+    }
+    s
+}
+
+/// A function writing and reading the caller's 16 bytes at `r1` (numbers of every width, its
+/// own frame pointer, the caller's pointer) and its own frame.
+fn callee(rng: &mut Rng) -> String {
+    let mut s = String::from("f:\nmov %r0, 0\nstdw [%r10-8], 0\n");
+    for _ in 0..1 + rng.below(5) {
+        let size = rng.pick(&[1u64, 2, 4, 8]);
+        let o = 16 + off(rng, size);
+        match rng.below(6) {
+            0 => s.push_str(&format!("st{} [%r1+{o}], {}\n", sfx(size), rng.pick(&IMMS))),
+            1 => s.push_str(&format!("stx{} [%r1+{o}], %r0\n", sfx(size))),
+            2 => s.push_str(&format!("stxdw [%r1+{}], %r{}\n", o & !7, rng.pick(&[1, 10]))),
+            3 => s.push_str(&format!("ldx{} %r0, [%r1+{o}]\n", sfx(size))),
+            4 => s.push_str(&format!("stx{} [%r10{}], %r0\n", sfx(size), off(rng, size) / 2 - 1)),
+            _ => s.push_str(&format!("ldxs{} %r0, [%r10-8]\n", sfx(size.min(4)))),
+        }
+    }
+    s.push_str("exit\n");
     s
 }
 
@@ -241,6 +278,7 @@ fn targeted_campaign_accepted_programs_pass_the_checking_mode() {
     let total = campaign_size();
     let mut rng = Rng::new(0x9ec_5eed);
     let (mut accepted, mut runs) = (0u64, 0u64);
+    let (mut accepted_calls, mut accepted_loops) = (0u64, 0u64);
     let mut failures: Vec<String> = Vec::new();
     let mut rejections = std::collections::BTreeMap::new();
     for _ in 0..total {
@@ -254,6 +292,8 @@ fn targeted_campaign_accepted_programs_pass_the_checking_mode() {
             }
         };
         accepted += 1;
+        accepted_calls += u64::from(src.contains("call local"));
+        accepted_loops += u64::from(src.contains("jlt %r9, 2, l0"));
         for _ in 0..24 {
             let inp = input(&mut rng);
             runs += 1;
@@ -266,10 +306,14 @@ fn targeted_campaign_accepted_programs_pass_the_checking_mode() {
             break;
         }
     }
-    eprintln!("red_team_prec: {accepted} of {total} accepted, {runs} checked runs; {rejections:?}");
+    eprintln!(
+        "red_team_prec: {accepted} of {total} accepted ({accepted_calls} with calls, \
+         {accepted_loops} with loops), {runs} checked runs; refused: {rejections:?}"
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n----\n"));
     // The campaign is about accepted programs: enough of them.
     assert!(accepted * 10 >= total, "{accepted} of {total}");
+    assert!(accepted_calls * 100 >= total && accepted_loops * 100 >= total);
 }
 
 /// The red-team `.asmt` cases (filetests/cases/verifier/red_*.asmt): `(name, text)`.
