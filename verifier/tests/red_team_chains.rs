@@ -10,7 +10,8 @@
 //! abstract and the concrete values ([`udf_bytecode::semantics`], the engines' arithmetic)
 //! and checks every concrete value is still in its abstract one. Branch refinement keeps the
 //! pairs that take the side (a side declared impossible must have none), a register compared
-//! with itself (`B` = `A`) included.
+//! with itself (`B` = `A`) included (`jset r, r` also as the analyzer decides it: `r != 0` or
+//! `r == 0` at the width).
 //!
 //! `UDF_RED_CHAINS=N` sets the number of chains (default 5000 in debug, 20000 in release).
 
@@ -137,7 +138,16 @@ fn chain(rng: &mut Rng, steps: usize) -> Result<(), String> {
                 let (a, b) = (t[d].a, if same { t[d].a } else { t[s].a });
                 let ys = if same { t[d].xs.clone() } else { t[s].xs.clone() };
                 log += &format!("{c:?} {w:?} {holds} same={same}: {a} vs {b}\n");
-                let r = Scalar::refine_branch(w, c, &a, &b, holds);
+                // The analyzer decides `jset r, r` as `r != 0` (taken) or `r == 0` (not), at
+                // the width (`same_register` in analyze/branch.rs): that way too.
+                let via_zero = same && c == JmpCond::Set && rng.chance(1, 2);
+                let r = if via_zero {
+                    let z = Scalar::constant(0);
+                    let c0 = if holds { JmpCond::Ne } else { JmpCond::Eq };
+                    Scalar::refine_branch(w, c0, &a, &z, true).map(|(x, _)| (x, x))
+                } else {
+                    Scalar::refine_branch(w, c, &a, &b, holds)
+                };
                 let keep: Vec<usize> =
                     (0..12).filter(|&k| eval(w, c, t[d].xs[k], ys[k]) == holds).collect();
                 let Some((na, nb)) = r else {
