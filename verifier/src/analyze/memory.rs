@@ -126,7 +126,13 @@ impl Analyzer<'_> {
             && v.kind == ValueKind::Scalar
         {
             let shift = 8 * (lo - p.lo as usize) as u64;
-            let x = v.n.alu(AluOp::Rsh, Width::W64, &Scalar::constant(shift));
+            // From the first byte the number itself (a shift by 0 would keep only its
+            // unsigned view and lose its signed ranges).
+            let x = if shift == 0 {
+                v.n
+            } else {
+                v.n.alu(AluOp::Rsh, Width::W64, &Scalar::constant(shift))
+            };
             let x = if signed { x.sign_extend(bits) } else { x.low_bits(bits) };
             let whole = shift == 0
                 && (bits == 64
