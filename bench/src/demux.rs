@@ -33,9 +33,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use udf_bytecode::ProgramType;
-use udf_jit::{Executable, Jit, Mode, Target};
+use udf_jit::{Executable, Jit, Mode, Target, TrustedFilter};
 use udf_kernel_glue::demux::traffic::{Workload, connections, traffic, workload};
-use udf_kernel_glue::demux::{Demux, Merged, Owner, Scratch};
+use udf_kernel_glue::demux::{Demux, Merged, Owner, Scratch, WholeCode};
 use udf_pcap::CompileOptions;
 use udf_runtime::{Compiled, Context, NoHelpers, RunOptions, Vm, prepare};
 use udf_verifier::Verified;
@@ -120,7 +120,14 @@ fn ns(d: Duration, packets: usize) -> f64 {
 
 /// Runs the benchmark and prints its tables.
 pub fn run(quick: bool) {
-    let sizes: &[usize] = if quick { &[1, 10, 100] } else { &[1, 10, 100, 1000, 10_000] };
+    let profile = std::env::var_os("UDF_DEMUX_PROFILE").is_some();
+    let sizes: &[usize] = if profile {
+        &[1000]
+    } else if quick {
+        &[1, 10, 100]
+    } else {
+        &[1, 10, 100, 1000, 10_000]
+    };
     let (npk, min, reps) = if quick {
         (500, Duration::from_millis(30), 1)
     } else {
@@ -132,6 +139,9 @@ pub fn run(quick: bool) {
     let cap = std::env::temp_dir().join(format!("udf-bench-demux-{}.pcap", std::process::id()));
     let kinds: [(&str, MakeWorkload); 2] = [("connections only", connections), ("mixed", workload)];
     for (kind, make) in kinds {
+        if profile && kind != "mixed" {
+            continue;
+        }
         println!("\nworkload: {kind}\n");
         println!(
             "| filters | merged (whole) | owners/pkt | merged demux (trie walk), ns/pkt | merged program: insns, make ms | merged program (interp) | merged program (JIT) | ours one after another (interp) | ours one after another (JIT) | libpcap one after another | libpcap / merged JIT (walk) |"
@@ -233,11 +243,7 @@ pub fn run(quick: bool) {
                 );
                 // On the JIT, the filters kept whole run as native code too (the trie walk and
                 // the interpreter columns above ran them on the interpreter).
-                demux.compile_whole(|v| {
-                    let code =
-                        jit.compile(v.program(), ProgramType::Filter, Mode::Trusted(v)).ok()?;
-                    Some(Executable::new(code).ok()?.into_native())
-                });
+                demux.compile_whole(|v| whole_native(&mut jit, v));
                 for (p, wire) in &packets {
                     demux.run_merged(m, &mut s, p, *wire, &mut check).expect("runs");
                     demux.run(&mut s, p, *wire, &mut got).expect("runs");
@@ -259,6 +265,96 @@ pub fn run(quick: bool) {
                     })
                     .0,
                 );
+            }
+            if profile {
+                let m = program.as_ref().unwrap();
+                let budget = m.0.verified.facts().max_insns;
+                let mut runner = m.1.runner();
+                let pmin = Duration::from_millis(4);
+                let t_prog = best_per_call(pmin, 150, || {
+                    for (p, wire) in &packets {
+                        let opts = RunOptions { budget, r3: u64::from(*wire) };
+                        got.clear();
+                        runner
+                            .run_with(Context::ReadOnly(p), &mut demux.lookup(&mut got), &opts)
+                            .expect("runs");
+                    }
+                    0
+                }).0;
+                let t_whole = best_per_call(pmin, 150, || {
+                    for (p, wire) in &packets {
+                        got.clear();
+                        demux.profile_whole(&mut s, p, *wire, &mut got);
+                    }
+                    0
+                }).0;
+                let t_all = best_per_call(pmin, 150, || {
+                    for (p, wire) in &packets {
+                        let opts = RunOptions { budget, r3: u64::from(*wire) };
+                        got.clear();
+                        runner
+                            .run_with(Context::ReadOnly(p), &mut demux.lookup(&mut got), &opts)
+                            .expect("runs");
+                        demux.finish_merged(&m.0, &mut s, p, *wire, &mut got).expect("runs");
+                    }
+                    0
+                }).0;
+                struct Count(u64);
+                impl udf_runtime::Helpers for Count {
+                    #[inline]
+                    fn call(&mut self, _id: u64, _a: [u64; 5]) -> Result<udf_runtime::HelperReturn, udf_runtime::HelperError> {
+                        self.0 += 1;
+                        Ok(udf_runtime::HelperReturn::Value(0))
+                    }
+                }
+                let mut cnt = Count(0);
+                let t_noop = best_per_call(pmin, 150, || {
+                    for (p, wire) in &packets {
+                        let opts = RunOptions { budget, r3: u64::from(*wire) };
+                        runner.run_with(Context::ReadOnly(p), &mut cnt, &opts).expect("runs");
+                    }
+                    0
+                }).0;
+                cnt.0 = 0;
+                for (p, wire) in &packets {
+                    let opts = RunOptions { budget, r3: u64::from(*wire) };
+                    runner.run_with(Context::ReadOnly(p), &mut cnt, &opts).expect("runs");
+                }
+                println!("calls/pkt {:.2}, prog with no-op helper {:.1} ns", cnt.0 as f64 / packets.len() as f64, ns(t_noop, packets.len()));
+                let mut raw: Vec<Vec<Owner>> = Vec::new();
+                for (p, wire) in &packets {
+                    let opts = RunOptions { budget, r3: u64::from(*wire) };
+                    got.clear();
+                    runner
+                        .run_with(Context::ReadOnly(p), &mut demux.lookup(&mut got), &opts)
+                        .expect("runs");
+                    demux.profile_whole(&mut s, p, *wire, &mut got);
+                    raw.push(got.clone());
+                }
+                let rawlen: usize = raw.iter().map(Vec::len).sum();
+                let t_sort = best_per_call(pmin, 150, || {
+                    for r in &raw {
+                        got.clear();
+                        got.extend_from_slice(r);
+                        udf_kernel_glue::demux::groups::sort_owners(&mut got);
+                    }
+                    0
+                }).0;
+                println!("raw owners/pkt {:.1}, copy+sort+dedup {:.1} ns", rawlen as f64 / packets.len() as f64, ns(t_sort, packets.len()));
+                println!("prog+lookups {:.1} ns, whole {:.1} ns, total {:.1}", ns(t_prog, packets.len()), ns(t_whole, packets.len()), ns(t_all, packets.len()));
+                if std::env::var_os("UDF_DEMUX_PROFILE_ONLY").is_some() { return; }
+                let t = Instant::now();
+                while t.elapsed() < Duration::from_secs(8) {
+                    for (p, wire) in &packets {
+                        let opts = RunOptions { budget, r3: u64::from(*wire) };
+                        got.clear();
+                        runner
+                            .run_with(Context::ReadOnly(p), &mut demux.lookup(&mut got), &opts)
+                            .expect("runs");
+                        demux.finish_merged(&m.0, &mut s, p, *wire, &mut got).expect("runs");
+                    }
+                }
+                return;
             }
             let big = n >= 1000;
             let slow_reps = if big { 1 } else { reps };
@@ -383,4 +479,13 @@ fn upkeep(demux: &Demux, jit: &mut Jit, prog: &mut Option<(Merged, Executable)>,
         *prog = Some(merged_native(demux, jit));
         *made += 1;
     }
+}
+
+/// Native code for a filter kept whole: the direct-call ABI where it qualifies, else the
+/// region ABI.
+fn whole_native(jit: &mut Jit, v: &Verified) -> Option<WholeCode> {
+    Some(match TrustedFilter::compile(jit, v.program(), v).ok()? {
+        TrustedFilter::Direct(f) => WholeCode::Filter(f),
+        TrustedFilter::Regions { exe, .. } => WholeCode::Program(exe.into_native()),
+    })
 }

@@ -236,8 +236,38 @@ impl Gen {
         Ok(())
     }
 
-    /// The code of group `g`: its tests, its key, its lookup.
-    fn group(&mut self, g: u32, grp: &Group) -> Result<(), CodegenError> {
+    /// The code of groups `gs`, which all have the same first `depth` fixed equalities, tested
+    /// already: the groups with no further fixed equality each on their own, and those that
+    /// share the next one as a run behind one test of it (a packet of another protocol skips
+    /// all the run's groups with that one compare), recursively. The groups come sorted by
+    /// their fixed equalities ([`Demux::compile`]), so the runs are contiguous.
+    fn groups(&mut self, gs: &[(u32, &Group)], depth: usize) -> Result<(), CodegenError> {
+        let mut i = 0;
+        while i < gs.len() {
+            let Some(&e) = gs[i].1.sig.fixed.get(depth) else {
+                self.group(gs[i].0, gs[i].1, depth)?;
+                i += 1;
+                continue;
+            };
+            let run = gs[i..].iter().take_while(|(_, g)| g.sig.fixed.get(depth) == Some(&e)).count();
+            if run == 1 {
+                self.group(gs[i].0, gs[i].1, depth)?;
+            } else {
+                self.check_size()?;
+                let past = self.b.label();
+                self.field(e.key, past)?;
+                self.cmp_imm(JmpCond::Ne, R0, e.value, past);
+                self.groups(&gs[i..i + run], depth + 1)?;
+                self.b.bind(past);
+            }
+            i += run;
+        }
+        Ok(())
+    }
+
+    /// The code of group `g`: its tests (but the first `shared` fixed equalities, tested before
+    /// it), its key, its lookup.
+    fn group(&mut self, g: u32, grp: &Group, shared: usize) -> Result<(), CodegenError> {
         self.check_size()?;
         let next = self.b.label();
         let (lo, hi) = grp.sig.caplen;
@@ -247,7 +277,7 @@ impl Gen {
         if hi < u64::from(u32::MAX) {
             self.cmp_imm(JmpCond::Gt, CAPLEN, hi, next);
         }
-        for e in &grp.sig.fixed {
+        for e in grp.sig.fixed.iter().skip(shared) {
             self.field(e.key, next)?;
             self.cmp_imm(JmpCond::Ne, R0, e.value, next);
         }
@@ -336,9 +366,11 @@ impl Demux {
             off: WIRE_SLOT,
             src: Source::Reg(Reg::R3),
         });
-        for (n, grp) in self.groups.iter() {
-            g.group(n, grp)?;
-        }
+        // Sorted by fixed equalities (then by number, for a program that depends only on the
+        // groups): groups that share leading fixed tests are neighbours and share their code.
+        let mut gs: Vec<(u32, &Group)> = self.groups.iter().collect();
+        gs.sort_by(|a, b| a.1.sig.fixed.cmp(&b.1.sig.fixed).then(a.0.cmp(&b.0)));
+        g.groups(&gs, 0)?;
         g.b.emit(mov(R0, Source::Imm(0)));
         g.b.emit(Insn::Exit);
         g.check_size()?;
@@ -382,7 +414,8 @@ impl Demux {
     }
 
     /// After a run of `merged` (however it ran) with [`Demux::lookup`] over `out` (cleared
-    /// before the run): adds the filters kept whole, sorts and deduplicates `out`. A stale
+    /// before the run): adds the filters kept whole, sorts and deduplicates `out`
+    /// ([`super::groups::sort_owners`]). A stale
     /// program's result is not trusted: the trie is walked instead.
     pub fn finish_merged(
         &self,
@@ -396,8 +429,7 @@ impl Demux {
             return self.run(s, pkt, wire_len, out);
         }
         self.run_whole(s, pkt, wire_len, out)?;
-        out.sort_unstable();
-        out.dedup();
+        super::groups::sort_owners(out);
         Ok(())
     }
 }

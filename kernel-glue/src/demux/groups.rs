@@ -95,27 +95,65 @@ pub fn shape(eqs: &[EqAtom], caplen: (u64, u64), rest: &[Atom]) -> (Sig, Key, Ve
 #[derive(Clone, Debug)]
 struct Entry {
     key: Key,
-    /// Owners, in step with `ids` (the helper copies this slice).
+    /// The filters with this key and their owners (an owner may come several times).
+    members: Vec<(FilterId, Owner)>,
+    /// Their owners, sorted, each once: what a lookup delivers (deduplicated when the
+    /// entry changes, not per packet).
     owners: Vec<Owner>,
-    ids: Vec<FilterId>,
 }
 
+impl Entry {
+    fn settle(&mut self) {
+        self.owners.clear();
+        self.owners.extend(self.members.iter().map(|m| m.1));
+        self.owners.sort_unstable();
+        self.owners.dedup();
+    }
+}
+
+/// A slot of the open-addressing index: the key itself (a probe compares it without leaving
+/// the slot array), the entry it indexes, and, for an entry of one owner (a connection's), the
+/// owner too, so that the common lookup, hit or miss, reads one slot and nothing else.
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    key: Key,
+    /// Index into `entries`, or `NONE` for an empty slot.
+    entry: u32,
+    /// The entry's number of distinct owners.
+    n: u32,
+    /// Its only owner when `n == 1`.
+    first: Owner,
+}
+
+const EMPTY: Slot = Slot { key: [0; WORDS], entry: NONE, n: 0, first: 0 };
+
 /// Open addressing with linear probing over `entries`; removal shifts back (no tombstones).
+/// Invariant: every slot that is not empty mirrors its entry (key, distinct owners, the only
+/// owner), refreshed whenever the entry changes.
 #[derive(Clone, Debug, Default)]
 pub struct KeyTable {
     entries: Vec<Entry>,
-    /// Power-of-two slots, each `NONE` or an index into `entries`; at most half full.
-    slots: Vec<u32>,
+    /// Power-of-two slots; at most half full.
+    slots: Vec<Slot>,
 }
 
+/// The key's hash: its words multiplied independently (no chain of dependent rounds: a lookup
+/// is on every packet's path), summed, and the high half folded in.
 #[inline]
 fn hash(k: &Key) -> u64 {
-    let mut h = 0x243f_6a88_85a3_08d3u64;
-    for w in k {
-        h = (h ^ w).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        h ^= h >> 29;
-    }
-    h
+    let h = (k[0] ^ 0x243f_6a88_85a3_08d3).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        ^ k[1].wrapping_mul(0xc2b2_ae3d_27d4_eb4f)
+        ^ k[2].wrapping_mul(0x1656_67b1_9e37_79f9)
+        ^ k[3].wrapping_mul(0xd6e8_feb8_6659_fd93);
+    let h = h ^ (h >> 32);
+    h.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (h >> 29)
+}
+
+/// Whether two keys are equal, word by word (the key is built in four separate stores: one
+/// wide load of it would stall on store forwarding).
+#[inline]
+fn same(a: &Key, b: &Key) -> bool {
+    ((a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]) | (a[3] ^ b[3])) == 0
 }
 
 impl KeyTable {
@@ -143,32 +181,50 @@ impl KeyTable {
         let mask = self.slots.len() - 1;
         let mut h = self.home(k);
         loop {
-            let i = self.slots[h];
-            if i == NONE {
+            let s = &self.slots[h];
+            if s.entry == NONE {
                 return None;
             }
-            if self.entries[i as usize].key == *k {
+            if same(&s.key, k) {
                 return Some(h);
             }
             h = (h + 1) & mask;
         }
     }
 
-    /// The owners of `k`.
+    /// The owners of `k`, sorted, each once.
     #[inline]
     pub fn get(&self, k: &Key) -> Option<&[Owner]> {
-        self.find(k).map(|h| self.entries[self.slots[h] as usize].owners.as_slice())
+        let s = &self.slots[self.find(k)?];
+        if s.n == 1 {
+            return Some(core::slice::from_ref(&s.first));
+        }
+        Some(self.entries[s.entry as usize].owners.as_slice())
+    }
+
+    /// The slot mirroring entry `i`.
+    fn slot_of(&self, i: usize) -> Slot {
+        let e = &self.entries[i];
+        Slot {
+            key: e.key,
+            entry: i as u32,
+            n: e.owners.len() as u32,
+            first: e.owners.first().copied().unwrap_or(0),
+        }
     }
 
     /// Adds `(id, owner)` to `k`'s entry, made if new.
     pub fn add(&mut self, k: Key, id: FilterId, owner: Owner) {
         if let Some(h) = self.find(&k) {
-            let e = &mut self.entries[self.slots[h] as usize];
-            e.owners.push(owner);
-            e.ids.push(id);
+            let i = self.slots[h].entry as usize;
+            self.entries[i].members.push((id, owner));
+            self.entries[i].settle();
+            self.slots[h] = self.slot_of(i);
             return;
         }
-        self.entries.push(Entry { key: k, owners: alloc::vec![owner], ids: alloc::vec![id] });
+        let mut e = Entry { key: k, members: alloc::vec![(id, owner)], owners: Vec::new() };
+        e.settle();
+        self.entries.push(e);
         if self.slots.len() < 2 * self.entries.len() {
             self.rehash();
         } else {
@@ -179,16 +235,16 @@ impl KeyTable {
     fn place(&mut self, i: usize) {
         let mask = self.slots.len() - 1;
         let mut h = self.home(&self.entries[i].key);
-        while self.slots[h] != NONE {
+        while self.slots[h].entry != NONE {
             h = (h + 1) & mask;
         }
-        self.slots[h] = i as u32;
+        self.slots[h] = self.slot_of(i);
     }
 
     fn rehash(&mut self) {
         let size = (4 * self.entries.len()).next_power_of_two().max(8);
         self.slots.clear();
-        self.slots.resize(size, NONE);
+        self.slots.resize(size, EMPTY);
         for i in 0..self.entries.len() {
             self.place(i);
         }
@@ -197,31 +253,30 @@ impl KeyTable {
     /// Removes filter `id` from `k`'s entry, and the entry when nobody is left.
     pub fn remove(&mut self, k: &Key, id: FilterId) {
         let Some(mut h) = self.find(k) else { return };
-        let i = self.slots[h] as usize;
+        let i = self.slots[h].entry as usize;
         let e = &mut self.entries[i];
-        while let Some(p) = e.ids.iter().position(|&x| x == id) {
-            e.ids.swap_remove(p);
-            e.owners.swap_remove(p);
-        }
-        if !e.ids.is_empty() {
+        e.members.retain(|m| m.0 != id);
+        if !e.members.is_empty() {
+            e.settle();
+            self.slots[h] = self.slot_of(i);
             return;
         }
         // Backward-shift deletion: move later members of the probe run into the hole when
         // their home is not cyclically within (hole, their slot].
         let mask = self.slots.len() - 1;
-        self.slots[h] = NONE;
+        self.slots[h] = EMPTY;
         let mut j = h;
         loop {
             j = (j + 1) & mask;
             let x = self.slots[j];
-            if x == NONE {
+            if x.entry == NONE {
                 break;
             }
-            let home = self.home(&self.entries[x as usize].key);
+            let home = self.home(&x.key);
             let stays = if h <= j { h < home && home <= j } else { h < home || home <= j };
             if !stays {
                 self.slots[h] = x;
-                self.slots[j] = NONE;
+                self.slots[j] = EMPTY;
                 h = j;
             }
         }
@@ -230,11 +285,37 @@ impl KeyTable {
         self.entries.swap_remove(i);
         if i != last {
             let mut p = self.home(&self.entries[i].key);
-            while self.slots[p] != last as u32 {
+            while self.slots[p].entry != last as u32 {
                 p = (p + 1) & mask;
             }
-            self.slots[p] = i as u32;
+            self.slots[p].entry = i as u32;
         }
+    }
+
+    /// Checks the invariant (tests): every entry has exactly one slot, reachable from its
+    /// key's home without crossing an empty slot, mirroring it; owners sorted and distinct.
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub fn check(&self) -> Result<(), alloc::string::String> {
+        use alloc::format;
+        let used = self.slots.iter().filter(|s| s.entry != NONE).count();
+        if used != self.entries.len() {
+            return Err(format!("{used} slots used for {} entries", self.entries.len()));
+        }
+        for (i, e) in self.entries.iter().enumerate() {
+            let Some(h) = self.find(&e.key) else { return Err(format!("entry {i} not found")) };
+            let s = self.slots[h];
+            let want = self.slot_of(i);
+            if s.entry != want.entry || s.n != want.n || (s.n == 1 && s.first != want.first) {
+                return Err(format!("slot {h} does not mirror entry {i}: {s:?} vs {want:?}"));
+            }
+            let mut o: Vec<Owner> = e.members.iter().map(|m| m.1).collect();
+            o.sort_unstable();
+            o.dedup();
+            if o != e.owners {
+                return Err(format!("entry {i}: owners {:?}, members {:?}", e.owners, e.members));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -349,11 +430,21 @@ impl Groups {
 }
 
 /// The helper table a merged program runs with: `demux_lookup` over the demultiplexer's groups,
-/// adding the owners it finds to `out` (in no order, possibly repeated).
+/// adding the owners it finds to `out` (an entry's owners each once, but owners of several
+/// entries in no order, possibly repeated).
 pub struct Lookup<'a> {
     pub(super) groups: &'a Groups,
     /// The owners found so far.
     pub out: &'a mut Vec<Owner>,
+}
+
+/// Sorts `v` and drops repeats (the result of a packet); nothing to do for one owner or none.
+#[inline]
+pub fn sort_owners(v: &mut Vec<Owner>) {
+    if v.len() > 1 {
+        v.sort_unstable();
+        v.dedup();
+    }
 }
 
 impl Helpers for Lookup<'_> {
@@ -365,6 +456,10 @@ impl Helpers for Lookup<'_> {
         // A group that does not exist (a stale program) finds nothing; the host notices the
         // stale program and walks the trie instead.
         match self.groups.get(a[0], &[a[1], a[2], a[3], a[4]]) {
+            Some(&[one]) => {
+                self.out.push(one);
+                Ok(HelperReturn::Value(1))
+            }
             Some(owners) => {
                 self.out.extend_from_slice(owners);
                 Ok(HelperReturn::Value(1))
