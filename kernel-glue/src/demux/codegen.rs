@@ -26,7 +26,7 @@ use udf_bytecode::{
 use udf_runtime::{Compiled, Context, Fault, RunOptions};
 use udf_verifier::{Rejection, Verified};
 
-use super::atoms::{Atom, Base, FieldKey, Val};
+use super::atoms::{Atom, Base, EqAtom, FieldKey, Val};
 use super::groups::{Group, Lookup, WORDS, bits};
 use super::{Demux, Owner, Scratch};
 
@@ -52,6 +52,22 @@ pub enum CodegenError {
     Build(BuildError),
     /// The verifier refused the program: a defect of the generator.
     Rejected(alloc::boxed::Box<Rejection>),
+}
+
+/// A group as the program tests it: its number, and the equalities tested before its lookup
+/// (its fixed ones and its guards, sorted: by field, so the Ethernet type comes before the IP
+/// protocol).
+struct Planned<'a> {
+    n: u32,
+    group: &'a Group,
+    tests: Vec<EqAtom>,
+}
+
+fn tests(grp: &Group) -> Vec<EqAtom> {
+    let mut t: Vec<EqAtom> = grp.sig.fixed.iter().chain(&grp.guard).copied().collect();
+    t.sort_unstable();
+    t.dedup();
+    t
 }
 
 struct Gen {
@@ -236,22 +252,23 @@ impl Gen {
         Ok(())
     }
 
-    /// The code of groups `gs`, which all have the same first `depth` fixed equalities, tested
-    /// already: the groups with no further fixed equality each on their own, and those that
-    /// share the next one as a run behind one test of it (a packet of another protocol skips
-    /// all the run's groups with that one compare), recursively. The groups come sorted by
-    /// their fixed equalities ([`Demux::compile`]), so the runs are contiguous.
-    fn groups(&mut self, gs: &[(u32, &Group)], depth: usize) -> Result<(), CodegenError> {
+    /// The code of groups `gs`, which all have the same first `depth` equalities tested before
+    /// their lookup (fixed and guards, [`tests`]), tested already: the groups with no further
+    /// such equality each on their own, and those that share the next one as a run behind one
+    /// test of it (a packet of another protocol skips all the run's groups with that one
+    /// compare), recursively. The groups come sorted by those equalities ([`Demux::compile`]),
+    /// so the runs are contiguous.
+    fn groups(&mut self, gs: &[Planned<'_>], depth: usize) -> Result<(), CodegenError> {
         let mut i = 0;
         while i < gs.len() {
-            let Some(&e) = gs[i].1.sig.fixed.get(depth) else {
-                self.group(gs[i].0, gs[i].1, depth)?;
+            let Some(&e) = gs[i].tests.get(depth) else {
+                self.group(&gs[i], depth)?;
                 i += 1;
                 continue;
             };
-            let run = gs[i..].iter().take_while(|(_, g)| g.sig.fixed.get(depth) == Some(&e)).count();
+            let run = gs[i..].iter().take_while(|g| g.tests.get(depth) == Some(&e)).count();
             if run == 1 {
-                self.group(gs[i].0, gs[i].1, depth)?;
+                self.group(&gs[i], depth)?;
             } else {
                 self.check_size()?;
                 let past = self.b.label();
@@ -265,9 +282,10 @@ impl Gen {
         Ok(())
     }
 
-    /// The code of group `g`: its tests (but the first `shared` fixed equalities, tested before
-    /// it), its key, its lookup.
-    fn group(&mut self, g: u32, grp: &Group, shared: usize) -> Result<(), CodegenError> {
+    /// The code of a group: its tests (but the first `shared` equalities, tested before it),
+    /// its key, its lookup.
+    fn group(&mut self, p: &Planned<'_>, shared: usize) -> Result<(), CodegenError> {
+        let (g, grp) = (p.n, p.group);
         self.check_size()?;
         let next = self.b.label();
         let (lo, hi) = grp.sig.caplen;
@@ -277,11 +295,7 @@ impl Gen {
         if hi < u64::from(u32::MAX) {
             self.cmp_imm(JmpCond::Gt, CAPLEN, hi, next);
         }
-        for e in grp.sig.fixed.iter().skip(shared) {
-            self.field(e.key, next)?;
-            self.cmp_imm(JmpCond::Ne, R0, e.value, next);
-        }
-        for e in &grp.guard {
+        for e in p.tests.iter().skip(shared) {
             self.field(e.key, next)?;
             self.cmp_imm(JmpCond::Ne, R0, e.value, next);
         }
@@ -366,10 +380,11 @@ impl Demux {
             off: WIRE_SLOT,
             src: Source::Reg(Reg::R3),
         });
-        // Sorted by fixed equalities (then by number, for a program that depends only on the
-        // groups): groups that share leading fixed tests are neighbours and share their code.
-        let mut gs: Vec<(u32, &Group)> = self.groups.iter().collect();
-        gs.sort_by(|a, b| a.1.sig.fixed.cmp(&b.1.sig.fixed).then(a.0.cmp(&b.0)));
+        // Sorted by the equalities tested before the lookup (then by number): groups that share
+        // leading tests are neighbours and share their code.
+        let mut gs: Vec<Planned<'_>> =
+            self.groups.iter().map(|(n, group)| Planned { n, group, tests: tests(group) }).collect();
+        gs.sort_by(|a, b| a.tests.cmp(&b.tests).then(a.n.cmp(&b.n)));
         g.groups(&gs, 0)?;
         g.b.emit(mov(R0, Source::Imm(0)));
         g.b.emit(Insn::Exit);

@@ -468,3 +468,64 @@ impl Helpers for Lookup<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use alloc::collections::BTreeMap;
+    use alloc::vec::Vec;
+
+    use udf_bytecode::rng::Rng;
+
+    use super::{FilterId, Key, KeyTable, Owner};
+
+    /// The key table against a map: random adds and removals over a small key space (so that
+    /// probe runs form, wrap around and are cut by removals), every key looked up after every
+    /// change, the owners as the map says (sorted, each once), and the slots mirroring their
+    /// entries.
+    #[test]
+    fn key_table_against_a_map() {
+        let mut rng = Rng::new(0x6b65_7973);
+        for round in 0..20 {
+            let mut t = KeyTable::default();
+            let mut model: BTreeMap<Key, Vec<(FilterId, Owner)>> = BTreeMap::new();
+            let space = 4 + rng.below(60);
+            let key = |i: u64| -> Key { [i * 0x1_0001, i >> 1, 0, u64::from(i % 3 == 0)] };
+            let mut next = 0u64;
+            for step in 0..400 {
+                let k = key(rng.below(space));
+                let members = model.get(&k).map_or(0, Vec::len);
+                if members > 0 && rng.chance(45, 100) {
+                    let (id, _) = model[&k][rng.index(members)];
+                    t.remove(&k, id);
+                    let m = model.get_mut(&k).expect("present");
+                    m.retain(|x| x.0 != id);
+                    if m.is_empty() {
+                        model.remove(&k);
+                    }
+                } else {
+                    // Owners from a small range: the same owner comes twice in an entry.
+                    let owner = rng.below(6) as Owner;
+                    t.add(k, FilterId(next), owner);
+                    model.entry(k).or_default().push((FilterId(next), owner));
+                    next += 1;
+                }
+                t.check().unwrap_or_else(|e| panic!("round {round}, step {step}: {e}"));
+                assert_eq!(t.len(), model.len(), "round {round}, step {step}");
+                for i in 0..space {
+                    let k = key(i);
+                    let want = model.get(&k).map(|m| {
+                        let mut o: Vec<Owner> = m.iter().map(|x| x.1).collect();
+                        o.sort_unstable();
+                        o.dedup();
+                        o
+                    });
+                    assert_eq!(
+                        t.get(&k).map(<[Owner]>::to_vec),
+                        want,
+                        "round {round}, step {step}: key {i}"
+                    );
+                }
+            }
+        }
+    }
+}
