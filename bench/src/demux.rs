@@ -321,6 +321,25 @@ pub fn run(quick: bool) {
                     runner.run_with(Context::ReadOnly(p), &mut cnt, &opts).expect("runs");
                 }
                 println!("calls/pkt {:.2}, prog with no-op helper {:.1} ns", cnt.0 as f64 / packets.len() as f64, ns(t_noop, packets.len()));
+                struct Counted<'a>(udf_kernel_glue::demux::Lookup<'a>, u64, u64);
+                impl udf_runtime::Helpers for Counted<'_> {
+                    fn call(&mut self, id: u64, a: [u64; 5]) -> Result<udf_runtime::HelperReturn, udf_runtime::HelperError> {
+                        self.1 += 1;
+                        let r = self.0.call(id, a);
+                        if let Ok(udf_runtime::HelperReturn::Value(1)) = r { self.2 += 1; }
+                        r
+                    }
+                }
+                let (mut calls, mut hits) = (0, 0);
+                for (p, wire) in &packets {
+                    let opts = RunOptions { budget, r3: u64::from(*wire) };
+                    got.clear();
+                    let mut c = Counted(demux.lookup(&mut got), 0, 0);
+                    runner.run_with(Context::ReadOnly(p), &mut c, &opts).expect("runs");
+                    calls += c.1;
+                    hits += c.2;
+                }
+                println!("real lookups/pkt {:.2}, hits/pkt {:.2}", calls as f64 / packets.len() as f64, hits as f64 / packets.len() as f64);
                 let mut raw: Vec<Vec<Owner>> = Vec::new();
                 for (p, wire) in &packets {
                     let opts = RunOptions { budget, r3: u64::from(*wire) };
@@ -332,6 +351,21 @@ pub fn run(quick: bool) {
                     raw.push(got.clone());
                 }
                 let rawlen: usize = raw.iter().map(Vec::len).sum();
+                println!("{}", demux.debug_groups());
+                let mut shown = 0;
+                for r in &raw {
+                    let mut v = r.clone();
+                    v.sort_unstable();
+                    let dups: Vec<Owner> = v.windows(2).filter(|w| w[0] == w[1]).map(|w| w[0]).collect();
+                    if !dups.is_empty() && shown < 3 {
+                        shown += 1;
+                        println!("raw {r:?}");
+                        for d in dups {
+                            let es: Vec<&String> = w.filters.iter().filter(|(o, _)| *o == d).map(|(_, e)| e).collect();
+                            println!("  dup {d}: {es:?}");
+                        }
+                    }
+                }
                 let t_sort = best_per_call(pmin, 150, || {
                     for r in &raw {
                         got.clear();

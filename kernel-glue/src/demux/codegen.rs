@@ -61,7 +61,18 @@ struct Planned<'a> {
     n: u32,
     group: &'a Group,
     tests: Vec<EqAtom>,
+    /// The stack slot where the group records whether its lookup hit, when a later group is
+    /// one it covers ([`Group::covers`]).
+    flag: Option<i16>,
+    /// The flags of the earlier groups covering this one: when one is set, this group's
+    /// owners were delivered with that hit, and its lookup is skipped.
+    skip_if: Vec<i16>,
 }
+
+/// Stack slot of the first flag: `FLAG_SLOT - 8 * i`.
+const FLAG_SLOT: i16 = WORD_SLOT - 8 * WORDS as i16;
+/// Most flags (the rest of the 512-byte frame).
+const MAX_FLAGS: usize = 48;
 
 fn tests(grp: &Group) -> Vec<EqAtom> {
     let mut t: Vec<EqAtom> = grp.sig.fixed.iter().chain(&grp.guard).copied().collect();
@@ -288,6 +299,10 @@ impl Gen {
         let (g, grp) = (p.n, p.group);
         self.check_size()?;
         let next = self.b.label();
+        for &f in &p.skip_if {
+            self.b.emit(Insn::Load { size: Size::DW, signed: false, dst: R0, base: Reg::R10, off: f });
+            self.b.jump_if(Width::W64, JmpCond::Ne, R0, Source::Imm(0), next);
+        }
         let (lo, hi) = grp.sig.caplen;
         if lo > 0 {
             self.cmp_imm(JmpCond::Lt, CAPLEN, lo, next);
@@ -351,6 +366,9 @@ impl Gen {
             }
         }
         self.b.emit(Insn::Call { imm: HELPER_DEMUX_LOOKUP.id as i32 });
+        if let Some(f) = p.flag {
+            self.b.emit(Insn::Store { size: Size::DW, base: Reg::R10, off: f, src: Source::Reg(R0) });
+        }
         self.b.bind(next);
         Ok(())
     }
@@ -382,9 +400,45 @@ impl Demux {
         });
         // Sorted by the equalities tested before the lookup (then by number): groups that share
         // leading tests are neighbours and share their code.
-        let mut gs: Vec<Planned<'_>> =
-            self.groups.iter().map(|(n, group)| Planned { n, group, tests: tests(group) }).collect();
-        gs.sort_by(|a, b| a.tests.cmp(&b.tests).then(a.n.cmp(&b.n)));
+        let mut gs: Vec<Planned<'_>> = self
+            .groups
+            .iter()
+            .map(|(n, group)| Planned {
+                n,
+                group,
+                tests: tests(group),
+                flag: None,
+                skip_if: Vec::new(),
+            })
+            .collect();
+        // Longer lists of tests first where one is a prefix of the other (then more key fields
+        // first): a group that covers others tends to come before them, so that its hit can
+        // skip them (one that comes after gains nothing, but loses nothing either: the owners
+        // it delivers again are deduplicated).
+        gs.sort_by(|a, b| {
+            let common = a.tests.iter().zip(&b.tests).find(|(x, y)| x != y);
+            match common {
+                Some((x, y)) => x.cmp(y),
+                None => b.tests.len().cmp(&a.tests.len()),
+            }
+            .then(b.group.sig.keys.len().cmp(&a.group.sig.keys.len()))
+            .then(a.n.cmp(&b.n))
+        });
+        let mut flags = 0usize;
+        for i in 0..gs.len() {
+            let later = gs[i + 1..].iter().any(|p| gs[i].group.covers.contains(&p.n));
+            if later && flags < MAX_FLAGS {
+                let f = FLAG_SLOT - 8 * flags as i16;
+                flags += 1;
+                gs[i].flag = Some(f);
+                g.b.emit(Insn::Store { size: Size::DW, base: Reg::R10, off: f, src: Source::Imm(0) });
+                for j in i + 1..gs.len() {
+                    if gs[i].group.covers.contains(&gs[j].n) {
+                        gs[j].skip_if.push(f);
+                    }
+                }
+            }
+        }
         g.groups(&gs, 0)?;
         g.b.emit(mov(R0, Source::Imm(0)));
         g.b.emit(Insn::Exit);
@@ -446,5 +500,27 @@ impl Demux {
         self.run_whole(s, pkt, wire_len, out)?;
         super::groups::sort_owners(out);
         Ok(())
+    }
+}
+
+impl Demux {
+    #[doc(hidden)]
+    pub fn debug_groups(&self) -> alloc::string::String {
+        use core::fmt::Write;
+        let mut s = alloc::string::String::new();
+        for (n, g) in self.groups.iter() {
+            let _ = writeln!(
+                s,
+                "g{n}: keys {:?} fixed {:?} guard {:?} rest {:?} caplen {:?} entries {} covers {:?}",
+                g.sig.keys.iter().map(|(k, _)| (k.off, k.size, k.mask)).collect::<Vec<_>>(),
+                g.sig.fixed.iter().map(|e| (e.key.off, e.value)).collect::<Vec<_>>(),
+                g.guard.iter().map(|e| (e.key.off, e.value)).collect::<Vec<_>>(),
+                g.sig.rest,
+                g.sig.caplen,
+                g.table.len(),
+                g.covers
+            );
+        }
+        s
     }
 }

@@ -20,12 +20,15 @@
 //! than four words (IPv6 4-tuples): the fields past the fourth word are fixed the same way, so
 //! such rules group by those values.
 
+use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
 use udf_bytecode::progtype::HELPER_DEMUX_LOOKUP;
 use udf_runtime::{HelperError, HelperReturn, Helpers};
 
-use super::atoms::{Atom, EqAtom, FieldKey};
+use udf_bytecode::{JmpCond, Width};
+
+use super::atoms::{Atom, EqAtom, FieldKey, Val};
 use super::{FilterId, NONE, Owner};
 
 /// Key words a lookup takes (the helper's arguments after the group).
@@ -97,17 +100,21 @@ struct Entry {
     key: Key,
     /// The filters with this key and their owners (an owner may come several times).
     members: Vec<(FilterId, Owner)>,
-    /// Their owners, sorted, each once: what a lookup delivers (deduplicated when the
-    /// entry changes, not per packet).
+    /// Their owners, sorted, each once (deduplicated when the entry changes, not per packet).
+    own: Vec<Owner>,
+    /// What a lookup delivers: `own`, and for an entry of a group that covers others
+    /// ([`Group::covers`]), the owners of the entries of those groups its key implies
+    /// ([`Groups::refresh`]); sorted, each once.
     owners: Vec<Owner>,
 }
 
 impl Entry {
     fn settle(&mut self) {
-        self.owners.clear();
-        self.owners.extend(self.members.iter().map(|m| m.1));
-        self.owners.sort_unstable();
-        self.owners.dedup();
+        self.own.clear();
+        self.own.extend(self.members.iter().map(|m| m.1));
+        self.own.sort_unstable();
+        self.own.dedup();
+        self.owners.clone_from(&self.own);
     }
 }
 
@@ -213,16 +220,40 @@ impl KeyTable {
         }
     }
 
-    /// Adds `(id, owner)` to `k`'s entry, made if new.
-    pub fn add(&mut self, k: Key, id: FilterId, owner: Owner) {
+    /// The entry's own owners (not those it delivers for groups it covers).
+    pub fn own(&self, k: &Key) -> Option<&[Owner]> {
+        self.find(k).map(|h| self.entries[self.slots[h].entry as usize].own.as_slice())
+    }
+
+    /// Sets what `k`'s entry delivers to its own owners and `more` (sorted, distinct).
+    fn deliver(&mut self, k: &Key, more: &[Owner]) {
+        let Some(h) = self.find(k) else { return };
+        let i = self.slots[h].entry as usize;
+        let e = &mut self.entries[i];
+        e.owners.clone_from(&e.own);
+        if !more.is_empty() {
+            e.owners.extend_from_slice(more);
+            e.owners.sort_unstable();
+            e.owners.dedup();
+        }
+        self.slots[h] = self.slot_of(i);
+    }
+
+    /// Adds `(id, owner)` to `k`'s entry, made if new; whether it was made.
+    pub fn add(&mut self, k: Key, id: FilterId, owner: Owner) -> bool {
         if let Some(h) = self.find(&k) {
             let i = self.slots[h].entry as usize;
             self.entries[i].members.push((id, owner));
             self.entries[i].settle();
             self.slots[h] = self.slot_of(i);
-            return;
+            return false;
         }
-        let mut e = Entry { key: k, members: alloc::vec![(id, owner)], owners: Vec::new() };
+        let mut e = Entry {
+            key: k,
+            members: alloc::vec![(id, owner)],
+            own: Vec::new(),
+            owners: Vec::new(),
+        };
         e.settle();
         self.entries.push(e);
         if self.slots.len() < 2 * self.entries.len() {
@@ -230,6 +261,7 @@ impl KeyTable {
         } else {
             self.place(self.entries.len() - 1);
         }
+        true
     }
 
     fn place(&mut self, i: usize) {
@@ -250,16 +282,16 @@ impl KeyTable {
         }
     }
 
-    /// Removes filter `id` from `k`'s entry, and the entry when nobody is left.
-    pub fn remove(&mut self, k: &Key, id: FilterId) {
-        let Some(mut h) = self.find(k) else { return };
+    /// Removes filter `id` from `k`'s entry, and the entry when nobody is left; whether it went.
+    pub fn remove(&mut self, k: &Key, id: FilterId) -> bool {
+        let Some(mut h) = self.find(k) else { return false };
         let i = self.slots[h].entry as usize;
         let e = &mut self.entries[i];
         e.members.retain(|m| m.0 != id);
         if !e.members.is_empty() {
             e.settle();
             self.slots[h] = self.slot_of(i);
-            return;
+            return false;
         }
         // Backward-shift deletion: move later members of the probe run into the hole when
         // their home is not cyclically within (hole, their slot].
@@ -290,6 +322,12 @@ impl KeyTable {
             }
             self.slots[p].entry = i as u32;
         }
+        true
+    }
+
+    /// The keys of the entries.
+    pub fn keys(&self) -> impl Iterator<Item = &Key> {
+        self.entries.iter().map(|e| &e.key)
     }
 
     /// Checks the invariant (tests): every entry has exactly one slot, reachable from its
@@ -311,8 +349,8 @@ impl KeyTable {
             let mut o: Vec<Owner> = e.members.iter().map(|m| m.1).collect();
             o.sort_unstable();
             o.dedup();
-            if o != e.owners {
-                return Err(format!("entry {i}: owners {:?}, members {:?}", e.owners, e.members));
+            if o != e.own {
+                return Err(format!("entry {i}: owners {:?}, members {:?}", e.own, e.members));
             }
         }
         Ok(())
@@ -332,6 +370,62 @@ pub struct Group {
     pub guard: Vec<EqAtom>,
     /// The values.
     pub table: KeyTable,
+    /// The groups this one covers ([`covers`]; each group is covered by one group at most,
+    /// [`Groups::recover`]): a packet that hits an entry here matches, in each of them,
+    /// exactly the entry its key implies, so this entry delivers their owners too and the
+    /// program skips their lookups after a hit (DPF's connection that answers for the port and
+    /// host filters around it, without their lookups).
+    pub covers: Vec<u32>,
+    /// For each covered group and key there, the keys of this group's entries that imply it:
+    /// the entries to refresh when that entry changes.
+    index: BTreeMap<(u32, Key), Vec<Key>>,
+    /// This group's entries' keyed equalities, by key (to project them on covered groups).
+    fields: BTreeMap<Key, Vec<EqAtom>>,
+}
+
+/// Whether a hit in a group of shape `a` decides a group of shape `b`: every test `b` makes
+/// before its lookup `a` makes too (`b`'s fixed equalities and residual tests among `a`'s, its
+/// captured-length bounds no narrower), and every field of `b`'s key is in `a`'s key, so a
+/// packet that hits `a`'s entry `k` hits in `b` exactly `k`'s projection on `b`'s fields.
+/// (Guards are tests of key fields whose outcome the lookup decides anyway.)
+pub fn covers(a: &Sig, b: &Sig) -> bool {
+    a != b
+        && b.fixed.iter().all(|e| a.fixed.contains(e))
+        && b.rest.iter().all(|t| a.rest.iter().any(|u| implies(u, t)))
+        && b.caplen.0 <= a.caplen.0
+        && b.caplen.1 >= a.caplen.1
+        && b.keys.iter().all(|(f, _)| a.keys.iter().any(|(g, _)| g == f))
+}
+
+/// Whether test `a` holding implies `b` holds: the same test, or both "the header-length-
+/// shifted offset `o` plus a constant is within the captured bytes" (`!(4 * (p[o] & 0xf) + add
+/// > caplen)`, the bound a load past the IPv4 header needs) with `b`'s constant no larger
+/// (both need `p[o]` captured).
+fn implies(a: &Atom, b: &Atom) -> bool {
+    if a == b {
+        return true;
+    }
+    let bound = |t: &Atom| match (t.width, t.cond, t.a, t.b, t.holds) {
+        (Width::W64, JmpCond::Gt, Val::Ihl { o, add }, Val::CapLen, false) => Some((o, add)),
+        _ => None,
+    };
+    // Small constants only: `4 * (p[o] & 0xf) + add` cannot wrap.
+    matches!((bound(a), bound(b)),
+        (Some((oa, aa)), Some((ob, ab))) if oa == ob && ab <= aa && aa <= u64::from(u32::MAX))
+}
+
+/// The key of shape `sig` for the field values `fields` (which hold all of its key fields),
+/// packed as [`shape`] packs it.
+fn pack(sig: &Sig, fields: &[EqAtom]) -> Key {
+    let mut key = [0u64; WORDS];
+    let mut used = [false; WORDS];
+    for (f, w) in &sig.keys {
+        let v = fields.iter().find(|e| e.key == *f).map_or(0, |e| e.value);
+        let w = usize::from(*w);
+        key[w] = if used[w] { (key[w] << bits(f)) | v } else { v };
+        used[w] = true;
+    }
+    key
 }
 
 /// All groups, numbered stably while they live (the program names them by number).
@@ -354,6 +448,7 @@ impl Groups {
         owner: Owner,
     ) -> (u32, Key) {
         let (sig, key, keyed) = shape(eqs, caplen, rest);
+        let mut made = false;
         let g = match self.slots.iter().position(|s| s.as_ref().is_some_and(|g| g.sig == sig)) {
             Some(g) => {
                 if let Some(grp) = self.slots[g].as_mut() {
@@ -374,7 +469,15 @@ impl Groups {
                     }
                 }
                 self.version += 1;
-                let group = Some(Group { sig, guard: keyed, table: KeyTable::default() });
+                made = true;
+                let group = Some(Group {
+                    sig,
+                    guard: keyed.clone(),
+                    table: KeyTable::default(),
+                    covers: Vec::new(),
+                    index: BTreeMap::new(),
+                    fields: BTreeMap::new(),
+                });
                 match self.free.pop() {
                     Some(g) => {
                         self.slots[g as usize] = group;
@@ -387,10 +490,127 @@ impl Groups {
                 }
             }
         };
-        if let Some(grp) = self.slots[g as usize].as_mut() {
-            grp.table.add(key, id, owner);
+        let new = match self.slots[g as usize].as_mut() {
+            Some(grp) => {
+                let new = grp.table.add(key, id, owner);
+                if new {
+                    grp.fields.insert(key, keyed);
+                }
+                new
+            }
+            None => false,
+        };
+        if made {
+            self.recover();
+        } else {
+            if new {
+                self.index_entry(g, &key, true);
+            }
+            self.changed(g, &key);
         }
         (g, key)
+    }
+
+    /// Records (or forgets) entry `key` of group `g` in its index of covered keys.
+    fn index_entry(&mut self, g: u32, key: &Key, add: bool) {
+        let Some(grp) = self.slots[g as usize].as_ref() else { return };
+        let Some(fields) = grp.fields.get(key) else { return };
+        let mut recs = Vec::with_capacity(grp.covers.len());
+        for &c in &grp.covers {
+            if let Some(cg) = self.slots[c as usize].as_ref() {
+                recs.push((c, pack(&cg.sig, fields)));
+            }
+        }
+        let Some(grp) = self.slots[g as usize].as_mut() else { return };
+        for r in recs {
+            if add {
+                grp.index.entry(r).or_default().push(*key);
+            } else if let Some(v) = grp.index.get_mut(&r) {
+                v.retain(|k| k != key);
+                if v.is_empty() {
+                    grp.index.remove(&r);
+                }
+            }
+        }
+    }
+
+    /// After entry `key` of group `g` changed (made, its owners changed, or gone): refreshes
+    /// what it delivers, and what the entries of the groups covering `g` that imply it
+    /// deliver.
+    fn changed(&mut self, g: u32, key: &Key) {
+        self.refresh(g, key);
+        for c in 0..self.slots.len() {
+            let Some(grp) = self.slots[c].as_ref() else { continue };
+            if !grp.covers.contains(&g) {
+                continue;
+            }
+            let Some(keys) = grp.index.get(&(g, *key)) else { continue };
+            for k in keys.clone() {
+                self.refresh(c as u32, &k);
+            }
+        }
+    }
+
+    /// Sets what entry `key` of group `g` delivers: its own owners, and those of the entries
+    /// its key implies in the groups `g` covers.
+    fn refresh(&mut self, g: u32, key: &Key) {
+        let Some(grp) = self.slots[g as usize].as_ref() else { return };
+        let Some(fields) = grp.fields.get(key) else { return };
+        let mut more = Vec::new();
+        for &c in &grp.covers {
+            if let Some(cg) = self.slots[c as usize].as_ref()
+                && let Some(o) = cg.table.own(&pack(&cg.sig, fields))
+            {
+                more.extend_from_slice(o);
+            }
+        }
+        more.sort_unstable();
+        more.dedup();
+        if let Some(grp) = self.slots[g as usize].as_mut() {
+            grp.table.deliver(key, &more);
+        }
+    }
+
+    /// Works out which group covers which, and the indexes and deliveries, again (when a
+    /// group comes or goes: the program is made again then anyway).
+    fn recover(&mut self) {
+        let sigs: Vec<Option<Sig>> =
+            self.slots.iter().map(|s| s.as_ref().map(|g| g.sig.clone())).collect();
+        for slot in self.slots.iter_mut().flatten() {
+            slot.covers.clear();
+            slot.index.clear();
+        }
+        // Each group is covered by one group at most: of those that could, the one that
+        // tests most (most key fields, then fixed equalities, then other tests), then the one
+        // with most entries (most likely to hit), then the lowest number. Two covering groups
+        // hitting on one packet would otherwise both deliver its owners.
+        let entries: Vec<usize> =
+            self.slots.iter().map(|s| s.as_ref().map_or(0, |g| g.table.len())).collect();
+        let weight = |i: usize, s: &Sig| (s.keys.len(), s.fixed.len(), s.rest.len(), entries[i]);
+        for (j, b) in sigs.iter().enumerate() {
+            let Some(b) = b else { continue };
+            let best = sigs
+                .iter()
+                .enumerate()
+                .filter_map(|(i, a)| Some((i, a.as_ref()?)))
+                .filter(|(i, a)| *i != j && covers(a, b))
+                .max_by(|(i, a), (k, c)| weight(*i, a).cmp(&weight(*k, c)).then(k.cmp(i)));
+            if let Some((i, _)) = best
+                && let Some(grp) = self.slots[i].as_mut()
+            {
+                grp.covers.push(j as u32);
+            }
+        }
+        for g in 0..self.slots.len() as u32 {
+            let keys: Vec<Key> = match self.slots[g as usize].as_ref() {
+                Some(grp) => grp.table.keys().copied().collect(),
+                None => continue,
+            };
+            for k in &keys {
+                self.index_entry(g, k, true);
+                self.refresh(g, k);
+            }
+        }
     }
 
     /// Removes filter `id` from group `g`'s entry `key`. A group left empty stays, with its
@@ -398,7 +618,17 @@ impl Groups {
     /// last filter goes.
     pub fn remove(&mut self, g: u32, key: &Key, id: FilterId) {
         let Some(grp) = self.slots.get_mut(g as usize).and_then(Option::as_mut) else { return };
-        grp.table.remove(key, id);
+        if !grp.fields.contains_key(key) {
+            return;
+        }
+        let gone = grp.table.remove(key, id);
+        if gone {
+            self.index_entry(g, key, false);
+            if let Some(grp) = self.slots[g as usize].as_mut() {
+                grp.fields.remove(key);
+            }
+        }
+        self.changed(g, key);
         if self.slots.iter().flatten().all(|g| g.table.is_empty()) && !self.slots.is_empty() {
             self.slots.clear();
             self.free.clear();
@@ -421,7 +651,7 @@ impl Groups {
         self.len() == 0
     }
 
-    /// The owners of group `g`'s entry `key`.
+    /// The owners of group `g`'s entry `key` (with those of the groups it covers).
     #[inline]
     pub fn get(&self, g: u64, key: &Key) -> Option<&[Owner]> {
         let g = usize::try_from(g).ok()?;
