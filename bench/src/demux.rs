@@ -120,14 +120,7 @@ fn ns(d: Duration, packets: usize) -> f64 {
 
 /// Runs the benchmark and prints its tables.
 pub fn run(quick: bool) {
-    let profile = std::env::var_os("UDF_DEMUX_PROFILE").is_some();
-    let sizes: &[usize] = if profile {
-        &[1000]
-    } else if quick {
-        &[1, 10, 100]
-    } else {
-        &[1, 10, 100, 1000, 10_000]
-    };
+    let sizes: &[usize] = if quick { &[1, 10, 100] } else { &[1, 10, 100, 1000, 10_000] };
     let (npk, min, reps) = if quick {
         (500, Duration::from_millis(30), 1)
     } else {
@@ -139,9 +132,6 @@ pub fn run(quick: bool) {
     let cap = std::env::temp_dir().join(format!("udf-bench-demux-{}.pcap", std::process::id()));
     let kinds: [(&str, MakeWorkload); 2] = [("connections only", connections), ("mixed", workload)];
     for (kind, make) in kinds {
-        if profile && kind != "mixed" {
-            continue;
-        }
         println!("\nworkload: {kind}\n");
         println!(
             "| filters | merged (whole) | owners/pkt | merged demux (trie walk), ns/pkt | merged program: insns, make ms | merged program (interp) | merged program (JIT) | ours one after another (interp) | ours one after another (JIT) | libpcap one after another | libpcap / merged JIT (walk) |"
@@ -265,130 +255,6 @@ pub fn run(quick: bool) {
                     })
                     .0,
                 );
-            }
-            if profile {
-                let m = program.as_ref().unwrap();
-                let budget = m.0.verified.facts().max_insns;
-                let mut runner = m.1.runner();
-                let pmin = Duration::from_millis(4);
-                let t_prog = best_per_call(pmin, 150, || {
-                    for (p, wire) in &packets {
-                        let opts = RunOptions { budget, r3: u64::from(*wire) };
-                        got.clear();
-                        runner
-                            .run_with(Context::ReadOnly(p), &mut demux.lookup(&mut got), &opts)
-                            .expect("runs");
-                    }
-                    0
-                }).0;
-                let t_whole = best_per_call(pmin, 150, || {
-                    for (p, wire) in &packets {
-                        got.clear();
-                        demux.profile_whole(&mut s, p, *wire, &mut got);
-                    }
-                    0
-                }).0;
-                let t_all = best_per_call(pmin, 150, || {
-                    for (p, wire) in &packets {
-                        let opts = RunOptions { budget, r3: u64::from(*wire) };
-                        got.clear();
-                        runner
-                            .run_with(Context::ReadOnly(p), &mut demux.lookup(&mut got), &opts)
-                            .expect("runs");
-                        demux.finish_merged(&m.0, &mut s, p, *wire, &mut got).expect("runs");
-                    }
-                    0
-                }).0;
-                struct Count(u64);
-                impl udf_runtime::Helpers for Count {
-                    #[inline]
-                    fn call(&mut self, _id: u64, _a: [u64; 5]) -> Result<udf_runtime::HelperReturn, udf_runtime::HelperError> {
-                        self.0 += 1;
-                        Ok(udf_runtime::HelperReturn::Value(0))
-                    }
-                }
-                let mut cnt = Count(0);
-                let t_noop = best_per_call(pmin, 150, || {
-                    for (p, wire) in &packets {
-                        let opts = RunOptions { budget, r3: u64::from(*wire) };
-                        runner.run_with(Context::ReadOnly(p), &mut cnt, &opts).expect("runs");
-                    }
-                    0
-                }).0;
-                cnt.0 = 0;
-                for (p, wire) in &packets {
-                    let opts = RunOptions { budget, r3: u64::from(*wire) };
-                    runner.run_with(Context::ReadOnly(p), &mut cnt, &opts).expect("runs");
-                }
-                println!("calls/pkt {:.2}, prog with no-op helper {:.1} ns", cnt.0 as f64 / packets.len() as f64, ns(t_noop, packets.len()));
-                struct Counted<'a>(udf_kernel_glue::demux::Lookup<'a>, u64, u64);
-                impl udf_runtime::Helpers for Counted<'_> {
-                    fn call(&mut self, id: u64, a: [u64; 5]) -> Result<udf_runtime::HelperReturn, udf_runtime::HelperError> {
-                        self.1 += 1;
-                        let r = self.0.call(id, a);
-                        if let Ok(udf_runtime::HelperReturn::Value(1)) = r { self.2 += 1; }
-                        r
-                    }
-                }
-                let (mut calls, mut hits) = (0, 0);
-                for (p, wire) in &packets {
-                    let opts = RunOptions { budget, r3: u64::from(*wire) };
-                    got.clear();
-                    let mut c = Counted(demux.lookup(&mut got), 0, 0);
-                    runner.run_with(Context::ReadOnly(p), &mut c, &opts).expect("runs");
-                    calls += c.1;
-                    hits += c.2;
-                }
-                println!("real lookups/pkt {:.2}, hits/pkt {:.2}", calls as f64 / packets.len() as f64, hits as f64 / packets.len() as f64);
-                let mut raw: Vec<Vec<Owner>> = Vec::new();
-                for (p, wire) in &packets {
-                    let opts = RunOptions { budget, r3: u64::from(*wire) };
-                    got.clear();
-                    runner
-                        .run_with(Context::ReadOnly(p), &mut demux.lookup(&mut got), &opts)
-                        .expect("runs");
-                    demux.profile_whole(&mut s, p, *wire, &mut got);
-                    raw.push(got.clone());
-                }
-                let rawlen: usize = raw.iter().map(Vec::len).sum();
-                println!("{}", demux.debug_groups());
-                let mut shown = 0;
-                for r in &raw {
-                    let mut v = r.clone();
-                    v.sort_unstable();
-                    let dups: Vec<Owner> = v.windows(2).filter(|w| w[0] == w[1]).map(|w| w[0]).collect();
-                    if !dups.is_empty() && shown < 3 {
-                        shown += 1;
-                        println!("raw {r:?}");
-                        for d in dups {
-                            let es: Vec<&String> = w.filters.iter().filter(|(o, _)| *o == d).map(|(_, e)| e).collect();
-                            println!("  dup {d}: {es:?}");
-                        }
-                    }
-                }
-                let t_sort = best_per_call(pmin, 150, || {
-                    for r in &raw {
-                        got.clear();
-                        got.extend_from_slice(r);
-                        udf_kernel_glue::demux::groups::sort_owners(&mut got);
-                    }
-                    0
-                }).0;
-                println!("raw owners/pkt {:.1}, copy+sort+dedup {:.1} ns", rawlen as f64 / packets.len() as f64, ns(t_sort, packets.len()));
-                println!("prog+lookups {:.1} ns, whole {:.1} ns, total {:.1}", ns(t_prog, packets.len()), ns(t_whole, packets.len()), ns(t_all, packets.len()));
-                if std::env::var_os("UDF_DEMUX_PROFILE_ONLY").is_some() { return; }
-                let t = Instant::now();
-                while t.elapsed() < Duration::from_secs(8) {
-                    for (p, wire) in &packets {
-                        let opts = RunOptions { budget, r3: u64::from(*wire) };
-                        got.clear();
-                        runner
-                            .run_with(Context::ReadOnly(p), &mut demux.lookup(&mut got), &opts)
-                            .expect("runs");
-                        demux.finish_merged(&m.0, &mut s, p, *wire, &mut got).expect("runs");
-                    }
-                }
-                return;
             }
             let big = n >= 1000;
             let slow_reps = if big { 1 } else { reps };

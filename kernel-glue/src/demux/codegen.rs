@@ -300,7 +300,13 @@ impl Gen {
         self.check_size()?;
         let next = self.b.label();
         for &f in &p.skip_if {
-            self.b.emit(Insn::Load { size: Size::DW, signed: false, dst: R0, base: Reg::R10, off: f });
+            self.b.emit(Insn::Load {
+                size: Size::DW,
+                signed: false,
+                dst: R0,
+                base: Reg::R10,
+                off: f,
+            });
             self.b.jump_if(Width::W64, JmpCond::Ne, R0, Source::Imm(0), next);
         }
         let (lo, hi) = grp.sig.caplen;
@@ -367,7 +373,12 @@ impl Gen {
         }
         self.b.emit(Insn::Call { imm: HELPER_DEMUX_LOOKUP.id as i32 });
         if let Some(f) = p.flag {
-            self.b.emit(Insn::Store { size: Size::DW, base: Reg::R10, off: f, src: Source::Reg(R0) });
+            self.b.emit(Insn::Store {
+                size: Size::DW,
+                base: Reg::R10,
+                off: f,
+                src: Source::Reg(R0),
+            });
         }
         self.b.bind(next);
         Ok(())
@@ -431,7 +442,12 @@ impl Demux {
                 let f = FLAG_SLOT - 8 * flags as i16;
                 flags += 1;
                 gs[i].flag = Some(f);
-                g.b.emit(Insn::Store { size: Size::DW, base: Reg::R10, off: f, src: Source::Imm(0) });
+                g.b.emit(Insn::Store {
+                    size: Size::DW,
+                    base: Reg::R10,
+                    off: f,
+                    src: Source::Imm(0),
+                });
                 for j in i + 1..gs.len() {
                     if gs[i].group.covers.contains(&gs[j].n) {
                         gs[j].skip_if.push(f);
@@ -500,27 +516,5 @@ impl Demux {
         self.run_whole(s, pkt, wire_len, out)?;
         super::groups::sort_owners(out);
         Ok(())
-    }
-}
-
-impl Demux {
-    #[doc(hidden)]
-    pub fn debug_groups(&self) -> alloc::string::String {
-        use core::fmt::Write;
-        let mut s = alloc::string::String::new();
-        for (n, g) in self.groups.iter() {
-            let _ = writeln!(
-                s,
-                "g{n}: keys {:?} fixed {:?} guard {:?} rest {:?} caplen {:?} entries {} covers {:?}",
-                g.sig.keys.iter().map(|(k, _)| (k.off, k.size, k.mask)).collect::<Vec<_>>(),
-                g.sig.fixed.iter().map(|e| (e.key.off, e.value)).collect::<Vec<_>>(),
-                g.guard.iter().map(|e| (e.key.off, e.value)).collect::<Vec<_>>(),
-                g.sig.rest,
-                g.sig.caplen,
-                g.table.len(),
-                g.covers
-            );
-        }
-        s
     }
 }

@@ -706,7 +706,62 @@ mod tests {
 
     use udf_bytecode::rng::Rng;
 
-    use super::{FilterId, Key, KeyTable, Owner};
+    use super::{FilterId, Key, KeyTable, Owner, Sig, covers, implies, pack, shape};
+    use crate::demux::atoms::{Atom, Base, EqAtom, FieldKey, Val};
+    use udf_bytecode::{JmpCond, Width};
+
+    fn bound(add: u64) -> Atom {
+        Atom {
+            width: Width::W64,
+            cond: JmpCond::Gt,
+            a: Val::Ihl { o: 14, add },
+            b: Val::CapLen,
+            holds: false,
+        }
+    }
+
+    fn field(off: i64, size: u8) -> FieldKey {
+        let mask = if size >= 8 { u64::MAX } else { (1u64 << (8 * u32::from(size))) - 1 };
+        FieldKey { base: Base::Abs, off, size, mask }
+    }
+
+    /// A longer bound past the IPv4 header implies a shorter one; nothing else is implied.
+    #[test]
+    fn bounds_imply_shorter_bounds() {
+        assert!(implies(&bound(18), &bound(16)));
+        assert!(implies(&bound(18), &bound(18)));
+        assert!(!implies(&bound(16), &bound(18)));
+        let mut other = bound(16);
+        other.a = Val::Ihl { o: 15, add: 16 };
+        assert!(!implies(&bound(18), &other));
+        let mut holds = bound(16);
+        holds.holds = true;
+        assert!(!implies(&bound(18), &holds));
+        assert!(!implies(&bound(u64::MAX), &bound(16)), "a bound that wraps");
+    }
+
+    /// A shape covers another when it tests all the other tests and its key holds the other's
+    /// key fields; the key of the covered group is the projection of the covering one's.
+    #[test]
+    fn covering_shapes() {
+        let (eth, src, dst, proto) = (field(12, 2), field(26, 4), field(30, 4), field(23, 1));
+        let eq = |key, value| EqAtom { key, value };
+        let conn = [eq(eth, 0x800), eq(proto, 6), eq(src, 0x0a01_0001), eq(dst, 0x0a01_0002)];
+        let (a, ka, keyed) = shape(&conn, (34, u64::MAX), &[bound(18)]);
+        let host = [eq(eth, 0x800), eq(src, 0x0a01_0001)];
+        let (b, kb, _) = shape(&host, (30, u64::MAX), &[bound(16)]);
+        assert!(covers(&a, &b));
+        assert!(!covers(&b, &a), "fewer key fields");
+        assert!(!covers(&a, &a), "a shape does not cover itself");
+        assert_eq!(pack(&b, &keyed), kb, "the projection of the covering key");
+        assert_ne!(pack(&a, &keyed[..2]), ka);
+        let narrow = Sig { caplen: (40, u64::MAX), ..b.clone() };
+        assert!(!covers(&a, &narrow), "a narrower captured length");
+        let udp = Sig { fixed: alloc::vec![eq(proto, 17)], ..b.clone() };
+        assert!(!covers(&a, &udp), "another fixed value");
+        let longer = Sig { rest: alloc::vec![bound(20)], ..b.clone() };
+        assert!(!covers(&a, &longer), "a bound the covering shape does not test");
+    }
 
     /// The key table against a map: random adds and removals over a small key space (so that
     /// probe runs form, wrap around and are cut by removals), every key looked up after every
@@ -719,7 +774,7 @@ mod tests {
             let mut t = KeyTable::default();
             let mut model: BTreeMap<Key, Vec<(FilterId, Owner)>> = BTreeMap::new();
             let space = 4 + rng.below(60);
-            let key = |i: u64| -> Key { [i * 0x1_0001, i >> 1, 0, u64::from(i % 3 == 0)] };
+            let key = |i: u64| -> Key { [i * 0x1_0001, i >> 1, 0, u64::from(i.is_multiple_of(3))] };
             let mut next = 0u64;
             for step in 0..400 {
                 let k = key(rng.below(space));

@@ -563,11 +563,6 @@ impl Demux {
         Ok(())
     }
 
-    #[doc(hidden)]
-    pub fn profile_whole(&self, s: &mut Scratch, pkt: &[u8], wire_len: u32, out: &mut Vec<Owner>) {
-        let _ = self.run_whole(s, pkt, wire_len, out);
-    }
-
     /// Appends the owners of the filters kept whole that accept `pkt`.
     pub(super) fn run_whole(
         &self,
