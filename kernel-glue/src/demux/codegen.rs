@@ -15,6 +15,16 @@
 //! only adds or removes table entries leaves the program as it is; one that makes or drops a
 //! group makes it stale ([`Demux::is_current`]), and a stale program is never trusted for a
 //! result (the trie is walked instead) until it is made again.
+//!
+//! Two things spare work per packet. The groups are ordered by the equalities they test before
+//! their lookup (fixed ones and guards, by field), and groups that share leading ones share
+//! their code: the Ethernet type, then the IPv4 fragment offset, then the protocol are tested
+//! once for the run of groups that need them, so a packet of another protocol skips the run
+//! with one compare. And a group that covers others ([`super::groups::Group::covers`]: a
+//! connection's 4-tuple covering the port and host groups its key implies) records its hit in
+//! a stack slot (zeroed on entry, so the verifier sees it written on every path); the groups
+//! it covers, coming after it, test the slot first and skip their lookup after a hit, whose
+//! entry delivered their owners already.
 
 use alloc::vec::Vec;
 

@@ -19,6 +19,15 @@
 //! with one compare each instead of a lookup, at the price of one group per value. Keys wider
 //! than four words (IPv6 4-tuples): the fields past the fourth word are fixed the same way, so
 //! such rules group by those values.
+//!
+//! An entry's owners are deduplicated when it changes, not per packet, and kept in its slot of
+//! the hash index when there is one (a connection's): a lookup, hit or miss, reads one slot.
+//! A group *covers* another when a hit in it decides the other ([`covers`]): then each of its
+//! entries also delivers the owners of the entry its key implies there (kept current through
+//! an index from covered keys to covering entries), and the program skips the covered group's
+//! lookup after a hit (DPF's connection, which answers for the port and host filters around
+//! it). Each group is covered by one group at most, so that two hits do not deliver the same
+//! owners twice.
 
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
@@ -584,8 +593,17 @@ impl Groups {
         // tests most (most key fields, then fixed equalities, then other tests), then the one
         // with most entries (most likely to hit), then the lowest number. Two covering groups
         // hitting on one packet would otherwise both deliver its owners.
+        // Not a group whose key fields are all guards of the covering one (the Ethernet type
+        // of a protocol-only filter under a connection group): every covering entry would
+        // imply the same key there, and a change of that one entry would refresh them all.
         let entries: Vec<usize> =
             self.slots.iter().map(|s| s.as_ref().map_or(0, |g| g.table.len())).collect();
+        let guards: Vec<Vec<FieldKey>> = self
+            .slots
+            .iter()
+            .map(|s| s.as_ref().map_or(Vec::new(), |g| g.guard.iter().map(|e| e.key).collect()))
+            .collect();
+        let selective = |i: usize, b: &Sig| b.keys.iter().any(|(f, _)| !guards[i].contains(f));
         let weight = |i: usize, s: &Sig| (s.keys.len(), s.fixed.len(), s.rest.len(), entries[i]);
         for (j, b) in sigs.iter().enumerate() {
             let Some(b) = b else { continue };
@@ -593,7 +611,7 @@ impl Groups {
                 .iter()
                 .enumerate()
                 .filter_map(|(i, a)| Some((i, a.as_ref()?)))
-                .filter(|(i, a)| *i != j && covers(a, b))
+                .filter(|(i, a)| *i != j && covers(a, b) && selective(*i, b))
                 .max_by(|(i, a), (k, c)| weight(*i, a).cmp(&weight(*k, c)).then(k.cmp(i)));
             if let Some((i, _)) = best
                 && let Some(grp) = self.slots[i].as_mut()
