@@ -388,8 +388,6 @@ pub struct Group {
     /// For each covered group and key there, the keys of this group's entries that imply it:
     /// the entries to refresh when that entry changes.
     index: BTreeMap<(u32, Key), Vec<Key>>,
-    /// This group's entries' keyed equalities, by key (to project them on covered groups).
-    fields: BTreeMap<Key, Vec<EqAtom>>,
 }
 
 /// Whether a hit in a group of shape `a` decides a group of shape `b`: every test `b` makes
@@ -421,6 +419,22 @@ fn implies(a: &Atom, b: &Atom) -> bool {
     // Small constants only: `4 * (p[o] & 0xf) + add` cannot wrap.
     matches!((bound(a), bound(b)),
         (Some((oa, aa)), Some((ob, ab))) if oa == ob && ab <= aa && aa <= u64::from(u32::MAX))
+}
+
+/// The field values key `key` of shape `sig` holds (as [`shape`] packed them).
+fn unpack(sig: &Sig, key: &Key) -> Vec<EqAtom> {
+    let mut words = *key;
+    let mut out = Vec::with_capacity(sig.keys.len());
+    // Each word holds its fields first to last from its high bits down: take them off the low
+    // end, last first.
+    for (f, w) in sig.keys.iter().rev() {
+        let b = bits(f);
+        let word = &mut words[usize::from(*w)];
+        let value = if b >= 64 { *word } else { *word & ((1u64 << b) - 1) };
+        *word = if b >= 64 { 0 } else { *word >> b };
+        out.push(EqAtom { key: *f, value });
+    }
+    out
 }
 
 /// The key of shape `sig` for the field values `fields` (which hold all of its key fields),
@@ -481,11 +495,10 @@ impl Groups {
                 made = true;
                 let group = Some(Group {
                     sig,
-                    guard: keyed.clone(),
+                    guard: keyed,
                     table: KeyTable::default(),
                     covers: Vec::new(),
                     index: BTreeMap::new(),
-                    fields: BTreeMap::new(),
                 });
                 match self.free.pop() {
                     Some(g) => {
@@ -500,13 +513,7 @@ impl Groups {
             }
         };
         let new = match self.slots[g as usize].as_mut() {
-            Some(grp) => {
-                let new = grp.table.add(key, id, owner);
-                if new {
-                    grp.fields.insert(key, keyed);
-                }
-                new
-            }
+            Some(grp) => grp.table.add(key, id, owner),
             None => false,
         };
         if made {
@@ -523,11 +530,14 @@ impl Groups {
     /// Records (or forgets) entry `key` of group `g` in its index of covered keys.
     fn index_entry(&mut self, g: u32, key: &Key, add: bool) {
         let Some(grp) = self.slots[g as usize].as_ref() else { return };
-        let Some(fields) = grp.fields.get(key) else { return };
+        if grp.covers.is_empty() {
+            return;
+        }
+        let fields = unpack(&grp.sig, key);
         let mut recs = Vec::with_capacity(grp.covers.len());
         for &c in &grp.covers {
             if let Some(cg) = self.slots[c as usize].as_ref() {
-                recs.push((c, pack(&cg.sig, fields)));
+                recs.push((c, pack(&cg.sig, &fields)));
             }
         }
         let Some(grp) = self.slots[g as usize].as_mut() else { return };
@@ -564,11 +574,15 @@ impl Groups {
     /// its key implies in the groups `g` covers.
     fn refresh(&mut self, g: u32, key: &Key) {
         let Some(grp) = self.slots[g as usize].as_ref() else { return };
-        let Some(fields) = grp.fields.get(key) else { return };
+        // Without covered groups an entry delivers its own owners, as it was left.
+        if grp.covers.is_empty() || grp.table.own(key).is_none() {
+            return;
+        }
+        let fields = unpack(&grp.sig, key);
         let mut more = Vec::new();
         for &c in &grp.covers {
             if let Some(cg) = self.slots[c as usize].as_ref()
-                && let Some(o) = cg.table.own(&pack(&cg.sig, fields))
+                && let Some(o) = cg.table.own(&pack(&cg.sig, &fields))
             {
                 more.extend_from_slice(o);
             }
@@ -625,6 +639,11 @@ impl Groups {
                 None => continue,
             };
             for k in &keys {
+                // An entry of a group that covered others and covers none now delivers its
+                // own owners again (`refresh` leaves entries of such groups as they are).
+                if let Some(grp) = self.slots[g as usize].as_mut() {
+                    grp.table.deliver(k, &[]);
+                }
                 self.index_entry(g, k, true);
                 self.refresh(g, k);
             }
@@ -636,15 +655,11 @@ impl Groups {
     /// last filter goes.
     pub fn remove(&mut self, g: u32, key: &Key, id: FilterId) {
         let Some(grp) = self.slots.get_mut(g as usize).and_then(Option::as_mut) else { return };
-        if !grp.fields.contains_key(key) {
+        if grp.table.own(key).is_none() {
             return;
         }
-        let gone = grp.table.remove(key, id);
-        if gone {
+        if grp.table.remove(key, id) {
             self.index_entry(g, key, false);
-            if let Some(grp) = self.slots[g as usize].as_mut() {
-                grp.fields.remove(key);
-            }
         }
         self.changed(g, key);
         if self.slots.iter().flatten().all(|g| g.table.is_empty()) && !self.slots.is_empty() {
@@ -772,6 +787,11 @@ mod tests {
         assert!(!covers(&b, &a), "fewer key fields");
         assert!(!covers(&a, &a), "a shape does not cover itself");
         assert_eq!(pack(&b, &keyed), kb, "the projection of the covering key");
+        let mut back = super::unpack(&a, &ka);
+        back.sort_unstable();
+        let mut want = keyed.clone();
+        want.sort_unstable();
+        assert_eq!(back, want, "the fields a key holds");
         assert_ne!(pack(&a, &keyed[..2]), ka);
         let narrow = Sig { caplen: (40, u64::MAX), ..b.clone() };
         assert!(!covers(&a, &narrow), "a narrower captured length");
