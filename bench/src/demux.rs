@@ -33,9 +33,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use udf_bytecode::ProgramType;
-use udf_jit::{Executable, Jit, Mode, Target};
+use udf_jit::{Executable, Jit, Mode, Target, TrustedFilter};
 use udf_kernel_glue::demux::traffic::{Workload, connections, traffic, workload};
-use udf_kernel_glue::demux::{Demux, Merged, Owner, Scratch};
+use udf_kernel_glue::demux::{Demux, Merged, Owner, Scratch, WholeCode};
 use udf_pcap::CompileOptions;
 use udf_runtime::{Compiled, Context, NoHelpers, RunOptions, Vm, prepare};
 use udf_verifier::Verified;
@@ -233,11 +233,7 @@ pub fn run(quick: bool) {
                 );
                 // On the JIT, the filters kept whole run as native code too (the trie walk and
                 // the interpreter columns above ran them on the interpreter).
-                demux.compile_whole(|v| {
-                    let code =
-                        jit.compile(v.program(), ProgramType::Filter, Mode::Trusted(v)).ok()?;
-                    Some(Executable::new(code).ok()?.into_native())
-                });
+                demux.compile_whole(|v| whole_native(&mut jit, v));
                 for (p, wire) in &packets {
                     demux.run_merged(m, &mut s, p, *wire, &mut check).expect("runs");
                     demux.run(&mut s, p, *wire, &mut got).expect("runs");
@@ -383,4 +379,13 @@ fn upkeep(demux: &Demux, jit: &mut Jit, prog: &mut Option<(Merged, Executable)>,
         *prog = Some(merged_native(demux, jit));
         *made += 1;
     }
+}
+
+/// Native code for a filter kept whole: the direct-call ABI where it qualifies, else the
+/// region ABI.
+fn whole_native(jit: &mut Jit, v: &Verified) -> Option<WholeCode> {
+    Some(match TrustedFilter::compile(jit, v.program(), v).ok()? {
+        TrustedFilter::Direct(f) => WholeCode::Filter(f),
+        TrustedFilter::Regions { exe, .. } => WholeCode::Program(exe.into_native()),
+    })
 }

@@ -36,7 +36,8 @@ use crate::filter::{Ready, compile_pcap, load_cbpf, load_udf_filter};
 use crate::input::{Failure, read};
 use crate::output::emit;
 use udf_filetests::ExecEngine as Engine;
-use udf_kernel_glue::demux::{CodegenError, Demux, Merged, Owner, Scratch, Shape};
+use udf_kernel_glue::demux::{CodegenError, Demux, Merged, Owner, Scratch, Shape, WholeCode};
+use udf_runtime::native::NativeRunner;
 use udf_runtime::{Context, RunOptions};
 
 /// One line of the filters file.
@@ -190,8 +191,9 @@ fn build(c: &mut Compiler<'_>, lines: &[Line], link: Link) -> Result<(Demux, Vec
 /// Most instructions of the merged program `--engine jit` makes.
 const LIMIT: usize = 2_000_000;
 
-/// The merged program and its native code.
-type Program = (Merged, udf_jit::Executable);
+/// The merged program and a runner of its native code (one per demultiplexer built: its
+/// environment and stack set up once, not per packet).
+type Program = (Merged, NativeRunner<'static>);
 
 /// With the JIT: the demultiplexer as one verified program, compiled to native code; `None`
 /// when it would be larger than [`LIMIT`] (then the trie is walked, as with `interp`). The
@@ -201,8 +203,10 @@ fn program(d: &mut Demux, engine: Engine) -> Result<Option<Program>, Failure> {
         return Ok(None);
     }
     d.compile_whole(|v| {
-        let exe = crate::exec::jit(v.program(), v.ty(), udf_jit::Mode::Trusted(v)).ok()?;
-        Some(exe.into_native())
+        Some(match crate::filter::trusted_filter(v.program(), v).ok()? {
+            udf_jit::TrustedFilter::Direct(f) => WholeCode::Filter(f),
+            udf_jit::TrustedFilter::Regions { exe, .. } => WholeCode::Program(exe.into_native()),
+        })
     });
     let bug = |what: String| {
         Failure::refused(miette!(code = "udf::compiler_bug", "the merged demultiplexer: {what}"))
@@ -218,7 +222,10 @@ fn program(d: &mut Demux, engine: Engine) -> Result<Option<Program>, Failure> {
         udf_jit::Mode::Trusted(&m.verified),
     )
     .map_err(|e| bug(e.to_string()))?;
-    Ok(Some((m, exe)))
+    // The code lives as long as the command (one per link type of the capture, a handful at
+    // most): leaked, so that its runner can be kept beside the demultiplexer it serves.
+    let exe: &'static udf_jit::Executable = Box::leak(Box::new(exe));
+    Ok(Some((m, exe.runner())))
 }
 
 /// Runs the command.
@@ -267,13 +274,13 @@ pub fn command(
                 Err(f) => break Err(f),
             },
         };
-        let (_, d, prog) = &built[k];
+        let (_, d, prog) = &mut built[k];
         let ran = match prog {
-            Some((m, exe)) => {
+            Some((m, runner)) => {
                 let opts =
                     RunOptions { budget: m.verified.facts().max_insns, r3: u64::from(p.wire_len) };
                 got.clear();
-                exe.runner()
+                runner
                     .run_with(Context::ReadOnly(p.data), &mut d.lookup(&mut got), &opts)
                     .and_then(|_| d.finish_merged(m, &mut s, p.data, p.wire_len, &mut got))
             }

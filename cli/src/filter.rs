@@ -107,7 +107,7 @@ impl Ready {
 
 /// Trusted native code for a verified filter: the direct-call ABI (packet and lengths in
 /// registers, `r0` returned) where it qualifies, else the region ABI (`udf_jit::TrustedFilter`).
-fn trusted_filter(
+pub(crate) fn trusted_filter(
     prog: &udf_bytecode::Program,
     facts: &udf_verifier::Verified,
 ) -> Result<udf_jit::TrustedFilter, udf_jit::JitError> {

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use udf_bytecode::ProgramType;
 use udf_bytecode::rng::Rng;
 use udf_kernel_glue::demux::traffic::{Workload, connections, traffic, workload};
-use udf_kernel_glue::demux::{Demux, FilterId, Merged, Owner, Scratch, Shape};
+use udf_kernel_glue::demux::{Demux, FilterId, Merged, Owner, Scratch, Shape, WholeCode};
 use udf_runtime::{Compiled, Context, NoHelpers, RunOptions, Vm};
 use udf_verifier::Verified;
 
@@ -343,11 +343,32 @@ fn whole_and_merged_agree() {
     });
     // Identical programs are kept once, for all their owners.
     assert!(compiled > 100, "{compiled} programs compiled");
-    assert_eq!(whole.compile_whole(|_| unreachable!("all compiled")), 0);
+    assert_eq!(whole.compile_whole(|_| -> Option<WholeCode> { unreachable!("all compiled") }), 0);
     for (i, (p, wire)) in packets.iter().enumerate() {
         merged.run(&mut s, p, *wire, &mut a).expect("runs");
         whole.run(&mut s, p, *wire, &mut b).expect("runs");
         assert_eq!(a, b, "packet {i}: merged {a:?}, whole as native code {b:?}");
+    }
+    // And with the direct-call ABI where a filter qualifies (the region ABI for the others).
+    let mut direct = Demux::new();
+    for (o, e) in &w.filters {
+        direct.insert_with(*o, &cache[e], false).expect("installed");
+    }
+    let mut calls = 0;
+    direct.compile_whole(|v| {
+        Some(match udf_jit::TrustedFilter::compile(&mut jit, v.program(), v).ok()? {
+            udf_jit::TrustedFilter::Direct(f) => {
+                calls += 1;
+                WholeCode::Filter(f)
+            }
+            udf_jit::TrustedFilter::Regions { exe, .. } => WholeCode::Program(exe.into_native()),
+        })
+    });
+    assert!(calls > 100, "{calls} filters on the direct-call ABI");
+    for (i, (p, wire)) in packets.iter().enumerate() {
+        merged.run(&mut s, p, *wire, &mut a).expect("runs");
+        direct.run(&mut s, p, *wire, &mut b).expect("runs");
+        assert_eq!(a, b, "packet {i}: merged {a:?}, whole as direct-call code {b:?}");
     }
 }
 

@@ -15,6 +15,16 @@
 //! only adds or removes table entries leaves the program as it is; one that makes or drops a
 //! group makes it stale ([`Demux::is_current`]), and a stale program is never trusted for a
 //! result (the trie is walked instead) until it is made again.
+//!
+//! Two things spare work per packet. The groups are ordered by the equalities they test before
+//! their lookup (fixed ones and guards, by field), and groups that share leading ones share
+//! their code: the Ethernet type, then the IPv4 fragment offset, then the protocol are tested
+//! once for the run of groups that need them, so a packet of another protocol skips the run
+//! with one compare. And a group that covers others ([`super::groups::Group::covers`]: a
+//! connection's 4-tuple covering the port and host groups its key implies) records its hit in
+//! a stack slot (zeroed on entry, so the verifier sees it written on every path); the groups
+//! it covers, coming after it, test the slot first and skip their lookup after a hit, whose
+//! entry delivered their owners already.
 
 use alloc::vec::Vec;
 
@@ -26,7 +36,7 @@ use udf_bytecode::{
 use udf_runtime::{Compiled, Context, Fault, RunOptions};
 use udf_verifier::{Rejection, Verified};
 
-use super::atoms::{Atom, Base, FieldKey, Val};
+use super::atoms::{Atom, Base, EqAtom, FieldKey, Val};
 use super::groups::{Group, Lookup, WORDS, bits};
 use super::{Demux, Owner, Scratch};
 
@@ -52,6 +62,33 @@ pub enum CodegenError {
     Build(BuildError),
     /// The verifier refused the program: a defect of the generator.
     Rejected(alloc::boxed::Box<Rejection>),
+}
+
+/// A group as the program tests it: its number, and the equalities tested before its lookup
+/// (its fixed ones and its guards, sorted: by field, so the Ethernet type comes before the IP
+/// protocol).
+struct Planned<'a> {
+    n: u32,
+    group: &'a Group,
+    tests: Vec<EqAtom>,
+    /// The stack slot where the group records whether its lookup hit, when a later group is
+    /// one it covers ([`Group::covers`]).
+    flag: Option<i16>,
+    /// The flags of the earlier groups covering this one: when one is set, this group's
+    /// owners were delivered with that hit, and its lookup is skipped.
+    skip_if: Vec<i16>,
+}
+
+/// Stack slot of the first flag: `FLAG_SLOT - 8 * i`.
+const FLAG_SLOT: i16 = WORD_SLOT - 8 * WORDS as i16;
+/// Most flags (the rest of the 512-byte frame).
+const MAX_FLAGS: usize = 48;
+
+fn tests(grp: &Group) -> Vec<EqAtom> {
+    let mut t: Vec<EqAtom> = grp.sig.fixed.iter().chain(&grp.guard).copied().collect();
+    t.sort_unstable();
+    t.dedup();
+    t
 }
 
 struct Gen {
@@ -236,10 +273,52 @@ impl Gen {
         Ok(())
     }
 
-    /// The code of group `g`: its tests, its key, its lookup.
-    fn group(&mut self, g: u32, grp: &Group) -> Result<(), CodegenError> {
+    /// The code of groups `gs`, which all have the same first `depth` equalities tested before
+    /// their lookup (fixed and guards, [`tests`]), tested already: the groups with no further
+    /// such equality each on their own, and those that share the next one as a run behind one
+    /// test of it (a packet of another protocol skips all the run's groups with that one
+    /// compare), recursively. The groups come sorted by those equalities ([`Demux::compile`]),
+    /// so the runs are contiguous.
+    fn groups(&mut self, gs: &[Planned<'_>], depth: usize) -> Result<(), CodegenError> {
+        let mut i = 0;
+        while i < gs.len() {
+            let Some(&e) = gs[i].tests.get(depth) else {
+                self.group(&gs[i], depth)?;
+                i += 1;
+                continue;
+            };
+            let run = gs[i..].iter().take_while(|g| g.tests.get(depth) == Some(&e)).count();
+            if run == 1 {
+                self.group(&gs[i], depth)?;
+            } else {
+                self.check_size()?;
+                let past = self.b.label();
+                self.field(e.key, past)?;
+                self.cmp_imm(JmpCond::Ne, R0, e.value, past);
+                self.groups(&gs[i..i + run], depth + 1)?;
+                self.b.bind(past);
+            }
+            i += run;
+        }
+        Ok(())
+    }
+
+    /// The code of a group: its tests (but the first `shared` equalities, tested before it),
+    /// its key, its lookup.
+    fn group(&mut self, p: &Planned<'_>, shared: usize) -> Result<(), CodegenError> {
+        let (g, grp) = (p.n, p.group);
         self.check_size()?;
         let next = self.b.label();
+        for &f in &p.skip_if {
+            self.b.emit(Insn::Load {
+                size: Size::DW,
+                signed: false,
+                dst: R0,
+                base: Reg::R10,
+                off: f,
+            });
+            self.b.jump_if(Width::W64, JmpCond::Ne, R0, Source::Imm(0), next);
+        }
         let (lo, hi) = grp.sig.caplen;
         if lo > 0 {
             self.cmp_imm(JmpCond::Lt, CAPLEN, lo, next);
@@ -247,11 +326,7 @@ impl Gen {
         if hi < u64::from(u32::MAX) {
             self.cmp_imm(JmpCond::Gt, CAPLEN, hi, next);
         }
-        for e in &grp.sig.fixed {
-            self.field(e.key, next)?;
-            self.cmp_imm(JmpCond::Ne, R0, e.value, next);
-        }
-        for e in &grp.guard {
+        for e in p.tests.iter().skip(shared) {
             self.field(e.key, next)?;
             self.cmp_imm(JmpCond::Ne, R0, e.value, next);
         }
@@ -307,6 +382,14 @@ impl Gen {
             }
         }
         self.b.emit(Insn::Call { imm: HELPER_DEMUX_LOOKUP.id as i32 });
+        if let Some(f) = p.flag {
+            self.b.emit(Insn::Store {
+                size: Size::DW,
+                base: Reg::R10,
+                off: f,
+                src: Source::Reg(R0),
+            });
+        }
         self.b.bind(next);
         Ok(())
     }
@@ -336,9 +419,53 @@ impl Demux {
             off: WIRE_SLOT,
             src: Source::Reg(Reg::R3),
         });
-        for (n, grp) in self.groups.iter() {
-            g.group(n, grp)?;
+        // Sorted by the equalities tested before the lookup (then by number): groups that share
+        // leading tests are neighbours and share their code.
+        let mut gs: Vec<Planned<'_>> = self
+            .groups
+            .iter()
+            .map(|(n, group)| Planned {
+                n,
+                group,
+                tests: tests(group),
+                flag: None,
+                skip_if: Vec::new(),
+            })
+            .collect();
+        // Longer lists of tests first where one is a prefix of the other (then more key fields
+        // first): a group that covers others tends to come before them, so that its hit can
+        // skip them (one that comes after gains nothing, but loses nothing either: the owners
+        // it delivers again are deduplicated).
+        gs.sort_by(|a, b| {
+            let common = a.tests.iter().zip(&b.tests).find(|(x, y)| x != y);
+            match common {
+                Some((x, y)) => x.cmp(y),
+                None => b.tests.len().cmp(&a.tests.len()),
+            }
+            .then(b.group.sig.keys.len().cmp(&a.group.sig.keys.len()))
+            .then(a.n.cmp(&b.n))
+        });
+        let mut flags = 0usize;
+        for i in 0..gs.len() {
+            let later = gs[i + 1..].iter().any(|p| gs[i].group.covers.contains(&p.n));
+            if later && flags < MAX_FLAGS {
+                let f = FLAG_SLOT - 8 * flags as i16;
+                flags += 1;
+                gs[i].flag = Some(f);
+                g.b.emit(Insn::Store {
+                    size: Size::DW,
+                    base: Reg::R10,
+                    off: f,
+                    src: Source::Imm(0),
+                });
+                for j in i + 1..gs.len() {
+                    if gs[i].group.covers.contains(&gs[j].n) {
+                        gs[j].skip_if.push(f);
+                    }
+                }
+            }
         }
+        g.groups(&gs, 0)?;
         g.b.emit(mov(R0, Source::Imm(0)));
         g.b.emit(Insn::Exit);
         g.check_size()?;
@@ -382,7 +509,8 @@ impl Demux {
     }
 
     /// After a run of `merged` (however it ran) with [`Demux::lookup`] over `out` (cleared
-    /// before the run): adds the filters kept whole, sorts and deduplicates `out`. A stale
+    /// before the run): adds the filters kept whole, sorts and deduplicates `out`
+    /// ([`super::groups::sort_owners`]). A stale
     /// program's result is not trusted: the trie is walked instead.
     pub fn finish_merged(
         &self,
@@ -396,8 +524,7 @@ impl Demux {
             return self.run(s, pkt, wire_len, out);
         }
         self.run_whole(s, pkt, wire_len, out)?;
-        out.sort_unstable();
-        out.dedup();
+        super::groups::sort_owners(out);
         Ok(())
     }
 }

@@ -37,6 +37,8 @@ use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
 use udf_bytecode::ProgramType;
+#[cfg(feature = "std")]
+use udf_runtime::native::NativeFilter;
 use udf_runtime::native::NativeProgram;
 use udf_runtime::{Compiled, Context, Fault, NoHelpers, RunOptions, Runnable, Vm};
 use udf_verifier::Verified;
@@ -133,8 +135,44 @@ struct Whole {
     code: Compiled,
     budget: u64,
     members: Vec<(FilterId, Owner)>,
+    /// The members' owners, sorted, each once.
+    owners: Vec<Owner>,
     /// Native code for it, when the kernel compiled some ([`Demux::compile_whole`]).
-    native: Option<NativeProgram>,
+    native: Option<WholeCode>,
+}
+
+impl Whole {
+    fn settle(&mut self) {
+        self.owners.clear();
+        self.owners.extend(self.members.iter().map(|m| m.1));
+        self.owners.sort_unstable();
+        self.owners.dedup();
+    }
+}
+
+/// Native code for a filter kept whole ([`Demux::compile_whole`]).
+#[derive(Debug)]
+pub enum WholeCode {
+    /// The region ABI (a run sets up an environment and a stack).
+    Program(NativeProgram),
+    /// The direct-call ABI (packet and lengths in registers, nothing set up): the cheapest
+    /// call, for the filters that qualify (`udf_jit::Jit::compile_filter`); hosts with
+    /// executable memory only (feature `std`).
+    #[cfg(feature = "std")]
+    Filter(NativeFilter),
+}
+
+impl From<NativeProgram> for WholeCode {
+    fn from(p: NativeProgram) -> WholeCode {
+        WholeCode::Program(p)
+    }
+}
+
+#[cfg(feature = "std")]
+impl From<NativeFilter> for WholeCode {
+    fn from(f: NativeFilter) -> WholeCode {
+        WholeCode::Filter(f)
+    }
 }
 
 /// What the demultiplexer remembers of a filter, to remove it.
@@ -266,6 +304,7 @@ impl Demux {
                     self.whole.iter_mut().find(|w| w.verified.program() == filter.program())
                 {
                     w.members.push((id, owner));
+                    w.settle();
                 } else {
                     let code = udf_runtime::prepare(
                         filter.program(),
@@ -278,6 +317,7 @@ impl Demux {
                         code,
                         budget,
                         members: alloc::vec![(id, owner)],
+                        owners: alloc::vec![owner],
                         native: None,
                     });
                 }
@@ -293,13 +333,13 @@ impl Demux {
     /// verified filter into trusted native code for this host (the kernel's JIT), or gives
     /// `None` to keep it on the interpreter. Their results are the same either way (the JIT's
     /// contract); only the cost per packet changes. Returns how many were compiled.
-    pub fn compile_whole(
+    pub fn compile_whole<C: Into<WholeCode>>(
         &mut self,
-        mut compile: impl FnMut(&Verified) -> Option<NativeProgram>,
+        mut compile: impl FnMut(&Verified) -> Option<C>,
     ) -> usize {
         let mut n = 0;
         for w in self.whole.iter_mut().filter(|w| w.native.is_none()) {
-            w.native = compile(&w.verified);
+            w.native = compile(&w.verified).map(Into::into);
             n += usize::from(w.native.is_some());
         }
         n
@@ -311,6 +351,7 @@ impl Demux {
         if entry.whole {
             for w in &mut self.whole {
                 w.members.retain(|m| m.0 != id);
+                w.settle();
             }
             self.whole.retain(|w| !w.members.is_empty());
         }
@@ -518,8 +559,7 @@ impl Demux {
             }
         }
         self.run_whole(s, pkt, wire_len, out)?;
-        out.sort_unstable();
-        out.dedup();
+        groups::sort_owners(out);
         Ok(())
     }
 
@@ -534,12 +574,19 @@ impl Demux {
         for w in &self.whole {
             let opts = RunOptions { budget: w.budget, r3: u64::from(wire_len) };
             let code = match &w.native {
-                Some(native) => Runnable::Native(native),
+                #[cfg(feature = "std")]
+                Some(WholeCode::Filter(f)) => {
+                    if f.run(pkt, u64::from(wire_len))? != 0 {
+                        out.extend_from_slice(&w.owners);
+                    }
+                    continue;
+                }
+                Some(WholeCode::Program(native)) => Runnable::Native(native),
                 None => Runnable::Interp(&w.code),
             };
             let r0 = code.run_with(&mut s.vm, Context::ReadOnly(pkt), &mut NoHelpers, &opts)?.r0;
             if r0 != 0 {
-                out.extend(w.members.iter().map(|m| m.1));
+                out.extend_from_slice(&w.owners);
             }
         }
         Ok(())
