@@ -173,6 +173,10 @@ fn main() {
         demux::run(quick);
         return;
     }
+    if what == "demux-hot" {
+        demux::hot_ports(quick);
+        return;
+    }
     if what == "filter" {
         filter::run(quick);
         return;

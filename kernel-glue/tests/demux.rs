@@ -456,3 +456,70 @@ fn hand_written_filters_agree_alone() {
         assert!(0 < n && n < packets.len(), "filter {}: accepts {n} of {}", i / 2, packets.len());
     }
 }
+
+/// A busy server: many TCP connections to one port (each a 4-tuple filter), and the port's own
+/// filter (the listening socket) inserted, removed and inserted again while they stay: the
+/// connection entries deliver the port filter's owner with their hit (the program skips the
+/// port lookup after it), so each change of the port filter must reach every one of them.
+#[test]
+fn connections_to_one_port_and_the_port_filter() {
+    use udf_kernel_glue::demux::traffic::Conn;
+    let n = 300;
+    let mut w = Workload { filters: Vec::new(), conns: Vec::new() };
+    for i in 0..n {
+        let c = Conn {
+            proto: 6,
+            src: [10, 9, (i / 250) as u8, (i % 250) as u8 + 1],
+            dst: [10, 0, 0, 1],
+            sport: 1024 + i as u16,
+            // One connection to another port: the port is not the same in every entry.
+            dport: if i == 0 { 8080 } else { 80 },
+        };
+        w.filters.push((
+            i as Owner,
+            format!(
+                "tcp and src host 10.9.{}.{} and dst host 10.0.0.1 and src port {} and dst port {}",
+                c.src[2], c.src[3], c.sport, c.dport
+            ),
+        ));
+        w.conns.push(c);
+    }
+    let packets = traffic(0x80, &w, 600);
+    let mut both = Both::new();
+    for (o, e) in &w.filters {
+        both.insert(*o, e);
+    }
+    both.check_compiled(&packets, "connections");
+    for port in ["tcp dst port 80", "tcp port 80", "dst port 80"] {
+        both.insert(100_000, port);
+        both.check(&packets, &format!("with `{port}`"));
+        let (merged, _) = both.check_compiled(&packets, &format!("with `{port}`, compiled"));
+        let last = both.alone.len() - 1;
+        both.remove_at(last);
+        both.check(&packets, &format!("`{port}` removed"));
+        if both.demux.is_current(&merged) {
+            both.check_merged(&merged, &packets, &format!("`{port}` removed, same program"));
+        }
+        both.insert(100_001, port);
+        if both.demux.is_current(&merged) {
+            both.check_merged(&merged, &packets, &format!("`{port}` again, same program"));
+        }
+        both.check_compiled(&packets, &format!("`{port}` again, compiled"));
+        let last = both.alone.len() - 1;
+        both.remove_at(last);
+    }
+    // Past `HOT` connections per port the entries stop answering for the port group; down
+    // across it again they answer: the port filter's owner must come either way.
+    both.insert(100_002, "tcp dst port 80");
+    let (merged, _) = both.check_compiled(&packets, "the port filter back");
+    let hot = udf_kernel_glue::demux::groups::HOT;
+    while both.alone.len() > 10 {
+        let i = both.alone.iter().position(|(_, a)| a.owner < 100_000).expect("a connection");
+        both.remove_at(i);
+        let left = both.alone.len() - 1;
+        if (hot - 2..=hot + 2).contains(&left) || left == 11 {
+            assert!(both.demux.is_current(&merged), "removing a connection changes data only");
+            both.check_merged(&merged, &packets, &format!("{left} connections left"));
+        }
+    }
+}

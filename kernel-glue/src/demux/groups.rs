@@ -103,6 +103,11 @@ pub fn shape(eqs: &[EqAtom], caplen: (u64, u64), rest: &[Atom]) -> (Sig, Key, Ve
     (Sig { keys, fixed, caplen, rest: rest.to_vec() }, key, keyed)
 }
 
+/// Most entries of a covering group that answer for one key of a covered group: beyond it
+/// they are hot ([`Entry::answers`]), so that one change of a covered entry (a port filter
+/// under thousands of connections to that port) refreshes at most this many entries.
+pub const HOT: usize = 32;
+
 /// One value of a group's key, and who it delivers to.
 #[derive(Clone, Debug)]
 struct Entry {
@@ -115,6 +120,12 @@ struct Entry {
     /// ([`Group::covers`]), the owners of the entries of those groups its key implies
     /// ([`Groups::refresh`]); sorted, each once.
     owners: Vec<Owner>,
+    /// Whether a hit here answers for the groups its group covers (its lookup returns 1, and
+    /// the program skips their lookups). Not for a *hot* entry (one of more than [`HOT`]
+    /// entries implying the same key of a covered group): it delivers its own owners only and
+    /// its lookup returns 0, so that a change of that covered key refreshes at most [`HOT`]
+    /// entries.
+    answers: bool,
 }
 
 impl Entry {
@@ -124,6 +135,7 @@ impl Entry {
         self.own.sort_unstable();
         self.own.dedup();
         self.owners.clone_from(&self.own);
+        self.answers = true;
     }
 }
 
@@ -139,9 +151,11 @@ struct Slot {
     n: u32,
     /// Its only owner when `n == 1`.
     first: Owner,
+    /// The entry's [`Entry::answers`].
+    answers: bool,
 }
 
-const EMPTY: Slot = Slot { key: [0; WORDS], entry: NONE, n: 0, first: 0 };
+const EMPTY: Slot = Slot { key: [0; WORDS], entry: NONE, n: 0, first: 0, answers: true };
 
 /// Open addressing with linear probing over `entries`; removal shifts back (no tombstones).
 /// Invariant: every slot that is not empty mirrors its entry (key, distinct owners, the only
@@ -211,11 +225,18 @@ impl KeyTable {
     /// The owners of `k`, sorted, each once.
     #[inline]
     pub fn get(&self, k: &Key) -> Option<&[Owner]> {
+        self.lookup(k).map(|(o, _)| o)
+    }
+
+    /// The owners of `k`, sorted, each once, and whether the entry answers for the groups its
+    /// group covers ([`Entry::answers`]).
+    #[inline]
+    pub fn lookup(&self, k: &Key) -> Option<(&[Owner], bool)> {
         let s = &self.slots[self.find(k)?];
         if s.n == 1 {
-            return Some(core::slice::from_ref(&s.first));
+            return Some((core::slice::from_ref(&s.first), s.answers));
         }
-        Some(self.entries[s.entry as usize].owners.as_slice())
+        Some((self.entries[s.entry as usize].owners.as_slice(), s.answers))
     }
 
     /// The slot mirroring entry `i`.
@@ -226,6 +247,7 @@ impl KeyTable {
             entry: i as u32,
             n: e.owners.len() as u32,
             first: e.owners.first().copied().unwrap_or(0),
+            answers: e.answers,
         }
     }
 
@@ -234,11 +256,13 @@ impl KeyTable {
         self.find(k).map(|h| self.entries[self.slots[h].entry as usize].own.as_slice())
     }
 
-    /// Sets what `k`'s entry delivers to its own owners and `more` (sorted, distinct).
-    fn deliver(&mut self, k: &Key, more: &[Owner]) {
+    /// Sets what `k`'s entry delivers to its own owners and `more` (sorted, distinct), and
+    /// whether it answers for the covered groups.
+    fn deliver(&mut self, k: &Key, more: &[Owner], answers: bool) {
         let Some(h) = self.find(k) else { return };
         let i = self.slots[h].entry as usize;
         let e = &mut self.entries[i];
+        e.answers = answers;
         e.owners.clone_from(&e.own);
         if !more.is_empty() {
             e.owners.extend_from_slice(more);
@@ -262,6 +286,7 @@ impl KeyTable {
             members: alloc::vec![(id, owner)],
             own: Vec::new(),
             owners: Vec::new(),
+            answers: true,
         };
         e.settle();
         self.entries.push(e);
@@ -541,15 +566,28 @@ impl Groups {
             }
         }
         let Some(grp) = self.slots[g as usize].as_mut() else { return };
+        let mut crossed = Vec::new();
         for r in recs {
             if add {
-                grp.index.entry(r).or_default().push(*key);
+                let v = grp.index.entry(r).or_default();
+                v.push(*key);
+                // One more than `HOT`: every entry of the list turns hot.
+                if v.len() == HOT + 1 {
+                    crossed.extend(v.iter().copied());
+                }
             } else if let Some(v) = grp.index.get_mut(&r) {
                 v.retain(|k| k != key);
+                // Back to `HOT`: those left may answer again.
+                if v.len() == HOT {
+                    crossed.extend(v.iter().copied());
+                }
                 if v.is_empty() {
                     grp.index.remove(&r);
                 }
             }
+        }
+        for k in crossed {
+            self.refresh(g, &k);
         }
     }
 
@@ -564,6 +602,10 @@ impl Groups {
                 continue;
             }
             let Some(keys) = grp.index.get(&(g, *key)) else { continue };
+            // Hot entries deliver their own owners only: nothing of this key to refresh.
+            if keys.len() > HOT {
+                continue;
+            }
             for k in keys.clone() {
                 self.refresh(c as u32, &k);
             }
@@ -580,17 +622,22 @@ impl Groups {
         }
         let fields = unpack(&grp.sig, key);
         let mut more = Vec::new();
+        let mut hot = false;
         for &c in &grp.covers {
-            if let Some(cg) = self.slots[c as usize].as_ref()
-                && let Some(o) = cg.table.own(&pack(&cg.sig, &fields))
-            {
+            let Some(cg) = self.slots[c as usize].as_ref() else { continue };
+            let ck = pack(&cg.sig, &fields);
+            hot |= grp.index.get(&(c, ck)).is_some_and(|v| v.len() > HOT);
+            if let Some(o) = cg.table.own(&ck) {
                 more.extend_from_slice(o);
             }
+        }
+        if hot {
+            more.clear();
         }
         more.sort_unstable();
         more.dedup();
         if let Some(grp) = self.slots[g as usize].as_mut() {
-            grp.table.deliver(key, &more);
+            grp.table.deliver(key, &more, !hot);
         }
     }
 
@@ -642,7 +689,7 @@ impl Groups {
                 // An entry of a group that covered others and covers none now delivers its
                 // own owners again (`refresh` leaves entries of such groups as they are).
                 if let Some(grp) = self.slots[g as usize].as_mut() {
-                    grp.table.deliver(k, &[]);
+                    grp.table.deliver(k, &[], true);
                 }
                 self.index_entry(g, k, true);
                 self.refresh(g, k);
@@ -687,8 +734,14 @@ impl Groups {
     /// The owners of group `g`'s entry `key` (with those of the groups it covers).
     #[inline]
     pub fn get(&self, g: u64, key: &Key) -> Option<&[Owner]> {
+        self.lookup(g, key).map(|(o, _)| o)
+    }
+
+    /// As [`Groups::get`], and whether the entry answers for the groups `g` covers.
+    #[inline]
+    pub fn lookup(&self, g: u64, key: &Key) -> Option<(&[Owner], bool)> {
         let g = usize::try_from(g).ok()?;
-        self.slots.get(g)?.as_ref()?.table.get(key)
+        self.slots.get(g)?.as_ref()?.table.lookup(key)
     }
 }
 
@@ -718,14 +771,16 @@ impl Helpers for Lookup<'_> {
         }
         // A group that does not exist (a stale program) finds nothing; the host notices the
         // stale program and walks the trie instead.
-        match self.groups.get(a[0], &[a[1], a[2], a[3], a[4]]) {
-            Some(&[one]) => {
+        // A hit returns 1 when it answers for the groups this one covers (the program then
+        // skips their lookups), 0 for a hot entry (they look up for themselves) or a miss.
+        match self.groups.lookup(a[0], &[a[1], a[2], a[3], a[4]]) {
+            Some((&[one], answers)) => {
                 self.out.push(one);
-                Ok(HelperReturn::Value(1))
+                Ok(HelperReturn::Value(u64::from(answers)))
             }
-            Some(owners) => {
+            Some((owners, answers)) => {
                 self.out.extend_from_slice(owners);
-                Ok(HelperReturn::Value(1))
+                Ok(HelperReturn::Value(u64::from(answers)))
             }
             None => Ok(HelperReturn::Value(0)),
         }
