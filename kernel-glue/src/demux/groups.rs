@@ -27,7 +27,9 @@
 //! an index from covered keys to covering entries), and the program skips the covered group's
 //! lookup after a hit (DPF's connection, which answers for the port and host filters around
 //! it). Each group is covered by one group at most, so that two hits do not deliver the same
-//! owners twice.
+//! owners twice. Past [`HOT`] entries implying one covered key, those entries stop answering
+//! for it (their lookup returns 0 and the covered groups are looked up as if uncovered), which
+//! bounds the refreshes one change of a covered entry costs.
 
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
