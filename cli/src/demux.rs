@@ -63,11 +63,33 @@ impl Source {
 struct Line {
     owner: Owner,
     line: usize,
+    /// The line's text in the file (byte range, blanks around it left out).
+    span: core::ops::Range<usize>,
     source: Source,
 }
 
+/// `message` located at `span` of the filters file `path` (its text `text`): the report's
+/// first label, so that `--json` gives its file, line and column.
+fn at_line(
+    code: &'static str,
+    help: Option<&'static str>,
+    message: String,
+    path: &Path,
+    text: &str,
+    span: core::ops::Range<usize>,
+) -> miette::Report {
+    let mut diag = miette::MietteDiagnostic::new(message)
+        .with_code(code)
+        .with_label(miette::LabeledSpan::at(span, "this line"));
+    if let Some(h) = help {
+        diag = diag.with_help(h);
+    }
+    miette::Report::new(diag)
+        .with_source_code(miette::NamedSource::new(path.display().to_string(), text.to_string()))
+}
+
 /// The filters file, parsed: the owner names in file order and the filters.
-fn parse(path: &Path) -> Result<(Vec<String>, Vec<Line>), Failure> {
+fn parse(path: &Path) -> Result<(Vec<String>, Vec<Line>, String), Failure> {
     let bytes = read(path)?;
     let text = String::from_utf8(bytes).map_err(|_| {
         Failure::usage(miette!(code = "udf::demux::filters", "{}: not UTF-8 text", path.display()))
@@ -75,18 +97,27 @@ fn parse(path: &Path) -> Result<(Vec<String>, Vec<Line>), Failure> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut names: Vec<String> = Vec::new();
     let mut lines = Vec::new();
-    for (i, l) in text.lines().enumerate() {
-        let l = l.trim();
+    let mut start = 0;
+    for (i, raw) in text.split_inclusive('\n').enumerate() {
+        let at = start;
+        start += raw.len();
+        let untrimmed = raw.trim_end_matches(['\n', '\r']);
+        let l = untrimmed.trim();
         if l.is_empty() || l.starts_with('#') {
             continue;
         }
+        let first = at + (untrimmed.len() - untrimmed.trim_start().len());
+        let span = first..first + l.len();
         let bad = |why: &str| {
-            Failure::usage(miette!(
-                code = "udf::demux::filters",
-                help = "one filter a line: `NAME pcap EXPR`, `NAME udf PATH[:ENTRY]`, `NAME cbpf PATH` or `NAME EXPR`",
-                "{}:{}: {why}",
-                path.display(),
-                i + 1
+            Failure::usage(at_line(
+                "udf::demux::filters",
+                Some(
+                    "one filter a line: `NAME pcap EXPR`, `NAME udf PATH[:ENTRY]`, `NAME cbpf PATH` or `NAME EXPR`",
+                ),
+                format!("{}:{}: {why}", path.display(), i + 1),
+                path,
+                &text,
+                span.clone(),
             ))
         };
         let (name, rest) =
@@ -118,14 +149,16 @@ fn parse(path: &Path) -> Result<(Vec<String>, Vec<Line>), Failure> {
                 names.len() - 1
             }
         };
-        lines.push(Line { owner: owner as Owner, line: i + 1, source });
+        lines.push(Line { owner: owner as Owner, line: i + 1, span, source });
     }
-    Ok((names, lines))
+    Ok((names, lines, text))
 }
 
 /// Compiles (`.udf`, classic BPF: once; pcap expressions: per link) and verifies filters.
 struct Compiler<'a> {
     file: &'a Path,
+    /// The filters file's text.
+    text: &'a str,
     capture: &'a Path,
     /// Link-independent filters, by line index.
     fixed: Vec<Option<Ready>>,
@@ -153,12 +186,18 @@ impl Compiler<'_> {
         r.map_err(|mut f| {
             f.reports.insert(
                 0,
-                miette!(
-                    code = "udf::demux::filter",
-                    "{}:{}: the {} filter of this line is not installed:",
-                    self.file.display(),
-                    l.line,
-                    l.source.kind()
+                at_line(
+                    "udf::demux::filter",
+                    None,
+                    format!(
+                        "{}:{}: the {} filter of this line is not installed:",
+                        self.file.display(),
+                        l.line,
+                        l.source.kind()
+                    ),
+                    self.file,
+                    self.text,
+                    l.span.clone(),
                 ),
             );
             f
@@ -236,13 +275,17 @@ pub fn command(
     engine: Engine,
     count: bool,
 ) -> Result<(), Failure> {
-    let (names, lines) = parse(filters)?;
+    let (names, lines, text) = parse(filters)?;
     let unreadable = |why: String| {
         Failure::usage(miette!(code = "udf::capture", "{}: {why}", capture.display()))
     };
     let mut cap = Capture::open(capture).map_err(unreadable)?;
-    let mut c =
-        Compiler { file: filters, capture, fixed: (0..lines.len()).map(|_| None).collect() };
+    let mut c = Compiler {
+        file: filters,
+        text: &text,
+        capture,
+        fixed: (0..lines.len()).map(|_| None).collect(),
+    };
     let first = cap.link().unwrap_or(Link::new(1, crate::capture::MAX_SNAPLEN));
     let mut built: Vec<(Link, Demux, Option<Program>)> = Vec::new();
     let (mut d, merged) = build(&mut c, &lines, first)?;

@@ -203,6 +203,24 @@ fn bad_lines_are_located() {
     let doc: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON document");
     assert_eq!(doc["status"], 1);
     assert!(doc["errors"][0]["message"].as_str().unwrap().contains("bad.txt:2"), "{doc}");
+    // The location fields too, at the line's first character (indented, after blank lines).
+    let e = &doc["errors"][0];
+    assert!(e["file"].as_str().unwrap().ends_with("bad.txt"), "{doc}");
+    assert_eq!((e["line"].as_u64(), e["col"].as_u64()), (Some(2), Some(1)), "{doc}");
+    std::fs::write(&list, "ok tcp\r\n\n   \n  lonely\r\n").expect("write");
+    let o = udf(&[
+        "demux",
+        "--filters",
+        list.to_str().unwrap(),
+        "--read",
+        capture.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON document");
+    let e = &doc["errors"][0];
+    assert_eq!(e["code"], "udf::demux::filters", "{doc}");
+    assert_eq!((e["line"].as_u64(), e["col"].as_u64()), (Some(4), Some(3)), "{doc}");
 }
 
 /// Connection filters: with `--engine jit` the demultiplexer is one verified program run as
