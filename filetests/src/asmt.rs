@@ -116,9 +116,11 @@ pub fn parse(text: &str) -> Result<CaseFile, String> {
     for (i, full) in text.lines().enumerate() {
         let lineno = i + 1;
         let err = |m: String| format!("line {lineno}: {m}");
+        // A `;` after a `#` is part of the comment, not an annotation.
+        let comment = full.find('#');
         let (code, note) = match full.split_once(';') {
-            Some((c, n)) => (c, Some(n.trim())),
-            None => (full, None),
+            Some((c, n)) if comment.is_none_or(|h| h > c.len()) => (c, Some(n.trim())),
+            _ => (full, None),
         };
         asm.push_str(code);
         asm.push('\n');
@@ -304,9 +306,11 @@ pub fn bless(text: &str, happened: &Happened) -> String {
     let mut run_i = 0;
     for (i, full) in text.lines().enumerate() {
         let lineno = i + 1;
+        // A `;` after a `#` is part of the comment, not an annotation.
+        let comment = full.find('#');
         let (code, note) = match full.split_once(';') {
-            Some((c, n)) => (c, Some(n.trim())),
-            None => (full, None),
+            Some((c, n)) if comment.is_none_or(|h| h > c.len()) => (c, Some(n.trim())),
+            _ => (full, None),
         };
         let mut line = match note {
             Some(n) if n.starts_with("refused") => code.trim_end().to_string(),
@@ -407,5 +411,24 @@ fn flip(v: Verdict, expect_failure: bool) -> Verdict {
         (v, false) | (v @ Verdict::Skip(_), true) => v,
         (Verdict::Pass(m), true) => Verdict::Fail(format!("not flagged: {m}")),
         (Verdict::Fail(m), true) => Verdict::Pass(format!("flagged: {m}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse;
+
+    /// A `;` inside a `#` comment is comment text: no annotation is read from it, and the
+    /// annotations of the lines around it still are.
+    #[test]
+    fn semicolon_in_a_comment() {
+        let f = parse(
+            "# a comment; with `; run: 1 => r0 = 9` inside\n; type: filter\nmov %r0, 1 # r0; one\nexit\n; run: 1 => r0 = 1\n",
+        )
+        .expect("parses");
+        assert_eq!(f.runs.len(), 1);
+        assert_eq!(f.runs[0].line, 5);
+        let e = parse("; type: filter\nmov %r0, 1 ; nonsense\nexit\n").expect_err("an annotation");
+        assert!(e.starts_with("line 2:"), "{e}");
     }
 }
