@@ -451,6 +451,35 @@ impl Xn {
         &self.templates[t.0 as usize]
     }
 
+    /// The blocks of a metadata extent `e` (template `mt`) allocated or freed by `op`: each
+    /// owns nothing (and, allocated, is well-formed), and, freed, was registered under a parent
+    /// `owner` accepts. The one check `apply` and `apply_group` share.
+    fn check_meta_blocks(
+        &mut self,
+        progs: &Table,
+        dev: &mut dyn BlockDevice,
+        e: Extent,
+        mt: TemplateId,
+        op: Op,
+        owner: impl Fn(Option<Obj>) -> bool,
+    ) -> Result<(), Refusal> {
+        let mut blk = vec![0u8; self.block_size];
+        for b in e.start..e.start + e.count {
+            dev.read_block(b, &mut blk)?;
+            let (r0, owns) = self.owns(progs, mt, &blk)?;
+            if r0 != 0 && matches!(op, Op::Alloc(_)) {
+                return Err(Refusal::Malformed { after: true, r0 });
+            }
+            if !owns.is_empty() {
+                return Err(Refusal::NotEmpty { block: b, owns: owns.len() });
+            }
+            if matches!(op, Op::Free(_)) && !owner(self.registry.get(&b).and_then(|r| r.parent)) {
+                return Err(Refusal::NotOwned(b));
+            }
+        }
+        Ok(())
+    }
+
     /// The claimed extent `e` (of `kind` as the template says) against the free map: inside
     /// the disk and not empty; for an allocation every block free, for a free every block owned
     /// before (`old_runs`) and not static metadata. The one check `apply` and `apply_group`
@@ -613,40 +642,17 @@ impl Xn {
         self.acl_of(progs, obj, &before, &after, op, principal)?;
         let t = obj.template;
         let (old, new) = self.owns_both(progs, obj, &before, &after)?;
-        let new_runs = runs(&new).map_err(Refusal::OwnedTwice)?;
-        let old_runs = runs(&old).unwrap_or_else(|_| coalesce(&old));
-        let (added, removed) = (minus(&new_runs, &old_runs), minus(&old_runs, &new_runs));
-        let (want_added, want_removed, ext) = match op {
-            Op::Alloc(e) => (coalesce(&[e]), Vec::new(), Some(e)),
-            Op::Free(e) => (Vec::new(), coalesce(&[e]), Some(e)),
-            Op::Write => (Vec::new(), Vec::new(), None),
-        };
+        let delta = Delta::of(&old, &new, op)?;
+        let ext = delta.claim;
         let mut meta = None;
         if let Some(e) = ext {
             let kinds = &self.template(t).kinds;
             let kind = *kinds.get(e.kind as usize).ok_or(Refusal::UnknownKind(e.kind))?;
-            meta = self.check_claim(op, e, kind, &old_runs)?;
+            meta = self.check_claim(op, e, kind, &delta.old_runs)?;
         }
-        if added != want_added || removed != want_removed {
-            return Err(Refusal::Mismatch { claimed: op, added, removed });
-        }
+        delta.matches_claim(op)?;
         if let (Some(e), Some(mt)) = (ext, meta) {
-            let mut blk = vec![0u8; self.block_size];
-            for b in e.start..e.start + e.count {
-                dev.read_block(b, &mut blk)?;
-                let (r0, owns) = self.owns(progs, mt, &blk)?;
-                if r0 != 0 && matches!(op, Op::Alloc(_)) {
-                    return Err(Refusal::Malformed { after: true, r0 });
-                }
-                if !owns.is_empty() {
-                    return Err(Refusal::NotEmpty { block: b, owns: owns.len() });
-                }
-                if matches!(op, Op::Free(_))
-                    && self.registry.get(&b).and_then(|r| r.parent) != Some(obj)
-                {
-                    return Err(Refusal::NotOwned(b));
-                }
-            }
+            self.check_meta_blocks(progs, dev, e, mt, op, |parent| parent == Some(obj))?;
         }
         // Every check passed: write, then record.
         if after != before {
@@ -881,6 +887,47 @@ pub fn runs(extents: &[Extent]) -> Result<Runs, u64> {
         }
     }
     Ok(coalesce(extents))
+}
+
+/// What a change does to ownership, as the owns programs say before and after: the runs owned
+/// before, those added and removed; and the extent `op` claims.
+struct Delta {
+    old_runs: Runs,
+    added: Runs,
+    removed: Runs,
+    claim: Option<Extent>,
+}
+
+impl Delta {
+    /// From the extents owned before and after (owned twice after: refused).
+    fn of(old: &[Extent], new: &[Extent], op: Op) -> Result<Delta, Refusal> {
+        let new_runs = runs(new).map_err(Refusal::OwnedTwice)?;
+        let old_runs = runs(old).unwrap_or_else(|_| coalesce(old));
+        let (added, removed) = (minus(&new_runs, &old_runs), minus(&old_runs, &new_runs));
+        let claim = match op {
+            Op::Alloc(e) | Op::Free(e) => Some(e),
+            Op::Write => None,
+        };
+        Ok(Delta { old_runs, added, removed, claim })
+    }
+
+    /// The change adds exactly the extent an allocation claims, removes exactly the one a
+    /// free claims, and a write changes no ownership.
+    fn matches_claim(self, op: Op) -> Result<(), Refusal> {
+        let (want_added, want_removed) = match op {
+            Op::Alloc(e) => (coalesce(&[e]), Vec::new()),
+            Op::Free(e) => (Vec::new(), coalesce(&[e])),
+            Op::Write => (Vec::new(), Vec::new()),
+        };
+        if self.added != want_added || self.removed != want_removed {
+            return Err(Refusal::Mismatch {
+                claimed: op,
+                added: self.added,
+                removed: self.removed,
+            });
+        }
+        Ok(())
+    }
 }
 
 /// Applies `patches` (offsets within the object) to `obj` in its block `block`; a patch

@@ -122,14 +122,8 @@ impl Xn {
         }
         let old_ext: Vec<Extent> = old.iter().map(|(e, _)| *e).collect();
         let new_ext: Vec<Extent> = new.iter().map(|(e, _)| *e).collect();
-        let new_runs = runs(&new_ext).map_err(Refusal::OwnedTwice)?;
-        let old_runs = runs(&old_ext).unwrap_or_else(|_| coalesce(&old_ext));
-        let (added, removed) = (minus(&new_runs, &old_runs), minus(&old_runs, &new_runs));
-        let (want_added, want_removed, ext) = match op {
-            Op::Alloc(e) => (coalesce(&[e]), Vec::new(), Some(e)),
-            Op::Free(e) => (Vec::new(), coalesce(&[e]), Some(e)),
-            Op::Write => (Vec::new(), Vec::new(), None),
-        };
+        let delta = Delta::of(&old_ext, &new_ext, op)?;
+        let ext = delta.claim;
         let mut meta = None;
         if let Some(e) = ext {
             // The kind as the objects that name the extent see it.
@@ -145,11 +139,9 @@ impl Xn {
                 .or(objs.first().map(|(o, _)| *o));
             let kind =
                 named.and_then(|o| kinds(self, o, e.kind)).ok_or(Refusal::UnknownKind(e.kind))?;
-            meta = self.check_claim(op, e, kind, &old_runs)?;
+            meta = self.check_claim(op, e, kind, &delta.old_runs)?;
         }
-        if added != want_added || removed != want_removed {
-            return Err(Refusal::Mismatch { claimed: op, added, removed });
-        }
+        delta.matches_claim(op)?;
         if let (Some(e), Some(mt)) = (ext, meta) {
             if init.is_some() && fresh.map(|f| f.1) != Some(mt) {
                 return Err(Refusal::UnknownKind(e.kind));
@@ -157,21 +149,9 @@ impl Xn {
             if init.is_none() {
                 // As in `apply`: a metadata block allocated or freed owns nothing, and a freed
                 // one belongs to one of the group's objects.
-                let mut blk = vec![0u8; self.block_size];
-                for b in e.start..e.start + e.count {
-                    dev.read_block(b, &mut blk)?;
-                    let (r0, owns) = self.owns(progs, mt, &blk)?;
-                    if r0 != 0 && matches!(op, Op::Alloc(_)) {
-                        return Err(Refusal::Malformed { after: true, r0 });
-                    }
-                    if !owns.is_empty() {
-                        return Err(Refusal::NotEmpty { block: b, owns: owns.len() });
-                    }
-                    let parent = self.registry.get(&b).and_then(|r| r.parent);
-                    if matches!(op, Op::Free(_)) && !objs.iter().any(|(o, _)| Some(*o) == parent) {
-                        return Err(Refusal::NotOwned(b));
-                    }
-                }
+                self.check_meta_blocks(progs, dev, e, mt, op, |parent| {
+                    objs.iter().any(|(o, _)| Some(*o) == parent)
+                })?;
             }
         }
         // Metadata blocks named after the change by another object than before: re-parented
